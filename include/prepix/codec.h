@@ -1,0 +1,92 @@
+/* Decoding and encoding of JPEG, TIFF and PNG, from and to memory.
+ *
+ * All functions are safe to call from a worker process: no globals, no
+ * exit(), errors go into the caller's ppx_err. Input bytes are untrusted. */
+#ifndef PREPIX_CODEC_H
+#define PREPIX_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "prepix/buf.h"
+#include "prepix/error.h"
+#include "prepix/image.h"
+#include "prepix/limits.h"
+
+typedef enum {
+    PPX_FMT_UNKNOWN = 0,
+    PPX_FMT_JPEG,
+    PPX_FMT_PNG,
+    PPX_FMT_TIFF,
+} ppx_format;
+
+/* "jpeg", "png", "tiff", "unknown". */
+const char *ppx_format_name(ppx_format f);
+/* Usual file extension without dot: "jpg", "png", "tif". */
+const char *ppx_format_ext(ppx_format f);
+/* Format from the first bytes of a file (magic), never from the name. */
+ppx_format ppx_codec_detect(const uint8_t *buf, size_t len);
+
+/* Header facts, as `prepix inspect` prints them. */
+typedef struct {
+    ppx_format format;
+    uint32_t width, height; /* full size, as stored (before orientation) */
+    unsigned channels;      /* channels in the file (4 for CMYK) */
+    unsigned bits;          /* bits per sample in the file */
+    ppx_colorspace cs;
+    int orientation;  /* 1..8 */
+    int progressive;  /* JPEG progressive, PNG Adam7 */
+    int arithmetic;   /* JPEG arithmetic coding */
+    int tiled;        /* TIFF tiles */
+    int pages;        /* TIFF directories (1 for others) */
+    int has_alpha;
+    int alpha_associated;
+    int has_icc;
+    unsigned scale_denom; /* decode: DCT scale used (1, 2, 4, 8); 1 otherwise */
+    const char *compression; /* static string: "lzw", "deflate", "huffman", ... or "" */
+} ppx_info;
+
+typedef struct {
+    const ppx_limits *limits; /* NULL: defaults */
+    /* Shrink-on-load: the decoded image must be at least this large (in the
+     * stored frame, before orientation). 0 = no shrink. Only JPEG uses it:
+     * it picks the smallest DCT scale 1/1, 1/2, 1/4, 1/8 that still covers
+     * both. Other formats decode at full size. */
+    uint32_t min_width, min_height;
+} ppx_decode_opts;
+
+/* Reads the header only. Writes *info on success. Returns 0 or a negative
+ * code with err filled (stage DECODE). */
+int ppx_codec_inspect(const uint8_t *buf, size_t len, const ppx_limits *limits, ppx_info *info,
+                      ppx_err *err);
+
+/* Decodes buf into img (reusing its allocation). On success img holds gray,
+ * gray+alpha, RGB or RGBA samples of type U8 or U16 (16-bit PNG/TIFF), with
+ * straight (unassociated) alpha; CMYK, YCCK, YCbCr and palettes are converted
+ * to RGB(A); bit depths below 8 are scaled to 0..255. img->orientation carries
+ * the EXIF/TIFF orientation, not applied. *info (may be NULL) gets the header
+ * facts and the scale used. Limits are checked before any pixel allocation.
+ * Returns 0 or a negative code with err filled (stage DECODE). */
+int ppx_codec_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *opts, ppx_image *img,
+                     ppx_info *info, ppx_err *err);
+
+typedef enum { PPX_TIFF_LZW = 0, PPX_TIFF_DEFLATE, PPX_TIFF_NONE } ppx_tiff_compression;
+
+typedef struct {
+    ppx_format format;
+    int quality;                          /* JPEG 1..100 (default 90) */
+    ppx_tiff_compression tiff_compression; /* default LZW */
+    int png_level;                        /* zlib level 0..9, default 6 */
+} ppx_encode_opts;
+
+void ppx_encode_opts_default(ppx_encode_opts *o, ppx_format f);
+
+/* Encodes img (U8, or U16 for PNG and TIFF) into out (out->len reset to the
+ * size of the file). Deterministic: the same pixels give the same bytes.
+ * JPEG takes 1 or 3 channels (alpha is refused: PPX_EUNSUPPORTED; callers
+ * drop it first), 4:2:0 for colour. Returns 0 or a negative code with err
+ * filled (stage ENCODE). */
+int ppx_codec_encode(const ppx_image *img, const ppx_encode_opts *opts, ppx_buf *out,
+                     ppx_err *err);
+
+#endif

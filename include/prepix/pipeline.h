@@ -1,0 +1,59 @@
+/* Pipelines: parse a SPEC ("autorotate | resize 256 | center-crop 224") and
+ * run it on one image. Pure computation: no I/O, no MPI; safe in workers. */
+#ifndef PREPIX_PIPELINE_H
+#define PREPIX_PIPELINE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "prepix/error.h"
+#include "prepix/image.h"
+
+typedef struct ppx_pipeline ppx_pipeline;         /* parsed, immutable */
+typedef struct ppx_pipeline_ctx ppx_pipeline_ctx; /* per-worker scratch buffers */
+
+/* Parses spec (NULL or "" = no ops). The "@FILE" form is resolved by the
+ * caller (the CLI) before calling this. The whole spec is validated; on
+ * failure err (code PPX_ESPEC, stage NONE) names the op's position (1-based),
+ * the bad token and what was expected. *out is written only on success. */
+int ppx_pipeline_parse(const char *spec, ppx_pipeline **out, ppx_err *err);
+void ppx_pipeline_free(ppx_pipeline **pl);
+
+/* Canonical text of the pipeline (defaults filled in), stable across
+ * versions of the same spec; used to compare a --resume with its journal. */
+const char *ppx_pipeline_canonical(const ppx_pipeline *pl);
+
+/* Number of ops. */
+int ppx_pipeline_length(const ppx_pipeline *pl);
+/* 1 if the pipeline ends in normalize (output float32). */
+int ppx_pipeline_has_normalize(const ppx_pipeline *pl);
+/* 1 if any op draws random numbers. */
+int ppx_pipeline_is_random(const ppx_pipeline *pl);
+
+/* Shrink-on-load hint: for a source of src_w x src_h (stored frame) with
+ * EXIF orientation `orientation`, writes the smallest decoded size (stored
+ * frame) that the ops still need without visible loss; 0x0 means decode at
+ * full size (e.g. the first geometric op is a crop in source coordinates). */
+void ppx_pipeline_decode_hint(const ppx_pipeline *pl, uint32_t src_w, uint32_t src_h,
+                              int orientation, uint32_t *min_w, uint32_t *min_h);
+
+int ppx_pipeline_ctx_new(ppx_pipeline_ctx **out);
+void ppx_pipeline_ctx_free(ppx_pipeline_ctx **ctx);
+
+/* Runs every op except a trailing normalize on *img. Random ops draw from a
+ * generator seeded by (seed, key), key being the input path relative to
+ * INPUT, so the result never depends on which worker runs it. On success *out points at the result (img itself
+ * or a buffer owned by ctx; valid until the next call with the same ctx or
+ * img). Errors: err filled, stage TRANSFORM. */
+int ppx_pipeline_run(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx_image *img,
+                     uint64_t seed, const char *key, ppx_image **out, ppx_err *err);
+
+/* Applies the trailing normalize (if any) to in, giving a PPX_F32 image in
+ * *out (owned by ctx). */
+int ppx_pipeline_normalize(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, const ppx_image *in,
+                           ppx_image **out, ppx_err *err);
+
+/* Writes the list of ops, their arguments and defaults (for `prepix ops`). */
+void ppx_pipeline_print_ops(FILE *f);
+
+#endif

@@ -1,0 +1,152 @@
+/* Format detection and dispatch to the per-format codecs. */
+#include <string.h>
+
+#include "codec/codec_impl.h"
+
+const char *ppx_format_name(ppx_format f)
+{
+    switch (f) {
+    case PPX_FMT_JPEG:
+        return "jpeg";
+    case PPX_FMT_PNG:
+        return "png";
+    case PPX_FMT_TIFF:
+        return "tiff";
+    default:
+        return "unknown";
+    }
+}
+
+const char *ppx_format_ext(ppx_format f)
+{
+    switch (f) {
+    case PPX_FMT_JPEG:
+        return "jpg";
+    case PPX_FMT_PNG:
+        return "png";
+    case PPX_FMT_TIFF:
+        return "tif";
+    default:
+        return "bin";
+    }
+}
+
+ppx_format ppx_codec_detect(const uint8_t *b, size_t n)
+{
+    static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF)
+        return PPX_FMT_JPEG;
+    if (n >= 8 && memcmp(b, png_sig, 8) == 0)
+        return PPX_FMT_PNG;
+    /* Classic TIFF (42) and BigTIFF (43), both byte orders. */
+    if (n >= 4 && ((b[0] == 'I' && b[1] == 'I' && (b[2] == 42 || b[2] == 43) && b[3] == 0) ||
+                   (b[0] == 'M' && b[1] == 'M' && b[2] == 0 && (b[3] == 42 || b[3] == 43))))
+        return PPX_FMT_TIFF;
+    return PPX_FMT_UNKNOWN;
+}
+
+static int unknown_format(const uint8_t *buf, size_t len, ppx_err *err)
+{
+    if (len == 0)
+        return ppx_err_set(err, PPX_EEMPTY, PPX_STAGE_DECODE, "empty file (0 bytes)");
+    return ppx_err_set(err, PPX_EFORMAT, PPX_STAGE_DECODE,
+                       "not a JPEG, PNG or TIFF file (first bytes %02x %02x %02x %02x)",
+                       len > 0 ? buf[0] : 0, len > 1 ? buf[1] : 0, len > 2 ? buf[2] : 0,
+                       len > 3 ? buf[3] : 0);
+}
+
+static void info_init(ppx_info *info)
+{
+    memset(info, 0, sizeof *info);
+    info->orientation = 1;
+    info->pages = 1;
+    info->scale_denom = 1;
+    info->compression = "";
+}
+
+int ppx_codec_inspect(const uint8_t *buf, size_t len, const ppx_limits *limits, ppx_info *info,
+                      ppx_err *err)
+{
+    ppx_info tmp;
+    info_init(&tmp);
+    int rc;
+    switch (ppx_codec_detect(buf, len)) {
+    case PPX_FMT_JPEG:
+        rc = ppx__jpeg_inspect(buf, len, limits, &tmp, err);
+        break;
+    case PPX_FMT_PNG:
+        rc = ppx__png_inspect(buf, len, limits, &tmp, err);
+        break;
+    case PPX_FMT_TIFF:
+        rc = ppx__tiff_inspect(buf, len, limits, &tmp, err);
+        break;
+    default:
+        return unknown_format(buf, len, err);
+    }
+    if (rc == 0)
+        *info = tmp;
+    return rc;
+}
+
+int ppx_codec_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *opts, ppx_image *img,
+                     ppx_info *info, ppx_err *err)
+{
+    ppx_decode_opts def = {0};
+    if (!opts)
+        opts = &def;
+    ppx_limits lim;
+    if (!opts->limits) {
+        ppx_limits_default(&lim);
+        def = *opts;
+        def.limits = &lim;
+        opts = &def;
+    }
+    if (len > opts->limits->max_file_bytes)
+        return ppx_err_set(err, PPX_ELIMIT, PPX_STAGE_DECODE,
+                           "file of %zu bytes is over the limit of %llu", len,
+                           (unsigned long long)opts->limits->max_file_bytes);
+    ppx_info tmp;
+    info_init(&tmp);
+    int rc;
+    switch (ppx_codec_detect(buf, len)) {
+    case PPX_FMT_JPEG:
+        rc = ppx__jpeg_decode(buf, len, opts, img, &tmp, err);
+        break;
+    case PPX_FMT_PNG:
+        rc = ppx__png_decode(buf, len, opts, img, &tmp, err);
+        break;
+    case PPX_FMT_TIFF:
+        rc = ppx__tiff_decode(buf, len, opts, img, &tmp, err);
+        break;
+    default:
+        return unknown_format(buf, len, err);
+    }
+    if (rc == 0 && info)
+        *info = tmp;
+    return rc;
+}
+
+void ppx_encode_opts_default(ppx_encode_opts *o, ppx_format f)
+{
+    o->format = f;
+    o->quality = 90;
+    o->tiff_compression = PPX_TIFF_LZW;
+    o->png_level = 6;
+}
+
+int ppx_codec_encode(const ppx_image *img, const ppx_encode_opts *opts, ppx_buf *out,
+                     ppx_err *err)
+{
+    out->len = 0;
+    switch (opts->format) {
+    case PPX_FMT_JPEG:
+        return ppx__jpeg_encode(img, opts, out, err);
+    case PPX_FMT_PNG:
+        return ppx__png_encode(img, opts, out, err);
+    case PPX_FMT_TIFF:
+        return ppx__tiff_encode(img, opts, out, err);
+    default:
+        return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_ENCODE, "no encoder for format %d",
+                           (int)opts->format);
+    }
+}

@@ -1,0 +1,54 @@
+#include "prepix/buf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "prepix/error.h"
+
+void ppx_buf_init(ppx_buf *b)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+void ppx_buf_destroy(ppx_buf *b)
+{
+    if (!b)
+        return;
+    free(b->data);
+    ppx_buf_init(b);
+}
+
+int ppx_buf_reserve(ppx_buf *b, size_t n)
+{
+    if (n <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < n) {
+        if (cap > SIZE_MAX / 2) {
+            cap = n;
+            break;
+        }
+        cap *= 2;
+    }
+    uint8_t *p = realloc(b->data, cap);
+    if (!p)
+        return PPX_ENOMEM;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+int ppx_buf_append(ppx_buf *b, const void *p, size_t n)
+{
+    if (n > SIZE_MAX - b->len)
+        return PPX_ENOMEM;
+    int rc = ppx_buf_reserve(b, b->len + n);
+    if (rc)
+        return rc;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
