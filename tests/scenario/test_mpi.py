@@ -120,7 +120,7 @@ def sigterm_resume():
     t, inp = dataset(40)
     args = ["-i", inp, "-p", PIPE, "-w", "1", "--chunk-size", "2", "--progress", "none"]
     out = os.path.join(t, "out")
-    proc = launch(["run", "-o", out] + args, 2, env={"PPX_TEST_FAULT": "hang:img0035.jpg"})
+    proc = launch(["run", "-o", out] + args, 2, env={"PPX_TEST_FAULT": "hang:img0036.jpg"})
     wait_outputs(proc, out, 20)
     os.killpg(proc.pid, signal.SIGTERM)
     try:

@@ -104,15 +104,15 @@ def crash_hang():
     inp = os.path.join(t, "in")
     data.make(inp, n=18)
     out = os.path.join(t, "out")
-    env = {"PPX_TEST_FAULT": "crash:img0004.png,hang:img0007.jpg"}
+    env = {"PPX_TEST_FAULT": "crash:img0003.png,hang:img0007.jpg"}
     p = run(["run", "-i", inp, "-o", out, "-p", PIPE, "-w", "2", "--timeout", "3",
              "--progress", "none"], env=env)
     check(p.returncode == 3, f"exit {p.returncode}: {p.stderr}")
     rep = report(out)
     fails = {os.path.basename(f["path"]): f for f in rep["failures"]}
-    check(set(fails) == {"img0004.png", "img0007.jpg"}, fails)
-    check(fails["img0004.png"]["stage"] == "worker" and "SIGSEGV" in fails["img0004.png"]["error"],
-          fails["img0004.png"])
+    check(set(fails) == {"img0003.png", "img0007.jpg"}, fails)
+    check(fails["img0003.png"]["stage"] == "worker" and "SIGSEGV" in fails["img0003.png"]["error"],
+          fails["img0003.png"])
     check(fails["img0007.jpg"]["stage"] == "timeout", fails["img0007.jpg"])
     check(rep["images"]["ok"] == 16, rep["images"])
     check(len(outputs(out)) == 16, outputs(out))
