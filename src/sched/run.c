@@ -36,6 +36,7 @@ enum { TAG_REQ = 101, TAG_ASSIGN = 102, TAG_CHUNKRES = 103 };
 enum { REQ_STOPPING = 1, REQ_FATAL = 2 };
 enum { ASSIGN_CHUNK = 1, ASSIGN_NOMORE = 2 };
 #define PREFETCH 2 /* chunks a rank keeps queued beyond the one it works on */
+#define STOP_GRACE_S 10.0 /* on SIGTERM/SIGUSR1, the longest wait for images in progress */
 
 /* ---- signals ---------------------------------------------------------- */
 
@@ -725,9 +726,10 @@ static int run_loop(run_state *s)
     for (;;) {
         check_stop(s);
         if (s->stopping && stop_deadline == 0)
-            stop_deadline = now_s() + (s->cfg->timeout_s > 0 && s->cfg->timeout_s < 30
-                                           ? s->cfg->timeout_s
-                                           : 30);
+            /* Images in workers get a bounded time to finish (their chunks
+             * are not journaled either way, so --resume redoes them). */
+            stop_deadline = now_s() + (s->cfg->timeout_s < STOP_GRACE_S ? s->cfg->timeout_s
+                                                                      : STOP_GRACE_S);
         /* Get work. */
         if (s->rank == 0) {
             while (!s->stopping && !s->no_more && unstarted(s) < PREFETCH) {
