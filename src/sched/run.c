@@ -69,6 +69,7 @@ typedef struct chunk {
     uint64_t remaining; /* images whose result has not come back */
     ppx_buf keys;       /* NUL-terminated keys, back to back */
     uint64_t *key_off;
+    uint8_t *collide;   /* 1: the output name of an earlier input; this one fails */
     /* bytes transport, on a rank other than 0: each image's bytes, or the
      * error rank 0 met reading it */
     ppx_buf inputs;
@@ -88,6 +89,7 @@ static void chunk_free(chunk *c)
     ppx_buf_destroy(&c->inputs);
     ppx_buf_destroy(&c->outputs);
     free(c->key_off);
+    free(c->collide);
     free(c->in_off);
     free(c->in_len);
     free(c->in_code);
@@ -105,8 +107,9 @@ static chunk *chunk_new(uint64_t id, uint64_t first, uint64_t count)
     c->count = count;
     c->remaining = count;
     c->key_off = calloc(count ? count : 1, sizeof *c->key_off);
+    c->collide = calloc(count ? count : 1, 1);
     ppx_stats_init(&c->stats);
-    if (!c->key_off) {
+    if (!c->key_off || !c->collide) {
         chunk_free(c);
         return NULL;
     }
@@ -130,6 +133,7 @@ typedef struct {
     ppx_listing listing;
     uint64_t chunk_size, n_chunks, next_chunk;
     ppx_resume_state resume;
+    uint8_t *collide; /* per listed image: its output name is taken by an earlier one */
     int attempt;
     char root[4096]; /* INPUT folder, or the @LIST's folder */
 
@@ -262,6 +266,7 @@ static chunk *make_local_chunk(run_state *s, uint64_t id)
     for (uint64_t i = 0; i < count; i++) {
         const char *k = ppx_listing_key(&s->listing, first + i);
         c->key_off[i] = c->keys.len;
+        c->collide[i] = s->collide ? s->collide[first + i] : 0;
         if (ppx_buf_append(&c->keys, k, strlen(k) + 1)) {
             chunk_free(c);
             return NULL;
@@ -283,7 +288,8 @@ static int pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b
     for (uint64_t i = 0; i < count && !rc; i++) {
         const char *k = ppx_listing_key(&s->listing, first + i);
         size_t kl = strlen(k);
-        rc = ppx_put_u64(b, kl) || ppx_buf_append(b, k, kl);
+        rc = ppx_put_u64(b, kl) || ppx_buf_append(b, k, kl) ||
+             ppx_put_u64(b, s->collide ? s->collide[first + i] : 0);
         if (rc || !s->cfg->transport_bytes)
             continue;
         char path[4096];
@@ -325,6 +331,7 @@ static chunk *unpack_assign(const uint8_t *p, size_t n, int bytes, int *kind, in
     for (uint64_t i = 0; i < count; i++) {
         uint64_t kl = ppx_get_u64(&r);
         const uint8_t *k = ppx_get_bytes(&r, kl);
+        c->collide[i] = ppx_get_u64(&r) != 0;
         if (r.bad)
             goto bad;
         c->key_off[i] = c->keys.len;
@@ -536,6 +543,15 @@ static void feed(run_state *s)
             const uint8_t *input = NULL;
             size_t len = 0;
             int rc = 0;
+            if (c->collide[i]) {
+                ppx_result r;
+                memset(&r, 0, sizeof r);
+                r.status = ppx_err_set(&r.err, PPX_EINVAL, PPX_STAGE_INPUT,
+                                       "its output name is that of an earlier input (same name, "
+                                       "another extension); rename one of them");
+                record(s, c, i, &r, NULL);
+                continue;
+            }
             if (is_bytes_remote(s)) {
                 if (c->in_code[i]) {
                     /* Rank 0 could not read it: a failure without a worker. */
@@ -830,6 +846,48 @@ static int path_inside(const char *outdir, const char *input)
     return strncmp(full, a, la) == 0 && (full[la] == '\0' || full[la] == '/');
 }
 
+/* Marks inputs whose output name an earlier input already has (x.png and
+ * x.jpg both become x.jpg with -f jpeg): the later one fails at stage input,
+ * so that no two workers ever write the same file. Open addressing over
+ * FNV-1a hashes of the output names. */
+static int find_collisions(run_state *s)
+{
+    size_t n = s->listing.n, cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    int64_t *slot = malloc(cap * sizeof *slot);
+    s->collide = calloc(n ? n : 1, 1);
+    if (!slot || !s->collide) {
+        free(slot);
+        return -1;
+    }
+    for (size_t i = 0; i < cap; i++)
+        slot[i] = -1;
+    char name[4096], other[4096];
+    for (size_t i = 0; i < n; i++) {
+        if (ppx_job_output_path(name, sizeof name, "", ppx_listing_key(&s->listing, i),
+                                s->cfg->out_format))
+            continue;
+        uint64_t h = 0xcbf29ce484222325ULL;
+        for (const char *p = name; *p; p++)
+            h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+        for (size_t k = h & (cap - 1);; k = (k + 1) & (cap - 1)) {
+            if (slot[k] < 0) {
+                slot[k] = (int64_t)i;
+                break;
+            }
+            ppx_job_output_path(other, sizeof other, "",
+                                ppx_listing_key(&s->listing, (size_t)slot[k]), s->cfg->out_format);
+            if (strcmp(other, name) == 0) {
+                s->collide[i] = 1;
+                break;
+            }
+        }
+    }
+    free(slot);
+    return 0;
+}
+
 static const char *format_name(ppx_format f)
 {
     return f == PPX_FMT_UNKNOWN ? "same" : ppx_format_name(f);
@@ -852,6 +910,10 @@ static int setup_rank0(run_state *s, uint64_t total_workers)
         return rc == PPX_ENOENT || rc == PPX_EUSAGE ? 2 : 1;
     }
     snprintf(s->root, sizeof s->root, "%s", s->listing.root);
+    if (cfg->outdir && cfg->out_format != PPX_FMT_UNKNOWN && find_collisions(s)) {
+        fprintf(stderr, "prepix: out of memory\n");
+        return 1;
+    }
 
     ppx_run_identity prev, now;
     int have_prev = 0;
@@ -1229,6 +1291,7 @@ out:
     ppx_failures_destroy(&s->fails);
     ppx_resume_state_destroy(&s->resume);
     ppx_listing_destroy(&s->listing);
+    free(s->collide);
     free(s);
     return code;
 }

@@ -281,6 +281,23 @@ def odd_names():
         check(os.path.exists(os.path.join(os.fsencode(out), n)), n)
 
 
+def name_collision():
+    """x.jpg and x.png both map to x.jpg with -f jpeg: the later input fails, never a race."""
+    t = tmpdir()
+    inp = os.path.join(t, "in")
+    os.makedirs(inp)
+    src = os.path.join(SAMPLES, "video", "go-src__video-001.jpeg")
+    for n in ("x.jpg", "x.png", "x.jpeg", "y.tif"):
+        shutil.copy(src, os.path.join(inp, n))
+    out = os.path.join(t, "out")
+    p = run(["run", "-i", inp, "-o", out, "-f", "jpeg", "--progress", "none"], mpi_np=None)
+    check(p.returncode == 3, p.returncode)
+    r = report(out)
+    check([os.path.basename(f["path"]) for f in r["failures"]] == ["x.png"], r["failures"])
+    check(r["failures"][0]["stage"] == "input", r["failures"])
+    check(sorted(outputs(out)) == ["x.jpeg", "x.jpg", "y.jpg"], outputs(out))
+
+
 def dry_run():
     t = tmpdir()
     inp = os.path.join(t, "in")
@@ -294,4 +311,4 @@ def dry_run():
 if __name__ == "__main__":
     sys.exit(main({f.__name__: f for f in (e2e_corpus, bad_files, crash_hang, workers_identical,
                                            sigterm, usage_errors, report_keys, stats_cmd,
-                                           odd_names, dry_run)}))
+                                           odd_names, dry_run, name_collision)}))
