@@ -66,7 +66,8 @@ int ppx_job_output_path(char *out, size_t cap, const char *outdir, const char *k
 #include <unistd.h>
 /* Test-only fault hook: PPX_TEST_FAULT="crash:NAME,hang:NAME,writefail:NAME"
  * makes the worker crash (SIGSEGV), hang, or fail its write (as if the disk
- * were full) on the image whose key ends in NAME. Compiled in only with
+ * were full) on the image whose key ends in NAME ("*" matches every image).
+ * "noop:*" makes workers skip all work, to measure scheduling alone. Compiled in only with
  * -DPPX_TEST_HOOKS=ON (the default for development and CI builds; release
  * packages turn it off). */
 static int fault(const char *what, const char *key)
@@ -80,7 +81,8 @@ static int fault(const char *what, const char *key)
         size_t len = end ? (size_t)(end - p) : strlen(p);
         if (len > wl + 1 && strncmp(p, what, wl) == 0 && p[wl] == ':') {
             size_t nl = len - wl - 1;
-            if (nl <= kl && strncmp(key + kl - nl, p + wl + 1, nl) == 0)
+            if ((nl == 1 && p[wl + 1] == '*') ||
+                (nl <= kl && strncmp(key + kl - nl, p + wl + 1, nl) == 0))
                 return 1;
         }
         p += len + (end ? 1 : 0);
@@ -104,6 +106,8 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
     ppx_err_clear(err);
     int rc = 0;
 
+    if (FAULT("noop", key))
+        goto out;
     if (FAULT("crash", key))
         raise(SIGSEGV);
     if (FAULT("hang", key))
