@@ -457,27 +457,42 @@ static int decode_body(decoder *dec, const uint8_t *buf, size_t len, const ppx_d
     return 0;
 }
 
-int ppx__jpeg_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, ppx_image *img,
-                     ppx_info *info, ppx_err *err)
+typedef struct {
+    const uint8_t *buf;
+    size_t len;
+    const ppx_decode_opts *o;
+    ppx_image *img;
+    ppx_info *info;
+    ppx_err *err;
+} decode_args;
+
+/* The arguments travel in memory (a), so that nothing live across setjmp
+ * sits in a register that longjmp could clobber. */
+static int decode_guarded(const decode_args *a)
 {
-    ppx_decode_opts none = {0};
-    if (!o)
-        o = &none;
     ppx_limits def;
-    const ppx_limits *l = o->limits;
+    const ppx_limits *l = a->o->limits;
     if (!l) {
         ppx_limits_default(&def);
         l = &def;
     }
     decoder dec;
-    decoder_init(&dec, l, len);
+    decoder_init(&dec, l, a->len);
     int rc;
     if (setjmp(dec.c.jump))
-        rc = ctx_report(&dec.c, PPX_STAGE_DECODE, err);
+        rc = ctx_report(&dec.c, PPX_STAGE_DECODE, a->err);
     else
-        rc = decode_body(&dec, buf, len, o, img, info, err);
+        rc = decode_body(&dec, a->buf, a->len, a->o, a->img, a->info, a->err);
     jpeg_destroy_decompress(&dec.d);
     return rc;
+}
+
+int ppx__jpeg_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *opts,
+                     ppx_image *img, ppx_info *info, ppx_err *err)
+{
+    static const ppx_decode_opts none = {0};
+    const decode_args a = {buf, len, opts ? opts : &none, img, info, err};
+    return decode_guarded(&a);
 }
 
 /* ---- encoding ---------------------------------------------------------- */
