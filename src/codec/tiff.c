@@ -85,6 +85,12 @@ static int classify(const tiff_ctx *c, const char *msg)
     return PPX_ECORRUPT;
 }
 
+/* fmt and ap come from libtiff, which checks them against each other. */
+static int on_error(TIFF *tif, void *ud, const char *module, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static int on_warning(TIFF *tif, void *ud, const char *module, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
 static int on_error(TIFF *tif, void *ud, const char *module, const char *fmt, va_list ap)
 {
     (void)tif;
