@@ -85,6 +85,12 @@ static int classify(const tiff_ctx *c, const char *msg)
     return PPX_ECORRUPT;
 }
 
+/* fmt and ap come from libtiff, which checks them against each other. */
+static int on_error(TIFF *tif, void *ud, const char *module, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static int on_warning(TIFF *tif, void *ud, const char *module, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
 static int on_error(TIFF *tif, void *ud, const char *module, const char *fmt, va_list ap)
 {
     (void)tif;
@@ -598,7 +604,7 @@ static int check_layout(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, int check_cou
         return lib_fail(c, PPX_ECORRUPT, "cannot compute the strip or tile size");
     /* Whole image, raw, all planes: bounded by the limits (ELIMIT). */
     uint64_t planes = px->separate ? h->spp : 1;
-    uint64_t raw = line * h->h; /* line < 2^32 * 65535 * 2 and h <= limits: no overflow */
+    uint64_t raw = line * h->h; /* may wrap: checked just below */
     if (raw / h->h != line || raw > UINT64_MAX / planes || raw * planes > c->max_alloc)
         return ppx_err_set(c->err, PPX_ELIMIT, c->stage,
                            "raw samples of a %ux%u image with %u samples of %u bits exceed "
