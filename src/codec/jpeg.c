@@ -388,6 +388,9 @@ static int decode_body(decoder *dec, const uint8_t *buf, size_t len, const ppx_d
 {
     j_decompress_ptr d = &dec->d;
     const ppx_limits *l = dec->c.limits;
+    ppx_info scratch;
+    if (!info)
+        info = &scratch;
     read_header(dec, buf, len, info);
 
     unsigned channels;
