@@ -61,7 +61,8 @@ int64_t ppx_center_offset(uint32_t size, uint32_t target);
 /* Size after applying EXIF orientation 1..8 (5..8 swap the axes). */
 void ppx_orient_dims(int orientation, uint32_t w, uint32_t h, uint32_t *ow, uint32_t *oh);
 
-/* ---- Deterministic random numbers ---- */
+/* ---- Deterministic random numbers ----
+ * Caller-owned state, no globals: safe in any worker. */
 
 /* xoshiro256** seeded through splitmix64 from (seed, FNV-1a 64 of key): the
  * same (seed, key) always gives the same stream, whatever process runs it. */
@@ -121,8 +122,10 @@ int ppx_op_pad(const ppx_image *src, ppx_image *dst, uint32_t w, uint32_t h, con
                const ppx_limits *l, ppx_err *err);
 
 /* Coefficient tables and scratch buffers of the resampler, kept between
- * calls so that nothing is allocated per image once warm. One per worker. */
+ * calls so that nothing is allocated per image once warm. One per worker
+ * (not shared between threads). */
 typedef struct ppx_resizer ppx_resizer;
+/* Allocates an empty resizer into *out (caller owns it). 0 or PPX_ENOMEM. */
 int ppx_resizer_new(ppx_resizer **out);
 /* Frees *rs and sets it to NULL; accepts NULL. */
 void ppx_resizer_free(ppx_resizer **rs);

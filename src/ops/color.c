@@ -161,11 +161,19 @@ int ppx_op_equalize(const ppx_image *src, ppx_image *dst, const ppx_limits *l, p
     unsigned C = src->channels;
     unsigned colours = ppx__has_alpha(C) ? C - 1 : C;
     uint32_t bins = src->type == PPX_U8 ? 256 : 65536;
-    uint64_t *hist = malloc(bins * sizeof *hist);
-    uint16_t *lut = malloc(bins * sizeof *lut);
-    if (!hist || !lut) {
-        rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_TRANSFORM, "equalize: out of memory");
-        goto out;
+    /* 8-bit tables live on the stack (nothing allocated per image); the
+     * 65536-level ones of 16-bit images (640 KiB) on the heap. */
+    uint64_t hist8[256];
+    uint16_t lut8[256];
+    uint64_t *hist = hist8, *heap_hist = NULL;
+    uint16_t *lut = lut8, *heap_lut = NULL;
+    if (bins > 256) {
+        hist = heap_hist = malloc(bins * sizeof *hist);
+        lut = heap_lut = malloc(bins * sizeof *lut);
+        if (!hist || !lut) {
+            rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_TRANSFORM, "equalize: out of memory");
+            goto out;
+        }
     }
     for (unsigned c = 0; c < colours; c++) {
         memset(hist, 0, bins * sizeof *hist);
@@ -194,8 +202,8 @@ int ppx_op_equalize(const ppx_image *src, ppx_image *dst, const ppx_limits *l, p
         }
     }
 out:
-    free(hist);
-    free(lut);
+    free(heap_hist);
+    free(heap_lut);
     return rc;
 }
 

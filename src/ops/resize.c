@@ -280,6 +280,21 @@ static ALWAYS_INLINE void hstrip_u8(const axis *ax, const uint8_t *tile, int32_t
     }
 }
 
+/* Copies R rows of n pixels of C samples into tile, pixel x of row r at
+ * tile[(x * R + r) * C]: the strip's rows side by side. Inlined with a
+ * constant C, so that the pixel copy is a fixed-size move. */
+static ALWAYS_INLINE void transpose_u8(const uint8_t *src, size_t sstride, uint8_t *tile,
+                                       unsigned R, int32_t n, const unsigned C)
+{
+    size_t RC = (size_t)R * C;
+    for (unsigned r = 0; r < R; r++) {
+        const uint8_t *s = src + (size_t)r * sstride;
+        uint8_t *t = tile + (size_t)r * C;
+        for (int32_t x = 0; x < n; x++, s += C, t += RC)
+            memcpy(t, s, C);
+    }
+}
+
 /* Horizontal pass over `rows` rows of src into dst (ax->out * C samples a
  * row). tile holds (xlast - xfirst) * TILE_ROWS * C bytes. */
 PPX_CLONES static void hpass_u8(const axis *ax, const uint8_t *src, size_t sstride, unsigned C,
@@ -290,12 +305,20 @@ PPX_CLONES static void hpass_u8(const axis *ax, const uint8_t *src, size_t sstri
     for (uint32_t r0 = 0; r0 < rows; r0 += TILE_ROWS) {
         unsigned R = rows - r0 < TILE_ROWS ? rows - r0 : TILE_ROWS;
         unsigned RC = R * C;
-        for (unsigned r = 0; r < R; r++) {
-            const uint8_t *s = src + (size_t)(r0 + r) * sstride + (size_t)xfirst * C;
-            uint8_t *t = tile + (size_t)r * C;
-            for (int32_t x = xfirst; x < xlast; x++, s += C, t += RC)
-                for (unsigned c = 0; c < C; c++)
-                    t[c] = s[c];
+        const uint8_t *s0 = src + (size_t)r0 * sstride + (size_t)xfirst * C;
+        switch (C) {
+        case 1:
+            transpose_u8(s0, sstride, tile, R, xlast - xfirst, 1);
+            break;
+        case 2:
+            transpose_u8(s0, sstride, tile, R, xlast - xfirst, 2);
+            break;
+        case 3:
+            transpose_u8(s0, sstride, tile, R, xlast - xfirst, 3);
+            break;
+        default:
+            transpose_u8(s0, sstride, tile, R, xlast - xfirst, 4);
+            break;
         }
         uint8_t *d = dst + (size_t)r0 * dstride;
         if (R == TILE_ROWS) {
@@ -319,6 +342,24 @@ PPX_CLONES static void hpass_u8(const axis *ax, const uint8_t *src, size_t sstri
     }
 }
 
+/* nb samples of one output row of the vertical pass: the sum of n source
+ * rows (s, s + sstride, ...) times k. Inlined with nb = VBLOCK for full
+ * blocks, a constant trip count that the vectoriser takes even at -O2. */
+static ALWAYS_INLINE void vblock_u8(const uint8_t *s, size_t sstride, const int32_t *k, int32_t n,
+                                    uint8_t *d, const size_t nb)
+{
+    int32_t acc[VBLOCK];
+    for (size_t j = 0; j < nb; j++)
+        acc[j] = 1 << (PRECISION_BITS - 1);
+    for (int32_t t = 0; t < n; t++, s += sstride) {
+        int32_t kt = k[t];
+        for (size_t j = 0; j < nb; j++)
+            acc[j] += (int32_t)s[j] * kt;
+    }
+    for (size_t j = 0; j < nb; j++)
+        d[j] = clip8(acc[j]);
+}
+
 /* Vertical pass: output row yy is the sum of src rows lo..lo+n-1 (src row 0
  * being input row ybase) times their coefficients, `len` samples a row. */
 PPX_CLONES static void vpass_u8(const axis *ax, const uint8_t *src, size_t sstride, int32_t ybase,
@@ -328,22 +369,12 @@ PPX_CLONES static void vpass_u8(const axis *ax, const uint8_t *src, size_t sstri
     for (uint32_t yy = 0; yy < ax->out; yy++) {
         const int32_t *k = ax->ik + (size_t)yy * ksize;
         const uint8_t *s0 = src + (size_t)(ax->lo[yy] - ybase) * sstride;
-        int32_t n = ax->n[yy];
         uint8_t *d = dst + (size_t)yy * dstride;
-        for (size_t x0 = 0; x0 < len; x0 += VBLOCK) {
-            size_t nb = len - x0 < VBLOCK ? len - x0 : VBLOCK;
-            int32_t acc[VBLOCK];
-            for (size_t j = 0; j < nb; j++)
-                acc[j] = 1 << (PRECISION_BITS - 1);
-            const uint8_t *s = s0 + x0;
-            for (int32_t t = 0; t < n; t++, s += sstride) {
-                int32_t kt = k[t];
-                for (size_t j = 0; j < nb; j++)
-                    acc[j] += (int32_t)s[j] * kt;
-            }
-            for (size_t j = 0; j < nb; j++)
-                d[x0 + j] = clip8(acc[j]);
-        }
+        size_t x0 = 0;
+        for (; x0 + VBLOCK <= len; x0 += VBLOCK)
+            vblock_u8(s0 + x0, sstride, k, ax->n[yy], d + x0, VBLOCK);
+        if (x0 < len)
+            vblock_u8(s0 + x0, sstride, k, ax->n[yy], d + x0, len - x0);
     }
 }
 
@@ -379,6 +410,19 @@ static ALWAYS_INLINE void hstrip_u16(const axis *ax, const uint16_t *tile, int32
     }
 }
 
+/* As transpose_u8, for 16-bit samples (stride in samples). */
+static ALWAYS_INLINE void transpose_u16(const uint16_t *src, size_t sstride, uint16_t *tile,
+                                        unsigned R, int32_t n, const unsigned C)
+{
+    size_t RC = (size_t)R * C;
+    for (unsigned r = 0; r < R; r++) {
+        const uint16_t *s = src + (size_t)r * sstride;
+        uint16_t *t = tile + (size_t)r * C;
+        for (int32_t x = 0; x < n; x++, s += C, t += RC)
+            memcpy(t, s, C * sizeof *s);
+    }
+}
+
 /* As hpass_u8; strides in samples. */
 PPX_CLONES static void hpass_u16(const axis *ax, const uint16_t *src, size_t sstride, unsigned C,
                                  uint32_t rows, uint16_t *dst, size_t dstride, uint16_t *tile)
@@ -388,12 +432,20 @@ PPX_CLONES static void hpass_u16(const axis *ax, const uint16_t *src, size_t sst
     for (uint32_t r0 = 0; r0 < rows; r0 += TILE_ROWS) {
         unsigned R = rows - r0 < TILE_ROWS ? rows - r0 : TILE_ROWS;
         unsigned RC = R * C;
-        for (unsigned r = 0; r < R; r++) {
-            const uint16_t *s = src + (size_t)(r0 + r) * sstride + (size_t)xfirst * C;
-            uint16_t *t = tile + (size_t)r * C;
-            for (int32_t x = xfirst; x < xlast; x++, s += C, t += RC)
-                for (unsigned c = 0; c < C; c++)
-                    t[c] = s[c];
+        const uint16_t *s0 = src + (size_t)r0 * sstride + (size_t)xfirst * C;
+        switch (C) {
+        case 1:
+            transpose_u16(s0, sstride, tile, R, xlast - xfirst, 1);
+            break;
+        case 2:
+            transpose_u16(s0, sstride, tile, R, xlast - xfirst, 2);
+            break;
+        case 3:
+            transpose_u16(s0, sstride, tile, R, xlast - xfirst, 3);
+            break;
+        default:
+            transpose_u16(s0, sstride, tile, R, xlast - xfirst, 4);
+            break;
         }
         uint16_t *d = dst + (size_t)r0 * dstride;
         if (R == TILE_ROWS) {
@@ -417,6 +469,21 @@ PPX_CLONES static void hpass_u16(const axis *ax, const uint16_t *src, size_t sst
     }
 }
 
+static ALWAYS_INLINE void vblock_u16(const uint16_t *s, size_t sstride, const float *k, int32_t n,
+                                     uint16_t *d, const size_t nb)
+{
+    float acc[VBLOCK];
+    for (size_t j = 0; j < nb; j++)
+        acc[j] = 0.0f;
+    for (int32_t t = 0; t < n; t++, s += sstride) {
+        float kt = k[t];
+        for (size_t j = 0; j < nb; j++)
+            acc[j] += (float)s[j] * kt;
+    }
+    for (size_t j = 0; j < nb; j++)
+        d[j] = clip16(acc[j]);
+}
+
 PPX_CLONES static void vpass_u16(const axis *ax, const uint16_t *src, size_t sstride, int32_t ybase,
                                  size_t len, uint16_t *dst, size_t dstride)
 {
@@ -424,22 +491,12 @@ PPX_CLONES static void vpass_u16(const axis *ax, const uint16_t *src, size_t sst
     for (uint32_t yy = 0; yy < ax->out; yy++) {
         const float *k = ax->fk + (size_t)yy * ksize;
         const uint16_t *s0 = src + (size_t)(ax->lo[yy] - ybase) * sstride;
-        int32_t n = ax->n[yy];
         uint16_t *d = dst + (size_t)yy * dstride;
-        for (size_t x0 = 0; x0 < len; x0 += VBLOCK) {
-            size_t nb = len - x0 < VBLOCK ? len - x0 : VBLOCK;
-            float acc[VBLOCK];
-            for (size_t j = 0; j < nb; j++)
-                acc[j] = 0.0f;
-            const uint16_t *s = s0 + x0;
-            for (int32_t t = 0; t < n; t++, s += sstride) {
-                float kt = k[t];
-                for (size_t j = 0; j < nb; j++)
-                    acc[j] += (float)s[j] * kt;
-            }
-            for (size_t j = 0; j < nb; j++)
-                d[x0 + j] = clip16(acc[j]);
-        }
+        size_t x0 = 0;
+        for (; x0 + VBLOCK <= len; x0 += VBLOCK)
+            vblock_u16(s0 + x0, sstride, k, ax->n[yy], d + x0, VBLOCK);
+        if (x0 < len)
+            vblock_u16(s0 + x0, sstride, k, ax->n[yy], d + x0, len - x0);
     }
 }
 

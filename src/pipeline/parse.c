@@ -187,6 +187,33 @@ static const opdef *find_op(const char *name)
     return NULL;
 }
 
+/* Edit distance between a and b (b at most 15 bytes: op names), capped at
+ * 9: how far a typo is from an op name. */
+static int distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 24 || lb > 15)
+        return 9;
+    int row[16];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int up = row[j];
+            int best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb] < 9 ? row[lb] : 9;
+}
+
 static int parse_key(const opdef *d, int pos, const char *tok, ppx_op *op, unsigned *seen,
                      ppx_err *err)
 {
@@ -306,6 +333,19 @@ static int parse_op(int pos, char **tok, int ntok, ppx_op *op, ppx_err *err)
             strcat(names, opdefs[i].name);
             strcat(names, i + 1 < N_OPDEFS ? ", " : "");
         }
+        const char *near = NULL;
+        int best = 3; /* suggest only close names: at most 2 edits */
+        for (int i = 0; i < N_OPDEFS; i++) {
+            int dist = distance(tok[0], opdefs[i].name);
+            if (dist < best) {
+                best = dist;
+                near = opdefs[i].name;
+            }
+        }
+        if (near)
+            return bad(err, pos, NULL,
+                       "unknown op \"%s\" (did you mean \"%s\"?): expected one of %s",
+                       quote(tok[0], q, sizeof q), near, names);
         return bad(err, pos, NULL, "unknown op \"%s\": expected one of %s",
                    quote(tok[0], q, sizeof q), names);
     }

@@ -20,5 +20,5 @@ ppx_c_test(NAME pipeline SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_pipeline.c
            CASES parse_unknown_op parse_bad_arguments parse_structure parse_empty canonical_text
                  properties print_ops_lists_all decode_hint decode_hint_keeps_geometry
                  run_torchvision_example run_noops run_random_determinism run_flip_probability
-                 run_buffers_reused run_normalize run_limits fuzz_regressions
+                 run_buffers_reused run_normalize run_limits parse_edge_cases
            LABELS unit)
