@@ -38,6 +38,16 @@ ppx_pid_alive() {
     [ "$comm" = "$2" ]
 }
 
+# ppx_running PID: the process exists and is not a zombie. A daemon we stop was reparented to
+# the machine's init, which may take a while to reap it; a zombie holds nothing, so it counts
+# as gone.
+ppx_running() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [ "${stat%% *}" != Z ]
+}
+
 # ppx_stop_pidfile PIDFILE NAME [SECONDS]: TERM the process, wait for it to go (bounded), KILL it
 # if it outlives the deadline, and remove the pid file. Does nothing when the process is gone.
 ppx_stop_pidfile() {
@@ -46,10 +56,10 @@ ppx_stop_pidfile() {
         pid=$(head -n 1 "$pidfile")
         kill -TERM "$pid" 2>/dev/null || true
         deadline=$((SECONDS + secs))
-        while [ -d "/proc/$pid" ] && [ $SECONDS -lt $deadline ]; do
+        while ppx_running "$pid" && [ $SECONDS -lt $deadline ]; do
             sleep 0.1
         done
-        if [ -d "/proc/$pid" ]; then
+        if ppx_running "$pid"; then
             echo "$(basename "$0"): $name (pid $pid) ignored TERM for ${secs}s, killing it" >&2
             kill -KILL "$pid" 2>/dev/null || true
         fi
@@ -124,6 +134,9 @@ ppx_slurm_conf() {
         echo "SelectType=select/cons_tres"
         echo "SelectTypeParameters=CR_Core"
         echo "SchedulerType=sched/backfill"
+        # Scheduling passes every few seconds, not every 30-60: a requeued job becomes eligible
+        # only when a pass sees its begin time, and tests wait for it.
+        echo "SchedulerParameters=bf_interval=2,sched_interval=2"
         echo "MpiDefault=none"
         echo "MailProg=/bin/true"
         echo "JobCompType=jobcomp/none"
