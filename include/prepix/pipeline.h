@@ -37,8 +37,17 @@ int ppx_pipeline_is_random(const ppx_pipeline *pl);
 void ppx_pipeline_decode_hint(const ppx_pipeline *pl, uint32_t src_w, uint32_t src_h,
                               int orientation, uint32_t *min_w, uint32_t *min_h);
 
+/* 1 if every image leaves the pipeline at the same size (written to *w,
+ * *h), whatever its input size: e.g. it ends in center-crop, random-crop, pad
+ * or resize WxH fit=fill (what npy shards need); 0 otherwise. */
+int ppx_pipeline_fixed_size(const ppx_pipeline *pl, uint32_t *w, uint32_t *h);
+
 int ppx_pipeline_ctx_new(ppx_pipeline_ctx **out);
 void ppx_pipeline_ctx_free(ppx_pipeline_ctx **ctx);
+/* Limits for the images the ops allocate (NULL, the default: only size
+ * overflow is checked), so that a spec such as `resize 65535x65535` fails
+ * with PPX_ELIMIT instead of exhausting memory. The struct is copied. */
+void ppx_pipeline_ctx_set_limits(ppx_pipeline_ctx *ctx, const ppx_limits *l);
 
 /* Runs every op except a trailing normalize on *img. Random ops draw from a
  * generator seeded by (seed, key), key being the input path relative to

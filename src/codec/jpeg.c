@@ -1,19 +1,624 @@
-/* Placeholder until the jpeg codec lands. */
+/* JPEG codec: decoding from and encoding to memory with libjpeg-turbo's
+ * libjpeg API.
+ *
+ * Failure policy (docs/codecs.md has the table): the input is untrusted, so
+ * every libjpeg error and every warning that means the pixels would be wrong
+ * ends the decode with a specific code instead of handing on a grey-filled
+ * image. libjpeg reports problems through two callbacks of our error manager:
+ * error_exit (fatal) and emit_message (warnings); both longjmp back into the
+ * public function, which destroys the decompressor and returns. All the
+ * decoder's own memory comes from libjpeg's pools, so destroying it after a
+ * longjmp frees everything. No state is global: callbacks find their context
+ * through cinfo->err (the error manager is the first member of jpeg_ctx). */
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h> /* jpeglib.h needs FILE and size_t */
+#include <string.h>
+
+#include <jpeglib.h>
+/* After jpeglib.h: jconfig.h decides which message codes jerror.h defines. */
+#include <jerror.h>
+
 #include "codec/codec_impl.h"
+#include "codec/exif.h"
+
+/* APP1 segments are saved whole (a segment holds at most 65533 bytes), so an
+ * IFD0 that a writer placed late in its EXIF block is still found. What
+ * libjpeg saves is bounded by the segment lengths, hence by the file size. */
+#define EXIF_SAVE_BYTES 0xFFFF
+/* Of an APP2 segment only the signature is needed: ICC profiles are not
+ * applied, only recorded (has_icc). */
+#define ICC_SIG "ICC_PROFILE"
+#define ICC_SIG_BYTES 12 /* including the NUL */
+/* Rows handed to libjpeg per call. One call returns at most one iMCU row of
+ * output (4 * 8 rows at full scale), so 32 lets libjpeg do all it can per call
+ * without a pointer array per image. */
+#define ROW_BATCH 32
+/* Marker codes (jpegint.h keeps them private). */
+#define M_SOF0 0xc0
+#define M_SOF3 0xc3
+#define M_SOF5 0xc5
+#define M_SOF7 0xc7
+#define M_SOF11 0xcb
+#define M_SOF13 0xcd
+#define M_SOF15 0xcf
+/* The largest side libjpeg accepts (JPEG_MAX_DIMENSION). */
+#define JPEG_MAX_SIDE 65500u
+/* First guess for the encoder's output buffer; it grows by doubling. */
+#define ENCODE_GUESS_MAX (16u << 20)
+
+typedef struct {
+    struct jpeg_error_mgr pub; /* first member: callbacks get it as cinfo->err */
+    jmp_buf jump;
+    const ppx_limits *limits;
+    size_t len;        /* input bytes, for messages */
+    unsigned warnings; /* benign warnings seen so far */
+    int scanning;      /* 1 while pixels are read: messages then name the row */
+    int code;          /* PPX_E* chosen by the callback that longjmped */
+    char msg[PPX_ERR_MSG_MAX];
+} jpeg_ctx;
+
+typedef struct {
+    struct jpeg_decompress_struct d;
+    jpeg_ctx c;
+    struct jpeg_progress_mgr progress;
+} decoder;
+
+typedef struct {
+    struct jpeg_destination_mgr pub; /* first member: callbacks get it as cinfo->dest */
+    ppx_buf *out;
+} buf_dest;
+
+static jpeg_ctx *ctx_of(j_common_ptr cinfo)
+{
+    return (jpeg_ctx *)cinfo->err;
+}
+
+/* Records code and message in the context and jumps back to the public
+ * function. Called only from libjpeg callbacks and from code that runs
+ * between setjmp and the decompressor's destruction. */
+static void fail(j_common_ptr cinfo, int code, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 3, 4)));
+
+static void fail(j_common_ptr cinfo, int code, const char *fmt, ...)
+{
+    jpeg_ctx *c = ctx_of(cinfo);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->msg, sizeof c->msg, fmt, ap);
+    va_end(ap);
+    if (c->scanning && cinfo->is_decompressor) {
+        j_decompress_ptr d = (j_decompress_ptr)cinfo;
+        size_t n = strlen(c->msg);
+        snprintf(c->msg + n, sizeof c->msg - n, " (at row %u of %u)", d->output_scanline,
+                 d->output_height);
+    }
+    c->code = code;
+    longjmp(c->jump, 1);
+}
+
+static int is_rst_marker(int marker)
+{
+    return marker >= JPEG_RST0 && marker <= JPEG_RST0 + 7;
+}
+
+/* libjpeg's fatal errors. The few codes that mean "valid file, feature we do
+ * not decode" or "over a limit" get their own code and wording; everything
+ * else is damage in the file, named with libjpeg's own text. */
+static void on_error_exit(j_common_ptr cinfo)
+{
+    char text[JMSG_LENGTH_MAX];
+    struct jpeg_error_mgr *e = cinfo->err;
+    (*e->format_message)(cinfo, text);
+    int p0 = e->msg_parm.i[0];
+    switch (e->msg_code) {
+    case JERR_BAD_PRECISION:
+        /* 12 and 16 bits are legal JPEG (extended, lossless) that the 8-bit
+         * library cannot decode; any other precision is a broken header. */
+        if (p0 == 12 || p0 == 16)
+            fail(cinfo, PPX_EUNSUPPORTED, "%d-bit JPEG is not supported (%s)", p0, text);
+        break;
+    case JERR_SOF_UNSUPPORTED:
+        if (p0 == M_SOF3 || p0 == M_SOF11)
+            fail(cinfo, PPX_EUNSUPPORTED, "lossless JPEG (SOF%d) is not supported (%s)",
+                 p0 - M_SOF0, text);
+        if ((p0 >= M_SOF5 && p0 <= M_SOF7) || (p0 >= M_SOF13 && p0 <= M_SOF15))
+            fail(cinfo, PPX_EUNSUPPORTED, "hierarchical JPEG (SOF%d) is not supported (%s)",
+                 p0 - M_SOF0, text);
+        fail(cinfo, PPX_EUNSUPPORTED, "%s", text);
+    case JERR_ARITH_NOTIMPL:
+    case JERR_NOT_COMPILED:
+        fail(cinfo, PPX_EUNSUPPORTED, "%s", text);
+    case JERR_NO_BACKING_STORE:
+        /* libjpeg wants more than max_memory_to_use for the whole-image
+         * coefficient buffer (progressive or multi-scan files). */
+        fail(cinfo, PPX_ELIMIT, "JPEG needs more decoder memory than the limit of %ld bytes (%s)",
+             cinfo->mem->max_memory_to_use, text);
+    case JERR_IMAGE_TOO_BIG:
+    case JERR_WIDTH_OVERFLOW:
+        fail(cinfo, PPX_ELIMIT, "%s", text);
+    case JERR_OUT_OF_MEMORY:
+        fail(cinfo, PPX_ENOMEM, "%s", text);
+    case JERR_NO_SOI:
+        fail(cinfo, PPX_EFORMAT, "%s", text);
+    default:
+        break;
+    }
+    /* The encoder only sees pixels we checked: an error there is our bug. */
+    fail(cinfo, cinfo->is_decompressor ? PPX_ECORRUPT : PPX_EINTERNAL, "%s", text);
+}
+
+/* libjpeg's warnings (level -1; higher levels are trace messages). libjpeg
+ * would go on after each one, filling what it cannot decode with grey; we stop
+ * at the first warning that means wrong pixels, and count the benign ones
+ * (stray bytes between segments, unknown JFIF revision or Adobe transform),
+ * failing when a file floods us with them. */
+static void on_emit_message(j_common_ptr cinfo, int level)
+{
+    if (level >= 0)
+        return;
+    jpeg_ctx *c = ctx_of(cinfo);
+    struct jpeg_error_mgr *e = cinfo->err;
+    char text[JMSG_LENGTH_MAX];
+    (*e->format_message)(cinfo, text);
+    e->num_warnings++;
+    switch (e->msg_code) {
+    case JWRN_JPEG_EOF:
+        /* The memory source ran dry: the file is cut short. */
+        fail(cinfo, PPX_ETRUNC, "Premature end of JPEG file after %zu bytes", c->len);
+    case JWRN_EXTRANEOUS_DATA:
+        /* Between segments this is a harmless quirk of some writers, but
+         * inside a scan (before a restart marker) it means the entropy decoder
+         * lost sync and the interval it decoded is garbage. */
+        if (is_rst_marker(e->msg_parm.i[1]))
+            fail(cinfo, PPX_ECORRUPT, "%s", text);
+        break;
+    case JWRN_HIT_MARKER:
+    case JWRN_HUFF_BAD_CODE:
+    case JWRN_ARITH_BAD_CODE:
+    case JWRN_MUST_RESYNC:
+    case JWRN_BOGUS_PROGRESSION:
+        fail(cinfo, PPX_ECORRUPT, "%s", text);
+    default:
+        break;
+    }
+    if (++c->warnings > c->limits->max_warnings)
+        fail(cinfo, PPX_ECORRUPT, "more than %u JPEG warnings (the last: %s)",
+             c->limits->max_warnings, text);
+}
+
+/* libjpeg's default prints to stderr; workers must stay quiet. */
+static void on_output_message(j_common_ptr cinfo) {}
+
+/* Called by libjpeg between the steps of jpeg_start_decompress, which reads
+ * every scan of a progressive or multi-scan file. Each scan costs a pass over
+ * the whole coefficient buffer, so a few KB of tiny scans can cost minutes;
+ * the limit stops that at the scan that goes over. */
+static void on_progress(j_common_ptr cinfo)
+{
+    j_decompress_ptr d = (j_decompress_ptr)cinfo;
+    jpeg_ctx *c = ctx_of(cinfo);
+    if (d->input_scan_number > 0 && (uint32_t)d->input_scan_number > c->limits->max_jpeg_scans)
+        fail(cinfo, PPX_ELIMIT, "JPEG has more than %u scans (scan limit)",
+             c->limits->max_jpeg_scans);
+}
+
+static void ctx_init(jpeg_ctx *c, const ppx_limits *l, size_t len)
+{
+    memset(c, 0, sizeof *c);
+    jpeg_std_error(&c->pub);
+    c->pub.error_exit = on_error_exit;
+    c->pub.emit_message = on_emit_message;
+    c->pub.output_message = on_output_message;
+    c->limits = l;
+    c->len = len;
+}
+
+static int ctx_report(const jpeg_ctx *c, int stage, ppx_err *err)
+{
+    return ppx_err_set(err, c->code, stage, "%s", c->msg);
+}
+
+static ppx_colorspace map_cs(J_COLOR_SPACE cs)
+{
+    switch (cs) {
+    case JCS_GRAYSCALE:
+        return PPX_CS_GRAY;
+    case JCS_RGB:
+        return PPX_CS_RGB;
+    case JCS_YCbCr:
+        return PPX_CS_YCBCR;
+    case JCS_CMYK:
+        return PPX_CS_CMYK;
+    case JCS_YCCK:
+        return PPX_CS_YCCK;
+    default:
+        return PPX_CS_UNKNOWN;
+    }
+}
+
+/* Orientation from the first EXIF APP1 segment, and whether an ICC profile is
+ * present. A malformed EXIF block is metadata we cannot read, not damage to
+ * the pixels: the orientation stays 1. */
+static void marker_facts(j_decompress_ptr d, ppx_info *info)
+{
+    int exif_done = 0;
+    for (jpeg_saved_marker_ptr m = d->marker_list; m; m = m->next) {
+        if (m->marker == JPEG_APP0 + 1 && !exif_done) {
+            int o;
+            int rc = ppx__exif_orientation(m->data, m->data_length, &o);
+            if (rc == 0)
+                info->orientation = o;
+            /* Only the first EXIF block counts (XMP also lives in APP1). */
+            exif_done = rc != PPX_EFORMAT;
+        } else if (m->marker == JPEG_APP0 + 2 && m->data_length >= ICC_SIG_BYTES &&
+                   memcmp(m->data, ICC_SIG, ICC_SIG_BYTES) == 0) {
+            info->has_icc = 1;
+        }
+    }
+}
+
+/* Creates the decompressor over buf and reads the header (everything up to
+ * the first scan). Runs after setjmp: libjpeg errors longjmp out of it. */
+static void read_header(decoder *dec, const uint8_t *buf, size_t len, ppx_info *info)
+{
+    j_decompress_ptr d = &dec->d;
+    jpeg_create_decompress(d);
+    /* Bounds the whole-image coefficient buffer of progressive files; libjpeg
+     * fails with JERR_NO_BACKING_STORE rather than go over. */
+    uint64_t cap = dec->c.limits->max_alloc;
+    d->mem->max_memory_to_use = cap > (uint64_t)LONG_MAX ? LONG_MAX : (long)cap;
+    jpeg_mem_src(d, buf, (unsigned long)len);
+    jpeg_save_markers(d, JPEG_APP0 + 1, EXIF_SAVE_BYTES);
+    jpeg_save_markers(d, JPEG_APP0 + 2, ICC_SIG_BYTES);
+    jpeg_read_header(d, TRUE);
+
+    info->format = PPX_FMT_JPEG;
+    info->width = d->image_width;
+    info->height = d->image_height;
+    info->channels = (unsigned)d->num_components;
+    info->bits = (unsigned)d->data_precision;
+    info->cs = map_cs(d->jpeg_color_space);
+    info->progressive = d->progressive_mode ? 1 : 0;
+    info->arithmetic = d->arith_code ? 1 : 0;
+    info->compression = d->arith_code ? "arithmetic" : "huffman";
+    info->pages = 1;
+    info->scale_denom = 1;
+    info->orientation = 1;
+    marker_facts(d, info);
+}
+
+static void decoder_init(decoder *dec, const ppx_limits *l, size_t len)
+{
+    /* Zeroed so that jpeg_destroy_decompress is safe even if creation fails. */
+    memset(dec, 0, sizeof *dec);
+    ctx_init(&dec->c, l, len);
+    dec->d.err = &dec->c.pub;
+    dec->progress.progress_monitor = on_progress;
+}
 
 int ppx__jpeg_inspect(const uint8_t *buf, size_t len, const ppx_limits *l, ppx_info *info,
                       ppx_err *err)
 {
-    return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_DECODE, "jpeg not built yet");
+    ppx_limits def;
+    if (!l) {
+        ppx_limits_default(&def);
+        l = &def;
+    }
+    decoder dec;
+    decoder_init(&dec, l, len);
+    int rc = 0;
+    if (setjmp(dec.c.jump))
+        rc = ctx_report(&dec.c, PPX_STAGE_DECODE, err);
+    else
+        read_header(&dec, buf, len, info);
+    jpeg_destroy_decompress(&dec.d);
+    return rc;
 }
 
-int ppx__jpeg_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, ppx_image *img,
-                     ppx_info *info, ppx_err *err)
+/* The largest DCT scale 1/d (d in 8, 4, 2) whose output, ceil(w/d) x
+ * ceil(h/d) as libjpeg computes it, still covers min_w x min_h; 1 when both
+ * are 0 (no shrink) or nothing smaller covers them. A 0 side is unconstrained. */
+static unsigned choose_denom(uint32_t w, uint32_t h, uint32_t min_w, uint32_t min_h)
 {
-    return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_DECODE, "jpeg not built yet");
+    static const unsigned denoms[] = {8, 4, 2};
+    if (min_w == 0 && min_h == 0)
+        return 1;
+    for (size_t i = 0; i < sizeof denoms / sizeof denoms[0]; i++) {
+        uint64_t d = denoms[i];
+        if ((w + d - 1) / d >= min_w && (h + d - 1) / d >= min_h)
+            return denoms[i];
+    }
+    return 1;
+}
+
+/* x * y / 255, rounded to nearest, exact for all 8-bit x and y. */
+static inline uint8_t mul255(unsigned x, unsigned y)
+{
+    unsigned t = x * y + 128;
+    return (uint8_t)((t + (t >> 8)) >> 8);
+}
+
+/* CMYK to RGB: R = (1 - C)(1 - K) on the 0..1 scale. Adobe (Photoshop) files
+ * store the values inverted (255 = no ink), and libjpeg hands YCCK over in the
+ * same convention, so for them R = C * K / 255, as djpeg computes it. */
+static void cmyk_row_to_rgb(const uint8_t *s, uint8_t *rgb, uint32_t w, int adobe_inverted)
+{
+    unsigned flip = adobe_inverted ? 0 : 255;
+    for (uint32_t x = 0; x < w; x++, s += 4, rgb += 3) {
+        unsigned k = s[3] ^ flip;
+        rgb[0] = mul255(s[0] ^ flip, k);
+        rgb[1] = mul255(s[1] ^ flip, k);
+        rgb[2] = mul255(s[2] ^ flip, k);
+    }
+}
+
+static void read_rows(j_decompress_ptr d, ppx_image *img)
+{
+    JSAMPROW rows[ROW_BATCH];
+    while (d->output_scanline < d->output_height) {
+        JDIMENSION y = d->output_scanline, n = d->output_height - y;
+        if (n > ROW_BATCH)
+            n = ROW_BATCH;
+        for (JDIMENSION i = 0; i < n; i++)
+            rows[i] = ppx_image_row(img, y + i);
+        /* 0 rows only happens with a suspending source; ours never suspends. */
+        if (jpeg_read_scanlines(d, rows, n) == 0)
+            fail((j_common_ptr)d, PPX_EINTERNAL, "libjpeg returned no rows");
+    }
+}
+
+static void read_cmyk_rows(j_decompress_ptr d, ppx_image *img)
+{
+    /* From libjpeg's image pool: freed with the decompressor, even on error. */
+    JSAMPARRAY tmp = (*d->mem->alloc_sarray)((j_common_ptr)d, JPOOL_IMAGE, d->output_width * 4, 1);
+    int inverted = d->saw_Adobe_marker;
+    while (d->output_scanline < d->output_height) {
+        JDIMENSION y = d->output_scanline;
+        if (jpeg_read_scanlines(d, tmp, 1) != 1)
+            fail((j_common_ptr)d, PPX_EINTERNAL, "libjpeg returned no rows");
+        cmyk_row_to_rgb(tmp[0], ppx_image_row(img, y), d->output_width, inverted);
+    }
+}
+
+/* Everything between setjmp and jpeg_destroy_decompress. Holds no resources
+ * of its own (libjpeg's pools and img are freed by their owners), so it may
+ * return early. */
+static int decode_body(decoder *dec, const uint8_t *buf, size_t len, const ppx_decode_opts *o,
+                       ppx_image *img, ppx_info *info, ppx_err *err)
+{
+    j_decompress_ptr d = &dec->d;
+    const ppx_limits *l = dec->c.limits;
+    read_header(dec, buf, len, info);
+
+    unsigned channels;
+    J_COLOR_SPACE out_cs;
+    switch (d->jpeg_color_space) {
+    case JCS_GRAYSCALE:
+        channels = 1;
+        out_cs = JCS_GRAYSCALE;
+        break;
+    case JCS_YCbCr:
+    case JCS_RGB:
+        channels = 3;
+        out_cs = JCS_RGB;
+        break;
+    case JCS_CMYK:
+    case JCS_YCCK:
+        /* libjpeg's own CMYK->RGB is not offered; we ask for CMYK (YCCK is
+         * converted to it by libjpeg) and convert with integer arithmetic. */
+        channels = 3;
+        out_cs = JCS_CMYK;
+        break;
+    default:
+        return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_DECODE,
+                           "JPEG with %d components in an unknown colour space is not supported",
+                           d->num_components);
+    }
+    /* Full-size header dimensions, before libjpeg allocates anything big. */
+    int rc = ppx_limits_check(l, d->image_width, d->image_height, channels, 1, NULL, err);
+    if (rc)
+        return rc;
+
+    unsigned denom = choose_denom(d->image_width, d->image_height, o->min_width, o->min_height);
+    d->out_color_space = out_cs;
+    d->scale_num = 1;
+    d->scale_denom = denom;
+    /* libjpeg's defaults, stated: they make our pixels equal djpeg's. */
+    d->dct_method = JDCT_ISLOW;
+    d->do_fancy_upsampling = TRUE;
+    jpeg_calc_output_dimensions(d);
+
+    rc = ppx_image_alloc(img, d->output_width, d->output_height, channels, PPX_U8, l, err);
+    if (rc) {
+        if (err)
+            err->stage = PPX_STAGE_DECODE;
+        return rc;
+    }
+    d->progress = &dec->progress;
+    jpeg_start_decompress(d);
+    if (d->output_width != img->width || d->output_height != img->height)
+        return ppx_err_set(err, PPX_EINTERNAL, PPX_STAGE_DECODE,
+                           "libjpeg output %ux%u differs from the planned %ux%u", d->output_width,
+                           d->output_height, img->width, img->height);
+    dec->c.scanning = 1;
+    if (out_cs == JCS_CMYK)
+        read_cmyk_rows(d, img);
+    else
+        read_rows(d, img);
+    dec->c.scanning = 0;
+    /* Reads up to EOI, so a file cut after the last scan is still reported. */
+    jpeg_finish_decompress(d);
+
+    img->orientation = info->orientation;
+    img->source_cs = info->cs;
+    info->scale_denom = denom;
+    return 0;
+}
+
+typedef struct {
+    const uint8_t *buf;
+    size_t len;
+    const ppx_decode_opts *o;
+    ppx_image *img;
+    ppx_info *info;
+    ppx_err *err;
+} decode_args;
+
+/* The arguments travel in memory (a), so that nothing live across setjmp
+ * sits in a register that longjmp could clobber. */
+static int decode_guarded(const decode_args *a)
+{
+    ppx_limits def;
+    const ppx_limits *l = a->o->limits;
+    if (!l) {
+        ppx_limits_default(&def);
+        l = &def;
+    }
+    decoder dec;
+    decoder_init(&dec, l, a->len);
+    int rc;
+    if (setjmp(dec.c.jump))
+        rc = ctx_report(&dec.c, PPX_STAGE_DECODE, a->err);
+    else
+        rc = decode_body(&dec, a->buf, a->len, a->o, a->img, a->info, a->err);
+    jpeg_destroy_decompress(&dec.d);
+    return rc;
+}
+
+int ppx__jpeg_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *opts,
+                     ppx_image *img, ppx_info *info, ppx_err *err)
+{
+    static const ppx_decode_opts none = {0};
+    const decode_args a = {buf, len, opts ? opts : &none, img, info, err};
+    return decode_guarded(&a);
+}
+
+/* ---- encoding ---------------------------------------------------------- */
+
+/* Makes room for at least `want` bytes and points libjpeg at the free part.
+ * libjpeg writes straight into the ppx_buf: no second copy of the file. */
+static void dest_reserve(j_compress_ptr cinfo, size_t want)
+{
+    buf_dest *dst = (buf_dest *)cinfo->dest;
+    ppx_buf *b = dst->out;
+    if (ppx_buf_reserve(b, want))
+        fail((j_common_ptr)cinfo, PPX_ENOMEM, "cannot grow the JPEG output buffer to %zu bytes",
+             want);
+    dst->pub.next_output_byte = b->data + b->len;
+    dst->pub.free_in_buffer = b->cap - b->len;
+}
+
+static void dest_init(j_compress_ptr cinfo)
+{
+    buf_dest *dst = (buf_dest *)cinfo->dest;
+    /* A quarter of the raw size covers quality 90 photos; bigger files grow. */
+    uint64_t guess =
+        (uint64_t)cinfo->image_width * cinfo->image_height * (uint64_t)cinfo->input_components / 4 +
+        4096;
+    if (guess > ENCODE_GUESS_MAX)
+        guess = ENCODE_GUESS_MAX;
+    dst->out->len = 0;
+    dest_reserve(cinfo, (size_t)guess);
+}
+
+/* libjpeg calls this when the whole buffer is full. */
+static boolean dest_empty(j_compress_ptr cinfo)
+{
+    buf_dest *dst = (buf_dest *)cinfo->dest;
+    ppx_buf *b = dst->out;
+    b->len = b->cap;
+    if (b->cap == SIZE_MAX)
+        fail((j_common_ptr)cinfo, PPX_ENOMEM, "JPEG output buffer cannot grow");
+    dest_reserve(cinfo, b->cap + 1); /* ppx_buf_reserve doubles */
+    return TRUE;
+}
+
+static void dest_term(j_compress_ptr cinfo)
+{
+    buf_dest *dst = (buf_dest *)cinfo->dest;
+    dst->out->len = dst->out->cap - dst->pub.free_in_buffer;
+}
+
+static void encode_body(j_compress_ptr c, buf_dest *dst, const ppx_image *img, int quality)
+{
+    jpeg_create_compress(c);
+    c->dest = &dst->pub;
+    c->image_width = img->width;
+    c->image_height = img->height;
+    c->input_components = (int)img->channels;
+    c->in_color_space = img->channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_set_defaults(c);
+    jpeg_set_quality(c, quality, TRUE);
+    c->dct_method = JDCT_ISLOW;
+    if (img->channels == 3) {
+        /* 4:2:0, stated rather than inherited from the library's defaults. */
+        c->comp_info[0].h_samp_factor = 2;
+        c->comp_info[0].v_samp_factor = 2;
+        for (int i = 1; i < 3; i++) {
+            c->comp_info[i].h_samp_factor = 1;
+            c->comp_info[i].v_samp_factor = 1;
+        }
+    }
+    jpeg_start_compress(c, TRUE);
+    JSAMPROW rows[ROW_BATCH];
+    while (c->next_scanline < c->image_height) {
+        JDIMENSION y = c->next_scanline, n = c->image_height - y;
+        if (n > ROW_BATCH)
+            n = ROW_BATCH;
+        /* libjpeg's API takes non-const rows but only reads them. */
+        for (JDIMENSION i = 0; i < n; i++)
+            rows[i] = ppx_image_row(img, y + i);
+        jpeg_write_scanlines(c, rows, n);
+    }
+    jpeg_finish_compress(c);
 }
 
 int ppx__jpeg_encode(const ppx_image *img, const ppx_encode_opts *o, ppx_buf *out, ppx_err *err)
 {
-    return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_ENCODE, "jpeg not built yet");
+    if (img->type == PPX_U16)
+        return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_ENCODE,
+                           "JPEG holds 8-bit samples only; add `to-8bit` to the pipeline");
+    if (img->type != PPX_U8)
+        return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_ENCODE,
+                           "JPEG cannot hold float samples; write them with -f npy");
+    if (img->channels == 2 || img->channels == 4)
+        return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_ENCODE,
+                           "JPEG cannot hold alpha; add `rgb` to the pipeline");
+    if (img->channels != 1 && img->channels != 3)
+        return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_ENCODE, "bad channel count %u",
+                           img->channels);
+    if (img->width == 0 || img->height == 0 || !img->data)
+        return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_ENCODE, "empty image (%ux%u)", img->width,
+                           img->height);
+    if (img->width > JPEG_MAX_SIDE || img->height > JPEG_MAX_SIDE)
+        return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_ENCODE,
+                           "JPEG cannot hold a %ux%u image (at most %u pixels a side)", img->width,
+                           img->height, JPEG_MAX_SIDE);
+    if (o->quality < 1 || o->quality > 100)
+        return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_ENCODE, "JPEG quality %d is not in 1..100",
+                           o->quality);
+
+    struct jpeg_compress_struct c;
+    jpeg_ctx ctx;
+    buf_dest dst;
+    memset(&c, 0, sizeof c);
+    ppx_limits def;
+    ppx_limits_default(&def);
+    ctx_init(&ctx, &def, 0);
+    c.err = &ctx.pub;
+    dst.pub.init_destination = dest_init;
+    dst.pub.empty_output_buffer = dest_empty;
+    dst.pub.term_destination = dest_term;
+    dst.out = out;
+    int rc = 0;
+    if (setjmp(ctx.jump)) {
+        rc = ctx_report(&ctx, PPX_STAGE_ENCODE, err);
+        out->len = 0;
+    } else {
+        encode_body(&c, &dst, img, o->quality);
+    }
+    jpeg_destroy_compress(&c);
+    return rc;
 }

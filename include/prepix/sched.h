@@ -1,0 +1,46 @@
+/* Running a job: listing, chunk scheduling over MPI ranks, the local worker
+ * pool, the resume journal, the report. */
+#ifndef PREPIX_SCHED_H
+#define PREPIX_SCHED_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "prepix/codec.h"
+#include "prepix/limits.h"
+#include "prepix/pipeline.h"
+
+typedef enum { PPX_PROGRESS_AUTO, PPX_PROGRESS_BAR, PPX_PROGRESS_LOG, PPX_PROGRESS_NONE } ppx_progress_mode;
+
+typedef struct {
+    const char *input;  /* folder or @LIST */
+    const char *outdir; /* NULL for `prepix stats` */
+    const char *spec;   /* pipeline text as given (after @FILE) */
+    const ppx_pipeline *pipeline;
+    ppx_format out_format; /* PPX_FMT_UNKNOWN = same */
+    int quality;
+    int workers; /* per rank; <= 0: CPUs in the affinity mask */
+    uint64_t seed;
+    ppx_limits limits;
+    double timeout_s;
+    int64_t max_failures; /* -1: never stop */
+    uint64_t chunk_size;  /* 0: automatic */
+    int transport_bytes;
+    const char *report_path; /* NULL: OUTDIR/prepix-report.json (stdout for stats) */
+    const char *html_path;   /* NULL: OUTDIR/prepix-report.html; "" none */
+    ppx_progress_mode progress;
+    int dry_run;
+    int resume;
+    int stats_only;
+    int use_mpi; /* 0: plain one-rank run, MPI not initialised */
+} ppx_run_config;
+
+/* Runs the job. Collective on comm when cfg->use_mpi. Returns the exit code
+ * of DESIGN.md (0, 1, 2, 3, 4), the same on every rank. Never calls exit(). */
+int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm);
+
+/* Signal handling: the CLI installs handlers that call this; the run loop
+ * sees it and stops cleanly (exit 4). Async-signal-safe. */
+void ppx_sched_request_stop(int sig);
+
+#endif

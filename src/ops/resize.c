@@ -1,0 +1,713 @@
+/* Separable resampling, Pillow-compatible.
+ *
+ * Coefficients are computed exactly as Pillow's Resample.c does (same
+ * filters, same support widened by the scale factor when shrinking, same
+ * double arithmetic), then quantised to 22-bit fixed point for 8-bit images.
+ * A horizontal pass writes rounded 8-bit rows, a vertical pass reads them:
+ * the same order and rounding as Pillow, so 8-bit results are identical to
+ * Image.resize. Integer sums do not depend on their order, which leaves us
+ * free to arrange the loops for vectorisation:
+ *
+ *  - the vertical pass adds whole row segments times one coefficient
+ *    (acc[i] += row[i] * k), a plain loop the compiler vectorises;
+ *  - the horizontal pass first transposes a strip of 16 rows into a tile
+ *    whose column x holds the 16 rows' samples side by side, so that the
+ *    same shape of loop works along x (acc[j] += tile[x][j] * k over the
+ *    16 * channels lanes).
+ *
+ * On x86-64 the two passes are also compiled for AVX2 and chosen at run time
+ * (target_clones), since the baseline SSE2 has no 32-bit lane multiply. */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/ops_impl.h"
+#include "prepix/ops.h"
+
+#define PRECISION_BITS (32 - 8 - 2)
+#define TILE_ROWS 16
+#define VBLOCK 1024
+
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute) && !defined(PPX_NO_CLONES)
+#if __has_attribute(target_clones)
+#define PPX_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef PPX_CLONES
+#define PPX_CLONES
+#endif
+
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+/* ---- Filters: Pillow's definitions, value for value ---- */
+
+static double bilinear_filter(double x)
+{
+    if (x < 0.0)
+        x = -x;
+    if (x < 1.0)
+        return 1.0 - x;
+    return 0.0;
+}
+
+static double bicubic_filter(double x)
+{
+    /* Keys' cubic convolution with a = -0.5. */
+    const double a = -0.5;
+    if (x < 0.0)
+        x = -x;
+    if (x < 1.0)
+        return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+    if (x < 2.0)
+        return (((x - 5) * x + 8) * x - 4) * a;
+    return 0.0;
+}
+
+static double sinc_filter(double x)
+{
+    if (x == 0.0)
+        return 1.0;
+    x = x * M_PI;
+    return sin(x) / x;
+}
+
+static double lanczos_filter(double x)
+{
+    /* Truncated sinc, three lobes. */
+    if (-3.0 <= x && x < 3.0)
+        return sinc_filter(x) * sinc_filter(x / 3);
+    return 0.0;
+}
+
+typedef struct {
+    double (*fn)(double);
+    double support;
+} filter_def;
+
+static const filter_def filters[] = {
+    [PPX_FILTER_NEAREST] = {NULL, 0.0},
+    [PPX_FILTER_BILINEAR] = {bilinear_filter, 1.0},
+    [PPX_FILTER_BICUBIC] = {bicubic_filter, 2.0},
+    [PPX_FILTER_LANCZOS3] = {lanczos_filter, 3.0},
+};
+
+/* ---- Coefficient tables ---- */
+
+typedef struct {
+    uint32_t in, out;
+    int filter;
+    int valid;
+    int ksize;   /* coefficients reserved per output sample */
+    int32_t *lo; /* first input sample of each output */
+    int32_t *n;  /* number of input samples of each output */
+    int32_t *ik; /* out * ksize fixed-point coefficients (8-bit path) */
+    float *fk;   /* out * ksize float coefficients (16-bit path) */
+    double *dk;  /* out * ksize doubles, as computed */
+    size_t cap_out, cap_k;
+} axis;
+
+struct ppx_resizer {
+    axis ax[2];   /* 0 horizontal, 1 vertical */
+    uint8_t *tmp; /* rows after the horizontal pass */
+    size_t tmp_cap;
+    uint8_t *tile; /* transposed strip for the horizontal pass */
+    size_t tile_cap;
+    int32_t *map; /* nearest: source column of each output column */
+    size_t map_cap;
+    ppx_image pre; /* premultiplied copy of an image with alpha */
+};
+
+int ppx_resizer_new(ppx_resizer **out)
+{
+    ppx_resizer *rs = calloc(1, sizeof *rs);
+    if (!rs)
+        return PPX_ENOMEM;
+    ppx_image_init(&rs->pre);
+    *out = rs;
+    return 0;
+}
+
+static void axis_destroy(axis *a)
+{
+    free(a->lo);
+    free(a->n);
+    free(a->ik);
+    free(a->fk);
+    free(a->dk);
+    memset(a, 0, sizeof *a);
+}
+
+void ppx_resizer_free(ppx_resizer **prs)
+{
+    if (!prs || !*prs)
+        return;
+    ppx_resizer *rs = *prs;
+    axis_destroy(&rs->ax[0]);
+    axis_destroy(&rs->ax[1]);
+    free(rs->tmp);
+    free(rs->tile);
+    free(rs->map);
+    ppx_image_destroy(&rs->pre);
+    free(rs);
+    *prs = NULL;
+}
+
+/* Grows *p to hold at least n bytes; contents are not kept. */
+static int grow(void *pp, size_t *cap, size_t n)
+{
+    void **p = pp;
+    if (n <= *cap)
+        return 0;
+    free(*p);
+    *p = malloc(n);
+    if (!*p) {
+        *cap = 0;
+        return PPX_ENOMEM;
+    }
+    *cap = n;
+    return 0;
+}
+
+/* Pillow's precompute_coeffs for the full input range [0, in), followed by
+ * normalize_coeffs_8bpc. Reuses the table when in, out and filter are those
+ * of the last call. */
+static int axis_prepare(axis *a, uint32_t in, uint32_t out, ppx_filter f, ppx_err *err)
+{
+    if (a->valid && a->in == in && a->out == out && a->filter == (int)f)
+        return 0;
+    a->valid = 0;
+    const filter_def *fd = &filters[f];
+    double scale = (double)in / out, filterscale = scale < 1.0 ? 1.0 : scale;
+    double support = fd->support * filterscale;
+    double ksize_d = ceil(support) * 2 + 1;
+    size_t nk;
+    if (ksize_d > INT_MAX / 8 || ppx_mul_size(out, (size_t)ksize_d, &nk) ||
+        nk > SIZE_MAX / sizeof(double))
+        return ppx_err_set(err, PPX_ELIMIT, PPX_STAGE_TRANSFORM,
+                           "resize: coefficient table for %u -> %u is too large", in, out);
+    int ksize = (int)ksize_d;
+    if (out > a->cap_out) {
+        free(a->lo);
+        free(a->n);
+        a->lo = malloc(out * sizeof *a->lo);
+        a->n = malloc(out * sizeof *a->n);
+        a->cap_out = a->lo && a->n ? out : 0;
+    }
+    if (nk > a->cap_k) {
+        free(a->ik);
+        free(a->fk);
+        free(a->dk);
+        a->ik = malloc(nk * sizeof *a->ik);
+        a->fk = malloc(nk * sizeof *a->fk);
+        a->dk = malloc(nk * sizeof *a->dk);
+        a->cap_k = a->ik && a->fk && a->dk ? nk : 0;
+    }
+    if (a->cap_out < out || a->cap_k < nk)
+        return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_TRANSFORM,
+                           "resize: out of memory for coefficients");
+    for (uint32_t xx = 0; xx < out; xx++) {
+        double center = (xx + 0.5) * scale;
+        double ww = 0.0, ss = 1.0 / filterscale;
+        /* (int) truncates like Pillow's; negatives are clamped anyway. */
+        int xmin = (int)(center - support + 0.5);
+        if (xmin < 0)
+            xmin = 0;
+        int xmax = (int)(center + support + 0.5);
+        if (xmax > (int)in)
+            xmax = (int)in;
+        xmax -= xmin;
+        double *k = &a->dk[(size_t)xx * ksize];
+        int x;
+        for (x = 0; x < xmax; x++) {
+            double w = fd->fn((x + xmin - center + 0.5) * ss);
+            k[x] = w;
+            ww += w;
+        }
+        for (x = 0; x < xmax; x++)
+            if (ww != 0.0)
+                k[x] /= ww;
+        for (; x < ksize; x++)
+            k[x] = 0;
+        a->lo[xx] = xmin;
+        a->n[xx] = xmax;
+    }
+    for (size_t i = 0; i < nk; i++) {
+        double d = a->dk[i];
+        a->ik[i] = d < 0 ? (int32_t)(-0.5 + d * (1 << PRECISION_BITS))
+                         : (int32_t)(0.5 + d * (1 << PRECISION_BITS));
+        a->fk[i] = (float)d;
+    }
+    a->in = in;
+    a->out = out;
+    a->filter = (int)f;
+    a->ksize = ksize;
+    a->valid = 1;
+    return 0;
+}
+
+/* ---- 8-bit passes ---- */
+
+static ALWAYS_INLINE uint8_t clip8(int32_t v)
+{
+    v >>= PRECISION_BITS;
+    v = v < 0 ? 0 : v;
+    v = v > 255 ? 255 : v;
+    return (uint8_t)v;
+}
+
+/* One strip of R rows (RC = R * C lanes) transposed into `tile`, resampled
+ * along x into dst. Inlined with constant RC for full strips, so that the
+ * lane loops have fixed trip counts. */
+static ALWAYS_INLINE void hstrip_u8(const axis *ax, const uint8_t *tile, int32_t xfirst,
+                                    const unsigned RC, unsigned C, uint8_t *dst, size_t dstride)
+{
+    const int ksize = ax->ksize;
+    for (uint32_t xx = 0; xx < ax->out; xx++) {
+        int32_t acc[TILE_ROWS * 4];
+        for (unsigned j = 0; j < RC; j++)
+            acc[j] = 1 << (PRECISION_BITS - 1);
+        const int32_t *k = ax->ik + (size_t)xx * ksize;
+        const uint8_t *p = tile + (size_t)(ax->lo[xx] - xfirst) * RC;
+        for (int32_t t = 0; t < ax->n[xx]; t++, p += RC) {
+            int32_t kt = k[t];
+            for (unsigned j = 0; j < RC; j++)
+                acc[j] += (int32_t)p[j] * kt;
+        }
+        uint8_t *d = dst + (size_t)xx * C;
+        for (unsigned j = 0, r = 0; j < RC; j += C, r++)
+            for (unsigned c = 0; c < C; c++)
+                d[r * dstride + c] = clip8(acc[j + c]);
+    }
+}
+
+/* Horizontal pass over `rows` rows of src into dst (ax->out * C samples a
+ * row). tile holds (xlast - xfirst) * TILE_ROWS * C bytes. */
+PPX_CLONES static void hpass_u8(const axis *ax, const uint8_t *src, size_t sstride, unsigned C,
+                                uint32_t rows, uint8_t *dst, size_t dstride, uint8_t *tile)
+{
+    int32_t xfirst = ax->lo[0];
+    int32_t xlast = ax->lo[ax->out - 1] + ax->n[ax->out - 1];
+    for (uint32_t r0 = 0; r0 < rows; r0 += TILE_ROWS) {
+        unsigned R = rows - r0 < TILE_ROWS ? rows - r0 : TILE_ROWS;
+        unsigned RC = R * C;
+        for (unsigned r = 0; r < R; r++) {
+            const uint8_t *s = src + (size_t)(r0 + r) * sstride + (size_t)xfirst * C;
+            uint8_t *t = tile + (size_t)r * C;
+            for (int32_t x = xfirst; x < xlast; x++, s += C, t += RC)
+                for (unsigned c = 0; c < C; c++)
+                    t[c] = s[c];
+        }
+        uint8_t *d = dst + (size_t)r0 * dstride;
+        if (R == TILE_ROWS) {
+            switch (C) {
+            case 1:
+                hstrip_u8(ax, tile, xfirst, TILE_ROWS * 1, 1, d, dstride);
+                break;
+            case 2:
+                hstrip_u8(ax, tile, xfirst, TILE_ROWS * 2, 2, d, dstride);
+                break;
+            case 3:
+                hstrip_u8(ax, tile, xfirst, TILE_ROWS * 3, 3, d, dstride);
+                break;
+            default:
+                hstrip_u8(ax, tile, xfirst, TILE_ROWS * 4, 4, d, dstride);
+                break;
+            }
+        } else {
+            hstrip_u8(ax, tile, xfirst, RC, C, d, dstride);
+        }
+    }
+}
+
+/* Vertical pass: output row yy is the sum of src rows lo..lo+n-1 (src row 0
+ * being input row ybase) times their coefficients, `len` samples a row. */
+PPX_CLONES static void vpass_u8(const axis *ax, const uint8_t *src, size_t sstride, int32_t ybase,
+                                size_t len, uint8_t *dst, size_t dstride)
+{
+    const int ksize = ax->ksize;
+    for (uint32_t yy = 0; yy < ax->out; yy++) {
+        const int32_t *k = ax->ik + (size_t)yy * ksize;
+        const uint8_t *s0 = src + (size_t)(ax->lo[yy] - ybase) * sstride;
+        int32_t n = ax->n[yy];
+        uint8_t *d = dst + (size_t)yy * dstride;
+        for (size_t x0 = 0; x0 < len; x0 += VBLOCK) {
+            size_t nb = len - x0 < VBLOCK ? len - x0 : VBLOCK;
+            int32_t acc[VBLOCK];
+            for (size_t j = 0; j < nb; j++)
+                acc[j] = 1 << (PRECISION_BITS - 1);
+            const uint8_t *s = s0 + x0;
+            for (int32_t t = 0; t < n; t++, s += sstride) {
+                int32_t kt = k[t];
+                for (size_t j = 0; j < nb; j++)
+                    acc[j] += (int32_t)s[j] * kt;
+            }
+            for (size_t j = 0; j < nb; j++)
+                d[x0 + j] = clip8(acc[j]);
+        }
+    }
+}
+
+/* ---- 16-bit passes: the same shapes with float sums ---- */
+
+static ALWAYS_INLINE uint16_t clip16(float v)
+{
+    v += 0.5f;
+    v = v < 0.0f ? 0.0f : v;
+    v = v > 65535.0f ? 65535.0f : v;
+    return (uint16_t)v;
+}
+
+static ALWAYS_INLINE void hstrip_u16(const axis *ax, const uint16_t *tile, int32_t xfirst,
+                                     const unsigned RC, unsigned C, uint16_t *dst, size_t dstride)
+{
+    const int ksize = ax->ksize;
+    for (uint32_t xx = 0; xx < ax->out; xx++) {
+        float acc[TILE_ROWS * 4];
+        for (unsigned j = 0; j < RC; j++)
+            acc[j] = 0.0f;
+        const float *k = ax->fk + (size_t)xx * ksize;
+        const uint16_t *p = tile + (size_t)(ax->lo[xx] - xfirst) * RC;
+        for (int32_t t = 0; t < ax->n[xx]; t++, p += RC) {
+            float kt = k[t];
+            for (unsigned j = 0; j < RC; j++)
+                acc[j] += (float)p[j] * kt;
+        }
+        uint16_t *d = dst + (size_t)xx * C;
+        for (unsigned j = 0, r = 0; j < RC; j += C, r++)
+            for (unsigned c = 0; c < C; c++)
+                d[r * dstride + c] = clip16(acc[j + c]);
+    }
+}
+
+/* As hpass_u8; strides in samples. */
+PPX_CLONES static void hpass_u16(const axis *ax, const uint16_t *src, size_t sstride, unsigned C,
+                                 uint32_t rows, uint16_t *dst, size_t dstride, uint16_t *tile)
+{
+    int32_t xfirst = ax->lo[0];
+    int32_t xlast = ax->lo[ax->out - 1] + ax->n[ax->out - 1];
+    for (uint32_t r0 = 0; r0 < rows; r0 += TILE_ROWS) {
+        unsigned R = rows - r0 < TILE_ROWS ? rows - r0 : TILE_ROWS;
+        unsigned RC = R * C;
+        for (unsigned r = 0; r < R; r++) {
+            const uint16_t *s = src + (size_t)(r0 + r) * sstride + (size_t)xfirst * C;
+            uint16_t *t = tile + (size_t)r * C;
+            for (int32_t x = xfirst; x < xlast; x++, s += C, t += RC)
+                for (unsigned c = 0; c < C; c++)
+                    t[c] = s[c];
+        }
+        uint16_t *d = dst + (size_t)r0 * dstride;
+        if (R == TILE_ROWS) {
+            switch (C) {
+            case 1:
+                hstrip_u16(ax, tile, xfirst, TILE_ROWS * 1, 1, d, dstride);
+                break;
+            case 2:
+                hstrip_u16(ax, tile, xfirst, TILE_ROWS * 2, 2, d, dstride);
+                break;
+            case 3:
+                hstrip_u16(ax, tile, xfirst, TILE_ROWS * 3, 3, d, dstride);
+                break;
+            default:
+                hstrip_u16(ax, tile, xfirst, TILE_ROWS * 4, 4, d, dstride);
+                break;
+            }
+        } else {
+            hstrip_u16(ax, tile, xfirst, RC, C, d, dstride);
+        }
+    }
+}
+
+PPX_CLONES static void vpass_u16(const axis *ax, const uint16_t *src, size_t sstride, int32_t ybase,
+                                 size_t len, uint16_t *dst, size_t dstride)
+{
+    const int ksize = ax->ksize;
+    for (uint32_t yy = 0; yy < ax->out; yy++) {
+        const float *k = ax->fk + (size_t)yy * ksize;
+        const uint16_t *s0 = src + (size_t)(ax->lo[yy] - ybase) * sstride;
+        int32_t n = ax->n[yy];
+        uint16_t *d = dst + (size_t)yy * dstride;
+        for (size_t x0 = 0; x0 < len; x0 += VBLOCK) {
+            size_t nb = len - x0 < VBLOCK ? len - x0 : VBLOCK;
+            float acc[VBLOCK];
+            for (size_t j = 0; j < nb; j++)
+                acc[j] = 0.0f;
+            const uint16_t *s = s0 + x0;
+            for (int32_t t = 0; t < n; t++, s += sstride) {
+                float kt = k[t];
+                for (size_t j = 0; j < nb; j++)
+                    acc[j] += (float)s[j] * kt;
+            }
+            for (size_t j = 0; j < nb; j++)
+                d[x0 + j] = clip16(acc[j]);
+        }
+    }
+}
+
+/* ---- Nearest neighbour ---- */
+
+/* Pillow resizes with NEAREST through an affine transform that walks the
+ * source in steps of in/out from the centre of the first output sample,
+ * accumulating in double: the same walk picks the same samples. */
+static void nearest_map(int32_t *map, uint32_t in, uint32_t out)
+{
+    double step = (double)in / out, pos = step * 0.5;
+    for (uint32_t i = 0; i < out; i++, pos += step) {
+        int32_t v = pos < 0.0 ? 0 : (int32_t)pos;
+        map[i] = v >= (int32_t)in ? (int32_t)in - 1 : v;
+    }
+}
+
+static int resize_nearest(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, ppx_err *err)
+{
+    uint32_t w = dst->width, h = dst->height;
+    size_t need;
+    if (ppx_mul_size((size_t)w + h, sizeof(int32_t), &need) || grow(&rs->map, &rs->map_cap, need))
+        return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_TRANSFORM, "resize: out of memory");
+    int32_t *xmap = rs->map, *ymap = rs->map + w;
+    nearest_map(xmap, src->width, w);
+    nearest_map(ymap, src->height, h);
+    size_t ps = (size_t)src->channels * (size_t)src->type;
+    for (uint32_t y = 0; y < h; y++) {
+        const uint8_t *s = ppx_image_row(src, (uint32_t)ymap[y]);
+        uint8_t *d = ppx_image_row(dst, y);
+        if (y > 0 && ymap[y] == ymap[y - 1]) {
+            memcpy(d, ppx_image_row(dst, y - 1), (size_t)w * ps);
+            continue;
+        }
+#define NEAREST_ROW(PS)                                                                            \
+    for (uint32_t x = 0; x < w; x++)                                                               \
+        memcpy(d + (size_t)x * (PS), s + (size_t)xmap[x] * (PS), (PS));                            \
+    break;
+        switch (ps) {
+        case 1:
+            NEAREST_ROW(1)
+        case 2:
+            NEAREST_ROW(2)
+        case 3:
+            NEAREST_ROW(3)
+        case 4:
+            NEAREST_ROW(4)
+        case 6:
+            NEAREST_ROW(6)
+        case 8:
+            NEAREST_ROW(8)
+        default:
+            NEAREST_ROW(ps)
+        }
+#undef NEAREST_ROW
+    }
+    return 0;
+}
+
+/* ---- Alpha: resample premultiplied, as Pillow (RGBA -> RGBa -> RGBA) ---- */
+
+static int alpha_is_opaque(const ppx_image *img)
+{
+    unsigned C = img->channels;
+    for (uint32_t y = 0; y < img->height; y++) {
+        const uint8_t *row = ppx_image_row(img, y);
+        if (img->type == PPX_U8) {
+            for (uint32_t x = 0; x < img->width; x++)
+                if (row[(size_t)x * C + C - 1] != 255)
+                    return 0;
+        } else {
+            const uint16_t *r16 = (const uint16_t *)row;
+            for (uint32_t x = 0; x < img->width; x++)
+                if (r16[(size_t)x * C + C - 1] != 65535)
+                    return 0;
+        }
+    }
+    return 1;
+}
+
+/* Pillow's MULDIV255: round(a * b / 255) without a division. */
+static inline uint8_t muldiv255(unsigned a, unsigned b)
+{
+    unsigned t = a * b + 128;
+    return (uint8_t)(((t >> 8) + t) >> 8);
+}
+
+static void premultiply(const ppx_image *src, ppx_image *dst)
+{
+    unsigned C = src->channels;
+    for (uint32_t y = 0; y < src->height; y++) {
+        if (src->type == PPX_U8) {
+            const uint8_t *s = ppx_image_row(src, y);
+            uint8_t *d = ppx_image_row(dst, y);
+            for (uint32_t x = 0; x < src->width; x++, s += C, d += C) {
+                unsigned a = s[C - 1];
+                for (unsigned c = 0; c + 1 < C; c++)
+                    d[c] = muldiv255(s[c], a);
+                d[C - 1] = (uint8_t)a;
+            }
+        } else {
+            const uint16_t *s = (const uint16_t *)ppx_image_row(src, y);
+            uint16_t *d = (uint16_t *)ppx_image_row(dst, y);
+            for (uint32_t x = 0; x < src->width; x++, s += C, d += C) {
+                uint32_t a = s[C - 1];
+                for (unsigned c = 0; c + 1 < C; c++)
+                    d[c] = (uint16_t)(((uint64_t)s[c] * a + 32767) / 65535);
+                d[C - 1] = (uint16_t)a;
+            }
+        }
+    }
+}
+
+static void unpremultiply(ppx_image *img)
+{
+    unsigned C = img->channels;
+    for (uint32_t y = 0; y < img->height; y++) {
+        if (img->type == PPX_U8) {
+            uint8_t *p = ppx_image_row(img, y);
+            for (uint32_t x = 0; x < img->width; x++, p += C) {
+                unsigned a = p[C - 1];
+                /* Pillow: RGBa -> RGBA keeps the colour for alpha 0 and 255,
+                 * La -> LA zeroes it for alpha 0. */
+                if (a == 255 || (a == 0 && C == 4))
+                    continue;
+                for (unsigned c = 0; c + 1 < C; c++) {
+                    unsigned v = a ? p[c] * 255u / a : 0;
+                    p[c] = (uint8_t)(v > 255 ? 255 : v);
+                }
+            }
+        } else {
+            uint16_t *p = (uint16_t *)ppx_image_row(img, y);
+            for (uint32_t x = 0; x < img->width; x++, p += C) {
+                uint32_t a = p[C - 1];
+                if (a == 65535)
+                    continue;
+                for (unsigned c = 0; c + 1 < C; c++) {
+                    uint64_t v = a ? ((uint64_t)p[c] * 65535 + a / 2) / a : 0;
+                    p[c] = (uint16_t)(v > 65535 ? 65535 : v);
+                }
+            }
+        }
+    }
+}
+
+/* ---- The op ---- */
+
+static int resample(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, ppx_filter filter,
+                    const ppx_limits *l, ppx_err *err)
+{
+    uint32_t w = dst->width, h = dst->height;
+    unsigned C = src->channels;
+    int need_h = w != src->width, need_v = h != src->height;
+    int rc;
+    if (need_h && (rc = axis_prepare(&rs->ax[0], src->width, w, filter, err)))
+        return rc;
+    if (need_v && (rc = axis_prepare(&rs->ax[1], src->height, h, filter, err)))
+        return rc;
+    axis *ah = &rs->ax[0], *av = &rs->ax[1];
+    size_t bs = (size_t)src->type;
+    if (!need_h && !need_v) {
+        for (uint32_t y = 0; y < h; y++)
+            memcpy(ppx_image_row(dst, y), ppx_image_row(src, y), (size_t)w * C * bs);
+        return 0;
+    }
+    if (!need_h) {
+        if (src->type == PPX_U8)
+            vpass_u8(av, src->data, src->stride, 0, (size_t)w * C, dst->data, dst->stride);
+        else
+            vpass_u16(av, (const uint16_t *)src->data, src->stride / 2, 0, (size_t)w * C,
+                      (uint16_t *)dst->data, dst->stride / 2);
+        return 0;
+    }
+    /* Rows of src that the vertical pass reads (all of them without one). */
+    int32_t yfirst = 0, ylast = (int32_t)src->height;
+    if (need_v) {
+        yfirst = av->lo[0];
+        ylast = av->lo[h - 1] + av->n[h - 1];
+    }
+    uint32_t rows = (uint32_t)(ylast - yfirst);
+    int32_t xspan = ah->lo[w - 1] + ah->n[w - 1] - ah->lo[0];
+    size_t tile_bytes, tmp_bytes = 0, row_bytes = (size_t)w * C * bs;
+    if (ppx_mul_size((size_t)xspan, (size_t)TILE_ROWS * C * bs, &tile_bytes) ||
+        (need_v && ppx_mul_size(row_bytes, rows, &tmp_bytes)))
+        return ppx_err_set(err, PPX_ELIMIT, PPX_STAGE_TRANSFORM, "resize: buffers too large");
+    if (need_v && l && ((uint64_t)w * rows > l->max_pixels || tmp_bytes > l->max_alloc))
+        return ppx_err_set(err, PPX_ELIMIT, PPX_STAGE_TRANSFORM,
+                           "resize: intermediate image %ux%u exceeds the limits", w, rows);
+    if (grow(&rs->tile, &rs->tile_cap, tile_bytes) ||
+        (need_v && grow(&rs->tmp, &rs->tmp_cap, tmp_bytes)))
+        return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_TRANSFORM,
+                           "resize: out of memory for a %ux%u intermediate image", w, rows);
+    /* Without a vertical pass the horizontal one writes straight into dst. */
+    uint8_t *hdst = need_v ? rs->tmp : dst->data;
+    size_t hstride = need_v ? row_bytes : dst->stride;
+    const uint8_t *hsrc = src->data + (size_t)yfirst * src->stride;
+    if (src->type == PPX_U8) {
+        hpass_u8(ah, hsrc, src->stride, C, rows, hdst, hstride, rs->tile);
+        if (need_v)
+            vpass_u8(av, rs->tmp, row_bytes, yfirst, (size_t)w * C, dst->data, dst->stride);
+    } else {
+        hpass_u16(ah, (const uint16_t *)hsrc, src->stride / 2, C, rows, (uint16_t *)hdst,
+                  hstride / 2, (uint16_t *)rs->tile);
+        if (need_v)
+            vpass_u16(av, (const uint16_t *)rs->tmp, row_bytes / 2, yfirst, (size_t)w * C,
+                      (uint16_t *)dst->data, dst->stride / 2);
+    }
+    return 0;
+}
+
+int ppx_op_resize(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, uint32_t w, uint32_t h,
+                  ppx_filter filter, const ppx_limits *l, ppx_err *err)
+{
+    ppx_resizer *own = NULL;
+    int rc = ppx__ops_check_int(src, "resize", err);
+    if (rc)
+        return rc;
+    if ((unsigned)filter > PPX_FILTER_LANCZOS3)
+        return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_TRANSFORM, "resize: bad filter %d",
+                           (int)filter);
+    if (src->stride % (size_t)src->type)
+        return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_TRANSFORM, "resize: misaligned rows");
+    if (!rs) {
+        if (ppx_resizer_new(&own))
+            return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_TRANSFORM, "resize: out of memory");
+        rs = own;
+    }
+    rc = ppx_image_alloc(dst, w, h, src->channels, src->type, l, err);
+    if (rc)
+        goto out;
+    ppx_image_copy_meta(dst, src);
+    if (filter == PPX_FILTER_NEAREST) {
+        rc = resize_nearest(rs, src, dst, err);
+        goto out;
+    }
+    const ppx_image *in = src;
+    int alpha = ppx__has_alpha(src->channels) && !alpha_is_opaque(src);
+    if (alpha) {
+        rc =
+            ppx_image_alloc(&rs->pre, src->width, src->height, src->channels, src->type, NULL, err);
+        if (rc)
+            goto out;
+        premultiply(src, &rs->pre);
+        in = &rs->pre;
+    }
+    rc = resample(rs, in, dst, filter, l, err);
+    if (rc == 0 && alpha)
+        unpremultiply(dst);
+out:
+    ppx_resizer_free(&own);
+    return rc;
+}
+
+int ppx_op_resized_crop(ppx_resizer *rs, const ppx_image *src, const ppx_box *box, ppx_image *dst,
+                        uint32_t w, uint32_t h, ppx_filter filter, const ppx_limits *l,
+                        ppx_err *err)
+{
+    if (box->w == 0 || box->h == 0 || box->x > src->width || box->y > src->height ||
+        box->w > src->width - box->x || box->h > src->height - box->y)
+        return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_TRANSFORM,
+                           "resize: box %u,%u,%u,%u is not inside the %ux%u image", box->x, box->y,
+                           box->w, box->h, src->width, src->height);
+    /* A view of the box: same rows, no copy. It owns nothing (cap 0). */
+    ppx_image view = *src;
+    view.data = src->data + (size_t)box->y * src->stride +
+                (size_t)box->x * src->channels * (size_t)src->type;
+    view.width = box->w;
+    view.height = box->h;
+    view.cap = 0;
+    return ppx_op_resize(rs, &view, dst, w, h, filter, l, err);
+}

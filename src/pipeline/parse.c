@@ -1,0 +1,643 @@
+/* The pipeline language: parsing, canonical text, the list of ops.
+ *
+ *   SPEC := OP ( "|" OP )*      OP := NAME ( ARG | KEY=VALUE )*
+ *
+ * Tokens are separated by blanks (spaces, tabs, newlines); "#" starts a
+ * comment that runs to the end of the line (handy in @FILE specs). The whole
+ * spec is checked before anything runs; the first error names the op's
+ * position, the bad token and what was expected. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/pipeline_impl.h"
+#include "prepix/buf.h"
+
+#define MAX_SIDE 65535u
+#define MAX_TOKENS 16
+#define MAX_OPS 1000
+#define BLANKS " \t\r\n\v\f"
+
+typedef struct {
+    const char *name;
+    ppx_op_kind kind;
+    const char *usage; /* arguments after the name */
+    const char *keys;  /* accepted key=value names, for messages; NULL for none */
+    const char *help;  /* what it does, one or two sentences */
+} opdef;
+
+static const opdef opdefs[] = {
+    {"autorotate", PPX_OP_AUTOROTATE, "", NULL,
+     "Apply the EXIF (JPEG) or TIFF orientation, so that the pixels are upright. Put it first."},
+    {"resize", PPX_OP_RESIZE, "S|WxH [fit=shorter|longer|fill|contain|cover] [filter=lanczos3]",
+     "fit= or filter=",
+     "Resample. S alone: shorter side to S, aspect kept, the other side truncated as\n"
+     "torchvision does (fit=shorter; fit=longer puts the longer side at S). WxH: exactly\n"
+     "W x H (fit=fill), or the largest size inside (contain) or smallest covering (cover)\n"
+     "W x H with the aspect kept. Filters: nearest, bilinear, bicubic, lanczos3\n"
+     "(default), antialiased when shrinking; 8-bit results equal Pillow's Image.resize."},
+    {"center-crop", PPX_OP_CENTER_CROP, "S|WxH", NULL,
+     "Crop the centre W x H (S = SxS), offsets int(round((size - S) / 2.0)) as torchvision;\n"
+     "sides smaller than the crop are padded with zeros."},
+    {"crop", PPX_OP_CROP, "X,Y,W,H", NULL,
+     "Crop the W x H box at (X, Y), in pixels of the current image; parts of the box\n"
+     "outside the image are zeros."},
+    {"random-crop", PPX_OP_RANDOM_CROP,
+     "S|WxH [scale=0.08,1] [ratio=0.75,1.3333333333333333] [filter=lanczos3]",
+     "scale=, ratio= or filter=",
+     "torchvision RandomResizedCrop: a box of random area (fraction of the image in\n"
+     "scale) and aspect ratio (log-uniform in ratio), at a random place, resized to\n"
+     "W x H; after 10 misses, the central crop. Random: seeded by --seed and the path."},
+    {"pad", PPX_OP_PAD, "S|WxH [color=0,0,0]", "color=",
+     "Letterbox: the image centred on a W x H canvas of colour R,G,B (or R,G,B,A; one\n"
+     "value V means V,V,V; 0..255, scaled for 16-bit; alpha 255 unless given); a side\n"
+     "larger than the canvas is cropped centrally, as center-crop does."},
+    {"flip", PPX_OP_FLIP, "h|v [p=1]",
+     "p=", "Mirror left-right (h) or top-bottom (v), with probability p (random when 0<p<1)."},
+    {"rotate", PPX_OP_ROTATE, "90|180|270", NULL, "Rotate clockwise by 90, 180 or 270 degrees."},
+    {"grayscale", PPX_OP_GRAYSCALE, "", NULL,
+     "To one channel (alpha kept): ITU-R BT.601 luma, (R*19595 + G*38470 + B*7471 +\n"
+     "32768) >> 16 as Pillow's convert(\"L\")."},
+    {"rgb", PPX_OP_RGB, "", NULL,
+     "To three channels: gray is replicated, alpha is dropped (CMYK and palettes are\n"
+     "already RGB after decoding)."},
+    {"to-8bit", PPX_OP_TO_8BIT, "", NULL,
+     "16-bit samples to 8-bit, rounding to nearest: (v + 128) / 257."},
+    {"equalize", PPX_OP_EQUALIZE, "", NULL,
+     "Histogram equalisation of each colour channel (alpha untouched), Pillow's\n"
+     "ImageOps.equalize table."},
+    {"normalize", PPX_OP_NORMALIZE, "[mean=0] [std=1]", "mean= or std=",
+     "(x / 255 - mean) / std in float32 (x / 65535 for 16-bit), one value per channel or\n"
+     "one for all, as torchvision's ToTensor + Normalize. Must be the last op; output\n"
+     "only with -f npy."},
+};
+#define N_OPDEFS (int)(sizeof opdefs / sizeof opdefs[0])
+
+/* A token as it may appear in a one-line message: cut, non-printing bytes
+ * shown as '?'. */
+static const char *quote(const char *s, char *buf, size_t cap)
+{
+    size_t i = 0;
+    for (; s[i] && i + 4 < cap; i++)
+        buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+    if (s[i]) {
+        memcpy(buf + (i > cap - 4 ? cap - 4 : i), "...", 4);
+        return buf;
+    }
+    buf[i] = '\0';
+    return buf;
+}
+
+__attribute__((format(printf, 4, 5))) static int bad(ppx_err *err, int pos, const char *name,
+                                                     const char *fmt, ...)
+{
+    char msg[PPX_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (name)
+        return ppx_err_set(err, PPX_ESPEC, PPX_STAGE_NONE, "op %d (\"%s\"): %s", pos, name, msg);
+    return ppx_err_set(err, PPX_ESPEC, PPX_STAGE_NONE, "op %d: %s", pos, msg);
+}
+
+/* ---- Numbers ---- */
+
+/* Decimal digits only, value in [lo, hi]. */
+static int parse_uint(const char *s, size_t len, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+    if (len == 0 || len > 10)
+        return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (v < lo || v > hi)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/* A finite decimal number (no hex, inf or nan): [0-9.eE+-] only. */
+static int parse_double(const char *s, size_t len, double *out)
+{
+    char tmp[64];
+    if (len == 0 || len >= sizeof tmp)
+        return -1;
+    for (size_t i = 0; i < len; i++)
+        if (!strchr("0123456789.eE+-", s[i]))
+            return -1;
+    memcpy(tmp, s, len);
+    tmp[len] = '\0';
+    char *end;
+    double v = strtod(tmp, &end);
+    if (end != tmp + len || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Comma-separated numbers: between 1 and max of them. */
+static int parse_list(const char *s, double *vals, int max, int *n)
+{
+    int k = 0;
+    for (;;) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        if (k == max || parse_double(s, len, &vals[k]))
+            return -1;
+        k++;
+        if (!comma)
+            break;
+        s = comma + 1;
+    }
+    *n = k;
+    return 0;
+}
+
+/* "W" (single) or "WxH", sides 1..65535. */
+static int parse_size(const char *s, uint32_t *w, uint32_t *h, int *single)
+{
+    const char *x = strchr(s, 'x');
+    if (!x) {
+        if (parse_uint(s, strlen(s), 1, MAX_SIDE, w))
+            return -1;
+        *h = *w;
+        *single = 1;
+        return 0;
+    }
+    if (parse_uint(s, (size_t)(x - s), 1, MAX_SIDE, w) ||
+        parse_uint(x + 1, strlen(x + 1), 1, MAX_SIDE, h))
+        return -1;
+    *single = 0;
+    return 0;
+}
+
+/* ---- One op ---- */
+
+static const opdef *find_op(const char *name)
+{
+    for (int i = 0; i < N_OPDEFS; i++)
+        if (strcmp(opdefs[i].name, name) == 0)
+            return &opdefs[i];
+    return NULL;
+}
+
+static int parse_key(const opdef *d, int pos, const char *tok, ppx_op *op, unsigned *seen,
+                     ppx_err *err)
+{
+    char q[48];
+    const char *eq = strchr(tok, '=');
+    size_t klen = (size_t)(eq - tok);
+    const char *v = eq + 1;
+    static const char *const keys[] = {"fit",   "filter", "scale", "ratio",
+                                       "color", "p",      "mean",  "std"};
+    /* Which keys each op accepts, as bits of keys[]. */
+    unsigned allowed = 0;
+    switch (d->kind) {
+    case PPX_OP_RESIZE:
+        allowed = 1u << 0 | 1u << 1;
+        break;
+    case PPX_OP_RANDOM_CROP:
+        allowed = 1u << 1 | 1u << 2 | 1u << 3;
+        break;
+    case PPX_OP_PAD:
+        allowed = 1u << 4;
+        break;
+    case PPX_OP_FLIP:
+        allowed = 1u << 5;
+        break;
+    case PPX_OP_NORMALIZE:
+        allowed = 1u << 6 | 1u << 7;
+        break;
+    default:
+        break;
+    }
+    int key = -1;
+    for (int i = 0; i < 8; i++)
+        if (strlen(keys[i]) == klen && strncmp(keys[i], tok, klen) == 0)
+            key = i;
+    if (key < 0 || !(allowed & (1u << key))) {
+        if (!d->keys)
+            return bad(err, pos, d->name, "unexpected argument \"%s\": %s takes %s",
+                       quote(tok, q, sizeof q), d->name, d->usage[0] ? d->usage : "no arguments");
+        return bad(err, pos, d->name, "unknown argument \"%s\": expected %s",
+                   quote(tok, q, sizeof q), d->keys);
+    }
+    if (*seen & (1u << key))
+        return bad(err, pos, d->name, "%s= given twice", keys[key]);
+    *seen |= 1u << key;
+    double vals[4];
+    int n;
+    int f;
+    switch (key) {
+    case 0: /* fit */
+        if ((f = ppx_fit_from_name(v)) < 0)
+            return bad(err, pos, d->name,
+                       "bad fit \"%s\": expected shorter, longer, fill, contain or cover",
+                       quote(v, q, sizeof q));
+        op->fit = (ppx_fit)f;
+        break;
+    case 1: /* filter */
+        if ((f = ppx_filter_from_name(v)) < 0)
+            return bad(err, pos, d->name,
+                       "bad filter \"%s\": expected nearest, bilinear, bicubic or lanczos3",
+                       quote(v, q, sizeof q));
+        op->filter = (ppx_filter)f;
+        break;
+    case 2: /* scale */
+    case 3: /* ratio */
+        if (parse_list(v, vals, 2, &n) || n != 2 || !(vals[0] > 0) || vals[0] > vals[1] ||
+            vals[1] > 1e6)
+            return bad(err, pos, d->name, "bad %s \"%s\": expected a,b with 0 < a <= b", keys[key],
+                       quote(v, q, sizeof q));
+        memcpy(key == 2 ? op->scale : op->ratio, vals, 2 * sizeof(double));
+        break;
+    case 4: /* color */
+        if (parse_list(v, vals, 4, &n) || n == 2)
+            n = 0;
+        for (int i = 0; i < n; i++)
+            if (vals[i] < 0 || vals[i] > 255 || vals[i] != (int)vals[i])
+                n = 0;
+        if (n == 0)
+            return bad(err, pos, d->name,
+                       "bad color \"%s\": expected V, R,G,B or R,G,B,A with values 0..255",
+                       quote(v, q, sizeof q));
+        for (int i = 0; i < 3; i++)
+            op->color[i] = (uint8_t)vals[n == 1 ? 0 : i];
+        op->color[3] = n == 4 ? (uint8_t)vals[3] : 255;
+        break;
+    case 5: /* p */
+        if (parse_double(v, strlen(v), &vals[0]) || vals[0] < 0 || vals[0] > 1)
+            return bad(err, pos, d->name, "bad probability \"%s\": expected 0 <= p <= 1",
+                       quote(v, q, sizeof q));
+        op->p = vals[0];
+        break;
+    default: /* mean, std */
+        if (parse_list(v, vals, 4, &n))
+            return bad(err, pos, d->name, "bad %s \"%s\": expected 1 to 4 comma-separated numbers",
+                       keys[key], quote(v, q, sizeof q));
+        for (int i = 0; i < n; i++) {
+            float fv = (float)vals[i];
+            if (!isfinite(fv) || (key == 7 && fv == 0.0f))
+                return bad(err, pos, d->name, "bad %s \"%s\": %s", keys[key], quote(v, q, sizeof q),
+                           key == 7 ? "std must not be 0" : "value out of range");
+            (key == 6 ? op->mean : op->std)[i] = fv;
+        }
+        /* Remember the counts in the upper bits of nvals until all keys are
+         * read: mean in bits 0-3, std in bits 4-7. */
+        op->nvals |= (unsigned)n << (key == 6 ? 0 : 4);
+        break;
+    }
+    return 0;
+}
+
+static int parse_op(int pos, char **tok, int ntok, ppx_op *op, ppx_err *err)
+{
+    char q[48];
+    const opdef *d = find_op(tok[0]);
+    if (!d) {
+        char names[256] = "";
+        for (int i = 0; i < N_OPDEFS; i++) {
+            strcat(names, opdefs[i].name);
+            strcat(names, i + 1 < N_OPDEFS ? ", " : "");
+        }
+        return bad(err, pos, NULL, "unknown op \"%s\": expected one of %s",
+                   quote(tok[0], q, sizeof q), names);
+    }
+    memset(op, 0, sizeof *op);
+    op->kind = d->kind;
+    op->filter = PPX_FILTER_LANCZOS3;
+    op->scale[0] = 0.08;
+    op->scale[1] = 1.0;
+    op->ratio[0] = 3.0 / 4.0;
+    op->ratio[1] = 4.0 / 3.0;
+    op->color[3] = 255;
+    op->p = 1.0;
+    op->fit = (ppx_fit)-1;
+    const char *positional = NULL;
+    unsigned seen = 0;
+    int rc;
+    for (int i = 1; i < ntok; i++) {
+        if (strchr(tok[i], '=')) {
+            if ((rc = parse_key(d, pos, tok[i], op, &seen, err)))
+                return rc;
+            continue;
+        }
+        int takes = d->usage[0] && d->usage[0] != '[';
+        if (!takes || positional)
+            return bad(err, pos, d->name, "unexpected argument \"%s\": usage: %s %s",
+                       quote(tok[i], q, sizeof q), d->name,
+                       d->usage[0] ? d->usage : "(no arguments)");
+        positional = tok[i];
+    }
+    int single = 0;
+    switch (d->kind) {
+    case PPX_OP_RESIZE:
+    case PPX_OP_CENTER_CROP:
+    case PPX_OP_RANDOM_CROP:
+    case PPX_OP_PAD:
+        if (!positional)
+            return bad(err, pos, d->name, "missing size: expected W or WxH");
+        if (parse_size(positional, &op->w, &op->h, &single))
+            return bad(err, pos, d->name, "bad size \"%s\": expected W or WxH (1..%u)",
+                       quote(positional, q, sizeof q), MAX_SIDE);
+        if (d->kind == PPX_OP_RESIZE) {
+            if (op->fit == (ppx_fit)-1)
+                op->fit = single ? PPX_FIT_SHORTER : PPX_FIT_FILL;
+            if (!single && (op->fit == PPX_FIT_SHORTER || op->fit == PPX_FIT_LONGER))
+                return bad(err, pos, d->name, "fit=%s needs one size S, not \"%s\"",
+                           ppx_fit_name(op->fit), quote(positional, q, sizeof q));
+            op->single = op->fit == PPX_FIT_SHORTER || op->fit == PPX_FIT_LONGER;
+        }
+        break;
+    case PPX_OP_CROP: {
+        uint32_t v[4];
+        int n = 0;
+        if (!positional)
+            return bad(err, pos, d->name, "missing box: expected X,Y,W,H");
+        for (const char *s = positional; n < 4; n++) {
+            const char *comma = strchr(s, ',');
+            size_t len = comma ? (size_t)(comma - s) : strlen(s);
+            uint32_t lo = n < 2 ? 0 : 1, hi = n < 2 ? 2147483647u : MAX_SIDE;
+            if (parse_uint(s, len, lo, hi, &v[n]) || (n < 3) != (comma != NULL))
+                break;
+            s = comma ? comma + 1 : s + len;
+        }
+        if (n != 4)
+            return bad(err, pos, d->name,
+                       "bad box \"%s\": expected X,Y,W,H (whole numbers, W and H 1..%u)",
+                       quote(positional, q, sizeof q), MAX_SIDE);
+        op->x = v[0];
+        op->y = v[1];
+        op->w = v[2];
+        op->h = v[3];
+        break;
+    }
+    case PPX_OP_FLIP:
+        if (!positional)
+            return bad(err, pos, d->name, "missing direction: expected h or v");
+        if (strcmp(positional, "h") != 0 && strcmp(positional, "v") != 0)
+            return bad(err, pos, d->name, "bad direction \"%s\": expected h or v",
+                       quote(positional, q, sizeof q));
+        op->vertical = positional[0] == 'v';
+        break;
+    case PPX_OP_ROTATE:
+        if (!positional)
+            return bad(err, pos, d->name, "missing angle: expected 90, 180 or 270");
+        if (strcmp(positional, "90") == 0)
+            op->degrees = 90;
+        else if (strcmp(positional, "180") == 0)
+            op->degrees = 180;
+        else if (strcmp(positional, "270") == 0)
+            op->degrees = 270;
+        else
+            return bad(err, pos, d->name, "bad angle \"%s\": expected 90, 180 or 270",
+                       quote(positional, q, sizeof q));
+        break;
+    case PPX_OP_NORMALIZE: {
+        unsigned nm = op->nvals & 15, ns = op->nvals >> 4;
+        if (nm == 0) {
+            op->mean[0] = 0.0f;
+            nm = 1;
+        }
+        if (ns == 0) {
+            op->std[0] = 1.0f;
+            ns = 1;
+        }
+        if (nm != ns && nm != 1 && ns != 1)
+            return bad(err, pos, d->name, "mean has %u values but std has %u", nm, ns);
+        op->nvals = nm > ns ? nm : ns;
+        for (unsigned i = 1; i < op->nvals; i++) {
+            if (nm == 1)
+                op->mean[i] = op->mean[0];
+            if (ns == 1)
+                op->std[i] = op->std[0];
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    return 0;
+}
+
+/* ---- Canonical text ---- */
+
+/* Shortest decimal text that reads back as the same double. */
+static void fmt_double(char *buf, size_t cap, double v)
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, cap, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            return;
+    }
+}
+
+static void fmt_float(char *buf, size_t cap, float v)
+{
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(buf, cap, "%.*g", prec, (double)v);
+        if (strtof(buf, NULL) == v)
+            return;
+    }
+}
+
+static int append(ppx_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int append(ppx_buf *b, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof tmp)
+        return PPX_EINTERNAL;
+    return ppx_buf_append(b, tmp, (size_t)n);
+}
+
+static int format_op(ppx_buf *b, const ppx_op *op)
+{
+    const char *name = "";
+    for (int i = 0; i < N_OPDEFS; i++)
+        if (opdefs[i].kind == op->kind)
+            name = opdefs[i].name;
+    char a[32], c[32];
+    int rc = append(b, "%s", name);
+    switch (op->kind) {
+    case PPX_OP_RESIZE:
+        if (op->single)
+            rc = rc ? rc : append(b, " %u", op->w);
+        else
+            rc = rc ? rc : append(b, " %ux%u", op->w, op->h);
+        rc =
+            rc ? rc
+               : append(b, " fit=%s filter=%s", ppx_fit_name(op->fit), ppx_filter_name(op->filter));
+        break;
+    case PPX_OP_CENTER_CROP:
+        rc = rc ? rc : append(b, " %ux%u", op->w, op->h);
+        break;
+    case PPX_OP_CROP:
+        rc = rc ? rc : append(b, " %u,%u,%u,%u", op->x, op->y, op->w, op->h);
+        break;
+    case PPX_OP_RANDOM_CROP:
+        rc = rc ? rc : append(b, " %ux%u", op->w, op->h);
+        fmt_double(a, sizeof a, op->scale[0]);
+        fmt_double(c, sizeof c, op->scale[1]);
+        rc = rc ? rc : append(b, " scale=%s,%s", a, c);
+        fmt_double(a, sizeof a, op->ratio[0]);
+        fmt_double(c, sizeof c, op->ratio[1]);
+        rc = rc ? rc : append(b, " ratio=%s,%s", a, c);
+        rc = rc ? rc : append(b, " filter=%s", ppx_filter_name(op->filter));
+        break;
+    case PPX_OP_PAD:
+        rc = rc ? rc
+                : append(b, " %ux%u color=%u,%u,%u,%u", op->w, op->h, op->color[0], op->color[1],
+                         op->color[2], op->color[3]);
+        break;
+    case PPX_OP_FLIP:
+        fmt_double(a, sizeof a, op->p);
+        rc = rc ? rc : append(b, " %c p=%s", op->vertical ? 'v' : 'h', a);
+        break;
+    case PPX_OP_ROTATE:
+        rc = rc ? rc : append(b, " %d", op->degrees);
+        break;
+    case PPX_OP_NORMALIZE:
+        for (int k = 0; k < 2 && !rc; k++) {
+            const float *v = k == 0 ? op->mean : op->std;
+            rc = append(b, k == 0 ? " mean=" : " std=");
+            for (unsigned i = 0; i < op->nvals && !rc; i++) {
+                fmt_float(a, sizeof a, v[i]);
+                rc = append(b, "%s%s", i ? "," : "", a);
+            }
+        }
+        break;
+    default:
+        break;
+    }
+    return rc;
+}
+
+static char *format_pipeline(const ppx_op *ops, int n)
+{
+    ppx_buf b;
+    ppx_buf_init(&b);
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        if (i)
+            rc = ppx_buf_append(&b, " | ", 3);
+        rc = rc ? rc : format_op(&b, &ops[i]);
+    }
+    rc = rc ? rc : ppx_buf_append(&b, "", 1);
+    if (rc) {
+        ppx_buf_destroy(&b);
+        return NULL;
+    }
+    return (char *)b.data;
+}
+
+/* ---- The spec ---- */
+
+int ppx_pipeline_parse(const char *spec, ppx_pipeline **out, ppx_err *err)
+{
+    int rc = 0;
+    ppx_pipeline *pl = NULL;
+    char *buf = strdup(spec ? spec : "");
+    if (!buf)
+        return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_NONE, "out of memory");
+    /* Comments end at the end of their line. */
+    for (char *p = buf; (p = strchr(p, '#'));)
+        while (*p && *p != '\n')
+            *p++ = ' ';
+    int pieces = 1;
+    for (const char *p = buf; *p; p++)
+        pieces += *p == '|';
+    int blank = buf[strspn(buf, BLANKS)] == '\0';
+    pl = calloc(1, sizeof *pl);
+    if (!pl || pieces > MAX_OPS || !(pl->ops = calloc((size_t)pieces, sizeof *pl->ops))) {
+        rc = pieces > MAX_OPS ? bad(err, MAX_OPS + 1, NULL, "too many ops (at most %d)", MAX_OPS)
+                              : ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_NONE, "out of memory");
+        goto out;
+    }
+    char *piece = buf;
+    for (int pos = 1; !blank && pos <= pieces; pos++) {
+        char *bar = strchr(piece, '|');
+        if (bar)
+            *bar = '\0';
+        char *tok[MAX_TOKENS];
+        int ntok = 0;
+        char *save = NULL;
+        for (char *t = strtok_r(piece, BLANKS, &save); t; t = strtok_r(NULL, BLANKS, &save)) {
+            if (ntok == MAX_TOKENS) {
+                rc = bad(err, pos, tok[0], "too many arguments (at most %d)", MAX_TOKENS - 1);
+                goto out;
+            }
+            tok[ntok++] = t;
+        }
+        if (ntok == 0) {
+            rc = bad(err, pos, NULL,
+                     "empty op: expected an op name between two \"|\" (or "
+                     "at the start or end of the spec)");
+            goto out;
+        }
+        if ((rc = parse_op(pos, tok, ntok, &pl->ops[pl->n], err)))
+            goto out;
+        pl->n++;
+        piece = bar ? bar + 1 : piece + strlen(piece);
+    }
+    for (int i = 0; i + 1 < pl->n; i++)
+        if (pl->ops[i].kind == PPX_OP_NORMALIZE) {
+            rc = bad(err, i + 1, "normalize",
+                     "normalize must be the last op (its float output is not an image)");
+            goto out;
+        }
+    pl->canonical = format_pipeline(pl->ops, pl->n);
+    if (!pl->canonical) {
+        rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_NONE, "out of memory");
+        goto out;
+    }
+    *out = pl;
+    pl = NULL;
+out:
+    ppx_pipeline_free(&pl);
+    free(buf);
+    return rc;
+}
+
+void ppx_pipeline_free(ppx_pipeline **pl)
+{
+    if (!pl || !*pl)
+        return;
+    free((*pl)->ops);
+    free((*pl)->canonical);
+    free(*pl);
+    *pl = NULL;
+}
+
+const char *ppx_pipeline_canonical(const ppx_pipeline *pl)
+{
+    return pl && pl->canonical ? pl->canonical : "";
+}
+
+void ppx_pipeline_print_ops(FILE *f)
+{
+    fprintf(f, "Pipeline ops. A spec is ops separated by \"|\"; an op is its name, then its\n"
+               "arguments and key=value options, separated by blanks; sizes are S (one\n"
+               "number) or WxH. \"#\" starts a comment. Example:\n\n"
+               "    autorotate | resize 256 | random-crop 224 scale=0.08,1 | flip h p=0.5\n\n"
+               "Defaults are shown as key=default.\n\n");
+    for (int i = 0; i < N_OPDEFS; i++) {
+        const opdef *d = &opdefs[i];
+        fprintf(f, "  %s%s%s\n", d->name, d->usage[0] ? " " : "", d->usage);
+        for (const char *p = d->help; *p;) {
+            const char *nl = strchr(p, '\n');
+            int len = nl ? (int)(nl - p) : (int)strlen(p);
+            fprintf(f, "      %.*s\n", len, p);
+            p += len + (nl ? 1 : 0);
+        }
+    }
+}

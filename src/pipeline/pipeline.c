@@ -1,0 +1,282 @@
+/* Running a parsed pipeline on one image, and what the run loop asks of it
+ * before decoding (the shrink-on-load hint). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/pipeline_impl.h"
+
+struct ppx_pipeline_ctx {
+    /* Two images the ops ping-pong between, and one for normalize's output
+     * (its input may be either of the two). */
+    ppx_image scratch[3];
+    ppx_resizer *rs;
+    ppx_limits limits;
+    int has_limits;
+};
+
+int ppx_pipeline_length(const ppx_pipeline *pl)
+{
+    return pl ? pl->n : 0;
+}
+
+int ppx_pipeline_has_normalize(const ppx_pipeline *pl)
+{
+    return pl && pl->n > 0 && pl->ops[pl->n - 1].kind == PPX_OP_NORMALIZE;
+}
+
+int ppx_pipeline_is_random(const ppx_pipeline *pl)
+{
+    for (int i = 0; pl && i < pl->n; i++) {
+        const ppx_op *op = &pl->ops[i];
+        if (op->kind == PPX_OP_RANDOM_CROP || (op->kind == PPX_OP_FLIP && op->p > 0 && op->p < 1))
+            return 1;
+    }
+    return 0;
+}
+
+int ppx_pipeline_fixed_size(const ppx_pipeline *pl, uint32_t *w, uint32_t *h)
+{
+    int known = 0;
+    uint32_t cw = 0, ch = 0;
+    for (int i = 0; pl && i < pl->n; i++) {
+        const ppx_op *op = &pl->ops[i];
+        switch (op->kind) {
+        case PPX_OP_RESIZE:
+            if (op->fit == PPX_FIT_FILL) {
+                cw = op->w, ch = op->h, known = 1;
+            } else if (known) {
+                uint32_t nw, nh;
+                ppx_resize_dims(cw, ch, op->w, op->h, op->fit, &nw, &nh);
+                cw = nw, ch = nh;
+            }
+            break;
+        case PPX_OP_CENTER_CROP:
+        case PPX_OP_CROP:
+        case PPX_OP_RANDOM_CROP:
+        case PPX_OP_PAD:
+            cw = op->w, ch = op->h, known = 1;
+            break;
+        case PPX_OP_ROTATE:
+            if (op->degrees != 180) {
+                uint32_t t = cw;
+                cw = ch, ch = t;
+            }
+            break;
+        case PPX_OP_AUTOROTATE:
+            /* The orientation of each file decides: fixed only if square. */
+            if (cw != ch)
+                known = 0;
+            break;
+        default:
+            break;
+        }
+    }
+    if (known) {
+        *w = cw;
+        *h = ch;
+    }
+    return known;
+}
+
+void ppx_pipeline_decode_hint(const ppx_pipeline *pl, uint32_t src_w, uint32_t src_h,
+                              int orientation, uint32_t *min_w, uint32_t *min_h)
+{
+    *min_w = 0;
+    *min_h = 0;
+    if (!pl || src_w == 0 || src_h == 0)
+        return;
+    /* Walk to the first resize through ops that commute with scaling
+     * (pointwise, or a permutation of whole pixels), tracking whether the
+     * axes are swapped relative to the stored frame. Anything else that
+     * comes first works in full-resolution pixel coordinates (crops, pad,
+     * random-crop) or on the exact pixel values (equalize): no hint. */
+    int swap = 0;
+    const ppx_op *rs = NULL;
+    for (int i = 0; i < pl->n && !rs; i++) {
+        const ppx_op *op = &pl->ops[i];
+        switch (op->kind) {
+        case PPX_OP_AUTOROTATE:
+            swap ^= orientation >= 5 && orientation <= 8;
+            break;
+        case PPX_OP_ROTATE:
+            swap ^= op->degrees != 180;
+            break;
+        case PPX_OP_FLIP:
+        case PPX_OP_GRAYSCALE:
+        case PPX_OP_RGB:
+        case PPX_OP_TO_8BIT:
+            break;
+        case PPX_OP_RESIZE:
+            rs = op;
+            break;
+        default:
+            return;
+        }
+    }
+    /* Nearest neighbour promises samples of the original image. */
+    if (!rs || rs->filter == PPX_FILTER_NEAREST)
+        return;
+    uint32_t W = swap ? src_h : src_w, H = swap ? src_w : src_h, ow, oh;
+    ppx_resize_dims(W, H, rs->w, rs->h, rs->fit, &ow, &oh);
+    /* The decoder picks the smallest of 1/8, 1/4, 1/2 whose size covers the
+     * hint, so hinting exactly the size at scale 1/d selects 1/d. A scale is
+     * allowed when (a) at least a factor 2 of reduction is left for the
+     * resize, as libvips' thumbnail does (the DCT shrink is a block filter,
+     * the resize's antialiasing then does the real work), and (b) the resize
+     * gives the same output size from the smaller image, so output geometry
+     * never depends on the hint. */
+    for (uint32_t d = 8; d >= 2; d /= 2) {
+        uint32_t sw = (uint32_t)(((uint64_t)W + d - 1) / d);
+        uint32_t sh = (uint32_t)(((uint64_t)H + d - 1) / d);
+        if ((uint64_t)sw < 2ull * ow || (uint64_t)sh < 2ull * oh)
+            continue;
+        uint32_t tw, th;
+        ppx_resize_dims(sw, sh, rs->w, rs->h, rs->fit, &tw, &th);
+        if (tw != ow || th != oh)
+            continue;
+        *min_w = swap ? sh : sw;
+        *min_h = swap ? sw : sh;
+        return;
+    }
+}
+
+int ppx_pipeline_ctx_new(ppx_pipeline_ctx **out)
+{
+    ppx_pipeline_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return PPX_ENOMEM;
+    for (int i = 0; i < 3; i++)
+        ppx_image_init(&ctx->scratch[i]);
+    if (ppx_resizer_new(&ctx->rs)) {
+        free(ctx);
+        return PPX_ENOMEM;
+    }
+    *out = ctx;
+    return 0;
+}
+
+void ppx_pipeline_ctx_free(ppx_pipeline_ctx **pctx)
+{
+    if (!pctx || !*pctx)
+        return;
+    ppx_pipeline_ctx *ctx = *pctx;
+    for (int i = 0; i < 3; i++)
+        ppx_image_destroy(&ctx->scratch[i]);
+    ppx_resizer_free(&ctx->rs);
+    free(ctx);
+    *pctx = NULL;
+}
+
+void ppx_pipeline_ctx_set_limits(ppx_pipeline_ctx *ctx, const ppx_limits *l)
+{
+    ctx->has_limits = l != NULL;
+    if (l)
+        ctx->limits = *l;
+}
+
+/* Applies one op from src into dst. *applied is 0 when the op leaves the
+ * image as it is (nothing written), so that no-ops cost no copy. */
+static int apply(const ppx_op *op, ppx_pipeline_ctx *ctx, const ppx_image *src, ppx_image *dst,
+                 ppx_rng *rng, int *applied, ppx_err *err)
+{
+    const ppx_limits *l = ctx->has_limits ? &ctx->limits : NULL;
+    uint32_t w = src->width, h = src->height, ow, oh;
+    *applied = 1;
+    switch (op->kind) {
+    case PPX_OP_AUTOROTATE:
+        if (src->orientation >= 2 && src->orientation <= 8)
+            return ppx_op_autorotate(src, dst, l, err);
+        break;
+    case PPX_OP_RESIZE:
+        ppx_resize_dims(w, h, op->w, op->h, op->fit, &ow, &oh);
+        if (ow != w || oh != h)
+            return ppx_op_resize(ctx->rs, src, dst, ow, oh, op->filter, l, err);
+        break;
+    case PPX_OP_CENTER_CROP:
+        if (op->w != w || op->h != h)
+            return ppx_op_center_crop(src, dst, op->w, op->h, l, err);
+        break;
+    case PPX_OP_CROP:
+        if (op->x != 0 || op->y != 0 || op->w != w || op->h != h)
+            return ppx_op_extract(src, dst, op->x, op->y, op->w, op->h, NULL, l, err);
+        break;
+    case PPX_OP_RANDOM_CROP: {
+        ppx_box box;
+        ppx_random_crop_box(rng, w, h, op->scale, op->ratio, &box);
+        return ppx_op_resized_crop(ctx->rs, src, &box, dst, op->w, op->h, op->filter, l, err);
+    }
+    case PPX_OP_PAD:
+        if (op->w != w || op->h != h)
+            return ppx_op_pad(src, dst, op->w, op->h, op->color, l, err);
+        break;
+    case PPX_OP_FLIP:
+        /* Draw only for a real coin toss; p = 0 or 1 leaves the stream alone. */
+        if (op->p >= 1.0 || (op->p > 0.0 && ppx_rng_uniform(rng) < op->p))
+            return ppx_op_flip(src, dst, op->vertical, l, err);
+        break;
+    case PPX_OP_ROTATE:
+        return ppx_op_rotate(src, dst, op->degrees, l, err);
+    case PPX_OP_GRAYSCALE:
+        if (src->channels > 2)
+            return ppx_op_grayscale(src, dst, l, err);
+        break;
+    case PPX_OP_RGB:
+        if (src->channels != 3)
+            return ppx_op_rgb(src, dst, l, err);
+        break;
+    case PPX_OP_TO_8BIT:
+        if (src->type != PPX_U8)
+            return ppx_op_to_8bit(src, dst, l, err);
+        break;
+    case PPX_OP_EQUALIZE:
+        return ppx_op_equalize(src, dst, l, err);
+    case PPX_OP_NORMALIZE:
+        return ppx_op_normalize(src, dst, op->mean, op->std, op->nvals, l, err);
+    default:
+        return ppx_err_set(err, PPX_EINTERNAL, PPX_STAGE_TRANSFORM, "unknown op kind %d",
+                           (int)op->kind);
+    }
+    *applied = 0;
+    return 0;
+}
+
+int ppx_pipeline_run(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx_image *img, uint64_t seed,
+                     const char *key, ppx_image **out, ppx_err *err)
+{
+    int n = ppx_pipeline_length(pl) - ppx_pipeline_has_normalize(pl);
+    ppx_image *cur = img;
+    int next = 0;
+    ppx_rng rng;
+    ppx_rng_seed(&rng, seed, key);
+    if (n > 0 && img->type == PPX_F32)
+        return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_TRANSFORM,
+                           "pipeline: float images are not supported");
+    for (int i = 0; i < n; i++) {
+        int applied;
+        ppx_image *dst = &ctx->scratch[next];
+        int rc = apply(&pl->ops[i], ctx, cur, dst, &rng, &applied, err);
+        if (rc)
+            return rc;
+        if (applied) {
+            cur = dst;
+            next ^= 1;
+        }
+    }
+    *out = cur;
+    return 0;
+}
+
+int ppx_pipeline_normalize(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, const ppx_image *in,
+                           ppx_image **out, ppx_err *err)
+{
+    if (!ppx_pipeline_has_normalize(pl))
+        return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_TRANSFORM,
+                           "normalize: the pipeline has no normalize op");
+    const ppx_op *op = &pl->ops[pl->n - 1];
+    int rc = ppx_op_normalize(in, &ctx->scratch[2], op->mean, op->std, op->nvals,
+                              ctx->has_limits ? &ctx->limits : NULL, err);
+    if (rc)
+        return rc;
+    *out = &ctx->scratch[2];
+    return 0;
+}

@@ -1,0 +1,52 @@
+/* Internal representation of a parsed pipeline, shared by parse.c and
+ * pipeline.c. */
+#ifndef PPX_PIPELINE_IMPL_H
+#define PPX_PIPELINE_IMPL_H
+
+#include <stdint.h>
+
+#include "prepix/ops.h"
+#include "prepix/pipeline.h"
+
+typedef enum {
+    PPX_OP_AUTOROTATE = 0,
+    PPX_OP_RESIZE,
+    PPX_OP_CENTER_CROP,
+    PPX_OP_CROP,
+    PPX_OP_RANDOM_CROP,
+    PPX_OP_PAD,
+    PPX_OP_FLIP,
+    PPX_OP_ROTATE,
+    PPX_OP_GRAYSCALE,
+    PPX_OP_RGB,
+    PPX_OP_TO_8BIT,
+    PPX_OP_EQUALIZE,
+    PPX_OP_NORMALIZE,
+    PPX_OP__COUNT
+} ppx_op_kind;
+
+/* One op with every argument resolved (defaults filled in). */
+typedef struct {
+    ppx_op_kind kind;
+    uint32_t w, h;     /* size (resize, crops, pad) */
+    int single;        /* resize: size given as one number S */
+    ppx_fit fit;       /* resize */
+    ppx_filter filter; /* resize, random-crop */
+    uint32_t x, y;     /* crop origin */
+    double scale[2];   /* random-crop */
+    double ratio[2];   /* random-crop */
+    uint8_t color[4];  /* pad, RGBA */
+    int vertical;      /* flip */
+    double p;          /* flip probability */
+    int degrees;       /* rotate */
+    float mean[4], std[4];
+    unsigned nvals; /* normalize: 1 (all channels) or one per channel */
+} ppx_op;
+
+struct ppx_pipeline {
+    int n;
+    ppx_op *ops;
+    char *canonical;
+};
+
+#endif

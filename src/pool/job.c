@@ -1,0 +1,171 @@
+#include "pool/job.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "prepix/io.h"
+
+int ppx_job_ctx_init(ppx_job_ctx *c)
+{
+    ppx_buf_init(&c->in);
+    ppx_buf_init(&c->out);
+    ppx_image_init(&c->img);
+    return ppx_pipeline_ctx_new(&c->pctx);
+}
+
+void ppx_job_ctx_destroy(ppx_job_ctx *c)
+{
+    ppx_buf_destroy(&c->in);
+    ppx_buf_destroy(&c->out);
+    ppx_image_destroy(&c->img);
+    ppx_pipeline_ctx_free(&c->pctx);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int ext_names(const char *ext, ppx_format f)
+{
+    switch (f) {
+    case PPX_FMT_JPEG:
+        return strcasecmp(ext, "jpg") == 0 || strcasecmp(ext, "jpeg") == 0;
+    case PPX_FMT_TIFF:
+        return strcasecmp(ext, "tif") == 0 || strcasecmp(ext, "tiff") == 0;
+    case PPX_FMT_PNG:
+        return strcasecmp(ext, "png") == 0;
+    default:
+        return 0;
+    }
+}
+
+int ppx_job_output_path(char *out, size_t cap, const char *outdir, const char *key,
+                        ppx_format fmt)
+{
+    /* A list may hold absolute paths: their output lands under OUTDIR too. */
+    while (key[0] == '/')
+        key++;
+    char rel[4096];
+    const char *slash = strrchr(key, '/');
+    const char *dot = strrchr(key, '.');
+    if (fmt == PPX_FMT_UNKNOWN || !dot || (slash && dot < slash) || ext_names(dot + 1, fmt))
+        snprintf(rel, sizeof rel, "%s", key);
+    else
+        snprintf(rel, sizeof rel, "%.*s.%s", (int)(dot - key), key, ppx_format_ext(fmt));
+    return ppx_path_join(out, cap, outdir, rel);
+}
+
+#ifdef PPX_TEST_HOOKS
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+/* Test-only fault hook: PPX_TEST_FAULT="crash:NAME,hang:NAME,writefail:NAME"
+ * makes the worker crash (SIGSEGV), hang, or fail its write (as if the disk
+ * were full) on the image whose key ends in NAME ("*" matches every image).
+ * "noop:*" makes workers skip all work, to measure scheduling alone. Compiled in only with
+ * -DPPX_TEST_HOOKS=ON (the default for development and CI builds; release
+ * packages turn it off). */
+static int fault(const char *what, const char *key)
+{
+    const char *spec = getenv("PPX_TEST_FAULT");
+    if (!spec)
+        return 0;
+    size_t wl = strlen(what), kl = strlen(key);
+    for (const char *p = spec; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > wl + 1 && strncmp(p, what, wl) == 0 && p[wl] == ':') {
+            size_t nl = len - wl - 1;
+            if ((nl == 1 && p[wl + 1] == '*') ||
+                (nl <= kl && strncmp(key + kl - nl, p + wl + 1, nl) == 0))
+                return 1;
+        }
+        p += len + (end ? 1 : 0);
+    }
+    return 0;
+}
+#define FAULT(what, key) fault(what, key)
+#else
+#define FAULT(what, key) 0
+#endif
+
+void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
+                 const char *key, const char *out_path, const ppx_buf *input, ppx_result *r)
+{
+    double t0 = now_s();
+    uint64_t id = r->id, tag = r->tag;
+    memset(r, 0, sizeof *r);
+    r->id = id;
+    r->tag = tag;
+    ppx_err *err = &r->err;
+    ppx_err_clear(err);
+    int rc = 0;
+
+    if (FAULT("noop", key))
+        goto out;
+    if (FAULT("crash", key))
+        raise(SIGSEGV);
+    if (FAULT("hang", key))
+        for (;;)
+            pause();
+
+    const ppx_buf *in = input;
+    if (!in) {
+        rc = ppx_file_read(in_path, cfg->limits.max_file_bytes, &c->in, err);
+        if (rc)
+            goto out;
+        in = &c->in;
+    }
+    r->bytes_read = in->len;
+
+    ppx_info info;
+    rc = ppx_codec_inspect(in->data, in->len, &cfg->limits, &info, err);
+    if (rc)
+        goto out;
+    r->in_w = info.width;
+    r->in_h = info.height;
+    ppx_decode_opts dopt = {.limits = &cfg->limits};
+    ppx_pipeline_decode_hint(cfg->pipeline, info.width, info.height, info.orientation,
+                             &dopt.min_width, &dopt.min_height);
+    rc = ppx_codec_decode(in->data, in->len, &dopt, &c->img, &info, err);
+    if (rc)
+        goto out;
+
+    ppx_image *res;
+    rc = ppx_pipeline_run(cfg->pipeline, c->pctx, &c->img, cfg->seed, key, &res, err);
+    if (rc)
+        goto out;
+    if (res->type == PPX_U8 || res->type == PPX_U16)
+        ppx_img_stats_compute(res, &r->st);
+
+    if (!cfg->write_outputs)
+        goto out;
+    ppx_encode_opts eo = cfg->enc;
+    eo.format = cfg->out_format != PPX_FMT_UNKNOWN ? cfg->out_format : info.format;
+    rc = ppx_codec_encode(res, &eo, &c->out, err);
+    if (rc)
+        goto out;
+    if (out_path) {
+        if (FAULT("writefail", key)) {
+            rc = ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_WRITE,
+                             "cannot write %s: No space left on device (test fault)", out_path);
+            goto out;
+        }
+        rc = ppx_file_write_atomic(out_path, c->out.data, c->out.len, err);
+        if (rc)
+            goto out;
+    } else {
+        r->out_len = c->out.len;
+    }
+    r->bytes_written = c->out.len;
+out:
+    r->status = rc;
+    if (rc && err->code == 0) /* a callee forgot its message: still say something */
+        ppx_err_set(err, rc, PPX_STAGE_DECODE, "%s", ppx_strerror(rc));
+    r->busy_s = now_s() - t0;
+}

@@ -1,0 +1,52 @@
+/* A pool of forked worker processes inside one rank.
+ *
+ * Workers never call MPI and end with _exit. A worker killed by a signal or
+ * stuck past the timeout costs exactly the image it held: the pool reports
+ * that image as failed (stage "worker" or "timeout") and forks a new worker. */
+#ifndef PPX_POOL_POOL_H
+#define PPX_POOL_POOL_H
+
+#include <stdint.h>
+
+#include "pool/job.h"
+
+typedef struct ppx_pool ppx_pool;
+
+typedef struct {
+    int workers;
+    double timeout_s;  /* per image; <= 0: none */
+    uint64_t as_limit; /* address-space rlimit of a worker in bytes; 0: none */
+    const ppx_job_config *job;
+    const int *close_fds; /* fds of the coordinator that children must close */
+    int n_close_fds;
+} ppx_pool_config;
+
+/* Called once per finished image with the worker's result and, for the
+ * bytes transport, the encoded output (r->out_len bytes; NULL otherwise). */
+typedef void (*ppx_pool_cb)(void *arg, const ppx_result *r, const uint8_t *payload);
+
+/* Forks cfg->workers workers. cfg and cfg->job must outlive the pool. */
+int ppx_pool_new(const ppx_pool_config *cfg, ppx_pool **out, ppx_err *err);
+/* Number of workers waiting for an image. */
+int ppx_pool_idle(const ppx_pool *p);
+int ppx_pool_size(const ppx_pool *p);
+/* Hands one image to an idle worker (there must be one). out_path NULL:
+ * the output comes back as payload. input/len: the file's bytes, or NULL to
+ * let the worker read in_path. */
+int ppx_pool_submit(ppx_pool *p, uint64_t id, uint64_t tag, const char *in_path,
+                    const char *key, const char *out_path, const uint8_t *input, size_t len,
+                    ppx_err *err);
+/* Waits up to timeout_ms (or until wake_fd, if >= 0, is readable) and calls
+ * cb for each finished image, crashed or timed-out worker. Returns the
+ * number of results, or a negative code if the pool can no longer work
+ * (fork failing). */
+int ppx_pool_wait(ppx_pool *p, int timeout_ms, int wake_fd, ppx_pool_cb cb, void *arg,
+                  ppx_err *err);
+/* Ends the workers: idle ones at once; busy ones get up to grace_s to
+ * finish (their results are dropped), then SIGKILL. Accepts NULL. */
+void ppx_pool_free(ppx_pool **p, double grace_s);
+
+/* CPUs in this process's affinity mask (Slurm's --cpus-per-task). */
+int ppx_pool_default_workers(void);
+
+#endif

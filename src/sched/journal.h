@@ -1,0 +1,81 @@
+/* The resume journal under OUTDIR/.prepix/: the identity of the run, and
+ * one record per finished chunk (its exact statistics and failures),
+ * appended and flushed after the chunk's outputs are in place. */
+#ifndef PPX_SCHED_JOURNAL_H
+#define PPX_SCHED_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "prepix/buf.h"
+#include "prepix/error.h"
+#include "prepix/stats.h"
+
+typedef struct {
+    uint64_t index; /* position in the listing */
+    int32_t stage;
+    int32_t code;
+    char msg[PPX_ERR_MSG_MAX];
+} ppx_failure;
+
+typedef struct {
+    ppx_failure *v;
+    size_t n, cap;
+} ppx_failures;
+
+int ppx_failures_add(ppx_failures *f, uint64_t index, int stage, int code, const char *msg);
+/* Appends all of src to dst. */
+int ppx_failures_extend(ppx_failures *dst, const ppx_failures *src);
+void ppx_failures_sort(ppx_failures *f);
+void ppx_failures_destroy(ppx_failures *f);
+/* Serialisation for MPI and the journal. */
+int ppx_failures_pack(const ppx_failures *f, ppx_buf *out);
+int ppx_failures_unpack(const uint8_t *p, size_t n, ppx_failures *f, size_t *used);
+
+/* The identity of a run, compared by --resume. */
+typedef struct {
+    char text[8192]; /* "key=value\n" lines */
+} ppx_run_identity;
+
+/* Builds the identity text from its parts. */
+void ppx_identity_make(ppx_run_identity *id, const char *pipeline, const char *format,
+                       int quality, uint64_t seed, uint64_t max_pixels, uint64_t listing_hash,
+                       uint64_t images, uint64_t chunk_size);
+/* Reads chunk_size=... from an identity text (0 if absent). */
+uint64_t ppx_identity_chunk_size(const ppx_run_identity *id);
+/* Names the keys whose values differ ("pipeline, seed"), into out. 0 if same. */
+int ppx_identity_diff(const ppx_run_identity *a, const ppx_run_identity *b, char *out,
+                      size_t cap);
+
+/* OUTDIR/.prepix/run: 1 if present (read into id), 0 if absent, negative on error. */
+int ppx_journal_read_identity(const char *outdir, ppx_run_identity *id, ppx_err *err);
+int ppx_journal_write_identity(const char *outdir, const ppx_run_identity *id, ppx_err *err);
+
+/* What earlier attempts finished, read back by --resume. */
+typedef struct {
+    uint8_t *done;     /* done[chunk] = 1 */
+    uint64_t n_chunks;
+    uint64_t chunks, images, duplicates; /* duplicates: chunks found twice */
+    int next_attempt;
+    ppx_stats stats;
+    ppx_failures failures;
+} ppx_resume_state;
+
+/* Reads every journal file of OUTDIR. Records cut short by a kill are
+ * ignored (their chunk is redone). */
+int ppx_journal_load(const char *outdir, uint64_t n_chunks, ppx_resume_state *rs, ppx_err *err);
+void ppx_resume_state_destroy(ppx_resume_state *rs);
+
+typedef struct {
+    int fd;
+    ppx_buf rec;
+} ppx_journal;
+
+/* Opens OUTDIR/.prepix/journal-<attempt>-<rank>.bin for appending. */
+int ppx_journal_open(ppx_journal *j, const char *outdir, int attempt, int rank, ppx_err *err);
+/* Appends one finished chunk and flushes it to disk (fdatasync). */
+int ppx_journal_append(ppx_journal *j, uint64_t chunk, uint64_t count, const ppx_stats *s,
+                       const ppx_failures *f, ppx_err *err);
+void ppx_journal_close(ppx_journal *j);
+
+#endif

@@ -1,0 +1,58 @@
+#include "sched/progress.h"
+
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void ppx_progress_init(ppx_progress *p, ppx_progress_mode mode, uint64_t total)
+{
+    if (mode == PPX_PROGRESS_AUTO)
+        mode = isatty(STDERR_FILENO) ? PPX_PROGRESS_BAR : PPX_PROGRESS_LOG;
+    p->mode = mode;
+    p->total = total;
+    p->t0 = p->last = now_s();
+    p->drawn = 0;
+}
+
+void ppx_progress_update(ppx_progress *p, uint64_t done, uint64_t failed, uint64_t bytes,
+                         int final)
+{
+    if (p->mode == PPX_PROGRESS_NONE)
+        return;
+    double t = now_s();
+    double every = p->mode == PPX_PROGRESS_BAR ? 0.25 : 5.0;
+    if (!final && t - p->last < every)
+        return;
+    if (final && p->mode == PPX_PROGRESS_LOG && !p->drawn)
+        return; /* short runs: the summary says it all */
+    p->last = t;
+    double el = t - p->t0;
+    double rate = el > 0 ? (double)done / el : 0;
+    double mbs = el > 0 ? (double)bytes / 1e6 / el : 0;
+    char eta[32] = "--";
+    if (rate > 0 && done < p->total) {
+        double left = (double)(p->total - done) / rate;
+        snprintf(eta, sizeof eta, "%dm%02ds", (int)(left / 60), (int)left % 60);
+    }
+    double pct = p->total ? 100.0 * (double)done / (double)p->total : 100.0;
+    if (p->mode == PPX_PROGRESS_BAR) {
+        fprintf(stderr, "\r\033[Kprepix: %llu/%llu (%.0f%%) %.1f img/s %.1f MB/s %llu failed ETA %s",
+                (unsigned long long)done, (unsigned long long)p->total, pct, rate, mbs,
+                (unsigned long long)failed, eta);
+        if (final)
+            fputc('\n', stderr);
+    } else {
+        fprintf(stderr, "prepix: progress %llu/%llu (%.0f%%) %.1f img/s %.1f MB/s %llu failed ETA %s\n",
+                (unsigned long long)done, (unsigned long long)p->total, pct, rate, mbs,
+                (unsigned long long)failed, eta);
+    }
+    p->drawn = 1;
+    fflush(stderr);
+}

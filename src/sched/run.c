@@ -1,0 +1,1297 @@
+/* Running a job on one or many ranks.
+ *
+ * Rank 0 lists the inputs and cuts them into chunks with fixed ids
+ * (contiguous ranges of the sorted listing). Every rank, rank 0 included,
+ * asks for chunks when its local queue runs low and feeds their images to its
+ * pool of forked workers. A rank that finishes a chunk journals it (paths
+ * transport) so that --resume can skip it; with the bytes transport, rank 0
+ * sends the files' bytes along with the chunk, gets the encoded outputs back,
+ * writes them and journals the chunk itself. At the end the per-rank exact
+ * accumulators are reduced to rank 0, which writes the report.
+ *
+ * Without a launcher (use_mpi == 0) the same loop runs with one rank and no
+ * MPI call at all. */
+#include "prepix/sched.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pool/pool.h"
+#include "prepix/io.h"
+#include "sched/journal.h"
+#include "sched/listing.h"
+#include "sched/msg.h"
+#include "sched/progress.h"
+#include "stats/report.h"
+
+enum { TAG_REQ = 101, TAG_ASSIGN = 102, TAG_CHUNKRES = 103 };
+enum { REQ_STOPPING = 1, REQ_FATAL = 2 };
+enum { ASSIGN_CHUNK = 1, ASSIGN_NOMORE = 2 };
+#define PREFETCH 2 /* chunks a rank keeps queued beyond the one it works on */
+#define STOP_GRACE_S 10.0 /* on SIGTERM/SIGUSR1, the longest wait for images in progress */
+
+/* ---- signals ---------------------------------------------------------- */
+
+static volatile sig_atomic_t stop_signal;
+static int sig_pipe[2] = {-1, -1};
+
+void ppx_sched_request_stop(int sig)
+{
+    stop_signal = sig;
+    if (sig_pipe[1] >= 0) {
+        int e = errno;
+        ssize_t w = write(sig_pipe[1], "s", 1);
+        (void)w;
+        errno = e;
+    }
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- chunks ----------------------------------------------------------- */
+
+typedef struct chunk {
+    uint64_t id, first, count;
+    uint64_t next;      /* next image (0..count) to hand to a worker */
+    uint64_t remaining; /* images whose result has not come back */
+    ppx_buf keys;       /* NUL-terminated keys, back to back */
+    uint64_t *key_off;
+    uint8_t *collide;   /* 1: the output name of an earlier input; this one fails */
+    /* bytes transport, on a rank other than 0: each image's bytes, or the
+     * error rank 0 met reading it */
+    ppx_buf inputs;
+    uint64_t *in_off, *in_len;
+    int32_t *in_code;
+    ppx_buf outputs; /* (index, len, bytes) of finished images, sent back */
+    ppx_stats stats;
+    ppx_failures fails;
+    struct chunk *next_in_queue;
+} chunk;
+
+static void chunk_free(chunk *c)
+{
+    if (!c)
+        return;
+    ppx_buf_destroy(&c->keys);
+    ppx_buf_destroy(&c->inputs);
+    ppx_buf_destroy(&c->outputs);
+    free(c->key_off);
+    free(c->collide);
+    free(c->in_off);
+    free(c->in_len);
+    free(c->in_code);
+    ppx_failures_destroy(&c->fails);
+    free(c);
+}
+
+static chunk *chunk_new(uint64_t id, uint64_t first, uint64_t count)
+{
+    chunk *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->id = id;
+    c->first = first;
+    c->count = count;
+    c->remaining = count;
+    c->key_off = calloc(count ? count : 1, sizeof *c->key_off);
+    c->collide = calloc(count ? count : 1, 1);
+    ppx_stats_init(&c->stats);
+    if (!c->key_off || !c->collide) {
+        chunk_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static const char *chunk_key(const chunk *c, uint64_t i)
+{
+    return (const char *)c->keys.data + c->key_off[i];
+}
+
+/* ---- the state of one rank -------------------------------------------- */
+
+typedef struct {
+    const ppx_run_config *cfg;
+    MPI_Comm comm;
+    int mpi, rank, size;
+    double t0;
+
+    /* rank 0: the job */
+    ppx_listing listing;
+    uint64_t chunk_size, n_chunks, next_chunk;
+    ppx_resume_state resume;
+    uint8_t *collide; /* per listed image: its output name is taken by an earlier one */
+    int attempt;
+    char root[4096]; /* INPUT folder, or the @LIST's folder */
+
+    /* chunks this rank holds, in order */
+    chunk *queue_head, *queue_tail;
+    int no_more;     /* rank 0 said there is no more work for us */
+    int req_out;     /* a request to rank 0 is outstanding */
+    int stopping;    /* stop taking work */
+    int fatal;       /* a fatal error happened here */
+    ppx_err fatal_err;
+    const char *stop_reason;
+
+    /* rank 0: serving the others */
+    int nomore_sent;
+    int *told_nomore;
+    uint64_t *rank_done, *rank_failed, *rank_bytes; /* progress piggybacked on requests */
+    int global_stop;
+    int global_fatal;
+    MPI_Request *send_req; /* one assignment in flight per rank */
+    ppx_buf *send_buf;
+    MPI_Request res_req;   /* rank > 0: chunk results in flight (bytes transport) */
+    ppx_buf res_buf;
+    int res_pending;
+    ppx_buf scratch;
+
+    /* this rank's results */
+    ppx_pool *pool;
+    ppx_job_config job;
+    ppx_journal journal;
+    int journal_open;
+    ppx_stats acc; /* completed chunks journaled here */
+    ppx_failures fails;
+    uint64_t done, failed, bytes_read; /* this attempt, this rank */
+    double busy_s;
+    int workers;
+
+    ppx_progress progress;
+} run_state;
+
+static int is_bytes_remote(const run_state *s)
+{
+    return s->cfg->transport_bytes && s->rank != 0;
+}
+
+static void set_fatal(run_state *s, const ppx_err *e)
+{
+    if (!s->fatal) {
+        s->fatal = 1;
+        s->fatal_err = *e;
+        fprintf(stderr, "prepix: rank %d: fatal: %s%s%s\n", s->rank, e->msg,
+                e->path[0] ? ": " : "", e->path);
+    }
+    s->stopping = 1;
+    if (!s->stop_reason)
+        s->stop_reason = "fatal error";
+}
+
+static void enqueue(run_state *s, chunk *c)
+{
+    if (s->queue_tail)
+        s->queue_tail->next_in_queue = c;
+    else
+        s->queue_head = c;
+    s->queue_tail = c;
+}
+
+static void drop_unstarted(run_state *s)
+{
+    /* Abandon chunks not started; chunks with images in workers stay until
+     * those come back (they are not journaled: --resume redoes them). */
+    chunk **pp = &s->queue_head;
+    s->queue_tail = NULL;
+    while (*pp) {
+        chunk *c = *pp;
+        if (c->next == 0) {
+            *pp = c->next_in_queue;
+            chunk_free(c);
+        } else {
+            c->next = c->count; /* submit nothing more from it */
+            s->queue_tail = c;
+            pp = &c->next_in_queue;
+        }
+    }
+}
+
+/* Chunks not yet started. */
+static int unstarted(const run_state *s)
+{
+    int n = 0;
+    for (const chunk *c = s->queue_head; c; c = c->next_in_queue)
+        n += c->next < c->count;
+    return n;
+}
+
+/* ---- rank 0: the chunk source ----------------------------------------- */
+
+static int input_path(const run_state *s, const char *key, char *out, size_t cap)
+{
+    return ppx_path_join(out, cap, s->root, key);
+}
+
+/* Next chunk id not finished by an earlier attempt, or -1. */
+static int64_t take_chunk_id(run_state *s)
+{
+    while (s->next_chunk < s->n_chunks) {
+        uint64_t id = s->next_chunk++;
+        if (!s->resume.done || !s->resume.done[id])
+            return (int64_t)id;
+    }
+    return -1;
+}
+
+static void chunk_range(const run_state *s, uint64_t id, uint64_t *first, uint64_t *count)
+{
+    *first = id * s->chunk_size;
+    uint64_t end = *first + s->chunk_size;
+    if (end > s->listing.n)
+        end = s->listing.n;
+    *count = end - *first;
+}
+
+/* Builds a chunk from the listing (rank 0's own work). */
+static chunk *make_local_chunk(run_state *s, uint64_t id)
+{
+    uint64_t first, count;
+    chunk_range(s, id, &first, &count);
+    chunk *c = chunk_new(id, first, count);
+    if (!c)
+        return NULL;
+    for (uint64_t i = 0; i < count; i++) {
+        const char *k = ppx_listing_key(&s->listing, first + i);
+        c->key_off[i] = c->keys.len;
+        c->collide[i] = s->collide ? s->collide[first + i] : 0;
+        if (ppx_buf_append(&c->keys, k, strlen(k) + 1)) {
+            chunk_free(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+/* Packs an assignment for another rank: the keys and, for the bytes
+ * transport, each file's bytes (or the reason it could not be read). */
+static int pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b)
+{
+    b->len = 0;
+    uint64_t first = 0, count = 0;
+    if (kind == ASSIGN_CHUNK)
+        chunk_range(s, id, &first, &count);
+    int rc = ppx_put_u64(b, (uint64_t)kind) || ppx_put_u64(b, (uint64_t)stop) ||
+             ppx_put_u64(b, id) || ppx_put_u64(b, first) || ppx_put_u64(b, count);
+    for (uint64_t i = 0; i < count && !rc; i++) {
+        const char *k = ppx_listing_key(&s->listing, first + i);
+        size_t kl = strlen(k);
+        rc = ppx_put_u64(b, kl) || ppx_buf_append(b, k, kl) ||
+             ppx_put_u64(b, s->collide ? s->collide[first + i] : 0);
+        if (rc || !s->cfg->transport_bytes)
+            continue;
+        char path[4096];
+        ppx_err e;
+        ppx_err_clear(&e);
+        int r = input_path(s, k, path, sizeof path)
+                    ? ppx_err_set(&e, PPX_EINVAL, PPX_STAGE_INPUT, "path too long")
+                    : ppx_file_read(path, s->cfg->limits.max_file_bytes, &s->scratch, &e);
+        if (r) {
+            size_t ml = strlen(e.msg);
+            rc = ppx_put_u64(b, (uint64_t)(int64_t)r) || ppx_put_u64(b, (uint64_t)e.stage) ||
+                 ppx_put_u64(b, ml) || ppx_buf_append(b, e.msg, ml);
+        } else {
+            rc = ppx_put_u64(b, 0) || ppx_put_u64(b, s->scratch.len) ||
+                 ppx_buf_append(b, s->scratch.data, s->scratch.len);
+        }
+    }
+    return rc ? PPX_ENOMEM : 0;
+}
+
+static chunk *unpack_assign(const uint8_t *p, size_t n, int bytes, int *kind, int *stop)
+{
+    ppx_rd r = {p, p + n, 0};
+    *kind = (int)ppx_get_u64(&r);
+    *stop = (int)ppx_get_u64(&r);
+    uint64_t id = ppx_get_u64(&r), first = ppx_get_u64(&r), count = ppx_get_u64(&r);
+    if (r.bad || *kind != ASSIGN_CHUNK)
+        return NULL;
+    chunk *c = chunk_new(id, first, count);
+    if (!c)
+        return NULL;
+    if (bytes) {
+        c->in_off = calloc(count ? count : 1, sizeof *c->in_off);
+        c->in_len = calloc(count ? count : 1, sizeof *c->in_len);
+        c->in_code = calloc(count ? count : 1, sizeof *c->in_code);
+        if (!c->in_off || !c->in_len || !c->in_code)
+            goto bad;
+    }
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t kl = ppx_get_u64(&r);
+        const uint8_t *k = ppx_get_bytes(&r, kl);
+        c->collide[i] = ppx_get_u64(&r) != 0;
+        if (r.bad)
+            goto bad;
+        c->key_off[i] = c->keys.len;
+        if (ppx_buf_append(&c->keys, k, kl) || ppx_buf_append(&c->keys, "", 1))
+            goto bad;
+        if (!bytes)
+            continue;
+        int64_t code = (int64_t)ppx_get_u64(&r);
+        if (code) {
+            uint64_t stage = ppx_get_u64(&r), ml = ppx_get_u64(&r);
+            const uint8_t *m = ppx_get_bytes(&r, ml);
+            if (r.bad)
+                goto bad;
+            /* Keep the error text where the bytes would be; stage in in_len. */
+            c->in_code[i] = (int32_t)code;
+            c->in_len[i] = stage;
+            c->in_off[i] = c->inputs.len;
+            if (ppx_buf_append(&c->inputs, m, ml) || ppx_buf_append(&c->inputs, "", 1))
+                goto bad;
+        } else {
+            uint64_t len = ppx_get_u64(&r);
+            const uint8_t *d = ppx_get_bytes(&r, len);
+            if (r.bad)
+                goto bad;
+            c->in_off[i] = c->inputs.len;
+            c->in_len[i] = len;
+            if (ppx_buf_append(&c->inputs, d, len))
+                goto bad;
+        }
+    }
+    return c;
+bad:
+    chunk_free(c);
+    return NULL;
+}
+
+/* ---- results ---------------------------------------------------------- */
+
+static void finish_chunk(run_state *s, chunk *c);
+
+static chunk *find_chunk(run_state *s, uint64_t id)
+{
+    for (chunk *c = s->queue_head; c; c = c->next_in_queue)
+        if (c->id == id)
+            return c;
+    return NULL;
+}
+
+/* Folds one image's outcome into its chunk. */
+static void record(run_state *s, chunk *c, uint64_t i, const ppx_result *r,
+                   const uint8_t *payload)
+{
+    ppx_stats *st = &c->stats;
+    st->total++;
+    st->bytes_read += r->bytes_read;
+    s->bytes_read += r->bytes_read;
+    s->busy_s += r->busy_s;
+    s->done++;
+    if (r->status == 0) {
+        st->ok++;
+        st->bytes_written += r->bytes_written;
+        ppx_stats_add_image(st, r->st.channels ? &r->st : NULL, r->in_w, r->in_h);
+        if (payload && (ppx_put_u64(&c->outputs, c->first + i) ||
+                        ppx_put_u64(&c->outputs, r->out_len) ||
+                        ppx_buf_append(&c->outputs, payload, r->out_len))) {
+            ppx_err e;
+            ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory holding outputs");
+            set_fatal(s, &e);
+        }
+    } else if (r->status == PPX_EOUTPUT) {
+        /* The output location is unusable (full, read-only): every further
+         * image would fail the same way. Stop the job (exit 1). */
+        ppx_err e = r->err;
+        set_fatal(s, &e);
+    } else {
+        st->failed++;
+        s->failed++;
+        ppx_failures_add(&c->fails, c->first + i, r->err.stage, r->status, r->err.msg);
+    }
+    if (--c->remaining == 0)
+        finish_chunk(s, c);
+}
+
+static void on_result(void *arg, const ppx_result *r, const uint8_t *payload)
+{
+    run_state *s = arg;
+    chunk *c = find_chunk(s, r->tag);
+    if (!c || r->id < c->first || r->id >= c->first + c->count)
+        return; /* cannot happen: tags are chunk ids we hold */
+    record(s, c, r->id - c->first, r, payload);
+}
+
+/* Writes the outputs that came back from another rank (bytes transport) and
+ * journals that chunk. Runs on rank 0. */
+static int store_remote_chunk(run_state *s, const uint8_t *p, size_t n)
+{
+    ppx_rd r = {p, p + n, 0};
+    uint64_t id = ppx_get_u64(&r), count = ppx_get_u64(&r);
+    uint64_t stats_len = ppx_get_u64(&r);
+    const uint8_t *sp = ppx_get_bytes(&r, stats_len);
+    uint64_t fails_len = ppx_get_u64(&r);
+    const uint8_t *fp = ppx_get_bytes(&r, fails_len);
+    ppx_stats st;
+    ppx_failures fl = {0};
+    ppx_err e;
+    ppx_err_clear(&e);
+    if (r.bad || ppx_stats_deserialize(sp, stats_len, &st, NULL) ||
+        ppx_failures_unpack(fp, fails_len, &fl, NULL)) {
+        ppx_err_set(&e, PPX_EMPI, PPX_STAGE_JOB, "malformed chunk result from a rank");
+        set_fatal(s, &e);
+        ppx_failures_destroy(&fl);
+        return -1;
+    }
+    while (r.p < r.end && !r.bad) {
+        uint64_t index = ppx_get_u64(&r), len = ppx_get_u64(&r);
+        const uint8_t *d = ppx_get_bytes(&r, len);
+        if (r.bad || index >= s->listing.n)
+            break;
+        char out[4096];
+        if (ppx_job_output_path(out, sizeof out, s->cfg->outdir,
+                                ppx_listing_key(&s->listing, index), s->cfg->out_format) ||
+            ppx_file_write_atomic(out, d, len, &e)) {
+            if (!e.code)
+                ppx_err_set(&e, PPX_EOUTPUT, PPX_STAGE_WRITE, "output path too long");
+            set_fatal(s, &e);
+            ppx_failures_destroy(&fl);
+            return -1;
+        }
+    }
+    if (s->journal_open && ppx_journal_append(&s->journal, id, count, &st, &fl, &e))
+        set_fatal(s, &e);
+    ppx_stats_merge(&s->acc, &st);
+    ppx_failures_extend(&s->fails, &fl);
+    ppx_failures_destroy(&fl);
+    return 0;
+}
+
+static void finish_chunk(run_state *s, chunk *c)
+{
+    if (s->fatal)
+        return; /* not journaled: the run ends with exit 1 */
+    if (is_bytes_remote(s)) {
+        /* Send stats, failures and outputs to rank 0, which writes and
+         * journals them. One send in flight: wait for the previous. */
+        if (s->res_pending) {
+            MPI_Wait(&s->res_req, MPI_STATUS_IGNORE);
+            s->res_pending = 0;
+        }
+        ppx_buf *b = &s->res_buf;
+        b->len = 0;
+        ppx_buf tmp;
+        ppx_buf_init(&tmp);
+        int rc = ppx_put_u64(b, c->id) || ppx_put_u64(b, c->count) ||
+                 ppx_stats_serialize(&c->stats, &tmp) || ppx_put_u64(b, tmp.len) ||
+                 ppx_buf_append(b, tmp.data, tmp.len);
+        tmp.len = 0;
+        rc = rc || ppx_failures_pack(&c->fails, &tmp) || ppx_put_u64(b, tmp.len) ||
+             ppx_buf_append(b, tmp.data, tmp.len) ||
+             ppx_buf_append(b, c->outputs.data, c->outputs.len);
+        ppx_buf_destroy(&tmp);
+        if (rc) {
+            ppx_err e;
+            ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
+            set_fatal(s, &e);
+            return;
+        }
+        MPI_Isend(b->data, (int)b->len, MPI_BYTE, 0, TAG_CHUNKRES, s->comm, &s->res_req);
+        s->res_pending = 1;
+        return;
+    }
+    ppx_err e;
+    ppx_err_clear(&e);
+    if (s->journal_open &&
+        ppx_journal_append(&s->journal, c->id, c->count, &c->stats, &c->fails, &e)) {
+        set_fatal(s, &e);
+        return;
+    }
+    ppx_stats_merge(&s->acc, &c->stats);
+    ppx_failures_extend(&s->fails, &c->fails);
+}
+
+/* Removes chunks whose every image came back. */
+static void collect_finished(run_state *s)
+{
+    chunk **pp = &s->queue_head;
+    s->queue_tail = NULL;
+    while (*pp) {
+        chunk *c = *pp;
+        if (c->remaining == 0) {
+            *pp = c->next_in_queue;
+            chunk_free(c);
+        } else {
+            s->queue_tail = c;
+            pp = &c->next_in_queue;
+        }
+    }
+}
+
+/* Hands images to idle workers. */
+static void feed(run_state *s)
+{
+    char in[4096], out[4096];
+    for (chunk *c = s->queue_head; c && !s->stopping; c = c->next_in_queue) {
+        while (c->next < c->count && ppx_pool_idle(s->pool) > 0 && !s->stopping) {
+            uint64_t i = c->next++;
+            const char *key = chunk_key(c, i);
+            ppx_err e;
+            ppx_err_clear(&e);
+            const uint8_t *input = NULL;
+            size_t len = 0;
+            int rc = 0;
+            if (c->collide[i]) {
+                ppx_result r;
+                memset(&r, 0, sizeof r);
+                r.status = ppx_err_set(&r.err, PPX_EINVAL, PPX_STAGE_INPUT,
+                                       "its output name is that of an earlier input (same name, "
+                                       "another extension); rename one of them");
+                record(s, c, i, &r, NULL);
+                continue;
+            }
+            if (is_bytes_remote(s)) {
+                if (c->in_code[i]) {
+                    /* Rank 0 could not read it: a failure without a worker. */
+                    ppx_result r;
+                    memset(&r, 0, sizeof r);
+                    r.status = c->in_code[i];
+                    ppx_err_set(&r.err, c->in_code[i], (int)c->in_len[i], "%s",
+                                (const char *)c->inputs.data + c->in_off[i]);
+                    record(s, c, i, &r, NULL);
+                    continue;
+                }
+                input = c->inputs.data + c->in_off[i];
+                len = c->in_len[i];
+                rc = ppx_pool_submit(s->pool, c->first + i, c->id, key, key, NULL,
+                                     input ? input : (const uint8_t *)"", len, &e);
+            } else {
+                if (input_path(s, key, in, sizeof in) ||
+                    (s->cfg->outdir && ppx_job_output_path(out, sizeof out, s->cfg->outdir, key,
+                                                           s->cfg->out_format))) {
+                    ppx_result r;
+                    memset(&r, 0, sizeof r);
+                    r.status = ppx_err_set(&r.err, PPX_EINVAL, PPX_STAGE_INPUT, "path too long");
+                    record(s, c, i, &r, NULL);
+                    continue;
+                }
+                rc = ppx_pool_submit(s->pool, c->first + i, c->id, in, key,
+                                     s->cfg->outdir ? out : NULL, NULL, 0, &e);
+            }
+            if (rc)
+                set_fatal(s, &e);
+        }
+    }
+}
+
+/* ---- talking to rank 0 ------------------------------------------------ */
+
+static void send_request(run_state *s)
+{
+    uint64_t msg[5] = {(uint64_t)((s->stopping ? REQ_STOPPING : 0) | (s->fatal ? REQ_FATAL : 0)),
+                       s->done, s->failed, s->bytes_read, 0};
+    MPI_Send(msg, 5, MPI_UINT64_T, 0, TAG_REQ, s->comm);
+    s->req_out = 1;
+}
+
+static void poll_assignment(run_state *s)
+{
+    int flag;
+    MPI_Status st;
+    MPI_Iprobe(0, TAG_ASSIGN, s->comm, &flag, &st);
+    if (!flag)
+        return;
+    int n;
+    MPI_Get_count(&st, MPI_BYTE, &n);
+    if (ppx_buf_reserve(&s->scratch, (size_t)n ? (size_t)n : 1)) {
+        ppx_err e;
+        ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
+        set_fatal(s, &e);
+        return;
+    }
+    MPI_Recv(s->scratch.data, n, MPI_BYTE, 0, TAG_ASSIGN, s->comm, MPI_STATUS_IGNORE);
+    s->req_out = 0;
+    int kind, stop;
+    chunk *c = unpack_assign(s->scratch.data, (size_t)n, s->cfg->transport_bytes, &kind, &stop);
+    if (stop && !s->stopping) {
+        s->stopping = 1;
+        if (!s->stop_reason)
+            s->stop_reason = "stopped by rank 0";
+    }
+    if (kind == ASSIGN_NOMORE) {
+        s->no_more = 1;
+    } else if (!c) {
+        ppx_err e;
+        ppx_err_set(&e, PPX_EMPI, PPX_STAGE_JOB, "malformed assignment from rank 0");
+        set_fatal(s, &e);
+    } else if (s->stopping) {
+        chunk_free(c);
+    } else {
+        enqueue(s, c);
+    }
+    if (s->stopping)
+        drop_unstarted(s);
+}
+
+/* Rank 0: answers requests and stores chunk results. */
+static void serve(run_state *s)
+{
+    for (;;) {
+        int flag;
+        MPI_Status st;
+        MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, s->comm, &flag, &st);
+        if (!flag)
+            break;
+        int src = st.MPI_SOURCE, n;
+        MPI_Get_count(&st, MPI_BYTE, &n);
+        if (st.MPI_TAG == TAG_CHUNKRES) {
+            if (ppx_buf_reserve(&s->scratch, (size_t)n ? (size_t)n : 1))
+                abort(); /* cannot even receive: nothing sane left to do */
+            MPI_Recv(s->scratch.data, n, MPI_BYTE, src, TAG_CHUNKRES, s->comm,
+                     MPI_STATUS_IGNORE);
+            store_remote_chunk(s, s->scratch.data, (size_t)n);
+            continue;
+        }
+        if (st.MPI_TAG != TAG_REQ) {
+            /* Not ours: leave it (cannot happen with this protocol). */
+            break;
+        }
+        uint64_t msg[5];
+        MPI_Recv(msg, 5, MPI_UINT64_T, src, TAG_REQ, s->comm, MPI_STATUS_IGNORE);
+        s->rank_done[src] = msg[1];
+        s->rank_failed[src] = msg[2];
+        s->rank_bytes[src] = msg[3];
+        if (msg[0] & REQ_FATAL)
+            s->global_fatal = 1;
+        if (msg[0] & (REQ_STOPPING | REQ_FATAL)) {
+            s->global_stop = 1;
+            if (!s->stop_reason)
+                s->stop_reason = (msg[0] & REQ_FATAL) ? "fatal error on a rank" : "signal";
+        }
+        /* The previous assignment to this rank is complete: it asked again. */
+        if (s->send_req[src] != MPI_REQUEST_NULL)
+            MPI_Wait(&s->send_req[src], MPI_STATUS_IGNORE);
+        int64_t id = (s->global_stop || (msg[0] & REQ_STOPPING)) ? -1 : take_chunk_id(s);
+        int kind = id >= 0 ? ASSIGN_CHUNK : ASSIGN_NOMORE;
+        if (pack_assign(s, kind, s->global_stop, id >= 0 ? (uint64_t)id : 0, &s->send_buf[src]))
+            abort();
+        if (kind == ASSIGN_NOMORE && !s->told_nomore[src]) {
+            s->told_nomore[src] = 1;
+            s->nomore_sent++;
+        }
+        MPI_Isend(s->send_buf[src].data, (int)s->send_buf[src].len, MPI_BYTE, src, TAG_ASSIGN,
+                  s->comm, &s->send_req[src]);
+    }
+}
+
+/* ---- the loop --------------------------------------------------------- */
+
+static uint64_t total_failed(const run_state *s)
+{
+    uint64_t f = s->failed + s->resume.failures.n;
+    for (int r = 1; r < s->size; r++)
+        f += s->rank_failed[r];
+    return f;
+}
+
+static void check_stop(run_state *s)
+{
+    if (stop_signal && !s->stopping) {
+        s->stopping = 1;
+        s->stop_reason = stop_signal == SIGINT    ? "SIGINT"
+                         : stop_signal == SIGTERM ? "SIGTERM"
+                         : stop_signal == SIGUSR1 ? "SIGUSR1"
+                                                  : "signal";
+        fprintf(stderr, "prepix: rank %d: %s received: finishing the images in progress\n",
+                s->rank, s->stop_reason);
+    }
+    if (s->rank == 0) {
+        int64_t maxf = s->cfg->max_failures;
+        if (maxf >= 0 && !s->global_stop && total_failed(s) >= (uint64_t)(maxf > 0 ? maxf : 1)) {
+            s->global_stop = 1;
+            s->stop_reason = "--max-failures reached";
+            fprintf(stderr, "prepix: %llu images failed: --max-failures %lld reached, stopping\n",
+                    (unsigned long long)total_failed(s), (long long)maxf);
+        }
+        if (s->stopping)
+            s->global_stop = 1;
+        if (s->global_stop && !s->stopping)
+            s->stopping = 1;
+    }
+    if (s->stopping)
+        drop_unstarted(s);
+}
+
+static void show_progress(run_state *s, int final)
+{
+    if (s->rank != 0)
+        return;
+    uint64_t done = s->done, failed = total_failed(s) - s->resume.failures.n, bytes = s->bytes_read;
+    for (int r = 1; r < s->size; r++) {
+        done += s->rank_done[r];
+        bytes += s->rank_bytes[r];
+    }
+    ppx_progress_update(&s->progress, done, failed, bytes, final);
+}
+
+static int run_loop(run_state *s)
+{
+    double stop_deadline = 0;
+    for (;;) {
+        check_stop(s);
+        if (s->stopping && stop_deadline == 0)
+            /* Images in workers get a bounded time to finish (their chunks
+             * are not journaled either way, so --resume redoes them). */
+            stop_deadline = now_s() + (s->cfg->timeout_s < STOP_GRACE_S ? s->cfg->timeout_s
+                                                                      : STOP_GRACE_S);
+        /* Get work. */
+        if (s->rank == 0) {
+            while (!s->stopping && !s->no_more && unstarted(s) < PREFETCH) {
+                int64_t id = take_chunk_id(s);
+                if (id < 0) {
+                    s->no_more = 1;
+                    break;
+                }
+                chunk *c = make_local_chunk(s, (uint64_t)id);
+                if (!c) {
+                    ppx_err e;
+                    ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
+                    set_fatal(s, &e);
+                    break;
+                }
+                enqueue(s, c);
+            }
+            if (s->stopping)
+                s->no_more = 1;
+            if (s->size > 1)
+                serve(s);
+        } else {
+            if (!s->req_out && !s->no_more && (s->stopping || unstarted(s) < PREFETCH))
+                send_request(s);
+            if (s->req_out)
+                poll_assignment(s);
+        }
+        feed(s);
+        collect_finished(s);
+
+        int busy = ppx_pool_size(s->pool) - ppx_pool_idle(s->pool);
+        int local_done = busy == 0 && (s->queue_head == NULL || s->stopping);
+        if (s->stopping && busy > 0 && now_s() > stop_deadline)
+            local_done = 1; /* abandon what is still running: --resume redoes it */
+        if (s->rank == 0) {
+            int others_done = s->nomore_sent == s->size - 1;
+            if (local_done && s->no_more && others_done)
+                break;
+        } else if (local_done && s->no_more) {
+            break;
+        }
+        /* Wait for results; with other ranks to serve or answer, wake often. */
+        int timeout = (s->size > 1) ? 2 : 200;
+        if (busy == 0 && s->size == 1 && s->queue_head == NULL)
+            timeout = 0;
+        ppx_err e;
+        ppx_err_clear(&e);
+        int rc = ppx_pool_wait(s->pool, timeout, sig_pipe[0], on_result, s, &e);
+        if (rc < 0)
+            set_fatal(s, &e);
+        if (sig_pipe[0] >= 0) {
+            char sink[16];
+            while (read(sig_pipe[0], sink, sizeof sink) > 0)
+                ;
+        }
+        show_progress(s, 0);
+    }
+    if (s->res_pending) {
+        MPI_Wait(&s->res_req, MPI_STATUS_IGNORE);
+        s->res_pending = 0;
+    }
+    if (s->rank == 0)
+        for (int r = 1; r < s->size; r++)
+            if (s->send_req[r] != MPI_REQUEST_NULL)
+                MPI_Wait(&s->send_req[r], MPI_STATUS_IGNORE);
+    return 0;
+}
+
+/* ---- set-up on rank 0 ------------------------------------------------- */
+
+static int path_inside(const char *outdir, const char *input)
+{
+    char a[4096], b[4096];
+    if (!realpath(input, a))
+        return 0;
+    /* OUTDIR may not exist yet: resolve its nearest existing ancestor. */
+    char probe[4096], rest[4096] = "";
+    snprintf(probe, sizeof probe, "%s", outdir);
+    while (!realpath(probe, b)) {
+        char *slash = strrchr(probe, '/');
+        char tmp[8200];
+        snprintf(tmp, sizeof tmp, "/%s%s", slash ? slash + 1 : probe, rest);
+        snprintf(rest, sizeof rest, "%.4000s", tmp);
+        if (!slash) {
+            if (!getcwd(b, sizeof b))
+                return 0;
+            break;
+        }
+        if (slash == probe) {
+            snprintf(b, sizeof b, "/");
+            break;
+        }
+        *slash = '\0';
+    }
+    char full[8192];
+    snprintf(full, sizeof full, "%s%s", strcmp(b, "/") == 0 ? "" : b, rest);
+    size_t la = strlen(a);
+    return strncmp(full, a, la) == 0 && (full[la] == '\0' || full[la] == '/');
+}
+
+/* Marks inputs whose output name an earlier input already has (x.png and
+ * x.jpg both become x.jpg with -f jpeg): the later one fails at stage input,
+ * so that no two workers ever write the same file. Open addressing over
+ * FNV-1a hashes of the output names. */
+static int find_collisions(run_state *s)
+{
+    size_t n = s->listing.n, cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    int64_t *slot = malloc(cap * sizeof *slot);
+    s->collide = calloc(n ? n : 1, 1);
+    if (!slot || !s->collide) {
+        free(slot);
+        return -1;
+    }
+    for (size_t i = 0; i < cap; i++)
+        slot[i] = -1;
+    char name[4096], other[4096];
+    for (size_t i = 0; i < n; i++) {
+        if (ppx_job_output_path(name, sizeof name, "", ppx_listing_key(&s->listing, i),
+                                s->cfg->out_format))
+            continue;
+        uint64_t h = 0xcbf29ce484222325ULL;
+        for (const char *p = name; *p; p++)
+            h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+        for (size_t k = h & (cap - 1);; k = (k + 1) & (cap - 1)) {
+            if (slot[k] < 0) {
+                slot[k] = (int64_t)i;
+                break;
+            }
+            ppx_job_output_path(other, sizeof other, "",
+                                ppx_listing_key(&s->listing, (size_t)slot[k]), s->cfg->out_format);
+            if (strcmp(other, name) == 0) {
+                s->collide[i] = 1;
+                break;
+            }
+        }
+    }
+    free(slot);
+    return 0;
+}
+
+static const char *format_name(ppx_format f)
+{
+    return f == PPX_FMT_UNKNOWN ? "same" : ppx_format_name(f);
+}
+
+/* Lists the input, checks OUTDIR and the journal. Returns 0 or an exit code. */
+static int setup_rank0(run_state *s, uint64_t total_workers)
+{
+    const ppx_run_config *cfg = s->cfg;
+    ppx_err e;
+    ppx_err_clear(&e);
+    if (cfg->outdir && cfg->input[0] != '@' && path_inside(cfg->outdir, cfg->input)) {
+        fprintf(stderr, "prepix: OUTDIR %s is INPUT or lies inside it; choose another folder\n",
+                cfg->outdir);
+        return 2;
+    }
+    int rc = ppx_listing_build(cfg->input, &s->listing, &e);
+    if (rc) {
+        fprintf(stderr, "prepix: %s\n", e.msg);
+        return rc == PPX_ENOENT || rc == PPX_EUSAGE ? 2 : 1;
+    }
+    snprintf(s->root, sizeof s->root, "%s", s->listing.root);
+    if (cfg->outdir && cfg->out_format != PPX_FMT_UNKNOWN && find_collisions(s)) {
+        fprintf(stderr, "prepix: out of memory\n");
+        return 1;
+    }
+
+    ppx_run_identity prev, now;
+    int have_prev = 0;
+    if (cfg->outdir) {
+        have_prev = ppx_journal_read_identity(cfg->outdir, &prev, &e);
+        if (have_prev < 0) {
+            fprintf(stderr, "prepix: %s\n", e.msg);
+            return 1;
+        }
+        if (have_prev && !cfg->resume && !cfg->dry_run) {
+            fprintf(stderr,
+                    "prepix: %s holds an earlier prepix run (%s/.prepix); pass --resume to "
+                    "finish it, or choose an empty OUTDIR\n",
+                    cfg->outdir, cfg->outdir);
+            return 2;
+        }
+    }
+    if (have_prev && cfg->resume) {
+        s->chunk_size = ppx_identity_chunk_size(&prev);
+        if (cfg->chunk_size && cfg->chunk_size != s->chunk_size) {
+            fprintf(stderr, "prepix: --resume: --chunk-size %llu differs from the journal's %llu\n",
+                    (unsigned long long)cfg->chunk_size, (unsigned long long)s->chunk_size);
+            return 2;
+        }
+    } else if (cfg->chunk_size) {
+        s->chunk_size = cfg->chunk_size;
+    } else {
+        /* About 8 chunks per worker in the job balances uneven image sizes;
+         * at most 256 images so that a lost chunk costs little. */
+        uint64_t per = 8 * (total_workers ? total_workers : 1);
+        s->chunk_size = (s->listing.n + per - 1) / per;
+        if (s->chunk_size < 1)
+            s->chunk_size = 1;
+        if (s->chunk_size > 256)
+            s->chunk_size = 256;
+    }
+    if (s->chunk_size == 0)
+        s->chunk_size = 1;
+    s->n_chunks = (s->listing.n + s->chunk_size - 1) / s->chunk_size;
+    ppx_identity_make(&now, ppx_pipeline_canonical(cfg->pipeline), format_name(cfg->out_format),
+                      cfg->quality, cfg->seed, cfg->limits.max_pixels, s->listing.hash,
+                      s->listing.n, s->chunk_size);
+    if (have_prev && cfg->resume) {
+        char diff[8192];
+        if (ppx_identity_diff(&prev, &now, diff, sizeof diff)) {
+            fprintf(stderr, "prepix: --resume refused: this run differs from the one in %s: %s\n",
+                    cfg->outdir, diff);
+            return 2;
+        }
+    }
+    if (cfg->dry_run)
+        return 0;
+    if (cfg->outdir) {
+        rc = ppx_mkdirs(cfg->outdir, &e);
+        if (!rc && !have_prev)
+            rc = ppx_journal_write_identity(cfg->outdir, &now, &e);
+        if (!rc)
+            rc = ppx_journal_load(cfg->outdir, s->n_chunks, &s->resume, &e);
+        if (rc) {
+            fprintf(stderr, "prepix: %s\n", e.msg);
+            return 1;
+        }
+        s->attempt = s->resume.next_attempt;
+        if (s->resume.duplicates)
+            fprintf(stderr, "prepix: warning: the journal holds %llu chunks twice\n",
+                    (unsigned long long)s->resume.duplicates);
+        if (s->resume.chunks)
+            fprintf(stderr, "prepix: resuming: %llu of %llu chunks (%llu images) already done\n",
+                    (unsigned long long)s->resume.chunks, (unsigned long long)s->n_chunks,
+                    (unsigned long long)s->resume.images);
+    } else {
+        ppx_stats_init(&s->resume.stats);
+    }
+    return 0;
+}
+
+static void dry_run_list(run_state *s)
+{
+    char out[4096];
+    for (size_t i = 0; i < s->listing.n; i++) {
+        const char *k = ppx_listing_key(&s->listing, i);
+        if (s->cfg->outdir &&
+            ppx_job_output_path(out, sizeof out, s->cfg->outdir, k, s->cfg->out_format) == 0)
+            printf("%s -> %s\n", k, out);
+        else
+            printf("%s\n", k);
+    }
+    fprintf(stderr, "prepix: dry run: %zu images in %llu chunks of %llu, %llu files skipped\n",
+            s->listing.n, (unsigned long long)s->n_chunks, (unsigned long long)s->chunk_size,
+            (unsigned long long)s->listing.skipped);
+}
+
+/* ---- the end ---------------------------------------------------------- */
+
+static void merge_op(void *in, void *inout, int *len, MPI_Datatype *dt)
+{
+    ppx_stats *a = in, *b = inout;
+    for (int i = 0; i < *len; i++)
+        ppx_stats_merge(&b[i], &a[i]);
+}
+
+static int write_file(const char *path, const ppx_buf *b)
+{
+    ppx_err e;
+    if (strcmp(path, "-") == 0)
+        return fwrite(b->data, 1, b->len, stdout) == b->len ? 0 : -1;
+    if (ppx_file_write_atomic(path, b->data, b->len, &e)) {
+        fprintf(stderr, "prepix: cannot write the report %s: %s\n", path, e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int finish(run_state *s)
+{
+    const ppx_run_config *cfg = s->cfg;
+    int flags[2] = {s->fatal, s->stopping}, all[2] = {flags[0], flags[1]};
+    ppx_stats total;
+    ppx_stats_init(&total);
+    ppx_rank_info me = {.rank = s->rank, .workers = s->workers, .images = s->done,
+                        .failed = s->failed, .busy_s = s->busy_s, .elapsed_s = now_s() - s->t0};
+    gethostname(me.host, sizeof me.host - 1);
+    ppx_rank_info *ranks = calloc((size_t)s->size, sizeof *ranks);
+    ppx_failures all_fails = {0};
+    ppx_buf packed;
+    ppx_buf_init(&packed);
+    ppx_failures_pack(&s->fails, &packed);
+
+    if (s->mpi) {
+        MPI_Allreduce(flags, all, 2, MPI_INT, MPI_MAX, s->comm);
+        MPI_Datatype t;
+        MPI_Op op;
+        MPI_Type_contiguous((int)sizeof(ppx_stats), MPI_BYTE, &t);
+        MPI_Type_commit(&t);
+        MPI_Op_create(merge_op, 1, &op);
+        MPI_Reduce(&s->acc, &total, 1, t, op, 0, s->comm);
+        MPI_Op_free(&op);
+        MPI_Type_free(&t);
+        MPI_Gather(&me, (int)sizeof me, MPI_BYTE, ranks, (int)sizeof me, MPI_BYTE, 0, s->comm);
+        int len = (int)packed.len, *lens = NULL, *displs = NULL;
+        uint8_t *recv = NULL;
+        if (s->rank == 0) {
+            lens = calloc((size_t)s->size, sizeof *lens);
+            displs = calloc((size_t)s->size, sizeof *displs);
+        }
+        MPI_Gather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, s->comm);
+        if (s->rank == 0) {
+            size_t sum = 0;
+            for (int r = 0; r < s->size; r++) {
+                displs[r] = (int)sum;
+                sum += (size_t)lens[r];
+            }
+            recv = malloc(sum ? sum : 1);
+        }
+        MPI_Gatherv(packed.data, len, MPI_BYTE, recv, lens, displs, MPI_BYTE, 0, s->comm);
+        if (s->rank == 0) {
+            for (int r = 0; r < s->size; r++)
+                ppx_failures_unpack(recv + displs[r], (size_t)lens[r], &all_fails, NULL);
+            free(recv);
+            free(lens);
+            free(displs);
+        }
+    } else {
+        total = s->acc;
+        ranks[0] = me;
+        ppx_failures_extend(&all_fails, &s->fails);
+    }
+    ppx_buf_destroy(&packed);
+
+    int code = 0;
+    if (s->rank == 0) {
+        ppx_stats_merge(&total, &s->resume.stats);
+        ppx_failures_extend(&all_fails, &s->resume.failures);
+        ppx_failures_sort(&all_fails);
+        int stopped = all[1] || s->global_stop;
+        int fatal = all[0] || s->global_fatal;
+        code = fatal ? 1 : stopped ? 4 : (total.failed || all_fails.n) ? 3 : 0;
+
+        const char **paths = calloc(all_fails.n ? all_fails.n : 1, sizeof *paths);
+        char **owned = calloc(all_fails.n ? all_fails.n : 1, sizeof *owned);
+        for (size_t i = 0; i < all_fails.n; i++) {
+            char p[4096];
+            uint64_t idx = all_fails.v[i].index;
+            input_path(s, idx < s->listing.n ? ppx_listing_key(&s->listing, idx) : "?", p,
+                       sizeof p);
+            owned[i] = strdup(p);
+            paths[i] = owned[i] ? owned[i] : "?";
+        }
+        total.total = s->listing.n;
+        ppx_report rep = {.stats = &total,
+                          .failures = &all_fails,
+                          .fail_paths = paths,
+                          .skipped = s->listing.skipped,
+                          .resumed_chunks = s->resume.chunks,
+                          .resumed_images = s->resume.images,
+                          .ranks = s->size,
+                          .per_rank = ranks,
+                          .elapsed_s = now_s() - s->t0,
+                          .complete = !stopped && !fatal,
+                          .stop_reason = s->stop_reason ? s->stop_reason
+                                         : fatal       ? "fatal error"
+                                                       : "stopped",
+                          .exit_code = code,
+                          .pipeline = cfg->spec ? cfg->spec : "",
+                          .format = format_name(cfg->out_format),
+                          .input = cfg->input,
+                          .outdir = cfg->outdir};
+        char report_path[4096] = "-", html_path[4096] = "";
+        if (cfg->report_path)
+            snprintf(report_path, sizeof report_path, "%s", cfg->report_path);
+        else if (cfg->outdir)
+            ppx_path_join(report_path, sizeof report_path, cfg->outdir, "prepix-report.json");
+        if (cfg->html_path)
+            snprintf(html_path, sizeof html_path, "%s", cfg->html_path);
+        else if (cfg->outdir)
+            ppx_path_join(html_path, sizeof html_path, cfg->outdir, "prepix-report.html");
+        ppx_buf b;
+        ppx_buf_init(&b);
+        show_progress(s, 1);
+        if (ppx_report_json(&rep, &b) || write_file(report_path, &b))
+            code = 1;
+        b.len = 0;
+        if (html_path[0] && (ppx_report_html(&rep, &b) || write_file(html_path, &b)))
+            code = 1;
+        ppx_buf_destroy(&b);
+        rep.exit_code = code;
+        ppx_report_summary(&rep, strcmp(report_path, "-") ? report_path : NULL, stderr);
+        for (size_t i = 0; i < all_fails.n; i++)
+            free(owned[i]);
+        free(owned);
+        free(paths);
+    }
+    if (s->mpi)
+        MPI_Bcast(&code, 1, MPI_INT, 0, s->comm);
+    ppx_failures_destroy(&all_fails);
+    free(ranks);
+    return code;
+}
+
+/* ---- entry ------------------------------------------------------------ */
+
+int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
+{
+    run_state *s = calloc(1, sizeof *s);
+    if (!s) {
+        fprintf(stderr, "prepix: out of memory\n");
+        return 1;
+    }
+    s->cfg = cfg;
+    s->comm = comm;
+    s->mpi = cfg->use_mpi;
+    s->t0 = now_s();
+    s->size = 1;
+    if (s->mpi) {
+        MPI_Comm_rank(comm, &s->rank);
+        MPI_Comm_size(comm, &s->size);
+    }
+    ppx_stats_init(&s->acc);
+    s->workers = cfg->workers > 0 ? cfg->workers : ppx_pool_default_workers();
+    s->res_req = MPI_REQUEST_NULL;
+    ppx_buf_init(&s->scratch);
+    ppx_buf_init(&s->res_buf);
+    int code = 0;
+
+    /* Set-up: rank 0 decides, everyone learns the outcome. */
+    uint64_t total_workers = (uint64_t)s->workers;
+    if (s->mpi)
+        MPI_Allreduce(MPI_IN_PLACE, &total_workers, 1, MPI_UINT64_T, MPI_SUM, comm);
+    uint64_t hdr[4] = {0, 0, 0, 0};
+    if (s->rank == 0) {
+        code = setup_rank0(s, total_workers);
+        hdr[0] = (uint64_t)code;
+        hdr[1] = s->chunk_size;
+        hdr[2] = (uint64_t)s->attempt;
+    }
+    if (s->mpi) {
+        MPI_Bcast(hdr, 4, MPI_UINT64_T, 0, comm);
+        MPI_Bcast(s->root, sizeof s->root, MPI_CHAR, 0, comm);
+        code = (int)hdr[0];
+        s->chunk_size = hdr[1];
+        s->attempt = (int)hdr[2];
+    }
+    if (code)
+        goto out;
+    if (cfg->dry_run) {
+        if (s->rank == 0)
+            dry_run_list(s);
+        goto out;
+    }
+
+    /* Per-rank state. */
+    if (s->rank == 0) {
+        s->told_nomore = calloc((size_t)s->size, sizeof *s->told_nomore);
+        s->rank_done = calloc((size_t)s->size, sizeof *s->rank_done);
+        s->rank_failed = calloc((size_t)s->size, sizeof *s->rank_failed);
+        s->rank_bytes = calloc((size_t)s->size, sizeof *s->rank_bytes);
+        s->send_req = calloc((size_t)s->size, sizeof *s->send_req);
+        s->send_buf = calloc((size_t)s->size, sizeof *s->send_buf);
+        for (int r = 0; r < s->size; r++)
+            s->send_req[r] = MPI_REQUEST_NULL;
+        ppx_progress_init(&s->progress, cfg->progress,
+                          s->listing.n - (s->resume.done ? s->resume.images : 0));
+    }
+    ppx_err e;
+    ppx_err_clear(&e);
+    int local_rc = 0;
+    /* Journal: written by whoever writes the outputs. */
+    if (cfg->outdir && !(cfg->transport_bytes && s->rank != 0)) {
+        local_rc = ppx_journal_open(&s->journal, cfg->outdir, s->attempt, s->rank, &e);
+        s->journal_open = local_rc == 0;
+    }
+    s->job.pipeline = cfg->pipeline;
+    s->job.out_format = cfg->out_format;
+    ppx_encode_opts_default(&s->job.enc, cfg->out_format);
+    s->job.enc.quality = cfg->quality;
+    s->job.limits = cfg->limits;
+    s->job.seed = cfg->seed;
+    s->job.write_outputs = cfg->outdir != NULL;
+    if (!local_rc && pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        sig_pipe[0] = sig_pipe[1] = -1;
+    if (!local_rc) {
+        /* Address-space limit: room for the decoded image and the pipeline's
+         * two scratch images at the pixel limit, plus the program. Not under
+         * AddressSanitizer, which reserves terabytes of shadow memory. */
+        uint64_t as = 0;
+#if !defined(__SANITIZE_ADDRESS__)
+        as = cfg->limits.max_pixels * 4 * 2 * 3 + (1ULL << 30);
+#endif
+        ppx_pool_config pc = {.workers = s->workers,
+                              .timeout_s = cfg->timeout_s,
+                              .as_limit = as,
+                              .job = &s->job,
+                              .close_fds = sig_pipe,
+                              .n_close_fds = sig_pipe[0] >= 0 ? 2 : 0};
+        local_rc = ppx_pool_new(&pc, &s->pool, &e);
+    }
+    /* Agree before going on: one rank that cannot start stops everyone. */
+    int any_rc = local_rc ? 1 : 0;
+    if (s->mpi)
+        MPI_Allreduce(MPI_IN_PLACE, &any_rc, 1, MPI_INT, MPI_MAX, comm);
+    if (any_rc) {
+        if (local_rc)
+            fprintf(stderr, "prepix: rank %d: %s\n", s->rank, e.msg);
+        code = 1;
+        goto out;
+    }
+    run_loop(s);
+    ppx_pool_free(&s->pool, 5.0);
+    code = finish(s);
+
+out:
+    ppx_pool_free(&s->pool, 0);
+    if (s->journal_open)
+        ppx_journal_close(&s->journal);
+    for (chunk *c = s->queue_head, *n; c; c = n) {
+        n = c->next_in_queue;
+        chunk_free(c);
+    }
+    if (sig_pipe[0] >= 0) {
+        close(sig_pipe[0]);
+        close(sig_pipe[1]);
+        sig_pipe[0] = sig_pipe[1] = -1;
+    }
+    if (s->send_buf)
+        for (int r = 0; r < s->size; r++)
+            ppx_buf_destroy(&s->send_buf[r]);
+    free(s->send_buf);
+    free(s->send_req);
+    free(s->told_nomore);
+    free(s->rank_done);
+    free(s->rank_failed);
+    free(s->rank_bytes);
+    ppx_buf_destroy(&s->scratch);
+    ppx_buf_destroy(&s->res_buf);
+    ppx_failures_destroy(&s->fails);
+    ppx_resume_state_destroy(&s->resume);
+    ppx_listing_destroy(&s->listing);
+    free(s->collide);
+    free(s);
+    return code;
+}

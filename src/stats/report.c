@@ -1,0 +1,235 @@
+#include "stats/report.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "prepix/error.h"
+#include "prepix/json.h"
+
+static const char *band_name(unsigned channels, int b)
+{
+    static const char *const names[4][4] = {
+        {"L"}, {"L", "A"}, {"R", "G", "B"}, {"R", "G", "B", "A"}};
+    return names[channels - 1][b];
+}
+
+static void size_stats(ppx_json *j, const char *key, uint64_t mn, uint64_t mx, uint64_t sum,
+                       uint64_t n)
+{
+    ppx_json_key(j, key);
+    ppx_json_obj(j);
+    ppx_json_key(j, "min");
+    ppx_json_u64(j, n ? mn : 0);
+    ppx_json_key(j, "max");
+    ppx_json_u64(j, mx);
+    ppx_json_key(j, "mean");
+    ppx_json_dbl(j, n ? (double)sum / (double)n : 0);
+    ppx_json_obj_end(j);
+}
+
+int ppx_report_json(const ppx_report *r, ppx_buf *out)
+{
+    ppx_json j;
+    ppx_json_init(&j, out);
+    const ppx_stats *s = r->stats;
+    ppx_json_obj(&j);
+    ppx_json_key(&j, "version");
+    ppx_json_str(&j, PPX_VERSION);
+    ppx_json_key(&j, "complete");
+    ppx_json_bool(&j, r->complete);
+    if (!r->complete) {
+        ppx_json_key(&j, "stop_reason");
+        ppx_json_str(&j, r->stop_reason);
+    }
+    ppx_json_key(&j, "exit_code");
+    ppx_json_i64(&j, r->exit_code);
+    ppx_json_key(&j, "input");
+    ppx_json_str(&j, r->input);
+    if (r->outdir) {
+        ppx_json_key(&j, "outdir");
+        ppx_json_str(&j, r->outdir);
+    }
+    ppx_json_key(&j, "pipeline");
+    ppx_json_str(&j, r->pipeline);
+    ppx_json_key(&j, "format");
+    ppx_json_str(&j, r->format);
+    ppx_json_key(&j, "ranks");
+    ppx_json_i64(&j, r->ranks);
+    ppx_json_key(&j, "workers");
+    ppx_json_arr(&j);
+    for (int i = 0; i < r->ranks; i++)
+        ppx_json_i64(&j, r->per_rank[i].workers);
+    ppx_json_arr_end(&j);
+
+    ppx_json_key(&j, "images");
+    ppx_json_obj(&j);
+    ppx_json_key(&j, "total");
+    ppx_json_u64(&j, s->total);
+    ppx_json_key(&j, "ok");
+    ppx_json_u64(&j, s->ok);
+    ppx_json_key(&j, "failed");
+    ppx_json_u64(&j, s->failed);
+    ppx_json_key(&j, "skipped");
+    ppx_json_u64(&j, r->skipped);
+    ppx_json_obj_end(&j);
+
+    ppx_json_key(&j, "resumed");
+    ppx_json_obj(&j);
+    ppx_json_key(&j, "chunks");
+    ppx_json_u64(&j, r->resumed_chunks);
+    ppx_json_key(&j, "images");
+    ppx_json_u64(&j, r->resumed_images);
+    ppx_json_obj_end(&j);
+
+    ppx_json_key(&j, "bytes");
+    ppx_json_obj(&j);
+    ppx_json_key(&j, "read");
+    ppx_json_u64(&j, s->bytes_read);
+    ppx_json_key(&j, "written");
+    ppx_json_u64(&j, s->bytes_written);
+    ppx_json_obj_end(&j);
+
+    ppx_json_key(&j, "elapsed_s");
+    ppx_json_dbl(&j, r->elapsed_s);
+    ppx_json_key(&j, "images_per_s");
+    uint64_t done_now = s->ok + s->failed - r->resumed_images;
+    ppx_json_dbl(&j, r->elapsed_s > 0 ? (double)done_now / r->elapsed_s : 0);
+
+    ppx_json_key(&j, "channel_stats");
+    ppx_json_arr(&j);
+    for (int gi = 0; gi < PPX_STATS_GROUPS; gi++) {
+        const ppx_group_stats *g = &s->group[gi];
+        if (!g->images)
+            continue;
+        unsigned ch = (unsigned)(gi % 4) + 1, bits = gi >= 4 ? 16 : 8;
+        ppx_json_obj(&j);
+        ppx_json_key(&j, "channels");
+        ppx_json_u64(&j, ch);
+        ppx_json_key(&j, "bits");
+        ppx_json_u64(&j, bits);
+        ppx_json_key(&j, "images");
+        ppx_json_u64(&j, g->images);
+        ppx_json_key(&j, "pixels");
+        ppx_json_u64(&j, g->pixels);
+        ppx_json_key(&j, "bands");
+        ppx_json_arr(&j);
+        for (unsigned b = 0; b < ch; b++) {
+            double mean, std;
+            ppx_group_mean_std(g, bits, (int)b, &mean, &std);
+            ppx_json_obj(&j);
+            ppx_json_key(&j, "name");
+            ppx_json_str(&j, band_name(ch, (int)b));
+            ppx_json_key(&j, "mean");
+            ppx_json_dbl(&j, mean);
+            ppx_json_key(&j, "std");
+            ppx_json_dbl(&j, std);
+            ppx_json_key(&j, "min");
+            ppx_json_u64(&j, g->min[b]);
+            ppx_json_key(&j, "max");
+            ppx_json_u64(&j, g->max[b]);
+            ppx_json_key(&j, "histogram");
+            ppx_json_arr(&j);
+            for (int v = 0; v < 256; v++)
+                ppx_json_u64(&j, g->hist[b][v]);
+            ppx_json_arr_end(&j);
+            ppx_json_obj_end(&j);
+        }
+        ppx_json_arr_end(&j);
+        ppx_json_obj_end(&j);
+    }
+    ppx_json_arr_end(&j);
+
+    ppx_json_key(&j, "input_sizes");
+    ppx_json_obj(&j);
+    size_stats(&j, "width", s->w_min, s->w_max, s->w_sum, s->sized);
+    size_stats(&j, "height", s->h_min, s->h_max, s->h_sum, s->sized);
+    ppx_json_obj_end(&j);
+
+    ppx_json_key(&j, "per_rank");
+    ppx_json_arr(&j);
+    for (int i = 0; i < r->ranks; i++) {
+        const ppx_rank_info *p = &r->per_rank[i];
+        ppx_json_obj(&j);
+        ppx_json_key(&j, "rank");
+        ppx_json_i64(&j, p->rank);
+        ppx_json_key(&j, "host");
+        ppx_json_str(&j, p->host);
+        ppx_json_key(&j, "workers");
+        ppx_json_i64(&j, p->workers);
+        ppx_json_key(&j, "images");
+        ppx_json_u64(&j, p->images);
+        ppx_json_key(&j, "failed");
+        ppx_json_u64(&j, p->failed);
+        ppx_json_key(&j, "busy_s");
+        ppx_json_dbl(&j, p->busy_s);
+        ppx_json_key(&j, "images_per_s");
+        ppx_json_dbl(&j, p->elapsed_s > 0 ? (double)p->images / p->elapsed_s : 0);
+        ppx_json_obj_end(&j);
+    }
+    ppx_json_arr_end(&j);
+
+    ppx_json_key(&j, "failures");
+    ppx_json_arr(&j);
+    for (size_t i = 0; i < r->failures->n; i++) {
+        const ppx_failure *f = &r->failures->v[i];
+        ppx_json_obj(&j);
+        ppx_json_key(&j, "path");
+        ppx_json_str(&j, r->fail_paths[i]);
+        ppx_json_key(&j, "stage");
+        ppx_json_str(&j, ppx_stage_name(f->stage));
+        ppx_json_key(&j, "code");
+        ppx_json_str(&j, ppx_err_name(f->code));
+        ppx_json_key(&j, "error");
+        ppx_json_str(&j, f->msg);
+        ppx_json_obj_end(&j);
+    }
+    ppx_json_arr_end(&j);
+    ppx_json_obj_end(&j);
+    if (ppx_buf_append(out, "\n", 1))
+        j.failed = 1;
+    return j.failed ? PPX_ENOMEM : 0;
+}
+
+void ppx_report_summary(const ppx_report *r, const char *report_path, FILE *f)
+{
+    const ppx_stats *s = r->stats;
+    uint64_t done_now = s->ok + s->failed - r->resumed_images;
+    fprintf(f, "prepix: %s: %llu images, %llu ok, %llu failed, %llu skipped (not images)",
+            r->complete ? "done" : "stopped early", (unsigned long long)s->total,
+            (unsigned long long)s->ok, (unsigned long long)s->failed,
+            (unsigned long long)r->skipped);
+    if (r->resumed_images)
+        fprintf(f, ", %llu resumed", (unsigned long long)r->resumed_images);
+    fprintf(f, "\nprepix: %.2f s, %.1f images/s, %.1f MB/s read, on %d rank%s\n", r->elapsed_s,
+            r->elapsed_s > 0 ? (double)done_now / r->elapsed_s : 0.0,
+            r->elapsed_s > 0 ? (double)s->bytes_read / 1e6 / r->elapsed_s : 0.0, r->ranks,
+            r->ranks == 1 ? "" : "s");
+    if (!r->complete)
+        fprintf(f, "prepix: stopped: %s; run again with --resume to finish\n", r->stop_reason);
+    for (int gi = 0; gi < PPX_STATS_GROUPS; gi++) {
+        const ppx_group_stats *g = &s->group[gi];
+        if (!g->images)
+            continue;
+        unsigned ch = (unsigned)(gi % 4) + 1, bits = gi >= 4 ? 16 : 8;
+        char mean[128] = "", std[128] = "";
+        for (unsigned b = 0; b < ch; b++) {
+            double m, sd;
+            ppx_group_mean_std(g, bits, (int)b, &m, &sd);
+            size_t lm = strlen(mean), ls = strlen(std);
+            snprintf(mean + lm, sizeof mean - lm, "%s%.4f", b ? "," : "", m);
+            snprintf(std + ls, sizeof std - ls, "%s%.4f", b ? "," : "", sd);
+        }
+        fprintf(f, "prepix: %u-channel %u-bit (%llu images): normalize mean=%s std=%s\n", ch,
+                bits, (unsigned long long)g->images, mean, std);
+    }
+    if (r->failures->n) {
+        size_t show = r->failures->n < 5 ? r->failures->n : 5;
+        for (size_t i = 0; i < show; i++)
+            fprintf(f, "prepix: failed: %s: %s: %s\n", r->fail_paths[i],
+                    ppx_stage_name(r->failures->v[i].stage), r->failures->v[i].msg);
+        if (r->failures->n > show)
+            fprintf(f, "prepix: ... and %zu more failures\n", r->failures->n - show);
+    }
+    if (report_path)
+        fprintf(f, "prepix: report: %s\n", report_path);
+}

@@ -1,0 +1,112 @@
+"""Helpers for prepix scenario tests (run by CTest through /usr/bin/python3)."""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+SKIP = 77
+PREPIX = os.environ.get("PPX_PREPIX", "prepix")
+BUILD = os.environ.get("PPX_BUILD_DIR", ".")
+SOURCE = os.environ.get("PPX_SOURCE_DIR", ".")
+CORPUS = os.environ.get("PPX_CORPUS_DIR", "")
+MPIEXEC = os.environ.get("MPIEXEC") or shutil.which("mpiexec") or "mpiexec"
+SAMPLES = os.path.join(SOURCE, "samples", "images")
+
+
+class Skip(Exception):
+    pass
+
+
+def corpus():
+    if not CORPUS or not os.path.exists(os.path.join(CORPUS, "MANIFEST.tsv")):
+        raise Skip("shared corpus not found (PPX_CORPUS_DIR)")
+    return CORPUS
+
+
+def manifest():
+    rows = {}
+    with open(os.path.join(corpus(), "MANIFEST.tsv"), encoding="utf-8") as f:
+        head = f.readline().rstrip("\n").split("\t")
+        for line in f:
+            v = line.rstrip("\n").split("\t")
+            rows[v[0]] = dict(zip(head, v))
+    return rows
+
+
+def tmpdir():
+    d = tempfile.mkdtemp(prefix="ppx-test-")
+    return d
+
+
+def run(args, env=None, timeout=300, mpi_np=None, check=None):
+    """Runs prepix (under mpiexec -np N when mpi_np). Returns CompletedProcess."""
+    cmd = [PREPIX] + list(args)
+    if mpi_np:
+        cmd = [MPIEXEC, "--oversubscribe", "-np", str(mpi_np)] + cmd
+    e = dict(os.environ)
+    e.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
+    e.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    if env:
+        e.update(env)
+    p = subprocess.run(cmd, env=e, timeout=timeout, capture_output=True, text=True,
+                       errors="replace")
+    if check is not None and p.returncode != check:
+        sys.stderr.write(p.stdout + p.stderr)
+        raise AssertionError(f"{' '.join(cmd)}: exit {p.returncode}, expected {check}")
+    return p
+
+
+def report(outdir, name="prepix-report.json"):
+    with open(os.path.join(outdir, name), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def comparable(rep):
+    """The parts of a report that must not depend on -np, -w or timing."""
+    keep = {k: rep[k] for k in ("images", "bytes", "channel_stats", "input_sizes",
+                                "failures", "exit_code", "complete")}
+    return keep
+
+
+def tree(outdir):
+    """sha256 of every output file (the .prepix journal and reports excluded)."""
+    out = {}
+    for root, dirs, files in os.walk(outdir):
+        dirs[:] = [d for d in dirs if d != ".prepix"]
+        for f in files:
+            if f.startswith("prepix-report."):
+                continue
+            p = os.path.join(root, f)
+            with open(p, "rb") as fh:
+                out[os.path.relpath(p, outdir)] = hashlib.sha256(fh.read()).hexdigest()
+    return out
+
+
+def inspect(paths):
+    """prepix inspect --decode on files; list of dicts."""
+    if not paths:
+        return []
+    p = run(["inspect", "--decode"] + list(paths))
+    return [json.loads(l) for l in p.stdout.splitlines()]
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def main(tests):
+    name = sys.argv[1] if len(sys.argv) > 1 else None
+    if name not in tests:
+        print("cases:", " ".join(sorted(tests)))
+        return 2
+    try:
+        tests[name]()
+    except Skip as e:
+        print(f"SKIP: {e}")
+        return SKIP
+    print("ok")
+    return 0

@@ -1,0 +1,17 @@
+# Scenario tests: the prepix binary on real files, checked by Python (Debian's python3 with
+# Pillow and numpy). Each case is its own CTest test.
+set(PPX_PY /usr/bin/python3)
+foreach(c usage_errors report_keys stats_cmd odd_names dry_run name_collision crash_hang
+          workers_identical
+          sigterm)
+  ppx_sh_test(NAME run.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
+              ARGS ${CMAKE_CURRENT_LIST_DIR}/test_run.py ${c} LABELS unit TIMEOUT 300)
+endforeach()
+foreach(c e2e_corpus bad_files)
+  ppx_sh_test(NAME corpus.run.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
+              ARGS ${CMAKE_CURRENT_LIST_DIR}/test_run.py ${c} LABELS corpus TIMEOUT 600)
+endforeach()
+foreach(c np_matrix skewed kill9_resume sigterm_resume bytes_transport fatal_agreement)
+  ppx_sh_test(NAME mpi.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
+              ARGS ${CMAKE_CURRENT_LIST_DIR}/test_mpi.py ${c} LABELS mpi TIMEOUT 600)
+endforeach()

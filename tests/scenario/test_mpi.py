@@ -1,0 +1,174 @@
+"""prepix under mpiexec: same answer at any -np/-w, balance, resume, transports, agreement."""
+import glob
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+import data  # noqa: E402
+from lib import MPIEXEC, PREPIX, check, comparable, main, report, run, tmpdir, tree  # noqa: E402
+
+PIPE = "autorotate | random-crop 72 scale=0.2,1 | flip h p=0.5"
+
+
+def dataset(n=40, big=()):
+    t = tmpdir()
+    inp = os.path.join(t, "in")
+    data.make(inp, n=n, big=big)
+    return t, inp
+
+
+def np_matrix():
+    """np 1..4 (oversubscribed) x w 1..2: identical output trees and statistics."""
+    t, inp = dataset(36)
+    ref = None
+    for np_ in (1, 2, 3, 4):
+        for w in (1, 2):
+            out = os.path.join(t, f"out-{np_}-{w}")
+            run(["run", "-i", inp, "-o", out, "-p", PIPE, "-w", str(w), "--seed", "3",
+                 "--progress", "none"], mpi_np=np_, check=0)
+            r = report(out)
+            check(r["ranks"] == np_ and r["workers"] == [w] * np_, (r["ranks"], r["workers"]))
+            got = (tree(out), comparable(r))
+            check(len(got[0]) == 36, len(got[0]))
+            if ref is None:
+                ref = got
+            check(got[0] == ref[0], f"outputs differ at -np {np_} -w {w}")
+            check(got[1] == ref[1], f"statistics differ at -np {np_} -w {w}")
+
+
+def skewed():
+    """A few huge images among many small: every rank gets work, totals are right."""
+    t, inp = dataset(60, big=(0, 1, 2, 3))
+    out = os.path.join(t, "out")
+    run(["run", "-i", inp, "-o", out, "-p", "resize 64", "-w", "1", "--progress", "none"],
+        mpi_np=3, check=0)
+    r = report(out)
+    per = [p["images"] for p in r["per_rank"]]
+    check(all(n > 0 for n in per), f"a rank got no work: {per}")
+    check(sum(per) == 60 and r["images"]["ok"] == 60, per)
+    check(len(set(per)) > 1 or True, per)
+
+
+def journal_chunks(outdir):
+    """Chunk ids of every record of every journal file (to find duplicates)."""
+    ids = []
+    for path in sorted(glob.glob(os.path.join(outdir, ".prepix", "journal-*.bin"))):
+        b = open(path, "rb").read()
+        i = 0
+        while i + 24 <= len(b):
+            magic, length = struct.unpack_from("<QQ", b, i)
+            if magic != 0x4a585050 or i + 24 + length > len(b):
+                break
+            ids.append(struct.unpack_from("<Q", b, i + 16)[0])
+            i += 16 + length + 8
+    return ids
+
+
+def launch(args, np_, env=None):
+    e = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    if env:
+        e.update(env)
+    return subprocess.Popen([MPIEXEC, "--oversubscribe", "-np", str(np_), PREPIX] + args,
+                            env=e, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+
+
+def count_outputs(out):
+    n = 0
+    for _, dirs, files in os.walk(out):
+        dirs[:] = [d for d in dirs if d != ".prepix"]
+        n += sum(1 for f in files if not f.startswith(".") and not f.startswith("prepix-report"))
+    return n
+
+
+def wait_outputs(proc, out, n, deadline_s=120):
+    deadline = time.time() + deadline_s
+    while time.time() < deadline and proc.poll() is None and count_outputs(out) < n:
+        time.sleep(0.02)
+
+
+def kill9_resume():
+    """kill -9 of the whole job early, middle, late; --resume gives the clean result."""
+    t, inp = dataset(48)
+    args = ["-i", inp, "-p", PIPE, "-w", "1", "--seed", "5", "--chunk-size", "3",
+            "--progress", "none"]
+    clean = os.path.join(t, "clean")
+    run(["run", "-o", clean] + args, mpi_np=2, check=0)
+    ref = (tree(clean), comparable(report(clean)))
+    for frac in (0.1, 0.5, 0.9):
+        out = os.path.join(t, f"killed-{frac}")
+        proc = launch(["run", "-o", out] + args, 2)
+        wait_outputs(proc, out, int(48 * frac))
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        p = run(["run", "-o", out, "--resume"] + args, mpi_np=2)
+        check(p.returncode == 0, f"resume after kill at {frac}: exit {p.returncode} {p.stderr}")
+        r = report(out)
+        check(tree(out) == ref[0], f"outputs differ after kill at {frac} + resume")
+        check(comparable(r) == ref[1], f"statistics differ after kill at {frac} + resume")
+        ids = journal_chunks(out)
+        check(len(ids) == len(set(ids)) == 16, f"journal chunks {sorted(ids)}")
+        check(r["resumed"]["images"] + sum(p["images"] for p in r["per_rank"]) == 48, r["resumed"])
+
+
+def sigterm_resume():
+    """SIGTERM to the job: exit 4; --resume: exit 0 and the clean result."""
+    t, inp = dataset(40)
+    args = ["-i", inp, "-p", PIPE, "-w", "1", "--chunk-size", "2", "--progress", "none"]
+    out = os.path.join(t, "out")
+    proc = launch(["run", "-o", out] + args, 2, env={"PPX_TEST_FAULT": "hang:img0036.jpg"})
+    wait_outputs(proc, out, 20)
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError("job did not stop after SIGTERM")
+    err = proc.stderr.read().decode(errors="replace")
+    check(proc.returncode == 4, f"exit {proc.returncode}: {err[-3000:]}")
+    check(report(out)["complete"] is False, "report not marked incomplete")
+    p = run(["run", "-o", out, "--resume"] + args, mpi_np=2)
+    check(p.returncode == 0, f"resume: exit {p.returncode}: {p.stderr}")
+    clean = os.path.join(t, "clean")
+    run(["run", "-o", clean] + args, check=0)
+    check(tree(out) == tree(clean), "outputs differ from a clean run")
+    check(comparable(report(out)) == comparable(report(clean)), "statistics differ")
+
+
+def bytes_transport():
+    """--transport bytes gives the same outputs and statistics as paths."""
+    t, inp = dataset(30)
+    with open(os.path.join(inp, "cat", "junk.png"), "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    res = []
+    for tr in ("paths", "bytes"):
+        out = os.path.join(t, tr)
+        p = run(["run", "-i", inp, "-o", out, "-p", PIPE, "--transport", tr, "-w", "1",
+                 "--chunk-size", "4", "--progress", "none"], mpi_np=3)
+        check(p.returncode == 3, f"{tr}: exit {p.returncode} {p.stderr}")
+        r = report(out)
+        check(all(x["images"] > 0 for x in r["per_rank"]), r["per_rank"])
+        res.append((tree(out), comparable(r)))
+    check(res[0][0] == res[1][0], "outputs differ between transports")
+    check(res[0][1] == res[1][1], "statistics differ between transports")
+
+
+def fatal_agreement():
+    """A fatal write error on one rank ends every rank with exit 1, no hang."""
+    t, inp = dataset(30)
+    out = os.path.join(t, "out")
+    p = run(["run", "-i", inp, "-o", out, "-w", "1", "--chunk-size", "2", "--progress", "none"],
+            mpi_np=3, env={"PPX_TEST_FAULT": "writefail:img0013.jpg"}, timeout=120)
+    check(p.returncode == 1, f"exit {p.returncode}: {p.stderr}")
+    check("No space left" in p.stderr, p.stderr)
+    r = report(out)
+    check(r["exit_code"] == 1 and r["complete"] is False, r.get("exit_code"))
+
+
+if __name__ == "__main__":
+    sys.exit(main({f.__name__: f for f in (np_matrix, skewed, kill9_resume, sigterm_resume,
+                                           bytes_transport, fatal_agreement)}))

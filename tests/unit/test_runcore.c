@@ -1,0 +1,279 @@
+/* Unit tests of the run machinery that needs no process or MPI: JSON writer,
+ * exact statistics, the journal, the listing, output naming. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "pool/job.h"
+#include "prepix/io.h"
+#include "prepix/json.h"
+#include "prepix/stats.h"
+#include "sched/journal.h"
+#include "sched/listing.h"
+
+static int json_escaping(void)
+{
+    ppx_buf b;
+    ppx_buf_init(&b);
+    ppx_json j;
+    ppx_json_init(&j, &b);
+    ppx_json_obj(&j);
+    ppx_json_key(&j, "s");
+    const char s[] = "q\"b\\n\nt\tc\x01 caf\xc3\xa9 bad\xff\xc3 end\xf0\x9f\x98\x80";
+    ppx_json_strn(&j, s, sizeof s - 1);
+    ppx_json_key(&j, "a");
+    ppx_json_arr(&j);
+    ppx_json_u64(&j, 18446744073709551615ULL);
+    ppx_json_i64(&j, -3);
+    ppx_json_dbl(&j, 0.1);
+    ppx_json_dbl(&j, 1.0 / 0.0);
+    ppx_json_bool(&j, 1);
+    ppx_json_null(&j);
+    ppx_json_arr_end(&j);
+    ppx_json_obj_end(&j);
+    CHECK(!j.failed);
+    ppx_buf_append(&b, "", 1);
+    CHECK_STR((char *)b.data,
+              "{\"s\":\"q\\\"b\\\\n\\nt\\tc\\u0001 caf\xc3\xa9 bad\\udcff\\udcc3 "
+              "end\xf0\x9f\x98\x80\",\"a\":[18446744073709551615,-3,0.1,null,true,null]}");
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
+static void fill(ppx_image *img, uint32_t w, uint32_t h, unsigned c, unsigned seed)
+{
+    ppx_err e;
+    ppx_image_alloc(img, w, h, c, PPX_U8, NULL, &e);
+    for (size_t i = 0; i < (size_t)w * h * c; i++)
+        img->data[i] = (uint8_t)((i * 2654435761u + seed) >> 7);
+}
+
+static int stats_exact_merge(void)
+{
+    ppx_image img;
+    ppx_image_init(&img);
+    ppx_stats all, a, b;
+    ppx_stats_init(&all);
+    ppx_stats_init(&a);
+    ppx_stats_init(&b);
+    for (unsigned i = 0; i < 10; i++) {
+        fill(&img, 13 + i, 7 + i, 3, i);
+        ppx_img_stats st;
+        ppx_img_stats_compute(&img, &st);
+        ppx_stats_add_image(&all, &st, 100 + i, 50);
+        ppx_stats_add_image(i % 3 ? &a : &b, &st, 100 + i, 50);
+    }
+    ppx_stats ab = a, ba = b;
+    ppx_stats_merge(&ab, &b);
+    ppx_stats_merge(&ba, &a);
+    CHECK(ppx_stats_equal(&ab, &all));
+    CHECK(ppx_stats_equal(&ba, &all));
+    /* Histogram and sums agree, and mean is the plain mean. */
+    const ppx_group_stats *g = &all.group[ppx_stats_group(3, 8)];
+    uint64_t n = 0, sum = 0;
+    for (int v = 0; v < 256; v++) {
+        n += g->hist[0][v];
+        sum += g->hist[0][v] * (uint64_t)v;
+    }
+    CHECK_EQ_INT(n, g->pixels);
+    CHECK_EQ_INT(sum, g->sum[0].lo);
+    CHECK_EQ_INT(all.w_min, 100);
+    CHECK_EQ_INT(all.w_max, 109);
+    ppx_image_destroy(&img);
+    return 0;
+}
+
+static int stats_serialize(void)
+{
+    ppx_image img;
+    ppx_image_init(&img);
+    ppx_stats s, back;
+    ppx_stats_init(&s);
+    fill(&img, 20, 10, 4, 1);
+    ppx_img_stats st;
+    ppx_img_stats_compute(&img, &st);
+    ppx_stats_add_image(&s, &st, 20, 10);
+    s.ok = 1;
+    s.total = 1;
+    s.group[ppx_stats_group(4, 8)].sum[0].hi = 7; /* a 128-bit carry survives */
+    ppx_buf b;
+    ppx_buf_init(&b);
+    CHECK_EQ_INT(ppx_stats_serialize(&s, &b), 0);
+    size_t used;
+    CHECK_EQ_INT(ppx_stats_deserialize(b.data, b.len, &back, &used), 0);
+    CHECK_EQ_INT(used, b.len);
+    CHECK(ppx_stats_equal(&s, &back));
+    CHECK_EQ_INT(ppx_stats_deserialize(b.data, b.len - 1, &back, &used), PPX_ECORRUPT);
+    ppx_buf_destroy(&b);
+    ppx_image_destroy(&img);
+    return 0;
+}
+
+static int stats_16bit_carry(void)
+{
+    /* Sums over many large 16-bit images exceed 64 bits: the 128-bit merge keeps them. */
+    ppx_img_stats st;
+    memset(&st, 0, sizeof st);
+    st.channels = 1;
+    st.bits = 16;
+    st.pixels = 1ULL << 28;
+    st.sum[0] = 65535ULL << 28;
+    st.sumsq[0] = (65535ULL * 65535ULL) << 28;
+    st.min[0] = st.max[0] = 65535;
+    ppx_stats s;
+    ppx_stats_init(&s);
+    for (int i = 0; i < 64; i++)
+        ppx_stats_add_image(&s, &st, 1, 1);
+    const ppx_group_stats *g = &s.group[ppx_stats_group(1, 16)];
+    CHECK(g->sumsq[0].hi > 0);
+    double mean, std;
+    ppx_group_mean_std(g, 16, 0, &mean, &std);
+    CHECK(mean > 0.999999 && mean < 1.000001);
+    CHECK(std < 1e-6);
+    return 0;
+}
+
+static char tmpl[] = "/tmp/ppx-unit-XXXXXX";
+
+static int journal_roundtrip(void)
+{
+    char *dir = mkdtemp(tmpl);
+    CHECK(dir != NULL);
+    ppx_err e;
+    ppx_journal j;
+    CHECK_EQ_INT(ppx_journal_open(&j, dir, 1, 0, &e), 0);
+    ppx_stats s;
+    ppx_stats_init(&s);
+    s.total = s.ok = 3;
+    ppx_failures f = {0};
+    ppx_failures_add(&f, 7, PPX_STAGE_DECODE, PPX_ECORRUPT, "bad \"data\"");
+    CHECK_EQ_INT(ppx_journal_append(&j, 2, 4, &s, &f, &e), 0);
+    CHECK_EQ_INT(ppx_journal_append(&j, 0, 4, &s, &f, &e), 0);
+    CHECK_EQ_INT(ppx_journal_append(&j, 2, 4, &s, &f, &e), 0); /* a duplicate */
+    ppx_journal_close(&j);
+    /* A record cut short by a kill at the end is ignored. */
+    char path[4300];
+    snprintf(path, sizeof path, "%s/.prepix/journal-1-0.bin", dir);
+    struct stat sb;
+    CHECK(stat(path, &sb) == 0);
+    CHECK(truncate(path, sb.st_size - 5) == 0);
+    ppx_resume_state rs;
+    CHECK_EQ_INT(ppx_journal_load(dir, 4, &rs, &e), 0);
+    CHECK_EQ_INT(rs.chunks, 2);
+    CHECK_EQ_INT(rs.images, 8);
+    CHECK_EQ_INT(rs.duplicates, 0); /* the duplicate was the truncated record */
+    CHECK(rs.done[0] && rs.done[2] && !rs.done[1] && !rs.done[3]);
+    CHECK_EQ_INT(rs.stats.ok, 6);
+    CHECK_EQ_INT(rs.failures.n, 2);
+    CHECK_STR(rs.failures.v[0].msg, "bad \"data\"");
+    CHECK_EQ_INT(rs.next_attempt, 2);
+    ppx_resume_state_destroy(&rs);
+    ppx_failures_destroy(&f);
+    return 0;
+}
+
+static int identity_diff(void)
+{
+    ppx_run_identity a, b;
+    ppx_identity_make(&a, "resize 256", "jpeg", 90, 0, 100, 0xabc, 10, 2);
+    ppx_identity_make(&b, "resize 256", "jpeg", 90, 1, 100, 0xabc, 10, 5);
+    char diff[1024];
+    CHECK(ppx_identity_diff(&a, &b, diff, sizeof diff));
+    CHECK(strstr(diff, "seed") != NULL);
+    CHECK(strstr(diff, "pipeline") == NULL);
+    CHECK_EQ_INT(ppx_identity_chunk_size(&b), 5);
+    CHECK(!ppx_identity_diff(&a, &a, diff, sizeof diff));
+    return 0;
+}
+
+static void touch(const char *dir, const char *name)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    int fd = open(p, O_CREAT | O_WRONLY, 0644);
+    if (fd >= 0)
+        close(fd);
+}
+
+static int listing_order(void)
+{
+    char t[] = "/tmp/ppx-list-XXXXXX";
+    char *dir = mkdtemp(t);
+    CHECK(dir != NULL);
+    char sub[4200];
+    snprintf(sub, sizeof sub, "%s/b", dir);
+    mkdir(sub, 0755);
+    touch(dir, "c.JPG");
+    touch(dir, "a.png");
+    touch(dir, "B.tif");
+    touch(dir, "notes.txt");
+    touch(sub, "z.jpeg");
+    touch(sub, "y.TIFF");
+    snprintf(sub, sizeof sub, "%s/b/link", dir);
+    CHECK(symlink(dir, sub) == 0); /* a symlinked folder is not followed */
+    ppx_listing l;
+    ppx_err e;
+    CHECK_EQ_INT(ppx_listing_build(dir, &l, &e), 0);
+    CHECK_EQ_INT(l.n, 5);
+    CHECK_STR(ppx_listing_key(&l, 0), "B.tif");
+    CHECK_STR(ppx_listing_key(&l, 1), "a.png");
+    CHECK_STR(ppx_listing_key(&l, 2), "b/y.TIFF");
+    CHECK_STR(ppx_listing_key(&l, 3), "b/z.jpeg");
+    CHECK_STR(ppx_listing_key(&l, 4), "c.JPG");
+    CHECK_EQ_INT(l.skipped, 2); /* notes.txt and the link */
+    uint64_t h = l.hash;
+    ppx_listing_destroy(&l);
+    CHECK_EQ_INT(ppx_listing_build(dir, &l, &e), 0);
+    CHECK(l.hash == h);
+    ppx_listing_destroy(&l);
+    CHECK_EQ_INT(ppx_listing_build("/nonexistent/x", &l, &e), PPX_ENOENT);
+    return 0;
+}
+
+static int output_names(void)
+{
+    char out[4096];
+    CHECK_EQ_INT(ppx_job_output_path(out, sizeof out, "/o", "a/b.png", PPX_FMT_JPEG), 0);
+    CHECK_STR(out, "/o/a/b.jpg");
+    ppx_job_output_path(out, sizeof out, "/o/", "x.JPEG", PPX_FMT_JPEG);
+    CHECK_STR(out, "/o/x.JPEG");
+    ppx_job_output_path(out, sizeof out, "/o", "x.tif", PPX_FMT_UNKNOWN);
+    CHECK_STR(out, "/o/x.tif");
+    ppx_job_output_path(out, sizeof out, "/o", "/abs/p.tiff", PPX_FMT_PNG);
+    CHECK_STR(out, "/o/abs/p.png");
+    ppx_job_output_path(out, sizeof out, "/o", "d.ir/noext", PPX_FMT_PNG);
+    CHECK_STR(out, "/o/d.ir/noext");
+    CHECK(ppx_is_image_name("a.TiFf") && !ppx_is_image_name(".jpg") && !ppx_is_image_name("a.gif"));
+    return 0;
+}
+
+static int atomic_write(void)
+{
+    char t[] = "/tmp/ppx-w-XXXXXX";
+    char *dir = mkdtemp(t);
+    CHECK(dir != NULL);
+    char p[4200];
+    snprintf(p, sizeof p, "%s/x/y/z.bin", dir);
+    ppx_err e;
+    CHECK_EQ_INT(ppx_file_write_atomic(p, "abc", 3, &e), 0);
+    ppx_buf b;
+    ppx_buf_init(&b);
+    CHECK_EQ_INT(ppx_file_read(p, 100, &b, &e), 0);
+    CHECK_EQ_INT(b.len, 3);
+    CHECK_EQ_INT(ppx_file_read(p, 2, &b, &e), PPX_ELIMIT);
+    snprintf(p, sizeof p, "%s/x/y/.z.bin.ppxtmp", dir);
+    CHECK(access(p, F_OK) != 0); /* no temporary left behind */
+    snprintf(p, sizeof p, "%s/x", dir);
+    CHECK_EQ_INT(ppx_file_read(p, 100, &b, &e), PPX_ESPECIAL);
+    CHECK(strstr(e.msg, "directory") != NULL);
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
+PPX_TEST_MAIN(TEST(json_escaping), TEST(stats_exact_merge), TEST(stats_serialize),
+              TEST(stats_16bit_carry), TEST(journal_roundtrip), TEST(identity_diff),
+              TEST(listing_order), TEST(output_names), TEST(atomic_write))
