@@ -17,7 +17,8 @@ ppxt_dataset "$t/in" 20 2
 install -D -m 0755 "$prepix" "$t/bin/prepix"
 prepix=$t/bin/prepix
 spec='autorotate | resize 96 | center-crop 80'
-mpirun_3=(mpirun --hostfile "$PPX_NETNS_DIR/hostfile" --map-by node -np 3)
+# Bounded: a run that hangs fails this test in 2 minutes instead of holding CI until its timeout.
+mpirun_3=(timeout -k 5 120 mpirun --hostfile "$PPX_NETNS_DIR/hostfile" --map-by node -np 3)
 
 "$x" h1 "$prepix" run -i "$t/in" -o "$t/ref" -p "$spec" -w 1 --progress none ||
     ppxt_fail "one-host reference run failed"
