@@ -93,7 +93,8 @@ void ppx_err_clear(ppx_err *err);
  * Accepts err == NULL. Leaves err->path alone. */
 int ppx_err_set(ppx_err *err, int code, int stage, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-int ppx_err_setv(ppx_err *err, int code, int stage, const char *fmt, va_list ap);
+int ppx_err_setv(ppx_err *err, int code, int stage, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 /* Sets err->path (cut to fit). */
 void ppx_err_set_path(ppx_err *err, const char *path);
 

@@ -301,13 +301,11 @@ static void decoder_init(decoder *dec, const ppx_limits *l, size_t len)
 int ppx__jpeg_inspect(const uint8_t *buf, size_t len, const ppx_limits *l, ppx_info *info,
                       ppx_err *err)
 {
+    /* Assigned once, before setjmp: nothing here may change across longjmp. */
     ppx_limits def;
-    if (!l) {
-        ppx_limits_default(&def);
-        l = &def;
-    }
+    ppx_limits_default(&def);
     decoder dec;
-    decoder_init(&dec, l, len);
+    decoder_init(&dec, l ? l : &def, len);
     int rc = 0;
     if (setjmp(dec.c.jump))
         rc = ctx_report(&dec.c, PPX_STAGE_DECODE, err);
@@ -390,6 +388,9 @@ static int decode_body(decoder *dec, const uint8_t *buf, size_t len, const ppx_d
 {
     j_decompress_ptr d = &dec->d;
     const ppx_limits *l = dec->c.limits;
+    ppx_info scratch;
+    if (!info)
+        info = &scratch;
     read_header(dec, buf, len, info);
 
     unsigned channels;
@@ -421,7 +422,8 @@ static int decode_body(decoder *dec, const uint8_t *buf, size_t len, const ppx_d
     if (rc)
         return rc;
 
-    unsigned denom = choose_denom(d->image_width, d->image_height, o->min_width, o->min_height);
+    unsigned denom =
+        o ? choose_denom(d->image_width, d->image_height, o->min_width, o->min_height) : 1;
     d->out_color_space = out_cs;
     d->scale_num = 1;
     d->scale_denom = denom;
@@ -457,42 +459,21 @@ static int decode_body(decoder *dec, const uint8_t *buf, size_t len, const ppx_d
     return 0;
 }
 
-typedef struct {
-    const uint8_t *buf;
-    size_t len;
-    const ppx_decode_opts *o;
-    ppx_image *img;
-    ppx_info *info;
-    ppx_err *err;
-} decode_args;
-
-/* The arguments travel in memory (a), so that nothing live across setjmp
- * sits in a register that longjmp could clobber. */
-static int decode_guarded(const decode_args *a)
+int ppx__jpeg_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, ppx_image *img,
+                     ppx_info *info, ppx_err *err)
 {
+    /* Assigned once, before setjmp: nothing here may change across longjmp. */
     ppx_limits def;
-    const ppx_limits *l = a->o->limits;
-    if (!l) {
-        ppx_limits_default(&def);
-        l = &def;
-    }
+    ppx_limits_default(&def);
     decoder dec;
-    decoder_init(&dec, l, a->len);
+    decoder_init(&dec, o && o->limits ? o->limits : &def, len);
     int rc;
     if (setjmp(dec.c.jump))
-        rc = ctx_report(&dec.c, PPX_STAGE_DECODE, a->err);
+        rc = ctx_report(&dec.c, PPX_STAGE_DECODE, err);
     else
-        rc = decode_body(&dec, a->buf, a->len, a->o, a->img, a->info, a->err);
+        rc = decode_body(&dec, buf, len, o, img, info, err);
     jpeg_destroy_decompress(&dec.d);
     return rc;
-}
-
-int ppx__jpeg_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *opts,
-                     ppx_image *img, ppx_info *info, ppx_err *err)
-{
-    static const ppx_decode_opts none = {0};
-    const decode_args a = {buf, len, opts ? opts : &none, img, info, err};
-    return decode_guarded(&a);
 }
 
 /* ---- encoding ---------------------------------------------------------- */

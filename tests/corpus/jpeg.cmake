@@ -39,6 +39,6 @@ while(PPX_JPEG_DJPEG_FILES)
 endwhile()
 # And every decodable file at full size.
 ppx_sh_test(NAME corpus.jpeg.djpeg_all_jpeg SCRIPT ${CMAKE_CURRENT_LIST_DIR}/jpeg_djpeg.sh
-            ARGS folder jpeg/ LABELS corpus TIMEOUT 120)
+            ARGS folder jpeg/ LABELS corpus TIMEOUT 300)
 ppx_sh_test(NAME corpus.jpeg.djpeg_all_variants SCRIPT ${CMAKE_CURRENT_LIST_DIR}/jpeg_djpeg.sh
-            ARGS folder jpeg-variants/ LABELS corpus TIMEOUT 120)
+            ARGS folder jpeg-variants/ LABELS corpus TIMEOUT 300)

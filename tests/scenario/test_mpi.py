@@ -115,19 +115,30 @@ def kill9_resume():
         check(r["resumed"]["images"] + sum(p["images"] for p in r["per_rank"]) == 48, r["resumed"])
 
 
-def sigterm_resume():
-    """SIGTERM to the job: exit 4; --resume: exit 0 and the clean result."""
+def stop_and_resume(sig, to_ranks):
+    """Signal the job mid-run: exit 4, report incomplete; --resume: exit 0 and the clean result.
+
+    Open MPI's mpirun answers SIGTERM by killing the job (exit 1) but forwards SIGUSR1
+    to the ranks; Slurm delivers SIGTERM to each task itself. So SIGTERM goes to the ranks
+    and SIGUSR1 to mpirun, as they would on a cluster."""
     t, inp = dataset(40)
     args = ["-i", inp, "-p", PIPE, "-w", "1", "--chunk-size", "2", "--progress", "none"]
     out = os.path.join(t, "out")
     proc = launch(["run", "-o", out] + args, 2, env={"PPX_TEST_FAULT": "hang:img0036.jpg"})
     wait_outputs(proc, out, 20)
-    os.killpg(proc.pid, signal.SIGTERM)
+    if to_ranks:
+        ranks = subprocess.run(["pgrep", "-P", str(proc.pid), "-x", "prepix"],
+                               capture_output=True, text=True).stdout.split()
+        check(len(ranks) == 2, f"ranks {ranks}")
+        for r in ranks:
+            os.kill(int(r), sig)
+    else:
+        os.kill(proc.pid, sig)
     try:
         proc.wait(timeout=90)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        raise AssertionError("job did not stop after SIGTERM")
+        raise AssertionError("job did not stop after the signal")
     err = proc.stderr.read().decode(errors="replace")
     check(proc.returncode == 4, f"exit {proc.returncode}: {err[-3000:]}")
     check(report(out)["complete"] is False, "report not marked incomplete")
@@ -137,6 +148,14 @@ def sigterm_resume():
     run(["run", "-o", clean] + args, check=0)
     check(tree(out) == tree(clean), "outputs differ from a clean run")
     check(comparable(report(out)) == comparable(report(clean)), "statistics differ")
+
+
+def sigterm_resume():
+    stop_and_resume(signal.SIGTERM, to_ranks=True)
+
+
+def sigusr1_mpirun_resume():
+    stop_and_resume(signal.SIGUSR1, to_ranks=False)
 
 
 def bytes_transport():
@@ -170,5 +189,5 @@ def fatal_agreement():
 
 
 if __name__ == "__main__":
-    sys.exit(main({f.__name__: f for f in (np_matrix, skewed, kill9_resume, sigterm_resume,
+    sys.exit(main({f.__name__: f for f in (np_matrix, skewed, kill9_resume, sigterm_resume, sigusr1_mpirun_resume,
                                            bytes_transport, fatal_agreement)}))

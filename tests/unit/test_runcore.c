@@ -192,7 +192,7 @@ static int identity_diff(void)
 
 static void touch(const char *dir, const char *name)
 {
-    char p[4096];
+    char p[8400];
     snprintf(p, sizeof p, "%s/%s", dir, name);
     int fd = open(p, O_CREAT | O_WRONLY, 0644);
     if (fd >= 0)

@@ -1,0 +1,37 @@
+# Decode fuzz target. With PPX_FUZZ (preset fuzz, clang) it is a libFuzzer
+# binary; otherwise it gets a plain main() (standalone_main.c). Either way
+# CTest replays every file of the corpus's bad/ folder and of regressions/
+# through it, one test per file, labelled fuzz: a crash, a hang (TIMEOUT) or
+# a sanitizer report fails the test.
+set(PPX_FUZZ_SRC ${CMAKE_CURRENT_LIST_DIR})
+if(PPX_FUZZ)
+  if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "PPX_FUZZ needs clang (libFuzzer); use the fuzz preset")
+  endif()
+  add_executable(fuzz_decode ${PPX_FUZZ_SRC}/fuzz_decode.c)
+  target_link_options(fuzz_decode PRIVATE -fsanitize=fuzzer)
+else()
+  add_executable(fuzz_decode ${PPX_FUZZ_SRC}/fuzz_decode.c ${PPX_FUZZ_SRC}/standalone_main.c)
+endif()
+target_compile_options(fuzz_decode PRIVATE ${PPX_WARNINGS})
+target_link_libraries(fuzz_decode PRIVATE ppx)
+
+file(GLOB_RECURSE PPX_FUZZ_INPUTS LIST_DIRECTORIES false CONFIGURE_DEPENDS
+     ${PPX_CORPUS_DIR}/bad/*
+     ${PPX_FUZZ_SRC}/regressions/*)
+list(SORT PPX_FUZZ_INPUTS)
+if(NOT PPX_FUZZ_INPUTS)
+  # No corpus at configure time: one test that says so (skip).
+  add_test(NAME fuzz.decode.corpus COMMAND fuzz_decode ${PPX_CORPUS_DIR}/bad/MISSING)
+  set_tests_properties(fuzz.decode.corpus PROPERTIES LABELS fuzz SKIP_RETURN_CODE 77)
+endif()
+foreach(input ${PPX_FUZZ_INPUTS})
+  if(input MATCHES "^${PPX_FUZZ_SRC}/regressions/(.*)$")
+    set(case regressions.${CMAKE_MATCH_1})
+  else()
+    file(RELATIVE_PATH case ${PPX_CORPUS_DIR}/bad ${input})
+  endif()
+  string(REPLACE "/" "." case ${case})
+  add_test(NAME fuzz.decode.${case} COMMAND fuzz_decode ${input})
+  set_tests_properties(fuzz.decode.${case} PROPERTIES LABELS fuzz SKIP_RETURN_CODE 77 TIMEOUT 30)
+endforeach()

@@ -1,0 +1,121 @@
+/* libFuzzer target over ppx_codec_decode (all formats, dispatched by magic).
+ *
+ * Limits are capped (4096 x 4096, 16 Mpixel, 256 MiB per allocation, 500
+ * JPEG scans) so that the fuzzer explores parsers rather than the allocator,
+ * and every output pixel is read, so that a decoder that reports success
+ * over memory it never wrote or sized wrongly shows up under the sanitizers
+ * (libjpeg-turbo's fuzz/decompress.cc does the same). Beyond not crashing,
+ * the target checks the codec contract and aborts when it is broken: a
+ * failure carries its code and a one-line message, a success a sane image,
+ * and our own JPEG encoding of a decoded image decodes again.
+ *
+ * Built with -fsanitize=fuzzer when PPX_FUZZ is ON (preset fuzz); otherwise
+ * standalone_main.c replays files through it as ordinary CTest tests. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prepix/codec.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static volatile uint64_t sink;
+
+static void contract(int ok, const char *what, const ppx_err *err)
+{
+    if (ok)
+        return;
+    fprintf(stderr, "codec contract broken: %s (code %d, stage %d, msg \"%s\")\n", what,
+            err ? err->code : 0, err ? err->stage : 0, err ? err->msg : "");
+    abort();
+}
+
+static void check_failure(int rc, const ppx_err *err)
+{
+    contract(rc < 0 && err->code == rc, "failure code not recorded in err", err);
+    contract(err->msg[0] != '\0', "failure without a message", err);
+    contract(strchr(err->msg, '\n') == NULL, "message is not one line", err);
+}
+
+/* Reads every sample of the image. */
+static void touch(const ppx_image *img, const ppx_err *err)
+{
+    contract(img->width > 0 && img->height > 0 && img->data != NULL, "empty image", err);
+    contract(img->channels >= 1 && img->channels <= 4, "bad channel count", err);
+    size_t row = (size_t)img->width * img->channels * (size_t)img->type;
+    contract(img->stride >= row, "stride shorter than a row", err);
+    contract(img->orientation >= 1 && img->orientation <= 8, "orientation outside 1..8", err);
+    uint64_t sum = 0;
+    for (uint32_t y = 0; y < img->height; y++) {
+        const uint8_t *p = ppx_image_row(img, y);
+        for (size_t i = 0; i < row; i++)
+            sum += p[i];
+    }
+    sink += sum;
+}
+
+/* Encodes a decoded 8-bit gray or RGB image as JPEG and decodes that again:
+ * exercises the encoder, and our own output must always be readable. */
+static void reencode(const ppx_image *img, const ppx_decode_opts *o)
+{
+    if (img->type != PPX_U8 || (img->channels != 1 && img->channels != 3) ||
+        (uint64_t)img->width * img->height > (1u << 20))
+        return;
+    ppx_encode_opts eo;
+    ppx_encode_opts_default(&eo, PPX_FMT_JPEG);
+    eo.quality = 75;
+    ppx_buf b;
+    ppx_buf_init(&b);
+    ppx_err err;
+    ppx_err_clear(&err);
+    int rc = ppx_codec_encode(img, &eo, &b, &err);
+    contract(rc == 0, "cannot encode a decoded image", &err);
+    ppx_image back;
+    ppx_image_init(&back);
+    rc = ppx_codec_decode(b.data, b.len, o, &back, NULL, &err);
+    contract(rc == 0, "cannot decode our own JPEG", &err);
+    contract(back.width == img->width && back.height == img->height, "size changed", &err);
+    ppx_image_destroy(&back);
+    ppx_buf_destroy(&b);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    ppx_limits l;
+    ppx_limits_default(&l);
+    l.max_width = 4096;
+    l.max_height = 4096;
+    l.max_pixels = 16u << 20;
+    l.max_alloc = 256u << 20;
+    l.max_jpeg_scans = 500;
+
+    ppx_err err;
+    ppx_err_clear(&err);
+    ppx_info info;
+    int rc = ppx_codec_inspect(data, size, &l, &info, &err);
+    if (rc)
+        check_failure(rc, &err);
+
+    ppx_image img;
+    ppx_image_init(&img);
+    ppx_decode_opts o = {&l, 0, 0};
+    ppx_err_clear(&err);
+    rc = ppx_codec_decode(data, size, &o, &img, &info, &err);
+    if (rc) {
+        check_failure(rc, &err);
+    } else {
+        touch(&img, &err);
+        reencode(&img, &o);
+        /* The smallest DCT scale too: other IDCT and upsampling paths. */
+        if (info.format == PPX_FMT_JPEG) {
+            ppx_decode_opts small = {&l, 1, 1};
+            ppx_err_clear(&err);
+            rc = ppx_codec_decode(data, size, &small, &img, &info, &err);
+            contract(rc == 0, "decodes at 1/1 but not at 1/8", &err);
+            touch(&img, &err);
+        }
+    }
+    ppx_image_destroy(&img);
+    return 0;
+}

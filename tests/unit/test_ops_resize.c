@@ -1,0 +1,406 @@
+/* Resize on synthetic images: values known from Pillow, invariants that
+ * hold for every filter, 8/16-bit and 1..4 channel paths, degenerate
+ * sizes, alpha, buffer reuse. Real photos against Pillow: tests/corpus. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "prepix/ops.h"
+
+static const ppx_filter all_filters[] = {PPX_FILTER_NEAREST, PPX_FILTER_BILINEAR,
+                                         PPX_FILTER_BICUBIC, PPX_FILTER_LANCZOS3};
+
+static int row8(ppx_image *img, uint32_t w, uint32_t h, unsigned c, const uint8_t *v)
+{
+    ppx_image_init(img);
+    if (ppx_image_alloc(img, w, h, c, PPX_U8, NULL, NULL))
+        return -1;
+    memcpy(img->data, v, (size_t)w * h * c);
+    return 0;
+}
+
+/* Deterministic "photo-like" content: smooth gradients plus a hash. */
+static void fill_pattern(ppx_image *img, unsigned seed)
+{
+    for (uint32_t y = 0; y < img->height; y++)
+        for (uint32_t x = 0; x < img->width; x++)
+            for (unsigned c = 0; c < img->channels; c++) {
+                uint32_t hsh = (x * 73856093u) ^ (y * 19349663u) ^ (c * 83492791u) ^ seed;
+                hsh = (hsh ^ (hsh >> 13)) * 0x5bd1e995u;
+                uint32_t v8 = ((x * 255 / (img->width + 1)) + (y * 97 / (img->height + 1)) +
+                               (hsh >> 27)) &
+                              255;
+                size_t i = (size_t)x * img->channels + c;
+                if (img->type == PPX_U8)
+                    ppx_image_row(img, y)[i] = (uint8_t)v8;
+                else
+                    ((uint16_t *)ppx_image_row(img, y))[i] = (uint16_t)(v8 * 257 + (hsh & 255));
+            }
+}
+
+/* Values Pillow 9.4 gives for [0 100 200 100] (see test comments). */
+static int pillow_known_values(void)
+{
+    static const struct {
+        ppx_filter f;
+        uint32_t w;
+        uint8_t want[7];
+    } cases[] = {
+        {PPX_FILTER_BILINEAR, 2, {71, 143}},
+        {PPX_FILTER_BICUBIC, 2, {66, 150}},
+        {PPX_FILTER_LANCZOS3, 2, {68, 153}},
+        {PPX_FILTER_NEAREST, 2, {100, 100}},
+        {PPX_FILTER_BILINEAR, 7, {0, 36, 93, 150, 193, 136, 100}},
+        {PPX_FILTER_BICUBIC, 7, {0, 26, 92, 163, 199, 134, 92}},
+        {PPX_FILTER_LANCZOS3, 7, {0, 20, 88, 179, 196, 136, 85}},
+        {PPX_FILTER_NEAREST, 7, {0, 0, 100, 100, 200, 100, 100}},
+    };
+    ppx_image s, d, sv;
+    CHECK(row8(&s, 4, 1, 1, (const uint8_t[]){0, 100, 200, 100}) == 0);
+    CHECK(row8(&sv, 1, 4, 1, (const uint8_t[]){0, 100, 200, 100}) == 0);
+    ppx_image_init(&d);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CHECK(ppx_op_resize(NULL, &s, &d, cases[i].w, 1, cases[i].f, NULL, NULL) == 0);
+        for (uint32_t x = 0; x < cases[i].w; x++)
+            if (d.data[x] != cases[i].want[x]) {
+                fprintf(stderr, "%s w=%u x=%u: %u != %u\n", ppx_filter_name(cases[i].f),
+                        cases[i].w, x, d.data[x], cases[i].want[x]);
+                return 1;
+            }
+        /* The vertical pass gives the same numbers on the transposed input. */
+        CHECK(ppx_op_resize(NULL, &sv, &d, 1, cases[i].w, cases[i].f, NULL, NULL) == 0);
+        for (uint32_t y = 0; y < cases[i].w; y++)
+            CHECK_EQ_INT(d.data[y], cases[i].want[y]);
+    }
+    /* Shrinking 4 -> 3 vertically (Pillow: 30 150 130 for bilinear). */
+    CHECK(ppx_op_resize(NULL, &sv, &d, 1, 3, PPX_FILTER_BILINEAR, NULL, NULL) == 0);
+    CHECK(d.data[0] == 30 && d.data[1] == 150 && d.data[2] == 130);
+    ppx_image_destroy(&s);
+    ppx_image_destroy(&sv);
+    ppx_image_destroy(&d);
+    return 0;
+}
+
+/* A constant image stays exactly constant for every filter, size, channel
+ * count and depth: coefficients are normalised and the rounding is right. */
+static int constant_stays_constant(void)
+{
+    const uint32_t sizes[][4] = {{37, 23, 5, 3},  {37, 23, 200, 151}, {1, 1, 17, 9},
+                                 {16, 16, 1, 1},  {300, 7, 31, 70},   {5, 400, 5, 13},
+                                 {64, 64, 64, 13}};
+    ppx_image s, d;
+    ppx_image_init(&s);
+    ppx_image_init(&d);
+    for (int type = 1; type <= 2; type++)
+        for (unsigned c = 1; c <= 4; c++)
+            for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++)
+                for (int f = 0; f < 4; f++) {
+                    CHECK(ppx_image_alloc(&s, sizes[z][0], sizes[z][1], c, (ppx_sample)type,
+                                          NULL, NULL) == 0);
+                    uint16_t v16[4] = {0, 65535, 12345, 65535};
+                    uint8_t v8[4] = {0, 255, 77, 255};
+                    for (uint32_t y = 0; y < s.height; y++)
+                        for (uint32_t x = 0; x < s.width; x++)
+                            for (unsigned k = 0; k < c; k++) {
+                                size_t i = (size_t)x * c + k;
+                                if (type == 1)
+                                    ppx_image_row(&s, y)[i] = v8[k];
+                                else
+                                    ((uint16_t *)ppx_image_row(&s, y))[i] = v16[k];
+                            }
+                    CHECK(ppx_op_resize(NULL, &s, &d, sizes[z][2], sizes[z][3], all_filters[f],
+                                        NULL, NULL) == 0);
+                    CHECK(d.width == sizes[z][2] && d.height == sizes[z][3] && d.channels == c);
+                    for (uint32_t y = 0; y < d.height; y++)
+                        for (uint32_t x = 0; x < d.width; x++)
+                            for (unsigned k = 0; k < c; k++) {
+                                size_t i = (size_t)x * c + k;
+                                unsigned got = type == 1
+                                                   ? ppx_image_row(&d, y)[i]
+                                                   : ((uint16_t *)ppx_image_row(&d, y))[i];
+                                unsigned want = type == 1 ? v8[k] : v16[k];
+                                if (got != want) {
+                                    fprintf(stderr, "type %d c %u size %zu filter %d: %u != %u\n",
+                                            type, c, z, f, got, want);
+                                    return 1;
+                                }
+                            }
+                }
+    ppx_image_destroy(&s);
+    ppx_image_destroy(&d);
+    return 0;
+}
+
+/* Same size: an exact copy, whatever the filter. One axis unchanged: only
+ * the other pass runs, and the unchanged axis is not smoothed. */
+static int identity_and_single_pass(void)
+{
+    ppx_image s, d, t;
+    ppx_image_init(&s);
+    ppx_image_init(&d);
+    ppx_image_init(&t);
+    CHECK(ppx_image_alloc(&s, 45, 31, 3, PPX_U8, NULL, NULL) == 0);
+    fill_pattern(&s, 1);
+    for (int f = 0; f < 4; f++) {
+        CHECK(ppx_op_resize(NULL, &s, &d, 45, 31, all_filters[f], NULL, NULL) == 0);
+        CHECK(memcmp(s.data, d.data, 45 * 31 * 3) == 0);
+        /* Width only: each output row depends on its own input row alone. */
+        CHECK(ppx_op_resize(NULL, &s, &d, 20, 31, all_filters[f], NULL, NULL) == 0);
+        ppx_image row;
+        ppx_image_init(&row);
+        CHECK(ppx_image_alloc(&row, 45, 1, 3, PPX_U8, NULL, NULL) == 0);
+        memcpy(row.data, ppx_image_row(&s, 17), 45 * 3);
+        CHECK(ppx_op_resize(NULL, &row, &t, 20, 1, all_filters[f], NULL, NULL) == 0);
+        CHECK(memcmp(t.data, ppx_image_row(&d, 17), 20 * 3) == 0);
+        ppx_image_destroy(&row);
+    }
+    ppx_image_destroy(&s);
+    ppx_image_destroy(&d);
+    ppx_image_destroy(&t);
+    return 0;
+}
+
+/* The 16-bit path (float sums) agrees with the 8-bit path (Pillow's fixed
+ * point) on the same content to within one 8-bit step, for every channel
+ * count and filter, shrinking and enlarging. */
+static int depth16_matches_8(void)
+{
+    ppx_image s8, s16, d8, d16;
+    ppx_image_init(&s8);
+    ppx_image_init(&s16);
+    ppx_image_init(&d8);
+    ppx_image_init(&d16);
+    const uint32_t to[][2] = {{23, 17}, {130, 90}, {61, 3}};
+    for (unsigned c = 1; c <= 4; c++) {
+        CHECK(ppx_image_alloc(&s8, 61, 47, c, PPX_U8, NULL, NULL) == 0);
+        fill_pattern(&s8, 7);
+        if (c == 2 || c == 4) /* opaque alpha, so the paths compare colour */
+            for (size_t i = c - 1; i < (size_t)61 * 47 * c; i += c)
+                s8.data[i] = 255;
+        CHECK(ppx_image_alloc(&s16, 61, 47, c, PPX_U16, NULL, NULL) == 0);
+        for (size_t i = 0; i < (size_t)61 * 47 * c; i++)
+            ((uint16_t *)s16.data)[i] = (uint16_t)(s8.data[i] * 257);
+        for (size_t z = 0; z < 3; z++)
+            for (int f = 1; f < 4; f++) {
+                CHECK(ppx_op_resize(NULL, &s8, &d8, to[z][0], to[z][1], all_filters[f], NULL,
+                                    NULL) == 0);
+                CHECK(ppx_op_resize(NULL, &s16, &d16, to[z][0], to[z][1], all_filters[f], NULL,
+                                    NULL) == 0);
+                CHECK(d16.type == PPX_U16);
+                for (size_t i = 0; i < (size_t)to[z][0] * to[z][1] * c; i++) {
+                    int a = d8.data[i], b = (((uint16_t *)d16.data)[i] + 128) / 257;
+                    if (abs(a - b) > 1) {
+                        fprintf(stderr, "c %u size %zu filter %d sample %zu: %d vs %d\n", c, z,
+                                f, i, a, b);
+                        return 1;
+                    }
+                }
+            }
+    }
+    ppx_image_destroy(&s8);
+    ppx_image_destroy(&s16);
+    ppx_image_destroy(&d8);
+    ppx_image_destroy(&d16);
+    return 0;
+}
+
+/* Lanczos and bicubic overshoot at a hard edge; results clamp to the
+ * sample range instead of wrapping (0 | max step, enlarged 4 -> 13). */
+static int overshoot_clamps(void)
+{
+    ppx_image s, d;
+    ppx_image_init(&d);
+    /* Pillow 9.4: the ringing below 0 and above 255 is clamped. */
+    const uint8_t want[13] = {12, 2, 0, 0, 0, 39, 128, 216, 255, 255, 255, 253, 243};
+    CHECK(row8(&s, 4, 1, 1, (const uint8_t[]){0, 0, 255, 255}) == 0);
+    CHECK(ppx_op_resize(NULL, &s, &d, 13, 1, PPX_FILTER_LANCZOS3, NULL, NULL) == 0);
+    CHECK(memcmp(d.data, want, 13) == 0);
+    ppx_image_destroy(&s);
+    /* 16-bit: the same shape; a wrapped negative sum would put a bright
+     * value among the dark ones and the reverse. */
+    CHECK(ppx_image_alloc(&s, 4, 1, 1, PPX_U16, NULL, NULL) == 0);
+    const uint16_t v[4] = {0, 0, 65535, 65535};
+    memcpy(s.data, v, sizeof v);
+    CHECK(ppx_op_resize(NULL, &s, &d, 13, 1, PPX_FILTER_LANCZOS3, NULL, NULL) == 0);
+    const uint16_t *o = (const uint16_t *)d.data;
+    for (int i = 0; i < 13; i++) {
+        int w8 = (o[i] + 128) / 257;
+        CHECK(w8 >= want[i] - 1 && w8 <= want[i] + 1);
+    }
+    CHECK(o[2] == 0 && o[3] == 0 && o[8] == 65535 && o[9] == 65535);
+    ppx_image_destroy(&s);
+    ppx_image_destroy(&d);
+    return 0;
+}
+
+/* 1x1, 1xN and Nx1 in both directions, all filters. */
+static int degenerate_sizes(void)
+{
+    ppx_image s, d;
+    ppx_image_init(&d);
+    CHECK(row8(&s, 1, 1, 3, (const uint8_t[]){10, 20, 30}) == 0);
+    for (int f = 0; f < 4; f++) {
+        CHECK(ppx_op_resize(NULL, &s, &d, 7, 5, all_filters[f], NULL, NULL) == 0);
+        for (size_t i = 0; i < 35; i++)
+            CHECK(d.data[3 * i] == 10 && d.data[3 * i + 1] == 20 && d.data[3 * i + 2] == 30);
+    }
+    ppx_image_destroy(&s);
+    CHECK(row8(&s, 1, 6, 1, (const uint8_t[]){0, 50, 100, 150, 200, 250}) == 0);
+    for (int f = 0; f < 4; f++) {
+        CHECK(ppx_op_resize(NULL, &s, &d, 1, 1, all_filters[f], NULL, NULL) == 0);
+        CHECK(d.width == 1 && d.height == 1);
+        CHECK(d.data[0] >= 100 && d.data[0] <= 150); /* centre of the ramp */
+        CHECK(ppx_op_resize(NULL, &s, &d, 3, 12, all_filters[f], NULL, NULL) == 0);
+        for (uint32_t y = 0; y < 12; y++) /* each row constant */
+            CHECK(d.data[y * 3] == d.data[y * 3 + 1] && d.data[y * 3] == d.data[y * 3 + 2]);
+        CHECK(ppx_op_resize(NULL, &s, &d, 1, 2, all_filters[f], NULL, NULL) == 0);
+        CHECK(d.data[0] < d.data[1]);
+    }
+    ppx_image_destroy(&s);
+    ppx_image_destroy(&d);
+    return 0;
+}
+
+/* Alpha is resampled premultiplied: a fully transparent pixel's colour
+ * never leaks into its neighbours (the red under alpha 0 stays invisible).
+ * Values from Pillow 9.4 (RGBA -> RGBa, resize, -> RGBA). */
+static int alpha_premultiplied(void)
+{
+    ppx_image s, d;
+    ppx_image_init(&d);
+    uint8_t px[8 * 4];
+    for (int i = 0; i < 8; i++) {
+        int transparent = i >= 4;
+        px[4 * i + 0] = transparent ? 255 : 0;
+        px[4 * i + 1] = transparent ? 0 : 200;
+        px[4 * i + 2] = 0;
+        px[4 * i + 3] = transparent ? 0 : 255;
+    }
+    CHECK(row8(&s, 8, 1, 4, px) == 0);
+    static const uint8_t want[3][12] = {
+        {0, 200, 0, 255, 0, 199, 0, 128, 0, 0, 0, 0}, /* bilinear */
+        {0, 209, 0, 255, 0, 200, 0, 127, 0, 0, 0, 0}, /* bicubic */
+        {0, 218, 0, 255, 0, 200, 0, 127, 0, 0, 0, 0}, /* lanczos3 */
+    };
+    for (int f = 1; f < 4; f++) {
+        CHECK(ppx_op_resize(NULL, &s, &d, 3, 1, all_filters[f], NULL, NULL) == 0);
+        CHECK(memcmp(d.data, want[f - 1], 12) == 0);
+    }
+    /* Gray + alpha the same way. */
+    ppx_image_destroy(&s);
+    uint8_t ga[8 * 2];
+    for (int i = 0; i < 8; i++) {
+        ga[2 * i] = i >= 4 ? 255 : 40;
+        ga[2 * i + 1] = i >= 4 ? 0 : 255;
+    }
+    CHECK(row8(&s, 8, 1, 2, ga) == 0);
+    CHECK(ppx_op_resize(NULL, &s, &d, 3, 1, PPX_FILTER_BILINEAR, NULL, NULL) == 0);
+    CHECK(d.data[1] == 255 && d.data[0] == 40);
+    CHECK(d.data[3] > 0 && d.data[2] >= 39 && d.data[2] <= 41);
+    ppx_image_destroy(&s);
+    ppx_image_destroy(&d);
+    return 0;
+}
+
+/* resized_crop reads only the box: equal to resizing a copy of the box. */
+static int resized_crop_is_view(void)
+{
+    ppx_image s, box, d1, d2;
+    ppx_image_init(&s);
+    ppx_image_init(&box);
+    ppx_image_init(&d1);
+    ppx_image_init(&d2);
+    CHECK(ppx_image_alloc(&s, 80, 60, 3, PPX_U8, NULL, NULL) == 0);
+    fill_pattern(&s, 3);
+    ppx_box b = {13, 7, 41, 33};
+    CHECK(ppx_op_extract(&s, &box, b.x, b.y, b.w, b.h, NULL, NULL, NULL) == 0);
+    for (int f = 0; f < 4; f++) {
+        CHECK(ppx_op_resized_crop(NULL, &s, &b, &d1, 24, 24, all_filters[f], NULL, NULL) == 0);
+        CHECK(ppx_op_resize(NULL, &box, &d2, 24, 24, all_filters[f], NULL, NULL) == 0);
+        CHECK(memcmp(d1.data, d2.data, 24 * 24 * 3) == 0);
+    }
+    ppx_box outside = {70, 0, 11, 5};
+    ppx_err e;
+    CHECK_EQ_INT(ppx_op_resized_crop(NULL, &s, &outside, &d1, 4, 4, PPX_FILTER_BILINEAR, NULL,
+                                     &e),
+                 PPX_EINVAL);
+    ppx_image_destroy(&s);
+    ppx_image_destroy(&box);
+    ppx_image_destroy(&d1);
+    ppx_image_destroy(&d2);
+    return 0;
+}
+
+/* A resizer reused across sizes and filters gives what a fresh one gives
+ * (the cached coefficient tables are invalidated correctly), and stops
+ * allocating once warm. */
+static int resizer_reuse(void)
+{
+    ppx_resizer *rs = NULL;
+    CHECK(ppx_resizer_new(&rs) == 0);
+    ppx_image a, b, d1, d2;
+    ppx_image_init(&a);
+    ppx_image_init(&b);
+    ppx_image_init(&d1);
+    ppx_image_init(&d2);
+    CHECK(ppx_image_alloc(&a, 90, 70, 3, PPX_U8, NULL, NULL) == 0);
+    CHECK(ppx_image_alloc(&b, 70, 90, 3, PPX_U16, NULL, NULL) == 0);
+    fill_pattern(&a, 5);
+    fill_pattern(&b, 6);
+    const struct {
+        const ppx_image *src;
+        uint32_t w, h;
+        ppx_filter f;
+    } seq[] = {{&a, 30, 20, PPX_FILTER_LANCZOS3}, {&b, 30, 20, PPX_FILTER_LANCZOS3},
+               {&a, 30, 20, PPX_FILTER_BILINEAR}, {&a, 20, 30, PPX_FILTER_LANCZOS3},
+               {&b, 140, 20, PPX_FILTER_BICUBIC}, {&a, 30, 20, PPX_FILTER_LANCZOS3}};
+    for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
+        CHECK(ppx_op_resize(rs, seq[i].src, &d1, seq[i].w, seq[i].h, seq[i].f, NULL, NULL) == 0);
+        CHECK(ppx_op_resize(NULL, seq[i].src, &d2, seq[i].w, seq[i].h, seq[i].f, NULL, NULL) ==
+              0);
+        CHECK(memcmp(d1.data, d2.data, (size_t)seq[i].w * seq[i].h * 3 * seq[i].src->type) == 0);
+    }
+    /* Warm: the same resize again keeps the destination buffer. */
+    uint8_t *before = d1.data;
+    CHECK(ppx_op_resize(rs, &a, &d1, 30, 20, PPX_FILTER_LANCZOS3, NULL, NULL) == 0);
+    CHECK(d1.data == before);
+    ppx_resizer_free(&rs);
+    CHECK(rs == NULL);
+    ppx_resizer_free(&rs); /* NULL is fine */
+    ppx_image_destroy(&a);
+    ppx_image_destroy(&b);
+    ppx_image_destroy(&d1);
+    ppx_image_destroy(&d2);
+    return 0;
+}
+
+/* Limits apply to the output and to the intermediate image. */
+static int limits_checked(void)
+{
+    ppx_image s, d;
+    ppx_image_init(&s);
+    ppx_image_init(&d);
+    CHECK(ppx_image_alloc(&s, 1, 2000, 1, PPX_U8, NULL, NULL) == 0);
+    memset(s.data, 9, 2000);
+    ppx_limits l;
+    ppx_limits_default(&l);
+    l.max_pixels = 100000;
+    ppx_err e;
+    CHECK_EQ_INT(ppx_op_resize(NULL, &s, &d, 1000, 1000, PPX_FILTER_BILINEAR, &l, &e),
+                 PPX_ELIMIT);
+    /* Output 2000x1 is fine, but the horizontal pass would first make a
+     * 2000 x 2000 intermediate. */
+    CHECK_EQ_INT(ppx_op_resize(NULL, &s, &d, 2000, 1, PPX_FILTER_LANCZOS3, &l, &e), PPX_ELIMIT);
+    CHECK(strstr(e.msg, "intermediate") != NULL);
+    CHECK(ppx_op_resize(NULL, &s, &d, 50, 1, PPX_FILTER_LANCZOS3, &l, &e) == 0);
+    CHECK(d.data[0] == 9 && d.data[49] == 9);
+    ppx_image_destroy(&s);
+    ppx_image_destroy(&d);
+    return 0;
+}
+
+PPX_TEST_MAIN(TEST(pillow_known_values), TEST(constant_stays_constant),
+              TEST(identity_and_single_pass), TEST(depth16_matches_8), TEST(overshoot_clamps),
+              TEST(degenerate_sizes), TEST(alpha_premultiplied), TEST(resized_crop_is_view),
+              TEST(resizer_reuse), TEST(limits_checked))
