@@ -3,7 +3,7 @@
 # report equal those of a plain 'prepix run' of the same dataset.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
-ppxt_need_root
+ppx_need_root
 ppxt_need_prepix_run
 ppxt_need_local_slurm
 ppxt_tmpdir /tmp

@@ -4,7 +4,7 @@
 # itself, the next start resumes, and the end result equals an uninterrupted run.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
-ppxt_need_root
+ppx_need_root
 ppxt_need_prepix_run
 ppxt_need_local_slurm
 ppxt_tmpdir /tmp
@@ -21,11 +21,7 @@ PREPIX=$prepix INPUT=$t/in OUTDIR=$t/out PIPELINE=$spec PREPIX_ARGS='--chunk-siz
 first_output() {
     find "$t/out" -type f -name '*.jp*g' 2>/dev/null | grep -q .
 }
-deadline=$((SECONDS + 120))
-until first_output; do
-    [ $SECONDS -lt $deadline ] || ppxt_fail "no output after 120 s"
-    sleep 0.1
-done
+ppx_wait_for 120 "the job's first output" first_output || ppxt_fail "no output after 120 s"
 scancel --signal=USR1 --batch "$job"
 ppxt_wait_job "$job" 240
 ppxt_expect_completed "$job"

@@ -8,7 +8,8 @@ src=${PPX_SOURCE_DIR:?run through ctest}
 prepix=${PPX_PREPIX:?run through ctest}
 py=${PYTHON:-/usr/bin/python3}
 report_py=$src/tests/slurm/report.py
-# ppx_running and friends: the same checks the cluster scripts make.
+# ppx_need_root ("SKIP: ... needs root", exit 77), ppx_need_cmds, ppx_wait_for, ppx_running: the
+# same checks the cluster scripts make.
 # shellcheck source-path=SCRIPTDIR source=../../cluster/lib.sh
 . "$src/cluster/lib.sh"
 
@@ -25,10 +26,13 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 ppxt_jobs=()
 ppxt_dirs=()
+# Prefix for Slurm's client commands: empty for the local Slurm; the netns cluster's slurmctld is
+# reachable only from its hosts, so tests of it set ppxt_via=(cluster/netns/exec h1).
+ppxt_via=()
 ppxt_cleanup() {
     local rc=$? j d
     for j in "${ppxt_jobs[@]}"; do
-        scancel "$j" 2>/dev/null || true
+        "${ppxt_via[@]}" scancel "$j" 2>/dev/null || true
     done
     if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
         # Job logs tell why a job failed; print them before their folder goes.
@@ -48,21 +52,6 @@ trap ppxt_cleanup EXIT
 ppxt_fail() {
     echo "FAIL: $*" >&2
     exit 1
-}
-
-ppxt_need_root() {
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "SKIP: needs root (Slurm daemons, munged, network namespaces)"
-        exit 77
-    fi
-}
-
-ppxt_need_cmds() {
-    local c
-    for c in "$@"; do
-        command -v "$c" >/dev/null 2>&1 ||
-            ppxt_fail "$c not found: run cluster/install-deps (the *.up fixtures do so as root)"
-    done
 }
 
 # The jobs drive 'prepix run' (DESIGN.md section 3). Until the binary has it, say so and skip.
@@ -110,33 +99,33 @@ ppxt_dataset() {
 
 # ppxt_submit SBATCH-ARGS...: sbatch, set job to the job id and remember it for cleanup.
 ppxt_submit() {
-    job=$(sbatch --parsable "$@") || ppxt_fail "sbatch $* failed"
+    job=$("${ppxt_via[@]}" sbatch --parsable "$@") || ppxt_fail "sbatch $* failed"
     job=${job%%;*}
     ppxt_jobs+=("$job")
 }
 
 # ppxt_job_states ID: JobState of the job (of each task, for an array), one a line.
 ppxt_job_states() {
-    scontrol -o show job "$1" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2
+    "${ppxt_via[@]}" scontrol -o show job "$1" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2
 }
 
-# ppxt_wait_job ID SECONDS: poll until every task of the job ended (bounded). Fails on timeout.
-ppxt_wait_job() {
-    local id=$1 deadline=$((SECONDS + $2)) states s done_all
-    while :; do
-        states=$(ppxt_job_states "$job")
-        done_all=1
-        [ -n "$states" ] || done_all=0
-        for s in $states; do
-            case "$s" in
-                COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE) ;;
-                *) done_all=0 ;;
-            esac
-        done
-        [ "$done_all" = 1 ] && return 0
-        [ $SECONDS -lt "$deadline" ] || ppxt_fail "job $id not finished after $2 s (states: $states)"
-        sleep 0.5
+# ppxt_job_ended ID: every task of the job is in a final state (a requeued job is not).
+ppxt_job_ended() {
+    local states s
+    states=$(ppxt_job_states "$1")
+    [ -n "$states" ] || return 1
+    for s in $states; do
+        case "$s" in
+            COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE) ;;
+            *) return 1 ;;
+        esac
     done
+}
+
+# ppxt_wait_job ID SECONDS: poll until the job ended (bounded); fail the test on timeout.
+ppxt_wait_job() {
+    ppx_wait_for "$2" "job $1 to end" ppxt_job_ended "$1" ||
+        ppxt_fail "job $1 not finished after $2 s (states: $(ppxt_job_states "$1" | tr '\n' ' '))"
 }
 
 # ppxt_expect_completed ID: every task of the job COMPLETED with exit code 0.
@@ -147,7 +136,7 @@ ppxt_expect_completed() {
             *JobState=COMPLETED*ExitCode=0:0*) ;;
             *) ppxt_fail "job $1 did not complete cleanly: $(grep -oE '(JobId|JobState|ExitCode|Reason)=[^ ]*' <<<"$line" | tr '\n' ' ')" ;;
         esac
-    done < <(scontrol -o show job "$1")
+    done < <("${ppxt_via[@]}" scontrol -o show job "$1")
 }
 
 # ppxt_same_outputs A B: the same files with the same bytes, reports aside (they hold timings),

@@ -2,7 +2,7 @@
 # Fixture cleanup: stop the tests' one-host Slurm and check that none of its daemons is left.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
-ppxt_need_root
+ppx_need_root
 pids=()
 for f in "$PPX_SLURM_DIR"/slurmctld.pid "$PPX_SLURM_DIR"/slurmd-*.pid "$PPX_SLURM_DIR"/munge/munged.pid; do
     [ -s "$f" ] && pids+=("$(cat "$f")")

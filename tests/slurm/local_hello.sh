@@ -3,8 +3,8 @@
 # srun --mpi=pmix and by mpirun inside a batch job (tests/slurm/../../cluster/tools/mpi_hello.c).
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
-ppxt_need_root
-ppxt_need_cmds mpicc srun sbatch
+ppx_need_root
+ppx_need_cmds mpicc srun sbatch
 ppxt_need_local_slurm
 ppxt_tmpdir /tmp
 

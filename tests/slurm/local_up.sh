@@ -2,7 +2,7 @@
 # Fixture: start the tests' one-host Slurm (cluster/local-slurm/up) and check it takes jobs.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
-ppxt_need_root
+ppx_need_root
 # CI machines start bare: install what is missing (a no-op when all is there).
 "$src/cluster/install-deps"
 "$src/cluster/local-slurm/up"

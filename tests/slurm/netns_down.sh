@@ -3,7 +3,7 @@
 # ours, no process that ran in its hosts (their tmpfs mounts die with them), no daemon.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
-ppxt_need_root
+ppx_need_root
 dir=$PPX_NETNS_DIR
 pids=()
 for f in "$dir"/h*.pid "$dir"/slurm/*.pid "$dir"/slurm/munge/munged.pid; do

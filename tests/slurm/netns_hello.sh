@@ -4,8 +4,8 @@
 # runs mpirun across the three hosts.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
-ppxt_need_root
-ppxt_need_cmds mpicc
+ppx_need_root
+ppx_need_cmds mpicc
 ppxt_need_netns
 x=$src/cluster/netns/exec
 mkdir -p "$PPX_NETNS_DIR/shared"
@@ -29,16 +29,10 @@ for r in 1 2 3; do
 done
 
 printf '#!/bin/bash\nmpirun %q\n' "$t/mpi_hello" >"$t/job.sh"
-job=$("$x" h1 sbatch --parsable -N3 --ntasks-per-node=1 --output="$t/job.out" "$t/job.sh")
-ppxt_jobs+=("$job")
-# Slurm's client commands reach slurmctld only from inside the hosts.
-deadline=$((SECONDS + 60))
-until "$x" h1 scontrol -o show job "$job" | grep -q 'JobState=COMPLETED'; do
-    "$x" h1 scontrol -o show job "$job" | grep -qE 'JobState=(FAILED|CANCELLED|TIMEOUT|NODE_FAIL)' &&
-        ppxt_fail "batch job failed: $("$x" h1 scontrol -o show job "$job")"
-    [ $SECONDS -lt $deadline ] || ppxt_fail "batch job $job not done after 60 s"
-    sleep 0.5
-done
+ppxt_via=("$x" h1) # Slurm's client commands reach slurmctld only from inside the hosts.
+ppxt_submit -N3 --ntasks-per-node=1 --output="$t/job.out" "$t/job.sh"
+ppxt_wait_job "$job" 60
+ppxt_expect_completed "$job"
 [ "$(sort "$t/job.out" | cut -d' ' -f6 | tr '\n' ' ')" = "h1 h2 h3 " ] ||
     ppxt_fail "sbatch -N3 + mpirun: $(cat "$t/job.out")"
 echo "netns: 3 hosts, private /tmp, mpirun and a 3-node Slurm job across them"

@@ -6,7 +6,7 @@
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 mode=${1:?paths or bytes}
-ppxt_need_root
+ppx_need_root
 ppxt_need_prepix_run
 ppxt_need_netns
 x=$src/cluster/netns/exec
