@@ -32,7 +32,7 @@
 #include "sched/progress.h"
 #include "stats/report.h"
 
-enum { TAG_REQ = 101, TAG_ASSIGN = 102, TAG_CHUNKRES = 103 };
+enum { TAG_REQ = 101, TAG_ASSIGN = 102, TAG_CHUNKRES = 103, TAG_DONE = 104 };
 enum { REQ_STOPPING = 1, REQ_FATAL = 2 };
 enum { ASSIGN_CHUNK = 1, ASSIGN_NOMORE = 2 };
 #define PREFETCH 2 /* chunks a rank keeps queued beyond the one it works on */
@@ -147,8 +147,7 @@ typedef struct {
     const char *stop_reason;
 
     /* rank 0: serving the others */
-    int nomore_sent;
-    int *told_nomore;
+    int ranks_done; /* other ranks that said they left their loop */
     uint64_t *rank_done, *rank_failed, *rank_bytes; /* progress piggybacked on requests */
     int global_stop;
     int global_fatal;
@@ -654,6 +653,12 @@ static void serve(run_state *s)
             store_remote_chunk(s, s->scratch.data, (size_t)n);
             continue;
         }
+        if (st.MPI_TAG == TAG_DONE) {
+            /* Sent after the rank's last chunk results: nothing more from it. */
+            MPI_Recv(NULL, 0, MPI_BYTE, src, TAG_DONE, s->comm, MPI_STATUS_IGNORE);
+            s->ranks_done++;
+            continue;
+        }
         if (st.MPI_TAG != TAG_REQ) {
             /* Not ours: leave it (cannot happen with this protocol). */
             break;
@@ -677,10 +682,6 @@ static void serve(run_state *s)
         int kind = id >= 0 ? ASSIGN_CHUNK : ASSIGN_NOMORE;
         if (pack_assign(s, kind, s->global_stop, id >= 0 ? (uint64_t)id : 0, &s->send_buf[src]))
             abort();
-        if (kind == ASSIGN_NOMORE && !s->told_nomore[src]) {
-            s->told_nomore[src] = 1;
-            s->nomore_sent++;
-        }
         MPI_Isend(s->send_buf[src].data, (int)s->send_buf[src].len, MPI_BYTE, src, TAG_ASSIGN,
                   s->comm, &s->send_req[src]);
     }
@@ -781,7 +782,9 @@ static int run_loop(run_state *s)
         if (s->stopping && busy > 0 && now_s() > stop_deadline)
             local_done = 1; /* abandon what is still running: --resume redoes it */
         if (s->rank == 0) {
-            int others_done = s->nomore_sent == s->size - 1;
+            /* Every other rank has said it is done, after its last chunk
+             * results (bytes transport): nothing is left in flight. */
+            int others_done = s->ranks_done == s->size - 1;
             if (local_done && s->no_more && others_done)
                 break;
         } else if (local_done && s->no_more) {
@@ -807,6 +810,8 @@ static int run_loop(run_state *s)
         MPI_Wait(&s->res_req, MPI_STATUS_IGNORE);
         s->res_pending = 0;
     }
+    if (s->rank != 0)
+        MPI_Send(NULL, 0, MPI_BYTE, 0, TAG_DONE, s->comm);
     if (s->rank == 0)
         for (int r = 1; r < s->size; r++)
             if (s->send_req[r] != MPI_REQUEST_NULL)
@@ -1090,6 +1095,16 @@ static int finish(run_state *s)
         ppx_failures_sort(&all_fails);
         int stopped = all[1] || s->global_stop;
         int fatal = all[0] || s->global_fatal;
+        if (!stopped && !fatal && total.ok + total.failed != s->listing.n) {
+            /* A complete run accounts for every listed image; anything else
+             * is a bug, and must never pass as success. */
+            fprintf(stderr, "prepix: internal error: %llu of %llu images accounted for\n",
+                    (unsigned long long)(total.ok + total.failed),
+                    (unsigned long long)s->listing.n);
+            fatal = 1;
+            if (!s->stop_reason)
+                s->stop_reason = "internal error: images unaccounted for";
+        }
         code = fatal ? 1 : stopped ? 4 : (total.failed || all_fails.n) ? 3 : 0;
 
         const char **paths = calloc(all_fails.n ? all_fails.n : 1, sizeof *paths);
@@ -1206,7 +1221,6 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
 
     /* Per-rank state. */
     if (s->rank == 0) {
-        s->told_nomore = calloc((size_t)s->size, sizeof *s->told_nomore);
         s->rank_done = calloc((size_t)s->size, sizeof *s->rank_done);
         s->rank_failed = calloc((size_t)s->size, sizeof *s->rank_failed);
         s->rank_bytes = calloc((size_t)s->size, sizeof *s->rank_bytes);
@@ -1282,7 +1296,6 @@ out:
             ppx_buf_destroy(&s->send_buf[r]);
     free(s->send_buf);
     free(s->send_req);
-    free(s->told_nomore);
     free(s->rank_done);
     free(s->rank_failed);
     free(s->rank_bytes);

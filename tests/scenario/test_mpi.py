@@ -101,8 +101,10 @@ def kill9_resume():
     ref = (tree(clean), comparable(report(clean)))
     for frac in (0.1, 0.5, 0.9):
         out = os.path.join(t, f"killed-{frac}")
-        proc = launch(["run", "-o", out] + args, 2)
+        # A hang on a late image keeps the job from ending before the kill.
+        proc = launch(["run", "-o", out] + args, 2, env={"PPX_TEST_FAULT": "hang:img0042.jpg"})
         wait_outputs(proc, out, int(48 * frac))
+        check(proc.poll() is None, f"job ended before the kill at {frac}")
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         p = run(["run", "-o", out, "--resume"] + args, mpi_np=2)
@@ -113,6 +115,9 @@ def kill9_resume():
         ids = journal_chunks(out)
         check(len(ids) == len(set(ids)) == 16, f"journal chunks {sorted(ids)}")
         check(r["resumed"]["images"] + sum(p["images"] for p in r["per_rank"]) == 48, r["resumed"])
+        check(r["resumed"]["images"] < 48, f"nothing was left to resume at {frac}")
+        if frac >= 0.5:
+            check(r["resumed"]["images"] > 0, f"nothing was journaled before the kill at {frac}")
 
 
 def stop_and_resume(sig, to_ranks):
