@@ -70,8 +70,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_resize [--runs N] [--filters LIST] [--cold] IMG[:WxH]...\n");
         return 2;
     }
-    printf("%-28s %11s %11s %-9s %9s %9s\n", "image", "source", "target", "filter", "ms",
-           "MP/s");
+    printf("%-28s %11s %11s %-9s %9s %9s\n", "image", "source", "target", "filter", "ms", "MP/s");
     ppx_image src, dst;
     ppx_image_init(&src);
     ppx_image_init(&dst);

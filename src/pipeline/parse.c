@@ -25,53 +25,36 @@ typedef struct {
     ppx_op_kind kind;
     const char *usage; /* arguments after the name */
     const char *keys;  /* accepted key=value names, for messages; NULL for none */
-    const char *help;  /* what it does, one or two sentences */
+    const char *help;  /* what it does, one line */
 } opdef;
 
 static const opdef opdefs[] = {
     {"autorotate", PPX_OP_AUTOROTATE, "", NULL,
-     "Apply the EXIF (JPEG) or TIFF orientation, so that the pixels are upright. Put it first."},
+     "Apply the EXIF/TIFF orientation so that the pixels are upright (put it first)."},
     {"resize", PPX_OP_RESIZE, "S|WxH [fit=shorter|longer|fill|contain|cover] [filter=lanczos3]",
      "fit= or filter=",
-     "Resample. S alone: shorter side to S, aspect kept, the other side truncated as\n"
-     "torchvision does (fit=shorter; fit=longer puts the longer side at S). WxH: exactly\n"
-     "W x H (fit=fill), or the largest size inside (contain) or smallest covering (cover)\n"
-     "W x H with the aspect kept. Filters: nearest, bilinear, bicubic, lanczos3\n"
-     "(default), antialiased when shrinking; 8-bit results equal Pillow's Image.resize."},
+     "Resample, antialiased. S: shorter side to S, aspect kept (torchvision); WxH: exact."},
     {"center-crop", PPX_OP_CENTER_CROP, "S|WxH", NULL,
-     "Crop the centre W x H (S = SxS), offsets int(round((size - S) / 2.0)) as torchvision;\n"
-     "sides smaller than the crop are padded with zeros."},
+     "Crop the centre (torchvision CenterCrop); zeros where the image is smaller."},
     {"crop", PPX_OP_CROP, "X,Y,W,H", NULL,
-     "Crop the W x H box at (X, Y), in pixels of the current image; parts of the box\n"
-     "outside the image are zeros."},
+     "Crop the WxH box at (X,Y); parts outside the image are zeros."},
     {"random-crop", PPX_OP_RANDOM_CROP,
      "S|WxH [scale=0.08,1] [ratio=0.75,1.3333333333333333] [filter=lanczos3]",
      "scale=, ratio= or filter=",
-     "torchvision RandomResizedCrop: a box of random area (fraction of the image in\n"
-     "scale) and aspect ratio (log-uniform in ratio), at a random place, resized to\n"
-     "W x H; after 10 misses, the central crop. Random: seeded by --seed and the path."},
-    {"pad", PPX_OP_PAD, "S|WxH [color=0,0,0]", "color=",
-     "Letterbox: the image centred on a W x H canvas of colour R,G,B (or R,G,B,A; one\n"
-     "value V means V,V,V; 0..255, scaled for 16-bit; alpha 255 unless given); a side\n"
-     "larger than the canvas is cropped centrally, as center-crop does."},
+     "torchvision RandomResizedCrop to WxH; random per (--seed, path of the file)."},
+    {"pad", PPX_OP_PAD, "S|WxH [color=0,0,0]",
+     "color=", "Letterbox: the image centred on a WxH canvas of colour R,G,B[,A] or V (0..255)."},
     {"flip", PPX_OP_FLIP, "h|v [p=1]",
-     "p=", "Mirror left-right (h) or top-bottom (v), with probability p (random when 0<p<1)."},
-    {"rotate", PPX_OP_ROTATE, "90|180|270", NULL, "Rotate clockwise by 90, 180 or 270 degrees."},
+     "p=", "Mirror left-right (h) or top-bottom (v), with probability p."},
+    {"rotate", PPX_OP_ROTATE, "90|180|270", NULL, "Rotate clockwise."},
     {"grayscale", PPX_OP_GRAYSCALE, "", NULL,
-     "To one channel (alpha kept): ITU-R BT.601 luma, (R*19595 + G*38470 + B*7471 +\n"
-     "32768) >> 16 as Pillow's convert(\"L\")."},
-    {"rgb", PPX_OP_RGB, "", NULL,
-     "To three channels: gray is replicated, alpha is dropped (CMYK and palettes are\n"
-     "already RGB after decoding)."},
-    {"to-8bit", PPX_OP_TO_8BIT, "", NULL,
-     "16-bit samples to 8-bit, rounding to nearest: (v + 128) / 257."},
+     "To gray (alpha kept): ITU-R BT.601 luma, as Pillow's convert(\"L\")."},
+    {"rgb", PPX_OP_RGB, "", NULL, "To RGB: gray replicated, alpha dropped."},
+    {"to-8bit", PPX_OP_TO_8BIT, "", NULL, "16-bit samples to 8-bit, rounded: (v + 128) / 257."},
     {"equalize", PPX_OP_EQUALIZE, "", NULL,
-     "Histogram equalisation of each colour channel (alpha untouched), Pillow's\n"
-     "ImageOps.equalize table."},
-    {"normalize", PPX_OP_NORMALIZE, "[mean=0] [std=1]", "mean= or std=",
-     "(x / 255 - mean) / std in float32 (x / 65535 for 16-bit), one value per channel or\n"
-     "one for all, as torchvision's ToTensor + Normalize. Must be the last op; output\n"
-     "only with -f npy."},
+     "Histogram equalisation of each colour channel (Pillow's ImageOps.equalize)."},
+    {"normalize", PPX_OP_NORMALIZE, "[mean=0] [std=1]",
+     "mean= or std=", "(x / 255 - mean) / std as float32, per channel; the last op; -f npy only."},
 };
 #define N_OPDEFS (int)(sizeof opdefs / sizeof opdefs[0])
 
@@ -665,19 +648,13 @@ const char *ppx_pipeline_canonical(const ppx_pipeline *pl)
 
 void ppx_pipeline_print_ops(FILE *f)
 {
-    fprintf(f, "Pipeline ops. A spec is ops separated by \"|\"; an op is its name, then its\n"
-               "arguments and key=value options, separated by blanks; sizes are S (one\n"
-               "number) or WxH. \"#\" starts a comment. Example:\n\n"
-               "    autorotate | resize 256 | random-crop 224 scale=0.08,1 | flip h p=0.5\n\n"
-               "Defaults are shown as key=default.\n\n");
+    fprintf(f, "Pipeline ops. A spec is ops separated by \"|\"; an op is its name, its\n"
+               "arguments and key=value options, separated by blanks; sizes are S (= SxS,\n"
+               "except for resize) or WxH; \"#\" starts a comment. Options show their\n"
+               "defaults. Details: docs/pipeline.md. Example:\n\n"
+               "    autorotate | resize 256 | random-crop 224 scale=0.08,1 | flip h p=0.5\n\n");
     for (int i = 0; i < N_OPDEFS; i++) {
         const opdef *d = &opdefs[i];
-        fprintf(f, "  %s%s%s\n", d->name, d->usage[0] ? " " : "", d->usage);
-        for (const char *p = d->help; *p;) {
-            const char *nl = strchr(p, '\n');
-            int len = nl ? (int)(nl - p) : (int)strlen(p);
-            fprintf(f, "      %.*s\n", len, p);
-            p += len + (nl ? 1 : 0);
-        }
+        fprintf(f, "  %s%s%s\n      %s\n", d->name, d->usage[0] ? " " : "", d->usage, d->help);
     }
 }

@@ -30,8 +30,8 @@ static void fail(const char *what, const char *spec)
 
 /* Runs pl on a small RGB image with limits; reads every output sample so
  * that the sanitizers see uninitialised or out-of-bounds results. */
-static void run_small(const ppx_pipeline *pl, const char *spec, unsigned channels,
-                      ppx_sample type, int orientation)
+static void run_small(const ppx_pipeline *pl, const char *spec, unsigned channels, ppx_sample type,
+                      int orientation)
 {
     ppx_pipeline_ctx *ctx = NULL;
     ppx_image img;

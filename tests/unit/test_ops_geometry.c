@@ -21,10 +21,10 @@ static int resize_dims_torchvision(void)
     CHECK_DIMS(500, 375, 256, 256, PPX_FIT_SHORTER, 341, 256); /* int(341.33) */
     CHECK_DIMS(375, 500, 256, 256, PPX_FIT_SHORTER, 256, 341);
     CHECK_DIMS(4000, 3000, 256, 256, PPX_FIT_SHORTER, 341, 256);
-    CHECK_DIMS(640, 427, 224, 224, PPX_FIT_SHORTER, 335, 224);  /* 335.74 -> 335 */
-    CHECK_DIMS(300, 300, 256, 256, PPX_FIT_SHORTER, 256, 256);  /* square */
-    CHECK_DIMS(1, 118, 256, 256, PPX_FIT_SHORTER, 256, 30208);  /* 1-pixel wide */
-    CHECK_DIMS(1000, 3, 2, 2, PPX_FIT_SHORTER, 666, 2);         /* 666.67 -> 666 */
+    CHECK_DIMS(640, 427, 224, 224, PPX_FIT_SHORTER, 335, 224); /* 335.74 -> 335 */
+    CHECK_DIMS(300, 300, 256, 256, PPX_FIT_SHORTER, 256, 256); /* square */
+    CHECK_DIMS(1, 118, 256, 256, PPX_FIT_SHORTER, 256, 30208); /* 1-pixel wide */
+    CHECK_DIMS(1000, 3, 2, 2, PPX_FIT_SHORTER, 666, 2);        /* 666.67 -> 666 */
     CHECK_DIMS(3, 600, 256, 256, PPX_FIT_SHORTER, 256, 51200);
     return 0;
 }
@@ -49,10 +49,10 @@ static int resize_dims_fits(void)
 static int center_offset_rounding(void)
 {
     CHECK_EQ_INT(ppx_center_offset(256, 224), 16);
-    CHECK_EQ_INT(ppx_center_offset(341, 224), 58);  /* 58.5 -> 58 (even) */
-    CHECK_EQ_INT(ppx_center_offset(343, 224), 60);  /* 59.5 -> 60 (even) */
-    CHECK_EQ_INT(ppx_center_offset(5, 2), 2);       /* 1.5 -> 2 */
-    CHECK_EQ_INT(ppx_center_offset(6, 1), 2);       /* 2.5 -> 2 */
+    CHECK_EQ_INT(ppx_center_offset(341, 224), 58); /* 58.5 -> 58 (even) */
+    CHECK_EQ_INT(ppx_center_offset(343, 224), 60); /* 59.5 -> 60 (even) */
+    CHECK_EQ_INT(ppx_center_offset(5, 2), 2);      /* 1.5 -> 2 */
+    CHECK_EQ_INT(ppx_center_offset(6, 1), 2);      /* 2.5 -> 2 */
     CHECK_EQ_INT(ppx_center_offset(224, 224), 0);
     CHECK_EQ_INT(ppx_center_offset(100, 224), -62); /* pad 62 left, 62 right */
     CHECK_EQ_INT(ppx_center_offset(101, 224), -61); /* pad 61 left, 62 right */

@@ -103,14 +103,14 @@ static int autorotate_all_8(void)
         uint8_t v[6];
     } st[9] = {
         {0, 0, {0}},
-        {3, 2, {1, 2, 3, 11, 12, 13}},  /* 1 top-left */
-        {3, 2, {3, 2, 1, 13, 12, 11}},  /* 2 top-right: mirrored */
-        {3, 2, {13, 12, 11, 3, 2, 1}},  /* 3 bottom-right: rotated 180 */
-        {3, 2, {11, 12, 13, 1, 2, 3}},  /* 4 bottom-left: flipped */
-        {2, 3, {1, 11, 2, 12, 3, 13}},  /* 5 left-top: transposed */
-        {2, 3, {3, 13, 2, 12, 1, 11}},  /* 6 right-top: needs 90 cw */
-        {2, 3, {13, 3, 12, 2, 11, 1}},  /* 7 right-bottom: transverse */
-        {2, 3, {11, 1, 12, 2, 13, 3}},  /* 8 left-bottom: needs 90 ccw */
+        {3, 2, {1, 2, 3, 11, 12, 13}}, /* 1 top-left */
+        {3, 2, {3, 2, 1, 13, 12, 11}}, /* 2 top-right: mirrored */
+        {3, 2, {13, 12, 11, 3, 2, 1}}, /* 3 bottom-right: rotated 180 */
+        {3, 2, {11, 12, 13, 1, 2, 3}}, /* 4 bottom-left: flipped */
+        {2, 3, {1, 11, 2, 12, 3, 13}}, /* 5 left-top: transposed */
+        {2, 3, {3, 13, 2, 12, 1, 11}}, /* 6 right-top: needs 90 cw */
+        {2, 3, {13, 3, 12, 2, 11, 1}}, /* 7 right-bottom: transverse */
+        {2, 3, {11, 1, 12, 2, 13, 3}}, /* 8 left-bottom: needs 90 ccw */
     };
     for (int o = 1; o <= 8; o++) {
         for (unsigned c = 1; c <= 4; c++) {
@@ -264,8 +264,8 @@ static int grayscale_bt601(void)
 {
     ppx_image s, d;
     ppx_image_init(&d);
-    CHECK(make8(&s, 4, 1, 3,
-                (const uint8_t[]){255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255}) == 0);
+    CHECK(make8(&s, 4, 1, 3, (const uint8_t[]){255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255}) ==
+          0);
     CHECK(ppx_op_grayscale(&s, &d, NULL, NULL) == 0);
     /* (255 * w + 32768) >> 16 for w = 19595, 38470, 7471: 76, 150, 29 */
     CHECK(same8(&d, 4, 1, 1, (const uint8_t[]){76, 150, 29, 255}));

@@ -28,9 +28,9 @@ static void fill_pattern(ppx_image *img, unsigned seed)
             for (unsigned c = 0; c < img->channels; c++) {
                 uint32_t hsh = (x * 73856093u) ^ (y * 19349663u) ^ (c * 83492791u) ^ seed;
                 hsh = (hsh ^ (hsh >> 13)) * 0x5bd1e995u;
-                uint32_t v8 = ((x * 255 / (img->width + 1)) + (y * 97 / (img->height + 1)) +
-                               (hsh >> 27)) &
-                              255;
+                uint32_t v8 =
+                    ((x * 255 / (img->width + 1)) + (y * 97 / (img->height + 1)) + (hsh >> 27)) &
+                    255;
                 size_t i = (size_t)x * img->channels + c;
                 if (img->type == PPX_U8)
                     ppx_image_row(img, y)[i] = (uint8_t)v8;
@@ -64,8 +64,8 @@ static int pillow_known_values(void)
         CHECK(ppx_op_resize(NULL, &s, &d, cases[i].w, 1, cases[i].f, NULL, NULL) == 0);
         for (uint32_t x = 0; x < cases[i].w; x++)
             if (d.data[x] != cases[i].want[x]) {
-                fprintf(stderr, "%s w=%u x=%u: %u != %u\n", ppx_filter_name(cases[i].f),
-                        cases[i].w, x, d.data[x], cases[i].want[x]);
+                fprintf(stderr, "%s w=%u x=%u: %u != %u\n", ppx_filter_name(cases[i].f), cases[i].w,
+                        x, d.data[x], cases[i].want[x]);
                 return 1;
             }
         /* The vertical pass gives the same numbers on the transposed input. */
@@ -96,8 +96,8 @@ static int constant_stays_constant(void)
         for (unsigned c = 1; c <= 4; c++)
             for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++)
                 for (int f = 0; f < 4; f++) {
-                    CHECK(ppx_image_alloc(&s, sizes[z][0], sizes[z][1], c, (ppx_sample)type,
-                                          NULL, NULL) == 0);
+                    CHECK(ppx_image_alloc(&s, sizes[z][0], sizes[z][1], c, (ppx_sample)type, NULL,
+                                          NULL) == 0);
                     uint16_t v16[4] = {0, 65535, 12345, 65535};
                     uint8_t v8[4] = {0, 255, 77, 255};
                     for (uint32_t y = 0; y < s.height; y++)
@@ -116,9 +116,8 @@ static int constant_stays_constant(void)
                         for (uint32_t x = 0; x < d.width; x++)
                             for (unsigned k = 0; k < c; k++) {
                                 size_t i = (size_t)x * c + k;
-                                unsigned got = type == 1
-                                                   ? ppx_image_row(&d, y)[i]
-                                                   : ((uint16_t *)ppx_image_row(&d, y))[i];
+                                unsigned got = type == 1 ? ppx_image_row(&d, y)[i]
+                                                         : ((uint16_t *)ppx_image_row(&d, y))[i];
                                 unsigned want = type == 1 ? v8[k] : v16[k];
                                 if (got != want) {
                                     fprintf(stderr, "type %d c %u size %zu filter %d: %u != %u\n",
@@ -191,8 +190,8 @@ static int depth16_matches_8(void)
                 for (size_t i = 0; i < (size_t)to[z][0] * to[z][1] * c; i++) {
                     int a = d8.data[i], b = (((uint16_t *)d16.data)[i] + 128) / 257;
                     if (abs(a - b) > 1) {
-                        fprintf(stderr, "c %u size %zu filter %d sample %zu: %d vs %d\n", c, z,
-                                f, i, a, b);
+                        fprintf(stderr, "c %u size %zu filter %d sample %zu: %d vs %d\n", c, z, f,
+                                i, a, b);
                         return 1;
                     }
                 }
@@ -322,8 +321,7 @@ static int resized_crop_is_view(void)
     }
     ppx_box outside = {70, 0, 11, 5};
     ppx_err e;
-    CHECK_EQ_INT(ppx_op_resized_crop(NULL, &s, &outside, &d1, 4, 4, PPX_FILTER_BILINEAR, NULL,
-                                     &e),
+    CHECK_EQ_INT(ppx_op_resized_crop(NULL, &s, &outside, &d1, 4, 4, PPX_FILTER_BILINEAR, NULL, &e),
                  PPX_EINVAL);
     ppx_image_destroy(&s);
     ppx_image_destroy(&box);
@@ -357,8 +355,7 @@ static int resizer_reuse(void)
                {&b, 140, 20, PPX_FILTER_BICUBIC}, {&a, 30, 20, PPX_FILTER_LANCZOS3}};
     for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
         CHECK(ppx_op_resize(rs, seq[i].src, &d1, seq[i].w, seq[i].h, seq[i].f, NULL, NULL) == 0);
-        CHECK(ppx_op_resize(NULL, seq[i].src, &d2, seq[i].w, seq[i].h, seq[i].f, NULL, NULL) ==
-              0);
+        CHECK(ppx_op_resize(NULL, seq[i].src, &d2, seq[i].w, seq[i].h, seq[i].f, NULL, NULL) == 0);
         CHECK(memcmp(d1.data, d2.data, (size_t)seq[i].w * seq[i].h * 3 * seq[i].src->type) == 0);
     }
     /* Warm: the same resize again keeps the destination buffer. */
@@ -387,8 +384,7 @@ static int limits_checked(void)
     ppx_limits_default(&l);
     l.max_pixels = 100000;
     ppx_err e;
-    CHECK_EQ_INT(ppx_op_resize(NULL, &s, &d, 1000, 1000, PPX_FILTER_BILINEAR, &l, &e),
-                 PPX_ELIMIT);
+    CHECK_EQ_INT(ppx_op_resize(NULL, &s, &d, 1000, 1000, PPX_FILTER_BILINEAR, &l, &e), PPX_ELIMIT);
     /* Output 2000x1 is fine, but the horizontal pass would first make a
      * 2000 x 2000 intermediate. */
     CHECK_EQ_INT(ppx_op_resize(NULL, &s, &d, 2000, 1, PPX_FILTER_LANCZOS3, &l, &e), PPX_ELIMIT);
