@@ -31,8 +31,9 @@ typedef struct {
 static const opdef opdefs[] = {
     {"autorotate", PPX_OP_AUTOROTATE, "", NULL,
      "Apply the EXIF/TIFF orientation so that the pixels are upright (put it first)."},
-    {"resize", PPX_OP_RESIZE, "S|WxH [fit=shorter|longer|fill|contain|cover] [filter=lanczos3]",
-     "fit= or filter=",
+    {"resize", PPX_OP_RESIZE,
+     "S|WxH [fit=shorter|longer|fill|contain|cover] [filter=lanczos3] [draft=safe|fast|off]",
+     "fit=, filter= or draft=",
      "Resample, antialiased. S: shorter side to S, aspect kept (torchvision); WxH: exact."},
     {"center-crop", PPX_OP_CENTER_CROP, "S|WxH", NULL,
      "Crop the centre (torchvision CenterCrop); zeros where the image is smaller."},
@@ -204,13 +205,13 @@ static int parse_key(const opdef *d, int pos, const char *tok, ppx_op *op, unsig
     const char *eq = strchr(tok, '=');
     size_t klen = (size_t)(eq - tok);
     const char *v = eq + 1;
-    static const char *const keys[] = {"fit",   "filter", "scale", "ratio",
-                                       "color", "p",      "mean",  "std"};
+    static const char *const keys[] = {"fit",   "filter", "scale", "ratio", "color",
+                                       "p",     "mean",   "std",   "draft"};
     /* Which keys each op accepts, as bits of keys[]. */
     unsigned allowed = 0;
     switch (d->kind) {
     case PPX_OP_RESIZE:
-        allowed = 1u << 0 | 1u << 1;
+        allowed = 1u << 0 | 1u << 1 | 1u << 8;
         break;
     case PPX_OP_RANDOM_CROP:
         allowed = 1u << 1 | 1u << 2 | 1u << 3;
@@ -228,7 +229,7 @@ static int parse_key(const opdef *d, int pos, const char *tok, ppx_op *op, unsig
         break;
     }
     int key = -1;
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < (int)(sizeof keys / sizeof keys[0]); i++)
         if (strlen(keys[i]) == klen && strncmp(keys[i], tok, klen) == 0)
             key = i;
     if (key < 0 || !(allowed & (1u << key))) {
@@ -280,6 +281,12 @@ static int parse_key(const opdef *d, int pos, const char *tok, ppx_op *op, unsig
         for (int i = 0; i < 3; i++)
             op->color[i] = (uint8_t)vals[n == 1 ? 0 : i];
         op->color[3] = n == 4 ? (uint8_t)vals[3] : 255;
+        break;
+    case 8: /* draft */
+        if ((f = ppx_draft_from_name(v)) < 0)
+            return bad(err, pos, d->name, "bad draft \"%s\": expected safe, fast or off",
+                       quote(v, q, sizeof q));
+        op->draft = f;
         break;
     case 5: /* p */
         if (parse_double(v, strlen(v), &vals[0]) || vals[0] < 0 || vals[0] > 1)
@@ -335,6 +342,7 @@ static int parse_op(int pos, char **tok, int ntok, ppx_op *op, ppx_err *err)
     memset(op, 0, sizeof *op);
     op->kind = d->kind;
     op->filter = PPX_FILTER_LANCZOS3;
+    op->draft = PPX_DRAFT_SAFE;
     op->scale[0] = 0.08;
     op->scale[1] = 1.0;
     op->ratio[0] = 3.0 / 4.0;
@@ -499,7 +507,8 @@ static int format_op(ppx_buf *b, const ppx_op *op)
             rc = rc ? rc : append(b, " %ux%u", op->w, op->h);
         rc =
             rc ? rc
-               : append(b, " fit=%s filter=%s", ppx_fit_name(op->fit), ppx_filter_name(op->filter));
+               : append(b, " fit=%s filter=%s draft=%s", ppx_fit_name(op->fit),
+                        ppx_filter_name(op->filter), ppx_draft_name(op->draft));
         break;
     case PPX_OP_CENTER_CROP:
         rc = rc ? rc : append(b, " %ux%u", op->w, op->h);

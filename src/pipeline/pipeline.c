@@ -114,7 +114,7 @@ void ppx_pipeline_decode_hint(const ppx_pipeline *pl, uint32_t src_w, uint32_t s
         }
     }
     /* Nearest neighbour promises samples of the original image. */
-    if (!rs || rs->filter == PPX_FILTER_NEAREST)
+    if (!rs || rs->filter == PPX_FILTER_NEAREST || rs->draft == PPX_DRAFT_OFF)
         return;
     uint32_t W = swap ? src_h : src_w, H = swap ? src_w : src_h, ow, oh;
     ppx_resize_dims(W, H, rs->w, rs->h, rs->fit, &ow, &oh);
@@ -128,7 +128,8 @@ void ppx_pipeline_decode_hint(const ppx_pipeline *pl, uint32_t src_w, uint32_t s
     for (uint32_t d = 8; d >= 2; d /= 2) {
         uint32_t sw = (uint32_t)(((uint64_t)W + d - 1) / d);
         uint32_t sh = (uint32_t)(((uint64_t)H + d - 1) / d);
-        if ((uint64_t)sw < 2ull * ow || (uint64_t)sh < 2ull * oh)
+        uint64_t margin = (uint64_t)rs->draft; /* 2 (safe) or 1 (fast) */
+        if ((uint64_t)sw < margin * ow || (uint64_t)sh < margin * oh)
             continue;
         uint32_t tw, th;
         ppx_resize_dims(sw, sh, rs->w, rs->h, rs->fit, &tw, &th);
@@ -279,4 +280,20 @@ int ppx_pipeline_normalize(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, const 
         return rc;
     *out = &ctx->scratch[2];
     return 0;
+}
+
+int ppx_draft_from_name(const char *s)
+{
+    if (strcmp(s, "safe") == 0)
+        return PPX_DRAFT_SAFE;
+    if (strcmp(s, "fast") == 0)
+        return PPX_DRAFT_FAST;
+    if (strcmp(s, "off") == 0)
+        return PPX_DRAFT_OFF;
+    return -1;
+}
+
+const char *ppx_draft_name(int d)
+{
+    return d == PPX_DRAFT_FAST ? "fast" : d == PPX_DRAFT_OFF ? "off" : "safe";
 }

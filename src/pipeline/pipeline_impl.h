@@ -32,6 +32,7 @@ typedef struct {
     int single;        /* resize: size given as one number S */
     ppx_fit fit;       /* resize */
     ppx_filter filter; /* resize, random-crop */
+    int draft;         /* resize: PPX_DRAFT_*, how far JPEG shrink-on-load may go */
     uint32_t x, y;     /* crop origin */
     double scale[2];   /* random-crop */
     double ratio[2];   /* random-crop */
@@ -42,6 +43,12 @@ typedef struct {
     float mean[4], std[4];
     unsigned nvals; /* normalize: 1 (all channels) or one per channel */
 } ppx_op;
+
+/* Shrink-on-load before a resize: the value is the reduction the resize must
+ * still do after the DCT scaling (0: no shrink on load). */
+enum { PPX_DRAFT_OFF = 0, PPX_DRAFT_FAST = 1, PPX_DRAFT_SAFE = 2 };
+int ppx_draft_from_name(const char *s);
+const char *ppx_draft_name(int d);
 
 struct ppx_pipeline {
     int n;

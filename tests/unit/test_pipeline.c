@@ -72,8 +72,10 @@ static int parse_bad_arguments(void)
     CHECK(parse_fails("resize", "op 1 (\"resize\"): missing size") == 0);
     CHECK(parse_fails("resize 256 fit=wide", "bad fit \"wide\": expected shorter, longer") == 0);
     CHECK(parse_fails("resize 256 filter=lanczos", "bad filter \"lanczos\"") == 0);
-    CHECK(parse_fails("resize 256 fitt=fill", "unknown argument \"fitt=fill\": expected fit= or "
-                                              "filter=") == 0);
+    CHECK(parse_fails("resize 256 fitt=fill", "unknown argument \"fitt=fill\": expected fit=, "
+                                              "filter= or draft=") == 0);
+    CHECK(parse_fails("resize 256 draft=yes", "bad draft \"yes\": expected safe, fast or off") ==
+          0);
     CHECK(parse_fails("resize 256 fit=fill fit=cover", "fit= given twice") == 0);
     CHECK(parse_fails("resize 256 300", "unexpected argument \"300\"") == 0);
     CHECK(parse_fails("resize 300x200 fit=shorter", "fit=shorter needs one size S") == 0);
@@ -147,13 +149,14 @@ static int parse_empty(void)
 static int canonical_text(void)
 {
     CHECK(canonical_is("autorotate | resize 256 | center-crop 224",
-                       "autorotate | resize 256 fit=shorter filter=lanczos3 | "
+                       "autorotate | resize 256 fit=shorter filter=lanczos3 draft=safe | "
                        "center-crop 224x224") == 0);
     CHECK(canonical_is("  resize   256x128\tfilter=bilinear  ",
-                       "resize 256x128 fit=fill filter=bilinear") == 0);
-    CHECK(canonical_is("resize 300 fit=cover", "resize 300x300 fit=cover filter=lanczos3") == 0);
-    CHECK(canonical_is("resize 300 fit=longer filter=nearest",
-                       "resize 300 fit=longer filter=nearest") == 0);
+                       "resize 256x128 fit=fill filter=bilinear draft=safe") == 0);
+    CHECK(canonical_is("resize 300 fit=cover",
+                       "resize 300x300 fit=cover filter=lanczos3 draft=safe") == 0);
+    CHECK(canonical_is("resize 300 draft=fast fit=longer filter=nearest",
+                       "resize 300 fit=longer filter=nearest draft=fast") == 0);
     CHECK(canonical_is("random-crop 224",
                        "random-crop 224x224 scale=0.08,1 ratio=0.75,1.3333333333333333 "
                        "filter=lanczos3") == 0);
@@ -279,6 +282,10 @@ static int decode_hint(void)
     CHECK(hint_of("resize 256 | random-crop 224", 4000, 3000, 1, 1000, 750) == 0);
     /* Nearest promises original samples; no resize at all; no pipeline. */
     CHECK(hint_of("resize 256 filter=nearest", 4000, 3000, 1, 0, 0) == 0);
+    /* draft=fast (Pillow's draft): the decoded size need only cover the output;
+     * draft=off: never shrink on load. */
+    CHECK(hint_of("resize 256 draft=fast", 4000, 3000, 1, 500, 375) == 0);
+    CHECK(hint_of("resize 256 draft=off", 4000, 3000, 1, 0, 0) == 0);
     CHECK(hint_of("grayscale", 4000, 3000, 1, 0, 0) == 0);
     CHECK(hint_of("", 4000, 3000, 1, 0, 0) == 0);
     uint32_t mw = 1, mh = 1;
