@@ -18,5 +18,26 @@ void ppx_buf_destroy(ppx_buf *b);
 int ppx_buf_reserve(ppx_buf *b, size_t n);
 /* Appends n bytes. 0 or PPX_ENOMEM. */
 int ppx_buf_append(ppx_buf *b, const void *p, size_t n);
+/* Appends v as 8 little-endian bytes (portable files: journal, stats). */
+int ppx_buf_put_le64(ppx_buf *b, uint64_t v);
+
+/* Reads 8 little-endian bytes. */
+static inline uint64_t ppx_get_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+#define PPX_FNV1A_INIT 0xcbf29ce484222325ULL
+/* FNV-1a over n bytes, continuing from h (start with PPX_FNV1A_INIT). */
+static inline uint64_t ppx_fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *s = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ s[i]) * 0x100000001b3ULL;
+    return h;
+}
 
 #endif

@@ -40,6 +40,14 @@ int ppx_buf_reserve(ppx_buf *b, size_t n)
     return 0;
 }
 
+int ppx_buf_put_le64(ppx_buf *b, uint64_t v)
+{
+    uint8_t le[8];
+    for (int i = 0; i < 8; i++)
+        le[i] = (uint8_t)(v >> (8 * i));
+    return ppx_buf_append(b, le, 8);
+}
+
 int ppx_buf_append(ppx_buf *b, const void *p, size_t n)
 {
     if (n > SIZE_MAX - b->len)

@@ -57,30 +57,14 @@ void ppx_failures_destroy(ppx_failures *f)
     memset(f, 0, sizeof *f);
 }
 
-static int put_u64(ppx_buf *o, uint64_t v)
-{
-    uint8_t b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-    return ppx_buf_append(o, b, 8);
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 int ppx_failures_pack(const ppx_failures *f, ppx_buf *o)
 {
-    int rc = put_u64(o, f->n);
+    int rc = ppx_buf_put_le64(o, f->n);
     for (size_t i = 0; i < f->n && !rc; i++) {
         const ppx_failure *e = &f->v[i];
         size_t ml = strlen(e->msg);
-        rc = put_u64(o, e->index) || put_u64(o, (uint64_t)(int64_t)e->stage) ||
-             put_u64(o, (uint64_t)(int64_t)e->code) || put_u64(o, ml) ||
+        rc = ppx_buf_put_le64(o, e->index) || ppx_buf_put_le64(o, (uint64_t)(int64_t)e->stage) ||
+             ppx_buf_put_le64(o, (uint64_t)(int64_t)e->code) || ppx_buf_put_le64(o, ml) ||
              ppx_buf_append(o, e->msg, ml);
     }
     return rc ? PPX_ENOMEM : 0;
@@ -91,13 +75,13 @@ int ppx_failures_unpack(const uint8_t *p, size_t n, ppx_failures *f, size_t *use
     const uint8_t *q = p, *end = p + n;
     if (n < 8)
         return PPX_ECORRUPT;
-    uint64_t count = get_u64(q);
+    uint64_t count = ppx_get_le64(q);
     q += 8;
     for (uint64_t i = 0; i < count; i++) {
         if (end - q < 32)
             return PPX_ECORRUPT;
-        uint64_t index = get_u64(q), ml = get_u64(q + 24);
-        int stage = (int)(int64_t)get_u64(q + 8), code = (int)(int64_t)get_u64(q + 16);
+        uint64_t index = ppx_get_le64(q), ml = ppx_get_le64(q + 24);
+        int stage = (int)(int64_t)ppx_get_le64(q + 8), code = (int)(int64_t)ppx_get_le64(q + 16);
         q += 32;
         if (ml >= PPX_ERR_MSG_MAX || (uint64_t)(end - q) < ml)
             return PPX_ECORRUPT;
@@ -211,14 +195,6 @@ int ppx_journal_write_identity(const char *outdir, const ppx_run_identity *id, p
 
 #define REC_MAGIC 0x4a585050u /* "PPXJ" */
 
-static uint64_t fnv(const uint8_t *p, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 0x100000001b3ULL;
-    return h;
-}
-
 /* Record: magic u64, body length u64, body, fnv(body) u64.
  * Body: chunk u64, count u64, stats, failures. */
 static int parse_file(const char *path, ppx_resume_state *rs)
@@ -239,15 +215,15 @@ static int parse_file(const char *path, ppx_resume_state *rs)
     fclose(f);
     const uint8_t *q = b.data, *end = b.data + b.len;
     while (end - q >= 24) {
-        if (get_u64(q) != REC_MAGIC)
+        if (ppx_get_le64(q) != REC_MAGIC)
             break;
-        uint64_t len = get_u64(q + 8);
+        uint64_t len = ppx_get_le64(q + 8);
         if (len > (uint64_t)(end - q) - 24 || len < 16)
             break; /* cut short by a kill: the chunk is redone */
         const uint8_t *body = q + 16;
-        if (fnv(body, len) != get_u64(body + len))
+        if (ppx_fnv1a(PPX_FNV1A_INIT, body, len) != ppx_get_le64(body + len))
             break;
-        uint64_t chunk = get_u64(body), count = get_u64(body + 8);
+        uint64_t chunk = ppx_get_le64(body), count = ppx_get_le64(body + 8);
         ppx_stats st;
         ppx_failures fl = {0};
         size_t used1, used2;
@@ -355,14 +331,14 @@ int ppx_journal_append(ppx_journal *j, uint64_t chunk, uint64_t count, const ppx
 {
     ppx_buf *r = &j->rec;
     r->len = 0;
-    int rc = put_u64(r, REC_MAGIC) || put_u64(r, 0) || put_u64(r, chunk) || put_u64(r, count) ||
+    int rc = ppx_buf_put_le64(r, REC_MAGIC) || ppx_buf_put_le64(r, 0) || ppx_buf_put_le64(r, chunk) || ppx_buf_put_le64(r, count) ||
              ppx_stats_serialize(s, r) || ppx_failures_pack(f, r);
     if (rc)
         return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
     uint64_t len = r->len - 16;
     for (int i = 0; i < 8; i++)
         r->data[8 + i] = (uint8_t)(len >> (8 * i));
-    if (put_u64(r, fnv(r->data + 16, len)))
+    if (ppx_buf_put_le64(r, ppx_fnv1a(PPX_FNV1A_INIT, r->data + 16, len)))
         return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
     /* One write: O_APPEND keeps records whole even if a kill cuts the file. */
     ssize_t w = write(j->fd, r->data, r->len);

@@ -35,8 +35,7 @@ int ppx_listing_add(ppx_listing *l, const char *key, size_t len)
     l->arena[l->arena_len + len] = '\0';
     l->off[l->n++] = l->arena_len;
     l->arena_len += len + 1;
-    for (size_t i = 0; i <= len; i++) /* the NUL separates keys in the hash */
-        l->hash = (l->hash ^ (unsigned char)key[i]) * 0x100000001b3ULL;
+    l->hash = ppx_fnv1a(l->hash, key, len + 1); /* the NUL separates keys in the hash */
     return 0;
 }
 
@@ -154,7 +153,7 @@ static int read_list(ppx_listing *l, const char *file, ppx_err *err)
 int ppx_listing_build(const char *input, ppx_listing *l, ppx_err *err)
 {
     memset(l, 0, sizeof *l);
-    l->hash = 0xcbf29ce484222325ULL;
+    l->hash = PPX_FNV1A_INIT;
     if (input[0] == '@') {
         const char *file = input + 1;
         const char *slash = strrchr(file, '/');

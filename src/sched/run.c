@@ -873,9 +873,7 @@ static int find_collisions(run_state *s)
         if (ppx_job_output_path(name, sizeof name, "", ppx_listing_key(&s->listing, i),
                                 s->cfg->out_format))
             continue;
-        uint64_t h = 0xcbf29ce484222325ULL;
-        for (const char *p = name; *p; p++)
-            h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+        uint64_t h = ppx_fnv1a(PPX_FNV1A_INIT, name, strlen(name));
         for (size_t k = h & (cap - 1);; k = (k + 1) & (cap - 1)) {
             if (slot[k] < 0) {
                 slot[k] = (int64_t)i;

@@ -175,22 +175,6 @@ void ppx_group_mean_std(const ppx_group_stats *g, unsigned bits, int b, double *
  * words, a bitmask of present groups, then each present group's words. */
 #define STATS_MAGIC 0x3153585050ULL /* "PPXS1" */
 
-static int put64(ppx_buf *o, uint64_t v)
-{
-    uint8_t b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-    return ppx_buf_append(o, b, 8);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 static size_t group_words(void)
 {
     return 2 + 4 * 2 * 2 + 4 * 2 + 4 * 256;
@@ -204,21 +188,21 @@ int ppx_stats_serialize(const ppx_stats *s, ppx_buf *o)
     for (int g = 0; g < PPX_STATS_GROUPS; g++)
         if (s->group[g].images)
             mask |= 1ULL << g;
-    int rc = put64(o, STATS_MAGIC);
+    int rc = ppx_buf_put_le64(o, STATS_MAGIC);
     for (size_t i = 0; i < sizeof scal / sizeof scal[0] && !rc; i++)
-        rc = put64(o, scal[i]);
-    rc = rc ? rc : put64(o, mask);
+        rc = ppx_buf_put_le64(o, scal[i]);
+    rc = rc ? rc : ppx_buf_put_le64(o, mask);
     for (int gi = 0; gi < PPX_STATS_GROUPS && !rc; gi++) {
         const ppx_group_stats *g = &s->group[gi];
         if (!(mask & (1ULL << gi)))
             continue;
-        rc = put64(o, g->images) || put64(o, g->pixels);
+        rc = ppx_buf_put_le64(o, g->images) || ppx_buf_put_le64(o, g->pixels);
         for (int b = 0; b < 4 && !rc; b++)
-            rc = put64(o, g->sum[b].lo) || put64(o, g->sum[b].hi) || put64(o, g->sumsq[b].lo) ||
-                 put64(o, g->sumsq[b].hi) || put64(o, g->min[b]) || put64(o, g->max[b]);
+            rc = ppx_buf_put_le64(o, g->sum[b].lo) || ppx_buf_put_le64(o, g->sum[b].hi) || ppx_buf_put_le64(o, g->sumsq[b].lo) ||
+                 ppx_buf_put_le64(o, g->sumsq[b].hi) || ppx_buf_put_le64(o, g->min[b]) || ppx_buf_put_le64(o, g->max[b]);
         for (int b = 0; b < 4 && !rc; b++)
             for (int v = 0; v < 256 && !rc; v++)
-                rc = put64(o, g->hist[b][v]);
+                rc = ppx_buf_put_le64(o, g->hist[b][v]);
     }
     return rc ? PPX_ENOMEM : 0;
 }
@@ -226,7 +210,7 @@ int ppx_stats_serialize(const ppx_stats *s, ppx_buf *o)
 int ppx_stats_deserialize(const uint8_t *p, size_t n, ppx_stats *s, size_t *used)
 {
     const size_t nscal = 12;
-    if (n < 8 * (nscal + 2) || get64(p) != STATS_MAGIC)
+    if (n < 8 * (nscal + 2) || ppx_get_le64(p) != STATS_MAGIC)
         return PPX_ECORRUPT;
     ppx_stats t;
     ppx_stats_init(&t);
@@ -234,8 +218,8 @@ int ppx_stats_deserialize(const uint8_t *p, size_t n, ppx_stats *s, size_t *used
     uint64_t *scal[] = {&t.total, &t.ok,    &t.failed, &t.bytes_read, &t.bytes_written, &t.sized,
                         &t.w_min, &t.w_max, &t.w_sum,  &t.h_min,      &t.h_max,         &t.h_sum};
     for (size_t i = 0; i < nscal; i++, q += 8)
-        *scal[i] = get64(q);
-    uint64_t mask = get64(q);
+        *scal[i] = ppx_get_le64(q);
+    uint64_t mask = ppx_get_le64(q);
     q += 8;
     if (mask >> PPX_STATS_GROUPS)
         return PPX_ECORRUPT;
@@ -245,20 +229,20 @@ int ppx_stats_deserialize(const uint8_t *p, size_t n, ppx_stats *s, size_t *used
         if ((size_t)(p + n - q) < 8 * group_words())
             return PPX_ECORRUPT;
         ppx_group_stats *g = &t.group[gi];
-        g->images = get64(q);
-        g->pixels = get64(q + 8);
+        g->images = ppx_get_le64(q);
+        g->pixels = ppx_get_le64(q + 8);
         q += 16;
         for (int b = 0; b < 4; b++, q += 48) {
-            g->sum[b].lo = get64(q);
-            g->sum[b].hi = get64(q + 8);
-            g->sumsq[b].lo = get64(q + 16);
-            g->sumsq[b].hi = get64(q + 24);
-            g->min[b] = (uint32_t)get64(q + 32);
-            g->max[b] = (uint32_t)get64(q + 40);
+            g->sum[b].lo = ppx_get_le64(q);
+            g->sum[b].hi = ppx_get_le64(q + 8);
+            g->sumsq[b].lo = ppx_get_le64(q + 16);
+            g->sumsq[b].hi = ppx_get_le64(q + 24);
+            g->min[b] = (uint32_t)ppx_get_le64(q + 32);
+            g->max[b] = (uint32_t)ppx_get_le64(q + 40);
         }
         for (int b = 0; b < 4; b++)
             for (int v = 0; v < 256; v++, q += 8)
-                g->hist[b][v] = get64(q);
+                g->hist[b][v] = ppx_get_le64(q);
     }
     *s = t;
     if (used)
