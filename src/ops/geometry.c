@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "ops/ops_impl.h"
+#include "prepix/buf.h"
 #include "prepix/ops.h"
 
 static const char *const filter_names[] = {"nearest", "bilinear", "bicubic", "lanczos3"};
@@ -124,11 +125,8 @@ static inline uint64_t rotl64(uint64_t x, int k)
 
 void ppx_rng_seed(ppx_rng *rng, uint64_t seed, const char *key)
 {
-    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a 64 */
-    for (const unsigned char *p = (const unsigned char *)(key ? key : ""); *p; p++) {
-        h ^= *p;
-        h *= 0x100000001b3ULL;
-    }
+    const char *k = key ? key : "";
+    uint64_t h = ppx_fnv1a(PPX_FNV1A_INIT, k, strlen(k));
     /* Mix the seed first so that seeds 0, 1, 2 ... are far apart before the
      * key is folded in. */
     uint64_t x = seed;
