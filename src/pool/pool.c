@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -99,6 +100,11 @@ static int read_str(int fd, uint32_t len, char *out, size_t cap)
 /* The life of a worker process: read a task, do it, write the result. */
 static void worker_main(const ppx_pool_config *cfg, int in_fd, int out_fd)
 {
+    /* Keep large blocks (libjpeg's coefficient buffers, pixel buffers) in
+     * the heap between images instead of mmap/munmap for each: the kernel
+     * would fault in and zero them anew every time (7% of a thumbnail run). */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 128 << 20);
     ppx_job_ctx ctx;
     if (ppx_job_ctx_init(&ctx))
         _exit(3);

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,10 @@
 enum { TAG_REQ = 101, TAG_ASSIGN = 102, TAG_CHUNKRES = 103, TAG_DONE = 104 };
 enum { REQ_STOPPING = 1, REQ_FATAL = 2 };
 enum { ASSIGN_CHUNK = 1, ASSIGN_NOMORE = 2 };
-#define PREFETCH 2 /* chunks a rank keeps queued beyond the one it works on */
+/* Chunks a rank keeps queued beyond those its workers are on: one hides the
+ * latency of a request (milliseconds); more only lengthens the tail, when
+ * one rank still holds queued chunks while the others have nothing left. */
+#define PREFETCH 1
 #define STOP_GRACE_S 10.0 /* on SIGTERM/SIGUSR1, the longest wait for images in progress */
 
 /* ---- signals ---------------------------------------------------------- */
@@ -1046,6 +1050,17 @@ static int finish(run_state *s)
     ppx_failures_pack(&s->fails, &packed);
 
     if (s->mpi) {
+        /* Ranks that finish first wait here for the last one. Blocking
+         * collectives busy-poll in Open MPI and would take CPU from the
+         * workers still running on the same node: wait in a sleeping barrier. */
+        MPI_Request barrier;
+        MPI_Ibarrier(s->comm, &barrier);
+        for (int arrived = 0;;) {
+            MPI_Test(&barrier, &arrived, MPI_STATUS_IGNORE);
+            if (arrived)
+                break;
+            poll(NULL, 0, 1);
+        }
         MPI_Allreduce(flags, all, 2, MPI_INT, MPI_MAX, s->comm);
         MPI_Datatype t;
         MPI_Op op;

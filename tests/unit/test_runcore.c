@@ -87,6 +87,32 @@ static int stats_exact_merge(void)
     return 0;
 }
 
+static int stats_histogram_exact(void)
+{
+    /* Against a plain per-sample count, for every channel count, odd widths included. */
+    ppx_image img;
+    ppx_image_init(&img);
+    for (unsigned c = 1; c <= 4; c++)
+        for (uint32_t w = 1; w <= 6; w++) {
+            fill(&img, w, 5, c, c * 7 + w);
+            ppx_img_stats st;
+            ppx_img_stats_compute(&img, &st);
+            uint32_t ref[4][256];
+            memset(ref, 0, sizeof ref);
+            uint64_t sum[4] = {0};
+            for (size_t i = 0; i < (size_t)w * 5 * c; i++) {
+                ref[i % c][img.data[i]]++;
+                sum[i % c] += img.data[i];
+            }
+            for (unsigned b = 0; b < c; b++) {
+                CHECK(memcmp(ref[b], st.hist[b], sizeof ref[b]) == 0);
+                CHECK_EQ_INT(st.sum[b], sum[b]);
+            }
+        }
+    ppx_image_destroy(&img);
+    return 0;
+}
+
 static int stats_serialize(void)
 {
     ppx_image img;
@@ -274,6 +300,7 @@ static int atomic_write(void)
     return 0;
 }
 
-PPX_TEST_MAIN(TEST(json_escaping), TEST(stats_exact_merge), TEST(stats_serialize),
+PPX_TEST_MAIN(TEST(json_escaping), TEST(stats_exact_merge), TEST(stats_histogram_exact),
+              TEST(stats_serialize),
               TEST(stats_16bit_carry), TEST(journal_roundtrip), TEST(identity_diff),
               TEST(listing_order), TEST(output_names), TEST(atomic_write))
