@@ -221,9 +221,26 @@ int ppx_pool_idle(const ppx_pool *p)
     return n;
 }
 
+int ppx_pool_worker_pid(const ppx_pool *p, int i)
+{
+    return i >= 0 && i < p->n ? (int)p->w[i].pid : -1;
+}
+
 int ppx_pool_size(const ppx_pool *p)
 {
     return p->n;
+}
+
+static void reap(worker *w, int *status);
+static int spawn(ppx_pool *p, int i, ppx_err *err);
+
+static int send_task(const worker *w, const task_hdr *h, const char *in_path, const char *key,
+                     const char *out_path, const uint8_t *input, size_t len)
+{
+    return write_full(w->to_fd, h, sizeof *h) || write_full(w->to_fd, in_path, h->in_len) ||
+           write_full(w->to_fd, key, h->key_len) ||
+           (out_path && write_full(w->to_fd, out_path, h->out_len)) ||
+           (input && write_full(w->to_fd, input, len));
 }
 
 int ppx_pool_submit(ppx_pool *p, uint64_t id, uint64_t tag, const char *in_path,
@@ -243,17 +260,23 @@ int ppx_pool_submit(ppx_pool *p, uint64_t id, uint64_t tag, const char *in_path,
                   .out_len = out_path ? (uint32_t)strlen(out_path) : 0,
                   .has_payload = input != NULL,
                   .payload_len = input ? len : 0};
+    if (send_task(w, &h, in_path, key, out_path, input, len)) {
+        /* The worker died while idle (killed from outside): this image is
+         * not its fault. Replace the worker and hand the image to the new one;
+         * if that fails too, the wait reports the image as a worker failure. */
+        int status;
+        kill(w->pid, SIGKILL);
+        reap(w, &status);
+        int rc = spawn(p, i, err);
+        if (rc)
+            return rc;
+        w = &p->w[i];
+        (void)send_task(w, &h, in_path, key, out_path, input, len);
+    }
     w->busy = 1;
     w->id = id;
     w->tag = tag;
     w->started = now_s();
-    /* A write error means the worker died while idle: the next wait sees
-     * EOF on its result pipe and reports this image as a worker failure. */
-    if (write_full(w->to_fd, &h, sizeof h) || write_full(w->to_fd, in_path, h.in_len) ||
-        write_full(w->to_fd, key, h.key_len) ||
-        (out_path && write_full(w->to_fd, out_path, h.out_len)) ||
-        (input && write_full(w->to_fd, input, len)))
-        return 0;
     return 0;
 }
 

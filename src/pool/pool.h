@@ -46,6 +46,9 @@ int ppx_pool_wait(ppx_pool *p, int timeout_ms, int wake_fd, ppx_pool_cb cb, void
  * finish (their results are dropped), then SIGKILL. Accepts NULL. */
 void ppx_pool_free(ppx_pool **p, double grace_s);
 
+/* Process id of worker i (tests). */
+int ppx_pool_worker_pid(const ppx_pool *p, int i);
+
 /* CPUs in this process's affinity mask (Slurm's --cpus-per-task). */
 int ppx_pool_default_workers(void);
 
