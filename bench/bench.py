@@ -88,9 +88,19 @@ def read_manifest(corpus):
 
 # ---------------------------------------------------------------- running
 
+def idle_core_s():
+    """Idle (+ iowait) core-seconds of the whole machine since boot."""
+    with open("/proc/stat") as f:
+        v = f.readline().split()
+    return (int(v[4]) + int(v[5])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_timed(cmd, cwd, env, timeout):
     """Runs CMD (a bash string) in CWD; returns wall s, CPU s of the whole
-    tree, the largest single process's peak RSS in KiB, and the exit code."""
+    tree, the largest single process's peak RSS in KiB, the exit code, and
+    the machine's idle core-seconds meanwhile (other people's work shows as
+    a run that could not get the cores it asked for)."""
+    i0 = idle_core_s()
     t0 = time.monotonic()
     p = subprocess.Popen(["bash", "-c", cmd], cwd=cwd, env=env, start_new_session=True,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -105,7 +115,8 @@ def run_timed(cmd, cwd, env, timeout):
     reader.join()
     p.returncode = os.waitstatus_to_exitcode(status)
     return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss_kib": ru.ru_maxrss,
-            "rc": p.returncode, "stderr": err[0].decode(errors="replace")[-2000:]}
+            "rc": p.returncode, "stderr": err[0].decode(errors="replace")[-2000:],
+            "idle": idle_core_s() - i0}
 
 
 def count_outputs(d):
@@ -131,8 +142,9 @@ def bench_tools(work, name, tools, indir, rounds, env, ref, timeout, n_in):
             res["outputs"] = count_outputs(o)
             if res["rc"] != 0:
                 errors[label] = res["stderr"].strip().splitlines()[-3:]
-            log("  %-22s round %d/%d  %7.2f s wall %7.2f s cpu  rc %d  %d outputs"
-                % (label, r, rounds, res["wall"], res["cpu"], res["rc"], res["outputs"]))
+            log("  %-22s round %d/%d  %7.2f s wall %7.2f s cpu  %5.2f s idle  rc %d  %d outputs"
+                % (label, r, rounds, res["wall"], res["cpu"], res["idle"], res["rc"],
+                   res["outputs"]))
             if r > 0:
                 runs[label].append(res)
     shutil.rmtree(out, ignore_errors=True)
@@ -147,6 +159,7 @@ def bench_tools(work, name, tools, indir, rounds, env, ref, timeout, n_in):
             "outputs": rs[-1]["outputs"], "inputs": n_in,
             "rc": max(x["rc"] for x in rs), "walls": [x["wall"] for x in rs],
             "cpus": [x["cpu"] for x in rs], "errors": errors.get(label, []),
+            "idle": statistics.median(x["idle"] for x in rs),
         }
         if ref:
             refs = runs[ref]
@@ -252,9 +265,16 @@ def tool_versions():
 
 
 def fmt_table(rows, ref, ref_name):
+    # Ratios to a reference that failed (e.g. a codec not built yet) mean nothing.
+    refrow = next((r for r in rows if r["tool"] == ref_name), None)
+    if refrow and refrow["rc"] != 0 and refrow["outputs"] < refrow["inputs"] and \
+            not ref_name.startswith(("floor", "prepix stats")):
+        ref = None
+        ref_name += " (failed)"
     h = ("| tool | median wall s | median CPU s | images/s | wall / %s | CPU / %s "
-         "| peak RSS MiB (largest process) | outputs |\n" % (ref_name, ref_name))
-    h += "|---|---:|---:|---:|---:|---:|---:|---:|\n"
+         "| peak RSS MiB (largest process) | outputs | machine idle, core-s |\n"
+         % (ref_name, ref_name))
+    h += "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     for r in rows:
         ok = r["outputs"] if r["outputs"] == r["inputs"] else "%d of %d" % (r["outputs"],
                                                                            r["inputs"])
@@ -262,18 +282,21 @@ def fmt_table(rows, ref, ref_name):
             ok = "none (by design)"
         if r["rc"] != 0:
             ok = "%s, exit %d" % (ok, r["rc"])
-        h += "| %s | %.2f | %.2f | %.1f | %s | %s | %.0f | %s |\n" % (
+        h += "| %s | %.2f | %.2f | %.1f | %s | %s | %.0f | %s | %s |\n" % (
             r["tool"], r["wall"], r["cpu"], r["inputs"] / r["wall"],
             "%.2f" % r["ratio_wall"] if ref else "-",
-            "%.2f" % r["ratio_cpu"] if ref else "-", r["rss_mib"], ok)
+            "%.2f" % r["ratio_cpu"] if ref else "-", r["rss_mib"], ok,
+            "%.2f" % r["idle"] if "idle" in r else "-")
     return h
 
 
 def fmt_commands(rows, indir):
     s = "Commands (run in the input folder; `{IN}`/`{OUT}` are the input and a fresh output "
     s += "folder):\n\n"
+    root = os.path.dirname(HERE) + "/"
     for r in rows:
-        s += "    %-18s %s\n" % (r["tool"] + ":", r["command"])
+        # Paths relative to the repository root, so the doc does not name one checkout.
+        s += "    %-18s %s\n" % (r["tool"] + ":", r["command"].replace(root, ""))
     return s + "\n"
 
 
@@ -289,6 +312,12 @@ def replace_block(doc, name, text):
 # ---------------------------------------------------------------- main
 
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--render":
+        # bench.py --render results.json docs/benchmarks.md: rewrite the doc's blocks
+        # from saved results (after a change to the tables' layout).
+        with open(sys.argv[2]) as f:
+            write_doc(sys.argv[3], render(json.load(f)))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--prepix", required=True)
     ap.add_argument("--floor", required=True)
@@ -347,7 +376,9 @@ def main():
                            len(list_images(indir)))
         results["workloads"][name] = {"rows": rows, "ref": ref_name, "input": indir,
                                       "images": len(list_images(indir)),
-                                      "load": [load0, os.getloadavg()[0]]}
+                                      "load": [load0, os.getloadavg()[0]],
+                                      "date": datetime.datetime.now().strftime("%H:%M"),
+                                      "commit": commit}
         print("\n## %s (%d images)\n" % (name, len(list_images(indir))))
         print(fmt_table(rows, ref, ref_name))
         return rows
@@ -487,7 +518,17 @@ def main():
                                       biggest, 1.5 * biggest + 16))
         results["memory"] = mem
 
-    with open(os.path.join(a.work, "results.json"), "w") as f:
+    # Workloads not run this time keep their last figures (each says when it ran).
+    saved = os.path.join(a.work, "results.json")
+    if os.path.exists(saved):
+        with open(saved) as f:
+            old = json.load(f)
+        for k, v in old.get("workloads", {}).items():
+            results["workloads"].setdefault(k, v)
+        for k in ("scaling", "memory"):
+            if k in old and k not in results:
+                results[k] = old[k]
+    with open(saved, "w") as f:
         json.dump(results, f, indent=1)
     blocks = render(results)
     with open(os.path.join(a.work, "results.md"), "w") as f:
@@ -524,13 +565,15 @@ def render(res):
         rows = w["rows"]
         peers += "### %s (%d images)\n\n" % (name, w["images"])
         peers += fmt_table(rows, w["ref"] != "-", w["ref"]) + "\n"
-        peers += "Load average (1 min) at start and end: %.1f, %.1f.\n\n" % tuple(w["load"])
+        peers += "Run at %s (prepix %s); load average (1 min) at start and end: %.1f, %.1f.\n\n" % (
+            w.get("date", "?"), w.get("commit", res["commit"]), w["load"][0], w["load"][1])
         peers += targets(name, rows)
         errs = [(r["tool"], r["errors"]) for r in rows if r["errors"]]
         if errs:
             peers += "Failures (last lines of stderr):\n\n"
             for t, e in errs:
-                peers += "    %s: %s\n" % (t, " / ".join(e)[:400])
+                peers += "    %s: %s\n" % (t, " / ".join(e)[:400].replace(
+                    os.path.dirname(HERE) + "/", ""))
             peers += "\n"
         peers += fmt_commands(rows, w["input"])
     if peers:
@@ -541,8 +584,8 @@ def render(res):
         for name in ("scaling -w", "scaling -np"):
             txt += "### %s (%d images, thumb224)\n\n" % (name, wl[name]["images"])
             txt += fmt_table(wl[name]["rows"], True, wl[name]["ref"]) + "\n"
-            txt += "Load average (1 min) at start and end: %.1f, %.1f.\n\n" % tuple(
-                wl[name]["load"])
+            txt += "Run at %s; load average (1 min) at start and end: %.1f, %.1f.\n\n" % (
+                wl[name].get("date", "?"), wl[name]["load"][0], wl[name]["load"][1])
             txt += fmt_commands(wl[name]["rows"], "")
         txt += "| target | measured (wall) | measured (CPU) | met |\n|---|---:|---:|---|\n"
         txt += "| -w 1 / -w 2 >= 1.85 | %.2f | %.2f | %s |\n" % (

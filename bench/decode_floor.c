@@ -1,13 +1,15 @@
 /* decode_floor: the least work any JPEG thumbnailer must do.
  *
- *   decode_floor [-m MARGIN] shorter|longer SIZE FILE...
+ *   decode_floor [-m MARGIN] [-f] shorter|longer SIZE FILE...
  *
  * Each FILE is read into memory and decoded with libjpeg-turbo at the largest
  * DCT scale (1/8, 1/4, 1/2, 1/1) whose output still covers SIZE on the named
  * side (MARGIN times SIZE with -m, default 1: -m 2 is the scale that prepix
  * and libvips' thumbnail choose, which keep a factor 2 for the resize). The
  * pixels are decoded to RGB (gray and CMYK stay as they are) into one reused
- * row buffer and discarded: no resize, no encode, no write. Run under
+ * row buffer and discarded: no resize, no encode, no write. -f asks for
+ * libjpeg-turbo's fast integer IDCT and plain (box) chroma upsampling, to
+ * measure what those would save (prepix uses the accurate defaults). Run under
  * `xargs -P` with the same process parallelism as the tools it bounds.
  *
  * Exit status: 0 when every file decoded, 1 when any failed (its name and
@@ -27,6 +29,7 @@ typedef struct {
 
 typedef struct {
     int longer;        /* 1: SIZE bounds the longer side, 0: the shorter */
+    int fast;          /* JDCT_IFAST and no fancy upsampling */
     unsigned target;   /* SIZE times MARGIN */
     unsigned char *row; /* reused across images */
     size_t row_cap;
@@ -94,6 +97,10 @@ static int decode_one(floor_ctx *fc, struct jpeg_decompress_struct *d, floor_err
         d->out_color_space = JCS_RGB;
     d->scale_num = 1;
     d->scale_denom = choose_denom(fc, d->image_width, d->image_height);
+    if (fc->fast) {
+        d->dct_method = JDCT_IFAST;
+        d->do_fancy_upsampling = FALSE;
+    }
     jpeg_start_decompress(d);
     size_t stride = (size_t)d->output_width * (size_t)d->output_components;
     if (stride > fc->row_cap) {
@@ -115,17 +122,24 @@ static int decode_one(floor_ctx *fc, struct jpeg_decompress_struct *d, floor_err
 int main(int argc, char **argv)
 {
     unsigned margin = 1;
-    int a = 1;
-    if (a + 1 < argc && strcmp(argv[a], "-m") == 0) {
-        margin = (unsigned)strtoul(argv[a + 1], NULL, 10);
-        a += 2;
+    int fast = 0, a = 1;
+    for (;;) {
+        if (a + 1 < argc && strcmp(argv[a], "-m") == 0) {
+            margin = (unsigned)strtoul(argv[a + 1], NULL, 10);
+            a += 2;
+        } else if (a < argc && strcmp(argv[a], "-f") == 0) {
+            fast = 1;
+            a++;
+        } else {
+            break;
+        }
     }
     if (argc - a < 2 || margin == 0 ||
         (strcmp(argv[a], "shorter") != 0 && strcmp(argv[a], "longer") != 0)) {
-        fprintf(stderr, "usage: decode_floor [-m MARGIN] shorter|longer SIZE FILE...\n");
+        fprintf(stderr, "usage: decode_floor [-m MARGIN] [-f] shorter|longer SIZE FILE...\n");
         return 2;
     }
-    floor_ctx fc = {.longer = strcmp(argv[a], "longer") == 0};
+    floor_ctx fc = {.longer = strcmp(argv[a], "longer") == 0, .fast = fast};
     fc.target = (unsigned)strtoul(argv[a + 1], NULL, 10) * margin;
 
     struct jpeg_decompress_struct d;
