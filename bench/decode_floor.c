@@ -28,9 +28,9 @@ typedef struct {
 } floor_err;
 
 typedef struct {
-    int longer;        /* 1: SIZE bounds the longer side, 0: the shorter */
-    int fast;          /* JDCT_IFAST and no fancy upsampling */
-    unsigned target;   /* SIZE times MARGIN */
+    int longer;         /* 1: SIZE bounds the longer side, 0: the shorter */
+    int fast;           /* JDCT_IFAST and no fancy upsampling */
+    unsigned target;    /* SIZE times MARGIN */
     unsigned char *row; /* reused across images */
     size_t row_cap;
 } floor_ctx;
