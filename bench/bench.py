@@ -1,0 +1,677 @@
+#!/usr/bin/python3
+"""prepix benchmarks against peers: the driver behind bench/run-all.
+
+Each workload runs every tool on the same inputs, round-robin (A B C A B C
+...), one warm-up round and then --runs counted rounds. For each tool it
+reports the median wall time, the median CPU time (user + sys of the whole
+process tree: steadier than wall time on a machine that others share), the
+median of the per-round ratios to the workload's reference tool, the peak
+RSS of the largest single process, and how many outputs it wrote.
+
+Results go to WORK/results.json and WORK/results.md; with --doc they also
+replace the generated blocks of docs/benchmarks.md (between
+"<!-- bench:NAME -->" and "<!-- /bench:NAME -->"), leaving everything else
+in that file alone.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+IMAGE_EXT = (".jpg", ".jpeg", ".tif", ".tiff", ".png")
+
+# 8-bit TIFF variants of one 600x400 photo that every tool decodes: the
+# tiff-half inputs (strips, tiles, planar, LZW, Deflate, PackBits, JPEG, ...).
+TIFF_SKIP = ("float", "16", "bilevel", "pyramid", "multipage", "lzma", "webp", "zstd")
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- datasets
+
+def make_dataset(work, name, sources, reps):
+    """Copies of SOURCES, REPS times, flat in WORK/data/NAME-xREPS/ (names
+    prefixed rNN_ so that every tool writes distinct outputs)."""
+    d = os.path.join(work, "data", "%s-x%d" % (name, reps))
+    stamp = os.path.join(d, ".complete")
+    if os.path.exists(stamp):
+        return d
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    for r in range(reps):
+        for s in sources:
+            shutil.copyfile(s, os.path.join(d, "r%02d_%s" % (r, os.path.basename(s))))
+    open(stamp, "w").close()
+    return d
+
+
+def list_images(d):
+    return sorted(n for n in os.listdir(d) if n.lower().endswith(IMAGE_EXT))
+
+
+def jpeg_sources(corpus):
+    d = os.path.join(corpus, "jpeg")
+    return [os.path.join(d, n) for n in list_images(d)]
+
+
+def tiff_sources(corpus):
+    d = os.path.join(corpus, "tiff", "variants")
+    return [os.path.join(d, n) for n in list_images(d)
+            if not any(k in n for k in TIFF_SKIP)]
+
+
+def read_manifest(corpus):
+    sizes = {}
+    with open(os.path.join(corpus, "MANIFEST.tsv"), encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            c = line.rstrip("\n").split("\t")
+            try:
+                sizes[os.path.basename(c[0])] = (int(c[3]), int(c[4]))
+            except (IndexError, ValueError):
+                pass
+    return sizes
+
+
+# ---------------------------------------------------------------- running
+
+def idle_core_s():
+    """Idle (+ iowait) core-seconds of the whole machine since boot."""
+    with open("/proc/stat") as f:
+        v = f.readline().split()
+    return (int(v[4]) + int(v[5])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_timed(cmd, cwd, env, timeout):
+    """Runs CMD (a bash string) in CWD; returns wall s, CPU s of the whole
+    tree, the largest single process's peak RSS in KiB, the exit code, and
+    the machine's idle core-seconds meanwhile (other people's work shows as
+    a run that could not get the cores it asked for)."""
+    i0 = idle_core_s()
+    t0 = time.monotonic()
+    p = subprocess.Popen(["bash", "-c", cmd], cwd=cwd, env=env, start_new_session=True,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = []
+    reader = threading.Thread(target=lambda: err.append(p.stderr.read()))
+    reader.start()
+    timer = threading.Timer(timeout, lambda: os.killpg(p.pid, signal.SIGKILL))
+    timer.start()
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.monotonic() - t0
+    timer.cancel()
+    reader.join()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss_kib": ru.ru_maxrss,
+            "rc": p.returncode, "stderr": err[0].decode(errors="replace")[-2000:],
+            "idle": idle_core_s() - i0}
+
+
+def count_outputs(d):
+    n = 0
+    for _, _, files in os.walk(d):
+        n += sum(1 for f in files if f.lower().endswith(IMAGE_EXT))
+    return n
+
+
+def bench_tools(work, name, tools, indir, rounds, env, ref, timeout, n_in):
+    """Round-robin over TOOLS ([(label, cmd with {IN} {OUT})]); round 0 is
+    the warm-up. Returns per-tool summaries."""
+    out = os.path.join(work, "out", name)
+    runs = {t[0]: [] for t in tools}
+    errors = {}
+    for r in range(rounds + 1):
+        for label, cmd in tools:
+            o = os.path.join(out, re.sub(r"[^A-Za-z0-9_.-]", "_", label))
+            shutil.rmtree(o, ignore_errors=True)
+            os.makedirs(o)
+            c = cmd.format(IN=shlex.quote(indir), OUT=shlex.quote(o))
+            res = run_timed(c, indir, env, timeout)
+            res["outputs"] = count_outputs(o)
+            if res["rc"] != 0:
+                errors[label] = res["stderr"].strip().splitlines()[-3:]
+            log("  %-22s round %d/%d  %7.2f s wall %7.2f s cpu  %5.2f s idle  rc %d  %d outputs"
+                % (label, r, rounds, res["wall"], res["cpu"], res["idle"], res["rc"],
+                   res["outputs"]))
+            if r > 0:
+                runs[label].append(res)
+    shutil.rmtree(out, ignore_errors=True)
+    rows = []
+    for label, cmd in tools:
+        rs = runs[label]
+        row = {
+            "tool": label, "command": cmd,
+            "wall": statistics.median(x["wall"] for x in rs),
+            "cpu": statistics.median(x["cpu"] for x in rs),
+            "rss_mib": max(x["rss_kib"] for x in rs) / 1024.0,
+            "outputs": rs[-1]["outputs"], "inputs": n_in,
+            "rc": max(x["rc"] for x in rs), "walls": [x["wall"] for x in rs],
+            "cpus": [x["cpu"] for x in rs], "errors": errors.get(label, []),
+            "idle": statistics.median(x["idle"] for x in rs),
+        }
+        if ref:
+            refs = runs[ref]
+            row["ratio_wall"] = statistics.median(
+                a["wall"] / b["wall"] for a, b in zip(rs, refs))
+            row["ratio_cpu"] = statistics.median(a["cpu"] / b["cpu"] for a, b in zip(rs, refs))
+        rows.append(row)
+    return rows
+
+
+def pair_ratio(rows, a, b, key="wall"):
+    """Median over rounds of a's time / b's time."""
+    ra = next(r for r in rows if r["tool"] == a)
+    rb = next(r for r in rows if r["tool"] == b)
+    return statistics.median(x / y for x, y in zip(ra[key + "s"], rb[key + "s"]))
+
+
+# ---------------------------------------------------------------- memory
+
+def watch_rss(cmd, cwd, env):
+    """Runs CMD and samples /proc every 20 ms: the peak VmHWM of the first
+    prepix process (the rank) and of each of its children (the workers)."""
+    p = subprocess.Popen(["bash", "-c", "exec " + cmd], cwd=cwd, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peaks = {}
+
+    def hwm(pid):
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1])
+        except OSError:
+            return None
+        return None
+
+    while p.poll() is None:
+        v = hwm(p.pid)
+        if v:
+            peaks[("rank", p.pid)] = max(v, peaks.get(("rank", p.pid), 0))
+        try:
+            with open("/proc/%d/task/%d/children" % (p.pid, p.pid)) as f:
+                kids = [int(x) for x in f.read().split()]
+        except OSError:
+            kids = []
+        for k in kids:
+            v = hwm(k)
+            if v:
+                peaks[("worker", k)] = max(v, peaks.get(("worker", k), 0))
+        time.sleep(0.02)
+    rank = max((v for (kind, _), v in peaks.items() if kind == "rank"), default=0)
+    workers = sorted((v for (kind, _), v in peaks.items() if kind == "worker"), reverse=True)
+    return rank / 1024.0, [w / 1024.0 for w in workers]
+
+
+def prepix_scale_bytes(w, h, size, longer):
+    """Bytes of the RGB image that prepix decodes for a resize to SIZE on the
+    shorter (or longer) side: the DCT scale rule of ppx_pipeline_decode_hint
+    (a factor 2 left for the resize)."""
+    if longer:
+        ow, oh = (size, int(size * h / w)) if w >= h else (int(size * w / h), size)
+    else:
+        ow, oh = (size, int(size * h / w)) if w <= h else (int(size * w / h), size)
+    for d in (8, 4, 2):
+        sw, sh = -(-w // d), -(-h // d)
+        if sw >= 2 * ow and sh >= 2 * oh:
+            return sw * sh * 3
+    return w * h * 3
+
+
+# ---------------------------------------------------------------- report
+
+def machine_facts():
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return "%s, %d cores, %.0f GiB, Linux %s" % (model, os.cpu_count(), mem, platform.release())
+
+
+def tool_versions():
+    def first(cmd):
+        try:
+            r = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=20)
+            return (r.stdout or r.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.SubprocessError):
+            return "?"
+    return {
+        "vips": first("vips --version"),
+        "ImageMagick": first("mogrify -version"),
+        "GraphicsMagick": first("gm version"),
+        "Pillow": first("/usr/bin/python3 -c 'import PIL, numpy; "
+                        "print(\"Pillow\", PIL.__version__, \"numpy\", numpy.__version__)'"),
+        "libjpeg-turbo": first("dpkg-query -W -f '${Package} ${Version}' libjpeg62-turbo"),
+        "Open MPI": first("mpirun --version"),
+    }
+
+
+def fmt_table(rows, ref, ref_name):
+    # Ratios to a reference that failed (e.g. a codec not built yet) mean nothing.
+    refrow = next((r for r in rows if r["tool"] == ref_name), None)
+    if refrow and refrow["rc"] != 0 and refrow["outputs"] < refrow["inputs"] and \
+            not ref_name.startswith(("floor", "prepix stats")):
+        ref = None
+        ref_name += " (failed)"
+    h = ("| tool | median wall s | median CPU s | images/s | wall / %s | CPU / %s "
+         "| peak RSS MiB (largest process) | outputs | machine idle, core-s |\n"
+         % (ref_name, ref_name))
+    h += "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    for r in rows:
+        ok = r["outputs"] if r["outputs"] == r["inputs"] else "%d of %d" % (r["outputs"],
+                                                                           r["inputs"])
+        if r["tool"].startswith(("floor", "noop", "numpy", "prepix stats")):
+            ok = "none (by design)"
+        if r["rc"] != 0:
+            ok = "%s, exit %d" % (ok, r["rc"])
+        h += "| %s | %.2f | %.2f | %.1f | %s | %s | %.0f | %s | %s |\n" % (
+            r["tool"], r["wall"], r["cpu"], r["inputs"] / r["wall"],
+            "%.2f" % r["ratio_wall"] if ref else "-",
+            "%.2f" % r["ratio_cpu"] if ref else "-", r["rss_mib"], ok,
+            "%.2f" % r["idle"] if "idle" in r else "-")
+    return h
+
+
+def fmt_commands(rows, indir):
+    s = "Commands (run in the input folder; `{IN}`/`{OUT}` are the input and a fresh output "
+    s += "folder):\n\n"
+    root = os.path.dirname(HERE) + "/"
+    for r in rows:
+        # Paths relative to the repository root, so the doc does not name one checkout.
+        s += "    %-18s %s\n" % (r["tool"] + ":", r["command"].replace(root, ""))
+    return s + "\n"
+
+
+def replace_block(doc, name, text):
+    """Replaces the generated block NAME in DOC (markers stay); returns the
+    new document, or None when the markers are missing."""
+    pat = re.compile(r"(<!-- bench:%s -->\n)(.*?)(<!-- /bench:%s -->)" % (name, name), re.S)
+    if not pat.search(doc):
+        return None
+    return pat.sub(lambda m: m.group(1) + text + m.group(3), doc)
+
+
+# ---------------------------------------------------------------- main
+
+def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--render":
+        # bench.py --render results.json docs/benchmarks.md: rewrite the doc's blocks
+        # from saved results (after a change to the tables' layout).
+        with open(sys.argv[2]) as f:
+            write_doc(sys.argv[3], render(json.load(f)))
+        return 0
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--prepix", required=True)
+    ap.add_argument("--floor", required=True)
+    ap.add_argument("--corpus", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=2,
+                    help="copies of the JPEG corpus for thumb224 and scaling")
+    ap.add_argument("--big-reps", type=int, default=1,
+                    help="copies of the JPEG corpus for big1024 and stats (their slow peers "
+                    "take 10x longer)")
+    ap.add_argument("--tiff-reps", type=int, default=12, help="copies of the TIFF variants")
+    ap.add_argument("--only", default="thumb224,big1024,tiff-half,stats,scaling,memory")
+    ap.add_argument("--peers", default="all", help="'all' or 'none' (prepix and the floor only)")
+    ap.add_argument("--doc", help="docs/benchmarks.md to update")
+    ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--check", action="store_true",
+                    help="exit 1 unless every prepix run and every floor run succeeded "
+                    "(prepix: exit 0 and one output per input)")
+    a = ap.parse_args()
+
+    jobs = len(os.sched_getaffinity(0))
+    os.makedirs(a.work, exist_ok=True)
+    only = a.only.split(",")
+    env = dict(os.environ)
+    env.update({"VIPS_CONCURRENCY": "1", "OMP_NUM_THREADS": "1", "MAGICK_THREAD_LIMIT": "1",
+                "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+                "OMPI_MCA_rmaps_base_oversubscribe": "1"})
+    P = shlex.quote(os.path.abspath(a.prepix))
+    F = shlex.quote(os.path.abspath(a.floor))
+    PY = "/usr/bin/python3 " + shlex.quote(os.path.join(HERE, "peer_pillow.py"))
+    # Files go 16 to a process, JOBS processes at a time. The sh wrapper turns
+    # a tool's exit 255 (which would make xargs stop early) into 1, so every
+    # batch runs and xargs reports any failure at the end with exit 123.
+    X = "printf '%%s\\0' * | xargs -0 -P %d -n 16 sh -c '\"$@\" || exit 1' sh" % jobs
+    results = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+               "machine": machine_facts(), "versions": tool_versions(), "jobs": jobs,
+               "runs": a.runs, "workloads": {}}
+    try:
+        commit = subprocess.run(["git", "-C", HERE, "describe", "--always", "--dirty"],
+                                capture_output=True, text=True).stdout.strip()
+    except OSError:
+        commit = "?"
+    results["commit"] = commit
+    peers = a.peers == "all"
+    jpeg_in = make_dataset(a.work, "jpeg", jpeg_sources(a.corpus), a.reps)
+    big_in = make_dataset(a.work, "jpeg", jpeg_sources(a.corpus), a.big_reps)
+    sizes = read_manifest(a.corpus)
+    prepix_run = P + " run -i {IN} -o {OUT} --progress none"
+
+    def workload(name, tools, indir, ref, ref_name):
+        log("%s: %d tools, %d images, %d+1 rounds" % (name, len(tools), len(list_images(indir)),
+                                                      a.runs))
+        load0 = os.getloadavg()[0]
+        rows = bench_tools(a.work, name, tools, indir, a.runs, env, ref, a.timeout,
+                           len(list_images(indir)))
+        results["workloads"][name] = {"rows": rows, "ref": ref_name, "input": indir,
+                                      "images": len(list_images(indir)),
+                                      "load": [load0, os.getloadavg()[0]],
+                                      "date": datetime.datetime.now().strftime("%H:%M"),
+                                      "commit": commit}
+        print("\n## %s (%d images)\n" % (name, len(list_images(indir))))
+        print(fmt_table(rows, ref, ref_name))
+        return rows
+
+    if "thumb224" in only:
+        spec = "'autorotate | resize 224 | center-crop 224'"
+        tools = [("floor", X + " " + F + " shorter 224"),
+                 ("prepix", prepix_run + " -p " + spec + " -f jpeg -q 90 -w %d" % jobs)]
+        if peers:
+            tools += [
+                ("floor at prepix scale", X + " " + F + " -m 2 shorter 224"),
+                ("vipsthumbnail", X + " vipsthumbnail --size 224x224 --smartcrop centre "
+                 "-o '{OUT}/%s.jpg[Q=90]'"),
+                ("ImageMagick", X + " mogrify -limit thread 1 -path {OUT} "
+                 "-define jpeg:size=224x224 -auto-orient -filter Lanczos -resize '224x224^' "
+                 "-gravity center -extent 224x224 -quality 90"),
+                ("GraphicsMagick", X + " gm mogrify -limit threads 1 -output-directory {OUT} "
+                 "-size 224x224 -auto-orient -filter Lanczos -resize '224x224^' "
+                 "-gravity center -extent 224x224 -quality 90"),
+                ("Pillow", PY + " thumb224 -j %d -i {IN} -o {OUT}" % jobs),
+                ("Pillow+draft", PY + " thumb224 --draft -j %d -i {IN} -o {OUT}" % jobs)]
+        workload("thumb224", tools, jpeg_in, "floor", "floor")
+
+    if "big1024" in only:
+        spec = "'resize 1024 fit=longer filter=lanczos3'"
+        tools = [("floor", X + " " + F + " longer 1024"),
+                 ("prepix", prepix_run + " -p " + spec + " -f jpeg -q 90 -w %d" % jobs)]
+        if peers:
+            tools += [
+                ("floor at prepix scale", X + " " + F + " -m 2 longer 1024"),
+                ("vipsthumbnail", X + " vipsthumbnail --size 1024x1024 --no-rotate "
+                 "-o '{OUT}/%s.jpg[Q=90]'"),
+                ("ImageMagick", X + " mogrify -limit thread 1 -path {OUT} "
+                 "-define jpeg:size=1024x1024 -filter Lanczos -resize 1024x1024 -quality 90"),
+                ("GraphicsMagick", X + " gm mogrify -limit threads 1 -output-directory {OUT} "
+                 "-size 1024x1024 -filter Lanczos -resize 1024x1024 -quality 90"),
+                ("Pillow", PY + " big1024 -j %d -i {IN} -o {OUT}" % jobs),
+                ("Pillow+draft", PY + " big1024 --draft -j %d -i {IN} -o {OUT}" % jobs)]
+        workload("big1024", tools, big_in, "floor", "floor")
+
+    if "tiff-half" in only:
+        tiff_in = make_dataset(a.work, "tiff", tiff_sources(a.corpus), a.tiff_reps)
+        tools = [("prepix", prepix_run + " -p 'resize 300x200 fit=fill filter=lanczos3' "
+                  "-f tiff -w %d" % jobs)]
+        if peers:
+            tools += [
+                ("vipsthumbnail", X + " vipsthumbnail --size 300x200 "
+                 "-o '{OUT}/%s.tif[compression=lzw]'"),
+                ("ImageMagick", X + " mogrify -limit thread 1 -path {OUT} -format tif "
+                 "-filter Lanczos -resize 50% -compress LZW"),
+                ("GraphicsMagick", X + " gm mogrify -limit threads 1 -output-directory {OUT} "
+                 "-format tif -filter Lanczos -resize 50% -compress LZW"),
+                ("Pillow", PY + " tiff-half -j %d -i {IN} -o {OUT}" % jobs)]
+        workload("tiff-half", tools, tiff_in, "prepix", "prepix")
+
+    if "stats" in only:
+        tools = [("prepix stats", P + " stats -i {IN} --progress none --report {OUT}/r.json "
+                  "-w %d" % jobs)]
+        if peers:
+            tools += [("numpy+Pillow", PY + " stats -j %d -i {IN}" % jobs)]
+        workload("stats", tools, big_in, "prepix stats", "prepix stats")
+
+    if "scaling" in only:
+        spec = "'autorotate | resize 224 | center-crop 224'"
+        base = prepix_run + " -p " + spec + " -f jpeg -q 90"
+        mpi = "mpirun -np %d " + P + " run -i {IN} -o {OUT} --progress none -p " + spec + \
+            " -f jpeg -q 90 -w 1"
+        sc = {}
+        # The floor at -P 1 and -P 2 is the machine's own scaling: what two processes
+        # that share nothing get from two vCPUs (memory bandwidth, caches, the host).
+        x1 = "printf '%s\\0' * | xargs -0 -P 1 -n 16 "
+        x2 = "printf '%s\\0' * | xargs -0 -P 2 -n 16 "
+        sc["workers"] = workload("scaling -w", [
+            ("-w 1", base + " -w 1"), ("-w 2", base + " -w 2"),
+            ("floor -P 1", x1 + F + " -m 2 shorter 224"),
+            ("floor -P 2", x2 + F + " -m 2 shorter 224")], jpeg_in, "-w 2", "-w 2")
+        sc["ranks"] = workload("scaling -np", [("-np 1 -w 1", mpi % 1), ("-np 2 -w 1", mpi % 2)],
+                               jpeg_in, "-np 2 -w 1", "-np 2 -w 1")
+        # Start-up of a plain run on an empty input.
+        empty = os.path.join(a.work, "data", "empty")
+        os.makedirs(empty, exist_ok=True)
+        hf = os.path.join(a.work, "hyperfine.json")
+        so = os.path.join(a.work, "out-startup")
+        cmd_start = "%s run -i %s -o %s --progress none" % (P, empty, so)
+        subprocess.run(["hyperfine", "-N", "--warmup", "5", "--runs", "40", "--prepare",
+                        "rm -rf " + so, "--export-json", hf, "--style", "none",
+                        cmd_start, "%s --version" % P], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        with open(hf) as f:
+            h = json.load(f)["results"]
+        sc["startup_ms"] = h[0]["median"] * 1000
+        sc["version_ms"] = h[1]["median"] * 1000
+        sc["startup_cmd"] = "hyperfine -N --warmup 5 --runs 40 --prepare 'rm -rf OUT' " \
+            "'prepix run -i EMPTY -o OUT --progress none'"
+        # Rank 0's chunk-request rate: tiny images, one image a chunk, many
+        # oversubscribed ranks; with noop workers (scheduling alone) and real ones.
+        tiny = [s for s in jpeg_sources(a.corpus) if s.endswith("go-src__video-001.jpeg")]
+        tiny_in = make_dataset(a.work, "tiny", tiny or jpeg_sources(a.corpus)[:1], 2000)
+        chunk_tools = []
+        for np_ in (8, 2):
+            c = "mpirun -np %d %s run -i {IN} -o {OUT} --progress none -w 1 --chunk-size 1" % (
+                np_, P)
+            chunk_tools.append(("noop -np %d" % np_, "PPX_TEST_FAULT='noop:*' " + c))
+            chunk_tools.append(("real -np %d" % np_, c))
+        sc["chunks"] = workload("chunk requests (2000 tiny images, --chunk-size 1, -w 1)",
+                                chunk_tools, tiny_in, None, "-")
+        results["scaling"] = {
+            "w_ratio": pair_ratio(sc["workers"], "-w 1", "-w 2"),
+            "np_ratio": pair_ratio(sc["ranks"], "-np 1 -w 1", "-np 2 -w 1"),
+            "w_ratio_cpu": pair_ratio(sc["workers"], "-w 1", "-w 2", "cpu"),
+            "floor_ratio": pair_ratio(sc["workers"], "floor -P 1", "floor -P 2"),
+            "np_ratio_cpu": pair_ratio(sc["ranks"], "-np 1 -w 1", "-np 2 -w 1", "cpu"),
+            "startup_ms": sc["startup_ms"], "version_ms": sc["version_ms"],
+            "startup_cmd": sc["startup_cmd"],
+        }
+        print("\nscaling: -w1/-w2 %.2fx, -np1/-np2 %.2fx, start-up %.1f ms (--version %.1f ms)"
+              % (results["scaling"]["w_ratio"], results["scaling"]["np_ratio"],
+                 sc["startup_ms"], sc["version_ms"]))
+
+    if "memory" in only:
+        mem = {}
+        names = [n.split("_", 1)[1] for n in list_images(jpeg_in)]
+        for name, spec, size, longer in (
+                ("thumb224", "autorotate | resize 224 | center-crop 224", 224, False),
+                ("big1024", "resize 1024 fit=longer filter=lanczos3", 1024, True)):
+            o = os.path.join(a.work, "out-mem")
+            shutil.rmtree(o, ignore_errors=True)
+            cmd = "%s run -i %s -o %s --progress none -f jpeg -w %d -p %s" % (
+                P, shlex.quote(jpeg_in), o, jobs, shlex.quote(spec))
+            rank, workers = watch_rss(cmd, a.work, env)
+            shutil.rmtree(o, ignore_errors=True)
+            # The same images through the floor at prepix's DCT scale: what
+            # libjpeg alone needs (a progressive file holds all its
+            # coefficients in memory, whatever the output scale).
+            fl = run_timed(X + " %s -m 2 %s %d" % (F, "longer" if longer else "shorter", size),
+                           jpeg_in, env, a.timeout)
+            biggest = max(prepix_scale_bytes(*sizes[n], size, longer)
+                          for n in names if n in sizes) / 2**20
+            mem[name] = {"rank_mib": rank, "workers_mib": workers, "decoded_mib": biggest,
+                         "bound_mib": 1.5 * biggest + 16, "floor_mib": fl["rss_kib"] / 1024.0}
+            print("memory %s: rank %.1f MiB, workers %s MiB; largest decoded image %.1f MiB, "
+                  "bound %.1f MiB" % (name, rank, ", ".join("%.1f" % w for w in workers),
+                                      biggest, 1.5 * biggest + 16))
+        results["memory"] = mem
+
+    # Workloads not run this time keep their last figures (each says when it ran).
+    saved = os.path.join(a.work, "results.json")
+    if os.path.exists(saved):
+        with open(saved) as f:
+            old = json.load(f)
+        for k, v in old.get("workloads", {}).items():
+            results["workloads"].setdefault(k, v)
+        for k in ("scaling", "memory"):
+            if k in old and k not in results:
+                results[k] = old[k]
+    with open(saved, "w") as f:
+        json.dump(results, f, indent=1)
+    blocks = render(results)
+    with open(os.path.join(a.work, "results.md"), "w") as f:
+        for k, v in blocks.items():
+            f.write("<!-- %s -->\n%s\n" % (k, v))
+    if a.doc:
+        write_doc(a.doc, blocks)
+    if a.check:
+        bad = [(name, r["tool"]) for name, w in results["workloads"].items() for r in w["rows"]
+               if (r["tool"].startswith(("prepix", "-w", "-np", "floor")) and
+                   (r["rc"] != 0 or (not r["tool"].startswith(("floor", "prepix stats")) and
+                                     r["outputs"] != r["inputs"])))]
+        for name, tool in bad:
+            log("check failed: %s: %s exited non-zero or missed outputs" % (name, tool))
+        return 1 if bad else 0
+    return 0
+
+
+def render(res):
+    """Markdown blocks for docs/benchmarks.md, one per workload kind."""
+    head = ("Measured %s on %s; prepix %s; %d counted runs after one warm-up, tools "
+            "alternating round-robin; %d processes for every tool. Times are medians; "
+            "ratios are medians of the per-round ratios; CPU = user + sys of the whole "
+            "process tree.\n\n" % (res["date"], res["machine"], res["commit"], res["runs"],
+                                   res["jobs"]))
+    ver = "Peers: " + "; ".join("%s" % v for v in res["versions"].values()) + ".\n\n"
+    blocks = {}
+    wl = res["workloads"]
+    peers = ""
+    for name in ("thumb224", "big1024", "tiff-half", "stats"):
+        if name not in wl:
+            continue
+        w = wl[name]
+        rows = w["rows"]
+        peers += "### %s (%d images)\n\n" % (name, w["images"])
+        peers += fmt_table(rows, w["ref"] != "-", w["ref"]) + "\n"
+        peers += "Run at %s (prepix %s); load average (1 min) at start and end: %.1f, %.1f.\n\n" % (
+            w.get("date", "?"), w.get("commit", res["commit"]), w["load"][0], w["load"][1])
+        peers += targets(name, rows)
+        errs = [(r["tool"], r["errors"]) for r in rows if r["errors"]]
+        if errs:
+            peers += "Failures (last lines of stderr):\n\n"
+            for t, e in errs:
+                peers += "    %s: %s\n" % (t, " / ".join(e)[:400].replace(
+                    os.path.dirname(HERE) + "/", ""))
+            peers += "\n"
+        peers += fmt_commands(rows, w["input"])
+    if peers:
+        blocks["peers"] = head + ver + peers
+    if "scaling" in res:
+        s = res["scaling"]
+        txt = head
+        for name in ("scaling -w", "scaling -np"):
+            txt += "### %s (%d images, thumb224)\n\n" % (name, wl[name]["images"])
+            txt += fmt_table(wl[name]["rows"], True, wl[name]["ref"]) + "\n"
+            txt += "Run at %s; load average (1 min) at start and end: %.1f, %.1f.\n\n" % (
+                wl[name].get("date", "?"), wl[name]["load"][0], wl[name]["load"][1])
+            txt += fmt_commands(wl[name]["rows"], "")
+        txt += "| target | measured (wall) | measured (CPU) | met |\n|---|---:|---:|---|\n"
+        txt += "| -w 1 / -w 2 >= 1.85 | %.2f | %.2f | %s |\n" % (
+            s["w_ratio"], s["w_ratio_cpu"], "yes" if s["w_ratio"] >= 1.85 else "no")
+        txt += "| -np 1 / -np 2 (-w 1) >= 1.8 | %.2f | %.2f | %s |\n" % (
+            s["np_ratio"], s["np_ratio_cpu"], "yes" if s["np_ratio"] >= 1.8 else "no")
+        txt += "| plain `prepix run` start-up < 50 ms | %.1f ms | - | %s |\n\n" % (
+            s["startup_ms"], "yes" if s["startup_ms"] < 50 else "no")
+        if "floor_ratio" in s:
+            txt += ("The machine's own scaling, the decode floor at -P 1 / -P 2 in the same "
+                    "rounds: %.2fx.\n\n" % s["floor_ratio"])
+        txt += "Start-up: `%s` (median); `prepix --version` alone: %.1f ms.\n\n" % (
+            s["startup_cmd"], s["version_ms"])
+        name = "chunk requests (2000 tiny images, --chunk-size 1, -w 1)"
+        if name in wl:
+            txt += "### Rank 0's chunk-request rate (2000 copies of a 150x103 JPEG, "
+            txt += "`--chunk-size 1`, `-w 1`, oversubscribed)\n\n"
+            txt += "| ranks, workers | median wall s | chunks (= images) / s | CPU s |\n"
+            txt += "|---|---:|---:|---:|\n"
+            for r in wl[name]["rows"]:
+                txt += "| %s | %.2f | %.0f | %.2f |\n" % (r["tool"], r["wall"],
+                                                         r["inputs"] / r["wall"], r["cpu"])
+            txt += "\n" + fmt_commands(wl[name]["rows"], "")
+        blocks["scaling"] = txt
+    if "memory" in res:
+        txt = "| workload | rank MiB | workers MiB (peak VmHWM) | largest image at prepix's " \
+              "DCT scale MiB | bound 1.5x + 16 MiB | met | floor at prepix's scale, largest " \
+              "process MiB |\n|---|---:|---|---:|---:|---|---:|\n"
+        for name, m in res["memory"].items():
+            worst = max(m["workers_mib"], default=0)
+            txt += "| %s | %.1f | %s | %.1f | %.1f | %s | %.1f |\n" % (
+                name, m["rank_mib"], ", ".join("%.1f" % w for w in m["workers_mib"]),
+                m["decoded_mib"], m["bound_mib"], "yes" if worst <= m["bound_mib"] else "no",
+                m["floor_mib"])
+        blocks["memory"] = txt + "\n"
+    return blocks
+
+
+def targets(name, rows):
+    by = {r["tool"]: r for r in rows}
+    p = by.get("prepix")
+    if not p:
+        return ""
+
+    def ratio(peer, key):
+        q = by.get(peer)
+        if not q:
+            return None
+        return statistics.median(x / y for x, y in zip(p[key + "s"], q[key + "s"]))
+
+    checks = []
+    if name == "thumb224":
+        checks = [("floor", 1.05), ("vipsthumbnail", 0.45), ("Pillow+draft", 1.0)]
+    elif name == "big1024":
+        checks = [("vipsthumbnail", 0.7), ("Pillow+draft", 0.6)]
+    if not checks:
+        return ""
+    s = "| target | prepix / peer (wall) | (CPU) | met |\n|---|---:|---:|---|\n"
+    for peer, bound in checks:
+        w, c = ratio(peer, "wall"), ratio(peer, "cpu")
+        if w is None:
+            continue
+        s += "| prepix <= %.2fx %s | %.2f | %.2f | %s |\n" % (
+            bound, peer, w, c, "yes" if w <= bound else "no, by %.0f%%" % (100 * (w / bound - 1)))
+    return s + "\n"
+
+
+def write_doc(path, blocks):
+    with open(path, encoding="utf-8") as f:
+        doc = f.read()
+    for name, text in blocks.items():
+        new = replace_block(doc, name, text)
+        if new is None:
+            log("%s: no <!-- bench:%s --> block; not updated" % (path, name))
+            continue
+        doc = new
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(doc)
+    log("updated " + path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
