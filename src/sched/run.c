@@ -948,9 +948,12 @@ static int setup_rank0(run_state *s, uint64_t total_workers)
     } else if (cfg->chunk_size) {
         s->chunk_size = cfg->chunk_size;
     } else {
-        /* About 8 chunks per worker in the job balances uneven image sizes;
-         * at most 256 images so that a lost chunk costs little. */
-        uint64_t per = 8 * (total_workers ? total_workers : 1);
+        /* About 32 chunks per worker of the job: the last chunks end the job
+         * unevenly (one rank still busy while the others have nothing), and
+         * that tail is about one chunk long; a chunk costs only a request
+         * and a journal record. At most 256 images, so a lost chunk costs
+         * little. */
+        uint64_t per = 32 * (total_workers ? total_workers : 1);
         s->chunk_size = (s->listing.n + per - 1) / per;
         if (s->chunk_size < 1)
             s->chunk_size = 1;
