@@ -321,6 +321,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--prepix", required=True)
     ap.add_argument("--floor", required=True)
+    ap.add_argument("--prepix-hooks",
+                    help="a prepix with the test fault hook, for the noop chunk-rate runs")
     ap.add_argument("--corpus", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--runs", type=int, default=5)
@@ -479,10 +481,11 @@ def main():
         tiny_in = make_dataset(a.work, "tiny", tiny or jpeg_sources(a.corpus)[:1], 2000)
         chunk_tools = []
         for np_ in (8, 2):
-            c = "mpirun -np %d %s run -i {IN} -o {OUT} --progress none -w 1 --chunk-size 1" % (
-                np_, P)
-            chunk_tools.append(("noop -np %d" % np_, "PPX_TEST_FAULT='noop:*' " + c))
-            chunk_tools.append(("real -np %d" % np_, c))
+            c = "mpirun -np %d %s run -i {IN} -o {OUT} --progress none -w 1 --chunk-size 1"
+            if a.prepix_hooks:
+                chunk_tools.append(("noop -np %d" % np_, "PPX_TEST_FAULT='noop:*' " + c % (
+                    np_, shlex.quote(os.path.abspath(a.prepix_hooks)))))
+            chunk_tools.append(("real -np %d" % np_, c % (np_, P)))
         sc["chunks"] = workload("chunk requests (2000 tiny images, --chunk-size 1, -w 1)",
                                 chunk_tools, tiny_in, None, "-")
         results["scaling"] = {
