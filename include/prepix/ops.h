@@ -139,6 +139,13 @@ void ppx_resizer_free(ppx_resizer **rs);
  * used). */
 int ppx_op_resize(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, uint32_t w, uint32_t h,
                   ppx_filter filter, const ppx_limits *l, ppx_err *err);
+/* The window `box` of ppx_op_resize(src, w, h), computing only its samples:
+ * the same bytes as resizing then cropping, for less work (resize followed
+ * by center-crop). Needs a resizer, a smoothing filter and a change of both
+ * dimensions (w != src->width, h != src->height); box inside w x h. */
+int ppx_op_resize_window(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, uint32_t w,
+                         uint32_t h, const ppx_box *box, ppx_filter filter, const ppx_limits *l,
+                         ppx_err *err);
 /* torchvision's resized_crop: the box (inside src) resized to w x h. */
 int ppx_op_resized_crop(ppx_resizer *rs, const ppx_image *src, const ppx_box *box, ppx_image *dst,
                         uint32_t w, uint32_t h, ppx_filter filter, const ppx_limits *l,

@@ -644,18 +644,48 @@ static void unpremultiply(ppx_image *img)
 
 /* ---- The op ---- */
 
-static int resample(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, ppx_filter filter,
-                    const ppx_limits *l, ppx_err *err)
+/* The outputs [first, first + n) of a prepared axis, as an axis of its own:
+ * the same coefficients, so the samples computed are exactly those of the
+ * whole resize. */
+static axis axis_window(const axis *a, uint32_t first, uint32_t n)
+{
+    axis v = *a;
+    v.lo += first;
+    v.n += first;
+    size_t k = (size_t)first * a->ksize;
+    v.ik = a->ik ? a->ik + k : NULL; /* tables a filter path does not use may be NULL */
+    v.fk = a->fk ? a->fk + k : NULL;
+    v.dk = a->dk ? a->dk + k : NULL;
+    v.out = n;
+    return v;
+}
+
+/* Resamples src to wf x hf, or only the window `box` of that result (NULL:
+ * all of it) into dst, which has the window's size. A window needs both
+ * passes (wf != src->width, hf != src->height). */
+static int resample(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, uint32_t wf,
+                    uint32_t hf, const ppx_box *box, ppx_filter filter, const ppx_limits *l,
+                    ppx_err *err)
 {
     uint32_t w = dst->width, h = dst->height;
     unsigned C = src->channels;
-    int need_h = w != src->width, need_v = h != src->height;
+    int need_h = wf != src->width, need_v = hf != src->height;
     int rc;
-    if (need_h && (rc = axis_prepare(&rs->ax[0], src->width, w, filter, err)))
+    if (box && (!need_h || !need_v))
+        return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_TRANSFORM,
+                           "resize: a window needs both passes");
+    if (need_h && (rc = axis_prepare(&rs->ax[0], src->width, wf, filter, err)))
         return rc;
-    if (need_v && (rc = axis_prepare(&rs->ax[1], src->height, h, filter, err)))
+    if (need_v && (rc = axis_prepare(&rs->ax[1], src->height, hf, filter, err)))
         return rc;
+    axis wh, wv;
     axis *ah = &rs->ax[0], *av = &rs->ax[1];
+    if (box) {
+        wh = axis_window(ah, box->x, box->w);
+        wv = axis_window(av, box->y, box->h);
+        ah = &wh;
+        av = &wv;
+    }
     size_t bs = (size_t)src->type;
     if (!need_h && !need_v) {
         for (uint32_t y = 0; y < h; y++)
@@ -742,11 +772,45 @@ int ppx_op_resize(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, uint32_
         premultiply(src, &rs->pre);
         in = &rs->pre;
     }
-    rc = resample(rs, in, dst, filter, l, err);
+    rc = resample(rs, in, dst, w, h, NULL, filter, l, err);
     if (rc == 0 && alpha)
         unpremultiply(dst);
 out:
     ppx_resizer_free(&own);
+    return rc;
+}
+
+int ppx_op_resize_window(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, uint32_t w,
+                         uint32_t h, const ppx_box *box, ppx_filter filter, const ppx_limits *l,
+                         ppx_err *err)
+{
+    int rc = ppx__ops_check_int(src, "resize", err);
+    if (rc)
+        return rc;
+    if (filter == PPX_FILTER_NEAREST || (unsigned)filter > PPX_FILTER_LANCZOS3 || !rs ||
+        w == src->width || h == src->height || box->w == 0 || box->h == 0 || box->x > w ||
+        box->y > h || box->w > w - box->x || box->h > h - box->y ||
+        src->stride % (size_t)src->type)
+        return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_TRANSFORM,
+                           "resize: bad window %u,%u,%u,%u of %ux%u", box->x, box->y, box->w,
+                           box->h, w, h);
+    rc = ppx_image_alloc(dst, box->w, box->h, src->channels, src->type, l, err);
+    if (rc)
+        return rc;
+    ppx_image_copy_meta(dst, src);
+    const ppx_image *in = src;
+    int alpha = ppx__has_alpha(src->channels) && !alpha_is_opaque(src);
+    if (alpha) {
+        rc =
+            ppx_image_alloc(&rs->pre, src->width, src->height, src->channels, src->type, NULL, err);
+        if (rc)
+            return rc;
+        premultiply(src, &rs->pre);
+        in = &rs->pre;
+    }
+    rc = resample(rs, in, dst, w, h, box, filter, l, err);
+    if (rc == 0 && alpha)
+        unpremultiply(dst);
     return rc;
 }
 

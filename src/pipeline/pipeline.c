@@ -241,6 +241,30 @@ static int apply(const ppx_op *op, ppx_pipeline_ctx *ctx, const ppx_image *src, 
     return 0;
 }
 
+/* `resize` then `center-crop` that lies inside the resized image (the
+ * thumbnail pattern): only the kept window is computed, with the same bytes
+ * as the two ops (ppx_op_resize_window). *applied = 0 when the pair does not
+ * qualify and nothing was done. */
+static int resize_then_crop(const ppx_op *rs, const ppx_op *cc, ppx_pipeline_ctx *ctx,
+                            const ppx_image *src, ppx_image *dst, int *applied, ppx_err *err)
+{
+    *applied = 0;
+    if (rs->kind != PPX_OP_RESIZE || cc->kind != PPX_OP_CENTER_CROP ||
+        rs->filter == PPX_FILTER_NEAREST || src->type == PPX_F32)
+        return 0;
+    uint32_t ow, oh;
+    ppx_resize_dims(src->width, src->height, rs->w, rs->h, rs->fit, &ow, &oh);
+    if (ow == src->width || oh == src->height || cc->w > ow || cc->h > oh)
+        return 0;
+    ppx_box box = {.x = (uint32_t)ppx_center_offset(ow, cc->w),
+                   .y = (uint32_t)ppx_center_offset(oh, cc->h),
+                   .w = cc->w,
+                   .h = cc->h};
+    const ppx_limits *l = ctx->has_limits ? &ctx->limits : NULL;
+    *applied = 1;
+    return ppx_op_resize_window(ctx->rs, src, dst, ow, oh, &box, rs->filter, l, err);
+}
+
 int ppx_pipeline_run(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx_image *img, uint64_t seed,
                      const char *key, ppx_image **out, ppx_err *err)
 {
@@ -253,9 +277,20 @@ int ppx_pipeline_run(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx_image *i
         return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_TRANSFORM,
                            "pipeline: float images are not supported");
     for (int i = 0; i < n; i++) {
-        int applied;
+        int applied = 0;
         ppx_image *dst = &ctx->scratch[next];
-        int rc = apply(&pl->ops[i], ctx, cur, dst, &rng, &applied, err);
+        int rc = i + 1 < n ? resize_then_crop(&pl->ops[i], &pl->ops[i + 1], ctx, cur, dst,
+                                              &applied, err)
+                           : 0;
+        if (rc)
+            return rc;
+        if (applied) { /* the two ops were done as one */
+            cur = dst;
+            next ^= 1;
+            i++;
+            continue;
+        }
+        rc = apply(&pl->ops[i], ctx, cur, dst, &rng, &applied, err);
         if (rc)
             return rc;
         if (applied) {

@@ -396,7 +396,60 @@ static int limits_checked(void)
     return 0;
 }
 
-PPX_TEST_MAIN(TEST(pillow_known_values), TEST(constant_stays_constant),
+/* resize_window gives exactly the bytes of resize then center-crop, for
+ * every channel count (alpha premultiplied included), both depths, shrinking
+ * and enlarging, odd windows at every offset parity. */
+static int window_equals_resize_then_crop(void)
+{
+    static const uint32_t sizes[][6] = {
+        /* src w, h, resized w, h, window w, h */
+        {97, 61, 40, 25, 24, 24}, {64, 48, 299, 224, 224, 224}, {300, 200, 37, 29, 37, 1},
+        {13, 11, 31, 7, 3, 5},    {200, 150, 96, 72, 80, 71},
+    };
+    ppx_resizer *rs;
+    CHECK_EQ_INT(ppx_resizer_new(&rs), 0);
+    ppx_image src, full, crop, win;
+    ppx_image_init(&src);
+    ppx_image_init(&full);
+    ppx_image_init(&crop);
+    ppx_image_init(&win);
+    ppx_err e;
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
+        for (unsigned c = 1; c <= 4; c++)
+            for (int t = 0; t < 2; t++)
+                for (int f = 1; f < 4; f++) {
+                    const uint32_t *z = sizes[k];
+                    ppx_sample type = t ? PPX_U16 : PPX_U8;
+                    CHECK_EQ_INT(ppx_image_alloc(&src, z[0], z[1], c, type, NULL, &e), 0);
+                    fill_pattern(&src, (unsigned)(k * 31 + c));
+                    ppx_filter filter = all_filters[f];
+                    CHECK_EQ_INT(ppx_op_resize(rs, &src, &full, z[2], z[3], filter, NULL, &e), 0);
+                    CHECK_EQ_INT(ppx_op_center_crop(&full, &crop, z[4], z[5], NULL, &e), 0);
+                    ppx_box box = {(uint32_t)ppx_center_offset(z[2], z[4]),
+                                   (uint32_t)ppx_center_offset(z[3], z[5]), z[4], z[5]};
+                    CHECK_EQ_INT(
+                        ppx_op_resize_window(rs, &src, &win, z[2], z[3], &box, filter, NULL, &e),
+                        0);
+                    CHECK_EQ_INT(win.width, crop.width);
+                    CHECK_EQ_INT(win.height, crop.height);
+                    for (uint32_t y = 0; y < win.height; y++)
+                        CHECK(memcmp(ppx_image_row(&win, y), ppx_image_row(&crop, y),
+                                     (size_t)win.width * c * (size_t)type) == 0);
+                }
+    /* Not a window of a two-pass resize: refused, not wrong. */
+    ppx_box all = {0, 0, 97, 10};
+    CHECK_EQ_INT(ppx_image_alloc(&src, 97, 61, 3, PPX_U8, NULL, &e), 0);
+    CHECK_EQ_INT(ppx_op_resize_window(rs, &src, &win, 97, 30, &all, PPX_FILTER_BILINEAR, NULL, &e),
+                 PPX_EINVAL);
+    ppx_image_destroy(&src);
+    ppx_image_destroy(&full);
+    ppx_image_destroy(&crop);
+    ppx_image_destroy(&win);
+    ppx_resizer_free(&rs);
+    return 0;
+}
+
+PPX_TEST_MAIN(TEST(window_equals_resize_then_crop), TEST(pillow_known_values), TEST(constant_stays_constant),
               TEST(identity_and_single_pass), TEST(depth16_matches_8), TEST(overshoot_clamps),
               TEST(degenerate_sizes), TEST(alpha_premultiplied), TEST(resized_crop_is_view),
               TEST(resizer_reuse), TEST(limits_checked))
