@@ -737,6 +737,28 @@ static int resample(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, uint3
     return 0;
 }
 
+/* resample(), with images that have alpha resampled premultiplied, as
+ * Pillow does. */
+static int resample_alpha(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, uint32_t w,
+                          uint32_t h, const ppx_box *box, ppx_filter filter, const ppx_limits *l,
+                          ppx_err *err)
+{
+    const ppx_image *in = src;
+    int alpha = ppx__has_alpha(src->channels) && !alpha_is_opaque(src);
+    if (alpha) {
+        int rc =
+            ppx_image_alloc(&rs->pre, src->width, src->height, src->channels, src->type, NULL, err);
+        if (rc)
+            return rc;
+        premultiply(src, &rs->pre);
+        in = &rs->pre;
+    }
+    int rc = resample(rs, in, dst, w, h, box, filter, l, err);
+    if (rc == 0 && alpha)
+        unpremultiply(dst);
+    return rc;
+}
+
 int ppx_op_resize(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, uint32_t w, uint32_t h,
                   ppx_filter filter, const ppx_limits *l, ppx_err *err)
 {
@@ -762,19 +784,7 @@ int ppx_op_resize(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, uint32_
         rc = resize_nearest(rs, src, dst, err);
         goto out;
     }
-    const ppx_image *in = src;
-    int alpha = ppx__has_alpha(src->channels) && !alpha_is_opaque(src);
-    if (alpha) {
-        rc =
-            ppx_image_alloc(&rs->pre, src->width, src->height, src->channels, src->type, NULL, err);
-        if (rc)
-            goto out;
-        premultiply(src, &rs->pre);
-        in = &rs->pre;
-    }
-    rc = resample(rs, in, dst, w, h, NULL, filter, l, err);
-    if (rc == 0 && alpha)
-        unpremultiply(dst);
+    rc = resample_alpha(rs, src, dst, w, h, NULL, filter, l, err);
 out:
     ppx_resizer_free(&own);
     return rc;
@@ -798,20 +808,7 @@ int ppx_op_resize_window(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, 
     if (rc)
         return rc;
     ppx_image_copy_meta(dst, src);
-    const ppx_image *in = src;
-    int alpha = ppx__has_alpha(src->channels) && !alpha_is_opaque(src);
-    if (alpha) {
-        rc =
-            ppx_image_alloc(&rs->pre, src->width, src->height, src->channels, src->type, NULL, err);
-        if (rc)
-            return rc;
-        premultiply(src, &rs->pre);
-        in = &rs->pre;
-    }
-    rc = resample(rs, in, dst, w, h, box, filter, l, err);
-    if (rc == 0 && alpha)
-        unpremultiply(dst);
-    return rc;
+    return resample_alpha(rs, src, dst, w, h, box, filter, l, err);
 }
 
 int ppx_op_resized_crop(ppx_resizer *rs, const ppx_image *src, const ppx_box *box, ppx_image *dst,
