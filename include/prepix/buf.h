@@ -18,6 +18,8 @@ void ppx_buf_destroy(ppx_buf *b);
 int ppx_buf_reserve(ppx_buf *b, size_t n);
 /* Appends n bytes. 0 or PPX_ENOMEM. */
 int ppx_buf_append(ppx_buf *b, const void *p, size_t n);
+/* Appends printf-formatted text (no NUL). 0, PPX_ENOMEM or PPX_EINVAL (bad format). */
+int ppx_buf_printf(ppx_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends v as 8 little-endian bytes (portable files: journal, stats). */
 int ppx_buf_put_le64(ppx_buf *b, uint64_t v);
 

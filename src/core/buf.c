@@ -1,5 +1,7 @@
 #include "prepix/buf.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +39,24 @@ int ppx_buf_reserve(ppx_buf *b, size_t n)
         return PPX_ENOMEM;
     b->data = p;
     b->cap = cap;
+    return 0;
+}
+
+int ppx_buf_printf(ppx_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return PPX_EINVAL;
+    /* +1: vsnprintf writes a NUL, which len does not count. */
+    if ((size_t)n + 1 > SIZE_MAX - b->len || ppx_buf_reserve(b, b->len + (size_t)n + 1))
+        return PPX_ENOMEM;
+    va_start(ap, fmt);
+    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
     return 0;
 }
 

@@ -478,18 +478,6 @@ static void fmt_float(char *buf, size_t cap, float v)
     }
 }
 
-static int append(ppx_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int append(ppx_buf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof tmp)
-        return PPX_EINTERNAL;
-    return ppx_buf_append(b, tmp, (size_t)n);
-}
 
 static int format_op(ppx_buf *b, const ppx_op *op)
 {
@@ -498,53 +486,53 @@ static int format_op(ppx_buf *b, const ppx_op *op)
         if (opdefs[i].kind == op->kind)
             name = opdefs[i].name;
     char a[32], c[32];
-    int rc = append(b, "%s", name);
+    int rc = ppx_buf_printf(b, "%s", name);
     switch (op->kind) {
     case PPX_OP_RESIZE:
         if (op->single)
-            rc = rc ? rc : append(b, " %u", op->w);
+            rc = rc ? rc : ppx_buf_printf(b, " %u", op->w);
         else
-            rc = rc ? rc : append(b, " %ux%u", op->w, op->h);
+            rc = rc ? rc : ppx_buf_printf(b, " %ux%u", op->w, op->h);
         rc =
             rc ? rc
-               : append(b, " fit=%s filter=%s draft=%s", ppx_fit_name(op->fit),
+               : ppx_buf_printf(b, " fit=%s filter=%s draft=%s", ppx_fit_name(op->fit),
                         ppx_filter_name(op->filter), ppx_draft_name(op->draft));
         break;
     case PPX_OP_CENTER_CROP:
-        rc = rc ? rc : append(b, " %ux%u", op->w, op->h);
+        rc = rc ? rc : ppx_buf_printf(b, " %ux%u", op->w, op->h);
         break;
     case PPX_OP_CROP:
-        rc = rc ? rc : append(b, " %u,%u,%u,%u", op->x, op->y, op->w, op->h);
+        rc = rc ? rc : ppx_buf_printf(b, " %u,%u,%u,%u", op->x, op->y, op->w, op->h);
         break;
     case PPX_OP_RANDOM_CROP:
-        rc = rc ? rc : append(b, " %ux%u", op->w, op->h);
+        rc = rc ? rc : ppx_buf_printf(b, " %ux%u", op->w, op->h);
         fmt_double(a, sizeof a, op->scale[0]);
         fmt_double(c, sizeof c, op->scale[1]);
-        rc = rc ? rc : append(b, " scale=%s,%s", a, c);
+        rc = rc ? rc : ppx_buf_printf(b, " scale=%s,%s", a, c);
         fmt_double(a, sizeof a, op->ratio[0]);
         fmt_double(c, sizeof c, op->ratio[1]);
-        rc = rc ? rc : append(b, " ratio=%s,%s", a, c);
-        rc = rc ? rc : append(b, " filter=%s", ppx_filter_name(op->filter));
+        rc = rc ? rc : ppx_buf_printf(b, " ratio=%s,%s", a, c);
+        rc = rc ? rc : ppx_buf_printf(b, " filter=%s", ppx_filter_name(op->filter));
         break;
     case PPX_OP_PAD:
         rc = rc ? rc
-                : append(b, " %ux%u color=%u,%u,%u,%u", op->w, op->h, op->color[0], op->color[1],
+                : ppx_buf_printf(b, " %ux%u color=%u,%u,%u,%u", op->w, op->h, op->color[0], op->color[1],
                          op->color[2], op->color[3]);
         break;
     case PPX_OP_FLIP:
         fmt_double(a, sizeof a, op->p);
-        rc = rc ? rc : append(b, " %c p=%s", op->vertical ? 'v' : 'h', a);
+        rc = rc ? rc : ppx_buf_printf(b, " %c p=%s", op->vertical ? 'v' : 'h', a);
         break;
     case PPX_OP_ROTATE:
-        rc = rc ? rc : append(b, " %d", op->degrees);
+        rc = rc ? rc : ppx_buf_printf(b, " %d", op->degrees);
         break;
     case PPX_OP_NORMALIZE:
         for (int k = 0; k < 2 && !rc; k++) {
             const float *v = k == 0 ? op->mean : op->std;
-            rc = append(b, k == 0 ? " mean=" : " std=");
+            rc = ppx_buf_printf(b, k == 0 ? " mean=" : " std=");
             for (unsigned i = 0; i < op->nvals && !rc; i++) {
                 fmt_float(a, sizeof a, v[i]);
-                rc = append(b, "%s%s", i ? "," : "", a);
+                rc = ppx_buf_printf(b, "%s%s", i ? "," : "", a);
             }
         }
         break;

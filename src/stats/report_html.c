@@ -1,5 +1,4 @@
 /* The HTML report: one file, no network references, inline SVG plots. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,17 +10,11 @@ typedef struct {
     int failed;
 } html;
 
-static void put(html *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(html *h, const char *fmt, ...)
-{
-    char tmp[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0 || ppx_buf_append(h->out, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1))
-        h->failed = 1;
-}
+#define put(h, ...)                                                                                \
+    do {                                                                                           \
+        if (ppx_buf_printf((h)->out, __VA_ARGS__))                                                 \
+            (h)->failed = 1;                                                                       \
+    } while (0)
 
 /* Text with <, >, &, quotes escaped; bytes that are not printable ASCII or
  * UTF-8 pass through as they are (the page declares UTF-8). */
