@@ -65,8 +65,9 @@ int ppx_job_output_path(char *out, size_t cap, const char *outdir, const char *k
 #include <stdlib.h>
 #include <unistd.h>
 /* Test-only fault hook: PPX_TEST_FAULT="crash:NAME,hang:NAME,writefail:NAME"
- * makes the worker crash (SIGSEGV), hang, or fail its write (as if the disk
- * were full) on the image whose key ends in NAME ("*" matches every image).
+ * makes the worker crash (SIGSEGV), hang (after printing "prepix: test fault:
+ * hanging on KEY" to stderr), or fail its write (as if the disk were full) on
+ * the image whose key ends in NAME ("*" matches every image).
  * "noop:*" makes workers skip all work, to measure scheduling alone. Compiled in only with
  * -DPPX_TEST_HOOKS=ON (the default for development and CI builds; release
  * packages turn it off). */
@@ -112,9 +113,12 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
         signal(SIGSEGV, SIG_DFL); /* die by the signal even where a sanitizer catches it */
         raise(SIGSEGV);
     }
-    if (FAULT("hang", key))
+    if (FAULT("hang", key)) {
+        /* Announce it, so tests can act once a worker is stuck instead of guessing. */
+        dprintf(STDERR_FILENO, "prepix: test fault: hanging on %s\n", key);
         for (;;)
             pause();
+    }
 
     const ppx_buf *in = input;
     if (!in) {

@@ -2,10 +2,13 @@
 import hashlib
 import json
 import os
+import selectors
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 SKIP = 77
 PREPIX = os.environ.get("PPX_PREPIX", "prepix")
@@ -36,9 +39,59 @@ def manifest():
     return rows
 
 
+_tmpdirs = []
+_spawned = []
+
+
 def tmpdir():
+    """A fresh folder, removed when the case passes (kept for a look when it fails)."""
     d = tempfile.mkdtemp(prefix="ppx-test-")
+    _tmpdirs.append(d)
     return d
+
+
+def spawn(cmd, env=None):
+    """Starts cmd in its own process group with stderr piped. main() kills the group
+    if the case ends while it still runs, so a failing case never leaves a job behind
+    holding CTest's output pipe."""
+    e = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    if env:
+        e.update(env)
+    proc = subprocess.Popen(cmd, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    _spawned.append(proc)
+    return proc
+
+
+def wait_stderr(proc, text, timeout=120):
+    """Reads proc's stderr until a line containing text arrives; returns what was read.
+    Fails if the process ends or the timeout passes first."""
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stderr, selectors.EVENT_READ)
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while text.encode() not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0 or not sel.select(left):
+            raise AssertionError(f"no '{text}' on stderr within {timeout} s: {seen[-2000:]!r}")
+        chunk = os.read(proc.stderr.fileno(), 65536)
+        if not chunk:
+            raise AssertionError(f"process ended (exit {proc.wait()}) before '{text}': "
+                                 f"{seen[-2000:]!r}")
+        seen += chunk
+    sel.close()
+    return seen.decode(errors="replace")
+
+
+def finish(proc, timeout):
+    """Waits for proc; returns (exit code, rest of stderr). Kills its group on timeout."""
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise AssertionError(f"process did not end within {timeout} s")
+    return proc.returncode, err.decode(errors="replace")
 
 
 def run(args, env=None, timeout=300, mpi_np=None, check=None):
@@ -108,5 +161,12 @@ def main(tests):
     except Skip as e:
         print(f"SKIP: {e}")
         return SKIP
+    finally:
+        for proc in _spawned:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    for d in _tmpdirs:
+        shutil.rmtree(d, ignore_errors=True)
     print("ok")
     return 0

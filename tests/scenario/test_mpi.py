@@ -5,11 +5,11 @@ import signal
 import struct
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import data  # noqa: E402
-from lib import MPIEXEC, PREPIX, check, comparable, main, report, run, tmpdir, tree  # noqa: E402
+from lib import (MPIEXEC, PREPIX, check, comparable, finish, main, report, run,  # noqa: E402
+                 spawn, tmpdir, tree, wait_stderr)
 
 PIPE = "autorotate | random-crop 72 scale=0.2,1 | flip h p=0.5"
 
@@ -69,44 +69,28 @@ def journal_chunks(outdir):
 
 
 def launch(args, np_, env=None):
-    e = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-    if env:
-        e.update(env)
-    return subprocess.Popen([MPIEXEC, "--oversubscribe", "-np", str(np_), PREPIX] + args,
-                            env=e, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
-
-
-def count_outputs(out):
-    n = 0
-    for _, dirs, files in os.walk(out):
-        dirs[:] = [d for d in dirs if d != ".prepix"]
-        n += sum(1 for f in files if not f.startswith(".") and not f.startswith("prepix-report"))
-    return n
-
-
-def wait_outputs(proc, out, n, deadline_s=120):
-    deadline = time.time() + deadline_s
-    while time.time() < deadline and proc.poll() is None and count_outputs(out) < n:
-        time.sleep(0.02)
+    return spawn([MPIEXEC, "--oversubscribe", "-np", str(np_), PREPIX] + args, env)
 
 
 def kill9_resume():
     """kill -9 of the whole job early, middle, late; --resume gives the clean result."""
     t, inp = dataset(48)
+    listing = sorted(os.path.relpath(os.path.join(r, f), inp).encode()
+                     for r, _, fs in os.walk(inp) for f in fs if f.startswith("img"))
     args = ["-i", inp, "-p", PIPE, "-w", "1", "--seed", "5", "--chunk-size", "3",
             "--progress", "none"]
     clean = os.path.join(t, "clean")
     run(["run", "-o", clean] + args, mpi_np=2, check=0)
     ref = (tree(clean), comparable(report(clean)))
-    # Late = 3/4: the rank stuck on the hanging image holds up to 3 chunks (9 images).
     for frac in (0.1, 0.5, 0.75):
         out = os.path.join(t, f"killed-{frac}")
-        # A hang on a late image keeps the job from ending before the kill.
+        # Kill once a worker is stuck on the image at that fraction of the listing: the
+        # hang keeps the job from ending first, and the kill lands wherever the other
+        # rank happens to be.
+        stuck = listing[int(48 * frac)].decode()
         proc = launch(["run", "-o", out, "--timeout", "600"] + args, 2,
-                      env={"PPX_TEST_FAULT": "hang:img0042.jpg"})
-        wait_outputs(proc, out, int(48 * frac))
-        check(proc.poll() is None, f"job ended before the kill at {frac}")
+                      env={"PPX_TEST_FAULT": f"hang:{stuck}"})
+        wait_stderr(proc, "hanging on")
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         p = run(["run", "-o", out, "--resume"] + args, mpi_np=2)
@@ -132,7 +116,8 @@ def stop_and_resume(sig, to_ranks):
     args = ["-i", inp, "-p", PIPE, "-w", "1", "--chunk-size", "2", "--progress", "none"]
     out = os.path.join(t, "out")
     proc = launch(["run", "-o", out] + args, 2, env={"PPX_TEST_FAULT": "hang:img0036.jpg"})
-    wait_outputs(proc, out, 20)
+    # Signal once a worker is stuck on img0036: the job cannot have ended by then.
+    err = wait_stderr(proc, "hanging on")
     if to_ranks:
         ranks = subprocess.run(["pgrep", "-P", str(proc.pid), "-x", "prepix"],
                                capture_output=True, text=True).stdout.split()
@@ -141,13 +126,9 @@ def stop_and_resume(sig, to_ranks):
             os.kill(int(r), sig)
     else:
         os.kill(proc.pid, sig)
-    try:
-        proc.wait(timeout=90)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        raise AssertionError("job did not stop after the signal")
-    err = proc.stderr.read().decode(errors="replace")
-    check(proc.returncode == 4, f"exit {proc.returncode}: {err[-3000:]}")
+    code, rest = finish(proc, 90)
+    err += rest
+    check(code == 4, f"exit {code}: {err[-3000:]}")
     check(report(out)["complete"] is False, "report not marked incomplete")
     p = run(["run", "-o", out, "--resume"] + args, mpi_np=2)
     check(p.returncode == 0, f"resume: exit {p.returncode}: {p.stderr}")

@@ -3,14 +3,12 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import data  # noqa: E402
-from lib import (PREPIX, SAMPLES, Skip, check, comparable, corpus, inspect, main,  # noqa: E402
-                 manifest, report, run, tmpdir, tree)
+from lib import (PREPIX, SAMPLES, check, comparable, corpus, finish, inspect,  # noqa: E402
+                 main, manifest, report, run, spawn, tmpdir, tree, wait_stderr)
 
 PIPE = "autorotate | resize 96 | center-crop 80"
 
@@ -24,7 +22,6 @@ def e2e_corpus():
     c = corpus()
     rows = manifest()
     t = tmpdir()
-    lst = os.path.join(c, "all-valid.txt")
     valid = [p for p, r in rows.items()
              if p.split("/")[0] in ("jpeg", "jpeg-variants", "tiff", "png")
              and r["expected_behaviour"].startswith("decode OK") and not p.startswith("bad/")]
@@ -144,24 +141,15 @@ def sigterm():
     inp = os.path.join(t, "in")
     data.make(inp, n=40)
     out = os.path.join(t, "out")
-    env = dict(os.environ, PPX_TEST_FAULT="hang:img0030.jpg")
-    proc = subprocess.Popen([PREPIX, "run", "-i", inp, "-o", out, "-p", PIPE, "-w", "2",
-                             "--chunk-size", "4", "--progress", "none", "--timeout", "600"],
-                            env=env, stderr=subprocess.PIPE, text=True)
-    # Wait (bounded) until the worker sits on the hanging image: all before it are done.
-    deadline = time.time() + 120
-    while time.time() < deadline and len(outputs(out)) < 20:
-        if proc.poll() is not None:
-            break
-        time.sleep(0.05)
+    proc = spawn([PREPIX, "run", "-i", inp, "-o", out, "-p", PIPE, "-w", "2",
+                  "--chunk-size", "4", "--progress", "none", "--timeout", "600"],
+                 env={"PPX_TEST_FAULT": "hang:img0030.jpg"})
+    # Signal once a worker is stuck on img0030: the job cannot have ended by then.
+    err = wait_stderr(proc, "hanging on")
     proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise AssertionError("prepix did not stop within 60 s of SIGTERM")
-    err = proc.stderr.read()
-    check(proc.returncode == 4, f"exit {proc.returncode}: {err}")
+    code, rest = finish(proc, 60)
+    err += rest
+    check(code == 4, f"exit {code}: {err}")
     rep = report(out)
     check(rep["complete"] is False and rep["exit_code"] == 4, rep.get("stop_reason"))
     outs = [os.path.join(out, k) for k in outputs(out) if not os.path.basename(k).startswith(".")]
