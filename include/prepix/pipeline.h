@@ -27,6 +27,10 @@ const char *ppx_pipeline_canonical(const ppx_pipeline *pl);
 int ppx_pipeline_length(const ppx_pipeline *pl);
 /* 1 if the pipeline ends in normalize (output float32). */
 int ppx_pipeline_has_normalize(const ppx_pipeline *pl);
+/* Channels fixed by the last `grayscale` (1) or `rgb` (3) op; 0 if none.
+ * (grayscale keeps an alpha channel: 2 for images with alpha.) */
+int ppx_pipeline_channels(const ppx_pipeline *pl);
+
 /* 1 if any op draws random numbers. */
 int ppx_pipeline_is_random(const ppx_pipeline *pl);
 

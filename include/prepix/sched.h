@@ -10,6 +10,9 @@
 #include "prepix/limits.h"
 #include "prepix/pipeline.h"
 
+/* Shard outputs: a chunk of the listing becomes one archive or array. */
+typedef enum { PPX_SHARD_NONE = 0, PPX_SHARD_TAR, PPX_SHARD_NPY } ppx_shard_kind;
+
 typedef enum { PPX_PROGRESS_AUTO, PPX_PROGRESS_BAR, PPX_PROGRESS_LOG, PPX_PROGRESS_NONE } ppx_progress_mode;
 
 typedef struct {
@@ -17,7 +20,9 @@ typedef struct {
     const char *outdir; /* NULL for `prepix stats` */
     const char *spec;   /* pipeline text as given (after @FILE) */
     const ppx_pipeline *pipeline;
-    ppx_format out_format; /* PPX_FMT_UNKNOWN = same */
+    ppx_format out_format; /* PPX_FMT_UNKNOWN = same (also the encoding in tar shards) */
+    ppx_shard_kind shard;  /* tar/npy: one shard per chunk, chunk size = shard size */
+    uint64_t shard_size;   /* images per shard (0: 1000) */
     int quality;
     int workers; /* per rank; <= 0: CPUs in the affinity mask */
     uint64_t seed;

@@ -33,10 +33,13 @@ static const char usage_text[] =
     "\n"
     "Options:\n"
     "  -p, --pipeline SPEC    ops separated by '|' ('@FILE' reads it from a file); see `prepix ops`\n"
-    "  -f, --format F         jpeg, png, tiff or same (default same: each input's own format)\n"
+    "  -f, --format F         jpeg, png, tiff or same (default same: each input's own format);\n"
+    "                         tar (WebDataset shards) or npy (array shards), see docs/formats.md\n"
+    "      --shard-size N     images per tar/npy shard (default 1000)\n"
     "  -q, --quality N        JPEG quality 1..100 (default 90)\n"
     "  -w, --workers N        worker processes per rank (default: CPUs in the affinity mask)\n"
-    "      --chunk-size N     images per unit of scheduling (default: from the dataset size)\n"
+    "      --chunk-size N     images per unit of scheduling (default: from the dataset size;\n"
+    "                         with tar/npy the shard)\n"
     "      --seed N           seed of random ops (default 0); results depend on (seed, path)\n"
     "      --resume           finish an earlier run into OUTDIR; starts afresh if there is none\n"
     "      --max-pixels N     refuse larger images before decoding (default 268435456)\n"
@@ -166,6 +169,41 @@ static int parse_format(const char *s, ppx_format *f)
     return 0;
 }
 
+/* What the output format demands of the pipeline and the sizes; fills in
+ * the shard size. 0 or -1 (message printed). */
+static int check_format(ppx_run_config *cfg, const ppx_pipeline *pl)
+{
+    uint32_t w, h;
+    if (ppx_pipeline_has_normalize(pl) && (cfg->shard != PPX_SHARD_NPY || cfg->stats_only)) {
+        usage_error("the pipeline ends in normalize (float32 values, not an image): only "
+                    "`prepix run -f npy` can hold it");
+        return -1;
+    }
+    if (!cfg->shard) {
+        if (cfg->shard_size) {
+            usage_error("--shard-size applies to -f tar and -f npy only");
+            return -1;
+        }
+        return 0;
+    }
+    if (cfg->shard == PPX_SHARD_NPY && !ppx_pipeline_fixed_size(pl, &w, &h)) {
+        usage_error("-f npy stacks images into one array: the pipeline must give every image "
+                    "the same size (end it with center-crop, random-crop, crop, pad or "
+                    "resize WxH fit=fill)");
+        return -1;
+    }
+    if (!cfg->shard_size)
+        cfg->shard_size = 1000;
+    if (cfg->chunk_size && cfg->chunk_size != cfg->shard_size) {
+        usage_error("with -f %s a chunk is a shard: set its size with --shard-size, not "
+                    "--chunk-size",
+                    cfg->shard == PPX_SHARD_TAR ? "tar" : "npy");
+        return -1;
+    }
+    cfg->chunk_size = cfg->shard_size;
+    return 0;
+}
+
 static int cmd_run(int argc, char **argv, int stats_only)
 {
     enum {
@@ -212,14 +250,12 @@ static int cmd_run(int argc, char **argv, int stats_only)
             spec_arg = optarg;
             break;
         case 'f':
-            if (strcmp(optarg, "tar") == 0 || strcmp(optarg, "npy") == 0) {
-                usage_error("-f %s: shard formats are not available in this version yet "
-                            "(use jpeg, png, tiff or same)",
-                            optarg);
-                return EXIT_USAGE;
-            }
-            if (parse_format(optarg, &cfg.out_format)) {
-                usage_error("-f %s: expected jpeg, png, tiff or same", optarg);
+            cfg.shard = strcmp(optarg, "tar") == 0   ? PPX_SHARD_TAR
+                        : strcmp(optarg, "npy") == 0 ? PPX_SHARD_NPY
+                                                     : PPX_SHARD_NONE;
+            cfg.out_format = PPX_FMT_UNKNOWN;
+            if (!cfg.shard && parse_format(optarg, &cfg.out_format)) {
+                usage_error("-f %s: expected jpeg, png, tiff, same, tar or npy", optarg);
                 return EXIT_USAGE;
             }
             break;
@@ -242,7 +278,8 @@ static int cmd_run(int argc, char **argv, int stats_only)
                 usage_error("--shard-size %s: expected a positive number", optarg);
                 return EXIT_USAGE;
             }
-            break; /* only used by shard formats */
+            cfg.shard_size = u;
+            break;
         case O_CHUNK:
             if (parse_u64(optarg, &u) || u < 1) {
                 usage_error("--chunk-size %s: expected a positive number", optarg);
@@ -365,9 +402,7 @@ static int cmd_run(int argc, char **argv, int stats_only)
         free(spec_owned);
         return EXIT_USAGE;
     }
-    if (ppx_pipeline_has_normalize(pl)) {
-        usage_error("the pipeline ends in normalize (float32), which only -f npy can hold; "
-                    "npy shards are not available in this version yet");
+    if (check_format(&cfg, pl)) {
         ppx_pipeline_free(&pl);
         free(spec_owned);
         return EXIT_USAGE;

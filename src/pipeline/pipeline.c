@@ -24,6 +24,15 @@ int ppx_pipeline_has_normalize(const ppx_pipeline *pl)
     return pl && pl->n > 0 && pl->ops[pl->n - 1].kind == PPX_OP_NORMALIZE;
 }
 
+int ppx_pipeline_channels(const ppx_pipeline *pl)
+{
+    int ch = 0;
+    for (int i = 0; pl && i < pl->n; i++)
+        if (pl->ops[i].kind == PPX_OP_GRAYSCALE || pl->ops[i].kind == PPX_OP_RGB)
+            ch = pl->ops[i].kind == PPX_OP_GRAYSCALE ? 1 : 3;
+    return ch;
+}
+
 int ppx_pipeline_is_random(const ppx_pipeline *pl)
 {
     for (int i = 0; pl && i < pl->n; i++) {

@@ -6,12 +6,15 @@
 #include <time.h>
 
 #include "prepix/io.h"
+#include "prepix/ops.h"
 
 int ppx_job_ctx_init(ppx_job_ctx *c)
 {
     ppx_buf_init(&c->in);
     ppx_buf_init(&c->out);
     ppx_image_init(&c->img);
+    ppx_image_init(&c->conv[0]);
+    ppx_image_init(&c->conv[1]);
     return ppx_pipeline_ctx_new(&c->pctx);
 }
 
@@ -20,6 +23,8 @@ void ppx_job_ctx_destroy(ppx_job_ctx *c)
     ppx_buf_destroy(&c->in);
     ppx_buf_destroy(&c->out);
     ppx_image_destroy(&c->img);
+    ppx_image_destroy(&c->conv[0]);
+    ppx_image_destroy(&c->conv[1]);
     ppx_pipeline_ctx_free(&c->pctx);
 }
 
@@ -95,6 +100,52 @@ static int fault(const char *what, const char *key)
 #define FAULT(what, key) 0
 #endif
 
+/* npy shards: brings the pipeline's result to 8 bits and the shard's
+ * channels, as if the pipeline ended in `to-8bit | rgb` (`| grayscale` for
+ * one channel), measures it, applies a trailing normalize and leaves the
+ * rows back to back in c->out. */
+static int npy_payload(const ppx_job_config *cfg, ppx_job_ctx *c, ppx_image *img,
+                       ppx_img_stats *st, ppx_err *err)
+{
+    int rc = 0, k = 0; /* conversions alternate between conv[0] and conv[1] */
+    if (img->type == PPX_U16) {
+        rc = ppx_op_to_8bit(img, &c->conv[k], &cfg->limits, err);
+        img = &c->conv[k];
+        k ^= 1;
+    }
+    if (!rc && img->channels != 3 && !(cfg->npy_c == 1 && img->channels == 1)) {
+        rc = ppx_op_rgb(img, &c->conv[k], &cfg->limits, err);
+        img = &c->conv[k];
+        k ^= 1;
+    }
+    if (!rc && img->channels != cfg->npy_c) {
+        rc = ppx_op_grayscale(img, &c->conv[k], &cfg->limits, err);
+        img = &c->conv[k];
+    }
+    if (rc)
+        return rc;
+    if (img->width != cfg->npy_w || img->height != cfg->npy_h)
+        return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_ENCODE,
+                           "the pipeline made it %ux%u; this npy shard holds %ux%u images",
+                           img->width, img->height, cfg->npy_w, cfg->npy_h);
+    ppx_img_stats_compute(img, st);
+    if (ppx_pipeline_has_normalize(cfg->pipeline)) {
+        ppx_image *f;
+        rc = ppx_pipeline_normalize(cfg->pipeline, c->pctx, img, &f, err);
+        if (rc)
+            return rc;
+        img = f;
+    }
+    size_t row = (size_t)img->width * img->channels * img->type;
+    c->out.len = 0;
+    if (ppx_buf_reserve(&c->out, row * img->height))
+        return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_ENCODE, "out of memory");
+    for (uint32_t y = 0; y < img->height; y++)
+        memcpy(c->out.data + (size_t)y * row, ppx_image_row(img, y), row);
+    c->out.len = row * img->height;
+    return 0;
+}
+
 void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
                  const char *key, const char *out_path, const ppx_buf *input, ppx_result *r)
 {
@@ -146,16 +197,22 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
     rc = ppx_pipeline_run(cfg->pipeline, c->pctx, &c->img, cfg->seed, key, &res, err);
     if (rc)
         goto out;
-    if (res->type == PPX_U8 || res->type == PPX_U16)
-        ppx_img_stats_compute(res, &r->st);
-
-    if (!cfg->write_outputs)
-        goto out;
-    ppx_encode_opts eo = cfg->enc;
-    eo.format = cfg->out_format != PPX_FMT_UNKNOWN ? cfg->out_format : info.format;
-    rc = ppx_codec_encode(res, &eo, &c->out, err);
-    if (rc)
-        goto out;
+    if (cfg->npy && cfg->write_outputs) {
+        rc = npy_payload(cfg, c, res, &r->st, err);
+        if (rc)
+            goto out;
+    } else {
+        if (res->type == PPX_U8 || res->type == PPX_U16)
+            ppx_img_stats_compute(res, &r->st);
+        if (!cfg->write_outputs)
+            goto out;
+        ppx_encode_opts eo = cfg->enc;
+        eo.format = cfg->out_format != PPX_FMT_UNKNOWN ? cfg->out_format : info.format;
+        rc = ppx_codec_encode(res, &eo, &c->out, err);
+        if (rc)
+            goto out;
+        r->out_format = (int32_t)eo.format;
+    }
     if (out_path) {
         if (FAULT("writefail", key)) {
             rc = ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_WRITE,

@@ -18,6 +18,11 @@ typedef struct {
     ppx_limits limits;
     uint64_t seed;
     int write_outputs; /* 0 for `prepix stats` */
+    /* npy shards: instead of an encoded file, the payload is the pixels of
+     * a npy_w x npy_h x npy_c image, 8-bit (or float32 after normalize),
+     * rows back to back. */
+    int npy;
+    uint32_t npy_w, npy_h, npy_c;
 } ppx_job_config;
 
 /* What a worker sends back for one image. Plain data. */
@@ -27,7 +32,8 @@ typedef struct {
     int32_t status; /* 0 or a negative code; err says more */
     uint32_t in_w, in_h; /* input size, 0 if unknown */
     uint64_t bytes_read, bytes_written;
-    uint64_t out_len; /* bytes of encoded output that follow (bytes transport) */
+    uint64_t out_len; /* bytes of output that follow (bytes transport, shards) */
+    int32_t out_format; /* ppx_format of that output (names a tar member) */
     double busy_s;    /* seconds spent on the image */
     ppx_err err;
     ppx_img_stats st;
@@ -37,6 +43,7 @@ typedef struct {
 typedef struct {
     ppx_buf in, out;
     ppx_image img;
+    ppx_image conv[2]; /* npy: channel and depth conversions */
     ppx_pipeline_ctx *pctx;
 } ppx_job_ctx;
 
@@ -46,7 +53,7 @@ void ppx_job_ctx_destroy(ppx_job_ctx *c);
 /* Processes one image. in_path is read unless `input` is non-NULL (bytes
  * transport: the file's bytes). The output goes to out_path atomically, or,
  * when out_path is NULL and outputs are written, stays in c->out for the
- * caller (bytes transport). key is the path relative to INPUT (seeds random
+ * caller (bytes transport, shards). key is the path relative to INPUT (seeds random
  * ops). Fills *r (id/tag left to the caller). */
 void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
                  const char *key, const char *out_path, const ppx_buf *input, ppx_result *r);

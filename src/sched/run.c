@@ -31,6 +31,7 @@
 #include "sched/listing.h"
 #include "sched/msg.h"
 #include "sched/progress.h"
+#include "sched/shards.h"
 #include "stats/report.h"
 
 enum { TAG_REQ = 101, TAG_ASSIGN = 102, TAG_CHUNKRES = 103, TAG_DONE = 104 };
@@ -74,6 +75,7 @@ typedef struct chunk {
     ppx_buf keys;       /* NUL-terminated keys, back to back */
     uint64_t *key_off;
     uint8_t *collide;   /* 1: the output name of an earlier input; this one fails */
+    int64_t *label;     /* shards: each image's class label */
     /* bytes transport, on a rank other than 0: each image's bytes, or the
      * error rank 0 met reading it */
     ppx_buf inputs;
@@ -94,6 +96,7 @@ static void chunk_free(chunk *c)
     ppx_buf_destroy(&c->outputs);
     free(c->key_off);
     free(c->collide);
+    free(c->label);
     free(c->in_off);
     free(c->in_len);
     free(c->in_code);
@@ -112,8 +115,9 @@ static chunk *chunk_new(uint64_t id, uint64_t first, uint64_t count)
     c->remaining = count;
     c->key_off = calloc(count ? count : 1, sizeof *c->key_off);
     c->collide = calloc(count ? count : 1, 1);
+    c->label = calloc(count ? count : 1, sizeof *c->label);
     ppx_stats_init(&c->stats);
-    if (!c->key_off || !c->collide) {
+    if (!c->key_off || !c->collide || !c->label) {
         chunk_free(c);
         return NULL;
     }
@@ -138,6 +142,7 @@ typedef struct {
     uint64_t chunk_size, n_chunks, next_chunk;
     ppx_resume_state resume;
     uint8_t *collide; /* per listed image: its output name is taken by an earlier one */
+    ppx_classes classes; /* shards: labels */
     int attempt;
     char root[4096]; /* INPUT folder, or the @LIST's folder */
 
@@ -165,6 +170,8 @@ typedef struct {
     /* this rank's results */
     ppx_pool *pool;
     ppx_job_config job;
+    ppx_npy_shape npy;  /* npy shards: the images' shape */
+    ppx_buf shard_buf;  /* a shard being assembled */
     ppx_journal journal;
     int journal_open;
     ppx_stats acc; /* completed chunks journaled here */
@@ -270,6 +277,7 @@ static chunk *make_local_chunk(run_state *s, uint64_t id)
         const char *k = ppx_listing_key(&s->listing, first + i);
         c->key_off[i] = c->keys.len;
         c->collide[i] = s->collide ? s->collide[first + i] : 0;
+        c->label[i] = ppx_classes_label(&s->classes, k);
         if (ppx_buf_append(&c->keys, k, strlen(k) + 1)) {
             chunk_free(c);
             return NULL;
@@ -292,7 +300,8 @@ static int pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b
         const char *k = ppx_listing_key(&s->listing, first + i);
         size_t kl = strlen(k);
         rc = ppx_put_u64(b, kl) || ppx_buf_append(b, k, kl) ||
-             ppx_put_u64(b, s->collide ? s->collide[first + i] : 0);
+             ppx_put_u64(b, s->collide ? s->collide[first + i] : 0) ||
+             ppx_put_u64(b, (uint64_t)ppx_classes_label(&s->classes, k));
         if (rc || !s->cfg->transport_bytes)
             continue;
         char path[4096];
@@ -335,6 +344,7 @@ static chunk *unpack_assign(const uint8_t *p, size_t n, int bytes, int *kind, in
         uint64_t kl = ppx_get_u64(&r);
         const uint8_t *k = ppx_get_bytes(&r, kl);
         c->collide[i] = ppx_get_u64(&r) != 0;
+        c->label[i] = (int64_t)ppx_get_u64(&r);
         if (r.bad)
             goto bad;
         c->key_off[i] = c->keys.len;
@@ -398,6 +408,8 @@ static void record(run_state *s, chunk *c, uint64_t i, const ppx_result *r,
         st->bytes_written += r->bytes_written;
         ppx_stats_add_image(st, r->st.channels ? &r->st : NULL, r->in_w, r->in_h);
         if (payload && (ppx_put_u64(&c->outputs, c->first + i) ||
+                        ppx_put_u64(&c->outputs, (uint64_t)c->label[i]) ||
+                        ppx_put_u64(&c->outputs, (uint64_t)r->out_format) ||
                         ppx_put_u64(&c->outputs, r->out_len) ||
                         ppx_buf_append(&c->outputs, payload, r->out_len))) {
             ppx_err e;
@@ -427,6 +439,34 @@ static void on_result(void *arg, const ppx_result *r, const uint8_t *payload)
     record(s, c, r->id - c->first, r, payload);
 }
 
+/* Writes a finished chunk's outputs that came back as bytes (records of
+ * index, label, format, length, bytes): its shard, or each image's file
+ * (bytes transport). */
+static int write_outputs(run_state *s, uint64_t id, const ppx_buf *outputs, ppx_err *e)
+{
+    if (s->cfg->shard)
+        return ppx_shard_write(s->cfg->outdir, s->cfg->shard, &s->npy, id, outputs,
+                               &s->shard_buf, e);
+    ppx_rd r = {outputs->data, outputs->data + outputs->len, 0};
+    while (r.p < r.end) {
+        uint64_t index = ppx_get_u64(&r);
+        ppx_get_u64(&r); /* label */
+        ppx_get_u64(&r); /* format */
+        uint64_t len = ppx_get_u64(&r);
+        const uint8_t *d = ppx_get_bytes(&r, len);
+        if (r.bad || index >= s->listing.n)
+            return ppx_err_set(e, PPX_EMPI, PPX_STAGE_JOB, "malformed chunk outputs");
+        char out[4096];
+        if (ppx_job_output_path(out, sizeof out, s->cfg->outdir,
+                                ppx_listing_key(&s->listing, index), s->cfg->out_format))
+            return ppx_err_set(e, PPX_EOUTPUT, PPX_STAGE_WRITE, "output path too long");
+        int rc = ppx_file_write_atomic(out, d, len, e);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 /* Writes the outputs that came back from another rank (bytes transport) and
  * journals that chunk. Runs on rank 0. */
 static int store_remote_chunk(run_state *s, const uint8_t *p, size_t n)
@@ -448,21 +488,11 @@ static int store_remote_chunk(run_state *s, const uint8_t *p, size_t n)
         ppx_failures_destroy(&fl);
         return -1;
     }
-    while (r.p < r.end && !r.bad) {
-        uint64_t index = ppx_get_u64(&r), len = ppx_get_u64(&r);
-        const uint8_t *d = ppx_get_bytes(&r, len);
-        if (r.bad || index >= s->listing.n)
-            break;
-        char out[4096];
-        if (ppx_job_output_path(out, sizeof out, s->cfg->outdir,
-                                ppx_listing_key(&s->listing, index), s->cfg->out_format) ||
-            ppx_file_write_atomic(out, d, len, &e)) {
-            if (!e.code)
-                ppx_err_set(&e, PPX_EOUTPUT, PPX_STAGE_WRITE, "output path too long");
-            set_fatal(s, &e);
-            ppx_failures_destroy(&fl);
-            return -1;
-        }
+    ppx_buf outputs = {.data = (uint8_t *)r.p, .len = (size_t)(r.end - r.p)};
+    if (write_outputs(s, id, &outputs, &e)) {
+        set_fatal(s, &e);
+        ppx_failures_destroy(&fl);
+        return -1;
     }
     if (s->journal_open && ppx_journal_append(&s->journal, id, count, &st, &fl, &e))
         set_fatal(s, &e);
@@ -507,6 +537,10 @@ static void finish_chunk(run_state *s, chunk *c)
     }
     ppx_err e;
     ppx_err_clear(&e);
+    if (s->cfg->shard && s->cfg->outdir && write_outputs(s, c->id, &c->outputs, &e)) {
+        set_fatal(s, &e);
+        return;
+    }
     if (s->journal_open &&
         ppx_journal_append(&s->journal, c->id, c->count, &c->stats, &c->fails, &e)) {
         set_fatal(s, &e);
@@ -571,8 +605,9 @@ static void feed(run_state *s)
                 rc = ppx_pool_submit(s->pool, c->first + i, c->id, key, key, NULL,
                                      input ? input : (const uint8_t *)"", len, &e);
             } else {
+                int per_image = s->cfg->outdir && !s->cfg->shard;
                 if (input_path(s, key, in, sizeof in) ||
-                    (s->cfg->outdir && ppx_job_output_path(out, sizeof out, s->cfg->outdir, key,
+                    (per_image && ppx_job_output_path(out, sizeof out, s->cfg->outdir, key,
                                                            s->cfg->out_format))) {
                     ppx_result r;
                     memset(&r, 0, sizeof r);
@@ -581,7 +616,7 @@ static void feed(run_state *s)
                     continue;
                 }
                 rc = ppx_pool_submit(s->pool, c->first + i, c->id, in, key,
-                                     s->cfg->outdir ? out : NULL, NULL, 0, &e);
+                                     per_image ? out : NULL, NULL, 0, &e);
             }
             if (rc)
                 set_fatal(s, &e);
@@ -895,9 +930,11 @@ static int find_collisions(run_state *s)
     return 0;
 }
 
-static const char *format_name(ppx_format f)
+static const char *format_name(const ppx_run_config *cfg)
 {
-    return f == PPX_FMT_UNKNOWN ? "same" : ppx_format_name(f);
+    if (cfg->shard)
+        return cfg->shard == PPX_SHARD_TAR ? "tar" : "npy";
+    return cfg->out_format == PPX_FMT_UNKNOWN ? "same" : ppx_format_name(cfg->out_format);
 }
 
 /* Lists the input, checks OUTDIR and the journal. Returns 0 or an exit code. */
@@ -917,7 +954,8 @@ static int setup_rank0(run_state *s, uint64_t total_workers)
         return rc == PPX_ENOENT || rc == PPX_EUSAGE ? 2 : 1;
     }
     snprintf(s->root, sizeof s->root, "%s", s->listing.root);
-    if (cfg->outdir && cfg->out_format != PPX_FMT_UNKNOWN && find_collisions(s)) {
+    if ((cfg->outdir && cfg->out_format != PPX_FMT_UNKNOWN && !cfg->shard && find_collisions(s)) ||
+        (cfg->shard && ppx_classes_build(&s->classes, &s->listing))) {
         fprintf(stderr, "prepix: out of memory\n");
         return 1;
     }
@@ -941,7 +979,7 @@ static int setup_rank0(run_state *s, uint64_t total_workers)
     if (have_prev && cfg->resume) {
         s->chunk_size = ppx_identity_chunk_size(&prev);
         if (cfg->chunk_size && cfg->chunk_size != s->chunk_size) {
-            fprintf(stderr, "prepix: --resume: --chunk-size %llu differs from the journal's %llu\n",
+            fprintf(stderr, "prepix: --resume: chunk size %llu differs from the journal's %llu\n",
                     (unsigned long long)cfg->chunk_size, (unsigned long long)s->chunk_size);
             return 2;
         }
@@ -963,7 +1001,7 @@ static int setup_rank0(run_state *s, uint64_t total_workers)
     if (s->chunk_size == 0)
         s->chunk_size = 1;
     s->n_chunks = (s->listing.n + s->chunk_size - 1) / s->chunk_size;
-    ppx_identity_make(&now, ppx_pipeline_canonical(cfg->pipeline), format_name(cfg->out_format),
+    ppx_identity_make(&now, ppx_pipeline_canonical(cfg->pipeline), format_name(cfg),
                       cfg->quality, cfg->seed, cfg->limits.max_pixels, s->listing.hash,
                       s->listing.n, s->chunk_size);
     if (have_prev && cfg->resume) {
@@ -1005,8 +1043,12 @@ static void dry_run_list(run_state *s)
     char out[4096];
     for (size_t i = 0; i < s->listing.n; i++) {
         const char *k = ppx_listing_key(&s->listing, i);
-        if (s->cfg->outdir &&
-            ppx_job_output_path(out, sizeof out, s->cfg->outdir, k, s->cfg->out_format) == 0)
+        if (s->cfg->outdir && s->cfg->shard &&
+            ppx_shard_path(out, sizeof out, s->cfg->outdir, s->cfg->shard, i / s->chunk_size,
+                           0) == 0)
+            printf("%s -> %s\n", k, out);
+        else if (s->cfg->outdir && ppx_job_output_path(out, sizeof out, s->cfg->outdir, k,
+                                                         s->cfg->out_format) == 0)
             printf("%s -> %s\n", k, out);
         else
             printf("%s\n", k);
@@ -1122,6 +1164,18 @@ static int finish(run_state *s)
                 s->stop_reason = "internal error: images unaccounted for";
         }
         code = fatal ? 1 : stopped ? 4 : (total.failed || all_fails.n) ? 3 : 0;
+        if ((code == 0 || code == 3) && cfg->shard && cfg->outdir) {
+            /* Only a complete run knows every shard's members. */
+            ppx_err e;
+            ppx_err_clear(&e);
+            if (ppx_shard_write_index(cfg->outdir, cfg->shard, s->chunk_size, &s->listing,
+                                      &s->classes, &all_fails, &e)) {
+                fprintf(stderr, "prepix: %s\n", e.msg);
+                code = 1;
+                fatal = 1;
+                s->stop_reason = "cannot write index.csv";
+            }
+        }
 
         const char **paths = calloc(all_fails.n ? all_fails.n : 1, sizeof *paths);
         char **owned = calloc(all_fails.n ? all_fails.n : 1, sizeof *owned);
@@ -1149,7 +1203,7 @@ static int finish(run_state *s)
                                                        : "stopped",
                           .exit_code = code,
                           .pipeline = cfg->spec ? cfg->spec : "",
-                          .format = format_name(cfg->out_format),
+                          .format = format_name(cfg),
                           .input = cfg->input,
                           .outdir = cfg->outdir};
         char report_path[4096] = "-", html_path[4096] = "";
@@ -1207,6 +1261,7 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
     s->res_req = MPI_REQUEST_NULL;
     ppx_buf_init(&s->scratch);
     ppx_buf_init(&s->res_buf);
+    ppx_buf_init(&s->shard_buf);
     int code = 0;
 
     /* Set-up: rank 0 decides, everyone learns the outcome. */
@@ -1262,6 +1317,16 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
     s->job.limits = cfg->limits;
     s->job.seed = cfg->seed;
     s->job.write_outputs = cfg->outdir != NULL;
+    if (cfg->shard == PPX_SHARD_NPY) {
+        /* The CLI refused pipelines without a fixed output size. */
+        ppx_pipeline_fixed_size(cfg->pipeline, &s->npy.w, &s->npy.h);
+        s->npy.c = ppx_pipeline_channels(cfg->pipeline) == 1 ? 1 : 3;
+        s->npy.f32 = ppx_pipeline_has_normalize(cfg->pipeline);
+        s->job.npy = 1;
+        s->job.npy_w = s->npy.w;
+        s->job.npy_h = s->npy.h;
+        s->job.npy_c = s->npy.c;
+    }
     if (!local_rc && pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
         sig_pipe[0] = sig_pipe[1] = -1;
     if (!local_rc) {
@@ -1317,6 +1382,8 @@ out:
     free(s->rank_bytes);
     ppx_buf_destroy(&s->scratch);
     ppx_buf_destroy(&s->res_buf);
+    ppx_buf_destroy(&s->shard_buf);
+    ppx_classes_destroy(&s->classes);
     ppx_failures_destroy(&s->fails);
     ppx_resume_state_destroy(&s->resume);
     ppx_listing_destroy(&s->listing);

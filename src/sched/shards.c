@@ -1,0 +1,275 @@
+#include "sched/shards.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prepix/codec.h"
+#include "prepix/io.h"
+#include "prepix/shard.h"
+#include "sched/msg.h"
+
+/* ---- classes ---------------------------------------------------------- */
+
+/* Length of key's first folder (leading slashes of an absolute @LIST line
+ * skipped into *start), or 0 when the key has no folder. */
+static size_t first_folder(const char *key, const char **start)
+{
+    while (*key == '/')
+        key++;
+    *start = key;
+    const char *slash = strchr(key, '/');
+    return slash ? (size_t)(slash - key) : 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int ppx_classes_build(ppx_classes *cl, const ppx_listing *l)
+{
+    memset(cl, 0, sizeof *cl);
+    size_t cap = 0;
+    const char *prev = NULL;
+    size_t prev_len = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        const char *f;
+        size_t len = first_folder(ppx_listing_key(l, i), &f);
+        /* Sorted keys keep a folder's entries together: compare with the last one only. */
+        if (len == 0 || (prev && len == prev_len && memcmp(prev, f, len) == 0))
+            continue;
+        if (cl->n == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **v = realloc(cl->names, cap * sizeof *v);
+            if (!v)
+                goto nomem;
+            cl->names = v;
+        }
+        if (!(cl->names[cl->n] = strndup(f, len)))
+            goto nomem;
+        cl->n++;
+        prev = f;
+        prev_len = len;
+    }
+    /* "a.b/x" sorts before "a/x" as a path, after "a" as a name. */
+    if (cl->n)
+        qsort(cl->names, cl->n, sizeof *cl->names, cmp_names);
+    return 0;
+nomem:
+    ppx_classes_destroy(cl);
+    return PPX_ENOMEM;
+}
+
+int64_t ppx_classes_label(const ppx_classes *cl, const char *key)
+{
+    const char *f;
+    size_t len = first_folder(key, &f);
+    if (len == 0)
+        return -1;
+    size_t lo = 0, hi = cl->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strncmp(cl->names[mid], f, len);
+        if (c == 0 && cl->names[mid][len] != '\0')
+            c = 1;
+        if (c == 0)
+            return (int64_t)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1; /* not listed: cannot happen for keys of the same listing */
+}
+
+void ppx_classes_destroy(ppx_classes *cl)
+{
+    for (size_t i = 0; i < cl->n; i++)
+        free(cl->names[i]);
+    free(cl->names);
+    memset(cl, 0, sizeof *cl);
+}
+
+/* ---- shards ----------------------------------------------------------- */
+
+int ppx_shard_path(char *out, size_t cap, const char *outdir, ppx_shard_kind kind, uint64_t id,
+                   int labels)
+{
+    char name[64];
+    snprintf(name, sizeof name, "shard-%06llu.%s", (unsigned long long)id,
+             kind == PPX_SHARD_TAR ? "tar" : labels ? "labels.npy" : "npy");
+    return ppx_path_join(out, cap, outdir, name);
+}
+
+typedef struct {
+    uint64_t index;
+    int64_t label;
+    int format;
+    const uint8_t *data;
+    uint64_t len;
+} item;
+
+static int cmp_items(const void *a, const void *b)
+{
+    uint64_t x = ((const item *)a)->index, y = ((const item *)b)->index;
+    return (x > y) - (x < y);
+}
+
+static int write_buf(const char *outdir, ppx_shard_kind kind, uint64_t id, int labels,
+                     const ppx_buf *b, ppx_err *err)
+{
+    char path[4096];
+    if (ppx_shard_path(path, sizeof path, outdir, kind, id, labels))
+        return ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_WRITE, "output path too long: %s", outdir);
+    return ppx_file_write_atomic(path, b->data, b->len, err);
+}
+
+int ppx_shard_write(const char *outdir, ppx_shard_kind kind, const ppx_npy_shape *shape,
+                    uint64_t id, const ppx_buf *outputs, ppx_buf *scratch, ppx_err *err)
+{
+    size_t n = 0, cap = 64;
+    item *v = malloc(cap * sizeof *v);
+    int rc = v ? 0 : PPX_ENOMEM;
+    ppx_rd r = {outputs->data, outputs->data + outputs->len, 0};
+    while (!rc && r.p < r.end) {
+        item it;
+        it.index = ppx_get_u64(&r);
+        it.label = (int64_t)ppx_get_u64(&r);
+        it.format = (int)ppx_get_u64(&r);
+        it.len = ppx_get_u64(&r);
+        it.data = ppx_get_bytes(&r, it.len);
+        if (r.bad) {
+            rc = ppx_err_set(err, PPX_EINTERNAL, PPX_STAGE_WRITE, "malformed shard outputs");
+            break;
+        }
+        if (n == cap) {
+            item *nv = realloc(v, 2 * cap * sizeof *v);
+            if (!nv) {
+                rc = PPX_ENOMEM;
+                break;
+            }
+            v = nv;
+            cap *= 2;
+        }
+        v[n++] = it;
+    }
+    if (!rc && n)
+        qsort(v, n, sizeof *v, cmp_items);
+
+    scratch->len = 0;
+    if (!rc && kind == PPX_SHARD_TAR) {
+        /* WebDataset groups members by the name before the first dot: the
+         * 9-digit listing index is a key no file name can break. */
+        for (size_t i = 0; i < n && !rc; i++) {
+            char name[64], label[32];
+            snprintf(name, sizeof name, "%09llu.%s", (unsigned long long)v[i].index,
+                     v[i].format == PPX_FMT_TIFF ? "tiff" : ppx_format_ext(v[i].format));
+            rc = ppx_tar_add(scratch, name, v[i].data, v[i].len);
+            int ll = snprintf(label, sizeof label, "%lld", (long long)v[i].label);
+            snprintf(name, sizeof name, "%09llu.cls", (unsigned long long)v[i].index);
+            rc = rc ? rc : ppx_tar_add(scratch, name, label, (size_t)ll);
+        }
+        rc = rc ? rc : ppx_tar_end(scratch);
+        if (rc == PPX_ENOMEM)
+            ppx_err_set(err, rc, PPX_STAGE_WRITE, "out of memory building shard %llu",
+                        (unsigned long long)id);
+        else if (rc && !err->code)
+            ppx_err_set(err, rc, PPX_STAGE_WRITE, "a member of shard %llu is too large",
+                        (unsigned long long)id);
+        rc = rc ? rc : write_buf(outdir, kind, id, 0, scratch, err);
+    } else if (!rc) {
+        size_t each = (size_t)shape->w * shape->h * shape->c * (shape->f32 ? 4 : 1);
+        uint64_t dims[4] = {n, shape->h, shape->w, shape->c};
+        rc = ppx_npy_header(scratch, shape->f32 ? "<f4" : "|u1", dims, 4);
+        for (size_t i = 0; i < n && !rc; i++) {
+            if (v[i].len != each)
+                rc = ppx_err_set(err, PPX_EINTERNAL, PPX_STAGE_WRITE,
+                                 "image %llu has %llu bytes, not the %zu of the shard's shape",
+                                 (unsigned long long)v[i].index, (unsigned long long)v[i].len,
+                                 each);
+            else
+                rc = ppx_buf_append(scratch, v[i].data, v[i].len);
+        }
+        /* Labels first: a shard's data never lands without them. */
+        ppx_buf labels;
+        ppx_buf_init(&labels);
+        rc = rc ? rc : ppx_npy_header(&labels, "<i8", dims, 1);
+        for (size_t i = 0; i < n && !rc; i++)
+            rc = ppx_buf_put_le64(&labels, (uint64_t)v[i].label);
+        if (rc && !err->code)
+            ppx_err_set(err, rc, PPX_STAGE_WRITE, "out of memory building shard %llu",
+                        (unsigned long long)id);
+        rc = rc ? rc : write_buf(outdir, kind, id, 1, &labels, err);
+        rc = rc ? rc : write_buf(outdir, kind, id, 0, scratch, err);
+        ppx_buf_destroy(&labels);
+    }
+    if (rc == PPX_ENOMEM && !err->code)
+        ppx_err_set(err, rc, PPX_STAGE_WRITE, "out of memory");
+    free(v);
+    return rc;
+}
+
+/* ---- index.csv, classes.txt -------------------------------------------- */
+
+/* RFC 4180: quoted when it holds a comma, a quote or a line break. */
+static int csv_field(ppx_buf *b, const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n"))
+        return ppx_buf_append(b, s, strlen(s));
+    int rc = ppx_buf_append(b, "\"", 1);
+    for (const char *p = s; *p && !rc; p++)
+        rc = *p == '"' ? ppx_buf_append(b, "\"\"", 2) : ppx_buf_append(b, p, 1);
+    return rc ? rc : ppx_buf_append(b, "\"", 1);
+}
+
+int ppx_shard_write_index(const char *outdir, ppx_shard_kind kind, uint64_t shard_size,
+                          const ppx_listing *l, const ppx_classes *cl, const ppx_failures *fails,
+                          ppx_err *err)
+{
+    ppx_buf b;
+    ppx_buf_init(&b);
+    int rc = ppx_buf_printf(&b, "key,shard,label,path\n");
+    size_t f = 0;
+    for (size_t i = 0; i < l->n && !rc; i++) {
+        while (f < fails->n && fails->v[f].index < i)
+            f++;
+        if (f < fails->n && fails->v[f].index == i)
+            continue;
+        const char *key = ppx_listing_key(l, i);
+        rc = ppx_buf_printf(&b, "%09zu,shard-%06llu.%s,%lld,", i,
+                            (unsigned long long)(i / shard_size),
+                            kind == PPX_SHARD_TAR ? "tar" : "npy",
+                            (long long)ppx_classes_label(cl, key));
+        rc = rc ? rc : csv_field(&b, key);
+        rc = rc ? rc : ppx_buf_append(&b, "\n", 1);
+    }
+    char path[4096];
+    if (rc)
+        rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_WRITE, "out of memory writing index.csv");
+    else if (ppx_path_join(path, sizeof path, outdir, "index.csv"))
+        rc = ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_WRITE, "output path too long: %s", outdir);
+    else
+        rc = ppx_file_write_atomic(path, b.data, b.len, err);
+    b.len = 0;
+    /* A class name holding a line break would shift every label after it:
+     * written as \n (and a backslash as \\). */
+    for (size_t i = 0; i < cl->n && !rc; i++) {
+        for (const char *p = cl->names[i]; *p && !rc; p++)
+            rc = *p == '\n' ? ppx_buf_append(&b, "\\n", 2)
+                 : *p == '\\' ? ppx_buf_append(&b, "\\\\", 2)
+                              : ppx_buf_append(&b, p, 1);
+        rc = rc ? rc : ppx_buf_append(&b, "\n", 1);
+    }
+    if (!rc) {
+        if (ppx_path_join(path, sizeof path, outdir, "classes.txt"))
+            rc = ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_WRITE, "output path too long: %s",
+                             outdir);
+        else
+            rc = ppx_file_write_atomic(path, b.data, b.len, err);
+    } else if (!err->code) {
+        ppx_err_set(err, rc, PPX_STAGE_WRITE, "out of memory writing classes.txt");
+    }
+    ppx_buf_destroy(&b);
+    return rc;
+}

@@ -1,0 +1,48 @@
+/* Shard outputs (-f tar, -f npy): class labels from the listing, one
+ * shard per chunk, index.csv and classes.txt at the end. */
+#ifndef PPX_SCHED_SHARDS_H
+#define PPX_SCHED_SHARDS_H
+
+#include <stdint.h>
+
+#include "prepix/buf.h"
+#include "prepix/error.h"
+#include "prepix/sched.h"
+#include "sched/journal.h"
+#include "sched/listing.h"
+
+/* The classes: the distinct first folders of the listing's keys, sorted in
+ * byte order; a label is an index into them, -1 for a key without a folder. */
+typedef struct {
+    char **names;
+    size_t n;
+} ppx_classes;
+
+int ppx_classes_build(ppx_classes *cl, const ppx_listing *l);
+int64_t ppx_classes_label(const ppx_classes *cl, const char *key);
+void ppx_classes_destroy(ppx_classes *cl);
+
+/* The shape of the images of an npy shard (H, W, C) and its sample size. */
+typedef struct {
+    uint32_t w, h, c;
+    int f32; /* float32 after normalize, else uint8 */
+} ppx_npy_shape;
+
+/* OUTDIR/shard-NNNNNN.tar, or .npy (labels: .labels.npy). */
+int ppx_shard_path(char *out, size_t cap, const char *outdir, ppx_shard_kind kind, uint64_t id,
+                   int labels);
+
+/* One shard's outputs, as a chunk collects them: records of
+ * (index, label, ppx_format, length) as u64 and then the bytes, in any
+ * order. Writes the shard (atomically) with the images in listing order.
+ * scratch is reused between calls. */
+int ppx_shard_write(const char *outdir, ppx_shard_kind kind, const ppx_npy_shape *shape,
+                    uint64_t id, const ppx_buf *outputs, ppx_buf *scratch, ppx_err *err);
+
+/* index.csv (key,shard,label,path per image not in fails, listing order)
+ * and classes.txt, atomically. fails must be sorted by index. */
+int ppx_shard_write_index(const char *outdir, ppx_shard_kind kind, uint64_t shard_size,
+                          const ppx_listing *l, const ppx_classes *cl, const ppx_failures *fails,
+                          ppx_err *err);
+
+#endif

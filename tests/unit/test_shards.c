@@ -1,0 +1,225 @@
+/* Shard containers (tar, npy) and the shard files built from a chunk's
+ * outputs. Python's tarfile and numpy read them in the scenario tests; here
+ * the exact bytes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "prepix/codec.h"
+#include "prepix/io.h"
+#include "prepix/shard.h"
+#include "sched/msg.h"
+#include "sched/shards.h"
+
+static unsigned long octal_field(const uint8_t *p, size_t n)
+{
+    char tmp[16];
+    memcpy(tmp, p, n);
+    tmp[n] = '\0';
+    return strtoul(tmp, NULL, 8);
+}
+
+static int tar_member(void)
+{
+    ppx_buf t;
+    ppx_buf_init(&t);
+    CHECK_EQ_INT(ppx_tar_add(&t, "000000007.jpg", "hello", 5), 0);
+    CHECK_EQ_INT(ppx_tar_add(&t, "000000007.cls", "", 0), 0);
+    CHECK_EQ_INT(ppx_tar_end(&t), 0);
+    CHECK_EQ_INT((int)t.len, 512 + 512 + 512 + 1024);
+    const uint8_t *h = t.data;
+    CHECK_STR((const char *)h, "000000007.jpg");
+    CHECK_EQ_INT((int)octal_field(h + 124, 12), 5);
+    CHECK_EQ_INT((int)octal_field(h + 100, 8), 0644);
+    CHECK_EQ_INT((int)octal_field(h + 136, 12), 0); /* mtime */
+    CHECK(h[156] == '0' && memcmp(h + 257, "ustar\0" "00", 8) == 0);
+    /* The checksum a reader computes: header bytes with the field as spaces. */
+    unsigned sum = 0;
+    for (int i = 0; i < 512; i++)
+        sum += (i >= 148 && i < 156) ? ' ' : h[i];
+    CHECK_EQ_INT((int)octal_field(h + 148, 7), (int)sum);
+    CHECK(memcmp(h + 512, "hello", 5) == 0 && h[512 + 5] == 0 && h[1023] == 0);
+    CHECK_STR((const char *)h + 1024, "000000007.cls");
+    for (size_t i = 1536; i < t.len; i++)
+        CHECK(t.data[i] == 0);
+    ppx_buf_destroy(&t);
+    return 0;
+}
+
+static int tar_name_limit(void)
+{
+    ppx_buf t;
+    ppx_buf_init(&t);
+    char name[102];
+    memset(name, 'a', 101);
+    name[101] = '\0';
+    CHECK_EQ_INT(ppx_tar_add(&t, name, "x", 1), PPX_EINVAL);
+    CHECK_EQ_INT(ppx_tar_add(&t, "", "x", 1), PPX_EINVAL);
+    CHECK_EQ_INT((int)t.len, 0);
+    name[100] = '\0'; /* exactly 100: fills the field, no NUL */
+    CHECK_EQ_INT(ppx_tar_add(&t, name, "x", 1), 0);
+    CHECK(memcmp(t.data, name, 100) == 0 && t.data[100] == '0');
+    ppx_buf_destroy(&t);
+    return 0;
+}
+
+static int npy_header(void)
+{
+    ppx_buf b;
+    ppx_buf_init(&b);
+    uint64_t shape[4] = {3, 224, 200, 1};
+    CHECK_EQ_INT(ppx_npy_header(&b, "|u1", shape, 4), 0);
+    CHECK_EQ_INT((int)b.len % 64, 0);
+    CHECK(memcmp(b.data, "\x93NUMPY\x01\x00", 8) == 0);
+    CHECK_EQ_INT(b.data[8] | b.data[9] << 8, (int)b.len - 10);
+    CHECK(b.data[b.len - 1] == '\n');
+    const char *want = "{'descr': '|u1', 'fortran_order': False, 'shape': (3, 224, 200, 1), }";
+    CHECK(memcmp(b.data + 10, want, strlen(want)) == 0);
+    b.len = 0;
+    uint64_t one[1] = {5};
+    CHECK_EQ_INT(ppx_npy_header(&b, "<i8", one, 1), 0);
+    want = "{'descr': '<i8', 'fortran_order': False, 'shape': (5,), }";
+    CHECK(memcmp(b.data + 10, want, strlen(want)) == 0);
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
+static int add_keys(ppx_listing *l, const char *const *keys, size_t n)
+{
+    memset(l, 0, sizeof *l);
+    for (size_t i = 0; i < n; i++)
+        if (ppx_listing_add(l, keys[i], strlen(keys[i])))
+            return -1;
+    return 0;
+}
+
+static int classes_labels(void)
+{
+    /* Byte order of paths ("a.b/" < "a/") is not the order of the names. */
+    const char *keys[] = {"a.b/1.jpg", "a.b/2.jpg", "a/deep/3.jpg", "a/4.jpg", "a0/5.png",
+                          "top.jpg", "zz/6.tif"};
+    ppx_listing l;
+    CHECK_EQ_INT(add_keys(&l, keys, 7), 0);
+    ppx_classes cl;
+    CHECK_EQ_INT(ppx_classes_build(&cl, &l), 0);
+    CHECK_EQ_INT((int)cl.n, 4);
+    CHECK_STR(cl.names[0], "a");
+    CHECK_STR(cl.names[1], "a.b");
+    CHECK_STR(cl.names[2], "a0");
+    CHECK_STR(cl.names[3], "zz");
+    CHECK_EQ_INT((int)ppx_classes_label(&cl, "a/deep/3.jpg"), 0);
+    CHECK_EQ_INT((int)ppx_classes_label(&cl, "a.b/1.jpg"), 1);
+    CHECK_EQ_INT((int)ppx_classes_label(&cl, "a0/5.png"), 2);
+    CHECK_EQ_INT((int)ppx_classes_label(&cl, "zz/6.tif"), 3);
+    CHECK_EQ_INT((int)ppx_classes_label(&cl, "top.jpg"), -1);
+    CHECK_EQ_INT((int)ppx_classes_label(&cl, "/abs/x.jpg"), -1); /* folder not listed */
+    ppx_classes_destroy(&cl);
+    ppx_listing_destroy(&l);
+    return 0;
+}
+
+static int put_rec(ppx_buf *b, uint64_t index, int64_t label, int fmt, const void *d, size_t n)
+{
+    return ppx_put_u64(b, index) || ppx_put_u64(b, (uint64_t)label) ||
+           ppx_put_u64(b, (uint64_t)fmt) || ppx_put_u64(b, n) || ppx_buf_append(b, d, n);
+}
+
+static int read_file(const char *path, ppx_buf *b)
+{
+    ppx_err e;
+    b->len = 0;
+    return ppx_file_read(path, 1 << 20, b, &e);
+}
+
+static int shard_order(void)
+{
+    char dir[] = "/tmp/ppx-shards-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    ppx_buf out, scratch, f;
+    ppx_buf_init(&out);
+    ppx_buf_init(&scratch);
+    ppx_buf_init(&f);
+    /* Results arrive in any order; the shard holds them in listing order. */
+    CHECK_EQ_INT(put_rec(&out, 12, 2, PPX_FMT_PNG, "BB", 2), 0);
+    CHECK_EQ_INT(put_rec(&out, 10, -1, PPX_FMT_TIFF, "AAA", 3), 0);
+    ppx_err e;
+    ppx_err_clear(&e);
+    CHECK_EQ_INT(ppx_shard_write(dir, PPX_SHARD_TAR, NULL, 3, &out, &scratch, &e), 0);
+    char path[4096];
+    ppx_shard_path(path, sizeof path, dir, PPX_SHARD_TAR, 3, 0);
+    CHECK(strstr(path, "/shard-000003.tar") != NULL);
+    CHECK_EQ_INT(read_file(path, &f), 0);
+    CHECK_EQ_INT((int)f.len, 4 * 1024 + 1024);
+    CHECK_STR((const char *)f.data, "000000010.tiff");
+    CHECK(memcmp(f.data + 512, "AAA", 3) == 0);
+    CHECK_STR((const char *)f.data + 1024, "000000010.cls");
+    CHECK(memcmp(f.data + 1536, "-1", 2) == 0 && f.data[1538] == 0);
+    CHECK_STR((const char *)f.data + 2048, "000000012.png");
+    CHECK(memcmp(f.data + 3584, "2", 1) == 0);
+
+    /* npy: 1x2 pixels, 3 channels; the image of index 5 comes first. */
+    out.len = 0;
+    CHECK_EQ_INT(put_rec(&out, 6, 1, 0, "abcdef", 6), 0);
+    CHECK_EQ_INT(put_rec(&out, 5, 0, 0, "ABCDEF", 6), 0);
+    ppx_npy_shape sh = {.w = 2, .h = 1, .c = 3};
+    CHECK_EQ_INT(ppx_shard_write(dir, PPX_SHARD_NPY, &sh, 0, &out, &scratch, &e), 0);
+    ppx_shard_path(path, sizeof path, dir, PPX_SHARD_NPY, 0, 0);
+    CHECK_EQ_INT(read_file(path, &f), 0);
+    CHECK(strstr((const char *)f.data + 10, "'shape': (2, 1, 2, 3)") != NULL);
+    CHECK(memcmp(f.data + f.len - 12, "ABCDEFabcdef", 12) == 0);
+    ppx_shard_path(path, sizeof path, dir, PPX_SHARD_NPY, 0, 1);
+    CHECK_EQ_INT(read_file(path, &f), 0);
+    CHECK(memcmp(f.data + f.len - 16, "\0\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0", 16) == 0);
+    /* A payload of the wrong size is a bug, never a silently skewed array. */
+    CHECK_EQ_INT(put_rec(&out, 7, 0, 0, "xyz", 3), 0);
+    CHECK_EQ_INT(ppx_shard_write(dir, PPX_SHARD_NPY, &sh, 1, &out, &scratch, &e), PPX_EINTERNAL);
+    ppx_buf_destroy(&out);
+    ppx_buf_destroy(&scratch);
+    ppx_buf_destroy(&f);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+    return 0;
+}
+
+static int index_csv(void)
+{
+    char dir[] = "/tmp/ppx-shards-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    const char *keys[] = {"a,b/1.jpg", "a,b/2.jpg", "cat/\"q\".png", "top.jpg"};
+    ppx_listing l;
+    CHECK_EQ_INT(add_keys(&l, keys, 4), 0);
+    ppx_classes cl;
+    CHECK_EQ_INT(ppx_classes_build(&cl, &l), 0);
+    ppx_failures fails = {0};
+    CHECK_EQ_INT(ppx_failures_add(&fails, 1, PPX_STAGE_DECODE, PPX_ECORRUPT, "bad"), 0);
+    ppx_err e;
+    ppx_err_clear(&e);
+    CHECK_EQ_INT(ppx_shard_write_index(dir, PPX_SHARD_NPY, 2, &l, &cl, &fails, &e), 0);
+    char path[4096];
+    ppx_buf f;
+    ppx_buf_init(&f);
+    snprintf(path, sizeof path, "%s/index.csv", dir);
+    CHECK_EQ_INT(read_file(path, &f), 0);
+    CHECK_EQ_INT(ppx_buf_append(&f, "", 1), 0);
+    CHECK_STR((const char *)f.data, "key,shard,label,path\n"
+                                    "000000000,shard-000000.npy,0,\"a,b/1.jpg\"\n"
+                                    "000000002,shard-000001.npy,1,\"cat/\"\"q\"\".png\"\n"
+                                    "000000003,shard-000001.npy,-1,top.jpg\n");
+    snprintf(path, sizeof path, "%s/classes.txt", dir);
+    CHECK_EQ_INT(read_file(path, &f), 0);
+    CHECK_EQ_INT(ppx_buf_append(&f, "", 1), 0);
+    CHECK_STR((const char *)f.data, "a,b\ncat\n");
+    ppx_buf_destroy(&f);
+    ppx_failures_destroy(&fails);
+    ppx_classes_destroy(&cl);
+    ppx_listing_destroy(&l);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+    return 0;
+}
+
+PPX_TEST_MAIN(TEST(tar_member), TEST(tar_name_limit), TEST(npy_header), TEST(classes_labels),
+              TEST(shard_order), TEST(index_csv))
