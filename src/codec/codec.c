@@ -67,6 +67,11 @@ static void info_init(ppx_info *info)
 int ppx_codec_inspect(const uint8_t *buf, size_t len, const ppx_limits *limits, ppx_info *info,
                       ppx_err *err)
 {
+    ppx_limits lim;
+    if (!limits) {
+        ppx_limits_default(&lim);
+        limits = &lim;
+    }
     ppx_info tmp;
     info_init(&tmp);
     int rc;

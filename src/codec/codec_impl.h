@@ -1,4 +1,6 @@
-/* Internal interface between the codec dispatcher and each format. */
+/* Internal interface between the codec dispatcher and each format. The
+ * dispatcher (codec.c) guarantees non-NULL limits: `l`, and `o->limits`
+ * of a non-NULL `o`. */
 #ifndef PPX_CODEC_IMPL_H
 #define PPX_CODEC_IMPL_H
 

@@ -301,11 +301,8 @@ static void decoder_init(decoder *dec, const ppx_limits *l, size_t len)
 int ppx__jpeg_inspect(const uint8_t *buf, size_t len, const ppx_limits *l, ppx_info *info,
                       ppx_err *err)
 {
-    /* Assigned once, before setjmp: nothing here may change across longjmp. */
-    ppx_limits def;
-    ppx_limits_default(&def);
     decoder dec;
-    decoder_init(&dec, l ? l : &def, len);
+    decoder_init(&dec, l, len);
     int rc = 0;
     if (setjmp(dec.c.jump))
         rc = ctx_report(&dec.c, PPX_STAGE_DECODE, err);
@@ -462,11 +459,8 @@ static int decode_body(decoder *dec, const uint8_t *buf, size_t len, const ppx_d
 int ppx__jpeg_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, ppx_image *img,
                      ppx_info *info, ppx_err *err)
 {
-    /* Assigned once, before setjmp: nothing here may change across longjmp. */
-    ppx_limits def;
-    ppx_limits_default(&def);
     decoder dec;
-    decoder_init(&dec, o && o->limits ? o->limits : &def, len);
+    decoder_init(&dec, o->limits, len);
     int rc;
     if (setjmp(dec.c.jump))
         rc = ctx_report(&dec.c, PPX_STAGE_DECODE, err);

@@ -251,11 +251,6 @@ static int decode_body(png_ctx *c, const ppx_limits *l, ppx_image *img, ppx_info
 int ppx__png_inspect(const uint8_t *buf, size_t len, const ppx_limits *l, ppx_info *info,
                      ppx_err *err)
 {
-    ppx_limits def;
-    if (!l) {
-        ppx_limits_default(&def);
-        l = &def;
-    }
     png_ctx c;
     ctx_init(&c, PPX_STAGE_DECODE, err, l);
     int rc = read_open(&c, buf, len, l);
@@ -268,12 +263,7 @@ int ppx__png_inspect(const uint8_t *buf, size_t len, const ppx_limits *l, ppx_in
 int ppx__png_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, ppx_image *img,
                     ppx_info *info, ppx_err *err)
 {
-    ppx_limits def;
-    const ppx_limits *l = o ? o->limits : NULL;
-    if (!l) {
-        ppx_limits_default(&def);
-        l = &def;
-    }
+    const ppx_limits *l = o->limits;
     png_ctx c;
     ctx_init(&c, PPX_STAGE_DECODE, err, l);
     int rc = read_open(&c, buf, len, l);

@@ -838,11 +838,6 @@ static void ctx_init(tiff_ctx *c, const uint8_t *buf, size_t len, ppx_err *err, 
 int ppx__tiff_inspect(const uint8_t *buf, size_t len, const ppx_limits *l, ppx_info *info,
                       ppx_err *err)
 {
-    ppx_limits def;
-    if (!l) {
-        ppx_limits_default(&def);
-        l = &def;
-    }
     tiff_ctx c;
     ctx_init(&c, buf, len, err, PPX_STAGE_DECODE, l);
     raw_header rh;
@@ -859,12 +854,7 @@ int ppx__tiff_inspect(const uint8_t *buf, size_t len, const ppx_limits *l, ppx_i
 int ppx__tiff_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, ppx_image *img,
                      ppx_info *info, ppx_err *err)
 {
-    ppx_limits def;
-    const ppx_limits *l = o ? o->limits : NULL;
-    if (!l) {
-        ppx_limits_default(&def);
-        l = &def;
-    }
+    const ppx_limits *l = o->limits;
     tiff_ctx c;
     ctx_init(&c, buf, len, err, PPX_STAGE_DECODE, l);
     raw_header rh;

@@ -246,7 +246,7 @@ static int roundtrip(unsigned channels, double min_psnr)
     CHECK_STR(info.compression, "huffman");
     CHECK(!info.progressive && !info.arithmetic && !info.has_icc);
     /* The codec entry point itself takes NULL options and info. */
-    CHECK_EQ_INT(ppx__jpeg_decode(b.data, b.len, NULL, &dst, NULL, &e), 0);
+    CHECK_EQ_INT(ppx_codec_decode(b.data, b.len, NULL, &dst, NULL, &e), 0);
     double p = psnr(&src, &dst);
     printf("PSNR %.2f dB\n", p);
     CHECK(p >= min_psnr);
@@ -636,7 +636,10 @@ static int crafted_soi_only(void)
     ppx_image img;
     ppx_image_init(&img);
     ppx_err e;
-    CHECK_EQ_INT(ppx__jpeg_decode(soi, 2, NULL, &img, NULL, &e), PPX_ETRUNC);
+    ppx_limits lim;
+    ppx_limits_default(&lim);
+    ppx_decode_opts o = {.limits = &lim};
+    CHECK_EQ_INT(ppx__jpeg_decode(soi, 2, &o, &img, NULL, &e), PPX_ETRUNC);
     CHECK_STR(e.msg, "Premature end of JPEG file after 2 bytes");
     CHECK_EQ_INT(expect_fail(soi, 3, NULL, PPX_ETRUNC, "after 3 bytes"), 0);
     ppx_info info;
