@@ -53,6 +53,12 @@ typedef struct {
      * it picks the smallest DCT scale 1/1, 1/2, 1/4, 1/8 that still covers
      * both. Other formats decode at full size. */
     uint32_t min_width, min_height;
+    /* Or, when set, called once the header is read (info holds the size and
+     * orientation) to set the two from the real size: the caller needs no
+     * separate ppx_codec_inspect. Only JPEG calls it. */
+    void (*size_hint)(void *arg, const ppx_info *info, uint32_t *min_width,
+                      uint32_t *min_height);
+    void *size_hint_arg;
 } ppx_decode_opts;
 
 /* Reads the header only. Writes *info on success. Returns 0 or a negative

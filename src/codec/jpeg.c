@@ -419,8 +419,10 @@ static int decode_body(decoder *dec, const uint8_t *buf, size_t len, const ppx_d
     if (rc)
         return rc;
 
-    unsigned denom =
-        o ? choose_denom(d->image_width, d->image_height, o->min_width, o->min_height) : 1;
+    uint32_t min_w = o->min_width, min_h = o->min_height;
+    if (o->size_hint)
+        o->size_hint(o->size_hint_arg, info, &min_w, &min_h);
+    unsigned denom = choose_denom(d->image_width, d->image_height, min_w, min_h);
     d->out_color_space = out_cs;
     d->scale_num = 1;
     d->scale_denom = denom;

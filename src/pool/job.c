@@ -146,6 +146,12 @@ static int npy_payload(const ppx_job_config *cfg, ppx_job_ctx *c, ppx_image *img
     return 0;
 }
 
+/* Shrink-on-load: the pipeline says how much of the decoded size it needs. */
+static void decode_hint(void *arg, const ppx_info *info, uint32_t *min_w, uint32_t *min_h)
+{
+    ppx_pipeline_decode_hint(arg, info->width, info->height, info->orientation, min_w, min_h);
+}
+
 void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
                  const char *key, const char *out_path, const ppx_buf *input, ppx_result *r)
 {
@@ -181,17 +187,14 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
     r->bytes_read = in->len;
 
     ppx_info info;
-    rc = ppx_codec_inspect(in->data, in->len, &cfg->limits, &info, err);
+    ppx_decode_opts dopt = {.limits = &cfg->limits,
+                            .size_hint = decode_hint,
+                            .size_hint_arg = (void *)cfg->pipeline};
+    rc = ppx_codec_decode(in->data, in->len, &dopt, &c->img, &info, err);
     if (rc)
         goto out;
     r->in_w = info.width;
     r->in_h = info.height;
-    ppx_decode_opts dopt = {.limits = &cfg->limits};
-    ppx_pipeline_decode_hint(cfg->pipeline, info.width, info.height, info.orientation,
-                             &dopt.min_width, &dopt.min_height);
-    rc = ppx_codec_decode(in->data, in->len, &dopt, &c->img, &info, err);
-    if (rc)
-        goto out;
 
     ppx_image *res;
     rc = ppx_pipeline_run(cfg->pipeline, c->pctx, &c->img, cfg->seed, key, &res, err);

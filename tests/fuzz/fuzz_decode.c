@@ -99,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     ppx_image img;
     ppx_image_init(&img);
-    ppx_decode_opts o = {&l, 0, 0};
+    ppx_decode_opts o = {.limits = &l};
     ppx_err_clear(&err);
     rc = ppx_codec_decode(data, size, &o, &img, &info, &err);
     if (rc) {
@@ -109,7 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         reencode(&img, &o);
         /* The smallest DCT scale too: other IDCT and upsampling paths. */
         if (info.format == PPX_FMT_JPEG) {
-            ppx_decode_opts small = {&l, 1, 1};
+            ppx_decode_opts small = {.limits = &l, .min_width = 1, .min_height = 1};
             ppx_err_clear(&err);
             rc = ppx_codec_decode(data, size, &small, &img, &info, &err);
             contract(rc == 0, "decodes at 1/1 but not at 1/8", &err);

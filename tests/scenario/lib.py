@@ -2,6 +2,7 @@
 import hashlib
 import json
 import os
+import select
 import selectors
 import shutil
 import signal
@@ -83,12 +84,56 @@ def wait_stderr(proc, text, timeout=120):
     return seen.decode(errors="replace")
 
 
+def _descendants(pid):
+    """Every process below pid, from /proc (parents as they are now)."""
+    kids = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        kids.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        for c in kids.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def kill_tree(proc):
+    """SIGKILL proc and every process below it, and return once all of them are gone.
+    A process group is not enough: Open MPI's mpirun puts each rank in a group of its own,
+    and a rank outliving mpirun would go on writing while the test looks at OUTDIR."""
+    pids = [proc.pid] + _descendants(proc.pid)
+    fds = []
+    for pid in pids:
+        try:
+            fds.append(os.pidfd_open(pid))
+        except OSError:
+            pass  # already gone
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+    for fd in fds:  # a pidfd becomes readable when its process has ended
+        if not select.select([fd], [], [], 60)[0]:
+            raise AssertionError("a killed process did not end within 60 s")
+        os.close(fd)
+
+
 def finish(proc, timeout):
     """Waits for proc; returns (exit code, rest of stderr). Kills its group on timeout."""
     try:
         _, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        kill_tree(proc)
         proc.communicate()
         raise AssertionError(f"process did not end within {timeout} s")
     return proc.returncode, err.decode(errors="replace")
@@ -164,8 +209,7 @@ def main(tests):
     finally:
         for proc in _spawned:
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                kill_tree(proc)
     for d in _tmpdirs:
         shutil.rmtree(d, ignore_errors=True)
     print("ok")

@@ -8,8 +8,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 import data  # noqa: E402
-from lib import (MPIEXEC, PREPIX, check, comparable, finish, main, report, run,  # noqa: E402
-                 spawn, tmpdir, tree, wait_stderr)
+from lib import (MPIEXEC, PREPIX, check, comparable, finish, kill_tree, main, report,  # noqa: E402
+                 run, spawn, tmpdir, tree, wait_stderr)
 
 PIPE = "autorotate | random-crop 72 scale=0.2,1 | flip h p=0.5"
 
@@ -91,8 +91,7 @@ def kill9_resume():
         proc = launch(["run", "-o", out, "--timeout", "600"] + args, 2,
                       env={"PPX_TEST_FAULT": f"hang:{stuck}"})
         wait_stderr(proc, "hanging on")
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        kill_tree(proc)
         p = run(["run", "-o", out, "--resume"] + args, mpi_np=2)
         check(p.returncode == 0, f"resume after kill at {frac}: exit {p.returncode} {p.stderr}")
         r = report(out)

@@ -4,7 +4,6 @@ import ast
 import csv
 import io
 import os
-import signal
 import subprocess
 import sys
 
@@ -13,8 +12,8 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(__file__))
 import data  # noqa: E402
-from lib import (MPIEXEC, PREPIX, check, comparable, main, report, run, spawn,  # noqa: E402
-                 tmpdir, tree, wait_stderr)
+from lib import (MPIEXEC, PREPIX, check, comparable, kill_tree, main, report, run,  # noqa: E402
+                 spawn, tmpdir, tree, wait_stderr)
 
 PIPE = "autorotate | random-crop 40 scale=0.3,1 | flip h p=0.5"  # fixed size 40x40, random
 IMAGE_EXTS = (b".jpg", b".jpeg", b".tif", b".tiff", b".png")
@@ -467,8 +466,7 @@ def shards_kill9_resume():
             proc = spawn([MPIEXEC, "--oversubscribe", "-np", "2", PREPIX, "run", "-o", out,
                           "--timeout", "600"] + args, env={"PPX_TEST_FAULT": f"hang:{stuck}"})
             wait_stderr(proc, "hanging on")
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            kill_tree(proc)
             left = tree(out)
             for name in ("index.csv", "classes.txt"):
                 check(name not in left, f"{name} written by a run killed at {frac}")

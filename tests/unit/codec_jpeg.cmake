@@ -2,7 +2,7 @@
 ppx_c_test(NAME codec_jpeg SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_jpeg.c
            LIBS JPEG::JPEG ${M_LIB} TIMEOUT 60
            CASES roundtrip_rgb roundtrip_gray encode_deterministic encode_grows_buffer
-                 encode_refuses scale_select image_reuse exif_valid exif_absent_or_bad_value
+                 encode_refuses scale_select size_hint image_reuse exif_valid exif_absent_or_bad_value
                  exif_truncated exif_offsets_out_of_range exif_huge_count exif_not_exif
                  exif_in_jpeg crafted_soi_only crafted_truncated crafted_corrupt
                  crafted_unsupported scan_limit memory_limit pixel_limit warnings_flood

@@ -76,7 +76,7 @@ static int gradient_jpeg(uint32_t w, uint32_t h, unsigned channels, ppx_buf *out
 static int decode_with(const ppx_buf *b, const ppx_limits *l, uint32_t min_w, uint32_t min_h,
                        ppx_image *img, ppx_info *info, ppx_err *e)
 {
-    ppx_decode_opts o = {l, min_w, min_h};
+    ppx_decode_opts o = {.limits = l, .min_width = min_w, .min_height = min_h};
     return ppx_codec_decode(b->data, b->len, &o, img, info, e);
 }
 
@@ -86,7 +86,7 @@ static int expect_fail(const uint8_t *p, size_t n, const ppx_limits *l, int code
 {
     ppx_image img;
     ppx_image_init(&img);
-    ppx_decode_opts o = {l, 0, 0};
+    ppx_decode_opts o = {.limits = l};
     ppx_err e;
     ppx_err_clear(&e);
     int rc = ppx_codec_decode(p, n, &o, &img, NULL, &e);
@@ -383,6 +383,36 @@ static int scale_select(void)
         CHECK_EQ_INT(info.width, 640); /* info keeps the stored size */
         CHECK_EQ_INT(info.height, 427);
     }
+    ppx_image_destroy(&img);
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
+/* The size hint gets the header's facts and its answer picks the scale,
+ * overriding min_width/min_height. */
+static void quarter_hint(void *arg, const ppx_info *info, uint32_t *min_w, uint32_t *min_h)
+{
+    *(int *)arg += 1;
+    *min_w = info->width / 4;
+    *min_h = info->height / 4;
+}
+
+static int size_hint(void)
+{
+    ppx_buf b;
+    ppx_buf_init(&b);
+    CHECK_EQ_INT(gradient_jpeg(640, 427, 3, &b), 0);
+    ppx_image img;
+    ppx_image_init(&img);
+    int calls = 0;
+    ppx_decode_opts o = {.min_width = 5000, .size_hint = quarter_hint, .size_hint_arg = &calls};
+    ppx_info info;
+    ppx_err e;
+    CHECK_EQ_INT(ppx_codec_decode(b.data, b.len, &o, &img, &info, &e), 0);
+    CHECK_EQ_INT(calls, 1);
+    CHECK_EQ_INT(info.scale_denom, 4);
+    CHECK_EQ_INT(img.width, 160);
+    CHECK_EQ_INT(img.height, 107);
     ppx_image_destroy(&img);
     ppx_buf_destroy(&b);
     return 0;
@@ -958,7 +988,7 @@ static int unknown_colorspace(void)
 }
 
 PPX_TEST_MAIN(TEST(roundtrip_rgb), TEST(roundtrip_gray), TEST(encode_deterministic),
-              TEST(encode_grows_buffer), TEST(encode_refuses), TEST(scale_select),
+              TEST(encode_grows_buffer), TEST(encode_refuses), TEST(scale_select), TEST(size_hint),
               TEST(image_reuse), TEST(exif_valid), TEST(exif_absent_or_bad_value),
               TEST(exif_truncated), TEST(exif_offsets_out_of_range), TEST(exif_huge_count),
               TEST(exif_not_exif), TEST(exif_in_jpeg), TEST(crafted_soi_only),
