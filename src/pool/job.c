@@ -1,9 +1,12 @@
 #include "pool/job.h"
 
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "prepix/io.h"
 #include "prepix/ops.h"
@@ -66,9 +69,6 @@ int ppx_job_output_path(char *out, size_t cap, const char *outdir, const char *k
 }
 
 #ifdef PPX_TEST_HOOKS
-#include <signal.h>
-#include <stdlib.h>
-#include <unistd.h>
 /* Test-only fault hook: PPX_TEST_FAULT="crash:NAME,hang:NAME,writefail:NAME"
  * makes the worker crash (SIGSEGV), hang (after printing "prepix: test fault:
  * hanging on KEY" to stderr), or fail its write (as if the disk were full) on
