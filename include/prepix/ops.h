@@ -129,6 +129,8 @@ typedef struct ppx_resizer ppx_resizer;
 int ppx_resizer_new(ppx_resizer **out);
 /* Frees *rs and sets it to NULL; accepts NULL. */
 void ppx_resizer_free(ppx_resizer **rs);
+/* Frees the buffers kept for reuse that are larger than keep bytes. */
+void ppx_resizer_trim(ppx_resizer *rs, size_t keep);
 
 /* Resamples src (U8 or U16, 1..4 channels) to w x h, separably (horizontal
  * then vertical pass, as Pillow), with the filter's support widened by the

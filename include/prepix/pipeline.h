@@ -48,6 +48,8 @@ int ppx_pipeline_fixed_size(const ppx_pipeline *pl, uint32_t *w, uint32_t *h);
 
 int ppx_pipeline_ctx_new(ppx_pipeline_ctx **out);
 void ppx_pipeline_ctx_free(ppx_pipeline_ctx **ctx);
+/* Frees the scratch buffers larger than keep bytes (kept for reuse otherwise). */
+void ppx_pipeline_ctx_trim(ppx_pipeline_ctx *ctx, size_t keep);
 /* Limits for the images the ops allocate (NULL, the default: only size
  * overflow is checked), so that a spec such as `resize 65535x65535` fails
  * with PPX_ELIMIT instead of exhausting memory. The struct is copied. */

@@ -130,6 +130,22 @@ int ppx_resizer_new(ppx_resizer **out)
     return 0;
 }
 
+void ppx_resizer_trim(ppx_resizer *rs, size_t keep)
+{
+    if (rs->tmp_cap > keep) {
+        free(rs->tmp);
+        rs->tmp = NULL;
+        rs->tmp_cap = 0;
+    }
+    if (rs->tile_cap > keep) {
+        free(rs->tile);
+        rs->tile = NULL;
+        rs->tile_cap = 0;
+    }
+    if (rs->pre.cap > keep)
+        ppx_image_destroy(&rs->pre);
+}
+
 static void axis_destroy(axis *a)
 {
     free(a->lo);

@@ -177,6 +177,14 @@ void ppx_pipeline_ctx_free(ppx_pipeline_ctx **pctx)
     *pctx = NULL;
 }
 
+void ppx_pipeline_ctx_trim(ppx_pipeline_ctx *ctx, size_t keep)
+{
+    for (int i = 0; i < 3; i++)
+        if (ctx->scratch[i].cap > keep)
+            ppx_image_destroy(&ctx->scratch[i]);
+    ppx_resizer_trim(ctx->rs, keep);
+}
+
 void ppx_pipeline_ctx_set_limits(ppx_pipeline_ctx *ctx, const ppx_limits *l)
 {
     ctx->has_limits = l != NULL;

@@ -31,6 +31,19 @@ void ppx_job_ctx_destroy(ppx_job_ctx *c)
     ppx_pipeline_ctx_free(&c->pctx);
 }
 
+void ppx_job_ctx_trim(ppx_job_ctx *c, size_t keep)
+{
+    if (c->in.cap > keep)
+        ppx_buf_destroy(&c->in);
+    if (c->out.cap > keep)
+        ppx_buf_destroy(&c->out);
+    ppx_image *imgs[] = {&c->img, &c->conv[0], &c->conv[1]};
+    for (size_t i = 0; i < sizeof imgs / sizeof imgs[0]; i++)
+        if (imgs[i]->cap > keep)
+            ppx_image_destroy(imgs[i]);
+    ppx_pipeline_ctx_trim(c->pctx, keep);
+}
+
 static double now_s(void)
 {
     struct timespec ts;

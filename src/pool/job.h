@@ -49,6 +49,11 @@ typedef struct {
 
 int ppx_job_ctx_init(ppx_job_ctx *c);
 void ppx_job_ctx_destroy(ppx_job_ctx *c);
+/* Frees the buffers larger than keep bytes. Buffers are kept from one image
+ * to the next to save allocations, but each would keep the size of the
+ * largest image it ever held, and those maxima (of different images) add up
+ * to well above what any one image needs. */
+void ppx_job_ctx_trim(ppx_job_ctx *c, size_t keep);
 
 /* Processes one image. in_path is read unless `input` is non-NULL (bytes
  * transport: the file's bytes). The output goes to out_path atomically, or,

@@ -15,6 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* A worker keeps buffers up to this size between images (see ppx_job_ctx_trim). */
+#define KEEP_MAX ((size_t)16 << 20)
+
 typedef struct {
     uint64_t id, tag;
     uint32_t in_len, key_len, out_len;
@@ -133,6 +136,11 @@ static void worker_main(const ppx_pool_config *cfg, int in_fd, int out_fd)
         if (write_full(out_fd, &r, sizeof r) ||
             (r.out_len && write_full(out_fd, ctx.out.data, r.out_len)))
             _exit(3);
+        /* Big buffers go back to the heap, where the next image's decoder
+         * can reuse them, instead of each staying at its own maximum. */
+        ppx_job_ctx_trim(&ctx, KEEP_MAX);
+        if (input.cap > KEEP_MAX)
+            ppx_buf_destroy(&input);
     }
     /* EOF on the task pipe: the coordinator is done with us. */
     _exit(0);

@@ -300,7 +300,61 @@ static int atomic_write(void)
     return 0;
 }
 
+/* Encodes a flat w x h RGB JPEG. */
+static int flat_jpeg(uint32_t w, uint32_t h, ppx_buf *out)
+{
+    ppx_image img;
+    ppx_image_init(&img);
+    ppx_err e;
+    int rc = ppx_image_alloc(&img, w, h, 3, PPX_U8, NULL, &e);
+    if (!rc) {
+        memset(img.data, 100, img.stride * h);
+        ppx_encode_opts eo;
+        ppx_encode_opts_default(&eo, PPX_FMT_JPEG);
+        rc = ppx_codec_encode(&img, &eo, out, &e);
+    }
+    ppx_image_destroy(&img);
+    return rc;
+}
+
+/* After a big image the worker's buffers over the limit are freed; a small
+ * image's stay for the next one. */
+static int job_trim(void)
+{
+    ppx_pipeline *pl;
+    ppx_err e;
+    CHECK_EQ_INT(ppx_pipeline_parse("flip h", &pl, &e), 0);
+    ppx_job_config cfg = {.pipeline = pl, .write_outputs = 1};
+    ppx_encode_opts_default(&cfg.enc, PPX_FMT_JPEG);
+    ppx_limits_default(&cfg.limits);
+    ppx_job_ctx c;
+    CHECK_EQ_INT(ppx_job_ctx_init(&c), 0);
+    ppx_buf big, small;
+    ppx_buf_init(&big);
+    ppx_buf_init(&small);
+    CHECK_EQ_INT(flat_jpeg(3000, 2000, &big), 0); /* 18 MB decoded */
+    CHECK_EQ_INT(flat_jpeg(300, 200, &small), 0);
+    ppx_result r;
+    ppx_job_run(&cfg, &c, "big.jpg", "big.jpg", NULL, &big, &r);
+    CHECK_EQ_INT(r.status, 0);
+    CHECK(c.img.cap >= (size_t)3000 * 2000 * 3);
+    ppx_job_ctx_trim(&c, (size_t)16 << 20);
+    CHECK_EQ_INT((int)c.img.cap, 0);
+    CHECK(c.out.cap > 0); /* a flat JPEG is small: kept */
+    ppx_job_run(&cfg, &c, "small.jpg", "small.jpg", NULL, &small, &r);
+    CHECK_EQ_INT(r.status, 0);
+    size_t cap = c.img.cap;
+    CHECK(cap >= (size_t)300 * 200 * 3);
+    ppx_job_ctx_trim(&c, (size_t)16 << 20);
+    CHECK_EQ_INT((int)(c.img.cap == cap), 1);
+    ppx_job_ctx_destroy(&c);
+    ppx_buf_destroy(&big);
+    ppx_buf_destroy(&small);
+    ppx_pipeline_free(&pl);
+    return 0;
+}
+
 PPX_TEST_MAIN(TEST(json_escaping), TEST(stats_exact_merge), TEST(stats_histogram_exact),
               TEST(stats_serialize),
               TEST(stats_16bit_carry), TEST(journal_roundtrip), TEST(identity_diff),
-              TEST(listing_order), TEST(output_names), TEST(atomic_write))
+              TEST(listing_order), TEST(output_names), TEST(atomic_write), TEST(job_trim))
