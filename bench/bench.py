@@ -332,6 +332,9 @@ def main():
                     help="copies of the JPEG corpus for big1024 and stats (their slow peers "
                     "take 10x longer)")
     ap.add_argument("--tiff-reps", type=int, default=12, help="copies of the TIFF variants")
+    ap.add_argument("--scaling-reps", type=int, default=4,
+                    help="copies of the JPEG corpus for scaling: -np 1 -w 1 must last >= 5 s, "
+                    "or MPI's start-up (~0.35 s) weighs on the -np ratio")
     ap.add_argument("--only", default="thumb224,big1024,tiff-half,stats,scaling,memory")
     ap.add_argument("--peers", default="all", help="'all' or 'none' (prepix and the floor only)")
     ap.add_argument("--doc", help="docs/benchmarks.md to update")
@@ -444,6 +447,7 @@ def main():
         workload("stats", tools, big_in, "prepix stats", "prepix stats")
 
     if "scaling" in only:
+        scale_in = make_dataset(a.work, "jpeg", jpeg_sources(a.corpus), a.scaling_reps)
         spec = "'autorotate | resize 224 | center-crop 224'"
         base = prepix_run + " -p " + spec + " -f jpeg -q 90"
         mpi = "mpirun -np %d " + P + " run -i {IN} -o {OUT} --progress none -p " + spec + \
@@ -456,9 +460,9 @@ def main():
         sc["workers"] = workload("scaling -w", [
             ("-w 1", base + " -w 1"), ("-w 2", base + " -w 2"),
             ("floor -P 1", x1 + F + " -m 2 shorter 224"),
-            ("floor -P 2", x2 + F + " -m 2 shorter 224")], jpeg_in, "-w 2", "-w 2")
+            ("floor -P 2", x2 + F + " -m 2 shorter 224")], scale_in, "-w 2", "-w 2")
         sc["ranks"] = workload("scaling -np", [("-np 1 -w 1", mpi % 1), ("-np 2 -w 1", mpi % 2)],
-                               jpeg_in, "-np 2 -w 1", "-np 2 -w 1")
+                               scale_in, "-np 2 -w 1", "-np 2 -w 1")
         # Start-up of a plain run on an empty input.
         empty = os.path.join(a.work, "data", "empty")
         os.makedirs(empty, exist_ok=True)
