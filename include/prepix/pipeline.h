@@ -31,6 +31,10 @@ int ppx_pipeline_has_normalize(const ppx_pipeline *pl);
  * (grayscale keeps an alpha channel: 2 for images with alpha.) */
 int ppx_pipeline_channels(const ppx_pipeline *pl);
 
+/* Values of the trailing normalize's mean/std (1: all channels, else one
+ * per channel); 0 without normalize. */
+int ppx_pipeline_normalize_values(const ppx_pipeline *pl);
+
 /* 1 if any op draws random numbers. */
 int ppx_pipeline_is_random(const ppx_pipeline *pl);
 

@@ -192,6 +192,13 @@ static int check_format(ppx_run_config *cfg, const ppx_pipeline *pl)
                     "resize WxH fit=fill)");
         return -1;
     }
+    int nv = ppx_pipeline_normalize_values(pl);
+    int ch = ppx_pipeline_channels(pl) == 1 ? 1 : 3;
+    if (cfg->shard == PPX_SHARD_NPY && nv > 1 && nv != ch) {
+        usage_error("normalize has %d values but the npy shard holds %d-channel images (%s)", nv,
+                    ch, ch == 1 ? "the pipeline's last colour op is grayscale" : "RGB");
+        return -1;
+    }
     if (!cfg->shard_size)
         cfg->shard_size = 1000;
     if (cfg->chunk_size && cfg->chunk_size != cfg->shard_size) {

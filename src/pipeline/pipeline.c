@@ -33,6 +33,11 @@ int ppx_pipeline_channels(const ppx_pipeline *pl)
     return ch;
 }
 
+int ppx_pipeline_normalize_values(const ppx_pipeline *pl)
+{
+    return ppx_pipeline_has_normalize(pl) ? (int)pl->ops[pl->n - 1].nvals : 0;
+}
+
 int ppx_pipeline_is_random(const ppx_pipeline *pl)
 {
     for (int i = 0; pl && i < pl->n; i++) {

@@ -362,6 +362,8 @@ def shards_usage():
         ["-f", "npy", "-p", "center-crop 16", "--chunk-size", "5", "--shard-size", "7"],
         ["-f", "tar", "--chunk-size", "5"],  # shard size 1000
         ["-f", "tar", "--shard-size", "0"],
+        ["-f", "npy", "-p", "grayscale | " + norm],  # 3 values for 1-channel shards
+        ["-f", "jpeg", "--shard-size", "7"],  # per-image format
     ]
     for k, extra in enumerate(cases):
         out = os.path.join(t, f"o{k}")
@@ -373,7 +375,9 @@ def shards_usage():
     for k, extra in enumerate([["-f", "tar", "--chunk-size", "7", "--shard-size", "7"],
                                ["-f", "npy", "-p", "center-crop 16", "--chunk-size", "2",
                                 "--shard-size", "2"],
-                               ["-f", "npy", "-p", norm]]):
+                               ["-f", "npy", "-p", norm],
+                               ["-f", "npy", "-p", "grayscale | resize 32x32 fit=fill | "
+                                "normalize mean=0.5 std=0.5"]]):
         out = os.path.join(t, f"ok{k}")
         run(["run", "-i", inp, "-o", out, "--progress", "none"] + extra, check=0)
         check("index.csv" in out_files(out), f"{extra}: no index.csv")
