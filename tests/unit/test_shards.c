@@ -132,6 +132,14 @@ static int read_file(const char *path, ppx_buf *b)
     return ppx_file_read(path, 1 << 20, b, &e);
 }
 
+static int remove_dir(const char *dir)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+    return 0;
+}
+
 static int shard_order(void)
 {
     char dir[] = "/tmp/ppx-shards-XXXXXX";
@@ -177,10 +185,7 @@ static int shard_order(void)
     ppx_buf_destroy(&out);
     ppx_buf_destroy(&scratch);
     ppx_buf_destroy(&f);
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    CHECK(system(cmd) == 0);
-    return 0;
+    return remove_dir(dir);
 }
 
 static int index_csv(void)
@@ -215,10 +220,7 @@ static int index_csv(void)
     ppx_failures_destroy(&fails);
     ppx_classes_destroy(&cl);
     ppx_listing_destroy(&l);
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    CHECK(system(cmd) == 0);
-    return 0;
+    return remove_dir(dir);
 }
 
 PPX_TEST_MAIN(TEST(tar_member), TEST(tar_name_limit), TEST(npy_header), TEST(classes_labels),
