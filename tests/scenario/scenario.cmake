@@ -24,3 +24,5 @@ foreach(c shards_np_matrix shards_kill9_resume)
   ppx_sh_test(NAME mpi.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
               ARGS ${CMAKE_CURRENT_LIST_DIR}/test_shards.py ${c} LABELS mpi TIMEOUT 300)
 endforeach()
+ppx_sh_test(NAME corpus.run.shards SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
+            ARGS ${CMAKE_CURRENT_LIST_DIR}/test_shards.py corpus_shards LABELS corpus TIMEOUT 600)
