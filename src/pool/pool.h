@@ -42,10 +42,9 @@ int ppx_pool_slots(const ppx_pool *p, int with_payload);
 int ppx_pool_pending(const ppx_pool *p);
 int ppx_pool_size(const ppx_pool *p);
 /* Hands one image to a worker: an idle one if there is one, else (paths
- * only, see ppx_pool_slots) behind the task of the worker that has been on
- * its own the longest. Fails if there is no slot. out_path NULL: the output
- * comes back as payload. input/len: the file's bytes, or NULL to let the
- * worker read in_path. */
+ * only, see ppx_pool_slots) behind the head task that started first. Fails
+ * if there is no slot. out_path NULL: the output comes back as payload.
+ * input/len: the file's bytes, or NULL to let the worker read in_path. */
 int ppx_pool_submit(ppx_pool *p, uint64_t id, uint64_t tag, const char *in_path,
                     const char *key, const char *out_path, const uint8_t *input, size_t len,
                     ppx_err *err);
