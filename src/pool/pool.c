@@ -17,6 +17,10 @@
 
 /* A worker keeps buffers up to this size between images (see ppx_job_ctx_trim). */
 #define KEEP_MAX ((size_t)16 << 20)
+/* Size of a worker's path buffers: longer strings end the worker. */
+#define STR_CAP 4096
+/* Task pipes at least this large hold a second task (see ppx_pool_submit). */
+#define QUEUE_PIPE_MIN 65536
 
 typedef struct {
     uint64_t id, tag;
@@ -27,11 +31,16 @@ typedef struct {
 
 typedef struct {
     pid_t pid;
-    int to_fd;   /* tasks: coordinator -> worker */
-    int from_fd; /* results: worker -> coordinator */
-    int busy;
-    uint64_t id, tag;
+    int to_fd;     /* tasks: coordinator -> worker */
+    int from_fd;   /* results: worker -> coordinator */
+    int can_queue; /* the task pipe holds two tasks of paths (QUEUE_PIPE_MIN) */
+    int n;         /* tasks in flight, 0 to 2; [0] is the head, the one being done */
+    uint64_t id[2], tag[2];
+    /* When the head started: its submission to an idle worker, or the
+     * arrival of the result before it. */
     double started;
+    ppx_buf next;    /* the wire bytes of task [1], resent if the worker is lost */
+    int next_unsent; /* writing task [1] failed: the worker was dead already */
 } worker;
 
 struct ppx_pool {
@@ -113,7 +122,7 @@ static void worker_main(const ppx_pool_config *cfg, int in_fd, int out_fd)
         _exit(3);
     ppx_buf input;
     ppx_buf_init(&input);
-    char in_path[4096], key[4096], out_path[4096];
+    char in_path[STR_CAP], key[STR_CAP], out_path[STR_CAP];
     task_hdr h;
     while (read_full(in_fd, &h, sizeof h) == 0) {
         if (read_str(in_fd, h.in_len, in_path, sizeof in_path) ||
@@ -192,7 +201,16 @@ static int spawn(ppx_pool *p, int i, ppx_err *err)
     }
     close(to[0]);
     close(from[1]);
-    p->w[i] = (worker){.pid = pid, .to_fd = to[1], .from_fd = from[0]};
+    worker *w = &p->w[i];
+    w->pid = pid;
+    w->to_fd = to[1];
+    w->from_fd = from[0];
+    /* 64 KiB is Linux's default; a user over pipe-user-pages-soft gets one
+     * page, and then the worker takes one task at a time. */
+    int cap = fcntl(to[1], F_GETPIPE_SZ);
+    if (cap >= 0 && cap < QUEUE_PIPE_MIN)
+        cap = fcntl(to[1], F_SETPIPE_SZ, QUEUE_PIPE_MIN);
+    w->can_queue = cap >= QUEUE_PIPE_MIN;
     return 0;
 }
 
@@ -209,6 +227,8 @@ int ppx_pool_new(const ppx_pool_config *cfg, ppx_pool **out, ppx_err *err)
         free(p);
         return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
     }
+    for (int i = 0; i < p->n; i++)
+        ppx_buf_init(&p->w[i].next);
     signal(SIGPIPE, SIG_IGN); /* a dead worker is seen through EOF, not SIGPIPE */
     for (int i = 0; i < p->n; i++) {
         int rc = spawn(p, i, err);
@@ -221,11 +241,26 @@ int ppx_pool_new(const ppx_pool_config *cfg, ppx_pool **out, ppx_err *err)
     return 0;
 }
 
-int ppx_pool_idle(const ppx_pool *p)
+int ppx_pool_slots(const ppx_pool *p, int with_payload)
+{
+    int n = 0;
+    for (int i = 0; i < p->n; i++) {
+        const worker *w = &p->w[i];
+        if (w->pid <= 0)
+            continue;
+        if (w->n == 0)
+            n++;
+        if (!with_payload && w->can_queue && w->n < 2)
+            n++;
+    }
+    return n;
+}
+
+int ppx_pool_pending(const ppx_pool *p)
 {
     int n = 0;
     for (int i = 0; i < p->n; i++)
-        n += !p->w[i].busy;
+        n += p->w[i].n;
     return n;
 }
 
@@ -241,6 +276,7 @@ int ppx_pool_size(const ppx_pool *p)
 
 static void reap(worker *w, int *status);
 static int spawn(ppx_pool *p, int i, ppx_err *err);
+static int write_full(int fd, const void *buf, size_t n);
 
 static int send_task(const worker *w, const task_hdr *h, const char *in_path, const char *key,
                      const char *out_path, const uint8_t *input, size_t len)
@@ -251,16 +287,46 @@ static int send_task(const worker *w, const task_hdr *h, const char *in_path, co
            (input && write_full(w->to_fd, input, len));
 }
 
+/* Kills worker i if it still lives and forks its replacement. */
+static int respawn(ppx_pool *p, int i, int *status, ppx_err *err)
+{
+    worker *w = &p->w[i];
+    kill(w->pid, SIGKILL); /* it may have closed its pipes and still be alive */
+    reap(w, status);
+    return spawn(p, i, err);
+}
+
+/* Task [1] becomes the head, started at t. fresh: the worker was just
+ * forked and needs the task's bytes; they also go to a new worker if the old
+ * one never got them. */
+static int advance(ppx_pool *p, int i, double t, int fresh, ppx_err *err)
+{
+    worker *w = &p->w[i];
+    w->id[0] = w->id[1];
+    w->tag[0] = w->tag[1];
+    w->n = 1;
+    w->started = t;
+    int rc = 0;
+    if (!fresh && w->next_unsent) {
+        int status;
+        rc = respawn(p, i, &status, err);
+        w = &p->w[i];
+        fresh = !rc;
+    }
+    /* If this write fails too, the wait reports the image as a worker failure. */
+    if (fresh)
+        (void)write_full(w->to_fd, w->next.data, w->next.len);
+    if (rc)
+        w->n = 0; /* fatal for the run; nothing of this slot is waited for */
+    w->next_unsent = 0;
+    w->next.len = 0;
+    return rc;
+}
+
 int ppx_pool_submit(ppx_pool *p, uint64_t id, uint64_t tag, const char *in_path,
                     const char *key, const char *out_path, const uint8_t *input, size_t len,
                     ppx_err *err)
 {
-    int i = 0;
-    while (i < p->n && p->w[i].busy)
-        i++;
-    if (i == p->n)
-        return ppx_err_set(err, PPX_EINTERNAL, PPX_STAGE_JOB, "no idle worker");
-    worker *w = &p->w[i];
     task_hdr h = {.id = id,
                   .tag = tag,
                   .in_len = (uint32_t)strlen(in_path),
@@ -268,22 +334,65 @@ int ppx_pool_submit(ppx_pool *p, uint64_t id, uint64_t tag, const char *in_path,
                   .out_len = out_path ? (uint32_t)strlen(out_path) : 0,
                   .has_payload = input != NULL,
                   .payload_len = input ? len : 0};
+    /* A second task waits in the pipe of a busy worker. The coordinator must
+     * never block writing it: the worker may itself be blocked writing a large
+     * result that only the coordinator reads, and neither would go on. So only
+     * tasks of paths queue: they are small (at most three strings under
+     * STR_CAP), and a pipe of QUEUE_PIPE_MIN bytes holds one beside whatever
+     * is left of the head's bytes, which the worker reads without our help
+     * before it does the head. A task carrying its input (--transport bytes;
+     * megabytes) goes to an idle worker only, which reads it as we write. */
+    int queueable = !input && h.in_len < STR_CAP && h.key_len < STR_CAP && h.out_len < STR_CAP;
+    int i = -1;
+    for (int k = 0; k < p->n && i < 0; k++)
+        if (p->w[k].pid > 0 && p->w[k].n == 0)
+            i = k;
+    if (i < 0 && queueable) {
+        /* Behind the head that started first: likely the first to finish. */
+        for (int k = 0; k < p->n; k++) {
+            const worker *c = &p->w[k];
+            if (c->pid > 0 && c->n == 1 && c->can_queue && (i < 0 || c->started < p->w[i].started))
+                i = k;
+        }
+    }
+    if (i < 0)
+        return ppx_err_set(err, PPX_EINTERNAL, PPX_STAGE_JOB, "no free worker slot");
+    worker *w = &p->w[i];
+    if (w->n == 1) {
+        /* Keep the bytes: if the head's worker is lost, this task goes to the
+         * new one. A failed write means the worker is dead: the wait sees it
+         * and does just that (or, should the head's result still come, hands
+         * the task to a fresh worker then). */
+        size_t n = sizeof h + h.in_len + h.key_len + h.out_len;
+        if (ppx_buf_reserve(&w->next, n))
+            return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
+        uint8_t *q = w->next.data;
+        memcpy(q, &h, sizeof h);
+        memcpy(q + sizeof h, in_path, h.in_len);
+        memcpy(q + sizeof h + h.in_len, key, h.key_len);
+        if (out_path)
+            memcpy(q + sizeof h + h.in_len + h.key_len, out_path, h.out_len);
+        w->next.len = n;
+        w->next_unsent = write_full(w->to_fd, q, n) != 0;
+        w->id[1] = id;
+        w->tag[1] = tag;
+        w->n = 2;
+        return 0;
+    }
     if (send_task(w, &h, in_path, key, out_path, input, len)) {
         /* The worker died while idle (killed from outside): this image is
          * not its fault. Replace the worker and hand the image to the new one;
          * if that fails too, the wait reports the image as a worker failure. */
         int status;
-        kill(w->pid, SIGKILL);
-        reap(w, &status);
-        int rc = spawn(p, i, err);
+        int rc = respawn(p, i, &status, err);
         if (rc)
             return rc;
         w = &p->w[i];
         (void)send_task(w, &h, in_path, key, out_path, input, len);
     }
-    w->busy = 1;
-    w->id = id;
-    w->tag = tag;
+    w->n = 1;
+    w->id[0] = id;
+    w->tag[0] = tag;
     w->started = now_s();
     return 0;
 }
@@ -297,17 +406,19 @@ static void reap(worker *w, int *status)
     w->pid = -1;
 }
 
-/* Reports the image a lost worker held, then replaces the worker. */
+/* Reports the head image of a lost worker (already reaped), replaces the
+ * worker and hands it the queued task, if any. */
 static int replace(ppx_pool *p, int i, int timed_out, int status, ppx_pool_cb cb, void *arg,
                    ppx_err *err)
 {
     worker *w = &p->w[i];
-    if (w->busy) {
+    double t = now_s();
+    if (w->n > 0) {
         ppx_result r;
         memset(&r, 0, sizeof r);
-        r.id = w->id;
-        r.tag = w->tag;
-        r.busy_s = now_s() - w->started;
+        r.id = w->id[0];
+        r.tag = w->tag[0];
+        r.busy_s = t - w->started;
         if (timed_out) {
             r.status = ppx_err_set(&r.err, PPX_ETIMEOUT, PPX_STAGE_TIMEOUT,
                                    "worker stuck for more than %g s on this image; killed",
@@ -324,7 +435,16 @@ static int replace(ppx_pool *p, int i, int timed_out, int status, ppx_pool_cb cb
         }
         cb(arg, &r, NULL);
     }
-    return spawn(p, i, err);
+    int rc = spawn(p, i, err);
+    w = &p->w[i];
+    if (rc) {
+        w->n = 0; /* fatal for the run; nothing of this slot is waited for */
+        return rc;
+    }
+    if (w->n == 2)
+        return advance(p, i, t, 1, err);
+    w->n = 0;
+    return 0;
 }
 
 int ppx_pool_wait(ppx_pool *p, int timeout_ms, int wake_fd, ppx_pool_cb cb, void *arg,
@@ -337,8 +457,8 @@ int ppx_pool_wait(ppx_pool *p, int timeout_ms, int wake_fd, ppx_pool_cb cb, void
     int wait_ms = timeout_ms;
     int nf = 0;
     for (int i = 0; i < p->n; i++) {
-        pf[nf++] = (struct pollfd){.fd = p->w[i].busy ? p->w[i].from_fd : -1, .events = POLLIN};
-        if (p->w[i].busy && p->cfg.timeout_s > 0) {
+        pf[nf++] = (struct pollfd){.fd = p->w[i].n ? p->w[i].from_fd : -1, .events = POLLIN};
+        if (p->w[i].n && p->cfg.timeout_s > 0) {
             double left = p->w[i].started + p->cfg.timeout_s - t;
             int ms = left <= 0 ? 0 : (int)(left * 1000) + 1;
             if (wait_ms < 0 || ms < wait_ms)
@@ -355,11 +475,14 @@ int ppx_pool_wait(ppx_pool *p, int timeout_ms, int wake_fd, ppx_pool_cb cb, void
     t = now_s();
     for (int i = 0; i < p->n && rc == 0; i++) {
         worker *w = &p->w[i];
-        if (!w->busy)
+        if (!w->n)
             continue;
         if (n > 0 && (pf[i].revents & (POLLIN | POLLHUP | POLLERR))) {
             ppx_result r;
-            if (read_full(w->from_fd, &r, sizeof r) == 0) {
+            /* Results come in the order of the tasks: anything but the
+             * head's is a worker gone wrong. */
+            if (read_full(w->from_fd, &r, sizeof r) == 0 && r.id == w->id[0] &&
+                r.tag == w->tag[0]) {
                 const uint8_t *payload = NULL;
                 if (r.out_len) {
                     p->payload.len = 0;
@@ -369,9 +492,14 @@ int ppx_pool_wait(ppx_pool *p, int timeout_ms, int wake_fd, ppx_pool_cb cb, void
                     }
                     payload = p->payload.data;
                 }
-                w->busy = 0;
                 cb(arg, &r, payload);
                 done++;
+                /* The queued task, already in the worker's pipe, started
+                 * when this result arrived (at the latest). */
+                if (w->n == 2)
+                    rc = advance(p, i, t, 0, err);
+                else
+                    w->n = 0;
                 continue;
             }
         lost:;
@@ -431,6 +559,8 @@ void ppx_pool_free(ppx_pool **pp, double grace_s)
         close(w->from_fd);
         w->pid = -1;
     }
+    for (int i = 0; i < p->n; i++)
+        ppx_buf_destroy(&p->w[i].next);
     ppx_buf_destroy(&p->payload);
     free(p->w);
     free(p);

@@ -1,8 +1,13 @@
 /* A pool of forked worker processes inside one rank.
  *
- * Workers never call MPI and end with _exit. A worker killed by a signal or
- * stuck past the timeout costs exactly the image it held: the pool reports
- * that image as failed (stage "worker" or "timeout") and forks a new worker. */
+ * Workers never call MPI and end with _exit. Each worker holds up to two
+ * tasks: the head, which it is doing, and one waiting in its task pipe, so
+ * that it starts the next image as soon as it has written a result instead
+ * of idling until the coordinator wakes and sends one. Results come back in
+ * the order of submission per worker. A worker killed by a signal or stuck
+ * past the timeout (counted from the head's start) costs exactly the head
+ * image: the pool reports it as failed (stage "worker" or "timeout"), forks a
+ * new worker and hands it the waiting task, if any. */
 #ifndef PPX_POOL_POOL_H
 #define PPX_POOL_POOL_H
 
@@ -27,12 +32,19 @@ typedef void (*ppx_pool_cb)(void *arg, const ppx_result *r, const uint8_t *paylo
 
 /* Forks cfg->workers workers. cfg and cfg->job must outlive the pool. */
 int ppx_pool_new(const ppx_pool_config *cfg, ppx_pool **out, ppx_err *err);
-/* Number of workers waiting for an image. */
-int ppx_pool_idle(const ppx_pool *p);
+/* Number of tasks ppx_pool_submit accepts now: with_payload 0 for tasks that
+ * name their input by path (an idle worker takes one, a worker with one task
+ * a second), non-zero for tasks carrying their input bytes (idle workers
+ * only). */
+int ppx_pool_slots(const ppx_pool *p, int with_payload);
+/* Number of tasks submitted whose result has not been reported yet, queued
+ * ones included. */
+int ppx_pool_pending(const ppx_pool *p);
 int ppx_pool_size(const ppx_pool *p);
-/* Hands one image to an idle worker (there must be one). out_path NULL:
- * the output comes back as payload. input/len: the file's bytes, or NULL to
- * let the worker read in_path. */
+/* Hands one image to a worker: an idle one if there is one, else (paths
+ * only, see ppx_pool_slots) behind the head task that started first. Fails
+ * if there is no slot. out_path NULL: the output comes back as payload.
+ * input/len: the file's bytes, or NULL to let the worker read in_path. */
 int ppx_pool_submit(ppx_pool *p, uint64_t id, uint64_t tag, const char *in_path,
                     const char *key, const char *out_path, const uint8_t *input, size_t len,
                     ppx_err *err);
@@ -43,7 +55,8 @@ int ppx_pool_submit(ppx_pool *p, uint64_t id, uint64_t tag, const char *in_path,
 int ppx_pool_wait(ppx_pool *p, int timeout_ms, int wake_fd, ppx_pool_cb cb, void *arg,
                   ppx_err *err);
 /* Ends the workers: idle ones at once; busy ones get up to grace_s to
- * finish (their results are dropped), then SIGKILL. Accepts NULL. */
+ * finish their tasks, queued ones included (their results are dropped), then
+ * SIGKILL. Accepts NULL. */
 void ppx_pool_free(ppx_pool **p, double grace_s);
 
 /* Process id of worker i (tests). */

@@ -567,12 +567,14 @@ static void collect_finished(run_state *s)
     }
 }
 
-/* Hands images to idle workers. */
+/* Hands images to workers: one each, and a second (paths only) to wait in
+ * a busy worker's pipe so it never idles until we wake (see ppx_pool_slots). */
 static void feed(run_state *s)
 {
     char in[4096], out[4096];
+    int with_payload = is_bytes_remote(s);
     for (chunk *c = s->queue_head; c && !s->stopping; c = c->next_in_queue) {
-        while (c->next < c->count && ppx_pool_idle(s->pool) > 0 && !s->stopping) {
+        while (c->next < c->count && ppx_pool_slots(s->pool, with_payload) > 0 && !s->stopping) {
             uint64_t i = c->next++;
             const char *key = chunk_key(c, i);
             ppx_err e;
@@ -816,7 +818,7 @@ static int run_loop(run_state *s)
         feed(s);
         collect_finished(s);
 
-        int busy = ppx_pool_size(s->pool) - ppx_pool_idle(s->pool);
+        int busy = ppx_pool_pending(s->pool); /* queued images included */
         int local_done = busy == 0 && (s->queue_head == NULL || s->stopping);
         if (s->stopping && busy > 0 && now_s() > stop_deadline)
             local_done = 1; /* abandon what is still running: --resume redoes it */

@@ -1,9 +1,13 @@
-/* The forked worker pool: results, crashes, hangs, workers lost while idle.
- * Workers run the real job with the test fault hook (PPX_TEST_FAULT). */
+/* The forked worker pool: results, crashes, hangs, workers lost while idle,
+ * and the second task a busy worker holds in its pipe (it must survive the
+ * loss of the first). Workers run the real job with the test fault hook
+ * (PPX_TEST_FAULT). */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -12,13 +16,33 @@
 typedef struct {
     int n;
     ppx_result last;
+    ppx_result all[64]; /* in order of arrival */
 } seen;
 
 static void on_result(void *arg, const ppx_result *r, const uint8_t *payload)
 {
+    (void)payload;
     seen *s = arg;
+    if (s->n < 64)
+        s->all[s->n] = *r;
     s->n++;
     s->last = *r;
+}
+
+/* Waits (bounded: 10 s) until s->n reaches n. */
+static int until(ppx_pool *p, seen *s, int n)
+{
+    ppx_err e;
+    for (int i = 0; i < 200 && s->n < n; i++)
+        if (ppx_pool_wait(p, 50, -1, on_result, s, &e) < 0)
+            return -1;
+    return s->n == n ? 0 : -1;
+}
+
+static int submit(ppx_pool *p, uint64_t id, const char *key)
+{
+    ppx_err e;
+    return ppx_pool_submit(p, id, 3, key, key, NULL, NULL, 0, &e);
 }
 
 /* Submits one image and waits (bounded) for its result. */
@@ -34,16 +58,29 @@ static int one(ppx_pool *p, const char *key, seen *s)
     return s->n == 1 ? 0 : -1;
 }
 
-static int with_pool(double timeout, ppx_pool **p, ppx_job_config *job, ppx_pool_config *pc)
+static int with_pool_n(double timeout, int workers, ppx_pool **p, ppx_job_config *job,
+                       ppx_pool_config *pc)
 {
     memset(job, 0, sizeof *job);
     ppx_limits_default(&job->limits);
     memset(pc, 0, sizeof *pc);
-    pc->workers = 1;
+    pc->workers = workers;
     pc->timeout_s = timeout;
     pc->job = job;
     ppx_err e;
     return ppx_pool_new(pc, p, &e);
+}
+
+static int with_pool(double timeout, ppx_pool **p, ppx_job_config *job, ppx_pool_config *pc)
+{
+    return with_pool_n(timeout, 1, p, job, pc);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static int results_and_crash(void)
@@ -110,4 +147,268 @@ static int idle_worker_killed(void)
     return 0;
 }
 
-PPX_TEST_MAIN(TEST(results_and_crash), TEST(hang_times_out), TEST(idle_worker_killed))
+/* A crashes while B waits in the pipe behind it: A costs itself only, B goes
+ * to the new worker. Whether A dies before or after B is written, the
+ * outcome must be the same. */
+static int queued_survives_crash(void)
+{
+    setenv("PPX_TEST_FAULT", "noop:ok.jpg,crash:bad.jpg", 1);
+    ppx_job_config job;
+    ppx_pool_config pc;
+    ppx_pool *p;
+    CHECK_EQ_INT(with_pool(10, &p, &job, &pc), 0);
+    int pid = ppx_pool_worker_pid(p, 0);
+    seen s = {0};
+    CHECK_EQ_INT(submit(p, 1, "bad.jpg"), 0);
+    CHECK_EQ_INT(submit(p, 2, "ok.jpg"), 0);
+    CHECK_EQ_INT(ppx_pool_pending(p), 2);
+    CHECK_EQ_INT(until(p, &s, 2), 0);
+    CHECK_EQ_INT(s.all[0].id, 1);
+    CHECK_EQ_INT(s.all[0].status, PPX_ECRASH);
+    CHECK_EQ_INT(s.all[0].err.stage, PPX_STAGE_WORKER);
+    CHECK(strstr(s.all[0].err.msg, "SIGSEGV") != NULL);
+    CHECK_EQ_INT(s.all[1].id, 2);
+    CHECK_EQ_INT(s.all[1].tag, 3);
+    CHECK_EQ_INT(s.all[1].status, 0);
+    CHECK(ppx_pool_worker_pid(p, 0) != pid);
+    CHECK_EQ_INT(ppx_pool_pending(p), 0);
+    ppx_pool_free(&p, 1);
+    return 0;
+}
+
+/* The same with B surely in the pipe: the worker holds A (stuck) and is
+ * killed from outside only after B was written. */
+static int queued_survives_kill(void)
+{
+    setenv("PPX_TEST_FAULT", "noop:ok.jpg,hang:stuck.jpg", 1);
+    ppx_job_config job;
+    ppx_pool_config pc;
+    ppx_pool *p;
+    CHECK_EQ_INT(with_pool(10, &p, &job, &pc), 0);
+    int pid = ppx_pool_worker_pid(p, 0);
+    seen s = {0};
+    CHECK_EQ_INT(submit(p, 1, "stuck.jpg"), 0);
+    CHECK_EQ_INT(submit(p, 2, "ok.jpg"), 0);
+    CHECK(kill(pid, SIGKILL) == 0);
+    CHECK_EQ_INT(until(p, &s, 2), 0);
+    CHECK_EQ_INT(s.all[0].id, 1);
+    CHECK_EQ_INT(s.all[0].status, PPX_ECRASH);
+    CHECK(strstr(s.all[0].err.msg, "SIGKILL") != NULL);
+    CHECK_EQ_INT(s.all[1].id, 2);
+    CHECK_EQ_INT(s.all[1].status, 0);
+    ppx_pool_free(&p, 1);
+    return 0;
+}
+
+/* The worker died while it held A; submitting B finds its pipe closed. A is
+ * reported lost, B is not: it goes to the new worker. */
+static int submit_to_dead_busy_worker(void)
+{
+    setenv("PPX_TEST_FAULT", "noop:ok.jpg,hang:stuck.jpg", 1);
+    ppx_job_config job;
+    ppx_pool_config pc;
+    ppx_pool *p;
+    CHECK_EQ_INT(with_pool(10, &p, &job, &pc), 0);
+    int pid = ppx_pool_worker_pid(p, 0);
+    seen s = {0};
+    CHECK_EQ_INT(submit(p, 1, "stuck.jpg"), 0);
+    CHECK(kill(pid, SIGKILL) == 0);
+    siginfo_t si;
+    CHECK(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) == 0);
+    CHECK_EQ_INT(submit(p, 2, "ok.jpg"), 0);
+    CHECK_EQ_INT(until(p, &s, 2), 0);
+    CHECK_EQ_INT(s.all[0].id, 1);
+    CHECK_EQ_INT(s.all[0].status, PPX_ECRASH);
+    CHECK_EQ_INT(s.all[1].id, 2);
+    CHECK_EQ_INT(s.all[1].status, 0);
+    CHECK(ppx_pool_worker_pid(p, 0) != pid);
+    ppx_pool_free(&p, 1);
+    return 0;
+}
+
+/* Write system calls process pid has made (/proc/PID/io), or -1. */
+static long writes_of(int pid)
+{
+    char path[64], line[128];
+    snprintf(path, sizeof path, "/proc/%d/io", pid);
+    FILE *f = fopen(path, "r");
+    long n = -1;
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "syscw: %ld", &n) == 1)
+            break;
+    fclose(f);
+    return n;
+}
+
+/* The worker wrote A's result and died before B was submitted: the pool
+ * learns of it only from B's failed write, yet A's result is good and B must
+ * not be blamed for the death either. */
+static int result_then_death(void)
+{
+    setenv("PPX_TEST_FAULT", "noop:*", 1);
+    ppx_job_config job;
+    ppx_pool_config pc;
+    ppx_pool *p;
+    CHECK_EQ_INT(with_pool(10, &p, &job, &pc), 0);
+    int pid = ppx_pool_worker_pid(p, 0);
+    long w0 = writes_of(pid);
+    if (w0 < 0) {
+        ppx_pool_free(&p, 1);
+        printf("skipped: /proc/PID/io is not readable here\n");
+        return PPX_SKIP;
+    }
+    CHECK_EQ_INT(submit(p, 1, "a.jpg"), 0);
+    /* The worker's one write is A's result (bounded: about 10 s). */
+    struct timespec tick = {0, 1000000};
+    for (int i = 0; i < 10000 && writes_of(pid) == w0; i++)
+        nanosleep(&tick, NULL);
+    CHECK(writes_of(pid) > w0);
+    CHECK(kill(pid, SIGKILL) == 0);
+    siginfo_t si;
+    CHECK(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) == 0);
+    CHECK_EQ_INT(submit(p, 2, "b.jpg"), 0);
+    seen s = {0};
+    CHECK_EQ_INT(until(p, &s, 2), 0);
+    CHECK_EQ_INT(s.all[0].id, 1);
+    CHECK_EQ_INT(s.all[0].status, 0);
+    CHECK_EQ_INT(s.all[1].id, 2);
+    CHECK_EQ_INT(s.all[1].status, 0);
+    CHECK(ppx_pool_worker_pid(p, 0) != pid);
+    ppx_pool_free(&p, 1);
+    return 0;
+}
+
+/* A hangs with B queued: A times out (its clock, not B's), B goes through.
+ * Then both of a stuck pair time out, one after the other. */
+static int queued_survives_timeout(void)
+{
+    setenv("PPX_TEST_FAULT", "noop:ok.jpg,hang:stuck.jpg", 1);
+    ppx_job_config job;
+    ppx_pool_config pc;
+    ppx_pool *p;
+    CHECK_EQ_INT(with_pool(0.3, &p, &job, &pc), 0);
+    seen s = {0};
+    CHECK_EQ_INT(submit(p, 1, "stuck.jpg"), 0);
+    CHECK_EQ_INT(submit(p, 2, "ok.jpg"), 0);
+    CHECK_EQ_INT(until(p, &s, 2), 0);
+    CHECK_EQ_INT(s.all[0].id, 1);
+    CHECK_EQ_INT(s.all[0].status, PPX_ETIMEOUT);
+    CHECK_EQ_INT(s.all[0].err.stage, PPX_STAGE_TIMEOUT);
+    CHECK_EQ_INT(s.all[1].id, 2);
+    CHECK_EQ_INT(s.all[1].status, 0);
+    double t0 = now_s();
+    CHECK_EQ_INT(submit(p, 3, "stuck.jpg"), 0);
+    CHECK_EQ_INT(submit(p, 4, "stuck.jpg"), 0);
+    CHECK_EQ_INT(until(p, &s, 4), 0);
+    /* The second's clock started when the first was given up, not when it
+     * was submitted: two full timeouts. */
+    CHECK(now_s() - t0 >= 2 * 0.3);
+    CHECK_EQ_INT(s.all[2].id, 3);
+    CHECK_EQ_INT(s.all[2].status, PPX_ETIMEOUT);
+    CHECK_EQ_INT(s.all[3].id, 4);
+    CHECK_EQ_INT(s.all[3].status, PPX_ETIMEOUT);
+    CHECK_EQ_INT(ppx_pool_pending(p), 0);
+    ppx_pool_free(&p, 1);
+    return 0;
+}
+
+/* One worker kept full: results come back in the order of submission. */
+static int fifo_order(void)
+{
+    setenv("PPX_TEST_FAULT", "noop:*", 1);
+    ppx_job_config job;
+    ppx_pool_config pc;
+    ppx_pool *p;
+    CHECK_EQ_INT(with_pool(10, &p, &job, &pc), 0);
+    seen s = {0};
+    uint64_t next = 0;
+    ppx_err e;
+    while (s.n < 60) {
+        while (next < 60 && ppx_pool_slots(p, 0) > 0)
+            CHECK_EQ_INT(submit(p, next++, "a.jpg"), 0);
+        CHECK(ppx_pool_wait(p, 1000, -1, on_result, &s, &e) > 0);
+    }
+    for (int i = 0; i < 60; i++) {
+        CHECK_EQ_INT(s.all[i].id, i);
+        CHECK_EQ_INT(s.all[i].status, 0);
+    }
+    ppx_pool_free(&p, 1);
+    return 0;
+}
+
+/* Two workers: four slots for paths, two for payloads; idle workers are
+ * filled before any worker gets a second task. */
+static int slots_and_pending(void)
+{
+    setenv("PPX_TEST_FAULT", "noop:*", 1);
+    ppx_job_config job;
+    ppx_pool_config pc;
+    ppx_pool *p;
+    CHECK_EQ_INT(with_pool_n(10, 2, &p, &job, &pc), 0);
+    CHECK_EQ_INT(ppx_pool_slots(p, 0), 4);
+    CHECK_EQ_INT(ppx_pool_slots(p, 1), 2);
+    CHECK_EQ_INT(ppx_pool_pending(p), 0);
+    CHECK_EQ_INT(submit(p, 1, "a.jpg"), 0);
+    CHECK_EQ_INT(ppx_pool_slots(p, 0), 3);
+    CHECK_EQ_INT(ppx_pool_slots(p, 1), 1);
+    CHECK_EQ_INT(submit(p, 2, "a.jpg"), 0);
+    /* The second went to the idle worker, not behind the first. */
+    CHECK_EQ_INT(ppx_pool_slots(p, 0), 2);
+    CHECK_EQ_INT(ppx_pool_slots(p, 1), 0);
+    CHECK_EQ_INT(ppx_pool_pending(p), 2);
+    CHECK_EQ_INT(submit(p, 3, "a.jpg"), 0);
+    CHECK_EQ_INT(submit(p, 4, "a.jpg"), 0);
+    CHECK_EQ_INT(ppx_pool_slots(p, 0), 0);
+    CHECK_EQ_INT(ppx_pool_pending(p), 4);
+    CHECK(submit(p, 5, "a.jpg") < 0);
+    CHECK_EQ_INT(ppx_pool_pending(p), 4);
+    seen s = {0};
+    CHECK_EQ_INT(until(p, &s, 4), 0);
+    CHECK_EQ_INT(ppx_pool_pending(p), 0);
+    CHECK_EQ_INT(ppx_pool_slots(p, 0), 4);
+    ppx_pool_free(&p, 1);
+    return 0;
+}
+
+/* A task carrying its input bytes never waits behind a busy worker: a
+ * blocked write of megabytes to it could deadlock against its blocked write
+ * of a large result. */
+static int payload_needs_idle_worker(void)
+{
+    setenv("PPX_TEST_FAULT", "noop:*", 1);
+    ppx_job_config job;
+    ppx_pool_config pc;
+    ppx_pool *p;
+    CHECK_EQ_INT(with_pool(10, &p, &job, &pc), 0);
+    static uint8_t big[1 << 20];
+    ppx_err e;
+    CHECK_EQ_INT(ppx_pool_slots(p, 1), 1);
+    CHECK_EQ_INT(ppx_pool_submit(p, 1, 3, "a.jpg", "a.jpg", NULL, big, sizeof big, &e), 0);
+    CHECK_EQ_INT(ppx_pool_slots(p, 1), 0);
+    CHECK(ppx_pool_submit(p, 2, 3, "b.jpg", "b.jpg", NULL, big, sizeof big, &e) < 0);
+    CHECK_EQ_INT(ppx_pool_pending(p), 1);
+    seen s = {0};
+    CHECK_EQ_INT(until(p, &s, 1), 0);
+    /* Behind a paths task, too. */
+    CHECK_EQ_INT(submit(p, 3, "c.jpg"), 0);
+    CHECK_EQ_INT(ppx_pool_slots(p, 1), 0);
+    CHECK_EQ_INT(ppx_pool_slots(p, 0), 1);
+    CHECK(ppx_pool_submit(p, 4, 3, "d.jpg", "d.jpg", NULL, big, sizeof big, &e) < 0);
+    CHECK_EQ_INT(ppx_pool_pending(p), 1);
+    CHECK_EQ_INT(until(p, &s, 2), 0);
+    CHECK_EQ_INT(s.all[1].id, 3);
+    CHECK_EQ_INT(ppx_pool_submit(p, 5, 3, "e.jpg", "e.jpg", NULL, big, sizeof big, &e), 0);
+    CHECK_EQ_INT(until(p, &s, 3), 0);
+    CHECK_EQ_INT(s.all[2].id, 5);
+    CHECK_EQ_INT(s.all[2].status, 0);
+    ppx_pool_free(&p, 1);
+    return 0;
+}
+
+PPX_TEST_MAIN(TEST(results_and_crash), TEST(hang_times_out), TEST(idle_worker_killed),
+              TEST(queued_survives_crash), TEST(queued_survives_kill),
+              TEST(submit_to_dead_busy_worker), TEST(result_then_death),
+              TEST(queued_survives_timeout), TEST(fifo_order), TEST(slots_and_pending),
+              TEST(payload_needs_idle_worker))
