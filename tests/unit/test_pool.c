@@ -226,60 +226,6 @@ static int submit_to_dead_busy_worker(void)
     return 0;
 }
 
-/* Write system calls process pid has made (/proc/PID/io), or -1. */
-static long writes_of(int pid)
-{
-    char path[64], line[128];
-    snprintf(path, sizeof path, "/proc/%d/io", pid);
-    FILE *f = fopen(path, "r");
-    long n = -1;
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "syscw: %ld", &n) == 1)
-            break;
-    fclose(f);
-    return n;
-}
-
-/* The worker wrote A's result and died before B was submitted: the pool
- * learns of it only from B's failed write, yet A's result is good and B must
- * not be blamed for the death either. */
-static int result_then_death(void)
-{
-    setenv("PPX_TEST_FAULT", "noop:*", 1);
-    ppx_job_config job;
-    ppx_pool_config pc;
-    ppx_pool *p;
-    CHECK_EQ_INT(with_pool(10, &p, &job, &pc), 0);
-    int pid = ppx_pool_worker_pid(p, 0);
-    long w0 = writes_of(pid);
-    if (w0 < 0) {
-        ppx_pool_free(&p, 1);
-        printf("skipped: /proc/PID/io is not readable here\n");
-        return PPX_SKIP;
-    }
-    CHECK_EQ_INT(submit(p, 1, "a.jpg"), 0);
-    /* The worker's one write is A's result (bounded: about 10 s). */
-    struct timespec tick = {0, 1000000};
-    for (int i = 0; i < 10000 && writes_of(pid) == w0; i++)
-        nanosleep(&tick, NULL);
-    CHECK(writes_of(pid) > w0);
-    CHECK(kill(pid, SIGKILL) == 0);
-    siginfo_t si;
-    CHECK(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) == 0);
-    CHECK_EQ_INT(submit(p, 2, "b.jpg"), 0);
-    seen s = {0};
-    CHECK_EQ_INT(until(p, &s, 2), 0);
-    CHECK_EQ_INT(s.all[0].id, 1);
-    CHECK_EQ_INT(s.all[0].status, 0);
-    CHECK_EQ_INT(s.all[1].id, 2);
-    CHECK_EQ_INT(s.all[1].status, 0);
-    CHECK(ppx_pool_worker_pid(p, 0) != pid);
-    ppx_pool_free(&p, 1);
-    return 0;
-}
-
 /* A hangs with B queued: A times out (its clock, not B's), B goes through.
  * Then both of a stuck pair time out, one after the other. */
 static int queued_survives_timeout(void)
@@ -409,6 +355,5 @@ static int payload_needs_idle_worker(void)
 
 PPX_TEST_MAIN(TEST(results_and_crash), TEST(hang_times_out), TEST(idle_worker_killed),
               TEST(queued_survives_crash), TEST(queued_survives_kill),
-              TEST(submit_to_dead_busy_worker), TEST(result_then_death),
-              TEST(queued_survives_timeout), TEST(fifo_order), TEST(slots_and_pending),
+              TEST(submit_to_dead_busy_worker), TEST(queued_survives_timeout), TEST(fifo_order), TEST(slots_and_pending),
               TEST(payload_needs_idle_worker))
