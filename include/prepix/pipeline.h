@@ -8,6 +8,7 @@
 
 #include "prepix/error.h"
 #include "prepix/image.h"
+#include "prepix/shard.h"
 
 typedef struct ppx_pipeline ppx_pipeline;         /* parsed, immutable */
 typedef struct ppx_pipeline_ctx ppx_pipeline_ctx; /* per-worker scratch buffers */
@@ -27,9 +28,11 @@ const char *ppx_pipeline_canonical(const ppx_pipeline *pl);
 int ppx_pipeline_length(const ppx_pipeline *pl);
 /* 1 if the pipeline ends in normalize (output float32). */
 int ppx_pipeline_has_normalize(const ppx_pipeline *pl);
-/* Channels fixed by the last `grayscale` (1) or `rgb` (3) op; 0 if none.
- * (grayscale keeps an alpha channel: 2 for images with alpha.) */
-int ppx_pipeline_channels(const ppx_pipeline *pl);
+/* The shape of the images an npy shard holds for this pipeline: its fixed
+ * size (see ppx_pipeline_fixed_size), 1 channel when its last colour op is
+ * `grayscale`, else 3, float32 when it ends in normalize. 1, or 0 when the
+ * size is not fixed (no npy possible). */
+int ppx_pipeline_npy_shape(const ppx_pipeline *pl, ppx_npy_shape *out);
 
 /* Values of the trailing normalize's mean/std (1: all channels, else one
  * per channel); 0 without normalize. */

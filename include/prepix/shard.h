@@ -8,6 +8,12 @@
 
 #include "prepix/buf.h"
 
+/* The shape of the images of an npy shard (H, W, C) and its sample type. */
+typedef struct {
+    uint32_t w, h, c;
+    int f32; /* float32 after normalize, else uint8 */
+} ppx_npy_shape;
+
 /* Appends one regular-file member to a tar archive held in *tar: a ustar
  * header (mode 0644, uid/gid 0, mtime 0, so archives are reproducible) and
  * the data padded to 512 bytes. name must fit ustar's 100-byte name field.

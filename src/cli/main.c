@@ -173,7 +173,6 @@ static int parse_format(const char *s, ppx_format *f)
  * the shard size. 0 or -1 (message printed). */
 static int check_format(ppx_run_config *cfg, const ppx_pipeline *pl)
 {
-    uint32_t w, h;
     if (ppx_pipeline_has_normalize(pl) && (cfg->shard != PPX_SHARD_NPY || cfg->stats_only)) {
         usage_error("the pipeline ends in normalize (float32 values, not an image): only "
                     "`prepix run -f npy` can hold it");
@@ -186,17 +185,17 @@ static int check_format(ppx_run_config *cfg, const ppx_pipeline *pl)
         }
         return 0;
     }
-    if (cfg->shard == PPX_SHARD_NPY && !ppx_pipeline_fixed_size(pl, &w, &h)) {
+    ppx_npy_shape sh;
+    if (cfg->shard == PPX_SHARD_NPY && !ppx_pipeline_npy_shape(pl, &sh)) {
         usage_error("-f npy stacks images into one array: the pipeline must give every image "
                     "the same size (end it with center-crop, random-crop, crop, pad or "
                     "resize WxH fit=fill)");
         return -1;
     }
     int nv = ppx_pipeline_normalize_values(pl);
-    int ch = ppx_pipeline_channels(pl) == 1 ? 1 : 3;
-    if (cfg->shard == PPX_SHARD_NPY && nv > 1 && nv != ch) {
-        usage_error("normalize has %d values but the npy shard holds %d-channel images (%s)", nv,
-                    ch, ch == 1 ? "the pipeline's last colour op is grayscale" : "RGB");
+    if (cfg->shard == PPX_SHARD_NPY && nv > 1 && nv != (int)sh.c) {
+        usage_error("normalize has %d values but the npy shard holds %u-channel images (%s)", nv,
+                    sh.c, sh.c == 1 ? "the pipeline's last colour op is grayscale" : "RGB");
         return -1;
     }
     if (!cfg->shard_size)

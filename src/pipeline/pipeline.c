@@ -24,13 +24,16 @@ int ppx_pipeline_has_normalize(const ppx_pipeline *pl)
     return pl && pl->n > 0 && pl->ops[pl->n - 1].kind == PPX_OP_NORMALIZE;
 }
 
-int ppx_pipeline_channels(const ppx_pipeline *pl)
+int ppx_pipeline_npy_shape(const ppx_pipeline *pl, ppx_npy_shape *out)
 {
-    int ch = 0;
+    ppx_npy_shape sh = {.c = 3, .f32 = ppx_pipeline_has_normalize(pl)};
+    if (!ppx_pipeline_fixed_size(pl, &sh.w, &sh.h))
+        return 0;
     for (int i = 0; pl && i < pl->n; i++)
         if (pl->ops[i].kind == PPX_OP_GRAYSCALE || pl->ops[i].kind == PPX_OP_RGB)
-            ch = pl->ops[i].kind == PPX_OP_GRAYSCALE ? 1 : 3;
-    return ch;
+            sh.c = pl->ops[i].kind == PPX_OP_GRAYSCALE ? 1 : 3;
+    *out = sh;
+    return 1;
 }
 
 int ppx_pipeline_normalize_values(const ppx_pipeline *pl)

@@ -126,21 +126,21 @@ static int npy_payload(const ppx_job_config *cfg, ppx_job_ctx *c, ppx_image *img
         img = &c->conv[k];
         k ^= 1;
     }
-    if (!rc && img->channels != 3 && !(cfg->npy_c == 1 && img->channels == 1)) {
+    if (!rc && img->channels != 3 && !(cfg->npy.c == 1 && img->channels == 1)) {
         rc = ppx_op_rgb(img, &c->conv[k], &cfg->limits, err);
         img = &c->conv[k];
         k ^= 1;
     }
-    if (!rc && img->channels != cfg->npy_c) {
+    if (!rc && img->channels != cfg->npy.c) {
         rc = ppx_op_grayscale(img, &c->conv[k], &cfg->limits, err);
         img = &c->conv[k];
     }
     if (rc)
         return rc;
-    if (img->width != cfg->npy_w || img->height != cfg->npy_h)
+    if (img->width != cfg->npy.w || img->height != cfg->npy.h)
         return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_ENCODE,
                            "the pipeline made it %ux%u; this npy shard holds %ux%u images",
-                           img->width, img->height, cfg->npy_w, cfg->npy_h);
+                           img->width, img->height, cfg->npy.w, cfg->npy.h);
     ppx_img_stats_compute(img, st);
     if (ppx_pipeline_has_normalize(cfg->pipeline)) {
         ppx_image *f;
@@ -213,7 +213,7 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
     rc = ppx_pipeline_run(cfg->pipeline, c->pctx, &c->img, cfg->seed, key, &res, err);
     if (rc)
         goto out;
-    if (cfg->npy && cfg->write_outputs) {
+    if (cfg->npy.c && cfg->write_outputs) {
         rc = npy_payload(cfg, c, res, &r->st, err);
         if (rc)
             goto out;

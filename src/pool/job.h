@@ -9,6 +9,7 @@
 #include "prepix/codec.h"
 #include "prepix/error.h"
 #include "prepix/pipeline.h"
+#include "prepix/shard.h"
 #include "prepix/stats.h"
 
 typedef struct {
@@ -18,11 +19,9 @@ typedef struct {
     ppx_limits limits;
     uint64_t seed;
     int write_outputs; /* 0 for `prepix stats` */
-    /* npy shards: instead of an encoded file, the payload is the pixels of
-     * a npy_w x npy_h x npy_c image, 8-bit (or float32 after normalize),
-     * rows back to back. */
-    int npy;
-    uint32_t npy_w, npy_h, npy_c;
+    /* npy shards (npy.c > 0): instead of an encoded file, the payload is
+     * the pixels of an image of that shape, rows back to back. */
+    ppx_npy_shape npy;
 } ppx_job_config;
 
 /* What a worker sends back for one image. Plain data. */

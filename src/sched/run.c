@@ -170,7 +170,6 @@ typedef struct {
     /* this rank's results */
     ppx_pool *pool;
     ppx_job_config job;
-    ppx_npy_shape npy;  /* npy shards: the images' shape */
     ppx_buf shard_buf;  /* a shard being assembled */
     ppx_journal journal;
     int journal_open;
@@ -445,7 +444,7 @@ static void on_result(void *arg, const ppx_result *r, const uint8_t *payload)
 static int write_outputs(run_state *s, uint64_t id, const ppx_buf *outputs, ppx_err *e)
 {
     if (s->cfg->shard)
-        return ppx_shard_write(s->cfg->outdir, s->cfg->shard, &s->npy, id, outputs,
+        return ppx_shard_write(s->cfg->outdir, s->cfg->shard, &s->job.npy, id, outputs,
                                &s->shard_buf, e);
     ppx_rd r = {outputs->data, outputs->data + outputs->len, 0};
     while (r.p < r.end) {
@@ -1319,16 +1318,8 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
     s->job.limits = cfg->limits;
     s->job.seed = cfg->seed;
     s->job.write_outputs = cfg->outdir != NULL;
-    if (cfg->shard == PPX_SHARD_NPY) {
-        /* The CLI refused pipelines without a fixed output size. */
-        ppx_pipeline_fixed_size(cfg->pipeline, &s->npy.w, &s->npy.h);
-        s->npy.c = ppx_pipeline_channels(cfg->pipeline) == 1 ? 1 : 3;
-        s->npy.f32 = ppx_pipeline_has_normalize(cfg->pipeline);
-        s->job.npy = 1;
-        s->job.npy_w = s->npy.w;
-        s->job.npy_h = s->npy.h;
-        s->job.npy_c = s->npy.c;
-    }
+    if (cfg->shard == PPX_SHARD_NPY) /* the CLI refused pipelines without a fixed size */
+        ppx_pipeline_npy_shape(cfg->pipeline, &s->job.npy);
     if (!local_rc && pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
         sig_pipe[0] = sig_pipe[1] = -1;
     if (!local_rc) {

@@ -8,6 +8,7 @@
 #include "prepix/buf.h"
 #include "prepix/error.h"
 #include "prepix/sched.h"
+#include "prepix/shard.h"
 #include "sched/journal.h"
 #include "sched/listing.h"
 
@@ -21,12 +22,6 @@ typedef struct {
 int ppx_classes_build(ppx_classes *cl, const ppx_listing *l);
 int64_t ppx_classes_label(const ppx_classes *cl, const char *key);
 void ppx_classes_destroy(ppx_classes *cl);
-
-/* The shape of the images of an npy shard (H, W, C) and its sample size. */
-typedef struct {
-    uint32_t w, h, c;
-    int f32; /* float32 after normalize, else uint8 */
-} ppx_npy_shape;
 
 /* OUTDIR/shard-NNNNNN.tar, or .npy (labels: .labels.npy). */
 int ppx_shard_path(char *out, size_t cap, const char *outdir, ppx_shard_kind kind, uint64_t id,
