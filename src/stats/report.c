@@ -6,11 +6,11 @@
 #include "prepix/error.h"
 #include "prepix/json.h"
 
-static const char *band_name(unsigned channels, int b)
+const char *ppx__report_band_name(unsigned channels, unsigned b)
 {
     static const char *const names[4][4] = {
         {"L"}, {"L", "A"}, {"R", "G", "B"}, {"R", "G", "B", "A"}};
-    return names[channels - 1][b];
+    return channels >= 1 && channels <= 4 && b < channels ? names[channels - 1][b] : "?";
 }
 
 static void size_stats(ppx_json *j, const char *key, uint64_t mn, uint64_t mx, uint64_t sum,
@@ -37,12 +37,16 @@ int ppx_report_json(const ppx_report *r, ppx_buf *out)
     ppx_json_str(&j, PPX_VERSION);
     ppx_json_key(&j, "complete");
     ppx_json_bool(&j, r->complete);
-    if (!r->complete) {
-        ppx_json_key(&j, "stop_reason");
-        ppx_json_str(&j, r->stop_reason);
-    }
+    /* Always present, so that a reader needs no special case; the caller may have set a
+     * reason although nothing stopped the run, which would only mislead. */
+    ppx_json_key(&j, "stop_reason");
+    ppx_json_str(&j, r->complete ? "" : r->stop_reason);
     ppx_json_key(&j, "exit_code");
     ppx_json_i64(&j, r->exit_code);
+    if (r->command_line) {
+        ppx_json_key(&j, "command_line");
+        ppx_json_str(&j, r->command_line);
+    }
     ppx_json_key(&j, "input");
     ppx_json_str(&j, r->input);
     if (r->outdir) {
@@ -118,7 +122,7 @@ int ppx_report_json(const ppx_report *r, ppx_buf *out)
             ppx_group_mean_std(g, bits, (int)b, &mean, &std);
             ppx_json_obj(&j);
             ppx_json_key(&j, "name");
-            ppx_json_str(&j, band_name(ch, (int)b));
+            ppx_json_str(&j, ppx__report_band_name(ch, b));
             ppx_json_key(&j, "mean");
             ppx_json_dbl(&j, mean);
             ppx_json_key(&j, "std");
@@ -184,6 +188,12 @@ int ppx_report_json(const ppx_report *r, ppx_buf *out)
         ppx_json_obj_end(&j);
     }
     ppx_json_arr_end(&j);
+
+    ppx_json_key(&j, "warnings");
+    ppx_json_arr(&j);
+    for (size_t i = 0; i < r->n_warnings; i++)
+        ppx_json_str(&j, r->warnings[i]);
+    ppx_json_arr_end(&j);
     ppx_json_obj_end(&j);
     if (ppx_buf_append(out, "\n", 1))
         j.failed = 1;
@@ -205,7 +215,8 @@ void ppx_report_summary(const ppx_report *r, const char *report_path, FILE *f)
             r->elapsed_s > 0 ? (double)s->bytes_read / 1e6 / r->elapsed_s : 0.0, r->ranks,
             r->ranks == 1 ? "" : "s");
     if (!r->complete)
-        fprintf(f, "prepix: stopped: %s; run again with --resume to finish\n", r->stop_reason);
+        fprintf(f, "prepix: stopped: %s; run again with --resume to finish\n",
+                r->stop_reason ? r->stop_reason : "unknown reason");
     for (int gi = 0; gi < PPX_STATS_GROUPS; gi++) {
         const ppx_group_stats *g = &s->group[gi];
         if (!g->images)
@@ -230,6 +241,8 @@ void ppx_report_summary(const ppx_report *r, const char *report_path, FILE *f)
         if (r->failures->n > show)
             fprintf(f, "prepix: ... and %zu more failures\n", r->failures->n - show);
     }
-    if (report_path)
+    for (size_t i = 0; i < r->n_warnings; i++)
+        fprintf(f, "prepix: warning: %s\n", r->warnings[i]);
+    if (report_path && !r->report_failed)
         fprintf(f, "prepix: report: %s\n", report_path);
 }

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "prepix/buf.h"
 #include "prepix/stats.h"
@@ -26,17 +27,39 @@ typedef struct {
     int ranks;
     const ppx_rank_info *per_rank;
     double elapsed_s;
-    int complete;           /* 0: stopped early */
-    const char *stop_reason; /* "" when complete */
+    int complete;            /* 0: stopped early */
+    const char *stop_reason; /* why not complete; ignored (reported as "") when complete */
     int exit_code;
-    const char *pipeline, *format, *input, *outdir;
+    const char *pipeline, *format, *input, *outdir; /* outdir may be NULL */
+    /* Things a person should know although nothing failed ("no images found under INPUT"):
+     * n_warnings strings, each one sentence without the "prepix: warning: " prefix. They go
+     * into the JSON ("warnings", always present), near the top of the HTML, and to the
+     * summary. warnings may be NULL when n_warnings is 0. */
+    const char *const *warnings;
+    size_t n_warnings;
+    /* The command line as the user typed it, for people (HTML, JSON "command_line"); NULL:
+     * not recorded, and the JSON leaves the key out. */
+    const char *command_line;
+    /* When the report was made (Unix time), shown in the HTML; 0: the time of the call. */
+    time_t date;
+    /* Set by the caller when the JSON report could not be written (the writer has said
+     * why): ppx_report_summary then does not point the user at it. */
+    int report_failed;
 } ppx_report;
 
-/* Writes the JSON report into out. */
+/* Appends the JSON report (docs/formats.md) to out. Returns 0 or PPX_ENOMEM. Rank 0 only;
+ * not collective. */
 int ppx_report_json(const ppx_report *r, ppx_buf *out);
-/* Writes a self-contained HTML report (inline SVG, no network). */
+/* Appends a self-contained HTML report to out: inline CSS and SVG, no script, no network
+ * reference; every string from r is escaped. Returns 0 or PPX_ENOMEM. */
 int ppx_report_html(const ppx_report *r, ppx_buf *out);
-/* The human summary for stderr. */
+/* Prints the human summary to f (stderr): counts, speed, normalize values, the first
+ * failures, each warning as "prepix: warning: ...", and "prepix: report: PATH" when
+ * report_path is not NULL and r->report_failed is 0. */
 void ppx_report_summary(const ppx_report *r, const char *report_path, FILE *f);
+
+/* Name of band b of a channels-band image as the JSON spells it ("R", "L", "A").
+ * Shared by report.c and report_html.c. */
+const char *ppx__report_band_name(unsigned channels, unsigned b);
 
 #endif
