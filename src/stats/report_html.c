@@ -1,9 +1,19 @@
-/* The HTML report: one file, no network references, inline SVG plots. */
+/* The HTML report: one page a person reads instead of the JSON. It is self-contained (inline
+ * CSS and SVG, system fonts, no script, no network reference), so it can be mailed or opened
+ * from a cluster's scratch space, and every string taken from the run is escaped: file names
+ * are untrusted bytes. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "prepix/error.h"
 #include "stats/report.h"
+
+/* Rows of the failure table; the JSON report lists every failure. Past a few thousand rows
+ * the page stops being read and only grows (a 5% failure rate over a million images would
+ * make it some 10 MB). */
+#define MAX_FAILURE_ROWS 2000
 
 typedef struct {
     ppx_buf *out;
@@ -16,135 +26,530 @@ typedef struct {
             (h)->failed = 1;                                                                       \
     } while (0)
 
-/* Text with <, >, &, quotes escaped; bytes that are not printable ASCII or
- * UTF-8 pass through as they are (the page declares UTF-8). */
+/* Markup taken as it is (no printf: the CSS holds '%'). */
+static void raw(html *h, const char *s)
+{
+    if (ppx_buf_append(h->out, s, strlen(s)))
+        h->failed = 1;
+}
+
+/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates, nothing
+ * above U+10FFFF), or 0 if s does not start one. */
+static size_t utf8_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        if (c == 0xF4)
+            hi = 0x8F;
+    } else
+        return 0;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF)
+            return 0;
+    return n;
+}
+
+/* s as HTML text, safe in element content and in quoted attributes: markup characters become
+ * entities; control characters and bytes that are not UTF-8 are shown as \xNN, so that a file
+ * name with a newline or a stray Latin-1 byte stays visible and tells its bytes (the JSON
+ * report has them exactly). NULL is shown as an empty string. */
 static void text(html *h, const char *s)
 {
-    for (; *s; s++) {
-        const char *e = *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '&' ? "&amp;"
-                        : *s == '"' ? "&quot;" : NULL;
-        if (e ? ppx_buf_append(h->out, e, strlen(e)) : ppx_buf_append(h->out, s, 1))
+    if (!s)
+        return;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        const char *e = NULL;
+        char hex[8];
+        size_t n = 1;
+        switch (*p) {
+        case '<':
+            e = "&lt;";
+            break;
+        case '>':
+            e = "&gt;";
+            break;
+        case '&':
+            e = "&amp;";
+            break;
+        case '"':
+            e = "&quot;";
+            break;
+        case '\'':
+            e = "&#39;";
+            break;
+        default:
+            if (*p < 0x20 || *p == 0x7F || (*p >= 0x80 && !(n = utf8_len(p)))) {
+                snprintf(hex, sizeof hex, "\\x%02x", *p);
+                e = hex;
+                n = 1;
+            }
+        }
+        if (e ? ppx_buf_append(h->out, e, strlen(e)) : ppx_buf_append(h->out, p, n))
             h->failed = 1;
+        p += n;
     }
 }
 
-static void histogram_svg(html *h, const ppx_group_stats *g, unsigned ch)
+/* A count for an axis label: 950, 12k, 3.4M. */
+static void compact(char *b, size_t n, double v)
 {
-    static const char *const colours[4][4] = {{"#444"},
-                                              {"#444", "#999"},
-                                              {"#d33", "#3a3", "#36d"},
-                                              {"#d33", "#3a3", "#36d", "#999"}};
+    static const char *const suffix[] = {"", "k", "M", "G", "T", "P"};
+    int i = 0;
+    while (v >= 1000 && i < 5) {
+        v /= 1000;
+        i++;
+    }
+    snprintf(b, n, v < 10 && i > 0 && v != floor(v) ? "%.1f%s" : "%.0f%s", v, suffix[i]);
+}
+
+static const char *group_kind(unsigned ch)
+{
+    static const char *const kinds[4] = {"gray", "gray + alpha", "RGB", "RGBA"};
+    return kinds[ch - 1];
+}
+
+static const char *band_colour(unsigned ch, unsigned b)
+{
+    static const char *const colours[4][4] = {{"#57606a"},
+                                              {"#57606a", "#a0a8b0"},
+                                              {"#d1242f", "#1a7f37", "#0969da"},
+                                              {"#d1242f", "#1a7f37", "#0969da", "#a0a8b0"}};
+    return colours[ch - 1][b];
+}
+
+enum { PLOT_W = 520, PLOT_H = 210, PAD_L = 46, PAD_R = 12, PAD_T = 12, PAD_B = 40 };
+
+/* One histogram of every band of a group, on a log or a linear count axis. The x axis is
+ * labelled with the group's real sample values: a 16-bit group's 256 bins each hold 256
+ * values (the report bins 16-bit samples by their high byte). */
+static void histogram_svg(html *h, const ppx_group_stats *g, unsigned ch, unsigned bits, int log)
+{
+    const double x0 = PAD_L, y0 = PAD_T, w = PLOT_W - PAD_L - PAD_R, ht = PLOT_H - PAD_T - PAD_B;
     uint64_t mx = 1;
     for (unsigned b = 0; b < ch; b++)
         for (int v = 0; v < 256; v++)
             if (g->hist[b][v] > mx)
                 mx = g->hist[b][v];
-    put(h, "<svg width=\"520\" height=\"170\" viewBox=\"0 0 520 170\" role=\"img\">"
-           "<rect x=\"0\" y=\"0\" width=\"520\" height=\"170\" fill=\"#fafafa\"/>");
-    for (unsigned b = 0; b < ch; b++) {
-        put(h, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1\" points=\"",
-            colours[ch - 1][b]);
-        for (int v = 0; v < 256; v++)
-            put(h, "%d,%.1f ", 4 + v * 2, 160.0 - 150.0 * (double)g->hist[b][v] / (double)mx);
-        put(h, "\"/>");
+    /* log1p keeps empty bins on the axis and a bin of 1 above it. */
+    double top = log ? log10(1.0 + (double)mx) : (double)mx;
+    put(h,
+        "<svg class=\"hist\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" "
+        "aria-label=\"histogram, %s count axis\">",
+        PLOT_W, PLOT_H, PLOT_W, PLOT_H, log ? "logarithmic" : "linear");
+    put(h, "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" class=\"area\"/>", x0, y0, w,
+        ht);
+
+    /* Count axis: decades on a log axis, quarters on a linear one. */
+    char lab[32];
+    if (log) {
+        for (double d = 1; d <= (double)mx; d *= 10) {
+            double y = y0 + ht - ht * log10(1.0 + d) / top;
+            compact(lab, sizeof lab, d);
+            put(h,
+                "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>"
+                "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%s</text>",
+                x0, x0 + w, y, y, x0 - 5, y + 4, lab);
+        }
+    } else {
+        /* Round steps (1, 2 or 5 times a power of ten), at most five of them. */
+        double step = pow(10, floor(log10((double)mx / 4)));
+        if ((double)mx / step > 20)
+            step *= 5;
+        else if ((double)mx / step > 8)
+            step *= 2;
+        if (step < 1) /* counts are whole */
+            step = 1;
+        for (double c = step; c <= (double)mx; c += step) {
+            double y = y0 + ht - ht * c / top;
+            compact(lab, sizeof lab, c);
+            put(h,
+                "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>"
+                "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%s</text>",
+                x0, x0 + w, y, y, x0 - 5, y + 4, lab);
+        }
     }
-    put(h, "<text x=\"4\" y=\"168\" font-size=\"9\">0</text>"
-           "<text x=\"500\" y=\"168\" font-size=\"9\">255</text></svg>\n");
+    put(h, "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">0</text>", x0 - 5, y0 + ht + 4);
+
+    /* Value axis: five ticks over the group's real range, each at the centre of the bin
+     * that holds its value, where the curves put that bin. */
+    unsigned maxv = bits == 16 ? 65535 : 255;
+    for (int t = 0; t <= 4; t++) {
+        unsigned v = t == 4 ? maxv : (maxv + 1) / 4 * (unsigned)t;
+        double x = x0 + w * ((double)(v >> (bits - 8)) + 0.5) / 256.0;
+        put(h,
+            "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.0f\" y2=\"%.0f\" class=\"tick\"/>"
+            "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"%s\">%u</text>",
+            x, x, y0 + ht, y0 + ht + 4, x, y0 + ht + 16,
+            t == 0   ? "start"
+            : t == 4 ? "end"
+                     : "middle",
+            v);
+    }
+    put(h,
+        "<text x=\"%.0f\" y=\"%d\" text-anchor=\"middle\" class=\"axis\">sample value "
+        "(%u-bit, 0&#8211;%u%s)</text>",
+        x0 + w / 2, PLOT_H - 4, bits, maxv, bits == 16 ? ", bins of 256 values" : "");
+
+    for (unsigned b = 0; b < ch; b++) {
+        put(h, "<polyline class=\"band\" stroke=\"%s\"%s points=\"", band_colour(ch, b),
+            (ch == 2 || ch == 4) && b == ch - 1 ? " stroke-dasharray=\"4 3\"" : "");
+        for (int v = 0; v < 256; v++) {
+            double c = (double)g->hist[b][v];
+            double y = y0 + ht - ht * (log ? log10(1.0 + c) : c) / top;
+            put(h, "%.1f,%.1f ", x0 + w * (v + 0.5) / 256.0, y);
+        }
+        put(h, "\"><title>%s</title></polyline>", ppx__report_band_name(ch, b));
+    }
+    put(h, "</svg>");
 }
+
+static void channel_group(html *h, const ppx_group_stats *g, unsigned ch, unsigned bits)
+{
+    put(h,
+        "<section class=\"group\" id=\"group-%uch-%ubit\"><h3>%s, %u-bit "
+        "<span class=\"muted\">&#183; %llu image%s &#183; %llu pixels</span></h3>\n",
+        ch, bits, group_kind(ch), bits, (unsigned long long)g->images, g->images == 1 ? "" : "s",
+        (unsigned long long)g->pixels);
+    put(h, "<table class=\"bands\"><thead><tr><th>band</th><th class=\"n\">mean</th>"
+           "<th class=\"n\">std</th><th class=\"n\">min</th><th class=\"n\">max</th></tr>"
+           "</thead><tbody>");
+    char mean[128] = "", std[128] = "";
+    for (unsigned b = 0; b < ch; b++) {
+        double m, sd;
+        ppx_group_mean_std(g, bits, (int)b, &m, &sd);
+        put(h,
+            "<tr><td><span class=\"swatch\" style=\"background:%s\"></span>%s</td>"
+            "<td class=\"n\">%.4f</td><td class=\"n\">%.4f</td><td class=\"n\">%u</td>"
+            "<td class=\"n\">%u</td></tr>",
+            band_colour(ch, b), ppx__report_band_name(ch, b), m, sd, g->min[b], g->max[b]);
+        size_t lm = strlen(mean), ls = strlen(std);
+        snprintf(mean + lm, sizeof mean - lm, "%s%.4f", b ? ", " : "", m);
+        snprintf(std + ls, sizeof std - ls, "%s%.4f", b ? ", " : "", sd);
+    }
+    put(h,
+        "</tbody></table>\n<p class=\"norm\">normalize: <code>mean=(%s) std=(%s)</code> "
+        "<span class=\"muted\">(0..1 scale)</span></p>\n",
+        mean, std);
+    put(h, "<div class=\"legend\">");
+    for (unsigned b = 0; b < ch; b++)
+        put(h, "<span><span class=\"swatch\" style=\"background:%s\"></span>%s</span>",
+            band_colour(ch, b), ppx__report_band_name(ch, b));
+    put(h, "</div>\n<div class=\"plots\"><figure>");
+    histogram_svg(h, g, ch, bits, 1);
+    put(h, "<figcaption>pixel count, logarithmic: rare values and the bulk both "
+           "show</figcaption></figure><figure>");
+    histogram_svg(h, g, ch, bits, 0);
+    put(h, "<figcaption>pixel count, linear: how the bulk is spread</figcaption></figure>"
+           "</div></section>\n");
+}
+
+static const char *exit_meaning(int code)
+{
+    switch (code) {
+    case 0:
+        return "every image was processed";
+    case 1:
+        return "fatal: the run could not go on";
+    case 3:
+        return "finished, but some images failed";
+    case 4:
+        return "stopped early: run again with --resume";
+    default:
+        return "";
+    }
+}
+
+static void meta_row(html *h, const char *key, const char *value, int code)
+{
+    put(h, "<dt>%s</dt><dd>%s", key, code ? "<code>" : "");
+    text(h, value);
+    put(h, "%s</dd>", code ? "</code>" : "");
+}
+
+static void card(html *h, const char *cls, const char *key, const char *value)
+{
+    put(h, "<div class=\"card%s%s\"><div class=\"v\">%s</div><div class=\"k\">%s</div></div>",
+        cls[0] ? " " : "", cls, value, key);
+}
+
+static const char css[] =
+    ":root{--fg:#1f2328;--muted:#656d76;--line:#d8dee4;--panel:#f6f8fa;--ok:#1a7f37;"
+    "--bad:#cf222e;--warn:#9a6700}"
+    "*{box-sizing:border-box}"
+    "body{margin:0;color:var(--fg);background:#fff;font:15px/1.55 system-ui,-apple-system,"
+    "'Segoe UI',Roboto,'Helvetica Neue',Arial,sans-serif}"
+    "main{max-width:72rem;margin:0 auto;padding:2rem 1.5rem 3rem}"
+    "header{display:flex;flex-wrap:wrap;align-items:baseline;gap:.5rem 1rem}"
+    "h1{font-size:1.7rem;margin:0}"
+    "h2{font-size:1.2rem;margin:2.5rem 0 .8rem;padding-bottom:.3rem;"
+    "border-bottom:1px solid var(--line)}"
+    "h3{font-size:1.05rem;margin:1.8rem 0 .6rem}"
+    "code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,'DejaVu Sans Mono',"
+    "monospace;font-size:.88em;overflow-wrap:anywhere}"
+    ".muted{color:var(--muted);font-weight:normal}"
+    ".badge{display:inline-block;padding:.1rem .7rem;border-radius:1rem;font-weight:600;"
+    "font-size:.85rem}"
+    ".badge.ok{background:#dafbe1;color:var(--ok)}"
+    ".badge.bad{background:#ffebe9;color:var(--bad)}"
+    ".badge.warn{background:#fff8c5;color:var(--warn)}"
+    "#warnings .box{background:#fff8c5;border:1px solid #e6c35c;border-left:6px solid #d4a72c;"
+    "border-radius:6px;padding:.7rem 1rem;margin:1rem 0}"
+    "#warnings .box ul{margin:.3rem 0 0;padding-left:1.3rem}"
+    "#warnings h2{border:0;margin:0;font-size:1rem;color:var(--warn)}"
+    "#warnings p.none{color:var(--muted);margin:.8rem 0}"
+    ".cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(9.5rem,1fr));"
+    "gap:.75rem;margin:1.2rem 0}"
+    ".card{background:var(--panel);border:1px solid var(--line);border-radius:8px;"
+    "padding:.6rem .9rem}"
+    ".card .v{font-size:1.45rem;font-weight:600;font-variant-numeric:tabular-nums}"
+    ".card .k{color:var(--muted);font-size:.78rem;text-transform:uppercase;"
+    "letter-spacing:.05em}"
+    ".card.ok .v{color:var(--ok)}.card.bad .v{color:var(--bad)}"
+    "dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.35rem 1.2rem;margin:0}"
+    "dl.meta dt{color:var(--muted)}dl.meta dd{margin:0;overflow-wrap:anywhere}"
+    "table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums;"
+    "margin:.4rem 0}"
+    "th,td{padding:.35rem .7rem;border-bottom:1px solid var(--line);text-align:left;"
+    "vertical-align:baseline}"
+    "th{font-size:.76rem;text-transform:uppercase;letter-spacing:.05em;color:var(--muted);"
+    "font-weight:600}"
+    "th.n,td.n{text-align:right}"
+    "table.bands{width:auto;min-width:28rem}"
+    "td.path{overflow-wrap:anywhere;font-family:ui-monospace,Menlo,Consolas,monospace;"
+    "font-size:.88em}"
+    ".swatch{display:inline-block;width:.8em;height:.8em;border-radius:2px;margin-right:.45em;"
+    "vertical-align:-.05em}"
+    ".legend{display:flex;flex-wrap:wrap;gap:1.2rem;font-size:.9rem;margin:.8rem 0 .3rem}"
+    ".plots{display:flex;flex-wrap:wrap;gap:1.2rem}"
+    "figure{margin:0}figcaption{font-size:.8rem;color:var(--muted);margin-top:.2rem}"
+    "svg{max-width:100%;height:auto;display:block}"
+    "svg text{font:11px system-ui,sans-serif;fill:#656d76}"
+    "svg .axis{font-size:12px}"
+    "svg .area{fill:#fbfcfd;stroke:#d8dee4}"
+    "svg .grid{stroke:#eaeef2}svg .tick{stroke:#8c959f}"
+    "svg .band{fill:none;stroke-width:1.6;stroke-linejoin:round;opacity:.9}"
+    ".bar{display:inline-block;height:.7rem;border-radius:2px;background:#54aeff;"
+    "vertical-align:middle}"
+    "p.norm{margin:.4rem 0}"
+    "footer{margin-top:3rem;color:var(--muted);font-size:.8rem}"
+    "@media print{main{max-width:none;padding:0}}";
 
 int ppx_report_html(const ppx_report *r, ppx_buf *out)
 {
     html h = {out, 0};
     const ppx_stats *s = r->stats;
-    put(&h, "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>prepix report</title>"
-            "<style>body{font-family:sans-serif;margin:2em;max-width:60em}"
-            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;"
-            "font-size:90%%;text-align:left}</style></head><body>\n<h1>prepix report</h1>\n");
-    put(&h, "<p>Input <code>");
-    text(&h, r->input);
-    put(&h, "</code>, pipeline <code>");
-    text(&h, r->pipeline[0] ? r->pipeline : "(none)");
-    put(&h, "</code>, format %s.</p>\n", r->format);
-    put(&h,
-        "<table><tr><th>images</th><th>ok</th><th>failed</th><th>skipped</th><th>resumed</th>"
-        "<th>seconds</th><th>exit code</th></tr><tr><td>%llu</td><td>%llu</td><td>%llu</td>"
-        "<td>%llu</td><td>%llu</td><td>%.2f</td><td>%d%s</td></tr></table>\n",
-        (unsigned long long)s->total, (unsigned long long)s->ok, (unsigned long long)s->failed,
-        (unsigned long long)r->skipped, (unsigned long long)r->resumed_images, r->elapsed_s,
-        r->exit_code, r->complete ? "" : " (stopped early: run again with --resume)");
+    char v[64], date[64] = "";
+    time_t t = r->date ? r->date : time(NULL);
+    struct tm tm;
+    if (localtime_r(&t, &tm))
+        strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S %z", &tm);
 
-    put(&h, "<h2>Channel statistics</h2>\n");
+    raw(&h, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+            /* The browser itself then refuses any script or fetch, should a string ever
+             * slip through unescaped. */
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+            "style-src 'unsafe-inline'\">"
+            "<title>prepix report: ");
+    text(&h, r->input);
+    raw(&h, "</title><style>");
+    raw(&h, css);
+    raw(&h, "</style></head><body><main>\n<header><h1>prepix report</h1>");
+    if (r->complete)
+        put(&h, "<span class=\"badge %s\" id=\"status\">%s</span>", s->failed ? "warn" : "ok",
+            s->failed ? "complete, with failures" : "complete");
+    else {
+        raw(&h, "<span class=\"badge bad\" id=\"status\">stopped early: ");
+        text(&h, r->stop_reason);
+        raw(&h, "</span>");
+    }
+    put(&h, "<span class=\"muted\">exit code %d &#183; %s</span></header>\n", r->exit_code, date);
+
+    /* Warnings come first: they are what a person would otherwise miss. */
+    raw(&h, "<section id=\"warnings\">");
+    if (r->n_warnings) {
+        put(&h, "<div class=\"box\"><h2>Warnings (%zu)</h2><ul>", r->n_warnings);
+        for (size_t i = 0; i < r->n_warnings; i++) {
+            raw(&h, "<li>");
+            text(&h, r->warnings[i]);
+            raw(&h, "</li>");
+        }
+        raw(&h, "</ul></div>");
+    } else {
+        raw(&h, "<p class=\"none\">No warnings.</p>");
+    }
+    raw(&h, "</section>\n");
+
+    /* The counts at a glance. */
+    uint64_t done_now = s->ok + s->failed - r->resumed_images;
+    raw(&h, "<section id=\"summary\"><div class=\"cards\">");
+    snprintf(v, sizeof v, "%llu", (unsigned long long)s->total);
+    card(&h, "", "images", v);
+    snprintf(v, sizeof v, "%llu", (unsigned long long)s->ok);
+    card(&h, "ok", "ok", v);
+    snprintf(v, sizeof v, "%llu", (unsigned long long)s->failed);
+    card(&h, s->failed ? "bad" : "", "failed", v);
+    snprintf(v, sizeof v, "%llu", (unsigned long long)r->skipped);
+    card(&h, "", "skipped (not images)", v);
+    if (r->resumed_images) {
+        snprintf(v, sizeof v, "%llu", (unsigned long long)r->resumed_images);
+        card(&h, "", "resumed", v);
+    }
+    snprintf(v, sizeof v, "%.2f s", r->elapsed_s);
+    card(&h, "", "elapsed", v);
+    snprintf(v, sizeof v, "%.1f", r->elapsed_s > 0 ? (double)done_now / r->elapsed_s : 0.0);
+    card(&h, "", "images / s", v);
+    snprintf(v, sizeof v, "%.1f MB", (double)s->bytes_read / 1e6);
+    card(&h, "", "read", v);
+    snprintf(v, sizeof v, "%.1f MB", (double)s->bytes_written / 1e6);
+    card(&h, "", "written", v);
+    raw(&h, "</div></section>\n");
+
+    /* What was asked and how it ended. */
+    raw(&h, "<section id=\"run\"><h2>Run</h2><dl class=\"meta\">");
+    meta_row(&h, "status", r->complete ? "complete" : "stopped early", 0);
+    if (!r->complete)
+        meta_row(&h, "stop reason", r->stop_reason, 0);
+    put(&h, "<dt>exit code</dt><dd>%d <span class=\"muted\">%s</span></dd>", r->exit_code,
+        exit_meaning(r->exit_code));
+    meta_row(&h, "command line", r->command_line ? r->command_line : "(not recorded)",
+             r->command_line != NULL);
+    meta_row(&h, "input", r->input, 1);
+    meta_row(&h, "output folder", r->outdir ? r->outdir : "(none)", r->outdir != NULL);
+    meta_row(&h, "pipeline", r->pipeline && r->pipeline[0] ? r->pipeline : "(none)", 1);
+    meta_row(&h, "format", r->format, 1);
+    int workers = 0;
+    for (int i = 0; i < r->ranks; i++)
+        workers += r->per_rank[i].workers;
+    put(&h, "<dt>ranks</dt><dd>%d rank%s, %d worker%s</dd>", r->ranks, r->ranks == 1 ? "" : "s",
+        workers, workers == 1 ? "" : "s");
+    meta_row(&h, "prepix version", PPX_VERSION, 0);
+    meta_row(&h, "report date", date, 0);
+    raw(&h, "</dl></section>\n");
+
+    raw(&h, "<section id=\"channels\"><h2>Channel statistics</h2>\n");
+    int groups = 0;
     for (int gi = 0; gi < PPX_STATS_GROUPS; gi++) {
         const ppx_group_stats *g = &s->group[gi];
         if (!g->images)
             continue;
-        unsigned ch = (unsigned)(gi % 4) + 1, bits = gi >= 4 ? 16 : 8;
-        put(&h, "<h3>%u channel%s, %u-bit: %llu images</h3>\n<table><tr><th>band</th>"
-                "<th>mean</th><th>std</th><th>min</th><th>max</th></tr>",
-            ch, ch > 1 ? "s" : "", bits, (unsigned long long)g->images);
-        for (unsigned b = 0; b < ch; b++) {
-            double m, sd;
-            ppx_group_mean_std(g, bits, (int)b, &m, &sd);
-            put(&h, "<tr><td>%u</td><td>%.6f</td><td>%.6f</td><td>%u</td><td>%u</td></tr>", b, m,
-                sd, g->min[b], g->max[b]);
-        }
-        put(&h, "</table>\n");
-        histogram_svg(&h, g, ch);
+        channel_group(&h, g, (unsigned)(gi % 4) + 1, gi >= 4 ? 16 : 8);
+        groups++;
     }
+    if (!groups)
+        raw(&h, "<p class=\"muted\">No image was processed.</p>");
+    raw(&h, "</section>\n");
 
-    put(&h, "<h2>Input sizes</h2>\n");
+    raw(&h, "<section id=\"sizes\"><h2>Input sizes</h2>\n");
     if (s->sized) {
         double mw = (double)s->w_sum / (double)s->sized, mh = (double)s->h_sum / (double)s->sized;
-        double scale = 480.0 / (double)(s->w_max > s->h_max ? s->w_max : s->h_max);
-        put(&h, "<svg width=\"520\" height=\"80\" viewBox=\"0 0 520 80\" role=\"img\">");
+        put(&h,
+            "<table class=\"bands\"><thead><tr><th></th><th class=\"n\">min</th>"
+            "<th class=\"n\">mean</th><th class=\"n\">max</th></tr></thead><tbody>"
+            "<tr><td>width</td><td class=\"n\">%llu</td><td class=\"n\">%.0f</td>"
+            "<td class=\"n\">%llu</td></tr><tr><td>height</td><td class=\"n\">%llu</td>"
+            "<td class=\"n\">%.0f</td><td class=\"n\">%llu</td></tr></tbody></table>\n",
+            (unsigned long long)s->w_min, mw, (unsigned long long)s->w_max,
+            (unsigned long long)s->h_min, mh, (unsigned long long)s->h_max);
+        /* Each range as a bar from min to max with the mean marked, on one pixel scale. */
+        uint64_t big = s->w_max > s->h_max ? s->w_max : s->h_max;
+        double scale = 440.0 / (double)(big ? big : 1);
         const char *names[2] = {"width", "height"};
         uint64_t mn[2] = {s->w_min, s->h_min}, mxx[2] = {s->w_max, s->h_max};
         double mean[2] = {mw, mh};
+        put(&h,
+            "<svg width=\"%d\" height=\"84\" viewBox=\"0 0 %d 84\" role=\"img\" "
+            "aria-label=\"input size ranges\">",
+            PLOT_W, PLOT_W);
         for (int i = 0; i < 2; i++) {
-            int y = 10 + i * 35;
-            put(&h, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"14\" fill=\"#9bd\"/>"
-                    "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#036\" "
-                    "stroke-width=\"2\"/><text x=\"4\" y=\"%d\" font-size=\"10\">%s %llu..%llu, "
-                    "mean %.0f</text>",
-                20 + mn[i] * scale, y, (double)(mxx[i] - mn[i]) * scale + 1, 20 + mean[i] * scale,
-                20 + mean[i] * scale, y - 2, y + 16, y + 26, names[i],
-                (unsigned long long)mn[i], (unsigned long long)mxx[i], mean[i]);
+            int y = 8 + i * 30;
+            put(&h,
+                "<text x=\"0\" y=\"%d\">%s</text><rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" "
+                "height=\"14\" rx=\"2\" fill=\"#9ecbff\"/><line x1=\"%.1f\" x2=\"%.1f\" "
+                "y1=\"%d\" y2=\"%d\" stroke=\"#0550ae\" stroke-width=\"2\"/>",
+                y + 11, names[i], 50 + (double)mn[i] * scale, y,
+                (double)(mxx[i] - mn[i]) * scale + 1, 50 + mean[i] * scale, 50 + mean[i] * scale,
+                y - 2, y + 16);
         }
-        put(&h, "</svg>\n");
+        put(&h,
+            "<line x1=\"50\" x2=\"490\" y1=\"70\" y2=\"70\" class=\"tick\"/>"
+            "<text x=\"50\" y=\"82\">0</text><text x=\"490\" y=\"82\" text-anchor=\"end\">"
+            "%llu px</text></svg>\n",
+            (unsigned long long)big);
+    } else {
+        raw(&h, "<p class=\"muted\">No input size is known.</p>");
     }
+    raw(&h, "</section>\n");
 
-    put(&h, "<h2>Ranks</h2>\n<table><tr><th>rank</th><th>host</th><th>workers</th>"
-            "<th>images</th><th>failed</th><th>busy s</th><th>images/s</th><th></th></tr>");
+    raw(&h, "<section id=\"ranks\"><h2>Ranks</h2>\n<table><thead><tr><th class=\"n\">rank</th>"
+            "<th>host</th><th class=\"n\">workers</th><th class=\"n\">images</th>"
+            "<th class=\"n\">failed</th><th class=\"n\">busy s</th><th class=\"n\">images/s</th>"
+            "<th>throughput</th></tr></thead><tbody>");
     double best = 0;
     for (int i = 0; i < r->ranks; i++) {
         double ips = r->per_rank[i].elapsed_s > 0
-                         ? (double)r->per_rank[i].images / r->per_rank[i].elapsed_s : 0;
+                         ? (double)r->per_rank[i].images / r->per_rank[i].elapsed_s
+                         : 0;
         if (ips > best)
             best = ips;
     }
     for (int i = 0; i < r->ranks; i++) {
         const ppx_rank_info *p = &r->per_rank[i];
         double ips = p->elapsed_s > 0 ? (double)p->images / p->elapsed_s : 0;
-        put(&h, "<tr><td>%d</td><td>", p->rank);
+        put(&h, "<tr><td class=\"n\">%d</td><td>", p->rank);
         text(&h, p->host);
-        put(&h, "</td><td>%d</td><td>%llu</td><td>%llu</td><td>%.2f</td><td>%.1f</td><td>"
-                "<svg width=\"200\" height=\"10\"><rect width=\"%.1f\" height=\"10\" "
-                "fill=\"#6a6\"/></svg></td></tr>",
+        put(&h,
+            "</td><td class=\"n\">%d</td><td class=\"n\">%llu</td><td class=\"n\">%llu</td>"
+            "<td class=\"n\">%.2f</td><td class=\"n\">%.1f</td><td><span class=\"bar\" "
+            "style=\"width:%.1fpx\"></span></td></tr>",
             p->workers, (unsigned long long)p->images, (unsigned long long)p->failed, p->busy_s,
-            ips, best > 0 ? 200.0 * ips / best : 0.0);
+            ips, best > 0 ? 160.0 * ips / best : 0.0);
     }
-    put(&h, "</table>\n<h2>Failures (%zu)</h2>\n<table><tr><th>path</th><th>stage</th>"
-            "<th>code</th><th>reason</th></tr>",
-        r->failures->n);
-    for (size_t i = 0; i < r->failures->n; i++) {
-        const ppx_failure *f = &r->failures->v[i];
-        put(&h, "<tr><td>");
-        text(&h, r->fail_paths[i]);
-        put(&h, "</td><td>%s</td><td>%s</td><td>", ppx_stage_name(f->stage),
-            ppx_err_name(f->code));
-        text(&h, f->msg);
-        put(&h, "</td></tr>");
+    raw(&h, "</tbody></table></section>\n");
+
+    put(&h, "<section id=\"failures\"><h2>Failures (%zu)</h2>\n", r->failures->n);
+    if (r->failures->n) {
+        raw(&h, "<table><thead><tr><th>path</th><th>stage</th><th>code</th><th>reason</th>"
+                "</tr></thead><tbody>");
+        size_t show = r->failures->n < MAX_FAILURE_ROWS ? r->failures->n : MAX_FAILURE_ROWS;
+        for (size_t i = 0; i < show; i++) {
+            const ppx_failure *f = &r->failures->v[i];
+            raw(&h, "<tr><td class=\"path\">");
+            text(&h, r->fail_paths[i]);
+            put(&h, "</td><td>%s</td><td><code>%s</code></td><td>", ppx_stage_name(f->stage),
+                ppx_err_name(f->code));
+            text(&h, f->msg);
+            raw(&h, "</td></tr>");
+        }
+        raw(&h, "</tbody></table>\n");
+        if (r->failures->n > show)
+            put(&h,
+                "<p class=\"muted\">&#8230; and %zu more: the JSON report lists every "
+                "failure.</p>\n",
+                r->failures->n - show);
+    } else {
+        raw(&h, "<p class=\"muted\">No image failed.</p>\n");
     }
-    put(&h, "</table>\n</body></html>\n");
+    raw(&h, "</section>\n<footer>prepix ");
+    text(&h, PPX_VERSION);
+    raw(&h, " &#183; report made ");
+    text(&h, date);
+    raw(&h, "</footer>\n</main></body></html>\n");
     return h.failed ? PPX_ENOMEM : 0;
 }

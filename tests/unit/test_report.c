@@ -1,5 +1,5 @@
 /* The report writers on a hand-made run: JSON keys that are always present, the summary's
- * warning and report lines. */
+ * warning and report lines, and HTML escaping of hostile strings. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,4 +141,35 @@ static int summary_lines(void)
     return 0;
 }
 
-PPX_TEST_MAIN(TEST(json_always_keys), TEST(summary_lines))
+static int html_escaped(void)
+{
+    fixture f;
+    fixture_init(&f);
+    char *h = render(&f.r, ppx_report_html);
+    CHECK(h);
+    /* Hostile strings are text: no tag of theirs, control and non-UTF-8 bytes shown. */
+    CHECK(!strstr(h, "<script"));
+    CHECK(!strstr(h, "<b>"));
+    CHECK(!strstr(h, "<1>"));
+    CHECK(strstr(h, "in/&lt;script&gt;alert(1)&lt;/script&gt;\\x01\\xff&amp;.jpg"));
+    CHECK(strstr(h, "cut &lt;short&gt; &amp; &quot;early&quot;"));
+    CHECK(strstr(h, "listing changed: &quot;a&quot; &lt;b&gt;\\x0a"));
+    CHECK(strstr(h, "node&lt;1&gt;"));
+    CHECK(strstr(h, "prepix run -i in -o out"));
+    CHECK(!strstr(h, "http:") && !strstr(h, "https:"));
+    /* Bands by name, and the 16-bit group on its own axis. */
+    CHECK(strstr(h, "id=\"group-3ch-8bit\""));
+    CHECK(strstr(h, "<title>G</title>"));
+    const char *g16 = strstr(h, "id=\"group-1ch-16bit\"");
+    CHECK(g16);
+    CHECK(strstr(g16, ">65535</text>"));
+    CHECK(!strstr(g16, ">255</text>"));
+    /* Warnings before the statistics. */
+    const char *w = strstr(h, "Warnings (2)");
+    CHECK(w && w < strstr(h, "id=\"channels\""));
+    free(h);
+    ppx_failures_destroy(&f.fails);
+    return 0;
+}
+
+PPX_TEST_MAIN(TEST(json_always_keys), TEST(summary_lines), TEST(html_escaped))
