@@ -1,0 +1,260 @@
+"""The HTML report as a browser sees it: headless Chromium loads OUTDIR/prepix-report.html,
+and the DOM it builds must hold what the JSON report says (DESIGN.md section 5)."""
+import html.parser
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+import data  # noqa: E402
+from lib import Skip, check, main, report, run, tmpdir  # noqa: E402
+
+# A failing file whose name would become markup if the report did not escape it.
+HOSTILE = "<img src=x onerror=alert(1)> & \"q\" 'a'.jpg"
+
+
+class Node:
+    def __init__(self, tag, attrs, parent):
+        self.tag, self.attrs, self.parent = tag, dict(attrs), parent
+        self.children = []
+
+    def text(self):
+        return "".join(c if isinstance(c, str) else c.text() for c in self.children)
+
+    def find_all(self, tag=None, cls=None, **attrs):
+        out = []
+        for c in self.children:
+            if isinstance(c, str):
+                continue
+            if ((tag is None or c.tag == tag)
+                    and (cls is None or cls in c.attrs.get("class", "").split())
+                    and all(c.attrs.get(k) == v for k, v in attrs.items())):
+                out.append(c)
+            out += c.find_all(tag, cls, **attrs)
+        return out
+
+    def find(self, tag=None, cls=None, **attrs):
+        found = self.find_all(tag, cls, **attrs)
+        return found[0] if found else None
+
+
+class Dom(html.parser.HTMLParser):
+    """A small tree from Chromium's serialised DOM (well formed: every element closed)."""
+    VOID = {"meta", "br", "img", "input", "link", "hr", "wbr", "source", "area", "base", "col",
+            "embed", "param", "track"}
+
+    def __init__(self, markup):
+        super().__init__(convert_charrefs=True)
+        self.root = self.cur = Node("#root", {}, None)
+        self.feed(markup)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        n = Node(tag, attrs, self.cur)
+        self.cur.children.append(n)
+        if tag not in self.VOID:
+            self.cur = n
+
+    def handle_startendtag(self, tag, attrs):
+        self.cur.children.append(Node(tag, attrs, self.cur))
+
+    def handle_endtag(self, tag):
+        n = self.cur
+        while n is not None and n.tag != tag:
+            n = n.parent
+        if n is not None and n.parent is not None:
+            self.cur = n.parent
+
+    def handle_data(self, d):
+        self.cur.children.append(d)
+
+
+def chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    raise Skip("chromium not installed")
+
+
+def load(page):
+    """(DOM as Chromium serialises it after loading page, console lines it logged)."""
+    profile = tmpdir()
+    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+           "--no-default-browser-check", "--disable-extensions", "--disable-sync",
+           f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+           # Nothing is fetched even if the page asked: a reference would show as an error.
+           "--host-resolver-rules=MAP * ~NOTFOUND",
+           "--dump-dom", "file://" + os.path.abspath(page)]
+    # Its own process group, so that a hung browser goes with all its helper processes.
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        raise AssertionError("chromium did not end within 180 s")
+    err = err.decode(errors="replace")
+    check(p.returncode == 0, f"chromium exit {p.returncode}: {err[-3000:]}")
+    dom = out.decode("utf-8")
+    check("</html>" in dom, f"no DOM from chromium: {err[-3000:]}")
+    # Every console message is a fault: the page has no script, so a message is a refused
+    # resource, a policy violation or an error.
+    console = [l for l in err.splitlines() if ":CONSOLE" in l or "Uncaught" in l]
+    return dom, console
+
+
+def cells(table):
+    return [[td.text().strip() for td in tr.find_all("td")] for tr in table.find_all("tr")
+            if tr.find("td")]
+
+
+def make_inputs(inp):
+    data.make(inp, n=6)  # RGB, RGBA and gray, in JPEG, PNG and TIFF
+    import numpy as np
+    from PIL import Image
+    ramp = (np.arange(64 * 48, dtype=np.uint32).reshape(48, 64) * 21).astype(np.uint16)
+    Image.fromarray(ramp).save(os.path.join(inp, "deep16.png"))  # a 16-bit gray group
+    with open(os.path.join(inp, "empty.jpg"), "wb"):
+        pass
+    good = os.path.join(inp, "cat", "img0000.jpg")
+    with open(good, "rb") as f:
+        head = f.read()[:300]
+    with open(os.path.join(inp, "truncated.jpg"), "wb") as f:
+        f.write(head)
+    with open(os.path.join(inp, HOSTILE), "wb") as f:
+        f.write(b"\xff\xd8\xff\xe0 not a jpeg")
+
+
+def html_dom():
+    """Summary, per-group histograms with band names and real ranges, ranks, failures and
+    warnings are in the DOM Chromium builds; no console error, no network reference, and the
+    hostile file name is text, not markup."""
+    chromium()  # skip before making anything
+    t = tmpdir()
+    inp = os.path.join(t, "in")
+    make_inputs(inp)
+    out = os.path.join(t, "out")
+    p = run(["run", "-i", inp, "-o", out, "-f", "png", "-w", "2", "--progress", "none"])
+    check(p.returncode == 3, f"exit {p.returncode}: {p.stderr}")
+    rep = report(out)
+    page = os.path.join(out, "prepix-report.html")
+    with open(page, encoding="utf-8") as f:
+        markup = f.read()
+    # No reference the browser could follow (the hostile name's "src=x" is escaped text).
+    for ref in ("http://", "https://", "<script", "<link", "@import", "url(", "src="):
+        check(ref not in markup.replace("src=x", ""), f"the page holds {ref!r}")
+
+    dom_text, console = load(page)
+    check(not console, "console messages:\n" + "\n".join(console))
+    for ref in ("http://", "https://"):
+        check(ref not in dom_text, f"the DOM holds {ref!r}")
+    dom = Dom(dom_text).root
+    check(not dom.find_all("img") and not dom.find_all("script"),
+          "a file name became markup")
+
+    def section(sid):
+        s = dom.find(id=sid)
+        check(s is not None, f"no element with id {sid!r}")
+        return s
+
+    # Summary: the counts of the JSON.
+    cards = {c.find(cls="k").text().strip(): c.find(cls="v").text().strip()
+             for c in section("summary").find_all(cls="card")}
+    im = rep["images"]
+    want = {"images": im["total"], "ok": im["ok"], "failed": im["failed"],
+            "skipped (not images)": im["skipped"]}
+    for k, v in want.items():
+        check(cards.get(k) == str(v), f"summary {k}: {cards.get(k)!r}, JSON {v}")
+    check(im["failed"] == 3, im)
+
+    # What was asked and how it ended.
+    run_text = section("run").text()
+    for s in (rep["version"], rep["input"], rep["outdir"], rep["format"], "exit code",
+              str(rep["exit_code"]), "report date", "command line", "pipeline"):
+        check(s in run_text, f"run section lacks {s!r}: {run_text!r}")
+    check("complete" in section("status").text(), section("status").text())
+
+    # One block per channel group, band names as the JSON spells them, two histograms each
+    # (log and linear) with one curve per band, and an axis in the group's real range.
+    groups = section("channels").find_all("section", cls="group")
+    check(len(groups) == len(rep["channel_stats"]),
+          f"{len(groups)} groups in the page, {len(rep['channel_stats'])} in the JSON")
+    kinds = {(g["channels"], g["bits"]) for g in rep["channel_stats"]}
+    check({(3, 8), (4, 8), (1, 8), (1, 16)} <= kinds, kinds)
+    for g in rep["channel_stats"]:
+        sec = section(f"group-{g['channels']}ch-{g['bits']}bit")
+        names = [b["name"] for b in g["bands"]]
+        legend = [s.text().strip() for s in sec.find(cls="legend").find_all("span")
+                  if not s.attrs.get("class")]
+        check(legend == names, f"legend {legend}, JSON bands {names}")
+        rows = cells(sec.find("table"))
+        check([r[0] for r in rows] == names, f"band rows {rows}")
+        for row, b in zip(rows, g["bands"]):
+            check(abs(float(row[1]) - b["mean"]) < 1e-4, f"mean {row} vs {b['mean']}")
+        svgs = sec.find_all("svg")
+        check(len(svgs) == 2, f"{len(svgs)} histograms")
+        labels = [s.attrs.get("aria-label", "") for s in svgs]
+        check(any("logarithmic" in l for l in labels), labels)
+        for svg in svgs:
+            lines = svg.find_all("polyline")
+            check(len(lines) == len(names), f"{len(lines)} curves for {names}")
+            check([l.text().strip() for l in lines] == names, "curve titles")
+            ticks = [x.text().strip() for x in svg.find_all("text")]
+            top = "65535" if g["bits"] == 16 else "255"
+            check(top in ticks, f"no {top} on the value axis: {ticks}")
+            if g["bits"] == 16:
+                check("255" not in ticks, f"16-bit group on a 0..255 axis: {ticks}")
+    if (3, 8) in kinds:
+        check("R" in dom_text and "G" in dom_text and "B" in dom_text, "RGB band names")
+
+    # Per-rank table.
+    rows = cells(section("ranks").find("table"))
+    check(len(rows) == rep["ranks"] == len(rep["per_rank"]), rows)
+    for row, pr in zip(rows, rep["per_rank"]):
+        check(row[0] == str(pr["rank"]) and row[1] == pr["host"]
+              and row[3] == str(pr["images"]), f"rank row {row} vs {pr}")
+
+    # Failures: every path of the JSON, exactly, hostile name included.
+    fs = section("failures")
+    check(f"({len(rep['failures'])})" in fs.find("h2").text(), fs.find("h2").text())
+    rows = cells(fs.find("table"))
+    check([r[0] for r in rows] == [f["path"] for f in rep["failures"]],
+          f"failure rows {[r[0] for r in rows]}")
+    check(any(r[0].endswith(HOSTILE) for r in rows), "hostile name not shown as text")
+    for name in ("empty.jpg", "truncated.jpg"):
+        check(any(r[0].endswith(name) for r in rows), f"{name} not in the failures")
+    for r, f in zip(rows, rep["failures"]):
+        check(r[1] == f["stage"] and r[2] == f["code"], f"{r} vs {f}")
+
+    # Warnings: the section is there, with each warning of the JSON.
+    w = section("warnings")
+    check(isinstance(rep.get("warnings"), list), "JSON lacks warnings")
+    for s in rep["warnings"]:
+        check(s in w.text(), f"warning {s!r} not shown")
+    if not rep["warnings"]:
+        check("No warnings" in w.text(), w.text())
+    # ... and the page shows them before the statistics.
+    check(dom_text.index('id="warnings"') < dom_text.index('id="channels"'), "warnings order")
+
+
+def json_keys():
+    """stop_reason and warnings are in every report, also a complete one."""
+    t = tmpdir()
+    inp = os.path.join(t, "in")
+    data.make(inp, n=3)
+    out = os.path.join(t, "out")
+    p = run(["run", "-i", inp, "-o", out, "--progress", "none"])
+    check(p.returncode == 0, p.stderr)
+    rep = report(out)
+    check(rep["complete"] is True and rep.get("stop_reason") == "", rep.get("stop_reason"))
+    check(rep.get("warnings") == [], rep.get("warnings"))
+    check(re.search(r"^prepix: report: .*prepix-report\.json$", p.stderr, re.M), p.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main({"html_dom": html_dom, "json_keys": json_keys}))
