@@ -30,7 +30,9 @@
     X(ETIMEOUT, "worker timed out")                                                                \
     X(ECANCELED, "operation canceled")                                                             \
     X(EMPI, "MPI failure")                                                                         \
-    X(EINTERNAL, "internal error")
+    X(EINTERNAL, "internal error")                                                                 \
+    X(EUNSAFE, "unsafe path")                                                                      \
+    X(ENAMETOOLONG, "file name too long")
 
 enum {
     PPX_OK = 0,

@@ -40,4 +40,9 @@ void ppx_json_null(ppx_json *j);
 /* Appends the escaped form of n bytes of s (without quotes) to out. */
 int ppx_json_escape(ppx_buf *out, const char *s, size_t n);
 
+/* A name as it may reach a terminal: escaped as inside a JSON string (so
+ * escape sequences and newlines in file names are shown, never obeyed), cut
+ * to fit out (cap bytes, NUL included). */
+void ppx_escape_name(char *out, size_t cap, const char *name);
+
 #endif

@@ -38,6 +38,9 @@ typedef struct {
     int resume;
     int stats_only;
     int use_mpi; /* 0: plain one-rank run, MPI not initialised */
+    int follow_symlinks; /* read symlinked files met in a walked INPUT */
+    int copy_mode;       /* outputs get their input's permission bits */
+    const char *command_line; /* as typed, for the report; may be NULL */
 } ppx_run_config;
 
 /* Runs the job. Collective on comm when cfg->use_mpi. Returns the exit code

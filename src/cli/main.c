@@ -50,6 +50,9 @@ static const char usage_text[] =
     "      --html FILE        HTML report (default OUTDIR/prepix-report.html; '' for none)\n"
     "      --progress M       auto, bar, log or none (default auto)\n"
     "      --dry-run          list what would be done and exit\n"
+    "      --follow-symlinks  read symlinked files met in INPUT (default for users other than\n"
+    "                         root; --no-follow-symlinks refuses them); folders never\n"
+    "      --copy-mode        outputs get their input's permission bits (default 0644)\n"
     "\n"
     "Exit codes: 0 all images processed; 1 fatal error (OUTDIR unwritable, MPI failure);\n"
     "2 usage error, nothing written; 3 finished but some images failed (see the report);\n"
@@ -95,31 +98,34 @@ static int parse_i64(const char *s, int64_t *out)
     return 0;
 }
 
-/* Reads a pipeline given as @FILE; caller frees. */
-static char *read_spec_file(const char *path)
+/* Reads a pipeline given as @FILE (at most 1 MiB); caller frees. Lines are
+ * kept as they are, so a '#' comment ends at its line's end (the parser's
+ * rule); a NUL byte would silently cut the spec and is refused. NULL with
+ * *why set on failure. */
+static char *read_spec_file(const char *path, const char **why)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
+    ppx_buf b;
+    ppx_buf_init(&b);
+    ppx_err e;
+    ppx_err_clear(&e);
+    if (ppx_file_read(path, 1 << 20, &b, NULL, &e)) {
+        static char msg[PPX_ERR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", e.msg);
+        *why = msg;
+        ppx_buf_destroy(&b);
         return NULL;
-    size_t cap = 4096, n = 0;
-    char *s = malloc(cap);
-    int c;
-    while (s && (c = fgetc(f)) != EOF) {
-        if (n + 1 >= cap) {
-            char *t = realloc(s, cap *= 2);
-            if (!t) {
-                free(s);
-                s = NULL;
-                break;
-            }
-            s = t;
-        }
-        s[n++] = (char)(c == '\n' ? ' ' : c);
     }
-    if (s)
-        s[n] = '\0';
-    fclose(f);
-    return s;
+    if (memchr(b.data, '\0', b.len)) {
+        *why = "it holds a NUL byte";
+        ppx_buf_destroy(&b);
+        return NULL;
+    }
+    if (ppx_buf_append(&b, "", 1)) {
+        *why = "out of memory";
+        ppx_buf_destroy(&b);
+        return NULL;
+    }
+    return (char *)b.data;
 }
 
 /* True when a launcher started us, so MPI must be initialised. A plain
@@ -214,7 +220,7 @@ static int cmd_run(int argc, char **argv, int stats_only)
 {
     enum {
         O_SHARD = 1000, O_CHUNK, O_SEED, O_RESUME, O_MAXPIX, O_TIMEOUT, O_MAXFAIL, O_TRANSPORT,
-        O_REPORT, O_HTML, O_PROGRESS, O_DRYRUN, O_HELP
+        O_REPORT, O_HTML, O_PROGRESS, O_DRYRUN, O_HELP, O_FOLLOW, O_NOFOLLOW, O_COPYMODE
     };
     static const struct option opts[] = {
         {"input", required_argument, 0, 'i'},     {"output", required_argument, 0, 'o'},
@@ -230,6 +236,9 @@ static int cmd_run(int argc, char **argv, int stats_only)
         {"report", required_argument, 0, O_REPORT}, {"html", required_argument, 0, O_HTML},
         {"progress", required_argument, 0, O_PROGRESS},
         {"dry-run", no_argument, 0, O_DRYRUN},    {"help", no_argument, 0, O_HELP},
+        {"follow-symlinks", no_argument, 0, O_FOLLOW},
+        {"no-follow-symlinks", no_argument, 0, O_NOFOLLOW},
+        {"copy-mode", no_argument, 0, O_COPYMODE},
         {0, 0, 0, 0}};
     ppx_run_config cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -237,6 +246,9 @@ static int cmd_run(int argc, char **argv, int stats_only)
     cfg.timeout_s = 60;
     cfg.max_failures = -1;
     cfg.out_format = PPX_FMT_UNKNOWN;
+    /* A privileged run never reads through a link another user planted in
+     * INPUT unless told to (docs/security.md). */
+    cfg.follow_symlinks = geteuid() != 0;
     ppx_limits_default(&cfg.limits);
     const char *spec_arg = NULL;
     char *spec_owned = NULL;
@@ -299,6 +311,13 @@ static int cmd_run(int argc, char **argv, int stats_only)
                 return EXIT_USAGE;
             }
             cfg.seed = u;
+            break;
+        case O_FOLLOW:
+        case O_NOFOLLOW:
+            cfg.follow_symlinks = c == O_FOLLOW;
+            break;
+        case O_COPYMODE:
+            cfg.copy_mode = 1;
             break;
         case O_RESUME:
             cfg.resume = 1;
@@ -393,9 +412,10 @@ static int cmd_run(int argc, char **argv, int stats_only)
         return EXIT_USAGE;
     }
     if (spec_arg && spec_arg[0] == '@') {
-        spec_owned = read_spec_file(spec_arg + 1);
+        const char *why = "";
+        spec_owned = read_spec_file(spec_arg + 1, &why);
         if (!spec_owned) {
-            usage_error("-p %s: cannot read %s: %s", spec_arg, spec_arg + 1, strerror(errno));
+            usage_error("-p %s: cannot read %s: %s", spec_arg, spec_arg + 1, why);
             return EXIT_USAGE;
         }
         spec_arg = spec_owned;
@@ -415,6 +435,12 @@ static int cmd_run(int argc, char **argv, int stats_only)
     }
     cfg.pipeline = pl;
     cfg.spec = spec_arg ? spec_arg : "";
+    char cmdline[4096] = "prepix";
+    for (int k = 0; k < argc; k++) {
+        size_t l = strlen(cmdline);
+        snprintf(cmdline + l, sizeof cmdline - l, " %s", argv[k]);
+    }
+    cfg.command_line = cmdline;
 
     int use_mpi = launched_by_mpi();
     int code;
@@ -457,7 +483,7 @@ static void inspect_one(const char *path, int decode, ppx_buf *in, ppx_image *im
     ppx_info info;
     ppx_limits lim;
     ppx_limits_default(&lim);
-    int rc = ppx_file_read(path, lim.max_file_bytes, in, &err);
+    int rc = ppx_file_read(path, lim.max_file_bytes, in, NULL, &err);
     if (!rc)
         rc = ppx_codec_inspect(in->data, in->len, &lim, &info, &err);
     if (!rc && decode) {

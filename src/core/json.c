@@ -202,3 +202,16 @@ void ppx_json_null(ppx_json *j)
     sep(j);
     puts_(j, "null");
 }
+
+void ppx_escape_name(char *out, size_t cap, const char *name)
+{
+    ppx_buf b;
+    ppx_buf_init(&b);
+    if (cap == 0)
+        return;
+    if (ppx_json_escape(&b, name, strlen(name)) == 0)
+        snprintf(out, cap, "%.*s", (int)b.len, (const char *)b.data);
+    else
+        snprintf(out, cap, "?");
+    ppx_buf_destroy(&b);
+}

@@ -13,6 +13,8 @@
 
 int ppx_job_ctx_init(ppx_job_ctx *c)
 {
+    ppx_dircache_init(&c->in_dirs);
+    ppx_dircache_init(&c->out_dirs);
     ppx_buf_init(&c->in);
     ppx_buf_init(&c->out);
     ppx_image_init(&c->img);
@@ -23,6 +25,8 @@ int ppx_job_ctx_init(ppx_job_ctx *c)
 
 void ppx_job_ctx_destroy(ppx_job_ctx *c)
 {
+    ppx_dircache_destroy(&c->in_dirs);
+    ppx_dircache_destroy(&c->out_dirs);
     ppx_buf_destroy(&c->in);
     ppx_buf_destroy(&c->out);
     ppx_image_destroy(&c->img);
@@ -65,20 +69,22 @@ static int ext_names(const char *ext, ppx_format f)
     }
 }
 
-int ppx_job_output_path(char *out, size_t cap, const char *outdir, const char *key,
-                        ppx_format fmt)
+int ppx_output_name(char *out, size_t cap, const char *key, ppx_format fmt, ppx_err *err)
 {
     /* A list may hold absolute paths: their output lands under OUTDIR too. */
     while (key[0] == '/')
         key++;
-    char rel[4096];
     const char *slash = strrchr(key, '/');
     const char *dot = strrchr(key, '.');
+    int n;
     if (fmt == PPX_FMT_UNKNOWN || !dot || (slash && dot < slash) || ext_names(dot + 1, fmt))
-        snprintf(rel, sizeof rel, "%s", key);
+        n = snprintf(out, cap, "%s", key);
     else
-        snprintf(rel, sizeof rel, "%.*s.%s", (int)(dot - key), key, ppx_format_ext(fmt));
-    return ppx_path_join(out, cap, outdir, rel);
+        n = snprintf(out, cap, "%.*s.%s", (int)(dot - key), key, ppx_format_ext(fmt));
+    if (n < 0 || (size_t)n >= cap)
+        return ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "output name too long");
+    int rc = ppx_key_resolve(out, err);
+    return rc ? rc : ppx_key_check(out, err);
 }
 
 #ifdef PPX_TEST_HOOKS
@@ -166,7 +172,7 @@ static void decode_hint(void *arg, const ppx_info *info, uint32_t *min_w, uint32
 }
 
 void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
-                 const char *key, const char *out_path, const ppx_buf *input, ppx_result *r)
+                 const char *key, const char *out_name, const ppx_buf *input, ppx_result *r)
 {
     double t0 = now_s();
     uint64_t id = r->id, tag = r->tag;
@@ -191,8 +197,12 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
     }
 
     const ppx_buf *in = input;
+    ppx_file_id in_id = {0, 0, 0};
     if (!in) {
-        rc = ppx_file_read(in_path, cfg->limits.max_file_bytes, &c->in, err);
+        rc = cfg->in_root >= 0
+                 ? ppx_read_beneath(cfg->in_root, &c->in_dirs, key, cfg->follow_symlinks,
+                                    cfg->limits.max_file_bytes, &c->in, &in_id, err)
+                 : ppx_file_read(in_path, cfg->limits.max_file_bytes, &c->in, &in_id, err);
         if (rc)
             goto out;
         in = &c->in;
@@ -229,13 +239,16 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
             goto out;
         r->out_format = (int32_t)eo.format;
     }
-    if (out_path) {
+    if (out_name) {
         if (FAULT("writefail", key)) {
             rc = ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_WRITE,
-                             "cannot write %s: No space left on device (test fault)", out_path);
+                             "cannot write %s: No space left on device (test fault)", out_name);
             goto out;
         }
-        rc = ppx_file_write_atomic(out_path, c->out.data, c->out.len, err);
+        ppx_write_opts wo = {.mode = cfg->copy_mode && in_id.mode ? in_id.mode & 0777 : 0644,
+                             .keep = in_id.ino ? &in_id : NULL};
+        rc = ppx_write_beneath(cfg->out_root, &c->out_dirs, out_name, c->out.data, c->out.len,
+                               &wo, err);
         if (rc)
             goto out;
     } else {

@@ -8,6 +8,7 @@
 #include "prepix/buf.h"
 #include "prepix/codec.h"
 #include "prepix/error.h"
+#include "prepix/fsafe.h"
 #include "prepix/pipeline.h"
 #include "prepix/shard.h"
 #include "prepix/stats.h"
@@ -19,6 +20,15 @@ typedef struct {
     ppx_limits limits;
     uint64_t seed;
     int write_outputs; /* 0 for `prepix stats` */
+    /* Inputs: keys are read below in_root (INPUT's descriptor) and never
+     * through a linked folder; a linked file only with follow_symlinks. With
+     * in_root -1 (@LIST), in_path is opened as named. */
+    int in_root;
+    int follow_symlinks;
+    /* Outputs: written below out_root (OUTDIR's descriptor); copy_mode gives
+     * an output its input's permission bits instead of 0644. */
+    int out_root;
+    int copy_mode;
     /* npy shards (npy.c > 0): instead of an encoded file, the payload is
      * the pixels of an image of that shape, rows back to back. */
     ppx_npy_shape npy;
@@ -40,6 +50,7 @@ typedef struct {
 
 /* Per-worker buffers, reused from one image to the next. */
 typedef struct {
+    ppx_dircache in_dirs, out_dirs; /* the last input and output folders */
     ppx_buf in, out;
     ppx_image img;
     ppx_image conv[2]; /* npy: channel and depth conversions */
@@ -54,17 +65,21 @@ void ppx_job_ctx_destroy(ppx_job_ctx *c);
  * to well above what any one image needs. */
 void ppx_job_ctx_trim(ppx_job_ctx *c, size_t keep);
 
-/* Processes one image. in_path is read unless `input` is non-NULL (bytes
- * transport: the file's bytes). The output goes to out_path atomically, or,
- * when out_path is NULL and outputs are written, stays in c->out for the
- * caller (bytes transport, shards). key is the path relative to INPUT (seeds random
+/* Processes one image. The input is read (key below cfg->in_root, or
+ * in_path) unless `input` is non-NULL (bytes transport: the file's bytes).
+ * The output goes to out_name below cfg->out_root atomically, or, when
+ * out_name is NULL and outputs are written, stays in c->out for the caller
+ * (bytes transport, shards). key is the path relative to INPUT (seeds random
  * ops). Fills *r (id/tag left to the caller). */
 void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
-                 const char *key, const char *out_path, const ppx_buf *input, ppx_result *r);
+                 const char *key, const char *out_name, const ppx_buf *input, ppx_result *r);
 
-/* Output path for a key: OUTDIR/key with the extension replaced by that of
- * `fmt` (kept when it already names that format; `same` keeps the name). */
-int ppx_job_output_path(char *out, size_t cap, const char *outdir, const char *key,
-                        ppx_format fmt);
+/* The output name of a key, relative to OUTDIR: the key with the extension
+ * replaced by that of `fmt` (kept when it already names that format; `same`
+ * keeps the name), leading slashes of an absolute @LIST line dropped, "." and
+ * ".." resolved by the text. The one
+ * place output names come from: a name that would leave OUTDIR ("..") or
+ * cannot be a file name fails (PPX_EUNSAFE, PPX_ENAMETOOLONG, stage INPUT). */
+int ppx_output_name(char *out, size_t cap, const char *key, ppx_format fmt, ppx_err *err);
 
 #endif

@@ -45,6 +45,7 @@ typedef struct {
 
 struct ppx_pool {
     ppx_pool_config cfg;
+    int close_fds[PPX_POOL_MAX_CLOSE_FDS]; /* a copy: workers are respawned later */
     worker *w;
     int n;
     ppx_buf payload; /* coordinator's buffer for returned outputs */
@@ -220,6 +221,10 @@ int ppx_pool_new(const ppx_pool_config *cfg, ppx_pool **out, ppx_err *err)
     if (!p)
         return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
     p->cfg = *cfg;
+    p->cfg.n_close_fds = 0;
+    for (int i = 0; i < cfg->n_close_fds && i < PPX_POOL_MAX_CLOSE_FDS; i++)
+        p->close_fds[p->cfg.n_close_fds++] = cfg->close_fds[i];
+    p->cfg.close_fds = p->close_fds;
     p->n = cfg->workers > 0 ? cfg->workers : 1;
     p->w = calloc((size_t)p->n, sizeof *p->w);
     ppx_buf_init(&p->payload);

@@ -17,12 +17,14 @@
 
 typedef struct ppx_pool ppx_pool;
 
+#define PPX_POOL_MAX_CLOSE_FDS 8
+
 typedef struct {
     int workers;
     double timeout_s;  /* per image; <= 0: none */
     uint64_t as_limit; /* address-space rlimit of a worker in bytes; 0: none */
     const ppx_job_config *job;
-    const int *close_fds; /* fds of the coordinator that children must close */
+    const int *close_fds; /* fds of the coordinator that children must close (copied) */
     int n_close_fds;
 } ppx_pool_config;
 

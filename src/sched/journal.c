@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "prepix/fsafe.h"
 #include "prepix/io.h"
 
 int ppx_failures_add(ppx_failures *f, uint64_t index, int stage, int code, const char *msg)
@@ -156,63 +157,52 @@ int ppx_identity_diff(const ppx_run_identity *a, const ppx_run_identity *b, char
     return diff;
 }
 
-static void journal_dir(char *out, size_t cap, const char *outdir)
+int ppx_journal_read_identity(int jdir, ppx_run_identity *id, ppx_err *err)
 {
-    ppx_path_join(out, cap, outdir, ".prepix");
-}
-
-int ppx_journal_read_identity(const char *outdir, ppx_run_identity *id, ppx_err *err)
-{
-    char dir[4096], path[4200];
-    journal_dir(dir, sizeof dir, outdir);
-    ppx_path_join(path, sizeof path, dir, "run");
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        if (errno == ENOENT)
-            return 0;
-        return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot read %s: %s", path,
-                           strerror(errno));
+    ppx_buf b;
+    ppx_buf_init(&b);
+    int rc = ppx_read_at(jdir, "run", sizeof id->text - 1, &b, err);
+    if (rc == 0) {
+        memcpy(id->text, b.data, b.len);
+        id->text[b.len] = '\0';
+        if (memchr(b.data, '\0', b.len))
+            rc = ppx_err_set(err, PPX_ECORRUPT, PPX_STAGE_JOB,
+                             ".prepix/run holds a NUL byte: not written by prepix");
     }
-    size_t n = fread(id->text, 1, sizeof id->text - 1, f);
-    id->text[n] = '\0';
-    fclose(f);
-    return 1;
+    ppx_buf_destroy(&b);
+    return rc == 1 ? 0 : rc == 0 ? 1 : rc;
 }
 
-int ppx_journal_write_identity(const char *outdir, const ppx_run_identity *id, ppx_err *err)
+int ppx_journal_write_identity(int jdir, const ppx_run_identity *id, ppx_err *err)
 {
-    char dir[4096], path[4200];
-    journal_dir(dir, sizeof dir, outdir);
-    int rc = ppx_mkdirs(dir, err);
-    if (rc)
-        return rc;
-    ppx_path_join(path, sizeof path, dir, "run");
-    rc = ppx_file_write_atomic(path, id->text, strlen(id->text), err);
+    ppx_write_opts o = {.mode = 0600, .sync = 1};
+    int rc = ppx_write_beneath(jdir, NULL, "run", id->text, strlen(id->text), &o, err);
     if (rc && err)
         err->stage = PPX_STAGE_JOB;
     return rc;
 }
 
 #define REC_MAGIC 0x4a585050u /* "PPXJ" */
+/* A journal file larger than this is not one prepix wrote (a record is a
+ * few KB per chunk): refused rather than read into memory. */
+#define JOURNAL_MAX_BYTES (1ULL << 32)
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 /* Record: magic u64, body length u64, body, fnv(body) u64.
  * Body: chunk u64, count u64, stats, failures. */
-static int parse_file(const char *path, ppx_resume_state *rs)
+static int parse_file(int jdir, const char *name, ppx_resume_state *rs, ppx_err *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return 0;
     ppx_buf b;
     ppx_buf_init(&b);
-    uint8_t tmp[65536];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        if (ppx_buf_append(&b, tmp, n)) {
-            fclose(f);
-            ppx_buf_destroy(&b);
-            return PPX_ENOMEM;
-        }
-    fclose(f);
+    int rc = ppx_read_at(jdir, name, JOURNAL_MAX_BYTES, &b, err);
+    if (rc) {
+        ppx_buf_destroy(&b);
+        return rc == 1 ? 0 : rc; /* vanished: nothing to read */
+    }
     const uint8_t *q = b.data, *end = b.data + b.len;
     while (end - q >= 24) {
         if (ppx_get_le64(q) != REC_MAGIC)
@@ -249,7 +239,36 @@ static int parse_file(const char *path, ppx_resume_state *rs)
     return 0;
 }
 
-int ppx_journal_load(const char *outdir, uint64_t n_chunks, ppx_resume_state *rs, ppx_err *err)
+/* "journal-A-R.bin" with 1 <= A <= PPX_JOURNAL_MAX_ATTEMPT and 0 <= R < 2^24,
+ * digits only: names another program (or user) made are not ours, and an
+ * attempt number near INT_MAX must never overflow into a planted name. */
+static int journal_name(const char *name, int *attempt, int *rank)
+{
+    const char *p = name;
+    if (strncmp(p, "journal-", 8) != 0)
+        return 0;
+    p += 8;
+    long v[2];
+    for (int k = 0; k < 2; k++) {
+        if (*p < '0' || *p > '9')
+            return 0;
+        v[k] = 0;
+        while (*p >= '0' && *p <= '9') {
+            v[k] = v[k] * 10 + (*p++ - '0');
+            if (v[k] > (k ? (1L << 24) : PPX_JOURNAL_MAX_ATTEMPT))
+                return 0;
+        }
+        if (*p++ != (k ? '.' : '-'))
+            return 0;
+    }
+    if (strcmp(p, "bin") != 0 || v[0] < 1)
+        return 0;
+    *attempt = (int)v[0];
+    *rank = (int)v[1];
+    return 1;
+}
+
+int ppx_journal_load(int jdir, uint64_t n_chunks, ppx_resume_state *rs, ppx_err *err)
 {
     memset(rs, 0, sizeof *rs);
     ppx_stats_init(&rs->stats);
@@ -258,47 +277,50 @@ int ppx_journal_load(const char *outdir, uint64_t n_chunks, ppx_resume_state *rs
     rs->next_attempt = 1;
     if (!rs->done)
         return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
-    char dir[4096];
-    journal_dir(dir, sizeof dir, outdir);
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
+    int dfd = fcntl(jdir, F_DUPFD_CLOEXEC, 0);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        if (dfd >= 0)
+            close(dfd);
+        return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot list .prepix: %s",
+                           strerror(errno));
+    }
+    rewinddir(d);
     /* Read the files in a fixed order, so the kept copy of any duplicate is
      * always the same. */
     char **names = NULL;
     size_t nn = 0;
+    int rc = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         int attempt, rank;
-        if (sscanf(e->d_name, "journal-%d-%d.bin", &attempt, &rank) != 2)
+        if (!journal_name(e->d_name, &attempt, &rank))
             continue;
         if (attempt >= rs->next_attempt)
             rs->next_attempt = attempt + 1;
         char **nv = realloc(names, (nn + 1) * sizeof *nv);
-        if (!nv)
+        if (!nv || !(nv[nn] = strdup(e->d_name))) {
+            names = nv ? nv : names;
+            rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
             break;
+        }
         names = nv;
-        names[nn++] = strdup(e->d_name);
+        nn++;
     }
     closedir(d);
-    for (size_t i = 1; i < nn; i++) /* insertion sort: few files */
-        for (size_t k = i; k > 0 && strcmp(names[k - 1], names[k]) > 0; k--) {
-            char *t = names[k];
-            names[k] = names[k - 1];
-            names[k - 1] = t;
-        }
-    int rc = 0;
+    qsort(names, nn, sizeof *names, cmp_names);
     for (size_t i = 0; i < nn; i++) {
-        char path[4400];
-        ppx_path_join(path, sizeof path, dir, names[i] ? names[i] : "");
-        if (!rc && names[i])
-            rc = parse_file(path, rs);
+        if (!rc)
+            rc = parse_file(jdir, names[i], rs, err);
         free(names[i]);
     }
     free(names);
-    if (rc)
-        return ppx_err_set(err, rc, PPX_STAGE_JOB, "cannot read the journal in %s", dir);
-    return 0;
+    if (!rc && rs->next_attempt > PPX_JOURNAL_MAX_ATTEMPT)
+        rc = ppx_err_set(err, PPX_EUSAGE, PPX_STAGE_JOB,
+                         "the journal holds %d attempts, the most there can be: start over "
+                         "in a new OUTDIR",
+                         PPX_JOURNAL_MAX_ATTEMPT);
+    return rc;
 }
 
 void ppx_resume_state_destroy(ppx_resume_state *rs)
@@ -308,21 +330,19 @@ void ppx_resume_state_destroy(ppx_resume_state *rs)
     memset(rs, 0, sizeof *rs);
 }
 
-int ppx_journal_open(ppx_journal *j, const char *outdir, int attempt, int rank, ppx_err *err)
+int ppx_journal_open(ppx_journal *j, int jdir, int attempt, int rank, ppx_err *err)
 {
-    char dir[4096], path[4200], name[64];
+    char name[64];
     ppx_buf_init(&j->rec);
     j->fd = -1;
-    journal_dir(dir, sizeof dir, outdir);
-    int rc = ppx_mkdirs(dir, err);
-    if (rc)
-        return rc;
     snprintf(name, sizeof name, "journal-%d-%d.bin", attempt, rank);
-    ppx_path_join(path, sizeof path, dir, name);
-    j->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    /* A new file, never an existing one or a link: each attempt and rank
+     * writes its own, and the attempt number is one no file had. */
+    j->fd = openat(jdir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_APPEND | O_CLOEXEC,
+                   0600);
     if (j->fd < 0)
-        return ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_JOB, "cannot open journal %s: %s", path,
-                           strerror(errno));
+        return ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_JOB, "cannot create journal .prepix/%s: %s",
+                           name, strerror(errno));
     return 0;
 }
 

@@ -47,9 +47,13 @@ uint64_t ppx_identity_chunk_size(const ppx_run_identity *id);
 int ppx_identity_diff(const ppx_run_identity *a, const ppx_run_identity *b, char *out,
                       size_t cap);
 
-/* OUTDIR/.prepix/run: 1 if present (read into id), 0 if absent, negative on error. */
-int ppx_journal_read_identity(const char *outdir, ppx_run_identity *id, ppx_err *err);
-int ppx_journal_write_identity(const char *outdir, const ppx_run_identity *id, ppx_err *err);
+/* The journal lives in OUTDIR/.prepix, which the caller opened with
+ * ppx_private_dir_open: jdir is its descriptor. Every file in it is opened
+ * O_NOFOLLOW, required regular and size-capped (docs/security.md). */
+
+/* .prepix/run: 1 if present (read into id), 0 if absent, negative on error. */
+int ppx_journal_read_identity(int jdir, ppx_run_identity *id, ppx_err *err);
+int ppx_journal_write_identity(int jdir, const ppx_run_identity *id, ppx_err *err);
 
 /* What earlier attempts finished, read back by --resume. */
 typedef struct {
@@ -63,7 +67,10 @@ typedef struct {
 
 /* Reads every journal file of OUTDIR. Records cut short by a kill are
  * ignored (their chunk is redone). */
-int ppx_journal_load(const char *outdir, uint64_t n_chunks, ppx_resume_state *rs, ppx_err *err);
+int ppx_journal_load(int jdir, uint64_t n_chunks, ppx_resume_state *rs, ppx_err *err);
+
+/* Attempts of one OUTDIR are numbered 1..PPX_JOURNAL_MAX_ATTEMPT. */
+#define PPX_JOURNAL_MAX_ATTEMPT 1000000
 void ppx_resume_state_destroy(ppx_resume_state *rs);
 
 typedef struct {
@@ -71,8 +78,8 @@ typedef struct {
     ppx_buf rec;
 } ppx_journal;
 
-/* Opens OUTDIR/.prepix/journal-<attempt>-<rank>.bin for appending. */
-int ppx_journal_open(ppx_journal *j, const char *outdir, int attempt, int rank, ppx_err *err);
+/* Creates .prepix/journal-<attempt>-<rank>.bin (O_EXCL: a new file) for appending. */
+int ppx_journal_open(ppx_journal *j, int jdir, int attempt, int rank, ppx_err *err);
 /* Appends one finished chunk and flushes it to disk (fdatasync). */
 int ppx_journal_append(ppx_journal *j, uint64_t chunk, uint64_t count, const ppx_stats *s,
                        const ppx_failures *f, ppx_err *err);

@@ -2,11 +2,14 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "prepix/fsafe.h"
 #include "prepix/io.h"
 
 #define MAX_DEPTH 256
@@ -49,74 +52,114 @@ static int cmp_entry(const void *a, const void *b)
     return strcmp(((const entry *)a)->name, ((const entry *)b)->name);
 }
 
-/* Lists folder root/rel (rel "" for the root itself). */
-static int walk(ppx_listing *l, const char *rel, int depth, ppx_err *err)
+/* An entry the walk met but could not read: listed with its errno, so it
+ * becomes a failure entry (stage input) in its place, and a folder's name
+ * (listed as "NAME/") still makes its class. */
+static int add_failed(ppx_listing *l, const char *key, int e)
 {
-    char dir[4096];
-    if (ppx_path_join(dir, sizeof dir, l->root, rel))
-        return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_INPUT, "path too long under %s", l->root);
-    DIR *d = opendir(dir);
+    if (l->n_walk_errors == l->walk_errors_cap) {
+        size_t cap = l->walk_errors_cap ? l->walk_errors_cap * 2 : 16;
+        ppx_walk_error *v = realloc(l->walk_errors, cap * sizeof *v);
+        if (!v)
+            return PPX_ENOMEM;
+        l->walk_errors = v;
+        l->walk_errors_cap = cap;
+    }
+    l->walk_errors[l->n_walk_errors++] = (ppx_walk_error){l->n, e};
+    return ppx_listing_add(l, key, strlen(key));
+}
+
+/* key = rel/name into a buffer of PPX_KEY_MAX; a key that does not fit is
+ * cut (it is only ever shown, as a failure) and 0 returned. */
+static int join_key(char *key, const char *rel, const char *name)
+{
+    int n = snprintf(key, PPX_KEY_MAX, "%s%s%s", rel, rel[0] ? "/" : "", name);
+    return n >= 0 && n < PPX_KEY_MAX;
+}
+
+/* Lists the folder open as dfd (taken: closed here), whose key is rel ("" for INPUT). */
+static int walk(ppx_listing *l, int dfd, const char *rel, int depth, ppx_err *err)
+{
+    DIR *d = fdopendir(dfd);
     if (!d) {
-        if (depth == 0)
-            return ppx_err_set(err, PPX_EIO, PPX_STAGE_INPUT, "cannot open folder %s: %s", dir,
-                               strerror(errno));
-        /* An unreadable subfolder: its images are unknown; say so and go on. */
-        fprintf(stderr, "prepix: warning: cannot read folder %s: %s\n", dir, strerror(errno));
-        return 0;
+        int e = errno;
+        close(dfd);
+        return add_failed(l, rel, e);
     }
     entry *ents = NULL;
     size_t n = 0, cap = 0;
     int rc = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+    struct dirent *de;
+    for (;;) {
+        errno = 0;
+        if ((de = readdir(d)) == NULL)
+            break;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
             entry *ne = realloc(ents, cap * sizeof *ne);
             if (!ne) {
-                rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_INPUT, "out of memory listing %s",
-                                 dir);
+                rc = PPX_ENOMEM;
                 goto out;
             }
             ents = ne;
         }
-        ents[n].name = strdup(e->d_name);
-        if (!ents[n].name) {
-            rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_INPUT, "out of memory");
+        if (!(ents[n].name = strdup(de->d_name))) {
+            rc = PPX_ENOMEM;
             goto out;
         }
-        ents[n].type = e->d_type;
+        ents[n].type = de->d_type;
         n++;
+    }
+    if (errno) {
+        /* Part of the folder could not be read: what was read is listed, and
+         * the folder itself is a failure so the loss is never silent. */
+        char key[PPX_KEY_MAX];
+        snprintf(key, sizeof key, "%s/", rel);
+        rc = add_failed(l, key, errno);
     }
     if (n)
         qsort(ents, n, sizeof *ents, cmp_entry);
     for (size_t i = 0; i < n && !rc; i++) {
-        char key[4096];
-        if (ppx_path_join(key, sizeof key, rel, ents[i].name)) {
-            fprintf(stderr, "prepix: warning: path too long, left out: %s/%s\n", dir, ents[i].name);
-            continue;
-        }
+        char key[PPX_KEY_MAX];
+        int fits = join_key(key, rel, ents[i].name);
         int is_dir = ents[i].type == DT_DIR;
         if (ents[i].type == DT_UNKNOWN) {
-            char full[4096];
             struct stat sb;
-            if (ppx_path_join(full, sizeof full, l->root, key) == 0 && lstat(full, &sb) == 0)
-                is_dir = S_ISDIR(sb.st_mode);
+            is_dir = fstatat(dirfd(d), ents[i].name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+                     S_ISDIR(sb.st_mode);
         }
-        int image = ppx_is_image_name(ents[i].name);
-        if (image)
+        if (!fits) {
+            rc = add_failed(l, key, ENAMETOOLONG);
+            continue;
+        }
+        if (ppx_is_image_name(ents[i].name))
             rc = ppx_listing_add(l, key, strlen(key));
         else if (!is_dir)
             l->skipped++;
-        if (!rc && is_dir) {
-            if (depth + 1 >= MAX_DEPTH)
-                fprintf(stderr, "prepix: warning: folders nested too deep, left out: %s\n", key);
-            else
-                rc = walk(l, key, depth + 1, err);
+        if (rc || !is_dir)
+            continue;
+        size_t kl = strlen(key);
+        if (depth + 1 >= MAX_DEPTH || kl + 2 >= PPX_KEY_MAX) {
+            memcpy(key + kl, "/", 2);
+            rc = add_failed(l, key, depth + 1 >= MAX_DEPTH ? ELOOP : ENAMETOOLONG);
+            continue;
         }
+        /* Never through a link: a folder swapped for one after readdir
+         * fails here (ELOOP/ENOTDIR) instead of being walked. */
+        int sub = openat(dirfd(d), ents[i].name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0) {
+            int e = errno;
+            memcpy(key + kl, "/", 2);
+            rc = add_failed(l, key, e);
+            continue;
+        }
+        rc = walk(l, sub, key, depth + 1, err);
     }
 out:
+    if (rc == PPX_ENOMEM)
+        ppx_err_set(err, rc, PPX_STAGE_INPUT, "out of memory listing %s", rel[0] ? rel : l->root);
     for (size_t i = 0; i < n; i++)
         free(ents[i].name);
     free(ents);
@@ -124,29 +167,72 @@ out:
     return rc;
 }
 
+/* A list is one path a line: lines are capped at PPX_KEY_MAX bytes, a NUL is
+ * refused (it would cut the line silently), and a read error is an error, never
+ * the end of the list. Keys are normalised ("./a//b" is "a/b"), so that two
+ * spellings of one file are seen as one. */
 static int read_list(ppx_listing *l, const char *file, ppx_err *err)
 {
-    FILE *f = fopen(file, "r");
-    if (!f)
-        return ppx_err_set(err, PPX_EIO, PPX_STAGE_INPUT, "cannot open list %s: %s", file,
-                           strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    int rc = 0;
-    while (!rc && (len = getline(&line, &cap, f)) >= 0) {
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = '\0';
-        if (len == 0)
-            continue;
-        rc = ppx_listing_add(l, line, (size_t)len);
+    int fd = open(file, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return ppx_err_set(err, errno == ENOENT ? PPX_ENOENT : PPX_EIO, PPX_STAGE_INPUT,
+                           "cannot open list %s: %s", file, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))) {
+        close(fd);
+        return ppx_err_set(err, PPX_EUSAGE, PPX_STAGE_INPUT,
+                           "list %s is not a regular file or a pipe", file);
     }
-    if (!rc && ferror(f))
-        rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_INPUT, "cannot read list %s", file);
-    if (rc == PPX_ENOMEM)
-        ppx_err_set(err, rc, PPX_STAGE_INPUT, "out of memory reading %s", file);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    char *line = malloc(PPX_KEY_MAX + 1);
+    uint8_t buf[65536];
+    size_t len = 0;
+    uint64_t lineno = 1;
+    int rc = line ? 0 : ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_INPUT, "out of memory");
+    for (int eof = 0; !rc && !eof;) {
+        ssize_t got = read(fd, buf, sizeof buf);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_INPUT, "cannot read list %s: %s", file,
+                             strerror(errno));
+            break;
+        }
+        eof = got == 0;
+        if (eof && len == 0)
+            break;
+        for (ssize_t i = 0; i < got || (eof && i == 0); i++) {
+            int end_of_line = eof || buf[i] == '\n';
+            if (!end_of_line) {
+                if (buf[i] == '\0') {
+                    rc = ppx_err_set(err, PPX_EUSAGE, PPX_STAGE_INPUT,
+                                     "list %s, line %llu: holds a NUL byte", file,
+                                     (unsigned long long)lineno);
+                    break;
+                }
+                if (len == PPX_KEY_MAX - 1) {
+                    rc = ppx_err_set(err, PPX_EUSAGE, PPX_STAGE_INPUT,
+                                     "list %s, line %llu: longer than %d bytes", file,
+                                     (unsigned long long)lineno, PPX_KEY_MAX - 1);
+                    break;
+                }
+                line[len++] = (char)buf[i];
+                continue;
+            }
+            while (len > 0 && line[len - 1] == '\r')
+                len--;
+            line[len] = '\0';
+            ppx_key_normalize(line);
+            if (line[0] && (rc = ppx_listing_add(l, line, strlen(line))) != 0) {
+                ppx_err_set(err, rc, PPX_STAGE_INPUT, "out of memory reading %s", file);
+                break;
+            }
+            len = 0;
+            lineno++;
+        }
+    }
     free(line);
-    fclose(f);
+    close(fd);
     return rc;
 }
 
@@ -163,22 +249,27 @@ int ppx_listing_build(const char *input, ppx_listing *l, ppx_err *err)
             snprintf(l->root, sizeof l->root, ".");
         if (l->root[0] == '\0')
             snprintf(l->root, sizeof l->root, "/");
+        l->is_list = 1;
         return read_list(l, file, err);
     }
-    struct stat sb;
-    if (stat(input, &sb) != 0)
-        return ppx_err_set(err, PPX_ENOENT, PPX_STAGE_INPUT, "input %s: %s", input,
-                           strerror(errno));
-    if (!S_ISDIR(sb.st_mode))
-        return ppx_err_set(err, PPX_EUSAGE, PPX_STAGE_INPUT,
-                           "input %s is not a folder (use @LIST for a list of files)", input);
+    /* INPUT itself is named by the user: links in it are followed. */
+    int fd = open(input, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ENOTDIR)
+            return ppx_err_set(err, PPX_EUSAGE, PPX_STAGE_INPUT,
+                               "input %s is not a folder (use @LIST for a list of files)", input);
+        return ppx_err_set(err, e == ENOENT ? PPX_ENOENT : PPX_EIO, PPX_STAGE_INPUT,
+                           "input %s: %s", input, strerror(e));
+    }
     snprintf(l->root, sizeof l->root, "%s", input);
-    return walk(l, "", 0, err);
+    return walk(l, fd, "", 0, err);
 }
 
 void ppx_listing_destroy(ppx_listing *l)
 {
     free(l->arena);
     free(l->off);
+    free(l->walk_errors);
     memset(l, 0, sizeof *l);
 }

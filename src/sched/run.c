@@ -15,18 +15,22 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "pool/pool.h"
+#include "prepix/fsafe.h"
 #include "prepix/io.h"
+#include "prepix/json.h"
 #include "sched/journal.h"
 #include "sched/listing.h"
 #include "sched/msg.h"
@@ -74,7 +78,7 @@ typedef struct chunk {
     uint64_t remaining; /* images whose result has not come back */
     ppx_buf keys;       /* NUL-terminated keys, back to back */
     uint64_t *key_off;
-    uint8_t *collide;   /* 1: the output name of an earlier input; this one fails */
+    uint32_t *prefail;  /* why rank 0 knows this image fails before any work (PREFAIL_*) */
     int64_t *label;     /* shards: each image's class label */
     /* bytes transport, on a rank other than 0: each image's bytes, or the
      * error rank 0 met reading it */
@@ -95,7 +99,7 @@ static void chunk_free(chunk *c)
     ppx_buf_destroy(&c->inputs);
     ppx_buf_destroy(&c->outputs);
     free(c->key_off);
-    free(c->collide);
+    free(c->prefail);
     free(c->label);
     free(c->in_off);
     free(c->in_len);
@@ -114,14 +118,63 @@ static chunk *chunk_new(uint64_t id, uint64_t first, uint64_t count)
     c->count = count;
     c->remaining = count;
     c->key_off = calloc(count ? count : 1, sizeof *c->key_off);
-    c->collide = calloc(count ? count : 1, 1);
+    c->prefail = calloc(count ? count : 1, sizeof *c->prefail);
     c->label = calloc(count ? count : 1, sizeof *c->label);
     ppx_stats_init(&c->stats);
-    if (!c->key_off || !c->collide || !c->label) {
+    if (!c->key_off || !c->prefail || !c->label) {
         chunk_free(c);
         return NULL;
     }
     return c;
+}
+
+/* Images rank 0 knows to fail before any work. The reason travels with the
+ * chunk as a u32 (the kind, and for walk errors errno << 8); the message is
+ * made where the failure is recorded, so every rank words it the same. */
+enum { PREFAIL_NONE, PREFAIL_COLLIDE, PREFAIL_TWICE, PREFAIL_UNSAFE, PREFAIL_TOOLONG, PREFAIL_WALK };
+
+static void prefail_result(uint32_t why, ppx_result *r)
+{
+    memset(r, 0, sizeof *r);
+    int e = (int)(why >> 8);
+    ppx_err *err = &r->err;
+    switch (why & 0xff) {
+    case PREFAIL_COLLIDE:
+        r->status = ppx_err_set(err, PPX_EINVAL, PPX_STAGE_INPUT,
+                                "its output name is that of an earlier input (same name, another "
+                                "extension); rename one of them");
+        break;
+    case PREFAIL_TWICE:
+        r->status = ppx_err_set(err, PPX_EINVAL, PPX_STAGE_INPUT,
+                                "listed twice: the same file as an earlier line of the list");
+        break;
+    case PREFAIL_UNSAFE:
+        r->status = ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_INPUT,
+                                "its output name would lie outside OUTDIR ('..' in the path): "
+                                "list it from a folder above it");
+        break;
+    case PREFAIL_TOOLONG:
+        r->status = ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT,
+                                "its output name has a part longer than a file name may be");
+        break;
+    default:
+        if (e == 0)
+            r->status = ppx_err_set(err, PPX_ELIMIT, PPX_STAGE_INPUT,
+                                    "folders nested deeper than the walk goes: left out");
+        else if (e == ENAMETOOLONG)
+            r->status = ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT,
+                                    "path too long: left out");
+        else if (e == ENOENT)
+            r->status = ppx_err_set(err, PPX_ENOENT, PPX_STAGE_INPUT, "vanished during the walk");
+        else if (e == ELOOP || e == ENOTDIR)
+            r->status = ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_INPUT,
+                                    "replaced by a link during the walk: not followed");
+        else
+            r->status = ppx_err_set(err, PPX_EIO, PPX_STAGE_INPUT,
+                                    "cannot read this folder: %s; its images are left out",
+                                    strerror(e));
+        break;
+    }
 }
 
 static const char *chunk_key(const chunk *c, uint64_t i)
@@ -141,7 +194,7 @@ typedef struct {
     ppx_listing listing;
     uint64_t chunk_size, n_chunks, next_chunk;
     ppx_resume_state resume;
-    uint8_t *collide; /* per listed image: its output name is taken by an earlier one */
+    uint32_t *prefail; /* per listed image: PREFAIL_* | errno << 8, 0 for most */
     ppx_classes classes; /* shards: labels */
     int attempt;
     char root[4096]; /* INPUT folder, or the @LIST's folder */
@@ -166,6 +219,13 @@ typedef struct {
     ppx_buf res_buf;
     int res_pending;
     ppx_buf scratch;
+
+    /* where this rank reads and writes */
+    int in_root;        /* INPUT's descriptor (a walked folder), or -1 (@LIST) */
+    ppx_outdir outdir;  /* fd -1 when this rank writes nothing */
+    int jdir;           /* OUTDIR/.prepix, or -1 */
+    int lock_fd;        /* rank 0: .prepix/lock, flock'ed for the whole run */
+    ppx_dircache in_dirs, out_dirs; /* rank 0 reading and writing for the bytes transport */
 
     /* this rank's results */
     ppx_pool *pool;
@@ -275,7 +335,7 @@ static chunk *make_local_chunk(run_state *s, uint64_t id)
     for (uint64_t i = 0; i < count; i++) {
         const char *k = ppx_listing_key(&s->listing, first + i);
         c->key_off[i] = c->keys.len;
-        c->collide[i] = s->collide ? s->collide[first + i] : 0;
+        c->prefail[i] = s->prefail ? s->prefail[first + i] : 0;
         c->label[i] = ppx_classes_label(&s->classes, k);
         if (ppx_buf_append(&c->keys, k, strlen(k) + 1)) {
             chunk_free(c);
@@ -299,16 +359,20 @@ static int pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b
         const char *k = ppx_listing_key(&s->listing, first + i);
         size_t kl = strlen(k);
         rc = ppx_put_u64(b, kl) || ppx_buf_append(b, k, kl) ||
-             ppx_put_u64(b, s->collide ? s->collide[first + i] : 0) ||
+             ppx_put_u64(b, s->prefail ? s->prefail[first + i] : 0) ||
              ppx_put_u64(b, (uint64_t)ppx_classes_label(&s->classes, k));
         if (rc || !s->cfg->transport_bytes)
             continue;
         char path[4096];
         ppx_err e;
         ppx_err_clear(&e);
-        int r = input_path(s, k, path, sizeof path)
-                    ? ppx_err_set(&e, PPX_EINVAL, PPX_STAGE_INPUT, "path too long")
-                    : ppx_file_read(path, s->cfg->limits.max_file_bytes, &s->scratch, &e);
+        uint64_t max = s->cfg->limits.max_file_bytes;
+        int r = s->in_root >= 0
+                    ? ppx_read_beneath(s->in_root, &s->in_dirs, k, s->cfg->follow_symlinks, max,
+                                       &s->scratch, NULL, &e)
+                : input_path(s, k, path, sizeof path)
+                    ? ppx_err_set(&e, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "path too long")
+                    : ppx_file_read(path, max, &s->scratch, NULL, &e);
         if (r) {
             size_t ml = strlen(e.msg);
             rc = ppx_put_u64(b, (uint64_t)(int64_t)r) || ppx_put_u64(b, (uint64_t)e.stage) ||
@@ -342,7 +406,7 @@ static chunk *unpack_assign(const uint8_t *p, size_t n, int bytes, int *kind, in
     for (uint64_t i = 0; i < count; i++) {
         uint64_t kl = ppx_get_u64(&r);
         const uint8_t *k = ppx_get_bytes(&r, kl);
-        c->collide[i] = ppx_get_u64(&r) != 0;
+        c->prefail[i] = (uint32_t)ppx_get_u64(&r);
         c->label[i] = (int64_t)ppx_get_u64(&r);
         if (r.bad)
             goto bad;
@@ -402,15 +466,23 @@ static void record(run_state *s, chunk *c, uint64_t i, const ppx_result *r,
     s->bytes_read += r->bytes_read;
     s->busy_s += r->busy_s;
     s->done++;
+    /* Per-image outputs written by rank 0 (bytes transport) are counted
+     * there, once written: the image's statistics travel with its bytes. */
+    int deferred = payload && !s->cfg->shard;
     if (r->status == 0) {
-        st->ok++;
-        st->bytes_written += r->bytes_written;
-        ppx_stats_add_image(st, r->st.channels ? &r->st : NULL, r->in_w, r->in_h);
+        if (!deferred) {
+            st->ok++;
+            st->bytes_written += r->bytes_written;
+            ppx_stats_add_image(st, r->st.channels ? &r->st : NULL, r->in_w, r->in_h);
+        }
         if (payload && (ppx_put_u64(&c->outputs, c->first + i) ||
                         ppx_put_u64(&c->outputs, (uint64_t)c->label[i]) ||
                         ppx_put_u64(&c->outputs, (uint64_t)r->out_format) ||
                         ppx_put_u64(&c->outputs, r->out_len) ||
-                        ppx_buf_append(&c->outputs, payload, r->out_len))) {
+                        ppx_buf_append(&c->outputs, payload, r->out_len) ||
+                        (deferred && (ppx_put_u64(&c->outputs, r->in_w) ||
+                                      ppx_put_u64(&c->outputs, r->in_h) ||
+                                      ppx_buf_append(&c->outputs, &r->st, sizeof r->st))))) {
             ppx_err e;
             ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory holding outputs");
             set_fatal(s, &e);
@@ -438,13 +510,28 @@ static void on_result(void *arg, const ppx_result *r, const uint8_t *payload)
     record(s, c, r->id - c->first, r, payload);
 }
 
+/* The input's identity, for an output written by rank 0 (bytes transport):
+ * the output must not replace it, and --copy-mode takes its mode. */
+static int input_identity(const run_state *s, uint64_t index, ppx_file_id *id)
+{
+    char in[4096];
+    struct stat st;
+    if (input_path(s, ppx_listing_key(&s->listing, index), in, sizeof in) || stat(in, &st) != 0)
+        return -1;
+    *id = (ppx_file_id){(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint32_t)st.st_mode};
+    return 0;
+}
+
 /* Writes a finished chunk's outputs that came back as bytes (records of
  * index, label, format, length, bytes): its shard, or each image's file
- * (bytes transport). */
-static int write_outputs(run_state *s, uint64_t id, const ppx_buf *outputs, ppx_err *e)
+ * (bytes transport), counting each image written as ok into st and each
+ * that could not be written as a failure into fl. Returns 0, or a code when
+ * the run must stop (OUTDIR unusable, malformed records). */
+static int write_outputs(run_state *s, uint64_t id, const ppx_buf *outputs, ppx_stats *st,
+                         ppx_failures *fl, ppx_err *e)
 {
     if (s->cfg->shard)
-        return ppx_shard_write(s->cfg->outdir, s->cfg->shard, &s->job.npy, id, outputs,
+        return ppx_shard_write(s->outdir.fd, s->cfg->shard, &s->job.npy, id, outputs,
                                &s->shard_buf, e);
     ppx_rd r = {outputs->data, outputs->data + outputs->len, 0};
     while (r.p < r.end) {
@@ -453,15 +540,36 @@ static int write_outputs(run_state *s, uint64_t id, const ppx_buf *outputs, ppx_
         ppx_get_u64(&r); /* format */
         uint64_t len = ppx_get_u64(&r);
         const uint8_t *d = ppx_get_bytes(&r, len);
+        uint32_t in_w = (uint32_t)ppx_get_u64(&r), in_h = (uint32_t)ppx_get_u64(&r);
+        const uint8_t *sp = ppx_get_bytes(&r, sizeof(ppx_img_stats));
         if (r.bad || index >= s->listing.n)
             return ppx_err_set(e, PPX_EMPI, PPX_STAGE_JOB, "malformed chunk outputs");
-        char out[4096];
-        if (ppx_job_output_path(out, sizeof out, s->cfg->outdir,
-                                ppx_listing_key(&s->listing, index), s->cfg->out_format))
-            return ppx_err_set(e, PPX_EOUTPUT, PPX_STAGE_WRITE, "output path too long");
-        int rc = ppx_file_write_atomic(out, d, len, e);
-        if (rc)
+        ppx_img_stats img;
+        memcpy(&img, sp, sizeof img);
+        char out[PPX_KEY_MAX];
+        ppx_file_id in_id;
+        int have_id = input_identity(s, index, &in_id) == 0;
+        ppx_write_opts wo = {.mode = s->cfg->copy_mode && have_id ? in_id.mode & 0777 : 0644,
+                             .keep = have_id ? &in_id : NULL};
+        ppx_err ie;
+        ppx_err_clear(&ie);
+        int rc = ppx_output_name(out, sizeof out, ppx_listing_key(&s->listing, index),
+                                 s->cfg->out_format, &ie);
+        if (!rc)
+            rc = ppx_write_beneath(s->outdir.fd, &s->out_dirs, out, d, len, &wo, &ie);
+        if (rc == PPX_EOUTPUT) {
+            *e = ie;
             return rc;
+        }
+        if (rc) {
+            st->failed++;
+            if (ppx_failures_add(fl, index, ie.stage, rc, ie.msg))
+                return ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
+            continue;
+        }
+        st->ok++;
+        st->bytes_written += len;
+        ppx_stats_add_image(st, img.channels ? &img : NULL, in_w, in_h);
     }
     return 0;
 }
@@ -488,7 +596,7 @@ static int store_remote_chunk(run_state *s, const uint8_t *p, size_t n)
         return -1;
     }
     ppx_buf outputs = {.data = (uint8_t *)r.p, .len = (size_t)(r.end - r.p)};
-    if (write_outputs(s, id, &outputs, &e)) {
+    if (write_outputs(s, id, &outputs, &st, &fl, &e) || ppx_outdir_check(&s->outdir, &e)) {
         set_fatal(s, &e);
         ppx_failures_destroy(&fl);
         return -1;
@@ -536,7 +644,14 @@ static void finish_chunk(run_state *s, chunk *c)
     }
     ppx_err e;
     ppx_err_clear(&e);
-    if (s->cfg->shard && s->cfg->outdir && write_outputs(s, c->id, &c->outputs, &e)) {
+    if (s->cfg->shard && s->cfg->outdir &&
+        write_outputs(s, c->id, &c->outputs, &c->stats, &c->fails, &e)) {
+        set_fatal(s, &e);
+        return;
+    }
+    /* A chunk is journaled as done only while OUTDIR is still the folder
+     * its outputs went to: a deleted or replaced OUTDIR ends the run. */
+    if (s->outdir.fd >= 0 && ppx_outdir_check(&s->outdir, &e)) {
         set_fatal(s, &e);
         return;
     }
@@ -581,12 +696,9 @@ static void feed(run_state *s)
             const uint8_t *input = NULL;
             size_t len = 0;
             int rc = 0;
-            if (c->collide[i]) {
+            if (c->prefail[i]) {
                 ppx_result r;
-                memset(&r, 0, sizeof r);
-                r.status = ppx_err_set(&r.err, PPX_EINVAL, PPX_STAGE_INPUT,
-                                       "its output name is that of an earlier input (same name, "
-                                       "another extension); rename one of them");
+                prefail_result(c->prefail[i], &r);
                 record(s, c, i, &r, NULL);
                 continue;
             }
@@ -607,12 +719,14 @@ static void feed(run_state *s)
                                      input ? input : (const uint8_t *)"", len, &e);
             } else {
                 int per_image = s->cfg->outdir && !s->cfg->shard;
-                if (input_path(s, key, in, sizeof in) ||
-                    (per_image && ppx_job_output_path(out, sizeof out, s->cfg->outdir, key,
-                                                           s->cfg->out_format))) {
-                    ppx_result r;
-                    memset(&r, 0, sizeof r);
-                    r.status = ppx_err_set(&r.err, PPX_EINVAL, PPX_STAGE_INPUT, "path too long");
+                ppx_result r;
+                memset(&r, 0, sizeof r);
+                if (input_path(s, key, in, sizeof in))
+                    r.status = ppx_err_set(&r.err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT,
+                                           "path too long");
+                else if (per_image)
+                    r.status = ppx_output_name(out, sizeof out, key, s->cfg->out_format, &r.err);
+                if (r.status) {
                     record(s, c, i, &r, NULL);
                     continue;
                 }
@@ -891,43 +1005,114 @@ static int path_inside(const char *outdir, const char *input)
     return strncmp(full, a, la) == 0 && (full[la] == '\0' || full[la] == '/');
 }
 
-/* Marks inputs whose output name an earlier input already has (x.png and
- * x.jpg both become x.jpg with -f jpeg): the later one fails at stage input,
- * so that no two workers ever write the same file. Open addressing over
- * FNV-1a hashes of the output names. */
-static int find_collisions(run_state *s)
+/* Marks the images that fail before any work (s->prefail): entries the walk
+ * could not read, and with per-image outputs, names that cannot be outputs
+ * (outside OUTDIR, too long) and outputs an earlier input already has (x.png
+ * and x.jpg both become x.jpg with -f jpeg; a list naming one file twice):
+ * the later one fails at stage input, so that no two workers ever write the
+ * same file. Open addressing over FNV-1a hashes of the output names. */
+static int check_outputs(run_state *s)
 {
     size_t n = s->listing.n, cap = 16;
+    s->prefail = calloc(n ? n : 1, sizeof *s->prefail);
+    if (!s->prefail)
+        return -1;
+    for (size_t k = 0; k < s->listing.n_walk_errors; k++) {
+        const ppx_walk_error *w = &s->listing.walk_errors[k];
+        s->prefail[w->index] = PREFAIL_WALK | (uint32_t)w->errno_value << 8;
+    }
+    if (!s->cfg->outdir || s->cfg->shard)
+        return 0;
     while (cap < 2 * n)
         cap *= 2;
     int64_t *slot = malloc(cap * sizeof *slot);
-    s->collide = calloc(n ? n : 1, 1);
-    if (!slot || !s->collide) {
-        free(slot);
+    if (!slot)
         return -1;
-    }
     for (size_t i = 0; i < cap; i++)
         slot[i] = -1;
-    char name[4096], other[4096];
+    char name[PPX_KEY_MAX], other[PPX_KEY_MAX];
     for (size_t i = 0; i < n; i++) {
-        if (ppx_job_output_path(name, sizeof name, "", ppx_listing_key(&s->listing, i),
-                                s->cfg->out_format))
+        if (s->prefail[i])
             continue;
-        uint64_t h = ppx_fnv1a(PPX_FNV1A_INIT, name, strlen(name));
-        for (size_t k = h & (cap - 1);; k = (k + 1) & (cap - 1)) {
-            if (slot[k] < 0) {
-                slot[k] = (int64_t)i;
-                break;
-            }
-            ppx_job_output_path(other, sizeof other, "",
-                                ppx_listing_key(&s->listing, (size_t)slot[k]), s->cfg->out_format);
-            if (strcmp(other, name) == 0) {
-                s->collide[i] = 1;
-                break;
-            }
+        ppx_err e;
+        int rc = ppx_output_name(name, sizeof name, ppx_listing_key(&s->listing, i),
+                                 s->cfg->out_format, &e);
+        if (rc) {
+            s->prefail[i] = rc == PPX_ENAMETOOLONG ? PREFAIL_TOOLONG : PREFAIL_UNSAFE;
+            continue;
         }
+        /* Every name goes into the table, failed ones too, so that a later
+         * copy of a line finds its twin ("listed twice"), not just the first
+         * holder of the name. */
+        uint64_t h = ppx_fnv1a(PPX_FNV1A_INIT, name, strlen(name));
+        const char *key = ppx_listing_key(&s->listing, i);
+        size_t k = h & (cap - 1);
+        for (; slot[k] >= 0; k = (k + 1) & (cap - 1)) {
+            const char *ok = ppx_listing_key(&s->listing, (size_t)slot[k]);
+            if (ppx_output_name(other, sizeof other, ok, s->cfg->out_format, &e) != 0 ||
+                strcmp(other, name) != 0)
+                continue;
+            if (strcmp(ok, key) == 0) {
+                s->prefail[i] = PREFAIL_TWICE;
+                break;
+            }
+            s->prefail[i] = PREFAIL_COLLIDE;
+        }
+        while (slot[k] >= 0)
+            k = (k + 1) & (cap - 1);
+        slot[k] = (int64_t)i;
     }
     free(slot);
+    return 0;
+}
+
+/* For an @LIST, the "OUTDIR is not INPUT" rule applied to what the list names:
+ * OUTDIR may not be the list's folder, and no listed file may lie inside
+ * OUTDIR (its output could replace it). OUTDIR that does not exist yet holds
+ * nothing. 1 (refused, message printed) or 0. */
+static int list_into_outdir(const run_state *s)
+{
+    char out[PATH_MAX], dir[PATH_MAX], last[PATH_MAX] = "", real_last[PATH_MAX] = "";
+    if (!realpath(s->cfg->outdir, out))
+        return 0;
+    size_t lo = strlen(out);
+    if (realpath(s->root, dir) && strcmp(dir, out) == 0) {
+        fprintf(stderr, "prepix: OUTDIR %s is the folder of the list; choose another folder\n",
+                s->cfg->outdir);
+        return 1;
+    }
+    for (size_t i = 0; i < s->listing.n; i++) {
+        char path[PATH_MAX], parent[PATH_MAX];
+        if (input_path(s, ppx_listing_key(&s->listing, i), path, sizeof path))
+            continue;
+        const char *slash = strrchr(path, '/');
+        snprintf(parent, sizeof parent, "%.*s", slash ? (int)(slash - path) : 1,
+                 slash ? path : ".");
+        if (parent[0] == '\0')
+            snprintf(parent, sizeof parent, "/");
+        if (strcmp(parent, last) != 0) { /* consecutive lines mostly share a folder */
+            snprintf(last, sizeof last, "%s", parent);
+            if (!realpath(parent, real_last))
+                real_last[0] = '\0';
+        }
+        char real[2 * PATH_MAX + 2];
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+            if (!realpath(path, real))
+                continue;
+        } else {
+            snprintf(real, sizeof real, "%s/%s", real_last, slash ? slash + 1 : path);
+        }
+        if (real_last[0] && strncmp(real, out, lo) == 0 && (real[lo] == '/' || real[lo] == '\0')) {
+            char shown[PPX_ERR_PATH_MAX * 4];
+            ppx_escape_name(shown, sizeof shown, path);
+            fprintf(stderr,
+                    "prepix: the list names %s, inside OUTDIR %s: its output could replace it; "
+                    "choose another OUTDIR\n",
+                    shown, s->cfg->outdir);
+            return 1;
+        }
+    }
     return 0;
 }
 
@@ -936,6 +1121,68 @@ static const char *format_name(const ppx_run_config *cfg)
     if (cfg->shard)
         return cfg->shard == PPX_SHARD_TAR ? "tar" : "npy";
     return cfg->out_format == PPX_FMT_UNKNOWN ? "same" : ppx_format_name(cfg->out_format);
+}
+
+/* One run at a time per OUTDIR: an flock on .prepix/lock, held by rank 0
+ * until it exits (the lock dies with the process, so a killed run never
+ * leaves it behind). The holder writes "pid host" into it for the message
+ * of the next one. 0, or an exit code with the message printed. */
+static int take_lock(run_state *s)
+{
+    s->lock_fd = openat(s->jdir, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                        0600);
+    struct stat st;
+    if (s->lock_fd < 0 || fstat(s->lock_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "prepix: cannot open %s/.prepix/lock: %s\n", s->cfg->outdir,
+                s->lock_fd < 0 ? strerror(errno) : "not a regular file");
+        return 1;
+    }
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK) {
+            /* A file system without flock: say so, and go on unprotected. */
+            fprintf(stderr, "prepix: warning: cannot lock %s (%s): make sure no other run "
+                            "uses it\n",
+                    s->cfg->outdir, strerror(errno));
+            return 0;
+        }
+        char holder[128] = "";
+        ssize_t n = pread(s->lock_fd, holder, sizeof holder - 1, 0);
+        holder[n > 0 ? n : 0] = '\0';
+        holder[strcspn(holder, "\n")] = '\0';
+        long pid = 0;
+        char host[64] = "?";
+        sscanf(holder, "%ld %63s", &pid, host);
+        char shown[256];
+        ppx_escape_name(shown, sizeof shown, host);
+        fprintf(stderr,
+                "prepix: OUTDIR %s is in use by another prepix run (pid %ld on host %s); one run "
+                "at a time per OUTDIR\n",
+                s->cfg->outdir, pid, shown);
+        return 2;
+    }
+    char me[128], host[64] = "?";
+    gethostname(host, sizeof host - 1);
+    int n = snprintf(me, sizeof me, "%ld %s\n", (long)getpid(), host);
+    if (ftruncate(s->lock_fd, 0) != 0 || pwrite(s->lock_fd, me, (size_t)n, 0) != n)
+        fprintf(stderr, "prepix: warning: cannot write the lock's holder: %s\n", strerror(errno));
+    return 0;
+}
+
+/* Opens OUTDIR (made when writing) and its private .prepix folder. dry-run
+ * opens only what exists and creates nothing. */
+static int open_outdir(run_state *s, int create, ppx_err *e)
+{
+    int rc = ppx_outdir_open(&s->outdir, s->cfg->outdir, create, e);
+    if (rc == PPX_ENOENT)
+        return 0;
+    if (rc)
+        return rc;
+    if (create) {
+        s->jdir = ppx_private_dir_open(s->outdir.fd, ".prepix", e);
+        return s->jdir < 0 ? s->jdir : 0;
+    }
+    s->jdir = openat(s->outdir.fd, ".prepix", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    return 0;
 }
 
 /* Lists the input, checks OUTDIR and the journal. Returns 0 or an exit code. */
@@ -955,8 +1202,9 @@ static int setup_rank0(run_state *s, uint64_t total_workers)
         return rc == PPX_ENOENT || rc == PPX_EUSAGE ? 2 : 1;
     }
     snprintf(s->root, sizeof s->root, "%s", s->listing.root);
-    if ((cfg->outdir && cfg->out_format != PPX_FMT_UNKNOWN && !cfg->shard && find_collisions(s)) ||
-        (cfg->shard && ppx_classes_build(&s->classes, &s->listing))) {
+    if (cfg->outdir && s->listing.is_list && list_into_outdir(s))
+        return 2;
+    if (check_outputs(s) || (cfg->shard && ppx_classes_build(&s->classes, &s->listing))) {
         fprintf(stderr, "prepix: out of memory\n");
         return 1;
     }
@@ -964,9 +1212,13 @@ static int setup_rank0(run_state *s, uint64_t total_workers)
     ppx_run_identity prev, now;
     int have_prev = 0;
     if (cfg->outdir) {
-        have_prev = ppx_journal_read_identity(cfg->outdir, &prev, &e);
-        if (have_prev < 0) {
-            fprintf(stderr, "prepix: %s\n", e.msg);
+        /* An earlier run refused without --resume writes nothing: look
+         * before creating anything. */
+        rc = open_outdir(s, 0, &e);
+        if (!rc && s->jdir >= 0)
+            have_prev = ppx_journal_read_identity(s->jdir, &prev, &e);
+        if (rc || have_prev < 0) {
+            fprintf(stderr, "prepix: %s/.prepix: %s\n", cfg->outdir, e.msg);
             return 1;
         }
         if (have_prev && !cfg->resume && !cfg->dry_run) {
@@ -1008,24 +1260,49 @@ static int setup_rank0(run_state *s, uint64_t total_workers)
     if (have_prev && cfg->resume) {
         char diff[8192];
         if (ppx_identity_diff(&prev, &now, diff, sizeof diff)) {
-            fprintf(stderr, "prepix: --resume refused: this run differs from the one in %s: %s\n",
-                    cfg->outdir, diff);
+            fprintf(stderr,
+                    "prepix: --resume refused: this run differs from the one in %s: %s. To "
+                    "start over, remove %s (or choose an empty OUTDIR)\n",
+                    cfg->outdir, diff, cfg->outdir);
             return 2;
         }
     }
     if (cfg->dry_run)
         return 0;
     if (cfg->outdir) {
-        rc = ppx_mkdirs(cfg->outdir, &e);
-        if (!rc && !have_prev)
-            rc = ppx_journal_write_identity(cfg->outdir, &now, &e);
-        if (!rc)
-            rc = ppx_journal_load(cfg->outdir, s->n_chunks, &s->resume, &e);
+        if (s->jdir >= 0)
+            close(s->jdir);
+        s->jdir = -1;
+        ppx_outdir_close(&s->outdir);
+        rc = open_outdir(s, 1, &e);
         if (rc) {
             fprintf(stderr, "prepix: %s\n", e.msg);
             return 1;
         }
+        int code = take_lock(s);
+        if (code)
+            return code;
+        /* Under the lock, read the identity again: another run may have
+         * started and stopped between the first look and the lock. */
+        have_prev = ppx_journal_read_identity(s->jdir, &prev, &e);
+        if (have_prev < 0 || (have_prev && !cfg->resume)) {
+            fprintf(stderr, "prepix: %s\n",
+                    have_prev < 0 ? e.msg : "another run wrote OUTDIR meanwhile: pass --resume");
+            return have_prev < 0 ? 1 : 2;
+        }
+        rc = have_prev ? 0 : ppx_journal_write_identity(s->jdir, &now, &e);
+        if (!rc)
+            rc = ppx_journal_load(s->jdir, s->n_chunks, &s->resume, &e);
+        if (rc) {
+            fprintf(stderr, "prepix: %s\n", e.msg);
+            return rc == PPX_EUSAGE ? 2 : 1;
+        }
         s->attempt = s->resume.next_attempt;
+        /* Temporary files of workers killed mid-write in an earlier attempt. */
+        uint64_t swept = have_prev ? ppx_sweep_temps(s->outdir.fd) : 0;
+        if (swept)
+            fprintf(stderr, "prepix: removed %llu temporary files an earlier attempt left\n",
+                    (unsigned long long)swept);
         if (s->resume.duplicates)
             fprintf(stderr, "prepix: warning: the journal holds %llu chunks twice\n",
                     (unsigned long long)s->resume.duplicates);
@@ -1041,18 +1318,29 @@ static int setup_rank0(run_state *s, uint64_t total_workers)
 
 static void dry_run_list(run_state *s)
 {
-    char out[4096];
+    char out[PPX_KEY_MAX], key[PPX_KEY_MAX * 4], name[PPX_KEY_MAX * 4];
     for (size_t i = 0; i < s->listing.n; i++) {
         const char *k = ppx_listing_key(&s->listing, i);
-        if (s->cfg->outdir && s->cfg->shard &&
-            ppx_shard_path(out, sizeof out, s->cfg->outdir, s->cfg->shard, i / s->chunk_size,
-                           0) == 0)
-            printf("%s -> %s\n", k, out);
-        else if (s->cfg->outdir && ppx_job_output_path(out, sizeof out, s->cfg->outdir, k,
-                                                         s->cfg->out_format) == 0)
-            printf("%s -> %s\n", k, out);
-        else
-            printf("%s\n", k);
+        ppx_escape_name(key, sizeof key, k);
+        int named = 0;
+        if (s->cfg->outdir && s->cfg->shard)
+            named = ppx_shard_path(out, sizeof out, s->cfg->outdir, s->cfg->shard,
+                                   i / s->chunk_size, 0) == 0;
+        else if (s->cfg->outdir && !(s->prefail && s->prefail[i]))
+            named = ppx_output_name(out, sizeof out, k, s->cfg->out_format, NULL) == 0;
+        if (s->prefail && s->prefail[i]) {
+            ppx_result r;
+            prefail_result(s->prefail[i], &r);
+            printf("%s -> fails: %s\n", key, r.err.msg);
+        } else if (named) {
+            ppx_escape_name(name, sizeof name, out);
+            if (s->cfg->shard)
+                printf("%s -> %s\n", key, name);
+            else
+                printf("%s -> %s/%s\n", key, s->cfg->outdir, name);
+        } else {
+            printf("%s\n", key);
+        }
     }
     fprintf(stderr, "prepix: dry run: %zu images in %llu chunks of %llu, %llu files skipped\n",
             s->listing.n, (unsigned long long)s->n_chunks, (unsigned long long)s->chunk_size,
@@ -1068,16 +1356,21 @@ static void merge_op(void *in, void *inout, int *len, MPI_Datatype *dt)
         ppx_stats_merge(&b[i], &a[i]);
 }
 
-static int write_file(const char *path, const ppx_buf *b)
+/* A report: under OUTDIR by default (never through a link there), or where
+ * the user said (ppx_report_file_write's rules for devices and links). */
+static int write_report(run_state *s, const char *user_path, const char *name,
+                        const ppx_buf *b)
 {
     ppx_err e;
-    if (strcmp(path, "-") == 0)
-        return fwrite(b->data, 1, b->len, stdout) == b->len ? 0 : -1;
-    if (ppx_file_write_atomic(path, b->data, b->len, &e)) {
-        fprintf(stderr, "prepix: cannot write the report %s: %s\n", path, e.msg);
-        return -1;
+    ppx_err_clear(&e);
+    int rc = user_path ? ppx_report_file_write(user_path, b->data, b->len, &e)
+                       : ppx_write_beneath(s->outdir.fd, NULL, name, b->data, b->len, NULL, &e);
+    if (rc) {
+        char shown[4096];
+        ppx_escape_name(shown, sizeof shown, user_path ? user_path : name);
+        fprintf(stderr, "prepix: cannot write the report %s: %s\n", shown, e.msg);
     }
-    return 0;
+    return rc;
 }
 
 static int finish(run_state *s)
@@ -1164,12 +1457,21 @@ static int finish(run_state *s)
             if (!s->stop_reason)
                 s->stop_reason = "internal error: images unaccounted for";
         }
+        int outdir_gone = 0;
+        if (s->outdir.fd >= 0) {
+            ppx_err e;
+            if (ppx_outdir_check(&s->outdir, &e)) {
+                fprintf(stderr, "prepix: fatal: %s\n", e.msg);
+                fatal = outdir_gone = 1;
+                s->stop_reason = "OUTDIR vanished or was replaced";
+            }
+        }
         code = fatal ? 1 : stopped ? 4 : (total.failed || all_fails.n) ? 3 : 0;
         if ((code == 0 || code == 3) && cfg->shard && cfg->outdir) {
             /* Only a complete run knows every shard's members. */
             ppx_err e;
             ppx_err_clear(&e);
-            if (ppx_shard_write_index(cfg->outdir, cfg->shard, s->chunk_size, &s->listing,
+            if (ppx_shard_write_index(s->outdir.fd, cfg->shard, s->chunk_size, &s->listing,
                                       &s->classes, &all_fails, &e)) {
                 fprintf(stderr, "prepix: %s\n", e.msg);
                 code = 1;
@@ -1189,7 +1491,27 @@ static int finish(run_state *s)
             paths[i] = owned[i] ? owned[i] : "?";
         }
         total.total = s->listing.n;
-        ppx_report rep = {.stats = &total,
+        /* Run-level oddities, said loudly (stderr, JSON, HTML). */
+        char wbuf[3][256];
+        const char *warn[3];
+        size_t nw = 0;
+        if (s->listing.n == 0)
+            snprintf(wbuf[nw], sizeof wbuf[nw], "no images found under %s (%llu other files "
+                     "skipped): nothing was done",
+                     cfg->input, (unsigned long long)s->listing.skipped), nw++;
+        else if (s->listing.skipped > s->listing.n)
+            snprintf(wbuf[nw], sizeof wbuf[nw], "%llu files were skipped as not images, more "
+                     "than the %zu images found",
+                     (unsigned long long)s->listing.skipped, s->listing.n), nw++;
+        if (s->listing.n_walk_errors)
+            snprintf(wbuf[nw], sizeof wbuf[nw], "%zu entries under INPUT could not be read "
+                     "(listed as failures at stage input)",
+                     s->listing.n_walk_errors), nw++;
+        for (size_t i = 0; i < nw; i++)
+            warn[i] = wbuf[i];
+        ppx_report rep = {.warnings = warn,
+                          .n_warnings = nw,
+                          .command_line = cfg->command_line,.stats = &total,
                           .failures = &all_fails,
                           .fail_paths = paths,
                           .skipped = s->listing.skipped,
@@ -1199,34 +1521,40 @@ static int finish(run_state *s)
                           .per_rank = ranks,
                           .elapsed_s = now_s() - s->t0,
                           .complete = !stopped && !fatal,
-                          .stop_reason = s->stop_reason ? s->stop_reason
-                                         : fatal       ? "fatal error"
-                                                       : "stopped",
+                          .stop_reason = !stopped && !fatal ? ""
+                                         : s->stop_reason ? s->stop_reason
+                                         : fatal          ? "fatal error"
+                                                          : "stopped",
                           .exit_code = code,
                           .pipeline = cfg->spec ? cfg->spec : "",
                           .format = format_name(cfg),
                           .input = cfg->input,
                           .outdir = cfg->outdir};
-        char report_path[4096] = "-", html_path[4096] = "";
-        if (cfg->report_path)
-            snprintf(report_path, sizeof report_path, "%s", cfg->report_path);
-        else if (cfg->outdir)
-            ppx_path_join(report_path, sizeof report_path, cfg->outdir, "prepix-report.json");
-        if (cfg->html_path)
-            snprintf(html_path, sizeof html_path, "%s", cfg->html_path);
-        else if (cfg->outdir)
-            ppx_path_join(html_path, sizeof html_path, cfg->outdir, "prepix-report.html");
+        /* Reports go under OUTDIR unless the user named them; stats print to stdout. */
+        const char *report_path = cfg->report_path ? cfg->report_path : cfg->outdir ? NULL : "-";
+        const char *html_path = cfg->html_path;
+        int in_outdir = s->outdir.fd >= 0 && !outdir_gone;
         ppx_buf b;
         ppx_buf_init(&b);
         show_progress(s, 1);
-        if (ppx_report_json(&rep, &b) || write_file(report_path, &b))
+        if ((report_path || in_outdir) &&
+            (ppx_report_json(&rep, &b) ||
+             write_report(s, report_path, "prepix-report.json", &b))) {
             code = 1;
+            rep.report_failed = 1;
+        }
         b.len = 0;
-        if (html_path[0] && (ppx_report_html(&rep, &b) || write_file(html_path, &b)))
+        if ((html_path ? html_path[0] != '\0' : in_outdir) &&
+            (ppx_report_html(&rep, &b) || write_report(s, html_path, "prepix-report.html", &b)))
             code = 1;
         ppx_buf_destroy(&b);
         rep.exit_code = code;
-        ppx_report_summary(&rep, strcmp(report_path, "-") ? report_path : NULL, stderr);
+        char shown[4096] = "";
+        if (report_path && strcmp(report_path, "-") != 0)
+            ppx_escape_name(shown, sizeof shown, report_path);
+        else if (!report_path && cfg->outdir)
+            snprintf(shown, sizeof shown, "%s/prepix-report.json", cfg->outdir);
+        ppx_report_summary(&rep, shown[0] ? shown : NULL, stderr);
         for (size_t i = 0; i < all_fails.n; i++)
             free(owned[i]);
         free(owned);
@@ -1260,6 +1588,9 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
     ppx_stats_init(&s->acc);
     s->workers = cfg->workers > 0 ? cfg->workers : ppx_pool_default_workers();
     s->res_req = MPI_REQUEST_NULL;
+    s->in_root = s->jdir = s->lock_fd = s->outdir.fd = -1;
+    ppx_dircache_init(&s->in_dirs);
+    ppx_dircache_init(&s->out_dirs);
     ppx_buf_init(&s->scratch);
     ppx_buf_init(&s->res_buf);
     ppx_buf_init(&s->shard_buf);
@@ -1275,6 +1606,7 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
         hdr[0] = (uint64_t)code;
         hdr[1] = s->chunk_size;
         hdr[2] = (uint64_t)s->attempt;
+        hdr[3] = (uint64_t)s->listing.is_list;
     }
     if (s->mpi) {
         MPI_Bcast(hdr, 4, MPI_UINT64_T, 0, comm);
@@ -1282,6 +1614,7 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
         code = (int)hdr[0];
         s->chunk_size = hdr[1];
         s->attempt = (int)hdr[2];
+        s->listing.is_list = (int)hdr[3];
     }
     if (code)
         goto out;
@@ -1306,9 +1639,24 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
     ppx_err e;
     ppx_err_clear(&e);
     int local_rc = 0;
-    /* Journal: written by whoever writes the outputs. */
-    if (cfg->outdir && !(cfg->transport_bytes && s->rank != 0)) {
-        local_rc = ppx_journal_open(&s->journal, cfg->outdir, s->attempt, s->rank, &e);
+    /* A walked INPUT is read from its descriptor, never through a folder
+     * swapped for a link after the walk (by whoever reads: every rank with
+     * the paths transport, rank 0 with bytes). */
+    if (!s->listing.is_list && !(cfg->transport_bytes && s->rank != 0)) {
+        s->in_root = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (s->in_root < 0)
+            local_rc = ppx_err_set(&e, PPX_EIO, PPX_STAGE_INPUT, "cannot open INPUT %s: %s",
+                                   s->root, strerror(errno));
+    }
+    /* OUTDIR and the journal: opened by whoever writes the outputs. */
+    if (!local_rc && cfg->outdir && !(cfg->transport_bytes && s->rank != 0)) {
+        if (s->rank != 0) {
+            local_rc = ppx_outdir_open(&s->outdir, cfg->outdir, 0, &e);
+            if (!local_rc && (s->jdir = ppx_private_dir_open(s->outdir.fd, ".prepix", &e)) < 0)
+                local_rc = s->jdir;
+        }
+        if (!local_rc)
+            local_rc = ppx_journal_open(&s->journal, s->jdir, s->attempt, s->rank, &e);
         s->journal_open = local_rc == 0;
     }
     s->job.pipeline = cfg->pipeline;
@@ -1318,6 +1666,10 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
     s->job.limits = cfg->limits;
     s->job.seed = cfg->seed;
     s->job.write_outputs = cfg->outdir != NULL;
+    s->job.in_root = s->in_root;
+    s->job.follow_symlinks = cfg->follow_symlinks;
+    s->job.out_root = s->outdir.fd;
+    s->job.copy_mode = cfg->copy_mode;
     if (cfg->shard == PPX_SHARD_NPY) /* the CLI refused pipelines without a fixed size */
         ppx_pipeline_npy_shape(cfg->pipeline, &s->job.npy);
     if (!local_rc && pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
@@ -1330,12 +1682,20 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
 #if !defined(__SANITIZE_ADDRESS__)
         as = cfg->limits.max_pixels * 4 * 2 * 3 + (1ULL << 30);
 #endif
+        /* Workers keep INPUT and OUTDIR; the signal pipe, the journal and
+         * the lock are the rank's alone (a worker outliving its rank must
+         * not hold the OUTDIR lock). */
+        int close_fds[5], nc = 0;
+        int mine[] = {sig_pipe[0], sig_pipe[1], s->jdir, s->lock_fd, s->journal.fd};
+        for (size_t i = 0; i < sizeof mine / sizeof mine[0]; i++)
+            if (mine[i] >= 0 && (i != 4 || s->journal_open))
+                close_fds[nc++] = mine[i];
         ppx_pool_config pc = {.workers = s->workers,
                               .timeout_s = cfg->timeout_s,
                               .as_limit = as,
                               .job = &s->job,
-                              .close_fds = sig_pipe,
-                              .n_close_fds = sig_pipe[0] >= 0 ? 2 : 0};
+                              .close_fds = close_fds,
+                              .n_close_fds = nc};
         local_rc = ppx_pool_new(&pc, &s->pool, &e);
     }
     /* Agree before going on: one rank that cannot start stops everyone. */
@@ -1373,6 +1733,15 @@ out:
     free(s->rank_done);
     free(s->rank_failed);
     free(s->rank_bytes);
+    ppx_dircache_destroy(&s->in_dirs);
+    ppx_dircache_destroy(&s->out_dirs);
+    if (s->in_root >= 0)
+        close(s->in_root);
+    if (s->jdir >= 0)
+        close(s->jdir);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd); /* releases the lock, last */
+    ppx_outdir_close(&s->outdir);
     ppx_buf_destroy(&s->scratch);
     ppx_buf_destroy(&s->res_buf);
     ppx_buf_destroy(&s->shard_buf);
@@ -1380,7 +1749,7 @@ out:
     ppx_failures_destroy(&s->fails);
     ppx_resume_state_destroy(&s->resume);
     ppx_listing_destroy(&s->listing);
-    free(s->collide);
+    free(s->prefail);
     free(s);
     return code;
 }

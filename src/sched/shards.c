@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "prepix/codec.h"
+#include "prepix/fsafe.h"
 #include "prepix/io.h"
 #include "prepix/shard.h"
 #include "sched/msg.h"
@@ -116,16 +117,15 @@ static int cmp_items(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int write_buf(const char *outdir, ppx_shard_kind kind, uint64_t id, int labels,
+static int write_buf(int outdir, ppx_shard_kind kind, uint64_t id, int labels,
                      const ppx_buf *b, ppx_err *err)
 {
-    char path[4096];
-    if (ppx_shard_path(path, sizeof path, outdir, kind, id, labels))
-        return ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_WRITE, "output path too long: %s", outdir);
-    return ppx_file_write_atomic(path, b->data, b->len, err);
+    char name[64];
+    ppx_shard_path(name, sizeof name, "", kind, id, labels);
+    return ppx_write_beneath(outdir, NULL, name, b->data, b->len, NULL, err);
 }
 
-int ppx_shard_write(const char *outdir, ppx_shard_kind kind, const ppx_npy_shape *shape,
+int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape,
                     uint64_t id, const ppx_buf *outputs, ppx_buf *scratch, ppx_err *err)
 {
     size_t n = 0, cap = 64;
@@ -223,7 +223,7 @@ static int csv_field(ppx_buf *b, const char *s)
     return rc ? rc : ppx_buf_append(b, "\"", 1);
 }
 
-int ppx_shard_write_index(const char *outdir, ppx_shard_kind kind, uint64_t shard_size,
+int ppx_shard_write_index(int outdir, ppx_shard_kind kind, uint64_t shard_size,
                           const ppx_listing *l, const ppx_classes *cl, const ppx_failures *fails,
                           ppx_err *err)
 {
@@ -244,13 +244,10 @@ int ppx_shard_write_index(const char *outdir, ppx_shard_kind kind, uint64_t shar
         rc = rc ? rc : csv_field(&b, key);
         rc = rc ? rc : ppx_buf_append(&b, "\n", 1);
     }
-    char path[4096];
     if (rc)
         rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_WRITE, "out of memory writing index.csv");
-    else if (ppx_path_join(path, sizeof path, outdir, "index.csv"))
-        rc = ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_WRITE, "output path too long: %s", outdir);
     else
-        rc = ppx_file_write_atomic(path, b.data, b.len, err);
+        rc = ppx_write_beneath(outdir, NULL, "index.csv", b.data, b.len, NULL, err);
     b.len = 0;
     /* A class name holding a line break would shift every label after it:
      * written as \n (and a backslash as \\). */
@@ -261,13 +258,9 @@ int ppx_shard_write_index(const char *outdir, ppx_shard_kind kind, uint64_t shar
                               : ppx_buf_append(&b, p, 1);
         rc = rc ? rc : ppx_buf_append(&b, "\n", 1);
     }
-    if (!rc) {
-        if (ppx_path_join(path, sizeof path, outdir, "classes.txt"))
-            rc = ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_WRITE, "output path too long: %s",
-                             outdir);
-        else
-            rc = ppx_file_write_atomic(path, b.data, b.len, err);
-    } else if (!err->code) {
+    if (!rc)
+        rc = ppx_write_beneath(outdir, NULL, "classes.txt", b.data, b.len, NULL, err);
+    else if (!err->code) {
         ppx_err_set(err, rc, PPX_STAGE_WRITE, "out of memory writing classes.txt");
     }
     ppx_buf_destroy(&b);

@@ -235,14 +235,21 @@ void ppx_report_summary(const ppx_report *r, const char *report_path, FILE *f)
     }
     if (r->failures->n) {
         size_t show = r->failures->n < 5 ? r->failures->n : 5;
-        for (size_t i = 0; i < show; i++)
-            fprintf(f, "prepix: failed: %s: %s: %s\n", r->fail_paths[i],
+        for (size_t i = 0; i < show; i++) {
+            /* Names reach a terminal escaped as in the JSON: never obeyed. */
+            char shown[4096];
+            ppx_escape_name(shown, sizeof shown, r->fail_paths[i]);
+            fprintf(f, "prepix: failed: %s: %s: %s\n", shown,
                     ppx_stage_name(r->failures->v[i].stage), r->failures->v[i].msg);
+        }
         if (r->failures->n > show)
             fprintf(f, "prepix: ... and %zu more failures\n", r->failures->n - show);
     }
-    for (size_t i = 0; i < r->n_warnings; i++)
-        fprintf(f, "prepix: warning: %s\n", r->warnings[i]);
+    for (size_t i = 0; i < r->n_warnings; i++) {
+        char shown[1024];
+        ppx_escape_name(shown, sizeof shown, r->warnings[i]);
+        fprintf(f, "prepix: warning: %s\n", shown);
+    }
     if (report_path && !r->report_failed)
         fprintf(f, "prepix: report: %s\n", report_path);
 }

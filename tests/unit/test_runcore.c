@@ -1,6 +1,7 @@
 /* Unit tests of the run machinery that needs no process or MPI: JSON writer,
  * exact statistics, the journal, the listing, output naming. */
 #include <fcntl.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 
 #include "check.h"
 #include "pool/job.h"
+#include "prepix/fsafe.h"
 #include "prepix/io.h"
 #include "prepix/json.h"
 #include "prepix/stats.h"
@@ -163,6 +165,15 @@ static int stats_16bit_carry(void)
     return 0;
 }
 
+static void touch(const char *dir, const char *name)
+{
+    char p[8400];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    int fd = open(p, O_CREAT | O_WRONLY, 0644);
+    if (fd >= 0)
+        close(fd);
+}
+
 static char tmpl[] = "/tmp/ppx-unit-XXXXXX";
 
 static int journal_roundtrip(void)
@@ -171,7 +182,13 @@ static int journal_roundtrip(void)
     CHECK(dir != NULL);
     ppx_err e;
     ppx_journal j;
-    CHECK_EQ_INT(ppx_journal_open(&j, dir, 1, 0, &e), 0);
+    int root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHECK(root >= 0);
+    int jdir = ppx_private_dir_open(root, ".prepix", &e);
+    CHECK(jdir >= 0);
+    CHECK_EQ_INT(ppx_journal_open(&j, jdir, 1, 0, &e), 0);
+    ppx_journal j2; /* an attempt number is never reused: the file must be new */
+    CHECK_EQ_INT(ppx_journal_open(&j2, jdir, 1, 0, &e), PPX_EOUTPUT);
     ppx_stats s;
     ppx_stats_init(&s);
     s.total = s.ok = 3;
@@ -188,7 +205,12 @@ static int journal_roundtrip(void)
     CHECK(stat(path, &sb) == 0);
     CHECK(truncate(path, sb.st_size - 5) == 0);
     ppx_resume_state rs;
-    CHECK_EQ_INT(ppx_journal_load(dir, 4, &rs, &e), 0);
+    /* Names that are not ours, or whose attempt number is out of range, are
+     * left alone: an attempt near INT_MAX must not become the next one. */
+    touch(dir, ".prepix/journal-2147483647-0.bin");
+    touch(dir, ".prepix/journal--5-0.bin");
+    touch(dir, ".prepix/journal-1-0.bin.old");
+    CHECK_EQ_INT(ppx_journal_load(jdir, 4, &rs, &e), 0);
     CHECK_EQ_INT(rs.chunks, 2);
     CHECK_EQ_INT(rs.images, 8);
     CHECK_EQ_INT(rs.duplicates, 0); /* the duplicate was the truncated record */
@@ -198,7 +220,14 @@ static int journal_roundtrip(void)
     CHECK_STR(rs.failures.v[0].msg, "bad \"data\"");
     CHECK_EQ_INT(rs.next_attempt, 2);
     ppx_resume_state_destroy(&rs);
+    /* A journal that is a link is refused, never read through. */
+    snprintf(path, sizeof path, "%s/.prepix/journal-3-0.bin", dir);
+    CHECK(symlink("/etc/passwd", path) == 0);
+    CHECK(ppx_journal_load(jdir, 4, &rs, &e) == PPX_EUNSAFE);
+    ppx_resume_state_destroy(&rs);
     ppx_failures_destroy(&f);
+    close(jdir);
+    close(root);
     return 0;
 }
 
@@ -214,15 +243,6 @@ static int identity_diff(void)
     CHECK_EQ_INT(ppx_identity_chunk_size(&b), 5);
     CHECK(!ppx_identity_diff(&a, &a, diff, sizeof diff));
     return 0;
-}
-
-static void touch(const char *dir, const char *name)
-{
-    char p[8400];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    int fd = open(p, O_CREAT | O_WRONLY, 0644);
-    if (fd >= 0)
-        close(fd);
 }
 
 static int listing_order(void)
@@ -263,16 +283,42 @@ static int listing_order(void)
 static int output_names(void)
 {
     char out[4096];
-    CHECK_EQ_INT(ppx_job_output_path(out, sizeof out, "/o", "a/b.png", PPX_FMT_JPEG), 0);
-    CHECK_STR(out, "/o/a/b.jpg");
-    ppx_job_output_path(out, sizeof out, "/o/", "x.JPEG", PPX_FMT_JPEG);
-    CHECK_STR(out, "/o/x.JPEG");
-    ppx_job_output_path(out, sizeof out, "/o", "x.tif", PPX_FMT_UNKNOWN);
-    CHECK_STR(out, "/o/x.tif");
-    ppx_job_output_path(out, sizeof out, "/o", "/abs/p.tiff", PPX_FMT_PNG);
-    CHECK_STR(out, "/o/abs/p.png");
-    ppx_job_output_path(out, sizeof out, "/o", "d.ir/noext", PPX_FMT_PNG);
-    CHECK_STR(out, "/o/d.ir/noext");
+    ppx_err e;
+    CHECK_EQ_INT(ppx_output_name(out, sizeof out, "a/b.png", PPX_FMT_JPEG, &e), 0);
+    CHECK_STR(out, "a/b.jpg");
+    CHECK_EQ_INT(ppx_output_name(out, sizeof out, "x.JPEG", PPX_FMT_JPEG, &e), 0);
+    CHECK_STR(out, "x.JPEG");
+    CHECK_EQ_INT(ppx_output_name(out, sizeof out, "x.tif", PPX_FMT_UNKNOWN, &e), 0);
+    CHECK_STR(out, "x.tif");
+    CHECK_EQ_INT(ppx_output_name(out, sizeof out, "/abs/p.tiff", PPX_FMT_PNG, &e), 0);
+    CHECK_STR(out, "abs/p.png");
+    CHECK_EQ_INT(ppx_output_name(out, sizeof out, "d.ir/noext", PPX_FMT_PNG, &e), 0);
+    CHECK_STR(out, "d.ir/noext");
+    /* Never outside OUTDIR, whatever the key. */
+    CHECK_EQ_INT(ppx_output_name(out, sizeof out, "../src/p.jpg", PPX_FMT_JPEG, &e), PPX_EUNSAFE);
+    CHECK(strstr(e.msg, "outside OUTDIR") != NULL);
+    CHECK_EQ_INT(ppx_output_name(out, sizeof out, "/a/../../b.jpg", PPX_FMT_UNKNOWN, &e),
+                 PPX_EUNSAFE);
+    CHECK_EQ_INT(ppx_output_name(out, sizeof out, "a/..", PPX_FMT_UNKNOWN, &e), PPX_EUNSAFE);
+    /* '..' that stays below the top is resolved by the text (absolute list lines). */
+    CHECK_EQ_INT(ppx_output_name(out, sizeof out, "/w/m/../s/./x.png", PPX_FMT_JPEG, &e), 0);
+    CHECK_STR(out, "w/s/x.jpg");
+    char longname[300];
+    memset(longname, 'a', 256);
+    memcpy(longname + 256, ".jpg", 5);
+    CHECK_EQ_INT(ppx_output_name(out, sizeof out, longname, PPX_FMT_UNKNOWN, &e),
+                 PPX_ENAMETOOLONG);
+    /* One key per file: "./" and "//" spellings normalise to one. */
+    char k[64];
+    snprintf(k, sizeof k, "%s", ".//a/./b//c.jpg");
+    ppx_key_normalize(k);
+    CHECK_STR(k, "a/b/c.jpg");
+    snprintf(k, sizeof k, "%s", "/x//./y/");
+    ppx_key_normalize(k);
+    CHECK_STR(k, "/x/y");
+    snprintf(k, sizeof k, "%s", "../a");
+    ppx_key_normalize(k);
+    CHECK_STR(k, "../a");
     CHECK(ppx_is_image_name("a.TiFf") && !ppx_is_image_name(".jpg") && !ppx_is_image_name("a.gif"));
     return 0;
 }
@@ -285,16 +331,32 @@ static int atomic_write(void)
     char p[4200];
     snprintf(p, sizeof p, "%s/x/y/z.bin", dir);
     ppx_err e;
-    CHECK_EQ_INT(ppx_file_write_atomic(p, "abc", 3, &e), 0);
+    int root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHECK(root >= 0);
+    CHECK_EQ_INT(ppx_write_beneath(root, NULL, "x/y/z.bin", "abc", 3, NULL, &e), 0);
     ppx_buf b;
     ppx_buf_init(&b);
-    CHECK_EQ_INT(ppx_file_read(p, 100, &b, &e), 0);
+    CHECK_EQ_INT(ppx_file_read(p, 100, &b, NULL, &e), 0);
     CHECK_EQ_INT(b.len, 3);
-    CHECK_EQ_INT(ppx_file_read(p, 2, &b, &e), PPX_ELIMIT);
-    snprintf(p, sizeof p, "%s/x/y/.z.bin.ppxtmp", dir);
-    CHECK(access(p, F_OK) != 0); /* no temporary left behind */
+    CHECK_EQ_INT(ppx_file_read(p, 2, &b, NULL, &e), PPX_ELIMIT);
+    snprintf(p, sizeof p, "%s/x/y", dir);
+    DIR *d = opendir(p);
+    CHECK(d != NULL);
+    int entries = 0;
+    for (struct dirent *de; (de = readdir(d));)
+        entries += de->d_name[0] != '.'  || strncmp(de->d_name, ".ppx-", 5) == 0;
+    closedir(d);
+    CHECK_EQ_INT(entries, 1); /* z.bin, no temporary left behind */
+    /* Names that would leave the root are refused before anything is made. */
+    CHECK_EQ_INT(ppx_write_beneath(root, NULL, "../escape.bin", "abc", 3, NULL, &e), PPX_EUNSAFE);
+    CHECK_EQ_INT(ppx_write_beneath(root, NULL, "/abs.bin", "abc", 3, NULL, &e), PPX_EUNSAFE);
+    /* A link on the way is never followed. */
+    snprintf(p, sizeof p, "%s/link", dir);
+    CHECK(symlink("/tmp", p) == 0);
+    CHECK_EQ_INT(ppx_write_beneath(root, NULL, "link/z.bin", "abc", 3, NULL, &e), PPX_EUNSAFE);
+    close(root);
     snprintf(p, sizeof p, "%s/x", dir);
-    CHECK_EQ_INT(ppx_file_read(p, 100, &b, &e), PPX_ESPECIAL);
+    CHECK_EQ_INT(ppx_file_read(p, 100, &b, NULL, &e), PPX_ESPECIAL);
     CHECK(strstr(e.msg, "directory") != NULL);
     ppx_buf_destroy(&b);
     return 0;

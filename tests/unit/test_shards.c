@@ -1,7 +1,9 @@
 /* Shard containers (tar, npy) and the shard files built from a chunk's
  * outputs. Python's tarfile and numpy read them in the scenario tests; here
  * the exact bytes. */
+#include <fcntl.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -129,7 +131,7 @@ static int read_file(const char *path, ppx_buf *b)
 {
     ppx_err e;
     b->len = 0;
-    return ppx_file_read(path, 1 << 20, b, &e);
+    return ppx_file_read(path, 1 << 20, b, NULL, &e);
 }
 
 static int remove_dir(const char *dir)
@@ -144,6 +146,8 @@ static int shard_order(void)
 {
     char dir[] = "/tmp/ppx-shards-XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHECK(dfd >= 0);
     ppx_buf out, scratch, f;
     ppx_buf_init(&out);
     ppx_buf_init(&scratch);
@@ -153,7 +157,7 @@ static int shard_order(void)
     CHECK_EQ_INT(put_rec(&out, 10, -1, PPX_FMT_TIFF, "AAA", 3), 0);
     ppx_err e;
     ppx_err_clear(&e);
-    CHECK_EQ_INT(ppx_shard_write(dir, PPX_SHARD_TAR, NULL, 3, &out, &scratch, &e), 0);
+    CHECK_EQ_INT(ppx_shard_write(dfd, PPX_SHARD_TAR, NULL, 3, &out, &scratch, &e), 0);
     char path[4096];
     ppx_shard_path(path, sizeof path, dir, PPX_SHARD_TAR, 3, 0);
     CHECK(strstr(path, "/shard-000003.tar") != NULL);
@@ -171,7 +175,7 @@ static int shard_order(void)
     CHECK_EQ_INT(put_rec(&out, 6, 1, 0, "abcdef", 6), 0);
     CHECK_EQ_INT(put_rec(&out, 5, 0, 0, "ABCDEF", 6), 0);
     ppx_npy_shape sh = {.w = 2, .h = 1, .c = 3};
-    CHECK_EQ_INT(ppx_shard_write(dir, PPX_SHARD_NPY, &sh, 0, &out, &scratch, &e), 0);
+    CHECK_EQ_INT(ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 0, &out, &scratch, &e), 0);
     ppx_shard_path(path, sizeof path, dir, PPX_SHARD_NPY, 0, 0);
     CHECK_EQ_INT(read_file(path, &f), 0);
     CHECK(strstr((const char *)f.data + 10, "'shape': (2, 1, 2, 3)") != NULL);
@@ -181,10 +185,11 @@ static int shard_order(void)
     CHECK(memcmp(f.data + f.len - 16, "\0\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0", 16) == 0);
     /* A payload of the wrong size is a bug, never a silently skewed array. */
     CHECK_EQ_INT(put_rec(&out, 7, 0, 0, "xyz", 3), 0);
-    CHECK_EQ_INT(ppx_shard_write(dir, PPX_SHARD_NPY, &sh, 1, &out, &scratch, &e), PPX_EINTERNAL);
+    CHECK_EQ_INT(ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 1, &out, &scratch, &e), PPX_EINTERNAL);
     ppx_buf_destroy(&out);
     ppx_buf_destroy(&scratch);
     ppx_buf_destroy(&f);
+    close(dfd);
     return remove_dir(dir);
 }
 
@@ -192,6 +197,8 @@ static int index_csv(void)
 {
     char dir[] = "/tmp/ppx-shards-XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHECK(dfd >= 0);
     const char *keys[] = {"a,b/1.jpg", "a,b/2.jpg", "cat/\"q\".png", "top.jpg"};
     ppx_listing l;
     CHECK_EQ_INT(add_keys(&l, keys, 4), 0);
@@ -201,7 +208,7 @@ static int index_csv(void)
     CHECK_EQ_INT(ppx_failures_add(&fails, 1, PPX_STAGE_DECODE, PPX_ECORRUPT, "bad"), 0);
     ppx_err e;
     ppx_err_clear(&e);
-    CHECK_EQ_INT(ppx_shard_write_index(dir, PPX_SHARD_NPY, 2, &l, &cl, &fails, &e), 0);
+    CHECK_EQ_INT(ppx_shard_write_index(dfd, PPX_SHARD_NPY, 2, &l, &cl, &fails, &e), 0);
     char path[4096];
     ppx_buf f;
     ppx_buf_init(&f);
@@ -220,6 +227,7 @@ static int index_csv(void)
     ppx_failures_destroy(&fails);
     ppx_classes_destroy(&cl);
     ppx_listing_destroy(&l);
+    close(dfd);
     return remove_dir(dir);
 }
 

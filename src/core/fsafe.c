@@ -1,0 +1,650 @@
+#include "prepix/fsafe.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void ppx_dircache_init(ppx_dircache *c)
+{
+    c->root = -1;
+    c->fd = -1;
+    c->rel[0] = '\0';
+}
+
+void ppx_dircache_destroy(ppx_dircache *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    ppx_dircache_init(c);
+}
+
+void ppx_key_normalize(char *key)
+{
+    char *w = key;
+    const char *r = key;
+    if (*r == '/')
+        *w++ = *r++;
+    while (*r) {
+        while (*r == '/')
+            r++;
+        if (r[0] == '.' && (r[1] == '/' || r[1] == '\0')) {
+            r++;
+            continue;
+        }
+        const char *end = strchr(r, '/');
+        size_t n = end ? (size_t)(end - r) : strlen(r);
+        if (n == 0)
+            break;
+        if (w > key && w[-1] != '/')
+            *w++ = '/';
+        memmove(w, r, n);
+        w += n;
+        r += n;
+    }
+    *w = '\0';
+}
+
+int ppx_key_resolve(char *rel, ppx_err *err)
+{
+    ppx_key_normalize(rel);
+    /* w never passes r: components are copied down, each after a '/' when
+     * one precedes it. */
+    char *w = rel;
+    for (char *r = rel; *r;) {
+        char *end = strchr(r, '/');
+        size_t n = end ? (size_t)(end - r) : strlen(r);
+        if (n == 2 && r[0] == '.' && r[1] == '.') {
+            if (w == rel)
+                return ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_INPUT,
+                                   "output name with '..' above its top: it would lie outside "
+                                   "OUTDIR");
+            while (w > rel && w[-1] != '/') /* drop the last component written */
+                w--;
+            if (w > rel)
+                w--; /* and its '/' */
+        } else {
+            if (w > rel)
+                *w++ = '/';
+            memmove(w, r, n);
+            w += n;
+        }
+        r += n + (end ? 1 : 0);
+    }
+    *w = '\0';
+    return 0;
+}
+
+int ppx_key_check(const char *rel, ppx_err *err)
+{
+    if (rel[0] == '\0')
+        return ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_INPUT, "empty output name");
+    if (rel[0] == '/')
+        return ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_INPUT,
+                           "absolute output name: it would lie outside OUTDIR");
+    for (const char *p = rel;;) {
+        const char *end = strchr(p, '/');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == 0 || (n == 1 && p[0] == '.'))
+            return ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_INPUT,
+                               "output name with an empty or '.' component");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_INPUT,
+                               "output name with '..': it would lie outside OUTDIR");
+        if (n > NAME_MAX)
+            return ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT,
+                               "output name has a component of %zu bytes (the limit is %d)", n,
+                               NAME_MAX);
+        if (!end)
+            return 0;
+        p = end + 1;
+    }
+}
+
+static int output_code(int e)
+{
+    switch (e) {
+    case ENOSPC:
+    case EDQUOT:
+    case EROFS:
+    case EIO:
+        return PPX_EOUTPUT;
+    case ENAMETOOLONG:
+        return PPX_ENAMETOOLONG;
+    case ELOOP:
+    case ENOTDIR:
+        return PPX_EUNSAFE;
+    default:
+        return PPX_EIO;
+    }
+}
+
+/* Opens one component below dirfd as a folder, never through a link. */
+static int open_component(int dirfd, const char *name, int create, int stage, ppx_err *err)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && create) {
+        if (mkdirat(dirfd, name, 0755) != 0 && errno != EEXIST)
+            return ppx_err_set(err, output_code(errno), stage, "cannot create folder %s: %s",
+                               name, strerror(errno));
+        fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (fd >= 0)
+        return fd;
+    int e = errno;
+    if (e == ELOOP || e == ENOTDIR)
+        return ppx_err_set(err, PPX_EUNSAFE, stage,
+                           "%s is a symbolic link or not a folder (never followed)", name);
+    if (e == ENOENT)
+        return ppx_err_set(err, PPX_ENOENT, stage, "no folder %s", name);
+    return ppx_err_set(err, stage == PPX_STAGE_WRITE ? output_code(e) : PPX_EIO, stage,
+                       "cannot open folder %s: %s", name, strerror(e));
+}
+
+int ppx_dir_open_beneath(int root, const char *rel, int create, ppx_err *err)
+{
+    int stage = create ? PPX_STAGE_WRITE : PPX_STAGE_INPUT;
+    int fd = fcntl(root, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return ppx_err_set(err, PPX_EIO, stage, "dup: %s", strerror(errno));
+    char name[NAME_MAX + 1];
+    for (const char *p = rel ? rel : ""; *p;) {
+        const char *end = strchr(p, '/');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n > NAME_MAX) {
+            close(fd);
+            return ppx_err_set(err, PPX_ENAMETOOLONG, stage, "folder name of %zu bytes", n);
+        }
+        memcpy(name, p, n);
+        name[n] = '\0';
+        p += n + (end ? 1 : 0);
+        if (n == 0 || strcmp(name, ".") == 0)
+            continue;
+        if (strcmp(name, "..") == 0) {
+            close(fd);
+            return ppx_err_set(err, PPX_EUNSAFE, stage, "path with '..'");
+        }
+        int next = open_component(fd, name, create, stage, err);
+        close(fd);
+        if (next < 0)
+            return next;
+        fd = next;
+    }
+    return fd;
+}
+
+/* Splits rel into its folder (copied into dir) and its last component. */
+static const char *split(const char *rel, char *dir, size_t cap)
+{
+    const char *slash = strrchr(rel, '/');
+    if (!slash) {
+        dir[0] = '\0';
+        return rel;
+    }
+    snprintf(dir, cap, "%.*s", (int)(slash - rel), rel);
+    return slash + 1;
+}
+
+/* The folder of rel below root, through the cache when it holds it. The
+ * descriptor returned belongs to the cache (or to the caller when cache is
+ * NULL: *owned set). */
+static int cached_dir(int root, ppx_dircache *cache, const char *dir, int create, int *owned,
+                      ppx_err *err)
+{
+    *owned = 0;
+    if (cache && cache->fd >= 0 && cache->root == root && strcmp(cache->rel, dir) == 0)
+        return cache->fd;
+    int fd = ppx_dir_open_beneath(root, dir, create, err);
+    if (fd < 0 || !cache || strlen(dir) >= sizeof cache->rel) {
+        *owned = fd >= 0;
+        return fd;
+    }
+    if (cache->fd >= 0)
+        close(cache->fd);
+    cache->fd = fd;
+    cache->root = root;
+    snprintf(cache->rel, sizeof cache->rel, "%s", dir);
+    return fd;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int ppx_is_temp_name(const char *name)
+{
+    if (strlen(name) != 21 || strncmp(name, ".ppx-", 5) != 0 || strcmp(name + 17, ".tmp") != 0)
+        return 0;
+    for (int i = 5; i < 17; i++)
+        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+static uint64_t sweep(int dfd, int depth)
+{
+    uint64_t n = 0;
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
+        return 0;
+    }
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || depth >= 256)
+                continue;
+            int sub = openat(dirfd(d), e->d_name,
+                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0)
+                n += sweep(sub, depth + 1);
+            if (e->d_type == DT_DIR)
+                continue;
+        }
+        if (ppx_is_temp_name(e->d_name) && unlinkat(dirfd(d), e->d_name, 0) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+uint64_t ppx_sweep_temps(int root)
+{
+    int fd = fcntl(root, F_DUPFD_CLOEXEC, 0);
+    return fd < 0 ? 0 : sweep(fd, 0);
+}
+
+/* Creates a fresh temporary file in dirfd: fixed-length random name, never
+ * an existing file or link. Returns the descriptor; name gets its name. */
+static int create_temp(int dirfd, char name[24], uint32_t mode)
+{
+    for (int tries = 0; tries < 16; tries++) {
+        uint8_t r[6];
+        if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+            return -1;
+        snprintf(name, 24, ".ppx-%02x%02x%02x%02x%02x%02x.tmp", r[0], r[1], r[2], r[3], r[4],
+                 r[5]);
+        int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                        (mode_t)mode);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+/* Writes data into a new temporary file in dirfd and renames it to base. */
+static int write_in_dir(int dirfd, const char *base, const char *shown, const void *data,
+                        size_t len, const ppx_write_opts *opt, ppx_err *err)
+{
+    char tmp[24];
+    uint32_t mode = opt && opt->mode ? opt->mode & 0777 : 0644;
+    int fd = create_temp(dirfd, tmp, mode);
+    if (fd < 0)
+        return ppx_err_set(err, output_code(errno), PPX_STAGE_WRITE,
+                           "cannot create a temporary file for %s: %s", shown, strerror(errno));
+    int rc = 0;
+    if (write_all(fd, data, len) != 0 || (opt && opt->sync && fdatasync(fd) != 0)) {
+        rc = ppx_err_set(err, output_code(errno), PPX_STAGE_WRITE, "cannot write %s: %s", shown,
+                         strerror(errno));
+        close(fd);
+        goto fail;
+    }
+    if (close(fd) != 0) {
+        rc = ppx_err_set(err, output_code(errno), PPX_STAGE_WRITE, "cannot write %s: %s", shown,
+                         strerror(errno));
+        goto fail;
+    }
+    if (opt && opt->keep) {
+        struct stat st;
+        if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            (uint64_t)st.st_dev == opt->keep->dev && (uint64_t)st.st_ino == opt->keep->ino) {
+            rc = ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_WRITE,
+                             "the output %s is the input itself; inputs are never replaced",
+                             shown);
+            goto fail;
+        }
+    }
+    if (renameat(dirfd, tmp, dirfd, base) != 0) {
+        rc = ppx_err_set(err, output_code(errno), PPX_STAGE_WRITE, "cannot rename to %s: %s",
+                         shown, strerror(errno));
+        goto fail;
+    }
+    if (opt && opt->sync && fsync(dirfd) != 0)
+        return ppx_err_set(err, output_code(errno), PPX_STAGE_WRITE,
+                           "cannot sync the folder of %s: %s", shown, strerror(errno));
+    return 0;
+fail:
+    unlinkat(dirfd, tmp, 0);
+    return rc;
+}
+
+int ppx_write_beneath(int root, ppx_dircache *cache, const char *rel, const void *data,
+                      size_t len, const ppx_write_opts *opt, ppx_err *err)
+{
+    char dir[4096];
+    if (strlen(rel) >= sizeof dir)
+        return ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_WRITE, "output path too long");
+    int rc = ppx_key_check(rel, err);
+    if (rc) {
+        err->stage = PPX_STAGE_WRITE;
+        return rc;
+    }
+    const char *base = split(rel, dir, sizeof dir);
+    int owned;
+    int dfd = cached_dir(root, cache, dir, 1, &owned, err);
+    if (dfd < 0)
+        return dfd;
+    rc = write_in_dir(dfd, base, rel, data, len, opt, err);
+    if (owned)
+        close(dfd);
+    return rc;
+}
+
+int ppx_open_beneath(int root, ppx_dircache *cache, const char *rel, int follow_last,
+                     ppx_err *err)
+{
+    char dir[4096];
+    if (strlen(rel) >= sizeof dir)
+        return ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "path too long");
+    const char *base = split(rel, dir, sizeof dir);
+    if (base[0] == '\0' || strcmp(base, "..") == 0)
+        return ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_INPUT, "not a file name");
+    int owned;
+    int dfd = cached_dir(root, cache, dir, 0, &owned, err);
+    if (dfd < 0)
+        return dfd;
+    int fd = openat(dfd, base,
+                    O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (follow_last ? 0 : O_NOFOLLOW));
+    int e = errno;
+    if (owned)
+        close(dfd);
+    if (fd >= 0)
+        return fd;
+    if (e == ELOOP)
+        return ppx_err_set(err, PPX_ELOOP, PPX_STAGE_INPUT,
+                           follow_last ? "symbolic link loop"
+                                       : "a symbolic link, not followed (--follow-symlinks)");
+    if (e == ENOENT)
+        return ppx_err_set(err, PPX_ENOENT, PPX_STAGE_INPUT,
+                           "no such file (vanished, or a dangling symbolic link)");
+    if (e == ENAMETOOLONG)
+        return ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "file name too long");
+    return ppx_err_set(err, PPX_EIO, PPX_STAGE_INPUT, "cannot open: %s", strerror(e));
+}
+
+static const char *file_kind(mode_t m)
+{
+    if (S_ISDIR(m))
+        return "a directory";
+    if (S_ISFIFO(m))
+        return "a FIFO";
+    if (S_ISCHR(m))
+        return "a character device";
+    if (S_ISBLK(m))
+        return "a block device";
+    if (S_ISSOCK(m))
+        return "a socket";
+    if (S_ISLNK(m))
+        return "a symbolic link";
+    return "not a regular file";
+}
+
+int ppx_fd_read_all(int fd, uint64_t max_bytes, ppx_buf *b, ppx_file_id *id, ppx_err *err)
+{
+    b->len = 0;
+    int rc = 0;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_INPUT, "cannot stat: %s", strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = ppx_err_set(err, PPX_ESPECIAL, PPX_STAGE_INPUT, "is %s, not a regular file",
+                         file_kind(st.st_mode));
+        goto out;
+    }
+    if ((uint64_t)st.st_size > max_bytes) {
+        rc = ppx_err_set(err, PPX_ELIMIT, PPX_STAGE_INPUT,
+                         "file of %lld bytes is over the limit of %llu", (long long)st.st_size,
+                         (unsigned long long)max_bytes);
+        goto out;
+    }
+    if (id)
+        *id = (ppx_file_id){(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint32_t)st.st_mode};
+    /* Back to blocking reads for a regular file. */
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    size_t want = (size_t)st.st_size + 1; /* +1 sees a file that grew */
+    if (ppx_buf_reserve(b, want)) {
+        rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_READ, "cannot allocate %zu bytes", want);
+        goto out;
+    }
+    for (;;) {
+        if (b->len == b->cap && ppx_buf_reserve(b, b->cap * 2)) {
+            rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_READ, "out of memory");
+            goto out;
+        }
+        ssize_t n = read(fd, b->data + b->len, b->cap - b->len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_READ, "read error: %s", strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        b->len += (size_t)n;
+        if (b->len > max_bytes) {
+            rc = ppx_err_set(err, PPX_ELIMIT, PPX_STAGE_READ, "file grew over the size limit");
+            goto out;
+        }
+    }
+out:
+    close(fd);
+    return rc;
+}
+
+int ppx_read_beneath(int root, ppx_dircache *cache, const char *rel, int follow_last,
+                     uint64_t max_bytes, ppx_buf *b, ppx_file_id *id, ppx_err *err)
+{
+    b->len = 0;
+    int fd = ppx_open_beneath(root, cache, rel, follow_last, err);
+    if (fd < 0)
+        return fd;
+    return ppx_fd_read_all(fd, max_bytes, b, id, err);
+}
+
+/* mkdir -p for a path the user named. */
+static int mkdirs(const char *path, ppx_err *err)
+{
+    char tmp[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof tmp)
+        return ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_JOB, "OUTDIR path too long");
+    memcpy(tmp, path, n + 1);
+    for (char *p = tmp + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+            return ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_JOB, "cannot create folder %s: %s",
+                               tmp, strerror(errno));
+        if (c == '\0')
+            return 0;
+        *p = c;
+    }
+}
+
+int ppx_outdir_open(ppx_outdir *o, const char *path, int create, ppx_err *err)
+{
+    o->fd = -1;
+    snprintf(o->path, sizeof o->path, "%s", path);
+    if (create) {
+        int rc = mkdirs(path, err);
+        if (rc)
+            return rc;
+    }
+    o->fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (o->fd < 0) {
+        if (errno == ENOENT && !create)
+            return PPX_ENOENT;
+        return ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_JOB, "cannot open OUTDIR %s: %s", path,
+                           strerror(errno));
+    }
+    struct stat st;
+    if (fstat(o->fd, &st) != 0) {
+        int e = errno;
+        ppx_outdir_close(o);
+        return ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_JOB, "cannot stat OUTDIR %s: %s", path,
+                           strerror(e));
+    }
+    o->dev = (uint64_t)st.st_dev;
+    o->ino = (uint64_t)st.st_ino;
+    return 0;
+}
+
+void ppx_outdir_close(ppx_outdir *o)
+{
+    if (o->fd >= 0)
+        close(o->fd);
+    o->fd = -1;
+}
+
+int ppx_outdir_check(const ppx_outdir *o, ppx_err *err)
+{
+    struct stat st;
+    if (stat(o->path, &st) != 0)
+        return ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_JOB,
+                           "OUTDIR %s vanished during the run (%s); its outputs are lost", o->path,
+                           strerror(errno));
+    if ((uint64_t)st.st_dev != o->dev || (uint64_t)st.st_ino != o->ino)
+        return ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_JOB,
+                           "OUTDIR %s was replaced by another folder during the run; its "
+                           "outputs are lost",
+                           o->path);
+    return 0;
+}
+
+int ppx_private_dir_open(int root, const char *name, ppx_err *err)
+{
+    if (mkdirat(root, name, 0700) != 0 && errno != EEXIST)
+        return ppx_err_set(err, output_code(errno) == PPX_EOUTPUT ? PPX_EOUTPUT : PPX_EIO,
+                           PPX_STAGE_JOB, "cannot create %s: %s", name, strerror(errno));
+    int fd = openat(root, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return ppx_err_set(err, errno == ELOOP || errno == ENOTDIR ? PPX_EUNSAFE : PPX_EIO,
+                           PPX_STAGE_JOB, "cannot open %s: %s (it must be a real folder)", name,
+                           strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_uid != geteuid() || (st.st_mode & 022)) {
+        unsigned uid = (unsigned)st.st_uid;
+        close(fd);
+        return ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_JOB,
+                           "%s is owned by user %u or writable by others, not private to "
+                           "user %u: remove it",
+                           name, uid, (unsigned)geteuid());
+    }
+    if ((st.st_mode & 07777) != 0700)
+        fchmod(fd, 0700);
+    return fd;
+}
+
+int ppx_read_at(int dirfd, const char *name, uint64_t max_bytes, ppx_buf *b, ppx_err *err)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 1;
+        return ppx_err_set(err, errno == ELOOP ? PPX_EUNSAFE : PPX_EIO, PPX_STAGE_JOB,
+                           "cannot read %s: %s", name,
+                           errno == ELOOP ? "it is a symbolic link" : strerror(errno));
+    }
+    int rc = ppx_fd_read_all(fd, max_bytes, b, NULL, err);
+    if (rc) {
+        char msg[PPX_ERR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
+        return ppx_err_set(err, rc, PPX_STAGE_JOB, "cannot read %s: %s", name, msg);
+    }
+    return 0;
+}
+
+/* A symbolic link at a report path is followed only when its owner is the
+ * effective user or root: a link another user planted (in /tmp, or in a
+ * shared folder) is replaced instead, never written through. */
+static int trusted_link(const struct stat *lst)
+{
+    return lst->st_uid == geteuid() || lst->st_uid == 0;
+}
+
+/* Writes into an existing non-regular file (device, FIFO, terminal). */
+static int write_in_place(int dirfd, const char *base, const char *path, const void *data,
+                          size_t len, ppx_err *err)
+{
+    int fd = openat(dirfd, base, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot open %s: %s", path,
+                           errno == ENXIO ? "a FIFO with no reader" : strerror(errno));
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)) {
+        rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "%s changed while being opened", path);
+        goto out;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    if (write_all(fd, data, len) != 0)
+        rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot write %s: %s", path,
+                         strerror(errno));
+out:
+    close(fd);
+    return rc;
+}
+
+int ppx_report_file_write(const char *path, const void *data, size_t len, ppx_err *err)
+{
+    if (strcmp(path, "-") == 0) {
+        if (write_all(STDOUT_FILENO, data, len) != 0)
+            return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot write to stdout: %s",
+                               strerror(errno));
+        return 0;
+    }
+    char dir[4096];
+    if (strlen(path) >= sizeof dir)
+        return ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_JOB, "path too long");
+    const char *base = split(path, dir, sizeof dir);
+    if (base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+        return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "%s is not a file name", path);
+    int dfd = open(path[0] == '/' && dir[0] == '\0' ? "/" : dir[0] ? dir : ".",
+                   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot open the folder of %s: %s", path,
+                           strerror(errno));
+    int rc;
+    struct stat lst, st;
+    int exists = fstatat(dfd, base, &lst, AT_SYMLINK_NOFOLLOW) == 0;
+    if (exists && S_ISLNK(lst.st_mode) && trusted_link(&lst) && fstatat(dfd, base, &st, 0) == 0)
+        lst = st; /* a link of ours (/dev/stdout): its target decides */
+    if (exists && S_ISDIR(lst.st_mode))
+        rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "%s is a folder", path);
+    else if (exists && !S_ISREG(lst.st_mode) && !S_ISLNK(lst.st_mode))
+        rc = write_in_place(dfd, base, path, data, len, err);
+    else
+        rc = write_in_dir(dfd, base, path, data, len, NULL, err);
+    close(dfd);
+    return rc;
+}

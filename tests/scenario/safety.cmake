@@ -1,0 +1,17 @@
+# Safety and security scenarios (issues 10 and 11): each case a reproduction of an attack or a
+# silent loss, run against the real binary.
+foreach(c list_traversal symlinked_subfolder concurrent_lock outdir_deleted list_own_folder
+          dot_collisions list_and_spec_errors)
+  ppx_sh_test(NAME run.safety.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
+              ARGS ${CMAKE_CURRENT_LIST_DIR}/test_safety.py ${c} LABELS unit TIMEOUT 300)
+endforeach()
+ppx_sh_test(NAME mpi.safety.long_names SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
+            ARGS ${CMAKE_CURRENT_LIST_DIR}/test_safety.py long_names LABELS mpi TIMEOUT 600)
+foreach(c outdir_plants journal_plants report_targets input_links folder_swap modes
+          escaped_names)
+  ppx_sh_test(NAME run.security.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
+              ARGS ${CMAKE_CURRENT_LIST_DIR}/test_security.py ${c} LABELS unit TIMEOUT 300)
+endforeach()
+ppx_sh_test(NAME run.security.release_without_hooks SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
+            ARGS ${CMAKE_CURRENT_LIST_DIR}/test_security.py release_without_hooks LABELS unit
+            TIMEOUT 900)
