@@ -308,7 +308,8 @@ int ppx_journal_load(int jdir, uint64_t n_chunks, ppx_resume_state *rs, ppx_err 
         nn++;
     }
     closedir(d);
-    qsort(names, nn, sizeof *names, cmp_names);
+    if (nn)
+        qsort(names, nn, sizeof *names, cmp_names);
     for (size_t i = 0; i < nn; i++) {
         if (!rc)
             rc = parse_file(jdir, names[i], rs, err);

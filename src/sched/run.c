@@ -41,6 +41,9 @@
 enum { TAG_REQ = 101, TAG_ASSIGN = 102, TAG_CHUNKRES = 103, TAG_DONE = 104 };
 enum { REQ_STOPPING = 1, REQ_FATAL = 2 };
 enum { ASSIGN_CHUNK = 1, ASSIGN_NOMORE = 2 };
+/* The stop word of an assignment: go on, stop now (a signal, a fatal error),
+ * or finish the chunks already started first (--max-failures). */
+enum { STOP_NONE = 0, STOP_NOW = 1, STOP_DRAIN = 2 };
 /* Chunks a rank keeps queued beyond those its workers are on: one hides the
  * latency of a request (milliseconds); more only lengthens the tail, when
  * one rank still holds queued chunks while the others have nothing left. */
@@ -204,6 +207,8 @@ typedef struct {
     int no_more;     /* rank 0 said there is no more work for us */
     int req_out;     /* a request to rank 0 is outstanding */
     int stopping;    /* stop taking work */
+    int draining;    /* stopping, but chunks already started are finished and journaled
+                        (--max-failures: so that --resume always gets past them) */
     int fatal;       /* a fatal error happened here */
     ppx_err fatal_err;
     const char *stop_reason;
@@ -281,7 +286,8 @@ static void drop_unstarted(run_state *s)
             *pp = c->next_in_queue;
             chunk_free(c);
         } else {
-            c->next = c->count; /* submit nothing more from it */
+            if (!s->draining)
+                c->next = c->count; /* submit nothing more from it */
             s->queue_tail = c;
             pp = &c->next_in_queue;
         }
@@ -687,8 +693,9 @@ static void feed(run_state *s)
 {
     char in[4096], out[4096];
     int with_payload = is_bytes_remote(s);
-    for (chunk *c = s->queue_head; c && !s->stopping; c = c->next_in_queue) {
-        while (c->next < c->count && ppx_pool_slots(s->pool, with_payload) > 0 && !s->stopping) {
+    int may = !s->stopping || s->draining;
+    for (chunk *c = s->queue_head; c && may; c = c->next_in_queue) {
+        while (c->next < c->count && ppx_pool_slots(s->pool, with_payload) > 0 && may) {
             uint64_t i = c->next++;
             const char *key = chunk_key(c, i);
             ppx_err e;
@@ -770,9 +777,12 @@ static void poll_assignment(run_state *s)
     chunk *c = unpack_assign(s->scratch.data, (size_t)n, s->cfg->transport_bytes, &kind, &stop);
     if (stop && !s->stopping) {
         s->stopping = 1;
+        s->draining = stop == STOP_DRAIN;
         if (!s->stop_reason)
             s->stop_reason = "stopped by rank 0";
     }
+    if (stop == STOP_NOW)
+        s->draining = 0;
     if (kind == ASSIGN_NOMORE) {
         s->no_more = 1;
     } else if (!c) {
@@ -834,7 +844,8 @@ static void serve(run_state *s)
             MPI_Wait(&s->send_req[src], MPI_STATUS_IGNORE);
         int64_t id = (s->global_stop || (msg[0] & REQ_STOPPING)) ? -1 : take_chunk_id(s);
         int kind = id >= 0 ? ASSIGN_CHUNK : ASSIGN_NOMORE;
-        if (pack_assign(s, kind, s->global_stop, id >= 0 ? (uint64_t)id : 0, &s->send_buf[src]))
+        int stop = !s->global_stop ? STOP_NONE : s->draining ? STOP_DRAIN : STOP_NOW;
+        if (pack_assign(s, kind, stop, id >= 0 ? (uint64_t)id : 0, &s->send_buf[src]))
             abort();
         MPI_Isend(s->send_buf[src].data, (int)s->send_buf[src].len, MPI_BYTE, src, TAG_ASSIGN,
                   s->comm, &s->send_req[src]);
@@ -843,9 +854,10 @@ static void serve(run_state *s)
 
 /* ---- the loop --------------------------------------------------------- */
 
+/* Images failed in this attempt, on every rank (as far as rank 0 knows). */
 static uint64_t total_failed(const run_state *s)
 {
-    uint64_t f = s->failed + s->resume.failures.n;
+    uint64_t f = s->failed;
     for (int r = 1; r < s->size; r++)
         f += s->rank_failed[r];
     return f;
@@ -853,8 +865,9 @@ static uint64_t total_failed(const run_state *s)
 
 static void check_stop(run_state *s)
 {
-    if (stop_signal && !s->stopping) {
+    if (stop_signal && (!s->stopping || s->draining)) {
         s->stopping = 1;
+        s->draining = 0;
         s->stop_reason = stop_signal == SIGINT    ? "SIGINT"
                          : stop_signal == SIGTERM ? "SIGTERM"
                          : stop_signal == SIGUSR1 ? "SIGUSR1"
@@ -864,10 +877,15 @@ static void check_stop(run_state *s)
     }
     if (s->rank == 0) {
         int64_t maxf = s->cfg->max_failures;
+        /* The limit counts this attempt's failures: those in the journal
+         * are known, and --resume must always be able to go on. */
         if (maxf >= 0 && !s->global_stop && total_failed(s) >= (uint64_t)(maxf > 0 ? maxf : 1)) {
             s->global_stop = 1;
+            s->stopping = s->draining = 1;
             s->stop_reason = "--max-failures reached";
-            fprintf(stderr, "prepix: %llu images failed: --max-failures %lld reached, stopping\n",
+            fprintf(stderr,
+                    "prepix: %llu images failed in this attempt: --max-failures %lld reached; "
+                    "finishing the chunks already started, then stopping\n",
                     (unsigned long long)total_failed(s), (long long)maxf);
         }
         if (s->stopping)
@@ -883,7 +901,7 @@ static void show_progress(run_state *s, int final)
 {
     if (s->rank != 0)
         return;
-    uint64_t done = s->done, failed = total_failed(s) - s->resume.failures.n, bytes = s->bytes_read;
+    uint64_t done = s->done, failed = total_failed(s), bytes = s->bytes_read;
     for (int r = 1; r < s->size; r++) {
         done += s->rank_done[r];
         bytes += s->rank_bytes[r];
@@ -896,7 +914,7 @@ static int run_loop(run_state *s)
     double stop_deadline = 0;
     for (;;) {
         check_stop(s);
-        if (s->stopping && stop_deadline == 0)
+        if (s->stopping && !s->draining && stop_deadline == 0)
             /* Images in workers get a bounded time to finish (their chunks
              * are not journaled either way, so --resume redoes them). */
             stop_deadline = now_s() + (s->cfg->timeout_s < STOP_GRACE_S ? s->cfg->timeout_s
@@ -932,8 +950,8 @@ static int run_loop(run_state *s)
         collect_finished(s);
 
         int busy = ppx_pool_pending(s->pool); /* queued images included */
-        int local_done = busy == 0 && (s->queue_head == NULL || s->stopping);
-        if (s->stopping && busy > 0 && now_s() > stop_deadline)
+        int local_done = busy == 0 && (s->queue_head == NULL || (s->stopping && !s->draining));
+        if (s->stopping && !s->draining && busy > 0 && now_s() > stop_deadline)
             local_done = 1; /* abandon what is still running: --resume redoes it */
         if (s->rank == 0) {
             /* Every other rank has said it is done, after its last chunk
@@ -1386,6 +1404,17 @@ static int finish(run_state *s)
     ppx_failures all_fails = {0};
     ppx_buf packed;
     ppx_buf_init(&packed);
+    /* A stopped run's report lists every failure known at the stop: those of
+     * chunks left unfinished too (not journaled: --resume redoes them). */
+    for (chunk *c = s->queue_head; c; c = c->next_in_queue)
+        if (c->remaining) {
+            ppx_stats_merge(&s->acc, &c->stats);
+            if (ppx_failures_extend(&s->fails, &c->fails)) {
+                ppx_err e;
+                ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
+                set_fatal(s, &e);
+            }
+        }
     ppx_failures_pack(&s->fails, &packed);
 
     if (s->mpi) {

@@ -15,7 +15,7 @@ endforeach()
 ppx_sh_test(NAME run.security.release_without_hooks SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
             ARGS ${CMAKE_CURRENT_LIST_DIR}/test_security.py release_without_hooks LABELS unit
             TIMEOUT 900)
-foreach(c unreadable_folder empty_input whole_tree)
+foreach(c unreadable_folder empty_input whole_tree max_failures_resume)
   ppx_sh_test(NAME run.accounting.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
               ARGS ${CMAKE_CURRENT_LIST_DIR}/test_accounting.py ${c} LABELS unit TIMEOUT 300)
 endforeach()

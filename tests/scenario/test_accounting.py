@@ -147,5 +147,38 @@ def whole_tree():
         check(f["stage"] and f["error"], f)
 
 
+def max_failures_resume():
+    """--max-failures stops with the failures named; --resume always gets on, and the final
+    report equals an uninterrupted run's."""
+    from lib import comparable, tree
+    t = tmpdir()
+    inp = os.path.join(t, "mfz")
+    os.makedirs(inp)
+    for i in range(10):
+        shutil.copy(PHOTO, os.path.join(inp, f"{i:02d}.jpg"))
+    for i in (1, 6):  # one bad image in each chunk of five
+        open(os.path.join(inp, f"{i:02d}.jpg"), "w").close()
+    args = ["-p", "resize 64", "--max-failures", "1", "--chunk-size", "5", "-w", "1",
+            "--progress", "none"]
+    out = os.path.join(t, "o")
+    p = run(["run", "-i", inp, "-o", out] + args)
+    check(p.returncode == 4, f"exit {p.returncode}: {p.stderr}")
+    rep = report(out)
+    check(rep["images"]["failed"] >= 1 and len(rep["failures"]) == rep["images"]["failed"],
+          f"stopped report: {rep['images']} {rep['failures']}")
+    check(rep["failures"][0]["path"].endswith("01.jpg"), rep["failures"])
+    for attempt in range(5):
+        p = run(["run", "-i", inp, "-o", out, "--resume"] + args)
+        if p.returncode != 4:
+            break
+    check(p.returncode == 3, f"resume: exit {p.returncode} after {attempt + 1} attempts: {p.stderr}")
+    clean = os.path.join(t, "clean")
+    run(["run", "-i", inp, "-o", clean, "-p", "resize 64", "--chunk-size", "5", "-w", "1",
+         "--progress", "none"], check=3)
+    check(tree(out) == tree(clean), "outputs differ from an uninterrupted run")
+    check(comparable(report(out)) == comparable(report(clean)), "reports differ")
+
+
 if __name__ == "__main__":
-    sys.exit(main({f.__name__: f for f in (unreadable_folder, empty_input, whole_tree)}))
+    sys.exit(main({f.__name__: f for f in (unreadable_folder, empty_input, whole_tree,
+                                           max_failures_resume)}))
