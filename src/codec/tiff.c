@@ -37,11 +37,15 @@ typedef struct {
 
     ppx_err *err;
     int stage;
-    int quiet;         /* drop libtiff's messages (page counting) */
     char lib_msg[300]; /* libtiff's first error since lib_reset(), and its code */
     int lib_code;
     unsigned warnings, max_warnings;
     char last_warning[200];
+    /* The first warning not on the harmless list ("module: text (strip n)"):
+     * it fails the decode once the header checks have passed. */
+    char damage[300];
+    const char *unit_what; /* "strip" or "tile" while one is decoded, else NULL */
+    uint32_t unit;
 } tiff_ctx;
 
 /* Everything we use from the first directory. */
@@ -95,7 +99,7 @@ static int on_error(TIFF *tif, void *ud, const char *module, const char *fmt, va
 {
     (void)tif;
     tiff_ctx *c = ud;
-    if (c->quiet || c->lib_msg[0])
+    if (c->lib_msg[0])
         return 1; /* the first message is the specific one; later ones repeat it */
     /* "module: message", both cut to fit. */
     int k = module && *module ? snprintf(c->lib_msg, sizeof c->lib_msg, "%.80s: ", module) : 0;
@@ -106,15 +110,69 @@ static int on_error(TIFF *tif, void *ud, const char *module, const char *fmt, va
     return 1; /* handled: libtiff must not call the global handler */
 }
 
+/* Tags that only describe the image: libtiff ignoring one of them ("tag
+ * ignored") leaves every pixel as it is. */
+static const char *const metadata_tags[] = {
+    "DocumentName",   "ImageDescription", "Make",        "Model",
+    "PageName",       "Software",         "DateTime",    "Artist",
+    "HostComputer",   "Copyright",        "XResolution", "YResolution",
+    "ResolutionUnit", "XPosition",        "YPosition",   "PageNumber",
+};
+
+/* libtiff's warnings that say nothing about the pixels (libtiff 4.5 texts;
+ * tests/unit/test_codec_tiff.c has one harmless_* test per entry). Every
+ * other warning, whether from a codec (PackBits "Discarding N bytes to
+ * avoid buffer overrun", libjpeg's "Corrupt JPEG data" inside a JPEG strip,
+ * LZW's missing EOI) or from the directory (a guessed StripByteCounts, an
+ * ignored Predictor), means pixels lost, invented or misread, and fails the
+ * decode: libtiff would go on and hand back garbage rows. */
+static int harmless_warning(const char *text)
+{
+    static const char *const prefixes[] = {
+        /* Private tags: decoding never reads them. */
+        "Unknown field with tag ",
+        /* libtiff sorts the entries itself. */
+        "Invalid TIFF directory; tags are not sorted in ascending order",
+        /* Text tags: a NUL inside or none at the end cuts or ends the text. */
+        "ASCII value for tag \"",
+        /* Extra samples without an ExtraSamples tag: read_directory's own
+         * rule decides what they are (a lone one is alpha). */
+        "Sum of Photometric type-related color channels and ExtraSamples",
+        /* Tiles that are not multiples of 16: libtiff reads them exactly. */
+        "Nonstandard tile width ",
+        "Nonstandard tile length ",
+        /* Said for every old-style JPEG file, damaged or not. */
+        "Deprecated and troublesome old-style JPEG compression mode",
+    };
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+        if (strncmp(text, prefixes[i], strlen(prefixes[i])) == 0)
+            return 1;
+    /* 'Incorrect count for "XResolution"; tag ignored' and its kin: harmless
+     * for metadata only (an ignored Predictor or ColorMap changes pixels). */
+    const char *q = strchr(text, '"'), *end = q ? strchr(q + 1, '"') : NULL;
+    size_t tl = strlen(text), suffix = strlen("; tag ignored");
+    if (!end || tl < suffix || strcmp(text + tl - suffix, "; tag ignored") != 0 ||
+        strncmp(text, "IO error", 8) == 0) /* data past the end: a cut file */
+        return 0;
+    for (size_t i = 0; i < sizeof metadata_tags / sizeof metadata_tags[0]; i++)
+        if ((size_t)(end - q - 1) == strlen(metadata_tags[i]) &&
+            strncmp(q + 1, metadata_tags[i], (size_t)(end - q - 1)) == 0)
+            return 1;
+    return 0;
+}
+
 static int on_warning(TIFF *tif, void *ud, const char *module, const char *fmt, va_list ap)
 {
     (void)tif;
-    (void)module;
     tiff_ctx *c = ud;
-    if (c->quiet)
-        return 1;
     c->warnings++;
     vsnprintf(c->last_warning, sizeof c->last_warning, fmt, ap);
+    if (c->damage[0] || harmless_warning(c->last_warning))
+        return 1;
+    int k =
+        snprintf(c->damage, sizeof c->damage, "%.80s: %s", module ? module : "", c->last_warning);
+    if (c->unit_what && k > 0 && (size_t)k < sizeof c->damage)
+        snprintf(c->damage + k, sizeof c->damage - (size_t)k, " (%s %u)", c->unit_what, c->unit);
     return 1;
 }
 
@@ -140,6 +198,17 @@ static int check_warnings(tiff_ctx *c)
     return ppx_err_set(c->err, PPX_ECORRUPT, c->stage,
                        "libtiff: more than %u warnings, the last: %s", c->max_warnings,
                        c->last_warning);
+}
+
+/* Refuses pixels after a warning that is not known to be harmless. Called
+ * by the decode only, after the header checks, so that a cut or oversized
+ * file still gets its specific code (ETRUNC, ELIMIT); inspect reports the
+ * header facts of such files. */
+static int check_damage(tiff_ctx *c)
+{
+    if (!c->damage[0])
+        return check_warnings(c);
+    return ppx_err_set(c->err, PPX_ECORRUPT, c->stage, "libtiff: %s", c->damage);
 }
 
 /* ---- client procs over memory ------------------------------------------ */
@@ -692,6 +761,8 @@ static int read_strips(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit,
             tmsize_t want = (tmsize_t)(line * rows);
             uint8_t *dst = direct ? ppx_image_row(img, y0) : scratch;
             lib_reset(c);
+            c->unit_what = "strip";
+            c->unit = strip;
             tmsize_t got = TIFFReadEncodedStrip(tif, strip, dst, want);
             if (got != want) {
                 if (got < 0)
@@ -702,7 +773,7 @@ static int read_strips(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit,
                                      (long long)got, (long long)want);
                 goto out;
             }
-            if ((rc = check_warnings(c)))
+            if ((rc = check_damage(c)))
                 goto out;
             if (!direct)
                 for (uint32_t r = 0; r < rows; r++)
@@ -740,6 +811,8 @@ static int read_tiles(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit, 
                 uint32_t n = h->w - tx < h->tw ? h->w - tx : h->tw;
                 uint32_t tile = TIFFComputeTile(tif, tx, ty, 0, (uint16_t)p);
                 lib_reset(c);
+                c->unit_what = "tile";
+                c->unit = tile;
                 tmsize_t got = TIFFReadEncodedTile(tif, tile, scratch, (tmsize_t)unit);
                 if (got != (tmsize_t)unit) {
                     if (got < 0)
@@ -750,7 +823,7 @@ static int read_tiles(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit, 
                                          (long long)got, (unsigned long long)unit);
                     goto out;
                 }
-                if ((rc = check_warnings(c)))
+                if ((rc = check_damage(c)))
                     goto out;
                 for (uint32_t r = 0; r < rows; r++)
                     ppx__tiff_px_row(px, p, scratch + r * trow, n,
@@ -793,7 +866,7 @@ static int read_rgba(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, ppx_image *img, 
     TIFFRGBAImageEnd(&ri);
     if (!ok)
         return lib_fail(c, PPX_ECORRUPT, "cannot decode the YCbCr image");
-    if ((rc = check_warnings(c)))
+    if ((rc = check_damage(c)))
         return rc;
     const size_t n = (size_t)h->w * h->h;
     uint8_t *d = img->data;
@@ -877,6 +950,10 @@ int ppx__tiff_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, p
         goto out;
     }
     if ((rc = check_layout(&c, tif, &h, !h.rgba_fallback, &unit)))
+        goto out;
+    /* A directory warning that is not harmless (a guessed strip size, an
+     * ignored Predictor) fails here, before any pixel is decoded. */
+    if ((rc = check_damage(&c)))
         goto out;
     if (h.rgba_fallback) {
         if ((rc = read_rgba(&c, tif, &h, img, l)))
