@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jpeglib.h>
 
@@ -754,7 +757,7 @@ static int scan_limit(void)
     ppx_limits l;
     ppx_limits_default(&l);
     double t0 = now_s();
-    CHECK_EQ_INT(expect_fail(b.data, b.len, &l, PPX_ELIMIT, "more than 1000 scans"), 0);
+    CHECK_EQ_INT(expect_fail(b.data, b.len, &l, PPX_ELIMIT, "limit of 1000 scans"), 0);
     double dt = now_s() - t0;
     printf("refused in %.3f s of CPU\n", dt);
     CHECK(dt < 0.5);
@@ -771,6 +774,93 @@ static int scan_limit(void)
     CHECK(info.progressive);
     CHECK_EQ_INT(img.channels, 1);
     CHECK_EQ_INT(img.width, 1024);
+    ppx_image_destroy(&img);
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
+/* Decodes b in a child process, whose CPU time and peak RSS the kernel
+ * measures (getrusage of a child, not of this process). The child runs
+ * under a CPU rlimit of 10 s, so that a decoder that does not stop is
+ * killed (SIGXCPU) instead of hanging the test. Returns 0 when the child
+ * exited 0: the decode failed with `code` and a message holding `needle`. */
+static int decode_in_child(const ppx_buf *b, const ppx_limits *l, int code, const char *needle,
+                           double *cpu_s, long *rss_mb)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        struct rlimit cpu = {10, 11};
+        setrlimit(RLIMIT_CPU, &cpu);
+        int bad = expect_fail(b->data, b->len, l, code, needle);
+        fflush(stdout);
+        _exit(bad ? 1 : 0);
+    }
+    int status;
+    struct rusage ru;
+    CHECK(wait4(pid, &status, 0, &ru) == pid);
+    *cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+             ru.ru_stime.tv_usec / 1e6;
+    *rss_mb = ru.ru_maxrss / 1024; /* KiB on Linux */
+    printf("child: %.3f s of CPU, peak RSS %ld MB, ", *cpu_s, *rss_mb);
+    if (WIFSIGNALED(status))
+        printf("killed by signal %d\n", WTERMSIG(status));
+    else
+        printf("exit %d\n", WEXITSTATUS(status));
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    return 0;
+}
+
+/* A few hundred KB of valid progressive JPEG whose scans each cost a pass
+ * over every block: refused from the header, before libjpeg allocates the
+ * coefficient buffer or decodes a scan (issue 10.3: such a file took a
+ * worker for a minute and 1.6 GB). */
+static int scan_budget_child(unsigned side, unsigned scans)
+{
+    ppx_buf b;
+    ppx_buf_init(&b);
+    many_scans_jpeg(&b, side, side, scans - 1);
+    printf("%ux%u, %u scans: %zu bytes\n", side, side, scans, b.len);
+    ppx_limits l;
+    ppx_limits_default(&l);
+    CHECK(scans <= l.max_jpeg_scans || side == 16384); /* 999: under the scan-count limit */
+    double cpu;
+    long rss;
+    CHECK_EQ_INT(decode_in_child(&b, &l, PPX_ELIMIT, "over the budget of", &cpu, &rss), 0);
+    CHECK(cpu < 2.0);
+    CHECK(rss < 200);
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
+static int scan_budget_16k_2647_scans(void)
+{
+    return scan_budget_child(16384, 2647);
+}
+
+static int scan_budget_8k_999_scans(void)
+{
+    return scan_budget_child(8192, 999);
+}
+
+/* The budget is 3/4 x max_pixels block decodes: with max_pixels = 512 x 512,
+ * 196608 = 48 scans of the 4096 blocks of a 512 x 512 gray image. 48
+ * scans decode, 49 are refused. */
+static int scan_budget_boundary(void)
+{
+    ppx_buf b;
+    ppx_buf_init(&b);
+    ppx_limits l;
+    ppx_limits_default(&l);
+    l.max_pixels = 512 * 512;
+    many_scans_jpeg(&b, 512, 512, 47);
+    ppx_image img;
+    ppx_image_init(&img);
+    ppx_err e;
+    CHECK_EQ_INT(decode_with(&b, &l, 0, 0, &img, NULL, &e), 0);
+    many_scans_jpeg(&b, 512, 512, 48);
+    CHECK_EQ_INT(expect_fail(b.data, b.len, &l, PPX_ELIMIT, "over the budget of 196608"), 0);
     ppx_image_destroy(&img);
     ppx_buf_destroy(&b);
     return 0;
@@ -993,5 +1083,7 @@ PPX_TEST_MAIN(TEST(roundtrip_rgb), TEST(roundtrip_gray), TEST(encode_determinist
               TEST(exif_truncated), TEST(exif_offsets_out_of_range), TEST(exif_huge_count),
               TEST(exif_not_exif), TEST(exif_in_jpeg), TEST(crafted_soi_only),
               TEST(crafted_truncated), TEST(crafted_corrupt), TEST(crafted_unsupported),
-              TEST(scan_limit), TEST(memory_limit), TEST(pixel_limit), TEST(warnings_flood),
-              TEST(cmyk_adobe), TEST(ycck_adobe), TEST(cmyk_plain), TEST(unknown_colorspace))
+              TEST(scan_limit), TEST(scan_budget_16k_2647_scans), TEST(scan_budget_8k_999_scans),
+              TEST(scan_budget_boundary), TEST(memory_limit), TEST(pixel_limit),
+              TEST(warnings_flood), TEST(cmyk_adobe), TEST(ycck_adobe), TEST(cmyk_plain),
+              TEST(unknown_colorspace))
