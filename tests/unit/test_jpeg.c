@@ -476,10 +476,14 @@ static size_t exif_block(uint8_t *out, int big_endian, const uint16_t (*entries)
     W32(8);
     W16(n);
     for (unsigned k = 0; k < n; k++) {
-        W16(entries[k][0]); /* tag */
-        W16(entries[k][1]); /* type */
-        W32(entries[k][2]); /* count */
-        if (entries[k][1] == 3) {
+        W16(entries[k][0]);                             /* tag */
+        W16(entries[k][1]);                             /* type */
+        W32(entries[k][2]);                             /* count */
+        if (entries[k][1] == 1 || entries[k][1] == 6) { /* BYTE, SBYTE: first byte */
+            out[i++] = (uint8_t)values[k];
+            out[i++] = 0;
+            W16(0);
+        } else if (entries[k][1] == 3 || entries[k][1] == 8) { /* SHORT, SSHORT */
             W16(values[k]);
             W16(0);
         } else {
@@ -657,6 +661,77 @@ static int exif_in_jpeg(void)
     ppx_buf_destroy(&plain);
     ppx_buf_destroy(&b);
     return 0;
+}
+
+/* Orientation stored as EXIF type `type`, in both byte orders (6 big-endian,
+ * 8 little-endian, so that a value read in the wrong order shows), spliced
+ * into a JPEG: the EXIF reader, inspect and decode all report it. A value
+ * outside 1..8 (`bad`, as stored) is ignored: orientation 1. */
+static int exif_type(uint16_t type, uint32_t bad)
+{
+    ppx_buf plain, b;
+    ppx_buf_init(&plain);
+    ppx_buf_init(&b);
+    CHECK_EQ_INT(gradient_jpeg(32, 24, 3, &plain), 0);
+    const uint16_t ent[1][3] = {{0x0112, type, 1}};
+    ppx_image img;
+    ppx_image_init(&img);
+    for (int be = 0; be <= 1; be++) {
+        const uint32_t want = be ? 6 : 8, val[1] = {want};
+        uint8_t ex[64];
+        size_t n = exif_block(ex, be, ent, val, 1);
+        int o = 0;
+        CHECK_EQ_INT(ppx__exif_orientation(ex, n, &o), 0);
+        CHECK_EQ_INT(o, want);
+        insert_app1(&plain, ex, n, &b);
+        ppx_info info;
+        ppx_err e;
+        CHECK_EQ_INT(ppx_codec_inspect(b.data, b.len, NULL, &info, &e), 0);
+        CHECK_EQ_INT(info.orientation, want);
+        CHECK_EQ_INT(decode_with(&b, NULL, 0, 0, &img, &info, &e), 0);
+        CHECK_EQ_INT(img.orientation, want);
+        CHECK_EQ_INT(info.orientation, want);
+        const uint32_t badv[1] = {bad};
+        n = exif_block(ex, be, ent, badv, 1);
+        o = 0;
+        CHECK_EQ_INT(ppx__exif_orientation(ex, n, &o), 0);
+        CHECK_EQ_INT(o, 1);
+    }
+    ppx_image_destroy(&img);
+    ppx_buf_destroy(&plain);
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
+static int exif_type_short(void)
+{
+    return exif_type(3, 9);
+}
+
+static int exif_type_long(void)
+{
+    return exif_type(4, 0x10006); /* 65542: its low half alone would read as 6 */
+}
+
+static int exif_type_sshort(void)
+{
+    return exif_type(8, 0xFFFA); /* -6 */
+}
+
+/* gdk-pixbuf's bug725582-testrotate.jpg stores Orientation 6 as SLONG. */
+static int exif_type_slong(void)
+{
+    return exif_type(9, 0xFFFFFFFAu); /* -6 */
+}
+
+static int exif_type_byte(void)
+{
+    return exif_type(1, 0);
+}
+
+static int exif_type_sbyte(void)
+{
+    return exif_type(6, 0xFA); /* -6 */
 }
 
 /* ---- damaged and unsupported bytes -------------------------------------- */
@@ -1081,9 +1156,11 @@ PPX_TEST_MAIN(TEST(roundtrip_rgb), TEST(roundtrip_gray), TEST(encode_determinist
               TEST(encode_grows_buffer), TEST(encode_refuses), TEST(scale_select), TEST(size_hint),
               TEST(image_reuse), TEST(exif_valid), TEST(exif_absent_or_bad_value),
               TEST(exif_truncated), TEST(exif_offsets_out_of_range), TEST(exif_huge_count),
-              TEST(exif_not_exif), TEST(exif_in_jpeg), TEST(crafted_soi_only),
-              TEST(crafted_truncated), TEST(crafted_corrupt), TEST(crafted_unsupported),
-              TEST(scan_limit), TEST(scan_budget_16k_2647_scans), TEST(scan_budget_8k_999_scans),
+              TEST(exif_not_exif), TEST(exif_in_jpeg), TEST(exif_type_short), TEST(exif_type_long),
+              TEST(exif_type_sshort), TEST(exif_type_slong), TEST(exif_type_byte),
+              TEST(exif_type_sbyte), TEST(crafted_soi_only), TEST(crafted_truncated),
+              TEST(crafted_corrupt), TEST(crafted_unsupported), TEST(scan_limit),
+              TEST(scan_budget_16k_2647_scans), TEST(scan_budget_8k_999_scans),
               TEST(scan_budget_boundary), TEST(memory_limit), TEST(pixel_limit),
               TEST(warnings_flood), TEST(cmyk_adobe), TEST(ycck_adobe), TEST(cmyk_plain),
               TEST(unknown_colorspace))
