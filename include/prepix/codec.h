@@ -24,7 +24,9 @@ typedef enum {
 const char *ppx_format_name(ppx_format f);
 /* Usual file extension without dot: "jpg", "png", "tif". */
 const char *ppx_format_ext(ppx_format f);
-/* Format from the first bytes of a file (magic), never from the name. */
+/* Format from the first bytes of a file (magic), never from the name:
+ * JPEG from its SOI (FF D8), PNG from its 8-byte signature, TIFF and BigTIFF
+ * from their 4-byte headers in either byte order. */
 ppx_format ppx_codec_detect(const uint8_t *buf, size_t len);
 
 /* Header facts, as `prepix inspect` prints them. */

@@ -43,6 +43,11 @@
 #define M_SOF11 0xcb
 #define M_SOF13 0xcd
 #define M_SOF15 0xcf
+#define M_JPG 0xc8   /* reserved for JPEG extensions */
+#define M_DHP 0xde   /* hierarchical: define hierarchical progression */
+#define M_EXP 0xdf   /* hierarchical: expand reference components */
+#define M_SOF55 0xf7 /* JPEG-LS (ITU T.87), a JPGn marker to libjpeg */
+#define M_LSE 0xf8   /* JPEG-LS parameters */
 #define M_SOI 0xd8
 #define M_SOS 0xda
 #define M_TEM 0x01
@@ -132,7 +137,21 @@ static void on_error_exit(j_common_ptr cinfo)
         if ((p0 >= M_SOF5 && p0 <= M_SOF7) || (p0 >= M_SOF13 && p0 <= M_SOF15))
             fail(cinfo, PPX_EUNSUPPORTED, "hierarchical JPEG (SOF%d) is not supported (%s)",
                  p0 - M_SOF0, text);
+        if (p0 == M_JPG)
+            fail(cinfo, PPX_EUNSUPPORTED,
+                 "reserved JPEG extension marker (JPG, 0xc8) is not supported (%s)", text);
         fail(cinfo, PPX_EUNSUPPORTED, "%s", text);
+    case JERR_UNKNOWN_MARKER:
+        /* Markers libjpeg does not know but that belong to other JPEG
+         * processes: a valid file of a kind we do not decode, not damage.
+         * A hierarchical file starts with DHP, before any SOF. */
+        if (p0 == M_DHP || p0 == M_EXP)
+            fail(cinfo, PPX_EUNSUPPORTED, "hierarchical JPEG (%s marker) is not supported (%s)",
+                 p0 == M_DHP ? "DHP" : "EXP", text);
+        if (p0 == M_SOF55 || p0 == M_LSE)
+            fail(cinfo, PPX_EUNSUPPORTED, "JPEG-LS (%s) is not supported (%s)",
+                 p0 == M_SOF55 ? "SOF55" : "LSE marker", text);
+        break;
     case JERR_ARITH_NOTIMPL:
     case JERR_NOT_COMPILED:
         fail(cinfo, PPX_EUNSUPPORTED, "%s", text);

@@ -738,20 +738,62 @@ static int exif_type_sbyte(void)
 
 static int crafted_soi_only(void)
 {
-    /* Two bytes are not recognised as JPEG by the dispatcher (EFORMAT); the
-     * JPEG decoder itself calls a lone SOI truncated. */
+    /* A lone SOI is a JPEG cut short, whether the file has 2 or 3 bytes. */
     static const uint8_t soi[] = {0xFF, 0xD8, 0xFF};
+    CHECK_EQ_INT(expect_fail(soi, 2, NULL, PPX_ETRUNC, "Premature end of JPEG file after 2 bytes"),
+                 0);
+    CHECK_EQ_INT(expect_fail(soi, 3, NULL, PPX_ETRUNC, "after 3 bytes"), 0);
+    ppx_info info;
+    ppx_err e;
+    CHECK_EQ_INT(ppx_codec_inspect(soi, 2, NULL, &info, &e), PPX_ETRUNC);
+    CHECK_EQ_INT(ppx_codec_inspect(soi, 3, NULL, &info, &e), PPX_ETRUNC);
+    return 0;
+}
+
+/* FF D8 and then no marker: a damaged JPEG, named so by libjpeg, never "not
+ * a JPEG" with bytes of the file in the message. A stray byte after SOI is
+ * the same benign quirk as stray bytes between other segments. */
+static int crafted_soi_then_garbage(void)
+{
+    static const uint8_t junk[] = {0xFF, 0xD8, 0x00, 0x00, 0x13, 0x37, 0x00, 0x42};
+    CHECK_EQ_INT(expect_fail(junk, sizeof junk, NULL, PPX_ETRUNC, "Premature end of JPEG file"), 0);
+    ppx_buf plain, b;
+    ppx_buf_init(&plain);
+    ppx_buf_init(&b);
+    CHECK_EQ_INT(gradient_jpeg(32, 24, 3, &plain), 0);
+    ppx_buf_append(&b, plain.data, 2);
+    ppx_buf_append(&b, "\x00", 1);
+    ppx_buf_append(&b, plain.data + 2, plain.len - 2);
     ppx_image img;
     ppx_image_init(&img);
     ppx_err e;
-    ppx_limits lim;
-    ppx_limits_default(&lim);
-    ppx_decode_opts o = {.limits = &lim};
-    CHECK_EQ_INT(ppx__jpeg_decode(soi, 2, &o, &img, NULL, &e), PPX_ETRUNC);
-    CHECK_STR(e.msg, "Premature end of JPEG file after 2 bytes");
-    CHECK_EQ_INT(expect_fail(soi, 3, NULL, PPX_ETRUNC, "after 3 bytes"), 0);
-    ppx_info info;
-    CHECK_EQ_INT(ppx_codec_inspect(soi, 3, NULL, &info, &e), PPX_ETRUNC);
+    CHECK_EQ_INT(decode_with(&b, NULL, 0, 0, &img, NULL, &e), 0);
+    CHECK_EQ_INT(img.width, 32);
+    ppx_image_destroy(&img);
+    ppx_buf_destroy(&plain);
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
+/* No message names bytes of the file: a symbolic link to /etc/shadow must
+ * not leak "72 6f 6f 74" ("root") into a report (issue 11.4). */
+static int crafted_not_an_image(void)
+{
+    static const char *const files[] = {"root:x:0:0:root:/root:/bin/bash\n", "\x1f\x8b\x08\x00",
+                                        "\xff\xfe\x68\x00", "\xff", "GIF89a"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        const uint8_t *p = (const uint8_t *)files[i];
+        size_t n = strlen(files[i]);
+        CHECK_EQ_INT(expect_fail(p, n, NULL, PPX_EFORMAT, NULL), 0);
+        ppx_err e;
+        ppx_image img;
+        ppx_image_init(&img);
+        ppx_codec_decode(p, n, NULL, &img, NULL, &e);
+        CHECK_STR(e.msg, "not a JPEG, PNG or TIFF file");
+        ppx_info info;
+        CHECK_EQ_INT(ppx_codec_inspect(p, n, NULL, &info, &e), PPX_EFORMAT);
+        CHECK_STR(e.msg, "not a JPEG, PNG or TIFF file");
+    }
     return 0;
 }
 
@@ -817,6 +859,64 @@ static int crafted_unsupported(void)
     CHECK_EQ_INT(expect_fail(b.data, b.len, NULL, PPX_EUNSUPPORTED, "12-bit JPEG"), 0);
     b.data[sof + 4] = 3;
     CHECK_EQ_INT(expect_fail(b.data, b.len, NULL, PPX_ECORRUPT, "precision 3"), 0);
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
+/* A real hierarchical file starts with DHP (0xDE, the same fields as a
+ * SOF) before its first frame: libjpeg stops there with "Unsupported marker
+ * type 0xde". The message must say hierarchical, as the docs promise. */
+static int hierarchical_dhp_named(void)
+{
+    ppx_buf plain, b;
+    ppx_buf_init(&plain);
+    ppx_buf_init(&b);
+    CHECK_EQ_INT(gradient_jpeg(64, 64, 3, &plain), 0);
+    size_t sof = find_marker(plain.data, plain.len, 0xC0);
+    CHECK(sof > 0);
+    size_t seg = 2 + ((size_t)plain.data[sof + 2] << 8 | plain.data[sof + 3]);
+    static const uint8_t kinds[] = {0xDE, 0xDF}; /* DHP, EXP */
+    for (size_t k = 0; k < sizeof kinds; k++) {
+        b.len = 0;
+        ppx_buf_append(&b, plain.data, sof);
+        ppx_buf_append(&b, plain.data + sof, seg); /* DHP: a copy of the SOF */
+        b.data[sof + 1] = kinds[k];
+        ppx_buf_append(&b, plain.data + sof, plain.len - sof);
+        b.data[sof + seg + 1] = 0xC5; /* the frame: SOF5, differential */
+        CHECK_EQ_INT(expect_fail(b.data, b.len, NULL, PPX_EUNSUPPORTED, "hierarchical JPEG"), 0);
+    }
+    ppx_buf_destroy(&plain);
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
+/* Every SOF type libjpeg does not decode, named by what it is. */
+static int unsupported_sof_types_named(void)
+{
+    static const struct {
+        uint8_t marker;
+        const char *needle;
+    } cases[] = {
+        {0xC3, "lossless JPEG (SOF3) is not supported"},
+        {0xC5, "hierarchical JPEG (SOF5) is not supported"},
+        {0xC6, "hierarchical JPEG (SOF6) is not supported"},
+        {0xC7, "hierarchical JPEG (SOF7) is not supported"},
+        {0xC8, "reserved JPEG extension marker (JPG, 0xc8) is not supported"},
+        {0xCB, "lossless JPEG (SOF11) is not supported"},
+        {0xCD, "hierarchical JPEG (SOF13) is not supported"},
+        {0xCE, "hierarchical JPEG (SOF14) is not supported"},
+        {0xCF, "hierarchical JPEG (SOF15) is not supported"},
+        {0xF7, "JPEG-LS (SOF55) is not supported"},
+    };
+    ppx_buf b;
+    ppx_buf_init(&b);
+    CHECK_EQ_INT(gradient_jpeg(64, 64, 3, &b), 0);
+    size_t sof = find_marker(b.data, b.len, 0xC0);
+    CHECK(sof > 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        b.data[sof + 1] = cases[i].marker;
+        CHECK_EQ_INT(expect_fail(b.data, b.len, NULL, PPX_EUNSUPPORTED, cases[i].needle), 0);
+    }
     ppx_buf_destroy(&b);
     return 0;
 }
@@ -1158,9 +1258,10 @@ PPX_TEST_MAIN(TEST(roundtrip_rgb), TEST(roundtrip_gray), TEST(encode_determinist
               TEST(exif_truncated), TEST(exif_offsets_out_of_range), TEST(exif_huge_count),
               TEST(exif_not_exif), TEST(exif_in_jpeg), TEST(exif_type_short), TEST(exif_type_long),
               TEST(exif_type_sshort), TEST(exif_type_slong), TEST(exif_type_byte),
-              TEST(exif_type_sbyte), TEST(crafted_soi_only), TEST(crafted_truncated),
-              TEST(crafted_corrupt), TEST(crafted_unsupported), TEST(scan_limit),
-              TEST(scan_budget_16k_2647_scans), TEST(scan_budget_8k_999_scans),
-              TEST(scan_budget_boundary), TEST(memory_limit), TEST(pixel_limit),
-              TEST(warnings_flood), TEST(cmyk_adobe), TEST(ycck_adobe), TEST(cmyk_plain),
-              TEST(unknown_colorspace))
+              TEST(exif_type_sbyte), TEST(crafted_soi_only), TEST(crafted_soi_then_garbage),
+              TEST(crafted_not_an_image), TEST(crafted_truncated), TEST(crafted_corrupt),
+              TEST(crafted_unsupported), TEST(hierarchical_dhp_named),
+              TEST(unsupported_sof_types_named), TEST(scan_limit), TEST(scan_budget_16k_2647_scans),
+              TEST(scan_budget_8k_999_scans), TEST(scan_budget_boundary), TEST(memory_limit),
+              TEST(pixel_limit), TEST(warnings_flood), TEST(cmyk_adobe), TEST(ycck_adobe),
+              TEST(cmyk_plain), TEST(unknown_colorspace))
