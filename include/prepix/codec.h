@@ -40,7 +40,8 @@ typedef struct {
     int progressive;  /* JPEG progressive, PNG Adam7 */
     int arithmetic;   /* JPEG arithmetic coding */
     int tiled;        /* TIFF tiles */
-    int pages;        /* TIFF directories (1 for others) */
+    int pages;        /* TIFF directories (1 for others), counted up to 2^20 */
+    int pages_capped; /* 1: the chain goes on past 2^20, so `pages` is a lower bound */
     int has_alpha;
     int alpha_associated;
     int has_icc;

@@ -15,8 +15,12 @@
 #include "codec/codec_impl.h"
 #include "codec/tiff_pixels.h"
 
-/* Directories counted for info->pages before we stop walking the chain. */
-#define TIFF_MAX_PAGES 65535u
+/* Directories counted for info->pages before we stop walking the chain
+ * (info->pages_capped then says "at least"). Far above real files (the
+ * largest microscopy stacks have some 10^5 pages), and a bound on the walk:
+ * 2^20 steps of a few ns, even when a hostile chain jumps around a large
+ * file. */
+#define TIFF_MAX_PAGES (1u << 20)
 /* A strip or tile may be larger than the image (a 256x256 tile over a
  * 100x100 image) but a buffer for one is refused when it is larger than both
  * this and twice the raw size of the whole image. */
@@ -327,6 +331,63 @@ typedef struct {
     uint64_t first_ifd;
 } raw_header;
 
+/* Bytes of one value of TIFF field type `type`, 0 for types we do not know
+ * (libtiff skips those entries). */
+static unsigned type_size(uint64_t type)
+{
+    switch (type) {
+    case TIFF_BYTE:
+    case TIFF_ASCII:
+    case TIFF_SBYTE:
+    case TIFF_UNDEFINED:
+        return 1;
+    case TIFF_SHORT:
+    case TIFF_SSHORT:
+        return 2;
+    case TIFF_LONG:
+    case TIFF_SLONG:
+    case TIFF_FLOAT:
+    case TIFF_IFD:
+        return 4;
+    case TIFF_RATIONAL:
+    case TIFF_SRATIONAL:
+    case TIFF_DOUBLE:
+    case TIFF_LONG8:
+    case TIFF_SLONG8:
+    case TIFF_IFD8:
+        return 8;
+    default:
+        return 0;
+    }
+}
+
+/* Checks that the values the n entries at e keep outside the IFD lie inside
+ * the file. A file cut after its IFD (libtiff writes the arrays of
+ * BitsPerSample, StripOffsets, StripByteCounts... after it) loses them, and
+ * libtiff then says "IO error during reading of ...", or ignores a tag, or
+ * misses a required one: all of it is a cut file (ETRUNC). A count too large
+ * for any file (2^32 - 1 characters of DocumentName) is not a cut but a bad
+ * tag, left to libtiff (it ignores it). */
+static int check_values(tiff_ctx *c, const raw_header *rh, const uint8_t *e, uint64_t n)
+{
+    const unsigned entry_size = rh->big ? 20 : 12, field = rh->big ? 8 : 4;
+    for (uint64_t i = 0; i < n; i++, e += entry_size) {
+        unsigned tag = (unsigned)get_uint(e, 2, rh->le),
+                 size = type_size(get_uint(e + 2, 2, rh->le));
+        uint64_t count = get_uint(e + 4, field, rh->le);
+        if (size == 0 || count > c->len / size || count * size <= field)
+            continue; /* unknown type, implausible size, or held in the entry */
+        uint64_t bytes = count * size, at = get_uint(e + 4 + field, field, rh->le);
+        if (at > c->len || bytes > c->len - at)
+            return ppx_err_set(c->err, PPX_ETRUNC, c->stage,
+                               "the value of tag %u (%llu bytes at offset %llu) lies past the end "
+                               "of the file (%llu bytes)",
+                               tag, (unsigned long long)bytes, (unsigned long long)at,
+                               (unsigned long long)c->len);
+    }
+    return 0;
+}
+
 /* Reads the file header and checks that the first IFD lies inside the file,
  * so that the commonest damage (a file cut before its IFD, which tiffcp and
  * many writers put at the end) gets a specific code: ETRUNC. */
@@ -365,37 +426,50 @@ static int check_header(tiff_ctx *c, raw_header *rh)
                            "first IFD (%llu entries at offset %llu) runs past the end of the "
                            "file (%llu bytes)",
                            (unsigned long long)n, (unsigned long long)off, (unsigned long long)len);
-    return 0;
+    const uint8_t *e = b + off + count_size;
+    if (len - (off + count_size + n * entry_size) < (rh->big ? 8u : 4u))
+        return ppx_err_set(c->err, PPX_ETRUNC, c->stage,
+                           "first IFD (at offset %llu) is cut before its next-IFD pointer "
+                           "(file of %llu bytes)",
+                           (unsigned long long)off, (unsigned long long)len);
+    return check_values(c, rh, e, n);
 }
 
 /* Offset of the IFD after the one at off, or 0 at the end of the chain or
- * where the chain leaves the file. */
+ * where the next IFD could not be read: outside the file, without entries,
+ * or with entries or its own next pointer past the end. */
 static uint64_t next_ifd(const tiff_ctx *c, const raw_header *rh, uint64_t off)
 {
     unsigned count_size = rh->big ? 8 : 2, entry_size = rh->big ? 20 : 12;
     unsigned ptr_size = rh->big ? 8 : 4;
-    if (off < rh->hdr_size || off > c->len || c->len - off < count_size)
+    /* off is an IFD already found whole: its pointer lies inside the file. */
+    uint64_t entries = get_uint(c->src + off, count_size, rh->le);
+    uint64_t next = get_uint(c->src + off + count_size + entries * entry_size, ptr_size, rh->le);
+    if (next < rh->hdr_size || next > c->len || c->len - next < count_size + ptr_size)
         return 0;
-    uint64_t n = get_uint(c->src + off, count_size, rh->le);
-    if (n > (c->len - off - count_size) / entry_size)
+    uint64_t n = get_uint(c->src + next, count_size, rh->le);
+    if (n == 0 || n > (c->len - next - count_size - ptr_size) / entry_size)
         return 0;
-    uint64_t at = off + count_size + n * entry_size;
-    if (c->len - at < ptr_size)
-        return 0;
-    return get_uint(c->src + at, ptr_size, rh->le);
+    return next;
 }
 
-/* Directories in the main chain (SubIFDs are not pages), at most
- * TIFF_MAX_PAGES. A chain that loops back is cut where the loop is seen
- * (Brent's checkpoints at powers of two), so this always ends quickly. */
-static int count_pages(const tiff_ctx *c, const raw_header *rh)
+/* Directories in the main chain (SubIFDs are not pages), starting from the
+ * first IFD, which check_header found whole. At most TIFF_MAX_PAGES are
+ * counted; *capped says whether the chain went on. A chain that loops back
+ * is cut where the loop is seen (Brent's checkpoints at powers of two). */
+static int count_pages(const tiff_ctx *c, const raw_header *rh, int *capped)
 {
     unsigned n = 1, power = 1, lam = 0;
     uint64_t saved = rh->first_ifd, cur = rh->first_ifd;
-    while (n < TIFF_MAX_PAGES) {
+    *capped = 0;
+    for (;;) {
         cur = next_ifd(c, rh, cur);
         if (cur == 0 || cur == saved)
             break;
+        if (n == TIFF_MAX_PAGES) {
+            *capped = 1;
+            break;
+        }
         n++;
         if (++lam == power) {
             saved = cur;
@@ -651,7 +725,7 @@ static int open_read(tiff_ctx *c, const ppx_limits *l, raw_header *rh, TIFF **ou
         return rc;
     read_directory(tif, h);
     fill_info(h, info);
-    info->pages = count_pages(c, rh);
+    info->pages = count_pages(c, rh, &info->pages_capped);
     return 0;
 }
 

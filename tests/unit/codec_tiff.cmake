@@ -14,4 +14,5 @@ ppx_c_test(NAME codec_tiff SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_codec_tiff.c
                  harmless_unknown_tag harmless_unsorted_tags harmless_ascii_nul
                  harmless_ascii_unterminated harmless_metadata_tag_ignored
                  harmless_nonstandard_tiles harmless_old_jpeg_notice unlisted_warning_refused
+                 cut_in_ifd_etrunc pages_counted_exactly pages_capped_at_2_20
            LABELS unit)

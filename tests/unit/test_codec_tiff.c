@@ -1165,6 +1165,116 @@ static int unlisted_warning_refused(void)
     return 0;
 }
 
+/* A file cut anywhere in its directory, in the entries or in the values
+ * they point to (BitsPerSample, StripOffsets, StripByteCounts after the IFD,
+ * as libtiff writes them), is a cut file: ETRUNC, not ECORRUPT. */
+static int cut_in_ifd_etrunc(void)
+{
+    static uint8_t raw[40 * 20 * 3];
+    for (size_t i = 0; i < sizeof raw; i++)
+        raw[i] = (uint8_t)(i * 7);
+    tspec s;
+    tspec_init(&s, 40, 20, 8, 3, PHOTOMETRIC_RGB);
+    s.compression = COMPRESSION_LZW;
+    ppx_buf b;
+    ppx_buf_init(&b);
+    CHECK(write_tiff(&s, raw, &b) == 0);
+    uint32_t ifd = b.data[4] | b.data[5] << 8 | b.data[6] << 16 | (uint32_t)b.data[7] << 24;
+    CHECK(ifd > sizeof raw / 4 && ifd < b.len); /* the IFD follows the strips */
+    ppx_image img;
+    ppx_image_init(&img);
+    ppx_err err;
+    ppx_info info;
+    CHECK_EQ_INT(decode(&b, &img, &info, &err, NULL), 0);
+    size_t full = b.len;
+    for (size_t cut = ifd; cut < full; cut++) {
+        b.len = cut;
+        int rc = decode(&b, &img, NULL, &err, NULL);
+        if (rc != PPX_ETRUNC) {
+            printf("cut at %zu of %zu (IFD at %u): %s: %s\n", cut, full, ifd, ppx_err_name(rc),
+                   err.msg);
+            return 1;
+        }
+        CHECK_EQ_INT(ppx_codec_inspect(b.data, b.len, NULL, &info, &err), PPX_ETRUNC);
+    }
+    b.len = full - 1;
+    CHECK_EQ_INT(decode(&b, &img, NULL, &err, NULL), PPX_ETRUNC);
+    printf("%s\n", err.msg);
+    ppx_image_destroy(&img);
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
+/* gray_file() followed by a chain of `extra` one-entry IFDs (NewSubfileType
+ * "page"), 18 bytes each. Returns the buffer (malloc) and its length. */
+static uint8_t *many_pages(uint32_t extra, size_t *len)
+{
+    size_t base;
+    gray_file(g_buf, &base, 16, 8, AT_DATA, 128, COMPRESSION_NONE, SAMPLEFORMAT_UINT, 128);
+    size_t n = base + (size_t)extra * 18;
+    uint8_t *b = malloc(n);
+    if (!b)
+        return NULL;
+    memcpy(b, g_buf, base);
+    for (uint32_t i = 0; i <= extra; i++) {
+        /* The next-IFD pointer of the first IFD (10 entries), then of each page. */
+        size_t at = i == 0 ? 8 + 2 + 12 * 10 : base + (size_t)(i - 1) * 18 + 14;
+        uint32_t next = i == extra ? 0 : (uint32_t)(base + (size_t)i * 18);
+        for (int k = 0; k < 4; k++)
+            b[at + k] = (uint8_t)(next >> (8 * k));
+        if (i < extra) {
+            static const uint8_t page[14] = {1, 0, 254, 0, 4, 0, 1, 0, 0, 0, 2, 0, 0, 0};
+            memcpy(b + base + (size_t)i * 18, page, sizeof page);
+        }
+    }
+    *len = n;
+    return b;
+}
+
+/* 100000 pages are counted, not reported as 65535. */
+static int pages_counted_exactly(void)
+{
+    size_t len;
+    uint8_t *b = many_pages(99999, &len);
+    CHECK(b != NULL);
+    ppx_info info;
+    ppx_err err;
+    CHECK_EQ_INT(ppx_codec_inspect(b, len, NULL, &info, &err), 0);
+    CHECK_EQ_INT(info.pages, 100000);
+    CHECK_EQ_INT(info.pages_capped, 0);
+    ppx_image img;
+    ppx_image_init(&img);
+    ppx_decode_opts o = {0};
+    CHECK_EQ_INT(ppx_codec_decode(b, len, &o, &img, &info, &err), 0);
+    CHECK_EQ_INT(info.pages, 100000);
+    ppx_image_destroy(&img);
+    free(b);
+    return 0;
+}
+
+/* Counting stops at 2^20 pages, which bounds its time; the count then says
+ * so (pages_capped: "at least 1048576"). */
+static int pages_capped_at_2_20(void)
+{
+    size_t len;
+    uint8_t *b = many_pages((1u << 20) + 4, &len);
+    CHECK(b != NULL);
+    ppx_info info;
+    ppx_err err;
+    CHECK_EQ_INT(ppx_codec_inspect(b, len, NULL, &info, &err), 0);
+    CHECK_EQ_INT(info.pages, 1 << 20);
+    CHECK_EQ_INT(info.pages_capped, 1);
+    /* Exactly at the cap: counted, not capped. */
+    free(b);
+    b = many_pages((1u << 20) - 1, &len);
+    CHECK(b != NULL);
+    CHECK_EQ_INT(ppx_codec_inspect(b, len, NULL, &info, &err), 0);
+    CHECK_EQ_INT(info.pages, 1 << 20);
+    CHECK_EQ_INT(info.pages_capped, 0);
+    free(b);
+    return 0;
+}
+
 PPX_TEST_MAIN(TEST(roundtrip_1ch_8bit), TEST(roundtrip_2ch_8bit), TEST(roundtrip_3ch_8bit),
               TEST(roundtrip_4ch_8bit), TEST(roundtrip_1ch_16bit), TEST(roundtrip_2ch_16bit),
               TEST(roundtrip_3ch_16bit), TEST(roundtrip_4ch_16bit), TEST(encode_orientation_kept),
@@ -1181,4 +1291,5 @@ PPX_TEST_MAIN(TEST(roundtrip_1ch_8bit), TEST(roundtrip_2ch_8bit), TEST(roundtrip
               TEST(harmless_unknown_tag), TEST(harmless_unsorted_tags), TEST(harmless_ascii_nul),
               TEST(harmless_ascii_unterminated), TEST(harmless_metadata_tag_ignored),
               TEST(harmless_nonstandard_tiles), TEST(harmless_old_jpeg_notice),
-              TEST(unlisted_warning_refused))
+              TEST(unlisted_warning_refused), TEST(cut_in_ifd_etrunc), TEST(pages_counted_exactly),
+              TEST(pages_capped_at_2_20))
