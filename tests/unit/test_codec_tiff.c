@@ -906,9 +906,12 @@ static int damaged_jpeg_strip_refused(void)
 }
 
 /* A PackBits TIFF with 64 bytes of one strip replaced by run headers that
- * each claim 128 bytes: libtiff warns "Discarding N bytes to avoid buffer
- * overrun" and returns a full strip of wrong pixels. The clean twin is
- * exact. */
+ * each claim 128 bytes: libtiff warns "Discarding 54 bytes to avoid buffer
+ * overrun" and returns a full strip of wrong pixels. (It notices only when
+ * a run crosses the end of the strip; runs that end exactly there, or
+ * overwritten literals, are other pixels no decoder can tell from real
+ * ones. libtiff's encoder is deterministic, so this strip always
+ * overruns.) The clean twin is exact. */
 static int damaged_packbits_strip_refused(void)
 {
     static uint8_t px[DW * DH * 3];
