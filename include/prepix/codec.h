@@ -24,7 +24,9 @@ typedef enum {
 const char *ppx_format_name(ppx_format f);
 /* Usual file extension without dot: "jpg", "png", "tif". */
 const char *ppx_format_ext(ppx_format f);
-/* Format from the first bytes of a file (magic), never from the name. */
+/* Format from the first bytes of a file (magic), never from the name:
+ * JPEG from its SOI (FF D8), PNG from its 8-byte signature, TIFF and BigTIFF
+ * from their 4-byte headers in either byte order. */
 ppx_format ppx_codec_detect(const uint8_t *buf, size_t len);
 
 /* Header facts, as `prepix inspect` prints them. */
@@ -38,7 +40,8 @@ typedef struct {
     int progressive;  /* JPEG progressive, PNG Adam7 */
     int arithmetic;   /* JPEG arithmetic coding */
     int tiled;        /* TIFF tiles */
-    int pages;        /* TIFF directories (1 for others) */
+    int pages;        /* TIFF directories (1 for others), counted up to 2^20 */
+    int pages_capped; /* 1: the chain goes on past 2^20, so `pages` is a lower bound */
     int has_alpha;
     int alpha_associated;
     int has_icc;

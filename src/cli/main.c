@@ -541,9 +541,17 @@ static void inspect_one(const char *path, int decode, ppx_buf *in, ppx_image *im
             ppx_json_bool(&j, info.tiled);
             ppx_json_key(&j, "pages");
             ppx_json_i64(&j, info.pages);
+            if (info.pages_capped) {
+                /* The codec stops counting at 2^20 directories. */
+                ppx_json_key(&j, "pages_at_least");
+                ppx_json_bool(&j, 1);
+            }
             if (info.pages > 1) {
                 ppx_json_key(&j, "note");
-                ppx_json_str(&j, "multi-page: prepix reads the first page");
+                ppx_json_str(&j, info.pages_capped
+                                     ? "multi-page, at least this many pages (counting stops "
+                                       "there): prepix reads the first page"
+                                     : "multi-page: prepix reads the first page");
             }
         }
         ppx_json_key(&j, "icc");

@@ -34,7 +34,9 @@ const char *ppx_format_ext(ppx_format f)
 ppx_format ppx_codec_detect(const uint8_t *b, size_t n)
 {
     static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF)
+    /* SOI alone: a file that starts with it and has no marker after it is a
+     * damaged or cut JPEG, which libjpeg names better than "not an image". */
+    if (n >= 2 && b[0] == 0xFF && b[1] == 0xD8)
         return PPX_FMT_JPEG;
     if (n >= 8 && memcmp(b, png_sig, 8) == 0)
         return PPX_FMT_PNG;
@@ -45,14 +47,13 @@ ppx_format ppx_codec_detect(const uint8_t *b, size_t n)
     return PPX_FMT_UNKNOWN;
 }
 
-static int unknown_format(const uint8_t *buf, size_t len, ppx_err *err)
+/* The message names no byte of the file: reports are shared, and a path can
+ * be a link to a secret (the first bytes of /etc/shadow are "root"). */
+static int unknown_format(size_t len, ppx_err *err)
 {
     if (len == 0)
         return ppx_err_set(err, PPX_EEMPTY, PPX_STAGE_DECODE, "empty file (0 bytes)");
-    return ppx_err_set(err, PPX_EFORMAT, PPX_STAGE_DECODE,
-                       "not a JPEG, PNG or TIFF file (first bytes %02x %02x %02x %02x)",
-                       len > 0 ? buf[0] : 0, len > 1 ? buf[1] : 0, len > 2 ? buf[2] : 0,
-                       len > 3 ? buf[3] : 0);
+    return ppx_err_set(err, PPX_EFORMAT, PPX_STAGE_DECODE, "not a JPEG, PNG or TIFF file");
 }
 
 static void info_init(ppx_info *info)
@@ -86,7 +87,7 @@ int ppx_codec_inspect(const uint8_t *buf, size_t len, const ppx_limits *limits, 
         rc = ppx__tiff_inspect(buf, len, limits, &tmp, err);
         break;
     default:
-        return unknown_format(buf, len, err);
+        return unknown_format(len, err);
     }
     if (rc == 0)
         *info = tmp;
@@ -124,7 +125,7 @@ int ppx_codec_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *opts
         rc = ppx__tiff_decode(buf, len, opts, img, &tmp, err);
         break;
     default:
-        return unknown_format(buf, len, err);
+        return unknown_format(len, err);
     }
     if (rc == 0 && info)
         *info = tmp;
@@ -139,8 +140,7 @@ void ppx_encode_opts_default(ppx_encode_opts *o, ppx_format f)
     o->png_level = 6;
 }
 
-int ppx_codec_encode(const ppx_image *img, const ppx_encode_opts *opts, ppx_buf *out,
-                     ppx_err *err)
+int ppx_codec_encode(const ppx_image *img, const ppx_encode_opts *opts, ppx_buf *out, ppx_err *err)
 {
     out->len = 0;
     switch (opts->format) {

@@ -10,8 +10,13 @@
 #define TIFF_HEADER_BYTES 8
 #define IFD_ENTRY_BYTES 12
 #define TAG_ORIENTATION 0x0112
+/* EXIF (TIFF) field types that can hold a small integer. */
+#define TYPE_BYTE 1
 #define TYPE_SHORT 3
 #define TYPE_LONG 4
+#define TYPE_SBYTE 6
+#define TYPE_SSHORT 8
+#define TYPE_SLONG 9
 
 static uint32_t rd16(const uint8_t *p, int big_endian)
 {
@@ -56,13 +61,37 @@ int ppx__exif_orientation(const uint8_t *p, size_t n, int *orientation)
     for (uint32_t i = 0; i < count; i++, e += IFD_ENTRY_BYTES) {
         if (rd16(e, be) != TAG_ORIENTATION)
             continue;
-        uint32_t type = rd16(e + 2, be), values = rd32(e + 4, be), v = 0;
-        /* A single SHORT (the standard) or LONG (seen in the wild) fits in the
-         * 4-byte value field itself, so no offset has to be followed. */
-        if (values == 1 && type == TYPE_SHORT)
-            v = rd16(e + 8, be);
-        else if (values == 1 && type == TYPE_LONG)
-            v = rd32(e + 8, be);
+        uint32_t type = rd16(e + 2, be), values = rd32(e + 4, be);
+        /* The standard says one SHORT; writers also use LONG (seen in the
+         * wild), SLONG (gdk-pixbuf's test file, which Pillow reads as 6),
+         * SSHORT, BYTE and SBYTE. One value of any of them fits in the 4-byte
+         * value field, left-justified, so no offset has to be followed.
+         * Signed values are read as such: -6 is not 6. */
+        int64_t v = 0;
+        if (values == 1) {
+            switch (type) {
+            case TYPE_BYTE:
+                v = e[8];
+                break;
+            case TYPE_SBYTE:
+                v = (int8_t)e[8];
+                break;
+            case TYPE_SHORT:
+                v = rd16(e + 8, be);
+                break;
+            case TYPE_SSHORT:
+                v = (int16_t)rd16(e + 8, be);
+                break;
+            case TYPE_LONG:
+                v = rd32(e + 8, be);
+                break;
+            case TYPE_SLONG:
+                v = (int32_t)rd32(e + 8, be);
+                break;
+            default:
+                break;
+            }
+        }
         if (v >= 1 && v <= 8)
             found = (int)v;
         break;

@@ -9,8 +9,11 @@
  * APP1 segment, p[0..n) starting with "Exif\0\0" (the marker and length
  * bytes excluded). The bytes are untrusted: every offset and count is
  * checked against n before it is followed, and no memory is allocated.
- * On success writes *orientation: 1..8, or 1 when the tag is absent or holds
- * a value outside 1..8 (a broken tag must not rotate pixels). Returns 0,
+ * The tag is read as one value of type SHORT, LONG, SSHORT, SLONG, BYTE or
+ * SBYTE, in either byte order. On success writes *orientation: 1..8, or 1
+ * when the tag is absent, of another type or count, or holds a value outside
+ * 1..8 (a broken tag must not rotate pixels; the codec has no channel for
+ * warnings, so this is silent). Returns 0,
  * PPX_EFORMAT when p is not an EXIF payload, or PPX_ECORRUPT when the TIFF
  * structure is malformed (bad byte order or magic, IFD offset out of range,
  * an entry count that runs past the end); *orientation is then untouched.

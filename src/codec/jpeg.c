@@ -43,6 +43,14 @@
 #define M_SOF11 0xcb
 #define M_SOF13 0xcd
 #define M_SOF15 0xcf
+#define M_JPG 0xc8   /* reserved for JPEG extensions */
+#define M_DHP 0xde   /* hierarchical: define hierarchical progression */
+#define M_EXP 0xdf   /* hierarchical: expand reference components */
+#define M_SOF55 0xf7 /* JPEG-LS (ITU T.87), a JPGn marker to libjpeg */
+#define M_LSE 0xf8   /* JPEG-LS parameters */
+#define M_SOI 0xd8
+#define M_SOS 0xda
+#define M_TEM 0x01
 /* The largest side libjpeg accepts (JPEG_MAX_DIMENSION). */
 #define JPEG_MAX_SIDE 65500u
 /* First guess for the encoder's output buffer; it grows by doubling. */
@@ -57,6 +65,9 @@ typedef struct {
     int scanning;      /* 1 while pixels are read: messages then name the row */
     int code;          /* PPX_E* chosen by the callback that longjmped */
     char msg[PPX_ERR_MSG_MAX];
+    /* The scan budget, as the progress monitor counts it. */
+    int last_scan;       /* input_scan_number already charged */
+    uint64_t block_work; /* blocks of the scans started so far */
 } jpeg_ctx;
 
 typedef struct {
@@ -126,7 +137,21 @@ static void on_error_exit(j_common_ptr cinfo)
         if ((p0 >= M_SOF5 && p0 <= M_SOF7) || (p0 >= M_SOF13 && p0 <= M_SOF15))
             fail(cinfo, PPX_EUNSUPPORTED, "hierarchical JPEG (SOF%d) is not supported (%s)",
                  p0 - M_SOF0, text);
+        if (p0 == M_JPG)
+            fail(cinfo, PPX_EUNSUPPORTED,
+                 "reserved JPEG extension marker (JPG, 0xc8) is not supported (%s)", text);
         fail(cinfo, PPX_EUNSUPPORTED, "%s", text);
+    case JERR_UNKNOWN_MARKER:
+        /* Markers libjpeg does not know but that belong to other JPEG
+         * processes: a valid file of a kind we do not decode, not damage.
+         * A hierarchical file starts with DHP, before any SOF. */
+        if (p0 == M_DHP || p0 == M_EXP)
+            fail(cinfo, PPX_EUNSUPPORTED, "hierarchical JPEG (%s marker) is not supported (%s)",
+                 p0 == M_DHP ? "DHP" : "EXP", text);
+        if (p0 == M_SOF55 || p0 == M_LSE)
+            fail(cinfo, PPX_EUNSUPPORTED, "JPEG-LS (%s) is not supported (%s)",
+                 p0 == M_SOF55 ? "SOF55" : "LSE marker", text);
+        break;
     case JERR_ARITH_NOTIMPL:
     case JERR_NOT_COMPILED:
         fail(cinfo, PPX_EUNSUPPORTED, "%s", text);
@@ -191,17 +216,154 @@ static void on_emit_message(j_common_ptr cinfo, int level)
 /* libjpeg's default prints to stderr; workers must stay quiet. */
 static void on_output_message(j_common_ptr cinfo) {}
 
-/* Called by libjpeg between the steps of jpeg_start_decompress, which reads
- * every scan of a progressive or multi-scan file. Each scan costs a pass over
- * the whole coefficient buffer, so a few KB of tiny scans can cost minutes;
- * the limit stops that at the scan that goes over. */
+/* ---- the scan budget ---------------------------------------------------- */
+
+/* A progressive (or multi-scan) JPEG is decoded scan by scan into a
+ * whole-image coefficient buffer, and each scan costs a visit to every 8x8
+ * block of the components it holds, however few bytes it has: an AC scan
+ * of 250 bytes (end-of-band runs of 32767 blocks) makes libjpeg visit all
+ * 4 million blocks of a 16384 x 16384 gray image. 2647 such scans, 1.6 MB
+ * of file, took a worker past its timeout. So the work is bounded, not only
+ * the count of scans: the blocks of every scan, summed, may not exceed
+ * 3/4 x max_pixels. That is 48 passes over one full-size component of an
+ * image at the pixel limit; libjpeg's own progression of a 4:4:4 colour photo
+ * at the limit needs 14, of a 4:2:0 one 8. The scans are counted from the
+ * markers before jpeg_start_decompress (no coefficient buffer allocated, no
+ * scan decoded: refused in milliseconds), and again by the progress monitor
+ * as libjpeg starts each scan, in case the two ever disagree. */
+#define SCAN_BUDGET_NUM 3
+#define SCAN_BUDGET_DEN 4
+
+static uint64_t scan_budget(const ppx_limits *l)
+{
+    return l->max_pixels / SCAN_BUDGET_DEN * SCAN_BUDGET_NUM;
+}
+
+/* Blocks a scan visits in component ci: the component's blocks, rounded up
+ * to whole MCUs as libjpeg's coefficient buffer is (jdcoefct.c). */
+static uint64_t component_blocks(const jpeg_component_info *ci)
+{
+    uint64_t w = ci->width_in_blocks, h = ci->height_in_blocks;
+    uint64_t hs = ci->h_samp_factor > 0 ? (uint64_t)ci->h_samp_factor : 1;
+    uint64_t vs = ci->v_samp_factor > 0 ? (uint64_t)ci->v_samp_factor : 1;
+    return (w + hs - 1) / hs * hs * ((h + vs - 1) / vs * vs);
+}
+
+/* Blocks of the component whose id is `id` (an SOS selector), 0 if none:
+ * libjpeg itself refuses such a scan. */
+static uint64_t blocks_of_id(j_decompress_ptr d, int id)
+{
+    for (int i = 0; i < d->num_components; i++)
+        if (d->comp_info[i].component_id == id)
+            return component_blocks(&d->comp_info[i]);
+    return 0;
+}
+
+/* Bytes of libjpeg's whole-image coefficient buffer: one 64-coefficient
+ * block of JCOEFs for every block of every component. */
+static uint64_t coefficient_bytes(j_decompress_ptr d)
+{
+    uint64_t blocks = 0;
+    for (int i = 0; i < d->num_components; i++)
+        blocks += component_blocks(&d->comp_info[i]);
+    return blocks * DCTSIZE2 * sizeof(JCOEF);
+}
+
+/* Counts the scans of the file and the blocks they visit by walking its
+ * markers from where jpeg_read_header stopped (just after the first SOS),
+ * the way libjpeg finds them: entropy-coded data up to the next marker that
+ * is not a stuffed 0xFF00 or a restart marker, then segments by their
+ * lengths, up to EOI or the end of the data. One pass over the bytes, no
+ * allocation. */
+static void count_scans(j_decompress_ptr d, const uint8_t *buf, size_t len, uint32_t *scans,
+                        uint64_t *blocks)
+{
+    uint32_t n = 1;
+    uint64_t work = 0;
+    for (int i = 0; i < d->comps_in_scan; i++)
+        work += component_blocks(d->cur_comp_info[i]);
+    size_t i = (size_t)(d->src->next_input_byte - buf);
+    while (i < len) {
+        const uint8_t *ff = memchr(buf + i, 0xFF, len - i);
+        if (!ff)
+            break;
+        size_t j = (size_t)(ff - buf) + 1;
+        while (j < len && buf[j] == 0xFF) /* fill bytes */
+            j++;
+        if (j >= len)
+            break;
+        int m = buf[j];
+        if (m == 0x00 || is_rst_marker(m) || m == M_TEM || m == M_SOI) {
+            i = j + 1; /* a stuffed 0xFF, or a marker without a length */
+            continue;
+        }
+        if (m == JPEG_EOI || len - j < 3)
+            break;
+        size_t seg = (size_t)buf[j + 1] << 8 | buf[j + 2];
+        if (m == M_SOS && seg >= 3 && len - j - 1 >= seg) {
+            /* Ls, Ns, then Ns pairs (component selector, tables). */
+            unsigned ns = buf[j + 3];
+            n++;
+            for (size_t k = 0; k < ns && 4 + 2 * k <= seg; k++)
+                work += blocks_of_id(d, buf[j + 4 + 2 * k]);
+        }
+        i = j + 1 + seg;
+    }
+    *scans = n;
+    *blocks = work;
+}
+
+/* Checks, from the header and before anything large is allocated, the
+ * coefficient buffer of a buffered (progressive or multi-scan) file against
+ * max_alloc, and the scans against the budget and the count limit. Runs
+ * after setjmp. */
+static void check_scans(j_decompress_ptr d, const uint8_t *buf, size_t len, const ppx_limits *l)
+{
+    if (d->progressive_mode || d->comps_in_scan < d->num_components) {
+        uint64_t coef = coefficient_bytes(d);
+        if (coef > l->max_alloc)
+            fail((j_common_ptr)d, PPX_ELIMIT,
+                 "JPEG needs %llu bytes of decoder memory for its coefficients (a %ux%u "
+                 "progressive or multi-scan image), over the limit of %llu bytes",
+                 (unsigned long long)coef, d->image_width, d->image_height,
+                 (unsigned long long)l->max_alloc);
+    }
+    uint32_t scans;
+    uint64_t work;
+    count_scans(d, buf, len, &scans, &work);
+    if (work > scan_budget(l))
+        fail((j_common_ptr)d, PPX_ELIMIT,
+             "JPEG has %u scans over a %ux%u image that visit %llu blocks in all, over the "
+             "budget of %llu (3/4 of the pixel limit)",
+             scans, d->image_width, d->image_height, (unsigned long long)work,
+             (unsigned long long)scan_budget(l));
+    if (scans > l->max_jpeg_scans)
+        fail((j_common_ptr)d, PPX_ELIMIT, "JPEG has %u scans, over the limit of %u scans", scans,
+             l->max_jpeg_scans);
+}
+
+/* Called by libjpeg before each step of jpeg_start_decompress, which reads
+ * every scan of a buffered file, and of each output pass. A new
+ * input_scan_number means a scan has just started: it is charged before any
+ * of it is decoded. */
 static void on_progress(j_common_ptr cinfo)
 {
     j_decompress_ptr d = (j_decompress_ptr)cinfo;
     jpeg_ctx *c = ctx_of(cinfo);
-    if (d->input_scan_number > 0 && (uint32_t)d->input_scan_number > c->limits->max_jpeg_scans)
-        fail(cinfo, PPX_ELIMIT, "JPEG has more than %u scans (scan limit)",
+    if (d->input_scan_number <= c->last_scan)
+        return;
+    c->last_scan = d->input_scan_number;
+    if ((uint32_t)d->input_scan_number > c->limits->max_jpeg_scans)
+        fail(cinfo, PPX_ELIMIT, "JPEG scan %d is over the limit of %u scans", d->input_scan_number,
              c->limits->max_jpeg_scans);
+    for (int i = 0; i < d->comps_in_scan; i++)
+        c->block_work += component_blocks(d->cur_comp_info[i]);
+    if (c->block_work > scan_budget(c->limits))
+        fail(cinfo, PPX_ELIMIT,
+             "JPEG scan %d brings the blocks visited to %llu, over the budget of %llu (3/4 "
+             "of the pixel limit)",
+             d->input_scan_number, (unsigned long long)c->block_work,
+             (unsigned long long)scan_budget(c->limits));
 }
 
 static void ctx_init(jpeg_ctx *c, const ppx_limits *l, size_t len)
@@ -418,6 +580,7 @@ static int decode_body(decoder *dec, const uint8_t *buf, size_t len, const ppx_d
     int rc = ppx_limits_check(l, d->image_width, d->image_height, channels, 1, NULL, err);
     if (rc)
         return rc;
+    check_scans(d, buf, len, l);
 
     uint32_t min_w = o->min_width, min_h = o->min_height;
     if (o->size_hint)

@@ -15,8 +15,12 @@
 #include "codec/codec_impl.h"
 #include "codec/tiff_pixels.h"
 
-/* Directories counted for info->pages before we stop walking the chain. */
-#define TIFF_MAX_PAGES 65535u
+/* Directories counted for info->pages before we stop walking the chain
+ * (info->pages_capped then says "at least"). Far above real files (the
+ * largest microscopy stacks have some 10^5 pages), and a bound on the walk:
+ * 2^20 steps of a few ns, even when a hostile chain jumps around a large
+ * file. */
+#define TIFF_MAX_PAGES (1u << 20)
 /* A strip or tile may be larger than the image (a 256x256 tile over a
  * 100x100 image) but a buffer for one is refused when it is larger than both
  * this and twice the raw size of the whole image. */
@@ -37,11 +41,15 @@ typedef struct {
 
     ppx_err *err;
     int stage;
-    int quiet;         /* drop libtiff's messages (page counting) */
     char lib_msg[300]; /* libtiff's first error since lib_reset(), and its code */
     int lib_code;
     unsigned warnings, max_warnings;
     char last_warning[200];
+    /* The first warning not on the harmless list ("module: text (strip n)"):
+     * it fails the decode once the header checks have passed. */
+    char damage[300];
+    const char *unit_what; /* "strip" or "tile" while one is decoded, else NULL */
+    uint32_t unit;
 } tiff_ctx;
 
 /* Everything we use from the first directory. */
@@ -95,7 +103,7 @@ static int on_error(TIFF *tif, void *ud, const char *module, const char *fmt, va
 {
     (void)tif;
     tiff_ctx *c = ud;
-    if (c->quiet || c->lib_msg[0])
+    if (c->lib_msg[0])
         return 1; /* the first message is the specific one; later ones repeat it */
     /* "module: message", both cut to fit. */
     int k = module && *module ? snprintf(c->lib_msg, sizeof c->lib_msg, "%.80s: ", module) : 0;
@@ -106,15 +114,69 @@ static int on_error(TIFF *tif, void *ud, const char *module, const char *fmt, va
     return 1; /* handled: libtiff must not call the global handler */
 }
 
+/* Tags that only describe the image: libtiff ignoring one of them ("tag
+ * ignored") leaves every pixel as it is. */
+static const char *const metadata_tags[] = {
+    "DocumentName",   "ImageDescription", "Make",        "Model",
+    "PageName",       "Software",         "DateTime",    "Artist",
+    "HostComputer",   "Copyright",        "XResolution", "YResolution",
+    "ResolutionUnit", "XPosition",        "YPosition",   "PageNumber",
+};
+
+/* libtiff's warnings that say nothing about the pixels (libtiff 4.5 texts;
+ * tests/unit/test_codec_tiff.c has one harmless_* test per entry). Every
+ * other warning, whether from a codec (PackBits "Discarding N bytes to
+ * avoid buffer overrun", libjpeg's "Corrupt JPEG data" inside a JPEG strip,
+ * LZW's missing EOI) or from the directory (a guessed StripByteCounts, an
+ * ignored Predictor), means pixels lost, invented or misread, and fails the
+ * decode: libtiff would go on and hand back garbage rows. */
+static int harmless_warning(const char *text)
+{
+    static const char *const prefixes[] = {
+        /* Private tags: decoding never reads them. */
+        "Unknown field with tag ",
+        /* libtiff sorts the entries itself. */
+        "Invalid TIFF directory; tags are not sorted in ascending order",
+        /* Text tags: a NUL inside or none at the end cuts or ends the text. */
+        "ASCII value for tag \"",
+        /* Extra samples without an ExtraSamples tag: read_directory's own
+         * rule decides what they are (a lone one is alpha). */
+        "Sum of Photometric type-related color channels and ExtraSamples",
+        /* Tiles that are not multiples of 16: libtiff reads them exactly. */
+        "Nonstandard tile width ",
+        "Nonstandard tile length ",
+        /* Said for every old-style JPEG file, damaged or not. */
+        "Deprecated and troublesome old-style JPEG compression mode",
+    };
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+        if (strncmp(text, prefixes[i], strlen(prefixes[i])) == 0)
+            return 1;
+    /* 'Incorrect count for "XResolution"; tag ignored' and its kin: harmless
+     * for metadata only (an ignored Predictor or ColorMap changes pixels). */
+    const char *q = strchr(text, '"'), *end = q ? strchr(q + 1, '"') : NULL;
+    size_t tl = strlen(text), suffix = strlen("; tag ignored");
+    if (!end || tl < suffix || strcmp(text + tl - suffix, "; tag ignored") != 0 ||
+        strncmp(text, "IO error", 8) == 0) /* data past the end: a cut file */
+        return 0;
+    for (size_t i = 0; i < sizeof metadata_tags / sizeof metadata_tags[0]; i++)
+        if ((size_t)(end - q - 1) == strlen(metadata_tags[i]) &&
+            strncmp(q + 1, metadata_tags[i], (size_t)(end - q - 1)) == 0)
+            return 1;
+    return 0;
+}
+
 static int on_warning(TIFF *tif, void *ud, const char *module, const char *fmt, va_list ap)
 {
     (void)tif;
-    (void)module;
     tiff_ctx *c = ud;
-    if (c->quiet)
-        return 1;
     c->warnings++;
     vsnprintf(c->last_warning, sizeof c->last_warning, fmt, ap);
+    if (c->damage[0] || harmless_warning(c->last_warning))
+        return 1;
+    int k =
+        snprintf(c->damage, sizeof c->damage, "%.80s: %s", module ? module : "", c->last_warning);
+    if (c->unit_what && k > 0 && (size_t)k < sizeof c->damage)
+        snprintf(c->damage + k, sizeof c->damage - (size_t)k, " (%s %u)", c->unit_what, c->unit);
     return 1;
 }
 
@@ -140,6 +202,17 @@ static int check_warnings(tiff_ctx *c)
     return ppx_err_set(c->err, PPX_ECORRUPT, c->stage,
                        "libtiff: more than %u warnings, the last: %s", c->max_warnings,
                        c->last_warning);
+}
+
+/* Refuses pixels after a warning that is not known to be harmless. Called
+ * by the decode only, after the header checks, so that a cut or oversized
+ * file still gets its specific code (ETRUNC, ELIMIT); inspect reports the
+ * header facts of such files. */
+static int check_damage(tiff_ctx *c)
+{
+    if (!c->damage[0])
+        return check_warnings(c);
+    return ppx_err_set(c->err, PPX_ECORRUPT, c->stage, "libtiff: %s", c->damage);
 }
 
 /* ---- client procs over memory ------------------------------------------ */
@@ -258,6 +331,63 @@ typedef struct {
     uint64_t first_ifd;
 } raw_header;
 
+/* Bytes of one value of TIFF field type `type`, 0 for types we do not know
+ * (libtiff skips those entries). */
+static unsigned type_size(uint64_t type)
+{
+    switch (type) {
+    case TIFF_BYTE:
+    case TIFF_ASCII:
+    case TIFF_SBYTE:
+    case TIFF_UNDEFINED:
+        return 1;
+    case TIFF_SHORT:
+    case TIFF_SSHORT:
+        return 2;
+    case TIFF_LONG:
+    case TIFF_SLONG:
+    case TIFF_FLOAT:
+    case TIFF_IFD:
+        return 4;
+    case TIFF_RATIONAL:
+    case TIFF_SRATIONAL:
+    case TIFF_DOUBLE:
+    case TIFF_LONG8:
+    case TIFF_SLONG8:
+    case TIFF_IFD8:
+        return 8;
+    default:
+        return 0;
+    }
+}
+
+/* Checks that the values the n entries at e keep outside the IFD lie inside
+ * the file. A file cut after its IFD (libtiff writes the arrays of
+ * BitsPerSample, StripOffsets, StripByteCounts... after it) loses them, and
+ * libtiff then says "IO error during reading of ...", or ignores a tag, or
+ * misses a required one: all of it is a cut file (ETRUNC). A count too large
+ * for any file (2^32 - 1 characters of DocumentName) is not a cut but a bad
+ * tag, left to libtiff (it ignores it). */
+static int check_values(tiff_ctx *c, const raw_header *rh, const uint8_t *e, uint64_t n)
+{
+    const unsigned entry_size = rh->big ? 20 : 12, field = rh->big ? 8 : 4;
+    for (uint64_t i = 0; i < n; i++, e += entry_size) {
+        unsigned tag = (unsigned)get_uint(e, 2, rh->le),
+                 size = type_size(get_uint(e + 2, 2, rh->le));
+        uint64_t count = get_uint(e + 4, field, rh->le);
+        if (size == 0 || count > c->len / size || count * size <= field)
+            continue; /* unknown type, implausible size, or held in the entry */
+        uint64_t bytes = count * size, at = get_uint(e + 4 + field, field, rh->le);
+        if (at > c->len || bytes > c->len - at)
+            return ppx_err_set(c->err, PPX_ETRUNC, c->stage,
+                               "the value of tag %u (%llu bytes at offset %llu) lies past the end "
+                               "of the file (%llu bytes)",
+                               tag, (unsigned long long)bytes, (unsigned long long)at,
+                               (unsigned long long)c->len);
+    }
+    return 0;
+}
+
 /* Reads the file header and checks that the first IFD lies inside the file,
  * so that the commonest damage (a file cut before its IFD, which tiffcp and
  * many writers put at the end) gets a specific code: ETRUNC. */
@@ -296,37 +426,50 @@ static int check_header(tiff_ctx *c, raw_header *rh)
                            "first IFD (%llu entries at offset %llu) runs past the end of the "
                            "file (%llu bytes)",
                            (unsigned long long)n, (unsigned long long)off, (unsigned long long)len);
-    return 0;
+    const uint8_t *e = b + off + count_size;
+    if (len - (off + count_size + n * entry_size) < (rh->big ? 8u : 4u))
+        return ppx_err_set(c->err, PPX_ETRUNC, c->stage,
+                           "first IFD (at offset %llu) is cut before its next-IFD pointer "
+                           "(file of %llu bytes)",
+                           (unsigned long long)off, (unsigned long long)len);
+    return check_values(c, rh, e, n);
 }
 
 /* Offset of the IFD after the one at off, or 0 at the end of the chain or
- * where the chain leaves the file. */
+ * where the next IFD could not be read: outside the file, without entries,
+ * or with entries or its own next pointer past the end. */
 static uint64_t next_ifd(const tiff_ctx *c, const raw_header *rh, uint64_t off)
 {
     unsigned count_size = rh->big ? 8 : 2, entry_size = rh->big ? 20 : 12;
     unsigned ptr_size = rh->big ? 8 : 4;
-    if (off < rh->hdr_size || off > c->len || c->len - off < count_size)
+    /* off is an IFD already found whole: its pointer lies inside the file. */
+    uint64_t entries = get_uint(c->src + off, count_size, rh->le);
+    uint64_t next = get_uint(c->src + off + count_size + entries * entry_size, ptr_size, rh->le);
+    if (next < rh->hdr_size || next > c->len || c->len - next < count_size + ptr_size)
         return 0;
-    uint64_t n = get_uint(c->src + off, count_size, rh->le);
-    if (n > (c->len - off - count_size) / entry_size)
+    uint64_t n = get_uint(c->src + next, count_size, rh->le);
+    if (n == 0 || n > (c->len - next - count_size - ptr_size) / entry_size)
         return 0;
-    uint64_t at = off + count_size + n * entry_size;
-    if (c->len - at < ptr_size)
-        return 0;
-    return get_uint(c->src + at, ptr_size, rh->le);
+    return next;
 }
 
-/* Directories in the main chain (SubIFDs are not pages), at most
- * TIFF_MAX_PAGES. A chain that loops back is cut where the loop is seen
- * (Brent's checkpoints at powers of two), so this always ends quickly. */
-static int count_pages(const tiff_ctx *c, const raw_header *rh)
+/* Directories in the main chain (SubIFDs are not pages), starting from the
+ * first IFD, which check_header found whole. At most TIFF_MAX_PAGES are
+ * counted; *capped says whether the chain went on. A chain that loops back
+ * is cut where the loop is seen (Brent's checkpoints at powers of two). */
+static int count_pages(const tiff_ctx *c, const raw_header *rh, int *capped)
 {
     unsigned n = 1, power = 1, lam = 0;
     uint64_t saved = rh->first_ifd, cur = rh->first_ifd;
-    while (n < TIFF_MAX_PAGES) {
+    *capped = 0;
+    for (;;) {
         cur = next_ifd(c, rh, cur);
         if (cur == 0 || cur == saved)
             break;
+        if (n == TIFF_MAX_PAGES) {
+            *capped = 1;
+            break;
+        }
         n++;
         if (++lam == power) {
             saved = cur;
@@ -582,7 +725,7 @@ static int open_read(tiff_ctx *c, const ppx_limits *l, raw_header *rh, TIFF **ou
         return rc;
     read_directory(tif, h);
     fill_info(h, info);
-    info->pages = count_pages(c, rh);
+    info->pages = count_pages(c, rh, &info->pages_capped);
     return 0;
 }
 
@@ -692,6 +835,8 @@ static int read_strips(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit,
             tmsize_t want = (tmsize_t)(line * rows);
             uint8_t *dst = direct ? ppx_image_row(img, y0) : scratch;
             lib_reset(c);
+            c->unit_what = "strip";
+            c->unit = strip;
             tmsize_t got = TIFFReadEncodedStrip(tif, strip, dst, want);
             if (got != want) {
                 if (got < 0)
@@ -702,7 +847,7 @@ static int read_strips(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit,
                                      (long long)got, (long long)want);
                 goto out;
             }
-            if ((rc = check_warnings(c)))
+            if ((rc = check_damage(c)))
                 goto out;
             if (!direct)
                 for (uint32_t r = 0; r < rows; r++)
@@ -740,6 +885,8 @@ static int read_tiles(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit, 
                 uint32_t n = h->w - tx < h->tw ? h->w - tx : h->tw;
                 uint32_t tile = TIFFComputeTile(tif, tx, ty, 0, (uint16_t)p);
                 lib_reset(c);
+                c->unit_what = "tile";
+                c->unit = tile;
                 tmsize_t got = TIFFReadEncodedTile(tif, tile, scratch, (tmsize_t)unit);
                 if (got != (tmsize_t)unit) {
                     if (got < 0)
@@ -750,7 +897,7 @@ static int read_tiles(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit, 
                                          (long long)got, (unsigned long long)unit);
                     goto out;
                 }
-                if ((rc = check_warnings(c)))
+                if ((rc = check_damage(c)))
                     goto out;
                 for (uint32_t r = 0; r < rows; r++)
                     ppx__tiff_px_row(px, p, scratch + r * trow, n,
@@ -793,7 +940,7 @@ static int read_rgba(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, ppx_image *img, 
     TIFFRGBAImageEnd(&ri);
     if (!ok)
         return lib_fail(c, PPX_ECORRUPT, "cannot decode the YCbCr image");
-    if ((rc = check_warnings(c)))
+    if ((rc = check_damage(c)))
         return rc;
     const size_t n = (size_t)h->w * h->h;
     uint8_t *d = img->data;
@@ -877,6 +1024,10 @@ int ppx__tiff_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, p
         goto out;
     }
     if ((rc = check_layout(&c, tif, &h, !h.rgba_fallback, &unit)))
+        goto out;
+    /* A directory warning that is not harmless (a guessed strip size, an
+     * ignored Predictor) fails here, before any pixel is decoded. */
+    if ((rc = check_damage(&c)))
         goto out;
     if (h.rgba_fallback) {
         if ((rc = read_rgba(&c, tif, &h, img, l)))

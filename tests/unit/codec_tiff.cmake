@@ -10,5 +10,9 @@ ppx_c_test(NAME codec_tiff SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_codec_tiff.c
                  bigtiff_multipage_orientation ycbcr_raw_fallback valid_crafted_file_decodes
                  huge_dimensions_elimit zero_width_ecorrupt ifd_offsets_checked strips_checked
                  unsupported_features huge_tile_elimit max_alloc_limit warnings_flood_refused
-                 ifd_loop_counted_once
+                 ifd_loop_counted_once damaged_jpeg_strip_refused damaged_packbits_strip_refused
+                 harmless_unknown_tag harmless_unsorted_tags harmless_ascii_nul
+                 harmless_ascii_unterminated harmless_metadata_tag_ignored
+                 harmless_nonstandard_tiles harmless_old_jpeg_notice unlisted_warning_refused
+                 cut_in_ifd_etrunc pages_counted_exactly pages_capped_at_2_20
            LABELS unit)

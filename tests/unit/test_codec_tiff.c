@@ -197,6 +197,9 @@ static int write_tiff(const tspec *s, const uint8_t *raw, ppx_buf *b)
         TIFFSetField(tif, TIFFTAG_PLANARCONFIG, s->planar);
         TIFFSetField(tif, TIFFTAG_COMPRESSION, s->compression);
         TIFFSetField(tif, TIFFTAG_ORIENTATION, s->orientation);
+        /* As tiffcp -c jpeg writes colour: YCbCr in the file, RGB given. */
+        if (s->compression == COMPRESSION_JPEG && s->photometric == PHOTOMETRIC_YCBCR)
+            TIFFSetField(tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB);
         if (s->nextra >= 0)
             TIFFSetField(tif, TIFFTAG_EXTRASAMPLES, (uint16_t)s->nextra, s->extra);
         if (s->cmap[0])
@@ -787,6 +790,494 @@ static int ifd_loop_counted_once(void)
     return 0;
 }
 
+/* ---- damaged data: libtiff's warnings ------------------------------------ */
+
+/* Ramps with texture and some grain, like a photo: JPEG strips of a few KB,
+ * PackBits finds runs (in blue) and literals both. 3 channels. */
+static void photo_like(uint8_t *px, uint32_t w, uint32_t h)
+{
+    uint32_t r = 1;
+    for (uint32_t y = 0; y < h; y++)
+        for (uint32_t x = 0; x < w; x++) {
+            uint8_t *p = px + ((size_t)y * w + x) * 3;
+            unsigned tex = (x / 4 + y / 4) % 2 * 24;
+            r = r * 1103515245u + 12345u;
+            p[0] = (uint8_t)(x * 150 / w + tex + (r >> 27));
+            p[1] = (uint8_t)(y * 180 / h + tex + (r >> 24 & 15));
+            p[2] = (uint8_t)(x % 32 < 16 ? 40 : 200);
+        }
+}
+
+/* Where strip `strip` of the file in b lies: libtiff reads it back from a
+ * temporary file, so the test does not depend on our own decoder. */
+static int strip_extent(const ppx_buf *b, uint32_t strip, uint64_t *off, uint64_t *cnt)
+{
+    char path[] = "/tmp/ppx_test_strip_XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return 1;
+    int ok = write(fd, b->data, b->len) == (ssize_t)b->len;
+    close(fd);
+    TIFF *t = ok ? TIFFOpen(path, "r") : NULL;
+    unlink(path);
+    if (!t)
+        return 1;
+    ok = strip < TIFFNumberOfStrips(t);
+    if (ok) {
+        *off = TIFFGetStrileOffset(t, strip);
+        *cnt = TIFFGetStrileByteCount(t, strip);
+    }
+    TIFFClose(t);
+    return !ok;
+}
+
+/* Expects the decode to fail in stage decode with `code` and a message that
+ * holds every needle (NULL-terminated). */
+static int expect_refused(const ppx_buf *b, int code, const char *const *needles)
+{
+    ppx_image img;
+    ppx_image_init(&img);
+    ppx_err err;
+    int rc = decode(b, &img, NULL, &err, NULL);
+    printf("%s: %s\n", ppx_err_name(rc), err.msg);
+    CHECK_EQ_INT(rc, code);
+    CHECK_EQ_INT(err.stage, PPX_STAGE_DECODE);
+    for (; *needles; needles++)
+        if (!strstr(err.msg, *needles)) {
+            fprintf(stderr, "message \"%s\" lacks \"%s\"\n", err.msg, *needles);
+            return 1;
+        }
+    ppx_image_destroy(&img);
+    return 0;
+}
+
+enum { DW = 512, DH = 128 };
+
+/* A JPEG-compressed TIFF as `tiffcp -c jpeg -r 16` writes it, with 512
+ * bytes in the middle of strip 4 overwritten. libjpeg only warns ("Corrupt
+ * JPEG data: 44 extraneous bytes before marker 0xd9" here: the entropy
+ * decoder lost its way and finished early) and hands over garbage rows.
+ * Random bytes are not always noticed (Huffman codes can fall back into
+ * step), so a second copy has an EOI marker in the middle of the strip,
+ * which libjpeg meets whatever the encoder wrote ("premature end of data
+ * segment"). The clean twin decodes close to the source. */
+static int damaged_jpeg_strip_refused(void)
+{
+    static uint8_t px[DW * DH * 3];
+    photo_like(px, DW, DH);
+    tspec s;
+    tspec_init(&s, DW, DH, 8, 3, PHOTOMETRIC_YCBCR);
+    s.compression = COMPRESSION_JPEG;
+    s.rows_per_strip = 16;
+    ppx_buf b, d;
+    ppx_buf_init(&b);
+    ppx_buf_init(&d);
+    CHECK(write_tiff(&s, px, &b) == 0);
+    ppx_image img;
+    ppx_image_init(&img);
+    ppx_err err;
+    CHECK_EQ_INT(decode(&b, &img, NULL, &err, NULL), 0);
+    CHECK_EQ_INT(img.channels, 3);
+    double diff = 0;
+    for (size_t i = 0; i < sizeof px; i++)
+        diff += abs((int)img.data[i] - (int)px[i]);
+    printf("clean: mean abs difference %.2f\n", diff / sizeof px);
+    CHECK(diff / sizeof px < 12.0); /* lossy; a wrong image is off by ~100 */
+    uint64_t off, cnt;
+    CHECK(strip_extent(&b, 4, &off, &cnt) == 0);
+    printf("strip 4: %llu bytes\n", (unsigned long long)cnt);
+    CHECK(cnt > 1024);
+    static const char *const want[] = {"libtiff: JPEGLib: Corrupt JPEG data", "(strip 4)", NULL};
+    ppx_buf_append(&d, b.data, b.len);
+    uint32_t r = 1;
+    for (size_t i = 0; i < 512; i++) {
+        r = r * 1103515245u + 12345u;
+        d.data[off + cnt / 2 - 256 + i] = (uint8_t)(r >> 24);
+    }
+    CHECK_EQ_INT(expect_refused(&d, PPX_ECORRUPT, want), 0);
+    memcpy(d.data, b.data, b.len);
+    d.data[off + cnt / 2] = 0xFF;
+    d.data[off + cnt / 2 + 1] = 0xD9;
+    CHECK_EQ_INT(expect_refused(&d, PPX_ECORRUPT, want), 0);
+    ppx_image_destroy(&img);
+    ppx_buf_destroy(&b);
+    ppx_buf_destroy(&d);
+    return 0;
+}
+
+/* A PackBits TIFF with 64 bytes of one strip replaced by run headers that
+ * each claim 128 bytes: libtiff warns "Discarding 54 bytes to avoid buffer
+ * overrun" and returns a full strip of wrong pixels. (It notices only when
+ * a run crosses the end of the strip; runs that end exactly there, or
+ * overwritten literals, are other pixels no decoder can tell from real
+ * ones. libtiff's encoder is deterministic, so this strip always
+ * overruns.) The clean twin is exact. */
+static int damaged_packbits_strip_refused(void)
+{
+    static uint8_t px[DW * DH * 3];
+    photo_like(px, DW, DH);
+    tspec s;
+    tspec_init(&s, DW, DH, 8, 3, PHOTOMETRIC_RGB);
+    s.compression = COMPRESSION_PACKBITS;
+    s.rows_per_strip = 8;
+    ppx_buf b;
+    ppx_buf_init(&b);
+    CHECK(write_tiff(&s, px, &b) == 0);
+    ppx_image img;
+    ppx_image_init(&img);
+    ppx_err err;
+    CHECK_EQ_INT(decode(&b, &img, NULL, &err, NULL), 0);
+    CHECK(memcmp(img.data, px, sizeof px) == 0);
+    uint64_t off, cnt;
+    CHECK(strip_extent(&b, 7, &off, &cnt) == 0);
+    CHECK(cnt > 256);
+    memset(b.data + off + cnt / 2 - 32, 0x81, 64);
+    static const char *const want[] = {"libtiff: PackBitsDecode: Discarding",
+                                       "to avoid buffer overrun", "(strip 7)", NULL};
+    CHECK_EQ_INT(expect_refused(&b, PPX_ECORRUPT, want), 0);
+    ppx_image_destroy(&img);
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
+/* The harmless libtiff warnings, one test per entry of the list in tiff.c:
+ * each file below makes libtiff warn and must decode to the stored pixels.
+ * The pixels of gray_file() are data[i] = i * 31. */
+static int decodes_exactly(const uint8_t *buf, size_t len, uint32_t w, uint32_t h)
+{
+    ppx_image img;
+    ppx_image_init(&img);
+    ppx_decode_opts o = {0};
+    ppx_err err;
+    ppx_err_clear(&err);
+    int rc = ppx_codec_decode(buf, len, &o, &img, NULL, &err);
+    if (rc)
+        printf("%s: %s\n", ppx_err_name(rc), err.msg);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_EQ_INT(img.width, w);
+    CHECK_EQ_INT(img.height, h);
+    CHECK_EQ_INT(img.channels, 1);
+    for (uint32_t y = 0; y < h; y++)
+        for (uint32_t x = 0; x < w; x++)
+            CHECK_EQ_INT(ppx_image_row(&img, y)[x], (uint8_t)((y * w + x) * 31));
+    ppx_image_destroy(&img);
+    return 0;
+}
+
+/* The 16x8 gray file of gray_file(), with `extra` entries merged in (sorted
+ * unless `unsorted`); the pixel data follows the IFD and the extra entries'
+ * out-of-line values (xdata) follow the pixels. Returns the length. */
+static size_t gray_with(uint8_t *out, const tent *extra, unsigned nx, int unsorted,
+                        const uint8_t *xdata, size_t xlen)
+{
+    static uint8_t data[128 + 256];
+    for (size_t i = 0; i < 128; i++)
+        data[i] = (uint8_t)(i * 31);
+    memcpy(data + 128, xdata, xlen);
+    tent e[32];
+    unsigned n = 0;
+    const tent base[] = {
+        {256, T_LONG, 1, 16}, {257, T_LONG, 1, 8},  {258, T_SHORT, 1, 8},
+        {259, T_SHORT, 1, 1}, {262, T_SHORT, 1, 1}, {273, T_LONG, 1, AT_DATA},
+        {277, T_SHORT, 1, 1}, {278, T_LONG, 1, 8},  {279, T_LONG, 1, 128},
+    };
+    unsigned nb = sizeof base / sizeof base[0], i = 0, j = 0;
+    while (i < nb || j < nx)
+        e[n++] = j >= nx || (i < nb && base[i].tag < extra[j].tag) ? base[i++] : extra[j++];
+    if (unsorted) {
+        tent t = e[0];
+        e[0] = e[1];
+        e[1] = t;
+    }
+    return make_tiff(out, e, n, 0, data, 128 + xlen);
+}
+
+/* Offset of the extra data gray_with() places after the pixels. */
+static uint32_t gray_xdata_at(unsigned nx)
+{
+    return 8 + 2 + 12 * (9 + nx) + 4 + 128;
+}
+
+static int harmless_unknown_tag(void)
+{
+    const tent x[] = {{65000, T_SHORT, 1, 7}};
+    size_t len = gray_with(g_buf, x, 1, 0, NULL, 0);
+    return decodes_exactly(g_buf, len, 16, 8);
+}
+
+static int harmless_unsorted_tags(void)
+{
+    size_t len = gray_with(g_buf, NULL, 0, 1, NULL, 0);
+    return decodes_exactly(g_buf, len, 16, 8);
+}
+
+#define T_ASCII 2
+#define T_RATIONAL 5
+
+/* DocumentName "ab\0cd": libtiff keeps "ab" and says so. */
+static int harmless_ascii_nul(void)
+{
+    const tent x[] = {{269, T_ASCII, 6, gray_xdata_at(1)}};
+    size_t len = gray_with(g_buf, x, 1, 0, (const uint8_t *)"ab\0cd", 6);
+    return decodes_exactly(g_buf, len, 16, 8);
+}
+
+/* DocumentName "abcd" without its NUL (inline in the entry). */
+static int harmless_ascii_unterminated(void)
+{
+    const tent x[] = {{269, T_ASCII, 4, 'a' | 'b' << 8 | 'c' << 16 | (uint32_t)'d' << 24}};
+    size_t len = gray_with(g_buf, x, 1, 0, NULL, 0);
+    return decodes_exactly(g_buf, len, 16, 8);
+}
+
+/* Metadata tags libtiff ignores: a DocumentName of 2^32 - 1 bytes (libtiff's
+ * size sanity check) and an XResolution of two values. */
+static int harmless_metadata_tag_ignored(void)
+{
+    const uint8_t res[16] = {72, 0, 0, 0, 1, 0, 0, 0, 72, 0, 0, 0, 1, 0, 0, 0};
+    const tent x[] = {{269, T_ASCII, 0xFFFFFFFFu, gray_xdata_at(2)},
+                      {282, T_RATIONAL, 2, gray_xdata_at(2)}};
+    size_t len = gray_with(g_buf, x, 2, 0, res, sizeof res);
+    return decodes_exactly(g_buf, len, 16, 8);
+}
+
+/* Tiles of 8x8 (TIFF wants multiples of 16): libtiff reads them. */
+static int harmless_nonstandard_tiles(void)
+{
+    /* After the IFD: two tile byte counts, two tile offsets, then the two
+     * 8x8 tiles that make the 16x8 image side by side. */
+    static uint8_t data[16 + 128];
+    const uint32_t base = 8 + 2 + 12 * 10 + 4, t0 = base + 16, t1 = base + 80;
+    const uint32_t words[4] = {64, 64, t0, t1};
+    for (unsigned i = 0; i < 16; i++)
+        data[i] = (uint8_t)(words[i / 4] >> (8 * (i % 4)));
+    for (uint32_t t = 0; t < 2; t++)
+        for (uint32_t r = 0; r < 8; r++)
+            for (uint32_t c = 0; c < 8; c++)
+                data[16 + t * 64 + r * 8 + c] = (uint8_t)((r * 16 + t * 8 + c) * 31);
+    const tent e[] = {
+        {256, T_LONG, 1, 16},   {257, T_LONG, 1, 8},  {258, T_SHORT, 1, 8},
+        {259, T_SHORT, 1, 1},   {262, T_SHORT, 1, 1}, {277, T_SHORT, 1, 1},
+        {322, T_LONG, 1, 8},    {323, T_LONG, 1, 8},  {324, T_LONG, 2, base + 8},
+        {325, T_LONG, 2, base},
+    };
+    size_t len = make_tiff(g_buf, e, sizeof e / sizeof e[0], 0, data, sizeof data);
+    return decodes_exactly(g_buf, len, 16, 8);
+}
+
+/* Old-style JPEG (compression 6): libtiff always warns that the scheme is
+ * deprecated. A JFIF stream that the strip and JPEGInterchangeFormat both
+ * point at, as old cameras wrote it; decoded through TIFFRGBAImage. */
+static int harmless_old_jpeg_notice(void)
+{
+    enum { W = 64, H = 32 };
+    ppx_image src;
+    ppx_image_init(&src);
+    CHECK(ppx_image_alloc(&src, W, H, 3, PPX_U8, NULL, NULL) == 0);
+    for (uint32_t y = 0; y < H; y++)
+        for (uint32_t x = 0; x < W; x++) {
+            uint8_t *p = ppx_image_row(&src, y) + x * 3;
+            p[0] = (uint8_t)(x * 4), p[1] = (uint8_t)(y * 8), p[2] = 128;
+        }
+    ppx_encode_opts eo;
+    ppx_encode_opts_default(&eo, PPX_FMT_JPEG);
+    ppx_buf jpg;
+    ppx_buf_init(&jpg);
+    ppx_err err;
+    CHECK_EQ_INT(ppx_codec_encode(&src, &eo, &jpg, &err), 0);
+    static uint8_t data[8192];
+    CHECK(jpg.len + 6 <= sizeof data);
+    memcpy(data, (uint8_t[]){8, 0, 8, 0, 8, 0}, 6);
+    memcpy(data + 6, jpg.data, jpg.len);
+    const uint32_t base = 8 + 2 + 12 * 11 + 4, jl = (uint32_t)jpg.len;
+    const tent e[] = {
+        {256, T_LONG, 1, W},        {257, T_LONG, 1, H},  {258, T_SHORT, 3, base},
+        {259, T_SHORT, 1, 6},       {262, T_SHORT, 1, 6}, {273, T_LONG, 1, base + 6},
+        {277, T_SHORT, 1, 3},       {278, T_LONG, 1, H},  {279, T_LONG, 1, jl},
+        {513, T_LONG, 1, base + 6}, {514, T_LONG, 1, jl},
+    };
+    size_t len = make_tiff(g_buf, e, sizeof e / sizeof e[0], 0, data, 6 + jpg.len);
+    ppx_image img;
+    ppx_image_init(&img);
+    ppx_info info;
+    ppx_decode_opts o = {0};
+    int rc = ppx_codec_decode(g_buf, len, &o, &img, &info, &err);
+    if (rc)
+        printf("%s: %s\n", ppx_err_name(rc), err.msg);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_STR(info.compression, "old-jpeg");
+    CHECK_EQ_INT(img.channels, 3);
+    CHECK_EQ_INT(img.width, W);
+    double diff = 0;
+    for (uint32_t y = 0; y < H; y++)
+        for (uint32_t i = 0; i < W * 3; i++)
+            diff += abs((int)ppx_image_row(&img, y)[i] - (int)ppx_image_row(&src, y)[i]);
+    printf("mean abs difference %.2f\n", diff / (W * H * 3));
+    CHECK(diff / (W * H * 3) < 3.0);
+    ppx_image_destroy(&img);
+    ppx_image_destroy(&src);
+    ppx_buf_destroy(&jpg);
+    return 0;
+}
+
+/* Pointer to the entry of `tag` in the first IFD of a little-endian classic
+ * TIFF, or NULL. */
+static uint8_t *entry_of(uint8_t *b, size_t len, uint16_t tag)
+{
+    uint32_t off = b[4] | b[5] << 8 | b[6] << 16 | (uint32_t)b[7] << 24;
+    if (off + 2 > len)
+        return NULL;
+    unsigned n = b[off] | b[off + 1] << 8;
+    for (unsigned i = 0; i < n && off + 2 + 12 * (i + 1) <= len; i++) {
+        uint8_t *e = b + off + 2 + 12 * i;
+        if ((e[0] | e[1] << 8) == tag)
+            return e;
+    }
+    return NULL;
+}
+
+/* The "tag ignored" rule is for metadata only: a Predictor that libtiff
+ * ignores (count 2) would leave LZW data undifferenced, every pixel wrong. */
+static int unlisted_warning_refused(void)
+{
+    ppx_image in;
+    ppx_image_init(&in);
+    CHECK(make_image(&in, 40, 20, 1, PPX_U8) == 0);
+    ppx_encode_opts eo;
+    ppx_encode_opts_default(&eo, PPX_FMT_TIFF); /* LZW with the horizontal predictor */
+    ppx_buf b;
+    ppx_buf_init(&b);
+    ppx_err err;
+    CHECK_EQ_INT(ppx_codec_encode(&in, &eo, &b, &err), 0);
+    uint8_t *pred = entry_of(b.data, b.len, 317);
+    CHECK(pred != NULL);
+    pred[4] = 2;
+    static const char *const want[] = {
+        "libtiff: TIFFFetchNormalTag: Incorrect count for \"Predictor\"; tag ignored", NULL};
+    CHECK_EQ_INT(expect_refused(&b, PPX_ECORRUPT, want), 0);
+    /* A single uncompressed strip whose byte count is short: libtiff guesses
+     * the count from the image size, i.e. invents where the pixels are. */
+    size_t len;
+    gray_file(g_buf, &len, 16, 8, AT_DATA, 100, COMPRESSION_NONE, SAMPLEFORMAT_UINT, 128);
+    b.len = 0;
+    ppx_buf_append(&b, g_buf, len);
+    static const char *const want2[] = {"Bogus \"StripByteCounts\" field", NULL};
+    CHECK_EQ_INT(expect_refused(&b, PPX_ECORRUPT, want2), 0);
+    ppx_image_destroy(&in);
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
+/* A file cut anywhere in its directory, in the entries or in the values
+ * they point to (BitsPerSample, StripOffsets, StripByteCounts after the IFD,
+ * as libtiff writes them), is a cut file: ETRUNC, not ECORRUPT. */
+static int cut_in_ifd_etrunc(void)
+{
+    static uint8_t raw[40 * 20 * 3];
+    for (size_t i = 0; i < sizeof raw; i++)
+        raw[i] = (uint8_t)(i * 7);
+    tspec s;
+    tspec_init(&s, 40, 20, 8, 3, PHOTOMETRIC_RGB);
+    s.compression = COMPRESSION_LZW;
+    ppx_buf b;
+    ppx_buf_init(&b);
+    CHECK(write_tiff(&s, raw, &b) == 0);
+    uint32_t ifd = b.data[4] | b.data[5] << 8 | b.data[6] << 16 | (uint32_t)b.data[7] << 24;
+    CHECK(ifd > sizeof raw / 4 && ifd < b.len); /* the IFD follows the strips */
+    ppx_image img;
+    ppx_image_init(&img);
+    ppx_err err;
+    ppx_info info;
+    CHECK_EQ_INT(decode(&b, &img, &info, &err, NULL), 0);
+    size_t full = b.len;
+    for (size_t cut = ifd; cut < full; cut++) {
+        b.len = cut;
+        int rc = decode(&b, &img, NULL, &err, NULL);
+        if (rc != PPX_ETRUNC) {
+            printf("cut at %zu of %zu (IFD at %u): %s: %s\n", cut, full, ifd, ppx_err_name(rc),
+                   err.msg);
+            return 1;
+        }
+        CHECK_EQ_INT(ppx_codec_inspect(b.data, b.len, NULL, &info, &err), PPX_ETRUNC);
+    }
+    b.len = full - 1;
+    CHECK_EQ_INT(decode(&b, &img, NULL, &err, NULL), PPX_ETRUNC);
+    printf("%s\n", err.msg);
+    ppx_image_destroy(&img);
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
+/* gray_file() followed by a chain of `extra` one-entry IFDs (NewSubfileType
+ * "page"), 18 bytes each. Returns the buffer (malloc) and its length. */
+static uint8_t *many_pages(uint32_t extra, size_t *len)
+{
+    size_t base;
+    gray_file(g_buf, &base, 16, 8, AT_DATA, 128, COMPRESSION_NONE, SAMPLEFORMAT_UINT, 128);
+    size_t n = base + (size_t)extra * 18;
+    uint8_t *b = malloc(n);
+    if (!b)
+        return NULL;
+    memcpy(b, g_buf, base);
+    for (uint32_t i = 0; i <= extra; i++) {
+        /* The next-IFD pointer of the first IFD (10 entries), then of each page. */
+        size_t at = i == 0 ? 8 + 2 + 12 * 10 : base + (size_t)(i - 1) * 18 + 14;
+        uint32_t next = i == extra ? 0 : (uint32_t)(base + (size_t)i * 18);
+        for (int k = 0; k < 4; k++)
+            b[at + k] = (uint8_t)(next >> (8 * k));
+        if (i < extra) {
+            static const uint8_t page[14] = {1, 0, 254, 0, 4, 0, 1, 0, 0, 0, 2, 0, 0, 0};
+            memcpy(b + base + (size_t)i * 18, page, sizeof page);
+        }
+    }
+    *len = n;
+    return b;
+}
+
+/* 100000 pages are counted, not reported as 65535. */
+static int pages_counted_exactly(void)
+{
+    size_t len;
+    uint8_t *b = many_pages(99999, &len);
+    CHECK(b != NULL);
+    ppx_info info;
+    ppx_err err;
+    CHECK_EQ_INT(ppx_codec_inspect(b, len, NULL, &info, &err), 0);
+    CHECK_EQ_INT(info.pages, 100000);
+    CHECK_EQ_INT(info.pages_capped, 0);
+    ppx_image img;
+    ppx_image_init(&img);
+    ppx_decode_opts o = {0};
+    CHECK_EQ_INT(ppx_codec_decode(b, len, &o, &img, &info, &err), 0);
+    CHECK_EQ_INT(info.pages, 100000);
+    ppx_image_destroy(&img);
+    free(b);
+    return 0;
+}
+
+/* Counting stops at 2^20 pages, which bounds its time; the count then says
+ * so (pages_capped: "at least 1048576"). */
+static int pages_capped_at_2_20(void)
+{
+    size_t len;
+    uint8_t *b = many_pages((1u << 20) + 4, &len);
+    CHECK(b != NULL);
+    ppx_info info;
+    ppx_err err;
+    CHECK_EQ_INT(ppx_codec_inspect(b, len, NULL, &info, &err), 0);
+    CHECK_EQ_INT(info.pages, 1 << 20);
+    CHECK_EQ_INT(info.pages_capped, 1);
+    /* Exactly at the cap: counted, not capped. */
+    free(b);
+    b = many_pages((1u << 20) - 1, &len);
+    CHECK(b != NULL);
+    CHECK_EQ_INT(ppx_codec_inspect(b, len, NULL, &info, &err), 0);
+    CHECK_EQ_INT(info.pages, 1 << 20);
+    CHECK_EQ_INT(info.pages_capped, 0);
+    free(b);
+    return 0;
+}
+
 PPX_TEST_MAIN(TEST(roundtrip_1ch_8bit), TEST(roundtrip_2ch_8bit), TEST(roundtrip_3ch_8bit),
               TEST(roundtrip_4ch_8bit), TEST(roundtrip_1ch_16bit), TEST(roundtrip_2ch_16bit),
               TEST(roundtrip_3ch_16bit), TEST(roundtrip_4ch_16bit), TEST(encode_orientation_kept),
@@ -798,4 +1289,10 @@ PPX_TEST_MAIN(TEST(roundtrip_1ch_8bit), TEST(roundtrip_2ch_8bit), TEST(roundtrip
               TEST(valid_crafted_file_decodes), TEST(huge_dimensions_elimit),
               TEST(zero_width_ecorrupt), TEST(ifd_offsets_checked), TEST(strips_checked),
               TEST(unsupported_features), TEST(huge_tile_elimit), TEST(max_alloc_limit),
-              TEST(warnings_flood_refused), TEST(ifd_loop_counted_once))
+              TEST(warnings_flood_refused), TEST(ifd_loop_counted_once),
+              TEST(damaged_jpeg_strip_refused), TEST(damaged_packbits_strip_refused),
+              TEST(harmless_unknown_tag), TEST(harmless_unsorted_tags), TEST(harmless_ascii_nul),
+              TEST(harmless_ascii_unterminated), TEST(harmless_metadata_tag_ignored),
+              TEST(harmless_nonstandard_tiles), TEST(harmless_old_jpeg_notice),
+              TEST(unlisted_warning_refused), TEST(cut_in_ifd_etrunc), TEST(pages_counted_exactly),
+              TEST(pages_capped_at_2_20))

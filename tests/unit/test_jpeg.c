@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jpeglib.h>
 
@@ -473,10 +476,14 @@ static size_t exif_block(uint8_t *out, int big_endian, const uint16_t (*entries)
     W32(8);
     W16(n);
     for (unsigned k = 0; k < n; k++) {
-        W16(entries[k][0]); /* tag */
-        W16(entries[k][1]); /* type */
-        W32(entries[k][2]); /* count */
-        if (entries[k][1] == 3) {
+        W16(entries[k][0]);                             /* tag */
+        W16(entries[k][1]);                             /* type */
+        W32(entries[k][2]);                             /* count */
+        if (entries[k][1] == 1 || entries[k][1] == 6) { /* BYTE, SBYTE: first byte */
+            out[i++] = (uint8_t)values[k];
+            out[i++] = 0;
+            W16(0);
+        } else if (entries[k][1] == 3 || entries[k][1] == 8) { /* SHORT, SSHORT */
             W16(values[k]);
             W16(0);
         } else {
@@ -656,24 +663,137 @@ static int exif_in_jpeg(void)
     return 0;
 }
 
+/* Orientation stored as EXIF type `type`, in both byte orders (6 big-endian,
+ * 8 little-endian, so that a value read in the wrong order shows), spliced
+ * into a JPEG: the EXIF reader, inspect and decode all report it. A value
+ * outside 1..8 (`bad`, as stored) is ignored: orientation 1. */
+static int exif_type(uint16_t type, uint32_t bad)
+{
+    ppx_buf plain, b;
+    ppx_buf_init(&plain);
+    ppx_buf_init(&b);
+    CHECK_EQ_INT(gradient_jpeg(32, 24, 3, &plain), 0);
+    const uint16_t ent[1][3] = {{0x0112, type, 1}};
+    ppx_image img;
+    ppx_image_init(&img);
+    for (int be = 0; be <= 1; be++) {
+        const uint32_t want = be ? 6 : 8, val[1] = {want};
+        uint8_t ex[64];
+        size_t n = exif_block(ex, be, ent, val, 1);
+        int o = 0;
+        CHECK_EQ_INT(ppx__exif_orientation(ex, n, &o), 0);
+        CHECK_EQ_INT(o, want);
+        insert_app1(&plain, ex, n, &b);
+        ppx_info info;
+        ppx_err e;
+        CHECK_EQ_INT(ppx_codec_inspect(b.data, b.len, NULL, &info, &e), 0);
+        CHECK_EQ_INT(info.orientation, want);
+        CHECK_EQ_INT(decode_with(&b, NULL, 0, 0, &img, &info, &e), 0);
+        CHECK_EQ_INT(img.orientation, want);
+        CHECK_EQ_INT(info.orientation, want);
+        const uint32_t badv[1] = {bad};
+        n = exif_block(ex, be, ent, badv, 1);
+        o = 0;
+        CHECK_EQ_INT(ppx__exif_orientation(ex, n, &o), 0);
+        CHECK_EQ_INT(o, 1);
+    }
+    ppx_image_destroy(&img);
+    ppx_buf_destroy(&plain);
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
+static int exif_type_short(void)
+{
+    return exif_type(3, 9);
+}
+
+static int exif_type_long(void)
+{
+    return exif_type(4, 0x10006); /* 65542: its low half alone would read as 6 */
+}
+
+static int exif_type_sshort(void)
+{
+    return exif_type(8, 0xFFFA); /* -6 */
+}
+
+/* gdk-pixbuf's bug725582-testrotate.jpg stores Orientation 6 as SLONG. */
+static int exif_type_slong(void)
+{
+    return exif_type(9, 0xFFFFFFFAu); /* -6 */
+}
+
+static int exif_type_byte(void)
+{
+    return exif_type(1, 0);
+}
+
+static int exif_type_sbyte(void)
+{
+    return exif_type(6, 0xFA); /* -6 */
+}
+
 /* ---- damaged and unsupported bytes -------------------------------------- */
 
 static int crafted_soi_only(void)
 {
-    /* Two bytes are not recognised as JPEG by the dispatcher (EFORMAT); the
-     * JPEG decoder itself calls a lone SOI truncated. */
+    /* A lone SOI is a JPEG cut short, whether the file has 2 or 3 bytes. */
     static const uint8_t soi[] = {0xFF, 0xD8, 0xFF};
+    CHECK_EQ_INT(expect_fail(soi, 2, NULL, PPX_ETRUNC, "Premature end of JPEG file after 2 bytes"),
+                 0);
+    CHECK_EQ_INT(expect_fail(soi, 3, NULL, PPX_ETRUNC, "after 3 bytes"), 0);
+    ppx_info info;
+    ppx_err e;
+    CHECK_EQ_INT(ppx_codec_inspect(soi, 2, NULL, &info, &e), PPX_ETRUNC);
+    CHECK_EQ_INT(ppx_codec_inspect(soi, 3, NULL, &info, &e), PPX_ETRUNC);
+    return 0;
+}
+
+/* FF D8 and then no marker: a damaged JPEG, named so by libjpeg, never "not
+ * a JPEG" with bytes of the file in the message. A stray byte after SOI is
+ * the same benign quirk as stray bytes between other segments. */
+static int crafted_soi_then_garbage(void)
+{
+    static const uint8_t junk[] = {0xFF, 0xD8, 0x00, 0x00, 0x13, 0x37, 0x00, 0x42};
+    CHECK_EQ_INT(expect_fail(junk, sizeof junk, NULL, PPX_ETRUNC, "Premature end of JPEG file"), 0);
+    ppx_buf plain, b;
+    ppx_buf_init(&plain);
+    ppx_buf_init(&b);
+    CHECK_EQ_INT(gradient_jpeg(32, 24, 3, &plain), 0);
+    ppx_buf_append(&b, plain.data, 2);
+    ppx_buf_append(&b, "\x00", 1);
+    ppx_buf_append(&b, plain.data + 2, plain.len - 2);
     ppx_image img;
     ppx_image_init(&img);
     ppx_err e;
-    ppx_limits lim;
-    ppx_limits_default(&lim);
-    ppx_decode_opts o = {.limits = &lim};
-    CHECK_EQ_INT(ppx__jpeg_decode(soi, 2, &o, &img, NULL, &e), PPX_ETRUNC);
-    CHECK_STR(e.msg, "Premature end of JPEG file after 2 bytes");
-    CHECK_EQ_INT(expect_fail(soi, 3, NULL, PPX_ETRUNC, "after 3 bytes"), 0);
-    ppx_info info;
-    CHECK_EQ_INT(ppx_codec_inspect(soi, 3, NULL, &info, &e), PPX_ETRUNC);
+    CHECK_EQ_INT(decode_with(&b, NULL, 0, 0, &img, NULL, &e), 0);
+    CHECK_EQ_INT(img.width, 32);
+    ppx_image_destroy(&img);
+    ppx_buf_destroy(&plain);
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
+/* No message names bytes of the file: a symbolic link to /etc/shadow must
+ * not leak "72 6f 6f 74" ("root") into a report (issue 11.4). */
+static int crafted_not_an_image(void)
+{
+    static const char *const files[] = {"root:x:0:0:root:/root:/bin/bash\n", "\x1f\x8b\x08\x00",
+                                        "\xff\xfe\x68\x00", "\xff", "GIF89a"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        const uint8_t *p = (const uint8_t *)files[i];
+        size_t n = strlen(files[i]);
+        CHECK_EQ_INT(expect_fail(p, n, NULL, PPX_EFORMAT, NULL), 0);
+        ppx_err e;
+        ppx_image img;
+        ppx_image_init(&img);
+        ppx_codec_decode(p, n, NULL, &img, NULL, &e);
+        CHECK_STR(e.msg, "not a JPEG, PNG or TIFF file");
+        ppx_info info;
+        CHECK_EQ_INT(ppx_codec_inspect(p, n, NULL, &info, &e), PPX_EFORMAT);
+        CHECK_STR(e.msg, "not a JPEG, PNG or TIFF file");
+    }
     return 0;
 }
 
@@ -743,6 +863,64 @@ static int crafted_unsupported(void)
     return 0;
 }
 
+/* A real hierarchical file starts with DHP (0xDE, the same fields as a
+ * SOF) before its first frame: libjpeg stops there with "Unsupported marker
+ * type 0xde". The message must say hierarchical, as the docs promise. */
+static int hierarchical_dhp_named(void)
+{
+    ppx_buf plain, b;
+    ppx_buf_init(&plain);
+    ppx_buf_init(&b);
+    CHECK_EQ_INT(gradient_jpeg(64, 64, 3, &plain), 0);
+    size_t sof = find_marker(plain.data, plain.len, 0xC0);
+    CHECK(sof > 0);
+    size_t seg = 2 + ((size_t)plain.data[sof + 2] << 8 | plain.data[sof + 3]);
+    static const uint8_t kinds[] = {0xDE, 0xDF}; /* DHP, EXP */
+    for (size_t k = 0; k < sizeof kinds; k++) {
+        b.len = 0;
+        ppx_buf_append(&b, plain.data, sof);
+        ppx_buf_append(&b, plain.data + sof, seg); /* DHP: a copy of the SOF */
+        b.data[sof + 1] = kinds[k];
+        ppx_buf_append(&b, plain.data + sof, plain.len - sof);
+        b.data[sof + seg + 1] = 0xC5; /* the frame: SOF5, differential */
+        CHECK_EQ_INT(expect_fail(b.data, b.len, NULL, PPX_EUNSUPPORTED, "hierarchical JPEG"), 0);
+    }
+    ppx_buf_destroy(&plain);
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
+/* Every SOF type libjpeg does not decode, named by what it is. */
+static int unsupported_sof_types_named(void)
+{
+    static const struct {
+        uint8_t marker;
+        const char *needle;
+    } cases[] = {
+        {0xC3, "lossless JPEG (SOF3) is not supported"},
+        {0xC5, "hierarchical JPEG (SOF5) is not supported"},
+        {0xC6, "hierarchical JPEG (SOF6) is not supported"},
+        {0xC7, "hierarchical JPEG (SOF7) is not supported"},
+        {0xC8, "reserved JPEG extension marker (JPG, 0xc8) is not supported"},
+        {0xCB, "lossless JPEG (SOF11) is not supported"},
+        {0xCD, "hierarchical JPEG (SOF13) is not supported"},
+        {0xCE, "hierarchical JPEG (SOF14) is not supported"},
+        {0xCF, "hierarchical JPEG (SOF15) is not supported"},
+        {0xF7, "JPEG-LS (SOF55) is not supported"},
+    };
+    ppx_buf b;
+    ppx_buf_init(&b);
+    CHECK_EQ_INT(gradient_jpeg(64, 64, 3, &b), 0);
+    size_t sof = find_marker(b.data, b.len, 0xC0);
+    CHECK(sof > 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        b.data[sof + 1] = cases[i].marker;
+        CHECK_EQ_INT(expect_fail(b.data, b.len, NULL, PPX_EUNSUPPORTED, cases[i].needle), 0);
+    }
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
 /* ---- limits ------------------------------------------------------------ */
 
 static int scan_limit(void)
@@ -754,7 +932,7 @@ static int scan_limit(void)
     ppx_limits l;
     ppx_limits_default(&l);
     double t0 = now_s();
-    CHECK_EQ_INT(expect_fail(b.data, b.len, &l, PPX_ELIMIT, "more than 1000 scans"), 0);
+    CHECK_EQ_INT(expect_fail(b.data, b.len, &l, PPX_ELIMIT, "limit of 1000 scans"), 0);
     double dt = now_s() - t0;
     printf("refused in %.3f s of CPU\n", dt);
     CHECK(dt < 0.5);
@@ -771,6 +949,93 @@ static int scan_limit(void)
     CHECK(info.progressive);
     CHECK_EQ_INT(img.channels, 1);
     CHECK_EQ_INT(img.width, 1024);
+    ppx_image_destroy(&img);
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
+/* Decodes b in a child process, whose CPU time and peak RSS the kernel
+ * measures (getrusage of a child, not of this process). The child runs
+ * under a CPU rlimit of 10 s, so that a decoder that does not stop is
+ * killed (SIGXCPU) instead of hanging the test. Returns 0 when the child
+ * exited 0: the decode failed with `code` and a message holding `needle`. */
+static int decode_in_child(const ppx_buf *b, const ppx_limits *l, int code, const char *needle,
+                           double *cpu_s, long *rss_mb)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        struct rlimit cpu = {10, 11};
+        setrlimit(RLIMIT_CPU, &cpu);
+        int bad = expect_fail(b->data, b->len, l, code, needle);
+        fflush(stdout);
+        _exit(bad ? 1 : 0);
+    }
+    int status;
+    struct rusage ru;
+    CHECK(wait4(pid, &status, 0, &ru) == pid);
+    *cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+             ru.ru_stime.tv_usec / 1e6;
+    *rss_mb = ru.ru_maxrss / 1024; /* KiB on Linux */
+    printf("child: %.3f s of CPU, peak RSS %ld MB, ", *cpu_s, *rss_mb);
+    if (WIFSIGNALED(status))
+        printf("killed by signal %d\n", WTERMSIG(status));
+    else
+        printf("exit %d\n", WEXITSTATUS(status));
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    return 0;
+}
+
+/* A few hundred KB of valid progressive JPEG whose scans each cost a pass
+ * over every block: refused from the header, before libjpeg allocates the
+ * coefficient buffer or decodes a scan (issue 10.3: such a file took a
+ * worker for a minute and 1.6 GB). */
+static int scan_budget_child(unsigned side, unsigned scans)
+{
+    ppx_buf b;
+    ppx_buf_init(&b);
+    many_scans_jpeg(&b, side, side, scans - 1);
+    printf("%ux%u, %u scans: %zu bytes\n", side, side, scans, b.len);
+    ppx_limits l;
+    ppx_limits_default(&l);
+    CHECK(scans <= l.max_jpeg_scans || side == 16384); /* 999: under the scan-count limit */
+    double cpu;
+    long rss;
+    CHECK_EQ_INT(decode_in_child(&b, &l, PPX_ELIMIT, "over the budget of", &cpu, &rss), 0);
+    CHECK(cpu < 2.0);
+    CHECK(rss < 200);
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
+static int scan_budget_16k_2647_scans(void)
+{
+    return scan_budget_child(16384, 2647);
+}
+
+static int scan_budget_8k_999_scans(void)
+{
+    return scan_budget_child(8192, 999);
+}
+
+/* The budget is 3/4 x max_pixels block decodes: with max_pixels = 512 x 512,
+ * 196608 = 48 scans of the 4096 blocks of a 512 x 512 gray image. 48
+ * scans decode, 49 are refused. */
+static int scan_budget_boundary(void)
+{
+    ppx_buf b;
+    ppx_buf_init(&b);
+    ppx_limits l;
+    ppx_limits_default(&l);
+    l.max_pixels = 512 * 512;
+    many_scans_jpeg(&b, 512, 512, 47);
+    ppx_image img;
+    ppx_image_init(&img);
+    ppx_err e;
+    CHECK_EQ_INT(decode_with(&b, &l, 0, 0, &img, NULL, &e), 0);
+    many_scans_jpeg(&b, 512, 512, 48);
+    CHECK_EQ_INT(expect_fail(b.data, b.len, &l, PPX_ELIMIT, "over the budget of 196608"), 0);
     ppx_image_destroy(&img);
     ppx_buf_destroy(&b);
     return 0;
@@ -991,7 +1256,12 @@ PPX_TEST_MAIN(TEST(roundtrip_rgb), TEST(roundtrip_gray), TEST(encode_determinist
               TEST(encode_grows_buffer), TEST(encode_refuses), TEST(scale_select), TEST(size_hint),
               TEST(image_reuse), TEST(exif_valid), TEST(exif_absent_or_bad_value),
               TEST(exif_truncated), TEST(exif_offsets_out_of_range), TEST(exif_huge_count),
-              TEST(exif_not_exif), TEST(exif_in_jpeg), TEST(crafted_soi_only),
-              TEST(crafted_truncated), TEST(crafted_corrupt), TEST(crafted_unsupported),
-              TEST(scan_limit), TEST(memory_limit), TEST(pixel_limit), TEST(warnings_flood),
-              TEST(cmyk_adobe), TEST(ycck_adobe), TEST(cmyk_plain), TEST(unknown_colorspace))
+              TEST(exif_not_exif), TEST(exif_in_jpeg), TEST(exif_type_short), TEST(exif_type_long),
+              TEST(exif_type_sshort), TEST(exif_type_slong), TEST(exif_type_byte),
+              TEST(exif_type_sbyte), TEST(crafted_soi_only), TEST(crafted_soi_then_garbage),
+              TEST(crafted_not_an_image), TEST(crafted_truncated), TEST(crafted_corrupt),
+              TEST(crafted_unsupported), TEST(hierarchical_dhp_named),
+              TEST(unsupported_sof_types_named), TEST(scan_limit), TEST(scan_budget_16k_2647_scans),
+              TEST(scan_budget_8k_999_scans), TEST(scan_budget_boundary), TEST(memory_limit),
+              TEST(pixel_limit), TEST(warnings_flood), TEST(cmyk_adobe), TEST(ycck_adobe),
+              TEST(cmyk_plain), TEST(unknown_colorspace))
