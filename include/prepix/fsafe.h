@@ -94,6 +94,9 @@ int ppx_write_beneath(int root, ppx_dircache *cache, const char *rel, const void
 int ppx_open_beneath(int root, ppx_dircache *cache, const char *rel, int follow_last,
                      ppx_err *err);
 
+/* "a FIFO", "a socket", "a directory"...: what a non-regular file is. */
+const char *ppx_file_kind(uint32_t mode);
+
 /* Reads a whole regular file from an open descriptor (taking ownership: it is
  * closed) into b, checking its type with fstat before any read: PPX_ESPECIAL
  * for FIFOs, devices, sockets, folders (nothing is read from them), PPX_ELIMIT

@@ -33,7 +33,8 @@ static const char usage_text[] =
     "\n"
     "Options:\n"
     "  -p, --pipeline SPEC    ops separated by '|' ('@FILE' reads it from a file); see `prepix ops`\n"
-    "  -f, --format F         jpeg, png, tiff or same (default same: each input's own format);\n"
+    "  -f, --format F         jpeg (or jpg), png, tiff (or tif) or same (default same: each\n"
+    "                         input's own format), any case;\n"
     "                         tar (WebDataset shards) or npy (array shards), see docs/formats.md\n"
     "      --shard-size N     images per tar/npy shard (default 1000)\n"
     "  -q, --quality N        JPEG quality 1..100 (default 90)\n"
@@ -154,21 +155,31 @@ static void install_signals(void)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: poll() returns and the loop notices */
+    /* SA_RESTART: reads, writes and waits go on; poll() returns EINTR anyway
+     * (signal(7)), and the handler also writes to the loop's wake-up pipe. */
+    sa.sa_flags = SA_RESTART;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
 }
 
+/* Option bounds: each keeps the arithmetic it feeds far from overflow (the
+ * workers' address-space limit is a multiple of --max-pixels; --timeout
+ * becomes milliseconds in an int for poll). */
+#define MAX_CHUNK 1000000
+#define MAX_PIXELS (65535ULL * 65535ULL)
+#define MAX_TIMEOUT_S 604800
+
 static int parse_format(const char *s, ppx_format *f)
 {
-    if (strcmp(s, "same") == 0)
+    /* Any case, and the short extensions too: -f JPG is what people type. */
+    if (strcasecmp(s, "same") == 0)
         *f = PPX_FMT_UNKNOWN;
-    else if (strcmp(s, "jpeg") == 0 || strcmp(s, "jpg") == 0)
+    else if (strcasecmp(s, "jpeg") == 0 || strcasecmp(s, "jpg") == 0)
         *f = PPX_FMT_JPEG;
-    else if (strcmp(s, "png") == 0)
+    else if (strcasecmp(s, "png") == 0)
         *f = PPX_FMT_PNG;
-    else if (strcmp(s, "tiff") == 0 || strcmp(s, "tif") == 0)
+    else if (strcasecmp(s, "tiff") == 0 || strcasecmp(s, "tif") == 0)
         *f = PPX_FMT_TIFF;
     else
         return -1;
@@ -268,9 +279,9 @@ static int cmd_run(int argc, char **argv, int stats_only)
             spec_arg = optarg;
             break;
         case 'f':
-            cfg.shard = strcmp(optarg, "tar") == 0   ? PPX_SHARD_TAR
-                        : strcmp(optarg, "npy") == 0 ? PPX_SHARD_NPY
-                                                     : PPX_SHARD_NONE;
+            cfg.shard = strcasecmp(optarg, "tar") == 0   ? PPX_SHARD_TAR
+                        : strcasecmp(optarg, "npy") == 0 ? PPX_SHARD_NPY
+                                                         : PPX_SHARD_NONE;
             cfg.out_format = PPX_FMT_UNKNOWN;
             if (!cfg.shard && parse_format(optarg, &cfg.out_format)) {
                 usage_error("-f %s: expected jpeg, png, tiff, same, tar or npy", optarg);
@@ -292,15 +303,15 @@ static int cmd_run(int argc, char **argv, int stats_only)
             cfg.workers = (int)u;
             break;
         case O_SHARD:
-            if (parse_u64(optarg, &u) || u < 1) {
-                usage_error("--shard-size %s: expected a positive number", optarg);
+            if (parse_u64(optarg, &u) || u < 1 || u > MAX_CHUNK) {
+                usage_error("--shard-size %s: expected a number from 1 to %d", optarg, MAX_CHUNK);
                 return EXIT_USAGE;
             }
             cfg.shard_size = u;
             break;
         case O_CHUNK:
-            if (parse_u64(optarg, &u) || u < 1) {
-                usage_error("--chunk-size %s: expected a positive number", optarg);
+            if (parse_u64(optarg, &u) || u < 1 || u > MAX_CHUNK) {
+                usage_error("--chunk-size %s: expected a number from 1 to %d", optarg, MAX_CHUNK);
                 return EXIT_USAGE;
             }
             cfg.chunk_size = u;
@@ -323,8 +334,10 @@ static int cmd_run(int argc, char **argv, int stats_only)
             cfg.resume = 1;
             break;
         case O_MAXPIX:
-            if (parse_u64(optarg, &u) || u < 1) {
-                usage_error("--max-pixels %s: expected a positive number", optarg);
+            if (parse_u64(optarg, &u) || u < 1 || u > MAX_PIXELS) {
+                usage_error("--max-pixels %s: expected a number from 1 to %llu (65535 x 65535, "
+                            "the largest image a side limit of 65535 allows)",
+                            optarg, (unsigned long long)MAX_PIXELS);
                 return EXIT_USAGE;
             }
             cfg.limits.max_pixels = u;
@@ -332,8 +345,9 @@ static int cmd_run(int argc, char **argv, int stats_only)
         case O_TIMEOUT: {
             char *end;
             double t = strtod(optarg, &end);
-            if (*end || !(t > 0)) {
-                usage_error("--timeout %s: expected seconds > 0", optarg);
+            if (*end || !(t > 0) || !(t <= MAX_TIMEOUT_S)) {
+                usage_error("--timeout %s: expected seconds > 0 and at most %d (a week)", optarg,
+                            MAX_TIMEOUT_S);
                 return EXIT_USAGE;
             }
             cfg.timeout_s = t;

@@ -11,6 +11,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static const char *file_kind(mode_t m);
+
+const char *ppx_file_kind(uint32_t mode)
+{
+    return file_kind((mode_t)mode);
+}
+
 void ppx_dircache_init(ppx_dircache *c)
 {
     c->root = -1;
@@ -372,10 +379,15 @@ int ppx_open_beneath(int root, ppx_dircache *cache, const char *rel, int follow_
     int fd = openat(dfd, base,
                     O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (follow_last ? 0 : O_NOFOLLOW));
     int e = errno;
+    struct stat st;
+    int special = fd < 0 && e == ENXIO && fstatat(dfd, base, &st, follow_last ? 0 : AT_SYMLINK_NOFOLLOW) == 0;
     if (owned)
         close(dfd);
     if (fd >= 0)
         return fd;
+    if (special) /* a socket, or a device with no driver: open(2) says ENXIO */
+        return ppx_err_set(err, PPX_ESPECIAL, PPX_STAGE_INPUT, "is %s, not a regular file",
+                           file_kind(st.st_mode));
     if (e == ELOOP)
         return ppx_err_set(err, PPX_ELOOP, PPX_STAGE_INPUT,
                            follow_last ? "symbolic link loop"

@@ -26,6 +26,10 @@ int ppx_file_read(const char *path, uint64_t max_bytes, ppx_buf *b, ppx_file_id 
                                "no such file (vanished, or a dangling symbolic link)");
         if (e == ENAMETOOLONG)
             return ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "file name too long");
+        struct stat st;
+        if (e == ENXIO && stat(path, &st) == 0) /* a socket: open(2) says ENXIO */
+            return ppx_err_set(err, PPX_ESPECIAL, PPX_STAGE_INPUT, "is %s, not a regular file",
+                               ppx_file_kind(st.st_mode));
         return ppx_err_set(err, PPX_EIO, PPX_STAGE_INPUT, "cannot open: %s", strerror(e));
     }
     return ppx_fd_read_all(fd, max_bytes, b, id, err);

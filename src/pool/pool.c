@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -167,6 +168,7 @@ static int spawn(ppx_pool *p, int i, ppx_err *err)
         return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "pipe: %s", strerror(errno));
     }
     fflush(NULL); /* no buffered output duplicated into the child */
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         close(to[0]);
@@ -189,6 +191,8 @@ static int spawn(ppx_pool *p, int i, ppx_err *err)
         close(to[1]);
         close(from[0]);
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the rank */
+        if (getppid() != parent) /* the rank died before the line above took effect */
+            _exit(0);
         signal(SIGINT, SIG_IGN);  /* the coordinator decides when to stop */
         signal(SIGTERM, SIG_IGN);
         signal(SIGUSR1, SIG_IGN);
@@ -539,29 +543,46 @@ void ppx_pool_free(ppx_pool **pp, double grace_s)
         worker *w = &p->w[i];
         if (w->pid <= 0)
             continue;
+        /* Wait for the child to exit, at most until the deadline, then
+         * SIGKILL: a worker stuck in a decode must never hang its rank. A
+         * pidfd turns "exited" into a poll event (no sleeping); EINTR is a
+         * retry, never an end of file. */
+        int pfd = (int)syscall(SYS_pidfd_open, w->pid, 0);
         for (;;) {
             int status;
             pid_t r = waitpid(w->pid, &status, WNOHANG);
             if (r == w->pid || (r < 0 && errno != EINTR))
                 break;
-            if (now_s() >= deadline) {
+            double left = deadline - now_s();
+            if (left <= 0) {
                 kill(w->pid, SIGKILL);
-                waitpid(w->pid, &status, 0);
+                while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
+                    ;
                 break;
             }
-            /* Wait for this child's pipe to close (it writes its last result
-             * or exits) instead of sleeping blindly. */
-            struct pollfd pfd = {.fd = w->from_fd, .events = POLLIN};
-            int ms = (int)((deadline - now_s()) * 1000) + 1;
-            if (poll(&pfd, 1, ms > 0 ? ms : 0) > 0 && (pfd.revents & POLLIN)) {
+            /* Drain its last result (it may block writing it) or see it exit. */
+            struct pollfd fds[2] = {{.fd = w->from_fd, .events = POLLIN},
+                                    {.fd = pfd, .events = POLLIN}};
+            int ms = (int)(left * 1000) + 1;
+            if (poll(fds, pfd >= 0 ? 2 : 1, ms) > 0 && (fds[0].revents & (POLLIN | POLLHUP))) {
                 char sink[4096];
-                if (read(w->from_fd, sink, sizeof sink) <= 0) {
-                    waitpid(w->pid, &status, 0);
+                ssize_t n = read(w->from_fd, sink, sizeof sink);
+                if (n == 0 && pfd < 0) {
+                    /* No pidfd (an old kernel): the pipe's end is the best sign. */
+                    while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
+                        ;
                     break;
+                }
+                if (n == 0) { /* its end: now wait on the pidfd alone */
+                    close(w->from_fd);
+                    w->from_fd = -1;
                 }
             }
         }
-        close(w->from_fd);
+        if (pfd >= 0)
+            close(pfd);
+        if (w->from_fd >= 0)
+            close(w->from_fd);
         w->pid = -1;
     }
     for (int i = 0; i < p->n; i++)

@@ -1240,10 +1240,23 @@ static int setup_rank0(run_state *s, uint64_t total_workers)
             return 1;
         }
         if (have_prev && !cfg->resume && !cfg->dry_run) {
-            fprintf(stderr,
-                    "prepix: %s holds an earlier prepix run (%s/.prepix); pass --resume to "
-                    "finish it, or choose an empty OUTDIR\n",
-                    cfg->outdir, cfg->outdir);
+            /* Say whether --resume would be taken, so the advice is true. */
+            uint64_t cs = cfg->chunk_size ? cfg->chunk_size : ppx_identity_chunk_size(&prev);
+            char diff[8192];
+            ppx_identity_make(&now, ppx_pipeline_canonical(cfg->pipeline), format_name(cfg),
+                              cfg->quality, cfg->seed, cfg->limits.max_pixels, s->listing.hash,
+                              s->listing.n, cs ? cs : 1);
+            if (ppx_identity_diff(&prev, &now, diff, sizeof diff))
+                fprintf(stderr,
+                        "prepix: %s holds an earlier prepix run of another job (%s), which "
+                        "--resume cannot finish: to start over, remove %s (or choose an empty "
+                        "OUTDIR)\n",
+                        cfg->outdir, diff, cfg->outdir);
+            else
+                fprintf(stderr,
+                        "prepix: %s holds an earlier prepix run (%s/.prepix); pass --resume to "
+                        "finish it, or choose an empty OUTDIR\n",
+                        cfg->outdir, cfg->outdir);
             return 2;
         }
     }
@@ -1738,7 +1751,9 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
         goto out;
     }
     run_loop(s);
-    ppx_pool_free(&s->pool, 5.0);
+    /* Idle workers exit at once; after a stop, the grace for images in
+     * progress is spent already, so what still runs is killed promptly. */
+    ppx_pool_free(&s->pool, s->stopping ? 0.5 : 5.0);
     code = finish(s);
 
 out:
