@@ -24,3 +24,6 @@ foreach(c socket_especial format_aliases report_unwritable resume_refused_says_h
   ppx_sh_test(NAME run.messages.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
               ARGS ${CMAKE_CURRENT_LIST_DIR}/test_messages.py ${c} LABELS unit TIMEOUT 300)
 endforeach()
+ppx_sh_test(NAME run.durability_order SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
+            ARGS ${CMAKE_CURRENT_LIST_DIR}/test_durability.py durability_order LABELS unit
+            TIMEOUT 300)

@@ -1,0 +1,104 @@
+"""Durable resume (issue 13): checked from outside with strace. For every journal record, the
+outputs of its chunk were renamed into place and then synced (syncfs of OUTDIR, or fsync of
+their files and folders) before the record was written."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+import data  # noqa: E402
+from lib import PREPIX, Skip, check, main, tmpdir  # noqa: E402
+
+LINE = re.compile(r'^(?:\[pid\s+\d+\] |\d+ +)?(\w+)\((.*)\)\s+=\s+(-?\d+)')
+FD = re.compile(r'^\d+<((?:\\x[0-9a-f]{2})*)>')
+
+
+def joined(lines):
+    """strace -f splits a call that another process interrupts into "PID call(args
+    <unfinished ...>" and, later, "PID <... call resumed>rest"; join them, placed where the call
+    completed (what the order of effects is about)."""
+    partial = {}
+    for line in lines:
+        line = line.strip()
+        pid = line.split(" ", 1)[0]
+        if line.endswith("<unfinished ...>"):
+            partial[pid] = line[: -len("<unfinished ...>")].rstrip()
+        elif "resumed>" in line and pid in partial:
+            yield partial.pop(pid) + line.split("resumed>", 1)[1]
+        else:
+            yield line
+
+
+def unhex(s):
+    return bytes.fromhex(s.replace("\\x", ""))
+
+
+def durability_order():
+    if not shutil.which("strace"):
+        raise Skip("strace not installed")
+    t = tmpdir()
+    inp = os.path.join(t, "in")
+    data.make(inp, n=20)
+    out = os.path.join(t, "out")
+    log = os.path.join(t, "strace.txt")
+    cs = 3
+    for fmt in ("same", "tar"):
+        o = out + fmt
+        args = ["run", "-i", inp, "-o", o, "-p", "resize 32x32 fit=fill", "-w", "2",
+                "--progress", "none", "-f", fmt]
+        args += ["--shard-size", str(cs)] if fmt == "tar" else ["--chunk-size", str(cs)]
+        p = subprocess.run(["strace", "-f", "-y", "-xx", "-s", "64", "-o", log, "-e",
+                            "trace=renameat,renameat2,rename,syncfs,fsync,fdatasync,write",
+                            PREPIX] + args, capture_output=True, text=True)
+        check(p.returncode == 0, f"-f {fmt}: exit {p.returncode}: {p.stderr}")
+        listing = sorted(os.path.relpath(os.path.join(r, f), inp)
+                         for r, _, fs in os.walk(inp) for f in fs if f.startswith("img"))
+        chunk_of = {}
+        for i, k in enumerate(listing):
+            chunk_of[os.path.basename(k)] = i // cs
+        events = []  # (kind, detail)
+        with open(log) as f:
+            for line in joined(f):
+                m = LINE.match(line)
+                if not m or int(m.group(3)) < 0:
+                    continue
+                call, argstr = m.group(1), m.group(2)
+                fd = FD.match(argstr)
+                fdpath = unhex(fd.group(1)).decode(errors="replace") if fd else ""
+                if call.startswith("rename"):
+                    names = re.findall(r'"((?:\\x[0-9a-f]{2})*)"', argstr)
+                    final = unhex(names[-1]).decode(errors="replace")
+                    events.append(("rename", os.path.basename(final)))
+                elif call in ("syncfs", "fsync", "fdatasync"):
+                    events.append(("sync", call + " " + fdpath))
+                elif call == "write" and "/.prepix/journal-" in fdpath:
+                    rec = unhex(re.findall(r'"((?:\\x[0-9a-f]{2})*)"', argstr)[0])
+                    events.append(("journal", int.from_bytes(rec[16:24], "little")))
+        journaled = [e[1] for e in events if e[0] == "journal"]
+        check(sorted(journaled) == list(range((len(listing) + cs - 1) // cs)),
+              f"-f {fmt}: journal records for chunks {journaled}")
+        pending = {}  # chunk -> outputs renamed but not yet synced
+        synced = set()
+        for kind, d in events:
+            if kind == "rename":
+                m = re.match(r"shard-(\d+)", d)
+                c = int(m.group(1)) if m else chunk_of.get(d)
+                if c is not None:
+                    pending.setdefault(c, set()).add(d)
+                    synced.discard(c)
+            elif kind == "sync" and not d.startswith("syncfs") and ".prepix" in d:
+                continue  # the journal's own fdatasync covers only itself
+            elif kind == "sync":
+                for c in list(pending):
+                    synced.add(c)
+                    del pending[c]
+            elif kind == "journal":
+                check(d not in pending and d in synced,
+                      f"-f {fmt}: chunk {d} journaled before its outputs were synced")
+                synced.discard(d)
+
+
+if __name__ == "__main__":
+    sys.exit(main({"durability_order": durability_order}))
