@@ -973,7 +973,8 @@ static size_t gray_with(uint8_t *out, const tent *extra, unsigned nx, int unsort
     static uint8_t data[128 + 256];
     for (size_t i = 0; i < 128; i++)
         data[i] = (uint8_t)(i * 31);
-    memcpy(data + 128, xdata, xlen);
+    if (xlen) /* xdata may be NULL then */
+        memcpy(data + 128, xdata, xlen);
     tent e[32];
     unsigned n = 0;
     const tent base[] = {
