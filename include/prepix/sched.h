@@ -44,7 +44,10 @@ typedef struct {
 } ppx_run_config;
 
 /* Runs the job. Collective on comm when cfg->use_mpi. Returns the exit code
- * of DESIGN.md (0, 1, 2, 3, 4), the same on every rank. Never calls exit(). */
+ * of DESIGN.md (0, 1, 2, 3, 4), the same on every rank, or PPX_SCHED_ABORT
+ * when MPI failed so that the ranks cannot agree: the caller then ends the
+ * job with MPI_Abort (exit 1). Never calls exit(). */
+#define PPX_SCHED_ABORT 100
 int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm);
 
 /* Signal handling: the CLI installs handlers that call this; the run loop

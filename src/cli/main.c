@@ -476,6 +476,12 @@ static int cmd_run(int argc, char **argv, int stats_only)
         if (rank != 0)
             cfg.progress = PPX_PROGRESS_NONE;
         code = ppx_sched_run(&cfg, MPI_COMM_WORLD);
+        if (code == PPX_SCHED_ABORT) {
+            /* The one place prepix aborts: the ranks could not agree. */
+            fprintf(stderr, "prepix: rank %d: MPI failed; ending the job (exit 1)\n", rank);
+            MPI_Abort(MPI_COMM_WORLD, EXIT_FATAL);
+            return EXIT_FATAL;
+        }
         MPI_Finalize();
         /* Under mpirun a non-zero code from any rank makes mpirun kill the
          * others, so only rank 0 returns it (every rank agreed on it). */

@@ -210,8 +210,10 @@ typedef struct {
     int draining;    /* stopping, but chunks already started are finished and journaled
                         (--max-failures: so that --resume always gets past them) */
     int fatal;       /* a fatal error happened here */
+    int mpi_failed;  /* an MPI call failed here */
     ppx_err fatal_err;
     const char *stop_reason;
+    char fatal_reason[PPX_ERR_MSG_MAX + 32];
 
     /* rank 0: serving the others */
     int ranks_done; /* other ranks that said they left their loop */
@@ -220,6 +222,7 @@ typedef struct {
     int global_fatal;
     MPI_Request *send_req; /* one assignment in flight per rank */
     ppx_buf *send_buf;
+    ppx_buf stop_msg;      /* rank 0: "stop, no more work", packed before it is needed */
     MPI_Request res_req;   /* rank > 0: chunk results in flight (bytes transport) */
     ppx_buf res_buf;
     int res_pending;
@@ -246,6 +249,57 @@ typedef struct {
 
     ppx_progress progress;
 } run_state;
+
+/* ---- MPI calls --------------------------------------------------------- */
+
+/* main() sets MPI_ERRORS_RETURN, so every MPI call reports failure here
+ * instead of aborting without a word: it becomes PPX_EMPI naming the call,
+ * the rank and MPI's own text, and sets the fatal flag, which the ranks agree
+ * on at the end (exit 1, report "complete": false naming it). Where even the
+ * agreement fails, ppx_sched_run returns PPX_SCHED_ABORT and the CLI ends the
+ * job with MPI_Abort. */
+#define MPI_CHECK(s, call) mpi_result((s), (call), #call)
+
+#ifdef PPX_TEST_HOOKS
+/* Test-only: PPX_TEST_MPI_FAIL="RANK:NAME:N" makes the Nth call named NAME
+ * (e.g. MPI_Send) on rank RANK report an error after it ran, as a transient
+ * fault that leaves the communicator working would. */
+static int test_mpi_fault(const run_state *s, int rc, const char *text)
+{
+    static int calls;
+    const char *spec = getenv("PPX_TEST_MPI_FAIL");
+    int rank, n;
+    char name[64];
+    if (!spec || sscanf(spec, "%d:%63[^:]:%d", &rank, name, &n) != 3 || rank != s->rank)
+        return rc;
+    size_t nl = strlen(name);
+    if (strncmp(text, name, nl) == 0 && text[nl] == '(' && ++calls == n)
+        return MPI_ERR_OTHER;
+    return rc;
+}
+#endif
+
+static void set_fatal(run_state *s, const ppx_err *e);
+
+static int mpi_result(run_state *s, int rc, const char *text)
+{
+#ifdef PPX_TEST_HOOKS
+    rc = test_mpi_fault(s, rc, text);
+#endif
+    if (rc == MPI_SUCCESS)
+        return 0;
+    char msg[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS)
+        len = snprintf(msg, sizeof msg, "error code %d", rc);
+    const char *paren = strchr(text, '(');
+    ppx_err e;
+    ppx_err_set(&e, PPX_EMPI, PPX_STAGE_JOB, "%.*s failed on rank %d: %.*s",
+                paren ? (int)(paren - text) : (int)strlen(text), text, s->rank, len, msg);
+    set_fatal(s, &e);
+    s->mpi_failed = 1;
+    return -1;
+}
 
 static int is_bytes_remote(const run_state *s)
 {
@@ -639,7 +693,7 @@ static void finish_chunk(run_state *s, chunk *c)
         /* Send stats, failures and outputs to rank 0, which writes and
          * journals them. One send in flight: wait for the previous. */
         if (s->res_pending) {
-            MPI_Wait(&s->res_req, MPI_STATUS_IGNORE);
+            MPI_CHECK(s, MPI_Wait(&s->res_req, MPI_STATUS_IGNORE));
             s->res_pending = 0;
         }
         ppx_buf *b = &s->res_buf;
@@ -660,8 +714,9 @@ static void finish_chunk(run_state *s, chunk *c)
             set_fatal(s, &e);
             return;
         }
-        MPI_Isend(b->data, (int)b->len, MPI_BYTE, 0, TAG_CHUNKRES, s->comm, &s->res_req);
-        s->res_pending = 1;
+        if (MPI_CHECK(s, MPI_Isend(b->data, (int)b->len, MPI_BYTE, 0, TAG_CHUNKRES, s->comm,
+                                   &s->res_req)) == 0)
+            s->res_pending = 1;
         return;
     }
     ppx_err e;
@@ -769,27 +824,30 @@ static void send_request(run_state *s)
 {
     uint64_t msg[5] = {(uint64_t)((s->stopping ? REQ_STOPPING : 0) | (s->fatal ? REQ_FATAL : 0)),
                        s->done, s->failed, s->bytes_read, 0};
-    MPI_Send(msg, 5, MPI_UINT64_T, 0, TAG_REQ, s->comm);
-    s->req_out = 1;
+    if (MPI_CHECK(s, MPI_Send(msg, 5, MPI_UINT64_T, 0, TAG_REQ, s->comm)) == 0)
+        s->req_out = 1;
 }
 
 static void poll_assignment(run_state *s)
 {
     int flag;
     MPI_Status st;
-    MPI_Iprobe(0, TAG_ASSIGN, s->comm, &flag, &st);
-    if (!flag)
+    if (MPI_CHECK(s, MPI_Iprobe(0, TAG_ASSIGN, s->comm, &flag, &st)) || !flag)
         return;
     int n;
-    MPI_Get_count(&st, MPI_BYTE, &n);
+    if (MPI_CHECK(s, MPI_Get_count(&st, MPI_BYTE, &n)))
+        return;
     if (ppx_buf_reserve(&s->scratch, (size_t)n ? (size_t)n : 1)) {
         ppx_err e;
         ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
         set_fatal(s, &e);
         return;
     }
-    MPI_Recv(s->scratch.data, n, MPI_BYTE, 0, TAG_ASSIGN, s->comm, MPI_STATUS_IGNORE);
+    int rrc = MPI_CHECK(s, MPI_Recv(s->scratch.data, n, MPI_BYTE, 0, TAG_ASSIGN, s->comm,
+                                    MPI_STATUS_IGNORE));
     s->req_out = 0;
+    if (rrc)
+        return;
     int kind, stop;
     chunk *c = unpack_assign(s->scratch.data, (size_t)n, s->cfg->transport_bytes, &kind, &stop);
     if (stop && !s->stopping) {
@@ -821,22 +879,29 @@ static void serve(run_state *s)
     for (;;) {
         int flag;
         MPI_Status st;
-        MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, s->comm, &flag, &st);
-        if (!flag)
+        if (MPI_CHECK(s, MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, s->comm, &flag, &st)) || !flag)
             break;
         int src = st.MPI_SOURCE, n;
-        MPI_Get_count(&st, MPI_BYTE, &n);
+        if (MPI_CHECK(s, MPI_Get_count(&st, MPI_BYTE, &n)))
+            break;
         if (st.MPI_TAG == TAG_CHUNKRES) {
-            if (ppx_buf_reserve(&s->scratch, (size_t)n ? (size_t)n : 1))
-                abort(); /* cannot even receive: nothing sane left to do */
-            MPI_Recv(s->scratch.data, n, MPI_BYTE, src, TAG_CHUNKRES, s->comm,
-                     MPI_STATUS_IGNORE);
-            store_remote_chunk(s, s->scratch.data, (size_t)n);
+            if (ppx_buf_reserve(&s->scratch, (size_t)n ? (size_t)n : 1)) {
+                /* Cannot even receive it: the job cannot go on (exit 1). */
+                ppx_err e;
+                ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB,
+                            "out of memory receiving %d bytes of results from rank %d", n, src);
+                set_fatal(s, &e);
+                s->mpi_failed = 1; /* the message stays unreceived: no clean agreement */
+                break;
+            }
+            if (MPI_CHECK(s, MPI_Recv(s->scratch.data, n, MPI_BYTE, src, TAG_CHUNKRES, s->comm,
+                                      MPI_STATUS_IGNORE)) == 0)
+                store_remote_chunk(s, s->scratch.data, (size_t)n);
             continue;
         }
         if (st.MPI_TAG == TAG_DONE) {
             /* Sent after the rank's last chunk results: nothing more from it. */
-            MPI_Recv(NULL, 0, MPI_BYTE, src, TAG_DONE, s->comm, MPI_STATUS_IGNORE);
+            MPI_CHECK(s, MPI_Recv(NULL, 0, MPI_BYTE, src, TAG_DONE, s->comm, MPI_STATUS_IGNORE));
             s->ranks_done++;
             continue;
         }
@@ -845,7 +910,9 @@ static void serve(run_state *s)
             break;
         }
         uint64_t msg[5];
-        MPI_Recv(msg, 5, MPI_UINT64_T, src, TAG_REQ, s->comm, MPI_STATUS_IGNORE);
+        if (MPI_CHECK(s, MPI_Recv(msg, 5, MPI_UINT64_T, src, TAG_REQ, s->comm,
+                                  MPI_STATUS_IGNORE)))
+            continue;
         s->rank_done[src] = msg[1];
         s->rank_failed[src] = msg[2];
         s->rank_bytes[src] = msg[3];
@@ -858,14 +925,23 @@ static void serve(run_state *s)
         }
         /* The previous assignment to this rank is complete: it asked again. */
         if (s->send_req[src] != MPI_REQUEST_NULL)
-            MPI_Wait(&s->send_req[src], MPI_STATUS_IGNORE);
+            MPI_CHECK(s, MPI_Wait(&s->send_req[src], MPI_STATUS_IGNORE));
         int64_t id = (s->global_stop || (msg[0] & REQ_STOPPING)) ? -1 : take_chunk_id(s);
         int kind = id >= 0 ? ASSIGN_CHUNK : ASSIGN_NOMORE;
         int stop = !s->global_stop ? STOP_NONE : s->draining ? STOP_DRAIN : STOP_NOW;
-        if (pack_assign(s, kind, stop, id >= 0 ? (uint64_t)id : 0, &s->send_buf[src]))
-            abort();
-        MPI_Isend(s->send_buf[src].data, (int)s->send_buf[src].len, MPI_BYTE, src, TAG_ASSIGN,
-                  s->comm, &s->send_req[src]);
+        const ppx_buf *out = &s->send_buf[src];
+        if (pack_assign(s, kind, stop, id >= 0 ? (uint64_t)id : 0, &s->send_buf[src])) {
+            /* No memory for the assignment: the rank still gets an answer
+             * (stop, no more work; packed at start), so it never waits for ever. */
+            ppx_err e;
+            ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory packing chunk %lld",
+                        (long long)id);
+            set_fatal(s, &e);
+            s->global_stop = 1;
+            out = &s->stop_msg;
+        }
+        MPI_CHECK(s, MPI_Isend(out->data, (int)out->len, MPI_BYTE, src, TAG_ASSIGN, s->comm,
+                               &s->send_req[src]));
     }
 }
 
@@ -996,15 +1072,15 @@ static int run_loop(run_state *s)
         show_progress(s, 0);
     }
     if (s->res_pending) {
-        MPI_Wait(&s->res_req, MPI_STATUS_IGNORE);
+        MPI_CHECK(s, MPI_Wait(&s->res_req, MPI_STATUS_IGNORE));
         s->res_pending = 0;
     }
     if (s->rank != 0)
-        MPI_Send(NULL, 0, MPI_BYTE, 0, TAG_DONE, s->comm);
+        MPI_CHECK(s, MPI_Send(NULL, 0, MPI_BYTE, 0, TAG_DONE, s->comm));
     if (s->rank == 0)
         for (int r = 1; r < s->size; r++)
             if (s->send_req[r] != MPI_REQUEST_NULL)
-                MPI_Wait(&s->send_req[r], MPI_STATUS_IGNORE);
+                MPI_CHECK(s, MPI_Wait(&s->send_req[r], MPI_STATUS_IGNORE));
     return 0;
 }
 
@@ -1445,58 +1521,95 @@ static int finish(run_state *s)
                 set_fatal(s, &e);
             }
         }
-    ppx_failures_pack(&s->fails, &packed);
+    if (ppx_failures_pack(&s->fails, &packed)) {
+        ppx_err e;
+        ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory packing failures");
+        set_fatal(s, &e);
+    }
+    snprintf(me.error, sizeof me.error, "%s", s->fatal ? s->fatal_err.msg : "");
+    flags[0] = s->fatal;
+    flags[1] = s->stopping;
+    int *lens = s->rank == 0 ? calloc((size_t)s->size, sizeof *lens) : NULL;
+    int *displs = s->rank == 0 ? calloc((size_t)s->size, sizeof *displs) : NULL;
+    if (!ranks || (s->rank == 0 && (!lens || !displs))) {
+        fprintf(stderr, "prepix: rank %d: out of memory at the end of the run\n", s->rank);
+        free(ranks);
+        free(lens);
+        free(displs);
+        ppx_buf_destroy(&packed);
+        return s->mpi ? PPX_SCHED_ABORT : 1;
+    }
 
     if (s->mpi) {
         /* Ranks that finish first wait here for the last one. Blocking
          * collectives busy-poll in Open MPI and would take CPU from the
-         * workers still running on the same node: wait in a sleeping barrier. */
+         * workers still running on the same node: wait in a sleeping barrier.
+         * From here on a failed call means the ranks cannot agree: abort. */
         MPI_Request barrier;
-        MPI_Ibarrier(s->comm, &barrier);
-        for (int arrived = 0;;) {
-            MPI_Test(&barrier, &arrived, MPI_STATUS_IGNORE);
-            if (arrived)
-                break;
-            poll(NULL, 0, 1);
+        int broken = MPI_CHECK(s, MPI_Ibarrier(s->comm, &barrier));
+        for (int arrived = 0; !broken && !arrived;) {
+            broken = MPI_CHECK(s, MPI_Test(&barrier, &arrived, MPI_STATUS_IGNORE));
+            if (!arrived)
+                poll(NULL, 0, 1);
         }
-        MPI_Allreduce(flags, all, 2, MPI_INT, MPI_MAX, s->comm);
+        broken = broken || MPI_CHECK(s, MPI_Allreduce(flags, all, 2, MPI_INT, MPI_MAX, s->comm));
         MPI_Datatype t;
         MPI_Op op;
-        MPI_Type_contiguous((int)sizeof(ppx_stats), MPI_BYTE, &t);
-        MPI_Type_commit(&t);
-        MPI_Op_create(merge_op, 1, &op);
-        MPI_Reduce(&s->acc, &total, 1, t, op, 0, s->comm);
-        MPI_Op_free(&op);
-        MPI_Type_free(&t);
-        MPI_Gather(&me, (int)sizeof me, MPI_BYTE, ranks, (int)sizeof me, MPI_BYTE, 0, s->comm);
-        int len = (int)packed.len, *lens = NULL, *displs = NULL;
-        uint8_t *recv = NULL;
-        if (s->rank == 0) {
-            lens = calloc((size_t)s->size, sizeof *lens);
-            displs = calloc((size_t)s->size, sizeof *displs);
+        if (!broken && !MPI_CHECK(s, MPI_Type_contiguous((int)sizeof(ppx_stats), MPI_BYTE, &t))) {
+            if (!MPI_CHECK(s, MPI_Type_commit(&t)) && !MPI_CHECK(s, MPI_Op_create(merge_op, 1, &op))) {
+                broken = MPI_CHECK(s, MPI_Reduce(&s->acc, &total, 1, t, op, 0, s->comm));
+                MPI_Op_free(&op);
+            } else {
+                broken = 1;
+            }
+            MPI_Type_free(&t);
+        } else {
+            broken = 1;
         }
-        MPI_Gather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, s->comm);
-        if (s->rank == 0) {
+        broken = broken || MPI_CHECK(s, MPI_Gather(&me, (int)sizeof me, MPI_BYTE, ranks,
+                                                   (int)sizeof me, MPI_BYTE, 0, s->comm));
+        int len = (int)packed.len; /* failures are small records: far below 2 GiB */
+        broken = broken || MPI_CHECK(s, MPI_Gather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, s->comm));
+        uint8_t *recv = NULL;
+        if (!broken && s->rank == 0) {
             size_t sum = 0;
             for (int r = 0; r < s->size; r++) {
                 displs[r] = (int)sum;
                 sum += (size_t)lens[r];
             }
-            recv = malloc(sum ? sum : 1);
+            if (sum > INT_MAX || !(recv = malloc(sum ? sum : 1))) {
+                fprintf(stderr, "prepix: rank 0: cannot gather %zu bytes of failures\n", sum);
+                broken = 1;
+            }
         }
-        MPI_Gatherv(packed.data, len, MPI_BYTE, recv, lens, displs, MPI_BYTE, 0, s->comm);
-        if (s->rank == 0) {
-            for (int r = 0; r < s->size; r++)
-                ppx_failures_unpack(recv + displs[r], (size_t)lens[r], &all_fails, NULL);
-            free(recv);
+        broken = broken || MPI_CHECK(s, MPI_Gatherv(packed.data, len, MPI_BYTE, recv, lens,
+                                                    displs, MPI_BYTE, 0, s->comm));
+        if (!broken && s->rank == 0)
+            for (int r = 0; r < s->size && !broken; r++)
+                if (ppx_failures_unpack(recv + displs[r], (size_t)lens[r], &all_fails, NULL)) {
+                    fprintf(stderr, "prepix: rank 0: malformed failures from rank %d\n", r);
+                    broken = 1;
+                }
+        free(recv);
+        if (broken) {
+            fprintf(stderr, "prepix: rank %d: the ranks cannot agree on the end of the run "
+                            "(%s): aborting the job (exit 1)\n",
+                    s->rank, s->fatal ? s->fatal_err.msg : "MPI failure");
+            free(ranks);
             free(lens);
             free(displs);
+            ppx_buf_destroy(&packed);
+            ppx_failures_destroy(&all_fails);
+            return PPX_SCHED_ABORT;
         }
     } else {
         total = s->acc;
         ranks[0] = me;
-        ppx_failures_extend(&all_fails, &s->fails);
+        if (ppx_failures_extend(&all_fails, &s->fails))
+            s->fatal = all[0] = 1;
     }
+    free(lens);
+    free(displs);
     ppx_buf_destroy(&packed);
 
     int code = 0;
@@ -1506,6 +1619,14 @@ static int finish(run_state *s)
         ppx_failures_sort(&all_fails);
         int stopped = all[1] || s->global_stop;
         int fatal = all[0] || s->global_fatal;
+        /* The report names the cause of a fatal end: the first rank's error. */
+        for (int r = 0; r < s->size && fatal; r++)
+            if (ranks[r].error[0]) {
+                snprintf(s->fatal_reason, sizeof s->fatal_reason, "rank %d: %s", r,
+                         ranks[r].error);
+                s->stop_reason = s->fatal_reason;
+                break;
+            }
         if (!stopped && !fatal && total.ok + total.failed != s->listing.n) {
             /* A complete run accounts for every listed image; anything else
              * is a bug, and must never pass as success. */
@@ -1619,8 +1740,8 @@ static int finish(run_state *s)
         free(owned);
         free(paths);
     }
-    if (s->mpi)
-        MPI_Bcast(&code, 1, MPI_INT, 0, s->comm);
+    if (s->mpi && MPI_CHECK(s, MPI_Bcast(&code, 1, MPI_INT, 0, s->comm)))
+        code = PPX_SCHED_ABORT;
     ppx_failures_destroy(&all_fails);
     free(ranks);
     return code;
@@ -1640,9 +1761,10 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
     s->mpi = cfg->use_mpi;
     s->t0 = now_s();
     s->size = 1;
-    if (s->mpi) {
-        MPI_Comm_rank(comm, &s->rank);
-        MPI_Comm_size(comm, &s->size);
+    if (s->mpi && (MPI_CHECK(s, MPI_Comm_rank(comm, &s->rank)) ||
+                   MPI_CHECK(s, MPI_Comm_size(comm, &s->size)))) {
+        free(s);
+        return PPX_SCHED_ABORT;
     }
     ppx_stats_init(&s->acc);
     s->workers = cfg->workers > 0 ? cfg->workers : ppx_pool_default_workers();
@@ -1651,14 +1773,18 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
     ppx_dircache_init(&s->in_dirs);
     ppx_dircache_init(&s->out_dirs);
     ppx_buf_init(&s->scratch);
+    ppx_buf_init(&s->stop_msg);
     ppx_buf_init(&s->res_buf);
     ppx_buf_init(&s->shard_buf);
     int code = 0;
 
     /* Set-up: rank 0 decides, everyone learns the outcome. */
     uint64_t total_workers = (uint64_t)s->workers;
-    if (s->mpi)
-        MPI_Allreduce(MPI_IN_PLACE, &total_workers, 1, MPI_UINT64_T, MPI_SUM, comm);
+    if (s->mpi &&
+        MPI_CHECK(s, MPI_Allreduce(MPI_IN_PLACE, &total_workers, 1, MPI_UINT64_T, MPI_SUM, comm))) {
+        code = PPX_SCHED_ABORT;
+        goto out;
+    }
     uint64_t hdr[4] = {0, 0, 0, 0};
     if (s->rank == 0) {
         code = setup_rank0(s, total_workers);
@@ -1668,8 +1794,11 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
         hdr[3] = (uint64_t)s->listing.is_list;
     }
     if (s->mpi) {
-        MPI_Bcast(hdr, 4, MPI_UINT64_T, 0, comm);
-        MPI_Bcast(s->root, sizeof s->root, MPI_CHAR, 0, comm);
+        if (MPI_CHECK(s, MPI_Bcast(hdr, 4, MPI_UINT64_T, 0, comm)) ||
+            MPI_CHECK(s, MPI_Bcast(s->root, sizeof s->root, MPI_CHAR, 0, comm))) {
+            code = PPX_SCHED_ABORT;
+            goto out;
+        }
         code = (int)hdr[0];
         s->chunk_size = hdr[1];
         s->attempt = (int)hdr[2];
@@ -1684,20 +1813,24 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
     }
 
     /* Per-rank state. */
+    int nomem = 0;
     if (s->rank == 0) {
         s->rank_done = calloc((size_t)s->size, sizeof *s->rank_done);
         s->rank_failed = calloc((size_t)s->size, sizeof *s->rank_failed);
         s->rank_bytes = calloc((size_t)s->size, sizeof *s->rank_bytes);
         s->send_req = calloc((size_t)s->size, sizeof *s->send_req);
         s->send_buf = calloc((size_t)s->size, sizeof *s->send_buf);
-        for (int r = 0; r < s->size; r++)
+        nomem = !s->rank_done || !s->rank_failed || !s->rank_bytes || !s->send_req ||
+                !s->send_buf || pack_assign(s, ASSIGN_NOMORE, STOP_NOW, 0, &s->stop_msg);
+        for (int r = 0; r < s->size && s->send_req; r++)
             s->send_req[r] = MPI_REQUEST_NULL;
         ppx_progress_init(&s->progress, cfg->progress,
                           s->listing.n - (s->resume.done ? s->resume.images : 0));
     }
     ppx_err e;
     ppx_err_clear(&e);
-    int local_rc = 0;
+    /* Failures here are agreed on below, so no rank waits for ever. */
+    int local_rc = nomem ? ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory") : 0;
     /* A walked INPUT is read from its descriptor, never through a folder
      * swapped for a link after the walk (by whoever reads: every rank with
      * the paths transport, rank 0 with bytes). */
@@ -1759,8 +1892,10 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
     }
     /* Agree before going on: one rank that cannot start stops everyone. */
     int any_rc = local_rc ? 1 : 0;
-    if (s->mpi)
-        MPI_Allreduce(MPI_IN_PLACE, &any_rc, 1, MPI_INT, MPI_MAX, comm);
+    if (s->mpi && MPI_CHECK(s, MPI_Allreduce(MPI_IN_PLACE, &any_rc, 1, MPI_INT, MPI_MAX, comm))) {
+        code = PPX_SCHED_ABORT;
+        goto out;
+    }
     if (any_rc) {
         if (local_rc)
             fprintf(stderr, "prepix: rank %d: %s\n", s->rank, e.msg);
@@ -1804,6 +1939,7 @@ out:
         close(s->lock_fd); /* releases the lock, last */
     ppx_outdir_close(&s->outdir);
     ppx_buf_destroy(&s->scratch);
+    ppx_buf_destroy(&s->stop_msg);
     ppx_buf_destroy(&s->res_buf);
     ppx_buf_destroy(&s->shard_buf);
     ppx_classes_destroy(&s->classes);

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "prepix/buf.h"
+#include "prepix/error.h"
 #include "prepix/stats.h"
 #include "sched/journal.h"
 
@@ -16,6 +17,7 @@ typedef struct {
     int workers;
     uint64_t images, failed;
     double busy_s, elapsed_s;
+    char error[PPX_ERR_MSG_MAX]; /* the rank's fatal error, "" if none */
 } ppx_rank_info;
 
 typedef struct {

@@ -175,6 +175,30 @@ def fatal_agreement():
     check(r["exit_code"] == 1 and r["complete"] is False, r.get("exit_code"))
 
 
+def mpi_fault():
+    """An MPI call failing on rank 1 or on rank 0 ends the job with exit 1 and a report
+    "complete": false naming the call; --resume then gives the clean result."""
+    t, inp = dataset(24)
+    args = ["-i", inp, "-p", PIPE, "-w", "1", "--seed", "3", "--chunk-size", "2",
+            "--progress", "none"]
+    clean = os.path.join(t, "clean")
+    run(["run", "-o", clean] + args, mpi_np=2, check=0)
+    for where in ("1:MPI_Send:3", "0:MPI_Isend:2", "1:MPI_Recv:2"):
+        out = os.path.join(t, "out-" + where.replace(":", "-"))
+        p = run(["run", "-o", out] + args, mpi_np=2, env={"PPX_TEST_MPI_FAIL": where},
+                timeout=120)
+        check(p.returncode == 1, f"{where}: exit {p.returncode}: {p.stderr[-2000:]}")
+        r = report(out)
+        name = where.split(":")[1]
+        check(r["complete"] is False and name in r["stop_reason"]
+              and f"rank {where[0]}" in r["stop_reason"], f"{where}: {r['stop_reason']}")
+        p = run(["run", "-o", out, "--resume"] + args, mpi_np=2)
+        check(p.returncode == 0, f"{where}: resume exit {p.returncode}: {p.stderr[-2000:]}")
+        check(tree(out) == tree(clean), f"{where}: outputs differ after resume")
+        check(comparable(report(out)) == comparable(report(clean)), f"{where}: reports differ")
+
+
 if __name__ == "__main__":
-    sys.exit(main({f.__name__: f for f in (np_matrix, skewed, kill9_resume, sigterm_resume, sigusr1_mpirun_resume,
-                                           bytes_transport, fatal_agreement)}))
+    sys.exit(main({f.__name__: f for f in (np_matrix, skewed, kill9_resume, sigterm_resume,
+                                           sigusr1_mpirun_resume, bytes_transport,
+                                           fatal_agreement, mpi_fault)}))
