@@ -41,8 +41,13 @@ void ppx_key_normalize(char *key);
  * top (the name would lie outside its root). */
 int ppx_key_resolve(char *rel, ppx_err *err);
 
-/* 1 if name is one of ppx_write_beneath's temporary names. */
+/* 1 if name is one of ppx_write_beneath's temporary names
+ * (".ppx-PPPPPPPP-RRRRRRRR.tmp": the writer's pid, 32 random bits). */
 int ppx_is_temp_name(const char *name);
+
+/* Removes, in folder dirfd, the temporary files process pid left (a worker
+ * killed between writing and renaming). Returns how many. */
+int ppx_remove_temps_of(int dirfd, uint32_t pid);
 
 /* Removes the temporary files a killed run left below root (folders never
  * entered through links). Returns how many. */
@@ -76,7 +81,7 @@ typedef struct {
 } ppx_write_opts;
 
 /* Writes data to rel below root atomically: a temporary file
- * ".ppx-XXXXXXXXXXXX.tmp" in the same folder (fixed length, random, created
+ * ".ppx-PPPPPPPP-RRRRRRRR.tmp" in the same folder (fixed length, random, created
  * O_EXCL | O_NOFOLLOW with the final mode), then renameat(2) over the final
  * name, which replaces a link there instead of writing through it. Missing
  * folders are created; folders are never entered through links. cache may be

@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
@@ -234,14 +236,43 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
-int ppx_is_temp_name(const char *name)
+/* Temporary names: ".ppx-PPPPPPPP-RRRRRRRR.tmp", the writer's pid and 32
+ * random bits in hex: fixed length, unpredictable, and a rank can find those
+ * of a worker that died mid-write. */
+#define TEMP_LEN 26
+
+static int is_hex(const char *p, int n)
 {
-    if (strlen(name) != 21 || strncmp(name, ".ppx-", 5) != 0 || strcmp(name + 17, ".tmp") != 0)
-        return 0;
-    for (int i = 5; i < 17; i++)
-        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+    for (int i = 0; i < n; i++)
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
             return 0;
     return 1;
+}
+
+int ppx_is_temp_name(const char *name)
+{
+    return strlen(name) == TEMP_LEN && strncmp(name, ".ppx-", 5) == 0 && is_hex(name + 5, 8) &&
+           name[13] == '-' && is_hex(name + 14, 8) && strcmp(name + 22, ".tmp") == 0;
+}
+
+int ppx_remove_temps_of(int dirfd, uint32_t pid)
+{
+    char prefix[16];
+    snprintf(prefix, sizeof prefix, ".ppx-%08x-", (unsigned)pid);
+    int dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        if (dfd >= 0)
+            close(dfd);
+        return 0;
+    }
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (ppx_is_temp_name(e->d_name) && strncmp(e->d_name, prefix, 14) == 0 &&
+            unlinkat(dirfd, e->d_name, 0) == 0)
+            n++;
+    closedir(d);
+    return n;
 }
 
 static uint64_t sweep(int dfd, int depth)
@@ -278,14 +309,13 @@ uint64_t ppx_sweep_temps(int root)
 
 /* Creates a fresh temporary file in dirfd: fixed-length random name, never
  * an existing file or link. Returns the descriptor; name gets its name. */
-static int create_temp(int dirfd, char name[24], uint32_t mode)
+static int create_temp(int dirfd, char name[TEMP_LEN + 1], uint32_t mode)
 {
     for (int tries = 0; tries < 16; tries++) {
-        uint8_t r[6];
-        if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+        uint32_t r;
+        if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
             return -1;
-        snprintf(name, 24, ".ppx-%02x%02x%02x%02x%02x%02x.tmp", r[0], r[1], r[2], r[3], r[4],
-                 r[5]);
+        snprintf(name, TEMP_LEN + 1, ".ppx-%08x-%08x.tmp", (unsigned)getpid(), (unsigned)r);
         int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                         (mode_t)mode);
         if (fd >= 0 || errno != EEXIST)
@@ -295,11 +325,28 @@ static int create_temp(int dirfd, char name[24], uint32_t mode)
     return -1;
 }
 
+#ifdef PPX_TEST_HOOKS
+/* Test-only: PPX_TEST_FAULT="killrename:NAME" kills the writer with SIGKILL
+ * after the temporary file of an output whose name ends in NAME is written,
+ * before its rename (a worker killed by the OOM killer at the worst time). */
+static void test_kill_before_rename(const char *shown)
+{
+    const char *f = getenv("PPX_TEST_FAULT");
+    const char *k = f ? strstr(f, "killrename:") : NULL;
+    if (!k)
+        return;
+    k += strlen("killrename:");
+    size_t n = strcspn(k, ","), l = strlen(shown);
+    if (n <= l && strncmp(shown + l - n, k, n) == 0)
+        raise(SIGKILL);
+}
+#endif
+
 /* Writes data into a new temporary file in dirfd and renames it to base. */
 static int write_in_dir(int dirfd, const char *base, const char *shown, const void *data,
                         size_t len, const ppx_write_opts *opt, ppx_err *err)
 {
-    char tmp[24];
+    char tmp[TEMP_LEN + 1];
     uint32_t mode = opt && opt->mode ? opt->mode & 0777 : 0644;
     int fd = create_temp(dirfd, tmp, mode);
     if (fd < 0)
@@ -327,6 +374,9 @@ static int write_in_dir(int dirfd, const char *base, const char *shown, const vo
             goto fail;
         }
     }
+#ifdef PPX_TEST_HOOKS
+    test_kill_before_rename(shown);
+#endif
     if (renameat(dirfd, tmp, dirfd, base) != 0) {
         rc = ppx_err_set(err, output_code(errno), PPX_STAGE_WRITE, "cannot rename to %s: %s",
                          shown, strerror(errno));

@@ -44,6 +44,7 @@ typedef struct {
     uint64_t out_len; /* bytes of output that follow (bytes transport, shards) */
     int32_t out_format; /* ppx_format of that output (names a tar member) */
     double busy_s;    /* seconds spent on the image */
+    int32_t worker_pid; /* a worker lost on it (stage worker/timeout): its pid, else 0 */
     ppx_err err;
     ppx_img_stats st;
 } ppx_result;

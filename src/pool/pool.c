@@ -32,6 +32,7 @@ typedef struct {
 
 typedef struct {
     pid_t pid;
+    pid_t lost_pid; /* the pid of the worker reap() took last (its temporary files) */
     int to_fd;     /* tasks: coordinator -> worker */
     int from_fd;   /* results: worker -> coordinator */
     int can_queue; /* the task pipe holds two tasks of paths (QUEUE_PIPE_MIN) */
@@ -412,6 +413,7 @@ static void reap(worker *w, int *status)
         ;
     close(w->to_fd);
     close(w->from_fd);
+    w->lost_pid = w->pid;
     w->pid = -1;
 }
 
@@ -427,6 +429,7 @@ static int replace(ppx_pool *p, int i, int timed_out, int status, ppx_pool_cb cb
         memset(&r, 0, sizeof r);
         r.id = w->id[0];
         r.tag = w->tag[0];
+        r.worker_pid = (int32_t)w->lost_pid;
         r.busy_s = t - w->started;
         if (timed_out) {
             r.status = ppx_err_set(&r.err, PPX_ETIMEOUT, PPX_STAGE_TIMEOUT,

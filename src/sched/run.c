@@ -516,6 +516,35 @@ static chunk *find_chunk(run_state *s, uint64_t id)
     return NULL;
 }
 
+/* 1 if an image of these failures was lost with its worker (killed from
+ * outside, the OOM killer, a timeout): such a chunk is reported but not
+ * journaled, so --resume retries it and a transient death is never final. */
+static int has_transient(const ppx_failures *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (f->v[i].stage == PPX_STAGE_WORKER || f->v[i].stage == PPX_STAGE_TIMEOUT)
+            return 1;
+    return 0;
+}
+
+/* A worker killed between writing its temporary file and the rename leaves
+ * it behind: the rank removes it (named by the worker's pid). */
+static void remove_lost_temps(run_state *s, const chunk *c, uint64_t i, const ppx_result *r)
+{
+    char name[PPX_KEY_MAX];
+    if (r->worker_pid <= 0 || s->outdir.fd < 0 || s->cfg->shard ||
+        ppx_output_name(name, sizeof name, chunk_key(c, i), s->cfg->out_format, NULL))
+        return;
+    char *slash = strrchr(name, '/');
+    if (slash)
+        *slash = '\0';
+    int dfd = ppx_dir_open_beneath(s->outdir.fd, slash ? name : "", 0, NULL);
+    if (dfd >= 0) {
+        ppx_remove_temps_of(dfd, (uint32_t)r->worker_pid);
+        close(dfd);
+    }
+}
+
 /* Folds one image's outcome into its chunk. */
 static void record(run_state *s, chunk *c, uint64_t i, const ppx_result *r,
                    const uint8_t *payload)
@@ -555,7 +584,13 @@ static void record(run_state *s, chunk *c, uint64_t i, const ppx_result *r,
     } else {
         st->failed++;
         s->failed++;
-        ppx_failures_add(&c->fails, c->first + i, r->err.stage, r->status, r->err.msg);
+        if (ppx_failures_add(&c->fails, c->first + i, r->err.stage, r->status, r->err.msg)) {
+            ppx_err e;
+            ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory recording a failure");
+            set_fatal(s, &e); /* never counted yet missing from the report */
+        }
+        if (r->err.stage == PPX_STAGE_WORKER || r->err.stage == PPX_STAGE_TIMEOUT)
+            remove_lost_temps(s, c, i, r);
     }
     if (--c->remaining == 0)
         finish_chunk(s, c);
@@ -677,7 +712,8 @@ static int store_remote_chunk(run_state *s, const uint8_t *p, size_t n)
         ppx_failures_destroy(&fl);
         return -1;
     }
-    if (s->journal_open && ppx_journal_append(&s->journal, id, count, &st, &fl, &e))
+    if (s->journal_open && !has_transient(&fl) &&
+        ppx_journal_append(&s->journal, id, count, &st, &fl, &e))
         set_fatal(s, &e);
     ppx_stats_merge(&s->acc, &st);
     ppx_failures_extend(&s->fails, &fl);
@@ -733,13 +769,16 @@ static void finish_chunk(run_state *s, chunk *c)
         set_fatal(s, &e);
         return;
     }
-    if (s->journal_open &&
+    if (s->journal_open && !has_transient(&c->fails) &&
         ppx_journal_append(&s->journal, c->id, c->count, &c->stats, &c->fails, &e)) {
         set_fatal(s, &e);
         return;
     }
     ppx_stats_merge(&s->acc, &c->stats);
-    ppx_failures_extend(&s->fails, &c->fails);
+    if (ppx_failures_extend(&s->fails, &c->fails)) {
+        ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory recording failures");
+        set_fatal(s, &e);
+    }
 }
 
 /* Removes chunks whose every image came back. */

@@ -302,7 +302,31 @@ def dry_run():
     check(not os.path.exists(out), "dry run wrote OUTDIR")
 
 
+def transient_retry():
+    """A worker killed from outside (here between writing its temporary file and the rename)
+    costs its image in this run, leaves no temporary file, and --resume retries it: the final
+    result equals an uninterrupted run."""
+    t = tmpdir()
+    inp = os.path.join(t, "in")
+    data.make(inp, n=12)
+    args = ["-i", inp, "-p", PIPE, "-w", "2", "--chunk-size", "3", "--progress", "none"]
+    out = os.path.join(t, "out")
+    p = run(["run", "-o", out] + args, env={"PPX_TEST_FAULT": "killrename:img0003.png"})
+    check(p.returncode == 3, f"exit {p.returncode}: {p.stderr}")
+    f = report(out)["failures"]
+    check(len(f) == 1 and f[0]["stage"] == "worker" and "SIGKILL" in f[0]["error"], f)
+    left = [n for _, _, fs in os.walk(out) for n in fs if n.startswith(".ppx-")]
+    check(left == [], f"temporary files left: {left}")
+    p = run(["run", "-o", out, "--resume"] + args)
+    check(p.returncode == 0, f"resume: exit {p.returncode}: {p.stderr}")
+    clean = os.path.join(t, "clean")
+    run(["run", "-o", clean] + args, check=0)
+    check(tree(out) == tree(clean), "outputs differ from an uninterrupted run")
+    check(comparable(report(out)) == comparable(report(clean)), "reports differ")
+
+
 if __name__ == "__main__":
     sys.exit(main({f.__name__: f for f in (e2e_corpus, bad_files, crash_hang, workers_identical,
                                            sigterm, usage_errors, report_keys, stats_cmd,
-                                           odd_names, dry_run, name_collision)}))
+                                           odd_names, dry_run, name_collision,
+                                           transient_retry)}))
