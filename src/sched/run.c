@@ -36,6 +36,7 @@
 #include "sched/msg.h"
 #include "sched/progress.h"
 #include "sched/shards.h"
+#include "sched/wire.h"
 #include "stats/report.h"
 
 enum { TAG_REQ = 101, TAG_ASSIGN = 102, TAG_CHUNKRES = 103, TAG_DONE = 104 };
@@ -220,10 +221,10 @@ typedef struct {
     uint64_t *rank_done, *rank_failed, *rank_bytes; /* progress piggybacked on requests */
     int global_stop;
     int global_fatal;
-    MPI_Request *send_req; /* one assignment in flight per rank */
+    ppx_wire_send *send_ws; /* one assignment in flight per rank */
     ppx_buf *send_buf;
     ppx_buf stop_msg;      /* rank 0: "stop, no more work", packed before it is needed */
-    MPI_Request res_req;   /* rank > 0: chunk results in flight (bytes transport) */
+    ppx_wire_send res_ws;  /* rank > 0: chunk results in flight (bytes transport) */
     ppx_buf res_buf;
     int res_pending;
     ppx_buf scratch;
@@ -729,7 +730,7 @@ static void finish_chunk(run_state *s, chunk *c)
         /* Send stats, failures and outputs to rank 0, which writes and
          * journals them. One send in flight: wait for the previous. */
         if (s->res_pending) {
-            MPI_CHECK(s, MPI_Wait(&s->res_req, MPI_STATUS_IGNORE));
+            MPI_CHECK(s, ppx_wire_wait(&s->res_ws));
             s->res_pending = 0;
         }
         ppx_buf *b = &s->res_buf;
@@ -750,8 +751,8 @@ static void finish_chunk(run_state *s, chunk *c)
             set_fatal(s, &e);
             return;
         }
-        if (MPI_CHECK(s, MPI_Isend(b->data, (int)b->len, MPI_BYTE, 0, TAG_CHUNKRES, s->comm,
-                                   &s->res_req)) == 0)
+        if (MPI_CHECK(s, ppx_wire_isend(&s->res_ws, b->data, b->len, 0, TAG_CHUNKRES,
+                                        s->comm)) == 0)
             s->res_pending = 1;
         return;
     }
@@ -873,22 +874,13 @@ static void poll_assignment(run_state *s)
     MPI_Status st;
     if (MPI_CHECK(s, MPI_Iprobe(0, TAG_ASSIGN, s->comm, &flag, &st)) || !flag)
         return;
-    int n;
-    if (MPI_CHECK(s, MPI_Get_count(&st, MPI_BYTE, &n)))
-        return;
-    if (ppx_buf_reserve(&s->scratch, (size_t)n ? (size_t)n : 1)) {
-        ppx_err e;
-        ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
-        set_fatal(s, &e);
-        return;
-    }
-    int rrc = MPI_CHECK(s, MPI_Recv(s->scratch.data, n, MPI_BYTE, 0, TAG_ASSIGN, s->comm,
-                                    MPI_STATUS_IGNORE));
+    int rrc = MPI_CHECK(s, ppx_wire_recv(&s->scratch, 0, TAG_ASSIGN, s->comm));
     s->req_out = 0;
     if (rrc)
         return;
+    size_t n = s->scratch.len;
     int kind, stop;
-    chunk *c = unpack_assign(s->scratch.data, (size_t)n, s->cfg->transport_bytes, &kind, &stop);
+    chunk *c = unpack_assign(s->scratch.data, n, s->cfg->transport_bytes, &kind, &stop);
     if (stop && !s->stopping) {
         s->stopping = 1;
         s->draining = stop == STOP_DRAIN;
@@ -920,22 +912,12 @@ static void serve(run_state *s)
         MPI_Status st;
         if (MPI_CHECK(s, MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, s->comm, &flag, &st)) || !flag)
             break;
-        int src = st.MPI_SOURCE, n;
-        if (MPI_CHECK(s, MPI_Get_count(&st, MPI_BYTE, &n)))
-            break;
+        int src = st.MPI_SOURCE;
         if (st.MPI_TAG == TAG_CHUNKRES) {
-            if (ppx_buf_reserve(&s->scratch, (size_t)n ? (size_t)n : 1)) {
-                /* Cannot even receive it: the job cannot go on (exit 1). */
-                ppx_err e;
-                ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB,
-                            "out of memory receiving %d bytes of results from rank %d", n, src);
-                set_fatal(s, &e);
-                s->mpi_failed = 1; /* the message stays unreceived: no clean agreement */
-                break;
-            }
-            if (MPI_CHECK(s, MPI_Recv(s->scratch.data, n, MPI_BYTE, src, TAG_CHUNKRES, s->comm,
-                                      MPI_STATUS_IGNORE)) == 0)
-                store_remote_chunk(s, s->scratch.data, (size_t)n);
+            /* Out of memory here leaves fragments unreceived: MPI_ERR_NO_MEM
+             * is fatal and the end is an abort, never a wrong agreement. */
+            if (MPI_CHECK(s, ppx_wire_recv(&s->scratch, src, TAG_CHUNKRES, s->comm)) == 0)
+                store_remote_chunk(s, s->scratch.data, s->scratch.len);
             continue;
         }
         if (st.MPI_TAG == TAG_DONE) {
@@ -963,8 +945,7 @@ static void serve(run_state *s)
                 s->stop_reason = (msg[0] & REQ_FATAL) ? "fatal error on a rank" : "signal";
         }
         /* The previous assignment to this rank is complete: it asked again. */
-        if (s->send_req[src] != MPI_REQUEST_NULL)
-            MPI_CHECK(s, MPI_Wait(&s->send_req[src], MPI_STATUS_IGNORE));
+        MPI_CHECK(s, ppx_wire_wait(&s->send_ws[src]));
         int64_t id = (s->global_stop || (msg[0] & REQ_STOPPING)) ? -1 : take_chunk_id(s);
         int kind = id >= 0 ? ASSIGN_CHUNK : ASSIGN_NOMORE;
         int stop = !s->global_stop ? STOP_NONE : s->draining ? STOP_DRAIN : STOP_NOW;
@@ -979,8 +960,8 @@ static void serve(run_state *s)
             s->global_stop = 1;
             out = &s->stop_msg;
         }
-        MPI_CHECK(s, MPI_Isend(out->data, (int)out->len, MPI_BYTE, src, TAG_ASSIGN, s->comm,
-                               &s->send_req[src]));
+        MPI_CHECK(s, ppx_wire_isend(&s->send_ws[src], out->data, out->len, src, TAG_ASSIGN,
+                                    s->comm));
     }
 }
 
@@ -1111,15 +1092,14 @@ static int run_loop(run_state *s)
         show_progress(s, 0);
     }
     if (s->res_pending) {
-        MPI_CHECK(s, MPI_Wait(&s->res_req, MPI_STATUS_IGNORE));
+        MPI_CHECK(s, ppx_wire_wait(&s->res_ws));
         s->res_pending = 0;
     }
     if (s->rank != 0)
         MPI_CHECK(s, MPI_Send(NULL, 0, MPI_BYTE, 0, TAG_DONE, s->comm));
     if (s->rank == 0)
         for (int r = 1; r < s->size; r++)
-            if (s->send_req[r] != MPI_REQUEST_NULL)
-                MPI_CHECK(s, MPI_Wait(&s->send_req[r], MPI_STATUS_IGNORE));
+            MPI_CHECK(s, ppx_wire_wait(&s->send_ws[r]));
     return 0;
 }
 
@@ -1807,7 +1787,7 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
     }
     ppx_stats_init(&s->acc);
     s->workers = cfg->workers > 0 ? cfg->workers : ppx_pool_default_workers();
-    s->res_req = MPI_REQUEST_NULL;
+    ppx_wire_send_init(&s->res_ws);
     s->in_root = s->jdir = s->lock_fd = s->outdir.fd = -1;
     ppx_dircache_init(&s->in_dirs);
     ppx_dircache_init(&s->out_dirs);
@@ -1857,12 +1837,12 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
         s->rank_done = calloc((size_t)s->size, sizeof *s->rank_done);
         s->rank_failed = calloc((size_t)s->size, sizeof *s->rank_failed);
         s->rank_bytes = calloc((size_t)s->size, sizeof *s->rank_bytes);
-        s->send_req = calloc((size_t)s->size, sizeof *s->send_req);
+        s->send_ws = calloc((size_t)s->size, sizeof *s->send_ws);
         s->send_buf = calloc((size_t)s->size, sizeof *s->send_buf);
-        nomem = !s->rank_done || !s->rank_failed || !s->rank_bytes || !s->send_req ||
+        nomem = !s->rank_done || !s->rank_failed || !s->rank_bytes || !s->send_ws ||
                 !s->send_buf || pack_assign(s, ASSIGN_NOMORE, STOP_NOW, 0, &s->stop_msg);
-        for (int r = 0; r < s->size && s->send_req; r++)
-            s->send_req[r] = MPI_REQUEST_NULL;
+        for (int r = 0; r < s->size && s->send_ws; r++)
+            ppx_wire_send_init(&s->send_ws[r]);
         ppx_progress_init(&s->progress, cfg->progress,
                           s->listing.n - (s->resume.done ? s->resume.images : 0));
     }
@@ -1964,7 +1944,11 @@ out:
         for (int r = 0; r < s->size; r++)
             ppx_buf_destroy(&s->send_buf[r]);
     free(s->send_buf);
-    free(s->send_req);
+    if (s->send_ws)
+        for (int r = 0; r < s->size; r++)
+            ppx_wire_send_destroy(&s->send_ws[r]);
+    free(s->send_ws);
+    ppx_wire_send_destroy(&s->res_ws);
     free(s->rank_done);
     free(s->rank_failed);
     free(s->rank_bytes);

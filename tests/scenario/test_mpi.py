@@ -183,7 +183,7 @@ def mpi_fault():
             "--progress", "none"]
     clean = os.path.join(t, "clean")
     run(["run", "-o", clean] + args, mpi_np=2, check=0)
-    for where in ("1:MPI_Send:3", "0:MPI_Isend:2", "1:MPI_Recv:2"):
+    for where in ("1:MPI_Send:3", "0:ppx_wire_isend:2", "1:ppx_wire_recv:2"):
         out = os.path.join(t, "out-" + where.replace(":", "-"))
         p = run(["run", "-o", out] + args, mpi_np=2, env={"PPX_TEST_MPI_FAIL": where},
                 timeout=120)
@@ -198,7 +198,25 @@ def mpi_fault():
         check(comparable(report(out)) == comparable(report(clean)), f"{where}: reports differ")
 
 
+def message_bound():
+    """With the per-message bound lowered to 64 KiB, chunks whose bytes exceed it many times
+    over travel in fragments (--transport bytes, -f same and -f tar): outputs identical to a
+    plain run."""
+    t, inp = dataset(12, big=(1, 4, 7))
+    for fmt, extra in (("same", ["--chunk-size", "4"]), ("tar", ["--shard-size", "4"])):
+        args = ["-i", inp, "-p", PIPE, "-w", "1", "--seed", "2", "-f", fmt,
+                "--progress", "none"] + extra
+        plain = os.path.join(t, "plain-" + fmt)
+        run(["run", "-o", plain] + args, check=0)
+        out = os.path.join(t, "bytes-" + fmt)
+        p = run(["run", "-o", out, "--transport", "bytes"] + args, mpi_np=3,
+                env={"PPX_TEST_WIRE_MAX": "65536"})
+        check(p.returncode == 0, f"-f {fmt}: exit {p.returncode}: {p.stderr[-2000:]}")
+        check(tree(out) == tree(plain), f"-f {fmt}: outputs differ from a plain run")
+        check(comparable(report(out)) == comparable(report(plain)), f"-f {fmt}: reports differ")
+
+
 if __name__ == "__main__":
     sys.exit(main({f.__name__: f for f in (np_matrix, skewed, kill9_resume, sigterm_resume,
                                            sigusr1_mpirun_resume, bytes_transport,
-                                           fatal_agreement, mpi_fault)}))
+                                           fatal_agreement, mpi_fault, message_bound)}))

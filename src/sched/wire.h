@@ -1,0 +1,42 @@
+/* Messages of any size between ranks: a header (the total length, one u64)
+ * then fragments of at most ppx_wire_max() bytes each, so no MPI count ever
+ * holds more than an int can (a 1000-image shard of 2 MB images is over
+ * 2 GiB) and no single message is unbounded. Fragments travel under their
+ * own tag after their header; MPI keeps messages of one source and tag in
+ * order, so the receiver takes them right after the header. */
+#ifndef PPX_SCHED_WIRE_H
+#define PPX_SCHED_WIRE_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "prepix/buf.h"
+
+enum { PPX_WIRE_TAG_FRAG = 199 };
+
+/* The largest fragment: 64 MiB (PPX_TEST_WIRE_MAX lowers it in test builds). */
+size_t ppx_wire_max(void);
+
+/* One send in flight; its buffer must live until ppx_wire_wait. */
+typedef struct {
+    uint64_t len; /* the header's payload */
+    MPI_Request *req;
+    int n;
+} ppx_wire_send;
+
+void ppx_wire_send_init(ppx_wire_send *w);
+/* Posts the header and every fragment of b->data (b->len bytes) to dest
+ * under tag. Returns MPI_SUCCESS or MPI's error code (MPI_ERR_NO_MEM when
+ * the request array cannot be allocated). */
+int ppx_wire_isend(ppx_wire_send *w, const void *data, size_t len, int dest, int tag,
+                   MPI_Comm comm);
+/* Waits for the posted sends (none posted: returns at once). */
+int ppx_wire_wait(ppx_wire_send *w);
+void ppx_wire_send_destroy(ppx_wire_send *w);
+
+/* Receives a message whose header is next from src under tag (the caller
+ * probed it) into out (out->len = its length). MPI_SUCCESS, MPI's error
+ * code, or MPI_ERR_NO_MEM. */
+int ppx_wire_recv(ppx_buf *out, int src, int tag, MPI_Comm comm);
+
+#endif
