@@ -72,13 +72,28 @@ int ppx_pool_default_workers(void)
     return n > 0 ? (int)n : 1;
 }
 
-static int read_full(int fd, void *buf, size_t n)
+/* Reads or writes all n bytes. The coordinator's pipe ends are non-blocking:
+ * a worker that stops reading its task or writing its result (frozen,
+ * SIGSTOPped) must not block the rank, so EAGAIN waits in poll() until the
+ * deadline (a monotonic time; 0: none, for the worker's own blocking ends)
+ * and then gives up (-2). -1 on errors and end of file. */
+static int io_full(int fd, void *buf, size_t n, int writing, double deadline)
 {
     uint8_t *p = buf;
     while (n > 0) {
-        ssize_t r = read(fd, p, n);
+        ssize_t r = writing ? write(fd, p, n) : read(fd, p, n);
         if (r < 0 && errno == EINTR)
             continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            double left = deadline > 0 ? deadline - now_s() : 1e9;
+            if (left <= 0)
+                return -2;
+            struct pollfd pf = {.fd = fd, .events = writing ? POLLOUT : POLLIN};
+            int ms = left > 3600 ? 3600000 : (int)(left * 1000) + 1;
+            if (poll(&pf, 1, ms) < 0 && errno != EINTR)
+                return -1;
+            continue;
+        }
         if (r <= 0)
             return -1;
         p += r;
@@ -87,26 +102,21 @@ static int read_full(int fd, void *buf, size_t n)
     return 0;
 }
 
-static int write_full(int fd, const void *buf, size_t n)
+static int read_full(int fd, void *buf, size_t n, double deadline)
 {
-    const uint8_t *p = buf;
-    while (n > 0) {
-        ssize_t r = write(fd, p, n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
+    return io_full(fd, buf, n, 0, deadline);
+}
+
+static int write_full(int fd, const void *buf, size_t n, double deadline)
+{
+    return io_full(fd, (void *)buf, n, 1, deadline);
 }
 
 static int read_str(int fd, uint32_t len, char *out, size_t cap)
 {
     if (len >= cap)
         return -1;
-    if (read_full(fd, out, len))
+    if (read_full(fd, out, len, 0))
         return -1;
     out[len] = '\0';
     return 0;
@@ -127,7 +137,7 @@ static void worker_main(const ppx_pool_config *cfg, int in_fd, int out_fd)
     ppx_buf_init(&input);
     char in_path[STR_CAP], key[STR_CAP], out_path[STR_CAP];
     task_hdr h;
-    while (read_full(in_fd, &h, sizeof h) == 0) {
+    while (read_full(in_fd, &h, sizeof h, 0) == 0) {
         if (read_str(in_fd, h.in_len, in_path, sizeof in_path) ||
             read_str(in_fd, h.key_len, key, sizeof key) ||
             read_str(in_fd, h.out_len, out_path, sizeof out_path))
@@ -136,7 +146,7 @@ static void worker_main(const ppx_pool_config *cfg, int in_fd, int out_fd)
         if (h.has_payload) {
             input.len = 0;
             if (ppx_buf_reserve(&input, h.payload_len ? h.payload_len : 1) ||
-                read_full(in_fd, input.data, h.payload_len))
+                read_full(in_fd, input.data, h.payload_len, 0))
                 _exit(3);
             input.len = h.payload_len;
             inp = &input;
@@ -145,8 +155,8 @@ static void worker_main(const ppx_pool_config *cfg, int in_fd, int out_fd)
         r.id = h.id;
         r.tag = h.tag;
         ppx_job_run(cfg->job, &ctx, in_path, key, h.out_len ? out_path : NULL, inp, &r);
-        if (write_full(out_fd, &r, sizeof r) ||
-            (r.out_len && write_full(out_fd, ctx.out.data, r.out_len)))
+        if (write_full(out_fd, &r, sizeof r, 0) ||
+            (r.out_len && write_full(out_fd, ctx.out.data, r.out_len, 0)))
             _exit(3);
         /* Big buffers go back to the heap, where the next image's decoder
          * can reuse them, instead of each staying at its own maximum. */
@@ -207,6 +217,8 @@ static int spawn(ppx_pool *p, int i, ppx_err *err)
     }
     close(to[0]);
     close(from[1]);
+    fcntl(to[1], F_SETFL, fcntl(to[1], F_GETFL) | O_NONBLOCK);
+    fcntl(from[0], F_SETFL, fcntl(from[0], F_GETFL) | O_NONBLOCK);
     worker *w = &p->w[i];
     w->pid = pid;
     w->to_fd = to[1];
@@ -286,15 +298,23 @@ int ppx_pool_size(const ppx_pool *p)
 
 static void reap(worker *w, int *status);
 static int spawn(ppx_pool *p, int i, ppx_err *err);
-static int write_full(int fd, const void *buf, size_t n);
 
-static int send_task(const worker *w, const task_hdr *h, const char *in_path, const char *key,
-                     const char *out_path, const uint8_t *input, size_t len)
+/* The latest time the coordinator waits on a worker's pipe for a task that
+ * started at start: the image's --timeout (0: no limit). */
+static double task_deadline(const ppx_pool *p, double start)
 {
-    return write_full(w->to_fd, h, sizeof *h) || write_full(w->to_fd, in_path, h->in_len) ||
-           write_full(w->to_fd, key, h->key_len) ||
-           (out_path && write_full(w->to_fd, out_path, h->out_len)) ||
-           (input && write_full(w->to_fd, input, len));
+    return p->cfg.timeout_s > 0 ? start + p->cfg.timeout_s : 0;
+}
+
+/* 0, -1 (the worker is gone) or -2 (it did not read in time). */
+static int send_task(const worker *w, const task_hdr *h, const char *in_path, const char *key,
+                     const char *out_path, const uint8_t *input, size_t len, double deadline)
+{
+    int rc = write_full(w->to_fd, h, sizeof *h, deadline);
+    rc = rc ? rc : write_full(w->to_fd, in_path, h->in_len, deadline);
+    rc = rc ? rc : write_full(w->to_fd, key, h->key_len, deadline);
+    rc = rc || !out_path ? rc : write_full(w->to_fd, out_path, h->out_len, deadline);
+    return rc || !input ? rc : write_full(w->to_fd, input, len, deadline);
 }
 
 /* Kills worker i if it still lives and forks its replacement. */
@@ -325,7 +345,7 @@ static int advance(ppx_pool *p, int i, double t, int fresh, ppx_err *err)
     }
     /* If this write fails too, the wait reports the image as a worker failure. */
     if (fresh)
-        (void)write_full(w->to_fd, w->next.data, w->next.len);
+        (void)write_full(w->to_fd, w->next.data, w->next.len, task_deadline(p, t));
     if (rc)
         w->n = 0; /* fatal for the run; nothing of this slot is waited for */
     w->next_unsent = 0;
@@ -383,13 +403,17 @@ int ppx_pool_submit(ppx_pool *p, uint64_t id, uint64_t tag, const char *in_path,
         if (out_path)
             memcpy(q + sizeof h + h.in_len + h.key_len, out_path, h.out_len);
         w->next.len = n;
-        w->next_unsent = write_full(w->to_fd, q, n) != 0;
+        w->next_unsent = write_full(w->to_fd, q, n, task_deadline(p, now_s())) != 0;
         w->id[1] = id;
         w->tag[1] = tag;
         w->n = 2;
         return 0;
     }
-    if (send_task(w, &h, in_path, key, out_path, input, len)) {
+    /* The image's time starts now, writing its bytes included: a worker that
+     * stops reading them (frozen) is killed at --timeout like any other. */
+    double started = now_s();
+    int sent = send_task(w, &h, in_path, key, out_path, input, len, task_deadline(p, started));
+    if (sent == -1) {
         /* The worker died while idle (killed from outside): this image is
          * not its fault. Replace the worker and hand the image to the new one;
          * if that fails too, the wait reports the image as a worker failure. */
@@ -398,12 +422,14 @@ int ppx_pool_submit(ppx_pool *p, uint64_t id, uint64_t tag, const char *in_path,
         if (rc)
             return rc;
         w = &p->w[i];
-        (void)send_task(w, &h, in_path, key, out_path, input, len);
+        (void)send_task(w, &h, in_path, key, out_path, input, len, task_deadline(p, started));
     }
+    /* sent == -2: past its deadline already; the next wait kills the worker
+     * and reports the image as timed out. */
     w->n = 1;
     w->id[0] = id;
     w->tag[0] = tag;
-    w->started = now_s();
+    w->started = started;
     return 0;
 }
 
@@ -493,15 +519,19 @@ int ppx_pool_wait(ppx_pool *p, int timeout_ms, int wake_fd, ppx_pool_cb cb, void
             ppx_result r;
             /* Results come in the order of the tasks: anything but the
              * head's is a worker gone wrong. */
-            if (read_full(w->from_fd, &r, sizeof r) == 0 && r.id == w->id[0] &&
-                r.tag == w->tag[0]) {
+            /* A result is read within the image's time: a worker frozen
+             * halfway through writing it must not hang the rank. */
+            double deadline = task_deadline(p, w->started);
+            int got = read_full(w->from_fd, &r, sizeof r, deadline);
+            if (got == 0 && r.id == w->id[0] && r.tag == w->tag[0]) {
                 const uint8_t *payload = NULL;
                 if (r.out_len) {
                     p->payload.len = 0;
-                    if (ppx_buf_reserve(&p->payload, r.out_len) ||
-                        read_full(w->from_fd, p->payload.data, r.out_len)) {
+                    if (ppx_buf_reserve(&p->payload, r.out_len))
                         goto lost;
-                    }
+                    got = read_full(w->from_fd, p->payload.data, r.out_len, deadline);
+                    if (got)
+                        goto lost;
                     payload = p->payload.data;
                 }
                 cb(arg, &r, payload);
@@ -518,7 +548,7 @@ int ppx_pool_wait(ppx_pool *p, int timeout_ms, int wake_fd, ppx_pool_cb cb, void
             int status = 0;
             kill(w->pid, SIGKILL); /* it may have closed the pipe and still be alive */
             reap(w, &status);
-            rc = replace(p, i, 0, status, cb, arg, err);
+            rc = replace(p, i, got == -2, status, cb, arg, err);
             done++;
         } else if (p->cfg.timeout_s > 0 && t - w->started >= p->cfg.timeout_s) {
             int status;

@@ -216,7 +216,60 @@ def message_bound():
         check(comparable(report(out)) == comparable(report(plain)), f"-f {fmt}: reports differ")
 
 
+def _workers(root):
+    """pids of prepix worker processes under root: prepix processes whose parent is prepix."""
+    from lib import _descendants
+
+    def cmd(pid):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                return f.read().split(b"\0")[0]
+        except OSError:
+            return b""
+
+    def parent(pid):
+        with open(f"/proc/{pid}/stat") as f:
+            st = f.read()
+        return int(st[st.rindex(")") + 2:].split()[1])
+
+    out = []
+    for pid in _descendants(root):
+        try:
+            if cmd(pid).endswith(b"prepix") and cmd(parent(pid)).endswith(b"prepix"):
+                out.append(pid)
+        except OSError:
+            pass
+    return out
+
+
+def frozen_worker_bytes():
+    """Workers frozen (SIGSTOP) while their rank feeds them image bytes: --timeout ends each
+    stuck image, the job ends by itself (exit 3), and --resume gives the clean result."""
+    t, inp = dataset(10, big=(2, 3, 4, 5, 6, 7))
+    args = ["-i", inp, "-p", PIPE, "-w", "1", "--chunk-size", "1", "--progress", "none"]
+    clean = os.path.join(t, "clean")
+    run(["run", "-o", clean] + args, check=0)
+    listing = sorted(os.path.relpath(os.path.join(r, f), inp)
+                     for r, _, fs in os.walk(inp) for f in fs if f.startswith("img"))
+    out = os.path.join(t, "out")
+    proc = launch(["run", "-o", out, "--transport", "bytes", "--timeout", "3"] + args, 2,
+                  env={"PPX_TEST_FAULT": "hang:" + listing[0]})
+    wait_stderr(proc, "hanging on")  # every rank's pool exists by now
+    stopped = _workers(proc.pid)
+    check(len(stopped) >= 2, f"workers found: {stopped}")
+    for pid in stopped:
+        os.kill(pid, signal.SIGSTOP)
+    code, err = finish(proc, 120)
+    check(code == 3, f"exit {code}: {err[-2000:]}")
+    r = report(out)
+    check(r["failures"] and all(f["stage"] == "timeout" for f in r["failures"]), r["failures"])
+    p = run(["run", "-o", out, "--resume", "--transport", "bytes"] + args, mpi_np=2)
+    check(p.returncode == 0, f"resume: exit {p.returncode}: {p.stderr[-2000:]}")
+    check(tree(out) == tree(clean), "outputs differ from a clean run")
+
+
 if __name__ == "__main__":
     sys.exit(main({f.__name__: f for f in (np_matrix, skewed, kill9_resume, sigterm_resume,
                                            sigusr1_mpirun_resume, bytes_transport,
-                                           fatal_agreement, mpi_fault, message_bound)}))
+                                           fatal_agreement, mpi_fault, message_bound,
+                                           frozen_worker_bytes)}))
