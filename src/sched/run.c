@@ -1516,9 +1516,151 @@ static int write_report(run_state *s, const char *user_path, const char *name,
     return rc;
 }
 
-static int finish(run_state *s)
+/* Rank 0, at the end: combines the totals (resumed work added unless
+ * with_resumed is 0: the caller's totals hold it), decides the exit code,
+ * writes index.csv, the JSON and HTML reports and the summary. all[0]: some
+ * rank had a fatal error; all[1]: some rank stopped early. */
+static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
+                      ppx_rank_info *ranks, const int all[2], int with_resumed)
 {
     const ppx_run_config *cfg = s->cfg;
+    ppx_stats total = *totalp;
+    ppx_failures all_fails = *all_failsp; /* the caller frees it: the pointer is updated */
+    int code = 0;
+    if (with_resumed) {
+        ppx_stats_merge(&total, &s->resume.stats);
+        if (ppx_failures_extend(&all_fails, &s->resume.failures))
+            s->global_fatal = 1;
+    }
+    ppx_failures_sort(&all_fails);
+    int stopped = all[1] || s->global_stop;
+    int fatal = all[0] || s->global_fatal;
+    /* The report names the cause of a fatal end: the first rank's error. */
+    for (int r = 0; r < s->size && fatal; r++)
+        if (ranks[r].error[0]) {
+            snprintf(s->fatal_reason, sizeof s->fatal_reason, "rank %d: %s", r,
+                     ranks[r].error);
+            s->stop_reason = s->fatal_reason;
+            break;
+        }
+    if (!stopped && !fatal && total.ok + total.failed != s->listing.n) {
+        /* A complete run accounts for every listed image; anything else
+         * is a bug, and must never pass as success. */
+        fprintf(stderr, "prepix: internal error: %llu of %llu images accounted for\n",
+                (unsigned long long)(total.ok + total.failed),
+                (unsigned long long)s->listing.n);
+        fatal = 1;
+        if (!s->stop_reason)
+            s->stop_reason = "internal error: images unaccounted for";
+    }
+    int outdir_gone = 0;
+    if (s->outdir.fd >= 0) {
+        ppx_err e;
+        if (ppx_outdir_check(&s->outdir, &e)) {
+            fprintf(stderr, "prepix: fatal: %s\n", e.msg);
+            fatal = outdir_gone = 1;
+            s->stop_reason = "OUTDIR vanished or was replaced";
+        }
+    }
+    code = fatal ? 1 : stopped ? 4 : (total.failed || all_fails.n) ? 3 : 0;
+    if ((code == 0 || code == 3) && cfg->shard && cfg->outdir) {
+        /* Only a complete run knows every shard's members. */
+        ppx_err e;
+        ppx_err_clear(&e);
+        if (ppx_shard_write_index(s->outdir.fd, cfg->shard, s->chunk_size, &s->listing,
+                                  &s->classes, &all_fails, &e)) {
+            fprintf(stderr, "prepix: %s\n", e.msg);
+            code = 1;
+            fatal = 1;
+            s->stop_reason = "cannot write index.csv";
+        }
+    }
+
+    const char **paths = calloc(all_fails.n ? all_fails.n : 1, sizeof *paths);
+    char **owned = calloc(all_fails.n ? all_fails.n : 1, sizeof *owned);
+    for (size_t i = 0; i < all_fails.n; i++) {
+        char p[4096];
+        uint64_t idx = all_fails.v[i].index;
+        input_path(s, idx < s->listing.n ? ppx_listing_key(&s->listing, idx) : "?", p,
+                   sizeof p);
+        owned[i] = strdup(p);
+        paths[i] = owned[i] ? owned[i] : "?";
+    }
+    total.total = s->listing.n;
+    /* Run-level oddities, said loudly (stderr, JSON, HTML). */
+    char wbuf[3][256];
+    const char *warn[3];
+    size_t nw = 0;
+    if (s->listing.n == 0)
+        snprintf(wbuf[nw], sizeof wbuf[nw], "no images found under %s (%llu other files "
+                 "skipped): nothing was done",
+                 cfg->input, (unsigned long long)s->listing.skipped), nw++;
+    else if (s->listing.skipped > s->listing.n)
+        snprintf(wbuf[nw], sizeof wbuf[nw], "%llu files were skipped as not images, more "
+                 "than the %zu images found",
+                 (unsigned long long)s->listing.skipped, s->listing.n), nw++;
+    if (s->listing.n_walk_errors)
+        snprintf(wbuf[nw], sizeof wbuf[nw], "%zu entries under INPUT could not be read "
+                 "(listed as failures at stage input)",
+                 s->listing.n_walk_errors), nw++;
+    for (size_t i = 0; i < nw; i++)
+        warn[i] = wbuf[i];
+    ppx_report rep = {.warnings = warn,
+                      .n_warnings = nw,
+                      .command_line = cfg->command_line,.stats = &total,
+                      .failures = &all_fails,
+                      .fail_paths = paths,
+                      .skipped = s->listing.skipped,
+                      .resumed_chunks = s->resume.chunks,
+                      .resumed_images = s->resume.images,
+                      .ranks = s->size,
+                      .per_rank = ranks,
+                      .elapsed_s = now_s() - s->t0,
+                      .complete = !stopped && !fatal,
+                      .stop_reason = !stopped && !fatal ? ""
+                                     : s->stop_reason ? s->stop_reason
+                                     : fatal          ? "fatal error"
+                                                      : "stopped",
+                      .exit_code = code,
+                      .pipeline = cfg->spec ? cfg->spec : "",
+                      .format = format_name(cfg),
+                      .input = cfg->input,
+                      .outdir = cfg->outdir};
+    /* Reports go under OUTDIR unless the user named them; stats print to stdout. */
+    const char *report_path = cfg->report_path ? cfg->report_path : cfg->outdir ? NULL : "-";
+    const char *html_path = cfg->html_path;
+    int in_outdir = s->outdir.fd >= 0 && !outdir_gone;
+    ppx_buf b;
+    ppx_buf_init(&b);
+    show_progress(s, 1);
+    if ((report_path || in_outdir) &&
+        (ppx_report_json(&rep, &b) ||
+         write_report(s, report_path, "prepix-report.json", &b))) {
+        code = 1;
+        rep.report_failed = 1;
+    }
+    b.len = 0;
+    if ((html_path ? html_path[0] != '\0' : in_outdir) &&
+        (ppx_report_html(&rep, &b) || write_report(s, html_path, "prepix-report.html", &b)))
+        code = 1;
+    ppx_buf_destroy(&b);
+    rep.exit_code = code;
+    char shown[4096] = "";
+    if (report_path && strcmp(report_path, "-") != 0)
+        ppx_escape_name(shown, sizeof shown, report_path);
+    else if (!report_path && cfg->outdir)
+        snprintf(shown, sizeof shown, "%s/prepix-report.json", cfg->outdir);
+    ppx_report_summary(&rep, shown[0] ? shown : NULL, stderr);
+    for (size_t i = 0; i < all_fails.n; i++)
+        free(owned[i]);
+    free(owned);
+    free(paths);
+    *all_failsp = all_fails;
+    return code;
+}
+
+static int finish(run_state *s)
+{
     int flags[2] = {s->fatal, s->stopping}, all[2] = {flags[0], flags[1]};
     ppx_stats total;
     ppx_stats_init(&total);
@@ -1632,133 +1774,8 @@ static int finish(run_state *s)
     ppx_buf_destroy(&packed);
 
     int code = 0;
-    if (s->rank == 0) {
-        ppx_stats_merge(&total, &s->resume.stats);
-        ppx_failures_extend(&all_fails, &s->resume.failures);
-        ppx_failures_sort(&all_fails);
-        int stopped = all[1] || s->global_stop;
-        int fatal = all[0] || s->global_fatal;
-        /* The report names the cause of a fatal end: the first rank's error. */
-        for (int r = 0; r < s->size && fatal; r++)
-            if (ranks[r].error[0]) {
-                snprintf(s->fatal_reason, sizeof s->fatal_reason, "rank %d: %s", r,
-                         ranks[r].error);
-                s->stop_reason = s->fatal_reason;
-                break;
-            }
-        if (!stopped && !fatal && total.ok + total.failed != s->listing.n) {
-            /* A complete run accounts for every listed image; anything else
-             * is a bug, and must never pass as success. */
-            fprintf(stderr, "prepix: internal error: %llu of %llu images accounted for\n",
-                    (unsigned long long)(total.ok + total.failed),
-                    (unsigned long long)s->listing.n);
-            fatal = 1;
-            if (!s->stop_reason)
-                s->stop_reason = "internal error: images unaccounted for";
-        }
-        int outdir_gone = 0;
-        if (s->outdir.fd >= 0) {
-            ppx_err e;
-            if (ppx_outdir_check(&s->outdir, &e)) {
-                fprintf(stderr, "prepix: fatal: %s\n", e.msg);
-                fatal = outdir_gone = 1;
-                s->stop_reason = "OUTDIR vanished or was replaced";
-            }
-        }
-        code = fatal ? 1 : stopped ? 4 : (total.failed || all_fails.n) ? 3 : 0;
-        if ((code == 0 || code == 3) && cfg->shard && cfg->outdir) {
-            /* Only a complete run knows every shard's members. */
-            ppx_err e;
-            ppx_err_clear(&e);
-            if (ppx_shard_write_index(s->outdir.fd, cfg->shard, s->chunk_size, &s->listing,
-                                      &s->classes, &all_fails, &e)) {
-                fprintf(stderr, "prepix: %s\n", e.msg);
-                code = 1;
-                fatal = 1;
-                s->stop_reason = "cannot write index.csv";
-            }
-        }
-
-        const char **paths = calloc(all_fails.n ? all_fails.n : 1, sizeof *paths);
-        char **owned = calloc(all_fails.n ? all_fails.n : 1, sizeof *owned);
-        for (size_t i = 0; i < all_fails.n; i++) {
-            char p[4096];
-            uint64_t idx = all_fails.v[i].index;
-            input_path(s, idx < s->listing.n ? ppx_listing_key(&s->listing, idx) : "?", p,
-                       sizeof p);
-            owned[i] = strdup(p);
-            paths[i] = owned[i] ? owned[i] : "?";
-        }
-        total.total = s->listing.n;
-        /* Run-level oddities, said loudly (stderr, JSON, HTML). */
-        char wbuf[3][256];
-        const char *warn[3];
-        size_t nw = 0;
-        if (s->listing.n == 0)
-            snprintf(wbuf[nw], sizeof wbuf[nw], "no images found under %s (%llu other files "
-                     "skipped): nothing was done",
-                     cfg->input, (unsigned long long)s->listing.skipped), nw++;
-        else if (s->listing.skipped > s->listing.n)
-            snprintf(wbuf[nw], sizeof wbuf[nw], "%llu files were skipped as not images, more "
-                     "than the %zu images found",
-                     (unsigned long long)s->listing.skipped, s->listing.n), nw++;
-        if (s->listing.n_walk_errors)
-            snprintf(wbuf[nw], sizeof wbuf[nw], "%zu entries under INPUT could not be read "
-                     "(listed as failures at stage input)",
-                     s->listing.n_walk_errors), nw++;
-        for (size_t i = 0; i < nw; i++)
-            warn[i] = wbuf[i];
-        ppx_report rep = {.warnings = warn,
-                          .n_warnings = nw,
-                          .command_line = cfg->command_line,.stats = &total,
-                          .failures = &all_fails,
-                          .fail_paths = paths,
-                          .skipped = s->listing.skipped,
-                          .resumed_chunks = s->resume.chunks,
-                          .resumed_images = s->resume.images,
-                          .ranks = s->size,
-                          .per_rank = ranks,
-                          .elapsed_s = now_s() - s->t0,
-                          .complete = !stopped && !fatal,
-                          .stop_reason = !stopped && !fatal ? ""
-                                         : s->stop_reason ? s->stop_reason
-                                         : fatal          ? "fatal error"
-                                                          : "stopped",
-                          .exit_code = code,
-                          .pipeline = cfg->spec ? cfg->spec : "",
-                          .format = format_name(cfg),
-                          .input = cfg->input,
-                          .outdir = cfg->outdir};
-        /* Reports go under OUTDIR unless the user named them; stats print to stdout. */
-        const char *report_path = cfg->report_path ? cfg->report_path : cfg->outdir ? NULL : "-";
-        const char *html_path = cfg->html_path;
-        int in_outdir = s->outdir.fd >= 0 && !outdir_gone;
-        ppx_buf b;
-        ppx_buf_init(&b);
-        show_progress(s, 1);
-        if ((report_path || in_outdir) &&
-            (ppx_report_json(&rep, &b) ||
-             write_report(s, report_path, "prepix-report.json", &b))) {
-            code = 1;
-            rep.report_failed = 1;
-        }
-        b.len = 0;
-        if ((html_path ? html_path[0] != '\0' : in_outdir) &&
-            (ppx_report_html(&rep, &b) || write_report(s, html_path, "prepix-report.html", &b)))
-            code = 1;
-        ppx_buf_destroy(&b);
-        rep.exit_code = code;
-        char shown[4096] = "";
-        if (report_path && strcmp(report_path, "-") != 0)
-            ppx_escape_name(shown, sizeof shown, report_path);
-        else if (!report_path && cfg->outdir)
-            snprintf(shown, sizeof shown, "%s/prepix-report.json", cfg->outdir);
-        ppx_report_summary(&rep, shown[0] ? shown : NULL, stderr);
-        for (size_t i = 0; i < all_fails.n; i++)
-            free(owned[i]);
-        free(owned);
-        free(paths);
-    }
+    if (s->rank == 0)
+        code = end_report(s, &total, &all_fails, ranks, all, 1);
     if (s->mpi && MPI_CHECK(s, MPI_Bcast(&code, 1, MPI_INT, 0, s->comm)))
         code = PPX_SCHED_ABORT;
     ppx_failures_destroy(&all_fails);
