@@ -28,6 +28,7 @@ typedef struct {
     uint64_t seed;
     ppx_limits limits;
     double timeout_s;
+    double rank_timeout_s; /* a rank silent this long is stalled; 0: never */
     int64_t max_failures; /* -1: never stop */
     uint64_t chunk_size;  /* 0: automatic */
     int transport_bytes;
@@ -48,6 +49,9 @@ typedef struct {
  * when MPI failed so that the ranks cannot agree: the caller then ends the
  * job with MPI_Abort (exit 1). Never calls exit(). */
 #define PPX_SCHED_ABORT 100
+/* Ranks fell silent (--rank-timeout): rank 0 wrote an incomplete report;
+ * the caller ends the job with MPI_Abort and exit 4, so --resume finishes it. */
+#define PPX_SCHED_STALLED 101
 int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm);
 
 /* Signal handling: the CLI installs handlers that call this; the run loop

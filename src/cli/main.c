@@ -45,6 +45,8 @@ static const char usage_text[] =
     "      --resume           finish an earlier run into OUTDIR; starts afresh if there is none\n"
     "      --max-pixels N     refuse larger images before decoding (default 268435456)\n"
     "      --timeout S        kill a worker stuck on one image for S seconds (default 60)\n"
+    "      --rank-timeout S   a rank not heard from for S s (stopped, hung, node gone) ends\n"
+    "                         the job with exit 4 and a report naming it (default 120; 0 never)\n"
     "      --max-failures N   stop (exit 4) after N failed images; -1 never (default)\n"
     "      --transport T      paths (shared file system, default) or bytes (rank 0 does all I/O)\n"
     "      --report FILE      JSON report (default OUTDIR/prepix-report.json; stats: stdout)\n"
@@ -231,7 +233,8 @@ static int cmd_run(int argc, char **argv, int stats_only)
 {
     enum {
         O_SHARD = 1000, O_CHUNK, O_SEED, O_RESUME, O_MAXPIX, O_TIMEOUT, O_MAXFAIL, O_TRANSPORT,
-        O_REPORT, O_HTML, O_PROGRESS, O_DRYRUN, O_HELP, O_FOLLOW, O_NOFOLLOW, O_COPYMODE
+        O_REPORT, O_HTML, O_PROGRESS, O_DRYRUN, O_HELP, O_FOLLOW, O_NOFOLLOW, O_COPYMODE,
+        O_RANKTIMEOUT
     };
     static const struct option opts[] = {
         {"input", required_argument, 0, 'i'},     {"output", required_argument, 0, 'o'},
@@ -250,11 +253,13 @@ static int cmd_run(int argc, char **argv, int stats_only)
         {"follow-symlinks", no_argument, 0, O_FOLLOW},
         {"no-follow-symlinks", no_argument, 0, O_NOFOLLOW},
         {"copy-mode", no_argument, 0, O_COPYMODE},
+        {"rank-timeout", required_argument, 0, O_RANKTIMEOUT},
         {0, 0, 0, 0}};
     ppx_run_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.quality = 90;
     cfg.timeout_s = 60;
+    cfg.rank_timeout_s = 120;
     cfg.max_failures = -1;
     cfg.out_format = PPX_FMT_UNKNOWN;
     /* A privileged run never reads through a link another user planted in
@@ -351,6 +356,17 @@ static int cmd_run(int argc, char **argv, int stats_only)
                 return EXIT_USAGE;
             }
             cfg.timeout_s = t;
+            break;
+        }
+        case O_RANKTIMEOUT: {
+            char *end;
+            double t = strtod(optarg, &end);
+            if (*end || !(t >= 0) || !(t <= MAX_TIMEOUT_S)) {
+                usage_error("--rank-timeout %s: expected seconds from 0 (never) to %d", optarg,
+                            MAX_TIMEOUT_S);
+                return EXIT_USAGE;
+            }
+            cfg.rank_timeout_s = t;
             break;
         }
         case O_MAXFAIL:
@@ -476,11 +492,14 @@ static int cmd_run(int argc, char **argv, int stats_only)
         if (rank != 0)
             cfg.progress = PPX_PROGRESS_NONE;
         code = ppx_sched_run(&cfg, MPI_COMM_WORLD);
-        if (code == PPX_SCHED_ABORT) {
-            /* The one place prepix aborts: the ranks could not agree. */
-            fprintf(stderr, "prepix: rank %d: MPI failed; ending the job (exit 1)\n", rank);
-            MPI_Abort(MPI_COMM_WORLD, EXIT_FATAL);
-            return EXIT_FATAL;
+        if (code == PPX_SCHED_ABORT || code == PPX_SCHED_STALLED) {
+            /* The one place prepix aborts: the ranks cannot agree (MPI failed,
+             * or a rank fell silent: then exit 4, --resume finishes the job). */
+            int exit_code = code == PPX_SCHED_STALLED ? EXIT_STOPPED : EXIT_FATAL;
+            fprintf(stderr, "prepix: rank %d: ending the job with MPI_Abort (exit %d)\n", rank,
+                    exit_code);
+            MPI_Abort(MPI_COMM_WORLD, exit_code);
+            return exit_code;
         }
         MPI_Finalize();
         /* Under mpirun a non-zero code from any rank makes mpirun kill the

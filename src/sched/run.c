@@ -39,7 +39,11 @@
 #include "sched/wire.h"
 #include "stats/report.h"
 
-enum { TAG_REQ = 101, TAG_ASSIGN = 102, TAG_CHUNKRES = 103, TAG_DONE = 104 };
+enum { TAG_REQ = 101, TAG_ASSIGN = 102, TAG_CHUNKRES = 103, TAG_DONE = 104, TAG_BEAT = 105 };
+/* Every other rank tells rank 0 it is alive (and its progress) this often,
+ * busy or not, so that a rank silent for --rank-timeout is known stalled
+ * (SIGSTOPped, hung in the kernel, its node gone) rather than slow. */
+#define BEAT_S 2.0
 enum { REQ_STOPPING = 1, REQ_FATAL = 2 };
 enum { ASSIGN_CHUNK = 1, ASSIGN_NOMORE = 2 };
 /* The stop word of an assignment: go on, stop now (a signal, a fatal error),
@@ -218,6 +222,12 @@ typedef struct {
 
     /* rank 0: serving the others */
     int ranks_done; /* other ranks that said they left their loop */
+    double *last_seen; /* when each rank was last heard from */
+    uint8_t *left;     /* the rank said it left its loop (TAG_DONE), or was declared silent */
+    int silent;        /* ranks declared silent: the end cannot be agreed with them */
+    char silent_reason[256];
+    int end_timed_out; /* a step of the collective end passed --rank-timeout */
+    double last_beat, req_sent; /* rank > 0 */
     uint64_t *rank_done, *rank_failed, *rank_bytes; /* progress piggybacked on requests */
     int global_stop;
     int global_fatal;
@@ -864,8 +874,10 @@ static void send_request(run_state *s)
 {
     uint64_t msg[5] = {(uint64_t)((s->stopping ? REQ_STOPPING : 0) | (s->fatal ? REQ_FATAL : 0)),
                        s->done, s->failed, s->bytes_read, 0};
-    if (MPI_CHECK(s, MPI_Send(msg, 5, MPI_UINT64_T, 0, TAG_REQ, s->comm)) == 0)
+    if (MPI_CHECK(s, MPI_Send(msg, 5, MPI_UINT64_T, 0, TAG_REQ, s->comm)) == 0) {
         s->req_out = 1;
+        s->req_sent = now_s();
+    }
 }
 
 static void poll_assignment(run_state *s)
@@ -913,6 +925,17 @@ static void serve(run_state *s)
         if (MPI_CHECK(s, MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, s->comm, &flag, &st)) || !flag)
             break;
         int src = st.MPI_SOURCE;
+        s->last_seen[src] = now_s();
+        if (st.MPI_TAG == TAG_BEAT) {
+            uint64_t msg[3];
+            if (MPI_CHECK(s, MPI_Recv(msg, 3, MPI_UINT64_T, src, TAG_BEAT, s->comm,
+                                      MPI_STATUS_IGNORE)) == 0) {
+                s->rank_done[src] = msg[0];
+                s->rank_failed[src] = msg[1];
+                s->rank_bytes[src] = msg[2];
+            }
+            continue;
+        }
         if (st.MPI_TAG == TAG_CHUNKRES) {
             /* Out of memory here leaves fragments unreceived: MPI_ERR_NO_MEM
              * is fatal and the end is an abort, never a wrong agreement. */
@@ -923,7 +946,9 @@ static void serve(run_state *s)
         if (st.MPI_TAG == TAG_DONE) {
             /* Sent after the rank's last chunk results: nothing more from it. */
             MPI_CHECK(s, MPI_Recv(NULL, 0, MPI_BYTE, src, TAG_DONE, s->comm, MPI_STATUS_IGNORE));
-            s->ranks_done++;
+            if (!s->left[src])
+                s->ranks_done++;
+            s->left[src] = 1;
             continue;
         }
         if (st.MPI_TAG != TAG_REQ) {
@@ -963,6 +988,57 @@ static void serve(run_state *s)
         MPI_CHECK(s, ppx_wire_isend(&s->send_ws[src], out->data, out->len, src, TAG_ASSIGN,
                                     s->comm));
     }
+}
+
+/* ---- ranks that fall silent ------------------------------------------- */
+
+/* Rank 0: a rank not heard from for --rank-timeout (no beat, request or
+ * result: it sends a beat every BEAT_S even when busy) is stopped, hung or
+ * gone. The job stops, and ends without it (finish_alone). */
+static void check_silent(run_state *s)
+{
+    double limit = s->cfg->rank_timeout_s, t = now_s();
+    if (limit <= 0)
+        return;
+    for (int r = 1; r < s->size; r++) {
+        if (s->left[r] || t - s->last_seen[r] <= limit)
+            continue;
+        s->left[r] = 1;
+        s->silent++;
+        fprintf(stderr,
+                "prepix: rank %d has been silent for %.0f s (stopped, hung, or its node is "
+                "gone): stopping the job; --resume finishes it\n",
+                r, t - s->last_seen[r]);
+        size_t l = strlen(s->silent_reason);
+        snprintf(s->silent_reason + l, sizeof s->silent_reason - l, "%s%d",
+                 s->silent == 1 ? "silent rank(s): " : ", ", r);
+        s->stop_reason = s->silent_reason;
+        if (!s->global_stop || s->draining) {
+            s->global_stop = s->stopping = 1;
+            s->draining = 0;
+        }
+    }
+}
+
+/* Rank > 0: tells rank 0 it is alive; 1 when rank 0 itself has not answered
+ * a request for --rank-timeout (it is stopped, hung or gone). */
+static int beat(run_state *s)
+{
+    double t = now_s();
+    if (t - s->last_beat >= BEAT_S) {
+        uint64_t msg[3] = {s->done, s->failed, s->bytes_read};
+        MPI_CHECK(s, MPI_Send(msg, 3, MPI_UINT64_T, 0, TAG_BEAT, s->comm));
+        s->last_beat = t;
+    }
+    double limit = s->cfg->rank_timeout_s;
+    if (s->req_out && limit > 0 && t - s->req_sent > limit) {
+        fprintf(stderr,
+                "prepix: rank %d: rank 0 has not answered for %.0f s (stopped, hung, or its "
+                "node is gone): ending the job; --resume finishes it\n",
+                s->rank, t - s->req_sent);
+        return 1;
+    }
+    return 0;
 }
 
 /* ---- the loop --------------------------------------------------------- */
@@ -1051,13 +1127,17 @@ static int run_loop(run_state *s)
             }
             if (s->stopping)
                 s->no_more = 1;
-            if (s->size > 1)
+            if (s->size > 1) {
                 serve(s);
+                check_silent(s);
+            }
         } else {
             if (!s->req_out && !s->no_more && (s->stopping || unstarted(s) < PREFETCH))
                 send_request(s);
             if (s->req_out)
                 poll_assignment(s);
+            if (beat(s))
+                return PPX_SCHED_STALLED;
         }
         feed(s);
         collect_finished(s);
@@ -1069,7 +1149,7 @@ static int run_loop(run_state *s)
         if (s->rank == 0) {
             /* Every other rank has said it is done, after its last chunk
              * results (bytes transport): nothing is left in flight. */
-            int others_done = s->ranks_done == s->size - 1;
+            int others_done = s->ranks_done + s->silent == s->size - 1;
             if (local_done && s->no_more && others_done)
                 break;
         } else if (local_done && s->no_more) {
@@ -1659,6 +1739,79 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
     return code;
 }
 
+/* Waits for a step of the collective end, sleeping (blocking collectives
+ * busy-poll in Open MPI and would take CPU from workers still running on the
+ * node), until *deadline (0: none). 0, or 1 when it failed or timed out (the
+ * message printed; end_timed_out set). */
+static int end_wait(run_state *s, MPI_Request *req, const double *deadline)
+{
+    for (int done = 0;;) {
+        if (MPI_CHECK(s, MPI_Test(req, &done, MPI_STATUS_IGNORE)))
+            return 1;
+        if (done)
+            return 0;
+        if (*deadline > 0 && now_s() > *deadline) {
+            s->end_timed_out = 1;
+            fprintf(stderr,
+                    "prepix: rank %d: a rank fell silent at the end of the run (not there within "
+                    "%g s: stopped, hung, or its node is gone)\n",
+                    s->rank, s->cfg->rank_timeout_s);
+            if (!s->silent_reason[0])
+                snprintf(s->silent_reason, sizeof s->silent_reason,
+                         "a rank fell silent at the end of the run");
+            return 1;
+        }
+        poll(NULL, 0, 1);
+    }
+}
+
+/* Rank 0, when ranks fell silent: they cannot take part in the collective
+ * end, so the report is built from the journal, which holds every chunk any
+ * rank finished (each journals its own), marked incomplete with the silent
+ * ranks named, and the job ends with MPI_Abort and exit 4 so that a Slurm
+ * requeue with --resume finishes it. */
+static int finish_alone(run_state *s)
+{
+    ppx_stats total;
+    ppx_stats_init(&total);
+    ppx_failures fails = {0};
+    ppx_resume_state rs;
+    ppx_err e;
+    ppx_err_clear(&e);
+    memset(&rs, 0, sizeof rs);
+    ppx_rank_info *ranks = calloc((size_t)s->size, sizeof *ranks);
+    if (s->jdir >= 0 && ppx_journal_load(s->jdir, s->n_chunks, &rs, &e) == 0) {
+        total = rs.stats;
+        if (ppx_failures_extend(&fails, &rs.failures))
+            s->global_fatal = 1;
+    } else {
+        total = s->acc;
+        if (ppx_failures_extend(&fails, &s->fails))
+            s->global_fatal = 1;
+    }
+    char reason[sizeof s->silent_reason + 96];
+    snprintf(reason, sizeof reason, "%s, not heard from for %g s: --resume finishes the job",
+             s->silent_reason, s->cfg->rank_timeout_s);
+    s->stop_reason = reason;
+    if (ranks) {
+        for (int r = 0; r < s->size; r++) {
+            ranks[r].rank = r;
+            ranks[r].images = r ? s->rank_done[r] : s->done;
+            ranks[r].failed = r ? s->rank_failed[r] : s->failed;
+            snprintf(ranks[r].host, sizeof ranks[r].host, "%s", r ? "?" : "");
+        }
+        gethostname(ranks[0].host, sizeof ranks[0].host - 1);
+        ranks[0].workers = s->workers;
+        ranks[0].busy_s = s->busy_s;
+        int all[2] = {0, 1};
+        end_report(s, &total, &fails, ranks, all, 0);
+    }
+    free(ranks);
+    ppx_failures_destroy(&fails);
+    ppx_resume_state_destroy(&rs);
+    return PPX_SCHED_STALLED;
+}
+
 static int finish(run_state *s)
 {
     int flags[2] = {s->fatal, s->stopping}, all[2] = {flags[0], flags[1]};
@@ -1706,19 +1859,24 @@ static int finish(run_state *s)
          * collectives busy-poll in Open MPI and would take CPU from the
          * workers still running on the same node: wait in a sleeping barrier.
          * From here on a failed call means the ranks cannot agree: abort. */
-        MPI_Request barrier;
-        int broken = MPI_CHECK(s, MPI_Ibarrier(s->comm, &barrier));
-        for (int arrived = 0; !broken && !arrived;) {
-            broken = MPI_CHECK(s, MPI_Test(&barrier, &arrived, MPI_STATUS_IGNORE));
-            if (!arrived)
-                poll(NULL, 0, 1);
-        }
-        broken = broken || MPI_CHECK(s, MPI_Allreduce(flags, all, 2, MPI_INT, MPI_MAX, s->comm));
+        /* Rank 0 arrives last (every other rank has left its loop), so from
+         * here on each step has --rank-timeout to complete; the others wait
+         * in the barrier for as long as rank 0 works, then have the same. */
+        double limit = s->cfg->rank_timeout_s;
+        double deadline = s->rank == 0 && limit > 0 ? now_s() + limit : 0;
+        MPI_Request req;
+        int broken = MPI_CHECK(s, MPI_Ibarrier(s->comm, &req)) || end_wait(s, &req, &deadline);
+        if (!broken && s->rank != 0 && limit > 0)
+            deadline = now_s() + limit;
+        broken = broken ||
+                 MPI_CHECK(s, MPI_Iallreduce(flags, all, 2, MPI_INT, MPI_MAX, s->comm, &req)) ||
+                 end_wait(s, &req, &deadline);
         MPI_Datatype t;
         MPI_Op op;
         if (!broken && !MPI_CHECK(s, MPI_Type_contiguous((int)sizeof(ppx_stats), MPI_BYTE, &t))) {
             if (!MPI_CHECK(s, MPI_Type_commit(&t)) && !MPI_CHECK(s, MPI_Op_create(merge_op, 1, &op))) {
-                broken = MPI_CHECK(s, MPI_Reduce(&s->acc, &total, 1, t, op, 0, s->comm));
+                broken = MPI_CHECK(s, MPI_Ireduce(&s->acc, &total, 1, t, op, 0, s->comm, &req)) ||
+                         end_wait(s, &req, &deadline);
                 MPI_Op_free(&op);
             } else {
                 broken = 1;
@@ -1727,10 +1885,14 @@ static int finish(run_state *s)
         } else {
             broken = 1;
         }
-        broken = broken || MPI_CHECK(s, MPI_Gather(&me, (int)sizeof me, MPI_BYTE, ranks,
-                                                   (int)sizeof me, MPI_BYTE, 0, s->comm));
+        broken = broken ||
+                 MPI_CHECK(s, MPI_Igather(&me, (int)sizeof me, MPI_BYTE, ranks, (int)sizeof me,
+                                          MPI_BYTE, 0, s->comm, &req)) ||
+                 end_wait(s, &req, &deadline);
         int len = (int)packed.len; /* failures are small records: far below 2 GiB */
-        broken = broken || MPI_CHECK(s, MPI_Gather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, s->comm));
+        broken = broken ||
+                 MPI_CHECK(s, MPI_Igather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, s->comm, &req)) ||
+                 end_wait(s, &req, &deadline);
         uint8_t *recv = NULL;
         if (!broken && s->rank == 0) {
             size_t sum = 0;
@@ -1743,8 +1905,10 @@ static int finish(run_state *s)
                 broken = 1;
             }
         }
-        broken = broken || MPI_CHECK(s, MPI_Gatherv(packed.data, len, MPI_BYTE, recv, lens,
-                                                    displs, MPI_BYTE, 0, s->comm));
+        broken = broken ||
+                 MPI_CHECK(s, MPI_Igatherv(packed.data, len, MPI_BYTE, recv, lens, displs,
+                                           MPI_BYTE, 0, s->comm, &req)) ||
+                 end_wait(s, &req, &deadline);
         if (!broken && s->rank == 0)
             for (int r = 0; r < s->size && !broken; r++)
                 if (ppx_failures_unpack(recv + displs[r], (size_t)lens[r], &all_fails, NULL)) {
@@ -1753,14 +1917,16 @@ static int finish(run_state *s)
                 }
         free(recv);
         if (broken) {
-            fprintf(stderr, "prepix: rank %d: the ranks cannot agree on the end of the run "
-                            "(%s): aborting the job (exit 1)\n",
-                    s->rank, s->fatal ? s->fatal_err.msg : "MPI failure");
             free(ranks);
             free(lens);
             free(displs);
             ppx_buf_destroy(&packed);
             ppx_failures_destroy(&all_fails);
+            if (s->end_timed_out) /* a rank fell silent at the end */
+                return s->rank == 0 ? finish_alone(s) : PPX_SCHED_STALLED;
+            fprintf(stderr, "prepix: rank %d: the ranks cannot agree on the end of the run "
+                            "(%s): aborting the job (exit 1)\n",
+                    s->rank, s->fatal ? s->fatal_err.msg : "MPI failure");
             return PPX_SCHED_ABORT;
         }
     } else {
@@ -1776,8 +1942,13 @@ static int finish(run_state *s)
     int code = 0;
     if (s->rank == 0)
         code = end_report(s, &total, &all_fails, ranks, all, 1);
-    if (s->mpi && MPI_CHECK(s, MPI_Bcast(&code, 1, MPI_INT, 0, s->comm)))
-        code = PPX_SCHED_ABORT;
+    if (s->mpi) {
+        MPI_Request req;
+        double deadline = s->cfg->rank_timeout_s > 0 ? now_s() + s->cfg->rank_timeout_s : 0;
+        if (MPI_CHECK(s, MPI_Ibcast(&code, 1, MPI_INT, 0, s->comm, &req)) ||
+            end_wait(s, &req, &deadline))
+            code = s->end_timed_out ? PPX_SCHED_STALLED : PPX_SCHED_ABORT;
+    }
     ppx_failures_destroy(&all_fails);
     free(ranks);
     return code;
@@ -1856,7 +2027,10 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
         s->rank_bytes = calloc((size_t)s->size, sizeof *s->rank_bytes);
         s->send_ws = calloc((size_t)s->size, sizeof *s->send_ws);
         s->send_buf = calloc((size_t)s->size, sizeof *s->send_buf);
+        s->last_seen = calloc((size_t)s->size, sizeof *s->last_seen);
+        s->left = calloc((size_t)s->size, 1);
         nomem = !s->rank_done || !s->rank_failed || !s->rank_bytes || !s->send_ws ||
+                !s->last_seen || !s->left ||
                 !s->send_buf || pack_assign(s, ASSIGN_NOMORE, STOP_NOW, 0, &s->stop_msg);
         for (int r = 0; r < s->size && s->send_ws; r++)
             ppx_wire_send_init(&s->send_ws[r]);
@@ -1938,11 +2112,14 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
         code = 1;
         goto out;
     }
-    run_loop(s);
+    for (int r = 0; r < s->size && s->last_seen; r++)
+        s->last_seen[r] = now_s();
+    s->last_beat = s->req_sent = now_s();
+    int loop_rc = run_loop(s);
     /* Idle workers exit at once; after a stop, the grace for images in
      * progress is spent already, so what still runs is killed promptly. */
     ppx_pool_free(&s->pool, s->stopping ? 0.5 : 5.0);
-    code = finish(s);
+    code = loop_rc ? loop_rc : s->silent ? finish_alone(s) : finish(s);
 
 out:
     ppx_pool_free(&s->pool, 0);
@@ -1967,6 +2144,8 @@ out:
     free(s->send_ws);
     ppx_wire_send_destroy(&s->res_ws);
     free(s->rank_done);
+    free(s->last_seen);
+    free(s->left);
     free(s->rank_failed);
     free(s->rank_bytes);
     ppx_dircache_destroy(&s->in_dirs);

@@ -12,7 +12,7 @@ foreach(c e2e_corpus bad_files)
               ARGS ${CMAKE_CURRENT_LIST_DIR}/test_run.py ${c} LABELS corpus TIMEOUT 600)
 endforeach()
 foreach(c np_matrix skewed kill9_resume sigterm_resume sigusr1_mpirun_resume bytes_transport mpi_fault
-          message_bound frozen_worker_bytes
+          message_bound frozen_worker_bytes stalled_rank
           fatal_agreement)
   ppx_sh_test(NAME mpi.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
               ARGS ${CMAKE_CURRENT_LIST_DIR}/test_mpi.py ${c} LABELS mpi TIMEOUT 600)

@@ -268,8 +268,56 @@ def frozen_worker_bytes():
     check(tree(out) == tree(clean), "outputs differ from a clean run")
 
 
+def _rank_pid(root, rank):
+    """The pid of MPI rank `rank` among root's descendants (from its environment)."""
+    from lib import _descendants
+    for pid in _descendants(root):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                exe = f.read().split(b"\0")[0]
+        except OSError:
+            continue
+        if exe.endswith(b"prepix") and f"OMPI_COMM_WORLD_RANK={rank}".encode() in env:
+            ppid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+            pexe = open(f"/proc/{ppid}/cmdline", "rb").read().split(b"\0")[0]
+            if not pexe.endswith(b"prepix"):  # a rank, not one of its workers
+                return pid
+    raise AssertionError(f"rank {rank} not found")
+
+
+def stalled_rank():
+    """A rank stopped with SIGSTOP: the job ends by itself (exit 4) with a report naming the
+    rank, and --resume then completes identically to a clean run."""
+    t, inp = dataset(30)
+    listing = sorted(os.path.relpath(os.path.join(r, f), inp)
+                     for r, _, fs in os.walk(inp) for f in fs if f.startswith("img"))
+    args = ["-i", inp, "-p", PIPE, "-w", "1", "--chunk-size", "2", "--progress", "none"]
+    clean = os.path.join(t, "clean")
+    run(["run", "-o", clean] + args, check=0)
+    out = os.path.join(t, "out")
+    proc = launch(["run", "-o", out, "--rank-timeout", "4", "--timeout", "3"] + args, 3,
+                  env={"PPX_TEST_FAULT": "hang:" + listing[1]})
+    wait_stderr(proc, "hanging on")  # every rank is in its loop, the job far from its end
+    os.kill(_rank_pid(proc.pid, 2), signal.SIGSTOP)
+    try:
+        code, err = finish(proc, 90)
+    finally:
+        kill_tree(proc)
+    check(code == 4, f"exit {code}: {err[-2000:]}")
+    check("rank 2 has been silent" in err or "fell silent" in err, err[-2000:])
+    r = report(out)
+    check(r["complete"] is False and "2" in r["stop_reason"] and "silent" in r["stop_reason"],
+          r["stop_reason"])
+    p = run(["run", "-o", out, "--resume"] + args, mpi_np=3)
+    check(p.returncode == 0, f"resume: exit {p.returncode}: {p.stderr[-2000:]}")
+    check(tree(out) == tree(clean), "outputs differ from a clean run")
+    check(comparable(report(out)) == comparable(report(clean)), "reports differ")
+
+
 if __name__ == "__main__":
     sys.exit(main({f.__name__: f for f in (np_matrix, skewed, kill9_resume, sigterm_resume,
                                            sigusr1_mpirun_resume, bytes_transport,
                                            fatal_agreement, mpi_fault, message_bound,
-                                           frozen_worker_bytes)}))
+                                           frozen_worker_bytes, stalled_rank)}))
