@@ -1,5 +1,7 @@
 #include "pool/job.h"
 
+#include "prepix/clock.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,13 +48,6 @@ void ppx_job_ctx_trim(ppx_job_ctx *c, size_t keep)
         if (imgs[i]->cap > keep)
             ppx_image_destroy(imgs[i]);
     ppx_pipeline_ctx_trim(c->pctx, keep);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static int ext_names(const char *ext, ppx_format f)
@@ -174,7 +169,7 @@ static void decode_hint(void *arg, const ppx_info *info, uint32_t *min_w, uint32
 void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
                  const char *key, const char *out_name, const ppx_buf *input, ppx_result *r)
 {
-    double t0 = now_s();
+    double t0 = ppx_now_s();
     uint64_t id = r->id, tag = r->tag;
     memset(r, 0, sizeof *r);
     r->id = id;
@@ -259,5 +254,5 @@ out:
     r->status = rc;
     if (rc && err->code == 0) /* a callee forgot its message: still say something */
         ppx_err_set(err, rc, PPX_STAGE_DECODE, "%s", ppx_strerror(rc));
-    r->busy_s = now_s() - t0;
+    r->busy_s = ppx_now_s() - t0;
 }

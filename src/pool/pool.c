@@ -1,5 +1,7 @@
 #include "pool/pool.h"
 
+#include "prepix/clock.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -53,13 +55,6 @@ struct ppx_pool {
     ppx_buf payload; /* coordinator's buffer for returned outputs */
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 int ppx_pool_default_workers(void)
 {
     cpu_set_t set;
@@ -85,7 +80,7 @@ static int io_full(int fd, void *buf, size_t n, int writing, double deadline)
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            double left = deadline > 0 ? deadline - now_s() : 1e9;
+            double left = deadline > 0 ? deadline - ppx_now_s() : 1e9;
             if (left <= 0)
                 return -2;
             struct pollfd pf = {.fd = fd, .events = writing ? POLLOUT : POLLIN};
@@ -403,7 +398,7 @@ int ppx_pool_submit(ppx_pool *p, uint64_t id, uint64_t tag, const char *in_path,
         if (out_path)
             memcpy(q + sizeof h + h.in_len + h.key_len, out_path, h.out_len);
         w->next.len = n;
-        w->next_unsent = write_full(w->to_fd, q, n, task_deadline(p, now_s())) != 0;
+        w->next_unsent = write_full(w->to_fd, q, n, task_deadline(p, ppx_now_s())) != 0;
         w->id[1] = id;
         w->tag[1] = tag;
         w->n = 2;
@@ -411,7 +406,7 @@ int ppx_pool_submit(ppx_pool *p, uint64_t id, uint64_t tag, const char *in_path,
     }
     /* The image's time starts now, writing its bytes included: a worker that
      * stops reading them (frozen) is killed at --timeout like any other. */
-    double started = now_s();
+    double started = ppx_now_s();
     int sent = send_task(w, &h, in_path, key, out_path, input, len, task_deadline(p, started));
     if (sent == -1) {
         /* The worker died while idle (killed from outside): this image is
@@ -449,7 +444,7 @@ static int replace(ppx_pool *p, int i, int timed_out, int status, ppx_pool_cb cb
                    ppx_err *err)
 {
     worker *w = &p->w[i];
-    double t = now_s();
+    double t = ppx_now_s();
     if (w->n > 0) {
         ppx_result r;
         memset(&r, 0, sizeof r);
@@ -491,7 +486,7 @@ int ppx_pool_wait(ppx_pool *p, int timeout_ms, int wake_fd, ppx_pool_cb cb, void
     struct pollfd *pf = calloc((size_t)p->n + 1, sizeof *pf);
     if (!pf)
         return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
-    double t = now_s();
+    double t = ppx_now_s();
     int wait_ms = timeout_ms;
     int nf = 0;
     for (int i = 0; i < p->n; i++) {
@@ -510,7 +505,7 @@ int ppx_pool_wait(ppx_pool *p, int timeout_ms, int wake_fd, ppx_pool_cb cb, void
         free(pf);
         return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "poll: %s", strerror(errno));
     }
-    t = now_s();
+    t = ppx_now_s();
     for (int i = 0; i < p->n && rc == 0; i++) {
         worker *w = &p->w[i];
         if (!w->n)
@@ -571,7 +566,7 @@ void ppx_pool_free(ppx_pool **pp, double grace_s)
     for (int i = 0; i < p->n; i++)
         if (p->w[i].pid > 0)
             close(p->w[i].to_fd);
-    double deadline = now_s() + grace_s;
+    double deadline = ppx_now_s() + grace_s;
     for (int i = 0; i < p->n; i++) {
         worker *w = &p->w[i];
         if (w->pid <= 0)
@@ -586,7 +581,7 @@ void ppx_pool_free(ppx_pool **pp, double grace_s)
             pid_t r = waitpid(w->pid, &status, WNOHANG);
             if (r == w->pid || (r < 0 && errno != EINTR))
                 break;
-            double left = deadline - now_s();
+            double left = deadline - ppx_now_s();
             if (left <= 0) {
                 kill(w->pid, SIGKILL);
                 while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)

@@ -1,15 +1,10 @@
 #include "sched/progress.h"
 
+#include "prepix/clock.h"
+
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 void ppx_progress_init(ppx_progress *p, ppx_progress_mode mode, uint64_t total)
 {
@@ -17,7 +12,7 @@ void ppx_progress_init(ppx_progress *p, ppx_progress_mode mode, uint64_t total)
         mode = isatty(STDERR_FILENO) ? PPX_PROGRESS_BAR : PPX_PROGRESS_LOG;
     p->mode = mode;
     p->total = total;
-    p->t0 = p->last = now_s();
+    p->t0 = p->last = ppx_now_s();
     p->drawn = 0;
 }
 
@@ -26,7 +21,7 @@ void ppx_progress_update(ppx_progress *p, uint64_t done, uint64_t failed, uint64
 {
     if (p->mode == PPX_PROGRESS_NONE)
         return;
-    double t = now_s();
+    double t = ppx_now_s();
     double every = p->mode == PPX_PROGRESS_BAR ? 0.25 : 5.0;
     if (!final && t - p->last < every)
         return;

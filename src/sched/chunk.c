@@ -1,0 +1,177 @@
+/* Chunks (fixed ranges of the sorted listing) and a rank's queue of them. */
+#include "sched/run_state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "prepix/io.h"
+#include "prepix/json.h"
+#include "sched/msg.h"
+
+void ppx__chunk_free(chunk *c)
+{
+    if (!c)
+        return;
+    ppx_buf_destroy(&c->keys);
+    ppx_buf_destroy(&c->inputs);
+    ppx_buf_destroy(&c->outputs);
+    free(c->key_off);
+    free(c->prefail);
+    free(c->label);
+    free(c->in_off);
+    free(c->in_len);
+    free(c->in_code);
+    ppx_failures_destroy(&c->fails);
+    free(c);
+}
+
+chunk *ppx__chunk_new(uint64_t id, uint64_t first, uint64_t count)
+{
+    chunk *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->id = id;
+    c->first = first;
+    c->count = count;
+    c->remaining = count;
+    c->key_off = calloc(count ? count : 1, sizeof *c->key_off);
+    c->prefail = calloc(count ? count : 1, sizeof *c->prefail);
+    c->label = calloc(count ? count : 1, sizeof *c->label);
+    ppx_stats_init(&c->stats);
+    if (!c->key_off || !c->prefail || !c->label) {
+        ppx__chunk_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void ppx__prefail_result(uint32_t why, ppx_result *r)
+{
+    memset(r, 0, sizeof *r);
+    int e = (int)(why >> 8);
+    ppx_err *err = &r->err;
+    switch (why & 0xff) {
+    case PREFAIL_COLLIDE:
+        r->status = ppx_err_set(err, PPX_EINVAL, PPX_STAGE_INPUT,
+                                "its output name is that of an earlier input (same name, another "
+                                "extension); rename one of them");
+        break;
+    case PREFAIL_TWICE:
+        r->status = ppx_err_set(err, PPX_EINVAL, PPX_STAGE_INPUT,
+                                "listed twice: the same file as an earlier line of the list");
+        break;
+    case PREFAIL_UNSAFE:
+        r->status = ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_INPUT,
+                                "its output name would lie outside OUTDIR ('..' in the path): "
+                                "list it from a folder above it");
+        break;
+    case PREFAIL_TOOLONG:
+        r->status = ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT,
+                                "its output name has a part longer than a file name may be");
+        break;
+    default:
+        if (e == 0)
+            r->status = ppx_err_set(err, PPX_ELIMIT, PPX_STAGE_INPUT,
+                                    "folders nested deeper than the walk goes: left out");
+        else if (e == ENAMETOOLONG)
+            r->status = ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT,
+                                    "path too long: left out");
+        else if (e == ENOENT)
+            r->status = ppx_err_set(err, PPX_ENOENT, PPX_STAGE_INPUT, "vanished during the walk");
+        else if (e == ELOOP || e == ENOTDIR)
+            r->status = ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_INPUT,
+                                    "replaced by a link during the walk: not followed");
+        else
+            r->status = ppx_err_set(err, PPX_EIO, PPX_STAGE_INPUT,
+                                    "cannot read this folder: %s; its images are left out",
+                                    strerror(e));
+        break;
+    }
+}
+
+const char *ppx__chunk_key(const chunk *c, uint64_t i)
+{
+    return (const char *)c->keys.data + c->key_off[i];
+}
+
+void ppx__enqueue(run_state *s, chunk *c)
+{
+    if (s->queue_tail)
+        s->queue_tail->next_in_queue = c;
+    else
+        s->queue_head = c;
+    s->queue_tail = c;
+}
+
+void ppx__drop_unstarted(run_state *s)
+{
+    /* Abandon chunks not started; chunks with images in workers stay until
+     * those come back (they are not journaled: --resume redoes them). */
+    chunk **pp = &s->queue_head;
+    s->queue_tail = NULL;
+    while (*pp) {
+        chunk *c = *pp;
+        if (c->next == 0) {
+            *pp = c->next_in_queue;
+            ppx__chunk_free(c);
+        } else {
+            if (!s->draining)
+                c->next = c->count; /* submit nothing more from it */
+            s->queue_tail = c;
+            pp = &c->next_in_queue;
+        }
+    }
+}
+
+/* Chunks not yet started. */
+int ppx__unstarted(const run_state *s)
+{
+    int n = 0;
+    for (const chunk *c = s->queue_head; c; c = c->next_in_queue)
+        n += c->next < c->count;
+    return n;
+}
+
+chunk *ppx__find_chunk(run_state *s, uint64_t id)
+{
+    for (chunk *c = s->queue_head; c; c = c->next_in_queue)
+        if (c->id == id)
+            return c;
+    return NULL;
+}
+
+/* 1 if an image of these failures was lost with its worker (killed from
+ * outside, the OOM killer, a timeout): such a chunk is reported but not
+ * journaled, so --resume retries it and a transient death is never final. */
+int ppx__has_transient(const ppx_failures *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (f->v[i].stage == PPX_STAGE_WORKER || f->v[i].stage == PPX_STAGE_TIMEOUT)
+            return 1;
+    return 0;
+}
+
+/* Removes chunks whose every image came back. */
+void ppx__collect_finished(run_state *s)
+{
+    chunk **pp = &s->queue_head;
+    s->queue_tail = NULL;
+    while (*pp) {
+        chunk *c = *pp;
+        if (c->remaining == 0) {
+            *pp = c->next_in_queue;
+            ppx__chunk_free(c);
+        } else {
+            s->queue_tail = c;
+            pp = &c->next_in_queue;
+        }
+    }
+}

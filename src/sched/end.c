@@ -1,0 +1,400 @@
+/* The collective end: flags agreed, statistics reduced, failures gathered;
+ * rank 0 decides the exit code and writes index.csv and the reports. */
+#include "sched/run_state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "prepix/io.h"
+#include "prepix/json.h"
+#include "sched/msg.h"
+
+static void merge_op(void *in, void *inout, int *len, MPI_Datatype *dt)
+{
+    ppx_stats *a = in, *b = inout;
+    for (int i = 0; i < *len; i++)
+        ppx_stats_merge(&b[i], &a[i]);
+}
+
+/* A report: under OUTDIR by default (never through a link there), or where
+ * the user said (ppx_report_file_write's rules for devices and links). */
+static int write_report(run_state *s, const char *user_path, const char *name,
+                        const ppx_buf *b)
+{
+    ppx_err e;
+    ppx_err_clear(&e);
+    int rc = user_path ? ppx_report_file_write(user_path, b->data, b->len, &e)
+                       : ppx_write_beneath(s->outdir.fd, NULL, name, b->data, b->len, NULL, &e);
+    if (rc) {
+        char shown[4096];
+        ppx_escape_name(shown, sizeof shown, user_path ? user_path : name);
+        fprintf(stderr, "prepix: cannot write the report %s: %s\n", shown, e.msg);
+    }
+    return rc;
+}
+
+/* Rank 0, at the end: combines the totals (resumed work added unless
+ * with_resumed is 0: the caller's totals hold it), decides the exit code,
+ * writes index.csv, the JSON and HTML reports and the summary. all[0]: some
+ * rank had a fatal error; all[1]: some rank stopped early. */
+static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
+                      ppx_rank_info *ranks, const int all[2], int with_resumed)
+{
+    const ppx_run_config *cfg = s->cfg;
+    ppx_stats total = *totalp;
+    ppx_failures all_fails = *all_failsp; /* the caller frees it: the pointer is updated */
+    int code = 0;
+    if (with_resumed) {
+        ppx_stats_merge(&total, &s->resume.stats);
+        if (ppx_failures_extend(&all_fails, &s->resume.failures))
+            s->global_fatal = 1;
+    }
+    ppx_failures_sort(&all_fails);
+    int stopped = all[1] || s->global_stop;
+    int fatal = all[0] || s->global_fatal;
+    /* The report names the cause of a fatal end: the first rank's error. */
+    for (int r = 0; r < s->size && fatal; r++)
+        if (ranks[r].error[0]) {
+            snprintf(s->fatal_reason, sizeof s->fatal_reason, "rank %d: %s", r,
+                     ranks[r].error);
+            s->stop_reason = s->fatal_reason;
+            break;
+        }
+    if (!stopped && !fatal && total.ok + total.failed != s->listing.n) {
+        /* A complete run accounts for every listed image; anything else
+         * is a bug, and must never pass as success. */
+        fprintf(stderr, "prepix: internal error: %llu of %llu images accounted for\n",
+                (unsigned long long)(total.ok + total.failed),
+                (unsigned long long)s->listing.n);
+        fatal = 1;
+        if (!s->stop_reason)
+            s->stop_reason = "internal error: images unaccounted for";
+    }
+    int outdir_gone = 0;
+    if (s->outdir.fd >= 0) {
+        ppx_err e;
+        if (ppx_outdir_check(&s->outdir, &e)) {
+            fprintf(stderr, "prepix: fatal: %s\n", e.msg);
+            fatal = outdir_gone = 1;
+            s->stop_reason = "OUTDIR vanished or was replaced";
+        }
+    }
+    code = fatal ? 1 : stopped ? 4 : (total.failed || all_fails.n) ? 3 : 0;
+    if ((code == 0 || code == 3) && cfg->shard && cfg->outdir) {
+        /* Only a complete run knows every shard's members. */
+        ppx_err e;
+        ppx_err_clear(&e);
+        if (ppx_shard_write_index(s->outdir.fd, cfg->shard, s->chunk_size, &s->listing,
+                                  &s->classes, &all_fails, &e)) {
+            fprintf(stderr, "prepix: %s\n", e.msg);
+            code = 1;
+            fatal = 1;
+            s->stop_reason = "cannot write index.csv";
+        }
+    }
+
+    const char **paths = calloc(all_fails.n ? all_fails.n : 1, sizeof *paths);
+    char **owned = calloc(all_fails.n ? all_fails.n : 1, sizeof *owned);
+    for (size_t i = 0; i < all_fails.n; i++) {
+        char p[4096];
+        uint64_t idx = all_fails.v[i].index;
+        ppx__input_path(s, idx < s->listing.n ? ppx_listing_key(&s->listing, idx) : "?", p,
+                   sizeof p);
+        owned[i] = strdup(p);
+        paths[i] = owned[i] ? owned[i] : "?";
+    }
+    total.total = s->listing.n;
+    /* Run-level oddities, said loudly (stderr, JSON, HTML). */
+    char wbuf[3][256];
+    const char *warn[3];
+    size_t nw = 0;
+    if (s->listing.n == 0)
+        snprintf(wbuf[nw], sizeof wbuf[nw], "no images found under %s (%llu other files "
+                 "skipped): nothing was done",
+                 cfg->input, (unsigned long long)s->listing.skipped), nw++;
+    else if (s->listing.skipped > s->listing.n)
+        snprintf(wbuf[nw], sizeof wbuf[nw], "%llu files were skipped as not images, more "
+                 "than the %zu images found",
+                 (unsigned long long)s->listing.skipped, s->listing.n), nw++;
+    if (s->listing.n_walk_errors)
+        snprintf(wbuf[nw], sizeof wbuf[nw], "%zu entries under INPUT could not be read "
+                 "(listed as failures at stage input)",
+                 s->listing.n_walk_errors), nw++;
+    for (size_t i = 0; i < nw; i++)
+        warn[i] = wbuf[i];
+    ppx_report rep = {.warnings = warn,
+                      .n_warnings = nw,
+                      .command_line = cfg->command_line,.stats = &total,
+                      .failures = &all_fails,
+                      .fail_paths = paths,
+                      .skipped = s->listing.skipped,
+                      .resumed_chunks = s->resume.chunks,
+                      .resumed_images = s->resume.images,
+                      .ranks = s->size,
+                      .per_rank = ranks,
+                      .elapsed_s = ppx_now_s() - s->t0,
+                      .complete = !stopped && !fatal,
+                      .stop_reason = !stopped && !fatal ? ""
+                                     : s->stop_reason ? s->stop_reason
+                                     : fatal          ? "fatal error"
+                                                      : "stopped",
+                      .exit_code = code,
+                      .pipeline = cfg->spec ? cfg->spec : "",
+                      .format = ppx__format_name(cfg),
+                      .input = cfg->input,
+                      .outdir = cfg->outdir};
+    /* Reports go under OUTDIR unless the user named them; stats print to stdout. */
+    const char *report_path = cfg->report_path ? cfg->report_path : cfg->outdir ? NULL : "-";
+    const char *html_path = cfg->html_path;
+    int in_outdir = s->outdir.fd >= 0 && !outdir_gone;
+    ppx_buf b;
+    ppx_buf_init(&b);
+    ppx__show_progress(s, 1);
+    if ((report_path || in_outdir) &&
+        (ppx_report_json(&rep, &b) ||
+         write_report(s, report_path, "prepix-report.json", &b))) {
+        code = 1;
+        rep.report_failed = 1;
+    }
+    b.len = 0;
+    if ((html_path ? html_path[0] != '\0' : in_outdir) &&
+        (ppx_report_html(&rep, &b) || write_report(s, html_path, "prepix-report.html", &b)))
+        code = 1;
+    ppx_buf_destroy(&b);
+    rep.exit_code = code;
+    char shown[4096] = "";
+    if (report_path && strcmp(report_path, "-") != 0)
+        ppx_escape_name(shown, sizeof shown, report_path);
+    else if (!report_path && cfg->outdir)
+        snprintf(shown, sizeof shown, "%s/prepix-report.json", cfg->outdir);
+    ppx_report_summary(&rep, shown[0] ? shown : NULL, stderr);
+    for (size_t i = 0; i < all_fails.n; i++)
+        free(owned[i]);
+    free(owned);
+    free(paths);
+    *all_failsp = all_fails;
+    return code;
+}
+
+/* Waits for a step of the collective end, sleeping (blocking collectives
+ * busy-poll in Open MPI and would take CPU from workers still running on the
+ * node), until *deadline (0: none). 0, or 1 when it failed or timed out (the
+ * message printed; end_timed_out set). */
+static int end_wait(run_state *s, MPI_Request *req, const double *deadline)
+{
+    for (int done = 0;;) {
+        if (MPI_CHECK(s, MPI_Test(req, &done, MPI_STATUS_IGNORE)))
+            return 1;
+        if (done)
+            return 0;
+        if (*deadline > 0 && ppx_now_s() > *deadline) {
+            s->end_timed_out = 1;
+            fprintf(stderr,
+                    "prepix: rank %d: a rank fell silent at the end of the run (not there within "
+                    "%g s: stopped, hung, or its node is gone)\n",
+                    s->rank, s->cfg->rank_timeout_s);
+            if (!s->silent_reason[0])
+                snprintf(s->silent_reason, sizeof s->silent_reason,
+                         "a rank fell silent at the end of the run");
+            return 1;
+        }
+        poll(NULL, 0, 1);
+    }
+}
+
+/* Rank 0, when ranks fell silent: they cannot take part in the collective
+ * end, so the report is built from the journal, which holds every chunk any
+ * rank finished (each journals its own), marked incomplete with the silent
+ * ranks named, and the job ends with MPI_Abort and exit 4 so that a Slurm
+ * requeue with --resume finishes it. */
+int ppx__finish_alone(run_state *s)
+{
+    ppx_stats total;
+    ppx_stats_init(&total);
+    ppx_failures fails = {0};
+    ppx_resume_state rs;
+    ppx_err e;
+    ppx_err_clear(&e);
+    memset(&rs, 0, sizeof rs);
+    ppx_rank_info *ranks = calloc((size_t)s->size, sizeof *ranks);
+    if (s->jdir >= 0 && ppx_journal_load(s->jdir, s->n_chunks, &rs, &e) == 0) {
+        total = rs.stats;
+        if (ppx_failures_extend(&fails, &rs.failures))
+            s->global_fatal = 1;
+    } else {
+        total = s->acc;
+        if (ppx_failures_extend(&fails, &s->fails))
+            s->global_fatal = 1;
+    }
+    char reason[sizeof s->silent_reason + 96];
+    snprintf(reason, sizeof reason, "%s, not heard from for %g s: --resume finishes the job",
+             s->silent_reason, s->cfg->rank_timeout_s);
+    s->stop_reason = reason;
+    if (ranks) {
+        for (int r = 0; r < s->size; r++) {
+            ranks[r].rank = r;
+            ranks[r].images = r ? s->rank_done[r] : s->done;
+            ranks[r].failed = r ? s->rank_failed[r] : s->failed;
+            snprintf(ranks[r].host, sizeof ranks[r].host, "%s", r ? "?" : "");
+        }
+        gethostname(ranks[0].host, sizeof ranks[0].host - 1);
+        ranks[0].workers = s->workers;
+        ranks[0].busy_s = s->busy_s;
+        int all[2] = {0, 1};
+        end_report(s, &total, &fails, ranks, all, 0);
+    }
+    free(ranks);
+    ppx_failures_destroy(&fails);
+    ppx_resume_state_destroy(&rs);
+    return PPX_SCHED_STALLED;
+}
+
+int ppx__finish(run_state *s)
+{
+    int flags[2] = {s->fatal, s->stopping}, all[2] = {flags[0], flags[1]};
+    ppx_stats total;
+    ppx_stats_init(&total);
+    ppx_rank_info me = {.rank = s->rank, .workers = s->workers, .images = s->done,
+                        .failed = s->failed, .busy_s = s->busy_s, .elapsed_s = ppx_now_s() - s->t0};
+    gethostname(me.host, sizeof me.host - 1);
+    ppx_rank_info *ranks = calloc((size_t)s->size, sizeof *ranks);
+    ppx_failures all_fails = {0};
+    ppx_buf packed;
+    ppx_buf_init(&packed);
+    /* A stopped run's report lists every failure known at the stop: those of
+     * chunks left unfinished too (not journaled: --resume redoes them). */
+    for (chunk *c = s->queue_head; c; c = c->next_in_queue)
+        if (c->remaining) {
+            ppx_stats_merge(&s->acc, &c->stats);
+            if (ppx_failures_extend(&s->fails, &c->fails)) {
+                ppx_err e;
+                ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
+                ppx__set_fatal(s, &e);
+            }
+        }
+    if (ppx_failures_pack(&s->fails, &packed)) {
+        ppx_err e;
+        ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory packing failures");
+        ppx__set_fatal(s, &e);
+    }
+    snprintf(me.error, sizeof me.error, "%s", s->fatal ? s->fatal_err.msg : "");
+    flags[0] = s->fatal;
+    flags[1] = s->stopping;
+    int *lens = s->rank == 0 ? calloc((size_t)s->size, sizeof *lens) : NULL;
+    int *displs = s->rank == 0 ? calloc((size_t)s->size, sizeof *displs) : NULL;
+    if (!ranks || (s->rank == 0 && (!lens || !displs))) {
+        fprintf(stderr, "prepix: rank %d: out of memory at the end of the run\n", s->rank);
+        free(ranks);
+        free(lens);
+        free(displs);
+        ppx_buf_destroy(&packed);
+        return s->mpi ? PPX_SCHED_ABORT : 1;
+    }
+
+    if (s->mpi) {
+        /* Ranks that ppx__finish first wait here for the last one. Blocking
+         * collectives busy-poll in Open MPI and would take CPU from the
+         * workers still running on the same node: wait in a sleeping barrier.
+         * From here on a failed call means the ranks cannot agree: abort. */
+        /* Rank 0 arrives last (every other rank has left its loop), so from
+         * here on each step has --rank-timeout to complete; the others wait
+         * in the barrier for as long as rank 0 works, then have the same. */
+        double limit = s->cfg->rank_timeout_s;
+        double deadline = s->rank == 0 && limit > 0 ? ppx_now_s() + limit : 0;
+        MPI_Request req;
+        int broken = MPI_CHECK(s, MPI_Ibarrier(s->comm, &req)) || end_wait(s, &req, &deadline);
+        if (!broken && s->rank != 0 && limit > 0)
+            deadline = ppx_now_s() + limit;
+        broken = broken ||
+                 MPI_CHECK(s, MPI_Iallreduce(flags, all, 2, MPI_INT, MPI_MAX, s->comm, &req)) ||
+                 end_wait(s, &req, &deadline);
+        MPI_Datatype t;
+        MPI_Op op;
+        if (!broken && !MPI_CHECK(s, MPI_Type_contiguous((int)sizeof(ppx_stats), MPI_BYTE, &t))) {
+            if (!MPI_CHECK(s, MPI_Type_commit(&t)) && !MPI_CHECK(s, MPI_Op_create(merge_op, 1, &op))) {
+                broken = MPI_CHECK(s, MPI_Ireduce(&s->acc, &total, 1, t, op, 0, s->comm, &req)) ||
+                         end_wait(s, &req, &deadline);
+                MPI_Op_free(&op);
+            } else {
+                broken = 1;
+            }
+            MPI_Type_free(&t);
+        } else {
+            broken = 1;
+        }
+        broken = broken ||
+                 MPI_CHECK(s, MPI_Igather(&me, (int)sizeof me, MPI_BYTE, ranks, (int)sizeof me,
+                                          MPI_BYTE, 0, s->comm, &req)) ||
+                 end_wait(s, &req, &deadline);
+        int len = (int)packed.len; /* failures are small records: far below 2 GiB */
+        broken = broken ||
+                 MPI_CHECK(s, MPI_Igather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, s->comm, &req)) ||
+                 end_wait(s, &req, &deadline);
+        uint8_t *recv = NULL;
+        if (!broken && s->rank == 0) {
+            size_t sum = 0;
+            for (int r = 0; r < s->size; r++) {
+                displs[r] = (int)sum;
+                sum += (size_t)lens[r];
+            }
+            if (sum > INT_MAX || !(recv = malloc(sum ? sum : 1))) {
+                fprintf(stderr, "prepix: rank 0: cannot gather %zu bytes of failures\n", sum);
+                broken = 1;
+            }
+        }
+        broken = broken ||
+                 MPI_CHECK(s, MPI_Igatherv(packed.data, len, MPI_BYTE, recv, lens, displs,
+                                           MPI_BYTE, 0, s->comm, &req)) ||
+                 end_wait(s, &req, &deadline);
+        if (!broken && s->rank == 0)
+            for (int r = 0; r < s->size && !broken; r++)
+                if (ppx_failures_unpack(recv + displs[r], (size_t)lens[r], &all_fails, NULL)) {
+                    fprintf(stderr, "prepix: rank 0: malformed failures from rank %d\n", r);
+                    broken = 1;
+                }
+        free(recv);
+        if (broken) {
+            free(ranks);
+            free(lens);
+            free(displs);
+            ppx_buf_destroy(&packed);
+            ppx_failures_destroy(&all_fails);
+            if (s->end_timed_out) /* a rank fell silent at the end */
+                return s->rank == 0 ? ppx__finish_alone(s) : PPX_SCHED_STALLED;
+            fprintf(stderr, "prepix: rank %d: the ranks cannot agree on the end of the run "
+                            "(%s): aborting the job (exit 1)\n",
+                    s->rank, s->fatal ? s->fatal_err.msg : "MPI failure");
+            return PPX_SCHED_ABORT;
+        }
+    } else {
+        total = s->acc;
+        ranks[0] = me;
+        if (ppx_failures_extend(&all_fails, &s->fails))
+            s->fatal = all[0] = 1;
+    }
+    free(lens);
+    free(displs);
+    ppx_buf_destroy(&packed);
+
+    int code = 0;
+    if (s->rank == 0)
+        code = end_report(s, &total, &all_fails, ranks, all, 1);
+    if (s->mpi) {
+        MPI_Request req;
+        double deadline = s->cfg->rank_timeout_s > 0 ? ppx_now_s() + s->cfg->rank_timeout_s : 0;
+        if (MPI_CHECK(s, MPI_Ibcast(&code, 1, MPI_INT, 0, s->comm, &req)) ||
+            end_wait(s, &req, &deadline))
+            code = s->end_timed_out ? PPX_SCHED_STALLED : PPX_SCHED_ABORT;
+    }
+    ppx_failures_destroy(&all_fails);
+    free(ranks);
+    return code;
+}

@@ -1,0 +1,327 @@
+/* The loop every rank runs: asking rank 0 for chunks (or, on rank 0, serving
+ * the others), feeding workers, stopping, and noticing ranks that fall silent. */
+#include "sched/run_state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "prepix/io.h"
+#include "prepix/json.h"
+#include "sched/msg.h"
+
+static void send_request(run_state *s)
+{
+    uint64_t msg[5] = {(uint64_t)((s->stopping ? REQ_STOPPING : 0) | (s->fatal ? REQ_FATAL : 0)),
+                       s->done, s->failed, s->bytes_read, 0};
+    if (MPI_CHECK(s, MPI_Send(msg, 5, MPI_UINT64_T, 0, TAG_REQ, s->comm)) == 0) {
+        s->req_out = 1;
+        s->req_sent = ppx_now_s();
+    }
+}
+
+static void poll_assignment(run_state *s)
+{
+    int flag;
+    MPI_Status st;
+    if (MPI_CHECK(s, MPI_Iprobe(0, TAG_ASSIGN, s->comm, &flag, &st)) || !flag)
+        return;
+    int rrc = MPI_CHECK(s, ppx_wire_recv(&s->scratch, 0, TAG_ASSIGN, s->comm));
+    s->req_out = 0;
+    if (rrc)
+        return;
+    size_t n = s->scratch.len;
+    int kind, stop;
+    chunk *c = ppx__unpack_assign(s->scratch.data, n, s->cfg->transport_bytes, &kind, &stop);
+    if (stop && !s->stopping) {
+        s->stopping = 1;
+        s->draining = stop == STOP_DRAIN;
+        if (!s->stop_reason)
+            s->stop_reason = "stopped by rank 0";
+    }
+    if (stop == STOP_NOW)
+        s->draining = 0;
+    if (kind == ASSIGN_NOMORE) {
+        s->no_more = 1;
+    } else if (!c) {
+        ppx_err e;
+        ppx_err_set(&e, PPX_EMPI, PPX_STAGE_JOB, "malformed assignment from rank 0");
+        ppx__set_fatal(s, &e);
+    } else if (s->stopping) {
+        ppx__chunk_free(c);
+    } else {
+        ppx__enqueue(s, c);
+    }
+    if (s->stopping)
+        ppx__drop_unstarted(s);
+}
+
+/* Rank 0: answers requests and stores chunk results. */
+static void serve(run_state *s)
+{
+    for (;;) {
+        int flag;
+        MPI_Status st;
+        if (MPI_CHECK(s, MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, s->comm, &flag, &st)) || !flag)
+            break;
+        int src = st.MPI_SOURCE;
+        s->last_seen[src] = ppx_now_s();
+        if (st.MPI_TAG == TAG_BEAT) {
+            uint64_t msg[3];
+            if (MPI_CHECK(s, MPI_Recv(msg, 3, MPI_UINT64_T, src, TAG_BEAT, s->comm,
+                                      MPI_STATUS_IGNORE)) == 0) {
+                s->rank_done[src] = msg[0];
+                s->rank_failed[src] = msg[1];
+                s->rank_bytes[src] = msg[2];
+            }
+            continue;
+        }
+        if (st.MPI_TAG == TAG_CHUNKRES) {
+            /* Out of memory here leaves fragments unreceived: MPI_ERR_NO_MEM
+             * is fatal and the end is an abort, never a wrong agreement. */
+            if (MPI_CHECK(s, ppx_wire_recv(&s->scratch, src, TAG_CHUNKRES, s->comm)) == 0)
+                ppx__store_remote_chunk(s, s->scratch.data, s->scratch.len);
+            continue;
+        }
+        if (st.MPI_TAG == TAG_DONE) {
+            /* Sent after the rank's last chunk results: nothing more from it. */
+            MPI_CHECK(s, MPI_Recv(NULL, 0, MPI_BYTE, src, TAG_DONE, s->comm, MPI_STATUS_IGNORE));
+            if (!s->left[src])
+                s->ranks_done++;
+            s->left[src] = 1;
+            continue;
+        }
+        if (st.MPI_TAG != TAG_REQ) {
+            /* Not ours: leave it (cannot happen with this protocol). */
+            break;
+        }
+        uint64_t msg[5];
+        if (MPI_CHECK(s, MPI_Recv(msg, 5, MPI_UINT64_T, src, TAG_REQ, s->comm,
+                                  MPI_STATUS_IGNORE)))
+            continue;
+        s->rank_done[src] = msg[1];
+        s->rank_failed[src] = msg[2];
+        s->rank_bytes[src] = msg[3];
+        if (msg[0] & REQ_FATAL)
+            s->global_fatal = 1;
+        if (msg[0] & (REQ_STOPPING | REQ_FATAL)) {
+            s->global_stop = 1;
+            if (!s->stop_reason)
+                s->stop_reason = (msg[0] & REQ_FATAL) ? "fatal error on a rank" : "signal";
+        }
+        /* The previous assignment to this rank is complete: it asked again. */
+        MPI_CHECK(s, ppx_wire_wait(&s->send_ws[src]));
+        int64_t id = (s->global_stop || (msg[0] & REQ_STOPPING)) ? -1 : ppx__take_chunk_id(s);
+        int kind = id >= 0 ? ASSIGN_CHUNK : ASSIGN_NOMORE;
+        int stop = !s->global_stop ? STOP_NONE : s->draining ? STOP_DRAIN : STOP_NOW;
+        const ppx_buf *out = &s->send_buf[src];
+        if (ppx__pack_assign(s, kind, stop, id >= 0 ? (uint64_t)id : 0, &s->send_buf[src])) {
+            /* No memory for the assignment: the rank still gets an answer
+             * (stop, no more work; packed at start), so it never waits for ever. */
+            ppx_err e;
+            ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory packing chunk %lld",
+                        (long long)id);
+            ppx__set_fatal(s, &e);
+            s->global_stop = 1;
+            out = &s->stop_msg;
+        }
+        MPI_CHECK(s, ppx_wire_isend(&s->send_ws[src], out->data, out->len, src, TAG_ASSIGN,
+                                    s->comm));
+    }
+}
+
+/* Rank 0: a rank not heard from for --rank-timeout (no beat, request or
+ * result: it sends a beat every BEAT_S even when busy) is stopped, hung or
+ * gone. The job stops, and ends without it (ppx__finish_alone). */
+static void check_silent(run_state *s)
+{
+    double limit = s->cfg->rank_timeout_s, t = ppx_now_s();
+    if (limit <= 0)
+        return;
+    for (int r = 1; r < s->size; r++) {
+        if (s->left[r] || t - s->last_seen[r] <= limit)
+            continue;
+        s->left[r] = 1;
+        s->silent++;
+        fprintf(stderr,
+                "prepix: rank %d has been silent for %.0f s (stopped, hung, or its node is "
+                "gone): stopping the job; --resume finishes it\n",
+                r, t - s->last_seen[r]);
+        size_t l = strlen(s->silent_reason);
+        snprintf(s->silent_reason + l, sizeof s->silent_reason - l, "%s%d",
+                 s->silent == 1 ? "silent rank(s): " : ", ", r);
+        s->stop_reason = s->silent_reason;
+        if (!s->global_stop || s->draining) {
+            s->global_stop = s->stopping = 1;
+            s->draining = 0;
+        }
+    }
+}
+
+/* Rank > 0: tells rank 0 it is alive; 1 when rank 0 itself has not answered
+ * a request for --rank-timeout (it is stopped, hung or gone). */
+static int beat(run_state *s)
+{
+    double t = ppx_now_s();
+    if (t - s->last_beat >= BEAT_S) {
+        uint64_t msg[3] = {s->done, s->failed, s->bytes_read};
+        MPI_CHECK(s, MPI_Send(msg, 3, MPI_UINT64_T, 0, TAG_BEAT, s->comm));
+        s->last_beat = t;
+    }
+    double limit = s->cfg->rank_timeout_s;
+    if (s->req_out && limit > 0 && t - s->req_sent > limit) {
+        fprintf(stderr,
+                "prepix: rank %d: rank 0 has not answered for %.0f s (stopped, hung, or its "
+                "node is gone): ending the job; --resume finishes it\n",
+                s->rank, t - s->req_sent);
+        return 1;
+    }
+    return 0;
+}
+
+/* Images failed in this attempt, on every rank (as far as rank 0 knows). */
+static uint64_t total_failed(const run_state *s)
+{
+    uint64_t f = s->failed;
+    for (int r = 1; r < s->size; r++)
+        f += s->rank_failed[r];
+    return f;
+}
+
+static void check_stop(run_state *s)
+{
+    if (ppx__stop_signal && (!s->stopping || s->draining)) {
+        s->stopping = 1;
+        s->draining = 0;
+        s->stop_reason = ppx__stop_signal == SIGINT    ? "SIGINT"
+                         : ppx__stop_signal == SIGTERM ? "SIGTERM"
+                         : ppx__stop_signal == SIGUSR1 ? "SIGUSR1"
+                                                  : "signal";
+        fprintf(stderr, "prepix: rank %d: %s received: finishing the images in progress\n",
+                s->rank, s->stop_reason);
+    }
+    if (s->rank == 0) {
+        int64_t maxf = s->cfg->max_failures;
+        /* The limit counts this attempt's failures: those in the journal
+         * are known, and --resume must always be able to go on. */
+        if (maxf >= 0 && !s->global_stop && total_failed(s) >= (uint64_t)(maxf > 0 ? maxf : 1)) {
+            s->global_stop = 1;
+            s->stopping = s->draining = 1;
+            s->stop_reason = "--max-failures reached";
+            fprintf(stderr,
+                    "prepix: %llu images failed in this attempt: --max-failures %lld reached; "
+                    "finishing the chunks already started, then stopping\n",
+                    (unsigned long long)total_failed(s), (long long)maxf);
+        }
+        if (s->stopping)
+            s->global_stop = 1;
+        if (s->global_stop && !s->stopping)
+            s->stopping = 1;
+    }
+    if (s->stopping)
+        ppx__drop_unstarted(s);
+}
+
+void ppx__show_progress(run_state *s, int final)
+{
+    if (s->rank != 0)
+        return;
+    uint64_t done = s->done, failed = total_failed(s), bytes = s->bytes_read;
+    for (int r = 1; r < s->size; r++) {
+        done += s->rank_done[r];
+        bytes += s->rank_bytes[r];
+    }
+    ppx_progress_update(&s->progress, done, failed, bytes, final);
+}
+
+int ppx__run_loop(run_state *s)
+{
+    double stop_deadline = 0;
+    for (;;) {
+        check_stop(s);
+        if (s->stopping && !s->draining && stop_deadline == 0)
+            /* Images in workers get a bounded time to ppx__finish (their chunks
+             * are not journaled either way, so --resume redoes them). */
+            stop_deadline = ppx_now_s() + (s->cfg->timeout_s < STOP_GRACE_S ? s->cfg->timeout_s
+                                                                      : STOP_GRACE_S);
+        /* Get work. */
+        if (s->rank == 0) {
+            while (!s->stopping && !s->no_more && ppx__unstarted(s) < PREFETCH) {
+                int64_t id = ppx__take_chunk_id(s);
+                if (id < 0) {
+                    s->no_more = 1;
+                    break;
+                }
+                chunk *c = ppx__make_local_chunk(s, (uint64_t)id);
+                if (!c) {
+                    ppx_err e;
+                    ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
+                    ppx__set_fatal(s, &e);
+                    break;
+                }
+                ppx__enqueue(s, c);
+            }
+            if (s->stopping)
+                s->no_more = 1;
+            if (s->size > 1) {
+                serve(s);
+                check_silent(s);
+            }
+        } else {
+            if (!s->req_out && !s->no_more && (s->stopping || ppx__unstarted(s) < PREFETCH))
+                send_request(s);
+            if (s->req_out)
+                poll_assignment(s);
+            if (beat(s))
+                return PPX_SCHED_STALLED;
+        }
+        ppx__feed(s);
+        ppx__collect_finished(s);
+
+        int busy = ppx_pool_pending(s->pool); /* queued images included */
+        int local_done = busy == 0 && (s->queue_head == NULL || (s->stopping && !s->draining));
+        if (s->stopping && !s->draining && busy > 0 && ppx_now_s() > stop_deadline)
+            local_done = 1; /* abandon what is still running: --resume redoes it */
+        if (s->rank == 0) {
+            /* Every other rank has said it is done, after its last chunk
+             * results (bytes transport): nothing is left in flight. */
+            int others_done = s->ranks_done + s->silent == s->size - 1;
+            if (local_done && s->no_more && others_done)
+                break;
+        } else if (local_done && s->no_more) {
+            break;
+        }
+        /* Wait for results; with other ranks to serve or answer, wake often. */
+        int timeout = (s->size > 1) ? 2 : 200;
+        if (busy == 0 && s->size == 1 && s->queue_head == NULL)
+            timeout = 0;
+        ppx_err e;
+        ppx_err_clear(&e);
+        int rc = ppx_pool_wait(s->pool, timeout, ppx__sig_pipe[0], ppx__on_result, s, &e);
+        if (rc < 0)
+            ppx__set_fatal(s, &e);
+        if (ppx__sig_pipe[0] >= 0) {
+            char sink[16];
+            while (read(ppx__sig_pipe[0], sink, sizeof sink) > 0)
+                ;
+        }
+        ppx__show_progress(s, 0);
+    }
+    if (s->res_pending) {
+        MPI_CHECK(s, ppx_wire_wait(&s->res_ws));
+        s->res_pending = 0;
+    }
+    if (s->rank != 0)
+        MPI_CHECK(s, MPI_Send(NULL, 0, MPI_BYTE, 0, TAG_DONE, s->comm));
+    if (s->rank == 0)
+        for (int r = 1; r < s->size; r++)
+            MPI_CHECK(s, ppx_wire_wait(&s->send_ws[r]));
+    return 0;
+}

@@ -1,0 +1,198 @@
+/* The scheduler's own state and the functions its files share (internal:
+ * not installed, not for other layers). One rank's whole state is a
+ * run_state; the files split its work:
+ *   run.c      entry, signals, the MPI error path
+ *   chunk.c    chunks and the rank's queue of them
+ *   source.c   rank 0 as the chunk source; the assignment wire format
+ *   results.c  one image's outcome into its chunk; writing and journaling chunks
+ *   loop.c     the loop: requests, serving, stopping, silent ranks
+ *   setup.c    rank 0's set-up: listing, OUTDIR, lock, journal, output names
+ *   end.c      the collective end: reduction, exit code, reports */
+#ifndef PPX_SCHED_RUN_STATE_H
+#define PPX_SCHED_RUN_STATE_H
+
+#include <mpi.h>
+#include <signal.h>
+#include <stdint.h>
+
+#include "pool/pool.h"
+#include "prepix/clock.h"
+#include "prepix/fsafe.h"
+#include "prepix/sched.h"
+#include "sched/journal.h"
+#include "sched/listing.h"
+#include "sched/progress.h"
+#include "sched/shards.h"
+#include "sched/wire.h"
+#include "stats/report.h"
+
+enum { TAG_REQ = 101, TAG_ASSIGN = 102, TAG_CHUNKRES = 103, TAG_DONE = 104, TAG_BEAT = 105 };
+/* Every other rank tells rank 0 it is alive (and its progress) this often,
+ * busy or not, so that a rank silent for --rank-timeout is known stalled
+ * (SIGSTOPped, hung in the kernel, its node gone) rather than slow. */
+#define BEAT_S 2.0
+enum { REQ_STOPPING = 1, REQ_FATAL = 2 };
+enum { ASSIGN_CHUNK = 1, ASSIGN_NOMORE = 2 };
+/* The stop word of an assignment: go on, stop now (a signal, a fatal error),
+ * or ppx__finish the chunks already started first (--max-failures). */
+enum { STOP_NONE = 0, STOP_NOW = 1, STOP_DRAIN = 2 };
+/* Chunks a rank keeps queued beyond those its workers are on: one hides the
+ * latency of a request (milliseconds); more only lengthens the tail, when
+ * one rank still holds queued chunks while the others have nothing left. */
+#define PREFETCH 1
+#define STOP_GRACE_S 10.0 /* on SIGTERM/SIGUSR1, the longest wait for images in progress */
+
+
+
+typedef struct chunk {
+    uint64_t id, first, count;
+    uint64_t next;      /* next image (0..count) to hand to a worker */
+    uint64_t remaining; /* images whose result has not come back */
+    ppx_buf keys;       /* NUL-terminated keys, back to back */
+    uint64_t *key_off;
+    uint32_t *prefail;  /* why rank 0 knows this image fails before any work (PREFAIL_*) */
+    int64_t *label;     /* shards: each image's class label */
+    /* bytes transport, on a rank other than 0: each image's bytes, or the
+     * error rank 0 met reading it */
+    ppx_buf inputs;
+    uint64_t *in_off, *in_len;
+    int32_t *in_code;
+    ppx_buf outputs; /* (index, len, bytes) of finished images, sent back */
+    ppx_stats stats;
+    ppx_failures fails;
+    struct chunk *next_in_queue;
+} chunk;
+
+/* Images rank 0 knows to fail before any work. The reason travels with the
+ * chunk as a u32 (the kind, and for walk errors errno << 8); the message is
+ * made where the failure is recorded, so every rank words it the same. */
+enum { PREFAIL_NONE, PREFAIL_COLLIDE, PREFAIL_TWICE, PREFAIL_UNSAFE, PREFAIL_TOOLONG, PREFAIL_WALK };
+
+
+typedef struct {
+    const ppx_run_config *cfg;
+    MPI_Comm comm;
+    int mpi, rank, size;
+    double t0;
+
+    /* rank 0: the job */
+    ppx_listing listing;
+    uint64_t chunk_size, n_chunks, next_chunk;
+    ppx_resume_state resume;
+    uint32_t *prefail; /* per listed image: PREFAIL_* | errno << 8, 0 for most */
+    ppx_classes classes; /* shards: labels */
+    int attempt;
+    char root[4096]; /* INPUT folder, or the @LIST's folder */
+
+    /* chunks this rank holds, in order */
+    chunk *queue_head, *queue_tail;
+    int no_more;     /* rank 0 said there is no more work for us */
+    int req_out;     /* a request to rank 0 is outstanding */
+    int stopping;    /* stop taking work */
+    int draining;    /* stopping, but chunks already started are finished and journaled
+                        (--max-failures: so that --resume always gets past them) */
+    int fatal;       /* a fatal error happened here */
+    int mpi_failed;  /* an MPI call failed here */
+    ppx_err fatal_err;
+    const char *stop_reason;
+    char fatal_reason[PPX_ERR_MSG_MAX + 32];
+
+    /* rank 0: serving the others */
+    int ranks_done; /* other ranks that said they left their loop */
+    double *last_seen; /* when each rank was last heard from */
+    uint8_t *left;     /* the rank said it left its loop (TAG_DONE), or was declared silent */
+    int silent;        /* ranks declared silent: the end cannot be agreed with them */
+    char silent_reason[256];
+    int end_timed_out; /* a step of the collective end passed --rank-timeout */
+    double last_beat, req_sent; /* rank > 0 */
+    uint64_t *rank_done, *rank_failed, *rank_bytes; /* progress piggybacked on requests */
+    int global_stop;
+    int global_fatal;
+    ppx_wire_send *send_ws; /* one assignment in flight per rank */
+    ppx_buf *send_buf;
+    ppx_buf stop_msg;      /* rank 0: "stop, no more work", packed before it is needed */
+    ppx_wire_send res_ws;  /* rank > 0: chunk results in flight (bytes transport) */
+    ppx_buf res_buf;
+    int res_pending;
+    ppx_buf scratch;
+
+    /* where this rank reads and writes */
+    int in_root;        /* INPUT's descriptor (a walked folder), or -1 (@LIST) */
+    ppx_outdir outdir;  /* fd -1 when this rank writes nothing */
+    int jdir;           /* OUTDIR/.prepix, or -1 */
+    int lock_fd;        /* rank 0: .prepix/lock, flock'ed for the whole run */
+    ppx_dircache in_dirs, out_dirs; /* rank 0 reading and writing for the bytes transport */
+
+    /* this rank's results */
+    ppx_pool *pool;
+    ppx_job_config job;
+    ppx_buf shard_buf;  /* a shard being assembled */
+    ppx_journal journal;
+    int journal_open;
+    ppx_stats acc; /* completed chunks journaled here */
+    ppx_failures fails;
+    uint64_t done, failed, bytes_read; /* this attempt, this rank */
+    double busy_s;
+    int workers;
+
+    ppx_progress progress;
+} run_state;
+
+/* ---- MPI calls --------------------------------------------------------- */
+
+/* main() sets MPI_ERRORS_RETURN, so every MPI call reports failure here
+ * instead of aborting without a word: it becomes PPX_EMPI naming the call,
+ * the rank and MPI's own text, and sets the fatal flag, which the ranks agree
+ * on at the end (exit 1, report "complete": false naming it). Where even the
+ * agreement fails, ppx_sched_run returns PPX_SCHED_ABORT and the CLI ends the
+ * job with MPI_Abort. */
+#define MPI_CHECK(s, call) ppx__mpi_result((s), (call), #call)
+
+/* The signal that asked to stop (0: none), and the pipe its handler writes
+ * to wake the loop (run.c). */
+extern volatile sig_atomic_t ppx__stop_signal;
+extern int ppx__sig_pipe[2];
+
+/* run.c */
+/* MPI's return code rc of the call whose text is given: 0, or -1 once the
+ * failure is the rank's fatal error (PPX_EMPI). */
+int ppx__mpi_result(run_state *s, int rc, const char *text);
+int ppx__is_bytes_remote(const run_state *s);
+void ppx__set_fatal(run_state *s, const ppx_err *e);
+/* chunk.c */
+void ppx__chunk_free(chunk *c);
+chunk *ppx__chunk_new(uint64_t id, uint64_t first, uint64_t count);
+void ppx__prefail_result(uint32_t why, ppx_result *r);
+const char *ppx__chunk_key(const chunk *c, uint64_t i);
+void ppx__enqueue(run_state *s, chunk *c);
+void ppx__drop_unstarted(run_state *s);
+int ppx__unstarted(const run_state *s);
+chunk *ppx__find_chunk(run_state *s, uint64_t id);
+int ppx__has_transient(const ppx_failures *f);
+void ppx__collect_finished(run_state *s);
+/* source.c */
+int ppx__input_path(const run_state *s, const char *key, char *out, size_t cap);
+int64_t ppx__take_chunk_id(run_state *s);
+chunk *ppx__make_local_chunk(run_state *s, uint64_t id);
+int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b);
+chunk *ppx__unpack_assign(const uint8_t *p, size_t n, int bytes, int *kind, int *stop);
+/* results.c */
+void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r,
+                   const uint8_t *payload);
+void ppx__on_result(void *arg, const ppx_result *r, const uint8_t *payload);
+int ppx__write_outputs(run_state *s, uint64_t id, const ppx_buf *outputs, ppx_stats *st,
+                         ppx_failures *fl, ppx_err *e);
+int ppx__store_remote_chunk(run_state *s, const uint8_t *p, size_t n);
+void ppx__feed(run_state *s);
+/* loop.c */
+void ppx__show_progress(run_state *s, int final);
+int ppx__run_loop(run_state *s);
+/* setup.c */
+const char *ppx__format_name(const ppx_run_config *cfg);
+int ppx__setup_rank0(run_state *s, uint64_t total_workers);
+void ppx__dry_run_list(run_state *s);
+/* end.c */
+int ppx__finish_alone(run_state *s);
+int ppx__finish(run_state *s);
+
+#endif

@@ -1,0 +1,403 @@
+/* Rank 0's set-up: the listing, the checks on OUTDIR and output names, the
+ * lock, the journal, the chunk size. */
+#include "sched/run_state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "prepix/io.h"
+#include "prepix/json.h"
+#include "sched/msg.h"
+
+static int path_inside(const char *outdir, const char *input)
+{
+    char a[4096], b[4096];
+    if (!realpath(input, a))
+        return 0;
+    /* OUTDIR may not exist yet: resolve its nearest existing ancestor. */
+    char probe[4096], rest[4096] = "";
+    snprintf(probe, sizeof probe, "%s", outdir);
+    while (!realpath(probe, b)) {
+        char *slash = strrchr(probe, '/');
+        char tmp[8200];
+        snprintf(tmp, sizeof tmp, "/%s%s", slash ? slash + 1 : probe, rest);
+        snprintf(rest, sizeof rest, "%.4000s", tmp);
+        if (!slash) {
+            if (!getcwd(b, sizeof b))
+                return 0;
+            break;
+        }
+        if (slash == probe) {
+            snprintf(b, sizeof b, "/");
+            break;
+        }
+        *slash = '\0';
+    }
+    char full[8192];
+    snprintf(full, sizeof full, "%s%s", strcmp(b, "/") == 0 ? "" : b, rest);
+    size_t la = strlen(a);
+    return strncmp(full, a, la) == 0 && (full[la] == '\0' || full[la] == '/');
+}
+
+/* Marks the images that fail before any work (s->prefail): entries the walk
+ * could not read, and with per-image outputs, names that cannot be outputs
+ * (outside OUTDIR, too long) and outputs an earlier input already has (x.png
+ * and x.jpg both become x.jpg with -f jpeg; a list naming one file twice):
+ * the later one fails at stage input, so that no two workers ever write the
+ * same file. Open addressing over FNV-1a hashes of the output names. */
+static int check_outputs(run_state *s)
+{
+    size_t n = s->listing.n, cap = 16;
+    s->prefail = calloc(n ? n : 1, sizeof *s->prefail);
+    if (!s->prefail)
+        return -1;
+    for (size_t k = 0; k < s->listing.n_walk_errors; k++) {
+        const ppx_walk_error *w = &s->listing.walk_errors[k];
+        s->prefail[w->index] = PREFAIL_WALK | (uint32_t)w->errno_value << 8;
+    }
+    if (!s->cfg->outdir || s->cfg->shard)
+        return 0;
+    while (cap < 2 * n)
+        cap *= 2;
+    int64_t *slot = malloc(cap * sizeof *slot);
+    if (!slot)
+        return -1;
+    for (size_t i = 0; i < cap; i++)
+        slot[i] = -1;
+    char name[PPX_KEY_MAX], other[PPX_KEY_MAX];
+    for (size_t i = 0; i < n; i++) {
+        if (s->prefail[i])
+            continue;
+        ppx_err e;
+        int rc = ppx_output_name(name, sizeof name, ppx_listing_key(&s->listing, i),
+                                 s->cfg->out_format, &e);
+        if (rc) {
+            s->prefail[i] = rc == PPX_ENAMETOOLONG ? PREFAIL_TOOLONG : PREFAIL_UNSAFE;
+            continue;
+        }
+        /* Every name goes into the table, failed ones too, so that a later
+         * copy of a line finds its twin ("listed twice"), not just the first
+         * holder of the name. */
+        uint64_t h = ppx_fnv1a(PPX_FNV1A_INIT, name, strlen(name));
+        const char *key = ppx_listing_key(&s->listing, i);
+        size_t k = h & (cap - 1);
+        for (; slot[k] >= 0; k = (k + 1) & (cap - 1)) {
+            const char *ok = ppx_listing_key(&s->listing, (size_t)slot[k]);
+            if (ppx_output_name(other, sizeof other, ok, s->cfg->out_format, &e) != 0 ||
+                strcmp(other, name) != 0)
+                continue;
+            if (strcmp(ok, key) == 0) {
+                s->prefail[i] = PREFAIL_TWICE;
+                break;
+            }
+            s->prefail[i] = PREFAIL_COLLIDE;
+        }
+        while (slot[k] >= 0)
+            k = (k + 1) & (cap - 1);
+        slot[k] = (int64_t)i;
+    }
+    free(slot);
+    return 0;
+}
+
+/* For an @LIST, the "OUTDIR is not INPUT" rule applied to what the list names:
+ * OUTDIR may not be the list's folder, and no listed file may lie inside
+ * OUTDIR (its output could replace it). OUTDIR that does not exist yet holds
+ * nothing. 1 (refused, message printed) or 0. */
+static int list_into_outdir(const run_state *s)
+{
+    char out[PATH_MAX], dir[PATH_MAX], last[PATH_MAX] = "", real_last[PATH_MAX] = "";
+    if (!realpath(s->cfg->outdir, out))
+        return 0;
+    size_t lo = strlen(out);
+    if (realpath(s->root, dir) && strcmp(dir, out) == 0) {
+        fprintf(stderr, "prepix: OUTDIR %s is the folder of the list; choose another folder\n",
+                s->cfg->outdir);
+        return 1;
+    }
+    for (size_t i = 0; i < s->listing.n; i++) {
+        char path[PATH_MAX], parent[PATH_MAX];
+        if (ppx__input_path(s, ppx_listing_key(&s->listing, i), path, sizeof path))
+            continue;
+        const char *slash = strrchr(path, '/');
+        snprintf(parent, sizeof parent, "%.*s", slash ? (int)(slash - path) : 1,
+                 slash ? path : ".");
+        if (parent[0] == '\0')
+            snprintf(parent, sizeof parent, "/");
+        if (strcmp(parent, last) != 0) { /* consecutive lines mostly share a folder */
+            snprintf(last, sizeof last, "%s", parent);
+            if (!realpath(parent, real_last))
+                real_last[0] = '\0';
+        }
+        char real[2 * PATH_MAX + 2];
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+            if (!realpath(path, real))
+                continue;
+        } else {
+            snprintf(real, sizeof real, "%s/%s", real_last, slash ? slash + 1 : path);
+        }
+        if (real_last[0] && strncmp(real, out, lo) == 0 && (real[lo] == '/' || real[lo] == '\0')) {
+            char shown[PPX_ERR_PATH_MAX * 4];
+            ppx_escape_name(shown, sizeof shown, path);
+            fprintf(stderr,
+                    "prepix: the list names %s, inside OUTDIR %s: its output could replace it; "
+                    "choose another OUTDIR\n",
+                    shown, s->cfg->outdir);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+const char *ppx__format_name(const ppx_run_config *cfg)
+{
+    if (cfg->shard)
+        return cfg->shard == PPX_SHARD_TAR ? "tar" : "npy";
+    return cfg->out_format == PPX_FMT_UNKNOWN ? "same" : ppx_format_name(cfg->out_format);
+}
+
+/* One run at a time per OUTDIR: an flock on .prepix/lock, held by rank 0
+ * until it exits (the lock dies with the process, so a killed run never
+ * leaves it behind). The holder writes "pid host" into it for the message
+ * of the next one. 0, or an exit code with the message printed. */
+static int take_lock(run_state *s)
+{
+    s->lock_fd = openat(s->jdir, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                        0600);
+    struct stat st;
+    if (s->lock_fd < 0 || fstat(s->lock_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "prepix: cannot open %s/.prepix/lock: %s\n", s->cfg->outdir,
+                s->lock_fd < 0 ? strerror(errno) : "not a regular file");
+        return 1;
+    }
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK) {
+            /* A file system without flock: say so, and go on unprotected. */
+            fprintf(stderr, "prepix: warning: cannot lock %s (%s): make sure no other run "
+                            "uses it\n",
+                    s->cfg->outdir, strerror(errno));
+            return 0;
+        }
+        char holder[128] = "";
+        ssize_t n = pread(s->lock_fd, holder, sizeof holder - 1, 0);
+        holder[n > 0 ? n : 0] = '\0';
+        holder[strcspn(holder, "\n")] = '\0';
+        long pid = 0;
+        char host[64] = "?";
+        sscanf(holder, "%ld %63s", &pid, host);
+        char shown[256];
+        ppx_escape_name(shown, sizeof shown, host);
+        fprintf(stderr,
+                "prepix: OUTDIR %s is in use by another prepix run (pid %ld on host %s); one run "
+                "at a time per OUTDIR\n",
+                s->cfg->outdir, pid, shown);
+        return 2;
+    }
+    char me[128], host[64] = "?";
+    gethostname(host, sizeof host - 1);
+    int n = snprintf(me, sizeof me, "%ld %s\n", (long)getpid(), host);
+    if (ftruncate(s->lock_fd, 0) != 0 || pwrite(s->lock_fd, me, (size_t)n, 0) != n)
+        fprintf(stderr, "prepix: warning: cannot write the lock's holder: %s\n", strerror(errno));
+    return 0;
+}
+
+/* Opens OUTDIR (made when writing) and its private .prepix folder. dry-run
+ * opens only what exists and creates nothing. */
+static int open_outdir(run_state *s, int create, ppx_err *e)
+{
+    int rc = ppx_outdir_open(&s->outdir, s->cfg->outdir, create, e);
+    if (rc == PPX_ENOENT)
+        return 0;
+    if (rc)
+        return rc;
+    if (create) {
+        s->jdir = ppx_private_dir_open(s->outdir.fd, ".prepix", e);
+        return s->jdir < 0 ? s->jdir : 0;
+    }
+    s->jdir = openat(s->outdir.fd, ".prepix", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    return 0;
+}
+
+/* Lists the input, checks OUTDIR and the journal. Returns 0 or an exit code. */
+int ppx__setup_rank0(run_state *s, uint64_t total_workers)
+{
+    const ppx_run_config *cfg = s->cfg;
+    ppx_err e;
+    ppx_err_clear(&e);
+    if (cfg->outdir && cfg->input[0] != '@' && path_inside(cfg->outdir, cfg->input)) {
+        fprintf(stderr, "prepix: OUTDIR %s is INPUT or lies inside it; choose another folder\n",
+                cfg->outdir);
+        return 2;
+    }
+    int rc = ppx_listing_build(cfg->input, &s->listing, &e);
+    if (rc) {
+        fprintf(stderr, "prepix: %s\n", e.msg);
+        return rc == PPX_ENOENT || rc == PPX_EUSAGE ? 2 : 1;
+    }
+    snprintf(s->root, sizeof s->root, "%s", s->listing.root);
+    if (cfg->outdir && s->listing.is_list && list_into_outdir(s))
+        return 2;
+    if (check_outputs(s) || (cfg->shard && ppx_classes_build(&s->classes, &s->listing))) {
+        fprintf(stderr, "prepix: out of memory\n");
+        return 1;
+    }
+
+    ppx_run_identity prev, now;
+    int have_prev = 0;
+    if (cfg->outdir) {
+        /* An earlier run refused without --resume writes nothing: look
+         * before creating anything. */
+        rc = open_outdir(s, 0, &e);
+        if (!rc && s->jdir >= 0)
+            have_prev = ppx_journal_read_identity(s->jdir, &prev, &e);
+        if (rc || have_prev < 0) {
+            fprintf(stderr, "prepix: %s/.prepix: %s\n", cfg->outdir, e.msg);
+            return 1;
+        }
+        if (have_prev && !cfg->resume && !cfg->dry_run) {
+            /* Say whether --resume would be taken, so the advice is true. */
+            uint64_t cs = cfg->chunk_size ? cfg->chunk_size : ppx_identity_chunk_size(&prev);
+            char diff[8192];
+            ppx_identity_make(&now, ppx_pipeline_canonical(cfg->pipeline), ppx__format_name(cfg),
+                              cfg->quality, cfg->seed, cfg->limits.max_pixels, s->listing.hash,
+                              s->listing.n, cs ? cs : 1);
+            if (ppx_identity_diff(&prev, &now, diff, sizeof diff))
+                fprintf(stderr,
+                        "prepix: %s holds an earlier prepix run of another job (%s), which "
+                        "--resume cannot ppx__finish: to start over, remove %s (or choose an empty "
+                        "OUTDIR)\n",
+                        cfg->outdir, diff, cfg->outdir);
+            else
+                fprintf(stderr,
+                        "prepix: %s holds an earlier prepix run (%s/.prepix); pass --resume to "
+                        "ppx__finish it, or choose an empty OUTDIR\n",
+                        cfg->outdir, cfg->outdir);
+            return 2;
+        }
+    }
+    if (have_prev && cfg->resume) {
+        s->chunk_size = ppx_identity_chunk_size(&prev);
+        if (cfg->chunk_size && cfg->chunk_size != s->chunk_size) {
+            fprintf(stderr, "prepix: --resume: chunk size %llu differs from the journal's %llu\n",
+                    (unsigned long long)cfg->chunk_size, (unsigned long long)s->chunk_size);
+            return 2;
+        }
+    } else if (cfg->chunk_size) {
+        s->chunk_size = cfg->chunk_size;
+    } else {
+        /* About 32 chunks per worker of the job: the last chunks end the job
+         * unevenly (one rank still busy while the others have nothing), and
+         * that tail is about one chunk long; a chunk costs only a request
+         * and a journal ppx__record. At most 256 images, so a lost chunk costs
+         * little. */
+        uint64_t per = 32 * (total_workers ? total_workers : 1);
+        s->chunk_size = (s->listing.n + per - 1) / per;
+        if (s->chunk_size < 1)
+            s->chunk_size = 1;
+        if (s->chunk_size > 256)
+            s->chunk_size = 256;
+    }
+    if (s->chunk_size == 0)
+        s->chunk_size = 1;
+    s->n_chunks = (s->listing.n + s->chunk_size - 1) / s->chunk_size;
+    ppx_identity_make(&now, ppx_pipeline_canonical(cfg->pipeline), ppx__format_name(cfg),
+                      cfg->quality, cfg->seed, cfg->limits.max_pixels, s->listing.hash,
+                      s->listing.n, s->chunk_size);
+    if (have_prev && cfg->resume) {
+        char diff[8192];
+        if (ppx_identity_diff(&prev, &now, diff, sizeof diff)) {
+            fprintf(stderr,
+                    "prepix: --resume refused: this run differs from the one in %s: %s. To "
+                    "start over, remove %s (or choose an empty OUTDIR)\n",
+                    cfg->outdir, diff, cfg->outdir);
+            return 2;
+        }
+    }
+    if (cfg->dry_run)
+        return 0;
+    if (cfg->outdir) {
+        if (s->jdir >= 0)
+            close(s->jdir);
+        s->jdir = -1;
+        ppx_outdir_close(&s->outdir);
+        rc = open_outdir(s, 1, &e);
+        if (rc) {
+            fprintf(stderr, "prepix: %s\n", e.msg);
+            return 1;
+        }
+        int code = take_lock(s);
+        if (code)
+            return code;
+        /* Under the lock, read the identity again: another run may have
+         * started and stopped between the first look and the lock. */
+        have_prev = ppx_journal_read_identity(s->jdir, &prev, &e);
+        if (have_prev < 0 || (have_prev && !cfg->resume)) {
+            fprintf(stderr, "prepix: %s\n",
+                    have_prev < 0 ? e.msg : "another run wrote OUTDIR meanwhile: pass --resume");
+            return have_prev < 0 ? 1 : 2;
+        }
+        rc = have_prev ? 0 : ppx_journal_write_identity(s->jdir, &now, &e);
+        if (!rc)
+            rc = ppx_journal_load(s->jdir, s->n_chunks, &s->resume, &e);
+        if (rc) {
+            fprintf(stderr, "prepix: %s\n", e.msg);
+            return rc == PPX_EUSAGE ? 2 : 1;
+        }
+        s->attempt = s->resume.next_attempt;
+        /* Temporary files of workers killed mid-write in an earlier attempt. */
+        uint64_t swept = have_prev ? ppx_sweep_temps(s->outdir.fd) : 0;
+        if (swept)
+            fprintf(stderr, "prepix: removed %llu temporary files an earlier attempt left\n",
+                    (unsigned long long)swept);
+        if (s->resume.duplicates)
+            fprintf(stderr, "prepix: warning: the journal holds %llu chunks twice\n",
+                    (unsigned long long)s->resume.duplicates);
+        if (s->resume.chunks)
+            fprintf(stderr, "prepix: resuming: %llu of %llu chunks (%llu images) already done\n",
+                    (unsigned long long)s->resume.chunks, (unsigned long long)s->n_chunks,
+                    (unsigned long long)s->resume.images);
+    } else {
+        ppx_stats_init(&s->resume.stats);
+    }
+    return 0;
+}
+
+void ppx__dry_run_list(run_state *s)
+{
+    char out[PPX_KEY_MAX], key[PPX_KEY_MAX * 4], name[PPX_KEY_MAX * 4];
+    for (size_t i = 0; i < s->listing.n; i++) {
+        const char *k = ppx_listing_key(&s->listing, i);
+        ppx_escape_name(key, sizeof key, k);
+        int named = 0;
+        if (s->cfg->outdir && s->cfg->shard)
+            named = ppx_shard_path(out, sizeof out, s->cfg->outdir, s->cfg->shard,
+                                   i / s->chunk_size, 0) == 0;
+        else if (s->cfg->outdir && !(s->prefail && s->prefail[i]))
+            named = ppx_output_name(out, sizeof out, k, s->cfg->out_format, NULL) == 0;
+        if (s->prefail && s->prefail[i]) {
+            ppx_result r;
+            ppx__prefail_result(s->prefail[i], &r);
+            printf("%s -> fails: %s\n", key, r.err.msg);
+        } else if (named) {
+            ppx_escape_name(name, sizeof name, out);
+            if (s->cfg->shard)
+                printf("%s -> %s\n", key, name);
+            else
+                printf("%s -> %s/%s\n", key, s->cfg->outdir, name);
+        } else {
+            printf("%s\n", key);
+        }
+    }
+    fprintf(stderr, "prepix: dry run: %zu images in %llu chunks of %llu, %llu files skipped\n",
+            s->listing.n, (unsigned long long)s->n_chunks, (unsigned long long)s->chunk_size,
+            (unsigned long long)s->listing.skipped);
+}

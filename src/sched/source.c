@@ -1,0 +1,163 @@
+/* Rank 0 as the chunk source: which chunk next, and the assignment message
+ * (keys, labels, pre-known failures and, for --transport bytes, the files' bytes). */
+#include "sched/run_state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "prepix/io.h"
+#include "prepix/json.h"
+#include "sched/msg.h"
+
+int ppx__input_path(const run_state *s, const char *key, char *out, size_t cap)
+{
+    return ppx_path_join(out, cap, s->root, key);
+}
+
+/* Next chunk id not finished by an earlier attempt, or -1. */
+int64_t ppx__take_chunk_id(run_state *s)
+{
+    while (s->next_chunk < s->n_chunks) {
+        uint64_t id = s->next_chunk++;
+        if (!s->resume.done || !s->resume.done[id])
+            return (int64_t)id;
+    }
+    return -1;
+}
+
+static void chunk_range(const run_state *s, uint64_t id, uint64_t *first, uint64_t *count)
+{
+    *first = id * s->chunk_size;
+    uint64_t end = *first + s->chunk_size;
+    if (end > s->listing.n)
+        end = s->listing.n;
+    *count = end - *first;
+}
+
+/* Builds a chunk from the listing (rank 0's own work). */
+chunk *ppx__make_local_chunk(run_state *s, uint64_t id)
+{
+    uint64_t first, count;
+    chunk_range(s, id, &first, &count);
+    chunk *c = ppx__chunk_new(id, first, count);
+    if (!c)
+        return NULL;
+    for (uint64_t i = 0; i < count; i++) {
+        const char *k = ppx_listing_key(&s->listing, first + i);
+        c->key_off[i] = c->keys.len;
+        c->prefail[i] = s->prefail ? s->prefail[first + i] : 0;
+        c->label[i] = ppx_classes_label(&s->classes, k);
+        if (ppx_buf_append(&c->keys, k, strlen(k) + 1)) {
+            ppx__chunk_free(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+/* Packs an assignment for another rank: the keys and, for the bytes
+ * transport, each file's bytes (or the reason it could not be read). */
+int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b)
+{
+    b->len = 0;
+    uint64_t first = 0, count = 0;
+    if (kind == ASSIGN_CHUNK)
+        chunk_range(s, id, &first, &count);
+    int rc = ppx_put_u64(b, (uint64_t)kind) || ppx_put_u64(b, (uint64_t)stop) ||
+             ppx_put_u64(b, id) || ppx_put_u64(b, first) || ppx_put_u64(b, count);
+    for (uint64_t i = 0; i < count && !rc; i++) {
+        const char *k = ppx_listing_key(&s->listing, first + i);
+        size_t kl = strlen(k);
+        rc = ppx_put_u64(b, kl) || ppx_buf_append(b, k, kl) ||
+             ppx_put_u64(b, s->prefail ? s->prefail[first + i] : 0) ||
+             ppx_put_u64(b, (uint64_t)ppx_classes_label(&s->classes, k));
+        if (rc || !s->cfg->transport_bytes)
+            continue;
+        char path[4096];
+        ppx_err e;
+        ppx_err_clear(&e);
+        uint64_t max = s->cfg->limits.max_file_bytes;
+        int r = s->in_root >= 0
+                    ? ppx_read_beneath(s->in_root, &s->in_dirs, k, s->cfg->follow_symlinks, max,
+                                       &s->scratch, NULL, &e)
+                : ppx__input_path(s, k, path, sizeof path)
+                    ? ppx_err_set(&e, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "path too long")
+                    : ppx_file_read(path, max, &s->scratch, NULL, &e);
+        if (r) {
+            size_t ml = strlen(e.msg);
+            rc = ppx_put_u64(b, (uint64_t)(int64_t)r) || ppx_put_u64(b, (uint64_t)e.stage) ||
+                 ppx_put_u64(b, ml) || ppx_buf_append(b, e.msg, ml);
+        } else {
+            rc = ppx_put_u64(b, 0) || ppx_put_u64(b, s->scratch.len) ||
+                 ppx_buf_append(b, s->scratch.data, s->scratch.len);
+        }
+    }
+    return rc ? PPX_ENOMEM : 0;
+}
+
+chunk *ppx__unpack_assign(const uint8_t *p, size_t n, int bytes, int *kind, int *stop)
+{
+    ppx_rd r = {p, p + n, 0};
+    *kind = (int)ppx_get_u64(&r);
+    *stop = (int)ppx_get_u64(&r);
+    uint64_t id = ppx_get_u64(&r), first = ppx_get_u64(&r), count = ppx_get_u64(&r);
+    if (r.bad || *kind != ASSIGN_CHUNK)
+        return NULL;
+    chunk *c = ppx__chunk_new(id, first, count);
+    if (!c)
+        return NULL;
+    if (bytes) {
+        c->in_off = calloc(count ? count : 1, sizeof *c->in_off);
+        c->in_len = calloc(count ? count : 1, sizeof *c->in_len);
+        c->in_code = calloc(count ? count : 1, sizeof *c->in_code);
+        if (!c->in_off || !c->in_len || !c->in_code)
+            goto bad;
+    }
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t kl = ppx_get_u64(&r);
+        const uint8_t *k = ppx_get_bytes(&r, kl);
+        c->prefail[i] = (uint32_t)ppx_get_u64(&r);
+        c->label[i] = (int64_t)ppx_get_u64(&r);
+        if (r.bad)
+            goto bad;
+        c->key_off[i] = c->keys.len;
+        if (ppx_buf_append(&c->keys, k, kl) || ppx_buf_append(&c->keys, "", 1))
+            goto bad;
+        if (!bytes)
+            continue;
+        int64_t code = (int64_t)ppx_get_u64(&r);
+        if (code) {
+            uint64_t stage = ppx_get_u64(&r), ml = ppx_get_u64(&r);
+            const uint8_t *m = ppx_get_bytes(&r, ml);
+            if (r.bad)
+                goto bad;
+            /* Keep the error text where the bytes would be; stage in in_len. */
+            c->in_code[i] = (int32_t)code;
+            c->in_len[i] = stage;
+            c->in_off[i] = c->inputs.len;
+            if (ppx_buf_append(&c->inputs, m, ml) || ppx_buf_append(&c->inputs, "", 1))
+                goto bad;
+        } else {
+            uint64_t len = ppx_get_u64(&r);
+            const uint8_t *d = ppx_get_bytes(&r, len);
+            if (r.bad)
+                goto bad;
+            c->in_off[i] = c->inputs.len;
+            c->in_len[i] = len;
+            if (ppx_buf_append(&c->inputs, d, len))
+                goto bad;
+        }
+    }
+    return c;
+bad:
+    ppx__chunk_free(c);
+    return NULL;
+}
