@@ -1,0 +1,4 @@
+ppx_c_test(NAME journal SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_journal.c
+           CASES stats_roundtrip_random stats_roundtrip_edges stats_size stats_format1_read
+                 stats_hostile
+           LABELS unit)
