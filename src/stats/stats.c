@@ -331,9 +331,11 @@ static uint64_t rice_bits(const uint64_t *z, size_t n, unsigned k)
     return bits;
 }
 
-/* The k that codes z[0..n) in the fewest bits. The best k is near
- * log2(mean) (Golomb's rule for geometric data); trying the seven around it
- * instead of all 64 keeps a record's encoding in microseconds. */
+/* The k that codes z[0..n) in the fewest bits, or close to it: a descent
+ * from log2 of the mean (Golomb's rule for geometric data). The cost is
+ * about unimodal in k, and the descent tries a handful of k instead of 64;
+ * the mean alone is a poor guess, as each run's first count (a jump from
+ * the previous run) inflates it. */
 static unsigned rice_k(const uint64_t *z, size_t n)
 {
     double mean = 0;
@@ -343,17 +345,18 @@ static unsigned rice_k(const uint64_t *z, size_t n)
     int e = 0;
     if (mean >= 1)
         frexp(mean, &e);
-    unsigned lo = e > 3 ? (unsigned)e - 3 : 0, hi = e < 63 ? (unsigned)e : 63;
-    unsigned best = lo;
-    uint64_t best_bits = UINT64_MAX;
-    for (unsigned k = lo; k <= hi; k++) {
-        uint64_t bits = rice_bits(z, n, k);
-        if (bits < best_bits) {
-            best_bits = bits;
-            best = k;
+    unsigned k = e < 63 ? (unsigned)e : 63;
+    uint64_t bits = rice_bits(z, n, k);
+    for (int down = 1; down >= 0; down--)
+        while (down ? k > 0 : k < 63) {
+            unsigned next = down ? k - 1 : k + 1;
+            uint64_t b = rice_bits(z, n, next);
+            if (b >= bits)
+                break;
+            bits = b;
+            k = next;
         }
-    }
-    return best;
+    return k;
 }
 
 static int put_hist(ppx_buf *o, const uint64_t h[256])
