@@ -98,12 +98,18 @@ int ppx_failures_unpack(const uint8_t *p, size_t n, ppx_failures *f, size_t *use
     return 0;
 }
 
+/* Version 2: records hold sparse statistics (format "PXS2"). Version 1
+ * journals are still read (see ppx_identity_diff), and a prepix that knows
+ * only version 1 refuses a version 2 journal, naming the journal version,
+ * instead of redoing its chunks. */
+#define IDENTITY_VERSION "2"
+
 void ppx_identity_make(ppx_run_identity *id, const char *pipeline, const char *format,
                        int quality, uint64_t seed, uint64_t max_pixels, uint64_t listing_hash,
                        uint64_t images, uint64_t chunk_size)
 {
     snprintf(id->text, sizeof id->text,
-             "version=1\npipeline=%s\nformat=%s\nquality=%d\nseed=%llu\nmax_pixels=%llu\n"
+             "version=" IDENTITY_VERSION "\npipeline=%s\nformat=%s\nquality=%d\nseed=%llu\nmax_pixels=%llu\n"
              "listing=%016llx\nimages=%llu\nchunk_size=%llu\n",
              pipeline, format, quality, (unsigned long long)seed,
              (unsigned long long)max_pixels, (unsigned long long)listing_hash,
@@ -147,6 +153,10 @@ int ppx_identity_diff(const ppx_run_identity *a, const ppx_run_identity *b, char
         char va[4096], vb[4096];
         ident_get(a->text, keys[i], va, sizeof va);
         ident_get(b->text, keys[i], vb, sizeof vb);
+        /* Version 1 journals differ only in their records' format, which
+         * ppx_journal_load still reads. */
+        if (i == 0 && strcmp(va, "1") == 0 && strcmp(vb, IDENTITY_VERSION) == 0)
+            continue;
         if (strcmp(va, vb) != 0) {
             size_t l = strlen(out);
             snprintf(out + l, cap - l, "%s%s (journal \"%s\", now \"%s\")", diff ? "; " : "",
@@ -182,9 +192,16 @@ int ppx_journal_write_identity(int jdir, const ppx_run_identity *id, ppx_err *er
     return rc;
 }
 
+/* The framing is the same in every version (scripts and tests read chunk
+ * ids from it); what changed from version 1 is the statistics, which carry
+ * their own format tag (sparse "PXS2", before it fixed "PPXS1") and are
+ * read in either format, so version 1 journals resume. A prepix that knows
+ * only version 1 refuses a version 2 journal (.prepix/run says so), and
+ * even without that check would stop at the first record whose statistics
+ * it cannot read: never a misread. */
 #define REC_MAGIC 0x4a585050u /* "PPXJ" */
 /* A journal file larger than this is not one prepix wrote (a record is a
- * few KB per chunk): refused rather than read into memory. */
+ * about a kilobyte per chunk): refused rather than read into memory. */
 #define JOURNAL_MAX_BYTES (1ULL << 32)
 
 static int cmp_names(const void *a, const void *b)
