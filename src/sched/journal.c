@@ -104,16 +104,17 @@ int ppx_failures_unpack(const uint8_t *p, size_t n, ppx_failures *f, size_t *use
  * instead of redoing its chunks. */
 #define IDENTITY_VERSION "2"
 
-void ppx_identity_make(ppx_run_identity *id, const char *pipeline, const char *format,
-                       int quality, uint64_t seed, uint64_t max_pixels, uint64_t listing_hash,
-                       uint64_t images, uint64_t chunk_size)
+void ppx_identity_make(ppx_run_identity *id, const char *pipeline, const char *format, int quality,
+                       uint64_t seed, uint64_t max_pixels, uint64_t listing_hash, uint64_t images,
+                       uint64_t chunk_size)
 {
     snprintf(id->text, sizeof id->text,
-             "version=" IDENTITY_VERSION "\npipeline=%s\nformat=%s\nquality=%d\nseed=%llu\nmax_pixels=%llu\n"
+             "version=" IDENTITY_VERSION
+             "\npipeline=%s\nformat=%s\nquality=%d\nseed=%llu\nmax_pixels=%llu\n"
              "listing=%016llx\nimages=%llu\nchunk_size=%llu\n",
-             pipeline, format, quality, (unsigned long long)seed,
-             (unsigned long long)max_pixels, (unsigned long long)listing_hash,
-             (unsigned long long)images, (unsigned long long)chunk_size);
+             pipeline, format, quality, (unsigned long long)seed, (unsigned long long)max_pixels,
+             (unsigned long long)listing_hash, (unsigned long long)images,
+             (unsigned long long)chunk_size);
 }
 
 /* Value of key in an identity text, into out. */
@@ -139,14 +140,13 @@ uint64_t ppx_identity_chunk_size(const ppx_run_identity *id)
     return ident_get(id->text, "chunk_size", v, sizeof v) ? strtoull(v, NULL, 10) : 0;
 }
 
-int ppx_identity_diff(const ppx_run_identity *a, const ppx_run_identity *b, char *out,
-                      size_t cap)
+int ppx_identity_diff(const ppx_run_identity *a, const ppx_run_identity *b, char *out, size_t cap)
 {
-    static const char *const keys[] = {"version", "pipeline", "format",  "quality",
+    static const char *const keys[] = {"version", "pipeline",   "format",  "quality",
                                        "seed",    "max_pixels", "listing", "images"};
-    static const char *const names[] = {"journal version", "pipeline",   "output format",
-                                        "quality",         "seed",       "--max-pixels",
-                                        "input listing",   "input listing size"};
+    static const char *const names[] = {
+        "journal version", "pipeline",      "output format",     "quality", "seed",
+        "--max-pixels",    "input listing", "input listing size"};
     out[0] = '\0';
     int diff = 0;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
@@ -299,8 +299,7 @@ int ppx_journal_load(int jdir, uint64_t n_chunks, ppx_resume_state *rs, ppx_err 
     if (!d) {
         if (dfd >= 0)
             close(dfd);
-        return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot list .prepix: %s",
-                           strerror(errno));
+        return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot list .prepix: %s", strerror(errno));
     }
     rewinddir(d);
     /* Read the files in a fixed order, so the kept copy of any duplicate is
@@ -356,8 +355,8 @@ int ppx_journal_open(ppx_journal *j, int jdir, int attempt, int rank, ppx_err *e
     snprintf(name, sizeof name, "journal-%d-%d.bin", attempt, rank);
     /* A new file, never an existing one or a link: each attempt and rank
      * writes its own, and the attempt number is one no file had. */
-    j->fd = openat(jdir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_APPEND | O_CLOEXEC,
-                   0600);
+    j->fd =
+        openat(jdir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_APPEND | O_CLOEXEC, 0600);
     if (j->fd < 0)
         return ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_JOB, "cannot create journal .prepix/%s: %s",
                            name, strerror(errno));
@@ -369,7 +368,8 @@ int ppx_journal_append(ppx_journal *j, uint64_t chunk, uint64_t count, const ppx
 {
     ppx_buf *r = &j->rec;
     r->len = 0;
-    int rc = ppx_buf_put_le64(r, REC_MAGIC) || ppx_buf_put_le64(r, 0) || ppx_buf_put_le64(r, chunk) || ppx_buf_put_le64(r, count) ||
+    int rc = ppx_buf_put_le64(r, REC_MAGIC) || ppx_buf_put_le64(r, 0) ||
+             ppx_buf_put_le64(r, chunk) || ppx_buf_put_le64(r, count) ||
              ppx_stats_serialize(s, r) || ppx_failures_pack(f, r);
     if (rc)
         return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");

@@ -38,14 +38,13 @@ typedef struct {
 } ppx_run_identity;
 
 /* Builds the identity text from its parts. */
-void ppx_identity_make(ppx_run_identity *id, const char *pipeline, const char *format,
-                       int quality, uint64_t seed, uint64_t max_pixels, uint64_t listing_hash,
-                       uint64_t images, uint64_t chunk_size);
+void ppx_identity_make(ppx_run_identity *id, const char *pipeline, const char *format, int quality,
+                       uint64_t seed, uint64_t max_pixels, uint64_t listing_hash, uint64_t images,
+                       uint64_t chunk_size);
 /* Reads chunk_size=... from an identity text (0 if absent). */
 uint64_t ppx_identity_chunk_size(const ppx_run_identity *id);
 /* Names the keys whose values differ ("pipeline, seed"), into out. 0 if same. */
-int ppx_identity_diff(const ppx_run_identity *a, const ppx_run_identity *b, char *out,
-                      size_t cap);
+int ppx_identity_diff(const ppx_run_identity *a, const ppx_run_identity *b, char *out, size_t cap);
 
 /* The journal lives in OUTDIR/.prepix, which the caller opened with
  * ppx_private_dir_open: jdir is its descriptor. Every file in it is opened
@@ -57,7 +56,7 @@ int ppx_journal_write_identity(int jdir, const ppx_run_identity *id, ppx_err *er
 
 /* What earlier attempts finished, read back by --resume. */
 typedef struct {
-    uint8_t *done;     /* done[chunk] = 1 */
+    uint8_t *done; /* done[chunk] = 1 */
     uint64_t n_chunks;
     uint64_t chunks, images, duplicates; /* duplicates: chunks found twice */
     int next_attempt;
