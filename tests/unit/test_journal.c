@@ -1,12 +1,16 @@
 /* Unit tests of the resume journal's encodings: the sparse statistics
  * (exact for every ppx_stats, small for small chunks, format 1 still read)
  * and the parsing of damaged journals. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
+#include "prepix/fsafe.h"
 #include "prepix/stats.h"
+#include "sched/journal.h"
 
 static uint64_t rnd(uint64_t *s)
 {
@@ -338,5 +342,371 @@ static int stats_hostile(void)
     return 0;
 }
 
+/* ---- journal records ---------------------------------------------------- */
+
+#define REC_MAGIC 0x4a585050ULL /* "PPXJ" */
+enum { V1 = 1, V2 = 2 };
+
+/* Appends one record as docs/formats.md describes it, its statistics in
+ * format 1 (journal version 1) or 2. extra: bytes after the failures (none
+ * in a record prepix writes). */
+static void put_record(ppx_buf *j, int version, uint64_t chunk, uint64_t count, const ppx_stats *s,
+                       const ppx_failures *f, const char *extra)
+{
+    ppx_buf body;
+    ppx_buf_init(&body);
+    ppx_buf_put_le64(&body, chunk);
+    ppx_buf_put_le64(&body, count);
+    if (version == V1)
+        serialize_v1(s, &body);
+    else
+        ppx_stats_serialize(s, &body);
+    ppx_failures_pack(f, &body);
+    if (extra)
+        ppx_buf_append(&body, extra, strlen(extra));
+    ppx_buf_put_le64(j, REC_MAGIC);
+    ppx_buf_put_le64(j, body.len);
+    ppx_buf_append(j, body.data, body.len);
+    ppx_buf_put_le64(j, ppx_fnv1a(PPX_FNV1A_INIT, body.data, body.len));
+    ppx_buf_destroy(&body);
+}
+
+/* Statistics of n images of one chunk. */
+static void chunk_stats(ppx_stats *s, unsigned n, uint64_t seed)
+{
+    ppx_image img;
+    ppx_image_init(&img);
+    ppx_stats_init(s);
+    for (unsigned i = 0; i < n; i++) {
+        photo(&img, 6 + i, 5, 3, seed + i);
+        ppx_img_stats st;
+        ppx_img_stats_compute(&img, &st);
+        ppx_stats_add_image(s, &st, 6 + i, 5);
+        s->total++;
+        s->ok++;
+    }
+    ppx_image_destroy(&img);
+}
+
+/* Three records for 10 images in chunks of 4: chunk 0 (one failure, image
+ * 2), chunk 1, chunk 2 (2 images); ends[i] is where record i ends. */
+typedef struct {
+    ppx_buf bytes;
+    size_t ends[3];
+    ppx_stats all;
+} journal3;
+
+static void make_journal3(journal3 *j, int version)
+{
+    ppx_buf_init(&j->bytes);
+    ppx_stats_init(&j->all);
+    static const uint64_t counts[3] = {4, 4, 2};
+    for (int c = 0; c < 3; c++) {
+        ppx_stats s;
+        chunk_stats(&s, (unsigned)counts[c], 10 * (uint64_t)c + 1);
+        ppx_failures f = {0};
+        if (c == 0) {
+            s.ok--;
+            s.failed++;
+            ppx_failures_add(&f, 2, PPX_STAGE_DECODE, PPX_ETRUNC, "truncated JPEG");
+        }
+        put_record(&j->bytes, version, (uint64_t)c, counts[c], &s, &f, NULL);
+        j->ends[c] = j->bytes.len;
+        ppx_stats_merge(&j->all, &s);
+        ppx_failures_destroy(&f);
+    }
+}
+
+static int parse3(const uint8_t *p, size_t n, ppx_resume_state *rs)
+{
+    CHECK_EQ_INT(ppx_resume_state_init(rs, 3, 4, 10), 0);
+    CHECK_EQ_INT(ppx_journal_parse(p, n, rs), 0);
+    /* Whatever was kept is consistent: the images of the chunks done. */
+    uint64_t images = 0;
+    for (int c = 0; c < 3; c++)
+        images += rs->done[c] ? (c == 2 ? 2 : 4) : 0;
+    CHECK_EQ_INT(rs->images, images);
+    CHECK_EQ_INT(rs->stats.total, images);
+    CHECK_EQ_INT(rs->failures.n, rs->done[0]);
+    return 0;
+}
+
+static int journal_parse_intact(void)
+{
+    journal3 j;
+    make_journal3(&j, V2);
+    ppx_resume_state rs;
+    CHECK_EQ_INT(parse3(j.bytes.data, j.bytes.len, &rs), 0);
+    CHECK_EQ_INT(rs.chunks, 3);
+    CHECK_EQ_INT(rs.ignored, 0);
+    CHECK(ppx_stats_equal(&rs.stats, &j.all));
+    CHECK_STR(rs.failures.v[0].msg, "truncated JPEG");
+    CHECK_EQ_INT(rs.failures.v[0].code, PPX_ETRUNC);
+    ppx_resume_state_destroy(&rs);
+    /* Each record twice: the second copies count as duplicates. */
+    ppx_buf_append(&j.bytes, j.bytes.data, j.bytes.len);
+    CHECK_EQ_INT(parse3(j.bytes.data, j.bytes.len, &rs), 0);
+    CHECK_EQ_INT(rs.chunks, 3);
+    CHECK_EQ_INT(rs.duplicates, 3);
+    CHECK(ppx_stats_equal(&rs.stats, &j.all));
+    ppx_resume_state_destroy(&rs);
+    ppx_buf_destroy(&j.bytes);
+    return 0;
+}
+
+/* A kill cuts the file anywhere: the whole records before the cut count,
+ * nothing else, and a cut tail is not damage. */
+static int journal_parse_truncated(void)
+{
+    journal3 j;
+    make_journal3(&j, V2);
+    for (size_t n = 0; n <= j.bytes.len; n++) {
+        ppx_resume_state rs;
+        CHECK_EQ_INT(parse3(j.bytes.data, n, &rs), 0);
+        uint64_t whole = (n >= j.ends[0]) + (n >= j.ends[1]) + (n >= j.ends[2]);
+        CHECK_EQ_INT(rs.chunks, whole);
+        CHECK_EQ_INT(rs.ignored, 0);
+        ppx_resume_state_destroy(&rs);
+    }
+    ppx_buf_destroy(&j.bytes);
+    return 0;
+}
+
+/* One flipped bit anywhere costs its own record and no other. */
+static int journal_parse_bitflip(void)
+{
+    journal3 j;
+    make_journal3(&j, V2);
+    for (size_t bit = 0; bit < 8 * j.bytes.len; bit++) {
+        j.bytes.data[bit / 8] ^= (uint8_t)(1u << bit % 8);
+        ppx_resume_state rs;
+        CHECK_EQ_INT(parse3(j.bytes.data, j.bytes.len, &rs), 0);
+        int hit = bit / 8 < j.ends[0] ? 0 : bit / 8 < j.ends[1] ? 1 : 2;
+        if (rs.chunks != 2 || rs.done[hit])
+            fprintf(stderr, "bit %zu (record %d): %llu chunks\n", bit, hit,
+                    (unsigned long long)rs.chunks);
+        CHECK_EQ_INT(rs.chunks, 2);
+        CHECK(!rs.done[hit]);
+        CHECK(rs.ignored <= 1);
+        ppx_resume_state_destroy(&rs);
+        j.bytes.data[bit / 8] ^= (uint8_t)(1u << bit % 8);
+    }
+    ppx_buf_destroy(&j.bytes);
+    return 0;
+}
+
+/* Records with a good checksum that this run cannot have written: each is
+ * ignored (its chunk redone), and the records after it are still read. */
+static int journal_parse_foreign(void)
+{
+    ppx_stats s;
+    chunk_stats(&s, 4, 1);
+    ppx_failures none = {0}, outside = {0}, bad_stage = {0};
+    ppx_failures_add(&outside, 4, PPX_STAGE_DECODE, PPX_ETRUNC, "image 4 is chunk 1's");
+    ppx_failures_add(&bad_stage, 1, PPX_STAGE_DECODE, PPX_ETRUNC, "x");
+    bad_stage.v[0].stage = PPX_STAGE__COUNT;
+    static const char *const what[] = {"chunk out of range",  "short count",     "long count",
+                                       "last chunk's count",  "failure outside", "failure stage",
+                                       "bytes after failures"};
+    for (int k = 0; k < 7; k++) {
+        ppx_buf b;
+        ppx_buf_init(&b);
+        switch (k) {
+        case 0:
+            put_record(&b, V2, 3, 4, &s, &none, NULL);
+            break;
+        case 1:
+            put_record(&b, V2, 0, 3, &s, &none, NULL);
+            break;
+        case 2:
+            put_record(&b, V2, 0, 5, &s, &none, NULL);
+            break;
+        case 3:
+            put_record(&b, V2, 2, 4, &s, &none, NULL);
+            break;
+        case 4:
+            put_record(&b, V2, 0, 4, &s, &outside, NULL);
+            break;
+        case 5:
+            put_record(&b, V2, 0, 4, &s, &bad_stage, NULL);
+            break;
+        default:
+            put_record(&b, V2, 0, 4, &s, &none, "x");
+            break;
+        }
+        put_record(&b, V2, 1, 4, &s, &none, NULL);
+        ppx_resume_state rs;
+        CHECK_EQ_INT(ppx_resume_state_init(&rs, 3, 4, 10), 0);
+        CHECK_EQ_INT(ppx_journal_parse(b.data, b.len, &rs), 0);
+        if (rs.chunks != 1 || !rs.done[1] || rs.ignored != 1)
+            fprintf(stderr, "case %s\n", what[k]);
+        CHECK_EQ_INT(rs.chunks, 1);
+        CHECK(rs.done[1]);
+        CHECK_EQ_INT(rs.ignored, 1);
+        ppx_resume_state_destroy(&rs);
+        ppx_buf_destroy(&b);
+    }
+    /* A length field of 2^63 allocates nothing and stops nothing. */
+    ppx_buf b;
+    ppx_buf_init(&b);
+    ppx_buf_put_le64(&b, REC_MAGIC);
+    ppx_buf_put_le64(&b, 1ULL << 63);
+    ppx_buf_put_le64(&b, 0);
+    put_record(&b, V2, 1, 4, &s, &none, NULL);
+    ppx_resume_state rs;
+    CHECK_EQ_INT(ppx_resume_state_init(&rs, 3, 4, 10), 0);
+    CHECK_EQ_INT(ppx_journal_parse(b.data, b.len, &rs), 0);
+    CHECK_EQ_INT(rs.chunks, 1);
+    CHECK_EQ_INT(rs.ignored, 1);
+    ppx_resume_state_destroy(&rs);
+    ppx_buf_destroy(&b);
+    /* Geometry that does not add up is refused. */
+    CHECK_EQ_INT(ppx_resume_state_init(&rs, 2, 4, 10), PPX_EINVAL);
+    ppx_resume_state_destroy(&rs);
+    CHECK_EQ_INT(ppx_resume_state_init(&rs, 1, UINT64_MAX, 10), PPX_EINVAL);
+    ppx_resume_state_destroy(&rs);
+    ppx_failures_destroy(&outside);
+    ppx_failures_destroy(&bad_stage);
+    return 0;
+}
+
+static int failures_hostile(void)
+{
+    ppx_failures f = {0};
+    ppx_failures_add(&f, 1, PPX_STAGE_DECODE, PPX_ETRUNC, "kept");
+    ppx_buf b;
+    ppx_buf_init(&b);
+    /* A count of 2^61 over 40 bytes: refused before any work. */
+    ppx_buf_put_le64(&b, 1ULL << 61);
+    for (int i = 0; i < 4; i++)
+        ppx_buf_put_le64(&b, 0);
+    CHECK_EQ_INT(ppx_failures_unpack(b.data, b.len, &f, NULL), PPX_ECORRUPT);
+    /* Two entries, the second bad in one field each: the first is not kept
+     * either (all or none). */
+    for (int k = 0; k < 5; k++) {
+        b.len = 0;
+        ppx_buf_put_le64(&b, 2);
+        for (int e = 0; e < 2; e++) {
+            int bad = e == 1;
+            ppx_buf_put_le64(&b, 7);
+            ppx_buf_put_le64(&b, bad && k == 0 ? (uint64_t)PPX_STAGE__COUNT : PPX_STAGE_READ);
+            ppx_buf_put_le64(&b, bad && k == 1   ? 0
+                                 : bad && k == 2 ? (uint64_t)(int64_t)INT32_MIN - 1
+                                                 : (uint64_t)(int64_t)PPX_EIO);
+            ppx_buf_put_le64(&b, bad && k == 3 ? PPX_ERR_MSG_MAX : bad && k == 4 ? 3 : 2);
+            ppx_buf_append(&b, "ab", 2);
+        }
+        CHECK_EQ_INT(ppx_failures_unpack(b.data, b.len, &f, NULL), PPX_ECORRUPT);
+        CHECK_EQ_INT(f.n, 1);
+    }
+    CHECK_STR(f.v[0].msg, "kept");
+    ppx_failures_destroy(&f);
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
+static int identity_strict(void)
+{
+    ppx_run_identity a, b;
+    static const struct {
+        const char *text;
+        uint64_t chunk;
+    } cases[] = {
+        {"chunk_size=256\n", 256},
+        {"chunk_size=18446744073709551615\n", UINT64_MAX},
+        {"chunk_size=18446744073709551616\n", 0},
+        {"chunk_size=-1\n", 0},
+        {"chunk_size=+5\n", 0},
+        {"chunk_size=0256\n", 0},
+        {"chunk_size= 5\n", 0},
+        {"chunk_size=5x\n", 0},
+        {"chunk_size=\n", 0},
+        {"chunk_size", 0},
+        {"", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(a.text, sizeof a.text, "%s", cases[i].text);
+        CHECK(ppx_identity_chunk_size(&a) == cases[i].chunk);
+    }
+    /* A damaged chunk size in the journal is named, not resumed under
+     * another chunk size. */
+    ppx_identity_make(&a, "resize 64", "png", 90, 0, 100, 0xabc, 10, 4);
+    ppx_identity_make(&b, "resize 64", "png", 90, 0, 100, 0xabc, 10, 1);
+    char diff[512];
+    CHECK(ppx_identity_diff(&a, &b, diff, sizeof diff));
+    CHECK(strstr(diff, "chunk size") != NULL);
+    /* Version 1 journals (format 1 records) resume; others do not. */
+    ppx_identity_make(&b, "resize 64", "png", 90, 0, 100, 0xabc, 10, 4);
+    CHECK(strncmp(b.text, "version=2\n", 10) == 0);
+    a = b;
+    a.text[8] = '1';
+    CHECK(!ppx_identity_diff(&a, &b, diff, sizeof diff));
+    a.text[8] = '3';
+    CHECK(ppx_identity_diff(&a, &b, diff, sizeof diff));
+    CHECK(strstr(diff, "journal version (journal \"3\", now \"2\")") != NULL);
+    /* Small or no room for the text. */
+    CHECK(ppx_identity_diff(&a, &b, diff, 1) && diff[0] == '\0');
+    CHECK(ppx_identity_diff(&a, &b, diff, 0));
+    return 0;
+}
+
+static void put_file(int dir, const char *name, const void *p, size_t n)
+{
+    int fd = openat(dir, name, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd >= 0) {
+        if (write(fd, p, n) != (ssize_t)n)
+            perror(name);
+        close(fd);
+    }
+}
+
+/* A journal an earlier prepix wrote (version 1, format 1 records) resumes
+ * with the same statistics; a damaged run file is refused by name. */
+static int journal_format1_load(void)
+{
+    char t[] = "/tmp/ppx-journal-XXXXXX";
+    CHECK(mkdtemp(t) != NULL);
+    int root = open(t, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ppx_err e;
+    int jdir = ppx_private_dir_open(root, ".prepix", &e);
+    CHECK(jdir >= 0);
+    const char *id1 = "version=1\npipeline=resize 64\nformat=png\nquality=90\nseed=0\n"
+                      "max_pixels=100\nlisting=0000000000000abc\nimages=10\nchunk_size=4\n";
+    put_file(jdir, "run", id1, strlen(id1));
+    journal3 j;
+    make_journal3(&j, V1);
+    put_file(jdir, "journal-1-0.bin", j.bytes.data, j.bytes.len);
+    ppx_resume_state rs;
+    CHECK_EQ_INT(ppx_journal_load(jdir, 3, &rs, &e), 0);
+    CHECK_EQ_INT(rs.chunks, 3);
+    CHECK_EQ_INT(rs.images, 10);
+    CHECK(ppx_stats_equal(&rs.stats, &j.all));
+    CHECK_EQ_INT(rs.next_attempt, 2);
+    ppx_resume_state_destroy(&rs);
+    /* The next attempt writes format 2 records beside them. */
+    ppx_journal jn;
+    CHECK_EQ_INT(ppx_journal_open(&jn, jdir, 2, 0, &e), 0);
+    ppx_stats s;
+    chunk_stats(&s, 2, 5);
+    ppx_failures none = {0};
+    CHECK_EQ_INT(ppx_journal_append(&jn, 2, 2, &s, &none, &e), 0);
+    ppx_journal_close(&jn);
+    CHECK_EQ_INT(ppx_journal_load(jdir, 3, &rs, &e), 0);
+    CHECK_EQ_INT(rs.duplicates, 1);
+    ppx_resume_state_destroy(&rs);
+    /* A run file whose chunk geometry disagrees with the listing's. */
+    put_file(jdir, "run", "images=10\nchunk_size=3\n", 23);
+    CHECK_EQ_INT(ppx_journal_load(jdir, 3, &rs, &e), PPX_ECORRUPT);
+    CHECK(strstr(e.msg, ".prepix/run") != NULL);
+    ppx_resume_state_destroy(&rs);
+    ppx_buf_destroy(&j.bytes);
+    close(jdir);
+    close(root);
+    return 0;
+}
+
 PPX_TEST_MAIN(TEST(stats_roundtrip_random), TEST(stats_roundtrip_edges), TEST(stats_size),
-              TEST(stats_format1_read), TEST(stats_hostile))
+              TEST(stats_format1_read), TEST(stats_hostile), TEST(journal_parse_intact),
+              TEST(journal_parse_truncated), TEST(journal_parse_bitflip),
+              TEST(journal_parse_foreign), TEST(failures_hostile), TEST(identity_strict),
+              TEST(journal_format1_load))
