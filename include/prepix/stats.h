@@ -60,10 +60,15 @@ void ppx_stats_merge(ppx_stats *dst, const ppx_stats *src);
 /* 1 if equal in every field. */
 int ppx_stats_equal(const ppx_stats *a, const ppx_stats *b);
 
-/* Compact, portable serialisation (only groups with images), for the resume
- * journal and for sending a chunk's statistics between ranks. */
+/* Compact, portable, exact serialisation, for the resume journal and for
+ * sending a chunk's statistics between ranks: appended to out (format 2,
+ * sparse: only fields that differ from ppx_stats_init's, histograms
+ * delta- and Rice-coded; docs/formats.md). 0 or PPX_ENOMEM. */
 int ppx_stats_serialize(const ppx_stats *s, ppx_buf *out);
-/* Parses what ppx_stats_serialize wrote; 0 or PPX_ECORRUPT. */
+/* Parses format 2 or format 1 (journals written before format 2) from the
+ * untrusted bytes p[0..n): 0, with *s (written only on success) equal bit
+ * for bit to what was serialised and *used (may be NULL) the bytes read,
+ * or PPX_ECORRUPT. */
 int ppx_stats_deserialize(const uint8_t *p, size_t n, ppx_stats *s, size_t *used);
 
 /* Mean and standard deviation of band b of group g on the 0..1 scale. */

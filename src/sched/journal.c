@@ -71,43 +71,69 @@ int ppx_failures_pack(const ppx_failures *f, ppx_buf *o)
     return rc ? PPX_ENOMEM : 0;
 }
 
+/* Entries are appended to f only when the whole buffer parses: a damaged
+ * buffer adds nothing. Every field is checked, so that a journal a disk
+ * damaged can never put a stage or code into a report that no run makes. */
 int ppx_failures_unpack(const uint8_t *p, size_t n, ppx_failures *f, size_t *used)
 {
+    const size_t n0 = f->n;
     const uint8_t *q = p, *end = p + n;
+    int rc = 0;
     if (n < 8)
         return PPX_ECORRUPT;
     uint64_t count = ppx_get_le64(q);
     q += 8;
+    /* Each entry takes 32 bytes at least: a count the bytes cannot hold is
+     * damage, refused before any work. */
+    if (count > (n - 8) / 32)
+        return PPX_ECORRUPT;
     for (uint64_t i = 0; i < count; i++) {
-        if (end - q < 32)
-            return PPX_ECORRUPT;
-        uint64_t index = ppx_get_le64(q), ml = ppx_get_le64(q + 24);
-        int stage = (int)(int64_t)ppx_get_le64(q + 8), code = (int)(int64_t)ppx_get_le64(q + 16);
+        if (end - q < 32) {
+            rc = PPX_ECORRUPT;
+            goto out;
+        }
+        uint64_t index = ppx_get_le64(q), stage = ppx_get_le64(q + 8), code = ppx_get_le64(q + 16),
+                 ml = ppx_get_le64(q + 24);
         q += 32;
-        if (ml >= PPX_ERR_MSG_MAX || (uint64_t)(end - q) < ml)
-            return PPX_ECORRUPT;
+        /* Codes are negative PPX_E* values, stages those ppx_stage_name knows. */
+        if (stage >= PPX_STAGE__COUNT || (int64_t)code >= 0 || (int64_t)code < INT32_MIN ||
+            ml >= PPX_ERR_MSG_MAX || (uint64_t)(end - q) < ml) {
+            rc = PPX_ECORRUPT;
+            goto out;
+        }
         char msg[PPX_ERR_MSG_MAX];
         memcpy(msg, q, ml);
         msg[ml] = '\0';
         q += ml;
-        if (ppx_failures_add(f, index, stage, code, msg))
-            return PPX_ENOMEM;
+        if (ppx_failures_add(f, index, (int)stage, (int)(int64_t)code, msg)) {
+            rc = PPX_ENOMEM;
+            goto out;
+        }
     }
     if (used)
         *used = (size_t)(q - p);
-    return 0;
+out:
+    if (rc)
+        f->n = n0;
+    return rc;
 }
 
-void ppx_identity_make(ppx_run_identity *id, const char *pipeline, const char *format,
-                       int quality, uint64_t seed, uint64_t max_pixels, uint64_t listing_hash,
-                       uint64_t images, uint64_t chunk_size)
+/* Version 2: records hold sparse statistics (format "PXS2"). Version 1
+ * journals are still read (see ppx_identity_diff), and a prepix that knows
+ * only version 1 refuses a version 2 journal, naming the journal version,
+ * instead of redoing its chunks. */
+#define IDENTITY_VERSION "2"
+
+void ppx_identity_make(ppx_run_identity *id, const char *pipeline, const char *format, int quality,
+                       uint64_t seed, uint64_t max_pixels, uint64_t listing_hash, uint64_t images,
+                       uint64_t chunk_size)
 {
     snprintf(id->text, sizeof id->text,
-             "version=1\npipeline=%s\nformat=%s\nquality=%d\nseed=%llu\nmax_pixels=%llu\n"
-             "listing=%016llx\nimages=%llu\nchunk_size=%llu\n",
-             pipeline, format, quality, (unsigned long long)seed,
-             (unsigned long long)max_pixels, (unsigned long long)listing_hash,
-             (unsigned long long)images, (unsigned long long)chunk_size);
+             "version=" IDENTITY_VERSION "\npipeline=%s\nformat=%s\nquality=%d\nseed=%llu\n"
+             "max_pixels=%llu\nlisting=%016llx\nimages=%llu\nchunk_size=%llu\n",
+             pipeline, format, quality, (unsigned long long)seed, (unsigned long long)max_pixels,
+             (unsigned long long)listing_hash, (unsigned long long)images,
+             (unsigned long long)chunk_size);
 }
 
 /* Value of key in an identity text, into out. */
@@ -127,30 +153,61 @@ static int ident_get(const char *text, const char *key, char *out, size_t cap)
     return 0;
 }
 
-uint64_t ppx_identity_chunk_size(const ppx_run_identity *id)
+/* A decimal number as ppx_identity_make writes it: digits only, no sign,
+ * no leading zero, no overflow. 0 or -1. The identity file is input too: a
+ * damaged "chunk_size=-1" must not become 2^64 - 1 through strtoull. */
+static int parse_dec(const char *s, uint64_t *v)
 {
-    char v[64];
-    return ident_get(id->text, "chunk_size", v, sizeof v) ? strtoull(v, NULL, 10) : 0;
+    uint64_t x = 0;
+    if (!*s || (s[0] == '0' && s[1]))
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || x > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+            return -1;
+        x = x * 10 + (uint64_t)(*s - '0');
+    }
+    *v = x;
+    return 0;
 }
 
-int ppx_identity_diff(const ppx_run_identity *a, const ppx_run_identity *b, char *out,
-                      size_t cap)
+static uint64_t ident_u64(const ppx_run_identity *id, const char *key)
 {
-    static const char *const keys[] = {"version", "pipeline", "format",  "quality",
-                                       "seed",    "max_pixels", "listing", "images"};
-    static const char *const names[] = {"journal version", "pipeline",   "output format",
-                                        "quality",         "seed",       "--max-pixels",
-                                        "input listing",   "input listing size"};
-    out[0] = '\0';
+    char v[64];
+    uint64_t x;
+    return ident_get(id->text, key, v, sizeof v) && parse_dec(v, &x) == 0 ? x : 0;
+}
+
+uint64_t ppx_identity_chunk_size(const ppx_run_identity *id)
+{
+    return ident_u64(id, "chunk_size");
+}
+
+int ppx_identity_diff(const ppx_run_identity *a, const ppx_run_identity *b, char *out, size_t cap)
+{
+    /* chunk_size too: the caller takes it from the journal, so it differs
+     * only when the journal's value is damaged (unreadable as a number),
+     * and chunk ids under another chunk size would name other images. */
+    static const char *const keys[] = {"version",    "pipeline", "format", "quality",   "seed",
+                                       "max_pixels", "listing",  "images", "chunk_size"};
+    static const char *const names[] = {
+        "journal version", "pipeline",      "output format",      "quality",   "seed",
+        "--max-pixels",    "input listing", "input listing size", "chunk size"};
+    if (cap)
+        out[0] = '\0';
     int diff = 0;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         char va[4096], vb[4096];
         ident_get(a->text, keys[i], va, sizeof va);
         ident_get(b->text, keys[i], vb, sizeof vb);
+        /* Version 1 journals differ only in their records' format, which
+         * ppx_journal_load still reads. */
+        if (i == 0 && strcmp(va, "1") == 0 && strcmp(vb, IDENTITY_VERSION) == 0)
+            continue;
         if (strcmp(va, vb) != 0) {
-            size_t l = strlen(out);
-            snprintf(out + l, cap - l, "%s%s (journal \"%s\", now \"%s\")", diff ? "; " : "",
-                     names[i], va, vb);
+            size_t l = cap ? strlen(out) : 0;
+            if (l + 1 < cap)
+                snprintf(out + l, cap - l, "%s%s (journal \"%s\", now \"%s\")", diff ? "; " : "",
+                         names[i], va, vb);
             diff = 1;
         }
     }
@@ -182,9 +239,18 @@ int ppx_journal_write_identity(int jdir, const ppx_run_identity *id, ppx_err *er
     return rc;
 }
 
-#define REC_MAGIC 0x4a585050u /* "PPXJ" */
-/* A journal file larger than this is not one prepix wrote (a record is a
- * few KB per chunk): refused rather than read into memory. */
+/* Record: magic u64, body length u64, body, FNV-1a(body) u64.
+ * Body: chunk u64, count u64, statistics (ppx_stats_serialize), failures
+ * (ppx_failures_pack). The framing is the same in every version (scripts
+ * and tests read chunk ids from it); what changed from version 1 is the
+ * statistics, which carry their own format tag (sparse "PXS2", before it
+ * fixed "PPXS1") and are read in either format, so version 1 journals
+ * resume. A prepix that knows only version 1 refuses a version 2 journal
+ * (.prepix/run says so), and even without that check would stop at the
+ * first record whose statistics it cannot read: never a misread. */
+#define REC_MAGIC 0x4a585050ULL /* "PPXJ" */
+/* A journal file larger than this is not one prepix wrote (a record is
+ * about a kilobyte per chunk): refused rather than read into memory. */
 #define JOURNAL_MAX_BYTES (1ULL << 32)
 
 static int cmp_names(const void *a, const void *b)
@@ -192,51 +258,133 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Record: magic u64, body length u64, body, fnv(body) u64.
- * Body: chunk u64, count u64, stats, failures. */
+int ppx_resume_state_init(ppx_resume_state *rs, uint64_t n_chunks, uint64_t chunk_size,
+                          uint64_t images)
+{
+    memset(rs, 0, sizeof *rs);
+    ppx_stats_init(&rs->stats);
+    rs->next_attempt = 1;
+    if (chunk_size &&
+        (images + chunk_size - 1 < images || (images + chunk_size - 1) / chunk_size != n_chunks))
+        return PPX_EINVAL;
+    rs->n_chunks = n_chunks;
+    rs->chunk_size = chunk_size;
+    rs->n_images = images;
+    /* One byte per chunk: n_chunks comes from the listing, not the journal. */
+    if (n_chunks > SIZE_MAX || !(rs->done = calloc(n_chunks ? (size_t)n_chunks : 1, 1)))
+        return PPX_ENOMEM;
+    return 0;
+}
+
+/* Checks one record's body (its checksum matched) and folds it into rs:
+ * 0, 1 when it is not a record this run can have written (ignored, its
+ * chunk redone), or PPX_ENOMEM. */
+static int apply_record(const uint8_t *body, uint64_t len, ppx_resume_state *rs)
+{
+    uint64_t chunk = ppx_get_le64(body), count = ppx_get_le64(body + 8), first = 0;
+    if (chunk >= rs->n_chunks)
+        return 1;
+    if (rs->chunk_size) {
+        /* The chunk's exact size: a record of fewer images must not mark
+         * the others done. chunk < n_chunks keeps first below n_images. */
+        first = chunk * rs->chunk_size;
+        uint64_t left = rs->n_images - first;
+        if (count != (left < rs->chunk_size ? left : rs->chunk_size))
+            return 1;
+    }
+    ppx_stats st;
+    ppx_failures fl = {0};
+    size_t used1, used2;
+    int rc = 1;
+    if (ppx_stats_deserialize(body + 16, (size_t)len - 16, &st, &used1))
+        goto out;
+    int frc = ppx_failures_unpack(body + 16 + used1, (size_t)len - 16 - used1, &fl, &used2);
+    if (frc) {
+        rc = frc == PPX_ENOMEM ? frc : 1;
+        goto out;
+    }
+    if (16 + used1 + used2 != len || fl.n > count)
+        goto out;
+    for (size_t i = 0; i < fl.n; i++)
+        if (rs->chunk_size && (fl.v[i].index < first || fl.v[i].index - first >= count))
+            goto out;
+    if (rs->done[chunk]) {
+        rs->duplicates++;
+    } else {
+        if (ppx_failures_extend(&rs->failures, &fl)) {
+            rc = PPX_ENOMEM;
+            goto out;
+        }
+        rs->done[chunk] = 1;
+        rs->chunks++;
+        rs->images += count;
+        ppx_stats_merge(&rs->stats, &st);
+    }
+    rc = 0;
+out:
+    ppx_failures_destroy(&fl);
+    return rc;
+}
+
+/* Offset of the next place at or after q that starts like a record, or n. */
+static size_t next_magic(const uint8_t *p, size_t n, size_t q)
+{
+    for (; q + 8 <= n; q++) {
+        uint64_t m = ppx_get_le64(p + q);
+        if (m == REC_MAGIC)
+            return q;
+    }
+    return n;
+}
+
+int ppx_journal_parse(const uint8_t *p, size_t n, ppx_resume_state *rs)
+{
+    /* Checksumming every candidate of a file full of magic numbers would
+     * take quadratic time; a whole file, even a damaged one, hashes each
+     * record about once. Past this budget, the rest of the file is redone. */
+    uint64_t budget = 4 * (uint64_t)n + 4096;
+    size_t q = 0;
+    while (n - q >= 24) {
+        uint64_t magic = ppx_get_le64(p + q), len = ppx_get_le64(p + q + 8);
+        if (magic == REC_MAGIC && len >= 16 && len <= n - q - 24) {
+            if (len > budget) {
+                rs->ignored++;
+                break;
+            }
+            budget -= len;
+            const uint8_t *body = p + q + 16;
+            if (ppx_fnv1a(PPX_FNV1A_INIT, body, (size_t)len) == ppx_get_le64(body + len)) {
+                int rc = apply_record(body, len, rs);
+                if (rc < 0)
+                    return rc;
+                rs->ignored += (uint64_t)rc;
+                q += 24 + (size_t)len;
+                continue;
+            }
+        }
+        /* Not a good record: damage, or the tail a kill cut short. The
+         * records after damage are still good: go on at the next magic
+         * number (a false start fails its checksum). A stretch at the end
+         * that claims more bytes than the file holds is what a kill leaves
+         * and is not counted as damage. */
+        size_t next = next_magic(p, n, q + 1);
+        if (next < n || (magic == REC_MAGIC && len <= n - q - 24))
+            rs->ignored++;
+        q = next;
+    }
+    return 0;
+}
+
+/* Reads one journal file into rs. */
 static int parse_file(int jdir, const char *name, ppx_resume_state *rs, ppx_err *err)
 {
     ppx_buf b;
     ppx_buf_init(&b);
     int rc = ppx_read_at(jdir, name, JOURNAL_MAX_BYTES, &b, err);
-    if (rc) {
-        ppx_buf_destroy(&b);
-        return rc == 1 ? 0 : rc; /* vanished: nothing to read */
-    }
-    const uint8_t *q = b.data, *end = b.data + b.len;
-    while (end - q >= 24) {
-        if (ppx_get_le64(q) != REC_MAGIC)
-            break;
-        uint64_t len = ppx_get_le64(q + 8);
-        if (len > (uint64_t)(end - q) - 24 || len < 16)
-            break; /* cut short by a kill: the chunk is redone */
-        const uint8_t *body = q + 16;
-        if (ppx_fnv1a(PPX_FNV1A_INIT, body, len) != ppx_get_le64(body + len))
-            break;
-        uint64_t chunk = ppx_get_le64(body), count = ppx_get_le64(body + 8);
-        ppx_stats st;
-        ppx_failures fl = {0};
-        size_t used1, used2;
-        if (ppx_stats_deserialize(body + 16, len - 16, &st, &used1) ||
-            ppx_failures_unpack(body + 16 + used1, len - 16 - used1, &fl, &used2) ||
-            chunk >= rs->n_chunks) {
-            ppx_failures_destroy(&fl);
-            break;
-        }
-        if (rs->done[chunk]) {
-            rs->duplicates++;
-        } else {
-            rs->done[chunk] = 1;
-            rs->chunks++;
-            rs->images += count;
-            ppx_stats_merge(&rs->stats, &st);
-            ppx_failures_extend(&rs->failures, &fl);
-        }
-        ppx_failures_destroy(&fl);
-        q = body + len + 8;
-    }
+    if (rc == 0 && (rc = ppx_journal_parse(b.data, b.len, rs)) != 0)
+        rc = ppx_err_set(err, rc, PPX_STAGE_JOB, "out of memory reading .prepix/%s", name);
     ppx_buf_destroy(&b);
-    return 0;
+    return rc == 1 ? 0 : rc; /* vanished: nothing to read */
 }
 
 /* "journal-A-R.bin" with 1 <= A <= PPX_JOURNAL_MAX_ATTEMPT and 0 <= R < 2^24,
@@ -270,27 +418,38 @@ static int journal_name(const char *name, int *attempt, int *rank)
 
 int ppx_journal_load(int jdir, uint64_t n_chunks, ppx_resume_state *rs, ppx_err *err)
 {
-    memset(rs, 0, sizeof *rs);
-    ppx_stats_init(&rs->stats);
-    rs->n_chunks = n_chunks;
-    rs->done = calloc(n_chunks ? n_chunks : 1, 1);
-    rs->next_attempt = 1;
-    if (!rs->done)
-        return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
+    /* The chunk geometry comes from .prepix/run, which the caller compared
+     * with this run (so its chunk size and image count are this run's):
+     * each record's count must be its chunk's exact size. */
+    ppx_run_identity id;
+    int have = ppx_journal_read_identity(jdir, &id, err);
+    if (have < 0) {
+        memset(rs, 0, sizeof *rs);
+        return have;
+    }
+    uint64_t chunk_size = have ? ppx_identity_chunk_size(&id) : 0;
+    uint64_t images = have ? ident_u64(&id, "images") : 0;
+    int rc = ppx_resume_state_init(rs, n_chunks, chunk_size, images);
+    if (rc == PPX_EINVAL)
+        return ppx_err_set(err, PPX_ECORRUPT, PPX_STAGE_JOB,
+                           ".prepix/run: %llu images in chunks of %llu are not %llu chunks: the "
+                           "file is damaged; remove OUTDIR to start over",
+                           (unsigned long long)images, (unsigned long long)chunk_size,
+                           (unsigned long long)n_chunks);
+    if (rc)
+        return ppx_err_set(err, rc, PPX_STAGE_JOB, "out of memory");
     int dfd = fcntl(jdir, F_DUPFD_CLOEXEC, 0);
     DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
     if (!d) {
         if (dfd >= 0)
             close(dfd);
-        return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot list .prepix: %s",
-                           strerror(errno));
+        return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot list .prepix: %s", strerror(errno));
     }
     rewinddir(d);
     /* Read the files in a fixed order, so the kept copy of any duplicate is
      * always the same. */
     char **names = NULL;
     size_t nn = 0;
-    int rc = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         int attempt, rank;
@@ -339,8 +498,8 @@ int ppx_journal_open(ppx_journal *j, int jdir, int attempt, int rank, ppx_err *e
     snprintf(name, sizeof name, "journal-%d-%d.bin", attempt, rank);
     /* A new file, never an existing one or a link: each attempt and rank
      * writes its own, and the attempt number is one no file had. */
-    j->fd = openat(jdir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_APPEND | O_CLOEXEC,
-                   0600);
+    j->fd =
+        openat(jdir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_APPEND | O_CLOEXEC, 0600);
     if (j->fd < 0)
         return ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_JOB, "cannot create journal .prepix/%s: %s",
                            name, strerror(errno));
@@ -352,7 +511,8 @@ int ppx_journal_append(ppx_journal *j, uint64_t chunk, uint64_t count, const ppx
 {
     ppx_buf *r = &j->rec;
     r->len = 0;
-    int rc = ppx_buf_put_le64(r, REC_MAGIC) || ppx_buf_put_le64(r, 0) || ppx_buf_put_le64(r, chunk) || ppx_buf_put_le64(r, count) ||
+    int rc = ppx_buf_put_le64(r, REC_MAGIC) || ppx_buf_put_le64(r, 0) ||
+             ppx_buf_put_le64(r, chunk) || ppx_buf_put_le64(r, count) ||
              ppx_stats_serialize(s, r) || ppx_failures_pack(f, r);
     if (rc)
         return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");

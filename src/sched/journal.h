@@ -28,7 +28,9 @@ int ppx_failures_add(ppx_failures *f, uint64_t index, int stage, int code, const
 int ppx_failures_extend(ppx_failures *dst, const ppx_failures *src);
 void ppx_failures_sort(ppx_failures *f);
 void ppx_failures_destroy(ppx_failures *f);
-/* Serialisation for MPI and the journal. */
+/* Serialisation for MPI and the journal. Unpack appends the entries of
+ * p[0..n) (untrusted) to f, all or none: 0, PPX_ECORRUPT (a length, stage
+ * or code out of range) or PPX_ENOMEM; used (may be NULL) gets the bytes read. */
 int ppx_failures_pack(const ppx_failures *f, ppx_buf *out);
 int ppx_failures_unpack(const uint8_t *p, size_t n, ppx_failures *f, size_t *used);
 
@@ -38,14 +40,16 @@ typedef struct {
 } ppx_run_identity;
 
 /* Builds the identity text from its parts. */
-void ppx_identity_make(ppx_run_identity *id, const char *pipeline, const char *format,
-                       int quality, uint64_t seed, uint64_t max_pixels, uint64_t listing_hash,
-                       uint64_t images, uint64_t chunk_size);
-/* Reads chunk_size=... from an identity text (0 if absent). */
+void ppx_identity_make(ppx_run_identity *id, const char *pipeline, const char *format, int quality,
+                       uint64_t seed, uint64_t max_pixels, uint64_t listing_hash, uint64_t images,
+                       uint64_t chunk_size);
+/* Reads chunk_size=... from an identity text (arbitrary text: 0 if absent or
+ * not a plain decimal number). */
 uint64_t ppx_identity_chunk_size(const ppx_run_identity *id);
-/* Names the keys whose values differ ("pipeline, seed"), into out. 0 if same. */
-int ppx_identity_diff(const ppx_run_identity *a, const ppx_run_identity *b, char *out,
-                      size_t cap);
+/* Names the keys whose values differ ("seed (journal \"0\", now \"1\")"),
+ * into out (cap bytes, truncated). 1 if any differ, 0 if same. a is the
+ * journal's identity: a version 1 journal matches a version 2 run. */
+int ppx_identity_diff(const ppx_run_identity *a, const ppx_run_identity *b, char *out, size_t cap);
 
 /* The journal lives in OUTDIR/.prepix, which the caller opened with
  * ppx_private_dir_open: jdir is its descriptor. Every file in it is opened
@@ -57,16 +61,34 @@ int ppx_journal_write_identity(int jdir, const ppx_run_identity *id, ppx_err *er
 
 /* What earlier attempts finished, read back by --resume. */
 typedef struct {
-    uint8_t *done;     /* done[chunk] = 1 */
+    uint8_t *done; /* done[chunk] = 1 */
     uint64_t n_chunks;
+    uint64_t chunk_size;                 /* 0: unknown, record counts are not checked */
+    uint64_t n_images;                   /* with chunk_size: the listing's size */
     uint64_t chunks, images, duplicates; /* duplicates: chunks found twice */
+    uint64_t ignored; /* damaged records or stretches skipped (their chunks are redone) */
     int next_attempt;
     ppx_stats stats;
     ppx_failures failures;
 } ppx_resume_state;
 
-/* Reads every journal file of OUTDIR. Records cut short by a kill are
- * ignored (their chunk is redone). */
+/* Prepares rs for n_chunks chunks of chunk_size images (0: unknown) out of
+ * images. 0, PPX_EINVAL when the three disagree, or PPX_ENOMEM; rs can be
+ * given to ppx_resume_state_destroy in every case. */
+int ppx_resume_state_init(ppx_resume_state *rs, uint64_t n_chunks, uint64_t chunk_size,
+                          uint64_t images);
+
+/* Folds the records of one journal file's bytes p[0..n) into rs (prepared
+ * by ppx_resume_state_init). The bytes are untrusted: a record that is cut
+ * short, damaged (bad checksum, lengths, statistics or failures) or not one
+ * this run can have written (chunk id out of range, count other than its
+ * chunk's size, failures outside the chunk) is skipped and its chunk
+ * redone; the records after it are still read. Memory used is bounded by
+ * n, time by a few passes over it. 0, or PPX_ENOMEM. Safe anywhere. */
+int ppx_journal_parse(const uint8_t *p, size_t n, ppx_resume_state *rs);
+
+/* Reads every journal file of OUTDIR (see ppx_journal_parse), with the chunk
+ * geometry from .prepix/run, which the caller has compared with this run. */
 int ppx_journal_load(int jdir, uint64_t n_chunks, ppx_resume_state *rs, ppx_err *err);
 
 /* Attempts of one OUTDIR are numbered 1..PPX_JOURNAL_MAX_ATTEMPT. */

@@ -204,53 +204,421 @@ void ppx_group_mean_std(const ppx_group_stats *g, unsigned bits, int b, double *
     *std = (double)(sqrtl(var) / scale);
 }
 
-/* Serialisation: little-endian u64 words. Layout: magic, the 11 scalar
- * words, a bitmask of present groups, then each present group's words. */
-#define STATS_MAGIC 0x3153585050ULL /* "PPXS1" */
+/* ---- Serialisation --------------------------------------------------------
+ *
+ * Format 2 (tag "PXS2") writes only what differs from an empty accumulator,
+ * so that a resume-journal record costs what its chunk holds: format 1 wrote
+ * every present group whole, 8.56 KB a record, and `--chunk-size 1` on
+ * 10,000 images made an 86 MB journal. Integers are LEB128 varints (7 bits
+ * a byte, low first).
+ *
+ *   "PXS2"
+ *   varint  mask of the 12 scalars (ppx_stats order) that differ from
+ *           ppx_stats_init's value, then each of those as a varint
+ *   u8      mask of the groups that differ from an empty group, then each:
+ *     varint images, varint pixels
+ *     4 x band: u8 flags (F_* below), then the flagged fields as varints in
+ *           flag order: sum lo, sum hi, sumsq lo, sumsq hi, min (written
+ *           when below UINT32_MAX), max (when above 0), then the histogram:
+ *       varint  number of runs of non-zero bins; per run a varint gap of
+ *               empty bins before it and a varint length
+ *       u8      Rice parameter k (0..63)
+ *       bits    per bin of the runs, its count minus the previous count
+ *               (mod 2^64, zigzag-coded), Rice-coded: quotient in unary
+ *               (RICE_ESC ones: an escape, then the value in 64 raw bits),
+ *               then k low bits; low bit first, padded to a byte
+ *
+ * Neighbouring bins of a photo's histogram hold similar counts, so their
+ * differences are small and about Laplacian; Rice coding them with the best
+ * k for the band costs about log2(spread) + 2 bits a bin, near their entropy,
+ * where a byte-aligned varint of each count costs 16 to 24 bits. Every field
+ * is written whole and differences wrap modulo 2^64, so any ppx_stats
+ * (counts near 2^64, 128-bit sums) reads back bit-identical.
+ *
+ * Format 1 ("PPXS1" as a u64, then fixed u64 words) is still read, so that
+ * journals written before format 2 resume. */
+static const uint8_t stats_tag2[4] = {'P', 'X', 'S', '2'};
+#define STATS_MAGIC1 0x3153585050ULL
+#define STATS_NSCAL 12
 
-static size_t group_words(void)
+enum { F_SUM_LO = 1, F_SUM_HI = 2, F_SQ_LO = 4, F_SQ_HI = 8, F_MIN = 16, F_MAX = 32, F_HIST = 64 };
+
+/* A Rice quotient from here on is written as an escape and 64 raw bits: it
+ * bounds the unary run a reader follows, and an outlier costs 88 bits
+ * instead of a k chosen for it. */
+#define RICE_ESC 24
+
+_Static_assert(PPX_STATS_GROUPS <= 8, "the group mask is one byte");
+
+/* The 12 scalars in serialisation order (the same for writing and reading). */
+#define STATS_SCALARS(s)                                                                           \
+    {                                                                                              \
+        &(s)->total, &(s)->ok, &(s)->failed, &(s)->bytes_read, &(s)->bytes_written, &(s)->sized,   \
+            &(s)->w_min, &(s)->w_max, &(s)->w_sum, &(s)->h_min, &(s)->h_max, &(s)->h_sum           \
+    }
+
+static int put_u8(ppx_buf *o, unsigned v)
 {
-    return 2 + 4 * 2 * 2 + 4 * 2 + 4 * 256;
+    uint8_t b = (uint8_t)v;
+    return ppx_buf_append(o, &b, 1);
+}
+
+static int put_varint(ppx_buf *o, uint64_t v)
+{
+    uint8_t b[10];
+    size_t n = 0;
+    while (v >= 0x80) {
+        b[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    b[n++] = (uint8_t)v;
+    return ppx_buf_append(o, b, n);
+}
+
+static uint64_t zigzag(uint64_t d)
+{
+    return (d << 1) ^ (0 - (d >> 63));
+}
+
+static uint64_t unzigzag(uint64_t z)
+{
+    return (z >> 1) ^ (0 - (z & 1));
+}
+
+/* Bits appended low first, straight into room reserved in the output. */
+#define HIST_BITS_MAX (256 * (RICE_ESC + 64) / 8 + 1)
+typedef struct {
+    uint8_t *out;
+    size_t len;
+    uint64_t acc;
+    unsigned n; /* bits in acc, below 8 between calls */
+} bit_writer;
+
+/* Appends the k <= 32 low bits of v. */
+static void put_bits(bit_writer *w, uint64_t v, unsigned k)
+{
+    w->acc |= (v & ((1ULL << k) - 1)) << w->n;
+    w->n += k;
+    for (; w->n >= 8; w->n -= 8, w->acc >>= 8)
+        w->out[w->len++] = (uint8_t)w->acc;
+}
+
+static void put_rice(bit_writer *w, uint64_t z, unsigned k)
+{
+    uint64_t q = z >> k;
+    if (q >= RICE_ESC) {
+        put_bits(w, (1u << RICE_ESC) - 1, RICE_ESC);
+        put_bits(w, z, 32);
+        put_bits(w, z >> 32, 32);
+        return;
+    }
+    put_bits(w, (1u << q) - 1, (unsigned)q + 1); /* q ones, then a zero */
+    if (k > 32) {
+        put_bits(w, z, 32);
+        put_bits(w, z >> 32, k - 32);
+    } else {
+        put_bits(w, z, k);
+    }
+}
+
+static uint64_t rice_bits(const uint64_t *z, size_t n, unsigned k)
+{
+    uint64_t bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t q = z[i] >> k;
+        bits += q < RICE_ESC ? q + 1 + k : RICE_ESC + 64;
+    }
+    return bits;
+}
+
+/* The k that codes z[0..n) in the fewest bits, or close to it: a descent
+ * from log2 of the mean (Golomb's rule for geometric data). The cost is
+ * about unimodal in k, and the descent tries a handful of k instead of 64;
+ * the mean alone is a poor guess, as each run's first count (a jump from
+ * the previous run) inflates it. */
+static unsigned rice_k(const uint64_t *z, size_t n)
+{
+    double mean = 0;
+    for (size_t i = 0; i < n; i++)
+        mean += (double)z[i];
+    mean = n ? mean / (double)n : 0;
+    int e = 0;
+    if (mean >= 1)
+        frexp(mean, &e);
+    unsigned k = e < 63 ? (unsigned)e : 63;
+    uint64_t bits = rice_bits(z, n, k);
+    for (int down = 1; down >= 0; down--)
+        while (down ? k > 0 : k < 63) {
+            unsigned next = down ? k - 1 : k + 1;
+            uint64_t b = rice_bits(z, n, next);
+            if (b >= bits)
+                break;
+            bits = b;
+            k = next;
+        }
+    return k;
+}
+
+static int put_hist(ppx_buf *o, const uint64_t h[256])
+{
+    unsigned runs = 0;
+    for (unsigned v = 0; v < 256; v++)
+        runs += h[v] && (v == 0 || !h[v - 1]);
+    int rc = put_varint(o, runs);
+    uint64_t z[256], prev = 0;
+    size_t nz = 0;
+    for (unsigned v = 0, pos = 0; v < 256 && !rc;) {
+        if (!h[v]) {
+            v++;
+            continue;
+        }
+        unsigned start = v;
+        for (; v < 256 && h[v]; v++) {
+            z[nz++] = zigzag(h[v] - prev);
+            prev = h[v];
+        }
+        rc = put_varint(o, start - pos) || put_varint(o, v - start);
+        pos = v;
+    }
+    unsigned k = rice_k(z, nz);
+    if (rc || put_u8(o, k) || ppx_buf_reserve(o, o->len + HIST_BITS_MAX))
+        return PPX_ENOMEM;
+    bit_writer w = {o->data + o->len, 0, 0, 0};
+    for (size_t i = 0; i < nz; i++)
+        put_rice(&w, z[i], k);
+    if (w.n)
+        put_bits(&w, 0, 8 - w.n);
+    o->len += w.len;
+    return 0;
+}
+
+static int group_is_empty(const ppx_group_stats *g)
+{
+    static const ppx_group_stats empty = {.min = {UINT32_MAX, UINT32_MAX, UINT32_MAX, UINT32_MAX}};
+    return memcmp(g, &empty, sizeof empty) == 0;
+}
+
+static int put_group(ppx_buf *o, const ppx_group_stats *g)
+{
+    int rc = put_varint(o, g->images) || put_varint(o, g->pixels);
+    for (int b = 0; b < 4 && !rc; b++) {
+        int hist = 0;
+        for (int v = 0; v < 256 && !hist; v++)
+            hist = g->hist[b][v] != 0;
+        unsigned f = (g->sum[b].lo ? F_SUM_LO : 0) | (g->sum[b].hi ? F_SUM_HI : 0) |
+                     (g->sumsq[b].lo ? F_SQ_LO : 0) | (g->sumsq[b].hi ? F_SQ_HI : 0) |
+                     (g->min[b] != UINT32_MAX ? F_MIN : 0) | (g->max[b] ? F_MAX : 0) |
+                     (hist ? F_HIST : 0);
+        rc = put_u8(o, f) || ((f & F_SUM_LO) && put_varint(o, g->sum[b].lo)) ||
+             ((f & F_SUM_HI) && put_varint(o, g->sum[b].hi)) ||
+             ((f & F_SQ_LO) && put_varint(o, g->sumsq[b].lo)) ||
+             ((f & F_SQ_HI) && put_varint(o, g->sumsq[b].hi)) ||
+             ((f & F_MIN) && put_varint(o, g->min[b])) ||
+             ((f & F_MAX) && put_varint(o, g->max[b])) || ((f & F_HIST) && put_hist(o, g->hist[b]));
+    }
+    return rc;
 }
 
 int ppx_stats_serialize(const ppx_stats *s, ppx_buf *o)
 {
-    uint64_t scal[] = {s->total, s->ok,    s->failed, s->bytes_read, s->bytes_written, s->sized,
-                       s->w_min, s->w_max, s->w_sum,  s->h_min,      s->h_max,         s->h_sum};
-    uint64_t mask = 0;
+    ppx_stats init;
+    ppx_stats_init(&init);
+    const uint64_t *scal[] = STATS_SCALARS(s), *scal0[] = STATS_SCALARS(&init);
+    uint64_t smask = 0;
+    for (int i = 0; i < STATS_NSCAL; i++)
+        if (*scal[i] != *scal0[i])
+            smask |= 1ULL << i;
+    unsigned gmask = 0;
     for (int g = 0; g < PPX_STATS_GROUPS; g++)
-        if (s->group[g].images)
-            mask |= 1ULL << g;
-    int rc = ppx_buf_put_le64(o, STATS_MAGIC);
-    for (size_t i = 0; i < sizeof scal / sizeof scal[0] && !rc; i++)
-        rc = ppx_buf_put_le64(o, scal[i]);
-    rc = rc ? rc : ppx_buf_put_le64(o, mask);
-    for (int gi = 0; gi < PPX_STATS_GROUPS && !rc; gi++) {
-        const ppx_group_stats *g = &s->group[gi];
-        if (!(mask & (1ULL << gi)))
-            continue;
-        rc = ppx_buf_put_le64(o, g->images) || ppx_buf_put_le64(o, g->pixels);
-        for (int b = 0; b < 4 && !rc; b++)
-            rc = ppx_buf_put_le64(o, g->sum[b].lo) || ppx_buf_put_le64(o, g->sum[b].hi) || ppx_buf_put_le64(o, g->sumsq[b].lo) ||
-                 ppx_buf_put_le64(o, g->sumsq[b].hi) || ppx_buf_put_le64(o, g->min[b]) || ppx_buf_put_le64(o, g->max[b]);
-        for (int b = 0; b < 4 && !rc; b++)
-            for (int v = 0; v < 256 && !rc; v++)
-                rc = ppx_buf_put_le64(o, g->hist[b][v]);
-    }
+        if (!group_is_empty(&s->group[g]))
+            gmask |= 1u << g;
+    int rc = ppx_buf_append(o, stats_tag2, sizeof stats_tag2) || put_varint(o, smask);
+    for (int i = 0; i < STATS_NSCAL && !rc; i++)
+        if (smask & (1ULL << i))
+            rc = put_varint(o, *scal[i]);
+    rc = rc || put_u8(o, gmask);
+    for (int g = 0; g < PPX_STATS_GROUPS && !rc; g++)
+        if (gmask & (1u << g))
+            rc = put_group(o, &s->group[g]);
     return rc ? PPX_ENOMEM : 0;
 }
 
-int ppx_stats_deserialize(const uint8_t *p, size_t n, ppx_stats *s, size_t *used)
+/* Reader over untrusted bytes: a read past the end sets bad and yields 0,
+ * so a parser checks bad once after a group of fields. */
+typedef struct {
+    const uint8_t *p, *end;
+    int bad;
+} rd;
+
+static unsigned get_u8(rd *r)
 {
-    const size_t nscal = 12;
-    if (n < 8 * (nscal + 2) || ppx_get_le64(p) != STATS_MAGIC)
+    if (r->bad || r->p == r->end) {
+        r->bad = 1;
+        return 0;
+    }
+    return *r->p++;
+}
+
+static uint64_t get_varint(rd *r)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        unsigned b = get_u8(r);
+        /* The tenth byte holds bit 63 only: anything more overflows. */
+        if (r->bad || (shift == 63 && b > 1)) {
+            r->bad = 1;
+            return 0;
+        }
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return v;
+    }
+    r->bad = 1;
+    return 0;
+}
+
+/* Bits read low first from r's bytes. acc is filled a byte at a time ahead
+ * of use; bytes it holds whole when the band ends go back to r (the
+ * partial last byte is padding). */
+typedef struct {
+    rd *r;
+    uint64_t acc;
+    unsigned n; /* bits in acc */
+} bit_reader;
+
+static void fill(bit_reader *b)
+{
+    for (; b->n <= 56 && b->r->p < b->r->end; b->n += 8)
+        b->acc |= (uint64_t)*b->r->p++ << b->n;
+}
+
+/* The next k <= 32 bits. */
+static uint64_t get_bits(bit_reader *b, unsigned k)
+{
+    if (b->n < k)
+        fill(b);
+    if (b->n < k) {
+        b->r->bad = 1;
+        return 0;
+    }
+    uint64_t v = b->acc & ((1ULL << k) - 1);
+    b->acc >>= k;
+    b->n -= k;
+    return v;
+}
+
+static uint64_t get_rice(bit_reader *b, unsigned k)
+{
+    /* The quotient: the ones before the first zero. Bits of acc past n are
+     * zero, so the count stops at n when the input ends first. */
+    fill(b);
+    uint64_t q = b->acc == UINT64_MAX ? 64 : (uint64_t)__builtin_ctzll(~b->acc), low;
+    if (q >= RICE_ESC) {
+        get_bits(b, RICE_ESC);
+        low = get_bits(b, 32);
+        return low | get_bits(b, 32) << 32;
+    }
+    /* The terminating zero, or a quotient the writer cannot have made
+     * (q << k would overflow). */
+    if (q >= b->n || q > UINT64_MAX >> k) {
+        b->r->bad = 1;
+        return 0;
+    }
+    get_bits(b, (unsigned)q + 1);
+    low = get_bits(b, k > 32 ? 32 : k);
+    if (k > 32)
+        low |= get_bits(b, k - 32) << 32;
+    return q << k | low;
+}
+
+static void end_bits(bit_reader *b)
+{
+    b->r->p -= b->n / 8;
+}
+
+static int get_hist(rd *r, uint64_t h[256])
+{
+    uint16_t start[128], len[128];
+    uint64_t runs = get_varint(r);
+    if (r->bad || runs > 128) /* runs are separated by empty bins */
         return PPX_ECORRUPT;
-    ppx_stats t;
-    ppx_stats_init(&t);
+    uint64_t pos = 0;
+    for (uint64_t i = 0; i < runs; i++) {
+        uint64_t gap = get_varint(r), n = get_varint(r);
+        if (r->bad || gap > 256 - pos || n == 0 || n > 256 - pos - gap)
+            return PPX_ECORRUPT;
+        start[i] = (uint16_t)(pos + gap);
+        len[i] = (uint16_t)n;
+        pos += gap + n;
+    }
+    unsigned k = get_u8(r);
+    if (r->bad || k > 63)
+        return PPX_ECORRUPT;
+    bit_reader b = {r, 0, 0};
+    uint64_t prev = 0;
+    for (uint64_t i = 0; i < runs && !r->bad; i++)
+        for (unsigned v = start[i]; v < (unsigned)start[i] + len[i]; v++) {
+            prev += unzigzag(get_rice(&b, k));
+            h[v] = prev;
+        }
+    end_bits(&b);
+    return r->bad ? PPX_ECORRUPT : 0;
+}
+
+static int get_group(rd *r, ppx_group_stats *g)
+{
+    g->images = get_varint(r);
+    g->pixels = get_varint(r);
+    for (int b = 0; b < 4 && !r->bad; b++) {
+        unsigned f = get_u8(r);
+        if (f & ~0x7fu)
+            return PPX_ECORRUPT; /* a flag this version does not know */
+        g->sum[b].lo = f & F_SUM_LO ? get_varint(r) : 0;
+        g->sum[b].hi = f & F_SUM_HI ? get_varint(r) : 0;
+        g->sumsq[b].lo = f & F_SQ_LO ? get_varint(r) : 0;
+        g->sumsq[b].hi = f & F_SQ_HI ? get_varint(r) : 0;
+        uint64_t mn = f & F_MIN ? get_varint(r) : UINT32_MAX, mx = f & F_MAX ? get_varint(r) : 0;
+        if (mn > UINT32_MAX || mx > UINT32_MAX)
+            return PPX_ECORRUPT;
+        g->min[b] = (uint32_t)mn;
+        g->max[b] = (uint32_t)mx;
+        if ((f & F_HIST) && get_hist(r, g->hist[b]))
+            return PPX_ECORRUPT;
+    }
+    return r->bad ? PPX_ECORRUPT : 0;
+}
+
+static int deserialize_v2(const uint8_t *p, size_t n, ppx_stats *t, size_t *used)
+{
+    rd r = {p + sizeof stats_tag2, p + n, 0};
+    uint64_t *scal[] = STATS_SCALARS(t);
+    uint64_t smask = get_varint(&r);
+    if (r.bad || smask >> STATS_NSCAL)
+        return PPX_ECORRUPT;
+    for (int i = 0; i < STATS_NSCAL; i++)
+        if (smask & (1ULL << i))
+            *scal[i] = get_varint(&r);
+    unsigned gmask = get_u8(&r);
+    if (r.bad || gmask >> PPX_STATS_GROUPS)
+        return PPX_ECORRUPT;
+    for (int g = 0; g < PPX_STATS_GROUPS; g++)
+        if ((gmask & (1u << g)) && get_group(&r, &t->group[g]))
+            return PPX_ECORRUPT;
+    *used = (size_t)(r.p - p);
+    return 0;
+}
+
+/* Format 1: magic, the 12 scalars, a mask of present groups, then each
+ * group's 1058 words (images, pixels, per band sum lo/hi, sumsq lo/hi, min,
+ * max, then the four 256-bin histograms). */
+static int deserialize_v1(const uint8_t *p, size_t n, ppx_stats *t, size_t *used)
+{
+    const size_t group_words = 2 + 4 * 6 + 4 * 256;
+    if (n < 8 * (STATS_NSCAL + 2))
+        return PPX_ECORRUPT;
     const uint8_t *q = p + 8;
-    uint64_t *scal[] = {&t.total, &t.ok,    &t.failed, &t.bytes_read, &t.bytes_written, &t.sized,
-                        &t.w_min, &t.w_max, &t.w_sum,  &t.h_min,      &t.h_max,         &t.h_sum};
-    for (size_t i = 0; i < nscal; i++, q += 8)
+    uint64_t *scal[] = STATS_SCALARS(t);
+    for (size_t i = 0; i < STATS_NSCAL; i++, q += 8)
         *scal[i] = ppx_get_le64(q);
     uint64_t mask = ppx_get_le64(q);
     q += 8;
@@ -259,9 +627,9 @@ int ppx_stats_deserialize(const uint8_t *p, size_t n, ppx_stats *s, size_t *used
     for (int gi = 0; gi < PPX_STATS_GROUPS; gi++) {
         if (!(mask & (1ULL << gi)))
             continue;
-        if ((size_t)(p + n - q) < 8 * group_words())
+        if ((size_t)(p + n - q) < 8 * group_words)
             return PPX_ECORRUPT;
-        ppx_group_stats *g = &t.group[gi];
+        ppx_group_stats *g = &t->group[gi];
         g->images = ppx_get_le64(q);
         g->pixels = ppx_get_le64(q + 8);
         q += 16;
@@ -270,15 +638,35 @@ int ppx_stats_deserialize(const uint8_t *p, size_t n, ppx_stats *s, size_t *used
             g->sum[b].hi = ppx_get_le64(q + 8);
             g->sumsq[b].lo = ppx_get_le64(q + 16);
             g->sumsq[b].hi = ppx_get_le64(q + 24);
-            g->min[b] = (uint32_t)ppx_get_le64(q + 32);
-            g->max[b] = (uint32_t)ppx_get_le64(q + 40);
+            uint64_t mn = ppx_get_le64(q + 32), mx = ppx_get_le64(q + 40);
+            if (mn > UINT32_MAX || mx > UINT32_MAX)
+                return PPX_ECORRUPT;
+            g->min[b] = (uint32_t)mn;
+            g->max[b] = (uint32_t)mx;
         }
         for (int b = 0; b < 4; b++)
             for (int v = 0; v < 256; v++, q += 8)
                 g->hist[b][v] = ppx_get_le64(q);
     }
+    *used = (size_t)(q - p);
+    return 0;
+}
+
+int ppx_stats_deserialize(const uint8_t *p, size_t n, ppx_stats *s, size_t *used)
+{
+    /* Parsed into a copy: s is written only on success. */
+    ppx_stats t;
+    ppx_stats_init(&t);
+    size_t u = 0;
+    int rc = PPX_ECORRUPT;
+    if (n >= sizeof stats_tag2 && memcmp(p, stats_tag2, sizeof stats_tag2) == 0)
+        rc = deserialize_v2(p, n, &t, &u);
+    else if (n >= 8 && ppx_get_le64(p) == STATS_MAGIC1)
+        rc = deserialize_v1(p, n, &t, &u);
+    if (rc)
+        return rc;
     *s = t;
     if (used)
-        *used = (size_t)(q - p);
+        *used = u;
     return 0;
 }
