@@ -286,6 +286,13 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
     }
     if (have_prev && cfg->resume) {
         s->chunk_size = ppx_identity_chunk_size(&prev);
+        if (s->chunk_size == 0 || s->chunk_size > 1000000) {
+            fprintf(stderr,
+                    "prepix: %s/.prepix/run holds a chunk size of %llu, out of range: it was not "
+                    "written by prepix; to start over, remove %s\n",
+                    cfg->outdir, (unsigned long long)s->chunk_size, cfg->outdir);
+            return 2;
+        }
         if (cfg->chunk_size && cfg->chunk_size != s->chunk_size) {
             fprintf(stderr, "prepix: --resume: chunk size %llu differs from the journal's %llu\n",
                     (unsigned long long)cfg->chunk_size, (unsigned long long)s->chunk_size);
@@ -358,6 +365,11 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
         if (swept)
             fprintf(stderr, "prepix: removed %llu temporary files an earlier attempt left\n",
                     (unsigned long long)swept);
+        if (s->resume.ignored)
+            fprintf(stderr,
+                    "prepix: warning: %llu damaged journal records ignored: their chunks are "
+                    "redone\n",
+                    (unsigned long long)s->resume.ignored);
         if (s->resume.duplicates)
             fprintf(stderr, "prepix: warning: the journal holds %llu chunks twice\n",
                     (unsigned long long)s->resume.duplicates);
