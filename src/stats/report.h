@@ -9,7 +9,7 @@
 #include "prepix/buf.h"
 #include "prepix/error.h"
 #include "prepix/stats.h"
-#include "sched/journal.h"
+#include "prepix/failures.h"
 
 typedef struct {
     int rank;
