@@ -229,7 +229,11 @@ static int check_format(ppx_run_config *cfg, const ppx_pipeline *pl)
     return 0;
 }
 
-static int cmd_run(int argc, char **argv, int stats_only)
+/* `prepix run|stats` options into cfg (defaults first); *spec_arg gets -p's
+ * text. 0, EXIT_USAGE with the message printed, or -1 after --help printed
+ * the usage (nothing more to do). */
+static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
+                     const char **spec_arg)
 {
     enum {
         O_SHARD = 1000, O_CHUNK, O_SEED, O_RESUME, O_MAXPIX, O_TIMEOUT, O_MAXFAIL, O_TRANSPORT,
@@ -255,19 +259,16 @@ static int cmd_run(int argc, char **argv, int stats_only)
         {"copy-mode", no_argument, 0, O_COPYMODE},
         {"rank-timeout", required_argument, 0, O_RANKTIMEOUT},
         {0, 0, 0, 0}};
-    ppx_run_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.quality = 90;
-    cfg.timeout_s = 60;
-    cfg.rank_timeout_s = 120;
-    cfg.max_failures = -1;
-    cfg.out_format = PPX_FMT_UNKNOWN;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->quality = 90;
+    cfg->timeout_s = 60;
+    cfg->rank_timeout_s = 120;
+    cfg->max_failures = -1;
+    cfg->out_format = PPX_FMT_UNKNOWN;
     /* A privileged run never reads through a link another user planted in
      * INPUT unless told to (docs/security.md). */
-    cfg.follow_symlinks = geteuid() != 0;
-    ppx_limits_default(&cfg.limits);
-    const char *spec_arg = NULL;
-    char *spec_owned = NULL;
+    cfg->follow_symlinks = geteuid() != 0;
+    ppx_limits_default(&cfg->limits);
     int c;
     uint64_t u;
     int64_t i64;
@@ -275,20 +276,20 @@ static int cmd_run(int argc, char **argv, int stats_only)
     while ((c = getopt_long(argc, argv, "i:o:p:f:q:w:", opts, NULL)) != -1) {
         switch (c) {
         case 'i':
-            cfg.input = optarg;
+            cfg->input = optarg;
             break;
         case 'o':
-            cfg.outdir = optarg;
+            cfg->outdir = optarg;
             break;
         case 'p':
-            spec_arg = optarg;
+            *spec_arg = optarg;
             break;
         case 'f':
-            cfg.shard = strcasecmp(optarg, "tar") == 0   ? PPX_SHARD_TAR
+            cfg->shard = strcasecmp(optarg, "tar") == 0   ? PPX_SHARD_TAR
                         : strcasecmp(optarg, "npy") == 0 ? PPX_SHARD_NPY
                                                          : PPX_SHARD_NONE;
-            cfg.out_format = PPX_FMT_UNKNOWN;
-            if (!cfg.shard && parse_format(optarg, &cfg.out_format)) {
+            cfg->out_format = PPX_FMT_UNKNOWN;
+            if (!cfg->shard && parse_format(optarg, &cfg->out_format)) {
                 usage_error("-f %s: expected jpeg, png, tiff, same, tar or npy", optarg);
                 return EXIT_USAGE;
             }
@@ -298,45 +299,45 @@ static int cmd_run(int argc, char **argv, int stats_only)
                 usage_error("-q %s: expected a quality from 1 to 100", optarg);
                 return EXIT_USAGE;
             }
-            cfg.quality = (int)u;
+            cfg->quality = (int)u;
             break;
         case 'w':
             if (parse_u64(optarg, &u) || u < 1 || u > 4096) {
                 usage_error("-w %s: expected a number of workers from 1 to 4096", optarg);
                 return EXIT_USAGE;
             }
-            cfg.workers = (int)u;
+            cfg->workers = (int)u;
             break;
         case O_SHARD:
             if (parse_u64(optarg, &u) || u < 1 || u > MAX_CHUNK) {
                 usage_error("--shard-size %s: expected a number from 1 to %d", optarg, MAX_CHUNK);
                 return EXIT_USAGE;
             }
-            cfg.shard_size = u;
+            cfg->shard_size = u;
             break;
         case O_CHUNK:
             if (parse_u64(optarg, &u) || u < 1 || u > MAX_CHUNK) {
                 usage_error("--chunk-size %s: expected a number from 1 to %d", optarg, MAX_CHUNK);
                 return EXIT_USAGE;
             }
-            cfg.chunk_size = u;
+            cfg->chunk_size = u;
             break;
         case O_SEED:
             if (parse_u64(optarg, &u)) {
                 usage_error("--seed %s: expected a non-negative integer", optarg);
                 return EXIT_USAGE;
             }
-            cfg.seed = u;
+            cfg->seed = u;
             break;
         case O_FOLLOW:
         case O_NOFOLLOW:
-            cfg.follow_symlinks = c == O_FOLLOW;
+            cfg->follow_symlinks = c == O_FOLLOW;
             break;
         case O_COPYMODE:
-            cfg.copy_mode = 1;
+            cfg->copy_mode = 1;
             break;
         case O_RESUME:
-            cfg.resume = 1;
+            cfg->resume = 1;
             break;
         case O_MAXPIX:
             if (parse_u64(optarg, &u) || u < 1 || u > MAX_PIXELS) {
@@ -345,7 +346,7 @@ static int cmd_run(int argc, char **argv, int stats_only)
                             optarg, (unsigned long long)MAX_PIXELS);
                 return EXIT_USAGE;
             }
-            cfg.limits.max_pixels = u;
+            cfg->limits.max_pixels = u;
             break;
         case O_TIMEOUT: {
             char *end;
@@ -355,7 +356,7 @@ static int cmd_run(int argc, char **argv, int stats_only)
                             MAX_TIMEOUT_S);
                 return EXIT_USAGE;
             }
-            cfg.timeout_s = t;
+            cfg->timeout_s = t;
             break;
         }
         case O_RANKTIMEOUT: {
@@ -366,7 +367,7 @@ static int cmd_run(int argc, char **argv, int stats_only)
                             MAX_TIMEOUT_S);
                 return EXIT_USAGE;
             }
-            cfg.rank_timeout_s = t;
+            cfg->rank_timeout_s = t;
             break;
         }
         case O_MAXFAIL:
@@ -374,44 +375,44 @@ static int cmd_run(int argc, char **argv, int stats_only)
                 usage_error("--max-failures %s: expected -1 or a number >= 0", optarg);
                 return EXIT_USAGE;
             }
-            cfg.max_failures = i64;
+            cfg->max_failures = i64;
             break;
         case O_TRANSPORT:
             if (strcmp(optarg, "paths") == 0)
-                cfg.transport_bytes = 0;
+                cfg->transport_bytes = 0;
             else if (strcmp(optarg, "bytes") == 0)
-                cfg.transport_bytes = 1;
+                cfg->transport_bytes = 1;
             else {
                 usage_error("--transport %s: expected paths or bytes", optarg);
                 return EXIT_USAGE;
             }
             break;
         case O_REPORT:
-            cfg.report_path = optarg;
+            cfg->report_path = optarg;
             break;
         case O_HTML:
-            cfg.html_path = optarg;
+            cfg->html_path = optarg;
             break;
         case O_PROGRESS:
             if (strcmp(optarg, "auto") == 0)
-                cfg.progress = PPX_PROGRESS_AUTO;
+                cfg->progress = PPX_PROGRESS_AUTO;
             else if (strcmp(optarg, "bar") == 0)
-                cfg.progress = PPX_PROGRESS_BAR;
+                cfg->progress = PPX_PROGRESS_BAR;
             else if (strcmp(optarg, "log") == 0)
-                cfg.progress = PPX_PROGRESS_LOG;
+                cfg->progress = PPX_PROGRESS_LOG;
             else if (strcmp(optarg, "none") == 0)
-                cfg.progress = PPX_PROGRESS_NONE;
+                cfg->progress = PPX_PROGRESS_NONE;
             else {
                 usage_error("--progress %s: expected auto, bar, log or none", optarg);
                 return EXIT_USAGE;
             }
             break;
         case O_DRYRUN:
-            cfg.dry_run = 1;
+            cfg->dry_run = 1;
             break;
         case O_HELP:
             fputs(usage_text, stdout);
-            return EXIT_OK;
+            return -1;
         default:
             usage_error("unknown or incomplete option");
             return EXIT_USAGE;
@@ -421,57 +422,62 @@ static int cmd_run(int argc, char **argv, int stats_only)
         usage_error("unexpected argument '%s'", argv[optind]);
         return EXIT_USAGE;
     }
-    if (!cfg.input) {
+    if (!cfg->input) {
         usage_error("-i INPUT is required");
         return EXIT_USAGE;
     }
     if (stats_only) {
-        if (cfg.outdir) {
+        if (cfg->outdir) {
             usage_error("`prepix stats` writes no images: drop -o (use `prepix run`)");
             return EXIT_USAGE;
         }
-        if (cfg.resume || cfg.transport_bytes) {
+        if (cfg->resume || cfg->transport_bytes) {
             usage_error("--resume and --transport bytes belong to `prepix run`");
             return EXIT_USAGE;
         }
-        cfg.stats_only = 1;
-        if (!cfg.html_path)
-            cfg.html_path = "";
-    } else if (!cfg.outdir) {
+        cfg->stats_only = 1;
+        if (!cfg->html_path)
+            cfg->html_path = "";
+    } else if (!cfg->outdir) {
         usage_error("-o OUTDIR is required");
         return EXIT_USAGE;
     }
+    return 0;
+}
+
+/* Reads -p @FILE, parses the pipeline and checks it against the format:
+ * cfg->pipeline and cfg->spec set (*spec_owned to free). 0 or EXIT_USAGE. */
+static int validate_run(ppx_run_config *cfg, const char *spec_arg, char **spec_owned)
+{
     if (spec_arg && spec_arg[0] == '@') {
         const char *why = "";
-        spec_owned = read_spec_file(spec_arg + 1, &why);
-        if (!spec_owned) {
+        *spec_owned = read_spec_file(spec_arg + 1, &why);
+        if (!*spec_owned) {
             usage_error("-p %s: cannot read %s: %s", spec_arg, spec_arg + 1, why);
             return EXIT_USAGE;
         }
-        spec_arg = spec_owned;
+        spec_arg = *spec_owned;
     }
     ppx_pipeline *pl = NULL;
     ppx_err err;
     ppx_err_clear(&err);
     if (ppx_pipeline_parse(spec_arg ? spec_arg : "", &pl, &err)) {
         usage_error("bad pipeline: %s", err.msg);
-        free(spec_owned);
         return EXIT_USAGE;
     }
-    if (check_format(&cfg, pl)) {
+    if (check_format(cfg, pl)) {
         ppx_pipeline_free(&pl);
-        free(spec_owned);
         return EXIT_USAGE;
     }
-    cfg.pipeline = pl;
-    cfg.spec = spec_arg ? spec_arg : "";
-    char cmdline[4096] = "prepix";
-    for (int k = 0; k < argc; k++) {
-        size_t l = strlen(cmdline);
-        snprintf(cmdline + l, sizeof cmdline - l, " %s", argv[k]);
-    }
-    cfg.command_line = cmdline;
+    cfg->pipeline = pl;
+    cfg->spec = spec_arg ? spec_arg : "";
+    return 0;
+}
 
+/* Runs the job: as one plain rank, or under MPI when a launcher started us;
+ * the one place prepix calls MPI_Abort. Returns the exit code. */
+static int launch_run(ppx_run_config *cfg)
+{
     int use_mpi = launched_by_mpi();
     int code;
     install_signals();
@@ -479,19 +485,17 @@ static int cmd_run(int argc, char **argv, int stats_only)
         int provided;
         if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
             fprintf(stderr, "prepix: MPI_Init failed\n");
-            ppx_pipeline_free(&pl);
-            free(spec_owned);
             return EXIT_FATAL;
         }
         /* Errors return to us (and end the job with exit 1) instead of
          * aborting without a word. */
         MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-        cfg.use_mpi = 1;
+        cfg->use_mpi = 1;
         int rank;
         MPI_Comm_rank(MPI_COMM_WORLD, &rank);
         if (rank != 0)
-            cfg.progress = PPX_PROGRESS_NONE;
-        code = ppx_sched_run(&cfg, MPI_COMM_WORLD);
+            cfg->progress = PPX_PROGRESS_NONE;
+        code = ppx_sched_run(cfg, MPI_COMM_WORLD);
         if (code == PPX_SCHED_ABORT || code == PPX_SCHED_STALLED) {
             /* The one place prepix aborts: the ranks cannot agree (MPI failed,
              * or a rank fell silent: then exit 4, --resume finishes the job). */
@@ -507,8 +511,33 @@ static int cmd_run(int argc, char **argv, int stats_only)
         if (rank != 0)
             code = 0;
     } else {
-        code = ppx_sched_run(&cfg, MPI_COMM_NULL);
+        code = ppx_sched_run(cfg, MPI_COMM_NULL);
     }
+    return code;
+}
+
+static int cmd_run(int argc, char **argv, int stats_only)
+{
+    ppx_run_config cfg;
+    const char *spec_arg = NULL;
+    char *spec_owned = NULL;
+    int code = parse_run(argc, argv, stats_only, &cfg, &spec_arg);
+    if (code)
+        return code == -1 ? EXIT_OK : code;
+    code = validate_run(&cfg, spec_arg, &spec_owned);
+    if (code) {
+        free(spec_owned);
+        return code;
+    }
+    char cmdline[4096] = "prepix";
+    for (int k = 0; k < argc; k++) {
+        size_t l = strlen(cmdline);
+        snprintf(cmdline + l, sizeof cmdline - l, " %s", argv[k]);
+    }
+    cfg.command_line = cmdline;
+
+    code = launch_run(&cfg);
+    ppx_pipeline *pl = (ppx_pipeline *)cfg.pipeline;
     ppx_pipeline_free(&pl);
     free(spec_owned);
     return code;
