@@ -16,6 +16,11 @@ void ppx_buf_init(ppx_buf *b);
 void ppx_buf_destroy(ppx_buf *b);
 /* Makes room for at least n bytes in total (len is kept). 0 or PPX_ENOMEM. */
 int ppx_buf_reserve(ppx_buf *b, size_t n);
+
+/* Makes room for one more element in the array *v of *cap elements of elem
+ * bytes holding n: doubles the capacity (first: first) when n == *cap, with
+ * overflow checked. 0 or PPX_ENOMEM (*v and *cap unchanged). */
+int ppx_array_grow(void **v, size_t *cap, size_t n, size_t elem, size_t first);
 /* Appends n bytes. 0 or PPX_ENOMEM. */
 int ppx_buf_append(ppx_buf *b, const void *p, size_t n);
 /* Appends printf-formatted text (no NUL). 0, PPX_ENOMEM or PPX_EINVAL (bad format). */

@@ -80,3 +80,18 @@ int ppx_buf_append(ppx_buf *b, const void *p, size_t n)
     b->len += n;
     return 0;
 }
+
+int ppx_array_grow(void **v, size_t *cap, size_t n, size_t elem, size_t first)
+{
+    if (n < *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : first;
+    if (c < *cap || c > SIZE_MAX / elem)
+        return PPX_ENOMEM;
+    void *nv = realloc(*v, c * elem);
+    if (!nv)
+        return PPX_ENOMEM;
+    *v = nv;
+    *cap = c;
+    return 0;
+}

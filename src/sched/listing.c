@@ -16,14 +16,8 @@
 
 int ppx_listing_add(ppx_listing *l, const char *key, size_t len)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 1024;
-        uint64_t *o = realloc(l->off, cap * sizeof *o);
-        if (!o)
-            return PPX_ENOMEM;
-        l->off = o;
-        l->cap = cap;
-    }
+    if (ppx_array_grow((void **)&l->off, &l->cap, l->n, sizeof *l->off, 1024))
+        return PPX_ENOMEM;
     if (l->arena_len + len + 1 > l->arena_cap) {
         size_t cap = l->arena_cap ? l->arena_cap : 65536;
         while (cap < l->arena_len + len + 1)
@@ -57,14 +51,9 @@ static int cmp_entry(const void *a, const void *b)
  * (listed as "NAME/") still makes its class. */
 static int add_failed(ppx_listing *l, const char *key, int e)
 {
-    if (l->n_walk_errors == l->walk_errors_cap) {
-        size_t cap = l->walk_errors_cap ? l->walk_errors_cap * 2 : 16;
-        ppx_walk_error *v = realloc(l->walk_errors, cap * sizeof *v);
-        if (!v)
-            return PPX_ENOMEM;
-        l->walk_errors = v;
-        l->walk_errors_cap = cap;
-    }
+    if (ppx_array_grow((void **)&l->walk_errors, &l->walk_errors_cap, l->n_walk_errors,
+                       sizeof *l->walk_errors, 16))
+        return PPX_ENOMEM;
     l->walk_errors[l->n_walk_errors++] = (ppx_walk_error){l->n, e};
     return ppx_listing_add(l, key, strlen(key));
 }

@@ -8,14 +8,8 @@
 
 int ppx_failures_add(ppx_failures *f, uint64_t index, int stage, int code, const char *msg)
 {
-    if (f->n == f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 16;
-        ppx_failure *v = realloc(f->v, cap * sizeof *v);
-        if (!v)
-            return PPX_ENOMEM;
-        f->v = v;
-        f->cap = cap;
-    }
+    if (ppx_array_grow((void **)&f->v, &f->cap, f->n, sizeof *f->v, 16))
+        return PPX_ENOMEM;
     ppx_failure *e = &f->v[f->n++];
     e->index = index;
     e->stage = stage;
