@@ -51,7 +51,9 @@ def durability_order():
         args += ["--shard-size", str(cs)] if fmt == "tar" else ["--chunk-size", str(cs)]
         p = subprocess.run(["strace", "-f", "-y", "-xx", "-s", "64", "-o", log, "-e",
                             "trace=renameat,renameat2,rename,syncfs,fsync,fdatasync,write",
-                            PREPIX] + args, capture_output=True, text=True)
+                            PREPIX] + args, capture_output=True, text=True,
+                           # LeakSanitizer cannot run under ptrace (asan builds)
+                           env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"))
         check(p.returncode == 0, f"-f {fmt}: exit {p.returncode}: {p.stderr}")
         listing = sorted(os.path.relpath(os.path.join(r, f), inp)
                          for r, _, fs in os.walk(inp) for f in fs if f.startswith("img"))
