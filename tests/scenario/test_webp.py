@@ -16,13 +16,16 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(__file__))
 import data  # noqa: E402
-from lib import BUILD, Skip, check, corpus, main, report, run, tmpdir  # noqa: E402
+from lib import BUILD, SAMPLES, Skip, check, corpus, main, report, run, tmpdir  # noqa: E402
 
 DUMP = os.path.join(BUILD, "tests", "ppx_dump")
 TOOLS = ("cwebp", "dwebp", "img2webp", "gif2webp", "webpmux")
-# Lossy round trips: `-f webp` at the default -q 90 of a photo-like image, and at -q 75.
-PSNR_MIN_Q90 = 34.0
-PSNR_MIN_Q75 = 31.0
+# Lossy round trips (`-f webp`, source decoded against output decoded), bounds 1 dB under the
+# lowest measured: the detailed tree photo of samples/ gives 31.2 dB at the default -q 90 and
+# 29.0 dB at -q 75 (Pillow's WebP at the same qualities: the same; its JPEG: 30.9 and 26.8 dB);
+# the gray video frame 42.4 and 36.2 dB.
+PSNR_MIN_Q90 = 30.0
+PSNR_MIN_Q75 = 28.0
 # Shrink on load (docs/pipeline.md): hinted decode + resize against full decode + resize.
 PSNR_MIN_HINT = 38.0
 LARGE = [
@@ -58,10 +61,21 @@ def parse_pnm(b):
         w, h, c = int(f[b"WIDTH"]), int(f[b"HEIGHT"]), int(f[b"DEPTH"])
         check(int(f[b"MAXVAL"]) == 255, "PAM maxval")
         return np.frombuffer(rest[:w * h * c], np.uint8).reshape(h, w, c)
-    magic, w, h, maxval, rest = b.split(maxsplit=4)
+    # Four blank-separated fields, then exactly one blank byte before the samples (which may
+    # themselves start with blank bytes).
+    fields, pos = [], 0
+    while len(fields) < 4:
+        while b[pos:pos + 1].isspace():
+            pos += 1
+        end = pos
+        while not b[end:end + 1].isspace():
+            end += 1
+        fields.append(b[pos:end])
+        pos = end
+    magic, w, h, maxval = fields[0], int(fields[1]), int(fields[2]), int(fields[3])
     c = 3 if magic == b"P6" else 1
-    check(int(maxval) == 255, "PNM maxval")
-    return np.frombuffer(rest[:int(w) * int(h) * c], np.uint8).reshape(int(h), int(w), c)
+    check(maxval == 255, "PNM maxval")
+    return np.frombuffer(b[pos + 1:pos + 1 + w * h * c], np.uint8).reshape(h, w, c)
 
 
 def ours(path, hint=None):
@@ -80,8 +94,12 @@ def dwebp(path, resize=None):
 
 
 def same_as_dwebp(path, has_alpha, resize=None, hint=None):
+    """Our pixels equal dwebp's; has_alpha None: whichever prepix chose (RGB only where dwebp's
+    alpha is all 255)."""
     a = ours(path, hint)
     b = dwebp(path, resize)
+    if has_alpha is None:
+        has_alpha = a.shape[2] == 4
     check(a.shape[:2] == b.shape[:2], "%s: %s, dwebp %s" % (path, a.shape, b.shape))
     if has_alpha:
         check(a.shape[2] == 4, "%s: %d channels, want RGBA" % (path, a.shape[2]))
@@ -101,13 +119,19 @@ def psnr(a, b):
 
 
 def sources(d):
-    """PNG sources: photo-like RGB and RGBA, and a gray one."""
+    """PNG sources made of real photos (the repository's samples; a lossy PSNR bound means
+    something on them, not on synthetic noise): RGB, RGBA (the photo under an alpha ramp) and
+    gray."""
     os.makedirs(d, exist_ok=True)
+    tree = Image.open(os.path.join(SAMPLES, "misc", "librsvg2-tests__tree.jpg"))
+    rgba = tree.crop((0, 0, 301, 201)).convert("RGBA")
+    ramp = np.add.outer(np.arange(201), np.arange(301)) * 255 // 500
+    rgba.putalpha(Image.fromarray(ramp.astype(np.uint8)))
+    gray = Image.open(os.path.join(SAMPLES, "video", "go-src__video-005.gray.jpeg"))
     p = {}
-    for name, w, h, mode in (("rgb", 203, 151, "RGB"), ("rgba", 180, 133, "RGBA"),
-                             ("gray", 97, 120, "L")):
+    for name, im in (("rgb", tree), ("rgba", rgba), ("gray", gray)):
         p[name] = os.path.join(d, name + ".png")
-        data.photo_like(w, h, len(name), mode).save(p[name])
+        im.save(p[name])
     return p
 
 
@@ -158,7 +182,7 @@ def dwebp_lossless():
     need_tools()
     t = tmpdir()
     src = sources(t)
-    for z in ("0", "6", "9"):
+    for z in ("0", "4", "7"):
         for name in ("rgb", "rgba", "gray"):
             f = os.path.join(t, "%s_z%s.webp" % (name, z))
             sh("cwebp", "-quiet", "-lossless", "-exact", "-z", z, src[name], "-o", f)
@@ -234,13 +258,19 @@ def dwebp_animated():
     for f, n in made:
         first = f + ".f1.webp"
         sh("webpmux", "-get", "frame", "1", f, "-o", first)
+        # Every frame of these files covers the canvas: the canvas is frame 1. RGBA where the
+        # file has alpha, else RGB.
         a = ours(f)
         b = dwebp(first)
-        check(a.shape == (b.shape[0], b.shape[1], 4), "%s: %s vs %s" % (f, a.shape, b.shape))
+        check(a.shape[:2] == b.shape[:2], "%s: %s vs %s" % (f, a.shape, b.shape))
+        if a.shape[2] == 3:
+            check((b[..., 3] == 255).all(), f + ": RGB although frame 1 has alpha")
+            b = b[..., :3]
         check(np.array_equal(a, b), "%s: first frame differs from dwebp in %d samples"
               % (f, int((a != b).sum())))
         j = inspect_json([f])[0]
-        check(j["frames"] == n and j["animated"] is True and j["channels"] == 4, str(j))
+        check(j["frames"] == n and j["animated"] is True and j["channels"] == a.shape[2],
+              str(j))
         check("first frame" in j.get("note", ""), str(j))
 
 
@@ -286,7 +316,8 @@ def webp_folder(t):
     sh("cwebp", "-quiet", "-q", "85", src["rgb"], "-o", tmp)
     sh("webpmux", "-set", "exif", ex, tmp, "-o", os.path.join(inp, "cat", "rotated.webp"))
     kinds["cat/rotated.webp"] = (src["rgb"], False)
-    frames = [src["rgb"], src["rgb"]]
+    frames = [src["rgb"], os.path.join(t, "frame2.png")]
+    Image.open(src["rgb"]).transpose(Image.FLIP_LEFT_RIGHT).save(frames[1])
     os.makedirs(os.path.join(inp, "fish"))
     sh("img2webp", "-lossless", *frames, "-o", os.path.join(inp, "fish", "anim.webp"))
     kinds["fish/anim.webp"] = (src["rgb"], True)

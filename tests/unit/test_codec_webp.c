@@ -130,16 +130,33 @@ static int same_as_packed(const ppx_image *img, const uint8_t *p, unsigned ch)
 static int lib_encode(const ppx_image *img, int lossless, float q, ppx_buf *out)
 {
     uint8_t *o = NULL;
-    size_t n;
-    int stride = (int)img->stride;
+    size_t n = 0;
+    int w = (int)img->width, h = (int)img->height, stride = (int)img->stride;
+    if (lossless) {
+        /* The advanced API for `exact`: the simple one (1.2.4) changes the
+         * colour under fully transparent pixels. */
+        WebPConfig c;
+        WebPPicture p;
+        WebPMemoryWriter mw;
+        WebPMemoryWriterInit(&mw);
+        if (!WebPConfigInit(&c) || !WebPPictureInit(&p))
+            return 1;
+        c.lossless = 1;
+        c.exact = 1;
+        p.width = w, p.height = h, p.use_argb = 1;
+        p.writer = WebPMemoryWrite, p.custom_ptr = &mw;
+        int ok = img->channels == 4 ? WebPPictureImportRGBA(&p, img->data, stride)
+                                    : WebPPictureImportRGB(&p, img->data, stride);
+        ok = ok && WebPEncode(&c, &p);
+        WebPPictureFree(&p);
+        int rc = !ok || set_buf(out, mw.mem, mw.size);
+        WebPMemoryWriterClear(&mw);
+        return rc;
+    }
     if (img->channels == 4)
-        n = lossless ? WebPEncodeLosslessRGBA(img->data, (int)img->width, (int)img->height, stride,
-                                              &o)
-                     : WebPEncodeRGBA(img->data, (int)img->width, (int)img->height, stride, q, &o);
+        n = WebPEncodeRGBA(img->data, w, h, stride, q, &o);
     else
-        n = lossless ? WebPEncodeLosslessRGB(img->data, (int)img->width, (int)img->height, stride,
-                                             &o)
-                     : WebPEncodeRGB(img->data, (int)img->width, (int)img->height, stride, q, &o);
+        n = WebPEncodeRGB(img->data, w, h, stride, q, &o);
     int rc = n == 0 || set_buf(out, o, n);
     WebPFree(o);
     return rc;
@@ -253,7 +270,8 @@ static int detect_and_names(void)
     CHECK_EQ_INT(ppx_codec_detect(wave, sizeof wave), PPX_FMT_UNKNOWN);
     CHECK_STR(ppx_format_name(PPX_FMT_WEBP), "webp");
     CHECK_STR(ppx_format_ext(PPX_FMT_WEBP), "webp");
-    CHECK(ppx_is_image_name("a.webp") && ppx_is_image_name("b.WebP") && !ppx_is_image_name(".webp"));
+    CHECK(ppx_is_image_name("a.webp") && ppx_is_image_name("b.WebP") &&
+          !ppx_is_image_name(".webp"));
     /* A RIFF WAVE file is not an image: EFORMAT names the formats we read. */
     ppx_buf b;
     ppx_buf_init(&b);
@@ -326,8 +344,8 @@ static int decode_lossy(unsigned ch)
     CHECK(lib_file(&b, 203, 117, ch, 0) == 0);
     CHECK_EQ_INT(decode_buf(b.data, b.len, NULL, &out, &info, &err), 0);
     int w, h;
-    uint8_t *ref = ch == 4 ? WebPDecodeRGBA(b.data, b.len, &w, &h)
-                           : WebPDecodeRGB(b.data, b.len, &w, &h);
+    uint8_t *ref =
+        ch == 4 ? WebPDecodeRGBA(b.data, b.len, &w, &h) : WebPDecodeRGB(b.data, b.len, &w, &h);
     CHECK(ref != NULL);
     CHECK(same_as_packed(&out, ref, ch));
     WebPFree(ref);
@@ -500,8 +518,8 @@ static int scaled_decode(void)
         CHECK(lib_file(&b, 203, 150, 3, lossless) == 0);
         static const struct {
             uint32_t mw, mh, d;
-        } cases[] = {{51, 38, 4}, {52, 38, 2}, {26, 19, 8}, {1, 1, 8}, {0, 0, 1}, {203, 1, 1},
-                     {0, 75, 2}};
+        } cases[] = {{51, 38, 4}, {52, 38, 2}, {26, 19, 8}, {1, 1, 8},
+                     {0, 0, 1},   {203, 1, 1}, {0, 75, 2}};
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             ppx_decode_opts o = {.min_width = cases[i].mw, .min_height = cases[i].mh};
             CHECK_EQ_INT(decode_buf(b.data, b.len, &o, &img, &info, &err), 0);
@@ -727,8 +745,7 @@ static int truncated_every_tenth(void)
             size_t cut = b.len * (size_t)t / 10;
             int rc = decode_code(&b, cut, NULL, &err);
             if (rc != PPX_ETRUNC) {
-                fprintf(stderr, "kind %d cut at %zu of %zu: %s\n", k, cut, b.len,
-                        ppx_err_name(rc));
+                fprintf(stderr, "kind %d cut at %zu of %zu: %s\n", k, cut, b.len, ppx_err_name(rc));
                 return 1;
             }
             CHECK(strstr(err.msg, "bytes") != NULL);
@@ -802,7 +819,7 @@ static int chunk_past_end(void)
         CHECK(each_kind(kind[i], &b) == 0);
         size_t off = find_chunk(&b, chunks[i]);
         CHECK(off > 0);
-        put_le32(b.data + off + 4, le32(b.data + off + 4) + 1000);
+        put_le32(b.data + off + 4, le32(b.data + off + 4) + 100000);
         int rc = decode_code(&b, b.len, NULL, &err);
         if (rc != PPX_ECORRUPT) {
             fprintf(stderr, "%s: %s\n", chunks[i], ppx_err_name(rc));
@@ -911,14 +928,15 @@ static int vp8l_corrupt(void)
     memset(b.data + l + 5, 0xFF, n - 5);
     CHECK_EQ_INT(decode_code(&b, b.len, NULL, &err), PPX_ECORRUPT);
     /* The bitstream ends early inside a complete chunk (chunk and RIFF sizes
-     * agree with the shorter data). */
+     * agree with the shorter data). libwebp's lossless decoder reports this
+     * as a bitstream error, not as missing data (unlike VP8, vp8_corrupt). */
     CHECK(each_kind(1, &b) == 0);
     b.len = l + n / 2;
     put_le32(b.data + l - 4, n / 2);
     if (b.len & 1)
         b.data[b.len++] = 0;
     set_riff_size(&b);
-    CHECK_EQ_INT(decode_code(&b, b.len, NULL, &err), PPX_ETRUNC);
+    CHECK_EQ_INT(decode_code(&b, b.len, NULL, &err), PPX_ECORRUPT);
     ppx_buf_destroy(&b);
     return 0;
 }
