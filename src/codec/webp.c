@@ -56,12 +56,17 @@ static uint32_t le24(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16;
 }
 
-/* A chunk's fourcc for messages: non-printable bytes become '?'. */
-static void fourcc_text(const uint8_t *p, char out[5])
+/* A chunk's name for messages: one of those WebP defines, as our own
+ * constant, or "unknown". Messages name no byte of the file: reports are
+ * shared, and an input may be a link to a secret. */
+static const char *chunk_name(const uint8_t *p)
 {
-    for (int i = 0; i < 4; i++)
-        out[i] = p[i] >= 0x20 && p[i] < 0x7f ? (char)p[i] : '?';
-    out[4] = '\0';
+    static const char *const known[] = {"VP8 ", "VP8L", "VP8X", "ALPH", "ANIM",
+                                        "ANMF", "ICCP", "EXIF", "XMP "};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (memcmp(p, known[i], 4) == 0)
+            return known[i];
+    return "unknown";
 }
 
 /* What the header steps learn, and what they hold until the decode is done. */
@@ -148,13 +153,11 @@ static int walk_riff(const uint8_t *buf, size_t len, const ppx_limits *l, webp_h
     for (size_t off = RIFF_HEADER_BYTES; h->end - off >= CHUNK_HEADER_BYTES;) {
         const uint8_t *c = buf + off;
         uint32_t n = le32(c + 4);
-        char cc[5];
-        fourcc_text(c, cc);
         if (n > h->end - off - CHUNK_HEADER_BYTES)
             return ppx_err_set(err, PPX_ECORRUPT, PPX_STAGE_DECODE,
                                "WebP chunk '%s' of %u bytes at offset %zu runs past the end of "
                                "the RIFF data (%zu bytes)",
-                               cc, n, off, h->end);
+                               chunk_name(c), n, off, h->end);
         if (off == RIFF_HEADER_BYTES && memcmp(c, "VP8X", 4) == 0 && n >= VP8X_PAYLOAD_BYTES) {
             h->vp8x = 1;
             h->flags = le32(c + 8);

@@ -2,7 +2,7 @@
 # binary; otherwise it gets a plain main() (standalone_main.c). Either way
 # CTest replays every file of the corpus's bad/ folder, of regressions/ and
 # of webp_seeds/ (small files of each WebP kind, the seeds of
-# PPX_FUZZ_FORMAT=webp run_fuzz.sh) through it, one test per file, labelled
+# `run_fuzz.sh SECONDS "" webp`) through it, one test per file, labelled
 # fuzz: a crash, a hang (TIMEOUT) or a sanitizer report fails the test.
 set(PPX_FUZZ_SRC ${CMAKE_CURRENT_LIST_DIR})
 if(PPX_FUZZ)

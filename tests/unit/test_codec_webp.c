@@ -827,6 +827,14 @@ static int chunk_past_end(void)
         }
         CHECK(strstr(err.msg, chunks[i]) != NULL);
     }
+    /* A chunk WebP does not define is named "unknown", never by its bytes
+     * (a report must not quote a file). */
+    CHECK(each_kind(3, &b) == 0);
+    size_t icc = find_chunk(&b, "ICCP");
+    memcpy(b.data + icc, "QZXJ", 4);
+    put_le32(b.data + icc + 4, 100000);
+    CHECK_EQ_INT(decode_code(&b, b.len, NULL, &err), PPX_ECORRUPT);
+    CHECK(strstr(err.msg, "'unknown'") != NULL && strstr(err.msg, "QZXJ") == NULL);
     /* A chunk size near 2^32 does not wrap any sum. */
     CHECK(each_kind(3, &b) == 0);
     put_le32(b.data + find_chunk(&b, "ICCP") + 4, 0xFFFFFFF7u);
