@@ -29,7 +29,9 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-IMAGE_EXT = (".jpg", ".jpeg", ".tif", ".tiff", ".png")
+IMAGE_EXT = (".jpg", ".jpeg", ".tif", ".tiff", ".png", ".webp")
+# The WebP workload's inputs: the corpus's JPEG photos as lossy WebP at this quality.
+WEBP_QUALITY = 80
 
 # 8-bit TIFF variants of one 600x400 photo that every tool decodes: the
 # tiff-half inputs (strips, tiles, planar, LZW, Deflate, PackBits, JPEG, ...).
@@ -54,6 +56,40 @@ def make_dataset(work, name, sources, reps):
     for r in range(reps):
         for s in sources:
             shutil.copyfile(s, os.path.join(d, "r%02d_%s" % (r, os.path.basename(s))))
+    open(stamp, "w").close()
+    return d
+
+
+def _to_webp(job):
+    from PIL import Image
+
+    src, dst = job
+    with Image.open(src) as im:
+        exif = im.info.get("exif", b"")
+        im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
+        im.save(dst, quality=WEBP_QUALITY, method=4, exif=exif)
+
+
+def make_webp_dataset(work, sources, reps):
+    """SOURCES converted to lossy WebP by Pillow (libwebp, quality WEBP_QUALITY, EXIF kept so
+    that autorotate has work), REPS times, flat in WORK/data/webp-qQ-xREPS/. The conversion
+    runs in a pool: a driver grown by decoding big photos would pass its peak RSS on to every
+    tool it forks afterwards (ru_maxrss starts at the parent's size)."""
+    import multiprocessing
+
+    d = os.path.join(work, "data", "webp-q%d-x%d" % (WEBP_QUALITY, reps))
+    stamp = os.path.join(d, ".complete")
+    if os.path.exists(stamp):
+        return d
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    jobs = [(s, os.path.join(d, "r00_" + os.path.splitext(os.path.basename(s))[0] + ".webp"))
+            for s in sources]
+    with multiprocessing.Pool(len(os.sched_getaffinity(0))) as pool:
+        pool.map(_to_webp, jobs, chunksize=1)
+    for r in range(1, reps):
+        for _, p in jobs:
+            shutil.copyfile(p, p.replace("/r00_", "/r%02d_" % r))
     open(stamp, "w").close()
     return d
 
@@ -335,7 +371,7 @@ def main():
     ap.add_argument("--scaling-reps", type=int, default=4,
                     help="copies of the JPEG corpus for scaling: -np 1 -w 1 must last >= 5 s, "
                     "or MPI's start-up (~0.35 s) weighs on the -np ratio")
-    ap.add_argument("--only", default="thumb224,big1024,tiff-half,stats,scaling,memory")
+    ap.add_argument("--only", default="thumb224,big1024,tiff-half,stats,webp224,scaling,memory")
     ap.add_argument("--peers", default="all", help="'all' or 'none' (prepix and the floor only)")
     ap.add_argument("--doc", help="docs/benchmarks.md to update")
     ap.add_argument("--timeout", type=float, default=600)
@@ -442,6 +478,20 @@ def main():
                  "-format tif -filter Lanczos -resize 50% -compress LZW"),
                 ("Pillow", PY + " tiff-half -j %d -i {IN} -o {OUT}" % jobs)]
         workload("tiff-half", tools, tiff_in, "prepix", "prepix")
+
+    if "webp224" in only:
+        # thumb224 on the same photos as lossy WebP. Pillow cannot shrink WebP on load; prepix
+        # can (libwebp's scaler), and the draft=off row shows what that is worth.
+        webp_in = make_webp_dataset(a.work, jpeg_sources(a.corpus), a.reps)
+        spec = "autorotate | resize 224 | center-crop 224"
+        tools = [("Pillow", PY + " thumb224 -j %d -i {IN} -o {OUT}" % jobs),
+                 ("prepix", prepix_run + " -p '" + spec + "' -f jpeg -q 90 -w %d" % jobs),
+                 ("prepix draft=off", prepix_run + " -p '" + spec.replace(
+                     "224 |", "224 draft=off |", 1) + "' -f jpeg -q 90 -w %d" % jobs)]
+        if peers:
+            tools += [("vipsthumbnail", X + " vipsthumbnail --size 224x224 --smartcrop centre "
+                       "-o '{OUT}/%s.jpg[Q=90]'")]
+        workload("webp224", tools, webp_in, "Pillow", "Pillow")
 
     if "stats" in only:
         tools = [("prepix stats", P + " stats -i {IN} --progress none --report {OUT}/r.json "
@@ -603,6 +653,22 @@ def render(res):
         peers += fmt_commands(rows, w["input"])
     if peers:
         blocks["peers"] = head + ver + peers
+    if "webp224" in wl:
+        # A block of its own, so that `--only webp224` leaves the other workloads' block alone.
+        w = wl["webp224"]
+        txt = head + ver + "### webp224 (%d images)\n\n" % w["images"]
+        txt += fmt_table(w["rows"], True, w["ref"]) + "\n"
+        txt += "Run at %s (prepix %s); load average (1 min) at start and end: %.1f, %.1f.\n\n" % (
+            w.get("date", "?"), w.get("commit", res["commit"]), w["load"][0], w["load"][1])
+        txt += targets("webp224", w["rows"])
+        errs = [(r["tool"], r["errors"]) for r in w["rows"] if r["errors"]]
+        if errs:
+            txt += "Failures (last lines of stderr):\n\n"
+            for t, e in errs:
+                txt += "    %s: %s\n" % (t, " / ".join(e)[:400].replace(
+                    os.path.dirname(HERE) + "/", ""))
+            txt += "\n"
+        blocks["webp"] = txt + fmt_commands(w["rows"], w["input"])
     if "scaling" in res:
         s = res["scaling"]
         txt = head
@@ -669,6 +735,8 @@ def targets(name, rows):
     elif name == "big1024":
         checks = [("prepix", "vipsthumbnail", 0.7), ("prepix", "Pillow+draft", 0.6),
                   ("prepix draft=fast", "Pillow+draft", 0.6)]
+    elif name == "webp224":
+        checks = [("prepix", "Pillow", 0.8)]
     s = ""
     for tool, peer, bound in checks:
         w, c = ratio(tool, peer, "wall"), ratio(tool, peer, "cpu")

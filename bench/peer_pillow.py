@@ -5,6 +5,8 @@
 
 WORKLOAD is one of
   thumb224   EXIF transpose, shorter side 224 (lanczos), centre crop 224, JPEG q90
+             (also the webp224 workload: the same on WebP inputs, which Pillow decodes
+             in full: it has no draft for WebP)
   big1024    longer side 1024 (lanczos), JPEG q90
   tiff-half  50% (lanczos), TIFF LZW
   stats      per-channel mean/std (numpy), per channel count; prints JSON
@@ -98,7 +100,7 @@ def main():
         os.makedirs(ARGS.output, exist_ok=True)
     names = sorted(
         n for n in os.listdir(ARGS.input)
-        if n.lower().endswith((".jpg", ".jpeg", ".tif", ".tiff", ".png"))
+        if n.lower().endswith((".jpg", ".jpeg", ".tif", ".tiff", ".png", ".webp"))
     )
     failed = 0
     acc = {}

@@ -1,4 +1,4 @@
-/* Decoding and encoding of JPEG, TIFF and PNG, from and to memory.
+/* Decoding and encoding of JPEG, TIFF, PNG and WebP, from and to memory.
  *
  * All functions are safe to call from a worker process: no globals, no
  * exit(), errors go into the caller's ppx_err. Input bytes are untrusted. */
@@ -18,15 +18,16 @@ typedef enum {
     PPX_FMT_JPEG,
     PPX_FMT_PNG,
     PPX_FMT_TIFF,
+    PPX_FMT_WEBP,
 } ppx_format;
 
-/* "jpeg", "png", "tiff", "unknown". */
+/* "jpeg", "png", "tiff", "webp", "unknown". */
 const char *ppx_format_name(ppx_format f);
-/* Usual file extension without dot: "jpg", "png", "tif". */
+/* Usual file extension without dot: "jpg", "png", "tif", "webp". */
 const char *ppx_format_ext(ppx_format f);
 /* Format from the first bytes of a file (magic), never from the name:
  * JPEG from its SOI (FF D8), PNG from its 8-byte signature, TIFF and BigTIFF
- * from their 4-byte headers in either byte order. */
+ * from their 4-byte headers in either byte order, WebP from RIFF....WEBP. */
 ppx_format ppx_codec_detect(const uint8_t *buf, size_t len);
 
 /* Header facts, as `prepix inspect` prints them. */
@@ -40,25 +41,28 @@ typedef struct {
     int progressive;  /* JPEG progressive, PNG Adam7 */
     int arithmetic;   /* JPEG arithmetic coding */
     int tiled;        /* TIFF tiles */
-    int pages;        /* TIFF directories (1 for others), counted up to 2^20 */
+    int pages;        /* TIFF directories (1 for others), counted up to 2^20; WebP frames */
     int pages_capped; /* 1: the chain goes on past 2^20, so `pages` is a lower bound */
+    int animated;     /* WebP animation: prepix decodes the first frame */
+    int lossless;     /* WebP VP8L (of the first frame) rather than lossy VP8 */
     int has_alpha;
     int alpha_associated;
     int has_icc;
-    unsigned scale_denom; /* decode: DCT scale used (1, 2, 4, 8); 1 otherwise */
+    unsigned scale_denom; /* decode: JPEG DCT or WebP scale used (1, 2, 4, 8); 1 otherwise */
     const char *compression; /* static string: "lzw", "deflate", "huffman", ... or "" */
 } ppx_info;
 
 typedef struct {
     const ppx_limits *limits; /* NULL: defaults */
     /* Shrink-on-load: the decoded image must be at least this large (in the
-     * stored frame, before orientation). 0 = no shrink. Only JPEG uses it:
-     * it picks the smallest DCT scale 1/1, 1/2, 1/4, 1/8 that still covers
-     * both. Other formats decode at full size. */
+     * stored frame, before orientation). 0 = no shrink. JPEG picks the
+     * smallest DCT scale 1/1, 1/2, 1/4, 1/8 that still covers both; WebP
+     * picks the same scale for libwebp's scaler (still images without
+     * alpha only, see docs/codecs.md). Other formats decode at full size. */
     uint32_t min_width, min_height;
     /* Or, when set, called once the header is read (info holds the size and
      * orientation) to set the two from the real size: the caller needs no
-     * separate ppx_codec_inspect. Only JPEG calls it. */
+     * separate ppx_codec_inspect. JPEG and WebP call it. */
     void (*size_hint)(void *arg, const ppx_info *info, uint32_t *min_width,
                       uint32_t *min_height);
     void *size_hint_arg;
@@ -86,6 +90,7 @@ typedef struct {
     int quality;                          /* JPEG 1..100 (default 90) */
     ppx_tiff_compression tiff_compression; /* default LZW */
     int png_level;                        /* zlib level 0..9, default 6 */
+    int webp_lossless; /* WebP: lossless (VP8L, every sample kept) instead of lossy at quality */
 } ppx_encode_opts;
 
 void ppx_encode_opts_default(ppx_encode_opts *o, ppx_format f);
@@ -93,8 +98,9 @@ void ppx_encode_opts_default(ppx_encode_opts *o, ppx_format f);
 /* Encodes img (U8, or U16 for PNG and TIFF) into out (out->len reset to the
  * size of the file). Deterministic: the same pixels give the same bytes.
  * JPEG takes 1 or 3 channels (alpha is refused: PPX_EUNSUPPORTED; callers
- * drop it first), 4:2:0 for colour. Returns 0 or a negative code with err
- * filled (stage ENCODE). */
+ * drop it first), 4:2:0 for colour. WebP takes 8-bit 1..4 channels (gray is
+ * stored as RGB) up to 16383 pixels a side. Returns 0 or a negative code
+ * with err filled (stage ENCODE). */
 int ppx_codec_encode(const ppx_image *img, const ppx_encode_opts *opts, ppx_buf *out,
                      ppx_err *err);
 

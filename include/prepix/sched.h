@@ -24,6 +24,7 @@ typedef struct {
     ppx_shard_kind shard;  /* tar/npy: one shard per chunk, chunk size = shard size */
     uint64_t shard_size;   /* images per shard (0: 1000) */
     int quality;
+    int webp_lossless; /* -f webp-lossless: WebP output is lossless */
     int workers; /* per rank; <= 0: CPUs in the affinity mask */
     uint64_t seed;
     ppx_limits limits;

@@ -28,16 +28,17 @@ static const char usage_text[] =
     "  mpirun -np 4 prepix run -i photos/ -o prepared/ -p 'autorotate | resize 256 | center-crop 224'\n"
     "\n"
     "INPUT is a folder (walked depth-first, each folder in byte order, symlinked folders not\n"
-    "followed, files named *.jpg *.jpeg *.tif *.tiff *.png in any case) or @LIST, a file with\n"
-    "one path a line relative to the list's folder. OUTDIR must not be INPUT or lie inside it.\n"
+    "followed, files named *.jpg *.jpeg *.tif *.tiff *.png *.webp in any case) or @LIST, a file\n"
+    "with one path a line relative to the list's folder. OUTDIR must not be INPUT or lie inside it.\n"
     "\n"
     "Options:\n"
     "  -p, --pipeline SPEC    ops separated by '|' ('@FILE' reads it from a file); see `prepix ops`\n"
-    "  -f, --format F         jpeg (or jpg), png, tiff (or tif) or same (default same: each\n"
-    "                         input's own format), any case;\n"
+    "  -f, --format F         jpeg (or jpg), png, tiff (or tif), webp (lossy at -q), webp-lossless\n"
+    "                         or same (default same: each input's own format; a lossless WebP\n"
+    "                         stays lossless), any case;\n"
     "                         tar (WebDataset shards) or npy (array shards), see docs/formats.md\n"
     "      --shard-size N     images per tar/npy shard (default 1000)\n"
-    "  -q, --quality N        JPEG quality 1..100 (default 90)\n"
+    "  -q, --quality N        JPEG and lossy WebP quality 1..100 (default 90)\n"
     "  -w, --workers N        worker processes per rank (default: CPUs in the affinity mask)\n"
     "      --chunk-size N     images per unit of scheduling (default: from the dataset size;\n"
     "                         with tar/npy the shard)\n"
@@ -183,6 +184,8 @@ static int parse_format(const char *s, ppx_format *f)
         *f = PPX_FMT_PNG;
     else if (strcasecmp(s, "tiff") == 0 || strcasecmp(s, "tif") == 0)
         *f = PPX_FMT_TIFF;
+    else if (strcasecmp(s, "webp") == 0 || strcasecmp(s, "webp-lossless") == 0)
+        *f = PPX_FMT_WEBP;
     else
         return -1;
     return 0;
@@ -290,9 +293,12 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
                                                          : PPX_SHARD_NONE;
             cfg->out_format = PPX_FMT_UNKNOWN;
             if (!cfg->shard && parse_format(optarg, &cfg->out_format)) {
-                usage_error("-f %s: expected jpeg, png, tiff, same, tar or npy", optarg);
+                usage_error("-f %s: expected jpeg, png, tiff, webp, webp-lossless, same, tar or "
+                            "npy",
+                            optarg);
                 return EXIT_USAGE;
             }
+            cfg->webp_lossless = strcasecmp(optarg, "webp-lossless") == 0;
             break;
         case 'q':
             if (parse_u64(optarg, &u) || u < 1 || u > 100) {
@@ -620,6 +626,17 @@ static void inspect_one(const char *path, int decode, ppx_buf *in, ppx_image *im
                                      ? "multi-page, at least this many pages (counting stops "
                                        "there): prepix reads the first page"
                                      : "multi-page: prepix reads the first page");
+            }
+        } else if (info.format == PPX_FMT_WEBP) {
+            ppx_json_key(&j, "lossless");
+            ppx_json_bool(&j, info.lossless);
+            ppx_json_key(&j, "frames");
+            ppx_json_i64(&j, info.pages);
+            ppx_json_key(&j, "animated");
+            ppx_json_bool(&j, info.animated);
+            if (info.animated) {
+                ppx_json_key(&j, "note");
+                ppx_json_str(&j, "animation: prepix reads the first frame");
             }
         }
         ppx_json_key(&j, "icc");

@@ -12,6 +12,8 @@ const char *ppx_format_name(ppx_format f)
         return "png";
     case PPX_FMT_TIFF:
         return "tiff";
+    case PPX_FMT_WEBP:
+        return "webp";
     default:
         return "unknown";
     }
@@ -26,6 +28,8 @@ const char *ppx_format_ext(ppx_format f)
         return "png";
     case PPX_FMT_TIFF:
         return "tif";
+    case PPX_FMT_WEBP:
+        return "webp";
     default:
         return "bin";
     }
@@ -44,6 +48,9 @@ ppx_format ppx_codec_detect(const uint8_t *b, size_t n)
     if (n >= 4 && ((b[0] == 'I' && b[1] == 'I' && (b[2] == 42 || b[2] == 43) && b[3] == 0) ||
                    (b[0] == 'M' && b[1] == 'M' && b[2] == 0 && (b[3] == 42 || b[3] == 43))))
         return PPX_FMT_TIFF;
+    /* WebP lives in a RIFF container; other RIFF forms (WAVE, AVI) are not images. */
+    if (n >= 12 && memcmp(b, "RIFF", 4) == 0 && memcmp(b + 8, "WEBP", 4) == 0)
+        return PPX_FMT_WEBP;
     return PPX_FMT_UNKNOWN;
 }
 
@@ -53,7 +60,8 @@ static int unknown_format(size_t len, ppx_err *err)
 {
     if (len == 0)
         return ppx_err_set(err, PPX_EEMPTY, PPX_STAGE_DECODE, "empty file (0 bytes)");
-    return ppx_err_set(err, PPX_EFORMAT, PPX_STAGE_DECODE, "not a JPEG, PNG or TIFF file");
+    return ppx_err_set(err, PPX_EFORMAT, PPX_STAGE_DECODE,
+                       "not a JPEG, PNG, TIFF or WebP file");
 }
 
 static void info_init(ppx_info *info)
@@ -85,6 +93,9 @@ int ppx_codec_inspect(const uint8_t *buf, size_t len, const ppx_limits *limits, 
         break;
     case PPX_FMT_TIFF:
         rc = ppx__tiff_inspect(buf, len, limits, &tmp, err);
+        break;
+    case PPX_FMT_WEBP:
+        rc = ppx__webp_inspect(buf, len, limits, &tmp, err);
         break;
     default:
         return unknown_format(len, err);
@@ -124,6 +135,9 @@ int ppx_codec_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *opts
     case PPX_FMT_TIFF:
         rc = ppx__tiff_decode(buf, len, opts, img, &tmp, err);
         break;
+    case PPX_FMT_WEBP:
+        rc = ppx__webp_decode(buf, len, opts, img, &tmp, err);
+        break;
     default:
         return unknown_format(len, err);
     }
@@ -138,6 +152,7 @@ void ppx_encode_opts_default(ppx_encode_opts *o, ppx_format f)
     o->quality = 90;
     o->tiff_compression = PPX_TIFF_LZW;
     o->png_level = 6;
+    o->webp_lossless = 0;
 }
 
 int ppx_codec_encode(const ppx_image *img, const ppx_encode_opts *opts, ppx_buf *out, ppx_err *err)
@@ -150,6 +165,8 @@ int ppx_codec_encode(const ppx_image *img, const ppx_encode_opts *opts, ppx_buf 
         return ppx__png_encode(img, opts, out, err);
     case PPX_FMT_TIFF:
         return ppx__tiff_encode(img, opts, out, err);
+    case PPX_FMT_WEBP:
+        return ppx__webp_encode(img, opts, out, err);
     default:
         return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_ENCODE, "no encoder for format %d",
                            (int)opts->format);

@@ -24,4 +24,10 @@ int ppx__tiff_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, p
                      ppx_info *info, ppx_err *err);
 int ppx__tiff_encode(const ppx_image *img, const ppx_encode_opts *o, ppx_buf *out, ppx_err *err);
 
+int ppx__webp_inspect(const uint8_t *buf, size_t len, const ppx_limits *l, ppx_info *info,
+                      ppx_err *err);
+int ppx__webp_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, ppx_image *img,
+                     ppx_info *info, ppx_err *err);
+int ppx__webp_encode(const ppx_image *img, const ppx_encode_opts *o, ppx_buf *out, ppx_err *err);
+
 #endif

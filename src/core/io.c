@@ -50,7 +50,7 @@ int ppx_is_image_name(const char *name)
     const char *dot = strrchr(name, '.');
     if (!dot || dot == name)
         return 0;
-    static const char *const exts[] = {".jpg", ".jpeg", ".tif", ".tiff", ".png"};
+    static const char *const exts[] = {".jpg", ".jpeg", ".tif", ".tiff", ".png", ".webp"};
     for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
         if (strcasecmp(dot, exts[i]) == 0)
             return 1;

@@ -59,6 +59,8 @@ static int ext_names(const char *ext, ppx_format f)
         return strcasecmp(ext, "tif") == 0 || strcasecmp(ext, "tiff") == 0;
     case PPX_FMT_PNG:
         return strcasecmp(ext, "png") == 0;
+    case PPX_FMT_WEBP:
+        return strcasecmp(ext, "webp") == 0;
     default:
         return 0;
     }
@@ -229,6 +231,9 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
             goto out;
         ppx_encode_opts eo = cfg->enc;
         eo.format = cfg->out_format != PPX_FMT_UNKNOWN ? cfg->out_format : info.format;
+        /* -f same (and tar members) keeps a lossless WebP lossless. */
+        if (cfg->out_format == PPX_FMT_UNKNOWN && info.format == PPX_FMT_WEBP)
+            eo.webp_lossless = info.lossless;
         rc = ppx_codec_encode(res, &eo, &c->out, err);
         if (rc)
             goto out;

@@ -208,6 +208,7 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
     s->job.out_format = cfg->out_format;
     ppx_encode_opts_default(&s->job.enc, cfg->out_format);
     s->job.enc.quality = cfg->quality;
+    s->job.enc.webp_lossless = cfg->webp_lossless;
     s->job.limits = cfg->limits;
     s->job.seed = cfg->seed;
     s->job.write_outputs = cfg->outdir != NULL;

@@ -162,6 +162,8 @@ const char *ppx__format_name(const ppx_run_config *cfg)
 {
     if (cfg->shard)
         return cfg->shard == PPX_SHARD_TAR ? "tar" : "npy";
+    if (cfg->out_format == PPX_FMT_WEBP && cfg->webp_lossless)
+        return "webp-lossless"; /* the journal must tell it from lossy webp */
     return cfg->out_format == PPX_FMT_UNKNOWN ? "same" : ppx_format_name(cfg->out_format);
 }
 

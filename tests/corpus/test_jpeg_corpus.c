@@ -275,12 +275,12 @@ BAD(unsupported_lossless, "bad/jpeg/unsupported_lossless_sof3.jpg", PPX_EUNSUPPO
 BAD(misc_elf, "bad/misc/elf_binary.jpg", PPX_EFORMAT, "not a JPEG")
 BAD(misc_empty, "bad/misc/empty.png", PPX_EEMPTY, "0 bytes")
 /* The message names no byte of the file (a report must not leak them). */
-BAD(misc_gzip, "bad/misc/gzipped_jpeg.jpg", PPX_EFORMAT, "not a JPEG, PNG or TIFF file")
+BAD(misc_gzip, "bad/misc/gzipped_jpeg.jpg", PPX_EFORMAT, "not a JPEG, PNG, TIFF or WebP file")
 BAD(misc_jpeg_named_png, "bad/misc/jpeg_named.png", 0, NULL)
 BAD(misc_mp4, "bad/misc/mp4_video.tif", PPX_EFORMAT, "not a JPEG")
 BAD(misc_random, "bad/misc/random_4KiB.jpg", PPX_EFORMAT, "not a JPEG")
 BAD(misc_text, "bad/misc/text_file.jpg", PPX_EFORMAT, "not a JPEG")
-BAD(misc_utf16, "bad/misc/utf16_bom_text.tif", PPX_EFORMAT, "not a JPEG, PNG or TIFF file")
+BAD(misc_utf16, "bad/misc/utf16_bom_text.tif", PPX_EFORMAT, "not a JPEG, PNG, TIFF or WebP file")
 
 PPX_TEST_MAIN(TEST(decode_jpeg_dir), TEST(decode_variants_dir), TEST(fuzz_seed), TEST(header_facts),
               TEST(orientation), TEST(bogus_dqt_table_id), TEST(bogus_sampling_5x5),

@@ -1,8 +1,9 @@
 # Decode fuzz target. With PPX_FUZZ (preset fuzz, clang) it is a libFuzzer
 # binary; otherwise it gets a plain main() (standalone_main.c). Either way
-# CTest replays every file of the corpus's bad/ folder and of regressions/
-# through it, one test per file, labelled fuzz: a crash, a hang (TIMEOUT) or
-# a sanitizer report fails the test.
+# CTest replays every file of the corpus's bad/ folder, of regressions/ and
+# of webp_seeds/ (small files of each WebP kind, the seeds of
+# `run_fuzz.sh SECONDS "" webp`) through it, one test per file, labelled
+# fuzz: a crash, a hang (TIMEOUT) or a sanitizer report fails the test.
 set(PPX_FUZZ_SRC ${CMAKE_CURRENT_LIST_DIR})
 if(PPX_FUZZ)
   if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
@@ -18,7 +19,8 @@ target_link_libraries(fuzz_decode PRIVATE ppx)
 
 file(GLOB_RECURSE PPX_FUZZ_INPUTS LIST_DIRECTORIES false CONFIGURE_DEPENDS
      ${PPX_CORPUS_DIR}/bad/*
-     ${PPX_FUZZ_SRC}/regressions/*)
+     ${PPX_FUZZ_SRC}/regressions/*
+     ${PPX_FUZZ_SRC}/webp_seeds/*)
 list(SORT PPX_FUZZ_INPUTS)
 if(NOT PPX_FUZZ_INPUTS)
   # No corpus at configure time: one test that says so (skip).
@@ -26,8 +28,8 @@ if(NOT PPX_FUZZ_INPUTS)
   set_tests_properties(fuzz.decode.corpus PROPERTIES LABELS fuzz SKIP_RETURN_CODE 77)
 endif()
 foreach(input ${PPX_FUZZ_INPUTS})
-  if(input MATCHES "^${PPX_FUZZ_SRC}/regressions/(.*)$")
-    set(case regressions.${CMAKE_MATCH_1})
+  if(input MATCHES "^${PPX_FUZZ_SRC}/(regressions|webp_seeds)/(.*)$")
+    set(case ${CMAKE_MATCH_1}.${CMAKE_MATCH_2})
   else()
     file(RELATIVE_PATH case ${PPX_CORPUS_DIR}/bad ${input})
   endif()

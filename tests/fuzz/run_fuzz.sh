@@ -1,8 +1,10 @@
 #!/bin/bash
 # Runs the decode fuzz target (preset fuzz) for SECONDS (default 300) on the
-# seeds of one format: KIND jpeg (default; with the JPEG dictionary) or tiff.
-# Seeds: the shared corpus' small files of that format (and of bad/), and
-# the committed hostile files of tests/fuzz/regressions/ (make_regressions.py).
+# seeds of one format: KIND jpeg (default; with the JPEG dictionary), tiff,
+# or webp (with the WebP dictionary). Seeds: the shared corpus' small files
+# of that format (and of bad/), and the committed hostile files of
+# tests/fuzz/regressions/ (make_regressions.py); for webp the small files of
+# every kind in tests/fuzz/webp_seeds/.
 # New crashers land in WORKDIR/crashes; each one must become a file in
 # tests/fuzz/regressions/ plus a test that expects its specific error code.
 #   tests/fuzz/run_fuzz.sh [SECONDS] [WORKDIR] [KIND]
@@ -10,7 +12,8 @@
 # libjpeg and libtiff are not instrumented, so libFuzzer sees coverage of
 # prepix only; for coverage inside libjpeg build libjpeg-turbo with the same
 # sanitizer flags and configure a second build with -DJPEG_LIBRARY=.../libjpeg.a
-# -DJPEG_INCLUDE_DIR=... (docs/codecs.md).
+# -DJPEG_INCLUDE_DIR=...; for libwebp, PKG_CONFIG_PATH to an instrumented
+# build (docs/codecs.md).
 set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
 secs=${1:-300}
@@ -35,8 +38,15 @@ tiff)
     regress=("$src"/tests/fuzz/regressions/tiff_*)
     dict=()
     ;;
+webp)
+    # Lossy, lossless, palette, alpha, VP8X with ICC and EXIF, animations,
+    # each under 1.5 KB; the corpus has one WebP of its own.
+    dirs=("$corpus/bad/unsupported")
+    regress=("$src"/tests/fuzz/webp_seeds/*)
+    dict=(-dict="$src/tests/fuzz/webp.dict")
+    ;;
 *)
-    echo "KIND is jpeg or tiff, not $kind"
+    echo "KIND is jpeg, tiff or webp, not $kind"
     exit 2
     ;;
 esac

@@ -17,8 +17,8 @@ from lib import (MPIEXEC, PREPIX, SAMPLES, check, comparable, corpus, kill_tree,
                  main, report, run, spawn, tmpdir, tree, wait_stderr)
 
 PIPE = "autorotate | random-crop 40 scale=0.3,1 | flip h p=0.5"  # fixed size 40x40, random
-IMAGE_EXTS = (b".jpg", b".jpeg", b".tif", b".tiff", b".png")
-SOURCE_EXT = {"JPEG": "jpg", "PNG": "png", "TIFF": "tiff"}
+IMAGE_EXTS = (b".jpg", b".jpeg", b".tif", b".tiff", b".png", b".webp")
+SOURCE_EXT = {"JPEG": "jpg", "PNG": "png", "TIFF": "tiff", "WEBP": "webp"}
 CORRUPT_PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 40
 # The report keys that do not depend on the output container (bytes.written does).
 IMAGE_STATS = ("images", "channel_stats", "input_sizes", "failures")
@@ -211,11 +211,13 @@ def source_ext(path):
     """The tar member extension of an input, from its magic bytes (as prepix detects the
     format; Pillow cannot open every file prepix decodes)."""
     with open(path, "rb") as f:
-        head = f.read(8)
+        head = f.read(12)
     if head.startswith(b"\xff\xd8"):
         return "jpg"
     if head.startswith(b"\x89PNG"):
         return "png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
     check(head[:4] in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"), f"{path}: magic {head!r}")
     return "tiff"
 

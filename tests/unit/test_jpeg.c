@@ -789,10 +789,10 @@ static int crafted_not_an_image(void)
         ppx_image img;
         ppx_image_init(&img);
         ppx_codec_decode(p, n, NULL, &img, NULL, &e);
-        CHECK_STR(e.msg, "not a JPEG, PNG or TIFF file");
+        CHECK_STR(e.msg, "not a JPEG, PNG, TIFF or WebP file");
         ppx_info info;
         CHECK_EQ_INT(ppx_codec_inspect(p, n, NULL, &info, &e), PPX_EFORMAT);
-        CHECK_STR(e.msg, "not a JPEG, PNG or TIFF file");
+        CHECK_STR(e.msg, "not a JPEG, PNG, TIFF or WebP file");
     }
     return 0;
 }
