@@ -75,7 +75,11 @@ static inline const char *ppx_test_corpus(void)
             int bad = 0;                                                                           \
             for (size_t i = 0; i < n; i++) {                                                       \
                 int r = cases[i].fn();                                                             \
-                printf("%s %s\n", r == 0 ? "ok  " : r == PPX_SKIP ? "skip" : "FAIL", cases[i].name);\
+                printf("%s %s\n",                                                                  \
+                       r == 0          ? "ok  "                                                    \
+                       : r == PPX_SKIP ? "skip"                                                    \
+                                       : "FAIL",                                                   \
+                       cases[i].name);                                                             \
                 bad |= (r != 0 && r != PPX_SKIP);                                                  \
             }                                                                                      \
             return bad;                                                                            \
@@ -92,6 +96,9 @@ static inline const char *ppx_test_corpus(void)
         return 2;                                                                                  \
     }
 
-#define TEST(fn) {#fn, fn}
+#define TEST(fn)                                                                                   \
+    {                                                                                              \
+#fn, fn                                                                                    \
+    }
 
 #endif

@@ -48,7 +48,7 @@ typedef struct {
     int has_alpha;
     int alpha_associated;
     int has_icc;
-    unsigned scale_denom; /* decode: JPEG DCT or WebP scale used (1, 2, 4, 8); 1 otherwise */
+    unsigned scale_denom;    /* decode: JPEG DCT or WebP scale used (1, 2, 4, 8); 1 otherwise */
     const char *compression; /* static string: "lzw", "deflate", "huffman", ... or "" */
 } ppx_info;
 
@@ -63,8 +63,7 @@ typedef struct {
     /* Or, when set, called once the header is read (info holds the size and
      * orientation) to set the two from the real size: the caller needs no
      * separate ppx_codec_inspect. JPEG and WebP call it. */
-    void (*size_hint)(void *arg, const ppx_info *info, uint32_t *min_width,
-                      uint32_t *min_height);
+    void (*size_hint)(void *arg, const ppx_info *info, uint32_t *min_width, uint32_t *min_height);
     void *size_hint_arg;
 } ppx_decode_opts;
 
@@ -87,9 +86,9 @@ typedef enum { PPX_TIFF_LZW = 0, PPX_TIFF_DEFLATE, PPX_TIFF_NONE } ppx_tiff_comp
 
 typedef struct {
     ppx_format format;
-    int quality;                          /* JPEG 1..100 (default 90) */
+    int quality;                           /* JPEG 1..100 (default 90) */
     ppx_tiff_compression tiff_compression; /* default LZW */
-    int png_level;                        /* zlib level 0..9, default 6 */
+    int png_level;                         /* zlib level 0..9, default 6 */
     int webp_lossless; /* WebP: lossless (VP8L, every sample kept) instead of lossy at quality */
 } ppx_encode_opts;
 
@@ -101,7 +100,6 @@ void ppx_encode_opts_default(ppx_encode_opts *o, ppx_format f);
  * drop it first), 4:2:0 for colour. WebP takes 8-bit 1..4 channels (gray is
  * stored as RGB) up to 16383 pixels a side. Returns 0 or a negative code
  * with err filled (stage ENCODE). */
-int ppx_codec_encode(const ppx_image *img, const ppx_encode_opts *opts, ppx_buf *out,
-                     ppx_err *err);
+int ppx_codec_encode(const ppx_image *img, const ppx_encode_opts *opts, ppx_buf *out, ppx_err *err);
 
 #endif

@@ -89,15 +89,14 @@ typedef struct {
  * unusable (no space, read-only file system, quota, I/O error: fatal for a
  * run), PPX_EUNSAFE (a link or non-folder on the way, or the output would be
  * its own input), PPX_ENAMETOOLONG, PPX_EIO for other problems of this file. */
-int ppx_write_beneath(int root, ppx_dircache *cache, const char *rel, const void *data,
-                      size_t len, const ppx_write_opts *opt, ppx_err *err);
+int ppx_write_beneath(int root, ppx_dircache *cache, const char *rel, const void *data, size_t len,
+                      const ppx_write_opts *opt, ppx_err *err);
 
 /* Opens file rel below root for reading: folders on the way are never links;
  * the file itself is opened O_NOFOLLOW unless follow_last. Non-blocking open
  * (a FIFO never hangs). Returns a descriptor or a negative code at stage
  * INPUT (PPX_ENOENT, PPX_ELOOP for a link not followed, PPX_EUNSAFE, PPX_EIO). */
-int ppx_open_beneath(int root, ppx_dircache *cache, const char *rel, int follow_last,
-                     ppx_err *err);
+int ppx_open_beneath(int root, ppx_dircache *cache, const char *rel, int follow_last, ppx_err *err);
 
 /* "a FIFO", "a socket", "a directory"...: what a non-regular file is. */
 const char *ppx_file_kind(uint32_t mode);

@@ -30,9 +30,9 @@ typedef struct {
     uint32_t width, height;
     unsigned channels; /* 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA */
     ppx_sample type;
-    size_t stride;     /* bytes from one row to the next, >= width*channels*type */
-    uint8_t *data;     /* owned by the image */
-    size_t cap;        /* bytes allocated at data */
+    size_t stride; /* bytes from one row to the next, >= width*channels*type */
+    uint8_t *data; /* owned by the image */
+    size_t cap;    /* bytes allocated at data */
 
     /* Metadata that ops need. */
     int orientation;          /* EXIF/TIFF orientation 1..8; 1 = upright */

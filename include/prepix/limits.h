@@ -9,8 +9,8 @@
 #include "prepix/error.h"
 
 typedef struct {
-    uint64_t max_pixels;     /* width * height */
-    uint32_t max_width;      /* per dimension */
+    uint64_t max_pixels; /* width * height */
+    uint32_t max_width;  /* per dimension */
     uint32_t max_height;
     uint64_t max_file_bytes; /* size of the encoded file */
     uint32_t max_jpeg_scans; /* progressive scans before we give up */

@@ -64,11 +64,11 @@ void ppx_pipeline_ctx_set_limits(ppx_pipeline_ctx *ctx, const ppx_limits *l);
 
 /* Runs every op except a trailing normalize on *img. Random ops draw from a
  * generator seeded by (seed, key), key being the input path relative to
- * INPUT, so the result never depends on which worker runs it. On success *out points at the result (img itself
- * or a buffer owned by ctx; valid until the next call with the same ctx or
- * img). Errors: err filled, stage TRANSFORM. */
-int ppx_pipeline_run(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx_image *img,
-                     uint64_t seed, const char *key, ppx_image **out, ppx_err *err);
+ * INPUT, so the result never depends on which worker runs it. On success *out points at the result
+ * (img itself or a buffer owned by ctx; valid until the next call with the same ctx or img).
+ * Errors: err filled, stage TRANSFORM. */
+int ppx_pipeline_run(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx_image *img, uint64_t seed,
+                     const char *key, ppx_image **out, ppx_err *err);
 
 /* Applies the trailing normalize (if any) to in, giving a PPX_F32 image in
  * *out (owned by ctx). */

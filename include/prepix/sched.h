@@ -13,7 +13,12 @@
 /* Shard outputs: a chunk of the listing becomes one archive or array. */
 typedef enum { PPX_SHARD_NONE = 0, PPX_SHARD_TAR, PPX_SHARD_NPY } ppx_shard_kind;
 
-typedef enum { PPX_PROGRESS_AUTO, PPX_PROGRESS_BAR, PPX_PROGRESS_LOG, PPX_PROGRESS_NONE } ppx_progress_mode;
+typedef enum {
+    PPX_PROGRESS_AUTO,
+    PPX_PROGRESS_BAR,
+    PPX_PROGRESS_LOG,
+    PPX_PROGRESS_NONE
+} ppx_progress_mode;
 
 typedef struct {
     const char *input;  /* folder or @LIST */
@@ -25,13 +30,13 @@ typedef struct {
     uint64_t shard_size;   /* images per shard (0: 1000) */
     int quality;
     int webp_lossless; /* -f webp-lossless: WebP output is lossless */
-    int workers; /* per rank; <= 0: CPUs in the affinity mask */
+    int workers;       /* per rank; <= 0: CPUs in the affinity mask */
     uint64_t seed;
     ppx_limits limits;
     double timeout_s;
     double rank_timeout_s; /* a rank silent this long is stalled; 0: never */
-    int64_t max_failures; /* -1: never stop */
-    uint64_t chunk_size;  /* 0: automatic */
+    int64_t max_failures;  /* -1: never stop */
+    uint64_t chunk_size;   /* 0: automatic */
     int transport_bytes;
     const char *report_path; /* NULL: OUTDIR/prepix-report.json (stdout for stats) */
     const char *html_path;   /* NULL: OUTDIR/prepix-report.html; "" none */
@@ -39,9 +44,9 @@ typedef struct {
     int dry_run;
     int resume;
     int stats_only;
-    int use_mpi; /* 0: plain one-rank run, MPI not initialised */
-    int follow_symlinks; /* read symlinked files met in a walked INPUT */
-    int copy_mode;       /* outputs get their input's permission bits */
+    int use_mpi;              /* 0: plain one-rank run, MPI not initialised */
+    int follow_symlinks;      /* read symlinked files met in a walked INPUT */
+    int copy_mode;            /* outputs get their input's permission bits */
     const char *command_line; /* as typed, for the report; may be NULL */
 } ppx_run_config;
 

@@ -42,8 +42,8 @@ typedef struct {
 typedef struct {
     uint64_t total, ok, failed;
     uint64_t bytes_read, bytes_written;
-    uint64_t sized;                  /* images whose input size is known */
-    uint64_t w_min, w_max, w_sum;    /* input sizes */
+    uint64_t sized;               /* images whose input size is known */
+    uint64_t w_min, w_max, w_sum; /* input sizes */
     uint64_t h_min, h_max, h_sum;
     ppx_group_stats group[PPX_STATS_GROUPS];
 } ppx_stats;
@@ -72,7 +72,6 @@ int ppx_stats_serialize(const ppx_stats *s, ppx_buf *out);
 int ppx_stats_deserialize(const uint8_t *p, size_t n, ppx_stats *s, size_t *used);
 
 /* Mean and standard deviation of band b of group g on the 0..1 scale. */
-void ppx_group_mean_std(const ppx_group_stats *g, unsigned bits, int b, double *mean,
-                        double *std);
+void ppx_group_mean_std(const ppx_group_stats *g, unsigned bits, int b, double *mean, double *std);
 
 #endif

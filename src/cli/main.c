@@ -25,15 +25,19 @@ static const char usage_text[] =
     "       prepix --help | --version\n"
     "\n"
     "Launched plainly it runs as one rank; under mpirun/mpiexec/srun it uses every rank:\n"
-    "  mpirun -np 4 prepix run -i photos/ -o prepared/ -p 'autorotate | resize 256 | center-crop 224'\n"
+    "  mpirun -np 4 prepix run -i photos/ -o prepared/ -p 'autorotate | resize 256 | center-crop "
+    "224'\n"
     "\n"
     "INPUT is a folder (walked depth-first, each folder in byte order, symlinked folders not\n"
     "followed, files named *.jpg *.jpeg *.tif *.tiff *.png *.webp in any case) or @LIST, a file\n"
-    "with one path a line relative to the list's folder. OUTDIR must not be INPUT or lie inside it.\n"
+    "with one path a line relative to the list's folder. OUTDIR must not be INPUT or lie inside "
+    "it.\n"
     "\n"
     "Options:\n"
-    "  -p, --pipeline SPEC    ops separated by '|' ('@FILE' reads it from a file); see `prepix ops`\n"
-    "  -f, --format F         jpeg (or jpg), png, tiff (or tif), webp (lossy at -q), webp-lossless\n"
+    "  -p, --pipeline SPEC    ops separated by '|' ('@FILE' reads it from a file); see `prepix "
+    "ops`\n"
+    "  -f, --format F         jpeg (or jpg), png, tiff (or tif), webp (lossy at -q), "
+    "webp-lossless\n"
     "                         or same (default same: each input's own format; a lossless WebP\n"
     "                         stays lossless), any case;\n"
     "                         tar (WebDataset shards) or npy (array shards), see docs/formats.md\n"
@@ -139,8 +143,8 @@ static int launched_by_mpi(void)
     const char *force = getenv("PPX_MPI");
     if (force && *force)
         return strcmp(force, "0") != 0;
-    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK",
-                                       "PMI_SIZE", "MPI_LOCALNRANKS"};
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE",
+                                       "MPI_LOCALNRANKS"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         if (getenv(vars[i]))
             return 1;
@@ -239,29 +243,48 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
                      const char **spec_arg)
 {
     enum {
-        O_SHARD = 1000, O_CHUNK, O_SEED, O_RESUME, O_MAXPIX, O_TIMEOUT, O_MAXFAIL, O_TRANSPORT,
-        O_REPORT, O_HTML, O_PROGRESS, O_DRYRUN, O_HELP, O_FOLLOW, O_NOFOLLOW, O_COPYMODE,
+        O_SHARD = 1000,
+        O_CHUNK,
+        O_SEED,
+        O_RESUME,
+        O_MAXPIX,
+        O_TIMEOUT,
+        O_MAXFAIL,
+        O_TRANSPORT,
+        O_REPORT,
+        O_HTML,
+        O_PROGRESS,
+        O_DRYRUN,
+        O_HELP,
+        O_FOLLOW,
+        O_NOFOLLOW,
+        O_COPYMODE,
         O_RANKTIMEOUT
     };
-    static const struct option opts[] = {
-        {"input", required_argument, 0, 'i'},     {"output", required_argument, 0, 'o'},
-        {"pipeline", required_argument, 0, 'p'},  {"format", required_argument, 0, 'f'},
-        {"quality", required_argument, 0, 'q'},   {"workers", required_argument, 0, 'w'},
-        {"shard-size", required_argument, 0, O_SHARD},
-        {"chunk-size", required_argument, 0, O_CHUNK},
-        {"seed", required_argument, 0, O_SEED},   {"resume", no_argument, 0, O_RESUME},
-        {"max-pixels", required_argument, 0, O_MAXPIX},
-        {"timeout", required_argument, 0, O_TIMEOUT},
-        {"max-failures", required_argument, 0, O_MAXFAIL},
-        {"transport", required_argument, 0, O_TRANSPORT},
-        {"report", required_argument, 0, O_REPORT}, {"html", required_argument, 0, O_HTML},
-        {"progress", required_argument, 0, O_PROGRESS},
-        {"dry-run", no_argument, 0, O_DRYRUN},    {"help", no_argument, 0, O_HELP},
-        {"follow-symlinks", no_argument, 0, O_FOLLOW},
-        {"no-follow-symlinks", no_argument, 0, O_NOFOLLOW},
-        {"copy-mode", no_argument, 0, O_COPYMODE},
-        {"rank-timeout", required_argument, 0, O_RANKTIMEOUT},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"input", required_argument, 0, 'i'},
+                                         {"output", required_argument, 0, 'o'},
+                                         {"pipeline", required_argument, 0, 'p'},
+                                         {"format", required_argument, 0, 'f'},
+                                         {"quality", required_argument, 0, 'q'},
+                                         {"workers", required_argument, 0, 'w'},
+                                         {"shard-size", required_argument, 0, O_SHARD},
+                                         {"chunk-size", required_argument, 0, O_CHUNK},
+                                         {"seed", required_argument, 0, O_SEED},
+                                         {"resume", no_argument, 0, O_RESUME},
+                                         {"max-pixels", required_argument, 0, O_MAXPIX},
+                                         {"timeout", required_argument, 0, O_TIMEOUT},
+                                         {"max-failures", required_argument, 0, O_MAXFAIL},
+                                         {"transport", required_argument, 0, O_TRANSPORT},
+                                         {"report", required_argument, 0, O_REPORT},
+                                         {"html", required_argument, 0, O_HTML},
+                                         {"progress", required_argument, 0, O_PROGRESS},
+                                         {"dry-run", no_argument, 0, O_DRYRUN},
+                                         {"help", no_argument, 0, O_HELP},
+                                         {"follow-symlinks", no_argument, 0, O_FOLLOW},
+                                         {"no-follow-symlinks", no_argument, 0, O_NOFOLLOW},
+                                         {"copy-mode", no_argument, 0, O_COPYMODE},
+                                         {"rank-timeout", required_argument, 0, O_RANKTIMEOUT},
+                                         {0, 0, 0, 0}};
     memset(cfg, 0, sizeof *cfg);
     cfg->quality = 90;
     cfg->timeout_s = 60;
@@ -289,8 +312,8 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
             break;
         case 'f':
             cfg->shard = strcasecmp(optarg, "tar") == 0   ? PPX_SHARD_TAR
-                        : strcasecmp(optarg, "npy") == 0 ? PPX_SHARD_NPY
-                                                         : PPX_SHARD_NONE;
+                         : strcasecmp(optarg, "npy") == 0 ? PPX_SHARD_NPY
+                                                          : PPX_SHARD_NONE;
             cfg->out_format = PPX_FMT_UNKNOWN;
             if (!cfg->shard && parse_format(optarg, &cfg->out_format)) {
                 usage_error("-f %s: expected jpeg, png, tiff, webp, webp-lossless, same, tar or "

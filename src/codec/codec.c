@@ -60,8 +60,7 @@ static int unknown_format(size_t len, ppx_err *err)
 {
     if (len == 0)
         return ppx_err_set(err, PPX_EEMPTY, PPX_STAGE_DECODE, "empty file (0 bytes)");
-    return ppx_err_set(err, PPX_EFORMAT, PPX_STAGE_DECODE,
-                       "not a JPEG, PNG, TIFF or WebP file");
+    return ppx_err_set(err, PPX_EFORMAT, PPX_STAGE_DECODE, "not a JPEG, PNG, TIFF or WebP file");
 }
 
 static void info_init(ppx_info *info)

@@ -140,8 +140,8 @@ static int open_component(int dirfd, const char *name, int create, int stage, pp
     int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT && create) {
         if (mkdirat(dirfd, name, 0755) != 0 && errno != EEXIST)
-            return ppx_err_set(err, output_code(errno), stage, "cannot create folder %s: %s",
-                               name, strerror(errno));
+            return ppx_err_set(err, output_code(errno), stage, "cannot create folder %s: %s", name,
+                               strerror(errno));
         fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     }
     if (fd >= 0)
@@ -287,8 +287,7 @@ static uint64_t sweep(int dfd, int depth)
         if (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN) {
             if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || depth >= 256)
                 continue;
-            int sub = openat(dirfd(d), e->d_name,
-                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (sub >= 0)
                 n += sweep(sub, depth + 1);
             if (e->d_type == DT_DIR)
@@ -316,8 +315,8 @@ static int create_temp(int dirfd, char name[TEMP_LEN + 1], uint32_t mode)
         if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
             return -1;
         snprintf(name, TEMP_LEN + 1, ".ppx-%08x-%08x.tmp", (unsigned)getpid(), (unsigned)r);
-        int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                        (mode_t)mode);
+        int fd =
+            openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
         if (fd >= 0 || errno != EEXIST)
             return fd;
     }
@@ -369,8 +368,7 @@ static int write_in_dir(int dirfd, const char *base, const char *shown, const vo
         if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
             (uint64_t)st.st_dev == opt->keep->dev && (uint64_t)st.st_ino == opt->keep->ino) {
             rc = ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_WRITE,
-                             "the output %s is the input itself; inputs are never replaced",
-                             shown);
+                             "the output %s is the input itself; inputs are never replaced", shown);
             goto fail;
         }
     }
@@ -378,8 +376,8 @@ static int write_in_dir(int dirfd, const char *base, const char *shown, const vo
     test_kill_before_rename(shown);
 #endif
     if (renameat(dirfd, tmp, dirfd, base) != 0) {
-        rc = ppx_err_set(err, output_code(errno), PPX_STAGE_WRITE, "cannot rename to %s: %s",
-                         shown, strerror(errno));
+        rc = ppx_err_set(err, output_code(errno), PPX_STAGE_WRITE, "cannot rename to %s: %s", shown,
+                         strerror(errno));
         goto fail;
     }
     if (opt && opt->sync && fsync(dirfd) != 0)
@@ -391,8 +389,8 @@ fail:
     return rc;
 }
 
-int ppx_write_beneath(int root, ppx_dircache *cache, const char *rel, const void *data,
-                      size_t len, const ppx_write_opts *opt, ppx_err *err)
+int ppx_write_beneath(int root, ppx_dircache *cache, const char *rel, const void *data, size_t len,
+                      const ppx_write_opts *opt, ppx_err *err)
 {
     char dir[4096];
     if (strlen(rel) >= sizeof dir)
@@ -413,8 +411,7 @@ int ppx_write_beneath(int root, ppx_dircache *cache, const char *rel, const void
     return rc;
 }
 
-int ppx_open_beneath(int root, ppx_dircache *cache, const char *rel, int follow_last,
-                     ppx_err *err)
+int ppx_open_beneath(int root, ppx_dircache *cache, const char *rel, int follow_last, ppx_err *err)
 {
     char dir[4096];
     if (strlen(rel) >= sizeof dir)
@@ -430,7 +427,8 @@ int ppx_open_beneath(int root, ppx_dircache *cache, const char *rel, int follow_
                     O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (follow_last ? 0 : O_NOFOLLOW));
     int e = errno;
     struct stat st;
-    int special = fd < 0 && e == ENXIO && fstatat(dfd, base, &st, follow_last ? 0 : AT_SYMLINK_NOFOLLOW) == 0;
+    int special =
+        fd < 0 && e == ENXIO && fstatat(dfd, base, &st, follow_last ? 0 : AT_SYMLINK_NOFOLLOW) == 0;
     if (owned)
         close(dfd);
     if (fd >= 0)
@@ -545,8 +543,8 @@ static int mkdirs(const char *path, ppx_err *err)
         char c = *p;
         *p = '\0';
         if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-            return ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_JOB, "cannot create folder %s: %s",
-                               tmp, strerror(errno));
+            return ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_JOB, "cannot create folder %s: %s", tmp,
+                               strerror(errno));
         if (c == '\0')
             return 0;
         *p = c;
@@ -670,8 +668,7 @@ static int write_in_place(int dirfd, const char *base, const char *path, const v
     }
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     if (write_all(fd, data, len) != 0)
-        rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot write %s: %s", path,
-                         strerror(errno));
+        rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot write %s: %s", path, strerror(errno));
 out:
     close(fd);
     return rc;
@@ -691,7 +688,9 @@ int ppx_report_file_write(const char *path, const void *data, size_t len, ppx_er
     const char *base = split(path, dir, sizeof dir);
     if (base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
         return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "%s is not a file name", path);
-    int dfd = open(path[0] == '/' && dir[0] == '\0' ? "/" : dir[0] ? dir : ".",
+    int dfd = open(path[0] == '/' && dir[0] == '\0' ? "/"
+                   : dir[0]                         ? dir
+                                                    : ".",
                    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot open the folder of %s: %s", path,

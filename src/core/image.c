@@ -43,8 +43,7 @@ int ppx_image_alloc(ppx_image *img, uint32_t w, uint32_t h, unsigned channels, p
                     const ppx_limits *l, ppx_err *err)
 {
     if (channels < 1 || channels > 4)
-        return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_TRANSFORM, "bad channel count %u",
-                           channels);
+        return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_TRANSFORM, "bad channel count %u", channels);
     ppx_limits unlimited;
     if (!l) {
         ppx_limits_default(&unlimited);

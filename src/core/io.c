@@ -11,8 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int ppx_file_read(const char *path, uint64_t max_bytes, ppx_buf *b, ppx_file_id *id,
-                  ppx_err *err)
+int ppx_file_read(const char *path, uint64_t max_bytes, ppx_buf *b, ppx_file_id *id, ppx_err *err)
 {
     b->len = 0;
     /* O_NONBLOCK: opening a FIFO with no writer must not hang the worker. */

@@ -38,14 +38,12 @@ int ppx_limits_check(const ppx_limits *l, uint64_t w, uint64_t h, unsigned chann
         l = &def;
     }
     if (w == 0 || h == 0)
-        return ppx_err_set(err, PPX_ECORRUPT, PPX_STAGE_DECODE,
-                           "image has zero size (%llux%llu)", (unsigned long long)w,
-                           (unsigned long long)h);
+        return ppx_err_set(err, PPX_ECORRUPT, PPX_STAGE_DECODE, "image has zero size (%llux%llu)",
+                           (unsigned long long)w, (unsigned long long)h);
     if (w > l->max_width || h > l->max_height)
         return ppx_err_set(err, PPX_ELIMIT, PPX_STAGE_DECODE,
-                           "image %llux%llu exceeds the size limit of %ux%u",
-                           (unsigned long long)w, (unsigned long long)h, l->max_width,
-                           l->max_height);
+                           "image %llux%llu exceeds the size limit of %ux%u", (unsigned long long)w,
+                           (unsigned long long)h, l->max_width, l->max_height);
     /* w, h <= 2^32 here, so the product fits in 64 bits. */
     if (w * h > l->max_pixels)
         return ppx_err_set(err, PPX_ELIMIT, PPX_STAGE_DECODE,

@@ -28,15 +28,15 @@ int ppx_tar_add(ppx_buf *tar, const char *name, const void *data, size_t len)
         return PPX_ENOMEM;
     char *h = (char *)tar->data + tar->len;
     memset(h, 0, TAR_BLOCK);
-    memcpy(h, name, nl);          /* name[100] */
-    octal(h + 100, 8, 0644);      /* mode */
-    octal(h + 108, 8, 0);         /* uid */
-    octal(h + 116, 8, 0);         /* gid */
-    octal(h + 124, 12, len);      /* size */
-    octal(h + 136, 12, 0);        /* mtime: fixed, so shards are reproducible */
-    h[156] = '0';                 /* typeflag: regular file */
-    memcpy(h + 257, "ustar", 6);  /* magic, NUL-terminated */
-    memcpy(h + 263, "00", 2);     /* version */
+    memcpy(h, name, nl);         /* name[100] */
+    octal(h + 100, 8, 0644);     /* mode */
+    octal(h + 108, 8, 0);        /* uid */
+    octal(h + 116, 8, 0);        /* gid */
+    octal(h + 124, 12, len);     /* size */
+    octal(h + 136, 12, 0);       /* mtime: fixed, so shards are reproducible */
+    h[156] = '0';                /* typeflag: regular file */
+    memcpy(h + 257, "ustar", 6); /* magic, NUL-terminated */
+    memcpy(h + 263, "00", 2);    /* version */
     /* The checksum is computed with its own field taken as spaces. */
     memset(h + 148, ' ', 8);
     unsigned sum = 0;
@@ -64,11 +64,13 @@ int ppx_tar_end(ppx_buf *tar)
 int ppx_npy_header(ppx_buf *b, const char *descr, const uint64_t *shape, int ndim)
 {
     char dict[256];
-    int n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (",
-                     descr);
+    int n =
+        snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
     for (int i = 0; i < ndim && n > 0 && (size_t)n < sizeof dict; i++)
         n += snprintf(dict + n, sizeof dict - (size_t)n, "%llu%s", (unsigned long long)shape[i],
-                      ndim == 1 ? "," : i + 1 < ndim ? ", " : "");
+                      ndim == 1      ? ","
+                      : i + 1 < ndim ? ", "
+                                     : "");
     if (n > 0 && (size_t)n < sizeof dict)
         n += snprintf(dict + n, sizeof dict - (size_t)n, "), }");
     if (n <= 0 || (size_t)n >= sizeof dict)

@@ -710,9 +710,8 @@ static axis axis_window(const axis *a, uint32_t first, uint32_t n)
 /* Resamples src to wf x hf, or only the window `box` of that result (NULL:
  * all of it) into dst, which has the window's size. A window needs both
  * passes (wf != src->width, hf != src->height). */
-static int resample(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, uint32_t wf,
-                    uint32_t hf, const ppx_box *box, ppx_filter filter, const ppx_limits *l,
-                    ppx_err *err)
+static int resample(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, uint32_t wf, uint32_t hf,
+                    const ppx_box *box, ppx_filter filter, const ppx_limits *l, ppx_err *err)
 {
     uint32_t w = dst->width, h = dst->height;
     unsigned C = src->channels;
@@ -846,8 +845,7 @@ int ppx_op_resize_window(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, 
         return rc;
     if (filter == PPX_FILTER_NEAREST || (unsigned)filter > PPX_FILTER_LANCZOS3 || !rs ||
         w == src->width || h == src->height || box->w == 0 || box->h == 0 || box->x > w ||
-        box->y > h || box->w > w - box->x || box->h > h - box->y ||
-        src->stride % (size_t)src->type)
+        box->y > h || box->w > w - box->x || box->h > h - box->y || src->stride % (size_t)src->type)
         return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_TRANSFORM,
                            "resize: bad window %u,%u,%u,%u of %ux%u", box->x, box->y, box->w,
                            box->h, w, h);

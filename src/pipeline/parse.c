@@ -205,8 +205,8 @@ static int parse_key(const opdef *d, int pos, const char *tok, ppx_op *op, unsig
     const char *eq = strchr(tok, '=');
     size_t klen = (size_t)(eq - tok);
     const char *v = eq + 1;
-    static const char *const keys[] = {"fit",   "filter", "scale", "ratio", "color",
-                                       "p",     "mean",   "std",   "draft"};
+    static const char *const keys[] = {"fit", "filter", "scale", "ratio", "color",
+                                       "p",   "mean",   "std",   "draft"};
     /* Which keys each op accepts, as bits of keys[]. */
     unsigned allowed = 0;
     switch (d->kind) {
@@ -478,7 +478,6 @@ static void fmt_float(char *buf, size_t cap, float v)
     }
 }
 
-
 static int format_op(ppx_buf *b, const ppx_op *op)
 {
     const char *name = "";
@@ -493,10 +492,9 @@ static int format_op(ppx_buf *b, const ppx_op *op)
             rc = rc ? rc : ppx_buf_printf(b, " %u", op->w);
         else
             rc = rc ? rc : ppx_buf_printf(b, " %ux%u", op->w, op->h);
-        rc =
-            rc ? rc
-               : ppx_buf_printf(b, " fit=%s filter=%s draft=%s", ppx_fit_name(op->fit),
-                        ppx_filter_name(op->filter), ppx_draft_name(op->draft));
+        rc = rc ? rc
+                : ppx_buf_printf(b, " fit=%s filter=%s draft=%s", ppx_fit_name(op->fit),
+                                 ppx_filter_name(op->filter), ppx_draft_name(op->draft));
         break;
     case PPX_OP_CENTER_CROP:
         rc = rc ? rc : ppx_buf_printf(b, " %ux%u", op->w, op->h);
@@ -516,8 +514,8 @@ static int format_op(ppx_buf *b, const ppx_op *op)
         break;
     case PPX_OP_PAD:
         rc = rc ? rc
-                : ppx_buf_printf(b, " %ux%u color=%u,%u,%u,%u", op->w, op->h, op->color[0], op->color[1],
-                         op->color[2], op->color[3]);
+                : ppx_buf_printf(b, " %ux%u color=%u,%u,%u,%u", op->w, op->h, op->color[0],
+                                 op->color[1], op->color[2], op->color[3]);
         break;
     case PPX_OP_FLIP:
         fmt_double(a, sizeof a, op->p);

@@ -304,9 +304,9 @@ int ppx_pipeline_run(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx_image *i
     for (int i = 0; i < n; i++) {
         int applied = 0;
         ppx_image *dst = &ctx->scratch[next];
-        int rc = i + 1 < n ? resize_then_crop(&pl->ops[i], &pl->ops[i + 1], ctx, cur, dst,
-                                              &applied, err)
-                           : 0;
+        int rc = i + 1 < n
+                     ? resize_then_crop(&pl->ops[i], &pl->ops[i + 1], ctx, cur, dst, &applied, err)
+                     : 0;
         if (rc)
             return rc;
         if (applied) { /* the two ops were done as one */

@@ -120,8 +120,8 @@ static int fault(const char *what, const char *key)
  * channels, as if the pipeline ended in `to-8bit | rgb` (`| grayscale` for
  * one channel), measures it, applies a trailing normalize and leaves the
  * rows back to back in c->out. */
-static int npy_payload(const ppx_job_config *cfg, ppx_job_ctx *c, ppx_image *img,
-                       ppx_img_stats *st, ppx_err *err)
+static int npy_payload(const ppx_job_config *cfg, ppx_job_ctx *c, ppx_image *img, ppx_img_stats *st,
+                       ppx_err *err)
 {
     int rc = 0, k = 0; /* conversions alternate between conv[0] and conv[1] */
     if (img->type == PPX_U16) {
@@ -168,8 +168,8 @@ static void decode_hint(void *arg, const ppx_info *info, uint32_t *min_w, uint32
     ppx_pipeline_decode_hint(arg, info->width, info->height, info->orientation, min_w, min_h);
 }
 
-void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
-                 const char *key, const char *out_name, const ppx_buf *input, ppx_result *r)
+void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path, const char *key,
+                 const char *out_name, const ppx_buf *input, ppx_result *r)
 {
     double t0 = ppx_now_s();
     uint64_t id = r->id, tag = r->tag;
@@ -207,9 +207,8 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
     r->bytes_read = in->len;
 
     ppx_info info;
-    ppx_decode_opts dopt = {.limits = &cfg->limits,
-                            .size_hint = decode_hint,
-                            .size_hint_arg = (void *)cfg->pipeline};
+    ppx_decode_opts dopt = {
+        .limits = &cfg->limits, .size_hint = decode_hint, .size_hint_arg = (void *)cfg->pipeline};
     rc = ppx_codec_decode(in->data, in->len, &dopt, &c->img, &info, err);
     if (rc)
         goto out;
@@ -247,8 +246,8 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
         }
         ppx_write_opts wo = {.mode = cfg->copy_mode && in_id.mode ? in_id.mode & 0777 : 0644,
                              .keep = in_id.ino ? &in_id : NULL};
-        rc = ppx_write_beneath(cfg->out_root, &c->out_dirs, out_name, c->out.data, c->out.len,
-                               &wo, err);
+        rc = ppx_write_beneath(cfg->out_root, &c->out_dirs, out_name, c->out.data, c->out.len, &wo,
+                               err);
         if (rc)
             goto out;
     } else {

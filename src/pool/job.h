@@ -36,14 +36,14 @@ typedef struct {
 
 /* What a worker sends back for one image. Plain data. */
 typedef struct {
-    uint64_t id;  /* the task's id */
-    uint64_t tag; /* the task's tag (chunk), passed through */
-    int32_t status; /* 0 or a negative code; err says more */
+    uint64_t id;         /* the task's id */
+    uint64_t tag;        /* the task's tag (chunk), passed through */
+    int32_t status;      /* 0 or a negative code; err says more */
     uint32_t in_w, in_h; /* input size, 0 if unknown */
     uint64_t bytes_read, bytes_written;
-    uint64_t out_len; /* bytes of output that follow (bytes transport, shards) */
+    uint64_t out_len;   /* bytes of output that follow (bytes transport, shards) */
     int32_t out_format; /* ppx_format of that output (names a tar member) */
-    double busy_s;    /* seconds spent on the image */
+    double busy_s;      /* seconds spent on the image */
     int32_t worker_pid; /* a worker lost on it (stage worker/timeout): its pid, else 0 */
     ppx_err err;
     ppx_img_stats st;
@@ -72,8 +72,8 @@ void ppx_job_ctx_trim(ppx_job_ctx *c, size_t keep);
  * out_name is NULL and outputs are written, stays in c->out for the caller
  * (bytes transport, shards). key is the path relative to INPUT (seeds random
  * ops). Fills *r (id/tag left to the caller). */
-void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
-                 const char *key, const char *out_name, const ppx_buf *input, ppx_result *r);
+void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path, const char *key,
+                 const char *out_name, const ppx_buf *input, ppx_result *r);
 
 /* The output name of a key, relative to OUTDIR: the key with the extension
  * replaced by that of `fmt` (kept when it already names that format; `same`

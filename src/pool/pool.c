@@ -35,10 +35,10 @@ typedef struct {
 typedef struct {
     pid_t pid;
     pid_t lost_pid; /* the pid of the worker reap() took last (its temporary files) */
-    int to_fd;     /* tasks: coordinator -> worker */
-    int from_fd;   /* results: worker -> coordinator */
-    int can_queue; /* the task pipe holds two tasks of paths (QUEUE_PIPE_MIN) */
-    int n;         /* tasks in flight, 0 to 2; [0] is the head, the one being done */
+    int to_fd;      /* tasks: coordinator -> worker */
+    int from_fd;    /* results: worker -> coordinator */
+    int can_queue;  /* the task pipe holds two tasks of paths (QUEUE_PIPE_MIN) */
+    int n;          /* tasks in flight, 0 to 2; [0] is the head, the one being done */
     uint64_t id[2], tag[2];
     /* When the head started: its submission to an idle worker, or the
      * arrival of the result before it. */
@@ -197,9 +197,9 @@ static int spawn(ppx_pool *p, int i, ppx_err *err)
         close(to[1]);
         close(from[0]);
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the rank */
-        if (getppid() != parent) /* the rank died before the line above took effect */
+        if (getppid() != parent)          /* the rank died before the line above took effect */
             _exit(0);
-        signal(SIGINT, SIG_IGN);  /* the coordinator decides when to stop */
+        signal(SIGINT, SIG_IGN); /* the coordinator decides when to stop */
         signal(SIGTERM, SIG_IGN);
         signal(SIGUSR1, SIG_IGN);
         signal(SIGPIPE, SIG_DFL);
@@ -348,9 +348,8 @@ static int advance(ppx_pool *p, int i, double t, int fresh, ppx_err *err)
     return rc;
 }
 
-int ppx_pool_submit(ppx_pool *p, uint64_t id, uint64_t tag, const char *in_path,
-                    const char *key, const char *out_path, const uint8_t *input, size_t len,
-                    ppx_err *err)
+int ppx_pool_submit(ppx_pool *p, uint64_t id, uint64_t tag, const char *in_path, const char *key,
+                    const char *out_path, const uint8_t *input, size_t len, ppx_err *err)
 {
     task_hdr h = {.id = id,
                   .tag = tag,
@@ -459,8 +458,8 @@ static int replace(ppx_pool *p, int i, int timed_out, int status, ppx_pool_cb cb
         } else if (WIFSIGNALED(status)) {
             int sig = WTERMSIG(status);
             r.status = ppx_err_set(&r.err, PPX_ECRASH, PPX_STAGE_WORKER,
-                                   "worker killed by signal SIG%s (%s)%s", sigabbrev_np(sig)
-                                       ? sigabbrev_np(sig) : "?", strsignal(sig),
+                                   "worker killed by signal SIG%s (%s)%s",
+                                   sigabbrev_np(sig) ? sigabbrev_np(sig) : "?", strsignal(sig),
                                    sig == SIGKILL ? ": out of memory, or killed from outside" : "");
         } else {
             r.status = ppx_err_set(&r.err, PPX_ECRASH, PPX_STAGE_WORKER,
@@ -480,8 +479,7 @@ static int replace(ppx_pool *p, int i, int timed_out, int status, ppx_pool_cb cb
     return 0;
 }
 
-int ppx_pool_wait(ppx_pool *p, int timeout_ms, int wake_fd, ppx_pool_cb cb, void *arg,
-                  ppx_err *err)
+int ppx_pool_wait(ppx_pool *p, int timeout_ms, int wake_fd, ppx_pool_cb cb, void *arg, ppx_err *err)
 {
     struct pollfd *pf = calloc((size_t)p->n + 1, sizeof *pf);
     if (!pf)

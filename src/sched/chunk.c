@@ -82,17 +82,17 @@ void ppx__prefail_result(uint32_t why, ppx_result *r)
             r->status = ppx_err_set(err, PPX_ELIMIT, PPX_STAGE_INPUT,
                                     "folders nested deeper than the walk goes: left out");
         else if (e == ENAMETOOLONG)
-            r->status = ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT,
-                                    "path too long: left out");
+            r->status =
+                ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "path too long: left out");
         else if (e == ENOENT)
             r->status = ppx_err_set(err, PPX_ENOENT, PPX_STAGE_INPUT, "vanished during the walk");
         else if (e == ELOOP || e == ENOTDIR)
             r->status = ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_INPUT,
                                     "replaced by a link during the walk: not followed");
         else
-            r->status = ppx_err_set(err, PPX_EIO, PPX_STAGE_INPUT,
-                                    "cannot read this folder: %s; its images are left out",
-                                    strerror(e));
+            r->status =
+                ppx_err_set(err, PPX_EIO, PPX_STAGE_INPUT,
+                            "cannot read this folder: %s; its images are left out", strerror(e));
         break;
     }
 }

@@ -26,8 +26,7 @@ static void merge_op(void *in, void *inout, int *len, MPI_Datatype *dt)
 
 /* A report: under OUTDIR by default (never through a link there), or where
  * the user said (ppx_report_file_write's rules for devices and links). */
-static int write_report(run_state *s, const char *user_path, const char *name,
-                        const ppx_buf *b)
+static int write_report(run_state *s, const char *user_path, const char *name, const ppx_buf *b)
 {
     ppx_err e;
     ppx_err_clear(&e);
@@ -63,8 +62,7 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
     /* The report names the cause of a fatal end: the first rank's error. */
     for (int r = 0; r < s->size && fatal; r++)
         if (ranks[r].error[0]) {
-            snprintf(s->fatal_reason, sizeof s->fatal_reason, "rank %d: %s", r,
-                     ranks[r].error);
+            snprintf(s->fatal_reason, sizeof s->fatal_reason, "rank %d: %s", r, ranks[r].error);
             s->stop_reason = s->fatal_reason;
             break;
         }
@@ -72,8 +70,7 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
         /* A complete run accounts for every listed image; anything else
          * is a bug, and must never pass as success. */
         fprintf(stderr, "prepix: internal error: %llu of %llu images accounted for\n",
-                (unsigned long long)(total.ok + total.failed),
-                (unsigned long long)s->listing.n);
+                (unsigned long long)(total.ok + total.failed), (unsigned long long)s->listing.n);
         fatal = 1;
         if (!s->stop_reason)
             s->stop_reason = "internal error: images unaccounted for";
@@ -92,8 +89,8 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
         /* Only a complete run knows every shard's members. */
         ppx_err e;
         ppx_err_clear(&e);
-        if (ppx_shard_write_index(s->outdir.fd, cfg->shard, s->chunk_size, &s->listing,
-                                  &s->classes, &all_fails, &e)) {
+        if (ppx_shard_write_index(s->outdir.fd, cfg->shard, s->chunk_size, &s->listing, &s->classes,
+                                  &all_fails, &e)) {
             fprintf(stderr, "prepix: %s\n", e.msg);
             code = 1;
             fatal = 1;
@@ -107,7 +104,7 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
         char p[4096];
         uint64_t idx = all_fails.v[i].index;
         ppx__input_path(s, idx < s->listing.n ? ppx_listing_key(&s->listing, idx) : "?", p,
-                   sizeof p);
+                        sizeof p);
         owned[i] = strdup(p);
         paths[i] = owned[i] ? owned[i] : "?";
     }
@@ -117,22 +114,29 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
     const char *warn[3];
     size_t nw = 0;
     if (s->listing.n == 0)
-        snprintf(wbuf[nw], sizeof wbuf[nw], "no images found under %s (%llu other files "
+        snprintf(wbuf[nw], sizeof wbuf[nw],
+                 "no images found under %s (%llu other files "
                  "skipped): nothing was done",
-                 cfg->input, (unsigned long long)s->listing.skipped), nw++;
+                 cfg->input, (unsigned long long)s->listing.skipped),
+            nw++;
     else if (s->listing.skipped > s->listing.n)
-        snprintf(wbuf[nw], sizeof wbuf[nw], "%llu files were skipped as not images, more "
+        snprintf(wbuf[nw], sizeof wbuf[nw],
+                 "%llu files were skipped as not images, more "
                  "than the %zu images found",
-                 (unsigned long long)s->listing.skipped, s->listing.n), nw++;
+                 (unsigned long long)s->listing.skipped, s->listing.n),
+            nw++;
     if (s->listing.n_walk_errors)
-        snprintf(wbuf[nw], sizeof wbuf[nw], "%zu entries under INPUT could not be read "
+        snprintf(wbuf[nw], sizeof wbuf[nw],
+                 "%zu entries under INPUT could not be read "
                  "(listed as failures at stage input)",
-                 s->listing.n_walk_errors), nw++;
+                 s->listing.n_walk_errors),
+            nw++;
     for (size_t i = 0; i < nw; i++)
         warn[i] = wbuf[i];
     ppx_report rep = {.warnings = warn,
                       .n_warnings = nw,
-                      .command_line = cfg->command_line,.stats = &total,
+                      .command_line = cfg->command_line,
+                      .stats = &total,
                       .failures = &all_fails,
                       .fail_paths = paths,
                       .skipped = s->listing.skipped,
@@ -143,9 +147,9 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
                       .elapsed_s = ppx_now_s() - s->t0,
                       .complete = !stopped && !fatal,
                       .stop_reason = !stopped && !fatal ? ""
-                                     : s->stop_reason ? s->stop_reason
-                                     : fatal          ? "fatal error"
-                                                      : "stopped",
+                                     : s->stop_reason   ? s->stop_reason
+                                     : fatal            ? "fatal error"
+                                                        : "stopped",
                       .exit_code = code,
                       .pipeline = cfg->spec ? cfg->spec : "",
                       .format = ppx__format_name(cfg),
@@ -159,8 +163,7 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
     ppx_buf_init(&b);
     ppx__show_progress(s, 1);
     if ((report_path || in_outdir) &&
-        (ppx_report_json(&rep, &b) ||
-         write_report(s, report_path, "prepix-report.json", &b))) {
+        (ppx_report_json(&rep, &b) || write_report(s, report_path, "prepix-report.json", &b))) {
         code = 1;
         rep.report_failed = 1;
     }
@@ -262,8 +265,12 @@ int ppx__finish(run_state *s)
     int flags[2] = {s->fatal, s->stopping}, all[2] = {flags[0], flags[1]};
     ppx_stats total;
     ppx_stats_init(&total);
-    ppx_rank_info me = {.rank = s->rank, .workers = s->workers, .images = s->done,
-                        .failed = s->failed, .busy_s = s->busy_s, .elapsed_s = ppx_now_s() - s->t0};
+    ppx_rank_info me = {.rank = s->rank,
+                        .workers = s->workers,
+                        .images = s->done,
+                        .failed = s->failed,
+                        .busy_s = s->busy_s,
+                        .elapsed_s = ppx_now_s() - s->t0};
     gethostname(me.host, sizeof me.host - 1);
     ppx_rank_info *ranks = calloc((size_t)s->size, sizeof *ranks);
     ppx_failures all_fails = {0};
@@ -319,7 +326,8 @@ int ppx__finish(run_state *s)
         MPI_Datatype t;
         MPI_Op op;
         if (!broken && !MPI_CHECK(s, MPI_Type_contiguous((int)sizeof(ppx_stats), MPI_BYTE, &t))) {
-            if (!MPI_CHECK(s, MPI_Type_commit(&t)) && !MPI_CHECK(s, MPI_Op_create(merge_op, 1, &op))) {
+            if (!MPI_CHECK(s, MPI_Type_commit(&t)) &&
+                !MPI_CHECK(s, MPI_Op_create(merge_op, 1, &op))) {
                 broken = MPI_CHECK(s, MPI_Ireduce(&s->acc, &total, 1, t, op, 0, s->comm, &req)) ||
                          end_wait(s, &req, &deadline);
                 MPI_Op_free(&op);
@@ -351,8 +359,8 @@ int ppx__finish(run_state *s)
             }
         }
         broken = broken ||
-                 MPI_CHECK(s, MPI_Igatherv(packed.data, len, MPI_BYTE, recv, lens, displs,
-                                           MPI_BYTE, 0, s->comm, &req)) ||
+                 MPI_CHECK(s, MPI_Igatherv(packed.data, len, MPI_BYTE, recv, lens, displs, MPI_BYTE,
+                                           0, s->comm, &req)) ||
                  end_wait(s, &req, &deadline);
         if (!broken && s->rank == 0)
             for (int r = 0; r < s->size && !broken; r++)
@@ -369,8 +377,9 @@ int ppx__finish(run_state *s)
             ppx_failures_destroy(&all_fails);
             if (s->end_timed_out) /* a rank fell silent at the end */
                 return s->rank == 0 ? ppx__finish_alone(s) : PPX_SCHED_STALLED;
-            fprintf(stderr, "prepix: rank %d: the ranks cannot agree on the end of the run "
-                            "(%s): aborting the job (exit 1)\n",
+            fprintf(stderr,
+                    "prepix: rank %d: the ranks cannot agree on the end of the run "
+                    "(%s): aborting the job (exit 1)\n",
                     s->rank, s->fatal ? s->fatal_err.msg : "MPI failure");
             return PPX_SCHED_ABORT;
         }

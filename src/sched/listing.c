@@ -248,8 +248,8 @@ int ppx_listing_build(const char *input, ppx_listing *l, ppx_err *err)
         if (e == ENOTDIR)
             return ppx_err_set(err, PPX_EUSAGE, PPX_STAGE_INPUT,
                                "input %s is not a folder (use @LIST for a list of files)", input);
-        return ppx_err_set(err, e == ENOENT ? PPX_ENOENT : PPX_EIO, PPX_STAGE_INPUT,
-                           "input %s: %s", input, strerror(e));
+        return ppx_err_set(err, e == ENOENT ? PPX_ENOENT : PPX_EIO, PPX_STAGE_INPUT, "input %s: %s",
+                           input, strerror(e));
     }
     snprintf(l->root, sizeof l->root, "%s", input);
     return walk(l, fd, "", 0, err);

@@ -21,10 +21,10 @@ typedef struct {
     size_t arena_len, arena_cap;
     uint64_t *off; /* offset of key i in arena */
     size_t n, cap;
-    uint64_t skipped; /* files left out because their name is not an image's */
-    uint64_t hash;    /* FNV-1a of every key in order: identifies the listing */
-    char root[4096];  /* INPUT folder, or the folder of the @LIST file */
-    int is_list;      /* from @LIST: keys are paths named on purpose */
+    uint64_t skipped;            /* files left out because their name is not an image's */
+    uint64_t hash;               /* FNV-1a of every key in order: identifies the listing */
+    char root[4096];             /* INPUT folder, or the folder of the @LIST file */
+    int is_list;                 /* from @LIST: keys are paths named on purpose */
     ppx_walk_error *walk_errors; /* in listing order */
     size_t n_walk_errors, walk_errors_cap;
 } ppx_listing;

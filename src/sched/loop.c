@@ -103,8 +103,7 @@ static void serve(run_state *s)
             break;
         }
         uint64_t msg[5];
-        if (MPI_CHECK(s, MPI_Recv(msg, 5, MPI_UINT64_T, src, TAG_REQ, s->comm,
-                                  MPI_STATUS_IGNORE)))
+        if (MPI_CHECK(s, MPI_Recv(msg, 5, MPI_UINT64_T, src, TAG_REQ, s->comm, MPI_STATUS_IGNORE)))
             continue;
         s->rank_done[src] = msg[1];
         s->rank_failed[src] = msg[2];
@@ -132,8 +131,8 @@ static void serve(run_state *s)
             s->global_stop = 1;
             out = &s->stop_msg;
         }
-        MPI_CHECK(s, ppx_wire_isend(&s->send_ws[src], out->data, out->len, src, TAG_ASSIGN,
-                                    s->comm));
+        MPI_CHECK(s,
+                  ppx_wire_isend(&s->send_ws[src], out->data, out->len, src, TAG_ASSIGN, s->comm));
     }
 }
 
@@ -203,9 +202,9 @@ static void check_stop(run_state *s)
         s->stop_reason = ppx__stop_signal == SIGINT    ? "SIGINT"
                          : ppx__stop_signal == SIGTERM ? "SIGTERM"
                          : ppx__stop_signal == SIGUSR1 ? "SIGUSR1"
-                                                  : "signal";
-        fprintf(stderr, "prepix: rank %d: %s received: finishing the images in progress\n",
-                s->rank, s->stop_reason);
+                                                       : "signal";
+        fprintf(stderr, "prepix: rank %d: %s received: finishing the images in progress\n", s->rank,
+                s->stop_reason);
     }
     if (s->rank == 0) {
         int64_t maxf = s->cfg->max_failures;
@@ -249,8 +248,8 @@ int ppx__run_loop(run_state *s)
         if (s->stopping && !s->draining && stop_deadline == 0)
             /* Images in workers get a bounded time to ppx__finish (their chunks
              * are not journaled either way, so --resume redoes them). */
-            stop_deadline = ppx_now_s() + (s->cfg->timeout_s < STOP_GRACE_S ? s->cfg->timeout_s
-                                                                      : STOP_GRACE_S);
+            stop_deadline =
+                ppx_now_s() + (s->cfg->timeout_s < STOP_GRACE_S ? s->cfg->timeout_s : STOP_GRACE_S);
         /* Get work. */
         if (s->rank == 0) {
             while (!s->stopping && !s->no_more && ppx__unstarted(s) < PREFETCH) {

@@ -16,8 +16,7 @@ void ppx_progress_init(ppx_progress *p, ppx_progress_mode mode, uint64_t total)
     p->drawn = 0;
 }
 
-void ppx_progress_update(ppx_progress *p, uint64_t done, uint64_t failed, uint64_t bytes,
-                         int final)
+void ppx_progress_update(ppx_progress *p, uint64_t done, uint64_t failed, uint64_t bytes, int final)
 {
     if (p->mode == PPX_PROGRESS_NONE)
         return;
@@ -38,13 +37,15 @@ void ppx_progress_update(ppx_progress *p, uint64_t done, uint64_t failed, uint64
     }
     double pct = p->total ? 100.0 * (double)done / (double)p->total : 100.0;
     if (p->mode == PPX_PROGRESS_BAR) {
-        fprintf(stderr, "\r\033[Kprepix: %llu/%llu (%.0f%%) %.1f img/s %.1f MB/s %llu failed ETA %s",
+        fprintf(stderr,
+                "\r\033[Kprepix: %llu/%llu (%.0f%%) %.1f img/s %.1f MB/s %llu failed ETA %s",
                 (unsigned long long)done, (unsigned long long)p->total, pct, rate, mbs,
                 (unsigned long long)failed, eta);
         if (final)
             fputc('\n', stderr);
     } else {
-        fprintf(stderr, "prepix: progress %llu/%llu (%.0f%%) %.1f img/s %.1f MB/s %llu failed ETA %s\n",
+        fprintf(stderr,
+                "prepix: progress %llu/%llu (%.0f%%) %.1f img/s %.1f MB/s %llu failed ETA %s\n",
                 (unsigned long long)done, (unsigned long long)p->total, pct, rate, mbs,
                 (unsigned long long)failed, eta);
     }

@@ -38,8 +38,7 @@ static void remove_lost_temps(run_state *s, const chunk *c, uint64_t i, const pp
 }
 
 /* Folds one image's outcome into its chunk. */
-void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r,
-                   const uint8_t *payload)
+void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r, const uint8_t *payload)
 {
     ppx_stats *st = &c->stats;
     st->total++;
@@ -56,14 +55,14 @@ void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r,
             st->bytes_written += r->bytes_written;
             ppx_stats_add_image(st, r->st.channels ? &r->st : NULL, r->in_w, r->in_h);
         }
-        if (payload && (ppx_put_u64(&c->outputs, c->first + i) ||
-                        ppx_put_u64(&c->outputs, (uint64_t)c->label[i]) ||
-                        ppx_put_u64(&c->outputs, (uint64_t)r->out_format) ||
-                        ppx_put_u64(&c->outputs, r->out_len) ||
-                        ppx_buf_append(&c->outputs, payload, r->out_len) ||
-                        (deferred && (ppx_put_u64(&c->outputs, r->in_w) ||
-                                      ppx_put_u64(&c->outputs, r->in_h) ||
-                                      ppx_buf_append(&c->outputs, &r->st, sizeof r->st))))) {
+        if (payload &&
+            (ppx_put_u64(&c->outputs, c->first + i) ||
+             ppx_put_u64(&c->outputs, (uint64_t)c->label[i]) ||
+             ppx_put_u64(&c->outputs, (uint64_t)r->out_format) ||
+             ppx_put_u64(&c->outputs, r->out_len) ||
+             ppx_buf_append(&c->outputs, payload, r->out_len) ||
+             (deferred && (ppx_put_u64(&c->outputs, r->in_w) || ppx_put_u64(&c->outputs, r->in_h) ||
+                           ppx_buf_append(&c->outputs, &r->st, sizeof r->st))))) {
             ppx_err e;
             ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory holding outputs");
             ppx__set_fatal(s, &e);
@@ -103,7 +102,8 @@ static int input_identity(const run_state *s, uint64_t index, ppx_file_id *id)
 {
     char in[4096];
     struct stat st;
-    if (ppx__input_path(s, ppx_listing_key(&s->listing, index), in, sizeof in) || stat(in, &st) != 0)
+    if (ppx__input_path(s, ppx_listing_key(&s->listing, index), in, sizeof in) ||
+        stat(in, &st) != 0)
         return -1;
     *id = (ppx_file_id){(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint32_t)st.st_mode};
     return 0;
@@ -115,11 +115,11 @@ static int input_identity(const run_state *s, uint64_t index, ppx_file_id *id)
  * that could not be written as a failure into fl. Returns 0, or a code when
  * the run must stop (OUTDIR unusable, malformed records). */
 int ppx__write_outputs(run_state *s, uint64_t id, const ppx_buf *outputs, ppx_stats *st,
-                         ppx_failures *fl, ppx_err *e)
+                       ppx_failures *fl, ppx_err *e)
 {
     if (s->cfg->shard)
-        return ppx_shard_write(s->outdir.fd, s->cfg->shard, &s->job.npy, id, outputs,
-                               &s->shard_buf, e);
+        return ppx_shard_write(s->outdir.fd, s->cfg->shard, &s->job.npy, id, outputs, &s->shard_buf,
+                               e);
     ppx_rd r = {outputs->data, outputs->data + outputs->len, 0};
     while (r.p < r.end) {
         uint64_t index = ppx_get_u64(&r);
@@ -242,8 +242,8 @@ static void finish_chunk(run_state *s, chunk *c)
             ppx__set_fatal(s, &e);
             return;
         }
-        if (MPI_CHECK(s, ppx_wire_isend(&s->res_ws, b->data, b->len, 0, TAG_CHUNKRES,
-                                        s->comm)) == 0)
+        if (MPI_CHECK(s, ppx_wire_isend(&s->res_ws, b->data, b->len, 0, TAG_CHUNKRES, s->comm)) ==
+            0)
             s->res_pending = 1;
         return;
     }
@@ -315,16 +315,16 @@ void ppx__feed(run_state *s)
                 ppx_result r;
                 memset(&r, 0, sizeof r);
                 if (ppx__input_path(s, key, in, sizeof in))
-                    r.status = ppx_err_set(&r.err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT,
-                                           "path too long");
+                    r.status =
+                        ppx_err_set(&r.err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "path too long");
                 else if (per_image)
                     r.status = ppx_output_name(out, sizeof out, key, s->cfg->out_format, &r.err);
                 if (r.status) {
                     ppx__record(s, c, i, &r, NULL);
                     continue;
                 }
-                rc = ppx_pool_submit(s->pool, c->first + i, c->id, in, key,
-                                     per_image ? out : NULL, NULL, 0, &e);
+                rc = ppx_pool_submit(s->pool, c->first + i, c->id, in, key, per_image ? out : NULL,
+                                     NULL, 0, &e);
             }
             if (rc)
                 ppx__set_fatal(s, &e);

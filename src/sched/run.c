@@ -91,8 +91,8 @@ void ppx__set_fatal(run_state *s, const ppx_err *e)
     if (!s->fatal) {
         s->fatal = 1;
         s->fatal_err = *e;
-        fprintf(stderr, "prepix: rank %d: fatal: %s%s%s\n", s->rank, e->msg,
-                e->path[0] ? ": " : "", e->path);
+        fprintf(stderr, "prepix: rank %d: fatal: %s%s%s\n", s->rank, e->msg, e->path[0] ? ": " : "",
+                e->path);
     }
     s->stopping = 1;
     if (!s->stop_reason)
@@ -173,8 +173,8 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
         s->last_seen = calloc((size_t)s->size, sizeof *s->last_seen);
         s->left = calloc((size_t)s->size, 1);
         nomem = !s->rank_done || !s->rank_failed || !s->rank_bytes || !s->send_ws ||
-                !s->last_seen || !s->left ||
-                !s->send_buf || ppx__pack_assign(s, ASSIGN_NOMORE, STOP_NOW, 0, &s->stop_msg);
+                !s->last_seen || !s->left || !s->send_buf ||
+                ppx__pack_assign(s, ASSIGN_NOMORE, STOP_NOW, 0, &s->stop_msg);
         for (int r = 0; r < s->size && s->send_ws; r++)
             ppx_wire_send_init(&s->send_ws[r]);
         ppx_progress_init(&s->progress, cfg->progress,

@@ -42,16 +42,14 @@ enum { STOP_NONE = 0, STOP_NOW = 1, STOP_DRAIN = 2 };
 #define PREFETCH 1
 #define STOP_GRACE_S 10.0 /* on SIGTERM/SIGUSR1, the longest wait for images in progress */
 
-
-
 typedef struct chunk {
     uint64_t id, first, count;
     uint64_t next;      /* next image (0..count) to hand to a worker */
     uint64_t remaining; /* images whose result has not come back */
     ppx_buf keys;       /* NUL-terminated keys, back to back */
     uint64_t *key_off;
-    uint32_t *prefail;  /* why rank 0 knows this image fails before any work (PREFAIL_*) */
-    int64_t *label;     /* shards: each image's class label */
+    uint32_t *prefail; /* why rank 0 knows this image fails before any work (PREFAIL_*) */
+    int64_t *label;    /* shards: each image's class label */
     /* bytes transport, on a rank other than 0: each image's bytes, or the
      * error rank 0 met reading it */
     ppx_buf inputs;
@@ -66,8 +64,14 @@ typedef struct chunk {
 /* Images rank 0 knows to fail before any work. The reason travels with the
  * chunk as a u32 (the kind, and for walk errors errno << 8); the message is
  * made where the failure is recorded, so every rank words it the same. */
-enum { PREFAIL_NONE, PREFAIL_COLLIDE, PREFAIL_TWICE, PREFAIL_UNSAFE, PREFAIL_TOOLONG, PREFAIL_WALK };
-
+enum {
+    PREFAIL_NONE,
+    PREFAIL_COLLIDE,
+    PREFAIL_TWICE,
+    PREFAIL_UNSAFE,
+    PREFAIL_TOOLONG,
+    PREFAIL_WALK
+};
 
 typedef struct {
     const ppx_run_config *cfg;
@@ -79,54 +83,54 @@ typedef struct {
     ppx_listing listing;
     uint64_t chunk_size, n_chunks, next_chunk;
     ppx_resume_state resume;
-    uint32_t *prefail; /* per listed image: PREFAIL_* | errno << 8, 0 for most */
+    uint32_t *prefail;   /* per listed image: PREFAIL_* | errno << 8, 0 for most */
     ppx_classes classes; /* shards: labels */
     int attempt;
     char root[4096]; /* INPUT folder, or the @LIST's folder */
 
     /* chunks this rank holds, in order */
     chunk *queue_head, *queue_tail;
-    int no_more;     /* rank 0 said there is no more work for us */
-    int req_out;     /* a request to rank 0 is outstanding */
-    int stopping;    /* stop taking work */
-    int draining;    /* stopping, but chunks already started are finished and journaled
-                        (--max-failures: so that --resume always gets past them) */
-    int fatal;       /* a fatal error happened here */
-    int mpi_failed;  /* an MPI call failed here */
+    int no_more;    /* rank 0 said there is no more work for us */
+    int req_out;    /* a request to rank 0 is outstanding */
+    int stopping;   /* stop taking work */
+    int draining;   /* stopping, but chunks already started are finished and journaled
+                       (--max-failures: so that --resume always gets past them) */
+    int fatal;      /* a fatal error happened here */
+    int mpi_failed; /* an MPI call failed here */
     ppx_err fatal_err;
     const char *stop_reason;
     char fatal_reason[PPX_ERR_MSG_MAX + 32];
 
     /* rank 0: serving the others */
-    int ranks_done; /* other ranks that said they left their loop */
+    int ranks_done;    /* other ranks that said they left their loop */
     double *last_seen; /* when each rank was last heard from */
     uint8_t *left;     /* the rank said it left its loop (TAG_DONE), or was declared silent */
     int silent;        /* ranks declared silent: the end cannot be agreed with them */
     char silent_reason[256];
-    int end_timed_out; /* a step of the collective end passed --rank-timeout */
+    int end_timed_out;          /* a step of the collective end passed --rank-timeout */
     double last_beat, req_sent; /* rank > 0 */
     uint64_t *rank_done, *rank_failed, *rank_bytes; /* progress piggybacked on requests */
     int global_stop;
     int global_fatal;
     ppx_wire_send *send_ws; /* one assignment in flight per rank */
     ppx_buf *send_buf;
-    ppx_buf stop_msg;      /* rank 0: "stop, no more work", packed before it is needed */
-    ppx_wire_send res_ws;  /* rank > 0: chunk results in flight (bytes transport) */
+    ppx_buf stop_msg;     /* rank 0: "stop, no more work", packed before it is needed */
+    ppx_wire_send res_ws; /* rank > 0: chunk results in flight (bytes transport) */
     ppx_buf res_buf;
     int res_pending;
     ppx_buf scratch;
 
     /* where this rank reads and writes */
-    int in_root;        /* INPUT's descriptor (a walked folder), or -1 (@LIST) */
-    ppx_outdir outdir;  /* fd -1 when this rank writes nothing */
-    int jdir;           /* OUTDIR/.prepix, or -1 */
-    int lock_fd;        /* rank 0: .prepix/lock, flock'ed for the whole run */
+    int in_root;                    /* INPUT's descriptor (a walked folder), or -1 (@LIST) */
+    ppx_outdir outdir;              /* fd -1 when this rank writes nothing */
+    int jdir;                       /* OUTDIR/.prepix, or -1 */
+    int lock_fd;                    /* rank 0: .prepix/lock, flock'ed for the whole run */
     ppx_dircache in_dirs, out_dirs; /* rank 0 reading and writing for the bytes transport */
 
     /* this rank's results */
     ppx_pool *pool;
     ppx_job_config job;
-    ppx_buf shard_buf;  /* a shard being assembled */
+    ppx_buf shard_buf; /* a shard being assembled */
     ppx_journal journal;
     int journal_open;
     ppx_stats acc; /* completed chunks journaled here */
@@ -177,11 +181,10 @@ chunk *ppx__make_local_chunk(run_state *s, uint64_t id);
 int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b);
 chunk *ppx__unpack_assign(const uint8_t *p, size_t n, int bytes, int *kind, int *stop);
 /* results.c */
-void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r,
-                   const uint8_t *payload);
+void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r, const uint8_t *payload);
 void ppx__on_result(void *arg, const ppx_result *r, const uint8_t *payload);
 int ppx__write_outputs(run_state *s, uint64_t id, const ppx_buf *outputs, ppx_stats *st,
-                         ppx_failures *fl, ppx_err *e);
+                       ppx_failures *fl, ppx_err *e);
 int ppx__store_remote_chunk(run_state *s, const uint8_t *p, size_t n);
 void ppx__feed(run_state *s);
 /* loop.c */

@@ -173,8 +173,8 @@ const char *ppx__format_name(const ppx_run_config *cfg)
  * of the next one. 0, or an exit code with the message printed. */
 static int take_lock(run_state *s)
 {
-    s->lock_fd = openat(s->jdir, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
-                        0600);
+    s->lock_fd =
+        openat(s->jdir, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
     struct stat st;
     if (s->lock_fd < 0 || fstat(s->lock_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         fprintf(stderr, "prepix: cannot open %s/.prepix/lock: %s\n", s->cfg->outdir,
@@ -184,8 +184,9 @@ static int take_lock(run_state *s)
     if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         if (errno != EWOULDBLOCK) {
             /* A file system without flock: say so, and go on unprotected. */
-            fprintf(stderr, "prepix: warning: cannot lock %s (%s): make sure no other run "
-                            "uses it\n",
+            fprintf(stderr,
+                    "prepix: warning: cannot lock %s (%s): make sure no other run "
+                    "uses it\n",
                     s->cfg->outdir, strerror(errno));
             return 0;
         }

@@ -99,7 +99,9 @@ int ppx_shard_path(char *out, size_t cap, const char *outdir, ppx_shard_kind kin
 {
     char name[64];
     snprintf(name, sizeof name, "shard-%06llu.%s", (unsigned long long)id,
-             kind == PPX_SHARD_TAR ? "tar" : labels ? "labels.npy" : "npy");
+             kind == PPX_SHARD_TAR ? "tar"
+             : labels              ? "labels.npy"
+                                   : "npy");
     return ppx_path_join(out, cap, outdir, name);
 }
 
@@ -117,16 +119,16 @@ static int cmp_items(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int write_buf(int outdir, ppx_shard_kind kind, uint64_t id, int labels,
-                     const ppx_buf *b, ppx_err *err)
+static int write_buf(int outdir, ppx_shard_kind kind, uint64_t id, int labels, const ppx_buf *b,
+                     ppx_err *err)
 {
     char name[64];
     ppx_shard_path(name, sizeof name, "", kind, id, labels);
     return ppx_write_beneath(outdir, NULL, name, b->data, b->len, NULL, err);
 }
 
-int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape,
-                    uint64_t id, const ppx_buf *outputs, ppx_buf *scratch, ppx_err *err)
+int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape, uint64_t id,
+                    const ppx_buf *outputs, ppx_buf *scratch, ppx_err *err)
 {
     size_t n = 0, cap = 64;
     item *v = malloc(cap * sizeof *v);
@@ -184,10 +186,10 @@ int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape,
         rc = ppx_npy_header(scratch, shape->f32 ? "<f4" : "|u1", dims, 4);
         for (size_t i = 0; i < n && !rc; i++) {
             if (v[i].len != each)
-                rc = ppx_err_set(err, PPX_EINTERNAL, PPX_STAGE_WRITE,
-                                 "image %llu has %llu bytes, not the %zu of the shard's shape",
-                                 (unsigned long long)v[i].index, (unsigned long long)v[i].len,
-                                 each);
+                rc =
+                    ppx_err_set(err, PPX_EINTERNAL, PPX_STAGE_WRITE,
+                                "image %llu has %llu bytes, not the %zu of the shard's shape",
+                                (unsigned long long)v[i].index, (unsigned long long)v[i].len, each);
             else
                 rc = ppx_buf_append(scratch, v[i].data, v[i].len);
         }
@@ -237,10 +239,9 @@ int ppx_shard_write_index(int outdir, ppx_shard_kind kind, uint64_t shard_size,
         if (f < fails->n && fails->v[f].index == i)
             continue;
         const char *key = ppx_listing_key(l, i);
-        rc = ppx_buf_printf(&b, "%09zu,shard-%06llu.%s,%lld,", i,
-                            (unsigned long long)(i / shard_size),
-                            kind == PPX_SHARD_TAR ? "tar" : "npy",
-                            (long long)ppx_classes_label(cl, key));
+        rc = ppx_buf_printf(
+            &b, "%09zu,shard-%06llu.%s,%lld,", i, (unsigned long long)(i / shard_size),
+            kind == PPX_SHARD_TAR ? "tar" : "npy", (long long)ppx_classes_label(cl, key));
         rc = rc ? rc : csv_field(&b, key);
         rc = rc ? rc : ppx_buf_append(&b, "\n", 1);
     }
@@ -253,7 +254,7 @@ int ppx_shard_write_index(int outdir, ppx_shard_kind kind, uint64_t shard_size,
      * written as \n (and a backslash as \\). */
     for (size_t i = 0; i < cl->n && !rc; i++) {
         for (const char *p = cl->names[i]; *p && !rc; p++)
-            rc = *p == '\n' ? ppx_buf_append(&b, "\\n", 2)
+            rc = *p == '\n'   ? ppx_buf_append(&b, "\\n", 2)
                  : *p == '\\' ? ppx_buf_append(&b, "\\\\", 2)
                               : ppx_buf_append(&b, p, 1);
         rc = rc ? rc : ppx_buf_append(&b, "\n", 1);

@@ -32,8 +32,8 @@ int ppx_shard_path(char *out, size_t cap, const char *outdir, ppx_shard_kind kin
  * order. Writes the shard (atomically, below the OUTDIR descriptor outdir)
  * with the images in listing order.
  * scratch is reused between calls. */
-int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape,
-                    uint64_t id, const ppx_buf *outputs, ppx_buf *scratch, ppx_err *err);
+int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape, uint64_t id,
+                    const ppx_buf *outputs, ppx_buf *scratch, ppx_err *err);
 
 /* index.csv (key,shard,label,path per image not in fails, listing order)
  * and classes.txt, atomically. fails must be sorted by index. */

@@ -19,8 +19,7 @@ void ppx_wire_send_init(ppx_wire_send *w)
     w->n = 0;
 }
 
-int ppx_wire_isend(ppx_wire_send *w, const void *data, size_t len, int dest, int tag,
-                   MPI_Comm comm)
+int ppx_wire_isend(ppx_wire_send *w, const void *data, size_t len, int dest, int tag, MPI_Comm comm)
 {
     size_t max = ppx_wire_max();
     size_t frags = (len + max - 1) / max;
@@ -81,8 +80,8 @@ int ppx_wire_recv(ppx_buf *out, int src, int tag, MPI_Comm comm)
             return rc;
         if (n <= 0 || (uint64_t)n > len - off)
             return MPI_ERR_TRUNCATE;
-        rc = MPI_Recv(out->data + off, n, MPI_BYTE, src, PPX_WIRE_TAG_FRAG, comm,
-                      MPI_STATUS_IGNORE);
+        rc =
+            MPI_Recv(out->data + off, n, MPI_BYTE, src, PPX_WIRE_TAG_FRAG, comm, MPI_STATUS_IGNORE);
         if (rc != MPI_SUCCESS)
             return rc;
         off += (size_t)n;

@@ -230,8 +230,8 @@ void ppx_report_summary(const ppx_report *r, const char *report_path, FILE *f)
             snprintf(mean + lm, sizeof mean - lm, "%s%.4f", b ? "," : "", m);
             snprintf(std + ls, sizeof std - ls, "%s%.4f", b ? "," : "", sd);
         }
-        fprintf(f, "prepix: %u-channel %u-bit (%llu images): normalize mean=%s std=%s\n", ch,
-                bits, (unsigned long long)g->images, mean, std);
+        fprintf(f, "prepix: %u-channel %u-bit (%llu images): normalize mean=%s std=%s\n", ch, bits,
+                (unsigned long long)g->images, mean, std);
     }
     if (r->failures->n) {
         size_t show = r->failures->n < 5 ? r->failures->n : 5;

@@ -21,8 +21,8 @@ typedef struct {
 } ppx_rank_info;
 
 typedef struct {
-    const ppx_stats *stats;       /* totals, resumed work included */
-    const ppx_failures *failures; /* sorted by index */
+    const ppx_stats *stats;        /* totals, resumed work included */
+    const ppx_failures *failures;  /* sorted by index */
     const char *const *fail_paths; /* path of each failure, same order */
     uint64_t skipped;
     uint64_t resumed_chunks, resumed_images;

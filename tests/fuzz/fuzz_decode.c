@@ -103,8 +103,8 @@ static void webp_roundtrip(const ppx_image *img, const ppx_decode_opts *o, uint6
     ppx_image_init(&back);
     rc = ppx_codec_decode(b.data, b.len, o, &back, NULL, &err);
     contract(rc == 0, "cannot decode our own WebP", &err);
-    int same = back.width == img->width && back.height == img->height &&
-               back.channels == img->channels;
+    int same =
+        back.width == img->width && back.height == img->height && back.channels == img->channels;
     size_t row = (size_t)img->width * img->channels;
     for (uint32_t y = 0; same && y < img->height; y++)
         same = memcmp(ppx_image_row(&back, y), ppx_image_row(img, y), row) == 0;

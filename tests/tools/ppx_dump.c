@@ -75,8 +75,8 @@ int main(int argc, char **argv)
         }
     }
     free(out);
-    fprintf(stderr, "%s %ux%u scale 1/%u orientation %d\n", ppx_format_name(info.format),
-            img.width, img.height, info.scale_denom, img.orientation);
+    fprintf(stderr, "%s %ux%u scale 1/%u orientation %d\n", ppx_format_name(info.format), img.width,
+            img.height, info.scale_denom, img.orientation);
     ppx_image_destroy(&img);
     ppx_buf_destroy(&b);
     return 0;

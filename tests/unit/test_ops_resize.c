@@ -449,7 +449,8 @@ static int window_equals_resize_then_crop(void)
     return 0;
 }
 
-PPX_TEST_MAIN(TEST(window_equals_resize_then_crop), TEST(pillow_known_values), TEST(constant_stays_constant),
-              TEST(identity_and_single_pass), TEST(depth16_matches_8), TEST(overshoot_clamps),
-              TEST(degenerate_sizes), TEST(alpha_premultiplied), TEST(resized_crop_is_view),
-              TEST(resizer_reuse), TEST(limits_checked))
+PPX_TEST_MAIN(TEST(window_equals_resize_then_crop), TEST(pillow_known_values),
+              TEST(constant_stays_constant), TEST(identity_and_single_pass),
+              TEST(depth16_matches_8), TEST(overshoot_clamps), TEST(degenerate_sizes),
+              TEST(alpha_premultiplied), TEST(resized_crop_is_view), TEST(resizer_reuse),
+              TEST(limits_checked))

@@ -353,5 +353,5 @@ static int payload_needs_idle_worker(void)
 
 PPX_TEST_MAIN(TEST(results_and_crash), TEST(hang_times_out), TEST(idle_worker_killed),
               TEST(queued_survives_crash), TEST(queued_survives_kill),
-              TEST(submit_to_dead_busy_worker), TEST(queued_survives_timeout), TEST(fifo_order), TEST(slots_and_pending),
-              TEST(payload_needs_idle_worker))
+              TEST(submit_to_dead_busy_worker), TEST(queued_survives_timeout), TEST(fifo_order),
+              TEST(slots_and_pending), TEST(payload_needs_idle_worker))

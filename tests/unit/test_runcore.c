@@ -306,8 +306,7 @@ static int output_names(void)
     char longname[300];
     memset(longname, 'a', 256);
     memcpy(longname + 256, ".jpg", 5);
-    CHECK_EQ_INT(ppx_output_name(out, sizeof out, longname, PPX_FMT_UNKNOWN, &e),
-                 PPX_ENAMETOOLONG);
+    CHECK_EQ_INT(ppx_output_name(out, sizeof out, longname, PPX_FMT_UNKNOWN, &e), PPX_ENAMETOOLONG);
     /* One key per file: "./" and "//" spellings normalise to one. */
     char k[64];
     snprintf(k, sizeof k, "%s", ".//a/./b//c.jpg");
@@ -344,7 +343,7 @@ static int atomic_write(void)
     CHECK(d != NULL);
     int entries = 0;
     for (struct dirent *de; (de = readdir(d));)
-        entries += de->d_name[0] != '.'  || strncmp(de->d_name, ".ppx-", 5) == 0;
+        entries += de->d_name[0] != '.' || strncmp(de->d_name, ".ppx-", 5) == 0;
     closedir(d);
     CHECK_EQ_INT(entries, 1); /* z.bin, no temporary left behind */
     /* Names that would leave the root are refused before anything is made. */
@@ -417,6 +416,6 @@ static int job_trim(void)
 }
 
 PPX_TEST_MAIN(TEST(json_escaping), TEST(stats_exact_merge), TEST(stats_histogram_exact),
-              TEST(stats_serialize),
-              TEST(stats_16bit_carry), TEST(journal_roundtrip), TEST(identity_diff),
-              TEST(listing_order), TEST(output_names), TEST(atomic_write), TEST(job_trim))
+              TEST(stats_serialize), TEST(stats_16bit_carry), TEST(journal_roundtrip),
+              TEST(identity_diff), TEST(listing_order), TEST(output_names), TEST(atomic_write),
+              TEST(job_trim))

@@ -35,7 +35,10 @@ static int tar_member(void)
     CHECK_EQ_INT((int)octal_field(h + 124, 12), 5);
     CHECK_EQ_INT((int)octal_field(h + 100, 8), 0644);
     CHECK_EQ_INT((int)octal_field(h + 136, 12), 0); /* mtime */
-    CHECK(h[156] == '0' && memcmp(h + 257, "ustar\0" "00", 8) == 0);
+    CHECK(h[156] == '0' && memcmp(h + 257,
+                                  "ustar\0"
+                                  "00",
+                                  8) == 0);
     /* The checksum a reader computes: header bytes with the field as spaces. */
     unsigned sum = 0;
     for (int i = 0; i < 512; i++)
@@ -99,8 +102,8 @@ static int add_keys(ppx_listing *l, const char *const *keys, size_t n)
 static int classes_labels(void)
 {
     /* Byte order of paths ("a.b/" < "a/") is not the order of the names. */
-    const char *keys[] = {"a.b/1.jpg", "a.b/2.jpg", "a/deep/3.jpg", "a/4.jpg", "a0/5.png",
-                          "top.jpg", "zz/6.tif"};
+    const char *keys[] = {"a.b/1.jpg", "a.b/2.jpg", "a/deep/3.jpg", "a/4.jpg",
+                          "a0/5.png",  "top.jpg",   "zz/6.tif"};
     ppx_listing l;
     CHECK_EQ_INT(add_keys(&l, keys, 7), 0);
     ppx_classes cl;
