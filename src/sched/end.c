@@ -307,7 +307,7 @@ int ppx__finish(run_state *s)
     }
 
     if (s->mpi) {
-        /* Ranks that ppx__finish first wait here for the last one. Blocking
+        /* Ranks that finish first wait here for the last one. Blocking
          * collectives busy-poll in Open MPI and would take CPU from the
          * workers still running on the same node: wait in a sleeping barrier.
          * From here on a failed call means the ranks cannot agree: abort. */

@@ -399,27 +399,52 @@ int ppx_journal_open(ppx_journal *j, int jdir, int attempt, int rank, ppx_err *e
     return 0;
 }
 
-int ppx_journal_append(ppx_journal *j, uint64_t chunk, uint64_t count, const ppx_stats *s,
-                       const ppx_failures *f, ppx_err *err)
+int ppx_journal_add(ppx_journal *j, uint64_t chunk, uint64_t count, const ppx_stats *s,
+                    const ppx_failures *f, ppx_err *err)
 {
     ppx_buf *r = &j->rec;
-    r->len = 0;
+    size_t start = r->len; /* records wait here, back to back, for the commit */
     int rc = ppx_buf_put_le64(r, REC_MAGIC) || ppx_buf_put_le64(r, 0) ||
              ppx_buf_put_le64(r, chunk) || ppx_buf_put_le64(r, count) ||
              ppx_stats_serialize(s, r) || ppx_failures_pack(f, r);
-    if (rc)
+    if (rc) {
+        r->len = start;
         return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
-    uint64_t len = r->len - 16;
+    }
+    uint64_t len = r->len - start - 16;
     for (int i = 0; i < 8; i++)
-        r->data[8 + i] = (uint8_t)(len >> (8 * i));
-    if (ppx_buf_put_le64(r, ppx_fnv1a(PPX_FNV1A_INIT, r->data + 16, len)))
+        r->data[start + 8 + i] = (uint8_t)(len >> (8 * i));
+    if (ppx_buf_put_le64(r, ppx_fnv1a(PPX_FNV1A_INIT, r->data + start + 16, len))) {
+        r->len = start;
         return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
-    /* One write: O_APPEND keeps records whole even if a kill cuts the file. */
-    ssize_t w = write(j->fd, r->data, r->len);
-    if (w != (ssize_t)r->len || fdatasync(j->fd) != 0)
+    }
+    return 0;
+}
+
+int ppx_journal_commit(ppx_journal *j, ppx_err *err)
+{
+    ppx_buf *r = &j->rec;
+    if (r->len == 0)
+        return 0;
+    /* One write: O_APPEND keeps records whole even if a kill cuts the file
+     * (a record cut short is ignored and its chunk redone). */
+    size_t n = r->len;
+    r->len = 0;
+    ssize_t w = write(j->fd, r->data, n);
+    if (w != (ssize_t)n)
         return ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_JOB, "cannot append to the journal: %s",
                            w < 0 ? strerror(errno) : "short write");
+    if (fdatasync(j->fd) != 0)
+        return ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_JOB, "cannot sync the journal: %s",
+                           strerror(errno));
     return 0;
+}
+
+int ppx_journal_append(ppx_journal *j, uint64_t chunk, uint64_t count, const ppx_stats *s,
+                       const ppx_failures *f, ppx_err *err)
+{
+    int rc = ppx_journal_add(j, chunk, count, s, f, err);
+    return rc ? rc : ppx_journal_commit(j, err);
 }
 
 void ppx_journal_close(ppx_journal *j)

@@ -80,7 +80,14 @@ typedef struct {
 
 /* Creates .prepix/journal-<attempt>-<rank>.bin (O_EXCL: a new file) for appending. */
 int ppx_journal_open(ppx_journal *j, int jdir, int attempt, int rank, ppx_err *err);
-/* Appends one finished chunk and flushes it to disk (fdatasync). */
+/* Adds a finished chunk's record to those waiting in memory; commit writes
+ * them all (one write) and flushes them (fdatasync): one sync covers every
+ * chunk finished since the last. The caller makes the chunks' outputs durable
+ * before the commit. */
+int ppx_journal_add(ppx_journal *j, uint64_t chunk, uint64_t count, const ppx_stats *s,
+                    const ppx_failures *f, ppx_err *err);
+int ppx_journal_commit(ppx_journal *j, ppx_err *err);
+/* add + commit of one record. */
 int ppx_journal_append(ppx_journal *j, uint64_t chunk, uint64_t count, const ppx_stats *s,
                        const ppx_failures *f, ppx_err *err);
 void ppx_journal_close(ppx_journal *j);

@@ -138,7 +138,7 @@ static void serve(run_state *s)
 
 /* Rank 0: a rank not heard from for --rank-timeout (no beat, request or
  * result: it sends a beat every BEAT_S even when busy) is stopped, hung or
- * gone. The job stops, and ends without it (ppx__finish_alone). */
+ * gone. The job stops, and ends without it (finish_alone). */
 static void check_silent(run_state *s)
 {
     double limit = s->cfg->rank_timeout_s, t = ppx_now_s();
@@ -246,7 +246,7 @@ int ppx__run_loop(run_state *s)
     for (;;) {
         check_stop(s);
         if (s->stopping && !s->draining && stop_deadline == 0)
-            /* Images in workers get a bounded time to ppx__finish (their chunks
+            /* Images in workers get a bounded time to finish (their chunks
              * are not journaled either way, so --resume redoes them). */
             stop_deadline =
                 ppx_now_s() + (s->cfg->timeout_s < STOP_GRACE_S ? s->cfg->timeout_s : STOP_GRACE_S);
@@ -304,6 +304,8 @@ int ppx__run_loop(run_state *s)
         ppx_err e;
         ppx_err_clear(&e);
         int rc = ppx_pool_wait(s->pool, timeout, ppx__sig_pipe[0], ppx__on_result, s, &e);
+        /* Idle (no result came): commit what waits now. */
+        ppx__commit_journal(s, rc == 0);
         if (rc < 0)
             ppx__set_fatal(s, &e);
         if (ppx__sig_pipe[0] >= 0) {
@@ -313,6 +315,7 @@ int ppx__run_loop(run_state *s)
         }
         ppx__show_progress(s, 0);
     }
+    ppx__commit_journal(s, 1);
     if (s->res_pending) {
         MPI_CHECK(s, ppx_wire_wait(&s->res_ws));
         s->res_pending = 0;

@@ -162,7 +162,7 @@ int ppx__write_outputs(run_state *s, uint64_t id, const ppx_buf *outputs, ppx_st
 }
 
 /* Durable resume: the outputs of a chunk reach stable storage before its
- * journal ppx__record does (the ppx__record itself is fdatasync'ed), so --resume after
+ * journal record does (the record itself is fdatasync'ed), so --resume after
  * a node crash or power loss never skips a chunk whose files are empty. */
 static int make_durable(run_state *s, ppx_err *e)
 {
@@ -174,6 +174,32 @@ static int make_durable(run_state *s, ppx_err *e)
         return ppx_err_set(e, PPX_EOUTPUT, PPX_STAGE_JOB, "cannot sync OUTDIR %s: %s",
                            s->outdir.path, strerror(errno));
     return 0;
+}
+
+/* Records a finished chunk for the next commit. */
+static void journal_chunk(run_state *s, uint64_t id, uint64_t count, const ppx_stats *st,
+                          const ppx_failures *fl)
+{
+    ppx_err e;
+    ppx_err_clear(&e);
+    if (ppx_journal_add(&s->journal, id, count, st, fl, &e)) {
+        ppx__set_fatal(s, &e);
+        return;
+    }
+    if (s->pending_since == 0)
+        s->pending_since = ppx_now_s();
+}
+
+void ppx__commit_journal(run_state *s, int now)
+{
+    if (!s->journal_open || s->journal.rec.len == 0 ||
+        (!now && ppx_now_s() - s->pending_since < JOURNAL_GROUP_S))
+        return;
+    ppx_err e;
+    ppx_err_clear(&e);
+    s->pending_since = 0;
+    if (make_durable(s, &e) || ppx_journal_commit(&s->journal, &e))
+        ppx__set_fatal(s, &e);
 }
 
 /* Writes the outputs that came back from another rank (bytes transport) and
@@ -198,15 +224,13 @@ int ppx__store_remote_chunk(run_state *s, const uint8_t *p, size_t n)
         return -1;
     }
     ppx_buf outputs = {.data = (uint8_t *)r.p, .len = (size_t)(r.end - r.p)};
-    if (ppx__write_outputs(s, id, &outputs, &st, &fl, &e) || ppx_outdir_check(&s->outdir, &e) ||
-        make_durable(s, &e)) {
+    if (ppx__write_outputs(s, id, &outputs, &st, &fl, &e) || ppx_outdir_check(&s->outdir, &e)) {
         ppx__set_fatal(s, &e);
         ppx_failures_destroy(&fl);
         return -1;
     }
-    if (s->journal_open && !ppx__has_transient(&fl) &&
-        ppx_journal_append(&s->journal, id, count, &st, &fl, &e))
-        ppx__set_fatal(s, &e);
+    if (s->journal_open && !ppx__has_transient(&fl))
+        journal_chunk(s, id, count, &st, &fl);
     ppx_stats_merge(&s->acc, &st);
     ppx_failures_extend(&s->fails, &fl);
     ppx_failures_destroy(&fl);
@@ -256,16 +280,15 @@ static void finish_chunk(run_state *s, chunk *c)
     }
     /* A chunk is journaled as done only while OUTDIR is still the folder
      * its outputs went to (a deleted or replaced OUTDIR ends the run), and
-     * only once its outputs are on stable storage. */
-    if (s->outdir.fd >= 0 && (ppx_outdir_check(&s->outdir, &e) || make_durable(s, &e))) {
+     * only once its outputs are on stable storage (ppx__commit_journal). */
+    if (s->outdir.fd >= 0 && ppx_outdir_check(&s->outdir, &e)) {
         ppx__set_fatal(s, &e);
         return;
     }
-    if (s->journal_open && !ppx__has_transient(&c->fails) &&
-        ppx_journal_append(&s->journal, c->id, c->count, &c->stats, &c->fails, &e)) {
-        ppx__set_fatal(s, &e);
+    if (s->journal_open && !ppx__has_transient(&c->fails))
+        journal_chunk(s, c->id, c->count, &c->stats, &c->fails);
+    if (s->fatal)
         return;
-    }
     ppx_stats_merge(&s->acc, &c->stats);
     if (ppx_failures_extend(&s->fails, &c->fails)) {
         ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory recording failures");

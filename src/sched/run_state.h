@@ -34,13 +34,17 @@ enum { TAG_REQ = 101, TAG_ASSIGN = 102, TAG_CHUNKRES = 103, TAG_DONE = 104, TAG_
 enum { REQ_STOPPING = 1, REQ_FATAL = 2 };
 enum { ASSIGN_CHUNK = 1, ASSIGN_NOMORE = 2 };
 /* The stop word of an assignment: go on, stop now (a signal, a fatal error),
- * or ppx__finish the chunks already started first (--max-failures). */
+ * or finish the chunks already started first (--max-failures). */
 enum { STOP_NONE = 0, STOP_NOW = 1, STOP_DRAIN = 2 };
 /* Chunks a rank keeps queued beyond those its workers are on: one hides the
  * latency of a request (milliseconds); more only lengthens the tail, when
  * one rank still holds queued chunks while the others have nothing left. */
 #define PREFETCH 1
 #define STOP_GRACE_S 10.0 /* on SIGTERM/SIGUSR1, the longest wait for images in progress */
+/* Finished chunks wait at most this long for their journal commit, while
+ * results keep coming: one syncfs and one fdatasync then cover every chunk
+ * finished meanwhile, so small chunks do not cost a sync each. */
+#define JOURNAL_GROUP_S 0.005
 
 typedef struct chunk {
     uint64_t id, first, count;
@@ -133,6 +137,7 @@ typedef struct {
     ppx_buf shard_buf; /* a shard being assembled */
     ppx_journal journal;
     int journal_open;
+    double pending_since; /* when the oldest chunk not yet committed finished, or 0 */
     ppx_stats acc; /* completed chunks journaled here */
     ppx_failures fails;
     uint64_t done, failed, bytes_read; /* this attempt, this rank */
@@ -180,6 +185,10 @@ int64_t ppx__take_chunk_id(run_state *s);
 chunk *ppx__make_local_chunk(run_state *s, uint64_t id);
 int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b);
 chunk *ppx__unpack_assign(const uint8_t *p, size_t n, int bytes, int *kind, int *stop);
+/* results.c: commits the records of the chunks finished since the last
+ * commit, after one sync of their outputs, once the oldest has waited
+ * JOURNAL_GROUP_S or at once when now (the loop is idle, or ending). */
+void ppx__commit_journal(run_state *s, int now);
 /* results.c */
 void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r, const uint8_t *payload);
 void ppx__on_result(void *arg, const ppx_result *r, const uint8_t *payload);

@@ -307,7 +307,7 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
         /* About 32 chunks per worker of the job: the last chunks end the job
          * unevenly (one rank still busy while the others have nothing), and
          * that tail is about one chunk long; a chunk costs only a request
-         * and a journal ppx__record. At most 256 images, so a lost chunk costs
+         * and a journal record. At most 256 images, so a lost chunk costs
          * little. */
         uint64_t per = 32 * (total_workers ? total_workers : 1);
         s->chunk_size = (s->listing.n + per - 1) / per;

@@ -49,7 +49,7 @@ def durability_order():
         args = ["run", "-i", inp, "-o", o, "-p", "resize 32x32 fit=fill", "-w", "2",
                 "--progress", "none", "-f", fmt]
         args += ["--shard-size", str(cs)] if fmt == "tar" else ["--chunk-size", str(cs)]
-        p = subprocess.run(["strace", "-f", "-y", "-xx", "-s", "64", "-o", log, "-e",
+        p = subprocess.run(["strace", "-f", "-y", "-xx", "-s", "1000000", "-o", log, "-e",
                             "trace=renameat,renameat2,rename,syncfs,fsync,fdatasync,write",
                             PREPIX] + args, capture_output=True, text=True,
                            # LeakSanitizer cannot run under ptrace (asan builds)
@@ -76,8 +76,14 @@ def durability_order():
                 elif call in ("syncfs", "fsync", "fdatasync"):
                     events.append(("sync", call + " " + fdpath))
                 elif call == "write" and "/.prepix/journal-" in fdpath:
-                    rec = unhex(re.findall(r'"((?:\\x[0-9a-f]{2})*)"', argstr)[0])
-                    events.append(("journal", int.from_bytes(rec[16:24], "little")))
+                    # One write may hold several records (one commit covers every chunk
+                    # finished since the last): magic, length, body (chunk first), checksum.
+                    buf = unhex(re.findall(r'"((?:\\x[0-9a-f]{2})*)"', argstr)[0])
+                    i = 0
+                    while i + 24 <= len(buf):
+                        length = int.from_bytes(buf[i + 8:i + 16], "little")
+                        events.append(("journal", int.from_bytes(buf[i + 16:i + 24], "little")))
+                        i += 16 + length + 8
         journaled = [e[1] for e in events if e[0] == "journal"]
         check(sorted(journaled) == list(range((len(listing) + cs - 1) // cs)),
               f"-f {fmt}: journal records for chunks {journaled}")
