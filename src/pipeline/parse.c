@@ -205,31 +205,35 @@ static int parse_key(const opdef *d, int pos, const char *tok, ppx_op *op, unsig
     const char *eq = strchr(tok, '=');
     size_t klen = (size_t)(eq - tok);
     const char *v = eq + 1;
-    static const char *const keys[] = {"fit", "filter", "scale", "ratio", "color",
-                                       "p",   "mean",   "std",   "draft"};
-    /* Which keys each op accepts, as bits of keys[]. */
+    /* One table: each key's name at its id, so names and ids cannot drift apart. */
+    enum { K_FIT, K_FILTER, K_SCALE, K_RATIO, K_COLOR, K_P, K_MEAN, K_STD, K_DRAFT, K_COUNT };
+    static const char *const keys[K_COUNT] = {
+        [K_FIT] = "fit",     [K_FILTER] = "filter", [K_SCALE] = "scale",
+        [K_RATIO] = "ratio", [K_COLOR] = "color",   [K_P] = "p",
+        [K_MEAN] = "mean",   [K_STD] = "std",       [K_DRAFT] = "draft"};
+    /* Which keys each op accepts, as bits of the ids. */
     unsigned allowed = 0;
     switch (d->kind) {
     case PPX_OP_RESIZE:
-        allowed = 1u << 0 | 1u << 1 | 1u << 8;
+        allowed = 1u << K_FIT | 1u << K_FILTER | 1u << K_DRAFT;
         break;
     case PPX_OP_RANDOM_CROP:
-        allowed = 1u << 1 | 1u << 2 | 1u << 3;
+        allowed = 1u << K_FILTER | 1u << K_SCALE | 1u << K_RATIO;
         break;
     case PPX_OP_PAD:
-        allowed = 1u << 4;
+        allowed = 1u << K_COLOR;
         break;
     case PPX_OP_FLIP:
-        allowed = 1u << 5;
+        allowed = 1u << K_P;
         break;
     case PPX_OP_NORMALIZE:
-        allowed = 1u << 6 | 1u << 7;
+        allowed = 1u << K_MEAN | 1u << K_STD;
         break;
     default:
         break;
     }
     int key = -1;
-    for (int i = 0; i < (int)(sizeof keys / sizeof keys[0]); i++)
+    for (int i = 0; i < K_COUNT; i++)
         if (strlen(keys[i]) == klen && strncmp(keys[i], tok, klen) == 0)
             key = i;
     if (key < 0 || !(allowed & (1u << key))) {
@@ -246,29 +250,29 @@ static int parse_key(const opdef *d, int pos, const char *tok, ppx_op *op, unsig
     int n;
     int f;
     switch (key) {
-    case 0: /* fit */
+    case K_FIT:
         if ((f = ppx_fit_from_name(v)) < 0)
             return bad(err, pos, d->name,
                        "bad fit \"%s\": expected shorter, longer, fill, contain or cover",
                        quote(v, q, sizeof q));
         op->fit = (ppx_fit)f;
         break;
-    case 1: /* filter */
+    case K_FILTER:
         if ((f = ppx_filter_from_name(v)) < 0)
             return bad(err, pos, d->name,
                        "bad filter \"%s\": expected nearest, bilinear, bicubic or lanczos3",
                        quote(v, q, sizeof q));
         op->filter = (ppx_filter)f;
         break;
-    case 2: /* scale */
-    case 3: /* ratio */
+    case K_SCALE:
+    case K_RATIO:
         if (parse_list(v, vals, 2, &n) || n != 2 || !(vals[0] > 0) || vals[0] > vals[1] ||
             vals[1] > 1e6)
             return bad(err, pos, d->name, "bad %s \"%s\": expected a,b with 0 < a <= b", keys[key],
                        quote(v, q, sizeof q));
-        memcpy(key == 2 ? op->scale : op->ratio, vals, 2 * sizeof(double));
+        memcpy(key == K_SCALE ? op->scale : op->ratio, vals, 2 * sizeof(double));
         break;
-    case 4: /* color */
+    case K_COLOR:
         if (parse_list(v, vals, 4, &n) || n == 2)
             n = 0;
         for (int i = 0; i < n; i++)
@@ -282,32 +286,32 @@ static int parse_key(const opdef *d, int pos, const char *tok, ppx_op *op, unsig
             op->color[i] = (uint8_t)vals[n == 1 ? 0 : i];
         op->color[3] = n == 4 ? (uint8_t)vals[3] : 255;
         break;
-    case 8: /* draft */
+    case K_DRAFT:
         if ((f = ppx_draft_from_name(v)) < 0)
             return bad(err, pos, d->name, "bad draft \"%s\": expected safe, fast or off",
                        quote(v, q, sizeof q));
         op->draft = f;
         break;
-    case 5: /* p */
+    case K_P:
         if (parse_double(v, strlen(v), &vals[0]) || vals[0] < 0 || vals[0] > 1)
             return bad(err, pos, d->name, "bad probability \"%s\": expected 0 <= p <= 1",
                        quote(v, q, sizeof q));
         op->p = vals[0];
         break;
-    default: /* mean, std */
+    default: /* K_MEAN, K_STD */
         if (parse_list(v, vals, 4, &n))
             return bad(err, pos, d->name, "bad %s \"%s\": expected 1 to 4 comma-separated numbers",
                        keys[key], quote(v, q, sizeof q));
         for (int i = 0; i < n; i++) {
             float fv = (float)vals[i];
-            if (!isfinite(fv) || (key == 7 && fv == 0.0f))
+            if (!isfinite(fv) || (key == K_STD && fv == 0.0f))
                 return bad(err, pos, d->name, "bad %s \"%s\": %s", keys[key], quote(v, q, sizeof q),
-                           key == 7 ? "std must not be 0" : "value out of range");
-            (key == 6 ? op->mean : op->std)[i] = fv;
+                           key == K_STD ? "std must not be 0" : "value out of range");
+            (key == K_MEAN ? op->mean : op->std)[i] = fv;
         }
         /* Remember the counts in the upper bits of nvals until all keys are
          * read: mean in bits 0-3, std in bits 4-7. */
-        op->nvals |= (unsigned)n << (key == 6 ? 0 : 4);
+        op->nvals |= (unsigned)n << (key == K_MEAN ? 0 : 4);
         break;
     }
     return 0;
