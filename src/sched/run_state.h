@@ -138,7 +138,7 @@ typedef struct {
     ppx_journal journal;
     int journal_open;
     double pending_since; /* when the oldest chunk not yet committed finished, or 0 */
-    ppx_stats acc; /* completed chunks journaled here */
+    ppx_stats acc;        /* completed chunks journaled here */
     ppx_failures fails;
     uint64_t done, failed, bytes_read; /* this attempt, this rank */
     double busy_s;
