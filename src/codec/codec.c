@@ -171,3 +171,16 @@ int ppx_codec_encode(const ppx_image *img, const ppx_encode_opts *opts, ppx_buf 
                            (int)opts->format);
     }
 }
+
+unsigned ppx__shrink_denom(uint32_t w, uint32_t h, uint32_t min_w, uint32_t min_h)
+{
+    static const unsigned denoms[] = {8, 4, 2};
+    if (min_w == 0 && min_h == 0)
+        return 1;
+    for (size_t i = 0; i < sizeof denoms / sizeof denoms[0]; i++) {
+        uint64_t d = denoms[i];
+        if ((w + d - 1) / d >= min_w && (h + d - 1) / d >= min_h)
+            return denoms[i];
+    }
+    return 1;
+}

@@ -30,4 +30,11 @@ int ppx__webp_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, p
                      ppx_info *info, ppx_err *err);
 int ppx__webp_encode(const ppx_image *img, const ppx_encode_opts *o, ppx_buf *out, ppx_err *err);
 
+/* Shrink-on-load, one rule for JPEG (DCT scaling) and WebP (libwebp's
+ * scaler), so that ppx_pipeline_decode_hint serves both: the largest 1/d
+ * (d in 8, 4, 2) whose output, ceil(w/d) x ceil(h/d), still covers min_w x
+ * min_h; 1 when both are 0 (no shrink) or nothing smaller covers them. A 0
+ * side is unconstrained. */
+unsigned ppx__shrink_denom(uint32_t w, uint32_t h, uint32_t min_w, uint32_t min_h);
+
 #endif

@@ -474,22 +474,6 @@ int ppx__jpeg_inspect(const uint8_t *buf, size_t len, const ppx_limits *l, ppx_i
     return rc;
 }
 
-/* The largest DCT scale 1/d (d in 8, 4, 2) whose output, ceil(w/d) x
- * ceil(h/d) as libjpeg computes it, still covers min_w x min_h; 1 when both
- * are 0 (no shrink) or nothing smaller covers them. A 0 side is unconstrained. */
-static unsigned choose_denom(uint32_t w, uint32_t h, uint32_t min_w, uint32_t min_h)
-{
-    static const unsigned denoms[] = {8, 4, 2};
-    if (min_w == 0 && min_h == 0)
-        return 1;
-    for (size_t i = 0; i < sizeof denoms / sizeof denoms[0]; i++) {
-        uint64_t d = denoms[i];
-        if ((w + d - 1) / d >= min_w && (h + d - 1) / d >= min_h)
-            return denoms[i];
-    }
-    return 1;
-}
-
 /* x * y / 255, rounded to nearest, exact for all 8-bit x and y. */
 static inline uint8_t mul255(unsigned x, unsigned y)
 {
@@ -585,7 +569,7 @@ static int decode_body(decoder *dec, const uint8_t *buf, size_t len, const ppx_d
     uint32_t min_w = o->min_width, min_h = o->min_height;
     if (o->size_hint)
         o->size_hint(o->size_hint_arg, info, &min_w, &min_h);
-    unsigned denom = choose_denom(d->image_width, d->image_height, min_w, min_h);
+    unsigned denom = ppx__shrink_denom(d->image_width, d->image_height, min_w, min_h);
     d->out_color_space = out_cs;
     d->scale_num = 1;
     d->scale_denom = denom;

@@ -327,23 +327,6 @@ int ppx__webp_inspect(const uint8_t *buf, size_t len, const ppx_limits *l, ppx_i
     return rc;
 }
 
-/* JPEG's rule (jpeg.c, choose_denom): the largest 1/d, d in 8, 4, 2, whose
- * ceil(w/d) x ceil(h/d) still covers min_w x min_h; 1 when both are 0. The
- * same rule for both formats lets ppx_pipeline_decode_hint, which hints
- * exactly the size at the scale it allows, serve WebP unchanged. */
-static unsigned shrink_denom(uint32_t w, uint32_t h, uint32_t min_w, uint32_t min_h)
-{
-    static const unsigned denoms[] = {8, 4, 2};
-    if (min_w == 0 && min_h == 0)
-        return 1;
-    for (size_t i = 0; i < sizeof denoms / sizeof denoms[0]; i++) {
-        uint64_t d = denoms[i];
-        if ((w + d - 1) / d >= min_w && (h + d - 1) / d >= min_h)
-            return denoms[i];
-    }
-    return 1;
-}
-
 /* Pixels that blending leaves fully transparent are (0, 0, 0, 0) on the
  * canvas, whatever colour the frame stored under them. */
 static void clear_transparent(ppx_image *img, const webp_hdr *h)
@@ -376,7 +359,7 @@ static int decode_body(const uint8_t *buf, size_t len, const ppx_decode_opts *o,
     if (o->size_hint)
         o->size_hint(o->size_hint_arg, info, &min_w, &min_h);
     if (nch == 3 && covers)
-        denom = shrink_denom(cw, ch, min_w, min_h);
+        denom = ppx__shrink_denom(cw, ch, min_w, min_h);
     uint32_t ow = (uint32_t)(((uint64_t)cw + denom - 1) / denom);
     uint32_t oh = (uint32_t)(((uint64_t)ch + denom - 1) / denom);
 
