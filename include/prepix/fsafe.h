@@ -98,8 +98,12 @@ int ppx_write_beneath(int root, ppx_dircache *cache, const char *rel, const void
  * INPUT (PPX_ENOENT, PPX_ELOOP for a link not followed, PPX_EUNSAFE, PPX_EIO). */
 int ppx_open_beneath(int root, ppx_dircache *cache, const char *rel, int follow_last, ppx_err *err);
 
-/* "a FIFO", "a socket", "a directory"...: what a non-regular file is. */
-const char *ppx_file_kind(uint32_t mode);
+/* Opens name in folder dfd (AT_FDCWD: a path) for reading, non-blocking (a
+ * FIFO never hangs), the last component O_NOFOLLOW unless follow_last. The
+ * descriptor, or a negative code at stage INPUT: PPX_ELOOP (a loop, or a
+ * link not followed), PPX_ENOENT, PPX_ENAMETOOLONG, PPX_ESPECIAL (a socket),
+ * PPX_EIO. */
+int ppx_open_input_at(int dfd, const char *name, int follow_last, ppx_err *err);
 
 /* Reads a whole regular file from an open descriptor (taking ownership: it is
  * closed) into b, checking its type with fstat before any read: PPX_ESPECIAL

@@ -15,11 +15,6 @@
 
 static const char *file_kind(mode_t m);
 
-const char *ppx_file_kind(uint32_t mode)
-{
-    return file_kind((mode_t)mode);
-}
-
 void ppx_dircache_init(ppx_dircache *c)
 {
     c->root = -1;
@@ -423,17 +418,22 @@ int ppx_open_beneath(int root, ppx_dircache *cache, const char *rel, int follow_
     int dfd = cached_dir(root, cache, dir, 0, &owned, err);
     if (dfd < 0)
         return dfd;
-    int fd = openat(dfd, base,
-                    O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (follow_last ? 0 : O_NOFOLLOW));
-    int e = errno;
-    struct stat st;
-    int special =
-        fd < 0 && e == ENXIO && fstatat(dfd, base, &st, follow_last ? 0 : AT_SYMLINK_NOFOLLOW) == 0;
+    int fd = ppx_open_input_at(dfd, base, follow_last, err);
     if (owned)
         close(dfd);
+    return fd;
+}
+
+int ppx_open_input_at(int dfd, const char *name, int follow_last, ppx_err *err)
+{
+    int fd = openat(dfd, name,
+                    O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (follow_last ? 0 : O_NOFOLLOW));
     if (fd >= 0)
         return fd;
-    if (special) /* a socket, or a device with no driver: open(2) says ENXIO */
+    int e = errno;
+    struct stat st;
+    if (e == ENXIO && fstatat(dfd, name, &st, follow_last ? 0 : AT_SYMLINK_NOFOLLOW) == 0)
+        /* a socket, or a device with no driver: open(2) says ENXIO */
         return ppx_err_set(err, PPX_ESPECIAL, PPX_STAGE_INPUT, "is %s, not a regular file",
                            file_kind(st.st_mode));
     if (e == ELOOP)

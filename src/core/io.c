@@ -14,24 +14,8 @@
 int ppx_file_read(const char *path, uint64_t max_bytes, ppx_buf *b, ppx_file_id *id, ppx_err *err)
 {
     b->len = 0;
-    /* O_NONBLOCK: opening a FIFO with no writer must not hang the worker. */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        if (e == ELOOP)
-            return ppx_err_set(err, PPX_ELOOP, PPX_STAGE_INPUT, "symbolic link loop");
-        if (e == ENOENT)
-            return ppx_err_set(err, PPX_ENOENT, PPX_STAGE_INPUT,
-                               "no such file (vanished, or a dangling symbolic link)");
-        if (e == ENAMETOOLONG)
-            return ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "file name too long");
-        struct stat st;
-        if (e == ENXIO && stat(path, &st) == 0) /* a socket: open(2) says ENXIO */
-            return ppx_err_set(err, PPX_ESPECIAL, PPX_STAGE_INPUT, "is %s, not a regular file",
-                               ppx_file_kind(st.st_mode));
-        return ppx_err_set(err, PPX_EIO, PPX_STAGE_INPUT, "cannot open: %s", strerror(e));
-    }
-    return ppx_fd_read_all(fd, max_bytes, b, id, err);
+    int fd = ppx_open_input_at(AT_FDCWD, path, 1, err);
+    return fd < 0 ? fd : ppx_fd_read_all(fd, max_bytes, b, id, err);
 }
 
 int ppx_path_join(char *out, size_t cap, const char *a, const char *b)
