@@ -17,6 +17,7 @@ int ppx_job_ctx_init(ppx_job_ctx *c)
 {
     ppx_dircache_init(&c->in_dirs);
     ppx_dircache_init(&c->out_dirs);
+    ppx_arc_cache_init(&c->arc);
     ppx_buf_init(&c->in);
     ppx_buf_init(&c->out);
     ppx_image_init(&c->img);
@@ -29,6 +30,7 @@ void ppx_job_ctx_destroy(ppx_job_ctx *c)
 {
     ppx_dircache_destroy(&c->in_dirs);
     ppx_dircache_destroy(&c->out_dirs);
+    ppx_arc_cache_close(&c->arc);
     ppx_buf_destroy(&c->in);
     ppx_buf_destroy(&c->out);
     ppx_image_destroy(&c->img);
@@ -71,6 +73,27 @@ int ppx_output_name(char *out, size_t cap, const char *key, ppx_format fmt, ppx_
     /* A list may hold absolute paths: their output lands under OUTDIR too. */
     while (key[0] == '/')
         key++;
+    /* An archive's members go to a folder named by its stem: a folder part
+     * "x.tar" (ARCHIVE/MEMBER keys) is "x". */
+    char unarc[4096];
+    size_t n_un = 0;
+    for (const char *p = key; *p && n_un < sizeof unarc - 1;) {
+        const char *end = strchr(p, '/');
+        if (!end)
+            end = p + strlen(p);
+        size_t len = (size_t)(end - p);
+        if (*end == '/' && len > 4 && strncasecmp(end - 4, ".tar", 4) == 0)
+            len -= 4;
+        if (len >= sizeof unarc - 1 - n_un)
+            len = sizeof unarc - 1 - n_un;
+        memcpy(unarc + n_un, p, len);
+        n_un += len;
+        if (*end == '/' && n_un < sizeof unarc - 1)
+            unarc[n_un++] = '/';
+        p = *end ? end + 1 : end;
+    }
+    unarc[n_un] = '\0';
+    key = unarc;
     const char *slash = strrchr(key, '/');
     const char *dot = strrchr(key, '.');
     int n;
@@ -82,6 +105,23 @@ int ppx_output_name(char *out, size_t cap, const char *key, ppx_format fmt, ppx_
         return ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "output name too long");
     int rc = ppx_key_resolve(out, err);
     return rc ? rc : ppx_key_check(out, err);
+}
+
+int ppx_input_read(int in_root, ppx_dircache *dirs, ppx_arc_cache *arc, const char *in_path,
+                   const ppx_span *span, const char *key, int follow, uint64_t max_bytes,
+                   ppx_buf *b, ppx_file_id *id, ppx_err *err)
+{
+    if (span && span->arc_len) {
+        char name[4096];
+        if (in_root >= 0)
+            snprintf(name, sizeof name, "%.*s", (int)span->arc_len, key);
+        if (id)
+            *id = (ppx_file_id){0, 0, 0};
+        return ppx_arc_read(arc, in_root, dirs, in_root >= 0 ? name : in_path, follow, span->off,
+                            span->size, max_bytes, b, err);
+    }
+    return in_root >= 0 ? ppx_read_beneath(in_root, dirs, key, follow, max_bytes, b, id, err)
+                        : ppx_file_read(in_path, max_bytes, b, id, err);
 }
 
 #ifdef PPX_TEST_HOOKS
@@ -168,8 +208,9 @@ static void decode_hint(void *arg, const ppx_info *info, uint32_t *min_w, uint32
     ppx_pipeline_decode_hint(arg, info->width, info->height, info->orientation, min_w, min_h);
 }
 
-void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path, const char *key,
-                 const char *out_name, const ppx_buf *input, ppx_result *r)
+void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
+                 const ppx_span *span, const char *key, const char *out_name, const ppx_buf *input,
+                 ppx_result *r)
 {
     double t0 = ppx_now_s();
     uint64_t id = r->id, tag = r->tag;
@@ -196,10 +237,8 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
     const ppx_buf *in = input;
     ppx_file_id in_id = {0, 0, 0};
     if (!in) {
-        rc = cfg->in_root >= 0
-                 ? ppx_read_beneath(cfg->in_root, &c->in_dirs, key, cfg->follow_symlinks,
-                                    cfg->limits.max_file_bytes, &c->in, &in_id, err)
-                 : ppx_file_read(in_path, cfg->limits.max_file_bytes, &c->in, &in_id, err);
+        rc = ppx_input_read(cfg->in_root, &c->in_dirs, &c->arc, in_path, span, key,
+                            cfg->follow_symlinks, cfg->limits.max_file_bytes, &c->in, &in_id, err);
         if (rc)
             goto out;
         in = &c->in;

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "prepix/archive.h"
 #include "prepix/buf.h"
 #include "prepix/codec.h"
 #include "prepix/error.h"
@@ -34,6 +35,14 @@ typedef struct {
     ppx_npy_shape npy;
 } ppx_job_config;
 
+/* An image that is a member of an archive: the bytes [off, off + size) of
+ * the archive named by the key's first arc_len bytes (a key below in_root),
+ * or by in_path when in_root is -1. */
+typedef struct {
+    uint64_t off, size;
+    uint32_t arc_len;
+} ppx_span;
+
 /* What a worker sends back for one image. Plain data. */
 typedef struct {
     uint64_t id;         /* the task's id */
@@ -52,6 +61,7 @@ typedef struct {
 /* Per-worker buffers, reused from one image to the next. */
 typedef struct {
     ppx_dircache in_dirs, out_dirs; /* the last input and output folders */
+    ppx_arc_cache arc;              /* the last archive read */
     ppx_buf in, out;
     ppx_image img;
     ppx_image conv[2]; /* npy: channel and depth conversions */
@@ -67,13 +77,22 @@ void ppx_job_ctx_destroy(ppx_job_ctx *c);
 void ppx_job_ctx_trim(ppx_job_ctx *c, size_t keep);
 
 /* Processes one image. The input is read (key below cfg->in_root, or
- * in_path) unless `input` is non-NULL (bytes transport: the file's bytes).
+ * in_path; the member `span` of an archive when span is not NULL) unless
+ * `input` is non-NULL (bytes transport: the file's bytes).
  * The output goes to out_name below cfg->out_root atomically, or, when
  * out_name is NULL and outputs are written, stays in c->out for the caller
  * (bytes transport, shards). key is the path relative to INPUT (seeds random
  * ops). Fills *r (id/tag left to the caller). */
-void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path, const char *key,
-                 const char *out_name, const ppx_buf *input, ppx_result *r);
+void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
+                 const ppx_span *span, const char *key, const char *out_name, const ppx_buf *input,
+                 ppx_result *r);
+
+/* Reads the input of key (span: an archive member) as a worker does, into
+ * b; id gets a plain file's identity (zero for a member). Shared by the
+ * workers and rank 0's reading for the bytes transport. */
+int ppx_input_read(int in_root, ppx_dircache *dirs, ppx_arc_cache *arc, const char *in_path,
+                   const ppx_span *span, const char *key, int follow, uint64_t max_bytes,
+                   ppx_buf *b, ppx_file_id *id, ppx_err *err);
 
 /* The output name of a key, relative to OUTDIR: the key with the extension
  * replaced by that of `fmt` (kept when it already names that format; `same`

@@ -30,6 +30,8 @@ typedef struct {
     uint32_t in_len, key_len, out_len;
     uint32_t has_payload;
     uint64_t payload_len;
+    uint64_t m_off, m_size; /* an archive member's bytes (arc_len > 0) */
+    uint32_t arc_len, pad;
 } task_hdr;
 
 typedef struct {
@@ -149,7 +151,9 @@ static void worker_main(const ppx_pool_config *cfg, int in_fd, int out_fd)
         ppx_result r;
         r.id = h.id;
         r.tag = h.tag;
-        ppx_job_run(cfg->job, &ctx, in_path, key, h.out_len ? out_path : NULL, inp, &r);
+        ppx_span span = {h.m_off, h.m_size, h.arc_len};
+        ppx_job_run(cfg->job, &ctx, in_path, h.arc_len ? &span : NULL, key,
+                    h.out_len ? out_path : NULL, inp, &r);
         if (write_full(out_fd, &r, sizeof r, 0) ||
             (r.out_len && write_full(out_fd, ctx.out.data, r.out_len, 0)))
             _exit(3);
@@ -348,11 +352,15 @@ static int advance(ppx_pool *p, int i, double t, int fresh, ppx_err *err)
     return rc;
 }
 
-int ppx_pool_submit(ppx_pool *p, uint64_t id, uint64_t tag, const char *in_path, const char *key,
-                    const char *out_path, const uint8_t *input, size_t len, ppx_err *err)
+int ppx_pool_submit(ppx_pool *p, uint64_t id, uint64_t tag, const char *in_path,
+                    const ppx_span *span, const char *key, const char *out_path,
+                    const uint8_t *input, size_t len, ppx_err *err)
 {
     task_hdr h = {.id = id,
                   .tag = tag,
+                  .m_off = span ? span->off : 0,
+                  .m_size = span ? span->size : 0,
+                  .arc_len = span ? span->arc_len : 0,
                   .in_len = (uint32_t)strlen(in_path),
                   .key_len = (uint32_t)strlen(key),
                   .out_len = out_path ? (uint32_t)strlen(out_path) : 0,

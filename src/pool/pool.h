@@ -46,9 +46,11 @@ int ppx_pool_size(const ppx_pool *p);
 /* Hands one image to a worker: an idle one if there is one, else (paths
  * only, see ppx_pool_slots) behind the head task that started first. Fails
  * if there is no slot. out_path NULL: the output comes back as payload.
- * input/len: the file's bytes, or NULL to let the worker read in_path. */
-int ppx_pool_submit(ppx_pool *p, uint64_t id, uint64_t tag, const char *in_path, const char *key,
-                    const char *out_path, const uint8_t *input, size_t len, ppx_err *err);
+ * input/len: the file's bytes, or NULL to let the worker read in_path (the
+ * archive member span, when not NULL). */
+int ppx_pool_submit(ppx_pool *p, uint64_t id, uint64_t tag, const char *in_path,
+                    const ppx_span *span, const char *key, const char *out_path,
+                    const uint8_t *input, size_t len, ppx_err *err);
 /* Waits up to timeout_ms (or until wake_fd, if >= 0, is readable) and calls
  * cb for each finished image, crashed or timed-out worker. Returns the
  * number of results, or a negative code if the pool can no longer work

@@ -23,6 +23,8 @@ void ppx__chunk_free(chunk *c)
     ppx_buf_destroy(&c->keys);
     ppx_buf_destroy(&c->inputs);
     ppx_buf_destroy(&c->outputs);
+    ppx_buf_destroy(&c->sides);
+    free(c->span);
     free(c->key_off);
     free(c->prefail);
     free(c->label);
@@ -45,8 +47,9 @@ chunk *ppx__chunk_new(uint64_t id, uint64_t first, uint64_t count)
     c->key_off = calloc(count ? count : 1, sizeof *c->key_off);
     c->prefail = calloc(count ? count : 1, sizeof *c->prefail);
     c->label = calloc(count ? count : 1, sizeof *c->label);
+    c->span = calloc(count ? count : 1, sizeof *c->span);
     ppx_stats_init(&c->stats);
-    if (!c->key_off || !c->prefail || !c->label) {
+    if (!c->key_off || !c->prefail || !c->label || !c->span) {
         ppx__chunk_free(c);
         return NULL;
     }
@@ -76,6 +79,14 @@ void ppx__prefail_result(uint32_t why, ppx_result *r)
     case PREFAIL_TOOLONG:
         r->status = ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT,
                                 "its output name has a part longer than a file name may be");
+        break;
+    case PREFAIL_ARCHIVE:
+        r->status = ppx_err_set(err,
+                                e == PPX_TAR_UNSAFE    ? PPX_EUNSAFE
+                                : e == PPX_TAR_TOOLONG ? PPX_ENAMETOOLONG
+                                : e == PPX_TAR_READ    ? PPX_EIO
+                                                       : PPX_EFORMAT,
+                                PPX_STAGE_INPUT, "%s", ppx_tar_problem_text(e));
         break;
     default:
         if (e == 0)

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "prepix/archive.h"
 #include "prepix/fsafe.h"
 #include "prepix/io.h"
 
@@ -16,8 +17,16 @@
 
 int ppx_listing_add(ppx_listing *l, const char *key, size_t len)
 {
+    size_t old_cap = l->cap;
     if (ppx_array_grow((void **)&l->off, &l->cap, l->n, sizeof *l->off, 1024))
         return PPX_ENOMEM;
+    if (l->mem && l->cap != old_cap) {
+        ppx_member *m = realloc(l->mem, l->cap * sizeof *m);
+        if (!m)
+            return PPX_ENOMEM;
+        memset(m + old_cap, 0, (l->cap - old_cap) * sizeof *m);
+        l->mem = m;
+    }
     if (l->arena_len + len + 1 > l->arena_cap) {
         size_t cap = l->arena_cap ? l->arena_cap : 65536;
         while (cap < l->arena_len + len + 1)
@@ -49,13 +58,33 @@ static int cmp_entry(const void *a, const void *b)
 /* An entry the walk met but could not read: listed with its errno, so it
  * becomes a failure entry (stage input) in its place, and a folder's name
  * (listed as "NAME/") still makes its class. */
-static int add_failed(ppx_listing *l, const char *key, int e)
+int ppx_listing_add_failed(ppx_listing *l, const char *key, int e, int problem)
 {
     if (ppx_array_grow((void **)&l->walk_errors, &l->walk_errors_cap, l->n_walk_errors,
                        sizeof *l->walk_errors, 16))
         return PPX_ENOMEM;
-    l->walk_errors[l->n_walk_errors++] = (ppx_walk_error){l->n, e};
+    l->walk_errors[l->n_walk_errors++] = (ppx_walk_error){l->n, e, problem};
     return ppx_listing_add(l, key, strlen(key));
+}
+
+static int add_failed(ppx_listing *l, const char *key, int e)
+{
+    return ppx_listing_add_failed(l, key, e, 0);
+}
+
+/* An archive met in the walk or named by a list line: listed in place
+ * (opened from dfd; a link only with follow_symlinks). A compressed one is a
+ * failure entry. */
+static int add_archive_at(ppx_listing *l, int dfd, const char *name, const char *key, ppx_err *err)
+{
+    if (ppx_is_compressed_tar_name(name))
+        return ppx_listing_add_failed(l, key, 0, PPX_TAR_COMPRESSED);
+    int fd = openat(dfd, name,
+                    O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC |
+                        (l->follow_symlinks ? 0 : O_NOFOLLOW));
+    if (fd < 0)
+        return add_failed(l, key, errno);
+    return ppx_listing_add_archive(l, fd, key, err);
 }
 
 /* key = rel/name into a buffer of PPX_KEY_MAX; a key that does not fit is
@@ -125,6 +154,9 @@ static int walk(ppx_listing *l, int dfd, const char *rel, int depth, ppx_err *er
         }
         if (ppx_is_image_name(ents[i].name))
             rc = ppx_listing_add(l, key, strlen(key));
+        else if (!is_dir &&
+                 (ppx_is_tar_name(ents[i].name) || ppx_is_compressed_tar_name(ents[i].name)))
+            rc = add_archive_at(l, dirfd(d), ents[i].name, key, err);
         else if (!is_dir)
             l->skipped++;
         if (rc || !is_dir)
@@ -212,7 +244,13 @@ static int read_list(ppx_listing *l, const char *file, ppx_err *err)
                 len--;
             line[len] = '\0';
             ppx_key_normalize(line);
-            if (line[0] && (rc = ppx_listing_add(l, line, strlen(line))) != 0) {
+            if (line[0] && (ppx_is_tar_name(line) || ppx_is_compressed_tar_name(line))) {
+                char path[PPX_KEY_MAX + 4096];
+                snprintf(path, sizeof path, "%s%s%s", line[0] == '/' ? "" : l->root,
+                         line[0] == '/' ? "" : "/", line);
+                if ((rc = add_archive_at(l, AT_FDCWD, path, line, err)) != 0)
+                    break;
+            } else if (line[0] && (rc = ppx_listing_add(l, line, strlen(line))) != 0) {
                 ppx_err_set(err, rc, PPX_STAGE_INPUT, "out of memory reading %s", file);
                 break;
             }
@@ -225,10 +263,11 @@ static int read_list(ppx_listing *l, const char *file, ppx_err *err)
     return rc;
 }
 
-int ppx_listing_build(const char *input, ppx_listing *l, ppx_err *err)
+int ppx_listing_build(const char *input, int follow_symlinks, ppx_listing *l, ppx_err *err)
 {
     memset(l, 0, sizeof *l);
     l->hash = PPX_FNV1A_INIT;
+    l->follow_symlinks = follow_symlinks;
     if (input[0] == '@') {
         const char *file = input + 1;
         const char *slash = strrchr(file, '/');
@@ -245,6 +284,24 @@ int ppx_listing_build(const char *input, ppx_listing *l, ppx_err *err)
     int fd = open(input, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
+        if (e == ENOTDIR && ppx_is_compressed_tar_name(input))
+            return ppx_err_set(err, PPX_EUSAGE, PPX_STAGE_INPUT, "input %s: %s", input,
+                               ppx_tar_problem_text(PPX_TAR_COMPRESSED));
+        if (e == ENOTDIR && ppx_is_tar_name(input)) {
+            /* One archive: its folder is the root, its name the key. */
+            const char *slash = strrchr(input, '/');
+            const char *name = slash ? slash + 1 : input;
+            snprintf(l->root, sizeof l->root, "%.*s", slash ? (int)(slash - input) : 1,
+                     slash ? input : ".");
+            if (l->root[0] == '\0')
+                snprintf(l->root, sizeof l->root, "/");
+            int afd = open(input, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+            if (afd < 0)
+                return ppx_err_set(err, errno == ENOENT ? PPX_ENOENT : PPX_EIO, PPX_STAGE_INPUT,
+                                   "input %s: %s", input, strerror(errno));
+            l->is_archive = 1;
+            return ppx_listing_add_archive(l, afd, name, err);
+        }
         if (e == ENOTDIR)
             return ppx_err_set(err, PPX_EUSAGE, PPX_STAGE_INPUT,
                                "input %s is not a folder (use @LIST for a list of files)", input);
@@ -260,5 +317,8 @@ void ppx_listing_destroy(ppx_listing *l)
     free(l->arena);
     free(l->off);
     free(l->walk_errors);
+    free(l->mem);
+    free(l->sides);
+    free(l->side_names);
     memset(l, 0, sizeof *l);
 }

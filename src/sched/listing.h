@@ -10,11 +10,34 @@
 /* Keys (paths relative to INPUT) are shorter than this. */
 #define PPX_KEY_MAX 4096
 
-/* An entry the walk met and could not open or read (a folder "NAME/"). */
+/* An entry the walk met and could not open or read (a folder "NAME/"), or
+ * an archive (or member) that cannot be used. */
 typedef struct {
-    uint64_t index; /* its place in the listing */
-    int errno_value;
+    uint64_t index;  /* its place in the listing */
+    int errno_value; /* the walk's errno, when problem is 0 */
+    int problem;     /* PPX_TAR_* (prepix/archive.h), or 0 */
 } ppx_walk_error;
+
+/* No .cls member in the sample. */
+#define PPX_NO_CLS INT64_MIN
+
+/* Where an archive member's bytes are (entries that are plain files have
+ * arc_len 0). The key is ARCHIVE/MEMBER, or OUTER/INNER/MEMBER for a tar
+ * inside a tar: its first arc_len bytes name the archive file (as a key),
+ * its first inner_len bytes the inner archive (0: none). */
+typedef struct {
+    uint64_t off, size; /* the member's bytes in the archive file */
+    uint32_t arc_len, inner_len;
+    int64_t cls;                 /* the sample's .cls value, or PPX_NO_CLS */
+    uint32_t side_first, side_n; /* the sample's other members: l->sides[side_first ...] */
+} ppx_member;
+
+/* A member of an image's sample that is not an image (WebDataset's .txt,
+ * .json, .cls, ...), kept byte for byte in tar shards. */
+typedef struct {
+    uint64_t off, size;
+    uint64_t ext; /* its extension (after the sample key's dot): offset in side_names */
+} ppx_sidecar;
 
 typedef struct {
     char *arena; /* NUL-terminated keys (paths relative to root), back to back */
@@ -25,8 +48,18 @@ typedef struct {
     uint64_t hash;               /* FNV-1a of every key in order: identifies the listing */
     char root[4096];             /* INPUT folder, or the folder of the @LIST file */
     int is_list;                 /* from @LIST: keys are paths named on purpose */
+    int is_archive;              /* INPUT is one archive (root is its folder) */
     ppx_walk_error *walk_errors; /* in listing order */
     size_t n_walk_errors, walk_errors_cap;
+    int follow_symlinks; /* archives named by a link are opened (as inputs are) */
+    /* Archive input: per entry (NULL while no entry came from an archive). */
+    ppx_member *mem;
+    ppx_sidecar *sides;
+    size_t n_sides, sides_cap;
+    char *side_names; /* NUL-terminated extensions, back to back */
+    size_t side_names_len, side_names_cap;
+    uint64_t archives;      /* archives read, inner ones included */
+    uint64_t skipped_other; /* members skipped as links, devices or sparse files (in skipped) */
 } ppx_listing;
 
 /* Lists INPUT: a folder walked depth-first with each folder's entries in
@@ -37,7 +70,7 @@ typedef struct {
  * one path a line relative to FILE's folder (normalised; NUL bytes, lines
  * over PPX_KEY_MAX and read errors are errors). 0 or a negative code (stage
  * INPUT) when INPUT itself cannot be read: PPX_EUSAGE for a malformed list. */
-int ppx_listing_build(const char *input, ppx_listing *l, ppx_err *err);
+int ppx_listing_build(const char *input, int follow_symlinks, ppx_listing *l, ppx_err *err);
 void ppx_listing_destroy(ppx_listing *l);
 
 static inline const char *ppx_listing_key(const ppx_listing *l, size_t i)
@@ -47,5 +80,19 @@ static inline const char *ppx_listing_key(const ppx_listing *l, size_t i)
 
 /* Appends one key (used by the walk and by tests). 0 or PPX_ENOMEM. */
 int ppx_listing_add(ppx_listing *l, const char *key, size_t len);
+/* Appends an entry that fails before any work: errno e of the walk, or an
+ * archive problem (PPX_TAR_*). 0 or PPX_ENOMEM. */
+int ppx_listing_add_failed(ppx_listing *l, const char *key, int e, int problem);
+
+/* The member of entry i, or NULL for a plain file. */
+static inline const ppx_member *ppx_listing_member(const ppx_listing *l, size_t i)
+{
+    return l->mem && l->mem[i].arc_len ? &l->mem[i] : NULL;
+}
+
+/* Lists the archive open as fd (taken: closed here), whose key is key
+ * (listing_tar.c). Its members are appended in archive order; a tar member
+ * is listed in turn (one level deep); problems become failure entries. */
+int ppx_listing_add_archive(ppx_listing *l, int fd, const char *key, ppx_err *err);
 
 #endif

@@ -102,11 +102,65 @@ static int input_identity(const run_state *s, uint64_t index, ppx_file_id *id)
 {
     char in[4096];
     struct stat st;
-    if (ppx__input_path(s, ppx_listing_key(&s->listing, index), in, sizeof in) ||
+    if (ppx_listing_member(&s->listing, index) ||
+        ppx__input_path(s, ppx_listing_key(&s->listing, index), in, sizeof in) ||
         stat(in, &st) != 0)
         return -1;
     *id = (ppx_file_id){(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint32_t)st.st_mode};
     return 0;
+}
+
+/* Tar shards from archive input: the bytes of the sidecars of chunk id
+ * (c, or rebuilt from the listing on rank 0), as records of (listing index,
+ * extension length, extension, length, bytes) for ppx_shard_write. The
+ * archives were listed, so a sidecar that cannot be read now means they
+ * changed under the run: an error. */
+static int load_sides(run_state *s, const chunk *c, uint64_t id, ppx_buf *out, ppx_err *e)
+{
+    chunk *own = NULL;
+    if (!c && s->rank == 0 && s->listing.mem)
+        c = own = ppx__make_local_chunk(s, id);
+    if (!c || !c->sides.len) {
+        ppx__chunk_free(own);
+        return 0;
+    }
+    ppx_rd r = {c->sides.data, c->sides.data + c->sides.len, 0};
+    int rc = 0;
+    while (!rc && r.p < r.end) {
+        uint64_t k = ppx_get_u64(&r), off = ppx_get_u64(&r), size = ppx_get_u64(&r);
+        uint64_t el = ppx_get_u64(&r);
+        const uint8_t *ext = ppx_get_bytes(&r, el);
+        if (r.bad || k >= c->count || !c->span[k].arc_len) {
+            rc = ppx_err_set(e, PPX_EINTERNAL, PPX_STAGE_WRITE, "malformed sidecar records");
+            break;
+        }
+        char path[4096], arc[PPX_KEY_MAX];
+        const char *key = ppx__chunk_key(c, k);
+        snprintf(arc, sizeof arc, "%.*s", (int)c->span[k].arc_len, key);
+        if (s->in_root < 0 && ppx__image_path(s, c, k, path, sizeof path)) {
+            rc = ppx_err_set(e, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "path too long: %s", arc);
+            break;
+        }
+        rc = ppx_arc_read(&s->in_arc, s->in_root, &s->in_dirs, s->in_root >= 0 ? arc : path,
+                          s->cfg->follow_symlinks, off, size, s->cfg->limits.max_file_bytes,
+                          &s->scratch, e);
+        if (rc) {
+            char why[PPX_ERR_MSG_MAX];
+            snprintf(why, sizeof why, "%s", e->msg);
+            rc = ppx_err_set(e, rc, PPX_STAGE_INPUT,
+                             "cannot read a member of %s that was listed (changed during the "
+                             "run?): %s",
+                             arc, why);
+            break;
+        }
+        rc = ppx_put_u64(out, c->first + k) || ppx_put_u64(out, el) ||
+                     ppx_buf_append(out, ext, el) || ppx_put_u64(out, s->scratch.len) ||
+                     ppx_buf_append(out, s->scratch.data, s->scratch.len)
+                 ? ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_WRITE, "out of memory")
+                 : 0;
+    }
+    ppx__chunk_free(own);
+    return rc;
 }
 
 /* Writes a finished chunk's outputs that came back as bytes (records of
@@ -114,12 +168,19 @@ static int input_identity(const run_state *s, uint64_t index, ppx_file_id *id)
  * (bytes transport), counting each image written as ok into st and each
  * that could not be written as a failure into fl. Returns 0, or a code when
  * the run must stop (OUTDIR unusable, malformed records). */
-int ppx__write_outputs(run_state *s, uint64_t id, const ppx_buf *outputs, ppx_stats *st,
-                       ppx_failures *fl, ppx_err *e)
+int ppx__write_outputs(run_state *s, const chunk *c, uint64_t id, const ppx_buf *outputs,
+                       ppx_stats *st, ppx_failures *fl, ppx_err *e)
 {
-    if (s->cfg->shard)
-        return ppx_shard_write(s->outdir.fd, s->cfg->shard, &s->job.npy, id, outputs, &s->shard_buf,
-                               e);
+    if (s->cfg->shard) {
+        ppx_buf sides;
+        ppx_buf_init(&sides);
+        int rc = load_sides(s, c, id, &sides, e);
+        rc = rc ? rc
+                : ppx_shard_write(s->outdir.fd, s->cfg->shard, &s->job.npy, id, outputs, &sides,
+                                  &s->shard_buf, e);
+        ppx_buf_destroy(&sides);
+        return rc;
+    }
     ppx_rd r = {outputs->data, outputs->data + outputs->len, 0};
     while (r.p < r.end) {
         uint64_t index = ppx_get_u64(&r);
@@ -224,7 +285,8 @@ int ppx__store_remote_chunk(run_state *s, const uint8_t *p, size_t n)
         return -1;
     }
     ppx_buf outputs = {.data = (uint8_t *)r.p, .len = (size_t)(r.end - r.p)};
-    if (ppx__write_outputs(s, id, &outputs, &st, &fl, &e) || ppx_outdir_check(&s->outdir, &e)) {
+    if (ppx__write_outputs(s, NULL, id, &outputs, &st, &fl, &e) ||
+        ppx_outdir_check(&s->outdir, &e)) {
         ppx__set_fatal(s, &e);
         ppx_failures_destroy(&fl);
         return -1;
@@ -274,7 +336,7 @@ static void finish_chunk(run_state *s, chunk *c)
     ppx_err e;
     ppx_err_clear(&e);
     if (s->cfg->shard && s->cfg->outdir &&
-        ppx__write_outputs(s, c->id, &c->outputs, &c->stats, &c->fails, &e)) {
+        ppx__write_outputs(s, c, c->id, &c->outputs, &c->stats, &c->fails, &e)) {
         ppx__set_fatal(s, &e);
         return;
     }
@@ -331,13 +393,13 @@ void ppx__feed(run_state *s)
                 }
                 input = c->inputs.data + c->in_off[i];
                 len = c->in_len[i];
-                rc = ppx_pool_submit(s->pool, c->first + i, c->id, key, key, NULL,
+                rc = ppx_pool_submit(s->pool, c->first + i, c->id, key, NULL, key, NULL,
                                      input ? input : (const uint8_t *)"", len, &e);
             } else {
                 int per_image = s->cfg->outdir && !s->cfg->shard;
                 ppx_result r;
                 memset(&r, 0, sizeof r);
-                if (ppx__input_path(s, key, in, sizeof in))
+                if (ppx__image_path(s, c, i, in, sizeof in))
                     r.status =
                         ppx_err_set(&r.err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "path too long");
                 else if (per_image)
@@ -346,8 +408,9 @@ void ppx__feed(run_state *s)
                     ppx__record(s, c, i, &r, NULL);
                     continue;
                 }
-                rc = ppx_pool_submit(s->pool, c->first + i, c->id, in, key, per_image ? out : NULL,
-                                     NULL, 0, &e);
+                rc = ppx_pool_submit(s->pool, c->first + i, c->id, in,
+                                     c->span[i].arc_len ? &c->span[i] : NULL, key,
+                                     per_image ? out : NULL, NULL, 0, &e);
             }
             if (rc)
                 ppx__set_fatal(s, &e);

@@ -121,6 +121,7 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
     ppx_wire_send_init(&s->res_ws);
     s->in_root = s->jdir = s->lock_fd = s->outdir.fd = -1;
     ppx_dircache_init(&s->in_dirs);
+    ppx_arc_cache_init(&s->in_arc);
     ppx_dircache_init(&s->out_dirs);
     ppx_buf_init(&s->scratch);
     ppx_buf_init(&s->stop_msg);
@@ -293,6 +294,7 @@ out:
     free(s->rank_failed);
     free(s->rank_bytes);
     ppx_dircache_destroy(&s->in_dirs);
+    ppx_arc_cache_close(&s->in_arc);
     ppx_dircache_destroy(&s->out_dirs);
     if (s->in_root >= 0)
         close(s->in_root);

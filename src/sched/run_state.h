@@ -54,6 +54,10 @@ typedef struct chunk {
     uint64_t *key_off;
     uint32_t *prefail; /* why rank 0 knows this image fails before any work (PREFAIL_*) */
     int64_t *label;    /* shards: each image's class label */
+    ppx_span *span;    /* archive members: where each image's bytes are (arc_len 0: a file) */
+    /* tar shards from archive input: the samples' other members, records of
+     * (image index in the chunk, offset, size, extension length, extension) */
+    ppx_buf sides;
     /* bytes transport, on a rank other than 0: each image's bytes, or the
      * error rank 0 met reading it */
     ppx_buf inputs;
@@ -74,7 +78,8 @@ enum {
     PREFAIL_TWICE,
     PREFAIL_UNSAFE,
     PREFAIL_TOOLONG,
-    PREFAIL_WALK
+    PREFAIL_WALK,
+    PREFAIL_ARCHIVE /* PPX_TAR_* << 8 */
 };
 
 typedef struct {
@@ -130,6 +135,7 @@ typedef struct {
     int jdir;                       /* OUTDIR/.prepix, or -1 */
     int lock_fd;                    /* rank 0: .prepix/lock, flock'ed for the whole run */
     ppx_dircache in_dirs, out_dirs; /* rank 0 reading and writing for the bytes transport */
+    ppx_arc_cache in_arc;           /* the archive last read here (bytes transport, sidecars) */
 
     /* this rank's results */
     ppx_pool *pool;
@@ -181,6 +187,8 @@ int ppx__has_transient(const ppx_failures *f);
 void ppx__collect_finished(run_state *s);
 /* source.c */
 int ppx__input_path(const run_state *s, const char *key, char *out, size_t cap);
+/* The path a worker opens for image i of c: the file, or its archive. */
+int ppx__image_path(const run_state *s, const chunk *c, uint64_t i, char *out, size_t cap);
 int64_t ppx__take_chunk_id(run_state *s);
 chunk *ppx__make_local_chunk(run_state *s, uint64_t id);
 int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b);
@@ -192,8 +200,9 @@ void ppx__commit_journal(run_state *s, int now);
 /* results.c */
 void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r, const uint8_t *payload);
 void ppx__on_result(void *arg, const ppx_result *r, const uint8_t *payload);
-int ppx__write_outputs(run_state *s, uint64_t id, const ppx_buf *outputs, ppx_stats *st,
-                       ppx_failures *fl, ppx_err *e);
+/* c: the chunk, when this rank holds it (else rebuilt from the listing). */
+int ppx__write_outputs(run_state *s, const chunk *c, uint64_t id, const ppx_buf *outputs,
+                       ppx_stats *st, ppx_failures *fl, ppx_err *e);
 int ppx__store_remote_chunk(run_state *s, const uint8_t *p, size_t n);
 void ppx__feed(run_state *s);
 /* loop.c */

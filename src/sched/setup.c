@@ -61,7 +61,8 @@ static int check_outputs(run_state *s)
         return -1;
     for (size_t k = 0; k < s->listing.n_walk_errors; k++) {
         const ppx_walk_error *w = &s->listing.walk_errors[k];
-        s->prefail[w->index] = PREFAIL_WALK | (uint32_t)w->errno_value << 8;
+        s->prefail[w->index] = w->problem ? PREFAIL_ARCHIVE | (uint32_t)w->problem << 8
+                                          : PREFAIL_WALK | (uint32_t)w->errno_value << 8;
     }
     if (!s->cfg->outdir || s->cfg->shard)
         return 0;
@@ -241,7 +242,7 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
                 cfg->outdir);
         return 2;
     }
-    int rc = ppx_listing_build(cfg->input, &s->listing, &e);
+    int rc = ppx_listing_build(cfg->input, cfg->follow_symlinks, &s->listing, &e);
     if (rc) {
         fprintf(stderr, "prepix: %s\n", e.msg);
         return rc == PPX_ENOENT || rc == PPX_EUSAGE ? 2 : 1;

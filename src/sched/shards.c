@@ -28,17 +28,54 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Entry i's class name as a span of its key (length, *start), or 0 when it
+ * has none; *cls gets its sample's .cls value (or PPX_NO_CLS). */
+static size_t class_span(const ppx_listing *l, size_t i, const char **start, int64_t *cls)
+{
+    const char *key = ppx_listing_key(l, i);
+    const ppx_member *m = ppx_listing_member(l, i);
+    *cls = PPX_NO_CLS;
+    if (!m)
+        return first_folder(key, start);
+    if (m->cls != PPX_NO_CLS) {
+        *cls = m->cls;
+        return 0;
+    }
+    if (m->inner_len) { /* the inner archive's stem */
+        const char *end = key + m->inner_len, *b = end;
+        while (b > key && b[-1] != '/')
+            b--;
+        *start = b;
+        return (size_t)(end - b) - 4; /* ".tar" */
+    }
+    const char *in = key + m->arc_len + 1; /* the first folder inside the archive */
+    const char *slash = strchr(in, '/');
+    *start = in;
+    return slash ? (size_t)(slash - in) : 0;
+}
+
+/* Failure entries of archives (their keys name an archive, not a class). */
+static int is_archive_problem(const ppx_listing *l, size_t i, size_t *cursor)
+{
+    while (*cursor < l->n_walk_errors && l->walk_errors[*cursor].index < i)
+        (*cursor)++;
+    return *cursor < l->n_walk_errors && l->walk_errors[*cursor].index == i &&
+           l->walk_errors[*cursor].problem;
+}
+
 int ppx_classes_build(ppx_classes *cl, const ppx_listing *l)
 {
     memset(cl, 0, sizeof *cl);
-    size_t cap = 0;
+    size_t cap = 0, cursor = 0;
     const char *prev = NULL;
     size_t prev_len = 0;
     for (size_t i = 0; i < l->n; i++) {
         const char *f;
-        size_t len = first_folder(ppx_listing_key(l, i), &f);
-        /* Sorted keys keep a folder's entries together: compare with the last one only. */
-        if (len == 0 || (prev && len == prev_len && memcmp(prev, f, len) == 0))
+        int64_t cls;
+        size_t len = class_span(l, i, &f, &cls);
+        /* Entries of a class mostly come together: compare with the last one only. */
+        if (len == 0 || (prev && len == prev_len && memcmp(prev, f, len) == 0) ||
+            is_archive_problem(l, i, &cursor))
             continue;
         if (cl->n == cap) {
             cap = cap ? 2 * cap : 64;
@@ -56,16 +93,27 @@ int ppx_classes_build(ppx_classes *cl, const ppx_listing *l)
     /* "a.b/x" sorts before "a/x" as a path, after "a" as a name. */
     if (cl->n)
         qsort(cl->names, cl->n, sizeof *cl->names, cmp_names);
+    size_t u = 0; /* archives in any order may repeat a name */
+    for (size_t i = 0; i < cl->n; i++) {
+        if (u && strcmp(cl->names[u - 1], cl->names[i]) == 0)
+            free(cl->names[i]);
+        else
+            cl->names[u++] = cl->names[i];
+    }
+    cl->n = u;
     return 0;
 nomem:
     ppx_classes_destroy(cl);
     return PPX_ENOMEM;
 }
 
-int64_t ppx_classes_label(const ppx_classes *cl, const char *key)
+int64_t ppx_classes_label(const ppx_classes *cl, const ppx_listing *l, size_t i)
 {
     const char *f;
-    size_t len = first_folder(key, &f);
+    int64_t cls;
+    size_t len = class_span(l, i, &f, &cls);
+    if (cls != PPX_NO_CLS)
+        return cls;
     if (len == 0)
         return -1;
     size_t lo = 0, hi = cl->n;
@@ -81,7 +129,7 @@ int64_t ppx_classes_label(const ppx_classes *cl, const char *key)
         else
             hi = mid;
     }
-    return -1; /* not listed: cannot happen for keys of the same listing */
+    return -1; /* an archive's failure entry */
 }
 
 void ppx_classes_destroy(ppx_classes *cl)
@@ -127,8 +175,38 @@ static int write_buf(int outdir, ppx_shard_kind kind, uint64_t id, int labels, c
     return ppx_write_beneath(outdir, NULL, name, b->data, b->len, NULL, err);
 }
 
+/* Writes the sidecars of image index from the records at *r (sorted by
+ * index); *own_cls is set when one of them is the sample's .cls. */
+static int add_sides(ppx_buf *tar, ppx_rd *r, uint64_t index, int *own_cls)
+{
+    *own_cls = 0;
+    while (r->p < r->end) {
+        ppx_rd peek = *r;
+        uint64_t at = ppx_get_u64(&peek);
+        if (peek.bad || at > index)
+            return peek.bad ? PPX_EINTERNAL : 0;
+        uint64_t el = ppx_get_u64(&peek);
+        const uint8_t *ext = ppx_get_bytes(&peek, el);
+        uint64_t len = ppx_get_u64(&peek);
+        const uint8_t *data = ppx_get_bytes(&peek, len);
+        if (peek.bad || el > 80)
+            return PPX_EINTERNAL;
+        *r = peek;
+        if (at < index)
+            continue; /* its image failed */
+        char name[100];
+        snprintf(name, sizeof name, "%09llu.%.*s", (unsigned long long)index, (int)el,
+                 (const char *)ext);
+        *own_cls |= el == 3 && memcmp(ext, "cls", 3) == 0;
+        int rc = ppx_tar_add(tar, name, data, len);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape, uint64_t id,
-                    const ppx_buf *outputs, ppx_buf *scratch, ppx_err *err)
+                    const ppx_buf *outputs, const ppx_buf *sides, ppx_buf *scratch, ppx_err *err)
 {
     size_t n = 0, cap = 64;
     item *v = malloc(cap * sizeof *v);
@@ -163,14 +241,18 @@ int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape,
     if (!rc && kind == PPX_SHARD_TAR) {
         /* WebDataset groups members by the name before the first dot: the
          * 9-digit listing index is a key no file name can break. */
+        ppx_rd sr = {sides ? sides->data : NULL, sides ? sides->data + sides->len : NULL, 0};
         for (size_t i = 0; i < n && !rc; i++) {
             char name[64], label[32];
+            int own_cls = 0;
             snprintf(name, sizeof name, "%09llu.%s", (unsigned long long)v[i].index,
                      v[i].format == PPX_FMT_TIFF ? "tiff" : ppx_format_ext(v[i].format));
             rc = ppx_tar_add(scratch, name, v[i].data, v[i].len);
+            rc = rc ? rc : add_sides(scratch, &sr, v[i].index, &own_cls);
             int ll = snprintf(label, sizeof label, "%lld", (long long)v[i].label);
             snprintf(name, sizeof name, "%09llu.cls", (unsigned long long)v[i].index);
-            rc = rc ? rc : ppx_tar_add(scratch, name, label, (size_t)ll);
+            if (!own_cls)
+                rc = rc ? rc : ppx_tar_add(scratch, name, label, (size_t)ll);
         }
         rc = rc ? rc : ppx_tar_end(scratch);
         if (rc == PPX_ENOMEM)
@@ -241,7 +323,7 @@ int ppx_shard_write_index(int outdir, ppx_shard_kind kind, uint64_t shard_size,
         const char *key = ppx_listing_key(l, i);
         rc = ppx_buf_printf(
             &b, "%09zu,shard-%06llu.%s,%lld,", i, (unsigned long long)(i / shard_size),
-            kind == PPX_SHARD_TAR ? "tar" : "npy", (long long)ppx_classes_label(cl, key));
+            kind == PPX_SHARD_TAR ? "tar" : "npy", (long long)ppx_classes_label(cl, l, i));
         rc = rc ? rc : csv_field(&b, key);
         rc = rc ? rc : ppx_buf_append(&b, "\n", 1);
     }

@@ -12,15 +12,20 @@
 #include "sched/journal.h"
 #include "sched/listing.h"
 
-/* The classes: the distinct first folders of the listing's keys, sorted in
- * byte order; a label is an index into them, -1 for a key without a folder. */
+/* The classes: the distinct class names of the listing's entries, sorted in
+ * byte order; a label is an index into them, -1 for an entry without one.
+ * An entry's class is, for a file, its first folder under INPUT; for an
+ * archive member, the value of its sample's .cls member when there is one
+ * (the label itself, not a name), else the stem of the inner archive it is
+ * in (ImageNet's n01440764.tar), else its first folder inside the archive.
+ * Failure entries of archives make no class. */
 typedef struct {
     char **names;
     size_t n;
 } ppx_classes;
 
 int ppx_classes_build(ppx_classes *cl, const ppx_listing *l);
-int64_t ppx_classes_label(const ppx_classes *cl, const char *key);
+int64_t ppx_classes_label(const ppx_classes *cl, const ppx_listing *l, size_t i);
 void ppx_classes_destroy(ppx_classes *cl);
 
 /* OUTDIR/shard-NNNNNN.tar, or .npy (labels: .labels.npy); outdir "": the name alone. */
@@ -30,10 +35,13 @@ int ppx_shard_path(char *out, size_t cap, const char *outdir, ppx_shard_kind kin
 /* One shard's outputs, as a chunk collects them: records of
  * (index, label, ppx_format, length) as u64 and then the bytes, in any
  * order. Writes the shard (atomically, below the OUTDIR descriptor outdir)
- * with the images in listing order.
+ * with the images in listing order. sides (tar; may be NULL): the samples'
+ * other members, records of (index, extension length, extension, length,
+ * bytes), in index order, written after their image as KEY.EXTENSION; a
+ * sample with its own .cls keeps it instead of the generated one.
  * scratch is reused between calls. */
 int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape, uint64_t id,
-                    const ppx_buf *outputs, ppx_buf *scratch, ppx_err *err);
+                    const ppx_buf *outputs, const ppx_buf *sides, ppx_buf *scratch, ppx_err *err);
 
 /* index.csv (key,shard,label,path per image not in fails, listing order)
  * and classes.txt, atomically. fails must be sorted by index. */

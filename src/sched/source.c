@@ -22,6 +22,42 @@ int ppx__input_path(const run_state *s, const char *key, char *out, size_t cap)
     return ppx_path_join(out, cap, s->root, key);
 }
 
+int ppx__image_path(const run_state *s, const chunk *c, uint64_t i, char *out, size_t cap)
+{
+    const char *key = ppx__chunk_key(c, i);
+    uint32_t al = c->span[i].arc_len;
+    if (!al)
+        return ppx__input_path(s, key, out, cap);
+    char arc[PPX_KEY_MAX];
+    snprintf(arc, sizeof arc, "%.*s", (int)al, key);
+    return ppx__input_path(s, arc, out, cap);
+}
+
+/* The image's span in its archive (arc_len 0 for a plain file). */
+static ppx_span span_of(const run_state *s, uint64_t i)
+{
+    const ppx_member *m = ppx_listing_member(&s->listing, i);
+    return m ? (ppx_span){m->off, m->size, m->arc_len} : (ppx_span){0, 0, 0};
+}
+
+/* Tar shards from archive input: the sidecar records of image i (index k in
+ * its chunk) into b. */
+static int put_sides(const run_state *s, uint64_t i, uint64_t k, ppx_buf *b)
+{
+    const ppx_member *m = ppx_listing_member(&s->listing, i);
+    if (!m || s->cfg->shard != PPX_SHARD_TAR)
+        return 0;
+    int rc = 0;
+    for (uint32_t j = 0; j < m->side_n && !rc; j++) {
+        const ppx_sidecar *sc = &s->listing.sides[m->side_first + j];
+        const char *ext = s->listing.side_names + sc->ext;
+        size_t el = strlen(ext);
+        rc = ppx_put_u64(b, k) || ppx_put_u64(b, sc->off) || ppx_put_u64(b, sc->size) ||
+             ppx_put_u64(b, el) || ppx_buf_append(b, ext, el);
+    }
+    return rc;
+}
+
 /* Next chunk id not finished by an earlier attempt, or -1. */
 int64_t ppx__take_chunk_id(run_state *s)
 {
@@ -54,8 +90,9 @@ chunk *ppx__make_local_chunk(run_state *s, uint64_t id)
         const char *k = ppx_listing_key(&s->listing, first + i);
         c->key_off[i] = c->keys.len;
         c->prefail[i] = s->prefail ? s->prefail[first + i] : 0;
-        c->label[i] = ppx_classes_label(&s->classes, k);
-        if (ppx_buf_append(&c->keys, k, strlen(k) + 1)) {
+        c->label[i] = ppx_classes_label(&s->classes, &s->listing, first + i);
+        c->span[i] = span_of(s, first + i);
+        if (ppx_buf_append(&c->keys, k, strlen(k) + 1) || put_sides(s, first + i, i, &c->sides)) {
             ppx__chunk_free(c);
             return NULL;
         }
@@ -63,8 +100,9 @@ chunk *ppx__make_local_chunk(run_state *s, uint64_t id)
     return c;
 }
 
-/* Packs an assignment for another rank: the keys and, for the bytes
- * transport, each file's bytes (or the reason it could not be read). */
+/* Packs an assignment for another rank: the keys, where archive members
+ * are, the sidecars of tar shards and, for the bytes transport, each
+ * image's bytes (or the reason it could not be read). */
 int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b)
 {
     b->len = 0;
@@ -76,21 +114,27 @@ int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b)
     for (uint64_t i = 0; i < count && !rc; i++) {
         const char *k = ppx_listing_key(&s->listing, first + i);
         size_t kl = strlen(k);
+        ppx_span sp = span_of(s, first + i);
         rc = ppx_put_u64(b, kl) || ppx_buf_append(b, k, kl) ||
              ppx_put_u64(b, s->prefail ? s->prefail[first + i] : 0) ||
-             ppx_put_u64(b, (uint64_t)ppx_classes_label(&s->classes, k));
+             ppx_put_u64(b, (uint64_t)ppx_classes_label(&s->classes, &s->listing, first + i)) ||
+             ppx_put_u64(b, sp.arc_len) || ppx_put_u64(b, sp.off) || ppx_put_u64(b, sp.size);
         if (rc || !s->cfg->transport_bytes)
             continue;
         char path[4096];
         ppx_err e;
         ppx_err_clear(&e);
         uint64_t max = s->cfg->limits.max_file_bytes;
-        int r = s->in_root >= 0
-                    ? ppx_read_beneath(s->in_root, &s->in_dirs, k, s->cfg->follow_symlinks, max,
-                                       &s->scratch, NULL, &e)
-                : ppx__input_path(s, k, path, sizeof path)
-                    ? ppx_err_set(&e, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "path too long")
-                    : ppx_file_read(path, max, &s->scratch, NULL, &e);
+        const char *in = path;
+        int r = 0;
+        if (s->in_root < 0) {
+            chunk one = {.keys = {.data = (uint8_t *)k}, .key_off = (uint64_t[]){0}, .span = &sp};
+            if (ppx__image_path(s, &one, 0, path, sizeof path))
+                r = ppx_err_set(&e, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "path too long");
+        }
+        r = r ? r
+              : ppx_input_read(s->in_root, &s->in_dirs, &s->in_arc, in, sp.arc_len ? &sp : NULL, k,
+                               s->cfg->follow_symlinks, max, &s->scratch, NULL, &e);
         if (r) {
             size_t ml = strlen(e.msg);
             rc = ppx_put_u64(b, (uint64_t)(int64_t)r) || ppx_put_u64(b, (uint64_t)e.stage) ||
@@ -100,6 +144,11 @@ int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b)
                  ppx_buf_append(b, s->scratch.data, s->scratch.len);
         }
     }
+    /* The sidecars last, as one block (built where the bytes were read). */
+    s->scratch.len = 0;
+    for (uint64_t i = 0; i < count && !rc; i++)
+        rc = put_sides(s, first + i, i, &s->scratch);
+    rc = rc || ppx_put_u64(b, s->scratch.len) || ppx_buf_append(b, s->scratch.data, s->scratch.len);
     return rc ? PPX_ENOMEM : 0;
 }
 
@@ -126,8 +175,12 @@ chunk *ppx__unpack_assign(const uint8_t *p, size_t n, int bytes, int *kind, int 
         const uint8_t *k = ppx_get_bytes(&r, kl);
         c->prefail[i] = (uint32_t)ppx_get_u64(&r);
         c->label[i] = (int64_t)ppx_get_u64(&r);
-        if (r.bad)
+        uint64_t al = ppx_get_u64(&r);
+        c->span[i].off = ppx_get_u64(&r);
+        c->span[i].size = ppx_get_u64(&r);
+        if (r.bad || al > kl)
             goto bad;
+        c->span[i].arc_len = (uint32_t)al;
         c->key_off[i] = c->keys.len;
         if (ppx_buf_append(&c->keys, k, kl) || ppx_buf_append(&c->keys, "", 1))
             goto bad;
@@ -156,6 +209,10 @@ chunk *ppx__unpack_assign(const uint8_t *p, size_t n, int bytes, int *kind, int 
                 goto bad;
         }
     }
+    uint64_t sl = ppx_get_u64(&r);
+    const uint8_t *sd = ppx_get_bytes(&r, sl);
+    if (r.bad || ppx_buf_append(&c->sides, sd, sl))
+        goto bad;
     return c;
 bad:
     ppx__chunk_free(c);

@@ -42,7 +42,7 @@ static int until(ppx_pool *p, seen *s, int n)
 static int submit(ppx_pool *p, uint64_t id, const char *key)
 {
     ppx_err e;
-    return ppx_pool_submit(p, id, 3, key, key, NULL, NULL, 0, &e);
+    return ppx_pool_submit(p, id, 3, key, NULL, key, NULL, NULL, 0, &e);
 }
 
 /* Submits one image and waits (bounded) for its result. */
@@ -50,7 +50,7 @@ static int one(ppx_pool *p, const char *key, seen *s)
 {
     ppx_err e;
     s->n = 0;
-    if (ppx_pool_submit(p, 7, 3, key, key, NULL, NULL, 0, &e))
+    if (ppx_pool_submit(p, 7, 3, key, NULL, key, NULL, NULL, 0, &e))
         return -1;
     for (int i = 0; i < 200 && s->n == 0; i++)
         if (ppx_pool_wait(p, 50, -1, on_result, s, &e) < 0)
@@ -329,9 +329,9 @@ static int payload_needs_idle_worker(void)
     static uint8_t big[1 << 20];
     ppx_err e;
     CHECK_EQ_INT(ppx_pool_slots(p, 1), 1);
-    CHECK_EQ_INT(ppx_pool_submit(p, 1, 3, "a.jpg", "a.jpg", NULL, big, sizeof big, &e), 0);
+    CHECK_EQ_INT(ppx_pool_submit(p, 1, 3, "a.jpg", NULL, "a.jpg", NULL, big, sizeof big, &e), 0);
     CHECK_EQ_INT(ppx_pool_slots(p, 1), 0);
-    CHECK(ppx_pool_submit(p, 2, 3, "b.jpg", "b.jpg", NULL, big, sizeof big, &e) < 0);
+    CHECK(ppx_pool_submit(p, 2, 3, "b.jpg", NULL, "b.jpg", NULL, big, sizeof big, &e) < 0);
     CHECK_EQ_INT(ppx_pool_pending(p), 1);
     seen s = {0};
     CHECK_EQ_INT(until(p, &s, 1), 0);
@@ -339,11 +339,11 @@ static int payload_needs_idle_worker(void)
     CHECK_EQ_INT(submit(p, 3, "c.jpg"), 0);
     CHECK_EQ_INT(ppx_pool_slots(p, 1), 0);
     CHECK_EQ_INT(ppx_pool_slots(p, 0), 1);
-    CHECK(ppx_pool_submit(p, 4, 3, "d.jpg", "d.jpg", NULL, big, sizeof big, &e) < 0);
+    CHECK(ppx_pool_submit(p, 4, 3, "d.jpg", NULL, "d.jpg", NULL, big, sizeof big, &e) < 0);
     CHECK_EQ_INT(ppx_pool_pending(p), 1);
     CHECK_EQ_INT(until(p, &s, 2), 0);
     CHECK_EQ_INT(s.all[1].id, 3);
-    CHECK_EQ_INT(ppx_pool_submit(p, 5, 3, "e.jpg", "e.jpg", NULL, big, sizeof big, &e), 0);
+    CHECK_EQ_INT(ppx_pool_submit(p, 5, 3, "e.jpg", NULL, "e.jpg", NULL, big, sizeof big, &e), 0);
     CHECK_EQ_INT(until(p, &s, 3), 0);
     CHECK_EQ_INT(s.all[2].id, 5);
     CHECK_EQ_INT(s.all[2].status, 0);

@@ -263,7 +263,7 @@ static int listing_order(void)
     CHECK(symlink(dir, sub) == 0); /* a symlinked folder is not followed */
     ppx_listing l;
     ppx_err e;
-    CHECK_EQ_INT(ppx_listing_build(dir, &l, &e), 0);
+    CHECK_EQ_INT(ppx_listing_build(dir, 0, &l, &e), 0);
     CHECK_EQ_INT(l.n, 5);
     CHECK_STR(ppx_listing_key(&l, 0), "B.tif");
     CHECK_STR(ppx_listing_key(&l, 1), "a.png");
@@ -273,10 +273,10 @@ static int listing_order(void)
     CHECK_EQ_INT(l.skipped, 2); /* notes.txt and the link */
     uint64_t h = l.hash;
     ppx_listing_destroy(&l);
-    CHECK_EQ_INT(ppx_listing_build(dir, &l, &e), 0);
+    CHECK_EQ_INT(ppx_listing_build(dir, 0, &l, &e), 0);
     CHECK(l.hash == h);
     ppx_listing_destroy(&l);
-    CHECK_EQ_INT(ppx_listing_build("/nonexistent/x", &l, &e), PPX_ENOENT);
+    CHECK_EQ_INT(ppx_listing_build("/nonexistent/x", 0, &l, &e), PPX_ENOENT);
     return 0;
 }
 
@@ -396,13 +396,13 @@ static int job_trim(void)
     CHECK_EQ_INT(flat_jpeg(3000, 2000, &big), 0); /* 18 MB decoded */
     CHECK_EQ_INT(flat_jpeg(300, 200, &small), 0);
     ppx_result r;
-    ppx_job_run(&cfg, &c, "big.jpg", "big.jpg", NULL, &big, &r);
+    ppx_job_run(&cfg, &c, "big.jpg", NULL, "big.jpg", NULL, &big, &r);
     CHECK_EQ_INT(r.status, 0);
     CHECK(c.img.cap >= (size_t)3000 * 2000 * 3);
     ppx_job_ctx_trim(&c, (size_t)16 << 20);
     CHECK_EQ_INT((int)c.img.cap, 0);
     CHECK(c.out.cap > 0); /* a flat JPEG is small: kept */
-    ppx_job_run(&cfg, &c, "small.jpg", "small.jpg", NULL, &small, &r);
+    ppx_job_run(&cfg, &c, "small.jpg", NULL, "small.jpg", NULL, &small, &r);
     CHECK_EQ_INT(r.status, 0);
     size_t cap = c.img.cap;
     CHECK(cap >= (size_t)300 * 200 * 3);
