@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cli/inspect_archive.h"
+#include "prepix/archive.h"
 #include "prepix/io.h"
 #include "prepix/json.h"
 #include "prepix/prepix.h"
@@ -580,6 +582,12 @@ static void inspect_one(const char *path, int decode, ppx_buf *in, ppx_image *im
     ppx_info info;
     ppx_limits lim;
     ppx_limits_default(&lim);
+    if (ppx_is_tar_name(path) || ppx_is_compressed_tar_name(path)) {
+        *bad |= ppx_cli_inspect_archive(path, line);
+        fwrite(line->data, 1, line->len, stdout);
+        fputc('\n', stdout);
+        return;
+    }
     int rc = ppx_file_read(path, lim.max_file_bytes, in, NULL, &err);
     if (!rc)
         rc = ppx_codec_inspect(in->data, in->len, &lim, &info, &err);
@@ -678,6 +686,8 @@ static int cmd_inspect(int argc, char **argv)
                "Prints one JSON object a line per file: format, size, channels, bit depth,\n"
                "colour space, orientation, ... or an error object {code, stage, reason}.\n"
                "--decode also decodes the pixels, so that damaged data is found too.\n"
+               "A .tar gives what a run would take from it: images, members that are not\n"
+               "images, the labelling rule and images per class, and its problems.\n"
                "Exit 0 if every file is readable, 3 otherwise.\n");
         return EXIT_OK;
     }

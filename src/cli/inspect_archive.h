@@ -1,0 +1,10 @@
+#ifndef PPX_CLI_INSPECT_ARCHIVE_H
+#define PPX_CLI_INSPECT_ARCHIVE_H
+
+#include "prepix/buf.h"
+
+/* Describes the archive at path as one JSON object in line (see
+ * inspect_archive.c). Returns 1 when it cannot be read whole, else 0. */
+int ppx_cli_inspect_archive(const char *path, ppx_buf *line);
+
+#endif
