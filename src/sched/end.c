@@ -110,8 +110,8 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
     }
     total.total = s->listing.n;
     /* Run-level oddities, said loudly (stderr, JSON, HTML). */
-    char wbuf[3][256];
-    const char *warn[3];
+    char wbuf[4][256];
+    const char *warn[4];
     size_t nw = 0;
     if (s->listing.n == 0)
         snprintf(wbuf[nw], sizeof wbuf[nw],
@@ -130,6 +130,12 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
                  "%zu entries under INPUT could not be read "
                  "(listed as failures at stage input)",
                  s->listing.n_walk_errors),
+            nw++;
+    if (s->listing.skipped_other)
+        snprintf(wbuf[nw], sizeof wbuf[nw],
+                 "%llu archive members were skipped unread: links, devices, FIFOs or sparse "
+                 "files (counted in skipped)",
+                 (unsigned long long)s->listing.skipped_other),
             nw++;
     for (size_t i = 0; i < nw; i++)
         warn[i] = wbuf[i];

@@ -126,7 +126,12 @@ static int list_into_outdir(const run_state *s)
     }
     for (size_t i = 0; i < s->listing.n; i++) {
         char path[PATH_MAX], parent[PATH_MAX];
-        if (ppx__input_path(s, ppx_listing_key(&s->listing, i), path, sizeof path))
+        /* An archive member: the archive is what lies somewhere. */
+        const ppx_member *m = ppx_listing_member(&s->listing, i);
+        char arc[PPX_KEY_MAX];
+        snprintf(arc, sizeof arc, "%.*s", m ? (int)m->arc_len : (int)sizeof arc,
+                 ppx_listing_key(&s->listing, i));
+        if (ppx__input_path(s, arc, path, sizeof path))
             continue;
         const char *slash = strrchr(path, '/');
         snprintf(parent, sizeof parent, "%.*s", slash ? (int)(slash - path) : 1,

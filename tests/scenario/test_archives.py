@@ -254,6 +254,12 @@ def mixed_inputs():
                        "cat/" + sorted(os.listdir(os.path.join(inp, "cat")))[0]}, sorted(got))
     for k, v in got.items():
         check(tree(out)[k] == v, f"{k}: differs between walk and list")
+    # A list naming an archive inside OUTDIR is refused like a file there.
+    shutil.copy(os.path.join(inp, "sub", "extra.tar"), os.path.join(out2, "extra.tar"))
+    with open(os.path.join(t, "l2.txt"), "w") as f:
+        f.write("o2/extra.tar\n")
+    p = run(["run", "-i", "@" + os.path.join(t, "l2.txt"), "-o", out2, "--progress", "none"])
+    check(p.returncode == 2 and "inside OUTDIR" in p.stderr, f"{p.returncode} {p.stderr}")
 
 
 if __name__ == "__main__":
