@@ -262,6 +262,48 @@ def mixed_inputs():
     check(p.returncode == 2 and "inside OUTDIR" in p.stderr, f"{p.returncode} {p.stderr}")
 
 
+def webp_members():
+    """A WebDataset shard of WebP images (lossy and lossless, issue 15) through -f tar and
+    -f npy: the same shards and arrays as the extracted files give, labels from .cls, and
+    lossless members stay lossless."""
+    from PIL import features
+    if not features.check("webp"):
+        print("SKIP: Pillow without WebP")
+        raise SystemExit(77)
+    t = tmpdir()
+    ext = os.path.join(t, "ext", "all")
+    os.makedirs(ext)
+    with tarfile.open(os.path.join(t, "wds.tar"), "w", format=tarfile.USTAR_FORMAT) as tf:
+        for i in range(6):
+            b = io.BytesIO()
+            data.photo_like(90 + 9 * i, 70 + 5 * i, 50 + i,
+                            "RGBA" if i % 3 == 2 else "RGB").save(
+                b, "WEBP", lossless=i % 2 == 1, quality=80)
+            add_bytes(tf, f"{i:06d}.webp", b.getvalue())
+            add_bytes(tf, f"{i:06d}.cls", str(i % 2).encode())
+            with open(os.path.join(ext, f"{i:06d}.webp"), "wb") as f:
+                f.write(b.getvalue())
+    for fmt, pipe in (("tar", "resize 40"), ("npy", "resize 32 | center-crop 32")):
+        a, e = f"{t}/a-{fmt}", f"{t}/e-{fmt}"
+        run(["run", "-i", f"{t}/wds.tar", "-o", a, "-f", fmt, "-p", pipe, "--shard-size", "4",
+             "--progress", "none"], check=0)
+        run(["run", "-i", f"{t}/ext", "-o", e, "-f", fmt, "-p", pipe, "--shard-size", "4",
+             "--progress", "none"], check=0)
+        rows = index(a)
+        check([int(r["label"]) for r in rows] == [i % 2 for i in range(6)], rows)
+        if fmt == "npy":
+            for name in ("shard-000000.npy", "shard-000001.npy"):
+                check(tree(a)[name] == tree(e)[name], f"{name} differs from the extracted files'")
+            continue
+        with tarfile.open(os.path.join(a, "shard-000000.tar")) as tf:
+            names = tf.getnames()
+            check(names[:2] == ["000000000.webp", "000000000.cls"], names)
+            for i in (1, 3):
+                payload = tf.extractfile(f"{i:09d}.webp").read()
+                check(b"VP8L" in payload[:40], f"member {i} lost its losslessness")
+            check(tf.extractfile("000000001.cls").read() == b"1", ".cls not kept")
+
+
 if __name__ == "__main__":
     raise SystemExit(main({f.__name__: f for f in (tar_of_tars, webdataset_sidecars,
-                                                   mixed_inputs)}))
+                                                   mixed_inputs, webp_members)}))
