@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -18,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* A worker keeps buffers up to this size between images (see ppx_job_ctx_trim). */
+/* A worker keeps an input buffer up to this size between tasks. */
 #define KEEP_MAX ((size_t)16 << 20)
 /* Size of a worker's path buffers: longer strings end the worker. */
 #define STR_CAP 4096
@@ -122,13 +121,9 @@ static int read_str(int fd, uint32_t len, char *out, size_t cap)
 /* The life of a worker process: read a task, do it, write the result. */
 static void worker_main(const ppx_pool_config *cfg, int in_fd, int out_fd)
 {
-    /* Keep large blocks (libjpeg's coefficient buffers, pixel buffers) in
-     * the heap between images instead of mmap/munmap for each: the kernel
-     * would fault in and zero them anew every time (7% of a thumbnail run). */
-    mallopt(M_MMAP_THRESHOLD, 64 << 20);
-    mallopt(M_TRIM_THRESHOLD, 128 << 20);
-    ppx_job_ctx ctx;
-    if (ppx_job_ctx_init(&ctx))
+    const ppx_worker_fn *work = &cfg->work;
+    void *state = work->start(work->arg);
+    if (!state)
         _exit(3);
     ppx_buf input;
     ppx_buf_init(&input);
@@ -139,27 +134,32 @@ static void worker_main(const ppx_pool_config *cfg, int in_fd, int out_fd)
             read_str(in_fd, h.key_len, key, sizeof key) ||
             read_str(in_fd, h.out_len, out_path, sizeof out_path))
             _exit(3);
-        const ppx_buf *inp = NULL;
+        ppx_span span = {h.m_off, h.m_size, h.arc_len};
+        ppx_task t = {.id = h.id,
+                      .tag = h.tag,
+                      .in_path = in_path,
+                      .key = key,
+                      .out_path = h.out_len ? out_path : NULL,
+                      .span = h.arc_len ? &span : NULL};
         if (h.has_payload) {
             input.len = 0;
             if (ppx_buf_reserve(&input, h.payload_len ? h.payload_len : 1) ||
                 read_full(in_fd, input.data, h.payload_len, 0))
                 _exit(3);
             input.len = h.payload_len;
-            inp = &input;
+            t.input = &input;
         }
         ppx_result r;
+        const uint8_t *out = NULL;
+        memset(&r, 0, sizeof r);
+        work->run(state, work->arg, &t, &r, &out);
         r.id = h.id;
         r.tag = h.tag;
-        ppx_span span = {h.m_off, h.m_size, h.arc_len};
-        ppx_job_run(cfg->job, &ctx, in_path, h.arc_len ? &span : NULL, key,
-                    h.out_len ? out_path : NULL, inp, &r);
         if (write_full(out_fd, &r, sizeof r, 0) ||
-            (r.out_len && write_full(out_fd, ctx.out.data, r.out_len, 0)))
+            (r.out_len && write_full(out_fd, out, r.out_len, 0)))
             _exit(3);
-        /* Big buffers go back to the heap, where the next image's decoder
-         * can reuse them, instead of each staying at its own maximum. */
-        ppx_job_ctx_trim(&ctx, KEEP_MAX);
+        if (work->idle)
+            work->idle(state);
         if (input.cap > KEEP_MAX)
             ppx_buf_destroy(&input);
     }

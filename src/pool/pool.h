@@ -13,7 +13,54 @@
 
 #include <stdint.h>
 
-#include "pool/job.h"
+#include "prepix/buf.h"
+#include "prepix/error.h"
+#include "prepix/stats.h"
+
+/* An input that is a member of an archive: the bytes [off, off + size) of
+ * the archive named by the key's first arc_len bytes (a key below the
+ * input folder), or by in_path when there is no input folder. */
+typedef struct {
+    uint64_t off, size;
+    uint32_t arc_len;
+} ppx_span;
+
+/* One task as a worker gets it. */
+typedef struct {
+    uint64_t id, tag;
+    const char *in_path, *key;
+    const char *out_path; /* NULL: the output comes back as payload */
+    const ppx_span *span; /* an archive member, or NULL */
+    const ppx_buf *input; /* the input's bytes (bytes transport), or NULL */
+} ppx_task;
+
+/* What a worker sends back for one task. Plain data. */
+typedef struct {
+    uint64_t id;         /* the task's id */
+    uint64_t tag;        /* the task's tag (chunk), passed through */
+    int32_t status;      /* 0 or a negative code; err says more */
+    uint32_t in_w, in_h; /* input size, 0 if unknown */
+    uint64_t bytes_read, bytes_written;
+    uint64_t out_len;   /* bytes of output that follow (bytes transport, shards) */
+    int32_t out_format; /* ppx_format of that output (names a tar member) */
+    double busy_s;      /* seconds spent on the task */
+    int32_t worker_pid; /* a worker lost on it (stage worker/timeout): its pid, else 0 */
+    ppx_err err;
+    ppx_img_stats st;
+} ppx_result;
+
+/* The work a worker process does, given to the pool: start runs once in
+ * each new worker and returns its state (NULL ends the worker); run does
+ * one task, filling *r (id and tag are set by the pool) and pointing *out
+ * at r->out_len bytes of output when the task has no out_path; idle runs
+ * between tasks (to give memory back). Workers never call MPI. */
+typedef struct {
+    void *(*start)(const void *arg);
+    void (*run)(void *state, const void *arg, const ppx_task *t, ppx_result *r,
+                const uint8_t **out);
+    void (*idle)(void *state);
+    const void *arg;
+} ppx_worker_fn;
 
 typedef struct ppx_pool ppx_pool;
 
@@ -23,7 +70,7 @@ typedef struct {
     int workers;
     double timeout_s;  /* per image; <= 0: none */
     uint64_t as_limit; /* address-space rlimit of a worker in bytes; 0: none */
-    const ppx_job_config *job;
+    ppx_worker_fn work;
     const int *close_fds; /* fds of the coordinator that children must close (copied) */
     int n_close_fds;
 } ppx_pool_config;
@@ -32,7 +79,7 @@ typedef struct {
  * bytes transport, the encoded output (r->out_len bytes; NULL otherwise). */
 typedef void (*ppx_pool_cb)(void *arg, const ppx_result *r, const uint8_t *payload);
 
-/* Forks cfg->workers workers. cfg and cfg->job must outlive the pool. */
+/* Forks cfg->workers workers. cfg->work.arg must outlive the pool. */
 int ppx_pool_new(const ppx_pool_config *cfg, ppx_pool **out, ppx_err *err);
 /* Number of tasks ppx_pool_submit accepts now: with_payload 0 for tasks that
  * name their input by path (an idle worker takes one, a worker with one task

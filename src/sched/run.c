@@ -240,7 +240,7 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
         ppx_pool_config pc = {.workers = s->workers,
                               .timeout_s = cfg->timeout_s,
                               .as_limit = as,
-                              .job = &s->job,
+                              .work = ppx_job_worker(&s->job),
                               .close_fds = close_fds,
                               .n_close_fds = nc};
         local_rc = ppx_pool_new(&pc, &s->pool, &e);

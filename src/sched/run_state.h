@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "pipeline/job.h"
 #include "pool/pool.h"
 #include "prepix/clock.h"
 #include "prepix/fsafe.h"

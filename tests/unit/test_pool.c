@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "pipeline/job.h"
 #include "pool/pool.h"
 
 typedef struct {
@@ -66,7 +67,7 @@ static int with_pool_n(double timeout, int workers, ppx_pool **p, ppx_job_config
     memset(pc, 0, sizeof *pc);
     pc->workers = workers;
     pc->timeout_s = timeout;
-    pc->job = job;
+    pc->work = ppx_job_worker(job);
     ppx_err e;
     return ppx_pool_new(pc, p, &e);
 }

@@ -1,7 +1,8 @@
-#include "pool/job.h"
+#include "pipeline/job.h"
 
 #include "prepix/clock.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -298,4 +299,46 @@ out:
     if (rc && err->code == 0) /* a callee forgot its message: still say something */
         ppx_err_set(err, rc, PPX_STAGE_DECODE, "%s", ppx_strerror(rc));
     r->busy_s = ppx_now_s() - t0;
+}
+
+/* ---- the pool's worker function ------------------------------------------ */
+
+/* A worker keeps buffers up to this size between images (ppx_job_ctx_trim). */
+#define KEEP_MAX ((size_t)16 << 20)
+
+static void *worker_start(const void *arg)
+{
+    (void)arg;
+    /* Keep large blocks (libjpeg's coefficient buffers, pixel buffers) in
+     * the heap between images instead of mmap/munmap for each: the kernel
+     * would fault in and zero them anew every time (7% of a thumbnail run). */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 128 << 20);
+    ppx_job_ctx *c = malloc(sizeof *c);
+    if (c && ppx_job_ctx_init(c)) {
+        ppx_job_ctx_destroy(c);
+        free(c);
+        c = NULL;
+    }
+    return c;
+}
+
+static void worker_run(void *state, const void *arg, const ppx_task *t, ppx_result *r,
+                       const uint8_t **out)
+{
+    ppx_job_ctx *c = state;
+    ppx_job_run(arg, c, t->in_path, t->span, t->key, t->out_path, t->input, r);
+    *out = c->out.data;
+}
+
+/* Big buffers go back to the heap, where the next image's decoder can
+ * reuse them, instead of each staying at its own maximum. */
+static void worker_idle(void *state)
+{
+    ppx_job_ctx_trim(state, KEEP_MAX);
+}
+
+ppx_worker_fn ppx_job_worker(const ppx_job_config *cfg)
+{
+    return (ppx_worker_fn){worker_start, worker_run, worker_idle, cfg};
 }

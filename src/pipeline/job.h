@@ -1,7 +1,7 @@
 /* The work of one image, as a worker does it: read, decode, transform,
  * measure, encode, write. No MPI; safe in a forked child. */
-#ifndef PPX_POOL_JOB_H
-#define PPX_POOL_JOB_H
+#ifndef PPX_PIPELINE_JOB_H
+#define PPX_PIPELINE_JOB_H
 
 #include <stdint.h>
 
@@ -13,6 +13,7 @@
 #include "prepix/pipeline.h"
 #include "prepix/shard.h"
 #include "prepix/stats.h"
+#include "pool/pool.h"
 
 typedef struct {
     const ppx_pipeline *pipeline;
@@ -35,29 +36,6 @@ typedef struct {
     ppx_npy_shape npy;
 } ppx_job_config;
 
-/* An image that is a member of an archive: the bytes [off, off + size) of
- * the archive named by the key's first arc_len bytes (a key below in_root),
- * or by in_path when in_root is -1. */
-typedef struct {
-    uint64_t off, size;
-    uint32_t arc_len;
-} ppx_span;
-
-/* What a worker sends back for one image. Plain data. */
-typedef struct {
-    uint64_t id;         /* the task's id */
-    uint64_t tag;        /* the task's tag (chunk), passed through */
-    int32_t status;      /* 0 or a negative code; err says more */
-    uint32_t in_w, in_h; /* input size, 0 if unknown */
-    uint64_t bytes_read, bytes_written;
-    uint64_t out_len;   /* bytes of output that follow (bytes transport, shards) */
-    int32_t out_format; /* ppx_format of that output (names a tar member) */
-    double busy_s;      /* seconds spent on the image */
-    int32_t worker_pid; /* a worker lost on it (stage worker/timeout): its pid, else 0 */
-    ppx_err err;
-    ppx_img_stats st;
-} ppx_result;
-
 /* Per-worker buffers, reused from one image to the next. */
 typedef struct {
     ppx_dircache in_dirs, out_dirs; /* the last input and output folders */
@@ -75,6 +53,10 @@ void ppx_job_ctx_destroy(ppx_job_ctx *c);
  * largest image it ever held, and those maxima (of different images) add up
  * to well above what any one image needs. */
 void ppx_job_ctx_trim(ppx_job_ctx *c, size_t keep);
+
+/* The pool's worker function doing ppx_job_run with cfg (which must
+ * outlive the pool). */
+ppx_worker_fn ppx_job_worker(const ppx_job_config *cfg);
 
 /* Processes one image. The input is read (key below cfg->in_root, or
  * in_path; the member `span` of an archive when span is not NULL) unless
