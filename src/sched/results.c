@@ -137,7 +137,7 @@ static int load_sides(run_state *s, const chunk *c, uint64_t id, ppx_buf *out, p
         char path[4096], arc[PPX_KEY_MAX];
         const char *key = ppx__chunk_key(c, k);
         snprintf(arc, sizeof arc, "%.*s", (int)c->span[k].arc_len, key);
-        if (s->in_root < 0 && ppx__image_path(s, c, k, path, sizeof path)) {
+        if (s->in_root < 0 && ppx__image_path(s, key, c->span[k].arc_len, path, sizeof path)) {
             rc = ppx_err_set(e, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "path too long: %s", arc);
             break;
         }
@@ -399,7 +399,7 @@ void ppx__feed(run_state *s)
                 int per_image = s->cfg->outdir && !s->cfg->shard;
                 ppx_result r;
                 memset(&r, 0, sizeof r);
-                if (ppx__image_path(s, c, i, in, sizeof in))
+                if (ppx__image_path(s, key, c->span[i].arc_len, in, sizeof in))
                     r.status =
                         ppx_err_set(&r.err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "path too long");
                 else if (per_image)

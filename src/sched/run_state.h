@@ -188,8 +188,8 @@ int ppx__has_transient(const ppx_failures *f);
 void ppx__collect_finished(run_state *s);
 /* source.c */
 int ppx__input_path(const run_state *s, const char *key, char *out, size_t cap);
-/* The path a worker opens for image i of c: the file, or its archive. */
-int ppx__image_path(const run_state *s, const chunk *c, uint64_t i, char *out, size_t cap);
+/* The path opened for the image key: the file, or (arc_len > 0) its archive. */
+int ppx__image_path(const run_state *s, const char *key, uint32_t arc_len, char *out, size_t cap);
 int64_t ppx__take_chunk_id(run_state *s);
 chunk *ppx__make_local_chunk(run_state *s, uint64_t id);
 int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b);

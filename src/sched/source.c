@@ -22,14 +22,12 @@ int ppx__input_path(const run_state *s, const char *key, char *out, size_t cap)
     return ppx_path_join(out, cap, s->root, key);
 }
 
-int ppx__image_path(const run_state *s, const chunk *c, uint64_t i, char *out, size_t cap)
+int ppx__image_path(const run_state *s, const char *key, uint32_t arc_len, char *out, size_t cap)
 {
-    const char *key = ppx__chunk_key(c, i);
-    uint32_t al = c->span[i].arc_len;
-    if (!al)
+    if (!arc_len)
         return ppx__input_path(s, key, out, cap);
     char arc[PPX_KEY_MAX];
-    snprintf(arc, sizeof arc, "%.*s", (int)al, key);
+    snprintf(arc, sizeof arc, "%.*s", (int)arc_len, key);
     return ppx__input_path(s, arc, out, cap);
 }
 
@@ -125,16 +123,12 @@ int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b)
         ppx_err e;
         ppx_err_clear(&e);
         uint64_t max = s->cfg->limits.max_file_bytes;
-        const char *in = path;
         int r = 0;
-        if (s->in_root < 0) {
-            chunk one = {.keys = {.data = (uint8_t *)k}, .key_off = (uint64_t[]){0}, .span = &sp};
-            if (ppx__image_path(s, &one, 0, path, sizeof path))
-                r = ppx_err_set(&e, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "path too long");
-        }
+        if (s->in_root < 0 && ppx__image_path(s, k, sp.arc_len, path, sizeof path))
+            r = ppx_err_set(&e, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "path too long");
         r = r ? r
-              : ppx_input_read(s->in_root, &s->in_dirs, &s->in_arc, in, sp.arc_len ? &sp : NULL, k,
-                               s->cfg->follow_symlinks, max, &s->scratch, NULL, &e);
+              : ppx_input_read(s->in_root, &s->in_dirs, &s->in_arc, path, sp.arc_len ? &sp : NULL,
+                               k, s->cfg->follow_symlinks, max, &s->scratch, NULL, &e);
         if (r) {
             size_t ml = strlen(e.msg);
             rc = ppx_put_u64(b, (uint64_t)(int64_t)r) || ppx_put_u64(b, (uint64_t)e.stage) ||

@@ -254,6 +254,10 @@ def mixed_inputs():
                        "cat/" + sorted(os.listdir(os.path.join(inp, "cat")))[0]}, sorted(got))
     for k, v in got.items():
         check(tree(out)[k] == v, f"{k}: differs between walk and list")
+    out3 = f"{t}/o3"
+    run(["run", "-i", "@" + lst, "-o", out3, "-p", "resize 32", "--progress", "none",
+         "--transport", "bytes"], mpi_np=2, check=0)
+    check(tree(out3) == got, "a list read by rank 0 (--transport bytes) gives other outputs")
     # A list naming an archive inside OUTDIR is refused like a file there.
     shutil.copy(os.path.join(inp, "sub", "extra.tar"), os.path.join(out2, "extra.tar"))
     with open(os.path.join(t, "l2.txt"), "w") as f:
