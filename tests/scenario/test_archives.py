@@ -254,6 +254,15 @@ def mixed_inputs():
                        "cat/" + sorted(os.listdir(os.path.join(inp, "cat")))[0]}, sorted(got))
     for k, v in got.items():
         check(tree(out)[k] == v, f"{k}: differs between walk and list")
+    # Labels: the first folder inside an archive, like the first folder of a loose file.
+    out4 = f"{t}/o4"
+    run(["run", "-i", inp, "-o", out4, "-f", "tar", "--progress", "none"], check=0)
+    with open(os.path.join(out4, "classes.txt"), encoding="utf-8") as f:
+        names = f.read().split()
+    check(names == ["cat", "dog", "fish"], f"classes.txt: {names}")
+    labels = {r["path"]: int(r["label"]) for r in index(out4)}
+    check(labels["sub/extra.tar/dog/a.jpg"] == 1 and labels["sub/extra.tar/fish/b.jpg"] == 2,
+          labels)
     out3 = f"{t}/o3"
     run(["run", "-i", "@" + lst, "-o", out3, "-p", "resize 32", "--progress", "none",
          "--transport", "bytes"], mpi_np=2, check=0)
