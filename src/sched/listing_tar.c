@@ -202,8 +202,12 @@ static int on_member(void *arg, const ppx_tar_member *m)
     }
     char name[PPX_KEY_MAX];
     snprintf(name, sizeof name, "%s", m->name);
-    if (unsafe_name(name))
-        return (t->rc = flush(t)) ? -1 : (t->rc = add_failed(t, name, PPX_TAR_UNSAFE)) ? -1 : 0;
+    if (unsafe_name(name)) {
+        t->rc = flush(t);
+        if (!t->rc)
+            t->rc = add_failed(t, name, PPX_TAR_UNSAFE);
+        return t->rc ? -1 : 0;
+    }
     ppx_key_normalize(name);
     if (ppx_is_tar_name(name) || ppx_is_compressed_tar_name(name)) {
         if ((t->rc = flush(t)) != 0)
