@@ -110,6 +110,13 @@ static int compressed_magic(const uint8_t *p, size_t n)
     return 0;
 }
 
+/* A ustar or GNU header's magic ("ustar" at 257): the file meant to be a tar,
+ * so a first header that cannot be read is damage, not another format. */
+static int tar_magic(const uint8_t *p, ssize_t n)
+{
+    return n >= 262 && memcmp(p + 257, "ustar", 5) == 0;
+}
+
 static int member_kind(struct archive_entry *e)
 {
     switch (archive_entry_filetype(e)) {
@@ -130,13 +137,15 @@ int ppx_tar_list(int fd, uint64_t base, uint64_t size, ppx_tar_cb cb, void *arg)
 {
     if (size == 0)
         return 0; /* an empty file: an archive of nothing */
-    uint8_t head[8];
+    uint8_t head[512];
     ssize_t got;
     do
         got = pread(fd, head, sizeof head, (off_t)base);
     while (got < 0 && errno == EINTR);
     if (got < 0)
         return PPX_TAR_READ;
+    if (size < (uint64_t)got)
+        got = (ssize_t)size;
     if (compressed_magic(head, (size_t)got))
         return PPX_TAR_COMPRESSED;
 
@@ -160,13 +169,17 @@ int ppx_tar_list(int fd, uint64_t base, uint64_t size, ppx_tar_cb cb, void *arg)
         if (r == ARCHIVE_EOF)
             break;
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-            /* Where it stopped tells why: at the end of the bytes, the
-             * archive was cut; before it, a header was not a header. */
-            rc = s->io_error                  ? PPX_TAR_READ
-                 : s->pos >= s->size && n > 0 ? PPX_TAR_TRUNCATED
-                 : n == 0 && s->pos < s->size ? PPX_TAR_NOT_TAR
-                 : n == 0                     ? PPX_TAR_TRUNCATED
-                                              : PPX_TAR_DAMAGED;
+            /* Where it stopped tells why: with less than a header left, the
+             * archive was cut; before that, a header was not a header (a bad
+             * checksum, a negative size). libarchive reads ahead of what it
+             * has consumed, so the place is what it consumed, not what we
+             * handed it. */
+            int64_t used = archive_filter_bytes(a, 0);
+            uint64_t left = used < 0 || (uint64_t)used > s->size ? 0 : s->size - (uint64_t)used;
+            rc = s->io_error                       ? PPX_TAR_READ
+                 : n == 0 && !tar_magic(head, got) ? PPX_TAR_NOT_TAR
+                 : left < 512                      ? PPX_TAR_TRUNCATED
+                                                   : PPX_TAR_DAMAGED;
             break;
         }
         int64_t at = archive_filter_bytes(a, 0);
@@ -179,9 +192,9 @@ int ppx_tar_list(int fd, uint64_t base, uint64_t size, ppx_tar_cb cb, void *arg)
                             .kind = member_kind(e)};
         if (m.kind != PPX_MEMBER_FILE)
             m.size = 0;
-        int past_end = m.kind == PPX_MEMBER_FILE && (m.size > size || m.off - base > size - m.size);
+        m.past_end = m.kind == PPX_MEMBER_FILE && (m.size > size || m.off - base > size - m.size);
         rc = cb(arg, &m);
-        if (!rc && past_end)
+        if (!rc && m.past_end)
             rc = PPX_TAR_TRUNCATED;
     }
     archive_read_free(a);

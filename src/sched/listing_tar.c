@@ -36,7 +36,8 @@ typedef struct {
     uint32_t arc_len, inner_len;
     int depth;
     ppx_err *err;
-    int rc; /* PPX_ENOMEM or another fatal code, or 0 */
+    int rc;        /* PPX_ENOMEM or another fatal code, or 0 */
+    int cut_named; /* the member the archive ends inside is a failure entry */
     /* the sample being gathered */
     gmember g[SAMPLE_MAX];
     size_t gn;
@@ -220,6 +221,12 @@ static int on_member(void *arg, const ppx_tar_member *m)
                                t->depth + 1, t->err);
         return t->rc ? -1 : 0;
     }
+    if (m->past_end) {
+        /* Its bytes are not all there, and the listing stops after it: it
+         * is the failure that says so, under its own name. */
+        t->cut_named = 1;
+        return (t->rc = flush(t)) ? -1 : (t->rc = add_failed(t, name, PPX_TAR_TRUNCATED)) ? -1 : 0;
+    }
     const char *ext;
     size_t kl = ppx_sample_key(name, &ext);
     if (t->gn == SAMPLE_MAX || kl != t->sample_len || memcmp(name, t->sample, kl) != 0) {
@@ -256,7 +263,7 @@ static int list_range(ppx_listing *l, int fd, const char *key, uint64_t base, ui
     int rc = t->rc;
     if (!rc)
         rc = flush(t);
-    if (!rc && problem > 0) {
+    if (!rc && problem > 0 && !(problem == PPX_TAR_TRUNCATED && t->cut_named)) {
         /* A member past the end is named; any other problem is the archive's. */
         rc = add_failed(t, NULL, problem);
     }
