@@ -32,6 +32,7 @@ typedef struct {
 typedef struct {
     ppx_listing *l;
     int fd;
+    uint64_t end;    /* where this archive's range ends in the file */
     const char *key; /* this archive's key */
     uint32_t arc_len, inner_len;
     int depth;
@@ -217,8 +218,10 @@ static int on_member(void *arg, const ppx_tar_member *m)
         else if (t->depth >= 1)
             t->rc = ppx_listing_add_failed(l, key, 0, PPX_TAR_TOO_DEEP);
         else
-            t->rc = list_range(l, t->fd, key, m->off, m->size, t->arc_len, (uint32_t)strlen(key),
-                               t->depth + 1, t->err);
+            /* An inner tar cut short is read as far as its parent goes, so
+             * that the member it ends inside is named there. */
+            t->rc = list_range(l, t->fd, key, m->off, m->past_end ? t->end - m->off : m->size,
+                               t->arc_len, (uint32_t)strlen(key), t->depth + 1, t->err);
         return t->rc ? -1 : 0;
     }
     if (m->past_end) {
@@ -252,6 +255,7 @@ static int list_range(ppx_listing *l, int fd, const char *key, uint64_t base, ui
         return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_INPUT, "out of memory listing %s", key);
     *t = (lister){.l = l,
                   .fd = fd,
+                  .end = base + size,
                   .key = key,
                   .arc_len = arc_len,
                   .inner_len = inner_len,

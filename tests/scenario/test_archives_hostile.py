@@ -199,6 +199,17 @@ def truncated():
     check(rep["images"]["ok"] == 1, rep["images"])
     expect_failure(rep, c.key(), "truncated")
     check(len(rep["failures"]) == 1, rep["failures"])
+    # A tar of tars cut inside the inner tar's second member (the fuzzer's first find: the
+    # inner tar was read to its header's size, past the file, and b.jpg was listed as
+    # whole): the member is named, and the outer archive says it was cut.
+    outer = ustar([("o.jpg", jpg(4)), ("inner.tar", blob)])
+    at = outer.index(blob) + a_end + 512 + len(m[1][1]) // 2
+    c = Case("cut_outer.tar", outer[:at])
+    rep = c.both(3)
+    check(rep["images"]["ok"] == 2, rep["images"])
+    expect_failure(rep, c.key("inner.tar/b.jpg"), "truncated")
+    expect_failure(rep, c.key(), "truncated")
+    check(len(rep["failures"]) == 2, rep["failures"])
 
 
 def size_past_end():
