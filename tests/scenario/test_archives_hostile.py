@@ -450,8 +450,23 @@ def bad_cls():
             expect_failure(rep, c.key(f"b{i}.jpg"), ".cls", "integer")
 
 
+def same_names():
+    """Members of one name (tar allows it; extracting keeps the last): with per-image
+    outputs only the first is read, the others fail saying why (never 'listed twice',
+    which speaks of lists); shards key samples by number, so all of them are kept."""
+    c = Case("dup.tar", ustar([("a.jpg", jpg(1)), ("./a.jpg", jpg(2)), ("a.jpg", jpg(3)),
+                               ("b.jpg", jpg(4))]))
+    rep = c.both(3)
+    check(rep["images"]["ok"] == 2 and rep["images"]["failed"] == 2, rep["images"])
+    for f in rep["failures"]:
+        check(f["path"] == c.key("a.jpg") and "same name" in f["error"] and
+              "earlier in the archive" in f["error"], f)
+    rep = c.run(0, ["-f", "tar"])
+    check(rep["images"]["ok"] == 4, rep["images"])
+
+
 if __name__ == "__main__":
     sys.exit(main({f.__name__: f for f in (truncated, size_past_end, negative_size, huge_size,
                                            checksum, long_names, special_members, unsafe_names,
                                            tar_bomb, compressed, random_bytes, nested_deep,
-                                           empty_tar, bad_cls)}))
+                                           empty_tar, bad_cls, same_names)}))
