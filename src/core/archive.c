@@ -117,6 +117,22 @@ static int tar_magic(const uint8_t *p, ssize_t n)
     return n >= 262 && memcmp(p + 257, "ustar", 5) == 0;
 }
 
+/* Why libarchive stopped, from where: with less than a header left, the
+ * archive was cut; before that, a header was not a header (a bad checksum,
+ * a negative size), and when that is the first one, the file is a tar only
+ * if it has ustar's magic. libarchive reads ahead of what it has consumed,
+ * so the place is what it consumed, not what we handed it. */
+static int why_stopped(struct archive *a, const source *s, int first, const uint8_t *head,
+                       ssize_t got)
+{
+    int64_t used = archive_filter_bytes(a, 0);
+    uint64_t left = used < 0 || (uint64_t)used > s->size ? 0 : s->size - (uint64_t)used;
+    return s->io_error                      ? PPX_TAR_READ
+           : first && !tar_magic(head, got) ? PPX_TAR_NOT_TAR
+           : left < 512                     ? PPX_TAR_TRUNCATED
+                                            : PPX_TAR_DAMAGED;
+}
+
 static int member_kind(struct archive_entry *e)
 {
     switch (archive_entry_filetype(e)) {
@@ -161,25 +177,17 @@ int ppx_tar_list(int fd, uint64_t base, uint64_t size, ppx_tar_cb cb, void *arg)
         archive_read_support_filter_none(a) != ARCHIVE_OK ||
         archive_read_set_read_callback(a, src_read) != ARCHIVE_OK ||
         archive_read_set_skip_callback(a, src_skip) != ARCHIVE_OK ||
-        archive_read_set_callback_data(a, s) != ARCHIVE_OK || archive_read_open1(a) != ARCHIVE_OK)
-        rc = s->io_error ? PPX_TAR_READ : PPX_TAR_NOT_TAR;
+        archive_read_set_callback_data(a, s) != ARCHIVE_OK)
+        rc = PPX_TAR_READ;
+    else if (archive_read_open1(a) != ARCHIVE_OK)
+        rc = why_stopped(a, s, 1, head, got); /* it bids on the first header */
     struct archive_entry *e;
     for (int n = 0; !rc; n++) {
         int r = archive_read_next_header(a, &e);
         if (r == ARCHIVE_EOF)
             break;
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-            /* Where it stopped tells why: with less than a header left, the
-             * archive was cut; before that, a header was not a header (a bad
-             * checksum, a negative size). libarchive reads ahead of what it
-             * has consumed, so the place is what it consumed, not what we
-             * handed it. */
-            int64_t used = archive_filter_bytes(a, 0);
-            uint64_t left = used < 0 || (uint64_t)used > s->size ? 0 : s->size - (uint64_t)used;
-            rc = s->io_error                       ? PPX_TAR_READ
-                 : n == 0 && !tar_magic(head, got) ? PPX_TAR_NOT_TAR
-                 : left < 512                      ? PPX_TAR_TRUNCATED
-                                                   : PPX_TAR_DAMAGED;
+            rc = why_stopped(a, s, n == 0, head, got);
             break;
         }
         int64_t at = archive_filter_bytes(a, 0);
