@@ -241,7 +241,8 @@ def negative_size():
 
 
 def huge_size():
-    """A base-256 size of about 2^62 (and 2^63 - 1): never allocated, never waited on."""
+    """A base-256 size of about 2^62 (and 2^63 - 1): never allocated, never waited on;
+    and extension headers (pax, GNU long names) that say they hold 1 GiB."""
     for v in ((1 << 62) + 12345, (1 << 63) - 1):
         blob = (tc.member("a.jpg", jpg(1)) +
                 tc.header("huge.jpg", size_field=tc.base256(v, 12)) + tc.pad(jpg(2)) +
@@ -254,6 +255,17 @@ def huge_size():
         f = next(iter(fs.values()))
         check(f["path"] in (c.key("huge.jpg"), c.key()), f)
         check("truncated" in f["error"] or "damaged" in f["error"], f)
+    # A pax header, a global pax header and a GNU long name or long link whose size says
+    # 1 GiB (libarchive would read those into memory): the archive fails, memory stays
+    # bounded.
+    for flag in (b"x", b"g", b"L", b"K"):
+        blob = (tc.member("a.jpg", jpg(1)) + tc.header("ext", 1 << 30, typeflag=flag) +
+                b"1" * 4096 + tc.end())
+        c = Case("ext.tar", blob)
+        rep = c.run(3)
+        check(rep["images"]["ok"] == 1, rep["images"])
+        expect_failure(rep, c.key())
+        check(len(rep["failures"]) == 1, rep["failures"])
 
 
 def checksum():
