@@ -382,9 +382,9 @@ def render_archive(w, res):
     txt += fmt_table(w["rows"], True, w["ref"]) + "\n"
     tar = next(r for r in w["rows"] if r["tool"] == "tar of tars")
     txt += ("| target | measured (wall) | (CPU) | met |\n|---|---:|---:|---|\n"
-            "| tar of tars no slower than folder: wall / folder <= 1.00 | %.2f | %.2f | %s |\n\n"
+            "| tar of tars no slower than folder: wall / folder <= 1.00 | %.3f | %.3f | %s |\n\n"
             % (tar["ratio_wall"], tar["ratio_cpu"],
-               "yes" if tar["ratio_wall"] <= 1.0 else "no, by %.0f%%"
+               "yes" if tar["ratio_wall"] <= 1.0 else "no, by %.1f%%"
                % (100 * (tar["ratio_wall"] - 1))))
     if w.get("opens"):
         txt += "### open and openat calls\n\n"
