@@ -266,6 +266,136 @@ def prepix_scale_bytes(w, h, size, longer):
     return w * h * 3
 
 
+# ---------------------------------------------------------------- archive input
+
+# ImageNet's layout: class folders named like WordNet ids.
+ARCHIVE_CLASSES = 5
+
+
+def make_archive_dataset(work, sources, reps):
+    """The photos of SOURCES, REPS copies, spread over ARCHIVE_CLASSES class
+    folders (WORK/data/archive-xREPS/folder/nNNNNNNNN/rNN_NAME), and the same
+    files as ImageNet ships them: one tar (train.tar) of one tar per class
+    (nNNNNNNNN.tar), members in the folders' sorted order. Returns (folder,
+    tar, number of images)."""
+    import tarfile
+    d = os.path.join(work, "data", "archive-x%d" % reps)
+    # train.tar beside the folder: the benchmark names it ../train.tar from there.
+    folder, tar = os.path.join(d, "folder"), os.path.join(d, "train.tar")
+    n = reps * len(sources)
+    if os.path.exists(os.path.join(d, ".complete")):
+        return folder, tar, n
+    shutil.rmtree(d, ignore_errors=True)
+    classes = ["n%08d" % (1440764 + 1000 * c) for c in range(ARCHIVE_CLASSES)]
+    i = 0
+    for r in range(reps):
+        for s in sources:
+            c = os.path.join(folder, classes[i % len(classes)])
+            os.makedirs(c, exist_ok=True)
+            shutil.copyfile(s, os.path.join(c, "r%02d_%s" % (r, os.path.basename(s))))
+            i += 1
+    inner = os.path.join(d, "inner")
+    os.makedirs(inner)
+    with tarfile.open(tar, "w", format=tarfile.USTAR_FORMAT) as outer:
+        for c in classes:
+            ct = os.path.join(inner, c + ".tar")
+            with tarfile.open(ct, "w", format=tarfile.USTAR_FORMAT) as t:
+                for name in sorted(os.listdir(os.path.join(folder, c))):
+                    t.add(os.path.join(folder, c, name), arcname=name)
+            outer.add(ct, arcname=c + ".tar")
+    shutil.rmtree(inner)
+    open(os.path.join(d, ".complete"), "w").close()
+    return folder, tar, n
+
+
+def count_opens(argv, cwd, env):
+    """open + openat calls of ARGV and every process it forks (strace -f -c)."""
+    f = os.path.join(cwd, "strace.txt")
+    subprocess.run(["strace", "-f", "-c", "-e", "trace=open,openat", "-o", f] + argv,
+                   cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    calls = 0
+    with open(f) as fh:
+        for line in fh:
+            v = line.split()
+            if len(v) >= 5 and v[-1] in ("open", "openat") and v[3].isdigit():
+                calls += int(v[3])
+    os.unlink(f)
+    return calls
+
+
+def archive_workload(a, P, env, runs):
+    """thumb224 at -w 2 on the same photos as class folders and as ImageNet's
+    tar of class tars: wall and CPU, tools alternating round-robin (the ratio
+    is the median of the per-round ratios), and the open/openat calls of each
+    (strace -f -c), per 1,000 images once a run on an empty folder's calls
+    (start-up: libraries, OUTDIR's files) are taken off; for -f jpeg outputs
+    and for -f tar shards (whose outputs cost almost no opens, so the input
+    side shows alone)."""
+    folder, tar, n = make_archive_dataset(a.work, jpeg_sources(a.corpus), a.reps)
+    spec = "'autorotate | resize 224 | center-crop 224'"
+    tools = [("folder", P + " run -i {IN} -o {OUT} --progress none -p " + spec +
+              " -f jpeg -q 90 -w 2"),
+             # Run in the folder (as every tool is), whose parent holds train.tar.
+             ("tar of tars", P + " run -i ../train.tar -o {OUT} --progress none "
+              "-p " + spec + " -f jpeg -q 90 -w 2")]
+    log("archive: folder vs tar of tars, %d images, %d+1 rounds" % (n, runs))
+    load0 = os.getloadavg()[0]
+    rows = bench_tools(a.work, "archive", tools, folder, runs, env, "folder", a.timeout, n)
+    w = {"rows": rows, "ref": "folder", "input": folder, "images": n,
+         "load": [load0, os.getloadavg()[0]],
+         "date": datetime.datetime.now().strftime("%H:%M")}
+    print("\n## archive (%d images)\n" % n)
+    print(fmt_table(rows, True, "folder"))
+    opens = {}
+    if shutil.which("strace"):
+        sw = os.path.join(a.work, "strace")
+        empty = os.path.join(sw, "empty")
+        os.makedirs(empty, exist_ok=True)
+        argv = shlex.split(P) + ["run", "--progress", "none", "-w", "2", "-p",
+                                 shlex.split(spec)[0], "-q", "90"]
+        for fmt in ("jpeg", "tar"):
+            got = {}
+            for label, inp in (("empty", empty), ("folder", folder), ("tar of tars", tar)):
+                o = os.path.join(sw, "out")
+                shutil.rmtree(o, ignore_errors=True)
+                got[label] = count_opens(argv + ["-f", fmt, "-i", inp, "-o", o], sw, env)
+                shutil.rmtree(o, ignore_errors=True)
+            for label in ("folder", "tar of tars"):
+                opens["%s, -f %s" % (label, fmt)] = {
+                    "calls": got[label], "startup": got["empty"],
+                    "per_1000": (got[label] - got["empty"]) * 1000.0 / n}
+            log("archive opens -f %s: %s" % (fmt, got))
+        shutil.rmtree(sw, ignore_errors=True)
+    w["opens"] = opens
+    w["opens_cmd"] = ("strace -f -c -e trace=open,openat prepix run -i INPUT -o OUT "
+                      "--progress none -w 2 -p SPEC -q 90 -f FMT")
+    return w
+
+
+def render_archive(w, res):
+    """The bench:archive block of docs/benchmarks.md."""
+    txt = ("Measured %s (%s) on %s; prepix %s; %d counted runs after one warm-up, the two "
+           "inputs alternating; load average (1 min) at start and end: %.1f, %.1f.\n\n"
+           % (res["date"].split()[0], w["date"], res["machine"], w.get("commit", res["commit"]),
+              res["runs"], w["load"][0], w["load"][1]))
+    txt += "### thumb224 at -w 2, %d photos in %d classes\n\n" % (w["images"], ARCHIVE_CLASSES)
+    txt += fmt_table(w["rows"], True, w["ref"]) + "\n"
+    tar = next(r for r in w["rows"] if r["tool"] == "tar of tars")
+    txt += ("| target | measured (wall) | (CPU) | met |\n|---|---:|---:|---|\n"
+            "| tar of tars no slower than folder: wall / folder <= 1.00 | %.3f | %.3f | %s |\n\n"
+            % (tar["ratio_wall"], tar["ratio_cpu"],
+               "yes" if tar["ratio_wall"] <= 1.0 else "no, by %.1f%%"
+               % (100 * (tar["ratio_wall"] - 1))))
+    if w.get("opens"):
+        txt += "### open and openat calls\n\n"
+        txt += ("| input, output | calls | of which start-up (empty folder) | per 1,000 images, "
+                "start-up taken off |\n|---|---:|---:|---:|\n")
+        for k, v in w["opens"].items():
+            txt += "| %s | %d | %d | %.0f |\n" % (k, v["calls"], v["startup"], v["per_1000"])
+        txt += "\nCounted with `%s`.\n\n" % w["opens_cmd"]
+    return txt + fmt_commands(w["rows"], w["input"])
+
+
 # ---------------------------------------------------------------- report
 
 def machine_facts():
@@ -371,7 +501,8 @@ def main():
     ap.add_argument("--scaling-reps", type=int, default=4,
                     help="copies of the JPEG corpus for scaling: -np 1 -w 1 must last >= 5 s, "
                     "or MPI's start-up (~0.35 s) weighs on the -np ratio")
-    ap.add_argument("--only", default="thumb224,big1024,tiff-half,stats,webp224,scaling,memory")
+    ap.add_argument("--only", default="thumb224,big1024,tiff-half,stats,webp224,scaling,memory,"
+                    "archive")
     ap.add_argument("--peers", default="all", help="'all' or 'none' (prepix and the floor only)")
     ap.add_argument("--doc", help="docs/benchmarks.md to update")
     ap.add_argument("--timeout", type=float, default=600)
@@ -593,6 +724,10 @@ def main():
                                       biggest, 1.5 * biggest + 16))
         results["memory"] = mem
 
+    if "archive" in only:
+        results["archive"] = archive_workload(a, P, env, a.runs)
+        results["archive"]["commit"] = commit
+
     # Workloads not run this time keep their last figures (each says when it ran).
     saved = os.path.join(a.work, "results.json")
     if os.path.exists(saved):
@@ -600,7 +735,7 @@ def main():
             old = json.load(f)
         for k, v in old.get("workloads", {}).items():
             results["workloads"].setdefault(k, v)
-        for k in ("scaling", "memory"):
+        for k in ("scaling", "memory", "archive"):
             if k in old and k not in results:
                 results[k] = old[k]
     with open(saved, "w") as f:
@@ -705,6 +840,8 @@ def render(res):
                                                          r["inputs"] / r["wall"], r["cpu"])
             txt += "\n" + fmt_commands(wl[name]["rows"], "")
         blocks["scaling"] = txt
+    if "archive" in res:
+        blocks["archive"] = render_archive(res["archive"], res)
     if "memory" in res:
         txt = "| workload | rank MiB | workers MiB (peak VmHWM) | largest image at prepix's " \
               "DCT scale MiB | bound 1.5x + 16 MiB | met | floor at prepix's scale, largest " \

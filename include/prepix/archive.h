@@ -44,7 +44,8 @@ typedef struct {
     const char *name; /* as stored (pax and GNU long names applied) */
     uint64_t off;     /* its data's offset in the file (the outer archive's file) */
     uint64_t size;
-    int kind; /* PPX_MEMBER_* */
+    int kind;     /* PPX_MEMBER_* */
+    int past_end; /* its data would end past the archive's range: the last member reported */
 } ppx_tar_member;
 
 /* Called for each member in archive order; non-zero stops the listing and
@@ -56,8 +57,12 @@ typedef int (*ppx_tar_cb)(void *arg, const ppx_tar_member *m);
  * headers only, seeking over member data. Returns 0 at the archive's end,
  * what cb returned, or a PPX_TAR_* problem (> 0) at the point where the
  * archive stops being readable: the members before it have been reported.
- * A member whose data would end past the range is PPX_TAR_TRUNCATED, after
- * it has been reported (so the caller can name it). Memory is bounded
+ * A member whose data would end past the range is reported with past_end
+ * set (so the caller can name it), and the listing stops there with
+ * PPX_TAR_TRUNCATED. A header that cannot be read is PPX_TAR_TRUNCATED when
+ * less than a header's bytes were left, PPX_TAR_NOT_TAR in an archive whose
+ * first header is neither a tar header nor ustar's, PPX_TAR_DAMAGED
+ * otherwise. Memory is bounded
  * whatever the archive holds: one header at a time (libarchive's). */
 int ppx_tar_list(int fd, uint64_t base, uint64_t size, ppx_tar_cb cb, void *arg);
 

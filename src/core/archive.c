@@ -110,6 +110,29 @@ static int compressed_magic(const uint8_t *p, size_t n)
     return 0;
 }
 
+/* A ustar or GNU header's magic ("ustar" at 257): the file meant to be a tar,
+ * so a first header that cannot be read is damage, not another format. */
+static int tar_magic(const uint8_t *p, ssize_t n)
+{
+    return n >= 262 && memcmp(p + 257, "ustar", 5) == 0;
+}
+
+/* Why libarchive stopped, from where: with less than a header left, the
+ * archive was cut; before that, a header was not a header (a bad checksum,
+ * a negative size), and when that is the first one, the file is a tar only
+ * if it has ustar's magic. libarchive reads ahead of what it has consumed,
+ * so the place is what it consumed, not what we handed it. */
+static int why_stopped(struct archive *a, const source *s, int first, const uint8_t *head,
+                       ssize_t got)
+{
+    int64_t used = archive_filter_bytes(a, 0);
+    uint64_t left = used < 0 || (uint64_t)used > s->size ? 0 : s->size - (uint64_t)used;
+    return s->io_error                      ? PPX_TAR_READ
+           : first && !tar_magic(head, got) ? PPX_TAR_NOT_TAR
+           : left < 512                     ? PPX_TAR_TRUNCATED
+                                            : PPX_TAR_DAMAGED;
+}
+
 static int member_kind(struct archive_entry *e)
 {
     switch (archive_entry_filetype(e)) {
@@ -130,13 +153,15 @@ int ppx_tar_list(int fd, uint64_t base, uint64_t size, ppx_tar_cb cb, void *arg)
 {
     if (size == 0)
         return 0; /* an empty file: an archive of nothing */
-    uint8_t head[8];
+    uint8_t head[512];
     ssize_t got;
     do
         got = pread(fd, head, sizeof head, (off_t)base);
     while (got < 0 && errno == EINTR);
     if (got < 0)
         return PPX_TAR_READ;
+    if (size < (uint64_t)got)
+        got = (ssize_t)size;
     if (compressed_magic(head, (size_t)got))
         return PPX_TAR_COMPRESSED;
 
@@ -152,21 +177,17 @@ int ppx_tar_list(int fd, uint64_t base, uint64_t size, ppx_tar_cb cb, void *arg)
         archive_read_support_filter_none(a) != ARCHIVE_OK ||
         archive_read_set_read_callback(a, src_read) != ARCHIVE_OK ||
         archive_read_set_skip_callback(a, src_skip) != ARCHIVE_OK ||
-        archive_read_set_callback_data(a, s) != ARCHIVE_OK || archive_read_open1(a) != ARCHIVE_OK)
-        rc = s->io_error ? PPX_TAR_READ : PPX_TAR_NOT_TAR;
+        archive_read_set_callback_data(a, s) != ARCHIVE_OK)
+        rc = PPX_TAR_READ;
+    else if (archive_read_open1(a) != ARCHIVE_OK)
+        rc = why_stopped(a, s, 1, head, got); /* it bids on the first header */
     struct archive_entry *e;
     for (int n = 0; !rc; n++) {
         int r = archive_read_next_header(a, &e);
         if (r == ARCHIVE_EOF)
             break;
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-            /* Where it stopped tells why: at the end of the bytes, the
-             * archive was cut; before it, a header was not a header. */
-            rc = s->io_error                  ? PPX_TAR_READ
-                 : s->pos >= s->size && n > 0 ? PPX_TAR_TRUNCATED
-                 : n == 0 && s->pos < s->size ? PPX_TAR_NOT_TAR
-                 : n == 0                     ? PPX_TAR_TRUNCATED
-                                              : PPX_TAR_DAMAGED;
+            rc = why_stopped(a, s, n == 0, head, got);
             break;
         }
         int64_t at = archive_filter_bytes(a, 0);
@@ -179,9 +200,9 @@ int ppx_tar_list(int fd, uint64_t base, uint64_t size, ppx_tar_cb cb, void *arg)
                             .kind = member_kind(e)};
         if (m.kind != PPX_MEMBER_FILE)
             m.size = 0;
-        int past_end = m.kind == PPX_MEMBER_FILE && (m.size > size || m.off - base > size - m.size);
+        m.past_end = m.kind == PPX_MEMBER_FILE && (m.size > size || m.off - base > size - m.size);
         rc = cb(arg, &m);
-        if (!rc && past_end)
+        if (!rc && m.past_end)
             rc = PPX_TAR_TRUNCATED;
     }
     archive_read_free(a);

@@ -71,6 +71,12 @@ void ppx__prefail_result(uint32_t why, ppx_result *r)
         r->status = ppx_err_set(err, PPX_EINVAL, PPX_STAGE_INPUT,
                                 "listed twice: the same file as an earlier line of the list");
         break;
+    case PREFAIL_SAME_MEMBER:
+        r->status =
+            ppx_err_set(err, PPX_EINVAL, PPX_STAGE_INPUT,
+                        "another member of the same name comes earlier in the archive: only "
+                        "the first is read");
+        break;
     case PREFAIL_UNSAFE:
         r->status = ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_INPUT,
                                 "its output name would lie outside OUTDIR ('..' in the path): "

@@ -32,11 +32,13 @@ typedef struct {
 typedef struct {
     ppx_listing *l;
     int fd;
+    uint64_t end;    /* where this archive's range ends in the file */
     const char *key; /* this archive's key */
     uint32_t arc_len, inner_len;
     int depth;
     ppx_err *err;
-    int rc; /* PPX_ENOMEM or another fatal code, or 0 */
+    int rc;        /* PPX_ENOMEM or another fatal code, or 0 */
+    int cut_named; /* the member the archive ends inside is a failure entry */
     /* the sample being gathered */
     gmember g[SAMPLE_MAX];
     size_t gn;
@@ -220,9 +222,17 @@ static int on_member(void *arg, const ppx_tar_member *m)
         else if (t->depth >= 1)
             t->rc = ppx_listing_add_failed(l, key, 0, PPX_TAR_TOO_DEEP);
         else
-            t->rc = list_range(l, t->fd, key, m->off, m->size, t->arc_len, (uint32_t)strlen(key),
-                               t->depth + 1, t->err);
+            /* An inner tar cut short is read as far as its parent goes, so
+             * that the member it ends inside is named there. */
+            t->rc = list_range(l, t->fd, key, m->off, m->past_end ? t->end - m->off : m->size,
+                               t->arc_len, (uint32_t)strlen(key), t->depth + 1, t->err);
         return t->rc ? -1 : 0;
+    }
+    if (m->past_end) {
+        /* Its bytes are not all there, and the listing stops after it: it
+         * is the failure that says so, under its own name. */
+        t->cut_named = 1;
+        return (t->rc = flush(t)) ? -1 : (t->rc = add_failed(t, name, PPX_TAR_TRUNCATED)) ? -1 : 0;
     }
     const char *ext;
     size_t kl = ppx_sample_key(name, &ext);
@@ -249,6 +259,7 @@ static int list_range(ppx_listing *l, int fd, const char *key, uint64_t base, ui
         return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_INPUT, "out of memory listing %s", key);
     *t = (lister){.l = l,
                   .fd = fd,
+                  .end = base + size,
                   .key = key,
                   .arc_len = arc_len,
                   .inner_len = inner_len,
@@ -260,7 +271,7 @@ static int list_range(ppx_listing *l, int fd, const char *key, uint64_t base, ui
     int rc = t->rc;
     if (!rc)
         rc = flush(t);
-    if (!rc && problem > 0) {
+    if (!rc && problem > 0 && !(problem == PPX_TAR_TRUNCATED && t->cut_named)) {
         /* A member past the end is named; any other problem is the archive's. */
         rc = add_failed(t, NULL, problem);
     }

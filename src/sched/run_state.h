@@ -80,7 +80,8 @@ enum {
     PREFAIL_UNSAFE,
     PREFAIL_TOOLONG,
     PREFAIL_WALK,
-    PREFAIL_ARCHIVE /* PPX_TAR_* << 8 */
+    PREFAIL_ARCHIVE,    /* PPX_TAR_* << 8 */
+    PREFAIL_SAME_MEMBER /* an archive holds two members of one name (tar allows it) */
 };
 
 typedef struct {

@@ -96,7 +96,8 @@ static int check_outputs(run_state *s)
                 strcmp(other, name) != 0)
                 continue;
             if (strcmp(ok, key) == 0) {
-                s->prefail[i] = PREFAIL_TWICE;
+                s->prefail[i] =
+                    ppx_listing_member(&s->listing, i) ? PREFAIL_SAME_MEMBER : PREFAIL_TWICE;
                 break;
             }
             s->prefail[i] = PREFAIL_COLLIDE;

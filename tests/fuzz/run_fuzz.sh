@@ -4,7 +4,8 @@
 # or webp (with the WebP dictionary). Seeds: the shared corpus' small files
 # of that format (and of bad/), and the committed hostile files of
 # tests/fuzz/regressions/ (make_regressions.py); for webp the small files of
-# every kind in tests/fuzz/webp_seeds/.
+# every kind in tests/fuzz/webp_seeds/. KIND tar runs the archive target
+# (fuzz_tar) instead, on tests/fuzz/tar_corpus with the tar dictionary.
 # New crashers land in WORKDIR/crashes; each one must become a file in
 # tests/fuzz/regressions/ plus a test that expects its specific error code.
 #   tests/fuzz/run_fuzz.sh [SECONDS] [WORKDIR] [KIND]
@@ -22,7 +23,6 @@ kind=${3:-jpeg}
 work=${2:-$build/fuzz-work-$kind}
 corpus=${PPX_CORPUS_DIR:-$src/../shared/corpus}
 bin=$build/tests/fuzz_decode
-[ -x "$bin" ] || { echo "build it first: cmake --preset fuzz && cmake --build build/fuzz -j2 --target fuzz_decode"; exit 2; }
 mkdir -p "$work/seeds" "$work/queue" "$work/crashes"
 # Small files only: libFuzzer mutates faster, and every feature of the
 # corpus (progressive, arithmetic, restart, CMYK, EXIF...; strips, tiles,
@@ -38,6 +38,12 @@ tiff)
     regress=("$src"/tests/fuzz/regressions/tiff_*)
     dict=()
     ;;
+tar)
+    bin=$build/tests/fuzz_tar
+    dirs=()
+    regress=("$src"/tests/fuzz/tar_corpus/*)
+    dict=(-dict="$src/tests/fuzz/tar.dict")
+    ;;
 webp)
     # Lossy, lossless, palette, alpha, VP8X with ICC and EXIF, animations,
     # each under 1.5 KB; the corpus has one WebP of its own.
@@ -46,11 +52,12 @@ webp)
     dict=(-dict="$src/tests/fuzz/webp.dict")
     ;;
 *)
-    echo "KIND is jpeg, tiff or webp, not $kind"
+    echo "KIND is jpeg, tiff, webp or tar, not $kind"
     exit 2
     ;;
 esac
-find "${dirs[@]}" -type f -size -24k -exec cp -t "$work/seeds" {} + 2>/dev/null || true
+[ -x "$bin" ] || { echo "build it first: cmake --preset fuzz && cmake --build build/fuzz -j2 --target $(basename "$bin")"; exit 2; }
+[ ${#dirs[@]} -eq 0 ] || find "${dirs[@]}" -type f -size -24k -exec cp -t "$work/seeds" {} + 2>/dev/null || true
 cp -t "$work/seeds" "${regress[@]}"
 "$bin" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
     "${dict[@]}" -artifact_prefix="$work/crashes/" -print_final_stats=1 \
