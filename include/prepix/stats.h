@@ -38,7 +38,8 @@ typedef struct {
 #define PPX_STATS_GROUPS 8 /* channels 1..4 x depth 8/16 */
 
 /* Accumulator of a set of images (a chunk, a rank, a job). Plain data of
- * fixed size, so MPI can reduce it with ppx_stats_merge as a custom op. */
+ * fixed size; it travels between ranks and into the journal only through
+ * ppx_stats_serialize. */
 typedef struct {
     uint64_t total, ok, failed;
     uint64_t bytes_read, bytes_written;
@@ -70,6 +71,14 @@ int ppx_stats_serialize(const ppx_stats *s, ppx_buf *out);
  * for bit to what was serialised and *used (may be NULL) the bytes read,
  * or PPX_ECORRUPT. */
 int ppx_stats_deserialize(const uint8_t *p, size_t n, ppx_stats *s, size_t *used);
+
+/* One image's statistics as part of a message between ranks (the bytes
+ * transport sends them with the image's output): the little-endian encoding
+ * of prepix/buf.h, only the channels the image has. 0 or PPX_ENOMEM. */
+int ppx_img_stats_pack(const ppx_img_stats *st, ppx_buf *out);
+/* Reads what ppx_img_stats_pack wrote from r (untrusted bytes): 0 with *st
+ * written, or PPX_ECORRUPT (too short, or a field out of range). */
+int ppx_img_stats_unpack(ppx_rd *r, ppx_img_stats *st);
 
 /* Mean and standard deviation of band b of group g on the 0..1 scale. */
 void ppx_group_mean_std(const ppx_group_stats *g, unsigned bits, int b, double *mean, double *std);

@@ -21,7 +21,7 @@ static void send_request(run_state *s)
 {
     uint64_t msg[5] = {(uint64_t)((s->stopping ? REQ_STOPPING : 0) | (s->fatal ? REQ_FATAL : 0)),
                        s->done, s->failed, s->bytes_read, 0};
-    if (MPI_CHECK(s, MPI_Send(msg, 5, MPI_UINT64_T, 0, TAG_REQ, s->comm)) == 0) {
+    if (MPI_CHECK(s, ppx_wire_send_u64s(msg, 5, 0, TAG_REQ, s->comm)) == 0) {
         s->req_out = 1;
         s->req_sent = ppx_now_s();
     }
@@ -75,8 +75,7 @@ static void serve(run_state *s)
         s->last_seen[src] = ppx_now_s();
         if (st.MPI_TAG == TAG_BEAT) {
             uint64_t msg[3];
-            if (MPI_CHECK(s, MPI_Recv(msg, 3, MPI_UINT64_T, src, TAG_BEAT, s->comm,
-                                      MPI_STATUS_IGNORE)) == 0) {
+            if (MPI_CHECK(s, ppx_wire_recv_u64s(msg, 3, src, TAG_BEAT, s->comm)) == 0) {
                 s->rank_done[src] = msg[0];
                 s->rank_failed[src] = msg[1];
                 s->rank_bytes[src] = msg[2];
@@ -103,7 +102,7 @@ static void serve(run_state *s)
             break;
         }
         uint64_t msg[5];
-        if (MPI_CHECK(s, MPI_Recv(msg, 5, MPI_UINT64_T, src, TAG_REQ, s->comm, MPI_STATUS_IGNORE)))
+        if (MPI_CHECK(s, ppx_wire_recv_u64s(msg, 5, src, TAG_REQ, s->comm)))
             continue;
         s->rank_done[src] = msg[1];
         s->rank_failed[src] = msg[2];
@@ -171,7 +170,7 @@ static int beat(run_state *s)
     double t = ppx_now_s();
     if (t - s->last_beat >= BEAT_S) {
         uint64_t msg[3] = {s->done, s->failed, s->bytes_read};
-        MPI_CHECK(s, MPI_Send(msg, 3, MPI_UINT64_T, 0, TAG_BEAT, s->comm));
+        MPI_CHECK(s, ppx_wire_send_u64s(msg, 3, 0, TAG_BEAT, s->comm));
         s->last_beat = t;
     }
     double limit = s->cfg->rank_timeout_s;

@@ -62,7 +62,7 @@ void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r, const 
              ppx_put_u64(&c->outputs, r->out_len) ||
              ppx_buf_append(&c->outputs, payload, r->out_len) ||
              (deferred && (ppx_put_u64(&c->outputs, r->in_w) || ppx_put_u64(&c->outputs, r->in_h) ||
-                           ppx_buf_append(&c->outputs, &r->st, sizeof r->st))))) {
+                           ppx_img_stats_pack(&r->st, &c->outputs))))) {
             ppx_err e;
             ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory holding outputs");
             ppx__set_fatal(s, &e);
@@ -128,11 +128,9 @@ int ppx__write_outputs(run_state *s, uint64_t id, const ppx_buf *outputs, ppx_st
         uint64_t len = ppx_get_u64(&r);
         const uint8_t *d = ppx_get_bytes(&r, len);
         uint32_t in_w = (uint32_t)ppx_get_u64(&r), in_h = (uint32_t)ppx_get_u64(&r);
-        const uint8_t *sp = ppx_get_bytes(&r, sizeof(ppx_img_stats));
-        if (r.bad || index >= s->listing.n)
-            return ppx_err_set(e, PPX_EMPI, PPX_STAGE_JOB, "malformed chunk outputs");
         ppx_img_stats img;
-        memcpy(&img, sp, sizeof img);
+        if (ppx_img_stats_unpack(&r, &img) || r.bad || index >= s->listing.n)
+            return ppx_err_set(e, PPX_EMPI, PPX_STAGE_JOB, "malformed chunk outputs");
         char out[PPX_KEY_MAX];
         ppx_file_id in_id;
         int have_id = input_identity(s, index, &in_id) == 0;

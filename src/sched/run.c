@@ -144,11 +144,19 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
         hdr[3] = (uint64_t)s->listing.is_list;
     }
     if (s->mpi) {
-        if (MPI_CHECK(s, MPI_Bcast(hdr, 4, MPI_UINT64_T, 0, comm)) ||
-            MPI_CHECK(s, MPI_Bcast(s->root, sizeof s->root, MPI_CHAR, 0, comm))) {
+        /* One message: the four values little-endian, then the root folder. */
+        uint8_t msg[4 * 8 + sizeof s->root];
+        for (int i = 0; i < 4; i++)
+            ppx_set_le64(msg + 8 * i, hdr[i]);
+        memcpy(msg + 4 * 8, s->root, sizeof s->root);
+        if (MPI_CHECK(s, MPI_Bcast(msg, (int)sizeof msg, MPI_BYTE, 0, comm))) {
             code = PPX_SCHED_ABORT;
             goto out;
         }
+        for (int i = 0; i < 4; i++)
+            hdr[i] = ppx_get_le64(msg + 8 * i);
+        memcpy(s->root, msg + 4 * 8, sizeof s->root);
+        s->root[sizeof s->root - 1] = '\0';
         code = (int)hdr[0];
         s->chunk_size = hdr[1];
         s->attempt = (int)hdr[2];

@@ -198,7 +198,7 @@ int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape,
         ppx_buf_init(&labels);
         rc = rc ? rc : ppx_npy_header(&labels, "<i8", dims, 1);
         for (size_t i = 0; i < n && !rc; i++)
-            rc = ppx_buf_put_le64(&labels, (uint64_t)v[i].label);
+            rc = ppx_put_u64(&labels, (uint64_t)v[i].label);
         if (rc && !err->code)
             ppx_err_set(err, rc, PPX_STAGE_WRITE, "out of memory building shard %llu",
                         (unsigned long long)id);

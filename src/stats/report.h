@@ -20,6 +20,13 @@ typedef struct {
     char error[PPX_ERR_MSG_MAX]; /* the rank's fatal error, "" if none */
 } ppx_rank_info;
 
+/* One rank's facts as part of the message that ends a run (the little-endian
+ * encoding of prepix/buf.h; times as IEEE-754 bits). 0 or PPX_ENOMEM. */
+int ppx_rank_info_pack(const ppx_rank_info *ri, ppx_buf *out);
+/* Reads what ppx_rank_info_pack wrote from r (untrusted bytes): 0 with *ri
+ * written, or PPX_ECORRUPT. */
+int ppx_rank_info_unpack(ppx_rd *r, ppx_rank_info *ri);
+
 typedef struct {
     const ppx_stats *stats;        /* totals, resumed work included */
     const ppx_failures *failures;  /* sorted by index */

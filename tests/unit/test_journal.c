@@ -248,27 +248,27 @@ static void serialize_v1(const ppx_stats *s, ppx_buf *o)
     for (int g = 0; g < PPX_STATS_GROUPS; g++)
         if (s->group[g].images)
             mask |= 1ULL << g;
-    ppx_buf_put_le64(o, 0x3153585050ULL);
+    ppx_put_u64(o, 0x3153585050ULL);
     for (size_t i = 0; i < 12; i++)
-        ppx_buf_put_le64(o, scal[i]);
-    ppx_buf_put_le64(o, mask);
+        ppx_put_u64(o, scal[i]);
+    ppx_put_u64(o, mask);
     for (int gi = 0; gi < PPX_STATS_GROUPS; gi++) {
         const ppx_group_stats *g = &s->group[gi];
         if (!(mask & (1ULL << gi)))
             continue;
-        ppx_buf_put_le64(o, g->images);
-        ppx_buf_put_le64(o, g->pixels);
+        ppx_put_u64(o, g->images);
+        ppx_put_u64(o, g->pixels);
         for (int b = 0; b < 4; b++) {
-            ppx_buf_put_le64(o, g->sum[b].lo);
-            ppx_buf_put_le64(o, g->sum[b].hi);
-            ppx_buf_put_le64(o, g->sumsq[b].lo);
-            ppx_buf_put_le64(o, g->sumsq[b].hi);
-            ppx_buf_put_le64(o, g->min[b]);
-            ppx_buf_put_le64(o, g->max[b]);
+            ppx_put_u64(o, g->sum[b].lo);
+            ppx_put_u64(o, g->sum[b].hi);
+            ppx_put_u64(o, g->sumsq[b].lo);
+            ppx_put_u64(o, g->sumsq[b].hi);
+            ppx_put_u64(o, g->min[b]);
+            ppx_put_u64(o, g->max[b]);
         }
         for (int b = 0; b < 4; b++)
             for (int v = 0; v < 256; v++)
-                ppx_buf_put_le64(o, g->hist[b][v]);
+                ppx_put_u64(o, g->hist[b][v]);
     }
 }
 
@@ -355,8 +355,8 @@ static void put_record(ppx_buf *j, int version, uint64_t chunk, uint64_t count, 
 {
     ppx_buf body;
     ppx_buf_init(&body);
-    ppx_buf_put_le64(&body, chunk);
-    ppx_buf_put_le64(&body, count);
+    ppx_put_u64(&body, chunk);
+    ppx_put_u64(&body, count);
     if (version == V1)
         serialize_v1(s, &body);
     else
@@ -364,10 +364,10 @@ static void put_record(ppx_buf *j, int version, uint64_t chunk, uint64_t count, 
     ppx_failures_pack(f, &body);
     if (extra)
         ppx_buf_append(&body, extra, strlen(extra));
-    ppx_buf_put_le64(j, REC_MAGIC);
-    ppx_buf_put_le64(j, body.len);
+    ppx_put_u64(j, REC_MAGIC);
+    ppx_put_u64(j, body.len);
     ppx_buf_append(j, body.data, body.len);
-    ppx_buf_put_le64(j, ppx_fnv1a(PPX_FNV1A_INIT, body.data, body.len));
+    ppx_put_u64(j, ppx_fnv1a(PPX_FNV1A_INIT, body.data, body.len));
     ppx_buf_destroy(&body);
 }
 
@@ -549,9 +549,9 @@ static int journal_parse_foreign(void)
     /* A length field of 2^63 allocates nothing and stops nothing. */
     ppx_buf b;
     ppx_buf_init(&b);
-    ppx_buf_put_le64(&b, REC_MAGIC);
-    ppx_buf_put_le64(&b, 1ULL << 63);
-    ppx_buf_put_le64(&b, 0);
+    ppx_put_u64(&b, REC_MAGIC);
+    ppx_put_u64(&b, 1ULL << 63);
+    ppx_put_u64(&b, 0);
     put_record(&b, V2, 1, 4, &s, &none, NULL);
     ppx_resume_state rs;
     CHECK_EQ_INT(ppx_resume_state_init(&rs, 3, 4, 10), 0);
@@ -577,23 +577,23 @@ static int failures_hostile(void)
     ppx_buf b;
     ppx_buf_init(&b);
     /* A count of 2^61 over 40 bytes: refused before any work. */
-    ppx_buf_put_le64(&b, 1ULL << 61);
+    ppx_put_u64(&b, 1ULL << 61);
     for (int i = 0; i < 4; i++)
-        ppx_buf_put_le64(&b, 0);
+        ppx_put_u64(&b, 0);
     CHECK_EQ_INT(ppx_failures_unpack(b.data, b.len, &f, NULL), PPX_ECORRUPT);
     /* Two entries, the second bad in one field each: the first is not kept
      * either (all or none). */
     for (int k = 0; k < 5; k++) {
         b.len = 0;
-        ppx_buf_put_le64(&b, 2);
+        ppx_put_u64(&b, 2);
         for (int e = 0; e < 2; e++) {
             int bad = e == 1;
-            ppx_buf_put_le64(&b, 7);
-            ppx_buf_put_le64(&b, bad && k == 0 ? (uint64_t)PPX_STAGE__COUNT : PPX_STAGE_READ);
-            ppx_buf_put_le64(&b, bad && k == 1   ? 0
-                                 : bad && k == 2 ? (uint64_t)(int64_t)INT32_MIN - 1
-                                                 : (uint64_t)(int64_t)PPX_EIO);
-            ppx_buf_put_le64(&b, bad && k == 3 ? PPX_ERR_MSG_MAX : bad && k == 4 ? 3 : 2);
+            ppx_put_u64(&b, 7);
+            ppx_put_u64(&b, bad && k == 0 ? (uint64_t)PPX_STAGE__COUNT : PPX_STAGE_READ);
+            ppx_put_u64(&b, bad && k == 1   ? 0
+                            : bad && k == 2 ? (uint64_t)(int64_t)INT32_MIN - 1
+                                            : (uint64_t)(int64_t)PPX_EIO);
+            ppx_put_u64(&b, bad && k == 3 ? PPX_ERR_MSG_MAX : bad && k == 4 ? 3 : 2);
             ppx_buf_append(&b, "ab", 2);
         }
         CHECK_EQ_INT(ppx_failures_unpack(b.data, b.len, &f, NULL), PPX_ECORRUPT);
