@@ -6,9 +6,11 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -35,6 +37,7 @@ static void poll_assignment(run_state *s)
         return;
     int rrc = MPI_CHECK(s, ppx_wire_recv(&s->scratch, 0, TAG_ASSIGN, s->comm));
     s->req_out = 0;
+    s->last_msg = ppx_now_s();
     if (rrc)
         return;
     size_t n = s->scratch.len;
@@ -72,7 +75,7 @@ static void serve(run_state *s)
         if (MPI_CHECK(s, MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, s->comm, &flag, &st)) || !flag)
             break;
         int src = st.MPI_SOURCE;
-        s->last_seen[src] = ppx_now_s();
+        s->last_seen[src] = s->last_msg = ppx_now_s();
         if (st.MPI_TAG == TAG_BEAT) {
             uint64_t msg[3];
             if (MPI_CHECK(s, ppx_wire_recv_u64s(msg, 3, src, TAG_BEAT, s->comm)) == 0) {
@@ -132,6 +135,7 @@ static void serve(run_state *s)
         }
         MPI_CHECK(s,
                   ppx_wire_isend(&s->send_ws[src], out->data, out->len, src, TAG_ASSIGN, s->comm));
+        s->t.served++;
     }
 }
 
@@ -239,8 +243,56 @@ void ppx__show_progress(run_state *s, int final)
     ppx_progress_update(&s->progress, done, failed, bytes, final);
 }
 
+/* This thread's CPU time: the loop's phases are measured in it, so that
+ * time the rank spends preempted (ranks and workers share the cores) is
+ * not charged to whatever phase it was in. */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Results from the pool, with the CPU time spent on them counted apart from
+ * the time spent waiting for them. */
+static void on_result_timed(void *arg, const ppx_result *r, const uint8_t *payload)
+{
+    run_state *s = arg;
+    double t = cpu_s();
+    ppx__on_result(arg, r, payload);
+    s->t.results += cpu_s() - t;
+}
+
+/* Adds the CPU time since *mark to *slot and moves the mark (only when timing). */
+static void lap(const run_state *s, double *slot, double *mark)
+{
+    if (!s->timing)
+        return;
+    double t = cpu_s();
+    *slot += t - *mark;
+    *mark = t;
+}
+
+/* PPX_SCHED_TIMING=1: one line per rank at the end of its loop, for the
+ * sched benchmark (bench/run-all --only sched; docs/scheduling.md). */
+static void print_timing(const run_state *s, double wall, double cpu)
+{
+    fprintf(stderr,
+            "prepix: rank %d loop: wall %.3f s, cpu %.3f s, %llu turns (%llu without "
+            "sleeping), %llu requests served (%.0f/s); cpu: serve %.3f s, wait %.3f s, "
+            "results %.3f s, feed %.3f s, collect %.3f s, journal %.3f s (%llu commits), "
+            "other %.3f s\n",
+            s->rank, wall, cpu, (unsigned long long)s->t.turns, (unsigned long long)s->t.spins,
+            (unsigned long long)s->t.served, wall > 0 ? (double)s->t.served / wall : 0.0,
+            s->t.serve, s->t.wait - s->t.results, s->t.results, s->t.feed, s->t.collect,
+            s->t.journal, (unsigned long long)s->t.commits, s->t.other);
+}
+
 int ppx__run_loop(run_state *s)
 {
+    const char *tm = getenv("PPX_SCHED_TIMING");
+    s->timing = tm && tm[0] == '1';
+    double loop_t0 = ppx_now_s(), cpu0 = s->timing ? cpu_s() : 0, mark = cpu0;
     double stop_deadline = 0;
     for (;;) {
         check_stop(s);
@@ -280,8 +332,11 @@ int ppx__run_loop(run_state *s)
             if (beat(s))
                 return PPX_SCHED_STALLED;
         }
+        lap(s, &s->t.serve, &mark);
         ppx__feed(s);
+        lap(s, &s->t.feed, &mark);
         ppx__collect_finished(s);
+        lap(s, &s->t.collect, &mark);
 
         int busy = ppx_pool_pending(s->pool); /* queued images included */
         int local_done = busy == 0 && (s->queue_head == NULL || (s->stopping && !s->draining));
@@ -296,15 +351,33 @@ int ppx__run_loop(run_state *s)
         } else if (local_done && s->no_more) {
             break;
         }
-        /* Wait for results; with other ranks to serve or answer, wake often. */
-        int timeout = (s->size > 1) ? 2 : 200;
-        if (busy == 0 && s->size == 1 && s->queue_head == NULL)
+        /* Wait for results. With other ranks, MPI has no descriptor to wait
+         * on: while messages flow (one handled in the last SPIN_S, or an
+         * answer of rank 0 awaited) the loop only looks (poll with 0 ms,
+         * then yields the CPU), so a request is served as it arrives; when
+         * they stop, it sleeps up to IDLE_WAIT_MS between looks. */
+        int timeout = 200;
+        int spin = 0;
+        if (s->size > 1) {
+            spin = s->req_out || ppx_now_s() - s->last_msg < SPIN_S;
+            timeout = spin ? 0 : IDLE_WAIT_MS;
+        } else if (busy == 0 && s->queue_head == NULL) {
             timeout = 0;
+        }
+        lap(s, &s->t.serve, &mark);
         ppx_err e;
         ppx_err_clear(&e);
-        int rc = ppx_pool_wait(s->pool, timeout, ppx__sig_pipe[0], ppx__on_result, s, &e);
-        /* Idle (no result came): commit what waits now. */
-        ppx__commit_journal(s, rc == 0);
+        int rc = ppx_pool_wait(s->pool, timeout, ppx__sig_pipe[0],
+                               s->timing ? on_result_timed : ppx__on_result, s, &e);
+        if (spin && rc == 0)
+            sched_yield(); /* let workers and other ranks on this core run */
+        lap(s, &s->t.wait, &mark);
+        /* Idle (no result came, and not a mere look): commit what waits now. */
+        size_t pending = s->journal.rec.len;
+        ppx__commit_journal(s, rc == 0 && !spin);
+        if (pending && s->journal.rec.len == 0)
+            s->t.commits++;
+        lap(s, &s->t.journal, &mark);
         if (rc < 0)
             ppx__set_fatal(s, &e);
         if (ppx__sig_pipe[0] >= 0) {
@@ -313,8 +386,13 @@ int ppx__run_loop(run_state *s)
                 ;
         }
         ppx__show_progress(s, 0);
+        s->t.turns++;
+        s->t.spins += spin;
+        lap(s, &s->t.other, &mark);
     }
     ppx__commit_journal(s, 1);
+    if (s->timing)
+        print_timing(s, ppx_now_s() - loop_t0, cpu_s() - cpu0);
     if (s->res_pending) {
         MPI_CHECK(s, ppx_wire_wait(&s->res_ws));
         s->res_pending = 0;

@@ -45,6 +45,13 @@ enum { STOP_NONE = 0, STOP_NOW = 1, STOP_DRAIN = 2 };
  * results keep coming: one syncfs and one fdatasync then cover every chunk
  * finished meanwhile, so small chunks do not cost a sync each. */
 #define JOURNAL_GROUP_S 0.005
+/* Serving: after any message between ranks (and while a request of ours is
+ * unanswered), a rank keeps turning its loop without sleeping for this long,
+ * so that the next request or answer is handled as it arrives; then it
+ * sleeps in poll() for at most IDLE_WAIT_MS between checks (MPI has no
+ * descriptor to wait on). docs/scheduling.md gives the measurements. */
+#define SPIN_S 0.002
+#define IDLE_WAIT_MS 2
 
 typedef struct chunk {
     uint64_t id, first, count;
@@ -145,6 +152,14 @@ typedef struct {
     int workers;
 
     ppx_progress progress;
+
+    /* Where the loop's time goes (PPX_SCHED_TIMING=1 prints it at the end). */
+    double last_msg; /* when a message between ranks was last handled */
+    int timing;
+    struct {
+        double serve, wait, results, feed, collect, journal, other;
+        uint64_t served, turns, commits, spins;
+    } t;
 } run_state;
 
 /* ---- MPI calls --------------------------------------------------------- */
