@@ -17,15 +17,12 @@
 
 typedef struct ppx_pool ppx_pool;
 
-#define PPX_POOL_MAX_CLOSE_FDS 8
-
 typedef struct {
     int workers;
-    double timeout_s;  /* per image; <= 0: none */
-    uint64_t as_limit; /* address-space rlimit of a worker in bytes; 0: none */
-    const ppx_job_config *job;
-    const int *close_fds; /* fds of the coordinator that children must close (copied) */
-    int n_close_fds;
+    double timeout_s;          /* per image; <= 0: none */
+    uint64_t as_limit;         /* address-space rlimit of a worker in bytes; 0: none */
+    const ppx_job_config *job; /* a worker keeps its in_root and out_root, and closes every
+                                  other descriptor it inherits but stdin/out/err */
 } ppx_pool_config;
 
 /* Called once per finished image with the worker's result and, for the

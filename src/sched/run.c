@@ -236,20 +236,11 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
 #if !defined(__SANITIZE_ADDRESS__)
         as = cfg->limits.max_pixels * 4 * 2 * 3 + (1ULL << 30);
 #endif
-        /* Workers keep INPUT and OUTDIR; the signal pipe, the journal and
-         * the lock are the rank's alone (a worker outliving its rank must
-         * not hold the OUTDIR lock). */
-        int close_fds[5], nc = 0;
-        int mine[] = {ppx__sig_pipe[0], ppx__sig_pipe[1], s->jdir, s->lock_fd, s->journal.fd};
-        for (size_t i = 0; i < sizeof mine / sizeof mine[0]; i++)
-            if (mine[i] >= 0 && (i != 4 || s->journal_open))
-                close_fds[nc++] = mine[i];
-        ppx_pool_config pc = {.workers = s->workers,
-                              .timeout_s = cfg->timeout_s,
-                              .as_limit = as,
-                              .job = &s->job,
-                              .close_fds = close_fds,
-                              .n_close_fds = nc};
+        /* Workers keep INPUT and OUTDIR and close the rest (the pool): the
+         * signal pipe, the journal and the lock are the rank's alone (a
+         * worker outliving its rank must not hold the OUTDIR lock). */
+        ppx_pool_config pc = {
+            .workers = s->workers, .timeout_s = cfg->timeout_s, .as_limit = as, .job = &s->job};
         local_rc = ppx_pool_new(&pc, &s->pool, &e);
     }
     /* Agree before going on: one rank that cannot start stops everyone. */
