@@ -243,9 +243,9 @@ void ppx__show_progress(run_state *s, int final)
     ppx_progress_update(&s->progress, done, failed, bytes, final);
 }
 
-/* This thread's CPU time: the loop's phases are measured in it, so that
- * time the rank spends preempted (ranks and workers share the cores) is
- * not charged to whatever phase it was in. */
+/* This thread's CPU time: beside the wall time of each phase, so that time
+ * the rank spends preempted (ranks and workers share the cores) or blocked
+ * in a sync shows as the difference. */
 static double cpu_s(void)
 {
     struct timespec ts;
@@ -253,46 +253,58 @@ static double cpu_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Results from the pool, with the CPU time spent on them counted apart from
- * the time spent waiting for them. */
-static void on_result_timed(void *arg, const ppx_result *r, const uint8_t *payload)
-{
-    run_state *s = arg;
-    double t = cpu_s();
-    ppx__on_result(arg, r, payload);
-    s->t.results += cpu_s() - t;
-}
+typedef struct {
+    double wall, cpu;
+} mark_t;
 
-/* Adds the CPU time since *mark to *slot and moves the mark (only when timing). */
-static void lap(const run_state *s, double *slot, double *mark)
+/* Adds the time since *m to phase ph and moves the mark (only when timing). */
+static void lap(run_state *s, int ph, mark_t *m)
 {
     if (!s->timing)
         return;
-    double t = cpu_s();
-    *slot += t - *mark;
-    *mark = t;
+    mark_t t = {ppx_now_s(), cpu_s()};
+    s->t.wall[ph] += t.wall - m->wall;
+    s->t.cpu[ph] += t.cpu - m->cpu;
+    *m = t;
+}
+
+/* Results from the pool, with the time spent on them counted apart from the
+ * time spent waiting for them (taken out of T_WAIT at the end). */
+static void on_result_timed(void *arg, const ppx_result *r, const uint8_t *payload)
+{
+    run_state *s = arg;
+    mark_t m = {ppx_now_s(), cpu_s()};
+    ppx__on_result(arg, r, payload);
+    lap(s, T_RESULTS, &m);
 }
 
 /* PPX_SCHED_TIMING=1: one line per rank at the end of its loop, for the
- * sched benchmark (bench/run-all --only sched; docs/scheduling.md). */
-static void print_timing(const run_state *s, double wall, double cpu)
+ * sched benchmark (bench/run-all --only sched; docs/scheduling.md): each
+ * phase's wall and CPU seconds. */
+static void print_timing(run_state *s, double wall, double cpu)
 {
+    static const char *name[T_PHASES] = {"serve",   "wait",    "results", "feed",
+                                         "collect", "journal", "other"};
+    s->t.wall[T_WAIT] -= s->t.wall[T_RESULTS];
+    s->t.cpu[T_WAIT] -= s->t.cpu[T_RESULTS];
+    char phases[512];
+    size_t n = 0;
+    for (int ph = 0; ph < T_PHASES && n < sizeof phases; ph++)
+        n += (size_t)snprintf(phases + n, sizeof phases - n, "%s%s %.3f/%.3f s", ph ? ", " : "",
+                              name[ph], s->t.wall[ph], s->t.cpu[ph]);
     fprintf(stderr,
-            "prepix: rank %d loop: wall %.3f s, cpu %.3f s, %llu turns (%llu without "
-            "sleeping), %llu requests served (%.0f/s); cpu: serve %.3f s, wait %.3f s, "
-            "results %.3f s, feed %.3f s, collect %.3f s, journal %.3f s (%llu commits), "
-            "other %.3f s\n",
+            "prepix: rank %d loop: wall %.3f s, cpu %.3f s, %llu turns (%llu without sleeping), "
+            "%llu requests served (%.0f/s), %llu journal commits; wall/cpu: %s\n",
             s->rank, wall, cpu, (unsigned long long)s->t.turns, (unsigned long long)s->t.spins,
             (unsigned long long)s->t.served, wall > 0 ? (double)s->t.served / wall : 0.0,
-            s->t.serve, s->t.wait - s->t.results, s->t.results, s->t.feed, s->t.collect,
-            s->t.journal, (unsigned long long)s->t.commits, s->t.other);
+            (unsigned long long)s->t.commits, phases);
 }
 
 int ppx__run_loop(run_state *s)
 {
     const char *tm = getenv("PPX_SCHED_TIMING");
     s->timing = tm && tm[0] == '1';
-    double loop_t0 = ppx_now_s(), cpu0 = s->timing ? cpu_s() : 0, mark = cpu0;
+    mark_t m0 = {ppx_now_s(), s->timing ? cpu_s() : 0}, mark = m0;
     double stop_deadline = 0;
     for (;;) {
         check_stop(s);
@@ -332,11 +344,11 @@ int ppx__run_loop(run_state *s)
             if (beat(s))
                 return PPX_SCHED_STALLED;
         }
-        lap(s, &s->t.serve, &mark);
+        lap(s, T_SERVE, &mark);
         ppx__feed(s);
-        lap(s, &s->t.feed, &mark);
+        lap(s, T_FEED, &mark);
         ppx__collect_finished(s);
-        lap(s, &s->t.collect, &mark);
+        lap(s, T_COLLECT, &mark);
 
         int busy = ppx_pool_pending(s->pool); /* queued images included */
         int local_done = busy == 0 && (s->queue_head == NULL || (s->stopping && !s->draining));
@@ -364,20 +376,20 @@ int ppx__run_loop(run_state *s)
         } else if (busy == 0 && s->queue_head == NULL) {
             timeout = 0;
         }
-        lap(s, &s->t.serve, &mark);
+        lap(s, T_SERVE, &mark);
         ppx_err e;
         ppx_err_clear(&e);
         int rc = ppx_pool_wait(s->pool, timeout, ppx__sig_pipe[0],
                                s->timing ? on_result_timed : ppx__on_result, s, &e);
         if (spin && rc == 0)
             sched_yield(); /* let workers and other ranks on this core run */
-        lap(s, &s->t.wait, &mark);
+        lap(s, T_WAIT, &mark);
         /* Idle (no result came, and not a mere look): commit what waits now. */
         size_t pending = s->journal.rec.len;
         ppx__commit_journal(s, rc == 0 && !spin);
         if (pending && s->journal.rec.len == 0)
             s->t.commits++;
-        lap(s, &s->t.journal, &mark);
+        lap(s, T_JOURNAL, &mark);
         if (rc < 0)
             ppx__set_fatal(s, &e);
         if (ppx__sig_pipe[0] >= 0) {
@@ -388,11 +400,11 @@ int ppx__run_loop(run_state *s)
         ppx__show_progress(s, 0);
         s->t.turns++;
         s->t.spins += spin;
-        lap(s, &s->t.other, &mark);
+        lap(s, T_OTHER, &mark);
     }
     ppx__commit_journal(s, 1);
     if (s->timing)
-        print_timing(s, ppx_now_s() - loop_t0, cpu_s() - cpu0);
+        print_timing(s, ppx_now_s() - m0.wall, cpu_s() - m0.cpu);
     if (s->res_pending) {
         MPI_CHECK(s, ppx_wire_wait(&s->res_ws));
         s->res_pending = 0;

@@ -84,6 +84,11 @@ enum {
     PREFAIL_WALK
 };
 
+/* Phases of the loop, for PPX_SCHED_TIMING: getting and serving work,
+ * waiting in poll (results excluded), handling workers' results, feeding
+ * workers, finishing chunks, committing the journal, the rest. */
+enum { T_SERVE, T_WAIT, T_RESULTS, T_FEED, T_COLLECT, T_JOURNAL, T_OTHER, T_PHASES };
+
 typedef struct {
     const ppx_run_config *cfg;
     MPI_Comm comm;
@@ -157,7 +162,7 @@ typedef struct {
     double last_msg; /* when a message between ranks was last handled */
     int timing;
     struct {
-        double serve, wait, results, feed, collect, journal, other;
+        double wall[T_PHASES], cpu[T_PHASES]; /* seconds in each phase (T_*) */
         uint64_t served, turns, commits, spins;
     } t;
 } run_state;
