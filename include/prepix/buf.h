@@ -3,6 +3,8 @@
 #ifndef PREPIX_BUF_H
 #define PREPIX_BUF_H
 
+#include "prepix/error.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,16 +18,17 @@ void ppx_buf_init(ppx_buf *b);
 /* Frees the memory and re-initialises b. */
 void ppx_buf_destroy(ppx_buf *b);
 /* Makes room for at least n bytes in total (len is kept). 0 or PPX_ENOMEM. */
-int ppx_buf_reserve(ppx_buf *b, size_t n);
+PPX_MUST_USE int ppx_buf_reserve(ppx_buf *b, size_t n);
 
 /* Makes room for one more element in the array *v of *cap elements of elem
  * bytes holding n: doubles the capacity (first: first) when n == *cap, with
  * overflow checked. 0 or PPX_ENOMEM (*v and *cap unchanged). */
-int ppx_array_grow(void **v, size_t *cap, size_t n, size_t elem, size_t first);
+PPX_MUST_USE int ppx_array_grow(void **v, size_t *cap, size_t n, size_t elem, size_t first);
 /* Appends n bytes. 0 or PPX_ENOMEM. */
-int ppx_buf_append(ppx_buf *b, const void *p, size_t n);
+PPX_MUST_USE int ppx_buf_append(ppx_buf *b, const void *p, size_t n);
 /* Appends printf-formatted text (no NUL). 0, PPX_ENOMEM or PPX_EINVAL (bad format). */
-int ppx_buf_printf(ppx_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+PPX_MUST_USE int ppx_buf_printf(ppx_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* ---- The one binary encoding ------------------------------------------
  * Every byte layout prepix defines, on disk (journal, statistics, failures,
  * npy labels) and between ranks (every MPI message), is built from these:
@@ -34,9 +37,9 @@ int ppx_buf_printf(ppx_buf *b, const char *fmt, ...) __attribute__((format(print
  * journal written on one node is read on another. */
 
 /* Appends v as 8 little-endian bytes. 0 or PPX_ENOMEM. */
-int ppx_put_u64(ppx_buf *b, uint64_t v);
+PPX_MUST_USE int ppx_put_u64(ppx_buf *b, uint64_t v);
 /* Appends v as 4 little-endian bytes. 0 or PPX_ENOMEM. */
-int ppx_put_u32(ppx_buf *b, uint32_t v);
+PPX_MUST_USE int ppx_put_u32(ppx_buf *b, uint32_t v);
 
 /* Writes v as 8 little-endian bytes at p (fixed-size messages on the stack). */
 static inline void ppx_set_le64(uint8_t *p, uint64_t v)

@@ -58,7 +58,7 @@ typedef struct {
     ppx_pipeline_ctx *pctx;
 } ppx_job_ctx;
 
-int ppx_job_ctx_init(ppx_job_ctx *c);
+PPX_MUST_USE int ppx_job_ctx_init(ppx_job_ctx *c);
 void ppx_job_ctx_destroy(ppx_job_ctx *c);
 /* Frees the buffers larger than keep bytes. Buffers are kept from one image
  * to the next to save allocations, but each would keep the size of the
@@ -81,6 +81,7 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
  * ".." resolved by the text. The one
  * place output names come from: a name that would leave OUTDIR ("..") or
  * cannot be a file name fails (PPX_EUNSAFE, PPX_ENAMETOOLONG, stage INPUT). */
-int ppx_output_name(char *out, size_t cap, const char *key, ppx_format fmt, ppx_err *err);
+PPX_MUST_USE int ppx_output_name(char *out, size_t cap, const char *key, ppx_format fmt,
+                                 ppx_err *err);
 
 #endif

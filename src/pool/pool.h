@@ -11,6 +11,8 @@
 #ifndef PPX_POOL_POOL_H
 #define PPX_POOL_POOL_H
 
+#include "prepix/error.h"
+
 #include <stdint.h>
 
 #include "pool/job.h"
@@ -30,37 +32,38 @@ typedef struct {
 typedef void (*ppx_pool_cb)(void *arg, const ppx_result *r, const uint8_t *payload);
 
 /* Forks cfg->workers workers. cfg and cfg->job must outlive the pool. */
-int ppx_pool_new(const ppx_pool_config *cfg, ppx_pool **out, ppx_err *err);
+PPX_MUST_USE int ppx_pool_new(const ppx_pool_config *cfg, ppx_pool **out, ppx_err *err);
 /* Number of tasks ppx_pool_submit accepts now: with_payload 0 for tasks that
  * name their input by path (an idle worker takes one, a worker with one task
  * a second), non-zero for tasks carrying their input bytes (idle workers
  * only). */
-int ppx_pool_slots(const ppx_pool *p, int with_payload);
+PPX_MUST_USE int ppx_pool_slots(const ppx_pool *p, int with_payload);
 /* Number of tasks submitted whose result has not been reported yet, queued
  * ones included. */
-int ppx_pool_pending(const ppx_pool *p);
-int ppx_pool_size(const ppx_pool *p);
+PPX_MUST_USE int ppx_pool_pending(const ppx_pool *p);
+PPX_MUST_USE int ppx_pool_size(const ppx_pool *p);
 /* Hands one image to a worker: an idle one if there is one, else (paths
  * only, see ppx_pool_slots) behind the head task that started first. Fails
  * if there is no slot. out_path NULL: the output comes back as payload.
  * input/len: the file's bytes, or NULL to let the worker read in_path. */
-int ppx_pool_submit(ppx_pool *p, uint64_t id, uint64_t tag, const char *in_path, const char *key,
-                    const char *out_path, const uint8_t *input, size_t len, ppx_err *err);
+PPX_MUST_USE int ppx_pool_submit(ppx_pool *p, uint64_t id, uint64_t tag, const char *in_path,
+                                 const char *key, const char *out_path, const uint8_t *input,
+                                 size_t len, ppx_err *err);
 /* Waits up to timeout_ms (or until wake_fd, if >= 0, is readable) and calls
  * cb for each finished image, crashed or timed-out worker. Returns the
  * number of results, or a negative code if the pool can no longer work
  * (fork failing). */
-int ppx_pool_wait(ppx_pool *p, int timeout_ms, int wake_fd, ppx_pool_cb cb, void *arg,
-                  ppx_err *err);
+PPX_MUST_USE int ppx_pool_wait(ppx_pool *p, int timeout_ms, int wake_fd, ppx_pool_cb cb, void *arg,
+                               ppx_err *err);
 /* Ends the workers: idle ones at once; busy ones get up to grace_s to
  * finish their tasks, queued ones included (their results are dropped), then
  * SIGKILL. Accepts NULL. */
 void ppx_pool_free(ppx_pool **p, double grace_s);
 
 /* Process id of worker i (tests). */
-int ppx_pool_worker_pid(const ppx_pool *p, int i);
+PPX_MUST_USE int ppx_pool_worker_pid(const ppx_pool *p, int i);
 
 /* CPUs in this process's affinity mask (Slurm's --cpus-per-task). */
-int ppx_pool_default_workers(void);
+PPX_MUST_USE int ppx_pool_default_workers(void);
 
 #endif

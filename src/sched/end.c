@@ -96,8 +96,10 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
     for (size_t i = 0; i < all_fails.n; i++) {
         char p[4096];
         uint64_t idx = all_fails.v[i].index;
-        ppx__input_path(s, idx < s->listing.n ? ppx_listing_key(&s->listing, idx) : "?", p,
-                        sizeof p);
+        const char *key = idx < s->listing.n ? ppx_listing_key(&s->listing, idx) : "?";
+        /* A path too long to join is shown as its key, relative to INPUT. */
+        if (ppx__input_path(s, key, p, sizeof p))
+            snprintf(p, sizeof p, "%s", key);
         owned[i] = strdup(p);
         paths[i] = owned[i] ? owned[i] : "?";
     }

@@ -37,7 +37,7 @@ typedef struct {
  * one path a line relative to FILE's folder (normalised; NUL bytes, lines
  * over PPX_KEY_MAX and read errors are errors). 0 or a negative code (stage
  * INPUT) when INPUT itself cannot be read: PPX_EUSAGE for a malformed list. */
-int ppx_listing_build(const char *input, ppx_listing *l, ppx_err *err);
+PPX_MUST_USE int ppx_listing_build(const char *input, ppx_listing *l, ppx_err *err);
 void ppx_listing_destroy(ppx_listing *l);
 
 static inline const char *ppx_listing_key(const ppx_listing *l, size_t i)
@@ -46,6 +46,6 @@ static inline const char *ppx_listing_key(const ppx_listing *l, size_t i)
 }
 
 /* Appends one key (used by the walk and by tests). 0 or PPX_ENOMEM. */
-int ppx_listing_add(ppx_listing *l, const char *key, size_t len);
+PPX_MUST_USE int ppx_listing_add(ppx_listing *l, const char *key, size_t len);
 
 #endif

@@ -89,12 +89,13 @@ static void serve(run_state *s)
             /* Out of memory here leaves fragments unreceived: MPI_ERR_NO_MEM
              * is fatal and the end is an abort, never a wrong agreement. */
             if (MPI_CHECK(s, ppx_wire_recv(&s->scratch, src, TAG_CHUNKRES, s->comm)) == 0)
-                ppx__store_remote_chunk(s, s->scratch.data, s->scratch.len);
+                /* A failure there is already the rank's fatal error. */
+                ppx_ignore(ppx__store_remote_chunk(s, s->scratch.data, s->scratch.len));
             continue;
         }
         if (st.MPI_TAG == TAG_DONE) {
             /* Sent after the rank's last chunk results: nothing more from it. */
-            MPI_CHECK(s, MPI_Recv(NULL, 0, MPI_BYTE, src, TAG_DONE, s->comm, MPI_STATUS_IGNORE));
+            MPI_RECORD(s, MPI_Recv(NULL, 0, MPI_BYTE, src, TAG_DONE, s->comm, MPI_STATUS_IGNORE));
             if (!s->left[src])
                 s->ranks_done++;
             s->left[src] = 1;
@@ -118,7 +119,7 @@ static void serve(run_state *s)
                 s->stop_reason = (msg[0] & REQ_FATAL) ? "fatal error on a rank" : "signal";
         }
         /* The previous assignment to this rank is complete: it asked again. */
-        MPI_CHECK(s, ppx_wire_wait(&s->send_ws[src]));
+        MPI_RECORD(s, ppx_wire_wait(&s->send_ws[src]));
         int64_t id = (s->global_stop || (msg[0] & REQ_STOPPING)) ? -1 : ppx__take_chunk_id(s);
         int kind = id >= 0 ? ASSIGN_CHUNK : ASSIGN_NOMORE;
         int stop = !s->global_stop ? STOP_NONE : s->draining ? STOP_DRAIN : STOP_NOW;
@@ -133,8 +134,8 @@ static void serve(run_state *s)
             s->global_stop = 1;
             out = &s->stop_msg;
         }
-        MPI_CHECK(s,
-                  ppx_wire_isend(&s->send_ws[src], out->data, out->len, src, TAG_ASSIGN, s->comm));
+        MPI_RECORD(s,
+                   ppx_wire_isend(&s->send_ws[src], out->data, out->len, src, TAG_ASSIGN, s->comm));
         s->t.served++;
     }
 }
@@ -174,7 +175,7 @@ static int beat(run_state *s)
     double t = ppx_now_s();
     if (t - s->last_beat >= BEAT_S) {
         uint64_t msg[3] = {s->done, s->failed, s->bytes_read};
-        MPI_CHECK(s, ppx_wire_send_u64s(msg, 3, 0, TAG_BEAT, s->comm));
+        MPI_RECORD(s, ppx_wire_send_u64s(msg, 3, 0, TAG_BEAT, s->comm));
         s->last_beat = t;
     }
     double limit = s->cfg->rank_timeout_s;
@@ -406,13 +407,13 @@ int ppx__run_loop(run_state *s)
     if (s->timing)
         print_timing(s, ppx_now_s() - m0.wall, cpu_s() - m0.cpu);
     if (s->res_pending) {
-        MPI_CHECK(s, ppx_wire_wait(&s->res_ws));
+        MPI_RECORD(s, ppx_wire_wait(&s->res_ws));
         s->res_pending = 0;
     }
     if (s->rank != 0)
-        MPI_CHECK(s, MPI_Send(NULL, 0, MPI_BYTE, 0, TAG_DONE, s->comm));
+        MPI_RECORD(s, MPI_Send(NULL, 0, MPI_BYTE, 0, TAG_DONE, s->comm));
     if (s->rank == 0)
         for (int r = 1; r < s->size; r++)
-            MPI_CHECK(s, ppx_wire_wait(&s->send_ws[r]));
+            MPI_RECORD(s, ppx_wire_wait(&s->send_ws[r]));
     return 0;
 }

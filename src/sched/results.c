@@ -32,7 +32,8 @@ static void remove_lost_temps(run_state *s, const chunk *c, uint64_t i, const pp
         *slash = '\0';
     int dfd = ppx_dir_open_beneath(s->outdir.fd, slash ? name : "", 0, NULL);
     if (dfd >= 0) {
-        ppx_remove_temps_of(dfd, (uint32_t)r->worker_pid);
+        /* Best effort: what is left, --resume sweeps (ppx_sweep_temps). */
+        ppx_ignore(ppx_remove_temps_of(dfd, (uint32_t)r->worker_pid));
         close(dfd);
     }
 }
@@ -230,7 +231,11 @@ int ppx__store_remote_chunk(run_state *s, const uint8_t *p, size_t n)
     if (s->journal_open && !ppx__has_transient(&fl))
         journal_chunk(s, id, count, &st, &fl);
     ppx_stats_merge(&s->acc, &st);
-    ppx_failures_extend(&s->fails, &fl);
+    if (ppx_failures_extend(&s->fails, &fl)) {
+        /* Counted but not listed would be a report that lies: stop. */
+        ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory keeping failures");
+        ppx__set_fatal(s, &e);
+    }
     ppx_failures_destroy(&fl);
     return 0;
 }
@@ -243,7 +248,7 @@ static void finish_chunk(run_state *s, chunk *c)
         /* Send stats, failures and outputs to rank 0, which writes and
          * journals them. One send in flight: wait for the previous. */
         if (s->res_pending) {
-            MPI_CHECK(s, ppx_wire_wait(&s->res_ws));
+            MPI_RECORD(s, ppx_wire_wait(&s->res_ws));
             s->res_pending = 0;
         }
         ppx_buf *b = &s->res_buf;

@@ -224,8 +224,10 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
     s->job.follow_symlinks = cfg->follow_symlinks;
     s->job.out_root = s->outdir.fd;
     s->job.copy_mode = cfg->copy_mode;
-    if (cfg->shard == PPX_SHARD_NPY) /* the CLI refused pipelines without a fixed size */
-        ppx_pipeline_npy_shape(cfg->pipeline, &s->job.npy);
+    if (cfg->shard == PPX_SHARD_NPY && ppx_sched_npy_shape(cfg->pipeline, &s->job.npy) && !local_rc)
+        /* The CLI refuses such pipelines first: a caller of the library that did not. */
+        local_rc = ppx_err_set(&e, PPX_EINVAL, PPX_STAGE_JOB,
+                               "-f npy needs a pipeline that gives every image the same size");
     if (!local_rc && pipe2(ppx__sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
         ppx__sig_pipe[0] = ppx__sig_pipe[1] = -1;
     if (!local_rc) {

@@ -123,7 +123,8 @@ static int write_buf(int outdir, ppx_shard_kind kind, uint64_t id, int labels, c
                      ppx_err *err)
 {
     char name[64];
-    ppx_shard_path(name, sizeof name, "", kind, id, labels);
+    if (ppx_shard_path(name, sizeof name, "", kind, id, labels))
+        return ppx_err_set(err, PPX_EINTERNAL, PPX_STAGE_WRITE, "shard name too long");
     return ppx_write_beneath(outdir, NULL, name, b->data, b->len, NULL, err);
 }
 
@@ -266,4 +267,14 @@ int ppx_shard_write_index(int outdir, ppx_shard_kind kind, uint64_t shard_size,
     }
     ppx_buf_destroy(&b);
     return rc;
+}
+
+int ppx_sched_npy_shape(const ppx_pipeline *pl, ppx_npy_shape *out)
+{
+    ppx_pipeline_geometry g;
+    ppx_pipeline_output_geometry(pl, &g);
+    if (!g.fixed)
+        return PPX_EINVAL;
+    *out = (ppx_npy_shape){.w = g.w, .h = g.h, .c = g.channels ? g.channels : 3, .f32 = g.f32};
+    return 0;
 }

@@ -19,26 +19,27 @@ typedef struct {
     size_t n;
 } ppx_classes;
 
-int ppx_classes_build(ppx_classes *cl, const ppx_listing *l);
+PPX_MUST_USE int ppx_classes_build(ppx_classes *cl, const ppx_listing *l);
 int64_t ppx_classes_label(const ppx_classes *cl, const char *key);
 void ppx_classes_destroy(ppx_classes *cl);
 
 /* OUTDIR/shard-NNNNNN.tar, or .npy (labels: .labels.npy); outdir "": the name alone. */
-int ppx_shard_path(char *out, size_t cap, const char *outdir, ppx_shard_kind kind, uint64_t id,
-                   int labels);
+PPX_MUST_USE int ppx_shard_path(char *out, size_t cap, const char *outdir, ppx_shard_kind kind,
+                                uint64_t id, int labels);
 
 /* One shard's outputs, as a chunk collects them: records of
  * (index, label, ppx_format, length) as u64 and then the bytes, in any
  * order. Writes the shard (atomically, below the OUTDIR descriptor outdir)
  * with the images in listing order.
  * scratch is reused between calls. */
-int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape, uint64_t id,
-                    const ppx_buf *outputs, ppx_buf *scratch, ppx_err *err);
+PPX_MUST_USE int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape,
+                                 uint64_t id, const ppx_buf *outputs, ppx_buf *scratch,
+                                 ppx_err *err);
 
 /* index.csv (key,shard,label,path per image not in fails, listing order)
  * and classes.txt, atomically. fails must be sorted by index. */
-int ppx_shard_write_index(int outdir, ppx_shard_kind kind, uint64_t shard_size,
-                          const ppx_listing *l, const ppx_classes *cl, const ppx_failures *fails,
-                          ppx_err *err);
+PPX_MUST_USE int ppx_shard_write_index(int outdir, ppx_shard_kind kind, uint64_t shard_size,
+                                       const ppx_listing *l, const ppx_classes *cl,
+                                       const ppx_failures *fails, ppx_err *err);
 
 #endif

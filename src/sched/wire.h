@@ -14,6 +14,8 @@
 #ifndef PPX_SCHED_WIRE_H
 #define PPX_SCHED_WIRE_H
 
+#include "prepix/error.h"
+
 #include <mpi.h>
 #include <stdint.h>
 
@@ -35,23 +37,23 @@ void ppx_wire_send_init(ppx_wire_send *w);
 /* Posts the header and every fragment of b->data (b->len bytes) to dest
  * under tag. Returns MPI_SUCCESS or MPI's error code (MPI_ERR_NO_MEM when
  * the request array cannot be allocated). */
-int ppx_wire_isend(ppx_wire_send *w, const void *data, size_t len, int dest, int tag,
-                   MPI_Comm comm);
+PPX_MUST_USE int ppx_wire_isend(ppx_wire_send *w, const void *data, size_t len, int dest, int tag,
+                                MPI_Comm comm);
 /* Waits for the posted sends (none posted: returns at once). */
-int ppx_wire_wait(ppx_wire_send *w);
+PPX_MUST_USE int ppx_wire_wait(ppx_wire_send *w);
 void ppx_wire_send_destroy(ppx_wire_send *w);
 
 /* Receives a message whose header is next from src under tag (the caller
  * probed it) into out (out->len = its length). MPI_SUCCESS, MPI's error
  * code, or MPI_ERR_NO_MEM. */
-int ppx_wire_recv(ppx_buf *out, int src, int tag, MPI_Comm comm);
+PPX_MUST_USE int ppx_wire_recv(ppx_buf *out, int src, int tag, MPI_Comm comm);
 
 /* A small fixed message: n (at most PPX_WIRE_SMALL_MAX) u64 values, sent
  * with a blocking send. MPI_SUCCESS or MPI's error code. */
 enum { PPX_WIRE_SMALL_MAX = 8 };
-int ppx_wire_send_u64s(const uint64_t *v, int n, int dest, int tag, MPI_Comm comm);
+PPX_MUST_USE int ppx_wire_send_u64s(const uint64_t *v, int n, int dest, int tag, MPI_Comm comm);
 /* Receives such a message from src under tag into v[0..n): MPI_SUCCESS,
  * MPI's error code, or MPI_ERR_TRUNCATE when it holds another count. */
-int ppx_wire_recv_u64s(uint64_t *v, int n, int src, int tag, MPI_Comm comm);
+PPX_MUST_USE int ppx_wire_recv_u64s(uint64_t *v, int n, int src, int tag, MPI_Comm comm);
 
 #endif

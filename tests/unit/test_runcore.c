@@ -39,7 +39,7 @@ static int json_escaping(void)
     ppx_json_arr_end(&j);
     ppx_json_obj_end(&j);
     CHECK(!j.failed);
-    ppx_buf_append(&b, "", 1);
+    MUST(ppx_buf_append(&b, "", 1));
     CHECK_STR((char *)b.data,
               "{\"s\":\"q\\\"b\\\\n\\nt\\tc\\u0001 caf\xc3\xa9 bad\\udcff\\udcc3 "
               "end\xf0\x9f\x98\x80\",\"a\":[18446744073709551615,-3,0.1,null,true,null]}");
@@ -50,7 +50,7 @@ static int json_escaping(void)
 static void fill(ppx_image *img, uint32_t w, uint32_t h, unsigned c, unsigned seed)
 {
     ppx_err e;
-    ppx_image_alloc(img, w, h, c, PPX_U8, NULL, &e);
+    MUST(ppx_image_alloc(img, w, h, c, PPX_U8, NULL, &e));
     for (size_t i = 0; i < (size_t)w * h * c; i++)
         img->data[i] = (uint8_t)((i * 2654435761u + seed) >> 7);
 }
@@ -194,7 +194,7 @@ static int journal_roundtrip(void)
     ppx_stats_init(&s);
     s.total = s.ok = 3;
     ppx_failures f = {0};
-    ppx_failures_add(&f, 7, PPX_STAGE_DECODE, PPX_ECORRUPT, "bad \"data\"");
+    MUST(ppx_failures_add(&f, 7, PPX_STAGE_DECODE, PPX_ECORRUPT, "bad \"data\""));
     CHECK_EQ_INT(ppx_journal_append(&j, 2, 4, &s, &f, &e), 0);
     CHECK_EQ_INT(ppx_journal_append(&j, 0, 4, &s, &f, &e), 0);
     CHECK_EQ_INT(ppx_journal_append(&j, 2, 4, &s, &f, &e), 0); /* a duplicate */
