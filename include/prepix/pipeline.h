@@ -8,7 +8,6 @@
 
 #include "prepix/error.h"
 #include "prepix/image.h"
-#include "prepix/shard.h"
 
 typedef struct ppx_pipeline ppx_pipeline;         /* parsed, immutable */
 typedef struct ppx_pipeline_ctx ppx_pipeline_ctx; /* per-worker scratch buffers */

@@ -11,6 +11,7 @@
 #include "prepix/codec.h"
 #include "prepix/limits.h"
 #include "prepix/pipeline.h"
+#include "prepix/tar_npy.h"
 
 /* Shard outputs: a chunk of the listing becomes one archive or array. */
 typedef enum { PPX_SHARD_NONE = 0, PPX_SHARD_TAR, PPX_SHARD_NPY } ppx_shard_kind;

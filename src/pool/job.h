@@ -10,7 +10,7 @@
 #include "prepix/error.h"
 #include "prepix/fsafe.h"
 #include "prepix/pipeline.h"
-#include "prepix/shard.h"
+#include "prepix/tar_npy.h"
 #include "prepix/stats.h"
 
 typedef struct {

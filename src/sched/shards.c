@@ -1,3 +1,4 @@
+/* The scheduler's shard assembly (sched/shards.h); the byte formats are core/tar_npy.c. */
 #include "sched/shards.h"
 
 #include <stdio.h>
@@ -7,7 +8,7 @@
 #include "prepix/codec.h"
 #include "prepix/fsafe.h"
 #include "prepix/io.h"
-#include "prepix/shard.h"
+#include "prepix/tar_npy.h"
 #include "sched/msg.h"
 
 /* ---- classes ---------------------------------------------------------- */

@@ -1,5 +1,8 @@
-/* Shard outputs (-f tar, -f npy): class labels from the listing, one
- * shard per chunk, index.csv and classes.txt at the end. */
+/* The scheduler's shard assembly (-f tar, -f npy): class labels from the
+ * listing, one shard per chunk assembled from its images' outputs and
+ * written whole, the npy shape from the pipeline's output geometry, and
+ * index.csv and classes.txt at the end. The byte formats themselves (tar
+ * members, NPY headers) are core's: prepix/tar_npy.h. */
 #ifndef PPX_SCHED_SHARDS_H
 #define PPX_SCHED_SHARDS_H
 
@@ -8,7 +11,7 @@
 #include "prepix/buf.h"
 #include "prepix/error.h"
 #include "prepix/sched.h"
-#include "prepix/shard.h"
+#include "prepix/tar_npy.h"
 #include "sched/journal.h"
 #include "sched/listing.h"
 

@@ -11,7 +11,7 @@
 #include "prepix/codec.h"
 #include "prepix/io.h"
 #include "prepix/sched.h"
-#include "prepix/shard.h"
+#include "prepix/tar_npy.h"
 #include "sched/msg.h"
 #include "sched/shards.h"
 

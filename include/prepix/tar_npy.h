@@ -1,7 +1,10 @@
-/* Shard containers: POSIX ustar archives (WebDataset) and NPY arrays.
- * Pure functions on memory buffers; the caller writes the result atomically. */
-#ifndef PREPIX_SHARD_H
-#define PREPIX_SHARD_H
+/* The byte formats of shards, and nothing else: POSIX ustar archive members
+ * (WebDataset) and NPY array headers. Pure functions on memory buffers; the
+ * caller writes the result atomically. Which images go into which shard, and
+ * the files around them (labels, index.csv), is the scheduler's shard
+ * assembly: src/sched/shards.c. */
+#ifndef PREPIX_TAR_NPY_H
+#define PREPIX_TAR_NPY_H
 
 #include "prepix/error.h"
 
