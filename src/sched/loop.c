@@ -25,7 +25,7 @@ static void send_request(run_state *s)
                        s->done, s->failed, s->bytes_read, 0};
     if (MPI_CHECK(s, ppx_wire_send_u64s(msg, 5, 0, TAG_REQ, s->comm)) == 0) {
         s->req_out = 1;
-        s->req_sent = ppx_now_s();
+        s->req_sent = s->last_msg = ppx_now_s();
     }
 }
 
@@ -365,14 +365,15 @@ int ppx__run_loop(run_state *s)
             break;
         }
         /* Wait for results. With other ranks, MPI has no descriptor to wait
-         * on: while messages flow (one handled in the last SPIN_S, or an
-         * answer of rank 0 awaited) the loop only looks (poll with 0 ms,
-         * then yields the CPU), so a request is served as it arrives; when
-         * they stop, it sleeps up to IDLE_WAIT_MS between looks. */
+         * on: while messages flow (one sent or handled in the last SPIN_S:
+         * rank 0's answer to our request normally comes within it) the loop
+         * only looks (poll with 0 ms, then yields the CPU), so a request is
+         * served as it arrives; when they stop (rank 0 slow or stopped
+         * included), it sleeps up to IDLE_WAIT_MS between looks. */
         int timeout = 200;
         int spin = 0;
         if (s->size > 1) {
-            spin = s->req_out || ppx_now_s() - s->last_msg < SPIN_S;
+            spin = ppx_now_s() - s->last_msg < SPIN_S;
             timeout = spin ? 0 : IDLE_WAIT_MS;
         } else if (busy == 0 && s->queue_head == NULL) {
             timeout = 0;

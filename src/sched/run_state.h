@@ -47,8 +47,8 @@ enum { STOP_NONE = 0, STOP_NOW = 1, STOP_DRAIN = 2 };
  * results keep coming: one syncfs and one fdatasync then cover every chunk
  * finished meanwhile, so small chunks do not cost a sync each. */
 #define JOURNAL_GROUP_S 0.005
-/* Serving: after any message between ranks (and while a request of ours is
- * unanswered), a rank keeps turning its loop without sleeping for this long,
+/* Serving: after any message between ranks (a request of ours included), a
+ * rank keeps turning its loop without sleeping for this long,
  * so that the next request or answer is handled as it arrives; then it
  * sleeps in poll() for at most IDLE_WAIT_MS between checks (MPI has no
  * descriptor to wait on). docs/scheduling.md gives the measurements. */
