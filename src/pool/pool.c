@@ -49,6 +49,7 @@ typedef struct {
 
 struct ppx_pool {
     ppx_pool_config cfg;
+    int keep_fds[PPX_POOL_MAX_KEEP_FDS]; /* a copy: workers are respawned later */
     worker *w;
     int n;
     ppx_buf payload; /* coordinator's buffer for returned outputs */
@@ -214,9 +215,12 @@ static int spawn(ppx_pool *p, int i, ppx_err *err)
          * dead sibling shows EOF to the coordinator, and nothing of the
          * rank's (MPI's sockets and shared memory, the journal, the OUTDIR
          * lock) outlives it in a worker. */
-        int keep[] = {STDIN_FILENO, STDOUT_FILENO,       STDERR_FILENO,       to[0],
-                      from[1],      p->cfg.job->in_root, p->cfg.job->out_root};
-        close_inherited(keep, (int)(sizeof keep / sizeof keep[0]));
+        int keep[5 + PPX_POOL_MAX_KEEP_FDS] = {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, to[0],
+                                               from[1]};
+        int nk = 5;
+        for (int k = 0; k < p->cfg.n_keep_fds; k++)
+            keep[nk++] = p->keep_fds[k];
+        close_inherited(keep, nk);
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the rank */
         if (getppid() != parent)          /* the rank died before the line above took effect */
             _exit(0);
@@ -254,6 +258,10 @@ int ppx_pool_new(const ppx_pool_config *cfg, ppx_pool **out, ppx_err *err)
     if (!p)
         return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
     p->cfg = *cfg;
+    p->cfg.n_keep_fds = 0;
+    for (int i = 0; i < cfg->n_keep_fds && i < PPX_POOL_MAX_KEEP_FDS; i++)
+        p->keep_fds[p->cfg.n_keep_fds++] = cfg->keep_fds[i];
+    p->cfg.keep_fds = p->keep_fds;
     p->n = cfg->workers > 0 ? cfg->workers : 1;
     p->w = calloc((size_t)p->n, sizeof *p->w);
     ppx_buf_init(&p->payload);

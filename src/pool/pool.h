@@ -19,12 +19,19 @@
 
 typedef struct ppx_pool ppx_pool;
 
+#define PPX_POOL_MAX_KEEP_FDS 8
+
 typedef struct {
     int workers;
-    double timeout_s;          /* per image; <= 0: none */
-    uint64_t as_limit;         /* address-space rlimit of a worker in bytes; 0: none */
-    const ppx_job_config *job; /* a worker keeps its in_root and out_root, and closes every
-                                  other descriptor it inherits but stdin/out/err */
+    double timeout_s;  /* per image; <= 0: none */
+    uint64_t as_limit; /* address-space rlimit of a worker in bytes; 0: none */
+    const ppx_job_config *job;
+    /* Descriptors a worker keeps (copied): besides stdin, stdout, stderr and
+     * its own two pipe ends, these and no others. Every other descriptor the
+     * rank had open when it forked (MPI's, the journal, the lock, the other
+     * workers' pipes) is closed in the new worker. */
+    const int *keep_fds;
+    int n_keep_fds; /* at most PPX_POOL_MAX_KEEP_FDS; entries < 0 are ignored */
 } ppx_pool_config;
 
 /* Called once per finished image with the worker's result and, for the

@@ -238,11 +238,16 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
 #if !defined(__SANITIZE_ADDRESS__)
         as = cfg->limits.max_pixels * 4 * 2 * 3 + (1ULL << 30);
 #endif
-        /* Workers keep INPUT and OUTDIR and close the rest (the pool): the
-         * signal pipe, the journal and the lock are the rank's alone (a
-         * worker outliving its rank must not hold the OUTDIR lock). */
-        ppx_pool_config pc = {
-            .workers = s->workers, .timeout_s = cfg->timeout_s, .as_limit = as, .job = &s->job};
+        /* Workers keep INPUT and OUTDIR and close the rest: the signal
+         * pipe, the journal, the lock and MPI's descriptors are the rank's
+         * alone (a worker outliving its rank must not hold the OUTDIR lock). */
+        int keep[] = {s->in_root, s->outdir.fd};
+        ppx_pool_config pc = {.workers = s->workers,
+                              .timeout_s = cfg->timeout_s,
+                              .as_limit = as,
+                              .job = &s->job,
+                              .keep_fds = keep,
+                              .n_keep_fds = 2};
         local_rc = ppx_pool_new(&pc, &s->pool, &e);
     }
     /* Agree before going on: one rank that cannot start stops everyone. */

@@ -375,6 +375,9 @@ static int worker_fds(void)
     pc.workers = 2;
     pc.timeout_s = 10;
     pc.job = &job;
+    int keep[] = {job.in_root, job.out_root};
+    pc.keep_fds = keep;
+    pc.n_keep_fds = 2;
     ppx_pool *p;
     ppx_err e;
     CHECK_EQ_INT(ppx_pool_new(&pc, &p, &e), 0);
