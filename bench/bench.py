@@ -501,8 +501,8 @@ def main():
     ap.add_argument("--scaling-reps", type=int, default=4,
                     help="copies of the JPEG corpus for scaling: -np 1 -w 1 must last >= 5 s, "
                     "or MPI's start-up (~0.35 s) weighs on the -np ratio")
-    ap.add_argument("--only", default="thumb224,big1024,tiff-half,stats,webp224,scaling,memory,"
-                    "archive")
+    ap.add_argument("--only", default="thumb224,big1024,tiff-half,stats,webp224,scaling,sched,"
+                    "memory,archive")
     ap.add_argument("--peers", default="all", help="'all' or 'none' (prepix and the floor only)")
     ap.add_argument("--doc", help="docs/benchmarks.md to update")
     ap.add_argument("--timeout", type=float, default=600)
@@ -698,6 +698,12 @@ def main():
               % (results["scaling"]["w_ratio"], results["scaling"]["np_ratio"],
                  sc["startup_ms"], sc["version_ms"]))
 
+    if "sched" in only:
+        if a.prepix_hooks:
+            results["sched"] = bench_sched(a, env)
+        else:
+            log("sched: skipped (needs --prepix-hooks, a build with PPX_TEST_HOOKS)")
+
     if "memory" in only:
         mem = {}
         names = [n.split("_", 1)[1] for n in list_images(jpeg_in)]
@@ -735,7 +741,7 @@ def main():
             old = json.load(f)
         for k, v in old.get("workloads", {}).items():
             results["workloads"].setdefault(k, v)
-        for k in ("scaling", "memory", "archive"):
+        for k in ("scaling", "sched", "memory", "archive"):
             if k in old and k not in results:
                 results[k] = old[k]
     with open(saved, "w") as f:
@@ -755,6 +761,105 @@ def main():
             log("check failed: %s: %s exited non-zero or missed outputs" % (name, tool))
         return 1 if bad else 0
     return 0
+
+
+SCHED_LINE = re.compile(
+    r"prepix: rank 0 loop: wall ([0-9.]+) s, cpu ([0-9.]+) s, (\d+) turns \((\d+) without "
+    r"sleeping\), (\d+) requests served \([0-9]+/s\), (\d+) journal commits; wall/cpu: (.*)")
+SCHED_KEYS = ("wall", "cpu", "turns", "spins", "served", "commits")
+SCHED_PHASES = ("serve", "wait", "results", "feed", "collect", "journal", "other")
+
+
+def parse_sched(line_match):
+    """The numbers of rank 0's PPX_SCHED_TIMING line: totals, then each phase's wall and CPU."""
+    v = dict(zip(SCHED_KEYS, (float(x) for x in line_match.groups()[:6])))
+    for name, w, c in re.findall(r"(\w+) ([0-9.]+)/([0-9.]+) s", line_match.group(7)):
+        v[name + "_wall"] = float(w)
+        v[name + "_cpu"] = float(c)
+    return v
+
+
+def bench_sched(a, env):
+    """Rank 0's service rate alone: noop workers (the test hook answers without reading or
+    decoding), one image a chunk, -w 1, at -np 2, 3 and 4 oversubscribed on this machine's
+    cores. Per run: chunks/s of the whole job (images / the report's elapsed_s), and from
+    rank 0's PPX_SCHED_TIMING line the requests it served per second of its loop and where
+    its loop's CPU time went. Medians over a.runs runs after one warm-up."""
+    n = 2000
+    indir = os.path.join(a.work, "data", "sched-empty")
+    if not os.path.isdir(indir) or len(os.listdir(indir)) != n:
+        shutil.rmtree(indir, ignore_errors=True)
+        os.makedirs(indir)
+        for i in range(n):
+            open(os.path.join(indir, "%05d.jpg" % i), "w").close()
+    out = os.path.join(a.work, "out", "sched")
+    e = dict(env, PPX_TEST_FAULT="noop:*", PPX_SCHED_TIMING="1", OMPI_MCA_pml="ob1")
+    hooks = os.path.abspath(a.prepix_hooks)
+    res = {"images": n, "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+           "load": [os.getloadavg()[0]], "rows": []}
+    for np_ in (2, 3, 4):
+        cmd = ["mpirun", "--oversubscribe", "-np", str(np_), hooks, "run", "-i", indir, "-o",
+               out, "--chunk-size", "1", "-w", "1", "--progress", "none"]
+        runs = []
+        for r in range(a.runs + 1):
+            shutil.rmtree(out, ignore_errors=True)
+            p = subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=a.timeout)
+            m = SCHED_LINE.search(p.stderr)
+            if p.returncode != 0 or not m:
+                log("sched -np %d: exit %d, %s" % (np_, p.returncode, p.stderr[-500:]))
+                continue
+            with open(os.path.join(out, "prepix-report.json")) as f:
+                elapsed = json.load(f)["elapsed_s"]
+            v = parse_sched(m)
+            v["chunks_per_s"] = n / elapsed
+            v["served_per_s"] = v["served"] / v["wall"] if v["wall"] > 0 else 0.0
+            log("  sched -np %d round %d/%d  %6.0f chunks/s  rank 0 served %5.0f/s" %
+                (np_, r, a.runs, v["chunks_per_s"], v["served_per_s"]))
+            if r > 0:
+                runs.append(v)
+        shutil.rmtree(out, ignore_errors=True)
+        if not runs:
+            continue
+        row = {"np": np_, "runs": len(runs),
+               "command": "PPX_TEST_FAULT='noop:*' PPX_SCHED_TIMING=1 OMPI_MCA_pml=ob1 " +
+               " ".join(shlex.quote(c) for c in cmd).replace(hooks, "prepix")
+               .replace(indir, "IN").replace(out, "OUT"),
+               "chunks_per_s_all": [x["chunks_per_s"] for x in runs]}
+        keys = SCHED_KEYS + ("chunks_per_s", "served_per_s") + tuple(
+            "%s_%s" % (p, k) for p in SCHED_PHASES for k in ("wall", "cpu"))
+        for k in keys:
+            row[k] = statistics.median(x.get(k, 0.0) for x in runs)
+        res["rows"].append(row)
+        print("sched -np %d: %.0f chunks/s, rank 0 served %.0f requests/s" %
+              (np_, row["chunks_per_s"], row["served_per_s"]))
+    res["load"].append(os.getloadavg()[0])
+    return res
+
+
+def render_sched(s):
+    txt = ("Rank 0's service rate alone (%d empty `.jpg`, noop workers, `--chunk-size 1`, `-w 1`, "
+           "`mpirun --oversubscribe`, `OMPI_MCA_pml=ob1`), measured %s; load average (1 min) at "
+           "start and end: %.1f, %.1f. Medians of the counted runs. *chunks/s*: images / the "
+           "report's `elapsed_s` (set-up and end included); *served/s*: requests from other "
+           "ranks that rank 0 answered, per second of its loop (it also runs chunks of its own); "
+           "then rank 0's loop from `PPX_SCHED_TIMING=1`: wall and CPU seconds in all and in "
+           "each phase (*serve*: taking and handing out chunks, MPI included; *wait*: in "
+           "`poll()`/`sched_yield()`; *results*: the workers' results; *feed*: tasks to "
+           "workers; *journal*: grouped commits, syncs included). Wall above CPU is time the "
+           "rank was preempted (6-8 processes share 2 cores) or blocked.\n\n"
+           % (s["images"], s["date"], s["load"][0], s["load"][-1]))
+    txt += ("| -np | chunks/s | served/s | loop wall / CPU s | " +
+            " | ".join(SCHED_PHASES) + " | commits | turns (looking) |\n")
+    txt += "|---:|---:|---:|---:|" + "---:|" * len(SCHED_PHASES) + "---:|---:|\n"
+    for r in s["rows"]:
+        txt += "| %d | %.0f | %.0f | %.3f / %.3f | " % (
+            r["np"], r["chunks_per_s"], r["served_per_s"], r["wall"], r["cpu"])
+        txt += " | ".join("%.3f / %.3f" % (r.get(p + "_wall", 0), r.get(p + "_cpu", 0))
+                          for p in SCHED_PHASES)
+        txt += " | %.0f | %.0f (%.0f) |\n" % (r["commits"], r["turns"], r["spins"])
+    if s["rows"]:
+        txt += "\n    " + s["rows"][0]["command"] + "\n"
+    return txt + "\n"
 
 
 def render(res):
@@ -842,6 +947,8 @@ def render(res):
         blocks["scaling"] = txt
     if "archive" in res:
         blocks["archive"] = render_archive(res["archive"], res)
+    if "sched" in res:
+        blocks["sched"] = render_sched(res["sched"])
     if "memory" in res:
         txt = "| workload | rank MiB | workers MiB (peak VmHWM) | largest image at prepix's " \
               "DCT scale MiB | bound 1.5x + 16 MiB | met | floor at prepix's scale, largest " \

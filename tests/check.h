@@ -43,6 +43,16 @@ typedef struct {
         }                                                                                          \
     } while (0)
 
+/* Test set-up that fails only when memory runs out (building buffers and
+ * records): a failure ends the test binary as a failed test. */
+#define MUST(call)                                                                                 \
+    do {                                                                                           \
+        if ((call) != 0) {                                                                         \
+            fprintf(stderr, "%s:%d: %s failed\n", __FILE__, __LINE__, #call);                      \
+            exit(1);                                                                               \
+        }                                                                                          \
+    } while (0)
+
 /* Corpus root from the environment (set by CTest), or NULL: tests that need
  * it print why and return PPX_SKIP. */
 static inline const char *ppx_test_corpus(void)

@@ -64,13 +64,13 @@ typedef int (*ppx_tar_cb)(void *arg, const ppx_tar_member *m);
  * first header is neither a tar header nor ustar's, PPX_TAR_DAMAGED
  * otherwise. Memory is bounded
  * whatever the archive holds: one header at a time (libarchive's). */
-int ppx_tar_list(int fd, uint64_t base, uint64_t size, ppx_tar_cb cb, void *arg);
+PPX_MUST_USE int ppx_tar_list(int fd, uint64_t base, uint64_t size, ppx_tar_cb cb, void *arg);
 
 /* Reads the member [off, off + size) of the archive open as fd into b
  * (replacing its contents). A member over max_bytes fails with PPX_ELIMIT,
  * a file shorter than the member with PPX_ETRUNC. Stage READ. */
-int ppx_tar_read_member(int fd, uint64_t off, uint64_t size, uint64_t max_bytes, ppx_buf *b,
-                        ppx_err *err);
+PPX_MUST_USE int ppx_tar_read_member(int fd, uint64_t off, uint64_t size, uint64_t max_bytes,
+                                     ppx_buf *b, ppx_err *err);
 
 /* The archive a reader last opened, kept for its next member: reading an
  * archive's images costs one open, not one per image. */
@@ -86,14 +86,15 @@ void ppx_arc_cache_close(ppx_arc_cache *c);
  * opened below root (a key: never through a linked folder, the archive
  * itself a link only with follow_last), or as a path when root is -1.
  * Errors at stage INPUT (opening) or READ, as ppx_tar_read_member. */
-int ppx_arc_read(ppx_arc_cache *c, int root, ppx_dircache *dirs, const char *name, int follow_last,
-                 uint64_t off, uint64_t size, uint64_t max_bytes, ppx_buf *b, ppx_err *err);
+PPX_MUST_USE int ppx_arc_read(ppx_arc_cache *c, int root, ppx_dircache *dirs, const char *name,
+                              int follow_last, uint64_t off, uint64_t size, uint64_t max_bytes,
+                              ppx_buf *b, ppx_err *err);
 
 /* Whether a file name names a tar archive (".tar", any case), and whether it
  * names a compressed one (.tar.gz, .tgz, .tar.bz2, .tar.xz, .tar.zst, ...),
  * which is refused. */
-int ppx_is_tar_name(const char *name);
-int ppx_is_compressed_tar_name(const char *name);
+PPX_MUST_USE int ppx_is_tar_name(const char *name);
+PPX_MUST_USE int ppx_is_compressed_tar_name(const char *name);
 
 /* WebDataset's sample key of a member name: the folder and the base name up
  * to its first dot. Returns the key's length; *ext points after that dot

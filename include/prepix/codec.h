@@ -69,8 +69,8 @@ typedef struct {
 
 /* Reads the header only. Writes *info on success. Returns 0 or a negative
  * code with err filled (stage DECODE). */
-int ppx_codec_inspect(const uint8_t *buf, size_t len, const ppx_limits *limits, ppx_info *info,
-                      ppx_err *err);
+PPX_MUST_USE int ppx_codec_inspect(const uint8_t *buf, size_t len, const ppx_limits *limits,
+                                   ppx_info *info, ppx_err *err);
 
 /* Decodes buf into img (reusing its allocation). On success img holds gray,
  * gray+alpha, RGB or RGBA samples of type U8 or U16 (16-bit PNG/TIFF), with
@@ -79,8 +79,8 @@ int ppx_codec_inspect(const uint8_t *buf, size_t len, const ppx_limits *limits, 
  * the EXIF/TIFF orientation, not applied. *info (may be NULL) gets the header
  * facts and the scale used. Limits are checked before any pixel allocation.
  * Returns 0 or a negative code with err filled (stage DECODE). */
-int ppx_codec_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *opts, ppx_image *img,
-                     ppx_info *info, ppx_err *err);
+PPX_MUST_USE int ppx_codec_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *opts,
+                                  ppx_image *img, ppx_info *info, ppx_err *err);
 
 typedef enum { PPX_TIFF_LZW = 0, PPX_TIFF_DEFLATE, PPX_TIFF_NONE } ppx_tiff_compression;
 
@@ -100,6 +100,7 @@ void ppx_encode_opts_default(ppx_encode_opts *o, ppx_format f);
  * drop it first), 4:2:0 for colour. WebP takes 8-bit 1..4 channels (gray is
  * stored as RGB) up to 16383 pixels a side. Returns 0 or a negative code
  * with err filled (stage ENCODE). */
-int ppx_codec_encode(const ppx_image *img, const ppx_encode_opts *opts, ppx_buf *out, ppx_err *err);
+PPX_MUST_USE int ppx_codec_encode(const ppx_image *img, const ppx_encode_opts *opts, ppx_buf *out,
+                                  ppx_err *err);
 
 #endif

@@ -8,6 +8,20 @@
 
 #include <stdarg.h>
 
+/* On every function that returns an error code (or a result a caller must
+ * look at): ignoring it is a warning, an error under -Werror. Not on
+ * ppx_err_set, whose return is only a convenience for `return
+ * ppx_err_set(...)`: the error is in *err. */
+#define PPX_MUST_USE __attribute__((warn_unused_result))
+
+/* Drops a PPX_MUST_USE result where that is right; each call site says
+ * why. (GCC warns about a (void) cast of such a call, so this is the one
+ * spelling of "ignored on purpose".) */
+static inline void ppx_ignore(int rc)
+{
+    (void)rc;
+}
+
 /* X(name, text): one table makes the enum, ppx_strerror() and ppx_err_name(). */
 #define PPX_ERRNO_MAP(X)                                                                           \
     X(EINVAL, "invalid argument")                                                                  \
@@ -85,7 +99,7 @@ const char *ppx_err_name(int code);
 /* Name of a stage ("decode"). */
 const char *ppx_stage_name(int stage);
 /* Stage from its name, or -1. */
-int ppx_stage_from_name(const char *name);
+PPX_MUST_USE int ppx_stage_from_name(const char *name);
 
 /* Clears the record (code 0, empty strings). Accepts NULL. */
 void ppx_err_clear(ppx_err *err);

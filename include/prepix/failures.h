@@ -22,15 +22,16 @@ typedef struct {
     size_t n, cap;
 } ppx_failures;
 
-int ppx_failures_add(ppx_failures *f, uint64_t index, int stage, int code, const char *msg);
+PPX_MUST_USE int ppx_failures_add(ppx_failures *f, uint64_t index, int stage, int code,
+                                  const char *msg);
 /* Appends all of src to dst. */
-int ppx_failures_extend(ppx_failures *dst, const ppx_failures *src);
+PPX_MUST_USE int ppx_failures_extend(ppx_failures *dst, const ppx_failures *src);
 void ppx_failures_sort(ppx_failures *f);
 void ppx_failures_destroy(ppx_failures *f);
 /* Serialisation for MPI and the journal. Unpack appends the entries of
  * p[0..n) (untrusted) to f, all or none: 0, PPX_ECORRUPT (a length, stage
  * or code out of range) or PPX_ENOMEM; used (may be NULL) gets the bytes read. */
-int ppx_failures_pack(const ppx_failures *f, ppx_buf *out);
-int ppx_failures_unpack(const uint8_t *p, size_t n, ppx_failures *f, size_t *used);
+PPX_MUST_USE int ppx_failures_pack(const ppx_failures *f, ppx_buf *out);
+PPX_MUST_USE int ppx_failures_unpack(const uint8_t *p, size_t n, ppx_failures *f, size_t *used);
 
 #endif

@@ -39,15 +39,15 @@ void ppx_key_normalize(char *key);
 /* Resolves "." and ".." in a relative name by its text, in place ("a/../b"
  * is "b"), for naming outputs: 0, or PPX_EUNSAFE when ".." climbs above the
  * top (the name would lie outside its root). */
-int ppx_key_resolve(char *rel, ppx_err *err);
+PPX_MUST_USE int ppx_key_resolve(char *rel, ppx_err *err);
 
 /* 1 if name is one of ppx_write_beneath's temporary names
  * (".ppx-PPPPPPPP-RRRRRRRR.tmp": the writer's pid, 32 random bits). */
-int ppx_is_temp_name(const char *name);
+PPX_MUST_USE int ppx_is_temp_name(const char *name);
 
 /* Removes, in folder dirfd, the temporary files process pid left (a worker
  * killed between writing and renaming). Returns how many. */
-int ppx_remove_temps_of(int dirfd, uint32_t pid);
+PPX_MUST_USE int ppx_remove_temps_of(int dirfd, uint32_t pid);
 
 /* Removes the temporary files a killed run left below root (folders never
  * entered through links). Returns how many. */
@@ -57,7 +57,7 @@ uint64_t ppx_sweep_temps(int root);
  * not absolute, no "." or ".." component, no empty component, no component
  * longer than NAME_MAX. 0, PPX_EUNSAFE or PPX_ENAMETOOLONG, with a message
  * at stage INPUT. */
-int ppx_key_check(const char *rel, ppx_err *err);
+PPX_MUST_USE int ppx_key_check(const char *rel, ppx_err *err);
 
 /* Opens folder rel below root (rel "" or NULL: root itself, dup'ed), never
  * following a symbolic link on the way (O_DIRECTORY | O_NOFOLLOW per
@@ -65,7 +65,7 @@ int ppx_key_check(const char *rel, ppx_err *err);
  * umask). Returns a descriptor owned by the caller, or a negative code
  * (stage WRITE when create, else INPUT): PPX_EUNSAFE for a link or a
  * non-folder on the way. */
-int ppx_dir_open_beneath(int root, const char *rel, int create, ppx_err *err);
+PPX_MUST_USE int ppx_dir_open_beneath(int root, const char *rel, int create, ppx_err *err);
 
 /* The identity of a file: so an output never replaces its own input. */
 typedef struct {
@@ -89,32 +89,34 @@ typedef struct {
  * unusable (no space, read-only file system, quota, I/O error: fatal for a
  * run), PPX_EUNSAFE (a link or non-folder on the way, or the output would be
  * its own input), PPX_ENAMETOOLONG, PPX_EIO for other problems of this file. */
-int ppx_write_beneath(int root, ppx_dircache *cache, const char *rel, const void *data, size_t len,
-                      const ppx_write_opts *opt, ppx_err *err);
+PPX_MUST_USE int ppx_write_beneath(int root, ppx_dircache *cache, const char *rel, const void *data,
+                                   size_t len, const ppx_write_opts *opt, ppx_err *err);
 
 /* Opens file rel below root for reading: folders on the way are never links;
  * the file itself is opened O_NOFOLLOW unless follow_last. Non-blocking open
  * (a FIFO never hangs). Returns a descriptor or a negative code at stage
  * INPUT (PPX_ENOENT, PPX_ELOOP for a link not followed, PPX_EUNSAFE, PPX_EIO). */
-int ppx_open_beneath(int root, ppx_dircache *cache, const char *rel, int follow_last, ppx_err *err);
+PPX_MUST_USE int ppx_open_beneath(int root, ppx_dircache *cache, const char *rel, int follow_last,
+                                  ppx_err *err);
 
 /* Opens name in folder dfd (AT_FDCWD: a path) for reading, non-blocking (a
  * FIFO never hangs), the last component O_NOFOLLOW unless follow_last. The
  * descriptor, or a negative code at stage INPUT: PPX_ELOOP (a loop, or a
  * link not followed), PPX_ENOENT, PPX_ENAMETOOLONG, PPX_ESPECIAL (a socket),
  * PPX_EIO. */
-int ppx_open_input_at(int dfd, const char *name, int follow_last, ppx_err *err);
+PPX_MUST_USE int ppx_open_input_at(int dfd, const char *name, int follow_last, ppx_err *err);
 
 /* Reads a whole regular file from an open descriptor (taking ownership: it is
  * closed) into b, checking its type with fstat before any read: PPX_ESPECIAL
  * for FIFOs, devices, sockets, folders (nothing is read from them), PPX_ELIMIT
  * over max_bytes, PPX_EIO on read errors. id, if not NULL, gets the file's
  * identity. Stage INPUT or READ. */
-int ppx_fd_read_all(int fd, uint64_t max_bytes, ppx_buf *b, ppx_file_id *id, ppx_err *err);
+PPX_MUST_USE int ppx_fd_read_all(int fd, uint64_t max_bytes, ppx_buf *b, ppx_file_id *id,
+                                 ppx_err *err);
 
 /* ppx_open_beneath + ppx_fd_read_all: what a worker does with an input. */
-int ppx_read_beneath(int root, ppx_dircache *cache, const char *rel, int follow_last,
-                     uint64_t max_bytes, ppx_buf *b, ppx_file_id *id, ppx_err *err);
+PPX_MUST_USE int ppx_read_beneath(int root, ppx_dircache *cache, const char *rel, int follow_last,
+                                  uint64_t max_bytes, ppx_buf *b, ppx_file_id *id, ppx_err *err);
 
 /* OUTDIR, opened once. */
 typedef struct {
@@ -126,23 +128,24 @@ typedef struct {
 /* Opens (create: after making it and its missing parents) the folder path,
  * which the user named, so links in it are followed. Returns 0, or PPX_ENOENT
  * when it does not exist and !create, or PPX_EOUTPUT. */
-int ppx_outdir_open(ppx_outdir *o, const char *path, int create, ppx_err *err);
+PPX_MUST_USE int ppx_outdir_open(ppx_outdir *o, const char *path, int create, ppx_err *err);
 void ppx_outdir_close(ppx_outdir *o);
 /* Checks that path still names the folder opened (same device and inode): a
  * run whose OUTDIR was deleted or replaced must not report success.
  * 0 or PPX_EOUTPUT (stage JOB) naming it. */
-int ppx_outdir_check(const ppx_outdir *o, ppx_err *err);
+PPX_MUST_USE int ppx_outdir_check(const ppx_outdir *o, ppx_err *err);
 
 /* Opens (making it 0700 if missing) the folder name below root that must be
  * private to this user: a real folder (not a link) owned by the effective
  * user and writable by nobody else; its mode is then set to 0700. Returns a
  * descriptor or PPX_EUNSAFE (stage JOB) naming what is wrong. */
-int ppx_private_dir_open(int root, const char *name, ppx_err *err);
+PPX_MUST_USE int ppx_private_dir_open(int root, const char *name, ppx_err *err);
 
 /* Reads file name in folder dirfd: opened O_NOFOLLOW | O_NONBLOCK, required
  * regular, at most max_bytes. 0, 1 when absent (ENOENT), or a negative code
  * at stage JOB. */
-int ppx_read_at(int dirfd, const char *name, uint64_t max_bytes, ppx_buf *b, ppx_err *err);
+PPX_MUST_USE int ppx_read_at(int dirfd, const char *name, uint64_t max_bytes, ppx_buf *b,
+                             ppx_err *err);
 
 /* Writes a report the user named: a regular file (or a missing one) is
  * replaced atomically through a temporary file created O_EXCL | O_NOFOLLOW
@@ -150,6 +153,7 @@ int ppx_read_at(int dirfd, const char *name, uint64_t max_bytes, ppx_buf *b, ppx
  * is written in place and never renamed over; a symbolic link at path is
  * followed only if the effective user or root owns it, else replaced. "-" is
  * stdout. 0 or a negative code with a message. */
-int ppx_report_file_write(const char *path, const void *data, size_t len, ppx_err *err);
+PPX_MUST_USE int ppx_report_file_write(const char *path, const void *data, size_t len,
+                                       ppx_err *err);
 
 #endif

@@ -49,8 +49,8 @@ void ppx_image_destroy(ppx_image *img);
  * reset (orientation 1). Contents are undefined. Checks the size against
  * limits l (may be NULL: only overflow is checked). 0, PPX_ELIMIT or
  * PPX_ENOMEM (message in err, stage TRANSFORM unless the caller changes it). */
-int ppx_image_alloc(ppx_image *img, uint32_t w, uint32_t h, unsigned channels, ppx_sample type,
-                    const ppx_limits *l, ppx_err *err);
+PPX_MUST_USE int ppx_image_alloc(ppx_image *img, uint32_t w, uint32_t h, unsigned channels,
+                                 ppx_sample type, const ppx_limits *l, ppx_err *err);
 /* Copies metadata (orientation, alpha, source colour space) from src. */
 void ppx_image_copy_meta(ppx_image *dst, const ppx_image *src);
 /* Swaps the contents of two images (buffer reuse without copying). */

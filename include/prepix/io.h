@@ -16,12 +16,13 @@
  * (PPX_ELIMIT). id (may be NULL) gets the file's identity. Errors at stage
  * INPUT (the name) or READ (the contents). Inputs below a folder are read
  * with ppx_read_beneath (prepix/fsafe.h) instead. */
-int ppx_file_read(const char *path, uint64_t max_bytes, ppx_buf *b, ppx_file_id *id, ppx_err *err);
+PPX_MUST_USE int ppx_file_read(const char *path, uint64_t max_bytes, ppx_buf *b, ppx_file_id *id,
+                               ppx_err *err);
 
 /* Joins a and b with one '/', into out (cap bytes). 0 or PPX_EINVAL if too long. */
-int ppx_path_join(char *out, size_t cap, const char *a, const char *b);
+PPX_MUST_USE int ppx_path_join(char *out, size_t cap, const char *a, const char *b);
 
 /* 1 if name ends in .jpg .jpeg .tif .tiff .png (any case). */
-int ppx_is_image_name(const char *name);
+PPX_MUST_USE int ppx_is_image_name(const char *name);
 
 #endif

@@ -8,6 +8,8 @@
 #ifndef PREPIX_JSON_H
 #define PREPIX_JSON_H
 
+#include "prepix/error.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,7 +40,7 @@ void ppx_json_dbl(ppx_json *j, double v);
 void ppx_json_bool(ppx_json *j, int v);
 void ppx_json_null(ppx_json *j);
 /* Appends the escaped form of n bytes of s (without quotes) to out. */
-int ppx_json_escape(ppx_buf *out, const char *s, size_t n);
+PPX_MUST_USE int ppx_json_escape(ppx_buf *out, const char *s, size_t n);
 
 /* A name as it may reach a terminal: escaped as inside a JSON string (so
  * escape sequences and newlines in file names are shown, never obeyed), cut

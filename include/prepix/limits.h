@@ -28,11 +28,11 @@ void ppx_limits_default(ppx_limits *l);
  * packed buffer (w * h * channels * bytes_per_sample) with overflow checks.
  * Writes *bytes only on success. Returns 0, or PPX_ELIMIT / PPX_ECORRUPT
  * (zero size) with a message in err (stage DECODE). */
-int ppx_limits_check(const ppx_limits *l, uint64_t w, uint64_t h, unsigned channels,
-                     unsigned bytes_per_sample, size_t *bytes, ppx_err *err);
+PPX_MUST_USE int ppx_limits_check(const ppx_limits *l, uint64_t w, uint64_t h, unsigned channels,
+                                  unsigned bytes_per_sample, size_t *bytes, ppx_err *err);
 
 /* Overflow-checked helpers: 0 on success, -1 on overflow. */
-int ppx_mul_size(size_t a, size_t b, size_t *out);
-int ppx_add_size(size_t a, size_t b, size_t *out);
+PPX_MUST_USE int ppx_mul_size(size_t a, size_t b, size_t *out);
+PPX_MUST_USE int ppx_add_size(size_t a, size_t b, size_t *out);
 
 #endif

@@ -38,11 +38,11 @@ typedef enum {
 /* "nearest", "bilinear", "bicubic", "lanczos3". */
 const char *ppx_filter_name(ppx_filter f);
 /* Filter from its name, or -1. */
-int ppx_filter_from_name(const char *name);
+PPX_MUST_USE int ppx_filter_from_name(const char *name);
 /* "shorter", "longer", "fill", "contain", "cover". */
 const char *ppx_fit_name(ppx_fit f);
 /* Fit from its name, or -1. */
-int ppx_fit_from_name(const char *name);
+PPX_MUST_USE int ppx_fit_from_name(const char *name);
 
 /* ---- Geometry (pure arithmetic, no pixels) ---- */
 
@@ -94,39 +94,41 @@ void ppx_random_crop_box(ppx_rng *rng, uint32_t w, uint32_t h, const double scal
 /* Applies EXIF orientation `orientation` (1..8) to the pixels: the result is
  * the upright image a viewer shows. dst->orientation is set to 1. Any sample
  * type. Orientation outside 1..8 is treated as 1 (a plain copy). */
-int ppx_op_orient(const ppx_image *src, ppx_image *dst, int orientation, const ppx_limits *l,
-                  ppx_err *err);
+PPX_MUST_USE int ppx_op_orient(const ppx_image *src, ppx_image *dst, int orientation,
+                               const ppx_limits *l, ppx_err *err);
 /* ppx_op_orient with src->orientation. */
-int ppx_op_autorotate(const ppx_image *src, ppx_image *dst, const ppx_limits *l, ppx_err *err);
+PPX_MUST_USE int ppx_op_autorotate(const ppx_image *src, ppx_image *dst, const ppx_limits *l,
+                                   ppx_err *err);
 /* Mirror left-right (vertical == 0) or top-bottom (vertical != 0). */
-int ppx_op_flip(const ppx_image *src, ppx_image *dst, int vertical, const ppx_limits *l,
-                ppx_err *err);
+PPX_MUST_USE int ppx_op_flip(const ppx_image *src, ppx_image *dst, int vertical,
+                             const ppx_limits *l, ppx_err *err);
 /* Rotates clockwise by 90, 180 or 270 degrees (PPX_EINVAL otherwise). */
-int ppx_op_rotate(const ppx_image *src, ppx_image *dst, int degrees, const ppx_limits *l,
-                  ppx_err *err);
+PPX_MUST_USE int ppx_op_rotate(const ppx_image *src, ppx_image *dst, int degrees,
+                               const ppx_limits *l, ppx_err *err);
 
 /* Copies the w x h window whose top-left corner is at (x, y) in src (which
  * may lie partly or wholly outside src); samples outside src take fill[c]
  * (fill may be NULL: zeros). fill values are in the sample type's range.
  * Any sample type except that fill is ignored (zeros) for F32. */
-int ppx_op_extract(const ppx_image *src, ppx_image *dst, int64_t x, int64_t y, uint32_t w,
-                   uint32_t h, const uint16_t fill[4], const ppx_limits *l, ppx_err *err);
+PPX_MUST_USE int ppx_op_extract(const ppx_image *src, ppx_image *dst, int64_t x, int64_t y,
+                                uint32_t w, uint32_t h, const uint16_t fill[4], const ppx_limits *l,
+                                ppx_err *err);
 /* torchvision CenterCrop to w x h: pads with zeros where src is smaller. */
-int ppx_op_center_crop(const ppx_image *src, ppx_image *dst, uint32_t w, uint32_t h,
-                       const ppx_limits *l, ppx_err *err);
+PPX_MUST_USE int ppx_op_center_crop(const ppx_image *src, ppx_image *dst, uint32_t w, uint32_t h,
+                                    const ppx_limits *l, ppx_err *err);
 /* Letterbox: src centred on a w x h canvas of colour rgba (8-bit values,
  * scaled by 257 for 16-bit images; gray images take the BT.601 luma of
  * R,G,B; alpha channels take rgba[3]). Same placement as center-crop, so a
  * side larger than the canvas is cropped centrally. */
-int ppx_op_pad(const ppx_image *src, ppx_image *dst, uint32_t w, uint32_t h, const uint8_t rgba[4],
-               const ppx_limits *l, ppx_err *err);
+PPX_MUST_USE int ppx_op_pad(const ppx_image *src, ppx_image *dst, uint32_t w, uint32_t h,
+                            const uint8_t rgba[4], const ppx_limits *l, ppx_err *err);
 
 /* Coefficient tables and scratch buffers of the resampler, kept between
  * calls so that nothing is allocated per image once warm. One per worker
  * (not shared between threads). */
 typedef struct ppx_resizer ppx_resizer;
 /* Allocates an empty resizer into *out (caller owns it). 0 or PPX_ENOMEM. */
-int ppx_resizer_new(ppx_resizer **out);
+PPX_MUST_USE int ppx_resizer_new(ppx_resizer **out);
 /* Frees *rs and sets it to NULL; accepts NULL. */
 void ppx_resizer_free(ppx_resizer **rs);
 /* Frees the buffers kept for reuse that are larger than keep bytes. */
@@ -139,33 +141,37 @@ void ppx_resizer_trim(ppx_resizer *rs, size_t keep);
  * to Pillow's Image.resize; 16-bit uses float sums. Images with alpha are
  * resampled premultiplied, as Pillow does. rs may be NULL (a temporary one is
  * used). */
-int ppx_op_resize(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, uint32_t w, uint32_t h,
-                  ppx_filter filter, const ppx_limits *l, ppx_err *err);
+PPX_MUST_USE int ppx_op_resize(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, uint32_t w,
+                               uint32_t h, ppx_filter filter, const ppx_limits *l, ppx_err *err);
 /* The window `box` of ppx_op_resize(src, w, h), computing only its samples:
  * the same bytes as resizing then cropping, for less work (resize followed
  * by center-crop). Needs a resizer, a smoothing filter and a change of both
  * dimensions (w != src->width, h != src->height); box inside w x h. */
-int ppx_op_resize_window(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, uint32_t w,
-                         uint32_t h, const ppx_box *box, ppx_filter filter, const ppx_limits *l,
-                         ppx_err *err);
+PPX_MUST_USE int ppx_op_resize_window(ppx_resizer *rs, const ppx_image *src, ppx_image *dst,
+                                      uint32_t w, uint32_t h, const ppx_box *box, ppx_filter filter,
+                                      const ppx_limits *l, ppx_err *err);
 /* torchvision's resized_crop: the box (inside src) resized to w x h. */
-int ppx_op_resized_crop(ppx_resizer *rs, const ppx_image *src, const ppx_box *box, ppx_image *dst,
-                        uint32_t w, uint32_t h, ppx_filter filter, const ppx_limits *l,
-                        ppx_err *err);
+PPX_MUST_USE int ppx_op_resized_crop(ppx_resizer *rs, const ppx_image *src, const ppx_box *box,
+                                     ppx_image *dst, uint32_t w, uint32_t h, ppx_filter filter,
+                                     const ppx_limits *l, ppx_err *err);
 
 /* RGB(A) to gray(+alpha) with ITU-R BT.601 luma, Pillow's integer formula
  * (R*19595 + G*38470 + B*7471 + 32768) >> 16. Gray input is copied. */
-int ppx_op_grayscale(const ppx_image *src, ppx_image *dst, const ppx_limits *l, ppx_err *err);
+PPX_MUST_USE int ppx_op_grayscale(const ppx_image *src, ppx_image *dst, const ppx_limits *l,
+                                  ppx_err *err);
 /* To three channels: gray is replicated, alpha dropped. */
-int ppx_op_rgb(const ppx_image *src, ppx_image *dst, const ppx_limits *l, ppx_err *err);
+PPX_MUST_USE int ppx_op_rgb(const ppx_image *src, ppx_image *dst, const ppx_limits *l,
+                            ppx_err *err);
 /* U16 to U8 rounding to nearest (v + 128) / 257; U8 is copied. */
-int ppx_op_to_8bit(const ppx_image *src, ppx_image *dst, const ppx_limits *l, ppx_err *err);
+PPX_MUST_USE int ppx_op_to_8bit(const ppx_image *src, ppx_image *dst, const ppx_limits *l,
+                                ppx_err *err);
 /* Histogram equalisation of each colour channel (alpha is left alone), with
  * Pillow's ImageOps.equalize lookup table (256 bins for U8, 65536 for U16). */
-int ppx_op_equalize(const ppx_image *src, ppx_image *dst, const ppx_limits *l, ppx_err *err);
+PPX_MUST_USE int ppx_op_equalize(const ppx_image *src, ppx_image *dst, const ppx_limits *l,
+                                 ppx_err *err);
 /* (x / max - mean[c]) / std[c] to PPX_F32, max 255 or 65535. n is 1 (one
  * value for every channel) or the channel count (PPX_EINVAL otherwise). */
-int ppx_op_normalize(const ppx_image *src, ppx_image *dst, const float *mean, const float *std,
-                     unsigned n, const ppx_limits *l, ppx_err *err);
+PPX_MUST_USE int ppx_op_normalize(const ppx_image *src, ppx_image *dst, const float *mean,
+                                  const float *std, unsigned n, const ppx_limits *l, ppx_err *err);
 
 #endif

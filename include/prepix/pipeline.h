@@ -8,7 +8,6 @@
 
 #include "prepix/error.h"
 #include "prepix/image.h"
-#include "prepix/shard.h"
 
 typedef struct ppx_pipeline ppx_pipeline;         /* parsed, immutable */
 typedef struct ppx_pipeline_ctx ppx_pipeline_ctx; /* per-worker scratch buffers */
@@ -17,7 +16,7 @@ typedef struct ppx_pipeline_ctx ppx_pipeline_ctx; /* per-worker scratch buffers 
  * caller (the CLI) before calling this. The whole spec is validated; on
  * failure err (code PPX_ESPEC, stage NONE) names the op's position (1-based),
  * the bad token and what was expected. *out is written only on success. */
-int ppx_pipeline_parse(const char *spec, ppx_pipeline **out, ppx_err *err);
+PPX_MUST_USE int ppx_pipeline_parse(const char *spec, ppx_pipeline **out, ppx_err *err);
 void ppx_pipeline_free(ppx_pipeline **pl);
 
 /* Canonical text of the pipeline (defaults filled in), stable across
@@ -25,21 +24,28 @@ void ppx_pipeline_free(ppx_pipeline **pl);
 const char *ppx_pipeline_canonical(const ppx_pipeline *pl);
 
 /* Number of ops. */
-int ppx_pipeline_length(const ppx_pipeline *pl);
+PPX_MUST_USE int ppx_pipeline_length(const ppx_pipeline *pl);
 /* 1 if the pipeline ends in normalize (output float32). */
-int ppx_pipeline_has_normalize(const ppx_pipeline *pl);
-/* The shape of the images an npy shard holds for this pipeline: its fixed
- * size (see ppx_pipeline_fixed_size), 1 channel when its last colour op is
- * `grayscale`, else 3, float32 when it ends in normalize. 1, or 0 when the
- * size is not fixed (no npy possible). */
-int ppx_pipeline_npy_shape(const ppx_pipeline *pl, ppx_npy_shape *out);
+PPX_MUST_USE int ppx_pipeline_has_normalize(const ppx_pipeline *pl);
+/* What the pipeline alone decides about its output images; the input
+ * decides the rest. Formats that need a fixed geometry (npy shards) are
+ * built from this by their owners (ppx_sched_npy_shape). */
+typedef struct {
+    int fixed;         /* 1: every output is w x h (ppx_pipeline_fixed_size); 0: it varies */
+    uint32_t w, h;     /* when fixed */
+    unsigned channels; /* 1 or 3 when the last colour op (grayscale, rgb) sets it; 0: the input's */
+    int f32;           /* 1: float32 samples (it ends in normalize); 0: the input's integers */
+} ppx_pipeline_geometry;
+
+/* The geometry of the pipeline's output (pl may be NULL: no ops). */
+void ppx_pipeline_output_geometry(const ppx_pipeline *pl, ppx_pipeline_geometry *g);
 
 /* Values of the trailing normalize's mean/std (1: all channels, else one
  * per channel); 0 without normalize. */
-int ppx_pipeline_normalize_values(const ppx_pipeline *pl);
+PPX_MUST_USE int ppx_pipeline_normalize_values(const ppx_pipeline *pl);
 
 /* 1 if any op draws random numbers. */
-int ppx_pipeline_is_random(const ppx_pipeline *pl);
+PPX_MUST_USE int ppx_pipeline_is_random(const ppx_pipeline *pl);
 
 /* Shrink-on-load hint: for a source of src_w x src_h (stored frame) with
  * EXIF orientation `orientation`, writes the smallest decoded size (stored
@@ -51,9 +57,9 @@ void ppx_pipeline_decode_hint(const ppx_pipeline *pl, uint32_t src_w, uint32_t s
 /* 1 if every image leaves the pipeline at the same size (written to *w,
  * *h), whatever its input size: e.g. it ends in center-crop, random-crop, pad
  * or resize WxH fit=fill (what npy shards need); 0 otherwise. */
-int ppx_pipeline_fixed_size(const ppx_pipeline *pl, uint32_t *w, uint32_t *h);
+PPX_MUST_USE int ppx_pipeline_fixed_size(const ppx_pipeline *pl, uint32_t *w, uint32_t *h);
 
-int ppx_pipeline_ctx_new(ppx_pipeline_ctx **out);
+PPX_MUST_USE int ppx_pipeline_ctx_new(ppx_pipeline_ctx **out);
 void ppx_pipeline_ctx_free(ppx_pipeline_ctx **ctx);
 /* Frees the scratch buffers larger than keep bytes (kept for reuse otherwise). */
 void ppx_pipeline_ctx_trim(ppx_pipeline_ctx *ctx, size_t keep);
@@ -67,13 +73,13 @@ void ppx_pipeline_ctx_set_limits(ppx_pipeline_ctx *ctx, const ppx_limits *l);
  * INPUT, so the result never depends on which worker runs it. On success *out points at the result
  * (img itself or a buffer owned by ctx; valid until the next call with the same ctx or img).
  * Errors: err filled, stage TRANSFORM. */
-int ppx_pipeline_run(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx_image *img, uint64_t seed,
-                     const char *key, ppx_image **out, ppx_err *err);
+PPX_MUST_USE int ppx_pipeline_run(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx_image *img,
+                                  uint64_t seed, const char *key, ppx_image **out, ppx_err *err);
 
 /* Applies the trailing normalize (if any) to in, giving a PPX_F32 image in
  * *out (owned by ctx). */
-int ppx_pipeline_normalize(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, const ppx_image *in,
-                           ppx_image **out, ppx_err *err);
+PPX_MUST_USE int ppx_pipeline_normalize(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx,
+                                        const ppx_image *in, ppx_image **out, ppx_err *err);
 
 /* Writes the list of ops, their arguments and defaults (for `prepix ops`). */
 void ppx_pipeline_print_ops(FILE *f);

@@ -3,12 +3,15 @@
 #ifndef PREPIX_SCHED_H
 #define PREPIX_SCHED_H
 
+#include "prepix/error.h"
+
 #include <mpi.h>
 #include <stdint.h>
 
 #include "prepix/codec.h"
 #include "prepix/limits.h"
 #include "prepix/pipeline.h"
+#include "prepix/tar_npy.h"
 
 /* Shard outputs: a chunk of the listing becomes one archive or array. */
 typedef enum { PPX_SHARD_NONE = 0, PPX_SHARD_TAR, PPX_SHARD_NPY } ppx_shard_kind;
@@ -58,7 +61,14 @@ typedef struct {
 /* Ranks fell silent (--rank-timeout): rank 0 wrote an incomplete report;
  * the caller ends the job with MPI_Abort and exit 4, so --resume finishes it. */
 #define PPX_SCHED_STALLED 101
-int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm);
+PPX_MUST_USE int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm);
+
+/* The shape of the images an npy shard holds for pipeline pl, from its
+ * output geometry: its fixed size, the channels its last colour op sets (1
+ * for grayscale; 3 otherwise: the shard writer makes every image RGB), and
+ * float32 when it ends in normalize, else uint8. 0, or PPX_EINVAL when the
+ * size varies with the input (no npy possible). */
+PPX_MUST_USE int ppx_sched_npy_shape(const ppx_pipeline *pl, ppx_npy_shape *out);
 
 /* Signal handling: the CLI installs handlers that call this; the run loop
  * sees it and stops cleanly (exit 4). Async-signal-safe. */

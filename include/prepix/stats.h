@@ -3,6 +3,8 @@
 #ifndef PREPIX_STATS_H
 #define PREPIX_STATS_H
 
+#include "prepix/error.h"
+
 #include <stdint.h>
 
 #include "prepix/buf.h"
@@ -38,7 +40,8 @@ typedef struct {
 #define PPX_STATS_GROUPS 8 /* channels 1..4 x depth 8/16 */
 
 /* Accumulator of a set of images (a chunk, a rank, a job). Plain data of
- * fixed size, so MPI can reduce it with ppx_stats_merge as a custom op. */
+ * fixed size; it travels between ranks and into the journal only through
+ * ppx_stats_serialize. */
 typedef struct {
     uint64_t total, ok, failed;
     uint64_t bytes_read, bytes_written;
@@ -50,7 +53,7 @@ typedef struct {
 
 void ppx_stats_init(ppx_stats *s);
 /* Group index of an image kind, or -1. */
-int ppx_stats_group(unsigned channels, unsigned bits);
+PPX_MUST_USE int ppx_stats_group(unsigned channels, unsigned bits);
 /* Computes the statistics of img (U8 or U16). */
 void ppx_img_stats_compute(const ppx_image *img, ppx_img_stats *st);
 /* Adds one processed image: its pixel stats (channels 0 = none) and input size. */
@@ -58,18 +61,26 @@ void ppx_stats_add_image(ppx_stats *s, const ppx_img_stats *st, uint32_t in_w, u
 /* dst += src, exactly. Commutative and associative. */
 void ppx_stats_merge(ppx_stats *dst, const ppx_stats *src);
 /* 1 if equal in every field. */
-int ppx_stats_equal(const ppx_stats *a, const ppx_stats *b);
+PPX_MUST_USE int ppx_stats_equal(const ppx_stats *a, const ppx_stats *b);
 
 /* Compact, portable, exact serialisation, for the resume journal and for
  * sending a chunk's statistics between ranks: appended to out (format 2,
  * sparse: only fields that differ from ppx_stats_init's, histograms
  * delta- and Rice-coded; docs/formats.md). 0 or PPX_ENOMEM. */
-int ppx_stats_serialize(const ppx_stats *s, ppx_buf *out);
+PPX_MUST_USE int ppx_stats_serialize(const ppx_stats *s, ppx_buf *out);
 /* Parses format 2 or format 1 (journals written before format 2) from the
  * untrusted bytes p[0..n): 0, with *s (written only on success) equal bit
  * for bit to what was serialised and *used (may be NULL) the bytes read,
  * or PPX_ECORRUPT. */
-int ppx_stats_deserialize(const uint8_t *p, size_t n, ppx_stats *s, size_t *used);
+PPX_MUST_USE int ppx_stats_deserialize(const uint8_t *p, size_t n, ppx_stats *s, size_t *used);
+
+/* One image's statistics as part of a message between ranks (the bytes
+ * transport sends them with the image's output): the little-endian encoding
+ * of prepix/buf.h, only the channels the image has. 0 or PPX_ENOMEM. */
+PPX_MUST_USE int ppx_img_stats_pack(const ppx_img_stats *st, ppx_buf *out);
+/* Reads what ppx_img_stats_pack wrote from r (untrusted bytes): 0 with *st
+ * written, or PPX_ECORRUPT (too short, or a field out of range). */
+PPX_MUST_USE int ppx_img_stats_unpack(ppx_rd *r, ppx_img_stats *st);
 
 /* Mean and standard deviation of band b of group g on the 0..1 scale. */
 void ppx_group_mean_std(const ppx_group_stats *g, unsigned bits, int b, double *mean, double *std);

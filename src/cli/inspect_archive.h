@@ -2,9 +2,10 @@
 #define PPX_CLI_INSPECT_ARCHIVE_H
 
 #include "prepix/buf.h"
+#include "prepix/error.h"
 
 /* Describes the archive at path as one JSON object in line (see
  * inspect_archive.c). Returns 1 when it cannot be read whole, else 0. */
-int ppx_cli_inspect_archive(const char *path, ppx_buf *line);
+PPX_MUST_USE int ppx_cli_inspect_archive(const char *path, ppx_buf *line);
 
 #endif

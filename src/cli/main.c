@@ -216,7 +216,7 @@ static int check_format(ppx_run_config *cfg, const ppx_pipeline *pl)
         return 0;
     }
     ppx_npy_shape sh;
-    if (cfg->shard == PPX_SHARD_NPY && !ppx_pipeline_npy_shape(pl, &sh)) {
+    if (cfg->shard == PPX_SHARD_NPY && ppx_sched_npy_shape(pl, &sh)) {
         usage_error("-f npy stacks images into one array: the pipeline must give every image "
                     "the same size (end it with center-crop, random-crop, crop, pad or "
                     "resize WxH fit=fill)");

@@ -2,6 +2,8 @@
 #ifndef PPX_CODEC_EXIF_H
 #define PPX_CODEC_EXIF_H
 
+#include "prepix/error.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +20,6 @@
  * structure is malformed (bad byte order or magic, IFD offset out of range,
  * an entry count that runs past the end); *orientation is then untouched.
  * Safe in workers: no globals. */
-int ppx__exif_orientation(const uint8_t *p, size_t n, int *orientation);
+PPX_MUST_USE int ppx__exif_orientation(const uint8_t *p, size_t n, int *orientation);
 
 #endif

@@ -4,6 +4,8 @@
 #ifndef PPX_CODEC_TIFF_PIXELS_H
 #define PPX_CODEC_TIFF_PIXELS_H
 
+#include "prepix/error.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,11 +34,11 @@ typedef struct {
 
 /* Whether plane `plane` of a separate-planes image holds a sample that
  * reaches the output (colour or alpha); samples we drop need not be decoded. */
-int ppx__tiff_px_plane_used(const ppx__tiff_px *p, unsigned plane);
+PPX_MUST_USE int ppx__tiff_px_plane_used(const ppx__tiff_px *p, unsigned plane);
 
 /* Whether a source row is already laid out as an output row (8- or 16-bit
  * gray or RGB, contiguous, every sample kept), so that it can be copied. */
-int ppx__tiff_px_is_copy(const ppx__tiff_px *p);
+PPX_MUST_USE int ppx__tiff_px_is_copy(const ppx__tiff_px *p);
 
 /* Converts n pixels of one source row into dst, the output row at its first
  * pixel. Contiguous data: src holds every sample of each pixel. Separate

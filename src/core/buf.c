@@ -60,12 +60,19 @@ int ppx_buf_printf(ppx_buf *b, const char *fmt, ...)
     return 0;
 }
 
-int ppx_buf_put_le64(ppx_buf *b, uint64_t v)
+int ppx_put_u64(ppx_buf *b, uint64_t v)
 {
     uint8_t le[8];
-    for (int i = 0; i < 8; i++)
-        le[i] = (uint8_t)(v >> (8 * i));
+    ppx_set_le64(le, v);
     return ppx_buf_append(b, le, 8);
+}
+
+int ppx_put_u32(ppx_buf *b, uint32_t v)
+{
+    uint8_t le[4];
+    for (int i = 0; i < 4; i++)
+        le[i] = (uint8_t)(v >> (8 * i));
+    return ppx_buf_append(b, le, 4);
 }
 
 int ppx_buf_append(ppx_buf *b, const void *p, size_t n)

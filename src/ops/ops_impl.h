@@ -11,7 +11,8 @@
 
 /* Checks that an op that computes on samples got U8 or U16 pixels with 1..4
  * channels; writes the message naming the op otherwise. */
-static inline int ppx__ops_check_int(const ppx_image *src, const char *op, ppx_err *err)
+static inline PPX_MUST_USE int ppx__ops_check_int(const ppx_image *src, const char *op,
+                                                  ppx_err *err)
 {
     if (src->type != PPX_U8 && src->type != PPX_U16)
         return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_TRANSFORM,
@@ -27,7 +28,7 @@ static inline int ppx__ops_check_int(const ppx_image *src, const char *op, ppx_e
 }
 
 /* 1 if the last channel is alpha (gray+alpha, RGBA). */
-static inline int ppx__has_alpha(unsigned channels)
+static inline PPX_MUST_USE int ppx__has_alpha(unsigned channels)
 {
     return channels == 2 || channels == 4;
 }

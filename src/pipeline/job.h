@@ -11,7 +11,7 @@
 #include "prepix/error.h"
 #include "prepix/fsafe.h"
 #include "prepix/pipeline.h"
-#include "prepix/shard.h"
+#include "prepix/tar_npy.h"
 #include "prepix/stats.h"
 #include "pool/pool.h"
 
@@ -46,7 +46,7 @@ typedef struct {
     ppx_pipeline_ctx *pctx;
 } ppx_job_ctx;
 
-int ppx_job_ctx_init(ppx_job_ctx *c);
+PPX_MUST_USE int ppx_job_ctx_init(ppx_job_ctx *c);
 void ppx_job_ctx_destroy(ppx_job_ctx *c);
 /* Frees the buffers larger than keep bytes. Buffers are kept from one image
  * to the next to save allocations, but each would keep the size of the
@@ -72,9 +72,10 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
 /* Reads the input of key (span: an archive member) as a worker does, into
  * b; id gets a plain file's identity (zero for a member). Shared by the
  * workers and rank 0's reading for the bytes transport. */
-int ppx_input_read(int in_root, ppx_dircache *dirs, ppx_arc_cache *arc, const char *in_path,
-                   const ppx_span *span, const char *key, int follow, uint64_t max_bytes,
-                   ppx_buf *b, ppx_file_id *id, ppx_err *err);
+PPX_MUST_USE int ppx_input_read(int in_root, ppx_dircache *dirs, ppx_arc_cache *arc,
+                                const char *in_path, const ppx_span *span, const char *key,
+                                int follow, uint64_t max_bytes, ppx_buf *b, ppx_file_id *id,
+                                ppx_err *err);
 
 /* The output name of a key, relative to OUTDIR: the key with the extension
  * replaced by that of `fmt` (kept when it already names that format; `same`
@@ -82,6 +83,7 @@ int ppx_input_read(int in_root, ppx_dircache *dirs, ppx_arc_cache *arc, const ch
  * ".." resolved by the text. The one
  * place output names come from: a name that would leave OUTDIR ("..") or
  * cannot be a file name fails (PPX_EUNSAFE, PPX_ENAMETOOLONG, stage INPUT). */
-int ppx_output_name(char *out, size_t cap, const char *key, ppx_format fmt, ppx_err *err);
+PPX_MUST_USE int ppx_output_name(char *out, size_t cap, const char *key, ppx_format fmt,
+                                 ppx_err *err);
 
 #endif

@@ -24,16 +24,16 @@ int ppx_pipeline_has_normalize(const ppx_pipeline *pl)
     return pl && pl->n > 0 && pl->ops[pl->n - 1].kind == PPX_OP_NORMALIZE;
 }
 
-int ppx_pipeline_npy_shape(const ppx_pipeline *pl, ppx_npy_shape *out)
+void ppx_pipeline_output_geometry(const ppx_pipeline *pl, ppx_pipeline_geometry *g)
 {
-    ppx_npy_shape sh = {.c = 3, .f32 = ppx_pipeline_has_normalize(pl)};
-    if (!ppx_pipeline_fixed_size(pl, &sh.w, &sh.h))
-        return 0;
+    ppx_pipeline_geometry r = {.f32 = ppx_pipeline_has_normalize(pl)};
+    r.fixed = ppx_pipeline_fixed_size(pl, &r.w, &r.h);
+    if (!r.fixed)
+        r.w = r.h = 0;
     for (int i = 0; pl && i < pl->n; i++)
         if (pl->ops[i].kind == PPX_OP_GRAYSCALE || pl->ops[i].kind == PPX_OP_RGB)
-            sh.c = pl->ops[i].kind == PPX_OP_GRAYSCALE ? 1 : 3;
-    *out = sh;
-    return 1;
+            r.channels = pl->ops[i].kind == PPX_OP_GRAYSCALE ? 1 : 3;
+    *g = r;
 }
 
 int ppx_pipeline_normalize_values(const ppx_pipeline *pl)

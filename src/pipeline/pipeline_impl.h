@@ -3,6 +3,8 @@
 #ifndef PPX_PIPELINE_IMPL_H
 #define PPX_PIPELINE_IMPL_H
 
+#include "prepix/error.h"
+
 #include <stdint.h>
 
 #include "prepix/ops.h"
@@ -47,7 +49,7 @@ typedef struct {
 /* Shrink-on-load before a resize: the value is the reduction the resize must
  * still do after the DCT scaling (0: no shrink on load). */
 enum { PPX_DRAFT_OFF = 0, PPX_DRAFT_FAST = 1, PPX_DRAFT_SAFE = 2 };
-int ppx_draft_from_name(const char *s);
+PPX_MUST_USE int ppx_draft_from_name(const char *s);
 const char *ppx_draft_name(int d);
 
 struct ppx_pipeline {

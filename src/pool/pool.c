@@ -50,7 +50,7 @@ typedef struct {
 
 struct ppx_pool {
     ppx_pool_config cfg;
-    int close_fds[PPX_POOL_MAX_CLOSE_FDS]; /* a copy: workers are respawned later */
+    int keep_fds[PPX_POOL_MAX_KEEP_FDS]; /* a copy: workers are respawned later */
     worker *w;
     int n;
     ppx_buf payload; /* coordinator's buffer for returned outputs */
@@ -167,6 +167,33 @@ static void worker_main(const ppx_pool_config *cfg, int in_fd, int out_fd)
     _exit(0);
 }
 
+/* In a new worker: closes every descriptor but the n in keep (-1 entries
+ * ignored), with close_range between them. Where the kernel lacks
+ * close_range (before Linux 5.9), closes up to the descriptor limit. */
+static void close_inherited(int *keep, int n)
+{
+    for (int a = 1; a < n; a++) /* a handful: insertion sort */
+        for (int b = a; b > 0 && keep[b - 1] > keep[b]; b--) {
+            int t = keep[b];
+            keep[b] = keep[b - 1];
+            keep[b - 1] = t;
+        }
+    unsigned lo = 0;
+    for (int k = 0; k <= n; k++) {
+        unsigned hi = k < n ? (unsigned)keep[k] : ~0U; /* close [lo, hi) */
+        if (k < n && keep[k] < 0)
+            continue;
+        if (hi > lo && syscall(SYS_close_range, lo, hi - 1, 0) != 0) {
+            long max = sysconf(_SC_OPEN_MAX);
+            unsigned end = k < n ? hi : max > 0 ? (unsigned)max : 1024;
+            for (unsigned fd = lo; fd < end; fd++)
+                close((int)fd);
+        }
+        if (k < n)
+            lo = hi + 1;
+    }
+}
+
 static int spawn(ppx_pool *p, int i, ppx_err *err)
 {
     int to[2], from[2];
@@ -188,18 +215,16 @@ static int spawn(ppx_pool *p, int i, ppx_err *err)
         return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "fork: %s", strerror(errno));
     }
     if (pid == 0) {
-        /* Child: hold only our own pipe ends, or a dead sibling would never
-         * show EOF to the coordinator. */
-        for (int k = 0; k < p->n; k++) {
-            if (k == i || p->w[k].pid <= 0)
-                continue;
-            close(p->w[k].to_fd);
-            close(p->w[k].from_fd);
-        }
-        for (int k = 0; k < p->cfg.n_close_fds; k++)
-            close(p->cfg.close_fds[k]);
-        close(to[1]);
-        close(from[0]);
+        /* Child: hold only what the worker needs (close_inherited), so a
+         * dead sibling shows EOF to the coordinator, and nothing of the
+         * rank's (MPI's sockets and shared memory, the journal, the OUTDIR
+         * lock) outlives it in a worker. */
+        int keep[5 + PPX_POOL_MAX_KEEP_FDS] = {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, to[0],
+                                               from[1]};
+        int nk = 5;
+        for (int k = 0; k < p->cfg.n_keep_fds; k++)
+            keep[nk++] = p->keep_fds[k];
+        close_inherited(keep, nk);
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the rank */
         if (getppid() != parent)          /* the rank died before the line above took effect */
             _exit(0);
@@ -237,10 +262,10 @@ int ppx_pool_new(const ppx_pool_config *cfg, ppx_pool **out, ppx_err *err)
     if (!p)
         return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
     p->cfg = *cfg;
-    p->cfg.n_close_fds = 0;
-    for (int i = 0; i < cfg->n_close_fds && i < PPX_POOL_MAX_CLOSE_FDS; i++)
-        p->close_fds[p->cfg.n_close_fds++] = cfg->close_fds[i];
-    p->cfg.close_fds = p->close_fds;
+    p->cfg.n_keep_fds = 0;
+    for (int i = 0; i < cfg->n_keep_fds && i < PPX_POOL_MAX_KEEP_FDS; i++)
+        p->keep_fds[p->cfg.n_keep_fds++] = cfg->keep_fds[i];
+    p->cfg.keep_fds = p->keep_fds;
     p->n = cfg->workers > 0 ? cfg->workers : 1;
     p->w = calloc((size_t)p->n, sizeof *p->w);
     ppx_buf_init(&p->payload);

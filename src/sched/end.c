@@ -17,13 +17,6 @@
 #include "prepix/json.h"
 #include "sched/msg.h"
 
-static void merge_op(void *in, void *inout, int *len, MPI_Datatype *dt)
-{
-    ppx_stats *a = in, *b = inout;
-    for (int i = 0; i < *len; i++)
-        ppx_stats_merge(&b[i], &a[i]);
-}
-
 /* A report: under OUTDIR by default (never through a link there), or where
  * the user said (ppx_report_file_write's rules for devices and links). */
 static int write_report(run_state *s, const char *user_path, const char *name, const ppx_buf *b)
@@ -103,8 +96,10 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
     for (size_t i = 0; i < all_fails.n; i++) {
         char p[4096];
         uint64_t idx = all_fails.v[i].index;
-        ppx__input_path(s, idx < s->listing.n ? ppx_listing_key(&s->listing, idx) : "?", p,
-                        sizeof p);
+        const char *key = idx < s->listing.n ? ppx_listing_key(&s->listing, idx) : "?";
+        /* A path too long to join is shown as its key, relative to INPUT. */
+        if (ppx__input_path(s, key, p, sizeof p))
+            snprintf(p, sizeof p, "%s", key);
         owned[i] = strdup(p);
         paths[i] = owned[i] ? owned[i] : "?";
     }
@@ -191,6 +186,42 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
     free(paths);
     *all_failsp = all_fails;
     return code;
+}
+
+/* One rank's end message: its statistics (ppx_stats_serialize), its facts
+ * (ppx_rank_info_pack) and its failures (ppx_failures_pack), appended to out.
+ * 0 or PPX_ENOMEM. */
+static int pack_end(run_state *s, ppx_rank_info *me, const ppx_failures *fails, ppx_buf *out)
+{
+    snprintf(me->error, sizeof me->error, "%s", s->fatal ? s->fatal_err.msg : "");
+    return ppx_stats_serialize(&s->acc, out) || ppx_rank_info_pack(me, out) ||
+                   ppx_failures_pack(fails, out)
+               ? PPX_ENOMEM
+               : 0;
+}
+
+/* Rank 0: reads one rank's end message p[0..n) (untrusted: another rank's
+ * memory may be damaged), merging its statistics into total and its failures
+ * into fails. 0, or PPX_ECORRUPT / PPX_ENOMEM. */
+static int unpack_end(const uint8_t *p, size_t n, ppx_stats *total, ppx_rank_info *ri,
+                      ppx_failures *fails)
+{
+    ppx_stats st;
+    size_t used = 0;
+    int rc = ppx_stats_deserialize(p, n, &st, &used);
+    if (rc)
+        return rc;
+    ppx_rd r = {p + used, p + n, 0};
+    rc = ppx_rank_info_unpack(&r, ri);
+    if (rc)
+        return rc;
+    rc = ppx_failures_unpack(r.p, (size_t)(r.end - r.p), fails, &used);
+    if (rc)
+        return rc;
+    if (used != (size_t)(r.end - r.p))
+        return PPX_ECORRUPT;
+    ppx_stats_merge(total, &st);
+    return 0;
 }
 
 /* Waits for a step of the collective end, sleeping (blocking collectives
@@ -293,10 +324,16 @@ int ppx__finish(run_state *s)
                 ppx__set_fatal(s, &e);
             }
         }
-    if (ppx_failures_pack(&s->fails, &packed)) {
+    /* What this rank tells rank 0 at the end, in one message: its
+     * statistics, its facts and its failures (buf.h's encoding). */
+    if (s->mpi && pack_end(s, &me, &s->fails, &packed)) {
         ppx_err e;
         ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory packing failures");
         ppx__set_fatal(s, &e);
+        ppx_failures none = {0};
+        packed.len = 0;
+        if (pack_end(s, &me, &none, &packed))
+            packed.len = 0; /* rank 0 finds it malformed: the end aborts */
     }
     snprintf(me.error, sizeof me.error, "%s", s->fatal ? s->fatal_err.msg : "");
     flags[0] = s->fatal;
@@ -329,51 +366,48 @@ int ppx__finish(run_state *s)
         broken = broken ||
                  MPI_CHECK(s, MPI_Iallreduce(flags, all, 2, MPI_INT, MPI_MAX, s->comm, &req)) ||
                  end_wait(s, &req, &deadline);
-        MPI_Datatype t;
-        MPI_Op op;
-        if (!broken && !MPI_CHECK(s, MPI_Type_contiguous((int)sizeof(ppx_stats), MPI_BYTE, &t))) {
-            if (!MPI_CHECK(s, MPI_Type_commit(&t)) &&
-                !MPI_CHECK(s, MPI_Op_create(merge_op, 1, &op))) {
-                broken = MPI_CHECK(s, MPI_Ireduce(&s->acc, &total, 1, t, op, 0, s->comm, &req)) ||
-                         end_wait(s, &req, &deadline);
-                MPI_Op_free(&op);
-            } else {
-                broken = 1;
-            }
-            MPI_Type_free(&t);
-        } else {
+        /* Each rank's end message, gathered on rank 0: rank 0 merges the
+         * statistics (exact, so the order does not matter) and the failures. */
+        uint8_t len_le[8], *lens_le = NULL;
+        ppx_set_le64(len_le, packed.len);
+        if (!broken && s->rank == 0 && !(lens_le = malloc((size_t)s->size * 8))) {
+            fprintf(stderr, "prepix: rank 0: out of memory at the end of the run\n");
             broken = 1;
         }
         broken = broken ||
-                 MPI_CHECK(s, MPI_Igather(&me, (int)sizeof me, MPI_BYTE, ranks, (int)sizeof me,
-                                          MPI_BYTE, 0, s->comm, &req)) ||
-                 end_wait(s, &req, &deadline);
-        int len = (int)packed.len; /* failures are small records: far below 2 GiB */
-        broken = broken ||
-                 MPI_CHECK(s, MPI_Igather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, s->comm, &req)) ||
+                 MPI_CHECK(
+                     s, MPI_Igather(len_le, 8, MPI_BYTE, lens_le, 8, MPI_BYTE, 0, s->comm, &req)) ||
                  end_wait(s, &req, &deadline);
         uint8_t *recv = NULL;
         if (!broken && s->rank == 0) {
             size_t sum = 0;
-            for (int r = 0; r < s->size; r++) {
+            for (int r = 0; r < s->size && !broken; r++) {
+                uint64_t l = ppx_get_le64(lens_le + 8 * (size_t)r);
+                if (l > INT_MAX - sum) {
+                    broken = 1;
+                    break;
+                }
+                lens[r] = (int)l;
                 displs[r] = (int)sum;
-                sum += (size_t)lens[r];
+                sum += (size_t)l;
             }
-            if (sum > INT_MAX || !(recv = malloc(sum ? sum : 1))) {
-                fprintf(stderr, "prepix: rank 0: cannot gather %zu bytes of failures\n", sum);
+            if (broken || !(recv = malloc(sum ? sum : 1))) {
+                fprintf(stderr, "prepix: rank 0: cannot gather %zu bytes of results\n", sum);
                 broken = 1;
             }
         }
+        free(lens_le);
+        /* An end message is statistics and failures of a few records: far below 2 GiB. */
+        int len = packed.len <= INT_MAX ? (int)packed.len : 0;
         broken = broken ||
                  MPI_CHECK(s, MPI_Igatherv(packed.data, len, MPI_BYTE, recv, lens, displs, MPI_BYTE,
                                            0, s->comm, &req)) ||
                  end_wait(s, &req, &deadline);
-        if (!broken && s->rank == 0)
-            for (int r = 0; r < s->size && !broken; r++)
-                if (ppx_failures_unpack(recv + displs[r], (size_t)lens[r], &all_fails, NULL)) {
-                    fprintf(stderr, "prepix: rank 0: malformed failures from rank %d\n", r);
-                    broken = 1;
-                }
+        for (int r = 0; r < s->size && !broken && s->rank == 0; r++)
+            if (unpack_end(recv + displs[r], (size_t)lens[r], &total, &ranks[r], &all_fails)) {
+                fprintf(stderr, "prepix: rank 0: malformed end message from rank %d\n", r);
+                broken = 1;
+            }
         free(recv);
         if (broken) {
             free(ranks);
@@ -405,9 +439,13 @@ int ppx__finish(run_state *s)
     if (s->mpi) {
         MPI_Request req;
         double deadline = s->cfg->rank_timeout_s > 0 ? ppx_now_s() + s->cfg->rank_timeout_s : 0;
-        if (MPI_CHECK(s, MPI_Ibcast(&code, 1, MPI_INT, 0, s->comm, &req)) ||
+        uint8_t code_le[8];
+        ppx_set_le64(code_le, (uint64_t)(int64_t)code);
+        if (MPI_CHECK(s, MPI_Ibcast(code_le, 8, MPI_BYTE, 0, s->comm, &req)) ||
             end_wait(s, &req, &deadline))
             code = s->end_timed_out ? PPX_SCHED_STALLED : PPX_SCHED_ABORT;
+        else
+            code = (int)(int64_t)ppx_get_le64(code_le);
     }
     ppx_failures_destroy(&all_fails);
     free(ranks);

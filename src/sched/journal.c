@@ -404,9 +404,8 @@ int ppx_journal_add(ppx_journal *j, uint64_t chunk, uint64_t count, const ppx_st
 {
     ppx_buf *r = &j->rec;
     size_t start = r->len; /* records wait here, back to back, for the commit */
-    int rc = ppx_buf_put_le64(r, REC_MAGIC) || ppx_buf_put_le64(r, 0) ||
-             ppx_buf_put_le64(r, chunk) || ppx_buf_put_le64(r, count) ||
-             ppx_stats_serialize(s, r) || ppx_failures_pack(f, r);
+    int rc = ppx_put_u64(r, REC_MAGIC) || ppx_put_u64(r, 0) || ppx_put_u64(r, chunk) ||
+             ppx_put_u64(r, count) || ppx_stats_serialize(s, r) || ppx_failures_pack(f, r);
     if (rc) {
         r->len = start;
         return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
@@ -414,7 +413,7 @@ int ppx_journal_add(ppx_journal *j, uint64_t chunk, uint64_t count, const ppx_st
     uint64_t len = r->len - start - 16;
     for (int i = 0; i < 8; i++)
         r->data[start + 8 + i] = (uint8_t)(len >> (8 * i));
-    if (ppx_buf_put_le64(r, ppx_fnv1a(PPX_FNV1A_INIT, r->data + start + 16, len))) {
+    if (ppx_put_u64(r, ppx_fnv1a(PPX_FNV1A_INIT, r->data + start + 16, len))) {
         r->len = start;
         return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
     }

@@ -27,15 +27,16 @@ uint64_t ppx_identity_chunk_size(const ppx_run_identity *id);
 /* Names the keys whose values differ ("seed (journal \"0\", now \"1\")"),
  * into out (cap bytes, truncated). 1 if any differ, 0 if same. a is the
  * journal's identity: a version 1 journal matches a version 2 run. */
-int ppx_identity_diff(const ppx_run_identity *a, const ppx_run_identity *b, char *out, size_t cap);
+PPX_MUST_USE int ppx_identity_diff(const ppx_run_identity *a, const ppx_run_identity *b, char *out,
+                                   size_t cap);
 
 /* The journal lives in OUTDIR/.prepix, which the caller opened with
  * ppx_private_dir_open: jdir is its descriptor. Every file in it is opened
  * O_NOFOLLOW, required regular and size-capped (docs/security.md). */
 
 /* .prepix/run: 1 if present (read into id), 0 if absent, negative on error. */
-int ppx_journal_read_identity(int jdir, ppx_run_identity *id, ppx_err *err);
-int ppx_journal_write_identity(int jdir, const ppx_run_identity *id, ppx_err *err);
+PPX_MUST_USE int ppx_journal_read_identity(int jdir, ppx_run_identity *id, ppx_err *err);
+PPX_MUST_USE int ppx_journal_write_identity(int jdir, const ppx_run_identity *id, ppx_err *err);
 
 /* What earlier attempts finished, read back by --resume. */
 typedef struct {
@@ -53,8 +54,8 @@ typedef struct {
 /* Prepares rs for n_chunks chunks of chunk_size images (0: unknown) out of
  * images. 0, PPX_EINVAL when the three disagree, or PPX_ENOMEM; rs can be
  * given to ppx_resume_state_destroy in every case. */
-int ppx_resume_state_init(ppx_resume_state *rs, uint64_t n_chunks, uint64_t chunk_size,
-                          uint64_t images);
+PPX_MUST_USE int ppx_resume_state_init(ppx_resume_state *rs, uint64_t n_chunks, uint64_t chunk_size,
+                                       uint64_t images);
 
 /* Folds the records of one journal file's bytes p[0..n) into rs (prepared
  * by ppx_resume_state_init). The bytes are untrusted: a record that is cut
@@ -63,11 +64,11 @@ int ppx_resume_state_init(ppx_resume_state *rs, uint64_t n_chunks, uint64_t chun
  * chunk's size, failures outside the chunk) is skipped and its chunk
  * redone; the records after it are still read. Memory used is bounded by
  * n, time by a few passes over it. 0, or PPX_ENOMEM. Safe anywhere. */
-int ppx_journal_parse(const uint8_t *p, size_t n, ppx_resume_state *rs);
+PPX_MUST_USE int ppx_journal_parse(const uint8_t *p, size_t n, ppx_resume_state *rs);
 
 /* Reads every journal file of OUTDIR (see ppx_journal_parse), with the chunk
  * geometry from .prepix/run, which the caller has compared with this run. */
-int ppx_journal_load(int jdir, uint64_t n_chunks, ppx_resume_state *rs, ppx_err *err);
+PPX_MUST_USE int ppx_journal_load(int jdir, uint64_t n_chunks, ppx_resume_state *rs, ppx_err *err);
 
 /* Attempts of one OUTDIR are numbered 1..PPX_JOURNAL_MAX_ATTEMPT. */
 #define PPX_JOURNAL_MAX_ATTEMPT 1000000
@@ -79,17 +80,17 @@ typedef struct {
 } ppx_journal;
 
 /* Creates .prepix/journal-<attempt>-<rank>.bin (O_EXCL: a new file) for appending. */
-int ppx_journal_open(ppx_journal *j, int jdir, int attempt, int rank, ppx_err *err);
+PPX_MUST_USE int ppx_journal_open(ppx_journal *j, int jdir, int attempt, int rank, ppx_err *err);
 /* Adds a finished chunk's record to those waiting in memory; commit writes
  * them all (one write) and flushes them (fdatasync): one sync covers every
  * chunk finished since the last. The caller makes the chunks' outputs durable
  * before the commit. */
-int ppx_journal_add(ppx_journal *j, uint64_t chunk, uint64_t count, const ppx_stats *s,
-                    const ppx_failures *f, ppx_err *err);
-int ppx_journal_commit(ppx_journal *j, ppx_err *err);
+PPX_MUST_USE int ppx_journal_add(ppx_journal *j, uint64_t chunk, uint64_t count, const ppx_stats *s,
+                                 const ppx_failures *f, ppx_err *err);
+PPX_MUST_USE int ppx_journal_commit(ppx_journal *j, ppx_err *err);
 /* add + commit of one record. */
-int ppx_journal_append(ppx_journal *j, uint64_t chunk, uint64_t count, const ppx_stats *s,
-                       const ppx_failures *f, ppx_err *err);
+PPX_MUST_USE int ppx_journal_append(ppx_journal *j, uint64_t chunk, uint64_t count,
+                                    const ppx_stats *s, const ppx_failures *f, ppx_err *err);
 void ppx_journal_close(ppx_journal *j);
 
 #endif

@@ -70,7 +70,8 @@ typedef struct {
  * one path a line relative to FILE's folder (normalised; NUL bytes, lines
  * over PPX_KEY_MAX and read errors are errors). 0 or a negative code (stage
  * INPUT) when INPUT itself cannot be read: PPX_EUSAGE for a malformed list. */
-int ppx_listing_build(const char *input, int follow_symlinks, ppx_listing *l, ppx_err *err);
+PPX_MUST_USE int ppx_listing_build(const char *input, int follow_symlinks, ppx_listing *l,
+                                   ppx_err *err);
 void ppx_listing_destroy(ppx_listing *l);
 
 static inline const char *ppx_listing_key(const ppx_listing *l, size_t i)
@@ -79,10 +80,10 @@ static inline const char *ppx_listing_key(const ppx_listing *l, size_t i)
 }
 
 /* Appends one key (used by the walk and by tests). 0 or PPX_ENOMEM. */
-int ppx_listing_add(ppx_listing *l, const char *key, size_t len);
+PPX_MUST_USE int ppx_listing_add(ppx_listing *l, const char *key, size_t len);
 /* Appends an entry that fails before any work: errno e of the walk, or an
  * archive problem (PPX_TAR_*). 0 or PPX_ENOMEM. */
-int ppx_listing_add_failed(ppx_listing *l, const char *key, int e, int problem);
+PPX_MUST_USE int ppx_listing_add_failed(ppx_listing *l, const char *key, int e, int problem);
 
 /* The member of entry i, or NULL for a plain file. */
 static inline const ppx_member *ppx_listing_member(const ppx_listing *l, size_t i)
@@ -93,6 +94,6 @@ static inline const ppx_member *ppx_listing_member(const ppx_listing *l, size_t 
 /* Lists the archive open as fd (taken: closed here), whose key is key
  * (listing_tar.c). Its members are appended in archive order; a tar member
  * is listed in turn (one level deep); problems become failure entries. */
-int ppx_listing_add_archive(ppx_listing *l, int fd, const char *key, ppx_err *err);
+PPX_MUST_USE int ppx_listing_add_archive(ppx_listing *l, int fd, const char *key, ppx_err *err);
 
 #endif

@@ -6,9 +6,11 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,9 +23,9 @@ static void send_request(run_state *s)
 {
     uint64_t msg[5] = {(uint64_t)((s->stopping ? REQ_STOPPING : 0) | (s->fatal ? REQ_FATAL : 0)),
                        s->done, s->failed, s->bytes_read, 0};
-    if (MPI_CHECK(s, MPI_Send(msg, 5, MPI_UINT64_T, 0, TAG_REQ, s->comm)) == 0) {
+    if (MPI_CHECK(s, ppx_wire_send_u64s(msg, 5, 0, TAG_REQ, s->comm)) == 0) {
         s->req_out = 1;
-        s->req_sent = ppx_now_s();
+        s->req_sent = s->last_msg = ppx_now_s();
     }
 }
 
@@ -35,6 +37,7 @@ static void poll_assignment(run_state *s)
         return;
     int rrc = MPI_CHECK(s, ppx_wire_recv(&s->scratch, 0, TAG_ASSIGN, s->comm));
     s->req_out = 0;
+    s->last_msg = ppx_now_s();
     if (rrc)
         return;
     size_t n = s->scratch.len;
@@ -72,11 +75,10 @@ static void serve(run_state *s)
         if (MPI_CHECK(s, MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, s->comm, &flag, &st)) || !flag)
             break;
         int src = st.MPI_SOURCE;
-        s->last_seen[src] = ppx_now_s();
+        s->last_seen[src] = s->last_msg = ppx_now_s();
         if (st.MPI_TAG == TAG_BEAT) {
             uint64_t msg[3];
-            if (MPI_CHECK(s, MPI_Recv(msg, 3, MPI_UINT64_T, src, TAG_BEAT, s->comm,
-                                      MPI_STATUS_IGNORE)) == 0) {
+            if (MPI_CHECK(s, ppx_wire_recv_u64s(msg, 3, src, TAG_BEAT, s->comm)) == 0) {
                 s->rank_done[src] = msg[0];
                 s->rank_failed[src] = msg[1];
                 s->rank_bytes[src] = msg[2];
@@ -87,12 +89,13 @@ static void serve(run_state *s)
             /* Out of memory here leaves fragments unreceived: MPI_ERR_NO_MEM
              * is fatal and the end is an abort, never a wrong agreement. */
             if (MPI_CHECK(s, ppx_wire_recv(&s->scratch, src, TAG_CHUNKRES, s->comm)) == 0)
-                ppx__store_remote_chunk(s, s->scratch.data, s->scratch.len);
+                /* A failure there is already the rank's fatal error. */
+                ppx_ignore(ppx__store_remote_chunk(s, s->scratch.data, s->scratch.len));
             continue;
         }
         if (st.MPI_TAG == TAG_DONE) {
             /* Sent after the rank's last chunk results: nothing more from it. */
-            MPI_CHECK(s, MPI_Recv(NULL, 0, MPI_BYTE, src, TAG_DONE, s->comm, MPI_STATUS_IGNORE));
+            MPI_RECORD(s, MPI_Recv(NULL, 0, MPI_BYTE, src, TAG_DONE, s->comm, MPI_STATUS_IGNORE));
             if (!s->left[src])
                 s->ranks_done++;
             s->left[src] = 1;
@@ -103,7 +106,7 @@ static void serve(run_state *s)
             break;
         }
         uint64_t msg[5];
-        if (MPI_CHECK(s, MPI_Recv(msg, 5, MPI_UINT64_T, src, TAG_REQ, s->comm, MPI_STATUS_IGNORE)))
+        if (MPI_CHECK(s, ppx_wire_recv_u64s(msg, 5, src, TAG_REQ, s->comm)))
             continue;
         s->rank_done[src] = msg[1];
         s->rank_failed[src] = msg[2];
@@ -116,7 +119,7 @@ static void serve(run_state *s)
                 s->stop_reason = (msg[0] & REQ_FATAL) ? "fatal error on a rank" : "signal";
         }
         /* The previous assignment to this rank is complete: it asked again. */
-        MPI_CHECK(s, ppx_wire_wait(&s->send_ws[src]));
+        MPI_RECORD(s, ppx_wire_wait(&s->send_ws[src]));
         int64_t id = (s->global_stop || (msg[0] & REQ_STOPPING)) ? -1 : ppx__take_chunk_id(s);
         int kind = id >= 0 ? ASSIGN_CHUNK : ASSIGN_NOMORE;
         int stop = !s->global_stop ? STOP_NONE : s->draining ? STOP_DRAIN : STOP_NOW;
@@ -131,8 +134,9 @@ static void serve(run_state *s)
             s->global_stop = 1;
             out = &s->stop_msg;
         }
-        MPI_CHECK(s,
-                  ppx_wire_isend(&s->send_ws[src], out->data, out->len, src, TAG_ASSIGN, s->comm));
+        MPI_RECORD(s,
+                   ppx_wire_isend(&s->send_ws[src], out->data, out->len, src, TAG_ASSIGN, s->comm));
+        s->t.served++;
     }
 }
 
@@ -171,7 +175,7 @@ static int beat(run_state *s)
     double t = ppx_now_s();
     if (t - s->last_beat >= BEAT_S) {
         uint64_t msg[3] = {s->done, s->failed, s->bytes_read};
-        MPI_CHECK(s, MPI_Send(msg, 3, MPI_UINT64_T, 0, TAG_BEAT, s->comm));
+        MPI_RECORD(s, ppx_wire_send_u64s(msg, 3, 0, TAG_BEAT, s->comm));
         s->last_beat = t;
     }
     double limit = s->cfg->rank_timeout_s;
@@ -240,8 +244,68 @@ void ppx__show_progress(run_state *s, int final)
     ppx_progress_update(&s->progress, done, failed, bytes, final);
 }
 
+/* This thread's CPU time: beside the wall time of each phase, so that time
+ * the rank spends preempted (ranks and workers share the cores) or blocked
+ * in a sync shows as the difference. */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+typedef struct {
+    double wall, cpu;
+} mark_t;
+
+/* Adds the time since *m to phase ph and moves the mark (only when timing). */
+static void lap(run_state *s, int ph, mark_t *m)
+{
+    if (!s->timing)
+        return;
+    mark_t t = {ppx_now_s(), cpu_s()};
+    s->t.wall[ph] += t.wall - m->wall;
+    s->t.cpu[ph] += t.cpu - m->cpu;
+    *m = t;
+}
+
+/* Results from the pool, with the time spent on them counted apart from the
+ * time spent waiting for them (taken out of T_WAIT at the end). */
+static void on_result_timed(void *arg, const ppx_result *r, const uint8_t *payload)
+{
+    run_state *s = arg;
+    mark_t m = {ppx_now_s(), cpu_s()};
+    ppx__on_result(arg, r, payload);
+    lap(s, T_RESULTS, &m);
+}
+
+/* PPX_SCHED_TIMING=1: one line per rank at the end of its loop, for the
+ * sched benchmark (bench/run-all --only sched; docs/scheduling.md): each
+ * phase's wall and CPU seconds. */
+static void print_timing(run_state *s, double wall, double cpu)
+{
+    static const char *name[T_PHASES] = {"serve",   "wait",    "results", "feed",
+                                         "collect", "journal", "other"};
+    s->t.wall[T_WAIT] -= s->t.wall[T_RESULTS];
+    s->t.cpu[T_WAIT] -= s->t.cpu[T_RESULTS];
+    char phases[512];
+    size_t n = 0;
+    for (int ph = 0; ph < T_PHASES && n < sizeof phases; ph++)
+        n += (size_t)snprintf(phases + n, sizeof phases - n, "%s%s %.3f/%.3f s", ph ? ", " : "",
+                              name[ph], s->t.wall[ph], s->t.cpu[ph]);
+    fprintf(stderr,
+            "prepix: rank %d loop: wall %.3f s, cpu %.3f s, %llu turns (%llu without sleeping), "
+            "%llu requests served (%.0f/s), %llu journal commits; wall/cpu: %s\n",
+            s->rank, wall, cpu, (unsigned long long)s->t.turns, (unsigned long long)s->t.spins,
+            (unsigned long long)s->t.served, wall > 0 ? (double)s->t.served / wall : 0.0,
+            (unsigned long long)s->t.commits, phases);
+}
+
 int ppx__run_loop(run_state *s)
 {
+    const char *tm = getenv("PPX_SCHED_TIMING");
+    s->timing = tm && tm[0] == '1';
+    mark_t m0 = {ppx_now_s(), s->timing ? cpu_s() : 0}, mark = m0;
     double stop_deadline = 0;
     for (;;) {
         check_stop(s);
@@ -281,8 +345,11 @@ int ppx__run_loop(run_state *s)
             if (beat(s))
                 return PPX_SCHED_STALLED;
         }
+        lap(s, T_SERVE, &mark);
         ppx__feed(s);
+        lap(s, T_FEED, &mark);
         ppx__collect_finished(s);
+        lap(s, T_COLLECT, &mark);
 
         int busy = ppx_pool_pending(s->pool); /* queued images included */
         int local_done = busy == 0 && (s->queue_head == NULL || (s->stopping && !s->draining));
@@ -297,15 +364,34 @@ int ppx__run_loop(run_state *s)
         } else if (local_done && s->no_more) {
             break;
         }
-        /* Wait for results; with other ranks to serve or answer, wake often. */
-        int timeout = (s->size > 1) ? 2 : 200;
-        if (busy == 0 && s->size == 1 && s->queue_head == NULL)
+        /* Wait for results. With other ranks, MPI has no descriptor to wait
+         * on: while messages flow (one sent or handled in the last SPIN_S:
+         * rank 0's answer to our request normally comes within it) the loop
+         * only looks (poll with 0 ms, then yields the CPU), so a request is
+         * served as it arrives; when they stop (rank 0 slow or stopped
+         * included), it sleeps up to IDLE_WAIT_MS between looks. */
+        int timeout = 200;
+        int spin = 0;
+        if (s->size > 1) {
+            spin = ppx_now_s() - s->last_msg < SPIN_S;
+            timeout = spin ? 0 : IDLE_WAIT_MS;
+        } else if (busy == 0 && s->queue_head == NULL) {
             timeout = 0;
+        }
+        lap(s, T_SERVE, &mark);
         ppx_err e;
         ppx_err_clear(&e);
-        int rc = ppx_pool_wait(s->pool, timeout, ppx__sig_pipe[0], ppx__on_result, s, &e);
-        /* Idle (no result came): commit what waits now. */
-        ppx__commit_journal(s, rc == 0);
+        int rc = ppx_pool_wait(s->pool, timeout, ppx__sig_pipe[0],
+                               s->timing ? on_result_timed : ppx__on_result, s, &e);
+        if (spin && rc == 0)
+            sched_yield(); /* let workers and other ranks on this core run */
+        lap(s, T_WAIT, &mark);
+        /* Idle (no result came, and not a mere look): commit what waits now. */
+        size_t pending = s->journal.rec.len;
+        ppx__commit_journal(s, rc == 0 && !spin);
+        if (pending && s->journal.rec.len == 0)
+            s->t.commits++;
+        lap(s, T_JOURNAL, &mark);
         if (rc < 0)
             ppx__set_fatal(s, &e);
         if (ppx__sig_pipe[0] >= 0) {
@@ -314,16 +400,21 @@ int ppx__run_loop(run_state *s)
                 ;
         }
         ppx__show_progress(s, 0);
+        s->t.turns++;
+        s->t.spins += spin;
+        lap(s, T_OTHER, &mark);
     }
     ppx__commit_journal(s, 1);
+    if (s->timing)
+        print_timing(s, ppx_now_s() - m0.wall, cpu_s() - m0.cpu);
     if (s->res_pending) {
-        MPI_CHECK(s, ppx_wire_wait(&s->res_ws));
+        MPI_RECORD(s, ppx_wire_wait(&s->res_ws));
         s->res_pending = 0;
     }
     if (s->rank != 0)
-        MPI_CHECK(s, MPI_Send(NULL, 0, MPI_BYTE, 0, TAG_DONE, s->comm));
+        MPI_RECORD(s, MPI_Send(NULL, 0, MPI_BYTE, 0, TAG_DONE, s->comm));
     if (s->rank == 0)
         for (int r = 1; r < s->size; r++)
-            MPI_CHECK(s, ppx_wire_wait(&s->send_ws[r]));
+            MPI_RECORD(s, ppx_wire_wait(&s->send_ws[r]));
     return 0;
 }

@@ -32,7 +32,8 @@ static void remove_lost_temps(run_state *s, const chunk *c, uint64_t i, const pp
         *slash = '\0';
     int dfd = ppx_dir_open_beneath(s->outdir.fd, slash ? name : "", 0, NULL);
     if (dfd >= 0) {
-        ppx_remove_temps_of(dfd, (uint32_t)r->worker_pid);
+        /* Best effort: what is left, --resume sweeps (ppx_sweep_temps). */
+        ppx_ignore(ppx_remove_temps_of(dfd, (uint32_t)r->worker_pid));
         close(dfd);
     }
 }
@@ -62,7 +63,7 @@ void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r, const 
              ppx_put_u64(&c->outputs, r->out_len) ||
              ppx_buf_append(&c->outputs, payload, r->out_len) ||
              (deferred && (ppx_put_u64(&c->outputs, r->in_w) || ppx_put_u64(&c->outputs, r->in_h) ||
-                           ppx_buf_append(&c->outputs, &r->st, sizeof r->st))))) {
+                           ppx_img_stats_pack(&r->st, &c->outputs))))) {
             ppx_err e;
             ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory holding outputs");
             ppx__set_fatal(s, &e);
@@ -189,11 +190,9 @@ int ppx__write_outputs(run_state *s, const chunk *c, uint64_t id, const ppx_buf 
         uint64_t len = ppx_get_u64(&r);
         const uint8_t *d = ppx_get_bytes(&r, len);
         uint32_t in_w = (uint32_t)ppx_get_u64(&r), in_h = (uint32_t)ppx_get_u64(&r);
-        const uint8_t *sp = ppx_get_bytes(&r, sizeof(ppx_img_stats));
-        if (r.bad || index >= s->listing.n)
-            return ppx_err_set(e, PPX_EMPI, PPX_STAGE_JOB, "malformed chunk outputs");
         ppx_img_stats img;
-        memcpy(&img, sp, sizeof img);
+        if (ppx_img_stats_unpack(&r, &img) || r.bad || index >= s->listing.n)
+            return ppx_err_set(e, PPX_EMPI, PPX_STAGE_JOB, "malformed chunk outputs");
         char out[PPX_KEY_MAX];
         ppx_file_id in_id;
         int have_id = input_identity(s, index, &in_id) == 0;
@@ -294,7 +293,11 @@ int ppx__store_remote_chunk(run_state *s, const uint8_t *p, size_t n)
     if (s->journal_open && !ppx__has_transient(&fl))
         journal_chunk(s, id, count, &st, &fl);
     ppx_stats_merge(&s->acc, &st);
-    ppx_failures_extend(&s->fails, &fl);
+    if (ppx_failures_extend(&s->fails, &fl)) {
+        /* Counted but not listed would be a report that lies: stop. */
+        ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory keeping failures");
+        ppx__set_fatal(s, &e);
+    }
     ppx_failures_destroy(&fl);
     return 0;
 }
@@ -307,7 +310,7 @@ static void finish_chunk(run_state *s, chunk *c)
         /* Send stats, failures and outputs to rank 0, which writes and
          * journals them. One send in flight: wait for the previous. */
         if (s->res_pending) {
-            MPI_CHECK(s, ppx_wire_wait(&s->res_ws));
+            MPI_RECORD(s, ppx_wire_wait(&s->res_ws));
             s->res_pending = 0;
         }
         ppx_buf *b = &s->res_buf;

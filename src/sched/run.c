@@ -145,11 +145,19 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
         hdr[3] = (uint64_t)s->listing.is_list;
     }
     if (s->mpi) {
-        if (MPI_CHECK(s, MPI_Bcast(hdr, 4, MPI_UINT64_T, 0, comm)) ||
-            MPI_CHECK(s, MPI_Bcast(s->root, sizeof s->root, MPI_CHAR, 0, comm))) {
+        /* One message: the four values little-endian, then the root folder. */
+        uint8_t msg[4 * 8 + sizeof s->root];
+        for (int i = 0; i < 4; i++)
+            ppx_set_le64(msg + 8 * i, hdr[i]);
+        memcpy(msg + 4 * 8, s->root, sizeof s->root);
+        if (MPI_CHECK(s, MPI_Bcast(msg, (int)sizeof msg, MPI_BYTE, 0, comm))) {
             code = PPX_SCHED_ABORT;
             goto out;
         }
+        for (int i = 0; i < 4; i++)
+            hdr[i] = ppx_get_le64(msg + 8 * i);
+        memcpy(s->root, msg + 4 * 8, sizeof s->root);
+        s->root[sizeof s->root - 1] = '\0';
         code = (int)hdr[0];
         s->chunk_size = hdr[1];
         s->attempt = (int)hdr[2];
@@ -217,8 +225,10 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
     s->job.follow_symlinks = cfg->follow_symlinks;
     s->job.out_root = s->outdir.fd;
     s->job.copy_mode = cfg->copy_mode;
-    if (cfg->shard == PPX_SHARD_NPY) /* the CLI refused pipelines without a fixed size */
-        ppx_pipeline_npy_shape(cfg->pipeline, &s->job.npy);
+    if (cfg->shard == PPX_SHARD_NPY && ppx_sched_npy_shape(cfg->pipeline, &s->job.npy) && !local_rc)
+        /* The CLI refuses such pipelines first: a caller of the library that did not. */
+        local_rc = ppx_err_set(&e, PPX_EINVAL, PPX_STAGE_JOB,
+                               "-f npy needs a pipeline that gives every image the same size");
     if (!local_rc && pipe2(ppx__sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
         ppx__sig_pipe[0] = ppx__sig_pipe[1] = -1;
     if (!local_rc) {
@@ -229,20 +239,16 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
 #if !defined(__SANITIZE_ADDRESS__)
         as = cfg->limits.max_pixels * 4 * 2 * 3 + (1ULL << 30);
 #endif
-        /* Workers keep INPUT and OUTDIR; the signal pipe, the journal and
-         * the lock are the rank's alone (a worker outliving its rank must
-         * not hold the OUTDIR lock). */
-        int close_fds[5], nc = 0;
-        int mine[] = {ppx__sig_pipe[0], ppx__sig_pipe[1], s->jdir, s->lock_fd, s->journal.fd};
-        for (size_t i = 0; i < sizeof mine / sizeof mine[0]; i++)
-            if (mine[i] >= 0 && (i != 4 || s->journal_open))
-                close_fds[nc++] = mine[i];
+        /* Workers keep INPUT and OUTDIR and close the rest: the signal
+         * pipe, the journal, the lock and MPI's descriptors are the rank's
+         * alone (a worker outliving its rank must not hold the OUTDIR lock). */
+        int keep[] = {s->in_root, s->outdir.fd};
         ppx_pool_config pc = {.workers = s->workers,
                               .timeout_s = cfg->timeout_s,
                               .as_limit = as,
                               .work = ppx_job_worker(&s->job),
-                              .close_fds = close_fds,
-                              .n_close_fds = nc};
+                              .keep_fds = keep,
+                              .n_keep_fds = 2};
         local_rc = ppx_pool_new(&pc, &s->pool, &e);
     }
     /* Agree before going on: one rank that cannot start stops everyone. */

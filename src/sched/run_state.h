@@ -11,6 +11,8 @@
 #ifndef PPX_SCHED_RUN_STATE_H
 #define PPX_SCHED_RUN_STATE_H
 
+#include "prepix/error.h"
+
 #include <mpi.h>
 #include <signal.h>
 #include <stdint.h>
@@ -46,6 +48,13 @@ enum { STOP_NONE = 0, STOP_NOW = 1, STOP_DRAIN = 2 };
  * results keep coming: one syncfs and one fdatasync then cover every chunk
  * finished meanwhile, so small chunks do not cost a sync each. */
 #define JOURNAL_GROUP_S 0.005
+/* Serving: after any message between ranks (a request of ours included), a
+ * rank keeps turning its loop without sleeping for this long,
+ * so that the next request or answer is handled as it arrives; then it
+ * sleeps in poll() for at most IDLE_WAIT_MS between checks (MPI has no
+ * descriptor to wait on). docs/scheduling.md gives the measurements. */
+#define SPIN_S 0.002
+#define IDLE_WAIT_MS 2
 
 typedef struct chunk {
     uint64_t id, first, count;
@@ -83,6 +92,11 @@ enum {
     PREFAIL_ARCHIVE,    /* PPX_TAR_* << 8 */
     PREFAIL_SAME_MEMBER /* an archive holds two members of one name (tar allows it) */
 };
+
+/* Phases of the loop, for PPX_SCHED_TIMING: getting and serving work,
+ * waiting in poll (results excluded), handling workers' results, feeding
+ * workers, finishing chunks, committing the journal, the rest. */
+enum { T_SERVE, T_WAIT, T_RESULTS, T_FEED, T_COLLECT, T_JOURNAL, T_OTHER, T_PHASES };
 
 typedef struct {
     const ppx_run_config *cfg;
@@ -153,6 +167,14 @@ typedef struct {
     int workers;
 
     ppx_progress progress;
+
+    /* Where the loop's time goes (PPX_SCHED_TIMING=1 prints it at the end). */
+    double last_msg; /* when a message between ranks was last handled */
+    int timing;
+    struct {
+        double wall[T_PHASES], cpu[T_PHASES]; /* seconds in each phase (T_*) */
+        uint64_t served, turns, commits, spins;
+    } t;
 } run_state;
 
 /* ---- MPI calls --------------------------------------------------------- */
@@ -164,6 +186,9 @@ typedef struct {
  * agreement fails, ppx_sched_run returns PPX_SCHED_ABORT and the CLI ends the
  * job with MPI_Abort. */
 #define MPI_CHECK(s, call) ppx__mpi_result((s), (call), #call)
+/* The statement form, where recording the failure is all there is to do
+ * (the fatal flag then ends the run through the agreement). */
+#define MPI_RECORD(s, call) ppx_ignore(MPI_CHECK(s, call))
 
 /* The signal that asked to stop (0: none), and the pipe its handler writes
  * to wake the loop (run.c). */
@@ -173,8 +198,8 @@ extern int ppx__sig_pipe[2];
 /* run.c */
 /* MPI's return code rc of the call whose text is given: 0, or -1 once the
  * failure is the rank's fatal error (PPX_EMPI). */
-int ppx__mpi_result(run_state *s, int rc, const char *text);
-int ppx__is_bytes_remote(const run_state *s);
+PPX_MUST_USE int ppx__mpi_result(run_state *s, int rc, const char *text);
+PPX_MUST_USE int ppx__is_bytes_remote(const run_state *s);
 void ppx__set_fatal(run_state *s, const ppx_err *e);
 /* chunk.c */
 void ppx__chunk_free(chunk *c);
@@ -183,17 +208,18 @@ void ppx__prefail_result(uint32_t why, ppx_result *r);
 const char *ppx__chunk_key(const chunk *c, uint64_t i);
 void ppx__enqueue(run_state *s, chunk *c);
 void ppx__drop_unstarted(run_state *s);
-int ppx__unstarted(const run_state *s);
+PPX_MUST_USE int ppx__unstarted(const run_state *s);
 chunk *ppx__find_chunk(run_state *s, uint64_t id);
-int ppx__has_transient(const ppx_failures *f);
+PPX_MUST_USE int ppx__has_transient(const ppx_failures *f);
 void ppx__collect_finished(run_state *s);
 /* source.c */
-int ppx__input_path(const run_state *s, const char *key, char *out, size_t cap);
+PPX_MUST_USE int ppx__input_path(const run_state *s, const char *key, char *out, size_t cap);
 /* The path opened for the image key: the file, or (arc_len > 0) its archive. */
-int ppx__image_path(const run_state *s, const char *key, uint32_t arc_len, char *out, size_t cap);
+PPX_MUST_USE int ppx__image_path(const run_state *s, const char *key, uint32_t arc_len, char *out,
+                                 size_t cap);
 int64_t ppx__take_chunk_id(run_state *s);
 chunk *ppx__make_local_chunk(run_state *s, uint64_t id);
-int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b);
+PPX_MUST_USE int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b);
 chunk *ppx__unpack_assign(const uint8_t *p, size_t n, int bytes, int *kind, int *stop);
 /* results.c: commits the records of the chunks finished since the last
  * commit, after one sync of their outputs, once the oldest has waited
@@ -203,19 +229,20 @@ void ppx__commit_journal(run_state *s, int now);
 void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r, const uint8_t *payload);
 void ppx__on_result(void *arg, const ppx_result *r, const uint8_t *payload);
 /* c: the chunk, when this rank holds it (else rebuilt from the listing). */
-int ppx__write_outputs(run_state *s, const chunk *c, uint64_t id, const ppx_buf *outputs,
-                       ppx_stats *st, ppx_failures *fl, ppx_err *e);
-int ppx__store_remote_chunk(run_state *s, const uint8_t *p, size_t n);
+PPX_MUST_USE int ppx__write_outputs(run_state *s, const chunk *c, uint64_t id,
+                                    const ppx_buf *outputs, ppx_stats *st, ppx_failures *fl,
+                                    ppx_err *e);
+PPX_MUST_USE int ppx__store_remote_chunk(run_state *s, const uint8_t *p, size_t n);
 void ppx__feed(run_state *s);
 /* loop.c */
 void ppx__show_progress(run_state *s, int final);
-int ppx__run_loop(run_state *s);
+PPX_MUST_USE int ppx__run_loop(run_state *s);
 /* setup.c */
 const char *ppx__format_name(const ppx_run_config *cfg);
-int ppx__setup_rank0(run_state *s, uint64_t total_workers);
+PPX_MUST_USE int ppx__setup_rank0(run_state *s, uint64_t total_workers);
 void ppx__dry_run_list(run_state *s);
 /* end.c */
-int ppx__finish_alone(run_state *s);
-int ppx__finish(run_state *s);
+PPX_MUST_USE int ppx__finish_alone(run_state *s);
+PPX_MUST_USE int ppx__finish(run_state *s);
 
 #endif

@@ -1,3 +1,4 @@
+/* The scheduler's shard assembly (sched/shards.h); the byte formats are core/tar_npy.c. */
 #include "sched/shards.h"
 
 #include <stdio.h>
@@ -7,7 +8,7 @@
 #include "prepix/codec.h"
 #include "prepix/fsafe.h"
 #include "prepix/io.h"
-#include "prepix/shard.h"
+#include "prepix/tar_npy.h"
 #include "sched/msg.h"
 
 /* ---- classes ---------------------------------------------------------- */
@@ -171,7 +172,8 @@ static int write_buf(int outdir, ppx_shard_kind kind, uint64_t id, int labels, c
                      ppx_err *err)
 {
     char name[64];
-    ppx_shard_path(name, sizeof name, "", kind, id, labels);
+    if (ppx_shard_path(name, sizeof name, "", kind, id, labels))
+        return ppx_err_set(err, PPX_EINTERNAL, PPX_STAGE_WRITE, "shard name too long");
     return ppx_write_beneath(outdir, NULL, name, b->data, b->len, NULL, err);
 }
 
@@ -280,7 +282,7 @@ int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape,
         ppx_buf_init(&labels);
         rc = rc ? rc : ppx_npy_header(&labels, "<i8", dims, 1);
         for (size_t i = 0; i < n && !rc; i++)
-            rc = ppx_buf_put_le64(&labels, (uint64_t)v[i].label);
+            rc = ppx_put_u64(&labels, (uint64_t)v[i].label);
         if (rc && !err->code)
             ppx_err_set(err, rc, PPX_STAGE_WRITE, "out of memory building shard %llu",
                         (unsigned long long)id);
@@ -348,4 +350,14 @@ int ppx_shard_write_index(int outdir, ppx_shard_kind kind, uint64_t shard_size,
     }
     ppx_buf_destroy(&b);
     return rc;
+}
+
+int ppx_sched_npy_shape(const ppx_pipeline *pl, ppx_npy_shape *out)
+{
+    ppx_pipeline_geometry g;
+    ppx_pipeline_output_geometry(pl, &g);
+    if (!g.fixed)
+        return PPX_EINVAL;
+    *out = (ppx_npy_shape){.w = g.w, .h = g.h, .c = g.channels ? g.channels : 3, .f32 = g.f32};
+    return 0;
 }

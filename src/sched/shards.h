@@ -1,5 +1,8 @@
-/* Shard outputs (-f tar, -f npy): class labels from the listing, one
- * shard per chunk, index.csv and classes.txt at the end. */
+/* The scheduler's shard assembly (-f tar, -f npy): class labels from the
+ * listing, one shard per chunk assembled from its images' outputs and
+ * written whole, the npy shape from the pipeline's output geometry, and
+ * index.csv and classes.txt at the end. The byte formats themselves (tar
+ * members, NPY headers) are core's: prepix/tar_npy.h. */
 #ifndef PPX_SCHED_SHARDS_H
 #define PPX_SCHED_SHARDS_H
 
@@ -8,7 +11,7 @@
 #include "prepix/buf.h"
 #include "prepix/error.h"
 #include "prepix/sched.h"
-#include "prepix/shard.h"
+#include "prepix/tar_npy.h"
 #include "sched/journal.h"
 #include "sched/listing.h"
 
@@ -24,13 +27,13 @@ typedef struct {
     size_t n;
 } ppx_classes;
 
-int ppx_classes_build(ppx_classes *cl, const ppx_listing *l);
+PPX_MUST_USE int ppx_classes_build(ppx_classes *cl, const ppx_listing *l);
 int64_t ppx_classes_label(const ppx_classes *cl, const ppx_listing *l, size_t i);
 void ppx_classes_destroy(ppx_classes *cl);
 
 /* OUTDIR/shard-NNNNNN.tar, or .npy (labels: .labels.npy); outdir "": the name alone. */
-int ppx_shard_path(char *out, size_t cap, const char *outdir, ppx_shard_kind kind, uint64_t id,
-                   int labels);
+PPX_MUST_USE int ppx_shard_path(char *out, size_t cap, const char *outdir, ppx_shard_kind kind,
+                                uint64_t id, int labels);
 
 /* One shard's outputs, as a chunk collects them: records of
  * (index, label, ppx_format, length) as u64 and then the bytes, in any
@@ -40,13 +43,14 @@ int ppx_shard_path(char *out, size_t cap, const char *outdir, ppx_shard_kind kin
  * bytes), in index order, written after their image as KEY.EXTENSION; a
  * sample with its own .cls keeps it instead of the generated one.
  * scratch is reused between calls. */
-int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape, uint64_t id,
-                    const ppx_buf *outputs, const ppx_buf *sides, ppx_buf *scratch, ppx_err *err);
+PPX_MUST_USE int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape,
+                                 uint64_t id, const ppx_buf *outputs, const ppx_buf *sides,
+                                 ppx_buf *scratch, ppx_err *err);
 
 /* index.csv (key,shard,label,path per image not in fails, listing order)
  * and classes.txt, atomically. fails must be sorted by index. */
-int ppx_shard_write_index(int outdir, ppx_shard_kind kind, uint64_t shard_size,
-                          const ppx_listing *l, const ppx_classes *cl, const ppx_failures *fails,
-                          ppx_err *err);
+PPX_MUST_USE int ppx_shard_write_index(int outdir, ppx_shard_kind kind, uint64_t shard_size,
+                                       const ppx_listing *l, const ppx_classes *cl,
+                                       const ppx_failures *fails, ppx_err *err);
 
 #endif

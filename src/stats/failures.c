@@ -49,12 +49,12 @@ void ppx_failures_destroy(ppx_failures *f)
 
 int ppx_failures_pack(const ppx_failures *f, ppx_buf *o)
 {
-    int rc = ppx_buf_put_le64(o, f->n);
+    int rc = ppx_put_u64(o, f->n);
     for (size_t i = 0; i < f->n && !rc; i++) {
         const ppx_failure *e = &f->v[i];
         size_t ml = strlen(e->msg);
-        rc = ppx_buf_put_le64(o, e->index) || ppx_buf_put_le64(o, (uint64_t)(int64_t)e->stage) ||
-             ppx_buf_put_le64(o, (uint64_t)(int64_t)e->code) || ppx_buf_put_le64(o, ml) ||
+        rc = ppx_put_u64(o, e->index) || ppx_put_u64(o, (uint64_t)(int64_t)e->stage) ||
+             ppx_put_u64(o, (uint64_t)(int64_t)e->code) || ppx_put_u64(o, ml) ||
              ppx_buf_append(o, e->msg, ml);
     }
     return rc ? PPX_ENOMEM : 0;

@@ -253,3 +253,66 @@ void ppx_report_summary(const ppx_report *r, const char *report_path, FILE *f)
     if (report_path && !r->report_failed)
         fprintf(f, "prepix: report: %s\n", report_path);
 }
+
+static int put_f64(ppx_buf *o, double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return ppx_put_u64(o, u);
+}
+
+static double get_f64(ppx_rd *r)
+{
+    uint64_t u = ppx_get_u64(r);
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+static int put_str(ppx_buf *o, const char *s)
+{
+    size_t n = strlen(s);
+    return ppx_put_u64(o, n) || ppx_buf_append(o, s, n);
+}
+
+/* A string of at most cap - 1 bytes into out, NUL-terminated. */
+static int get_str(ppx_rd *r, char *out, size_t cap)
+{
+    uint64_t n = ppx_get_u64(r);
+    const uint8_t *p = r->bad || n >= cap ? NULL : ppx_get_bytes(r, n);
+    if (!p)
+        return PPX_ECORRUPT;
+    memcpy(out, p, (size_t)n);
+    out[n] = '\0';
+    return 0;
+}
+
+int ppx_rank_info_pack(const ppx_rank_info *ri, ppx_buf *o)
+{
+    int rc = ppx_put_u64(o, (uint64_t)(int64_t)ri->rank) || put_str(o, ri->host) ||
+             ppx_put_u64(o, (uint64_t)(int64_t)ri->workers) || ppx_put_u64(o, ri->images) ||
+             ppx_put_u64(o, ri->failed) || put_f64(o, ri->busy_s) || put_f64(o, ri->elapsed_s) ||
+             put_str(o, ri->error);
+    return rc ? PPX_ENOMEM : 0;
+}
+
+int ppx_rank_info_unpack(ppx_rd *r, ppx_rank_info *ri)
+{
+    ppx_rank_info t;
+    memset(&t, 0, sizeof t);
+    int64_t rank = (int64_t)ppx_get_u64(r);
+    if (get_str(r, t.host, sizeof t.host))
+        return PPX_ECORRUPT;
+    int64_t workers = (int64_t)ppx_get_u64(r);
+    t.images = ppx_get_u64(r);
+    t.failed = ppx_get_u64(r);
+    t.busy_s = get_f64(r);
+    t.elapsed_s = get_f64(r);
+    if (get_str(r, t.error, sizeof t.error) || r->bad || rank < 0 || rank > INT32_MAX ||
+        workers < 0 || workers > INT32_MAX)
+        return PPX_ECORRUPT;
+    t.rank = (int)rank;
+    t.workers = (int)workers;
+    *ri = t;
+    return 0;
+}

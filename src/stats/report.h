@@ -20,6 +20,13 @@ typedef struct {
     char error[PPX_ERR_MSG_MAX]; /* the rank's fatal error, "" if none */
 } ppx_rank_info;
 
+/* One rank's facts as part of the message that ends a run (the little-endian
+ * encoding of prepix/buf.h; times as IEEE-754 bits). 0 or PPX_ENOMEM. */
+PPX_MUST_USE int ppx_rank_info_pack(const ppx_rank_info *ri, ppx_buf *out);
+/* Reads what ppx_rank_info_pack wrote from r (untrusted bytes): 0 with *ri
+ * written, or PPX_ECORRUPT. */
+PPX_MUST_USE int ppx_rank_info_unpack(ppx_rd *r, ppx_rank_info *ri);
+
 typedef struct {
     const ppx_stats *stats;        /* totals, resumed work included */
     const ppx_failures *failures;  /* sorted by index */
@@ -51,10 +58,10 @@ typedef struct {
 
 /* Appends the JSON report (docs/formats.md) to out. Returns 0 or PPX_ENOMEM. Rank 0 only;
  * not collective. */
-int ppx_report_json(const ppx_report *r, ppx_buf *out);
+PPX_MUST_USE int ppx_report_json(const ppx_report *r, ppx_buf *out);
 /* Appends a self-contained HTML report to out: inline CSS and SVG, no script, no network
  * reference; every string from r is escaped. Returns 0 or PPX_ENOMEM. */
-int ppx_report_html(const ppx_report *r, ppx_buf *out);
+PPX_MUST_USE int ppx_report_html(const ppx_report *r, ppx_buf *out);
 /* Prints the human summary to f (stderr): counts, speed, normalize values, the first
  * failures, each warning as "prepix: warning: ...", and "prepix: report: PATH" when
  * report_path is not NULL and r->report_failed is 0. */

@@ -670,3 +670,42 @@ int ppx_stats_deserialize(const uint8_t *p, size_t n, ppx_stats *s, size_t *used
         *used = u;
     return 0;
 }
+
+int ppx_img_stats_pack(const ppx_img_stats *st, ppx_buf *o)
+{
+    int rc = ppx_put_u32(o, st->channels) || ppx_put_u32(o, st->bits) || ppx_put_u64(o, st->pixels);
+    for (unsigned c = 0; c < st->channels && c < 4 && !rc; c++) {
+        rc = ppx_put_u64(o, st->sum[c]) || ppx_put_u64(o, st->sumsq[c]) ||
+             ppx_put_u32(o, st->min[c]) || ppx_put_u32(o, st->max[c]);
+        for (int v = 0; v < 256 && !rc; v++)
+            rc = ppx_put_u32(o, st->hist[c][v]);
+    }
+    return rc ? PPX_ENOMEM : 0;
+}
+
+int ppx_img_stats_unpack(ppx_rd *r, ppx_img_stats *st)
+{
+    ppx_img_stats t;
+    memset(&t, 0, sizeof t);
+    uint32_t channels = ppx_get_u32(r), bits = ppx_get_u32(r);
+    t.pixels = ppx_get_u64(r);
+    if (r->bad || channels > 4 || (channels && bits != 8 && bits != 16))
+        return PPX_ECORRUPT;
+    t.channels = (uint8_t)channels;
+    t.bits = (uint8_t)bits;
+    for (uint32_t c = 0; c < channels; c++) {
+        t.sum[c] = ppx_get_u64(r);
+        t.sumsq[c] = ppx_get_u64(r);
+        uint32_t mn = ppx_get_u32(r), mx = ppx_get_u32(r);
+        if (mn > UINT16_MAX || mx > UINT16_MAX)
+            return PPX_ECORRUPT;
+        t.min[c] = (uint16_t)mn;
+        t.max[c] = (uint16_t)mx;
+        for (int v = 0; v < 256; v++)
+            t.hist[c][v] = ppx_get_u32(r);
+    }
+    if (r->bad)
+        return PPX_ECORRUPT;
+    *st = t;
+    return 0;
+}

@@ -156,7 +156,8 @@ static void identity(const uint8_t *p, size_t n)
     static char out[8192 + 16];
     for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
         memset(out, 'Z', sizeof out);
-        ppx_identity_diff(&a, &b, out, caps[i]);
+        if ((unsigned)ppx_identity_diff(&a, &b, out, caps[i]) > 1)
+            fail("identity: diff is not 0 or 1");
         if (caps[i] && memchr(out, '\0', caps[i]) == NULL)
             fail("identity: diff text not terminated within its buffer");
         if (out[caps[i]] != 'Z')

@@ -102,8 +102,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((w == 0) != (h == 0) || w > 4000 || h > 3000)
         fail("bad decode hint", spec);
     ppx_pipeline_decode_hint(pl, 1, 1, 1, &w, &h);
-    ppx_pipeline_fixed_size(pl, &w, &h);
-    (void)ppx_pipeline_is_random(pl);
+    int fixed = ppx_pipeline_fixed_size(pl, &w, &h);
+    ppx_pipeline_geometry g;
+    ppx_pipeline_output_geometry(pl, &g);
+    if (g.fixed != fixed || (fixed && (g.w != w || g.h != h)) || g.channels > 3)
+        fail("output geometry disagrees with the fixed size", spec);
+    if ((unsigned)ppx_pipeline_is_random(pl) > 1)
+        fail("is_random is not 0 or 1", spec);
     run_small(pl, spec, 3, PPX_U8, 6);
     run_small(pl, spec, 2, PPX_U16, 1);
 out:

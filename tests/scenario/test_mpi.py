@@ -183,7 +183,7 @@ def mpi_fault():
             "--progress", "none"]
     clean = os.path.join(t, "clean")
     run(["run", "-o", clean] + args, mpi_np=2, check=0)
-    for where in ("1:MPI_Send:3", "0:ppx_wire_isend:2", "1:ppx_wire_recv:2"):
+    for where in ("1:ppx_wire_send_u64s:3", "0:ppx_wire_isend:2", "1:ppx_wire_recv:2"):
         out = os.path.join(t, "out-" + where.replace(":", "-"))
         p = run(["run", "-o", out] + args, mpi_np=2, env={"PPX_TEST_MPI_FAIL": where},
                 timeout=120)

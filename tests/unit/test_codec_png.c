@@ -205,7 +205,7 @@ typedef struct {
 
 static void PNGCBAPI mem_write(png_structp png, png_bytep d, size_t n)
 {
-    ppx_buf_append(png_get_io_ptr(png), d, n);
+    MUST(ppx_buf_append(png_get_io_ptr(png), d, n));
 }
 
 static void PNGCBAPI mem_flush(png_structp png)
@@ -472,12 +472,12 @@ static int warnings_flood_refused(void)
     ppx_err err;
     CHECK(base_png(&b, 16, 16) == 0);
     /* Five ancillary chunks with a bad CRC after IHDR: each is a warning. */
-    ppx_buf_append(&f, b.data, 33);
+    MUST(ppx_buf_append(&f, b.data, 33));
     for (int i = 0; i < 5; i++) {
         uint8_t c[16] = {0, 0, 0, 4, 'p', 'r', 'V', 't', 1, 2, 3, 4, 0xDE, 0xAD, 0xBE, 0xEF};
-        ppx_buf_append(&f, c, sizeof c);
+        MUST(ppx_buf_append(&f, c, sizeof c));
     }
-    ppx_buf_append(&f, b.data + 33, b.len - 33);
+    MUST(ppx_buf_append(&f, b.data + 33, b.len - 33));
     CHECK_EQ_INT(decode_code(&f, f.len, NULL, &err), 0);
     ppx_limits l;
     ppx_limits_default(&l);

@@ -244,7 +244,7 @@ static int write_tiff(const tspec *s, const uint8_t *raw, ppx_buf *b)
     size_t n;
     b->len = 0;
     while (f && (n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        ppx_buf_append(b, tmp, n);
+        MUST(ppx_buf_append(b, tmp, n));
     if (f)
         fclose(f);
     unlink(path);
@@ -492,7 +492,7 @@ static int ycbcr_raw_fallback(void)
     size_t n = fread(tmp, 1, sizeof tmp, f);
     fclose(f);
     unlink(path);
-    ppx_buf_append(&b, tmp, n);
+    MUST(ppx_buf_append(&b, tmp, n));
     ppx_image img;
     ppx_image_init(&img);
     ppx_err err;
@@ -888,7 +888,7 @@ static int damaged_jpeg_strip_refused(void)
     printf("strip 4: %llu bytes\n", (unsigned long long)cnt);
     CHECK(cnt > 1024);
     static const char *const want[] = {"libtiff: JPEGLib: Corrupt JPEG data", "(strip 4)", NULL};
-    ppx_buf_append(&d, b.data, b.len);
+    MUST(ppx_buf_append(&d, b.data, b.len));
     uint32_t r = 1;
     for (size_t i = 0; i < 512; i++) {
         r = r * 1103515245u + 12345u;
@@ -1161,7 +1161,7 @@ static int unlisted_warning_refused(void)
     size_t len;
     gray_file(g_buf, &len, 16, 8, AT_DATA, 100, COMPRESSION_NONE, SAMPLEFORMAT_UINT, 128);
     b.len = 0;
-    ppx_buf_append(&b, g_buf, len);
+    MUST(ppx_buf_append(&b, g_buf, len));
     static const char *const want2[] = {"Bogus \"StripByteCounts\" field", NULL};
     CHECK_EQ_INT(expect_refused(&b, PPX_ECORRUPT, want2), 0);
     ppx_image_destroy(&in);

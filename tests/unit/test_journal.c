@@ -102,7 +102,7 @@ static int roundtrip(const ppx_stats *s, int check_prefixes, size_t *size)
     ppx_buf b;
     ppx_buf_init(&b);
     CHECK_EQ_INT(ppx_stats_serialize(s, &b), 0);
-    ppx_buf_append(&b, "junk", 4); /* what follows in a record is not read */
+    MUST(ppx_buf_append(&b, "junk", 4)); /* what follows in a record is not read */
     ppx_stats back;
     memset(&back, 0xa5, sizeof back);
     size_t used = 0;
@@ -185,7 +185,7 @@ static int stats_roundtrip_edges(void)
 static void photo(ppx_image *img, uint32_t w, uint32_t h, unsigned c, uint64_t seed)
 {
     ppx_err e;
-    ppx_image_alloc(img, w, h, c, PPX_U8, NULL, &e);
+    MUST(ppx_image_alloc(img, w, h, c, PPX_U8, NULL, &e));
     for (uint32_t y = 0; y < h; y++)
         for (uint32_t x = 0; x < w; x++)
             for (unsigned b = 0; b < c; b++) {
@@ -248,27 +248,27 @@ static void serialize_v1(const ppx_stats *s, ppx_buf *o)
     for (int g = 0; g < PPX_STATS_GROUPS; g++)
         if (s->group[g].images)
             mask |= 1ULL << g;
-    ppx_buf_put_le64(o, 0x3153585050ULL);
+    MUST(ppx_put_u64(o, 0x3153585050ULL));
     for (size_t i = 0; i < 12; i++)
-        ppx_buf_put_le64(o, scal[i]);
-    ppx_buf_put_le64(o, mask);
+        MUST(ppx_put_u64(o, scal[i]));
+    MUST(ppx_put_u64(o, mask));
     for (int gi = 0; gi < PPX_STATS_GROUPS; gi++) {
         const ppx_group_stats *g = &s->group[gi];
         if (!(mask & (1ULL << gi)))
             continue;
-        ppx_buf_put_le64(o, g->images);
-        ppx_buf_put_le64(o, g->pixels);
+        MUST(ppx_put_u64(o, g->images));
+        MUST(ppx_put_u64(o, g->pixels));
         for (int b = 0; b < 4; b++) {
-            ppx_buf_put_le64(o, g->sum[b].lo);
-            ppx_buf_put_le64(o, g->sum[b].hi);
-            ppx_buf_put_le64(o, g->sumsq[b].lo);
-            ppx_buf_put_le64(o, g->sumsq[b].hi);
-            ppx_buf_put_le64(o, g->min[b]);
-            ppx_buf_put_le64(o, g->max[b]);
+            MUST(ppx_put_u64(o, g->sum[b].lo));
+            MUST(ppx_put_u64(o, g->sum[b].hi));
+            MUST(ppx_put_u64(o, g->sumsq[b].lo));
+            MUST(ppx_put_u64(o, g->sumsq[b].hi));
+            MUST(ppx_put_u64(o, g->min[b]));
+            MUST(ppx_put_u64(o, g->max[b]));
         }
         for (int b = 0; b < 4; b++)
             for (int v = 0; v < 256; v++)
-                ppx_buf_put_le64(o, g->hist[b][v]);
+                MUST(ppx_put_u64(o, g->hist[b][v]));
     }
 }
 
@@ -355,19 +355,19 @@ static void put_record(ppx_buf *j, int version, uint64_t chunk, uint64_t count, 
 {
     ppx_buf body;
     ppx_buf_init(&body);
-    ppx_buf_put_le64(&body, chunk);
-    ppx_buf_put_le64(&body, count);
+    MUST(ppx_put_u64(&body, chunk));
+    MUST(ppx_put_u64(&body, count));
     if (version == V1)
         serialize_v1(s, &body);
     else
-        ppx_stats_serialize(s, &body);
-    ppx_failures_pack(f, &body);
+        MUST(ppx_stats_serialize(s, &body));
+    MUST(ppx_failures_pack(f, &body));
     if (extra)
-        ppx_buf_append(&body, extra, strlen(extra));
-    ppx_buf_put_le64(j, REC_MAGIC);
-    ppx_buf_put_le64(j, body.len);
-    ppx_buf_append(j, body.data, body.len);
-    ppx_buf_put_le64(j, ppx_fnv1a(PPX_FNV1A_INIT, body.data, body.len));
+        MUST(ppx_buf_append(&body, extra, strlen(extra)));
+    MUST(ppx_put_u64(j, REC_MAGIC));
+    MUST(ppx_put_u64(j, body.len));
+    MUST(ppx_buf_append(j, body.data, body.len));
+    MUST(ppx_put_u64(j, ppx_fnv1a(PPX_FNV1A_INIT, body.data, body.len)));
     ppx_buf_destroy(&body);
 }
 
@@ -408,7 +408,7 @@ static void make_journal3(journal3 *j, int version)
         if (c == 0) {
             s.ok--;
             s.failed++;
-            ppx_failures_add(&f, 2, PPX_STAGE_DECODE, PPX_ETRUNC, "truncated JPEG");
+            MUST(ppx_failures_add(&f, 2, PPX_STAGE_DECODE, PPX_ETRUNC, "truncated JPEG"));
         }
         put_record(&j->bytes, version, (uint64_t)c, counts[c], &s, &f, NULL);
         j->ends[c] = j->bytes.len;
@@ -444,7 +444,7 @@ static int journal_parse_intact(void)
     CHECK_EQ_INT(rs.failures.v[0].code, PPX_ETRUNC);
     ppx_resume_state_destroy(&rs);
     /* Each record twice: the second copies count as duplicates. */
-    ppx_buf_append(&j.bytes, j.bytes.data, j.bytes.len);
+    MUST(ppx_buf_append(&j.bytes, j.bytes.data, j.bytes.len));
     CHECK_EQ_INT(parse3(j.bytes.data, j.bytes.len, &rs), 0);
     CHECK_EQ_INT(rs.chunks, 3);
     CHECK_EQ_INT(rs.duplicates, 3);
@@ -502,8 +502,8 @@ static int journal_parse_foreign(void)
     ppx_stats s;
     chunk_stats(&s, 4, 1);
     ppx_failures none = {0}, outside = {0}, bad_stage = {0};
-    ppx_failures_add(&outside, 4, PPX_STAGE_DECODE, PPX_ETRUNC, "image 4 is chunk 1's");
-    ppx_failures_add(&bad_stage, 1, PPX_STAGE_DECODE, PPX_ETRUNC, "x");
+    MUST(ppx_failures_add(&outside, 4, PPX_STAGE_DECODE, PPX_ETRUNC, "image 4 is chunk 1's"));
+    MUST(ppx_failures_add(&bad_stage, 1, PPX_STAGE_DECODE, PPX_ETRUNC, "x"));
     bad_stage.v[0].stage = PPX_STAGE__COUNT;
     static const char *const what[] = {"chunk out of range",  "short count",     "long count",
                                        "last chunk's count",  "failure outside", "failure stage",
@@ -549,9 +549,9 @@ static int journal_parse_foreign(void)
     /* A length field of 2^63 allocates nothing and stops nothing. */
     ppx_buf b;
     ppx_buf_init(&b);
-    ppx_buf_put_le64(&b, REC_MAGIC);
-    ppx_buf_put_le64(&b, 1ULL << 63);
-    ppx_buf_put_le64(&b, 0);
+    MUST(ppx_put_u64(&b, REC_MAGIC));
+    MUST(ppx_put_u64(&b, 1ULL << 63));
+    MUST(ppx_put_u64(&b, 0));
     put_record(&b, V2, 1, 4, &s, &none, NULL);
     ppx_resume_state rs;
     CHECK_EQ_INT(ppx_resume_state_init(&rs, 3, 4, 10), 0);
@@ -573,28 +573,28 @@ static int journal_parse_foreign(void)
 static int failures_hostile(void)
 {
     ppx_failures f = {0};
-    ppx_failures_add(&f, 1, PPX_STAGE_DECODE, PPX_ETRUNC, "kept");
+    MUST(ppx_failures_add(&f, 1, PPX_STAGE_DECODE, PPX_ETRUNC, "kept"));
     ppx_buf b;
     ppx_buf_init(&b);
     /* A count of 2^61 over 40 bytes: refused before any work. */
-    ppx_buf_put_le64(&b, 1ULL << 61);
+    MUST(ppx_put_u64(&b, 1ULL << 61));
     for (int i = 0; i < 4; i++)
-        ppx_buf_put_le64(&b, 0);
+        MUST(ppx_put_u64(&b, 0));
     CHECK_EQ_INT(ppx_failures_unpack(b.data, b.len, &f, NULL), PPX_ECORRUPT);
     /* Two entries, the second bad in one field each: the first is not kept
      * either (all or none). */
     for (int k = 0; k < 5; k++) {
         b.len = 0;
-        ppx_buf_put_le64(&b, 2);
+        MUST(ppx_put_u64(&b, 2));
         for (int e = 0; e < 2; e++) {
             int bad = e == 1;
-            ppx_buf_put_le64(&b, 7);
-            ppx_buf_put_le64(&b, bad && k == 0 ? (uint64_t)PPX_STAGE__COUNT : PPX_STAGE_READ);
-            ppx_buf_put_le64(&b, bad && k == 1   ? 0
+            MUST(ppx_put_u64(&b, 7));
+            MUST(ppx_put_u64(&b, bad && k == 0 ? (uint64_t)PPX_STAGE__COUNT : PPX_STAGE_READ));
+            MUST(ppx_put_u64(&b, bad && k == 1   ? 0
                                  : bad && k == 2 ? (uint64_t)(int64_t)INT32_MIN - 1
-                                                 : (uint64_t)(int64_t)PPX_EIO);
-            ppx_buf_put_le64(&b, bad && k == 3 ? PPX_ERR_MSG_MAX : bad && k == 4 ? 3 : 2);
-            ppx_buf_append(&b, "ab", 2);
+                                                 : (uint64_t)(int64_t)PPX_EIO));
+            MUST(ppx_put_u64(&b, bad && k == 3 ? PPX_ERR_MSG_MAX : bad && k == 4 ? 3 : 2));
+            MUST(ppx_buf_append(&b, "ab", 2));
         }
         CHECK_EQ_INT(ppx_failures_unpack(b.data, b.len, &f, NULL), PPX_ECORRUPT);
         CHECK_EQ_INT(f.n, 1);

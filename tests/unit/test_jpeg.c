@@ -123,12 +123,12 @@ static size_t find_marker(const uint8_t *p, size_t n, uint8_t m)
 static void put16(ppx_buf *b, unsigned v)
 {
     uint8_t t[2] = {(uint8_t)(v >> 8), (uint8_t)v};
-    ppx_buf_append(b, t, 2);
+    MUST(ppx_buf_append(b, t, 2));
 }
 
 static void put_bytes(ppx_buf *b, const char *s, size_t n)
 {
-    ppx_buf_append(b, s, n);
+    MUST(ppx_buf_append(b, s, n));
 }
 
 /* Entropy-coded bits, most significant first, with 0xFF bytes stuffed. */
@@ -143,9 +143,9 @@ static void put_bits(bit_writer *w, uint32_t v, unsigned n)
         w->acc = w->acc << 1 | (v >> n & 1);
         if (++w->n == 8) {
             uint8_t byte = (uint8_t)w->acc;
-            ppx_buf_append(w->b, &byte, 1);
+            MUST(ppx_buf_append(w->b, &byte, 1));
             if (byte == 0xFF)
-                ppx_buf_append(w->b, "", 1);
+                MUST(ppx_buf_append(w->b, "", 1));
             w->acc = w->n = 0;
         }
     }
@@ -283,7 +283,7 @@ static int encode_deterministic(void)
     ppx_buf_init(&a);
     ppx_buf_init(&b);
     CHECK_EQ_INT(encode(&img, 90, &a), 0);
-    ppx_buf_append(&b, "stale bytes", 11);
+    MUST(ppx_buf_append(&b, "stale bytes", 11));
     CHECK_EQ_INT(encode(&img, 90, &b), 0);
     CHECK_EQ_INT(a.len, b.len);
     CHECK(memcmp(a.data, b.data, a.len) == 0);
@@ -622,11 +622,11 @@ static int exif_not_exif(void)
 static void insert_app1(const ppx_buf *src, const uint8_t *exif, size_t n, ppx_buf *dst)
 {
     dst->len = 0;
-    ppx_buf_append(dst, src->data, 2);
+    MUST(ppx_buf_append(dst, src->data, 2));
     put_bytes(dst, "\xFF\xE1", 2);
     put16(dst, (unsigned)n + 2);
-    ppx_buf_append(dst, exif, n);
-    ppx_buf_append(dst, src->data + 2, src->len - 2);
+    MUST(ppx_buf_append(dst, exif, n));
+    MUST(ppx_buf_append(dst, src->data + 2, src->len - 2));
 }
 
 static int exif_in_jpeg(void)
@@ -761,9 +761,9 @@ static int crafted_soi_then_garbage(void)
     ppx_buf_init(&plain);
     ppx_buf_init(&b);
     CHECK_EQ_INT(gradient_jpeg(32, 24, 3, &plain), 0);
-    ppx_buf_append(&b, plain.data, 2);
-    ppx_buf_append(&b, "\x00", 1);
-    ppx_buf_append(&b, plain.data + 2, plain.len - 2);
+    MUST(ppx_buf_append(&b, plain.data, 2));
+    MUST(ppx_buf_append(&b, "\x00", 1));
+    MUST(ppx_buf_append(&b, plain.data + 2, plain.len - 2));
     ppx_image img;
     ppx_image_init(&img);
     ppx_err e;
@@ -788,7 +788,7 @@ static int crafted_not_an_image(void)
         ppx_err e;
         ppx_image img;
         ppx_image_init(&img);
-        ppx_codec_decode(p, n, NULL, &img, NULL, &e);
+        CHECK_EQ_INT(ppx_codec_decode(p, n, NULL, &img, NULL, &e), PPX_EFORMAT);
         CHECK_STR(e.msg, "not a JPEG, PNG, TIFF or WebP file");
         ppx_info info;
         CHECK_EQ_INT(ppx_codec_inspect(p, n, NULL, &info, &e), PPX_EFORMAT);
@@ -878,10 +878,10 @@ static int hierarchical_dhp_named(void)
     static const uint8_t kinds[] = {0xDE, 0xDF}; /* DHP, EXP */
     for (size_t k = 0; k < sizeof kinds; k++) {
         b.len = 0;
-        ppx_buf_append(&b, plain.data, sof);
-        ppx_buf_append(&b, plain.data + sof, seg); /* DHP: a copy of the SOF */
+        MUST(ppx_buf_append(&b, plain.data, sof));
+        MUST(ppx_buf_append(&b, plain.data + sof, seg)); /* DHP: a copy of the SOF */
         b.data[sof + 1] = kinds[k];
-        ppx_buf_append(&b, plain.data + sof, plain.len - sof);
+        MUST(ppx_buf_append(&b, plain.data + sof, plain.len - sof));
         b.data[sof + seg + 1] = 0xC5; /* the frame: SOF5, differential */
         CHECK_EQ_INT(expect_fail(b.data, b.len, NULL, PPX_EUNSUPPORTED, "hierarchical JPEG"), 0);
     }
@@ -1096,11 +1096,11 @@ static int warnings_flood(void)
     ppx_buf_init(&b);
     CHECK_EQ_INT(gradient_jpeg(64, 48, 3, &plain), 0);
     /* SOI and an empty COM first: the dispatcher wants 0xFF as the third byte. */
-    ppx_buf_append(&b, plain.data, 2);
+    MUST(ppx_buf_append(&b, plain.data, 2));
     put_bytes(&b, "\xFF\xFE\x00\x02", 4);
     for (int i = 0; i < 50; i++)
         put_bytes(&b, "\x00\xFF\xFE\x00\x02", 5); /* a junk byte, then an empty COM */
-    ppx_buf_append(&b, plain.data + 2, plain.len - 2);
+    MUST(ppx_buf_append(&b, plain.data + 2, plain.len - 2));
     ppx_image img;
     ppx_image_init(&img);
     ppx_err e;

@@ -188,20 +188,26 @@ static int properties(void)
     CHECK(ppx_pipeline_has_normalize(pl));
     CHECK(ppx_pipeline_is_random(pl));
     CHECK(ppx_pipeline_fixed_size(pl, &w, &h) && w == 224 && h == 224);
-    ppx_npy_shape sh;
-    CHECK(ppx_pipeline_npy_shape(pl, &sh) && sh.w == 224 && sh.h == 224 && sh.c == 3 && sh.f32);
+    ppx_pipeline_geometry g;
+    ppx_pipeline_output_geometry(pl, &g);
+    CHECK(g.fixed && g.w == 224 && g.h == 224 && g.channels == 0 && g.f32);
     ppx_pipeline_free(&pl);
     CHECK(ppx_pipeline_parse("flip h p=1 | flip v p=0 | resize 256", &pl, &e) == 0);
     CHECK(!ppx_pipeline_is_random(pl));
     CHECK(!ppx_pipeline_fixed_size(pl, &w, &h));
-    CHECK(!ppx_pipeline_npy_shape(pl, &sh));
+    ppx_pipeline_output_geometry(pl, &g);
+    CHECK(!g.fixed && g.w == 0 && g.h == 0 && g.channels == 0 && !g.f32);
     ppx_pipeline_free(&pl);
-    /* npy channels: the last colour op decides. */
+    /* Channels: the last colour op decides. */
     CHECK(ppx_pipeline_parse("rgb | grayscale | pad 8x6", &pl, &e) == 0);
-    CHECK(ppx_pipeline_npy_shape(pl, &sh) && sh.w == 8 && sh.h == 6 && sh.c == 1 && !sh.f32);
+    ppx_pipeline_output_geometry(pl, &g);
+    CHECK(g.fixed && g.w == 8 && g.h == 6 && g.channels == 1 && !g.f32);
     ppx_pipeline_free(&pl);
     CHECK(ppx_pipeline_parse("grayscale | rgb | pad 8x6", &pl, &e) == 0);
-    CHECK(ppx_pipeline_npy_shape(pl, &sh) && sh.c == 3);
+    ppx_pipeline_output_geometry(pl, &g);
+    CHECK(g.channels == 3);
+    ppx_pipeline_output_geometry(NULL, &g);
+    CHECK(!g.fixed && g.channels == 0 && !g.f32);
     ppx_pipeline_free(&pl);
     CHECK(ppx_pipeline_parse("center-crop 30x20 | rotate 90 | resize 10 fit=longer", &pl, &e) == 0);
     CHECK(ppx_pipeline_fixed_size(pl, &w, &h) && w == 6 && h == 10);

@@ -2,6 +2,8 @@
  * and the second task a busy worker holds in its pipe (it must survive the
  * loss of the first). Workers run the real job with the test fault hook
  * (PPX_TEST_FAULT). */
+#include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -352,7 +354,77 @@ static int payload_needs_idle_worker(void)
     return 0;
 }
 
+/* A worker holds the descriptors it needs and no others: stdin, stdout,
+ * stderr, its two pipe ends, INPUT's and OUTDIR's folders. Anything else the
+ * rank had open when it forked (MPI's sockets and shared memory, the
+ * journal, the lock, other workers' pipes) would keep files, locks and
+ * connections alive as long as the worker, and let a bug write to them. */
+static int worker_fds(void)
+{
+    setenv("PPX_TEST_FAULT", "noop:*", 1);
+    int stray = open("/dev/null", O_RDONLY);                /* inherited by fork, like MPI's */
+    int stray_cx = open("/dev/null", O_RDONLY | O_CLOEXEC); /* fork ignores CLOEXEC */
+    CHECK(stray >= 0 && stray_cx >= 0);
+    ppx_job_config job;
+    memset(&job, 0, sizeof job);
+    ppx_limits_default(&job.limits);
+    job.in_root = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    job.out_root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHECK(job.in_root >= 0 && job.out_root >= 0);
+    ppx_pool_config pc;
+    memset(&pc, 0, sizeof pc);
+    pc.workers = 2;
+    pc.timeout_s = 10;
+    pc.work = ppx_job_worker(&job);
+    int keep[] = {job.in_root, job.out_root};
+    pc.keep_fds = keep;
+    pc.n_keep_fds = 2;
+    ppx_pool *p;
+    ppx_err e;
+    CHECK_EQ_INT(ppx_pool_new(&pc, &p, &e), 0);
+    /* Both workers have answered once: they are past their start. */
+    CHECK_EQ_INT(submit(p, 1, "a.jpg"), 0);
+    CHECK_EQ_INT(submit(p, 2, "b.jpg"), 0);
+    seen s = {0};
+    CHECK_EQ_INT(until(p, &s, 2), 0);
+    for (int w = 0; w < 2; w++) {
+        char dir[64];
+        snprintf(dir, sizeof dir, "/proc/%d/fd", ppx_pool_worker_pid(p, w));
+        DIR *d = opendir(dir);
+        CHECK(d != NULL);
+        int pipes = 0, others = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            if (de->d_name[0] == '.')
+                continue;
+            int fd = atoi(de->d_name);
+            char link[256] = "", path[400];
+            snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+            ssize_t n = readlink(path, link, sizeof link - 1);
+            if (n > 0)
+                link[n] = '\0';
+            if (fd <= 2 || fd == job.in_root || fd == job.out_root)
+                continue;
+            if (strncmp(link, "pipe:", 5) == 0) {
+                pipes++;
+                continue;
+            }
+            fprintf(stderr, "worker %d holds fd %d -> %s\n", w, fd, link);
+            others++;
+        }
+        closedir(d);
+        CHECK_EQ_INT(others, 0);
+        CHECK_EQ_INT(pipes, 2); /* its own task and result pipes, not its sibling's */
+    }
+    ppx_pool_free(&p, 1);
+    close(stray);
+    close(stray_cx);
+    close(job.in_root);
+    close(job.out_root);
+    return 0;
+}
+
 PPX_TEST_MAIN(TEST(results_and_crash), TEST(hang_times_out), TEST(idle_worker_killed),
               TEST(queued_survives_crash), TEST(queued_survives_kill),
               TEST(submit_to_dead_busy_worker), TEST(queued_survives_timeout), TEST(fifo_order),
-              TEST(slots_and_pending), TEST(payload_needs_idle_worker))
+              TEST(slots_and_pending), TEST(payload_needs_idle_worker), TEST(worker_fds))

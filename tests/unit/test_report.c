@@ -42,7 +42,7 @@ static void fixture_init(fixture *f)
     g->sum[0].lo = 2 * 65535;
     g->sumsq[0].lo = 2ull * 65535 * 65535;
     g->min[0] = g->max[0] = 65535;
-    ppx_failures_add(&f->fails, 0, PPX_STAGE_DECODE, PPX_ETRUNC, "cut <short> & \"early\"");
+    MUST(ppx_failures_add(&f->fails, 0, PPX_STAGE_DECODE, PPX_ETRUNC, "cut <short> & \"early\""));
     f->paths[0] = "in/<script>alert(1)</script>\x01\xff&.jpg";
     f->rank = (ppx_rank_info){.rank = 0,
                               .host = "node<1>",

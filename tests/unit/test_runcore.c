@@ -16,6 +16,7 @@
 #include "prepix/stats.h"
 #include "sched/journal.h"
 #include "sched/listing.h"
+#include "stats/report.h"
 
 static int json_escaping(void)
 {
@@ -38,7 +39,7 @@ static int json_escaping(void)
     ppx_json_arr_end(&j);
     ppx_json_obj_end(&j);
     CHECK(!j.failed);
-    ppx_buf_append(&b, "", 1);
+    MUST(ppx_buf_append(&b, "", 1));
     CHECK_STR((char *)b.data,
               "{\"s\":\"q\\\"b\\\\n\\nt\\tc\\u0001 caf\xc3\xa9 bad\\udcff\\udcc3 "
               "end\xf0\x9f\x98\x80\",\"a\":[18446744073709551615,-3,0.1,null,true,null]}");
@@ -49,7 +50,7 @@ static int json_escaping(void)
 static void fill(ppx_image *img, uint32_t w, uint32_t h, unsigned c, unsigned seed)
 {
     ppx_err e;
-    ppx_image_alloc(img, w, h, c, PPX_U8, NULL, &e);
+    MUST(ppx_image_alloc(img, w, h, c, PPX_U8, NULL, &e));
     for (size_t i = 0; i < (size_t)w * h * c; i++)
         img->data[i] = (uint8_t)((i * 2654435761u + seed) >> 7);
 }
@@ -193,7 +194,7 @@ static int journal_roundtrip(void)
     ppx_stats_init(&s);
     s.total = s.ok = 3;
     ppx_failures f = {0};
-    ppx_failures_add(&f, 7, PPX_STAGE_DECODE, PPX_ECORRUPT, "bad \"data\"");
+    MUST(ppx_failures_add(&f, 7, PPX_STAGE_DECODE, PPX_ECORRUPT, "bad \"data\""));
     CHECK_EQ_INT(ppx_journal_append(&j, 2, 4, &s, &f, &e), 0);
     CHECK_EQ_INT(ppx_journal_append(&j, 0, 4, &s, &f, &e), 0);
     CHECK_EQ_INT(ppx_journal_append(&j, 2, 4, &s, &f, &e), 0); /* a duplicate */
@@ -415,7 +416,97 @@ static int job_trim(void)
     return 0;
 }
 
+/* Every message between ranks and every record on disk is little-endian,
+ * whatever the machine: the bytes are fixed here, not read back with the
+ * writer's own memory layout. */
+static int wire_little_endian(void)
+{
+    ppx_buf b;
+    ppx_buf_init(&b);
+    CHECK_EQ_INT(ppx_put_u64(&b, 0x0102030405060708ULL), 0);
+    CHECK_EQ_INT(ppx_put_u32(&b, 0x0a0b0c0du), 0);
+    static const uint8_t want[12] = {8, 7, 6, 5, 4, 3, 2, 1, 0x0d, 0x0c, 0x0b, 0x0a};
+    CHECK_EQ_INT((int)b.len, 12);
+    CHECK(memcmp(b.data, want, 12) == 0);
+    ppx_rd r = {b.data, b.data + b.len, 0};
+    CHECK(ppx_get_u64(&r) == 0x0102030405060708ULL);
+    CHECK(ppx_get_u32(&r) == 0x0a0b0c0du);
+    CHECK_EQ_INT(r.bad, 0);
+    CHECK(ppx_get_u64(&r) == 0 && r.bad); /* past the end */
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
+static int img_stats_pack(void)
+{
+    ppx_img_stats st;
+    memset(&st, 0, sizeof st);
+    st.channels = 3;
+    st.bits = 16;
+    st.pixels = 1000;
+    for (int c = 0; c < 3; c++) {
+        st.sum[c] = 123456789ULL * (uint64_t)(c + 1);
+        st.sumsq[c] = 0xfedcba9876543210ULL - (uint64_t)c;
+        st.min[c] = (uint16_t)(c + 1);
+        st.max[c] = (uint16_t)(65535 - c);
+        for (int v = 0; v < 256; v++)
+            st.hist[c][v] = (uint32_t)(v * 7 + c);
+    }
+    ppx_buf b;
+    ppx_buf_init(&b);
+    CHECK_EQ_INT(ppx_img_stats_pack(&st, &b), 0);
+    /* channels, bits, pixels; then per channel sum, sumsq, min, max, 256 bins */
+    CHECK_EQ_INT((int)b.len, 16 + 3 * (24 + 256 * 4));
+    static const uint8_t head[16] = {3, 0, 0, 0, 16, 0, 0, 0, 0xe8, 3, 0, 0, 0, 0, 0, 0};
+    CHECK(memcmp(b.data, head, 16) == 0);
+    ppx_img_stats back;
+    ppx_rd r = {b.data, b.data + b.len, 0};
+    CHECK_EQ_INT(ppx_img_stats_unpack(&r, &back), 0);
+    CHECK(memcmp(&back, &st, sizeof st) == 0);
+    CHECK(r.p == r.end);
+    r = (ppx_rd){b.data, b.data + b.len - 1, 0}; /* cut short */
+    CHECK_EQ_INT(ppx_img_stats_unpack(&r, &back), PPX_ECORRUPT);
+    b.data[0] = 5; /* five channels */
+    r = (ppx_rd){b.data, b.data + b.len, 0};
+    CHECK_EQ_INT(ppx_img_stats_unpack(&r, &back), PPX_ECORRUPT);
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
+static int rank_info_pack(void)
+{
+    ppx_rank_info ri;
+    memset(&ri, 0, sizeof ri);
+    ri.rank = 7;
+    snprintf(ri.host, sizeof ri.host, "node-%d", 12);
+    ri.workers = 64;
+    ri.images = 1ULL << 40;
+    ri.failed = 3;
+    ri.busy_s = 1.5;
+    ri.elapsed_s = 0.25;
+    snprintf(ri.error, sizeof ri.error, "MPI_Send failed");
+    ppx_buf b;
+    ppx_buf_init(&b);
+    CHECK_EQ_INT(ppx_rank_info_pack(&ri, &b), 0);
+    static const uint8_t head[8] = {7, 0, 0, 0, 0, 0, 0, 0};
+    CHECK(memcmp(b.data, head, 8) == 0);
+    ppx_rank_info back;
+    ppx_rd r = {b.data, b.data + b.len, 0};
+    CHECK_EQ_INT(ppx_rank_info_unpack(&r, &back), 0);
+    CHECK(r.p == r.end);
+    CHECK_EQ_INT(back.rank, 7);
+    CHECK_STR(back.host, "node-12");
+    CHECK_EQ_INT(back.workers, 64);
+    CHECK(back.images == 1ULL << 40 && back.failed == 3);
+    CHECK(back.busy_s == 1.5 && back.elapsed_s == 0.25);
+    CHECK_STR(back.error, "MPI_Send failed");
+    r = (ppx_rd){b.data, b.data + b.len - 1, 0};
+    CHECK_EQ_INT(ppx_rank_info_unpack(&r, &back), PPX_ECORRUPT);
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
 PPX_TEST_MAIN(TEST(json_escaping), TEST(stats_exact_merge), TEST(stats_histogram_exact),
               TEST(stats_serialize), TEST(stats_16bit_carry), TEST(journal_roundtrip),
               TEST(identity_diff), TEST(listing_order), TEST(output_names), TEST(atomic_write),
-              TEST(job_trim))
+              TEST(job_trim), TEST(wire_little_endian), TEST(img_stats_pack), TEST(rank_info_pack))

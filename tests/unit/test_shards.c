@@ -10,7 +10,8 @@
 #include "check.h"
 #include "prepix/codec.h"
 #include "prepix/io.h"
-#include "prepix/shard.h"
+#include "prepix/sched.h"
+#include "prepix/tar_npy.h"
 #include "sched/msg.h"
 #include "sched/shards.h"
 
@@ -161,7 +162,7 @@ static int shard_order(void)
     ppx_err_clear(&e);
     CHECK_EQ_INT(ppx_shard_write(dfd, PPX_SHARD_TAR, NULL, 3, &out, NULL, &scratch, &e), 0);
     char path[4096];
-    ppx_shard_path(path, sizeof path, dir, PPX_SHARD_TAR, 3, 0);
+    MUST(ppx_shard_path(path, sizeof path, dir, PPX_SHARD_TAR, 3, 0));
     CHECK(strstr(path, "/shard-000003.tar") != NULL);
     CHECK_EQ_INT(read_file(path, &f), 0);
     CHECK_EQ_INT((int)f.len, 4 * 1024 + 1024);
@@ -178,11 +179,11 @@ static int shard_order(void)
     CHECK_EQ_INT(put_rec(&out, 5, 0, 0, "ABCDEF", 6), 0);
     ppx_npy_shape sh = {.w = 2, .h = 1, .c = 3};
     CHECK_EQ_INT(ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 0, &out, NULL, &scratch, &e), 0);
-    ppx_shard_path(path, sizeof path, dir, PPX_SHARD_NPY, 0, 0);
+    MUST(ppx_shard_path(path, sizeof path, dir, PPX_SHARD_NPY, 0, 0));
     CHECK_EQ_INT(read_file(path, &f), 0);
     CHECK(strstr((const char *)f.data + 10, "'shape': (2, 1, 2, 3)") != NULL);
     CHECK(memcmp(f.data + f.len - 12, "ABCDEFabcdef", 12) == 0);
-    ppx_shard_path(path, sizeof path, dir, PPX_SHARD_NPY, 0, 1);
+    MUST(ppx_shard_path(path, sizeof path, dir, PPX_SHARD_NPY, 0, 1));
     CHECK_EQ_INT(read_file(path, &f), 0);
     CHECK(memcmp(f.data + f.len - 16, "\0\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0", 16) == 0);
     /* A payload of the wrong size is a bug, never a silently skewed array. */
@@ -234,5 +235,40 @@ static int index_csv(void)
     return remove_dir(dir);
 }
 
+/* The npy shape comes from the pipeline's output geometry: its fixed size,
+ * the channels its last colour op sets (3 when none does: the shard makes
+ * every image RGB), float32 after normalize; a size that varies is refused. */
+static int npy_shape(void)
+{
+    static const struct {
+        const char *spec;
+        int rc;
+        uint32_t w, h, c;
+        int f32;
+    } cases[] = {
+        {"resize 256 | center-crop 224", 0, 224, 224, 3, 0},
+        {"grayscale | pad 8x6", 0, 8, 6, 1, 0},
+        {"grayscale | rgb | crop 0,0,5,4", 0, 5, 4, 3, 0},
+        {"resize 30x20 fit=fill | normalize mean=0.5 std=0.25", 0, 30, 20, 3, 1},
+        {"resize 256", PPX_EINVAL, 0, 0, 0, 0},
+        {"", PPX_EINVAL, 0, 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ppx_pipeline *pl = NULL;
+        ppx_err e;
+        if (cases[i].spec[0])
+            CHECK_EQ_INT(ppx_pipeline_parse(cases[i].spec, &pl, &e), 0);
+        ppx_npy_shape sh = {7, 7, 7, 7};
+        CHECK_EQ_INT(ppx_sched_npy_shape(pl, &sh), cases[i].rc);
+        if (cases[i].rc == 0)
+            CHECK(sh.w == cases[i].w && sh.h == cases[i].h && sh.c == cases[i].c &&
+                  sh.f32 == cases[i].f32);
+        else
+            CHECK(sh.w == 7 && sh.c == 7); /* written only on success */
+        ppx_pipeline_free(&pl);
+    }
+    return 0;
+}
+
 PPX_TEST_MAIN(TEST(tar_member), TEST(tar_name_limit), TEST(npy_header), TEST(classes_labels),
-              TEST(shard_order), TEST(index_csv))
+              TEST(shard_order), TEST(index_csv), TEST(npy_shape))

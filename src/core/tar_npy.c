@@ -1,4 +1,5 @@
-#include "prepix/shard.h"
+/* The byte formats of shards: tar members and NPY headers (prepix/tar_npy.h). */
+#include "prepix/tar_npy.h"
 
 #include <stdio.h>
 #include <string.h>
