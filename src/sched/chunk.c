@@ -14,7 +14,7 @@
 
 #include "prepix/io.h"
 #include "prepix/json.h"
-#include "sched/msg.h"
+#include "prepix/buf.h"
 
 void ppx__chunk_free(chunk *c)
 {

@@ -15,7 +15,7 @@
 
 #include "prepix/io.h"
 #include "prepix/json.h"
-#include "sched/msg.h"
+#include "prepix/buf.h"
 
 /* A report: under OUTDIR by default (never through a link there), or where
  * the user said (ppx_report_file_write's rules for devices and links). */
@@ -93,6 +93,14 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
 
     const char **paths = calloc(all_fails.n ? all_fails.n : 1, sizeof *paths);
     char **owned = calloc(all_fails.n ? all_fails.n : 1, sizeof *owned);
+    if (!paths || !owned) {
+        /* A report that cannot name its failures would hide them: none. */
+        fprintf(stderr, "prepix: out of memory writing the report\n");
+        free(paths);
+        free(owned);
+        *all_failsp = all_fails;
+        return 1;
+    }
     for (size_t i = 0; i < all_fails.n; i++) {
         char p[4096];
         uint64_t idx = all_fails.v[i].index;

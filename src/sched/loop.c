@@ -17,7 +17,7 @@
 
 #include "prepix/io.h"
 #include "prepix/json.h"
-#include "sched/msg.h"
+#include "prepix/buf.h"
 
 static void send_request(run_state *s)
 {

@@ -26,7 +26,7 @@
 
 #include "prepix/io.h"
 #include "prepix/json.h"
-#include "sched/msg.h"
+#include "prepix/buf.h"
 
 volatile sig_atomic_t ppx__stop_signal;
 int ppx__sig_pipe[2] = {-1, -1};

@@ -15,7 +15,7 @@
 
 #include "prepix/io.h"
 #include "prepix/json.h"
-#include "sched/msg.h"
+#include "prepix/buf.h"
 
 static int path_inside(const char *outdir, const char *input)
 {

@@ -9,7 +9,7 @@
 #include "prepix/fsafe.h"
 #include "prepix/io.h"
 #include "prepix/tar_npy.h"
-#include "sched/msg.h"
+#include "prepix/buf.h"
 
 /* ---- classes ---------------------------------------------------------- */
 

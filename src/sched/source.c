@@ -15,7 +15,7 @@
 
 #include "prepix/io.h"
 #include "prepix/json.h"
-#include "sched/msg.h"
+#include "prepix/buf.h"
 
 int ppx__input_path(const run_state *s, const char *key, char *out, size_t cap)
 {

@@ -12,7 +12,7 @@
 #include "prepix/io.h"
 #include "prepix/sched.h"
 #include "prepix/tar_npy.h"
-#include "sched/msg.h"
+#include "prepix/buf.h"
 #include "sched/shards.h"
 
 static unsigned long octal_field(const uint8_t *p, size_t n)
