@@ -183,6 +183,25 @@ def tree(outdir):
     return out
 
 
+def sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def snapshot(root, skip):
+    """Every path under root but skip (OUTDIR), with its bytes' hash, "special" for what is
+    not a regular file and "dir" for folders: what a run must not touch."""
+    out = {}
+    for d, dirs, files in os.walk(root):
+        dirs[:] = [x for x in dirs if os.path.join(d, x) != skip]
+        for f in files:
+            p = os.path.join(d, f)
+            out[p] = sha(p) if os.path.isfile(p) and not os.path.islink(p) else "special"
+        for x in dirs:
+            out[os.path.join(d, x) + "/"] = "dir"
+    return out
+
+
 def inspect(paths):
     """prepix inspect --decode on files; list of dicts."""
     if not paths:

@@ -13,7 +13,6 @@ folder walk (`-i FOLDER`), and checks
    that under a sanitizer build; the tar bomb states its bound per member.
 """
 import gzip
-import hashlib
 import io
 import os
 import random
@@ -26,7 +25,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 import data  # noqa: E402
 import tarcraft as tc  # noqa: E402
-from lib import PREPIX, check, main, report, tmpdir  # noqa: E402
+from lib import PREPIX, check, main, report, snapshot, tmpdir  # noqa: E402
 
 # A run of a few small archives: prepix, its workers and the libraries they
 # map stay well under this (about 30 MB measured on the dev build).
@@ -45,24 +44,6 @@ def jpg(seed, w=48, h=40):
     b = io.BytesIO()
     data.photo_like(w, h, seed).save(b, "JPEG", quality=85)
     return b.getvalue()
-
-
-def sha(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
-def snapshot(root, skip):
-    """Every path under root but skip, with its bytes' hash (or its kind)."""
-    out = {}
-    for d, dirs, files in os.walk(root):
-        dirs[:] = [x for x in dirs if os.path.join(d, x) != skip]
-        for f in files:
-            p = os.path.join(d, f)
-            out[p] = sha(p) if os.path.isfile(p) and not os.path.islink(p) else "special"
-        for x in dirs:
-            out[os.path.join(d, x) + "/"] = "dir"
-    return out
 
 
 # Linux keeps a process's peak RSS across exec, so a child forked from this

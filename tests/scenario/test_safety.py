@@ -1,6 +1,5 @@
 """Safety (issue 10): never write outside OUTDIR, never call missing data a success.
 Each case is a reproduction that failed on the main of 2026-11-30."""
-import hashlib
 import os
 import shutil
 import signal
@@ -9,28 +8,9 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 import data  # noqa: E402
 from lib import (PREPIX, SAMPLES, check, comparable, finish, kill_tree, main,  # noqa: E402
-                 report, run, spawn, tmpdir, tree, wait_stderr)
+                 report, run, sha, snapshot, spawn, tmpdir, tree, wait_stderr)
 
 PHOTO = os.path.join(SAMPLES, "video", "go-src__video-001.jpeg")
-
-
-def sha(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
-def snapshot(root, skip):
-    """Every path under root (but skip) with its bytes' hash: what a run must not touch."""
-    out = {}
-    for d, dirs, files in os.walk(root):
-        if os.path.abspath(d) == os.path.abspath(skip):
-            dirs[:] = []
-            continue
-        dirs[:] = [x for x in dirs if os.path.join(d, x) != skip]
-        for f in files:
-            p = os.path.join(d, f)
-            out[p] = sha(p) if os.path.isfile(p) and not os.path.islink(p) else "special"
-    return out
 
 
 def list_traversal():

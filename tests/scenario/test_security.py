@@ -1,7 +1,6 @@
 """Security (issue 11): safe on shared folders and when run as root. The attacker is another
 local user who can write into INPUT, OUTDIR or /tmp: the plants below are what that user could
 make (links owned by uid ATTACKER, set with lchown). Cases that need root say so and skip."""
-import hashlib
 import os
 import shutil
 import stat
@@ -11,7 +10,7 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 import data  # noqa: E402
 from lib import (PREPIX, SAMPLES, SOURCE, Skip, check, finish, main,  # noqa: E402
-                 report, run, spawn, tmpdir, tree, wait_stderr)
+                 report, run, sha, spawn, tmpdir, tree, wait_stderr)
 
 PHOTO = os.path.join(SAMPLES, "video", "go-src__video-001.jpeg")
 ATTACKER = 54321  # a uid no one has: links "owned by another user"
@@ -20,11 +19,6 @@ ATTACKER = 54321  # a uid no one has: links "owned by another user"
 def need_root():
     if os.geteuid() != 0:
         raise Skip("needs root (plants owned by another uid)")
-
-
-def sha(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def plant_link(target, at, owner=ATTACKER):
