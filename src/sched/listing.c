@@ -319,6 +319,6 @@ void ppx_listing_destroy(ppx_listing *l)
     free(l->walk_errors);
     free(l->mem);
     free(l->sides);
-    free(l->side_names);
+    ppx_buf_destroy(&l->side_names);
     memset(l, 0, sizeof *l);
 }

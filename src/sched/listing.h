@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "prepix/buf.h"
 #include "prepix/error.h"
 
 /* Keys (paths relative to INPUT) are shorter than this. */
@@ -56,8 +57,7 @@ typedef struct {
     ppx_member *mem;
     ppx_sidecar *sides;
     size_t n_sides, sides_cap;
-    char *side_names; /* NUL-terminated extensions, back to back */
-    size_t side_names_len, side_names_cap;
+    ppx_buf side_names;     /* NUL-terminated extensions, back to back */
     uint64_t archives;      /* archives read, inner ones included */
     uint64_t skipped_other; /* members skipped as links, devices or sparse files (in skipped) */
 } ppx_listing;

@@ -88,19 +88,10 @@ static int add_side(ppx_listing *l, const gmember *m, const char *ext)
     size_t el = strlen(ext) + 1;
     if (ppx_array_grow((void **)&l->sides, &l->sides_cap, l->n_sides, sizeof *l->sides, 64))
         return PPX_ENOMEM;
-    if (l->side_names_len + el > l->side_names_cap) {
-        size_t cap = l->side_names_cap ? l->side_names_cap : 4096;
-        while (cap < l->side_names_len + el)
-            cap *= 2;
-        char *p = realloc(l->side_names, cap);
-        if (!p)
-            return PPX_ENOMEM;
-        l->side_names = p;
-        l->side_names_cap = cap;
-    }
-    memcpy(l->side_names + l->side_names_len, ext, el);
-    l->sides[l->n_sides++] = (ppx_sidecar){m->off, m->size, l->side_names_len};
-    l->side_names_len += el;
+    size_t at = l->side_names.len;
+    if (ppx_buf_append(&l->side_names, ext, el))
+        return PPX_ENOMEM;
+    l->sides[l->n_sides++] = (ppx_sidecar){m->off, m->size, at};
     return 0;
 }
 

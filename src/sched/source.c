@@ -48,7 +48,7 @@ static int put_sides(const run_state *s, uint64_t i, uint64_t k, ppx_buf *b)
     int rc = 0;
     for (uint32_t j = 0; j < m->side_n && !rc; j++) {
         const ppx_sidecar *sc = &s->listing.sides[m->side_first + j];
-        const char *ext = s->listing.side_names + sc->ext;
+        const char *ext = (const char *)s->listing.side_names.data + sc->ext;
         size_t el = strlen(ext);
         rc = ppx_put_u64(b, k) || ppx_put_u64(b, sc->off) || ppx_put_u64(b, sc->size) ||
              ppx_put_u64(b, el) || ppx_buf_append(b, ext, el);

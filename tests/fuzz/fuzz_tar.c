@@ -160,7 +160,7 @@ static void list_archive(const uint8_t *data, size_t size)
             fail("sidecars out of range");
         for (uint32_t s = m->side_first; s < m->side_first + m->side_n; s++) {
             const ppx_sidecar *sc = &l.sides[s];
-            if (sc->size > size || sc->off > size - sc->size || sc->ext >= l.side_names_len)
+            if (sc->size > size || sc->off > size - sc->size || sc->ext >= l.side_names.len)
                 fail("a sidecar lies past the end of the file or of the names");
         }
         if (reads++ < MAX_READS) {
