@@ -38,6 +38,19 @@ static const char *label_rule(const ppx_listing *l, size_t i)
                                                                : "none (-1)";
 }
 
+void ppx_cli_json_error(ppx_json *j, int code, const ppx_err *err)
+{
+    ppx_json_key(j, "error");
+    ppx_json_obj(j);
+    ppx_json_key(j, "code");
+    ppx_json_str(j, ppx_err_name(code));
+    ppx_json_key(j, "stage");
+    ppx_json_str(j, ppx_stage_name(err->stage));
+    ppx_json_key(j, "reason");
+    ppx_json_str(j, err->msg);
+    ppx_json_obj_end(j);
+}
+
 int ppx_cli_inspect_archive(const char *path, ppx_buf *line)
 {
     ppx_listing l;
@@ -54,15 +67,7 @@ int ppx_cli_inspect_archive(const char *path, ppx_buf *line)
     if (!rc && ppx_classes_build(&cl, &l))
         rc = ppx_err_set(&err, PPX_ENOMEM, PPX_STAGE_INPUT, "out of memory");
     if (rc) {
-        ppx_json_key(&j, "error");
-        ppx_json_obj(&j);
-        ppx_json_key(&j, "code");
-        ppx_json_str(&j, ppx_err_name(rc));
-        ppx_json_key(&j, "stage");
-        ppx_json_str(&j, ppx_stage_name(err.stage));
-        ppx_json_key(&j, "reason");
-        ppx_json_str(&j, err.msg);
-        ppx_json_obj_end(&j);
+        ppx_cli_json_error(&j, rc, &err);
         ppx_json_obj_end(&j);
         ppx_listing_destroy(&l);
         return 1;

@@ -3,6 +3,10 @@
 
 #include "prepix/buf.h"
 #include "prepix/error.h"
+#include "prepix/json.h"
+
+/* The "error" member of an inspect line: {code, stage, reason}. */
+void ppx_cli_json_error(ppx_json *j, int code, const ppx_err *err);
 
 /* Describes the archive at path as one JSON object in line (see
  * inspect_archive.c). Returns 1 when it cannot be read whole, else 0. */

@@ -605,15 +605,7 @@ static void inspect_one(const char *path, int decode, ppx_buf *in, ppx_image *im
     ppx_json_str(&j, path);
     if (rc) {
         *bad = 1;
-        ppx_json_key(&j, "error");
-        ppx_json_obj(&j);
-        ppx_json_key(&j, "code");
-        ppx_json_str(&j, ppx_err_name(rc));
-        ppx_json_key(&j, "stage");
-        ppx_json_str(&j, ppx_stage_name(err.stage));
-        ppx_json_key(&j, "reason");
-        ppx_json_str(&j, err.msg);
-        ppx_json_obj_end(&j);
+        ppx_cli_json_error(&j, rc, &err);
     } else {
         ppx_json_key(&j, "format");
         ppx_json_str(&j, ppx_format_name(info.format));
