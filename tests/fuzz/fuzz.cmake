@@ -5,6 +5,30 @@
 # `run_fuzz.sh SECONDS "" webp`) through it, one test per file, labelled
 # fuzz: a crash, a hang (TIMEOUT) or a sanitizer report fails the test.
 set(PPX_FUZZ_SRC ${CMAKE_CURRENT_LIST_DIR})
+
+# ppx_fuzz_target(NAME): fuzz_NAME from fuzz_NAME.c, a libFuzzer binary with the fuzz preset
+# and a replayer (standalone_main.c) otherwise, and one test per file of NAME_corpus/,
+# fuzz.NAME.<file> (label fuzz): the journal and tar targets (journal.cmake, tar.cmake).
+function(ppx_fuzz_target name)
+  set(t fuzz_${name})
+  if(PPX_FUZZ)
+    add_executable(${t} ${PPX_FUZZ_SRC}/${t}.c)
+    target_compile_options(${t} PRIVATE ${PPX_WARNINGS} -fsanitize=fuzzer)
+    target_link_options(${t} PRIVATE -fsanitize=fuzzer)
+  else()
+    add_executable(${t} ${PPX_FUZZ_SRC}/${t}.c ${PPX_FUZZ_SRC}/standalone_main.c)
+    target_compile_options(${t} PRIVATE ${PPX_WARNINGS})
+  endif()
+  target_include_directories(${t} PRIVATE ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(${t} PRIVATE ppx)
+  file(GLOB seeds CONFIGURE_DEPENDS ${PPX_FUZZ_SRC}/${name}_corpus/*)
+  list(SORT seeds)
+  foreach(seed ${seeds})
+    get_filename_component(seed_name ${seed} NAME)
+    add_test(NAME fuzz.${name}.${seed_name} COMMAND ${t} ${seed})
+    set_tests_properties(fuzz.${name}.${seed_name} PROPERTIES LABELS fuzz TIMEOUT 60)
+  endforeach()
+endfunction()
 if(PPX_FUZZ)
   if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
     message(FATAL_ERROR "PPX_FUZZ needs clang (libFuzzer); use the fuzz preset")
