@@ -74,11 +74,21 @@ int ppx_output_name(char *out, size_t cap, const char *key, ppx_format fmt, ppx_
     /* A list may hold absolute paths: their output lands under OUTDIR too. */
     while (key[0] == '/')
         key++;
+    /* "." and ".." of the key itself are resolved first (a list line
+     * "a/../b.jpg" names b.jpg), so that every mapping below works on plain
+     * parts and the result is checked as it will be used: a mapping can
+     * never make a part that the check did not see. */
+    char res[4096];
+    if (snprintf(res, sizeof res, "%s", key) >= (int)sizeof res)
+        return ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "output name too long");
+    int rc = ppx_key_resolve(res, err);
+    if (rc)
+        return rc;
     /* An archive's members go to a folder named by its stem: a folder part
      * "x.tar" (ARCHIVE/MEMBER keys) is "x". */
     char unarc[4096];
     size_t n_un = 0;
-    for (const char *p = key; *p && n_un < sizeof unarc - 1;) {
+    for (const char *p = res; *p && n_un < sizeof unarc - 1;) {
         const char *end = strchr(p, '/');
         if (!end)
             end = p + strlen(p);
@@ -104,8 +114,14 @@ int ppx_output_name(char *out, size_t cap, const char *key, ppx_format fmt, ppx_
         n = snprintf(out, cap, "%.*s.%s", (int)(dot - key), key, ppx_format_ext(fmt));
     if (n < 0 || (size_t)n >= cap)
         return ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "output name too long");
-    int rc = ppx_key_resolve(out, err);
-    return rc ? rc : ppx_key_check(out, err);
+    /* The final name, checked after the last mapping: "...tar/x.jpg" is
+     * "../x.jpg" here and fails. OUTDIR/.prepix holds the journal. */
+    if ((rc = ppx_key_check(out, err)) != 0)
+        return rc;
+    if (strncmp(out, ".prepix/", 8) == 0)
+        return ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_INPUT,
+                           "output name inside OUTDIR/.prepix, which holds the journal");
+    return 0;
 }
 
 int ppx_input_read(int in_root, ppx_dircache *dirs, ppx_arc_cache *arc, const char *in_path,

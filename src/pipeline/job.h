@@ -77,12 +77,15 @@ PPX_MUST_USE int ppx_input_read(int in_root, ppx_dircache *dirs, ppx_arc_cache *
                                 int follow, uint64_t max_bytes, ppx_buf *b, ppx_file_id *id,
                                 ppx_err *err);
 
-/* The output name of a key, relative to OUTDIR: the key with the extension
- * replaced by that of `fmt` (kept when it already names that format; `same`
- * keeps the name), leading slashes of an absolute @LIST line dropped, "." and
- * ".." resolved by the text. The one
- * place output names come from: a name that would leave OUTDIR ("..") or
- * cannot be a file name fails (PPX_EUNSAFE, PPX_ENAMETOOLONG, stage INPUT). */
+/* The output name of a key, relative to OUTDIR: the key with "." and ".."
+ * resolved by the text and leading slashes of an absolute @LIST line
+ * dropped, then each folder part "x.tar" (an archive) made "x", then the
+ * extension replaced by that of `fmt` (kept when it already names that
+ * format; `same` keeps the name). The one place output names come from, and
+ * the result is checked after the last of these mappings: an empty, "." or
+ * ".." part (a folder named "...tar" gives ".."), a name in OUTDIR/.prepix
+ * or one that cannot be a file name fails (PPX_EUNSAFE, PPX_ENAMETOOLONG,
+ * stage INPUT). */
 PPX_MUST_USE int ppx_output_name(char *out, size_t cap, const char *key, ppx_format fmt,
                                  ppx_err *err);
 

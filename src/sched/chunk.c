@@ -79,8 +79,10 @@ void ppx__prefail_result(uint32_t why, ppx_result *r)
         break;
     case PREFAIL_UNSAFE:
         r->status = ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_INPUT,
-                                "its output name would lie outside OUTDIR ('..' in the path): "
-                                "list it from a folder above it");
+                                "its output name would lie outside OUTDIR or is no plain path in "
+                                "it: a part is '..', '.' or empty (a folder 'x.tar' counts as "
+                                "'x'), or it is in OUTDIR/.prepix; rename it, or list it from a "
+                                "folder above it");
         break;
     case PREFAIL_TOOLONG:
         r->status = ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT,

@@ -47,6 +47,22 @@ static int path_inside(const char *outdir, const char *input)
     return strncmp(full, a, la) == 0 && (full[la] == '\0' || full[la] == '/');
 }
 
+/* 1 when the folder input lies inside OUTDIR (both exist): its outputs
+ * could replace inputs not read yet (OUTDIR/data/x.jpg is the output of
+ * INPUT=OUTDIR/data's data/x.jpg). An archive given as INPUT is one file
+ * whose outputs all lie in OUTDIR/<its stem>/, so it may lie there. */
+static int input_inside_outdir(const char *outdir, const char *input)
+{
+    char o[PATH_MAX], in[PATH_MAX];
+    struct stat st;
+    if (!realpath(outdir, o) || !realpath(input, in) || stat(in, &st) != 0 || !S_ISDIR(st.st_mode))
+        return 0;
+    size_t lo = strlen(o);
+    if (lo == 1) /* OUTDIR is / */
+        return 1;
+    return strncmp(in, o, lo) == 0 && in[lo] == '/';
+}
+
 /* Marks the images that fail before any work (s->prefail): entries the walk
  * could not read, and with per-image outputs, names that cannot be outputs
  * (outside OUTDIR, too long) and outputs an earlier input already has (x.png
@@ -246,6 +262,13 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
     if (cfg->outdir && cfg->input[0] != '@' && path_inside(cfg->outdir, cfg->input)) {
         fprintf(stderr, "prepix: OUTDIR %s is INPUT or lies inside it; choose another folder\n",
                 cfg->outdir);
+        return 2;
+    }
+    if (cfg->outdir && cfg->input[0] != '@' && input_inside_outdir(cfg->outdir, cfg->input)) {
+        fprintf(stderr,
+                "prepix: INPUT %s lies inside OUTDIR %s, where outputs could replace inputs; "
+                "choose another folder\n",
+                cfg->input, cfg->outdir);
         return 2;
     }
     int rc = ppx_listing_build(cfg->input, cfg->follow_symlinks, &s->listing, &e);

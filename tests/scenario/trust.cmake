@@ -1,0 +1,5 @@
+# Trust, round two (issue 19): each case a reproduction from the issue, against the real binary.
+foreach(c dotdot_stems input_in_outdir)
+  ppx_sh_test(NAME run.trust.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
+              ARGS ${CMAKE_CURRENT_LIST_DIR}/test_trust.py ${c} LABELS unit TIMEOUT 300)
+endforeach()
