@@ -72,10 +72,21 @@ PPX_MUST_USE int ppx_tar_list(int fd, uint64_t base, uint64_t size, ppx_tar_cb c
 PPX_MUST_USE int ppx_tar_read_member(int fd, uint64_t off, uint64_t size, uint64_t max_bytes,
                                      ppx_buf *b, ppx_err *err);
 
+/* What the listing saw of an archive file. Every read after listing opens
+ * the archive again as the listing did (through a link only if the listing
+ * followed one) and must find this file: the same device and inode, a
+ * regular file. Anything else (a file renamed over it, a link to another
+ * file, a FIFO) is PPX_ECHANGED and nothing of it is read. */
+typedef struct {
+    ppx_file_id id; /* dev, ino, st_mode as the listing's fstat saw them */
+    uint32_t follow;
+} ppx_arc_ident;
+
 /* The archive a reader last opened, kept for its next member: reading an
  * archive's images costs one open, not one per image. */
 typedef struct {
     int fd; /* -1: none */
+    ppx_arc_ident ident;
     char name[4096];
 } ppx_arc_cache;
 
@@ -83,12 +94,14 @@ void ppx_arc_cache_init(ppx_arc_cache *c);
 void ppx_arc_cache_close(ppx_arc_cache *c);
 
 /* Reads the member [off, off + size) of the archive `name` into b: name is
- * opened below root (a key: never through a linked folder, the archive
- * itself a link only with follow_last), or as a path when root is -1.
- * Errors at stage INPUT (opening) or READ, as ppx_tar_read_member. */
+ * opened below root (a key: never through a linked folder), or as a path
+ * when root is -1, the archive itself through a link only with
+ * want->follow, and checked against want before any byte is read. Errors at
+ * stage INPUT (opening: PPX_ECHANGED when it is not the listed file) or
+ * READ, as ppx_tar_read_member. */
 PPX_MUST_USE int ppx_arc_read(ppx_arc_cache *c, int root, ppx_dircache *dirs, const char *name,
-                              int follow_last, uint64_t off, uint64_t size, uint64_t max_bytes,
-                              ppx_buf *b, ppx_err *err);
+                              const ppx_arc_ident *want, uint64_t off, uint64_t size,
+                              uint64_t max_bytes, ppx_buf *b, ppx_err *err);
 
 /* Whether a file name names a tar archive (".tar", any case), and whether it
  * names a compressed one (.tar.gz, .tgz, .tar.bz2, .tar.xz, .tar.zst, ...),

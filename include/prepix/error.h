@@ -46,7 +46,8 @@ static inline void ppx_ignore(int rc)
     X(EMPI, "MPI failure")                                                                         \
     X(EINTERNAL, "internal error")                                                                 \
     X(EUNSAFE, "unsafe path")                                                                      \
-    X(ENAMETOOLONG, "file name too long")
+    X(ENAMETOOLONG, "file name too long")                                                          \
+    X(ECHANGED, "input changed after listing")
 
 enum {
     PPX_OK = 0,

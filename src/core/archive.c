@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const char *ppx_tar_problem_text(int problem)
@@ -273,6 +274,7 @@ size_t ppx_sample_key(const char *name, const char **ext)
 void ppx_arc_cache_init(ppx_arc_cache *c)
 {
     c->fd = -1;
+    memset(&c->ident, 0, sizeof c->ident);
     c->name[0] = '\0';
 }
 
@@ -283,21 +285,50 @@ void ppx_arc_cache_close(ppx_arc_cache *c)
     ppx_arc_cache_init(c);
 }
 
-int ppx_arc_read(ppx_arc_cache *c, int root, ppx_dircache *dirs, const char *name, int follow_last,
-                 uint64_t off, uint64_t size, uint64_t max_bytes, ppx_buf *b, ppx_err *err)
+/* Opens the archive as the listing did and checks it is the listed file. */
+static int arc_open(int root, ppx_dircache *dirs, const char *name, const ppx_arc_ident *want,
+                    ppx_err *err)
 {
-    if (c->fd < 0 || strcmp(c->name, name) != 0) {
+    int fd = root >= 0 ? ppx_open_beneath(root, dirs, name, (int)want->follow, err)
+                       : ppx_open_input_at(AT_FDCWD, name, (int)want->follow, err);
+    if (fd < 0)
+        return err->code == PPX_ENOENT || err->code == PPX_ELOOP
+                   ? ppx_err_set(err, PPX_ECHANGED, PPX_STAGE_INPUT,
+                                 "its archive was listed but is now %s: not read",
+                                 err->code == PPX_ENOENT ? "gone" : "a symbolic link")
+                   : fd;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return ppx_err_set(err, PPX_EIO, PPX_STAGE_INPUT, "cannot stat its archive: %s",
+                           strerror(e));
+    }
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_dev != want->id.dev ||
+        (uint64_t)st.st_ino != want->id.ino) {
+        close(fd);
+        return ppx_err_set(err, PPX_ECHANGED, PPX_STAGE_INPUT,
+                           "its archive is not the file that was listed (replaced after "
+                           "listing): not read");
+    }
+    return fd;
+}
+
+int ppx_arc_read(ppx_arc_cache *c, int root, ppx_dircache *dirs, const char *name,
+                 const ppx_arc_ident *want, uint64_t off, uint64_t size, uint64_t max_bytes,
+                 ppx_buf *b, ppx_err *err)
+{
+    b->len = 0;
+    if (c->fd < 0 || strcmp(c->name, name) != 0 || c->ident.id.dev != want->id.dev ||
+        c->ident.id.ino != want->id.ino || c->ident.follow != want->follow) {
         ppx_arc_cache_close(c);
         if (strlen(name) >= sizeof c->name)
             return ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "archive name too long");
-        int fd = root >= 0 ? ppx_open_beneath(root, dirs, name, follow_last, err)
-                           : open(name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-        if (fd < 0 && root < 0)
-            return ppx_err_set(err, errno == ENOENT ? PPX_ENOENT : PPX_EIO, PPX_STAGE_INPUT,
-                               "cannot open its archive: %s", strerror(errno));
+        int fd = arc_open(root, dirs, name, want, err);
         if (fd < 0)
             return fd;
         c->fd = fd;
+        c->ident = *want;
         snprintf(c->name, sizeof c->name, "%s", name);
     }
     return ppx_tar_read_member(c->fd, off, size, max_bytes, b, err);

@@ -2,6 +2,7 @@
 
 #include "prepix/clock.h"
 
+#include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -132,13 +133,20 @@ int ppx_input_read(int in_root, ppx_dircache *dirs, ppx_arc_cache *arc, const ch
         char name[4096];
         if (in_root >= 0)
             snprintf(name, sizeof name, "%.*s", (int)span->arc_len, key);
+        /* A member has no identity of its own; --copy-mode gives it its
+         * archive's mode. */
         if (id)
-            *id = (ppx_file_id){0, 0, 0};
-        return ppx_arc_read(arc, in_root, dirs, in_root >= 0 ? name : in_path, follow, span->off,
-                            span->size, max_bytes, b, err);
+            *id = (ppx_file_id){0, 0, span->arc.id.mode};
+        return ppx_arc_read(arc, in_root, dirs, in_root >= 0 ? name : in_path, &span->arc,
+                            span->off, span->size, max_bytes, b, err);
     }
-    return in_root >= 0 ? ppx_read_beneath(in_root, dirs, key, follow, max_bytes, b, id, err)
-                        : ppx_file_read(in_path, max_bytes, b, id, err);
+    if (in_root >= 0)
+        return ppx_read_beneath(in_root, dirs, key, follow, max_bytes, b, id, err);
+    /* A list's line: a link is followed only as --follow-symlinks says, as
+     * for a file met in a walk (and an archive named in a list). */
+    b->len = 0;
+    int fd = ppx_open_input_at(AT_FDCWD, in_path, follow, err);
+    return fd < 0 ? fd : ppx_fd_read_all(fd, max_bytes, b, id, err);
 }
 
 #ifdef PPX_TEST_HOOKS
@@ -259,6 +267,7 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
         if (rc)
             goto out;
         in = &c->in;
+        r->in_mode = in_id.mode;
     }
     r->bytes_read = in->len;
 

@@ -31,6 +31,7 @@ typedef struct {
     uint64_t payload_len;
     uint64_t m_off, m_size; /* an archive member's bytes (arc_len > 0) */
     uint32_t arc_len, pad;
+    ppx_arc_ident arc;
 } task_hdr;
 
 typedef struct {
@@ -134,7 +135,7 @@ static void worker_main(const ppx_pool_config *cfg, int in_fd, int out_fd)
             read_str(in_fd, h.key_len, key, sizeof key) ||
             read_str(in_fd, h.out_len, out_path, sizeof out_path))
             _exit(3);
-        ppx_span span = {h.m_off, h.m_size, h.arc_len};
+        ppx_span span = {h.m_off, h.m_size, h.arc_len, h.arc};
         ppx_task t = {.id = h.id,
                       .tag = h.tag,
                       .in_path = in_path,
@@ -386,6 +387,7 @@ int ppx_pool_submit(ppx_pool *p, uint64_t id, uint64_t tag, const char *in_path,
                   .m_off = span ? span->off : 0,
                   .m_size = span ? span->size : 0,
                   .arc_len = span ? span->arc_len : 0,
+                  .arc = span ? span->arc : (ppx_arc_ident){{0, 0, 0}, 0},
                   .in_len = (uint32_t)strlen(in_path),
                   .key_len = (uint32_t)strlen(key),
                   .out_len = out_path ? (uint32_t)strlen(out_path) : 0,

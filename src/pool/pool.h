@@ -15,6 +15,7 @@
 
 #include <stdint.h>
 
+#include "prepix/archive.h"
 #include "prepix/buf.h"
 #include "prepix/error.h"
 #include "prepix/stats.h"
@@ -25,6 +26,7 @@
 typedef struct {
     uint64_t off, size;
     uint32_t arc_len;
+    ppx_arc_ident arc; /* the archive file as listed: the reader must find it again */
 } ppx_span;
 
 /* One task as a worker gets it. */
@@ -47,6 +49,7 @@ typedef struct {
     int32_t out_format; /* ppx_format of that output (names a tar member) */
     double busy_s;      /* seconds spent on the task */
     int32_t worker_pid; /* a worker lost on it (stage worker/timeout): its pid, else 0 */
+    uint32_t in_mode;   /* st_mode of the input file (an archive's for a member), 0: unknown */
     ppx_err err;
     ppx_img_stats st;
 } ppx_result;

@@ -31,6 +31,7 @@ void ppx__chunk_free(chunk *c)
     free(c->in_off);
     free(c->in_len);
     free(c->in_code);
+    free(c->in_mode);
     ppx_failures_destroy(&c->fails);
     free(c);
 }
@@ -95,6 +96,17 @@ void ppx__prefail_result(uint32_t why, ppx_result *r)
                                 : e == PPX_TAR_READ    ? PPX_EIO
                                                        : PPX_EFORMAT,
                                 PPX_STAGE_INPUT, "%s", ppx_tar_problem_text(e));
+        break;
+    case PREFAIL_ARC_OPEN:
+        if (e == ELOOP)
+            r->status = ppx_err_set(err, PPX_ELOOP, PPX_STAGE_INPUT,
+                                    "a symbolic link, not followed (--follow-symlinks)");
+        else if (e == ENOENT)
+            r->status = ppx_err_set(err, PPX_ENOENT, PPX_STAGE_INPUT, "vanished during the walk");
+        else
+            r->status = ppx_err_set(err, PPX_EIO, PPX_STAGE_INPUT,
+                                    "cannot open this archive: %s; its members are left out",
+                                    strerror(e));
         break;
     default:
         if (e == 0)

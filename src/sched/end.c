@@ -113,8 +113,8 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
     }
     total.total = s->listing.n;
     /* Run-level oddities, said loudly (stderr, JSON, HTML). */
-    char wbuf[4][256];
-    const char *warn[4];
+    char wbuf[5][PPX_KEY_MAX * 4 + 256];
+    const char *warn[5];
     size_t nw = 0;
     if (s->listing.n == 0)
         snprintf(wbuf[nw], sizeof wbuf[nw],
@@ -140,6 +140,15 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
                  "files (counted in skipped)",
                  (unsigned long long)s->listing.skipped_other),
             nw++;
+    if (s->listing.long_sides && cfg->shard == PPX_SHARD_TAR) {
+        char name[PPX_KEY_MAX * 4];
+        ppx_escape_name(name, sizeof name, s->listing.long_side_first);
+        snprintf(wbuf[nw], sizeof wbuf[nw],
+                 "%llu sidecars left out of the tar shards: their extension is over %d bytes, "
+                 "too long for a tar member's name (counted in skipped; the first: %s)",
+                 (unsigned long long)s->listing.long_sides, PPX_SIDE_EXT_MAX, name),
+            nw++;
+    }
     for (size_t i = 0; i < nw; i++)
         warn[i] = wbuf[i];
     ppx_report rep = {.warnings = warn,

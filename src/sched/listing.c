@@ -63,7 +63,7 @@ int ppx_listing_add_failed(ppx_listing *l, const char *key, int e, int problem)
     if (ppx_array_grow((void **)&l->walk_errors, &l->walk_errors_cap, l->n_walk_errors,
                        sizeof *l->walk_errors, 16))
         return PPX_ENOMEM;
-    l->walk_errors[l->n_walk_errors++] = (ppx_walk_error){l->n, e, problem};
+    l->walk_errors[l->n_walk_errors++] = (ppx_walk_error){l->n, e, problem, 0};
     return ppx_listing_add(l, key, strlen(key));
 }
 
@@ -82,9 +82,14 @@ static int add_archive_at(ppx_listing *l, int dfd, const char *name, const char 
     int fd = openat(dfd, name,
                     O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC |
                         (l->follow_symlinks ? 0 : O_NOFOLLOW));
-    if (fd < 0)
-        return add_failed(l, key, errno);
-    return ppx_listing_add_archive(l, fd, key, err);
+    if (fd < 0) {
+        int e = errno;
+        int rc = add_failed(l, key, e);
+        if (!rc)
+            l->walk_errors[l->n_walk_errors - 1].archive = 1;
+        return rc;
+    }
+    return ppx_listing_add_archive(l, fd, key, l->follow_symlinks, err);
 }
 
 /* key = rel/name into a buffer of PPX_KEY_MAX; a key that does not fit is
@@ -300,7 +305,8 @@ int ppx_listing_build(const char *input, int follow_symlinks, ppx_listing *l, pp
                 return ppx_err_set(err, errno == ENOENT ? PPX_ENOENT : PPX_EIO, PPX_STAGE_INPUT,
                                    "input %s: %s", input, strerror(errno));
             l->is_archive = 1;
-            return ppx_listing_add_archive(l, afd, name, err);
+            /* Named by the user: read as named, through a link too. */
+            return ppx_listing_add_archive(l, afd, name, 1, err);
         }
         if (e == ENOTDIR)
             return ppx_err_set(err, PPX_EUSAGE, PPX_STAGE_INPUT,
@@ -318,6 +324,7 @@ void ppx_listing_destroy(ppx_listing *l)
     free(l->off);
     free(l->walk_errors);
     free(l->mem);
+    free(l->arcs);
     free(l->sides);
     ppx_buf_destroy(&l->side_names);
     memset(l, 0, sizeof *l);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "prepix/archive.h"
 #include "prepix/buf.h"
 #include "prepix/error.h"
 
@@ -17,6 +18,7 @@ typedef struct {
     uint64_t index;  /* its place in the listing */
     int errno_value; /* the walk's errno, when problem is 0 */
     int problem;     /* PPX_TAR_* (prepix/archive.h), or 0 */
+    int archive;     /* an archive that could not be opened (errno_value says why) */
 } ppx_walk_error;
 
 /* No .cls member in the sample. */
@@ -31,7 +33,12 @@ typedef struct {
     uint32_t arc_len, inner_len;
     int64_t cls;                 /* the sample's .cls value, or PPX_NO_CLS */
     uint32_t side_first, side_n; /* the sample's other members: l->sides[side_first ...] */
+    uint32_t arc;                /* the archive file as listed: l->arcs[arc] */
 } ppx_member;
+
+/* A sidecar's extension is at most this long: KKKKKKKKK.<ext> must fit the
+ * 100 bytes of a ustar member name in a tar shard. */
+#define PPX_SIDE_EXT_MAX 80
 
 /* A member of an image's sample that is not an image (WebDataset's .txt,
  * .json, .cls, ...), kept byte for byte in tar shards. */
@@ -58,8 +65,12 @@ typedef struct {
     ppx_sidecar *sides;
     size_t n_sides, sides_cap;
     ppx_buf side_names;     /* NUL-terminated extensions, back to back */
+    ppx_arc_ident *arcs; /* each archive file listed: what every later read must find */
+    size_t n_arcs, arcs_cap;
     uint64_t archives;      /* archives read, inner ones included */
     uint64_t skipped_other; /* members skipped as links, devices or sparse files (in skipped) */
+    uint64_t long_sides;    /* sidecars skipped: extension over PPX_SIDE_EXT_MAX (in skipped) */
+    char long_side_first[PPX_KEY_MAX]; /* the first of them */
 } ppx_listing;
 
 /* Lists INPUT: a folder walked depth-first with each folder's entries in
@@ -92,8 +103,16 @@ static inline const ppx_member *ppx_listing_member(const ppx_listing *l, size_t 
 }
 
 /* Lists the archive open as fd (taken: closed here), whose key is key
- * (listing_tar.c). Its members are appended in archive order; a tar member
- * is listed in turn (one level deep); problems become failure entries. */
-PPX_MUST_USE int ppx_listing_add_archive(ppx_listing *l, int fd, const char *key, ppx_err *err);
+ * (listing_tar.c); follow: fd was opened through a link (so must every
+ * later read). Its members are appended in archive order; a tar member is
+ * listed in turn (one level deep); problems become failure entries. */
+PPX_MUST_USE int ppx_listing_add_archive(ppx_listing *l, int fd, const char *key, int follow,
+                                         ppx_err *err);
+
+/* The identity entry i's archive had when listed (m: its member). */
+static inline const ppx_arc_ident *ppx_listing_arc(const ppx_listing *l, const ppx_member *m)
+{
+    return &l->arcs[m->arc];
+}
 
 #endif

@@ -35,6 +35,7 @@ typedef struct {
     uint64_t end;    /* where this archive's range ends in the file */
     const char *key; /* this archive's key */
     uint32_t arc_len, inner_len;
+    uint32_t arc; /* the file's identity: l->arcs[arc] */
     int depth;
     ppx_err *err;
     int rc;        /* PPX_ENOMEM or another fatal code, or 0 */
@@ -131,7 +132,8 @@ static int flush(lister *t)
         l->skipped += t->gn;
         goto out;
     }
-    ppx_member m = {.arc_len = t->arc_len, .inner_len = t->inner_len, .cls = PPX_NO_CLS};
+    ppx_member m = {
+        .arc_len = t->arc_len, .inner_len = t->inner_len, .cls = PPX_NO_CLS, .arc = t->arc};
     m.side_first = (uint32_t)l->n_sides;
     int bad_cls = 0;
     for (size_t i = 0; i < t->gn && !rc; i++) {
@@ -140,6 +142,13 @@ static int flush(lister *t)
             continue;
         const char *ext;
         ppx_sample_key(name, &ext);
+        if (strlen(ext) > PPX_SIDE_EXT_MAX) {
+            /* KKKKKKKKK.<ext> would not fit a ustar name: left out, said. */
+            l->skipped++;
+            if (l->long_sides++ == 0 && join(l->long_side_first, t->key, name))
+                snprintf(l->long_side_first, sizeof l->long_side_first, "%s/...", t->key);
+            continue;
+        }
         if (strcmp(ext, "cls") == 0 && read_cls(t->fd, &t->g[i], &m.cls))
             bad_cls = 1;
         rc = add_side(l, &t->g[i], ext);
@@ -179,8 +188,9 @@ static int unsafe_name(const char *name)
     return 0;
 }
 
-static int list_range(ppx_listing *l, int fd, const char *key, uint64_t base, uint64_t size,
-                      uint32_t arc_len, uint32_t inner_len, int depth, ppx_err *err);
+static int list_range(ppx_listing *l, int fd, uint32_t arc, const char *key, uint64_t base,
+                      uint64_t size, uint32_t arc_len, uint32_t inner_len, int depth,
+                      ppx_err *err);
 
 static int on_member(void *arg, const ppx_tar_member *m)
 {
@@ -194,7 +204,18 @@ static int on_member(void *arg, const ppx_tar_member *m)
         return 0;
     }
     char name[PPX_KEY_MAX];
-    snprintf(name, sizeof name, "%s", m->name);
+    if (snprintf(name, sizeof name, "%s", m->name) >= (int)sizeof name) {
+        /* Cut, it would lose its extension and pass for a non-image. */
+        if (!ppx_is_image_name(m->name) && !ppx_is_tar_name(m->name) &&
+            !ppx_is_compressed_tar_name(m->name)) {
+            l->skipped++;
+            return 0;
+        }
+        t->rc = flush(t);
+        if (!t->rc)
+            t->rc = add_failed(t, NULL, PPX_TAR_TOOLONG);
+        return t->rc ? -1 : 0;
+    }
     if (unsafe_name(name)) {
         t->rc = flush(t);
         if (!t->rc)
@@ -215,8 +236,9 @@ static int on_member(void *arg, const ppx_tar_member *m)
         else
             /* An inner tar cut short is read as far as its parent goes, so
              * that the member it ends inside is named there. */
-            t->rc = list_range(l, t->fd, key, m->off, m->past_end ? t->end - m->off : m->size,
-                               t->arc_len, (uint32_t)strlen(key), t->depth + 1, t->err);
+            t->rc = list_range(l, t->fd, t->arc, key, m->off,
+                               m->past_end ? t->end - m->off : m->size, t->arc_len,
+                               (uint32_t)strlen(key), t->depth + 1, t->err);
         return t->rc ? -1 : 0;
     }
     if (m->past_end) {
@@ -242,8 +264,9 @@ static int on_member(void *arg, const ppx_tar_member *m)
     return 0;
 }
 
-static int list_range(ppx_listing *l, int fd, const char *key, uint64_t base, uint64_t size,
-                      uint32_t arc_len, uint32_t inner_len, int depth, ppx_err *err)
+static int list_range(ppx_listing *l, int fd, uint32_t arc, const char *key, uint64_t base,
+                      uint64_t size, uint32_t arc_len, uint32_t inner_len, int depth,
+                      ppx_err *err)
 {
     lister *t = calloc(1, sizeof *t);
     if (!t)
@@ -254,6 +277,7 @@ static int list_range(ppx_listing *l, int fd, const char *key, uint64_t base, ui
                   .key = key,
                   .arc_len = arc_len,
                   .inner_len = inner_len,
+                  .arc = arc,
                   .depth = depth,
                   .err = err};
     ppx_buf_init(&t->names);
@@ -273,7 +297,7 @@ static int list_range(ppx_listing *l, int fd, const char *key, uint64_t base, ui
     return rc;
 }
 
-int ppx_listing_add_archive(ppx_listing *l, int fd, const char *key, ppx_err *err)
+int ppx_listing_add_archive(ppx_listing *l, int fd, const char *key, int follow, ppx_err *err)
 {
     struct stat st;
     int rc;
@@ -281,8 +305,16 @@ int ppx_listing_add_archive(ppx_listing *l, int fd, const char *key, ppx_err *er
         rc = ppx_listing_add_failed(l, key, errno, 0);
     else if (!S_ISREG(st.st_mode))
         rc = ppx_listing_add_failed(l, key, 0, PPX_TAR_NOT_TAR);
-    else
-        rc = list_range(l, fd, key, 0, (uint64_t)st.st_size, (uint32_t)strlen(key), 0, 0, err);
+    else if (ppx_array_grow((void **)&l->arcs, &l->arcs_cap, l->n_arcs, sizeof *l->arcs, 16) ||
+             l->n_arcs >= UINT32_MAX)
+        rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_INPUT, "out of memory listing %s", key);
+    else {
+        /* Every later read of its members must find this very file. */
+        l->arcs[l->n_arcs] = (ppx_arc_ident){
+            {(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint32_t)st.st_mode}, follow != 0};
+        rc = list_range(l, fd, (uint32_t)l->n_arcs++, key, 0, (uint64_t)st.st_size,
+                        (uint32_t)strlen(key), 0, 0, err);
+    }
     close(fd);
     return rc;
 }

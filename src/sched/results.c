@@ -47,23 +47,23 @@ void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r, const 
     s->bytes_read += r->bytes_read;
     s->busy_s += r->busy_s;
     s->done++;
-    /* Per-image outputs written by rank 0 (bytes transport) are counted
-     * there, once written: the image's statistics travel with its bytes. */
-    int deferred = payload && !s->cfg->shard;
+    /* Outputs that come back as bytes (shards, per-image outputs of the
+     * bytes transport) are counted where they are written, once written:
+     * the image's statistics travel with its bytes, and an image whose
+     * shard member cannot be completed (a sidecar) is a failure, not ok. */
     if (r->status == 0) {
-        if (!deferred) {
+        uint32_t mode = r->in_mode ? r->in_mode : c->in_mode ? c->in_mode[i] : 0;
+        if (!payload) {
             st->ok++;
             st->bytes_written += r->bytes_written;
             ppx_stats_add_image(st, r->st.channels ? &r->st : NULL, r->in_w, r->in_h);
-        }
-        if (payload &&
-            (ppx_put_u64(&c->outputs, c->first + i) ||
-             ppx_put_u64(&c->outputs, (uint64_t)c->label[i]) ||
-             ppx_put_u64(&c->outputs, (uint64_t)r->out_format) ||
-             ppx_put_u64(&c->outputs, r->out_len) ||
-             ppx_buf_append(&c->outputs, payload, r->out_len) ||
-             (deferred && (ppx_put_u64(&c->outputs, r->in_w) || ppx_put_u64(&c->outputs, r->in_h) ||
-                           ppx_img_stats_pack(&r->st, &c->outputs))))) {
+        } else if (ppx_put_u64(&c->outputs, c->first + i) ||
+                   ppx_put_u64(&c->outputs, (uint64_t)c->label[i]) ||
+                   ppx_put_u64(&c->outputs, (uint64_t)r->out_format) ||
+                   ppx_put_u64(&c->outputs, r->out_len) ||
+                   ppx_buf_append(&c->outputs, payload, r->out_len) ||
+                   ppx_put_u64(&c->outputs, r->in_w) || ppx_put_u64(&c->outputs, r->in_h) ||
+                   ppx_put_u64(&c->outputs, mode) || ppx_img_stats_pack(&r->st, &c->outputs)) {
             ppx_err e;
             ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory holding outputs");
             ppx__set_fatal(s, &e);
@@ -98,7 +98,7 @@ void ppx__on_result(void *arg, const ppx_result *r, const uint8_t *payload)
 }
 
 /* The input's identity, for an output written by rank 0 (bytes transport):
- * the output must not replace it, and --copy-mode takes its mode. */
+ * the output must not replace it. */
 static int input_identity(const run_state *s, uint64_t index, ppx_file_id *id)
 {
     char in[4096];
@@ -111,12 +111,92 @@ static int input_identity(const run_state *s, uint64_t index, ppx_file_id *id)
     return 0;
 }
 
-/* Tar shards from archive input: the bytes of the sidecars of chunk id
- * (c, or rebuilt from the listing on rank 0), as records of (listing index,
- * extension length, extension, length, bytes) for ppx_shard_write. The
- * archives were listed, so a sidecar that cannot be read now means they
- * changed under the run: an error. */
-static int load_sides(run_state *s, const chunk *c, uint64_t id, ppx_buf *out, ppx_err *e)
+/* A finished image whose output came back as bytes (see chunk.outputs). */
+typedef struct {
+    ppx_shard_item it;
+    uint32_t in_w, in_h, mode;
+    ppx_img_stats img;
+    int failed; /* a sidecar could not be read: a failure, not in the shard */
+} out_rec;
+
+static int cmp_recs(const void *a, const void *b)
+{
+    uint64_t x = ((const out_rec *)a)->it.index, y = ((const out_rec *)b)->it.index;
+    return (x > y) - (x < y);
+}
+
+/* The records of outputs (possibly from another rank: untrusted), sorted by
+ * index into *vp; indices must lie in [lo, hi). 0, or PPX_EMPI when
+ * malformed, PPX_ENOMEM. */
+static int parse_outputs(const ppx_buf *outputs, uint64_t lo, uint64_t hi, out_rec **vp,
+                         size_t *np)
+{
+    size_t n = 0, cap = 0;
+    out_rec *v = NULL;
+    ppx_rd r = {outputs->data, outputs->data + outputs->len, 0};
+    while (r.p < r.end) {
+        if (ppx_array_grow((void **)&v, &cap, n, sizeof *v, 64)) {
+            free(v);
+            return PPX_ENOMEM;
+        }
+        out_rec *o = &v[n];
+        memset(o, 0, sizeof *o);
+        o->it.index = ppx_get_u64(&r);
+        o->it.label = (int64_t)ppx_get_u64(&r);
+        o->it.format = (int)ppx_get_u64(&r);
+        o->it.len = ppx_get_u64(&r);
+        o->it.data = ppx_get_bytes(&r, o->it.len);
+        o->in_w = (uint32_t)ppx_get_u64(&r);
+        o->in_h = (uint32_t)ppx_get_u64(&r);
+        o->mode = (uint32_t)ppx_get_u64(&r);
+        if (ppx_img_stats_unpack(&r, &o->img) || r.bad || o->it.index < lo || o->it.index >= hi) {
+            free(v);
+            return PPX_EMPI;
+        }
+        n++;
+    }
+    if (n)
+        qsort(v, n, sizeof *v, cmp_recs);
+    *vp = v;
+    *np = n;
+    return 0;
+}
+
+static out_rec *find_rec(out_rec *v, size_t n, uint64_t index)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid].it.index == index)
+            return &v[mid];
+        if (v[mid].it.index < index)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* An image that was done but cannot be written: a failure of its own. */
+static int fail_rec(run_state *s, out_rec *o, ppx_stats *st, ppx_failures *fl, const ppx_err *why,
+                    ppx_err *e)
+{
+    o->failed = 1;
+    st->failed++;
+    s->failed++;
+    if (ppx_failures_add(fl, o->it.index, why->stage, why->code, why->msg))
+        return ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
+    return 0;
+}
+
+/* Tar shards from archive input: the bytes of the sidecars of chunk id's
+ * images that are in v (c, or rebuilt from the listing on rank 0), as
+ * records of (listing index, extension length, extension, length, bytes)
+ * for ppx_shard_write. Each is read through its archive's listed identity;
+ * one that cannot be read (the archive changed or was replaced after
+ * listing, a sidecar over the size limit) fails its image alone. */
+static int load_sides(run_state *s, const chunk *c, uint64_t id, out_rec *v, size_t n,
+                      ppx_buf *out, ppx_stats *st, ppx_failures *fl, ppx_err *e)
 {
     chunk *own = NULL;
     if (!c && s->rank == 0 && s->listing.mem)
@@ -127,6 +207,8 @@ static int load_sides(run_state *s, const chunk *c, uint64_t id, ppx_buf *out, p
     }
     ppx_rd r = {c->sides.data, c->sides.data + c->sides.len, 0};
     int rc = 0;
+    size_t image_start = 0; /* where the current image's sidecars begin in out */
+    uint64_t image = UINT64_MAX;
     while (!rc && r.p < r.end) {
         uint64_t k = ppx_get_u64(&r), off = ppx_get_u64(&r), size = ppx_get_u64(&r);
         uint64_t el = ppx_get_u64(&r);
@@ -135,24 +217,31 @@ static int load_sides(run_state *s, const chunk *c, uint64_t id, ppx_buf *out, p
             rc = ppx_err_set(e, PPX_EINTERNAL, PPX_STAGE_WRITE, "malformed sidecar records");
             break;
         }
+        out_rec *o = find_rec(v, n, c->first + k);
+        if (!o || o->failed)
+            continue; /* its image failed: nothing of it is written */
+        if (c->first + k != image) {
+            image = c->first + k;
+            image_start = out->len;
+        }
         char path[4096], arc[PPX_KEY_MAX];
         const char *key = ppx__chunk_key(c, k);
         snprintf(arc, sizeof arc, "%.*s", (int)c->span[k].arc_len, key);
-        if (s->in_root < 0 && ppx__image_path(s, key, c->span[k].arc_len, path, sizeof path)) {
-            rc = ppx_err_set(e, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "path too long: %s", arc);
-            break;
-        }
-        rc = ppx_arc_read(&s->in_arc, s->in_root, &s->in_dirs, s->in_root >= 0 ? arc : path,
-                          s->cfg->follow_symlinks, off, size, s->cfg->limits.max_file_bytes,
-                          &s->scratch, e);
-        if (rc) {
-            char why[PPX_ERR_MSG_MAX];
-            snprintf(why, sizeof why, "%s", e->msg);
-            rc = ppx_err_set(e, rc, PPX_STAGE_INPUT,
-                             "cannot read a member of %s that was listed (changed during the "
-                             "run?): %s",
-                             arc, why);
-            break;
+        ppx_err why;
+        ppx_err_clear(&why);
+        int got = s->in_root < 0 && ppx__image_path(s, key, c->span[k].arc_len, path, sizeof path)
+                      ? ppx_err_set(&why, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "path too long")
+                      : ppx_arc_read(&s->in_arc, s->in_root, &s->in_dirs,
+                                     s->in_root >= 0 ? arc : path, &c->span[k].arc, off, size,
+                                     s->cfg->limits.max_file_bytes, &s->scratch, &why);
+        if (got) {
+            char msg[PPX_ERR_MSG_MAX];
+            snprintf(msg, sizeof msg, "%s", why.msg);
+            ppx_err_set(&why, got, PPX_STAGE_INPUT, "its sidecar .%.*s: %s",
+                        (int)(el > 40 ? 40 : el), (const char *)ext, msg);
+            out->len = image_start; /* the sidecars of it read so far */
+            rc = fail_rec(s, o, st, fl, &why, e);
+            continue;
         }
         rc = ppx_put_u64(out, c->first + k) || ppx_put_u64(out, el) ||
                      ppx_buf_append(out, ext, el) || ppx_put_u64(out, s->scratch.len) ||
@@ -164,61 +253,95 @@ static int load_sides(run_state *s, const chunk *c, uint64_t id, ppx_buf *out, p
     return rc;
 }
 
-/* Writes a finished chunk's outputs that came back as bytes (records of
- * index, label, format, length, bytes): its shard, or each image's file
- * (bytes transport), counting each image written as ok into st and each
- * that could not be written as a failure into fl. Returns 0, or a code when
- * the run must stop (OUTDIR unusable, malformed records). */
-int ppx__write_outputs(run_state *s, const chunk *c, uint64_t id, const ppx_buf *outputs,
+/* A shard: its images' sidecars read, then the shard of the images that
+ * are still whole, then each of those counted as ok. With --copy-mode a
+ * shard gets the permission bits all its inputs share (the most
+ * restrictive: a 0600 image never lands in a 0644 shard). */
+static int write_shard(run_state *s, const chunk *c, uint64_t id, out_rec *v, size_t n,
                        ppx_stats *st, ppx_failures *fl, ppx_err *e)
 {
-    if (s->cfg->shard) {
-        ppx_buf sides;
-        ppx_buf_init(&sides);
-        int rc = load_sides(s, c, id, &sides, e);
-        rc = rc ? rc
-                : ppx_shard_write(s->outdir.fd, s->cfg->shard, &s->job.npy, id, outputs, &sides,
-                                  &s->shard_buf, e);
-        ppx_buf_destroy(&sides);
-        return rc;
-    }
-    ppx_rd r = {outputs->data, outputs->data + outputs->len, 0};
-    while (r.p < r.end) {
-        uint64_t index = ppx_get_u64(&r);
-        ppx_get_u64(&r); /* label */
-        ppx_get_u64(&r); /* format */
-        uint64_t len = ppx_get_u64(&r);
-        const uint8_t *d = ppx_get_bytes(&r, len);
-        uint32_t in_w = (uint32_t)ppx_get_u64(&r), in_h = (uint32_t)ppx_get_u64(&r);
-        ppx_img_stats img;
-        if (ppx_img_stats_unpack(&r, &img) || r.bad || index >= s->listing.n)
-            return ppx_err_set(e, PPX_EMPI, PPX_STAGE_JOB, "malformed chunk outputs");
+    ppx_buf sides;
+    ppx_buf_init(&sides);
+    ppx_shard_item *items = malloc((n ? n : 1) * sizeof *items);
+    int rc = items ? load_sides(s, c, id, v, n, &sides, st, fl, e)
+                   : ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_WRITE, "out of memory");
+    size_t m = 0;
+    uint32_t mode = 0777;
+    for (size_t i = 0; i < n && !rc; i++)
+        if (!v[i].failed) {
+            items[m++] = v[i].it;
+            mode &= v[i].mode ? v[i].mode : 0644;
+        }
+    rc = rc ? rc
+            : ppx_shard_write(s->outdir.fd, s->cfg->shard, &s->job.npy, id, items, m,
+                              s->cfg->copy_mode && m ? mode & 0777 : 0644, &sides, &s->shard_buf,
+                              e);
+    for (size_t i = 0; i < n && !rc; i++)
+        if (!v[i].failed) {
+            st->ok++;
+            st->bytes_written += v[i].it.len;
+            ppx_stats_add_image(st, v[i].img.channels ? &v[i].img : NULL, v[i].in_w, v[i].in_h);
+        }
+    free(items);
+    ppx_buf_destroy(&sides);
+    return rc;
+}
+
+/* Per-image outputs of the bytes transport, each written by rank 0. */
+static int write_files(run_state *s, out_rec *v, size_t n, ppx_stats *st, ppx_failures *fl,
+                       ppx_err *e)
+{
+    for (size_t i = 0; i < n; i++) {
+        const out_rec *o = &v[i];
         char out[PPX_KEY_MAX];
         ppx_file_id in_id;
-        int have_id = input_identity(s, index, &in_id) == 0;
-        ppx_write_opts wo = {.mode = s->cfg->copy_mode && have_id ? in_id.mode & 0777 : 0644,
+        int have_id = input_identity(s, o->it.index, &in_id) == 0;
+        uint32_t mode = o->mode ? o->mode : have_id ? in_id.mode : 0;
+        ppx_write_opts wo = {.mode = s->cfg->copy_mode && mode ? mode & 0777 : 0644,
                              .keep = have_id ? &in_id : NULL};
         ppx_err ie;
         ppx_err_clear(&ie);
-        int rc = ppx_output_name(out, sizeof out, ppx_listing_key(&s->listing, index),
+        int rc = ppx_output_name(out, sizeof out, ppx_listing_key(&s->listing, o->it.index),
                                  s->cfg->out_format, &ie);
         if (!rc)
-            rc = ppx_write_beneath(s->outdir.fd, &s->out_dirs, out, d, len, &wo, &ie);
+            rc = ppx_write_beneath(s->outdir.fd, &s->out_dirs, out, o->it.data, o->it.len, &wo,
+                                   &ie);
         if (rc == PPX_EOUTPUT) {
             *e = ie;
             return rc;
         }
         if (rc) {
             st->failed++;
-            if (ppx_failures_add(fl, index, ie.stage, rc, ie.msg))
+            if (ppx_failures_add(fl, o->it.index, ie.stage, rc, ie.msg))
                 return ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
             continue;
         }
         st->ok++;
-        st->bytes_written += len;
-        ppx_stats_add_image(st, img.channels ? &img : NULL, in_w, in_h);
+        st->bytes_written += o->it.len;
+        ppx_stats_add_image(st, o->img.channels ? &o->img : NULL, o->in_w, o->in_h);
     }
     return 0;
+}
+
+/* Writes a finished chunk's outputs that came back as bytes: its shard,
+ * or each image's file (bytes transport), counting each image written as
+ * ok into st and each that could not be written as a failure into fl.
+ * Returns 0, or a code when the run must stop (OUTDIR unusable, malformed
+ * records). */
+int ppx__write_outputs(run_state *s, const chunk *c, uint64_t id, const ppx_buf *outputs,
+                       ppx_stats *st, ppx_failures *fl, ppx_err *e)
+{
+    out_rec *v = NULL;
+    size_t n = 0;
+    /* A chunk's own images, or (another rank's chunk, on rank 0) any listed. */
+    int rc = c ? parse_outputs(outputs, c->first, c->first + c->count, &v, &n)
+               : parse_outputs(outputs, 0, s->listing.n, &v, &n);
+    if (rc)
+        return ppx_err_set(e, rc, PPX_STAGE_JOB,
+                           rc == PPX_ENOMEM ? "out of memory" : "malformed chunk outputs");
+    rc = s->cfg->shard ? write_shard(s, c, id, v, n, st, fl, e) : write_files(s, v, n, st, fl, e);
+    free(v);
+    return rc;
 }
 
 /* Durable resume: the outputs of a chunk reach stable storage before its

@@ -73,7 +73,11 @@ typedef struct chunk {
     ppx_buf inputs;
     uint64_t *in_off, *in_len;
     int32_t *in_code;
-    ppx_buf outputs; /* (index, len, bytes) of finished images, sent back */
+    uint32_t *in_mode; /* the st_mode rank 0 saw reading it (--copy-mode) */
+    /* finished images: records of (index, label, format, length, bytes,
+     * input width and height, mode, image statistics), written and counted
+     * where the outputs are written (ppx__write_outputs) */
+    ppx_buf outputs;
     ppx_stats stats;
     ppx_failures fails;
     struct chunk *next_in_queue;
@@ -90,7 +94,8 @@ enum {
     PREFAIL_TOOLONG,
     PREFAIL_WALK,
     PREFAIL_ARCHIVE,    /* PPX_TAR_* << 8 */
-    PREFAIL_SAME_MEMBER /* an archive holds two members of one name (tar allows it) */
+    PREFAIL_SAME_MEMBER, /* an archive holds two members of one name (tar allows it) */
+    PREFAIL_ARC_OPEN     /* an archive the walk met could not be opened: errno << 8 */
 };
 
 /* Phases of the loop, for PPX_SCHED_TIMING: getting and serving work,

@@ -77,8 +77,9 @@ static int check_outputs(run_state *s)
         return -1;
     for (size_t k = 0; k < s->listing.n_walk_errors; k++) {
         const ppx_walk_error *w = &s->listing.walk_errors[k];
-        s->prefail[w->index] = w->problem ? PREFAIL_ARCHIVE | (uint32_t)w->problem << 8
-                                          : PREFAIL_WALK | (uint32_t)w->errno_value << 8;
+        s->prefail[w->index] = w->problem   ? PREFAIL_ARCHIVE | (uint32_t)w->problem << 8
+                               : w->archive ? PREFAIL_ARC_OPEN | (uint32_t)w->errno_value << 8
+                                            : PREFAIL_WALK | (uint32_t)w->errno_value << 8;
     }
     if (!s->cfg->outdir || s->cfg->shard)
         return 0;

@@ -29,6 +29,17 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The stem of the archive named by key's first len bytes ("a/n01.tar" ->
+ * "n01"), as a span of key. */
+static size_t archive_stem(const char *key, size_t len, const char **start)
+{
+    const char *end = key + len, *b = end;
+    while (b > key && b[-1] != '/')
+        b--;
+    *start = b;
+    return (size_t)(end - b) - 4; /* ".tar" */
+}
+
 /* Entry i's class name as a span of its key (length, *start), or 0 when it
  * has none; *cls gets its sample's .cls value (or PPX_NO_CLS). */
 static size_t class_span(const ppx_listing *l, size_t i, const char **start, int64_t *cls)
@@ -42,17 +53,19 @@ static size_t class_span(const ppx_listing *l, size_t i, const char **start, int
         *cls = m->cls;
         return 0;
     }
-    if (m->inner_len) { /* the inner archive's stem */
-        const char *end = key + m->inner_len, *b = end;
-        while (b > key && b[-1] != '/')
-            b--;
-        *start = b;
-        return (size_t)(end - b) - 4; /* ".tar" */
-    }
+    if (m->inner_len)
+        return archive_stem(key, m->inner_len, start);
     const char *in = key + m->arc_len + 1; /* the first folder inside the archive */
     const char *slash = strchr(in, '/');
     *start = in;
-    return slash ? (size_t)(slash - in) : 0;
+    if (slash)
+        return (size_t)(slash - in);
+    if (l->is_archive)
+        return 0; /* INPUT itself names no class */
+    /* An archive met in a walk or named in a list is a folder of its own:
+     * its stem is the class, as for the class tars of a tar of tars (a
+     * folder of ImageNet's class tars, as `tar xf` of the train tar leaves). */
+    return archive_stem(key, m->arc_len, start);
 }
 
 /* Failure entries of archives (their keys name an archive, not a class). */
@@ -154,27 +167,20 @@ int ppx_shard_path(char *out, size_t cap, const char *outdir, ppx_shard_kind kin
     return ppx_path_join(out, cap, outdir, name);
 }
 
-typedef struct {
-    uint64_t index;
-    int64_t label;
-    int format;
-    const uint8_t *data;
-    uint64_t len;
-} item;
-
 static int cmp_items(const void *a, const void *b)
 {
-    uint64_t x = ((const item *)a)->index, y = ((const item *)b)->index;
+    uint64_t x = ((const ppx_shard_item *)a)->index, y = ((const ppx_shard_item *)b)->index;
     return (x > y) - (x < y);
 }
 
 static int write_buf(int outdir, ppx_shard_kind kind, uint64_t id, int labels, const ppx_buf *b,
-                     ppx_err *err)
+                     uint32_t mode, ppx_err *err)
 {
     char name[64];
     if (ppx_shard_path(name, sizeof name, "", kind, id, labels))
         return ppx_err_set(err, PPX_EINTERNAL, PPX_STAGE_WRITE, "shard name too long");
-    return ppx_write_beneath(outdir, NULL, name, b->data, b->len, NULL, err);
+    ppx_write_opts wo = {.mode = mode};
+    return ppx_write_beneath(outdir, NULL, name, b->data, b->len, &wo, err);
 }
 
 /* Writes the sidecars of image index from the records at *r (sorted by
@@ -191,7 +197,7 @@ static int add_sides(ppx_buf *tar, ppx_rd *r, uint64_t index, int *own_cls)
         const uint8_t *ext = ppx_get_bytes(&peek, el);
         uint64_t len = ppx_get_u64(&peek);
         const uint8_t *data = ppx_get_bytes(&peek, len);
-        if (peek.bad || el > 80)
+        if (peek.bad || el > PPX_SIDE_EXT_MAX)
             return PPX_EINTERNAL;
         *r = peek;
         if (at < index)
@@ -208,35 +214,11 @@ static int add_sides(ppx_buf *tar, ppx_rd *r, uint64_t index, int *own_cls)
 }
 
 int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape, uint64_t id,
-                    const ppx_buf *outputs, const ppx_buf *sides, ppx_buf *scratch, ppx_err *err)
+                    ppx_shard_item *v, size_t n, uint32_t mode, const ppx_buf *sides,
+                    ppx_buf *scratch, ppx_err *err)
 {
-    size_t n = 0, cap = 64;
-    item *v = malloc(cap * sizeof *v);
-    int rc = v ? 0 : PPX_ENOMEM;
-    ppx_rd r = {outputs->data, outputs->data + outputs->len, 0};
-    while (!rc && r.p < r.end) {
-        item it;
-        it.index = ppx_get_u64(&r);
-        it.label = (int64_t)ppx_get_u64(&r);
-        it.format = (int)ppx_get_u64(&r);
-        it.len = ppx_get_u64(&r);
-        it.data = ppx_get_bytes(&r, it.len);
-        if (r.bad) {
-            rc = ppx_err_set(err, PPX_EINTERNAL, PPX_STAGE_WRITE, "malformed shard outputs");
-            break;
-        }
-        if (n == cap) {
-            item *nv = realloc(v, 2 * cap * sizeof *v);
-            if (!nv) {
-                rc = PPX_ENOMEM;
-                break;
-            }
-            v = nv;
-            cap *= 2;
-        }
-        v[n++] = it;
-    }
-    if (!rc && n)
+    int rc = 0;
+    if (n)
         qsort(v, n, sizeof *v, cmp_items);
 
     scratch->len = 0;
@@ -263,8 +245,8 @@ int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape,
         else if (rc && !err->code)
             ppx_err_set(err, rc, PPX_STAGE_WRITE, "a member of shard %llu is too large",
                         (unsigned long long)id);
-        rc = rc ? rc : write_buf(outdir, kind, id, 0, scratch, err);
-    } else if (!rc) {
+        rc = rc ? rc : write_buf(outdir, kind, id, 0, scratch, mode, err);
+    } else {
         size_t each = (size_t)shape->w * shape->h * shape->c * (shape->f32 ? 4 : 1);
         uint64_t dims[4] = {n, shape->h, shape->w, shape->c};
         rc = ppx_npy_header(scratch, shape->f32 ? "<f4" : "|u1", dims, 4);
@@ -286,13 +268,12 @@ int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape,
         if (rc && !err->code)
             ppx_err_set(err, rc, PPX_STAGE_WRITE, "out of memory building shard %llu",
                         (unsigned long long)id);
-        rc = rc ? rc : write_buf(outdir, kind, id, 1, &labels, err);
-        rc = rc ? rc : write_buf(outdir, kind, id, 0, scratch, err);
+        rc = rc ? rc : write_buf(outdir, kind, id, 1, &labels, mode, err);
+        rc = rc ? rc : write_buf(outdir, kind, id, 0, scratch, mode, err);
         ppx_buf_destroy(&labels);
     }
     if (rc == PPX_ENOMEM && !err->code)
         ppx_err_set(err, rc, PPX_STAGE_WRITE, "out of memory");
-    free(v);
     return rc;
 }
 

@@ -35,17 +35,26 @@ void ppx_classes_destroy(ppx_classes *cl);
 PPX_MUST_USE int ppx_shard_path(char *out, size_t cap, const char *outdir, ppx_shard_kind kind,
                                 uint64_t id, int labels);
 
-/* One shard's outputs, as a chunk collects them: records of
- * (index, label, ppx_format, length) as u64 and then the bytes, in any
- * order. Writes the shard (atomically, below the OUTDIR descriptor outdir)
- * with the images in listing order. sides (tar; may be NULL): the samples'
+/* One image of a shard: its listing index, label, ppx_format and bytes. */
+typedef struct {
+    uint64_t index;
+    int64_t label;
+    int format;
+    const uint8_t *data;
+    uint64_t len;
+} ppx_shard_item;
+
+/* Writes the shard of the n items (any order; sorted here) atomically below
+ * the OUTDIR descriptor outdir, with the images in listing order and the
+ * permission bits mode (0: 0644). sides (tar; may be NULL): the samples'
  * other members, records of (index, extension length, extension, length,
- * bytes), in index order, written after their image as KEY.EXTENSION; a
- * sample with its own .cls keeps it instead of the generated one.
- * scratch is reused between calls. */
+ * bytes), in index order, written after their image as KEY.EXTENSION
+ * (records of an index that is not among the items are skipped); a sample
+ * with its own .cls keeps it instead of the generated one. scratch is
+ * reused between calls. */
 PPX_MUST_USE int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape,
-                                 uint64_t id, const ppx_buf *outputs, const ppx_buf *sides,
-                                 ppx_buf *scratch, ppx_err *err);
+                                 uint64_t id, ppx_shard_item *items, size_t n, uint32_t mode,
+                                 const ppx_buf *sides, ppx_buf *scratch, ppx_err *err);
 
 /* index.csv (key,shard,label,path per image not in fails, listing order)
  * and classes.txt, atomically. fails must be sorted by index. */

@@ -35,7 +35,9 @@ int ppx__image_path(const run_state *s, const char *key, uint32_t arc_len, char 
 static ppx_span span_of(const run_state *s, uint64_t i)
 {
     const ppx_member *m = ppx_listing_member(&s->listing, i);
-    return m ? (ppx_span){m->off, m->size, m->arc_len} : (ppx_span){0, 0, 0};
+    if (!m)
+        return (ppx_span){0};
+    return (ppx_span){m->off, m->size, m->arc_len, *ppx_listing_arc(&s->listing, m)};
 }
 
 /* Tar shards from archive input: the sidecar records of image i (index k in
@@ -116,7 +118,9 @@ int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b)
         rc = ppx_put_u64(b, kl) || ppx_buf_append(b, k, kl) ||
              ppx_put_u64(b, s->prefail ? s->prefail[first + i] : 0) ||
              ppx_put_u64(b, (uint64_t)ppx_classes_label(&s->classes, &s->listing, first + i)) ||
-             ppx_put_u64(b, sp.arc_len) || ppx_put_u64(b, sp.off) || ppx_put_u64(b, sp.size);
+             ppx_put_u64(b, sp.arc_len) || ppx_put_u64(b, sp.off) || ppx_put_u64(b, sp.size) ||
+             ppx_put_u64(b, sp.arc.id.dev) || ppx_put_u64(b, sp.arc.id.ino) ||
+             ppx_put_u64(b, sp.arc.id.mode) || ppx_put_u64(b, sp.arc.follow);
         if (rc || !s->cfg->transport_bytes)
             continue;
         char path[4096];
@@ -126,15 +130,16 @@ int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b)
         int r = 0;
         if (s->in_root < 0 && ppx__image_path(s, k, sp.arc_len, path, sizeof path))
             r = ppx_err_set(&e, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "path too long");
+        ppx_file_id fid = {0, 0, 0};
         r = r ? r
               : ppx_input_read(s->in_root, &s->in_dirs, &s->in_arc, path, sp.arc_len ? &sp : NULL,
-                               k, s->cfg->follow_symlinks, max, &s->scratch, NULL, &e);
+                               k, s->cfg->follow_symlinks, max, &s->scratch, &fid, &e);
         if (r) {
             size_t ml = strlen(e.msg);
             rc = ppx_put_u64(b, (uint64_t)(int64_t)r) || ppx_put_u64(b, (uint64_t)e.stage) ||
                  ppx_put_u64(b, ml) || ppx_buf_append(b, e.msg, ml);
         } else {
-            rc = ppx_put_u64(b, 0) || ppx_put_u64(b, s->scratch.len) ||
+            rc = ppx_put_u64(b, 0) || ppx_put_u64(b, fid.mode) || ppx_put_u64(b, s->scratch.len) ||
                  ppx_buf_append(b, s->scratch.data, s->scratch.len);
         }
     }
@@ -161,7 +166,8 @@ chunk *ppx__unpack_assign(const uint8_t *p, size_t n, int bytes, int *kind, int 
         c->in_off = calloc(count ? count : 1, sizeof *c->in_off);
         c->in_len = calloc(count ? count : 1, sizeof *c->in_len);
         c->in_code = calloc(count ? count : 1, sizeof *c->in_code);
-        if (!c->in_off || !c->in_len || !c->in_code)
+        c->in_mode = calloc(count ? count : 1, sizeof *c->in_mode);
+        if (!c->in_off || !c->in_len || !c->in_code || !c->in_mode)
             goto bad;
     }
     for (uint64_t i = 0; i < count; i++) {
@@ -172,6 +178,10 @@ chunk *ppx__unpack_assign(const uint8_t *p, size_t n, int bytes, int *kind, int 
         uint64_t al = ppx_get_u64(&r);
         c->span[i].off = ppx_get_u64(&r);
         c->span[i].size = ppx_get_u64(&r);
+        c->span[i].arc.id.dev = ppx_get_u64(&r);
+        c->span[i].arc.id.ino = ppx_get_u64(&r);
+        c->span[i].arc.id.mode = (uint32_t)ppx_get_u64(&r);
+        c->span[i].arc.follow = ppx_get_u64(&r) != 0;
         if (r.bad || al > kl)
             goto bad;
         c->span[i].arc_len = (uint32_t)al;
@@ -193,6 +203,7 @@ chunk *ppx__unpack_assign(const uint8_t *p, size_t n, int bytes, int *kind, int 
             if (ppx_buf_append(&c->inputs, m, ml) || ppx_buf_append(&c->inputs, "", 1))
                 goto bad;
         } else {
+            c->in_mode[i] = (uint32_t)ppx_get_u64(&r);
             uint64_t len = ppx_get_u64(&r);
             const uint8_t *d = ppx_get_bytes(&r, len);
             if (r.bad)

@@ -129,7 +129,7 @@ static void list_archive(const uint8_t *data, size_t size)
     memset(&l, 0, sizeof l);
     l.hash = PPX_FNV1A_INIT;
     ppx_err err = {0};
-    int rc = ppx_listing_add_archive(&l, fd, key, &err);
+    int rc = ppx_listing_add_archive(&l, fd, key, 0, &err);
     if (rc && rc != PPX_ENOMEM)
         fail("listing an archive failed other than for memory");
     size_t w = 0, reads = 0;

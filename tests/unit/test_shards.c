@@ -2,6 +2,7 @@
  * outputs. Python's tarfile and numpy read them in the scenario tests; here
  * the exact bytes. */
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -124,10 +125,12 @@ static int classes_labels(void)
     return 0;
 }
 
-static int put_rec(ppx_buf *b, uint64_t index, int64_t label, int fmt, const void *d, size_t n)
+/* The process's umask, which applies to every file written. */
+static mode_t current_umask(void)
 {
-    return ppx_put_u64(b, index) || ppx_put_u64(b, (uint64_t)label) ||
-           ppx_put_u64(b, (uint64_t)fmt) || ppx_put_u64(b, n) || ppx_buf_append(b, d, n);
+    mode_t m = umask(022);
+    umask(m);
+    return m;
 }
 
 static int read_file(const char *path, ppx_buf *b)
@@ -151,19 +154,20 @@ static int shard_order(void)
     CHECK(mkdtemp(dir) != NULL);
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     CHECK(dfd >= 0);
-    ppx_buf out, scratch, f;
-    ppx_buf_init(&out);
+    ppx_buf scratch, f;
     ppx_buf_init(&scratch);
     ppx_buf_init(&f);
     /* Results arrive in any order; the shard holds them in listing order. */
-    CHECK_EQ_INT(put_rec(&out, 12, 2, PPX_FMT_PNG, "BB", 2), 0);
-    CHECK_EQ_INT(put_rec(&out, 10, -1, PPX_FMT_TIFF, "AAA", 3), 0);
+    ppx_shard_item tar[] = {{12, 2, PPX_FMT_PNG, (const uint8_t *)"BB", 2},
+                            {10, -1, PPX_FMT_TIFF, (const uint8_t *)"AAA", 3}};
     ppx_err e;
     ppx_err_clear(&e);
-    CHECK_EQ_INT(ppx_shard_write(dfd, PPX_SHARD_TAR, NULL, 3, &out, NULL, &scratch, &e), 0);
+    CHECK_EQ_INT(ppx_shard_write(dfd, PPX_SHARD_TAR, NULL, 3, tar, 2, 0600, NULL, &scratch, &e), 0);
     char path[4096];
     MUST(ppx_shard_path(path, sizeof path, dir, PPX_SHARD_TAR, 3, 0));
     CHECK(strstr(path, "/shard-000003.tar") != NULL);
+    struct stat sb;
+    CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == (0600 & ~current_umask()));
     CHECK_EQ_INT(read_file(path, &f), 0);
     CHECK_EQ_INT((int)f.len, 4 * 1024 + 1024);
     CHECK_STR((const char *)f.data, "000000010.tiff");
@@ -174,12 +178,13 @@ static int shard_order(void)
     CHECK(memcmp(f.data + 3584, "2", 1) == 0);
 
     /* npy: 1x2 pixels, 3 channels; the image of index 5 comes first. */
-    out.len = 0;
-    CHECK_EQ_INT(put_rec(&out, 6, 1, 0, "abcdef", 6), 0);
-    CHECK_EQ_INT(put_rec(&out, 5, 0, 0, "ABCDEF", 6), 0);
+    ppx_shard_item npy[] = {{6, 1, 0, (const uint8_t *)"abcdef", 6},
+                            {5, 0, 0, (const uint8_t *)"ABCDEF", 6},
+                            {7, 0, 0, (const uint8_t *)"xyz", 3}};
     ppx_npy_shape sh = {.w = 2, .h = 1, .c = 3};
-    CHECK_EQ_INT(ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 0, &out, NULL, &scratch, &e), 0);
+    CHECK_EQ_INT(ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 0, npy, 2, 0, NULL, &scratch, &e), 0);
     MUST(ppx_shard_path(path, sizeof path, dir, PPX_SHARD_NPY, 0, 0));
+    CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == (0644 & ~current_umask()));
     CHECK_EQ_INT(read_file(path, &f), 0);
     CHECK(strstr((const char *)f.data + 10, "'shape': (2, 1, 2, 3)") != NULL);
     CHECK(memcmp(f.data + f.len - 12, "ABCDEFabcdef", 12) == 0);
@@ -187,10 +192,8 @@ static int shard_order(void)
     CHECK_EQ_INT(read_file(path, &f), 0);
     CHECK(memcmp(f.data + f.len - 16, "\0\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0", 16) == 0);
     /* A payload of the wrong size is a bug, never a silently skewed array. */
-    CHECK_EQ_INT(put_rec(&out, 7, 0, 0, "xyz", 3), 0);
-    CHECK_EQ_INT(ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 1, &out, NULL, &scratch, &e),
+    CHECK_EQ_INT(ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 1, npy, 3, 0, NULL, &scratch, &e),
                  PPX_EINTERNAL);
-    ppx_buf_destroy(&out);
     ppx_buf_destroy(&scratch);
     ppx_buf_destroy(&f);
     close(dfd);
