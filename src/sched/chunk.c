@@ -104,9 +104,9 @@ void ppx__prefail_result(uint32_t why, ppx_result *r)
         else if (e == ENOENT)
             r->status = ppx_err_set(err, PPX_ENOENT, PPX_STAGE_INPUT, "vanished during the walk");
         else
-            r->status = ppx_err_set(err, PPX_EIO, PPX_STAGE_INPUT,
-                                    "cannot open this archive: %s; its members are left out",
-                                    strerror(e));
+            r->status =
+                ppx_err_set(err, PPX_EIO, PPX_STAGE_INPUT,
+                            "cannot open this archive: %s; its members are left out", strerror(e));
         break;
     default:
         if (e == 0)

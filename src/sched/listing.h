@@ -64,7 +64,7 @@ typedef struct {
     ppx_member *mem;
     ppx_sidecar *sides;
     size_t n_sides, sides_cap;
-    ppx_buf side_names;     /* NUL-terminated extensions, back to back */
+    ppx_buf side_names;  /* NUL-terminated extensions, back to back */
     ppx_arc_ident *arcs; /* each archive file listed: what every later read must find */
     size_t n_arcs, arcs_cap;
     uint64_t archives;      /* archives read, inner ones included */

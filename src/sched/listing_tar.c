@@ -189,8 +189,7 @@ static int unsafe_name(const char *name)
 }
 
 static int list_range(ppx_listing *l, int fd, uint32_t arc, const char *key, uint64_t base,
-                      uint64_t size, uint32_t arc_len, uint32_t inner_len, int depth,
-                      ppx_err *err);
+                      uint64_t size, uint32_t arc_len, uint32_t inner_len, int depth, ppx_err *err);
 
 static int on_member(void *arg, const ppx_tar_member *m)
 {
@@ -236,9 +235,9 @@ static int on_member(void *arg, const ppx_tar_member *m)
         else
             /* An inner tar cut short is read as far as its parent goes, so
              * that the member it ends inside is named there. */
-            t->rc = list_range(l, t->fd, t->arc, key, m->off,
-                               m->past_end ? t->end - m->off : m->size, t->arc_len,
-                               (uint32_t)strlen(key), t->depth + 1, t->err);
+            t->rc =
+                list_range(l, t->fd, t->arc, key, m->off, m->past_end ? t->end - m->off : m->size,
+                           t->arc_len, (uint32_t)strlen(key), t->depth + 1, t->err);
         return t->rc ? -1 : 0;
     }
     if (m->past_end) {
@@ -265,8 +264,7 @@ static int on_member(void *arg, const ppx_tar_member *m)
 }
 
 static int list_range(ppx_listing *l, int fd, uint32_t arc, const char *key, uint64_t base,
-                      uint64_t size, uint32_t arc_len, uint32_t inner_len, int depth,
-                      ppx_err *err)
+                      uint64_t size, uint32_t arc_len, uint32_t inner_len, int depth, ppx_err *err)
 {
     lister *t = calloc(1, sizeof *t);
     if (!t)

@@ -128,8 +128,7 @@ static int cmp_recs(const void *a, const void *b)
 /* The records of outputs (possibly from another rank: untrusted), sorted by
  * index into *vp; indices must lie in [lo, hi). 0, or PPX_EMPI when
  * malformed, PPX_ENOMEM. */
-static int parse_outputs(const ppx_buf *outputs, uint64_t lo, uint64_t hi, out_rec **vp,
-                         size_t *np)
+static int parse_outputs(const ppx_buf *outputs, uint64_t lo, uint64_t hi, out_rec **vp, size_t *np)
 {
     size_t n = 0, cap = 0;
     out_rec *v = NULL;
@@ -195,8 +194,8 @@ static int fail_rec(run_state *s, out_rec *o, ppx_stats *st, ppx_failures *fl, c
  * for ppx_shard_write. Each is read through its archive's listed identity;
  * one that cannot be read (the archive changed or was replaced after
  * listing, a sidecar over the size limit) fails its image alone. */
-static int load_sides(run_state *s, const chunk *c, uint64_t id, out_rec *v, size_t n,
-                      ppx_buf *out, ppx_stats *st, ppx_failures *fl, ppx_err *e)
+static int load_sides(run_state *s, const chunk *c, uint64_t id, out_rec *v, size_t n, ppx_buf *out,
+                      ppx_stats *st, ppx_failures *fl, ppx_err *e)
 {
     chunk *own = NULL;
     if (!c && s->rank == 0 && s->listing.mem)
@@ -272,10 +271,10 @@ static int write_shard(run_state *s, const chunk *c, uint64_t id, out_rec *v, si
             items[m++] = v[i].it;
             mode &= v[i].mode ? v[i].mode : 0644;
         }
-    rc = rc ? rc
-            : ppx_shard_write(s->outdir.fd, s->cfg->shard, &s->job.npy, id, items, m,
-                              s->cfg->copy_mode && m ? mode & 0777 : 0644, &sides, &s->shard_buf,
-                              e);
+    rc =
+        rc ? rc
+           : ppx_shard_write(s->outdir.fd, s->cfg->shard, &s->job.npy, id, items, m,
+                             s->cfg->copy_mode && m ? mode & 0777 : 0644, &sides, &s->shard_buf, e);
     for (size_t i = 0; i < n && !rc; i++)
         if (!v[i].failed) {
             st->ok++;
@@ -304,8 +303,8 @@ static int write_files(run_state *s, out_rec *v, size_t n, ppx_stats *st, ppx_fa
         int rc = ppx_output_name(out, sizeof out, ppx_listing_key(&s->listing, o->it.index),
                                  s->cfg->out_format, &ie);
         if (!rc)
-            rc = ppx_write_beneath(s->outdir.fd, &s->out_dirs, out, o->it.data, o->it.len, &wo,
-                                   &ie);
+            rc =
+                ppx_write_beneath(s->outdir.fd, &s->out_dirs, out, o->it.data, o->it.len, &wo, &ie);
         if (rc == PPX_EOUTPUT) {
             *e = ie;
             return rc;

@@ -93,7 +93,7 @@ enum {
     PREFAIL_UNSAFE,
     PREFAIL_TOOLONG,
     PREFAIL_WALK,
-    PREFAIL_ARCHIVE,    /* PPX_TAR_* << 8 */
+    PREFAIL_ARCHIVE,     /* PPX_TAR_* << 8 */
     PREFAIL_SAME_MEMBER, /* an archive holds two members of one name (tar allows it) */
     PREFAIL_ARC_OPEN     /* an archive the walk met could not be opened: errno << 8 */
 };
