@@ -150,10 +150,13 @@ int ppx_input_read(int in_root, ppx_dircache *dirs, ppx_arc_cache *arc, const ch
 }
 
 #ifdef PPX_TEST_HOOKS
-/* Test-only fault hook: PPX_TEST_FAULT="crash:NAME,hang:NAME,writefail:NAME"
+/* Test-only fault hook: PPX_TEST_FAULT="crash:NAME,hang:NAME,stop:NAME,writefail:NAME"
  * makes the worker crash (SIGSEGV), hang (after printing "prepix: test fault:
- * hanging on KEY" to stderr), or fail its write (as if the disk were full) on
- * the image whose key ends in NAME ("*" matches every image).
+ * hanging on KEY" to stderr), stop before reading the image (after printing
+ * "prepix: test fault: stopped on KEY", until the test, having changed the
+ * input, writes a byte to the FIFO named by PPX_TEST_FIFO), or fail its
+ * write (as if the disk were full) on the image whose key ends in NAME ("*"
+ * matches every image).
  * "noop:*" makes workers skip all work, to measure scheduling alone. Compiled in only with
  * -DPPX_TEST_HOOKS=ON (the default for development and CI builds; release
  * packages turn it off). */
@@ -257,6 +260,19 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
         dprintf(STDERR_FILENO, "prepix: test fault: hanging on %s\n", key);
         for (;;)
             pause();
+    }
+
+    if (FAULT("stop", key)) {
+        /* Blocks until the test, having changed the input, opens the FIFO
+         * PPX_TEST_FIFO for writing and writes a byte. */
+        dprintf(STDERR_FILENO, "prepix: test fault: stopped on %s\n", key);
+        const char *fifo = getenv("PPX_TEST_FIFO");
+        int fd = fifo ? open(fifo, O_RDONLY | O_CLOEXEC) : -1;
+        char byte;
+        if (fd >= 0 && read(fd, &byte, 1) < 0)
+            byte = 0;
+        if (fd >= 0)
+            close(fd);
     }
 
     const ppx_buf *in = input;
