@@ -47,15 +47,63 @@ static int path_inside(const char *outdir, const char *input)
     return strncmp(full, a, la) == 0 && (full[la] == '\0' || full[la] == '/');
 }
 
+int ppx__mark_collisions(const ppx_listing *l, ppx_format fmt, uint32_t *prefail,
+                         collision_work *work)
+{
+    collision_work w = {0, 0};
+    size_t n = l->n, cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    int64_t *slot = malloc(cap * sizeof *slot);
+    if (!slot)
+        return PPX_ENOMEM;
+    for (size_t i = 0; i < cap; i++)
+        slot[i] = -1;
+    char name[PPX_KEY_MAX], other[PPX_KEY_MAX];
+    for (size_t i = 0; i < n; i++) {
+        if (prefail[i])
+            continue;
+        ppx_err e;
+        int rc = ppx_output_name(name, sizeof name, ppx_listing_key(l, i), fmt, &e);
+        w.names++;
+        if (rc) {
+            prefail[i] = rc == PPX_ENAMETOOLONG ? PREFAIL_TOOLONG : PREFAIL_UNSAFE;
+            continue;
+        }
+        /* Every name goes into the table, failed ones too, so that a later
+         * copy of a line finds its twin ("listed twice"), not just the first
+         * holder of the name. */
+        uint64_t h = ppx_fnv1a(PPX_FNV1A_INIT, name, strlen(name));
+        const char *key = ppx_listing_key(l, i);
+        size_t k = h & (cap - 1);
+        for (; slot[k] >= 0; k = (k + 1) & (cap - 1)) {
+            const char *ok = ppx_listing_key(l, (size_t)slot[k]);
+            w.names++;
+            w.compares++;
+            if (ppx_output_name(other, sizeof other, ok, fmt, &e) != 0 || strcmp(other, name) != 0)
+                continue;
+            if (strcmp(ok, key) == 0) {
+                prefail[i] = ppx_listing_member(l, i) ? PREFAIL_SAME_MEMBER : PREFAIL_TWICE;
+                break;
+            }
+            prefail[i] = PREFAIL_COLLIDE;
+        }
+        for (; slot[k] >= 0; k = (k + 1) & (cap - 1))
+            w.compares++;
+        slot[k] = (int64_t)i;
+    }
+    free(slot);
+    if (work)
+        *work = w;
+    return 0;
+}
+
 /* Marks the images that fail before any work (s->prefail): entries the walk
- * could not read, and with per-image outputs, names that cannot be outputs
- * (outside OUTDIR, too long) and outputs an earlier input already has (x.png
- * and x.jpg both become x.jpg with -f jpeg; a list naming one file twice):
- * the later one fails at stage input, so that no two workers ever write the
- * same file. Open addressing over FNV-1a hashes of the output names. */
+ * could not read, and with per-image outputs, the names
+ * ppx__mark_collisions refuses. */
 static int check_outputs(run_state *s)
 {
-    size_t n = s->listing.n, cap = 16;
+    size_t n = s->listing.n;
     s->prefail = calloc(n ? n : 1, sizeof *s->prefail);
     if (!s->prefail)
         return -1;
@@ -66,48 +114,7 @@ static int check_outputs(run_state *s)
     }
     if (!s->cfg->outdir || s->cfg->shard)
         return 0;
-    while (cap < 2 * n)
-        cap *= 2;
-    int64_t *slot = malloc(cap * sizeof *slot);
-    if (!slot)
-        return -1;
-    for (size_t i = 0; i < cap; i++)
-        slot[i] = -1;
-    char name[PPX_KEY_MAX], other[PPX_KEY_MAX];
-    for (size_t i = 0; i < n; i++) {
-        if (s->prefail[i])
-            continue;
-        ppx_err e;
-        int rc = ppx_output_name(name, sizeof name, ppx_listing_key(&s->listing, i),
-                                 s->cfg->out_format, &e);
-        if (rc) {
-            s->prefail[i] = rc == PPX_ENAMETOOLONG ? PREFAIL_TOOLONG : PREFAIL_UNSAFE;
-            continue;
-        }
-        /* Every name goes into the table, failed ones too, so that a later
-         * copy of a line finds its twin ("listed twice"), not just the first
-         * holder of the name. */
-        uint64_t h = ppx_fnv1a(PPX_FNV1A_INIT, name, strlen(name));
-        const char *key = ppx_listing_key(&s->listing, i);
-        size_t k = h & (cap - 1);
-        for (; slot[k] >= 0; k = (k + 1) & (cap - 1)) {
-            const char *ok = ppx_listing_key(&s->listing, (size_t)slot[k]);
-            if (ppx_output_name(other, sizeof other, ok, s->cfg->out_format, &e) != 0 ||
-                strcmp(other, name) != 0)
-                continue;
-            if (strcmp(ok, key) == 0) {
-                s->prefail[i] =
-                    ppx_listing_member(&s->listing, i) ? PREFAIL_SAME_MEMBER : PREFAIL_TWICE;
-                break;
-            }
-            s->prefail[i] = PREFAIL_COLLIDE;
-        }
-        while (slot[k] >= 0)
-            k = (k + 1) & (cap - 1);
-        slot[k] = (int64_t)i;
-    }
-    free(slot);
-    return 0;
+    return ppx__mark_collisions(&s->listing, s->cfg->out_format, s->prefail, NULL) ? -1 : 0;
 }
 
 /* For an @LIST, the "OUTDIR is not INPUT" rule applied to what the list names:
