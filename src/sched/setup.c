@@ -76,8 +76,8 @@ static int cmp_named(const void *pa, const void *pb, void *arg)
  * by (name, key, index) and one scan then decide every entry: O(n log n)
  * whatever the names, where a hash table chained equal names and walked the
  * whole chain for each new entry (200,000 members of one name: 17 s). */
-int ppx__mark_collisions(const ppx_listing *l, ppx_format fmt, uint32_t *prefail,
-                         collision_work *work)
+int ppx__mark_collisions(const ppx_listing *l, ppx_format fmt, const volatile sig_atomic_t *stop,
+                         uint32_t *prefail, collision_work *work)
 {
     size_t n = l->n, m = 0;
     named_order o = {.l = l};
@@ -88,7 +88,9 @@ int ppx__mark_collisions(const ppx_listing *l, ppx_format fmt, uint32_t *prefail
     int rc = v ? 0 : PPX_ENOMEM;
     char name[PPX_KEY_MAX];
     for (size_t i = 0; i < n && !rc; i++) {
-        if (prefail[i])
+        if (stop && *stop) /* one load an entry: nothing beside making its name */
+            rc = PPX_ECANCELED;
+        if (rc || prefail[i])
             continue;
         int bad = ppx_output_name(name, sizeof name, ppx_listing_key(l, i), fmt, NULL);
         names_made++;
@@ -110,6 +112,10 @@ int ppx__mark_collisions(const ppx_listing *l, ppx_format fmt, uint32_t *prefail
      * names one file twice, an archive's two members of one name); the
      * others collide with a different file of the same output. */
     for (size_t g = 0, end; g < m; g = end) {
+        if (stop && *stop) {
+            rc = PPX_ECANCELED;
+            goto out;
+        }
         const char *gname = o.names + v[g].name;
         uint64_t keeper = v[g].index;
         for (end = g + 1; end < m && strcmp(o.names + v[end].name, gname) == 0; end++) {
@@ -136,13 +142,13 @@ out:
 
 /* Marks the images that fail before any work (s->prefail): entries the walk
  * could not read, and with per-image outputs, the names
- * ppx__mark_collisions refuses. */
+ * ppx__mark_collisions refuses. 0, PPX_ENOMEM or PPX_ECANCELED. */
 static int check_outputs(run_state *s)
 {
     size_t n = s->listing.n;
     s->prefail = calloc(n ? n : 1, sizeof *s->prefail);
     if (!s->prefail)
-        return -1;
+        return PPX_ENOMEM;
     for (size_t k = 0; k < s->listing.n_walk_errors; k++) {
         const ppx_walk_error *w = &s->listing.walk_errors[k];
         s->prefail[w->index] = w->problem ? PREFAIL_ARCHIVE | (uint32_t)w->problem << 8
@@ -150,7 +156,8 @@ static int check_outputs(run_state *s)
     }
     if (!s->cfg->outdir || s->cfg->shard)
         return 0;
-    return ppx__mark_collisions(&s->listing, s->cfg->out_format, s->prefail, NULL) ? -1 : 0;
+    return ppx__mark_collisions(&s->listing, s->cfg->out_format, &ppx__stop_signal, s->prefail,
+                                NULL);
 }
 
 /* For an @LIST, the "OUTDIR is not INPUT" rule applied to what the list names:
@@ -168,7 +175,7 @@ static int list_into_outdir(const run_state *s)
                 s->cfg->outdir);
         return 1;
     }
-    for (size_t i = 0; i < s->listing.n; i++) {
+    for (size_t i = 0; i < s->listing.n && !ppx__stop_signal; i++) {
         char path[PATH_MAX], parent[PATH_MAX];
         /* An archive member: the archive is what lies somewhere. */
         const ppx_member *m = ppx_listing_member(&s->listing, i);
@@ -280,6 +287,20 @@ static int open_outdir(run_state *s, int create, ppx_err *e)
     return 0;
 }
 
+/* A stop asked for (SIGINT, SIGTERM, SIGUSR1) while the input was listed and
+ * checked: the run ends before it writes anything, so no journal or report
+ * claims any part of it, with the exit code of every stop (4). Listing a
+ * large input takes seconds to minutes, and a job's time limit does not wait
+ * for it. */
+static int stopped_before_work(const run_state *s)
+{
+    fprintf(stderr,
+            "prepix: %s received while listing the input (%zu entries listed): stopped before any "
+            "work; nothing written\n",
+            ppx__signal_name(ppx__stop_signal), s->listing.n);
+    return 4;
+}
+
 /* Lists the input, checks OUTDIR and the journal. Returns 0 or an exit code. */
 int ppx__setup_rank0(run_state *s, uint64_t total_workers)
 {
@@ -291,7 +312,10 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
                 cfg->outdir);
         return 2;
     }
-    int rc = ppx_listing_build(cfg->input, cfg->follow_symlinks, &s->listing, &e);
+    int rc =
+        ppx_listing_build(cfg->input, cfg->follow_symlinks, &ppx__stop_signal, &s->listing, &e);
+    if (rc == PPX_ECANCELED)
+        return stopped_before_work(s);
     if (rc) {
         fprintf(stderr, "prepix: %s\n", e.msg);
         return rc == PPX_ENOENT || rc == PPX_EUSAGE ? 2 : 1;
@@ -299,7 +323,10 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
     snprintf(s->root, sizeof s->root, "%s", s->listing.root);
     if (cfg->outdir && s->listing.is_list && list_into_outdir(s))
         return 2;
-    if (check_outputs(s) || (cfg->shard && ppx_classes_build(&s->classes, &s->listing))) {
+    rc = ppx__stop_signal ? PPX_ECANCELED : check_outputs(s);
+    if (rc == PPX_ECANCELED || ppx__stop_signal)
+        return stopped_before_work(s);
+    if (rc || (cfg->shard && ppx_classes_build(&s->classes, &s->listing))) {
         fprintf(stderr, "prepix: out of memory\n");
         return 1;
     }

@@ -55,7 +55,7 @@ static int collisions_semantics(void)
     for (size_t i = 0; i < n; i++)
         pf[i] = e[i].before;
     collision_work w;
-    CHECK_EQ_INT(ppx__mark_collisions(&l, PPX_FMT_JPEG, pf, &w), 0);
+    CHECK_EQ_INT(ppx__mark_collisions(&l, PPX_FMT_JPEG, NULL, pf, &w), 0);
     for (size_t i = 0; i < n; i++) {
         uint32_t want = e[i].before ? e[i].before : e[i].after;
         if (pf[i] != want)
@@ -115,7 +115,7 @@ static int collisions_random(void)
             if (rand_r(&seed) % 8 == 0)
                 pf[i] = before[i] = PREFAIL_WALK;
         }
-        CHECK_EQ_INT(ppx__mark_collisions(&l, PPX_FMT_PNG, pf, NULL), 0);
+        CHECK_EQ_INT(ppx__mark_collisions(&l, PPX_FMT_PNG, NULL, pf, NULL), 0);
         for (size_t i = 0; i < n; i++) {
             uint32_t want = rule(&l, before, i);
             if (pf[i] != want)
@@ -143,7 +143,7 @@ static int same_name_work(size_t n, collision_work *w)
         return PPX_ENOMEM;
     for (size_t i = 0; i < n; i++)
         l.mem[i].arc_len = 9;
-    int rc = ppx__mark_collisions(&l, PPX_FMT_UNKNOWN, pf, w);
+    int rc = ppx__mark_collisions(&l, PPX_FMT_UNKNOWN, NULL, pf, w);
     /* The outcome too: the first keeps the name, every other is its twin. */
     for (size_t i = 0; i < n && !rc; i++)
         if (pf[i] != (i ? PREFAIL_SAME_MEMBER : PREFAIL_NONE))
@@ -174,4 +174,25 @@ static int collisions_n_log_n(void)
     return 0;
 }
 
-PPX_TEST_MAIN(TEST(collisions_semantics), TEST(collisions_random), TEST(collisions_n_log_n))
+/* A stop asked for (the signal handler's flag) ends the check with
+ * PPX_ECANCELED, so that rank 0 gives up before it writes anything. */
+static int collisions_stop(void)
+{
+    ppx_listing l;
+    memset(&l, 0, sizeof l);
+    for (int i = 0; i < 3000; i++)
+        MUST(add(&l, "a.jpg"));
+    uint32_t *pf = calloc(l.n, sizeof *pf);
+    CHECK(pf != NULL);
+    volatile sig_atomic_t stop = 0;
+    CHECK_EQ_INT(ppx__mark_collisions(&l, PPX_FMT_UNKNOWN, &stop, pf, NULL), 0);
+    CHECK_EQ_INT(pf[2999], PREFAIL_TWICE);
+    stop = SIGTERM;
+    CHECK_EQ_INT(ppx__mark_collisions(&l, PPX_FMT_UNKNOWN, &stop, pf, NULL), PPX_ECANCELED);
+    free(pf);
+    ppx_listing_destroy(&l);
+    return 0;
+}
+
+PPX_TEST_MAIN(TEST(collisions_semantics), TEST(collisions_random), TEST(collisions_n_log_n),
+              TEST(collisions_stop))
