@@ -63,7 +63,7 @@ int ppx_cli_inspect_archive(const char *path, ppx_buf *line)
     ppx_json_obj(&j);
     ppx_json_key(&j, "path");
     ppx_json_str(&j, path);
-    int rc = ppx_listing_build(path, 1, &l, &err);
+    int rc = ppx_listing_build(path, 1, NULL, &l, &err);
     if (!rc && ppx_classes_build(&cl, &l))
         rc = ppx_err_set(&err, PPX_ENOMEM, PPX_STAGE_INPUT, "out of memory");
     if (rc) {

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,51 @@ int ppx_listing_add(ppx_listing *l, const char *key, size_t len)
     l->arena_len += len + 1;
     l->hash = ppx_fnv1a(l->hash, key, len + 1); /* the NUL separates keys in the hash */
     return 0;
+}
+
+#ifdef PPX_TEST_HOOKS
+/* Test-only: PPX_TEST_FAULT="stall-listing:N" holds the listing at its Nth
+ * step, after printing "prepix: test fault: listing stalled at step N",
+ * until a stop is asked for, so that a test signals a listing under way
+ * without racing it. */
+static void test_stall(const ppx_listing *l)
+{
+    static long long at = -1; /* read once: a listing takes millions of steps */
+    if (at < 0) {
+        const char *f = getenv("PPX_TEST_FAULT");
+        const char *k = f ? strstr(f, "stall-listing:") : NULL;
+        at = k ? strtoll(k + strlen("stall-listing:"), NULL, 10) : 0;
+    }
+    if (at <= 0 || (uint64_t)at != l->steps || !l->stop)
+        return;
+    /* The signals blocked between the look at the flag and the wait, so
+     * that one coming in between still ends the wait. */
+    sigset_t stops, old;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &stops, &old);
+    fprintf(stderr, "prepix: test fault: listing stalled at step %llu\n", (unsigned long long)at);
+    while (!*l->stop)
+        sigsuspend(&old);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+}
+#endif
+
+static int canceled(const ppx_listing *l, ppx_err *err)
+{
+    return ppx_err_set(err, PPX_ECANCELED, PPX_STAGE_INPUT,
+                       "listing stopped by a signal after %zu entries", l->n);
+}
+
+int ppx_listing_step(ppx_listing *l, ppx_err *err)
+{
+    l->steps++;
+#ifdef PPX_TEST_HOOKS
+    test_stall(l);
+#endif
+    return l->stop && *l->stop ? canceled(l, err) : 0;
 }
 
 typedef struct {
@@ -145,6 +191,8 @@ static int walk(ppx_listing *l, int dfd, const char *rel, int depth, ppx_err *er
     if (n)
         qsort(ents, n, sizeof *ents, cmp_entry);
     for (size_t i = 0; i < n && !rc; i++) {
+        if ((rc = ppx_listing_step(l, err)) != 0)
+            break;
         char key[PPX_KEY_MAX];
         int fits = join_key(key, rel, ents[i].name);
         int is_dir = ents[i].type == DT_DIR;
@@ -193,6 +241,24 @@ out:
     return rc;
 }
 
+/* A list read from a pipe (`-i @<(find ...)`) waits for its writer, who may
+ * stall. A read blocked there would not return on a signal (the CLI's
+ * handlers restart it), so the wait is a poll(), which is never restarted;
+ * its timeout covers a signal that came between the look at the flag and the
+ * call. 0 once there is something to read (or an error read() will report),
+ * or PPX_ECANCELED. */
+static int wait_pipe(const ppx_listing *l, int fd, ppx_err *err)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    for (;;) {
+        if (*l->stop)
+            return canceled(l, err);
+        int r = poll(&p, 1, 1000);
+        if (r > 0 || (r < 0 && errno != EINTR))
+            return 0;
+    }
+}
+
 /* A list is one path a line: lines are capped at PPX_KEY_MAX bytes, a NUL is
  * refused (it would cut the line silently), and a read error is an error, never
  * the end of the list. Keys are normalised ("./a//b" is "a/b"), so that two
@@ -215,7 +281,10 @@ static int read_list(ppx_listing *l, const char *file, ppx_err *err)
     size_t len = 0;
     uint64_t lineno = 1;
     int rc = line ? 0 : ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_INPUT, "out of memory");
+    int pipe_wait = S_ISFIFO(st.st_mode) && l->stop;
     for (int eof = 0; !rc && !eof;) {
+        if (pipe_wait && (rc = wait_pipe(l, fd, err)) != 0)
+            break;
         ssize_t got = read(fd, buf, sizeof buf);
         if (got < 0 && errno == EINTR)
             continue;
@@ -245,6 +314,8 @@ static int read_list(ppx_listing *l, const char *file, ppx_err *err)
                 line[len++] = (char)buf[i];
                 continue;
             }
+            if ((rc = ppx_listing_step(l, err)) != 0)
+                break;
             while (len > 0 && line[len - 1] == '\r')
                 len--;
             line[len] = '\0';
@@ -268,9 +339,11 @@ static int read_list(ppx_listing *l, const char *file, ppx_err *err)
     return rc;
 }
 
-int ppx_listing_build(const char *input, int follow_symlinks, ppx_listing *l, ppx_err *err)
+int ppx_listing_build(const char *input, int follow_symlinks, const volatile sig_atomic_t *stop,
+                      ppx_listing *l, ppx_err *err)
 {
     memset(l, 0, sizeof *l);
+    l->stop = stop;
     l->hash = PPX_FNV1A_INIT;
     l->follow_symlinks = follow_symlinks;
     if (input[0] == '@') {

@@ -2,6 +2,7 @@
 #ifndef PPX_SCHED_LISTING_H
 #define PPX_SCHED_LISTING_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,6 +72,8 @@ typedef struct {
     uint64_t skipped_other; /* members skipped as links, devices or sparse files (in skipped) */
     uint64_t long_sides;    /* sidecars skipped: extension over PPX_SIDE_EXT_MAX (in skipped) */
     char long_side_first[PPX_KEY_MAX]; /* the first of them */
+    const volatile sig_atomic_t *stop; /* set: the listing ends (PPX_ECANCELED); may be NULL */
+    uint64_t steps;                    /* folder entries, list lines and members met */
 } ppx_listing;
 
 /* Lists INPUT: a folder walked depth-first with each folder's entries in
@@ -80,15 +83,24 @@ typedef struct {
  * entry that cannot be opened or read is listed as a walk error), or "@FILE",
  * one path a line relative to FILE's folder (normalised; NUL bytes, lines
  * over PPX_KEY_MAX and read errors are errors). 0 or a negative code (stage
- * INPUT) when INPUT itself cannot be read: PPX_EUSAGE for a malformed list. */
-PPX_MUST_USE int ppx_listing_build(const char *input, int follow_symlinks, ppx_listing *l,
-                                   ppx_err *err);
+ * INPUT) when INPUT itself cannot be read: PPX_EUSAGE for a malformed list.
+ * stop (may be NULL) is looked at on every folder entry, list line and
+ * archive member, and while a list from a pipe waits for its writer: once it
+ * is set (a signal asked to stop) the listing ends with PPX_ECANCELED, *l
+ * holding what was listed so far. */
+PPX_MUST_USE int ppx_listing_build(const char *input, int follow_symlinks,
+                                   const volatile sig_atomic_t *stop, ppx_listing *l, ppx_err *err);
 void ppx_listing_destroy(ppx_listing *l);
 
 static inline const char *ppx_listing_key(const ppx_listing *l, size_t i)
 {
     return l->arena + l->off[i];
 }
+
+/* One step of the listing (a folder entry, a list line, an archive member),
+ * counted in l->steps: 0, or PPX_ECANCELED (message in err) once *l->stop is
+ * set. */
+PPX_MUST_USE int ppx_listing_step(ppx_listing *l, ppx_err *err);
 
 /* Appends one key (used by the walk and by tests). 0 or PPX_ENOMEM. */
 PPX_MUST_USE int ppx_listing_add(ppx_listing *l, const char *key, size_t len);

@@ -195,6 +195,8 @@ static int on_member(void *arg, const ppx_tar_member *m)
 {
     lister *t = arg;
     ppx_listing *l = t->l;
+    if ((t->rc = ppx_listing_step(l, t->err)) != 0)
+        return -1;
     if (m->kind == PPX_MEMBER_DIR)
         return 0;
     if (m->kind == PPX_MEMBER_OTHER) {

@@ -203,10 +203,7 @@ static void check_stop(run_state *s)
     if (ppx__stop_signal && (!s->stopping || s->draining)) {
         s->stopping = 1;
         s->draining = 0;
-        s->stop_reason = ppx__stop_signal == SIGINT    ? "SIGINT"
-                         : ppx__stop_signal == SIGTERM ? "SIGTERM"
-                         : ppx__stop_signal == SIGUSR1 ? "SIGUSR1"
-                                                       : "signal";
+        s->stop_reason = ppx__signal_name(ppx__stop_signal);
         fprintf(stderr, "prepix: rank %d: %s received: finishing the images in progress\n", s->rank,
                 s->stop_reason);
     }

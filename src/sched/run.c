@@ -42,6 +42,14 @@ void ppx_sched_request_stop(int sig)
     }
 }
 
+const char *ppx__signal_name(int sig)
+{
+    return sig == SIGINT    ? "SIGINT"
+           : sig == SIGTERM ? "SIGTERM"
+           : sig == SIGUSR1 ? "SIGUSR1"
+                            : "signal";
+}
+
 #ifdef PPX_TEST_HOOKS
 /* Test-only: PPX_TEST_MPI_FAIL="RANK:NAME:N" makes the Nth call named NAME
  * (e.g. MPI_Send) on rank RANK report an error after it ran, as a transient

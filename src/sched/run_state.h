@@ -205,6 +205,8 @@ extern int ppx__sig_pipe[2];
  * failure is the rank's fatal error (PPX_EMPI). */
 PPX_MUST_USE int ppx__mpi_result(run_state *s, int rc, const char *text);
 PPX_MUST_USE int ppx__is_bytes_remote(const run_state *s);
+/* "SIGTERM" for SIGTERM (and SIGINT, SIGUSR1), "signal" for any other. */
+const char *ppx__signal_name(int sig);
 void ppx__set_fatal(run_state *s, const ppx_err *e);
 /* chunk.c */
 void ppx__chunk_free(chunk *c);
@@ -243,6 +245,23 @@ void ppx__feed(run_state *s);
 void ppx__show_progress(run_state *s, int final);
 PPX_MUST_USE int ppx__run_loop(run_state *s);
 /* setup.c */
+/* What ppx__mark_collisions did, for the tests of its complexity: output
+ * names computed, and the times it looked at one entry against another. */
+typedef struct {
+    uint64_t names, compares;
+} collision_work;
+/* With per-image outputs, marks in prefail (one per entry of l) the entries
+ * not marked yet that cannot have an output of their own: a name that cannot
+ * be an output under format fmt (outside OUTDIR, too long), or an output
+ * name an entry of a lower index already has (x.png and x.jpg both become
+ * x.jpg with -f jpeg: PREFAIL_COLLIDE; a list naming one file twice:
+ * PREFAIL_TWICE, or PREFAIL_SAME_MEMBER for an archive's two members of one
+ * name), so that no two workers ever write the same file. Entries already
+ * marked take part in nothing. work (may be NULL) receives the counts. 0,
+ * PPX_ENOMEM, or PPX_ECANCELED once *stop (may be NULL) is set. */
+PPX_MUST_USE int ppx__mark_collisions(const ppx_listing *l, ppx_format fmt,
+                                      const volatile sig_atomic_t *stop, uint32_t *prefail,
+                                      collision_work *work);
 const char *ppx__format_name(const ppx_run_config *cfg);
 PPX_MUST_USE int ppx__setup_rank0(run_state *s, uint64_t total_workers);
 void ppx__dry_run_list(run_state *s);

@@ -63,18 +63,108 @@ static int input_inside_outdir(const char *outdir, const char *input)
     return strncmp(in, o, lo) == 0 && in[lo] == '/';
 }
 
+/* An entry that has an output name, in the sort of ppx__mark_collisions. */
+typedef struct {
+    uint64_t name;  /* offset of its output name in the arena of names */
+    uint64_t index; /* its place in the listing */
+} named_entry;
+
+typedef struct {
+    const ppx_listing *l;
+    const char *names;
+    uint64_t compares;
+} named_order;
+
+/* By output name, then key, then index: entries of one name come together,
+ * and among them the copies of one key, each copy after the earlier ones. */
+static int cmp_named(const void *pa, const void *pb, void *arg)
+{
+    const named_entry *a = pa, *b = pb;
+    named_order *o = arg;
+    o->compares++;
+    int c = strcmp(o->names + a->name, o->names + b->name);
+    if (!c)
+        c = strcmp(ppx_listing_key(o->l, a->index), ppx_listing_key(o->l, b->index));
+    return c ? c : (a->index > b->index) - (a->index < b->index);
+}
+
+/* Each output name is computed once, into one arena; one sort of the entries
+ * by (name, key, index) and one scan then decide every entry: O(n log n)
+ * whatever the names, where a hash table chained equal names and walked the
+ * whole chain for each new entry (200,000 members of one name: 17 s). */
+int ppx__mark_collisions(const ppx_listing *l, ppx_format fmt, const volatile sig_atomic_t *stop,
+                         uint32_t *prefail, collision_work *work)
+{
+    size_t n = l->n, m = 0;
+    named_order o = {.l = l};
+    uint64_t names_made = 0;
+    ppx_buf arena;
+    ppx_buf_init(&arena);
+    named_entry *v = malloc((n ? n : 1) * sizeof *v);
+    int rc = v ? 0 : PPX_ENOMEM;
+    char name[PPX_KEY_MAX];
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (stop && *stop) /* one load an entry: nothing beside making its name */
+            rc = PPX_ECANCELED;
+        if (rc || prefail[i])
+            continue;
+        int bad = ppx_output_name(name, sizeof name, ppx_listing_key(l, i), fmt, NULL);
+        names_made++;
+        if (bad) {
+            prefail[i] = bad == PPX_ENAMETOOLONG ? PREFAIL_TOOLONG : PREFAIL_UNSAFE;
+            continue;
+        }
+        v[m] = (named_entry){arena.len, i};
+        rc = ppx_buf_append(&arena, name, strlen(name) + 1) ? PPX_ENOMEM : 0;
+        m++;
+    }
+    if (rc)
+        goto out;
+    o.names = (const char *)arena.data;
+    if (m > 1)
+        qsort_r(v, m, sizeof *v, cmp_named, &o);
+    /* A run of one name: its lowest index keeps the name. Within it, a run
+     * of one key: every entry but its first has an earlier copy (a list that
+     * names one file twice, an archive's two members of one name); the
+     * others collide with a different file of the same output. */
+    for (size_t g = 0, end; g < m; g = end) {
+        if (stop && *stop) {
+            rc = PPX_ECANCELED;
+            goto out;
+        }
+        const char *gname = o.names + v[g].name;
+        uint64_t keeper = v[g].index;
+        for (end = g + 1; end < m && strcmp(o.names + v[end].name, gname) == 0; end++) {
+            o.compares++;
+            if (v[end].index < keeper)
+                keeper = v[end].index;
+        }
+        for (size_t k = g; k < end; k++) {
+            uint64_t i = v[k].index;
+            o.compares += k > g;
+            if (k > g && strcmp(ppx_listing_key(l, v[k - 1].index), ppx_listing_key(l, i)) == 0)
+                prefail[i] = ppx_listing_member(l, i) ? PREFAIL_SAME_MEMBER : PREFAIL_TWICE;
+            else if (i != keeper)
+                prefail[i] = PREFAIL_COLLIDE;
+        }
+    }
+    if (work)
+        *work = (collision_work){names_made, o.compares};
+out:
+    free(v);
+    ppx_buf_destroy(&arena);
+    return rc;
+}
+
 /* Marks the images that fail before any work (s->prefail): entries the walk
- * could not read, and with per-image outputs, names that cannot be outputs
- * (outside OUTDIR, too long) and outputs an earlier input already has (x.png
- * and x.jpg both become x.jpg with -f jpeg; a list naming one file twice):
- * the later one fails at stage input, so that no two workers ever write the
- * same file. Open addressing over FNV-1a hashes of the output names. */
+ * could not read, and with per-image outputs, the names
+ * ppx__mark_collisions refuses. 0, PPX_ENOMEM or PPX_ECANCELED. */
 static int check_outputs(run_state *s)
 {
-    size_t n = s->listing.n, cap = 16;
+    size_t n = s->listing.n;
     s->prefail = calloc(n ? n : 1, sizeof *s->prefail);
     if (!s->prefail)
-        return -1;
+        return PPX_ENOMEM;
     for (size_t k = 0; k < s->listing.n_walk_errors; k++) {
         const ppx_walk_error *w = &s->listing.walk_errors[k];
         s->prefail[w->index] = w->problem   ? PREFAIL_ARCHIVE | (uint32_t)w->problem << 8
@@ -83,48 +173,8 @@ static int check_outputs(run_state *s)
     }
     if (!s->cfg->outdir || s->cfg->shard)
         return 0;
-    while (cap < 2 * n)
-        cap *= 2;
-    int64_t *slot = malloc(cap * sizeof *slot);
-    if (!slot)
-        return -1;
-    for (size_t i = 0; i < cap; i++)
-        slot[i] = -1;
-    char name[PPX_KEY_MAX], other[PPX_KEY_MAX];
-    for (size_t i = 0; i < n; i++) {
-        if (s->prefail[i])
-            continue;
-        ppx_err e;
-        int rc = ppx_output_name(name, sizeof name, ppx_listing_key(&s->listing, i),
-                                 s->cfg->out_format, &e);
-        if (rc) {
-            s->prefail[i] = rc == PPX_ENAMETOOLONG ? PREFAIL_TOOLONG : PREFAIL_UNSAFE;
-            continue;
-        }
-        /* Every name goes into the table, failed ones too, so that a later
-         * copy of a line finds its twin ("listed twice"), not just the first
-         * holder of the name. */
-        uint64_t h = ppx_fnv1a(PPX_FNV1A_INIT, name, strlen(name));
-        const char *key = ppx_listing_key(&s->listing, i);
-        size_t k = h & (cap - 1);
-        for (; slot[k] >= 0; k = (k + 1) & (cap - 1)) {
-            const char *ok = ppx_listing_key(&s->listing, (size_t)slot[k]);
-            if (ppx_output_name(other, sizeof other, ok, s->cfg->out_format, &e) != 0 ||
-                strcmp(other, name) != 0)
-                continue;
-            if (strcmp(ok, key) == 0) {
-                s->prefail[i] =
-                    ppx_listing_member(&s->listing, i) ? PREFAIL_SAME_MEMBER : PREFAIL_TWICE;
-                break;
-            }
-            s->prefail[i] = PREFAIL_COLLIDE;
-        }
-        while (slot[k] >= 0)
-            k = (k + 1) & (cap - 1);
-        slot[k] = (int64_t)i;
-    }
-    free(slot);
-    return 0;
+    return ppx__mark_collisions(&s->listing, s->cfg->out_format, &ppx__stop_signal, s->prefail,
+                                NULL);
 }
 
 /* For an @LIST, the "OUTDIR is not INPUT" rule applied to what the list names:
@@ -142,7 +192,7 @@ static int list_into_outdir(const run_state *s)
                 s->cfg->outdir);
         return 1;
     }
-    for (size_t i = 0; i < s->listing.n; i++) {
+    for (size_t i = 0; i < s->listing.n && !ppx__stop_signal; i++) {
         char path[PATH_MAX], parent[PATH_MAX];
         /* An archive member: the archive is what lies somewhere. */
         const ppx_member *m = ppx_listing_member(&s->listing, i);
@@ -254,6 +304,20 @@ static int open_outdir(run_state *s, int create, ppx_err *e)
     return 0;
 }
 
+/* A stop asked for (SIGINT, SIGTERM, SIGUSR1) while the input was listed and
+ * checked: the run ends before it writes anything, so no journal or report
+ * claims any part of it, with the exit code of every stop (4). Listing a
+ * large input takes seconds to minutes, and a job's time limit does not wait
+ * for it. */
+static int stopped_before_work(const run_state *s)
+{
+    fprintf(stderr,
+            "prepix: %s received while listing the input (%zu entries listed): stopped before any "
+            "work; nothing written\n",
+            ppx__signal_name(ppx__stop_signal), s->listing.n);
+    return 4;
+}
+
 /* Lists the input, checks OUTDIR and the journal. Returns 0 or an exit code. */
 int ppx__setup_rank0(run_state *s, uint64_t total_workers)
 {
@@ -272,7 +336,10 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
                 cfg->input, cfg->outdir);
         return 2;
     }
-    int rc = ppx_listing_build(cfg->input, cfg->follow_symlinks, &s->listing, &e);
+    int rc =
+        ppx_listing_build(cfg->input, cfg->follow_symlinks, &ppx__stop_signal, &s->listing, &e);
+    if (rc == PPX_ECANCELED)
+        return stopped_before_work(s);
     if (rc) {
         fprintf(stderr, "prepix: %s\n", e.msg);
         return rc == PPX_ENOENT || rc == PPX_EUSAGE ? 2 : 1;
@@ -280,7 +347,10 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
     snprintf(s->root, sizeof s->root, "%s", s->listing.root);
     if (cfg->outdir && s->listing.is_list && list_into_outdir(s))
         return 2;
-    if (check_outputs(s) || (cfg->shard && ppx_classes_build(&s->classes, &s->listing))) {
+    rc = ppx__stop_signal ? PPX_ECANCELED : check_outputs(s);
+    if (rc == PPX_ECANCELED || ppx__stop_signal)
+        return stopped_before_work(s);
+    if (rc || (cfg->shard && ppx_classes_build(&s->classes, &s->listing))) {
         fprintf(stderr, "prepix: out of memory\n");
         return 1;
     }

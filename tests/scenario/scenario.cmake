@@ -7,6 +7,11 @@ foreach(c usage_errors report_keys stats_cmd odd_names dry_run name_collision cr
   ppx_sh_test(NAME run.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
               ARGS ${CMAKE_CURRENT_LIST_DIR}/test_run.py ${c} LABELS unit TIMEOUT 300)
 endforeach()
+# A stop while the input is listed (issue 19 item 15): exit 4 at once, nothing written.
+foreach(c sigterm_listing sigterm_list_pipe)
+  ppx_sh_test(NAME run.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
+              ARGS ${CMAKE_CURRENT_LIST_DIR}/test_run.py ${c} LABELS unit TIMEOUT 300)
+endforeach()
 foreach(c e2e_corpus bad_files)
   ppx_sh_test(NAME corpus.run.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
               ARGS ${CMAKE_CURRENT_LIST_DIR}/test_run.py ${c} LABELS corpus TIMEOUT 600)

@@ -1,12 +1,14 @@
 """prepix run on one rank: outputs, failures, isolation, determinism, signals."""
 import json
 import os
+import re
 import shutil
 import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 import data  # noqa: E402
+import tarcraft as tc  # noqa: E402
 from lib import (PREPIX, SAMPLES, check, comparable, corpus, finish, inspect,  # noqa: E402
                  main, manifest, report, run, spawn, tmpdir, tree, wait_stderr)
 
@@ -164,6 +166,68 @@ def sigterm():
     check(p.returncode == 0, f"resume exit {p.returncode}: {p.stderr}")
     check(len([k for k in outputs(out) if not os.path.basename(k).startswith(".")]) == 40,
           "all outputs after resume")
+
+
+def listed_before_stop(err):
+    """How many entries the listing held when a stop ended it, from prepix's message."""
+    m = re.search(r"received while listing the input \((\d+) entries listed\)", err)
+    check(m is not None, f"no stop message: {err}")
+    return int(m.group(1))
+
+
+def sigterm_listing():
+    """SIGTERM while the input is listed (issue 19 item 15): a tar of members of one name, a
+    folder, a list. The listing stops at its next entry, exit 4, and OUTDIR is never made (it
+    went on to the end, 17 s for 200,000 members, then started the run). The test fault
+    stall-listing:N holds the listing at its Nth entry until the signal has come."""
+    t = tmpdir()
+    tar = os.path.join(t, "same.tar")
+    with open(tar, "wb") as f:
+        f.write(tc.member("a.jpg", b"x") * 5000 + tc.end())
+    folder = os.path.join(t, "folder")
+    os.makedirs(folder)
+    for i in range(3000):
+        open(os.path.join(folder, f"img{i:05d}.jpg"), "wb").close()
+    lst = os.path.join(t, "list.txt")
+    with open(lst, "w") as f:
+        f.write("x.jpg\n" * 5000)
+    for name, inp in (("tar", tar), ("folder", folder), ("list", "@" + lst)):
+        out = os.path.join(t, "out-" + name)
+        proc = spawn([PREPIX, "run", "-i", inp, "-o", out, "--progress", "none"],
+                     env={"PPX_TEST_FAULT": "stall-listing:1000"})
+        err = wait_stderr(proc, "listing stalled")
+        proc.send_signal(signal.SIGTERM)
+        code, rest = finish(proc, 60)
+        err += rest
+        check(code == 4, f"{name}: exit {code}: {err}")
+        check(not os.path.exists(out), f"{name}: OUTDIR was made: {err}")
+        check("SIGTERM" in err, f"{name}: {err}")
+        check(listed_before_stop(err) <= 1000, f"{name}: listed on after the signal: {err}")
+
+
+def sigterm_list_pipe():
+    """SIGTERM while an @LIST comes through a pipe (`-i @<(find ...)`) whose writer has
+    stalled: exit 4 at once, nothing written. The read of the list, restarted after the
+    signal, used to wait for the writer for ever."""
+    t = tmpdir()
+    fifo = os.path.join(t, "list")
+    os.mkfifo(fifo)
+    # Held open for reading and writing: the list never ends, and prepix never finds it
+    # empty for having opened the pipe before the test did.
+    w = os.open(fifo, os.O_RDWR)
+    out = os.path.join(t, "out")
+    proc = spawn([PREPIX, "run", "-i", "@" + fifo, "-o", out, "--progress", "none"])
+    # 1.2 MB through a 64 KiB pipe: once it is written, prepix is reading the list.
+    lines = memoryview(b"x.jpg\n" * 200000)
+    while lines:
+        lines = lines[os.write(w, lines):]
+    proc.send_signal(signal.SIGTERM)
+    code, err = finish(proc, 60)
+    os.close(w)
+    check(code == 4, f"exit {code}: {err}")
+    check(not os.path.exists(out), f"OUTDIR was made: {err}")
+    # Read before the signal: all but what the pipe and prepix's buffer held (64 KiB each).
+    check(listed_before_stop(err) >= 150000, err)
 
 
 def usage_errors():
@@ -329,4 +393,5 @@ if __name__ == "__main__":
     sys.exit(main({f.__name__: f for f in (e2e_corpus, bad_files, crash_hang, workers_identical,
                                            sigterm, usage_errors, report_keys, stats_cmd,
                                            odd_names, dry_run, name_collision,
-                                           transient_retry)}))
+                                           transient_retry, sigterm_listing,
+                                           sigterm_list_pipe)}))

@@ -264,7 +264,7 @@ static int listing_order(void)
     CHECK(symlink(dir, sub) == 0); /* a symlinked folder is not followed */
     ppx_listing l;
     ppx_err e;
-    CHECK_EQ_INT(ppx_listing_build(dir, 0, &l, &e), 0);
+    CHECK_EQ_INT(ppx_listing_build(dir, 0, NULL, &l, &e), 0);
     CHECK_EQ_INT(l.n, 5);
     CHECK_STR(ppx_listing_key(&l, 0), "B.tif");
     CHECK_STR(ppx_listing_key(&l, 1), "a.png");
@@ -274,10 +274,10 @@ static int listing_order(void)
     CHECK_EQ_INT(l.skipped, 2); /* notes.txt and the link */
     uint64_t h = l.hash;
     ppx_listing_destroy(&l);
-    CHECK_EQ_INT(ppx_listing_build(dir, 0, &l, &e), 0);
+    CHECK_EQ_INT(ppx_listing_build(dir, 0, NULL, &l, &e), 0);
     CHECK(l.hash == h);
     ppx_listing_destroy(&l);
-    CHECK_EQ_INT(ppx_listing_build("/nonexistent/x", 0, &l, &e), PPX_ENOENT);
+    CHECK_EQ_INT(ppx_listing_build("/nonexistent/x", 0, NULL, &l, &e), PPX_ENOENT);
     return 0;
 }
 
