@@ -11,6 +11,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 static const char *file_kind(mode_t m);
@@ -644,47 +645,81 @@ int ppx_read_at(int dirfd, const char *name, uint64_t max_bytes, ppx_buf *b, ppx
     return 0;
 }
 
-/* A symbolic link at a report path is followed only when its owner is the
- * effective user or root: a link another user planted (in /tmp, or in a
- * shared folder) is replaced instead, never written through. */
-static int trusted_link(const struct stat *lst)
+/* Writes a report to one of the process's own standard streams. */
+static int write_stream(int fd, const char *name, const void *data, size_t len, ppx_err *err)
 {
-    return lst->st_uid == geteuid() || lst->st_uid == 0;
+    if (write_all(fd, data, len) != 0)
+        return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot write to %s: %s", name,
+                           strerror(errno));
+    return 0;
 }
 
-/* Writes into an existing non-regular file (device, FIFO, terminal). */
-static int write_in_place(int dirfd, const char *base, const char *path, const void *data,
-                          size_t len, ppx_err *err)
+/* /dev/null by its exact name: opened without following a link and without
+ * blocking, and written only if the descriptor is the null device (char 1:3),
+ * so nothing swapped in at that name can receive the report. */
+static int write_null(const void *data, size_t len, ppx_err *err)
 {
-    int fd = openat(dirfd, base, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    int fd = open("/dev/null", O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0)
-        return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot open %s: %s", path,
-                           errno == ENXIO ? "a FIFO with no reader" : strerror(errno));
+        return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot open /dev/null: %s",
+                           strerror(errno));
     struct stat st;
     int rc = 0;
-    if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)) {
-        rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "%s changed while being opened", path);
-        goto out;
+    if (fstat(fd, &st) != 0)
+        rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot stat /dev/null: %s", strerror(errno));
+    else if (!S_ISCHR(st.st_mode) || major(st.st_rdev) != 1 || minor(st.st_rdev) != 3)
+        rc = ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_JOB,
+                         "/dev/null is %s, not the null device: refused", file_kind(st.st_mode));
+    else if (write_all(fd, data, len) != 0)
+        rc =
+            ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot write /dev/null: %s", strerror(errno));
+    close(fd);
+    return rc;
+}
+
+/* Refuses to replace what lies at base unless it is a regular file or a
+ * link (which the rename replaces, never follows) or nothing. The entry is
+ * looked at through a descriptor opened O_PATH | O_NOFOLLOW: that opens no
+ * device, blocks on no FIFO and follows no link. Nothing is ever written
+ * through it: the report goes into a new temporary file that is renamed over
+ * base, so an entry swapped in after this look is replaced, not written. */
+static int check_report_target(int dfd, const char *base, const char *path, ppx_err *err)
+{
+    int fd = openat(dfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot open %s: %s", path,
+                           strerror(errno));
     }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    if (write_all(fd, data, len) != 0)
-        rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot write %s: %s", path, strerror(errno));
-out:
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0)
+        rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot stat %s: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+        rc = ppx_err_set(err, S_ISDIR(st.st_mode) ? PPX_EIO : PPX_ESPECIAL, PPX_STAGE_JOB,
+                         "%s is %s: a report is written to a regular file (or '-' for "
+                         "stdout), never into a FIFO, device or socket",
+                         path, file_kind(st.st_mode));
     close(fd);
     return rc;
 }
 
 int ppx_report_file_write(const char *path, const void *data, size_t len, ppx_err *err)
 {
-    if (strcmp(path, "-") == 0) {
-        if (write_all(STDOUT_FILENO, data, len) != 0)
-            return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot write to stdout: %s",
-                               strerror(errno));
-        return 0;
-    }
     char dir[4096];
     if (strlen(path) >= sizeof dir)
         return ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_JOB, "path too long");
+    /* The exceptions, by their exact names ("/dev//stdout" too): the
+     * process's own streams, as "-" is, and the null device. */
+    snprintf(dir, sizeof dir, "%s", path);
+    ppx_key_normalize(dir);
+    if (strcmp(path, "-") == 0 || strcmp(dir, "/dev/stdout") == 0)
+        return write_stream(STDOUT_FILENO, "stdout", data, len, err);
+    if (strcmp(dir, "/dev/stderr") == 0)
+        return write_stream(STDERR_FILENO, "stderr", data, len, err);
+    if (strcmp(dir, "/dev/null") == 0)
+        return write_null(data, len, err);
     const char *base = split(path, dir, sizeof dir);
     if (base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
         return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "%s is not a file name", path);
@@ -695,16 +730,8 @@ int ppx_report_file_write(const char *path, const void *data, size_t len, ppx_er
     if (dfd < 0)
         return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot open the folder of %s: %s", path,
                            strerror(errno));
-    int rc;
-    struct stat lst, st;
-    int exists = fstatat(dfd, base, &lst, AT_SYMLINK_NOFOLLOW) == 0;
-    if (exists && S_ISLNK(lst.st_mode) && trusted_link(&lst) && fstatat(dfd, base, &st, 0) == 0)
-        lst = st; /* a link of ours (/dev/stdout): its target decides */
-    if (exists && S_ISDIR(lst.st_mode))
-        rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "%s is a folder", path);
-    else if (exists && !S_ISREG(lst.st_mode) && !S_ISLNK(lst.st_mode))
-        rc = write_in_place(dfd, base, path, data, len, err);
-    else
+    int rc = check_report_target(dfd, base, path, err);
+    if (!rc)
         rc = write_in_dir(dfd, base, path, data, len, NULL, err);
     close(dfd);
     return rc;

@@ -1,8 +1,11 @@
 """Security (issue 11): safe on shared folders and when run as root. The attacker is another
 local user who can write into INPUT, OUTDIR or /tmp: the plants below are what that user could
 make (links owned by uid ATTACKER, set with lchown). Cases that need root say so and skip."""
+import itertools
 import os
 import shutil
+import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -111,8 +114,9 @@ def journal_plants():
 
 
 def report_targets():
-    """Reports never rename over a device, never follow another user's link in a sticky
-    folder, and never use a plantable temporary name."""
+    """Report paths: a link is never followed, whoever owns it (the rename replaces it); a device
+    is refused, never written or renamed over; the exact names "-", /dev/stdout, /dev/stderr and
+    /dev/null still work; no plantable temporary name is used."""
     need_root()
     t = tmpdir()
     inp = os.path.join(t, "in")
@@ -120,23 +124,146 @@ def report_targets():
     dev = os.path.join(t, "null")
     os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
     p = run(["stats", "-i", inp, "--report", dev, "--progress", "none"])
-    check(p.returncode == 0, f"exit {p.returncode}: {p.stderr}")
+    check(p.returncode == 1 and f"cannot write the report {dev}" in p.stderr and
+          "character device" in p.stderr, f"device: exit {p.returncode}: {p.stderr}")
     check(stat.S_ISCHR(os.lstat(dev).st_mode), "the device node was replaced")
     sticky = os.path.join(t, "tmp")
     os.makedirs(sticky)
     os.chmod(sticky, 0o1777)
     vic, h = victim(t)
-    plant_link(vic, os.path.join(sticky, "r.json"))
-    plant_link(vic, os.path.join(sticky, ".r.json.ppxtmp"))
-    p = run(["stats", "-i", inp, "--report", os.path.join(sticky, "r.json"),
-             "--progress", "none"])
-    check(sha(vic) == h, "the report was written through another user's link")
-    check(p.returncode == 0, f"exit {p.returncode}: {p.stderr}")
-    check(os.path.isfile(os.path.join(sticky, "r.json")) and
-          not os.path.islink(os.path.join(sticky, "r.json")), "report not written")
-    # --report /dev/stdout (a root-owned link to our own stdout) still prints the report.
-    p = run(["stats", "-i", inp, "--report", "/dev/stdout", "--progress", "none"])
-    check(p.returncode == 0 and '"channel_stats"' in p.stdout, f"{p.returncode} {p.stderr}")
+    fifo = os.path.join(t, "fifo")
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    at = os.path.join(sticky, "r.json")
+    # Another user's link and root's own, to a file and to a FIFO with a reader: none is followed.
+    for owner, target in itertools.product((ATTACKER, 0), (vic, fifo)):
+        plant_link(target, at, owner)
+        plant_link(target, os.path.join(sticky, ".r.json.ppxtmp"), owner)
+        p = run(["stats", "-i", inp, "--report", at, "--progress", "none"], timeout=60)
+        try:
+            got = os.read(reader, 1 << 20)
+        except BlockingIOError:
+            got = b""
+        check(sha(vic) == h and got == b"", f"written through a link of uid {owner} to {target}")
+        check(p.returncode == 0, f"exit {p.returncode}: {p.stderr}")
+        check(os.path.isfile(at) and not os.path.islink(at), "report not written")
+        os.unlink(at)
+        os.unlink(os.path.join(sticky, ".r.json.ppxtmp"))
+    os.close(reader)
+    # The standard streams and /dev/null by their exact names, as "-" is: never renamed over.
+    for name in ("-", "/dev/stdout", "/dev//stdout"):
+        p = run(["stats", "-i", inp, "--report", name, "--progress", "none"])
+        check(p.returncode == 0 and '"channel_stats"' in p.stdout, f"{name}: {p.returncode} "
+              f"{p.stderr}")
+    p = run(["stats", "-i", inp, "--report", "/dev/stderr", "--progress", "none"])
+    check(p.returncode == 0 and '"channel_stats"' in p.stderr, f"{p.returncode} {p.stderr}")
+    p = run(["stats", "-i", inp, "--report", "/dev/null", "--progress", "none"])
+    check(p.returncode == 0 and '"channel_stats"' not in p.stdout, f"{p.returncode} {p.stderr}")
+    check(stat.S_ISCHR(os.lstat("/dev/null").st_mode) and stat.S_ISLNK(os.lstat("/dev/stdout")
+          .st_mode), "a standard device was replaced")
+
+
+def as_attacker():
+    """In a forked child: become uid ATTACKER (group too), as a co-user would be."""
+    os.setgroups([])
+    os.setgid(ATTACKER)
+    os.setuid(ATTACKER)
+
+
+def report_swap_race():
+    """A co-user swaps, as fast as rename allows, a FIFO and links to root-only files at a report
+    path in a folder of theirs, while root runs `prepix stats --report` there (issue 19.7, 55 of
+    500 runs wrote onto a root-only device). No run may change a root-only file or hang."""
+    need_root()
+    t = tmpdir()
+    os.chmod(t, 0o755)  # mkdtemp makes it 0700: the co-user must reach their folder
+    inp = os.path.join(t, "in")
+    data.make(inp, n=2)
+    secret = os.path.join(t, "secret")
+    os.makedirs(secret, mode=0o700)
+    precious, h = victim(secret)
+    os.chmod(precious, 0o600)
+    # A root-only FIFO stands for the root-only device: what is written into it can be seen.
+    device = os.path.join(secret, "device")
+    os.mkfifo(device, 0o600)
+    dev_fd = os.open(device, os.O_RDONLY | os.O_NONBLOCK)
+    shared = os.path.join(t, "shared")
+    os.makedirs(shared)
+    os.chown(shared, ATTACKER, ATTACKER)
+    at = os.path.join(shared, "r.json")
+    pid = os.fork()
+    if pid == 0:  # the co-user: never returns
+        try:
+            as_attacker()
+            held = []
+            for i in itertools.count():
+                f, l1, l2 = (os.path.join(shared, f".{n}{i}") for n in "fab")
+                os.mkfifo(f)
+                # Held open without reading: a writer's open succeeds, its data stays.
+                held.append(os.open(f, os.O_RDONLY | os.O_NONBLOCK))
+                if len(held) > 4:
+                    os.close(held.pop(0))
+                os.symlink(precious, l1)
+                os.symlink(device, l2)
+                os.rename(f, at)
+                os.rename(l2, at)
+                os.rename(l1, at)
+        finally:
+            os._exit(1)
+    hits, hung = [], 0
+    try:
+        for i in range(300):
+            try:
+                p = run(["stats", "-i", inp, "--report", at, "--progress", "none", "-w", "1"],
+                        timeout=30)
+            except subprocess.TimeoutExpired:
+                hung += 1
+                continue
+            try:
+                leaked = os.read(dev_fd, 1 << 20)
+            except BlockingIOError:
+                leaked = b""
+            if leaked or sha(precious) != h:
+                hits.append((i, p.returncode, p.stderr[-300:]))
+                with open(precious, "w") as f:
+                    f.write("precious\n")
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(dev_fd)
+    check(not hits and not hung, f"{len(hits)} of 300 runs wrote a root-only file, {hung} hung: "
+          f"{hits[:3]}")
+
+
+def report_fifo_refused():
+    """A FIFO at a report path, held open by a reader that never reads (or by no one), and a
+    socket there: refused at once naming the path, nothing written into them, nothing hangs."""
+    t = tmpdir()
+    inp = os.path.join(t, "in")
+    data.make(inp, n=2)
+    fifo = os.path.join(t, "r.json")
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    for held in (True, False):
+        if not held:
+            os.close(reader)
+        p = run(["stats", "-i", inp, "--report", fifo, "--progress", "none"], timeout=60)
+        check(p.returncode == 1, f"FIFO (held: {held}): exit {p.returncode}: {p.stderr}")
+        check(f"cannot write the report {fifo}" in p.stderr and "FIFO" in p.stderr, p.stderr)
+        if held:
+            try:
+                got = os.read(reader, 1 << 20)
+            except BlockingIOError:
+                got = b""
+            check(got == b"", f"{len(got)} bytes of the report went into the FIFO")
+    check(stat.S_ISFIFO(os.lstat(fifo).st_mode), "the FIFO was replaced")
+    sock_path = os.path.join(t, "s.json")
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(sock_path)
+    p = run(["stats", "-i", inp, "--report", sock_path, "--progress", "none"], timeout=60)
+    s.close()
+    check(p.returncode == 1 and "socket" in p.stderr and sock_path in p.stderr,
+          f"socket: exit {p.returncode}: {p.stderr}")
 
 
 def input_links():
@@ -260,5 +387,6 @@ def release_without_hooks():
 
 if __name__ == "__main__":
     sys.exit(main({f.__name__: f for f in (outdir_plants, journal_plants, report_targets,
-                                           input_links, folder_swap, modes, escaped_names,
+                                           report_swap_race, report_fifo_refused, input_links,
+                                           folder_swap, modes, escaped_names,
                                            release_without_hooks)}))
