@@ -488,8 +488,14 @@ int ppx_fd_read_all(int fd, uint64_t max_bytes, ppx_buf *b, ppx_file_id *id, ppx
     }
     if (id)
         *id = (ppx_file_id){(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint32_t)st.st_mode};
-    /* Back to blocking reads for a regular file. */
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    /* Back to blocking reads for a regular file (a network file system may
+     * honour O_NONBLOCK and answer EAGAIN mid-file). */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_READ, "cannot clear O_NONBLOCK: %s",
+                         strerror(errno));
+        goto out;
+    }
     size_t want = (size_t)st.st_size + 1; /* +1 sees a file that grew */
     if (ppx_buf_reserve(b, want)) {
         rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_READ, "cannot allocate %zu bytes", want);
@@ -613,16 +619,21 @@ int ppx_private_dir_open(int root, const char *name, ppx_err *err)
                            PPX_STAGE_JOB, "cannot open %s: %s (it must be a real folder)", name,
                            strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_uid != geteuid() || (st.st_mode & 022)) {
-        unsigned uid = (unsigned)st.st_uid;
+    int rc = 0;
+    if (fstat(fd, &st) != 0)
+        rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot stat %s: %s", name, strerror(errno));
+    else if (st.st_uid != geteuid() || (st.st_mode & 022))
+        rc = ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_JOB,
+                         "%s is owned by user %u or writable by others, not private to "
+                         "user %u: remove it",
+                         name, (unsigned)st.st_uid, (unsigned)geteuid());
+    else if ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) != 0)
+        rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot make %s private (mode 0700): %s",
+                         name, strerror(errno));
+    if (rc) {
         close(fd);
-        return ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_JOB,
-                           "%s is owned by user %u or writable by others, not private to "
-                           "user %u: remove it",
-                           name, uid, (unsigned)geteuid());
+        return rc;
     }
-    if ((st.st_mode & 07777) != 0700)
-        fchmod(fd, 0700);
     return fd;
 }
 
