@@ -141,6 +141,14 @@ PPX_MUST_USE int ppx_outdir_check(const ppx_outdir *o, ppx_err *err);
  * descriptor or PPX_EUNSAFE (stage JOB) naming what is wrong. */
 PPX_MUST_USE int ppx_private_dir_open(int root, const char *name, ppx_err *err);
 
+/* Opens the folder name below root if it exists, with the checks of
+ * ppx_private_dir_open (a real folder, owned by the effective user, writable
+ * by no one else) made on the opened descriptor before anything in it is
+ * read; creates and changes nothing. Returns a descriptor, PPX_ENOENT (no
+ * message) when there is none, or PPX_EUNSAFE / PPX_EIO (stage JOB) naming
+ * what is wrong. */
+PPX_MUST_USE int ppx_private_dir_find(int root, const char *name, ppx_err *err);
+
 /* Reads file name in folder dirfd: opened O_NOFOLLOW | O_NONBLOCK, required
  * regular, at most max_bytes. 0, 1 when absent (ENOENT), or a negative code
  * at stage JOB. */

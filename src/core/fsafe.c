@@ -608,12 +608,15 @@ int ppx_outdir_check(const ppx_outdir *o, ppx_err *err)
     return 0;
 }
 
-int ppx_private_dir_open(int root, const char *name, ppx_err *err)
+/* ppx_private_dir_open (create) and ppx_private_dir_find (!create). */
+static int open_private(int root, const char *name, int create, ppx_err *err)
 {
-    if (mkdirat(root, name, 0700) != 0 && errno != EEXIST)
+    if (create && mkdirat(root, name, 0700) != 0 && errno != EEXIST)
         return ppx_err_set(err, output_code(errno) == PPX_EOUTPUT ? PPX_EOUTPUT : PPX_EIO,
                            PPX_STAGE_JOB, "cannot create %s: %s", name, strerror(errno));
     int fd = openat(root, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && !create)
+        return PPX_ENOENT;
     if (fd < 0)
         return ppx_err_set(err, errno == ELOOP || errno == ENOTDIR ? PPX_EUNSAFE : PPX_EIO,
                            PPX_STAGE_JOB, "cannot open %s: %s (it must be a real folder)", name,
@@ -622,12 +625,17 @@ int ppx_private_dir_open(int root, const char *name, ppx_err *err)
     int rc = 0;
     if (fstat(fd, &st) != 0)
         rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot stat %s: %s", name, strerror(errno));
-    else if (st.st_uid != geteuid() || (st.st_mode & 022))
+    else if (st.st_uid != geteuid())
         rc = ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_JOB,
-                         "%s is owned by user %u or writable by others, not private to "
-                         "user %u: remove it",
+                         "%s is owned by user %u, not by user %u who runs prepix: it must be "
+                         "private to that user; remove it",
                          name, (unsigned)st.st_uid, (unsigned)geteuid());
-    else if ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) != 0)
+    else if (st.st_mode & 022)
+        rc = ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_JOB,
+                         "%s is writable by group or others (mode %04o): it must be private to "
+                         "user %u; remove it",
+                         name, (unsigned)(st.st_mode & 07777), (unsigned)geteuid());
+    else if (create && (st.st_mode & 07777) != 0700 && fchmod(fd, 0700) != 0)
         rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot make %s private (mode 0700): %s",
                          name, strerror(errno));
     if (rc) {
@@ -635,6 +643,16 @@ int ppx_private_dir_open(int root, const char *name, ppx_err *err)
         return rc;
     }
     return fd;
+}
+
+int ppx_private_dir_open(int root, const char *name, ppx_err *err)
+{
+    return open_private(root, name, 1, err);
+}
+
+int ppx_private_dir_find(int root, const char *name, ppx_err *err)
+{
+    return open_private(root, name, 0, err);
 }
 
 int ppx_read_at(int dirfd, const char *name, uint64_t max_bytes, ppx_buf *b, ppx_err *err)

@@ -109,8 +109,112 @@ def journal_plants():
     os.makedirs(os.path.join(out, ".prepix"))
     os.chown(os.path.join(out, ".prepix"), ATTACKER, ATTACKER)
     p = run(["run", "-i", inp, "-o", out] + args)
-    check(p.returncode == 1 and ".prepix" in p.stderr, f"foreign .prepix: {p.returncode} {p.stderr}")
+    check(p.returncode == 2 and ".prepix" in p.stderr, f"foreign .prepix: {p.returncode} {p.stderr}")
     check(os.listdir(os.path.join(out, ".prepix")) == [], "wrote into a foreign .prepix")
+
+
+def no_raw_controls(p, what):
+    """Nothing of p's output can drive a terminal: no ESC, no BEL; the text is shown escaped."""
+    both = p.stdout + p.stderr
+    check("\x1b" not in both and "\x07" not in both, f"{what}: raw control characters: {both!r}")
+    check("\\u001b" in both, f"{what}: not shown escaped: {both!r}")
+
+
+def run_identity_escaped():
+    """OUTDIR/.prepix/run with escape sequences in its pipeline= value (a window title, a clear
+    screen, a fake "done" line): every message quoting it shows them escaped (issue 19.8)."""
+    t = tmpdir()
+    inp = os.path.join(t, "in")
+    data.make(inp, n=2)
+    out = os.path.join(t, "out")
+    args = ["run", "-i", inp, "-o", out, "-p", "resize 16", "--progress", "none"]
+    run(args, check=0)
+    ident = os.path.join(out, ".prepix", "run")
+    with open(ident) as f:
+        lines = f.read().splitlines()
+    lines = ["pipeline=\x1b]0;owned\x07\x1b[2Jprepix: done: 0 failed" if l.startswith("pipeline=")
+             else l for l in lines]
+    with open(ident, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    for extra in ([], ["--resume"], ["--resume", "--dry-run"]):
+        p = run(args + extra)
+        check(p.returncode == 2 and "pipeline" in p.stderr, f"{extra}: exit {p.returncode}: "
+              f"{p.stderr!r}")
+        no_raw_controls(p, extra)
+
+
+def fnv1a(b):
+    h = 0xcbf29ce484222325
+    for x in b:
+        h = ((h ^ x) * 0x100000001b3) & 0xffffffffffffffff
+    return h
+
+
+def journal_failure_escaped():
+    """A journal record whose failure message holds escape sequences (its checksum made right):
+    the resumed run's summary shows them escaped."""
+    t = tmpdir()
+    inp = os.path.join(t, "in")
+    data.make(inp, n=2)
+    with open(os.path.join(inp, "bad.jpg"), "wb") as f:
+        f.write(b"not an image at all")
+    out = os.path.join(t, "out")
+    args = ["run", "-i", inp, "-o", out, "-p", "resize 16", "--progress", "none"]
+    run(args, check=3)
+    jpath = os.path.join(out, ".prepix", "journal-1-0.bin")
+    with open(jpath, "rb") as f:
+        j = bytearray(f.read())
+    q, planted = 0, 0
+    while q + 16 <= len(j):
+        n = int.from_bytes(j[q + 8:q + 16], "little")
+        body = j[q + 16:q + 16 + n]
+        at = body.find(b"not a JPEG")
+        if at >= 0:
+            body[at:at + 10] = b"\x1b[2J\x1b]0;x\x07"
+            j[q + 16:q + 16 + n] = body
+            j[q + 16 + n:q + 24 + n] = fnv1a(body).to_bytes(8, "little")
+            planted += 1
+        q += 24 + n
+    check(planted == 1, f"{planted} records planted")
+    with open(jpath, "wb") as f:
+        f.write(j)
+    p = run(args + ["--resume"])
+    check(p.returncode == 3 and "bad.jpg" in p.stderr and "already done" in p.stderr,
+          f"exit {p.returncode}: {p.stderr!r}")
+    no_raw_controls(p, "resumed failure")
+
+
+def foreign_prepix_refused():
+    """OUTDIR/.prepix owned by another user, writable by others, or a link: refused (exit 2)
+    naming what is wrong, before anything in it is opened: a FIFO planted as its `run` is never
+    read, nothing is created in it. With and without --resume, and for --dry-run."""
+    need_root()
+    t = tmpdir()
+    inp = os.path.join(t, "in")
+    data.make(inp, n=2)
+    said = {"owner": "owned by user 54321", "mode": "writable by", "link": "real folder"}
+    for what, phrase in said.items():
+        out = os.path.join(t, what)
+        os.makedirs(out)
+        jd = os.path.join(out, ".prepix")
+        real = os.path.join(t, what + "-real") if what == "link" else jd
+        os.makedirs(real, mode=0o700)
+        os.mkfifo(os.path.join(real, "run"))
+        if what == "link":
+            os.symlink(real, jd)
+        elif what == "owner":
+            os.chown(jd, ATTACKER, ATTACKER)
+        else:
+            os.chmod(jd, 0o777)
+        for extra in ([], ["--resume"], ["--dry-run"]):
+            p = run(["run", "-i", inp, "-o", out, "-p", "resize 16", "--progress", "none"] + extra,
+                    timeout=60)
+            check(p.returncode == 2, f"{what} {extra}: exit {p.returncode}: {p.stderr}")
+            check(".prepix" in p.stderr and phrase in p.stderr, f"{what} {extra}: {p.stderr}")
+            check("FIFO" not in p.stderr and "cannot read" not in p.stderr,
+                  f"{what} {extra}: read inside: {p.stderr}")
+            check(os.listdir(real) == ["run"], f"{what} {extra}: wrote in it: {os.listdir(real)}")
+            check(sorted(os.listdir(out)) == [".prepix"], f"{what} {extra}: {os.listdir(out)}")
 
 
 def report_targets():
@@ -386,7 +490,9 @@ def release_without_hooks():
 
 
 if __name__ == "__main__":
-    sys.exit(main({f.__name__: f for f in (outdir_plants, journal_plants, report_targets,
+    sys.exit(main({f.__name__: f for f in (outdir_plants, journal_plants, run_identity_escaped,
+                                           journal_failure_escaped, foreign_prepix_refused,
+                                           report_targets,
                                            report_swap_race, report_fifo_refused, input_links,
                                            folder_swap, modes, escaped_names,
                                            release_without_hooks)}))

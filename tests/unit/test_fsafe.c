@@ -134,5 +134,40 @@ static int read_all_setfl_fails(void)
     return in_child(read_all_setfl_fails_child);
 }
 
+/* The first look at an existing .prepix: checked on its descriptor before
+ * anything in it is read, and nothing created or changed. */
+static int private_dir_find_child(void)
+{
+    char sub[80], other[80];
+    int root = open_root();
+    CHECK(root >= 0);
+    ppx_err e;
+    ppx_err_clear(&e);
+    snprintf(sub, sizeof sub, "%s/.prepix", dir);
+    CHECK_EQ_INT(ppx_private_dir_find(root, ".prepix", &e), PPX_ENOENT);
+    struct stat st;
+    CHECK(stat(sub, &st) != 0); /* not created */
+    CHECK(mkdir(sub, 0755) == 0 && chmod(sub, 0755) == 0);
+    int fd = ppx_private_dir_find(root, ".prepix", &e);
+    CHECK(fd >= 0);
+    close(fd);
+    CHECK(stat(sub, &st) == 0 && (st.st_mode & 07777) == 0755); /* not changed */
+    CHECK(chmod(sub, 0777) == 0);
+    CHECK_EQ_INT(ppx_private_dir_find(root, ".prepix", &e), PPX_EUNSAFE);
+    CHECK(strstr(e.msg, "writable by group or others (mode 0777)") != NULL);
+    CHECK(rmdir(sub) == 0);
+    snprintf(other, sizeof other, "%s/real", dir);
+    CHECK(mkdir(other, 0700) == 0 && symlink(other, sub) == 0);
+    CHECK_EQ_INT(ppx_private_dir_find(root, ".prepix", &e), PPX_EUNSAFE);
+    CHECK(strstr(e.msg, "real folder") != NULL);
+    close(root);
+    return 0;
+}
+
+static int private_dir_find(void)
+{
+    return in_child(private_dir_find_child);
+}
+
 PPX_TEST_MAIN(TEST(private_dir_stat_fails), TEST(private_dir_chmod_fails),
-              TEST(read_all_setfl_fails))
+              TEST(read_all_setfl_fails), TEST(private_dir_find))
