@@ -141,18 +141,29 @@ PPX_MUST_USE int ppx_outdir_check(const ppx_outdir *o, ppx_err *err);
  * descriptor or PPX_EUNSAFE (stage JOB) naming what is wrong. */
 PPX_MUST_USE int ppx_private_dir_open(int root, const char *name, ppx_err *err);
 
+/* Opens the folder name below root if it exists, with the checks of
+ * ppx_private_dir_open (a real folder, owned by the effective user, writable
+ * by no one else) made on the opened descriptor before anything in it is
+ * read; creates and changes nothing. Returns a descriptor, PPX_ENOENT (no
+ * message) when there is none, or PPX_EUNSAFE / PPX_EIO (stage JOB) naming
+ * what is wrong. */
+PPX_MUST_USE int ppx_private_dir_find(int root, const char *name, ppx_err *err);
+
 /* Reads file name in folder dirfd: opened O_NOFOLLOW | O_NONBLOCK, required
  * regular, at most max_bytes. 0, 1 when absent (ENOENT), or a negative code
  * at stage JOB. */
 PPX_MUST_USE int ppx_read_at(int dirfd, const char *name, uint64_t max_bytes, ppx_buf *b,
                              ppx_err *err);
 
-/* Writes a report the user named: a regular file (or a missing one) is
- * replaced atomically through a temporary file created O_EXCL | O_NOFOLLOW
- * next to it; an existing FIFO, device or terminal (/dev/null, /dev/stdout)
- * is written in place and never renamed over; a symbolic link at path is
- * followed only if the effective user or root owns it, else replaced. "-" is
- * stdout. 0 or a negative code with a message. */
+/* Writes a report the user named: a missing or regular file is replaced
+ * atomically through a temporary file created O_EXCL | O_NOFOLLOW next to it,
+ * and so is a symbolic link, whoever owns it (the rename replaces it; it is
+ * never followed). A FIFO, socket, device or folder at path is refused
+ * (PPX_ESPECIAL, PPX_EIO for a folder) without being opened for writing.
+ * The exceptions, by their exact names: "-" and "/dev/stdout" are this
+ * process's stdout, "/dev/stderr" its stderr, and "/dev/null" is written
+ * only after fstat on a descriptor opened O_NOFOLLOW | O_NONBLOCK shows the
+ * null device. 0 or a negative code with a message naming path (stage JOB). */
 PPX_MUST_USE int ppx_report_file_write(const char *path, const void *data, size_t len,
                                        ppx_err *err);
 

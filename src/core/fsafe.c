@@ -11,6 +11,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 static const char *file_kind(mode_t m);
@@ -487,8 +488,14 @@ int ppx_fd_read_all(int fd, uint64_t max_bytes, ppx_buf *b, ppx_file_id *id, ppx
     }
     if (id)
         *id = (ppx_file_id){(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint32_t)st.st_mode};
-    /* Back to blocking reads for a regular file. */
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    /* Back to blocking reads for a regular file (a network file system may
+     * honour O_NONBLOCK and answer EAGAIN mid-file). */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_READ, "cannot clear O_NONBLOCK: %s",
+                         strerror(errno));
+        goto out;
+    }
     size_t want = (size_t)st.st_size + 1; /* +1 sees a file that grew */
     if (ppx_buf_reserve(b, want)) {
         rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_READ, "cannot allocate %zu bytes", want);
@@ -601,28 +608,51 @@ int ppx_outdir_check(const ppx_outdir *o, ppx_err *err)
     return 0;
 }
 
-int ppx_private_dir_open(int root, const char *name, ppx_err *err)
+/* ppx_private_dir_open (create) and ppx_private_dir_find (!create). */
+static int open_private(int root, const char *name, int create, ppx_err *err)
 {
-    if (mkdirat(root, name, 0700) != 0 && errno != EEXIST)
+    if (create && mkdirat(root, name, 0700) != 0 && errno != EEXIST)
         return ppx_err_set(err, output_code(errno) == PPX_EOUTPUT ? PPX_EOUTPUT : PPX_EIO,
                            PPX_STAGE_JOB, "cannot create %s: %s", name, strerror(errno));
     int fd = openat(root, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && !create)
+        return PPX_ENOENT;
     if (fd < 0)
         return ppx_err_set(err, errno == ELOOP || errno == ENOTDIR ? PPX_EUNSAFE : PPX_EIO,
                            PPX_STAGE_JOB, "cannot open %s: %s (it must be a real folder)", name,
                            strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_uid != geteuid() || (st.st_mode & 022)) {
-        unsigned uid = (unsigned)st.st_uid;
+    int rc = 0;
+    if (fstat(fd, &st) != 0)
+        rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot stat %s: %s", name, strerror(errno));
+    else if (st.st_uid != geteuid())
+        rc = ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_JOB,
+                         "%s is owned by user %u, not by user %u who runs prepix: it must be "
+                         "private to that user; remove it",
+                         name, (unsigned)st.st_uid, (unsigned)geteuid());
+    else if (st.st_mode & 022)
+        rc = ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_JOB,
+                         "%s is writable by group or others (mode %04o): it must be private to "
+                         "user %u; remove it",
+                         name, (unsigned)(st.st_mode & 07777), (unsigned)geteuid());
+    else if (create && (st.st_mode & 07777) != 0700 && fchmod(fd, 0700) != 0)
+        rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot make %s private (mode 0700): %s",
+                         name, strerror(errno));
+    if (rc) {
         close(fd);
-        return ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_JOB,
-                           "%s is owned by user %u or writable by others, not private to "
-                           "user %u: remove it",
-                           name, uid, (unsigned)geteuid());
+        return rc;
     }
-    if ((st.st_mode & 07777) != 0700)
-        fchmod(fd, 0700);
     return fd;
+}
+
+int ppx_private_dir_open(int root, const char *name, ppx_err *err)
+{
+    return open_private(root, name, 1, err);
+}
+
+int ppx_private_dir_find(int root, const char *name, ppx_err *err)
+{
+    return open_private(root, name, 0, err);
 }
 
 int ppx_read_at(int dirfd, const char *name, uint64_t max_bytes, ppx_buf *b, ppx_err *err)
@@ -644,47 +674,81 @@ int ppx_read_at(int dirfd, const char *name, uint64_t max_bytes, ppx_buf *b, ppx
     return 0;
 }
 
-/* A symbolic link at a report path is followed only when its owner is the
- * effective user or root: a link another user planted (in /tmp, or in a
- * shared folder) is replaced instead, never written through. */
-static int trusted_link(const struct stat *lst)
+/* Writes a report to one of the process's own standard streams. */
+static int write_stream(int fd, const char *name, const void *data, size_t len, ppx_err *err)
 {
-    return lst->st_uid == geteuid() || lst->st_uid == 0;
+    if (write_all(fd, data, len) != 0)
+        return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot write to %s: %s", name,
+                           strerror(errno));
+    return 0;
 }
 
-/* Writes into an existing non-regular file (device, FIFO, terminal). */
-static int write_in_place(int dirfd, const char *base, const char *path, const void *data,
-                          size_t len, ppx_err *err)
+/* /dev/null by its exact name: opened without following a link and without
+ * blocking, and written only if the descriptor is the null device (char 1:3),
+ * so nothing swapped in at that name can receive the report. */
+static int write_null(const void *data, size_t len, ppx_err *err)
 {
-    int fd = openat(dirfd, base, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    int fd = open("/dev/null", O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0)
-        return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot open %s: %s", path,
-                           errno == ENXIO ? "a FIFO with no reader" : strerror(errno));
+        return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot open /dev/null: %s",
+                           strerror(errno));
     struct stat st;
     int rc = 0;
-    if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)) {
-        rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "%s changed while being opened", path);
-        goto out;
+    if (fstat(fd, &st) != 0)
+        rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot stat /dev/null: %s", strerror(errno));
+    else if (!S_ISCHR(st.st_mode) || major(st.st_rdev) != 1 || minor(st.st_rdev) != 3)
+        rc = ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_JOB,
+                         "/dev/null is %s, not the null device: refused", file_kind(st.st_mode));
+    else if (write_all(fd, data, len) != 0)
+        rc =
+            ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot write /dev/null: %s", strerror(errno));
+    close(fd);
+    return rc;
+}
+
+/* Refuses to replace what lies at base unless it is a regular file or a
+ * link (which the rename replaces, never follows) or nothing. The entry is
+ * looked at through a descriptor opened O_PATH | O_NOFOLLOW: that opens no
+ * device, blocks on no FIFO and follows no link. Nothing is ever written
+ * through it: the report goes into a new temporary file that is renamed over
+ * base, so an entry swapped in after this look is replaced, not written. */
+static int check_report_target(int dfd, const char *base, const char *path, ppx_err *err)
+{
+    int fd = openat(dfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot open %s: %s", path,
+                           strerror(errno));
     }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    if (write_all(fd, data, len) != 0)
-        rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot write %s: %s", path, strerror(errno));
-out:
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0)
+        rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot stat %s: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+        rc = ppx_err_set(err, S_ISDIR(st.st_mode) ? PPX_EIO : PPX_ESPECIAL, PPX_STAGE_JOB,
+                         "%s is %s: a report is written to a regular file (or '-' for "
+                         "stdout), never into a FIFO, device or socket",
+                         path, file_kind(st.st_mode));
     close(fd);
     return rc;
 }
 
 int ppx_report_file_write(const char *path, const void *data, size_t len, ppx_err *err)
 {
-    if (strcmp(path, "-") == 0) {
-        if (write_all(STDOUT_FILENO, data, len) != 0)
-            return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot write to stdout: %s",
-                               strerror(errno));
-        return 0;
-    }
     char dir[4096];
     if (strlen(path) >= sizeof dir)
         return ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_JOB, "path too long");
+    /* The exceptions, by their exact names ("/dev//stdout" too): the
+     * process's own streams, as "-" is, and the null device. */
+    snprintf(dir, sizeof dir, "%s", path);
+    ppx_key_normalize(dir);
+    if (strcmp(path, "-") == 0 || strcmp(dir, "/dev/stdout") == 0)
+        return write_stream(STDOUT_FILENO, "stdout", data, len, err);
+    if (strcmp(dir, "/dev/stderr") == 0)
+        return write_stream(STDERR_FILENO, "stderr", data, len, err);
+    if (strcmp(dir, "/dev/null") == 0)
+        return write_null(data, len, err);
     const char *base = split(path, dir, sizeof dir);
     if (base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
         return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "%s is not a file name", path);
@@ -695,16 +759,8 @@ int ppx_report_file_write(const char *path, const void *data, size_t len, ppx_er
     if (dfd < 0)
         return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot open the folder of %s: %s", path,
                            strerror(errno));
-    int rc;
-    struct stat lst, st;
-    int exists = fstatat(dfd, base, &lst, AT_SYMLINK_NOFOLLOW) == 0;
-    if (exists && S_ISLNK(lst.st_mode) && trusted_link(&lst) && fstatat(dfd, base, &st, 0) == 0)
-        lst = st; /* a link of ours (/dev/stdout): its target decides */
-    if (exists && S_ISDIR(lst.st_mode))
-        rc = ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "%s is a folder", path);
-    else if (exists && !S_ISREG(lst.st_mode) && !S_ISLNK(lst.st_mode))
-        rc = write_in_place(dfd, base, path, data, len, err);
-    else
+    int rc = check_report_target(dfd, base, path, err);
+    if (!rc)
         rc = write_in_dir(dfd, base, path, data, len, NULL, err);
     close(dfd);
     return rc;

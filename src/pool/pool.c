@@ -119,12 +119,14 @@ static int read_str(int fd, uint32_t len, char *out, size_t cap)
     return 0;
 }
 
-/* The life of a worker process: read a task, do it, write the result. */
-static void worker_main(const ppx_pool_config *cfg, int in_fd, int out_fd)
+/* The life of a worker process: read a task, do it, write the result.
+ * refuse: NULL, or why this worker must not run images (see spawn): then
+ * each task gets a failure saying so instead. */
+static void worker_main(const ppx_pool_config *cfg, int in_fd, int out_fd, const char *refuse)
 {
     const ppx_worker_fn *work = &cfg->work;
-    void *state = work->start(work->arg);
-    if (!state)
+    void *state = refuse ? NULL : work->start(work->arg);
+    if (!state && !refuse)
         _exit(3);
     ppx_buf input;
     ppx_buf_init(&input);
@@ -153,13 +155,17 @@ static void worker_main(const ppx_pool_config *cfg, int in_fd, int out_fd)
         ppx_result r;
         const uint8_t *out = NULL;
         memset(&r, 0, sizeof r);
-        work->run(state, work->arg, &t, &r, &out);
+        if (refuse)
+            r.status = ppx_err_set(&r.err, PPX_EINTERNAL, PPX_STAGE_WORKER,
+                                   "%s; the image was not processed", refuse);
+        else
+            work->run(state, work->arg, &t, &r, &out);
         r.id = h.id;
         r.tag = h.tag;
         if (write_full(out_fd, &r, sizeof r, 0) ||
             (r.out_len && write_full(out_fd, out, r.out_len, 0)))
             _exit(3);
-        if (work->idle)
+        if (work->idle && state)
             work->idle(state);
         if (input.cap > KEEP_MAX)
             ppx_buf_destroy(&input);
@@ -195,6 +201,25 @@ static void close_inherited(int *keep, int n)
     }
 }
 
+/* Caps this process's address space at bytes. Where the hard limit is lower
+ * already (ulimit -Hv, which only a privileged process may raise), that
+ * stricter limit stands, soft and hard. 0 or an errno. */
+static int limit_address_space(uint64_t bytes)
+{
+    struct rlimit rl = {(rlim_t)bytes, (rlim_t)bytes};
+    if (setrlimit(RLIMIT_AS, &rl) == 0)
+        return 0;
+    int e = errno;
+    if (e == EPERM && getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
+        (uint64_t)rl.rlim_max <= bytes) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_AS, &rl) == 0)
+            return 0;
+        e = errno;
+    }
+    return e;
+}
+
 static int spawn(ppx_pool *p, int i, ppx_err *err)
 {
     int to[2], from[2];
@@ -226,18 +251,29 @@ static int spawn(ppx_pool *p, int i, ppx_err *err)
         for (int k = 0; k < p->cfg.n_keep_fds; k++)
             keep[nk++] = p->keep_fds[k];
         close_inherited(keep, nk);
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the rank */
-        if (getppid() != parent)          /* the rank died before the line above took effect */
+        /* A worker that cannot be bounded (never outlive the rank, the
+         * address-space limit) must not run images unbounded. Nor may it
+         * just exit: its replacement would fail alike, one fork per image.
+         * So it stays and answers each task with a failure naming the
+         * cause: one failure per image, at stage worker, and the job goes
+         * on (--max-failures stops it if the user wants). */
+        char refuse[256] = "";
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+            snprintf(refuse, sizeof refuse,
+                     "the worker cannot be tied to its rank (prctl PR_SET_PDEATHSIG): %s",
+                     strerror(errno));
+        if (getppid() != parent) /* the rank died before the line above took effect */
             _exit(0);
         signal(SIGINT, SIG_IGN); /* the coordinator decides when to stop */
         signal(SIGTERM, SIG_IGN);
         signal(SIGUSR1, SIG_IGN);
         signal(SIGPIPE, SIG_DFL);
-        if (p->cfg.as_limit) {
-            struct rlimit rl = {p->cfg.as_limit, p->cfg.as_limit};
-            setrlimit(RLIMIT_AS, &rl);
-        }
-        worker_main(&p->cfg, to[0], from[1]);
+        int e = !refuse[0] && p->cfg.as_limit ? limit_address_space(p->cfg.as_limit) : 0;
+        if (e)
+            snprintf(refuse, sizeof refuse,
+                     "the worker cannot set its address-space limit of %llu bytes: %s",
+                     (unsigned long long)p->cfg.as_limit, strerror(e));
+        worker_main(&p->cfg, to[0], from[1], refuse[0] ? refuse : NULL);
         _exit(0);
     }
     close(to[0]);
@@ -551,6 +587,10 @@ int ppx_pool_wait(ppx_pool *p, int timeout_ms, int wake_fd, ppx_pool_cb cb, void
              * halfway through writing it must not hang the rank. */
             double deadline = task_deadline(p, w->started);
             int got = read_full(w->from_fd, &r, sizeof r, deadline);
+            /* A worker decodes untrusted input: its strings are cut to
+             * their arrays before anyone prints or copies them. */
+            r.err.path[sizeof r.err.path - 1] = '\0';
+            r.err.msg[sizeof r.err.msg - 1] = '\0';
             if (got == 0 && r.id == w->id[0] && r.tag == w->tag[0]) {
                 const uint8_t *payload = NULL;
                 if (r.out_len) {

@@ -10,6 +10,7 @@
 
 #include "prepix/fsafe.h"
 #include "prepix/io.h"
+#include "prepix/json.h"
 
 /* Version 2: records hold sparse statistics (format "PXS2"). Version 1
  * journals are still read (see ppx_identity_diff), and a prepix that knows
@@ -97,10 +98,15 @@ int ppx_identity_diff(const ppx_run_identity *a, const ppx_run_identity *b, char
         if (i == 0 && strcmp(va, "1") == 0 && strcmp(vb, IDENTITY_VERSION) == 0)
             continue;
         if (strcmp(va, vb) != 0) {
+            /* The journal's text is untrusted (and a pipeline may hold
+             * anything): shown escaped, never obeyed by a terminal. */
+            char ea[1024], eb[1024];
+            ppx_escape_name(ea, sizeof ea, va);
+            ppx_escape_name(eb, sizeof eb, vb);
             size_t l = cap ? strlen(out) : 0;
             if (l + 1 < cap)
                 snprintf(out + l, cap - l, "%s%s (journal \"%s\", now \"%s\")", diff ? "; " : "",
-                         names[i], va, vb);
+                         names[i], ea, eb);
             diff = 1;
         }
     }

@@ -296,12 +296,12 @@ static int open_outdir(run_state *s, int create, ppx_err *e)
         return 0;
     if (rc)
         return rc;
-    if (create) {
-        s->jdir = ppx_private_dir_open(s->outdir.fd, ".prepix", e);
-        return s->jdir < 0 ? s->jdir : 0;
-    }
-    s->jdir = openat(s->outdir.fd, ".prepix", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    return 0;
+    /* Whose .prepix it is is checked before anything in it is read: in a
+     * shared OUTDIR, another user's .prepix/run is not ours to trust. */
+    rc = create ? ppx_private_dir_open(s->outdir.fd, ".prepix", e)
+                : ppx_private_dir_find(s->outdir.fd, ".prepix", e);
+    s->jdir = rc < 0 ? -1 : rc;
+    return rc == PPX_ENOENT && !create ? 0 : rc < 0 ? rc : 0;
 }
 
 /* A stop asked for (SIGINT, SIGTERM, SIGUSR1) while the input was listed and
@@ -365,7 +365,7 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
             have_prev = ppx_journal_read_identity(s->jdir, &prev, &e);
         if (rc || have_prev < 0) {
             fprintf(stderr, "prepix: %s/.prepix: %s\n", cfg->outdir, e.msg);
-            return 1;
+            return rc == PPX_EUNSAFE ? 2 : 1; /* not ours: refused before any work */
         }
         if (have_prev && !cfg->resume && !cfg->dry_run) {
             /* Say whether --resume would be taken, so the advice is true. */
@@ -377,13 +377,13 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
             if (ppx_identity_diff(&prev, &now, diff, sizeof diff))
                 fprintf(stderr,
                         "prepix: %s holds an earlier prepix run of another job (%s), which "
-                        "--resume cannot ppx__finish: to start over, remove %s (or choose an empty "
+                        "--resume cannot finish: to start over, remove %s (or choose an empty "
                         "OUTDIR)\n",
                         cfg->outdir, diff, cfg->outdir);
             else
                 fprintf(stderr,
                         "prepix: %s holds an earlier prepix run (%s/.prepix); pass --resume to "
-                        "ppx__finish it, or choose an empty OUTDIR\n",
+                        "finish it, or choose an empty OUTDIR\n",
                         cfg->outdir, cfg->outdir);
             return 2;
         }
@@ -443,7 +443,7 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
         rc = open_outdir(s, 1, &e);
         if (rc) {
             fprintf(stderr, "prepix: %s\n", e.msg);
-            return 1;
+            return rc == PPX_EUNSAFE ? 2 : 1;
         }
         int code = take_lock(s);
         if (code)

@@ -236,11 +236,13 @@ void ppx_report_summary(const ppx_report *r, const char *report_path, FILE *f)
     if (r->failures->n) {
         size_t show = r->failures->n < 5 ? r->failures->n : 5;
         for (size_t i = 0; i < show; i++) {
-            /* Names reach a terminal escaped as in the JSON: never obeyed. */
-            char shown[4096];
+            /* Names reach a terminal escaped as in the JSON: never obeyed;
+             * so do messages (a resumed one comes from the journal). */
+            char shown[4096], msg[PPX_ERR_MSG_MAX * 6];
             ppx_escape_name(shown, sizeof shown, r->fail_paths[i]);
+            ppx_escape_name(msg, sizeof msg, r->failures->v[i].msg);
             fprintf(f, "prepix: failed: %s: %s: %s\n", shown,
-                    ppx_stage_name(r->failures->v[i].stage), r->failures->v[i].msg);
+                    ppx_stage_name(r->failures->v[i].stage), msg);
         }
         if (r->failures->n > show)
             fprintf(f, "prepix: ... and %zu more failures\n", r->failures->n - show);

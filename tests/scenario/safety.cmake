@@ -7,8 +7,9 @@ foreach(c list_traversal symlinked_subfolder concurrent_lock outdir_deleted list
 endforeach()
 ppx_sh_test(NAME mpi.safety.long_names SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
             ARGS ${CMAKE_CURRENT_LIST_DIR}/test_safety.py long_names LABELS mpi TIMEOUT 600)
-foreach(c outdir_plants journal_plants report_targets input_links folder_swap modes
-          escaped_names)
+foreach(c outdir_plants journal_plants run_identity_escaped journal_failure_escaped
+          foreign_prepix_refused report_targets report_swap_race report_fifo_refused
+          input_links folder_swap modes escaped_names)
   ppx_sh_test(NAME run.security.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
               ARGS ${CMAKE_CURRENT_LIST_DIR}/test_security.py ${c} LABELS unit TIMEOUT 300)
 endforeach()

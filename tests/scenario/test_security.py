@@ -1,8 +1,11 @@
 """Security (issue 11): safe on shared folders and when run as root. The attacker is another
 local user who can write into INPUT, OUTDIR or /tmp: the plants below are what that user could
 make (links owned by uid ATTACKER, set with lchown). Cases that need root say so and skip."""
+import itertools
 import os
 import shutil
+import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -106,13 +109,118 @@ def journal_plants():
     os.makedirs(os.path.join(out, ".prepix"))
     os.chown(os.path.join(out, ".prepix"), ATTACKER, ATTACKER)
     p = run(["run", "-i", inp, "-o", out] + args)
-    check(p.returncode == 1 and ".prepix" in p.stderr, f"foreign .prepix: {p.returncode} {p.stderr}")
+    check(p.returncode == 2 and ".prepix" in p.stderr, f"foreign .prepix: {p.returncode} {p.stderr}")
     check(os.listdir(os.path.join(out, ".prepix")) == [], "wrote into a foreign .prepix")
 
 
+def no_raw_controls(p, what):
+    """Nothing of p's output can drive a terminal: no ESC, no BEL; the text is shown escaped."""
+    both = p.stdout + p.stderr
+    check("\x1b" not in both and "\x07" not in both, f"{what}: raw control characters: {both!r}")
+    check("\\u001b" in both, f"{what}: not shown escaped: {both!r}")
+
+
+def run_identity_escaped():
+    """OUTDIR/.prepix/run with escape sequences in its pipeline= value (a window title, a clear
+    screen, a fake "done" line): every message quoting it shows them escaped (issue 19.8)."""
+    t = tmpdir()
+    inp = os.path.join(t, "in")
+    data.make(inp, n=2)
+    out = os.path.join(t, "out")
+    args = ["run", "-i", inp, "-o", out, "-p", "resize 16", "--progress", "none"]
+    run(args, check=0)
+    ident = os.path.join(out, ".prepix", "run")
+    with open(ident) as f:
+        lines = f.read().splitlines()
+    lines = ["pipeline=\x1b]0;owned\x07\x1b[2Jprepix: done: 0 failed" if l.startswith("pipeline=")
+             else l for l in lines]
+    with open(ident, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    for extra in ([], ["--resume"], ["--resume", "--dry-run"]):
+        p = run(args + extra)
+        check(p.returncode == 2 and "pipeline" in p.stderr, f"{extra}: exit {p.returncode}: "
+              f"{p.stderr!r}")
+        no_raw_controls(p, extra)
+
+
+def fnv1a(b):
+    h = 0xcbf29ce484222325
+    for x in b:
+        h = ((h ^ x) * 0x100000001b3) & 0xffffffffffffffff
+    return h
+
+
+def journal_failure_escaped():
+    """A journal record whose failure message holds escape sequences (its checksum made right):
+    the resumed run's summary shows them escaped."""
+    t = tmpdir()
+    inp = os.path.join(t, "in")
+    data.make(inp, n=2)
+    with open(os.path.join(inp, "bad.jpg"), "wb") as f:
+        f.write(b"not an image at all")
+    out = os.path.join(t, "out")
+    args = ["run", "-i", inp, "-o", out, "-p", "resize 16", "--progress", "none"]
+    run(args, check=3)
+    jpath = os.path.join(out, ".prepix", "journal-1-0.bin")
+    with open(jpath, "rb") as f:
+        j = bytearray(f.read())
+    q, planted = 0, 0
+    while q + 16 <= len(j):
+        n = int.from_bytes(j[q + 8:q + 16], "little")
+        body = j[q + 16:q + 16 + n]
+        at = body.find(b"not a JPEG")
+        if at >= 0:
+            body[at:at + 10] = b"\x1b[2J\x1b]0;x\x07"
+            j[q + 16:q + 16 + n] = body
+            j[q + 16 + n:q + 24 + n] = fnv1a(body).to_bytes(8, "little")
+            planted += 1
+        q += 24 + n
+    check(planted == 1, f"{planted} records planted")
+    with open(jpath, "wb") as f:
+        f.write(j)
+    p = run(args + ["--resume"])
+    check(p.returncode == 3 and "bad.jpg" in p.stderr and "already done" in p.stderr,
+          f"exit {p.returncode}: {p.stderr!r}")
+    no_raw_controls(p, "resumed failure")
+
+
+def foreign_prepix_refused():
+    """OUTDIR/.prepix owned by another user, writable by others, or a link: refused (exit 2)
+    naming what is wrong, before anything in it is opened: a FIFO planted as its `run` is never
+    read, nothing is created in it. With and without --resume, and for --dry-run."""
+    need_root()
+    t = tmpdir()
+    inp = os.path.join(t, "in")
+    data.make(inp, n=2)
+    said = {"owner": "owned by user 54321", "mode": "writable by", "link": "real folder"}
+    for what, phrase in said.items():
+        out = os.path.join(t, what)
+        os.makedirs(out)
+        jd = os.path.join(out, ".prepix")
+        real = os.path.join(t, what + "-real") if what == "link" else jd
+        os.makedirs(real, mode=0o700)
+        os.mkfifo(os.path.join(real, "run"))
+        if what == "link":
+            os.symlink(real, jd)
+        elif what == "owner":
+            os.chown(jd, ATTACKER, ATTACKER)
+        else:
+            os.chmod(jd, 0o777)
+        for extra in ([], ["--resume"], ["--dry-run"]):
+            p = run(["run", "-i", inp, "-o", out, "-p", "resize 16", "--progress", "none"] + extra,
+                    timeout=60)
+            check(p.returncode == 2, f"{what} {extra}: exit {p.returncode}: {p.stderr}")
+            check(".prepix" in p.stderr and phrase in p.stderr, f"{what} {extra}: {p.stderr}")
+            check("FIFO" not in p.stderr and "cannot read" not in p.stderr,
+                  f"{what} {extra}: read inside: {p.stderr}")
+            check(os.listdir(real) == ["run"], f"{what} {extra}: wrote in it: {os.listdir(real)}")
+            check(sorted(os.listdir(out)) == [".prepix"], f"{what} {extra}: {os.listdir(out)}")
+
+
 def report_targets():
-    """Reports never rename over a device, never follow another user's link in a sticky
-    folder, and never use a plantable temporary name."""
+    """Report paths: a link is never followed, whoever owns it (the rename replaces it); a device
+    is refused, never written or renamed over; the exact names "-", /dev/stdout, /dev/stderr and
+    /dev/null still work; no plantable temporary name is used."""
     need_root()
     t = tmpdir()
     inp = os.path.join(t, "in")
@@ -120,23 +228,146 @@ def report_targets():
     dev = os.path.join(t, "null")
     os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
     p = run(["stats", "-i", inp, "--report", dev, "--progress", "none"])
-    check(p.returncode == 0, f"exit {p.returncode}: {p.stderr}")
+    check(p.returncode == 1 and f"cannot write the report {dev}" in p.stderr and
+          "character device" in p.stderr, f"device: exit {p.returncode}: {p.stderr}")
     check(stat.S_ISCHR(os.lstat(dev).st_mode), "the device node was replaced")
     sticky = os.path.join(t, "tmp")
     os.makedirs(sticky)
     os.chmod(sticky, 0o1777)
     vic, h = victim(t)
-    plant_link(vic, os.path.join(sticky, "r.json"))
-    plant_link(vic, os.path.join(sticky, ".r.json.ppxtmp"))
-    p = run(["stats", "-i", inp, "--report", os.path.join(sticky, "r.json"),
-             "--progress", "none"])
-    check(sha(vic) == h, "the report was written through another user's link")
-    check(p.returncode == 0, f"exit {p.returncode}: {p.stderr}")
-    check(os.path.isfile(os.path.join(sticky, "r.json")) and
-          not os.path.islink(os.path.join(sticky, "r.json")), "report not written")
-    # --report /dev/stdout (a root-owned link to our own stdout) still prints the report.
-    p = run(["stats", "-i", inp, "--report", "/dev/stdout", "--progress", "none"])
-    check(p.returncode == 0 and '"channel_stats"' in p.stdout, f"{p.returncode} {p.stderr}")
+    fifo = os.path.join(t, "fifo")
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    at = os.path.join(sticky, "r.json")
+    # Another user's link and root's own, to a file and to a FIFO with a reader: none is followed.
+    for owner, target in itertools.product((ATTACKER, 0), (vic, fifo)):
+        plant_link(target, at, owner)
+        plant_link(target, os.path.join(sticky, ".r.json.ppxtmp"), owner)
+        p = run(["stats", "-i", inp, "--report", at, "--progress", "none"], timeout=60)
+        try:
+            got = os.read(reader, 1 << 20)
+        except BlockingIOError:
+            got = b""
+        check(sha(vic) == h and got == b"", f"written through a link of uid {owner} to {target}")
+        check(p.returncode == 0, f"exit {p.returncode}: {p.stderr}")
+        check(os.path.isfile(at) and not os.path.islink(at), "report not written")
+        os.unlink(at)
+        os.unlink(os.path.join(sticky, ".r.json.ppxtmp"))
+    os.close(reader)
+    # The standard streams and /dev/null by their exact names, as "-" is: never renamed over.
+    for name in ("-", "/dev/stdout", "/dev//stdout"):
+        p = run(["stats", "-i", inp, "--report", name, "--progress", "none"])
+        check(p.returncode == 0 and '"channel_stats"' in p.stdout, f"{name}: {p.returncode} "
+              f"{p.stderr}")
+    p = run(["stats", "-i", inp, "--report", "/dev/stderr", "--progress", "none"])
+    check(p.returncode == 0 and '"channel_stats"' in p.stderr, f"{p.returncode} {p.stderr}")
+    p = run(["stats", "-i", inp, "--report", "/dev/null", "--progress", "none"])
+    check(p.returncode == 0 and '"channel_stats"' not in p.stdout, f"{p.returncode} {p.stderr}")
+    check(stat.S_ISCHR(os.lstat("/dev/null").st_mode) and stat.S_ISLNK(os.lstat("/dev/stdout")
+          .st_mode), "a standard device was replaced")
+
+
+def as_attacker():
+    """In a forked child: become uid ATTACKER (group too), as a co-user would be."""
+    os.setgroups([])
+    os.setgid(ATTACKER)
+    os.setuid(ATTACKER)
+
+
+def report_swap_race():
+    """A co-user swaps, as fast as rename allows, a FIFO and links to root-only files at a report
+    path in a folder of theirs, while root runs `prepix stats --report` there (issue 19.7, 55 of
+    500 runs wrote onto a root-only device). No run may change a root-only file or hang."""
+    need_root()
+    t = tmpdir()
+    os.chmod(t, 0o755)  # mkdtemp makes it 0700: the co-user must reach their folder
+    inp = os.path.join(t, "in")
+    data.make(inp, n=2)
+    secret = os.path.join(t, "secret")
+    os.makedirs(secret, mode=0o700)
+    precious, h = victim(secret)
+    os.chmod(precious, 0o600)
+    # A root-only FIFO stands for the root-only device: what is written into it can be seen.
+    device = os.path.join(secret, "device")
+    os.mkfifo(device, 0o600)
+    dev_fd = os.open(device, os.O_RDONLY | os.O_NONBLOCK)
+    shared = os.path.join(t, "shared")
+    os.makedirs(shared)
+    os.chown(shared, ATTACKER, ATTACKER)
+    at = os.path.join(shared, "r.json")
+    pid = os.fork()
+    if pid == 0:  # the co-user: never returns
+        try:
+            as_attacker()
+            held = []
+            for i in itertools.count():
+                f, l1, l2 = (os.path.join(shared, f".{n}{i}") for n in "fab")
+                os.mkfifo(f)
+                # Held open without reading: a writer's open succeeds, its data stays.
+                held.append(os.open(f, os.O_RDONLY | os.O_NONBLOCK))
+                if len(held) > 4:
+                    os.close(held.pop(0))
+                os.symlink(precious, l1)
+                os.symlink(device, l2)
+                os.rename(f, at)
+                os.rename(l2, at)
+                os.rename(l1, at)
+        finally:
+            os._exit(1)
+    hits, hung = [], 0
+    try:
+        for i in range(300):
+            try:
+                p = run(["stats", "-i", inp, "--report", at, "--progress", "none", "-w", "1"],
+                        timeout=30)
+            except subprocess.TimeoutExpired:
+                hung += 1
+                continue
+            try:
+                leaked = os.read(dev_fd, 1 << 20)
+            except BlockingIOError:
+                leaked = b""
+            if leaked or sha(precious) != h:
+                hits.append((i, p.returncode, p.stderr[-300:]))
+                with open(precious, "w") as f:
+                    f.write("precious\n")
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(dev_fd)
+    check(not hits and not hung, f"{len(hits)} of 300 runs wrote a root-only file, {hung} hung: "
+          f"{hits[:3]}")
+
+
+def report_fifo_refused():
+    """A FIFO at a report path, held open by a reader that never reads (or by no one), and a
+    socket there: refused at once naming the path, nothing written into them, nothing hangs."""
+    t = tmpdir()
+    inp = os.path.join(t, "in")
+    data.make(inp, n=2)
+    fifo = os.path.join(t, "r.json")
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    for held in (True, False):
+        if not held:
+            os.close(reader)
+        p = run(["stats", "-i", inp, "--report", fifo, "--progress", "none"], timeout=60)
+        check(p.returncode == 1, f"FIFO (held: {held}): exit {p.returncode}: {p.stderr}")
+        check(f"cannot write the report {fifo}" in p.stderr and "FIFO" in p.stderr, p.stderr)
+        if held:
+            try:
+                got = os.read(reader, 1 << 20)
+            except BlockingIOError:
+                got = b""
+            check(got == b"", f"{len(got)} bytes of the report went into the FIFO")
+    check(stat.S_ISFIFO(os.lstat(fifo).st_mode), "the FIFO was replaced")
+    sock_path = os.path.join(t, "s.json")
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(sock_path)
+    p = run(["stats", "-i", inp, "--report", sock_path, "--progress", "none"], timeout=60)
+    s.close()
+    check(p.returncode == 1 and "socket" in p.stderr and sock_path in p.stderr,
+          f"socket: exit {p.returncode}: {p.stderr}")
 
 
 def input_links():
@@ -259,6 +490,9 @@ def release_without_hooks():
 
 
 if __name__ == "__main__":
-    sys.exit(main({f.__name__: f for f in (outdir_plants, journal_plants, report_targets,
-                                           input_links, folder_swap, modes, escaped_names,
+    sys.exit(main({f.__name__: f for f in (outdir_plants, journal_plants, run_identity_escaped,
+                                           journal_failure_escaped, foreign_prepix_refused,
+                                           report_targets,
+                                           report_swap_race, report_fifo_refused, input_links,
+                                           folder_swap, modes, escaped_names,
                                            release_without_hooks)}))

@@ -3,4 +3,6 @@ ppx_c_test(NAME pool SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_pool.c
                  queued_survives_kill submit_to_dead_busy_worker
                  queued_survives_timeout
                  fifo_order slots_and_pending payload_needs_idle_worker worker_fds
+                 result_strings_terminated as_limit_set lower_hard_limit_kept rlimit_fails
+                 pdeathsig_fails
            LABELS unit TIMEOUT 60)

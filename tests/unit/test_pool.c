@@ -3,11 +3,13 @@
  * loss of the first). Workers run the real job with the test fault hook
  * (PPX_TEST_FAULT). */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,6 +17,7 @@
 #include "check.h"
 #include "pipeline/job.h"
 #include "pool/pool.h"
+#include "syscall_fault.h"
 
 typedef struct {
     int n;
@@ -424,7 +427,184 @@ static int worker_fds(void)
     return 0;
 }
 
+/* A worker of the tests below, not the real job: it reports its own
+ * address-space limit (bytes_read: soft, bytes_written: hard), or, with arg
+ * "unterminated", an error whose strings fill their arrays without a NUL (a
+ * worker whose memory a bad input corrupted). */
+static void *probe_start(const void *arg)
+{
+    static int state;
+    (void)arg;
+    return &state;
+}
+
+static void probe_run(void *state, const void *arg, const ppx_task *t, ppx_result *r,
+                      const uint8_t **out)
+{
+    (void)state;
+    (void)t;
+    (void)out;
+    if (arg && strcmp(arg, "unterminated") == 0) {
+        r->status = PPX_EIO;
+        memset(&r->err, 'A', sizeof r->err);
+        r->err.code = PPX_EIO;
+        r->err.stage = PPX_STAGE_DECODE;
+        return;
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0) {
+        r->bytes_read = (uint64_t)rl.rlim_cur;
+        r->bytes_written = (uint64_t)rl.rlim_max;
+    }
+}
+
+static int probe_pool(const char *arg, uint64_t as_limit, ppx_pool **p)
+{
+    ppx_pool_config pc;
+    memset(&pc, 0, sizeof pc);
+    pc.workers = 1;
+    pc.timeout_s = 10;
+    pc.as_limit = as_limit;
+    pc.work = (ppx_worker_fn){probe_start, probe_run, NULL, arg};
+    ppx_err e;
+    return ppx_pool_new(&pc, p, &e);
+}
+
+/* The strings of a worker's error are cut to their arrays at the pool, so
+ * whoever prints or copies them stops inside the result. */
+static int result_strings_terminated(void)
+{
+    ppx_pool *p;
+    CHECK_EQ_INT(probe_pool("unterminated", 0, &p), 0);
+    seen s = {0};
+    CHECK_EQ_INT(submit(p, 1, "a.jpg"), 0);
+    CHECK_EQ_INT(until(p, &s, 1), 0);
+    const ppx_err *e = &s.all[0].err;
+    CHECK_EQ_INT(s.all[0].status, PPX_EIO);
+    CHECK(memchr(e->msg, '\0', sizeof e->msg) != NULL);
+    CHECK(memchr(e->path, '\0', sizeof e->path) != NULL);
+    CHECK_EQ_INT(strlen(e->msg), sizeof e->msg - 1); /* cut, not emptied */
+    ppx_pool_free(&p, 1);
+    return 0;
+}
+
+/* Under AddressSanitizer, whose shadow memory is reserved address space, the
+ * job runs without the limit (src/sched/run.c); so do these two tests. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SKIP_UNDER_ASAN()                                                                          \
+    do {                                                                                           \
+        printf("SKIP: no address-space limit under AddressSanitizer\n");                           \
+        return PPX_SKIP;                                                                           \
+    } while (0)
+#else
+#define SKIP_UNDER_ASAN()                                                                          \
+    do {                                                                                           \
+    } while (0)
+#endif
+
+/* A worker gets the address-space limit asked for. */
+static int as_limit_set(void)
+{
+    SKIP_UNDER_ASAN();
+    ppx_pool *p;
+    uint64_t lim = (uint64_t)48 << 30;
+    CHECK_EQ_INT(probe_pool(NULL, lim, &p), 0);
+    seen s = {0};
+    CHECK_EQ_INT(submit(p, 1, "a.jpg"), 0);
+    CHECK_EQ_INT(until(p, &s, 1), 0);
+    CHECK_EQ_INT(s.all[0].status, 0);
+    CHECK_EQ_INT(s.all[0].bytes_read, lim);
+    ppx_pool_free(&p, 1);
+    return 0;
+}
+
+/* An unprivileged user whose hard limit (ulimit -Hv) is below --as-limit
+ * cannot raise it: the stricter limit stands, and images still run. */
+static int lower_hard_limit_kept_child(void)
+{
+    uint64_t hard = (uint64_t)40 << 30;
+    struct rlimit rl = {(rlim_t)hard, (rlim_t)hard};
+    CHECK(setrlimit(RLIMIT_AS, &rl) == 0);
+    if (geteuid() == 0)
+        CHECK(setgid(54321) == 0 && setuid(54321) == 0); /* no CAP_SYS_RESOURCE */
+    ppx_pool *p;
+    CHECK_EQ_INT(probe_pool(NULL, hard * 2, &p), 0);
+    seen s = {0};
+    CHECK_EQ_INT(submit(p, 1, "a.jpg"), 0);
+    CHECK_EQ_INT(until(p, &s, 1), 0);
+    CHECK_EQ_INT(s.all[0].status, 0);
+    CHECK_EQ_INT(s.all[0].bytes_read, hard);
+    CHECK_EQ_INT(s.all[0].bytes_written, hard);
+    ppx_pool_free(&p, 1);
+    return 0;
+}
+
+static int lower_hard_limit_kept(void)
+{
+    SKIP_UNDER_ASAN();
+    return ppx_test_forked(lower_hard_limit_kept_child);
+}
+
+/* Workers that cannot set up what bounds them (the address-space limit,
+ * dying with the rank) never run an image unbounded: each image they are
+ * given fails at stage worker naming the cause, one failure per image, and
+ * the pool goes on with the next. */
+static int setup_fails(const ppx_test_fault *f, int n, const char *why)
+{
+    if (ppx_test_fail_syscalls(f, n) != 0)
+        return PPX_SKIP;
+    ppx_pool *p;
+    CHECK_EQ_INT(probe_pool(NULL, (uint64_t)48 << 30, &p), 0);
+    int pid = ppx_pool_worker_pid(p, 0);
+    seen s = {0};
+    CHECK_EQ_INT(submit(p, 1, "a.jpg"), 0);
+    CHECK_EQ_INT(submit(p, 2, "b.jpg"), 0);
+    CHECK_EQ_INT(until(p, &s, 2), 0);
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ_INT(s.all[i].id, i + 1);
+        CHECK_EQ_INT(s.all[i].status, PPX_EINTERNAL);
+        CHECK_EQ_INT(s.all[i].err.stage, PPX_STAGE_WORKER);
+        if (!strstr(s.all[i].err.msg, why)) {
+            fprintf(stderr, "message: %s\n", s.all[i].err.msg);
+            return 1;
+        }
+    }
+    CHECK_EQ_INT(ppx_pool_worker_pid(p, 0), pid); /* not forked again and again */
+    CHECK_EQ_INT(ppx_pool_pending(p), 0);
+    ppx_pool_free(&p, 1);
+    return 0;
+}
+
+static int rlimit_fails_child(void)
+{
+    ppx_test_fault f[2];
+    int n = 0;
+#ifdef __NR_setrlimit
+    f[n++] = (ppx_test_fault){__NR_setrlimit, 0, RLIMIT_AS, EPERM};
+#endif
+    f[n++] = (ppx_test_fault){__NR_prlimit64, 1, RLIMIT_AS, EPERM};
+    return setup_fails(f, n, "address-space limit");
+}
+
+static int rlimit_fails(void)
+{
+    return ppx_test_forked(rlimit_fails_child);
+}
+
+static int pdeathsig_fails_child(void)
+{
+    ppx_test_fault f[] = {{__NR_prctl, 0, PR_SET_PDEATHSIG, EINVAL}};
+    return setup_fails(f, 1, "PR_SET_PDEATHSIG");
+}
+
+static int pdeathsig_fails(void)
+{
+    return ppx_test_forked(pdeathsig_fails_child);
+}
+
 PPX_TEST_MAIN(TEST(results_and_crash), TEST(hang_times_out), TEST(idle_worker_killed),
               TEST(queued_survives_crash), TEST(queued_survives_kill),
               TEST(submit_to_dead_busy_worker), TEST(queued_survives_timeout), TEST(fifo_order),
-              TEST(slots_and_pending), TEST(payload_needs_idle_worker), TEST(worker_fds))
+              TEST(slots_and_pending), TEST(payload_needs_idle_worker), TEST(worker_fds),
+              TEST(result_strings_terminated), TEST(as_limit_set), TEST(lower_hard_limit_kept),
+              TEST(rlimit_fails), TEST(pdeathsig_fails))
