@@ -106,6 +106,20 @@ PPX_MUST_USE int ppx_open_beneath(int root, ppx_dircache *cache, const char *rel
  * PPX_EIO. */
 PPX_MUST_USE int ppx_open_input_at(int dfd, const char *name, int follow_last, ppx_err *err);
 
+/* Opens name in folder dfd (AT_FDCWD: a path) as the listing does: a folder
+ * (dir) or a file to read, never blocking (a FIFO never hangs), the last
+ * component through a link only with follow_last. The descriptor, or
+ * -errno: the listing keeps the errno of what it could not open, so that
+ * each such entry fails with its own reason. */
+PPX_MUST_USE int ppx_list_open_at(int dfd, const char *name, int dir, int follow_last);
+
+/* Opens a file of prepix's own in a private folder (OUTDIR/.prepix), never
+ * through a link, mode 0600: PPX_PRIVATE_LOCK opens or creates it for
+ * reading and writing; PPX_PRIVATE_NEW creates a new one (never an existing
+ * file) for appending. The descriptor, or -errno. */
+enum { PPX_PRIVATE_LOCK = 1, PPX_PRIVATE_NEW };
+PPX_MUST_USE int ppx_private_file_open(int dirfd, const char *name, int how);
+
 /* Reads a whole regular file from an open descriptor (taking ownership: it is
  * closed) into b, checking its type with fstat before any read: PPX_ESPECIAL
  * for FIFOs, devices, sockets, folders (nothing is read from them), PPX_ELIMIT

@@ -425,6 +425,22 @@ int ppx_open_beneath(int root, ppx_dircache *cache, const char *rel, int follow_
     return fd;
 }
 
+int ppx_list_open_at(int dfd, const char *name, int dir, int follow_last)
+{
+    int fd = openat(dfd, name,
+                    O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (dir ? O_DIRECTORY : 0) |
+                        (follow_last ? 0 : O_NOFOLLOW));
+    return fd >= 0 ? fd : -errno;
+}
+
+int ppx_private_file_open(int dirfd, const char *name, int how)
+{
+    int flags = how == PPX_PRIVATE_LOCK ? O_RDWR | O_CREAT | O_NONBLOCK
+                                        : O_WRONLY | O_CREAT | O_EXCL | O_APPEND;
+    int fd = openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC, 0600);
+    return fd >= 0 ? fd : -errno;
+}
+
 int ppx_open_input_at(int dfd, const char *name, int follow_last, ppx_err *err)
 {
     int fd = openat(dfd, name,

@@ -397,11 +397,13 @@ int ppx_journal_open(ppx_journal *j, int jdir, int attempt, int rank, ppx_err *e
     snprintf(name, sizeof name, "journal-%d-%d.bin", attempt, rank);
     /* A new file, never an existing one or a link: each attempt and rank
      * writes its own, and the attempt number is one no file had. */
-    j->fd =
-        openat(jdir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_APPEND | O_CLOEXEC, 0600);
-    if (j->fd < 0)
+    j->fd = ppx_private_file_open(jdir, name, PPX_PRIVATE_NEW);
+    if (j->fd < 0) {
+        int e = -j->fd;
+        j->fd = -1;
         return ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_JOB, "cannot create journal .prepix/%s: %s",
-                           name, strerror(errno));
+                           name, strerror(e));
+    }
     return 0;
 }
 

@@ -125,12 +125,9 @@ static int add_archive_at(ppx_listing *l, int dfd, const char *name, const char 
 {
     if (ppx_is_compressed_tar_name(name))
         return ppx_listing_add_failed(l, key, 0, PPX_TAR_COMPRESSED);
-    int fd = openat(dfd, name,
-                    O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC |
-                        (l->follow_symlinks ? 0 : O_NOFOLLOW));
+    int fd = ppx_list_open_at(dfd, name, 0, l->follow_symlinks);
     if (fd < 0) {
-        int e = errno;
-        int rc = add_failed(l, key, e);
+        int rc = add_failed(l, key, -fd);
         if (!rc)
             l->walk_errors[l->n_walk_errors - 1].archive = 1;
         return rc;
@@ -222,9 +219,9 @@ static int walk(ppx_listing *l, int dfd, const char *rel, int depth, ppx_err *er
         }
         /* Never through a link: a folder swapped for one after readdir
          * fails here (ELOOP/ENOTDIR) instead of being walked. */
-        int sub = openat(dirfd(d), ents[i].name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int sub = ppx_list_open_at(dirfd(d), ents[i].name, 1, 0);
         if (sub < 0) {
-            int e = errno;
+            int e = -sub;
             memcpy(key + kl, "/", 2);
             rc = add_failed(l, key, e);
             continue;
@@ -265,10 +262,10 @@ static int wait_pipe(const ppx_listing *l, int fd, ppx_err *err)
  * spellings of one file are seen as one. */
 static int read_list(ppx_listing *l, const char *file, ppx_err *err)
 {
-    int fd = open(file, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    int fd = ppx_list_open_at(AT_FDCWD, file, 0, 1);
     if (fd < 0)
-        return ppx_err_set(err, errno == ENOENT ? PPX_ENOENT : PPX_EIO, PPX_STAGE_INPUT,
-                           "cannot open list %s: %s", file, strerror(errno));
+        return ppx_err_set(err, fd == -ENOENT ? PPX_ENOENT : PPX_EIO, PPX_STAGE_INPUT,
+                           "cannot open list %s: %s", file, strerror(-fd));
     struct stat st;
     if (fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))) {
         close(fd);
@@ -359,9 +356,9 @@ int ppx_listing_build(const char *input, int follow_symlinks, const volatile sig
         return read_list(l, file, err);
     }
     /* INPUT itself is named by the user: links in it are followed. */
-    int fd = open(input, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = ppx_list_open_at(AT_FDCWD, input, 1, 1);
     if (fd < 0) {
-        int e = errno;
+        int e = -fd;
         if (e == ENOTDIR && ppx_is_compressed_tar_name(input))
             return ppx_err_set(err, PPX_EUSAGE, PPX_STAGE_INPUT, "input %s: %s", input,
                                ppx_tar_problem_text(PPX_TAR_COMPRESSED));
@@ -373,10 +370,10 @@ int ppx_listing_build(const char *input, int follow_symlinks, const volatile sig
                      slash ? input : ".");
             if (l->root[0] == '\0')
                 snprintf(l->root, sizeof l->root, "/");
-            int afd = open(input, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+            int afd = ppx_list_open_at(AT_FDCWD, input, 0, 1);
             if (afd < 0)
-                return ppx_err_set(err, errno == ENOENT ? PPX_ENOENT : PPX_EIO, PPX_STAGE_INPUT,
-                                   "input %s: %s", input, strerror(errno));
+                return ppx_err_set(err, afd == -ENOENT ? PPX_ENOENT : PPX_EIO, PPX_STAGE_INPUT,
+                                   "input %s: %s", input, strerror(-afd));
             l->is_archive = 1;
             /* Named by the user: read as named, through a link too. */
             return ppx_listing_add_archive(l, afd, name, 1, err);
@@ -388,6 +385,9 @@ int ppx_listing_build(const char *input, int follow_symlinks, const volatile sig
                            input, strerror(e));
     }
     snprintf(l->root, sizeof l->root, "%s", input);
+    struct stat st;
+    if (fstat(fd, &st) == 0)
+        l->root_id = (ppx_file_id){(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint32_t)st.st_mode};
     return walk(l, fd, "", 0, err);
 }
 

@@ -56,6 +56,7 @@ typedef struct {
     uint64_t skipped;            /* files left out because their name is not an image's */
     uint64_t hash;               /* FNV-1a of every key in order: identifies the listing */
     char root[4096];             /* INPUT folder, or the folder of the @LIST file */
+    ppx_file_id root_id;         /* the INPUT folder walked (0: not a walk) */
     int is_list;                 /* from @LIST: keys are paths named on purpose */
     int is_archive;              /* INPUT is one archive (root is its folder) */
     ppx_walk_error *walk_errors; /* in listing order */

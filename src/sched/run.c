@@ -205,10 +205,21 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
      * swapped for a link after the walk (by whoever reads: every rank with
      * the paths transport, rank 0 with bytes). */
     if (!s->listing.is_list && !(cfg->transport_bytes && s->rank != 0)) {
-        s->in_root = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (s->in_root < 0)
+        s->in_root = ppx_list_open_at(AT_FDCWD, s->root, 1, 1);
+        struct stat st;
+        if (s->in_root < 0) {
             local_rc = ppx_err_set(&e, PPX_EIO, PPX_STAGE_INPUT, "cannot open INPUT %s: %s",
-                                   s->root, strerror(errno));
+                                   s->root, strerror(-s->in_root));
+            s->in_root = -1;
+        } else if (s->rank == 0 && s->listing.root_id.ino &&
+                   (fstat(s->in_root, &st) != 0 || (uint64_t)st.st_dev != s->listing.root_id.dev ||
+                    (uint64_t)st.st_ino != s->listing.root_id.ino)) {
+            /* Reopened by its name: it must be the folder that was walked (other
+             * ranks may see other device numbers of a shared file system). */
+            local_rc = ppx_err_set(
+                &e, PPX_ECHANGED, PPX_STAGE_INPUT,
+                "INPUT %s is not the folder that was listed (replaced meanwhile)", s->root);
+        }
     }
     /* OUTDIR and the journal: opened by whoever writes the outputs. */
     if (!local_rc && cfg->outdir && !(cfg->transport_bytes && s->rank != 0)) {

@@ -247,12 +247,11 @@ const char *ppx__format_name(const ppx_run_config *cfg)
  * of the next one. 0, or an exit code with the message printed. */
 static int take_lock(run_state *s)
 {
-    s->lock_fd =
-        openat(s->jdir, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+    s->lock_fd = ppx_private_file_open(s->jdir, "lock", PPX_PRIVATE_LOCK);
     struct stat st;
     if (s->lock_fd < 0 || fstat(s->lock_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         fprintf(stderr, "prepix: cannot open %s/.prepix/lock: %s\n", s->cfg->outdir,
-                s->lock_fd < 0 ? strerror(errno) : "not a regular file");
+                s->lock_fd < 0 ? strerror(-s->lock_fd) : "not a regular file");
         return 1;
     }
     if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
