@@ -74,12 +74,15 @@ PPX_MUST_USE int ppx_tar_read_member(int fd, uint64_t off, uint64_t size, uint64
 
 /* What the listing saw of an archive file. Every read after listing opens
  * the archive again as the listing did (through a link only if the listing
- * followed one) and must find this file: the same device and inode, a
- * regular file. Anything else (a file renamed over it, a link to another
- * file, a FIFO) is PPX_ECHANGED and nothing of it is read. */
+ * followed one) and must find this file: a regular file with the same inode
+ * and, where the device number means the same (dev_known: the listing's own
+ * host; a network file system's device number differs from client to
+ * client), the same device. Anything else (a file renamed over it, a link
+ * to another file, a FIFO) is PPX_ECHANGED and nothing of it is read. */
 typedef struct {
     ppx_file_id id; /* dev, ino, st_mode as the listing's fstat saw them */
     uint32_t follow;
+    uint32_t dev_known;
 } ppx_arc_ident;
 
 /* The archive a reader last opened, kept for its next member: reading an

@@ -31,6 +31,7 @@ typedef struct {
     ppx_format out_format; /* PPX_FMT_UNKNOWN = same (also the encoding in tar shards) */
     ppx_shard_kind shard;  /* tar/npy: one shard per chunk, chunk size = shard size */
     uint64_t shard_size;   /* images per shard (0: 1000) */
+    uint64_t shards;       /* or: this many shards of equal size (0: by shard_size) */
     int quality;
     int webp_lossless; /* -f webp-lossless: WebP output is lossless */
     int workers;       /* per rank; <= 0: CPUs in the affinity mask */

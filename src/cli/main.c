@@ -46,6 +46,8 @@ static const char usage_text[] =
     "                         stays lossless), any case;\n"
     "                         tar (WebDataset shards) or npy (array shards), see docs/formats.md\n"
     "      --shard-size N     images per tar/npy shard (default 1000)\n"
+    "      --shards N         or: split the images into N tar/npy shards of equal size (a\n"
+    "                         DataLoader wants at least as many shards as its workers)\n"
     "  -q, --quality N        JPEG and lossy WebP quality 1..100 (default 90)\n"
     "  -w, --workers N        worker processes per rank (default: CPUs in the affinity mask)\n"
     "      --chunk-size N     images per unit of scheduling (default: from the dataset size;\n"
@@ -211,11 +213,16 @@ static int check_format(ppx_run_config *cfg, const ppx_pipeline *pl)
         return -1;
     }
     if (!cfg->shard) {
-        if (cfg->shard_size) {
-            usage_error("--shard-size applies to -f tar and -f npy only");
+        if (cfg->shard_size || cfg->shards) {
+            usage_error("%s applies to -f tar and -f npy only",
+                        cfg->shards ? "--shards" : "--shard-size");
             return -1;
         }
         return 0;
+    }
+    if (cfg->shard_size && cfg->shards) {
+        usage_error("--shard-size and --shards both set the shards' size: give one");
+        return -1;
     }
     ppx_npy_shape sh;
     if (cfg->shard == PPX_SHARD_NPY && ppx_sched_npy_shape(pl, &sh)) {
@@ -230,6 +237,13 @@ static int check_format(ppx_run_config *cfg, const ppx_pipeline *pl)
                     sh.c, sh.c == 1 ? "the pipeline's last colour op is grayscale" : "RGB");
         return -1;
     }
+    if (cfg->chunk_size && cfg->shards) {
+        usage_error("with -f %s a chunk is a shard: --shards sets their size, not --chunk-size",
+                    cfg->shard == PPX_SHARD_TAR ? "tar" : "npy");
+        return -1;
+    }
+    if (cfg->shards) /* the size is the listing's share, known to rank 0 after the walk */
+        return 0;
     if (!cfg->shard_size)
         cfg->shard_size = 1000;
     if (cfg->chunk_size && cfg->chunk_size != cfg->shard_size) {
@@ -250,6 +264,7 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
 {
     enum {
         O_SHARD = 1000,
+        O_SHARDS,
         O_CHUNK,
         O_SEED,
         O_RESUME,
@@ -274,6 +289,7 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
                                          {"quality", required_argument, 0, 'q'},
                                          {"workers", required_argument, 0, 'w'},
                                          {"shard-size", required_argument, 0, O_SHARD},
+                                         {"shards", required_argument, 0, O_SHARDS},
                                          {"chunk-size", required_argument, 0, O_CHUNK},
                                          {"seed", required_argument, 0, O_SEED},
                                          {"resume", no_argument, 0, O_RESUME},
@@ -349,6 +365,13 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
                 return EXIT_USAGE;
             }
             cfg->shard_size = u;
+            break;
+        case O_SHARDS:
+            if (parse_u64(optarg, &u) || u < 1 || u > MAX_CHUNK) {
+                usage_error("--shards %s: expected a number from 1 to %d", optarg, MAX_CHUNK);
+                return EXIT_USAGE;
+            }
+            cfg->shards = u;
             break;
         case O_CHUNK:
             if (parse_u64(optarg, &u) || u < 1 || u > MAX_CHUNK) {

@@ -304,7 +304,7 @@ static int arc_open(int root, ppx_dircache *dirs, const char *name, const ppx_ar
         return ppx_err_set(err, PPX_EIO, PPX_STAGE_INPUT, "cannot stat its archive: %s",
                            strerror(e));
     }
-    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_dev != want->id.dev ||
+    if (!S_ISREG(st.st_mode) || (want->dev_known && (uint64_t)st.st_dev != want->id.dev) ||
         (uint64_t)st.st_ino != want->id.ino) {
         close(fd);
         return ppx_err_set(err, PPX_ECHANGED, PPX_STAGE_INPUT,
@@ -320,7 +320,8 @@ int ppx_arc_read(ppx_arc_cache *c, int root, ppx_dircache *dirs, const char *nam
 {
     b->len = 0;
     if (c->fd < 0 || strcmp(c->name, name) != 0 || c->ident.id.dev != want->id.dev ||
-        c->ident.id.ino != want->id.ino || c->ident.follow != want->follow) {
+        c->ident.id.ino != want->id.ino || c->ident.follow != want->follow ||
+        c->ident.dev_known != want->dev_known) {
         ppx_arc_cache_close(c);
         if (strlen(name) >= sizeof c->name)
             return ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "archive name too long");

@@ -17,6 +17,10 @@
 #include "prepix/json.h"
 #include "prepix/buf.h"
 
+/* A DataLoader's usual worker count: fewer shards than this leaves some of
+ * its workers without data. */
+#define MIN_SHARDS 8
+
 /* A report: under OUTDIR by default (never through a link there), or where
  * the user said (ppx_report_file_write's rules for devices and links). */
 static int write_report(run_state *s, const char *user_path, const char *name, const ppx_buf *b)
@@ -113,8 +117,8 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
     }
     total.total = s->listing.n;
     /* Run-level oddities, said loudly (stderr, JSON, HTML). */
-    char wbuf[5][PPX_KEY_MAX * 4 + 256];
-    const char *warn[5];
+    char wbuf[6][PPX_KEY_MAX * 4 + 256];
+    const char *warn[6];
     size_t nw = 0;
     if (s->listing.n == 0)
         snprintf(wbuf[nw], sizeof wbuf[nw],
@@ -149,6 +153,17 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
                  (unsigned long long)s->listing.long_sides, PPX_SIDE_EXT_MAX, name),
             nw++;
     }
+    if (cfg->shard && cfg->outdir && s->listing.n && s->n_chunks < MIN_SHARDS)
+        snprintf(wbuf[nw], sizeof wbuf[nw],
+                 "only %llu %s written: a PyTorch DataLoader usually has %d workers, and with "
+                 "more workers than shards some get none (webdataset: 'fewer shards than "
+                 "workers')%s",
+                 (unsigned long long)s->n_chunks, s->n_chunks == 1 ? "shard was" : "shards were",
+                 MIN_SHARDS,
+                 s->listing.n >= MIN_SHARDS ? "; ask for more with --shards 8 or a smaller "
+                                              "--shard-size"
+                                            : ""),
+            nw++;
     for (size_t i = 0; i < nw; i++)
         warn[i] = wbuf[i];
     ppx_report rep = {.warnings = warn,

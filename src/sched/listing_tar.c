@@ -311,7 +311,7 @@ int ppx_listing_add_archive(ppx_listing *l, int fd, const char *key, int follow,
     else {
         /* Every later read of its members must find this very file. */
         l->arcs[l->n_arcs] = (ppx_arc_ident){
-            {(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint32_t)st.st_mode}, follow != 0};
+            {(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint32_t)st.st_mode}, follow != 0, 1};
         rc = list_range(l, fd, (uint32_t)l->n_arcs++, key, 0, (uint64_t)st.st_size,
                         (uint32_t)strlen(key), 0, 0, err);
     }

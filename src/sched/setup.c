@@ -317,6 +317,18 @@ static int stopped_before_work(const run_state *s)
     return 4;
 }
 
+/* --shards k: shards of ceil(n / k) images, k of them; where that leaves
+ * fewer than k (few images: 20 in shards of 3 make 7), shards of
+ * floor(n / k), so that a DataLoader's k workers all get one. A function of
+ * the listing alone, so a resume finds the same size. */
+static uint64_t shards_size(uint64_t n, uint64_t k)
+{
+    uint64_t up = (n + k - 1) / k;
+    if (up <= 1)
+        return 1;
+    return (n + up - 1) / up < k ? n / k : up;
+}
+
 /* Lists the input, checks OUTDIR and the journal. Returns 0 or an exit code. */
 int ppx__setup_rank0(run_state *s, uint64_t total_workers)
 {
@@ -354,6 +366,9 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
         return 1;
     }
 
+    uint64_t asked = cfg->chunk_size;
+    if (cfg->shards)
+        asked = shards_size(s->listing.n, cfg->shards);
     ppx_run_identity prev, now;
     int have_prev = 0;
     if (cfg->outdir) {
@@ -368,7 +383,7 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
         }
         if (have_prev && !cfg->resume && !cfg->dry_run) {
             /* Say whether --resume would be taken, so the advice is true. */
-            uint64_t cs = cfg->chunk_size ? cfg->chunk_size : ppx_identity_chunk_size(&prev);
+            uint64_t cs = asked ? asked : ppx_identity_chunk_size(&prev);
             char diff[8192];
             ppx_identity_make(&now, ppx_pipeline_canonical(cfg->pipeline), ppx__format_name(cfg),
                               cfg->quality, cfg->seed, cfg->limits.max_pixels, s->listing.hash,
@@ -396,13 +411,13 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
                     cfg->outdir, (unsigned long long)s->chunk_size, cfg->outdir);
             return 2;
         }
-        if (cfg->chunk_size && cfg->chunk_size != s->chunk_size) {
+        if (asked && asked != s->chunk_size) {
             fprintf(stderr, "prepix: --resume: chunk size %llu differs from the journal's %llu\n",
-                    (unsigned long long)cfg->chunk_size, (unsigned long long)s->chunk_size);
+                    (unsigned long long)asked, (unsigned long long)s->chunk_size);
             return 2;
         }
-    } else if (cfg->chunk_size) {
-        s->chunk_size = cfg->chunk_size;
+    } else if (asked) {
+        s->chunk_size = asked;
     } else {
         /* About 32 chunks per worker of the job: the last chunks end the job
          * unevenly (one rank still busy while the others have nothing), and

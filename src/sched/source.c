@@ -182,6 +182,9 @@ chunk *ppx__unpack_assign(const uint8_t *p, size_t n, int bytes, int *kind, int 
         c->span[i].arc.id.ino = ppx_get_u64(&r);
         c->span[i].arc.id.mode = (uint32_t)ppx_get_u64(&r);
         c->span[i].arc.follow = ppx_get_u64(&r) != 0;
+        /* Another rank may be another host, where a network file system's
+         * device numbers differ: the inode is what it can check. */
+        c->span[i].arc.dev_known = 0;
         if (r.bad || al > kl)
             goto bad;
         c->span[i].arc_len = (uint32_t)al;

@@ -22,7 +22,7 @@ foreach(c np_matrix skewed kill9_resume sigterm_resume sigusr1_mpirun_resume byt
   ppx_sh_test(NAME mpi.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
               ARGS ${CMAKE_CURRENT_LIST_DIR}/test_mpi.py ${c} LABELS mpi TIMEOUT 600)
 endforeach()
-foreach(c shards_tar shards_npy shards_normalize shards_usage shards_failures)
+foreach(c shards_tar shards_npy shards_normalize shards_usage shards_failures shards_count)
   ppx_sh_test(NAME run.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
               ARGS ${CMAKE_CURRENT_LIST_DIR}/test_shards.py ${c} LABELS unit TIMEOUT 300)
 endforeach()

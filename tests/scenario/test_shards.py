@@ -532,7 +532,51 @@ def corpus_shards():
             check_npy_out(out, lst, failed, 16, (48, 40), 3)
 
 
+def shards_count():
+    """Issue 25 item 3: --shards N asks for a number of shards (their size is the listing's
+    share, rounded up, the same on --resume); a run that writes fewer than 8 shards warns,
+    naming the DataLoader's workers."""
+    t, inp = dataset(20, more=False)
+    n = len(listing(inp))
+    out = os.path.join(t, "o8")
+    p = run(["run", "-i", inp, "-o", out, "-f", "tar", "--shards", "8", "--progress", "none"],
+            check=0)
+    shards = sorted(f for f in os.listdir(out) if f.startswith("shard-"))
+    size = -(-n // 8) if -(-n // -(-n // 8)) >= 8 else n // 8
+    check(len(shards) >= 8 and len(shards) == -(-n // size), f"{n} images, --shards 8: {shards}")
+    check(report(out)["warnings"] == [], report(out)["warnings"])
+    check("fewer shards" not in p.stderr, p.stderr)
+    # Where ceil(n / k) fills k shards, exactly k (and fewer than 8 warns).
+    out4 = os.path.join(t, "o4")
+    p = run(["run", "-i", inp, "-o", out4, "-f", "tar", "--shards", "4", "--progress", "none"],
+            check=0)
+    check(len([f for f in os.listdir(out4) if f.startswith("shard-")]) == 4, os.listdir(out4))
+    check(any(w.startswith("only 4 shards were written") for w in report(out4)["warnings"]),
+          report(out4)["warnings"])
+    # The same size on --resume; and equal bytes to --shard-size of that size.
+    run(["run", "-i", inp, "-o", out, "-f", "tar", "--shards", "8", "--resume", "--progress",
+         "none"], check=0)
+    ref = os.path.join(t, "ref")
+    run(["run", "-i", inp, "-o", ref, "-f", "tar", "--shard-size", str(size), "--progress",
+         "none"], check=0)
+    check(tree(out) == tree(ref), "--shards 8 differs from --shard-size of its share")
+    # One shard: said, with the way out.
+    one = os.path.join(t, "o1")
+    p = run(["run", "-i", inp, "-o", one, "-f", "npy", "-p", "resize 16x16 fit=fill",
+             "--progress", "none"], check=0)
+    w = report(one)["warnings"]
+    check(len(w) == 1 and w[0].startswith("only 1 shard was written") and "--shards 8" in w[0]
+          and "DataLoader" in w[0], w)
+    check(w[0] in p.stderr, p.stderr)
+    # Usage errors.
+    for args in (["-f", "tar", "--shards", "0"], ["-f", "jpeg", "--shards", "4"],
+                 ["-f", "tar", "--shards", "4", "--shard-size", "10"]):
+        p = run(["run", "-i", inp, "-o", os.path.join(t, "u"), "--progress", "none"] + args)
+        check(p.returncode == 2 and "--shard" in p.stderr, f"{args}: {p.returncode} {p.stderr}")
+
+
 if __name__ == "__main__":
-    sys.exit(main({f.__name__: f for f in (shards_tar, shards_npy, shards_normalize, shards_usage,
+    sys.exit(main({f.__name__: f for f in (shards_count, shards_tar, shards_npy, shards_normalize,
+                                           shards_usage,
                                            shards_failures, shards_np_matrix,
                                            shards_kill9_resume, corpus_shards)}))

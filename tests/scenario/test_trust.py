@@ -256,6 +256,18 @@ def secret_file(t):
     return p
 
 
+def couser_home():
+    """A test folder with root's secret file and the co-user's home folder in it."""
+    need_root()
+    t = tmpdir()
+    os.chmod(t, 0o755)
+    secret = secret_file(t)
+    home = f"{t}/home"
+    os.makedirs(home)
+    as_couser(home)
+    return t, secret, home
+
+
 def leaked(out):
     """Whether any output holds bytes of the secret: a shard's sidecars must be the captions
     samples_tar wrote (a few bytes of the secret would pass for one), other files are
@@ -276,13 +288,7 @@ def couser_swap():
     listing with a link to a root-only file is refused, never read: deterministic with a
     worker stopped before the archive's last image, for lists and walks, with and without
     --follow-symlinks, both transports."""
-    need_root()
-    t = tmpdir()
-    os.chmod(t, 0o755)
-    secret = secret_file(t)
-    home = f"{t}/home"
-    os.makedirs(home)
-    as_couser(home)
+    t, secret, home = couser_home()
     with open(f"{home}/a.jpg", "wb") as f:
         f.write(jpg(3))
     with open(f"{home}/list.txt", "w") as f:
@@ -315,13 +321,7 @@ def couser_swap():
 def couser_swap_race():
     """Item 6 as a bounded race: a co-user process swaps its archive and a link to a
     root-only file back and forth while root runs; hits must be 0."""
-    need_root()
-    t = tmpdir()
-    os.chmod(t, 0o755)
-    secret = secret_file(t)
-    home = f"{t}/home"
-    os.makedirs(home)
-    as_couser(home)
+    t, secret, home = couser_home()
     samples_tar(f"{home}/real.tar", 20)
     with open(f"{home}/list.txt", "w") as f:
         f.write("s.tar\n")
