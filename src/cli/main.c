@@ -564,14 +564,18 @@ static int cmd_run(int argc, char **argv, int stats_only)
         free(spec_owned);
         return code;
     }
-    char cmdline[4096] = "prepix";
-    for (int k = 0; k < argc; k++) {
-        size_t l = strlen(cmdline);
-        snprintf(cmdline + l, sizeof cmdline - l, " %s", argv[k]);
-    }
-    cfg.command_line = cmdline;
+    /* Each argument quoted as a shell needs it, so that the report's command
+     * line can be pasted back; none recorded when memory runs out. */
+    ppx_buf cmdline;
+    ppx_buf_init(&cmdline);
+    int rc = ppx_buf_append(&cmdline, "prepix", 6);
+    for (int k = 0; k < argc && !rc; k++)
+        rc = ppx_buf_append(&cmdline, " ", 1) || ppx_buf_shell_word(&cmdline, argv[k]);
+    rc = rc || ppx_buf_append(&cmdline, "", 1); /* the terminating NUL */
+    cfg.command_line = rc ? NULL : (const char *)cmdline.data;
 
     code = launch_run(&cfg);
+    ppx_buf_destroy(&cmdline);
     ppx_pipeline *pl = (ppx_pipeline *)cfg.pipeline;
     ppx_pipeline_free(&pl);
     free(spec_owned);
