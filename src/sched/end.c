@@ -113,8 +113,8 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
     }
     total.total = s->listing.n;
     /* Run-level oddities, said loudly (stderr, JSON, HTML). */
-    char wbuf[5][PPX_KEY_MAX * 4 + 256];
-    const char *warn[5];
+    char wbuf[6][PPX_KEY_MAX * 4 + 256];
+    const char *warn[6];
     size_t nw = 0;
     if (s->listing.n == 0)
         snprintf(wbuf[nw], sizeof wbuf[nw],
@@ -149,6 +149,12 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
                  (unsigned long long)s->listing.long_sides, PPX_SIDE_EXT_MAX, name),
             nw++;
     }
+    if (cfg->shard && s->classes.n == 0 && s->classes.cls_unnamed != PPX_NO_CLS)
+        snprintf(wbuf[nw], sizeof wbuf[nw],
+                 "classes.txt is empty: the .cls label %lld cannot be a line number (line k "
+                 "names label k, for labels 0 to %lld); index.csv and the shards keep the labels",
+                 (long long)s->classes.cls_unnamed, (long long)(PPX_CLS_LINES_MAX - 1)),
+            nw++;
     for (size_t i = 0; i < nw; i++)
         warn[i] = wbuf[i];
     ppx_report rep = {.warnings = warn,

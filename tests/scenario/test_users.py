@@ -1,9 +1,13 @@
-"""What users see (issue 25): the report's command line can be pasted back into a shell."""
+"""What users see (issue 25): the report's command line can be pasted back into a shell;
+classes.txt of WebDataset input labelled by .cls members."""
+import csv
 import html
+import io
 import os
 import re
 import subprocess
 import sys
+import tarfile
 
 sys.path.insert(0, os.path.dirname(__file__))
 import data  # noqa: E402
@@ -57,5 +61,55 @@ def command_line_quoted():
     check(m and html.unescape(m.group(1)) == cl2, "HTML: %s" % (m and m.group(1)))
 
 
+def wds_tar(path, labels):
+    """A WebDataset tar: sample i is a small JPEG and, unless labels[i] is None, a .cls
+    member holding labels[i]."""
+    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tf:
+        for i, lab in enumerate(labels):
+            b = io.BytesIO()
+            data.photo_like(24, 20, 40 + i).save(b, "JPEG", quality=90)
+            members = [(f"{i:06d}.jpg", b.getvalue())]
+            if lab is not None:
+                members.append((f"{i:06d}.cls", str(lab).encode()))
+            for name, payload in members:
+                ti = tarfile.TarInfo(name)
+                ti.size = len(payload)
+                tf.addfile(ti, io.BytesIO(payload))
+
+
+def cls_classes():
+    """Labels from .cls members: classes.txt lists the ids 0..largest, one a line, each line
+    its own number, so that every reader that takes line `label` as the class name (and the
+    number of lines as the number of classes) stays right, with sparse ids too; -1 is "no
+    label" as in index.csv. Ids no line number can name (below -1, or past the cap) leave
+    classes.txt empty, and the report says why. -f tar and -f npy alike."""
+    t = tmpdir()
+    labels = [3, 0, 7, -1, 3, None]
+    wds_tar(os.path.join(t, "wds.tar"), labels)
+    for fmt, pipe in (("tar", "resize 16"), ("npy", "resize 16 | center-crop 16")):
+        out = os.path.join(t, "o-" + fmt)
+        run(["run", "-i", os.path.join(t, "wds.tar"), "-o", out, "-f", fmt, "-p", pipe,
+             "--progress", "none"], check=0)
+        with open(os.path.join(out, "classes.txt"), "rb") as f:
+            txt = f.read()
+        check(txt == b"".join(b"%d\n" % k for k in range(8)), "classes.txt: %r" % txt)
+        names = txt.decode().splitlines()
+        with open(os.path.join(out, "index.csv"), newline="") as f:
+            rows = list(csv.DictReader(f))
+        check([int(r["label"]) for r in rows] == [3, 0, 7, -1, 3, -1], str(rows))
+        for r in rows:
+            lab = int(r["label"])
+            check(lab == -1 or names[lab] == str(lab), "%s: %s" % (r, names))
+        check(report(out)["warnings"] == [], str(report(out)["warnings"]))
+    for bad in (-2, 1 << 40):
+        wds_tar(os.path.join(t, "bad.tar"), [0, bad])
+        out = os.path.join(t, "o-bad%d" % bad)
+        run(["run", "-i", os.path.join(t, "bad.tar"), "-o", out, "-f", "tar", "--progress",
+             "none"], check=0)
+        check(os.path.getsize(os.path.join(out, "classes.txt")) == 0, "classes.txt not empty")
+        w = report(out)["warnings"]
+        check(len(w) == 1 and "classes.txt" in w[0] and str(bad) in w[0], str(w))
+
+
 if __name__ == "__main__":
-    sys.exit(main({f.__name__: f for f in (command_line_quoted,)}))
+    sys.exit(main({f.__name__: f for f in (command_line_quoted, cls_classes)}))
