@@ -1,8 +1,9 @@
 """What users see (issue 25): the report's command line can be pasted back into a shell;
-classes.txt of WebDataset input labelled by .cls members."""
+classes.txt of WebDataset input labelled by .cls members; the stats report's outdir."""
 import csv
 import html
 import io
+import json
 import os
 import re
 import subprocess
@@ -111,5 +112,25 @@ def cls_classes():
         check(len(w) == 1 and "classes.txt" in w[0] and str(bad) in w[0], str(w))
 
 
+def stats_outdir():
+    """prepix stats writes no images and has no OUTDIR: its report (stdout, or --report FILE)
+    holds "outdir": null, as docs/formats.md says, and every other key of a run's report but
+    command_line's optional one; a run's report holds OUTDIR."""
+    t = tmpdir()
+    inp = os.path.join(t, "in")
+    data.make(inp, n=3)
+    p = run(["stats", "-i", inp, "--progress", "none"], check=0)
+    rep = json.loads(p.stdout)
+    check("outdir" in rep and rep["outdir"] is None, "stats: %r" % rep.get("outdir", "absent"))
+    run(["stats", "-i", inp, "--report", os.path.join(t, "r.json"), "--progress", "none"],
+        check=0)
+    check(report(t, "r.json")["outdir"] is None, "stats --report")
+    out = os.path.join(t, "out")
+    run(["run", "-i", inp, "-o", out, "--progress", "none"], check=0)
+    full = report(out)
+    check(full["outdir"] == out, full["outdir"])
+    check(set(full) == set(rep), "keys differ: %s" % (set(full) ^ set(rep)))
+
+
 if __name__ == "__main__":
-    sys.exit(main({f.__name__: f for f in (command_line_quoted, cls_classes)}))
+    sys.exit(main({f.__name__: f for f in (command_line_quoted, cls_classes, stats_outdir)}))

@@ -1,6 +1,6 @@
 # What users see (issue 25, tests/scenario/test_users.py): the report's command line pasted
-# back into a shell; classes.txt of .cls labels.
-foreach(c command_line_quoted)
+# back into a shell; classes.txt of .cls labels; the stats report's outdir.
+foreach(c command_line_quoted stats_outdir)
   ppx_sh_test(NAME report.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
               ARGS ${CMAKE_CURRENT_LIST_DIR}/test_users.py ${c} LABELS unit TIMEOUT 300)
 endforeach()
