@@ -1,5 +1,6 @@
 """What users see (issue 25): the report's command line can be pasted back into a shell;
-classes.txt of WebDataset input labelled by .cls members; the stats report's outdir."""
+classes.txt of WebDataset input labelled by .cls members; the stats report's outdir; one
+image as INPUT."""
 import csv
 import html
 import io
@@ -12,7 +13,10 @@ import tarfile
 
 sys.path.insert(0, os.path.dirname(__file__))
 import data  # noqa: E402
-from lib import check, main, report, run, tmpdir  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+from lib import (PREPIX, check, comparable, main, report, run, snapshot, tmpdir,  # noqa: E402
+                 tree)
 
 # A shell function named prepix that prints each of its arguments followed by a NUL: what `sh -c`
 # makes of the report's command line, argument by argument.
@@ -132,5 +136,97 @@ def stats_outdir():
     check(set(full) == set(rep), "keys differ: %s" % (set(full) ^ set(rep)))
 
 
+def one_image(t):
+    """A folder holding scene.tif (120x100 RGB photo), a neighbour image and a text file: the
+    neighbours must never be read or touched by a run on scene.tif."""
+    src = os.path.join(t, "src")
+    os.makedirs(src)
+    data.photo_like(120, 100, 11).save(os.path.join(src, "scene.tif"))
+    data.photo_like(40, 30, 12).save(os.path.join(src, "other.png"))
+    with open(os.path.join(src, "notes.txt"), "w") as f:
+        f.write("not an image\n")
+    return src
+
+
+def outputs(out):
+    """Files under out, the reports and .prepix left out."""
+    return sorted(k for k in tree(out))
+
+
+def single_file():
+    """One image as INPUT is a dataset of one: its key is its name, its folder the root.
+    -f tiff gives OUTDIR/scene.tif (the crop, exactly), -f jpeg OUTDIR/scene.jpg; --resume
+    finds it done; a name without a folder works from the image's folder; stats measures it;
+    the neighbours are never read."""
+    t = tmpdir()
+    src = one_image(t)
+    img = os.path.join(src, "scene.tif")
+    before = snapshot(src, None)
+    want = np.asarray(Image.open(img))[20:84, 10:74]
+    out = os.path.join(t, "tiff")
+    args = ["-i", img, "-p", "crop 10,20,64,64", "-f", "tiff", "--progress", "none"]
+    run(["run", "-o", out] + args, check=0)
+    check(outputs(out) == ["scene.tif"], str(outputs(out)))
+    check(np.array_equal(np.asarray(Image.open(os.path.join(out, "scene.tif"))), want),
+          "the crop differs")
+    rep = report(out)
+    check(rep["images"] == {"total": 1, "ok": 1, "failed": 0, "skipped": 0}, str(rep["images"]))
+    check(rep["input"] == img and rep["input_sizes"]["width"]["max"] == 120, str(rep["input"]))
+    p = run(["run", "-o", out, "--resume"] + args, check=0)
+    rep2 = report(out)
+    check(rep2["resumed"]["images"] == 1 and comparable(rep2) == comparable(rep),
+          "resume: %s %s" % (rep2["resumed"], p.stderr))
+    out = os.path.join(t, "jpeg")
+    run(["run", "-i", img, "-o", out, "-f", "jpeg", "-p", "crop 10,20,64,64", "--progress",
+         "none"], check=0)
+    check(outputs(out) == ["scene.jpg"], str(outputs(out)))
+    check(Image.open(os.path.join(out, "scene.jpg")).size == (64, 64), "JPEG size")
+    # A bare name, from the image's own folder.
+    out = os.path.join(t, "bare")
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    p = subprocess.run([PREPIX, "run", "-i", "scene.tif", "-o", out, "-f", "png",
+                        "--progress", "none"], cwd=src, env=env, capture_output=True, text=True)
+    check(p.returncode == 0, p.stderr)
+    check(outputs(out) == ["scene.png"], str(outputs(out)))
+    p = run(["stats", "-i", img, "--progress", "none"], check=0)
+    st = json.loads(p.stdout)
+    check(st["images"]["total"] == 1 and st["input_sizes"]["height"]["max"] == 100,
+          str(st["images"]))
+    check(snapshot(src, None) == before, "the input folder changed")
+
+
+def single_file_np2():
+    """-np 2 under mpiexec gives the bytes and statistics of -np 1, with both transports."""
+    t = tmpdir()
+    img = os.path.join(one_image(t), "scene.tif")
+    args = ["-i", img, "-p", "crop 10,20,64,64", "-f", "tiff", "--progress", "none"]
+    run(["run", "-o", os.path.join(t, "np1")] + args, check=0)
+    ref = tree(os.path.join(t, "np1"))
+    for tr in ("paths", "bytes"):
+        out = os.path.join(t, "np2-" + tr)
+        run(["run", "-o", out, "--transport", tr] + args, mpi_np=2, check=0)
+        check(tree(out) == ref, "-np 2 --transport %s differs" % tr)
+        check(comparable(report(out)) == comparable(report(os.path.join(t, "np1"))), tr)
+
+
+def single_file_refused():
+    """OUTDIR may not hold the image (its output could replace it: -o its folder with -f same
+    would name the input itself), nor be the image; a file that is neither an image nor a .tar
+    is a usage error that says what INPUT may be. Exit 2, nothing written."""
+    t = tmpdir()
+    src = one_image(t)
+    img = os.path.join(src, "scene.tif")
+    before = snapshot(t, None)
+    for o in (src, t, img):
+        p = run(["run", "-i", img, "-o", o, "-f", "same", "--progress", "none"], check=2)
+        check("OUTDIR" in p.stderr and "scene.tif" in p.stderr, p.stderr)
+    p = run(["run", "-i", os.path.join(src, "notes.txt"), "-o", os.path.join(t, "o"),
+             "--progress", "none"], check=2)
+    check("notes.txt" in p.stderr and "image" in p.stderr and ".tar" in p.stderr, p.stderr)
+    p = run(["stats", "-i", os.path.join(src, "notes.txt"), "--progress", "none"], check=2)
+    check(snapshot(t, None) == before, "something was written")
+
+
 if __name__ == "__main__":
-    sys.exit(main({f.__name__: f for f in (command_line_quoted, cls_classes, stats_outdir)}))
+    sys.exit(main({f.__name__: f for f in (command_line_quoted, cls_classes, stats_outdir, single_file,
+                                          single_file_np2, single_file_refused)}))
