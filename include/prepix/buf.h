@@ -29,6 +29,11 @@ PPX_MUST_USE int ppx_buf_append(ppx_buf *b, const void *p, size_t n);
 /* Appends printf-formatted text (no NUL). 0, PPX_ENOMEM or PPX_EINVAL (bad format). */
 PPX_MUST_USE int ppx_buf_printf(ppx_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Appends the NUL-terminated s as one word of a POSIX shell command line,
+ * so that `sh -c` reads back exactly s: bare when every byte is an ASCII
+ * letter, digit or one of _@%+=:,./- (Python's shlex.quote), else in
+ * single quotes with each ' written '\''. 0 or PPX_ENOMEM. */
+PPX_MUST_USE int ppx_buf_shell_word(ppx_buf *b, const char *s);
 /* ---- The one binary encoding ------------------------------------------
  * Every byte layout prepix defines, on disk (journal, statistics, failures,
  * npy labels) and between ranks (every MPI message), is built from these:

@@ -32,10 +32,11 @@ static const char usage_text[] =
     "\n"
     "INPUT is a folder (walked depth-first, each folder in byte order, symlinked folders not\n"
     "followed, files named *.jpg *.jpeg *.tif *.tiff *.png *.webp in any case) or @LIST, a file\n"
-    "with one path a line relative to the list's folder, or a .tar archive. Every .tar met\n"
-    "(walk, list line, or inside an archive one level deep, as ImageNet's tar of class tars)\n"
-    "is read in place: its images are inputs keyed ARCHIVE/MEMBER. OUTDIR must not be INPUT or\n"
-    "lie inside it.\n"
+    "with one path a line relative to the list's folder, or one image (a dataset of one, keyed\n"
+    "by its name), or a .tar archive. Every .tar met (walk, list line, or inside an archive one\n"
+    "level deep, as ImageNet's tar of class tars) is read in place: its images are inputs keyed\n"
+    "ARCHIVE/MEMBER. OUTDIR must not be INPUT or lie inside it, nor hold the image given as\n"
+    "INPUT.\n"
     "\n"
     "Options:\n"
     "  -p, --pipeline SPEC    ops separated by '|' ('@FILE' reads it from a file); see `prepix "
@@ -587,14 +588,18 @@ static int cmd_run(int argc, char **argv, int stats_only)
         free(spec_owned);
         return code;
     }
-    char cmdline[4096] = "prepix";
-    for (int k = 0; k < argc; k++) {
-        size_t l = strlen(cmdline);
-        snprintf(cmdline + l, sizeof cmdline - l, " %s", argv[k]);
-    }
-    cfg.command_line = cmdline;
+    /* Each argument quoted as a shell needs it, so that the report's command
+     * line can be pasted back; none recorded when memory runs out. */
+    ppx_buf cmdline;
+    ppx_buf_init(&cmdline);
+    int rc = ppx_buf_append(&cmdline, "prepix", 6);
+    for (int k = 0; k < argc && !rc; k++)
+        rc = ppx_buf_append(&cmdline, " ", 1) || ppx_buf_shell_word(&cmdline, argv[k]);
+    rc = rc || ppx_buf_append(&cmdline, "", 1); /* the terminating NUL */
+    cfg.command_line = rc ? NULL : (const char *)cmdline.data;
 
     code = launch_run(&cfg);
+    ppx_buf_destroy(&cmdline);
     ppx_pipeline *pl = (ppx_pipeline *)cfg.pipeline;
     ppx_pipeline_free(&pl);
     free(spec_owned);

@@ -14,7 +14,8 @@
  *
  * Animations: the first frame is composed on its canvas as the WebP
  * container specification says (a transparent black canvas, the frame at its
- * offset), decoding the frame straight into the canvas; WebPAnimDecoder would
+ * offset; RGB and black when the VP8X alpha flag is 0, as Pillow gives it),
+ * decoding the frame straight into the canvas; WebPAnimDecoder would
  * allocate two more canvases and blend with integer rounding that moves
  * colours of half-transparent pixels by one. */
 #include <stdint.h>
@@ -296,11 +297,16 @@ static int read_header(const uint8_t *buf, size_t len, const ppx_limits *l, webp
         h->w = (uint32_t)ff.width, h->h = (uint32_t)ff.height;
         h->blend = it->blend_method == WEBP_MUX_BLEND;
         h->lossless = ff.format == 2;
-        /* Alpha when frame 1 has it, or where it leaves the canvas
-         * transparent. The VP8X alpha flag speaks for every frame (encoders
-         * give later frames transparent pixels to reuse earlier ones). */
+        /* Without the VP8X alpha flag the file has no alpha, as webpinfo,
+         * ImageMagick and Pillow read it: RGB, black around a frame smaller
+         * than the canvas, a frame's own alpha dropped (Pillow decodes RGBA
+         * and keeps RGB). With the flag, alpha when frame 1 has it or
+         * leaves the canvas transparent: the flag speaks for every frame
+         * (WebPAnimEncoder gives later frames transparent pixels to reuse
+         * earlier ones), and an opaque first frame stays RGB, where Pillow
+         * gives RGBA of alpha 255, so that `-f jpeg` takes it. */
         int covers = h->w == cw && h->h == ch;
-        h->channels = ff.has_alpha || !covers ? 4 : 3;
+        h->channels = (h->flags & VP8X_ALPHA_FLAG) && (ff.has_alpha || !covers) ? 4 : 3;
     }
     info->format = PPX_FMT_WEBP;
     info->width = cw;
@@ -369,7 +375,7 @@ static int decode_body(const uint8_t *buf, size_t len, const ppx_decode_opts *o,
             err->stage = PPX_STAGE_DECODE;
         return rc;
     }
-    if (!covers) /* the canvas around the first frame is transparent black */
+    if (!covers) /* the canvas around the first frame: (transparent) black */
         memset(img->data, 0, img->stride * img->height);
 
     WebPDecoderConfig cfg;

@@ -102,3 +102,27 @@ int ppx_array_grow(void **v, size_t *cap, size_t n, size_t elem, size_t first)
     *cap = c;
     return 0;
 }
+
+/* The bytes that no POSIX shell treats specially anywhere in a word (those
+ * of Python's shlex.quote). `~` and `#` at a word's start, globs, braces,
+ * `!` and everything outside ASCII are quoted. */
+static int shell_plain(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("_@%+=:,./-", c));
+}
+
+int ppx_buf_shell_word(ppx_buf *b, const char *s)
+{
+    size_t n = strlen(s), i = 0;
+    while (i < n && shell_plain((unsigned char)s[i]))
+        i++;
+    if (n && i == n)
+        return ppx_buf_append(b, s, n);
+    /* Inside single quotes every byte is literal but ' itself, which ends
+     * the quotes, is written escaped, and reopens them: '\''. */
+    int rc = ppx_buf_append(b, "'", 1);
+    for (const char *p = s; !rc && *p; p++)
+        rc = *p == '\'' ? ppx_buf_append(b, "'\\''", 4) : ppx_buf_append(b, p, 1);
+    return rc ? rc : ppx_buf_append(b, "'", 1);
+}

@@ -3,6 +3,7 @@
 #include "sched/run_state.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -35,6 +36,66 @@ static int write_report(run_state *s, const char *user_path, const char *name, c
         fprintf(stderr, "prepix: cannot write the report %s: %s\n", shown, e.msg);
     }
     return rc;
+}
+
+/* Run-level oddities, said loudly (stderr, JSON, HTML). */
+#define MAX_WARNINGS 8
+typedef struct {
+    char text[MAX_WARNINGS][PPX_KEY_MAX * 4 + 256];
+    const char *v[MAX_WARNINGS];
+    size_t n;
+} warnings;
+
+__attribute__((format(printf, 2, 3))) static void warn(warnings *w, const char *fmt, ...)
+{
+    if (w->n == MAX_WARNINGS)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->text[w->n], sizeof w->text[w->n], fmt, ap);
+    va_end(ap);
+    w->v[w->n] = w->text[w->n];
+    w->n++;
+}
+
+static void run_warnings(const run_state *s, warnings *w)
+{
+    const ppx_run_config *cfg = s->cfg;
+    const ppx_listing *l = &s->listing;
+    if (l->n == 0)
+        warn(w, "no images found under %s (%llu other files skipped): nothing was done", cfg->input,
+             (unsigned long long)l->skipped);
+    else if (l->skipped > l->n)
+        warn(w, "%llu files were skipped as not images, more than the %zu images found",
+             (unsigned long long)l->skipped, l->n);
+    if (l->n_walk_errors)
+        warn(w, "%zu entries under INPUT could not be read (listed as failures at stage input)",
+             l->n_walk_errors);
+    if (l->skipped_other)
+        warn(w,
+             "%llu archive members were skipped unread: links, devices, FIFOs or sparse files "
+             "(counted in skipped)",
+             (unsigned long long)l->skipped_other);
+    if (l->long_sides && cfg->shard == PPX_SHARD_TAR) {
+        char name[PPX_KEY_MAX * 4];
+        ppx_escape_name(name, sizeof name, l->long_side_first);
+        warn(w,
+             "%llu sidecars left out of the tar shards: their extension is over %d bytes, too "
+             "long for a tar member's name (counted in skipped; the first: %s)",
+             (unsigned long long)l->long_sides, PPX_SIDE_EXT_MAX, name);
+    }
+    if (cfg->shard && cfg->outdir && l->n && s->n_chunks < MIN_SHARDS)
+        warn(w,
+             "only %llu %s written: a PyTorch DataLoader usually has %d workers, and with more "
+             "workers than shards some get none (webdataset: 'fewer shards than workers')%s",
+             (unsigned long long)s->n_chunks, s->n_chunks == 1 ? "shard was" : "shards were",
+             MIN_SHARDS,
+             l->n >= MIN_SHARDS ? "; ask for more with --shards 8 or a smaller --shard-size" : "");
+    if (cfg->shard && s->classes.n == 0 && s->classes.cls_unnamed != PPX_NO_CLS)
+        warn(w,
+             "classes.txt is empty: the .cls label %lld cannot be a line number (line k names "
+             "label k, for labels 0 to %lld); index.csv and the shards keep the labels",
+             (long long)s->classes.cls_unnamed, (long long)(PPX_CLS_LINES_MAX - 1));
 }
 
 /* Rank 0, at the end: combines the totals (resumed work added unless
@@ -116,58 +177,11 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
         paths[i] = owned[i] ? owned[i] : "?";
     }
     total.total = s->listing.n;
-    /* Run-level oddities, said loudly (stderr, JSON, HTML). */
-    char wbuf[6][PPX_KEY_MAX * 4 + 256];
-    const char *warn[6];
-    size_t nw = 0;
-    if (s->listing.n == 0)
-        snprintf(wbuf[nw], sizeof wbuf[nw],
-                 "no images found under %s (%llu other files "
-                 "skipped): nothing was done",
-                 cfg->input, (unsigned long long)s->listing.skipped),
-            nw++;
-    else if (s->listing.skipped > s->listing.n)
-        snprintf(wbuf[nw], sizeof wbuf[nw],
-                 "%llu files were skipped as not images, more "
-                 "than the %zu images found",
-                 (unsigned long long)s->listing.skipped, s->listing.n),
-            nw++;
-    if (s->listing.n_walk_errors)
-        snprintf(wbuf[nw], sizeof wbuf[nw],
-                 "%zu entries under INPUT could not be read "
-                 "(listed as failures at stage input)",
-                 s->listing.n_walk_errors),
-            nw++;
-    if (s->listing.skipped_other)
-        snprintf(wbuf[nw], sizeof wbuf[nw],
-                 "%llu archive members were skipped unread: links, devices, FIFOs or sparse "
-                 "files (counted in skipped)",
-                 (unsigned long long)s->listing.skipped_other),
-            nw++;
-    if (s->listing.long_sides && cfg->shard == PPX_SHARD_TAR) {
-        char name[PPX_KEY_MAX * 4];
-        ppx_escape_name(name, sizeof name, s->listing.long_side_first);
-        snprintf(wbuf[nw], sizeof wbuf[nw],
-                 "%llu sidecars left out of the tar shards: their extension is over %d bytes, "
-                 "too long for a tar member's name (counted in skipped; the first: %s)",
-                 (unsigned long long)s->listing.long_sides, PPX_SIDE_EXT_MAX, name),
-            nw++;
-    }
-    if (cfg->shard && cfg->outdir && s->listing.n && s->n_chunks < MIN_SHARDS)
-        snprintf(wbuf[nw], sizeof wbuf[nw],
-                 "only %llu %s written: a PyTorch DataLoader usually has %d workers, and with "
-                 "more workers than shards some get none (webdataset: 'fewer shards than "
-                 "workers')%s",
-                 (unsigned long long)s->n_chunks, s->n_chunks == 1 ? "shard was" : "shards were",
-                 MIN_SHARDS,
-                 s->listing.n >= MIN_SHARDS ? "; ask for more with --shards 8 or a smaller "
-                                              "--shard-size"
-                                            : ""),
-            nw++;
-    for (size_t i = 0; i < nw; i++)
-        warn[i] = wbuf[i];
-    ppx_report rep = {.warnings = warn,
-                      .n_warnings = nw,
+    warnings *w = calloc(1, sizeof *w);
+    if (w)
+        run_warnings(s, w);
+    ppx_report rep = {.warnings = w ? w->v : NULL,
+                      .n_warnings = w ? w->n : 0,
                       .command_line = cfg->command_line,
                       .stats = &total,
                       .failures = &all_fails,
@@ -216,6 +230,7 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
         free(owned[i]);
     free(owned);
     free(paths);
+    free(w);
     *all_failsp = all_fails;
     return code;
 }

@@ -336,6 +336,18 @@ static int read_list(ppx_listing *l, const char *file, ppx_err *err)
     return rc;
 }
 
+/* For an INPUT that is one file: its folder becomes the root; returns its
+ * name, the key. */
+static const char *root_of_file(ppx_listing *l, const char *input)
+{
+    const char *slash = strrchr(input, '/');
+    snprintf(l->root, sizeof l->root, "%.*s", slash ? (int)(slash - input) : 1,
+             slash ? input : ".");
+    if (l->root[0] == '\0')
+        snprintf(l->root, sizeof l->root, "/");
+    return slash ? slash + 1 : input;
+}
+
 int ppx_listing_build(const char *input, int follow_symlinks, const volatile sig_atomic_t *stop,
                       ppx_listing *l, ppx_err *err)
 {
@@ -364,12 +376,7 @@ int ppx_listing_build(const char *input, int follow_symlinks, const volatile sig
                                ppx_tar_problem_text(PPX_TAR_COMPRESSED));
         if (e == ENOTDIR && ppx_is_tar_name(input)) {
             /* One archive: its folder is the root, its name the key. */
-            const char *slash = strrchr(input, '/');
-            const char *name = slash ? slash + 1 : input;
-            snprintf(l->root, sizeof l->root, "%.*s", slash ? (int)(slash - input) : 1,
-                     slash ? input : ".");
-            if (l->root[0] == '\0')
-                snprintf(l->root, sizeof l->root, "/");
+            const char *name = root_of_file(l, input);
             int afd = ppx_list_open_at(AT_FDCWD, input, 0, 1);
             if (afd < 0)
                 return ppx_err_set(err, afd == -ENOENT ? PPX_ENOENT : PPX_EIO, PPX_STAGE_INPUT,
@@ -378,9 +385,20 @@ int ppx_listing_build(const char *input, int follow_symlinks, const volatile sig
             /* Named by the user: read as named, through a link too. */
             return ppx_listing_add_archive(l, afd, name, 1, err);
         }
+        if (e == ENOTDIR && ppx_is_image_name(input)) {
+            /* One image: a list of one line, its name, in its folder. Read
+             * as a list's line is (a link only with --follow-symlinks). */
+            const char *name = root_of_file(l, input);
+            l->is_list = 1;
+            if (ppx_listing_add(l, name, strlen(name)))
+                return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_INPUT, "out of memory");
+            return 0;
+        }
         if (e == ENOTDIR)
             return ppx_err_set(err, PPX_EUSAGE, PPX_STAGE_INPUT,
-                               "input %s is not a folder (use @LIST for a list of files)", input);
+                               "input %s is not a folder, an image (.jpg .jpeg .tif .tiff .png "
+                               ".webp) or a .tar archive (use @LIST for a list of files)",
+                               input);
         return ppx_err_set(err, e == ENOENT ? PPX_ENOENT : PPX_EIO, PPX_STAGE_INPUT, "input %s: %s",
                            input, strerror(e));
     }

@@ -50,12 +50,15 @@ static int path_inside(const char *outdir, const char *input)
 /* 1 when the folder input lies inside OUTDIR (both exist): its outputs
  * could replace inputs not read yet (OUTDIR/data/x.jpg is the output of
  * INPUT=OUTDIR/data's data/x.jpg). An archive given as INPUT is one file
- * whose outputs all lie in OUTDIR/<its stem>/, so it may lie there. */
+ * whose outputs all lie in OUTDIR/<its stem>/, so it may lie there; an
+ * image given as INPUT may not, as a list's files may not (OUTDIR/x.tif is
+ * the output of INPUT=OUTDIR/x.tif with -f same). */
 static int input_inside_outdir(const char *outdir, const char *input)
 {
     char o[PATH_MAX], in[PATH_MAX];
     struct stat st;
-    if (!realpath(outdir, o) || !realpath(input, in) || stat(in, &st) != 0 || !S_ISDIR(st.st_mode))
+    if (!realpath(outdir, o) || !realpath(input, in) || stat(in, &st) != 0 ||
+        (!S_ISDIR(st.st_mode) && ppx_is_tar_name(input)))
         return 0;
     size_t lo = strlen(o);
     if (lo == 1) /* OUTDIR is / */

@@ -80,6 +80,8 @@ static int is_archive_problem(const ppx_listing *l, size_t i, size_t *cursor)
 int ppx_classes_build(ppx_classes *cl, const ppx_listing *l)
 {
     memset(cl, 0, sizeof *cl);
+    cl->cls_max = -1;
+    cl->cls_unnamed = PPX_NO_CLS;
     size_t cap = 0, cursor = 0;
     const char *prev = NULL;
     size_t prev_len = 0;
@@ -87,6 +89,12 @@ int ppx_classes_build(ppx_classes *cl, const ppx_listing *l)
         const char *f;
         int64_t cls;
         size_t len = class_span(l, i, &f, &cls);
+        if (cls != PPX_NO_CLS && (cls < -1 || cls >= PPX_CLS_LINES_MAX)) {
+            if (cl->cls_unnamed == PPX_NO_CLS)
+                cl->cls_unnamed = cls;
+        } else if (cls != PPX_NO_CLS && cls > cl->cls_max) {
+            cl->cls_max = cls;
+        }
         /* Entries of a class mostly come together: compare with the last one only. */
         if (len == 0 || (prev && len == prev_len && memcmp(prev, f, len) == 0) ||
             is_archive_problem(l, i, &cursor))
@@ -324,6 +332,11 @@ int ppx_shard_write_index(int outdir, ppx_shard_kind kind, uint64_t shard_size,
                               : ppx_buf_append(&b, p, 1);
         rc = rc ? rc : ppx_buf_append(&b, "\n", 1);
     }
+    /* Labels that are .cls values have no names: each id is its own, on its
+     * own line, gaps included, so that line k still names label k. */
+    if (cl->n == 0 && cl->cls_unnamed == PPX_NO_CLS)
+        for (int64_t k = 0; k <= cl->cls_max && !rc; k++)
+            rc = ppx_buf_printf(&b, "%lld\n", (long long)k);
     if (!rc)
         rc = ppx_write_beneath(outdir, NULL, "classes.txt", b.data, b.len, NULL, err);
     else if (!err->code) {

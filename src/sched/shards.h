@@ -25,7 +25,18 @@
 typedef struct {
     char **names;
     size_t n;
+    /* .cls values, which are labels, not names: the largest one at or above
+     * 0 (-1 when none), and the first one that no line of classes.txt can
+     * name (below -1, or PPX_CLS_LINES_MAX or more; PPX_NO_CLS when none).
+     * -1 is "no label", as in index.csv. */
+    int64_t cls_max, cls_unnamed;
 } ppx_classes;
+
+/* classes.txt of .cls labels holds a line per id from 0 to the largest:
+ * at most this many (4,194,304 lines, 31 MB; WebFace260M, among the largest
+ * labelled sets, has 4 million identities), so that a .cls of 10^18 costs
+ * no disk. */
+#define PPX_CLS_LINES_MAX ((int64_t)1 << 22)
 
 PPX_MUST_USE int ppx_classes_build(ppx_classes *cl, const ppx_listing *l);
 int64_t ppx_classes_label(const ppx_classes *cl, const ppx_listing *l, size_t i);
@@ -57,7 +68,11 @@ PPX_MUST_USE int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_
                                  const ppx_buf *sides, ppx_buf *scratch, ppx_err *err);
 
 /* index.csv (key,shard,label,path per image not in fails, listing order)
- * and classes.txt, atomically. fails must be sorted by index. */
+ * and classes.txt, atomically. fails must be sorted by index. classes.txt
+ * holds the class names, one a line; with no names but .cls labels, the ids
+ * 0 to cl->cls_max in decimal, line k holding "k" (so that a reader taking
+ * line `label` as the name stays right); empty when a .cls value cannot be
+ * a line number (cl->cls_unnamed). */
 PPX_MUST_USE int ppx_shard_write_index(int outdir, ppx_shard_kind kind, uint64_t shard_size,
                                        const ppx_listing *l, const ppx_classes *cl,
                                        const ppx_failures *fails, ppx_err *err);

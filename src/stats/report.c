@@ -49,10 +49,13 @@ int ppx_report_json(const ppx_report *r, ppx_buf *out)
     }
     ppx_json_key(&j, "input");
     ppx_json_str(&j, r->input);
-    if (r->outdir) {
-        ppx_json_key(&j, "outdir");
+    /* Always present (a reader indexes it without a special case); null for
+     * prepix stats, which has no OUTDIR. */
+    ppx_json_key(&j, "outdir");
+    if (r->outdir)
         ppx_json_str(&j, r->outdir);
-    }
+    else
+        ppx_json_null(&j);
     ppx_json_key(&j, "pipeline");
     ppx_json_str(&j, r->pipeline);
     ppx_json_key(&j, "format");

@@ -8,6 +8,7 @@ import math
 import os
 import shutil
 import subprocess
+import struct
 import sys
 import tarfile
 
@@ -497,6 +498,74 @@ def run_bad_files():
     check(os.path.exists(os.path.join(out, "good.webp")), p.stderr)
 
 
+def anim_small_first(frame_webp, flags, x=20, y=20, canvas=(320, 320)):
+    """An animated WebP whose one frame (the image chunk of frame_webp, a simple file from
+    Pillow) lies at (x, y) on a larger canvas, with VP8X flags as given (0x02: animation, no
+    alpha; 0x12: animation and alpha), built chunk by chunk: Pillow's encoder (libwebp's
+    WebPAnimEncoder) writes every first frame at the canvas size."""
+    def chunk(tag, payload):
+        return tag + struct.pack("<I", len(payload)) + payload + b"\0" * (len(payload) & 1)
+
+    def u24(v):
+        return v.to_bytes(3, "little")
+
+    check(frame_webp[12:16] in (b"VP8 ", b"VP8L"), "not a simple WebP: %r" % frame_webp[12:16])
+    w, h = Image.open(io.BytesIO(frame_webp)).size
+    vp8x = struct.pack("<I", flags) + u24(canvas[0] - 1) + u24(canvas[1] - 1)
+    anmf = u24(x // 2) + u24(y // 2) + u24(w - 1) + u24(h - 1) + u24(100) + b"\0"
+    body = (b"WEBP" + chunk(b"VP8X", vp8x) + chunk(b"ANIM", struct.pack("<IH", 0, 0)) +
+            chunk(b"ANMF", anmf + frame_webp[12:]))
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def run_anim_small_first():
+    """An animation whose first frame (128x128 at +20+20) is smaller than its 320x320 canvas
+    and whose VP8X alpha flag is 0: webpinfo and ImageMagick see no alpha, Pillow opens it as
+    RGB with black borders. prepix decodes the same pixels (-f png, exact), so -f jpeg takes
+    it; with the alpha flag set, it is RGBA as in Pillow."""
+    need_tools()
+    t = tmpdir()
+    inp = os.path.join(t, "in")
+    os.makedirs(inp)
+    photo = data.photo_like(128, 128, 3)
+    made = {}
+    for name, kw, flags in (("lossy", {"quality": 80}, 0x02),
+                            ("lossless", {"lossless": True}, 0x02),
+                            ("lossy_alpha_flag", {"quality": 80}, 0x12)):
+        b = io.BytesIO()
+        photo.convert("RGB").save(b, "WEBP", **kw)
+        f = os.path.join(inp, name + ".webp")
+        with open(f, "wb") as fh:
+            fh.write(anim_small_first(b.getvalue(), flags))
+        im = Image.open(f)
+        want = np.asarray(im)
+        check(want.shape == (320, 320, 4 if flags & 0x10 else 3), "Pillow: %s" % (want.shape,))
+        check(not want[:20].any() and not want[:, :20].any() and not want[148:].any(),
+              "Pillow's borders are not black")
+        made[name] = want
+        info = sh("webpinfo", f).decode()
+        check(("Alpha: 1" if flags & 0x10 else "Alpha: 0") in info, info)
+    j = {os.path.basename(x["path"]): x for x in inspect_json(
+        [os.path.join(inp, n + ".webp") for n in made])}
+    for name, want in made.items():
+        x = j[name + ".webp"]
+        check(x["alpha"] == (want.shape[2] == 4) and x["channels"] == want.shape[2], str(x))
+    out = os.path.join(t, "png")
+    run(["run", "-i", inp, "-o", out, "-f", "png", "--progress", "none"], check=0)
+    for name, want in made.items():
+        got = np.asarray(Image.open(os.path.join(out, name + ".png")))
+        check(got.shape == want.shape, "%s: %s, Pillow %s" % (name, got.shape, want.shape))
+        check(np.array_equal(got, want), "%s: %d samples differ from Pillow's"
+              % (name, int((got != want).sum())))
+    # JPEG holds the RGB files; the file that says it has alpha still needs `rgb`.
+    out = os.path.join(t, "jpeg")
+    run(["run", "-i", inp, "-o", out, "-f", "jpeg", "--progress", "none"], check=3)
+    rep = report(out)
+    check(rep["images"]["ok"] == 2 and [os.path.basename(f["path"]) for f in rep["failures"]]
+          == ["lossy_alpha_flag.webp"], str(rep["failures"]))
+    check(Image.open(os.path.join(out, "lossy.jpg")).mode == "RGB", "JPEG output")
+
+
 def run_usage():
     t = tmpdir()
     p = run(["run", "-i", t, "-o", os.path.join(t, "o"), "-f", "webpx"], check=2)
@@ -551,4 +620,4 @@ if __name__ == "__main__":
     sys.exit(main({f.__name__: f for f in (
         dwebp_lossy, dwebp_lossy_alpha, dwebp_lossless, dwebp_vp8x_icc_exif, dwebp_animated,
         dwebp_scaled, inspect_kinds, run_same, run_lossy, run_lossless, run_tar, run_npy,
-        run_bad_files, run_usage, corpus_hint_quality)}))
+        run_bad_files, run_anim_small_first, run_usage, corpus_hint_quality)}))

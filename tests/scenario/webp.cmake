@@ -7,7 +7,7 @@ foreach(c dwebp_lossy dwebp_lossy_alpha dwebp_lossless dwebp_vp8x_icc_exif dwebp
   ppx_sh_test(NAME unit.webp.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
               ARGS ${CMAKE_CURRENT_LIST_DIR}/test_webp.py ${c} LABELS unit TIMEOUT 300)
 endforeach()
-foreach(c same lossy lossless tar npy bad_files usage)
+foreach(c same lossy lossless tar npy bad_files anim_small_first usage)
   ppx_sh_test(NAME run.webp_${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
               ARGS ${CMAKE_CURRENT_LIST_DIR}/test_webp.py run_${c} LABELS unit TIMEOUT 300)
 endforeach()

@@ -490,6 +490,68 @@ static int animated_first_frame(void)
     return 0;
 }
 
+/* Clears or sets the VP8X alpha flag of a muxed file: libwebpmux sets it
+ * whenever a frame has alpha, but other writers leave it 0 (libwebp's
+ * demuxer and Pillow accept either). */
+static void set_alpha_flag(ppx_buf *b, int on)
+{
+    size_t x = find_chunk(b, "VP8X");
+    if (x)
+        b->data[x + 8] = (uint8_t)(on ? b->data[x + 8] | 0x10u : b->data[x + 8] & ~0x10u);
+}
+
+/* A file without the VP8X alpha flag has no alpha, as Pillow, webpinfo and
+ * ImageMagick read it: a first frame smaller than its canvas is RGB with
+ * black borders (Pillow's `Image.open(f)` is mode RGB), not RGBA with
+ * transparent ones, and a frame with alpha keeps its colours and loses its
+ * alpha (Pillow decodes RGBA and drops A). With the flag, an opaque first
+ * frame that covers the canvas stays RGB (Pillow: RGBA, alpha 255). */
+static int animated_alpha_flag(void)
+{
+    ppx_buf b;
+    ppx_buf_init(&b);
+    ppx_image first, img;
+    ppx_image_init(&first);
+    ppx_image_init(&img);
+    ppx_err err;
+    ppx_info info;
+    for (unsigned fch = 3; fch <= 4; fch++) {
+        CHECK(make_smooth(&first, 32, 20, fch) == 0);
+        CHECK(mux_anim(&first, 8, 4, 3, &b) == 0);
+        set_alpha_flag(&b, 0);
+        CHECK_EQ_INT(ppx_codec_inspect(b.data, b.len, NULL, &info, &err), 0);
+        CHECK_EQ_INT(info.channels, 3);
+        CHECK_EQ_INT(info.has_alpha, 0);
+        CHECK_EQ_INT(decode_buf(b.data, b.len, NULL, &img, &info, &err), 0);
+        CHECK_EQ_INT(img.width, 64);
+        CHECK_EQ_INT(img.height, 48);
+        CHECK_EQ_INT(img.channels, 3);
+        for (uint32_t y = 0; y < 48; y++)
+            for (uint32_t x = 0; x < 64; x++) {
+                const uint8_t *p = ppx_image_row(&img, y) + 3 * x;
+                int in = x >= 8 && x < 40 && y >= 4 && y < 24;
+                static const uint8_t black[3] = {0, 0, 0};
+                const uint8_t *want = in ? ppx_image_row(&first, y - 4) + fch * (x - 8) : black;
+                if (memcmp(p, want, 3) != 0) {
+                    fprintf(stderr, "frame %uch, pixel %u,%u: %u %u %u\n", fch, x, y, p[0], p[1],
+                            p[2]);
+                    return 1;
+                }
+            }
+    }
+    /* Flag set, frame 1 opaque and covering the canvas: its pixels, RGB. */
+    CHECK(make_smooth(&first, 64, 48, 3) == 0);
+    CHECK(mux_anim(&first, 0, 0, 2, &b) == 0);
+    set_alpha_flag(&b, 1);
+    CHECK_EQ_INT(decode_buf(b.data, b.len, NULL, &img, &info, &err), 0);
+    CHECK_EQ_INT(info.has_alpha, 0);
+    CHECK(same_as_packed(&img, first.data, 3));
+    ppx_buf_destroy(&b);
+    ppx_image_destroy(&first);
+    ppx_image_destroy(&img);
+    return 0;
+}
+
 /* ---- shrink on load ----------------------------------------------------------- */
 
 static uint32_t hint_w, hint_h;
@@ -1052,8 +1114,8 @@ static int damage_sweep(void)
 
 PPX_TEST_MAIN(TEST(detect_and_names), TEST(decode_lossless_rgb), TEST(decode_lossless_rgba),
               TEST(decode_lossy_rgb), TEST(decode_lossy_alpha), TEST(inspect_facts),
-              TEST(exif_orientation), TEST(animated_first_frame), TEST(scaled_decode),
-              TEST(roundtrip_lossless_1ch), TEST(roundtrip_lossless_2ch),
+              TEST(exif_orientation), TEST(animated_first_frame), TEST(animated_alpha_flag),
+              TEST(scaled_decode), TEST(roundtrip_lossless_1ch), TEST(roundtrip_lossless_2ch),
               TEST(roundtrip_lossless_3ch), TEST(roundtrip_lossless_4ch), TEST(roundtrip_lossy),
               TEST(encode_refusals), TEST(truncated_every_tenth), TEST(huge_canvas),
               TEST(chunk_past_end), TEST(riff_size_lies), TEST(alph_corrupt), TEST(vp8l_corrupt),

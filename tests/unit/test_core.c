@@ -1,6 +1,8 @@
 #include <stdint.h>
+#include <string.h>
 
 #include "check.h"
+#include "prepix/buf.h"
 #include "prepix/codec.h"
 #include "prepix/error.h"
 #include "prepix/image.h"
@@ -101,5 +103,43 @@ static int detect_magic(void)
     return 0;
 }
 
+/* One argument as a POSIX shell word: bare when every byte is one that no
+ * shell treats specially (Python's shlex.quote set), else in single quotes
+ * with each ' written '\''. */
+static int shell_word(void)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"resize", "resize"},
+        {"-w", "-w"},
+        {"/a/b_c.d,e:f@g%h+i=j", "/a/b_c.d,e:f@g%h+i=j"},
+        {"", "''"},
+        {"resize 256 | center-crop 224", "'resize 256 | center-crop 224'"},
+        {"it's", "'it'\\''s'"},
+        {"'", "''\\'''"},
+        {"$HOME", "'$HOME'"},
+        {"a\nb", "'a\nb'"},
+        {"~x", "'~x'"},
+        {"#x", "'#x'"},
+        {"*", "'*'"},
+        {"\xff", "'\xff'"},
+    };
+    ppx_buf b;
+    ppx_buf_init(&b);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        b.len = 0;
+        CHECK_EQ_INT(ppx_buf_shell_word(&b, cases[i].in), 0);
+        CHECK(b.len == strlen(cases[i].out) && memcmp(b.data, cases[i].out, b.len) == 0);
+    }
+    /* Words append to what is there. */
+    b.len = 0;
+    CHECK_EQ_INT(ppx_buf_shell_word(&b, "a"), 0);
+    CHECK_EQ_INT(ppx_buf_shell_word(&b, "b c"), 0);
+    CHECK(b.len == 6 && memcmp(b.data, "a'b c'", 6) == 0);
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
 PPX_TEST_MAIN(TEST(err_table), TEST(err_one_line), TEST(limits_overflow), TEST(limits_pixels),
-              TEST(image_reuse), TEST(detect_magic))
+              TEST(image_reuse), TEST(detect_magic), TEST(shell_word))

@@ -104,6 +104,14 @@ static int json_always_keys(void)
     CHECK(strstr(j, "\"complete\":false,\"stop_reason\":\"stopped\","));
     CHECK(strstr(j, "\"warnings\":[]"));
     CHECK(!strstr(j, "command_line"));
+    CHECK(strstr(j, "\"outdir\":\"out\""));
+    free(j);
+
+    /* prepix stats has no OUTDIR: the key is there, null, as docs/formats.md says. */
+    f.r.outdir = NULL;
+    j = render(&f.r, ppx_report_json);
+    CHECK(j);
+    CHECK(strstr(j, "\"input\":\"in\",\"outdir\":null,"));
     free(j);
     ppx_failures_destroy(&f.fails);
     return 0;
