@@ -105,14 +105,15 @@ def cls_classes():
         for r in rows:
             lab = int(r["label"])
             check(lab == -1 or names[lab] == str(lab), "%s: %s" % (r, names))
-        check(report(out)["warnings"] == [], str(report(out)["warnings"]))
+        w = [x for x in report(out)["warnings"] if not x.startswith("only 1 shard")]
+        check(w == [], str(w))
     for bad in (-2, 1 << 40):
         wds_tar(os.path.join(t, "bad.tar"), [0, bad])
         out = os.path.join(t, "o-bad%d" % bad)
         run(["run", "-i", os.path.join(t, "bad.tar"), "-o", out, "-f", "tar", "--progress",
              "none"], check=0)
         check(os.path.getsize(os.path.join(out, "classes.txt")) == 0, "classes.txt not empty")
-        w = report(out)["warnings"]
+        w = [x for x in report(out)["warnings"] if not x.startswith("only 1 shard")]
         check(len(w) == 1 and "classes.txt" in w[0] and str(bad) in w[0], str(w))
 
 
