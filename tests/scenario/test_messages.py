@@ -1,6 +1,7 @@
 """Every message true (issue 12.5) and every option bounded (issue 13): each case a message or a
 limit that misled on the main of 2026-11-30."""
 import os
+import re
 import shutil
 import signal
 import socket
@@ -64,11 +65,17 @@ def resume_refused_says_how():
     out = os.path.join(t, "out")
     run(["run", "-i", inp, "-o", out, "--progress", "none"], check=0)
     p = run(["run", "-i", inp, "-o", out, "--progress", "none"])
-    check(p.returncode == 2 and "pass --resume" in p.stderr, p.stderr)  # same job: resumable
+    # Whole lines: a rename that went through message text ("ppx__finish") fails here.
+    want = (f"prepix: {out} holds an earlier prepix run ({out}/.prepix); pass --resume to "
+            "finish it, or choose an empty OUTDIR")
+    check(p.returncode == 2 and want in p.stderr.splitlines(), p.stderr)  # same job: resumable
     shutil.copy(PHOTO, os.path.join(inp, "b.jpg"))
     p = run(["run", "-i", inp, "-o", out, "--progress", "none"])
-    check(p.returncode == 2 and "start over" in p.stderr and "pass --resume" not in p.stderr,
-          f"plain run after the listing changed: {p.stderr}")
+    line = re.compile(rf"prepix: {re.escape(out)} holds an earlier prepix run of another job "
+                      rf"\(.*\), which --resume cannot finish: to start over, remove "
+                      rf"{re.escape(out)} \(or choose an empty OUTDIR\)")
+    check(p.returncode == 2 and any(line.fullmatch(x) for x in p.stderr.splitlines()) and
+          "pass --resume" not in p.stderr, f"plain run after the listing changed: {p.stderr}")
     p = run(["run", "-i", inp, "-o", out, "--resume", "--progress", "none"])
     check(p.returncode == 2 and "start over" in p.stderr and "listing" in p.stderr, p.stderr)
 
