@@ -133,69 +133,98 @@ static const char *band_colour(unsigned ch, unsigned b)
     return colours[ch - 1][b];
 }
 
-enum { PLOT_W = 520, PLOT_H = 210, PAD_L = 46, PAD_R = 12, PAD_T = 12, PAD_B = 40 };
-
-/* One histogram of every band of a group, on a log or a linear count axis. The x axis is
- * labelled with the group's real sample values: a 16-bit group's 256 bins each hold 256
- * values (the report bins 16-bit samples by their high byte). */
-static void histogram_svg(html *h, const ppx_group_stats *g, unsigned ch, unsigned bits, int log)
+/* Alpha is dashed: it never hides the colour curve it crosses. */
+static const char *band_dash(unsigned ch, unsigned b)
 {
-    const double x0 = PAD_L, y0 = PAD_T, w = PLOT_W - PAD_L - PAD_R, ht = PLOT_H - PAD_T - PAD_B;
-    uint64_t mx = 1;
-    for (unsigned b = 0; b < ch; b++)
-        for (int v = 0; v < 256; v++)
-            if (g->hist[b][v] > mx)
-                mx = g->hist[b][v];
-    /* log1p keeps empty bins on the axis and a bin of 1 above it. */
-    double top = log ? log10(1.0 + (double)mx) : (double)mx;
-    put(h,
-        "<svg class=\"hist\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" "
-        "aria-label=\"histogram, %s count axis\">",
-        PLOT_W, PLOT_H, PLOT_W, PLOT_H, log ? "logarithmic" : "linear");
-    put(h, "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" class=\"area\"/>", x0, y0, w,
-        ht);
+    return (ch == 2 || ch == 4) && b == ch - 1 ? " stroke-dasharray=\"4 3\"" : "";
+}
 
-    /* Count axis: decades on a log axis, quarters on a linear one. */
+enum { PLOT_W = 520, PLOT_H = 210, PAD_L = 46, PAD_R = 12, PAD_T = 12, PAD_B = 40 };
+/* The curves keep this far from the area's left and right edges, so that the bins of 0 and
+ * 255, where clipped values and alpha pile up, never lie on its border. */
+#define INSET 7.0
+/* Count labels are 11 px high: one closer than this to the label below it is left out. */
+#define LABEL_GAP 12.0
+
+/* One histogram's frame: the area in SVG units and the count at its top edge (log: of
+ * log10(1 + count)). */
+typedef struct {
+    double x0, y0, w, ht, top;
+    int log;
+} plot;
+
+static double bin_x(const plot *p, int v)
+{
+    return p->x0 + INSET + (p->w - 2 * INSET) * (v + 0.5) / 256.0;
+}
+
+/* Counts past the top are drawn at the top edge. */
+static double count_y(const plot *p, double c)
+{
+    double f = (p->log ? log10(1.0 + c) : c) / p->top;
+    return p->y0 + p->ht - p->ht * (f < 1 ? f : 1);
+}
+
+/* The grid line of count c and its label, unless the label would touch the one below it
+ * (at *last_y; updated). On a log axis up to a million, 1 sits 8 px above 0. */
+static void count_tick(html *h, const plot *p, double c, double *last_y)
+{
     char lab[32];
-    if (log) {
-        for (double d = 1; d <= (double)mx; d *= 10) {
-            double y = y0 + ht - ht * log10(1.0 + d) / top;
-            compact(lab, sizeof lab, d);
-            put(h,
-                "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>"
-                "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%s</text>",
-                x0, x0 + w, y, y, x0 - 5, y + 4, lab);
-        }
-    } else {
-        /* Round steps (1, 2 or 5 times a power of ten), at most five of them. */
-        double step = pow(10, floor(log10((double)mx / 4)));
-        if ((double)mx / step > 20)
-            step *= 5;
-        else if ((double)mx / step > 8)
-            step *= 2;
-        if (step < 1) /* counts are whole */
-            step = 1;
-        for (double c = step; c <= (double)mx; c += step) {
-            double y = y0 + ht - ht * c / top;
-            compact(lab, sizeof lab, c);
-            put(h,
-                "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>"
-                "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%s</text>",
-                x0, x0 + w, y, y, x0 - 5, y + 4, lab);
-        }
-    }
-    put(h, "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">0</text>", x0 - 5, y0 + ht + 4);
+    double y = count_y(p, c);
+    put(h, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>", p->x0,
+        p->x0 + p->w, y, y);
+    if (*last_y - y < LABEL_GAP)
+        return;
+    compact(lab, sizeof lab, c);
+    put(h, "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\" class=\"ylab\">%s</text>", p->x0 - 5,
+        y + 4, lab);
+    *last_y = y;
+}
 
-    /* Value axis: five ticks over the group's real range, each at the centre of the bin
-     * that holds its value, where the curves put that bin. */
+/* A round step for a linear axis up to mx: 1, 2 or 5 times a power of ten, 4 to 10 of them. */
+static double linear_step(double mx)
+{
+    double step = pow(10, floor(log10(mx / 4)));
+    if (mx / step > 20)
+        step *= 5;
+    else if (mx / step > 8)
+        step *= 2;
+    return step < 1 ? 1 : step; /* counts are whole */
+}
+
+/* The count axis, bottom up from 0: decades on a log axis (1, 2, 5 times them below 100, so
+ * that an axis up to 6 has labels above 1), round steps up to the top on a linear one. */
+static void count_axis(html *h, const plot *p, double mx, double step)
+{
+    double last_y = p->y0 + p->ht;
+    put(h, "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\" class=\"ylab\">0</text>", p->x0 - 5,
+        last_y + 4);
+    if (p->log) {
+        static const double fine[] = {1, 2, 5, 10, 20, 50};
+        if (mx < 100)
+            for (size_t i = 0; i < sizeof fine / sizeof *fine && fine[i] <= mx; i++)
+                count_tick(h, p, fine[i], &last_y);
+        else
+            for (double d = 1; d <= mx; d *= 10)
+                count_tick(h, p, d, &last_y);
+    } else {
+        for (double c = step; c <= p->top + step / 2; c += step)
+            count_tick(h, p, c, &last_y);
+    }
+}
+
+/* The value axis: five ticks over the group's real range, each at the centre of the bin that
+ * holds its value, where the curves put that bin. */
+static void value_axis(html *h, const plot *p, unsigned bits)
+{
     unsigned maxv = bits == 16 ? 65535 : 255;
     for (int t = 0; t <= 4; t++) {
         unsigned v = t == 4 ? maxv : (maxv + 1) / 4 * (unsigned)t;
-        double x = x0 + w * ((double)(v >> (bits - 8)) + 0.5) / 256.0;
+        double x = bin_x(p, (int)(v >> (bits - 8)));
         put(h,
             "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.0f\" y2=\"%.0f\" class=\"tick\"/>"
-            "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"%s\">%u</text>",
-            x, x, y0 + ht, y0 + ht + 4, x, y0 + ht + 16,
+            "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"%s\" class=\"xlab\">%u</text>",
+            x, x, p->y0 + p->ht, p->y0 + p->ht + 4, x, p->y0 + p->ht + 16,
             t == 0   ? "start"
             : t == 4 ? "end"
                      : "middle",
@@ -204,19 +233,82 @@ static void histogram_svg(html *h, const ppx_group_stats *g, unsigned ch, unsign
     put(h,
         "<text x=\"%.0f\" y=\"%d\" text-anchor=\"middle\" class=\"axis\">sample value "
         "(%u-bit, 0&#8211;%u%s)</text>",
-        x0 + w / 2, PLOT_H - 4, bits, maxv, bits == 16 ? ", bins of 256 values" : "");
+        p->x0 + p->w / 2, PLOT_H - 4, bits, maxv, bits == 16 ? ", bins of 256 values" : "");
+}
 
+/* Marks each end bin (0, 255) that rises past the top of a linear axis with its band and
+ * count, inside the area next to its spike, one line per band; returns how many. */
+static int clip_marks(html *h, const plot *p, const ppx_group_stats *g, unsigned ch, unsigned bits)
+{
+    int marks = 0;
+    for (int end = 0; end < 256; end += 255) {
+        int k = 0;
+        for (unsigned b = 0; b < ch; b++) {
+            uint64_t c = g->hist[b][end];
+            if ((double)c <= p->top)
+                continue;
+            char lab[32];
+            unsigned lo = (unsigned)end << (bits - 8), hi = lo + (bits == 16 ? 255 : 0);
+            compact(lab, sizeof lab, (double)c);
+            put(h,
+                "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"%s\" class=\"clip\" fill=\"%s\">"
+                "%s%s %s%s<title>%s: %llu samples at %u",
+                bin_x(p, end) + (end ? -5 : 5), p->y0 + 12 + 12 * k, end ? "end" : "start",
+                band_colour(ch, b), end ? "" : "&#8593; ", ppx__report_band_name(ch, b), lab,
+                end ? " &#8593;" : "", ppx__report_band_name(ch, b), (unsigned long long)c, lo);
+            if (hi != lo)
+                put(h, "&#8211;%u", hi);
+            put(h, ", above the top of the axis</title></text>");
+            k++;
+            marks++;
+        }
+    }
+    return marks;
+}
+
+/* One histogram of every band of a group, on a log or a linear count axis; returns the
+ * number of end bins marked as past the top. The x axis is labelled with the group's real
+ * sample values: a 16-bit group's 256 bins each hold 256 values (the report bins 16-bit
+ * samples by their high byte). A linear axis is scaled to the bins between the end bins:
+ * clipped values and alpha pile up at 0 and 255, and a spike there would flatten the rest to
+ * the floor; a taller end bin is drawn to the top edge and marked with its count. */
+static int histogram_svg(html *h, const ppx_group_stats *g, unsigned ch, unsigned bits, int log)
+{
+    plot p = {PAD_L, PAD_T, PLOT_W - PAD_L - PAD_R, PLOT_H - PAD_T - PAD_B, 0, log};
+    uint64_t mx = 1, inner = 0;
+    for (unsigned b = 0; b < ch; b++)
+        for (int v = 0; v < 256; v++) {
+            if (g->hist[b][v] > mx)
+                mx = g->hist[b][v];
+            if (v > 0 && v < 255 && g->hist[b][v] > inner)
+                inner = g->hist[b][v];
+        }
+    double step = 0;
+    if (log) {
+        p.top = log10(1.0 + (double)mx); /* log1p keeps empty bins on the axis, 1 above it */
+    } else {
+        double m = (double)(inner ? inner : mx);
+        step = linear_step(m);
+        p.top = ceil(m / step) * step;
+    }
+    put(h,
+        "<svg class=\"hist\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" "
+        "aria-label=\"histogram, %s count axis\">",
+        PLOT_W, PLOT_H, PLOT_W, PLOT_H, log ? "logarithmic" : "linear");
+    put(h, "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" class=\"area\"/>", p.x0,
+        p.y0, p.w, p.ht);
+    count_axis(h, &p, (double)mx, step);
+    value_axis(h, &p, bits);
     for (unsigned b = 0; b < ch; b++) {
         put(h, "<polyline class=\"band\" stroke=\"%s\"%s points=\"", band_colour(ch, b),
-            (ch == 2 || ch == 4) && b == ch - 1 ? " stroke-dasharray=\"4 3\"" : "");
-        for (int v = 0; v < 256; v++) {
-            double c = (double)g->hist[b][v];
-            double y = y0 + ht - ht * (log ? log10(1.0 + c) : c) / top;
-            put(h, "%.1f,%.1f ", x0 + w * (v + 0.5) / 256.0, y);
-        }
+            band_dash(ch, b));
+        for (int v = 0; v < 256; v++)
+            put(h, "%.1f,%.1f ", bin_x(&p, v), count_y(&p, (double)g->hist[b][v]));
         put(h, "\"><title>%s</title></polyline>", ppx__report_band_name(ch, b));
     }
+    int marks = log ? 0 : clip_marks(h, &p, g, ch, bits);
     put(h, "</svg>");
+    return marks;
 }
 
 static void channel_group(html *h, const ppx_group_stats *g, unsigned ch, unsigned bits)
@@ -254,9 +346,13 @@ static void channel_group(html *h, const ppx_group_stats *g, unsigned ch, unsign
     histogram_svg(h, g, ch, bits, 1);
     put(h, "<figcaption>pixel count, logarithmic: rare values and the bulk both "
            "show</figcaption></figure><figure>");
-    histogram_svg(h, g, ch, bits, 0);
-    put(h, "<figcaption>pixel count, linear: how the bulk is spread</figcaption></figure>"
-           "</div></section>\n");
+    int marks = histogram_svg(h, g, ch, bits, 0);
+    put(h,
+        "<figcaption>pixel count, linear: how the bulk is spread%s</figcaption></figure>"
+        "</div></section>\n",
+        marks ? "; scaled to the bins between the end bins, a taller end bin (clipped "
+                "values, alpha) is marked &#8593; with its count"
+              : "");
 }
 
 static const char *exit_meaning(int code)
@@ -337,7 +433,8 @@ static const char css[] =
     "vertical-align:-.05em}"
     ".legend{display:flex;flex-wrap:wrap;gap:1.2rem;font-size:.9rem;margin:.8rem 0 .3rem}"
     ".plots{display:flex;flex-wrap:wrap;gap:1.2rem}"
-    "figure{margin:0}figcaption{font-size:.8rem;color:var(--muted);margin-top:.2rem}"
+    "figure{margin:0;max-width:520px}"
+    "figcaption{font-size:.8rem;color:var(--muted);margin-top:.2rem}"
     "svg{max-width:100%;height:auto;display:block}"
     "svg text{font:11px system-ui,sans-serif;fill:#656d76}"
     "svg .axis{font-size:12px}"

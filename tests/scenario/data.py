@@ -49,3 +49,19 @@ def make(root, n=24, classes=("cat", "dog", "fish"), big=(), seed=1):
     with open(os.path.join(root, "README.txt"), "w") as f:
         f.write("not an image: counted as skipped\n")
     return paths
+
+
+def gray_alpha(w, h, seed):
+    """A gray+alpha ("LA") image whose alpha is mostly opaque (255), with a transparent band
+    and a fade: the alpha histogram has a tall spike at 255, as real cut-outs do."""
+    gray = photo_like(w, h, seed, "L")
+    fade = Image.linear_gradient("L").rotate(90).resize((w, h // 4))
+    alpha = Image.new("L", (w, h), 255)
+    alpha.paste(0, (0, 0, w, h // 8))
+    alpha.paste(fade, (0, h // 8))
+    return Image.merge("LA", (gray, alpha))
+
+
+def clipped(w, h, seed):
+    """An over-exposed and crushed RGB image: a third of its samples are 0 or 255."""
+    return photo_like(w, h, seed).point(lambda v: max(0, min(255, (v - 128) * 3 + 128)))

@@ -80,15 +80,16 @@ def chromium():
     raise Skip("chromium not installed")
 
 
-def load(page):
-    """(DOM as Chromium serialises it after loading page, console lines it logged)."""
+def load(page, extra=()):
+    """(DOM as Chromium serialises it after loading page, console lines it logged); extra:
+    more Chromium options."""
     profile = tmpdir()
     cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
            "--no-default-browser-check", "--disable-extensions", "--disable-sync",
            f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
            # Nothing is fetched even if the page asked: a reference would show as an error.
            "--host-resolver-rules=MAP * ~NOTFOUND",
-           "--dump-dom", "file://" + os.path.abspath(page)]
+           *extra, "--dump-dom", "file://" + os.path.abspath(page)]
     # Its own process group, so that a hung browser goes with all its helper processes.
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          start_new_session=True)
@@ -256,5 +257,139 @@ def json_keys():
     check(re.search(r"^prepix: report: .*prepix-report\.json$", p.stderr, re.M), p.stderr)
 
 
+# --- the page as a person sees it (issue 25 item 4) --------------------------------------------
+
+SHARD_SIZE = 4
+
+
+def look_inputs(inp):
+    """Every kind of group and histogram the checks below look at: RGB, RGBA and gray from
+    data.make; gray+alpha whose alpha spikes at 255; RGB with a third of its samples clipped
+    to 0 or 255; a 16-bit gray image of 64 pixels (its log axis tops out below 10); an image at
+    the top of INPUT (label -1); a file that fails (exit 3, and one image fewer in a shard)."""
+    data.make(inp, n=6)
+    for i in range(3):
+        data.gray_alpha(120 + 10 * i, 90, 70 + i).save(os.path.join(inp, "dog", f"la{i}.png"))
+    data.clipped(160, 120, 80).save(os.path.join(inp, "fish", "clipped.png"))
+    import numpy as np
+    from PIL import Image
+    # 6 pixels in each of ten bins, 4 in the last: the largest bin holds 6.
+    tiny = (np.arange(64, dtype=np.uint32) // 6 * 4096).reshape(8, 8).astype(np.uint16)
+    Image.fromarray(tiny).save(os.path.join(inp, "cat", "tiny16.png"))
+    data.photo_like(90, 70, 81).save(os.path.join(inp, "top.png"))
+    with open(os.path.join(inp, "cat", "empty.jpg"), "wb"):
+        pass
+
+
+def look_run():
+    """A -f tar run of look_inputs with shards of SHARD_SIZE: (JSON report, OUTDIR, stderr,
+    DOM of the HTML report as Chromium builds it)."""
+    chromium()  # skip before making anything
+    t = tmpdir()
+    inp = os.path.join(t, "in")
+    look_inputs(inp)
+    out = os.path.join(t, "out")
+    p = run(["run", "-i", inp, "-o", out, "-f", "tar", "--shard-size", str(SHARD_SIZE),
+             "-w", "2", "--progress", "none"])
+    check(p.returncode == 3, f"exit {p.returncode}: {p.stderr}")
+    dom_text, console = load(os.path.join(out, "prepix-report.html"))
+    check(not console, "console messages:\n" + "\n".join(console))
+    return report(out), out, p.stderr, Dom(dom_text).root
+
+
+def count_value(label):
+    """A count axis label back to a number: "950", "12k", "3.4M"."""
+    m = re.fullmatch(r"([0-9.]+)([kMGTP]?)", label)
+    check(m is not None, f"count label {label!r}")
+    return float(m.group(1)) * 1000 ** " kMGTP".index(m.group(2) or " ")
+
+
+def plots(dom, g):
+    """{"log": svg, "linear": svg} of the group g of the JSON report."""
+    sec = dom.find(id=f"group-{g['channels']}ch-{g['bits']}bit")
+    check(sec is not None, f"no section for {g['channels']}ch {g['bits']}bit")
+    out = {}
+    for svg in sec.find_all("svg", cls="hist"):
+        out["log" if "logarithmic" in svg.attrs.get("aria-label", "") else "linear"] = svg
+    check(set(out) == {"log", "linear"}, f"plots {sorted(out)}")
+    return out
+
+
+def area(svg):
+    r = svg.find("rect", cls="area")
+    check(r is not None, "plot without its area")
+    return tuple(float(r.attrs[k]) for k in ("x", "y", "width", "height"))
+
+
+def curve(line):
+    """[(x, y), ...] of a polyline."""
+    return [tuple(map(float, p.split(","))) for p in line.attrs["points"].split()]
+
+
+def y_labels(svg):
+    """[(y, value), ...] of the count axis' labels, top to bottom."""
+    return sorted((float(t.attrs["y"]), count_value(t.text().strip()))
+                  for t in svg.find_all("text", cls="ylab"))
+
+
+def html_axes():
+    """Count axes a person can read: labels never closer than their height, a log axis that
+    tops out below 10 labelled above 1; linear axes scaled to the bins between the end bins,
+    so that spikes of clipped values (and alpha) at 0 and 255 do not flatten the bulk, each
+    such bin marked with its exact count; no curve point on the plot's border."""
+    rep, _, _, dom = look_run()
+    la = [g for g in rep["channel_stats"] if g["channels"] == 2]
+    check(la, "no gray+alpha group")
+    tiny = [g for g in rep["channel_stats"] if g["channels"] == 1 and g["bits"] == 16]
+    check(tiny and max(max(b["histogram"]) for b in tiny[0]["bands"]) < 10,
+          "no 16-bit group with its largest bin below 10")
+    clip_marks = 0
+    for g in rep["channel_stats"]:
+        what = f"{g['channels']}ch {g['bits']}bit"
+        hists = {b["name"]: b["histogram"] for b in g["bands"]}
+        mx = max(max(h) for h in hists.values())
+        inner = max(max(h[1:255]) for h in hists.values())
+        for kind, svg in plots(dom, g).items():
+            x0, y0, w, ht = area(svg)
+            labels = y_labels(svg)
+            for (ya, a), (yb, b) in zip(labels, labels[1:]):
+                check(yb - ya >= 11, f"{what} {kind}: labels {a:g} and {b:g} are "
+                      f"{yb - ya:.1f} px apart: {labels}")
+            for line in svg.find_all("polyline"):
+                xs = [x for x, _ in curve(line)]
+                check(min(xs) >= x0 + 4 and max(xs) <= x0 + w - 4,
+                      f"{what} {kind}: curve {line.text().strip()} spans x {min(xs)}..{max(xs)},"
+                      f" on the border of the area {x0}..{x0 + w}")
+            values = [v for _, v in labels]
+            if kind == "log" and mx >= 2:
+                check(any(1 < v <= mx for v in values),
+                      f"{what}: log axis up to {mx} has no label above 1: {values}")
+            if kind != "linear":
+                continue
+            top = max(values)
+            check(inner <= top <= 1.25 * inner or inner == 0,
+                  f"{what}: linear axis tops at {top:g}, bins 1..254 reach {inner}")
+            # The bulk stands tall: the highest point between the end bins is at least
+            # half the plot's height.
+            peak = min(y for line in svg.find_all("polyline") for y in
+                       [p[1] for p in curve(line)[1:255]])
+            check(y0 + ht - peak >= ht / 2, f"{what}: bulk flattened, peak {peak} in {y0}..{y0 + ht}")
+            marks = {}
+            for t in svg.find_all("text", cls="clip"):
+                m = re.search(r"^(\w+): (\d+) samples at (\d+)", t.find("title").text())
+                check(m is not None, f"clip mark title {t.find('title').text()!r}")
+                marks[(m.group(1), int(m.group(3)))] = int(m.group(2))
+            for name, h in hists.items():
+                # A mark names its bin by the bin's first value: 65280 is 65280..65535.
+                for end, v in ((0, 0), (255, 255 << (g["bits"] - 8))):
+                    if h[end] > top:
+                        check(marks.get((name, v)) == h[end],
+                              f"{what}: {name}'s bin {v} holds {h[end]} > {top:g}: mark "
+                              f"{marks.get((name, v))}")
+            check(len(marks) == sum(h[e] > top for h in hists.values() for e in (0, 255)),
+                  f"{what}: marks {marks}")
+            clip_marks += len(marks)
+    check(clip_marks > 0, "no clipped end bin marked: the dataset lacks spikes")
+
 if __name__ == "__main__":
-    sys.exit(main({"html_dom": html_dom, "json_keys": json_keys}))
+    sys.exit(main({f.__name__: f for f in (html_dom, json_keys, html_axes)}))
