@@ -13,6 +13,20 @@ const char *ppx__report_band_name(unsigned channels, unsigned b)
     return channels >= 1 && channels <= 4 && b < channels ? names[channels - 1][b] : "?";
 }
 
+void ppx__report_normalize(const ppx_group_stats *g, unsigned channels, unsigned bits, char *mean,
+                           char *std, size_t cap)
+{
+    unsigned colour = channels == 2 || channels == 4 ? channels - 1 : channels;
+    mean[0] = std[0] = '\0';
+    for (unsigned b = 0; b < colour; b++) {
+        double m, sd;
+        ppx_group_mean_std(g, bits, (int)b, &m, &sd);
+        size_t lm = strlen(mean), ls = strlen(std);
+        snprintf(mean + lm, cap - lm, "%s%.4f", b ? "," : "", m);
+        snprintf(std + ls, cap - ls, "%s%.4f", b ? "," : "", sd);
+    }
+}
+
 static void size_stats(ppx_json *j, const char *key, uint64_t mn, uint64_t mx, uint64_t sum,
                        uint64_t n)
 {
@@ -225,14 +239,8 @@ void ppx_report_summary(const ppx_report *r, const char *report_path, FILE *f)
         if (!g->images)
             continue;
         unsigned ch = (unsigned)(gi % 4) + 1, bits = gi >= 4 ? 16 : 8;
-        char mean[128] = "", std[128] = "";
-        for (unsigned b = 0; b < ch; b++) {
-            double m, sd;
-            ppx_group_mean_std(g, bits, (int)b, &m, &sd);
-            size_t lm = strlen(mean), ls = strlen(std);
-            snprintf(mean + lm, sizeof mean - lm, "%s%.4f", b ? "," : "", m);
-            snprintf(std + ls, sizeof std - ls, "%s%.4f", b ? "," : "", sd);
-        }
+        char mean[64], std[64];
+        ppx__report_normalize(g, ch, bits, mean, std, sizeof mean);
         fprintf(f, "prepix: %u-channel %u-bit (%llu images): normalize mean=%s std=%s\n", ch, bits,
                 (unsigned long long)g->images, mean, std);
     }

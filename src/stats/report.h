@@ -70,5 +70,10 @@ void ppx_report_summary(const ppx_report *r, const char *report_path, FILE *f);
 /* Name of band b of a channels-band image as the JSON spells it ("R", "L", "A").
  * Shared by report.c and report_html.c. */
 const char *ppx__report_band_name(unsigned channels, unsigned b);
+/* The values to give `normalize` for group g of channels bands: the mean and the std of its
+ * colour bands (1 or 3: alpha is left out, as npy shards, where normalize runs, drop it), on
+ * the 0..1 scale, as "0.4850,0.4560,0.4060" into mean and std (cap bytes each). */
+void ppx__report_normalize(const ppx_group_stats *g, unsigned channels, unsigned bits, char *mean,
+                           char *std, size_t cap);
 
 #endif

@@ -124,19 +124,28 @@ static const char *group_kind(unsigned ch)
     return kinds[ch - 1];
 }
 
+/* Alpha in a hue of its own, dashed: a second gray (as it was) is hard to tell from the first,
+ * and a dashed line never hides the curve it crosses. */
 static const char *band_colour(unsigned ch, unsigned b)
 {
     static const char *const colours[4][4] = {{"#57606a"},
-                                              {"#57606a", "#a0a8b0"},
+                                              {"#57606a", "#8250df"},
                                               {"#d1242f", "#1a7f37", "#0969da"},
-                                              {"#d1242f", "#1a7f37", "#0969da", "#a0a8b0"}};
+                                              {"#d1242f", "#1a7f37", "#0969da", "#8250df"}};
     return colours[ch - 1][b];
 }
 
-/* Alpha is dashed: it never hides the colour curve it crosses. */
 static const char *band_dash(unsigned ch, unsigned b)
 {
     return (ch == 2 || ch == 4) && b == ch - 1 ? " stroke-dasharray=\"4 3\"" : "";
+}
+
+/* What a band is, in words, for the legend. */
+static const char *band_meaning(unsigned ch, unsigned b)
+{
+    static const char *const meanings[4][4] = {
+        {"gray"}, {"gray", "alpha"}, {"red", "green", "blue"}, {"red", "green", "blue", "alpha"}};
+    return meanings[ch - 1][b];
 }
 
 enum { PLOT_W = 520, PLOT_H = 210, PAD_L = 46, PAD_R = 12, PAD_T = 12, PAD_B = 40 };
@@ -251,7 +260,7 @@ static int clip_marks(html *h, const plot *p, const ppx_group_stats *g, unsigned
             unsigned lo = (unsigned)end << (bits - 8), hi = lo + (bits == 16 ? 255 : 0);
             compact(lab, sizeof lab, (double)c);
             put(h,
-                "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"%s\" class=\"clip\" fill=\"%s\">"
+                "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"%s\" class=\"clip\" style=\"fill:%s\">"
                 "%s%s %s%s<title>%s: %llu samples at %u",
                 bin_x(p, end) + (end ? -5 : 5), p->y0 + 12 + 12 * k, end ? "end" : "start",
                 band_colour(ch, b), end ? "" : "&#8593; ", ppx__report_band_name(ch, b), lab,
@@ -321,7 +330,6 @@ static void channel_group(html *h, const ppx_group_stats *g, unsigned ch, unsign
     put(h, "<table class=\"bands\"><thead><tr><th>band</th><th class=\"n\">mean</th>"
            "<th class=\"n\">std</th><th class=\"n\">min</th><th class=\"n\">max</th></tr>"
            "</thead><tbody>");
-    char mean[128] = "", std[128] = "";
     for (unsigned b = 0; b < ch; b++) {
         double m, sd;
         ppx_group_mean_std(g, bits, (int)b, &m, &sd);
@@ -330,18 +338,24 @@ static void channel_group(html *h, const ppx_group_stats *g, unsigned ch, unsign
             "<td class=\"n\">%.4f</td><td class=\"n\">%.4f</td><td class=\"n\">%u</td>"
             "<td class=\"n\">%u</td></tr>",
             band_colour(ch, b), ppx__report_band_name(ch, b), m, sd, g->min[b], g->max[b]);
-        size_t lm = strlen(mean), ls = strlen(std);
-        snprintf(mean + lm, sizeof mean - lm, "%s%.4f", b ? ", " : "", m);
-        snprintf(std + ls, sizeof std - ls, "%s%.4f", b ? ", " : "", sd);
     }
+    char mean[64], std[64];
+    ppx__report_normalize(g, ch, bits, mean, std, sizeof mean);
     put(h,
-        "</tbody></table>\n<p class=\"norm\">normalize: <code>mean=(%s) std=(%s)</code> "
-        "<span class=\"muted\">(0..1 scale)</span></p>\n",
-        mean, std);
+        "</tbody></table>\n<p class=\"norm\">for the pipeline: <code>normalize mean=%s "
+        "std=%s</code> <span class=\"muted\">(0..1 scale%s)</span></p>\n",
+        mean, std,
+        ch == 2 || ch == 4 ? "; colour bands only: npy shards, where normalize runs, drop alpha"
+                           : "");
+    /* Each band keyed by a stroke drawn as its curve is: colour and dash. */
     put(h, "<div class=\"legend\">");
     for (unsigned b = 0; b < ch; b++)
-        put(h, "<span><span class=\"swatch\" style=\"background:%s\"></span>%s</span>",
-            band_colour(ch, b), ppx__report_band_name(ch, b));
+        put(h,
+            "<span class=\"entry\"><svg class=\"key\" width=\"26\" height=\"10\" "
+            "aria-hidden=\"true\"><line x1=\"1\" x2=\"25\" y1=\"5\" y2=\"5\" stroke=\"%s\"%s/>"
+            "</svg><strong>%s</strong> %s</span>",
+            band_colour(ch, b), band_dash(ch, b), ppx__report_band_name(ch, b),
+            band_meaning(ch, b));
     put(h, "</div>\n<div class=\"plots\"><figure>");
     histogram_svg(h, g, ch, bits, 1);
     put(h, "<figcaption>pixel count, logarithmic: rare values and the bulk both "
@@ -432,6 +446,8 @@ static const char css[] =
     ".swatch{display:inline-block;width:.8em;height:.8em;border-radius:2px;margin-right:.45em;"
     "vertical-align:-.05em}"
     ".legend{display:flex;flex-wrap:wrap;gap:1.2rem;font-size:.9rem;margin:.8rem 0 .3rem}"
+    ".legend svg.key{display:inline-block;vertical-align:middle;margin-right:.4em}"
+    ".legend svg.key line{stroke-width:2.5}"
     ".plots{display:flex;flex-wrap:wrap;gap:1.2rem}"
     "figure{margin:0;max-width:520px}"
     "figcaption{font-size:.8rem;color:var(--muted);margin-top:.2rem}"

@@ -190,14 +190,14 @@ def html_dom():
     for g in rep["channel_stats"]:
         sec = section(f"group-{g['channels']}ch-{g['bits']}bit")
         names = [b["name"] for b in g["bands"]]
-        legend = [s.text().strip() for s in sec.find(cls="legend").find_all("span")
-                  if not s.attrs.get("class")]
+        legend = [s.find("strong").text().strip()
+                  for s in sec.find(cls="legend").find_all("span", cls="entry")]
         check(legend == names, f"legend {legend}, JSON bands {names}")
         rows = cells(sec.find("table"))
         check([r[0] for r in rows] == names, f"band rows {rows}")
         for row, b in zip(rows, g["bands"]):
             check(abs(float(row[1]) - b["mean"]) < 1e-4, f"mean {row} vs {b['mean']}")
-        svgs = sec.find_all("svg")
+        svgs = sec.find_all("svg", cls="hist")
         check(len(svgs) == 2, f"{len(svgs)} histograms")
         labels = [s.attrs.get("aria-label", "") for s in svgs]
         check(any("logarithmic" in l for l in labels), labels)
@@ -391,5 +391,58 @@ def html_axes():
             clip_marks += len(marks)
     check(clip_marks > 0, "no clipped end bin marked: the dataset lacks spikes")
 
+def rgb(colour):
+    check(re.fullmatch(r"#[0-9a-fA-F]{6}", colour or "") is not None, f"colour {colour!r}")
+    return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+
+
+def html_bands():
+    """Gray and alpha in distinct colours (alpha a hue, not another gray), each curve keyed
+    in the legend by its own colour and dash; the normalize line gives the colour bands only
+    (1 or 3 values, what `normalize` takes), on the page and on stderr."""
+    rep, _, stderr, dom = look_run()
+    for g in rep["channel_stats"]:
+        ch, what = g["channels"], f"{g['channels']}ch {g['bits']}bit"
+        sec = dom.find(id=f"group-{ch}ch-{g['bits']}bit")
+        names = [b["name"] for b in g["bands"]]
+        keys = {}
+        for e in sec.find(cls="legend").find_all("span", cls="entry"):
+            line = e.find("line")
+            check(line is not None, f"{what}: legend entry {e.text()!r} without its line")
+            keys[e.find("strong").text().strip()] = (line.attrs.get("stroke"),
+                                               line.attrs.get("stroke-dasharray"))
+        check(list(keys) == names, f"{what}: legend {list(keys)}, bands {names}")
+        for svg in plots(dom, g).values():
+            for line in svg.find_all("polyline"):
+                name = line.text().strip()
+                got = (line.attrs.get("stroke"), line.attrs.get("stroke-dasharray"))
+                check(keys[name] == got, f"{what}: curve {name} drawn {got}, keyed {keys[name]}")
+            # A mark of a clipped end bin is in its band's colour (a style: the page's CSS
+            # colours SVG text, and CSS wins over a fill attribute).
+            for t in svg.find_all("text", cls="clip"):
+                name = t.find("title").text().split(":")[0]
+                check(t.attrs.get("style") == f"fill:{keys[name][0]}",
+                      f"{what}: mark of {name} styled {t.attrs.get('style')!r}")
+        if ch in (2, 4):
+            a = rgb(keys["A"][0])
+            check(max(a) - min(a) >= 100, f"{what}: alpha drawn in a gray, {keys['A'][0]}")
+            for n in names[:-1]:
+                check(keys[n][0].lower() != keys["A"][0].lower(), f"{what}: {n} and A alike")
+        colour = 1 if ch <= 2 else 3
+        code = sec.find("p", cls="norm").find("code").text()
+        m = re.search(r"mean=([0-9.,]+) std=([0-9.,]+)", code)
+        check(m is not None, f"{what}: normalize line {code!r}")
+        for i, key in enumerate(("mean", "std")):
+            vals = [float(v) for v in m.group(i + 1).split(",")]
+            check(len(vals) == colour, f"{what}: normalize {key} has {len(vals)} values: {code!r}")
+            for v, b in zip(vals, g["bands"]):
+                check(abs(v - b[key]) < 6e-5, f"{what}: {key} {v} vs {b[key]} ({b['name']})")
+        m = re.search(rf"^prepix: {ch}-channel {g['bits']}-bit .*normalize mean=(\S+) std=(\S+)$",
+                      stderr, re.M)
+        check(m is not None, f"{what}: no normalize line on stderr: {stderr}")
+        check(len(m.group(1).split(",")) == colour and len(m.group(2).split(",")) == colour,
+              f"{what}: stderr {m.group(0)!r}")
+
+
 if __name__ == "__main__":
-    sys.exit(main({f.__name__: f for f in (html_dom, json_keys, html_axes)}))
+    sys.exit(main({f.__name__: f for f in (html_dom, json_keys, html_axes, html_bands)}))
