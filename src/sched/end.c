@@ -143,6 +143,9 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
         }
     }
     code = fatal ? 1 : stopped ? 4 : (total.failed || all_fails.n) ? 3 : 0;
+    ppx_shard_tally tally = {0}; /* the report's list of shards and classes */
+    int shards_state =
+        cfg->shard && cfg->outdir ? PPX_REPORT_SHARDS_UNLISTED : PPX_REPORT_NO_SHARDS;
     if ((code == 0 || code == 3) && cfg->shard && cfg->outdir) {
         /* Only a complete run knows every shard's members. */
         ppx_err e;
@@ -153,6 +156,11 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
             code = 1;
             fatal = 1;
             s->stop_reason = "cannot write index.csv";
+        } else if (ppx_shard_tally_build(&tally, cfg->shard, s->chunk_size, &s->listing,
+                                         &s->classes, &all_fails)) {
+            fprintf(stderr, "prepix: out of memory listing the shards for the report\n");
+        } else {
+            shards_state = PPX_REPORT_SHARDS_LISTED;
         }
     }
 
@@ -163,6 +171,7 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
         fprintf(stderr, "prepix: out of memory writing the report\n");
         free(paths);
         free(owned);
+        ppx_shard_tally_destroy(&tally);
         *all_failsp = all_fails;
         return 1;
     }
@@ -201,7 +210,12 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
                       .pipeline = cfg->spec ? cfg->spec : "",
                       .format = ppx__format_name(cfg),
                       .input = cfg->input,
-                      .outdir = cfg->outdir};
+                      .outdir = cfg->outdir,
+                      .shards_state = shards_state,
+                      .shards = tally.shards,
+                      .n_shards = tally.n_shards,
+                      .classes = tally.classes,
+                      .n_classes = tally.n_classes};
     /* Reports go under OUTDIR unless the user named them; stats print to stdout. */
     const char *report_path = cfg->report_path ? cfg->report_path : cfg->outdir ? NULL : "-";
     const char *html_path = cfg->html_path;
@@ -231,6 +245,7 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
     free(owned);
     free(paths);
     free(w);
+    ppx_shard_tally_destroy(&tally);
     *all_failsp = all_fails;
     return code;
 }

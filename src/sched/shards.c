@@ -346,6 +346,84 @@ int ppx_shard_write_index(int outdir, ppx_shard_kind kind, uint64_t shard_size,
     return rc;
 }
 
+/* ---- the report's counts ----------------------------------------------- */
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Appends the runs of equal labels of v[0..n) (sorted) to t->classes, nameless. */
+static void add_other_labels(ppx_shard_tally *t, const int64_t *v, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t k = i;
+        while (k < n && v[k] == v[i])
+            k++;
+        t->classes[t->n_classes++] = (ppx_report_class){v[i], NULL, k - i};
+        i = k;
+    }
+}
+
+int ppx_shard_tally_build(ppx_shard_tally *t, ppx_shard_kind kind, uint64_t shard_size,
+                          const ppx_listing *l, const ppx_classes *cl, const ppx_failures *fails)
+{
+    memset(t, 0, sizeof *t);
+    size_t n_shards = l->n ? (size_t)((l->n - 1) / shard_size + 1) : 0;
+    /* Labels of classes.txt are counted in place; others (-1, .cls values)
+     * are collected, sorted and counted in runs. */
+    uint64_t *named = calloc(cl->n ? cl->n : 1, sizeof *named);
+    int64_t *other = malloc((l->n ? l->n : 1) * sizeof *other);
+    size_t n_other = 0, f = 0;
+    t->shards = calloc(n_shards ? n_shards : 1, sizeof *t->shards);
+    if (!named || !other || !t->shards)
+        goto nomem;
+    for (size_t s = 0; s < n_shards; s++)
+        if (ppx_shard_path(t->shards[s].file, sizeof t->shards[s].file, "", kind, s, 0))
+            goto nomem; /* never: 32 bytes hold the name of shard 2^64 - 1 */
+    t->n_shards = n_shards;
+    for (size_t i = 0; i < l->n; i++) {
+        while (f < fails->n && fails->v[f].index < i)
+            f++;
+        if (f < fails->n && fails->v[f].index == i)
+            continue;
+        t->shards[i / shard_size].images++;
+        int64_t label = ppx_classes_label(cl, l, i);
+        if (label >= 0 && (uint64_t)label < cl->n)
+            named[label]++;
+        else
+            other[n_other++] = label;
+    }
+    if (n_other)
+        qsort(other, n_other, sizeof *other, cmp_i64);
+    size_t below = 0; /* the other labels below 0 come first */
+    while (below < n_other && other[below] < 0)
+        below++;
+    t->classes = calloc(cl->n + n_other ? cl->n + n_other : 1, sizeof *t->classes);
+    if (!t->classes)
+        goto nomem;
+    add_other_labels(t, other, below);
+    for (size_t c = 0; c < cl->n; c++)
+        t->classes[t->n_classes++] = (ppx_report_class){(int64_t)c, cl->names[c], named[c]};
+    add_other_labels(t, other + below, n_other - below);
+    free(named);
+    free(other);
+    return 0;
+nomem:
+    free(named);
+    free(other);
+    ppx_shard_tally_destroy(t);
+    return PPX_ENOMEM;
+}
+
+void ppx_shard_tally_destroy(ppx_shard_tally *t)
+{
+    free(t->shards);
+    free(t->classes);
+    memset(t, 0, sizeof *t);
+}
+
 int ppx_sched_npy_shape(const ppx_pipeline *pl, ppx_npy_shape *out)
 {
     ppx_pipeline_geometry g;

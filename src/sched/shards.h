@@ -1,8 +1,8 @@
 /* The scheduler's shard assembly (-f tar, -f npy): class labels from the
  * listing, one shard per chunk assembled from its images' outputs and
  * written whole, the npy shape from the pipeline's output geometry, and
- * index.csv and classes.txt at the end. The byte formats themselves (tar
- * members, NPY headers) are core's: prepix/tar_npy.h. */
+ * index.csv and classes.txt at the end, and their counts for the report. The byte formats
+ * themselves (tar members, NPY headers) are core's: prepix/tar_npy.h. */
 #ifndef PPX_SCHED_SHARDS_H
 #define PPX_SCHED_SHARDS_H
 
@@ -14,6 +14,7 @@
 #include "prepix/tar_npy.h"
 #include "sched/journal.h"
 #include "sched/listing.h"
+#include "stats/report.h"
 
 /* The classes: the distinct class names of the listing's entries, sorted in
  * byte order; a label is an index into them, -1 for an entry without one.
@@ -76,5 +77,25 @@ PPX_MUST_USE int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_
 PPX_MUST_USE int ppx_shard_write_index(int outdir, ppx_shard_kind kind, uint64_t shard_size,
                                        const ppx_listing *l, const ppx_classes *cl,
                                        const ppx_failures *fails, ppx_err *err);
+
+/* What the report lists of a completed shard run, index.csv's rows counted:
+ * one entry per shard with its images not in fails (an empty shard too), and
+ * one per label that index.csv holds or class name in cl, by label, with its
+ * images; names point into cl (the ids that classes.txt lists for .cls
+ * labels are not names: NULL, and an id without images is left out). */
+typedef struct {
+    ppx_report_shard *shards;
+    size_t n_shards;
+    ppx_report_class *classes;
+    size_t n_classes;
+} ppx_shard_tally;
+
+/* Fills *t (caller-owned; fails sorted by index). 0, or PPX_ENOMEM with *t
+ * empty. Rank 0 only. */
+PPX_MUST_USE int ppx_shard_tally_build(ppx_shard_tally *t, ppx_shard_kind kind, uint64_t shard_size,
+                                       const ppx_listing *l, const ppx_classes *cl,
+                                       const ppx_failures *fails);
+/* Frees what ppx_shard_tally_build allocated; *t is left empty. */
+void ppx_shard_tally_destroy(ppx_shard_tally *t);
 
 #endif

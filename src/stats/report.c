@@ -41,6 +41,39 @@ static void size_stats(ppx_json *j, const char *key, uint64_t mn, uint64_t mx, u
     ppx_json_obj_end(j);
 }
 
+/* "shards" and "classes": what index.csv and classes.txt hold, counted. */
+static void shards_json(ppx_json *j, const ppx_report *r)
+{
+    ppx_json_key(j, "shards");
+    ppx_json_arr(j);
+    for (size_t i = 0; i < r->n_shards; i++) {
+        ppx_json_obj(j);
+        ppx_json_key(j, "file");
+        ppx_json_str(j, r->shards[i].file);
+        ppx_json_key(j, "images");
+        ppx_json_u64(j, r->shards[i].images);
+        ppx_json_obj_end(j);
+    }
+    ppx_json_arr_end(j);
+    ppx_json_key(j, "classes");
+    ppx_json_arr(j);
+    for (size_t i = 0; i < r->n_classes; i++) {
+        const ppx_report_class *c = &r->classes[i];
+        ppx_json_obj(j);
+        ppx_json_key(j, "label");
+        ppx_json_i64(j, c->label);
+        ppx_json_key(j, "name");
+        if (c->name)
+            ppx_json_str(j, c->name);
+        else
+            ppx_json_null(j);
+        ppx_json_key(j, "images");
+        ppx_json_u64(j, c->images);
+        ppx_json_obj_end(j);
+    }
+    ppx_json_arr_end(j);
+}
+
 int ppx_report_json(const ppx_report *r, ppx_buf *out)
 {
     ppx_json j;
@@ -188,6 +221,9 @@ int ppx_report_json(const ppx_report *r, ppx_buf *out)
         ppx_json_obj_end(&j);
     }
     ppx_json_arr_end(&j);
+
+    if (r->shards_state == PPX_REPORT_SHARDS_LISTED)
+        shards_json(&j, r);
 
     ppx_json_key(&j, "failures");
     ppx_json_arr(&j);

@@ -27,6 +27,26 @@ PPX_MUST_USE int ppx_rank_info_pack(const ppx_rank_info *ri, ppx_buf *out);
  * written, or PPX_ECORRUPT. */
 PPX_MUST_USE int ppx_rank_info_unpack(ppx_rd *r, ppx_rank_info *ri);
 
+/* A shard that a -f tar or -f npy run wrote: its file name in OUTDIR, and its images (those
+ * that did not fail). */
+typedef struct {
+    char file[32];
+    uint64_t images;
+} ppx_report_shard;
+
+/* A label of the shards' images as index.csv gives it, with its images: name is its line of
+ * classes.txt when the classes have names (folders, archive stems), NULL for -1 (an image at
+ * the top of INPUT) and for .cls labels (ids without a name). */
+typedef struct {
+    int64_t label;
+    const char *name;
+    uint64_t images;
+} ppx_report_class;
+
+/* What a report knows of the shards: none (not a -f tar or -f npy run), not listed (the run
+ * did not complete, so neither index.csv nor the list was written), listed. */
+enum { PPX_REPORT_NO_SHARDS, PPX_REPORT_SHARDS_UNLISTED, PPX_REPORT_SHARDS_LISTED };
+
 typedef struct {
     const ppx_stats *stats;        /* totals, resumed work included */
     const ppx_failures *failures;  /* sorted by index */
@@ -54,6 +74,14 @@ typedef struct {
     /* Set by the caller when the JSON report could not be written (the writer has said
      * why): ppx_report_summary then does not point the user at it. */
     int report_failed;
+    /* PPX_REPORT_*SHARDS*. When LISTED, shards (n_shards, in shard order) and classes
+     * (n_classes, by label) go into the JSON ("shards", "classes") and the HTML; otherwise
+     * they are not read and may be NULL. */
+    int shards_state;
+    const ppx_report_shard *shards;
+    size_t n_shards;
+    const ppx_report_class *classes;
+    size_t n_classes;
 } ppx_report;
 
 /* Appends the JSON report (docs/formats.md) to out. Returns 0 or PPX_ENOMEM. Rank 0 only;

@@ -14,6 +14,9 @@
  * the page stops being read and only grows (a 5% failure rate over a million images would
  * make it some 10 MB). */
 #define MAX_FAILURE_ROWS 2000
+/* Rows of the shard and class tables, for the same reason: ImageNet in shards of 1000 makes
+ * 1,282 shards of 1,000 classes; the JSON lists them all. */
+#define MAX_LIST_ROWS 2000
 
 typedef struct {
     ppx_buf *out;
@@ -369,6 +372,86 @@ static void channel_group(html *h, const ppx_group_stats *g, unsigned ch, unsign
               : "");
 }
 
+/* A bar of the table column "share": n against the largest, up to 160 px. */
+static void share_bar(html *h, uint64_t n, uint64_t largest)
+{
+    put(h, "<td><span class=\"bar\" style=\"width:%.1fpx\"></span></td>",
+        largest ? 160.0 * (double)n / (double)largest : 0.0);
+}
+
+static void more_rows(html *h, size_t n, size_t shown)
+{
+    if (n > shown)
+        put(h, "<p class=\"muted\">&#8230; and %zu more: the JSON report lists all.</p>\n",
+            n - shown);
+}
+
+/* The shards written, with their images (-f tar, -f npy). A run that did not complete has not
+ * written index.csv: its shards are listed by the run that completes it. */
+static void shards_section(html *h, const ppx_report *r)
+{
+    raw(h, "<section id=\"shards\"><h2>Shards</h2>\n");
+    if (r->shards_state != PPX_REPORT_SHARDS_LISTED) {
+        raw(h, "<p class=\"muted\">Listed when the run completes, with <code>index.csv</code> "
+               "and <code>classes.txt</code>: run again with --resume to finish it.</p>"
+               "</section>\n");
+        return;
+    }
+    uint64_t images = 0, largest = 0;
+    for (size_t i = 0; i < r->n_shards; i++) {
+        images += r->shards[i].images;
+        largest = r->shards[i].images > largest ? r->shards[i].images : largest;
+    }
+    put(h,
+        "<p>%zu shard%s in the output folder, holding %llu image%s; <code>index.csv</code> "
+        "maps each key to its shard and input path, <code>classes.txt</code> names the "
+        "labels.</p>\n<div class=\"scroll\"><table><thead><tr><th>file</th>"
+        "<th class=\"n\">images</th><th>share</th></tr></thead><tbody>",
+        r->n_shards, r->n_shards == 1 ? "" : "s", (unsigned long long)images,
+        images == 1 ? "" : "s");
+    size_t show = r->n_shards < MAX_LIST_ROWS ? r->n_shards : MAX_LIST_ROWS;
+    for (size_t i = 0; i < show; i++) {
+        raw(h, "<tr><td class=\"path\">");
+        text(h, r->shards[i].file);
+        put(h, "</td><td class=\"n\">%llu</td>", (unsigned long long)r->shards[i].images);
+        share_bar(h, r->shards[i].images, largest);
+        raw(h, "</tr>");
+    }
+    raw(h, "</tbody></table></div>\n");
+    more_rows(h, r->n_shards, show);
+    raw(h, "</section>\n");
+}
+
+/* The images of each label in the shards; class names are folder names: escaped. */
+static void classes_section(html *h, const ppx_report *r)
+{
+    uint64_t largest = 0;
+    for (size_t i = 0; i < r->n_classes; i++)
+        largest = r->classes[i].images > largest ? r->classes[i].images : largest;
+    put(h,
+        "<section id=\"classes\"><h2>Classes (%zu)</h2>\n<p class=\"muted\">The label of "
+        "each image in the shards: the line of <code>classes.txt</code> (from 0) of its first "
+        "folder, -1 for an image at the top of INPUT, or its sample's <code>.cls</code> value."
+        "</p>\n<div class=\"scroll\"><table><thead><tr><th class=\"n\">label</th>"
+        "<th>class</th><th class=\"n\">images</th><th>share</th></tr></thead><tbody>",
+        r->n_classes);
+    size_t show = r->n_classes < MAX_LIST_ROWS ? r->n_classes : MAX_LIST_ROWS;
+    for (size_t i = 0; i < show; i++) {
+        const ppx_report_class *c = &r->classes[i];
+        put(h, "<tr><td class=\"n\">%lld</td><td>", (long long)c->label);
+        if (c->name)
+            text(h, c->name);
+        else
+            raw(h, "<span class=\"muted\">&#8212;</span>");
+        put(h, "</td><td class=\"n\">%llu</td>", (unsigned long long)c->images);
+        share_bar(h, c->images, largest);
+        raw(h, "</tr>");
+    }
+    raw(h, "</tbody></table></div>\n");
+    more_rows(h, r->n_classes, show);
+    raw(h, "</section>\n");
+}
+
 static const char *exit_meaning(int code)
 {
     switch (code) {
@@ -460,6 +543,7 @@ static const char css[] =
     ".bar{display:inline-block;height:.7rem;border-radius:2px;background:#54aeff;"
     "vertical-align:middle}"
     "p.norm{margin:.4rem 0}"
+    ".scroll{overflow-x:auto}"
     "footer{margin-top:3rem;color:var(--muted);font-size:.8rem}"
     "@media print{main{max-width:none;padding:0}}";
 
@@ -555,6 +639,10 @@ int ppx_report_html(const ppx_report *r, ppx_buf *out)
     meta_row(&h, "prepix version", PPX_VERSION, 0);
     meta_row(&h, "report date", date, 0);
     raw(&h, "</dl></section>\n");
+    if (r->shards_state != PPX_REPORT_NO_SHARDS)
+        shards_section(&h, r);
+    if (r->shards_state == PPX_REPORT_SHARDS_LISTED)
+        classes_section(&h, r);
 
     raw(&h, "<section id=\"channels\"><h2>Channel statistics</h2>\n");
     int groups = 0;

@@ -1,5 +1,6 @@
 """The HTML report as a browser sees it: headless Chromium loads OUTDIR/prepix-report.html,
 and the DOM it builds must hold what the JSON report says (DESIGN.md section 5)."""
+import csv
 import html.parser
 import os
 import re
@@ -444,5 +445,39 @@ def html_bands():
               f"{what}: stderr {m.group(0)!r}")
 
 
+def html_shards():
+    """-f tar: the JSON lists each shard written with its images and each label with its
+    images, as index.csv and classes.txt say; the HTML shows both tables."""
+    rep, out, _, dom = look_run()
+    with open(os.path.join(out, "index.csv"), encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))[1:]
+    with open(os.path.join(out, "classes.txt"), encoding="utf-8") as f:
+        names = f.read().splitlines()
+    listed = rep["images"]["total"]
+    want = [{"file": f"shard-{i:06d}.tar", "images": sum(r[1] == f"shard-{i:06d}.tar"
+                                                         for r in rows)}
+            for i in range((listed + SHARD_SIZE - 1) // SHARD_SIZE)]
+    check(rep.get("shards") == want, f"shards {rep.get('shards')}, expected {want}")
+    check(sum(s["images"] for s in want) == rep["images"]["ok"], "shards hold every ok image")
+    for s in want:
+        check(os.path.isfile(os.path.join(out, s["file"])), f"{s['file']} not written")
+    labels = sorted({int(r[2]) for r in rows} | set(range(len(names))))
+    want = [{"label": l, "name": names[l] if 0 <= l < len(names) else None,
+             "images": sum(int(r[2]) == l for r in rows)} for l in labels]
+    check(rep.get("classes") == want, f"classes {rep.get('classes')}, expected {want}")
+    check(any(c["label"] == -1 for c in want) and len(names) == 3, f"dataset: {want}")
+
+    sec = dom.find(id="shards")
+    check(sec is not None, "no shards section")
+    got = [r[:2] for r in cells(sec.find("table"))]
+    check(got == [[s["file"], str(s["images"])] for s in rep["shards"]], f"shard rows {got}")
+    sec = dom.find(id="classes")
+    check(sec is not None, "no classes section")
+    got = [r[:3] for r in cells(sec.find("table"))]
+    check(got == [[str(c["label"]), c["name"] or "\u2014", str(c["images"])]
+                  for c in rep["classes"]], f"class rows {got}")
+
+
 if __name__ == "__main__":
-    sys.exit(main({f.__name__: f for f in (html_dom, json_keys, html_axes, html_bands)}))
+    sys.exit(main({f.__name__: f for f in (html_dom, json_keys, html_axes, html_bands,
+                                       html_shards)}))

@@ -181,4 +181,53 @@ static int html_escaped(void)
     return 0;
 }
 
-PPX_TEST_MAIN(TEST(json_always_keys), TEST(summary_lines), TEST(html_escaped))
+/* Shards and classes: in the JSON and the HTML when listed (class names are folder names,
+ * untrusted: escaped), a note in the HTML when the run stopped before they were, nothing for a
+ * run that writes no shards. */
+static int report_shards(void)
+{
+    fixture f;
+    fixture_init(&f);
+    const ppx_report_shard shards[2] = {{"shard-000000.tar", 3}, {"shard-000001.tar", 0}};
+    const ppx_report_class classes[3] = {{-1, NULL, 1}, {0, "<b>cats</b>", 2}, {1, "dogs", 0}};
+    f.r.shards_state = PPX_REPORT_SHARDS_LISTED;
+    f.r.shards = shards;
+    f.r.n_shards = 2;
+    f.r.classes = classes;
+    f.r.n_classes = 3;
+    char *j = render(&f.r, ppx_report_json);
+    CHECK(j);
+    CHECK(strstr(j, "\"shards\":[{\"file\":\"shard-000000.tar\",\"images\":3},"
+                    "{\"file\":\"shard-000001.tar\",\"images\":0}]"));
+    CHECK(strstr(j, "\"classes\":[{\"label\":-1,\"name\":null,\"images\":1},"
+                    "{\"label\":0,\"name\":\"<b>cats</b>\",\"images\":2},"
+                    "{\"label\":1,\"name\":\"dogs\",\"images\":0}]"));
+    free(j);
+    char *h = render(&f.r, ppx_report_html);
+    CHECK(h);
+    CHECK(strstr(h, "id=\"shards\"") && strstr(h, "id=\"classes\""));
+    CHECK(strstr(h, ">shard-000001.tar<"));
+    CHECK(strstr(h, "&lt;b&gt;cats&lt;/b&gt;") && !strstr(h, "<b>cats"));
+    free(h);
+
+    f.r.shards_state = PPX_REPORT_SHARDS_UNLISTED;
+    j = render(&f.r, ppx_report_json);
+    CHECK(j);
+    CHECK(!strstr(j, "\"shards\"") && !strstr(j, "\"classes\""));
+    free(j);
+    h = render(&f.r, ppx_report_html);
+    CHECK(h);
+    CHECK(strstr(h, "id=\"shards\"") && strstr(h, "--resume"));
+    CHECK(!strstr(h, "shard-000000.tar") && !strstr(h, "cats"));
+    free(h);
+
+    f.r.shards_state = PPX_REPORT_NO_SHARDS;
+    h = render(&f.r, ppx_report_html);
+    CHECK(h);
+    CHECK(!strstr(h, "id=\"shards\"") && !strstr(h, "id=\"classes\""));
+    free(h);
+    ppx_failures_destroy(&f.fails);
+    return 0;
+}
+
+PPX_TEST_MAIN(TEST(json_always_keys), TEST(summary_lines), TEST(html_escaped), TEST(report_shards))

@@ -238,6 +238,46 @@ static int index_csv(void)
     return remove_dir(dir);
 }
 
+/* What the report lists: every shard with the images that did not fail (an empty one too),
+ * every label of index.csv and every line of classes.txt with its images, by label. */
+static int shard_tally(void)
+{
+    const char *keys[] = {"a/1.jpg", "a/2.jpg", "b/3.jpg", "c/4.jpg", "top.jpg"};
+    ppx_listing l;
+    CHECK_EQ_INT(add_keys(&l, keys, 5), 0);
+    ppx_classes cl;
+    CHECK_EQ_INT(ppx_classes_build(&cl, &l), 0);
+    ppx_failures fails = {0};
+    CHECK_EQ_INT(ppx_failures_add(&fails, 2, PPX_STAGE_DECODE, PPX_ECORRUPT, "bad"), 0);
+    ppx_shard_tally t;
+    CHECK_EQ_INT(ppx_shard_tally_build(&t, PPX_SHARD_TAR, 2, &l, &cl, &fails), 0);
+    CHECK_EQ_INT((int)t.n_shards, 3);
+    const char *files[] = {"shard-000000.tar", "shard-000001.tar", "shard-000002.tar"};
+    const int images[] = {2, 1, 1};
+    for (int i = 0; i < 3; i++) {
+        CHECK_STR(t.shards[i].file, files[i]);
+        CHECK_EQ_INT((int)t.shards[i].images, images[i]);
+    }
+    CHECK_EQ_INT((int)t.n_classes, 4);
+    const int labels[] = {-1, 0, 1, 2}, counts[] = {1, 2, 0, 1};
+    const char *names[] = {NULL, "a", "b", "c"};
+    for (int i = 0; i < 4; i++) {
+        CHECK_EQ_INT((int)t.classes[i].label, labels[i]);
+        CHECK_EQ_INT((int)t.classes[i].images, counts[i]);
+        if (names[i])
+            CHECK_STR(t.classes[i].name, names[i]);
+        else
+            CHECK(t.classes[i].name == NULL);
+    }
+    ppx_shard_tally_destroy(&t);
+    CHECK(t.shards == NULL && t.classes == NULL);
+    ppx_shard_tally_destroy(&t); /* twice is harmless */
+    ppx_failures_destroy(&fails);
+    ppx_classes_destroy(&cl);
+    ppx_listing_destroy(&l);
+    return 0;
+}
+
 /* The npy shape comes from the pipeline's output geometry: its fixed size,
  * the channels its last colour op sets (3 when none does: the shard makes
  * every image RGB), float32 after normalize; a size that varies is refused. */
@@ -274,4 +314,4 @@ static int npy_shape(void)
 }
 
 PPX_TEST_MAIN(TEST(tar_member), TEST(tar_name_limit), TEST(npy_header), TEST(classes_labels),
-              TEST(shard_order), TEST(index_csv), TEST(npy_shape))
+              TEST(shard_order), TEST(index_csv), TEST(shard_tally), TEST(npy_shape))
