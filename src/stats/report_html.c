@@ -523,7 +523,7 @@ static const char css[] =
     "th{font-size:.76rem;text-transform:uppercase;letter-spacing:.05em;color:var(--muted);"
     "font-weight:600}"
     "th.n,td.n{text-align:right}"
-    "table.bands{width:auto;min-width:28rem}"
+    "table.bands{width:auto;min-width:min(28rem,100%)}"
     "td.path{overflow-wrap:anywhere;font-family:ui-monospace,Menlo,Consolas,monospace;"
     "font-size:.88em}"
     ".swatch{display:inline-block;width:.8em;height:.8em;border-radius:2px;margin-right:.45em;"
@@ -545,6 +545,8 @@ static const char css[] =
     "p.norm{margin:.4rem 0}"
     ".scroll{overflow-x:auto}"
     "footer{margin-top:3rem;color:var(--muted);font-size:.8rem}"
+    /* A phone's width: less margin, so the plots (scaled to fit) keep legible text. */
+    "@media (max-width:40rem){main{padding:1rem .75rem 2rem}th,td{padding:.3rem .45rem}}"
     "@media print{main{max-width:none;padding:0}}";
 
 int ppx_report_html(const ppx_report *r, ppx_buf *out)
@@ -698,7 +700,9 @@ int ppx_report_html(const ppx_report *r, ppx_buf *out)
     }
     raw(&h, "</section>\n");
 
-    raw(&h, "<section id=\"ranks\"><h2>Ranks</h2>\n<table><thead><tr><th class=\"n\">rank</th>"
+    /* Wide tables scroll in a box of their own: the page keeps the window's width. */
+    raw(&h, "<section id=\"ranks\"><h2>Ranks</h2>\n<div class=\"scroll\"><table><thead><tr>"
+            "<th class=\"n\">rank</th>"
             "<th>host</th><th class=\"n\">workers</th><th class=\"n\">images</th>"
             "<th class=\"n\">failed</th><th class=\"n\">busy s</th><th class=\"n\">images/s</th>"
             "<th>throughput</th></tr></thead><tbody>");
@@ -722,11 +726,12 @@ int ppx_report_html(const ppx_report *r, ppx_buf *out)
             p->workers, (unsigned long long)p->images, (unsigned long long)p->failed, p->busy_s,
             ips, best > 0 ? 160.0 * ips / best : 0.0);
     }
-    raw(&h, "</tbody></table></section>\n");
+    raw(&h, "</tbody></table></div></section>\n");
 
     put(&h, "<section id=\"failures\"><h2>Failures (%zu)</h2>\n", r->failures->n);
     if (r->failures->n) {
-        raw(&h, "<table><thead><tr><th>path</th><th>stage</th><th>code</th><th>reason</th>"
+        raw(&h, "<div class=\"scroll\"><table><thead><tr><th>path</th><th>stage</th>"
+                "<th>code</th><th>reason</th>"
                 "</tr></thead><tbody>");
         size_t show = r->failures->n < MAX_FAILURE_ROWS ? r->failures->n : MAX_FAILURE_ROWS;
         for (size_t i = 0; i < show; i++) {
@@ -738,7 +743,7 @@ int ppx_report_html(const ppx_report *r, ppx_buf *out)
             text(&h, f->msg);
             raw(&h, "</td></tr>");
         }
-        raw(&h, "</tbody></table>\n");
+        raw(&h, "</tbody></table></div>\n");
         if (r->failures->n > show)
             put(&h,
                 "<p class=\"muted\">&#8230; and %zu more: the JSON report lists every "

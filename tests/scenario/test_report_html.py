@@ -2,6 +2,7 @@
 and the DOM it builds must hold what the JSON report says (DESIGN.md section 5)."""
 import csv
 import html.parser
+import json
 import os
 import re
 import shutil
@@ -478,6 +479,87 @@ def html_shards():
                   for c in rep["classes"]], f"class rows {got}")
 
 
+def screenshot(page, width, path):
+    profile = tmpdir()
+    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+           "--no-default-browser-check", "--disable-extensions", "--disable-sync",
+           "--hide-scrollbars", f"--user-data-dir={profile}",
+           "--host-resolver-rules=MAP * ~NOTFOUND",
+           f"--window-size={width},2400", f"--screenshot={path}", "file://" + page]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True)
+    try:
+        _, err = p.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        raise AssertionError("chromium did not end within 180 s")
+    check(p.returncode == 0 and os.path.isfile(path),
+          f"no screenshot: {err.decode(errors='replace')[-3000:]}")
+    from PIL import Image
+    img = Image.open(path).convert("RGB")
+    check(img.size == (width, 2400), f"screenshot {img.size}")
+    ink = sum(n for v, n in enumerate(img.convert("L").histogram()) if v < 200)
+    check(ink > 0.01 * width * 2400, f"{width} px: a blank page ({ink} dark pixels)")
+    check(len(img.getcolors(1 << 20) or []) > 50, f"{width} px: too few colours to be the report")
+
+
+# The page as a frame of each width, measured by a script in the page that holds it (the
+# report's own policy forbids scripts): what sticks out past the frame's right edge, unless
+# it is inside a box that scrolls or clips it.
+PROBE = """<!DOCTYPE html><html><body>%s<pre id="probe"></pre><script>
+window.onload = function () {
+  var r = {};
+  document.querySelectorAll("iframe").forEach(function (f) {
+    var d = f.contentDocument, w = f.contentWindow, vw = d.documentElement.clientWidth, out = [];
+    function contained(e) {
+      for (var a = e.parentElement; a && a !== d.body; a = a.parentElement)
+        if (w.getComputedStyle(a).overflowX !== "visible") return true;
+      return false;
+    }
+    d.querySelectorAll("body *").forEach(function (e) {
+      var b = e.getBoundingClientRect(), p = e.parentElement.getBoundingClientRect();
+      if (b.width && b.right > vw + 0.5 && p.right <= vw + 0.5 && !contained(e))
+        out.push(e.tagName + "." + (e.getAttribute("class") || "") + "#" + e.id
+                 + " right " + Math.round(b.right));
+    });
+    r[f.width] = {scroll: d.documentElement.scrollWidth, view: vw, out: out};
+  });
+  document.getElementById("probe").textContent = JSON.stringify(r);
+};
+</script></body></html>"""
+
+
+def html_screens():
+    """The page at 1280 and 420 px: screenshots that show a report (not blank), and nothing
+    wider than the window (a wide table scrolls in its own box)."""
+    rep, out, _, dom = look_run()
+    for sid in ("summary", "run", "shards", "classes", "channels", "ranks", "failures"):
+        check(dom.find(id=sid) is not None, f"no element with id {sid!r}")
+    page = os.path.abspath(os.path.join(out, "prepix-report.html"))
+    keep = os.environ.get("PPX_SCREENS_DIR")
+    for width in (1280, 420):
+        png = os.path.join(out, f"screen-{width}.png")
+        screenshot(page, width, png)
+        if keep:
+            shutil.copy(png, os.path.join(keep, f"report-{width}.png"))
+    with open(page, encoding="utf-8") as f:
+        markup = f.read()
+    import html as html_mod
+    frames = "".join(f'<iframe width="{w}" height="900" srcdoc="{html_mod.escape(markup)}">'
+                     "</iframe>" for w in (1280, 420))
+    probe = os.path.join(out, "probe.html")
+    with open(probe, "w", encoding="utf-8") as f:
+        f.write(PROBE % frames)
+    dom_text, _ = load(probe, extra=["--window-size=1800,1000"])
+    m = re.search(r'<pre id="probe">(.*?)</pre>', dom_text, re.S)
+    check(m is not None and m.group(1), f"the probe did not run: {dom_text[-2000:]}")
+    for width, r in json.loads(html_mod.unescape(m.group(1))).items():
+        check(r["scroll"] <= r["view"] and not r["out"],
+              f"{width} px: the page is {r['scroll']} px wide in a {r['view']} px window: "
+              f"{r['out']}")
+
+
 if __name__ == "__main__":
     sys.exit(main({f.__name__: f for f in (html_dom, json_keys, html_axes, html_bands,
-                                       html_shards)}))
+                                       html_shards, html_screens)}))
