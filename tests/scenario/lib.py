@@ -166,6 +166,8 @@ def comparable(rep):
     """The parts of a report that must not depend on -np, -w or timing."""
     keep = {k: rep[k] for k in ("images", "bytes", "channel_stats", "input_sizes",
                                 "failures", "exit_code", "complete")}
+    # A shard run's list of shards and classes (absent elsewhere, and in a stopped run).
+    keep.update({k: rep[k] for k in ("shards", "classes") if k in rep})
     return keep
 
 
