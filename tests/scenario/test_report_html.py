@@ -375,7 +375,8 @@ def html_axes():
             # half the plot's height.
             peak = min(y for line in svg.find_all("polyline") for y in
                        [p[1] for p in curve(line)[1:255]])
-            check(y0 + ht - peak >= ht / 2, f"{what}: bulk flattened, peak {peak} in {y0}..{y0 + ht}")
+            check(y0 + ht - peak >= ht / 2,
+                  f"{what}: bulk flattened, peak {peak} in {y0}..{y0 + ht}")
             marks = {}
             for t in svg.find_all("text", cls="clip"):
                 m = re.search(r"^(\w+): (\d+) samples at (\d+)", t.find("title").text())
