@@ -363,10 +363,8 @@ def couser_swap_race():
     check(hits == 0, f"{hits} of {runs} runs published the root-only file")
 
 
-def copy_mode():
-    """Item 9: --copy-mode gives an archive member its archive's mode and a shard the most
-    restrictive mode of the images it holds."""
-    t = tmpdir()
+def mode_inputs(t):
+    """A 0600 archive of two images and a 0644 image, in t/in."""
     inp = f"{t}/in"
     os.makedirs(inp)
     samples_tar(f"{inp}/private.tar", 2, sidecars=False)
@@ -374,6 +372,31 @@ def copy_mode():
     with open(f"{inp}/open.jpg", "wb") as f:
         f.write(jpg(8))
     os.chmod(f"{inp}/open.jpg", 0o644)
+    return inp
+
+
+def shard_modes(t, inp, mpi_np):
+    """The shards of mode_inputs with --copy-mode are 0600, both formats and transports."""
+    old = os.umask(0o022)
+    try:
+        for fmt, extra in (("tar", []), ("npy", ["-p", "resize 16x16 fit=fill"])):
+            for transport in ("paths", "bytes"):
+                out = f"{t}/o-{fmt}-{transport}-{mpi_np}"
+                prun(["run", "-i", inp, "-o", out, "-f", fmt, "--copy-mode", "--transport",
+                      transport] + extra, check=0, mpi_np=mpi_np)
+                for name in os.listdir(out):
+                    if name.startswith("shard-"):
+                        m = stat.S_IMODE(os.stat(f"{out}/{name}").st_mode)
+                        check(m == 0o600, f"{fmt} {transport} -np {mpi_np} {name}: {oct(m)}")
+    finally:
+        os.umask(old)
+
+
+def copy_mode():
+    """Item 9: --copy-mode gives an archive member its archive's mode and a shard the most
+    restrictive mode of the images it holds."""
+    t = tmpdir()
+    inp = mode_inputs(t)
     old = os.umask(0o022)
     try:
         out = f"{t}/o1"
@@ -382,17 +405,16 @@ def copy_mode():
             m = stat.S_IMODE(os.stat(f"{out}/{n}").st_mode)
             check(m == 0o600, f"{n}: {oct(m)}")
         check(stat.S_IMODE(os.stat(f"{out}/open.jpg").st_mode) == 0o644, "open.jpg")
-        for fmt, extra in (("tar", []), ("npy", ["-p", "resize 16x16 fit=fill"])):
-            for transport in ("paths", "bytes"):
-                out = f"{t}/o-{fmt}-{transport}"
-                prun(["run", "-i", inp, "-o", out, "-f", fmt, "--copy-mode", "--transport",
-                      transport] + extra, check=0, mpi_np=2 if transport == "bytes" else None)
-                for name in os.listdir(out):
-                    if name.startswith("shard-"):
-                        m = stat.S_IMODE(os.stat(f"{out}/{name}").st_mode)
-                        check(m == 0o600, f"{fmt} {transport} {name}: {oct(m)}")
     finally:
         os.umask(old)
+    shard_modes(t, inp, None)
+
+
+def copy_mode_np2():
+    """Item 9 across ranks (label mpi): a shard written by rank 0 from another rank's images
+    (bytes transport) or by another rank (paths) keeps the most restrictive mode."""
+    t = tmpdir()
+    shard_modes(t, mode_inputs(t), 2)
 
 
 def list_nofollow():
@@ -505,5 +527,5 @@ def archive_messages():
 if __name__ == "__main__":
     sys.exit(main({f.__name__: f for f in (
         dotdot_stems, input_in_outdir, sidecar_long_ext, sidecar_huge, archive_changes,
-        couser_swap, couser_swap_race, copy_mode, list_nofollow, link_tar_input, class_tars,
-        long_member_name, archive_messages)}))
+        couser_swap, couser_swap_race, copy_mode, copy_mode_np2, list_nofollow, link_tar_input,
+        class_tars, long_member_name, archive_messages)}))
