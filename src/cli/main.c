@@ -12,6 +12,7 @@
 
 #include "cli/inspect_archive.h"
 #include "prepix/archive.h"
+#include "prepix/fingerprint.h"
 #include "prepix/io.h"
 #include "prepix/json.h"
 #include "prepix/prepix.h"
@@ -606,8 +607,8 @@ static int cmd_run(int argc, char **argv, int stats_only)
     return code;
 }
 
-static void inspect_one(const char *path, int decode, ppx_buf *in, ppx_image *img, ppx_buf *line,
-                        int *bad)
+static void inspect_one(const char *path, int decode, ppx_buf *in, ppx_image *img, ppx_fp_ctx *fpc,
+                        ppx_buf *line, int *bad)
 {
     ppx_err err;
     ppx_err_clear(&err);
@@ -627,6 +628,11 @@ static void inspect_one(const char *path, int decode, ppx_buf *in, ppx_image *im
         ppx_decode_opts o = {.limits = &lim};
         rc = ppx_codec_decode(in->data, in->len, &o, img, &info, &err);
     }
+    /* The run's fingerprints of the image at full size (no shrink-on-load),
+     * to compare with imagehash's. */
+    ppx_fingerprint fp = {.valid = 0};
+    if (!rc && decode)
+        rc = ppx_fingerprint_compute(fpc, img, 1, &fp, &err);
     ppx_json j;
     line->len = 0;
     ppx_json_init(&j, line);
@@ -696,6 +702,15 @@ static void inspect_one(const char *path, int decode, ppx_buf *in, ppx_image *im
         }
         ppx_json_key(&j, "icc");
         ppx_json_bool(&j, info.has_icc);
+        if (fp.valid) {
+            char hex[33];
+            ppx_phash_hex(fp.phash, hex);
+            ppx_json_key(&j, "phash");
+            ppx_json_str(&j, hex);
+            ppx_exact_hex(fp.exact, hex);
+            ppx_json_key(&j, "exact");
+            ppx_json_str(&j, hex);
+        }
     }
     ppx_json_obj_end(&j);
     fwrite(line->data, 1, line->len, stdout);
@@ -709,7 +724,9 @@ static int cmd_inspect(int argc, char **argv)
         printf("usage: prepix inspect [--decode] FILE...\n"
                "Prints one JSON object a line per file: format, size, channels, bit depth,\n"
                "colour space, orientation, ... or an error object {code, stage, reason}.\n"
-               "--decode also decodes the pixels, so that damaged data is found too.\n"
+               "--decode also decodes the pixels, so that damaged data is found too, and\n"
+               "gives their fingerprints: \"phash\" (imagehash's phash, as its str() prints\n"
+               "it) and \"exact\" (the pixel hash a run groups exact duplicates by).\n"
                "A .tar gives what a run would take from it: images, members that are not\n"
                "images, the labelling rule and images per class, and its problems.\n"
                "Exit 0 if every file is readable, 3 otherwise.\n");
@@ -728,9 +745,15 @@ static int cmd_inspect(int argc, char **argv)
     ppx_buf_init(&line);
     ppx_image img;
     ppx_image_init(&img);
+    ppx_fp_ctx *fpc = NULL;
+    if (decode && ppx_fp_ctx_new(&fpc)) {
+        fprintf(stderr, "prepix: out of memory\n");
+        return EXIT_FATAL;
+    }
     int bad = 0;
     for (int i = first; i < argc; i++)
-        inspect_one(argv[i], decode, &in, &img, &line, &bad);
+        inspect_one(argv[i], decode, &in, &img, fpc, &line, &bad);
+    ppx_fp_ctx_free(&fpc);
     ppx_buf_destroy(&in);
     ppx_buf_destroy(&line);
     ppx_image_destroy(&img);

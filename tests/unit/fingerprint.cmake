@@ -1,0 +1,3 @@
+ppx_c_test(NAME fingerprint SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_fingerprint.c
+           CASES phash_scipy_values phash_rgb_image phash_flat exact_layout prints_pack
+           LABELS unit)
