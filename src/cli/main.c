@@ -12,6 +12,7 @@
 
 #include "cli/inspect_archive.h"
 #include "prepix/archive.h"
+#include "prepix/dedup.h"
 #include "prepix/fingerprint.h"
 #include "prepix/io.h"
 #include "prepix/json.h"
@@ -71,6 +72,11 @@ static const char usage_text[] =
     "                         folders below INPUT never\n"
     "      --copy-mode        outputs get their input's permission bits (default 0644); a\n"
     "                         member its archive's, a shard those all its images share\n"
+    "      --duplicates on|off  fingerprint every input and report exact and near duplicates\n"
+    "                         (default on; docs/duplicates.md)\n"
+    "      --dup-distance N   near duplicates: phashes at most N of 64 bits apart (default 4)\n"
+    "      --drop-list FILE   the paths a deduplicated set drops (default\n"
+    "                         OUTDIR/duplicates.txt; stats: none unless given)\n"
     "\n"
     "Exit codes: 0 all images processed; 1 fatal error (OUTDIR unwritable, MPI failure);\n"
     "2 usage error, nothing written; 3 finished but some images failed (see the report);\n"
@@ -282,7 +288,10 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
         O_FOLLOW,
         O_NOFOLLOW,
         O_COPYMODE,
-        O_RANKTIMEOUT
+        O_RANKTIMEOUT,
+        O_DUPS,
+        O_DUPDIST,
+        O_DROPLIST
     };
     static const struct option opts[] = {{"input", required_argument, 0, 'i'},
                                          {"output", required_argument, 0, 'o'},
@@ -308,6 +317,9 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
                                          {"no-follow-symlinks", no_argument, 0, O_NOFOLLOW},
                                          {"copy-mode", no_argument, 0, O_COPYMODE},
                                          {"rank-timeout", required_argument, 0, O_RANKTIMEOUT},
+                                         {"duplicates", required_argument, 0, O_DUPS},
+                                         {"dup-distance", required_argument, 0, O_DUPDIST},
+                                         {"drop-list", required_argument, 0, O_DROPLIST},
                                          {0, 0, 0, 0}};
     memset(cfg, 0, sizeof *cfg);
     cfg->quality = 90;
@@ -315,6 +327,8 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
     cfg->rank_timeout_s = 120;
     cfg->max_failures = -1;
     cfg->out_format = PPX_FMT_UNKNOWN;
+    cfg->duplicates = 1;
+    cfg->dup_distance = PPX_DUP_DISTANCE_DEFAULT;
     /* A privileged run never reads through a link another user planted in
      * INPUT unless told to (docs/security.md). */
     cfg->follow_symlinks = geteuid() != 0;
@@ -419,6 +433,24 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
             cfg->timeout_s = t;
             break;
         }
+        case O_DUPS:
+            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+                usage_error("--duplicates %s: expected on or off", optarg);
+                return EXIT_USAGE;
+            }
+            cfg->duplicates = strcmp(optarg, "on") == 0;
+            break;
+        case O_DUPDIST:
+            if (parse_u64(optarg, &u) || u > PPX_DUP_DISTANCE_MAX) {
+                usage_error("--dup-distance %s: expected a number of bits from 0 to %d", optarg,
+                            PPX_DUP_DISTANCE_MAX);
+                return EXIT_USAGE;
+            }
+            cfg->dup_distance = (int)u;
+            break;
+        case O_DROPLIST:
+            cfg->drop_list = optarg;
+            break;
         case O_RANKTIMEOUT: {
             char *end;
             double t = strtod(optarg, &end);

@@ -192,6 +192,10 @@ int ppx_report_json(const ppx_report *r, ppx_buf *out)
     }
     ppx_json_arr_end(&j);
 
+    if (r->dups) {
+        ppx_json_key(&j, "duplicates");
+        ppx__report_dups_json(&j, r->dups);
+    }
     ppx_json_key(&j, "warnings");
     ppx_json_arr(&j);
     for (size_t i = 0; i < r->n_warnings; i++)
@@ -250,6 +254,8 @@ void ppx_report_summary(const ppx_report *r, const char *report_path, FILE *f)
         if (r->failures->n > show)
             fprintf(f, "prepix: ... and %zu more failures\n", r->failures->n - show);
     }
+    if (r->dups)
+        ppx__report_dups_summary(r->dups, f);
     for (size_t i = 0; i < r->n_warnings; i++) {
         char shown[1024];
         ppx_escape_name(shown, sizeof shown, r->warnings[i]);

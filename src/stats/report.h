@@ -9,7 +9,9 @@
 #include "prepix/buf.h"
 #include "prepix/error.h"
 #include "prepix/stats.h"
+#include "prepix/dedup.h"
 #include "prepix/failures.h"
+#include "prepix/json.h"
 
 typedef struct {
     int rank;
@@ -26,6 +28,17 @@ PPX_MUST_USE int ppx_rank_info_pack(const ppx_rank_info *ri, ppx_buf *out);
 /* Reads what ppx_rank_info_pack wrote from r (untrusted bytes): 0 with *ri
  * written, or PPX_ECORRUPT. */
 PPX_MUST_USE int ppx_rank_info_unpack(ppx_rd *r, ppx_rank_info *ri);
+
+/* The duplicates of a run, for the reports. */
+typedef struct {
+    const ppx_prints *prints; /* every fingerprint, sorted by index */
+    const ppx_dups *dups;     /* groups: positions in prints */
+    const char *const *paths; /* path of prints->v[i] for each group member, else NULL */
+    int distance;             /* --dup-distance */
+    uint64_t shrunk;          /* fingerprints taken on a reduced decode (shrink-on-load) */
+    uint64_t unfingerprinted; /* images ok but without fingerprints (older journals) */
+    const char *drop_list;    /* where the paths to drop were written, or NULL */
+} ppx_dup_report;
 
 typedef struct {
     const ppx_stats *stats;        /* totals, resumed work included */
@@ -54,6 +67,8 @@ typedef struct {
     /* Set by the caller when the JSON report could not be written (the writer has said
      * why): ppx_report_summary then does not point the user at it. */
     int report_failed;
+    /* Duplicates found, or NULL when the run took no fingerprints. */
+    const ppx_dup_report *dups;
 } ppx_report;
 
 /* Appends the JSON report (docs/formats.md) to out. Returns 0 or PPX_ENOMEM. Rank 0 only;
@@ -66,6 +81,11 @@ PPX_MUST_USE int ppx_report_html(const ppx_report *r, ppx_buf *out);
  * failures, each warning as "prepix: warning: ...", and "prepix: report: PATH" when
  * report_path is not NULL and r->report_failed is 0. */
 void ppx_report_summary(const ppx_report *r, const char *report_path, FILE *f);
+
+/* The "duplicates" object of the JSON report (its key written by the caller), and the
+ * summary's line about it. report_dups.c. */
+void ppx__report_dups_json(ppx_json *j, const ppx_dup_report *d);
+void ppx__report_dups_summary(const ppx_dup_report *d, FILE *f);
 
 /* Name of band b of a channels-band image as the JSON spells it ("R", "L", "A").
  * Shared by report.c and report_html.c. */
