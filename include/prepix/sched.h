@@ -58,6 +58,7 @@ typedef struct {
     int dup_distance;
     const char *drop_list; /* paths a deduplicated set drops: NULL is OUTDIR/duplicates.txt
                               (run), none (stats) */
+    const char *exclude;   /* "@FILE" (one path a line) or one path: inputs left out; NULL */
 } ppx_run_config;
 
 /* Runs the job. Collective on comm when cfg->use_mpi. Returns the exit code

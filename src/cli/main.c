@@ -77,6 +77,8 @@ static const char usage_text[] =
     "      --dup-distance N   near duplicates: phashes at most N of 64 bits apart (default 4)\n"
     "      --drop-list FILE   the paths a deduplicated set drops (default\n"
     "                         OUTDIR/duplicates.txt; stats: none unless given)\n"
+    "      --exclude @FILE    leave out the inputs FILE lists, one a line, as the report names\n"
+    "                         them or relative to INPUT (a drop list: find, then drop)\n"
     "\n"
     "Exit codes: 0 all images processed; 1 fatal error (OUTDIR unwritable, MPI failure);\n"
     "2 usage error, nothing written; 3 finished but some images failed (see the report);\n"
@@ -291,7 +293,8 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
         O_RANKTIMEOUT,
         O_DUPS,
         O_DUPDIST,
-        O_DROPLIST
+        O_DROPLIST,
+        O_EXCLUDE
     };
     static const struct option opts[] = {{"input", required_argument, 0, 'i'},
                                          {"output", required_argument, 0, 'o'},
@@ -320,6 +323,7 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
                                          {"duplicates", required_argument, 0, O_DUPS},
                                          {"dup-distance", required_argument, 0, O_DUPDIST},
                                          {"drop-list", required_argument, 0, O_DROPLIST},
+                                         {"exclude", required_argument, 0, O_EXCLUDE},
                                          {0, 0, 0, 0}};
     memset(cfg, 0, sizeof *cfg);
     cfg->quality = 90;
@@ -450,6 +454,9 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
             break;
         case O_DROPLIST:
             cfg->drop_list = optarg;
+            break;
+        case O_EXCLUDE:
+            cfg->exclude = optarg;
             break;
         case O_RANKTIMEOUT: {
             char *end;

@@ -8,7 +8,8 @@
  *   loop.c     the loop: requests, serving, stopping, silent ranks
  *   setup.c    rank 0's set-up: listing, OUTDIR, lock, journal, output names
  *   end.c      the collective end: reduction, exit code, reports
- *   dups.c     the duplicates found at the end, their paths and drop list */
+ *   dups.c     the duplicates found at the end, their paths and drop list
+ *   exclude.c  --exclude: inputs left out by name */
 #ifndef PPX_SCHED_RUN_STATE_H
 #define PPX_SCHED_RUN_STATE_H
 
@@ -286,6 +287,12 @@ typedef struct {
 PPX_MUST_USE int ppx__dups_prepare(run_state *s, ppx_prints *prints, uint64_t ok, int write_list,
                                    dups_end *de);
 void ppx__dups_end_free(dups_end *de);
+/* exclude.c: leaves out of the listing the entries --exclude names (its
+ * "@FILE" lines, or the one path given), matched against the path the report
+ * shows (INPUT joined with the key) or the key. 0, PPX_EUSAGE (the file
+ * cannot be read) or PPX_ENOMEM, with the message in e. Rank 0, after the
+ * listing. */
+PPX_MUST_USE int ppx__apply_exclude(run_state *s, ppx_err *e);
 /* end.c */
 PPX_MUST_USE int ppx__finish_alone(run_state *s);
 PPX_MUST_USE int ppx__finish(run_state *s);

@@ -79,6 +79,9 @@ int ppx_report_json(const ppx_report *r, ppx_buf *out)
     ppx_json_key(&j, "skipped");
     ppx_json_u64(&j, r->skipped);
     ppx_json_obj_end(&j);
+    /* Inputs --exclude left out: not in images.total, which counts what the run took. */
+    ppx_json_key(&j, "excluded");
+    ppx_json_u64(&j, r->excluded);
 
     ppx_json_key(&j, "resumed");
     ppx_json_obj(&j);

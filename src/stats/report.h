@@ -45,6 +45,7 @@ typedef struct {
     const ppx_failures *failures;  /* sorted by index */
     const char *const *fail_paths; /* path of each failure, same order */
     uint64_t skipped;
+    uint64_t excluded; /* inputs --exclude left out */
     uint64_t resumed_chunks, resumed_images;
     int ranks;
     const ppx_rank_info *per_rank;

@@ -261,5 +261,43 @@ def groups_np_matrix():
     check(comparable_dups(out) == ref, "groups differ after kill -9 + --resume: %s" % p.stderr)
 
 
+def exclude_drop_list():
+    """Find, then drop: a second run with --exclude @OUTDIR/duplicates.txt leaves out exactly
+    those inputs (counted in the report's "excluded") and finds no duplicates left; a list line may
+    also be a key relative to INPUT; an unreadable list is a usage error."""
+    t = tmpdir()
+    inp = os.path.join(t, "in")
+    truth = make_set(inp, bases=3, others=3)
+    first = os.path.join(t, "first")
+    run(["run", "-i", inp, "-o", first, "-p", "resize 48", "--progress", "none"], check=0)
+    listed = open(os.path.join(first, "duplicates.txt"), encoding="utf-8").read().splitlines()
+    d = report(first)["duplicates"]
+    check(len(listed) == d["dropped"] > 0, (listed, d["dropped"]))
+    second = os.path.join(t, "second")
+    run(["run", "-i", inp, "-o", second, "-p", "resize 48", "--progress", "none",
+         "--exclude", "@" + os.path.join(first, "duplicates.txt")], check=0)
+    r = report(second)
+    check(r["excluded"] == len(listed), r["excluded"])
+    check(r["images"]["total"] == len(truth) - len(listed), r["images"])
+    check(r["duplicates"]["exact_groups"] == 0 and r["duplicates"]["near_groups"] == 0,
+          r["duplicates"])
+    check(open(os.path.join(second, "duplicates.txt")).read() == "", "drop list not empty")
+    outs = {os.path.splitext(f)[0] for f in os.listdir(second) if f[0] in "bu"}
+    check(not outs & {os.path.splitext(os.path.basename(p))[0] for p in listed}, outs)
+    # Keys relative to INPUT, and a list that is not there.
+    keys = os.path.join(t, "keys.txt")
+    with open(keys, "w") as f:
+        f.write("b0_q60.jpg\n\nnot-an-input.jpg\n")
+    third = os.path.join(t, "third")
+    run(["stats", "-i", inp, "--report", third + ".json", "--progress", "none",
+         "--exclude", "@" + keys], check=0)
+    with open(third + ".json") as f:
+        check(json.load(f)["excluded"] == 1, "key line not excluded")
+    p = run(["stats", "-i", inp, "--progress", "none", "--exclude", "@" + t + "/none.txt"],
+            check=2)
+    check("--exclude" in p.stderr, p.stderr)
+
+
 if __name__ == "__main__":
-    sys.exit(main({f.__name__: f for f in (phash_scipy, groups_variants, groups_np_matrix)}))
+    sys.exit(main({f.__name__: f for f in (phash_scipy, groups_variants, groups_np_matrix,
+                                          exclude_drop_list)}))
