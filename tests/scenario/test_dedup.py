@@ -190,7 +190,8 @@ def groups_variants():
     inp = os.path.join(t, "in")
     truth = make_set(inp)
     rep_path = os.path.join(t, "r.json")
-    run(["stats", "-i", inp, "--report", rep_path, "--progress", "none", "-w", "2"], check=0)
+    run(["stats", "-i", inp, "--report", rep_path, "--progress", "none", "-w", "2",
+         "--duplicates", "on"], check=0)
     with open(rep_path, encoding="utf-8") as f:
         rep = json.load(f)
     d = rep["duplicates"]
@@ -232,7 +233,7 @@ def groups_np_matrix():
     t = tmpdir()
     inp = os.path.join(t, "in")
     make_set(inp, bases=4, others=4)
-    args = ["-i", inp, "-p", "resize 64", "--progress", "none"]
+    args = ["-i", inp, "-p", "resize 64", "--progress", "none", "--duplicates", "on"]
     cs = ["--chunk-size", "3"]
     ref = None
     for name, extra, np_ in (("np1w1", ["-w", "1"] + cs, None), ("np1w2", ["-w", "2"] + cs, None),
@@ -269,13 +270,14 @@ def exclude_drop_list():
     inp = os.path.join(t, "in")
     truth = make_set(inp, bases=3, others=3)
     first = os.path.join(t, "first")
-    run(["run", "-i", inp, "-o", first, "-p", "resize 48", "--progress", "none"], check=0)
+    run(["run", "-i", inp, "-o", first, "-p", "resize 48", "--progress", "none",
+         "--duplicates", "on"], check=0)
     listed = open(os.path.join(first, "duplicates.txt"), encoding="utf-8").read().splitlines()
     d = report(first)["duplicates"]
     check(len(listed) == d["dropped"] > 0, (listed, d["dropped"]))
     second = os.path.join(t, "second")
     run(["run", "-i", inp, "-o", second, "-p", "resize 48", "--progress", "none",
-         "--exclude", "@" + os.path.join(first, "duplicates.txt")], check=0)
+         "--duplicates", "on", "--exclude", "@" + os.path.join(first, "duplicates.txt")], check=0)
     r = report(second)
     check(r["excluded"] == len(listed), r["excluded"])
     check(r["images"]["total"] == len(truth) - len(listed), r["images"])
@@ -292,7 +294,9 @@ def exclude_drop_list():
     run(["stats", "-i", inp, "--report", third + ".json", "--progress", "none",
          "--exclude", "@" + keys], check=0)
     with open(third + ".json") as f:
-        check(json.load(f)["excluded"] == 1, "key line not excluded")
+        r3 = json.load(f)
+    check(r3["excluded"] == 1, "key line not excluded")
+    check("duplicates" not in r3, "duplicates reported without --duplicates on (off by default)")
     p = run(["stats", "-i", inp, "--progress", "none", "--exclude", "@" + t + "/none.txt"],
             check=2)
     check("--exclude" in p.stderr, p.stderr)
