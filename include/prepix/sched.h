@@ -52,6 +52,13 @@ typedef struct {
     int follow_symlinks;      /* read symlinked files met in a walked INPUT */
     int copy_mode;            /* outputs get their input's permission bits */
     const char *command_line; /* as typed, for the report; may be NULL */
+    /* Duplicates (docs/duplicates.md): fingerprint every input and report the
+     * groups at the end; near groups within dup_distance bits of phash. */
+    int duplicates;
+    int dup_distance;
+    const char *drop_list; /* paths a deduplicated set drops: NULL is OUTDIR/duplicates.txt
+                              (run), none (stats) */
+    const char *exclude;   /* "@FILE" (one path a line) or one path: inputs left out; NULL */
 } ppx_run_config;
 
 /* Runs the job. Collective on comm when cfg->use_mpi. Returns the exit code

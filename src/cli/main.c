@@ -12,6 +12,8 @@
 
 #include "cli/inspect_archive.h"
 #include "prepix/archive.h"
+#include "prepix/dedup.h"
+#include "prepix/fingerprint.h"
 #include "prepix/io.h"
 #include "prepix/json.h"
 #include "prepix/prepix.h"
@@ -70,6 +72,13 @@ static const char usage_text[] =
     "                         folders below INPUT never\n"
     "      --copy-mode        outputs get their input's permission bits (default 0644); a\n"
     "                         member its archive's, a shard those all its images share\n"
+    "      --duplicates on|off  fingerprint every input and report exact and near duplicates\n"
+    "                         (default off: it costs 12%% CPU on thumbnails; docs/duplicates.md)\n"
+    "      --dup-distance N   near duplicates: phashes at most N of 64 bits apart (default 4)\n"
+    "      --drop-list FILE   the paths a deduplicated set drops (default\n"
+    "                         OUTDIR/duplicates.txt; stats: none unless given)\n"
+    "      --exclude @FILE    leave out the inputs FILE lists, one a line, as the report names\n"
+    "                         them or relative to INPUT (a drop list: find, then drop)\n"
     "\n"
     "Exit codes: 0 all images processed; 1 fatal error (OUTDIR unwritable, MPI failure);\n"
     "2 usage error, nothing written; 3 finished but some images failed (see the report);\n"
@@ -281,7 +290,11 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
         O_FOLLOW,
         O_NOFOLLOW,
         O_COPYMODE,
-        O_RANKTIMEOUT
+        O_RANKTIMEOUT,
+        O_DUPS,
+        O_DUPDIST,
+        O_DROPLIST,
+        O_EXCLUDE
     };
     static const struct option opts[] = {{"input", required_argument, 0, 'i'},
                                          {"output", required_argument, 0, 'o'},
@@ -307,6 +320,10 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
                                          {"no-follow-symlinks", no_argument, 0, O_NOFOLLOW},
                                          {"copy-mode", no_argument, 0, O_COPYMODE},
                                          {"rank-timeout", required_argument, 0, O_RANKTIMEOUT},
+                                         {"duplicates", required_argument, 0, O_DUPS},
+                                         {"dup-distance", required_argument, 0, O_DUPDIST},
+                                         {"drop-list", required_argument, 0, O_DROPLIST},
+                                         {"exclude", required_argument, 0, O_EXCLUDE},
                                          {0, 0, 0, 0}};
     memset(cfg, 0, sizeof *cfg);
     cfg->quality = 90;
@@ -314,6 +331,9 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
     cfg->rank_timeout_s = 120;
     cfg->max_failures = -1;
     cfg->out_format = PPX_FMT_UNKNOWN;
+    /* Off by default: fingerprints cost 11.6% CPU on thumb224 (docs/duplicates.md). */
+    cfg->duplicates = 0;
+    cfg->dup_distance = PPX_DUP_DISTANCE_DEFAULT;
     /* A privileged run never reads through a link another user planted in
      * INPUT unless told to (docs/security.md). */
     cfg->follow_symlinks = geteuid() != 0;
@@ -418,6 +438,27 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
             cfg->timeout_s = t;
             break;
         }
+        case O_DUPS:
+            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+                usage_error("--duplicates %s: expected on or off", optarg);
+                return EXIT_USAGE;
+            }
+            cfg->duplicates = strcmp(optarg, "on") == 0;
+            break;
+        case O_DUPDIST:
+            if (parse_u64(optarg, &u) || u > PPX_DUP_DISTANCE_MAX) {
+                usage_error("--dup-distance %s: expected a number of bits from 0 to %d", optarg,
+                            PPX_DUP_DISTANCE_MAX);
+                return EXIT_USAGE;
+            }
+            cfg->dup_distance = (int)u;
+            break;
+        case O_DROPLIST:
+            cfg->drop_list = optarg;
+            break;
+        case O_EXCLUDE:
+            cfg->exclude = optarg;
+            break;
         case O_RANKTIMEOUT: {
             char *end;
             double t = strtod(optarg, &end);
@@ -606,8 +647,8 @@ static int cmd_run(int argc, char **argv, int stats_only)
     return code;
 }
 
-static void inspect_one(const char *path, int decode, ppx_buf *in, ppx_image *img, ppx_buf *line,
-                        int *bad)
+static void inspect_one(const char *path, int decode, ppx_buf *in, ppx_image *img, ppx_fp_ctx *fpc,
+                        ppx_buf *line, int *bad)
 {
     ppx_err err;
     ppx_err_clear(&err);
@@ -627,6 +668,11 @@ static void inspect_one(const char *path, int decode, ppx_buf *in, ppx_image *im
         ppx_decode_opts o = {.limits = &lim};
         rc = ppx_codec_decode(in->data, in->len, &o, img, &info, &err);
     }
+    /* The run's fingerprints of the image at full size (no shrink-on-load),
+     * to compare with imagehash's. */
+    ppx_fingerprint fp = {.valid = 0};
+    if (!rc && decode)
+        rc = ppx_fingerprint_compute(fpc, img, 1, &fp, &err);
     ppx_json j;
     line->len = 0;
     ppx_json_init(&j, line);
@@ -696,6 +742,15 @@ static void inspect_one(const char *path, int decode, ppx_buf *in, ppx_image *im
         }
         ppx_json_key(&j, "icc");
         ppx_json_bool(&j, info.has_icc);
+        if (fp.valid) {
+            char hex[33];
+            ppx_phash_hex(fp.phash, hex);
+            ppx_json_key(&j, "phash");
+            ppx_json_str(&j, hex);
+            ppx_exact_hex(fp.exact, hex);
+            ppx_json_key(&j, "exact");
+            ppx_json_str(&j, hex);
+        }
     }
     ppx_json_obj_end(&j);
     fwrite(line->data, 1, line->len, stdout);
@@ -709,7 +764,9 @@ static int cmd_inspect(int argc, char **argv)
         printf("usage: prepix inspect [--decode] FILE...\n"
                "Prints one JSON object a line per file: format, size, channels, bit depth,\n"
                "colour space, orientation, ... or an error object {code, stage, reason}.\n"
-               "--decode also decodes the pixels, so that damaged data is found too.\n"
+               "--decode also decodes the pixels, so that damaged data is found too, and\n"
+               "gives their fingerprints: \"phash\" (imagehash's phash, as its str() prints\n"
+               "it) and \"exact\" (the pixel hash a run groups exact duplicates by).\n"
                "A .tar gives what a run would take from it: images, members that are not\n"
                "images, the labelling rule and images per class, and its problems.\n"
                "Exit 0 if every file is readable, 3 otherwise.\n");
@@ -728,9 +785,15 @@ static int cmd_inspect(int argc, char **argv)
     ppx_buf_init(&line);
     ppx_image img;
     ppx_image_init(&img);
+    ppx_fp_ctx *fpc = NULL;
+    if (decode && ppx_fp_ctx_new(&fpc)) {
+        fprintf(stderr, "prepix: out of memory\n");
+        return EXIT_FATAL;
+    }
     int bad = 0;
     for (int i = first; i < argc; i++)
-        inspect_one(argv[i], decode, &in, &img, &line, &bad);
+        inspect_one(argv[i], decode, &in, &img, fpc, &line, &bad);
+    ppx_fp_ctx_free(&fpc);
     ppx_buf_destroy(&in);
     ppx_buf_destroy(&line);
     ppx_image_destroy(&img);

@@ -25,6 +25,7 @@ int ppx_job_ctx_init(ppx_job_ctx *c)
     ppx_image_init(&c->img);
     ppx_image_init(&c->conv[0]);
     ppx_image_init(&c->conv[1]);
+    c->fp = NULL;
     return ppx_pipeline_ctx_new(&c->pctx);
 }
 
@@ -39,6 +40,7 @@ void ppx_job_ctx_destroy(ppx_job_ctx *c)
     ppx_image_destroy(&c->conv[0]);
     ppx_image_destroy(&c->conv[1]);
     ppx_pipeline_ctx_free(&c->pctx);
+    ppx_fp_ctx_free(&c->fp);
 }
 
 void ppx_job_ctx_trim(ppx_job_ctx *c, size_t keep)
@@ -52,6 +54,7 @@ void ppx_job_ctx_trim(ppx_job_ctx *c, size_t keep)
         if (imgs[i]->cap > keep)
             ppx_image_destroy(imgs[i]);
     ppx_pipeline_ctx_trim(c->pctx, keep);
+    ppx_fp_ctx_trim(c->fp, keep);
 }
 
 static int ext_names(const char *ext, ppx_format f)
@@ -295,6 +298,17 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
         goto out;
     r->in_w = info.width;
     r->in_h = info.height;
+    /* Fingerprints of the image as stored (before the pipeline), from the
+     * pixels just decoded: shrunk on load when the pipeline allowed it. */
+    if (cfg->fingerprint) {
+        if (!c->fp && ppx_fp_ctx_new(&c->fp)) {
+            rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_DECODE, "out of memory");
+            goto out;
+        }
+        rc = ppx_fingerprint_compute(c->fp, &c->img, info.scale_denom, &r->fp, err);
+        if (rc)
+            goto out;
+    }
 
     ppx_image *res;
     rc = ppx_pipeline_run(cfg->pipeline, c->pctx, &c->img, cfg->seed, key, &res, err);

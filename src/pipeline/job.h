@@ -9,6 +9,7 @@
 #include "prepix/buf.h"
 #include "prepix/codec.h"
 #include "prepix/error.h"
+#include "prepix/fingerprint.h"
 #include "prepix/fsafe.h"
 #include "prepix/pipeline.h"
 #include "prepix/tar_npy.h"
@@ -34,6 +35,9 @@ typedef struct {
     /* npy shards (npy.c > 0): instead of an encoded file, the payload is
      * the pixels of an image of that shape, rows back to back. */
     ppx_npy_shape npy;
+    /* Fingerprint each decoded input (exact and perceptual hash, before the
+     * pipeline) into the result. */
+    int fingerprint;
 } ppx_job_config;
 
 /* Per-worker buffers, reused from one image to the next. */
@@ -44,6 +48,7 @@ typedef struct {
     ppx_image img;
     ppx_image conv[2]; /* npy: channel and depth conversions */
     ppx_pipeline_ctx *pctx;
+    ppx_fp_ctx *fp; /* made at the first image that is fingerprinted */
 } ppx_job_ctx;
 
 PPX_MUST_USE int ppx_job_ctx_init(ppx_job_ctx *c);

@@ -18,6 +18,7 @@
 #include "prepix/archive.h"
 #include "prepix/buf.h"
 #include "prepix/error.h"
+#include "prepix/fingerprint.h"
 #include "prepix/stats.h"
 
 /* An input that is a member of an archive: the bytes [off, off + size) of
@@ -52,6 +53,7 @@ typedef struct {
     uint32_t in_mode;   /* st_mode of the input file (an archive's for a member), 0: unknown */
     ppx_err err;
     ppx_img_stats st;
+    ppx_fingerprint fp; /* of the decoded input (valid 0: none) */
 } ppx_result;
 
 /* The work a worker process does, given to the pool: start runs once in

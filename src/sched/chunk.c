@@ -33,6 +33,7 @@ void ppx__chunk_free(chunk *c)
     free(c->in_code);
     free(c->in_mode);
     ppx_failures_destroy(&c->fails);
+    ppx_prints_destroy(&c->prints);
     free(c);
 }
 

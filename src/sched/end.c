@@ -102,7 +102,7 @@ static void run_warnings(const run_state *s, warnings *w)
  * with_resumed is 0: the caller's totals hold it), decides the exit code,
  * writes index.csv, the JSON and HTML reports and the summary. all[0]: some
  * rank had a fatal error; all[1]: some rank stopped early. */
-static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
+static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp, ppx_prints *prints,
                       ppx_rank_info *ranks, const int all[2], int with_resumed)
 {
     const ppx_run_config *cfg = s->cfg;
@@ -111,7 +111,8 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
     int code = 0;
     if (with_resumed) {
         ppx_stats_merge(&total, &s->resume.stats);
-        if (ppx_failures_extend(&all_fails, &s->resume.failures))
+        if (ppx_failures_extend(&all_fails, &s->resume.failures) ||
+            ppx_prints_extend(prints, &s->resume.prints))
             s->global_fatal = 1;
     }
     ppx_failures_sort(&all_fails);
@@ -164,6 +165,16 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
         }
     }
 
+    /* Duplicates, once the exit code is known: the drop list is written for a
+     * complete run only, as index.csv is. */
+    dups_end de;
+    if (cfg->duplicates && ppx__dups_prepare(s, prints, total.ok, code == 0 || code == 3, &de)) {
+        fprintf(stderr, "prepix: %s\n", de.err.msg);
+        code = 1;
+        fatal = 1;
+        s->stop_reason = "cannot list the duplicates";
+    }
+
     const char **paths = calloc(all_fails.n ? all_fails.n : 1, sizeof *paths);
     char **owned = calloc(all_fails.n ? all_fails.n : 1, sizeof *owned);
     if (!paths || !owned) {
@@ -172,6 +183,8 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
         free(paths);
         free(owned);
         ppx_shard_tally_destroy(&tally);
+        if (cfg->duplicates)
+            ppx__dups_end_free(&de);
         *all_failsp = all_fails;
         return 1;
     }
@@ -196,6 +209,7 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
                       .failures = &all_fails,
                       .fail_paths = paths,
                       .skipped = s->listing.skipped,
+                      .excluded = s->listing.excluded,
                       .resumed_chunks = s->resume.chunks,
                       .resumed_images = s->resume.images,
                       .ranks = s->size,
@@ -215,7 +229,8 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
                       .shards = tally.shards,
                       .n_shards = tally.n_shards,
                       .classes = tally.classes,
-                      .n_classes = tally.n_classes};
+                      .n_classes = tally.n_classes,
+                      .dups = cfg->duplicates && de.ok ? &de.rep : NULL};
     /* Reports go under OUTDIR unless the user named them; stats print to stdout. */
     const char *report_path = cfg->report_path ? cfg->report_path : cfg->outdir ? NULL : "-";
     const char *html_path = cfg->html_path;
@@ -246,18 +261,22 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
     free(paths);
     free(w);
     ppx_shard_tally_destroy(&tally);
+    if (cfg->duplicates)
+        ppx__dups_end_free(&de);
     *all_failsp = all_fails;
     return code;
 }
 
 /* One rank's end message: its statistics (ppx_stats_serialize), its facts
- * (ppx_rank_info_pack) and its failures (ppx_failures_pack), appended to out.
+ * (ppx_rank_info_pack), its failures (ppx_failures_pack) and its images'
+ * fingerprints (ppx_prints_pack), appended to out.
  * 0 or PPX_ENOMEM. */
-static int pack_end(run_state *s, ppx_rank_info *me, const ppx_failures *fails, ppx_buf *out)
+static int pack_end(run_state *s, ppx_rank_info *me, const ppx_failures *fails,
+                    const ppx_prints *prints, ppx_buf *out)
 {
     snprintf(me->error, sizeof me->error, "%s", s->fatal ? s->fatal_err.msg : "");
     return ppx_stats_serialize(&s->acc, out) || ppx_rank_info_pack(me, out) ||
-                   ppx_failures_pack(fails, out)
+                   ppx_failures_pack(fails, out) || ppx_prints_pack(prints, out)
                ? PPX_ENOMEM
                : 0;
 }
@@ -266,7 +285,7 @@ static int pack_end(run_state *s, ppx_rank_info *me, const ppx_failures *fails, 
  * memory may be damaged), merging its statistics into total and its failures
  * into fails. 0, or PPX_ECORRUPT / PPX_ENOMEM. */
 static int unpack_end(const uint8_t *p, size_t n, ppx_stats *total, ppx_rank_info *ri,
-                      ppx_failures *fails)
+                      ppx_failures *fails, ppx_prints *prints)
 {
     ppx_stats st;
     size_t used = 0;
@@ -278,6 +297,10 @@ static int unpack_end(const uint8_t *p, size_t n, ppx_stats *total, ppx_rank_inf
     if (rc)
         return rc;
     rc = ppx_failures_unpack(r.p, (size_t)(r.end - r.p), fails, &used);
+    if (rc)
+        return rc;
+    r.p += used;
+    rc = ppx_prints_unpack(r.p, (size_t)(r.end - r.p), prints, &used);
     if (rc)
         return rc;
     if (used != (size_t)(r.end - r.p))
@@ -322,6 +345,7 @@ int ppx__finish_alone(run_state *s)
     ppx_stats total;
     ppx_stats_init(&total);
     ppx_failures fails = {0};
+    ppx_prints prints = {0};
     ppx_resume_state rs;
     ppx_err e;
     ppx_err_clear(&e);
@@ -329,11 +353,11 @@ int ppx__finish_alone(run_state *s)
     ppx_rank_info *ranks = calloc((size_t)s->size, sizeof *ranks);
     if (s->jdir >= 0 && ppx_journal_load(s->jdir, s->n_chunks, &rs, &e) == 0) {
         total = rs.stats;
-        if (ppx_failures_extend(&fails, &rs.failures))
+        if (ppx_failures_extend(&fails, &rs.failures) || ppx_prints_extend(&prints, &rs.prints))
             s->global_fatal = 1;
     } else {
         total = s->acc;
-        if (ppx_failures_extend(&fails, &s->fails))
+        if (ppx_failures_extend(&fails, &s->fails) || ppx_prints_extend(&prints, &s->prints))
             s->global_fatal = 1;
     }
     char reason[sizeof s->silent_reason + 96];
@@ -351,10 +375,11 @@ int ppx__finish_alone(run_state *s)
         ranks[0].workers = s->workers;
         ranks[0].busy_s = s->busy_s;
         int all[2] = {0, 1};
-        end_report(s, &total, &fails, ranks, all, 0);
+        end_report(s, &total, &fails, &prints, ranks, all, 0);
     }
     free(ranks);
     ppx_failures_destroy(&fails);
+    ppx_prints_destroy(&prints);
     ppx_resume_state_destroy(&rs);
     return PPX_SCHED_STALLED;
 }
@@ -373,6 +398,7 @@ int ppx__finish(run_state *s)
     gethostname(me.host, sizeof me.host - 1);
     ppx_rank_info *ranks = calloc((size_t)s->size, sizeof *ranks);
     ppx_failures all_fails = {0};
+    ppx_prints all_prints = {0};
     ppx_buf packed;
     ppx_buf_init(&packed);
     /* A stopped run's report lists every failure known at the stop: those of
@@ -380,7 +406,8 @@ int ppx__finish(run_state *s)
     for (chunk *c = s->queue_head; c; c = c->next_in_queue)
         if (c->remaining) {
             ppx_stats_merge(&s->acc, &c->stats);
-            if (ppx_failures_extend(&s->fails, &c->fails)) {
+            if (ppx_failures_extend(&s->fails, &c->fails) ||
+                ppx_prints_extend(&s->prints, &c->prints)) {
                 ppx_err e;
                 ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
                 ppx__set_fatal(s, &e);
@@ -388,13 +415,14 @@ int ppx__finish(run_state *s)
         }
     /* What this rank tells rank 0 at the end, in one message: its
      * statistics, its facts and its failures (buf.h's encoding). */
-    if (s->mpi && pack_end(s, &me, &s->fails, &packed)) {
+    if (s->mpi && pack_end(s, &me, &s->fails, &s->prints, &packed)) {
         ppx_err e;
         ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory packing failures");
         ppx__set_fatal(s, &e);
         ppx_failures none = {0};
+        ppx_prints no_prints = {0};
         packed.len = 0;
-        if (pack_end(s, &me, &none, &packed))
+        if (pack_end(s, &me, &none, &no_prints, &packed))
             packed.len = 0; /* rank 0 finds it malformed: the end aborts */
     }
     snprintf(me.error, sizeof me.error, "%s", s->fatal ? s->fatal_err.msg : "");
@@ -459,14 +487,16 @@ int ppx__finish(run_state *s)
             }
         }
         free(lens_le);
-        /* An end message is statistics and failures of a few records: far below 2 GiB. */
+        /* An end message is statistics, failures and 40 bytes of fingerprints per image:
+         * below 2 GiB up to 50 million images per rank. */
         int len = packed.len <= INT_MAX ? (int)packed.len : 0;
         broken = broken ||
                  MPI_CHECK(s, MPI_Igatherv(packed.data, len, MPI_BYTE, recv, lens, displs, MPI_BYTE,
                                            0, s->comm, &req)) ||
                  end_wait(s, &req, &deadline);
         for (int r = 0; r < s->size && !broken && s->rank == 0; r++)
-            if (unpack_end(recv + displs[r], (size_t)lens[r], &total, &ranks[r], &all_fails)) {
+            if (unpack_end(recv + displs[r], (size_t)lens[r], &total, &ranks[r], &all_fails,
+                           &all_prints)) {
                 fprintf(stderr, "prepix: rank 0: malformed end message from rank %d\n", r);
                 broken = 1;
             }
@@ -477,6 +507,7 @@ int ppx__finish(run_state *s)
             free(displs);
             ppx_buf_destroy(&packed);
             ppx_failures_destroy(&all_fails);
+            ppx_prints_destroy(&all_prints);
             if (s->end_timed_out) /* a rank fell silent at the end */
                 return s->rank == 0 ? ppx__finish_alone(s) : PPX_SCHED_STALLED;
             fprintf(stderr,
@@ -488,7 +519,8 @@ int ppx__finish(run_state *s)
     } else {
         total = s->acc;
         ranks[0] = me;
-        if (ppx_failures_extend(&all_fails, &s->fails))
+        if (ppx_failures_extend(&all_fails, &s->fails) ||
+            ppx_prints_extend(&all_prints, &s->prints))
             s->fatal = all[0] = 1;
     }
     free(lens);
@@ -497,7 +529,7 @@ int ppx__finish(run_state *s)
 
     int code = 0;
     if (s->rank == 0)
-        code = end_report(s, &total, &all_fails, ranks, all, 1);
+        code = end_report(s, &total, &all_fails, &all_prints, ranks, all, 1);
     if (s->mpi) {
         MPI_Request req;
         double deadline = s->cfg->rank_timeout_s > 0 ? ppx_now_s() + s->cfg->rank_timeout_s : 0;
@@ -510,6 +542,7 @@ int ppx__finish(run_state *s)
             code = (int)(int64_t)ppx_get_le64(code_le);
     }
     ppx_failures_destroy(&all_fails);
+    ppx_prints_destroy(&all_prints);
     free(ranks);
     return code;
 }

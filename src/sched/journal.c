@@ -12,11 +12,12 @@
 #include "prepix/io.h"
 #include "prepix/json.h"
 
-/* Version 2: records hold sparse statistics (format "PXS2"). Version 1
- * journals are still read (see ppx_identity_diff), and a prepix that knows
- * only version 1 refuses a version 2 journal, naming the journal version,
- * instead of redoing its chunks. */
-#define IDENTITY_VERSION "2"
+/* Version 2: records hold sparse statistics (format "PXS2"). Version 3:
+ * records may end in the chunk's fingerprints. Version 1 and 2 journals are
+ * still read (see ppx_identity_diff; their chunks have no fingerprints), and
+ * a prepix that knows only an older version refuses a newer journal, naming
+ * the journal version, instead of redoing its chunks. */
+#define IDENTITY_VERSION "3"
 
 void ppx_identity_make(ppx_run_identity *id, const char *pipeline, const char *format, int quality,
                        uint64_t seed, uint64_t max_pixels, uint64_t listing_hash, uint64_t images,
@@ -95,7 +96,8 @@ int ppx_identity_diff(const ppx_run_identity *a, const ppx_run_identity *b, char
         ident_get(b->text, keys[i], vb, sizeof vb);
         /* Version 1 journals differ only in their records' format, which
          * ppx_journal_load still reads. */
-        if (i == 0 && strcmp(va, "1") == 0 && strcmp(vb, IDENTITY_VERSION) == 0)
+        if (i == 0 && (strcmp(va, "1") == 0 || strcmp(va, "2") == 0) &&
+            strcmp(vb, IDENTITY_VERSION) == 0)
             continue;
         if (strcmp(va, vb) != 0) {
             /* The journal's text is untrusted (and a pipeline may hold
@@ -140,8 +142,9 @@ int ppx_journal_write_identity(int jdir, const ppx_run_identity *id, ppx_err *er
 
 /* Record: magic u64, body length u64, body, FNV-1a(body) u64.
  * Body: chunk u64, count u64, statistics (ppx_stats_serialize), failures
- * (ppx_failures_pack). The framing is the same in every version (scripts
- * and tests read chunk ids from it); what changed from version 1 is the
+ * (ppx_failures_pack), and from version 3, when the run fingerprints its
+ * images, the fingerprints of the chunk's images (ppx_prints_pack). The framing is the same in
+ * every version (scripts and tests read chunk ids from it); what changed from version 1 is the
  * statistics, which carry their own format tag (sparse "PXS2", before it
  * fixed "PPXS1") and are read in either format, so version 1 journals
  * resume. A prepix that knows only version 1 refuses a version 2 journal
@@ -193,7 +196,8 @@ static int apply_record(const uint8_t *body, uint64_t len, ppx_resume_state *rs)
     }
     ppx_stats st;
     ppx_failures fl = {0};
-    size_t used1, used2;
+    ppx_prints pr = {0};
+    size_t used1, used2, used3 = 0;
     int rc = 1;
     if (ppx_stats_deserialize(body + 16, (size_t)len - 16, &st, &used1))
         goto out;
@@ -202,18 +206,33 @@ static int apply_record(const uint8_t *body, uint64_t len, ppx_resume_state *rs)
         rc = frc == PPX_ENOMEM ? frc : 1;
         goto out;
     }
-    if (16 + used1 + used2 != len || fl.n > count)
+    /* Fingerprints follow when the run took them: one per image that was
+     * done (not more than the chunk's images, each inside the chunk). */
+    int printed = 16 + used1 + used2 < len;
+    if (printed) {
+        frc = ppx_prints_unpack(body + 16 + used1 + used2, (size_t)len - 16 - used1 - used2, &pr,
+                                &used3);
+        if (frc) {
+            rc = frc == PPX_ENOMEM ? frc : 1;
+            goto out;
+        }
+    }
+    if (16 + used1 + used2 + used3 != len || fl.n > count || pr.n > count)
         goto out;
     for (size_t i = 0; i < fl.n; i++)
         if (rs->chunk_size && (fl.v[i].index < first || fl.v[i].index - first >= count))
             goto out;
+    for (size_t i = 0; i < pr.n; i++)
+        if (rs->chunk_size && (pr.v[i].index < first || pr.v[i].index - first >= count))
+            goto out;
     if (rs->done[chunk]) {
         rs->duplicates++;
     } else {
-        if (ppx_failures_extend(&rs->failures, &fl)) {
+        if (ppx_failures_extend(&rs->failures, &fl) || ppx_prints_extend(&rs->prints, &pr)) {
             rc = PPX_ENOMEM;
             goto out;
         }
+        rs->unprinted_chunks += !printed;
         rs->done[chunk] = 1;
         rs->chunks++;
         rs->images += count;
@@ -222,6 +241,7 @@ static int apply_record(const uint8_t *body, uint64_t len, ppx_resume_state *rs)
     rc = 0;
 out:
     ppx_failures_destroy(&fl);
+    ppx_prints_destroy(&pr);
     return rc;
 }
 
@@ -386,6 +406,7 @@ void ppx_resume_state_destroy(ppx_resume_state *rs)
 {
     free(rs->done);
     ppx_failures_destroy(&rs->failures);
+    ppx_prints_destroy(&rs->prints);
     memset(rs, 0, sizeof *rs);
 }
 
@@ -408,12 +429,13 @@ int ppx_journal_open(ppx_journal *j, int jdir, int attempt, int rank, ppx_err *e
 }
 
 int ppx_journal_add(ppx_journal *j, uint64_t chunk, uint64_t count, const ppx_stats *s,
-                    const ppx_failures *f, ppx_err *err)
+                    const ppx_failures *f, const ppx_prints *p, ppx_err *err)
 {
     ppx_buf *r = &j->rec;
     size_t start = r->len; /* records wait here, back to back, for the commit */
     int rc = ppx_put_u64(r, REC_MAGIC) || ppx_put_u64(r, 0) || ppx_put_u64(r, chunk) ||
-             ppx_put_u64(r, count) || ppx_stats_serialize(s, r) || ppx_failures_pack(f, r);
+             ppx_put_u64(r, count) || ppx_stats_serialize(s, r) || ppx_failures_pack(f, r) ||
+             (p && ppx_prints_pack(p, r));
     if (rc) {
         r->len = start;
         return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
@@ -450,7 +472,7 @@ int ppx_journal_commit(ppx_journal *j, ppx_err *err)
 int ppx_journal_append(ppx_journal *j, uint64_t chunk, uint64_t count, const ppx_stats *s,
                        const ppx_failures *f, ppx_err *err)
 {
-    int rc = ppx_journal_add(j, chunk, count, s, f, err);
+    int rc = ppx_journal_add(j, chunk, count, s, f, NULL, err);
     return rc ? rc : ppx_journal_commit(j, err);
 }
 

@@ -10,6 +10,7 @@
 #include "prepix/buf.h"
 #include "prepix/error.h"
 #include "prepix/failures.h"
+#include "prepix/fingerprint.h"
 #include "prepix/stats.h"
 
 /* The identity of a run, compared by --resume. */
@@ -49,6 +50,8 @@ typedef struct {
     int next_attempt;
     ppx_stats stats;
     ppx_failures failures;
+    ppx_prints prints;         /* fingerprints of the done chunks' images */
+    uint64_t unprinted_chunks; /* done chunks whose record holds no fingerprints */
 } ppx_resume_state;
 
 /* Prepares rs for n_chunks chunks of chunk_size images (0: unknown) out of
@@ -84,11 +87,12 @@ PPX_MUST_USE int ppx_journal_open(ppx_journal *j, int jdir, int attempt, int ran
 /* Adds a finished chunk's record to those waiting in memory; commit writes
  * them all (one write) and flushes them (fdatasync): one sync covers every
  * chunk finished since the last. The caller makes the chunks' outputs durable
- * before the commit. */
+ * before the commit. p: the chunk's fingerprints, or NULL when the run takes
+ * none (the record then says so by having no fingerprint section). */
 PPX_MUST_USE int ppx_journal_add(ppx_journal *j, uint64_t chunk, uint64_t count, const ppx_stats *s,
-                                 const ppx_failures *f, ppx_err *err);
+                                 const ppx_failures *f, const ppx_prints *p, ppx_err *err);
 PPX_MUST_USE int ppx_journal_commit(ppx_journal *j, ppx_err *err);
-/* add + commit of one record. */
+/* add + commit of one record (without fingerprints). */
 PPX_MUST_USE int ppx_journal_append(ppx_journal *j, uint64_t chunk, uint64_t count,
                                     const ppx_stats *s, const ppx_failures *f, ppx_err *err);
 void ppx_journal_close(ppx_journal *j);

@@ -409,6 +409,32 @@ int ppx_listing_build(const char *input, int follow_symlinks, const volatile sig
     return walk(l, fd, "", 0, err);
 }
 
+void ppx_listing_filter(ppx_listing *l, const uint8_t *drop)
+{
+    size_t m = 0, w = 0, e = 0;
+    l->hash = PPX_FNV1A_INIT;
+    for (size_t i = 0; i < l->n; i++) {
+        int is_err = e < l->n_walk_errors && l->walk_errors[e].index == i;
+        if (drop[i]) {
+            e += is_err;
+            continue;
+        }
+        if (is_err) {
+            l->walk_errors[w] = l->walk_errors[e++];
+            l->walk_errors[w++].index = m;
+        }
+        const char *key = l->arena + l->off[i];
+        l->hash = ppx_fnv1a(l->hash, key, strlen(key) + 1);
+        l->off[m] = l->off[i];
+        if (l->mem)
+            l->mem[m] = l->mem[i];
+        m++;
+    }
+    l->excluded += l->n - m;
+    l->n = m;
+    l->n_walk_errors = w;
+}
+
 void ppx_listing_destroy(ppx_listing *l)
 {
     free(l->arena);

@@ -54,6 +54,7 @@ typedef struct {
     uint64_t *off; /* offset of key i in arena */
     size_t n, cap;
     uint64_t skipped;            /* files left out because their name is not an image's */
+    uint64_t excluded;           /* entries left out by --exclude (ppx_listing_filter) */
     uint64_t hash;               /* FNV-1a of every key in order: identifies the listing */
     char root[4096];             /* INPUT folder, or the folder of the @LIST file */
     ppx_file_id root_id;         /* the INPUT folder walked (0: not a walk) */
@@ -102,6 +103,11 @@ static inline const char *ppx_listing_key(const ppx_listing *l, size_t i)
  * counted in l->steps: 0, or PPX_ECANCELED (message in err) once *l->stop is
  * set. */
 PPX_MUST_USE int ppx_listing_step(ppx_listing *l, ppx_err *err);
+
+/* Leaves out the entries i with drop[i] set (--exclude): the others keep
+ * their order, members and walk errors; the listing's hash is that of the
+ * keys kept, and l->excluded counts those left out. */
+void ppx_listing_filter(ppx_listing *l, const uint8_t *drop);
 
 /* Appends one key (used by the walk and by tests). 0 or PPX_ENOMEM. */
 PPX_MUST_USE int ppx_listing_add(ppx_listing *l, const char *key, size_t len);

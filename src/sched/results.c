@@ -57,13 +57,19 @@ void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r, const 
             st->ok++;
             st->bytes_written += r->bytes_written;
             ppx_stats_add_image(st, r->st.channels ? &r->st : NULL, r->in_w, r->in_h);
+            if (r->fp.valid && ppx_prints_add(&c->prints, c->first + i, &r->fp)) {
+                ppx_err e;
+                ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory keeping fingerprints");
+                ppx__set_fatal(s, &e);
+            }
         } else if (ppx_put_u64(&c->outputs, c->first + i) ||
                    ppx_put_u64(&c->outputs, (uint64_t)c->label[i]) ||
                    ppx_put_u64(&c->outputs, (uint64_t)r->out_format) ||
                    ppx_put_u64(&c->outputs, r->out_len) ||
                    ppx_buf_append(&c->outputs, payload, r->out_len) ||
                    ppx_put_u64(&c->outputs, r->in_w) || ppx_put_u64(&c->outputs, r->in_h) ||
-                   ppx_put_u64(&c->outputs, mode) || ppx_img_stats_pack(&r->st, &c->outputs)) {
+                   ppx_put_u64(&c->outputs, mode) || ppx_img_stats_pack(&r->st, &c->outputs) ||
+                   ppx_fingerprint_pack(&r->fp, &c->outputs)) {
             ppx_err e;
             ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory holding outputs");
             ppx__set_fatal(s, &e);
@@ -116,6 +122,7 @@ typedef struct {
     ppx_shard_item it;
     uint32_t in_w, in_h, mode;
     ppx_img_stats img;
+    ppx_fingerprint fp;
     int failed; /* a sidecar could not be read: a failure, not in the shard */
 } out_rec;
 
@@ -148,7 +155,8 @@ static int parse_outputs(const ppx_buf *outputs, uint64_t lo, uint64_t hi, out_r
         o->in_w = (uint32_t)ppx_get_u64(&r);
         o->in_h = (uint32_t)ppx_get_u64(&r);
         o->mode = (uint32_t)ppx_get_u64(&r);
-        if (ppx_img_stats_unpack(&r, &o->img) || r.bad || o->it.index < lo || o->it.index >= hi) {
+        if (ppx_img_stats_unpack(&r, &o->img) || ppx_fingerprint_unpack(&r, &o->fp) || r.bad ||
+            o->it.index < lo || o->it.index >= hi) {
             free(v);
             return PPX_EMPI;
         }
@@ -257,7 +265,7 @@ static int load_sides(run_state *s, const chunk *c, uint64_t id, out_rec *v, siz
  * shard gets the permission bits all its inputs share (the most
  * restrictive: a 0600 image never lands in a 0644 shard). */
 static int write_shard(run_state *s, const chunk *c, uint64_t id, out_rec *v, size_t n,
-                       ppx_stats *st, ppx_failures *fl, ppx_err *e)
+                       ppx_stats *st, ppx_failures *fl, ppx_prints *pr, ppx_err *e)
 {
     ppx_buf sides;
     ppx_buf_init(&sides);
@@ -280,6 +288,8 @@ static int write_shard(run_state *s, const chunk *c, uint64_t id, out_rec *v, si
             st->ok++;
             st->bytes_written += v[i].it.len;
             ppx_stats_add_image(st, v[i].img.channels ? &v[i].img : NULL, v[i].in_w, v[i].in_h);
+            if (v[i].fp.valid && ppx_prints_add(pr, v[i].it.index, &v[i].fp))
+                rc = ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
         }
     free(items);
     ppx_buf_destroy(&sides);
@@ -288,7 +298,7 @@ static int write_shard(run_state *s, const chunk *c, uint64_t id, out_rec *v, si
 
 /* Per-image outputs of the bytes transport, each written by rank 0. */
 static int write_files(run_state *s, out_rec *v, size_t n, ppx_stats *st, ppx_failures *fl,
-                       ppx_err *e)
+                       ppx_prints *pr, ppx_err *e)
 {
     for (size_t i = 0; i < n; i++) {
         const out_rec *o = &v[i];
@@ -318,6 +328,8 @@ static int write_files(run_state *s, out_rec *v, size_t n, ppx_stats *st, ppx_fa
         st->ok++;
         st->bytes_written += o->it.len;
         ppx_stats_add_image(st, o->img.channels ? &o->img : NULL, o->in_w, o->in_h);
+        if (o->fp.valid && ppx_prints_add(pr, o->it.index, &o->fp))
+            return ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
     }
     return 0;
 }
@@ -328,7 +340,7 @@ static int write_files(run_state *s, out_rec *v, size_t n, ppx_stats *st, ppx_fa
  * Returns 0, or a code when the run must stop (OUTDIR unusable, malformed
  * records). */
 int ppx__write_outputs(run_state *s, const chunk *c, uint64_t id, const ppx_buf *outputs,
-                       ppx_stats *st, ppx_failures *fl, ppx_err *e)
+                       ppx_stats *st, ppx_failures *fl, ppx_prints *pr, ppx_err *e)
 {
     out_rec *v = NULL;
     size_t n = 0;
@@ -338,7 +350,8 @@ int ppx__write_outputs(run_state *s, const chunk *c, uint64_t id, const ppx_buf 
     if (rc)
         return ppx_err_set(e, rc, PPX_STAGE_JOB,
                            rc == PPX_ENOMEM ? "out of memory" : "malformed chunk outputs");
-    rc = s->cfg->shard ? write_shard(s, c, id, v, n, st, fl, e) : write_files(s, v, n, st, fl, e);
+    rc = s->cfg->shard ? write_shard(s, c, id, v, n, st, fl, pr, e)
+                       : write_files(s, v, n, st, fl, pr, e);
     free(v);
     return rc;
 }
@@ -360,11 +373,11 @@ static int make_durable(run_state *s, ppx_err *e)
 
 /* Records a finished chunk for the next commit. */
 static void journal_chunk(run_state *s, uint64_t id, uint64_t count, const ppx_stats *st,
-                          const ppx_failures *fl)
+                          const ppx_failures *fl, const ppx_prints *pr)
 {
     ppx_err e;
     ppx_err_clear(&e);
-    if (ppx_journal_add(&s->journal, id, count, st, fl, &e)) {
+    if (ppx_journal_add(&s->journal, id, count, st, fl, s->job.fingerprint ? pr : NULL, &e)) {
         ppx__set_fatal(s, &e);
         return;
     }
@@ -396,6 +409,7 @@ int ppx__store_remote_chunk(run_state *s, const uint8_t *p, size_t n)
     const uint8_t *fp = ppx_get_bytes(&r, fails_len);
     ppx_stats st;
     ppx_failures fl = {0};
+    ppx_prints pr = {0};
     ppx_err e;
     ppx_err_clear(&e);
     if (r.bad || ppx_stats_deserialize(sp, stats_len, &st, NULL) ||
@@ -406,21 +420,23 @@ int ppx__store_remote_chunk(run_state *s, const uint8_t *p, size_t n)
         return -1;
     }
     ppx_buf outputs = {.data = (uint8_t *)r.p, .len = (size_t)(r.end - r.p)};
-    if (ppx__write_outputs(s, NULL, id, &outputs, &st, &fl, &e) ||
+    if (ppx__write_outputs(s, NULL, id, &outputs, &st, &fl, &pr, &e) ||
         ppx_outdir_check(&s->outdir, &e)) {
         ppx__set_fatal(s, &e);
         ppx_failures_destroy(&fl);
+        ppx_prints_destroy(&pr);
         return -1;
     }
     if (s->journal_open && !ppx__has_transient(&fl))
-        journal_chunk(s, id, count, &st, &fl);
+        journal_chunk(s, id, count, &st, &fl, &pr);
     ppx_stats_merge(&s->acc, &st);
-    if (ppx_failures_extend(&s->fails, &fl)) {
+    if (ppx_failures_extend(&s->fails, &fl) || ppx_prints_extend(&s->prints, &pr)) {
         /* Counted but not listed would be a report that lies: stop. */
         ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory keeping failures");
         ppx__set_fatal(s, &e);
     }
     ppx_failures_destroy(&fl);
+    ppx_prints_destroy(&pr);
     return 0;
 }
 
@@ -461,7 +477,7 @@ static void finish_chunk(run_state *s, chunk *c)
     ppx_err e;
     ppx_err_clear(&e);
     if (s->cfg->shard && s->cfg->outdir &&
-        ppx__write_outputs(s, c, c->id, &c->outputs, &c->stats, &c->fails, &e)) {
+        ppx__write_outputs(s, c, c->id, &c->outputs, &c->stats, &c->fails, &c->prints, &e)) {
         ppx__set_fatal(s, &e);
         return;
     }
@@ -473,11 +489,11 @@ static void finish_chunk(run_state *s, chunk *c)
         return;
     }
     if (s->journal_open && !ppx__has_transient(&c->fails))
-        journal_chunk(s, c->id, c->count, &c->stats, &c->fails);
+        journal_chunk(s, c->id, c->count, &c->stats, &c->fails, &c->prints);
     if (s->fatal)
         return;
     ppx_stats_merge(&s->acc, &c->stats);
-    if (ppx_failures_extend(&s->fails, &c->fails)) {
+    if (ppx_failures_extend(&s->fails, &c->fails) || ppx_prints_extend(&s->prints, &c->prints)) {
         ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory recording failures");
         ppx__set_fatal(s, &e);
     }

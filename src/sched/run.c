@@ -244,6 +244,7 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
     s->job.follow_symlinks = cfg->follow_symlinks;
     s->job.out_root = s->outdir.fd;
     s->job.copy_mode = cfg->copy_mode;
+    s->job.fingerprint = cfg->duplicates;
     if (cfg->shard == PPX_SHARD_NPY && ppx_sched_npy_shape(cfg->pipeline, &s->job.npy) && !local_rc)
         /* The CLI refuses such pipelines first: a caller of the library that did not. */
         local_rc = ppx_err_set(&e, PPX_EINVAL, PPX_STAGE_JOB,
@@ -334,6 +335,7 @@ out:
     ppx_buf_destroy(&s->shard_buf);
     ppx_classes_destroy(&s->classes);
     ppx_failures_destroy(&s->fails);
+    ppx_prints_destroy(&s->prints);
     ppx_resume_state_destroy(&s->resume);
     ppx_listing_destroy(&s->listing);
     free(s->prefail);

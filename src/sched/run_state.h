@@ -7,7 +7,9 @@
  *   results.c  one image's outcome into its chunk; writing and journaling chunks
  *   loop.c     the loop: requests, serving, stopping, silent ranks
  *   setup.c    rank 0's set-up: listing, OUTDIR, lock, journal, output names
- *   end.c      the collective end: reduction, exit code, reports */
+ *   end.c      the collective end: reduction, exit code, reports
+ *   dups.c     the duplicates found at the end, their paths and drop list
+ *   exclude.c  --exclude: inputs left out by name */
 #ifndef PPX_SCHED_RUN_STATE_H
 #define PPX_SCHED_RUN_STATE_H
 
@@ -80,6 +82,7 @@ typedef struct chunk {
     ppx_buf outputs;
     ppx_stats stats;
     ppx_failures fails;
+    ppx_prints prints; /* fingerprints of its images counted ok */
     struct chunk *next_in_queue;
 } chunk;
 
@@ -167,6 +170,7 @@ typedef struct {
     double pending_since; /* when the oldest chunk not yet committed finished, or 0 */
     ppx_stats acc;        /* completed chunks journaled here */
     ppx_failures fails;
+    ppx_prints prints;                 /* fingerprints of those chunks' images */
     uint64_t done, failed, bytes_read; /* this attempt, this rank */
     double busy_s;
     int workers;
@@ -235,10 +239,11 @@ void ppx__commit_journal(run_state *s, int now);
 /* results.c */
 void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r, const uint8_t *payload);
 void ppx__on_result(void *arg, const ppx_result *r, const uint8_t *payload);
-/* c: the chunk, when this rank holds it (else rebuilt from the listing). */
+/* c: the chunk, when this rank holds it (else rebuilt from the listing);
+ * the fingerprints of the images written go into pr. */
 PPX_MUST_USE int ppx__write_outputs(run_state *s, const chunk *c, uint64_t id,
                                     const ppx_buf *outputs, ppx_stats *st, ppx_failures *fl,
-                                    ppx_err *e);
+                                    ppx_prints *pr, ppx_err *e);
 PPX_MUST_USE int ppx__store_remote_chunk(run_state *s, const uint8_t *p, size_t n);
 void ppx__feed(run_state *s);
 /* loop.c */
@@ -265,6 +270,29 @@ PPX_MUST_USE int ppx__mark_collisions(const ppx_listing *l, ppx_format fmt,
 const char *ppx__format_name(const ppx_run_config *cfg);
 PPX_MUST_USE int ppx__setup_rank0(run_state *s, uint64_t total_workers);
 void ppx__dry_run_list(run_state *s);
+/* dups.c: the duplicates of a run, at its end on rank 0. */
+typedef struct {
+    int ok; /* rep is filled */
+    ppx_dups dups;
+    ppx_dup_report rep;
+    char **paths; /* owned: the path of each group member, NULL for the others */
+    char list_path[4096];
+    ppx_err err;
+} dups_end;
+/* Sorts prints by index (dropping a repeated index), finds the groups at
+ * --dup-distance, names their members and, when write_list, writes the drop
+ * list (OUTDIR/duplicates.txt, or --drop-list). ok: images counted ok, to
+ * tell how many have no fingerprint. 0, or a code with de->err (the list
+ * could not be written, out of memory). de must be freed in either case. */
+PPX_MUST_USE int ppx__dups_prepare(run_state *s, ppx_prints *prints, uint64_t ok, int write_list,
+                                   dups_end *de);
+void ppx__dups_end_free(dups_end *de);
+/* exclude.c: leaves out of the listing the entries --exclude names (its
+ * "@FILE" lines, or the one path given), matched against the path the report
+ * shows (INPUT joined with the key) or the key. 0, PPX_EUSAGE (the file
+ * cannot be read) or PPX_ENOMEM, with the message in e. Rank 0, after the
+ * listing. */
+PPX_MUST_USE int ppx__apply_exclude(run_state *s, ppx_err *e);
 /* end.c */
 PPX_MUST_USE int ppx__finish_alone(run_state *s);
 PPX_MUST_USE int ppx__finish(run_state *s);

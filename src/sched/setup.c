@@ -359,6 +359,10 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
         return rc == PPX_ENOENT || rc == PPX_EUSAGE ? 2 : 1;
     }
     snprintf(s->root, sizeof s->root, "%s", s->listing.root);
+    if (cfg->exclude && (rc = ppx__apply_exclude(s, &e)) != 0) {
+        fprintf(stderr, "prepix: %s\n", e.msg);
+        return rc == PPX_EUSAGE ? 2 : 1;
+    }
     if (cfg->outdir && s->listing.is_list && list_into_outdir(s))
         return 2;
     rc = ppx__stop_signal ? PPX_ECANCELED : check_outputs(s);

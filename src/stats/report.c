@@ -126,6 +126,9 @@ int ppx_report_json(const ppx_report *r, ppx_buf *out)
     ppx_json_key(&j, "skipped");
     ppx_json_u64(&j, r->skipped);
     ppx_json_obj_end(&j);
+    /* Inputs --exclude left out: not in images.total, which counts what the run took. */
+    ppx_json_key(&j, "excluded");
+    ppx_json_u64(&j, r->excluded);
 
     ppx_json_key(&j, "resumed");
     ppx_json_obj(&j);
@@ -242,6 +245,10 @@ int ppx_report_json(const ppx_report *r, ppx_buf *out)
     }
     ppx_json_arr_end(&j);
 
+    if (r->dups) {
+        ppx_json_key(&j, "duplicates");
+        ppx__report_dups_json(&j, r->dups);
+    }
     ppx_json_key(&j, "warnings");
     ppx_json_arr(&j);
     for (size_t i = 0; i < r->n_warnings; i++)
@@ -294,6 +301,8 @@ void ppx_report_summary(const ppx_report *r, const char *report_path, FILE *f)
         if (r->failures->n > show)
             fprintf(f, "prepix: ... and %zu more failures\n", r->failures->n - show);
     }
+    if (r->dups)
+        ppx__report_dups_summary(r->dups, f);
     for (size_t i = 0; i < r->n_warnings; i++) {
         char shown[1024];
         ppx_escape_name(shown, sizeof shown, r->warnings[i]);

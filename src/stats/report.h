@@ -9,7 +9,9 @@
 #include "prepix/buf.h"
 #include "prepix/error.h"
 #include "prepix/stats.h"
+#include "prepix/dedup.h"
 #include "prepix/failures.h"
+#include "prepix/json.h"
 
 typedef struct {
     int rank;
@@ -46,12 +48,23 @@ typedef struct {
 /* What a report knows of the shards: none (not a -f tar or -f npy run), not listed (the run
  * did not complete, so neither index.csv nor the list was written), listed. */
 enum { PPX_REPORT_NO_SHARDS, PPX_REPORT_SHARDS_UNLISTED, PPX_REPORT_SHARDS_LISTED };
+/* The duplicates of a run, for the reports. */
+typedef struct {
+    const ppx_prints *prints; /* every fingerprint, sorted by index */
+    const ppx_dups *dups;     /* groups: positions in prints */
+    const char *const *paths; /* path of prints->v[i] for each group member, else NULL */
+    int distance;             /* --dup-distance */
+    uint64_t shrunk;          /* fingerprints taken on a reduced decode (shrink-on-load) */
+    uint64_t unfingerprinted; /* images ok but without fingerprints (older journals) */
+    const char *drop_list;    /* where the paths to drop were written, or NULL */
+} ppx_dup_report;
 
 typedef struct {
     const ppx_stats *stats;        /* totals, resumed work included */
     const ppx_failures *failures;  /* sorted by index */
     const char *const *fail_paths; /* path of each failure, same order */
     uint64_t skipped;
+    uint64_t excluded; /* inputs --exclude left out */
     uint64_t resumed_chunks, resumed_images;
     int ranks;
     const ppx_rank_info *per_rank;
@@ -82,6 +95,8 @@ typedef struct {
     size_t n_shards;
     const ppx_report_class *classes;
     size_t n_classes;
+    /* Duplicates found, or NULL when the run took no fingerprints. */
+    const ppx_dup_report *dups;
 } ppx_report;
 
 /* Appends the JSON report (docs/formats.md) to out. Returns 0 or PPX_ENOMEM. Rank 0 only;
@@ -94,6 +109,11 @@ PPX_MUST_USE int ppx_report_html(const ppx_report *r, ppx_buf *out);
  * failures, each warning as "prepix: warning: ...", and "prepix: report: PATH" when
  * report_path is not NULL and r->report_failed is 0. */
 void ppx_report_summary(const ppx_report *r, const char *report_path, FILE *f);
+
+/* The "duplicates" object of the JSON report (its key written by the caller), and the
+ * summary's line about it. report_dups.c. */
+void ppx__report_dups_json(ppx_json *j, const ppx_dup_report *d);
+void ppx__report_dups_summary(const ppx_dup_report *d, FILE *f);
 
 /* Name of band b of a channels-band image as the JSON spells it ("R", "L", "A").
  * Shared by report.c and report_html.c. */

@@ -74,7 +74,8 @@ def dotdot_stems():
     p = prun(["run", "-i", f"{shared}/evil2.tar", "-o", shared, "-f", "jpeg", "-p", "resize 16"])
     check(p.returncode == 3, f"exit {p.returncode}: {p.stderr}")
     after = {k: v for k, v in snapshot(shared, f"{shared}/evil2").items()
-             if "prepix-report" not in k and "/.prepix" not in k}
+             if "prepix-report" not in k and "/.prepix" not in k and
+             k != f"{shared}/duplicates.txt"}
     check(after == before, f"files beside the archive changed: {after} vs {before}")
     check(os.path.exists(f"{shared}/evil2/a.jpg"), "the good member's output")
 

@@ -635,15 +635,18 @@ static int identity_strict(void)
     char diff[512];
     CHECK(ppx_identity_diff(&a, &b, diff, sizeof diff));
     CHECK(strstr(diff, "chunk size") != NULL);
-    /* Version 1 journals (format 1 records) resume; others do not. */
+    /* Version 1 journals (format 1 records) and version 2 (no fingerprints) resume;
+     * others do not. */
     ppx_identity_make(&b, "resize 64", "png", 90, 0, 100, 0xabc, 10, 4);
-    CHECK(strncmp(b.text, "version=2\n", 10) == 0);
+    CHECK(strncmp(b.text, "version=3\n", 10) == 0);
     a = b;
     a.text[8] = '1';
     CHECK(!ppx_identity_diff(&a, &b, diff, sizeof diff));
-    a.text[8] = '3';
+    a.text[8] = '2';
+    CHECK(!ppx_identity_diff(&a, &b, diff, sizeof diff));
+    a.text[8] = '4';
     CHECK(ppx_identity_diff(&a, &b, diff, sizeof diff));
-    CHECK(strstr(diff, "journal version (journal \"3\", now \"2\")") != NULL);
+    CHECK(strstr(diff, "journal version (journal \"4\", now \"3\")") != NULL);
     /* Small or no room for the text. */
     CHECK(ppx_identity_diff(&a, &b, diff, 1) && diff[0] == '\0');
     CHECK(ppx_identity_diff(&a, &b, diff, 0));
@@ -705,8 +708,44 @@ static int journal_format1_load(void)
     return 0;
 }
 
+/* Fingerprints travel with their chunk's record: read back exactly, counted missing for a
+ * record without them (an older prepix, or a run without fingerprints), and a record whose
+ * fingerprints name an image outside its chunk is ignored (its chunk redone). */
+static int journal_prints(void)
+{
+    ppx_journal j = {.fd = -1};
+    ppx_buf_init(&j.rec);
+    ppx_stats s;
+    ppx_err e;
+    ppx_failures none = {0};
+    ppx_prints p0 = {0}, p2 = {0};
+    ppx_fingerprint fp = {.phash = 0x8000000000000001ULL, .scale = 4, .valid = 1};
+    memset(fp.exact, 0xab, PPX_EXACT_BYTES);
+    MUST(ppx_prints_add(&p0, 1, &fp));
+    MUST(ppx_prints_add(&p0, 3, &fp));
+    MUST(ppx_prints_add(&p2, 4, &fp)); /* chunk 2 holds images 8 and 9 */
+    chunk_stats(&s, 4, 1);
+    CHECK_EQ_INT(ppx_journal_add(&j, 0, 4, &s, &none, &p0, &e), 0);
+    CHECK_EQ_INT(ppx_journal_add(&j, 1, 4, &s, &none, NULL, &e), 0);
+    chunk_stats(&s, 2, 1);
+    CHECK_EQ_INT(ppx_journal_add(&j, 2, 2, &s, &none, &p2, &e), 0);
+    ppx_resume_state rs;
+    MUST(ppx_resume_state_init(&rs, 3, 4, 10));
+    CHECK_EQ_INT(ppx_journal_parse(j.rec.data, j.rec.len, &rs), 0);
+    CHECK_EQ_INT(rs.chunks, 2);
+    CHECK_EQ_INT(rs.ignored, 1);
+    CHECK_EQ_INT(rs.unprinted_chunks, 1);
+    CHECK_EQ_INT(rs.prints.n, 2);
+    CHECK(memcmp(rs.prints.v, p0.v, 2 * sizeof *p0.v) == 0);
+    ppx_resume_state_destroy(&rs);
+    ppx_prints_destroy(&p0);
+    ppx_prints_destroy(&p2);
+    ppx_buf_destroy(&j.rec);
+    return 0;
+}
+
 PPX_TEST_MAIN(TEST(stats_roundtrip_random), TEST(stats_roundtrip_edges), TEST(stats_size),
               TEST(stats_format1_read), TEST(stats_hostile), TEST(journal_parse_intact),
               TEST(journal_parse_truncated), TEST(journal_parse_bitflip),
               TEST(journal_parse_foreign), TEST(failures_hostile), TEST(identity_strict),
-              TEST(journal_format1_load))
+              TEST(journal_format1_load), TEST(journal_prints))
