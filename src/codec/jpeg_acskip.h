@@ -1,5 +1,6 @@
 /* DC-only decoding of progressive JPEG at 1/8 scale: the walk over the
- * scans that tells which bytes libjpeg must see.
+ * scans that tells which bytes libjpeg must see, and the decode entry point
+ * that tests use to compare the fast path with the whole decode.
  *
  * At 1/8 libjpeg's IDCT reads only the DC coefficient of the blocks of a
  * component it scales by 1/8 (jpeg_idct_1x1), yet a progressive file makes
@@ -16,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "prepix/codec.h"
 #include "prepix/error.h"
 
 /* What ppx__acskip_next found. */
@@ -65,5 +67,20 @@ void ppx__acskip_leave_out(ppx__acskip *w, int id);
  * Huffman decode of that scan would notice). Reads only buf[0..len); each
  * byte is looked at a bounded number of times, so a whole walk is O(len). */
 int ppx__acskip_next(ppx__acskip *w, size_t *start, size_t *end);
+
+/* How ppx__jpeg_decode_mode decodes a progressive file at 1/8. */
+typedef enum {
+    PPX_JPEG_ACSKIP_AUTO,  /* what ppx_codec_decode does: skip where exact, else whole */
+    PPX_JPEG_ACSKIP_NEVER, /* always the whole file (prepix before the fast path) */
+    PPX_JPEG_ACSKIP_ONLY   /* only the fast path: PPX_EUNSUPPORTED where it does not apply,
+                              its own error (no second, whole decode) where it fails */
+} ppx__jpeg_acskip_mode;
+
+/* ppx__jpeg_decode with the fast path chosen by mode; for tests and the fuzz
+ * target, which compare the modes. Same contract as ppx_codec_decode for a
+ * JPEG buffer; o and o->limits must be non-NULL. */
+PPX_MUST_USE int ppx__jpeg_decode_mode(const uint8_t *buf, size_t len, const ppx_decode_opts *o,
+                                       ppx__jpeg_acskip_mode mode, ppx_image *img, ppx_info *info,
+                                       ppx_err *err);
 
 #endif
