@@ -813,14 +813,19 @@ static int read_file(const char *path, ppx_buf *b)
     return rc;
 }
 
-/* The first SOF of a JPEG: its marker code, 0 if none before SOS. */
+/* The first SOF of a JPEG: its marker code, 0 if none before SOS. Stray
+ * bytes between segments are skipped, as libjpeg skips them. */
 static int sof_of(const ppx_buf *b)
 {
     if (b->len < 4 || b->data[0] != 0xFF || b->data[1] != 0xD8)
         return 0;
     size_t i = 2;
-    while (i + 4 <= b->len && b->data[i] == 0xFF) {
+    while (i + 4 <= b->len) {
         int m = b->data[i + 1];
+        if (b->data[i] != 0xFF || m == 0xFF || m == 0) {
+            i++;
+            continue;
+        }
         if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC)
             return m;
         if (m == 0xDA)
