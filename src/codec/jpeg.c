@@ -22,6 +22,7 @@
 
 #include "codec/codec_impl.h"
 #include "codec/exif.h"
+#include "codec/jpeg_acskip.h"
 
 /* APP1 segments are saved whole (a segment holds at most 65533 bytes), so an
  * IFD0 that a writer placed late in its EXIF block is still found. What
@@ -68,12 +69,23 @@ typedef struct {
     /* The scan budget, as the progress monitor counts it. */
     int last_scan;       /* input_scan_number already charged */
     uint64_t block_work; /* blocks of the scans started so far */
+    int emptied_scan;    /* DC-only decoding: the AC scan whose data libjpeg is not given */
 } jpeg_ctx;
+
+/* The source of DC-only decoding: the file in pieces, as ppx__acskip_next
+ * hands them out. */
+typedef struct {
+    struct jpeg_source_mgr pub; /* first member: callbacks get it as cinfo->src */
+    ppx__acskip walk;
+    uint32_t synced; /* the last AC scan found to be the one libjpeg is reading */
+} acskip_src;
 
 typedef struct {
     struct jpeg_decompress_struct d;
     jpeg_ctx c;
     struct jpeg_progress_mgr progress;
+    acskip_src skip;
+    int skipping; /* the AC scans' data is left out (DC-only decoding at 1/8) */
 } decoder;
 
 typedef struct {
@@ -187,6 +199,16 @@ static void on_emit_message(j_common_ptr cinfo, int level)
     struct jpeg_error_mgr *e = cinfo->err;
     char text[JMSG_LENGTH_MAX];
     (*e->format_message)(cinfo, text);
+    /* DC-only decoding gives libjpeg the markers of an AC scan but none of
+     * its data, so in each restart interval the entropy decoder meets a
+     * marker at once and says so, then fills its bit buffer with zeros, and
+     * at each restart counts the whole bytes of that buffer as discarded,
+     * which next_marker reports as extraneous data after the scan (the
+     * source makes sure it does so within the scan: acskip_fill). Both are
+     * the plan, not damage. */
+    if ((e->msg_code == JWRN_HIT_MARKER || e->msg_code == JWRN_EXTRANEOUS_DATA) &&
+        c->emptied_scan > 0 && ((j_decompress_ptr)cinfo)->input_scan_number == c->emptied_scan)
+        return;
     e->num_warnings++;
     switch (e->msg_code) {
     case JWRN_JPEG_EOF:
@@ -249,14 +271,14 @@ static uint64_t component_blocks(const jpeg_component_info *ci)
     return (w + hs - 1) / hs * hs * ((h + vs - 1) / vs * vs);
 }
 
-/* Blocks of the component whose id is `id` (an SOS selector), 0 if none:
+/* Index of the component whose id is `id` (an SOS selector), -1 if none:
  * libjpeg itself refuses such a scan. */
-static uint64_t blocks_of_id(j_decompress_ptr d, int id)
+static int index_of_id(j_decompress_ptr d, int id)
 {
     for (int i = 0; i < d->num_components; i++)
         if (d->comp_info[i].component_id == id)
-            return component_blocks(&d->comp_info[i]);
-    return 0;
+            return i;
+    return -1;
 }
 
 /* Bytes of libjpeg's whole-image coefficient buffer: one 64-coefficient
@@ -269,16 +291,22 @@ static uint64_t coefficient_bytes(j_decompress_ptr d)
     return blocks * DCTSIZE2 * sizeof(JCOEF);
 }
 
+/* What the scans of a file hold, from their SOS segments. */
+typedef struct {
+    uint32_t scans;  /* SOS segments, the first one included */
+    uint64_t blocks; /* blocks the scans visit, summed */
+    uint32_t low_ac; /* bit i: component i is in an AC scan whose band starts at 1..9 */
+} scan_survey;
+
 /* Counts the scans of the file and the blocks they visit by walking its
  * markers from where jpeg_read_header stopped (just after the first SOS),
  * the way libjpeg finds them: entropy-coded data up to the next marker that
  * is not a stuffed 0xFF00 or a restart marker, then segments by their
  * lengths, up to EOI or the end of the data. One pass over the bytes, no
  * allocation. */
-static void count_scans(j_decompress_ptr d, const uint8_t *buf, size_t len, uint32_t *scans,
-                        uint64_t *blocks)
+static void count_scans(j_decompress_ptr d, const uint8_t *buf, size_t len, scan_survey *sv)
 {
-    uint32_t n = 1;
+    uint32_t n = 1, low_ac = 0;
     uint64_t work = 0;
     for (int i = 0; i < d->comps_in_scan; i++)
         work += component_blocks(d->cur_comp_info[i]);
@@ -301,23 +329,32 @@ static void count_scans(j_decompress_ptr d, const uint8_t *buf, size_t len, uint
             break;
         size_t seg = (size_t)buf[j + 1] << 8 | buf[j + 2];
         if (m == M_SOS && seg >= 3 && len - j - 1 >= seg) {
-            /* Ls, Ns, then Ns pairs (component selector, tables). */
+            /* Ls, Ns, then Ns pairs (component selector, tables), Ss. */
             unsigned ns = buf[j + 3];
+            unsigned ss = seg == 2 * ns + 6 ? buf[j + 4 + 2 * ns] : 0;
             n++;
-            for (size_t k = 0; k < ns && 4 + 2 * k <= seg; k++)
-                work += blocks_of_id(d, buf[j + 4 + 2 * k]);
+            for (size_t k = 0; k < ns && 4 + 2 * k <= seg; k++) {
+                int ci = index_of_id(d, buf[j + 4 + 2 * k]);
+                if (ci < 0)
+                    continue;
+                work += component_blocks(&d->comp_info[ci]);
+                if (ss >= 1 && ss <= 9)
+                    low_ac |= 1u << ci;
+            }
         }
         i = j + 1 + seg;
     }
-    *scans = n;
-    *blocks = work;
+    sv->scans = n;
+    sv->blocks = work;
+    sv->low_ac = low_ac;
 }
 
 /* Checks, from the header and before anything large is allocated, the
  * coefficient buffer of a buffered (progressive or multi-scan) file against
  * max_alloc, and the scans against the budget and the count limit. Runs
- * after setjmp. */
-static void check_scans(j_decompress_ptr d, const uint8_t *buf, size_t len, const ppx_limits *l)
+ * after setjmp. Writes what the scans hold to *sv. */
+static void check_scans(j_decompress_ptr d, const uint8_t *buf, size_t len, const ppx_limits *l,
+                        scan_survey *sv)
 {
     if (d->progressive_mode || d->comps_in_scan < d->num_components) {
         uint64_t coef = coefficient_bytes(d);
@@ -328,9 +365,9 @@ static void check_scans(j_decompress_ptr d, const uint8_t *buf, size_t len, cons
                  (unsigned long long)coef, d->image_width, d->image_height,
                  (unsigned long long)l->max_alloc);
     }
-    uint32_t scans;
-    uint64_t work;
-    count_scans(d, buf, len, &scans, &work);
+    count_scans(d, buf, len, sv);
+    uint32_t scans = sv->scans;
+    uint64_t work = sv->blocks;
     if (work > scan_budget(l))
         fail((j_common_ptr)d, PPX_ELIMIT,
              "JPEG has %u scans over a %ux%u image that visit %llu blocks in all, over the "
@@ -523,11 +560,195 @@ static void read_cmyk_rows(j_decompress_ptr d, ppx_image *img)
     }
 }
 
+/* ---- DC-only decoding at 1/8 ------------------------------------------- */
+
+/* At 1/8 libjpeg's IDCT reads only the DC coefficient of each block of a
+ * component it scales by 1/8 (jpeg_idct_1x1), yet a progressive file makes
+ * it Huffman-decode every AC scan into the coefficient buffer first: on the
+ * corpus' large progressive photos that is most of the decode. So libjpeg
+ * is given every marker segment and every scan whole, except the AC scans
+ * of those components: of them only the SOS segment and restart markers
+ * (jpeg_acskip.c picks the bytes). libjpeg still reads and checks every
+ * SOS and table, records each scan's band in coef_bits and checks restart
+ * markers as it always did; only AC coefficients that no IDCT reads stay 0.
+ *
+ * Not every component is scaled by 1/8 at scale 1/8: libjpeg-turbo scales
+ * the chroma of a 4:2:0 (or 4:1:0) file by 1/4 in the IDCT rather than
+ * upsample it (jdmaster.c), and jpeg_idct_2x2 reads AC coefficients. The
+ * AC scans of such components are decoded as before (DCT_scaled_size).
+ *
+ * One more thing reads coefficients: block smoothing (on by default for
+ * progressive files), which estimates the low AC coefficients (and, where
+ * a component has none of 1..9, the DC) while coefficients 1..9 are not
+ * all complete (jdcoefct.c smoothing_ok). It is turned off here, and the
+ * fast path is kept only where every coefficient of every component is
+ * complete (coef_bits 0) after the last scan, as every complete progression
+ * ends: then a whole decode does not smooth either. Off, not left to
+ * libjpeg: it picks what it smooths by how far the data of the last scan
+ * reached (last_good_iMCU_row), and here that data reached nowhere.
+ *
+ * Damage: where the fast path fails for any reason, the whole file is
+ * decoded again and that result stands, so a damaged file fails with the
+ * code and message it always had. What the fast path cannot see is damage
+ * to what only left-out scans use (their data, with the markers in place;
+ * their Huffman tables): the whole decode may report it (bad Huffman code,
+ * a marker hit early), the fast path gives the pixels of the undamaged file
+ * (docs/codecs.md, "DC-only decoding at 1/8"). */
+
+/* Whether libjpeg scales the blocks of c by 1/8 (jpeg_idct_1x1: DC only). */
+static int scaled_by_8(const jpeg_component_info *c)
+{
+#if JPEG_LIB_VERSION >= 70
+    return c->DCT_h_scaled_size == 1 && c->DCT_v_scaled_size == 1;
+#else
+    return c->DCT_scaled_size == 1;
+#endif
+}
+
+static void acskip_init_source(j_decompress_ptr d)
+{
+    (void)d;
+}
+
+static void acskip_term_source(j_decompress_ptr d)
+{
+    (void)d;
+}
+
+/* A TEM marker, which libjpeg skips as a marker without parameters. */
+static const JOCTET tem_marker[2] = {0xFF, 0x01};
+
+/* Hands libjpeg the next piece of the walk. libjpeg asks for more at the
+ * first byte of each AC scan's data, right after it has read that scan's
+ * SOS: that is checked (its own count of scans and Ss against the walk's),
+ * so the walk and libjpeg never drift apart.
+ *
+ * Where a left-out scan that had restart markers ends, libjpeg gets a TEM
+ * marker before the real one. Its entropy decoder stops at the TEM; after
+ * the scan the marker reader skips it and calls next_marker, which reports
+ * the bytes counted as discarded at each restart (see on_emit_message)
+ * while libjpeg is still in that scan. Without it, a scan that ends right
+ * at the next SOS carries the count into the next scan, whose first
+ * restart would report it as extraneous bytes before a restart marker. A
+ * restart that libjpeg wants where the file has none meets the TEM and
+ * fails (JWRN_MUST_RESYNC), as it fails on the real marker. */
+static boolean acskip_fill(j_decompress_ptr d)
+{
+    acskip_src *s = (acskip_src *)d->src;
+    for (;;) {
+        size_t a, b;
+        int k = ppx__acskip_next(&s->walk, &a, &b);
+        if (k < 0)
+            fail((j_common_ptr)d, PPX_EUNSUPPORTED, "DC-only decoding stops at byte %zu: %s",
+                 s->walk.pos, s->walk.why);
+        if (k == PPX_ACSKIP_END)
+            fail((j_common_ptr)d, PPX_EUNSUPPORTED, "DC-only decoding: read past EOI");
+        if (k == PPX_ACSKIP_LEFT_OUT) {
+            if (s->walk.scans != s->synced) {
+                if (d->unread_marker != 0 || d->input_scan_number != (int)s->walk.scans ||
+                    d->Ss != s->walk.ss || d->comps_in_scan != 1 ||
+                    d->cur_comp_info[0]->component_id != s->walk.id)
+                    fail((j_common_ptr)d, PPX_EUNSUPPORTED,
+                         "DC-only decoding: AC scan %u of the walk is not the scan libjpeg reads",
+                         s->walk.scans);
+                s->synced = s->walk.scans;
+                ctx_of((j_common_ptr)d)->emptied_scan = (int)s->walk.scans;
+            }
+            continue;
+        }
+        if (k == PPX_ACSKIP_AC_END) {
+            if (s->walk.rsts == 0)
+                continue;
+            s->pub.next_input_byte = tem_marker;
+            s->pub.bytes_in_buffer = sizeof tem_marker;
+            return TRUE;
+        }
+        if (k == PPX_ACSKIP_RST && d->restart_interval == 0)
+            fail((j_common_ptr)d, PPX_EUNSUPPORTED,
+                 "DC-only decoding: a restart marker in an AC scan without a restart interval");
+        if (b > a) {
+            s->pub.next_input_byte = s->walk.buf + a;
+            s->pub.bytes_in_buffer = b - a;
+            return TRUE;
+        }
+    }
+}
+
+static void acskip_skip(j_decompress_ptr d, long n)
+{
+    struct jpeg_source_mgr *src = d->src;
+    if (n <= 0)
+        return;
+    while ((unsigned long)n > src->bytes_in_buffer) {
+        n -= (long)src->bytes_in_buffer;
+        acskip_fill(d);
+    }
+    src->next_input_byte += n;
+    src->bytes_in_buffer -= (size_t)n;
+}
+
+/* Whether DC-only decoding may apply (see above): a progressive Huffman
+ * file at 1/8 whose every component is in an AC scan of a band starting at
+ * 1..9 (else its coefficients 1..9 cannot end complete; checked for good
+ * by acskip_check_bands); and the memory source still reads buf (it does,
+ * unless the header ran out of data, which has failed already). */
+static int acskip_applies(j_decompress_ptr d, const uint8_t *buf, size_t len, unsigned denom,
+                          const scan_survey *sv)
+{
+    size_t left = d->src->bytes_in_buffer;
+    return denom == 8 && d->progressive_mode && !d->arith_code &&
+           sv->low_ac == (1u << d->num_components) - 1 && left <= len &&
+           d->src->next_input_byte == buf + (len - left);
+}
+
+/* Puts the walk in place of the memory source, from where jpeg_read_header
+ * stopped: the first byte of the first scan's data. */
+static void acskip_start(decoder *dec, const uint8_t *buf, size_t len)
+{
+    j_decompress_ptr d = &dec->d;
+    acskip_src *s = &dec->skip;
+    ppx__acskip_init(&s->walk, buf, len, len - d->src->bytes_in_buffer);
+    for (int ci = 0; ci < d->num_components; ci++)
+        if (scaled_by_8(&d->comp_info[ci]))
+            ppx__acskip_leave_out(&s->walk, d->comp_info[ci].component_id);
+    s->synced = 0;
+    s->pub.init_source = acskip_init_source;
+    s->pub.fill_input_buffer = acskip_fill;
+    s->pub.skip_input_data = acskip_skip;
+    s->pub.resync_to_restart = jpeg_resync_to_restart;
+    s->pub.term_source = acskip_term_source;
+    s->pub.next_input_byte = buf + s->walk.pos;
+    s->pub.bytes_in_buffer = 0;
+    d->src = &s->pub;
+    d->do_block_smoothing = FALSE;
+    dec->skipping = 1;
+}
+
+/* After jpeg_start_decompress has read all scans, by the bands libjpeg
+ * itself recorded (a whole decode records the same: it reads the same
+ * SOS segments): every coefficient of every component is complete. Then a
+ * whole decode does not smooth (coefficients 1..9 complete). And no scan
+ * was lost: were a marker after a left-out scan damaged, its data would run
+ * on over the next scan, which a whole decode would notice and the fast
+ * path would not; but a lost scan either breaks the progression, which
+ * libjpeg refuses, or leaves some coefficient incomplete. (Only a scan that
+ * sends a complete band again, which no encoder writes, could go missing
+ * unseen.) */
+static void acskip_check_bands(j_decompress_ptr d)
+{
+    for (int ci = 0; ci < d->num_components; ci++)
+        for (int k = 0; k < DCTSIZE2; k++)
+            if (d->coef_bits[ci][k] != 0)
+                fail((j_common_ptr)d, PPX_EUNSUPPORTED,
+                     "DC-only decoding: coefficient %d of component %d is not complete (%d)", k, ci,
+                     d->coef_bits[ci][k]);
+}
+
 /* Everything between setjmp and jpeg_destroy_decompress. Holds no resources
  * of its own (libjpeg's pools and img are freed by their owners), so it may
  * return early. */
 static int decode_body(decoder *dec, const uint8_t *buf, size_t len, const ppx_decode_opts *o,
-                       ppx_image *img, ppx_info *info, ppx_err *err)
+                       ppx__jpeg_acskip_mode mode, ppx_image *img, ppx_info *info, ppx_err *err)
 {
     j_decompress_ptr d = &dec->d;
     const ppx_limits *l = dec->c.limits;
@@ -564,7 +785,8 @@ static int decode_body(decoder *dec, const uint8_t *buf, size_t len, const ppx_d
     int rc = ppx_limits_check(l, d->image_width, d->image_height, channels, 1, NULL, err);
     if (rc)
         return rc;
-    check_scans(d, buf, len, l);
+    scan_survey sv;
+    check_scans(d, buf, len, l, &sv);
 
     uint32_t min_w = o->min_width, min_h = o->min_height;
     if (o->size_hint)
@@ -577,6 +799,14 @@ static int decode_body(decoder *dec, const uint8_t *buf, size_t len, const ppx_d
     d->dct_method = JDCT_ISLOW;
     d->do_fancy_upsampling = TRUE;
     jpeg_calc_output_dimensions(d);
+    if (mode != PPX_JPEG_ACSKIP_NEVER && acskip_applies(d, buf, len, denom, &sv))
+        acskip_start(dec, buf, len);
+    else if (mode == PPX_JPEG_ACSKIP_ONLY)
+        return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_DECODE,
+                           "DC-only decoding does not apply (scale 1/%u, %s, %s, components "
+                           "in AC scans of coefficients 1..9: 0x%x)",
+                           denom, d->progressive_mode ? "progressive" : "sequential",
+                           d->arith_code ? "arithmetic" : "huffman", sv.low_ac);
 
     rc = ppx_image_alloc(img, d->output_width, d->output_height, channels, PPX_U8, l, err);
     if (rc) {
@@ -586,6 +816,8 @@ static int decode_body(decoder *dec, const uint8_t *buf, size_t len, const ppx_d
     }
     d->progress = &dec->progress;
     jpeg_start_decompress(d);
+    if (dec->skipping)
+        acskip_check_bands(d);
     if (d->output_width != img->width || d->output_height != img->height)
         return ppx_err_set(err, PPX_EINTERNAL, PPX_STAGE_DECODE,
                            "libjpeg output %ux%u differs from the planned %ux%u", d->output_width,
@@ -605,18 +837,41 @@ static int decode_body(decoder *dec, const uint8_t *buf, size_t len, const ppx_d
     return 0;
 }
 
+static int decode_once(decoder *dec, const uint8_t *buf, size_t len, const ppx_decode_opts *o,
+                       ppx__jpeg_acskip_mode mode, ppx_image *img, ppx_info *info, ppx_err *err)
+{
+    decoder_init(dec, o->limits, len);
+    int rc;
+    if (setjmp(dec->c.jump))
+        rc = ctx_report(&dec->c, PPX_STAGE_DECODE, err);
+    else
+        rc = decode_body(dec, buf, len, o, mode, img, info, err);
+    jpeg_destroy_decompress(&dec->d);
+    return rc;
+}
+
+int ppx__jpeg_decode_mode(const uint8_t *buf, size_t len, const ppx_decode_opts *o,
+                          ppx__jpeg_acskip_mode mode, ppx_image *img, ppx_info *info, ppx_err *err)
+{
+    decoder dec;
+    if (mode != PPX_JPEG_ACSKIP_AUTO)
+        return decode_once(&dec, buf, len, o, mode, img, info, err);
+    /* The fast path's own failure is never the answer: the whole decode
+     * decides, so a damaged file fails as it always did. */
+    ppx_err first;
+    ppx_err_clear(&first);
+    int rc = decode_once(&dec, buf, len, o, mode, img, info, &first);
+    if (rc && dec.skipping)
+        return decode_once(&dec, buf, len, o, PPX_JPEG_ACSKIP_NEVER, img, info, err);
+    if (rc && err)
+        *err = first;
+    return rc;
+}
+
 int ppx__jpeg_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, ppx_image *img,
                      ppx_info *info, ppx_err *err)
 {
-    decoder dec;
-    decoder_init(&dec, o->limits, len);
-    int rc;
-    if (setjmp(dec.c.jump))
-        rc = ctx_report(&dec.c, PPX_STAGE_DECODE, err);
-    else
-        rc = decode_body(&dec, buf, len, o, img, info, err);
-    jpeg_destroy_decompress(&dec.d);
-    return rc;
+    return ppx__jpeg_decode_mode(buf, len, o, PPX_JPEG_ACSKIP_AUTO, img, info, err);
 }
 
 /* ---- encoding ---------------------------------------------------------- */

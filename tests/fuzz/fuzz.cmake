@@ -39,6 +39,8 @@ else()
   add_executable(fuzz_decode ${PPX_FUZZ_SRC}/fuzz_decode.c ${PPX_FUZZ_SRC}/standalone_main.c)
 endif()
 target_compile_options(fuzz_decode PRIVATE ${PPX_WARNINGS})
+# src/ for the JPEG decoder's modes (codec/jpeg_acskip.h), which it compares.
+target_include_directories(fuzz_decode PRIVATE ${PROJECT_SOURCE_DIR}/src)
 target_link_libraries(fuzz_decode PRIVATE ppx)
 
 file(GLOB_RECURSE PPX_FUZZ_INPUTS LIST_DIRECTORIES false CONFIGURE_DEPENDS

@@ -8,7 +8,11 @@
  * the target checks the codec contract and aborts when it is broken: a
  * failure carries its code and a one-line message, a success a sane image,
  * our own JPEG encoding of a decoded image decodes again, and our lossless
- * WebP encoding of a small decoded WebP gives back exactly its pixels.
+ * WebP encoding of a small decoded WebP gives back exactly its pixels. For
+ * JPEG it also decodes at 1/8 with and without DC-only decoding of
+ * progressive files (src/codec/jpeg_acskip.c): where the whole decode
+ * succeeds the default must give exactly its pixels, and where both fail
+ * they must fail alike.
  *
  * Built with -fsanitize=fuzzer when PPX_FUZZ is ON (preset fuzz); otherwise
  * standalone_main.c replays files through it as ordinary CTest tests. */
@@ -17,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/jpeg_acskip.h"
 #include "prepix/codec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -122,6 +127,38 @@ static void webp_roundtrip(const ppx_image *img, const ppx_decode_opts *o, uint6
     ppx_buf_destroy(&b);
 }
 
+/* DC-only decoding at 1/8 against the whole decode it replaces. */
+static void dc_only(const uint8_t *data, size_t size, const ppx_limits *l)
+{
+    if (size < 2 || data[0] != 0xFF || data[1] != 0xD8)
+        return;
+    ppx_decode_opts small = {.limits = l, .min_width = 1, .min_height = 1};
+    ppx_image whole, dflt;
+    ppx_image_init(&whole);
+    ppx_image_init(&dflt);
+    ppx_err e1, e2;
+    ppx_err_clear(&e1);
+    ppx_err_clear(&e2);
+    int r1 = ppx__jpeg_decode_mode(data, size, &small, PPX_JPEG_ACSKIP_NEVER, &whole, NULL, &e1);
+    int r2 = ppx__jpeg_decode_mode(data, size, &small, PPX_JPEG_ACSKIP_AUTO, &dflt, NULL, &e2);
+    if (r1 == 0) {
+        contract(r2 == 0, "DC-only decoding fails where the whole decode does not", &e2);
+        int same = whole.width == dflt.width && whole.height == dflt.height &&
+                   whole.channels == dflt.channels;
+        for (uint32_t y = 0; same && y < whole.height; y++)
+            same = memcmp(ppx_image_row(&whole, y), ppx_image_row(&dflt, y),
+                          (size_t)whole.width * whole.channels) == 0;
+        contract(same, "DC-only decoding changed the pixels", &e2);
+    } else if (r2 != 0) {
+        contract(r1 == r2 && strcmp(e1.msg, e2.msg) == 0,
+                 "DC-only decoding changed how a file fails", &e2);
+    } else {
+        touch(&dflt, &e2);
+    }
+    ppx_image_destroy(&whole);
+    ppx_image_destroy(&dflt);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     ppx_limits l;
@@ -171,5 +208,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     ppx_image_destroy(&img);
+    dc_only(data, size, &l);
     return 0;
 }

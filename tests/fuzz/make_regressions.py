@@ -6,7 +6,7 @@ and libFuzzer starts from them (tests/fuzz/run_fuzz.sh).
 
 The unit tests (tests/unit/test_jpeg.c, test_codec_tiff.c) make the same kinds
 of file at run time and check the specific error; these copies only have to
-keep the decoders within their contract. Needs Pillow and tiffcp.
+keep the decoders within their contract. Needs Pillow, tiffcp and cjpeg.
 
     tests/fuzz/make_regressions.py [OUTDIR]    (default: tests/fuzz/regressions)
 """
@@ -125,6 +125,16 @@ def many_scans_jpeg(w, h, ac_scans):
     return out
 
 
+def cjpeg(im, args):
+    """im through cjpeg (libjpeg-turbo-progs) with args: restart intervals,
+    which Pillow 9.4 does not write."""
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "a.ppm")
+        im.save(src)
+        p = subprocess.run(["cjpeg"] + args + [src], check=True, capture_output=True)
+        return bytearray(p.stdout)
+
+
 def jpeg(im, **kw):
     f = io.BytesIO()
     im.save(f, "JPEG", **kw)
@@ -187,6 +197,12 @@ def main():
     # 12.3: Orientation 6 as SLONG (gdk-pixbuf's bug725582-testrotate.jpg).
     files["jpeg_exif_orientation_slong.jpg"] = exif_slong_orientation(jpeg(photo(32, 16)), 6)
     # 11.4: the start of /etc/shadow.
+    # Seeds for DC-only decoding of progressive files at 1/8 (issue 25.8):
+    # 4:2:2, whose AC scans are all left out, and 4:2:0 with restart markers,
+    # whose luma AC scans are left out and chroma ones decoded.
+    files["jpeg_progressive_422.jpg"] = jpeg(photo(40, 24), progressive=True, subsampling=1)
+    files["jpeg_progressive_420_restart.jpg"] = cjpeg(
+        photo(48, 32), ["-progressive", "-optimize", "-restart", "2B"])
     files["not_an_image_shadow_like.txt"] = bytearray(b"root:*:19000:0:99999:7:::\n")
 
     for name, data in sorted(files.items()):
