@@ -26,6 +26,7 @@ static void send_request(run_state *s)
     if (MPI_CHECK(s, ppx_wire_send_u64s(msg, 5, 0, TAG_REQ, s->comm)) == 0) {
         s->req_out = 1;
         s->req_sent = s->last_msg = ppx_now_s();
+        ppx__test_stop(s, "request");
     }
 }
 
@@ -137,6 +138,7 @@ static void serve(run_state *s)
         MPI_RECORD(s,
                    ppx_wire_isend(&s->send_ws[src], out->data, out->len, src, TAG_ASSIGN, s->comm));
         s->t.served++;
+        ppx__test_stop(s, "serve");
     }
 }
 
@@ -402,6 +404,7 @@ int ppx__run_loop(run_state *s)
         lap(s, T_OTHER, &mark);
     }
     ppx__commit_journal(s, 1);
+    ppx__test_stop(s, "end");
     if (s->timing)
         print_timing(s, ppx_now_s() - m0.wall, cpu_s() - m0.cpu);
     if (s->res_pending) {

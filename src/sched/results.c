@@ -454,8 +454,10 @@ static void finish_chunk(run_state *s, chunk *c)
             return;
         }
         if (MPI_CHECK(s, ppx_wire_isend(&s->res_ws, b->data, b->len, 0, TAG_CHUNKRES, s->comm)) ==
-            0)
+            0) {
             s->res_pending = 1;
+            ppx__test_stop(s, "result");
+        }
         return;
     }
     ppx_err e;

@@ -69,6 +69,21 @@ static int test_mpi_fault(const run_state *s, int rc, const char *text)
 }
 #endif
 
+#ifdef PPX_TEST_HOOKS
+void ppx__test_stop(const run_state *s, const char *moment)
+{
+    static int passed;
+    const char *spec = getenv("PPX_TEST_STOP");
+    int rank, n;
+    char name[32];
+    if (!spec || sscanf(spec, "%d:%31[^:]:%d", &rank, name, &n) != 3 || rank != s->rank ||
+        strcmp(name, moment) != 0 || ++passed != n)
+        return;
+    dprintf(STDERR_FILENO, "prepix: test fault: rank %d stops at %s %d\n", rank, moment, n);
+    raise(SIGSTOP);
+}
+#endif
+
 int ppx__mpi_result(run_state *s, int rc, const char *text)
 {
 #ifdef PPX_TEST_HOOKS

@@ -201,6 +201,18 @@ extern volatile sig_atomic_t ppx__stop_signal;
 extern int ppx__sig_pipe[2];
 
 /* run.c */
+#ifdef PPX_TEST_HOOKS
+/* Test-only: PPX_TEST_STOP="RANK:MOMENT:N" makes rank RANK stop itself
+ * (SIGSTOP, after printing "prepix: test fault: rank RANK stops at MOMENT
+ * N") the Nth time it passes MOMENT: "request" (a request sent to rank 0),
+ * "serve" (rank 0: a request answered), "result" (a chunk's results posted
+ * to rank 0, bytes transport), "end" (its loop left). A stop at an exact
+ * point of the protocol, as a SIGSTOP from outside (a debugger, the
+ * kernel, a frozen node) may land there. */
+void ppx__test_stop(const run_state *s, const char *moment);
+#else
+#define ppx__test_stop(s, moment) ((void)0)
+#endif
 /* MPI's return code rc of the call whose text is given: 0, or -1 once the
  * failure is the rank's fatal error (PPX_EMPI). */
 PPX_MUST_USE int ppx__mpi_result(run_state *s, int rc, const char *text);
