@@ -41,9 +41,8 @@ static void poll_assignment(run_state *s)
     s->last_msg = ppx_now_s();
     if (rrc)
         return;
-    size_t n = s->scratch.len;
     int kind, stop;
-    chunk *c = ppx__unpack_assign(s->scratch.data, n, s->cfg->transport_bytes, &kind, &stop);
+    chunk *c = ppx__unpack_assign(&s->scratch, s->cfg->transport_bytes, &kind, &stop);
     if (stop && !s->stopping) {
         s->stopping = 1;
         s->draining = stop == STOP_DRAIN;

@@ -514,7 +514,7 @@ void ppx__feed(run_state *s)
                     memset(&r, 0, sizeof r);
                     r.status = c->in_code[i];
                     ppx_err_set(&r.err, c->in_code[i], (int)c->in_len[i], "%s",
-                                (const char *)c->inputs.data + c->in_off[i]);
+                                (const char *)c->in_errs.data + c->in_off[i]);
                     ppx__record(s, c, i, &r, NULL);
                     continue;
                 }

@@ -68,9 +68,10 @@ typedef struct chunk {
     /* tar shards from archive input: the samples' other members, records of
      * (image index in the chunk, offset, size, extension length, extension) */
     ppx_buf sides;
-    /* bytes transport, on a rank other than 0: each image's bytes, or the
-     * error rank 0 met reading it */
-    ppx_buf inputs;
+    /* bytes transport, on a rank other than 0: the assignment as received
+     * (ppx__unpack_assign keeps it rather than copying), where each image's
+     * bytes are; or the error rank 0 met reading it, in in_errs */
+    ppx_buf inputs, in_errs;
     uint64_t *in_off, *in_len;
     int32_t *in_code;
     uint32_t *in_mode; /* the st_mode rank 0 saw reading it (--copy-mode) */
@@ -239,7 +240,11 @@ PPX_MUST_USE int ppx__image_path(const run_state *s, const char *key, uint32_t a
 int64_t ppx__take_chunk_id(run_state *s);
 chunk *ppx__make_local_chunk(run_state *s, uint64_t id);
 PPX_MUST_USE int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b);
-chunk *ppx__unpack_assign(const uint8_t *p, size_t n, int bytes, int *kind, int *stop);
+/* The chunk of an assignment received in msg (its kind and stop word in
+ * *kind, *stop), or NULL (no chunk, or malformed). With the bytes transport
+ * the chunk takes msg's buffer as its images' bytes (no copy: a rank holds a
+ * chunk's bytes once) and msg is left empty. */
+chunk *ppx__unpack_assign(ppx_buf *msg, int bytes, int *kind, int *stop);
 /* results.c: commits the records of the chunks finished since the last
  * commit, after one sync of their outputs, once the oldest has waited
  * JOURNAL_GROUP_S or at once when now (the loop is idle, or ending). */
