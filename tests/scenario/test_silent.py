@@ -1,7 +1,8 @@
 """A rank that falls silent (SIGSTOP) at a chosen moment of the protocol: the job ends by
 itself within --rank-timeout plus the grace, with exit 4 and a report naming the silent rank
 (or, when rank 0 itself was stopped, saying that it cannot know), and --resume then gives
-exactly the result of a clean run.
+exactly the result of a clean run. A rank stopped after the exit code is agreed leaves a
+complete report, and MPI_Finalize (a fence over every rank) gives up after --rank-timeout.
 
 Each case stops one rank (0, 1 or the last of 3) at an event: a test hook of the rank
 (PPX_TEST_STOP="RANK:MOMENT:N": the rank prints "test fault: rank R stops at ..." and stops
@@ -29,18 +30,19 @@ SLACK = 8
 # SIGKILL after odls_base_sigkill_timeout (1 s by default, less when its sleep is cut short).
 # Slurm waits KillWait (30 s by default). The cases that stop rank 0 give it Slurm's kind of
 # time, so that its report is written and can be checked.
-KILL_WAIT = ["--mca", "odls_base_sigkill_timeout", "5"]
+KILL_WAIT = ["--mca", "odls_base_sigkill_timeout", "2"]
 PIPE = "resize 64"
 
 
 def dataset():
-    """480 images: 24 photo-like ones (10-60 KB each, so a chunk's bytes are above MPI's eager
-    limit) linked into 20 folders, so that real workers finish them in a few seconds."""
+    """360 images: 24 photo-like ones (10-60 KB each, so one image's bytes are above MPI's
+    eager limit) linked into 15 folders: 4 chunks of 100, so that each rank gets one, and real
+    workers done in a few seconds."""
     t = tmpdir()
     base = os.path.join(t, "base")
     paths = data.make(base, n=24)
     inp = os.path.join(t, "in")
-    for k in range(20):
+    for k in range(15):
         d = os.path.join(inp, f"d{k:02d}")
         os.makedirs(d)
         for p in paths:
@@ -78,7 +80,7 @@ def stall(rank, moment, transport, chunk, real):
     args = ["-i", inp, "-p", PIPE, "-w", "1", "--chunk-size", str(chunk), "--transport",
             transport, "--progress", "none"]
     clean = os.path.join(t, "clean")
-    run(["run", "-o", clean] + args, env=env, check=0)
+    run(["run", "-o", clean, "-w", "2"] + args, env=env, check=0)
     ref = (tree(clean), comparable(report(clean)))
 
     out = os.path.join(t, "out")
@@ -120,11 +122,17 @@ def stall(rank, moment, transport, chunk, real):
 
     r = report(out)
     reason = r["stop_reason"]
-    check(r["complete"] is False and r["exit_code"] == 4, (r["complete"], r["exit_code"]))
-    if rank == 0:
+    if moment.startswith("code"):
+        # Stopped after the exit code was agreed: the work and the report are complete, and
+        # MPI_Finalize, which waits for every rank, gives up after --rank-timeout.
+        check(r["complete"] is True and r["exit_code"] == 0, (r["complete"], reason))
+        check("MPI_Finalize has not returned" in err, err[-3000:])
+    elif rank == 0:
+        check(r["complete"] is False and r["exit_code"] == 4, (r["complete"], r["exit_code"]))
         check("rank 0" in reason and "cannot be known" in reason and "silent rank" not in reason,
               f"rank 0 was stopped: {reason}")
     else:
+        check(r["complete"] is False and r["exit_code"] == 4, (r["complete"], r["exit_code"]))
         check(f"silent rank(s): {rank}," in reason, f"rank {rank} was stopped: {reason}")
 
     p = run(["run", "-o", out, "--resume"] + args, env=env, mpi_np=3)
@@ -149,6 +157,8 @@ CASES = {
     "r1_end_bytes": (1, "end:1", "bytes", 100, False),
     # Rank 0 stopped from outside, most of the job done: the others wait for it.
     "r0_hang_bytes": (0, "hang", "bytes", 1, False),
+    # A rank stopped once the exit code is agreed: the others' MPI_Finalize waits for it.
+    "r1_code_paths": (1, "code:1", "paths", 100, True),
 }
 
 
