@@ -295,6 +295,15 @@ int ppx__finish_alone(run_state *s)
     ppx_err_clear(&e);
     memset(&rs, 0, sizeof rs);
     ppx_rank_info *ranks = calloc((size_t)s->size, sizeof *ranks);
+    /* The ranks that gave up waiting on rank 0 said so (TAG_GAVEUP) into its
+     * queue, even while it was stopped: the report names them. */
+    for (int flag = s->mpi && s->self_gap > 0; flag;) {
+        MPI_Status st;
+        if (MPI_CHECK(s, MPI_Iprobe(MPI_ANY_SOURCE, TAG_GAVEUP, s->comm, &flag, &st)))
+            break;
+        if (flag)
+            ppx__gave_up(s, st.MPI_SOURCE);
+    }
     if (s->jdir >= 0 && ppx_journal_load(s->jdir, s->n_chunks, &rs, &e) == 0) {
         total = rs.stats;
         if (ppx_failures_extend(&fails, &rs.failures))
