@@ -158,7 +158,7 @@ CASES = {
     # Rank 0 stopped from outside, most of the job done: the others wait for it.
     "r0_hang_bytes": (0, "hang", "bytes", 1, False),
     # A rank stopped once the exit code is agreed: the others' MPI_Finalize waits for it.
-    "r1_code_paths": (1, "code:1", "paths", 100, True),
+    "r1_code_paths": (1, "code:1", "paths", 100, False),
 }
 
 
