@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "cli/inspect_archive.h"
 #include "prepix/archive.h"
@@ -574,46 +575,114 @@ static int validate_run(ppx_run_config *cfg, const char *spec_arg, char **spec_o
     return 0;
 }
 
+/* MPI's text for code rc into buf (MPI_Error_string may itself fail). */
+static const char *mpi_text(int rc, char *buf, int cap)
+{
+    int len = 0;
+    if (MPI_Error_string(rc, buf, &len) != MPI_SUCCESS || len <= 0 || len >= cap)
+        snprintf(buf, (size_t)cap, "MPI error code %d", rc);
+    return buf;
+}
+
+/* The watchdog of MPI_Finalize: Open MPI's MPI_Finalize waits in a fence for
+ * every rank, so a rank stopped after the exit code was agreed on would hold
+ * the others there for ever. Past --rank-timeout this rank says so and ends
+ * with exit 4 (the work is done and the report written: a --resume finds
+ * nothing left to do). The message is made before the alarm is set: the
+ * handler only writes it and exits, which is async-signal-safe. */
+static char finalize_msg[256];
+static size_t finalize_msg_len;
+
+static void on_finalize_alarm(int sig)
+{
+    (void)sig;
+    ssize_t w = write(STDERR_FILENO, finalize_msg, finalize_msg_len);
+    (void)w;
+    _exit(EXIT_STOPPED);
+}
+
+static void finalize_mpi(int rank, double rank_timeout_s)
+{
+    if (rank_timeout_s > 0) {
+        int n = snprintf(finalize_msg, sizeof finalize_msg,
+                         "prepix: rank %d: MPI_Finalize has not returned within --rank-timeout "
+                         "(%g s): a rank stopped at the very end of the run; ending with exit 4\n",
+                         rank, rank_timeout_s);
+        finalize_msg_len = n > 0 && (size_t)n < sizeof finalize_msg ? (size_t)n : 0;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_finalize_alarm;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGALRM, &sa, NULL);
+        alarm((unsigned)rank_timeout_s + 1);
+    }
+    int rc = MPI_Finalize();
+    alarm(0);
+    if (rc != MPI_SUCCESS) {
+        /* Past the end of the run: the work and the report stand as they
+         * are, so the exit code stays the one agreed on. */
+        char text[MPI_MAX_ERROR_STRING];
+        fprintf(stderr, "prepix: rank %d: MPI_Finalize failed: %s\n", rank,
+                mpi_text(rc, text, (int)sizeof text));
+    }
+}
+
 /* Runs the job: as one plain rank, or under MPI when a launcher started us;
  * the one place prepix calls MPI_Abort. Returns the exit code. */
 static int launch_run(ppx_run_config *cfg)
 {
     int use_mpi = launched_by_mpi();
-    int code;
     install_signals();
-    if (use_mpi) {
-        int provided;
-        if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
-            fprintf(stderr, "prepix: MPI_Init failed\n");
-            return EXIT_FATAL;
-        }
-        /* Errors return to us (and end the job with exit 1) instead of
-         * aborting without a word. */
-        MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-        cfg->use_mpi = 1;
-        int rank;
-        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-        if (rank != 0)
-            cfg->progress = PPX_PROGRESS_NONE;
-        code = ppx_sched_run(cfg, MPI_COMM_WORLD);
-        if (code == PPX_SCHED_ABORT || code == PPX_SCHED_STALLED) {
-            /* The one place prepix aborts: the ranks cannot agree (MPI failed,
-             * or a rank fell silent: then exit 4, --resume finishes the job). */
-            int exit_code = code == PPX_SCHED_STALLED ? EXIT_STOPPED : EXIT_FATAL;
-            fprintf(stderr, "prepix: rank %d: ending the job with MPI_Abort (exit %d)\n", rank,
-                    exit_code);
-            MPI_Abort(MPI_COMM_WORLD, exit_code);
-            return exit_code;
-        }
-        MPI_Finalize();
-        /* Under mpirun a non-zero code from any rank makes mpirun kill the
-         * others, so only rank 0 returns it (every rank agreed on it). */
-        if (rank != 0)
-            code = 0;
-    } else {
-        code = ppx_sched_run(cfg, MPI_COMM_NULL);
+    if (!use_mpi)
+        return ppx_sched_run(cfg, MPI_COMM_NULL);
+
+    char text[MPI_MAX_ERROR_STRING];
+    int provided = MPI_THREAD_SINGLE, rank = -1, exit_code = EXIT_FATAL;
+    int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
+    if (rc != MPI_SUCCESS) {
+        fprintf(stderr, "prepix: MPI_Init_thread failed: %s\n", mpi_text(rc, text, sizeof text));
+        return EXIT_FATAL;
     }
-    return code;
+    /* Errors return to us (and end the job with exit 1) instead of aborting
+     * without a word: without this, every MPI call's check is moot. */
+    rc = MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    if (rc != MPI_SUCCESS) {
+        fprintf(stderr, "prepix: cannot make MPI errors return (MPI_Comm_set_errhandler): %s\n",
+                mpi_text(rc, text, sizeof text));
+        goto abort;
+    }
+    rc = MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (rc != MPI_SUCCESS) {
+        fprintf(stderr, "prepix: MPI_Comm_rank failed: %s\n", mpi_text(rc, text, sizeof text));
+        goto abort;
+    }
+    if (provided < MPI_THREAD_FUNNELED)
+        /* prepix calls MPI from its main thread and starts no thread in a
+         * rank (workers are processes), so a lower level serves as well. */
+        fprintf(stderr,
+                "prepix: rank %d: note: MPI gives thread level %d, below MPI_THREAD_FUNNELED; "
+                "prepix calls MPI from one thread only, so it goes on\n",
+                rank, provided);
+    cfg->use_mpi = 1;
+    if (rank != 0)
+        cfg->progress = PPX_PROGRESS_NONE;
+    int code = ppx_sched_run(cfg, MPI_COMM_WORLD);
+    if (code == PPX_SCHED_ABORT || code == PPX_SCHED_STALLED) {
+        /* The ranks cannot agree (MPI failed, or a rank fell silent: then
+         * exit 4, --resume finishes the job). */
+        exit_code = code == PPX_SCHED_STALLED ? EXIT_STOPPED : EXIT_FATAL;
+        goto abort;
+    }
+    finalize_mpi(rank, cfg->rank_timeout_s);
+    /* Under mpirun a non-zero code from any rank makes mpirun kill the
+     * others, so only rank 0 returns it (every rank agreed on it). */
+    return rank != 0 ? 0 : code;
+
+abort:
+    /* The one place prepix aborts. */
+    fprintf(stderr, "prepix: rank %d: ending the job with MPI_Abort (exit %d)\n", rank, exit_code);
+    MPI_Abort(MPI_COMM_WORLD, exit_code);
+    return exit_code;
 }
 
 static int cmd_run(int argc, char **argv, int stats_only)

@@ -160,7 +160,8 @@ int ppx_input_read(int in_root, ppx_dircache *dirs, ppx_arc_cache *arc, const ch
  * input, writes a byte to the FIFO named by PPX_TEST_FIFO), or fail its
  * write (as if the disk were full) on the image whose key ends in NAME ("*"
  * matches every image).
- * "noop:*" makes workers skip all work, to measure scheduling alone. Compiled in only with
+ * "noop:*" makes workers skip all work, to measure scheduling alone ("hang" still
+ * applies). Compiled in only with
  * -DPPX_TEST_HOOKS=ON (the default for development and CI builds; release
  * packages turn it off). */
 static int fault(const char *what, const char *key)
@@ -252,17 +253,19 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
     ppx_err_clear(err);
     int rc = 0;
 
-    if (FAULT("noop", key))
-        goto out;
-    if (FAULT("crash", key)) {
-        signal(SIGSEGV, SIG_DFL); /* die by the signal even where a sanitizer catches it */
-        raise(SIGSEGV);
-    }
+    /* hang before noop, so that a test of scheduling alone ("noop:*") can
+     * still hold one image ("hang:KEY") as its event. */
     if (FAULT("hang", key)) {
         /* Announce it, so tests can act once a worker is stuck instead of guessing. */
         dprintf(STDERR_FILENO, "prepix: test fault: hanging on %s\n", key);
         for (;;)
             pause();
+    }
+    if (FAULT("noop", key))
+        goto out;
+    if (FAULT("crash", key)) {
+        signal(SIGSEGV, SIG_DFL); /* die by the signal even where a sanitizer catches it */
+        raise(SIGSEGV);
     }
 
     if (FAULT("stop", key)) {

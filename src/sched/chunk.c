@@ -22,6 +22,7 @@ void ppx__chunk_free(chunk *c)
         return;
     ppx_buf_destroy(&c->keys);
     ppx_buf_destroy(&c->inputs);
+    ppx_buf_destroy(&c->in_errs);
     ppx_buf_destroy(&c->outputs);
     ppx_buf_destroy(&c->sides);
     free(c->span);

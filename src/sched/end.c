@@ -267,32 +267,38 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
     return code;
 }
 
-/* One rank's end message: its statistics (ppx_stats_serialize), its facts
- * (ppx_rank_info_pack), its failures (ppx_failures_pack) and its images'
- * fingerprints (ppx_prints_pack), appended to out.
- * 0 or PPX_ENOMEM. */
+/* One rank's end message: its two flags (a fatal error, stopped early), its
+ * statistics (ppx_stats_serialize), its facts (ppx_rank_info_pack), its
+ * failures (ppx_failures_pack) and its images' fingerprints
+ * (ppx_prints_pack), appended to out. 0 or PPX_ENOMEM. */
 static int pack_end(run_state *s, ppx_rank_info *me, const ppx_failures *fails,
                     const ppx_prints *prints, ppx_buf *out)
 {
     snprintf(me->error, sizeof me->error, "%s", s->fatal ? s->fatal_err.msg : "");
-    return ppx_stats_serialize(&s->acc, out) || ppx_rank_info_pack(me, out) ||
+    return ppx_put_u64(out, (uint64_t)s->fatal) || ppx_put_u64(out, (uint64_t)s->stopping) ||
+                   ppx_stats_serialize(&s->acc, out) || ppx_rank_info_pack(me, out) ||
                    ppx_failures_pack(fails, out) || ppx_prints_pack(prints, out)
                ? PPX_ENOMEM
                : 0;
 }
 
 /* Rank 0: reads one rank's end message p[0..n) (untrusted: another rank's
- * memory may be damaged), merging its statistics into total and its failures
- * into fails. 0, or PPX_ECORRUPT / PPX_ENOMEM. */
-static int unpack_end(const uint8_t *p, size_t n, ppx_stats *total, ppx_rank_info *ri,
+ * memory may be damaged), merging its flags into all[2], its statistics into
+ * total, its failures into fails and its fingerprints into prints. 0, or
+ * PPX_ECORRUPT / PPX_ENOMEM. */
+static int unpack_end(const uint8_t *p, size_t n, int all[2], ppx_stats *total, ppx_rank_info *ri,
                       ppx_failures *fails, ppx_prints *prints)
 {
+    ppx_rd r = {p, p + n, 0};
+    uint64_t fatal = ppx_get_u64(&r), stopped = ppx_get_u64(&r);
+    if (r.bad || fatal > 1 || stopped > 1)
+        return PPX_ECORRUPT;
     ppx_stats st;
     size_t used = 0;
-    int rc = ppx_stats_deserialize(p, n, &st, &used);
+    int rc = ppx_stats_deserialize(r.p, (size_t)(r.end - r.p), &st, &used);
     if (rc)
         return rc;
-    ppx_rd r = {p + used, p + n, 0};
+    r.p += used;
     rc = ppx_rank_info_unpack(&r, ri);
     if (rc)
         return rc;
@@ -306,40 +312,18 @@ static int unpack_end(const uint8_t *p, size_t n, ppx_stats *total, ppx_rank_inf
     if (used != (size_t)(r.end - r.p))
         return PPX_ECORRUPT;
     ppx_stats_merge(total, &st);
+    all[0] |= (int)fatal;
+    all[1] |= (int)stopped;
     return 0;
 }
 
-/* Waits for a step of the collective end, sleeping (blocking collectives
- * busy-poll in Open MPI and would take CPU from workers still running on the
- * node), until *deadline (0: none). 0, or 1 when it failed or timed out (the
- * message printed; end_timed_out set). */
-static int end_wait(run_state *s, MPI_Request *req, const double *deadline)
-{
-    for (int done = 0;;) {
-        if (MPI_CHECK(s, MPI_Test(req, &done, MPI_STATUS_IGNORE)))
-            return 1;
-        if (done)
-            return 0;
-        if (*deadline > 0 && ppx_now_s() > *deadline) {
-            s->end_timed_out = 1;
-            fprintf(stderr,
-                    "prepix: rank %d: a rank fell silent at the end of the run (not there within "
-                    "%g s: stopped, hung, or its node is gone)\n",
-                    s->rank, s->cfg->rank_timeout_s);
-            if (!s->silent_reason[0])
-                snprintf(s->silent_reason, sizeof s->silent_reason,
-                         "a rank fell silent at the end of the run");
-            return 1;
-        }
-        poll(NULL, 0, 1);
-    }
-}
-
-/* Rank 0, when ranks fell silent: they cannot take part in the collective
- * end, so the report is built from the journal, which holds every chunk any
- * rank finished (each journals its own), marked incomplete with the silent
- * ranks named, and the job ends with MPI_Abort and exit 4 so that a Slurm
- * requeue with --resume finishes it. */
+/* Rank 0, when it cannot end the run with every rank: ranks fell silent (they
+ * cannot send their end message), or rank 0 itself was away for longer than
+ * --rank-timeout (the others may have given up on it). The report is built
+ * from the journal, which holds every chunk any rank finished (each journals
+ * its own), marked incomplete with the silent ranks named, or saying that
+ * which rank fell silent cannot be known; the job ends with MPI_Abort and
+ * exit 4 so that a Slurm requeue with --resume finishes it. */
 int ppx__finish_alone(run_state *s)
 {
     ppx_stats total;
@@ -351,6 +335,15 @@ int ppx__finish_alone(run_state *s)
     ppx_err_clear(&e);
     memset(&rs, 0, sizeof rs);
     ppx_rank_info *ranks = calloc((size_t)s->size, sizeof *ranks);
+    /* The ranks that gave up waiting on rank 0 said so (TAG_GAVEUP) into its
+     * queue, even while it was stopped: the report names them. */
+    for (int flag = s->mpi && s->self_gap > 0; flag;) {
+        MPI_Status st;
+        if (MPI_CHECK(s, MPI_Iprobe(MPI_ANY_SOURCE, TAG_GAVEUP, s->comm, &flag, &st)))
+            break;
+        if (flag)
+            ppx__gave_up(s, st.MPI_SOURCE);
+    }
     if (s->jdir >= 0 && ppx_journal_load(s->jdir, s->n_chunks, &rs, &e) == 0) {
         total = rs.stats;
         if (ppx_failures_extend(&fails, &rs.failures) || ppx_prints_extend(&prints, &rs.prints))
@@ -360,9 +353,20 @@ int ppx__finish_alone(run_state *s)
         if (ppx_failures_extend(&fails, &s->fails) || ppx_prints_extend(&prints, &s->prints))
             s->global_fatal = 1;
     }
-    char reason[sizeof s->silent_reason + 96];
-    snprintf(reason, sizeof reason, "%s, not heard from for %g s: --resume finishes the job",
-             s->silent_reason, s->cfg->rank_timeout_s);
+    char reason[sizeof s->silent_reason + sizeof s->gave_up + 512];
+    if (s->self_gap > 0)
+        snprintf(reason, sizeof reason,
+                 "rank 0 (which writes this report) was itself silent: it could not run for "
+                 "%.0f s (stopped, starved or blocked; --rank-timeout %g s)%s%s%s; the other "
+                 "ranks %s ended the job meanwhile, so which other rank, if any, fell silent "
+                 "cannot be known%s%s%s; --resume finishes the job",
+                 s->self_gap, s->cfg->rank_timeout_s, s->gave_up[0] ? ", and " : "", s->gave_up,
+                 s->gave_up[0] ? " gave up waiting on it" : "", s->gave_up[0] ? "have" : "may have",
+                 s->silent_reason[0] ? " (before that: " : "", s->silent_reason,
+                 s->silent_reason[0] ? ")" : "");
+    else
+        snprintf(reason, sizeof reason, "%s, not heard from for %g s: --resume finishes the job",
+                 s->silent_reason, s->cfg->rank_timeout_s);
     s->stop_reason = reason;
     if (ranks) {
         for (int r = 0; r < s->size; r++) {
@@ -384,9 +388,79 @@ int ppx__finish_alone(run_state *s)
     return PPX_SCHED_STALLED;
 }
 
+/* Rank > 0: sends its end message (packed) to rank 0, then waits for the
+ * exit code. Rank 0 may still be at work on its own images for a long time:
+ * it beats meanwhile (ppx__beat_done), and a rank 0 not heard from for
+ * --rank-timeout is stopped, hung or gone. The exit code, or
+ * PPX_SCHED_STALLED / PPX_SCHED_ABORT. */
+static int end_rank(run_state *s)
+{
+    double limit = ppx__peer_limit(s);
+    if (MPI_CHECK(
+            s, ppx_wire_isend(&s->res_ws, s->res_buf.data, s->res_buf.len, 0, TAG_DONE, s->comm)))
+        return PPX_SCHED_ABORT;
+    int rc = MPI_CHECK(s, ppx_wire_wait(&s->res_ws, limit, &s->watch));
+    if (rc > 0) {
+        s->abandoned = 1;
+        ppx__lose_rank0(s, limit, " (at the end of the run)");
+        return PPX_SCHED_STALLED;
+    }
+    if (rc)
+        return PPX_SCHED_ABORT;
+    s->heard0 = ppx_wire_look(&s->watch);
+    for (;;) {
+        int flag;
+        MPI_Status st;
+        if (MPI_CHECK(s, MPI_Iprobe(0, MPI_ANY_TAG, s->comm, &flag, &st)))
+            return PPX_SCHED_ABORT;
+        double t = ppx_wire_look(&s->watch);
+        if (flag && (st.MPI_TAG == TAG_BEAT || st.MPI_TAG == TAG_CODE)) {
+            uint64_t code;
+            int n = st.MPI_TAG == TAG_CODE;
+            if (MPI_CHECK(s, ppx_wire_recv_u64s(&code, n, 0, st.MPI_TAG, s->comm)))
+                return PPX_SCHED_ABORT;
+            if (n) {
+                ppx__test_stop(s, "code");
+                return (int)(int64_t)code;
+            }
+            s->heard0 = t;
+            continue;
+        }
+        if (flag) {
+            fprintf(stderr, "prepix: rank %d: unexpected message (tag %d) from rank 0 at the end\n",
+                    s->rank, st.MPI_TAG);
+            return PPX_SCHED_ABORT;
+        }
+        if (limit > 0 && t - s->heard0 > limit) {
+            ppx__lose_rank0(s, t - s->heard0, " (at the end of the run)");
+            return PPX_SCHED_STALLED;
+        }
+        /* Beats come every few seconds: no need to look more often. */
+        poll(NULL, 0, 2);
+    }
+}
+
+/* Rank 0: the exit code to every rank (each waits for it in end_rank). A
+ * small message, which completes at once whatever the rank does; one that
+ * does not within the limit is left to MPI (the rank gets nothing more). */
+static void send_codes(run_state *s, int code)
+{
+    for (int r = 1; r < s->size; r++) {
+        ppx_wire_send *w = &s->out_ws[r];
+        if (MPI_CHECK(s, ppx_wire_wait(w, ppx__peer_limit(s), &s->watch)) > 0)
+            s->abandoned = 1;
+        if (w->abandoned)
+            continue;
+        uint64_t v = (uint64_t)(int64_t)code;
+        if (MPI_CHECK(s, ppx_wire_send_u64s(w, &v, 1, r, TAG_CODE, s->comm)) == 0 &&
+            MPI_CHECK(s, ppx_wire_wait(w, ppx__peer_limit(s), &s->watch)) > 0)
+            s->abandoned = 1;
+    }
+}
+
 int ppx__finish(run_state *s)
 {
-    int flags[2] = {s->fatal, s->stopping}, all[2] = {flags[0], flags[1]};
+    int all[2] = {0, 0};
     ppx_stats total;
     ppx_stats_init(&total);
     ppx_rank_info me = {.rank = s->rank,
@@ -399,8 +473,6 @@ int ppx__finish(run_state *s)
     ppx_rank_info *ranks = calloc((size_t)s->size, sizeof *ranks);
     ppx_failures all_fails = {0};
     ppx_prints all_prints = {0};
-    ppx_buf packed;
-    ppx_buf_init(&packed);
     /* A stopped run's report lists every failure known at the stop: those of
      * chunks left unfinished too (not journaled: --resume redoes them). */
     for (chunk *c = s->queue_head; c; c = c->next_in_queue)
@@ -413,134 +485,74 @@ int ppx__finish(run_state *s)
                 ppx__set_fatal(s, &e);
             }
         }
-    /* What this rank tells rank 0 at the end, in one message: its
-     * statistics, its facts and its failures (buf.h's encoding). */
-    if (s->mpi && pack_end(s, &me, &s->fails, &s->prints, &packed)) {
+    /* What this rank tells rank 0 at the end, in one message (res_buf: the
+     * last chunk results are delivered): its flags, statistics, facts and
+     * failures (buf.h's encoding). */
+    ppx_buf *packed = &s->res_buf;
+    packed->len = 0;
+    if (s->mpi && pack_end(s, &me, &s->fails, &s->prints, packed)) {
         ppx_err e;
         ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory packing failures");
         ppx__set_fatal(s, &e);
         ppx_failures none = {0};
         ppx_prints no_prints = {0};
-        packed.len = 0;
-        if (pack_end(s, &me, &none, &no_prints, &packed))
-            packed.len = 0; /* rank 0 finds it malformed: the end aborts */
+        packed->len = 0;
+        if (pack_end(s, &me, &none, &no_prints, packed))
+            packed->len = 0; /* rank 0 finds it malformed: the end aborts */
     }
     snprintf(me.error, sizeof me.error, "%s", s->fatal ? s->fatal_err.msg : "");
-    flags[0] = s->fatal;
-    flags[1] = s->stopping;
-    int *lens = s->rank == 0 ? calloc((size_t)s->size, sizeof *lens) : NULL;
-    int *displs = s->rank == 0 ? calloc((size_t)s->size, sizeof *displs) : NULL;
-    if (!ranks || (s->rank == 0 && (!lens || !displs))) {
+    if (!ranks) {
         fprintf(stderr, "prepix: rank %d: out of memory at the end of the run\n", s->rank);
-        free(ranks);
-        free(lens);
-        free(displs);
-        ppx_buf_destroy(&packed);
         return s->mpi ? PPX_SCHED_ABORT : 1;
     }
-
+    if (s->mpi && s->rank != 0) {
+        free(ranks);
+        return end_rank(s);
+    }
     if (s->mpi) {
-        /* Ranks that finish first wait here for the last one. Blocking
-         * collectives busy-poll in Open MPI and would take CPU from the
-         * workers still running on the same node: wait in a sleeping barrier.
-         * From here on a failed call means the ranks cannot agree: abort. */
-        /* Rank 0 arrives last (every other rank has left its loop), so from
-         * here on each step has --rank-timeout to complete; the others wait
-         * in the barrier for as long as rank 0 works, then have the same. */
-        double limit = s->cfg->rank_timeout_s;
-        double deadline = s->rank == 0 && limit > 0 ? ppx_now_s() + limit : 0;
-        MPI_Request req;
-        int broken = MPI_CHECK(s, MPI_Ibarrier(s->comm, &req)) || end_wait(s, &req, &deadline);
-        if (!broken && s->rank != 0 && limit > 0)
-            deadline = ppx_now_s() + limit;
-        broken = broken ||
-                 MPI_CHECK(s, MPI_Iallreduce(flags, all, 2, MPI_INT, MPI_MAX, s->comm, &req)) ||
-                 end_wait(s, &req, &deadline);
-        /* Each rank's end message, gathered on rank 0: rank 0 merges the
-         * statistics (exact, so the order does not matter) and the failures. */
-        uint8_t len_le[8], *lens_le = NULL;
-        ppx_set_le64(len_le, packed.len);
-        if (!broken && s->rank == 0 && !(lens_le = malloc((size_t)s->size * 8))) {
-            fprintf(stderr, "prepix: rank 0: out of memory at the end of the run\n");
-            broken = 1;
+        /* Rank 0: every other rank's end message came in its loop (TAG_DONE).
+         * It merges the statistics (exact, so the order does not matter) and
+         * the failures; a message it cannot read means the ranks cannot agree. */
+        ppx__beat_done(s, 1);
+        /* A rank that gave up waiting on rank 0 (it was stopped after its
+         * loop) has ended the job: no complete report can be agreed on. */
+        for (int flag = 1; flag;) {
+            MPI_Status st;
+            if (MPI_CHECK(s, MPI_Iprobe(MPI_ANY_SOURCE, TAG_GAVEUP, s->comm, &flag, &st)))
+                break;
+            if (flag)
+                ppx__gave_up(s, st.MPI_SOURCE);
         }
-        broken = broken ||
-                 MPI_CHECK(
-                     s, MPI_Igather(len_le, 8, MPI_BYTE, lens_le, 8, MPI_BYTE, 0, s->comm, &req)) ||
-                 end_wait(s, &req, &deadline);
-        uint8_t *recv = NULL;
-        if (!broken && s->rank == 0) {
-            size_t sum = 0;
-            for (int r = 0; r < s->size && !broken; r++) {
-                uint64_t l = ppx_get_le64(lens_le + 8 * (size_t)r);
-                if (l > INT_MAX - sum) {
-                    broken = 1;
-                    break;
-                }
-                lens[r] = (int)l;
-                displs[r] = (int)sum;
-                sum += (size_t)l;
-            }
-            if (broken || !(recv = malloc(sum ? sum : 1))) {
-                fprintf(stderr, "prepix: rank 0: cannot gather %zu bytes of results\n", sum);
-                broken = 1;
-            }
-        }
-        free(lens_le);
-        /* An end message is statistics, failures and 40 bytes of fingerprints per image:
-         * below 2 GiB up to 50 million images per rank. */
-        int len = packed.len <= INT_MAX ? (int)packed.len : 0;
-        broken = broken ||
-                 MPI_CHECK(s, MPI_Igatherv(packed.data, len, MPI_BYTE, recv, lens, displs, MPI_BYTE,
-                                           0, s->comm, &req)) ||
-                 end_wait(s, &req, &deadline);
-        for (int r = 0; r < s->size && !broken && s->rank == 0; r++)
-            if (unpack_end(recv + displs[r], (size_t)lens[r], &total, &ranks[r], &all_fails,
-                           &all_prints)) {
-                fprintf(stderr, "prepix: rank 0: malformed end message from rank %d\n", r);
-                broken = 1;
-            }
-        free(recv);
-        if (broken) {
+        if (ppx__self_stalled(s)) {
             free(ranks);
-            free(lens);
-            free(displs);
-            ppx_buf_destroy(&packed);
-            ppx_failures_destroy(&all_fails);
-            ppx_prints_destroy(&all_prints);
-            if (s->end_timed_out) /* a rank fell silent at the end */
-                return s->rank == 0 ? ppx__finish_alone(s) : PPX_SCHED_STALLED;
-            fprintf(stderr,
-                    "prepix: rank %d: the ranks cannot agree on the end of the run "
-                    "(%s): aborting the job (exit 1)\n",
-                    s->rank, s->fatal ? s->fatal_err.msg : "MPI failure");
-            return PPX_SCHED_ABORT;
+            return ppx__finish_alone(s);
+        }
+        for (int r = 0; r < s->size; r++) {
+            const ppx_buf *m = r ? &s->end_msg[r] : packed;
+            if (unpack_end(m->data, m->len, all, &total, &ranks[r], &all_fails, &all_prints)) {
+                fprintf(stderr,
+                        "prepix: rank 0: malformed end message from rank %d: the ranks cannot "
+                        "agree on the end of the run; aborting the job (exit 1)\n",
+                        r);
+                free(ranks);
+                ppx_failures_destroy(&all_fails);
+                ppx_prints_destroy(&all_prints);
+                return PPX_SCHED_ABORT;
+            }
         }
     } else {
+        all[0] = s->fatal;
+        all[1] = s->stopping;
         total = s->acc;
         ranks[0] = me;
         if (ppx_failures_extend(&all_fails, &s->fails) ||
             ppx_prints_extend(&all_prints, &s->prints))
             s->fatal = all[0] = 1;
     }
-    free(lens);
-    free(displs);
-    ppx_buf_destroy(&packed);
 
-    int code = 0;
-    if (s->rank == 0)
-        code = end_report(s, &total, &all_fails, &all_prints, ranks, all, 1);
-    if (s->mpi) {
-        MPI_Request req;
-        double deadline = s->cfg->rank_timeout_s > 0 ? ppx_now_s() + s->cfg->rank_timeout_s : 0;
-        uint8_t code_le[8];
-        ppx_set_le64(code_le, (uint64_t)(int64_t)code);
-        if (MPI_CHECK(s, MPI_Ibcast(code_le, 8, MPI_BYTE, 0, s->comm, &req)) ||
-            end_wait(s, &req, &deadline))
-            code = s->end_timed_out ? PPX_SCHED_STALLED : PPX_SCHED_ABORT;
-        else
-            code = (int)(int64_t)ppx_get_le64(code_le);
-    }
+    int code = end_report(s, &total, &all_fails, &all_prints, ranks, all, 1);
+    if (s->mpi)
+        send_codes(s, code);
     ppx_failures_destroy(&all_fails);
     ppx_prints_destroy(&all_prints);
     free(ranks);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
@@ -19,13 +20,52 @@
 #include "prepix/json.h"
 #include "prepix/buf.h"
 
+void ppx__lose_rank0(run_state *s, double silent_s, const char *when)
+{
+    if (s->lost0)
+        return;
+    fprintf(stderr,
+            "prepix: rank %d: rank 0 has not answered for %.0f s%s (stopped, hung, or its node "
+            "is gone): ending the job; --resume finishes it\n",
+            s->rank, silent_s, when);
+    s->lost0 = 1;
+    s->stopping = 1;
+    /* Rank 0 may only have been stopped for a while, and Open MPI's teardown
+     * continues it: this word (small, so delivered into its queue even while
+     * it is stopped) tells it that it was the silent one. Best effort: the
+     * job ends either way. */
+    uint64_t ms = (uint64_t)(silent_s * 1000);
+    if (MPI_CHECK(s, ppx_wire_send_u64s(&s->bye_ws, &ms, 1, 0, TAG_GAVEUP, s->comm)) == 0 &&
+        MPI_CHECK(s, ppx_wire_wait(&s->bye_ws, 0.1, &s->watch)) > 0)
+        s->abandoned = 1;
+}
+
+/* Rank > 0: a small message to rank 0 (a request, a beat), posted and
+ * waited for. Small messages travel eagerly, so the wait normally ends at
+ * once, whatever rank 0 is doing; it can only last while MPI has no buffer
+ * for it, which a stopped rank 0 would make last for ever. 0, or -1 (rank 0
+ * lost, or MPI failed: recorded). */
+static int send_small(run_state *s, ppx_wire_send *w, const uint64_t *msg, int n, int tag)
+{
+    if (MPI_CHECK(s, ppx_wire_send_u64s(w, msg, n, 0, tag, s->comm)))
+        return -1;
+    int rc = MPI_CHECK(s, ppx_wire_wait(w, ppx__peer_limit(s), &s->watch));
+    if (rc > 0) {
+        s->abandoned = 1;
+        ppx__lose_rank0(s, ppx__peer_limit(s), " (a message to it stays unsent)");
+    }
+    return rc ? -1 : 0;
+}
+
 static void send_request(run_state *s)
 {
     uint64_t msg[5] = {(uint64_t)((s->stopping ? REQ_STOPPING : 0) | (s->fatal ? REQ_FATAL : 0)),
                        s->done, s->failed, s->bytes_read, 0};
-    if (MPI_CHECK(s, ppx_wire_send_u64s(msg, 5, 0, TAG_REQ, s->comm)) == 0) {
+    if (send_small(s, &s->req_ws, msg, 5, TAG_REQ) == 0) {
         s->req_out = 1;
-        s->req_sent = s->last_msg = ppx_now_s();
+        s->req_sent = ppx_wire_look(&s->watch);
+        s->last_msg = ppx_now_s();
+        ppx__test_stop(s, "request");
     }
 }
 
@@ -35,14 +75,19 @@ static void poll_assignment(run_state *s)
     MPI_Status st;
     if (MPI_CHECK(s, MPI_Iprobe(0, TAG_ASSIGN, s->comm, &flag, &st)) || !flag)
         return;
-    int rrc = MPI_CHECK(s, ppx_wire_recv(&s->scratch, 0, TAG_ASSIGN, s->comm));
+    int rrc = MPI_CHECK(
+        s, ppx_wire_recv(&s->scratch, 0, TAG_ASSIGN, s->comm, ppx__peer_limit(s), &s->watch));
     s->req_out = 0;
     s->last_msg = ppx_now_s();
+    s->heard0 = ppx_wire_look(&s->watch);
+    if (rrc > 0) {
+        s->abandoned = 1;
+        ppx__lose_rank0(s, ppx__peer_limit(s), " (its answer stopped half-way)");
+    }
     if (rrc)
         return;
-    size_t n = s->scratch.len;
     int kind, stop;
-    chunk *c = ppx__unpack_assign(s->scratch.data, n, s->cfg->transport_bytes, &kind, &stop);
+    chunk *c = ppx__unpack_assign(&s->scratch, s->cfg->transport_bytes, &kind, &stop);
     if (stop && !s->stopping) {
         s->stopping = 1;
         s->draining = stop == STOP_DRAIN;
@@ -66,16 +111,159 @@ static void poll_assignment(run_state *s)
         ppx__drop_unstarted(s);
 }
 
-/* Rank 0: answers requests and stores chunk results. */
+/* Rank 0: was it itself away (stopped, starved, blocked) for longer than
+ * --rank-timeout? Then the other ranks may have given up on it and ended
+ * the job, and a rank it has not heard from may be silent or may be gone
+ * for that reason: it cannot know which. It ends the job at once, writing
+ * the report from the journal. 1 when so. */
+int ppx__self_stalled(run_state *s)
+{
+    double limit = s->cfg->rank_timeout_s;
+    if (s->rank != 0 || limit <= 0)
+        return 0;
+    (void)ppx_wire_look(&s->watch);
+    /* A rank waiting for the end counts from rank 0's last beat, up to
+     * beat_s before rank 0 stopped: from limit - beat_s on, it may have given
+     * up. (TAG_GAVEUP says so for sure, when it arrives.) */
+    if (s->self_gap > 0 || s->watch.gap <= limit - s->beat_s)
+        return s->self_gap > 0;
+    s->self_gap = s->watch.gap;
+    fprintf(stderr,
+            "prepix: rank 0 itself could not run for %.0f s, close to or over --rank-timeout "
+            "(%g s): the other ranks may have ended the job meanwhile; ending it; --resume "
+            "finishes it\n",
+            s->self_gap, limit);
+    s->global_stop = s->stopping = 1;
+    s->draining = 0;
+    return 1;
+}
+
+void ppx__gave_up(run_state *s, int src)
+{
+    uint64_t ms;
+    if (MPI_CHECK(s, ppx_wire_recv_u64s(&ms, 1, src, TAG_GAVEUP, s->comm)))
+        return;
+    fprintf(stderr,
+            "prepix: rank %d gave up waiting on rank 0 after %.0f s: rank 0 itself was away "
+            "(stopped, starved or blocked); ending the job; --resume finishes it\n",
+            src, (double)ms / 1000);
+    size_t l = strlen(s->gave_up);
+    snprintf(s->gave_up + l, sizeof s->gave_up - l, "%s%d", l == 0 ? "rank(s) " : ", ", src);
+    if (s->self_gap == 0)
+        s->self_gap = s->watch.gap > 0.001 ? s->watch.gap : 0.001;
+    s->global_stop = s->stopping = 1;
+    s->draining = 0;
+}
+
+/* Rank 0: rank r is stopped, hung or gone (silent for silent_s, or a
+ * message of it stalled half-way): the job stops and ends without it
+ * (finish_alone). */
+static void declare_silent(run_state *s, int r, double silent_s, const char *what)
+{
+    if (s->gone[r] || ppx__self_stalled(s))
+        return; /* rank 0's own absence is no rank's silence */
+    s->gone[r] = 1;
+    if (!s->left[r]) {
+        s->left[r] = 1;
+        s->silent++;
+    }
+    fprintf(stderr,
+            "prepix: rank %d %s for %.0f s (stopped, hung, or its node is gone): stopping the "
+            "job; --resume finishes it\n",
+            r, what, silent_s);
+    size_t l = strlen(s->silent_reason);
+    snprintf(s->silent_reason + l, sizeof s->silent_reason - l, "%s%d",
+             l == 0 ? "silent rank(s): " : ", ", r);
+    s->stop_reason = s->silent_reason;
+    if (!s->global_stop || s->draining) {
+        s->global_stop = s->stopping = 1;
+        s->draining = 0;
+    }
+}
+
+/* Rank 0: a wait on rank src gave up (rc > 0). */
+static void stalled_midway(run_state *s, int src)
+{
+    s->abandoned = 1;
+    declare_silent(s, src, ppx__peer_limit(s), "has left a message half-delivered");
+}
+
+/* Rank 0: answers one request from src (its message probed). */
+static void answer(run_state *s, int src)
+{
+    uint64_t msg[5];
+    if (MPI_CHECK(s, ppx_wire_recv_u64s(msg, 5, src, TAG_REQ, s->comm)))
+        return;
+    s->rank_done[src] = msg[1];
+    s->rank_failed[src] = msg[2];
+    s->rank_bytes[src] = msg[3];
+    if (msg[0] & REQ_FATAL)
+        s->global_fatal = 1;
+    if (msg[0] & (REQ_STOPPING | REQ_FATAL)) {
+        s->global_stop = 1;
+        if (!s->stop_reason)
+            s->stop_reason = (msg[0] & REQ_FATAL) ? "fatal error on a rank" : "signal";
+    }
+    /* The previous assignment to this rank is complete: it asked again, which
+     * it does only once it has received it whole. The wait is bounded all
+     * the same. */
+    int wrc = MPI_CHECK(s, ppx_wire_wait(&s->send_ws[src], ppx__peer_limit(s), &s->watch));
+    if (wrc > 0)
+        stalled_midway(s, src);
+    if (wrc)
+        return;
+    int64_t id = (s->global_stop || (msg[0] & REQ_STOPPING)) ? -1 : ppx__take_chunk_id(s);
+    int kind = id >= 0 ? ASSIGN_CHUNK : ASSIGN_NOMORE;
+    int stop = !s->global_stop ? STOP_NONE : s->draining ? STOP_DRAIN : STOP_NOW;
+    const ppx_buf *out = &s->send_buf[src];
+    if (ppx__pack_assign(s, kind, stop, id >= 0 ? (uint64_t)id : 0, &s->send_buf[src])) {
+        /* No memory for the assignment: the rank still gets an answer
+         * (stop, no more work; packed at start), so it never waits for ever. */
+        ppx_err e;
+        ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory packing chunk %lld",
+                    (long long)id);
+        ppx__set_fatal(s, &e);
+        s->global_stop = 1;
+        out = &s->stop_msg;
+    }
+    MPI_RECORD(s, ppx_wire_isend(&s->send_ws[src], out->data, out->len, src, TAG_ASSIGN, s->comm));
+    s->t.served++;
+    ppx__test_stop(s, "serve");
+}
+
+/* Rank 0: answers requests, stores chunk results and end messages. Every
+ * receive of a message under way gives its sender half of --rank-timeout
+ * (ppx__peer_limit) to deliver the rest, so that the other ranks, waiting on
+ * rank 0 meanwhile, never reach theirs. */
 static void serve(run_state *s)
 {
-    for (;;) {
+    double part = ppx__peer_limit(s);
+    while (!ppx__self_stalled(s)) {
         int flag;
         MPI_Status st;
         if (MPI_CHECK(s, MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, s->comm, &flag, &st)) || !flag)
             break;
-        int src = st.MPI_SOURCE;
-        s->last_seen[src] = s->last_msg = ppx_now_s();
+        int src = st.MPI_SOURCE, rc = 0;
+        s->last_msg = ppx_now_s();
+        if (st.MPI_TAG == TAG_GAVEUP && !s->gone[src]) {
+            ppx__gave_up(s, src);
+            continue;
+        }
+        if (s->gone[src] || st.MPI_TAG == PPX_WIRE_TAG_FRAG ||
+            (st.MPI_TAG != TAG_BEAT && st.MPI_TAG != TAG_CHUNKRES && st.MPI_TAG != TAG_DONE &&
+             st.MPI_TAG != TAG_REQ)) {
+            /* A rank declared silent that runs again (or the rest of a
+             * message it left half-way): the job ends without it, and its
+             * messages are thrown away, so that none stands for ever before
+             * the others' in the probe. */
+            rc = MPI_CHECK(s, ppx_wire_drop(&st, s->comm, part, &s->watch));
+            if (rc > 0)
+                s->abandoned = 1;
+            if (rc)
+                break;
+            continue;
+        }
+        s->last_seen[src] = ppx_wire_look(&s->watch);
         if (st.MPI_TAG == TAG_BEAT) {
             uint64_t msg[3];
             if (MPI_CHECK(s, ppx_wire_recv_u64s(msg, 3, src, TAG_BEAT, s->comm)) == 0) {
@@ -83,110 +271,83 @@ static void serve(run_state *s)
                 s->rank_failed[src] = msg[1];
                 s->rank_bytes[src] = msg[2];
             }
-            continue;
-        }
-        if (st.MPI_TAG == TAG_CHUNKRES) {
+        } else if (st.MPI_TAG == TAG_CHUNKRES) {
             /* Out of memory here leaves fragments unreceived: MPI_ERR_NO_MEM
              * is fatal and the end is an abort, never a wrong agreement. */
-            if (MPI_CHECK(s, ppx_wire_recv(&s->scratch, src, TAG_CHUNKRES, s->comm)) == 0)
+            rc = MPI_CHECK(s,
+                           ppx_wire_recv(&s->scratch, src, TAG_CHUNKRES, s->comm, part, &s->watch));
+            if (rc == 0)
                 /* A failure there is already the rank's fatal error. */
                 ppx_ignore(ppx__store_remote_chunk(s, s->scratch.data, s->scratch.len));
-            continue;
-        }
-        if (st.MPI_TAG == TAG_DONE) {
-            /* Sent after the rank's last chunk results: nothing more from it. */
-            MPI_RECORD(s, MPI_Recv(NULL, 0, MPI_BYTE, src, TAG_DONE, s->comm, MPI_STATUS_IGNORE));
-            if (!s->left[src])
+        } else if (st.MPI_TAG == TAG_DONE) {
+            /* Its end message, sent after its last chunk results: nothing
+             * more comes from it but beats' answers; it now waits for the
+             * exit code. (A failed receive leaves it empty: the end aborts.) */
+            rc = MPI_CHECK(
+                s, ppx_wire_recv(&s->end_msg[src], src, TAG_DONE, s->comm, part, &s->watch));
+            if (rc <= 0 && !s->left[src]) {
+                s->left[src] = 1;
                 s->ranks_done++;
-            s->left[src] = 1;
-            continue;
+            }
+        } else {
+            answer(s, src);
         }
-        if (st.MPI_TAG != TAG_REQ) {
-            /* Not ours: leave it (cannot happen with this protocol). */
-            break;
-        }
-        uint64_t msg[5];
-        if (MPI_CHECK(s, ppx_wire_recv_u64s(msg, 5, src, TAG_REQ, s->comm)))
-            continue;
-        s->rank_done[src] = msg[1];
-        s->rank_failed[src] = msg[2];
-        s->rank_bytes[src] = msg[3];
-        if (msg[0] & REQ_FATAL)
-            s->global_fatal = 1;
-        if (msg[0] & (REQ_STOPPING | REQ_FATAL)) {
-            s->global_stop = 1;
-            if (!s->stop_reason)
-                s->stop_reason = (msg[0] & REQ_FATAL) ? "fatal error on a rank" : "signal";
-        }
-        /* The previous assignment to this rank is complete: it asked again. */
-        MPI_RECORD(s, ppx_wire_wait(&s->send_ws[src]));
-        int64_t id = (s->global_stop || (msg[0] & REQ_STOPPING)) ? -1 : ppx__take_chunk_id(s);
-        int kind = id >= 0 ? ASSIGN_CHUNK : ASSIGN_NOMORE;
-        int stop = !s->global_stop ? STOP_NONE : s->draining ? STOP_DRAIN : STOP_NOW;
-        const ppx_buf *out = &s->send_buf[src];
-        if (ppx__pack_assign(s, kind, stop, id >= 0 ? (uint64_t)id : 0, &s->send_buf[src])) {
-            /* No memory for the assignment: the rank still gets an answer
-             * (stop, no more work; packed at start), so it never waits for ever. */
-            ppx_err e;
-            ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory packing chunk %lld",
-                        (long long)id);
-            ppx__set_fatal(s, &e);
-            s->global_stop = 1;
-            out = &s->stop_msg;
-        }
-        MPI_RECORD(s,
-                   ppx_wire_isend(&s->send_ws[src], out->data, out->len, src, TAG_ASSIGN, s->comm));
-        s->t.served++;
+        if (rc > 0)
+            stalled_midway(s, src);
     }
 }
 
 /* Rank 0: a rank not heard from for --rank-timeout (no beat, request or
- * result: it sends a beat every BEAT_S even when busy) is stopped, hung or
- * gone. The job stops, and ends without it (finish_alone). */
+ * result: it beats even when busy) is stopped, hung or gone. The job stops,
+ * and ends without it (finish_alone). Measured on rank 0's own clock, after
+ * serve() has taken every message that waited: a rank is never blamed for
+ * the time rank 0 itself was away. */
 static void check_silent(run_state *s)
 {
-    double limit = s->cfg->rank_timeout_s, t = ppx_now_s();
-    if (limit <= 0)
+    double limit = s->cfg->rank_timeout_s, t = ppx_wire_look(&s->watch);
+    if (limit <= 0 || ppx__self_stalled(s))
         return;
+    for (int r = 1; r < s->size; r++)
+        if (!s->left[r] && t - s->last_seen[r] > limit)
+            declare_silent(s, r, t - s->last_seen[r], "has been silent");
+}
+
+void ppx__beat_done(run_state *s, int now)
+{
+    double t = ppx_wire_look(&s->watch);
+    if (s->rank != 0 || s->size < 2 || (!now && t - s->beats_sent < s->beat_s))
+        return;
+    s->beats_sent = t;
     for (int r = 1; r < s->size; r++) {
-        if (s->left[r] || t - s->last_seen[r] <= limit)
-            continue;
-        s->left[r] = 1;
-        s->silent++;
-        fprintf(stderr,
-                "prepix: rank %d has been silent for %.0f s (stopped, hung, or its node is "
-                "gone): stopping the job; --resume finishes it\n",
-                r, t - s->last_seen[r]);
-        size_t l = strlen(s->silent_reason);
-        snprintf(s->silent_reason + l, sizeof s->silent_reason - l, "%s%d",
-                 s->silent == 1 ? "silent rank(s): " : ", ", r);
-        s->stop_reason = s->silent_reason;
-        if (!s->global_stop || s->draining) {
-            s->global_stop = s->stopping = 1;
-            s->draining = 0;
-        }
+        int done;
+        if (!s->left[r] || s->gone[r] || s->out_ws[r].abandoned ||
+            MPI_CHECK(s, ppx_wire_test(&s->out_ws[r], &done)) || !done)
+            continue; /* an earlier beat still under way (it waits eagerly): skip this one */
+        MPI_RECORD(s, ppx_wire_send_u64s(&s->out_ws[r], NULL, 0, r, TAG_BEAT, s->comm));
     }
 }
 
-/* Rank > 0: tells rank 0 it is alive; 1 when rank 0 itself has not answered
- * a request for --rank-timeout (it is stopped, hung or gone). */
-static int beat(run_state *s)
+/* Rank > 0: tells rank 0 it is alive; notices when rank 0 has not answered a
+ * request, or taken chunk results, for --rank-timeout of this rank's clock. */
+static void beat(run_state *s)
 {
-    double t = ppx_now_s();
-    if (t - s->last_beat >= BEAT_S) {
+    double t = ppx_wire_look(&s->watch);
+    if (t - s->last_beat >= s->beat_s) {
         uint64_t msg[3] = {s->done, s->failed, s->bytes_read};
-        MPI_RECORD(s, ppx_wire_send_u64s(msg, 3, 0, TAG_BEAT, s->comm));
         s->last_beat = t;
+        if (send_small(s, &s->beat_ws, msg, 3, TAG_BEAT))
+            return;
     }
-    double limit = s->cfg->rank_timeout_s;
-    if (s->req_out && limit > 0 && t - s->req_sent > limit) {
-        fprintf(stderr,
-                "prepix: rank %d: rank 0 has not answered for %.0f s (stopped, hung, or its "
-                "node is gone): ending the job; --resume finishes it\n",
-                s->rank, t - s->req_sent);
-        return 1;
-    }
-    return 0;
+    double limit = ppx__peer_limit(s);
+    if (limit <= 0)
+        return;
+    if (s->req_out && t - s->req_sent > limit)
+        ppx__lose_rank0(s, t - s->req_sent, "");
+    int done = 1;
+    if (s->res_pending && MPI_CHECK(s, ppx_wire_test(&s->res_ws, &done)) == 0 && done)
+        s->res_pending = 0;
+    if (s->res_pending && !done && t - s->res_sent > limit)
+        ppx__lose_rank0(s, t - s->res_sent, " (chunk results wait to be taken)");
 }
 
 /* Images failed in this attempt, on every rank (as far as rank 0 knows). */
@@ -298,6 +459,27 @@ static void print_timing(run_state *s, double wall, double cpu)
             (unsigned long long)s->t.commits, phases);
 }
 
+/* Rank 0, after its loop: the last assignment to each rank is complete (it
+ * asked again, or said it is done) unless the rank is silent; those, and all
+ * of them when rank 0 itself was away too long, are abandoned rather than
+ * waited for: a send above MPI's eager limit completes only once the
+ * receiver takes it, which a stopped rank never does. */
+static void end_sends(run_state *s)
+{
+    for (int r = 1; r < s->size; r++) {
+        ppx_wire_send *w = &s->send_ws[r];
+        int rc = MPI_CHECK(s, ppx_wire_wait(w,
+                                            s->gone[r] || s->self_gap > 0 ? 1e-9 /* one look */
+                                                                          : ppx__peer_limit(s),
+                                            &s->watch));
+        if (rc > 0) {
+            s->abandoned = 1;
+            if (!s->gone[r] && s->self_gap == 0)
+                declare_silent(s, r, ppx__peer_limit(s), "has not taken its last answer");
+        }
+    }
+}
+
 int ppx__run_loop(run_state *s)
 {
     const char *tm = getenv("PPX_SCHED_TIMING");
@@ -305,6 +487,11 @@ int ppx__run_loop(run_state *s)
     mark_t m0 = {ppx_now_s(), s->timing ? cpu_s() : 0}, mark = m0;
     double stop_deadline = 0;
     for (;;) {
+        /* Rank 0 away for longer than --rank-timeout: no grace, no waiting
+         * for anyone; the report is written at once (Open MPI's teardown,
+         * which continues a stopped rank, ends it soon after). */
+        if (ppx__self_stalled(s))
+            break;
         check_stop(s);
         if (s->stopping && !s->draining && stop_deadline == 0)
             /* Images in workers get a bounded time to finish (their chunks
@@ -333,13 +520,15 @@ int ppx__run_loop(run_state *s)
             if (s->size > 1) {
                 serve(s);
                 check_silent(s);
+                ppx__beat_done(s, 0);
             }
         } else {
             if (!s->req_out && !s->no_more && (s->stopping || ppx__unstarted(s) < PREFETCH))
                 send_request(s);
             if (s->req_out)
                 poll_assignment(s);
-            if (beat(s))
+            beat(s);
+            if (s->lost0)
                 return PPX_SCHED_STALLED;
         }
         lap(s, T_SERVE, &mark);
@@ -353,8 +542,9 @@ int ppx__run_loop(run_state *s)
         if (s->stopping && !s->draining && busy > 0 && ppx_now_s() > stop_deadline)
             local_done = 1; /* abandon what is still running: --resume redoes it */
         if (s->rank == 0) {
-            /* Every other rank has said it is done, after its last chunk
-             * results (bytes transport): nothing is left in flight. */
+            /* Every other rank has sent its end message, after its last
+             * chunk results (bytes transport), or is silent: nothing is left
+             * in flight that the end needs. */
             int others_done = s->ranks_done + s->silent == s->size - 1;
             if (local_done && s->no_more && others_done)
                 break;
@@ -396,22 +586,32 @@ int ppx__run_loop(run_state *s)
             while (read(ppx__sig_pipe[0], sink, sizeof sink) > 0)
                 ;
         }
+        if (s->lost0) /* found waiting for a chunk's results to be taken */
+            return PPX_SCHED_STALLED;
         ppx__show_progress(s, 0);
         s->t.turns++;
         s->t.spins += spin;
         lap(s, T_OTHER, &mark);
     }
     ppx__commit_journal(s, 1);
+    ppx__test_stop(s, "end");
     if (s->timing)
         print_timing(s, ppx_now_s() - m0.wall, cpu_s() - m0.cpu);
     if (s->res_pending) {
-        MPI_RECORD(s, ppx_wire_wait(&s->res_ws));
+        /* The last chunk results: rank 0 takes them within --rank-timeout. */
+        double limit = ppx__peer_limit(s), waited = ppx_wire_look(&s->watch) - s->res_sent;
+        int rc = MPI_CHECK(
+            s, ppx_wire_wait(&s->res_ws, limit > 0 ? fmax(limit - waited, 1e-9) : 0, &s->watch));
         s->res_pending = 0;
+        if (rc > 0) {
+            s->abandoned = 1;
+            ppx__lose_rank0(s, limit, " (chunk results wait to be taken)");
+            return PPX_SCHED_STALLED;
+        }
     }
-    if (s->rank != 0)
-        MPI_RECORD(s, MPI_Send(NULL, 0, MPI_BYTE, 0, TAG_DONE, s->comm));
-    if (s->rank == 0)
-        for (int r = 1; r < s->size; r++)
-            MPI_RECORD(s, ppx_wire_wait(&s->send_ws[r]));
+    if (s->rank == 0 && s->size > 1) {
+        ppx_ignore(ppx__self_stalled(s));
+        end_sends(s);
+    }
     return 0;
 }

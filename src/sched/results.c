@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -444,12 +445,25 @@ static void finish_chunk(run_state *s, chunk *c)
 {
     if (s->fatal)
         return; /* not journaled: the run ends with exit 1 */
+    if (s->lost0)
+        return; /* rank 0 is silent: the run ends with exit 4 (res_buf may be MPI's) */
     if (ppx__is_bytes_remote(s)) {
         /* Send stats, failures and outputs to rank 0, which writes and
-         * journals them. One send in flight: wait for the previous. */
+         * journals them. One send in flight: wait for the previous, for what
+         * is left of --rank-timeout since it was posted (rank 0 takes it
+         * between two turns of its loop; a stopped rank 0 never does). */
         if (s->res_pending) {
-            MPI_RECORD(s, ppx_wire_wait(&s->res_ws));
+            double limit = ppx__peer_limit(s), waited = ppx_wire_look(&s->watch) - s->res_sent;
+            int rc =
+                MPI_CHECK(s, ppx_wire_wait(&s->res_ws, limit > 0 ? fmax(limit - waited, 1e-9) : 0,
+                                           &s->watch));
             s->res_pending = 0;
+            if (rc > 0) {
+                s->abandoned = 1;
+                ppx__lose_rank0(s, limit, " (chunk results wait to be taken)");
+            }
+            if (rc)
+                return;
         }
         ppx_buf *b = &s->res_buf;
         b->len = 0;
@@ -470,8 +484,11 @@ static void finish_chunk(run_state *s, chunk *c)
             return;
         }
         if (MPI_CHECK(s, ppx_wire_isend(&s->res_ws, b->data, b->len, 0, TAG_CHUNKRES, s->comm)) ==
-            0)
+            0) {
             s->res_pending = 1;
+            s->res_sent = ppx_wire_look(&s->watch);
+            ppx__test_stop(s, "result");
+        }
         return;
     }
     ppx_err e;
@@ -528,7 +545,7 @@ void ppx__feed(run_state *s)
                     memset(&r, 0, sizeof r);
                     r.status = c->in_code[i];
                     ppx_err_set(&r.err, c->in_code[i], (int)c->in_len[i], "%s",
-                                (const char *)c->inputs.data + c->in_off[i]);
+                                (const char *)c->in_errs.data + c->in_off[i]);
                     ppx__record(s, c, i, &r, NULL);
                     continue;
                 }

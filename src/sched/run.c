@@ -69,6 +69,21 @@ static int test_mpi_fault(const run_state *s, int rc, const char *text)
 }
 #endif
 
+#ifdef PPX_TEST_HOOKS
+void ppx__test_stop(const run_state *s, const char *moment)
+{
+    static int passed;
+    const char *spec = getenv("PPX_TEST_STOP");
+    int rank, n;
+    char name[32];
+    if (!spec || sscanf(spec, "%d:%31[^:]:%d", &rank, name, &n) != 3 || rank != s->rank ||
+        strcmp(name, moment) != 0 || ++passed != n)
+        return;
+    dprintf(STDERR_FILENO, "prepix: test fault: rank %d stops at %s %d\n", rank, moment, n);
+    raise(SIGSTOP);
+}
+#endif
+
 int ppx__mpi_result(run_state *s, int rc, const char *text)
 {
 #ifdef PPX_TEST_HOOKS
@@ -76,6 +91,8 @@ int ppx__mpi_result(run_state *s, int rc, const char *text)
 #endif
     if (rc == MPI_SUCCESS)
         return 0;
+    if (rc == PPX_WIRE_TIMEOUT)
+        return 1;
     char msg[MPI_MAX_ERROR_STRING];
     int len = 0;
     if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS)
@@ -87,6 +104,33 @@ int ppx__mpi_result(run_state *s, int rc, const char *text)
     ppx__set_fatal(s, &e);
     s->mpi_failed = 1;
     return -1;
+}
+
+double ppx__peer_limit(const run_state *s)
+{
+    double limit = s->cfg->rank_timeout_s > 0 ? s->cfg->rank_timeout_s : 0;
+    return s->rank == 0 ? limit / 2 : limit;
+}
+
+/* A set-up step's non-blocking collective, waited for with a limit (0: none).
+ * 0, or an exit code of ppx_sched_run (the message printed). */
+static int setup_wait(run_state *s, int rc, MPI_Request *req, double limit, const char *what)
+{
+    if (MPI_CHECK(s, rc))
+        return PPX_SCHED_ABORT;
+    rc = MPI_CHECK(s, ppx_wire_wait_request(req, limit, &s->watch));
+    if (rc < 0)
+        return PPX_SCHED_ABORT;
+    if (rc > 0) {
+        /* The collective's request and buffers stay MPI's (they are static
+         * or leaked): the job ends by MPI_Abort. */
+        fprintf(stderr,
+                "prepix: rank %d: a rank did not reach %s within %g s (stopped, hung, or its "
+                "node is gone): ending the job; nothing was done yet\n",
+                s->rank, what, limit);
+        return PPX_SCHED_STALLED;
+    }
+    return 0;
 }
 
 int ppx__is_bytes_remote(const run_state *s)
@@ -127,6 +171,9 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
     ppx_stats_init(&s->acc);
     s->workers = cfg->workers > 0 ? cfg->workers : ppx_pool_default_workers();
     ppx_wire_send_init(&s->res_ws);
+    ppx_wire_send_init(&s->req_ws);
+    ppx_wire_send_init(&s->beat_ws);
+    ppx_wire_send_init(&s->bye_ws);
     s->in_root = s->jdir = s->lock_fd = s->outdir.fd = -1;
     ppx_dircache_init(&s->in_dirs);
     ppx_arc_cache_init(&s->in_arc);
@@ -137,13 +184,21 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
     ppx_buf_init(&s->shard_buf);
     int code = 0;
 
-    /* Set-up: rank 0 decides, everyone learns the outcome. */
-    uint64_t total_workers = (uint64_t)s->workers;
+    /* Set-up: rank 0 decides, everyone learns the outcome. Each step is a
+     * non-blocking collective, waited for with MPI_Test (a rank waiting in a
+     * blocking one spins at 100% CPU, and for ever if a rank was stopped).
+     * The ranks start together, so the first step gets --rank-timeout. The
+     * buffers are static: a step given up on leaves them to MPI. */
+    double limit = cfg->rank_timeout_s > 0 ? cfg->rank_timeout_s : 0;
+    s->beat_s = limit > 0 && limit / 4 < BEAT_S ? limit / 4 : BEAT_S;
+    static uint64_t total_workers;
+    total_workers = (uint64_t)s->workers;
+    MPI_Request req;
     if (s->mpi &&
-        MPI_CHECK(s, MPI_Allreduce(MPI_IN_PLACE, &total_workers, 1, MPI_UINT64_T, MPI_SUM, comm))) {
-        code = PPX_SCHED_ABORT;
+        (code = setup_wait(
+             s, MPI_Iallreduce(MPI_IN_PLACE, &total_workers, 1, MPI_UINT64_T, MPI_SUM, comm, &req),
+             &req, limit, "the start of the run")))
         goto out;
-    }
     uint64_t hdr[4] = {0, 0, 0, 0};
     if (s->rank == 0) {
         code = ppx__setup_rank0(s, total_workers);
@@ -153,15 +208,19 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
         hdr[3] = (uint64_t)s->listing.is_list;
     }
     if (s->mpi) {
-        /* One message: the four values little-endian, then the root folder. */
-        uint8_t msg[4 * 8 + sizeof s->root];
+        /* One message: the four values little-endian, then the root folder.
+         * The other ranks wait here for rank 0's listing, which takes as long
+         * as the input is large (minutes for millions of files), so this wait
+         * has no limit: rank 0 says nothing while it lists, and a rank 0
+         * stopped now holds the job until its time limit, with nothing done
+         * yet to lose (docs/scheduling.md). It sleeps between looks. */
+        static uint8_t msg[4 * 8 + sizeof s->root];
         for (int i = 0; i < 4; i++)
             ppx_set_le64(msg + 8 * i, hdr[i]);
         memcpy(msg + 4 * 8, s->root, sizeof s->root);
-        if (MPI_CHECK(s, MPI_Bcast(msg, (int)sizeof msg, MPI_BYTE, 0, comm))) {
-            code = PPX_SCHED_ABORT;
+        if ((code = setup_wait(s, MPI_Ibcast(msg, (int)sizeof msg, MPI_BYTE, 0, comm, &req), &req,
+                               0, "the end of the listing")))
             goto out;
-        }
         for (int i = 0; i < 4; i++)
             hdr[i] = ppx_get_le64(msg + 8 * i);
         memcpy(s->root, msg + 4 * 8, sizeof s->root);
@@ -189,11 +248,16 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
         s->send_buf = calloc((size_t)s->size, sizeof *s->send_buf);
         s->last_seen = calloc((size_t)s->size, sizeof *s->last_seen);
         s->left = calloc((size_t)s->size, 1);
+        s->gone = calloc((size_t)s->size, 1);
+        s->end_msg = calloc((size_t)s->size, sizeof *s->end_msg);
+        s->out_ws = calloc((size_t)s->size, sizeof *s->out_ws);
         nomem = !s->rank_done || !s->rank_failed || !s->rank_bytes || !s->send_ws ||
-                !s->last_seen || !s->left || !s->send_buf ||
-                ppx__pack_assign(s, ASSIGN_NOMORE, STOP_NOW, 0, &s->stop_msg);
-        for (int r = 0; r < s->size && s->send_ws; r++)
+                !s->last_seen || !s->left || !s->send_buf || !s->gone || !s->end_msg ||
+                !s->out_ws || ppx__pack_assign(s, ASSIGN_NOMORE, STOP_NOW, 0, &s->stop_msg);
+        for (int r = 0; r < s->size && s->send_ws && s->out_ws; r++) {
             ppx_wire_send_init(&s->send_ws[r]);
+            ppx_wire_send_init(&s->out_ws[r]);
+        }
         ppx_progress_init(&s->progress, cfg->progress,
                           s->listing.n - (s->resume.done ? s->resume.images : 0));
     }
@@ -271,26 +335,33 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
                               .n_keep_fds = 2};
         local_rc = ppx_pool_new(&pc, &s->pool, &e);
     }
-    /* Agree before going on: one rank that cannot start stops everyone. */
-    int any_rc = local_rc ? 1 : 0;
-    if (s->mpi && MPI_CHECK(s, MPI_Allreduce(MPI_IN_PLACE, &any_rc, 1, MPI_INT, MPI_MAX, comm))) {
-        code = PPX_SCHED_ABORT;
+    /* Agree before going on: one rank that cannot start stops everyone. The
+     * ranks come here together from the broadcast (a rank's own set-up is
+     * opening folders and starting its workers). */
+    static int any_rc;
+    any_rc = local_rc ? 1 : 0;
+    if (s->mpi && (code = setup_wait(
+                       s, MPI_Iallreduce(MPI_IN_PLACE, &any_rc, 1, MPI_INT, MPI_MAX, comm, &req),
+                       &req, limit, "the end of the set-up")))
         goto out;
-    }
     if (any_rc) {
         if (local_rc)
             fprintf(stderr, "prepix: rank %d: %s\n", s->rank, e.msg);
         code = 1;
         goto out;
     }
+    double t = ppx_wire_look(&s->watch);
     for (int r = 0; r < s->size && s->last_seen; r++)
-        s->last_seen[r] = ppx_now_s();
-    s->last_beat = s->req_sent = ppx_now_s();
+        s->last_seen[r] = t;
+    s->last_beat = s->req_sent = s->res_sent = s->heard0 = s->beats_sent = t;
+    /* Once away longer than --rank-timeout, rank 0 trusts no wait (wire.h). */
+    if (s->rank == 0)
+        s->watch.give_up_gap = limit;
     int loop_rc = ppx__run_loop(s);
     /* Idle workers exit at once; after a stop, the grace for images in
      * progress is spent already, so what still runs is killed promptly. */
     ppx_pool_free(&s->pool, s->stopping ? 0.5 : 5.0);
-    code = loop_rc ? loop_rc : s->silent ? ppx__finish_alone(s) : ppx__finish(s);
+    code = loop_rc ? loop_rc : s->silent || s->self_gap > 0 ? ppx__finish_alone(s) : ppx__finish(s);
 
 out:
     ppx_pool_free(&s->pool, 0);
@@ -305,15 +376,11 @@ out:
         close(ppx__sig_pipe[1]);
         ppx__sig_pipe[0] = ppx__sig_pipe[1] = -1;
     }
-    if (s->send_buf)
+    if (s->end_msg)
         for (int r = 0; r < s->size; r++)
-            ppx_buf_destroy(&s->send_buf[r]);
-    free(s->send_buf);
-    if (s->send_ws)
-        for (int r = 0; r < s->size; r++)
-            ppx_wire_send_destroy(&s->send_ws[r]);
-    free(s->send_ws);
-    ppx_wire_send_destroy(&s->res_ws);
+            ppx_buf_destroy(&s->end_msg[r]);
+    free(s->end_msg);
+    free(s->gone);
     free(s->rank_done);
     free(s->last_seen);
     free(s->left);
@@ -329,9 +396,6 @@ out:
     if (s->lock_fd >= 0)
         close(s->lock_fd); /* releases the lock, last */
     ppx_outdir_close(&s->outdir);
-    ppx_buf_destroy(&s->scratch);
-    ppx_buf_destroy(&s->stop_msg);
-    ppx_buf_destroy(&s->res_buf);
     ppx_buf_destroy(&s->shard_buf);
     ppx_classes_destroy(&s->classes);
     ppx_failures_destroy(&s->fails);
@@ -339,6 +403,31 @@ out:
     ppx_resume_state_destroy(&s->resume);
     ppx_listing_destroy(&s->listing);
     free(s->prefail);
+    if (s->abandoned)
+        /* A send or receive was given up (a rank fell silent): MPI may still
+         * read or write its buffers (in s, the send and result buffers, the
+         * request arrays) until the job ends by MPI_Abort, which comes next
+         * (the CLI): they are left allocated. */
+        return code;
+    if (s->send_buf)
+        for (int r = 0; r < s->size; r++)
+            ppx_buf_destroy(&s->send_buf[r]);
+    free(s->send_buf);
+    if (s->send_ws)
+        for (int r = 0; r < s->size; r++)
+            ppx_wire_send_destroy(&s->send_ws[r]);
+    free(s->send_ws);
+    if (s->out_ws)
+        for (int r = 0; r < s->size; r++)
+            ppx_wire_send_destroy(&s->out_ws[r]);
+    free(s->out_ws);
+    ppx_wire_send_destroy(&s->res_ws);
+    ppx_wire_send_destroy(&s->req_ws);
+    ppx_wire_send_destroy(&s->beat_ws);
+    ppx_wire_send_destroy(&s->bye_ws);
+    ppx_buf_destroy(&s->stop_msg);
+    ppx_buf_destroy(&s->scratch);
+    ppx_buf_destroy(&s->res_buf);
     free(s);
     return code;
 }

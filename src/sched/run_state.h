@@ -31,10 +31,25 @@
 #include "sched/wire.h"
 #include "stats/report.h"
 
-enum { TAG_REQ = 101, TAG_ASSIGN = 102, TAG_CHUNKRES = 103, TAG_DONE = 104, TAG_BEAT = 105 };
+/* TAG_DONE: a rank's end message (its statistics, facts and failures),
+ * after its last chunk results; TAG_CODE: rank 0's answer to it, the exit
+ * code, once the report is written; TAG_GAVEUP: a rank tells rank 0 it gave
+ * up waiting on it and ends the job (rank 0 reads it if it runs again). */
+enum {
+    TAG_REQ = 101,
+    TAG_ASSIGN = 102,
+    TAG_CHUNKRES = 103,
+    TAG_DONE = 104,
+    TAG_BEAT = 105,
+    TAG_CODE = 106,
+    TAG_GAVEUP = 107
+};
 /* Every other rank tells rank 0 it is alive (and its progress) this often,
  * busy or not, so that a rank silent for --rank-timeout is known stalled
- * (SIGSTOPped, hung in the kernel, its node gone) rather than slow. */
+ * (SIGSTOPped, hung in the kernel, its node gone) rather than slow; rank 0
+ * beats the same way to the ranks that wait for the end of the run. With a
+ * --rank-timeout under 8 s, a quarter of it, so that a late beat or two is
+ * never taken for silence. */
 #define BEAT_S 2.0
 enum { REQ_STOPPING = 1, REQ_FATAL = 2 };
 enum { ASSIGN_CHUNK = 1, ASSIGN_NOMORE = 2 };
@@ -70,9 +85,10 @@ typedef struct chunk {
     /* tar shards from archive input: the samples' other members, records of
      * (image index in the chunk, offset, size, extension length, extension) */
     ppx_buf sides;
-    /* bytes transport, on a rank other than 0: each image's bytes, or the
-     * error rank 0 met reading it */
-    ppx_buf inputs;
+    /* bytes transport, on a rank other than 0: the assignment as received
+     * (ppx__unpack_assign keeps it rather than copying), where each image's
+     * bytes are; or the error rank 0 met reading it, in in_errs */
+    ppx_buf inputs, in_errs;
     uint64_t *in_off, *in_len;
     int32_t *in_code;
     uint32_t *in_mode; /* the st_mode rank 0 saw reading it (--copy-mode) */
@@ -139,9 +155,29 @@ typedef struct {
     double *last_seen; /* when each rank was last heard from */
     uint8_t *left;     /* the rank said it left its loop (TAG_DONE), or was declared silent */
     int silent;        /* ranks declared silent: the end cannot be agreed with them */
+    uint8_t *gone;     /* the rank was declared silent */
     char silent_reason[256];
-    int end_timed_out;          /* a step of the collective end passed --rank-timeout */
-    double last_beat, req_sent; /* rank > 0 */
+    ppx_buf *end_msg;      /* each rank's end message (TAG_DONE) */
+    ppx_wire_send *out_ws; /* beats, then the exit code, to each rank that is done */
+    double beats_sent;     /* when rank 0 last beat to them (watch clock) */
+    /* > 0: rank 0 itself could not run for this long, over --rank-timeout
+     * less a beat, or a rank said it gave up waiting on it: the others may
+     * have ended the job, so it cannot tell who else fell silent */
+    double self_gap;
+    char gave_up[128]; /* "rank(s) 1, 2": those that said they gave up on rank 0 */
+
+    /* Waiting on other ranks: this rank's own running clock (wire.h), and
+     * how often it beats (BEAT_S, or a quarter of --rank-timeout). */
+    ppx_wire_watch watch;
+    double beat_s;
+    int abandoned; /* a send or receive was given up: its buffers stay MPI's until the abort */
+
+    /* rank > 0: its clock times (watch clock) of the last beat, of the
+     * request waiting for an answer, of the chunk results in flight, and of
+     * the last word from rank 0 */
+    double last_beat, req_sent, res_sent, heard0;
+    int lost0; /* rank 0 fell silent: the job ends by MPI_Abort (exit 4) */
+    ppx_wire_send req_ws, beat_ws, bye_ws;
     uint64_t *rank_done, *rank_failed, *rank_bytes; /* progress piggybacked on requests */
     int global_stop;
     int global_fatal;
@@ -193,7 +229,8 @@ typedef struct {
  * the rank and MPI's own text, and sets the fatal flag, which the ranks agree
  * on at the end (exit 1, report "complete": false naming it). Where even the
  * agreement fails, ppx_sched_run returns PPX_SCHED_ABORT and the CLI ends the
- * job with MPI_Abort. */
+ * job with MPI_Abort. 0; -1 when it failed; 1 when a wait of wire.h gave up
+ * on its peer (PPX_WIRE_TIMEOUT: no failure of MPI, the caller decides). */
 #define MPI_CHECK(s, call) ppx__mpi_result((s), (call), #call)
 /* The statement form, where recording the failure is all there is to do
  * (the fatal flag then ends the run through the agreement). */
@@ -205,10 +242,28 @@ extern volatile sig_atomic_t ppx__stop_signal;
 extern int ppx__sig_pipe[2];
 
 /* run.c */
-/* MPI's return code rc of the call whose text is given: 0, or -1 once the
- * failure is the rank's fatal error (PPX_EMPI). */
+#ifdef PPX_TEST_HOOKS
+/* Test-only: PPX_TEST_STOP="RANK:MOMENT:N" makes rank RANK stop itself
+ * (SIGSTOP, after printing "prepix: test fault: rank RANK stops at MOMENT
+ * N") the Nth time it passes MOMENT: "request" (a request sent to rank 0),
+ * "serve" (rank 0: a request answered), "result" (a chunk's results posted
+ * to rank 0, bytes transport), "end" (its loop left), "code" (rank > 0: the
+ * exit code received, before MPI_Finalize). A stop at an exact
+ * point of the protocol, as a SIGSTOP from outside (a debugger, the
+ * kernel, a frozen node) may land there. */
+void ppx__test_stop(const run_state *s, const char *moment);
+#else
+#define ppx__test_stop(s, moment) ((void)0)
+#endif
+/* MPI's return code rc of the call whose text is given: 0, -1 once the
+ * failure is the rank's fatal error (PPX_EMPI), or 1 for PPX_WIRE_TIMEOUT. */
 PPX_MUST_USE int ppx__mpi_result(run_state *s, int rc, const char *text);
 PPX_MUST_USE int ppx__is_bytes_remote(const run_state *s);
+/* How long a wait on one peer may last, in seconds of this rank's own
+ * clock: --rank-timeout for a rank waiting on rank 0; half of it for rank 0
+ * waiting on one rank's message, so that the other ranks, waiting on rank 0
+ * meanwhile, never reach theirs; 0 (no limit) with --rank-timeout 0. */
+double ppx__peer_limit(const run_state *s);
 /* "SIGTERM" for SIGTERM (and SIGINT, SIGUSR1), "signal" for any other. */
 const char *ppx__signal_name(int sig);
 void ppx__set_fatal(run_state *s, const ppx_err *e);
@@ -231,7 +286,11 @@ PPX_MUST_USE int ppx__image_path(const run_state *s, const char *key, uint32_t a
 int64_t ppx__take_chunk_id(run_state *s);
 chunk *ppx__make_local_chunk(run_state *s, uint64_t id);
 PPX_MUST_USE int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b);
-chunk *ppx__unpack_assign(const uint8_t *p, size_t n, int bytes, int *kind, int *stop);
+/* The chunk of an assignment received in msg (its kind and stop word in
+ * *kind, *stop), or NULL (no chunk, or malformed). With the bytes transport
+ * the chunk takes msg's buffer as its images' bytes (no copy: a rank holds a
+ * chunk's bytes once) and msg is left empty. */
+chunk *ppx__unpack_assign(ppx_buf *msg, int bytes, int *kind, int *stop);
 /* results.c: commits the records of the chunks finished since the last
  * commit, after one sync of their outputs, once the oldest has waited
  * JOURNAL_GROUP_S or at once when now (the loop is idle, or ending). */
@@ -248,6 +307,20 @@ PPX_MUST_USE int ppx__store_remote_chunk(run_state *s, const uint8_t *p, size_t 
 void ppx__feed(run_state *s);
 /* loop.c */
 void ppx__show_progress(run_state *s, int final);
+/* Rank > 0: rank 0 has not answered for silent_s (when: what waited, may be
+ * ""): said once; the run loop then ends the job (exit 4). */
+void ppx__lose_rank0(run_state *s, double silent_s, const char *when);
+/* Rank 0: 1 when it was itself away (stopped, starved, blocked) for longer
+ * than --rank-timeout, so that it cannot tell which rank, if any, fell silent
+ * (self_gap set, the job stopping); said once on stderr. */
+int ppx__self_stalled(run_state *s);
+/* Rank 0: receives rank src's TAG_GAVEUP (probed): src gave up waiting on
+ * rank 0, which was therefore the silent one (self_gap set). */
+void ppx__gave_up(run_state *s, int src);
+/* Rank 0: a beat to every rank that sent its end message and waits for the
+ * exit code, every beat_s (now: at once), so that they can tell a rank 0 at
+ * work from a stopped one. */
+void ppx__beat_done(run_state *s, int now);
 PPX_MUST_USE int ppx__run_loop(run_state *s);
 /* setup.c */
 /* What ppx__mark_collisions did, for the tests of its complexity: output

@@ -151,9 +151,10 @@ int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b)
     return rc ? PPX_ENOMEM : 0;
 }
 
-chunk *ppx__unpack_assign(const uint8_t *p, size_t n, int bytes, int *kind, int *stop)
+chunk *ppx__unpack_assign(ppx_buf *msg, int bytes, int *kind, int *stop)
 {
-    ppx_rd r = {p, p + n, 0};
+    const uint8_t *p = msg->data;
+    ppx_rd r = {p, p + msg->len, 0};
     *kind = (int)ppx_get_u64(&r);
     *stop = (int)ppx_get_u64(&r);
     uint64_t id = ppx_get_u64(&r), first = ppx_get_u64(&r), count = ppx_get_u64(&r);
@@ -199,11 +200,11 @@ chunk *ppx__unpack_assign(const uint8_t *p, size_t n, int bytes, int *kind, int 
             const uint8_t *m = ppx_get_bytes(&r, ml);
             if (r.bad)
                 goto bad;
-            /* Keep the error text where the bytes would be; stage in in_len. */
+            /* The error text in in_errs (NUL-terminated); stage in in_len. */
             c->in_code[i] = (int32_t)code;
             c->in_len[i] = stage;
-            c->in_off[i] = c->inputs.len;
-            if (ppx_buf_append(&c->inputs, m, ml) || ppx_buf_append(&c->inputs, "", 1))
+            c->in_off[i] = c->in_errs.len;
+            if (ppx_buf_append(&c->in_errs, m, ml) || ppx_buf_append(&c->in_errs, "", 1))
                 goto bad;
         } else {
             c->in_mode[i] = (uint32_t)ppx_get_u64(&r);
@@ -211,16 +212,20 @@ chunk *ppx__unpack_assign(const uint8_t *p, size_t n, int bytes, int *kind, int 
             const uint8_t *d = ppx_get_bytes(&r, len);
             if (r.bad)
                 goto bad;
-            c->in_off[i] = c->inputs.len;
+            c->in_off[i] = (uint64_t)(d - p); /* within the message, which the chunk keeps */
             c->in_len[i] = len;
-            if (ppx_buf_append(&c->inputs, d, len))
-                goto bad;
         }
     }
     uint64_t sl = ppx_get_u64(&r);
     const uint8_t *sd = ppx_get_bytes(&r, sl);
     if (r.bad || ppx_buf_append(&c->sides, sd, sl))
         goto bad;
+    if (bytes) {
+        /* The images' bytes stay where they arrived: the chunk takes the
+         * message, so a rank holds a chunk's bytes once, not twice. */
+        c->inputs = *msg;
+        ppx_buf_init(msg);
+    }
     return c;
 bad:
     ppx__chunk_free(c);

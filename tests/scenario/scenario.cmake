@@ -22,6 +22,13 @@ foreach(c np_matrix skewed kill9_resume sigterm_resume sigusr1_mpirun_resume byt
   ppx_sh_test(NAME mpi.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
               ARGS ${CMAKE_CURRENT_LIST_DIR}/test_mpi.py ${c} LABELS mpi TIMEOUT 600)
 endforeach()
+# A rank stopped at a chosen moment (issue 21): exit 4 within --rank-timeout and the grace, a
+# report naming it, --resume identical to a clean run.
+foreach(c last_request_bytes r0_serve_bytes r1_result_bytes r0_end_paths last_hang_paths
+          r1_end_bytes r0_hang_bytes r1_code_paths)
+  ppx_sh_test(NAME mpi.silent.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
+              ARGS ${CMAKE_CURRENT_LIST_DIR}/test_silent.py ${c} LABELS mpi TIMEOUT 120)
+endforeach()
 foreach(c shards_tar shards_npy shards_normalize shards_usage shards_failures shards_count)
   ppx_sh_test(NAME run.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
               ARGS ${CMAKE_CURRENT_LIST_DIR}/test_shards.py ${c} LABELS unit TIMEOUT 300)
