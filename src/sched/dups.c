@@ -64,6 +64,83 @@ static int write_list(run_state *s, dups_end *de)
     return rc;
 }
 
+/* The split of entry idx: the index of the split its key's first part names. */
+static int split_of(const run_state *s, uint64_t idx)
+{
+    const char *key = idx < s->listing.n ? ppx_listing_key(&s->listing, idx) : "";
+    const char *slash = strchr(key, '/');
+    for (int k = 0; slash && k < s->cfg->n_splits; k++)
+        if (strncmp(s->cfg->split_names[k], key, (size_t)(slash - key)) == 0 &&
+            s->cfg->split_names[k][slash - key] == '\0')
+            return k;
+    return 0;
+}
+
+static int cmp_match(const void *a, const void *b)
+{
+    const size_t *x = a, *y = b; /* (eval, match) pairs */
+    return x[0] != y[0] ? (x[0] > y[0]) - (x[0] < y[0]) : (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+/* The leaks between named splits: for each member of a group (exact or
+ * near) whose split comes later on the command line than another member's,
+ * that member (the evaluation side) with every member of an earlier split
+ * in its groups. 0 or PPX_ENOMEM. */
+static int find_leaks(const run_state *s, dups_end *de)
+{
+    const ppx_prints *prints = de->rep.prints;
+    size_t n_pairs = 0, cap = 0;
+    size_t *pairs = NULL;
+    int rc = 0;
+    const ppx_dup_group *lists[2] = {de->dups.exact, de->dups.near};
+    size_t counts[2] = {de->dups.n_exact, de->dups.n_near};
+    for (int l = 0; l < 2 && !rc; l++)
+        for (size_t g = 0; g < counts[l] && !rc; g++) {
+            const size_t *m = de->dups.members + lists[l][g].first;
+            for (size_t a = 0; a < lists[l][g].n && !rc; a++)
+                for (size_t b = 0; b < lists[l][g].n && !rc; b++) {
+                    if (split_of(s, prints->v[m[b]].index) >= split_of(s, prints->v[m[a]].index))
+                        continue;
+                    if (ppx_array_grow((void **)&pairs, &cap, n_pairs, 2 * sizeof *pairs, 64)) {
+                        rc = PPX_ENOMEM;
+                        break;
+                    }
+                    pairs[2 * n_pairs] = m[a];
+                    pairs[2 * n_pairs + 1] = m[b];
+                    n_pairs++;
+                }
+        }
+    if (rc)
+        goto out;
+    if (n_pairs)
+        qsort(pairs, n_pairs, 2 * sizeof *pairs, cmp_match);
+    de->matches = malloc((n_pairs ? n_pairs : 1) * sizeof *de->matches);
+    de->leaks = malloc((n_pairs ? n_pairs : 1) * sizeof *de->leaks);
+    if (!de->matches || !de->leaks) {
+        rc = PPX_ENOMEM;
+        goto out;
+    }
+    size_t nm = 0, nl = 0;
+    for (size_t i = 0; i < n_pairs; i++) {
+        size_t a = pairs[2 * i], b = pairs[2 * i + 1];
+        if (i && a == pairs[2 * i - 2] && b == pairs[2 * i - 1])
+            continue; /* in an exact group and a near group both */
+        if (!nl || de->leaks[nl - 1].eval != a)
+            de->leaks[nl++] = (ppx_leak){a, split_of(s, prints->v[a].index), nm, 0};
+        de->matches[nm++] = (ppx_leak_match){b, split_of(s, prints->v[b].index),
+                                             ppx_hamming64(prints->v[a].phash, prints->v[b].phash)};
+        de->leaks[nl - 1].n++;
+    }
+    de->rep.n_splits = s->cfg->n_splits;
+    de->rep.split_names = s->cfg->split_names;
+    de->rep.leaks = de->leaks;
+    de->rep.n_leaks = nl;
+    de->rep.leak_matches = de->matches;
+out:
+    free(pairs);
+    return rc;
+}
+
 int ppx__dups_prepare(run_state *s, ppx_prints *prints, uint64_t ok, int write, dups_end *de)
 {
     memset(de, 0, sizeof *de);
@@ -103,6 +180,8 @@ int ppx__dups_prepare(run_state *s, ppx_prints *prints, uint64_t ok, int write, 
                                .distance = s->cfg->dup_distance,
                                .shrunk = shrunk,
                                .unfingerprinted = ok > prints->n ? ok - prints->n : 0};
+    if (s->cfg->n_splits && find_leaks(s, de))
+        return ppx_err_set(&de->err, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
     de->ok = 1;
     return write ? write_list(s, de) : 0;
 }
@@ -113,6 +192,8 @@ void ppx__dups_end_free(dups_end *de)
         for (size_t i = 0; de->rep.prints && i < de->rep.prints->n; i++)
             free(de->paths[i]);
     free(de->paths);
+    free(de->leaks);
+    free(de->matches);
     ppx_dups_destroy(&de->dups);
     memset(de, 0, sizeof *de);
 }

@@ -275,7 +275,9 @@ typedef struct {
     int ok; /* rep is filled */
     ppx_dups dups;
     ppx_dup_report rep;
-    char **paths; /* owned: the path of each group member, NULL for the others */
+    char **paths;            /* owned: the path of each group member, NULL for the others */
+    ppx_leak *leaks;         /* owned: named splits, the leaks between them */
+    ppx_leak_match *matches; /* owned: their matches */
     char list_path[4096];
     ppx_err err;
 } dups_end;

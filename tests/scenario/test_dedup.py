@@ -302,6 +302,69 @@ def exclude_drop_list():
     check("--exclude" in p.stderr, p.stderr)
 
 
+def make_splits(t, leak):
+    """train/CLASS/*.jpg from unrelated photos; val/CLASS/*.jpg from other unrelated photos,
+    plus (leak) a half-size Lanczos copy of train's first photo. Returns (train, val)."""
+    pics = unrelated(photos(), 6)
+    if len(pics) < 6:
+        raise Skip("fewer than 6 unrelated photos found")
+    train, val = os.path.join(t, "train"), os.path.join(t, "val")
+    for i, f in enumerate(pics):
+        d = os.path.join(train if i < 4 else val, "cat" if i % 2 else "dog")
+        os.makedirs(d, exist_ok=True)
+        shutil.copyfile(f, os.path.join(d, "p%d.jpg" % i))
+    if leak:
+        with Image.open(pics[0]) as im:
+            im = im.convert("RGB")
+            im.resize((im.width // 2, im.height // 2), Image.LANCZOS).save(
+                os.path.join(val, "dog", "copy.jpg"), quality=90)
+    return train, val
+
+
+def split_leaks():
+    """Named splits (-i train=DIR -i val=DIR): a val image that is a half-size copy of a train
+    image is reported once, from the val side; outputs go to OUTDIR/SPLIT/REL with labels from
+    the folder under each split (both splits share the classes); the same report for -np 1
+    and -np 3; no leak when the splits are disjoint."""
+    t = tmpdir()
+    train, val = make_splits(os.path.join(t, "leak"), True)
+    args = ["-i", "train=" + train, "-i", "val=" + val, "-p", "resize 64", "--progress",
+            "none", "--duplicates", "on", "-w", "1", "--chunk-size", "2", "-f", "png"]
+    ref = None
+    for name, np_ in (("np1", None), ("np3", 3)):
+        out = os.path.join(t, name)
+        p = run(["run", "-o", out] + args, mpi_np=np_, check=0)
+        r = report(out)
+        check(r["images"]["ok"] == 7, (r["images"], p.stderr))
+        leaks = r["duplicates"]["leaks"]
+        check(len(leaks) == 1, leaks)
+        check(leaks[0]["split"] == "val" and
+              leaks[0]["eval"] == os.path.join(val, "dog", "copy.jpg"), leaks)
+        m = leaks[0]["matches"]
+        check(len(m) == 1 and m[0]["split"] == "train" and
+              m[0]["path"] == os.path.join(train, "dog", "p0.jpg") and m[0]["distance"] <= 4, m)
+        for rel in ("train/dog/p0.png", "val/dog/copy.png", "val/cat/p5.png"):
+            check(os.path.exists(os.path.join(out, rel)), "no output " + rel)
+        got = {k: v for k, v in r["duplicates"].items() if k != "drop_list"}
+        if ref is None:
+            ref = got
+        check(got == ref, "%s: duplicates differ:\n%s\n%s" % (name, got, ref))
+    # The classes: the folders under each split, shared by both.
+    out = os.path.join(t, "tar")
+    run(["run", "-o", out] + args[:-4] + ["-f", "tar", "--shard-size", "4"], check=0)
+    names = [c.get("name") for c in report(out)["classes"]]
+    check(names == ["cat", "dog"], names)
+    # Disjoint splits: no leak, an empty list.
+    train2, val2 = make_splits(os.path.join(t, "clean"), False)
+    out = os.path.join(t, "clean-out")
+    run(["run", "-o", out, "-i", "train=" + train2, "-i", "val=" + val2, "-p", "resize 64",
+         "--progress", "none", "--duplicates", "on"], check=0)
+    check(report(out)["duplicates"]["leaks"] == [], report(out)["duplicates"])
+    # Two inputs must both be named: a path that exists as written is not NAME=DIR.
+    p = run(["stats", "-i", train, "-i", val, "--progress", "none"])
+    check(p.returncode == 2 and "NAME=" in p.stderr, p.stderr)
+
+
 if __name__ == "__main__":
     sys.exit(main({f.__name__: f for f in (phash_scipy, groups_variants, groups_np_matrix,
-                                          exclude_drop_list)}))
+                                          exclude_drop_list, split_leaks)}))
