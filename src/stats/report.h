@@ -62,6 +62,16 @@ typedef struct {
     int distance; /* phash bits apart */
 } ppx_leak_match;
 
+/* The HTML report shows the largest groups, this many at most, with a
+ * thumbnail of their first members, this many at most. */
+#define PPX_THUMB_GROUPS 10
+#define PPX_THUMB_MEMBERS 6
+/* A group the HTML report shows: ppx_dups' exact[group] (near 0) or near[group]. */
+typedef struct {
+    int near;
+    size_t group;
+} ppx_dup_shown;
+
 /* The duplicates of a run, for the reports. */
 typedef struct {
     const ppx_prints *prints; /* every fingerprint, sorted by index */
@@ -77,6 +87,12 @@ typedef struct {
     const ppx_leak *leaks;
     size_t n_leaks;
     const ppx_leak_match *leak_matches;
+    /* The groups the HTML report shows, largest first, and the thumbnail of
+     * each member shown (a data: URI per position in prints, NULL where
+     * none was made: the report shows a placeholder). */
+    const ppx_dup_shown *shown;
+    size_t n_shown;
+    const char *const *thumbs;
 } ppx_dup_report;
 
 typedef struct {

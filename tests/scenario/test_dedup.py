@@ -365,6 +365,60 @@ def split_leaks():
     check(p.returncode == 2 and "NAME=" in p.stderr, p.stderr)
 
 
+def html_thumbnails():
+    """prepix-report.html shows the largest groups with 64-pixel JPEG thumbnails as data: URIs
+    (at most 10 groups of 6), made by reading the members again: a member gone since the pass
+    shows a placeholder; the page stays self-contained (no network reference, every img a
+    data: URI, the CSP allows images from data: only)."""
+    import re
+    t = tmpdir()
+    inp = os.path.join(t, "in")
+    make_set(inp, bases=3, others=2)
+    out = os.path.join(t, "out")
+    run(["run", "-i", inp, "-o", out, "-p", "resize 48", "--progress", "none",
+         "--duplicates", "on", "-w", "2"], check=0)
+    d = report(out)["duplicates"]
+    with open(os.path.join(out, "prepix-report.html"), encoding="utf-8") as f:
+        markup = f.read()
+    srcs = re.findall(r'<img alt="" src="([^"]*)"', markup)
+    groups = markup.count('class="dupgroup"')
+    check(groups == min(10, d["exact_groups"] + d["near_groups"]) and groups > 0, groups)
+    check(len(srcs) >= groups and len(srcs) <= 6 * groups, len(srcs))
+    check(all(re.fullmatch(r"data:image/jpeg;base64,[A-Za-z0-9+/]+=*", x) for x in srcs),
+          "an img that is not a JPEG data: URI")
+    import base64
+    import io
+    with Image.open(io.BytesIO(base64.b64decode(srcs[0].split(",", 1)[1]))) as im:
+        check(max(im.size) == 64, im.size)
+    check("img-src data:" in markup and 'class="ph"' not in markup, "CSP or placeholder")
+    for ref in ("http://", "https://", "<script", "<link", "@import", "url("):
+        check(ref not in markup, f"the page holds {ref!r}")
+    # A member that cannot be read again: a placeholder in its place. The worker of the pass
+    # stops on it (test hook) and goes on untouched; the thumbnail's worker stops on it
+    # again, and the test replaces the file by a folder first.
+    gone = os.path.join(t, "gone")
+    shutil.copytree(inp, gone)
+    fifo = os.path.join(t, "fifo")
+    os.mkfifo(fifo)
+    name = sorted(f for f in os.listdir(gone) if f.endswith("_png.png"))[0]
+    out2 = os.path.join(t, "out2")
+    proc = spawn([PREPIX, "run", "-i", gone, "-o", out2, "-p", "resize 48", "--progress",
+                  "none", "--duplicates", "on", "-w", "1"],
+                 env={"PPX_TEST_FAULT": "stop:" + name, "PPX_TEST_FIFO": fifo})
+    wait_stderr(proc, "stopped on")
+    with open(fifo, "wb") as f:
+        f.write(b"x")
+    wait_stderr(proc, "stopped on")
+    os.unlink(os.path.join(gone, name))
+    os.mkdir(os.path.join(gone, name))
+    with open(fifo, "wb") as f:
+        f.write(b"x")
+    check(proc.wait(timeout=120) == 0, "exit %s" % proc.returncode)
+    check(report(out2)["images"]["ok"] == len(os.listdir(gone)), "the pass lost an image")
+    with open(os.path.join(out2, "prepix-report.html"), encoding="utf-8") as f:
+        check('class="ph"' in f.read(), "no placeholder for a member gone")
+
+
 if __name__ == "__main__":
     sys.exit(main({f.__name__: f for f in (phash_scipy, groups_variants, groups_np_matrix,
-                                          exclude_drop_list, split_leaks)}))
+                                          exclude_drop_list, split_leaks, html_thumbnails)}))
