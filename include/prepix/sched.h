@@ -23,8 +23,16 @@ typedef enum {
     PPX_PROGRESS_NONE
 } ppx_progress_mode;
 
+/* At most this many named splits (-i NAME=DIR). */
+#define PPX_SPLITS_MAX 16
+
 typedef struct {
-    const char *input;  /* folder or @LIST */
+    const char *input; /* folder or @LIST; with splits, as the report shows them */
+    /* Named splits (-i NAME=DIR, two or more; docs/duplicates.md): each split's folder is
+     * walked in this order and its entries keyed NAME/REL; n_splits 0 for one INPUT. */
+    const char *const *split_names;
+    const char *const *split_paths;
+    int n_splits;
     const char *outdir; /* NULL for `prepix stats` */
     const char *spec;   /* pipeline text as given (after @FILE) */
     const ppx_pipeline *pipeline;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/inspect_archive.h"
@@ -39,7 +40,9 @@ static const char usage_text[] =
     "by its name), or a .tar archive. Every .tar met (walk, list line, or inside an archive one\n"
     "level deep, as ImageNet's tar of class tars) is read in place: its images are inputs keyed\n"
     "ARCHIVE/MEMBER. OUTDIR must not be INPUT or lie inside it, nor hold the image given as\n"
-    "INPUT.\n"
+    "INPUT. Several folders as named splits: -i train=DIR -i val=DIR (keys and outputs\n"
+    "SPLIT/REL, classes from the folders under each split; with --duplicates on the report\n"
+    "lists the leaks between splits, see docs/duplicates.md).\n"
     "\n"
     "Options:\n"
     "  -p, --pipeline SPEC    ops separated by '|' ('@FILE' reads it from a file); see `prepix "
@@ -267,6 +270,71 @@ static int check_format(ppx_run_config *cfg, const ppx_pipeline *pl)
     return 0;
 }
 
+/* Named splits: -i NAME=DIR given two or more times (docs/duplicates.md). */
+#define SPLITS_MAX PPX_SPLITS_MAX
+static const char *split_names[SPLITS_MAX], *split_paths[SPLITS_MAX];
+static char split_name_buf[SPLITS_MAX][64];
+static char split_shown[SPLITS_MAX * 4200];
+
+/* The -i values ins[0..n) (n >= 2) into cfg's splits; each must read as
+ * NAME=DIR, and a value that exists as written is a path, never a split.
+ * 0, or EXIT_USAGE with the message printed. */
+static int parse_splits(const char *const *ins, int n, ppx_run_config *cfg)
+{
+    if (n > SPLITS_MAX) {
+        usage_error("at most %d splits (-i NAME=DIR)", SPLITS_MAX);
+        return EXIT_USAGE;
+    }
+    size_t used = 0;
+    for (int k = 0; k < n; k++) {
+        struct stat st;
+        const char *eq = strchr(ins[k], '=');
+        size_t len = eq ? (size_t)(eq - ins[k]) : 0;
+        if (!eq || lstat(ins[k], &st) == 0 || len == 0 || len >= sizeof split_name_buf[k] ||
+            eq[1] == '\0') {
+            usage_error("with several inputs each is a named split, -i NAME=DIR ('%s' is not)",
+                        ins[k]);
+            return EXIT_USAGE;
+        }
+        for (size_t c = 0; c < len; c++) {
+            char ch = ins[k][c];
+            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || (ch == '.' && c > 0))) {
+                usage_error("split name '%.*s': letters, digits, '_', '-' and '.' (not first)",
+                            (int)len, ins[k]);
+                return EXIT_USAGE;
+            }
+        }
+        memcpy(split_name_buf[k], ins[k], len);
+        split_name_buf[k][len] = '\0';
+        for (int j = 0; j < k; j++)
+            if (strcmp(split_name_buf[j], split_name_buf[k]) == 0) {
+                usage_error("split '%s' named twice", split_name_buf[k]);
+                return EXIT_USAGE;
+            }
+        if (eq[1] == '@' || ppx_is_tar_name(eq + 1) || ppx_is_compressed_tar_name(eq + 1)) {
+            usage_error("split %s: a split is a folder (lists and archives as splits are not "
+                        "supported yet)",
+                        split_name_buf[k]);
+            return EXIT_USAGE;
+        }
+        split_names[k] = split_name_buf[k];
+        split_paths[k] = eq + 1;
+        int w =
+            snprintf(split_shown + used, sizeof split_shown - used, "%s%s", k ? " " : "", ins[k]);
+        if (w < 0 || (size_t)w >= sizeof split_shown - used) {
+            usage_error("input names too long");
+            return EXIT_USAGE;
+        }
+        used += (size_t)w;
+    }
+    cfg->split_names = split_names;
+    cfg->split_paths = split_paths;
+    cfg->n_splits = n;
+    cfg->input = split_shown;
+    return 0;
+}
+
 /* `prepix run|stats` options into cfg (defaults first); *spec_arg gets -p's
  * text. 0, EXIT_USAGE with the message printed, or -1 after --help printed
  * the usage (nothing more to do). */
@@ -326,6 +394,8 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
                                          {"drop-list", required_argument, 0, O_DROPLIST},
                                          {"exclude", required_argument, 0, O_EXCLUDE},
                                          {0, 0, 0, 0}};
+    const char *inputs[SPLITS_MAX + 1];
+    int n_inputs = 0;
     memset(cfg, 0, sizeof *cfg);
     cfg->quality = 90;
     cfg->timeout_s = 60;
@@ -346,6 +416,8 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
     while ((c = getopt_long(argc, argv, "i:o:p:f:q:w:", opts, NULL)) != -1) {
         switch (c) {
         case 'i':
+            if (n_inputs < SPLITS_MAX + 1)
+                inputs[n_inputs++] = optarg;
             cfg->input = optarg;
             break;
         case 'o':
@@ -527,6 +599,8 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
         usage_error("-i INPUT is required");
         return EXIT_USAGE;
     }
+    if (n_inputs > 1 && parse_splits(inputs, n_inputs, cfg))
+        return EXIT_USAGE;
     if (stats_only) {
         if (cfg->outdir) {
             usage_error("`prepix stats` writes no images: drop -o (use `prepix run`)");

@@ -128,10 +128,34 @@ int ppx_output_name(char *out, size_t cap, const char *key, ppx_format fmt, ppx_
     return 0;
 }
 
-int ppx_input_read(int in_root, ppx_dircache *dirs, ppx_arc_cache *arc, const char *in_path,
-                   const ppx_span *span, const char *key, int follow, uint64_t max_bytes,
-                   ppx_buf *b, ppx_file_id *id, ppx_err *err)
+int ppx_split_root(const ppx_split_roots *sr, const char *key, size_t *skip)
 {
+    const char *slash = strchr(key, '/');
+    size_t len = slash ? (size_t)(slash - key) : 0;
+    for (int k = 0; k < sr->n && slash; k++)
+        if (strncmp(sr->names[k], key, len) == 0 && sr->names[k][len] == '\0') {
+            *skip = len + 1;
+            return sr->fd[k];
+        }
+    return -1;
+}
+
+int ppx_input_read(int in_root, const ppx_split_roots *sr, ppx_dircache *dirs, ppx_arc_cache *arc,
+                   const char *in_path, const ppx_span *span, const char *key, int follow,
+                   uint64_t max_bytes, ppx_buf *b, ppx_file_id *id, ppx_err *err)
+{
+    ppx_span in_split;
+    if (sr && sr->n) {
+        size_t skip = 0;
+        if ((in_root = ppx_split_root(sr, key, &skip)) < 0)
+            return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_INPUT, "%s: in no split", key);
+        key += skip;
+        if (span && span->arc_len) {
+            in_split = *span;
+            in_split.arc_len -= (uint32_t)skip;
+            span = &in_split;
+        }
+    }
     if (span && span->arc_len) {
         char name[4096];
         if (in_root >= 0)
@@ -284,7 +308,7 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
     const ppx_buf *in = input;
     ppx_file_id in_id = {0, 0, 0};
     if (!in) {
-        rc = ppx_input_read(cfg->in_root, &c->in_dirs, &c->arc, in_path, span, key,
+        rc = ppx_input_read(cfg->in_root, &cfg->splits, &c->in_dirs, &c->arc, in_path, span, key,
                             cfg->follow_symlinks, cfg->limits.max_file_bytes, &c->in, &in_id, err);
         if (rc)
             goto out;

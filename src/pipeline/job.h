@@ -16,6 +16,20 @@
 #include "prepix/stats.h"
 #include "pool/pool.h"
 
+/* At most this many named splits (PPX_SPLITS_MAX of prepix/sched.h). */
+#define PPX_JOB_SPLITS_MAX 16
+
+/* Named splits: keys are NAME/REL, read below the folder of split NAME. */
+typedef struct {
+    int n; /* 0: no splits, keys are read below in_root */
+    const char *const *names;
+    int fd[PPX_JOB_SPLITS_MAX];
+} ppx_split_roots;
+
+/* The descriptor of the split that key's first part names, and in *skip
+ * the length of "NAME/" (the key below that folder); -1 when none does. */
+int ppx_split_root(const ppx_split_roots *sr, const char *key, size_t *skip);
+
 typedef struct {
     const ppx_pipeline *pipeline;
     ppx_format out_format; /* PPX_FMT_UNKNOWN: same as the input */
@@ -27,6 +41,7 @@ typedef struct {
      * through a linked folder; a linked file only with follow_symlinks. With
      * in_root -1 (@LIST), in_path is opened as named. */
     int in_root;
+    ppx_split_roots splits; /* named splits: they replace in_root */
     int follow_symlinks;
     /* Outputs: written below out_root (OUTDIR's descriptor); copy_mode gives
      * an output its input's permission bits instead of 0644. */
@@ -75,12 +90,14 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
                  ppx_result *r);
 
 /* Reads the input of key (span: an archive member) as a worker does, into
- * b; id gets a plain file's identity (zero for a member). Shared by the
- * workers and rank 0's reading for the bytes transport. */
-PPX_MUST_USE int ppx_input_read(int in_root, ppx_dircache *dirs, ppx_arc_cache *arc,
-                                const char *in_path, const ppx_span *span, const char *key,
-                                int follow, uint64_t max_bytes, ppx_buf *b, ppx_file_id *id,
-                                ppx_err *err);
+ * b; id gets a plain file's identity (zero for a member). With splits (sr
+ * not NULL and sr->n > 0) the key is read below its split's folder instead
+ * of in_root. Shared by the workers and rank 0's reading for the bytes
+ * transport. */
+PPX_MUST_USE int ppx_input_read(int in_root, const ppx_split_roots *sr, ppx_dircache *dirs,
+                                ppx_arc_cache *arc, const char *in_path, const ppx_span *span,
+                                const char *key, int follow, uint64_t max_bytes, ppx_buf *b,
+                                ppx_file_id *id, ppx_err *err);
 
 /* The output name of a key, relative to OUTDIR: the key with "." and ".."
  * resolved by the text and leading slashes of an absolute @LIST line

@@ -71,7 +71,7 @@ typedef struct {
 
 typedef struct ppx_pool ppx_pool;
 
-#define PPX_POOL_MAX_KEEP_FDS 8
+#define PPX_POOL_MAX_KEEP_FDS 24 /* INPUT or each split's folder, OUTDIR */
 
 typedef struct {
     int workers;

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prepix/codec.h"
 #include "prepix/io.h"
+#include "prepix/pipeline.h"
 
 /* Sorts by index and keeps one record per image. */
 static void sort_unique(ppx_prints *p)
@@ -64,6 +66,83 @@ static int write_list(run_state *s, dups_end *de)
     return rc;
 }
 
+/* The split of entry idx: the index of the split its key's first part names. */
+static int split_of(const run_state *s, uint64_t idx)
+{
+    const char *key = idx < s->listing.n ? ppx_listing_key(&s->listing, idx) : "";
+    const char *slash = strchr(key, '/');
+    for (int k = 0; slash && k < s->cfg->n_splits; k++)
+        if (strncmp(s->cfg->split_names[k], key, (size_t)(slash - key)) == 0 &&
+            s->cfg->split_names[k][slash - key] == '\0')
+            return k;
+    return 0;
+}
+
+static int cmp_match(const void *a, const void *b)
+{
+    const size_t *x = a, *y = b; /* (eval, match) pairs */
+    return x[0] != y[0] ? (x[0] > y[0]) - (x[0] < y[0]) : (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+/* The leaks between named splits: for each member of a group (exact or
+ * near) whose split comes later on the command line than another member's,
+ * that member (the evaluation side) with every member of an earlier split
+ * in its groups. 0 or PPX_ENOMEM. */
+static int find_leaks(const run_state *s, dups_end *de)
+{
+    const ppx_prints *prints = de->rep.prints;
+    size_t n_pairs = 0, cap = 0;
+    size_t *pairs = NULL;
+    int rc = 0;
+    const ppx_dup_group *lists[2] = {de->dups.exact, de->dups.near};
+    size_t counts[2] = {de->dups.n_exact, de->dups.n_near};
+    for (int l = 0; l < 2 && !rc; l++)
+        for (size_t g = 0; g < counts[l] && !rc; g++) {
+            const size_t *m = de->dups.members + lists[l][g].first;
+            for (size_t a = 0; a < lists[l][g].n && !rc; a++)
+                for (size_t b = 0; b < lists[l][g].n && !rc; b++) {
+                    if (split_of(s, prints->v[m[b]].index) >= split_of(s, prints->v[m[a]].index))
+                        continue;
+                    if (ppx_array_grow((void **)&pairs, &cap, n_pairs, 2 * sizeof *pairs, 64)) {
+                        rc = PPX_ENOMEM;
+                        break;
+                    }
+                    pairs[2 * n_pairs] = m[a];
+                    pairs[2 * n_pairs + 1] = m[b];
+                    n_pairs++;
+                }
+        }
+    if (rc)
+        goto out;
+    if (n_pairs)
+        qsort(pairs, n_pairs, 2 * sizeof *pairs, cmp_match);
+    de->matches = malloc((n_pairs ? n_pairs : 1) * sizeof *de->matches);
+    de->leaks = malloc((n_pairs ? n_pairs : 1) * sizeof *de->leaks);
+    if (!de->matches || !de->leaks) {
+        rc = PPX_ENOMEM;
+        goto out;
+    }
+    size_t nm = 0, nl = 0;
+    for (size_t i = 0; i < n_pairs; i++) {
+        size_t a = pairs[2 * i], b = pairs[2 * i + 1];
+        if (i && a == pairs[2 * i - 2] && b == pairs[2 * i - 1])
+            continue; /* in an exact group and a near group both */
+        if (!nl || de->leaks[nl - 1].eval != a)
+            de->leaks[nl++] = (ppx_leak){a, split_of(s, prints->v[a].index), nm, 0};
+        de->matches[nm++] = (ppx_leak_match){b, split_of(s, prints->v[b].index),
+                                             ppx_hamming64(prints->v[a].phash, prints->v[b].phash)};
+        de->leaks[nl - 1].n++;
+    }
+    de->rep.n_splits = s->cfg->n_splits;
+    de->rep.split_names = s->cfg->split_names;
+    de->rep.leaks = de->leaks;
+    de->rep.n_leaks = nl;
+    de->rep.leak_matches = de->matches;
+out:
+    free(pairs);
+    return rc;
+}
+
 int ppx__dups_prepare(run_state *s, ppx_prints *prints, uint64_t ok, int write, dups_end *de)
 {
     memset(de, 0, sizeof *de);
@@ -103,6 +182,8 @@ int ppx__dups_prepare(run_state *s, ppx_prints *prints, uint64_t ok, int write, 
                                .distance = s->cfg->dup_distance,
                                .shrunk = shrunk,
                                .unfingerprinted = ok > prints->n ? ok - prints->n : 0};
+    if (s->cfg->n_splits && find_leaks(s, de))
+        return ppx_err_set(&de->err, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
     de->ok = 1;
     return write ? write_list(s, de) : 0;
 }
@@ -113,6 +194,198 @@ void ppx__dups_end_free(dups_end *de)
         for (size_t i = 0; de->rep.prints && i < de->rep.prints->n; i++)
             free(de->paths[i]);
     free(de->paths);
+    free(de->leaks);
+    free(de->matches);
+    if (de->thumbs)
+        for (size_t i = 0; de->rep.prints && i < de->rep.prints->n; i++)
+            free(de->thumbs[i]);
+    free(de->thumbs);
     ppx_dups_destroy(&de->dups);
     memset(de, 0, sizeof *de);
+}
+
+/* Larger groups first; then in the order of their kept member, exact groups
+ * before near ones. */
+static const ppx_dups *cmp_dups; /* qsort has no argument: set just before */
+
+static size_t shown_size(const ppx_dup_shown *g)
+{
+    return g->near ? cmp_dups->near[g->group].n : cmp_dups->exact[g->group].n;
+}
+
+static size_t shown_kept(const ppx_dup_shown *g)
+{
+    const ppx_dup_group *x = g->near ? &cmp_dups->near[g->group] : &cmp_dups->exact[g->group];
+    return cmp_dups->members[x->first];
+}
+
+static int cmp_shown(const void *a, const void *b)
+{
+    const ppx_dup_shown *x = a, *y = b;
+    size_t nx = shown_size(x), ny = shown_size(y), kx = shown_kept(x), ky = shown_kept(y);
+    if (nx != ny)
+        return nx > ny ? -1 : 1;
+    if (kx != ky)
+        return kx < ky ? -1 : 1;
+    return x->near - y->near;
+}
+
+/* "data:image/jpeg;base64," and the bytes in base64. NULL when out of memory. */
+static char *data_uri(const uint8_t *b, size_t n)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char head[] = "data:image/jpeg;base64,";
+    char *out = malloc(sizeof head + (n + 2) / 3 * 4);
+    if (!out)
+        return NULL;
+    memcpy(out, head, sizeof head - 1);
+    char *o = out + sizeof head - 1;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)b[i] << 16 | (i + 1 < n ? (uint32_t)b[i + 1] << 8 : 0) |
+                     (i + 2 < n ? b[i + 2] : 0);
+        *o++ = abc[v >> 18 & 63];
+        *o++ = abc[v >> 12 & 63];
+        *o++ = i + 1 < n ? abc[v >> 6 & 63] : '=';
+        *o++ = i + 2 < n ? abc[v & 63] : '=';
+    }
+    *o = '\0';
+    return out;
+}
+
+typedef struct {
+    dups_end *de;
+    size_t got;
+    int nomem;
+} thumb_wait;
+
+static void thumb_done(void *arg, const ppx_result *r, const uint8_t *payload)
+{
+    thumb_wait *w = arg;
+    w->got++;
+    if (r->status || !payload || !r->out_len || r->id >= w->de->rep.prints->n)
+        return; /* no thumbnail: a placeholder */
+    free(w->de->thumbs[r->id]);
+    if (!(w->de->thumbs[r->id] = data_uri(payload, r->out_len)))
+        w->nomem = 1;
+}
+
+int ppx__dups_thumbs(run_state *s, dups_end *de)
+{
+    const ppx_run_config *cfg = s->cfg;
+    const ppx_prints *prints = de->rep.prints;
+    size_t n_groups = de->dups.n_exact + de->dups.n_near, n = 0;
+    ppx_dup_shown *all = malloc((n_groups ? n_groups : 1) * sizeof *all);
+    de->thumbs = calloc(prints->n ? prints->n : 1, sizeof *de->thumbs);
+    if (!all || !de->thumbs) {
+        free(all);
+        return PPX_ENOMEM;
+    }
+    for (size_t g = 0; g < de->dups.n_exact; g++)
+        all[n++] = (ppx_dup_shown){0, g};
+    for (size_t g = 0; g < de->dups.n_near; g++)
+        all[n++] = (ppx_dup_shown){1, g};
+    cmp_dups = &de->dups;
+    if (n)
+        qsort(all, n, sizeof *all, cmp_shown);
+    size_t n_shown = n < PPX_THUMB_GROUPS ? n : PPX_THUMB_GROUPS;
+    memcpy(de->shown, all, n_shown * sizeof *all);
+    free(all);
+    de->rep.shown = de->shown;
+    de->rep.n_shown = n_shown;
+    de->rep.thumbs = (const char *const *)de->thumbs;
+    if (!n_shown)
+        return 0;
+
+    /* A worker as the run's: the same reading, limits and timeout; its
+     * pipeline makes the thumbnail. */
+    ppx_err e;
+    ppx_err_clear(&e);
+    ppx_job_config tj = s->job;
+    ppx_pipeline *pl = NULL;
+    if (ppx_pipeline_parse("resize 64 fit=longer | rgb | to-8bit", &pl, &e))
+        return e.code == PPX_ENOMEM ? PPX_ENOMEM : 0;
+    tj.pipeline = pl;
+    tj.out_format = PPX_FMT_JPEG;
+    ppx_encode_opts_default(&tj.enc, PPX_FMT_JPEG);
+    tj.enc.quality = 80;
+    tj.write_outputs = 1;
+    tj.out_root = -1;
+    tj.copy_mode = 0;
+    tj.fingerprint = 0;
+    memset(&tj.npy, 0, sizeof tj.npy);
+    uint64_t as = 0;
+#if !defined(__SANITIZE_ADDRESS__)
+    as = cfg->limits.max_pixels * 4 * 2 * 3 + (1ULL << 30);
+#endif
+    int keep[1 + PPX_JOB_SPLITS_MAX] = {s->in_root};
+    for (int k = 0; k < tj.splits.n; k++)
+        keep[1 + k] = tj.splits.fd[k];
+    ppx_pool_config pc = {.workers = 1,
+                          .timeout_s = cfg->timeout_s,
+                          .as_limit = as,
+                          .work = ppx_job_worker(&tj),
+                          .keep_fds = keep,
+                          .n_keep_fds = 1 + tj.splits.n};
+    ppx_pool *pool = NULL;
+    if (ppx_pool_new(&pc, &pool, &e)) {
+        ppx_pipeline_free(&pl);
+        return 0;
+    }
+    /* A member of two groups shown (exact and near) is read once. */
+    uint8_t *asked = calloc(prints->n, 1);
+    if (!asked) {
+        ppx_pool_free(&pool, 0);
+        ppx_pipeline_free(&pl);
+        return PPX_ENOMEM;
+    }
+    thumb_wait w = {de, 0, 0};
+    size_t want = 0, sent = 0;
+    for (size_t g = 0; g < n_shown; g++) {
+        const ppx_dup_group *x = de->shown[g].near ? &de->dups.near[de->shown[g].group]
+                                                   : &de->dups.exact[de->shown[g].group];
+        want += x->n < PPX_THUMB_MEMBERS ? x->n : PPX_THUMB_MEMBERS;
+    }
+    size_t g = 0, k = 0;
+    while (w.got < want && !w.nomem && !ppx__stop_signal) {
+        while (sent < want && ppx_pool_slots(pool, 0) > 0) {
+            const ppx_dup_group *x = de->shown[g].near ? &de->dups.near[de->shown[g].group]
+                                                       : &de->dups.exact[de->shown[g].group];
+            size_t pos = de->dups.members[x->first + k];
+            if (++k == x->n || k == PPX_THUMB_MEMBERS) {
+                g++;
+                k = 0;
+            }
+            sent++;
+            uint64_t idx = prints->v[pos].index;
+            if (idx >= s->listing.n || asked[pos]) {
+                w.got++;
+                continue;
+            }
+            const char *key = ppx_listing_key(&s->listing, idx);
+            const ppx_member *m = ppx_listing_member(&s->listing, idx);
+            ppx_span sp = {0};
+            if (m)
+                sp = (ppx_span){m->off, m->size, m->arc_len, *ppx_listing_arc(&s->listing, m)};
+            char path[4096];
+            if (s->in_root < 0 && !tj.splits.n &&
+                ppx__image_path(s, key, sp.arc_len, path, sizeof path)) {
+                w.got++;
+                continue;
+            }
+            if (s->in_root >= 0 || tj.splits.n)
+                snprintf(path, sizeof path, "%s", key);
+            asked[pos] = 1;
+            ppx_err se;
+            ppx_err_clear(&se);
+            if (ppx_pool_submit(pool, pos, 0, path, sp.arc_len ? &sp : NULL, key, NULL, NULL, 0,
+                                &se))
+                w.got++;
+        }
+        if (ppx_pool_wait(pool, 1000, -1, thumb_done, &w, &e) < 0)
+            break;
+    }
+    free(asked);
+    ppx_pool_free(&pool, 0);
+    ppx_pipeline_free(&pl);
+    return w.nomem ? PPX_ENOMEM : 0;
 }

@@ -244,6 +244,9 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
         rep.report_failed = 1;
     }
     b.len = 0;
+    /* Thumbnails only for the page that shows them. */
+    if ((html_path ? html_path[0] != '\0' : in_outdir) && rep.dups && ppx__dups_thumbs(s, &de))
+        fprintf(stderr, "prepix: out of memory making the thumbnails of duplicates\n");
     if ((html_path ? html_path[0] != '\0' : in_outdir) &&
         (ppx_report_html(&rep, &b) || write_report(s, html_path, "prepix-report.html", &b)))
         code = 1;

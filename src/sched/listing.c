@@ -409,6 +409,38 @@ int ppx_listing_build(const char *input, int follow_symlinks, const volatile sig
     return walk(l, fd, "", 0, err);
 }
 
+int ppx_listing_build_splits(const char *const *names, const char *const *paths, int n,
+                             int follow_symlinks, const volatile sig_atomic_t *stop, ppx_listing *l,
+                             ppx_err *err)
+{
+    memset(l, 0, sizeof *l);
+    l->stop = stop;
+    l->hash = PPX_FNV1A_INIT;
+    l->follow_symlinks = follow_symlinks;
+    if (n < 1 || n > PPX_SPLITS_MAX)
+        return ppx_err_set(err, PPX_EUSAGE, PPX_STAGE_INPUT, "1 to %d splits", PPX_SPLITS_MAX);
+    snprintf(l->root, sizeof l->root, "%s", paths[0]);
+    l->n_splits = n;
+    int rc = 0;
+    for (int k = 0; k < n && !rc; k++) {
+        /* Named by the user, as INPUT is: links in the path are followed. */
+        int fd = ppx_list_open_at(AT_FDCWD, paths[k], 1, 1);
+        if (fd < 0)
+            return ppx_err_set(err,
+                               fd == -ENOENT    ? PPX_ENOENT
+                               : fd == -ENOTDIR ? PPX_EUSAGE
+                                                : PPX_EIO,
+                               PPX_STAGE_INPUT, "split %s: %s: %s", names[k], paths[k],
+                               fd == -ENOTDIR ? "not a folder" : strerror(-fd));
+        struct stat st;
+        if (fstat(fd, &st) == 0)
+            l->split_ids[k] =
+                (ppx_file_id){(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint32_t)st.st_mode};
+        rc = walk(l, fd, names[k], 0, err);
+    }
+    return rc;
+}
+
 void ppx_listing_filter(ppx_listing *l, const uint8_t *drop)
 {
     size_t m = 0, w = 0, e = 0;

@@ -9,6 +9,7 @@
 #include "prepix/archive.h"
 #include "prepix/buf.h"
 #include "prepix/error.h"
+#include "prepix/sched.h"
 
 /* Keys (paths relative to INPUT) are shorter than this. */
 #define PPX_KEY_MAX 4096
@@ -53,14 +54,18 @@ typedef struct {
     size_t arena_len, arena_cap;
     uint64_t *off; /* offset of key i in arena */
     size_t n, cap;
-    uint64_t skipped;            /* files left out because their name is not an image's */
-    uint64_t excluded;           /* entries left out by --exclude (ppx_listing_filter) */
-    uint64_t hash;               /* FNV-1a of every key in order: identifies the listing */
-    char root[4096];             /* INPUT folder, or the folder of the @LIST file */
-    ppx_file_id root_id;         /* the INPUT folder walked (0: not a walk) */
-    int is_list;                 /* from @LIST: keys are paths named on purpose */
-    int is_archive;              /* INPUT is one archive (root is its folder) */
-    ppx_walk_error *walk_errors; /* in listing order */
+    uint64_t skipped;    /* files left out because their name is not an image's */
+    uint64_t excluded;   /* entries left out by --exclude (ppx_listing_filter) */
+    uint64_t hash;       /* FNV-1a of every key in order: identifies the listing */
+    char root[4096];     /* INPUT folder, or the folder of the @LIST file */
+    ppx_file_id root_id; /* the INPUT folder walked (0: not a walk) */
+    int is_list;         /* from @LIST: keys are paths named on purpose */
+    int is_archive;      /* INPUT is one archive (root is its folder) */
+    /* Named splits: keys are SPLIT/REL, each split's folder walked in turn
+     * (root is the first's); classes come from the folder under the split. */
+    int n_splits;
+    ppx_file_id split_ids[PPX_SPLITS_MAX]; /* each split's folder walked */
+    ppx_walk_error *walk_errors;           /* in listing order */
     size_t n_walk_errors, walk_errors_cap;
     int follow_symlinks; /* archives named by a link are opened (as inputs are) */
     /* Archive input: per entry (NULL while no entry came from an archive). */
@@ -92,6 +97,12 @@ typedef struct {
  * holding what was listed so far. */
 PPX_MUST_USE int ppx_listing_build(const char *input, int follow_symlinks,
                                    const volatile sig_atomic_t *stop, ppx_listing *l, ppx_err *err);
+/* Lists named splits: the folder paths[k] walked as INPUT is, its entries
+ * keyed names[k]/REL, in the order given (n <= PPX_SPLITS_MAX). 0, or a code
+ * with err set as ppx_listing_build's; l must be destroyed in either case. */
+PPX_MUST_USE int ppx_listing_build_splits(const char *const *names, const char *const *paths, int n,
+                                          int follow_symlinks, const volatile sig_atomic_t *stop,
+                                          ppx_listing *l, ppx_err *err);
 void ppx_listing_destroy(ppx_listing *l);
 
 static inline const char *ppx_listing_key(const ppx_listing *l, size_t i)

@@ -234,14 +234,18 @@ static int load_sides(run_state *s, const chunk *c, uint64_t id, out_rec *v, siz
         }
         char path[4096], arc[PPX_KEY_MAX];
         const char *key = ppx__chunk_key(c, k);
-        snprintf(arc, sizeof arc, "%.*s", (int)c->span[k].arc_len, key);
+        int root = s->in_root;
+        size_t skip = 0;
+        if (s->job.splits.n && (root = ppx_split_root(&s->job.splits, key, &skip)) < 0)
+            skip = 0; /* in no split: read below no folder, it fails as such */
+        snprintf(arc, sizeof arc, "%.*s", (int)(c->span[k].arc_len - skip), key + skip);
         ppx_err why;
         ppx_err_clear(&why);
-        int got = s->in_root < 0 && ppx__image_path(s, key, c->span[k].arc_len, path, sizeof path)
+        int got = root < 0 && ppx__image_path(s, key, c->span[k].arc_len, path, sizeof path)
                       ? ppx_err_set(&why, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "path too long")
-                      : ppx_arc_read(&s->in_arc, s->in_root, &s->in_dirs,
-                                     s->in_root >= 0 ? arc : path, &c->span[k].arc, off, size,
-                                     s->cfg->limits.max_file_bytes, &s->scratch, &why);
+                      : ppx_arc_read(&s->in_arc, root, &s->in_dirs, root >= 0 ? arc : path,
+                                     &c->span[k].arc, off, size, s->cfg->limits.max_file_bytes,
+                                     &s->scratch, &why);
         if (got) {
             char msg[PPX_ERR_MSG_MAX];
             snprintf(msg, sizeof msg, "%s", why.msg);

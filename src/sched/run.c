@@ -28,6 +28,8 @@
 #include "prepix/json.h"
 #include "prepix/buf.h"
 
+_Static_assert(PPX_JOB_SPLITS_MAX == PPX_SPLITS_MAX, "the workers hold every split's folder");
+
 volatile sig_atomic_t ppx__stop_signal;
 int ppx__sig_pipe[2] = {-1, -1};
 
@@ -268,7 +270,29 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
     /* A walked INPUT is read from its descriptor, never through a folder
      * swapped for a link after the walk (by whoever reads: every rank with
      * the paths transport, rank 0 with bytes). */
-    if (!s->listing.is_list && !(cfg->transport_bytes && s->rank != 0)) {
+    s->job.splits.n = 0;
+    for (int k = 0; k < PPX_JOB_SPLITS_MAX; k++)
+        s->job.splits.fd[k] = -1;
+    if (cfg->n_splits && !(cfg->transport_bytes && s->rank != 0)) {
+        /* Each split's folder, as INPUT's below: the folders the walk listed. */
+        s->job.splits.names = cfg->split_names;
+        for (int k = 0; k < cfg->n_splits && !local_rc; k++) {
+            int fd = ppx_list_open_at(AT_FDCWD, cfg->split_paths[k], 1, 1);
+            struct stat st;
+            if (fd < 0)
+                local_rc = ppx_err_set(&e, PPX_EIO, PPX_STAGE_INPUT, "cannot open split %s: %s",
+                                       cfg->split_paths[k], strerror(-fd));
+            else if (s->rank == 0 &&
+                     (fstat(fd, &st) != 0 || (uint64_t)st.st_dev != s->listing.split_ids[k].dev ||
+                      (uint64_t)st.st_ino != s->listing.split_ids[k].ino))
+                local_rc = ppx_err_set(&e, PPX_ECHANGED, PPX_STAGE_INPUT,
+                                       "split %s is not the folder that was listed (replaced "
+                                       "meanwhile)",
+                                       cfg->split_paths[k]);
+            if (fd >= 0)
+                s->job.splits.fd[s->job.splits.n++] = fd;
+        }
+    } else if (!s->listing.is_list && !(cfg->transport_bytes && s->rank != 0)) {
         s->in_root = ppx_list_open_at(AT_FDCWD, s->root, 1, 1);
         struct stat st;
         if (s->in_root < 0) {
@@ -326,13 +350,15 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
         /* Workers keep INPUT and OUTDIR and close the rest: the signal
          * pipe, the journal, the lock and MPI's descriptors are the rank's
          * alone (a worker outliving its rank must not hold the OUTDIR lock). */
-        int keep[] = {s->in_root, s->outdir.fd};
+        int keep[2 + PPX_JOB_SPLITS_MAX] = {s->in_root, s->outdir.fd};
+        for (int k = 0; k < s->job.splits.n; k++)
+            keep[2 + k] = s->job.splits.fd[k];
         ppx_pool_config pc = {.workers = s->workers,
                               .timeout_s = cfg->timeout_s,
                               .as_limit = as,
                               .work = ppx_job_worker(&s->job),
                               .keep_fds = keep,
-                              .n_keep_fds = 2};
+                              .n_keep_fds = 2 + s->job.splits.n};
         local_rc = ppx_pool_new(&pc, &s->pool, &e);
     }
     /* Agree before going on: one rank that cannot start stops everyone. The
@@ -391,6 +417,8 @@ out:
     ppx_dircache_destroy(&s->out_dirs);
     if (s->in_root >= 0)
         close(s->in_root);
+    for (int k = 0; k < s->job.splits.n; k++)
+        close(s->job.splits.fd[k]);
     if (s->jdir >= 0)
         close(s->jdir);
     if (s->lock_fd >= 0)

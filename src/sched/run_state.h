@@ -348,7 +348,11 @@ typedef struct {
     int ok; /* rep is filled */
     ppx_dups dups;
     ppx_dup_report rep;
-    char **paths; /* owned: the path of each group member, NULL for the others */
+    char **paths;            /* owned: the path of each group member, NULL for the others */
+    ppx_leak *leaks;         /* owned: named splits, the leaks between them */
+    ppx_leak_match *matches; /* owned: their matches */
+    ppx_dup_shown shown[PPX_THUMB_GROUPS];
+    char **thumbs; /* owned: data: URIs of the members shown, per position in prints */
     char list_path[4096];
     ppx_err err;
 } dups_end;
@@ -359,6 +363,14 @@ typedef struct {
  * could not be written, out of memory). de must be freed in either case. */
 PPX_MUST_USE int ppx__dups_prepare(run_state *s, ppx_prints *prints, uint64_t ok, int write_list,
                                    dups_end *de);
+/* The thumbnails of the groups the HTML report shows (the largest,
+ * PPX_THUMB_GROUPS at most, their first PPX_THUMB_MEMBERS members): each
+ * member read and decoded again as the run's workers do (a worker process
+ * with the same limits and timeout, reading below INPUT's descriptor),
+ * reduced to 64 pixels and encoded as JPEG into a data: URI. A member that
+ * cannot be read or decoded gets none. Rank 0, after the pass; 0 or
+ * PPX_ENOMEM (a pool that cannot start makes no thumbnails, not an error). */
+PPX_MUST_USE int ppx__dups_thumbs(run_state *s, dups_end *de);
 void ppx__dups_end_free(dups_end *de);
 /* exclude.c: leaves out of the listing the entries --exclude names (its
  * "@FILE" lines, or the one path given), matched against the path the report

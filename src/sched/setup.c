@@ -338,20 +338,28 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
     const ppx_run_config *cfg = s->cfg;
     ppx_err e;
     ppx_err_clear(&e);
-    if (cfg->outdir && cfg->input[0] != '@' && path_inside(cfg->outdir, cfg->input)) {
-        fprintf(stderr, "prepix: OUTDIR %s is INPUT or lies inside it; choose another folder\n",
-                cfg->outdir);
-        return 2;
+    /* Each split's folder is an INPUT of its own. */
+    int n_in = cfg->n_splits ? cfg->n_splits : 1;
+    for (int k = 0; k < n_in; k++) {
+        const char *in = cfg->n_splits ? cfg->split_paths[k] : cfg->input;
+        if (cfg->outdir && in[0] != '@' && path_inside(cfg->outdir, in)) {
+            fprintf(stderr, "prepix: OUTDIR %s is INPUT or lies inside it; choose another folder\n",
+                    cfg->outdir);
+            return 2;
+        }
+        if (cfg->outdir && in[0] != '@' && input_inside_outdir(cfg->outdir, in)) {
+            fprintf(stderr,
+                    "prepix: INPUT %s lies inside OUTDIR %s, where outputs could replace inputs; "
+                    "choose another folder\n",
+                    in, cfg->outdir);
+            return 2;
+        }
     }
-    if (cfg->outdir && cfg->input[0] != '@' && input_inside_outdir(cfg->outdir, cfg->input)) {
-        fprintf(stderr,
-                "prepix: INPUT %s lies inside OUTDIR %s, where outputs could replace inputs; "
-                "choose another folder\n",
-                cfg->input, cfg->outdir);
-        return 2;
-    }
-    int rc =
-        ppx_listing_build(cfg->input, cfg->follow_symlinks, &ppx__stop_signal, &s->listing, &e);
+    int rc = cfg->n_splits ? ppx_listing_build_splits(cfg->split_names, cfg->split_paths,
+                                                      cfg->n_splits, cfg->follow_symlinks,
+                                                      &ppx__stop_signal, &s->listing, &e)
+                           : ppx_listing_build(cfg->input, cfg->follow_symlinks, &ppx__stop_signal,
+                                               &s->listing, &e);
     if (rc == PPX_ECANCELED)
         return stopped_before_work(s);
     if (rc) {

@@ -47,6 +47,11 @@ static size_t class_span(const ppx_listing *l, size_t i, const char **start, int
     const char *key = ppx_listing_key(l, i);
     const ppx_member *m = ppx_listing_member(l, i);
     *cls = PPX_NO_CLS;
+    if (!m && l->n_splits) {
+        /* SPLIT/CLASS/...: the class is the folder under the split. */
+        const char *slash = strchr(key, '/');
+        return slash ? first_folder(slash + 1, start) : 0;
+    }
     if (!m)
         return first_folder(key, start);
     if (m->cls != PPX_NO_CLS) {

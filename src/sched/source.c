@@ -19,6 +19,13 @@
 
 int ppx__input_path(const run_state *s, const char *key, char *out, size_t cap)
 {
+    /* SPLIT/REL: the split's folder joined with REL. */
+    const ppx_run_config *cfg = s->cfg;
+    const char *slash = cfg->n_splits ? strchr(key, '/') : NULL;
+    for (int k = 0; slash && k < cfg->n_splits; k++)
+        if (strncmp(cfg->split_names[k], key, (size_t)(slash - key)) == 0 &&
+            cfg->split_names[k][slash - key] == '\0')
+            return ppx_path_join(out, cap, cfg->split_paths[k], slash + 1);
     return ppx_path_join(out, cap, s->root, key);
 }
 
@@ -132,8 +139,9 @@ int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b)
             r = ppx_err_set(&e, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "path too long");
         ppx_file_id fid = {0, 0, 0};
         r = r ? r
-              : ppx_input_read(s->in_root, &s->in_dirs, &s->in_arc, path, sp.arc_len ? &sp : NULL,
-                               k, s->cfg->follow_symlinks, max, &s->scratch, &fid, &e);
+              : ppx_input_read(s->in_root, &s->job.splits, &s->in_dirs, &s->in_arc, path,
+                               sp.arc_len ? &sp : NULL, k, s->cfg->follow_symlinks, max,
+                               &s->scratch, &fid, &e);
         if (r) {
             size_t ml = strlen(e.msg);
             rc = ppx_put_u64(b, (uint64_t)(int64_t)r) || ppx_put_u64(b, (uint64_t)e.stage) ||

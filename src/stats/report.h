@@ -48,6 +48,30 @@ typedef struct {
 /* What a report knows of the shards: none (not a -f tar or -f npy run), not listed (the run
  * did not complete, so neither index.csv nor the list was written), listed. */
 enum { PPX_REPORT_NO_SHARDS, PPX_REPORT_SHARDS_UNLISTED, PPX_REPORT_SHARDS_LISTED };
+/* A leak between named splits: an image of a split (the evaluation side) and
+ * the images of splits named before it in its groups, matches[first ..
+ * first + n) of ppx_dup_report's leak_matches. */
+typedef struct {
+    size_t eval; /* position in prints */
+    int split;
+    size_t first, n;
+} ppx_leak;
+typedef struct {
+    size_t pos; /* position in prints */
+    int split;
+    int distance; /* phash bits apart */
+} ppx_leak_match;
+
+/* The HTML report shows the largest groups, this many at most, with a
+ * thumbnail of their first members, this many at most. */
+#define PPX_THUMB_GROUPS 10
+#define PPX_THUMB_MEMBERS 6
+/* A group the HTML report shows: ppx_dups' exact[group] (near 0) or near[group]. */
+typedef struct {
+    int near;
+    size_t group;
+} ppx_dup_shown;
+
 /* The duplicates of a run, for the reports. */
 typedef struct {
     const ppx_prints *prints; /* every fingerprint, sorted by index */
@@ -57,6 +81,18 @@ typedef struct {
     uint64_t shrunk;          /* fingerprints taken on a reduced decode (shrink-on-load) */
     uint64_t unfingerprinted; /* images ok but without fingerprints (older journals) */
     const char *drop_list;    /* where the paths to drop were written, or NULL */
+    /* Named splits (n_splits > 0): the leaks, in listing order of their eval image. */
+    int n_splits;
+    const char *const *split_names;
+    const ppx_leak *leaks;
+    size_t n_leaks;
+    const ppx_leak_match *leak_matches;
+    /* The groups the HTML report shows, largest first, and the thumbnail of
+     * each member shown (a data: URI per position in prints, NULL where
+     * none was made: the report shows a placeholder). */
+    const ppx_dup_shown *shown;
+    size_t n_shown;
+    const char *const *thumbs;
 } ppx_dup_report;
 
 typedef struct {

@@ -50,6 +50,35 @@ static uint64_t images_in(const ppx_dup_group *g, size_t n)
     return s;
 }
 
+static void leaks(ppx_json *j, const ppx_dup_report *d)
+{
+    ppx_json_arr(j);
+    for (size_t i = 0; i < d->n_leaks; i++) {
+        const ppx_leak *l = &d->leaks[i];
+        ppx_json_obj(j);
+        ppx_json_key(j, "eval");
+        ppx_json_str(j, d->paths[l->eval] ? d->paths[l->eval] : "?");
+        ppx_json_key(j, "split");
+        ppx_json_str(j, d->split_names[l->split]);
+        ppx_json_key(j, "matches");
+        ppx_json_arr(j);
+        for (size_t k = 0; k < l->n; k++) {
+            const ppx_leak_match *m = &d->leak_matches[l->first + k];
+            ppx_json_obj(j);
+            ppx_json_key(j, "path");
+            ppx_json_str(j, d->paths[m->pos] ? d->paths[m->pos] : "?");
+            ppx_json_key(j, "split");
+            ppx_json_str(j, d->split_names[m->split]);
+            ppx_json_key(j, "distance");
+            ppx_json_u64(j, (uint64_t)m->distance);
+            ppx_json_obj_end(j);
+        }
+        ppx_json_arr_end(j);
+        ppx_json_obj_end(j);
+    }
+    ppx_json_arr_end(j);
+}
+
 void ppx__report_dups_json(ppx_json *j, const ppx_dup_report *d)
 {
     const ppx_dups *x = d->dups;
@@ -81,6 +110,10 @@ void ppx__report_dups_json(ppx_json *j, const ppx_dup_report *d)
     groups(j, d, x->exact, x->n_exact, 0);
     ppx_json_key(j, "near");
     groups(j, d, x->near, x->n_near, 1);
+    if (d->n_splits) {
+        ppx_json_key(j, "leaks");
+        leaks(j, d);
+    }
     ppx_json_obj_end(j);
 }
 
@@ -98,4 +131,9 @@ void ppx__report_dups_summary(const ppx_dup_report *d, FILE *f)
         fprintf(f, " (listed in %s)", shown);
     }
     fputc('\n', f);
+    if (d->n_splits)
+        fprintf(f,
+                "prepix: leaks between splits: %zu image%s with a duplicate in a split named "
+                "before %s\n",
+                d->n_leaks, d->n_leaks == 1 ? "" : "s", d->n_leaks == 1 ? "its own" : "theirs");
 }

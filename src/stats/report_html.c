@@ -452,6 +452,52 @@ static void classes_section(html *h, const ppx_report *r)
     raw(h, "</section>\n");
 }
 
+/* The largest groups of duplicates with a thumbnail of their first members (data: URIs
+ * made by rank 0: the page stays self-contained), a placeholder where none could be made. */
+static void duplicates_section(html *h, const ppx_dup_report *d)
+{
+    const ppx_dups *x = d->dups;
+    put(h,
+        "<section id=\"duplicates\"><h2>Duplicates</h2>\n<p>%zu exact groups, %zu near groups "
+        "(phash within %d bits); a deduplicated set drops %zu images.",
+        x->n_exact, x->n_near, d->distance, x->n_drop);
+    if (d->n_splits)
+        put(h, " Leaks between splits: %zu.", d->n_leaks);
+    raw(h, "</p>\n");
+    if (d->n_shown)
+        put(h,
+            "<p class=\"muted\">The %zu largest groups, at most %d images each; the JSON "
+            "report lists them all.</p>\n",
+            d->n_shown, PPX_THUMB_MEMBERS);
+    for (size_t g = 0; g < d->n_shown; g++) {
+        const ppx_dup_group *grp =
+            d->shown[g].near ? &x->near[d->shown[g].group] : &x->exact[d->shown[g].group];
+        put(h, "<div class=\"dupgroup\"><h3>%s group of %zu</h3><div class=\"thumbs\">",
+            d->shown[g].near ? "Near" : "Exact", grp->n);
+        size_t show = grp->n < PPX_THUMB_MEMBERS ? grp->n : PPX_THUMB_MEMBERS;
+        for (size_t k = 0; k < show; k++) {
+            size_t pos = x->members[grp->first + k];
+            const char *t = d->thumbs ? d->thumbs[pos] : NULL;
+            raw(h, "<figure class=\"thumb\">");
+            if (t && strncmp(t, "data:image/jpeg;base64,", 23) == 0 &&
+                strspn(t + 23,
+                       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") ==
+                    strlen(t + 23)) {
+                raw(h, "<img alt=\"\" src=\"");
+                raw(h, t);
+                raw(h, "\">");
+            } else {
+                raw(h, "<div class=\"ph\" title=\"could not be read again\">?</div>");
+            }
+            put(h, "<figcaption>%s", k == 0 ? "<b>kept</b> " : "");
+            text(h, d->paths[pos] ? d->paths[pos] : "?");
+            raw(h, "</figcaption></figure>");
+        }
+        raw(h, "</div></div>\n");
+    }
+    raw(h, "</section>\n");
+}
+
 static const char *exit_meaning(int code)
 {
     switch (code) {
@@ -544,6 +590,11 @@ static const char css[] =
     "vertical-align:middle}"
     "p.norm{margin:.4rem 0}"
     ".scroll{overflow-x:auto}"
+    ".thumbs{display:flex;flex-wrap:wrap;gap:.6rem}"
+    "figure.thumb{width:96px}figure.thumb img,.ph{width:64px;height:64px;object-fit:contain;"
+    "display:block;background:var(--panel);border:1px solid var(--line)}"
+    ".ph{text-align:center;line-height:64px;color:var(--muted)}"
+    "figure.thumb figcaption{overflow-wrap:anywhere;font-size:.7rem}"
     "footer{margin-top:3rem;color:var(--muted);font-size:.8rem}"
     /* A phone's width: less margin, so the plots (scaled to fit) keep legible text. */
     "@media (max-width:40rem){main{padding:1rem .75rem 2rem}th,td{padding:.3rem .45rem}}"
@@ -564,8 +615,11 @@ int ppx_report_html(const ppx_report *r, ppx_buf *out)
             /* The browser itself then refuses any script or fetch, should a string ever
              * slip through unescaped. */
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-            "style-src 'unsafe-inline'\">"
-            "<title>prepix report: ");
+            "style-src 'unsafe-inline'");
+    /* Thumbnails of duplicates are data: URIs, never fetched. */
+    if (r->dups && r->dups->n_shown)
+        raw(&h, "; img-src data:");
+    raw(&h, "\"><title>prepix report: ");
     text(&h, r->input);
     raw(&h, "</title><style>");
     raw(&h, css);
@@ -645,6 +699,8 @@ int ppx_report_html(const ppx_report *r, ppx_buf *out)
         shards_section(&h, r);
     if (r->shards_state == PPX_REPORT_SHARDS_LISTED)
         classes_section(&h, r);
+    if (r->dups)
+        duplicates_section(&h, r->dups);
 
     raw(&h, "<section id=\"channels\"><h2>Channel statistics</h2>\n");
     int groups = 0;

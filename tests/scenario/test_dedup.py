@@ -302,6 +302,123 @@ def exclude_drop_list():
     check("--exclude" in p.stderr, p.stderr)
 
 
+def make_splits(t, leak):
+    """train/CLASS/*.jpg from unrelated photos; val/CLASS/*.jpg from other unrelated photos,
+    plus (leak) a half-size Lanczos copy of train's first photo. Returns (train, val)."""
+    pics = unrelated(photos(), 6)
+    if len(pics) < 6:
+        raise Skip("fewer than 6 unrelated photos found")
+    train, val = os.path.join(t, "train"), os.path.join(t, "val")
+    for i, f in enumerate(pics):
+        d = os.path.join(train if i < 4 else val, "cat" if i % 2 else "dog")
+        os.makedirs(d, exist_ok=True)
+        shutil.copyfile(f, os.path.join(d, "p%d.jpg" % i))
+    if leak:
+        with Image.open(pics[0]) as im:
+            im = im.convert("RGB")
+            im.resize((im.width // 2, im.height // 2), Image.LANCZOS).save(
+                os.path.join(val, "dog", "copy.jpg"), quality=90)
+    return train, val
+
+
+def split_leaks():
+    """Named splits (-i train=DIR -i val=DIR): a val image that is a half-size copy of a train
+    image is reported once, from the val side; outputs go to OUTDIR/SPLIT/REL with labels from
+    the folder under each split (both splits share the classes); the same report for -np 1
+    and -np 3; no leak when the splits are disjoint."""
+    t = tmpdir()
+    train, val = make_splits(os.path.join(t, "leak"), True)
+    args = ["-i", "train=" + train, "-i", "val=" + val, "-p", "resize 64", "--progress",
+            "none", "--duplicates", "on", "-w", "1", "--chunk-size", "2", "-f", "png"]
+    ref = None
+    for name, np_ in (("np1", None), ("np3", 3)):
+        out = os.path.join(t, name)
+        p = run(["run", "-o", out] + args, mpi_np=np_, check=0)
+        r = report(out)
+        check(r["images"]["ok"] == 7, (r["images"], p.stderr))
+        leaks = r["duplicates"]["leaks"]
+        check(len(leaks) == 1, leaks)
+        check(leaks[0]["split"] == "val" and
+              leaks[0]["eval"] == os.path.join(val, "dog", "copy.jpg"), leaks)
+        m = leaks[0]["matches"]
+        check(len(m) == 1 and m[0]["split"] == "train" and
+              m[0]["path"] == os.path.join(train, "dog", "p0.jpg") and m[0]["distance"] <= 4, m)
+        for rel in ("train/dog/p0.png", "val/dog/copy.png", "val/cat/p5.png"):
+            check(os.path.exists(os.path.join(out, rel)), "no output " + rel)
+        got = {k: v for k, v in r["duplicates"].items() if k != "drop_list"}
+        if ref is None:
+            ref = got
+        check(got == ref, "%s: duplicates differ:\n%s\n%s" % (name, got, ref))
+    # The classes: the folders under each split, shared by both.
+    out = os.path.join(t, "tar")
+    run(["run", "-o", out] + args[:-4] + ["-f", "tar", "--shard-size", "4"], check=0)
+    names = [c.get("name") for c in report(out)["classes"]]
+    check(names == ["cat", "dog"], names)
+    # Disjoint splits: no leak, an empty list.
+    train2, val2 = make_splits(os.path.join(t, "clean"), False)
+    out = os.path.join(t, "clean-out")
+    run(["run", "-o", out, "-i", "train=" + train2, "-i", "val=" + val2, "-p", "resize 64",
+         "--progress", "none", "--duplicates", "on"], check=0)
+    check(report(out)["duplicates"]["leaks"] == [], report(out)["duplicates"])
+    # Two inputs must both be named: a path that exists as written is not NAME=DIR.
+    p = run(["stats", "-i", train, "-i", val, "--progress", "none"])
+    check(p.returncode == 2 and "NAME=" in p.stderr, p.stderr)
+
+
+def html_thumbnails():
+    """prepix-report.html shows the largest groups with 64-pixel JPEG thumbnails as data: URIs
+    (at most 10 groups of 6), made by reading the members again: a member gone since the pass
+    shows a placeholder; the page stays self-contained (no network reference, every img a
+    data: URI, the CSP allows images from data: only)."""
+    import re
+    t = tmpdir()
+    inp = os.path.join(t, "in")
+    make_set(inp, bases=3, others=2)
+    out = os.path.join(t, "out")
+    run(["run", "-i", inp, "-o", out, "-p", "resize 48", "--progress", "none",
+         "--duplicates", "on", "-w", "2"], check=0)
+    d = report(out)["duplicates"]
+    with open(os.path.join(out, "prepix-report.html"), encoding="utf-8") as f:
+        markup = f.read()
+    srcs = re.findall(r'<img alt="" src="([^"]*)"', markup)
+    groups = markup.count('class="dupgroup"')
+    check(groups == min(10, d["exact_groups"] + d["near_groups"]) and groups > 0, groups)
+    check(len(srcs) >= groups and len(srcs) <= 6 * groups, len(srcs))
+    check(all(re.fullmatch(r"data:image/jpeg;base64,[A-Za-z0-9+/]+=*", x) for x in srcs),
+          "an img that is not a JPEG data: URI")
+    import base64
+    import io
+    with Image.open(io.BytesIO(base64.b64decode(srcs[0].split(",", 1)[1]))) as im:
+        check(max(im.size) == 64, im.size)
+    check("img-src data:" in markup and 'class="ph"' not in markup, "CSP or placeholder")
+    for ref in ("http://", "https://", "<script", "<link", "@import", "url("):
+        check(ref not in markup, f"the page holds {ref!r}")
+    # A member that cannot be read again: a placeholder in its place. The worker of the pass
+    # stops on it (test hook) and goes on untouched; the thumbnail's worker stops on it
+    # again, and the test replaces the file by a folder first.
+    gone = os.path.join(t, "gone")
+    shutil.copytree(inp, gone)
+    fifo = os.path.join(t, "fifo")
+    os.mkfifo(fifo)
+    name = sorted(f for f in os.listdir(gone) if f.endswith("_png.png"))[0]
+    out2 = os.path.join(t, "out2")
+    proc = spawn([PREPIX, "run", "-i", gone, "-o", out2, "-p", "resize 48", "--progress",
+                  "none", "--duplicates", "on", "-w", "1"],
+                 env={"PPX_TEST_FAULT": "stop:" + name, "PPX_TEST_FIFO": fifo})
+    wait_stderr(proc, "stopped on")
+    with open(fifo, "wb") as f:
+        f.write(b"x")
+    wait_stderr(proc, "stopped on")
+    os.unlink(os.path.join(gone, name))
+    os.mkdir(os.path.join(gone, name))
+    with open(fifo, "wb") as f:
+        f.write(b"x")
+    check(proc.wait(timeout=120) == 0, "exit %s" % proc.returncode)
+    check(report(out2)["images"]["ok"] == len(os.listdir(gone)), "the pass lost an image")
+    with open(os.path.join(out2, "prepix-report.html"), encoding="utf-8") as f:
+        check('class="ph"' in f.read(), "no placeholder for a member gone")
+
+
 if __name__ == "__main__":
     sys.exit(main({f.__name__: f for f in (phash_scipy, groups_variants, groups_np_matrix,
-                                          exclude_drop_list)}))
+                                          exclude_drop_list, split_leaks, html_thumbnails)}))
