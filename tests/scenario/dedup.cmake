@@ -3,7 +3,7 @@ foreach(c phash_scipy)
   ppx_sh_test(NAME corpus.dedup.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
               ARGS ${CMAKE_CURRENT_LIST_DIR}/test_dedup.py ${c} LABELS corpus TIMEOUT 300)
 endforeach()
-foreach(c groups_variants exclude_drop_list html_thumbnails)
+foreach(c groups_variants exclude_drop_list html_thumbnails input_kinds)
   ppx_sh_test(NAME run.dedup.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
               ARGS ${CMAKE_CURRENT_LIST_DIR}/test_dedup.py ${c} LABELS unit TIMEOUT 300)
 endforeach()

@@ -2,11 +2,13 @@
 imagehash's phash, groups of a set of variants made at test time, the same groups for any
 -np, -w, transport and after kill -9 + --resume, --exclude, and leaks between named splits."""
 import glob
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 
 sys.path.insert(0, os.path.dirname(__file__))
 import numpy as np  # noqa: E402
@@ -302,6 +304,45 @@ def exclude_drop_list():
     check("--exclude" in p.stderr, p.stderr)
 
 
+def input_kinds():
+    """Duplicates in every kind of input: a folder, an @LIST, a WebDataset tar with sidecars,
+    and `prepix stats` (no outputs): one image stored as PNG and as TIFF is one exact group."""
+    t = tmpdir()
+    inp = os.path.join(t, "in")
+    os.makedirs(inp)
+    rng = np.random.default_rng(5)
+    same = Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8))
+    other = Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8))
+    same.save(os.path.join(inp, "a.png"))
+    same.save(os.path.join(inp, "a.tif"))
+    other.save(os.path.join(inp, "b.png"))
+    lst = os.path.join(t, "list.txt")
+    with open(lst, "w") as f:
+        f.write("in/a.png\nin/a.tif\nin/b.png\n")
+    tar = os.path.join(t, "s.tar")
+    with tarfile.open(tar, "w", format=tarfile.USTAR_FORMAT) as tf:
+        for name, src in (("000.png", "a.png"), ("001.tif", "a.tif"), ("002.png", "b.png")):
+            tf.add(os.path.join(inp, src), arcname=name)
+            if name.startswith("000"):
+                info = tarfile.TarInfo("000.txt")
+                info.size = 3
+                tf.addfile(info, io.BytesIO(b"cap"))
+    runs = [("folder", ["run", "-i", inp, "-o", os.path.join(t, "o1")], "o1"),
+            ("list", ["run", "-i", "@" + lst, "-o", os.path.join(t, "o2")], "o2"),
+            ("tar", ["run", "-i", tar, "-o", os.path.join(t, "o3"), "-f", "tar"], "o3"),
+            ("stats", ["stats", "-i", inp, "--report", os.path.join(t, "s.json")], None)]
+    for kind, args, out in runs:
+        run(args + ["--progress", "none", "--duplicates", "on"], check=0)
+        if out:
+            rep = report(os.path.join(t, out))
+        else:
+            with open(os.path.join(t, "s.json")) as f:
+                rep = json.load(f)
+        groups = rep["duplicates"]["exact"]
+        check(len(groups) == 1 and len(groups[0]["members"]) == 2,
+              f"{kind}: {rep['duplicates']}")
+
+
 def make_splits(t, leak):
     """train/CLASS/*.jpg from unrelated photos; val/CLASS/*.jpg from other unrelated photos,
     plus (leak) a half-size Lanczos copy of train's first photo. Returns (train, val)."""
@@ -421,4 +462,5 @@ def html_thumbnails():
 
 if __name__ == "__main__":
     sys.exit(main({f.__name__: f for f in (phash_scipy, groups_variants, groups_np_matrix,
-                                          exclude_drop_list, split_leaks, html_thumbnails)}))
+                                          exclude_drop_list, split_leaks, html_thumbnails,
+                                          input_kinds)}))
