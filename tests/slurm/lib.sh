@@ -56,7 +56,11 @@ ppxt_fail() {
 
 # The jobs drive 'prepix run' (DESIGN.md section 3). Until the binary has it, say so and skip.
 ppxt_need_prepix_run() {
-    if ! "$prepix" --help 2>&1 | grep -qw run; then
+    # The help is read whole first: with pipefail, grep -q leaving early would make prepix
+    # die of SIGPIPE on a help longer than one pipe write (4 KiB) and the test skip itself.
+    local help
+    help=$("$prepix" --help 2>&1) || true
+    if ! grep -qw run <<<"$help"; then
         echo "SKIP: $prepix has no 'run' command yet ('prepix --help' does not list it)"
         exit 77
     fi
