@@ -24,7 +24,7 @@ STAGES = [
      ("jpeg_read_scanlines",)),
     ("  jpeg_finish_decompress", ("jpeg_finish_decompress",)),
     ("autorotate", ("ppx_op_autorotate",)),
-    ("resize", ("ppx_op_resize",)),
+    ("resize", ("ppx_op_resize", "ppx_op_resize_window")),
     ("  horizontal pass", ("hpass_u8.avx2", "hpass_u8.default", "hpass_u8")),
     ("  vertical pass", ("vpass_u8.avx2", "vpass_u8.default", "vpass_u8")),
     ("  coefficient tables", ("axis_prepare",)),
