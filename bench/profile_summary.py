@@ -27,7 +27,7 @@ STAGES = [
     ("resize", ("ppx_op_resize", "ppx_op_resize_window")),
     ("  horizontal pass", ("hpass_u8.avx2", "hpass_u8.default", "hpass_u8")),
     ("  vertical pass", ("vpass_u8.avx2", "vpass_u8.default", "vpass_u8")),
-    ("  coefficient tables", ("axis_prepare",)),
+    ("  coefficient tables", ("ppx__resizer_axis", "axis_prepare")),
     ("center-crop", ("ppx_op_center_crop",)),
     ("statistics", ("ppx_img_stats_compute",)),
     ("encode", ("ppx_codec_encode",)),

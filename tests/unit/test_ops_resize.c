@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "ops/ops_impl.h"
 #include "prepix/ops.h"
 
 static const ppx_filter all_filters[] = {PPX_FILTER_NEAREST, PPX_FILTER_BILINEAR,
@@ -449,8 +450,158 @@ static int window_equals_resize_then_crop(void)
     return 0;
 }
 
+/* 1 if two coefficient tables are the same numbers. */
+static int same_table(const ppx__resize_axis *a, const ppx__resize_axis *b)
+{
+    size_t nk = (size_t)a->out * (size_t)a->ksize;
+    return a->in == b->in && a->out == b->out && a->ksize == b->ksize &&
+           memcmp(a->lo, b->lo, a->out * sizeof *a->lo) == 0 &&
+           memcmp(a->n, b->n, a->out * sizeof *a->n) == 0 &&
+           memcmp(a->ik, b->ik, nk * sizeof *a->ik) == 0 &&
+           memcmp(a->fk, b->fk, nk * sizeof *a->fk) == 0;
+}
+
+/* Every table the cache hands out, found or computed, equals the one a new resizer computes,
+ * through a sequence that hits, misses and evicts (more keys than slots, revisited), and a
+ * table looked up again after others were computed into reused slots is still intact. */
+static int table_cache_equals_fresh(void)
+{
+    static const uint32_t sizes[][2] = {{500, 341}, {375, 256}, {500, 384}, {333, 256}, {500, 256},
+                                        {400, 256}, {640, 224}, {427, 224}, {97, 40},   {13, 31},
+                                        {1, 7},     {7, 1},     {4352, 455}};
+    ppx_resizer *rs;
+    CHECK_EQ_INT(ppx_resizer_new(&rs), 0);
+    ppx__resize_cache_stats st;
+    ppx__resizer_cache_stats(rs, &st);
+    CHECK(st.slots >= 3 && st.slots < 3 * 13);
+    ppx_err e;
+    for (int round = 0; round < 3; round++)
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+            for (int f = PPX_FILTER_BILINEAR; f <= PPX_FILTER_LANCZOS3; f++) {
+                /* Round 1 walks the keys backwards: other slots are the least recent. */
+                size_t k = round == 1 ? sizeof sizes / sizeof sizes[0] - 1 - i : i;
+                ppx__resize_axis got, want;
+                CHECK_EQ_INT(
+                    ppx__resizer_axis(rs, sizes[k][0], sizes[k][1], (ppx_filter)f, &got, &e), 0);
+                ppx_resizer *fresh;
+                CHECK_EQ_INT(ppx_resizer_new(&fresh), 0);
+                CHECK_EQ_INT(
+                    ppx__resizer_axis(fresh, sizes[k][0], sizes[k][1], (ppx_filter)f, &want, &e),
+                    0);
+                CHECK(same_table(&got, &want));
+                /* The same key at once: a hit, the same memory. */
+                ppx__resize_axis again;
+                CHECK_EQ_INT(
+                    ppx__resizer_axis(rs, sizes[k][0], sizes[k][1], (ppx_filter)f, &again, &e), 0);
+                CHECK(again.ik == got.ik && same_table(&again, &want));
+                ppx_resizer_free(&fresh);
+            }
+    ppx__resizer_cache_stats(rs, &st);
+    CHECK(st.hits >= 3 * 13 * 3);
+    CHECK(st.misses >= 13 * 3); /* 39 keys through fewer slots: evictions */
+    ppx_resizer_free(&rs);
+    return 0;
+}
+
+/* The cache never holds more than its slots, nor more bytes than its bound once a table
+ * larger than the bound is replaced, and ppx_resizer_trim drops large tables. */
+static int table_cache_bounded(void)
+{
+    ppx_resizer *rs;
+    CHECK_EQ_INT(ppx_resizer_new(&rs), 0);
+    ppx__resize_cache_stats st;
+    ppx__resize_axis ax;
+    ppx_err e;
+    for (uint32_t out = 10; out < 210; out++) {
+        CHECK_EQ_INT(ppx__resizer_axis(rs, 1000, out, PPX_FILTER_LANCZOS3, &ax, &e), 0);
+        ppx__resizer_cache_stats(rs, &st);
+        CHECK(st.tables <= st.slots);
+        CHECK(st.bytes <= st.bytes_max);
+    }
+    CHECK_EQ_INT(st.tables, st.slots);
+    CHECK_EQ_INT(st.misses, 200);
+    /* 300000 -> 3 with Lanczos: 3 x 600001 taps, 14 MB of coefficients, over the bound. */
+    CHECK_EQ_INT(ppx__resizer_axis(rs, 300000, 3, PPX_FILTER_LANCZOS3, &ax, &e), 0);
+    ppx__resizer_cache_stats(rs, &st);
+    CHECK(st.bytes > st.bytes_max);
+    CHECK_EQ_INT(st.tables, 1); /* every other table was dropped to make room */
+    /* The next table replaces it: back under the bound. */
+    CHECK_EQ_INT(ppx__resizer_axis(rs, 500, 341, PPX_FILTER_LANCZOS3, &ax, &e), 0);
+    ppx__resizer_cache_stats(rs, &st);
+    CHECK(st.bytes <= st.bytes_max);
+    /* Trim drops what is larger than it keeps, and keeps the rest. */
+    /* 40000 -> 3: 3 x 80001 taps, 1.9 MB, under the bound. */
+    CHECK_EQ_INT(ppx__resizer_axis(rs, 40000, 3, PPX_FILTER_LANCZOS3, &ax, &e), 0);
+    ppx__resizer_cache_stats(rs, &st);
+    CHECK_EQ_INT(st.tables, 2);
+    CHECK(st.bytes > (size_t)1 << 20);
+    ppx_resizer_trim(rs, (size_t)1 << 20);
+    ppx__resizer_cache_stats(rs, &st);
+    CHECK(st.bytes <= (size_t)1 << 20);
+    CHECK_EQ_INT(st.tables, 1);
+    uint64_t hits = st.hits;
+    CHECK_EQ_INT(ppx__resizer_axis(rs, 500, 341, PPX_FILTER_LANCZOS3, &ax, &e), 0);
+    ppx__resizer_cache_stats(rs, &st);
+    CHECK_EQ_INT(st.hits, hits + 1);
+    ppx_resizer_free(&rs);
+    return 0;
+}
+
+/* Least recently used first: with every slot full, a table looked up again survives the
+ * next miss and the one not looked up longest is evicted. Resizing an image uses two tables
+ * and keeps both. */
+static int table_cache_evicts_lru(void)
+{
+    ppx_resizer *rs;
+    CHECK_EQ_INT(ppx_resizer_new(&rs), 0);
+    ppx__resize_cache_stats st;
+    ppx__resizer_cache_stats(rs, &st);
+    ppx__resize_axis ax;
+    ppx_err e;
+    uint32_t slots = st.slots;
+    for (uint32_t i = 0; i < slots; i++)
+        CHECK_EQ_INT(ppx__resizer_axis(rs, 100, 10 + i, PPX_FILTER_BILINEAR, &ax, &e), 0);
+    CHECK_EQ_INT(ppx__resizer_axis(rs, 100, 10, PPX_FILTER_BILINEAR, &ax, &e), 0); /* hit */
+    CHECK_EQ_INT(ppx__resizer_axis(rs, 100, 99, PPX_FILTER_BILINEAR, &ax, &e), 0); /* miss */
+    ppx__resizer_cache_stats(rs, &st);
+    CHECK_EQ_INT(st.hits, 1);
+    CHECK_EQ_INT(st.misses, slots + 1);
+    CHECK_EQ_INT(st.tables, slots);
+    CHECK_EQ_INT(ppx__resizer_axis(rs, 100, 10, PPX_FILTER_BILINEAR, &ax, &e), 0); /* kept */
+    ppx__resizer_cache_stats(rs, &st);
+    CHECK_EQ_INT(st.hits, 2);
+    CHECK_EQ_INT(ppx__resizer_axis(rs, 100, 11, PPX_FILTER_BILINEAR, &ax, &e), 0); /* evicted */
+    ppx__resizer_cache_stats(rs, &st);
+    CHECK_EQ_INT(st.misses, slots + 2);
+    /* A filter is part of the key. */
+    CHECK_EQ_INT(ppx__resizer_axis(rs, 100, 10, PPX_FILTER_BICUBIC, &ax, &e), 0);
+    ppx__resizer_cache_stats(rs, &st);
+    CHECK_EQ_INT(st.misses, slots + 3);
+    /* A 91x47 image to 13x11 needs two new tables; the result equals a fresh resizer's. */
+    ppx_image src, d1, d2;
+    ppx_image_init(&src);
+    ppx_image_init(&d1);
+    ppx_image_init(&d2);
+    CHECK_EQ_INT(ppx_image_alloc(&src, 91, 47, 3, PPX_U8, NULL, &e), 0);
+    fill_pattern(&src, 9);
+    CHECK_EQ_INT(ppx_op_resize(rs, &src, &d1, 13, 11, PPX_FILTER_BILINEAR, NULL, &e), 0);
+    CHECK_EQ_INT(ppx_op_resize(NULL, &src, &d2, 13, 11, PPX_FILTER_BILINEAR, NULL, &e), 0);
+    CHECK(memcmp(d1.data, d2.data, 13 * 11 * 3) == 0);
+    ppx__resizer_cache_stats(rs, &st);
+    CHECK_EQ_INT(st.misses, slots + 5);
+    CHECK_EQ_INT(ppx_op_resize(rs, &src, &d1, 13, 11, PPX_FILTER_BILINEAR, NULL, &e), 0);
+    ppx__resizer_cache_stats(rs, &st);
+    CHECK_EQ_INT(st.misses, slots + 5); /* both found */
+    ppx_image_destroy(&src);
+    ppx_image_destroy(&d1);
+    ppx_image_destroy(&d2);
+    ppx_resizer_free(&rs);
+    return 0;
+}
+
 PPX_TEST_MAIN(TEST(window_equals_resize_then_crop), TEST(pillow_known_values),
               TEST(constant_stays_constant), TEST(identity_and_single_pass),
               TEST(depth16_matches_8), TEST(overshoot_clamps), TEST(degenerate_sizes),
               TEST(alpha_premultiplied), TEST(resized_crop_is_view), TEST(resizer_reuse),
-              TEST(limits_checked))
+              TEST(limits_checked), TEST(table_cache_equals_fresh), TEST(table_cache_bounded),
+              TEST(table_cache_evicts_lru))
