@@ -51,6 +51,11 @@ typedef struct {
 PPX_MUST_USE int ppx__resizer_axis(ppx_resizer *rs, uint32_t in, uint32_t out, ppx_filter f,
                                    ppx__resize_axis *ax, ppx_err *err);
 
+/* With portable != 0, rs resizes 8-bit images with the portable loops even where the CPU
+ * has AVX2 (the default is the fastest code the CPU runs): the tests check that both give the
+ * same bytes. */
+void ppx__resizer_set_portable(ppx_resizer *rs, int portable);
+
 /* What a resizer's coefficient cache holds: tables and their bytes now, its bounds, and the
  * lookups that found a table or computed one since the resizer was made. */
 typedef struct {
