@@ -104,7 +104,7 @@ def is_progressive(path):
 
 def jpeg_kind_sources(corpus, progressive):
     """The corpus's JPEGs that are progressive (or baseline): thumb224 reported per kind,
-    since the 17 progressive photos are most of the corpus's bytes and decode differently
+    since the 42 progressive photos are 47% of the corpus's JPEG bytes and decode differently
     (all scans entropy-decoded into memory first)."""
     return [s for s in jpeg_sources(corpus) if is_progressive(s) == progressive]
 

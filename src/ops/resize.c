@@ -15,8 +15,17 @@
  *    same shape of loop works along x (acc[j] += tile[x][j] * k over the
  *    16 * channels lanes).
  *
- * On x86-64 the two passes are also compiled for AVX2 and chosen at run time
- * (target_clones), since the baseline SSE2 has no 32-bit lane multiply. */
+ * On x86-64 the 8-bit passes also exist in AVX2 intrinsics, chosen at run time
+ * (the baseline SSE2 has no 32-bit lane multiply, and gcc left the plain loops'
+ * sums on the stack), and the 16-bit passes are compiled for AVX2 as well
+ * (target_clones). Coefficient tables are cached per resizer, by (input size,
+ * output size, filter), since a dataset repeats a few sizes.
+ *
+ * The window of `resize 256 | center-crop 224` of a 500x375 photo takes 160 us
+ * of CPU (AVX2, Zen 4; 330 us before the AVX2 passes): the horizontal pass 70%
+ * of it, of which moving strips into the tile is 15% and the results back to
+ * their rows 9% of the whole (measured by leaving each out), the vertical pass
+ * 28%. The multiply-adds, 3 instructions per 8 samples and tap, are the rest. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
