@@ -190,7 +190,8 @@ def count_outputs(d):
 def bench_tools(work, name, tools, indir, rounds, env, ref, timeout, n_in):
     """Round-robin over TOOLS ([(label, cmd with {IN} {OUT})]); round 0 is
     the warm-up. Returns per-tool summaries."""
-    out = os.path.join(work, "out", name)
+    # A safe folder name: some templates put {OUT} inside a quoted argument (vipsthumbnail).
+    out = os.path.join(work, "out", re.sub(r"[^A-Za-z0-9_.-]", "_", name))
     runs = {t[0]: [] for t in tools}
     errors = {}
     for r in range(rounds + 1):
