@@ -94,6 +94,21 @@ def make_webp_dataset(work, sources, reps):
     return d
 
 
+def is_progressive(path):
+    """True for a progressive JPEG (an SOF2 marker before the first scan)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return bool(im.info.get("progressive") or im.info.get("progression"))
+
+
+def jpeg_kind_sources(corpus, progressive):
+    """The corpus's JPEGs that are progressive (or baseline): thumb224 reported per kind,
+    since the 42 progressive photos are 47% of the corpus's JPEG bytes and decode differently
+    (all scans entropy-decoded into memory first)."""
+    return [s for s in jpeg_sources(corpus) if is_progressive(s) == progressive]
+
+
 def list_images(d):
     return sorted(n for n in os.listdir(d) if n.lower().endswith(IMAGE_EXT))
 
@@ -156,16 +171,27 @@ def run_timed(cmd, cwd, env, timeout):
 
 
 def count_outputs(d):
+    """Image files under D, and image members of the tars (shards) there."""
+    import tarfile
+
     n = 0
-    for _, _, files in os.walk(d):
+    for root, _, files in os.walk(d):
         n += sum(1 for f in files if f.lower().endswith(IMAGE_EXT))
+        for f in files:
+            if f.endswith(".tar"):
+                try:
+                    with tarfile.open(os.path.join(root, f)) as t:
+                        n += sum(1 for m in t if m.name.lower().endswith(IMAGE_EXT))
+                except (OSError, tarfile.TarError):
+                    pass
     return n
 
 
 def bench_tools(work, name, tools, indir, rounds, env, ref, timeout, n_in):
     """Round-robin over TOOLS ([(label, cmd with {IN} {OUT})]); round 0 is
     the warm-up. Returns per-tool summaries."""
-    out = os.path.join(work, "out", name)
+    # A safe folder name: some templates put {OUT} inside a quoted argument (vipsthumbnail).
+    out = os.path.join(work, "out", re.sub(r"[^A-Za-z0-9_.-]", "_", name))
     runs = {t[0]: [] for t in tools}
     errors = {}
     for r in range(rounds + 1):
@@ -427,6 +453,7 @@ def tool_versions():
                         "print(\"Pillow\", PIL.__version__, \"numpy\", numpy.__version__)'"),
         "libjpeg-turbo": first("dpkg-query -W -f '${Package} ${Version}' libjpeg62-turbo"),
         "Open MPI": first("mpirun --version"),
+        "OpenCV": first("/usr/bin/python3 -c 'import cv2; print(\"OpenCV\", cv2.__version__)'"),
     }
 
 
@@ -498,11 +525,13 @@ def main():
                     help="copies of the JPEG corpus for big1024 and stats (their slow peers "
                     "take 10x longer)")
     ap.add_argument("--tiff-reps", type=int, default=12, help="copies of the TIFF variants")
+    ap.add_argument("--imagenet-n", type=int, default=500,
+                    help="ImageNet-shaped photos made for the imagenet workloads")
     ap.add_argument("--scaling-reps", type=int, default=4,
                     help="copies of the JPEG corpus for scaling: -np 1 -w 1 must last >= 5 s, "
                     "or MPI's start-up (~0.35 s) weighs on the -np ratio")
-    ap.add_argument("--only", default="thumb224,big1024,tiff-half,stats,webp224,scaling,sched,"
-                    "memory,archive")
+    ap.add_argument("--only", default="thumb224,thumb224-kinds,imagenet,imagenet-tar,big1024,"
+                    "tiff-half,stats,webp224,scaling,sched,memory,archive")
     ap.add_argument("--peers", default="all", help="'all' or 'none' (prepix and the floor only)")
     ap.add_argument("--doc", help="docs/benchmarks.md to update")
     ap.add_argument("--timeout", type=float, default=600)
@@ -527,7 +556,7 @@ def main():
     X = "printf '%%s\\0' * | xargs -0 -P %d -n 16 sh -c '\"$@\" || exit 1' sh" % jobs
     results = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
                "machine": machine_facts(), "versions": tool_versions(), "jobs": jobs,
-               "runs": a.runs, "workloads": {}}
+               "runs": a.runs, "workloads": {}, "ran": []}
     try:
         commit = subprocess.run(["git", "-C", HERE, "describe", "--always", "--dirty"],
                                 capture_output=True, text=True).stdout.strip()
@@ -546,6 +575,7 @@ def main():
         load0 = os.getloadavg()[0]
         rows = bench_tools(a.work, name, tools, indir, a.runs, env, ref, a.timeout,
                            len(list_images(indir)))
+        results["ran"].append(name)
         results["workloads"][name] = {"rows": rows, "ref": ref_name, "input": indir,
                                       "images": len(list_images(indir)),
                                       "load": [load0, os.getloadavg()[0]],
@@ -555,7 +585,7 @@ def main():
         print(fmt_table(rows, ref, ref_name))
         return rows
 
-    if "thumb224" in only:
+    def thumb224_tools():
         spec = "'autorotate | resize 224 | center-crop 224'"
         tools = [("floor", X + " " + F + " shorter 224"),
                  ("prepix", prepix_run + " -p " + spec + " -f jpeg -q 90 -w %d" % jobs)]
@@ -572,7 +602,47 @@ def main():
                  "-gravity center -extent 224x224 -quality 90"),
                 ("Pillow", PY + " thumb224 -j %d -i {IN} -o {OUT}" % jobs),
                 ("Pillow+draft", PY + " thumb224 --draft -j %d -i {IN} -o {OUT}" % jobs)]
-        workload("thumb224", tools, jpeg_in, "floor", "floor")
+        return tools
+
+    if "thumb224" in only:
+        workload("thumb224", thumb224_tools(), jpeg_in, "floor", "floor")
+
+    if "thumb224-kinds" in only:
+        # The same workload on the baseline and on the progressive photos alone (issue 25).
+        for kind, prog in (("baseline", False), ("progressive", True)):
+            d = make_dataset(a.work, "jpeg-" + kind, jpeg_kind_sources(a.corpus, prog), a.reps)
+            workload("thumb224 " + kind, thumb224_tools(), d, "floor", "floor")
+
+    if "imagenet" in only or "imagenet-tar" in only:
+        # torchvision's evaluation transform on ImageNet-shaped baseline JPEGs (issue 26),
+        # made from the corpus photos by bench/imagenet_set.py. At 500x375 no DCT scale leaves
+        # 2x256 px, so every tool decodes in full; the floor is that decode alone.
+        import imagenet_set
+
+        inet_in = imagenet_set.make(a.corpus, os.path.join(a.work, "data", "imagenet-%d" %
+                                                           a.imagenet_n), a.imagenet_n)
+        spec = "'resize 256 | center-crop 224'"
+        CV = "/usr/bin/python3 " + shlex.quote(os.path.join(HERE, "peer_opencv.py"))
+        if "imagenet" in only:
+            tools = [("Pillow", PY + " imagenet -j %d -i {IN} -o {OUT}" % jobs),
+                     ("prepix", prepix_run + " -p " + spec + " -f jpeg -q 90 -w %d" % jobs)]
+            if peers:
+                tools += [
+                    ("OpenCV", CV + " imagenet -j %d -i {IN} -o {OUT}" % jobs),
+                    # vipsthumbnail has no resize-then-crop of another size: shorter side to
+                    # 224 and crop, the nearest it comes (a little less resize work).
+                    ("vipsthumbnail", X + " vipsthumbnail --size 224x224 --smartcrop centre "
+                     "-o '{OUT}/%s.jpg[Q=90]'"),
+                    ("floor", X + " " + F + " shorter 256")]
+            workload("imagenet", tools, inet_in, "Pillow", "Pillow")
+        if "imagenet-tar" in only:
+            # WebDataset shards: prepix -f tar; the Python peers encode in their workers and
+            # the parent writes one tar (vipsthumbnail writes files only: no row).
+            tools = [("Pillow", PY + " imagenet -j %d -i {IN} --tar {OUT}/shard.tar" % jobs),
+                     ("prepix", prepix_run + " -p " + spec + " -f tar -q 90 -w %d" % jobs)]
+            if peers:
+                tools += [("OpenCV", CV + " imagenet -j %d -i {IN} --tar {OUT}/shard.tar" % jobs)]
+            workload("imagenet tar", tools, inet_in, "Pillow", "Pillow")
 
     if "big1024" in only:
         spec = "'resize 1024 fit=longer filter=lanczos3'"
@@ -872,27 +942,34 @@ def render(res):
     ver = "Peers: " + "; ".join("%s" % v for v in res["versions"].values()) + ".\n\n"
     blocks = {}
     wl = res["workloads"]
-    peers = ""
-    for name in ("thumb224", "big1024", "tiff-half", "stats"):
-        if name not in wl:
-            continue
+    def section(name):
         w = wl[name]
         rows = w["rows"]
-        peers += "### %s (%d images)\n\n" % (name, w["images"])
-        peers += fmt_table(rows, w["ref"] != "-", w["ref"]) + "\n"
-        peers += "Run at %s (prepix %s); load average (1 min) at start and end: %.1f, %.1f.\n\n" % (
+        txt = "### %s (%d images)\n\n" % (name, w["images"])
+        txt += fmt_table(rows, w["ref"] != "-", w["ref"]) + "\n"
+        txt += "Run at %s (prepix %s); load average (1 min) at start and end: %.1f, %.1f.\n\n" % (
             w.get("date", "?"), w.get("commit", res["commit"]), w["load"][0], w["load"][1])
-        peers += targets(name, rows)
+        txt += targets(name, rows)
         errs = [(r["tool"], r["errors"]) for r in rows if r["errors"]]
         if errs:
-            peers += "Failures (last lines of stderr):\n\n"
+            txt += "Failures (last lines of stderr):\n\n"
             for t, e in errs:
-                peers += "    %s: %s\n" % (t, " / ".join(e)[:400].replace(
+                txt += "    %s: %s\n" % (t, " / ".join(e)[:400].replace(
                     os.path.dirname(HERE) + "/", ""))
-            peers += "\n"
-        peers += fmt_commands(rows, w["input"])
-    if peers:
-        blocks["peers"] = head + ver + peers
+            txt += "\n"
+        return txt + fmt_commands(rows, w["input"])
+
+    # Each block holds workloads that run together, so that `--only` on a fresh work folder
+    # (no results.json of earlier runs) rewrites no block whose workloads it did not run.
+    for block, names in (("peers", ("thumb224", "big1024", "tiff-half", "stats")),
+                         ("thumb224-kinds", ("thumb224 baseline", "thumb224 progressive")),
+                         ("imagenet", ("imagenet", "imagenet tar"))):
+        # A block is rewritten when one of its workloads ran this time (its header's date is
+        # this run's); "ran" is absent from results saved before it existed (--render).
+        ran = res.get("ran", list(wl))
+        txt = "".join(section(n) for n in names if n in wl)
+        if txt and any(n in ran for n in names):
+            blocks[block] = head + ver + txt
     if "webp224" in wl:
         # A block of its own, so that `--only webp224` leaves the other workloads' block alone.
         w = wl["webp224"]
@@ -981,6 +1058,8 @@ def targets(name, rows):
                   ("prepix draft=fast", "Pillow+draft", 0.6)]
     elif name == "webp224":
         checks = [("prepix", "Pillow", 0.8)]
+    elif name in ("imagenet", "imagenet tar"):
+        checks = [("prepix", "Pillow", 0.45), ("prepix", "OpenCV", 0.45)]
     s = ""
     for tool, peer, bound in checks:
         w, c = ratio(tool, peer, "wall"), ratio(tool, peer, "cpu")

@@ -7,20 +7,27 @@ WORKLOAD is one of
   thumb224   EXIF transpose, shorter side 224 (lanczos), centre crop 224, JPEG q90
              (also the webp224 workload: the same on WebP inputs, which Pillow decodes
              in full: it has no draft for WebP)
+  imagenet   shorter side 256 (lanczos), centre crop 224, JPEG q90 (torchvision's evaluation
+             transform; no EXIF transpose, as `resize 256 | center-crop 224` has no autorotate)
   big1024    longer side 1024 (lanczos), JPEG q90
   tiff-half  50% (lanczos), TIFF LZW
   stats      per-channel mean/std (numpy), per channel count; prints JSON
 --draft asks libjpeg (through Image.draft) for the smallest DCT scale that
 still covers the resize target: Pillow's shrink-on-load.
+--tar FILE (thumb224, imagenet) writes the JPEGs into one tar instead of files, as a
+WebDataset shard writer does: KKKKKKKKK.jpg and KKKKKKKKK.cls (label -1) per image, in
+listing order; the workers encode, the parent writes.
 
 Work is spread over a multiprocessing.Pool of N processes, one image per
 task, as a dataset script would do it. Exit status 1 when any image failed
 (each failure is printed on stderr).
 """
 import argparse
+import io
 import json
 import os
 import sys
+import tarfile
 from multiprocessing import Pool
 
 from PIL import Image, ImageOps
@@ -32,6 +39,11 @@ def _target(workload, w, h):
     """Resize target size for an image of w x h (upright frame)."""
     if workload == "thumb224":
         s = 224
+        if w <= h:
+            return s, int(s * h / w)
+        return int(s * w / h), s
+    if workload == "imagenet":
+        s = 256
         if w <= h:
             return s, int(s * h / w)
         return int(s * w / h), s
@@ -61,7 +73,7 @@ def _one(path):
             tw, th = _target(a.workload, *im.size)
             im = im.resize((tw, th), Image.LANCZOS)
             base = os.path.splitext(path)[0]
-            if a.workload == "thumb224":
+            if a.workload in ("thumb224", "imagenet"):
                 left = int(round((tw - 224) / 2.0))
                 top = int(round((th - 224) / 2.0))
                 im = im.crop((left, top, left + 224, top + 224))
@@ -70,6 +82,10 @@ def _one(path):
             else:
                 if im.mode in ("RGBA", "LA"):
                     im = im.convert("RGB")
+                if a.tar:
+                    b = io.BytesIO()
+                    im.save(b, format="JPEG", quality=90)
+                    return ("jpg", path, b.getvalue())
                 im.save(os.path.join(a.output, base + ".jpg"), quality=90)
         return None
     except Exception as e:  # a failure is data: count it, go on
@@ -90,11 +106,12 @@ def _stats(im):
 def main():
     global ARGS
     p = argparse.ArgumentParser()
-    p.add_argument("workload", choices=["thumb224", "big1024", "tiff-half", "stats"])
+    p.add_argument("workload", choices=["thumb224", "imagenet", "big1024", "tiff-half", "stats"])
     p.add_argument("--draft", action="store_true")
     p.add_argument("-j", type=int, default=os.cpu_count())
     p.add_argument("-i", dest="input", required=True)
     p.add_argument("-o", dest="output")
+    p.add_argument("--tar")
     ARGS = p.parse_args()
     if ARGS.output:
         os.makedirs(ARGS.output, exist_ok=True)
@@ -104,9 +121,21 @@ def main():
     )
     failed = 0
     acc = {}
+    tar = tarfile.open(ARGS.tar, "w", format=tarfile.USTAR_FORMAT) if ARGS.tar else None
+    key = 0
     with Pool(ARGS.j) as pool:
-        for r in pool.imap_unordered(_one, names, chunksize=4):
+        # A tar keeps the listing's order (imap); files are written in any order.
+        it = pool.imap(_one, names, chunksize=4) if tar else \
+            pool.imap_unordered(_one, names, chunksize=4)
+        for r in it:
             if r is None:
+                continue
+            if r[0] == "jpg":
+                for ext, data in (("jpg", r[2]), ("cls", b"-1")):
+                    ti = tarfile.TarInfo("%09d.%s" % (key, ext))
+                    ti.size = len(data)
+                    tar.addfile(ti, io.BytesIO(data))
+                key += 1
                 continue
             if r[0] == "err":
                 failed += 1
@@ -118,6 +147,8 @@ def main():
             g[1] = g[1] + sq
             g[2] += n
             g[3] += 1
+    if tar:
+        tar.close()
     if ARGS.workload == "stats":
         out = []
         for c, (s, sq, n, images) in sorted(acc.items()):

@@ -8,6 +8,7 @@
 
 #include "prepix/error.h"
 #include "prepix/image.h"
+#include "prepix/ops.h"
 
 /* Checks that an op that computes on samples got U8 or U16 pixels with 1..4
  * channels; writes the message naming the op otherwise. */
@@ -32,5 +33,36 @@ static inline PPX_MUST_USE int ppx__has_alpha(unsigned channels)
 {
     return channels == 2 || channels == 4;
 }
+
+/* The coefficients of one axis of a resize (in -> out samples with one filter), as Pillow
+ * computes them: output i reads input samples lo[i] .. lo[i] + n[i] - 1 with the weights
+ * ik[i * ksize ..] (22-bit fixed point, 8-bit images) or fk[i * ksize ..] (16-bit). */
+typedef struct {
+    uint32_t in, out;
+    int ksize;
+    const int32_t *lo, *n, *ik;
+    const float *fk;
+} ppx__resize_axis;
+
+/* The table of (in, out, filter) from rs's cache, computed into it on a miss (evicting the
+ * least recently used table that the image being resized does not use). *ax points into rs
+ * and stays valid until the next lookup that misses, or ppx_resizer_trim/free. Worker-safe
+ * (rs is one worker's). 0, PPX_ELIMIT (table too large) or PPX_ENOMEM. */
+PPX_MUST_USE int ppx__resizer_axis(ppx_resizer *rs, uint32_t in, uint32_t out, ppx_filter f,
+                                   ppx__resize_axis *ax, ppx_err *err);
+
+/* With portable != 0, rs resizes 8-bit images with the portable loops even where the CPU
+ * has AVX2 (the default is the fastest code the CPU runs): the tests check that both give the
+ * same bytes. */
+void ppx__resizer_set_portable(ppx_resizer *rs, int portable);
+
+/* What a resizer's coefficient cache holds: tables and their bytes now, its bounds, and the
+ * lookups that found a table or computed one since the resizer was made. */
+typedef struct {
+    unsigned slots, tables;
+    size_t bytes, bytes_max;
+    uint64_t hits, misses;
+} ppx__resize_cache_stats;
+void ppx__resizer_cache_stats(const ppx_resizer *rs, ppx__resize_cache_stats *st);
 
 #endif

@@ -15,7 +15,8 @@ ppx_c_test(NAME ops_resize SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_ops_resize.c
            CASES pillow_known_values constant_stays_constant identity_and_single_pass
                  depth16_matches_8 overshoot_clamps degenerate_sizes alpha_premultiplied
                  resized_crop_is_view resizer_reuse limits_checked
-                 window_equals_resize_then_crop
+                 window_equals_resize_then_crop table_cache_equals_fresh table_cache_bounded
+                 table_cache_evicts_lru simd_equals_portable
            LABELS unit)
 ppx_c_test(NAME pipeline SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_pipeline.c
            CASES parse_unknown_op parse_bad_arguments parse_structure parse_empty canonical_text

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "ops/ops_impl.h"
 #include "prepix/ops.h"
 
 static const ppx_filter all_filters[] = {PPX_FILTER_NEAREST, PPX_FILTER_BILINEAR,
@@ -449,8 +450,228 @@ static int window_equals_resize_then_crop(void)
     return 0;
 }
 
+/* 1 if two coefficient tables are the same numbers. */
+static int same_table(const ppx__resize_axis *a, const ppx__resize_axis *b)
+{
+    size_t nk = (size_t)a->out * (size_t)a->ksize;
+    return a->in == b->in && a->out == b->out && a->ksize == b->ksize &&
+           memcmp(a->lo, b->lo, a->out * sizeof *a->lo) == 0 &&
+           memcmp(a->n, b->n, a->out * sizeof *a->n) == 0 &&
+           memcmp(a->ik, b->ik, nk * sizeof *a->ik) == 0 &&
+           memcmp(a->fk, b->fk, nk * sizeof *a->fk) == 0;
+}
+
+/* Every table the cache hands out, found or computed, equals the one a new resizer computes,
+ * through a sequence that hits, misses and evicts (more keys than slots, revisited), and a
+ * table looked up again after others were computed into reused slots is still intact. */
+static int table_cache_equals_fresh(void)
+{
+    static const uint32_t sizes[][2] = {{500, 341}, {375, 256}, {500, 384}, {333, 256}, {500, 256},
+                                        {400, 256}, {640, 224}, {427, 224}, {97, 40},   {13, 31},
+                                        {1, 7},     {7, 1},     {4352, 455}};
+    ppx_resizer *rs;
+    CHECK_EQ_INT(ppx_resizer_new(&rs), 0);
+    ppx__resize_cache_stats st;
+    ppx__resizer_cache_stats(rs, &st);
+    CHECK(st.slots >= 3 && st.slots < 3 * 13);
+    ppx_err e;
+    for (int round = 0; round < 3; round++)
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+            for (int f = PPX_FILTER_BILINEAR; f <= PPX_FILTER_LANCZOS3; f++) {
+                /* Round 1 walks the keys backwards: other slots are the least recent. */
+                size_t k = round == 1 ? sizeof sizes / sizeof sizes[0] - 1 - i : i;
+                ppx__resize_axis got, want;
+                CHECK_EQ_INT(
+                    ppx__resizer_axis(rs, sizes[k][0], sizes[k][1], (ppx_filter)f, &got, &e), 0);
+                ppx_resizer *fresh;
+                CHECK_EQ_INT(ppx_resizer_new(&fresh), 0);
+                CHECK_EQ_INT(
+                    ppx__resizer_axis(fresh, sizes[k][0], sizes[k][1], (ppx_filter)f, &want, &e),
+                    0);
+                CHECK(same_table(&got, &want));
+                /* The same key at once: a hit, the same memory. */
+                ppx__resize_axis again;
+                CHECK_EQ_INT(
+                    ppx__resizer_axis(rs, sizes[k][0], sizes[k][1], (ppx_filter)f, &again, &e), 0);
+                CHECK(again.ik == got.ik && same_table(&again, &want));
+                ppx_resizer_free(&fresh);
+            }
+    ppx__resizer_cache_stats(rs, &st);
+    CHECK(st.hits >= 3 * 13 * 3);
+    CHECK(st.misses >= 13 * 3); /* 39 keys through fewer slots: evictions */
+    ppx_resizer_free(&rs);
+    return 0;
+}
+
+/* The cache never holds more than its slots, nor more bytes than its bound once a table
+ * larger than the bound is replaced, and ppx_resizer_trim drops large tables. */
+static int table_cache_bounded(void)
+{
+    ppx_resizer *rs;
+    CHECK_EQ_INT(ppx_resizer_new(&rs), 0);
+    ppx__resize_cache_stats st;
+    ppx__resize_axis ax;
+    ppx_err e;
+    for (uint32_t out = 10; out < 210; out++) {
+        CHECK_EQ_INT(ppx__resizer_axis(rs, 1000, out, PPX_FILTER_LANCZOS3, &ax, &e), 0);
+        ppx__resizer_cache_stats(rs, &st);
+        CHECK(st.tables <= st.slots);
+        CHECK(st.bytes <= st.bytes_max);
+    }
+    CHECK_EQ_INT(st.tables, st.slots);
+    CHECK_EQ_INT(st.misses, 200);
+    /* 300000 -> 3 with Lanczos: 3 x 600001 taps, 14 MB of coefficients, over the bound. */
+    CHECK_EQ_INT(ppx__resizer_axis(rs, 300000, 3, PPX_FILTER_LANCZOS3, &ax, &e), 0);
+    ppx__resizer_cache_stats(rs, &st);
+    CHECK(st.bytes > st.bytes_max);
+    CHECK_EQ_INT(st.tables, 1); /* every other table was dropped to make room */
+    /* The next table replaces it: back under the bound. */
+    CHECK_EQ_INT(ppx__resizer_axis(rs, 500, 341, PPX_FILTER_LANCZOS3, &ax, &e), 0);
+    ppx__resizer_cache_stats(rs, &st);
+    CHECK(st.bytes <= st.bytes_max);
+    /* Trim drops what is larger than it keeps, and keeps the rest. */
+    /* 40000 -> 3: 3 x 80001 taps, 1.9 MB, under the bound. */
+    CHECK_EQ_INT(ppx__resizer_axis(rs, 40000, 3, PPX_FILTER_LANCZOS3, &ax, &e), 0);
+    ppx__resizer_cache_stats(rs, &st);
+    CHECK_EQ_INT(st.tables, 2);
+    CHECK(st.bytes > (size_t)1 << 20);
+    ppx_resizer_trim(rs, (size_t)1 << 20);
+    ppx__resizer_cache_stats(rs, &st);
+    CHECK(st.bytes <= (size_t)1 << 20);
+    CHECK_EQ_INT(st.tables, 1);
+    uint64_t hits = st.hits;
+    CHECK_EQ_INT(ppx__resizer_axis(rs, 500, 341, PPX_FILTER_LANCZOS3, &ax, &e), 0);
+    ppx__resizer_cache_stats(rs, &st);
+    CHECK_EQ_INT(st.hits, hits + 1);
+    ppx_resizer_free(&rs);
+    return 0;
+}
+
+/* Least recently used first: with every slot full, a table looked up again survives the
+ * next miss and the one not looked up longest is evicted. Resizing an image uses two tables
+ * and keeps both. */
+static int table_cache_evicts_lru(void)
+{
+    ppx_resizer *rs;
+    CHECK_EQ_INT(ppx_resizer_new(&rs), 0);
+    ppx__resize_cache_stats st;
+    ppx__resizer_cache_stats(rs, &st);
+    ppx__resize_axis ax;
+    ppx_err e;
+    uint32_t slots = st.slots;
+    for (uint32_t i = 0; i < slots; i++)
+        CHECK_EQ_INT(ppx__resizer_axis(rs, 100, 10 + i, PPX_FILTER_BILINEAR, &ax, &e), 0);
+    CHECK_EQ_INT(ppx__resizer_axis(rs, 100, 10, PPX_FILTER_BILINEAR, &ax, &e), 0); /* hit */
+    CHECK_EQ_INT(ppx__resizer_axis(rs, 100, 99, PPX_FILTER_BILINEAR, &ax, &e), 0); /* miss */
+    ppx__resizer_cache_stats(rs, &st);
+    CHECK_EQ_INT(st.hits, 1);
+    CHECK_EQ_INT(st.misses, slots + 1);
+    CHECK_EQ_INT(st.tables, slots);
+    CHECK_EQ_INT(ppx__resizer_axis(rs, 100, 10, PPX_FILTER_BILINEAR, &ax, &e), 0); /* kept */
+    ppx__resizer_cache_stats(rs, &st);
+    CHECK_EQ_INT(st.hits, 2);
+    CHECK_EQ_INT(ppx__resizer_axis(rs, 100, 11, PPX_FILTER_BILINEAR, &ax, &e), 0); /* evicted */
+    ppx__resizer_cache_stats(rs, &st);
+    CHECK_EQ_INT(st.misses, slots + 2);
+    /* A filter is part of the key. */
+    CHECK_EQ_INT(ppx__resizer_axis(rs, 100, 10, PPX_FILTER_BICUBIC, &ax, &e), 0);
+    ppx__resizer_cache_stats(rs, &st);
+    CHECK_EQ_INT(st.misses, slots + 3);
+    /* A 91x47 image to 13x11 needs two new tables; the result equals a fresh resizer's. */
+    ppx_image src, d1, d2;
+    ppx_image_init(&src);
+    ppx_image_init(&d1);
+    ppx_image_init(&d2);
+    CHECK_EQ_INT(ppx_image_alloc(&src, 91, 47, 3, PPX_U8, NULL, &e), 0);
+    fill_pattern(&src, 9);
+    CHECK_EQ_INT(ppx_op_resize(rs, &src, &d1, 13, 11, PPX_FILTER_BILINEAR, NULL, &e), 0);
+    CHECK_EQ_INT(ppx_op_resize(NULL, &src, &d2, 13, 11, PPX_FILTER_BILINEAR, NULL, &e), 0);
+    CHECK(memcmp(d1.data, d2.data, 13 * 11 * 3) == 0);
+    ppx__resizer_cache_stats(rs, &st);
+    CHECK_EQ_INT(st.misses, slots + 5);
+    CHECK_EQ_INT(ppx_op_resize(rs, &src, &d1, 13, 11, PPX_FILTER_BILINEAR, NULL, &e), 0);
+    ppx__resizer_cache_stats(rs, &st);
+    CHECK_EQ_INT(st.misses, slots + 5); /* both found */
+    ppx_image_destroy(&src);
+    ppx_image_destroy(&d1);
+    ppx_image_destroy(&d2);
+    ppx_resizer_free(&rs);
+    return 0;
+}
+
+/* The AVX2 passes (where the CPU has them) give the bytes of the portable loops: every
+ * channel count, alpha premultiplied included, shrinking and enlarging, rows shorter than a
+ * strip or than 16 samples, lengths that are not a multiple of 16, windows at odd offsets,
+ * each filter. */
+static int simd_equals_portable(void)
+{
+    static const uint32_t sizes[][4] = {
+        /* src w, h, resized w, h */
+        {500, 375, 341, 256}, {375, 500, 256, 341}, {97, 61, 40, 25},   {64, 48, 299, 224},
+        {300, 200, 37, 29},   {13, 11, 31, 7},      {200, 150, 96, 72}, {5, 40, 3, 17},
+        {40, 5, 17, 3},       {33, 300, 2, 255},    {1, 50, 7, 31},     {50, 1, 31, 7},
+    };
+    ppx_resizer *fast, *port;
+    CHECK_EQ_INT(ppx_resizer_new(&fast), 0);
+    CHECK_EQ_INT(ppx_resizer_new(&port), 0);
+    ppx__resizer_set_portable(port, 1);
+    ppx_image src, a, b;
+    ppx_image_init(&src);
+    ppx_image_init(&a);
+    ppx_image_init(&b);
+    ppx_err e;
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
+        for (unsigned c = 1; c <= 4; c++)
+            for (int f = 1; f < 4; f++) {
+                const uint32_t *z = sizes[k];
+                ppx_filter filter = all_filters[f];
+                CHECK_EQ_INT(ppx_image_alloc(&src, z[0], z[1], c, PPX_U8, NULL, &e), 0);
+                fill_pattern(&src, (unsigned)(k * 7 + c));
+                CHECK_EQ_INT(ppx_op_resize(fast, &src, &a, z[2], z[3], filter, NULL, &e), 0);
+                CHECK_EQ_INT(ppx_op_resize(port, &src, &b, z[2], z[3], filter, NULL, &e), 0);
+                for (uint32_t y = 0; y < a.height; y++)
+                    CHECK(memcmp(ppx_image_row(&a, y), ppx_image_row(&b, y), (size_t)a.width * c) ==
+                          0);
+                /* One pass only. */
+                CHECK_EQ_INT(ppx_op_resize(fast, &src, &a, z[2], z[1], filter, NULL, &e), 0);
+                CHECK_EQ_INT(ppx_op_resize(port, &src, &b, z[2], z[1], filter, NULL, &e), 0);
+                for (uint32_t y = 0; y < a.height; y++)
+                    CHECK(memcmp(ppx_image_row(&a, y), ppx_image_row(&b, y), (size_t)a.width * c) ==
+                          0);
+                CHECK_EQ_INT(ppx_op_resize(fast, &src, &a, z[0], z[3], filter, NULL, &e), 0);
+                CHECK_EQ_INT(ppx_op_resize(port, &src, &b, z[0], z[3], filter, NULL, &e), 0);
+                for (uint32_t y = 0; y < a.height; y++)
+                    CHECK(memcmp(ppx_image_row(&a, y), ppx_image_row(&b, y), (size_t)a.width * c) ==
+                          0);
+                /* Windows: centred, and at the far corner. */
+                if (z[0] == z[2] || z[1] == z[3])
+                    continue;
+                uint32_t ww = z[2] > 3 ? z[2] * 2 / 3 : 1, wh = z[3] > 3 ? z[3] * 2 / 3 : 1;
+                ppx_box boxes[2] = {{(z[2] - ww) / 2, (z[3] - wh) / 2, ww, wh},
+                                    {z[2] - ww, z[3] - wh, ww, wh}};
+                for (int i = 0; i < 2; i++) {
+                    CHECK_EQ_INT(ppx_op_resize_window(fast, &src, &a, z[2], z[3], &boxes[i], filter,
+                                                      NULL, &e),
+                                 0);
+                    CHECK_EQ_INT(ppx_op_resize_window(port, &src, &b, z[2], z[3], &boxes[i], filter,
+                                                      NULL, &e),
+                                 0);
+                    for (uint32_t y = 0; y < a.height; y++)
+                        CHECK(memcmp(ppx_image_row(&a, y), ppx_image_row(&b, y),
+                                     (size_t)a.width * c) == 0);
+                }
+            }
+    ppx_image_destroy(&src);
+    ppx_image_destroy(&a);
+    ppx_image_destroy(&b);
+    ppx_resizer_free(&fast);
+    ppx_resizer_free(&port);
+    return 0;
+}
+
 PPX_TEST_MAIN(TEST(window_equals_resize_then_crop), TEST(pillow_known_values),
               TEST(constant_stays_constant), TEST(identity_and_single_pass),
               TEST(depth16_matches_8), TEST(overshoot_clamps), TEST(degenerate_sizes),
               TEST(alpha_premultiplied), TEST(resized_crop_is_view), TEST(resizer_reuse),
-              TEST(limits_checked))
+              TEST(limits_checked), TEST(table_cache_equals_fresh), TEST(table_cache_bounded),
+              TEST(table_cache_evicts_lru), TEST(simd_equals_portable))
