@@ -514,6 +514,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--prepix", required=True)
     ap.add_argument("--floor", required=True)
+    ap.add_argument("--prepix-ref",
+                    help="another prepix (e.g. main's build) run as one more tool, 'prepix ref', "
+                    "in the thumb224 and imagenet workloads: before and after in the same rounds")
     ap.add_argument("--prepix-hooks",
                     help="a prepix with the test fault hook, for the noop chunk-rate runs")
     ap.add_argument("--corpus", required=True)
@@ -548,6 +551,7 @@ def main():
                 "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
                 "OMPI_MCA_rmaps_base_oversubscribe": "1"})
     P = shlex.quote(os.path.abspath(a.prepix))
+    R = shlex.quote(os.path.abspath(a.prepix_ref)) if a.prepix_ref else None
     F = shlex.quote(os.path.abspath(a.floor))
     PY = "/usr/bin/python3 " + shlex.quote(os.path.join(HERE, "peer_pillow.py"))
     # Files go 16 to a process, JOBS processes at a time. The sh wrapper turns
@@ -589,6 +593,9 @@ def main():
         spec = "'autorotate | resize 224 | center-crop 224'"
         tools = [("floor", X + " " + F + " shorter 224"),
                  ("prepix", prepix_run + " -p " + spec + " -f jpeg -q 90 -w %d" % jobs)]
+        if R:
+            tools.append(("prepix ref", R + " run -i {IN} -o {OUT} --progress none -p " + spec +
+                          " -f jpeg -q 90 -w %d" % jobs))
         if peers:
             tools += [
                 ("floor at prepix scale", X + " " + F + " -m 2 shorter 224"),
@@ -626,6 +633,9 @@ def main():
         if "imagenet" in only:
             tools = [("Pillow", PY + " imagenet -j %d -i {IN} -o {OUT}" % jobs),
                      ("prepix", prepix_run + " -p " + spec + " -f jpeg -q 90 -w %d" % jobs)]
+            if R:
+                tools.append(("prepix ref", R + " run -i {IN} -o {OUT} --progress none -p " +
+                              spec + " -f jpeg -q 90 -w %d" % jobs))
             if peers:
                 tools += [
                     ("OpenCV", CV + " imagenet -j %d -i {IN} -o {OUT}" % jobs),
@@ -640,6 +650,9 @@ def main():
             # the parent writes one tar (vipsthumbnail writes files only: no row).
             tools = [("Pillow", PY + " imagenet -j %d -i {IN} --tar {OUT}/shard.tar" % jobs),
                      ("prepix", prepix_run + " -p " + spec + " -f tar -q 90 -w %d" % jobs)]
+            if R:
+                tools.append(("prepix ref", R + " run -i {IN} -o {OUT} --progress none -p " +
+                              spec + " -f tar -q 90 -w %d" % jobs))
             if peers:
                 tools += [("OpenCV", CV + " imagenet -j %d -i {IN} --tar {OUT}/shard.tar" % jobs)]
             workload("imagenet tar", tools, inet_in, "Pillow", "Pillow")
@@ -961,7 +974,8 @@ def render(res):
 
     # Each block holds workloads that run together, so that `--only` on a fresh work folder
     # (no results.json of earlier runs) rewrites no block whose workloads it did not run.
-    for block, names in (("peers", ("thumb224", "big1024", "tiff-half", "stats")),
+    for block, names in (("thumb224", ("thumb224",)),
+                         ("peers", ("big1024", "tiff-half", "stats")),
                          ("thumb224-kinds", ("thumb224 baseline", "thumb224 progressive")),
                          ("imagenet", ("imagenet", "imagenet tar"))):
         # A block is rewritten when one of its workloads ran this time (its header's date is
@@ -1060,10 +1074,15 @@ def targets(name, rows):
         checks = [("prepix", "Pillow", 0.8)]
     elif name in ("imagenet", "imagenet tar"):
         checks = [("prepix", "Pillow", 0.45), ("prepix", "OpenCV", 0.45)]
+    if "prepix ref" in by and "prepix" in by:
+        checks.append(("prepix", "prepix ref", None))
     s = ""
     for tool, peer, bound in checks:
         w, c = ratio(tool, peer, "wall"), ratio(tool, peer, "cpu")
         if w is None:
+            continue
+        if bound is None:  # a comparison, not a target
+            s += "| %s / %s (no target) | %.2f | %.2f | - |\n" % (tool, peer, w, c)
             continue
         s += "| %s <= %.2fx %s | %.2f | %.2f | %s |\n" % (
             tool, bound, peer, w, c, "yes" if w <= bound else "no, by %.0f%%" % (100 * (w / bound - 1)))
