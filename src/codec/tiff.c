@@ -864,7 +864,7 @@ static int read_tiles(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit, 
     const ppx__tiff_px *px = &h->px;
     const uint64_t trow = TIFFTileRowSize64(tif);
     const unsigned planes = px->separate ? h->spp : 1;
-    const size_t pixel = (size_t)img->channels * (size_t)img->type;
+    const size_t pixel = (size_t)img->channels * ppx_sample_size(img->type);
     int rc = 0;
     uint8_t *scratch = malloc((size_t)unit);
     if (!scratch) {
@@ -1013,7 +1013,8 @@ int ppx__tiff_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, p
     if (rc)
         goto out;
     /* Dimensions first: nothing below allocates before this passes. */
-    if ((rc = ppx_limits_check(l, h.w, h.h, h.px.out_ch, (unsigned)h.px.out_type, NULL, err)))
+    if ((rc = ppx_limits_check(l, h.w, h.h, h.px.out_ch, (unsigned)ppx_sample_size(h.px.out_type),
+                               NULL, err)))
         goto out;
     if (h.unsupported) {
         rc = ppx_err_set(err, PPX_EUNSUPPORTED, c.stage, "%s", h.unsupported);
@@ -1061,7 +1062,7 @@ out:
 static int encode_body(tiff_ctx *c, TIFF *tif, const ppx_image *img, uint16_t comp)
 {
     const unsigned ch = img->channels;
-    const size_t row = (size_t)img->width * ch * (size_t)img->type;
+    const size_t row = (size_t)img->width * ch * ppx_sample_size(img->type);
     uint32_t rps = row >= TIFF_STRIP_BYTES ? 1 : (uint32_t)(TIFF_STRIP_BYTES / row);
     if (rps > img->height)
         rps = img->height;
@@ -1111,8 +1112,8 @@ int ppx__tiff_encode(const ppx_image *img, const ppx_encode_opts *o, ppx_buf *ou
 {
     if (img->type != PPX_U8 && img->type != PPX_U16)
         return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_ENCODE,
-                           "TIFF output takes 8- or 16-bit integer samples, not %d-byte samples",
-                           (int)img->type);
+                           "TIFF output takes 8- or 16-bit integer samples, not %s samples",
+                           ppx_sample_name(img->type));
     if (img->channels < 1 || img->channels > 4 || img->width == 0 || img->height == 0)
         return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_ENCODE,
                            "cannot write a %ux%u image with %u channels", img->width, img->height,

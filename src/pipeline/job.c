@@ -248,7 +248,7 @@ static int npy_payload(const ppx_job_config *cfg, ppx_job_ctx *c, ppx_image *img
             return rc;
         img = f;
     }
-    size_t row = (size_t)img->width * img->channels * img->type;
+    size_t row = (size_t)img->width * img->channels * ppx_sample_size(img->type);
     c->out.len = 0;
     if (ppx_buf_reserve(&c->out, row * img->height))
         return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_ENCODE, "out of memory");
@@ -346,7 +346,7 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
         if (rc)
             goto out;
     } else {
-        if (res->type == PPX_U8 || res->type == PPX_U16)
+        if ((res->type == PPX_U8 || res->type == PPX_U16) && ppx_image_is_color(res))
             ppx_img_stats_compute(res, &r->st);
         if (!cfg->write_outputs)
             goto out;
