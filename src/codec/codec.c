@@ -99,6 +99,8 @@ int ppx_codec_inspect(const uint8_t *buf, size_t len, const ppx_limits *limits, 
     default:
         return unknown_format(len, err);
     }
+    if (rc == 0 && !tmp.sample)
+        tmp.sample = tmp.bits == 16 && tmp.cs != PPX_CS_PALETTE ? PPX_U16 : PPX_U8;
     if (rc == 0)
         *info = tmp;
     return rc;
@@ -140,6 +142,8 @@ int ppx_codec_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *opts
     default:
         return unknown_format(len, err);
     }
+    if (rc == 0 && !tmp.sample)
+        tmp.sample = img->type;
     if (rc == 0 && info)
         *info = tmp;
     return rc;

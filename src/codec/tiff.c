@@ -50,6 +50,7 @@ typedef struct {
     char damage[300];
     const char *unit_what; /* "strip" or "tile" while one is decoded, else NULL */
     uint32_t unit;
+    uint64_t narrowed; /* float64 samples whose value float32 cannot hold */
 } tiff_ctx;
 
 /* Everything we use from the first directory. */
@@ -60,6 +61,7 @@ typedef struct {
     uint32_t tw, th; /* tile size; for strips: image width and rows per strip */
     int has_icc;
     int extras_declared;
+    int plain_bands; /* raw samples whose bands have no colour meaning */
     /* Decoding plan. */
     const char *unsupported; /* why we cannot decode it, or NULL */
     char why[160];
@@ -593,20 +595,25 @@ static void read_directory(TIFF *tif, tiff_hdr *h)
     if (!h->extras_declared)
         nextra = 0;
 
-    /* Sample format and depth. */
-    if (h->sampleformat == SAMPLEFORMAT_IEEEFP)
-        set_unsupported(h, "%u-bit float samples are not supported", h->bps);
-    else if (h->sampleformat == SAMPLEFORMAT_INT)
-        set_unsupported(h, "%u-bit signed integer samples are not supported", h->bps);
-    else if (h->sampleformat == SAMPLEFORMAT_COMPLEXINT ||
-             h->sampleformat == SAMPLEFORMAT_COMPLEXIEEEFP)
+    /* Sample format and depth. Undefined (4) is read as unsigned, as the
+     * TIFF 6.0 supplement says. */
+    unsigned sf = h->sampleformat == SAMPLEFORMAT_VOID ? SAMPLEFORMAT_UINT : h->sampleformat;
+    const int photo_depth = sf == SAMPLEFORMAT_UINT && (h->bps == 1 || h->bps == 2 || h->bps == 4 ||
+                                                        h->bps == 8 || h->bps == 16);
+    if (sf == SAMPLEFORMAT_COMPLEXINT || sf == SAMPLEFORMAT_COMPLEXIEEEFP)
         set_unsupported(h, "complex samples are not supported");
-    else if (h->bps != 1 && h->bps != 2 && h->bps != 4 && h->bps != 8 && h->bps != 16)
-        set_unsupported(h, "%u-bit samples are not supported (1, 2, 4, 8 or 16)", h->bps);
+    else if (sf == SAMPLEFORMAT_IEEEFP && h->bps != 16 && h->bps != 32 && h->bps != 64)
+        set_unsupported(h, "%u-bit float samples are not supported (16, 32 or 64)", h->bps);
+    else if ((sf == SAMPLEFORMAT_INT || sf == SAMPLEFORMAT_UINT) && (h->bps < 1 || h->bps > 32))
+        set_unsupported(h, "%u-bit integer samples are not supported (1 to 32)", h->bps);
+    else if (sf != SAMPLEFORMAT_UINT && sf != SAMPLEFORMAT_INT && sf != SAMPLEFORMAT_IEEEFP)
+        set_unsupported(h, "SampleFormat %u is not supported", h->sampleformat);
+    if (h->spp == 0)
+        set_unsupported(h, "no samples per pixel");
     if (h->compression != COMPRESSION_NONE && !TIFFIsCODECConfigured(h->compression))
         set_unsupported(h, "compression scheme %u (%s) is not available in this libtiff",
                         h->compression, compression_name(h->compression));
-    if (h->compression == COMPRESSION_JPEG && h->bps != 8)
+    if (h->compression == COMPRESSION_JPEG && (h->bps != 8 || !photo_depth))
         set_unsupported(h, "%u-bit JPEG-compressed TIFF is not supported", h->bps);
 
     /* Colour. */
@@ -683,6 +690,32 @@ static void read_directory(TIFF *tif, tiff_hdr *h)
     } else if (nextra_px == 1) {
         px->alpha = (int)px->ncolor;
     }
+    /* Raster data (samples that are not a photo's: signed, float, odd
+     * depths, extra bands) keeps every sample of the file as a band with
+     * its value. It stays a colour image when it is exactly gray or RGB
+     * (with straight alpha last); otherwise its bands are plain. */
+    unsigned kept = px->ncolor + (px->alpha >= 0);
+    int extra_bands = h->spp > kept;
+    if ((!photo_depth || extra_bands) && !h->unsupported) {
+        if (h->photometric == PHOTOMETRIC_MINISBLACK || h->photometric == PHOTOMETRIC_RGB) {
+            px->raw = 1;
+            px->sformat = sf;
+            px->out_ch = h->spp;
+            px->out_type = ppx__tiff_px_raw_type(sf, h->bps);
+            h->plain_bands = extra_bands || h->spp > 4 ||
+                             (px->alpha >= 0 && (h->alpha_assoc || px->alpha != (int)px->ncolor));
+            return;
+        }
+        if (!photo_depth)
+            set_unsupported(h,
+                            "%u-bit %s samples are supported for gray, RGB and plain bands, not "
+                            "photometric interpretation %u",
+                            h->bps,
+                            sf == SAMPLEFORMAT_IEEEFP ? "float"
+                            : sf == SAMPLEFORMAT_INT  ? "signed"
+                                                      : "unsigned",
+                            h->photometric);
+    }
     unsigned base_ch = (px->kind == PPX__TIFF_GRAY || px->kind == PPX__TIFF_GRAY_INV) ? 1 : 3;
     px->out_ch = base_ch + (px->alpha >= 0);
     px->out_type = (h->bps == 16 && px->kind != PPX__TIFF_PALETTE) ? PPX_U16 : PPX_U8;
@@ -707,6 +740,8 @@ static void fill_info(const tiff_hdr *h, ppx_info *info)
     info->alpha_associated = h->px.alpha >= 0 && h->alpha_assoc;
     info->has_icc = h->has_icc;
     info->compression = compression_name(h->compression);
+    info->sample = h->px.out_type;
+    info->plain_bands = h->plain_bands;
 }
 
 /* Opens the buffer and reads the first directory; fills the facts. */
@@ -851,7 +886,8 @@ static int read_strips(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit,
                 goto out;
             if (!direct)
                 for (uint32_t r = 0; r < rows; r++)
-                    ppx__tiff_px_row(px, p, scratch + r * line, h->w, ppx_image_row(img, y0 + r));
+                    c->narrowed += ppx__tiff_px_row(px, p, scratch + r * line, h->w,
+                                                    ppx_image_row(img, y0 + r));
         }
     }
 out:
@@ -900,8 +936,8 @@ static int read_tiles(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit, 
                 if ((rc = check_damage(c)))
                     goto out;
                 for (uint32_t r = 0; r < rows; r++)
-                    ppx__tiff_px_row(px, p, scratch + r * trow, n,
-                                     ppx_image_row(img, ty + r) + tx * pixel);
+                    c->narrowed += ppx__tiff_px_row(px, p, scratch + r * trow, n,
+                                                    ppx_image_row(img, ty + r) + tx * pixel);
                 /* Stop early on a hostile tile size that makes the loops
                  * wrap (tx + tw overflowing 32 bits). */
                 if (tx > UINT32_MAX - h->tw)
@@ -1020,6 +1056,11 @@ int ppx__tiff_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, p
         rc = ppx_err_set(err, PPX_EUNSUPPORTED, c.stage, "%s", h.unsupported);
         goto out;
     }
+    if (h.px.raw && h.spp > PPX_MAX_BANDS) {
+        rc = ppx_err_set(err, PPX_ELIMIT, c.stage, "%u bands, over the limit of %u", h.spp,
+                         PPX_MAX_BANDS);
+        goto out;
+    }
     if (h.jpeg_rgb && !TIFFSetField(tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB)) {
         rc = lib_fail(&c, PPX_ECORRUPT, "cannot set the JPEG colour mode");
         goto out;
@@ -1045,8 +1086,10 @@ int ppx__tiff_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, p
         if (rc)
             goto out;
     }
-    if (h.px.alpha >= 0 && h.alpha_assoc && !h.rgba_fallback)
+    if (h.px.alpha >= 0 && h.alpha_assoc && !h.rgba_fallback && !h.px.raw)
         ppx__tiff_px_unpremultiply(img);
+    img->plain_bands = h.plain_bands;
+    info->narrowed = c.narrowed;
     img->orientation = h.orientation;
     img->alpha_associated = info->alpha_associated && !h.rgba_fallback;
     img->source_cs = h.cs;
