@@ -1105,25 +1105,38 @@ out:
 static int encode_body(tiff_ctx *c, TIFF *tif, const ppx_image *img, uint16_t comp)
 {
     const unsigned ch = img->channels;
-    const size_t row = (size_t)img->width * ch * ppx_sample_size(img->type);
+    const size_t bs = ppx_sample_size(img->type);
+    const size_t row = (size_t)img->width * ch * bs;
     uint32_t rps = row >= TIFF_STRIP_BYTES ? 1 : (uint32_t)(TIFF_STRIP_BYTES / row);
     if (rps > img->height)
         rps = img->height;
+    const int color = ppx_image_is_color(img);
+    const uint16_t sf = ppx_sample_is_float(img->type)    ? SAMPLEFORMAT_IEEEFP
+                        : ppx_sample_is_signed(img->type) ? SAMPLEFORMAT_INT
+                                                          : SAMPLEFORMAT_UINT;
     int ok = TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, img->width) &&
              TIFFSetField(tif, TIFFTAG_IMAGELENGTH, img->height) &&
-             TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, img->type == PPX_U16 ? 16 : 8) &&
+             TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, (uint16_t)(8 * bs)) &&
              TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, ch) &&
-             TIFFSetField(tif, TIFFTAG_SAMPLEFORMAT, SAMPLEFORMAT_UINT) &&
+             TIFFSetField(tif, TIFFTAG_SAMPLEFORMAT, sf) &&
              TIFFSetField(tif, TIFFTAG_PHOTOMETRIC,
-                          ch >= 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK) &&
+                          color && ch >= 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK) &&
              TIFFSetField(tif, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG) &&
              TIFFSetField(tif, TIFFTAG_COMPRESSION, comp) &&
              TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, rps);
     if (ok && comp != COMPRESSION_NONE)
-        ok = TIFFSetField(tif, TIFFTAG_PREDICTOR, PREDICTOR_HORIZONTAL);
-    if (ok && (ch == 2 || ch == 4)) {
+        ok = TIFFSetField(tif, TIFFTAG_PREDICTOR,
+                          sf == SAMPLEFORMAT_IEEEFP ? PREDICTOR_FLOATINGPOINT
+                                                    : PREDICTOR_HORIZONTAL);
+    if (ok && color && (ch == 2 || ch == 4)) {
         uint16_t es = EXTRASAMPLE_UNASSALPHA;
         ok = TIFFSetField(tif, TIFFTAG_EXTRASAMPLES, 1, &es);
+    } else if (ok && !color) {
+        /* Plain bands: every sample after the first is an unspecified
+         * extra sample, which readers keep as a band. */
+        uint16_t es[PPX_MAX_BANDS] = {0};
+        if (ch > 1)
+            ok = TIFFSetField(tif, TIFFTAG_EXTRASAMPLES, (uint16_t)(ch - 1), es);
     }
     /* Pixels stay as stored when no autorotate ran: keep their meaning. */
     if (ok && img->orientation > 1 && img->orientation <= 8)
@@ -1153,11 +1166,8 @@ static int encode_body(tiff_ctx *c, TIFF *tif, const ppx_image *img, uint16_t co
 
 int ppx__tiff_encode(const ppx_image *img, const ppx_encode_opts *o, ppx_buf *out, ppx_err *err)
 {
-    if (img->type != PPX_U8 && img->type != PPX_U16)
-        return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_ENCODE,
-                           "TIFF output takes 8- or 16-bit integer samples, not %s samples",
-                           ppx_sample_name(img->type));
-    if (img->channels < 1 || img->channels > 4 || img->width == 0 || img->height == 0)
+    if (img->channels < 1 || img->channels > PPX_MAX_BANDS || img->width == 0 || img->height == 0 ||
+        strcmp(ppx_sample_name(img->type), "unknown") == 0)
         return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_ENCODE,
                            "cannot write a %ux%u image with %u channels", img->width, img->height,
                            img->channels);

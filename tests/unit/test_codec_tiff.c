@@ -128,10 +128,27 @@ static int encode_refuses(void)
     ppx_err err;
     ppx_encode_opts eo;
     ppx_encode_opts_default(&eo, PPX_FMT_TIFF);
+    /* Float and plain bands: TIFF keeps them; the photo formats refuse
+     * them with the op to add, never quantise them. */
     CHECK(ppx_image_alloc(&in, 4, 4, 3, PPX_F32, NULL, NULL) == 0);
     memset(in.data, 0, in.cap);
-    CHECK_EQ_INT(ppx_codec_encode(&in, &eo, &b, &err), PPX_EUNSUPPORTED);
-    CHECK_EQ_INT(err.stage, PPX_STAGE_ENCODE);
+    CHECK_EQ_INT(ppx_codec_encode(&in, &eo, &b, &err), 0);
+    static const ppx_format photo[] = {PPX_FMT_JPEG, PPX_FMT_PNG, PPX_FMT_WEBP};
+    for (size_t i = 0; i < 3; i++) {
+        ppx_encode_opts po;
+        ppx_encode_opts_default(&po, photo[i]);
+        CHECK_EQ_INT(ppx_codec_encode(&in, &po, &b, &err), PPX_EUNSUPPORTED);
+        CHECK_EQ_INT(err.stage, PPX_STAGE_ENCODE);
+        CHECK(strstr(err.msg, "`scale LO,HI`") != NULL);
+    }
+    CHECK(ppx_image_alloc(&in, 4, 4, 6, PPX_U8, NULL, NULL) == 0);
+    in.plain_bands = 1;
+    memset(in.data, 0, in.cap);
+    CHECK_EQ_INT(ppx_codec_encode(&in, &eo, &b, &err), 0);
+    ppx_encode_opts po;
+    ppx_encode_opts_default(&po, PPX_FMT_PNG);
+    CHECK_EQ_INT(ppx_codec_encode(&in, &po, &b, &err), PPX_EUNSUPPORTED);
+    CHECK(strstr(err.msg, "`bands B1,B2,B3`") != NULL);
     CHECK(ppx_image_alloc(&in, 4, 4, 3, PPX_U8, NULL, NULL) == 0);
     eo.tiff_compression = (ppx_tiff_compression)42;
     CHECK_EQ_INT(ppx_codec_encode(&in, &eo, &b, &err), PPX_EINVAL);
