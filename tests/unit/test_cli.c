@@ -52,7 +52,7 @@ static void scan_tag(const char *line, doc_names *d)
 static int read_man_options(doc_names *d)
 {
     const char *src = getenv("PPX_SOURCE_DIR");
-    char path[4096], line[512];
+    char path[PPX_PATH_MAX], line[512];
     snprintf(path, sizeof path, "%s/docs/prepix.1", src ? src : ".");
     FILE *f = fopen(path, "r");
     if (!f) {
