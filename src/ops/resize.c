@@ -1130,41 +1130,6 @@ static int resample(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, uint3
  * and infinities spread to the outputs whose window holds them), integers
  * rounded half away from zero and clamped to their type. */
 
-static inline double get_any(const uint8_t *p, ppx_sample t)
-{
-    switch (t) {
-    case PPX_U8:
-        return *p;
-    case PPX_I8:
-        return (int8_t)*p;
-    case PPX_U16: {
-        uint16_t v;
-        memcpy(&v, p, 2);
-        return v;
-    }
-    case PPX_I16: {
-        int16_t v;
-        memcpy(&v, p, 2);
-        return v;
-    }
-    case PPX_U32: {
-        uint32_t v;
-        memcpy(&v, p, 4);
-        return v;
-    }
-    case PPX_I32: {
-        int32_t v;
-        memcpy(&v, p, 4);
-        return v;
-    }
-    default: {
-        float v;
-        memcpy(&v, p, 4);
-        return v;
-    }
-    }
-}
-
 static inline double clampd(double v, double lo, double hi)
 {
     v = v < 0 ? ceil(v - 0.5) : floor(v + 0.5);
@@ -1249,7 +1214,7 @@ static int resample_raster(ppx_resizer *rs, const ppx_image *src, ppx_image *dst
             for (unsigned c = 0; c < C; c++) {
                 double acc = 0;
                 for (int32_t j = 0; j < ah.n[x]; j++)
-                    acc += (double)k[j] * get_any(p + (size_t)j * ps + c * bs, t);
+                    acc += (double)k[j] * ppx__sample_get(p + (size_t)j * ps + c * bs, t);
                 d[(size_t)x * C + c] = acc;
             }
         }

@@ -33,6 +33,8 @@ void ppx_pipeline_output_geometry(const ppx_pipeline *pl, ppx_pipeline_geometry 
     for (int i = 0; pl && i < pl->n; i++)
         if (pl->ops[i].kind == PPX_OP_GRAYSCALE || pl->ops[i].kind == PPX_OP_RGB)
             r.channels = pl->ops[i].kind == PPX_OP_GRAYSCALE ? 1 : 3;
+        else if (pl->ops[i].kind == PPX_OP_BANDS)
+            r.channels = pl->ops[i].nbands == 1 || pl->ops[i].nbands == 3 ? pl->ops[i].nbands : 0;
     *g = r;
 }
 
@@ -269,6 +271,10 @@ static int apply(const ppx_op *op, ppx_pipeline_ctx *ctx, const ppx_image *src, 
         return ppx_op_equalize(src, dst, l, err);
     case PPX_OP_NORMALIZE:
         return ppx_op_normalize(src, dst, op->mean, op->std, op->nvals, l, err);
+    case PPX_OP_BANDS:
+        return ppx_op_bands(src, dst, op->bands, op->nbands, l, err);
+    case PPX_OP_SCALE:
+        return ppx_op_scale(src, dst, op->lo, op->hi, op->to, NULL, l, err);
     default:
         return ppx_err_set(err, PPX_EINTERNAL, PPX_STAGE_TRANSFORM, "unknown op kind %d",
                            (int)op->kind);
