@@ -65,6 +65,17 @@ typedef struct {
      * separate ppx_codec_inspect. JPEG and WebP call it. */
     void (*size_hint)(void *arg, const ppx_info *info, uint32_t *min_width, uint32_t *min_height);
     void *size_hint_arg;
+    /* Pages and chips (docs/codecs-tiff-png.md), TIFF only: the directory
+     * of the main chain to decode (0: the first), and, when win_w > 0, only
+     * the window [win_x, win_x + win_w) x [win_y, win_y + win_h) of it,
+     * reading only the strips or tiles the window touches. Limits apply to
+     * the window, not to the page. A window reaching past the right or
+     * bottom edge is filled there with `fill` (rounded and clamped to the
+     * sample type); one starting outside the page is PPX_EINVAL. Other
+     * formats refuse a page > 0 or a window (PPX_EUNSUPPORTED). */
+    uint32_t page;
+    uint32_t win_x, win_y, win_w, win_h;
+    double fill;
 } ppx_decode_opts;
 
 /* Reads the header only. Writes *info on success. Returns 0 or a negative
@@ -81,6 +92,20 @@ PPX_MUST_USE int ppx_codec_inspect(const uint8_t *buf, size_t len, const ppx_lim
  * Returns 0 or a negative code with err filled (stage DECODE). */
 PPX_MUST_USE int ppx_codec_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *opts,
                                   ppx_image *img, ppx_info *info, ppx_err *err);
+
+/* Called by ppx_codec_tiff_pages for each page: its index and size.
+ * Returns 0 to go on, or a negative code (with err filled) to stop. */
+typedef int (*ppx_page_fn)(void *arg, uint32_t page, uint32_t w, uint32_t h, ppx_err *err);
+
+/* The pages first..last (last clipped to the file's last page) of the TIFF
+ * in buf, in order, through fn; reads the directories only, never a strip.
+ * More than max_pages pages in the range (a page bomb) is PPX_ELIMIT before
+ * fn is called; the chain is walked at most 2^20 directories deep, loops
+ * cut. A range starting past the last page is PPX_EINVAL. 0 or a negative
+ * code (stage DECODE) with err filled. Safe in a worker. */
+PPX_MUST_USE int ppx_codec_tiff_pages(const uint8_t *buf, size_t len, const ppx_limits *limits,
+                                      uint32_t first, uint32_t last, uint32_t max_pages,
+                                      ppx_page_fn fn, void *arg, ppx_err *err);
 
 typedef enum { PPX_TIFF_LZW = 0, PPX_TIFF_DEFLATE, PPX_TIFF_NONE } ppx_tiff_compression;
 

@@ -83,6 +83,14 @@ static const char usage_text[] =
     "                         OUTDIR/duplicates.txt; stats: none unless given)\n"
     "      --exclude @FILE    leave out the inputs FILE lists, one a line, as the report names\n"
     "                         them or relative to INPUT (a drop list: find, then drop)\n"
+    "      --pages all|N|A-B  each page (from 0) of a multi-page TIFF is a sample FILE#pN\n"
+    "      --chips WxH        cut each TIFF into WxH chips, samples FILE@X,Y, read by region\n"
+    "      --chip-stride S[,T]  chip corners S (and T down) apart (default: the chip size)\n"
+    "      --chip-edge E      drop (default), pad (with --nodata or 0) or shift the chips that\n"
+    "                         reach past the edge\n"
+    "      --nodata V         chips all of V are skipped (counted: images.nodata); pad value\n"
+    "      --max-pages N      a file with more pages fails whole (default 65536)\n"
+    "      --max-chips N      a file that makes more chips fails whole (default 1000000)\n"
     "\n"
     "Exit codes: 0 all images processed; 1 fatal error (OUTDIR unwritable, MPI failure);\n"
     "2 usage error, nothing written; 3 finished but some images failed (see the report);\n"
@@ -363,7 +371,8 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
         O_DUPS,
         O_DUPDIST,
         O_DROPLIST,
-        O_EXCLUDE
+        O_EXCLUDE,
+        O_SUB /* pages and chips: ppx_sub_parse_option knows them by name */
     };
     static const struct option opts[] = {{"input", required_argument, 0, 'i'},
                                          {"output", required_argument, 0, 'o'},
@@ -393,6 +402,13 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
                                          {"dup-distance", required_argument, 0, O_DUPDIST},
                                          {"drop-list", required_argument, 0, O_DROPLIST},
                                          {"exclude", required_argument, 0, O_EXCLUDE},
+                                         {"pages", required_argument, 0, O_SUB},
+                                         {"chips", required_argument, 0, O_SUB},
+                                         {"chip-stride", required_argument, 0, O_SUB},
+                                         {"chip-edge", required_argument, 0, O_SUB},
+                                         {"nodata", required_argument, 0, O_SUB},
+                                         {"max-pages", required_argument, 0, O_SUB},
+                                         {"max-chips", required_argument, 0, O_SUB},
                                          {0, 0, 0, 0}};
     const char *inputs[SPLITS_MAX + 1];
     int n_inputs = 0;
@@ -409,12 +425,20 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
      * INPUT unless told to (docs/security.md). */
     cfg->follow_symlinks = geteuid() != 0;
     ppx_limits_default(&cfg->limits);
-    int c;
+    ppx_sub_opts_init(&cfg->sub);
+    int c, opt_index = 0;
     uint64_t u;
     int64_t i64;
+    char why[256];
     optind = 1;
-    while ((c = getopt_long(argc, argv, "i:o:p:f:q:w:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "i:o:p:f:q:w:", opts, &opt_index)) != -1) {
         switch (c) {
+        case O_SUB:
+            if (ppx_sub_parse_option(&cfg->sub, opts[opt_index].name, optarg, why, sizeof why)) {
+                usage_error("%s", why);
+                return EXIT_USAGE;
+            }
+            break;
         case 'i':
             if (n_inputs < SPLITS_MAX + 1)
                 inputs[n_inputs++] = optarg;
@@ -601,6 +625,15 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
     }
     if (n_inputs > 1 && parse_splits(inputs, n_inputs, cfg))
         return EXIT_USAGE;
+    if (ppx_sub_finish(&cfg->sub, why, sizeof why)) {
+        usage_error("%s", why);
+        return EXIT_USAGE;
+    }
+    if (ppx_sub_active(&cfg->sub) && (cfg->transport_bytes || cfg->duplicates)) {
+        usage_error("--pages and --chips read parts of files where they lie: not with "
+                    "--transport bytes or --duplicates on");
+        return EXIT_USAGE;
+    }
     if (stats_only) {
         if (cfg->outdir) {
             usage_error("`prepix stats` writes no images: drop -o (use `prepix run`)");

@@ -125,6 +125,10 @@ int ppx_report_json(const ppx_report *r, ppx_buf *out)
     ppx_json_u64(&j, s->failed);
     ppx_json_key(&j, "skipped");
     ppx_json_u64(&j, r->skipped);
+    if (s->nodata) { /* only with --chips --nodata: the report of other runs stays as it was */
+        ppx_json_key(&j, "nodata");
+        ppx_json_u64(&j, s->nodata);
+    }
     ppx_json_obj_end(&j);
     /* Inputs --exclude left out: not in images.total, which counts what the run took. */
     ppx_json_key(&j, "excluded");
@@ -149,7 +153,7 @@ int ppx_report_json(const ppx_report *r, ppx_buf *out)
     ppx_json_key(&j, "elapsed_s");
     ppx_json_dbl(&j, r->elapsed_s);
     ppx_json_key(&j, "images_per_s");
-    uint64_t done_now = s->ok + s->failed - r->resumed_images;
+    uint64_t done_now = s->ok + s->failed + s->nodata - r->resumed_images;
     ppx_json_dbl(&j, r->elapsed_s > 0 ? (double)done_now / r->elapsed_s : 0);
 
     ppx_json_key(&j, "channel_stats");
@@ -263,7 +267,7 @@ int ppx_report_json(const ppx_report *r, ppx_buf *out)
 void ppx_report_summary(const ppx_report *r, const char *report_path, FILE *f)
 {
     const ppx_stats *s = r->stats;
-    uint64_t done_now = s->ok + s->failed - r->resumed_images;
+    uint64_t done_now = s->ok + s->failed + s->nodata - r->resumed_images;
     fprintf(f, "prepix: %s: %llu images, %llu ok, %llu failed, %llu skipped (not images)",
             r->complete ? "done" : "stopped early", (unsigned long long)s->total,
             (unsigned long long)s->ok, (unsigned long long)s->failed,

@@ -650,7 +650,7 @@ int ppx_report_html(const ppx_report *r, ppx_buf *out)
     raw(&h, "</section>\n");
 
     /* The counts at a glance. */
-    uint64_t done_now = s->ok + s->failed - r->resumed_images;
+    uint64_t done_now = s->ok + s->failed + s->nodata - r->resumed_images;
     raw(&h, "<section id=\"summary\"><div class=\"cards\">");
     snprintf(v, sizeof v, "%llu", (unsigned long long)s->total);
     card(&h, "", "images", v);
