@@ -52,6 +52,37 @@ typedef struct {
     const char *compression; /* static string: "lzw", "deflate", "huffman", ... or "" */
 } ppx_info;
 
+/* GeoTIFF georeferencing of one page, kept as the file has it: tags 33550
+ * ModelPixelScale, 33922 ModelTiepoint, 34264 ModelTransformation, 34735
+ * GeoKeyDirectory, 34736 GeoDoubleParams, 34737 GeoAsciiParams, 42113
+ * GDAL_NODATA. Arrays longer than the room here are not kept (the tag is
+ * dropped, never cut). */
+#define PPX_GEO_MAX_TIES 600  /* doubles: 100 tiepoints (GCPs) of 6 */
+#define PPX_GEO_MAX_KEYS 1024 /* shorts: 255 keys of 4 after the header */
+#define PPX_GEO_MAX_DOUBLES 256
+#define PPX_GEO_MAX_ASCII 2048 /* bytes, NUL included */
+typedef struct {
+    int present; /* any of the tags below */
+    uint32_t n_scale, n_ties, n_matrix, n_keys, n_doubles;
+    double scale[3];
+    double ties[PPX_GEO_MAX_TIES];
+    double matrix[16];
+    uint16_t keys[PPX_GEO_MAX_KEYS];
+    double doubles[PPX_GEO_MAX_DOUBLES];
+    char ascii[PPX_GEO_MAX_ASCII]; /* "" when absent */
+    char nodata[64];               /* GDAL_NODATA, "" when absent */
+} ppx_geotiff;
+
+/* Moves g's georeferencing onto a new raster: fwd[6] maps a point of the
+ * old raster to the new one (x' = f0 x + f1 y + f2, y' = f3 x + f4 y + f5,
+ * pixel corners on the integers, as prepix/geom.h), inv[6] is its inverse.
+ * Pixel scale and tiepoint stay that form when the map only scales (by
+ * positive factors) and shifts; otherwise they become a
+ * ModelTransformation. GCP tiepoints move with the map. RasterPixelIsPoint
+ * (GTRasterTypeGeoKey 2) is honoured: its raster coordinates are pixel
+ * centres. Pure; safe anywhere. */
+void ppx_geotiff_remap(ppx_geotiff *g, const double fwd[6], const double inv[6]);
+
 typedef struct {
     const ppx_limits *limits; /* NULL: defaults */
     /* Shrink-on-load: the decoded image must be at least this large (in the
@@ -76,6 +107,8 @@ typedef struct {
     uint32_t page;
     uint32_t win_x, win_y, win_w, win_h;
     double fill;
+    /* TIFF: when not NULL, gets the page's GeoTIFF tags (present 0: none). */
+    ppx_geotiff *geo;
 } ppx_decode_opts;
 
 /* Reads the header only. Writes *info on success. Returns 0 or a negative
@@ -115,6 +148,7 @@ typedef struct {
     ppx_tiff_compression tiff_compression; /* default LZW */
     int png_level;                         /* zlib level 0..9, default 6 */
     int webp_lossless; /* WebP: lossless (VP8L, every sample kept) instead of lossy at quality */
+    const ppx_geotiff *geo; /* TIFF: GeoTIFF tags to write (NULL or present 0: none) */
 } ppx_encode_opts;
 
 void ppx_encode_opts_default(ppx_encode_opts *o, ppx_format f);

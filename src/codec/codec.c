@@ -160,6 +160,7 @@ void ppx_encode_opts_default(ppx_encode_opts *o, ppx_format f)
     o->tiff_compression = PPX_TIFF_LZW;
     o->png_level = 6;
     o->webp_lossless = 0;
+    o->geo = NULL;
 }
 
 int ppx_codec_encode(const ppx_image *img, const ppx_encode_opts *opts, ppx_buf *out, ppx_err *err)

@@ -14,6 +14,7 @@
 #include <tiffio.h>
 
 #include "codec/codec_impl.h"
+#include "codec/tiff_geo.h"
 #include "codec/tiff_pixels.h"
 
 /* Directories counted for info->pages before we stop walking the chain
@@ -1142,6 +1143,8 @@ int ppx__tiff_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, p
     int rc = open_read(&c, l, &rh, &tif, &h, info, o->page);
     if (rc)
         goto out;
+    if (o->geo)
+        ppx__tiff_geo_read(tif, o->geo);
     if ((rc = plan_window(&c, &h, o, &win, &out_w, &out_h)))
         goto out;
     /* Dimensions first: nothing below allocates before this passes. */
@@ -1242,7 +1245,8 @@ out:
 
 /* ---- encoding ------------------------------------------------------------ */
 
-static int encode_body(tiff_ctx *c, TIFF *tif, const ppx_image *img, uint16_t comp)
+static int encode_body(tiff_ctx *c, TIFF *tif, const ppx_image *img, uint16_t comp,
+                       const ppx_geotiff *geo)
 {
     const unsigned ch = img->channels;
     const size_t row = (size_t)img->width * ch * (size_t)img->type;
@@ -1268,6 +1272,8 @@ static int encode_body(tiff_ctx *c, TIFF *tif, const ppx_image *img, uint16_t co
     /* Pixels stay as stored when no autorotate ran: keep their meaning. */
     if (ok && img->orientation > 1 && img->orientation <= 8)
         ok = TIFFSetField(tif, TIFFTAG_ORIENTATION, (uint16_t)img->orientation);
+    if (ok)
+        ok = ppx__tiff_geo_write(tif, geo);
     if (!ok)
         return lib_fail(c, PPX_EINTERNAL, "cannot set the TIFF tags");
     /* Strips go through a copy: libtiff may byte-swap or predict in the
@@ -1326,7 +1332,7 @@ int ppx__tiff_encode(const ppx_image *img, const ppx_encode_opts *o, ppx_buf *ou
     TIFF *tif = open_client(&c, "wl", NULL);
     if (!tif)
         return lib_fail(&c, PPX_EINTERNAL, "cannot start a TIFF file");
-    int rc = encode_body(&c, tif, img, comp);
+    int rc = encode_body(&c, tif, img, comp, o ? o->geo : NULL);
     TIFFClose(tif);
     if (rc)
         out->len = 0;

@@ -28,6 +28,8 @@ int ppx_job_ctx_init(ppx_job_ctx *c)
     ppx_image_init(&c->conv[0]);
     ppx_image_init(&c->conv[1]);
     c->fp = NULL;
+    if (!(c->geo = calloc(1, sizeof *c->geo)))
+        return PPX_ENOMEM;
     return ppx_pipeline_ctx_new(&c->pctx);
 }
 
@@ -43,6 +45,8 @@ void ppx_job_ctx_destroy(ppx_job_ctx *c)
     ppx_image_destroy(&c->conv[1]);
     ppx_pipeline_ctx_free(&c->pctx);
     ppx_fp_ctx_free(&c->fp);
+    free(c->geo);
+    c->geo = NULL;
 }
 
 void ppx_job_ctx_trim(ppx_job_ctx *c, size_t keep)
@@ -375,7 +379,7 @@ static int all_nodata(const ppx_image *img, double v)
  * a worker by its plain key: the same expansion says why, as the one
  * failure of that file. */
 static int decode_part(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
-                       const char *key, ppx_info *info, ppx_file_id *id, ppx_result *r,
+                       const char *key, ppx_info *info, ppx_file_id *id, ppx_result *r, ppx_geom *g,
                        ppx_err *err)
 {
     ppx_subkey sk;
@@ -402,8 +406,14 @@ static int decode_part(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in
                             .win_y = sk.y,
                             .win_w = sk.has_chip ? cfg->sub.chip_w : 0,
                             .win_h = sk.has_chip ? cfg->sub.chip_h : 0,
-                            .fill = cfg->sub.has_nodata ? cfg->sub.nodata : 0};
+                            .fill = cfg->sub.has_nodata ? cfg->sub.nodata : 0,
+                            .geo = c->geo};
     rc = ppx_codec_decode(m.base, m.len, &dopt, &c->img, info, err);
+    if (rc == 0) {
+        ppx_geom_identity(g, info->width, info->height);
+        if (sk.has_chip)
+            ppx_geom_then_crop(g, sk.x, sk.y, c->img.width, c->img.height);
+    }
     if (rc == 0 && sk.has_chip && cfg->sub.has_nodata && all_nodata(&c->img, cfg->sub.nodata))
         r->nodata = 1;
 out:
@@ -476,9 +486,11 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
     const ppx_buf *in = input;
     ppx_file_id in_id = {0, 0, 0};
     ppx_info info;
+    ppx_geom geom; /* stored page -> decoded image: a chip's crop, else the identity */
+    c->geo->present = 0;
     if (is_part(cfg, input, span, key)) {
         /* A page or chip (or a TIFF the listing could not cut). */
-        rc = decode_part(cfg, c, in_path, key, &info, &in_id, r, err);
+        rc = decode_part(cfg, c, in_path, key, &info, &in_id, r, &geom, err);
         if (rc)
             goto out;
         r->in_mode = in_id.mode;
@@ -497,10 +509,12 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
         r->bytes_read = in->len;
         ppx_decode_opts dopt = {.limits = &cfg->limits,
                                 .size_hint = decode_hint,
-                                .size_hint_arg = (void *)cfg->pipeline};
+                                .size_hint_arg = (void *)cfg->pipeline,
+                                .geo = c->geo};
         rc = ppx_codec_decode(in->data, in->len, &dopt, &c->img, &info, err);
         if (rc)
             goto out;
+        ppx_geom_identity(&geom, c->img.width, c->img.height);
     }
     r->in_w = info.width;
     r->in_h = info.height;
@@ -534,6 +548,17 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
         /* -f same (and tar members) keeps a lossless WebP lossless. */
         if (cfg->out_format == PPX_FMT_UNKNOWN && info.format == PPX_FMT_WEBP)
             eo.webp_lossless = info.lossless;
+        if (eo.format == PPX_FMT_TIFF && c->geo->present) {
+            /* The georeferencing moves with the pixels: chip, then ops. */
+            ppx_geom pg;
+            double inv[6];
+            ppx_pipeline_last_geom(c->pctx, &pg);
+            ppx_geom_then(&geom, &pg);
+            if (ppx_geom_inverse(&geom, inv) == 0) {
+                ppx_geotiff_remap(c->geo, geom.m, inv);
+                eo.geo = c->geo;
+            }
+        }
         rc = ppx_codec_encode(res, &eo, &c->out, err);
         if (rc)
             goto out;

@@ -68,6 +68,7 @@ typedef struct {
     ppx_image conv[2]; /* npy: channel and depth conversions */
     ppx_pipeline_ctx *pctx;
     ppx_fp_ctx *fp; /* made at the first image that is fingerprinted */
+    ppx_geotiff *geo; /* the GeoTIFF tags of the TIFF input being done */
 } ppx_job_ctx;
 
 PPX_MUST_USE int ppx_job_ctx_init(ppx_job_ctx *c);
