@@ -112,6 +112,13 @@ int ppx_sub_finish(ppx_sub_opts *o, char *why, size_t cap)
         snprintf(why, cap, "--chip-stride, --chip-edge and --nodata need --chips WxH");
         return PPX_EUSAGE;
     }
+    /* A configuration zeroed rather than initialised gets the defaults. */
+    if (!o->max_pages)
+        o->max_pages = PPX_SUB_MAX_PAGES;
+    if (!o->max_chips)
+        o->max_chips = PPX_SUB_MAX_CHIPS;
+    if (o->pages == 0)
+        o->page_last = UINT32_MAX;
     if (o->chip_w && !o->stride_x) {
         o->stride_x = o->chip_w;
         o->stride_y = o->chip_h;
