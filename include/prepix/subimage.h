@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "prepix/image.h"
 #include "prepix/limits.h"
 
 typedef enum { PPX_EDGE_DROP = 0, PPX_EDGE_PAD, PPX_EDGE_SHIFT } ppx_chip_edge;
@@ -36,6 +37,12 @@ typedef struct {
 } ppx_sub_opts;
 
 void ppx_sub_opts_init(ppx_sub_opts *o);
+
+/* The bytes of v as one sample of type t (host order) in out: rounded and
+ * clamped to the type (NaN: 0) when exact is 0 (what pad fills with), or,
+ * when exact is 1, only if t holds v exactly (what a nodata chip is made
+ * of): 0, or -1 when it does not. Pure; safe anywhere. */
+PPX_MUST_USE int ppx_sample_encode(ppx_sample t, double v, int exact, uint8_t out[4]);
 
 /* Whether o asks for pages or chips at all. */
 static inline int ppx_sub_active(const ppx_sub_opts *o)

@@ -16,6 +16,7 @@
 #include "codec/codec_impl.h"
 #include "codec/tiff_geo.h"
 #include "codec/tiff_pixels.h"
+#include "prepix/subimage.h"
 
 /* Directories counted for info->pages before we stop walking the chain
  * (info->pages_capped then says "at least"). Far above real files (the
@@ -879,7 +880,7 @@ static int read_strips(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit,
     const uint64_t line = TIFFScanlineSize64(tif);
     const unsigned planes = px->separate ? h->spp : 1;
     const uint32_t per_plane = (uint32_t)(((uint64_t)h->h + h->th - 1) / h->th);
-    const size_t pixel = (size_t)img->channels * (size_t)img->type;
+    const size_t pixel = (size_t)img->channels * ppx_sample_size(img->type);
     /* Fast path: rows already in the output layout are decoded straight
      * into the image, with no scratch and no copy. */
     const int direct = win->whole && ppx__tiff_px_is_copy(px) && line == img->stride;
@@ -938,7 +939,7 @@ static int read_tiles(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit, 
     const ppx__tiff_px *px = &h->px;
     const uint64_t trow = TIFFTileRowSize64(tif);
     const unsigned planes = px->separate ? h->spp : 1;
-    const size_t pixel = (size_t)img->channels * (size_t)img->type;
+    const size_t pixel = (size_t)img->channels * ppx_sample_size(img->type);
     uint8_t *tmp = NULL;
     int rc = win_tmp(c, h, win, h->tw, pixel, &tmp);
     uint8_t *scratch = rc ? NULL : malloc((size_t)unit);
@@ -1111,19 +1112,14 @@ static int plan_window(tiff_ctx *c, const tiff_hdr *h, const ppx_decode_opts *o,
  * window past the page's edge. */
 static void fill_image(ppx_image *img, double v)
 {
-    double max = img->type == PPX_U16 ? 65535.0 : 255.0;
-    double r = v != v ? 0 : v < 0 ? 0 : v > max ? max : v + 0.5; /* NaN fills with 0 */
-    unsigned u = (unsigned)r;
-    size_t n = (size_t)img->width * img->channels;
+    uint8_t one[4];
+    size_t ss = ppx_sample_size(img->type), n = (size_t)img->width * img->channels;
+    if (ppx_sample_encode(img->type, v, 0, one))
+        memset(one, 0, sizeof one);
     for (uint32_t y = 0; y < img->height; y++) {
         uint8_t *row = ppx_image_row(img, y);
-        if (img->type == PPX_U8) {
-            memset(row, (int)u, n);
-        } else {
-            uint16_t s16 = (uint16_t)u;
-            for (size_t i = 0; i < n; i++)
-                memcpy(row + 2 * i, &s16, 2);
-        }
+        for (size_t i = 0; i < n; i++)
+            memcpy(row + i * ss, one, ss);
     }
 }
 
@@ -1148,7 +1144,8 @@ int ppx__tiff_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, p
     if ((rc = plan_window(&c, &h, o, &win, &out_w, &out_h)))
         goto out;
     /* Dimensions first: nothing below allocates before this passes. */
-    if ((rc = ppx_limits_check(l, out_w, out_h, h.px.out_ch, (unsigned)h.px.out_type, NULL, err)))
+    if ((rc = ppx_limits_check(l, out_w, out_h, h.px.out_ch,
+                               (unsigned)ppx_sample_size(h.px.out_type), NULL, err)))
         goto out;
     if (h.unsupported) {
         rc = ppx_err_set(err, PPX_EUNSUPPORTED, c.stage, "%s", h.unsupported);
@@ -1249,7 +1246,7 @@ static int encode_body(tiff_ctx *c, TIFF *tif, const ppx_image *img, uint16_t co
                        const ppx_geotiff *geo)
 {
     const unsigned ch = img->channels;
-    const size_t row = (size_t)img->width * ch * (size_t)img->type;
+    const size_t row = (size_t)img->width * ch * ppx_sample_size(img->type);
     uint32_t rps = row >= TIFF_STRIP_BYTES ? 1 : (uint32_t)(TIFF_STRIP_BYTES / row);
     if (rps > img->height)
         rps = img->height;
@@ -1301,8 +1298,8 @@ int ppx__tiff_encode(const ppx_image *img, const ppx_encode_opts *o, ppx_buf *ou
 {
     if (img->type != PPX_U8 && img->type != PPX_U16)
         return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_ENCODE,
-                           "TIFF output takes 8- or 16-bit integer samples, not %d-byte samples",
-                           (int)img->type);
+                           "TIFF output takes 8- or 16-bit integer samples, not %s samples",
+                           ppx_sample_name(img->type));
     if (img->channels < 1 || img->channels > 4 || img->width == 0 || img->height == 0)
         return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_ENCODE,
                            "cannot write a %ux%u image with %u channels", img->width, img->height,

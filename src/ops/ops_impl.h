@@ -17,11 +17,16 @@ static inline PPX_MUST_USE int ppx__ops_check_int(const ppx_image *src, const ch
 {
     if (src->type != PPX_U8 && src->type != PPX_U16)
         return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_TRANSFORM,
-                           "%s: needs 8- or 16-bit samples, not %d-byte samples", op,
-                           (int)src->type);
+                           "%s: needs 8- or 16-bit unsigned samples, not %s", op,
+                           ppx_sample_name(src->type));
     if (src->channels < 1 || src->channels > 4)
         return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_TRANSFORM, "%s: bad channel count %u", op,
                            src->channels);
+    if (src->plain_bands)
+        return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_TRANSFORM,
+                           "%s: works on gray, RGB and alpha, not on %u plain bands (select "
+                           "colour bands first, e.g. `bands 4,3,2`)",
+                           op, src->channels);
     if (src->width == 0 || src->height == 0)
         return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_TRANSFORM, "%s: empty image %ux%u", op,
                            src->width, src->height);

@@ -909,7 +909,7 @@ static int resize_nearest(ppx_resizer *rs, const ppx_image *src, ppx_image *dst,
     int32_t *xmap = rs->map, *ymap = rs->map + w;
     nearest_map(xmap, src->width, w);
     nearest_map(ymap, src->height, h);
-    size_t ps = (size_t)src->channels * (size_t)src->type;
+    size_t ps = (size_t)src->channels * ppx_sample_size(src->type);
     for (uint32_t y = 0; y < h; y++) {
         const uint8_t *s = ppx_image_row(src, (uint32_t)ymap[y]);
         uint8_t *d = ppx_image_row(dst, y);
@@ -1072,7 +1072,7 @@ static int resample(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, uint3
         xv = axis_window(&xv, box->y, box->h);
     }
     const axis *ah = &xh, *av = &xv;
-    size_t bs = (size_t)src->type;
+    size_t bs = ppx_sample_size(src->type);
     if (!need_h && !need_v) {
         for (uint32_t y = 0; y < h; y++)
             memcpy(ppx_image_row(dst, y), ppx_image_row(src, y), (size_t)w * C * bs);
@@ -1155,7 +1155,7 @@ int ppx_op_resize(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, uint32_
     if ((unsigned)filter > PPX_FILTER_LANCZOS3)
         return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_TRANSFORM, "resize: bad filter %d",
                            (int)filter);
-    if (src->stride % (size_t)src->type)
+    if (src->stride % ppx_sample_size(src->type))
         return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_TRANSFORM, "resize: misaligned rows");
     if (!rs) {
         if (ppx_resizer_new(&own))
@@ -1185,7 +1185,8 @@ int ppx_op_resize_window(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, 
         return rc;
     if (filter == PPX_FILTER_NEAREST || (unsigned)filter > PPX_FILTER_LANCZOS3 || !rs ||
         w == src->width || h == src->height || box->w == 0 || box->h == 0 || box->x > w ||
-        box->y > h || box->w > w - box->x || box->h > h - box->y || src->stride % (size_t)src->type)
+        box->y > h || box->w > w - box->x || box->h > h - box->y ||
+        src->stride % ppx_sample_size(src->type))
         return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_TRANSFORM,
                            "resize: bad window %u,%u,%u,%u of %ux%u", box->x, box->y, box->w,
                            box->h, w, h);
@@ -1208,7 +1209,7 @@ int ppx_op_resized_crop(ppx_resizer *rs, const ppx_image *src, const ppx_box *bo
     /* A view of the box: same rows, no copy. It owns nothing (cap 0). */
     ppx_image view = *src;
     view.data = src->data + (size_t)box->y * src->stride +
-                (size_t)box->x * src->channels * (size_t)src->type;
+                (size_t)box->x * src->channels * ppx_sample_size(src->type);
     view.width = box->w;
     view.height = box->h;
     view.cap = 0;

@@ -1,6 +1,7 @@
 /* Pages and chips: keys, and the samples of one file; see prepix/subimage.h. */
 #include "prepix/subimage.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,43 @@ void ppx_sub_opts_init(ppx_sub_opts *o)
     o->page_last = UINT32_MAX;
     o->max_pages = PPX_SUB_MAX_PAGES;
     o->max_chips = PPX_SUB_MAX_CHIPS;
+}
+
+int ppx_sample_encode(ppx_sample t, double v, int exact, uint8_t out[4])
+{
+    if (ppx_sample_is_float(t)) {
+        float f = (float)v;
+        if (exact && (double)f != v)
+            return -1;
+        memcpy(out, &f, 4);
+        return 0;
+    }
+    size_t bits = 8 * ppx_sample_size(t);
+    double lo = ppx_sample_is_signed(t) ? -ldexp(1, (int)bits - 1) : 0;
+    double hi = ppx_sample_is_signed(t) ? ldexp(1, (int)bits - 1) - 1 : ldexp(1, (int)bits) - 1;
+    if (exact && (v != floor(v) || v < lo || v > hi))
+        return -1;
+    double r = v != v ? 0 : floor(v + 0.5);
+    r = r < lo ? lo : r > hi ? hi : r;
+    int64_t i = (int64_t)r;
+    switch (ppx_sample_size(t)) {
+    case 1: {
+        uint8_t u = (uint8_t)i;
+        memcpy(out, &u, 1);
+        break;
+    }
+    case 2: {
+        uint16_t u = (uint16_t)i;
+        memcpy(out, &u, 2);
+        break;
+    }
+    default: {
+        uint32_t u = (uint32_t)i;
+        memcpy(out, &u, 4);
+        break;
+    }
+    }
+    return 0;
 }
 
 static int parse_u32(const char *s, const char **end, uint32_t *v)

@@ -264,7 +264,7 @@ static int npy_payload(const ppx_job_config *cfg, ppx_job_ctx *c, ppx_image *img
             return rc;
         img = f;
     }
-    size_t row = (size_t)img->width * img->channels * img->type;
+    size_t row = (size_t)img->width * img->channels * ppx_sample_size(img->type);
     c->out.len = 0;
     if (ppx_buf_reserve(&c->out, row * img->height))
         return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_ENCODE, "out of memory");
@@ -348,28 +348,19 @@ static void unmap_input(mapped_input *m)
     m->fd = -1;
 }
 
-/* Whether every sample of img is v (rounded as a pad fills). */
+/* Whether every sample of img is v (exactly: a value the type cannot hold
+ * makes no nodata chip). */
 static int all_nodata(const ppx_image *img, double v)
 {
-    double max = img->type == PPX_U16 ? 65535.0 : 255.0;
-    if (v != v || v < 0 || v > max || v != (double)(uint32_t)v)
-        return 0; /* a value the type cannot hold: no chip is all of it */
-    uint32_t u = (uint32_t)v;
-    size_t n = (size_t)img->width * img->channels;
+    uint8_t one[4];
+    if (ppx_sample_encode(img->type, v, 1, one))
+        return 0;
+    size_t ss = ppx_sample_size(img->type), n = (size_t)img->width * img->channels;
     for (uint32_t y = 0; y < img->height; y++) {
         const uint8_t *row = ppx_image_row(img, y);
-        for (size_t i = 0; i < n; i++) {
-            uint32_t s;
-            if (img->type == PPX_U8) {
-                s = row[i];
-            } else {
-                uint16_t s16;
-                memcpy(&s16, row + 2 * i, 2);
-                s = s16;
-            }
-            if (s != u)
+        for (size_t i = 0; i < n; i++)
+            if (memcmp(row + i * ss, one, ss) != 0)
                 return 0;
-        }
     }
     return 1;
 }
@@ -539,7 +530,7 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
         if (rc)
             goto out;
     } else {
-        if (res->type == PPX_U8 || res->type == PPX_U16)
+        if ((res->type == PPX_U8 || res->type == PPX_U16) && ppx_image_is_color(res))
             ppx_img_stats_compute(res, &r->st);
         if (!cfg->write_outputs)
             goto out;

@@ -49,7 +49,7 @@ static void touch(const ppx_image *img, const ppx_err *err)
 {
     contract(img->width > 0 && img->height > 0 && img->data != NULL, "empty image", err);
     contract(img->channels >= 1 && img->channels <= 4, "bad channel count", err);
-    size_t row = (size_t)img->width * img->channels * (size_t)img->type;
+    size_t row = (size_t)img->width * img->channels * ppx_sample_size(img->type);
     contract(img->stride >= row, "stride shorter than a row", err);
     contract(img->orientation >= 1 && img->orientation <= 8, "orientation outside 1..8", err);
     uint64_t sum = 0;
