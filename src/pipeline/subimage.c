@@ -236,8 +236,10 @@ int ppx_subkey_format(char *out, size_t cap, const char *file, size_t file_len,
 /* Chip corners along one side of `len` pixels: how many, and the k-th. */
 static uint64_t axis_count(uint32_t len, uint32_t chip, uint32_t stride, ppx_chip_edge edge)
 {
-    if (edge == PPX_EDGE_PAD || (edge == PPX_EDGE_SHIFT && len <= chip))
+    if (edge == PPX_EDGE_PAD)
         return len ? ((uint64_t)len - 1) / stride + 1 : 0;
+    if (edge == PPX_EDGE_SHIFT && len <= chip)
+        return len ? 1 : 0; /* nothing to shift into: one chip at 0, padded */
     if (len < chip)
         return 0;
     uint64_t n = ((uint64_t)len - chip) / stride + 1;
