@@ -50,6 +50,7 @@ typedef struct {
     int has_icc;
     unsigned scale_denom;    /* decode: JPEG DCT or WebP scale used (1, 2, 4, 8); 1 otherwise */
     const char *compression; /* static string: "lzw", "deflate", "huffman", ... or "" */
+    uint64_t unit_bytes;     /* decode of a TIFF: encoded bytes of the strips or tiles read */
 } ppx_info;
 
 /* GeoTIFF georeferencing of one page, kept as the file has it: tags 33550

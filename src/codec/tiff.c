@@ -52,6 +52,7 @@ typedef struct {
      * it fails the decode once the header checks have passed. */
     char damage[300];
     const char *unit_what; /* "strip" or "tile" while one is decoded, else NULL */
+    uint64_t unit_bytes;   /* encoded bytes of the strips and tiles decoded */
     uint32_t unit;
 } tiff_ctx;
 
@@ -907,6 +908,7 @@ static int read_strips(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit,
             c->unit_what = "strip";
             c->unit = strip;
             tmsize_t got = TIFFReadEncodedStrip(tif, strip, dst, want);
+            c->unit_bytes += TIFFGetStrileByteCount(tif, strip);
             if (got != want) {
                 if (got < 0)
                     rc = lib_fail(c, PPX_ECORRUPT, "cannot decode a strip");
@@ -971,6 +973,7 @@ static int read_tiles(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit, 
                 c->unit_what = "tile";
                 c->unit = tile;
                 tmsize_t got = TIFFReadEncodedTile(tif, tile, scratch, (tmsize_t)unit);
+                c->unit_bytes += TIFFGetStrileByteCount(tif, tile);
                 if (got != (tmsize_t)unit) {
                     if (got < 0)
                         rc = lib_fail(c, PPX_ECORRUPT, "cannot decode a tile");
@@ -1181,6 +1184,7 @@ int ppx__tiff_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, p
     }
     if (h.px.alpha >= 0 && h.alpha_assoc && !h.rgba_fallback)
         ppx__tiff_px_unpremultiply(img);
+    info->unit_bytes = c.unit_bytes;
     img->orientation = h.orientation;
     img->alpha_associated = info->alpha_associated && !h.rgba_fallback;
     img->source_cs = h.cs;

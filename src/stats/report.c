@@ -294,6 +294,8 @@ void ppx_report_summary(const ppx_report *r, const char *report_path, FILE *f)
             r->complete ? "done" : "stopped early", (unsigned long long)s->total,
             (unsigned long long)s->ok, (unsigned long long)s->failed,
             (unsigned long long)r->skipped);
+    if (s->nodata)
+        fprintf(f, ", %llu chips all nodata", (unsigned long long)s->nodata);
     if (r->resumed_images)
         fprintf(f, ", %llu resumed", (unsigned long long)r->resumed_images);
     fprintf(f, "\nprepix: %.2f s, %.1f images/s, %.1f MB/s read, on %d rank%s\n", r->elapsed_s,

@@ -484,6 +484,7 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
         rc = decode_part(cfg, c, in_path, key, &info, &in_id, r, &geom, err);
         if (rc)
             goto out;
+        r->bytes_read = info.unit_bytes; /* what was read of the file: the tiles under it */
         r->in_mode = in_id.mode;
         if (r->nodata)
             goto out; /* all nodata: skipped, counted, nothing written */
