@@ -50,6 +50,9 @@ typedef struct {
     int has_icc;
     unsigned scale_denom;    /* decode: JPEG DCT or WebP scale used (1, 2, 4, 8); 1 otherwise */
     const char *compression; /* static string: "lzw", "deflate", "huffman", ... or "" */
+    ppx_sample sample;       /* sample type the decode gives (U8 or U16 for photos) */
+    int plain_bands;         /* the decode gives bands without colour meaning */
+    uint64_t narrowed;       /* decode: float64 samples changed by narrowing to float32 */
     uint64_t unit_bytes;     /* decode of a TIFF: encoded bytes of the strips or tiles read */
 } ppx_info;
 

@@ -478,6 +478,12 @@ static void put_info(ppx_json *j, const ppx_info *info)
     ppx_json_u64(j, info->channels);
     ppx_json_key(j, "bits");
     ppx_json_u64(j, info->bits);
+    ppx_json_key(j, "sample");
+    ppx_json_str(j, ppx_sample_name(info->sample));
+    if (info->plain_bands) {
+        ppx_json_key(j, "plain_bands");
+        ppx_json_bool(j, 1);
+    }
     ppx_json_key(j, "colorspace");
     ppx_json_str(j, ppx_colorspace_name(info->cs));
     ppx_json_key(j, "orientation");

@@ -54,6 +54,7 @@ typedef struct {
     const char *unit_what; /* "strip" or "tile" while one is decoded, else NULL */
     uint64_t unit_bytes;   /* encoded bytes of the strips and tiles decoded */
     uint32_t unit;
+    uint64_t narrowed; /* float64 samples whose value float32 cannot hold */
 } tiff_ctx;
 
 /* Everything we use from the first directory. */
@@ -64,6 +65,7 @@ typedef struct {
     uint32_t tw, th; /* tile size; for strips: image width and rows per strip */
     int has_icc;
     int extras_declared;
+    int plain_bands; /* raw samples whose bands have no colour meaning */
     /* Decoding plan. */
     const char *unsupported; /* why we cannot decode it, or NULL */
     char why[160];
@@ -606,20 +608,25 @@ static void read_directory(TIFF *tif, tiff_hdr *h)
     if (!h->extras_declared)
         nextra = 0;
 
-    /* Sample format and depth. */
-    if (h->sampleformat == SAMPLEFORMAT_IEEEFP)
-        set_unsupported(h, "%u-bit float samples are not supported", h->bps);
-    else if (h->sampleformat == SAMPLEFORMAT_INT)
-        set_unsupported(h, "%u-bit signed integer samples are not supported", h->bps);
-    else if (h->sampleformat == SAMPLEFORMAT_COMPLEXINT ||
-             h->sampleformat == SAMPLEFORMAT_COMPLEXIEEEFP)
+    /* Sample format and depth. Undefined (4) is read as unsigned, as the
+     * TIFF 6.0 supplement says. */
+    unsigned sf = h->sampleformat == SAMPLEFORMAT_VOID ? SAMPLEFORMAT_UINT : h->sampleformat;
+    const int photo_depth = sf == SAMPLEFORMAT_UINT && (h->bps == 1 || h->bps == 2 || h->bps == 4 ||
+                                                        h->bps == 8 || h->bps == 16);
+    if (sf == SAMPLEFORMAT_COMPLEXINT || sf == SAMPLEFORMAT_COMPLEXIEEEFP)
         set_unsupported(h, "complex samples are not supported");
-    else if (h->bps != 1 && h->bps != 2 && h->bps != 4 && h->bps != 8 && h->bps != 16)
-        set_unsupported(h, "%u-bit samples are not supported (1, 2, 4, 8 or 16)", h->bps);
+    else if (sf == SAMPLEFORMAT_IEEEFP && h->bps != 16 && h->bps != 32 && h->bps != 64)
+        set_unsupported(h, "%u-bit float samples are not supported (16, 32 or 64)", h->bps);
+    else if ((sf == SAMPLEFORMAT_INT || sf == SAMPLEFORMAT_UINT) && (h->bps < 1 || h->bps > 32))
+        set_unsupported(h, "%u-bit integer samples are not supported (1 to 32)", h->bps);
+    else if (sf != SAMPLEFORMAT_UINT && sf != SAMPLEFORMAT_INT && sf != SAMPLEFORMAT_IEEEFP)
+        set_unsupported(h, "SampleFormat %u is not supported", h->sampleformat);
+    if (h->spp == 0)
+        set_unsupported(h, "no samples per pixel");
     if (h->compression != COMPRESSION_NONE && !TIFFIsCODECConfigured(h->compression))
         set_unsupported(h, "compression scheme %u (%s) is not available in this libtiff",
                         h->compression, compression_name(h->compression));
-    if (h->compression == COMPRESSION_JPEG && h->bps != 8)
+    if (h->compression == COMPRESSION_JPEG && (h->bps != 8 || !photo_depth))
         set_unsupported(h, "%u-bit JPEG-compressed TIFF is not supported", h->bps);
 
     /* Colour. */
@@ -696,6 +703,32 @@ static void read_directory(TIFF *tif, tiff_hdr *h)
     } else if (nextra_px == 1) {
         px->alpha = (int)px->ncolor;
     }
+    /* Raster data (samples that are not a photo's: signed, float, odd
+     * depths, extra bands) keeps every sample of the file as a band with
+     * its value. It stays a colour image when it is exactly gray or RGB
+     * (with straight alpha last); otherwise its bands are plain. */
+    unsigned kept = px->ncolor + (px->alpha >= 0);
+    int extra_bands = h->spp > kept;
+    if ((!photo_depth || extra_bands) && !h->unsupported) {
+        if (h->photometric == PHOTOMETRIC_MINISBLACK || h->photometric == PHOTOMETRIC_RGB) {
+            px->raw = 1;
+            px->sformat = sf;
+            px->out_ch = h->spp;
+            px->out_type = ppx__tiff_px_raw_type(sf, h->bps);
+            h->plain_bands = extra_bands || h->spp > 4 ||
+                             (px->alpha >= 0 && (h->alpha_assoc || px->alpha != (int)px->ncolor));
+            return;
+        }
+        if (!photo_depth)
+            set_unsupported(h,
+                            "%u-bit %s samples are supported for gray, RGB and plain bands, not "
+                            "photometric interpretation %u",
+                            h->bps,
+                            sf == SAMPLEFORMAT_IEEEFP ? "float"
+                            : sf == SAMPLEFORMAT_INT  ? "signed"
+                                                      : "unsigned",
+                            h->photometric);
+    }
     unsigned base_ch = (px->kind == PPX__TIFF_GRAY || px->kind == PPX__TIFF_GRAY_INV) ? 1 : 3;
     px->out_ch = base_ch + (px->alpha >= 0);
     px->out_type = (h->bps == 16 && px->kind != PPX__TIFF_PALETTE) ? PPX_U16 : PPX_U8;
@@ -720,6 +753,8 @@ static void fill_info(const tiff_hdr *h, ppx_info *info)
     info->alpha_associated = h->px.alpha >= 0 && h->alpha_assoc;
     info->has_icc = h->has_icc;
     info->compression = compression_name(h->compression);
+    info->sample = h->px.out_type;
+    info->plain_bands = h->plain_bands;
 }
 
 /* Opens the buffer and reads directory `page` (0: the first); fills the
@@ -845,16 +880,15 @@ static int check_layout(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, int check_cou
  * pixels) into dst. A first pixel that starts inside a byte (sub-byte
  * samples, a window's left edge) converts the row from its start into tmp
  * (contiguous samples only; prepare_win refuses the rest). */
-static void convert_part(const ppx__tiff_px *px, unsigned plane, const uint8_t *row, uint32_t first,
-                         uint32_t n, uint8_t *tmp, size_t pixel, uint8_t *dst)
+static uint64_t convert_part(const ppx__tiff_px *px, unsigned plane, const uint8_t *row,
+                             uint32_t first, uint32_t n, uint8_t *tmp, size_t pixel, uint8_t *dst)
 {
     uint64_t bits = (uint64_t)first * px->bps * (px->separate ? 1 : px->spp);
-    if (bits % 8 == 0) {
-        ppx__tiff_px_row(px, plane, row + bits / 8, n, dst);
-        return;
-    }
-    ppx__tiff_px_row(px, plane, row, first + n, tmp);
+    if (bits % 8 == 0)
+        return ppx__tiff_px_row(px, plane, row + bits / 8, n, dst);
+    uint64_t narrowed = ppx__tiff_px_row(px, plane, row, first + n, tmp);
     memcpy(dst, tmp + (size_t)first * pixel, (size_t)n * pixel);
+    return narrowed;
 }
 
 /* Scratch for convert_part: one converted row of row_px pixels, needed only
@@ -925,8 +959,9 @@ static int read_strips(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit,
             uint32_t r0 = win->y > y0 ? win->y - y0 : 0;
             uint32_t r1 = win->y + win->h - y0 < rows ? win->y + win->h - y0 : rows;
             for (uint32_t r = r0; r < r1; r++)
-                convert_part(px, p, scratch + r * line, win->x, win->w, tmp, pixel,
-                             ppx_image_row(img, win->oy + y0 + r - win->y) + win->ox * pixel);
+                c->narrowed +=
+                    convert_part(px, p, scratch + r * line, win->x, win->w, tmp, pixel,
+                                 ppx_image_row(img, win->oy + y0 + r - win->y) + win->ox * pixel);
         }
     }
 out:
@@ -986,10 +1021,10 @@ static int read_tiles(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit, 
                 if ((rc = check_damage(c)))
                     goto out;
                 for (uint64_t r = r0; r < r1; r++)
-                    convert_part(px, p, scratch + r * trow, (uint32_t)c0, (uint32_t)(c1 - c0), tmp,
-                                 pixel,
-                                 ppx_image_row(img, (uint32_t)(win->oy + ty + r - win->y)) +
-                                     (size_t)(win->ox + tx + c0 - win->x) * pixel);
+                    c->narrowed += convert_part(
+                        px, p, scratch + r * trow, (uint32_t)c0, (uint32_t)(c1 - c0), tmp, pixel,
+                        ppx_image_row(img, (uint32_t)(win->oy + ty + r - win->y)) +
+                            (size_t)(win->ox + tx + c0 - win->x) * pixel);
             }
         }
     }
@@ -1154,6 +1189,11 @@ int ppx__tiff_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, p
         rc = ppx_err_set(err, PPX_EUNSUPPORTED, c.stage, "%s", h.unsupported);
         goto out;
     }
+    if (h.px.raw && h.spp > PPX_MAX_BANDS) {
+        rc = ppx_err_set(err, PPX_ELIMIT, c.stage, "%u bands, over the limit of %u", h.spp,
+                         PPX_MAX_BANDS);
+        goto out;
+    }
     if (h.jpeg_rgb && !TIFFSetField(tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB)) {
         rc = lib_fail(&c, PPX_ECORRUPT, "cannot set the JPEG colour mode");
         goto out;
@@ -1182,9 +1222,11 @@ int ppx__tiff_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, p
         if (rc)
             goto out;
     }
-    if (h.px.alpha >= 0 && h.alpha_assoc && !h.rgba_fallback)
+    if (h.px.alpha >= 0 && h.alpha_assoc && !h.rgba_fallback && !h.px.raw)
         ppx__tiff_px_unpremultiply(img);
     info->unit_bytes = c.unit_bytes;
+    img->plain_bands = h.plain_bands;
+    info->narrowed = c.narrowed;
     img->orientation = h.orientation;
     img->alpha_associated = info->alpha_associated && !h.rgba_fallback;
     img->source_cs = h.cs;
@@ -1250,25 +1292,38 @@ static int encode_body(tiff_ctx *c, TIFF *tif, const ppx_image *img, uint16_t co
                        const ppx_geotiff *geo)
 {
     const unsigned ch = img->channels;
-    const size_t row = (size_t)img->width * ch * ppx_sample_size(img->type);
+    const size_t bs = ppx_sample_size(img->type);
+    const size_t row = (size_t)img->width * ch * bs;
     uint32_t rps = row >= TIFF_STRIP_BYTES ? 1 : (uint32_t)(TIFF_STRIP_BYTES / row);
     if (rps > img->height)
         rps = img->height;
+    const int color = ppx_image_is_color(img);
+    const uint16_t sf = ppx_sample_is_float(img->type)    ? SAMPLEFORMAT_IEEEFP
+                        : ppx_sample_is_signed(img->type) ? SAMPLEFORMAT_INT
+                                                          : SAMPLEFORMAT_UINT;
     int ok = TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, img->width) &&
              TIFFSetField(tif, TIFFTAG_IMAGELENGTH, img->height) &&
-             TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, img->type == PPX_U16 ? 16 : 8) &&
+             TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, (uint16_t)(8 * bs)) &&
              TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, ch) &&
-             TIFFSetField(tif, TIFFTAG_SAMPLEFORMAT, SAMPLEFORMAT_UINT) &&
+             TIFFSetField(tif, TIFFTAG_SAMPLEFORMAT, sf) &&
              TIFFSetField(tif, TIFFTAG_PHOTOMETRIC,
-                          ch >= 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK) &&
+                          color && ch >= 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK) &&
              TIFFSetField(tif, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG) &&
              TIFFSetField(tif, TIFFTAG_COMPRESSION, comp) &&
              TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, rps);
     if (ok && comp != COMPRESSION_NONE)
-        ok = TIFFSetField(tif, TIFFTAG_PREDICTOR, PREDICTOR_HORIZONTAL);
-    if (ok && (ch == 2 || ch == 4)) {
+        ok = TIFFSetField(tif, TIFFTAG_PREDICTOR,
+                          sf == SAMPLEFORMAT_IEEEFP ? PREDICTOR_FLOATINGPOINT
+                                                    : PREDICTOR_HORIZONTAL);
+    if (ok && color && (ch == 2 || ch == 4)) {
         uint16_t es = EXTRASAMPLE_UNASSALPHA;
         ok = TIFFSetField(tif, TIFFTAG_EXTRASAMPLES, 1, &es);
+    } else if (ok && !color) {
+        /* Plain bands: every sample after the first is an unspecified
+         * extra sample, which readers keep as a band. */
+        uint16_t es[PPX_MAX_BANDS] = {0};
+        if (ch > 1)
+            ok = TIFFSetField(tif, TIFFTAG_EXTRASAMPLES, (uint16_t)(ch - 1), es);
     }
     /* Pixels stay as stored when no autorotate ran: keep their meaning. */
     if (ok && img->orientation > 1 && img->orientation <= 8)
@@ -1300,11 +1355,8 @@ static int encode_body(tiff_ctx *c, TIFF *tif, const ppx_image *img, uint16_t co
 
 int ppx__tiff_encode(const ppx_image *img, const ppx_encode_opts *o, ppx_buf *out, ppx_err *err)
 {
-    if (img->type != PPX_U8 && img->type != PPX_U16)
-        return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_ENCODE,
-                           "TIFF output takes 8- or 16-bit integer samples, not %s samples",
-                           ppx_sample_name(img->type));
-    if (img->channels < 1 || img->channels > 4 || img->width == 0 || img->height == 0)
+    if (img->channels < 1 || img->channels > PPX_MAX_BANDS || img->width == 0 || img->height == 0 ||
+        strcmp(ppx_sample_name(img->type), "unknown") == 0)
         return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_ENCODE,
                            "cannot write a %ux%u image with %u channels", img->width, img->height,
                            img->channels);

@@ -372,7 +372,8 @@ int ppx_op_extract(const ppx_image *src, ppx_image *dst, int64_t x, int64_t y, u
     /* One fill pixel in the image's sample layout. */
     uint8_t px[16] = {0};
     int zero = 1;
-    if (fill && src->type != PPX_F32) {
+    /* Fill colours are for photos; rasters pad with zeros. */
+    if (fill && (src->type == PPX_U8 || src->type == PPX_U16) && src->channels <= 4) {
         for (unsigned c = 0; c < src->channels; c++) {
             if (fill[c])
                 zero = 0;

@@ -33,6 +33,43 @@ static inline PPX_MUST_USE int ppx__ops_check_int(const ppx_image *src, const ch
     return 0;
 }
 
+/* The sample of type t at p (any alignment) as a double: exact for every
+ * type. */
+static inline double ppx__sample_get(const uint8_t *p, ppx_sample t)
+{
+    switch (t) {
+    case PPX_U8:
+        return *p;
+    case PPX_I8:
+        return (int8_t)*p;
+    case PPX_U16: {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        return v;
+    }
+    case PPX_I16: {
+        int16_t v;
+        memcpy(&v, p, 2);
+        return v;
+    }
+    case PPX_U32: {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    case PPX_I32: {
+        int32_t v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    default: {
+        float v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    }
+}
+
 /* 1 if the last channel is alpha (gray+alpha, RGBA). */
 static inline PPX_MUST_USE int ppx__has_alpha(unsigned channels)
 {
