@@ -149,8 +149,8 @@ PPX_MUST_USE int ppx_listing_add_archive(ppx_listing *l, int fd, const char *key
  * hash covers the new keys and o. 0, PPX_ECANCELED (l->stop set) or
  * PPX_ENOMEM, with err set. */
 PPX_MUST_USE int ppx_listing_expand(ppx_listing *l, const ppx_sub_opts *o, const ppx_limits *lim,
-                                    const char *const *split_names,
-                                    const char *const *split_paths, ppx_err *err);
+                                    const char *const *split_names, const char *const *split_paths,
+                                    ppx_err *err);
 
 /* The identity entry i's archive had when listed (m: its member). */
 static inline const ppx_arc_ident *ppx_listing_arc(const ppx_listing *l, const ppx_member *m)
