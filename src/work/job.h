@@ -67,7 +67,7 @@ typedef struct {
     ppx_image img;
     ppx_image conv[2]; /* npy: channel and depth conversions */
     ppx_pipeline_ctx *pctx;
-    ppx_fp_ctx *fp; /* made at the first image that is fingerprinted */
+    ppx_fp_ctx *fp;   /* made at the first image that is fingerprinted */
     ppx_geotiff *geo; /* the GeoTIFF tags of the TIFF input being done */
 } ppx_job_ctx;
 
