@@ -224,6 +224,16 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
     }
     if (r.n_inputs > 1 && parse_splits(r.inputs, r.n_inputs, cfg))
         return EXIT_USAGE;
+    char why[256];
+    if (ppx_sub_finish(&cfg->sub, why, sizeof why)) {
+        ppx_cli_usage_error("%s", why);
+        return EXIT_USAGE;
+    }
+    if (ppx_sub_active(&cfg->sub) && (cfg->transport_bytes || cfg->duplicates)) {
+        ppx_cli_usage_error("--pages and --chips read parts of files where they lie: not with "
+                            "--transport bytes or --duplicates on");
+        return EXIT_USAGE;
+    }
     if (stats_only) {
         if (cfg->outdir) {
             ppx_cli_usage_error("`prepix stats` writes no images: drop -o (use `prepix run`)");

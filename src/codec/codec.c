@@ -119,14 +119,22 @@ int ppx_codec_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *opts
         def.limits = &lim;
         opts = &def;
     }
-    if (len > opts->limits->max_file_bytes)
+    /* A page or a chip is read from a mapped file, never copied whole: the
+     * file's size bounds no allocation, the window's does. */
+    int part = opts->page > 0 || opts->win_w > 0;
+    if (len > opts->limits->max_file_bytes && !part)
         return ppx_err_set(err, PPX_ELIMIT, PPX_STAGE_DECODE,
                            "file of %zu bytes is over the limit of %llu", len,
                            (unsigned long long)opts->limits->max_file_bytes);
+    ppx_format fmt = ppx_codec_detect(buf, len);
+    if (part && fmt != PPX_FMT_TIFF && fmt != PPX_FMT_UNKNOWN)
+        return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_DECODE,
+                           "pages and chips are read from TIFF files only, not %s",
+                           ppx_format_name(fmt));
     ppx_info tmp;
     info_init(&tmp);
     int rc;
-    switch (ppx_codec_detect(buf, len)) {
+    switch (fmt) {
     case PPX_FMT_JPEG:
         rc = ppx__jpeg_decode(buf, len, opts, img, &tmp, err);
         break;
@@ -156,6 +164,7 @@ void ppx_encode_opts_default(ppx_encode_opts *o, ppx_format f)
     o->tiff_compression = PPX_TIFF_LZW;
     o->png_level = 6;
     o->webp_lossless = 0;
+    o->geo = NULL;
 }
 
 /* JPEG, PNG and WebP hold photos. A raster (other sample types, plain

@@ -2,9 +2,10 @@
  *
  * libtiff talks to us through client procs over a memory buffer and through
  * per-handle error and warning handlers (TIFFOpenOptions) whose context is a
- * tiff_ctx: no global handler, no global state. We decode the first
- * directory only. Everything a hostile header controls (dimensions, strip and
- * tile geometry, where the strips lie) is checked before the pixel buffers
+ * tiff_ctx: no global handler, no global state. We decode one directory
+ * (the first, or the page asked for), whole or a window of it (a chip),
+ * reading only the strips or tiles the window touches. Everything a hostile header controls
+ * (dimensions, strip and tile geometry, where the strips lie) is checked before the pixel buffers
  * are allocated; sample conversion lives in tiff_pixels.c. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,7 +14,9 @@
 #include <tiffio.h>
 
 #include "codec/codec_impl.h"
+#include "codec/tiff_geo.h"
 #include "codec/tiff_pixels.h"
+#include "prepix/subimage.h"
 
 /* Directories counted for info->pages before we stop walking the chain
  * (info->pages_capped then says "at least"). Far above real files (the
@@ -49,6 +52,7 @@ typedef struct {
      * it fails the decode once the header checks have passed. */
     char damage[300];
     const char *unit_what; /* "strip" or "tile" while one is decoded, else NULL */
+    uint64_t unit_bytes;   /* encoded bytes of the strips and tiles decoded */
     uint32_t unit;
     uint64_t narrowed; /* float64 samples whose value float32 cannot hold */
 } tiff_ctx;
@@ -71,6 +75,15 @@ typedef struct {
     ppx_colorspace cs;
     ppx__tiff_px px;
 } tiff_hdr;
+
+/* The part of a page a decode writes: [x, x + w) x [y, y + h) of the page
+ * (clipped to it), at (ox, oy) of the output image. The whole page, or a
+ * chip's window. */
+typedef struct {
+    uint32_t x, y, w, h;
+    uint32_t ox, oy;
+    int whole;
+} tiff_win;
 
 /* ---- messages -------------------------------------------------------- */
 
@@ -744,9 +757,10 @@ static void fill_info(const tiff_hdr *h, ppx_info *info)
     info->plain_bands = h->plain_bands;
 }
 
-/* Opens the buffer and reads the first directory; fills the facts. */
+/* Opens the buffer and reads directory `page` (0: the first); fills the
+ * facts. */
 static int open_read(tiff_ctx *c, const ppx_limits *l, raw_header *rh, TIFF **out, tiff_hdr *h,
-                     ppx_info *info)
+                     ppx_info *info, uint32_t page)
 {
     int rc = check_header(c, rh);
     if (rc)
@@ -758,9 +772,24 @@ static int open_read(tiff_ctx *c, const ppx_limits *l, raw_header *rh, TIFF **ou
     *out = tif;
     if ((rc = check_warnings(c)))
         return rc;
+    int capped = 0, pages = count_pages(c, rh, &capped);
+    if (page > 0) {
+        /* count_pages walked the chain with loops cut: a page it found is
+         * reached by libtiff's own walk in as many steps. */
+        if (page >= (uint32_t)pages)
+            return ppx_err_set(c->err, PPX_EINVAL, c->stage,
+                               "page %u asked for, the file has %d page%s%s", page, pages,
+                               pages == 1 ? "" : "s", capped ? " or more" : "");
+        lib_reset(c);
+        if (!TIFFSetDirectory(tif, (tdir_t)page))
+            return lib_fail(c, PPX_ECORRUPT, "cannot read the directory of the page");
+        if ((rc = check_warnings(c)))
+            return rc;
+    }
     read_directory(tif, h);
     fill_info(h, info);
-    info->pages = count_pages(c, rh, &info->pages_capped);
+    info->pages = pages;
+    info->pages_capped = capped;
     return 0;
 }
 
@@ -769,7 +798,8 @@ static int open_read(tiff_ctx *c, const ppx_limits *l, raw_header *rh, TIFF **ou
 /* Checks the strip or tile geometry and where every strip or tile lies, so
  * that a header that lies is refused before any pixel buffer exists.
  * Writes the size of one strip or tile (of one plane) to *unit. */
-static int check_layout(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, int check_counts, uint64_t *unit)
+static int check_layout(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, int check_counts, int whole,
+                        uint64_t *unit)
 {
     const ppx__tiff_px *px = &h->px;
     if (h->tw == 0 || h->th == 0)
@@ -783,7 +813,8 @@ static int check_layout(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, int check_cou
     /* Whole image, raw, all planes: bounded by the limits (ELIMIT). */
     uint64_t planes = px->separate ? h->spp : 1;
     uint64_t raw = line * h->h; /* may wrap: checked just below */
-    if (raw / h->h != line || raw > UINT64_MAX / planes || raw * planes > c->max_alloc)
+    /* A window never holds the raw page: only its strips or tiles are read. */
+    if (raw / h->h != line || raw > UINT64_MAX / planes || (whole && raw * planes > c->max_alloc))
         return ppx_err_set(c->err, PPX_ELIMIT, c->stage,
                            "raw samples of a %ux%u image with %u samples of %u bits exceed "
                            "the memory limit",
@@ -845,26 +876,64 @@ static int check_layout(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, int check_cou
     return 0;
 }
 
-static int read_strips(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit, ppx_image *img)
+/* Converts the n pixels from pixel `first` of one source row (row_px
+ * pixels) into dst. A first pixel that starts inside a byte (sub-byte
+ * samples, a window's left edge) converts the row from its start into tmp
+ * (contiguous samples only; prepare_win refuses the rest). */
+static uint64_t convert_part(const ppx__tiff_px *px, unsigned plane, const uint8_t *row,
+                             uint32_t first, uint32_t n, uint8_t *tmp, size_t pixel, uint8_t *dst)
+{
+    uint64_t bits = (uint64_t)first * px->bps * (px->separate ? 1 : px->spp);
+    if (bits % 8 == 0)
+        return ppx__tiff_px_row(px, plane, row + bits / 8, n, dst);
+    uint64_t narrowed = ppx__tiff_px_row(px, plane, row, first + n, tmp);
+    memcpy(dst, tmp + (size_t)first * pixel, (size_t)n * pixel);
+    return narrowed;
+}
+
+/* Scratch for convert_part: one converted row of row_px pixels, needed only
+ * when a window's edge can fall inside a byte. */
+static int win_tmp(tiff_ctx *c, const tiff_hdr *h, const tiff_win *win, uint32_t row_px,
+                   size_t pixel, uint8_t **tmp)
+{
+    *tmp = NULL;
+    if (win->whole || h->px.bps >= 8)
+        return 0;
+    if (h->px.separate)
+        return ppx_err_set(c->err, PPX_EUNSUPPORTED, c->stage,
+                           "a window of a %u-bit image in separate planes is not supported",
+                           h->px.bps);
+    if (!(*tmp = malloc((size_t)row_px * pixel)))
+        return ppx_err_set(c->err, PPX_ENOMEM, c->stage, "cannot allocate a row");
+    return 0;
+}
+
+static int read_strips(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit, ppx_image *img,
+                       const tiff_win *win)
 {
     const ppx__tiff_px *px = &h->px;
     const uint64_t line = TIFFScanlineSize64(tif);
     const unsigned planes = px->separate ? h->spp : 1;
     const uint32_t per_plane = (uint32_t)(((uint64_t)h->h + h->th - 1) / h->th);
+    const size_t pixel = (size_t)img->channels * ppx_sample_size(img->type);
     /* Fast path: rows already in the output layout are decoded straight
      * into the image, with no scratch and no copy. */
-    const int direct = ppx__tiff_px_is_copy(px) && line == img->stride;
-    uint8_t *scratch = NULL;
-    int rc = 0;
+    const int direct = win->whole && ppx__tiff_px_is_copy(px) && line == img->stride;
+    uint8_t *scratch = NULL, *tmp = NULL;
+    int rc = win_tmp(c, h, win, h->w, pixel, &tmp);
+    if (rc)
+        goto out;
     if (!direct && !(scratch = malloc((size_t)unit))) {
         rc = ppx_err_set(c->err, PPX_ENOMEM, c->stage, "cannot allocate a strip of %llu bytes",
                          (unsigned long long)unit);
         goto out;
     }
+    /* Only the strips that hold a row of the window. */
+    const uint32_t s0 = win->y / h->th, s1 = (uint32_t)(((uint64_t)win->y + win->h - 1) / h->th);
     for (unsigned p = 0; p < planes; p++) {
         if (px->separate && !ppx__tiff_px_plane_used(px, p))
             continue;
-        for (uint32_t i = 0; i < per_plane; i++) {
+        for (uint32_t i = s0; i <= s1 && i < per_plane; i++) {
             uint32_t strip = p * per_plane + i, y0 = i * h->th;
             uint32_t rows = h->h - y0 < h->th ? h->h - y0 : h->th;
             tmsize_t want = (tmsize_t)(line * rows);
@@ -873,6 +942,7 @@ static int read_strips(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit,
             c->unit_what = "strip";
             c->unit = strip;
             tmsize_t got = TIFFReadEncodedStrip(tif, strip, dst, want);
+            c->unit_bytes += TIFFGetStrileByteCount(tif, strip);
             if (got != want) {
                 if (got < 0)
                     rc = lib_fail(c, PPX_ECORRUPT, "cannot decode a strip");
@@ -884,25 +954,34 @@ static int read_strips(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit,
             }
             if ((rc = check_damage(c)))
                 goto out;
-            if (!direct)
-                for (uint32_t r = 0; r < rows; r++)
-                    c->narrowed += ppx__tiff_px_row(px, p, scratch + r * line, h->w,
-                                                    ppx_image_row(img, y0 + r));
+            if (direct)
+                continue;
+            uint32_t r0 = win->y > y0 ? win->y - y0 : 0;
+            uint32_t r1 = win->y + win->h - y0 < rows ? win->y + win->h - y0 : rows;
+            for (uint32_t r = r0; r < r1; r++)
+                c->narrowed +=
+                    convert_part(px, p, scratch + r * line, win->x, win->w, tmp, pixel,
+                                 ppx_image_row(img, win->oy + y0 + r - win->y) + win->ox * pixel);
         }
     }
 out:
     free(scratch);
+    free(tmp);
     return rc;
 }
 
-static int read_tiles(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit, ppx_image *img)
+static int read_tiles(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit, ppx_image *img,
+                      const tiff_win *win)
 {
     const ppx__tiff_px *px = &h->px;
     const uint64_t trow = TIFFTileRowSize64(tif);
     const unsigned planes = px->separate ? h->spp : 1;
     const size_t pixel = (size_t)img->channels * ppx_sample_size(img->type);
-    int rc = 0;
-    uint8_t *scratch = malloc((size_t)unit);
+    uint8_t *tmp = NULL;
+    int rc = win_tmp(c, h, win, h->tw, pixel, &tmp);
+    uint8_t *scratch = rc ? NULL : malloc((size_t)unit);
+    if (rc)
+        goto out;
     if (!scratch) {
         rc = ppx_err_set(c->err, PPX_ENOMEM, c->stage, "cannot allocate a tile of %llu bytes",
                          (unsigned long long)unit);
@@ -912,18 +991,24 @@ static int read_tiles(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit, 
         rc = ppx_err_set(c->err, PPX_ECORRUPT, c->stage, "inconsistent tile geometry");
         goto out;
     }
+    /* Only the tiles that hold a pixel of the window; 64-bit positions, so
+     * that a hostile tile size cannot make the loops wrap. */
+    const uint64_t wx1 = (uint64_t)win->x + win->w, wy1 = (uint64_t)win->y + win->h;
     for (unsigned p = 0; p < planes; p++) {
         if (px->separate && !ppx__tiff_px_plane_used(px, p))
             continue;
-        for (uint32_t ty = 0; ty < h->h; ty += h->th) {
-            uint32_t rows = h->h - ty < h->th ? h->h - ty : h->th;
-            for (uint32_t tx = 0; tx < h->w; tx += h->tw) {
-                uint32_t n = h->w - tx < h->tw ? h->w - tx : h->tw;
-                uint32_t tile = TIFFComputeTile(tif, tx, ty, 0, (uint16_t)p);
+        for (uint64_t ty = (uint64_t)win->y / h->th * h->th; ty < wy1; ty += h->th) {
+            uint64_t r0 = win->y > ty ? win->y - ty : 0;
+            uint64_t r1 = wy1 - ty < h->th ? wy1 - ty : h->th;
+            for (uint64_t tx = (uint64_t)win->x / h->tw * h->tw; tx < wx1; tx += h->tw) {
+                uint64_t c0 = win->x > tx ? win->x - tx : 0;
+                uint64_t c1 = wx1 - tx < h->tw ? wx1 - tx : h->tw;
+                uint32_t tile = TIFFComputeTile(tif, (uint32_t)tx, (uint32_t)ty, 0, (uint16_t)p);
                 lib_reset(c);
                 c->unit_what = "tile";
                 c->unit = tile;
                 tmsize_t got = TIFFReadEncodedTile(tif, tile, scratch, (tmsize_t)unit);
+                c->unit_bytes += TIFFGetStrileByteCount(tif, tile);
                 if (got != (tmsize_t)unit) {
                     if (got < 0)
                         rc = lib_fail(c, PPX_ECORRUPT, "cannot decode a tile");
@@ -935,20 +1020,17 @@ static int read_tiles(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit, 
                 }
                 if ((rc = check_damage(c)))
                     goto out;
-                for (uint32_t r = 0; r < rows; r++)
-                    c->narrowed += ppx__tiff_px_row(px, p, scratch + r * trow, n,
-                                                    ppx_image_row(img, ty + r) + tx * pixel);
-                /* Stop early on a hostile tile size that makes the loops
-                 * wrap (tx + tw overflowing 32 bits). */
-                if (tx > UINT32_MAX - h->tw)
-                    break;
+                for (uint64_t r = r0; r < r1; r++)
+                    c->narrowed += convert_part(
+                        px, p, scratch + r * trow, (uint32_t)c0, (uint32_t)(c1 - c0), tmp, pixel,
+                        ppx_image_row(img, (uint32_t)(win->oy + ty + r - win->y)) +
+                            (size_t)(win->ox + tx + c0 - win->x) * pixel);
             }
-            if (ty > UINT32_MAX - h->th)
-                break;
         }
     }
 out:
     free(scratch);
+    free(tmp);
     return rc;
 }
 
@@ -1026,12 +1108,57 @@ int ppx__tiff_inspect(const uint8_t *buf, size_t len, const ppx_limits *l, ppx_i
     raw_header rh;
     TIFF *tif = NULL;
     tiff_hdr h;
-    int rc = open_read(&c, l, &rh, &tif, &h, info);
+    int rc = open_read(&c, l, &rh, &tif, &h, info, 0);
     if (rc == 0)
         rc = ppx_limits_check(l, h.w, h.h, 1, 1, NULL, err);
     if (tif)
         TIFFClose(tif);
     return rc;
+}
+
+/* The window of o in the page (the whole page when o asks for none), and
+ * the output size in *out_w, *out_h. */
+static int plan_window(tiff_ctx *c, const tiff_hdr *h, const ppx_decode_opts *o, tiff_win *win,
+                       uint32_t *out_w, uint32_t *out_h)
+{
+    memset(win, 0, sizeof *win);
+    if (o->win_w == 0) {
+        *win = (tiff_win){0, 0, h->w, h->h, 0, 0, 1};
+        *out_w = h->w;
+        *out_h = h->h;
+        return 0;
+    }
+    if (o->win_h == 0 || o->win_x >= h->w || o->win_y >= h->h)
+        return ppx_err_set(c->err, PPX_EINVAL, c->stage,
+                           "window %ux%u at %u,%u lies outside the %ux%u page", o->win_w, o->win_h,
+                           o->win_x, o->win_y, h->w, h->h);
+    if (h->rgba_fallback)
+        return ppx_err_set(c->err, PPX_EUNSUPPORTED, c->stage,
+                           "a window of subsampled YCbCr TIFF is not supported");
+    win->x = o->win_x;
+    win->y = o->win_y;
+    win->w = h->w - o->win_x < o->win_w ? h->w - o->win_x : o->win_w;
+    win->h = h->h - o->win_y < o->win_h ? h->h - o->win_y : o->win_h;
+    win->whole = win->x == 0 && win->y == 0 && win->w == h->w && win->h == h->h &&
+                 o->win_w == h->w && o->win_h == h->h;
+    *out_w = o->win_w;
+    *out_h = o->win_h;
+    return 0;
+}
+
+/* Fills img with v (rounded, clamped to the sample type): the part of a
+ * window past the page's edge. */
+static void fill_image(ppx_image *img, double v)
+{
+    uint8_t one[4];
+    size_t ss = ppx_sample_size(img->type), n = (size_t)img->width * img->channels;
+    if (ppx_sample_encode(img->type, v, 0, one))
+        memset(one, 0, sizeof one);
+    for (uint32_t y = 0; y < img->height; y++) {
+        uint8_t *row = ppx_image_row(img, y);
+        for (size_t i = 0; i < n; i++)
+            memcpy(row + i * ss, one, ss);
+    }
 }
 
 int ppx__tiff_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, ppx_image *img,
@@ -1043,14 +1170,20 @@ int ppx__tiff_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, p
     raw_header rh;
     TIFF *tif = NULL;
     tiff_hdr h;
+    tiff_win win;
     uint8_t *lut = NULL;
     uint64_t unit = 0;
-    int rc = open_read(&c, l, &rh, &tif, &h, info);
+    uint32_t out_w = 0, out_h = 0;
+    int rc = open_read(&c, l, &rh, &tif, &h, info, o->page);
     if (rc)
         goto out;
+    if (o->geo)
+        ppx__tiff_geo_read(tif, o->geo);
+    if ((rc = plan_window(&c, &h, o, &win, &out_w, &out_h)))
+        goto out;
     /* Dimensions first: nothing below allocates before this passes. */
-    if ((rc = ppx_limits_check(l, h.w, h.h, h.px.out_ch, (unsigned)ppx_sample_size(h.px.out_type),
-                               NULL, err)))
+    if ((rc = ppx_limits_check(l, out_w, out_h, h.px.out_ch,
+                               (unsigned)ppx_sample_size(h.px.out_type), NULL, err)))
         goto out;
     if (h.unsupported) {
         rc = ppx_err_set(err, PPX_EUNSUPPORTED, c.stage, "%s", h.unsupported);
@@ -1065,7 +1198,7 @@ int ppx__tiff_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, p
         rc = lib_fail(&c, PPX_ECORRUPT, "cannot set the JPEG colour mode");
         goto out;
     }
-    if ((rc = check_layout(&c, tif, &h, !h.rgba_fallback, &unit)))
+    if ((rc = check_layout(&c, tif, &h, !h.rgba_fallback, win.whole, &unit)))
         goto out;
     /* A directory warning that is not harmless (a guessed strip size, an
      * ignored Predictor) fails here, before any pixel is decoded. */
@@ -1078,16 +1211,20 @@ int ppx__tiff_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, p
         if (h.px.kind == PPX__TIFF_PALETTE && (rc = make_palette(&c, tif, &h, &lut)))
             goto out;
         h.px.lut = lut;
-        if ((rc = ppx_image_alloc(img, h.w, h.h, h.px.out_ch, h.px.out_type, l, err))) {
+        if ((rc = ppx_image_alloc(img, out_w, out_h, h.px.out_ch, h.px.out_type, l, err))) {
             err->stage = c.stage;
             goto out;
         }
-        rc = h.tiled ? read_tiles(&c, tif, &h, unit, img) : read_strips(&c, tif, &h, unit, img);
+        if (win.w < out_w || win.h < out_h)
+            fill_image(img, o->fill);
+        rc = h.tiled ? read_tiles(&c, tif, &h, unit, img, &win)
+                     : read_strips(&c, tif, &h, unit, img, &win);
         if (rc)
             goto out;
     }
     if (h.px.alpha >= 0 && h.alpha_assoc && !h.rgba_fallback && !h.px.raw)
         ppx__tiff_px_unpremultiply(img);
+    info->unit_bytes = c.unit_bytes;
     img->plain_bands = h.plain_bands;
     info->narrowed = c.narrowed;
     img->orientation = h.orientation;
@@ -1100,9 +1237,59 @@ out:
     return rc;
 }
 
+/* Directory sizes, one page after the other: libtiff's walk from the page
+ * `first`, which count_pages has shown to be in the chain. */
+int ppx_codec_tiff_pages(const uint8_t *buf, size_t len, const ppx_limits *limits, uint32_t first,
+                         uint32_t last, uint32_t max_pages, ppx_page_fn fn, void *arg, ppx_err *err)
+{
+    ppx_limits def;
+    if (!limits) {
+        ppx_limits_default(&def);
+        limits = &def;
+    }
+    if (ppx_codec_detect(buf, len) != PPX_FMT_TIFF)
+        return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_DECODE, "not a TIFF file");
+    tiff_ctx c;
+    ctx_init(&c, buf, len, err, PPX_STAGE_DECODE, limits);
+    raw_header rh;
+    TIFF *tif = NULL;
+    tiff_hdr h;
+    ppx_info info;
+    memset(&info, 0, sizeof info);
+    int rc = open_read(&c, limits, &rh, &tif, &h, &info, first);
+    if (rc)
+        goto out;
+    uint32_t pages = (uint32_t)info.pages;
+    if (last >= pages)
+        last = pages - 1;
+    if (last - first + 1 > max_pages) {
+        rc = ppx_err_set(
+            err, PPX_ELIMIT, c.stage, "%u pages%s (pages %u-%u), over the limit of %u pages a file",
+            last - first + 1, info.pages_capped ? " or more" : "", first, last, max_pages);
+        goto out;
+    }
+    for (uint32_t p = first;; p++) {
+        if ((rc = fn(arg, p, h.w, h.h, err)) != 0 || p == last)
+            break;
+        lib_reset(&c);
+        if (!TIFFReadDirectory(tif)) {
+            rc = lib_fail(&c, PPX_ECORRUPT, "cannot read the directory of a page");
+            break;
+        }
+        if ((rc = check_warnings(&c)))
+            break;
+        read_directory(tif, &h);
+    }
+out:
+    if (tif)
+        TIFFClose(tif);
+    return rc;
+}
+
 /* ---- encoding ------------------------------------------------------------ */
 
-static int encode_body(tiff_ctx *c, TIFF *tif, const ppx_image *img, uint16_t comp)
+static int encode_body(tiff_ctx *c, TIFF *tif, const ppx_image *img, uint16_t comp,
+                       const ppx_geotiff *geo)
 {
     const unsigned ch = img->channels;
     const size_t bs = ppx_sample_size(img->type);
@@ -1141,6 +1328,8 @@ static int encode_body(tiff_ctx *c, TIFF *tif, const ppx_image *img, uint16_t co
     /* Pixels stay as stored when no autorotate ran: keep their meaning. */
     if (ok && img->orientation > 1 && img->orientation <= 8)
         ok = TIFFSetField(tif, TIFFTAG_ORIENTATION, (uint16_t)img->orientation);
+    if (ok)
+        ok = ppx__tiff_geo_write(tif, geo);
     if (!ok)
         return lib_fail(c, PPX_EINTERNAL, "cannot set the TIFF tags");
     /* Strips go through a copy: libtiff may byte-swap or predict in the
@@ -1196,7 +1385,7 @@ int ppx__tiff_encode(const ppx_image *img, const ppx_encode_opts *o, ppx_buf *ou
     TIFF *tif = open_client(&c, "wl", NULL);
     if (!tif)
         return lib_fail(&c, PPX_EINTERNAL, "cannot start a TIFF file");
-    int rc = encode_body(&c, tif, img, comp);
+    int rc = encode_body(&c, tif, img, comp, o ? o->geo : NULL);
     TIFFClose(tif);
     if (rc)
         out->len = 0;
