@@ -52,6 +52,15 @@ typedef struct {
     const char *compression; /* static string: "lzw", "deflate", "huffman", ... or "" */
 } ppx_info;
 
+/* The palette of a PNG label map (VOC's masks), kept through a companion's
+ * geometry so that the output is a palette PNG again. */
+typedef struct {
+    unsigned n; /* entries; 0: the file had none */
+    uint8_t rgb[256][3];
+    unsigned n_alpha; /* tRNS entries (alpha of the first n_alpha entries) */
+    uint8_t alpha[256];
+} ppx_palette;
+
 typedef struct {
     const ppx_limits *limits; /* NULL: defaults */
     /* Shrink-on-load: the decoded image must be at least this large (in the
@@ -65,6 +74,11 @@ typedef struct {
      * separate ppx_codec_inspect. JPEG and WebP call it. */
     void (*size_hint)(void *arg, const ppx_info *info, uint32_t *min_width, uint32_t *min_height);
     void *size_hint_arg;
+    /* Label maps (PNG only; NULL elsewhere): when not NULL, sample values are
+     * kept as stored: a palette image decodes to one channel of its 8-bit
+     * indices with its palette written here (n 0 for other images), gray
+     * below 8 bits is unpacked without scaling, and tRNS adds no alpha. */
+    ppx_palette *palette;
 } ppx_decode_opts;
 
 /* Reads the header only. Writes *info on success. Returns 0 or a negative
@@ -90,6 +104,9 @@ typedef struct {
     ppx_tiff_compression tiff_compression; /* default LZW */
     int png_level;                         /* zlib level 0..9, default 6 */
     int webp_lossless; /* WebP: lossless (VP8L, every sample kept) instead of lossy at quality */
+    /* PNG: when not NULL with n > 0, a one-channel 8-bit image is written as
+     * a palette image, its samples the indices into this palette. */
+    const ppx_palette *palette;
 } ppx_encode_opts;
 
 void ppx_encode_opts_default(ppx_encode_opts *o, ppx_format f);

@@ -83,6 +83,13 @@ static const char usage_text[] =
     "                         OUTDIR/duplicates.txt; stats: none unless given)\n"
     "      --exclude @FILE    leave out the inputs FILE lists, one a line, as the report names\n"
     "                         them or relative to INPUT (a drop list: find, then drop)\n"
+    "      --with ROLE=DIR[,kind=label|image][,fill=V][,optional]\n"
+    "                         companions (masks, maps) in DIR, matched by the image's path\n"
+    "                         with any image extension, get its geometry and nothing else:\n"
+    "                         label (default) keeps values and palettes (nearest), image\n"
+    "                         resamples; padding writes V (default 0); written to\n"
+    "                         OUTDIR/ROLE/<path>.png (tar: KEY.ROLE.png; npy: shard-N.ROLE.npy)\n"
+    "                         A missing or mis-sized companion fails its image unless optional\n"
     "\n"
     "Exit codes: 0 all images processed; 1 fatal error (OUTDIR unwritable, MPI failure);\n"
     "2 usage error, nothing written; 3 finished but some images failed (see the report);\n"
@@ -100,6 +107,32 @@ static void usage_error(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputs("\nprepix: see `prepix --help`\n", stderr);
     va_end(ap);
+}
+
+/* --with ROLE=DIR[,...]: one more companion role (docs/pipeline.md). */
+static ppx_companion_spec with_specs[PPX_ROLES_MAX];
+
+static int parse_with(const char *arg, ppx_run_config *cfg)
+{
+    ppx_err err;
+    ppx_err_clear(&err);
+    ppx_companion_spec sp;
+    if (ppx_companion_parse(arg, &sp, &err)) {
+        usage_error("%s", err.msg);
+        return -1;
+    }
+    if (cfg->n_with == PPX_ROLES_MAX) {
+        usage_error("--with %s: at most %d roles", arg, PPX_ROLES_MAX);
+        return -1;
+    }
+    for (int k = 0; k < cfg->n_with; k++)
+        if (strcmp(with_specs[k].role, sp.role) == 0) {
+            usage_error("--with %s: role %s given twice", arg, sp.role);
+            return -1;
+        }
+    with_specs[cfg->n_with++] = sp;
+    cfg->with = with_specs;
+    return 0;
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -363,7 +396,8 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
         O_DUPS,
         O_DUPDIST,
         O_DROPLIST,
-        O_EXCLUDE
+        O_EXCLUDE,
+        O_WITH
     };
     static const struct option opts[] = {{"input", required_argument, 0, 'i'},
                                          {"output", required_argument, 0, 'o'},
@@ -393,6 +427,7 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
                                          {"dup-distance", required_argument, 0, O_DUPDIST},
                                          {"drop-list", required_argument, 0, O_DROPLIST},
                                          {"exclude", required_argument, 0, O_EXCLUDE},
+                                         {"with", required_argument, 0, O_WITH},
                                          {0, 0, 0, 0}};
     const char *inputs[SPLITS_MAX + 1];
     int n_inputs = 0;
@@ -532,6 +567,10 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
         case O_EXCLUDE:
             cfg->exclude = optarg;
             break;
+        case O_WITH:
+            if (parse_with(optarg, cfg))
+                return EXIT_USAGE;
+            break;
         case O_RANKTIMEOUT: {
             char *end;
             double t = strtod(optarg, &end);
@@ -615,6 +654,10 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
             cfg->html_path = "";
     } else if (!cfg->outdir) {
         usage_error("-o OUTDIR is required");
+        return EXIT_USAGE;
+    }
+    if (cfg->n_with && (stats_only || cfg->transport_bytes)) {
+        usage_error("--with: companions are written by `prepix run` with --transport paths");
         return EXIT_USAGE;
     }
     return 0;

@@ -26,6 +26,7 @@ int ppx_job_ctx_init(ppx_job_ctx *c)
     ppx_image_init(&c->conv[0]);
     ppx_image_init(&c->conv[1]);
     c->fp = NULL;
+    ppx_comp_ctx_init(&c->comp);
     return ppx_pipeline_ctx_new(&c->pctx);
 }
 
@@ -41,6 +42,7 @@ void ppx_job_ctx_destroy(ppx_job_ctx *c)
     ppx_image_destroy(&c->conv[1]);
     ppx_pipeline_ctx_free(&c->pctx);
     ppx_fp_ctx_free(&c->fp);
+    ppx_comp_ctx_destroy(&c->comp);
 }
 
 void ppx_job_ctx_trim(ppx_job_ctx *c, size_t keep)
@@ -55,6 +57,7 @@ void ppx_job_ctx_trim(ppx_job_ctx *c, size_t keep)
             ppx_image_destroy(imgs[i]);
     ppx_pipeline_ctx_trim(c->pctx, keep);
     ppx_fp_ctx_trim(c->fp, keep);
+    ppx_comp_ctx_trim(&c->comp, keep);
 }
 
 static int ext_names(const char *ext, ppx_format f)
@@ -258,6 +261,27 @@ static int npy_payload(const ppx_job_config *cfg, ppx_job_ctx *c, ppx_image *img
     return 0;
 }
 
+/* Writes the companions made for an image written as out_name, each to
+ * ROLE/<out_name>.png (or .tiff) below OUTDIR. */
+static int write_companions(const ppx_job_config *cfg, ppx_job_ctx *c, const char *out_name,
+                            const ppx_write_opts *wo, ppx_result *r, ppx_err *err)
+{
+    for (int k = 0; k < cfg->comp.n; k++) {
+        if (!c->comp.present[k])
+            continue;
+        char name[4096];
+        int rc = ppx_companion_out_name(name, sizeof name, cfg->comp.spec[k].role, out_name,
+                                        cfg->out_format, err);
+        rc = rc ? rc
+                : ppx_write_beneath(cfg->out_root, &c->comp.out_dirs[k], name, c->comp.out[k].data,
+                                    c->comp.out[k].len, wo, err);
+        if (rc)
+            return rc;
+        r->bytes_written += c->comp.out[k].len;
+    }
+    return 0;
+}
+
 /* Shrink-on-load: the pipeline says how much of the decoded size it needs. */
 static void decode_hint(void *arg, const ppx_info *info, uint32_t *min_w, uint32_t *min_h)
 {
@@ -360,6 +384,21 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
             goto out;
         r->out_format = (int32_t)eo.format;
     }
+    if (cfg->comp.n) {
+        /* Before anything is written: a companion that fails fails its image. */
+        ppx_comp_image im = {.key = key,
+                             .width = info.width,
+                             .height = info.height,
+                             .orientation = info.orientation,
+                             .seed = cfg->seed,
+                             .out_format = cfg->out_format,
+                             .follow_symlinks = cfg->follow_symlinks,
+                             .max_file_bytes = cfg->limits.max_file_bytes};
+        rc = ppx_companions_make(&cfg->comp, &c->comp, cfg->pipeline, c->pctx, &cfg->limits, &im,
+                                 err);
+        if (rc)
+            goto out;
+    }
     if (out_name) {
         if (FAULT("writefail", key)) {
             rc = ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_WRITE,
@@ -372,10 +411,13 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
                                err);
         if (rc)
             goto out;
+        rc = write_companions(cfg, c, out_name, &wo, r, err);
+        if (rc)
+            goto out;
     } else {
         r->out_len = c->out.len;
     }
-    r->bytes_written = c->out.len;
+    r->bytes_written += c->out.len;
 out:
     r->status = rc;
     if (rc && err->code == 0) /* a callee forgot its message: still say something */

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "pipeline/companion.h"
 #include "prepix/archive.h"
 #include "prepix/buf.h"
 #include "prepix/codec.h"
@@ -53,6 +54,9 @@ typedef struct {
     /* Fingerprint each decoded input (exact and perceptual hash, before the
      * pipeline) into the result. */
     int fingerprint;
+    /* Companions (--with): each image's masks and maps, transformed with it
+     * and written beside it (ROLE/<output name>.png). */
+    ppx_companions comp;
 } ppx_job_config;
 
 /* Per-worker buffers, reused from one image to the next. */
@@ -64,6 +68,7 @@ typedef struct {
     ppx_image conv[2]; /* npy: channel and depth conversions */
     ppx_pipeline_ctx *pctx;
     ppx_fp_ctx *fp; /* made at the first image that is fingerprinted */
+    ppx_comp_ctx comp;
 } ppx_job_ctx;
 
 PPX_MUST_USE int ppx_job_ctx_init(ppx_job_ctx *c);

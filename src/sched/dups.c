@@ -312,6 +312,7 @@ int ppx__dups_thumbs(run_state *s, dups_end *de)
     tj.out_root = -1;
     tj.copy_mode = 0;
     tj.fingerprint = 0;
+    tj.comp.n = 0; /* a thumbnail has no companions */
     memset(&tj.npy, 0, sizeof tj.npy);
     uint64_t as = 0;
 #if !defined(__SANITIZE_ADDRESS__)

@@ -66,6 +66,28 @@ static int input_inside_outdir(const char *outdir, const char *input)
     return strncmp(in, o, lo) == 0 && in[lo] == '/';
 }
 
+/* The companion trees (--with) are inputs: each must be a folder, OUTDIR
+ * must not lie in one, nor one in OUTDIR. 0, or 1 after saying why. */
+static int check_companion_dirs(const ppx_run_config *cfg)
+{
+    for (int k = 0; k < cfg->n_with; k++) {
+        const char *d = cfg->with[k].dir;
+        struct stat st;
+        if (stat(d, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "prepix: --with %s=%s: not a folder\n", cfg->with[k].role, d);
+            return 1;
+        }
+        if (cfg->outdir && (path_inside(cfg->outdir, d) || input_inside_outdir(cfg->outdir, d))) {
+            fprintf(stderr,
+                    "prepix: --with %s=%s and OUTDIR %s overlap, where outputs could replace "
+                    "inputs; choose another folder\n",
+                    cfg->with[k].role, d, cfg->outdir);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* An entry that has an output name, in the sort of ppx__mark_collisions. */
 typedef struct {
     uint64_t name;  /* offset of its output name in the arena of names */
@@ -355,6 +377,8 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
             return 2;
         }
     }
+    if (check_companion_dirs(cfg))
+        return 2;
     int rc = cfg->n_splits ? ppx_listing_build_splits(cfg->split_names, cfg->split_paths,
                                                       cfg->n_splits, cfg->follow_symlinks,
                                                       &ppx__stop_signal, &s->listing, &e)
