@@ -1,7 +1,7 @@
 /* Companions: masks and other per-pixel maps that belong to an image and
  * travel with it through the same geometry (docs/pipeline.md, "Companion
  * images"). This header holds what the command line and the job share: the
- * parsed `--with ROLE=DIR[,kind=label|image][,fill=V][,optional]`. */
+ * parsed `--with ROLE[=DIR][,kind=label|image][,fill=V][,optional]`. */
 #ifndef PREPIX_COMPANION_H
 #define PREPIX_COMPANION_H
 
@@ -22,7 +22,7 @@ typedef enum {
 
 typedef struct {
     char role[PPX_ROLE_MAX + 1];
-    char dir[4096]; /* the companion tree, as given */
+    char dir[4096]; /* the companion tree, as given; "": archive members only */
     ppx_comp_kind kind;
     uint16_t fill; /* what padding writes into the map */
     int optional;  /* a missing companion is no failure of its image */

@@ -78,6 +78,49 @@ static int read_companion(const ppx_companions *cs, ppx_comp_ctx *c, int k,
     return PPX_ENOENT;
 }
 
+/* npy shards: a companion as rows of one channel, back to back. */
+static int raw_rows(ppx_comp_ctx *c, int k, const ppx_image *img, const ppx_comp_image *im,
+                    ppx_err *err)
+{
+    if (img->channels != 1 || (img->type != PPX_U8 && img->type != PPX_U16))
+        return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_ENCODE,
+                           "an npy shard holds one channel of 8 or 16 bits a map, not %u "
+                           "channels of %d bytes",
+                           img->channels, (int)img->type);
+    if (img->width != im->npy_w || img->height != im->npy_h)
+        return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_ENCODE,
+                           "the pipeline made it %ux%u; the shard holds %ux%u", img->width,
+                           img->height, im->npy_w, im->npy_h);
+    size_t row = (size_t)img->width * img->type;
+    ppx_buf *b = &c->out[k];
+    b->len = 0;
+    if (ppx_buf_reserve(b, row * img->height))
+        return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_ENCODE, "out of memory");
+    for (uint32_t y = 0; y < img->height; y++)
+        memcpy(b->data + (size_t)y * row, ppx_image_row(img, y), row);
+    b->len = row * img->height;
+    return 0;
+}
+
+/* npy shards: a missing optional companion's row of the shard, all fill
+ * (8-bit unless the fill needs 16). */
+static int fill_rows(ppx_comp_ctx *c, int k, const ppx_comp_image *im, uint16_t fill, ppx_err *err)
+{
+    size_t n = (size_t)im->npy_w * im->npy_h, each = fill > 255 ? 2 : 1;
+    ppx_buf *b = &c->out[k];
+    b->len = 0;
+    if (ppx_buf_reserve(b, n * each))
+        return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_ENCODE, "out of memory");
+    if (each == 1)
+        memset(b->data, fill, n);
+    else
+        for (size_t i = 0; i < n; i++)
+            memcpy(b->data + 2 * i, &fill, 2);
+    b->len = n * each;
+    c->present[k] = 1;
+    return 0;
+}
+
 static int make_one(const ppx_companions *cs, ppx_comp_ctx *c, int k, const ppx_pipeline *pl,
                     ppx_pipeline_ctx *pctx, const ppx_limits *limits, const ppx_comp_image *im,
                     ppx_err *err)
@@ -86,12 +129,25 @@ static int make_one(const ppx_companions *cs, ppx_comp_ctx *c, int k, const ppx_
     char rel[4096];
     c->present[k] = 0;
     c->out[k].len = 0;
-    int rc = read_companion(cs, c, k, im, rel, sizeof rel, err);
+    int rc;
+    if (im->part_mask & (1u << k)) {
+        snprintf(rel, sizeof rel, "member .%s.*", sp->role);
+        rc = im->read_part(im->read_arg, k, &c->in, err);
+    } else if (cs->root[k] >= 0) {
+        rc = read_companion(cs, c, k, im, rel, sizeof rel, err);
+    } else {
+        rc = PPX_ENOENT;
+    }
     if (rc == PPX_ENOENT) {
         if (sp->optional) {
             ppx_err_clear(err);
-            return 0;
+            return im->npy_w ? fill_rows(c, k, im, sp->fill, err) : 0;
         }
+        if (cs->root[k] < 0)
+            return ppx_err_set(err, PPX_ENOENT, PPX_STAGE_INPUT,
+                               "companion %s: the sample has no member KEY.%s.<image "
+                               "extension>; --with %s,optional allows that",
+                               sp->role, sp->role, sp->role);
         return ppx_err_set(err, PPX_ENOENT, PPX_STAGE_INPUT,
                            "companion %s: no %s/%s (nor another image extension); "
                            "--with %s=...,optional allows that",
@@ -127,6 +183,16 @@ static int make_one(const ppx_companions *cs, ppx_comp_ctx *c, int k, const ppx_
     rc = ppx_pipeline_run_geometry(pl, pctx, &c->img, im->seed, im->key, &g, &res, err);
     if (rc)
         return rc;
+    if (im->npy_w) {
+        rc = raw_rows(c, k, res, im, err);
+        if (rc) {
+            char why[sizeof err->msg];
+            memcpy(why, err->msg, sizeof why);
+            return ppx_err_set(err, rc, PPX_STAGE_ENCODE, "companion %s: %.300s", sp->role, why);
+        }
+        c->present[k] = 1;
+        return 0;
+    }
     ppx_encode_opts eo;
     ppx_format f = im->out_format == PPX_FMT_TIFF ? PPX_FMT_TIFF : PPX_FMT_PNG;
     ppx_encode_opts_default(&eo, f);
@@ -216,10 +282,27 @@ static int parse_opt(const char *o, size_t n, ppx_companion_spec *out, ppx_err *
 int ppx_companion_parse(const char *arg, ppx_companion_spec *out, ppx_err *err)
 {
     ppx_companion_spec s = {.kind = PPX_COMP_LABEL};
+    /* ROLE alone (or ROLE,options): archive members KEY.ROLE.* only. */
+    size_t rl = strcspn(arg, "=,");
+    if (arg[rl] != '=' && role_ok(arg, rl)) {
+        memcpy(s.role, arg, rl);
+        s.role[rl] = '\0';
+        for (const char *o = arg + rl; *o == ',';) {
+            size_t n = strcspn(o + 1, ",");
+            int rc = parse_opt(o + 1, n, &s, err);
+            if (rc <= 0)
+                return rc < 0 ? rc
+                              : ppx_err_set(err, PPX_EUSAGE, PPX_STAGE_JOB,
+                                            "--with %s: unknown option %.*s", arg, (int)n, o + 1);
+            o += 1 + n;
+        }
+        *out = s;
+        return 0;
+    }
     const char *eq = strchr(arg, '=');
     if (!eq || !role_ok(arg, (size_t)(eq - arg)))
         return ppx_err_set(err, PPX_EUSAGE, PPX_STAGE_JOB,
-                           "--with %s: expected ROLE=DIR[,kind=label|image][,fill=V][,optional] "
+                           "--with %s: expected ROLE[=DIR][,kind=label|image][,fill=V][,optional] "
                            "with ROLE 1..%d letters, digits, '_' or '-' (not an image "
                            "extension, cls or tar)",
                            arg, PPX_ROLE_MAX);

@@ -26,7 +26,7 @@ typedef struct {
     ppx_dircache in_dirs[PPX_ROLES_MAX], out_dirs[PPX_ROLES_MAX];
     ppx_buf in;
     ppx_buf out[PPX_ROLES_MAX]; /* each role's encoded output */
-    int present[PPX_ROLES_MAX]; /* 0: an optional companion that is missing */
+    int present[PPX_ROLES_MAX]; /* 0: an optional companion that is missing (no output) */
     ppx_image img;
     ppx_palette pal;
 } ppx_comp_ctx;
@@ -44,14 +44,24 @@ typedef struct {
     ppx_format out_format;  /* PPX_FMT_TIFF writes TIFF, anything else PNG */
     int follow_symlinks;
     uint64_t max_file_bytes;
+    /* Companions that are members of the image's archive (WebDataset's
+     * KEY.ROLE.png): bit k of part_mask says role k has one, which
+     * read_part(read_arg, k, b, err) reads into b through the archive's
+     * listed identity. They come before any ROLE=DIR lookup. */
+    uint32_t part_mask;
+    int (*read_part)(void *arg, int k, ppx_buf *b, ppx_err *err);
+    void *read_arg;
+    /* npy shards (npy_w > 0): each companion as its rows of samples, one
+     * channel of npy_w x npy_h, instead of an encoded file; a missing
+     * optional one as rows of its fill. */
+    uint32_t npy_w, npy_h;
 } ppx_comp_image;
 
-/* Reads each role's companion of the image (DIR/<key's stem>.<ext>, ext in
- * the documented order), checks its size against the image's, runs the
- * pipeline's geometry on it with pctx and encodes it into c->out[k]
- * (c->present[k] 0 for an optional one that is missing). The first problem
- * fails the image: 0, or a negative code with err saying which role and
- * why. */
+/* Reads each role's companion of the image (its archive member, else
+ * DIR/<key's stem>.<ext>, ext in the documented order), checks its size against the image's, runs
+ * the pipeline's geometry on it with pctx and encodes it into c->out[k] (c->present[k] 0 for an
+ * optional one that is missing). The first problem fails the image: 0, or a negative code with err
+ * saying which role and why. */
 PPX_MUST_USE int ppx_companions_make(const ppx_companions *cs, ppx_comp_ctx *c,
                                      const ppx_pipeline *pl, ppx_pipeline_ctx *pctx,
                                      const ppx_limits *limits, const ppx_comp_image *im,

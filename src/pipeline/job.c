@@ -15,6 +15,8 @@
 #include "prepix/io.h"
 #include "prepix/ops.h"
 
+_Static_assert(PPX_SPAN_PARTS == PPX_ROLES_MAX, "a task carries a companion member per role");
+
 int ppx_job_ctx_init(ppx_job_ctx *c)
 {
     ppx_dircache_init(&c->in_dirs);
@@ -261,6 +263,27 @@ static int npy_payload(const ppx_job_config *cfg, ppx_job_ctx *c, ppx_image *img
     return 0;
 }
 
+/* Reads role k's companion member of the image's archive: its span with
+ * the member's place, through the archive's listed identity as the image. */
+typedef struct {
+    const ppx_job_config *cfg;
+    ppx_job_ctx *c;
+    const char *in_path;
+    const ppx_span *span;
+    const char *key;
+} part_reader;
+
+static int read_part(void *arg, int k, ppx_buf *b, ppx_err *err)
+{
+    const part_reader *p = arg;
+    ppx_span sp = *p->span;
+    sp.off = p->span->part_off[k];
+    sp.size = p->span->part_size[k];
+    return ppx_input_read(p->cfg->in_root, &p->cfg->splits, &p->c->in_dirs, &p->c->arc, p->in_path,
+                          &sp, p->key, p->cfg->follow_symlinks, p->cfg->limits.max_file_bytes, b,
+                          NULL, err);
+}
+
 /* Writes the companions made for an image written as out_name, each to
  * ROLE/<out_name>.png (or .tiff) below OUTDIR. */
 static int write_companions(const ppx_job_config *cfg, ppx_job_ctx *c, const char *out_name,
@@ -393,7 +416,13 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
                              .seed = cfg->seed,
                              .out_format = cfg->out_format,
                              .follow_symlinks = cfg->follow_symlinks,
-                             .max_file_bytes = cfg->limits.max_file_bytes};
+                             .max_file_bytes = cfg->limits.max_file_bytes,
+                             .part_mask = span ? span->part_mask : 0,
+                             .read_part = read_part,
+                             .npy_w = cfg->npy.c ? cfg->npy.w : 0,
+                             .npy_h = cfg->npy.c ? cfg->npy.h : 0};
+        part_reader pr = {cfg, c, in_path, span, key};
+        im.read_arg = &pr;
         rc = ppx_companions_make(&cfg->comp, &c->comp, cfg->pipeline, c->pctx, &cfg->limits, &im,
                                  err);
         if (rc)
@@ -415,6 +444,16 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
         if (rc)
             goto out;
     } else {
+        /* Shards: the companions follow the image's bytes, in role order. */
+        for (int k = 0; k < cfg->comp.n; k++) {
+            if (!c->comp.present[k])
+                continue;
+            if (ppx_buf_append(&c->out, c->comp.out[k].data, c->comp.out[k].len)) {
+                rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_ENCODE, "out of memory");
+                goto out;
+            }
+            r->part_len[k] = c->comp.out[k].len;
+        }
         r->out_len = c->out.len;
     }
     r->bytes_written += c->out.len;

@@ -366,7 +366,10 @@ int ppx__dups_thumbs(run_state *s, dups_end *de)
             const ppx_member *m = ppx_listing_member(&s->listing, idx);
             ppx_span sp = {0};
             if (m)
-                sp = (ppx_span){m->off, m->size, m->arc_len, *ppx_listing_arc(&s->listing, m)};
+                sp = (ppx_span){.off = m->off,
+                                .size = m->size,
+                                .arc_len = m->arc_len,
+                                .arc = *ppx_listing_arc(&s->listing, m)};
             char path[4096];
             if (s->in_root < 0 && !tj.splits.n &&
                 ppx__image_path(s, key, sp.arc_len, path, sizeof path)) {

@@ -311,8 +311,10 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
     }
     /* Companion trees: read by the workers, beneath these descriptors. */
     for (int k = 0; !local_rc && k < cfg->n_with; k++) {
-        int fd = ppx_list_open_at(AT_FDCWD, cfg->with[k].dir, 1, 1);
-        if (fd < 0)
+        int fd = cfg->with[k].dir[0] ? ppx_list_open_at(AT_FDCWD, cfg->with[k].dir, 1, 1) : -1;
+        if (!cfg->with[k].dir[0])
+            s->job.comp.root[s->job.comp.n++] = -1; /* archive members only */
+        else if (fd < 0)
             local_rc = ppx_err_set(&e, PPX_EIO, PPX_STAGE_INPUT, "cannot open --with %s=%s: %s",
                                    cfg->with[k].role, cfg->with[k].dir, strerror(-fd));
         else
@@ -430,7 +432,8 @@ out:
     if (s->in_root >= 0)
         close(s->in_root);
     for (int k = 0; k < s->job.comp.n; k++)
-        close(s->job.comp.root[k]);
+        if (s->job.comp.root[k] >= 0)
+            close(s->job.comp.root[k]);
     s->job.comp.n = 0;
     for (int k = 0; k < s->job.splits.n; k++)
         close(s->job.splits.fd[k]);

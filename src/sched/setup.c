@@ -73,6 +73,8 @@ static int check_companion_dirs(const ppx_run_config *cfg)
     for (int k = 0; k < cfg->n_with; k++) {
         const char *d = cfg->with[k].dir;
         struct stat st;
+        if (!d[0])
+            continue; /* archive members only */
         if (stat(d, &st) != 0 || !S_ISDIR(st.st_mode)) {
             fprintf(stderr, "prepix: --with %s=%s: not a folder\n", cfg->with[k].role, d);
             return 1;
@@ -86,6 +88,20 @@ static int check_companion_dirs(const ppx_run_config *cfg)
         }
     }
     return 0;
+}
+
+/* Companion members of archives that no --with role claims are left out:
+ * counted in skipped, and the report says so. */
+static void count_stray_companions(ppx_listing *l, const ppx_run_config *cfg)
+{
+    for (size_t i = 0; i < l->n_sides; i++) {
+        const char *ext = (const char *)l->side_names.data + l->sides[i].ext;
+        if (!l->sides[i].companion || ppx_listing_companion_role(cfg, ext) >= 0)
+            continue;
+        l->skipped++;
+        if (l->stray_companions++ == 0)
+            snprintf(l->stray_companion_first, sizeof l->stray_companion_first, "%s", ext);
+    }
 }
 
 /* An entry that has an output name, in the sort of ppx__mark_collisions. */
@@ -390,6 +406,7 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
         fprintf(stderr, "prepix: %s\n", e.msg);
         return rc == PPX_ENOENT || rc == PPX_EUSAGE ? 2 : 1;
     }
+    count_stray_companions(&s->listing, cfg);
     snprintf(s->root, sizeof s->root, "%s", s->listing.root);
     if (cfg->exclude && (rc = ppx__apply_exclude(s, &e)) != 0) {
         fprintf(stderr, "prepix: %s\n", e.msg);

@@ -310,5 +310,129 @@ def failures():
     check("overlap" in p.stderr, p.stderr)
 
 
+def wds_groups(path):
+    """A tar shard's samples as webdataset groups them: consecutive members sharing the
+    name up to the first dot of the base name; {key: {ext: bytes}} in order."""
+    out = {}
+    with tarfile.open(path) as tf:
+        last = None
+        for m in tf:
+            d, base = os.path.split(m.name)
+            stem, ext = base.split(".", 1)
+            key = os.path.join(d, stem)
+            if key != last:
+                check(key not in out, f"{path}: sample {key} split in two")
+                out[key] = {}
+                last = key
+            out[key][ext] = tf.extractfile(m).read()
+    return out
+
+
+def make_wds(root, n=9, shard=4):
+    """WebDataset shards of jpg + seg.png (palette, 255 borders) + cls + txt."""
+    os.makedirs(root)
+    samples = {}
+    ph = photos(n)
+    for s0 in range(0, n, shard):
+        with tarfile.open(f"{root}/train-{s0 // shard:02d}.tar", "w",
+                          format=tarfile.USTAR_FORMAT) as tf:
+            for i in range(s0, min(n, s0 + shard)):
+                name, payload = ph[i]
+                w, h = Image.open(io.BytesIO(payload)).size
+                b = io.BytesIO()
+                voc_mask(w, h, 100 + i).save(b, "PNG")
+                members = {"jpg": payload, "seg.png": b.getvalue(),
+                           "cls": str(i % 3).encode(), "txt": f"caption {i}".encode()}
+                key = f"s{i:04d}"
+                for ext in ("cls", "jpg", "seg.png", "txt"):
+                    info = tarfile.TarInfo(f"{key}.{ext}")
+                    info.size = len(members[ext])
+                    tf.addfile(info, io.BytesIO(members[ext]))
+                samples[key] = members
+    return samples
+
+
+def webdataset():
+    """jpg + seg.png + cls + txt samples through -f tar --with seg: one sample out per
+    sample in, the mask transformed as torchvision's resize(NEAREST) + center_crop, its
+    palette kept, the sidecars byte for byte, the statistics of the images alone; -np 3 the
+    same. Without --with seg the masks are left out (said), never samples of their own."""
+    import torchvision.transforms.functional as F
+    from torchvision.transforms import InterpolationMode
+    t = tmpdir()
+    samples = make_wds(f"{t}/in")
+    args = ["-i", f"{t}/in", "-f", "tar", "-p", "resize 64 | center-crop 56", "--shard-size",
+            "5", "--progress", "none"]
+    run(["run", "-o", f"{t}/o1", "--with", "seg"] + args, check=0)
+    got = {}
+    for shard in sorted(f for f in os.listdir(f"{t}/o1") if f.endswith(".tar")):
+        got.update(wds_groups(f"{t}/o1/{shard}"))
+    with open(f"{t}/o1/index.csv", encoding="utf-8") as f:
+        rows = {r.split(",")[0]: r.rstrip("\n").split(",")[3] for r in list(f)[1:]}
+    check(len(got) == len(samples) == len(rows), f"{len(got)} samples out of {len(samples)}")
+    for key, members in got.items():
+        src = os.path.basename(rows[key]).split(".", 1)[0]
+        want = samples[src]
+        check(sorted(members) == ["cls", "jpg", "seg.png", "txt"], f"{key}: {sorted(members)}")
+        check(members["txt"] == want["txt"] and members["cls"] == want["cls"],
+              f"{key}: sidecars changed")
+        mask = Image.open(io.BytesIO(members["seg.png"]))
+        ref = F.center_crop(F.resize(Image.open(io.BytesIO(want["seg.png"])), 64,
+                                     InterpolationMode.NEAREST), 56)
+        check(mask.mode == "P" and mask.getpalette() == ref.getpalette(),
+              f"{key}: mask {mask.mode}, palette kept: {mask.getpalette() == ref.getpalette()}")
+        check(np.array_equal(np.asarray(mask), np.asarray(ref)), f"{key}: mask differs")
+        check(Image.open(io.BytesIO(members["jpg"])).size == mask.size, f"{key}: sizes")
+    r = report(f"{t}/o1")
+    check(r["images"]["total"] == len(samples) and r["images"]["ok"] == len(samples),
+          r["images"])
+    check([g["images"] for g in r["channel_stats"]] == [len(samples)], r["channel_stats"])
+    run(["run", "-o", f"{t}/np3", "--with", "seg"] + args, mpi_np=3, check=0)
+    check(tree(f"{t}/np3") == tree(f"{t}/o1"), "-np 3 differs from -np 1")
+
+    # No --with seg: the masks are no samples of their own (today they were).
+    run(["run", "-o", f"{t}/o2"] + args, check=0)
+    r = report(f"{t}/o2")
+    check(r["images"]["total"] == len(samples), f"{r['images']}: masks taken as samples")
+    check(any("companions of no --with role" in w for w in r["warnings"]), r["warnings"])
+    for shard in (f for f in os.listdir(f"{t}/o2") if f.endswith(".tar")):
+        for key, members in wds_groups(f"{t}/o2/{shard}").items():
+            check("seg.png" not in members, f"{key}: an untransformed mask was copied")
+
+
+def npy():
+    """-f npy: shard-N.ROLE.npy, N x H x W uint8, row-aligned with shard-N.npy, each row
+    torchvision's resize(NEAREST) + center_crop of its mask; --resume after a finished run
+    changes nothing."""
+    import torchvision.transforms.functional as F
+    from torchvision.transforms import InterpolationMode
+    t = tmpdir()
+    voc, names = make_voc(t, n=7)
+    args = ["-i", f"{voc}/JPEGImages", "-f", "npy", "-p", "resize 48 | center-crop 40",
+            "--shard-size", "3", "--progress", "none", "--with",
+            f"SegmentationClass={voc}/SegmentationClass,fill=255"]
+    run(["run", "-o", f"{t}/o1"] + args, check=0)
+    with open(f"{t}/o1/index.csv", encoding="utf-8") as f:
+        rows = [r.rstrip("\n").split(",") for r in list(f)[1:]]
+    seen = 0
+    for sid in range(3):
+        img = np.load(f"{t}/o1/shard-{sid:06d}.npy")
+        m = np.load(f"{t}/o1/shard-{sid:06d}.SegmentationClass.npy")
+        check(m.dtype == np.uint8 and m.shape == img.shape[:3], f"{m.dtype} {m.shape}")
+        for j in range(len(m)):
+            name = rows[seen][3].rsplit(".", 1)[0]
+            ref = F.center_crop(F.resize(Image.open(f"{voc}/SegmentationClass/{name}.png"), 48,
+                                         InterpolationMode.NEAREST), 40)
+            check(np.array_equal(m[j], np.asarray(ref)), f"shard {sid} row {j} ({name})")
+            seen += 1
+    check(seen == len(names), f"{seen} rows")
+    before = tree(f"{t}/o1")
+    run(["run", "-o", f"{t}/o1", "--resume"] + args, check=0)
+    check(tree(f"{t}/o1") == before, "--resume changed the outputs")
+    run(["run", "-o", f"{t}/np3"] + args, mpi_np=3, check=0)
+    check(tree(f"{t}/np3") == before, "-np 3 differs from -np 1")
+
+
 if __name__ == "__main__":
-    raise SystemExit(main({f.__name__: f for f in (voc_resize_crop, voc_random, failures)}))
+    raise SystemExit(main({f.__name__: f for f in (voc_resize_crop, voc_random, failures,
+                                                   webdataset, npy)}))
