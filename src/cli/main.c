@@ -83,13 +83,14 @@ static const char usage_text[] =
     "                         OUTDIR/duplicates.txt; stats: none unless given)\n"
     "      --exclude @FILE    leave out the inputs FILE lists, one a line, as the report names\n"
     "                         them or relative to INPUT (a drop list: find, then drop)\n"
-    "      --with ROLE=DIR[,kind=label|image][,fill=V][,optional]\n"
-    "                         companions (masks, maps) in DIR, matched by the image's path\n"
-    "                         with any image extension, get its geometry and nothing else:\n"
-    "                         label (default) keeps values and palettes (nearest), image\n"
-    "                         resamples; padding writes V (default 0); written to\n"
-    "                         OUTDIR/ROLE/<path>.png (tar: KEY.ROLE.png; npy: shard-N.ROLE.npy)\n"
-    "                         A missing or mis-sized companion fails its image unless optional\n"
+    "      --with ROLE[=DIR][,kind=label|image][,fill=V][,optional]\n"
+    "                         companions (masks, maps) of each image, in DIR by its path with\n"
+    "                         any image extension, or archive members KEY.ROLE.png: the image's\n"
+    "                         geometry and nothing else; label (default) resamples nearest and\n"
+    "                         keeps values and palettes, image uses the pipeline's filters;\n"
+    "                         padding writes V (default 0); to OUTDIR/ROLE/<path>.png (tar:\n"
+    "                         KEY.ROLE.png, npy: shard-N.ROLE.npy); missing or mis-sized fails\n"
+    "                         the image unless optional (docs/pipeline.md)\n"
     "\n"
     "Exit codes: 0 all images processed; 1 fatal error (OUTDIR unwritable, MPI failure);\n"
     "2 usage error, nothing written; 3 finished but some images failed (see the report);\n"
@@ -109,7 +110,7 @@ static void usage_error(const char *fmt, ...)
     va_end(ap);
 }
 
-/* --with ROLE=DIR[,...]: one more companion role (docs/pipeline.md). */
+/* --with ROLE[=DIR][,...]: one more companion role (docs/pipeline.md). */
 static ppx_companion_spec with_specs[PPX_ROLES_MAX];
 
 static int parse_with(const char *arg, ppx_run_config *cfg)
