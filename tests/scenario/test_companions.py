@@ -433,6 +433,52 @@ def npy():
     check(tree(f"{t}/np3") == before, "-np 3 differs from -np 1")
 
 
+def kind_image_exif():
+    """kind=image resamples with the pipeline's filter (Pillow's LANCZOS, which prepix's 8-bit
+    resize equals) and no colour op; a companion follows its image's EXIF orientation (6 and
+    8) though it has none itself; a truncated companion fails its image at stage decode."""
+    t = tmpdir()
+    inp, dep, seg = f"{t}/in", f"{t}/depth", f"{t}/seg"
+    for d in (inp, dep, seg):
+        os.makedirs(d)
+    rng = np.random.default_rng(5)
+    for i, orient in enumerate((1, 6, 8)):
+        img = data.photo_like(160, 120, i)
+        ex = Image.Exif()
+        ex[0x0112] = orient
+        img.save(f"{inp}/x{i}.jpg", quality=90, exif=ex.tobytes())
+        Image.fromarray(rng.integers(0, 256, (120, 160), dtype=np.uint8), "L").save(
+            f"{dep}/x{i}.png")
+        Image.fromarray(rng.integers(0, 30, (120, 160), dtype=np.uint8), "L").save(
+            f"{seg}/x{i}.png")
+    with open(f"{inp}/x3.jpg", "wb") as f:
+        f.write(open(f"{inp}/x0.jpg", "rb").read())
+    with open(f"{dep}/x3.png", "wb") as f:
+        f.write(open(f"{dep}/x0.png", "rb").read()[:300])
+    Image.open(f"{seg}/x0.png").save(f"{seg}/x3.png")
+    run(["run", "-i", inp, "-o", f"{t}/o", "-p", "autorotate | grayscale | resize 60 | flip h",
+         "--with", f"depth={dep},kind=image", "--with", f"seg={seg}", "--progress", "none"],
+        check=3)
+    fails = {os.path.relpath(f["path"], inp): f for f in report(f"{t}/o")["failures"]}
+    check(list(fails) == ["x3.jpg"] and fails["x3.jpg"]["stage"] == "decode" and
+          "companion depth" in fails["x3.jpg"]["error"], fails)
+    turn = {1: None, 6: Image.Transpose.ROTATE_270, 8: Image.Transpose.ROTATE_90}
+    for i, orient in enumerate((1, 6, 8)):
+        out = Image.open(f"{t}/o/x{i}.jpg")
+        for role, resample in (("depth", Image.Resampling.LANCZOS),
+                               ("seg", Image.Resampling.NEAREST)):
+            m = Image.open(f"{(dep if role == 'depth' else seg)}/x{i}.png")
+            if turn[orient] is not None:
+                m = m.transpose(turn[orient])
+            w, h = m.size
+            size = (60, 60 * h // w) if w <= h else (60 * w // h, 60)
+            want = m.resize(size, resample).transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            got = Image.open(f"{t}/o/{role}/x{i}.png")
+            check(got.size == out.size == want.size, f"x{i} {role}: {got.size} {want.size}")
+            check(np.array_equal(np.asarray(got), np.asarray(want)),
+                  f"x{i} (EXIF {orient}) {role}: differs from Pillow's")
+
+
 if __name__ == "__main__":
     raise SystemExit(main({f.__name__: f for f in (voc_resize_crop, voc_random, failures,
-                                                   webdataset, npy)}))
+                                                   webdataset, npy, kind_image_exif)}))
