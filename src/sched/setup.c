@@ -90,6 +90,40 @@ static int check_companion_dirs(const ppx_run_config *cfg)
     return 0;
 }
 
+/* A role without a folder needs archive input. Per-image outputs of
+ * companions go to OUTDIR/ROLE/: an input folder of that name at the top of
+ * INPUT would write its own outputs there too, and which one stays would
+ * depend on timing. Exit 2 before any work, or 0. */
+static int role_folder_clash(const ppx_listing *l, const ppx_run_config *cfg)
+{
+    for (int k = 0; k < cfg->n_with && !l->archives; k++)
+        if (!cfg->with[k].dir[0]) {
+            fprintf(stderr,
+                    "prepix: --with %s names no folder (ROLE=DIR), and INPUT holds no archive "
+                    "whose members could be its companions\n",
+                    cfg->with[k].role);
+            return 2;
+        }
+    if (cfg->shard || !cfg->n_with)
+        return 0;
+    for (size_t i = 0; i < l->n; i++) {
+        const char *key = ppx_listing_key(l, i);
+        while (key[0] == '/')
+            key++;
+        for (int k = 0; k < cfg->n_with; k++) {
+            size_t n = strlen(cfg->with[k].role);
+            if (strncmp(key, cfg->with[k].role, n) == 0 && key[n] == '/') {
+                fprintf(stderr,
+                        "prepix: --with %s: INPUT has a folder %s (%s), where the companions' "
+                        "outputs go (OUTDIR/%s/); name the role otherwise\n",
+                        cfg->with[k].role, cfg->with[k].role, key, cfg->with[k].role);
+                return 2;
+            }
+        }
+    }
+    return 0;
+}
+
 /* Companion members of archives that no --with role claims are left out:
  * counted in skipped, and the report says so. */
 static void count_stray_companions(ppx_listing *l, const ppx_run_config *cfg)
@@ -407,6 +441,8 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
         return rc == PPX_ENOENT || rc == PPX_EUSAGE ? 2 : 1;
     }
     count_stray_companions(&s->listing, cfg);
+    if ((rc = role_folder_clash(&s->listing, cfg)) != 0)
+        return rc;
     snprintf(s->root, sizeof s->root, "%s", s->listing.root);
     if (cfg->exclude && (rc = ppx__apply_exclude(s, &e)) != 0) {
         fprintf(stderr, "prepix: %s\n", e.msg);

@@ -302,12 +302,15 @@ def failures():
     check(fails == ["a/x1.jpg"], fails)
     check(os.path.exists(f"{t}/o2/a/x3.jpg") and not os.path.exists(f"{t}/o2/depth/a/x3.png"),
           "optional: the image is written, no companion")
-    for bad in ("depth", "png=/x", "a/b=/x", f"d={masks},kind=nope", f"d={masks},fill=70000",
+    for bad in ("depth", "depth,optional", "png=/x", "a/b=/x", f"d={masks},kind=nope", f"d={masks},fill=70000",
                 "d=", "cls=/x"):
         p = run(args + ["-o", f"{t}/o3", "--with", bad], check=2)
         check("--with" in p.stderr, p.stderr)
     p = run(args + ["-o", f"{masks}/out", "--with", f"d={masks}"], check=2)
     check("overlap" in p.stderr, p.stderr)
+    # OUTDIR/a/ holds the images of INPUT/a/: a role named a would write there too.
+    p = run(args + ["-o", f"{t}/o4", "--with", f"a={masks}"], check=2)
+    check("INPUT has a folder a" in p.stderr and not os.path.exists(f"{t}/o4/a"), p.stderr)
 
 
 def wds_groups(path):
