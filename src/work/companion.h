@@ -1,8 +1,8 @@
 /* Companions in the per-image job: find, read, check and transform the
  * masks and maps that belong to an image (docs/pipeline.md, "Companion
  * images"). No MPI; safe in a forked worker. */
-#ifndef PPX_PIPELINE_COMPANION_H
-#define PPX_PIPELINE_COMPANION_H
+#ifndef PPX_WORK_COMPANION_H
+#define PPX_WORK_COMPANION_H
 
 #include <stdint.h>
 

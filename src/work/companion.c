@@ -2,12 +2,12 @@
  * nothing else. Label maps keep their values (nearest neighbour, palettes
  * kept, padding with the role's fill), other maps take the image's filters;
  * neither gets colour ops or counts in the statistics. */
-#include "pipeline/companion.h"
+#include "work/companion.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "pipeline/job.h"
+#include "work/job.h"
 #include "prepix/io.h"
 #include "prepix/ops.h"
 #include "prepix/archive.h"
