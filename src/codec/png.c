@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "codec/codec_impl.h"
 
@@ -299,7 +300,8 @@ int ppx__png_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, pp
     return rc;
 }
 
-static int encode_body(png_ctx *c, const ppx_image *img, int level, const ppx_palette *pal)
+static int encode_body(png_ctx *c, const ppx_image *img, int level, const ppx_palette *pal,
+                       int rle)
 {
     static const int ctypes[5] = {0, PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA,
                                   PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA};
@@ -329,6 +331,8 @@ static int encode_body(png_ctx *c, const ppx_image *img, int level, const ppx_pa
             png_set_tRNS(c->png, c->info, (png_bytep)pal->alpha, (int)pal->n_alpha, NULL);
     }
     png_set_compression_level(c->png, level);
+    if (rle)
+        png_set_compression_strategy(c->png, Z_RLE);
     /* No tIME, text or other chunk that would change from run to run. */
     png_write_info(c->png, c->info);
     if (depth == 16 && host_is_little_endian())
@@ -372,7 +376,7 @@ int ppx__png_encode(const ppx_image *img, const ppx_encode_opts *o, ppx_buf *out
         goto out;
     }
     png_set_write_fn(c.png, &c, on_write, on_flush);
-    rc = encode_body(&c, img, level, o ? o->palette : NULL);
+    rc = encode_body(&c, img, level, o ? o->palette : NULL, o ? o->png_rle : 0);
 out:
     if (c.png)
         png_destroy_write_struct(&c.png, c.info ? &c.info : NULL);

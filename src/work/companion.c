@@ -197,6 +197,7 @@ static int make_one(const ppx_companions *cs, ppx_comp_ctx *c, int k, const ppx_
     ppx_format f = im->out_format == PPX_FMT_TIFF ? PPX_FMT_TIFF : PPX_FMT_PNG;
     ppx_encode_opts_default(&eo, f);
     eo.palette = c->pal.n ? &c->pal : NULL;
+    eo.png_rle = sp->kind == PPX_COMP_LABEL;
     rc = ppx_codec_encode(res, &eo, &c->out[k], err);
     if (rc)
         return rc;

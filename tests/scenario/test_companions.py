@@ -11,7 +11,8 @@ import numpy as np
 from PIL import Image
 
 import data
-from lib import check, comparable, main, report, run, tree, tmpdir, CORPUS
+from lib import (MPIEXEC, PREPIX, CORPUS, check, comparable, kill_tree, main, report, run, spawn,
+                 tmpdir, tree, wait_stderr)
 
 BASE = os.environ.get("PPX_BASE_PREPIX", "/work/base/build/dev/prepix")
 
@@ -432,6 +433,16 @@ def npy():
     before = tree(f"{t}/o1")
     run(["run", "-o", f"{t}/o1", "--resume"] + args, check=0)
     check(tree(f"{t}/o1") == before, "--resume changed the outputs")
+    # kill -9 while a worker hangs on the last image, then --resume: the same bytes.
+    out = f"{t}/killed"
+    proc = spawn([MPIEXEC, "--oversubscribe", "-np", "2", PREPIX, "run", "-o", out,
+                  "--timeout", "600"] + args, env={"PPX_TEST_FAULT": f"hang:{rows[-1][3]}"})
+    wait_stderr(proc, "hanging on")
+    kill_tree(proc)
+    p = run(["run", "-o", out, "--resume"] + args, mpi_np=2)
+    check(p.returncode == 0, f"resume: exit {p.returncode} {p.stderr[-2000:]}")
+    check(tree(out) == before, "outputs differ after kill -9 + --resume")
+    check(report(out)["images"]["ok"] == len(names), report(out)["images"])
     run(["run", "-o", f"{t}/np3"] + args, mpi_np=3, check=0)
     check(tree(f"{t}/np3") == before, "-np 3 differs from -np 1")
 
