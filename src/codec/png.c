@@ -300,8 +300,7 @@ int ppx__png_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, pp
     return rc;
 }
 
-static int encode_body(png_ctx *c, const ppx_image *img, int level, const ppx_palette *pal,
-                       int rle)
+static int encode_body(png_ctx *c, const ppx_image *img, int level, const ppx_palette *pal, int rle)
 {
     static const int ctypes[5] = {0, PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA,
                                   PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA};
