@@ -12,6 +12,7 @@
 #include "prepix/codec.h"
 #include "prepix/limits.h"
 #include "prepix/pipeline.h"
+#include "prepix/subimage.h"
 #include "prepix/tar_npy.h"
 
 /* Shard outputs: a chunk of the listing becomes one archive or array. */
@@ -72,6 +73,7 @@ typedef struct {
      * their images; n_with <= PPX_ROLES_MAX. */
     const ppx_companion_spec *with;
     int n_with;
+    ppx_sub_opts sub; /* --pages, --chips: TIFF inputs cut into pages and chips */
 } ppx_run_config;
 
 /* Runs the job. Collective on comm when cfg->use_mpi. Returns the exit code
