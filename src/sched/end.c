@@ -270,56 +270,6 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
     return code;
 }
 
-/* One rank's end message: its two flags (a fatal error, stopped early), its
- * statistics (ppx_stats_serialize), its facts (ppx_rank_info_pack), its
- * failures (ppx_failures_pack) and its images' fingerprints
- * (ppx_prints_pack), appended to out. 0 or PPX_ENOMEM. */
-static int pack_end(run_state *s, ppx_rank_info *me, const ppx_failures *fails,
-                    const ppx_prints *prints, ppx_buf *out)
-{
-    snprintf(me->error, sizeof me->error, "%s", s->fatal ? s->fatal_err.msg : "");
-    return ppx_put_u64(out, (uint64_t)s->fatal) || ppx_put_u64(out, (uint64_t)s->stopping) ||
-                   ppx_stats_serialize(&s->acc, out) || ppx_rank_info_pack(me, out) ||
-                   ppx_failures_pack(fails, out) || ppx_prints_pack(prints, out)
-               ? PPX_ENOMEM
-               : 0;
-}
-
-/* Rank 0: reads one rank's end message p[0..n) (untrusted: another rank's
- * memory may be damaged), merging its flags into all[2], its statistics into
- * total, its failures into fails and its fingerprints into prints. 0, or
- * PPX_ECORRUPT / PPX_ENOMEM. */
-static int unpack_end(const uint8_t *p, size_t n, int all[2], ppx_stats *total, ppx_rank_info *ri,
-                      ppx_failures *fails, ppx_prints *prints)
-{
-    ppx_rd r = {p, p + n, 0};
-    uint64_t fatal = ppx_get_u64(&r), stopped = ppx_get_u64(&r);
-    if (r.bad || fatal > 1 || stopped > 1)
-        return PPX_ECORRUPT;
-    ppx_stats st;
-    size_t used = 0;
-    int rc = ppx_stats_deserialize(r.p, (size_t)(r.end - r.p), &st, &used);
-    if (rc)
-        return rc;
-    r.p += used;
-    rc = ppx_rank_info_unpack(&r, ri);
-    if (rc)
-        return rc;
-    rc = ppx_failures_unpack(r.p, (size_t)(r.end - r.p), fails, &used);
-    if (rc)
-        return rc;
-    r.p += used;
-    rc = ppx_prints_unpack(r.p, (size_t)(r.end - r.p), prints, &used);
-    if (rc)
-        return rc;
-    if (used != (size_t)(r.end - r.p))
-        return PPX_ECORRUPT;
-    ppx_stats_merge(total, &st);
-    all[0] |= (int)fatal;
-    all[1] |= (int)stopped;
-    return 0;
-}
-
 /* Rank 0, when it cannot end the run with every rank: ranks fell silent (they
  * cannot send their end message), or rank 0 itself was away for longer than
  * --rank-timeout (the others may have given up on it). The report is built
@@ -493,14 +443,17 @@ int ppx__finish(run_state *s)
      * failures (buf.h's encoding). */
     ppx_buf *packed = &s->res_buf;
     packed->len = 0;
-    if (s->mpi && pack_end(s, &me, &s->fails, &s->prints, packed)) {
+    snprintf(me.error, sizeof me.error, "%s", s->fatal ? s->fatal_err.msg : "");
+    if (s->mpi &&
+        ppx__pack_end(s->fatal, s->stopping, &s->acc, &me, &s->fails, &s->prints, packed)) {
         ppx_err e;
         ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory packing failures");
         ppx__set_fatal(s, &e);
         ppx_failures none = {0};
         ppx_prints no_prints = {0};
         packed->len = 0;
-        if (pack_end(s, &me, &none, &no_prints, packed))
+        snprintf(me.error, sizeof me.error, "%s", s->fatal ? s->fatal_err.msg : "");
+        if (ppx__pack_end(s->fatal, s->stopping, &s->acc, &me, &none, &no_prints, packed))
             packed->len = 0; /* rank 0 finds it malformed: the end aborts */
     }
     snprintf(me.error, sizeof me.error, "%s", s->fatal ? s->fatal_err.msg : "");
@@ -532,7 +485,7 @@ int ppx__finish(run_state *s)
         }
         for (int r = 0; r < s->size; r++) {
             const ppx_buf *m = r ? &s->end_msg[r] : packed;
-            if (unpack_end(m->data, m->len, all, &total, &ranks[r], &all_fails, &all_prints)) {
+            if (ppx__unpack_end(m->data, m->len, all, &total, &ranks[r], &all_fails, &all_prints)) {
                 fprintf(stderr,
                         "prepix: rank 0: malformed end message from rank %d: the ranks cannot "
                         "agree on the end of the run; aborting the job (exit 1)\n",

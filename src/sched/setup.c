@@ -168,12 +168,7 @@ static int check_outputs(run_state *s)
     s->prefail = calloc(n ? n : 1, sizeof *s->prefail);
     if (!s->prefail)
         return PPX_ENOMEM;
-    for (size_t k = 0; k < s->listing.n_walk_errors; k++) {
-        const ppx_walk_error *w = &s->listing.walk_errors[k];
-        s->prefail[w->index] = w->problem   ? PREFAIL_ARCHIVE | (uint32_t)w->problem << 8
-                               : w->archive ? PREFAIL_ARC_OPEN | (uint32_t)w->errno_value << 8
-                                            : PREFAIL_WALK | (uint32_t)w->errno_value << 8;
-    }
+    ppx__plan_mark_walk_errors(&s->listing, s->prefail);
     if (!s->cfg->outdir || s->cfg->shard)
         return 0;
     return ppx__mark_collisions(&s->listing, s->cfg->out_format, &ppx__stop_signal, s->prefail,
@@ -320,18 +315,6 @@ static int stopped_before_work(const run_state *s)
     return 4;
 }
 
-/* --shards k: shards of ceil(n / k) images, k of them; where that leaves
- * fewer than k (few images: 20 in shards of 3 make 7), shards of
- * floor(n / k), so that a DataLoader's k workers all get one. A function of
- * the listing alone, so a resume finds the same size. */
-static uint64_t shards_size(uint64_t n, uint64_t k)
-{
-    uint64_t up = (n + k - 1) / k;
-    if (up <= 1)
-        return 1;
-    return (n + up - 1) / up < k ? n / k : up;
-}
-
 /* Lists the input, checks OUTDIR and the journal. Returns 0 or an exit code. */
 int ppx__setup_rank0(run_state *s, uint64_t total_workers)
 {
@@ -383,7 +366,7 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
 
     uint64_t asked = cfg->chunk_size;
     if (cfg->shards)
-        asked = shards_size(s->listing.n, cfg->shards);
+        asked = ppx__plan_shards_size(s->listing.n, cfg->shards);
     ppx_run_identity prev, now;
     int have_prev = 0;
     if (cfg->outdir) {
@@ -434,21 +417,11 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
     } else if (asked) {
         s->chunk_size = asked;
     } else {
-        /* About 32 chunks per worker of the job: the last chunks end the job
-         * unevenly (one rank still busy while the others have nothing), and
-         * that tail is about one chunk long; a chunk costs only a request
-         * and a journal record. At most 256 images, so a lost chunk costs
-         * little. */
-        uint64_t per = 32 * (total_workers ? total_workers : 1);
-        s->chunk_size = (s->listing.n + per - 1) / per;
-        if (s->chunk_size < 1)
-            s->chunk_size = 1;
-        if (s->chunk_size > 256)
-            s->chunk_size = 256;
+        s->chunk_size = ppx__plan_auto_chunk_size(s->listing.n, total_workers);
     }
     if (s->chunk_size == 0)
         s->chunk_size = 1;
-    s->n_chunks = (s->listing.n + s->chunk_size - 1) / s->chunk_size;
+    s->n_chunks = ppx__plan_n_chunks(s->listing.n, s->chunk_size);
     ppx_identity_make(&now, ppx_pipeline_canonical(cfg->pipeline), ppx__format_name(cfg),
                       cfg->quality, cfg->seed, cfg->limits.max_pixels, s->listing.hash,
                       s->listing.n, s->chunk_size);
