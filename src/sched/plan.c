@@ -148,6 +148,9 @@ int ppx__pack_assign_entry(ppx_buf *b, const char *key, uint32_t prefail, int64_
 chunk *ppx__unpack_assign(ppx_buf *msg, int bytes, int *kind, int *stop)
 {
     const uint8_t *p = msg->data;
+    *kind = *stop = 0;
+    if (!p)
+        return NULL; /* nothing received */
     ppx_rd r = {p, p + msg->len, 0};
     *kind = (int)ppx_get_u64(&r);
     *stop = (int)ppx_get_u64(&r);
@@ -180,7 +183,8 @@ chunk *ppx__unpack_assign(ppx_buf *msg, int bytes, int *kind, int *stop)
         /* Another rank may be another host, where a network file system's
          * device numbers differ: the inode is what it can check. */
         c->span[i].arc.dev_known = 0;
-        if (r.bad || al > kl)
+        /* A key is a path: no NUL inside, an archive's name a part of it. */
+        if (r.bad || al > kl || memchr(k, 0, kl))
             goto bad;
         c->span[i].arc_len = (uint32_t)al;
         c->key_off[i] = c->keys.len;
@@ -192,7 +196,9 @@ chunk *ppx__unpack_assign(ppx_buf *msg, int bytes, int *kind, int *stop)
         if (code) {
             uint64_t stage = ppx_get_u64(&r), ml = ppx_get_u64(&r);
             const uint8_t *m = ppx_get_bytes(&r, ml);
-            if (r.bad)
+            /* A code that is no PPX_E code (one that would read as 0 in 32
+             * bits would make the error text's offset an image's bytes). */
+            if (r.bad || code > 0 || code < INT32_MIN)
                 goto bad;
             /* The error text in in_errs (NUL-terminated); stage in in_len. */
             c->in_code[i] = (int32_t)code;

@@ -176,6 +176,27 @@ static int assign_damaged(void)
     MUST(ppx__pack_assign_entry(&b, "short", 0, -1, &sp));
     MUST(ppx_put_u64(&b, 0));
     CHECK(ppx__unpack_assign(&b, 0, &kind, &stop) == NULL);
+    /* A key with a NUL inside (no path has one), and an empty message. */
+    b.len = 0;
+    MUST(ppx__pack_assign_head(&b, ASSIGN_CHUNK, 0, 0, 0, 1));
+    MUST(ppx_put_u64(&b, 3) || ppx_buf_append(&b, "a\0b", 3));
+    for (int k = 0; k < 9; k++)
+        MUST(ppx_put_u64(&b, 0));
+    MUST(ppx_put_u64(&b, 0));
+    CHECK(ppx__unpack_assign(&b, 0, &kind, &stop) == NULL);
+    ppx_buf empty;
+    ppx_buf_init(&empty);
+    CHECK(ppx__unpack_assign(&empty, 0, &kind, &stop) == NULL && kind == 0);
+    /* A read error whose code is no PPX_E code: 2^32 reads as 0 in 32 bits,
+     * which would make the error's stage an image's length (found by
+     * fuzz_wire: tests/fuzz/wire_corpus/assign_code_high_bits.bin). */
+    b.len = 0;
+    sp.arc_len = 0;
+    MUST(ppx__pack_assign_head(&b, ASSIGN_CHUNK, 0, 0, 0, 1));
+    MUST(ppx__pack_assign_entry(&b, "x.jpg", 0, -1, &sp));
+    MUST(ppx_put_u64(&b, 1ULL << 32) || ppx_put_u64(&b, 1000000) || ppx_put_u64(&b, 1) ||
+         ppx_buf_append(&b, "e", 1) || ppx_put_u64(&b, 0));
+    CHECK(ppx__unpack_assign(&b, 1, &kind, &stop) == NULL);
     ppx_buf_destroy(&b);
     return 0;
 }
