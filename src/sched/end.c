@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "prepix/log.h"
 #include "prepix/io.h"
 #include "prepix/json.h"
 #include "prepix/buf.h"
@@ -33,7 +34,7 @@ static int write_report(run_state *s, const char *user_path, const char *name, c
     if (rc) {
         char shown[4096];
         ppx_escape_name(shown, sizeof shown, user_path ? user_path : name);
-        fprintf(stderr, "prepix: cannot write the report %s: %s\n", shown, e.msg);
+        ppx_log(PPX_LOG_ERR, "cannot write the report %s: %s", shown, e.msg);
     }
     return rc;
 }
@@ -128,7 +129,7 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
     if (!stopped && !fatal && total.ok + total.failed != s->listing.n) {
         /* A complete run accounts for every listed image; anything else
          * is a bug, and must never pass as success. */
-        fprintf(stderr, "prepix: internal error: %llu of %llu images accounted for\n",
+        ppx_log(PPX_LOG_ERR, "internal error: %llu of %llu images accounted for",
                 (unsigned long long)(total.ok + total.failed), (unsigned long long)s->listing.n);
         fatal = 1;
         if (!s->stop_reason)
@@ -138,7 +139,7 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
     if (s->outdir.fd >= 0) {
         ppx_err e;
         if (ppx_outdir_check(&s->outdir, &e)) {
-            fprintf(stderr, "prepix: fatal: %s\n", e.msg);
+            ppx_log(PPX_LOG_ERR, "fatal: %s", e.msg);
             fatal = outdir_gone = 1;
             s->stop_reason = "OUTDIR vanished or was replaced";
         }
@@ -153,13 +154,13 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
         ppx_err_clear(&e);
         if (ppx_shard_write_index(s->outdir.fd, cfg->shard, s->chunk_size, &s->listing, &s->classes,
                                   &all_fails, &e)) {
-            fprintf(stderr, "prepix: %s\n", e.msg);
+            ppx_log(PPX_LOG_ERR, "%s", e.msg);
             code = 1;
             fatal = 1;
             s->stop_reason = "cannot write index.csv";
         } else if (ppx_shard_tally_build(&tally, cfg->shard, s->chunk_size, &s->listing,
                                          &s->classes, &all_fails)) {
-            fprintf(stderr, "prepix: out of memory listing the shards for the report\n");
+            ppx_log(PPX_LOG_ERR, "out of memory listing the shards for the report");
         } else {
             shards_state = PPX_REPORT_SHARDS_LISTED;
         }
@@ -169,7 +170,7 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
      * complete run only, as index.csv is. */
     dups_end de;
     if (cfg->duplicates && ppx__dups_prepare(s, prints, total.ok, code == 0 || code == 3, &de)) {
-        fprintf(stderr, "prepix: %s\n", de.err.msg);
+        ppx_log(PPX_LOG_ERR, "%s", de.err.msg);
         code = 1;
         fatal = 1;
         s->stop_reason = "cannot list the duplicates";
@@ -179,7 +180,7 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
     char **owned = calloc(all_fails.n ? all_fails.n : 1, sizeof *owned);
     if (!paths || !owned) {
         /* A report that cannot name its failures would hide them: none. */
-        fprintf(stderr, "prepix: out of memory writing the report\n");
+        ppx_log(PPX_LOG_ERR, "out of memory writing the report");
         free(paths);
         free(owned);
         ppx_shard_tally_destroy(&tally);
@@ -246,7 +247,7 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
     b.len = 0;
     /* Thumbnails only for the page that shows them. */
     if ((html_path ? html_path[0] != '\0' : in_outdir) && rep.dups && ppx__dups_thumbs(s, &de))
-        fprintf(stderr, "prepix: out of memory making the thumbnails of duplicates\n");
+        ppx_log(PPX_LOG_ERR, "out of memory making the thumbnails of duplicates");
     if ((html_path ? html_path[0] != '\0' : in_outdir) &&
         (ppx_report_html(&rep, &b) || write_report(s, html_path, "prepix-report.html", &b)))
         code = 1;
@@ -380,8 +381,8 @@ static int end_rank(run_state *s)
             continue;
         }
         if (flag) {
-            fprintf(stderr, "prepix: rank %d: unexpected message (tag %d) from rank 0 at the end\n",
-                    s->rank, st.MPI_TAG);
+            ppx_log_rank(PPX_LOG_ERR, s->rank, "unexpected message (tag %d) from rank 0 at the end",
+                         st.MPI_TAG);
             return PPX_SCHED_ABORT;
         }
         if (limit > 0 && t - s->heard0 > limit) {
@@ -458,7 +459,7 @@ int ppx__finish(run_state *s)
     }
     snprintf(me.error, sizeof me.error, "%s", s->fatal ? s->fatal_err.msg : "");
     if (!ranks) {
-        fprintf(stderr, "prepix: rank %d: out of memory at the end of the run\n", s->rank);
+        ppx_log_rank(PPX_LOG_ERR, s->rank, "out of memory at the end of the run");
         return s->mpi ? PPX_SCHED_ABORT : 1;
     }
     if (s->mpi && s->rank != 0) {
@@ -486,9 +487,9 @@ int ppx__finish(run_state *s)
         for (int r = 0; r < s->size; r++) {
             const ppx_buf *m = r ? &s->end_msg[r] : packed;
             if (ppx__unpack_end(m->data, m->len, all, &total, &ranks[r], &all_fails, &all_prints)) {
-                fprintf(stderr,
-                        "prepix: rank 0: malformed end message from rank %d: the ranks cannot "
-                        "agree on the end of the run; aborting the job (exit 1)\n",
+                ppx_log(PPX_LOG_ERR,
+                        "rank 0: malformed end message from rank %d: the ranks cannot agree on the "
+                        "end of the run; aborting the job (exit 1)",
                         r);
                 free(ranks);
                 ppx_failures_destroy(&all_fails);

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "prepix/log.h"
 #include "prepix/io.h"
 #include "prepix/json.h"
 #include "prepix/buf.h"
@@ -24,10 +25,10 @@ void ppx__lose_rank0(run_state *s, double silent_s, const char *when)
 {
     if (s->lost0)
         return;
-    fprintf(stderr,
-            "prepix: rank %d: rank 0 has not answered for %.0f s%s (stopped, hung, or its node "
-            "is gone): ending the job; --resume finishes it\n",
-            s->rank, silent_s, when);
+    ppx_log_rank(PPX_LOG_ERR, s->rank,
+                 "rank 0 has not answered for %.0f s%s (stopped, hung, or its node is gone): "
+                 "ending the job; --resume finishes it",
+                 silent_s, when);
     s->lost0 = 1;
     s->stopping = 1;
     /* Rank 0 may only have been stopped for a while, and Open MPI's teardown
@@ -128,10 +129,9 @@ int ppx__self_stalled(run_state *s)
     if (s->self_gap > 0 || s->watch.gap <= limit - s->beat_s)
         return s->self_gap > 0;
     s->self_gap = s->watch.gap;
-    fprintf(stderr,
-            "prepix: rank 0 itself could not run for %.0f s, close to or over --rank-timeout "
-            "(%g s): the other ranks may have ended the job meanwhile; ending it; --resume "
-            "finishes it\n",
+    ppx_log(PPX_LOG_ERR,
+            "rank 0 itself could not run for %.0f s, close to or over --rank-timeout (%g s): the "
+            "other ranks may have ended the job meanwhile; ending it; --resume finishes it",
             s->self_gap, limit);
     s->global_stop = s->stopping = 1;
     s->draining = 0;
@@ -143,9 +143,9 @@ void ppx__gave_up(run_state *s, int src)
     uint64_t ms;
     if (MPI_CHECK(s, ppx_wire_recv_u64s(&ms, 1, src, TAG_GAVEUP, s->comm)))
         return;
-    fprintf(stderr,
-            "prepix: rank %d gave up waiting on rank 0 after %.0f s: rank 0 itself was away "
-            "(stopped, starved or blocked); ending the job; --resume finishes it\n",
+    ppx_log(PPX_LOG_ERR,
+            "rank %d gave up waiting on rank 0 after %.0f s: rank 0 itself was away (stopped, "
+            "starved or blocked); ending the job; --resume finishes it",
             src, (double)ms / 1000);
     size_t l = strlen(s->gave_up);
     snprintf(s->gave_up + l, sizeof s->gave_up - l, "%s%d", l == 0 ? "rank(s) " : ", ", src);
@@ -167,9 +167,9 @@ static void declare_silent(run_state *s, int r, double silent_s, const char *wha
         s->left[r] = 1;
         s->silent++;
     }
-    fprintf(stderr,
-            "prepix: rank %d %s for %.0f s (stopped, hung, or its node is gone): stopping the "
-            "job; --resume finishes it\n",
+    ppx_log(PPX_LOG_ERR,
+            "rank %d %s for %.0f s (stopped, hung, or its node is gone): stopping the job; "
+            "--resume finishes it",
             r, what, silent_s);
     size_t l = strlen(s->silent_reason);
     snprintf(s->silent_reason + l, sizeof s->silent_reason - l, "%s%d",
@@ -365,8 +365,8 @@ static void check_stop(run_state *s)
         s->stopping = 1;
         s->draining = 0;
         s->stop_reason = ppx__signal_name(ppx__stop_signal);
-        fprintf(stderr, "prepix: rank %d: %s received: finishing the images in progress\n", s->rank,
-                s->stop_reason);
+        ppx_log_rank(PPX_LOG_INFO, s->rank, "%s received: finishing the images in progress",
+                     s->stop_reason);
     }
     if (s->rank == 0) {
         int64_t maxf = s->cfg->max_failures;
@@ -376,9 +376,9 @@ static void check_stop(run_state *s)
             s->global_stop = 1;
             s->stopping = s->draining = 1;
             s->stop_reason = "--max-failures reached";
-            fprintf(stderr,
-                    "prepix: %llu images failed in this attempt: --max-failures %lld reached; "
-                    "finishing the chunks already started, then stopping\n",
+            ppx_log(PPX_LOG_INFO,
+                    "%llu images failed in this attempt: --max-failures %lld reached; finishing "
+                    "the chunks already started, then stopping",
                     (unsigned long long)total_failed(s), (long long)maxf);
         }
         if (s->stopping)
@@ -451,9 +451,9 @@ static void print_timing(run_state *s, double wall, double cpu)
     for (int ph = 0; ph < T_PHASES && n < sizeof phases; ph++)
         n += (size_t)snprintf(phases + n, sizeof phases - n, "%s%s %.3f/%.3f s", ph ? ", " : "",
                               name[ph], s->t.wall[ph], s->t.cpu[ph]);
-    fprintf(stderr,
-            "prepix: rank %d loop: wall %.3f s, cpu %.3f s, %llu turns (%llu without sleeping), "
-            "%llu requests served (%.0f/s), %llu journal commits; wall/cpu: %s\n",
+    ppx_log(PPX_LOG_INFO,
+            "rank %d loop: wall %.3f s, cpu %.3f s, %llu turns (%llu without sleeping), %llu "
+            "requests served (%.0f/s), %llu journal commits; wall/cpu: %s",
             s->rank, wall, cpu, (unsigned long long)s->t.turns, (unsigned long long)s->t.spins,
             (unsigned long long)s->t.served, wall > 0 ? (double)s->t.served / wall : 0.0,
             (unsigned long long)s->t.commits, phases);

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "prepix/log.h"
 #include "prepix/io.h"
 #include "prepix/json.h"
 #include "prepix/buf.h"
@@ -126,10 +127,10 @@ static int setup_wait(run_state *s, int rc, MPI_Request *req, double limit, cons
     if (rc > 0) {
         /* The collective's request and buffers stay MPI's (they are static
          * or leaked): the job ends by MPI_Abort. */
-        fprintf(stderr,
-                "prepix: rank %d: a rank did not reach %s within %g s (stopped, hung, or its "
-                "node is gone): ending the job; nothing was done yet\n",
-                s->rank, what, limit);
+        ppx_log_rank(PPX_LOG_ERR, s->rank,
+                     "a rank did not reach %s within %g s (stopped, hung, or its node is gone): "
+                     "ending the job; nothing was done yet",
+                     what, limit);
         return PPX_SCHED_STALLED;
     }
     return 0;
@@ -145,8 +146,8 @@ void ppx__set_fatal(run_state *s, const ppx_err *e)
     if (!s->fatal) {
         s->fatal = 1;
         s->fatal_err = *e;
-        fprintf(stderr, "prepix: rank %d: fatal: %s%s%s\n", s->rank, e->msg, e->path[0] ? ": " : "",
-                e->path);
+        ppx_log_rank(PPX_LOG_ERR, s->rank, "fatal: %s%s%s", e->msg, e->path[0] ? ": " : "",
+                     e->path);
     }
     s->stopping = 1;
     if (!s->stop_reason)
@@ -157,7 +158,7 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
 {
     run_state *s = calloc(1, sizeof *s);
     if (!s) {
-        fprintf(stderr, "prepix: out of memory\n");
+        ppx_log(PPX_LOG_ERR, "out of memory");
         return 1;
     }
     s->cfg = cfg;
@@ -372,7 +373,7 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
         goto out;
     if (any_rc) {
         if (local_rc)
-            fprintf(stderr, "prepix: rank %d: %s\n", s->rank, e.msg);
+            ppx_log_rank(PPX_LOG_ERR, s->rank, "%s", e.msg);
         code = 1;
         goto out;
     }

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "prepix/log.h"
 #include "prepix/io.h"
 #include "prepix/json.h"
 #include "prepix/buf.h"
@@ -186,7 +187,7 @@ static int list_into_outdir(const run_state *s)
         return 0;
     size_t lo = strlen(out);
     if (realpath(s->root, dir) && strcmp(dir, out) == 0) {
-        fprintf(stderr, "prepix: OUTDIR %s is the folder of the list; choose another folder\n",
+        ppx_log(PPX_LOG_ERR, "OUTDIR %s is the folder of the list; choose another folder",
                 s->cfg->outdir);
         return 1;
     }
@@ -220,9 +221,9 @@ static int list_into_outdir(const run_state *s)
         if (real_last[0] && strncmp(real, out, lo) == 0 && (real[lo] == '/' || real[lo] == '\0')) {
             char shown[PPX_ERR_PATH_MAX * 4];
             ppx_escape_name(shown, sizeof shown, path);
-            fprintf(stderr,
-                    "prepix: the list names %s, inside OUTDIR %s: its output could replace it; "
-                    "choose another OUTDIR\n",
+            ppx_log(PPX_LOG_ERR,
+                    "the list names %s, inside OUTDIR %s: its output could replace it; choose "
+                    "another OUTDIR",
                     shown, s->cfg->outdir);
             return 1;
         }
@@ -248,16 +249,14 @@ static int take_lock(run_state *s)
     s->lock_fd = ppx_private_file_open(s->jdir, "lock", PPX_PRIVATE_LOCK);
     struct stat st;
     if (s->lock_fd < 0 || fstat(s->lock_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        fprintf(stderr, "prepix: cannot open %s/.prepix/lock: %s\n", s->cfg->outdir,
+        ppx_log(PPX_LOG_ERR, "cannot open %s/.prepix/lock: %s", s->cfg->outdir,
                 s->lock_fd < 0 ? strerror(-s->lock_fd) : "not a regular file");
         return 1;
     }
     if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         if (errno != EWOULDBLOCK) {
             /* A file system without flock: say so, and go on unprotected. */
-            fprintf(stderr,
-                    "prepix: warning: cannot lock %s (%s): make sure no other run "
-                    "uses it\n",
+            ppx_log(PPX_LOG_WARN, "cannot lock %s (%s): make sure no other run uses it",
                     s->cfg->outdir, strerror(errno));
             return 0;
         }
@@ -270,9 +269,9 @@ static int take_lock(run_state *s)
         sscanf(holder, "%ld %63s", &pid, host);
         char shown[256];
         ppx_escape_name(shown, sizeof shown, host);
-        fprintf(stderr,
-                "prepix: OUTDIR %s is in use by another prepix run (pid %ld on host %s); one run "
-                "at a time per OUTDIR\n",
+        ppx_log(PPX_LOG_ERR,
+                "OUTDIR %s is in use by another prepix run (pid %ld on host %s); one run at a time "
+                "per OUTDIR",
                 s->cfg->outdir, pid, shown);
         return 2;
     }
@@ -280,7 +279,7 @@ static int take_lock(run_state *s)
     gethostname(host, sizeof host - 1);
     int n = snprintf(me, sizeof me, "%ld %s\n", (long)getpid(), host);
     if (ftruncate(s->lock_fd, 0) != 0 || pwrite(s->lock_fd, me, (size_t)n, 0) != n)
-        fprintf(stderr, "prepix: warning: cannot write the lock's holder: %s\n", strerror(errno));
+        ppx_log(PPX_LOG_WARN, "cannot write the lock's holder: %s", strerror(errno));
     return 0;
 }
 
@@ -308,9 +307,9 @@ static int open_outdir(run_state *s, int create, ppx_err *e)
  * for it. */
 static int stopped_before_work(const run_state *s)
 {
-    fprintf(stderr,
-            "prepix: %s received while listing the input (%zu entries listed): stopped before any "
-            "work; nothing written\n",
+    ppx_log(PPX_LOG_ERR,
+            "%s received while listing the input (%zu entries listed): stopped before any work; "
+            "nothing written",
             ppx__signal_name(ppx__stop_signal), s->listing.n);
     return 4;
 }
@@ -326,14 +325,14 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
     for (int k = 0; k < n_in; k++) {
         const char *in = cfg->n_splits ? cfg->split_paths[k] : cfg->input;
         if (cfg->outdir && in[0] != '@' && path_inside(cfg->outdir, in)) {
-            fprintf(stderr, "prepix: OUTDIR %s is INPUT or lies inside it; choose another folder\n",
+            ppx_log(PPX_LOG_ERR, "OUTDIR %s is INPUT or lies inside it; choose another folder",
                     cfg->outdir);
             return 2;
         }
         if (cfg->outdir && in[0] != '@' && input_inside_outdir(cfg->outdir, in)) {
-            fprintf(stderr,
-                    "prepix: INPUT %s lies inside OUTDIR %s, where outputs could replace inputs; "
-                    "choose another folder\n",
+            ppx_log(PPX_LOG_ERR,
+                    "INPUT %s lies inside OUTDIR %s, where outputs could replace inputs; choose "
+                    "another folder",
                     in, cfg->outdir);
             return 2;
         }
@@ -346,12 +345,12 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
     if (rc == PPX_ECANCELED)
         return stopped_before_work(s);
     if (rc) {
-        fprintf(stderr, "prepix: %s\n", e.msg);
+        ppx_log(PPX_LOG_ERR, "%s", e.msg);
         return rc == PPX_ENOENT || rc == PPX_EUSAGE ? 2 : 1;
     }
     snprintf(s->root, sizeof s->root, "%s", s->listing.root);
     if (cfg->exclude && (rc = ppx__apply_exclude(s, &e)) != 0) {
-        fprintf(stderr, "prepix: %s\n", e.msg);
+        ppx_log(PPX_LOG_ERR, "%s", e.msg);
         return rc == PPX_EUSAGE ? 2 : 1;
     }
     if (cfg->outdir && s->listing.is_list && list_into_outdir(s))
@@ -360,7 +359,7 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
     if (rc == PPX_ECANCELED || ppx__stop_signal)
         return stopped_before_work(s);
     if (rc || (cfg->shard && ppx_classes_build(&s->classes, &s->listing))) {
-        fprintf(stderr, "prepix: out of memory\n");
+        ppx_log(PPX_LOG_ERR, "out of memory");
         return 1;
     }
 
@@ -376,7 +375,7 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
         if (!rc && s->jdir >= 0)
             have_prev = ppx_journal_read_identity(s->jdir, &prev, &e);
         if (rc || have_prev < 0) {
-            fprintf(stderr, "prepix: %s/.prepix: %s\n", cfg->outdir, e.msg);
+            ppx_log(PPX_LOG_ERR, "%s/.prepix: %s", cfg->outdir, e.msg);
             return rc == PPX_EUNSAFE ? 2 : 1; /* not ours: refused before any work */
         }
         if (have_prev && !cfg->resume && !cfg->dry_run) {
@@ -387,15 +386,14 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
                               cfg->quality, cfg->seed, cfg->limits.max_pixels, s->listing.hash,
                               s->listing.n, cs ? cs : 1);
             if (ppx_identity_diff(&prev, &now, diff, sizeof diff))
-                fprintf(stderr,
-                        "prepix: %s holds an earlier prepix run of another job (%s), which "
-                        "--resume cannot finish: to start over, remove %s (or choose an empty "
-                        "OUTDIR)\n",
+                ppx_log(PPX_LOG_ERR,
+                        "%s holds an earlier prepix run of another job (%s), which --resume cannot "
+                        "finish: to start over, remove %s (or choose an empty OUTDIR)",
                         cfg->outdir, diff, cfg->outdir);
             else
-                fprintf(stderr,
-                        "prepix: %s holds an earlier prepix run (%s/.prepix); pass --resume to "
-                        "finish it, or choose an empty OUTDIR\n",
+                ppx_log(PPX_LOG_ERR,
+                        "%s holds an earlier prepix run (%s/.prepix); pass --resume to finish it, "
+                        "or choose an empty OUTDIR",
                         cfg->outdir, cfg->outdir);
             return 2;
         }
@@ -403,14 +401,14 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
     if (have_prev && cfg->resume) {
         s->chunk_size = ppx_identity_chunk_size(&prev);
         if (s->chunk_size == 0 || s->chunk_size > 1000000) {
-            fprintf(stderr,
-                    "prepix: %s/.prepix/run holds a chunk size of %llu, out of range: it was not "
-                    "written by prepix; to start over, remove %s\n",
+            ppx_log(PPX_LOG_ERR,
+                    "%s/.prepix/run holds a chunk size of %llu, out of range: it was not written "
+                    "by prepix; to start over, remove %s",
                     cfg->outdir, (unsigned long long)s->chunk_size, cfg->outdir);
             return 2;
         }
         if (asked && asked != s->chunk_size) {
-            fprintf(stderr, "prepix: --resume: chunk size %llu differs from the journal's %llu\n",
+            ppx_log(PPX_LOG_ERR, "--resume: chunk size %llu differs from the journal's %llu",
                     (unsigned long long)asked, (unsigned long long)s->chunk_size);
             return 2;
         }
@@ -428,9 +426,9 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
     if (have_prev && cfg->resume) {
         char diff[8192];
         if (ppx_identity_diff(&prev, &now, diff, sizeof diff)) {
-            fprintf(stderr,
-                    "prepix: --resume refused: this run differs from the one in %s: %s. To "
-                    "start over, remove %s (or choose an empty OUTDIR)\n",
+            ppx_log(PPX_LOG_ERR,
+                    "--resume refused: this run differs from the one in %s: %s. To start over, "
+                    "remove %s (or choose an empty OUTDIR)",
                     cfg->outdir, diff, cfg->outdir);
             return 2;
         }
@@ -444,7 +442,7 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
         ppx_outdir_close(&s->outdir);
         rc = open_outdir(s, 1, &e);
         if (rc) {
-            fprintf(stderr, "prepix: %s\n", e.msg);
+            ppx_log(PPX_LOG_ERR, "%s", e.msg);
             return rc == PPX_EUNSAFE ? 2 : 1;
         }
         int code = take_lock(s);
@@ -454,7 +452,7 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
          * started and stopped between the first look and the lock. */
         have_prev = ppx_journal_read_identity(s->jdir, &prev, &e);
         if (have_prev < 0 || (have_prev && !cfg->resume)) {
-            fprintf(stderr, "prepix: %s\n",
+            ppx_log(PPX_LOG_ERR, "%s",
                     have_prev < 0 ? e.msg : "another run wrote OUTDIR meanwhile: pass --resume");
             return have_prev < 0 ? 1 : 2;
         }
@@ -462,25 +460,23 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
         if (!rc)
             rc = ppx_journal_load(s->jdir, s->n_chunks, &s->resume, &e);
         if (rc) {
-            fprintf(stderr, "prepix: %s\n", e.msg);
+            ppx_log(PPX_LOG_ERR, "%s", e.msg);
             return rc == PPX_EUSAGE ? 2 : 1;
         }
         s->attempt = s->resume.next_attempt;
         /* Temporary files of workers killed mid-write in an earlier attempt. */
         uint64_t swept = have_prev ? ppx_sweep_temps(s->outdir.fd) : 0;
         if (swept)
-            fprintf(stderr, "prepix: removed %llu temporary files an earlier attempt left\n",
+            ppx_log(PPX_LOG_INFO, "removed %llu temporary files an earlier attempt left",
                     (unsigned long long)swept);
         if (s->resume.ignored)
-            fprintf(stderr,
-                    "prepix: warning: %llu damaged journal records ignored: their chunks are "
-                    "redone\n",
+            ppx_log(PPX_LOG_WARN, "%llu damaged journal records ignored: their chunks are redone",
                     (unsigned long long)s->resume.ignored);
         if (s->resume.duplicates)
-            fprintf(stderr, "prepix: warning: the journal holds %llu chunks twice\n",
+            ppx_log(PPX_LOG_WARN, "the journal holds %llu chunks twice",
                     (unsigned long long)s->resume.duplicates);
         if (s->resume.chunks)
-            fprintf(stderr, "prepix: resuming: %llu of %llu chunks (%llu images) already done\n",
+            ppx_log(PPX_LOG_INFO, "resuming: %llu of %llu chunks (%llu images) already done",
                     (unsigned long long)s->resume.chunks, (unsigned long long)s->n_chunks,
                     (unsigned long long)s->resume.images);
     } else {
@@ -515,7 +511,7 @@ void ppx__dry_run_list(run_state *s)
             printf("%s\n", key);
         }
     }
-    fprintf(stderr, "prepix: dry run: %zu images in %llu chunks of %llu, %llu files skipped\n",
+    ppx_log(PPX_LOG_INFO, "dry run: %zu images in %llu chunks of %llu, %llu files skipped",
             s->listing.n, (unsigned long long)s->n_chunks, (unsigned long long)s->chunk_size,
             (unsigned long long)s->listing.skipped);
 }
