@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "prepix/codec.h"
-#include "prepix/io.h"
 #include "prepix/pipeline.h"
 
 /* Sorts by index and keeps one record per image. */

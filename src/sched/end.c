@@ -2,22 +2,16 @@
  * rank 0 decides the exit code and writes index.csv and the reports. */
 #include "sched/run_state.h"
 
-#include <errno.h>
-#include <stdarg.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <poll.h>
+
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "prepix/log.h"
-#include "prepix/io.h"
-#include "prepix/json.h"
 #include "prepix/buf.h"
+#include "prepix/log.h"
 
 /* A DataLoader's usual worker count: fewer shards than this leaves some of
  * its workers without data. */

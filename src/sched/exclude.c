@@ -2,7 +2,6 @@
  * of an earlier run (OUTDIR/duplicates.txt): find, then drop. */
 #include "sched/run_state.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

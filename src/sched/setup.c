@@ -3,9 +3,9 @@
 #include "sched/run_state.h"
 
 #include <errno.h>
-#include <fcntl.h>
+
 #include <limits.h>
-#include <poll.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,10 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "prepix/log.h"
-#include "prepix/io.h"
-#include "prepix/json.h"
 #include "prepix/buf.h"
+#include "prepix/log.h"
 
 static int path_inside(const char *outdir, const char *input)
 {

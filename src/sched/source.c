@@ -2,20 +2,11 @@
  * (keys, labels, pre-known failures and, for --transport bytes, the files' bytes). */
 #include "sched/run_state.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <poll.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "prepix/io.h"
-#include "prepix/json.h"
 #include "prepix/buf.h"
+#include "prepix/io.h"
 
 int ppx__input_path(const run_state *s, const char *key, char *out, size_t cap)
 {
