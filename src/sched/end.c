@@ -275,7 +275,9 @@ static void write_reports(run_state *s, end_ctx *x, ppx_report *rep)
         ppx_escape_name(shown, sizeof shown, report_path);
     else if (!report_path && cfg->outdir)
         snprintf(shown, sizeof shown, "%s/prepix-report.json", cfg->outdir);
-    ppx_report_summary(rep, shown[0] ? shown : NULL, stderr);
+    /* The summary is what the run did: a message of level info (--quiet drops it). */
+    if (ppx_log_get_level() >= PPX_LOG_INFO)
+        ppx_report_summary(rep, shown[0] ? shown : NULL, stderr);
 }
 
 /* Rank 0, at the end: combines the totals (resumed work added unless
