@@ -26,7 +26,7 @@ static int write_report(run_state *s, const char *user_path, const char *name, c
     int rc = user_path ? ppx_report_file_write(user_path, b->data, b->len, &e)
                        : ppx_write_beneath(s->outdir.fd, NULL, name, b->data, b->len, NULL, &e);
     if (rc) {
-        char shown[4096];
+        char shown[PPX_PATH_MAX];
         ppx_escape_name(shown, sizeof shown, user_path ? user_path : name);
         ppx_log(PPX_LOG_ERR, "cannot write the report %s: %s", shown, e.msg);
     }
@@ -185,7 +185,7 @@ static int fail_paths(const run_state *s, end_ctx *x)
     if (!x->paths || !x->owned)
         return PPX_ENOMEM;
     for (size_t i = 0; i < n; i++) {
-        char p[4096];
+        char p[PPX_PATH_MAX];
         uint64_t idx = x->fails->v[i].index;
         const char *key = idx < s->listing.n ? ppx_listing_key(&s->listing, idx) : "?";
         if (ppx__input_path(s, key, p, sizeof p))
@@ -270,7 +270,7 @@ static void write_reports(run_state *s, end_ctx *x, ppx_report *rep)
         x->code = PPX_RUN_FATAL;
     ppx_buf_destroy(&b);
     rep->exit_code = x->code;
-    char shown[4096] = "";
+    char shown[PPX_PATH_MAX] = "";
     if (report_path && strcmp(report_path, "-") != 0)
         ppx_escape_name(shown, sizeof shown, report_path);
     else if (!report_path && cfg->outdir)

@@ -111,7 +111,7 @@ int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b)
                                     ppx_classes_label(&s->classes, &s->listing, first + i), &sp);
         if (rc || !s->cfg->transport_bytes)
             continue;
-        char path[4096];
+        char path[PPX_PATH_MAX];
         ppx_err e;
         ppx_err_clear(&e);
         uint64_t max = s->cfg->limits.max_file_bytes;
