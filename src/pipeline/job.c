@@ -338,9 +338,24 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
     }
 
     ppx_image *res;
+    uint32_t dw = c->img.width, dh = c->img.height;
     rc = ppx_pipeline_run(cfg->pipeline, c->pctx, &c->img, cfg->seed, key, &res, err);
     if (rc)
         goto out;
+    /* The geometry record starts at the stored input. libjpeg's DCT-scaled
+     * decode maps each 8x8 block onto 8/d pixels (a scale of 1/d, the last
+     * partial block included), libwebp's scaler the whole frame onto the
+     * decoded size. */
+    ppx_geom pg;
+    double sx = 1, sy = 1;
+    if (info.scale_denom > 1 && info.format == PPX_FMT_JPEG)
+        sx = sy = 1.0 / info.scale_denom;
+    else if (info.scale_denom > 1 && info.width && info.height)
+        sx = (double)dw / info.width, sy = (double)dh / info.height;
+    ppx_geom_identity(&r->fp.geom, info.width, info.height);
+    ppx_geom_then_scale(&r->fp.geom, sx, sy, 0, 0, dw, dh);
+    ppx_pipeline_last_geom(c->pctx, &pg);
+    ppx_geom_then(&r->fp.geom, &pg);
     if (cfg->npy.c && cfg->write_outputs) {
         rc = npy_payload(cfg, c, res, &r->st, err);
         if (rc)

@@ -98,6 +98,46 @@ static void run_warnings(const run_state *s, warnings *w)
              (long long)s->classes.cls_unnamed, (long long)(PPX_CLS_LINES_MAX - 1));
 }
 
+/* Sorts by index, keeping one entry per index (a chunk redone after a lost
+ * rank may report its images twice). */
+static void sort_unique(ppx_prints *p)
+{
+    ppx_prints_sort(p);
+    size_t m = 0;
+    for (size_t i = 0; i < p->n; i++)
+        if (m == 0 || p->v[i].index != p->v[m - 1].index)
+            p->v[m++] = p->v[i];
+    p->n = m;
+}
+
+/* OUTDIR/geometry.csv for per-image outputs: header
+ * path,source,width,height,xx,xy,x0,yx,yy,y0, then a row per image with a
+ * geometry record (prints sorted by index), in listing order: the output's
+ * name below OUTDIR, its key, and the record (docs/formats.md). */
+static int write_geometry_csv(run_state *s, const ppx_prints *prints, ppx_err *e)
+{
+    ppx_buf b;
+    ppx_buf_init(&b);
+    int rc = ppx_buf_printf(&b, "path,source," PPX_GEOM_CSV_HEADER "\n");
+    for (size_t i = 0; i < prints->n && !rc; i++) {
+        const ppx_print *p = &prints->v[i];
+        char out[PPX_KEY_MAX];
+        if (!p->geom.w || p->index >= s->listing.n)
+            continue;
+        const char *key = ppx_listing_key(&s->listing, p->index);
+        if (ppx_output_name(out, sizeof out, key, s->cfg->out_format, NULL))
+            continue; /* never written: the image failed by that name */
+        rc = ppx__csv_field(&b, out) || ppx_buf_append(&b, ",", 1) || ppx__csv_field(&b, key) ||
+             ppx__geom_fields(&b, p) || ppx_buf_append(&b, "\n", 1);
+    }
+    if (rc)
+        rc = ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_WRITE, "out of memory writing geometry.csv");
+    else
+        rc = ppx_write_beneath(s->outdir.fd, NULL, "geometry.csv", b.data, b.len, NULL, e);
+    ppx_buf_destroy(&b);
+    return rc;
+}
+
 /* Rank 0, at the end: combines the totals (resumed work added unless
  * with_resumed is 0: the caller's totals hold it), decides the exit code,
  * writes index.csv, the JSON and HTML reports and the summary. all[0]: some
@@ -116,6 +156,7 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
             s->global_fatal = 1;
     }
     ppx_failures_sort(&all_fails);
+    sort_unique(prints);
     int stopped = all[1] || s->global_stop;
     int fatal = all[0] || s->global_fatal;
     /* The report names the cause of a fatal end: the first rank's error. */
@@ -152,7 +193,7 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
         ppx_err e;
         ppx_err_clear(&e);
         if (ppx_shard_write_index(s->outdir.fd, cfg->shard, s->chunk_size, &s->listing, &s->classes,
-                                  &all_fails, &e)) {
+                                  &all_fails, prints, &e)) {
             fprintf(stderr, "prepix: %s\n", e.msg);
             code = 1;
             fatal = 1;
@@ -165,8 +206,22 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
         }
     }
 
+    if ((code == 0 || code == 3) && !cfg->shard && cfg->outdir && !fatal) {
+        ppx_err e;
+        ppx_err_clear(&e);
+        if (write_geometry_csv(s, prints, &e)) {
+            fprintf(stderr, "prepix: %s\n", e.msg);
+            code = 1;
+            fatal = 1;
+            s->stop_reason = "cannot write geometry.csv";
+        }
+    }
+
     /* Duplicates, once the exit code is known: the drop list is written for a
-     * complete run only, as index.csv is. */
+     * complete run only, as index.csv is. Entries that hold only a geometry
+     * record (a chunk of a run that took no fingerprints) are no image
+     * without a fingerprint. */
+    ppx_prints_keep_hashed(prints);
     dups_end de;
     if (cfg->duplicates && ppx__dups_prepare(s, prints, total.ok, code == 0 || code == 3, &de)) {
         fprintf(stderr, "prepix: %s\n", de.err.msg);
