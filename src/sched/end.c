@@ -217,6 +217,22 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
         }
     }
 
+    /* --coco: the mapped annotations, for a complete run as index.csv. */
+    ppx_coco_counts coco_ct = {0};
+    int have_coco = 0;
+    if ((code == 0 || code == 3) && s->coco && cfg->outdir && !fatal) {
+        ppx_err e;
+        ppx_err_clear(&e);
+        if (ppx__coco_end(s, prints, &all_fails, &coco_ct, &e)) {
+            fprintf(stderr, "prepix: --coco: %s\n", e.msg);
+            code = 1;
+            fatal = 1;
+            s->stop_reason = "cannot write coco.json";
+        } else {
+            have_coco = 1;
+        }
+    }
+
     /* Duplicates, once the exit code is known: the drop list is written for a
      * complete run only, as index.csv is. Entries that hold only a geometry
      * record (a chunk of a run that took no fingerprints) are no image
@@ -240,6 +256,7 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
         ppx_shard_tally_destroy(&tally);
         if (cfg->duplicates)
             ppx__dups_end_free(&de);
+        free(coco_ct.by_category);
         *all_failsp = all_fails;
         return 1;
     }
@@ -285,7 +302,8 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
                       .n_shards = tally.n_shards,
                       .classes = tally.classes,
                       .n_classes = tally.n_classes,
-                      .dups = cfg->duplicates && de.ok ? &de.rep : NULL};
+                      .dups = cfg->duplicates && de.ok ? &de.rep : NULL,
+                      .coco = have_coco ? &coco_ct : NULL};
     /* Reports go under OUTDIR unless the user named them; stats print to stdout. */
     const char *report_path = cfg->report_path ? cfg->report_path : cfg->outdir ? NULL : "-";
     const char *html_path = cfg->html_path;
@@ -321,6 +339,7 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
     ppx_shard_tally_destroy(&tally);
     if (cfg->duplicates)
         ppx__dups_end_free(&de);
+    free(coco_ct.by_category);
     *all_failsp = all_fails;
     return code;
 }

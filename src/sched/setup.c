@@ -373,6 +373,8 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
     }
     if (cfg->outdir && s->listing.is_list && list_into_outdir(s))
         return 2;
+    if (cfg->coco && (rc = ppx__coco_load(s)) != 0)
+        return rc;
     rc = ppx__stop_signal ? PPX_ECANCELED : check_outputs(s);
     if (rc == PPX_ECANCELED || ppx__stop_signal)
         return stopped_before_work(s);
