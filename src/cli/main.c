@@ -77,7 +77,7 @@ static const char usage_text[] =
     "      --copy-mode        outputs get their input's permission bits (default 0644); a\n"
     "                         member its archive's, a shard those all its images share\n"
     "      --duplicates on|off  fingerprint every input and report exact and near duplicates\n"
-    "                         (default off: it costs 12%% CPU on thumbnails; docs/duplicates.md)\n"
+    "                         (default off: it costs 12% CPU on thumbnails; docs/duplicates.md)\n"
     "      --dup-distance N   near duplicates: phashes at most N of 64 bits apart (default 4)\n"
     "      --drop-list FILE   the paths a deduplicated set drops (default\n"
     "                         OUTDIR/duplicates.txt; stats: none unless given)\n"
