@@ -138,8 +138,8 @@ static int check_images(ppx_coco *c, long arr, int64_t **pairs, ppx_err *err)
 {
     const ppx_jdoc *d = &c->doc;
     if (arr < 0 || (d->v[arr].type != PPX_JV_ARR))
-        return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_INPUT,
-                           "images: %s", arr < 0 ? "missing" : "not an array of objects");
+        return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_INPUT, "images: %s",
+                           arr < 0 ? "missing" : "not an array of objects");
     size_t n = d->v[arr].n;
     if (n > c->lim.max_images)
         return ppx_err_set(err, PPX_ELIMIT, PPX_STAGE_INPUT,
@@ -506,10 +506,10 @@ size_t ppx_coco_clip_polygon(const double *xy, size_t n, double w, double h, dou
         return 0;
     }
     memcpy(a, xy, 2 * n * sizeof *a);
-    n = clip_edge(a, n, 1, 0, 0, b);     /* x >= 0 */
-    n = clip_edge(b, n, -1, 0, w, a);    /* x <= w */
-    n = clip_edge(a, n, 0, 1, 0, b);     /* y >= 0 */
-    n = clip_edge(b, n, 0, -1, h, out);  /* y <= h */
+    n = clip_edge(a, n, 1, 0, 0, b);    /* x >= 0 */
+    n = clip_edge(b, n, -1, 0, w, a);   /* x <= w */
+    n = clip_edge(a, n, 0, 1, 0, b);    /* y >= 0 */
+    n = clip_edge(b, n, 0, -1, h, out); /* y <= h */
     free(a);
     free(b);
     return n;
@@ -531,9 +531,9 @@ typedef struct {
     const ppx_coco *c;
     ppx_buf *o;
     int rc;
-    double *num;   /* scratch for numbers */
+    double *num; /* scratch for numbers */
     size_t num_cap;
-    double *poly;  /* scratch for a clipped polygon */
+    double *poly; /* scratch for a clipped polygon */
     size_t poly_cap;
     uint8_t *mask; /* scratch for RLE masks */
     size_t mask_cap;
@@ -856,7 +856,8 @@ static int write_annotation(writer *w, const coco_ann *a, const ppx_coco_out *ou
             put(w, segbuf.data, segbuf.len);
         } else if (k + 1 == (size_t)kp) {
             write_keypoints(w, (size_t)kp, g);
-        } else if (ppx_jdoc_is_key(d, k, "area") && k + 1 == (size_t)ppx_jdoc_get(d, node, "area")) {
+        } else if (ppx_jdoc_is_key(d, k, "area") &&
+                   k + 1 == (size_t)ppx_jdoc_get(d, node, "area")) {
             double old = ppx_jdoc_num(d, k + 1);
             put_dbl(w, seg_area >= 0 ? seg_area : old * ppx_geom_area_scale(g) * frac);
         } else if (ppx_jdoc_is_key(d, k, "num_keypoints") && kp >= 0) {
@@ -923,8 +924,8 @@ static int count_drop(ppx_coco_counts *ct, size_t *cap, int64_t cat)
         ct->by_category[lo].dropped++;
         return 0;
     }
-    if (ppx_array_grow((void **)&ct->by_category, cap, ct->n_categories,
-                       sizeof *ct->by_category, 16))
+    if (ppx_array_grow((void **)&ct->by_category, cap, ct->n_categories, sizeof *ct->by_category,
+                       16))
         return PPX_ENOMEM;
     memmove(ct->by_category + lo + 1, ct->by_category + lo,
             (ct->n_categories - lo) * sizeof *ct->by_category);
@@ -933,8 +934,8 @@ static int count_drop(ppx_coco_counts *ct, size_t *cap, int64_t cat)
     return 0;
 }
 
-int ppx_coco_write(const ppx_coco *c, const ppx_coco_out *outs, ppx_buf *json,
-                   ppx_coco_counts *ct, ppx_err *err)
+int ppx_coco_write(const ppx_coco *c, const ppx_coco_out *outs, ppx_buf *json, ppx_coco_counts *ct,
+                   ppx_err *err)
 {
     memset(ct, 0, sizeof *ct);
     size_t drop_cap = 0;

@@ -83,6 +83,9 @@ static const char usage_text[] =
     "                         OUTDIR/duplicates.txt; stats: none unless given)\n"
     "      --exclude @FILE    leave out the inputs FILE lists, one a line, as the report names\n"
     "                         them or relative to INPUT (a drop list: find, then drop)\n"
+    "      --coco FILE        COCO annotations (instances, keypoints) of the inputs, matched\n"
+    "                         by file_name: mapped through each output's geometry into\n"
+    "                         OUTDIR/coco.json (docs/pipeline.md)\n"
     "\n"
     "Exit codes: 0 all images processed; 1 fatal error (OUTDIR unwritable, MPI failure);\n"
     "2 usage error, nothing written; 3 finished but some images failed (see the report);\n"
@@ -363,7 +366,8 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
         O_DUPS,
         O_DUPDIST,
         O_DROPLIST,
-        O_EXCLUDE
+        O_EXCLUDE,
+        O_COCO
     };
     static const struct option opts[] = {{"input", required_argument, 0, 'i'},
                                          {"output", required_argument, 0, 'o'},
@@ -393,6 +397,7 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
                                          {"dup-distance", required_argument, 0, O_DUPDIST},
                                          {"drop-list", required_argument, 0, O_DROPLIST},
                                          {"exclude", required_argument, 0, O_EXCLUDE},
+                                         {"coco", required_argument, 0, O_COCO},
                                          {0, 0, 0, 0}};
     const char *inputs[SPLITS_MAX + 1];
     int n_inputs = 0;
@@ -528,6 +533,9 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
             break;
         case O_DROPLIST:
             cfg->drop_list = optarg;
+            break;
+        case O_COCO:
+            cfg->coco = optarg;
             break;
         case O_EXCLUDE:
             cfg->exclude = optarg;

@@ -34,8 +34,7 @@ static int fail(parser *ps, int code, const char *at, const char *what)
 
 static void skip_ws(parser *ps)
 {
-    while (ps->p < ps->end &&
-           (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r'))
+    while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r'))
         ps->p++;
 }
 
@@ -193,7 +192,8 @@ static int container(parser *ps, uint32_t depth, int obj)
                 break;
             }
             return fail(ps, PPX_ECORRUPT, ps->p,
-                        obj ? "expected ',' or '}' in an object" : "expected ',' or ']' in an array");
+                        obj ? "expected ',' or '}' in an object"
+                            : "expected ',' or ']' in an array");
         }
     }
     ppx_jnode *nd = &ps->d->v[idx];
@@ -264,8 +264,8 @@ int ppx_jdoc_parse(ppx_jdoc *d, const char *text, size_t len, const ppx_json_lim
     parser ps = {d, lim, text, text + len, err};
     int rc;
     if (len > lim->max_bytes || len > UINT32_MAX - 2)
-        rc = ppx_err_set(err, PPX_ELIMIT, PPX_STAGE_INPUT, "%zu bytes, over the limit of %llu",
-                         len, (unsigned long long)lim->max_bytes);
+        rc = ppx_err_set(err, PPX_ELIMIT, PPX_STAGE_INPUT, "%zu bytes, over the limit of %llu", len,
+                         (unsigned long long)lim->max_bytes);
     else if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
         rc = fail(&ps, PPX_ECORRUPT, text, "a byte-order mark: JSON text starts without one");
     else {

@@ -140,8 +140,7 @@ int ppx__coco_end(run_state *s, const ppx_prints *prints, const ppx_failures *fa
         }
         if (s->cfg->shard)
             snprintf(name, sizeof name, "%09ld", which[i]);
-        else if (ppx_output_name(name, sizeof name,
-                                 ppx_listing_key(&s->listing, (size_t)which[i]),
+        else if (ppx_output_name(name, sizeof name, ppx_listing_key(&s->listing, (size_t)which[i]),
                                  s->cfg->out_format, NULL)) {
             outs[i].state = PPX_COCO_FAILED;
             continue;
