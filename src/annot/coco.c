@@ -11,7 +11,8 @@
  *   removed, and an annotation whose polygons are all removed is dropped.
  * - RLE (iscrowd): decoded to its mask, which is resampled as a label map
  *   (each output pixel takes the input pixel under its centre's inverse
- *   image, 0 outside) and encoded again, as a list of counts or, when it
+ *   image, 0 outside; a centre within 1e-7 px of an edge takes the pixel
+ *   right of or below it) and encoded again, as a list of counts or, when it
  *   came as one, pycocotools' compressed string; `size` becomes [H, W]. An
  *   empty mask drops the annotation.
  * - keypoints: labelled ones (v > 0) mapped; one that lands outside the
@@ -701,8 +702,12 @@ static int write_rle(writer *w, size_t seg, const coco_image *im, const ppx_geom
         for (uint64_t x = 0; x < ow; x++)
             for (uint64_t y = 0; y < oh; y++) {
                 double cx = x + 0.5, cy = y + 0.5;
-                double sx = floor(inv[0] * cx + inv[1] * cy + inv[2]);
-                double sy = floor(inv[3] * cx + inv[4] * cy + inv[5]);
+                /* A centre that lands on a pixel edge (a scale of 2, say)
+                 * takes the pixel to its right or below, whatever the
+                 * rounding of the inverse: the 1e-7 decides ties the same
+                 * way in any exact-enough implementation. */
+                double sx = floor(inv[0] * cx + inv[1] * cy + inv[2] + 1e-7);
+                double sy = floor(inv[3] * cx + inv[4] * cy + inv[5] + 1e-7);
                 uint8_t v = sx >= 0 && sy >= 0 && sx < (double)W && sy < (double)H
                                 ? src[(size_t)sx * H + (size_t)sy]
                                 : 0;
