@@ -79,9 +79,11 @@ PPX_MUST_USE int ppx_coco_write(const ppx_coco *c, const ppx_coco_out *outs, ppx
 
 /* ---- pieces, shared with the tests -------------------------------------- */
 
-/* Sutherland-Hodgman: the polygon xy[0..2n) clipped to [0, w] x [0, h] into
- * out (room for 2 * (n + 4) doubles); returns its vertex count. */
-size_t ppx_coco_clip_polygon(const double *xy, size_t n, double w, double h, double *out);
+/* Sutherland-Hodgman: the polygon xy[0..2n) clipped to [0, w] x [0, h]
+ * into *out (cap doubles, grown with realloc as needed); returns its vertex
+ * count, or (size_t)-1 when out of memory. */
+size_t ppx_coco_clip_polygon(const double *xy, size_t n, double w, double h, double **out,
+                             size_t *cap);
 /* pycocotools' compressed RLE string of counts, appended to out (no NUL). */
 PPX_MUST_USE int ppx_coco_rle_encode_string(const uint32_t *counts, size_t n, ppx_buf *out);
 /* Decodes a compressed RLE string s (len bytes) into counts (a growing
