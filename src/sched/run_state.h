@@ -19,7 +19,7 @@
 #include <signal.h>
 #include <stdint.h>
 
-#include "pipeline/job.h"
+#include "work/job.h"
 #include "pool/pool.h"
 #include "prepix/coco.h"
 #include "prepix/clock.h"

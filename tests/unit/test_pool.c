@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "pipeline/job.h"
+#include "work/job.h"
 #include "pool/pool.h"
 #include "syscall_fault.h"
 

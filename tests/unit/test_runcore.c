@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "pipeline/job.h"
+#include "work/job.h"
 #include "prepix/fsafe.h"
 #include "prepix/io.h"
 #include "prepix/json.h"

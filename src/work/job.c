@@ -1,4 +1,4 @@
-#include "pipeline/job.h"
+#include "work/job.h"
 
 #include "prepix/clock.h"
 

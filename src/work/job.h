@@ -1,7 +1,7 @@
 /* The work of one image, as a worker does it: read, decode, transform,
  * measure, encode, write. No MPI; safe in a forked child. */
-#ifndef PPX_PIPELINE_JOB_H
-#define PPX_PIPELINE_JOB_H
+#ifndef PPX_WORK_JOB_H
+#define PPX_WORK_JOB_H
 
 #include <stdint.h>
 
