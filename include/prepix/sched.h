@@ -11,6 +11,7 @@
 #include "prepix/codec.h"
 #include "prepix/limits.h"
 #include "prepix/pipeline.h"
+#include "prepix/subimage.h"
 #include "prepix/tar_npy.h"
 
 /* Shard outputs: a chunk of the listing becomes one archive or array. */
@@ -71,6 +72,7 @@ typedef struct {
      * before any work, mapped through the outputs' geometry into
      * OUTDIR/coco.json at the end; NULL for none. */
     const char *coco;
+    ppx_sub_opts sub; /* --pages, --chips: TIFF inputs cut into pages and chips */
 } ppx_run_config;
 
 /* Runs the job. Collective on comm when cfg->use_mpi. Returns the exit code

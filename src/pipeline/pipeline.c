@@ -36,6 +36,8 @@ void ppx_pipeline_output_geometry(const ppx_pipeline *pl, ppx_pipeline_geometry 
     for (int i = 0; pl && i < pl->n; i++)
         if (pl->ops[i].kind == PPX_OP_GRAYSCALE || pl->ops[i].kind == PPX_OP_RGB)
             r.channels = pl->ops[i].kind == PPX_OP_GRAYSCALE ? 1 : 3;
+        else if (pl->ops[i].kind == PPX_OP_BANDS)
+            r.channels = pl->ops[i].nbands == 1 || pl->ops[i].nbands == 3 ? pl->ops[i].nbands : 0;
     *g = r;
 }
 
@@ -211,6 +213,17 @@ static int apply(const ppx_op *op, ppx_pipeline_ctx *ctx, const ppx_image *src, 
     const ppx_limits *l = ctx->has_limits ? &ctx->limits : NULL;
     uint32_t w = src->width, h = src->height, ow, oh;
     *applied = 1;
+    /* Colour ops have no meaning for plain bands: refused, never skipped. */
+    if (src->plain_bands && (op->kind == PPX_OP_GRAYSCALE || op->kind == PPX_OP_RGB ||
+                             op->kind == PPX_OP_TO_8BIT || op->kind == PPX_OP_EQUALIZE))
+        return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_TRANSFORM,
+                           "%s works on gray, RGB and alpha, not on %u plain bands: select "
+                           "colour bands first (`bands 4,3,2`)",
+                           op->kind == PPX_OP_GRAYSCALE ? "grayscale"
+                           : op->kind == PPX_OP_RGB     ? "rgb"
+                           : op->kind == PPX_OP_TO_8BIT ? "to-8bit"
+                                                        : "equalize",
+                           src->channels);
     switch (op->kind) {
     case PPX_OP_AUTOROTATE:
         if (src->orientation >= 2 && src->orientation <= 8) {
@@ -278,6 +291,10 @@ static int apply(const ppx_op *op, ppx_pipeline_ctx *ctx, const ppx_image *src, 
         return ppx_op_equalize(src, dst, l, err);
     case PPX_OP_NORMALIZE:
         return ppx_op_normalize(src, dst, op->mean, op->std, op->nvals, l, err);
+    case PPX_OP_BANDS:
+        return ppx_op_bands(src, dst, op->bands, op->nbands, l, err);
+    case PPX_OP_SCALE:
+        return ppx_op_scale(src, dst, op->lo, op->hi, op->to, NULL, l, err);
     default:
         return ppx_err_set(err, PPX_EINTERNAL, PPX_STAGE_TRANSFORM, "unknown op kind %d",
                            (int)op->kind);
@@ -295,7 +312,8 @@ static int resize_then_crop(const ppx_op *rs, const ppx_op *cc, ppx_pipeline_ctx
 {
     *applied = 0;
     if (rs->kind != PPX_OP_RESIZE || cc->kind != PPX_OP_CENTER_CROP ||
-        rs->filter == PPX_FILTER_NEAREST || src->type == PPX_F32)
+        rs->filter == PPX_FILTER_NEAREST || (src->type != PPX_U8 && src->type != PPX_U16) ||
+        !ppx_image_is_color(src))
         return 0;
     uint32_t ow, oh;
     ppx_resize_dims(src->width, src->height, rs->w, rs->h, rs->fit, &ow, &oh);
@@ -321,9 +339,6 @@ int ppx_pipeline_run(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx_image *i
     ppx_rng rng;
     ppx_rng_seed(&rng, seed, key);
     ppx_geom_identity(&ctx->geom, img->width, img->height);
-    if (n > 0 && img->type == PPX_F32)
-        return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_TRANSFORM,
-                           "pipeline: float images are not supported");
     for (int i = 0; i < n; i++) {
         int applied = 0;
         ppx_image *dst = &ctx->scratch[next];
