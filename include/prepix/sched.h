@@ -3,6 +3,7 @@
 #ifndef PREPIX_SCHED_H
 #define PREPIX_SCHED_H
 
+#include "prepix/companion.h"
 #include "prepix/error.h"
 
 #include <mpi.h>
@@ -72,6 +73,10 @@ typedef struct {
      * before any work, mapped through the outputs' geometry into
      * OUTDIR/coco.json at the end; NULL for none. */
     const char *coco;
+    /* Companions (--with, docs/pipeline.md): masks and maps transformed with
+     * their images; n_with <= PPX_ROLES_MAX. */
+    const ppx_companion_spec *with;
+    int n_with;
     ppx_sub_opts sub; /* --pages, --chips: TIFF inputs cut into pages and chips */
 } ppx_run_config;
 
