@@ -54,7 +54,7 @@ void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r, const 
             st->ok++;
             st->bytes_written += r->bytes_written;
             ppx_stats_add_image(st, r->st.channels ? &r->st : NULL, r->in_w, r->in_h);
-            if (r->fp.valid && ppx_prints_add(&c->prints, c->first + i, &r->fp)) {
+            if (ppx_fingerprint_any(&r->fp) && ppx_prints_add(&c->prints, c->first + i, &r->fp)) {
                 ppx_err e;
                 ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory keeping fingerprints");
                 ppx__set_fatal(s, &e);
@@ -235,7 +235,7 @@ static int write_shard(run_state *s, const chunk *c, uint64_t id, ppx_out_rec *v
             for (int k = 0; k < PPX_ROLES_MAX; k++)
                 st->bytes_written += v[i].it.part_len[k];
             ppx_stats_add_image(st, v[i].img.channels ? &v[i].img : NULL, v[i].in_w, v[i].in_h);
-            if (v[i].fp.valid && ppx_prints_add(pr, v[i].it.index, &v[i].fp))
+            if (ppx_fingerprint_any(&v[i].fp) && ppx_prints_add(pr, v[i].it.index, &v[i].fp))
                 rc = ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
         }
     free(items);
@@ -275,7 +275,7 @@ static int write_files(run_state *s, ppx_out_rec *v, size_t n, ppx_stats *st, pp
         st->ok++;
         st->bytes_written += o->it.len;
         ppx_stats_add_image(st, o->img.channels ? &o->img : NULL, o->in_w, o->in_h);
-        if (o->fp.valid && ppx_prints_add(pr, o->it.index, &o->fp))
+        if (ppx_fingerprint_any(&o->fp) && ppx_prints_add(pr, o->it.index, &o->fp))
             return ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
     }
     return 0;
@@ -324,7 +324,7 @@ static void journal_chunk(run_state *s, uint64_t id, uint64_t count, const ppx_s
 {
     ppx_err e;
     ppx_err_clear(&e);
-    if (ppx_journal_add(&s->journal, id, count, st, fl, s->job.fingerprint ? pr : NULL, &e)) {
+    if (ppx_journal_add(&s->journal, id, count, st, fl, pr, &e)) {
         ppx__set_fatal(s, &e);
         return;
     }

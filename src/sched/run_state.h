@@ -21,6 +21,7 @@
 
 #include "work/job.h"
 #include "pool/pool.h"
+#include "prepix/coco.h"
 #include "prepix/clock.h"
 #include "prepix/fsafe.h"
 #include "prepix/sched.h"
@@ -87,6 +88,7 @@ typedef struct {
     ppx_resume_state resume;
     uint32_t *prefail;   /* per listed image: PREFAIL_* | errno << 8, 0 for most */
     ppx_classes classes; /* shards: labels */
+    ppx_coco *coco;      /* --coco: the checked annotation file (rank 0) */
     int attempt;
     char root[PPX_PATH_MAX]; /* INPUT folder, or the @LIST's folder */
 
@@ -326,5 +328,15 @@ PPX_MUST_USE int ppx__apply_exclude(run_state *s, ppx_err *e);
 /* end.c */
 PPX_MUST_USE int ppx__finish_alone(run_state *s);
 PPX_MUST_USE int ppx__finish(run_state *s);
+
+/* --coco on rank 0: reads and checks cfg->coco into s->coco before any
+ * work (0, or the exit code: 2 for a file that is not a COCO file prepix
+ * can map, 1 when it cannot be read). */
+PPX_MUST_USE int ppx__coco_load(run_state *s);
+/* --coco at the end of a complete run: matches the file's images to the
+ * outputs (prints: their geometry records sorted by index; fails sorted),
+ * writes OUTDIR/coco.json and fills *ct for the report. 0 or a code with e. */
+PPX_MUST_USE int ppx__coco_end(run_state *s, const ppx_prints *prints, const ppx_failures *fails,
+                               ppx_coco_counts *ct, ppx_err *e);
 
 #endif

@@ -454,6 +454,8 @@ static int list_input(run_state *s)
     }
     if (cfg->outdir && s->listing.is_list && list_into_outdir(s))
         return PPX_EUSAGE;
+    if (cfg->coco && (rc = ppx__coco_load(s)) != 0)
+        return rc;
     rc = ppx__stop_signal ? PPX_ECANCELED : check_outputs(s);
     if (rc == PPX_ECANCELED || ppx__stop_signal)
         return stopped_before_work(s);

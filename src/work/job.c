@@ -553,7 +553,16 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
         rc = ppx_codec_decode(in->data, in->len, &dopt, &c->img, &info, err);
         if (rc)
             goto out;
-        ppx_geom_identity(&geom, c->img.width, c->img.height);
+        /* Stored -> decoded. libjpeg's DCT-scaled decode maps each 8x8
+         * block onto 8/d pixels (a scale of 1/d, the last partial block
+         * included), libwebp's scaler the whole frame onto the decoded size. */
+        double sx = 1, sy = 1;
+        if (info.scale_denom > 1 && info.format == PPX_FMT_JPEG)
+            sx = sy = 1.0 / info.scale_denom;
+        else if (info.scale_denom > 1 && info.width && info.height)
+            sx = (double)c->img.width / info.width, sy = (double)c->img.height / info.height;
+        ppx_geom_identity(&geom, info.width, info.height);
+        ppx_geom_then_scale(&geom, sx, sy, 0, 0, c->img.width, c->img.height);
     }
     r->in_w = info.width;
     r->in_h = info.height;
@@ -573,6 +582,12 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
     rc = ppx_pipeline_run(cfg->pipeline, c->pctx, &c->img, cfg->seed, key, &res, err);
     if (rc)
         goto out;
+    /* The geometry record: stored (page) -> decoded (a chip, a DCT scale),
+     * then the ops. */
+    ppx_geom ops_geom;
+    r->fp.geom = geom;
+    ppx_pipeline_last_geom(c->pctx, &ops_geom);
+    ppx_geom_then(&r->fp.geom, &ops_geom);
     if (cfg->npy.c && cfg->write_outputs) {
         rc = npy_payload(cfg, c, res, &r->st, err);
         if (rc)
