@@ -493,7 +493,10 @@ static int get_work(run_state *s)
         beat(s);
         return s->lost0 ? PPX_SCHED_STALLED : 0;
     }
-    while (!s->stopping && !s->no_more && ppx__unstarted(s) < PREFETCH) {
+    if (s->serve_only && s->size > 1 && s->next_chunk >= s->n_chunks)
+        s->no_more = 1; /* every chunk handed out */
+    while (!s->stopping && !s->no_more && !(s->serve_only && s->size > 1) &&
+           ppx__unstarted(s) < PREFETCH) {
         int64_t id = ppx__take_chunk_id(s);
         if (id < 0) {
             s->no_more = 1;
@@ -577,7 +580,7 @@ static void wait_results(run_state *s, int busy, mark *m)
  * PPX_SCHED_STALLED. */
 static int end_loop(run_state *s, const mark *m0)
 {
-    ppx__commit_journal(s, 1);
+    ppx__commit_journal_all(s);
     ppx__test_stop(s, "end");
     if (s->timing)
         print_timing(s, ppx_now_s() - m0->wall, cpu_s() - m0->cpu);
