@@ -25,6 +25,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -848,7 +849,8 @@ def main():
 
 SCHED_LINE = re.compile(
     r"prepix: rank 0 loop: wall ([0-9.]+) s, cpu ([0-9.]+) s, (\d+) turns \((\d+) without "
-    r"sleeping\), (\d+) requests served \([0-9]+/s\), (\d+) journal commits; wall/cpu: (.*)")
+    r"sleeping\), (\d+) requests served \([0-9]+/s\), (\d+) journal commits; wall/cpu: (.*?)"
+    r"; process cpu ([0-9.]+) s")
 SCHED_KEYS = ("wall", "cpu", "turns", "spins", "served", "commits")
 SCHED_PHASES = ("serve", "wait", "results", "feed", "collect", "journal", "other")
 
@@ -859,87 +861,117 @@ def parse_sched(line_match):
     for name, w, c in re.findall(r"(\w+) ([0-9.]+)/([0-9.]+) s", line_match.group(7)):
         v[name + "_wall"] = float(w)
         v[name + "_cpu"] = float(c)
+    v["proc_cpu"] = float(line_match.group(8))
     return v
 
 
-def bench_sched(a, env):
-    """Rank 0's service rate alone: noop workers (the test hook answers without reading or
-    decoding), one image a chunk, -w 1, at -np 2, 3 and 4 oversubscribed on this machine's
-    cores. Per run: chunks/s of the whole job (images / the report's elapsed_s), and from
-    rank 0's PPX_SCHED_TIMING line the requests it served per second of its loop and where
-    its loop's CPU time went. Medians over a.runs runs after one warm-up."""
-    n = 2000
-    indir = os.path.join(a.work, "data", "sched-empty")
+def sched_tree(indir, n):
     if not os.path.isdir(indir) or len(os.listdir(indir)) != n:
         shutil.rmtree(indir, ignore_errors=True)
         os.makedirs(indir)
         for i in range(n):
             open(os.path.join(indir, "%05d.jpg" % i), "w").close()
-    out = os.path.join(a.work, "out", "sched")
-    e = dict(env, PPX_TEST_FAULT="noop:*", PPX_SCHED_TIMING="1", OMPI_MCA_pml="ob1")
-    hooks = os.path.abspath(a.prepix_hooks)
+
+
+# Rank 0 as a server (issue 21): PPX_TEST_SERVE_ONLY=1 keeps it from running chunks itself,
+# so all it does is answer the other ranks' requests (and with --transport bytes, write their
+# outputs and commit their journal records). Each configuration: (ranks, transport, where
+# OUTDIR lies).
+SCHED_CONFIGS = [(np_, tr, fs) for np_ in (8, 16) for tr in ("paths", "bytes")
+                 for fs in ("tmpfs", "disk")]
+
+
+def bench_sched(a, env):
+    """Rank 0's service capacity: noop workers (the test hook answers without reading or
+    decoding), one image a chunk, -w 1, many requesters (ranks oversubscribed on this
+    machine's cores), rank 0 serving only (PPX_TEST_SERVE_ONLY=1). Per run, from rank 0's
+    PPX_SCHED_TIMING line: the requests it served per second of its own CPU time (its loop's
+    thread; and of its process, the committer thread included) and per second of its loop's
+    wall time (demand-limited here: the requesters share 2 cores), and where its loop's CPU
+    went. Input and OUTDIR on tmpfs (/dev/shm) or on disk (a.work). Medians over a.runs runs
+    after one warm-up."""
+    n = 4000
     res = {"images": n, "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
            "load": [os.getloadavg()[0]], "rows": []}
-    for np_ in (2, 3, 4):
-        cmd = ["mpirun", "--oversubscribe", "-np", str(np_), hooks, "run", "-i", indir, "-o",
-               out, "--chunk-size", "1", "-w", "1", "--progress", "none"]
-        runs = []
-        for r in range(a.runs + 1):
+    hooks = os.path.abspath(a.prepix_hooks)
+    e = dict(env, PPX_TEST_FAULT="noop:*", PPX_SCHED_TIMING="1", OMPI_MCA_pml="ob1",
+             PPX_TEST_SERVE_ONLY="1")
+    shm = tempfile.mkdtemp(prefix="ppx-sched-", dir="/dev/shm")
+    try:
+        for np_, tr, fs in SCHED_CONFIGS:
+            base = shm if fs == "tmpfs" else a.work
+            indir = os.path.join(base, "data", "sched-empty")
+            sched_tree(indir, n)
+            out = os.path.join(base, "out", "sched")
+            cmd = ["mpirun", "--oversubscribe", "-np", str(np_), hooks, "run", "-i", indir, "-o",
+                   out, "--chunk-size", "1", "-w", "1", "--progress", "none", "--transport", tr]
+            runs = []
+            for r in range(a.runs + 1):
+                shutil.rmtree(out, ignore_errors=True)
+                p = subprocess.run(cmd, env=e, capture_output=True, text=True,
+                                   timeout=a.timeout)
+                m = SCHED_LINE.search(p.stderr)
+                if p.returncode != 0 or not m:
+                    log("sched -np %d %s %s: exit %d, %s" % (np_, tr, fs, p.returncode,
+                                                            p.stderr[-500:]))
+                    continue
+                v = parse_sched(m)
+                v["per_cpu"] = v["served"] / v["cpu"] if v["cpu"] > 0 else 0.0
+                v["per_proc_cpu"] = v["served"] / v["proc_cpu"] if v["proc_cpu"] > 0 else 0.0
+                v["per_wall"] = v["served"] / v["wall"] if v["wall"] > 0 else 0.0
+                v["serve_us"] = 1e6 * v.get("serve_cpu", 0) / v["served"] if v["served"] else 0
+                log("  sched -np %d %s %s round %d/%d  served %d: %6.0f/s of rank 0's CPU, "
+                    "%6.0f/s of its wall" % (np_, tr, fs, r, a.runs, v["served"], v["per_cpu"],
+                                            v["per_wall"]))
+                if r > 0:
+                    runs.append(v)
             shutil.rmtree(out, ignore_errors=True)
-            p = subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=a.timeout)
-            m = SCHED_LINE.search(p.stderr)
-            if p.returncode != 0 or not m:
-                log("sched -np %d: exit %d, %s" % (np_, p.returncode, p.stderr[-500:]))
+            if not runs:
                 continue
-            with open(os.path.join(out, "prepix-report.json")) as f:
-                elapsed = json.load(f)["elapsed_s"]
-            v = parse_sched(m)
-            v["chunks_per_s"] = n / elapsed
-            v["served_per_s"] = v["served"] / v["wall"] if v["wall"] > 0 else 0.0
-            log("  sched -np %d round %d/%d  %6.0f chunks/s  rank 0 served %5.0f/s" %
-                (np_, r, a.runs, v["chunks_per_s"], v["served_per_s"]))
-            if r > 0:
-                runs.append(v)
-        shutil.rmtree(out, ignore_errors=True)
-        if not runs:
-            continue
-        row = {"np": np_, "runs": len(runs),
-               "command": "PPX_TEST_FAULT='noop:*' PPX_SCHED_TIMING=1 OMPI_MCA_pml=ob1 " +
-               " ".join(shlex.quote(c) for c in cmd).replace(hooks, "prepix")
-               .replace(indir, "IN").replace(out, "OUT"),
-               "chunks_per_s_all": [x["chunks_per_s"] for x in runs]}
-        keys = SCHED_KEYS + ("chunks_per_s", "served_per_s") + tuple(
-            "%s_%s" % (p, k) for p in SCHED_PHASES for k in ("wall", "cpu"))
-        for k in keys:
-            row[k] = statistics.median(x.get(k, 0.0) for x in runs)
-        res["rows"].append(row)
-        print("sched -np %d: %.0f chunks/s, rank 0 served %.0f requests/s" %
-              (np_, row["chunks_per_s"], row["served_per_s"]))
+            row = {"np": np_, "transport": tr, "fs": fs, "runs": len(runs),
+                   "command": "PPX_TEST_FAULT='noop:*' PPX_SCHED_TIMING=1 PPX_TEST_SERVE_ONLY=1 "
+                   "OMPI_MCA_pml=ob1 " + " ".join(shlex.quote(c) for c in cmd)
+                   .replace(hooks, "prepix").replace(indir, "IN").replace(out, "OUT"),
+                   "per_cpu_all": [x["per_cpu"] for x in runs]}
+            keys = SCHED_KEYS + ("proc_cpu", "per_cpu", "per_proc_cpu", "per_wall",
+                                 "serve_us") + tuple("%s_%s" % (p, k) for p in SCHED_PHASES
+                                                     for k in ("wall", "cpu"))
+            for k in keys:
+                row[k] = statistics.median(x.get(k, 0.0) for x in runs)
+            res["rows"].append(row)
+            print("sched -np %d %s %s: rank 0 served %.0f requests/s of its CPU time (%.0f of "
+                  "its process's), %.0f/s of its wall time; %.1f us CPU a request in serving" %
+                  (np_, tr, fs, row["per_cpu"], row["per_proc_cpu"], row["per_wall"],
+                   row["serve_us"]))
+    finally:
+        shutil.rmtree(shm, ignore_errors=True)
     res["load"].append(os.getloadavg()[0])
     return res
 
 
 def render_sched(s):
-    txt = ("Rank 0's service rate alone (%d empty `.jpg`, noop workers, `--chunk-size 1`, `-w 1`, "
-           "`mpirun --oversubscribe`, `OMPI_MCA_pml=ob1`), measured %s; load average (1 min) at "
-           "start and end: %.1f, %.1f. Medians of the counted runs. *chunks/s*: images / the "
-           "report's `elapsed_s` (set-up and end included); *served/s*: requests from other "
-           "ranks that rank 0 answered, per second of its loop (it also runs chunks of its own); "
-           "then rank 0's loop from `PPX_SCHED_TIMING=1`: wall and CPU seconds in all and in "
-           "each phase (*serve*: taking and handing out chunks, MPI included; *wait*: in "
-           "`poll()`/`sched_yield()`; *results*: the workers' results; *feed*: tasks to "
-           "workers; *journal*: grouped commits, syncs included). Wall above CPU is time the "
-           "rank was preempted (6-8 processes share 2 cores) or blocked.\n\n"
+    txt = ("Rank 0 as a server (%d empty `.jpg`, noop workers, `--chunk-size 1`, `-w 1`, "
+           "`mpirun --oversubscribe`, `OMPI_MCA_pml=ob1`, rank 0 running no chunk itself: "
+           "`PPX_TEST_SERVE_ONLY=1`), measured %s; load average (1 min) at start and end: "
+           "%.1f, %.1f. Medians of the counted runs. *served/CPU s*: requests rank 0 answered "
+           "per second of its loop thread's CPU time (*process*: of its whole process's, the "
+           "journal's committer thread included); *served/wall s*: per second of its loop's "
+           "wall time, which here is limited by demand (the requesters share 2 cores); "
+           "*serve us*: CPU microseconds a request in the serve phase (taking a request, "
+           "packing and sending the answer; with bytes, storing results); then rank 0's loop "
+           "from `PPX_SCHED_TIMING=1`, wall and CPU seconds in each phase (*wait*: in "
+           "`poll()`/`sched_yield()`; *journal*: handing records to the committer thread).\n\n"
            % (s["images"], s["date"], s["load"][0], s["load"][-1]))
-    txt += ("| -np | chunks/s | served/s | loop wall / CPU s | " +
-            " | ".join(SCHED_PHASES) + " | commits | turns (looking) |\n")
-    txt += "|---:|---:|---:|---:|" + "---:|" * len(SCHED_PHASES) + "---:|---:|\n"
+    txt += ("| -np | transport | OUTDIR | served/CPU s (process) | served/wall s | serve us | "
+            "loop wall / CPU s | " + " | ".join(SCHED_PHASES) + " | commits |\n")
+    txt += "|---:|---|---|---:|---:|---:|---:|" + "---:|" * len(SCHED_PHASES) + "---:|\n"
     for r in s["rows"]:
-        txt += "| %d | %.0f | %.0f | %.3f / %.3f | " % (
-            r["np"], r["chunks_per_s"], r["served_per_s"], r["wall"], r["cpu"])
+        txt += "| %d | %s | %s | %.0f (%.0f) | %.0f | %.1f | %.3f / %.3f | " % (
+            r["np"], r["transport"], r["fs"], r["per_cpu"], r["per_proc_cpu"], r["per_wall"],
+            r["serve_us"], r["wall"], r["cpu"])
         txt += " | ".join("%.3f / %.3f" % (r.get(p + "_wall", 0), r.get(p + "_cpu", 0))
                           for p in SCHED_PHASES)
-        txt += " | %.0f | %.0f (%.0f) |\n" % (r["commits"], r["turns"], r["spins"])
+        txt += " | %.0f |\n" % r["commits"]
     if s["rows"]:
         txt += "\n    " + s["rows"][0]["command"] + "\n"
     return txt + "\n"
