@@ -862,6 +862,9 @@ def parse_sched(line_match):
         v[name + "_wall"] = float(w)
         v[name + "_cpu"] = float(c)
     v["proc_cpu"] = float(line_match.group(8))
+    c = re.search(r"committer (\d+) batches in ([0-9.]+) s", line_match.string)
+    v["batches"], v["commit_s"] = (int(c.group(1)), float(c.group(2))) if c else (0, 0.0)
+    v["commit_ms"] = 1e3 * v["commit_s"] / v["batches"] if v["batches"] else 0.0
     return v
 
 
@@ -934,7 +937,7 @@ def bench_sched(a, env):
                    .replace(hooks, "prepix").replace(indir, "IN").replace(out, "OUT"),
                    "per_cpu_all": [x["per_cpu"] for x in runs]}
             keys = SCHED_KEYS + ("proc_cpu", "per_cpu", "per_proc_cpu", "per_wall",
-                                 "serve_us") + tuple("%s_%s" % (p, k) for p in SCHED_PHASES
+                                 "serve_us", "batches", "commit_s", "commit_ms") + tuple("%s_%s" % (p, k) for p in SCHED_PHASES
                                                      for k in ("wall", "cpu"))
             for k in keys:
                 row[k] = statistics.median(x.get(k, 0.0) for x in runs)
@@ -960,10 +963,13 @@ def render_sched(s):
            "*serve us*: CPU microseconds a request in the serve phase (taking a request, "
            "packing and sending the answer; with bytes, storing results); then rank 0's loop "
            "from `PPX_SCHED_TIMING=1`, wall and CPU seconds in each phase (*wait*: in "
-           "`poll()`/`sched_yield()`; *journal*: handing records to the committer thread).\n\n"
+           "`poll()`/`sched_yield()`; *journal*: handing records to the committer thread); "
+           "*batches*: the committer thread's grouped commits (`syncfs` of OUTDIR, then one "
+           "write and `fdatasync` of the records) and the wall ms each took, off the "
+           "serving path.\n\n"
            % (s["images"], s["date"], s["load"][0], s["load"][-1]))
     txt += ("| -np | transport | OUTDIR | served/CPU s (process) | served/wall s | serve us | "
-            "loop wall / CPU s | " + " | ".join(SCHED_PHASES) + " | commits |\n")
+            "loop wall / CPU s | " + " | ".join(SCHED_PHASES) + " | batches (ms each) |\n")
     txt += "|---:|---|---|---:|---:|---:|---:|" + "---:|" * len(SCHED_PHASES) + "---:|\n"
     for r in s["rows"]:
         txt += "| %d | %s | %s | %.0f (%.0f) | %.0f | %.1f | %.3f / %.3f | " % (
@@ -971,7 +977,7 @@ def render_sched(s):
             r["serve_us"], r["wall"], r["cpu"])
         txt += " | ".join("%.3f / %.3f" % (r.get(p + "_wall", 0), r.get(p + "_cpu", 0))
                           for p in SCHED_PHASES)
-        txt += " | %.0f |\n" % r["commits"]
+        txt += " | %.0f (%.1f) |\n" % (r.get("batches", 0), r.get("commit_ms", 0))
     if s["rows"]:
         txt += "\n    " + s["rows"][0]["command"] + "\n"
     return txt + "\n"

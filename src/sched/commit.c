@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "prepix/clock.h"
 #include "sched/journal.h"
 
 void ppx_committer_init(ppx_committer *c, int outdir_fd, const char *outdir_path, int journal_fd)
@@ -43,7 +44,9 @@ static void *committer_main(void *arg)
         pthread_mutex_unlock(&c->mu);
         ppx_err e;
         ppx_err_clear(&e);
+        double t0 = ppx_now_s();
         int rc = skip ? 0 : commit_batch(c, &e);
+        double took = ppx_now_s() - t0;
         c->batch.len = 0;
         pthread_mutex_lock(&c->mu);
         if (rc && !c->failed) {
@@ -51,6 +54,7 @@ static void *committer_main(void *arg)
             c->err = e;
         }
         c->commits++;
+        c->commit_s += took;
         c->busy = 0;
         pthread_cond_broadcast(&c->cv);
     }

@@ -31,6 +31,7 @@ typedef struct {
     int failed;    /* a commit failed: err says why; no later batch is written */
     ppx_err err;
     uint64_t commits; /* batches committed */
+    double commit_s;  /* wall seconds spent committing them */
 } ppx_committer;
 
 /* Prepares c (no thread yet: it starts with the first hand-off). */

@@ -461,10 +461,12 @@ static void print_timing(run_state *s, double wall, double cpu, double proc_cpu)
                               name[ph], s->t.wall[ph], s->t.cpu[ph]);
     ppx_log(PPX_LOG_INFO,
             "rank %d loop: wall %.3f s, cpu %.3f s, %llu turns (%llu without sleeping), %llu "
-            "requests served (%.0f/s), %llu journal commits; wall/cpu: %s; process cpu %.3f s",
+            "requests served (%.0f/s), %llu journal commits; wall/cpu: %s; process cpu %.3f s; "
+            "committer %llu batches in %.3f s",
             s->rank, wall, cpu, (unsigned long long)s->t.turns, (unsigned long long)s->t.spins,
             (unsigned long long)s->t.served, wall > 0 ? (double)s->t.served / wall : 0.0,
-            (unsigned long long)s->t.commits, phases, proc_cpu);
+            (unsigned long long)s->t.commits, phases, proc_cpu,
+            (unsigned long long)s->committer.commits, s->committer.commit_s);
 }
 
 /* Rank 0, after its loop: the last assignment to each rank is complete (it
