@@ -977,7 +977,8 @@ def render_sched(s):
             r["serve_us"], r["wall"], r["cpu"])
         txt += " | ".join("%.3f / %.3f" % (r.get(p + "_wall", 0), r.get(p + "_cpu", 0))
                           for p in SCHED_PHASES)
-        txt += " | %.0f (%.1f) |\n" % (r.get("batches", 0), r.get("commit_ms", 0))
+        txt += (" | %.0f (%.1f) |\n" % (r["batches"], r["commit_ms"]) if "batches" in r
+                else " | not measured |\n")
     if s["rows"]:
         txt += "\n    " + s["rows"][0]["command"] + "\n"
     return txt + "\n"
