@@ -2,6 +2,7 @@
 #include "sched/commit.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -67,9 +68,18 @@ static int start(ppx_committer *c, ppx_err *err)
     int rc = pthread_mutex_init(&c->mu, NULL);
     if (rc == 0 && (rc = pthread_cond_init(&c->cv, NULL)) != 0)
         pthread_mutex_destroy(&c->mu);
-    if (rc == 0 && (rc = pthread_create(&c->th, NULL, committer_main, c)) != 0) {
-        pthread_cond_destroy(&c->cv);
-        pthread_mutex_destroy(&c->mu);
+    if (rc == 0) {
+        /* Signals stay the main thread's (the stop flag and pipe, the alarm
+         * that bounds MPI_Finalize): the thread starts with all blocked. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        rc = pthread_create(&c->th, NULL, committer_main, c);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (rc) {
+            pthread_cond_destroy(&c->cv);
+            pthread_mutex_destroy(&c->mu);
+        }
     }
     if (rc)
         return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_JOB,
