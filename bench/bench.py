@@ -782,6 +782,12 @@ def main():
               % (results["scaling"]["w_ratio"], results["scaling"]["np_ratio"],
                  sc["startup_ms"], sc["version_ms"]))
 
+    if "sched-walk" in only:
+        if a.prepix_hooks:
+            results["sched-walk"] = bench_sched_walk(a, env)
+        else:
+            log("sched-walk: skipped (needs --prepix-hooks, a build with PPX_TEST_HOOKS)")
+
     if "sched" in only:
         if a.prepix_hooks:
             results["sched"] = bench_sched(a, env)
@@ -952,6 +958,91 @@ def bench_sched(a, env):
     return res
 
 
+def walk_tree(root, n):
+    """n empty .jpg in folders of 1000 (d0000/000000.jpg ...), made once and kept."""
+    mark = os.path.join(root, ".complete")
+    if os.path.exists(mark):
+        return
+    shutil.rmtree(root, ignore_errors=True)
+    for i in range(n):
+        d = os.path.join(root, "d%04d" % (i // 1000))
+        if i % 1000 == 0:
+            os.makedirs(d)
+        open(os.path.join(d, "%06d.jpg" % i), "w").close()
+    open(mark, "w").close()
+
+
+def first_record_s(cmd, env, out, timeout):
+    """Seconds from the start of cmd until its first journal record is on disk (the first
+    finished image, durable), watched every millisecond; the run is then killed."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    jdir = os.path.join(out, ".prepix")
+    found = None
+    while found is None and p.poll() is None and time.monotonic() - t0 < timeout:
+        try:
+            if any(f.startswith("journal-") and os.path.getsize(os.path.join(jdir, f)) > 0
+                   for f in os.listdir(jdir)):
+                found = time.monotonic() - t0
+        except OSError:
+            pass
+        time.sleep(0.001)
+    if p.poll() is None:
+        os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    return found
+
+
+def bench_sched_walk(a, env):
+    """Time to the first finished image (its journal record on disk) on trees of 10^4, 10^5
+    and 10^6 empty .jpg, noop workers, -np 1 -w 1: how long the whole job idles while rank 0
+    lists the input (issue 21 item 5). Medians of a.runs runs."""
+    hooks = os.path.abspath(a.prepix_hooks)
+    e = dict(env, PPX_TEST_FAULT="noop:*")
+    res = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+           "load": [os.getloadavg()[0]], "rows": []}
+    for n in (10 ** 4, 10 ** 5, 10 ** 6):
+        root = os.path.join(a.work, "data", "sched-walk-%d" % n)
+        t = time.monotonic()
+        walk_tree(root, n)
+        log("  sched-walk: tree of %d ready (%.0f s)" % (n, time.monotonic() - t))
+        out = os.path.join(a.work, "out", "sched-walk")
+        cmd = [hooks, "run", "-i", root, "-o", out, "-w", "1", "--progress", "none"]
+        got = []
+        for r in range(a.runs):
+            shutil.rmtree(out, ignore_errors=True)
+            s_ = first_record_s(cmd, e, out, a.timeout)
+            log("  sched-walk %d round %d/%d: first image after %s s" %
+                (n, r + 1, a.runs, "%.3f" % s_ if s_ is not None else "never"))
+            if s_ is not None:
+                got.append(s_)
+        shutil.rmtree(out, ignore_errors=True)
+        if got:
+            res["rows"].append({"entries": n, "first_s": statistics.median(got), "all": got,
+                                "command": "PPX_TEST_FAULT='noop:*' " + " ".join(cmd)
+                                .replace(hooks, "prepix").replace(root, "TREE")
+                                .replace(out, "OUT")})
+            print("sched-walk %d entries: first finished image after %.3f s" %
+                  (n, res["rows"][-1]["first_s"]))
+    res["load"].append(os.getloadavg()[0])
+    return res
+
+
+def render_sched_walk(s):
+    txt = ("Time to the first finished image (its journal record on disk, watched every ms) on "
+           "trees of empty `.jpg` in folders of 1000, noop workers, `-np 1 -w 1`, measured %s; "
+           "load average (1 min) at start and end: %.1f, %.1f. Medians.\n\n"
+           % (s["date"], s["load"][0], s["load"][-1]))
+    txt += "| entries | first image, s | runs, s |\n|---:|---:|---|\n"
+    for r in s["rows"]:
+        txt += "| %d | %.3f | %s |\n" % (r["entries"], r["first_s"],
+                                         ", ".join("%.3f" % x for x in r["all"]))
+    if s["rows"]:
+        txt += "\n    " + s["rows"][0]["command"] + "\n"
+    return txt + "\n"
+
+
 def render_sched(s):
     txt = ("Rank 0 as a server (%d empty `.jpg`, noop workers, `--chunk-size 1`, `-w 1`, "
            "`mpirun --oversubscribe`, `OMPI_MCA_pml=ob1`, rank 0 running no chunk itself: "
@@ -1079,6 +1170,8 @@ def render(res):
         blocks["archive"] = render_archive(res["archive"], res)
     if "sched" in res:
         blocks["sched"] = render_sched(res["sched"])
+    if "sched-walk" in res:
+        blocks["sched-walk"] = render_sched_walk(res["sched-walk"])
     if "memory" in res:
         txt = "| workload | rank MiB | workers MiB (peak VmHWM) | largest image at prepix's " \
               "DCT scale MiB | bound 1.5x + 16 MiB | met | floor at prepix's scale, largest " \
