@@ -2,19 +2,8 @@
 #include "sched/run_state.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <poll.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "prepix/io.h"
-#include "prepix/json.h"
-#include "prepix/buf.h"
+#include <string.h>
 
 void ppx__prefail_result(uint32_t why, ppx_result *r)
 {

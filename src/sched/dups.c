@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "prepix/codec.h"
-#include "prepix/io.h"
 #include "prepix/pipeline.h"
 
 /* Sorts by index and keeps one record per image. */
@@ -166,7 +165,7 @@ int ppx__dups_prepare(run_state *s, ppx_prints *prints, uint64_t ok, int write, 
                 uint64_t idx = prints->v[pos].index;
                 if (de->paths[pos])
                     continue;
-                char p[4096];
+                char p[PPX_PATH_MAX];
                 const char *key = idx < s->listing.n ? ppx_listing_key(&s->listing, idx) : "?";
                 if (ppx__input_path(s, key, p, sizeof p))
                     snprintf(p, sizeof p, "%s", key);
@@ -351,7 +350,7 @@ static void submit_member(run_state *s, const ppx_job_config *tj, ppx_pool *pool
     ppx_span sp = {0};
     if (m)
         sp = (ppx_span){m->off, m->size, m->arc_len, *ppx_listing_arc(&s->listing, m)};
-    char path[4096];
+    char path[PPX_PATH_MAX];
     if (s->in_root < 0 && !tj->splits.n && ppx__image_path(s, key, sp.arc_len, path, sizeof path)) {
         w->got++;
         return;

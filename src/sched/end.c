@@ -2,22 +2,16 @@
  * rank 0 decides the exit code and writes index.csv and the reports. */
 #include "sched/run_state.h"
 
-#include <errno.h>
-#include <stdarg.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <poll.h>
+
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "prepix/log.h"
-#include "prepix/io.h"
-#include "prepix/json.h"
 #include "prepix/buf.h"
+#include "prepix/log.h"
 
 /* A DataLoader's usual worker count: fewer shards than this leaves some of
  * its workers without data. */
@@ -32,7 +26,7 @@ static int write_report(run_state *s, const char *user_path, const char *name, c
     int rc = user_path ? ppx_report_file_write(user_path, b->data, b->len, &e)
                        : ppx_write_beneath(s->outdir.fd, NULL, name, b->data, b->len, NULL, &e);
     if (rc) {
-        char shown[4096];
+        char shown[PPX_PATH_MAX];
         ppx_escape_name(shown, sizeof shown, user_path ? user_path : name);
         ppx_log(PPX_LOG_ERR, "cannot write the report %s: %s", shown, e.msg);
     }
@@ -191,7 +185,7 @@ static int fail_paths(const run_state *s, end_ctx *x)
     if (!x->paths || !x->owned)
         return PPX_ENOMEM;
     for (size_t i = 0; i < n; i++) {
-        char p[4096];
+        char p[PPX_PATH_MAX];
         uint64_t idx = x->fails->v[i].index;
         const char *key = idx < s->listing.n ? ppx_listing_key(&s->listing, idx) : "?";
         if (ppx__input_path(s, key, p, sizeof p))
@@ -276,12 +270,14 @@ static void write_reports(run_state *s, end_ctx *x, ppx_report *rep)
         x->code = PPX_RUN_FATAL;
     ppx_buf_destroy(&b);
     rep->exit_code = x->code;
-    char shown[4096] = "";
+    char shown[PPX_PATH_MAX] = "";
     if (report_path && strcmp(report_path, "-") != 0)
         ppx_escape_name(shown, sizeof shown, report_path);
     else if (!report_path && cfg->outdir)
         snprintf(shown, sizeof shown, "%s/prepix-report.json", cfg->outdir);
-    ppx_report_summary(rep, shown[0] ? shown : NULL, stderr);
+    /* The summary is what the run did: a message of level info (--quiet drops it). */
+    if (ppx_log_get_level() >= PPX_LOG_INFO)
+        ppx_report_summary(rep, shown[0] ? shown : NULL, stderr);
 }
 
 /* Rank 0, at the end: combines the totals (resumed work added unless

@@ -2,24 +2,18 @@
  * the others), feeding workers, stopping, and noticing ranks that fall silent. */
 #include "sched/run_state.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <math.h>
-#include <poll.h>
+
 #include <sched.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "prepix/log.h"
-#include "prepix/io.h"
-#include "prepix/json.h"
 #include "prepix/buf.h"
+#include "prepix/log.h"
 
 void ppx__lose_rank0(run_state *s, double silent_s, const char *when)
 {

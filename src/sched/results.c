@@ -3,19 +3,13 @@
 #include "sched/run_state.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <math.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "prepix/io.h"
-#include "prepix/json.h"
 #include "prepix/buf.h"
 
 static void finish_chunk(run_state *s, chunk *c);
@@ -102,7 +96,7 @@ void ppx__on_result(void *arg, const ppx_result *r, const uint8_t *payload)
  * the output must not replace it. */
 static int input_identity(const run_state *s, uint64_t index, ppx_file_id *id)
 {
-    char in[4096];
+    char in[PPX_PATH_MAX];
     struct stat st;
     if (ppx_listing_member(&s->listing, index) ||
         ppx__input_path(s, ppx_listing_key(&s->listing, index), in, sizeof in) ||
@@ -175,7 +169,7 @@ static int load_sides(run_state *s, const chunk *c, uint64_t id, ppx_out_rec *v,
             image = c->first + k;
             image_start = out->len;
         }
-        char path[4096], arc[PPX_KEY_MAX];
+        char path[PPX_PATH_MAX], arc[PPX_KEY_MAX];
         const char *key = ppx__chunk_key(c, k);
         int root = s->in_root;
         size_t skip = 0;
@@ -463,7 +457,7 @@ static void finish_chunk(run_state *s, chunk *c)
  * a busy worker's pipe so it never idles until we wake (see ppx_pool_slots). */
 void ppx__feed(run_state *s)
 {
-    char in[4096], out[4096];
+    char in[PPX_PATH_MAX], out[PPX_PATH_MAX];
     int with_payload = ppx__is_bytes_remote(s);
     int may = !s->stopping || s->draining;
     for (chunk *c = s->queue_head; c && may; c = c->next_in_queue) {

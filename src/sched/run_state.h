@@ -89,7 +89,7 @@ typedef struct {
     uint32_t *prefail;   /* per listed image: PREFAIL_* | errno << 8, 0 for most */
     ppx_classes classes; /* shards: labels */
     int attempt;
-    char root[4096]; /* INPUT folder, or the @LIST's folder */
+    char root[PPX_PATH_MAX]; /* INPUT folder, or the @LIST's folder */
 
     /* chunks this rank holds, in order */
     chunk *queue_head, *queue_tail;
@@ -304,7 +304,7 @@ typedef struct {
     ppx_leak_match *matches; /* owned: their matches */
     ppx_dup_shown shown[PPX_THUMB_GROUPS];
     char **thumbs; /* owned: data: URIs of the members shown, per position in prints */
-    char list_path[4096];
+    char list_path[PPX_PATH_MAX];
     ppx_err err;
 } dups_end;
 /* Sorts prints by index (dropping a repeated index), finds the groups at

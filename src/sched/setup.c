@@ -3,9 +3,9 @@
 #include "sched/run_state.h"
 
 #include <errno.h>
-#include <fcntl.h>
+
 #include <limits.h>
-#include <poll.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,18 +13,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "prepix/log.h"
-#include "prepix/io.h"
-#include "prepix/json.h"
 #include "prepix/buf.h"
+#include "prepix/log.h"
 
 static int path_inside(const char *outdir, const char *input)
 {
-    char a[4096], b[4096];
+    char a[PPX_PATH_MAX], b[PPX_PATH_MAX];
     if (!realpath(input, a))
         return 0;
     /* OUTDIR may not exist yet: resolve its nearest existing ancestor. */
-    char probe[4096], rest[4096] = "";
+    char probe[PPX_PATH_MAX], rest[PPX_PATH_MAX] = "";
     snprintf(probe, sizeof probe, "%s", outdir);
     while (!realpath(probe, b)) {
         char *slash = strrchr(probe, '/');
@@ -42,7 +40,7 @@ static int path_inside(const char *outdir, const char *input)
         }
         *slash = '\0';
     }
-    char full[8192];
+    char full[2 * PPX_PATH_MAX];
     snprintf(full, sizeof full, "%s%s", strcmp(b, "/") == 0 ? "" : b, rest);
     size_t la = strlen(a);
     return strncmp(full, a, la) == 0 && (full[la] == '\0' || full[la] == '/');

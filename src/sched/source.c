@@ -2,20 +2,11 @@
  * (keys, labels, pre-known failures and, for --transport bytes, the files' bytes). */
 #include "sched/run_state.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <poll.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "prepix/io.h"
-#include "prepix/json.h"
 #include "prepix/buf.h"
+#include "prepix/io.h"
 
 int ppx__input_path(const run_state *s, const char *key, char *out, size_t cap)
 {
@@ -120,7 +111,7 @@ int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b)
                                     ppx_classes_label(&s->classes, &s->listing, first + i), &sp);
         if (rc || !s->cfg->transport_bytes)
             continue;
-        char path[4096];
+        char path[PPX_PATH_MAX];
         ppx_err e;
         ppx_err_clear(&e);
         uint64_t max = s->cfg->limits.max_file_bytes;
