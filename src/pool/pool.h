@@ -51,6 +51,7 @@ typedef struct {
     double busy_s;      /* seconds spent on the task */
     int32_t worker_pid; /* a worker lost on it (stage worker/timeout): its pid, else 0 */
     uint32_t in_mode;   /* st_mode of the input file (an archive's for a member), 0: unknown */
+    int32_t nodata;     /* status 0: a chip all of --nodata, skipped (no output, no stats) */
     ppx_err err;
     ppx_img_stats st;
     ppx_fingerprint fp; /* of the decoded input (valid 0: none) */

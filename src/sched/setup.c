@@ -367,6 +367,16 @@ static int list_input(run_state *s)
         ppx_log(PPX_LOG_ERR, "%s", e.msg);
         return rc == PPX_EUSAGE ? PPX_EUSAGE : fatal_code(rc);
     }
+    if (ppx_sub_active(&cfg->sub)) {
+        rc = ppx_listing_expand(&s->listing, &cfg->sub, &cfg->limits, cfg->split_names,
+                                cfg->split_paths, &e);
+        if (rc == PPX_ECANCELED)
+            return stopped_before_work(s);
+        if (rc) {
+            fprintf(stderr, "prepix: %s\n", e.msg);
+            return 1;
+        }
+    }
     if (cfg->outdir && s->listing.is_list && list_into_outdir(s))
         return PPX_EUSAGE;
     rc = ppx__stop_signal ? PPX_ECANCELED : check_outputs(s);
