@@ -124,13 +124,12 @@ static void decide_outcome(run_state *s, end_ctx *x, const int all[2])
             s->stop_reason = s->fatal_reason;
             break;
         }
-    if (!x->stopped && !x->fatal &&
-        x->total.ok + x->total.failed + x->total.nodata != s->listing.n) {
+    uint64_t accounted = x->total.ok + x->total.failed + x->total.nodata;
+    if (!x->stopped && !x->fatal && accounted != s->listing.n) {
         /* A complete run accounts for every listed image; anything else
          * is a bug, and must never pass as success. */
         ppx_log(PPX_LOG_ERR, "internal error: %llu of %llu images accounted for",
-                (unsigned long long)(x->total.ok + x->total.failed + x->total.nodata),
-                (unsigned long long)s->listing.n);
+                (unsigned long long)accounted, (unsigned long long)s->listing.n);
         x->fatal = 1;
         if (!s->stop_reason)
             s->stop_reason = "internal error: images unaccounted for";
