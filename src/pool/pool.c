@@ -589,7 +589,6 @@ int ppx_pool_wait(ppx_pool *p, int timeout_ms, int wake_fd, ppx_pool_cb cb, void
             int got = read_full(w->from_fd, &r, sizeof r, deadline);
             /* A worker decodes untrusted input: its strings are cut to
              * their arrays before anyone prints or copies them. */
-            r.err.path[sizeof r.err.path - 1] = '\0';
             r.err.msg[sizeof r.err.msg - 1] = '\0';
             if (got == 0 && r.id == w->id[0] && r.tag == w->tag[0]) {
                 const uint8_t *payload = NULL;

@@ -145,8 +145,7 @@ void ppx__set_fatal(run_state *s, const ppx_err *e)
     if (!s->fatal) {
         s->fatal = 1;
         s->fatal_err = *e;
-        fprintf(stderr, "prepix: rank %d: fatal: %s%s%s\n", s->rank, e->msg, e->path[0] ? ": " : "",
-                e->path);
+        fprintf(stderr, "prepix: rank %d: fatal: %s\n", s->rank, e->msg);
     }
     s->stopping = 1;
     if (!s->stop_reason)

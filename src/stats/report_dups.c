@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "prepix/limits.h"
 #include "stats/report.h"
 
 static void member(ppx_json *j, const ppx_dup_report *d, size_t pos, size_t kept, int near)
@@ -126,7 +127,7 @@ void ppx__report_dups_summary(const ppx_dup_report *d, FILE *f)
             x->n_exact, (unsigned long long)images_in(x->exact, x->n_exact), x->n_near,
             (unsigned long long)images_in(x->near, x->n_near), d->distance, x->n_drop);
     if (d->drop_list) {
-        char shown[4096];
+        char shown[PPX_PATH_MAX];
         ppx_escape_name(shown, sizeof shown, d->drop_list);
         fprintf(f, " (listed in %s)", shown);
     }

@@ -82,7 +82,7 @@ int ppx_output_name(char *out, size_t cap, const char *key, ppx_format fmt, ppx_
      * "a/../b.jpg" names b.jpg), so that every mapping below works on plain
      * parts and the result is checked as it will be used: a mapping can
      * never make a part that the check did not see. */
-    char res[4096];
+    char res[PPX_PATH_MAX];
     if (snprintf(res, sizeof res, "%s", key) >= (int)sizeof res)
         return ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "output name too long");
     int rc = ppx_key_resolve(res, err);
@@ -90,7 +90,7 @@ int ppx_output_name(char *out, size_t cap, const char *key, ppx_format fmt, ppx_
         return rc;
     /* An archive's members go to a folder named by its stem: a folder part
      * "x.tar" (ARCHIVE/MEMBER keys) is "x". */
-    char unarc[4096];
+    char unarc[PPX_PATH_MAX];
     size_t n_un = 0;
     for (const char *p = res; *p && n_un < sizeof unarc - 1;) {
         const char *end = strchr(p, '/');
@@ -157,7 +157,7 @@ int ppx_input_read(int in_root, const ppx_split_roots *sr, ppx_dircache *dirs, p
         }
     }
     if (span && span->arc_len) {
-        char name[4096];
+        char name[PPX_PATH_MAX];
         if (in_root >= 0)
             snprintf(name, sizeof name, "%.*s", (int)span->arc_len, key);
         /* A member has no identity of its own; --copy-mode gives it its
@@ -167,13 +167,21 @@ int ppx_input_read(int in_root, const ppx_split_roots *sr, ppx_dircache *dirs, p
         return ppx_arc_read(arc, in_root, dirs, in_root >= 0 ? name : in_path, &span->arc,
                             span->off, span->size, max_bytes, b, err);
     }
-    if (in_root >= 0)
-        return ppx_read_beneath(in_root, dirs, key, follow, max_bytes, b, id, err);
-    /* A list's line: a link is followed only as --follow-symlinks says, as
-     * for a file met in a walk (and an archive named in a list). */
-    b->len = 0;
-    int fd = ppx_open_input_at(AT_FDCWD, in_path, follow, err);
-    return fd < 0 ? fd : ppx_fd_read_all(fd, max_bytes, b, id, err);
+    int rc;
+    if (in_root >= 0) {
+        rc = ppx_read_beneath(in_root, dirs, key, follow, max_bytes, b, id, err);
+    } else {
+        /* A list's line: a link is followed only as --follow-symlinks says,
+         * as for a file met in a walk (and an archive named in a list). */
+        b->len = 0;
+        int fd = ppx_open_input_at(AT_FDCWD, in_path, follow, err);
+        rc = fd < 0 ? fd : ppx_fd_read_all(fd, max_bytes, b, id, err);
+    }
+    /* core says what happened; the job, which follows links as the user
+     * asked, names the option that would have followed this one. */
+    if (rc == PPX_ELOOP && strcmp(err->msg, PPX_MSG_LINK_NOT_FOLLOWED) == 0)
+        ppx_err_set(err, rc, err->stage, "%s (--follow-symlinks)", PPX_MSG_LINK_NOT_FOLLOWED);
+    return rc;
 }
 
 #ifdef PPX_TEST_HOOKS
