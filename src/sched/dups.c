@@ -377,11 +377,11 @@ int ppx__dups_thumbs(run_state *s, dups_end *de)
             asked[pos] = 1;
             ppx_err se;
             ppx_err_clear(&se);
-            if (ppx_pool_submit(pool, pos, 0, path, sp.arc_len ? &sp : NULL, key, NULL, NULL, 0,
+            if (ppx_work_submit(pool, pos, 0, path, sp.arc_len ? &sp : NULL, key, NULL, NULL, 0,
                                 &se))
                 w.got++;
         }
-        if (ppx_pool_wait(pool, 1000, -1, thumb_done, &w, &e) < 0)
+        if (ppx_work_wait(pool, 1000, -1, thumb_done, &w, &e) < 0)
             break;
     }
     free(asked);

@@ -3,7 +3,6 @@
 #include "prepix/clock.h"
 
 #include <fcntl.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,6 +219,40 @@ static int fault(const char *what, const char *key)
 #define FAULT(what, key) 0
 #endif
 
+/* The test faults that act before an image is read ("hang", "noop",
+ * "crash", "stop"); 1: skip the image's work (noop). */
+static int test_faults(const char *key)
+{
+    /* hang before noop, so that a test of scheduling alone ("noop:*") can
+     * still hold one image ("hang:KEY") as its event. */
+    if (FAULT("hang", key)) {
+        /* Announce it, so tests can act once a worker is stuck instead of guessing. */
+        dprintf(STDERR_FILENO, "prepix: test fault: hanging on %s\n", key);
+        for (;;)
+            pause();
+    }
+    if (FAULT("noop", key))
+        return 1;
+    if (FAULT("crash", key)) {
+        signal(SIGSEGV, SIG_DFL); /* die by the signal even where a sanitizer catches it */
+        raise(SIGSEGV);
+    }
+
+    if (FAULT("stop", key)) {
+        /* Blocks until the test, having changed the input, opens the FIFO
+         * PPX_TEST_FIFO for writing and writes a byte. */
+        dprintf(STDERR_FILENO, "prepix: test fault: stopped on %s\n", key);
+        const char *fifo = getenv("PPX_TEST_FIFO");
+        int fd = fifo ? open(fifo, O_RDONLY | O_CLOEXEC) : -1; /* ppx-lint: not a path of the run */
+        char byte;
+        if (fd >= 0 && read(fd, &byte, 1) < 0)
+            byte = 0;
+        if (fd >= 0)
+            close(fd);
+    }
+    return 0;
+}
+
 /* npy shards: brings the pipeline's result to 8 bits and the shard's
  * channels, as if the pipeline ended in `to-8bit | rgb` (`| grayscale` for
  * one channel), measures it, applies a trailing normalize and leaves the
@@ -285,33 +318,8 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
     ppx_err_clear(err);
     int rc = 0;
 
-    /* hang before noop, so that a test of scheduling alone ("noop:*") can
-     * still hold one image ("hang:KEY") as its event. */
-    if (FAULT("hang", key)) {
-        /* Announce it, so tests can act once a worker is stuck instead of guessing. */
-        dprintf(STDERR_FILENO, "prepix: test fault: hanging on %s\n", key);
-        for (;;)
-            pause();
-    }
-    if (FAULT("noop", key))
+    if (test_faults(key))
         goto out;
-    if (FAULT("crash", key)) {
-        signal(SIGSEGV, SIG_DFL); /* die by the signal even where a sanitizer catches it */
-        raise(SIGSEGV);
-    }
-
-    if (FAULT("stop", key)) {
-        /* Blocks until the test, having changed the input, opens the FIFO
-         * PPX_TEST_FIFO for writing and writes a byte. */
-        dprintf(STDERR_FILENO, "prepix: test fault: stopped on %s\n", key);
-        const char *fifo = getenv("PPX_TEST_FIFO");
-        int fd = fifo ? open(fifo, O_RDONLY | O_CLOEXEC) : -1; /* ppx-lint: not a path of the run */
-        char byte;
-        if (fd >= 0 && read(fd, &byte, 1) < 0)
-            byte = 0;
-        if (fd >= 0)
-            close(fd);
-    }
 
     const ppx_buf *in = input;
     ppx_file_id in_id = {0, 0, 0};
@@ -389,46 +397,4 @@ out:
     if (rc && err->code == 0) /* a callee forgot its message: still say something */
         ppx_err_set(err, rc, PPX_STAGE_DECODE, "%s", ppx_strerror(rc));
     r->busy_s = ppx_now_s() - t0;
-}
-
-/* ---- the pool's worker function ------------------------------------------ */
-
-/* A worker keeps buffers up to this size between images (ppx_job_ctx_trim). */
-#define KEEP_MAX ((size_t)16 << 20)
-
-static void *worker_start(const void *arg)
-{
-    (void)arg;
-    /* Keep large blocks (libjpeg's coefficient buffers, pixel buffers) in
-     * the heap between images instead of mmap/munmap for each: the kernel
-     * would fault in and zero them anew every time (7% of a thumbnail run). */
-    mallopt(M_MMAP_THRESHOLD, 64 << 20);
-    mallopt(M_TRIM_THRESHOLD, 128 << 20);
-    ppx_job_ctx *c = malloc(sizeof *c);
-    if (c && ppx_job_ctx_init(c)) {
-        ppx_job_ctx_destroy(c);
-        free(c);
-        c = NULL;
-    }
-    return c;
-}
-
-static void worker_run(void *state, const void *arg, const ppx_task *t, ppx_result *r,
-                       const uint8_t **out)
-{
-    ppx_job_ctx *c = state;
-    ppx_job_run(arg, c, t->in_path, t->span, t->key, t->out_path, t->input, r);
-    *out = c->out.data;
-}
-
-/* Big buffers go back to the heap, where the next image's decoder can
- * reuse them, instead of each staying at its own maximum. */
-static void worker_idle(void *state)
-{
-    ppx_job_ctx_trim(state, KEEP_MAX);
-}
-
-ppx_worker_fn ppx_job_worker(const ppx_job_config *cfg)
-{
-    return (ppx_worker_fn){worker_start, worker_run, worker_idle, cfg};
 }
