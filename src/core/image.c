@@ -88,10 +88,3 @@ void ppx_image_copy_meta(ppx_image *dst, const ppx_image *src)
     dst->alpha_associated = src->alpha_associated;
     dst->source_cs = src->source_cs;
 }
-
-void ppx_image_swap(ppx_image *a, ppx_image *b)
-{
-    ppx_image t = *a;
-    *a = *b;
-    *b = t;
-}

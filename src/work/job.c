@@ -8,10 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "prepix/io.h"
 #include "prepix/ops.h"
 
 int ppx_job_ctx_init(ppx_job_ctx *c)
