@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/inspect_archive.h"
+#include "cli/options.h"
 #include "prepix/archive.h"
 #include "prepix/dedup.h"
 #include "prepix/fingerprint.h"
@@ -20,113 +21,6 @@
 #include "prepix/json.h"
 #include "prepix/prepix.h"
 #include "prepix/sched.h"
-
-enum { EXIT_OK = 0, EXIT_FATAL = 1, EXIT_USAGE = 2, EXIT_FAILED = 3, EXIT_STOPPED = 4 };
-
-static const char usage_text[] =
-    "usage: prepix run     -i INPUT -o OUTDIR [-p SPEC] [options]   process a dataset\n"
-    "       prepix stats   -i INPUT [-p SPEC] [--report FILE]        statistics only\n"
-    "       prepix inspect [--decode] FILE...                        header facts, JSON lines\n"
-    "       prepix ops                                               pipeline ops and arguments\n"
-    "       prepix --help | --version\n"
-    "\n"
-    "Launched plainly it runs as one rank; under mpirun/mpiexec/srun it uses every rank:\n"
-    "  mpirun -np 4 prepix run -i photos/ -o prepared/ -p 'autorotate | resize 256 | center-crop "
-    "224'\n"
-    "\n"
-    "INPUT is a folder (walked depth-first, each folder in byte order, symlinked folders not\n"
-    "followed, files named *.jpg *.jpeg *.tif *.tiff *.png *.webp in any case) or @LIST, a file\n"
-    "with one path a line relative to the list's folder, or one image (a dataset of one, keyed\n"
-    "by its name), or a .tar archive. Every .tar met (walk, list line, or inside an archive one\n"
-    "level deep, as ImageNet's tar of class tars) is read in place: its images are inputs keyed\n"
-    "ARCHIVE/MEMBER. OUTDIR must not be INPUT or lie inside it, nor hold the image given as\n"
-    "INPUT. Several folders as named splits: -i train=DIR -i val=DIR (keys and outputs\n"
-    "SPLIT/REL, classes from the folders under each split; with --duplicates on the report\n"
-    "lists the leaks between splits, see docs/duplicates.md).\n"
-    "\n"
-    "Options:\n"
-    "  -p, --pipeline SPEC    ops separated by '|' ('@FILE' reads it from a file); see `prepix "
-    "ops`\n"
-    "  -f, --format F         jpeg (or jpg), png, tiff (or tif), webp (lossy at -q), "
-    "webp-lossless\n"
-    "                         or same (default same: each input's own format; a lossless WebP\n"
-    "                         stays lossless), any case;\n"
-    "                         tar (WebDataset shards) or npy (array shards), see docs/formats.md\n"
-    "      --shard-size N     images per tar/npy shard (default 1000)\n"
-    "      --shards N         or: split the images into N tar/npy shards of equal size (a\n"
-    "                         DataLoader wants at least as many shards as its workers)\n"
-    "  -q, --quality N        JPEG and lossy WebP quality 1..100 (default 90)\n"
-    "  -w, --workers N        worker processes per rank (default: CPUs in the affinity mask)\n"
-    "      --chunk-size N     images per unit of scheduling (default: from the dataset size;\n"
-    "                         with tar/npy the shard)\n"
-    "      --seed N           seed of random ops (default 0); results depend on (seed, path)\n"
-    "      --resume           finish an earlier run into OUTDIR; starts afresh if there is none\n"
-    "      --max-pixels N     refuse larger images before decoding (default 268435456)\n"
-    "      --timeout S        kill a worker stuck on one image for S seconds (default 60)\n"
-    "      --rank-timeout S   a rank not heard from for S s (stopped, hung, node gone) ends\n"
-    "                         the job with exit 4 and a report naming it (default 120; 0 never)\n"
-    "      --max-failures N   stop (exit 4) after N failed images; -1 never (default)\n"
-    "      --transport T      paths (shared file system, default) or bytes (rank 0 does all I/O)\n"
-    "      --report FILE      JSON report (default OUTDIR/prepix-report.json; stats: stdout)\n"
-    "      --html FILE        HTML report (default OUTDIR/prepix-report.html; '' for none)\n"
-    "      --progress M       auto, bar, log or none (default auto)\n"
-    "      --dry-run          list what would be done and exit\n"
-    "      --follow-symlinks  read symlinked files met in INPUT or named in @LIST (default for\n"
-    "                         users other than root; --no-follow-symlinks refuses them);\n"
-    "                         folders below INPUT never\n"
-    "      --copy-mode        outputs get their input's permission bits (default 0644); a\n"
-    "                         member its archive's, a shard those all its images share\n"
-    "      --duplicates on|off  fingerprint every input and report exact and near duplicates\n"
-    "                         (default off: it costs 12%% CPU on thumbnails; docs/duplicates.md)\n"
-    "      --dup-distance N   near duplicates: phashes at most N of 64 bits apart (default 4)\n"
-    "      --drop-list FILE   the paths a deduplicated set drops (default\n"
-    "                         OUTDIR/duplicates.txt; stats: none unless given)\n"
-    "      --exclude @FILE    leave out the inputs FILE lists, one a line, as the report names\n"
-    "                         them or relative to INPUT (a drop list: find, then drop)\n"
-    "\n"
-    "Exit codes: 0 all images processed; 1 fatal error (OUTDIR unwritable, MPI failure);\n"
-    "2 usage error, nothing written; 3 finished but some images failed (see the report);\n"
-    "4 stopped early (SIGINT, SIGTERM, SIGUSR1, --max-failures): --resume finishes it.\n"
-    "\n"
-    "Every unreadable, truncated, hostile or unsupported file becomes one failure entry\n"
-    "{path, stage, error} in the report and the run goes on. See prepix(1) and docs/.\n";
-
-static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("prepix: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputs("\nprepix: see `prepix --help`\n", stderr);
-    va_end(ap);
-}
-
-static int parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    if (!s || !*s || *s == '-')
-        return -1;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_i64(const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    if (!s || !*s)
-        return -1;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end)
-        return -1;
-    *out = v;
-    return 0;
-}
 
 /* Reads a pipeline given as @FILE (at most 1 MiB); caller frees. Lines are
  * kept as they are, so a '#' comment ends at its line's end (the parser's
@@ -192,78 +86,56 @@ static void install_signals(void)
     sigaction(SIGUSR1, &sa, NULL);
 }
 
-/* Option bounds: each keeps the arithmetic it feeds far from overflow (the
- * workers' address-space limit is a multiple of --max-pixels; --timeout
- * becomes milliseconds in an int for poll). */
-#define MAX_CHUNK 1000000
-#define MAX_PIXELS (65535ULL * 65535ULL)
-#define MAX_TIMEOUT_S 604800
-
-static int parse_format(const char *s, ppx_format *f)
-{
-    /* Any case, and the short extensions too: -f JPG is what people type. */
-    if (strcasecmp(s, "same") == 0)
-        *f = PPX_FMT_UNKNOWN;
-    else if (strcasecmp(s, "jpeg") == 0 || strcasecmp(s, "jpg") == 0)
-        *f = PPX_FMT_JPEG;
-    else if (strcasecmp(s, "png") == 0)
-        *f = PPX_FMT_PNG;
-    else if (strcasecmp(s, "tiff") == 0 || strcasecmp(s, "tif") == 0)
-        *f = PPX_FMT_TIFF;
-    else if (strcasecmp(s, "webp") == 0 || strcasecmp(s, "webp-lossless") == 0)
-        *f = PPX_FMT_WEBP;
-    else
-        return -1;
-    return 0;
-}
-
 /* What the output format demands of the pipeline and the sizes; fills in
  * the shard size. 0 or -1 (message printed). */
 static int check_format(ppx_run_config *cfg, const ppx_pipeline *pl)
 {
     if (ppx_pipeline_has_normalize(pl) && (cfg->shard != PPX_SHARD_NPY || cfg->stats_only)) {
-        usage_error("the pipeline ends in normalize (float32 values, not an image): only "
-                    "`prepix run -f npy` can hold it");
+        ppx_cli_usage_error("the pipeline ends in normalize (float32 values, not an image): only "
+                            "`prepix run -f npy` can hold it");
         return -1;
     }
     if (!cfg->shard) {
         if (cfg->shard_size || cfg->shards) {
-            usage_error("%s applies to -f tar and -f npy only",
-                        cfg->shards ? "--shards" : "--shard-size");
+            ppx_cli_usage_error("%s applies to -f tar and -f npy only",
+                                cfg->shards ? "--shards" : "--shard-size");
             return -1;
         }
         return 0;
     }
     if (cfg->shard_size && cfg->shards) {
-        usage_error("--shard-size and --shards both set the shards' size: give one");
+        ppx_cli_usage_error("--shard-size and --shards both set the shards' size: give one");
         return -1;
     }
     ppx_npy_shape sh;
     if (cfg->shard == PPX_SHARD_NPY && ppx_sched_npy_shape(pl, &sh)) {
-        usage_error("-f npy stacks images into one array: the pipeline must give every image "
-                    "the same size (end it with center-crop, random-crop, crop, pad or "
-                    "resize WxH fit=fill)");
+        ppx_cli_usage_error(
+            "-f npy stacks images into one array: the pipeline must give every image "
+            "the same size (end it with center-crop, random-crop, crop, pad or "
+            "resize WxH fit=fill)");
         return -1;
     }
     int nv = ppx_pipeline_normalize_values(pl);
     if (cfg->shard == PPX_SHARD_NPY && nv > 1 && nv != (int)sh.c) {
-        usage_error("normalize has %d values but the npy shard holds %u-channel images (%s)", nv,
-                    sh.c, sh.c == 1 ? "the pipeline's last colour op is grayscale" : "RGB");
+        ppx_cli_usage_error(
+            "normalize has %d values but the npy shard holds %u-channel images (%s)", nv, sh.c,
+            sh.c == 1 ? "the pipeline's last colour op is grayscale" : "RGB");
         return -1;
     }
     if (cfg->chunk_size && cfg->shards) {
-        usage_error("with -f %s a chunk is a shard: --shards sets their size, not --chunk-size",
-                    cfg->shard == PPX_SHARD_TAR ? "tar" : "npy");
+        ppx_cli_usage_error(
+            "with -f %s a chunk is a shard: --shards sets their size, not --chunk-size",
+            cfg->shard == PPX_SHARD_TAR ? "tar" : "npy");
         return -1;
     }
     if (cfg->shards) /* the size is the listing's share, known to rank 0 after the walk */
         return 0;
     if (!cfg->shard_size)
-        cfg->shard_size = 1000;
+        cfg->shard_size = PPX_SHARD_SIZE_DEFAULT;
     if (cfg->chunk_size && cfg->chunk_size != cfg->shard_size) {
-        usage_error("with -f %s a chunk is a shard: set its size with --shard-size, not "
-                    "--chunk-size",
-                    cfg->shard == PPX_SHARD_TAR ? "tar" : "npy");
+        ppx_cli_usage_error("with -f %s a chunk is a shard: set its size with --shard-size, not "
+                            "--chunk-size",
+                            cfg->shard == PPX_SHARD_TAR ? "tar" : "npy");
         return -1;
     }
     cfg->chunk_size = cfg->shard_size;
@@ -282,7 +154,7 @@ static char split_shown[SPLITS_MAX * 4200];
 static int parse_splits(const char *const *ins, int n, ppx_run_config *cfg)
 {
     if (n > SPLITS_MAX) {
-        usage_error("at most %d splits (-i NAME=DIR)", SPLITS_MAX);
+        ppx_cli_usage_error("at most %d splits (-i NAME=DIR)", SPLITS_MAX);
         return EXIT_USAGE;
     }
     size_t used = 0;
@@ -292,16 +164,17 @@ static int parse_splits(const char *const *ins, int n, ppx_run_config *cfg)
         size_t len = eq ? (size_t)(eq - ins[k]) : 0;
         if (!eq || lstat(ins[k], &st) == 0 || len == 0 || len >= sizeof split_name_buf[k] ||
             eq[1] == '\0') {
-            usage_error("with several inputs each is a named split, -i NAME=DIR ('%s' is not)",
-                        ins[k]);
+            ppx_cli_usage_error(
+                "with several inputs each is a named split, -i NAME=DIR ('%s' is not)", ins[k]);
             return EXIT_USAGE;
         }
         for (size_t c = 0; c < len; c++) {
             char ch = ins[k][c];
             if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
                   (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || (ch == '.' && c > 0))) {
-                usage_error("split name '%.*s': letters, digits, '_', '-' and '.' (not first)",
-                            (int)len, ins[k]);
+                ppx_cli_usage_error(
+                    "split name '%.*s': letters, digits, '_', '-' and '.' (not first)", (int)len,
+                    ins[k]);
                 return EXIT_USAGE;
             }
         }
@@ -309,13 +182,14 @@ static int parse_splits(const char *const *ins, int n, ppx_run_config *cfg)
         split_name_buf[k][len] = '\0';
         for (int j = 0; j < k; j++)
             if (strcmp(split_name_buf[j], split_name_buf[k]) == 0) {
-                usage_error("split '%s' named twice", split_name_buf[k]);
+                ppx_cli_usage_error("split '%s' named twice", split_name_buf[k]);
                 return EXIT_USAGE;
             }
         if (eq[1] == '@' || ppx_is_tar_name(eq + 1) || ppx_is_compressed_tar_name(eq + 1)) {
-            usage_error("split %s: a split is a folder (lists and archives as splits are not "
-                        "supported yet)",
-                        split_name_buf[k]);
+            ppx_cli_usage_error(
+                "split %s: a split is a folder (lists and archives as splits are not "
+                "supported yet)",
+                split_name_buf[k]);
             return EXIT_USAGE;
         }
         split_names[k] = split_name_buf[k];
@@ -323,7 +197,7 @@ static int parse_splits(const char *const *ins, int n, ppx_run_config *cfg)
         int w =
             snprintf(split_shown + used, sizeof split_shown - used, "%s%s", k ? " " : "", ins[k]);
         if (w < 0 || (size_t)w >= sizeof split_shown - used) {
-            usage_error("input names too long");
+            ppx_cli_usage_error("input names too long");
             return EXIT_USAGE;
         }
         used += (size_t)w;
@@ -341,280 +215,35 @@ static int parse_splits(const char *const *ins, int n, ppx_run_config *cfg)
 static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
                      const char **spec_arg)
 {
-    enum {
-        O_SHARD = 1000,
-        O_SHARDS,
-        O_CHUNK,
-        O_SEED,
-        O_RESUME,
-        O_MAXPIX,
-        O_TIMEOUT,
-        O_MAXFAIL,
-        O_TRANSPORT,
-        O_REPORT,
-        O_HTML,
-        O_PROGRESS,
-        O_DRYRUN,
-        O_HELP,
-        O_FOLLOW,
-        O_NOFOLLOW,
-        O_COPYMODE,
-        O_RANKTIMEOUT,
-        O_DUPS,
-        O_DUPDIST,
-        O_DROPLIST,
-        O_EXCLUDE
-    };
-    static const struct option opts[] = {{"input", required_argument, 0, 'i'},
-                                         {"output", required_argument, 0, 'o'},
-                                         {"pipeline", required_argument, 0, 'p'},
-                                         {"format", required_argument, 0, 'f'},
-                                         {"quality", required_argument, 0, 'q'},
-                                         {"workers", required_argument, 0, 'w'},
-                                         {"shard-size", required_argument, 0, O_SHARD},
-                                         {"shards", required_argument, 0, O_SHARDS},
-                                         {"chunk-size", required_argument, 0, O_CHUNK},
-                                         {"seed", required_argument, 0, O_SEED},
-                                         {"resume", no_argument, 0, O_RESUME},
-                                         {"max-pixels", required_argument, 0, O_MAXPIX},
-                                         {"timeout", required_argument, 0, O_TIMEOUT},
-                                         {"max-failures", required_argument, 0, O_MAXFAIL},
-                                         {"transport", required_argument, 0, O_TRANSPORT},
-                                         {"report", required_argument, 0, O_REPORT},
-                                         {"html", required_argument, 0, O_HTML},
-                                         {"progress", required_argument, 0, O_PROGRESS},
-                                         {"dry-run", no_argument, 0, O_DRYRUN},
-                                         {"help", no_argument, 0, O_HELP},
-                                         {"follow-symlinks", no_argument, 0, O_FOLLOW},
-                                         {"no-follow-symlinks", no_argument, 0, O_NOFOLLOW},
-                                         {"copy-mode", no_argument, 0, O_COPYMODE},
-                                         {"rank-timeout", required_argument, 0, O_RANKTIMEOUT},
-                                         {"duplicates", required_argument, 0, O_DUPS},
-                                         {"dup-distance", required_argument, 0, O_DUPDIST},
-                                         {"drop-list", required_argument, 0, O_DROPLIST},
-                                         {"exclude", required_argument, 0, O_EXCLUDE},
-                                         {0, 0, 0, 0}};
-    const char *inputs[SPLITS_MAX + 1];
-    int n_inputs = 0;
-    memset(cfg, 0, sizeof *cfg);
-    cfg->quality = 90;
-    cfg->timeout_s = 60;
-    cfg->rank_timeout_s = 120;
-    cfg->max_failures = -1;
-    cfg->out_format = PPX_FMT_UNKNOWN;
-    /* Off by default: fingerprints cost 11.6% CPU on thumb224 (docs/duplicates.md). */
-    cfg->duplicates = 0;
-    cfg->dup_distance = PPX_DUP_DISTANCE_DEFAULT;
-    /* A privileged run never reads through a link another user planted in
-     * INPUT unless told to (docs/security.md). */
-    cfg->follow_symlinks = geteuid() != 0;
-    ppx_limits_default(&cfg->limits);
-    int c;
-    uint64_t u;
-    int64_t i64;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "i:o:p:f:q:w:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'i':
-            if (n_inputs < SPLITS_MAX + 1)
-                inputs[n_inputs++] = optarg;
-            cfg->input = optarg;
-            break;
-        case 'o':
-            cfg->outdir = optarg;
-            break;
-        case 'p':
-            *spec_arg = optarg;
-            break;
-        case 'f':
-            cfg->shard = strcasecmp(optarg, "tar") == 0   ? PPX_SHARD_TAR
-                         : strcasecmp(optarg, "npy") == 0 ? PPX_SHARD_NPY
-                                                          : PPX_SHARD_NONE;
-            cfg->out_format = PPX_FMT_UNKNOWN;
-            if (!cfg->shard && parse_format(optarg, &cfg->out_format)) {
-                usage_error("-f %s: expected jpeg, png, tiff, webp, webp-lossless, same, tar or "
-                            "npy",
-                            optarg);
-                return EXIT_USAGE;
-            }
-            cfg->webp_lossless = strcasecmp(optarg, "webp-lossless") == 0;
-            break;
-        case 'q':
-            if (parse_u64(optarg, &u) || u < 1 || u > 100) {
-                usage_error("-q %s: expected a quality from 1 to 100", optarg);
-                return EXIT_USAGE;
-            }
-            cfg->quality = (int)u;
-            break;
-        case 'w':
-            if (parse_u64(optarg, &u) || u < 1 || u > 4096) {
-                usage_error("-w %s: expected a number of workers from 1 to 4096", optarg);
-                return EXIT_USAGE;
-            }
-            cfg->workers = (int)u;
-            break;
-        case O_SHARD:
-            if (parse_u64(optarg, &u) || u < 1 || u > MAX_CHUNK) {
-                usage_error("--shard-size %s: expected a number from 1 to %d", optarg, MAX_CHUNK);
-                return EXIT_USAGE;
-            }
-            cfg->shard_size = u;
-            break;
-        case O_SHARDS:
-            if (parse_u64(optarg, &u) || u < 1 || u > MAX_CHUNK) {
-                usage_error("--shards %s: expected a number from 1 to %d", optarg, MAX_CHUNK);
-                return EXIT_USAGE;
-            }
-            cfg->shards = u;
-            break;
-        case O_CHUNK:
-            if (parse_u64(optarg, &u) || u < 1 || u > MAX_CHUNK) {
-                usage_error("--chunk-size %s: expected a number from 1 to %d", optarg, MAX_CHUNK);
-                return EXIT_USAGE;
-            }
-            cfg->chunk_size = u;
-            break;
-        case O_SEED:
-            if (parse_u64(optarg, &u)) {
-                usage_error("--seed %s: expected a non-negative integer", optarg);
-                return EXIT_USAGE;
-            }
-            cfg->seed = u;
-            break;
-        case O_FOLLOW:
-        case O_NOFOLLOW:
-            cfg->follow_symlinks = c == O_FOLLOW;
-            break;
-        case O_COPYMODE:
-            cfg->copy_mode = 1;
-            break;
-        case O_RESUME:
-            cfg->resume = 1;
-            break;
-        case O_MAXPIX:
-            if (parse_u64(optarg, &u) || u < 1 || u > MAX_PIXELS) {
-                usage_error("--max-pixels %s: expected a number from 1 to %llu (65535 x 65535, "
-                            "the largest image a side limit of 65535 allows)",
-                            optarg, (unsigned long long)MAX_PIXELS);
-                return EXIT_USAGE;
-            }
-            cfg->limits.max_pixels = u;
-            break;
-        case O_TIMEOUT: {
-            char *end;
-            double t = strtod(optarg, &end);
-            if (*end || !(t > 0) || !(t <= MAX_TIMEOUT_S)) {
-                usage_error("--timeout %s: expected seconds > 0 and at most %d (a week)", optarg,
-                            MAX_TIMEOUT_S);
-                return EXIT_USAGE;
-            }
-            cfg->timeout_s = t;
-            break;
-        }
-        case O_DUPS:
-            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
-                usage_error("--duplicates %s: expected on or off", optarg);
-                return EXIT_USAGE;
-            }
-            cfg->duplicates = strcmp(optarg, "on") == 0;
-            break;
-        case O_DUPDIST:
-            if (parse_u64(optarg, &u) || u > PPX_DUP_DISTANCE_MAX) {
-                usage_error("--dup-distance %s: expected a number of bits from 0 to %d", optarg,
-                            PPX_DUP_DISTANCE_MAX);
-                return EXIT_USAGE;
-            }
-            cfg->dup_distance = (int)u;
-            break;
-        case O_DROPLIST:
-            cfg->drop_list = optarg;
-            break;
-        case O_EXCLUDE:
-            cfg->exclude = optarg;
-            break;
-        case O_RANKTIMEOUT: {
-            char *end;
-            double t = strtod(optarg, &end);
-            if (*end || !(t >= 0) || !(t <= MAX_TIMEOUT_S)) {
-                usage_error("--rank-timeout %s: expected seconds from 0 (never) to %d", optarg,
-                            MAX_TIMEOUT_S);
-                return EXIT_USAGE;
-            }
-            cfg->rank_timeout_s = t;
-            break;
-        }
-        case O_MAXFAIL:
-            if (parse_i64(optarg, &i64) || i64 < -1) {
-                usage_error("--max-failures %s: expected -1 or a number >= 0", optarg);
-                return EXIT_USAGE;
-            }
-            cfg->max_failures = i64;
-            break;
-        case O_TRANSPORT:
-            if (strcmp(optarg, "paths") == 0)
-                cfg->transport_bytes = 0;
-            else if (strcmp(optarg, "bytes") == 0)
-                cfg->transport_bytes = 1;
-            else {
-                usage_error("--transport %s: expected paths or bytes", optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case O_REPORT:
-            cfg->report_path = optarg;
-            break;
-        case O_HTML:
-            cfg->html_path = optarg;
-            break;
-        case O_PROGRESS:
-            if (strcmp(optarg, "auto") == 0)
-                cfg->progress = PPX_PROGRESS_AUTO;
-            else if (strcmp(optarg, "bar") == 0)
-                cfg->progress = PPX_PROGRESS_BAR;
-            else if (strcmp(optarg, "log") == 0)
-                cfg->progress = PPX_PROGRESS_LOG;
-            else if (strcmp(optarg, "none") == 0)
-                cfg->progress = PPX_PROGRESS_NONE;
-            else {
-                usage_error("--progress %s: expected auto, bar, log or none", optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case O_DRYRUN:
-            cfg->dry_run = 1;
-            break;
-        case O_HELP:
-            fputs(usage_text, stdout);
-            return -1;
-        default:
-            usage_error("unknown or incomplete option");
-            return EXIT_USAGE;
-        }
-    }
+    ppx_cli_run r = {.cfg = cfg};
+    int rc = ppx_cli_parse_options(argc, argv, &r);
+    if (rc)
+        return rc;
+    *spec_arg = r.spec_arg;
     if (optind < argc) {
-        usage_error("unexpected argument '%s'", argv[optind]);
+        ppx_cli_usage_error("unexpected argument '%s'", argv[optind]);
         return EXIT_USAGE;
     }
     if (!cfg->input) {
-        usage_error("-i INPUT is required");
+        ppx_cli_usage_error("-i INPUT is required");
         return EXIT_USAGE;
     }
-    if (n_inputs > 1 && parse_splits(inputs, n_inputs, cfg))
+    if (r.n_inputs > 1 && parse_splits(r.inputs, r.n_inputs, cfg))
         return EXIT_USAGE;
     if (stats_only) {
         if (cfg->outdir) {
-            usage_error("`prepix stats` writes no images: drop -o (use `prepix run`)");
+            ppx_cli_usage_error("`prepix stats` writes no images: drop -o (use `prepix run`)");
             return EXIT_USAGE;
         }
         if (cfg->resume || cfg->transport_bytes) {
-            usage_error("--resume and --transport bytes belong to `prepix run`");
+            ppx_cli_usage_error("--resume and --transport bytes belong to `prepix run`");
             return EXIT_USAGE;
         }
         cfg->stats_only = 1;
         if (!cfg->html_path)
             cfg->html_path = "";
     } else if (!cfg->outdir) {
-        usage_error("-o OUTDIR is required");
+        ppx_cli_usage_error("-o OUTDIR is required");
         return EXIT_USAGE;
     }
     return 0;
@@ -628,7 +257,7 @@ static int validate_run(ppx_run_config *cfg, const char *spec_arg, char **spec_o
         const char *why = "";
         *spec_owned = read_spec_file(spec_arg + 1, &why);
         if (!*spec_owned) {
-            usage_error("-p %s: cannot read %s: %s", spec_arg, spec_arg + 1, why);
+            ppx_cli_usage_error("-p %s: cannot read %s: %s", spec_arg, spec_arg + 1, why);
             return EXIT_USAGE;
         }
         spec_arg = *spec_owned;
@@ -637,7 +266,7 @@ static int validate_run(ppx_run_config *cfg, const char *spec_arg, char **spec_o
     ppx_err err;
     ppx_err_clear(&err);
     if (ppx_pipeline_parse(spec_arg ? spec_arg : "", &pl, &err)) {
-        usage_error("bad pipeline: %s", err.msg);
+        ppx_cli_usage_error("bad pipeline: %s", err.msg);
         return EXIT_USAGE;
     }
     if (check_format(cfg, pl)) {
@@ -920,7 +549,7 @@ static int cmd_inspect(int argc, char **argv)
         first = 2;
     }
     if (first >= argc) {
-        usage_error("inspect: no FILE given");
+        ppx_cli_usage_error("inspect: no FILE given");
         return EXIT_USAGE;
     }
     ppx_buf in, line;
@@ -946,12 +575,12 @@ static int cmd_inspect(int argc, char **argv)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fputs(usage_text, stderr);
+        ppx_cli_print_usage(stderr);
         return EXIT_USAGE;
     }
     const char *cmd = argv[1];
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
-        fputs(usage_text, stdout);
+        ppx_cli_print_usage(stdout);
         return EXIT_OK;
     }
     if (strcmp(cmd, "--version") == 0) {
@@ -968,6 +597,6 @@ int main(int argc, char **argv)
         ppx_pipeline_print_ops(stdout);
         return EXIT_OK;
     }
-    usage_error("unknown command '%s' (run, stats, inspect, ops)", cmd);
+    ppx_cli_usage_error("unknown command '%s' (run, stats, inspect, ops)", cmd);
     return EXIT_USAGE;
 }

@@ -20,44 +20,199 @@
 #define MAX_OPS 1000
 #define BLANKS " \t\r\n\v\f"
 
+/* ---- The ops and their key=value options, declared once ----
+ *
+ * Each key is one row of keydefs: its name, its default, the words it may
+ * take, what `prepix ops` shows, how a bad value is explained and the setter
+ * that reads it into the op. Each op is one row of opdefs that lists its
+ * keys. The usage line of `prepix ops`, the keys an op accepts and every
+ * message about them are made from these rows. */
+
+typedef struct keydef keydef;
+
+/* Reads v into op: 0, or -1 when v is bad, with *why set when the reason is
+ * not the row's usual one (expect, or for a choice its words). */
+typedef int (*key_setter)(const keydef *k, const char *v, ppx_op *op, const char **why);
+
+struct keydef {
+    const char *name;    /* before the "=" */
+    const char *def;     /* the default, read by the setter into every op; NULL: none */
+    const char *choices; /* "a|b|c": the words the value may be; NULL: not a choice */
+    int show_choices;    /* the usage shows the choices, not the default */
+    const char *noun;    /* in "bad NOUN ...": NULL for the name */
+    const char *expect;  /* why a value is bad (a choice: made from its words) */
+    key_setter set;
+    size_t at;                      /* offset of the field in ppx_op */
+    int (*from_name)(const char *); /* a choice's value from its word, or -1 */
+    double lo, hi;                  /* numbers: bounds */
+};
+
+static int set_choice(const keydef *k, const char *v, ppx_op *op, const char **why);
+static int set_number(const keydef *k, const char *v, ppx_op *op, const char **why);
+static int set_range(const keydef *k, const char *v, ppx_op *op, const char **why);
+static int set_color(const keydef *k, const char *v, ppx_op *op, const char **why);
+static int set_values(const keydef *k, const char *v, ppx_op *op, const char **why);
+
+static const keydef key_fit = {.name = "fit",
+                               .choices = "shorter|longer|fill|contain|cover",
+                               .show_choices = 1,
+                               .set = set_choice,
+                               .at = offsetof(ppx_op, fit),
+                               .from_name = ppx_fit_from_name};
+static const keydef key_filter = {.name = "filter",
+                                  .def = "lanczos3",
+                                  .choices = "nearest|bilinear|bicubic|lanczos3",
+                                  .set = set_choice,
+                                  .at = offsetof(ppx_op, filter),
+                                  .from_name = ppx_filter_from_name};
+static const keydef key_draft = {.name = "draft",
+                                 .def = "safe",
+                                 .choices = "safe|fast|off",
+                                 .show_choices = 1,
+                                 .set = set_choice,
+                                 .at = offsetof(ppx_op, draft),
+                                 .from_name = ppx_draft_from_name};
+static const keydef key_scale = {.name = "scale",
+                                 .def = "0.08,1",
+                                 .expect = "expected a,b with 0 < a <= b",
+                                 .set = set_range,
+                                 .at = offsetof(ppx_op, scale),
+                                 .hi = 1e6};
+static const keydef key_ratio = {.name = "ratio",
+                                 .def = "0.75,1.3333333333333333",
+                                 .expect = "expected a,b with 0 < a <= b",
+                                 .set = set_range,
+                                 .at = offsetof(ppx_op, ratio),
+                                 .hi = 1e6};
+static const keydef key_color = {.name = "color",
+                                 .def = "0,0,0",
+                                 .expect = "expected V, R,G,B or R,G,B,A with values 0..255",
+                                 .set = set_color};
+static const keydef key_p = {.name = "p",
+                             .def = "1",
+                             .noun = "probability",
+                             .expect = "expected 0 <= p <= 1",
+                             .set = set_number,
+                             .at = offsetof(ppx_op, p),
+                             .lo = 0,
+                             .hi = 1};
+static const keydef key_mean = {.name = "mean",
+                                .def = "0",
+                                .expect = "expected 1 to 4 comma-separated numbers",
+                                .set = set_values,
+                                .at = offsetof(ppx_op, mean)};
+static const keydef key_std = {.name = "std",
+                               .def = "1",
+                               .expect = "expected 1 to 4 comma-separated numbers",
+                               .set = set_values,
+                               .at = offsetof(ppx_op, std)};
+static const keydef *const keydefs[] = {&key_fit,   &key_filter, &key_draft, &key_scale, &key_ratio,
+                                        &key_color, &key_p,      &key_mean,  &key_std};
+#define N_KEYDEFS (int)(sizeof keydefs / sizeof keydefs[0])
+_Static_assert(sizeof(ppx_fit) == sizeof(int) && sizeof(ppx_filter) == sizeof(int),
+               "choices are stored as int");
+
+#define MAX_KEYS 8
 typedef struct {
     const char *name;
     ppx_op_kind kind;
-    const char *usage; /* arguments after the name */
-    const char *keys;  /* accepted key=value names, for messages; NULL for none */
-    const char *help;  /* what it does, one line */
+    const char *args;             /* positional arguments, for the usage; "" for none */
+    const keydef *keys[MAX_KEYS]; /* its key=value options, in the usage's order */
+    const char *help;             /* what it does, one line */
 } opdef;
 
 static const opdef opdefs[] = {
-    {"autorotate", PPX_OP_AUTOROTATE, "", NULL,
+    {"autorotate",
+     PPX_OP_AUTOROTATE,
+     "",
+     {NULL},
      "Apply the EXIF/TIFF orientation so that the pixels are upright (put it first)."},
-    {"resize", PPX_OP_RESIZE,
-     "S|WxH [fit=shorter|longer|fill|contain|cover] [filter=lanczos3] [draft=safe|fast|off]",
-     "fit=, filter= or draft=",
+    {"resize",
+     PPX_OP_RESIZE,
+     "S|WxH",
+     {&key_fit, &key_filter, &key_draft},
      "Resample, antialiased. S: shorter side to S, aspect kept (torchvision); WxH: exact."},
-    {"center-crop", PPX_OP_CENTER_CROP, "S|WxH", NULL,
+    {"center-crop",
+     PPX_OP_CENTER_CROP,
+     "S|WxH",
+     {NULL},
      "Crop the centre (torchvision CenterCrop); zeros where the image is smaller."},
-    {"crop", PPX_OP_CROP, "X,Y,W,H", NULL,
+    {"crop",
+     PPX_OP_CROP,
+     "X,Y,W,H",
+     {NULL},
      "Crop the WxH box at (X,Y); parts outside the image are zeros."},
-    {"random-crop", PPX_OP_RANDOM_CROP,
-     "S|WxH [scale=0.08,1] [ratio=0.75,1.3333333333333333] [filter=lanczos3]",
-     "scale=, ratio= or filter=",
+    {"random-crop",
+     PPX_OP_RANDOM_CROP,
+     "S|WxH",
+     {&key_scale, &key_ratio, &key_filter},
      "torchvision RandomResizedCrop to WxH; random per (--seed, path of the file)."},
-    {"pad", PPX_OP_PAD, "S|WxH [color=0,0,0]",
-     "color=", "Letterbox: the image centred on a WxH canvas of colour R,G,B[,A] or V (0..255)."},
-    {"flip", PPX_OP_FLIP, "h|v [p=1]",
-     "p=", "Mirror left-right (h) or top-bottom (v), with probability p."},
-    {"rotate", PPX_OP_ROTATE, "90|180|270", NULL, "Rotate clockwise."},
-    {"grayscale", PPX_OP_GRAYSCALE, "", NULL,
+    {"pad",
+     PPX_OP_PAD,
+     "S|WxH",
+     {&key_color},
+     "Letterbox: the image centred on a WxH canvas of colour R,G,B[,A] or V (0..255)."},
+    {"flip",
+     PPX_OP_FLIP,
+     "h|v",
+     {&key_p},
+     "Mirror left-right (h) or top-bottom (v), with probability p."},
+    {"rotate", PPX_OP_ROTATE, "90|180|270", {NULL}, "Rotate clockwise."},
+    {"grayscale",
+     PPX_OP_GRAYSCALE,
+     "",
+     {NULL},
      "To gray (alpha kept): ITU-R BT.601 luma, as Pillow's convert(\"L\")."},
-    {"rgb", PPX_OP_RGB, "", NULL, "To RGB: gray replicated, alpha dropped."},
-    {"to-8bit", PPX_OP_TO_8BIT, "", NULL, "16-bit samples to 8-bit, rounded: (v + 128) / 257."},
-    {"equalize", PPX_OP_EQUALIZE, "", NULL,
+    {"rgb", PPX_OP_RGB, "", {NULL}, "To RGB: gray replicated, alpha dropped."},
+    {"to-8bit", PPX_OP_TO_8BIT, "", {NULL}, "16-bit samples to 8-bit, rounded: (v + 128) / 257."},
+    {"equalize",
+     PPX_OP_EQUALIZE,
+     "",
+     {NULL},
      "Histogram equalisation of each colour channel (Pillow's ImageOps.equalize)."},
-    {"normalize", PPX_OP_NORMALIZE, "[mean=0] [std=1]",
-     "mean= or std=", "(x / 255 - mean) / std as float32, per channel; the last op; -f npy only."},
+    {"normalize",
+     PPX_OP_NORMALIZE,
+     "",
+     {&key_mean, &key_std},
+     "(x / 255 - mean) / std as float32, per channel; the last op; -f npy only."},
 };
 #define N_OPDEFS (int)(sizeof opdefs / sizeof opdefs[0])
+
+/* The op's usage after its name: "S|WxH [fit=shorter|...] [filter=lanczos3]". */
+static const char *op_usage(const opdef *d, char *buf, size_t cap)
+{
+    size_t n = (size_t)snprintf(buf, cap, "%s", d->args);
+    for (int i = 0; i < MAX_KEYS && d->keys[i] && n < cap; i++) {
+        const keydef *k = d->keys[i];
+        n += (size_t)snprintf(buf + n, cap - n, "%s[%s=%s]", n ? " " : "", k->name,
+                              k->show_choices || !k->def ? k->choices : k->def);
+    }
+    return buf;
+}
+
+/* Words "a|b|c" as "a, b or c" (after prefix) into buf. */
+static const char *list_words(const char *prefix, const char *words, char *buf, size_t cap)
+{
+    size_t n = (size_t)snprintf(buf, cap, "%s", prefix);
+    for (const char *w = words; *w && n < cap;) {
+        size_t len = strcspn(w, "|");
+        const char *sep = w == words ? "" : w[len] ? ", " : " or ";
+        n += (size_t)snprintf(buf + n, cap - n, "%s%.*s", sep, (int)len, w);
+        w += len + (w[len] == '|');
+    }
+    return buf;
+}
+
+/* The op's keys for messages: "fit=, filter= or draft="; NULL for none. */
+static const char *op_keys(const opdef *d, char *buf, size_t cap)
+{
+    char words[128];
+    size_t n = 0;
+    words[0] = '\0';
+    for (int i = 0; i < MAX_KEYS && d->keys[i] && n < sizeof words; i++)
+        n += (size_t)snprintf(words + n, sizeof words - n, "%s%s=", i ? "|" : "", d->keys[i]->name);
+    return n ? list_words("", words, buf, cap) : NULL;
+}
 
 /* A token as it may appear in a one-line message: cut, non-printing bytes
  * shown as '?'. */
@@ -161,6 +316,83 @@ static int parse_size(const char *s, uint32_t *w, uint32_t *h, int *single)
     return 0;
 }
 
+/* ---- Key setters (see keydef) ---- */
+
+static int set_choice(const keydef *k, const char *v, ppx_op *op, const char **why)
+{
+    (void)why;
+    int f = k->from_name(v);
+    if (f < 0)
+        return -1;
+    memcpy((char *)op + k->at, &f, sizeof f);
+    return 0;
+}
+
+/* One number in [lo, hi]. */
+static int set_number(const keydef *k, const char *v, ppx_op *op, const char **why)
+{
+    (void)why;
+    double x;
+    if (parse_double(v, strlen(v), &x) || x < k->lo || x > k->hi)
+        return -1;
+    memcpy((char *)op + k->at, &x, sizeof x);
+    return 0;
+}
+
+/* "a,b" with 0 < a <= b <= hi. */
+static int set_range(const keydef *k, const char *v, ppx_op *op, const char **why)
+{
+    (void)why;
+    double vals[2];
+    int n;
+    if (parse_list(v, vals, 2, &n) || n != 2 || !(vals[0] > 0) || vals[0] > vals[1] ||
+        vals[1] > k->hi)
+        return -1;
+    memcpy((char *)op + k->at, vals, sizeof vals);
+    return 0;
+}
+
+/* V, R,G,B or R,G,B,A, whole numbers 0..255; alpha 255 unless given. */
+static int set_color(const keydef *k, const char *v, ppx_op *op, const char **why)
+{
+    (void)k;
+    (void)why;
+    double vals[4];
+    int n;
+    if (parse_list(v, vals, 4, &n) || n == 2)
+        return -1;
+    for (int i = 0; i < n; i++)
+        if (vals[i] < 0 || vals[i] > 255 || vals[i] != (int)vals[i])
+            return -1;
+    for (int i = 0; i < 3; i++)
+        op->color[i] = (uint8_t)vals[n == 1 ? 0 : i];
+    op->color[3] = n == 4 ? (uint8_t)vals[3] : 255;
+    return 0;
+}
+
+/* mean= or std=: 1 to 4 numbers that fit a float (std not 0). Their count
+ * goes into nvals until the op is complete: mean in bits 0-3, std in 4-7. */
+static int set_values(const keydef *k, const char *v, ppx_op *op, const char **why)
+{
+    int is_std = k->at == offsetof(ppx_op, std);
+    float *out = is_std ? op->std : op->mean;
+    double vals[4];
+    int n;
+    if (parse_list(v, vals, 4, &n))
+        return -1;
+    for (int i = 0; i < n; i++) {
+        float fv = (float)vals[i];
+        if (!isfinite(fv) || (is_std && fv == 0.0f)) {
+            *why = is_std ? "std must not be 0" : "value out of range";
+            return -1;
+        }
+        out[i] = fv;
+    }
+    unsigned shift = is_std ? 4 : 0;
+    op->nvals = (op->nvals & ~(15u << shift)) | (unsigned)n << shift;
+    return 0;
+}
+
 /* ---- One op ---- */
 
 static const opdef *find_op(const char *name)
@@ -198,162 +430,176 @@ static int distance(const char *a, const char *b)
     return row[lb] < 9 ? row[lb] : 9;
 }
 
+/* A key=value token of op d: checked against d's keys and read by its row.
+ * *seen holds the bits (by place in d->keys) of the keys already given. */
 static int parse_key(const opdef *d, int pos, const char *tok, ppx_op *op, unsigned *seen,
                      ppx_err *err)
 {
-    char q[48];
+    char q[48], list[256];
     const char *eq = strchr(tok, '=');
     size_t klen = (size_t)(eq - tok);
-    const char *v = eq + 1;
-    /* One table: each key's name at its id, so names and ids cannot drift apart. */
-    enum { K_FIT, K_FILTER, K_SCALE, K_RATIO, K_COLOR, K_P, K_MEAN, K_STD, K_DRAFT, K_COUNT };
-    static const char *const keys[K_COUNT] = {
-        [K_FIT] = "fit",     [K_FILTER] = "filter", [K_SCALE] = "scale",
-        [K_RATIO] = "ratio", [K_COLOR] = "color",   [K_P] = "p",
-        [K_MEAN] = "mean",   [K_STD] = "std",       [K_DRAFT] = "draft"};
-    /* Which keys each op accepts, as bits of the ids. */
-    unsigned allowed = 0;
-    switch (d->kind) {
-    case PPX_OP_RESIZE:
-        allowed = 1u << K_FIT | 1u << K_FILTER | 1u << K_DRAFT;
-        break;
-    case PPX_OP_RANDOM_CROP:
-        allowed = 1u << K_FILTER | 1u << K_SCALE | 1u << K_RATIO;
-        break;
-    case PPX_OP_PAD:
-        allowed = 1u << K_COLOR;
-        break;
-    case PPX_OP_FLIP:
-        allowed = 1u << K_P;
-        break;
-    case PPX_OP_NORMALIZE:
-        allowed = 1u << K_MEAN | 1u << K_STD;
-        break;
-    default:
-        break;
-    }
     int key = -1;
-    for (int i = 0; i < K_COUNT; i++)
-        if (strlen(keys[i]) == klen && strncmp(keys[i], tok, klen) == 0)
+    for (int i = 0; i < MAX_KEYS && d->keys[i]; i++)
+        if (strlen(d->keys[i]->name) == klen && strncmp(d->keys[i]->name, tok, klen) == 0)
             key = i;
-    if (key < 0 || !(allowed & (1u << key))) {
-        if (!d->keys)
+    if (key < 0) {
+        const char *keys = op_keys(d, list, sizeof list);
+        if (!keys)
             return bad(err, pos, d->name, "unexpected argument \"%s\": %s takes %s",
-                       quote(tok, q, sizeof q), d->name, d->usage[0] ? d->usage : "no arguments");
+                       quote(tok, q, sizeof q), d->name,
+                       d->args[0] ? op_usage(d, list, sizeof list) : "no arguments");
         return bad(err, pos, d->name, "unknown argument \"%s\": expected %s",
-                   quote(tok, q, sizeof q), d->keys);
+                   quote(tok, q, sizeof q), keys);
     }
+    const keydef *k = d->keys[key];
     if (*seen & (1u << key))
-        return bad(err, pos, d->name, "%s= given twice", keys[key]);
+        return bad(err, pos, d->name, "%s= given twice", k->name);
     *seen |= 1u << key;
-    double vals[4];
-    int n;
-    int f;
-    switch (key) {
-    case K_FIT:
-        if ((f = ppx_fit_from_name(v)) < 0)
-            return bad(err, pos, d->name,
-                       "bad fit \"%s\": expected shorter, longer, fill, contain or cover",
-                       quote(v, q, sizeof q));
-        op->fit = (ppx_fit)f;
-        break;
-    case K_FILTER:
-        if ((f = ppx_filter_from_name(v)) < 0)
-            return bad(err, pos, d->name,
-                       "bad filter \"%s\": expected nearest, bilinear, bicubic or lanczos3",
-                       quote(v, q, sizeof q));
-        op->filter = (ppx_filter)f;
-        break;
-    case K_SCALE:
-    case K_RATIO:
-        if (parse_list(v, vals, 2, &n) || n != 2 || !(vals[0] > 0) || vals[0] > vals[1] ||
-            vals[1] > 1e6)
-            return bad(err, pos, d->name, "bad %s \"%s\": expected a,b with 0 < a <= b", keys[key],
-                       quote(v, q, sizeof q));
-        memcpy(key == K_SCALE ? op->scale : op->ratio, vals, 2 * sizeof(double));
-        break;
-    case K_COLOR:
-        if (parse_list(v, vals, 4, &n) || n == 2)
-            n = 0;
-        for (int i = 0; i < n; i++)
-            if (vals[i] < 0 || vals[i] > 255 || vals[i] != (int)vals[i])
-                n = 0;
-        if (n == 0)
-            return bad(err, pos, d->name,
-                       "bad color \"%s\": expected V, R,G,B or R,G,B,A with values 0..255",
-                       quote(v, q, sizeof q));
-        for (int i = 0; i < 3; i++)
-            op->color[i] = (uint8_t)vals[n == 1 ? 0 : i];
-        op->color[3] = n == 4 ? (uint8_t)vals[3] : 255;
-        break;
-    case K_DRAFT:
-        if ((f = ppx_draft_from_name(v)) < 0)
-            return bad(err, pos, d->name, "bad draft \"%s\": expected safe, fast or off",
-                       quote(v, q, sizeof q));
-        op->draft = f;
-        break;
-    case K_P:
-        if (parse_double(v, strlen(v), &vals[0]) || vals[0] < 0 || vals[0] > 1)
-            return bad(err, pos, d->name, "bad probability \"%s\": expected 0 <= p <= 1",
-                       quote(v, q, sizeof q));
-        op->p = vals[0];
-        break;
-    default: /* K_MEAN, K_STD */
-        if (parse_list(v, vals, 4, &n))
-            return bad(err, pos, d->name, "bad %s \"%s\": expected 1 to 4 comma-separated numbers",
-                       keys[key], quote(v, q, sizeof q));
-        for (int i = 0; i < n; i++) {
-            float fv = (float)vals[i];
-            if (!isfinite(fv) || (key == K_STD && fv == 0.0f))
-                return bad(err, pos, d->name, "bad %s \"%s\": %s", keys[key], quote(v, q, sizeof q),
-                           key == K_STD ? "std must not be 0" : "value out of range");
-            (key == K_MEAN ? op->mean : op->std)[i] = fv;
+    const char *why = NULL;
+    if (k->set(k, eq + 1, op, &why) == 0)
+        return 0;
+    if (!why)
+        why = k->choices ? list_words("expected ", k->choices, list, sizeof list) : k->expect;
+    return bad(err, pos, d->name, "bad %s \"%s\": %s", k->noun ? k->noun : k->name,
+               quote(eq + 1, q, sizeof q), why);
+}
+
+/* The message for an op name that is none: the names, and the closest one
+ * when it is at most 2 edits away. */
+static int unknown_op(int pos, const char *name, ppx_err *err)
+{
+    char q[48], names[256] = "";
+    for (int i = 0; i < N_OPDEFS; i++) {
+        strcat(names, opdefs[i].name);
+        strcat(names, i + 1 < N_OPDEFS ? ", " : "");
+    }
+    const char *near = NULL;
+    int best = 3; /* suggest only close names: at most 2 edits */
+    for (int i = 0; i < N_OPDEFS; i++) {
+        int dist = distance(name, opdefs[i].name);
+        if (dist < best) {
+            best = dist;
+            near = opdefs[i].name;
         }
-        /* Remember the counts in the upper bits of nvals until all keys are
-         * read: mean in bits 0-3, std in bits 4-7. */
-        op->nvals |= (unsigned)n << (key == K_MEAN ? 0 : 4);
-        break;
+    }
+    if (near)
+        return bad(err, pos, NULL, "unknown op \"%s\" (did you mean \"%s\"?): expected one of %s",
+                   quote(name, q, sizeof q), near, names);
+    return bad(err, pos, NULL, "unknown op \"%s\": expected one of %s", quote(name, q, sizeof q),
+               names);
+}
+
+/* Every key's default, in every op (each reads only its own). */
+static void op_defaults(ppx_op *op, ppx_op_kind kind)
+{
+    memset(op, 0, sizeof *op);
+    op->kind = kind;
+    op->fit = (ppx_fit)-1; /* from the size's form, once it is known */
+    for (int i = 0; i < N_KEYDEFS; i++) {
+        const char *why = NULL;
+        if (keydefs[i]->def && keydefs[i]->set(keydefs[i], keydefs[i]->def, op, &why))
+            abort(); /* a default its own row refuses: caught by any test */
+    }
+}
+
+/* The size of resize, center-crop, random-crop and pad; resize's fit. */
+static int finish_sized(const opdef *d, int pos, const char *positional, ppx_op *op, ppx_err *err)
+{
+    char q[48];
+    int single = 0;
+    if (!positional)
+        return bad(err, pos, d->name, "missing size: expected W or WxH");
+    if (parse_size(positional, &op->w, &op->h, &single))
+        return bad(err, pos, d->name, "bad size \"%s\": expected W or WxH (1..%u)",
+                   quote(positional, q, sizeof q), MAX_SIDE);
+    if (d->kind != PPX_OP_RESIZE)
+        return 0;
+    if (op->fit == (ppx_fit)-1)
+        op->fit = single ? PPX_FIT_SHORTER : PPX_FIT_FILL;
+    if (!single && (op->fit == PPX_FIT_SHORTER || op->fit == PPX_FIT_LONGER))
+        return bad(err, pos, d->name, "fit=%s needs one size S, not \"%s\"", ppx_fit_name(op->fit),
+                   quote(positional, q, sizeof q));
+    op->single = op->fit == PPX_FIT_SHORTER || op->fit == PPX_FIT_LONGER;
+    return 0;
+}
+
+/* crop's box X,Y,W,H. */
+static int finish_crop(const opdef *d, int pos, const char *positional, ppx_op *op, ppx_err *err)
+{
+    char q[48];
+    uint32_t v[4];
+    int n = 0;
+    if (!positional)
+        return bad(err, pos, d->name, "missing box: expected X,Y,W,H");
+    for (const char *s = positional; n < 4; n++) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        uint32_t lo = n < 2 ? 0 : 1, hi = n < 2 ? 2147483647u : MAX_SIDE;
+        if (parse_uint(s, len, lo, hi, &v[n]) || (n < 3) != (comma != NULL))
+            break;
+        s = comma ? comma + 1 : s + len;
+    }
+    if (n != 4)
+        return bad(err, pos, d->name,
+                   "bad box \"%s\": expected X,Y,W,H (whole numbers, W and H 1..%u)",
+                   quote(positional, q, sizeof q), MAX_SIDE);
+    op->x = v[0];
+    op->y = v[1];
+    op->w = v[2];
+    op->h = v[3];
+    return 0;
+}
+
+/* flip's direction and rotate's angle. */
+static int finish_turn(const opdef *d, int pos, const char *positional, ppx_op *op, ppx_err *err)
+{
+    char q[48];
+    if (d->kind == PPX_OP_FLIP) {
+        if (!positional)
+            return bad(err, pos, d->name, "missing direction: expected h or v");
+        if (strcmp(positional, "h") != 0 && strcmp(positional, "v") != 0)
+            return bad(err, pos, d->name, "bad direction \"%s\": expected h or v",
+                       quote(positional, q, sizeof q));
+        op->vertical = positional[0] == 'v';
+        return 0;
+    }
+    if (!positional)
+        return bad(err, pos, d->name, "missing angle: expected 90, 180 or 270");
+    if (strcmp(positional, "90") == 0)
+        op->degrees = 90;
+    else if (strcmp(positional, "180") == 0)
+        op->degrees = 180;
+    else if (strcmp(positional, "270") == 0)
+        op->degrees = 270;
+    else
+        return bad(err, pos, d->name, "bad angle \"%s\": expected 90, 180 or 270",
+                   quote(positional, q, sizeof q));
+    return 0;
+}
+
+/* normalize: one mean or std for all channels, or as many of each. */
+static int finish_normalize(const opdef *d, int pos, ppx_op *op, ppx_err *err)
+{
+    unsigned nm = op->nvals & 15, ns = op->nvals >> 4;
+    if (nm != ns && nm != 1 && ns != 1)
+        return bad(err, pos, d->name, "mean has %u values but std has %u", nm, ns);
+    op->nvals = nm > ns ? nm : ns;
+    for (unsigned i = 1; i < op->nvals; i++) {
+        if (nm == 1)
+            op->mean[i] = op->mean[0];
+        if (ns == 1)
+            op->std[i] = op->std[0];
     }
     return 0;
 }
 
 static int parse_op(int pos, char **tok, int ntok, ppx_op *op, ppx_err *err)
 {
-    char q[48];
+    char q[48], usage[256];
     const opdef *d = find_op(tok[0]);
-    if (!d) {
-        char names[256] = "";
-        for (int i = 0; i < N_OPDEFS; i++) {
-            strcat(names, opdefs[i].name);
-            strcat(names, i + 1 < N_OPDEFS ? ", " : "");
-        }
-        const char *near = NULL;
-        int best = 3; /* suggest only close names: at most 2 edits */
-        for (int i = 0; i < N_OPDEFS; i++) {
-            int dist = distance(tok[0], opdefs[i].name);
-            if (dist < best) {
-                best = dist;
-                near = opdefs[i].name;
-            }
-        }
-        if (near)
-            return bad(err, pos, NULL,
-                       "unknown op \"%s\" (did you mean \"%s\"?): expected one of %s",
-                       quote(tok[0], q, sizeof q), near, names);
-        return bad(err, pos, NULL, "unknown op \"%s\": expected one of %s",
-                   quote(tok[0], q, sizeof q), names);
-    }
-    memset(op, 0, sizeof *op);
-    op->kind = d->kind;
-    op->filter = PPX_FILTER_LANCZOS3;
-    op->draft = PPX_DRAFT_SAFE;
-    op->scale[0] = 0.08;
-    op->scale[1] = 1.0;
-    op->ratio[0] = 3.0 / 4.0;
-    op->ratio[1] = 4.0 / 3.0;
-    op->color[3] = 255;
-    op->p = 1.0;
-    op->fit = (ppx_fit)-1;
+    if (!d)
+        return unknown_op(pos, tok[0], err);
+    op_defaults(op, d->kind);
     const char *positional = NULL;
     unsigned seen = 0;
     int rc;
@@ -363,102 +609,29 @@ static int parse_op(int pos, char **tok, int ntok, ppx_op *op, ppx_err *err)
                 return rc;
             continue;
         }
-        int takes = d->usage[0] && d->usage[0] != '[';
-        if (!takes || positional)
+        if (!d->args[0] || positional)
             return bad(err, pos, d->name, "unexpected argument \"%s\": usage: %s %s",
                        quote(tok[i], q, sizeof q), d->name,
-                       d->usage[0] ? d->usage : "(no arguments)");
+                       d->args[0] || d->keys[0] ? op_usage(d, usage, sizeof usage)
+                                                : "(no arguments)");
         positional = tok[i];
     }
-    int single = 0;
     switch (d->kind) {
     case PPX_OP_RESIZE:
     case PPX_OP_CENTER_CROP:
     case PPX_OP_RANDOM_CROP:
     case PPX_OP_PAD:
-        if (!positional)
-            return bad(err, pos, d->name, "missing size: expected W or WxH");
-        if (parse_size(positional, &op->w, &op->h, &single))
-            return bad(err, pos, d->name, "bad size \"%s\": expected W or WxH (1..%u)",
-                       quote(positional, q, sizeof q), MAX_SIDE);
-        if (d->kind == PPX_OP_RESIZE) {
-            if (op->fit == (ppx_fit)-1)
-                op->fit = single ? PPX_FIT_SHORTER : PPX_FIT_FILL;
-            if (!single && (op->fit == PPX_FIT_SHORTER || op->fit == PPX_FIT_LONGER))
-                return bad(err, pos, d->name, "fit=%s needs one size S, not \"%s\"",
-                           ppx_fit_name(op->fit), quote(positional, q, sizeof q));
-            op->single = op->fit == PPX_FIT_SHORTER || op->fit == PPX_FIT_LONGER;
-        }
-        break;
-    case PPX_OP_CROP: {
-        uint32_t v[4];
-        int n = 0;
-        if (!positional)
-            return bad(err, pos, d->name, "missing box: expected X,Y,W,H");
-        for (const char *s = positional; n < 4; n++) {
-            const char *comma = strchr(s, ',');
-            size_t len = comma ? (size_t)(comma - s) : strlen(s);
-            uint32_t lo = n < 2 ? 0 : 1, hi = n < 2 ? 2147483647u : MAX_SIDE;
-            if (parse_uint(s, len, lo, hi, &v[n]) || (n < 3) != (comma != NULL))
-                break;
-            s = comma ? comma + 1 : s + len;
-        }
-        if (n != 4)
-            return bad(err, pos, d->name,
-                       "bad box \"%s\": expected X,Y,W,H (whole numbers, W and H 1..%u)",
-                       quote(positional, q, sizeof q), MAX_SIDE);
-        op->x = v[0];
-        op->y = v[1];
-        op->w = v[2];
-        op->h = v[3];
-        break;
-    }
+        return finish_sized(d, pos, positional, op, err);
+    case PPX_OP_CROP:
+        return finish_crop(d, pos, positional, op, err);
     case PPX_OP_FLIP:
-        if (!positional)
-            return bad(err, pos, d->name, "missing direction: expected h or v");
-        if (strcmp(positional, "h") != 0 && strcmp(positional, "v") != 0)
-            return bad(err, pos, d->name, "bad direction \"%s\": expected h or v",
-                       quote(positional, q, sizeof q));
-        op->vertical = positional[0] == 'v';
-        break;
     case PPX_OP_ROTATE:
-        if (!positional)
-            return bad(err, pos, d->name, "missing angle: expected 90, 180 or 270");
-        if (strcmp(positional, "90") == 0)
-            op->degrees = 90;
-        else if (strcmp(positional, "180") == 0)
-            op->degrees = 180;
-        else if (strcmp(positional, "270") == 0)
-            op->degrees = 270;
-        else
-            return bad(err, pos, d->name, "bad angle \"%s\": expected 90, 180 or 270",
-                       quote(positional, q, sizeof q));
-        break;
-    case PPX_OP_NORMALIZE: {
-        unsigned nm = op->nvals & 15, ns = op->nvals >> 4;
-        if (nm == 0) {
-            op->mean[0] = 0.0f;
-            nm = 1;
-        }
-        if (ns == 0) {
-            op->std[0] = 1.0f;
-            ns = 1;
-        }
-        if (nm != ns && nm != 1 && ns != 1)
-            return bad(err, pos, d->name, "mean has %u values but std has %u", nm, ns);
-        op->nvals = nm > ns ? nm : ns;
-        for (unsigned i = 1; i < op->nvals; i++) {
-            if (nm == 1)
-                op->mean[i] = op->mean[0];
-            if (ns == 1)
-                op->std[i] = op->std[0];
-        }
-        break;
-    }
+        return finish_turn(d, pos, positional, op, err);
+    case PPX_OP_NORMALIZE:
+        return finish_normalize(d, pos, op, err);
     default:
-        break;
+        return 0;
     }
-    return 0;
 }
 
 /* ---- Canonical text ---- */
@@ -654,6 +827,8 @@ void ppx_pipeline_print_ops(FILE *f)
                "    autorotate | resize 256 | random-crop 224 scale=0.08,1 | flip h p=0.5\n\n");
     for (int i = 0; i < N_OPDEFS; i++) {
         const opdef *d = &opdefs[i];
-        fprintf(f, "  %s%s%s\n      %s\n", d->name, d->usage[0] ? " " : "", d->usage, d->help);
+        char usage[256];
+        op_usage(d, usage, sizeof usage);
+        fprintf(f, "  %s%s%s\n      %s\n", d->name, usage[0] ? " " : "", usage, d->help);
     }
 }

@@ -345,6 +345,33 @@ static int cluster(const ppx_print *v, const uint32_t *comp, uint32_t k, const u
     return 0;
 }
 
+/* Joins in parent every two of the m distinct values uv within Hamming distance D, one
+ * band pass of the multi-index at a time. */
+static int join_near(const uint64_t *uv, uint32_t m, int D, uint32_t *parent, ppx_dups *d)
+{
+    plan p = make_plan(D, m);
+    int wmax = 0;
+    for (int b = 0; b < p.m; b++)
+        wmax = p.width[b] > wmax ? p.width[b] : wmax;
+    index_ctx x = {.uv = uv, .n = m, .D = D, .parent = parent};
+    x.off = malloc((((size_t)1 << wmax) + 1) * sizeof *x.off);
+    x.h = malloc(m * sizeof *x.h);
+    x.id = malloc(m * sizeof *x.id);
+    int rc = PPX_ENOMEM;
+    if (x.off && x.h && x.id) {
+        for (int b = 0; b < p.m; b++)
+            if (p.t[b] >= 0)
+                band_pass(&x, p.shift[b], p.width[b], p.t[b]);
+        d->bands = p.m;
+        d->compared = x.compared;
+        rc = 0;
+    }
+    free(x.off);
+    free(x.h);
+    free(x.id);
+    return rc;
+}
+
 /* Near groups: distinct values, the multi-index, then the sets it joined. */
 static int near_groups(const ppx_print *v, uint32_t n, int D, group_list *out, ppx_dups *d)
 {
@@ -357,7 +384,6 @@ static int near_groups(const ppx_print *v, uint32_t n, int D, group_list *out, p
     uint32_t *parent = NULL, *count = NULL, *order = NULL, *lead = NULL, *leaders = NULL;
     assignment *as = NULL;
     size_t *pos = NULL, cap_l = 0, cap_a = 0, cap_p = 0;
-    index_ctx x = {0};
     if (!key || !tk || !val || !tv || !vid)
         goto out;
     /* Distinct values: images with the same phash are one node. */
@@ -387,29 +413,8 @@ static int near_groups(const ppx_print *v, uint32_t n, int D, group_list *out, p
         goto out;
     for (uint32_t i = 0; i < m; i++)
         parent[i] = i;
-    if (D > 0 && m > 1) {
-        plan p = make_plan(D, m);
-        int wmax = 0;
-        for (int b = 0; b < p.m; b++)
-            wmax = p.width[b] > wmax ? p.width[b] : wmax;
-        x = (index_ctx){.uv = uv, .n = m, .D = D, .parent = parent};
-        x.off = malloc((((size_t)1 << wmax) + 1) * sizeof *x.off);
-        x.h = malloc(m * sizeof *x.h);
-        x.id = malloc(m * sizeof *x.id);
-        if (!x.off || !x.h || !x.id)
-            goto out;
-        for (int b = 0; b < p.m; b++)
-            if (p.t[b] >= 0)
-                band_pass(&x, p.shift[b], p.width[b], p.t[b]);
-        d->bands = p.m;
-        d->compared = x.compared;
-        free(x.off);
-        free(x.h);
-        free(x.id);
-        x.off = NULL;
-        x.h = NULL;
-        x.id = NULL;
-    }
+    if (D > 0 && m > 1 && join_near(uv, m, D, parent, d))
+        goto out;
     /* The joined sets, each in listing order: a counting sort of positions by root. */
     count = calloc((size_t)m + 1, sizeof *count);
     order = malloc(nn * sizeof *order);
@@ -450,9 +455,6 @@ out:
     free(leaders);
     free(as);
     free(pos);
-    free(x.off);
-    free(x.h);
-    free(x.id);
     return rc;
 }
 

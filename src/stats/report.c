@@ -75,177 +75,199 @@ static void shards_json(ppx_json *j, const ppx_report *r)
     ppx_json_arr_end(j);
 }
 
-int ppx_report_json(const ppx_report *r, ppx_buf *out)
+/* What ran: version, outcome, command, paths, pipeline, ranks and workers. */
+static void run_json(ppx_json *j, const ppx_report *r)
 {
-    ppx_json j;
-    ppx_json_init(&j, out);
-    const ppx_stats *s = r->stats;
-    ppx_json_obj(&j);
-    ppx_json_key(&j, "version");
-    ppx_json_str(&j, PPX_VERSION);
-    ppx_json_key(&j, "complete");
-    ppx_json_bool(&j, r->complete);
+    ppx_json_key(j, "version");
+    ppx_json_str(j, PPX_VERSION);
+    ppx_json_key(j, "complete");
+    ppx_json_bool(j, r->complete);
     /* Always present, so that a reader needs no special case; the caller may have set a
      * reason although nothing stopped the run, which would only mislead. */
-    ppx_json_key(&j, "stop_reason");
-    ppx_json_str(&j, r->complete ? "" : r->stop_reason);
-    ppx_json_key(&j, "exit_code");
-    ppx_json_i64(&j, r->exit_code);
+    ppx_json_key(j, "stop_reason");
+    ppx_json_str(j, r->complete ? "" : r->stop_reason);
+    ppx_json_key(j, "exit_code");
+    ppx_json_i64(j, r->exit_code);
     if (r->command_line) {
-        ppx_json_key(&j, "command_line");
-        ppx_json_str(&j, r->command_line);
+        ppx_json_key(j, "command_line");
+        ppx_json_str(j, r->command_line);
     }
-    ppx_json_key(&j, "input");
-    ppx_json_str(&j, r->input);
+    ppx_json_key(j, "input");
+    ppx_json_str(j, r->input);
     /* Always present (a reader indexes it without a special case); null for
      * prepix stats, which has no OUTDIR. */
-    ppx_json_key(&j, "outdir");
+    ppx_json_key(j, "outdir");
     if (r->outdir)
-        ppx_json_str(&j, r->outdir);
+        ppx_json_str(j, r->outdir);
     else
-        ppx_json_null(&j);
-    ppx_json_key(&j, "pipeline");
-    ppx_json_str(&j, r->pipeline);
-    ppx_json_key(&j, "format");
-    ppx_json_str(&j, r->format);
-    ppx_json_key(&j, "ranks");
-    ppx_json_i64(&j, r->ranks);
-    ppx_json_key(&j, "workers");
-    ppx_json_arr(&j);
+        ppx_json_null(j);
+    ppx_json_key(j, "pipeline");
+    ppx_json_str(j, r->pipeline);
+    ppx_json_key(j, "format");
+    ppx_json_str(j, r->format);
+    ppx_json_key(j, "ranks");
+    ppx_json_i64(j, r->ranks);
+    ppx_json_key(j, "workers");
+    ppx_json_arr(j);
     for (int i = 0; i < r->ranks; i++)
-        ppx_json_i64(&j, r->per_rank[i].workers);
-    ppx_json_arr_end(&j);
+        ppx_json_i64(j, r->per_rank[i].workers);
+    ppx_json_arr_end(j);
+}
 
-    ppx_json_key(&j, "images");
-    ppx_json_obj(&j);
-    ppx_json_key(&j, "total");
-    ppx_json_u64(&j, s->total);
-    ppx_json_key(&j, "ok");
-    ppx_json_u64(&j, s->ok);
-    ppx_json_key(&j, "failed");
-    ppx_json_u64(&j, s->failed);
-    ppx_json_key(&j, "skipped");
-    ppx_json_u64(&j, r->skipped);
-    ppx_json_obj_end(&j);
+/* What was counted: images, exclusions, resumption, bytes, time. */
+static void counts_json(ppx_json *j, const ppx_report *r)
+{
+    const ppx_stats *s = r->stats;
+    ppx_json_key(j, "images");
+    ppx_json_obj(j);
+    ppx_json_key(j, "total");
+    ppx_json_u64(j, s->total);
+    ppx_json_key(j, "ok");
+    ppx_json_u64(j, s->ok);
+    ppx_json_key(j, "failed");
+    ppx_json_u64(j, s->failed);
+    ppx_json_key(j, "skipped");
+    ppx_json_u64(j, r->skipped);
+    ppx_json_obj_end(j);
     /* Inputs --exclude left out: not in images.total, which counts what the run took. */
-    ppx_json_key(&j, "excluded");
-    ppx_json_u64(&j, r->excluded);
+    ppx_json_key(j, "excluded");
+    ppx_json_u64(j, r->excluded);
 
-    ppx_json_key(&j, "resumed");
-    ppx_json_obj(&j);
-    ppx_json_key(&j, "chunks");
-    ppx_json_u64(&j, r->resumed_chunks);
-    ppx_json_key(&j, "images");
-    ppx_json_u64(&j, r->resumed_images);
-    ppx_json_obj_end(&j);
+    ppx_json_key(j, "resumed");
+    ppx_json_obj(j);
+    ppx_json_key(j, "chunks");
+    ppx_json_u64(j, r->resumed_chunks);
+    ppx_json_key(j, "images");
+    ppx_json_u64(j, r->resumed_images);
+    ppx_json_obj_end(j);
 
-    ppx_json_key(&j, "bytes");
-    ppx_json_obj(&j);
-    ppx_json_key(&j, "read");
-    ppx_json_u64(&j, s->bytes_read);
-    ppx_json_key(&j, "written");
-    ppx_json_u64(&j, s->bytes_written);
-    ppx_json_obj_end(&j);
+    ppx_json_key(j, "bytes");
+    ppx_json_obj(j);
+    ppx_json_key(j, "read");
+    ppx_json_u64(j, s->bytes_read);
+    ppx_json_key(j, "written");
+    ppx_json_u64(j, s->bytes_written);
+    ppx_json_obj_end(j);
 
-    ppx_json_key(&j, "elapsed_s");
-    ppx_json_dbl(&j, r->elapsed_s);
-    ppx_json_key(&j, "images_per_s");
+    ppx_json_key(j, "elapsed_s");
+    ppx_json_dbl(j, r->elapsed_s);
+    ppx_json_key(j, "images_per_s");
     uint64_t done_now = s->ok + s->failed - r->resumed_images;
-    ppx_json_dbl(&j, r->elapsed_s > 0 ? (double)done_now / r->elapsed_s : 0);
+    ppx_json_dbl(j, r->elapsed_s > 0 ? (double)done_now / r->elapsed_s : 0);
+}
 
-    ppx_json_key(&j, "channel_stats");
-    ppx_json_arr(&j);
+static void channel_stats_json(ppx_json *j, const ppx_stats *s)
+{
+    ppx_json_key(j, "channel_stats");
+    ppx_json_arr(j);
     for (int gi = 0; gi < PPX_STATS_GROUPS; gi++) {
         const ppx_group_stats *g = &s->group[gi];
         if (!g->images)
             continue;
         unsigned ch = (unsigned)(gi % 4) + 1, bits = gi >= 4 ? 16 : 8;
-        ppx_json_obj(&j);
-        ppx_json_key(&j, "channels");
-        ppx_json_u64(&j, ch);
-        ppx_json_key(&j, "bits");
-        ppx_json_u64(&j, bits);
-        ppx_json_key(&j, "images");
-        ppx_json_u64(&j, g->images);
-        ppx_json_key(&j, "pixels");
-        ppx_json_u64(&j, g->pixels);
-        ppx_json_key(&j, "bands");
-        ppx_json_arr(&j);
+        ppx_json_obj(j);
+        ppx_json_key(j, "channels");
+        ppx_json_u64(j, ch);
+        ppx_json_key(j, "bits");
+        ppx_json_u64(j, bits);
+        ppx_json_key(j, "images");
+        ppx_json_u64(j, g->images);
+        ppx_json_key(j, "pixels");
+        ppx_json_u64(j, g->pixels);
+        ppx_json_key(j, "bands");
+        ppx_json_arr(j);
         for (unsigned b = 0; b < ch; b++) {
             double mean, std;
             ppx_group_mean_std(g, bits, (int)b, &mean, &std);
-            ppx_json_obj(&j);
-            ppx_json_key(&j, "name");
-            ppx_json_str(&j, ppx__report_band_name(ch, b));
-            ppx_json_key(&j, "mean");
-            ppx_json_dbl(&j, mean);
-            ppx_json_key(&j, "std");
-            ppx_json_dbl(&j, std);
-            ppx_json_key(&j, "min");
-            ppx_json_u64(&j, g->min[b]);
-            ppx_json_key(&j, "max");
-            ppx_json_u64(&j, g->max[b]);
-            ppx_json_key(&j, "histogram");
-            ppx_json_arr(&j);
+            ppx_json_obj(j);
+            ppx_json_key(j, "name");
+            ppx_json_str(j, ppx__report_band_name(ch, b));
+            ppx_json_key(j, "mean");
+            ppx_json_dbl(j, mean);
+            ppx_json_key(j, "std");
+            ppx_json_dbl(j, std);
+            ppx_json_key(j, "min");
+            ppx_json_u64(j, g->min[b]);
+            ppx_json_key(j, "max");
+            ppx_json_u64(j, g->max[b]);
+            ppx_json_key(j, "histogram");
+            ppx_json_arr(j);
             for (int v = 0; v < 256; v++)
-                ppx_json_u64(&j, g->hist[b][v]);
-            ppx_json_arr_end(&j);
-            ppx_json_obj_end(&j);
+                ppx_json_u64(j, g->hist[b][v]);
+            ppx_json_arr_end(j);
+            ppx_json_obj_end(j);
         }
-        ppx_json_arr_end(&j);
-        ppx_json_obj_end(&j);
+        ppx_json_arr_end(j);
+        ppx_json_obj_end(j);
     }
-    ppx_json_arr_end(&j);
+    ppx_json_arr_end(j);
+}
 
-    ppx_json_key(&j, "input_sizes");
-    ppx_json_obj(&j);
-    size_stats(&j, "width", s->w_min, s->w_max, s->w_sum, s->sized);
-    size_stats(&j, "height", s->h_min, s->h_max, s->h_sum, s->sized);
-    ppx_json_obj_end(&j);
+static void sizes_ranks_json(ppx_json *j, const ppx_report *r)
+{
+    const ppx_stats *s = r->stats;
+    ppx_json_key(j, "input_sizes");
+    ppx_json_obj(j);
+    size_stats(j, "width", s->w_min, s->w_max, s->w_sum, s->sized);
+    size_stats(j, "height", s->h_min, s->h_max, s->h_sum, s->sized);
+    ppx_json_obj_end(j);
 
-    ppx_json_key(&j, "per_rank");
-    ppx_json_arr(&j);
+    ppx_json_key(j, "per_rank");
+    ppx_json_arr(j);
     for (int i = 0; i < r->ranks; i++) {
         const ppx_rank_info *p = &r->per_rank[i];
-        ppx_json_obj(&j);
-        ppx_json_key(&j, "rank");
-        ppx_json_i64(&j, p->rank);
-        ppx_json_key(&j, "host");
-        ppx_json_str(&j, p->host);
-        ppx_json_key(&j, "workers");
-        ppx_json_i64(&j, p->workers);
-        ppx_json_key(&j, "images");
-        ppx_json_u64(&j, p->images);
-        ppx_json_key(&j, "failed");
-        ppx_json_u64(&j, p->failed);
-        ppx_json_key(&j, "busy_s");
-        ppx_json_dbl(&j, p->busy_s);
-        ppx_json_key(&j, "images_per_s");
-        ppx_json_dbl(&j, p->elapsed_s > 0 ? (double)p->images / p->elapsed_s : 0);
-        ppx_json_obj_end(&j);
+        ppx_json_obj(j);
+        ppx_json_key(j, "rank");
+        ppx_json_i64(j, p->rank);
+        ppx_json_key(j, "host");
+        ppx_json_str(j, p->host);
+        ppx_json_key(j, "workers");
+        ppx_json_i64(j, p->workers);
+        ppx_json_key(j, "images");
+        ppx_json_u64(j, p->images);
+        ppx_json_key(j, "failed");
+        ppx_json_u64(j, p->failed);
+        ppx_json_key(j, "busy_s");
+        ppx_json_dbl(j, p->busy_s);
+        ppx_json_key(j, "images_per_s");
+        ppx_json_dbl(j, p->elapsed_s > 0 ? (double)p->images / p->elapsed_s : 0);
+        ppx_json_obj_end(j);
     }
-    ppx_json_arr_end(&j);
+    ppx_json_arr_end(j);
+}
 
-    if (r->shards_state == PPX_REPORT_SHARDS_LISTED)
-        shards_json(&j, r);
-
-    ppx_json_key(&j, "failures");
-    ppx_json_arr(&j);
+static void failures_json(ppx_json *j, const ppx_report *r)
+{
+    ppx_json_key(j, "failures");
+    ppx_json_arr(j);
     for (size_t i = 0; i < r->failures->n; i++) {
         const ppx_failure *f = &r->failures->v[i];
-        ppx_json_obj(&j);
-        ppx_json_key(&j, "path");
-        ppx_json_str(&j, r->fail_paths[i]);
-        ppx_json_key(&j, "stage");
-        ppx_json_str(&j, ppx_stage_name(f->stage));
-        ppx_json_key(&j, "code");
-        ppx_json_str(&j, ppx_err_name(f->code));
-        ppx_json_key(&j, "error");
-        ppx_json_str(&j, f->msg);
-        ppx_json_obj_end(&j);
+        ppx_json_obj(j);
+        ppx_json_key(j, "path");
+        ppx_json_str(j, r->fail_paths[i]);
+        ppx_json_key(j, "stage");
+        ppx_json_str(j, ppx_stage_name(f->stage));
+        ppx_json_key(j, "code");
+        ppx_json_str(j, ppx_err_name(f->code));
+        ppx_json_key(j, "error");
+        ppx_json_str(j, f->msg);
+        ppx_json_obj_end(j);
     }
-    ppx_json_arr_end(&j);
+    ppx_json_arr_end(j);
+}
 
+int ppx_report_json(const ppx_report *r, ppx_buf *out)
+{
+    ppx_json j;
+    ppx_json_init(&j, out);
+    ppx_json_obj(&j);
+    run_json(&j, r);
+    counts_json(&j, r);
+    channel_stats_json(&j, r->stats);
+    sizes_ranks_json(&j, r);
+    if (r->shards_state == PPX_REPORT_SHARDS_LISTED)
+        shards_json(&j, r);
+    failures_json(&j, r);
     if (r->dups) {
         ppx_json_key(&j, "duplicates");
         ppx__report_dups_json(&j, r->dups);

@@ -600,125 +600,129 @@ static const char css[] =
     "@media (max-width:40rem){main{padding:1rem .75rem 2rem}th,td{padding:.3rem .45rem}}"
     "@media print{main{max-width:none;padding:0}}";
 
-int ppx_report_html(const ppx_report *r, ppx_buf *out)
+static void head_section(html *h, const ppx_report *r, const char *date)
 {
-    html h = {out, 0};
     const ppx_stats *s = r->stats;
-    char v[64], date[64] = "";
-    time_t t = r->date ? r->date : time(NULL);
-    struct tm tm;
-    if (localtime_r(&t, &tm))
-        strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S %z", &tm);
-
-    raw(&h, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-            /* The browser itself then refuses any script or fetch, should a string ever
-             * slip through unescaped. */
-            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-            "style-src 'unsafe-inline'");
+    raw(h, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+           "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+           /* The browser itself then refuses any script or fetch, should a string ever
+            * slip through unescaped. */
+           "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+           "style-src 'unsafe-inline'");
     /* Thumbnails of duplicates are data: URIs, never fetched. */
     if (r->dups && r->dups->n_shown)
-        raw(&h, "; img-src data:");
-    raw(&h, "\"><title>prepix report: ");
-    text(&h, r->input);
-    raw(&h, "</title><style>");
-    raw(&h, css);
-    raw(&h, "</style></head><body><main>\n<header><h1>prepix report</h1>");
+        raw(h, "; img-src data:");
+    raw(h, "\"><title>prepix report: ");
+    text(h, r->input);
+    raw(h, "</title><style>");
+    raw(h, css);
+    raw(h, "</style></head><body><main>\n<header><h1>prepix report</h1>");
     if (r->complete)
-        put(&h, "<span class=\"badge %s\" id=\"status\">%s</span>", s->failed ? "warn" : "ok",
+        put(h, "<span class=\"badge %s\" id=\"status\">%s</span>", s->failed ? "warn" : "ok",
             s->failed ? "complete, with failures" : "complete");
     else {
-        raw(&h, "<span class=\"badge bad\" id=\"status\">stopped early: ");
-        text(&h, r->stop_reason);
-        raw(&h, "</span>");
+        raw(h, "<span class=\"badge bad\" id=\"status\">stopped early: ");
+        text(h, r->stop_reason);
+        raw(h, "</span>");
     }
-    put(&h, "<span class=\"muted\">exit code %d &#183; %s</span></header>\n", r->exit_code, date);
+    put(h, "<span class=\"muted\">exit code %d &#183; %s</span></header>\n", r->exit_code, date);
+}
 
+static void warnings_section(html *h, const ppx_report *r)
+{
     /* Warnings come first: they are what a person would otherwise miss. */
-    raw(&h, "<section id=\"warnings\">");
+    raw(h, "<section id=\"warnings\">");
     if (r->n_warnings) {
-        put(&h, "<div class=\"box\"><h2>Warnings (%zu)</h2><ul>", r->n_warnings);
+        put(h, "<div class=\"box\"><h2>Warnings (%zu)</h2><ul>", r->n_warnings);
         for (size_t i = 0; i < r->n_warnings; i++) {
-            raw(&h, "<li>");
-            text(&h, r->warnings[i]);
-            raw(&h, "</li>");
+            raw(h, "<li>");
+            text(h, r->warnings[i]);
+            raw(h, "</li>");
         }
-        raw(&h, "</ul></div>");
+        raw(h, "</ul></div>");
     } else {
-        raw(&h, "<p class=\"none\">No warnings.</p>");
+        raw(h, "<p class=\"none\">No warnings.</p>");
     }
-    raw(&h, "</section>\n");
+    raw(h, "</section>\n");
+}
 
+static void summary_section(html *h, const ppx_report *r)
+{
+    const ppx_stats *s = r->stats;
+    char v[64];
     /* The counts at a glance. */
     uint64_t done_now = s->ok + s->failed - r->resumed_images;
-    raw(&h, "<section id=\"summary\"><div class=\"cards\">");
+    raw(h, "<section id=\"summary\"><div class=\"cards\">");
     snprintf(v, sizeof v, "%llu", (unsigned long long)s->total);
-    card(&h, "", "images", v);
+    card(h, "", "images", v);
     snprintf(v, sizeof v, "%llu", (unsigned long long)s->ok);
-    card(&h, "ok", "ok", v);
+    card(h, "ok", "ok", v);
     snprintf(v, sizeof v, "%llu", (unsigned long long)s->failed);
-    card(&h, s->failed ? "bad" : "", "failed", v);
+    card(h, s->failed ? "bad" : "", "failed", v);
     snprintf(v, sizeof v, "%llu", (unsigned long long)r->skipped);
-    card(&h, "", "skipped (not images)", v);
+    card(h, "", "skipped (not images)", v);
     if (r->resumed_images) {
         snprintf(v, sizeof v, "%llu", (unsigned long long)r->resumed_images);
-        card(&h, "", "resumed", v);
+        card(h, "", "resumed", v);
     }
     snprintf(v, sizeof v, "%.2f s", r->elapsed_s);
-    card(&h, "", "elapsed", v);
+    card(h, "", "elapsed", v);
     snprintf(v, sizeof v, "%.1f", r->elapsed_s > 0 ? (double)done_now / r->elapsed_s : 0.0);
-    card(&h, "", "images / s", v);
+    card(h, "", "images / s", v);
     snprintf(v, sizeof v, "%.1f MB", (double)s->bytes_read / 1e6);
-    card(&h, "", "read", v);
+    card(h, "", "read", v);
     snprintf(v, sizeof v, "%.1f MB", (double)s->bytes_written / 1e6);
-    card(&h, "", "written", v);
-    raw(&h, "</div></section>\n");
+    card(h, "", "written", v);
+    raw(h, "</div></section>\n");
+}
 
+static void run_section(html *h, const ppx_report *r, const char *date)
+{
     /* What was asked and how it ended. */
-    raw(&h, "<section id=\"run\"><h2>Run</h2><dl class=\"meta\">");
-    meta_row(&h, "status", r->complete ? "complete" : "stopped early", 0);
+    raw(h, "<section id=\"run\"><h2>Run</h2><dl class=\"meta\">");
+    meta_row(h, "status", r->complete ? "complete" : "stopped early", 0);
     if (!r->complete)
-        meta_row(&h, "stop reason", r->stop_reason, 0);
-    put(&h, "<dt>exit code</dt><dd>%d <span class=\"muted\">%s</span></dd>", r->exit_code,
+        meta_row(h, "stop reason", r->stop_reason, 0);
+    put(h, "<dt>exit code</dt><dd>%d <span class=\"muted\">%s</span></dd>", r->exit_code,
         exit_meaning(r->exit_code));
-    meta_row(&h, "command line", r->command_line ? r->command_line : "(not recorded)",
+    meta_row(h, "command line", r->command_line ? r->command_line : "(not recorded)",
              r->command_line != NULL);
-    meta_row(&h, "input", r->input, 1);
-    meta_row(&h, "output folder", r->outdir ? r->outdir : "(none)", r->outdir != NULL);
-    meta_row(&h, "pipeline", r->pipeline && r->pipeline[0] ? r->pipeline : "(none)", 1);
-    meta_row(&h, "format", r->format, 1);
+    meta_row(h, "input", r->input, 1);
+    meta_row(h, "output folder", r->outdir ? r->outdir : "(none)", r->outdir != NULL);
+    meta_row(h, "pipeline", r->pipeline && r->pipeline[0] ? r->pipeline : "(none)", 1);
+    meta_row(h, "format", r->format, 1);
     int workers = 0;
     for (int i = 0; i < r->ranks; i++)
         workers += r->per_rank[i].workers;
-    put(&h, "<dt>ranks</dt><dd>%d rank%s, %d worker%s</dd>", r->ranks, r->ranks == 1 ? "" : "s",
+    put(h, "<dt>ranks</dt><dd>%d rank%s, %d worker%s</dd>", r->ranks, r->ranks == 1 ? "" : "s",
         workers, workers == 1 ? "" : "s");
-    meta_row(&h, "prepix version", PPX_VERSION, 0);
-    meta_row(&h, "report date", date, 0);
-    raw(&h, "</dl></section>\n");
-    if (r->shards_state != PPX_REPORT_NO_SHARDS)
-        shards_section(&h, r);
-    if (r->shards_state == PPX_REPORT_SHARDS_LISTED)
-        classes_section(&h, r);
-    if (r->dups)
-        duplicates_section(&h, r->dups);
+    meta_row(h, "prepix version", PPX_VERSION, 0);
+    meta_row(h, "report date", date, 0);
+    raw(h, "</dl></section>\n");
+}
 
-    raw(&h, "<section id=\"channels\"><h2>Channel statistics</h2>\n");
+static void channels_section(html *h, const ppx_stats *s)
+{
+    raw(h, "<section id=\"channels\"><h2>Channel statistics</h2>\n");
     int groups = 0;
     for (int gi = 0; gi < PPX_STATS_GROUPS; gi++) {
         const ppx_group_stats *g = &s->group[gi];
         if (!g->images)
             continue;
-        channel_group(&h, g, (unsigned)(gi % 4) + 1, gi >= 4 ? 16 : 8);
+        channel_group(h, g, (unsigned)(gi % 4) + 1, gi >= 4 ? 16 : 8);
         groups++;
     }
     if (!groups)
-        raw(&h, "<p class=\"muted\">No image was processed.</p>");
-    raw(&h, "</section>\n");
+        raw(h, "<p class=\"muted\">No image was processed.</p>");
+    raw(h, "</section>\n");
+}
 
-    raw(&h, "<section id=\"sizes\"><h2>Input sizes</h2>\n");
+static void sizes_section(html *h, const ppx_stats *s)
+{
+    raw(h, "<section id=\"sizes\"><h2>Input sizes</h2>\n");
     if (s->sized) {
         double mw = (double)s->w_sum / (double)s->sized, mh = (double)s->h_sum / (double)s->sized;
-        put(&h,
+        put(h,
             "<table class=\"bands\"><thead><tr><th></th><th class=\"n\">min</th>"
             "<th class=\"n\">mean</th><th class=\"n\">max</th></tr></thead><tbody>"
             "<tr><td>width</td><td class=\"n\">%llu</td><td class=\"n\">%.0f</td>"
@@ -732,13 +736,13 @@ int ppx_report_html(const ppx_report *r, ppx_buf *out)
         const char *names[2] = {"width", "height"};
         uint64_t mn[2] = {s->w_min, s->h_min}, mxx[2] = {s->w_max, s->h_max};
         double mean[2] = {mw, mh};
-        put(&h,
+        put(h,
             "<svg width=\"%d\" height=\"84\" viewBox=\"0 0 %d 84\" role=\"img\" "
             "aria-label=\"input size ranges\">",
             PLOT_W, PLOT_W);
         for (int i = 0; i < 2; i++) {
             int y = 8 + i * 30;
-            put(&h,
+            put(h,
                 "<text x=\"0\" y=\"%d\">%s</text><rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" "
                 "height=\"14\" rx=\"2\" fill=\"#9ecbff\"/><line x1=\"%.1f\" x2=\"%.1f\" "
                 "y1=\"%d\" y2=\"%d\" stroke=\"#0550ae\" stroke-width=\"2\"/>",
@@ -746,22 +750,25 @@ int ppx_report_html(const ppx_report *r, ppx_buf *out)
                 (double)(mxx[i] - mn[i]) * scale + 1, 50 + mean[i] * scale, 50 + mean[i] * scale,
                 y - 2, y + 16);
         }
-        put(&h,
+        put(h,
             "<line x1=\"50\" x2=\"490\" y1=\"70\" y2=\"70\" class=\"tick\"/>"
             "<text x=\"50\" y=\"82\">0</text><text x=\"490\" y=\"82\" text-anchor=\"end\">"
             "%llu px</text></svg>\n",
             (unsigned long long)big);
     } else {
-        raw(&h, "<p class=\"muted\">No input size is known.</p>");
+        raw(h, "<p class=\"muted\">No input size is known.</p>");
     }
-    raw(&h, "</section>\n");
+    raw(h, "</section>\n");
+}
 
+static void ranks_section(html *h, const ppx_report *r)
+{
     /* Wide tables scroll in a box of their own: the page keeps the window's width. */
-    raw(&h, "<section id=\"ranks\"><h2>Ranks</h2>\n<div class=\"scroll\"><table><thead><tr>"
-            "<th class=\"n\">rank</th>"
-            "<th>host</th><th class=\"n\">workers</th><th class=\"n\">images</th>"
-            "<th class=\"n\">failed</th><th class=\"n\">busy s</th><th class=\"n\">images/s</th>"
-            "<th>throughput</th></tr></thead><tbody>");
+    raw(h, "<section id=\"ranks\"><h2>Ranks</h2>\n<div class=\"scroll\"><table><thead><tr>"
+           "<th class=\"n\">rank</th>"
+           "<th>host</th><th class=\"n\">workers</th><th class=\"n\">images</th>"
+           "<th class=\"n\">failed</th><th class=\"n\">busy s</th><th class=\"n\">images/s</th>"
+           "<th>throughput</th></tr></thead><tbody>");
     double best = 0;
     for (int i = 0; i < r->ranks; i++) {
         double ips = r->per_rank[i].elapsed_s > 0
@@ -773,42 +780,72 @@ int ppx_report_html(const ppx_report *r, ppx_buf *out)
     for (int i = 0; i < r->ranks; i++) {
         const ppx_rank_info *p = &r->per_rank[i];
         double ips = p->elapsed_s > 0 ? (double)p->images / p->elapsed_s : 0;
-        put(&h, "<tr><td class=\"n\">%d</td><td>", p->rank);
-        text(&h, p->host);
-        put(&h,
+        put(h, "<tr><td class=\"n\">%d</td><td>", p->rank);
+        text(h, p->host);
+        put(h,
             "</td><td class=\"n\">%d</td><td class=\"n\">%llu</td><td class=\"n\">%llu</td>"
             "<td class=\"n\">%.2f</td><td class=\"n\">%.1f</td><td><span class=\"bar\" "
             "style=\"width:%.1fpx\"></span></td></tr>",
             p->workers, (unsigned long long)p->images, (unsigned long long)p->failed, p->busy_s,
             ips, best > 0 ? 160.0 * ips / best : 0.0);
     }
-    raw(&h, "</tbody></table></div></section>\n");
+    raw(h, "</tbody></table></div></section>\n");
+}
 
-    put(&h, "<section id=\"failures\"><h2>Failures (%zu)</h2>\n", r->failures->n);
+static void failures_section(html *h, const ppx_report *r)
+{
+    put(h, "<section id=\"failures\"><h2>Failures (%zu)</h2>\n", r->failures->n);
     if (r->failures->n) {
-        raw(&h, "<div class=\"scroll\"><table><thead><tr><th>path</th><th>stage</th>"
-                "<th>code</th><th>reason</th>"
-                "</tr></thead><tbody>");
+        raw(h, "<div class=\"scroll\"><table><thead><tr><th>path</th><th>stage</th>"
+               "<th>code</th><th>reason</th>"
+               "</tr></thead><tbody>");
         size_t show = r->failures->n < MAX_FAILURE_ROWS ? r->failures->n : MAX_FAILURE_ROWS;
         for (size_t i = 0; i < show; i++) {
             const ppx_failure *f = &r->failures->v[i];
-            raw(&h, "<tr><td class=\"path\">");
-            text(&h, r->fail_paths[i]);
-            put(&h, "</td><td>%s</td><td><code>%s</code></td><td>", ppx_stage_name(f->stage),
+            raw(h, "<tr><td class=\"path\">");
+            text(h, r->fail_paths[i]);
+            put(h, "</td><td>%s</td><td><code>%s</code></td><td>", ppx_stage_name(f->stage),
                 ppx_err_name(f->code));
-            text(&h, f->msg);
-            raw(&h, "</td></tr>");
+            text(h, f->msg);
+            raw(h, "</td></tr>");
         }
-        raw(&h, "</tbody></table></div>\n");
+        raw(h, "</tbody></table></div>\n");
         if (r->failures->n > show)
-            put(&h,
+            put(h,
                 "<p class=\"muted\">&#8230; and %zu more: the JSON report lists every "
                 "failure.</p>\n",
                 r->failures->n - show);
     } else {
-        raw(&h, "<p class=\"muted\">No image failed.</p>\n");
+        raw(h, "<p class=\"muted\">No image failed.</p>\n");
     }
-    raw(&h, "</section>\n<footer>prepix ");
+    raw(h, "</section>\n");
+}
+
+int ppx_report_html(const ppx_report *r, ppx_buf *out)
+{
+    html h = {out, 0};
+    char date[64] = "";
+    time_t t = r->date ? r->date : time(NULL);
+    struct tm tm;
+    if (localtime_r(&t, &tm))
+        strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S %z", &tm);
+
+    head_section(&h, r, date);
+    warnings_section(&h, r);
+    summary_section(&h, r);
+    run_section(&h, r, date);
+    if (r->shards_state != PPX_REPORT_NO_SHARDS)
+        shards_section(&h, r);
+    if (r->shards_state == PPX_REPORT_SHARDS_LISTED)
+        classes_section(&h, r);
+    if (r->dups)
+        duplicates_section(&h, r->dups);
+
+    channels_section(&h, r->stats);
+    sizes_section(&h, r->stats);
+    ranks_section(&h, r);
+    failures_section(&h, r);
+    raw(&h, "<footer>prepix ");
     text(&h, PPX_VERSION);
     raw(&h, " &#183; report made ");
     text(&h, date);

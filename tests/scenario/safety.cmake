@@ -20,7 +20,7 @@ foreach(c unreadable_folder empty_input whole_tree max_failures_resume)
   ppx_sh_test(NAME run.accounting.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
               ARGS ${CMAKE_CURRENT_LIST_DIR}/test_accounting.py ${c} LABELS unit TIMEOUT 300)
 endforeach()
-foreach(c socket_especial format_aliases report_unwritable resume_refused_says_how option_ranges
+foreach(c socket_especial format_aliases help_text report_unwritable resume_refused_says_how option_ranges
           stop_grace)
   ppx_sh_test(NAME run.messages.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
               ARGS ${CMAKE_CURRENT_LIST_DIR}/test_messages.py ${c} LABELS unit TIMEOUT 300)

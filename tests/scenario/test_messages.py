@@ -47,6 +47,15 @@ def format_aliases():
     check("jpg" in p.stdout and "any case" in p.stdout, "--help does not list -f jpg")
 
 
+def help_text():
+    """--help is printed as written: no printf escape (a doubled percent sign) shows through."""
+    for args in (["--help"], ["run", "--help"]):
+        p = run(args)
+        check(p.returncode == 0, f"{args}: exit {p.returncode}")
+        bad = [line for line in p.stdout.splitlines() if "%%" in line]
+        check(not bad, f"{args}: {bad}")
+
+
 def report_unwritable():
     """A report that cannot be written: exit 1, and no 'report: PATH' line claiming it."""
     t = tmpdir()
@@ -116,6 +125,6 @@ def stop_grace():
 
 
 if __name__ == "__main__":
-    sys.exit(main({f.__name__: f for f in (socket_especial, format_aliases, report_unwritable,
+    sys.exit(main({f.__name__: f for f in (socket_especial, format_aliases, help_text, report_unwritable,
                                            resume_refused_says_how, option_ranges,
                                            stop_grace)}))
