@@ -82,6 +82,9 @@ typedef enum {
         PPX_STAGE__COUNT
 } ppx_stage;
 
+/* The longest path prepix builds or copies, NUL included (Linux's PATH_MAX):
+ * the one size of path buffers across the tree. */
+#define PPX_PATH_MAX 4096
 #define PPX_ERR_MSG_MAX 384
 
 /* Caller-owned error record. Plain data: it may be copied through a pipe. */

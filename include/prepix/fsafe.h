@@ -17,7 +17,6 @@
 
 #include "prepix/buf.h"
 #include "prepix/error.h"
-#include "prepix/limits.h" /* PPX_PATH_MAX */
 
 /* The message of PPX_ELOOP for a link that was not to be followed: the
  * caller that knows which option would follow it may say so. */

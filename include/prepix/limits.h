@@ -20,10 +20,6 @@ typedef struct {
 
 #define PPX_DEFAULT_MAX_PIXELS 268435456ULL /* 2^28, DESIGN.md */
 
-/* The longest path or key prepix handles, terminating NUL included (Linux's
- * PATH_MAX): the one size of every path buffer. */
-#define PPX_PATH_MAX 4096
-
 /* Fills l with the defaults (max_pixels = 2^28, 65535 per side, 2 GiB files,
  * 1000 JPEG scans, 1000 warnings). */
 void ppx_limits_default(ppx_limits *l);

@@ -1,21 +1,15 @@
 /* prepix: the command line. The only place that decides the process's exit
  * code; all the work is in the library. */
-#include <errno.h>
-#include <getopt.h>
-#include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/inspect_archive.h"
 #include "cli/options.h"
 #include "prepix/archive.h"
-#include "prepix/dedup.h"
 #include "prepix/fingerprint.h"
 #include "prepix/io.h"
 #include "prepix/json.h"
@@ -143,18 +137,18 @@ static int check_format(ppx_run_config *cfg, const ppx_pipeline *pl)
 }
 
 /* Named splits: -i NAME=DIR given two or more times (docs/duplicates.md). */
-#define SPLITS_MAX PPX_SPLITS_MAX
-static const char *split_names[SPLITS_MAX], *split_paths[SPLITS_MAX];
-static char split_name_buf[SPLITS_MAX][64];
-static char split_shown[SPLITS_MAX * 4200];
+static const char *split_names[PPX_SPLITS_MAX], *split_paths[PPX_SPLITS_MAX];
+static char split_name_buf[PPX_SPLITS_MAX][64];
+/* The -i values as the report shows them: "NAME=DIR NAME=DIR ...". */
+static char split_shown[PPX_SPLITS_MAX * (sizeof split_name_buf[0] + 1 + PPX_PATH_MAX + 1)];
 
 /* The -i values ins[0..n) (n >= 2) into cfg's splits; each must read as
  * NAME=DIR, and a value that exists as written is a path, never a split.
  * 0, or EXIT_USAGE with the message printed. */
 static int parse_splits(const char *const *ins, int n, ppx_run_config *cfg)
 {
-    if (n > SPLITS_MAX) {
-        ppx_cli_usage_error("at most %d splits (-i NAME=DIR)", SPLITS_MAX);
+    if (n > PPX_SPLITS_MAX) {
+        ppx_cli_usage_error("at most %d splits (-i NAME=DIR)", PPX_SPLITS_MAX);
         return EXIT_USAGE;
     }
     size_t used = 0;
@@ -419,6 +413,74 @@ static int cmd_run(int argc, char **argv, int stats_only)
     return code;
 }
 
+/* The facts of an inspect line that only the image's format has. */
+static void put_format_facts(ppx_json *j, const ppx_info *info)
+{
+    if (info->format == PPX_FMT_JPEG) {
+        ppx_json_key(j, "progressive");
+        ppx_json_bool(j, info->progressive);
+        ppx_json_key(j, "arithmetic");
+        ppx_json_bool(j, info->arithmetic);
+    } else if (info->format == PPX_FMT_PNG) {
+        ppx_json_key(j, "interlaced");
+        ppx_json_bool(j, info->progressive);
+    } else if (info->format == PPX_FMT_TIFF) {
+        ppx_json_key(j, "tiled");
+        ppx_json_bool(j, info->tiled);
+        ppx_json_key(j, "pages");
+        ppx_json_i64(j, info->pages);
+        if (info->pages_capped) {
+            /* The codec stops counting at 2^20 directories. */
+            ppx_json_key(j, "pages_at_least");
+            ppx_json_bool(j, 1);
+        }
+        if (info->pages > 1) {
+            ppx_json_key(j, "note");
+            ppx_json_str(j, info->pages_capped
+                                ? "multi-page, at least this many pages (counting stops "
+                                  "there): prepix reads the first page"
+                                : "multi-page: prepix reads the first page");
+        }
+    } else if (info->format == PPX_FMT_WEBP) {
+        ppx_json_key(j, "lossless");
+        ppx_json_bool(j, info->lossless);
+        ppx_json_key(j, "frames");
+        ppx_json_i64(j, info->pages);
+        ppx_json_key(j, "animated");
+        ppx_json_bool(j, info->animated);
+        if (info->animated) {
+            ppx_json_key(j, "note");
+            ppx_json_str(j, "animation: prepix reads the first frame");
+        }
+    }
+}
+
+/* The header facts of an inspect line. */
+static void put_info(ppx_json *j, const ppx_info *info)
+{
+    ppx_json_key(j, "format");
+    ppx_json_str(j, ppx_format_name(info->format));
+    ppx_json_key(j, "width");
+    ppx_json_u64(j, info->width);
+    ppx_json_key(j, "height");
+    ppx_json_u64(j, info->height);
+    ppx_json_key(j, "channels");
+    ppx_json_u64(j, info->channels);
+    ppx_json_key(j, "bits");
+    ppx_json_u64(j, info->bits);
+    ppx_json_key(j, "colorspace");
+    ppx_json_str(j, ppx_colorspace_name(info->cs));
+    ppx_json_key(j, "orientation");
+    ppx_json_i64(j, info->orientation);
+    ppx_json_key(j, "alpha");
+    ppx_json_bool(j, info->has_alpha);
+    if (info->compression && info->compression[0]) {
+        ppx_json_key(j, "compression");
+        ppx_json_str(j, info->compression);
+    }
+    put_format_facts(j, info);
+}
+
 static void inspect_one(const char *path, int decode, ppx_buf *in, ppx_image *img, ppx_fp_ctx *fpc,
                         ppx_buf *line, int *bad)
 {
@@ -455,63 +517,7 @@ static void inspect_one(const char *path, int decode, ppx_buf *in, ppx_image *im
         *bad = 1;
         ppx_cli_json_error(&j, rc, &err);
     } else {
-        ppx_json_key(&j, "format");
-        ppx_json_str(&j, ppx_format_name(info.format));
-        ppx_json_key(&j, "width");
-        ppx_json_u64(&j, info.width);
-        ppx_json_key(&j, "height");
-        ppx_json_u64(&j, info.height);
-        ppx_json_key(&j, "channels");
-        ppx_json_u64(&j, info.channels);
-        ppx_json_key(&j, "bits");
-        ppx_json_u64(&j, info.bits);
-        ppx_json_key(&j, "colorspace");
-        ppx_json_str(&j, ppx_colorspace_name(info.cs));
-        ppx_json_key(&j, "orientation");
-        ppx_json_i64(&j, info.orientation);
-        ppx_json_key(&j, "alpha");
-        ppx_json_bool(&j, info.has_alpha);
-        if (info.compression && info.compression[0]) {
-            ppx_json_key(&j, "compression");
-            ppx_json_str(&j, info.compression);
-        }
-        if (info.format == PPX_FMT_JPEG) {
-            ppx_json_key(&j, "progressive");
-            ppx_json_bool(&j, info.progressive);
-            ppx_json_key(&j, "arithmetic");
-            ppx_json_bool(&j, info.arithmetic);
-        } else if (info.format == PPX_FMT_PNG) {
-            ppx_json_key(&j, "interlaced");
-            ppx_json_bool(&j, info.progressive);
-        } else if (info.format == PPX_FMT_TIFF) {
-            ppx_json_key(&j, "tiled");
-            ppx_json_bool(&j, info.tiled);
-            ppx_json_key(&j, "pages");
-            ppx_json_i64(&j, info.pages);
-            if (info.pages_capped) {
-                /* The codec stops counting at 2^20 directories. */
-                ppx_json_key(&j, "pages_at_least");
-                ppx_json_bool(&j, 1);
-            }
-            if (info.pages > 1) {
-                ppx_json_key(&j, "note");
-                ppx_json_str(&j, info.pages_capped
-                                     ? "multi-page, at least this many pages (counting stops "
-                                       "there): prepix reads the first page"
-                                     : "multi-page: prepix reads the first page");
-            }
-        } else if (info.format == PPX_FMT_WEBP) {
-            ppx_json_key(&j, "lossless");
-            ppx_json_bool(&j, info.lossless);
-            ppx_json_key(&j, "frames");
-            ppx_json_i64(&j, info.pages);
-            ppx_json_key(&j, "animated");
-            ppx_json_bool(&j, info.animated);
-            if (info.animated) {
-                ppx_json_key(&j, "note");
-                ppx_json_str(&j, "animation: prepix reads the first frame");
-            }
-        }
+        put_info(&j, &info);
         ppx_json_key(&j, "icc");
         ppx_json_bool(&j, info.has_icc);
         if (fp.valid) {

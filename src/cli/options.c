@@ -300,7 +300,9 @@ void ppx_cli_usage_error(const char *fmt, ...)
     va_end(ap);
 }
 
-void ppx_cli_opt_text(const ppx_cli_opt *o, const char *text, char *buf, size_t cap)
+/* Writes text (o's help or expect) into buf with {def}, {min} and {max}
+ * replaced by o's default and bounds; cut to cap. */
+static void opt_text(const ppx_cli_opt *o, const char *text, char *buf, size_t cap)
 {
     size_t n = 0;
     buf[0] = '\0';
@@ -347,7 +349,7 @@ static void print_option(FILE *f, const ppx_cli_opt *o)
     if (o->arg)
         w += fprintf(f, " %s", o->arg);
     fprintf(f, "%*s", w + 2 > HELP_COLUMN ? 2 : HELP_COLUMN - w, "");
-    ppx_cli_opt_text(o, o->help, text, sizeof text);
+    opt_text(o, o->help, text, sizeof text);
     for (const char *s = text; *s; s++) {
         fputc(*s, f);
         if (*s == '\n')
@@ -476,7 +478,7 @@ static void value_error(const ppx_cli_opt *o, const char *arg)
                                                   : " or ",
                                   c->word);
     } else {
-        ppx_cli_opt_text(o, o->expect ? o->expect : "", why, sizeof why);
+        opt_text(o, o->expect ? o->expect : "", why, sizeof why);
     }
     ppx_cli_usage_error("%s %s: %s", opt_tag(o, tag, sizeof tag), arg, why);
 }

@@ -97,10 +97,6 @@ void ppx_cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 
 /* Writes the usage text of `prepix --help`, options generated from the table. */
 void ppx_cli_print_usage(FILE *f);
 
-/* Writes o's help text (or, with expect set, its error text) into buf with
- * {def}, {min} and {max} replaced; cut to cap. */
-void ppx_cli_opt_text(const ppx_cli_opt *o, const char *text, char *buf, size_t cap);
-
 /* Parses the options of `prepix run|stats` (argv[0] is the command) into r,
  * defaults first. 0, EXIT_USAGE with the message printed, or -1 after --help
  * printed the usage. Leaves the checks between options to the caller. */

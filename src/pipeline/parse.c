@@ -8,6 +8,7 @@
  * position, the bad token and what was expected. */
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -5,7 +5,6 @@
 
 #include "prepix/error.h"
 #include "prepix/json.h"
-#include "prepix/limits.h"
 
 const char *ppx__report_band_name(unsigned channels, unsigned b)
 {

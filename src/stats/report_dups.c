@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "prepix/limits.h"
 #include "stats/report.h"
 
 static void member(ppx_json *j, const ppx_dup_report *d, size_t pos, size_t kept, int near)

@@ -46,6 +46,8 @@ PHOTOS = [
     "jpeg/libjxl-testdata__flower.png.im_q85_gray.jpg",  # 2268x1512 gray
     "jpeg/go-src__video-001.progressive.jpeg",  # 150x103
     "jpeg/imagemagick-6-doc__background.jpg",  # 1x118
+    "jpeg/python3-skimage__rocket.jpg",  # 640x427 (small corpus)
+    "jpeg/xplanet-images__night.jpg",  # 2048x1024 (small corpus)
 ]
 
 # Large photos for the shrink-on-load check.
@@ -55,7 +57,21 @@ LARGE = [
     "jpeg/lomiri-16.04__Wine_by_Jakkub_Mede.jpg",
     "jpeg/lomiri-16.04__life_by_Aitzol_Berasategi.jpg",
     "jpeg/libjxl-testdata__flower.png.im_q85_420.jpg",
+    "jpeg/xplanet-images__night.jpg",  # small corpus
 ]
+
+
+def present(rels):
+    """The files of rels in the corpus; those only in the large corpus, when it is absent
+    (tests/corpus/corpus_view.sh), are named and left out."""
+    have = [r for r in rels if os.path.exists(os.path.join(CORPUS, r))]
+    gone = [r for r in rels if r not in have]
+    if gone:
+        with open(os.path.join(CORPUS, "LARGE_CORPUS")) as f:
+            if f.read().strip() != "absent":
+                raise Fail("missing from the corpus: %s" % ", ".join(gone))
+        print("skipped, only in the large corpus (absent): %s" % ", ".join(gone))
+    return have
 
 PSNR_MIN_8BIT = 45.0  # issue 3: resize vs Pillow on real photos
 PSNR_MIN_HINT = 38.0  # docs/pipeline.md: decode at 1/d + resize vs full decode + resize
@@ -153,7 +169,7 @@ def resize_vs_pillow(tool, filt):
     """Every photo, several geometries (shrink, enlarge, one axis, fits):
     PSNR >= 45 dB against Pillow's Image.resize with the same filter."""
     worst, exact, total = float("inf"), 0, 0
-    for rel in PHOTOS:
+    for rel in present(PHOTOS):
         im = decode(rel)
         w, h = im.size
         tw, th = torchvision_resize_dims(w, h, 256)
@@ -248,9 +264,11 @@ def case_resize_16bit(tool):
     """The 16-bit path on real content: a 16-bit gray PNG and 8-bit photos
     widened to 16 bits, against a float64 reference of the same filters."""
     inputs = []
-    g16 = Image.open(os.path.join(CORPUS, "png/variants/gray16.png"))
-    inputs.append(("png/variants/gray16.png", np.asarray(g16).astype(np.uint16)[:, :, None]))
-    for rel in ("jpeg/python3-sklearn__china.jpg", "jpeg/opencv-doc__HappyFish.jpg"):
+    for rel in present(["png/variants/gray16.png", "png/variants/video001_gray16.png"]):
+        g16 = Image.open(os.path.join(CORPUS, rel))
+        inputs.append((rel, np.asarray(g16).astype(np.uint16)[:, :, None]))
+    for rel in present(["jpeg/python3-sklearn__china.jpg", "jpeg/opencv-doc__HappyFish.jpg",
+                        "jpeg/python3-skimage__rocket.jpg"]):
         a = arr(decode(rel)).astype(np.uint16) * 257
         inputs.append((rel, a))
     worst = float("inf")
@@ -318,7 +336,7 @@ def case_decode_hint_quality(tool):
     specs = ["resize 256", "resize 224 fit=longer", "autorotate | resize 512",
              "resize 256 filter=bilinear | center-crop 224"]
     results = []
-    for rel in LARGE:
+    for rel in present(LARGE):
         full_im = decode(rel)
         w, h = full_im.size
         full_src = tool.put(arr(full_im))
@@ -339,7 +357,8 @@ def case_decode_hint_quality(tool):
             print("  %-50s %-46s 1/%d  %.1f dB" % (rel, spec, d, p))
             check(p >= PSNR_MIN_HINT, "%s '%s': hinted PSNR %.2f < %.0f dB" % (
                 rel, spec, p, PSNR_MIN_HINT))
-    check(len(results) >= 10, "the hint was used only %d times" % len(results))
+    # Each large photo uses the hint about 4 times (one per spec): half of that at least.
+    check(len(results) >= 2 * len(present(LARGE)), "the hint was used only %d times" % len(results))
     print("hint used %d times: PSNR min %.1f, median %.1f dB" % (
         len(results), min(results), float(np.median(results))))
 
@@ -347,7 +366,7 @@ def case_decode_hint_quality(tool):
 def case_torchvision_pipeline(tool):
     """`resize 256 | center-crop 224` and friends equal Pillow driven with
     torchvision's size and offset formulas (its PIL backend)."""
-    for rel in PHOTOS:
+    for rel in present(PHOTOS):
         im = decode(rel)
         w, h = im.size
         src = tool.put(arr(im))
@@ -366,13 +385,13 @@ def case_torchvision_pipeline(tool):
         box = (w // 3, h // 4, w // 3 + w, h // 4 + 10)
         out = tool.run("crop %d,%d,%d,%d" % (box[0], box[1], w, 10), src)
         check(np.array_equal(out, arr(im.crop(box))), "%s: crop past the border" % rel)
-    print("torchvision geometry: %d photos" % len(PHOTOS))
+    print("torchvision geometry: %d photos" % len(present(PHOTOS)))
 
 
 def case_color_ops(tool):
     """grayscale = Pillow convert('L'), equalize = ImageOps.equalize,
     rgb of gray = convert('RGB'), normalize = torchvision's float32 maths."""
-    for rel in PHOTOS:
+    for rel in present(PHOTOS):
         im = decode(rel)
         a = arr(im)
         src = tool.put(a)
@@ -389,13 +408,13 @@ def case_color_ops(tool):
             out = tool.run("normalize mean=0.485,0.456,0.406 std=0.229,0.224,0.225", src)
             ref = (a.astype(np.float32) / np.float32(255) - mean) / std
             check(out.dtype == np.float32 and np.array_equal(out, ref), "%s: normalize" % rel)
-    print("colour ops identical on %d photos" % len(PHOTOS))
+    print("colour ops identical on %d photos" % len(present(PHOTOS)))
 
 
 def case_random_crop_determinism(tool):
     """Same seed and path: same crop, also from a warm context processing
     several images; another path or seed: another crop."""
-    a = arr(decode("jpeg/python3-sklearn__china.jpg"))
+    a = arr(decode("jpeg/python3-skimage__rocket.jpg"))
     spec = "random-crop 64 | flip h p=0.5"
     first = tool.run(spec, a, "--seed", "3", "--key", "train/cat/1.jpg")
     again = tool.run(spec, a, "--seed", "3", "--key", "train/cat/1.jpg")

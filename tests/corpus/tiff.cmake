@@ -8,6 +8,11 @@ set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
 file(STRINGS ${CMAKE_CURRENT_LIST_DIR}/tiff_expect.tsv _ppx_rows REGEX "^[^#]")
 foreach(_ppx_row IN LISTS _ppx_rows)
   string(REGEX REPLACE "\t.*" "" _ppx_path "${_ppx_row}")
+  if(NOT EXISTS ${PPX_CORPUS_DIR}/${_ppx_path})
+    # Only in the large corpus, which is absent: corpus.large_corpus says so.
+    math(EXPR PPX_LARGE_ONLY_TESTS "${PPX_LARGE_ONLY_TESTS} + 1")
+    continue()
+  endif()
   string(REGEX REPLACE "^tiff/" "" _ppx_name "${_ppx_path}")
   string(REPLACE "/" "." _ppx_name "${_ppx_name}")
   ppx_sh_test(NAME corpus.tiff.${_ppx_name} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/tifpng_check.sh

@@ -63,3 +63,15 @@ foreach(input ${PPX_FUZZ_INPUTS})
   add_test(NAME fuzz.decode.${case} COMMAND fuzz_decode ${input})
   set_tests_properties(fuzz.decode.${case} PROPERTIES LABELS fuzz SKIP_RETURN_CODE 77 TIMEOUT 30)
 endforeach()
+
+# The outcome of each regression file (tests/fuzz/regressions_expect.tsv): beyond "no crash",
+# the code it fails with (or that it decodes), fuzz.expect.<file>.
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+             ${PPX_FUZZ_SRC}/regressions_expect.tsv)
+file(GLOB PPX_FUZZ_REGRESSIONS CONFIGURE_DEPENDS ${PPX_FUZZ_SRC}/regressions/*)
+list(SORT PPX_FUZZ_REGRESSIONS)
+foreach(input ${PPX_FUZZ_REGRESSIONS})
+  get_filename_component(case ${input} NAME)
+  ppx_sh_test(NAME fuzz.expect.${case} SCRIPT ${PPX_FUZZ_SRC}/expect_regression.sh
+              ARGS ${PPX_FUZZ_SRC}/regressions_expect.tsv ${input} LABELS fuzz TIMEOUT 30)
+endforeach()

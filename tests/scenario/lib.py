@@ -24,10 +24,36 @@ class Skip(Exception):
     pass
 
 
+def large_absent():
+    """Whether the corpus the tests read lacks the large corpus (tests/corpus/corpus_view.sh
+    writes LARGE_CORPUS: its path, or "absent")."""
+    try:
+        with open(os.path.join(CORPUS, "LARGE_CORPUS")) as f:
+            return f.read().strip() == "absent"
+    except OSError:
+        return False
+
+
 def corpus():
+    """The corpus folder: the small corpus of tests/corpus/files, widened by the large one
+    when it was found at configure time (said on stdout when it was not)."""
     if not CORPUS or not os.path.exists(os.path.join(CORPUS, "MANIFEST.tsv")):
-        raise Skip("shared corpus not found (PPX_CORPUS_DIR)")
+        raise Skip("corpus not found (PPX_CORPUS_DIR)")
+    if large_absent():
+        print("small corpus only (tests/corpus/files): the large corpus is absent")
     return CORPUS
+
+
+def present(rels):
+    """The files of rels in the corpus; those only in the large corpus, when it is absent,
+    are named on stdout and left out."""
+    have = [r for r in rels if os.path.exists(os.path.join(corpus(), r))]
+    gone = [r for r in rels if r not in have]
+    if gone and not large_absent():
+        raise AssertionError("missing from the corpus: " + ", ".join(gone))
+    if gone:
+        print("skipped, only in the large corpus (absent): " + ", ".join(gone))
+    return have
 
 
 def manifest():

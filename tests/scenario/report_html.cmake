@@ -5,5 +5,5 @@
 # 1280 and 420 px with nothing wider than the window.
 foreach(c html_dom json_keys html_axes html_bands html_shards html_screens)
   ppx_sh_test(NAME report.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
-              ARGS ${CMAKE_CURRENT_LIST_DIR}/test_report_html.py ${c} LABELS unit TIMEOUT 300)
+              ARGS ${CMAKE_CURRENT_LIST_DIR}/test_report_html.py ${c} LABELS scenario TIMEOUT 300)
 endforeach()

@@ -5,12 +5,12 @@ foreach(c usage_errors report_keys stats_cmd odd_names dry_run name_collision cr
           workers_identical
           sigterm)
   ppx_sh_test(NAME run.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
-              ARGS ${CMAKE_CURRENT_LIST_DIR}/test_run.py ${c} LABELS unit TIMEOUT 300)
+              ARGS ${CMAKE_CURRENT_LIST_DIR}/test_run.py ${c} LABELS scenario TIMEOUT 300)
 endforeach()
 # A stop while the input is listed (issue 19 item 15): exit 4 at once, nothing written.
 foreach(c sigterm_listing sigterm_list_pipe)
   ppx_sh_test(NAME run.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
-              ARGS ${CMAKE_CURRENT_LIST_DIR}/test_run.py ${c} LABELS unit TIMEOUT 300)
+              ARGS ${CMAKE_CURRENT_LIST_DIR}/test_run.py ${c} LABELS scenario TIMEOUT 300)
 endforeach()
 foreach(c e2e_corpus bad_files)
   ppx_sh_test(NAME corpus.run.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
@@ -31,7 +31,7 @@ foreach(c last_request_bytes r0_serve_bytes r1_result_bytes r0_end_paths last_ha
 endforeach()
 foreach(c shards_tar shards_npy shards_normalize shards_usage shards_failures shards_count)
   ppx_sh_test(NAME run.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
-              ARGS ${CMAKE_CURRENT_LIST_DIR}/test_shards.py ${c} LABELS unit TIMEOUT 300)
+              ARGS ${CMAKE_CURRENT_LIST_DIR}/test_shards.py ${c} LABELS scenario TIMEOUT 300)
 endforeach()
 foreach(c shards_np_matrix shards_kill9_resume)
   ppx_sh_test(NAME mpi.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh

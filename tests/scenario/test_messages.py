@@ -33,7 +33,8 @@ def socket_especial():
     s.close()
     check(p.returncode == 3, f"exit {p.returncode}: {p.stderr}")
     f = report(out)["failures"]
-    check(len(f) == 1 and f[0]["code"] == "ESPECIAL" and "socket" in f[0]["error"], f)
+    check(len(f) == 1 and f[0]["code"] == "ESPECIAL" and
+          f[0]["error"] == "is a socket, not a regular file", f)
 
 
 def format_aliases():
@@ -64,7 +65,10 @@ def report_unwritable():
     p = run(["run", "-i", inp, "-o", os.path.join(t, "out"), "--report", bad,
              "--progress", "none"])
     check(p.returncode == 1, f"exit {p.returncode}: {p.stderr}")
-    check("cannot write the report" in p.stderr and "report: " + bad not in p.stderr, p.stderr)
+    # Whole lines: the message is the point.
+    want = (f"prepix: cannot write the report {bad}: cannot open the folder of {bad}: "
+            "No such file or directory")
+    check(want in p.stderr.splitlines() and "report: " + bad not in p.stderr, p.stderr)
 
 
 def resume_refused_says_how():
@@ -86,23 +90,39 @@ def resume_refused_says_how():
     check(p.returncode == 2 and any(line.fullmatch(x) for x in p.stderr.splitlines()) and
           "pass --resume" not in p.stderr, f"plain run after the listing changed: {p.stderr}")
     p = run(["run", "-i", inp, "-o", out, "--resume", "--progress", "none"])
-    check(p.returncode == 2 and "start over" in p.stderr and "listing" in p.stderr, p.stderr)
+    line = re.compile(rf"prepix: --resume refused: this run differs from the one in "
+                      rf"{re.escape(out)}: input listing \(journal \"[0-9a-f]{{16}}\", now "
+                      rf"\"[0-9a-f]{{16}}\"\); input listing size \(journal \"1\", now \"2\"\)\. "
+                      rf"To start over, remove {re.escape(out)} \(or choose an empty OUTDIR\)")
+    check(p.returncode == 2 and any(line.fullmatch(x) for x in p.stderr.splitlines()),
+          p.stderr)
 
 
 def option_ranges():
     """Out-of-range option values: exit 2 with a message, nothing written."""
     t = tmpdir()
     inp = one_image(t)
-    cases = [["--timeout", "inf"], ["--timeout", "1e10"], ["--timeout", "nan"],
-             ["--timeout", "-1"], ["--max-pixels", "18446744073709551615"],
-             ["--max-pixels", "0"], ["--chunk-size", "0"], ["--chunk-size", "100000000"],
-             ["--shard-size", "100000000", "-f", "tar"], ["-w", "0"], ["-q", "101"],
-             ["--max-failures", "-2"], ["--seed", "-1"], ["-w", "99999999999999999999"]]
-    for i, extra in enumerate(cases):
+    secs = "expected seconds > 0 and at most 604800 (a week)"
+    pixels = ("expected a number from 1 to 4294836225 (65535 x 65535, the largest image a "
+              "side limit of 65535 allows)")
+    count = "expected a number from 1 to 1000000"
+    workers = "expected a number of workers from 1 to 4096"
+    cases = [(["--timeout", "inf"], secs), (["--timeout", "1e10"], secs),
+             (["--timeout", "nan"], secs), (["--timeout", "-1"], secs),
+             (["--max-pixels", "18446744073709551615"], pixels), (["--max-pixels", "0"], pixels),
+             (["--chunk-size", "0"], count), (["--chunk-size", "100000000"], count),
+             (["--shard-size", "100000000", "-f", "tar"], count), (["-w", "0"], workers),
+             (["-q", "101"], "expected a quality from 1 to 100"),
+             (["--max-failures", "-2"], "expected -1 or a number >= 0"),
+             (["--seed", "-1"], "expected a non-negative integer"),
+             (["-w", "99999999999999999999"], workers)]
+    for i, (extra, why) in enumerate(cases):
         out = os.path.join(t, f"o{i}")
         p = run(["run", "-i", inp, "-o", out, "--progress", "none"] + extra)
         check(p.returncode == 2, f"{extra}: exit {p.returncode}")
-        check(p.stderr.startswith("prepix:") and extra[0] in p.stderr, f"{extra}: {p.stderr}")
+        # Whole lines: the option, its value and the bounds, then where to read more.
+        want = [f"prepix: {extra[0]} {extra[1]}: {why}", "prepix: see `prepix --help`"]
+        check(p.stderr.splitlines() == want, f"{extra}: {p.stderr}")
         check(not os.path.exists(out), f"{extra}: wrote OUTDIR")
 
 

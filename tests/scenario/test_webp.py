@@ -17,7 +17,8 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(__file__))
 import data  # noqa: E402
-from lib import BUILD, SAMPLES, Skip, check, corpus, main, report, run, tmpdir  # noqa: E402
+from lib import (BUILD, SAMPLES, Skip, check, corpus, main, present, report, run,  # noqa: E402
+                 tmpdir)
 
 DUMP = os.path.join(BUILD, "tests", "ppx_dump")
 TOOLS = ("cwebp", "dwebp", "img2webp", "gif2webp", "webpmux")
@@ -35,6 +36,7 @@ LARGE = [
     "jpeg/lomiri-16.04__Wine_by_Jakkub_Mede.jpg",
     "jpeg/lomiri-16.04__life_by_Aitzol_Berasategi.jpg",
     "jpeg/libjxl-testdata__flower.png.im_q85_420.jpg",
+    "jpeg/xplanet-images__night.jpg",  # in the small corpus
 ]
 
 
@@ -585,7 +587,7 @@ def corpus_hint_quality():
     t = tmpdir()
     inp = os.path.join(t, "in")
     os.makedirs(inp)
-    for rel in LARGE:
+    for rel in present(LARGE):
         Image.open(os.path.join(c, rel)).convert("RGB").save(
             os.path.join(inp, os.path.basename(rel) + ".webp"), quality=85)
     specs = ["resize 256", "resize 224 fit=longer", "resize 512",
@@ -611,7 +613,8 @@ def corpus_hint_quality():
             print("  %-52s %-44s %.1f dB" % (n, spec, p))
             check(p >= PSNR_MIN_HINT, "%s '%s': PSNR %.1f < %.0f" % (n, spec, p, PSNR_MIN_HINT))
     shrunk = [p for p in results if p < 99]
-    check(len(shrunk) >= 10, "the hint shrank only %d decodes" % len(shrunk))
+    # Four specs per photo, of which half at least decode at a smaller scale.
+    check(len(shrunk) >= len(results) // 2, "the hint shrank only %d decodes" % len(shrunk))
     print("min %.1f dB, median %.1f dB over %d" % (min(shrunk), float(np.median(shrunk)),
                                                    len(shrunk)))
 

@@ -4,7 +4,7 @@
 set(_d ${CMAKE_CURRENT_LIST_DIR})
 
 # No root needed: the scripts users copy stay shellcheck-clean.
-ppx_sh_test(NAME slurm.jobs.shellcheck SCRIPT ${_d}/shellcheck.sh LABELS unit TIMEOUT 60)
+ppx_sh_test(NAME slurm.jobs.shellcheck SCRIPT ${_d}/shellcheck.sh LABELS lint TIMEOUT 60)
 
 # A one-host Slurm, and the jobs/ scripts submitted to it unedited.
 ppx_sh_test(NAME slurm.local.up SCRIPT ${_d}/local_up.sh LABELS slurm TIMEOUT 180

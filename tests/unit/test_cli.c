@@ -8,6 +8,7 @@
 #include "cli/options.h"
 #include "prepix/dedup.h"
 #include "prepix/limits.h"
+#include "prepix/pipeline.h"
 
 #define MAX_DOC 128
 
@@ -52,7 +53,7 @@ static void scan_tag(const char *line, doc_names *d)
 static int read_man_options(doc_names *d)
 {
     const char *src = getenv("PPX_SOURCE_DIR");
-    char path[4096], line[512];
+    char path[PPX_PATH_MAX], line[512];
     snprintf(path, sizeof path, "%s/docs/prepix.1", src ? src : ".");
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -263,5 +264,73 @@ static int parse_values(void)
     return 0;
 }
 
+/* A spec "NAME ARG KEY=VALUE" parses; or, with want_error, fails with a
+ * message holding want_error. */
+static int spec_ok(const char *spec, const char *want_error)
+{
+    ppx_pipeline *pl = NULL;
+    ppx_err err;
+    ppx_err_clear(&err);
+    int rc = ppx_pipeline_parse(spec, &pl, &err);
+    ppx_pipeline_free(&pl);
+    if (!want_error && rc)
+        fprintf(stderr, "\"%s\" refused: %s\n", spec, err.msg);
+    if (want_error && (!rc || !strstr(err.msg, want_error)))
+        fprintf(stderr, "\"%s\": \"%s\" does not say \"%s\"\n", spec, err.msg, want_error);
+    return want_error ? rc && strstr(err.msg, want_error) : rc == 0;
+}
+
+/* Every op's keys as `prepix ops` shows them (made from the op's key rows):
+ * each shown value parses, each of a choice's words is named when a value is
+ * bad, and each key is named when a key is unknown. */
+static int ops_usage_parses(void)
+{
+    char *text = NULL, spec[256], want[64];
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    CHECK(f);
+    ppx_pipeline_print_ops(f);
+    fclose(f);
+    int ops = 0, keys = 0;
+    for (char *line = text, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+        *nl = '\0';
+        if (strncmp(line, "  ", 2) != 0 || line[2] == ' ')
+            continue;
+        char name[32] = "", arg[32] = "";
+        char *save = NULL, *tok = strtok_r(line + 2, " ", &save);
+        snprintf(name, sizeof name, "%s", tok);
+        ops++;
+        while ((tok = strtok_r(NULL, " ", &save))) {
+            if (tok[0] != '[') { /* a positional: its first form, capitals made 8 */
+                size_t n = strcspn(tok, "|");
+                for (size_t i = 0; i < n && i + 1 < sizeof arg; i++)
+                    arg[i] = tok[i] >= 'A' && tok[i] <= 'Z' ? '8' : tok[i];
+                continue;
+            }
+            char *eq = strchr(tok, '='), *end = strchr(tok, ']');
+            CHECK(eq && end);
+            *end = '\0';
+            keys++;
+            snprintf(spec, sizeof spec, "%s %s bogus=1", name, arg);
+            snprintf(want, sizeof want, "%.*s=", (int)(eq - tok - 1), tok + 1);
+            CHECK(spec_ok(spec, want));
+            int choice = strchr(eq, '|') != NULL;
+            for (char *w = eq + 1; *w;) {
+                size_t n = strcspn(w, "|");
+                snprintf(spec, sizeof spec, "%s %s %.*s%.*s", name, arg, (int)(eq - tok), tok + 1,
+                         (int)n, w);
+                CHECK(spec_ok(spec, NULL));
+                snprintf(spec, sizeof spec, "%s %s %.*s@", name, arg, (int)(eq - tok), tok + 1);
+                snprintf(want, sizeof want, "%.*s", (int)n, w);
+                CHECK(!choice || spec_ok(spec, want));
+                w += n + (w[n] == '|');
+            }
+        }
+    }
+    free(text);
+    CHECK(ops >= 13 && keys >= 9);
+    return 0;
+}
+
 PPX_TEST_MAIN(TEST(man_page_lists_options), TEST(table_consistent), TEST(help_lists_options),
-              TEST(parse_values))
+              TEST(parse_values), TEST(ops_usage_parses))
