@@ -31,7 +31,7 @@ static inline int same_pixels(const ppx_image *a, const ppx_image *b)
     if (a->width != b->width || a->height != b->height || a->channels != b->channels ||
         a->type != b->type)
         return 0;
-    size_t row = (size_t)a->width * a->channels * a->type;
+    size_t row = (size_t)a->width * a->channels * ppx_sample_size(a->type);
     for (uint32_t y = 0; y < a->height; y++)
         if (memcmp(ppx_image_row(a, y), ppx_image_row(b, y), row) != 0)
             return 0;

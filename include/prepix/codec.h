@@ -50,7 +50,42 @@ typedef struct {
     int has_icc;
     unsigned scale_denom;    /* decode: JPEG DCT or WebP scale used (1, 2, 4, 8); 1 otherwise */
     const char *compression; /* static string: "lzw", "deflate", "huffman", ... or "" */
+    ppx_sample sample;       /* sample type the decode gives (U8 or U16 for photos) */
+    int plain_bands;         /* the decode gives bands without colour meaning */
+    uint64_t narrowed;       /* decode: float64 samples changed by narrowing to float32 */
+    uint64_t unit_bytes;     /* decode of a TIFF: encoded bytes of the strips or tiles read */
 } ppx_info;
+
+/* GeoTIFF georeferencing of one page, kept as the file has it: tags 33550
+ * ModelPixelScale, 33922 ModelTiepoint, 34264 ModelTransformation, 34735
+ * GeoKeyDirectory, 34736 GeoDoubleParams, 34737 GeoAsciiParams, 42113
+ * GDAL_NODATA. Arrays longer than the room here are not kept (the tag is
+ * dropped, never cut). */
+#define PPX_GEO_MAX_TIES 600  /* doubles: 100 tiepoints (GCPs) of 6 */
+#define PPX_GEO_MAX_KEYS 1024 /* shorts: 255 keys of 4 after the header */
+#define PPX_GEO_MAX_DOUBLES 256
+#define PPX_GEO_MAX_ASCII 2048 /* bytes, NUL included */
+typedef struct {
+    int present; /* any of the tags below */
+    uint32_t n_scale, n_ties, n_matrix, n_keys, n_doubles;
+    double scale[3];
+    double ties[PPX_GEO_MAX_TIES];
+    double matrix[16];
+    uint16_t keys[PPX_GEO_MAX_KEYS];
+    double doubles[PPX_GEO_MAX_DOUBLES];
+    char ascii[PPX_GEO_MAX_ASCII]; /* "" when absent */
+    char nodata[64];               /* GDAL_NODATA, "" when absent */
+} ppx_geotiff;
+
+/* Moves g's georeferencing onto a new raster: fwd[6] maps a point of the
+ * old raster to the new one (x' = f0 x + f1 y + f2, y' = f3 x + f4 y + f5,
+ * pixel corners on the integers, as prepix/geom.h), inv[6] is its inverse.
+ * Pixel scale and tiepoint stay that form when the map only scales (by
+ * positive factors) and shifts; otherwise they become a
+ * ModelTransformation. GCP tiepoints move with the map. RasterPixelIsPoint
+ * (GTRasterTypeGeoKey 2) is honoured: its raster coordinates are pixel
+ * centres. Pure; safe anywhere. */
+void ppx_geotiff_remap(ppx_geotiff *g, const double fwd[6], const double inv[6]);
 
 typedef struct {
     const ppx_limits *limits; /* NULL: defaults */
@@ -65,6 +100,19 @@ typedef struct {
      * separate ppx_codec_inspect. JPEG and WebP call it. */
     void (*size_hint)(void *arg, const ppx_info *info, uint32_t *min_width, uint32_t *min_height);
     void *size_hint_arg;
+    /* Pages and chips (docs/codecs-tiff-png.md), TIFF only: the directory
+     * of the main chain to decode (0: the first), and, when win_w > 0, only
+     * the window [win_x, win_x + win_w) x [win_y, win_y + win_h) of it,
+     * reading only the strips or tiles the window touches. Limits apply to
+     * the window, not to the page. A window reaching past the right or
+     * bottom edge is filled there with `fill` (rounded and clamped to the
+     * sample type); one starting outside the page is PPX_EINVAL. Other
+     * formats refuse a page > 0 or a window (PPX_EUNSUPPORTED). */
+    uint32_t page;
+    uint32_t win_x, win_y, win_w, win_h;
+    double fill;
+    /* TIFF: when not NULL, gets the page's GeoTIFF tags (present 0: none). */
+    ppx_geotiff *geo;
 } ppx_decode_opts;
 
 /* Reads the header only. Writes *info on success. Returns 0 or a negative
@@ -82,6 +130,20 @@ PPX_MUST_USE int ppx_codec_inspect(const uint8_t *buf, size_t len, const ppx_lim
 PPX_MUST_USE int ppx_codec_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *opts,
                                   ppx_image *img, ppx_info *info, ppx_err *err);
 
+/* Called by ppx_codec_tiff_pages for each page: its index and size.
+ * Returns 0 to go on, or a negative code (with err filled) to stop. */
+typedef int (*ppx_page_fn)(void *arg, uint32_t page, uint32_t w, uint32_t h, ppx_err *err);
+
+/* The pages first..last (last clipped to the file's last page) of the TIFF
+ * in buf, in order, through fn; reads the directories only, never a strip.
+ * More than max_pages pages in the range (a page bomb) is PPX_ELIMIT before
+ * fn is called; the chain is walked at most 2^20 directories deep, loops
+ * cut. A range starting past the last page is PPX_EINVAL. 0 or a negative
+ * code (stage DECODE) with err filled. Safe in a worker. */
+PPX_MUST_USE int ppx_codec_tiff_pages(const uint8_t *buf, size_t len, const ppx_limits *limits,
+                                      uint32_t first, uint32_t last, uint32_t max_pages,
+                                      ppx_page_fn fn, void *arg, ppx_err *err);
+
 typedef enum { PPX_TIFF_LZW = 0, PPX_TIFF_DEFLATE, PPX_TIFF_NONE } ppx_tiff_compression;
 
 typedef struct {
@@ -90,6 +152,7 @@ typedef struct {
     ppx_tiff_compression tiff_compression; /* default LZW */
     int png_level;                         /* zlib level 0..9, default 6 */
     int webp_lossless; /* WebP: lossless (VP8L, every sample kept) instead of lossy at quality */
+    const ppx_geotiff *geo; /* TIFF: GeoTIFF tags to write (NULL or present 0: none) */
 } ppx_encode_opts;
 
 void ppx_encode_opts_default(ppx_encode_opts *o, ppx_format f);

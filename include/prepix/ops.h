@@ -171,6 +171,20 @@ PPX_MUST_USE int ppx_op_equalize(const ppx_image *src, ppx_image *dst, const ppx
                                  ppx_err *err);
 /* (x / max - mean[c]) / std[c] to PPX_F32, max 255 or 65535. n is 1 (one
  * value for every channel) or the channel count (PPX_EINVAL otherwise). */
+/* Rasters (any sample type and band count). */
+
+/* dst gets the bands idx[0..n) of src (0-based), in that order; any band may
+ * repeat. A result of 1 or 3 bands is gray or RGB (the usual composite,
+ * `bands 4,3,2` of a scene); other counts are plain bands. */
+PPX_MUST_USE int ppx_op_bands(const ppx_image *src, ppx_image *dst, const uint16_t *idx, unsigned n,
+                              const ppx_limits *l, ppx_err *err);
+/* Linear map of [lo, hi] to 0..max (max 255 for bits 8, 65535 for 16):
+ * round((v - lo) * max / (hi - lo)), half away from zero, clamped; NaN gives
+ * 0. *clipped (may be NULL) gets the samples that were clamped or NaN. Every
+ * band alike; plain bands stay plain. */
+PPX_MUST_USE int ppx_op_scale(const ppx_image *src, ppx_image *dst, double lo, double hi, int bits,
+                              uint64_t *clipped, const ppx_limits *l, ppx_err *err);
+
 PPX_MUST_USE int ppx_op_normalize(const ppx_image *src, ppx_image *dst, const float *mean,
                                   const float *std, unsigned n, const ppx_limits *l, ppx_err *err);
 

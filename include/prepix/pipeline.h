@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "prepix/error.h"
+#include "prepix/geom.h"
 #include "prepix/image.h"
 
 typedef struct ppx_pipeline ppx_pipeline;         /* parsed, immutable */
@@ -75,6 +76,12 @@ void ppx_pipeline_ctx_set_limits(ppx_pipeline_ctx *ctx, const ppx_limits *l);
  * Errors: err filled, stage TRANSFORM. */
 PPX_MUST_USE int ppx_pipeline_run(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx_image *img,
                                   uint64_t seed, const char *key, ppx_image **out, ppx_err *err);
+
+/* The geometry record of the last ppx_pipeline_run with ctx: the map from
+ * the coordinates of the image it was given to its output's (identity
+ * when no op changed the geometry; each op composes its map where it is
+ * applied, random ops with the draws they made). */
+void ppx_pipeline_last_geom(const ppx_pipeline_ctx *ctx, ppx_geom *g);
 
 /* Applies the trailing normalize (if any) to in, giving a PPX_F32 image in
  * *out (owned by ctx). */

@@ -11,6 +11,7 @@
 #include "prepix/codec.h"
 #include "prepix/limits.h"
 #include "prepix/pipeline.h"
+#include "prepix/subimage.h"
 #include "prepix/tar_npy.h"
 
 /* Shard outputs: a chunk of the listing becomes one archive or array. */
@@ -67,6 +68,7 @@ typedef struct {
     const char *drop_list; /* paths a deduplicated set drops: NULL is OUTDIR/duplicates.txt
                               (run), none (stats) */
     const char *exclude;   /* "@FILE" (one path a line) or one path: inputs left out; NULL */
+    ppx_sub_opts sub;      /* --pages, --chips: TIFF inputs cut into pages and chips */
 } ppx_run_config;
 
 /* Runs the job. Collective on comm when cfg->use_mpi. Returns the exit code

@@ -44,6 +44,7 @@ typedef struct {
  * ppx_stats_serialize. */
 typedef struct {
     uint64_t total, ok, failed;
+    uint64_t nodata; /* chips all of --nodata: skipped, in total but neither ok nor failed */
     uint64_t bytes_read, bytes_written;
     uint64_t sized;               /* images whose input size is known */
     uint64_t w_min, w_max, w_sum; /* input sizes */

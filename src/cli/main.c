@@ -224,6 +224,16 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
     }
     if (r.n_inputs > 1 && parse_splits(r.inputs, r.n_inputs, cfg))
         return EXIT_USAGE;
+    char why[256];
+    if (ppx_sub_finish(&cfg->sub, why, sizeof why)) {
+        ppx_cli_usage_error("%s", why);
+        return EXIT_USAGE;
+    }
+    if (ppx_sub_active(&cfg->sub) && (cfg->transport_bytes || cfg->duplicates)) {
+        ppx_cli_usage_error("--pages and --chips read parts of files where they lie: not with "
+                            "--transport bytes or --duplicates on");
+        return EXIT_USAGE;
+    }
     if (stats_only) {
         if (cfg->outdir) {
             ppx_cli_usage_error("`prepix stats` writes no images: drop -o (use `prepix run`)");
@@ -468,6 +478,12 @@ static void put_info(ppx_json *j, const ppx_info *info)
     ppx_json_u64(j, info->channels);
     ppx_json_key(j, "bits");
     ppx_json_u64(j, info->bits);
+    ppx_json_key(j, "sample");
+    ppx_json_str(j, ppx_sample_name(info->sample));
+    if (info->plain_bands) {
+        ppx_json_key(j, "plain_bands");
+        ppx_json_bool(j, 1);
+    }
     ppx_json_key(j, "colorspace");
     ppx_json_str(j, ppx_colorspace_name(info->cs));
     ppx_json_key(j, "orientation");

@@ -44,6 +44,7 @@ static int set_input(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r);
 static int set_spec(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r);
 static int set_format(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r);
 static int set_help(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r);
+static int set_sub(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r);
 
 static const ppx_opt_choice transport_words[] = {{"paths", 0}, {"bytes", 1}, {NULL, 0}};
 static const ppx_opt_choice progress_words[] = {{"auto", PPX_PROGRESS_AUTO},
@@ -250,6 +251,44 @@ const ppx_cli_opt ppx_cli_options[] = {
      FIELD(exclude),
      .help = "leave out the inputs FILE lists, one a line, as the report names\n"
              "them or relative to INPUT (a drop list: find, then drop)"},
+    /* Pages and chips: prepix/subimage.h parses them (ppx_sub_parse_option). */
+    {.name = "pages",
+     .arg = "all|N|A-B",
+     .kind = PPX_OPT_CUSTOM,
+     .set = set_sub,
+     .help = "each page (from 0) of a multi-page TIFF is a sample FILE#pN"},
+    {.name = "chips",
+     .arg = "WxH",
+     .kind = PPX_OPT_CUSTOM,
+     .set = set_sub,
+     .help = "cut each TIFF into WxH chips, samples FILE@X,Y, each read by\n"
+             "region (only the strips or tiles it touches)"},
+    {.name = "chip-stride",
+     .arg = "S[,T]",
+     .kind = PPX_OPT_CUSTOM,
+     .set = set_sub,
+     .help = "chip corners S apart (T down; default: the chip's size)"},
+    {.name = "chip-edge",
+     .arg = "E",
+     .kind = PPX_OPT_CUSTOM,
+     .set = set_sub,
+     .help = "drop (default), pad (with --nodata, else 0) or shift back inside\n"
+             "the chips that reach past the edge"},
+    {.name = "nodata",
+     .arg = "V",
+     .kind = PPX_OPT_CUSTOM,
+     .set = set_sub,
+     .help = "chips all of V are skipped (counted: images.nodata); pad value"},
+    {.name = "max-pages",
+     .arg = "N",
+     .kind = PPX_OPT_CUSTOM,
+     .set = set_sub,
+     .help = "a file with more pages fails whole (default 65536)"},
+    {.name = "max-chips",
+     .arg = "N",
+     .kind = PPX_OPT_CUSTOM,
+     .set = set_sub,
+     .help = "a file that makes more chips fails whole (default 1000000)"},
     {.name = "help", .kind = PPX_OPT_CUSTOM, .set = set_help},
 };
 #define N_OPTIONS (sizeof ppx_cli_options / sizeof ppx_cli_options[0])
@@ -531,6 +570,15 @@ static int set_format(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r)
         return BAD_VALUE;
     cfg->webp_lossless = strcasecmp(arg, "webp-lossless") == 0;
     return 0;
+}
+
+static int set_sub(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r)
+{
+    char why[256];
+    if (ppx_sub_parse_option(&r->cfg->sub, o->name, arg, why, sizeof why) == 0)
+        return 0;
+    ppx_cli_usage_error("%s", why);
+    return EXIT_USAGE;
 }
 
 static int set_help(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r)

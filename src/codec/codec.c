@@ -99,6 +99,8 @@ int ppx_codec_inspect(const uint8_t *buf, size_t len, const ppx_limits *limits, 
     default:
         return unknown_format(len, err);
     }
+    if (rc == 0 && !tmp.sample)
+        tmp.sample = tmp.bits == 16 && tmp.cs != PPX_CS_PALETTE ? PPX_U16 : PPX_U8;
     if (rc == 0)
         *info = tmp;
     return rc;
@@ -117,14 +119,22 @@ int ppx_codec_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *opts
         def.limits = &lim;
         opts = &def;
     }
-    if (len > opts->limits->max_file_bytes)
+    /* A page or a chip is read from a mapped file, never copied whole: the
+     * file's size bounds no allocation, the window's does. */
+    int part = opts->page > 0 || opts->win_w > 0;
+    if (len > opts->limits->max_file_bytes && !part)
         return ppx_err_set(err, PPX_ELIMIT, PPX_STAGE_DECODE,
                            "file of %zu bytes is over the limit of %llu", len,
                            (unsigned long long)opts->limits->max_file_bytes);
+    ppx_format fmt = ppx_codec_detect(buf, len);
+    if (part && fmt != PPX_FMT_TIFF && fmt != PPX_FMT_UNKNOWN)
+        return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_DECODE,
+                           "pages and chips are read from TIFF files only, not %s",
+                           ppx_format_name(fmt));
     ppx_info tmp;
     info_init(&tmp);
     int rc;
-    switch (ppx_codec_detect(buf, len)) {
+    switch (fmt) {
     case PPX_FMT_JPEG:
         rc = ppx__jpeg_decode(buf, len, opts, img, &tmp, err);
         break;
@@ -140,6 +150,8 @@ int ppx_codec_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *opts
     default:
         return unknown_format(len, err);
     }
+    if (rc == 0 && !tmp.sample)
+        tmp.sample = img->type;
     if (rc == 0 && info)
         *info = tmp;
     return rc;
@@ -152,11 +164,36 @@ void ppx_encode_opts_default(ppx_encode_opts *o, ppx_format f)
     o->tiff_compression = PPX_TIFF_LZW;
     o->png_level = 6;
     o->webp_lossless = 0;
+    o->geo = NULL;
+}
+
+/* JPEG, PNG and WebP hold photos. A raster (other sample types, plain
+ * bands) reaches them only through an explicit conversion: never a silent
+ * quantisation. */
+static int check_photo(const ppx_image *img, ppx_format f, ppx_err *err)
+{
+    if (f != PPX_FMT_JPEG && f != PPX_FMT_PNG && f != PPX_FMT_WEBP)
+        return 0;
+    if (img->plain_bands || img->channels > 4)
+        return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_ENCODE,
+                           "%s holds gray, RGB and alpha, not %u plain bands of %s: add `bands "
+                           "B1,B2,B3` (and `scale LO,HI` for other than 8-bit samples) to the "
+                           "pipeline, or write -f tiff",
+                           ppx_format_name(f), img->channels, ppx_sample_name(img->type));
+    if (img->type != PPX_U8 && img->type != PPX_U16)
+        return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_ENCODE,
+                           "%s holds 8-bit (PNG: 16-bit) unsigned samples, not %s: add `scale "
+                           "LO,HI` to the pipeline, or write -f tiff",
+                           ppx_format_name(f), ppx_sample_name(img->type));
+    return 0;
 }
 
 int ppx_codec_encode(const ppx_image *img, const ppx_encode_opts *opts, ppx_buf *out, ppx_err *err)
 {
     out->len = 0;
+    int rc = check_photo(img, opts->format, err);
+    if (rc)
+        return rc;
     switch (opts->format) {
     case PPX_FMT_JPEG:
         return ppx__jpeg_encode(img, opts, out, err);

@@ -222,10 +222,10 @@ static int decode_body(png_ctx *c, const ppx_limits *l, ppx_image *img, ppx_info
         return ppx_err_set(c->err, PPX_EINTERNAL, c->stage,
                            "libpng produced %u channels of %d bits", ch, odepth);
     size_t bytes;
-    int rc = ppx_limits_check(l, w, h, ch, (unsigned)type, &bytes, c->err);
+    int rc = ppx_limits_check(l, w, h, ch, (unsigned)ppx_sample_size(type), &bytes, c->err);
     if (rc)
         return rc;
-    if (png_get_rowbytes(c->png, c->info) != (size_t)w * ch * (size_t)type)
+    if (png_get_rowbytes(c->png, c->info) != (size_t)w * ch * ppx_sample_size(type))
         return ppx_err_set(c->err, PPX_EINTERNAL, c->stage, "unexpected PNG row size %zu",
                            (size_t)png_get_rowbytes(c->png, c->info));
     rc = ppx_image_alloc(img, w, h, ch, type, l, c->err);
@@ -300,8 +300,8 @@ int ppx__png_encode(const ppx_image *img, const ppx_encode_opts *o, ppx_buf *out
 {
     if (img->type != PPX_U8 && img->type != PPX_U16)
         return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_ENCODE,
-                           "PNG stores 8- or 16-bit integer samples, not %d-byte samples",
-                           (int)img->type);
+                           "PNG stores 8- or 16-bit integer samples, not %s samples",
+                           ppx_sample_name(img->type));
     if (img->channels < 1 || img->channels > 4)
         return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_ENCODE, "PNG cannot hold %u channels",
                            img->channels);

@@ -2,9 +2,10 @@
  *
  * libtiff talks to us through client procs over a memory buffer and through
  * per-handle error and warning handlers (TIFFOpenOptions) whose context is a
- * tiff_ctx: no global handler, no global state. We decode the first
- * directory only. Everything a hostile header controls (dimensions, strip and
- * tile geometry, where the strips lie) is checked before the pixel buffers
+ * tiff_ctx: no global handler, no global state. We decode one directory
+ * (the first, or the page asked for), whole or a window of it (a chip),
+ * reading only the strips or tiles the window touches. Everything a hostile header controls
+ * (dimensions, strip and tile geometry, where the strips lie) is checked before the pixel buffers
  * are allocated; sample conversion lives in tiff_pixels.c. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,7 +14,9 @@
 #include <tiffio.h>
 
 #include "codec/codec_impl.h"
+#include "codec/tiff_geo.h"
 #include "codec/tiff_pixels.h"
+#include "prepix/subimage.h"
 
 /* Directories counted for info->pages before we stop walking the chain
  * (info->pages_capped then says "at least"). Far above real files (the
@@ -49,7 +52,9 @@ typedef struct {
      * it fails the decode once the header checks have passed. */
     char damage[300];
     const char *unit_what; /* "strip" or "tile" while one is decoded, else NULL */
+    uint64_t unit_bytes;   /* encoded bytes of the strips and tiles decoded */
     uint32_t unit;
+    uint64_t narrowed; /* float64 samples whose value float32 cannot hold */
 } tiff_ctx;
 
 /* Everything we use from the first directory. */
@@ -60,6 +65,7 @@ typedef struct {
     uint32_t tw, th; /* tile size; for strips: image width and rows per strip */
     int has_icc;
     int extras_declared;
+    int plain_bands; /* raw samples whose bands have no colour meaning */
     /* Decoding plan. */
     const char *unsupported; /* why we cannot decode it, or NULL */
     char why[160];
@@ -69,6 +75,15 @@ typedef struct {
     ppx_colorspace cs;
     ppx__tiff_px px;
 } tiff_hdr;
+
+/* The part of a page a decode writes: [x, x + w) x [y, y + h) of the page
+ * (clipped to it), at (ox, oy) of the output image. The whole page, or a
+ * chip's window. */
+typedef struct {
+    uint32_t x, y, w, h;
+    uint32_t ox, oy;
+    int whole;
+} tiff_win;
 
 /* ---- messages -------------------------------------------------------- */
 
@@ -593,20 +608,25 @@ static void read_directory(TIFF *tif, tiff_hdr *h)
     if (!h->extras_declared)
         nextra = 0;
 
-    /* Sample format and depth. */
-    if (h->sampleformat == SAMPLEFORMAT_IEEEFP)
-        set_unsupported(h, "%u-bit float samples are not supported", h->bps);
-    else if (h->sampleformat == SAMPLEFORMAT_INT)
-        set_unsupported(h, "%u-bit signed integer samples are not supported", h->bps);
-    else if (h->sampleformat == SAMPLEFORMAT_COMPLEXINT ||
-             h->sampleformat == SAMPLEFORMAT_COMPLEXIEEEFP)
+    /* Sample format and depth. Undefined (4) is read as unsigned, as the
+     * TIFF 6.0 supplement says. */
+    unsigned sf = h->sampleformat == SAMPLEFORMAT_VOID ? SAMPLEFORMAT_UINT : h->sampleformat;
+    const int photo_depth = sf == SAMPLEFORMAT_UINT && (h->bps == 1 || h->bps == 2 || h->bps == 4 ||
+                                                        h->bps == 8 || h->bps == 16);
+    if (sf == SAMPLEFORMAT_COMPLEXINT || sf == SAMPLEFORMAT_COMPLEXIEEEFP)
         set_unsupported(h, "complex samples are not supported");
-    else if (h->bps != 1 && h->bps != 2 && h->bps != 4 && h->bps != 8 && h->bps != 16)
-        set_unsupported(h, "%u-bit samples are not supported (1, 2, 4, 8 or 16)", h->bps);
+    else if (sf == SAMPLEFORMAT_IEEEFP && h->bps != 16 && h->bps != 32 && h->bps != 64)
+        set_unsupported(h, "%u-bit float samples are not supported (16, 32 or 64)", h->bps);
+    else if ((sf == SAMPLEFORMAT_INT || sf == SAMPLEFORMAT_UINT) && (h->bps < 1 || h->bps > 32))
+        set_unsupported(h, "%u-bit integer samples are not supported (1 to 32)", h->bps);
+    else if (sf != SAMPLEFORMAT_UINT && sf != SAMPLEFORMAT_INT && sf != SAMPLEFORMAT_IEEEFP)
+        set_unsupported(h, "SampleFormat %u is not supported", h->sampleformat);
+    if (h->spp == 0)
+        set_unsupported(h, "no samples per pixel");
     if (h->compression != COMPRESSION_NONE && !TIFFIsCODECConfigured(h->compression))
         set_unsupported(h, "compression scheme %u (%s) is not available in this libtiff",
                         h->compression, compression_name(h->compression));
-    if (h->compression == COMPRESSION_JPEG && h->bps != 8)
+    if (h->compression == COMPRESSION_JPEG && (h->bps != 8 || !photo_depth))
         set_unsupported(h, "%u-bit JPEG-compressed TIFF is not supported", h->bps);
 
     /* Colour. */
@@ -683,6 +703,32 @@ static void read_directory(TIFF *tif, tiff_hdr *h)
     } else if (nextra_px == 1) {
         px->alpha = (int)px->ncolor;
     }
+    /* Raster data (samples that are not a photo's: signed, float, odd
+     * depths, extra bands) keeps every sample of the file as a band with
+     * its value. It stays a colour image when it is exactly gray or RGB
+     * (with straight alpha last); otherwise its bands are plain. */
+    unsigned kept = px->ncolor + (px->alpha >= 0);
+    int extra_bands = h->spp > kept;
+    if ((!photo_depth || extra_bands) && !h->unsupported) {
+        if (h->photometric == PHOTOMETRIC_MINISBLACK || h->photometric == PHOTOMETRIC_RGB) {
+            px->raw = 1;
+            px->sformat = sf;
+            px->out_ch = h->spp;
+            px->out_type = ppx__tiff_px_raw_type(sf, h->bps);
+            h->plain_bands = extra_bands || h->spp > 4 ||
+                             (px->alpha >= 0 && (h->alpha_assoc || px->alpha != (int)px->ncolor));
+            return;
+        }
+        if (!photo_depth)
+            set_unsupported(h,
+                            "%u-bit %s samples are supported for gray, RGB and plain bands, not "
+                            "photometric interpretation %u",
+                            h->bps,
+                            sf == SAMPLEFORMAT_IEEEFP ? "float"
+                            : sf == SAMPLEFORMAT_INT  ? "signed"
+                                                      : "unsigned",
+                            h->photometric);
+    }
     unsigned base_ch = (px->kind == PPX__TIFF_GRAY || px->kind == PPX__TIFF_GRAY_INV) ? 1 : 3;
     px->out_ch = base_ch + (px->alpha >= 0);
     px->out_type = (h->bps == 16 && px->kind != PPX__TIFF_PALETTE) ? PPX_U16 : PPX_U8;
@@ -707,11 +753,14 @@ static void fill_info(const tiff_hdr *h, ppx_info *info)
     info->alpha_associated = h->px.alpha >= 0 && h->alpha_assoc;
     info->has_icc = h->has_icc;
     info->compression = compression_name(h->compression);
+    info->sample = h->px.out_type;
+    info->plain_bands = h->plain_bands;
 }
 
-/* Opens the buffer and reads the first directory; fills the facts. */
+/* Opens the buffer and reads directory `page` (0: the first); fills the
+ * facts. */
 static int open_read(tiff_ctx *c, const ppx_limits *l, raw_header *rh, TIFF **out, tiff_hdr *h,
-                     ppx_info *info)
+                     ppx_info *info, uint32_t page)
 {
     int rc = check_header(c, rh);
     if (rc)
@@ -723,9 +772,24 @@ static int open_read(tiff_ctx *c, const ppx_limits *l, raw_header *rh, TIFF **ou
     *out = tif;
     if ((rc = check_warnings(c)))
         return rc;
+    int capped = 0, pages = count_pages(c, rh, &capped);
+    if (page > 0) {
+        /* count_pages walked the chain with loops cut: a page it found is
+         * reached by libtiff's own walk in as many steps. */
+        if (page >= (uint32_t)pages)
+            return ppx_err_set(c->err, PPX_EINVAL, c->stage,
+                               "page %u asked for, the file has %d page%s%s", page, pages,
+                               pages == 1 ? "" : "s", capped ? " or more" : "");
+        lib_reset(c);
+        if (!TIFFSetDirectory(tif, (tdir_t)page))
+            return lib_fail(c, PPX_ECORRUPT, "cannot read the directory of the page");
+        if ((rc = check_warnings(c)))
+            return rc;
+    }
     read_directory(tif, h);
     fill_info(h, info);
-    info->pages = count_pages(c, rh, &info->pages_capped);
+    info->pages = pages;
+    info->pages_capped = capped;
     return 0;
 }
 
@@ -734,7 +798,8 @@ static int open_read(tiff_ctx *c, const ppx_limits *l, raw_header *rh, TIFF **ou
 /* Checks the strip or tile geometry and where every strip or tile lies, so
  * that a header that lies is refused before any pixel buffer exists.
  * Writes the size of one strip or tile (of one plane) to *unit. */
-static int check_layout(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, int check_counts, uint64_t *unit)
+static int check_layout(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, int check_counts, int whole,
+                        uint64_t *unit)
 {
     const ppx__tiff_px *px = &h->px;
     if (h->tw == 0 || h->th == 0)
@@ -748,7 +813,8 @@ static int check_layout(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, int check_cou
     /* Whole image, raw, all planes: bounded by the limits (ELIMIT). */
     uint64_t planes = px->separate ? h->spp : 1;
     uint64_t raw = line * h->h; /* may wrap: checked just below */
-    if (raw / h->h != line || raw > UINT64_MAX / planes || raw * planes > c->max_alloc)
+    /* A window never holds the raw page: only its strips or tiles are read. */
+    if (raw / h->h != line || raw > UINT64_MAX / planes || (whole && raw * planes > c->max_alloc))
         return ppx_err_set(c->err, PPX_ELIMIT, c->stage,
                            "raw samples of a %ux%u image with %u samples of %u bits exceed "
                            "the memory limit",
@@ -810,26 +876,64 @@ static int check_layout(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, int check_cou
     return 0;
 }
 
-static int read_strips(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit, ppx_image *img)
+/* Converts the n pixels from pixel `first` of one source row (row_px
+ * pixels) into dst. A first pixel that starts inside a byte (sub-byte
+ * samples, a window's left edge) converts the row from its start into tmp
+ * (contiguous samples only; prepare_win refuses the rest). */
+static uint64_t convert_part(const ppx__tiff_px *px, unsigned plane, const uint8_t *row,
+                             uint32_t first, uint32_t n, uint8_t *tmp, size_t pixel, uint8_t *dst)
+{
+    uint64_t bits = (uint64_t)first * px->bps * (px->separate ? 1 : px->spp);
+    if (bits % 8 == 0)
+        return ppx__tiff_px_row(px, plane, row + bits / 8, n, dst);
+    uint64_t narrowed = ppx__tiff_px_row(px, plane, row, first + n, tmp);
+    memcpy(dst, tmp + (size_t)first * pixel, (size_t)n * pixel);
+    return narrowed;
+}
+
+/* Scratch for convert_part: one converted row of row_px pixels, needed only
+ * when a window's edge can fall inside a byte. */
+static int win_tmp(tiff_ctx *c, const tiff_hdr *h, const tiff_win *win, uint32_t row_px,
+                   size_t pixel, uint8_t **tmp)
+{
+    *tmp = NULL;
+    if (win->whole || h->px.bps >= 8)
+        return 0;
+    if (h->px.separate)
+        return ppx_err_set(c->err, PPX_EUNSUPPORTED, c->stage,
+                           "a window of a %u-bit image in separate planes is not supported",
+                           h->px.bps);
+    if (!(*tmp = malloc((size_t)row_px * pixel)))
+        return ppx_err_set(c->err, PPX_ENOMEM, c->stage, "cannot allocate a row");
+    return 0;
+}
+
+static int read_strips(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit, ppx_image *img,
+                       const tiff_win *win)
 {
     const ppx__tiff_px *px = &h->px;
     const uint64_t line = TIFFScanlineSize64(tif);
     const unsigned planes = px->separate ? h->spp : 1;
     const uint32_t per_plane = (uint32_t)(((uint64_t)h->h + h->th - 1) / h->th);
+    const size_t pixel = (size_t)img->channels * ppx_sample_size(img->type);
     /* Fast path: rows already in the output layout are decoded straight
      * into the image, with no scratch and no copy. */
-    const int direct = ppx__tiff_px_is_copy(px) && line == img->stride;
-    uint8_t *scratch = NULL;
-    int rc = 0;
+    const int direct = win->whole && ppx__tiff_px_is_copy(px) && line == img->stride;
+    uint8_t *scratch = NULL, *tmp = NULL;
+    int rc = win_tmp(c, h, win, h->w, pixel, &tmp);
+    if (rc)
+        goto out;
     if (!direct && !(scratch = malloc((size_t)unit))) {
         rc = ppx_err_set(c->err, PPX_ENOMEM, c->stage, "cannot allocate a strip of %llu bytes",
                          (unsigned long long)unit);
         goto out;
     }
+    /* Only the strips that hold a row of the window. */
+    const uint32_t s0 = win->y / h->th, s1 = (uint32_t)(((uint64_t)win->y + win->h - 1) / h->th);
     for (unsigned p = 0; p < planes; p++) {
         if (px->separate && !ppx__tiff_px_plane_used(px, p))
             continue;
-        for (uint32_t i = 0; i < per_plane; i++) {
+        for (uint32_t i = s0; i <= s1 && i < per_plane; i++) {
             uint32_t strip = p * per_plane + i, y0 = i * h->th;
             uint32_t rows = h->h - y0 < h->th ? h->h - y0 : h->th;
             tmsize_t want = (tmsize_t)(line * rows);
@@ -838,6 +942,7 @@ static int read_strips(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit,
             c->unit_what = "strip";
             c->unit = strip;
             tmsize_t got = TIFFReadEncodedStrip(tif, strip, dst, want);
+            c->unit_bytes += TIFFGetStrileByteCount(tif, strip);
             if (got != want) {
                 if (got < 0)
                     rc = lib_fail(c, PPX_ECORRUPT, "cannot decode a strip");
@@ -849,24 +954,34 @@ static int read_strips(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit,
             }
             if ((rc = check_damage(c)))
                 goto out;
-            if (!direct)
-                for (uint32_t r = 0; r < rows; r++)
-                    ppx__tiff_px_row(px, p, scratch + r * line, h->w, ppx_image_row(img, y0 + r));
+            if (direct)
+                continue;
+            uint32_t r0 = win->y > y0 ? win->y - y0 : 0;
+            uint32_t r1 = win->y + win->h - y0 < rows ? win->y + win->h - y0 : rows;
+            for (uint32_t r = r0; r < r1; r++)
+                c->narrowed +=
+                    convert_part(px, p, scratch + r * line, win->x, win->w, tmp, pixel,
+                                 ppx_image_row(img, win->oy + y0 + r - win->y) + win->ox * pixel);
         }
     }
 out:
     free(scratch);
+    free(tmp);
     return rc;
 }
 
-static int read_tiles(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit, ppx_image *img)
+static int read_tiles(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit, ppx_image *img,
+                      const tiff_win *win)
 {
     const ppx__tiff_px *px = &h->px;
     const uint64_t trow = TIFFTileRowSize64(tif);
     const unsigned planes = px->separate ? h->spp : 1;
-    const size_t pixel = (size_t)img->channels * (size_t)img->type;
-    int rc = 0;
-    uint8_t *scratch = malloc((size_t)unit);
+    const size_t pixel = (size_t)img->channels * ppx_sample_size(img->type);
+    uint8_t *tmp = NULL;
+    int rc = win_tmp(c, h, win, h->tw, pixel, &tmp);
+    uint8_t *scratch = rc ? NULL : malloc((size_t)unit);
+    if (rc)
+        goto out;
     if (!scratch) {
         rc = ppx_err_set(c->err, PPX_ENOMEM, c->stage, "cannot allocate a tile of %llu bytes",
                          (unsigned long long)unit);
@@ -876,18 +991,24 @@ static int read_tiles(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit, 
         rc = ppx_err_set(c->err, PPX_ECORRUPT, c->stage, "inconsistent tile geometry");
         goto out;
     }
+    /* Only the tiles that hold a pixel of the window; 64-bit positions, so
+     * that a hostile tile size cannot make the loops wrap. */
+    const uint64_t wx1 = (uint64_t)win->x + win->w, wy1 = (uint64_t)win->y + win->h;
     for (unsigned p = 0; p < planes; p++) {
         if (px->separate && !ppx__tiff_px_plane_used(px, p))
             continue;
-        for (uint32_t ty = 0; ty < h->h; ty += h->th) {
-            uint32_t rows = h->h - ty < h->th ? h->h - ty : h->th;
-            for (uint32_t tx = 0; tx < h->w; tx += h->tw) {
-                uint32_t n = h->w - tx < h->tw ? h->w - tx : h->tw;
-                uint32_t tile = TIFFComputeTile(tif, tx, ty, 0, (uint16_t)p);
+        for (uint64_t ty = (uint64_t)win->y / h->th * h->th; ty < wy1; ty += h->th) {
+            uint64_t r0 = win->y > ty ? win->y - ty : 0;
+            uint64_t r1 = wy1 - ty < h->th ? wy1 - ty : h->th;
+            for (uint64_t tx = (uint64_t)win->x / h->tw * h->tw; tx < wx1; tx += h->tw) {
+                uint64_t c0 = win->x > tx ? win->x - tx : 0;
+                uint64_t c1 = wx1 - tx < h->tw ? wx1 - tx : h->tw;
+                uint32_t tile = TIFFComputeTile(tif, (uint32_t)tx, (uint32_t)ty, 0, (uint16_t)p);
                 lib_reset(c);
                 c->unit_what = "tile";
                 c->unit = tile;
                 tmsize_t got = TIFFReadEncodedTile(tif, tile, scratch, (tmsize_t)unit);
+                c->unit_bytes += TIFFGetStrileByteCount(tif, tile);
                 if (got != (tmsize_t)unit) {
                     if (got < 0)
                         rc = lib_fail(c, PPX_ECORRUPT, "cannot decode a tile");
@@ -899,20 +1020,17 @@ static int read_tiles(tiff_ctx *c, TIFF *tif, const tiff_hdr *h, uint64_t unit, 
                 }
                 if ((rc = check_damage(c)))
                     goto out;
-                for (uint32_t r = 0; r < rows; r++)
-                    ppx__tiff_px_row(px, p, scratch + r * trow, n,
-                                     ppx_image_row(img, ty + r) + tx * pixel);
-                /* Stop early on a hostile tile size that makes the loops
-                 * wrap (tx + tw overflowing 32 bits). */
-                if (tx > UINT32_MAX - h->tw)
-                    break;
+                for (uint64_t r = r0; r < r1; r++)
+                    c->narrowed += convert_part(
+                        px, p, scratch + r * trow, (uint32_t)c0, (uint32_t)(c1 - c0), tmp, pixel,
+                        ppx_image_row(img, (uint32_t)(win->oy + ty + r - win->y)) +
+                            (size_t)(win->ox + tx + c0 - win->x) * pixel);
             }
-            if (ty > UINT32_MAX - h->th)
-                break;
         }
     }
 out:
     free(scratch);
+    free(tmp);
     return rc;
 }
 
@@ -990,12 +1108,57 @@ int ppx__tiff_inspect(const uint8_t *buf, size_t len, const ppx_limits *l, ppx_i
     raw_header rh;
     TIFF *tif = NULL;
     tiff_hdr h;
-    int rc = open_read(&c, l, &rh, &tif, &h, info);
+    int rc = open_read(&c, l, &rh, &tif, &h, info, 0);
     if (rc == 0)
         rc = ppx_limits_check(l, h.w, h.h, 1, 1, NULL, err);
     if (tif)
         TIFFClose(tif);
     return rc;
+}
+
+/* The window of o in the page (the whole page when o asks for none), and
+ * the output size in *out_w, *out_h. */
+static int plan_window(tiff_ctx *c, const tiff_hdr *h, const ppx_decode_opts *o, tiff_win *win,
+                       uint32_t *out_w, uint32_t *out_h)
+{
+    memset(win, 0, sizeof *win);
+    if (o->win_w == 0) {
+        *win = (tiff_win){0, 0, h->w, h->h, 0, 0, 1};
+        *out_w = h->w;
+        *out_h = h->h;
+        return 0;
+    }
+    if (o->win_h == 0 || o->win_x >= h->w || o->win_y >= h->h)
+        return ppx_err_set(c->err, PPX_EINVAL, c->stage,
+                           "window %ux%u at %u,%u lies outside the %ux%u page", o->win_w, o->win_h,
+                           o->win_x, o->win_y, h->w, h->h);
+    if (h->rgba_fallback)
+        return ppx_err_set(c->err, PPX_EUNSUPPORTED, c->stage,
+                           "a window of subsampled YCbCr TIFF is not supported");
+    win->x = o->win_x;
+    win->y = o->win_y;
+    win->w = h->w - o->win_x < o->win_w ? h->w - o->win_x : o->win_w;
+    win->h = h->h - o->win_y < o->win_h ? h->h - o->win_y : o->win_h;
+    win->whole = win->x == 0 && win->y == 0 && win->w == h->w && win->h == h->h &&
+                 o->win_w == h->w && o->win_h == h->h;
+    *out_w = o->win_w;
+    *out_h = o->win_h;
+    return 0;
+}
+
+/* Fills img with v (rounded, clamped to the sample type): the part of a
+ * window past the page's edge. */
+static void fill_image(ppx_image *img, double v)
+{
+    uint8_t one[4];
+    size_t ss = ppx_sample_size(img->type), n = (size_t)img->width * img->channels;
+    if (ppx_sample_encode(img->type, v, 0, one))
+        memset(one, 0, sizeof one);
+    for (uint32_t y = 0; y < img->height; y++) {
+        uint8_t *row = ppx_image_row(img, y);
+        for (size_t i = 0; i < n; i++)
+            memcpy(row + i * ss, one, ss);
+    }
 }
 
 int ppx__tiff_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, ppx_image *img,
@@ -1007,23 +1170,35 @@ int ppx__tiff_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, p
     raw_header rh;
     TIFF *tif = NULL;
     tiff_hdr h;
+    tiff_win win;
     uint8_t *lut = NULL;
     uint64_t unit = 0;
-    int rc = open_read(&c, l, &rh, &tif, &h, info);
+    uint32_t out_w = 0, out_h = 0;
+    int rc = open_read(&c, l, &rh, &tif, &h, info, o->page);
     if (rc)
         goto out;
+    if (o->geo)
+        ppx__tiff_geo_read(tif, o->geo);
+    if ((rc = plan_window(&c, &h, o, &win, &out_w, &out_h)))
+        goto out;
     /* Dimensions first: nothing below allocates before this passes. */
-    if ((rc = ppx_limits_check(l, h.w, h.h, h.px.out_ch, (unsigned)h.px.out_type, NULL, err)))
+    if ((rc = ppx_limits_check(l, out_w, out_h, h.px.out_ch,
+                               (unsigned)ppx_sample_size(h.px.out_type), NULL, err)))
         goto out;
     if (h.unsupported) {
         rc = ppx_err_set(err, PPX_EUNSUPPORTED, c.stage, "%s", h.unsupported);
+        goto out;
+    }
+    if (h.px.raw && h.spp > PPX_MAX_BANDS) {
+        rc = ppx_err_set(err, PPX_ELIMIT, c.stage, "%u bands, over the limit of %u", h.spp,
+                         PPX_MAX_BANDS);
         goto out;
     }
     if (h.jpeg_rgb && !TIFFSetField(tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB)) {
         rc = lib_fail(&c, PPX_ECORRUPT, "cannot set the JPEG colour mode");
         goto out;
     }
-    if ((rc = check_layout(&c, tif, &h, !h.rgba_fallback, &unit)))
+    if ((rc = check_layout(&c, tif, &h, !h.rgba_fallback, win.whole, &unit)))
         goto out;
     /* A directory warning that is not harmless (a guessed strip size, an
      * ignored Predictor) fails here, before any pixel is decoded. */
@@ -1036,16 +1211,22 @@ int ppx__tiff_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, p
         if (h.px.kind == PPX__TIFF_PALETTE && (rc = make_palette(&c, tif, &h, &lut)))
             goto out;
         h.px.lut = lut;
-        if ((rc = ppx_image_alloc(img, h.w, h.h, h.px.out_ch, h.px.out_type, l, err))) {
+        if ((rc = ppx_image_alloc(img, out_w, out_h, h.px.out_ch, h.px.out_type, l, err))) {
             err->stage = c.stage;
             goto out;
         }
-        rc = h.tiled ? read_tiles(&c, tif, &h, unit, img) : read_strips(&c, tif, &h, unit, img);
+        if (win.w < out_w || win.h < out_h)
+            fill_image(img, o->fill);
+        rc = h.tiled ? read_tiles(&c, tif, &h, unit, img, &win)
+                     : read_strips(&c, tif, &h, unit, img, &win);
         if (rc)
             goto out;
     }
-    if (h.px.alpha >= 0 && h.alpha_assoc && !h.rgba_fallback)
+    if (h.px.alpha >= 0 && h.alpha_assoc && !h.rgba_fallback && !h.px.raw)
         ppx__tiff_px_unpremultiply(img);
+    info->unit_bytes = c.unit_bytes;
+    img->plain_bands = h.plain_bands;
+    info->narrowed = c.narrowed;
     img->orientation = h.orientation;
     img->alpha_associated = info->alpha_associated && !h.rgba_fallback;
     img->source_cs = h.cs;
@@ -1056,34 +1237,99 @@ out:
     return rc;
 }
 
+/* Directory sizes, one page after the other: libtiff's walk from the page
+ * `first`, which count_pages has shown to be in the chain. */
+int ppx_codec_tiff_pages(const uint8_t *buf, size_t len, const ppx_limits *limits, uint32_t first,
+                         uint32_t last, uint32_t max_pages, ppx_page_fn fn, void *arg, ppx_err *err)
+{
+    ppx_limits def;
+    if (!limits) {
+        ppx_limits_default(&def);
+        limits = &def;
+    }
+    if (ppx_codec_detect(buf, len) != PPX_FMT_TIFF)
+        return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_DECODE, "not a TIFF file");
+    tiff_ctx c;
+    ctx_init(&c, buf, len, err, PPX_STAGE_DECODE, limits);
+    raw_header rh;
+    TIFF *tif = NULL;
+    tiff_hdr h;
+    ppx_info info;
+    memset(&info, 0, sizeof info);
+    int rc = open_read(&c, limits, &rh, &tif, &h, &info, first);
+    if (rc)
+        goto out;
+    uint32_t pages = (uint32_t)info.pages;
+    if (last >= pages)
+        last = pages - 1;
+    if (last - first + 1 > max_pages) {
+        rc = ppx_err_set(
+            err, PPX_ELIMIT, c.stage, "%u pages%s (pages %u-%u), over the limit of %u pages a file",
+            last - first + 1, info.pages_capped ? " or more" : "", first, last, max_pages);
+        goto out;
+    }
+    for (uint32_t p = first;; p++) {
+        if ((rc = fn(arg, p, h.w, h.h, err)) != 0 || p == last)
+            break;
+        lib_reset(&c);
+        if (!TIFFReadDirectory(tif)) {
+            rc = lib_fail(&c, PPX_ECORRUPT, "cannot read the directory of a page");
+            break;
+        }
+        if ((rc = check_warnings(&c)))
+            break;
+        read_directory(tif, &h);
+    }
+out:
+    if (tif)
+        TIFFClose(tif);
+    return rc;
+}
+
 /* ---- encoding ------------------------------------------------------------ */
 
-static int encode_body(tiff_ctx *c, TIFF *tif, const ppx_image *img, uint16_t comp)
+static int encode_body(tiff_ctx *c, TIFF *tif, const ppx_image *img, uint16_t comp,
+                       const ppx_geotiff *geo)
 {
     const unsigned ch = img->channels;
-    const size_t row = (size_t)img->width * ch * (size_t)img->type;
+    const size_t bs = ppx_sample_size(img->type);
+    const size_t row = (size_t)img->width * ch * bs;
     uint32_t rps = row >= TIFF_STRIP_BYTES ? 1 : (uint32_t)(TIFF_STRIP_BYTES / row);
     if (rps > img->height)
         rps = img->height;
+    const int color = ppx_image_is_color(img);
+    const uint16_t sf = ppx_sample_is_float(img->type)    ? SAMPLEFORMAT_IEEEFP
+                        : ppx_sample_is_signed(img->type) ? SAMPLEFORMAT_INT
+                                                          : SAMPLEFORMAT_UINT;
     int ok = TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, img->width) &&
              TIFFSetField(tif, TIFFTAG_IMAGELENGTH, img->height) &&
-             TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, img->type == PPX_U16 ? 16 : 8) &&
+             TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, (uint16_t)(8 * bs)) &&
              TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, ch) &&
-             TIFFSetField(tif, TIFFTAG_SAMPLEFORMAT, SAMPLEFORMAT_UINT) &&
+             TIFFSetField(tif, TIFFTAG_SAMPLEFORMAT, sf) &&
              TIFFSetField(tif, TIFFTAG_PHOTOMETRIC,
-                          ch >= 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK) &&
+                          color && ch >= 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK) &&
              TIFFSetField(tif, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG) &&
              TIFFSetField(tif, TIFFTAG_COMPRESSION, comp) &&
              TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, rps);
     if (ok && comp != COMPRESSION_NONE)
-        ok = TIFFSetField(tif, TIFFTAG_PREDICTOR, PREDICTOR_HORIZONTAL);
-    if (ok && (ch == 2 || ch == 4)) {
+        ok = TIFFSetField(tif, TIFFTAG_PREDICTOR,
+                          sf == SAMPLEFORMAT_IEEEFP ? PREDICTOR_FLOATINGPOINT
+                                                    : PREDICTOR_HORIZONTAL);
+    if (ok && color && (ch == 2 || ch == 4)) {
         uint16_t es = EXTRASAMPLE_UNASSALPHA;
         ok = TIFFSetField(tif, TIFFTAG_EXTRASAMPLES, 1, &es);
+    } else if (ok && !color) {
+        /* Plain bands: every sample after the first is an unspecified
+         * extra sample, which readers keep as a band. */
+        uint16_t es[PPX_MAX_BANDS] = {0};
+        if (ch > 1)
+            ok = TIFFSetField(tif, TIFFTAG_EXTRASAMPLES, (uint16_t)(ch - 1), es);
     }
     /* Pixels stay as stored when no autorotate ran: keep their meaning. */
     if (ok && img->orientation > 1 && img->orientation <= 8)
         ok = TIFFSetField(tif, TIFFTAG_ORIENTATION, (uint16_t)img->orientation);
+    if (ok)
+        ok = ppx__tiff_geo_write(tif, geo);
     if (!ok)
         return lib_fail(c, PPX_EINTERNAL, "cannot set the TIFF tags");
     /* Strips go through a copy: libtiff may byte-swap or predict in the
@@ -1109,11 +1355,8 @@ static int encode_body(tiff_ctx *c, TIFF *tif, const ppx_image *img, uint16_t co
 
 int ppx__tiff_encode(const ppx_image *img, const ppx_encode_opts *o, ppx_buf *out, ppx_err *err)
 {
-    if (img->type != PPX_U8 && img->type != PPX_U16)
-        return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_ENCODE,
-                           "TIFF output takes 8- or 16-bit integer samples, not %d-byte samples",
-                           (int)img->type);
-    if (img->channels < 1 || img->channels > 4 || img->width == 0 || img->height == 0)
+    if (img->channels < 1 || img->channels > PPX_MAX_BANDS || img->width == 0 || img->height == 0 ||
+        strcmp(ppx_sample_name(img->type), "unknown") == 0)
         return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_ENCODE,
                            "cannot write a %ux%u image with %u channels", img->width, img->height,
                            img->channels);
@@ -1142,7 +1385,7 @@ int ppx__tiff_encode(const ppx_image *img, const ppx_encode_opts *o, ppx_buf *ou
     TIFF *tif = open_client(&c, "wl", NULL);
     if (!tif)
         return lib_fail(&c, PPX_EINTERNAL, "cannot start a TIFF file");
-    int rc = encode_body(&c, tif, img, comp);
+    int rc = encode_body(&c, tif, img, comp, o ? o->geo : NULL);
     TIFFClose(tif);
     if (rc)
         out->len = 0;

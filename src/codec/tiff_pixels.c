@@ -1,6 +1,7 @@
 /* TIFF sample rows to ppx_image pixels; see tiff_pixels.h. */
 #include "codec/tiff_pixels.h"
 
+#include <math.h>
 #include <string.h>
 
 /* Sample i of a row. Rows start on a byte and 8 % bps == 0 for sub-byte
@@ -19,13 +20,131 @@ static inline unsigned sample_at(const uint8_t *row, unsigned bps, size_t i)
     return (row[bit >> 3] >> shift) & ((1u << bps) - 1);
 }
 
+/* Sample i of a row of samples of bps bits (1..32) packed MSB first. The
+ * row holds every bit of its last sample, so no byte past it is read. */
+static inline uint32_t bits_at(const uint8_t *row, unsigned bps, size_t i)
+{
+    size_t bit = i * bps;
+    const uint8_t *b = row + (bit >> 3);
+    unsigned need = (unsigned)(bit & 7) + bps, nbytes = (need + 7) / 8;
+    uint64_t v = 0;
+    for (unsigned k = 0; k < nbytes; k++)
+        v = v << 8 | b[k];
+    v >>= nbytes * 8 - need;
+    return (uint32_t)(v & ((1ull << bps) - 1));
+}
+
+/* IEEE half precision to single: every half is exactly a float. */
+static float half_to_float(uint16_t h)
+{
+    uint32_t s = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 0x1f, m = h & 0x3ff, f;
+    if (e == 0) {
+        float v = ldexpf((float)m, -24); /* zero and subnormals */
+        return s ? -v : v;
+    }
+    if (e == 31)
+        f = s | 0x7f800000u | m << 13; /* infinities and NaNs, payload kept */
+    else
+        f = s | (e + 112) << 23 | m << 13;
+    float v;
+    memcpy(&v, &f, 4);
+    return v;
+}
+
+ppx_sample ppx__tiff_px_raw_type(unsigned sf, unsigned bps)
+{
+    if (sf == 3)
+        return PPX_F32;
+    if (sf == 2)
+        return bps <= 8 ? PPX_I8 : bps <= 16 ? PPX_I16 : PPX_I32;
+    return bps <= 8 ? PPX_U8 : bps <= 16 ? PPX_U16 : PPX_U32;
+}
+
+/* One raw sample, its value kept. *changed counts float64 narrowed. */
+static inline void raw_sample(const ppx__tiff_px *p, const uint8_t *src, size_t i, uint8_t *d,
+                              uint64_t *changed)
+{
+    const unsigned bps = p->bps;
+    if (p->sformat == 3) {
+        float f;
+        if (bps == 32) {
+            memcpy(&f, src + 4 * i, 4);
+        } else if (bps == 16) {
+            uint16_t h;
+            memcpy(&h, src + 2 * i, 2);
+            f = half_to_float(h);
+        } else {
+            double v;
+            memcpy(&v, src + 8 * i, 8);
+            f = (float)v;
+            if ((double)f != v && !isnan(v))
+                (*changed)++;
+        }
+        memcpy(d, &f, 4);
+        return;
+    }
+    uint32_t v;
+    if (bps == 8) {
+        v = src[i];
+    } else if (bps == 16) {
+        uint16_t t;
+        memcpy(&t, src + 2 * i, 2);
+        v = t;
+    } else if (bps == 32) {
+        memcpy(&v, src + 4 * i, 4);
+    } else {
+        v = bits_at(src, bps, i);
+        if (p->sformat == 2 && bps < 32 && (v >> (bps - 1)) & 1)
+            v |= ~(uint32_t)0 << bps; /* sign-extend */
+    }
+    switch (ppx__tiff_px_raw_type(p->sformat, bps)) {
+    case PPX_U8:
+    case PPX_I8: {
+        uint8_t t = (uint8_t)v;
+        memcpy(d, &t, 1);
+        break;
+    }
+    case PPX_U16:
+    case PPX_I16: {
+        uint16_t t = (uint16_t)v;
+        memcpy(d, &t, 2);
+        break;
+    }
+    default:
+        memcpy(d, &v, 4);
+        break;
+    }
+}
+
+static uint64_t raw_row(const ppx__tiff_px *p, unsigned plane, const uint8_t *src, uint32_t n,
+                        uint8_t *dst)
+{
+    const size_t os = ppx_sample_size(p->out_type), ps = (size_t)p->out_ch * os;
+    uint64_t changed = 0;
+    if (p->separate) {
+        for (uint32_t x = 0; x < n; x++)
+            raw_sample(p, src, x, dst + x * ps + plane * os, &changed);
+        return changed;
+    }
+    size_t i = 0;
+    for (uint32_t x = 0; x < n; x++)
+        for (unsigned s = 0; s < p->spp; s++, i++)
+            raw_sample(p, src, i, dst + x * ps + s * os, &changed);
+    return changed;
+}
+
 int ppx__tiff_px_plane_used(const ppx__tiff_px *p, unsigned plane)
 {
+    if (p->raw)
+        return plane < p->spp;
     return plane < p->ncolor || (p->alpha >= 0 && plane == (unsigned)p->alpha);
 }
 
 int ppx__tiff_px_is_copy(const ppx__tiff_px *p)
 {
+    if (p->raw)
+        return !p->separate && (p->bps == 8 || p->bps == 16 || p->bps == 32) &&
+               ppx_sample_size(p->out_type) * 8 == p->bps;
     if (p->separate || (p->bps != 8 && p->bps != 16))
         return 0;
     if (p->kind != PPX__TIFF_GRAY && p->kind != PPX__TIFF_RGB)
@@ -130,25 +249,28 @@ static void put_sample16(const ppx__tiff_px *p, unsigned s, const uint8_t *src, 
     }
 }
 
-void ppx__tiff_px_row(const ppx__tiff_px *p, unsigned plane, const uint8_t *src, uint32_t n,
-                      uint8_t *dst)
+uint64_t ppx__tiff_px_row(const ppx__tiff_px *p, unsigned plane, const uint8_t *src, uint32_t n,
+                          uint8_t *dst)
 {
     if (ppx__tiff_px_is_copy(p)) {
         memcpy(dst, src, (size_t)n * p->spp * (p->bps / 8));
-        return;
+        return 0;
     }
+    if (p->raw)
+        return raw_row(p, plane, src, n, dst);
     void (*put)(const ppx__tiff_px *, unsigned, const uint8_t *, size_t, size_t, uint32_t,
                 uint8_t *) = p->out_type == PPX_U16 ? put_sample16 : put_sample8;
     if (p->separate) {
         if (ppx__tiff_px_plane_used(p, plane))
             put(p, plane, src, 0, 1, n, dst);
-        return;
+        return 0;
     }
     /* Colour samples in order (K after C, M, Y), then alpha. */
     for (unsigned s = 0; s < p->ncolor; s++)
         put(p, s, src, s, p->spp, n, dst);
     if (p->alpha >= 0)
         put(p, (unsigned)p->alpha, src, (size_t)p->alpha, p->spp, n, dst);
+    return 0;
 }
 
 void ppx__tiff_px_palette(const uint16_t *r, const uint16_t *g, const uint16_t *b, unsigned bps,

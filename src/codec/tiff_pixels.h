@@ -30,7 +30,17 @@ typedef struct {
     unsigned out_ch;     /* channels of the output image */
     ppx_sample out_type; /* PPX_U8, or PPX_U16 for 16-bit sources except palettes */
     const uint8_t *lut;  /* palette: 3 bytes (R, G, B) for each of the 2^bps indices */
+    /* Raster samples (any depth 1..32, signed, float, extra bands): every
+     * sample of the file is kept as a band of out_type with its value as
+     * stored (docs/codecs-tiff-png.md); kind, lut and alpha are unused. */
+    int raw;
+    unsigned sformat; /* raw: 1 unsigned, 2 signed, 3 float (TIFF SampleFormat) */
 } ppx__tiff_px;
+
+/* The output type of raw samples of bps bits in TIFF sample format sf:
+ * unsigned to the smallest of U8, U16, U32 that holds them, signed to I8,
+ * I16, I32, float (16, 32 or 64 bits) to F32. */
+PPX_MUST_USE ppx_sample ppx__tiff_px_raw_type(unsigned sf, unsigned bps);
 
 /* Whether plane `plane` of a separate-planes image holds a sample that
  * reaches the output (colour or alpha); samples we drop need not be decoded. */
@@ -45,9 +55,11 @@ PPX_MUST_USE int ppx__tiff_px_is_copy(const ppx__tiff_px *p);
  * planes: src holds the samples of plane `plane` only, and only that output
  * channel is written; planes must be converted in order (CMYK's K combines
  * with the C, M and Y already written). src is a row as libtiff returns it:
- * byte aligned, sub-byte samples packed MSB first, 16-bit samples native. */
-void ppx__tiff_px_row(const ppx__tiff_px *p, unsigned plane, const uint8_t *src, uint32_t n,
-                      uint8_t *dst);
+ * byte aligned, samples of other than 8, 16, 32 or 64 bits packed MSB
+ * first, the others in native byte order. Returns the number of 64-bit float
+ * samples whose value changed when narrowed to float32 (0 for all else). */
+uint64_t ppx__tiff_px_row(const ppx__tiff_px *p, unsigned plane, const uint8_t *src, uint32_t n,
+                          uint8_t *dst);
 
 /* Builds the 8-bit RGB palette lut (3 * 2^bps bytes) from TIFF's 16-bit
  * colormap. Entries are scaled by >> 8, except in colormaps whose entries all

@@ -22,7 +22,7 @@ static int copy_image(const ppx_image *src, ppx_image *dst, const ppx_limits *l,
     int rc = alloc_like(src, dst, src->channels, src->type, l, err);
     if (rc)
         return rc;
-    size_t row = (size_t)src->width * src->channels * (size_t)src->type;
+    size_t row = (size_t)src->width * src->channels * ppx_sample_size(src->type);
     for (uint32_t y = 0; y < src->height; y++)
         memcpy(ppx_image_row(dst, y), ppx_image_row(src, y), row);
     return 0;

@@ -261,7 +261,7 @@ int ppx_op_orient(const ppx_image *src, ppx_image *dst, int orientation, const p
     ppx_image_copy_meta(dst, src);
     dst->orientation = 1;
 
-    size_t ps = (size_t)src->channels * (size_t)src->type;
+    size_t ps = (size_t)src->channels * ppx_sample_size(src->type);
     ptrdiff_t sstride = (ptrdiff_t)src->stride, pst = (ptrdiff_t)ps;
     /* Output pixel (x, y) reads source pixel (sx0 + x*dx_x + y*dy_x, ...):
      * for each orientation the source of the start of output row y and the
@@ -368,11 +368,12 @@ int ppx_op_extract(const ppx_image *src, ppx_image *dst, int64_t x, int64_t y, u
     if (rc)
         return rc;
     ppx_image_copy_meta(dst, src);
-    size_t ps = (size_t)src->channels * (size_t)src->type;
+    size_t ps = (size_t)src->channels * ppx_sample_size(src->type);
     /* One fill pixel in the image's sample layout. */
     uint8_t px[16] = {0};
     int zero = 1;
-    if (fill && src->type != PPX_F32) {
+    /* Fill colours are for photos; rasters pad with zeros. */
+    if (fill && (src->type == PPX_U8 || src->type == PPX_U16) && src->channels <= 4) {
         for (unsigned c = 0; c < src->channels; c++) {
             if (fill[c])
                 zero = 0;

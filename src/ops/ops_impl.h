@@ -17,15 +17,57 @@ static inline PPX_MUST_USE int ppx__ops_check_int(const ppx_image *src, const ch
 {
     if (src->type != PPX_U8 && src->type != PPX_U16)
         return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_TRANSFORM,
-                           "%s: needs 8- or 16-bit samples, not %d-byte samples", op,
-                           (int)src->type);
+                           "%s: needs 8- or 16-bit unsigned samples, not %s", op,
+                           ppx_sample_name(src->type));
     if (src->channels < 1 || src->channels > 4)
         return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_TRANSFORM, "%s: bad channel count %u", op,
                            src->channels);
+    if (src->plain_bands)
+        return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_TRANSFORM,
+                           "%s: works on gray, RGB and alpha, not on %u plain bands (select "
+                           "colour bands first, e.g. `bands 4,3,2`)",
+                           op, src->channels);
     if (src->width == 0 || src->height == 0)
         return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_TRANSFORM, "%s: empty image %ux%u", op,
                            src->width, src->height);
     return 0;
+}
+
+/* The sample of type t at p (any alignment) as a double: exact for every
+ * type. */
+static inline double ppx__sample_get(const uint8_t *p, ppx_sample t)
+{
+    switch (t) {
+    case PPX_U8:
+        return *p;
+    case PPX_I8:
+        return (int8_t)*p;
+    case PPX_U16: {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        return v;
+    }
+    case PPX_I16: {
+        int16_t v;
+        memcpy(&v, p, 2);
+        return v;
+    }
+    case PPX_U32: {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    case PPX_I32: {
+        int32_t v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    default: {
+        float v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    }
 }
 
 /* 1 if the last channel is alpha (gray+alpha, RGBA). */

@@ -909,7 +909,7 @@ static int resize_nearest(ppx_resizer *rs, const ppx_image *src, ppx_image *dst,
     int32_t *xmap = rs->map, *ymap = rs->map + w;
     nearest_map(xmap, src->width, w);
     nearest_map(ymap, src->height, h);
-    size_t ps = (size_t)src->channels * (size_t)src->type;
+    size_t ps = (size_t)src->channels * ppx_sample_size(src->type);
     for (uint32_t y = 0; y < h; y++) {
         const uint8_t *s = ppx_image_row(src, (uint32_t)ymap[y]);
         uint8_t *d = ppx_image_row(dst, y);
@@ -1072,7 +1072,7 @@ static int resample(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, uint3
         xv = axis_window(&xv, box->y, box->h);
     }
     const axis *ah = &xh, *av = &xv;
-    size_t bs = (size_t)src->type;
+    size_t bs = ppx_sample_size(src->type);
     if (!need_h && !need_v) {
         for (uint32_t y = 0; y < h; y++)
             memcpy(ppx_image_row(dst, y), ppx_image_row(src, y), (size_t)w * C * bs);
@@ -1123,6 +1123,123 @@ static int resample(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, uint3
     return 0;
 }
 
+/* ---- Rasters: every other sample type, any number of bands ----
+ * The same coefficients as the photo paths (Pillow's), applied to every band
+ * alike (no alpha handling: plain bands have none), accumulated in double
+ * with no rounding between the passes; floats are stored as float32 (NaN
+ * and infinities spread to the outputs whose window holds them), integers
+ * rounded half away from zero and clamped to their type. */
+
+static inline double clampd(double v, double lo, double hi)
+{
+    v = v < 0 ? ceil(v - 0.5) : floor(v + 0.5);
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+static inline void put_any(uint8_t *p, ppx_sample t, double v)
+{
+    switch (t) {
+    case PPX_U8: {
+        uint8_t x = (uint8_t)clampd(v, 0, 255);
+        memcpy(p, &x, 1);
+        break;
+    }
+    case PPX_I8: {
+        int8_t x = (int8_t)clampd(v, -128, 127);
+        memcpy(p, &x, 1);
+        break;
+    }
+    case PPX_U16: {
+        uint16_t x = (uint16_t)clampd(v, 0, 65535);
+        memcpy(p, &x, 2);
+        break;
+    }
+    case PPX_I16: {
+        int16_t x = (int16_t)clampd(v, -32768, 32767);
+        memcpy(p, &x, 2);
+        break;
+    }
+    case PPX_U32: {
+        uint32_t x = (uint32_t)clampd(v, 0, 4294967295.0);
+        memcpy(p, &x, 4);
+        break;
+    }
+    case PPX_I32: {
+        int32_t x = (int32_t)clampd(v, -2147483648.0, 2147483647.0);
+        memcpy(p, &x, 4);
+        break;
+    }
+    default: {
+        float x = (float)v;
+        memcpy(p, &x, 4);
+        break;
+    }
+    }
+}
+
+static int resample_raster(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, ppx_filter filter,
+                           const ppx_limits *l, ppx_err *err)
+{
+    const uint32_t w = dst->width, h = dst->height, ih = src->height;
+    const unsigned C = src->channels;
+    const ppx_sample t = src->type;
+    const size_t bs = ppx_sample_size(t);
+    axis ah = {0}, av = {0};
+    int rc = ppx__resizer_axis(rs, src->width, w, filter, &ah, err);
+    if (rc)
+        return rc;
+    rs->pin = rs->clock;
+    rc = ppx__resizer_axis(rs, ih, h, filter, &av, err);
+    rs->pin = UINT64_MAX;
+    if (rc)
+        return rc;
+    /* The horizontal pass into doubles: w x ih x C. */
+    size_t n, bytes;
+    if (ppx_mul_size((size_t)w * C, ih, &n) || ppx_mul_size(n, sizeof(double), &bytes))
+        return ppx_err_set(err, PPX_ELIMIT, PPX_STAGE_TRANSFORM, "resize: buffers too large");
+    if (l && bytes > l->max_alloc)
+        return ppx_err_set(err, PPX_ELIMIT, PPX_STAGE_TRANSFORM,
+                           "resize: intermediate image %ux%u exceeds the limits", w, ih);
+    if (grow(&rs->tmp, &rs->tmp_cap, bytes))
+        return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_TRANSFORM,
+                           "resize: out of memory for a %ux%u intermediate image", w, ih);
+    double *tmp = (double *)(void *)rs->tmp;
+    const size_t ps = (size_t)C * bs;
+    for (uint32_t y = 0; y < ih; y++) {
+        const uint8_t *row = ppx_image_row(src, y);
+        double *d = tmp + (size_t)y * w * C;
+        for (uint32_t x = 0; x < w; x++) {
+            const float *k = ah.fk + (size_t)x * ah.ksize;
+            const uint8_t *p = row + (size_t)ah.lo[x] * ps;
+            for (unsigned c = 0; c < C; c++) {
+                double acc = 0;
+                for (int32_t j = 0; j < ah.n[x]; j++)
+                    acc += (double)k[j] * ppx__sample_get(p + (size_t)j * ps + c * bs, t);
+                d[(size_t)x * C + c] = acc;
+            }
+        }
+    }
+    const size_t len = (size_t)w * C;
+    for (uint32_t y = 0; y < h; y++) {
+        const float *k = av.fk + (size_t)y * av.ksize;
+        const double *s0 = tmp + (size_t)av.lo[y] * len;
+        uint8_t *d = ppx_image_row(dst, y);
+        for (size_t i = 0; i < len; i++) {
+            double acc = 0;
+            for (int32_t j = 0; j < av.n[y]; j++)
+                acc += (double)k[j] * s0[(size_t)j * len + i];
+            put_any(d + i * bs, t, acc);
+        }
+    }
+    return 0;
+}
+
+/* 1 if src takes the raster path: not an 8- or 16-bit photo. */
+static int is_raster(const ppx_image *src)
+{
+    return (src->type != PPX_U8 && src->type != PPX_U16) || !ppx_image_is_color(src);
+}
+
 /* resample(), with images that have alpha resampled premultiplied, as
  * Pillow does. */
 static int resample_alpha(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, uint32_t w,
@@ -1149,13 +1266,15 @@ int ppx_op_resize(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, uint32_
                   ppx_filter filter, const ppx_limits *l, ppx_err *err)
 {
     ppx_resizer *own = NULL;
-    int rc = ppx__ops_check_int(src, "resize", err);
+    int rc = is_raster(src) ? 0 : ppx__ops_check_int(src, "resize", err);
     if (rc)
         return rc;
+    if (src->width == 0 || src->height == 0 || w == 0 || h == 0)
+        return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_TRANSFORM, "resize: empty image");
     if ((unsigned)filter > PPX_FILTER_LANCZOS3)
         return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_TRANSFORM, "resize: bad filter %d",
                            (int)filter);
-    if (src->stride % (size_t)src->type)
+    if (src->stride % ppx_sample_size(src->type))
         return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_TRANSFORM, "resize: misaligned rows");
     if (!rs) {
         if (ppx_resizer_new(&own))
@@ -1170,7 +1289,10 @@ int ppx_op_resize(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, uint32_
         rc = resize_nearest(rs, src, dst, err);
         goto out;
     }
-    rc = resample_alpha(rs, src, dst, w, h, NULL, filter, l, err);
+    if (is_raster(src))
+        rc = resample_raster(rs, src, dst, filter, l, err);
+    else
+        rc = resample_alpha(rs, src, dst, w, h, NULL, filter, l, err);
 out:
     ppx_resizer_free(&own);
     return rc;
@@ -1185,7 +1307,8 @@ int ppx_op_resize_window(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, 
         return rc;
     if (filter == PPX_FILTER_NEAREST || (unsigned)filter > PPX_FILTER_LANCZOS3 || !rs ||
         w == src->width || h == src->height || box->w == 0 || box->h == 0 || box->x > w ||
-        box->y > h || box->w > w - box->x || box->h > h - box->y || src->stride % (size_t)src->type)
+        box->y > h || box->w > w - box->x || box->h > h - box->y ||
+        src->stride % ppx_sample_size(src->type))
         return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_TRANSFORM,
                            "resize: bad window %u,%u,%u,%u of %ux%u", box->x, box->y, box->w,
                            box->h, w, h);
@@ -1208,7 +1331,7 @@ int ppx_op_resized_crop(ppx_resizer *rs, const ppx_image *src, const ppx_box *bo
     /* A view of the box: same rows, no copy. It owns nothing (cap 0). */
     ppx_image view = *src;
     view.data = src->data + (size_t)box->y * src->stride +
-                (size_t)box->x * src->channels * (size_t)src->type;
+                (size_t)box->x * src->channels * ppx_sample_size(src->type);
     view.width = box->w;
     view.height = box->h;
     view.cap = 0;

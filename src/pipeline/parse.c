@@ -107,8 +107,18 @@ static const keydef key_std = {.name = "std",
                                .expect = "expected 1 to 4 comma-separated numbers",
                                .set = set_values,
                                .at = offsetof(ppx_op, std)};
+static int scale_to_from_name(const char *w)
+{
+    return strcmp(w, "8") == 0 ? 8 : strcmp(w, "16") == 0 ? 16 : -1;
+}
+static const keydef key_to = {.name = "to",
+                              .def = "8",
+                              .choices = "8|16",
+                              .set = set_choice,
+                              .at = offsetof(ppx_op, to),
+                              .from_name = scale_to_from_name};
 static const keydef *const keydefs[] = {&key_fit,   &key_filter, &key_draft, &key_scale, &key_ratio,
-                                        &key_color, &key_p,      &key_mean,  &key_std};
+                                        &key_color, &key_p,      &key_mean,  &key_std,   &key_to};
 #define N_KEYDEFS (int)(sizeof keydefs / sizeof keydefs[0])
 _Static_assert(sizeof(ppx_fit) == sizeof(int) && sizeof(ppx_filter) == sizeof(int),
                "choices are stored as int");
@@ -176,6 +186,17 @@ static const opdef opdefs[] = {
      "",
      {&key_mean, &key_std},
      "(x / 255 - mean) / std as float32, per channel; the last op; -f npy only."},
+    {"bands",
+     PPX_OP_BANDS,
+     "B1,B2,B3",
+     {NULL},
+     "Select and order bands, 1-based (bands 4,3,2: a natural-colour composite); 1 or 3 bands "
+     "make gray or RGB."},
+    {"scale",
+     PPX_OP_SCALE,
+     "LO,HI",
+     {&key_to},
+     "Map values LO..HI linearly to 0..255 (to=16: 0..65535), rounded; outside and NaN clip."},
 };
 #define N_OPDEFS (int)(sizeof opdefs / sizeof opdefs[0])
 
@@ -551,6 +572,44 @@ static int finish_crop(const opdef *d, int pos, const char *positional, ppx_op *
     return 0;
 }
 
+/* bands B1,B2,...: 1-based on the command line, 0-based in the op. */
+static int finish_bands(const opdef *d, int pos, const char *positional, ppx_op *op, ppx_err *err)
+{
+    char q[48];
+    if (!positional)
+        return bad(err, pos, d->name, "missing bands: expected B1,B2,... (1-based)");
+    unsigned n = 0;
+    for (const char *s = positional;;) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        uint32_t v;
+        if (n == PPX_OP_MAX_BANDS || parse_uint(s, len, 1, PPX_MAX_BANDS, &v))
+            return bad(err, pos, d->name,
+                       "bad bands \"%s\": expected 1 to %d comma-separated band numbers, "
+                       "1-based, each 1..%d",
+                       quote(positional, q, sizeof q), PPX_OP_MAX_BANDS, PPX_MAX_BANDS);
+        op->bands[n++] = (uint16_t)(v - 1);
+        if (!comma)
+            break;
+        s = comma + 1;
+    }
+    op->nbands = n;
+    return 0;
+}
+
+/* scale LO,HI: finite, LO < HI. */
+static int finish_scale(const opdef *d, int pos, const char *positional, ppx_op *op, ppx_err *err)
+{
+    char q[48];
+    const char *comma = positional ? strchr(positional, ',') : NULL;
+    if (!comma || parse_double(positional, (size_t)(comma - positional), &op->lo) ||
+        parse_double(comma + 1, strlen(comma + 1), &op->hi) || !isfinite(op->lo) ||
+        !isfinite(op->hi) || !(op->hi > op->lo))
+        return bad(err, pos, d->name, "bad range \"%s\": expected LO,HI with LO < HI",
+                   positional ? quote(positional, q, sizeof q) : "");
+    return 0;
+}
+
 /* flip's direction and rotate's angle. */
 static int finish_turn(const opdef *d, int pos, const char *positional, ppx_op *op, ppx_err *err)
 {
@@ -630,6 +689,10 @@ static int parse_op(int pos, char **tok, int ntok, ppx_op *op, ppx_err *err)
         return finish_turn(d, pos, positional, op, err);
     case PPX_OP_NORMALIZE:
         return finish_normalize(d, pos, op, err);
+    case PPX_OP_BANDS:
+        return finish_bands(d, pos, positional, op, err);
+    case PPX_OP_SCALE:
+        return finish_scale(d, pos, positional, op, err);
     default:
         return 0;
     }
@@ -711,6 +774,15 @@ static int format_op(ppx_buf *b, const ppx_op *op)
                 rc = ppx_buf_printf(b, "%s%s", i ? "," : "", a);
             }
         }
+        break;
+    case PPX_OP_BANDS:
+        for (unsigned i = 0; i < op->nbands && !rc; i++)
+            rc = ppx_buf_printf(b, "%s%u", i ? "," : " ", op->bands[i] + 1u);
+        break;
+    case PPX_OP_SCALE:
+        fmt_double(a, sizeof a, op->lo);
+        fmt_double(c, sizeof c, op->hi);
+        rc = rc ? rc : ppx_buf_printf(b, " %s,%s to=%d", a, c, op->to);
         break;
     default:
         break;

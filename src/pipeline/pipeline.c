@@ -12,6 +12,9 @@ struct ppx_pipeline_ctx {
     ppx_resizer *rs;
     ppx_limits limits;
     int has_limits;
+    /* The geometry record of the last run: each op that changes the image's
+     * geometry composes its own map into it where it is applied (apply). */
+    ppx_geom geom;
 };
 
 int ppx_pipeline_length(const ppx_pipeline *pl)
@@ -33,6 +36,8 @@ void ppx_pipeline_output_geometry(const ppx_pipeline *pl, ppx_pipeline_geometry 
     for (int i = 0; pl && i < pl->n; i++)
         if (pl->ops[i].kind == PPX_OP_GRAYSCALE || pl->ops[i].kind == PPX_OP_RGB)
             r.channels = pl->ops[i].kind == PPX_OP_GRAYSCALE ? 1 : 3;
+        else if (pl->ops[i].kind == PPX_OP_BANDS)
+            r.channels = pl->ops[i].nbands == 1 || pl->ops[i].nbands == 3 ? pl->ops[i].nbands : 0;
     *g = r;
 }
 
@@ -208,39 +213,67 @@ static int apply(const ppx_op *op, ppx_pipeline_ctx *ctx, const ppx_image *src, 
     const ppx_limits *l = ctx->has_limits ? &ctx->limits : NULL;
     uint32_t w = src->width, h = src->height, ow, oh;
     *applied = 1;
+    /* Colour ops have no meaning for plain bands: refused, never skipped. */
+    if (src->plain_bands && (op->kind == PPX_OP_GRAYSCALE || op->kind == PPX_OP_RGB ||
+                             op->kind == PPX_OP_TO_8BIT || op->kind == PPX_OP_EQUALIZE))
+        return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_TRANSFORM,
+                           "%s works on gray, RGB and alpha, not on %u plain bands: select "
+                           "colour bands first (`bands 4,3,2`)",
+                           op->kind == PPX_OP_GRAYSCALE ? "grayscale"
+                           : op->kind == PPX_OP_RGB     ? "rgb"
+                           : op->kind == PPX_OP_TO_8BIT ? "to-8bit"
+                                                        : "equalize",
+                           src->channels);
     switch (op->kind) {
     case PPX_OP_AUTOROTATE:
-        if (src->orientation >= 2 && src->orientation <= 8)
+        if (src->orientation >= 2 && src->orientation <= 8) {
+            ppx_geom_then_orient(&ctx->geom, src->orientation);
             return ppx_op_autorotate(src, dst, l, err);
+        }
         break;
     case PPX_OP_RESIZE:
         ppx_resize_dims(w, h, op->w, op->h, op->fit, &ow, &oh);
-        if (ow != w || oh != h)
+        if (ow != w || oh != h) {
+            ppx_geom_then_resize(&ctx->geom, ow, oh);
             return ppx_op_resize(ctx->rs, src, dst, ow, oh, op->filter, l, err);
+        }
         break;
     case PPX_OP_CENTER_CROP:
-        if (op->w != w || op->h != h)
+        if (op->w != w || op->h != h) {
+            ppx_geom_then_crop(&ctx->geom, ppx_center_offset(w, op->w), ppx_center_offset(h, op->h),
+                               op->w, op->h);
             return ppx_op_center_crop(src, dst, op->w, op->h, l, err);
+        }
         break;
     case PPX_OP_CROP:
-        if (op->x != 0 || op->y != 0 || op->w != w || op->h != h)
+        if (op->x != 0 || op->y != 0 || op->w != w || op->h != h) {
+            ppx_geom_then_crop(&ctx->geom, op->x, op->y, op->w, op->h);
             return ppx_op_extract(src, dst, op->x, op->y, op->w, op->h, NULL, l, err);
+        }
         break;
     case PPX_OP_RANDOM_CROP: {
         ppx_box box;
         ppx_random_crop_box(rng, w, h, op->scale, op->ratio, &box);
+        ppx_geom_then_crop(&ctx->geom, box.x, box.y, box.w, box.h);
+        ppx_geom_then_resize(&ctx->geom, op->w, op->h);
         return ppx_op_resized_crop(ctx->rs, src, &box, dst, op->w, op->h, op->filter, l, err);
     }
     case PPX_OP_PAD:
-        if (op->w != w || op->h != h)
+        if (op->w != w || op->h != h) {
+            ppx_geom_then_crop(&ctx->geom, ppx_center_offset(w, op->w), ppx_center_offset(h, op->h),
+                               op->w, op->h);
             return ppx_op_pad(src, dst, op->w, op->h, op->color, l, err);
+        }
         break;
     case PPX_OP_FLIP:
         /* Draw only for a real coin toss; p = 0 or 1 leaves the stream alone. */
-        if (op->p >= 1.0 || (op->p > 0.0 && ppx_rng_uniform(rng) < op->p))
+        if (op->p >= 1.0 || (op->p > 0.0 && ppx_rng_uniform(rng) < op->p)) {
+            ppx_geom_then_orient(&ctx->geom, op->vertical ? 4 : 2);
             return ppx_op_flip(src, dst, op->vertical, l, err);
+        }
         break;
     case PPX_OP_ROTATE:
+        ppx_geom_then_orient(&ctx->geom, op->degrees == 90 ? 6 : op->degrees == 180 ? 3 : 8);
         return ppx_op_rotate(src, dst, op->degrees, l, err);
     case PPX_OP_GRAYSCALE:
         if (src->channels > 2)
@@ -258,6 +291,10 @@ static int apply(const ppx_op *op, ppx_pipeline_ctx *ctx, const ppx_image *src, 
         return ppx_op_equalize(src, dst, l, err);
     case PPX_OP_NORMALIZE:
         return ppx_op_normalize(src, dst, op->mean, op->std, op->nvals, l, err);
+    case PPX_OP_BANDS:
+        return ppx_op_bands(src, dst, op->bands, op->nbands, l, err);
+    case PPX_OP_SCALE:
+        return ppx_op_scale(src, dst, op->lo, op->hi, op->to, NULL, l, err);
     default:
         return ppx_err_set(err, PPX_EINTERNAL, PPX_STAGE_TRANSFORM, "unknown op kind %d",
                            (int)op->kind);
@@ -275,7 +312,8 @@ static int resize_then_crop(const ppx_op *rs, const ppx_op *cc, ppx_pipeline_ctx
 {
     *applied = 0;
     if (rs->kind != PPX_OP_RESIZE || cc->kind != PPX_OP_CENTER_CROP ||
-        rs->filter == PPX_FILTER_NEAREST || src->type == PPX_F32)
+        rs->filter == PPX_FILTER_NEAREST || (src->type != PPX_U8 && src->type != PPX_U16) ||
+        !ppx_image_is_color(src))
         return 0;
     uint32_t ow, oh;
     ppx_resize_dims(src->width, src->height, rs->w, rs->h, rs->fit, &ow, &oh);
@@ -287,6 +325,8 @@ static int resize_then_crop(const ppx_op *rs, const ppx_op *cc, ppx_pipeline_ctx
                    .h = cc->h};
     const ppx_limits *l = ctx->has_limits ? &ctx->limits : NULL;
     *applied = 1;
+    ppx_geom_then_resize(&ctx->geom, ow, oh);
+    ppx_geom_then_crop(&ctx->geom, box.x, box.y, box.w, box.h);
     return ppx_op_resize_window(ctx->rs, src, dst, ow, oh, &box, rs->filter, l, err);
 }
 
@@ -298,9 +338,7 @@ int ppx_pipeline_run(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx_image *i
     int next = 0;
     ppx_rng rng;
     ppx_rng_seed(&rng, seed, key);
-    if (n > 0 && img->type == PPX_F32)
-        return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_TRANSFORM,
-                           "pipeline: float images are not supported");
+    ppx_geom_identity(&ctx->geom, img->width, img->height);
     for (int i = 0; i < n; i++) {
         int applied = 0;
         ppx_image *dst = &ctx->scratch[next];
@@ -325,6 +363,11 @@ int ppx_pipeline_run(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx_image *i
     }
     *out = cur;
     return 0;
+}
+
+void ppx_pipeline_last_geom(const ppx_pipeline_ctx *ctx, ppx_geom *g)
+{
+    *g = ctx->geom;
 }
 
 int ppx_pipeline_normalize(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, const ppx_image *in,

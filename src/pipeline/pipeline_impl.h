@@ -24,8 +24,13 @@ typedef enum {
     PPX_OP_TO_8BIT,
     PPX_OP_EQUALIZE,
     PPX_OP_NORMALIZE,
+    PPX_OP_BANDS,
+    PPX_OP_SCALE,
     PPX_OP__COUNT
 } ppx_op_kind;
+
+/* Bands one `bands` op may list. */
+#define PPX_OP_MAX_BANDS 64
 
 /* One op with every argument resolved (defaults filled in). */
 typedef struct {
@@ -43,7 +48,11 @@ typedef struct {
     double p;          /* flip probability */
     int degrees;       /* rotate */
     float mean[4], std[4];
-    unsigned nvals; /* normalize: 1 (all channels) or one per channel */
+    unsigned nvals;                   /* normalize: 1 (all channels) or one per channel */
+    uint16_t bands[PPX_OP_MAX_BANDS]; /* bands: 0-based band of each output band */
+    unsigned nbands;
+    double lo, hi; /* scale: the value range mapped to 0..max */
+    int to;        /* scale: 8 or 16 bits */
 } ppx_op;
 
 /* Shrink-on-load before a resize: the value is the reduction the resize must

@@ -125,11 +125,12 @@ static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp,
             s->stop_reason = s->fatal_reason;
             break;
         }
-    if (!stopped && !fatal && total.ok + total.failed != s->listing.n) {
+    if (!stopped && !fatal && total.ok + total.failed + total.nodata != s->listing.n) {
         /* A complete run accounts for every listed image; anything else
          * is a bug, and must never pass as success. */
         fprintf(stderr, "prepix: internal error: %llu of %llu images accounted for\n",
-                (unsigned long long)(total.ok + total.failed), (unsigned long long)s->listing.n);
+                (unsigned long long)(total.ok + total.failed + total.nodata),
+                (unsigned long long)s->listing.n);
         fatal = 1;
         if (!s->stop_reason)
             s->stop_reason = "internal error: images unaccounted for";

@@ -10,6 +10,7 @@
 #include "prepix/buf.h"
 #include "prepix/error.h"
 #include "prepix/sched.h"
+#include "prepix/subimage.h"
 
 /* Keys (paths relative to INPUT) are shorter than this. */
 #define PPX_KEY_MAX 4096
@@ -138,6 +139,18 @@ static inline const ppx_member *ppx_listing_member(const ppx_listing *l, size_t 
  * listed in turn (one level deep); problems become failure entries. */
 PPX_MUST_USE int ppx_listing_add_archive(ppx_listing *l, int fd, const char *key, int follow,
                                          ppx_err *err);
+
+/* Pages and chips (listing_sub.c): replaces each TIFF entry that is a plain
+ * file by the keys of its pages or chips, as o asks, read from its
+ * directories (mapped; no strip is read); the other entries (other images,
+ * archive members, walk errors, files that cannot be cut, which the worker
+ * then fails with the reason) stay as they are. Keys of a split are read
+ * below split_paths (of split_names; NULL without splits). The listing's
+ * hash covers the new keys and o. 0, PPX_ECANCELED (l->stop set) or
+ * PPX_ENOMEM, with err set. */
+PPX_MUST_USE int ppx_listing_expand(ppx_listing *l, const ppx_sub_opts *o, const ppx_limits *lim,
+                                    const char *const *split_names, const char *const *split_paths,
+                                    ppx_err *err);
 
 /* The identity entry i's archive had when listed (m: its member). */
 static inline const ppx_arc_ident *ppx_listing_arc(const ppx_listing *l, const ppx_member *m)

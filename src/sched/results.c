@@ -52,7 +52,9 @@ void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r, const 
      * bytes transport) are counted where they are written, once written:
      * the image's statistics travel with its bytes, and an image whose
      * shard member cannot be completed (a sidecar) is a failure, not ok. */
-    if (r->status == 0) {
+    if (r->status == 0 && r->nodata) {
+        st->nodata++; /* a chip all of --nodata: nothing written, nothing measured */
+    } else if (r->status == 0) {
         uint32_t mode = r->in_mode ? r->in_mode : c->in_mode ? c->in_mode[i] : 0;
         if (!payload) {
             st->ok++;

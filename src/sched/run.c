@@ -332,6 +332,7 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
     s->job.out_root = s->outdir.fd;
     s->job.copy_mode = cfg->copy_mode;
     s->job.fingerprint = cfg->duplicates;
+    s->job.sub = cfg->sub;
     if (cfg->shard == PPX_SHARD_NPY && ppx_sched_npy_shape(cfg->pipeline, &s->job.npy) && !local_rc)
         /* The CLI refuses such pipelines first: a caller of the library that did not. */
         local_rc = ppx_err_set(&e, PPX_EINVAL, PPX_STAGE_JOB,

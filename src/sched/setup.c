@@ -371,6 +371,16 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
         fprintf(stderr, "prepix: %s\n", e.msg);
         return rc == PPX_EUSAGE ? 2 : 1;
     }
+    if (ppx_sub_active(&cfg->sub)) {
+        rc = ppx_listing_expand(&s->listing, &cfg->sub, &cfg->limits, cfg->split_names,
+                                cfg->split_paths, &e);
+        if (rc == PPX_ECANCELED)
+            return stopped_before_work(s);
+        if (rc) {
+            fprintf(stderr, "prepix: %s\n", e.msg);
+            return 1;
+        }
+    }
     if (cfg->outdir && s->listing.is_list && list_into_outdir(s))
         return 2;
     rc = ppx__stop_signal ? PPX_ECANCELED : check_outputs(s);

@@ -98,9 +98,9 @@ static int exact_hash(ppx_fp_ctx *c, const ppx_image *img, uint8_t out[PPX_EXACT
         head[4 + i] = (uint8_t)(img->height >> (8 * i));
     }
     head[8] = (uint8_t)img->channels;
-    head[9] = (uint8_t)(8 * img->type);
+    head[9] = (uint8_t)(8 * ppx_sample_size(img->type));
     head[10] = 1; /* version of this layout */
-    size_t row = (size_t)img->width * img->channels * img->type;
+    size_t row = (size_t)img->width * img->channels * ppx_sample_size(img->type);
     int ok = EVP_DigestInit_ex2(c->mdc, c->md, NULL) && EVP_DigestUpdate(c->mdc, head, sizeof head);
     for (uint32_t y = 0; y < img->height && ok; y++) {
         const uint8_t *p = ppx_image_row(img, y);

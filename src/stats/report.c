@@ -127,6 +127,10 @@ static void counts_json(ppx_json *j, const ppx_report *r)
     ppx_json_u64(j, s->failed);
     ppx_json_key(j, "skipped");
     ppx_json_u64(j, r->skipped);
+    if (s->nodata) { /* only with --chips --nodata: the report of other runs stays as it was */
+        ppx_json_key(j, "nodata");
+        ppx_json_u64(j, s->nodata);
+    }
     ppx_json_obj_end(j);
     /* Inputs --exclude left out: not in images.total, which counts what the run took. */
     ppx_json_key(j, "excluded");
@@ -151,7 +155,7 @@ static void counts_json(ppx_json *j, const ppx_report *r)
     ppx_json_key(j, "elapsed_s");
     ppx_json_dbl(j, r->elapsed_s);
     ppx_json_key(j, "images_per_s");
-    uint64_t done_now = s->ok + s->failed - r->resumed_images;
+    uint64_t done_now = s->ok + s->failed + s->nodata - r->resumed_images;
     ppx_json_dbl(j, r->elapsed_s > 0 ? (double)done_now / r->elapsed_s : 0);
 }
 
@@ -285,11 +289,13 @@ int ppx_report_json(const ppx_report *r, ppx_buf *out)
 void ppx_report_summary(const ppx_report *r, const char *report_path, FILE *f)
 {
     const ppx_stats *s = r->stats;
-    uint64_t done_now = s->ok + s->failed - r->resumed_images;
+    uint64_t done_now = s->ok + s->failed + s->nodata - r->resumed_images;
     fprintf(f, "prepix: %s: %llu images, %llu ok, %llu failed, %llu skipped (not images)",
             r->complete ? "done" : "stopped early", (unsigned long long)s->total,
             (unsigned long long)s->ok, (unsigned long long)s->failed,
             (unsigned long long)r->skipped);
+    if (s->nodata)
+        fprintf(f, ", %llu chips all nodata", (unsigned long long)s->nodata);
     if (r->resumed_images)
         fprintf(f, ", %llu resumed", (unsigned long long)r->resumed_images);
     fprintf(f, "\nprepix: %.2f s, %.1f images/s, %.1f MB/s read, on %d rank%s\n", r->elapsed_s,

@@ -651,7 +651,7 @@ static void summary_section(html *h, const ppx_report *r)
     const ppx_stats *s = r->stats;
     char v[64];
     /* The counts at a glance. */
-    uint64_t done_now = s->ok + s->failed - r->resumed_images;
+    uint64_t done_now = s->ok + s->failed + s->nodata - r->resumed_images;
     raw(h, "<section id=\"summary\"><div class=\"cards\">");
     snprintf(v, sizeof v, "%llu", (unsigned long long)s->total);
     card(h, "", "images", v);

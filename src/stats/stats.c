@@ -145,6 +145,7 @@ void ppx_stats_merge(ppx_stats *d, const ppx_stats *s)
     d->total += s->total;
     d->ok += s->ok;
     d->failed += s->failed;
+    d->nodata += s->nodata;
     d->bytes_read += s->bytes_read;
     d->bytes_written += s->bytes_written;
     d->sized += s->sized;
@@ -239,7 +240,8 @@ void ppx_group_mean_std(const ppx_group_stats *g, unsigned bits, int b, double *
  * journals written before format 2 resume. */
 static const uint8_t stats_tag2[4] = {'P', 'X', 'S', '2'};
 #define STATS_MAGIC1 0x3153585050ULL
-#define STATS_NSCAL 12
+#define STATS_NSCAL 13
+#define STATS_NSCAL_V1 12 /* format 1 had no nodata count */
 
 enum { F_SUM_LO = 1, F_SUM_HI = 2, F_SQ_LO = 4, F_SQ_HI = 8, F_MIN = 16, F_MAX = 32, F_HIST = 64 };
 
@@ -250,11 +252,13 @@ enum { F_SUM_LO = 1, F_SUM_HI = 2, F_SQ_LO = 4, F_SQ_HI = 8, F_MIN = 16, F_MAX =
 
 _Static_assert(PPX_STATS_GROUPS <= 8, "the group mask is one byte");
 
-/* The 12 scalars in serialisation order (the same for writing and reading). */
+/* The 13 scalars in serialisation order (the same for writing and reading;
+ * format 1 has the first 12). */
 #define STATS_SCALARS(s)                                                                           \
     {                                                                                              \
         &(s)->total, &(s)->ok, &(s)->failed, &(s)->bytes_read, &(s)->bytes_written, &(s)->sized,   \
-            &(s)->w_min, &(s)->w_max, &(s)->w_sum, &(s)->h_min, &(s)->h_max, &(s)->h_sum           \
+            &(s)->w_min, &(s)->w_max, &(s)->w_sum, &(s)->h_min, &(s)->h_max, &(s)->h_sum,          \
+            &(s)->nodata                                                                           \
     }
 
 static int put_u8(ppx_buf *o, unsigned v)
@@ -614,11 +618,11 @@ static int deserialize_v2(const uint8_t *p, size_t n, ppx_stats *t, size_t *used
 static int deserialize_v1(const uint8_t *p, size_t n, ppx_stats *t, size_t *used)
 {
     const size_t group_words = 2 + 4 * 6 + 4 * 256;
-    if (n < 8 * (STATS_NSCAL + 2))
+    if (n < 8 * (STATS_NSCAL_V1 + 2))
         return PPX_ECORRUPT;
     const uint8_t *q = p + 8;
     uint64_t *scal[] = STATS_SCALARS(t);
-    for (size_t i = 0; i < STATS_NSCAL; i++, q += 8)
+    for (size_t i = 0; i < STATS_NSCAL_V1; i++, q += 8)
         *scal[i] = ppx_get_le64(q);
     uint64_t mask = ppx_get_le64(q);
     q += 8;

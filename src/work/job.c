@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "prepix/ops.h"
@@ -23,6 +26,8 @@ int ppx_job_ctx_init(ppx_job_ctx *c)
     ppx_image_init(&c->conv[0]);
     ppx_image_init(&c->conv[1]);
     c->fp = NULL;
+    if (!(c->geo = calloc(1, sizeof *c->geo)))
+        return PPX_ENOMEM;
     return ppx_pipeline_ctx_new(&c->pctx);
 }
 
@@ -38,6 +43,8 @@ void ppx_job_ctx_destroy(ppx_job_ctx *c)
     ppx_image_destroy(&c->conv[1]);
     ppx_pipeline_ctx_free(&c->pctx);
     ppx_fp_ctx_free(&c->fp);
+    free(c->geo);
+    c->geo = NULL;
 }
 
 void ppx_job_ctx_trim(ppx_job_ctx *c, size_t keep)
@@ -106,13 +113,23 @@ int ppx_output_name(char *out, size_t cap, const char *key, ppx_format fmt, ppx_
     }
     unarc[n_un] = '\0';
     key = unarc;
+    /* A page or chip: FILE#pN@X,Y is named as FILE, its suffix put back
+     * before the extension (a#p2@0,512.png). */
+    ppx_subkey sk;
+    char suffix[64] = ""; /* "#p4294967295@4294967295,4294967295" at most */
+    if (ppx_subkey_parse(key, &sk)) {
+        snprintf(suffix, sizeof suffix, "%s", key + sk.file_len);
+        unarc[sk.file_len] = '\0';
+    }
     const char *slash = strrchr(key, '/');
     const char *dot = strrchr(key, '.');
     int n;
-    if (fmt == PPX_FMT_UNKNOWN || !dot || (slash && dot < slash) || ext_names(dot + 1, fmt))
-        n = snprintf(out, cap, "%s", key);
+    if (!dot || (slash && dot < slash))
+        n = snprintf(out, cap, "%s%s", key, suffix);
+    else if (fmt == PPX_FMT_UNKNOWN || ext_names(dot + 1, fmt))
+        n = snprintf(out, cap, "%.*s%s%s", (int)(dot - key), key, suffix, dot);
     else
-        n = snprintf(out, cap, "%.*s.%s", (int)(dot - key), key, ppx_format_ext(fmt));
+        n = snprintf(out, cap, "%.*s%s.%s", (int)(dot - key), key, suffix, ppx_format_ext(fmt));
     if (n < 0 || (size_t)n >= cap)
         return ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "output name too long");
     /* The final name, checked after the last mapping: "...tar/x.jpg" is
@@ -287,7 +304,7 @@ static int npy_payload(const ppx_job_config *cfg, ppx_job_ctx *c, ppx_image *img
             return rc;
         img = f;
     }
-    size_t row = (size_t)img->width * img->channels * img->type;
+    size_t row = (size_t)img->width * img->channels * ppx_sample_size(img->type);
     c->out.len = 0;
     if (ppx_buf_reserve(&c->out, row * img->height))
         return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_ENCODE, "out of memory");
@@ -295,6 +312,194 @@ static int npy_payload(const ppx_job_config *cfg, ppx_job_ctx *c, ppx_image *img
         memcpy(c->out.data + (size_t)y * row, ppx_image_row(img, y), row);
     c->out.len = row * img->height;
     return 0;
+}
+
+/* ---- pages and chips ------------------------------------------------------ */
+
+/* A part of a file, mapped rather than read: only the pages of the strips
+ * or tiles a window touches become resident, so that a chip of a scene of
+ * gigabytes costs the memory of a few tiles. */
+typedef struct {
+    int fd;
+    const uint8_t *base;
+    size_t len;
+} mapped_input;
+
+/* Opens and maps the file a page or chip key names (its first file_len
+ * bytes), found as ppx_input_read finds a plain file. */
+static int map_input(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
+                     const char *key, size_t file_len, mapped_input *m, ppx_file_id *id,
+                     ppx_err *err)
+{
+    char fkey[4096];
+    if (file_len >= sizeof fkey)
+        return ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "input name too long");
+    memcpy(fkey, key, file_len);
+    fkey[file_len] = '\0';
+    int root = cfg->in_root, fd;
+    const char *rel = fkey;
+    if (cfg->splits.n) {
+        size_t skip = 0;
+        if ((root = ppx_split_root(&cfg->splits, fkey, &skip)) < 0)
+            return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_INPUT, "%s: in no split", fkey);
+        rel += skip;
+    }
+    if (root >= 0) {
+        fd = ppx_open_beneath(root, &c->in_dirs, rel, cfg->follow_symlinks, err);
+    } else {
+        /* A list's line: in_path is the key's path, the suffix at its end. */
+        char path[4096];
+        size_t cut = strlen(key) - file_len, pl = strlen(in_path);
+        if (pl < cut || pl - cut >= sizeof path)
+            return ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "input name too long");
+        memcpy(path, in_path, pl - cut);
+        path[pl - cut] = '\0';
+        fd = ppx_open_input_at(AT_FDCWD, path, cfg->follow_symlinks, err);
+    }
+    if (fd < 0)
+        return fd;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return ppx_err_set(err, PPX_EIO, PPX_STAGE_INPUT, "%s: not a regular file", fkey);
+    }
+    *id = (ppx_file_id){(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint32_t)st.st_mode};
+    m->fd = fd;
+    m->len = (size_t)st.st_size;
+    m->base = NULL;
+    if (m->len == 0)
+        return 0; /* the decoder says what is wrong with an empty file */
+    void *p = mmap(NULL, m->len, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+        close(fd);
+        return ppx_err_set(err, PPX_EIO, PPX_STAGE_INPUT, "%s: cannot map it", fkey);
+    }
+    m->base = p;
+    return 0;
+}
+
+static void unmap_input(mapped_input *m)
+{
+    if (m->base)
+        munmap((void *)(uintptr_t)m->base, m->len);
+    if (m->fd >= 0)
+        close(m->fd);
+    m->base = NULL;
+    m->fd = -1;
+}
+
+/* Whether every sample of img is v (exactly: a value the type cannot hold
+ * makes no nodata chip). */
+static int all_nodata(const ppx_image *img, double v)
+{
+    uint8_t one[4];
+    if (ppx_sample_encode(img->type, v, 1, one))
+        return 0;
+    size_t ss = ppx_sample_size(img->type), n = (size_t)img->width * img->channels;
+    for (uint32_t y = 0; y < img->height; y++) {
+        const uint8_t *row = ppx_image_row(img, y);
+        for (size_t i = 0; i < n; i++)
+            if (memcmp(row + i * ss, one, ss) != 0)
+                return 0;
+    }
+    return 1;
+}
+
+/* Decodes the page or chip key names into c->img. A file the listing
+ * could not cut (a page bomb, too many chips, a broken directory) reaches
+ * a worker by its plain key: the same expansion says why, as the one
+ * failure of that file. */
+static int decode_part(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
+                       const char *key, ppx_info *info, ppx_file_id *id, ppx_result *r, ppx_geom *g,
+                       ppx_err *err)
+{
+    ppx_subkey sk;
+    int is_part = ppx_subkey_parse(key, &sk);
+    if (!is_part)
+        sk.file_len = strlen(key);
+    mapped_input m = {-1, NULL, 0};
+    int rc = map_input(cfg, c, in_path, key, sk.file_len, &m, id, err);
+    if (rc)
+        return rc;
+    if (!is_part) {
+        rc = ppx_sub_expand(m.base, m.len, &cfg->limits, &cfg->sub, NULL, NULL, err);
+        if (rc == 0 && ppx_codec_detect(m.base, m.len) == PPX_FMT_TIFF)
+            rc = ppx_err_set(err, PPX_ECHANGED, PPX_STAGE_INPUT,
+                             "its pages or chips changed after the listing");
+        else if (rc == 0)
+            rc = ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_INPUT,
+                             "pages and chips are cut from TIFF files only");
+        goto out;
+    }
+    ppx_decode_opts dopt = {.limits = &cfg->limits,
+                            .page = sk.page,
+                            .win_x = sk.x,
+                            .win_y = sk.y,
+                            .win_w = sk.has_chip ? cfg->sub.chip_w : 0,
+                            .win_h = sk.has_chip ? cfg->sub.chip_h : 0,
+                            .fill = cfg->sub.has_nodata ? cfg->sub.nodata : 0,
+                            .geo = c->geo};
+    rc = ppx_codec_decode(m.base, m.len, &dopt, &c->img, info, err);
+    if (rc == 0) {
+        ppx_geom_identity(g, info->width, info->height);
+        if (sk.has_chip)
+            ppx_geom_then_crop(g, sk.x, sk.y, c->img.width, c->img.height);
+    }
+    if (rc == 0 && sk.has_chip && cfg->sub.has_nodata && all_nodata(&c->img, cfg->sub.nodata))
+        r->nodata = 1;
+out:
+    unmap_input(&m);
+    return rc;
+}
+
+/* Whether key is read as a page or chip: a page or chip key, or, with
+ * --pages or --chips, a plain file the listing would have cut (a TIFF; any
+ * image with --chips). Archive members and bytes sent by rank 0 are whole
+ * images (docs/pipeline.md). */
+static int is_part(const ppx_job_config *cfg, const ppx_buf *input, const ppx_span *span,
+                   const char *key)
+{
+    if (!ppx_sub_active(&cfg->sub) || input || (span && span->arc_len))
+        return 0;
+    ppx_subkey sk;
+    const char *dot = strrchr(key, '.');
+    return ppx_subkey_parse(key, &sk) || cfg->sub.chip_w > 0 ||
+           (dot && (strcasecmp(dot, ".tif") == 0 || strcasecmp(dot, ".tiff") == 0));
+}
+
+/* The exact and perceptual hashes of the decoded input into r->fp. */
+static int fingerprint(ppx_job_ctx *c, const ppx_info *info, ppx_result *r, ppx_err *err)
+{
+    if (!c->fp && ppx_fp_ctx_new(&c->fp))
+        return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_DECODE, "out of memory");
+    return ppx_fingerprint_compute(c->fp, &c->img, info->scale_denom, &r->fp, err);
+}
+
+/* Encodes the pipeline's result into c->out in the output format (the
+ * input's for -f same), georeferencing moved with the pixels for a TIFF. */
+static int encode_output(const ppx_job_config *cfg, ppx_job_ctx *c, ppx_image *res,
+                         const ppx_info *info, ppx_geom *geom, ppx_result *r, ppx_err *err)
+{
+    ppx_encode_opts eo = cfg->enc;
+    eo.format = cfg->out_format != PPX_FMT_UNKNOWN ? cfg->out_format : info->format;
+    /* -f same (and tar members) keeps a lossless WebP lossless. */
+    if (cfg->out_format == PPX_FMT_UNKNOWN && info->format == PPX_FMT_WEBP)
+        eo.webp_lossless = info->lossless;
+    if (eo.format == PPX_FMT_TIFF && c->geo->present) {
+        /* The georeferencing moves with the pixels: chip, then ops. */
+        ppx_geom pg;
+        double inv[6];
+        ppx_pipeline_last_geom(c->pctx, &pg);
+        ppx_geom_then(geom, &pg);
+        if (ppx_geom_inverse(geom, inv) == 0) {
+            ppx_geotiff_remap(c->geo, geom->m, inv);
+            eo.geo = c->geo;
+        }
+    }
+    int rc = ppx_codec_encode(res, &eo, &c->out, err);
+    if (rc == 0)
+        r->out_format = (int32_t)eo.format;
+    return rc;
 }
 
 /* Shrink-on-load: the pipeline says how much of the decoded size it needs. */
@@ -321,35 +526,44 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
 
     const ppx_buf *in = input;
     ppx_file_id in_id = {0, 0, 0};
-    if (!in) {
-        rc = ppx_input_read(cfg->in_root, &cfg->splits, &c->in_dirs, &c->arc, in_path, span, key,
-                            cfg->follow_symlinks, cfg->limits.max_file_bytes, &c->in, &in_id, err);
+    ppx_info info;
+    ppx_geom geom; /* stored page -> decoded image: a chip's crop, else the identity */
+    c->geo->present = 0;
+    if (is_part(cfg, input, span, key)) {
+        /* A page or chip (or a TIFF the listing could not cut). */
+        rc = decode_part(cfg, c, in_path, key, &info, &in_id, r, &geom, err);
         if (rc)
             goto out;
-        in = &c->in;
+        r->bytes_read = info.unit_bytes; /* what was read of the file: the tiles under it */
         r->in_mode = in_id.mode;
+        if (r->nodata)
+            goto out; /* all nodata: skipped, counted, nothing written */
+    } else {
+        if (!in) {
+            rc = ppx_input_read(cfg->in_root, &cfg->splits, &c->in_dirs, &c->arc, in_path, span,
+                                key, cfg->follow_symlinks, cfg->limits.max_file_bytes, &c->in,
+                                &in_id, err);
+            if (rc)
+                goto out;
+            in = &c->in;
+            r->in_mode = in_id.mode;
+        }
+        r->bytes_read = in->len;
+        ppx_decode_opts dopt = {.limits = &cfg->limits,
+                                .size_hint = decode_hint,
+                                .size_hint_arg = (void *)cfg->pipeline,
+                                .geo = c->geo};
+        rc = ppx_codec_decode(in->data, in->len, &dopt, &c->img, &info, err);
+        if (rc)
+            goto out;
+        ppx_geom_identity(&geom, c->img.width, c->img.height);
     }
-    r->bytes_read = in->len;
-
-    ppx_info info;
-    ppx_decode_opts dopt = {
-        .limits = &cfg->limits, .size_hint = decode_hint, .size_hint_arg = (void *)cfg->pipeline};
-    rc = ppx_codec_decode(in->data, in->len, &dopt, &c->img, &info, err);
-    if (rc)
-        goto out;
     r->in_w = info.width;
     r->in_h = info.height;
     /* Fingerprints of the image as stored (before the pipeline), from the
      * pixels just decoded: shrunk on load when the pipeline allowed it. */
-    if (cfg->fingerprint) {
-        if (!c->fp && ppx_fp_ctx_new(&c->fp)) {
-            rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_DECODE, "out of memory");
-            goto out;
-        }
-        rc = ppx_fingerprint_compute(c->fp, &c->img, info.scale_denom, &r->fp, err);
-        if (rc)
-            goto out;
-    }
+    if (cfg->fingerprint && (rc = fingerprint(c, &info, r, err)) != 0)
+        goto out;
 
     ppx_image *res;
     rc = ppx_pipeline_run(cfg->pipeline, c->pctx, &c->img, cfg->seed, key, &res, err);
@@ -360,19 +574,13 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
         if (rc)
             goto out;
     } else {
-        if (res->type == PPX_U8 || res->type == PPX_U16)
+        if ((res->type == PPX_U8 || res->type == PPX_U16) && ppx_image_is_color(res))
             ppx_img_stats_compute(res, &r->st);
         if (!cfg->write_outputs)
             goto out;
-        ppx_encode_opts eo = cfg->enc;
-        eo.format = cfg->out_format != PPX_FMT_UNKNOWN ? cfg->out_format : info.format;
-        /* -f same (and tar members) keeps a lossless WebP lossless. */
-        if (cfg->out_format == PPX_FMT_UNKNOWN && info.format == PPX_FMT_WEBP)
-            eo.webp_lossless = info.lossless;
-        rc = ppx_codec_encode(res, &eo, &c->out, err);
+        rc = encode_output(cfg, c, res, &info, &geom, r, err);
         if (rc)
             goto out;
-        r->out_format = (int32_t)eo.format;
     }
     if (out_name) {
         if (FAULT("writefail", key)) {

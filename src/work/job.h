@@ -17,6 +17,7 @@
 #include "prepix/fsafe.h"
 #include "prepix/pipeline.h"
 #include "prepix/stats.h"
+#include "prepix/subimage.h"
 #include "prepix/tar_npy.h"
 
 /* A worker keeps buffers up to this size between images (ppx_job_ctx_trim
@@ -54,6 +55,7 @@ typedef struct {
     double busy_s;      /* seconds spent on the task */
     int32_t worker_pid; /* a worker lost on it (stage worker/timeout): its pid, else 0 */
     uint32_t in_mode;   /* st_mode of the input file (an archive's for a member), 0: unknown */
+    int32_t nodata;     /* status 0: a chip all of --nodata, skipped (no output, no stats) */
     ppx_err err;
     ppx_img_stats st;
     ppx_fingerprint fp; /* of the decoded input (valid 0: none) */
@@ -96,6 +98,9 @@ typedef struct {
     /* Fingerprint each decoded input (exact and perceptual hash, before the
      * pipeline) into the result. */
     int fingerprint;
+    /* Pages and chips (prepix/subimage.h): keys FILE#pN@X,Y name a part of
+     * FILE, read from the mapped file (only its strips or tiles). */
+    ppx_sub_opts sub;
 } ppx_job_config;
 
 /* Per-worker buffers, reused from one image to the next. */
@@ -106,7 +111,8 @@ typedef struct {
     ppx_image img;
     ppx_image conv[2]; /* npy: channel and depth conversions */
     ppx_pipeline_ctx *pctx;
-    ppx_fp_ctx *fp; /* made at the first image that is fingerprinted */
+    ppx_fp_ctx *fp;   /* made at the first image that is fingerprinted */
+    ppx_geotiff *geo; /* the GeoTIFF tags of the TIFF input being done */
 } ppx_job_ctx;
 
 PPX_MUST_USE int ppx_job_ctx_init(ppx_job_ctx *c);
@@ -142,7 +148,9 @@ PPX_MUST_USE int ppx_input_read(int in_root, const ppx_split_roots *sr, ppx_dirc
  * resolved by the text and leading slashes of an absolute @LIST line
  * dropped, then each folder part "x.tar" (an archive) made "x", then the
  * extension replaced by that of `fmt` (kept when it already names that
- * format; `same` keeps the name). The one place output names come from, and
+ * format; `same` keeps the name). A page or chip key FILE#pN@X,Y
+ * (prepix/subimage.h) names STEM#pN@X,Y.EXT: its suffix goes before the
+ * extension. The one place output names come from, and
  * the result is checked after the last of these mappings: an empty, "." or
  * ".." part (a folder named "...tar" gives ".."), a name in OUTDIR/.prepix
  * or one that cannot be a file name fails (PPX_EUNSAFE, PPX_ENAMETOOLONG,

@@ -21,6 +21,9 @@ reference says which independent decoder the pixels must equal exactly:
                 un-premultiplied with our documented rounding
                 c = round(c * max / a), alpha 0 and max left as they are
                 (Pillow truncates, and zeroes pixels of alpha 0)
+  rasterio      GDAL through rasterio, every band with its sample type
+                (scientific rasters: signed, float, odd depths, extra
+                bands), compared on `ppx_dump --npy` (NaN positions equal)
   -             none (error rows)
 Exit 0 pass, 1 fail, 77 skip (no corpus, or no Pillow/numpy)."""
 import csv
@@ -232,6 +235,8 @@ def check_one(corpus, table_path, rel):
     if row["expect"] == "-":
         print("not checked here: " + row["note"])
         return
+    if row["expect"] == "OK" and row["ref"] == "rasterio":
+        return check_raster(dump, path, rel)
     rc, out, err = run_dump(dump, path)
     last = err.strip().splitlines()[-1] if err.strip() else ""
     if row["expect"] != "OK":
@@ -275,6 +280,34 @@ def check_one(corpus, table_path, rel):
     else:
         fail("unknown reference %r" % ref)
     print("ok: %s %dx%dx%d maxval %d equals %s" % (rel, w, h, c, maxval, ref))
+
+
+def check_raster(dump, path, rel):
+    """Scientific rasters: our decode (npy, the decoded sample type) against
+    rasterio's read of every band, exactly; floats narrowed from float64 are
+    compared as float32, which is what prepix keeps."""
+    try:
+        import io
+        import numpy as np
+        import rasterio
+    except ImportError:
+        skip("numpy or rasterio missing in %s" % sys.executable)
+    try:
+        p = subprocess.run([dump, "--npy", path], capture_output=True, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        fail("ppx_dump did not finish within %d s" % TIMEOUT_S)
+    if p.returncode != 0:
+        fail("decode failed: " + p.stderr.decode("utf-8", "replace").strip())
+    ours = np.load(io.BytesIO(p.stdout))
+    with rasterio.open(path) as d:
+        ref = np.moveaxis(d.read(), 0, -1)
+    if ref.dtype == np.float64:
+        ref = ref.astype(np.float32)
+    if ours.shape != ref.shape or ours.dtype != ref.dtype:
+        fail("decoded %s %s, rasterio %s %s" % (ours.dtype, ours.shape, ref.dtype, ref.shape))
+    if not np.array_equal(ours, ref, equal_nan=ours.dtype.kind == "f"):
+        fail("%d samples differ from rasterio's" % int(np.sum(ours != ref)))
+    print("ok: %s %s %s equals rasterio" % (rel, ours.dtype, ours.shape))
 
 
 def may_decode(man_row):

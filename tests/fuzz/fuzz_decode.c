@@ -49,7 +49,7 @@ static void touch(const ppx_image *img, const ppx_err *err)
 {
     contract(img->width > 0 && img->height > 0 && img->data != NULL, "empty image", err);
     contract(img->channels >= 1 && img->channels <= 4, "bad channel count", err);
-    size_t row = (size_t)img->width * img->channels * (size_t)img->type;
+    size_t row = (size_t)img->width * img->channels * ppx_sample_size(img->type);
     contract(img->stride >= row, "stride shorter than a row", err);
     contract(img->orientation >= 1 && img->orientation <= 8, "orientation outside 1..8", err);
     uint64_t sum = 0;
@@ -159,6 +159,71 @@ static void dc_only(const uint8_t *data, size_t size, const ppx_limits *l)
     ppx_image_destroy(&dflt);
 }
 
+/* Pages and chips of a TIFF: each of the first pages listed from its
+ * directory, then a window of it decoded (reaching 5 pixels past the right
+ * and bottom edges, so that the pad path runs) with its GeoTIFF tags. A
+ * window of page 0 that decodes must be the whole page's pixels where it
+ * lies inside the page, and the fill (0) outside. */
+typedef struct {
+    const uint8_t *data;
+    size_t size;
+    const ppx_limits *l;
+    const ppx_image *whole; /* page 0 decoded whole, or NULL */
+} parts_ctx;
+
+static int on_page(void *arg, uint32_t page, uint32_t w, uint32_t h, ppx_err *perr)
+{
+    (void)perr;
+    parts_ctx *p = arg;
+    uint32_t x = w / 3, y = h / 3;
+    uint32_t ww = w - x > 32 ? 37 : w - x + 5, wh = h - y > 32 ? 29 : h - y + 5;
+    ppx_geotiff *geo = malloc(sizeof *geo);
+    contract(geo != NULL, "out of memory in the fuzzer", NULL);
+    ppx_decode_opts o = {
+        .limits = p->l, .page = page, .win_x = x, .win_y = y, .win_w = ww, .win_h = wh, .geo = geo};
+    ppx_image img;
+    ppx_image_init(&img);
+    ppx_err err;
+    ppx_err_clear(&err);
+    int rc = ppx_codec_decode(p->data, p->size, &o, &img, NULL, &err);
+    if (rc) {
+        check_failure(rc, &err);
+    } else {
+        touch(&img, &err);
+        contract(img.width == ww && img.height == wh, "window of the wrong size", &err);
+        const ppx_image *wh0 = page == 0 ? p->whole : NULL;
+        if (wh0 && wh0->width == w && wh0->height == h && wh0->channels == img.channels &&
+            wh0->type == img.type) {
+            size_t px = (size_t)img.channels * ppx_sample_size(img.type);
+            for (uint32_t r = 0; r < wh; r++) {
+                const uint8_t *got = ppx_image_row(&img, r);
+                for (uint32_t c = 0; c < ww; c++) {
+                    int inside = y + r < h && x + c < w;
+                    static const uint8_t zero[64];
+                    const uint8_t *want =
+                        inside ? ppx_image_row(wh0, y + r) + (size_t)(x + c) * px : zero;
+                    contract(px > sizeof zero || memcmp(got + (size_t)c * px, want, px) == 0,
+                             inside ? "window differs from the whole page" : "pad is not 0", &err);
+                }
+            }
+        }
+    }
+    ppx_image_destroy(&img);
+    free(geo);
+    return 0;
+}
+
+static void tiff_parts(const uint8_t *data, size_t size, const ppx_limits *l,
+                       const ppx_image *whole)
+{
+    parts_ctx p = {data, size, l, whole};
+    ppx_err err;
+    ppx_err_clear(&err);
+    int rc = ppx_codec_tiff_pages(data, size, l, 0, 3, 64, on_page, &p, &err);
+    if (rc)
+        check_failure(rc, &err);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     ppx_limits l;
@@ -207,6 +272,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 touch(&img, &err);
         }
     }
+    if (ppx_codec_detect(data, size) == PPX_FMT_TIFF)
+        tiff_parts(data, size, &l, rc == 0 && info.format == PPX_FMT_TIFF ? &img : NULL);
     ppx_image_destroy(&img);
     dc_only(data, size, &l);
     return 0;

@@ -57,7 +57,8 @@ static void run_small(const ppx_pipeline *pl, const char *spec, unsigned channel
             unsigned sum = 0;
             for (uint32_t y = 0; y < out->height; y++) {
                 const uint8_t *row = ppx_image_row(out, y);
-                for (size_t i = 0; i < (size_t)out->width * out->channels * out->type; i++)
+                for (size_t i = 0;
+                     i < (size_t)out->width * out->channels * ppx_sample_size(out->type); i++)
                     sum += row[i];
             }
             sample_sink = sum;

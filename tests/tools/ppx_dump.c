@@ -5,8 +5,10 @@
  * Exit 0, or 1 with "ERRNAME stage: message" on stderr. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "prepix/prepix.h"
+#include "prepix/tar_npy.h"
 
 static int read_all(const char *path, ppx_buf *b)
 {
@@ -24,8 +26,13 @@ static int read_all(const char *path, ppx_buf *b)
 
 int main(int argc, char **argv)
 {
+    int npy = argc > 1 && strcmp(argv[1], "--npy") == 0;
+    if (npy) {
+        argv++;
+        argc--;
+    }
     if (argc != 2 && argc != 4) {
-        fprintf(stderr, "usage: ppx_dump FILE [MIN_W MIN_H]\n");
+        fprintf(stderr, "usage: ppx_dump [--npy] FILE [MIN_W MIN_H]\n");
         return 2;
     }
     ppx_buf b;
@@ -51,6 +58,34 @@ int main(int argc, char **argv)
         ppx_image_destroy(&img);
         ppx_buf_destroy(&b);
         return 1;
+    }
+    if (npy) {
+        /* H x W x C in the decoded sample type, little-endian as on every
+         * host these tests run on (numpy reads the descr). */
+        static const struct {
+            ppx_sample t;
+            const char *descr;
+        } dt[] = {{PPX_U8, "|u1"},  {PPX_U16, "<u2"}, {PPX_U32, "<u4"}, {PPX_I8, "|i1"},
+                  {PPX_I16, "<i2"}, {PPX_I32, "<i4"}, {PPX_F32, "<f4"}};
+        const char *descr = "|u1";
+        for (size_t i = 0; i < sizeof dt / sizeof dt[0]; i++)
+            if (dt[i].t == img.type)
+                descr = dt[i].descr;
+        ppx_buf h;
+        ppx_buf_init(&h);
+        uint64_t shape[3] = {img.height, img.width, img.channels};
+        if (ppx_npy_header(&h, descr, shape, 3) == 0)
+            fwrite(h.data, 1, h.len, stdout);
+        ppx_buf_destroy(&h);
+        size_t row = (size_t)img.width * img.channels * ppx_sample_size(img.type);
+        for (uint32_t y = 0; y < img.height; y++)
+            fwrite(ppx_image_row(&img, y), 1, row, stdout);
+        fprintf(stderr, "%s %ux%u %s bands %u plain %d narrowed %llu orientation %d\n",
+                ppx_format_name(info.format), img.width, img.height, ppx_sample_name(img.type),
+                img.channels, img.plain_bands, (unsigned long long)info.narrowed, img.orientation);
+        ppx_image_destroy(&img);
+        ppx_buf_destroy(&b);
+        return 0;
     }
     unsigned maxval = img.type == PPX_U16 ? 65535 : 255;
     if (img.channels == 1 || img.channels == 3)

@@ -301,10 +301,15 @@ static int ops_usage_parses(void)
         snprintf(name, sizeof name, "%s", tok);
         ops++;
         while ((tok = strtok_r(NULL, " ", &save))) {
-            if (tok[0] != '[') { /* a positional: its first form, capitals made 8 */
+            if (tok[0] != '[') {
+                /* a positional: its first form, capitals made 8 before the
+                 * first comma and 9 after it (scale's LO,HI needs LO < HI) */
                 size_t n = strcspn(tok, "|");
-                for (size_t i = 0; i < n && i + 1 < sizeof arg; i++)
-                    arg[i] = tok[i] >= 'A' && tok[i] <= 'Z' ? '8' : tok[i];
+                int comma = 0;
+                for (size_t i = 0; i < n && i + 1 < sizeof arg; i++) {
+                    comma |= tok[i] == ',';
+                    arg[i] = tok[i] >= 'A' && tok[i] <= 'Z' ? (comma ? '9' : '8') : tok[i];
+                }
                 continue;
             }
             char *eq = strchr(tok, '='), *end = strchr(tok, ']');

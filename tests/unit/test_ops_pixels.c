@@ -463,10 +463,28 @@ static int float_refused(void)
     ppx_err e;
     CHECK_EQ_INT(ppx_op_grayscale(&s, &d, NULL, &e), PPX_EUNSUPPORTED);
     CHECK(strstr(e.msg, "grayscale") != NULL);
-    CHECK_EQ_INT(ppx_op_resize(NULL, &s, &d, 1, 1, PPX_FILTER_BILINEAR, NULL, &e),
-                 PPX_EUNSUPPORTED);
-    /* Geometry works on any sample type. */
+    /* Geometry and resize work on any sample type: a constant stays it. */
+    for (int i = 0; i < 12; i++)
+        ((float *)(void *)s.data)[i] = -1.5f;
+    CHECK_EQ_INT(ppx_op_resize(NULL, &s, &d, 3, 5, PPX_FILTER_LANCZOS3, NULL, &e), 0);
+    CHECK_EQ_INT(d.type, PPX_F32);
+    for (int i = 0; i < 3 * 5 * 3; i++)
+        CHECK(fabsf(((float *)(void *)d.data)[i] + 1.5f) < 1e-6f);
     CHECK(ppx_op_flip(&s, &d, 0, NULL, NULL) == 0);
+    /* Integers round and clamp to their type: lanczos overshoots a step. */
+    CHECK(ppx_image_alloc(&s, 16, 1, 1, PPX_I16, NULL, NULL) == 0);
+    int16_t step[16];
+    for (int i = 0; i < 16; i++)
+        step[i] = (int16_t)(i < 8 ? -32768 : 32767);
+    memcpy(s.data, step, sizeof step);
+    CHECK_EQ_INT(ppx_op_resize(NULL, &s, &d, 33, 1, PPX_FILTER_LANCZOS3, NULL, &e), 0);
+    CHECK_EQ_INT(d.type, PPX_I16);
+    const int16_t *o = (const int16_t *)(void *)d.data;
+    /* Both ends saturate (the ringing past them is clamped, not wrapped). */
+    CHECK_EQ_INT(o[0], -32768);
+    CHECK_EQ_INT(o[32], 32767);
+    for (int i = 1; i < 33; i++)
+        CHECK(i < 16 ? o[i] <= 0 : o[i] >= -32768);
     ppx_image_destroy(&s);
     ppx_image_destroy(&d);
     return 0;

@@ -435,7 +435,7 @@ static int window_equals_resize_then_crop(void)
                     CHECK_EQ_INT(win.height, crop.height);
                     for (uint32_t y = 0; y < win.height; y++)
                         CHECK(memcmp(ppx_image_row(&win, y), ppx_image_row(&crop, y),
-                                     (size_t)win.width * c * (size_t)type) == 0);
+                                     (size_t)win.width * c * ppx_sample_size(type)) == 0);
                 }
     /* Not a window of a two-pass resize: refused, not wrong. */
     ppx_box all = {0, 0, 97, 10};
