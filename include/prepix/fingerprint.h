@@ -41,8 +41,9 @@ void ppx_fp_ctx_trim(ppx_fp_ctx *c, size_t keep);
 
 /* Both fingerprints of img (U8 or U16, 1..4 channels), as decoded: its
  * orientation is not applied. scale is the decoder's shrink-on-load factor
- * (ppx_info.scale_denom), recorded in fp. 0 with *fp filled (valid 1), or
- * PPX_ENOMEM / PPX_EUNSUPPORTED (message in err, stage DECODE). Safe in a
+ * (ppx_info.scale_denom), recorded in fp. 0 with *fp filled (valid 1; valid
+ * 0 for a raster: other sample types or plain bands are not fingerprinted),
+ * or PPX_ENOMEM / PPX_EUNSUPPORTED (message in err, stage DECODE). Safe in a
  * worker. */
 PPX_MUST_USE int ppx_fingerprint_compute(ppx_fp_ctx *c, const ppx_image *img, unsigned scale,
                                          ppx_fingerprint *fp, ppx_err *err);

@@ -3,6 +3,7 @@
 #ifndef PREPIX_SCHED_H
 #define PREPIX_SCHED_H
 
+#include "prepix/companion.h"
 #include "prepix/error.h"
 
 #include <mpi.h>
@@ -68,7 +69,11 @@ typedef struct {
     const char *drop_list; /* paths a deduplicated set drops: NULL is OUTDIR/duplicates.txt
                               (run), none (stats) */
     const char *exclude;   /* "@FILE" (one path a line) or one path: inputs left out; NULL */
-    ppx_sub_opts sub;      /* --pages, --chips: TIFF inputs cut into pages and chips */
+    /* Companions (--with, docs/pipeline.md): masks and maps transformed with
+     * their images; n_with <= PPX_ROLES_MAX. */
+    const ppx_companion_spec *with;
+    int n_with;
+    ppx_sub_opts sub; /* --pages, --chips: TIFF inputs cut into pages and chips */
 } ppx_run_config;
 
 /* Runs the job. Collective on comm when cfg->use_mpi. Returns the exit code

@@ -250,6 +250,11 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
         ppx_cli_usage_error("-o OUTDIR is required");
         return EXIT_USAGE;
     }
+    if (cfg->n_with && (stats_only || cfg->transport_bytes)) {
+        ppx_cli_usage_error(
+            "--with: companions are written by `prepix run` with --transport paths");
+        return EXIT_USAGE;
+    }
     return 0;
 }
 

@@ -44,6 +44,7 @@ static int set_input(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r);
 static int set_spec(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r);
 static int set_format(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r);
 static int set_help(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r);
+static int set_with(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r);
 static int set_sub(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r);
 
 static const ppx_opt_choice transport_words[] = {{"paths", 0}, {"bytes", 1}, {NULL, 0}};
@@ -251,6 +252,17 @@ const ppx_cli_opt ppx_cli_options[] = {
      FIELD(exclude),
      .help = "leave out the inputs FILE lists, one a line, as the report names\n"
              "them or relative to INPUT (a drop list: find, then drop)"},
+    {.name = "with",
+     .arg = "ROLE[=DIR]",
+     .kind = PPX_OPT_CUSTOM,
+     .set = set_with,
+     .help = "companions (masks, maps) of each image, in DIR by its path\n"
+             "with any image extension, or archive members KEY.ROLE.png; options\n"
+             "after a comma: kind=label (default: nearest, values and palettes\n"
+             "kept) or kind=image (the pipeline's filters), fill=V (padding,\n"
+             "default 0), optional (a missing one does not fail the image). They\n"
+             "get the image's geometry and nothing else; to OUTDIR/ROLE/<path>.png\n"
+             "(tar: KEY.ROLE.png, npy: shard-N.ROLE.npy); docs/pipeline.md"},
     /* Pages and chips: prepix/subimage.h parses them (ppx_sub_parse_option). */
     {.name = "pages",
      .arg = "all|N|A-B",
@@ -569,6 +581,35 @@ static int set_format(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r)
     if (!cfg->shard && parse_format(arg, &cfg->out_format))
         return BAD_VALUE;
     cfg->webp_lossless = strcasecmp(arg, "webp-lossless") == 0;
+    return 0;
+}
+
+/* --with: one more companion role (docs/pipeline.md); the roles live here,
+ * for the run that cfg->with points them to. */
+static ppx_companion_spec with_specs[PPX_ROLES_MAX];
+
+static int set_with(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r)
+{
+    (void)o;
+    ppx_run_config *cfg = r->cfg;
+    ppx_err err;
+    ppx_err_clear(&err);
+    ppx_companion_spec sp;
+    if (ppx_companion_parse(arg, &sp, &err)) {
+        ppx_cli_usage_error("%s", err.msg);
+        return EXIT_USAGE;
+    }
+    if (cfg->n_with == PPX_ROLES_MAX) {
+        ppx_cli_usage_error("--with %s: at most %d roles", arg, PPX_ROLES_MAX);
+        return EXIT_USAGE;
+    }
+    for (int k = 0; k < cfg->n_with; k++)
+        if (strcmp(with_specs[k].role, sp.role) == 0) {
+            ppx_cli_usage_error("--with %s: role %s given twice", arg, sp.role);
+            return EXIT_USAGE;
+        }
+    with_specs[cfg->n_with++] = sp;
+    cfg->with = with_specs;
     return 0;
 }
 

@@ -312,6 +312,7 @@ int ppx__dups_thumbs(run_state *s, dups_end *de)
     tj.out_root = -1;
     tj.copy_mode = 0;
     tj.fingerprint = 0;
+    tj.comp.n = 0; /* a thumbnail has no companions */
     memset(&tj.npy, 0, sizeof tj.npy);
     uint64_t as = 0;
 #if !defined(__SANITIZE_ADDRESS__)
@@ -365,7 +366,10 @@ int ppx__dups_thumbs(run_state *s, dups_end *de)
             const ppx_member *m = ppx_listing_member(&s->listing, idx);
             ppx_span sp = {0};
             if (m)
-                sp = (ppx_span){m->off, m->size, m->arc_len, *ppx_listing_arc(&s->listing, m)};
+                sp = (ppx_span){.off = m->off,
+                                .size = m->size,
+                                .arc_len = m->arc_len,
+                                .arc = *ppx_listing_arc(&s->listing, m)};
             char path[4096];
             if (s->in_root < 0 && !tj.splits.n &&
                 ppx__image_path(s, key, sp.arc_len, path, sizeof path)) {

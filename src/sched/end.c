@@ -84,6 +84,12 @@ static void run_warnings(const run_state *s, warnings *w)
              "long for a tar member's name (counted in skipped; the first: %s)",
              (unsigned long long)l->long_sides, PPX_SIDE_EXT_MAX, name);
     }
+    if (l->stray_companions)
+        warn(w,
+             "%llu archive members KEY.ROLE.<image extension> beside their sample's image were "
+             "left out: companions of no --with role (counted in skipped; the first: .%s; "
+             "--with ROLE carries them with their images)",
+             (unsigned long long)l->stray_companions, l->stray_companion_first);
     if (cfg->shard && cfg->outdir && l->n && s->n_chunks < MIN_SHARDS)
         warn(w,
              "only %llu %s written: a PyTorch DataLoader usually has %d workers, and with more "

@@ -48,6 +48,10 @@ typedef struct {
 typedef struct {
     uint64_t off, size;
     uint64_t ext; /* its extension (after the sample key's dot): offset in side_names */
+    /* An image KEY.ROLE.EXT beside the sample's own image KEY.EXT: a
+     * companion of role ROLE, never a sample of its own, never copied as it
+     * is (a --with ROLE transforms it; without one it is left out). */
+    int companion;
 } ppx_sidecar;
 
 typedef struct {
@@ -80,6 +84,8 @@ typedef struct {
     uint64_t skipped_other; /* members skipped as links, devices or sparse files (in skipped) */
     uint64_t long_sides;    /* sidecars skipped: extension over PPX_SIDE_EXT_MAX (in skipped) */
     char long_side_first[PPX_KEY_MAX]; /* the first of them */
+    uint64_t stray_companions;         /* companions of no --with role (in skipped) */
+    char stray_companion_first[PPX_KEY_MAX];
     const volatile sig_atomic_t *stop; /* set: the listing ends (PPX_ECANCELED); may be NULL */
     uint64_t steps;                    /* folder entries, list lines and members met */
 } ppx_listing;
@@ -115,6 +121,10 @@ static inline const char *ppx_listing_key(const ppx_listing *l, size_t i)
  * counted in l->steps: 0, or PPX_ECANCELED (message in err) once *l->stop is
  * set. */
 PPX_MUST_USE int ppx_listing_step(ppx_listing *l, ppx_err *err);
+
+/* The --with role of a companion sidecar's extension ("seg" of
+ * "seg.png"): its index in cfg->with, or -1 when no role has that name. */
+PPX_MUST_USE int ppx_listing_companion_role(const ppx_run_config *cfg, const char *ext);
 
 /* Leaves out the entries i with drop[i] set (--exclude): the others keep
  * their order, members and walk errors; the listing's hash is that of the

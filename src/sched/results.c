@@ -39,6 +39,15 @@ static void remove_lost_temps(run_state *s, const chunk *c, uint64_t i, const pp
     }
 }
 
+/* The lengths of an output's companion parts (ppx_result.part_len). */
+static int put_parts(ppx_buf *b, const ppx_result *r)
+{
+    for (int k = 0; k < PPX_SPAN_PARTS; k++)
+        if (ppx_put_u64(b, r->part_len[k]))
+            return PPX_ENOMEM;
+    return 0;
+}
+
 /* Folds one image's outcome into its chunk. */
 void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r, const uint8_t *payload)
 {
@@ -69,7 +78,7 @@ void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r, const 
                    ppx_put_u64(&c->outputs, (uint64_t)c->label[i]) ||
                    ppx_put_u64(&c->outputs, (uint64_t)r->out_format) ||
                    ppx_put_u64(&c->outputs, r->out_len) ||
-                   ppx_buf_append(&c->outputs, payload, r->out_len) ||
+                   ppx_buf_append(&c->outputs, payload, r->out_len) || put_parts(&c->outputs, r) ||
                    ppx_put_u64(&c->outputs, r->in_w) || ppx_put_u64(&c->outputs, r->in_h) ||
                    ppx_put_u64(&c->outputs, mode) || ppx_img_stats_pack(&r->st, &c->outputs) ||
                    ppx_fingerprint_pack(&r->fp, &c->outputs)) {
@@ -155,6 +164,16 @@ static int parse_outputs(const ppx_buf *outputs, uint64_t lo, uint64_t hi, out_r
         o->it.format = (int)ppx_get_u64(&r);
         o->it.len = ppx_get_u64(&r);
         o->it.data = ppx_get_bytes(&r, o->it.len);
+        /* The companions are the output's last bytes (untrusted: checked). */
+        uint64_t parts = 0;
+        for (int k = 0; k < PPX_ROLES_MAX; k++) {
+            o->it.part_len[k] = ppx_get_u64(&r);
+            parts += o->it.part_len[k] <= o->it.len ? o->it.part_len[k] : o->it.len + 1;
+        }
+        if (parts > o->it.len)
+            r.bad = 1;
+        else
+            o->it.len -= parts;
         o->in_w = (uint32_t)ppx_get_u64(&r);
         o->in_h = (uint32_t)ppx_get_u64(&r);
         o->mode = (uint32_t)ppx_get_u64(&r);
@@ -286,14 +305,16 @@ static int write_shard(run_state *s, const chunk *c, uint64_t id, out_rec *v, si
             items[m++] = v[i].it;
             mode &= v[i].mode ? v[i].mode : 0644;
         }
-    rc =
-        rc ? rc
-           : ppx_shard_write(s->outdir.fd, s->cfg->shard, &s->job.npy, id, items, m,
-                             s->cfg->copy_mode && m ? mode & 0777 : 0644, &sides, &s->shard_buf, e);
+    rc = rc ? rc
+            : ppx_shard_write(s->outdir.fd, s->cfg->shard, &s->job.npy, id, items, m,
+                              s->cfg->copy_mode && m ? mode & 0777 : 0644, &sides, s->cfg->with,
+                              s->cfg->n_with, &s->shard_buf, e);
     for (size_t i = 0; i < n && !rc; i++)
         if (!v[i].failed) {
             st->ok++;
             st->bytes_written += v[i].it.len;
+            for (int k = 0; k < PPX_ROLES_MAX; k++)
+                st->bytes_written += v[i].it.part_len[k];
             ppx_stats_add_image(st, v[i].img.channels ? &v[i].img : NULL, v[i].in_w, v[i].in_h);
             if (v[i].fp.valid && ppx_prints_add(pr, v[i].it.index, &v[i].fp))
                 rc = ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");

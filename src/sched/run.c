@@ -308,6 +308,18 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
                 "INPUT %s is not the folder that was listed (replaced meanwhile)", s->root);
         }
     }
+    /* Companion trees: read by the workers, beneath these descriptors. */
+    for (int k = 0; !local_rc && k < cfg->n_with; k++) {
+        int fd = cfg->with[k].dir[0] ? ppx_list_open_at(AT_FDCWD, cfg->with[k].dir, 1, 1) : -1;
+        if (!cfg->with[k].dir[0])
+            s->job.comp.root[s->job.comp.n++] = -1; /* archive members only */
+        else if (fd < 0)
+            local_rc = ppx_err_set(&e, PPX_EIO, PPX_STAGE_INPUT, "cannot open --with %s=%s: %s",
+                                   cfg->with[k].role, cfg->with[k].dir, strerror(-fd));
+        else
+            s->job.comp.root[s->job.comp.n++] = fd;
+    }
+    s->job.comp.spec = cfg->with;
     /* OUTDIR and the journal: opened by whoever writes the outputs. */
     if (!local_rc && cfg->outdir && !(cfg->transport_bytes && s->rank != 0)) {
         if (s->rank != 0) {
@@ -350,15 +362,17 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
         /* Workers keep INPUT and OUTDIR and close the rest: the signal
          * pipe, the journal, the lock and MPI's descriptors are the rank's
          * alone (a worker outliving its rank must not hold the OUTDIR lock). */
-        int keep[2 + PPX_JOB_SPLITS_MAX] = {s->in_root, s->outdir.fd};
+        int keep[2 + PPX_JOB_SPLITS_MAX + PPX_ROLES_MAX] = {s->in_root, s->outdir.fd};
         for (int k = 0; k < s->job.splits.n; k++)
             keep[2 + k] = s->job.splits.fd[k];
+        for (int k = 0; k < s->job.comp.n; k++)
+            keep[2 + s->job.splits.n + k] = s->job.comp.root[k];
         ppx_pool_config pc = {.workers = s->workers,
                               .timeout_s = cfg->timeout_s,
                               .as_limit = as,
                               .work = ppx_job_worker(&s->job),
                               .keep_fds = keep,
-                              .n_keep_fds = 2 + s->job.splits.n};
+                              .n_keep_fds = 2 + s->job.splits.n + s->job.comp.n};
         local_rc = ppx_pool_new(&pc, &s->pool, &e);
     }
     /* Agree before going on: one rank that cannot start stops everyone. The
@@ -417,6 +431,10 @@ out:
     ppx_dircache_destroy(&s->out_dirs);
     if (s->in_root >= 0)
         close(s->in_root);
+    for (int k = 0; k < s->job.comp.n; k++)
+        if (s->job.comp.root[k] >= 0)
+            close(s->job.comp.root[k]);
+    s->job.comp.n = 0;
     for (int k = 0; k < s->job.splits.n; k++)
         close(s->job.splits.fd[k]);
     if (s->jdir >= 0)

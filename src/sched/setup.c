@@ -66,6 +66,78 @@ static int input_inside_outdir(const char *outdir, const char *input)
     return strncmp(in, o, lo) == 0 && in[lo] == '/';
 }
 
+/* The companion trees (--with) are inputs: each must be a folder, OUTDIR
+ * must not lie in one, nor one in OUTDIR. 0, or 1 after saying why. */
+static int check_companion_dirs(const ppx_run_config *cfg)
+{
+    for (int k = 0; k < cfg->n_with; k++) {
+        const char *d = cfg->with[k].dir;
+        struct stat st;
+        if (!d[0])
+            continue; /* archive members only */
+        if (stat(d, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "prepix: --with %s=%s: not a folder\n", cfg->with[k].role, d);
+            return 1;
+        }
+        if (cfg->outdir && (path_inside(cfg->outdir, d) || input_inside_outdir(cfg->outdir, d))) {
+            fprintf(stderr,
+                    "prepix: --with %s=%s and OUTDIR %s overlap, where outputs could replace "
+                    "inputs; choose another folder\n",
+                    cfg->with[k].role, d, cfg->outdir);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A role without a folder needs archive input. Per-image outputs of
+ * companions go to OUTDIR/ROLE/: an input folder of that name at the top of
+ * INPUT would write its own outputs there too, and which one stays would
+ * depend on timing. Exit 2 before any work, or 0. */
+static int role_folder_clash(const ppx_listing *l, const ppx_run_config *cfg)
+{
+    for (int k = 0; k < cfg->n_with && !l->archives; k++)
+        if (!cfg->with[k].dir[0]) {
+            fprintf(stderr,
+                    "prepix: --with %s names no folder (ROLE=DIR), and INPUT holds no archive "
+                    "whose members could be its companions\n",
+                    cfg->with[k].role);
+            return 2;
+        }
+    if (cfg->shard || !cfg->n_with)
+        return 0;
+    for (size_t i = 0; i < l->n; i++) {
+        const char *key = ppx_listing_key(l, i);
+        while (key[0] == '/')
+            key++;
+        for (int k = 0; k < cfg->n_with; k++) {
+            size_t n = strlen(cfg->with[k].role);
+            if (strncmp(key, cfg->with[k].role, n) == 0 && key[n] == '/') {
+                fprintf(stderr,
+                        "prepix: --with %s: INPUT has a folder %s (%s), where the companions' "
+                        "outputs go (OUTDIR/%s/); name the role otherwise\n",
+                        cfg->with[k].role, cfg->with[k].role, key, cfg->with[k].role);
+                return 2;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Companion members of archives that no --with role claims are left out:
+ * counted in skipped, and the report says so. */
+static void count_stray_companions(ppx_listing *l, const ppx_run_config *cfg)
+{
+    for (size_t i = 0; i < l->n_sides; i++) {
+        const char *ext = (const char *)l->side_names.data + l->sides[i].ext;
+        if (!l->sides[i].companion || ppx_listing_companion_role(cfg, ext) >= 0)
+            continue;
+        l->skipped++;
+        if (l->stray_companions++ == 0)
+            snprintf(l->stray_companion_first, sizeof l->stray_companion_first, "%s", ext);
+    }
+}
+
 /* An entry that has an output name, in the sort of ppx__mark_collisions. */
 typedef struct {
     uint64_t name;  /* offset of its output name in the arena of names */
@@ -355,6 +427,8 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
             return 2;
         }
     }
+    if (check_companion_dirs(cfg))
+        return 2;
     int rc = cfg->n_splits ? ppx_listing_build_splits(cfg->split_names, cfg->split_paths,
                                                       cfg->n_splits, cfg->follow_symlinks,
                                                       &ppx__stop_signal, &s->listing, &e)
@@ -366,6 +440,9 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
         fprintf(stderr, "prepix: %s\n", e.msg);
         return rc == PPX_ENOENT || rc == PPX_EUSAGE ? 2 : 1;
     }
+    count_stray_companions(&s->listing, cfg);
+    if ((rc = role_folder_clash(&s->listing, cfg)) != 0)
+        return rc;
     snprintf(s->root, sizeof s->root, "%s", s->listing.root);
     if (cfg->exclude && (rc = ppx__apply_exclude(s, &e)) != 0) {
         fprintf(stderr, "prepix: %s\n", e.msg);

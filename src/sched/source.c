@@ -44,7 +44,19 @@ static ppx_span span_of(const run_state *s, uint64_t i)
     const ppx_member *m = ppx_listing_member(&s->listing, i);
     if (!m)
         return (ppx_span){0};
-    return (ppx_span){m->off, m->size, m->arc_len, *ppx_listing_arc(&s->listing, m)};
+    ppx_span sp = {m->off, m->size, m->arc_len, *ppx_listing_arc(&s->listing, m), 0, {0}, {0}};
+    /* Its companions in the archive, each in its role's slot. */
+    for (uint32_t j = 0; j < m->side_n; j++) {
+        const ppx_sidecar *sc = &s->listing.sides[m->side_first + j];
+        const char *ext = (const char *)s->listing.side_names.data + sc->ext;
+        int k = sc->companion ? ppx_listing_companion_role(s->cfg, ext) : -1;
+        if (k < 0 || k >= PPX_SPAN_PARTS || (sp.part_mask & (1u << k)))
+            continue;
+        sp.part_mask |= 1u << k;
+        sp.part_off[k] = sc->off;
+        sp.part_size[k] = sc->size;
+    }
+    return sp;
 }
 
 /* Tar shards from archive input: the sidecar records of image i (index k in
@@ -57,6 +69,8 @@ static int put_sides(const run_state *s, uint64_t i, uint64_t k, ppx_buf *b)
     int rc = 0;
     for (uint32_t j = 0; j < m->side_n && !rc; j++) {
         const ppx_sidecar *sc = &s->listing.sides[m->side_first + j];
+        if (sc->companion)
+            continue; /* transformed by the worker, or left out; never copied as it is */
         const char *ext = (const char *)s->listing.side_names.data + sc->ext;
         size_t el = strlen(ext);
         rc = ppx_put_u64(b, k) || ppx_put_u64(b, sc->off) || ppx_put_u64(b, sc->size) ||
@@ -127,7 +141,11 @@ int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b)
              ppx_put_u64(b, (uint64_t)ppx_classes_label(&s->classes, &s->listing, first + i)) ||
              ppx_put_u64(b, sp.arc_len) || ppx_put_u64(b, sp.off) || ppx_put_u64(b, sp.size) ||
              ppx_put_u64(b, sp.arc.id.dev) || ppx_put_u64(b, sp.arc.id.ino) ||
-             ppx_put_u64(b, sp.arc.id.mode) || ppx_put_u64(b, sp.arc.follow);
+             ppx_put_u64(b, sp.arc.id.mode) || ppx_put_u64(b, sp.arc.follow) ||
+             ppx_put_u64(b, sp.part_mask);
+        for (int q = 0; q < PPX_SPAN_PARTS && !rc; q++)
+            if (sp.part_mask & (1u << q))
+                rc = ppx_put_u64(b, sp.part_off[q]) || ppx_put_u64(b, sp.part_size[q]);
         if (rc || !s->cfg->transport_bytes)
             continue;
         char path[4096];
@@ -191,6 +209,15 @@ chunk *ppx__unpack_assign(ppx_buf *msg, int bytes, int *kind, int *stop)
         c->span[i].arc.id.ino = ppx_get_u64(&r);
         c->span[i].arc.id.mode = (uint32_t)ppx_get_u64(&r);
         c->span[i].arc.follow = ppx_get_u64(&r) != 0;
+        uint64_t mask = ppx_get_u64(&r);
+        if (mask >> PPX_SPAN_PARTS)
+            goto bad;
+        c->span[i].part_mask = (uint32_t)mask;
+        for (int q = 0; q < PPX_SPAN_PARTS; q++)
+            if (mask & (1u << q)) {
+                c->span[i].part_off[q] = ppx_get_u64(&r);
+                c->span[i].part_size[q] = ppx_get_u64(&r);
+            }
         /* Another rank may be another host, where a network file system's
          * device numbers differ: the inode is what it can check. */
         c->span[i].arc.dev_known = 0;

@@ -238,8 +238,13 @@ static int phash(ppx_fp_ctx *c, const ppx_image *img, uint64_t *out, ppx_err *er
 int ppx_fingerprint_compute(ppx_fp_ctx *c, const ppx_image *img, unsigned scale,
                             ppx_fingerprint *fp, ppx_err *err)
 {
-    if ((img->type != PPX_U8 && img->type != PPX_U16) || img->channels < 1 || img->channels > 4 ||
-        !img->width || !img->height)
+    /* Rasters (other sample types, plain bands) have no perceptual hash;
+     * they are left out of duplicate detection rather than failed. */
+    if ((img->type != PPX_U8 && img->type != PPX_U16) || !ppx_image_is_color(img)) {
+        memset(fp, 0, sizeof *fp);
+        return 0;
+    }
+    if (img->channels < 1 || img->channels > 4 || !img->width || !img->height)
         return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_DECODE,
                            "fingerprints need an 8- or 16-bit image of 1 to 4 channels");
     ppx_fingerprint f;

@@ -13,6 +13,8 @@ typedef struct {
     uint64_t m_off, m_size; /* an archive member's bytes (arc_len > 0) */
     uint32_t arc_len, has_out;
     ppx_arc_ident arc;
+    uint32_t part_mask, pad; /* the member's companions (ppx_span) */
+    uint64_t part_off[PPX_SPAN_PARTS], part_size[PPX_SPAN_PARTS];
 } task_head;
 
 int ppx__task_pack(uint8_t *out, size_t cap, size_t *len, const char *in_path, const ppx_span *span,
@@ -25,6 +27,9 @@ int ppx__task_pack(uint8_t *out, size_t cap, size_t *len, const char *in_path, c
         h.m_size = span->size;
         h.arc_len = span->arc_len;
         h.arc = span->arc;
+        h.part_mask = span->part_mask;
+        memcpy(h.part_off, span->part_off, sizeof h.part_off);
+        memcpy(h.part_size, span->part_size, sizeof h.part_size);
     }
     h.has_out = out_path != NULL;
     const char *s[3] = {in_path, key, out_path ? out_path : ""};
@@ -59,7 +64,9 @@ int ppx__task_unpack(const uint8_t *data, size_t len, ppx_span *span, ppx_task *
         s[k] = (const char *)data + n;
         n = (size_t)(end - data) + 1;
     }
-    *span = (ppx_span){h.m_off, h.m_size, h.arc_len, h.arc};
+    *span = (ppx_span){h.m_off, h.m_size, h.arc_len, h.arc, h.part_mask, {0}, {0}};
+    memcpy(span->part_off, h.part_off, sizeof span->part_off);
+    memcpy(span->part_size, h.part_size, sizeof span->part_size);
     t->in_path = s[0];
     t->key = s[1];
     t->out_path = h.has_out ? s[2] : NULL;

@@ -48,7 +48,9 @@ static void check_failure(int rc, const ppx_err *err)
 static void touch(const ppx_image *img, const ppx_err *err)
 {
     contract(img->width > 0 && img->height > 0 && img->data != NULL, "empty image", err);
-    contract(img->channels >= 1 && img->channels <= 4, "bad channel count", err);
+    contract(img->channels >= 1 && img->channels <= PPX_MAX_BANDS, "bad channel count", err);
+    contract(img->plain_bands || img->channels <= 4, "more than 4 colour channels", err);
+    contract(strcmp(ppx_sample_name(img->type), "unknown") != 0, "unknown sample type", err);
     size_t row = (size_t)img->width * img->channels * ppx_sample_size(img->type);
     contract(img->stride >= row, "stride shorter than a row", err);
     contract(img->orientation >= 1 && img->orientation <= 8, "orientation outside 1..8", err);
@@ -65,7 +67,7 @@ static void touch(const ppx_image *img, const ppx_err *err)
  * exercises the encoder, and our own output must always be readable. */
 static void reencode(const ppx_image *img, const ppx_decode_opts *o)
 {
-    if (img->type != PPX_U8 || (img->channels != 1 && img->channels != 3) ||
+    if (img->type != PPX_U8 || img->plain_bands || (img->channels != 1 && img->channels != 3) ||
         (uint64_t)img->width * img->height > (1u << 20))
         return;
     ppx_encode_opts eo;

@@ -1,0 +1,9 @@
+# Scientific rasters (tests/scenario/test_raster.py): every TIFF sample type and band count
+# against tifffile/GDAL, crops and resizes against numpy, -f tiff round trips, the photo
+# formats' refusal, hostile headers. Skipped (77) without tifffile or rasterio.
+foreach(c decode_matrix crop_exact resize_reference photo_refused hostile)
+  ppx_sh_test(NAME unit.raster.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
+              ARGS ${CMAKE_CURRENT_LIST_DIR}/test_raster.py ${c} LABELS unit TIMEOUT 600)
+endforeach()
+ppx_sh_test(NAME mpi.raster.resize_np SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
+            ARGS ${CMAKE_CURRENT_LIST_DIR}/test_raster.py resize_np LABELS mpi TIMEOUT 300)
