@@ -555,6 +555,33 @@ static void decode_hint(void *arg, const ppx_info *info, uint32_t *min_w, uint32
     ppx_pipeline_decode_hint(arg, info->width, info->height, info->orientation, min_w, min_h);
 }
 
+/* Reads (unless input holds its bytes) and decodes a whole file or
+ * archive member into c->img. */
+static int decode_file(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
+                       const ppx_span *span, const char *key, const ppx_buf *input, ppx_info *info,
+                       ppx_file_id *in_id, ppx_result *r, ppx_geom *geom, ppx_err *err)
+{
+    const ppx_buf *in = input;
+    if (!in) {
+        int rc =
+            ppx_input_read(cfg->in_root, &cfg->splits, &c->in_dirs, &c->arc, in_path, span, key,
+                           cfg->follow_symlinks, cfg->limits.max_file_bytes, &c->in, in_id, err);
+        if (rc)
+            return rc;
+        in = &c->in;
+        r->in_mode = in_id->mode;
+    }
+    r->bytes_read = in->len;
+    ppx_decode_opts dopt = {.limits = &cfg->limits,
+                            .size_hint = decode_hint,
+                            .size_hint_arg = (void *)cfg->pipeline,
+                            .geo = c->geo};
+    int rc = ppx_codec_decode(in->data, in->len, &dopt, &c->img, info, err);
+    if (rc == 0)
+        ppx_geom_identity(geom, c->img.width, c->img.height);
+    return rc;
+}
+
 void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
                  const ppx_span *span, const char *key, const char *out_name, const ppx_buf *input,
                  ppx_result *r)
@@ -571,7 +598,6 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
     if (test_faults(key))
         goto out;
 
-    const ppx_buf *in = input;
     ppx_file_id in_id = {0, 0, 0};
     ppx_info info;
     ppx_geom geom; /* stored page -> decoded image: a chip's crop, else the identity */
@@ -585,25 +611,9 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
         r->in_mode = in_id.mode;
         if (r->nodata)
             goto out; /* all nodata: skipped, counted, nothing written */
-    } else {
-        if (!in) {
-            rc = ppx_input_read(cfg->in_root, &cfg->splits, &c->in_dirs, &c->arc, in_path, span,
-                                key, cfg->follow_symlinks, cfg->limits.max_file_bytes, &c->in,
-                                &in_id, err);
-            if (rc)
-                goto out;
-            in = &c->in;
-            r->in_mode = in_id.mode;
-        }
-        r->bytes_read = in->len;
-        ppx_decode_opts dopt = {.limits = &cfg->limits,
-                                .size_hint = decode_hint,
-                                .size_hint_arg = (void *)cfg->pipeline,
-                                .geo = c->geo};
-        rc = ppx_codec_decode(in->data, in->len, &dopt, &c->img, &info, err);
-        if (rc)
-            goto out;
-        ppx_geom_identity(&geom, c->img.width, c->img.height);
+    } else if ((rc = decode_file(cfg, c, in_path, span, key, input, &info, &in_id, r, &geom,
+                                 err)) != 0) {
+        goto out;
     }
     r->in_w = info.width;
     r->in_h = info.height;
