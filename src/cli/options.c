@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "prepix/dedup.h"
+#include "prepix/log.h"
 #include "prepix/limits.h"
 
 /* Option bounds: each keeps the arithmetic it feeds far from overflow (the
@@ -46,6 +47,7 @@ static int set_format(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r);
 static int set_help(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r);
 static int set_with(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r);
 static int set_sub(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r);
+static int set_log_level(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r);
 
 static const ppx_opt_choice transport_words[] = {{"paths", 0}, {"bytes", 1}, {NULL, 0}};
 static const ppx_opt_choice progress_words[] = {{"auto", PPX_PROGRESS_AUTO},
@@ -301,6 +303,17 @@ const ppx_cli_opt ppx_cli_options[] = {
      .kind = PPX_OPT_CUSTOM,
      .set = set_sub,
      .help = "a file that makes more chips fails whole (default 1000000)"},
+    {.name = "quiet",
+     .kind = PPX_OPT_CUSTOM,
+     .set = set_log_level,
+     .lo = PPX_LOG_ERR,
+     .help = "say only what went wrong (no notes, warnings or summary on stderr)"},
+    {.name = "verbose",
+     .short_name = 'v',
+     .kind = PPX_OPT_CUSTOM,
+     .set = set_log_level,
+     .lo = PPX_LOG_DBG,
+     .help = "say also how the run was planned (chunks and their size)"},
     {.name = "help", .kind = PPX_OPT_CUSTOM, .set = set_help},
 };
 #define N_OPTIONS (sizeof ppx_cli_options / sizeof ppx_cli_options[0])
@@ -620,6 +633,15 @@ static int set_sub(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r)
         return 0;
     ppx_cli_usage_error("%s", why);
     return EXIT_USAGE;
+}
+
+/* --quiet, -v: the threshold of prepix/log.h, for the whole process. */
+static int set_log_level(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r)
+{
+    (void)arg;
+    (void)r;
+    ppx_log_set_level((ppx_log_level)o->lo);
+    return 0;
 }
 
 static int set_help(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r)

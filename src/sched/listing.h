@@ -59,13 +59,13 @@ typedef struct {
     size_t arena_len, arena_cap;
     uint64_t *off; /* offset of key i in arena */
     size_t n, cap;
-    uint64_t skipped;    /* files left out because their name is not an image's */
-    uint64_t excluded;   /* entries left out by --exclude (ppx_listing_filter) */
-    uint64_t hash;       /* FNV-1a of every key in order: identifies the listing */
-    char root[4096];     /* INPUT folder, or the folder of the @LIST file */
-    ppx_file_id root_id; /* the INPUT folder walked (0: not a walk) */
-    int is_list;         /* from @LIST: keys are paths named on purpose */
-    int is_archive;      /* INPUT is one archive (root is its folder) */
+    uint64_t skipped;        /* files left out because their name is not an image's */
+    uint64_t excluded;       /* entries left out by --exclude (ppx_listing_filter) */
+    uint64_t hash;           /* FNV-1a of every key in order: identifies the listing */
+    char root[PPX_PATH_MAX]; /* INPUT folder, or the folder of the @LIST file */
+    ppx_file_id root_id;     /* the INPUT folder walked (0: not a walk) */
+    int is_list;             /* from @LIST: keys are paths named on purpose */
+    int is_archive;          /* INPUT is one archive (root is its folder) */
     /* Named splits: keys are SPLIT/REL, each split's folder walked in turn
      * (root is the first's); classes come from the folder under the split. */
     int n_splits;

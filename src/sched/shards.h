@@ -10,9 +10,9 @@
 
 #include "prepix/buf.h"
 #include "prepix/error.h"
+#include "prepix/failures.h"
 #include "prepix/sched.h"
 #include "prepix/tar_npy.h"
-#include "sched/journal.h"
 #include "sched/listing.h"
 #include "stats/report.h"
 
