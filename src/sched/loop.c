@@ -559,7 +559,7 @@ static void wait_results(run_state *s, int busy, mark *m)
     lap(s, T_SERVE, m);
     ppx_err e;
     ppx_err_clear(&e);
-    int rc = ppx_pool_wait(s->pool, timeout, ppx__sig_pipe[0],
+    int rc = ppx_work_wait(s->pool, timeout, ppx__sig_pipe[0],
                            s->timing ? on_result_timed : ppx__on_result, s, &e);
     if (spin && rc == 0)
         sched_yield(); /* let workers and other ranks on this core run */

@@ -493,7 +493,7 @@ void ppx__feed(run_state *s)
                 }
                 input = c->inputs.data + c->in_off[i];
                 len = c->in_len[i];
-                rc = ppx_pool_submit(s->pool, c->first + i, c->id, key, NULL, key, NULL,
+                rc = ppx_work_submit(s->pool, c->first + i, c->id, key, NULL, key, NULL,
                                      input ? input : (const uint8_t *)"", len, &e);
             } else {
                 int per_image = s->cfg->outdir && !s->cfg->shard;
@@ -508,7 +508,7 @@ void ppx__feed(run_state *s)
                     ppx__record(s, c, i, &r, NULL);
                     continue;
                 }
-                rc = ppx_pool_submit(s->pool, c->first + i, c->id, in,
+                rc = ppx_work_submit(s->pool, c->first + i, c->id, in,
                                      c->span[i].arc_len ? &c->span[i] : NULL, key,
                                      per_image ? out : NULL, NULL, 0, &e);
             }

@@ -140,8 +140,7 @@ void ppx__set_fatal(run_state *s, const ppx_err *e)
     if (!s->fatal) {
         s->fatal = 1;
         s->fatal_err = *e;
-        ppx_log_rank(PPX_LOG_ERR, s->rank, "fatal: %s%s%s", e->msg, e->path[0] ? ": " : "",
-                     e->path);
+        ppx_log_rank(PPX_LOG_ERR, s->rank, "fatal: %s", e->msg);
     }
     s->stopping = 1;
     if (!s->stop_reason)

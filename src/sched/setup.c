@@ -289,7 +289,7 @@ static int list_into_outdir(const run_state *s)
             snprintf(real, sizeof real, "%s/%s", real_last, slash ? slash + 1 : path);
         }
         if (real_last[0] && strncmp(real, out, lo) == 0 && (real[lo] == '/' || real[lo] == '\0')) {
-            char shown[PPX_ERR_PATH_MAX * 4];
+            char shown[PPX_PATH_MAX];
             ppx_escape_name(shown, sizeof shown, path);
             ppx_log(PPX_LOG_ERR,
                     "the list names %s, inside OUTDIR %s: its output could replace it; choose "

@@ -361,7 +361,7 @@ void ppx_report_summary(const ppx_report *r, const char *report_path, FILE *f)
         for (size_t i = 0; i < show; i++) {
             /* Names reach a terminal escaped as in the JSON: never obeyed;
              * so do messages (a resumed one comes from the journal). */
-            char shown[4096], msg[PPX_ERR_MSG_MAX * 6];
+            char shown[PPX_PATH_MAX], msg[PPX_ERR_MSG_MAX * 6];
             ppx_escape_name(shown, sizeof shown, r->fail_paths[i]);
             ppx_escape_name(msg, sizeof msg, r->failures->v[i].msg);
             fprintf(f, "prepix: failed: %s: %s: %s\n", shown,
