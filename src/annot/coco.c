@@ -703,6 +703,35 @@ static int write_polygons(writer *w, size_t seg, const ppx_geom *g, double *area
     return kept;
 }
 
+/* The column-major W x H mask src resampled nearest through g's inverse into
+ * dst (g->w x g->h, column-major, as COCO's RLE); its count of ones. */
+static uint64_t resample_mask(const uint8_t *src, uint64_t W, uint64_t H, const ppx_geom *g,
+                              uint8_t *dst)
+{
+    uint64_t ow = g->w, oh = g->h;
+    double inv[6];
+    uint64_t ones = 0;
+    if (ppx_geom_inverse(g, inv))
+        memset(dst, 0, (size_t)(ow * oh));
+    else
+        for (uint64_t x = 0; x < ow; x++)
+            for (uint64_t y = 0; y < oh; y++) {
+                double cx = x + 0.5, cy = y + 0.5;
+                /* A centre that lands on a pixel edge (a scale of 2, say)
+                 * takes the pixel to its right or below, whatever the
+                 * rounding of the inverse: the 1e-7 decides ties the same
+                 * way in any exact-enough implementation. */
+                double sx = floor(inv[0] * cx + inv[1] * cy + inv[2] + 1e-7);
+                double sy = floor(inv[3] * cx + inv[4] * cy + inv[5] + 1e-7);
+                uint8_t v = sx >= 0 && sy >= 0 && sx < (double)W && sy < (double)H
+                                ? src[(size_t)sx * H + (size_t)sy]
+                                : 0;
+                dst[x * oh + y] = v; /* column-major, as COCO's RLE */
+                ones += v;
+            }
+    return ones;
+}
+
 /* An RLE mask resampled as a label map and written; its pixel count in
  * *area. 0 when the mask is empty (or, with w->rc, on failure). */
 static int write_rle(writer *w, size_t seg, const coco_image *im, const ppx_geom *g, double *area,
@@ -742,26 +771,7 @@ static int write_rle(writer *w, size_t seg, const coco_image *im, const ppx_geom
         pos += counts[k];
     }
     free(counts);
-    double inv[6];
-    uint64_t ones = 0;
-    if (ppx_geom_inverse(g, inv))
-        memset(dst, 0, (size_t)(ow * oh));
-    else
-        for (uint64_t x = 0; x < ow; x++)
-            for (uint64_t y = 0; y < oh; y++) {
-                double cx = x + 0.5, cy = y + 0.5;
-                /* A centre that lands on a pixel edge (a scale of 2, say)
-                 * takes the pixel to its right or below, whatever the
-                 * rounding of the inverse: the 1e-7 decides ties the same
-                 * way in any exact-enough implementation. */
-                double sx = floor(inv[0] * cx + inv[1] * cy + inv[2] + 1e-7);
-                double sy = floor(inv[3] * cx + inv[4] * cy + inv[5] + 1e-7);
-                uint8_t v = sx >= 0 && sy >= 0 && sx < (double)W && sy < (double)H
-                                ? src[(size_t)sx * H + (size_t)sy]
-                                : 0;
-                dst[x * oh + y] = v; /* column-major, as COCO's RLE */
-                ones += v;
-            }
+    uint64_t ones = resample_mask(src, W, H, g, dst);
     *area = (double)ones;
     /* Runs of the output, starting with zeros. */
     size_t m = 0;

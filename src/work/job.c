@@ -592,6 +592,57 @@ static int decode_file(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in
     return 0;
 }
 
+/* The image's companions (--with), made with its geometry into c->comp. */
+static int make_companions(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
+                           const ppx_span *span, const char *key, const ppx_info *info,
+                           ppx_err *err)
+{
+    ppx_comp_image im = {.key = key,
+                         .width = info->width,
+                         .height = info->height,
+                         .orientation = info->orientation,
+                         .seed = cfg->seed,
+                         .out_format = cfg->out_format,
+                         .follow_symlinks = cfg->follow_symlinks,
+                         .max_file_bytes = cfg->limits.max_file_bytes,
+                         .part_mask = span ? span->part_mask : 0,
+                         .read_part = read_part,
+                         .npy_w = cfg->npy.c ? cfg->npy.w : 0,
+                         .npy_h = cfg->npy.c ? cfg->npy.h : 0};
+    part_reader pr = {cfg, c, in_path, span, key};
+    im.read_arg = &pr;
+    return ppx_companions_make(&cfg->comp, &c->comp, cfg->pipeline, c->pctx, &cfg->limits, &im,
+                               err);
+}
+
+/* The encoded image (and its companions) written as the file out_name, or,
+ * for shards (out_name NULL), left in c->out for the rank: the companions
+ * after the image's bytes, in role order. */
+static int store_output(const ppx_job_config *cfg, ppx_job_ctx *c, const char *key,
+                        const char *out_name, const ppx_file_id *in_id, ppx_result *r, ppx_err *err)
+{
+    if (out_name) {
+        if (FAULT("writefail", key))
+            return ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_WRITE,
+                               "cannot write %s: No space left on device (test fault)", out_name);
+        ppx_write_opts wo = {.mode = cfg->copy_mode && in_id->mode ? in_id->mode & 0777 : 0644,
+                             .keep = in_id->ino ? in_id : NULL};
+        int rc = ppx_write_beneath(cfg->out_root, &c->out_dirs, out_name, c->out.data, c->out.len,
+                                   &wo, err);
+        return rc ? rc : write_companions(cfg, c, out_name, &wo, r, err);
+    }
+    /* Shards: the companions follow the image's bytes, in role order. */
+    for (int k = 0; k < cfg->comp.n; k++) {
+        if (!c->comp.present[k])
+            continue;
+        if (ppx_buf_append(&c->out, c->comp.out[k].data, c->comp.out[k].len))
+            return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_ENCODE, "out of memory");
+        r->part_len[k] = c->comp.out[k].len;
+    }
+    r->out_len = c->out.len;
+    return 0;
+}
+
 void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
                  const ppx_span *span, const char *key, const char *out_name, const ppx_buf *input,
                  ppx_result *r)
@@ -655,55 +706,11 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
         if (rc)
             goto out;
     }
-    if (cfg->comp.n) {
-        /* Before anything is written: a companion that fails fails its image. */
-        ppx_comp_image im = {.key = key,
-                             .width = info.width,
-                             .height = info.height,
-                             .orientation = info.orientation,
-                             .seed = cfg->seed,
-                             .out_format = cfg->out_format,
-                             .follow_symlinks = cfg->follow_symlinks,
-                             .max_file_bytes = cfg->limits.max_file_bytes,
-                             .part_mask = span ? span->part_mask : 0,
-                             .read_part = read_part,
-                             .npy_w = cfg->npy.c ? cfg->npy.w : 0,
-                             .npy_h = cfg->npy.c ? cfg->npy.h : 0};
-        part_reader pr = {cfg, c, in_path, span, key};
-        im.read_arg = &pr;
-        rc = ppx_companions_make(&cfg->comp, &c->comp, cfg->pipeline, c->pctx, &cfg->limits, &im,
-                                 err);
-        if (rc)
-            goto out;
-    }
-    if (out_name) {
-        if (FAULT("writefail", key)) {
-            rc = ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_WRITE,
-                             "cannot write %s: No space left on device (test fault)", out_name);
-            goto out;
-        }
-        ppx_write_opts wo = {.mode = cfg->copy_mode && in_id.mode ? in_id.mode & 0777 : 0644,
-                             .keep = in_id.ino ? &in_id : NULL};
-        rc = ppx_write_beneath(cfg->out_root, &c->out_dirs, out_name, c->out.data, c->out.len, &wo,
-                               err);
-        if (rc)
-            goto out;
-        rc = write_companions(cfg, c, out_name, &wo, r, err);
-        if (rc)
-            goto out;
-    } else {
-        /* Shards: the companions follow the image's bytes, in role order. */
-        for (int k = 0; k < cfg->comp.n; k++) {
-            if (!c->comp.present[k])
-                continue;
-            if (ppx_buf_append(&c->out, c->comp.out[k].data, c->comp.out[k].len)) {
-                rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_ENCODE, "out of memory");
-                goto out;
-            }
-            r->part_len[k] = c->comp.out[k].len;
-        }
-        r->out_len = c->out.len;
-    }
+    /* Before anything is written: a companion that fails fails its image. */
+    if (cfg->comp.n && (rc = make_companions(cfg, c, in_path, span, key, &info, err)) != 0)
+        goto out;
+    if ((rc = store_output(cfg, c, key, out_name, &in_id, r, err)) != 0)
+        goto out;
     r->bytes_written += c->out.len;
 out:
     r->status = rc;
