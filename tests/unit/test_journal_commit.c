@@ -33,7 +33,7 @@ static int batches_in_order(void)
     ppx_err_clear(&e);
     char want[64 * 8 + 1] = "";
     for (int k = 0; k < 64; k++) {
-        char r[9];
+        char r[16]; /* "recNNNN|" and room the compiler can prove */
         snprintf(r, sizeof r, "rec%04d|", k);
         CHECK(ppx_buf_append(&rec, r, 8) == 0);
         strcat(want, r);
