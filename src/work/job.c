@@ -533,6 +533,8 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
     } else {
         if ((res->type == PPX_U8 || res->type == PPX_U16) && ppx_image_is_color(res))
             ppx_img_stats_compute(res, &r->st);
+        else
+            ppx_raster_img_stats_compute(res, &r->st.raster);
         if (!cfg->write_outputs)
             goto out;
         ppx_encode_opts eo = cfg->enc;
