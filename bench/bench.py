@@ -422,6 +422,93 @@ def render_archive(w, res):
     return txt + fmt_commands(w["rows"], w["input"])
 
 
+# ---------------------------------------------------------------- voc (companions)
+
+def make_voc_dataset(work, sources, reps):
+    """VOC's segmentation layout over the photos of SOURCES (REPS copies):
+    WORK/data/voc-xREPS/{JPEGImages,SegmentationClass}, each photo brought to
+    VOC's sizes (at most 500 pixels a side, JPEG quality 90, upright) and its
+    mask a palette PNG of that size (a few class blobs with 255 borders, as
+    VOC's). Returns (images folder, masks folder, number of images)."""
+    import numpy as np
+    from PIL import Image
+    d = os.path.join(work, "data", "voc500-x%d" % reps)
+    img_d, seg_d = os.path.join(d, "JPEGImages"), os.path.join(d, "SegmentationClass")
+    n = reps * len(sources)
+    if os.path.exists(os.path.join(d, ".complete")):
+        return img_d, seg_d, n
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(img_d)
+    os.makedirs(seg_d)
+    pal = [v for i in range(256) for v in ((i * 37) % 256, (i * 91) % 256, (i * 13) % 256)]
+    rng = np.random.default_rng(0)
+    i = 0
+    for r in range(reps):
+        for src in sources:
+            name = "r%02d_%s" % (r, os.path.splitext(os.path.basename(src))[0])
+            with Image.open(src) as im:
+                im = im.convert("RGB")
+                im.thumbnail((500, 500), Image.Resampling.LANCZOS)
+                im.save(os.path.join(img_d, name + ".jpg"), quality=90)
+                w, h = im.size
+            m = np.zeros((h, w), np.uint8)
+            yy, xx = np.ogrid[0:h, 0:w]
+            for _ in range(3):
+                cx, cy = rng.integers(0, w), rng.integers(0, h)
+                rad = max(2, int(rng.integers(1, max(2, min(w, h) // 3))))
+                dd = (xx - cx) ** 2 + (yy - cy) ** 2
+                m[dd < (rad + 3) ** 2] = 255
+                m[dd < rad ** 2] = rng.integers(1, 21)
+            mk = Image.fromarray(m, "P")
+            mk.putpalette(pal)
+            mk.save(os.path.join(seg_d, name + ".png"))
+            i += 1
+    open(os.path.join(d, ".complete"), "w").close()
+    return img_d, seg_d, n
+
+
+def voc_workload(a, P, env, runs):
+    """thumb224 on a VOC-shaped set, with and without its masks (--with), into
+    tar shards and into files, the four alternating round-robin: each ratio is
+    the median of the per-round ratios of a run with masks to the same run
+    without."""
+    img_d, seg_d, n = make_voc_dataset(a.work, jpeg_sources(a.corpus), a.reps)
+    spec = "'autorotate | resize 256 | center-crop 224'"
+    base = P + " run -i {IN} -o {OUT} --progress none -p " + spec + " -q 90 -w 2"
+    masks = " --with " + shlex.quote("SegmentationClass=%s,fill=255" % seg_d)
+    tools = [("tar", base + " -f tar"), ("tar + masks", base + " -f tar" + masks),
+             ("files", base + " -f jpeg"), ("files + masks", base + " -f jpeg" + masks)]
+    log("voc: with and without masks, %d images, %d+1 rounds" % (n, runs))
+    load0 = os.getloadavg()[0]
+    rows = bench_tools(a.work, "voc", tools, img_d, runs, env, "tar", a.timeout, n)
+    print("\n## voc (%d images)\n" % n)
+    print(fmt_table(rows, True, "tar"))
+    ratios = {k: {key: pair_ratio(rows, k + " + masks", k, key) for key in ("wall", "cpu")}
+              for k in ("tar", "files")}
+    print("with masks / without: %s" % ratios)
+    return {"rows": rows, "ref": "tar", "input": img_d, "images": n, "ratios": ratios,
+            "load": [load0, os.getloadavg()[0]],
+            "date": datetime.datetime.now().strftime("%H:%M")}
+
+
+def render_voc(w, res):
+    """The bench:voc block of docs/benchmarks.md."""
+    txt = ("Measured %s (%s) on %s; prepix %s; %d counted runs after one warm-up, the four "
+           "runs alternating; load average (1 min) at start and end: %.1f, %.1f.\n\n"
+           % (res["date"].split()[0], w["date"], res["machine"], w.get("commit", res["commit"]),
+              res["runs"], w["load"][0], w["load"][1]))
+    txt += ("### thumb224 at -w 2 on a VOC-shaped set, %d photos, each with a palette mask\n\n"
+            % w["images"])
+    txt += fmt_table(w["rows"], True, w["ref"]) + "\n"
+    txt += "| target: a run with masks / the same run without <= 1.30 | wall | CPU | met |\n"
+    txt += "|---|---:|---:|---|\n"
+    for k, label in (("tar", "-f tar (WebDataset shards)"), ("files", "-f jpeg (files)")):
+        r = w["ratios"][k]
+        txt += "| %s | %.3f | %.3f | %s |\n" % (label, r["wall"], r["cpu"],
+                                                "yes" if r["wall"] <= 1.3 else "no")
+    return txt + "\n" + fmt_commands(w["rows"], w["input"])
+
+
 # ---------------------------------------------------------------- report
 
 def machine_facts():
@@ -534,7 +621,7 @@ def main():
                     help="copies of the JPEG corpus for scaling: -np 1 -w 1 must last >= 5 s, "
                     "or MPI's start-up (~0.35 s) weighs on the -np ratio")
     ap.add_argument("--only", default="thumb224,thumb224-kinds,imagenet,imagenet-tar,big1024,"
-                    "tiff-half,stats,webp224,scaling,sched,memory,archive")
+                    "tiff-half,stats,webp224,scaling,sched,memory,archive,voc")
     ap.add_argument("--peers", default="all", help="'all' or 'none' (prepix and the floor only)")
     ap.add_argument("--doc", help="docs/benchmarks.md to update")
     ap.add_argument("--timeout", type=float, default=600)
@@ -817,6 +904,10 @@ def main():
         results["archive"] = archive_workload(a, P, env, a.runs)
         results["archive"]["commit"] = commit
 
+    if "voc" in only:
+        results["voc"] = voc_workload(a, P, env, a.runs)
+        results["voc"]["commit"] = commit
+
     # Workloads not run this time keep their last figures (each says when it ran).
     saved = os.path.join(a.work, "results.json")
     if os.path.exists(saved):
@@ -824,7 +915,7 @@ def main():
             old = json.load(f)
         for k, v in old.get("workloads", {}).items():
             results["workloads"].setdefault(k, v)
-        for k in ("scaling", "sched", "memory", "archive"):
+        for k in ("scaling", "sched", "memory", "archive", "voc"):
             if k in old and k not in results:
                 results[k] = old[k]
     with open(saved, "w") as f:
@@ -1038,6 +1129,8 @@ def render(res):
         blocks["scaling"] = txt
     if "archive" in res:
         blocks["archive"] = render_archive(res["archive"], res)
+    if "voc" in res:
+        blocks["voc"] = render_voc(res["voc"], res)
     if "sched" in res:
         blocks["sched"] = render_sched(res["sched"])
     if "memory" in res:

@@ -56,6 +56,14 @@ typedef struct {
     uint64_t unit_bytes;     /* decode of a TIFF: encoded bytes of the strips or tiles read */
 } ppx_info;
 
+/* The palette of a PNG label map (VOC's masks), kept through a companion's
+ * geometry so that the output is a palette PNG again. */
+typedef struct {
+    unsigned n; /* entries; 0: the file had none */
+    uint8_t rgb[256][3];
+    unsigned n_alpha; /* tRNS entries (alpha of the first n_alpha entries) */
+    uint8_t alpha[256];
+} ppx_palette;
 /* GeoTIFF georeferencing of one page, kept as the file has it: tags 33550
  * ModelPixelScale, 33922 ModelTiepoint, 34264 ModelTransformation, 34735
  * GeoKeyDirectory, 34736 GeoDoubleParams, 34737 GeoAsciiParams, 42113
@@ -100,6 +108,11 @@ typedef struct {
      * separate ppx_codec_inspect. JPEG and WebP call it. */
     void (*size_hint)(void *arg, const ppx_info *info, uint32_t *min_width, uint32_t *min_height);
     void *size_hint_arg;
+    /* Label maps (PNG only; NULL elsewhere): when not NULL, sample values are
+     * kept as stored: a palette image decodes to one channel of its 8-bit
+     * indices with its palette written here (n 0 for other images), gray
+     * below 8 bits is unpacked without scaling, and tRNS adds no alpha. */
+    ppx_palette *palette;
     /* Pages and chips (docs/codecs-tiff-png.md), TIFF only: the directory
      * of the main chain to decode (0: the first), and, when win_w > 0, only
      * the window [win_x, win_x + win_w) x [win_y, win_y + win_h) of it,
@@ -152,6 +165,14 @@ typedef struct {
     ppx_tiff_compression tiff_compression; /* default LZW */
     int png_level;                         /* zlib level 0..9, default 6 */
     int webp_lossless; /* WebP: lossless (VP8L, every sample kept) instead of lossy at quality */
+    /* PNG: when not NULL with n > 0, a one-channel 8-bit image is written as
+     * a palette image, its samples the indices into this palette. */
+    const ppx_palette *palette;
+    /* PNG: zlib's run-length strategy instead of its default, for label
+     * maps: on masks of a few flat regions it is 20x faster than level 6's
+     * lazy matching and within 2x of its size (a 224x224 VOC-like mask: 0.05
+     * ms and ~790 bytes against 1.0 ms and ~460). */
+    int png_rle;
     const ppx_geotiff *geo; /* TIFF: GeoTIFF tags to write (NULL or present 0: none) */
 } ppx_encode_opts;
 

@@ -77,6 +77,23 @@ void ppx_pipeline_ctx_set_limits(ppx_pipeline_ctx *ctx, const ppx_limits *l);
 PPX_MUST_USE int ppx_pipeline_run(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx_image *img,
                                   uint64_t seed, const char *key, ppx_image **out, ppx_err *err);
 
+/* How a companion (a mask, a depth map) follows its image's pipeline. */
+typedef struct {
+    int nearest;     /* resample with nearest neighbour (label maps keep their values) */
+    uint16_t fill;   /* what padding writes, in every channel */
+    int orientation; /* the image's EXIF orientation, which autorotate applies */
+} ppx_geometry_opts;
+
+/* ppx_pipeline_run for a companion of the image keyed key: the same
+ * geometry (orientation g->orientation, resizes, crops, flips, rotations,
+ * pads) with the same random draws, provided *img has the size the image
+ * had when decoded at full scale; colour ops, to-8bit, equalize and
+ * normalize are left out; padding writes g->fill and resizes use nearest
+ * neighbour when g->nearest. Same ownership and errors as ppx_pipeline_run. */
+PPX_MUST_USE int ppx_pipeline_run_geometry(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx,
+                                           ppx_image *img, uint64_t seed, const char *key,
+                                           const ppx_geometry_opts *g, ppx_image **out,
+                                           ppx_err *err);
 /* The geometry record of the last ppx_pipeline_run with ctx: the map from
  * the coordinates of the image it was given to its output's (identity
  * when no op changed the geometry; each op composes its map where it is

@@ -3,6 +3,7 @@
 #ifndef PREPIX_SCHED_H
 #define PREPIX_SCHED_H
 
+#include "prepix/companion.h"
 #include "prepix/error.h"
 
 #include <mpi.h>
@@ -68,11 +69,26 @@ typedef struct {
     const char *drop_list; /* paths a deduplicated set drops: NULL is OUTDIR/duplicates.txt
                               (run), none (stats) */
     const char *exclude;   /* "@FILE" (one path a line) or one path: inputs left out; NULL */
-    ppx_sub_opts sub;      /* --pages, --chips: TIFF inputs cut into pages and chips */
+    /* Companions (--with, docs/pipeline.md): masks and maps transformed with
+     * their images; n_with <= PPX_ROLES_MAX. */
+    const ppx_companion_spec *with;
+    int n_with;
+    ppx_sub_opts sub; /* --pages, --chips: TIFF inputs cut into pages and chips */
 } ppx_run_config;
 
-/* Runs the job. Collective on comm when cfg->use_mpi. Returns the exit code
- * of DESIGN.md (0, 1, 2, 3, 4), the same on every rank, or PPX_SCHED_ABORT
+/* What a run came to, the same on every rank. The values are the exit codes
+ * of DESIGN.md, which the report records as "exit_code"; the CLI alone turns
+ * an outcome into the process's exit code. */
+typedef enum {
+    PPX_RUN_DONE = 0,     /* every image was processed */
+    PPX_RUN_FATAL = 1,    /* the run could not go on */
+    PPX_RUN_REFUSED = 2,  /* refused before any work (OUTDIR in use, inside INPUT, ...) */
+    PPX_RUN_FAILURES = 3, /* finished, some images failed */
+    PPX_RUN_STOPPED = 4   /* stopped early: --resume finishes it */
+} ppx_run_outcome;
+
+/* Runs the job. Collective on comm when cfg->use_mpi. Returns the run's
+ * ppx_run_outcome, the same on every rank, or PPX_SCHED_ABORT
  * when MPI failed so that the ranks cannot agree: the caller then ends the
  * job with MPI_Abort (exit 1). Never calls exit(). */
 #define PPX_SCHED_ABORT 100

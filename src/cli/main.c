@@ -250,6 +250,11 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
         ppx_cli_usage_error("-o OUTDIR is required");
         return EXIT_USAGE;
     }
+    if (cfg->n_with && (stats_only || cfg->transport_bytes)) {
+        ppx_cli_usage_error(
+            "--with: companions are written by `prepix run` with --transport paths");
+        return EXIT_USAGE;
+    }
     return 0;
 }
 
@@ -334,6 +339,26 @@ static void finalize_mpi(int rank, double rank_timeout_s)
     }
 }
 
+/* The process's exit code for what ppx_sched_run returned: a run's
+ * outcome (prepix/sched.h), or PPX_SCHED_ABORT / PPX_SCHED_STALLED. The one
+ * place a library result becomes an exit code. */
+static int exit_code_of(int outcome)
+{
+    switch (outcome) {
+    case PPX_RUN_DONE:
+        return EXIT_OK;
+    case PPX_RUN_FAILURES:
+        return EXIT_FAILED;
+    case PPX_RUN_REFUSED:
+        return EXIT_USAGE;
+    case PPX_RUN_STOPPED:
+    case PPX_SCHED_STALLED:
+        return EXIT_STOPPED;
+    default:
+        return EXIT_FATAL;
+    }
+}
+
 /* Runs the job: as one plain rank, or under MPI when a launcher started us;
  * the one place prepix calls MPI_Abort. Returns the exit code. */
 static int launch_run(ppx_run_config *cfg)
@@ -341,7 +366,7 @@ static int launch_run(ppx_run_config *cfg)
     int use_mpi = launched_by_mpi();
     install_signals();
     if (!use_mpi)
-        return ppx_sched_run(cfg, MPI_COMM_NULL);
+        return exit_code_of(ppx_sched_run(cfg, MPI_COMM_NULL));
 
     char text[MPI_MAX_ERROR_STRING];
     int provided = MPI_THREAD_SINGLE, rank = -1, exit_code = EXIT_FATAL;
@@ -377,13 +402,13 @@ static int launch_run(ppx_run_config *cfg)
     if (code == PPX_SCHED_ABORT || code == PPX_SCHED_STALLED) {
         /* The ranks cannot agree (MPI failed, or a rank fell silent: then
          * exit 4, --resume finishes the job). */
-        exit_code = code == PPX_SCHED_STALLED ? EXIT_STOPPED : EXIT_FATAL;
+        exit_code = exit_code_of(code);
         goto abort;
     }
     finalize_mpi(rank, cfg->rank_timeout_s);
     /* Under mpirun a non-zero code from any rank makes mpirun kill the
      * others, so only rank 0 returns it (every rank agreed on it). */
-    return rank != 0 ? 0 : code;
+    return rank != 0 ? 0 : exit_code_of(code);
 
 abort:
     /* The one place prepix aborts. */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "prepix/dedup.h"
+#include "prepix/log.h"
 #include "prepix/limits.h"
 
 /* Option bounds: each keeps the arithmetic it feeds far from overflow (the
@@ -44,7 +45,9 @@ static int set_input(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r);
 static int set_spec(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r);
 static int set_format(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r);
 static int set_help(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r);
+static int set_with(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r);
 static int set_sub(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r);
+static int set_log_level(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r);
 
 static const ppx_opt_choice transport_words[] = {{"paths", 0}, {"bytes", 1}, {NULL, 0}};
 static const ppx_opt_choice progress_words[] = {{"auto", PPX_PROGRESS_AUTO},
@@ -251,6 +254,17 @@ const ppx_cli_opt ppx_cli_options[] = {
      FIELD(exclude),
      .help = "leave out the inputs FILE lists, one a line, as the report names\n"
              "them or relative to INPUT (a drop list: find, then drop)"},
+    {.name = "with",
+     .arg = "ROLE[=DIR]",
+     .kind = PPX_OPT_CUSTOM,
+     .set = set_with,
+     .help = "companions (masks, maps) of each image, in DIR by its path\n"
+             "with any image extension, or archive members KEY.ROLE.png; options\n"
+             "after a comma: kind=label (default: nearest, values and palettes\n"
+             "kept) or kind=image (the pipeline's filters), fill=V (padding,\n"
+             "default 0), optional (a missing one does not fail the image). They\n"
+             "get the image's geometry and nothing else; to OUTDIR/ROLE/<path>.png\n"
+             "(tar: KEY.ROLE.png, npy: shard-N.ROLE.npy); docs/pipeline.md"},
     /* Pages and chips: prepix/subimage.h parses them (ppx_sub_parse_option). */
     {.name = "pages",
      .arg = "all|N|A-B",
@@ -289,6 +303,17 @@ const ppx_cli_opt ppx_cli_options[] = {
      .kind = PPX_OPT_CUSTOM,
      .set = set_sub,
      .help = "a file that makes more chips fails whole (default 1000000)"},
+    {.name = "quiet",
+     .kind = PPX_OPT_CUSTOM,
+     .set = set_log_level,
+     .lo = PPX_LOG_ERR,
+     .help = "say only what went wrong (no notes, warnings or summary on stderr)"},
+    {.name = "verbose",
+     .short_name = 'v',
+     .kind = PPX_OPT_CUSTOM,
+     .set = set_log_level,
+     .lo = PPX_LOG_DBG,
+     .help = "say also how the run was planned (chunks and their size)"},
     {.name = "help", .kind = PPX_OPT_CUSTOM, .set = set_help},
 };
 #define N_OPTIONS (sizeof ppx_cli_options / sizeof ppx_cli_options[0])
@@ -572,6 +597,35 @@ static int set_format(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r)
     return 0;
 }
 
+/* --with: one more companion role (docs/pipeline.md); the roles live here,
+ * for the run that cfg->with points them to. */
+static ppx_companion_spec with_specs[PPX_ROLES_MAX];
+
+static int set_with(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r)
+{
+    (void)o;
+    ppx_run_config *cfg = r->cfg;
+    ppx_err err;
+    ppx_err_clear(&err);
+    ppx_companion_spec sp;
+    if (ppx_companion_parse(arg, &sp, &err)) {
+        ppx_cli_usage_error("%s", err.msg);
+        return EXIT_USAGE;
+    }
+    if (cfg->n_with == PPX_ROLES_MAX) {
+        ppx_cli_usage_error("--with %s: at most %d roles", arg, PPX_ROLES_MAX);
+        return EXIT_USAGE;
+    }
+    for (int k = 0; k < cfg->n_with; k++)
+        if (strcmp(with_specs[k].role, sp.role) == 0) {
+            ppx_cli_usage_error("--with %s: role %s given twice", arg, sp.role);
+            return EXIT_USAGE;
+        }
+    with_specs[cfg->n_with++] = sp;
+    cfg->with = with_specs;
+    return 0;
+}
+
 static int set_sub(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r)
 {
     char why[256];
@@ -579,6 +633,15 @@ static int set_sub(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r)
         return 0;
     ppx_cli_usage_error("%s", why);
     return EXIT_USAGE;
+}
+
+/* --quiet, -v: the threshold of prepix/log.h, for the whole process. */
+static int set_log_level(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r)
+{
+    (void)arg;
+    (void)r;
+    ppx_log_set_level((ppx_log_level)o->lo);
+    return 0;
 }
 
 static int set_help(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r)

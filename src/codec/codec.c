@@ -159,12 +159,9 @@ int ppx_codec_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *opts
 
 void ppx_encode_opts_default(ppx_encode_opts *o, ppx_format f)
 {
-    o->format = f;
-    o->quality = 90;
-    o->tiff_compression = PPX_TIFF_LZW;
-    o->png_level = 6;
-    o->webp_lossless = 0;
-    o->geo = NULL;
+    /* Whole, so that a field added later has its zero default too. */
+    *o = (ppx_encode_opts){
+        .format = f, .quality = 90, .tiff_compression = PPX_TIFF_LZW, .png_level = 6};
 }
 
 /* JPEG, PNG and WebP hold photos. A raster (other sample types, plain

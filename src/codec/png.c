@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "codec/codec_impl.h"
 
@@ -194,7 +195,8 @@ static int read_header(png_ctx *c, const ppx_limits *l, ppx_info *info)
     return ppx_limits_check(l, info->width, info->height, 1, 1, NULL, c->err);
 }
 
-static int decode_body(png_ctx *c, const ppx_limits *l, ppx_image *img, ppx_info *info)
+static int decode_body(png_ctx *c, const ppx_limits *l, ppx_image *img, ppx_info *info,
+                       ppx_palette *pal)
 {
     if (setjmp(png_jmpbuf(c->png)))
         return c->code;
@@ -204,12 +206,37 @@ static int decode_body(png_ctx *c, const ppx_limits *l, ppx_image *img, ppx_info
     png_uint_32 w = info->width, h = info->height;
     int ctype = png_get_color_type(c->png, c->info);
     int depth = png_get_bit_depth(c->png, c->info);
-    if (ctype == PNG_COLOR_TYPE_PALETTE)
-        png_set_palette_to_rgb(c->png);
-    if (ctype == PNG_COLOR_TYPE_GRAY && depth < 8)
-        png_set_expand_gray_1_2_4_to_8(c->png); /* scales: 1-bit x255, 2-bit x85, 4-bit x17 */
-    if (png_get_valid(c->png, c->info, PNG_INFO_tRNS))
-        png_set_tRNS_to_alpha(c->png);
+    if (pal) {
+        /* A label map: the stored values are the data (class ids). */
+        pal->n = pal->n_alpha = 0;
+        if (ctype == PNG_COLOR_TYPE_PALETTE) {
+            png_colorp plte;
+            int n = 0;
+            if (png_get_PLTE(c->png, c->info, &plte, &n) && n > 0 && n <= 256) {
+                pal->n = (unsigned)n;
+                for (int i = 0; i < n; i++) {
+                    pal->rgb[i][0] = plte[i].red;
+                    pal->rgb[i][1] = plte[i].green;
+                    pal->rgb[i][2] = plte[i].blue;
+                }
+            }
+            png_bytep trans = NULL;
+            int nt = 0;
+            if (png_get_tRNS(c->png, c->info, &trans, &nt, NULL) && trans && nt > 0 && nt <= 256) {
+                pal->n_alpha = (unsigned)nt;
+                memcpy(pal->alpha, trans, (size_t)nt);
+            }
+        }
+        if (depth < 8)
+            png_set_packing(c->png); /* one byte a sample, values unscaled */
+    } else {
+        if (ctype == PNG_COLOR_TYPE_PALETTE)
+            png_set_palette_to_rgb(c->png);
+        if (ctype == PNG_COLOR_TYPE_GRAY && depth < 8)
+            png_set_expand_gray_1_2_4_to_8(c->png); /* scales: 1-bit x255, 2-bit x85, 4-bit x17 */
+        if (png_get_valid(c->png, c->info, PNG_INFO_tRNS))
+            png_set_tRNS_to_alpha(c->png);
+    }
     if (depth == 16 && host_is_little_endian())
         png_set_swap(c->png); /* PNG stores big-endian; we keep native u16 */
     png_set_interlace_handling(c->png);
@@ -268,21 +295,43 @@ int ppx__png_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, pp
     ctx_init(&c, PPX_STAGE_DECODE, err, l);
     int rc = read_open(&c, buf, len, l);
     if (rc == 0)
-        rc = decode_body(&c, l, img, info);
+        rc = decode_body(&c, l, img, info, o->palette);
     read_close(&c);
     return rc;
 }
 
-static int encode_body(png_ctx *c, const ppx_image *img, int level)
+static int encode_body(png_ctx *c, const ppx_image *img, int level, const ppx_palette *pal, int rle)
 {
     static const int ctypes[5] = {0, PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA,
                                   PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA};
     if (setjmp(png_jmpbuf(c->png)))
         return c->code;
     int depth = img->type == PPX_U16 ? 16 : 8;
-    png_set_IHDR(c->png, c->info, img->width, img->height, depth, ctypes[img->channels],
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    int as_palette = pal && pal->n > 0 && img->channels == 1 && img->type == PPX_U8;
+    png_set_IHDR(c->png, c->info, img->width, img->height, depth,
+                 as_palette ? PNG_COLOR_TYPE_PALETTE : ctypes[img->channels], PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    if (as_palette) {
+        /* Padding may write an index the palette lacks (fill=255 with a
+         * short palette): the palette grows with black entries up to it, so
+         * that the file stays valid. */
+        unsigned n = pal->n;
+        for (uint32_t y = 0; y < img->height && n < 256; y++) {
+            const uint8_t *r = ppx_image_row(img, y);
+            for (uint32_t x = 0; x < img->width; x++)
+                if (r[x] >= n)
+                    n = r[x] + 1u;
+        }
+        png_color plte[256] = {{0, 0, 0}};
+        for (unsigned i = 0; i < pal->n; i++)
+            plte[i] = (png_color){pal->rgb[i][0], pal->rgb[i][1], pal->rgb[i][2]};
+        png_set_PLTE(c->png, c->info, plte, (int)n);
+        if (pal->n_alpha)
+            png_set_tRNS(c->png, c->info, (png_bytep)pal->alpha, (int)pal->n_alpha, NULL);
+    }
     png_set_compression_level(c->png, level);
+    if (rle)
+        png_set_compression_strategy(c->png, Z_RLE);
     /* No tIME, text or other chunk that would change from run to run. */
     png_write_info(c->png, c->info);
     if (depth == 16 && host_is_little_endian())
@@ -326,7 +375,7 @@ int ppx__png_encode(const ppx_image *img, const ppx_encode_opts *o, ppx_buf *out
         goto out;
     }
     png_set_write_fn(c.png, &c, on_write, on_flush);
-    rc = encode_body(&c, img, level);
+    rc = encode_body(&c, img, level, o ? o->palette : NULL, o ? o->png_rle : 0);
 out:
     if (c.png)
         png_destroy_write_struct(&c.png, c.info ? &c.info : NULL);

@@ -208,11 +208,39 @@ void ppx_pipeline_ctx_set_limits(ppx_pipeline_ctx *ctx, const ppx_limits *l)
 /* Applies one op from src into dst. *applied is 0 when the op leaves the
  * image as it is (nothing written), so that no-ops cost no copy. */
 static int apply(const ppx_op *op, ppx_pipeline_ctx *ctx, const ppx_image *src, ppx_image *dst,
-                 ppx_rng *rng, int *applied, ppx_err *err)
+                 ppx_rng *rng, const ppx_geometry_opts *g, int *applied, ppx_err *err)
 {
     const ppx_limits *l = ctx->has_limits ? &ctx->limits : NULL;
     uint32_t w = src->width, h = src->height, ow, oh;
+    ppx_filter filter = g && g->nearest ? PPX_FILTER_NEAREST : op->filter;
     *applied = 1;
+    if (g) {
+        /* A companion: geometry with its own fill; no colour, no values. */
+        const uint16_t fill[4] = {g->fill, g->fill, g->fill, g->fill};
+        switch (op->kind) {
+        case PPX_OP_CENTER_CROP:
+        case PPX_OP_PAD:
+            if (op->w == w && op->h == h)
+                break;
+            return ppx_op_extract(src, dst, ppx_center_offset(w, op->w),
+                                  ppx_center_offset(h, op->h), op->w, op->h, fill, l, err);
+        case PPX_OP_CROP:
+            if (op->x == 0 && op->y == 0 && op->w == w && op->h == h)
+                break;
+            return ppx_op_extract(src, dst, op->x, op->y, op->w, op->h, fill, l, err);
+        case PPX_OP_GRAYSCALE:
+        case PPX_OP_RGB:
+        case PPX_OP_TO_8BIT:
+        case PPX_OP_EQUALIZE:
+        case PPX_OP_NORMALIZE:
+            break;
+        default:
+            goto geometry;
+        }
+        *applied = 0;
+        return 0;
+    }
+geometry:
     /* Colour ops have no meaning for plain bands: refused, never skipped. */
     if (src->plain_bands && (op->kind == PPX_OP_GRAYSCALE || op->kind == PPX_OP_RGB ||
                              op->kind == PPX_OP_TO_8BIT || op->kind == PPX_OP_EQUALIZE))
@@ -235,7 +263,7 @@ static int apply(const ppx_op *op, ppx_pipeline_ctx *ctx, const ppx_image *src, 
         ppx_resize_dims(w, h, op->w, op->h, op->fit, &ow, &oh);
         if (ow != w || oh != h) {
             ppx_geom_then_resize(&ctx->geom, ow, oh);
-            return ppx_op_resize(ctx->rs, src, dst, ow, oh, op->filter, l, err);
+            return ppx_op_resize(ctx->rs, src, dst, ow, oh, filter, l, err);
         }
         break;
     case PPX_OP_CENTER_CROP:
@@ -256,7 +284,7 @@ static int apply(const ppx_op *op, ppx_pipeline_ctx *ctx, const ppx_image *src, 
         ppx_random_crop_box(rng, w, h, op->scale, op->ratio, &box);
         ppx_geom_then_crop(&ctx->geom, box.x, box.y, box.w, box.h);
         ppx_geom_then_resize(&ctx->geom, op->w, op->h);
-        return ppx_op_resized_crop(ctx->rs, src, &box, dst, op->w, op->h, op->filter, l, err);
+        return ppx_op_resized_crop(ctx->rs, src, &box, dst, op->w, op->h, filter, l, err);
     }
     case PPX_OP_PAD:
         if (op->w != w || op->h != h) {
@@ -330,8 +358,8 @@ static int resize_then_crop(const ppx_op *rs, const ppx_op *cc, ppx_pipeline_ctx
     return ppx_op_resize_window(ctx->rs, src, dst, ow, oh, &box, rs->filter, l, err);
 }
 
-int ppx_pipeline_run(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx_image *img, uint64_t seed,
-                     const char *key, ppx_image **out, ppx_err *err)
+static int run_ops(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx_image *img, uint64_t seed,
+                   const char *key, const ppx_geometry_opts *g, ppx_image **out, ppx_err *err)
 {
     int n = ppx_pipeline_length(pl) - ppx_pipeline_has_normalize(pl);
     ppx_image *cur = img;
@@ -342,7 +370,9 @@ int ppx_pipeline_run(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx_image *i
     for (int i = 0; i < n; i++) {
         int applied = 0;
         ppx_image *dst = &ctx->scratch[next];
-        int rc = i + 1 < n
+        /* The fused pair gives the same bytes as the two ops, so a
+         * companion resampled with the image's filters may take it too. */
+        int rc = i + 1 < n && !(g && g->nearest)
                      ? resize_then_crop(&pl->ops[i], &pl->ops[i + 1], ctx, cur, dst, &applied, err)
                      : 0;
         if (rc)
@@ -353,7 +383,7 @@ int ppx_pipeline_run(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx_image *i
             i++;
             continue;
         }
-        rc = apply(&pl->ops[i], ctx, cur, dst, &rng, &applied, err);
+        rc = apply(&pl->ops[i], ctx, cur, dst, &rng, g, &applied, err);
         if (rc)
             return rc;
         if (applied) {
@@ -363,6 +393,24 @@ int ppx_pipeline_run(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx_image *i
     }
     *out = cur;
     return 0;
+}
+
+int ppx_pipeline_run(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx_image *img, uint64_t seed,
+                     const char *key, ppx_image **out, ppx_err *err)
+{
+    return run_ops(pl, ctx, img, seed, key, NULL, out, err);
+}
+
+int ppx_pipeline_run_geometry(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx_image *img,
+                              uint64_t seed, const char *key, const ppx_geometry_opts *g,
+                              ppx_image **out, ppx_err *err)
+{
+    /* The geometry record stays the image's (ppx_pipeline_last_geom). */
+    ppx_geom keep = ctx->geom;
+    img->orientation = g->orientation;
+    int rc = run_ops(pl, ctx, img, seed, key, g, out, err);
+    ctx->geom = keep;
+    return rc;
 }
 
 void ppx_pipeline_last_geom(const ppx_pipeline_ctx *ctx, ppx_geom *g)

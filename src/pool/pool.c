@@ -30,8 +30,9 @@ typedef struct {
     uint32_t has_payload;
     uint64_t payload_len;
     uint64_t m_off, m_size; /* an archive member's bytes (arc_len > 0) */
-    uint32_t arc_len, pad;
+    uint32_t arc_len, part_mask;
     ppx_arc_ident arc;
+    uint64_t part_off[PPX_SPAN_PARTS], part_size[PPX_SPAN_PARTS];
 } task_hdr;
 
 typedef struct {
@@ -137,7 +138,9 @@ static void worker_main(const ppx_pool_config *cfg, int in_fd, int out_fd, const
             read_str(in_fd, h.key_len, key, sizeof key) ||
             read_str(in_fd, h.out_len, out_path, sizeof out_path))
             _exit(3);
-        ppx_span span = {h.m_off, h.m_size, h.arc_len, h.arc};
+        ppx_span span = {h.m_off, h.m_size, h.arc_len, h.arc, h.part_mask, {0}, {0}};
+        memcpy(span.part_off, h.part_off, sizeof span.part_off);
+        memcpy(span.part_size, h.part_size, sizeof span.part_size);
         ppx_task t = {.id = h.id,
                       .tag = h.tag,
                       .in_path = in_path,
@@ -428,7 +431,12 @@ int ppx_pool_submit(ppx_pool *p, uint64_t id, uint64_t tag, const char *in_path,
                   .key_len = (uint32_t)strlen(key),
                   .out_len = out_path ? (uint32_t)strlen(out_path) : 0,
                   .has_payload = input != NULL,
-                  .payload_len = input ? len : 0};
+                  .payload_len = input ? len : 0,
+                  .part_mask = span ? span->part_mask : 0};
+    if (span) {
+        memcpy(h.part_off, span->part_off, sizeof h.part_off);
+        memcpy(h.part_size, span->part_size, sizeof h.part_size);
+    }
     /* A second task waits in the pipe of a busy worker. The coordinator must
      * never block writing it: the worker may itself be blocked writing a large
      * result that only the coordinator reads, and neither would go on. So only

@@ -24,10 +24,16 @@
 /* An input that is a member of an archive: the bytes [off, off + size) of
  * the archive named by the key's first arc_len bytes (a key below the
  * input folder), or by in_path when there is no input folder. */
+/* Companions of a member in its archive (WebDataset's KEY.ROLE.png), one
+ * slot per role of the run (PPX_ROLES_MAX of prepix/companion.h). */
+#define PPX_SPAN_PARTS 4
+
 typedef struct {
     uint64_t off, size;
     uint32_t arc_len;
-    ppx_arc_ident arc; /* the archive file as listed: the reader must find it again */
+    ppx_arc_ident arc;  /* the archive file as listed: the reader must find it again */
+    uint32_t part_mask; /* bit k: role k's companion is the member part_off/size[k] */
+    uint64_t part_off[PPX_SPAN_PARTS], part_size[PPX_SPAN_PARTS];
 } ppx_span;
 
 /* One task as a worker gets it. */
@@ -46,7 +52,10 @@ typedef struct {
     int32_t status;      /* 0 or a negative code; err says more */
     uint32_t in_w, in_h; /* input size, 0 if unknown */
     uint64_t bytes_read, bytes_written;
-    uint64_t out_len;   /* bytes of output that follow (bytes transport, shards) */
+    uint64_t out_len; /* bytes of output that follow (bytes transport, shards) */
+    /* Of those, the last ones are companions: part_len[k] bytes of role k's
+     * (0: none), in role order after the image's own. */
+    uint64_t part_len[PPX_SPAN_PARTS];
     int32_t out_format; /* ppx_format of that output (names a tar member) */
     double busy_s;      /* seconds spent on the task */
     int32_t worker_pid; /* a worker lost on it (stage worker/timeout): its pid, else 0 */

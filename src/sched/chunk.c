@@ -2,62 +2,8 @@
 #include "sched/run_state.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <poll.h>
-#include <stdio.h>
-#include <stdlib.h>
+
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include "prepix/io.h"
-#include "prepix/json.h"
-#include "prepix/buf.h"
-
-void ppx__chunk_free(chunk *c)
-{
-    if (!c)
-        return;
-    ppx_buf_destroy(&c->keys);
-    ppx_buf_destroy(&c->inputs);
-    ppx_buf_destroy(&c->in_errs);
-    ppx_buf_destroy(&c->outputs);
-    ppx_buf_destroy(&c->sides);
-    free(c->span);
-    free(c->key_off);
-    free(c->prefail);
-    free(c->label);
-    free(c->in_off);
-    free(c->in_len);
-    free(c->in_code);
-    free(c->in_mode);
-    ppx_failures_destroy(&c->fails);
-    ppx_prints_destroy(&c->prints);
-    free(c);
-}
-
-chunk *ppx__chunk_new(uint64_t id, uint64_t first, uint64_t count)
-{
-    chunk *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
-    c->id = id;
-    c->first = first;
-    c->count = count;
-    c->remaining = count;
-    c->key_off = calloc(count ? count : 1, sizeof *c->key_off);
-    c->prefail = calloc(count ? count : 1, sizeof *c->prefail);
-    c->label = calloc(count ? count : 1, sizeof *c->label);
-    c->span = calloc(count ? count : 1, sizeof *c->span);
-    ppx_stats_init(&c->stats);
-    if (!c->key_off || !c->prefail || !c->label || !c->span) {
-        ppx__chunk_free(c);
-        return NULL;
-    }
-    return c;
-}
 
 void ppx__prefail_result(uint32_t why, ppx_result *r)
 {
@@ -128,11 +74,6 @@ void ppx__prefail_result(uint32_t why, ppx_result *r)
                             "cannot read this folder: %s; its images are left out", strerror(e));
         break;
     }
-}
-
-const char *ppx__chunk_key(const chunk *c, uint64_t i)
-{
-    return (const char *)c->keys.data + c->key_off[i];
 }
 
 void ppx__enqueue(run_state *s, chunk *c)

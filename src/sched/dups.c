@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "prepix/codec.h"
-#include "prepix/io.h"
 #include "prepix/pipeline.h"
 
 /* Sorts by index and keeps one record per image. */
@@ -166,7 +165,7 @@ int ppx__dups_prepare(run_state *s, ppx_prints *prints, uint64_t ok, int write, 
                 uint64_t idx = prints->v[pos].index;
                 if (de->paths[pos])
                     continue;
-                char p[4096];
+                char p[PPX_PATH_MAX];
                 const char *key = idx < s->listing.n ? ppx_listing_key(&s->listing, idx) : "?";
                 if (ppx__input_path(s, key, p, sizeof p))
                     snprintf(p, sizeof p, "%s", key);
@@ -206,23 +205,23 @@ void ppx__dups_end_free(dups_end *de)
 
 /* Larger groups first; then in the order of their kept member, exact groups
  * before near ones. */
-static const ppx_dups *cmp_dups; /* qsort has no argument: set just before */
-
-static size_t shown_size(const ppx_dup_shown *g)
+static size_t shown_size(const ppx_dups *d, const ppx_dup_shown *g)
 {
-    return g->near ? cmp_dups->near[g->group].n : cmp_dups->exact[g->group].n;
+    return g->near ? d->near[g->group].n : d->exact[g->group].n;
 }
 
-static size_t shown_kept(const ppx_dup_shown *g)
+static size_t shown_kept(const ppx_dups *d, const ppx_dup_shown *g)
 {
-    const ppx_dup_group *x = g->near ? &cmp_dups->near[g->group] : &cmp_dups->exact[g->group];
-    return cmp_dups->members[x->first];
+    const ppx_dup_group *x = g->near ? &d->near[g->group] : &d->exact[g->group];
+    return d->members[x->first];
 }
 
-static int cmp_shown(const void *a, const void *b)
+static int cmp_shown(const void *a, const void *b, void *arg)
 {
+    const ppx_dups *d = arg;
     const ppx_dup_shown *x = a, *y = b;
-    size_t nx = shown_size(x), ny = shown_size(y), kx = shown_kept(x), ky = shown_kept(y);
+    size_t nx = shown_size(d, x), ny = shown_size(d, y), kx = shown_kept(d, x),
+           ky = shown_kept(d, y);
     if (nx != ny)
         return nx > ny ? -1 : 1;
     if (kx != ky)
@@ -269,9 +268,10 @@ static void thumb_done(void *arg, const ppx_result *r, const uint8_t *payload)
         w->nomem = 1;
 }
 
-int ppx__dups_thumbs(run_state *s, dups_end *de)
+/* The groups the page shows, the largest first, into de->shown (*n_shown
+ * of them), and de->thumbs ready for their members. 0 or PPX_ENOMEM. */
+static int choose_shown(dups_end *de, size_t *n_shown)
 {
-    const ppx_run_config *cfg = s->cfg;
     const ppx_prints *prints = de->rep.prints;
     size_t n_groups = de->dups.n_exact + de->dups.n_near, n = 0;
     ppx_dup_shown *all = malloc((n_groups ? n_groups : 1) * sizeof *all);
@@ -284,55 +284,111 @@ int ppx__dups_thumbs(run_state *s, dups_end *de)
         all[n++] = (ppx_dup_shown){0, g};
     for (size_t g = 0; g < de->dups.n_near; g++)
         all[n++] = (ppx_dup_shown){1, g};
-    cmp_dups = &de->dups;
     if (n)
-        qsort(all, n, sizeof *all, cmp_shown);
-    size_t n_shown = n < PPX_THUMB_GROUPS ? n : PPX_THUMB_GROUPS;
-    memcpy(de->shown, all, n_shown * sizeof *all);
+        qsort_r(all, n, sizeof *all, cmp_shown, &de->dups);
+    *n_shown = n < PPX_THUMB_GROUPS ? n : PPX_THUMB_GROUPS;
+    memcpy(de->shown, all, *n_shown * sizeof *all);
     free(all);
     de->rep.shown = de->shown;
-    de->rep.n_shown = n_shown;
+    de->rep.n_shown = *n_shown;
     de->rep.thumbs = (const char *const *)de->thumbs;
-    if (!n_shown)
-        return 0;
+    return 0;
+}
 
-    /* A worker as the run's: the same reading, limits and timeout; its
-     * pipeline makes the thumbnail. */
+/* A worker as the run's: the same reading, limits and timeout; its pipeline
+ * (*pl) makes the thumbnail. 0 with *pool; 1 when there is none to be had
+ * (no thumbnails, not an error); PPX_ENOMEM. */
+static int thumb_pool(run_state *s, ppx_job_config *tj, ppx_pipeline **pl, ppx_pool **pool)
+{
     ppx_err e;
     ppx_err_clear(&e);
-    ppx_job_config tj = s->job;
-    ppx_pipeline *pl = NULL;
-    if (ppx_pipeline_parse("resize 64 fit=longer | rgb | to-8bit", &pl, &e))
-        return e.code == PPX_ENOMEM ? PPX_ENOMEM : 0;
-    tj.pipeline = pl;
-    tj.out_format = PPX_FMT_JPEG;
-    ppx_encode_opts_default(&tj.enc, PPX_FMT_JPEG);
-    tj.enc.quality = 80;
-    tj.write_outputs = 1;
-    tj.out_root = -1;
-    tj.copy_mode = 0;
-    tj.fingerprint = 0;
-    memset(&tj.npy, 0, sizeof tj.npy);
+    *tj = s->job;
+    if (ppx_pipeline_parse("resize 64 fit=longer | rgb | to-8bit", pl, &e))
+        return e.code == PPX_ENOMEM ? PPX_ENOMEM : 1;
+    tj->pipeline = *pl;
+    tj->out_format = PPX_FMT_JPEG;
+    ppx_encode_opts_default(&tj->enc, PPX_FMT_JPEG);
+    tj->enc.quality = 80;
+    tj->write_outputs = 1;
+    tj->out_root = -1;
+    tj->copy_mode = 0;
+    tj->fingerprint = 0;
+    tj->comp.n = 0; /* a thumbnail has no companions */
+    memset(&tj->npy, 0, sizeof tj->npy);
     uint64_t as = 0;
 #if !defined(__SANITIZE_ADDRESS__)
-    as = cfg->limits.max_pixels * 4 * 2 * 3 + (1ULL << 30);
+    as = s->cfg->limits.max_pixels * 4 * 2 * 3 + (1ULL << 30);
 #endif
     int keep[1 + PPX_JOB_SPLITS_MAX] = {s->in_root};
-    for (int k = 0; k < tj.splits.n; k++)
-        keep[1 + k] = tj.splits.fd[k];
+    for (int k = 0; k < tj->splits.n; k++)
+        keep[1 + k] = tj->splits.fd[k];
     ppx_pool_config pc = {.workers = 1,
-                          .timeout_s = cfg->timeout_s,
+                          .timeout_s = s->cfg->timeout_s,
                           .as_limit = as,
-                          .work = ppx_job_worker(&tj),
+                          .work = ppx_job_worker(tj),
                           .keep_fds = keep,
-                          .n_keep_fds = 1 + tj.splits.n};
-    ppx_pool *pool = NULL;
-    if (ppx_pool_new(&pc, &pool, &e)) {
-        ppx_pipeline_free(&pl);
-        return 0;
+                          .n_keep_fds = 1 + tj->splits.n};
+    if (ppx_pool_new(&pc, pool, &e)) {
+        ppx_pipeline_free(pl);
+        return 1;
     }
-    /* A member of two groups shown (exact and near) is read once. */
-    uint8_t *asked = calloc(prints->n, 1);
+    return 0;
+}
+
+/* Hands the member at pos of prints to the worker, unless it was asked
+ * already (a member of two groups shown) or cannot be named: then it counts
+ * as come back, without a thumbnail. */
+static void submit_member(run_state *s, const ppx_job_config *tj, ppx_pool *pool, uint8_t *asked,
+                          size_t pos, thumb_wait *w)
+{
+    uint64_t idx = w->de->rep.prints->v[pos].index;
+    if (idx >= s->listing.n || asked[pos]) {
+        w->got++;
+        return;
+    }
+    const char *key = ppx_listing_key(&s->listing, idx);
+    const ppx_member *m = ppx_listing_member(&s->listing, idx);
+    ppx_span sp = {0};
+    if (m)
+        sp = (ppx_span){.off = m->off,
+                        .size = m->size,
+                        .arc_len = m->arc_len,
+                        .arc = *ppx_listing_arc(&s->listing, m)};
+    char path[PPX_PATH_MAX];
+    if (s->in_root < 0 && !tj->splits.n && ppx__image_path(s, key, sp.arc_len, path, sizeof path)) {
+        w->got++;
+        return;
+    }
+    if (s->in_root >= 0 || tj->splits.n)
+        snprintf(path, sizeof path, "%s", key);
+    asked[pos] = 1;
+    ppx_err se;
+    ppx_err_clear(&se);
+    if (ppx_pool_submit(pool, pos, 0, path, sp.arc_len ? &sp : NULL, key, NULL, NULL, 0, &se))
+        w->got++;
+}
+
+/* The group shown at g. */
+static const ppx_dup_group *shown_group(const dups_end *de, size_t g)
+{
+    return de->shown[g].near ? &de->dups.near[de->shown[g].group]
+                             : &de->dups.exact[de->shown[g].group];
+}
+
+int ppx__dups_thumbs(run_state *s, dups_end *de)
+{
+    size_t n_shown;
+    if (choose_shown(de, &n_shown))
+        return PPX_ENOMEM;
+    if (!n_shown)
+        return 0;
+    ppx_job_config tj;
+    ppx_pipeline *pl = NULL;
+    ppx_pool *pool = NULL;
+    int rc = thumb_pool(s, &tj, &pl, &pool);
+    if (rc)
+        return rc == PPX_ENOMEM ? PPX_ENOMEM : 0;
+    uint8_t *asked = calloc(de->rep.prints->n, 1);
     if (!asked) {
         ppx_pool_free(&pool, 0);
         ppx_pipeline_free(&pl);
@@ -341,45 +397,22 @@ int ppx__dups_thumbs(run_state *s, dups_end *de)
     thumb_wait w = {de, 0, 0};
     size_t want = 0, sent = 0;
     for (size_t g = 0; g < n_shown; g++) {
-        const ppx_dup_group *x = de->shown[g].near ? &de->dups.near[de->shown[g].group]
-                                                   : &de->dups.exact[de->shown[g].group];
-        want += x->n < PPX_THUMB_MEMBERS ? x->n : PPX_THUMB_MEMBERS;
+        size_t members = shown_group(de, g)->n;
+        want += members < PPX_THUMB_MEMBERS ? members : PPX_THUMB_MEMBERS;
     }
+    ppx_err e;
+    ppx_err_clear(&e);
     size_t g = 0, k = 0;
     while (w.got < want && !w.nomem && !ppx__stop_signal) {
         while (sent < want && ppx_pool_slots(pool, 0) > 0) {
-            const ppx_dup_group *x = de->shown[g].near ? &de->dups.near[de->shown[g].group]
-                                                       : &de->dups.exact[de->shown[g].group];
+            const ppx_dup_group *x = shown_group(de, g);
             size_t pos = de->dups.members[x->first + k];
             if (++k == x->n || k == PPX_THUMB_MEMBERS) {
                 g++;
                 k = 0;
             }
             sent++;
-            uint64_t idx = prints->v[pos].index;
-            if (idx >= s->listing.n || asked[pos]) {
-                w.got++;
-                continue;
-            }
-            const char *key = ppx_listing_key(&s->listing, idx);
-            const ppx_member *m = ppx_listing_member(&s->listing, idx);
-            ppx_span sp = {0};
-            if (m)
-                sp = (ppx_span){m->off, m->size, m->arc_len, *ppx_listing_arc(&s->listing, m)};
-            char path[4096];
-            if (s->in_root < 0 && !tj.splits.n &&
-                ppx__image_path(s, key, sp.arc_len, path, sizeof path)) {
-                w.got++;
-                continue;
-            }
-            if (s->in_root >= 0 || tj.splits.n)
-                snprintf(path, sizeof path, "%s", key);
-            asked[pos] = 1;
-            ppx_err se;
-            ppx_err_clear(&se);
-            if (ppx_pool_submit(pool, pos, 0, path, sp.arc_len ? &sp : NULL, key, NULL, NULL, 0,
-                                &se))
-                w.got++;
+            submit_member(s, &tj, pool, asked, pos, &w);
         }
         if (ppx_pool_wait(pool, 1000, -1, thumb_done, &w, &e) < 0)
             break;

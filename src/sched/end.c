@@ -2,21 +2,16 @@
  * rank 0 decides the exit code and writes index.csv and the reports. */
 #include "sched/run_state.h"
 
-#include <errno.h>
-#include <stdarg.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <poll.h>
+
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "prepix/io.h"
-#include "prepix/json.h"
 #include "prepix/buf.h"
+#include "prepix/log.h"
 
 /* A DataLoader's usual worker count: fewer shards than this leaves some of
  * its workers without data. */
@@ -31,9 +26,9 @@ static int write_report(run_state *s, const char *user_path, const char *name, c
     int rc = user_path ? ppx_report_file_write(user_path, b->data, b->len, &e)
                        : ppx_write_beneath(s->outdir.fd, NULL, name, b->data, b->len, NULL, &e);
     if (rc) {
-        char shown[4096];
+        char shown[PPX_PATH_MAX];
         ppx_escape_name(shown, sizeof shown, user_path ? user_path : name);
-        fprintf(stderr, "prepix: cannot write the report %s: %s\n", shown, e.msg);
+        ppx_log(PPX_LOG_ERR, "cannot write the report %s: %s", shown, e.msg);
     }
     return rc;
 }
@@ -84,6 +79,12 @@ static void run_warnings(const run_state *s, warnings *w)
              "long for a tar member's name (counted in skipped; the first: %s)",
              (unsigned long long)l->long_sides, PPX_SIDE_EXT_MAX, name);
     }
+    if (l->stray_companions)
+        warn(w,
+             "%llu archive members KEY.ROLE.<image extension> beside their sample's image were "
+             "left out: companions of no --with role (counted in skipped; the first: .%s; "
+             "--with ROLE carries them with their images)",
+             (unsigned long long)l->stray_companions, l->stray_companion_first);
     if (cfg->shard && cfg->outdir && l->n && s->n_chunks < MIN_SHARDS)
         warn(w,
              "only %llu %s written: a PyTorch DataLoader usually has %d workers, and with more "
@@ -98,227 +99,234 @@ static void run_warnings(const run_state *s, warnings *w)
              (long long)s->classes.cls_unnamed, (long long)(PPX_CLS_LINES_MAX - 1));
 }
 
-/* Rank 0, at the end: combines the totals (resumed work added unless
- * with_resumed is 0: the caller's totals hold it), decides the exit code,
- * writes index.csv, the JSON and HTML reports and the summary. all[0]: some
- * rank had a fatal error; all[1]: some rank stopped early. */
-static int end_report(run_state *s, ppx_stats *totalp, ppx_failures *all_failsp, ppx_prints *prints,
-                      ppx_rank_info *ranks, const int all[2], int with_resumed)
+/* Rank 0's end of the run: what the ranks' end messages (or the journal)
+ * add up to, and what the report is built from. */
+typedef struct {
+    ppx_stats total;
+    ppx_failures *fails; /* the caller's: sorted here */
+    ppx_prints *prints;  /* the caller's */
+    ppx_rank_info *ranks;
+    int fatal, stopped, outdir_gone;
+    int code; /* the run's ppx_run_outcome */
+    ppx_shard_tally tally;
+    int shards_state;
+    int have_dups;
+    dups_end de;
+    const char **paths; /* the path of each failure, for the report */
+    char **owned;
+    warnings *w;
+} end_ctx;
+
+/* The outcome: fatal (some rank's error, images unaccounted for, OUTDIR
+ * gone), stopped, failures or done. The report names the cause of a fatal
+ * end: the first rank's error. */
+static void decide_outcome(run_state *s, end_ctx *x, const int all[2])
 {
-    const ppx_run_config *cfg = s->cfg;
-    ppx_stats total = *totalp;
-    ppx_failures all_fails = *all_failsp; /* the caller frees it: the pointer is updated */
-    int code = 0;
-    if (with_resumed) {
-        ppx_stats_merge(&total, &s->resume.stats);
-        if (ppx_failures_extend(&all_fails, &s->resume.failures) ||
-            ppx_prints_extend(prints, &s->resume.prints))
-            s->global_fatal = 1;
-    }
-    ppx_failures_sort(&all_fails);
-    int stopped = all[1] || s->global_stop;
-    int fatal = all[0] || s->global_fatal;
-    /* The report names the cause of a fatal end: the first rank's error. */
-    for (int r = 0; r < s->size && fatal; r++)
-        if (ranks[r].error[0]) {
-            snprintf(s->fatal_reason, sizeof s->fatal_reason, "rank %d: %s", r, ranks[r].error);
+    x->stopped = all[1] || s->global_stop;
+    x->fatal = all[0] || s->global_fatal;
+    for (int r = 0; r < s->size && x->fatal; r++)
+        if (x->ranks[r].error[0]) {
+            snprintf(s->fatal_reason, sizeof s->fatal_reason, "rank %d: %s", r, x->ranks[r].error);
             s->stop_reason = s->fatal_reason;
             break;
         }
-    if (!stopped && !fatal && total.ok + total.failed + total.nodata != s->listing.n) {
+    uint64_t accounted = x->total.ok + x->total.failed + x->total.nodata;
+    if (!x->stopped && !x->fatal && accounted != s->listing.n) {
         /* A complete run accounts for every listed image; anything else
          * is a bug, and must never pass as success. */
-        fprintf(stderr, "prepix: internal error: %llu of %llu images accounted for\n",
-                (unsigned long long)(total.ok + total.failed + total.nodata),
-                (unsigned long long)s->listing.n);
-        fatal = 1;
+        ppx_log(PPX_LOG_ERR, "internal error: %llu of %llu images accounted for",
+                (unsigned long long)accounted, (unsigned long long)s->listing.n);
+        x->fatal = 1;
         if (!s->stop_reason)
             s->stop_reason = "internal error: images unaccounted for";
     }
-    int outdir_gone = 0;
     if (s->outdir.fd >= 0) {
         ppx_err e;
         if (ppx_outdir_check(&s->outdir, &e)) {
-            fprintf(stderr, "prepix: fatal: %s\n", e.msg);
-            fatal = outdir_gone = 1;
+            ppx_log(PPX_LOG_ERR, "fatal: %s", e.msg);
+            x->fatal = x->outdir_gone = 1;
             s->stop_reason = "OUTDIR vanished or was replaced";
         }
     }
-    code = fatal ? 1 : stopped ? 4 : (total.failed || all_fails.n) ? 3 : 0;
-    ppx_shard_tally tally = {0}; /* the report's list of shards and classes */
-    int shards_state =
-        cfg->shard && cfg->outdir ? PPX_REPORT_SHARDS_UNLISTED : PPX_REPORT_NO_SHARDS;
-    if ((code == 0 || code == 3) && cfg->shard && cfg->outdir) {
-        /* Only a complete run knows every shard's members. */
-        ppx_err e;
-        ppx_err_clear(&e);
-        if (ppx_shard_write_index(s->outdir.fd, cfg->shard, s->chunk_size, &s->listing, &s->classes,
-                                  &all_fails, &e)) {
-            fprintf(stderr, "prepix: %s\n", e.msg);
-            code = 1;
-            fatal = 1;
-            s->stop_reason = "cannot write index.csv";
-        } else if (ppx_shard_tally_build(&tally, cfg->shard, s->chunk_size, &s->listing,
-                                         &s->classes, &all_fails)) {
-            fprintf(stderr, "prepix: out of memory listing the shards for the report\n");
-        } else {
-            shards_state = PPX_REPORT_SHARDS_LISTED;
-        }
-    }
+    x->code = ppx__plan_outcome(x->fatal, x->stopped, x->total.failed, x->fails->n);
+}
 
-    /* Duplicates, once the exit code is known: the drop list is written for a
-     * complete run only, as index.csv is. */
-    dups_end de;
-    if (cfg->duplicates && ppx__dups_prepare(s, prints, total.ok, code == 0 || code == 3, &de)) {
-        fprintf(stderr, "prepix: %s\n", de.err.msg);
-        code = 1;
-        fatal = 1;
-        s->stop_reason = "cannot list the duplicates";
-    }
+/* A run's outcome turned fatal at the end, for reason. */
+static void end_fatal(run_state *s, end_ctx *x, const char *reason)
+{
+    x->code = PPX_RUN_FATAL;
+    x->fatal = 1;
+    s->stop_reason = reason;
+}
 
-    const char **paths = calloc(all_fails.n ? all_fails.n : 1, sizeof *paths);
-    char **owned = calloc(all_fails.n ? all_fails.n : 1, sizeof *owned);
-    if (!paths || !owned) {
-        /* A report that cannot name its failures would hide them: none. */
-        fprintf(stderr, "prepix: out of memory writing the report\n");
-        free(paths);
-        free(owned);
-        ppx_shard_tally_destroy(&tally);
-        if (cfg->duplicates)
-            ppx__dups_end_free(&de);
-        *all_failsp = all_fails;
-        return 1;
+/* index.csv and the report's list of shards and classes: only a complete
+ * run knows every shard's members. */
+static void shard_index(run_state *s, end_ctx *x)
+{
+    const ppx_run_config *cfg = s->cfg;
+    x->shards_state = cfg->shard && cfg->outdir ? PPX_REPORT_SHARDS_UNLISTED : PPX_REPORT_NO_SHARDS;
+    if (!(x->code == PPX_RUN_DONE || x->code == PPX_RUN_FAILURES) || !cfg->shard || !cfg->outdir)
+        return;
+    ppx_err e;
+    ppx_err_clear(&e);
+    if (ppx_shard_write_index(s->outdir.fd, cfg->shard, s->chunk_size, &s->listing, &s->classes,
+                              x->fails, &e)) {
+        ppx_log(PPX_LOG_ERR, "%s", e.msg);
+        end_fatal(s, x, "cannot write index.csv");
+    } else if (ppx_shard_tally_build(&x->tally, cfg->shard, s->chunk_size, &s->listing, &s->classes,
+                                     x->fails)) {
+        ppx_log(PPX_LOG_ERR, "out of memory listing the shards for the report");
+    } else {
+        x->shards_state = PPX_REPORT_SHARDS_LISTED;
     }
-    for (size_t i = 0; i < all_fails.n; i++) {
-        char p[4096];
-        uint64_t idx = all_fails.v[i].index;
+}
+
+/* The path of each failure, as the report shows it (a path too long to join
+ * is shown as its key, relative to INPUT). 0, or PPX_ENOMEM. */
+static int fail_paths(const run_state *s, end_ctx *x)
+{
+    size_t n = x->fails->n;
+    x->paths = calloc(n ? n : 1, sizeof *x->paths);
+    x->owned = calloc(n ? n : 1, sizeof *x->owned);
+    if (!x->paths || !x->owned)
+        return PPX_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        char p[PPX_PATH_MAX];
+        uint64_t idx = x->fails->v[i].index;
         const char *key = idx < s->listing.n ? ppx_listing_key(&s->listing, idx) : "?";
-        /* A path too long to join is shown as its key, relative to INPUT. */
         if (ppx__input_path(s, key, p, sizeof p))
             snprintf(p, sizeof p, "%s", key);
-        owned[i] = strdup(p);
-        paths[i] = owned[i] ? owned[i] : "?";
+        x->owned[i] = strdup(p);
+        x->paths[i] = x->owned[i] ? x->owned[i] : "?";
     }
-    total.total = s->listing.n;
-    warnings *w = calloc(1, sizeof *w);
-    if (w)
-        run_warnings(s, w);
-    ppx_report rep = {.warnings = w ? w->v : NULL,
-                      .n_warnings = w ? w->n : 0,
-                      .command_line = cfg->command_line,
-                      .stats = &total,
-                      .failures = &all_fails,
-                      .fail_paths = paths,
-                      .skipped = s->listing.skipped,
-                      .excluded = s->listing.excluded,
-                      .resumed_chunks = s->resume.chunks,
-                      .resumed_images = s->resume.images,
-                      .ranks = s->size,
-                      .per_rank = ranks,
-                      .elapsed_s = ppx_now_s() - s->t0,
-                      .complete = !stopped && !fatal,
-                      .stop_reason = !stopped && !fatal ? ""
-                                     : s->stop_reason   ? s->stop_reason
-                                     : fatal            ? "fatal error"
+    return 0;
+}
+
+static void end_ctx_destroy(end_ctx *x)
+{
+    for (size_t i = 0; x->owned && i < x->fails->n; i++)
+        free(x->owned[i]);
+    free(x->owned);
+    free(x->paths);
+    free(x->w);
+    ppx_shard_tally_destroy(&x->tally);
+    if (x->have_dups)
+        ppx__dups_end_free(&x->de);
+}
+
+/* The report's contents (rep's pointers point into s and x). */
+static void fill_report(run_state *s, end_ctx *x, ppx_report *rep)
+{
+    const ppx_run_config *cfg = s->cfg;
+    int complete = !x->stopped && !x->fatal;
+    x->total.total = s->listing.n;
+    *rep = (ppx_report){.warnings = x->w ? x->w->v : NULL,
+                        .n_warnings = x->w ? x->w->n : 0,
+                        .command_line = cfg->command_line,
+                        .stats = &x->total,
+                        .failures = x->fails,
+                        .fail_paths = x->paths,
+                        .skipped = s->listing.skipped,
+                        .excluded = s->listing.excluded,
+                        .resumed_chunks = s->resume.chunks,
+                        .resumed_images = s->resume.images,
+                        .ranks = s->size,
+                        .per_rank = x->ranks,
+                        .elapsed_s = ppx_now_s() - s->t0,
+                        .complete = complete,
+                        .stop_reason = complete         ? ""
+                                       : s->stop_reason ? s->stop_reason
+                                       : x->fatal       ? "fatal error"
                                                         : "stopped",
-                      .exit_code = code,
-                      .pipeline = cfg->spec ? cfg->spec : "",
-                      .format = ppx__format_name(cfg),
-                      .input = cfg->input,
-                      .outdir = cfg->outdir,
-                      .shards_state = shards_state,
-                      .shards = tally.shards,
-                      .n_shards = tally.n_shards,
-                      .classes = tally.classes,
-                      .n_classes = tally.n_classes,
-                      .dups = cfg->duplicates && de.ok ? &de.rep : NULL};
-    /* Reports go under OUTDIR unless the user named them; stats print to stdout. */
+                        .exit_code = x->code,
+                        .pipeline = cfg->spec ? cfg->spec : "",
+                        .format = ppx__format_name(cfg),
+                        .input = cfg->input,
+                        .outdir = cfg->outdir,
+                        .shards_state = x->shards_state,
+                        .shards = x->tally.shards,
+                        .n_shards = x->tally.n_shards,
+                        .classes = x->tally.classes,
+                        .n_classes = x->tally.n_classes,
+                        .dups = x->have_dups && x->de.ok ? &x->de.rep : NULL};
+}
+
+/* The JSON and HTML reports, under OUTDIR unless the user named them (stats
+ * print to stdout), and the summary on stderr. */
+static void write_reports(run_state *s, end_ctx *x, ppx_report *rep)
+{
+    const ppx_run_config *cfg = s->cfg;
     const char *report_path = cfg->report_path ? cfg->report_path : cfg->outdir ? NULL : "-";
     const char *html_path = cfg->html_path;
-    int in_outdir = s->outdir.fd >= 0 && !outdir_gone;
+    int in_outdir = s->outdir.fd >= 0 && !x->outdir_gone;
+    int html = html_path ? html_path[0] != '\0' : in_outdir;
     ppx_buf b;
     ppx_buf_init(&b);
     ppx__show_progress(s, 1);
     if ((report_path || in_outdir) &&
-        (ppx_report_json(&rep, &b) || write_report(s, report_path, "prepix-report.json", &b))) {
-        code = 1;
-        rep.report_failed = 1;
+        (ppx_report_json(rep, &b) || write_report(s, report_path, "prepix-report.json", &b))) {
+        x->code = PPX_RUN_FATAL;
+        rep->report_failed = 1;
     }
     b.len = 0;
     /* Thumbnails only for the page that shows them. */
-    if ((html_path ? html_path[0] != '\0' : in_outdir) && rep.dups && ppx__dups_thumbs(s, &de))
-        fprintf(stderr, "prepix: out of memory making the thumbnails of duplicates\n");
-    if ((html_path ? html_path[0] != '\0' : in_outdir) &&
-        (ppx_report_html(&rep, &b) || write_report(s, html_path, "prepix-report.html", &b)))
-        code = 1;
+    if (html && rep->dups && ppx__dups_thumbs(s, &x->de))
+        ppx_log(PPX_LOG_ERR, "out of memory making the thumbnails of duplicates");
+    if (html && (ppx_report_html(rep, &b) || write_report(s, html_path, "prepix-report.html", &b)))
+        x->code = PPX_RUN_FATAL;
     ppx_buf_destroy(&b);
-    rep.exit_code = code;
-    char shown[4096] = "";
+    rep->exit_code = x->code;
+    char shown[PPX_PATH_MAX] = "";
     if (report_path && strcmp(report_path, "-") != 0)
         ppx_escape_name(shown, sizeof shown, report_path);
     else if (!report_path && cfg->outdir)
         snprintf(shown, sizeof shown, "%s/prepix-report.json", cfg->outdir);
-    ppx_report_summary(&rep, shown[0] ? shown : NULL, stderr);
-    for (size_t i = 0; i < all_fails.n; i++)
-        free(owned[i]);
-    free(owned);
-    free(paths);
-    free(w);
-    ppx_shard_tally_destroy(&tally);
-    if (cfg->duplicates)
-        ppx__dups_end_free(&de);
-    *all_failsp = all_fails;
-    return code;
+    /* The summary is what the run did: a message of level info (--quiet drops it). */
+    if (ppx_log_get_level() >= PPX_LOG_INFO)
+        ppx_report_summary(rep, shown[0] ? shown : NULL, stderr);
 }
 
-/* One rank's end message: its two flags (a fatal error, stopped early), its
- * statistics (ppx_stats_serialize), its facts (ppx_rank_info_pack), its
- * failures (ppx_failures_pack) and its images' fingerprints
- * (ppx_prints_pack), appended to out. 0 or PPX_ENOMEM. */
-static int pack_end(run_state *s, ppx_rank_info *me, const ppx_failures *fails,
-                    const ppx_prints *prints, ppx_buf *out)
+/* Rank 0, at the end: combines the totals (resumed work added unless
+ * with_resumed is 0: the caller's totals hold it), decides the outcome,
+ * writes index.csv, the JSON and HTML reports and the summary. all[0]: some
+ * rank had a fatal error; all[1]: some rank stopped early. fails and prints
+ * stay the caller's. Returns the run's ppx_run_outcome. */
+static int end_report(run_state *s, const ppx_stats *total, ppx_failures *fails, ppx_prints *prints,
+                      ppx_rank_info *ranks, const int all[2], int with_resumed)
 {
-    snprintf(me->error, sizeof me->error, "%s", s->fatal ? s->fatal_err.msg : "");
-    return ppx_put_u64(out, (uint64_t)s->fatal) || ppx_put_u64(out, (uint64_t)s->stopping) ||
-                   ppx_stats_serialize(&s->acc, out) || ppx_rank_info_pack(me, out) ||
-                   ppx_failures_pack(fails, out) || ppx_prints_pack(prints, out)
-               ? PPX_ENOMEM
-               : 0;
-}
-
-/* Rank 0: reads one rank's end message p[0..n) (untrusted: another rank's
- * memory may be damaged), merging its flags into all[2], its statistics into
- * total, its failures into fails and its fingerprints into prints. 0, or
- * PPX_ECORRUPT / PPX_ENOMEM. */
-static int unpack_end(const uint8_t *p, size_t n, int all[2], ppx_stats *total, ppx_rank_info *ri,
-                      ppx_failures *fails, ppx_prints *prints)
-{
-    ppx_rd r = {p, p + n, 0};
-    uint64_t fatal = ppx_get_u64(&r), stopped = ppx_get_u64(&r);
-    if (r.bad || fatal > 1 || stopped > 1)
-        return PPX_ECORRUPT;
-    ppx_stats st;
-    size_t used = 0;
-    int rc = ppx_stats_deserialize(r.p, (size_t)(r.end - r.p), &st, &used);
-    if (rc)
-        return rc;
-    r.p += used;
-    rc = ppx_rank_info_unpack(&r, ri);
-    if (rc)
-        return rc;
-    rc = ppx_failures_unpack(r.p, (size_t)(r.end - r.p), fails, &used);
-    if (rc)
-        return rc;
-    r.p += used;
-    rc = ppx_prints_unpack(r.p, (size_t)(r.end - r.p), prints, &used);
-    if (rc)
-        return rc;
-    if (used != (size_t)(r.end - r.p))
-        return PPX_ECORRUPT;
-    ppx_stats_merge(total, &st);
-    all[0] |= (int)fatal;
-    all[1] |= (int)stopped;
-    return 0;
+    end_ctx x = {.total = *total, .fails = fails, .prints = prints, .ranks = ranks};
+    if (with_resumed) {
+        ppx_stats_merge(&x.total, &s->resume.stats);
+        if (ppx_failures_extend(fails, &s->resume.failures) ||
+            ppx_prints_extend(prints, &s->resume.prints))
+            s->global_fatal = 1;
+    }
+    ppx_failures_sort(fails);
+    decide_outcome(s, &x, all);
+    shard_index(s, &x);
+    /* Duplicates, once the outcome is known: the drop list is written for a
+     * complete run only, as index.csv is. */
+    x.have_dups = s->cfg->duplicates;
+    if (x.have_dups &&
+        ppx__dups_prepare(s, prints, x.total.ok,
+                          x.code == PPX_RUN_DONE || x.code == PPX_RUN_FAILURES, &x.de)) {
+        ppx_log(PPX_LOG_ERR, "%s", x.de.err.msg);
+        end_fatal(s, &x, "cannot list the duplicates");
+    }
+    if (fail_paths(s, &x)) {
+        /* A report that cannot name its failures would hide them: none. */
+        ppx_log(PPX_LOG_ERR, "out of memory writing the report");
+        end_ctx_destroy(&x);
+        return PPX_RUN_FATAL;
+    }
+    x.w = calloc(1, sizeof *x.w);
+    if (x.w)
+        run_warnings(s, x.w);
+    ppx_report rep;
+    fill_report(s, &x, &rep);
+    write_reports(s, &x, &rep);
+    end_ctx_destroy(&x);
+    return x.code;
 }
 
 /* Rank 0, when it cannot end the run with every rank: ranks fell silent (they
@@ -431,8 +439,8 @@ static int end_rank(run_state *s)
             continue;
         }
         if (flag) {
-            fprintf(stderr, "prepix: rank %d: unexpected message (tag %d) from rank 0 at the end\n",
-                    s->rank, st.MPI_TAG);
+            ppx_log_rank(PPX_LOG_ERR, s->rank, "unexpected message (tag %d) from rank 0 at the end",
+                         st.MPI_TAG);
             return PPX_SCHED_ABORT;
         }
         if (limit > 0 && t - s->heard0 > limit) {
@@ -462,23 +470,10 @@ static void send_codes(run_state *s, int code)
     }
 }
 
-int ppx__finish(run_state *s)
+/* A stopped run's report lists every failure known at the stop: those of
+ * chunks left unfinished too (not journaled: --resume redoes them). */
+static void merge_unfinished(run_state *s)
 {
-    int all[2] = {0, 0};
-    ppx_stats total;
-    ppx_stats_init(&total);
-    ppx_rank_info me = {.rank = s->rank,
-                        .workers = s->workers,
-                        .images = s->done,
-                        .failed = s->failed,
-                        .busy_s = s->busy_s,
-                        .elapsed_s = ppx_now_s() - s->t0};
-    gethostname(me.host, sizeof me.host - 1);
-    ppx_rank_info *ranks = calloc((size_t)s->size, sizeof *ranks);
-    ppx_failures all_fails = {0};
-    ppx_prints all_prints = {0};
-    /* A stopped run's report lists every failure known at the stop: those of
-     * chunks left unfinished too (not journaled: --resume redoes them). */
     for (chunk *c = s->queue_head; c; c = c->next_in_queue)
         if (c->remaining) {
             ppx_stats_merge(&s->acc, &c->stats);
@@ -489,76 +484,114 @@ int ppx__finish(run_state *s)
                 ppx__set_fatal(s, &e);
             }
         }
-    /* What this rank tells rank 0 at the end, in one message (res_buf: the
-     * last chunk results are delivered): its flags, statistics, facts and
-     * failures (buf.h's encoding). */
+}
+
+/* What this rank tells rank 0 at the end, in one message (res_buf: the last
+ * chunk results are delivered): its flags, statistics, facts and failures
+ * (plan.h's ppx__pack_end). Without memory for its failures, a message
+ * without them, the rank's error saying so. */
+static void pack_mine(run_state *s, ppx_rank_info *me)
+{
     ppx_buf *packed = &s->res_buf;
     packed->len = 0;
-    if (s->mpi && pack_end(s, &me, &s->fails, &s->prints, packed)) {
+    snprintf(me->error, sizeof me->error, "%s", s->fatal ? s->fatal_err.msg : "");
+    if (s->mpi &&
+        ppx__pack_end(s->fatal, s->stopping, &s->acc, me, &s->fails, &s->prints, packed)) {
         ppx_err e;
         ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory packing failures");
         ppx__set_fatal(s, &e);
         ppx_failures none = {0};
         ppx_prints no_prints = {0};
         packed->len = 0;
-        if (pack_end(s, &me, &none, &no_prints, packed))
+        snprintf(me->error, sizeof me->error, "%s", s->fatal ? s->fatal_err.msg : "");
+        if (ppx__pack_end(s->fatal, s->stopping, &s->acc, me, &none, &no_prints, packed))
             packed->len = 0; /* rank 0 finds it malformed: the end aborts */
     }
-    snprintf(me.error, sizeof me.error, "%s", s->fatal ? s->fatal_err.msg : "");
-    if (!ranks) {
-        fprintf(stderr, "prepix: rank %d: out of memory at the end of the run\n", s->rank);
-        return s->mpi ? PPX_SCHED_ABORT : 1;
-    }
-    if (s->mpi && s->rank != 0) {
-        free(ranks);
-        return end_rank(s);
-    }
-    if (s->mpi) {
-        /* Rank 0: every other rank's end message came in its loop (TAG_DONE).
-         * It merges the statistics (exact, so the order does not matter) and
-         * the failures; a message it cannot read means the ranks cannot agree. */
-        ppx__beat_done(s, 1);
-        /* A rank that gave up waiting on rank 0 (it was stopped after its
-         * loop) has ended the job: no complete report can be agreed on. */
-        for (int flag = 1; flag;) {
-            MPI_Status st;
-            if (MPI_CHECK(s, MPI_Iprobe(MPI_ANY_SOURCE, TAG_GAVEUP, s->comm, &flag, &st)))
-                break;
-            if (flag)
-                ppx__gave_up(s, st.MPI_SOURCE);
-        }
-        if (ppx__self_stalled(s)) {
-            free(ranks);
-            return ppx__finish_alone(s);
-        }
-        for (int r = 0; r < s->size; r++) {
-            const ppx_buf *m = r ? &s->end_msg[r] : packed;
-            if (unpack_end(m->data, m->len, all, &total, &ranks[r], &all_fails, &all_prints)) {
-                fprintf(stderr,
-                        "prepix: rank 0: malformed end message from rank %d: the ranks cannot "
-                        "agree on the end of the run; aborting the job (exit 1)\n",
-                        r);
-                free(ranks);
-                ppx_failures_destroy(&all_fails);
-                ppx_prints_destroy(&all_prints);
-                return PPX_SCHED_ABORT;
-            }
-        }
-    } else {
-        all[0] = s->fatal;
-        all[1] = s->stopping;
-        total = s->acc;
-        ranks[0] = me;
-        if (ppx_failures_extend(&all_fails, &s->fails) ||
-            ppx_prints_extend(&all_prints, &s->prints))
-            s->fatal = all[0] = 1;
-    }
+    snprintf(me->error, sizeof me->error, "%s", s->fatal ? s->fatal_err.msg : "");
+}
 
-    int code = end_report(s, &total, &all_fails, &all_prints, ranks, all, 1);
-    if (s->mpi)
-        send_codes(s, code);
-    ppx_failures_destroy(&all_fails);
-    ppx_prints_destroy(&all_prints);
-    free(ranks);
+/* The totals of the end, merged on rank 0 (ranks, fails and prints are the
+ * caller's). */
+typedef struct {
+    int all[2];
+    ppx_stats total;
+    ppx_rank_info *ranks;
+    ppx_failures fails;
+    ppx_prints prints;
+} end_totals;
+
+/* Rank 0: every other rank's end message came in its loop (TAG_DONE). It
+ * merges the statistics (exact, so the order does not matter) and the
+ * failures; a message it cannot read means the ranks cannot agree. 0, 1
+ * when rank 0 must end alone (ppx__finish_alone), or PPX_SCHED_ABORT. */
+static int gather_ends(run_state *s, end_totals *t)
+{
+    ppx__beat_done(s, 1);
+    /* A rank that gave up waiting on rank 0 (it was stopped after its loop)
+     * has ended the job: no complete report can be agreed on. */
+    for (int flag = 1; flag;) {
+        MPI_Status st;
+        if (MPI_CHECK(s, MPI_Iprobe(MPI_ANY_SOURCE, TAG_GAVEUP, s->comm, &flag, &st)))
+            break;
+        if (flag)
+            ppx__gave_up(s, st.MPI_SOURCE);
+    }
+    if (ppx__self_stalled(s))
+        return 1;
+    for (int r = 0; r < s->size; r++) {
+        const ppx_buf *m = r ? &s->end_msg[r] : &s->res_buf;
+        if (ppx__unpack_end(m->data, m->len, t->all, &t->total, &t->ranks[r], &t->fails,
+                            &t->prints)) {
+            ppx_log_rank(PPX_LOG_ERR, 0,
+                         "malformed end message from rank %d: the ranks cannot agree on the end "
+                         "of the run; aborting the job (exit 1)",
+                         r);
+            return PPX_SCHED_ABORT;
+        }
+    }
+    return 0;
+}
+
+int ppx__finish(run_state *s)
+{
+    end_totals t = {{0, 0}, {0}, NULL, {0}, {0}};
+    ppx_stats_init(&t.total);
+    ppx_rank_info me = {.rank = s->rank,
+                        .workers = s->workers,
+                        .images = s->done,
+                        .failed = s->failed,
+                        .busy_s = s->busy_s,
+                        .elapsed_s = ppx_now_s() - s->t0};
+    gethostname(me.host, sizeof me.host - 1);
+    t.ranks = calloc((size_t)s->size, sizeof *t.ranks);
+    merge_unfinished(s);
+    pack_mine(s, &me);
+    if (!t.ranks) {
+        ppx_log_rank(PPX_LOG_ERR, s->rank, "out of memory at the end of the run");
+        return s->mpi ? PPX_SCHED_ABORT : PPX_RUN_FATAL;
+    }
+    int code = 0;
+    if (s->mpi && s->rank != 0) {
+        code = end_rank(s);
+    } else if (s->mpi) {
+        code = gather_ends(s, &t);
+        if (code == 1)
+            code = ppx__finish_alone(s);
+    } else {
+        t.all[0] = s->fatal;
+        t.all[1] = s->stopping;
+        t.total = s->acc;
+        t.ranks[0] = me;
+        if (ppx_failures_extend(&t.fails, &s->fails) || ppx_prints_extend(&t.prints, &s->prints))
+            s->fatal = t.all[0] = 1;
+    }
+    if (!code && (!s->mpi || s->rank == 0)) {
+        code = end_report(s, &t.total, &t.fails, &t.prints, t.ranks, t.all, 1);
+        if (s->mpi)
+            send_codes(s, code);
+    }
+    ppx_failures_destroy(&t.fails);
+    ppx_prints_destroy(&t.prints);
+    free(t.ranks);
     return code;
 }

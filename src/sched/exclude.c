@@ -2,7 +2,6 @@
  * of an earlier run (OUTDIR/duplicates.txt): find, then drop. */
 #include "sched/run_state.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,7 +75,7 @@ int ppx__apply_exclude(run_state *s, ppx_err *e)
     /* An entry is left out when a line names it as the report does (INPUT
      * joined with its key) or by its key alone. */
     for (size_t i = 0; i < s->listing.n && n; i++) {
-        char path[4096];
+        char path[PPX_PATH_MAX];
         const char *key = ppx_listing_key(&s->listing, i), *k = key, *p = path;
         if (ppx__input_path(s, key, path, sizeof path))
             p = key;

@@ -48,6 +48,10 @@ typedef struct {
 typedef struct {
     uint64_t off, size;
     uint64_t ext; /* its extension (after the sample key's dot): offset in side_names */
+    /* An image KEY.ROLE.EXT beside the sample's own image KEY.EXT: a
+     * companion of role ROLE, never a sample of its own, never copied as it
+     * is (a --with ROLE transforms it; without one it is left out). */
+    int companion;
 } ppx_sidecar;
 
 typedef struct {
@@ -55,13 +59,13 @@ typedef struct {
     size_t arena_len, arena_cap;
     uint64_t *off; /* offset of key i in arena */
     size_t n, cap;
-    uint64_t skipped;    /* files left out because their name is not an image's */
-    uint64_t excluded;   /* entries left out by --exclude (ppx_listing_filter) */
-    uint64_t hash;       /* FNV-1a of every key in order: identifies the listing */
-    char root[4096];     /* INPUT folder, or the folder of the @LIST file */
-    ppx_file_id root_id; /* the INPUT folder walked (0: not a walk) */
-    int is_list;         /* from @LIST: keys are paths named on purpose */
-    int is_archive;      /* INPUT is one archive (root is its folder) */
+    uint64_t skipped;        /* files left out because their name is not an image's */
+    uint64_t excluded;       /* entries left out by --exclude (ppx_listing_filter) */
+    uint64_t hash;           /* FNV-1a of every key in order: identifies the listing */
+    char root[PPX_PATH_MAX]; /* INPUT folder, or the folder of the @LIST file */
+    ppx_file_id root_id;     /* the INPUT folder walked (0: not a walk) */
+    int is_list;             /* from @LIST: keys are paths named on purpose */
+    int is_archive;          /* INPUT is one archive (root is its folder) */
     /* Named splits: keys are SPLIT/REL, each split's folder walked in turn
      * (root is the first's); classes come from the folder under the split. */
     int n_splits;
@@ -80,6 +84,8 @@ typedef struct {
     uint64_t skipped_other; /* members skipped as links, devices or sparse files (in skipped) */
     uint64_t long_sides;    /* sidecars skipped: extension over PPX_SIDE_EXT_MAX (in skipped) */
     char long_side_first[PPX_KEY_MAX]; /* the first of them */
+    uint64_t stray_companions;         /* companions of no --with role (in skipped) */
+    char stray_companion_first[PPX_KEY_MAX];
     const volatile sig_atomic_t *stop; /* set: the listing ends (PPX_ECANCELED); may be NULL */
     uint64_t steps;                    /* folder entries, list lines and members met */
 } ppx_listing;
@@ -115,6 +121,10 @@ static inline const char *ppx_listing_key(const ppx_listing *l, size_t i)
  * counted in l->steps: 0, or PPX_ECANCELED (message in err) once *l->stop is
  * set. */
 PPX_MUST_USE int ppx_listing_step(ppx_listing *l, ppx_err *err);
+
+/* The --with role of a companion sidecar's extension ("seg" of
+ * "seg.png"): its index in cfg->with, or -1 when no role has that name. */
+PPX_MUST_USE int ppx_listing_companion_role(const ppx_run_config *cfg, const char *ext);
 
 /* Leaves out the entries i with drop[i] set (--exclude): the others keep
  * their order, members and walk errors; the listing's hash is that of the

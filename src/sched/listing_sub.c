@@ -111,8 +111,28 @@ int ppx_listing_expand(ppx_listing *l, const ppx_sub_opts *o, const ppx_limits *
     ppx_dircache_init(&dirs);
     if (l->mem && !(t.mem = calloc(1, sizeof *t.mem)))
         return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_INPUT, "out of memory");
-    if (!l->is_list && !l->n_splits)
-        root_fd = open(l->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* ppx-lint: INPUT itself */
+    if (!l->is_list && !l->n_splits) {
+        /* The folder walked, reopened by its name: it must still be that folder, or its
+         * files would be cut from another tree's headers (and read from another's bytes). */
+        root_fd = ppx_list_open_at(AT_FDCWD, l->root, 1, 1);
+        struct stat st;
+        if (root_fd < 0) {
+            int e = -root_fd;
+            ppx_dircache_destroy(&dirs);
+            free(t.mem);
+            return ppx_err_set(err, PPX_EIO, PPX_STAGE_INPUT, "cannot open INPUT %s: %s", l->root,
+                               strerror(e));
+        }
+        if (l->root_id.ino && (fstat(root_fd, &st) != 0 || (uint64_t)st.st_dev != l->root_id.dev ||
+                               (uint64_t)st.st_ino != l->root_id.ino)) {
+            close(root_fd);
+            ppx_dircache_destroy(&dirs);
+            free(t.mem);
+            return ppx_err_set(err, PPX_ECHANGED, PPX_STAGE_INPUT,
+                               "INPUT %s is not the folder that was listed (replaced meanwhile)",
+                               l->root);
+        }
+    }
     size_t e = 0;
     for (size_t i = 0; i < l->n && !rc; i++) {
         if (l->stop && *l->stop) {

@@ -84,7 +84,21 @@ static int add_failed(lister *t, const char *name, int problem)
     return ppx_listing_add_failed(t->l, key, 0, problem);
 }
 
-static int add_side(ppx_listing *l, const gmember *m, const char *ext)
+/* KEY.ROLE.EXT with an image EXT and ROLE a name (letters, digits, '_',
+ * '-'): an image that belongs to the sample's image KEY.EXT. */
+static int companion_ext(const char *name, const char *ext)
+{
+    const char *dot = strrchr(ext, '.');
+    if (!dot || dot == ext || !ppx_is_image_name(name))
+        return 0;
+    for (const char *p = ext; p < dot; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '-'))
+            return 0;
+    return 1;
+}
+
+static int add_side(ppx_listing *l, const gmember *m, const char *ext, int companion)
 {
     size_t el = strlen(ext) + 1;
     if (ppx_array_grow((void **)&l->sides, &l->sides_cap, l->n_sides, sizeof *l->sides, 64))
@@ -92,7 +106,7 @@ static int add_side(ppx_listing *l, const gmember *m, const char *ext)
     size_t at = l->side_names.len;
     if (ppx_buf_append(&l->side_names, ext, el))
         return PPX_ENOMEM;
-    l->sides[l->n_sides++] = (ppx_sidecar){m->off, m->size, at};
+    l->sides[l->n_sides++] = (ppx_sidecar){m->off, m->size, at, companion};
     return 0;
 }
 
@@ -124,9 +138,13 @@ static int read_cls(int fd, const gmember *m, int64_t *out)
 static int flush(lister *t)
 {
     ppx_listing *l = t->l;
-    size_t images = 0;
-    for (size_t i = 0; i < t->gn; i++)
-        images += ppx_is_image_name((const char *)t->names.data + t->g[i].name) != 0;
+    size_t images = 0, own = 0; /* images, and those that are no companion */
+    for (size_t i = 0; i < t->gn; i++) {
+        const char *name = (const char *)t->names.data + t->g[i].name, *ext;
+        ppx_sample_key(name, &ext);
+        images += ppx_is_image_name(name) != 0;
+        own += ppx_is_image_name(name) && !companion_ext(name, ext);
+    }
     int rc = 0;
     if (!images) {
         l->skipped += t->gn;
@@ -138,10 +156,12 @@ static int flush(lister *t)
     int bad_cls = 0;
     for (size_t i = 0; i < t->gn && !rc; i++) {
         const char *name = (const char *)t->names.data + t->g[i].name;
-        if (ppx_is_image_name(name))
-            continue;
         const char *ext;
         ppx_sample_key(name, &ext);
+        /* Beside an image of the sample, KEY.ROLE.png is its companion. */
+        int comp = own && companion_ext(name, ext);
+        if (ppx_is_image_name(name) && !comp)
+            continue;
         if (strlen(ext) > PPX_SIDE_EXT_MAX) {
             /* KKKKKKKKK.<ext> would not fit a ustar name: left out, said. */
             l->skipped++;
@@ -151,12 +171,13 @@ static int flush(lister *t)
         }
         if (strcmp(ext, "cls") == 0 && read_cls(t->fd, &t->g[i], &m.cls))
             bad_cls = 1;
-        rc = add_side(l, &t->g[i], ext);
+        rc = add_side(l, &t->g[i], ext, comp);
     }
     m.side_n = (uint32_t)(l->n_sides - m.side_first);
     for (size_t i = 0; i < t->gn && !rc; i++) {
-        const char *name = (const char *)t->names.data + t->g[i].name;
-        if (!ppx_is_image_name(name))
+        const char *name = (const char *)t->names.data + t->g[i].name, *ext;
+        ppx_sample_key(name, &ext);
+        if (!ppx_is_image_name(name) || (own && companion_ext(name, ext)))
             continue;
         char key[PPX_KEY_MAX];
         if (join(key, t->key, name))
@@ -317,4 +338,16 @@ int ppx_listing_add_archive(ppx_listing *l, int fd, const char *key, int follow,
     }
     close(fd);
     return rc;
+}
+
+/* The role of a companion member's extension ("seg" of "seg.png"): the
+ * index of the --with role of that name, or -1. */
+int ppx_listing_companion_role(const ppx_run_config *cfg, const char *ext)
+{
+    const char *dot = strrchr(ext, '.');
+    size_t n = dot ? (size_t)(dot - ext) : 0;
+    for (int k = 0; k < cfg->n_with; k++)
+        if (strlen(cfg->with[k].role) == n && strncmp(cfg->with[k].role, ext, n) == 0)
+            return k;
+    return -1;
 }

@@ -2,32 +2,27 @@
  * the others), feeding workers, stopping, and noticing ranks that fall silent. */
 #include "sched/run_state.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <math.h>
-#include <poll.h>
+
 #include <sched.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "prepix/io.h"
-#include "prepix/json.h"
 #include "prepix/buf.h"
+#include "prepix/log.h"
 
 void ppx__lose_rank0(run_state *s, double silent_s, const char *when)
 {
     if (s->lost0)
         return;
-    fprintf(stderr,
-            "prepix: rank %d: rank 0 has not answered for %.0f s%s (stopped, hung, or its node "
-            "is gone): ending the job; --resume finishes it\n",
-            s->rank, silent_s, when);
+    ppx_log_rank(PPX_LOG_ERR, s->rank,
+                 "rank 0 has not answered for %.0f s%s (stopped, hung, or its node is gone): "
+                 "ending the job; --resume finishes it",
+                 silent_s, when);
     s->lost0 = 1;
     s->stopping = 1;
     /* Rank 0 may only have been stopped for a while, and Open MPI's teardown
@@ -128,10 +123,9 @@ int ppx__self_stalled(run_state *s)
     if (s->self_gap > 0 || s->watch.gap <= limit - s->beat_s)
         return s->self_gap > 0;
     s->self_gap = s->watch.gap;
-    fprintf(stderr,
-            "prepix: rank 0 itself could not run for %.0f s, close to or over --rank-timeout "
-            "(%g s): the other ranks may have ended the job meanwhile; ending it; --resume "
-            "finishes it\n",
+    ppx_log(PPX_LOG_ERR,
+            "rank 0 itself could not run for %.0f s, close to or over --rank-timeout (%g s): the "
+            "other ranks may have ended the job meanwhile; ending it; --resume finishes it",
             s->self_gap, limit);
     s->global_stop = s->stopping = 1;
     s->draining = 0;
@@ -143,9 +137,9 @@ void ppx__gave_up(run_state *s, int src)
     uint64_t ms;
     if (MPI_CHECK(s, ppx_wire_recv_u64s(&ms, 1, src, TAG_GAVEUP, s->comm)))
         return;
-    fprintf(stderr,
-            "prepix: rank %d gave up waiting on rank 0 after %.0f s: rank 0 itself was away "
-            "(stopped, starved or blocked); ending the job; --resume finishes it\n",
+    ppx_log(PPX_LOG_ERR,
+            "rank %d gave up waiting on rank 0 after %.0f s: rank 0 itself was away (stopped, "
+            "starved or blocked); ending the job; --resume finishes it",
             src, (double)ms / 1000);
     size_t l = strlen(s->gave_up);
     snprintf(s->gave_up + l, sizeof s->gave_up - l, "%s%d", l == 0 ? "rank(s) " : ", ", src);
@@ -167,9 +161,9 @@ static void declare_silent(run_state *s, int r, double silent_s, const char *wha
         s->left[r] = 1;
         s->silent++;
     }
-    fprintf(stderr,
-            "prepix: rank %d %s for %.0f s (stopped, hung, or its node is gone): stopping the "
-            "job; --resume finishes it\n",
+    ppx_log(PPX_LOG_ERR,
+            "rank %d %s for %.0f s (stopped, hung, or its node is gone): stopping the job; "
+            "--resume finishes it",
             r, what, silent_s);
     size_t l = strlen(s->silent_reason);
     snprintf(s->silent_reason + l, sizeof s->silent_reason - l, "%s%d",
@@ -365,8 +359,8 @@ static void check_stop(run_state *s)
         s->stopping = 1;
         s->draining = 0;
         s->stop_reason = ppx__signal_name(ppx__stop_signal);
-        fprintf(stderr, "prepix: rank %d: %s received: finishing the images in progress\n", s->rank,
-                s->stop_reason);
+        ppx_log_rank(PPX_LOG_INFO, s->rank, "%s received: finishing the images in progress",
+                     s->stop_reason);
     }
     if (s->rank == 0) {
         int64_t maxf = s->cfg->max_failures;
@@ -376,9 +370,9 @@ static void check_stop(run_state *s)
             s->global_stop = 1;
             s->stopping = s->draining = 1;
             s->stop_reason = "--max-failures reached";
-            fprintf(stderr,
-                    "prepix: %llu images failed in this attempt: --max-failures %lld reached; "
-                    "finishing the chunks already started, then stopping\n",
+            ppx_log(PPX_LOG_INFO,
+                    "%llu images failed in this attempt: --max-failures %lld reached; finishing "
+                    "the chunks already started, then stopping",
                     (unsigned long long)total_failed(s), (long long)maxf);
         }
         if (s->stopping)
@@ -414,14 +408,14 @@ static double cpu_s(void)
 
 typedef struct {
     double wall, cpu;
-} mark_t;
+} mark;
 
 /* Adds the time since *m to phase ph and moves the mark (only when timing). */
-static void lap(run_state *s, int ph, mark_t *m)
+static void lap(run_state *s, int ph, mark *m)
 {
     if (!s->timing)
         return;
-    mark_t t = {ppx_now_s(), cpu_s()};
+    mark t = {ppx_now_s(), cpu_s()};
     s->t.wall[ph] += t.wall - m->wall;
     s->t.cpu[ph] += t.cpu - m->cpu;
     *m = t;
@@ -432,7 +426,7 @@ static void lap(run_state *s, int ph, mark_t *m)
 static void on_result_timed(void *arg, const ppx_result *r, const uint8_t *payload)
 {
     run_state *s = arg;
-    mark_t m = {ppx_now_s(), cpu_s()};
+    mark m = {ppx_now_s(), cpu_s()};
     ppx__on_result(arg, r, payload);
     lap(s, T_RESULTS, &m);
 }
@@ -451,9 +445,9 @@ static void print_timing(run_state *s, double wall, double cpu)
     for (int ph = 0; ph < T_PHASES && n < sizeof phases; ph++)
         n += (size_t)snprintf(phases + n, sizeof phases - n, "%s%s %.3f/%.3f s", ph ? ", " : "",
                               name[ph], s->t.wall[ph], s->t.cpu[ph]);
-    fprintf(stderr,
-            "prepix: rank %d loop: wall %.3f s, cpu %.3f s, %llu turns (%llu without sleeping), "
-            "%llu requests served (%.0f/s), %llu journal commits; wall/cpu: %s\n",
+    ppx_log(PPX_LOG_INFO,
+            "rank %d loop: wall %.3f s, cpu %.3f s, %llu turns (%llu without sleeping), %llu "
+            "requests served (%.0f/s), %llu journal commits; wall/cpu: %s",
             s->rank, wall, cpu, (unsigned long long)s->t.turns, (unsigned long long)s->t.spins,
             (unsigned long long)s->t.served, wall > 0 ? (double)s->t.served / wall : 0.0,
             (unsigned long long)s->t.commits, phases);
@@ -480,125 +474,108 @@ static void end_sends(run_state *s)
     }
 }
 
-int ppx__run_loop(run_state *s)
+/* Rank 0 fills its own queue from the listing and serves the others; a
+ * rank > 0 asks rank 0 for work and beats. 0, or PPX_SCHED_STALLED when
+ * rank 0 fell silent. */
+static int get_work(run_state *s)
 {
-    const char *tm = getenv("PPX_SCHED_TIMING");
-    s->timing = tm && tm[0] == '1';
-    mark_t m0 = {ppx_now_s(), s->timing ? cpu_s() : 0}, mark = m0;
-    double stop_deadline = 0;
-    for (;;) {
-        /* Rank 0 away for longer than --rank-timeout: no grace, no waiting
-         * for anyone; the report is written at once (Open MPI's teardown,
-         * which continues a stopped rank, ends it soon after). */
-        if (ppx__self_stalled(s))
-            break;
-        check_stop(s);
-        if (s->stopping && !s->draining && stop_deadline == 0)
-            /* Images in workers get a bounded time to finish (their chunks
-             * are not journaled either way, so --resume redoes them). */
-            stop_deadline =
-                ppx_now_s() + (s->cfg->timeout_s < STOP_GRACE_S ? s->cfg->timeout_s : STOP_GRACE_S);
-        /* Get work. */
-        if (s->rank == 0) {
-            while (!s->stopping && !s->no_more && ppx__unstarted(s) < PREFETCH) {
-                int64_t id = ppx__take_chunk_id(s);
-                if (id < 0) {
-                    s->no_more = 1;
-                    break;
-                }
-                chunk *c = ppx__make_local_chunk(s, (uint64_t)id);
-                if (!c) {
-                    ppx_err e;
-                    ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
-                    ppx__set_fatal(s, &e);
-                    break;
-                }
-                ppx__enqueue(s, c);
-            }
-            if (s->stopping)
-                s->no_more = 1;
-            if (s->size > 1) {
-                serve(s);
-                check_silent(s);
-                ppx__beat_done(s, 0);
-            }
-        } else {
-            if (!s->req_out && !s->no_more && (s->stopping || ppx__unstarted(s) < PREFETCH))
-                send_request(s);
-            if (s->req_out)
-                poll_assignment(s);
-            beat(s);
-            if (s->lost0)
-                return PPX_SCHED_STALLED;
-        }
-        lap(s, T_SERVE, &mark);
-        ppx__feed(s);
-        lap(s, T_FEED, &mark);
-        ppx__collect_finished(s);
-        lap(s, T_COLLECT, &mark);
-
-        int busy = ppx_pool_pending(s->pool); /* queued images included */
-        int local_done = busy == 0 && (s->queue_head == NULL || (s->stopping && !s->draining));
-        if (s->stopping && !s->draining && busy > 0 && ppx_now_s() > stop_deadline)
-            local_done = 1; /* abandon what is still running: --resume redoes it */
-        if (s->rank == 0) {
-            /* Every other rank has sent its end message, after its last
-             * chunk results (bytes transport), or is silent: nothing is left
-             * in flight that the end needs. */
-            int others_done = s->ranks_done + s->silent == s->size - 1;
-            if (local_done && s->no_more && others_done)
-                break;
-        } else if (local_done && s->no_more) {
-            break;
-        }
-        /* Wait for results. With other ranks, MPI has no descriptor to wait
-         * on: while messages flow (one sent or handled in the last SPIN_S:
-         * rank 0's answer to our request normally comes within it) the loop
-         * only looks (poll with 0 ms, then yields the CPU), so a request is
-         * served as it arrives; when they stop (rank 0 slow or stopped
-         * included), it sleeps up to IDLE_WAIT_MS between looks. */
-        int timeout = 200;
-        int spin = 0;
-        if (s->size > 1) {
-            spin = ppx_now_s() - s->last_msg < SPIN_S;
-            timeout = spin ? 0 : IDLE_WAIT_MS;
-        } else if (busy == 0 && s->queue_head == NULL) {
-            timeout = 0;
-        }
-        lap(s, T_SERVE, &mark);
-        ppx_err e;
-        ppx_err_clear(&e);
-        int rc = ppx_pool_wait(s->pool, timeout, ppx__sig_pipe[0],
-                               s->timing ? on_result_timed : ppx__on_result, s, &e);
-        if (spin && rc == 0)
-            sched_yield(); /* let workers and other ranks on this core run */
-        lap(s, T_WAIT, &mark);
-        /* Idle (no result came, and not a mere look): commit what waits now. */
-        size_t pending = s->journal.rec.len;
-        ppx__commit_journal(s, rc == 0 && !spin);
-        if (pending && s->journal.rec.len == 0)
-            s->t.commits++;
-        lap(s, T_JOURNAL, &mark);
-        if (rc < 0)
-            ppx__set_fatal(s, &e);
-        if (ppx__sig_pipe[0] >= 0) {
-            char sink[16];
-            while (read(ppx__sig_pipe[0], sink, sizeof sink) > 0)
-                ;
-        }
-        if (s->lost0) /* found waiting for a chunk's results to be taken */
-            return PPX_SCHED_STALLED;
-        ppx__show_progress(s, 0);
-        s->t.turns++;
-        s->t.spins += spin;
-        lap(s, T_OTHER, &mark);
+    if (s->rank != 0) {
+        if (!s->req_out && !s->no_more && (s->stopping || ppx__unstarted(s) < PREFETCH))
+            send_request(s);
+        if (s->req_out)
+            poll_assignment(s);
+        beat(s);
+        return s->lost0 ? PPX_SCHED_STALLED : 0;
     }
+    while (!s->stopping && !s->no_more && ppx__unstarted(s) < PREFETCH) {
+        int64_t id = ppx__take_chunk_id(s);
+        if (id < 0) {
+            s->no_more = 1;
+            break;
+        }
+        chunk *c = ppx__make_local_chunk(s, (uint64_t)id);
+        if (!c) {
+            ppx_err e;
+            ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
+            ppx__set_fatal(s, &e);
+            break;
+        }
+        ppx__enqueue(s, c);
+    }
+    if (s->stopping)
+        s->no_more = 1;
+    if (s->size > 1) {
+        serve(s);
+        check_silent(s);
+        ppx__beat_done(s, 0);
+    }
+    return 0;
+}
+
+/* Whether this rank's loop is over: its work done (or, stopping, abandoned
+ * once the grace is spent: --resume redoes it), no more to come, and on
+ * rank 0 every other rank's end message in (after its last chunk results)
+ * or the rank silent: nothing is left in flight that the end needs. */
+static int loop_over(const run_state *s, int busy, double stop_deadline)
+{
+    int local_done = busy == 0 && (s->queue_head == NULL || (s->stopping && !s->draining));
+    if (s->stopping && !s->draining && busy > 0 && ppx_now_s() > stop_deadline)
+        local_done = 1;
+    if (!local_done || !s->no_more)
+        return 0;
+    return s->rank != 0 || s->ranks_done + s->silent == s->size - 1;
+}
+
+/* Waits for results. With other ranks, MPI has no descriptor to wait on:
+ * while messages flow (one sent or handled in the last SPIN_S: rank 0's
+ * answer to our request normally comes within it) the loop only looks
+ * (poll with 0 ms, then yields the CPU), so a request is served as it
+ * arrives; when they stop (rank 0 slow or stopped included), it sleeps up to
+ * IDLE_WAIT_MS between looks. Idle (no result came, and not a mere look),
+ * it commits the journal records waiting. */
+static void wait_results(run_state *s, int busy, mark *m)
+{
+    int timeout = 200;
+    int spin = 0;
+    if (s->size > 1) {
+        spin = ppx_now_s() - s->last_msg < SPIN_S;
+        timeout = spin ? 0 : IDLE_WAIT_MS;
+    } else if (busy == 0 && s->queue_head == NULL) {
+        timeout = 0;
+    }
+    lap(s, T_SERVE, m);
+    ppx_err e;
+    ppx_err_clear(&e);
+    int rc = ppx_pool_wait(s->pool, timeout, ppx__sig_pipe[0],
+                           s->timing ? on_result_timed : ppx__on_result, s, &e);
+    if (spin && rc == 0)
+        sched_yield(); /* let workers and other ranks on this core run */
+    lap(s, T_WAIT, m);
+    size_t pending = s->journal.rec.len;
+    ppx__commit_journal(s, rc == 0 && !spin);
+    if (pending && s->journal.rec.len == 0)
+        s->t.commits++;
+    lap(s, T_JOURNAL, m);
+    if (rc < 0)
+        ppx__set_fatal(s, &e);
+    if (ppx__sig_pipe[0] >= 0) {
+        char sink[16];
+        while (read(ppx__sig_pipe[0], sink, sizeof sink) > 0)
+            ;
+    }
+    s->t.spins += spin;
+}
+
+/* After the loop: the journal committed, the last chunk results taken by
+ * rank 0 within --rank-timeout, rank 0's last answers complete. 0, or
+ * PPX_SCHED_STALLED. */
+static int end_loop(run_state *s, const mark *m0)
+{
     ppx__commit_journal(s, 1);
     ppx__test_stop(s, "end");
     if (s->timing)
-        print_timing(s, ppx_now_s() - m0.wall, cpu_s() - m0.cpu);
+        print_timing(s, ppx_now_s() - m0->wall, cpu_s() - m0->cpu);
     if (s->res_pending) {
-        /* The last chunk results: rank 0 takes them within --rank-timeout. */
         double limit = ppx__peer_limit(s), waited = ppx_wire_look(&s->watch) - s->res_sent;
         int rc = MPI_CHECK(
             s, ppx_wire_wait(&s->res_ws, limit > 0 ? fmax(limit - waited, 1e-9) : 0, &s->watch));
@@ -614,4 +591,42 @@ int ppx__run_loop(run_state *s)
         end_sends(s);
     }
     return 0;
+}
+
+int ppx__run_loop(run_state *s)
+{
+    const char *tm = getenv("PPX_SCHED_TIMING");
+    s->timing = tm && tm[0] == '1';
+    mark m0 = {ppx_now_s(), s->timing ? cpu_s() : 0}, m = m0;
+    double stop_deadline = 0;
+    for (;;) {
+        /* Rank 0 away for longer than --rank-timeout: no grace, no waiting
+         * for anyone; the report is written at once (Open MPI's teardown,
+         * which continues a stopped rank, ends it soon after). */
+        if (ppx__self_stalled(s))
+            break;
+        check_stop(s);
+        if (s->stopping && !s->draining && stop_deadline == 0)
+            /* Images in workers get a bounded time to finish (their chunks
+             * are not journaled either way, so --resume redoes them). */
+            stop_deadline =
+                ppx_now_s() + (s->cfg->timeout_s < STOP_GRACE_S ? s->cfg->timeout_s : STOP_GRACE_S);
+        if (get_work(s))
+            return PPX_SCHED_STALLED;
+        lap(s, T_SERVE, &m);
+        ppx__feed(s);
+        lap(s, T_FEED, &m);
+        ppx__collect_finished(s);
+        lap(s, T_COLLECT, &m);
+        int busy = ppx_pool_pending(s->pool); /* queued images included */
+        if (loop_over(s, busy, stop_deadline))
+            break;
+        wait_results(s, busy, &m);
+        if (s->lost0) /* found waiting for a chunk's results to be taken */
+            return PPX_SCHED_STALLED;
+        ppx__show_progress(s, 0);
+        s->t.turns++;
+        lap(s, T_OTHER, &m);
+    }
+    return end_loop(s, &m0);
 }

@@ -1,10 +1,9 @@
 #include "sched/progress.h"
 
-#include "prepix/clock.h"
-
 #include <stdio.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "prepix/clock.h"
 
 void ppx_progress_init(ppx_progress *p, ppx_progress_mode mode, uint64_t total)
 {

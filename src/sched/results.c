@@ -3,19 +3,13 @@
 #include "sched/run_state.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <math.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "prepix/io.h"
-#include "prepix/json.h"
 #include "prepix/buf.h"
 
 static void finish_chunk(run_state *s, chunk *c);
@@ -66,14 +60,9 @@ void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r, const 
                 ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory keeping fingerprints");
                 ppx__set_fatal(s, &e);
             }
-        } else if (ppx_put_u64(&c->outputs, c->first + i) ||
-                   ppx_put_u64(&c->outputs, (uint64_t)c->label[i]) ||
-                   ppx_put_u64(&c->outputs, (uint64_t)r->out_format) ||
-                   ppx_put_u64(&c->outputs, r->out_len) ||
-                   ppx_buf_append(&c->outputs, payload, r->out_len) ||
-                   ppx_put_u64(&c->outputs, r->in_w) || ppx_put_u64(&c->outputs, r->in_h) ||
-                   ppx_put_u64(&c->outputs, mode) || ppx_img_stats_pack(&r->st, &c->outputs) ||
-                   ppx_fingerprint_pack(&r->fp, &c->outputs)) {
+        } else if (ppx__pack_out_rec(&c->outputs, c->first + i, c->label[i], r->out_format, payload,
+                                     r->out_len, r->part_len, r->in_w, r->in_h, mode, &r->st,
+                                     &r->fp)) {
             ppx_err e;
             ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory holding outputs");
             ppx__set_fatal(s, &e);
@@ -111,7 +100,7 @@ void ppx__on_result(void *arg, const ppx_result *r, const uint8_t *payload)
  * the output must not replace it. */
 static int input_identity(const run_state *s, uint64_t index, ppx_file_id *id)
 {
-    char in[4096];
+    char in[PPX_PATH_MAX];
     struct stat st;
     if (ppx_listing_member(&s->listing, index) ||
         ppx__input_path(s, ppx_listing_key(&s->listing, index), in, sizeof in) ||
@@ -122,58 +111,7 @@ static int input_identity(const run_state *s, uint64_t index, ppx_file_id *id)
 }
 
 /* A finished image whose output came back as bytes (see chunk.outputs). */
-typedef struct {
-    ppx_shard_item it;
-    uint32_t in_w, in_h, mode;
-    ppx_img_stats img;
-    ppx_fingerprint fp;
-    int failed; /* a sidecar could not be read: a failure, not in the shard */
-} out_rec;
-
-static int cmp_recs(const void *a, const void *b)
-{
-    uint64_t x = ((const out_rec *)a)->it.index, y = ((const out_rec *)b)->it.index;
-    return (x > y) - (x < y);
-}
-
-/* The records of outputs (possibly from another rank: untrusted), sorted by
- * index into *vp; indices must lie in [lo, hi). 0, or PPX_EMPI when
- * malformed, PPX_ENOMEM. */
-static int parse_outputs(const ppx_buf *outputs, uint64_t lo, uint64_t hi, out_rec **vp, size_t *np)
-{
-    size_t n = 0, cap = 0;
-    out_rec *v = NULL;
-    ppx_rd r = {outputs->data, outputs->data + outputs->len, 0};
-    while (r.p < r.end) {
-        if (ppx_array_grow((void **)&v, &cap, n, sizeof *v, 64)) {
-            free(v);
-            return PPX_ENOMEM;
-        }
-        out_rec *o = &v[n];
-        memset(o, 0, sizeof *o);
-        o->it.index = ppx_get_u64(&r);
-        o->it.label = (int64_t)ppx_get_u64(&r);
-        o->it.format = (int)ppx_get_u64(&r);
-        o->it.len = ppx_get_u64(&r);
-        o->it.data = ppx_get_bytes(&r, o->it.len);
-        o->in_w = (uint32_t)ppx_get_u64(&r);
-        o->in_h = (uint32_t)ppx_get_u64(&r);
-        o->mode = (uint32_t)ppx_get_u64(&r);
-        if (ppx_img_stats_unpack(&r, &o->img) || ppx_fingerprint_unpack(&r, &o->fp) || r.bad ||
-            o->it.index < lo || o->it.index >= hi) {
-            free(v);
-            return PPX_EMPI;
-        }
-        n++;
-    }
-    if (n)
-        qsort(v, n, sizeof *v, cmp_recs);
-    *vp = v;
-    *np = n;
-    return 0;
-}
-
-static out_rec *find_rec(out_rec *v, size_t n, uint64_t index)
+static ppx_out_rec *find_rec(ppx_out_rec *v, size_t n, uint64_t index)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
@@ -189,8 +127,8 @@ static out_rec *find_rec(out_rec *v, size_t n, uint64_t index)
 }
 
 /* An image that was done but cannot be written: a failure of its own. */
-static int fail_rec(run_state *s, out_rec *o, ppx_stats *st, ppx_failures *fl, const ppx_err *why,
-                    ppx_err *e)
+static int fail_rec(run_state *s, ppx_out_rec *o, ppx_stats *st, ppx_failures *fl,
+                    const ppx_err *why, ppx_err *e)
 {
     o->failed = 1;
     st->failed++;
@@ -206,8 +144,8 @@ static int fail_rec(run_state *s, out_rec *o, ppx_stats *st, ppx_failures *fl, c
  * for ppx_shard_write. Each is read through its archive's listed identity;
  * one that cannot be read (the archive changed or was replaced after
  * listing, a sidecar over the size limit) fails its image alone. */
-static int load_sides(run_state *s, const chunk *c, uint64_t id, out_rec *v, size_t n, ppx_buf *out,
-                      ppx_stats *st, ppx_failures *fl, ppx_err *e)
+static int load_sides(run_state *s, const chunk *c, uint64_t id, ppx_out_rec *v, size_t n,
+                      ppx_buf *out, ppx_stats *st, ppx_failures *fl, ppx_err *e)
 {
     chunk *own = NULL;
     if (!c && s->rank == 0 && s->listing.mem)
@@ -228,14 +166,14 @@ static int load_sides(run_state *s, const chunk *c, uint64_t id, out_rec *v, siz
             rc = ppx_err_set(e, PPX_EINTERNAL, PPX_STAGE_WRITE, "malformed sidecar records");
             break;
         }
-        out_rec *o = find_rec(v, n, c->first + k);
+        ppx_out_rec *o = find_rec(v, n, c->first + k);
         if (!o || o->failed)
             continue; /* its image failed: nothing of it is written */
         if (c->first + k != image) {
             image = c->first + k;
             image_start = out->len;
         }
-        char path[4096], arc[PPX_KEY_MAX];
+        char path[PPX_PATH_MAX], arc[PPX_KEY_MAX];
         const char *key = ppx__chunk_key(c, k);
         int root = s->in_root;
         size_t skip = 0;
@@ -272,7 +210,7 @@ static int load_sides(run_state *s, const chunk *c, uint64_t id, out_rec *v, siz
  * are still whole, then each of those counted as ok. With --copy-mode a
  * shard gets the permission bits all its inputs share (the most
  * restrictive: a 0600 image never lands in a 0644 shard). */
-static int write_shard(run_state *s, const chunk *c, uint64_t id, out_rec *v, size_t n,
+static int write_shard(run_state *s, const chunk *c, uint64_t id, ppx_out_rec *v, size_t n,
                        ppx_stats *st, ppx_failures *fl, ppx_prints *pr, ppx_err *e)
 {
     ppx_buf sides;
@@ -287,14 +225,16 @@ static int write_shard(run_state *s, const chunk *c, uint64_t id, out_rec *v, si
             items[m++] = v[i].it;
             mode &= v[i].mode ? v[i].mode : 0644;
         }
-    rc =
-        rc ? rc
-           : ppx_shard_write(s->outdir.fd, s->cfg->shard, &s->job.npy, id, items, m,
-                             s->cfg->copy_mode && m ? mode & 0777 : 0644, &sides, &s->shard_buf, e);
+    rc = rc ? rc
+            : ppx_shard_write(s->outdir.fd, s->cfg->shard, &s->job.npy, id, items, m,
+                              s->cfg->copy_mode && m ? mode & 0777 : 0644, &sides, s->cfg->with,
+                              s->cfg->n_with, &s->shard_buf, e);
     for (size_t i = 0; i < n && !rc; i++)
         if (!v[i].failed) {
             st->ok++;
             st->bytes_written += v[i].it.len;
+            for (int k = 0; k < PPX_ROLES_MAX; k++)
+                st->bytes_written += v[i].it.part_len[k];
             ppx_stats_add_image(st, (v[i].img.channels || v[i].img.raster.type) ? &v[i].img : NULL,
                                 v[i].in_w, v[i].in_h);
             if (v[i].fp.valid && ppx_prints_add(pr, v[i].it.index, &v[i].fp))
@@ -306,11 +246,11 @@ static int write_shard(run_state *s, const chunk *c, uint64_t id, out_rec *v, si
 }
 
 /* Per-image outputs of the bytes transport, each written by rank 0. */
-static int write_files(run_state *s, out_rec *v, size_t n, ppx_stats *st, ppx_failures *fl,
+static int write_files(run_state *s, ppx_out_rec *v, size_t n, ppx_stats *st, ppx_failures *fl,
                        ppx_prints *pr, ppx_err *e)
 {
     for (size_t i = 0; i < n; i++) {
-        const out_rec *o = &v[i];
+        const ppx_out_rec *o = &v[i];
         char out[PPX_KEY_MAX];
         ppx_file_id in_id;
         int have_id = input_identity(s, o->it.index, &in_id) == 0;
@@ -352,11 +292,11 @@ static int write_files(run_state *s, out_rec *v, size_t n, ppx_stats *st, ppx_fa
 int ppx__write_outputs(run_state *s, const chunk *c, uint64_t id, const ppx_buf *outputs,
                        ppx_stats *st, ppx_failures *fl, ppx_prints *pr, ppx_err *e)
 {
-    out_rec *v = NULL;
+    ppx_out_rec *v = NULL;
     size_t n = 0;
     /* A chunk's own images, or (another rank's chunk, on rank 0) any listed. */
-    int rc = c ? parse_outputs(outputs, c->first, c->first + c->count, &v, &n)
-               : parse_outputs(outputs, 0, s->listing.n, &v, &n);
+    int rc = c ? ppx__parse_outputs(outputs, c->first, c->first + c->count, &v, &n)
+               : ppx__parse_outputs(outputs, 0, s->listing.n, &v, &n);
     if (rc)
         return ppx_err_set(e, rc, PPX_STAGE_JOB,
                            rc == PPX_ENOMEM ? "out of memory" : "malformed chunk outputs");
@@ -411,41 +351,31 @@ void ppx__commit_journal(run_state *s, int now)
  * journals that chunk. Runs on rank 0. */
 int ppx__store_remote_chunk(run_state *s, const uint8_t *p, size_t n)
 {
-    ppx_rd r = {p, p + n, 0};
-    uint64_t id = ppx_get_u64(&r), count = ppx_get_u64(&r);
-    uint64_t stats_len = ppx_get_u64(&r);
-    const uint8_t *sp = ppx_get_bytes(&r, stats_len);
-    uint64_t fails_len = ppx_get_u64(&r);
-    const uint8_t *fp = ppx_get_bytes(&r, fails_len);
-    ppx_stats st;
-    ppx_failures fl = {0};
+    ppx_chunk_result cr;
     ppx_prints pr = {0};
     ppx_err e;
     ppx_err_clear(&e);
-    if (r.bad || ppx_stats_deserialize(sp, stats_len, &st, NULL) ||
-        ppx_failures_unpack(fp, fails_len, &fl, NULL)) {
+    if (ppx__unpack_chunk_result(p, n, &cr)) {
         ppx_err_set(&e, PPX_EMPI, PPX_STAGE_JOB, "malformed chunk result from a rank");
         ppx__set_fatal(s, &e);
-        ppx_failures_destroy(&fl);
         return -1;
     }
-    ppx_buf outputs = {.data = (uint8_t *)r.p, .len = (size_t)(r.end - r.p)};
-    if (ppx__write_outputs(s, NULL, id, &outputs, &st, &fl, &pr, &e) ||
+    if (ppx__write_outputs(s, NULL, cr.id, &cr.outputs, &cr.stats, &cr.fails, &pr, &e) ||
         ppx_outdir_check(&s->outdir, &e)) {
         ppx__set_fatal(s, &e);
-        ppx_failures_destroy(&fl);
+        ppx_failures_destroy(&cr.fails);
         ppx_prints_destroy(&pr);
         return -1;
     }
-    if (s->journal_open && !ppx__has_transient(&fl))
-        journal_chunk(s, id, count, &st, &fl, &pr);
-    ppx_stats_merge(&s->acc, &st);
-    if (ppx_failures_extend(&s->fails, &fl) || ppx_prints_extend(&s->prints, &pr)) {
+    if (s->journal_open && !ppx__has_transient(&cr.fails))
+        journal_chunk(s, cr.id, cr.count, &cr.stats, &cr.fails, &pr);
+    ppx_stats_merge(&s->acc, &cr.stats);
+    if (ppx_failures_extend(&s->fails, &cr.fails) || ppx_prints_extend(&s->prints, &pr)) {
         /* Counted but not listed would be a report that lies: stop. */
         ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory keeping failures");
         ppx__set_fatal(s, &e);
     }
-    ppx_failures_destroy(&fl);
+    ppx_failures_destroy(&cr.fails);
     ppx_prints_destroy(&pr);
     return 0;
 }
@@ -478,13 +408,8 @@ static void finish_chunk(run_state *s, chunk *c)
         b->len = 0;
         ppx_buf tmp;
         ppx_buf_init(&tmp);
-        int rc = ppx_put_u64(b, c->id) || ppx_put_u64(b, c->count) ||
-                 ppx_stats_serialize(&c->stats, &tmp) || ppx_put_u64(b, tmp.len) ||
-                 ppx_buf_append(b, tmp.data, tmp.len);
-        tmp.len = 0;
-        rc = rc || ppx_failures_pack(&c->fails, &tmp) || ppx_put_u64(b, tmp.len) ||
-             ppx_buf_append(b, tmp.data, tmp.len) ||
-             ppx_buf_append(b, c->outputs.data, c->outputs.len);
+        int rc =
+            ppx__pack_chunk_result(b, c->id, c->count, &c->stats, &c->fails, &c->outputs, &tmp);
         ppx_buf_destroy(&tmp);
         if (rc) {
             ppx_err e;
@@ -529,7 +454,7 @@ static void finish_chunk(run_state *s, chunk *c)
  * a busy worker's pipe so it never idles until we wake (see ppx_pool_slots). */
 void ppx__feed(run_state *s)
 {
-    char in[4096], out[4096];
+    char in[PPX_PATH_MAX], out[PPX_PATH_MAX];
     int with_payload = ppx__is_bytes_remote(s);
     int may = !s->stopping || s->draining;
     for (chunk *c = s->queue_head; c && may; c = c->next_in_queue) {

@@ -15,18 +15,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "prepix/io.h"
-#include "prepix/json.h"
-#include "prepix/buf.h"
+#include "prepix/log.h"
 
 _Static_assert(PPX_JOB_SPLITS_MAX == PPX_SPLITS_MAX, "the workers hold every split's folder");
 
@@ -126,10 +121,10 @@ static int setup_wait(run_state *s, int rc, MPI_Request *req, double limit, cons
     if (rc > 0) {
         /* The collective's request and buffers stay MPI's (they are static
          * or leaked): the job ends by MPI_Abort. */
-        fprintf(stderr,
-                "prepix: rank %d: a rank did not reach %s within %g s (stopped, hung, or its "
-                "node is gone): ending the job; nothing was done yet\n",
-                s->rank, what, limit);
+        ppx_log_rank(PPX_LOG_ERR, s->rank,
+                     "a rank did not reach %s within %g s (stopped, hung, or its node is gone): "
+                     "ending the job; nothing was done yet",
+                     what, limit);
         return PPX_SCHED_STALLED;
     }
     return 0;
@@ -145,31 +140,31 @@ void ppx__set_fatal(run_state *s, const ppx_err *e)
     if (!s->fatal) {
         s->fatal = 1;
         s->fatal_err = *e;
-        fprintf(stderr, "prepix: rank %d: fatal: %s%s%s\n", s->rank, e->msg, e->path[0] ? ": " : "",
-                e->path);
+        ppx_log_rank(PPX_LOG_ERR, s->rank, "fatal: %s%s%s", e->msg, e->path[0] ? ": " : "",
+                     e->path);
     }
     s->stopping = 1;
     if (!s->stop_reason)
         s->stop_reason = "fatal error";
 }
 
-int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
+/* --rank-timeout, 0 for none: the limit of a step every rank takes together. */
+static double run_limit(const run_state *s)
+{
+    return s->cfg->rank_timeout_s > 0 ? s->cfg->rank_timeout_s : 0;
+}
+
+/* A rank's state before set-up: nothing open, nothing allocated but s. */
+static run_state *state_new(const ppx_run_config *cfg, MPI_Comm comm)
 {
     run_state *s = calloc(1, sizeof *s);
-    if (!s) {
-        fprintf(stderr, "prepix: out of memory\n");
-        return 1;
-    }
+    if (!s)
+        return NULL;
     s->cfg = cfg;
     s->comm = comm;
     s->mpi = cfg->use_mpi;
     s->t0 = ppx_now_s();
     s->size = 1;
-    if (s->mpi && (MPI_CHECK(s, MPI_Comm_rank(comm, &s->rank)) ||
-                   MPI_CHECK(s, MPI_Comm_size(comm, &s->size)))) {
-        free(s);
-        return PPX_SCHED_ABORT;
-    }
     ppx_stats_init(&s->acc);
     s->workers = cfg->workers > 0 ? cfg->workers : ppx_pool_default_workers();
     ppx_wire_send_init(&s->res_ws);
@@ -184,27 +179,34 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
     ppx_buf_init(&s->stop_msg);
     ppx_buf_init(&s->res_buf);
     ppx_buf_init(&s->shard_buf);
-    int code = 0;
+    s->job.splits.n = 0;
+    for (int k = 0; k < PPX_JOB_SPLITS_MAX; k++)
+        s->job.splits.fd[k] = -1;
+    return s;
+}
 
-    /* Set-up: rank 0 decides, everyone learns the outcome. Each step is a
-     * non-blocking collective, waited for with MPI_Test (a rank waiting in a
-     * blocking one spins at 100% CPU, and for ever if a rank was stopped).
-     * The ranks start together, so the first step gets --rank-timeout. The
-     * buffers are static: a step given up on leaves them to MPI. */
-    double limit = cfg->rank_timeout_s > 0 ? cfg->rank_timeout_s : 0;
-    s->beat_s = limit > 0 && limit / 4 < BEAT_S ? limit / 4 : BEAT_S;
+/* Set-up: rank 0 decides, everyone learns the outcome. Each step is a
+ * non-blocking collective, waited for with MPI_Test (a rank waiting in a
+ * blocking one spins at 100% CPU, and for ever if a rank was stopped). The
+ * ranks start together, so the first step gets --rank-timeout. The buffers
+ * are static: a step given up on leaves them to MPI. *outcome: set-up's
+ * ppx_run_outcome, the same on every rank. 0, or PPX_SCHED_ABORT /
+ * PPX_SCHED_STALLED. */
+static int setup_collective(run_state *s, int *outcome)
+{
+    double limit = run_limit(s);
     static uint64_t total_workers;
     total_workers = (uint64_t)s->workers;
     MPI_Request req;
-    if (s->mpi &&
-        (code = setup_wait(
-             s, MPI_Iallreduce(MPI_IN_PLACE, &total_workers, 1, MPI_UINT64_T, MPI_SUM, comm, &req),
-             &req, limit, "the start of the run")))
-        goto out;
+    int code = 0;
+    if (s->mpi && (code = setup_wait(s,
+                                     MPI_Iallreduce(MPI_IN_PLACE, &total_workers, 1, MPI_UINT64_T,
+                                                    MPI_SUM, s->comm, &req),
+                                     &req, limit, "the start of the run")))
+        return code;
     uint64_t hdr[4] = {0, 0, 0, 0};
     if (s->rank == 0) {
-        code = ppx__setup_rank0(s, total_workers);
-        hdr[0] = (uint64_t)code;
+        hdr[0] = (uint64_t)ppx__plan_setup_outcome(ppx__setup_rank0(s, total_workers));
         hdr[1] = s->chunk_size;
         hdr[2] = (uint64_t)s->attempt;
         hdr[3] = (uint64_t)s->listing.is_list;
@@ -220,106 +222,136 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
         for (int i = 0; i < 4; i++)
             ppx_set_le64(msg + 8 * i, hdr[i]);
         memcpy(msg + 4 * 8, s->root, sizeof s->root);
-        if ((code = setup_wait(s, MPI_Ibcast(msg, (int)sizeof msg, MPI_BYTE, 0, comm, &req), &req,
-                               0, "the end of the listing")))
-            goto out;
+        if ((code = setup_wait(s, MPI_Ibcast(msg, (int)sizeof msg, MPI_BYTE, 0, s->comm, &req),
+                               &req, 0, "the end of the listing")))
+            return code;
         for (int i = 0; i < 4; i++)
             hdr[i] = ppx_get_le64(msg + 8 * i);
         memcpy(s->root, msg + 4 * 8, sizeof s->root);
         s->root[sizeof s->root - 1] = '\0';
-        code = (int)hdr[0];
         s->chunk_size = hdr[1];
         s->attempt = (int)hdr[2];
         s->listing.is_list = (int)hdr[3];
     }
-    if (code)
-        goto out;
-    if (cfg->dry_run) {
-        if (s->rank == 0)
-            ppx__dry_run_list(s);
-        goto out;
-    }
+    *outcome = (int)hdr[0];
+    return 0;
+}
 
-    /* Per-rank state. */
-    int nomem = 0;
-    if (s->rank == 0) {
-        s->rank_done = calloc((size_t)s->size, sizeof *s->rank_done);
-        s->rank_failed = calloc((size_t)s->size, sizeof *s->rank_failed);
-        s->rank_bytes = calloc((size_t)s->size, sizeof *s->rank_bytes);
-        s->send_ws = calloc((size_t)s->size, sizeof *s->send_ws);
-        s->send_buf = calloc((size_t)s->size, sizeof *s->send_buf);
-        s->last_seen = calloc((size_t)s->size, sizeof *s->last_seen);
-        s->left = calloc((size_t)s->size, 1);
-        s->gone = calloc((size_t)s->size, 1);
-        s->end_msg = calloc((size_t)s->size, sizeof *s->end_msg);
-        s->out_ws = calloc((size_t)s->size, sizeof *s->out_ws);
-        nomem = !s->rank_done || !s->rank_failed || !s->rank_bytes || !s->send_ws ||
+/* Rank 0's state for serving the others: 0, or PPX_ENOMEM. */
+static int alloc_rank0(run_state *s)
+{
+    size_t n = (size_t)s->size;
+    s->rank_done = calloc(n, sizeof *s->rank_done);
+    s->rank_failed = calloc(n, sizeof *s->rank_failed);
+    s->rank_bytes = calloc(n, sizeof *s->rank_bytes);
+    s->send_ws = calloc(n, sizeof *s->send_ws);
+    s->send_buf = calloc(n, sizeof *s->send_buf);
+    s->last_seen = calloc(n, sizeof *s->last_seen);
+    s->left = calloc(n, 1);
+    s->gone = calloc(n, 1);
+    s->end_msg = calloc(n, sizeof *s->end_msg);
+    s->out_ws = calloc(n, sizeof *s->out_ws);
+    int nomem = !s->rank_done || !s->rank_failed || !s->rank_bytes || !s->send_ws ||
                 !s->last_seen || !s->left || !s->send_buf || !s->gone || !s->end_msg ||
                 !s->out_ws || ppx__pack_assign(s, ASSIGN_NOMORE, STOP_NOW, 0, &s->stop_msg);
-        for (int r = 0; r < s->size && s->send_ws && s->out_ws; r++) {
-            ppx_wire_send_init(&s->send_ws[r]);
-            ppx_wire_send_init(&s->out_ws[r]);
-        }
-        ppx_progress_init(&s->progress, cfg->progress,
-                          s->listing.n - (s->resume.done ? s->resume.images : 0));
+    for (int r = 0; r < s->size && s->send_ws && s->out_ws; r++) {
+        ppx_wire_send_init(&s->send_ws[r]);
+        ppx_wire_send_init(&s->out_ws[r]);
     }
-    ppx_err e;
-    ppx_err_clear(&e);
-    /* Failures here are agreed on below, so no rank waits for ever. */
-    int local_rc = nomem ? ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory") : 0;
-    /* A walked INPUT is read from its descriptor, never through a folder
-     * swapped for a link after the walk (by whoever reads: every rank with
-     * the paths transport, rank 0 with bytes). */
-    s->job.splits.n = 0;
-    for (int k = 0; k < PPX_JOB_SPLITS_MAX; k++)
-        s->job.splits.fd[k] = -1;
-    if (cfg->n_splits && !(cfg->transport_bytes && s->rank != 0)) {
-        /* Each split's folder, as INPUT's below: the folders the walk listed. */
+    ppx_progress_init(&s->progress, s->cfg->progress,
+                      s->listing.n - (s->resume.done ? s->resume.images : 0));
+    return nomem ? PPX_ENOMEM : 0;
+}
+
+/* Whether fd is the folder the walk listed (id): other ranks may see other
+ * device numbers of a shared file system, so only rank 0 compares. */
+static int same_folder(int fd, const ppx_file_id *id)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && (uint64_t)st.st_dev == id->dev && (uint64_t)st.st_ino == id->ino;
+}
+
+/* A walked INPUT is read from its descriptor, never through a folder
+ * swapped for a link after the walk (by whoever reads: every rank with the
+ * paths transport, rank 0 with bytes); so is each split's folder. 0, or a
+ * code with e set. */
+static int open_inputs(run_state *s, ppx_err *e)
+{
+    const ppx_run_config *cfg = s->cfg;
+    if (ppx__is_bytes_remote(s))
+        return 0;
+    if (cfg->n_splits) {
         s->job.splits.names = cfg->split_names;
-        for (int k = 0; k < cfg->n_splits && !local_rc; k++) {
+        for (int k = 0; k < cfg->n_splits; k++) {
             int fd = ppx_list_open_at(AT_FDCWD, cfg->split_paths[k], 1, 1);
-            struct stat st;
             if (fd < 0)
-                local_rc = ppx_err_set(&e, PPX_EIO, PPX_STAGE_INPUT, "cannot open split %s: %s",
-                                       cfg->split_paths[k], strerror(-fd));
-            else if (s->rank == 0 &&
-                     (fstat(fd, &st) != 0 || (uint64_t)st.st_dev != s->listing.split_ids[k].dev ||
-                      (uint64_t)st.st_ino != s->listing.split_ids[k].ino))
-                local_rc = ppx_err_set(&e, PPX_ECHANGED, PPX_STAGE_INPUT,
-                                       "split %s is not the folder that was listed (replaced "
-                                       "meanwhile)",
-                                       cfg->split_paths[k]);
-            if (fd >= 0)
-                s->job.splits.fd[s->job.splits.n++] = fd;
+                return ppx_err_set(e, PPX_EIO, PPX_STAGE_INPUT, "cannot open split %s: %s",
+                                   cfg->split_paths[k], strerror(-fd));
+            s->job.splits.fd[s->job.splits.n++] = fd;
+            if (s->rank == 0 && !same_folder(fd, &s->listing.split_ids[k]))
+                return ppx_err_set(e, PPX_ECHANGED, PPX_STAGE_INPUT,
+                                   "split %s is not the folder that was listed (replaced "
+                                   "meanwhile)",
+                                   cfg->split_paths[k]);
         }
-    } else if (!s->listing.is_list && !(cfg->transport_bytes && s->rank != 0)) {
-        s->in_root = ppx_list_open_at(AT_FDCWD, s->root, 1, 1);
-        struct stat st;
-        if (s->in_root < 0) {
-            local_rc = ppx_err_set(&e, PPX_EIO, PPX_STAGE_INPUT, "cannot open INPUT %s: %s",
-                                   s->root, strerror(-s->in_root));
-            s->in_root = -1;
-        } else if (s->rank == 0 && s->listing.root_id.ino &&
-                   (fstat(s->in_root, &st) != 0 || (uint64_t)st.st_dev != s->listing.root_id.dev ||
-                    (uint64_t)st.st_ino != s->listing.root_id.ino)) {
-            /* Reopened by its name: it must be the folder that was walked (other
-             * ranks may see other device numbers of a shared file system). */
-            local_rc = ppx_err_set(
-                &e, PPX_ECHANGED, PPX_STAGE_INPUT,
-                "INPUT %s is not the folder that was listed (replaced meanwhile)", s->root);
-        }
+        return 0;
     }
-    /* OUTDIR and the journal: opened by whoever writes the outputs. */
-    if (!local_rc && cfg->outdir && !(cfg->transport_bytes && s->rank != 0)) {
-        if (s->rank != 0) {
-            local_rc = ppx_outdir_open(&s->outdir, cfg->outdir, 0, &e);
-            if (!local_rc && (s->jdir = ppx_private_dir_open(s->outdir.fd, ".prepix", &e)) < 0)
-                local_rc = s->jdir;
-        }
-        if (!local_rc)
-            local_rc = ppx_journal_open(&s->journal, s->jdir, s->attempt, s->rank, &e);
-        s->journal_open = local_rc == 0;
+    if (s->listing.is_list)
+        return 0;
+    s->in_root = ppx_list_open_at(AT_FDCWD, s->root, 1, 1);
+    if (s->in_root < 0) {
+        int rc = ppx_err_set(e, PPX_EIO, PPX_STAGE_INPUT, "cannot open INPUT %s: %s", s->root,
+                             strerror(-s->in_root));
+        s->in_root = -1;
+        return rc;
     }
+    /* Reopened by its name: it must be the folder that was walked. */
+    if (s->rank == 0 && s->listing.root_id.ino && !same_folder(s->in_root, &s->listing.root_id))
+        return ppx_err_set(e, PPX_ECHANGED, PPX_STAGE_INPUT,
+                           "INPUT %s is not the folder that was listed (replaced meanwhile)",
+                           s->root);
+    return 0;
+}
+
+/* Companion trees (--with ROLE=DIR): read by the workers, beneath these
+ * descriptors; a role without DIR has archive members only. 0, or a code
+ * with e set. */
+static int open_companions(run_state *s, ppx_err *e)
+{
+    const ppx_run_config *cfg = s->cfg;
+    s->job.comp.spec = cfg->with;
+    for (int k = 0; k < cfg->n_with; k++) {
+        int fd = cfg->with[k].dir[0] ? ppx_list_open_at(AT_FDCWD, cfg->with[k].dir, 1, 1) : -1;
+        if (cfg->with[k].dir[0] && fd < 0)
+            return ppx_err_set(e, PPX_EIO, PPX_STAGE_INPUT, "cannot open --with %s=%s: %s",
+                               cfg->with[k].role, cfg->with[k].dir, strerror(-fd));
+        s->job.comp.root[s->job.comp.n++] = fd;
+    }
+    return 0;
+}
+
+/* OUTDIR and the journal: opened by whoever writes the outputs. */
+static int open_outputs(run_state *s, ppx_err *e)
+{
+    const ppx_run_config *cfg = s->cfg;
+    if (!cfg->outdir || ppx__is_bytes_remote(s))
+        return 0;
+    int rc = 0;
+    if (s->rank != 0) {
+        rc = ppx_outdir_open(&s->outdir, cfg->outdir, 0, e);
+        if (!rc && (s->jdir = ppx_private_dir_open(s->outdir.fd, ".prepix", e)) < 0)
+            rc = s->jdir;
+    }
+    if (!rc)
+        rc = ppx_journal_open(&s->journal, s->jdir, s->attempt, s->rank, e);
+    s->journal_open = rc == 0;
+    return rc;
+}
+
+/* The workers' job, from the run's configuration. 0, or PPX_EINVAL. */
+static int job_config(run_state *s, ppx_err *e)
+{
+    const ppx_run_config *cfg = s->cfg;
     s->job.pipeline = cfg->pipeline;
     s->job.out_format = cfg->out_format;
     ppx_encode_opts_default(&s->job.enc, cfg->out_format);
@@ -334,63 +366,102 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
     s->job.copy_mode = cfg->copy_mode;
     s->job.fingerprint = cfg->duplicates;
     s->job.sub = cfg->sub;
-    if (cfg->shard == PPX_SHARD_NPY && ppx_sched_npy_shape(cfg->pipeline, &s->job.npy) && !local_rc)
+    if (cfg->shard == PPX_SHARD_NPY && ppx_sched_npy_shape(cfg->pipeline, &s->job.npy))
         /* The CLI refuses such pipelines first: a caller of the library that did not. */
-        local_rc = ppx_err_set(&e, PPX_EINVAL, PPX_STAGE_JOB,
-                               "-f npy needs a pipeline that gives every image the same size");
-    if (!local_rc && pipe2(ppx__sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
-        ppx__sig_pipe[0] = ppx__sig_pipe[1] = -1;
-    if (!local_rc) {
-        /* Address-space limit: room for the decoded image and the pipeline's
-         * two scratch images at the pixel limit, plus the program. Not under
-         * AddressSanitizer, which reserves terabytes of shadow memory. */
-        uint64_t as = 0;
+        return ppx_err_set(e, PPX_EINVAL, PPX_STAGE_JOB,
+                           "-f npy needs a pipeline that gives every image the same size");
+    return 0;
+}
+
+/* The pool of workers. Address-space limit: room for the decoded image and
+ * the pipeline's two scratch images at the pixel limit, plus the program.
+ * Not under AddressSanitizer, which reserves terabytes of shadow memory. */
+static int start_pool(run_state *s, ppx_err *e)
+{
+    uint64_t as = 0;
 #if !defined(__SANITIZE_ADDRESS__)
-        as = cfg->limits.max_pixels * 4 * 2 * 3 + (1ULL << 30);
+    as = s->cfg->limits.max_pixels * 4 * 2 * 3 + (1ULL << 30);
 #endif
-        /* Workers keep INPUT and OUTDIR and close the rest: the signal
-         * pipe, the journal, the lock and MPI's descriptors are the rank's
-         * alone (a worker outliving its rank must not hold the OUTDIR lock). */
-        int keep[2 + PPX_JOB_SPLITS_MAX] = {s->in_root, s->outdir.fd};
-        for (int k = 0; k < s->job.splits.n; k++)
-            keep[2 + k] = s->job.splits.fd[k];
-        ppx_pool_config pc = {.workers = s->workers,
-                              .timeout_s = cfg->timeout_s,
-                              .as_limit = as,
-                              .work = ppx_job_worker(&s->job),
-                              .keep_fds = keep,
-                              .n_keep_fds = 2 + s->job.splits.n};
-        local_rc = ppx_pool_new(&pc, &s->pool, &e);
-    }
-    /* Agree before going on: one rank that cannot start stops everyone. The
-     * ranks come here together from the broadcast (a rank's own set-up is
-     * opening folders and starting its workers). */
+    /* Workers keep INPUT and OUTDIR and close the rest: the signal pipe, the
+     * journal, the lock and MPI's descriptors are the rank's alone (a worker
+     * outliving its rank must not hold the OUTDIR lock). */
+    int keep[2 + PPX_JOB_SPLITS_MAX + PPX_ROLES_MAX] = {s->in_root, s->outdir.fd};
+    for (int k = 0; k < s->job.splits.n; k++)
+        keep[2 + k] = s->job.splits.fd[k];
+    for (int k = 0; k < s->job.comp.n; k++)
+        keep[2 + s->job.splits.n + k] = s->job.comp.root[k];
+    ppx_pool_config pc = {.workers = s->workers,
+                          .timeout_s = s->cfg->timeout_s,
+                          .as_limit = as,
+                          .work = ppx_job_worker(&s->job),
+                          .keep_fds = keep,
+                          .n_keep_fds = 2 + s->job.splits.n + s->job.comp.n};
+    return ppx_pool_new(&pc, &s->pool, e);
+}
+
+/* This rank's own set-up, after rank 0's: 0, or a code with e set. */
+static int setup_rank(run_state *s, ppx_err *e)
+{
+    int rc = s->rank == 0 && alloc_rank0(s)
+                 ? ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory")
+                 : 0;
+    if (!rc)
+        rc = open_inputs(s, e);
+    if (!rc)
+        rc = open_companions(s, e);
+    if (!rc)
+        rc = open_outputs(s, e);
+    if (!rc)
+        rc = job_config(s, e);
+    if (!rc && pipe2(ppx__sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        ppx__sig_pipe[0] = ppx__sig_pipe[1] = -1;
+    if (!rc)
+        rc = start_pool(s, e);
+    return rc;
+}
+
+/* Agree before going on: one rank that cannot start stops everyone. The
+ * ranks come here together from the broadcast (a rank's own set-up is
+ * opening folders and starting its workers). 0 (go on), PPX_RUN_FATAL (this
+ * rank's message logged), or PPX_SCHED_ABORT / PPX_SCHED_STALLED. */
+static int agree_start(run_state *s, int local_rc, const ppx_err *e)
+{
     static int any_rc;
     any_rc = local_rc ? 1 : 0;
+    MPI_Request req;
+    int code;
     if (s->mpi && (code = setup_wait(
-                       s, MPI_Iallreduce(MPI_IN_PLACE, &any_rc, 1, MPI_INT, MPI_MAX, comm, &req),
-                       &req, limit, "the end of the set-up")))
-        goto out;
-    if (any_rc) {
-        if (local_rc)
-            fprintf(stderr, "prepix: rank %d: %s\n", s->rank, e.msg);
-        code = 1;
-        goto out;
-    }
+                       s, MPI_Iallreduce(MPI_IN_PLACE, &any_rc, 1, MPI_INT, MPI_MAX, s->comm, &req),
+                       &req, run_limit(s), "the end of the set-up")))
+        return code;
+    if (!any_rc)
+        return 0;
+    if (local_rc)
+        ppx_log_rank(PPX_LOG_ERR, s->rank, "%s", e->msg);
+    return PPX_RUN_FATAL;
+}
+
+/* The loop and the end, once every rank has started. */
+static int run_and_finish(run_state *s)
+{
     double t = ppx_wire_look(&s->watch);
     for (int r = 0; r < s->size && s->last_seen; r++)
         s->last_seen[r] = t;
     s->last_beat = s->req_sent = s->res_sent = s->heard0 = s->beats_sent = t;
     /* Once away longer than --rank-timeout, rank 0 trusts no wait (wire.h). */
     if (s->rank == 0)
-        s->watch.give_up_gap = limit;
+        s->watch.give_up_gap = run_limit(s);
     int loop_rc = ppx__run_loop(s);
     /* Idle workers exit at once; after a stop, the grace for images in
      * progress is spent already, so what still runs is killed promptly. */
     ppx_pool_free(&s->pool, s->stopping ? 0.5 : 5.0);
-    code = loop_rc ? loop_rc : s->silent || s->self_gap > 0 ? ppx__finish_alone(s) : ppx__finish(s);
+    return loop_rc ? loop_rc : s->silent || s->self_gap > 0 ? ppx__finish_alone(s) : ppx__finish(s);
+}
 
-out:
+/* What every rank holds: descriptors, the lock (released last), the listing
+ * and its results. */
+static void close_rank(run_state *s)
+{
     ppx_pool_free(&s->pool, 0);
     if (s->journal_open)
         ppx_journal_close(&s->journal);
@@ -418,6 +489,10 @@ out:
     ppx_dircache_destroy(&s->out_dirs);
     if (s->in_root >= 0)
         close(s->in_root);
+    for (int k = 0; k < s->job.comp.n; k++)
+        if (s->job.comp.root[k] >= 0)
+            close(s->job.comp.root[k]);
+    s->job.comp.n = 0;
     for (int k = 0; k < s->job.splits.n; k++)
         close(s->job.splits.fd[k]);
     if (s->jdir >= 0)
@@ -432,12 +507,17 @@ out:
     ppx_resume_state_destroy(&s->resume);
     ppx_listing_destroy(&s->listing);
     free(s->prefail);
+}
+
+/* The buffers and requests of messages, and s itself; unless a send or
+ * receive was given up (a rank fell silent): MPI may still read or write
+ * them (in s, the send and result buffers, the request arrays) until the job
+ * ends by MPI_Abort, which comes next (the CLI), so they are left
+ * allocated. */
+static void free_wire(run_state *s)
+{
     if (s->abandoned)
-        /* A send or receive was given up (a rank fell silent): MPI may still
-         * read or write its buffers (in s, the send and result buffers, the
-         * request arrays) until the job ends by MPI_Abort, which comes next
-         * (the CLI): they are left allocated. */
-        return code;
+        return;
     if (s->send_buf)
         for (int r = 0; r < s->size; r++)
             ppx_buf_destroy(&s->send_buf[r]);
@@ -458,5 +538,36 @@ out:
     ppx_buf_destroy(&s->scratch);
     ppx_buf_destroy(&s->res_buf);
     free(s);
-    return code;
+}
+
+int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
+{
+    run_state *s = state_new(cfg, comm);
+    if (!s) {
+        ppx_log(PPX_LOG_ERR, "out of memory");
+        return PPX_RUN_FATAL;
+    }
+    if (s->mpi && (MPI_CHECK(s, MPI_Comm_rank(comm, &s->rank)) ||
+                   MPI_CHECK(s, MPI_Comm_size(comm, &s->size)))) {
+        free(s);
+        return PPX_SCHED_ABORT;
+    }
+    double limit = run_limit(s);
+    s->beat_s = limit > 0 && limit / 4 < BEAT_S ? limit / 4 : BEAT_S;
+    int outcome = 0;
+    int code = setup_collective(s, &outcome);
+    if (!code && !outcome && cfg->dry_run && s->rank == 0)
+        ppx__dry_run_list(s);
+    if (!code && !outcome && !cfg->dry_run) {
+        ppx_err e;
+        ppx_err_clear(&e);
+        /* Failures here are agreed on, so no rank waits for ever. */
+        int local_rc = setup_rank(s, &e);
+        code = agree_start(s, local_rc, &e);
+        if (!code)
+            code = run_and_finish(s);
+    }
+    close_rank(s);
+    free_wire(s);
+    return code ? code : outcome;
 }

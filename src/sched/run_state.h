@@ -26,6 +26,7 @@
 #include "prepix/sched.h"
 #include "sched/journal.h"
 #include "sched/listing.h"
+#include "sched/plan.h"
 #include "sched/progress.h"
 #include "sched/shards.h"
 #include "sched/wire.h"
@@ -52,10 +53,6 @@ enum {
  * never taken for silence. */
 #define BEAT_S 2.0
 enum { REQ_STOPPING = 1, REQ_FATAL = 2 };
-enum { ASSIGN_CHUNK = 1, ASSIGN_NOMORE = 2 };
-/* The stop word of an assignment: go on, stop now (a signal, a fatal error),
- * or finish the chunks already started first (--max-failures). */
-enum { STOP_NONE = 0, STOP_NOW = 1, STOP_DRAIN = 2 };
 /* Chunks a rank keeps queued beyond those its workers are on: one hides the
  * latency of a request (milliseconds); more only lengthens the tail, when
  * one rank still holds queued chunks while the others have nothing left. */
@@ -72,50 +69,6 @@ enum { STOP_NONE = 0, STOP_NOW = 1, STOP_DRAIN = 2 };
  * descriptor to wait on). docs/scheduling.md gives the measurements. */
 #define SPIN_S 0.002
 #define IDLE_WAIT_MS 2
-
-typedef struct chunk {
-    uint64_t id, first, count;
-    uint64_t next;      /* next image (0..count) to hand to a worker */
-    uint64_t remaining; /* images whose result has not come back */
-    ppx_buf keys;       /* NUL-terminated keys, back to back */
-    uint64_t *key_off;
-    uint32_t *prefail; /* why rank 0 knows this image fails before any work (PREFAIL_*) */
-    int64_t *label;    /* shards: each image's class label */
-    ppx_span *span;    /* archive members: where each image's bytes are (arc_len 0: a file) */
-    /* tar shards from archive input: the samples' other members, records of
-     * (image index in the chunk, offset, size, extension length, extension) */
-    ppx_buf sides;
-    /* bytes transport, on a rank other than 0: the assignment as received
-     * (ppx__unpack_assign keeps it rather than copying), where each image's
-     * bytes are; or the error rank 0 met reading it, in in_errs */
-    ppx_buf inputs, in_errs;
-    uint64_t *in_off, *in_len;
-    int32_t *in_code;
-    uint32_t *in_mode; /* the st_mode rank 0 saw reading it (--copy-mode) */
-    /* finished images: records of (index, label, format, length, bytes,
-     * input width and height, mode, image statistics), written and counted
-     * where the outputs are written (ppx__write_outputs) */
-    ppx_buf outputs;
-    ppx_stats stats;
-    ppx_failures fails;
-    ppx_prints prints; /* fingerprints of its images counted ok */
-    struct chunk *next_in_queue;
-} chunk;
-
-/* Images rank 0 knows to fail before any work. The reason travels with the
- * chunk as a u32 (the kind, and for walk errors errno << 8); the message is
- * made where the failure is recorded, so every rank words it the same. */
-enum {
-    PREFAIL_NONE,
-    PREFAIL_COLLIDE,
-    PREFAIL_TWICE,
-    PREFAIL_UNSAFE,
-    PREFAIL_TOOLONG,
-    PREFAIL_WALK,
-    PREFAIL_ARCHIVE,     /* PPX_TAR_* << 8 */
-    PREFAIL_SAME_MEMBER, /* an archive holds two members of one name (tar allows it) */
-    PREFAIL_ARC_OPEN     /* an archive the walk met could not be opened: errno << 8 */
-};
 
 /* Phases of the loop, for PPX_SCHED_TIMING: getting and serving work,
  * waiting in poll (results excluded), handling workers' results, feeding
@@ -135,7 +88,7 @@ typedef struct {
     uint32_t *prefail;   /* per listed image: PREFAIL_* | errno << 8, 0 for most */
     ppx_classes classes; /* shards: labels */
     int attempt;
-    char root[4096]; /* INPUT folder, or the @LIST's folder */
+    char root[PPX_PATH_MAX]; /* INPUT folder, or the @LIST's folder */
 
     /* chunks this rank holds, in order */
     chunk *queue_head, *queue_tail;
@@ -268,10 +221,7 @@ double ppx__peer_limit(const run_state *s);
 const char *ppx__signal_name(int sig);
 void ppx__set_fatal(run_state *s, const ppx_err *e);
 /* chunk.c */
-void ppx__chunk_free(chunk *c);
-chunk *ppx__chunk_new(uint64_t id, uint64_t first, uint64_t count);
 void ppx__prefail_result(uint32_t why, ppx_result *r);
-const char *ppx__chunk_key(const chunk *c, uint64_t i);
 void ppx__enqueue(run_state *s, chunk *c);
 void ppx__drop_unstarted(run_state *s);
 PPX_MUST_USE int ppx__unstarted(const run_state *s);
@@ -286,11 +236,6 @@ PPX_MUST_USE int ppx__image_path(const run_state *s, const char *key, uint32_t a
 int64_t ppx__take_chunk_id(run_state *s);
 chunk *ppx__make_local_chunk(run_state *s, uint64_t id);
 PPX_MUST_USE int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b);
-/* The chunk of an assignment received in msg (its kind and stop word in
- * *kind, *stop), or NULL (no chunk, or malformed). With the bytes transport
- * the chunk takes msg's buffer as its images' bytes (no copy: a rank holds a
- * chunk's bytes once) and msg is left empty. */
-chunk *ppx__unpack_assign(ppx_buf *msg, int bytes, int *kind, int *stop);
 /* results.c: commits the records of the chunks finished since the last
  * commit, after one sync of their outputs, once the oldest has waited
  * JOURNAL_GROUP_S or at once when now (the loop is idle, or ending). */
@@ -353,7 +298,7 @@ typedef struct {
     ppx_leak_match *matches; /* owned: their matches */
     ppx_dup_shown shown[PPX_THUMB_GROUPS];
     char **thumbs; /* owned: data: URIs of the members shown, per position in prints */
-    char list_path[4096];
+    char list_path[PPX_PATH_MAX];
     ppx_err err;
 } dups_end;
 /* Sorts prints by index (dropping a repeated index), finds the groups at

@@ -3,9 +3,9 @@
 #include "sched/run_state.h"
 
 #include <errno.h>
-#include <fcntl.h>
+
 #include <limits.h>
-#include <poll.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,17 +13,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "prepix/io.h"
-#include "prepix/json.h"
 #include "prepix/buf.h"
+#include "prepix/log.h"
 
 static int path_inside(const char *outdir, const char *input)
 {
-    char a[4096], b[4096];
+    char a[PPX_PATH_MAX], b[PPX_PATH_MAX];
     if (!realpath(input, a))
         return 0;
     /* OUTDIR may not exist yet: resolve its nearest existing ancestor. */
-    char probe[4096], rest[4096] = "";
+    char probe[PPX_PATH_MAX], rest[PPX_PATH_MAX] = "";
     snprintf(probe, sizeof probe, "%s", outdir);
     while (!realpath(probe, b)) {
         char *slash = strrchr(probe, '/');
@@ -41,7 +40,7 @@ static int path_inside(const char *outdir, const char *input)
         }
         *slash = '\0';
     }
-    char full[8192];
+    char full[2 * PPX_PATH_MAX];
     snprintf(full, sizeof full, "%s%s", strcmp(b, "/") == 0 ? "" : b, rest);
     size_t la = strlen(a);
     return strncmp(full, a, la) == 0 && (full[la] == '\0' || full[la] == '/');
@@ -64,6 +63,78 @@ static int input_inside_outdir(const char *outdir, const char *input)
     if (lo == 1) /* OUTDIR is / */
         return 1;
     return strncmp(in, o, lo) == 0 && in[lo] == '/';
+}
+
+/* The companion trees (--with) are inputs: each must be a folder, OUTDIR
+ * must not lie in one, nor one in OUTDIR. 0, or 1 after saying why. */
+static int check_companion_dirs(const ppx_run_config *cfg)
+{
+    for (int k = 0; k < cfg->n_with; k++) {
+        const char *d = cfg->with[k].dir;
+        struct stat st;
+        if (!d[0])
+            continue; /* archive members only */
+        if (stat(d, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            ppx_log(PPX_LOG_ERR, "--with %s=%s: not a folder", cfg->with[k].role, d);
+            return PPX_EUSAGE;
+        }
+        if (cfg->outdir && (path_inside(cfg->outdir, d) || input_inside_outdir(cfg->outdir, d))) {
+            ppx_log(PPX_LOG_ERR,
+                    "--with %s=%s and OUTDIR %s overlap, where outputs could replace "
+                    "inputs; choose another folder",
+                    cfg->with[k].role, d, cfg->outdir);
+            return PPX_EUSAGE;
+        }
+    }
+    return 0;
+}
+
+/* A role without a folder needs archive input. Per-image outputs of
+ * companions go to OUTDIR/ROLE/: an input folder of that name at the top of
+ * INPUT would write its own outputs there too, and which one stays would
+ * depend on timing. 0, or PPX_EUSAGE (exit 2, before any work) with the message logged. */
+static int role_folder_clash(const ppx_listing *l, const ppx_run_config *cfg)
+{
+    for (int k = 0; k < cfg->n_with && !l->archives; k++)
+        if (!cfg->with[k].dir[0]) {
+            ppx_log(PPX_LOG_ERR,
+                    "--with %s names no folder (ROLE=DIR), and INPUT holds no archive "
+                    "whose members could be its companions",
+                    cfg->with[k].role);
+            return PPX_EUSAGE;
+        }
+    if (cfg->shard || !cfg->n_with)
+        return 0;
+    for (size_t i = 0; i < l->n; i++) {
+        const char *key = ppx_listing_key(l, i);
+        while (key[0] == '/')
+            key++;
+        for (int k = 0; k < cfg->n_with; k++) {
+            size_t n = strlen(cfg->with[k].role);
+            if (strncmp(key, cfg->with[k].role, n) == 0 && key[n] == '/') {
+                ppx_log(PPX_LOG_ERR,
+                        "--with %s: INPUT has a folder %s (%s), where the companions' "
+                        "outputs go (OUTDIR/%s/); name the role otherwise",
+                        cfg->with[k].role, cfg->with[k].role, key, cfg->with[k].role);
+                return PPX_EUSAGE;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Companion members of archives that no --with role claims are left out:
+ * counted in skipped, and the report says so. */
+static void count_stray_companions(ppx_listing *l, const ppx_run_config *cfg)
+{
+    for (size_t i = 0; i < l->n_sides; i++) {
+        const char *ext = (const char *)l->side_names.data + l->sides[i].ext;
+        if (!l->sides[i].companion || ppx_listing_companion_role(cfg, ext) >= 0)
+            continue;
+        l->skipped++;
+        if (l->stray_companions++ == 0)
+            snprintf(l->stray_companion_first, sizeof l->stray_companion_first, "%s", ext);
+    }
 }
 
 /* An entry that has an output name, in the sort of ppx__mark_collisions. */
@@ -168,12 +239,7 @@ static int check_outputs(run_state *s)
     s->prefail = calloc(n ? n : 1, sizeof *s->prefail);
     if (!s->prefail)
         return PPX_ENOMEM;
-    for (size_t k = 0; k < s->listing.n_walk_errors; k++) {
-        const ppx_walk_error *w = &s->listing.walk_errors[k];
-        s->prefail[w->index] = w->problem   ? PREFAIL_ARCHIVE | (uint32_t)w->problem << 8
-                               : w->archive ? PREFAIL_ARC_OPEN | (uint32_t)w->errno_value << 8
-                                            : PREFAIL_WALK | (uint32_t)w->errno_value << 8;
-    }
+    ppx__plan_mark_walk_errors(&s->listing, s->prefail);
     if (!s->cfg->outdir || s->cfg->shard)
         return 0;
     return ppx__mark_collisions(&s->listing, s->cfg->out_format, &ppx__stop_signal, s->prefail,
@@ -191,7 +257,7 @@ static int list_into_outdir(const run_state *s)
         return 0;
     size_t lo = strlen(out);
     if (realpath(s->root, dir) && strcmp(dir, out) == 0) {
-        fprintf(stderr, "prepix: OUTDIR %s is the folder of the list; choose another folder\n",
+        ppx_log(PPX_LOG_ERR, "OUTDIR %s is the folder of the list; choose another folder",
                 s->cfg->outdir);
         return 1;
     }
@@ -225,9 +291,9 @@ static int list_into_outdir(const run_state *s)
         if (real_last[0] && strncmp(real, out, lo) == 0 && (real[lo] == '/' || real[lo] == '\0')) {
             char shown[PPX_ERR_PATH_MAX * 4];
             ppx_escape_name(shown, sizeof shown, path);
-            fprintf(stderr,
-                    "prepix: the list names %s, inside OUTDIR %s: its output could replace it; "
-                    "choose another OUTDIR\n",
+            ppx_log(PPX_LOG_ERR,
+                    "the list names %s, inside OUTDIR %s: its output could replace it; choose "
+                    "another OUTDIR",
                     shown, s->cfg->outdir);
             return 1;
         }
@@ -247,22 +313,21 @@ const char *ppx__format_name(const ppx_run_config *cfg)
 /* One run at a time per OUTDIR: an flock on .prepix/lock, held by rank 0
  * until it exits (the lock dies with the process, so a killed run never
  * leaves it behind). The holder writes "pid host" into it for the message
- * of the next one. 0, or an exit code with the message printed. */
+ * of the next one. 0, PPX_EUSAGE (another run holds it) or PPX_EIO, with
+ * the message logged. */
 static int take_lock(run_state *s)
 {
     s->lock_fd = ppx_private_file_open(s->jdir, "lock", PPX_PRIVATE_LOCK);
     struct stat st;
     if (s->lock_fd < 0 || fstat(s->lock_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        fprintf(stderr, "prepix: cannot open %s/.prepix/lock: %s\n", s->cfg->outdir,
+        ppx_log(PPX_LOG_ERR, "cannot open %s/.prepix/lock: %s", s->cfg->outdir,
                 s->lock_fd < 0 ? strerror(-s->lock_fd) : "not a regular file");
-        return 1;
+        return PPX_EIO;
     }
     if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         if (errno != EWOULDBLOCK) {
             /* A file system without flock: say so, and go on unprotected. */
-            fprintf(stderr,
-                    "prepix: warning: cannot lock %s (%s): make sure no other run "
-                    "uses it\n",
+            ppx_log(PPX_LOG_WARN, "cannot lock %s (%s): make sure no other run uses it",
                     s->cfg->outdir, strerror(errno));
             return 0;
         }
@@ -275,17 +340,17 @@ static int take_lock(run_state *s)
         sscanf(holder, "%ld %63s", &pid, host);
         char shown[256];
         ppx_escape_name(shown, sizeof shown, host);
-        fprintf(stderr,
-                "prepix: OUTDIR %s is in use by another prepix run (pid %ld on host %s); one run "
-                "at a time per OUTDIR\n",
+        ppx_log(PPX_LOG_ERR,
+                "OUTDIR %s is in use by another prepix run (pid %ld on host %s); one run at a time "
+                "per OUTDIR",
                 s->cfg->outdir, pid, shown);
-        return 2;
+        return PPX_EUSAGE;
     }
     char me[128], host[64] = "?";
     gethostname(host, sizeof host - 1);
     int n = snprintf(me, sizeof me, "%ld %s\n", (long)getpid(), host);
     if (ftruncate(s->lock_fd, 0) != 0 || pwrite(s->lock_fd, me, (size_t)n, 0) != n)
-        fprintf(stderr, "prepix: warning: cannot write the lock's holder: %s\n", strerror(errno));
+        ppx_log(PPX_LOG_WARN, "cannot write the lock's holder: %s", strerror(errno));
     return 0;
 }
 
@@ -310,51 +375,54 @@ static int open_outdir(run_state *s, int create, ppx_err *e)
  * checked: the run ends before it writes anything, so no journal or report
  * claims any part of it, with the exit code of every stop (4). Listing a
  * large input takes seconds to minutes, and a job's time limit does not wait
- * for it. */
+ * for it. PPX_ECANCELED. */
 static int stopped_before_work(const run_state *s)
 {
-    fprintf(stderr,
-            "prepix: %s received while listing the input (%zu entries listed): stopped before any "
-            "work; nothing written\n",
+    ppx_log(PPX_LOG_ERR,
+            "%s received while listing the input (%zu entries listed): stopped before any work; "
+            "nothing written",
             ppx__signal_name(ppx__stop_signal), s->listing.n);
-    return 4;
+    return PPX_ECANCELED;
 }
 
-/* --shards k: shards of ceil(n / k) images, k of them; where that leaves
- * fewer than k (few images: 20 in shards of 3 make 7), shards of
- * floor(n / k), so that a DataLoader's k workers all get one. A function of
- * the listing alone, so a resume finds the same size. */
-static uint64_t shards_size(uint64_t n, uint64_t k)
+/* A failure of set-up that is no refusal and no stop (ppx__plan_setup_outcome
+ * maps those): the run cannot go on. */
+static int fatal_code(int rc)
 {
-    uint64_t up = (n + k - 1) / k;
-    if (up <= 1)
-        return 1;
-    return (n + up - 1) / up < k ? n / k : up;
+    return rc == PPX_EUSAGE || rc == PPX_ECANCELED || rc >= 0 ? PPX_EIO : rc;
 }
 
-/* Lists the input, checks OUTDIR and the journal. Returns 0 or an exit code. */
-int ppx__setup_rank0(run_state *s, uint64_t total_workers)
+/* OUTDIR is no INPUT (nor inside one), and no INPUT folder lies in OUTDIR:
+ * 0, or PPX_EUSAGE with the message logged. */
+static int check_in_out(const ppx_run_config *cfg)
+{
+    /* Each split's folder is an INPUT of its own. */
+    int n_in = cfg->n_splits ? cfg->n_splits : 1;
+    for (int k = 0; k < n_in && cfg->outdir; k++) {
+        const char *in = cfg->n_splits ? cfg->split_paths[k] : cfg->input;
+        if (in[0] != '@' && path_inside(cfg->outdir, in)) {
+            ppx_log(PPX_LOG_ERR, "OUTDIR %s is INPUT or lies inside it; choose another folder",
+                    cfg->outdir);
+            return PPX_EUSAGE;
+        }
+        if (in[0] != '@' && input_inside_outdir(cfg->outdir, in)) {
+            ppx_log(PPX_LOG_ERR,
+                    "INPUT %s lies inside OUTDIR %s, where outputs could replace inputs; "
+                    "choose another folder",
+                    in, cfg->outdir);
+            return PPX_EUSAGE;
+        }
+    }
+    return check_companion_dirs(cfg);
+}
+
+/* The listing, --exclude applied, the entries that fail before any work
+ * marked, the classes of shards. 0, or a code with the message logged. */
+static int list_input(run_state *s)
 {
     const ppx_run_config *cfg = s->cfg;
     ppx_err e;
     ppx_err_clear(&e);
-    /* Each split's folder is an INPUT of its own. */
-    int n_in = cfg->n_splits ? cfg->n_splits : 1;
-    for (int k = 0; k < n_in; k++) {
-        const char *in = cfg->n_splits ? cfg->split_paths[k] : cfg->input;
-        if (cfg->outdir && in[0] != '@' && path_inside(cfg->outdir, in)) {
-            fprintf(stderr, "prepix: OUTDIR %s is INPUT or lies inside it; choose another folder\n",
-                    cfg->outdir);
-            return 2;
-        }
-        if (cfg->outdir && in[0] != '@' && input_inside_outdir(cfg->outdir, in)) {
-            fprintf(stderr,
-                    "prepix: INPUT %s lies inside OUTDIR %s, where outputs could replace inputs; "
-                    "choose another folder\n",
-                    in, cfg->outdir);
-            return 2;
-        }
-    }
     int rc = cfg->n_splits ? ppx_listing_build_splits(cfg->split_names, cfg->split_paths,
                                                       cfg->n_splits, cfg->follow_symlinks,
                                                       &ppx__stop_signal, &s->listing, &e)
@@ -363,13 +431,16 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
     if (rc == PPX_ECANCELED)
         return stopped_before_work(s);
     if (rc) {
-        fprintf(stderr, "prepix: %s\n", e.msg);
-        return rc == PPX_ENOENT || rc == PPX_EUSAGE ? 2 : 1;
+        ppx_log(PPX_LOG_ERR, "%s", e.msg);
+        return rc == PPX_ENOENT || rc == PPX_EUSAGE ? PPX_EUSAGE : fatal_code(rc);
     }
+    count_stray_companions(&s->listing, cfg);
+    if ((rc = role_folder_clash(&s->listing, cfg)) != 0)
+        return rc;
     snprintf(s->root, sizeof s->root, "%s", s->listing.root);
     if (cfg->exclude && (rc = ppx__apply_exclude(s, &e)) != 0) {
-        fprintf(stderr, "prepix: %s\n", e.msg);
-        return rc == PPX_EUSAGE ? 2 : 1;
+        ppx_log(PPX_LOG_ERR, "%s", e.msg);
+        return rc == PPX_EUSAGE ? PPX_EUSAGE : fatal_code(rc);
     }
     if (ppx_sub_active(&cfg->sub)) {
         rc = ppx_listing_expand(&s->listing, &cfg->sub, &cfg->limits, cfg->split_names,
@@ -377,152 +448,197 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
         if (rc == PPX_ECANCELED)
             return stopped_before_work(s);
         if (rc) {
-            fprintf(stderr, "prepix: %s\n", e.msg);
-            return 1;
+            ppx_log(PPX_LOG_ERR, "%s", e.msg);
+            return fatal_code(rc);
         }
     }
     if (cfg->outdir && s->listing.is_list && list_into_outdir(s))
-        return 2;
+        return PPX_EUSAGE;
     rc = ppx__stop_signal ? PPX_ECANCELED : check_outputs(s);
     if (rc == PPX_ECANCELED || ppx__stop_signal)
         return stopped_before_work(s);
     if (rc || (cfg->shard && ppx_classes_build(&s->classes, &s->listing))) {
-        fprintf(stderr, "prepix: out of memory\n");
-        return 1;
+        ppx_log(PPX_LOG_ERR, "out of memory");
+        return PPX_ENOMEM;
     }
+    return 0;
+}
 
-    uint64_t asked = cfg->chunk_size;
-    if (cfg->shards)
-        asked = shards_size(s->listing.n, cfg->shards);
-    ppx_run_identity prev, now;
-    int have_prev = 0;
-    if (cfg->outdir) {
-        /* An earlier run refused without --resume writes nothing: look
-         * before creating anything. */
-        rc = open_outdir(s, 0, &e);
-        if (!rc && s->jdir >= 0)
-            have_prev = ppx_journal_read_identity(s->jdir, &prev, &e);
-        if (rc || have_prev < 0) {
-            fprintf(stderr, "prepix: %s/.prepix: %s\n", cfg->outdir, e.msg);
-            return rc == PPX_EUNSAFE ? 2 : 1; /* not ours: refused before any work */
-        }
-        if (have_prev && !cfg->resume && !cfg->dry_run) {
-            /* Say whether --resume would be taken, so the advice is true. */
-            uint64_t cs = asked ? asked : ppx_identity_chunk_size(&prev);
-            char diff[8192];
-            ppx_identity_make(&now, ppx_pipeline_canonical(cfg->pipeline), ppx__format_name(cfg),
-                              cfg->quality, cfg->seed, cfg->limits.max_pixels, s->listing.hash,
-                              s->listing.n, cs ? cs : 1);
-            if (ppx_identity_diff(&prev, &now, diff, sizeof diff))
-                fprintf(stderr,
-                        "prepix: %s holds an earlier prepix run of another job (%s), which "
-                        "--resume cannot finish: to start over, remove %s (or choose an empty "
-                        "OUTDIR)\n",
-                        cfg->outdir, diff, cfg->outdir);
-            else
-                fprintf(stderr,
-                        "prepix: %s holds an earlier prepix run (%s/.prepix); pass --resume to "
-                        "finish it, or choose an empty OUTDIR\n",
-                        cfg->outdir, cfg->outdir);
-            return 2;
-        }
+/* The identity of this run, of chunks of chunk_size. */
+static void identity_now(const run_state *s, uint64_t chunk_size, ppx_run_identity *now)
+{
+    const ppx_run_config *cfg = s->cfg;
+    ppx_identity_make(now, ppx_pipeline_canonical(cfg->pipeline), ppx__format_name(cfg),
+                      cfg->quality, cfg->seed, cfg->limits.max_pixels, s->listing.hash,
+                      s->listing.n, chunk_size);
+}
+
+/* The first look at OUTDIR, before anything is created there: an earlier
+ * run's identity into *prev (*have_prev 1), refused without --resume. 0, or
+ * a code with the message logged. */
+static int first_look(run_state *s, uint64_t asked, ppx_run_identity *prev, int *have_prev)
+{
+    const ppx_run_config *cfg = s->cfg;
+    ppx_err e;
+    ppx_err_clear(&e);
+    *have_prev = 0;
+    if (!cfg->outdir)
+        return 0;
+    int rc = open_outdir(s, 0, &e);
+    if (!rc && s->jdir >= 0)
+        *have_prev = ppx_journal_read_identity(s->jdir, prev, &e);
+    if (rc || *have_prev < 0) {
+        ppx_log(PPX_LOG_ERR, "%s/.prepix: %s", cfg->outdir, e.msg);
+        /* not ours: refused before any work */
+        return rc == PPX_EUNSAFE ? PPX_EUSAGE : fatal_code(rc ? rc : *have_prev);
     }
-    if (have_prev && cfg->resume) {
-        s->chunk_size = ppx_identity_chunk_size(&prev);
+    if (!*have_prev || cfg->resume || cfg->dry_run)
+        return 0;
+    /* Say whether --resume would be taken, so the advice is true. */
+    uint64_t cs = asked ? asked : ppx_identity_chunk_size(prev);
+    char diff[8192];
+    ppx_run_identity now;
+    identity_now(s, cs ? cs : 1, &now);
+    if (ppx_identity_diff(prev, &now, diff, sizeof diff))
+        ppx_log(PPX_LOG_ERR,
+                "%s holds an earlier prepix run of another job (%s), which --resume cannot "
+                "finish: to start over, remove %s (or choose an empty OUTDIR)",
+                cfg->outdir, diff, cfg->outdir);
+    else
+        ppx_log(PPX_LOG_ERR,
+                "%s holds an earlier prepix run (%s/.prepix); pass --resume to finish it, or "
+                "choose an empty OUTDIR",
+                cfg->outdir, cfg->outdir);
+    return PPX_EUSAGE;
+}
+
+/* s->chunk_size and s->n_chunks: the journal's with --resume (which must be
+ * the one asked for, if any), else the one asked for, else one that gives
+ * every worker of the job about 32 chunks. 0, or PPX_EUSAGE logged. */
+static int choose_chunks(run_state *s, uint64_t asked, const ppx_run_identity *prev,
+                         uint64_t total_workers)
+{
+    const ppx_run_config *cfg = s->cfg;
+    if (prev) {
+        s->chunk_size = ppx_identity_chunk_size(prev);
         if (s->chunk_size == 0 || s->chunk_size > 1000000) {
-            fprintf(stderr,
-                    "prepix: %s/.prepix/run holds a chunk size of %llu, out of range: it was not "
-                    "written by prepix; to start over, remove %s\n",
+            ppx_log(PPX_LOG_ERR,
+                    "%s/.prepix/run holds a chunk size of %llu, out of range: it was not written "
+                    "by prepix; to start over, remove %s",
                     cfg->outdir, (unsigned long long)s->chunk_size, cfg->outdir);
-            return 2;
+            return PPX_EUSAGE;
         }
         if (asked && asked != s->chunk_size) {
-            fprintf(stderr, "prepix: --resume: chunk size %llu differs from the journal's %llu\n",
+            ppx_log(PPX_LOG_ERR, "--resume: chunk size %llu differs from the journal's %llu",
                     (unsigned long long)asked, (unsigned long long)s->chunk_size);
-            return 2;
+            return PPX_EUSAGE;
         }
     } else if (asked) {
         s->chunk_size = asked;
     } else {
-        /* About 32 chunks per worker of the job: the last chunks end the job
-         * unevenly (one rank still busy while the others have nothing), and
-         * that tail is about one chunk long; a chunk costs only a request
-         * and a journal record. At most 256 images, so a lost chunk costs
-         * little. */
-        uint64_t per = 32 * (total_workers ? total_workers : 1);
-        s->chunk_size = (s->listing.n + per - 1) / per;
-        if (s->chunk_size < 1)
-            s->chunk_size = 1;
-        if (s->chunk_size > 256)
-            s->chunk_size = 256;
+        s->chunk_size = ppx__plan_auto_chunk_size(s->listing.n, total_workers);
     }
     if (s->chunk_size == 0)
         s->chunk_size = 1;
-    s->n_chunks = (s->listing.n + s->chunk_size - 1) / s->chunk_size;
-    ppx_identity_make(&now, ppx_pipeline_canonical(cfg->pipeline), ppx__format_name(cfg),
-                      cfg->quality, cfg->seed, cfg->limits.max_pixels, s->listing.hash,
-                      s->listing.n, s->chunk_size);
+    s->n_chunks = ppx__plan_n_chunks(s->listing.n, s->chunk_size);
+    ppx_log(PPX_LOG_DBG, "%zu images in %llu chunks of %llu", s->listing.n,
+            (unsigned long long)s->n_chunks, (unsigned long long)s->chunk_size);
+    return 0;
+}
+
+/* What the journal says of earlier attempts, said once. */
+static void say_resumed(const run_state *s, uint64_t swept)
+{
+    if (swept)
+        ppx_log(PPX_LOG_INFO, "removed %llu temporary files an earlier attempt left",
+                (unsigned long long)swept);
+    if (s->resume.ignored)
+        ppx_log(PPX_LOG_WARN, "%llu damaged journal records ignored: their chunks are redone",
+                (unsigned long long)s->resume.ignored);
+    if (s->resume.duplicates)
+        ppx_log(PPX_LOG_WARN, "the journal holds %llu chunks twice",
+                (unsigned long long)s->resume.duplicates);
+    if (s->resume.chunks)
+        ppx_log(PPX_LOG_INFO, "resuming: %llu of %llu chunks (%llu images) already done",
+                (unsigned long long)s->resume.chunks, (unsigned long long)s->n_chunks,
+                (unsigned long long)s->resume.images);
+}
+
+/* OUTDIR made and locked, the run's identity written (or the earlier one
+ * read again under the lock), the journal of earlier attempts loaded. 0, or
+ * a code with the message logged. */
+static int open_journal(run_state *s, const ppx_run_identity *now)
+{
+    const ppx_run_config *cfg = s->cfg;
+    ppx_err e;
+    ppx_err_clear(&e);
+    if (s->jdir >= 0)
+        close(s->jdir);
+    s->jdir = -1;
+    ppx_outdir_close(&s->outdir);
+    int rc = open_outdir(s, 1, &e);
+    if (rc) {
+        ppx_log(PPX_LOG_ERR, "%s", e.msg);
+        return rc == PPX_EUNSAFE ? PPX_EUSAGE : fatal_code(rc);
+    }
+    if ((rc = take_lock(s)) != 0)
+        return rc;
+    /* Under the lock, read the identity again: another run may have
+     * started and stopped between the first look and the lock. */
+    ppx_run_identity prev;
+    int have_prev = ppx_journal_read_identity(s->jdir, &prev, &e);
+    if (have_prev < 0 || (have_prev && !cfg->resume)) {
+        ppx_log(PPX_LOG_ERR, "%s",
+                have_prev < 0 ? e.msg : "another run wrote OUTDIR meanwhile: pass --resume");
+        return have_prev < 0 ? fatal_code(have_prev) : PPX_EUSAGE;
+    }
+    rc = have_prev ? 0 : ppx_journal_write_identity(s->jdir, now, &e);
+    if (!rc)
+        rc = ppx_journal_load(s->jdir, s->n_chunks, &s->resume, &e);
+    if (rc) {
+        ppx_log(PPX_LOG_ERR, "%s", e.msg);
+        return rc == PPX_EUSAGE ? PPX_EUSAGE : fatal_code(rc);
+    }
+    s->attempt = s->resume.next_attempt;
+    /* Temporary files of workers killed mid-write in an earlier attempt. */
+    say_resumed(s, have_prev ? ppx_sweep_temps(s->outdir.fd) : 0);
+    return 0;
+}
+
+/* Lists the input, checks OUTDIR and the journal. 0; PPX_EUSAGE when the run
+ * is refused before any work, PPX_ECANCELED when a stop was asked for while
+ * listing, another code when it cannot go on; the message logged. */
+int ppx__setup_rank0(run_state *s, uint64_t total_workers)
+{
+    const ppx_run_config *cfg = s->cfg;
+    int rc = check_in_out(cfg);
+    if (!rc)
+        rc = list_input(s);
+    if (rc)
+        return rc;
+    uint64_t asked =
+        cfg->shards ? ppx__plan_shards_size(s->listing.n, cfg->shards) : cfg->chunk_size;
+    ppx_run_identity prev, now;
+    int have_prev;
+    if ((rc = first_look(s, asked, &prev, &have_prev)) != 0 ||
+        (rc = choose_chunks(s, asked, have_prev && cfg->resume ? &prev : NULL, total_workers)) != 0)
+        return rc;
+    identity_now(s, s->chunk_size, &now);
     if (have_prev && cfg->resume) {
         char diff[8192];
         if (ppx_identity_diff(&prev, &now, diff, sizeof diff)) {
-            fprintf(stderr,
-                    "prepix: --resume refused: this run differs from the one in %s: %s. To "
-                    "start over, remove %s (or choose an empty OUTDIR)\n",
+            ppx_log(PPX_LOG_ERR,
+                    "--resume refused: this run differs from the one in %s: %s. To start over, "
+                    "remove %s (or choose an empty OUTDIR)",
                     cfg->outdir, diff, cfg->outdir);
-            return 2;
+            return PPX_EUSAGE;
         }
     }
     if (cfg->dry_run)
         return 0;
-    if (cfg->outdir) {
-        if (s->jdir >= 0)
-            close(s->jdir);
-        s->jdir = -1;
-        ppx_outdir_close(&s->outdir);
-        rc = open_outdir(s, 1, &e);
-        if (rc) {
-            fprintf(stderr, "prepix: %s\n", e.msg);
-            return rc == PPX_EUNSAFE ? 2 : 1;
-        }
-        int code = take_lock(s);
-        if (code)
-            return code;
-        /* Under the lock, read the identity again: another run may have
-         * started and stopped between the first look and the lock. */
-        have_prev = ppx_journal_read_identity(s->jdir, &prev, &e);
-        if (have_prev < 0 || (have_prev && !cfg->resume)) {
-            fprintf(stderr, "prepix: %s\n",
-                    have_prev < 0 ? e.msg : "another run wrote OUTDIR meanwhile: pass --resume");
-            return have_prev < 0 ? 1 : 2;
-        }
-        rc = have_prev ? 0 : ppx_journal_write_identity(s->jdir, &now, &e);
-        if (!rc)
-            rc = ppx_journal_load(s->jdir, s->n_chunks, &s->resume, &e);
-        if (rc) {
-            fprintf(stderr, "prepix: %s\n", e.msg);
-            return rc == PPX_EUSAGE ? 2 : 1;
-        }
-        s->attempt = s->resume.next_attempt;
-        /* Temporary files of workers killed mid-write in an earlier attempt. */
-        uint64_t swept = have_prev ? ppx_sweep_temps(s->outdir.fd) : 0;
-        if (swept)
-            fprintf(stderr, "prepix: removed %llu temporary files an earlier attempt left\n",
-                    (unsigned long long)swept);
-        if (s->resume.ignored)
-            fprintf(stderr,
-                    "prepix: warning: %llu damaged journal records ignored: their chunks are "
-                    "redone\n",
-                    (unsigned long long)s->resume.ignored);
-        if (s->resume.duplicates)
-            fprintf(stderr, "prepix: warning: the journal holds %llu chunks twice\n",
-                    (unsigned long long)s->resume.duplicates);
-        if (s->resume.chunks)
-            fprintf(stderr, "prepix: resuming: %llu of %llu chunks (%llu images) already done\n",
-                    (unsigned long long)s->resume.chunks, (unsigned long long)s->n_chunks,
-                    (unsigned long long)s->resume.images);
-    } else {
-        ppx_stats_init(&s->resume.stats);
-    }
+    if (cfg->outdir)
+        return open_journal(s, &now);
+    ppx_stats_init(&s->resume.stats);
     return 0;
 }
 
@@ -552,7 +668,7 @@ void ppx__dry_run_list(run_state *s)
             printf("%s\n", key);
         }
     }
-    fprintf(stderr, "prepix: dry run: %zu images in %llu chunks of %llu, %llu files skipped\n",
+    ppx_log(PPX_LOG_INFO, "dry run: %zu images in %llu chunks of %llu, %llu files skipped",
             s->listing.n, (unsigned long long)s->n_chunks, (unsigned long long)s->chunk_size,
             (unsigned long long)s->listing.skipped);
 }

@@ -226,9 +226,50 @@ static int add_sides(ppx_buf *tar, ppx_rd *r, uint64_t index, int *own_cls)
     return 0;
 }
 
+/* shard-N.ROLE.npy: role k's maps of the n items, N x H x W, in b (reused).
+ * 8-bit maps are widened when another one of the shard is 16-bit. */
+static int write_npy_role(int outdir, const ppx_npy_shape *shape, uint64_t id,
+                          const ppx_shard_item *v, size_t n, const ppx_companion_spec *roles, int k,
+                          ppx_buf *b, uint32_t mode, ppx_err *err)
+{
+    size_t px = (size_t)shape->w * shape->h;
+    int wide = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].part_len[k] != px && v[i].part_len[k] != 2 * px)
+            return ppx_err_set(err, PPX_EINTERNAL, PPX_STAGE_WRITE,
+                               "image %llu: its %s map has %llu bytes, not a %ux%u map",
+                               (unsigned long long)v[i].index, roles[k].role,
+                               (unsigned long long)v[i].part_len[k], shape->w, shape->h);
+        wide |= v[i].part_len[k] == 2 * px;
+    }
+    uint64_t dims[3] = {n, shape->h, shape->w};
+    b->len = 0;
+    int rc = ppx_npy_header(b, wide ? "<u2" : "|u1", dims, 3);
+    for (size_t i = 0; i < n && !rc; i++) {
+        const uint8_t *part = v[i].data + v[i].len;
+        for (int q = 0; q < k; q++)
+            part += v[i].part_len[q];
+        if (!wide || v[i].part_len[k] == 2 * px) {
+            rc = ppx_buf_append(b, part, v[i].part_len[k]);
+            continue;
+        }
+        for (size_t j = 0; j < px && !rc; j++) {
+            uint16_t w16 = part[j];
+            rc = ppx_buf_append(b, &w16, 2);
+        }
+    }
+    if (rc)
+        return ppx_err_set(err, rc, PPX_STAGE_WRITE, "out of memory building shard %llu",
+                           (unsigned long long)id);
+    char name[64 + PPX_ROLE_MAX];
+    snprintf(name, sizeof name, "shard-%06llu.%s.npy", (unsigned long long)id, roles[k].role);
+    ppx_write_opts wo = {.mode = mode};
+    return ppx_write_beneath(outdir, NULL, name, b->data, b->len, &wo, err);
+}
+
 int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape, uint64_t id,
                     ppx_shard_item *v, size_t n, uint32_t mode, const ppx_buf *sides,
-                    ppx_buf *scratch, ppx_err *err)
+                    const ppx_companion_spec *roles, int n_roles, ppx_buf *scratch, ppx_err *err)
 {
     int rc = 0;
     if (n)
@@ -245,6 +286,15 @@ int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape,
             snprintf(name, sizeof name, "%09llu.%s", (unsigned long long)v[i].index,
                      v[i].format == PPX_FMT_TIFF ? "tiff" : ppx_format_ext(v[i].format));
             rc = ppx_tar_add(scratch, name, v[i].data, v[i].len);
+            const uint8_t *part = v[i].data + v[i].len;
+            for (int k = 0; k < n_roles && !rc; k++) {
+                if (!v[i].part_len[k])
+                    continue;
+                snprintf(name, sizeof name, "%09llu.%s.%s", (unsigned long long)v[i].index,
+                         roles[k].role, v[i].format == PPX_FMT_TIFF ? "tiff" : "png");
+                rc = ppx_tar_add(scratch, name, part, v[i].part_len[k]);
+                part += v[i].part_len[k];
+            }
             rc = rc ? rc : add_sides(scratch, &sr, v[i].index, &own_cls);
             int ll = snprintf(label, sizeof label, "%lld", (long long)v[i].label);
             snprintf(name, sizeof name, "%09llu.cls", (unsigned long long)v[i].index);
@@ -282,6 +332,8 @@ int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape,
             ppx_err_set(err, rc, PPX_STAGE_WRITE, "out of memory building shard %llu",
                         (unsigned long long)id);
         rc = rc ? rc : write_buf(outdir, kind, id, 1, &labels, mode, err);
+        for (int k = 0; k < n_roles && !rc; k++)
+            rc = write_npy_role(outdir, shape, id, v, n, roles, k, &labels, mode, err);
         rc = rc ? rc : write_buf(outdir, kind, id, 0, scratch, mode, err);
         ppx_buf_destroy(&labels);
     }

@@ -10,9 +10,9 @@
 
 #include "prepix/buf.h"
 #include "prepix/error.h"
+#include "prepix/failures.h"
 #include "prepix/sched.h"
 #include "prepix/tar_npy.h"
-#include "sched/journal.h"
 #include "sched/listing.h"
 #include "stats/report.h"
 
@@ -54,6 +54,9 @@ typedef struct {
     int format;
     const uint8_t *data;
     uint64_t len;
+    /* Its companions (--with): part_len[k] bytes of role k's right after
+     * data + len, in role order (0: none). */
+    uint64_t part_len[PPX_ROLES_MAX];
 } ppx_shard_item;
 
 /* Writes the shard of the n items (any order; sorted here) atomically below
@@ -62,11 +65,15 @@ typedef struct {
  * other members, records of (index, extension length, extension, length,
  * bytes), in index order, written after their image as KEY.EXTENSION
  * (records of an index that is not among the items are skipped); a sample
- * with its own .cls keeps it instead of the generated one. scratch is
- * reused between calls. */
+ * with its own .cls keeps it instead of the generated one. roles (n_roles,
+ * may be 0): the companions' roles; tar gets KEY.ROLE.png (.tiff with TIFF
+ * images) after each image, npy a shard-N.ROLE.npy per role (N x H x W,
+ * uint8, or uint16 when one of the shard's maps is 16-bit), rows aligned
+ * with the images'. scratch is reused between calls. */
 PPX_MUST_USE int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape,
                                  uint64_t id, ppx_shard_item *items, size_t n, uint32_t mode,
-                                 const ppx_buf *sides, ppx_buf *scratch, ppx_err *err);
+                                 const ppx_buf *sides, const ppx_companion_spec *roles, int n_roles,
+                                 ppx_buf *scratch, ppx_err *err);
 
 /* index.csv (key,shard,label,path per image not in fails, listing order)
  * and classes.txt, atomically. fails must be sorted by index. classes.txt

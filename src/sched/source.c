@@ -2,20 +2,11 @@
  * (keys, labels, pre-known failures and, for --transport bytes, the files' bytes). */
 #include "sched/run_state.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <poll.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "prepix/io.h"
-#include "prepix/json.h"
 #include "prepix/buf.h"
+#include "prepix/io.h"
 
 int ppx__input_path(const run_state *s, const char *key, char *out, size_t cap)
 {
@@ -44,7 +35,19 @@ static ppx_span span_of(const run_state *s, uint64_t i)
     const ppx_member *m = ppx_listing_member(&s->listing, i);
     if (!m)
         return (ppx_span){0};
-    return (ppx_span){m->off, m->size, m->arc_len, *ppx_listing_arc(&s->listing, m)};
+    ppx_span sp = {m->off, m->size, m->arc_len, *ppx_listing_arc(&s->listing, m), 0, {0}, {0}};
+    /* Its companions in the archive, each in its role's slot. */
+    for (uint32_t j = 0; j < m->side_n; j++) {
+        const ppx_sidecar *sc = &s->listing.sides[m->side_first + j];
+        const char *ext = (const char *)s->listing.side_names.data + sc->ext;
+        int k = sc->companion ? ppx_listing_companion_role(s->cfg, ext) : -1;
+        if (k < 0 || k >= PPX_SPAN_PARTS || (sp.part_mask & (1u << k)))
+            continue;
+        sp.part_mask |= 1u << k;
+        sp.part_off[k] = sc->off;
+        sp.part_size[k] = sc->size;
+    }
+    return sp;
 }
 
 /* Tar shards from archive input: the sidecar records of image i (index k in
@@ -57,6 +60,8 @@ static int put_sides(const run_state *s, uint64_t i, uint64_t k, ppx_buf *b)
     int rc = 0;
     for (uint32_t j = 0; j < m->side_n && !rc; j++) {
         const ppx_sidecar *sc = &s->listing.sides[m->side_first + j];
+        if (sc->companion)
+            continue; /* transformed by the worker, or left out; never copied as it is */
         const char *ext = (const char *)s->listing.side_names.data + sc->ext;
         size_t el = strlen(ext);
         rc = ppx_put_u64(b, k) || ppx_put_u64(b, sc->off) || ppx_put_u64(b, sc->size) ||
@@ -78,11 +83,7 @@ int64_t ppx__take_chunk_id(run_state *s)
 
 static void chunk_range(const run_state *s, uint64_t id, uint64_t *first, uint64_t *count)
 {
-    *first = id * s->chunk_size;
-    uint64_t end = *first + s->chunk_size;
-    if (end > s->listing.n)
-        end = s->listing.n;
-    *count = end - *first;
+    ppx__plan_range(s->listing.n, s->chunk_size, id, first, count);
 }
 
 /* Builds a chunk from the listing (rank 0's own work). */
@@ -116,21 +117,15 @@ int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b)
     uint64_t first = 0, count = 0;
     if (kind == ASSIGN_CHUNK)
         chunk_range(s, id, &first, &count);
-    int rc = ppx_put_u64(b, (uint64_t)kind) || ppx_put_u64(b, (uint64_t)stop) ||
-             ppx_put_u64(b, id) || ppx_put_u64(b, first) || ppx_put_u64(b, count);
+    int rc = ppx__pack_assign_head(b, kind, stop, id, first, count);
     for (uint64_t i = 0; i < count && !rc; i++) {
         const char *k = ppx_listing_key(&s->listing, first + i);
-        size_t kl = strlen(k);
         ppx_span sp = span_of(s, first + i);
-        rc = ppx_put_u64(b, kl) || ppx_buf_append(b, k, kl) ||
-             ppx_put_u64(b, s->prefail ? s->prefail[first + i] : 0) ||
-             ppx_put_u64(b, (uint64_t)ppx_classes_label(&s->classes, &s->listing, first + i)) ||
-             ppx_put_u64(b, sp.arc_len) || ppx_put_u64(b, sp.off) || ppx_put_u64(b, sp.size) ||
-             ppx_put_u64(b, sp.arc.id.dev) || ppx_put_u64(b, sp.arc.id.ino) ||
-             ppx_put_u64(b, sp.arc.id.mode) || ppx_put_u64(b, sp.arc.follow);
+        rc = ppx__pack_assign_entry(b, k, s->prefail ? s->prefail[first + i] : 0,
+                                    ppx_classes_label(&s->classes, &s->listing, first + i), &sp);
         if (rc || !s->cfg->transport_bytes)
             continue;
-        char path[4096];
+        char path[PPX_PATH_MAX];
         ppx_err e;
         ppx_err_clear(&e);
         uint64_t max = s->cfg->limits.max_file_bytes;
@@ -157,85 +152,4 @@ int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b)
         rc = put_sides(s, first + i, i, &s->scratch);
     rc = rc || ppx_put_u64(b, s->scratch.len) || ppx_buf_append(b, s->scratch.data, s->scratch.len);
     return rc ? PPX_ENOMEM : 0;
-}
-
-chunk *ppx__unpack_assign(ppx_buf *msg, int bytes, int *kind, int *stop)
-{
-    const uint8_t *p = msg->data;
-    ppx_rd r = {p, p + msg->len, 0};
-    *kind = (int)ppx_get_u64(&r);
-    *stop = (int)ppx_get_u64(&r);
-    uint64_t id = ppx_get_u64(&r), first = ppx_get_u64(&r), count = ppx_get_u64(&r);
-    if (r.bad || *kind != ASSIGN_CHUNK)
-        return NULL;
-    chunk *c = ppx__chunk_new(id, first, count);
-    if (!c)
-        return NULL;
-    if (bytes) {
-        c->in_off = calloc(count ? count : 1, sizeof *c->in_off);
-        c->in_len = calloc(count ? count : 1, sizeof *c->in_len);
-        c->in_code = calloc(count ? count : 1, sizeof *c->in_code);
-        c->in_mode = calloc(count ? count : 1, sizeof *c->in_mode);
-        if (!c->in_off || !c->in_len || !c->in_code || !c->in_mode)
-            goto bad;
-    }
-    for (uint64_t i = 0; i < count; i++) {
-        uint64_t kl = ppx_get_u64(&r);
-        const uint8_t *k = ppx_get_bytes(&r, kl);
-        c->prefail[i] = (uint32_t)ppx_get_u64(&r);
-        c->label[i] = (int64_t)ppx_get_u64(&r);
-        uint64_t al = ppx_get_u64(&r);
-        c->span[i].off = ppx_get_u64(&r);
-        c->span[i].size = ppx_get_u64(&r);
-        c->span[i].arc.id.dev = ppx_get_u64(&r);
-        c->span[i].arc.id.ino = ppx_get_u64(&r);
-        c->span[i].arc.id.mode = (uint32_t)ppx_get_u64(&r);
-        c->span[i].arc.follow = ppx_get_u64(&r) != 0;
-        /* Another rank may be another host, where a network file system's
-         * device numbers differ: the inode is what it can check. */
-        c->span[i].arc.dev_known = 0;
-        if (r.bad || al > kl)
-            goto bad;
-        c->span[i].arc_len = (uint32_t)al;
-        c->key_off[i] = c->keys.len;
-        if (ppx_buf_append(&c->keys, k, kl) || ppx_buf_append(&c->keys, "", 1))
-            goto bad;
-        if (!bytes)
-            continue;
-        int64_t code = (int64_t)ppx_get_u64(&r);
-        if (code) {
-            uint64_t stage = ppx_get_u64(&r), ml = ppx_get_u64(&r);
-            const uint8_t *m = ppx_get_bytes(&r, ml);
-            if (r.bad)
-                goto bad;
-            /* The error text in in_errs (NUL-terminated); stage in in_len. */
-            c->in_code[i] = (int32_t)code;
-            c->in_len[i] = stage;
-            c->in_off[i] = c->in_errs.len;
-            if (ppx_buf_append(&c->in_errs, m, ml) || ppx_buf_append(&c->in_errs, "", 1))
-                goto bad;
-        } else {
-            c->in_mode[i] = (uint32_t)ppx_get_u64(&r);
-            uint64_t len = ppx_get_u64(&r);
-            const uint8_t *d = ppx_get_bytes(&r, len);
-            if (r.bad)
-                goto bad;
-            c->in_off[i] = (uint64_t)(d - p); /* within the message, which the chunk keeps */
-            c->in_len[i] = len;
-        }
-    }
-    uint64_t sl = ppx_get_u64(&r);
-    const uint8_t *sd = ppx_get_bytes(&r, sl);
-    if (r.bad || ppx_buf_append(&c->sides, sd, sl))
-        goto bad;
-    if (bytes) {
-        /* The images' bytes stay where they arrived: the chunk takes the
-         * message, so a rank holds a chunk's bytes once, not twice. */
-        c->inputs = *msg;
-        ppx_buf_init(msg);
-    }
-    return c;
-bad:
-    ppx__chunk_free(c);
-    return NULL;
 }

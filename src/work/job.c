@@ -17,6 +17,8 @@
 #include "prepix/io.h"
 #include "prepix/ops.h"
 
+_Static_assert(PPX_SPAN_PARTS == PPX_ROLES_MAX, "a task carries a companion member per role");
+
 int ppx_job_ctx_init(ppx_job_ctx *c)
 {
     ppx_dircache_init(&c->in_dirs);
@@ -28,6 +30,7 @@ int ppx_job_ctx_init(ppx_job_ctx *c)
     ppx_image_init(&c->conv[0]);
     ppx_image_init(&c->conv[1]);
     c->fp = NULL;
+    ppx_comp_ctx_init(&c->comp);
     if (!(c->geo = calloc(1, sizeof *c->geo)))
         return PPX_ENOMEM;
     return ppx_pipeline_ctx_new(&c->pctx);
@@ -45,6 +48,7 @@ void ppx_job_ctx_destroy(ppx_job_ctx *c)
     ppx_image_destroy(&c->conv[1]);
     ppx_pipeline_ctx_free(&c->pctx);
     ppx_fp_ctx_free(&c->fp);
+    ppx_comp_ctx_destroy(&c->comp);
     free(c->geo);
     c->geo = NULL;
 }
@@ -61,6 +65,7 @@ void ppx_job_ctx_trim(ppx_job_ctx *c, size_t keep)
             ppx_image_destroy(imgs[i]);
     ppx_pipeline_ctx_trim(c->pctx, keep);
     ppx_fp_ctx_trim(c->fp, keep);
+    ppx_comp_ctx_trim(&c->comp, keep);
 }
 
 static int ext_names(const char *ext, ppx_format f)
@@ -271,6 +276,48 @@ static int npy_payload(const ppx_job_config *cfg, ppx_job_ctx *c, ppx_image *img
     for (uint32_t y = 0; y < img->height; y++)
         memcpy(c->out.data + (size_t)y * row, ppx_image_row(img, y), row);
     c->out.len = row * img->height;
+    return 0;
+}
+
+/* Reads role k's companion member of the image's archive: its span with
+ * the member's place, through the archive's listed identity as the image. */
+typedef struct {
+    const ppx_job_config *cfg;
+    ppx_job_ctx *c;
+    const char *in_path;
+    const ppx_span *span;
+    const char *key;
+} part_reader;
+
+static int read_part(void *arg, int k, ppx_buf *b, ppx_err *err)
+{
+    const part_reader *p = arg;
+    ppx_span sp = *p->span;
+    sp.off = p->span->part_off[k];
+    sp.size = p->span->part_size[k];
+    return ppx_input_read(p->cfg->in_root, &p->cfg->splits, &p->c->in_dirs, &p->c->arc, p->in_path,
+                          &sp, p->key, p->cfg->follow_symlinks, p->cfg->limits.max_file_bytes, b,
+                          NULL, err);
+}
+
+/* Writes the companions made for an image written as out_name, each to
+ * ROLE/<out_name>.png (or .tiff) below OUTDIR. */
+static int write_companions(const ppx_job_config *cfg, ppx_job_ctx *c, const char *out_name,
+                            const ppx_write_opts *wo, ppx_result *r, ppx_err *err)
+{
+    for (int k = 0; k < cfg->comp.n; k++) {
+        if (!c->comp.present[k])
+            continue;
+        char name[4096];
+        int rc = ppx_companion_out_name(name, sizeof name, cfg->comp.spec[k].role, out_name,
+                                        cfg->out_format, err);
+        rc = rc ? rc
+                : ppx_write_beneath(cfg->out_root, &c->comp.out_dirs[k], name, c->comp.out[k].data,
+                                    c->comp.out[k].len, wo, err);
+        if (rc)
+            return rc;
+        r->bytes_written += c->comp.out[k].len;
+    }
     return 0;
 }
 
@@ -558,6 +605,27 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
             goto out;
         r->out_format = (int32_t)eo.format;
     }
+    if (cfg->comp.n) {
+        /* Before anything is written: a companion that fails fails its image. */
+        ppx_comp_image im = {.key = key,
+                             .width = info.width,
+                             .height = info.height,
+                             .orientation = info.orientation,
+                             .seed = cfg->seed,
+                             .out_format = cfg->out_format,
+                             .follow_symlinks = cfg->follow_symlinks,
+                             .max_file_bytes = cfg->limits.max_file_bytes,
+                             .part_mask = span ? span->part_mask : 0,
+                             .read_part = read_part,
+                             .npy_w = cfg->npy.c ? cfg->npy.w : 0,
+                             .npy_h = cfg->npy.c ? cfg->npy.h : 0};
+        part_reader pr = {cfg, c, in_path, span, key};
+        im.read_arg = &pr;
+        rc = ppx_companions_make(&cfg->comp, &c->comp, cfg->pipeline, c->pctx, &cfg->limits, &im,
+                                 err);
+        if (rc)
+            goto out;
+    }
     if (out_name) {
         if (FAULT("writefail", key)) {
             rc = ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_WRITE,
@@ -570,10 +638,23 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
                                err);
         if (rc)
             goto out;
+        rc = write_companions(cfg, c, out_name, &wo, r, err);
+        if (rc)
+            goto out;
     } else {
+        /* Shards: the companions follow the image's bytes, in role order. */
+        for (int k = 0; k < cfg->comp.n; k++) {
+            if (!c->comp.present[k])
+                continue;
+            if (ppx_buf_append(&c->out, c->comp.out[k].data, c->comp.out[k].len)) {
+                rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_ENCODE, "out of memory");
+                goto out;
+            }
+            r->part_len[k] = c->comp.out[k].len;
+        }
         r->out_len = c->out.len;
     }
-    r->bytes_written = c->out.len;
+    r->bytes_written += c->out.len;
 out:
     r->status = rc;
     if (rc && err->code == 0) /* a callee forgot its message: still say something */

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "work/companion.h"
 #include "prepix/archive.h"
 #include "prepix/buf.h"
 #include "prepix/codec.h"
@@ -54,6 +55,9 @@ typedef struct {
     /* Fingerprint each decoded input (exact and perceptual hash, before the
      * pipeline) into the result. */
     int fingerprint;
+    /* Companions (--with): each image's masks and maps, transformed with it
+     * and written beside it (ROLE/<output name>.png). */
+    ppx_companions comp;
     /* Pages and chips (prepix/subimage.h): keys FILE#pN@X,Y name a part of
      * FILE, read from the mapped file (only its strips or tiles). */
     ppx_sub_opts sub;
@@ -67,7 +71,8 @@ typedef struct {
     ppx_image img;
     ppx_image conv[2]; /* npy: channel and depth conversions */
     ppx_pipeline_ctx *pctx;
-    ppx_fp_ctx *fp;   /* made at the first image that is fingerprinted */
+    ppx_fp_ctx *fp; /* made at the first image that is fingerprinted */
+    ppx_comp_ctx comp;
     ppx_geotiff *geo; /* the GeoTIFF tags of the TIFF input being done */
 } ppx_job_ctx;
 

@@ -158,11 +158,12 @@ static int shard_order(void)
     ppx_buf_init(&scratch);
     ppx_buf_init(&f);
     /* Results arrive in any order; the shard holds them in listing order. */
-    ppx_shard_item tar[] = {{12, 2, PPX_FMT_PNG, (const uint8_t *)"BB", 2},
-                            {10, -1, PPX_FMT_TIFF, (const uint8_t *)"AAA", 3}};
+    ppx_shard_item tar[] = {{12, 2, PPX_FMT_PNG, (const uint8_t *)"BB", 2, {0}},
+                            {10, -1, PPX_FMT_TIFF, (const uint8_t *)"AAA", 3, {0}}};
     ppx_err e;
     ppx_err_clear(&e);
-    CHECK_EQ_INT(ppx_shard_write(dfd, PPX_SHARD_TAR, NULL, 3, tar, 2, 0600, NULL, &scratch, &e), 0);
+    CHECK_EQ_INT(
+        ppx_shard_write(dfd, PPX_SHARD_TAR, NULL, 3, tar, 2, 0600, NULL, NULL, 0, &scratch, &e), 0);
     char path[4096];
     MUST(ppx_shard_path(path, sizeof path, dir, PPX_SHARD_TAR, 3, 0));
     CHECK(strstr(path, "/shard-000003.tar") != NULL);
@@ -178,11 +179,12 @@ static int shard_order(void)
     CHECK(memcmp(f.data + 3584, "2", 1) == 0);
 
     /* npy: 1x2 pixels, 3 channels; the image of index 5 comes first. */
-    ppx_shard_item npy[] = {{6, 1, 0, (const uint8_t *)"abcdef", 6},
-                            {5, 0, 0, (const uint8_t *)"ABCDEF", 6},
-                            {7, 0, 0, (const uint8_t *)"xyz", 3}};
+    ppx_shard_item npy[] = {{6, 1, 0, (const uint8_t *)"abcdef", 6, {0}},
+                            {5, 0, 0, (const uint8_t *)"ABCDEF", 6, {0}},
+                            {7, 0, 0, (const uint8_t *)"xyz", 3, {0}}};
     ppx_npy_shape sh = {.w = 2, .h = 1, .c = 3};
-    CHECK_EQ_INT(ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 0, npy, 2, 0, NULL, &scratch, &e), 0);
+    CHECK_EQ_INT(
+        ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 0, npy, 2, 0, NULL, NULL, 0, &scratch, &e), 0);
     MUST(ppx_shard_path(path, sizeof path, dir, PPX_SHARD_NPY, 0, 0));
     CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == (0644 & ~current_umask()));
     CHECK_EQ_INT(read_file(path, &f), 0);
@@ -192,8 +194,9 @@ static int shard_order(void)
     CHECK_EQ_INT(read_file(path, &f), 0);
     CHECK(memcmp(f.data + f.len - 16, "\0\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0", 16) == 0);
     /* A payload of the wrong size is a bug, never a silently skewed array. */
-    CHECK_EQ_INT(ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 1, npy, 3, 0, NULL, &scratch, &e),
-                 PPX_EINTERNAL);
+    CHECK_EQ_INT(
+        ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 1, npy, 3, 0, NULL, NULL, 0, &scratch, &e),
+        PPX_EINTERNAL);
     ppx_buf_destroy(&scratch);
     ppx_buf_destroy(&f);
     close(dfd);
