@@ -93,6 +93,8 @@ typedef struct {
     uint16_t min[4], max[4];
     uint32_t hist[4][256];       /* 16-bit samples binned by their high byte */
     ppx_raster_img_stats raster; /* type 0 unless the image is a raster */
+    uint64_t clipped;            /* samples `scale` clipped */
+    uint64_t narrowed;           /* float64 samples whose value float32 could not hold */
 } ppx_img_stats;
 
 /* 128-bit unsigned integer as two words, for sums over a whole dataset. */
@@ -122,6 +124,7 @@ typedef struct {
     uint64_t sized;               /* images whose input size is known */
     uint64_t w_min, w_max, w_sum; /* input sizes */
     uint64_t h_min, h_max, h_sum;
+    uint64_t clipped, narrowed; /* sums of ppx_img_stats' */
     ppx_group_stats group[PPX_STATS_GROUPS];
     ppx_raster_group raster[PPX_RSTATS_TYPES]; /* by ppx_rstats_type_index */
 } ppx_stats;

@@ -132,6 +132,15 @@ static void counts_json(ppx_json *j, const ppx_report *r)
         ppx_json_u64(j, s->nodata);
     }
     ppx_json_obj_end(j);
+    if (s->clipped || s->narrowed) { /* only when some value changed: other reports stay */
+        ppx_json_key(j, "values_changed");
+        ppx_json_obj(j);
+        ppx_json_key(j, "scale_clipped");
+        ppx_json_u64(j, s->clipped);
+        ppx_json_key(j, "float64_narrowed");
+        ppx_json_u64(j, s->narrowed);
+        ppx_json_obj_end(j);
+    }
     /* Inputs --exclude left out: not in images.total, which counts what the run took. */
     ppx_json_key(j, "excluded");
     ppx_json_u64(j, r->excluded);

@@ -156,6 +156,10 @@ void ppx_stats_add_image(ppx_stats *s, const ppx_img_stats *st, uint32_t in_w, u
     }
     if (st && st->raster.type)
         add_raster(s, &st->raster);
+    if (st) {
+        s->clipped += st->clipped;
+        s->narrowed += st->narrowed;
+    }
     int gi = st ? ppx_stats_group(st->channels, st->bits) : -1;
     if (gi < 0)
         return;
@@ -180,6 +184,8 @@ void ppx_stats_merge(ppx_stats *d, const ppx_stats *s)
     d->ok += s->ok;
     d->failed += s->failed;
     d->nodata += s->nodata;
+    d->clipped += s->clipped;
+    d->narrowed += s->narrowed;
     d->bytes_read += s->bytes_read;
     d->bytes_written += s->bytes_written;
     d->sized += s->sized;
@@ -250,7 +256,7 @@ void ppx_group_mean_std(const ppx_group_stats *g, unsigned bits, int b, double *
  * a byte, low first).
  *
  *   "PXS2"
- *   varint  mask of the 12 scalars (ppx_stats order) that differ from
+ *   varint  mask of the 15 scalars (ppx_stats order) that differ from
  *           ppx_stats_init's value, then each of those as a varint
  *   u8      mask of the groups that differ from an empty group, then each:
  *     varint images, varint pixels
@@ -281,7 +287,7 @@ static const uint8_t stats_tag2[4] = {'P', 'X', 'S', '2'};
  * photo-only journals stay format 2. */
 static const uint8_t stats_tag3[4] = {'P', 'X', 'S', '3'};
 #define STATS_MAGIC1 0x3153585050ULL
-#define STATS_NSCAL 13
+#define STATS_NSCAL 15
 #define STATS_NSCAL_V1 12 /* format 1 had no nodata count */
 
 enum { F_SUM_LO = 1, F_SUM_HI = 2, F_SQ_LO = 4, F_SQ_HI = 8, F_MIN = 16, F_MAX = 32, F_HIST = 64 };
@@ -293,13 +299,13 @@ enum { F_SUM_LO = 1, F_SUM_HI = 2, F_SQ_LO = 4, F_SQ_HI = 8, F_MIN = 16, F_MAX =
 
 _Static_assert(PPX_STATS_GROUPS <= 8, "the group mask is one byte");
 
-/* The 13 scalars in serialisation order (the same for writing and reading;
+/* The 15 scalars in serialisation order (the same for writing and reading;
  * format 1 has the first 12). */
 #define STATS_SCALARS(s)                                                                           \
     {                                                                                              \
         &(s)->total, &(s)->ok, &(s)->failed, &(s)->bytes_read, &(s)->bytes_written, &(s)->sized,   \
             &(s)->w_min, &(s)->w_max, &(s)->w_sum, &(s)->h_min, &(s)->h_max, &(s)->h_sum,          \
-            &(s)->nodata                                                                           \
+            &(s)->nodata, &(s)->clipped, &(s)->narrowed                                            \
     }
 
 static int put_u8(ppx_buf *o, unsigned v)
@@ -818,7 +824,8 @@ int ppx_img_stats_pack(const ppx_img_stats *st, ppx_buf *o)
             rc = ppx_put_u32(o, st->hist[c][v]);
     }
     const ppx_raster_img_stats *ra = &st->raster;
-    rc = rc || ppx_put_u32(o, ra->type) || ppx_put_u32(o, ra->bands) || ppx_put_u64(o, ra->pixels);
+    rc = rc || ppx_put_u64(o, st->clipped) || ppx_put_u64(o, st->narrowed) ||
+         ppx_put_u32(o, ra->type) || ppx_put_u32(o, ra->bands) || ppx_put_u64(o, ra->pixels);
     for (unsigned b = 0; ra->type && b < ra->bands && b < PPX_RSTATS_BANDS && !rc; b++) {
         const ppx_band_stats *bs = &ra->band[b];
         rc = ppx_put_u64(o, bs->count) || ppx_put_u64(o, bs->nan) || ppx_put_u64(o, bs->posinf) ||
@@ -880,6 +887,8 @@ int ppx_img_stats_unpack(ppx_rd *r, ppx_img_stats *st)
         for (int v = 0; v < 256; v++)
             t.hist[c][v] = ppx_get_u32(r);
     }
+    t.clipped = ppx_get_u64(r);
+    t.narrowed = ppx_get_u64(r);
     if (unpack_raster(r, &t.raster) || r->bad)
         return PPX_ECORRUPT;
     *st = t;

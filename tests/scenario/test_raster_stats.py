@@ -105,6 +105,9 @@ def case_exact():
     out = os.path.join(d, "out")
     run(["run", "-i", src, "-o", out, "-f", "tiff", "--progress", "none"], check=0)
     got = {g["type"]: g for g in report(out)["raster_stats"]}
+    with open(os.path.join(out, "prepix-report.html"), encoding="utf-8") as f:
+        html = f.read()
+    check("Raster statistics" in html and ">int16 <" in html, "no raster section in the HTML")
     want = expected(arrays)
     check(sorted(got) == sorted(want), f"types {sorted(got)} vs {sorted(want)}")
     for t, w in want.items():
@@ -133,10 +136,28 @@ def case_np():
     check(one == stats_of(d, src, "np3", mpi_np=3), "-np 1 and -np 3 differ")
 
 
+def wait_records(jdir, n, timeout=120):
+    """Waits until the journal files under jdir hold n records (their magic "PPXJ" as a
+    little-endian u64): a state polled for, not a delay."""
+    import glob
+    import time
+    magic = b"PPXJ" + bytes(4)
+    deadline = time.monotonic() + timeout
+    while True:
+        count = 0
+        for f in glob.glob(os.path.join(jdir, "journal-*.bin")):
+            with open(f, "rb") as fh:
+                count += fh.read().count(magic)
+        if count >= n:
+            return
+        check(time.monotonic() < deadline, f"{count} journal records, not {n}")
+        time.sleep(0.01)
+
+
 def case_resume():
     import tempfile
     d, src, _ = make_inputs()
-    base = ["run", "-i", src, "-f", "tiff", "--chunk-size", "2", "--progress", "none",
+    base = ["run", "-i", src, "-f", "tiff", "--chunk-size", "1", "--progress", "none",
             "-w", "1"]
     whole = os.path.join(d, "whole")
     run(base + ["-o", whole], check=0)
@@ -146,6 +167,9 @@ def case_resume():
     proc = spawn([PREPIX] + base + ["-o", out],
                  env={"PPX_TEST_FAULT": "stop:s06.tif", "PPX_TEST_FIFO": fifo})
     wait_stderr(proc, "stopped on s06.tif")
+    # Rank 0 commits the journal once idle (its worker held): wait for the records of the
+    # six chunks before the held one, then kill -9.
+    wait_records(os.path.join(out, ".prepix"), 6)
     kill_tree(proc)
     run(base + ["-o", out, "--resume"], check=0)
     a, b = comparable(report(out)), comparable(report(whole))
@@ -154,5 +178,45 @@ def case_resume():
     check(report(out)["resumed"]["chunks"] > 0, report(out)["resumed"])
 
 
+def case_values_changed():
+    """float64 narrowed to float32: a warning and a count only when some value changed;
+    samples `scale` clipped counted in values_changed, no warning."""
+    tifffile = tf()
+    d = tmpdir()
+    exact, inexact, signed = (os.path.join(d, n) for n in ("exact", "inexact", "signed"))
+    for p in (exact, inexact, signed):
+        os.makedirs(p)
+    rng = np.random.default_rng(5)
+    tifffile.imwrite(os.path.join(exact, "a.tif"),
+                     (rng.integers(-1000, 1000, (9, 7)) / 8.0).astype(np.float64))
+    b = rng.standard_normal((9, 7)) * 100
+    b[:3] = np.round(b[:3])  # some rows hold float32 values exactly
+    tifffile.imwrite(os.path.join(inexact, "b.tif"), b)
+    changed = int((b.astype(np.float32).astype(np.float64) != b).sum())
+    c = rng.integers(-300, 300, (11, 13), dtype=np.int64).astype(np.int16)
+    tifffile.imwrite(os.path.join(signed, "c.tif"), c)
+    clipped = int(((c < 0) | (c > 100)).sum())
+
+    out = os.path.join(d, "o1")
+    run(["run", "-i", exact, "-o", out, "-f", "tiff", "--progress", "none"], check=0)
+    rep = report(out)
+    check("values_changed" not in rep and rep["warnings"] == [], rep)
+    out = os.path.join(d, "o2")
+    p = run(["run", "-i", inexact, "-o", out, "-f", "tiff", "--progress", "none"], check=0)
+    rep = report(out)
+    check(rep["values_changed"] == {"scale_clipped": 0, "float64_narrowed": changed},
+          (rep.get("values_changed"), changed))
+    check(any("float64" in w for w in rep["warnings"]), rep["warnings"])
+    check(f"{changed} float64 samples changed" in p.stderr, p.stderr)
+    out = os.path.join(d, "o3")
+    run(["run", "-i", signed, "-o", out, "-f", "png", "-p", "scale 0,100", "--progress",
+         "none"], check=0)
+    rep = report(out)
+    check(rep["values_changed"] == {"scale_clipped": clipped, "float64_narrowed": 0},
+          (rep.get("values_changed"), clipped))
+    check(rep["warnings"] == [], rep["warnings"])
+
+
 if __name__ == "__main__":
-    sys.exit(main({"exact": case_exact, "np": case_np, "resume": case_resume}))
+    sys.exit(main({"exact": case_exact, "np": case_np, "resume": case_resume,
+                   "values_changed": case_values_changed}))
