@@ -25,6 +25,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -868,6 +869,12 @@ def main():
               % (results["scaling"]["w_ratio"], results["scaling"]["np_ratio"],
                  sc["startup_ms"], sc["version_ms"]))
 
+    if "sched-walk" in only:
+        if a.prepix_hooks:
+            results["sched-walk"] = bench_sched_walk(a, env)
+        else:
+            log("sched-walk: skipped (needs --prepix-hooks, a build with PPX_TEST_HOOKS)")
+
     if "sched" in only:
         if a.prepix_hooks:
             results["sched"] = bench_sched(a, env)
@@ -939,7 +946,8 @@ def main():
 
 SCHED_LINE = re.compile(
     r"prepix: rank 0 loop: wall ([0-9.]+) s, cpu ([0-9.]+) s, (\d+) turns \((\d+) without "
-    r"sleeping\), (\d+) requests served \([0-9]+/s\), (\d+) journal commits; wall/cpu: (.*)")
+    r"sleeping\), (\d+) requests served \([0-9]+/s\), (\d+) journal commits; wall/cpu: (.*?)"
+    r"; process cpu ([0-9.]+) s")
 SCHED_KEYS = ("wall", "cpu", "turns", "spins", "served", "commits")
 SCHED_PHASES = ("serve", "wait", "results", "feed", "collect", "journal", "other")
 
@@ -950,87 +958,209 @@ def parse_sched(line_match):
     for name, w, c in re.findall(r"(\w+) ([0-9.]+)/([0-9.]+) s", line_match.group(7)):
         v[name + "_wall"] = float(w)
         v[name + "_cpu"] = float(c)
+    v["proc_cpu"] = float(line_match.group(8))
+    c = re.search(r"committer (\d+) batches in ([0-9.]+) s", line_match.string)
+    v["batches"], v["commit_s"] = (int(c.group(1)), float(c.group(2))) if c else (0, 0.0)
+    v["commit_ms"] = 1e3 * v["commit_s"] / v["batches"] if v["batches"] else 0.0
     return v
 
 
-def bench_sched(a, env):
-    """Rank 0's service rate alone: noop workers (the test hook answers without reading or
-    decoding), one image a chunk, -w 1, at -np 2, 3 and 4 oversubscribed on this machine's
-    cores. Per run: chunks/s of the whole job (images / the report's elapsed_s), and from
-    rank 0's PPX_SCHED_TIMING line the requests it served per second of its loop and where
-    its loop's CPU time went. Medians over a.runs runs after one warm-up."""
-    n = 2000
-    indir = os.path.join(a.work, "data", "sched-empty")
+def sched_tree(indir, n):
     if not os.path.isdir(indir) or len(os.listdir(indir)) != n:
         shutil.rmtree(indir, ignore_errors=True)
         os.makedirs(indir)
         for i in range(n):
             open(os.path.join(indir, "%05d.jpg" % i), "w").close()
-    out = os.path.join(a.work, "out", "sched")
-    e = dict(env, PPX_TEST_FAULT="noop:*", PPX_SCHED_TIMING="1", OMPI_MCA_pml="ob1")
-    hooks = os.path.abspath(a.prepix_hooks)
+
+
+# Rank 0 as a server (issue 21): PPX_TEST_SERVE_ONLY=1 keeps it from running chunks itself,
+# so all it does is answer the other ranks' requests (and with --transport bytes, write their
+# outputs and commit their journal records). Each configuration: (ranks, transport, where
+# OUTDIR lies).
+SCHED_CONFIGS = [(np_, tr, fs) for np_ in (8, 16) for tr in ("paths", "bytes")
+                 for fs in ("tmpfs", "disk")]
+
+
+def bench_sched(a, env):
+    """Rank 0's service capacity: noop workers (the test hook answers without reading or
+    decoding), one image a chunk, -w 1, many requesters (ranks oversubscribed on this
+    machine's cores), rank 0 serving only (PPX_TEST_SERVE_ONLY=1). Per run, from rank 0's
+    PPX_SCHED_TIMING line: the requests it served per second of its own CPU time (its loop's
+    thread; and of its process, the committer thread included) and per second of its loop's
+    wall time (demand-limited here: the requesters share 2 cores), and where its loop's CPU
+    went. Input and OUTDIR on tmpfs (/dev/shm) or on disk (a.work). Medians over a.runs runs
+    after one warm-up."""
+    n = 4000
     res = {"images": n, "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
            "load": [os.getloadavg()[0]], "rows": []}
-    for np_ in (2, 3, 4):
-        cmd = ["mpirun", "--oversubscribe", "-np", str(np_), hooks, "run", "-i", indir, "-o",
-               out, "--chunk-size", "1", "-w", "1", "--progress", "none"]
-        runs = []
-        for r in range(a.runs + 1):
+    hooks = os.path.abspath(a.prepix_hooks)
+    e = dict(env, PPX_TEST_FAULT="noop:*", PPX_SCHED_TIMING="1", OMPI_MCA_pml="ob1",
+             PPX_TEST_SERVE_ONLY="1")
+    shm = tempfile.mkdtemp(prefix="ppx-sched-", dir="/dev/shm")
+    try:
+        for np_, tr, fs in SCHED_CONFIGS:
+            base = shm if fs == "tmpfs" else a.work
+            indir = os.path.join(base, "data", "sched-empty")
+            sched_tree(indir, n)
+            out = os.path.join(base, "out", "sched")
+            cmd = ["mpirun", "--oversubscribe", "-np", str(np_), hooks, "run", "-i", indir, "-o",
+                   out, "--chunk-size", "1", "-w", "1", "--progress", "none", "--transport", tr]
+            runs = []
+            for r in range(a.runs + 1):
+                shutil.rmtree(out, ignore_errors=True)
+                p = subprocess.run(cmd, env=e, capture_output=True, text=True,
+                                   timeout=a.timeout)
+                m = SCHED_LINE.search(p.stderr)
+                if p.returncode != 0 or not m:
+                    log("sched -np %d %s %s: exit %d, %s" % (np_, tr, fs, p.returncode,
+                                                            p.stderr[-500:]))
+                    continue
+                v = parse_sched(m)
+                v["per_cpu"] = v["served"] / v["cpu"] if v["cpu"] > 0 else 0.0
+                v["per_proc_cpu"] = v["served"] / v["proc_cpu"] if v["proc_cpu"] > 0 else 0.0
+                v["per_wall"] = v["served"] / v["wall"] if v["wall"] > 0 else 0.0
+                v["serve_us"] = 1e6 * v.get("serve_cpu", 0) / v["served"] if v["served"] else 0
+                log("  sched -np %d %s %s round %d/%d  served %d: %6.0f/s of rank 0's CPU, "
+                    "%6.0f/s of its wall" % (np_, tr, fs, r, a.runs, v["served"], v["per_cpu"],
+                                            v["per_wall"]))
+                if r > 0:
+                    runs.append(v)
             shutil.rmtree(out, ignore_errors=True)
-            p = subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=a.timeout)
-            m = SCHED_LINE.search(p.stderr)
-            if p.returncode != 0 or not m:
-                log("sched -np %d: exit %d, %s" % (np_, p.returncode, p.stderr[-500:]))
+            if not runs:
                 continue
-            with open(os.path.join(out, "prepix-report.json")) as f:
-                elapsed = json.load(f)["elapsed_s"]
-            v = parse_sched(m)
-            v["chunks_per_s"] = n / elapsed
-            v["served_per_s"] = v["served"] / v["wall"] if v["wall"] > 0 else 0.0
-            log("  sched -np %d round %d/%d  %6.0f chunks/s  rank 0 served %5.0f/s" %
-                (np_, r, a.runs, v["chunks_per_s"], v["served_per_s"]))
-            if r > 0:
-                runs.append(v)
-        shutil.rmtree(out, ignore_errors=True)
-        if not runs:
-            continue
-        row = {"np": np_, "runs": len(runs),
-               "command": "PPX_TEST_FAULT='noop:*' PPX_SCHED_TIMING=1 OMPI_MCA_pml=ob1 " +
-               " ".join(shlex.quote(c) for c in cmd).replace(hooks, "prepix")
-               .replace(indir, "IN").replace(out, "OUT"),
-               "chunks_per_s_all": [x["chunks_per_s"] for x in runs]}
-        keys = SCHED_KEYS + ("chunks_per_s", "served_per_s") + tuple(
-            "%s_%s" % (p, k) for p in SCHED_PHASES for k in ("wall", "cpu"))
-        for k in keys:
-            row[k] = statistics.median(x.get(k, 0.0) for x in runs)
-        res["rows"].append(row)
-        print("sched -np %d: %.0f chunks/s, rank 0 served %.0f requests/s" %
-              (np_, row["chunks_per_s"], row["served_per_s"]))
+            row = {"np": np_, "transport": tr, "fs": fs, "runs": len(runs),
+                   "command": "PPX_TEST_FAULT='noop:*' PPX_SCHED_TIMING=1 PPX_TEST_SERVE_ONLY=1 "
+                   "OMPI_MCA_pml=ob1 " + " ".join(shlex.quote(c) for c in cmd)
+                   .replace(hooks, "prepix").replace(indir, "IN").replace(out, "OUT"),
+                   "per_cpu_all": [x["per_cpu"] for x in runs]}
+            keys = SCHED_KEYS + ("proc_cpu", "per_cpu", "per_proc_cpu", "per_wall",
+                                 "serve_us", "batches", "commit_s", "commit_ms") + tuple("%s_%s" % (p, k) for p in SCHED_PHASES
+                                                     for k in ("wall", "cpu"))
+            for k in keys:
+                row[k] = statistics.median(x.get(k, 0.0) for x in runs)
+            res["rows"].append(row)
+            print("sched -np %d %s %s: rank 0 served %.0f requests/s of its CPU time (%.0f of "
+                  "its process's), %.0f/s of its wall time; %.1f us CPU a request in serving" %
+                  (np_, tr, fs, row["per_cpu"], row["per_proc_cpu"], row["per_wall"],
+                   row["serve_us"]))
+    finally:
+        shutil.rmtree(shm, ignore_errors=True)
     res["load"].append(os.getloadavg()[0])
     return res
 
 
-def render_sched(s):
-    txt = ("Rank 0's service rate alone (%d empty `.jpg`, noop workers, `--chunk-size 1`, `-w 1`, "
-           "`mpirun --oversubscribe`, `OMPI_MCA_pml=ob1`), measured %s; load average (1 min) at "
-           "start and end: %.1f, %.1f. Medians of the counted runs. *chunks/s*: images / the "
-           "report's `elapsed_s` (set-up and end included); *served/s*: requests from other "
-           "ranks that rank 0 answered, per second of its loop (it also runs chunks of its own); "
-           "then rank 0's loop from `PPX_SCHED_TIMING=1`: wall and CPU seconds in all and in "
-           "each phase (*serve*: taking and handing out chunks, MPI included; *wait*: in "
-           "`poll()`/`sched_yield()`; *results*: the workers' results; *feed*: tasks to "
-           "workers; *journal*: grouped commits, syncs included). Wall above CPU is time the "
-           "rank was preempted (6-8 processes share 2 cores) or blocked.\n\n"
-           % (s["images"], s["date"], s["load"][0], s["load"][-1]))
-    txt += ("| -np | chunks/s | served/s | loop wall / CPU s | " +
-            " | ".join(SCHED_PHASES) + " | commits | turns (looking) |\n")
-    txt += "|---:|---:|---:|---:|" + "---:|" * len(SCHED_PHASES) + "---:|---:|\n"
+def walk_tree(root, n):
+    """n empty .jpg in folders of 1000 (d0000/000000.jpg ...), made once and kept."""
+    mark = os.path.join(root, ".complete")
+    if os.path.exists(mark):
+        return
+    shutil.rmtree(root, ignore_errors=True)
+    for i in range(n):
+        d = os.path.join(root, "d%04d" % (i // 1000))
+        if i % 1000 == 0:
+            os.makedirs(d)
+        open(os.path.join(d, "%06d.jpg" % i), "w").close()
+    open(mark, "w").close()
+
+
+def first_record_s(cmd, env, out, timeout):
+    """Seconds from the start of cmd until its first journal record is on disk (the first
+    finished image, durable), watched every millisecond; the run is then killed."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    jdir = os.path.join(out, ".prepix")
+    found = None
+    while found is None and p.poll() is None and time.monotonic() - t0 < timeout:
+        try:
+            if any(f.startswith("journal-") and os.path.getsize(os.path.join(jdir, f)) > 0
+                   for f in os.listdir(jdir)):
+                found = time.monotonic() - t0
+        except OSError:
+            pass
+        time.sleep(0.001)
+    if p.poll() is None:
+        os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    return found
+
+
+def bench_sched_walk(a, env):
+    """Time to the first finished image (its journal record on disk) on trees of 10^4, 10^5
+    and 10^6 empty .jpg, noop workers, -np 1 -w 1: how long the whole job idles while rank 0
+    lists the input (issue 21 item 5). Medians of a.runs runs."""
+    hooks = os.path.abspath(a.prepix_hooks)
+    e = dict(env, PPX_TEST_FAULT="noop:*")
+    res = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+           "load": [os.getloadavg()[0]], "rows": []}
+    for n in (10 ** 4, 10 ** 5, 10 ** 6):
+        root = os.path.join(a.work, "data", "sched-walk-%d" % n)
+        t = time.monotonic()
+        walk_tree(root, n)
+        log("  sched-walk: tree of %d ready (%.0f s)" % (n, time.monotonic() - t))
+        out = os.path.join(a.work, "out", "sched-walk")
+        cmd = [hooks, "run", "-i", root, "-o", out, "-w", "1", "--progress", "none"]
+        got = []
+        for r in range(a.runs):
+            shutil.rmtree(out, ignore_errors=True)
+            s_ = first_record_s(cmd, e, out, a.timeout)
+            log("  sched-walk %d round %d/%d: first image after %s s" %
+                (n, r + 1, a.runs, "%.3f" % s_ if s_ is not None else "never"))
+            if s_ is not None:
+                got.append(s_)
+        shutil.rmtree(out, ignore_errors=True)
+        if got:
+            res["rows"].append({"entries": n, "first_s": statistics.median(got), "all": got,
+                                "command": "PPX_TEST_FAULT='noop:*' " + " ".join(cmd)
+                                .replace(hooks, "prepix").replace(root, "TREE")
+                                .replace(out, "OUT")})
+            print("sched-walk %d entries: first finished image after %.3f s" %
+                  (n, res["rows"][-1]["first_s"]))
+    res["load"].append(os.getloadavg()[0])
+    return res
+
+
+def render_sched_walk(s):
+    txt = ("Time to the first finished image (its journal record on disk, watched every ms) on "
+           "trees of empty `.jpg` in folders of 1000, noop workers, `-np 1 -w 1`, measured %s; "
+           "load average (1 min) at start and end: %.1f, %.1f. Medians.\n\n"
+           % (s["date"], s["load"][0], s["load"][-1]))
+    txt += "| entries | first image, s | runs, s |\n|---:|---:|---|\n"
     for r in s["rows"]:
-        txt += "| %d | %.0f | %.0f | %.3f / %.3f | " % (
-            r["np"], r["chunks_per_s"], r["served_per_s"], r["wall"], r["cpu"])
+        txt += "| %d | %.3f | %s |\n" % (r["entries"], r["first_s"],
+                                         ", ".join("%.3f" % x for x in r["all"]))
+    if s["rows"]:
+        txt += "\n    " + s["rows"][0]["command"] + "\n"
+    return txt + "\n"
+
+
+def render_sched(s):
+    txt = ("Rank 0 as a server (%d empty `.jpg`, noop workers, `--chunk-size 1`, `-w 1`, "
+           "`mpirun --oversubscribe`, `OMPI_MCA_pml=ob1`, rank 0 running no chunk itself: "
+           "`PPX_TEST_SERVE_ONLY=1`), measured %s; load average (1 min) at start and end: "
+           "%.1f, %.1f. Medians of the counted runs. *served/CPU s*: requests rank 0 answered "
+           "per second of its loop thread's CPU time (*process*: of its whole process's, the "
+           "journal's committer thread included); *served/wall s*: per second of its loop's "
+           "wall time, which here is limited by demand (the requesters share 2 cores); "
+           "*serve us*: CPU microseconds a request in the serve phase (taking a request, "
+           "packing and sending the answer; with bytes, storing results); then rank 0's loop "
+           "from `PPX_SCHED_TIMING=1`, wall and CPU seconds in each phase (*wait*: in "
+           "`poll()`/`sched_yield()`; *journal*: handing records to the committer thread); "
+           "*batches*: the committer thread's grouped commits (`syncfs` of OUTDIR, then one "
+           "write and `fdatasync` of the records) and the wall ms each took, off the "
+           "serving path.\n\n"
+           % (s["images"], s["date"], s["load"][0], s["load"][-1]))
+    txt += ("| -np | transport | OUTDIR | served/CPU s (process) | served/wall s | serve us | "
+            "loop wall / CPU s | " + " | ".join(SCHED_PHASES) + " | batches (ms each) |\n")
+    txt += "|---:|---|---|---:|---:|---:|---:|" + "---:|" * len(SCHED_PHASES) + "---:|\n"
+    for r in s["rows"]:
+        txt += "| %d | %s | %s | %.0f (%.0f) | %.0f | %.1f | %.3f / %.3f | " % (
+            r["np"], r["transport"], r["fs"], r["per_cpu"], r["per_proc_cpu"], r["per_wall"],
+            r["serve_us"], r["wall"], r["cpu"])
         txt += " | ".join("%.3f / %.3f" % (r.get(p + "_wall", 0), r.get(p + "_cpu", 0))
                           for p in SCHED_PHASES)
-        txt += " | %.0f | %.0f (%.0f) |\n" % (r["commits"], r["turns"], r["spins"])
+        txt += (" | %.0f (%.1f) |\n" % (r["batches"], r["commit_ms"]) if "batches" in r
+                else " | not measured |\n")
     if s["rows"]:
         txt += "\n    " + s["rows"][0]["command"] + "\n"
     return txt + "\n"
@@ -1133,6 +1263,8 @@ def render(res):
         blocks["voc"] = render_voc(res["voc"], res)
     if "sched" in res:
         blocks["sched"] = render_sched(res["sched"])
+    if "sched-walk" in res:
+        blocks["sched-walk"] = render_sched_walk(res["sched-walk"])
     if "memory" in res:
         txt = "| workload | rank MiB | workers MiB (peak VmHWM) | largest image at prepix's " \
               "DCT scale MiB | bound 1.5x + 16 MiB | met | floor at prepix's scale, largest " \

@@ -90,7 +90,7 @@ typedef struct {
 typedef struct {
     int fd; /* -1: none */
     ppx_arc_ident ident;
-    char name[4096];
+    char name[PPX_PATH_MAX];
 } ppx_arc_cache;
 
 void ppx_arc_cache_init(ppx_arc_cache *c);

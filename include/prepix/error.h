@@ -85,15 +85,13 @@ typedef enum {
 /* The longest path prepix builds or copies, NUL included (Linux's PATH_MAX):
  * the one size of path buffers across the tree. */
 #define PPX_PATH_MAX 4096
-#define PPX_ERR_PATH_MAX 1024
 #define PPX_ERR_MSG_MAX 384
 
 /* Caller-owned error record. Plain data: it may be copied through a pipe. */
 typedef struct {
-    int code;                    /* 0 or a negative PPX_E* code */
-    int stage;                   /* ppx_stage */
-    char path[PPX_ERR_PATH_MAX]; /* file concerned, "" if none */
-    char msg[PPX_ERR_MSG_MAX];   /* one line, no trailing newline */
+    int code;                  /* 0 or a negative PPX_E* code */
+    int stage;                 /* ppx_stage */
+    char msg[PPX_ERR_MSG_MAX]; /* one line, no trailing newline */
 } ppx_err;
 
 /* Text of a code ("corrupt image data"); "unknown error" for others. */
@@ -110,12 +108,10 @@ void ppx_err_clear(ppx_err *err);
 /* Fills code, stage and a printf-style message (newlines become spaces, the
  * text is cut to one line) and returns code, so that callers can write
  * `return ppx_err_set(err, PPX_ECORRUPT, PPX_STAGE_DECODE, "...")`.
- * Accepts err == NULL. Leaves err->path alone. */
+ * Accepts err == NULL. */
 int ppx_err_set(ppx_err *err, int code, int stage, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 int ppx_err_setv(ppx_err *err, int code, int stage, const char *fmt, va_list ap)
     __attribute__((format(printf, 4, 0)));
-/* Sets err->path (cut to fit). */
-void ppx_err_set_path(ppx_err *err, const char *path);
 
 #endif

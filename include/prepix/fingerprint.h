@@ -16,6 +16,7 @@
 
 #include "prepix/buf.h"
 #include "prepix/error.h"
+#include "prepix/geom.h"
 #include "prepix/image.h"
 
 #define PPX_EXACT_BYTES 16
@@ -27,6 +28,9 @@ typedef struct {
     uint64_t phash;
     uint8_t scale; /* 1: decoded at full size; 2, 4, 8: shrunk on load by that factor */
     uint8_t valid; /* 0: none (the image failed, or fingerprints are off) */
+    /* The output's geometry record (prepix/geom.h), which travels to rank 0
+     * with the fingerprints; w = 0: none. */
+    ppx_geom geom;
 } ppx_fingerprint;
 
 /* Scratch of a worker (grey copy, 32x32 image, resampler, hash context),
@@ -68,11 +72,15 @@ static inline int ppx_hamming64(uint64_t a, uint64_t b)
 
 /* ---- Fingerprints of a set of images (a chunk, a rank, a run) ---------- */
 
+/* What rank 0 keeps of each output image: its fingerprints (scale 0: none
+ * were taken) and its geometry record (geom.w 0: none, e.g. a chunk resumed
+ * from the journal of an older prepix). */
 typedef struct {
     uint64_t index; /* position in the listing */
     uint64_t phash;
     uint8_t exact[PPX_EXACT_BYTES];
     uint8_t scale;
+    ppx_geom geom;
 } ppx_print;
 
 typedef struct {
@@ -80,15 +88,28 @@ typedef struct {
     size_t n, cap;
 } ppx_prints;
 
+/* 1 if fp holds anything rank 0 keeps (fingerprints or a geometry record). */
+static inline int ppx_fingerprint_any(const ppx_fingerprint *fp)
+{
+    return fp->valid || fp->geom.w;
+}
+/* Appends index's fingerprints (when fp->valid) and geometry record. */
 PPX_MUST_USE int ppx_prints_add(ppx_prints *p, uint64_t index, const ppx_fingerprint *fp);
+/* Keeps only the entries that hold fingerprints (for finding duplicates). */
+void ppx_prints_keep_hashed(ppx_prints *p);
+/* The entry of index in p sorted by index (ppx_prints_sort), or NULL. */
+const ppx_print *ppx_prints_find(const ppx_prints *p, uint64_t index);
 /* Appends all of src to dst. 0 or PPX_ENOMEM. */
 PPX_MUST_USE int ppx_prints_extend(ppx_prints *dst, const ppx_prints *src);
 /* Sorts by index (listing order). */
 void ppx_prints_sort(ppx_prints *p);
 void ppx_prints_destroy(ppx_prints *p);
-/* Serialisation for MPI and the journal: a count, then per image its index,
- * phash and scale as u64 and the 16 exact bytes (prepix/buf.h's
- * little-endian). Unpack appends the entries of p[0..n) (untrusted) to out,
+/* Serialisation for MPI and the journal: a tag (PPX_PRINTS_TAG2) and a
+ * count, then per image its index, phash and scale (0: no fingerprints) as
+ * u64, the 16 exact bytes, then the geometry record's six doubles (their
+ * IEEE bits) and w, h as u64 (prepix/buf.h's little-endian). Records
+ * without the tag are the older layout (a count, no geometry), still read.
+ * Unpack appends the entries of p[0..n) (untrusted) to out,
  * all or none: 0, PPX_ECORRUPT (too short, a scale other than 1/2/4/8) or
  * PPX_ENOMEM; used (may be NULL) gets the bytes read. */
 PPX_MUST_USE int ppx_prints_pack(const ppx_prints *p, ppx_buf *out);

@@ -18,6 +18,10 @@
 #include "prepix/buf.h"
 #include "prepix/error.h"
 
+/* The message of PPX_ELOOP for a link that was not to be followed: the
+ * caller that knows which option would follow it may say so. */
+#define PPX_MSG_LINK_NOT_FOLLOWED "a symbolic link, not followed"
+
 /* The last folder a process resolved below a root, kept open: outputs and
  * inputs come in listing order, so consecutive files share their folder and
  * resolving it costs nothing after the first. Caller-owned; one per process
@@ -25,7 +29,7 @@
 typedef struct {
     int root; /* the descriptor the cached folder was resolved from */
     int fd;   /* -1: empty */
-    char rel[4096];
+    char rel[PPX_PATH_MAX];
 } ppx_dircache;
 
 void ppx_dircache_init(ppx_dircache *c);
@@ -136,7 +140,7 @@ PPX_MUST_USE int ppx_read_beneath(int root, ppx_dircache *cache, const char *rel
 typedef struct {
     int fd; /* -1: not open */
     uint64_t dev, ino;
-    char path[4096];
+    char path[PPX_PATH_MAX];
 } ppx_outdir;
 
 /* Opens (create: after making it and its missing parents) the folder path,

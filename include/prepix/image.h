@@ -105,8 +105,6 @@ PPX_MUST_USE int ppx_image_alloc(ppx_image *img, uint32_t w, uint32_t h, unsigne
 /* Copies metadata (orientation, alpha, source colour space, plain bands)
  * from src. */
 void ppx_image_copy_meta(ppx_image *dst, const ppx_image *src);
-/* Swaps the contents of two images (buffer reuse without copying). */
-void ppx_image_swap(ppx_image *a, ppx_image *b);
 
 static inline uint8_t *ppx_image_row(const ppx_image *img, uint32_t y)
 {

@@ -69,6 +69,10 @@ typedef struct {
     const char *drop_list; /* paths a deduplicated set drops: NULL is OUTDIR/duplicates.txt
                               (run), none (stats) */
     const char *exclude;   /* "@FILE" (one path a line) or one path: inputs left out; NULL */
+    /* A COCO annotation file (docs/pipeline.md): read and checked by rank 0
+     * before any work, mapped through the outputs' geometry into
+     * OUTDIR/coco.json at the end; NULL for none. */
+    const char *coco;
     /* Companions (--with, docs/pipeline.md): masks and maps transformed with
      * their images; n_with <= PPX_ROLES_MAX. */
     const ppx_companion_spec *with;

@@ -254,6 +254,13 @@ const ppx_cli_opt ppx_cli_options[] = {
      FIELD(exclude),
      .help = "leave out the inputs FILE lists, one a line, as the report names\n"
              "them or relative to INPUT (a drop list: find, then drop)"},
+    {.name = "coco",
+     .arg = "FILE",
+     .kind = PPX_OPT_STRING,
+     FIELD(coco),
+     .help = "COCO annotations (instances, keypoints) of the inputs, matched\n"
+             "by file_name: mapped through each output's geometry into\n"
+             "OUTDIR/coco.json (docs/pipeline.md)"},
     {.name = "with",
      .arg = "ROLE[=DIR]",
      .kind = PPX_OPT_CUSTOM,

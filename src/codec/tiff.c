@@ -573,9 +573,9 @@ static void set_unsupported(tiff_hdr *h, const char *fmt, ...)
 /* Reads the tags of the current directory and works out how to decode it.
  * Features we cannot decode are noted in h->unsupported, not failed: inspect
  * still reports the facts. */
-static void read_directory(TIFF *tif, tiff_hdr *h)
+/* The directory's tags, as libtiff gives them (defaults filled in). */
+static void read_tags(TIFF *tif, tiff_hdr *h)
 {
-    memset(h, 0, sizeof *h);
     TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &h->w);
     TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h->h);
     TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &h->bps);
@@ -602,17 +602,12 @@ static void read_directory(TIFF *tif, tiff_hdr *h)
     uint32_t icc_len = 0;
     void *icc = NULL;
     h->has_icc = TIFFGetField(tif, TIFFTAG_ICCPROFILE, &icc_len, &icc) && icc_len > 0;
-    uint16_t nextra = 0;
-    uint16_t *extra = NULL;
-    h->extras_declared = TIFFGetField(tif, TIFFTAG_EXTRASAMPLES, &nextra, &extra);
-    if (!h->extras_declared)
-        nextra = 0;
+}
 
-    /* Sample format and depth. Undefined (4) is read as unsigned, as the
-     * TIFF 6.0 supplement says. */
-    unsigned sf = h->sampleformat == SAMPLEFORMAT_VOID ? SAMPLEFORMAT_UINT : h->sampleformat;
-    const int photo_depth = sf == SAMPLEFORMAT_UINT && (h->bps == 1 || h->bps == 2 || h->bps == 4 ||
-                                                        h->bps == 8 || h->bps == 16);
+/* What cannot be decoded, whatever the colour: sample format and depth,
+ * compression. */
+static void check_samples(tiff_hdr *h, unsigned sf, int photo_depth)
+{
     if (sf == SAMPLEFORMAT_COMPLEXINT || sf == SAMPLEFORMAT_COMPLEXIEEEFP)
         set_unsupported(h, "complex samples are not supported");
     else if (sf == SAMPLEFORMAT_IEEEFP && h->bps != 16 && h->bps != 32 && h->bps != 64)
@@ -628,8 +623,12 @@ static void read_directory(TIFF *tif, tiff_hdr *h)
                         h->compression, compression_name(h->compression));
     if (h->compression == COMPRESSION_JPEG && (h->bps != 8 || !photo_depth))
         set_unsupported(h, "%u-bit JPEG-compressed TIFF is not supported", h->bps);
+}
 
-    /* Colour. */
+/* Colour from the photometric interpretation: the pixel reader's kind and
+ * colour channels. */
+static void read_colour(tiff_hdr *h)
+{
     ppx__tiff_px *px = &h->px;
     px->bps = h->bps;
     px->spp = h->spp;
@@ -686,7 +685,13 @@ static void read_directory(TIFF *tif, tiff_hdr *h)
                         h->spp, h->photometric);
         px->ncolor = h->spp ? h->spp : 1;
     }
+}
 
+/* Extra samples: alpha, kept as bands, or dropped; and the output's type. */
+static void read_extras(tiff_hdr *h, uint16_t nextra, const uint16_t *extra, unsigned sf,
+                        int photo_depth)
+{
+    ppx__tiff_px *px = &h->px;
     /* Alpha: the first extra sample declared as alpha. A lone undeclared
      * extra sample is taken as straight alpha (old writers of RGBA omit
      * ExtraSamples; Pillow reads them so); extras declared unspecified
@@ -737,6 +742,26 @@ static void read_directory(TIFF *tif, tiff_hdr *h)
         px->out_type = PPX_U8;
         px->out_ch = 3;
     }
+}
+
+static void read_directory(TIFF *tif, tiff_hdr *h)
+{
+    memset(h, 0, sizeof *h);
+    read_tags(tif, h);
+    uint16_t nextra = 0;
+    uint16_t *extra = NULL;
+    h->extras_declared = TIFFGetField(tif, TIFFTAG_EXTRASAMPLES, &nextra, &extra);
+    if (!h->extras_declared)
+        nextra = 0;
+
+    /* Sample format and depth. Undefined (4) is read as unsigned, as the
+     * TIFF 6.0 supplement says. */
+    unsigned sf = h->sampleformat == SAMPLEFORMAT_VOID ? SAMPLEFORMAT_UINT : h->sampleformat;
+    const int photo_depth = sf == SAMPLEFORMAT_UINT && (h->bps == 1 || h->bps == 2 || h->bps == 4 ||
+                                                        h->bps == 8 || h->bps == 16);
+    check_samples(h, sf, photo_depth);
+    read_colour(h);
+    read_extras(h, nextra, extra, sf, photo_depth);
 }
 
 static void fill_info(const tiff_hdr *h, ppx_info *info)

@@ -60,7 +60,6 @@ void ppx_err_clear(ppx_err *err)
         return;
     err->code = 0;
     err->stage = PPX_STAGE_NONE;
-    err->path[0] = '\0';
     err->msg[0] = '\0';
 }
 
@@ -88,11 +87,4 @@ int ppx_err_set(ppx_err *err, int code, int stage, const char *fmt, ...)
     ppx_err_setv(err, code, stage, fmt, ap);
     va_end(ap);
     return code;
-}
-
-void ppx_err_set_path(ppx_err *err, const char *path)
-{
-    if (!err)
-        return;
-    snprintf(err->path, sizeof err->path, "%s", path ? path : "");
 }

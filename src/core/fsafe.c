@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -388,7 +387,7 @@ fail:
 int ppx_write_beneath(int root, ppx_dircache *cache, const char *rel, const void *data, size_t len,
                       const ppx_write_opts *opt, ppx_err *err)
 {
-    char dir[4096];
+    char dir[PPX_PATH_MAX];
     if (strlen(rel) >= sizeof dir)
         return ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_WRITE, "output path too long");
     int rc = ppx_key_check(rel, err);
@@ -409,7 +408,7 @@ int ppx_write_beneath(int root, ppx_dircache *cache, const char *rel, const void
 
 int ppx_open_beneath(int root, ppx_dircache *cache, const char *rel, int follow_last, ppx_err *err)
 {
-    char dir[4096];
+    char dir[PPX_PATH_MAX];
     if (strlen(rel) >= sizeof dir)
         return ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "path too long");
     const char *base = split(rel, dir, sizeof dir);
@@ -455,8 +454,7 @@ int ppx_open_input_at(int dfd, const char *name, int follow_last, ppx_err *err)
                            file_kind(st.st_mode));
     if (e == ELOOP)
         return ppx_err_set(err, PPX_ELOOP, PPX_STAGE_INPUT,
-                           follow_last ? "symbolic link loop"
-                                       : "a symbolic link, not followed (--follow-symlinks)");
+                           follow_last ? "symbolic link loop" : PPX_MSG_LINK_NOT_FOLLOWED);
     if (e == ENOENT)
         return ppx_err_set(err, PPX_ENOENT, PPX_STAGE_INPUT,
                            "no such file (vanished, or a dangling symbolic link)");
@@ -555,7 +553,7 @@ int ppx_read_beneath(int root, ppx_dircache *cache, const char *rel, int follow_
 /* mkdir -p for a path the user named. */
 static int mkdirs(const char *path, ppx_err *err)
 {
-    char tmp[4096];
+    char tmp[PPX_PATH_MAX];
     size_t n = strlen(path);
     if (n == 0 || n >= sizeof tmp)
         return ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_JOB, "OUTDIR path too long");
@@ -752,7 +750,7 @@ static int check_report_target(int dfd, const char *base, const char *path, ppx_
 
 int ppx_report_file_write(const char *path, const void *data, size_t len, ppx_err *err)
 {
-    char dir[4096];
+    char dir[PPX_PATH_MAX];
     if (strlen(path) >= sizeof dir)
         return ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_JOB, "path too long");
     /* The exceptions, by their exact names ("/dev//stdout" too): the

@@ -123,10 +123,3 @@ void ppx_image_copy_meta(ppx_image *dst, const ppx_image *src)
     dst->source_cs = src->source_cs;
     dst->plain_bands = src->plain_bands;
 }
-
-void ppx_image_swap(ppx_image *a, ppx_image *b)
-{
-    ppx_image t = *a;
-    *a = *b;
-    *b = t;
-}

@@ -2,14 +2,10 @@
 
 #include "prepix/fsafe.h"
 
-#include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 int ppx_file_read(const char *path, uint64_t max_bytes, ppx_buf *b, ppx_file_id *id, ppx_err *err)
 {

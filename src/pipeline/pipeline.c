@@ -206,6 +206,56 @@ void ppx_pipeline_ctx_set_limits(ppx_pipeline_ctx *ctx, const ppx_limits *l)
         ctx->limits = *l;
 }
 
+/* A companion's own handling of op (g set): crops and pads with its fill,
+ * colour ops skipped; *mine = 0 for the geometry it shares with its image. */
+static int companion_op(const ppx_op *op, const ppx_image *src, ppx_image *dst,
+                        const ppx_geometry_opts *g, const ppx_limits *l, int *mine, int *applied,
+                        ppx_err *err)
+{
+    const uint16_t fill[4] = {g->fill, g->fill, g->fill, g->fill};
+    uint32_t w = src->width, h = src->height;
+    *mine = 1;
+    switch (op->kind) {
+    case PPX_OP_CENTER_CROP:
+    case PPX_OP_PAD:
+        if (op->w == w && op->h == h)
+            break;
+        return ppx_op_extract(src, dst, ppx_center_offset(w, op->w), ppx_center_offset(h, op->h),
+                              op->w, op->h, fill, l, err);
+    case PPX_OP_CROP:
+        if (op->x == 0 && op->y == 0 && op->w == w && op->h == h)
+            break;
+        return ppx_op_extract(src, dst, op->x, op->y, op->w, op->h, fill, l, err);
+    case PPX_OP_GRAYSCALE:
+    case PPX_OP_RGB:
+    case PPX_OP_TO_8BIT:
+    case PPX_OP_EQUALIZE:
+    case PPX_OP_NORMALIZE:
+        break;
+    default:
+        *mine = 0;
+        return 0;
+    }
+    *applied = 0;
+    return 0;
+}
+
+/* Colour ops have no meaning for plain bands: refused, never skipped. */
+static int colour_refused(const ppx_op *op, const ppx_image *src, ppx_err *err)
+{
+    const char *name = op->kind == PPX_OP_GRAYSCALE  ? "grayscale"
+                       : op->kind == PPX_OP_RGB      ? "rgb"
+                       : op->kind == PPX_OP_TO_8BIT  ? "to-8bit"
+                       : op->kind == PPX_OP_EQUALIZE ? "equalize"
+                                                     : NULL;
+    if (!name)
+        return 0;
+    return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_TRANSFORM,
+                       "%s works on gray, RGB and alpha, not on %u plain bands: select "
+                       "colour bands first (`bands 4,3,2`)",
+                       name, src->channels);
+}
+
 /* Applies one op from src into dst. *applied is 0 when the op leaves the
  * image as it is (nothing written), so that no-ops cost no copy. */
 static int apply(const ppx_op *op, ppx_pipeline_ctx *ctx, const ppx_image *src, ppx_image *dst,
@@ -215,44 +265,15 @@ static int apply(const ppx_op *op, ppx_pipeline_ctx *ctx, const ppx_image *src, 
     uint32_t w = src->width, h = src->height, ow, oh;
     ppx_filter filter = g && g->nearest ? PPX_FILTER_NEAREST : op->filter;
     *applied = 1;
+    int mine = 0;
     if (g) {
-        /* A companion: geometry with its own fill; no colour, no values. */
-        const uint16_t fill[4] = {g->fill, g->fill, g->fill, g->fill};
-        switch (op->kind) {
-        case PPX_OP_CENTER_CROP:
-        case PPX_OP_PAD:
-            if (op->w == w && op->h == h)
-                break;
-            return ppx_op_extract(src, dst, ppx_center_offset(w, op->w),
-                                  ppx_center_offset(h, op->h), op->w, op->h, fill, l, err);
-        case PPX_OP_CROP:
-            if (op->x == 0 && op->y == 0 && op->w == w && op->h == h)
-                break;
-            return ppx_op_extract(src, dst, op->x, op->y, op->w, op->h, fill, l, err);
-        case PPX_OP_GRAYSCALE:
-        case PPX_OP_RGB:
-        case PPX_OP_TO_8BIT:
-        case PPX_OP_EQUALIZE:
-        case PPX_OP_NORMALIZE:
-            break;
-        default:
-            goto geometry;
-        }
-        *applied = 0;
-        return 0;
+        int rc = companion_op(op, src, dst, g, l, &mine, applied, err);
+        if (mine)
+            return rc;
     }
-geometry:
-    /* Colour ops have no meaning for plain bands: refused, never skipped. */
-    if (src->plain_bands && (op->kind == PPX_OP_GRAYSCALE || op->kind == PPX_OP_RGB ||
-                             op->kind == PPX_OP_TO_8BIT || op->kind == PPX_OP_EQUALIZE))
-        return ppx_err_set(err, PPX_EUNSUPPORTED, PPX_STAGE_TRANSFORM,
-                           "%s works on gray, RGB and alpha, not on %u plain bands: select "
-                           "colour bands first (`bands 4,3,2`)",
-                           op->kind == PPX_OP_GRAYSCALE ? "grayscale"
-                           : op->kind == PPX_OP_RGB     ? "rgb"
-                           : op->kind == PPX_OP_TO_8BIT ? "to-8bit"
-                                                        : "equalize",
-                           src->channels);
+    int rc = src->plain_bands ? colour_refused(op, src, err) : 0;
+    if (rc)
+        return rc;
     switch (op->kind) {
     case PPX_OP_AUTOROTATE:
         if (src->orientation >= 2 && src->orientation <= 8) {

@@ -1,9 +1,11 @@
 #include "pool/pool.h"
 
+#include "prepix/buf.h"
 #include "prepix/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -14,25 +16,18 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-/* A worker keeps an input buffer up to this size between tasks. */
-#define KEEP_MAX ((size_t)16 << 20)
-/* Size of a worker's path buffers: longer strings end the worker. */
-#define STR_CAP 4096
 /* Task pipes at least this large hold a second task (see ppx_pool_submit). */
 #define QUEUE_PIPE_MIN 65536
 
+/* A task on its pipe: this header, len bytes of data, then (has_bulk)
+ * bulk_len bytes of bulk. */
 typedef struct {
     uint64_t id, tag;
-    uint32_t in_len, key_len, out_len;
-    uint32_t has_payload;
-    uint64_t payload_len;
-    uint64_t m_off, m_size; /* an archive member's bytes (arc_len > 0) */
-    uint32_t arc_len, part_mask;
-    ppx_arc_ident arc;
-    uint64_t part_off[PPX_SPAN_PARTS], part_size[PPX_SPAN_PARTS];
+    uint64_t len;
+    uint64_t bulk_len;
+    uint32_t has_bulk, pad;
 } task_hdr;
 
 typedef struct {
@@ -40,7 +35,7 @@ typedef struct {
     pid_t lost_pid; /* the pid of the worker reap() took last (its temporary files) */
     int to_fd;      /* tasks: coordinator -> worker */
     int from_fd;    /* results: worker -> coordinator */
-    int can_queue;  /* the task pipe holds two tasks of paths (QUEUE_PIPE_MIN) */
+    int can_queue;  /* the task pipe holds two small tasks (QUEUE_PIPE_MIN) */
     int n;          /* tasks in flight, 0 to 2; [0] is the head, the one being done */
     uint64_t id[2], tag[2];
     /* When the head started: its submission to an idle worker, or the
@@ -55,7 +50,8 @@ struct ppx_pool {
     int keep_fds[PPX_POOL_MAX_KEEP_FDS]; /* a copy: workers are respawned later */
     worker *w;
     int n;
-    ppx_buf payload; /* coordinator's buffer for returned outputs */
+    struct pollfd *pf; /* n + 1 entries for ppx_pool_wait: the workers and the wake fd */
+    ppx_buf payload;   /* coordinator's buffer for returned replies */
 };
 
 int ppx_pool_default_workers(void)
@@ -110,18 +106,42 @@ static int write_full(int fd, const void *buf, size_t n, double deadline)
     return io_full(fd, (void *)buf, n, 1, deadline);
 }
 
-static int read_str(int fd, uint32_t len, char *out, size_t cap)
+/* In a worker: reads n bytes from the task pipe into b (at least one byte
+ * reserved, so that an empty span still has an address). */
+static int read_into(int fd, ppx_buf *b, uint64_t n)
 {
-    if (len >= cap)
+    b->len = 0;
+    if (n > SIZE_MAX || ppx_buf_reserve(b, n ? (size_t)n : 1) || read_full(fd, b->data, n, 0))
         return -1;
-    if (read_full(fd, out, len, 0))
+    b->len = (size_t)n;
+    return 0;
+}
+
+/* Runs one task in a worker (or refuses it, see spawn) and writes its result. */
+static int worker_task(const ppx_worker_fn *work, void *state, const char *refuse,
+                       const ppx_pool_task *t, int out_fd)
+{
+    const char *noun = work->noun ? work->noun : "task";
+    ppx_pool_result r;
+    ppx_pool_reply rep = {NULL, 0, NULL, 0};
+    memset(&r, 0, sizeof r);
+    r.id = t->id;
+    r.tag = t->tag;
+    if (refuse)
+        r.status = ppx_err_set(&r.err, PPX_EINTERNAL, PPX_STAGE_WORKER,
+                               "%s; the %s was not processed", refuse, noun);
+    else
+        work->run(state, work->arg, t, &rep);
+    r.len = rep.head_len + rep.body_len;
+    if (write_full(out_fd, &r, sizeof r, 0) ||
+        (rep.head_len && write_full(out_fd, rep.head, rep.head_len, 0)) ||
+        (rep.body_len && write_full(out_fd, rep.body, rep.body_len, 0)))
         return -1;
-    out[len] = '\0';
     return 0;
 }
 
 /* The life of a worker process: read a task, do it, write the result.
- * refuse: NULL, or why this worker must not run images (see spawn): then
+ * refuse: NULL, or why this worker must not run tasks (see spawn): then
  * each task gets a failure saying so instead. */
 static void worker_main(const ppx_pool_config *cfg, int in_fd, int out_fd, const char *refuse)
 {
@@ -129,49 +149,27 @@ static void worker_main(const ppx_pool_config *cfg, int in_fd, int out_fd, const
     void *state = refuse ? NULL : work->start(work->arg);
     if (!state && !refuse)
         _exit(3);
-    ppx_buf input;
-    ppx_buf_init(&input);
-    char in_path[STR_CAP], key[STR_CAP], out_path[STR_CAP];
+    ppx_buf data, bulk;
+    ppx_buf_init(&data);
+    ppx_buf_init(&bulk);
     task_hdr h;
     while (read_full(in_fd, &h, sizeof h, 0) == 0) {
-        if (read_str(in_fd, h.in_len, in_path, sizeof in_path) ||
-            read_str(in_fd, h.key_len, key, sizeof key) ||
-            read_str(in_fd, h.out_len, out_path, sizeof out_path))
+        if (read_into(in_fd, &data, h.len) || (h.has_bulk && read_into(in_fd, &bulk, h.bulk_len)))
             _exit(3);
-        ppx_span span = {h.m_off, h.m_size, h.arc_len, h.arc, h.part_mask, {0}, {0}};
-        memcpy(span.part_off, h.part_off, sizeof span.part_off);
-        memcpy(span.part_size, h.part_size, sizeof span.part_size);
-        ppx_task t = {.id = h.id,
-                      .tag = h.tag,
-                      .in_path = in_path,
-                      .key = key,
-                      .out_path = h.out_len ? out_path : NULL,
-                      .span = h.arc_len ? &span : NULL};
-        if (h.has_payload) {
-            input.len = 0;
-            if (ppx_buf_reserve(&input, h.payload_len ? h.payload_len : 1) ||
-                read_full(in_fd, input.data, h.payload_len, 0))
-                _exit(3);
-            input.len = h.payload_len;
-            t.input = &input;
-        }
-        ppx_result r;
-        const uint8_t *out = NULL;
-        memset(&r, 0, sizeof r);
-        if (refuse)
-            r.status = ppx_err_set(&r.err, PPX_EINTERNAL, PPX_STAGE_WORKER,
-                                   "%s; the image was not processed", refuse);
-        else
-            work->run(state, work->arg, &t, &r, &out);
-        r.id = h.id;
-        r.tag = h.tag;
-        if (write_full(out_fd, &r, sizeof r, 0) ||
-            (r.out_len && write_full(out_fd, out, r.out_len, 0)))
+        ppx_pool_task t = {h.id,
+                           h.tag,
+                           data.data,
+                           data.len,
+                           h.has_bulk ? bulk.data : NULL,
+                           h.has_bulk ? bulk.len : 0};
+        if (worker_task(work, state, refuse, &t, out_fd))
             _exit(3);
         if (work->idle && state)
             work->idle(state);
-        if (input.cap > KEEP_MAX)
-            ppx_buf_destroy(&input);
+        if (data.cap > work->keep)
+            ppx_buf_destroy(&data);
+        if (bulk.cap > work->keep)
+            ppx_buf_destroy(&bulk);
     }
     /* EOF on the task pipe: the coordinator is done with us. */
     _exit(0);
@@ -255,10 +253,10 @@ static int spawn(ppx_pool *p, int i, ppx_err *err)
             keep[nk++] = p->keep_fds[k];
         close_inherited(keep, nk);
         /* A worker that cannot be bounded (never outlive the rank, the
-         * address-space limit) must not run images unbounded. Nor may it
-         * just exit: its replacement would fail alike, one fork per image.
+         * address-space limit) must not run tasks unbounded. Nor may it
+         * just exit: its replacement would fail alike, one fork per task.
          * So it stays and answers each task with a failure naming the
-         * cause: one failure per image, at stage worker, and the job goes
+         * cause: one failure per task, at stage worker, and the job goes
          * on (--max-failures stops it if the user wants). */
         char refuse[256] = "";
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
@@ -308,8 +306,11 @@ int ppx_pool_new(const ppx_pool_config *cfg, ppx_pool **out, ppx_err *err)
     p->cfg.keep_fds = p->keep_fds;
     p->n = cfg->workers > 0 ? cfg->workers : 1;
     p->w = calloc((size_t)p->n, sizeof *p->w);
+    p->pf = calloc((size_t)p->n + 1, sizeof *p->pf);
     ppx_buf_init(&p->payload);
-    if (!p->w) {
+    if (!p->w || !p->pf) {
+        free(p->w);
+        free(p->pf);
         free(p);
         return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
     }
@@ -327,7 +328,7 @@ int ppx_pool_new(const ppx_pool_config *cfg, ppx_pool **out, ppx_err *err)
     return 0;
 }
 
-int ppx_pool_slots(const ppx_pool *p, int with_payload)
+int ppx_pool_slots(const ppx_pool *p, int with_bulk)
 {
     int n = 0;
     for (int i = 0; i < p->n; i++) {
@@ -336,7 +337,7 @@ int ppx_pool_slots(const ppx_pool *p, int with_payload)
             continue;
         if (w->n == 0)
             n++;
-        if (!with_payload && w->can_queue && w->n < 2)
+        if (!with_bulk && w->can_queue && w->n < 2)
             n++;
     }
     return n;
@@ -355,30 +356,28 @@ int ppx_pool_worker_pid(const ppx_pool *p, int i)
     return i >= 0 && i < p->n ? (int)p->w[i].pid : -1;
 }
 
-int ppx_pool_size(const ppx_pool *p)
-{
-    return p->n;
-}
-
 static void reap(worker *w, int *status);
+
+/* What the work calls a task, in messages. */
+static const char *task_noun(const ppx_pool *p)
+{
+    return p->cfg.work.noun ? p->cfg.work.noun : "task";
+}
 static int spawn(ppx_pool *p, int i, ppx_err *err);
 
 /* The latest time the coordinator waits on a worker's pipe for a task that
- * started at start: the image's --timeout (0: no limit). */
+ * started at start: the task timeout (--timeout) (0: no limit). */
 static double task_deadline(const ppx_pool *p, double start)
 {
     return p->cfg.timeout_s > 0 ? start + p->cfg.timeout_s : 0;
 }
 
 /* 0, -1 (the worker is gone) or -2 (it did not read in time). */
-static int send_task(const worker *w, const task_hdr *h, const char *in_path, const char *key,
-                     const char *out_path, const uint8_t *input, size_t len, double deadline)
+static int send_task(const worker *w, const task_hdr *h, const ppx_pool_task *t, double deadline)
 {
     int rc = write_full(w->to_fd, h, sizeof *h, deadline);
-    rc = rc ? rc : write_full(w->to_fd, in_path, h->in_len, deadline);
-    rc = rc ? rc : write_full(w->to_fd, key, h->key_len, deadline);
-    rc = rc || !out_path ? rc : write_full(w->to_fd, out_path, h->out_len, deadline);
-    return rc || !input ? rc : write_full(w->to_fd, input, len, deadline);
+    rc = rc || !t->len ? rc : write_full(w->to_fd, t->data, t->len, deadline);
+    return rc || !t->bulk_len ? rc : write_full(w->to_fd, t->bulk, t->bulk_len, deadline);
 }
 
 /* Kills worker i if it still lives and forks its replacement. */
@@ -407,7 +406,7 @@ static int advance(ppx_pool *p, int i, double t, int fresh, ppx_err *err)
         w = &p->w[i];
         fresh = !rc;
     }
-    /* If this write fails too, the wait reports the image as a worker failure. */
+    /* If this write fails too, the wait reports the task as a worker failure. */
     if (fresh)
         (void)write_full(w->to_fd, w->next.data, w->next.len, task_deadline(p, t));
     if (rc)
@@ -417,91 +416,86 @@ static int advance(ppx_pool *p, int i, double t, int fresh, ppx_err *err)
     return rc;
 }
 
-int ppx_pool_submit(ppx_pool *p, uint64_t id, uint64_t tag, const char *in_path,
-                    const ppx_span *span, const char *key, const char *out_path,
-                    const uint8_t *input, size_t len, ppx_err *err)
+/* The worker that takes a task: an idle one, else (queueable) the busy
+ * one whose head started first, likely the first to finish; -1: none. */
+static int pick_worker(const ppx_pool *p, int queueable)
 {
-    task_hdr h = {.id = id,
-                  .tag = tag,
-                  .m_off = span ? span->off : 0,
-                  .m_size = span ? span->size : 0,
-                  .arc_len = span ? span->arc_len : 0,
-                  .arc = span ? span->arc : (ppx_arc_ident){{0, 0, 0}, 0, 0},
-                  .in_len = (uint32_t)strlen(in_path),
-                  .key_len = (uint32_t)strlen(key),
-                  .out_len = out_path ? (uint32_t)strlen(out_path) : 0,
-                  .has_payload = input != NULL,
-                  .payload_len = input ? len : 0,
-                  .part_mask = span ? span->part_mask : 0};
-    if (span) {
-        memcpy(h.part_off, span->part_off, sizeof h.part_off);
-        memcpy(h.part_size, span->part_size, sizeof h.part_size);
+    for (int k = 0; k < p->n; k++)
+        if (p->w[k].pid > 0 && p->w[k].n == 0)
+            return k;
+    int i = -1;
+    for (int k = 0; k < p->n && queueable; k++) {
+        const worker *c = &p->w[k];
+        if (c->pid > 0 && c->n == 1 && c->can_queue && (i < 0 || c->started < p->w[i].started))
+            i = k;
     }
+    return i;
+}
+
+/* Puts task t (header h) behind the head of busy worker i. */
+static int queue_task(ppx_pool *p, int i, const task_hdr *h, const ppx_pool_task *t, ppx_err *err)
+{
+    worker *w = &p->w[i];
+    /* Keep the bytes: if the head's worker is lost, this task goes to the
+     * new one. A failed write means the worker is dead: the wait sees it
+     * and does just that (or, should the head's result still come, hands
+     * the task to a fresh worker then). */
+    size_t n = sizeof *h + t->len;
+    if (ppx_buf_reserve(&w->next, n))
+        return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
+    memcpy(w->next.data, h, sizeof *h);
+    if (t->len)
+        memcpy(w->next.data + sizeof *h, t->data, t->len);
+    w->next.len = n;
+    w->next_unsent = write_full(w->to_fd, w->next.data, n, task_deadline(p, ppx_now_s())) != 0;
+    w->id[1] = t->id;
+    w->tag[1] = t->tag;
+    w->n = 2;
+    return 0;
+}
+
+int ppx_pool_submit(ppx_pool *p, const ppx_pool_task *t, ppx_err *err)
+{
+    task_hdr h = {.id = t->id,
+                  .tag = t->tag,
+                  .len = t->len,
+                  .has_bulk = t->bulk != NULL,
+                  .bulk_len = t->bulk ? t->bulk_len : 0};
     /* A second task waits in the pipe of a busy worker. The coordinator must
      * never block writing it: the worker may itself be blocked writing a large
      * result that only the coordinator reads, and neither would go on. So only
-     * tasks of paths queue: they are small (at most three strings under
-     * STR_CAP), and a pipe of QUEUE_PIPE_MIN bytes holds one beside whatever
-     * is left of the head's bytes, which the worker reads without our help
-     * before it does the head. A task carrying its input (--transport bytes;
-     * megabytes) goes to an idle worker only, which reads it as we write. */
-    int queueable = !input && h.in_len < STR_CAP && h.key_len < STR_CAP && h.out_len < STR_CAP;
-    int i = -1;
-    for (int k = 0; k < p->n && i < 0; k++)
-        if (p->w[k].pid > 0 && p->w[k].n == 0)
-            i = k;
-    if (i < 0 && queueable) {
-        /* Behind the head that started first: likely the first to finish. */
-        for (int k = 0; k < p->n; k++) {
-            const worker *c = &p->w[k];
-            if (c->pid > 0 && c->n == 1 && c->can_queue && (i < 0 || c->started < p->w[i].started))
-                i = k;
-        }
-    }
+     * small tasks queue: a pipe of QUEUE_PIPE_MIN bytes holds one (at most
+     * PPX_POOL_QUEUE_MAX bytes) beside whatever is left of the head's bytes,
+     * which the worker reads without our help before it does the head. A
+     * task carrying bulk bytes (--transport bytes: an input file, megabytes)
+     * goes to an idle worker only, which reads it as we write. */
+    int queueable = !t->bulk && t->len <= PPX_POOL_QUEUE_MAX;
+    int i = pick_worker(p, queueable);
     if (i < 0)
         return ppx_err_set(err, PPX_EINTERNAL, PPX_STAGE_JOB, "no free worker slot");
     worker *w = &p->w[i];
-    if (w->n == 1) {
-        /* Keep the bytes: if the head's worker is lost, this task goes to the
-         * new one. A failed write means the worker is dead: the wait sees it
-         * and does just that (or, should the head's result still come, hands
-         * the task to a fresh worker then). */
-        size_t n = sizeof h + h.in_len + h.key_len + h.out_len;
-        if (ppx_buf_reserve(&w->next, n))
-            return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
-        uint8_t *q = w->next.data;
-        memcpy(q, &h, sizeof h);
-        memcpy(q + sizeof h, in_path, h.in_len);
-        memcpy(q + sizeof h + h.in_len, key, h.key_len);
-        if (out_path)
-            memcpy(q + sizeof h + h.in_len + h.key_len, out_path, h.out_len);
-        w->next.len = n;
-        w->next_unsent = write_full(w->to_fd, q, n, task_deadline(p, ppx_now_s())) != 0;
-        w->id[1] = id;
-        w->tag[1] = tag;
-        w->n = 2;
-        return 0;
-    }
-    /* The image's time starts now, writing its bytes included: a worker that
+    if (w->n == 1)
+        return queue_task(p, i, &h, t, err);
+    /* The task's time starts now, writing its bytes included: a worker that
      * stops reading them (frozen) is killed at --timeout like any other. */
     double started = ppx_now_s();
-    int sent = send_task(w, &h, in_path, key, out_path, input, len, task_deadline(p, started));
+    int sent = send_task(w, &h, t, task_deadline(p, started));
     if (sent == -1) {
-        /* The worker died while idle (killed from outside): this image is
-         * not its fault. Replace the worker and hand the image to the new one;
-         * if that fails too, the wait reports the image as a worker failure. */
+        /* The worker died while idle (killed from outside): this task is
+         * not its fault. Replace the worker and hand the task to the new one;
+         * if that fails too, the wait reports the task as a worker failure. */
         int status;
         int rc = respawn(p, i, &status, err);
         if (rc)
             return rc;
         w = &p->w[i];
-        (void)send_task(w, &h, in_path, key, out_path, input, len, task_deadline(p, started));
+        (void)send_task(w, &h, t, task_deadline(p, started));
     }
     /* sent == -2: past its deadline already; the next wait kills the worker
-     * and reports the image as timed out. */
+     * and reports the task as timed out. */
     w->n = 1;
-    w->id[0] = id;
-    w->tag[0] = tag;
+    w->id[0] = t->id;
+    w->tag[0] = t->tag;
     w->started = started;
     return 0;
 }
@@ -516,7 +510,7 @@ static void reap(worker *w, int *status)
     w->pid = -1;
 }
 
-/* Reports the head image of a lost worker (already reaped), replaces the
+/* Reports the head task of a lost worker (already reaped), replaces the
  * worker and hands it the queued task, if any. */
 static int replace(ppx_pool *p, int i, int timed_out, int status, ppx_pool_cb cb, void *arg,
                    ppx_err *err)
@@ -524,7 +518,8 @@ static int replace(ppx_pool *p, int i, int timed_out, int status, ppx_pool_cb cb
     worker *w = &p->w[i];
     double t = ppx_now_s();
     if (w->n > 0) {
-        ppx_result r;
+        const char *noun = task_noun(p);
+        ppx_pool_result r;
         memset(&r, 0, sizeof r);
         r.id = w->id[0];
         r.tag = w->tag[0];
@@ -532,8 +527,8 @@ static int replace(ppx_pool *p, int i, int timed_out, int status, ppx_pool_cb cb
         r.busy_s = t - w->started;
         if (timed_out) {
             r.status = ppx_err_set(&r.err, PPX_ETIMEOUT, PPX_STAGE_TIMEOUT,
-                                   "worker stuck for more than %g s on this image; killed",
-                                   p->cfg.timeout_s);
+                                   "worker stuck for more than %g s on this %s; killed",
+                                   p->cfg.timeout_s, noun);
         } else if (WIFSIGNALED(status)) {
             int sig = WTERMSIG(status);
             r.status = ppx_err_set(&r.err, PPX_ECRASH, PPX_STAGE_WORKER,
@@ -558,16 +553,55 @@ static int replace(ppx_pool *p, int i, int timed_out, int status, ppx_pool_cb cb
     return 0;
 }
 
+/* Reads the result of worker i's head and passes it to cb; a worker whose
+ * result is not the head's, or does not come whole in the task's time, is
+ * killed and replaced, and its head reported lost. */
+static int take_result(ppx_pool *p, int i, double t, ppx_pool_cb cb, void *arg, ppx_err *err)
+{
+    worker *w = &p->w[i];
+    ppx_pool_result r;
+    /* A result is read within the task's time: a worker frozen halfway
+     * through writing it must not hang the rank. */
+    double deadline = task_deadline(p, w->started);
+    int got = read_full(w->from_fd, &r, sizeof r, deadline);
+    /* A worker handles untrusted input: its strings are cut to their arrays
+     * before anyone prints or copies them. */
+    r.err.msg[sizeof r.err.msg - 1] = '\0';
+    /* Results come in the order of the tasks: anything but the head's is a
+     * worker gone wrong. */
+    if (got == 0 && r.id == w->id[0] && r.tag == w->tag[0]) {
+        const uint8_t *reply = NULL;
+        if (r.len) {
+            p->payload.len = 0;
+            if (r.len > SIZE_MAX || ppx_buf_reserve(&p->payload, (size_t)r.len))
+                got = -1;
+            else
+                got = read_full(w->from_fd, p->payload.data, (size_t)r.len, deadline);
+            reply = p->payload.data;
+        }
+        if (got == 0) {
+            cb(arg, &r, reply);
+            /* The queued task, already in the worker's pipe, started when
+             * this result arrived (at the latest). */
+            if (w->n == 2)
+                return advance(p, i, t, 0, err);
+            w->n = 0;
+            return 0;
+        }
+    }
+    int status = 0;
+    kill(w->pid, SIGKILL); /* it may have closed the pipe and still be alive */
+    reap(w, &status);
+    return replace(p, i, got == -2, status, cb, arg, err);
+}
+
 int ppx_pool_wait(ppx_pool *p, int timeout_ms, int wake_fd, ppx_pool_cb cb, void *arg, ppx_err *err)
 {
-    struct pollfd *pf = calloc((size_t)p->n + 1, sizeof *pf);
-    if (!pf)
-        return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
+    struct pollfd *pf = p->pf;
     double t = ppx_now_s();
     int wait_ms = timeout_ms;
-    int nf = 0;
     for (int i = 0; i < p->n; i++) {
-        pf[nf++] = (struct pollfd){.fd = p->w[i].n ? p->w[i].from_fd : -1, .events = POLLIN};
+        pf[i] = (struct pollfd){.fd = p->w[i].n ? p->w[i].from_fd : -1, .events = POLLIN};
         if (p->w[i].n && p->cfg.timeout_s > 0) {
             double left = p->w[i].started + p->cfg.timeout_s - t;
             int ms = left <= 0 ? 0 : (int)(left * 1000) + 1;
@@ -575,56 +609,18 @@ int ppx_pool_wait(ppx_pool *p, int timeout_ms, int wake_fd, ppx_pool_cb cb, void
                 wait_ms = ms;
         }
     }
-    pf[nf++] = (struct pollfd){.fd = wake_fd, .events = POLLIN};
-    int n = poll(pf, (nfds_t)nf, wait_ms);
-    int done = 0, rc = 0;
-    if (n < 0 && errno != EINTR) {
-        free(pf);
+    pf[p->n] = (struct pollfd){.fd = wake_fd, .events = POLLIN};
+    int n = poll(pf, (nfds_t)p->n + 1, wait_ms);
+    if (n < 0 && errno != EINTR)
         return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "poll: %s", strerror(errno));
-    }
+    int done = 0, rc = 0;
     t = ppx_now_s();
     for (int i = 0; i < p->n && rc == 0; i++) {
         worker *w = &p->w[i];
         if (!w->n)
             continue;
         if (n > 0 && (pf[i].revents & (POLLIN | POLLHUP | POLLERR))) {
-            ppx_result r;
-            /* Results come in the order of the tasks: anything but the
-             * head's is a worker gone wrong. */
-            /* A result is read within the image's time: a worker frozen
-             * halfway through writing it must not hang the rank. */
-            double deadline = task_deadline(p, w->started);
-            int got = read_full(w->from_fd, &r, sizeof r, deadline);
-            /* A worker decodes untrusted input: its strings are cut to
-             * their arrays before anyone prints or copies them. */
-            r.err.path[sizeof r.err.path - 1] = '\0';
-            r.err.msg[sizeof r.err.msg - 1] = '\0';
-            if (got == 0 && r.id == w->id[0] && r.tag == w->tag[0]) {
-                const uint8_t *payload = NULL;
-                if (r.out_len) {
-                    p->payload.len = 0;
-                    if (ppx_buf_reserve(&p->payload, r.out_len))
-                        goto lost;
-                    got = read_full(w->from_fd, p->payload.data, r.out_len, deadline);
-                    if (got)
-                        goto lost;
-                    payload = p->payload.data;
-                }
-                cb(arg, &r, payload);
-                done++;
-                /* The queued task, already in the worker's pipe, started
-                 * when this result arrived (at the latest). */
-                if (w->n == 2)
-                    rc = advance(p, i, t, 0, err);
-                else
-                    w->n = 0;
-                continue;
-            }
-        lost:;
-            int status = 0;
-            kill(w->pid, SIGKILL); /* it may have closed the pipe and still be alive */
-            reap(w, &status);
-            rc = replace(p, i, got == -2, status, cb, arg, err);
+            rc = take_result(p, i, t, cb, arg, err);
             done++;
         } else if (p->cfg.timeout_s > 0 && t - w->started >= p->cfg.timeout_s) {
             int status;
@@ -634,7 +630,6 @@ int ppx_pool_wait(ppx_pool *p, int timeout_ms, int wake_fd, ppx_pool_cb cb, void
             done++;
         }
     }
-    free(pf);
     return rc ? rc : done;
 }
 
@@ -674,7 +669,7 @@ void ppx_pool_free(ppx_pool **pp, double grace_s)
                                     {.fd = pfd, .events = POLLIN}};
             int ms = (int)(left * 1000) + 1;
             if (poll(fds, pfd >= 0 ? 2 : 1, ms) > 0 && (fds[0].revents & (POLLIN | POLLHUP))) {
-                char sink[4096];
+                char sink[PIPE_BUF];
                 ssize_t n = read(w->from_fd, sink, sizeof sink);
                 if (n == 0 && pfd < 0) {
                     /* No pidfd (an old kernel): the pipe's end is the best sign. */
@@ -697,6 +692,7 @@ void ppx_pool_free(ppx_pool **pp, double grace_s)
     for (int i = 0; i < p->n; i++)
         ppx_buf_destroy(&p->w[i].next);
     ppx_buf_destroy(&p->payload);
+    free(p->pf);
     free(p->w);
     free(p);
     *pp = NULL;

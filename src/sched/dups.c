@@ -364,7 +364,7 @@ static void submit_member(run_state *s, const ppx_job_config *tj, ppx_pool *pool
     asked[pos] = 1;
     ppx_err se;
     ppx_err_clear(&se);
-    if (ppx_pool_submit(pool, pos, 0, path, sp.arc_len ? &sp : NULL, key, NULL, NULL, 0, &se))
+    if (ppx_work_submit(pool, pos, 0, path, sp.arc_len ? &sp : NULL, key, NULL, NULL, 0, &se))
         w->got++;
 }
 
@@ -414,7 +414,7 @@ int ppx__dups_thumbs(run_state *s, dups_end *de)
             sent++;
             submit_member(s, &tj, pool, asked, pos, &w);
         }
-        if (ppx_pool_wait(pool, 1000, -1, thumb_done, &w, &e) < 0)
+        if (ppx_work_wait(pool, 1000, -1, thumb_done, &w, &e) < 0)
             break;
     }
     free(asked);

@@ -111,6 +111,46 @@ static void run_warnings(const run_state *s, warnings *w)
              (long long)s->classes.cls_unnamed, (long long)(PPX_CLS_LINES_MAX - 1));
 }
 
+/* Sorts by index, keeping one entry per index (a chunk redone after a lost
+ * rank may report its images twice). */
+static void sort_unique(ppx_prints *p)
+{
+    ppx_prints_sort(p);
+    size_t m = 0;
+    for (size_t i = 0; i < p->n; i++)
+        if (m == 0 || p->v[i].index != p->v[m - 1].index)
+            p->v[m++] = p->v[i];
+    p->n = m;
+}
+
+/* OUTDIR/geometry.csv for per-image outputs: header
+ * path,source,width,height,xx,xy,x0,yx,yy,y0, then a row per image with a
+ * geometry record (prints sorted by index), in listing order: the output's
+ * name below OUTDIR, its key, and the record (docs/formats.md). */
+static int write_geometry_csv(run_state *s, const ppx_prints *prints, ppx_err *e)
+{
+    ppx_buf b;
+    ppx_buf_init(&b);
+    int rc = ppx_buf_printf(&b, "path,source," PPX_GEOM_CSV_HEADER "\n");
+    for (size_t i = 0; i < prints->n && !rc; i++) {
+        const ppx_print *p = &prints->v[i];
+        char out[PPX_KEY_MAX];
+        if (!p->geom.w || p->index >= s->listing.n)
+            continue;
+        const char *key = ppx_listing_key(&s->listing, p->index);
+        if (ppx_output_name(out, sizeof out, key, s->cfg->out_format, NULL))
+            continue; /* never written: the image failed by that name */
+        rc = ppx__csv_field(&b, out) || ppx_buf_append(&b, ",", 1) || ppx__csv_field(&b, key) ||
+             ppx__geom_fields(&b, p) || ppx_buf_append(&b, "\n", 1);
+    }
+    if (rc)
+        rc = ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_WRITE, "out of memory writing geometry.csv");
+    else
+        rc = ppx_write_beneath(s->outdir.fd, NULL, "geometry.csv", b.data, b.len, NULL, e);
+    ppx_buf_destroy(&b);
+    return rc;
+}
+
 /* Rank 0's end of the run: what the ranks' end messages (or the journal)
  * add up to, and what the report is built from. */
 typedef struct {
@@ -124,7 +164,9 @@ typedef struct {
     int shards_state;
     int have_dups;
     dups_end de;
-    const char **paths; /* the path of each failure, for the report */
+    int have_coco;
+    ppx_coco_counts coco; /* --coco: what the mapping kept and dropped */
+    const char **paths;   /* the path of each failure, for the report */
     char **owned;
     warnings *w;
 } end_ctx;
@@ -182,7 +224,7 @@ static void shard_index(run_state *s, end_ctx *x)
     ppx_err e;
     ppx_err_clear(&e);
     if (ppx_shard_write_index(s->outdir.fd, cfg->shard, s->chunk_size, &s->listing, &s->classes,
-                              x->fails, &e)) {
+                              x->fails, x->prints, &e)) {
         ppx_log(PPX_LOG_ERR, "%s", e.msg);
         end_fatal(s, x, "cannot write index.csv");
     } else if (ppx_shard_tally_build(&x->tally, cfg->shard, s->chunk_size, &s->listing, &s->classes,
@@ -190,6 +232,30 @@ static void shard_index(run_state *s, end_ctx *x)
         ppx_log(PPX_LOG_ERR, "out of memory listing the shards for the report");
     } else {
         x->shards_state = PPX_REPORT_SHARDS_LISTED;
+    }
+}
+
+/* For a complete run with per-image outputs, OUTDIR/geometry.csv; with
+ * --coco, OUTDIR/coco.json (the mapped annotations). */
+static void annotations_end(run_state *s, end_ctx *x)
+{
+    const ppx_run_config *cfg = s->cfg;
+    if (!(x->code == PPX_RUN_DONE || x->code == PPX_RUN_FAILURES) || !cfg->outdir)
+        return;
+    ppx_err e;
+    ppx_err_clear(&e);
+    if (!cfg->shard && write_geometry_csv(s, x->prints, &e)) {
+        ppx_log(PPX_LOG_ERR, "%s", e.msg);
+        end_fatal(s, x, "cannot write geometry.csv");
+        return;
+    }
+    if (!s->coco)
+        return;
+    if (ppx__coco_end(s, x->prints, x->fails, &x->coco, &e)) {
+        ppx_log(PPX_LOG_ERR, "--coco: %s", e.msg);
+        end_fatal(s, x, "cannot write coco.json");
+    } else {
+        x->have_coco = 1;
     }
 }
 
@@ -224,6 +290,7 @@ static void end_ctx_destroy(end_ctx *x)
     ppx_shard_tally_destroy(&x->tally);
     if (x->have_dups)
         ppx__dups_end_free(&x->de);
+    free(x->coco.by_category);
 }
 
 /* The report's contents (rep's pointers point into s and x). */
@@ -260,7 +327,8 @@ static void fill_report(run_state *s, end_ctx *x, ppx_report *rep)
                         .n_shards = x->tally.n_shards,
                         .classes = x->tally.classes,
                         .n_classes = x->tally.n_classes,
-                        .dups = x->have_dups && x->de.ok ? &x->de.rep : NULL};
+                        .dups = x->have_dups && x->de.ok ? &x->de.rep : NULL,
+                        .coco = x->have_coco ? &x->coco : NULL};
 }
 
 /* The JSON and HTML reports, under OUTDIR unless the user named them (stats
@@ -314,10 +382,15 @@ static int end_report(run_state *s, const ppx_stats *total, ppx_failures *fails,
             s->global_fatal = 1;
     }
     ppx_failures_sort(fails);
+    sort_unique(prints);
     decide_outcome(s, &x, all);
     shard_index(s, &x);
+    annotations_end(s, &x);
     /* Duplicates, once the outcome is known: the drop list is written for a
-     * complete run only, as index.csv is. */
+     * complete run only, as index.csv is. Entries that hold only a geometry
+     * record (a chunk of a run that took no fingerprints) are no image
+     * without a fingerprint. */
+    ppx_prints_keep_hashed(prints);
     x.have_dups = s->cfg->duplicates;
     if (x.have_dups &&
         ppx__dups_prepare(s, prints, x.total.ok,

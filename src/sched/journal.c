@@ -450,23 +450,27 @@ int ppx_journal_add(ppx_journal *j, uint64_t chunk, uint64_t count, const ppx_st
     return 0;
 }
 
-int ppx_journal_commit(ppx_journal *j, ppx_err *err)
+int ppx_journal_write_records(int fd, ppx_buf *r, ppx_err *err)
 {
-    ppx_buf *r = &j->rec;
     if (r->len == 0)
         return 0;
     /* One write: O_APPEND keeps records whole even if a kill cuts the file
      * (a record cut short is ignored and its chunk redone). */
     size_t n = r->len;
     r->len = 0;
-    ssize_t w = write(j->fd, r->data, n);
+    ssize_t w = write(fd, r->data, n);
     if (w != (ssize_t)n)
         return ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_JOB, "cannot append to the journal: %s",
                            w < 0 ? strerror(errno) : "short write");
-    if (fdatasync(j->fd) != 0)
+    if (fdatasync(fd) != 0)
         return ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_JOB, "cannot sync the journal: %s",
                            strerror(errno));
     return 0;
+}
+
+int ppx_journal_commit(ppx_journal *j, ppx_err *err)
+{
+    return ppx_journal_write_records(j->fd, &j->rec, err);
 }
 
 int ppx_journal_append(ppx_journal *j, uint64_t chunk, uint64_t count, const ppx_stats *s,

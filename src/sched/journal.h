@@ -92,6 +92,9 @@ PPX_MUST_USE int ppx_journal_open(ppx_journal *j, int jdir, int attempt, int ran
 PPX_MUST_USE int ppx_journal_add(ppx_journal *j, uint64_t chunk, uint64_t count, const ppx_stats *s,
                                  const ppx_failures *f, const ppx_prints *p, ppx_err *err);
 PPX_MUST_USE int ppx_journal_commit(ppx_journal *j, ppx_err *err);
+/* The commit's work on records r (emptied) for the journal open as fd:
+ * one write, then fdatasync (sched/commit.h runs it in its thread). */
+PPX_MUST_USE int ppx_journal_write_records(int fd, ppx_buf *r, ppx_err *err);
 /* add + commit of one record (without fingerprints). */
 PPX_MUST_USE int ppx_journal_append(ppx_journal *j, uint64_t chunk, uint64_t count,
                                     const ppx_stats *s, const ppx_failures *f, ppx_err *err);

@@ -100,6 +100,26 @@ static int is_tiff_key(const char *key)
     return dot && (strcasecmp(dot, ".tif") == 0 || strcasecmp(dot, ".tiff") == 0);
 }
 
+/* The folder walked, reopened by its name for reading headers: it must still
+ * be that folder, or its files would be cut from another tree's headers
+ * (and read from another's bytes). The descriptor, or a code with err set. */
+static int open_root(const ppx_listing *l, ppx_err *err)
+{
+    int fd = ppx_list_open_at(AT_FDCWD, l->root, 1, 1);
+    if (fd < 0)
+        return ppx_err_set(err, PPX_EIO, PPX_STAGE_INPUT, "cannot open INPUT %s: %s", l->root,
+                           strerror(-fd));
+    struct stat st;
+    if (l->root_id.ino && (fstat(fd, &st) != 0 || (uint64_t)st.st_dev != l->root_id.dev ||
+                           (uint64_t)st.st_ino != l->root_id.ino)) {
+        close(fd);
+        return ppx_err_set(err, PPX_ECHANGED, PPX_STAGE_INPUT,
+                           "INPUT %s is not the folder that was listed (replaced meanwhile)",
+                           l->root);
+    }
+    return fd;
+}
+
 int ppx_listing_expand(ppx_listing *l, const ppx_sub_opts *o, const ppx_limits *lim,
                        const char *const *split_names, const char *const *split_paths, ppx_err *err)
 {
@@ -111,27 +131,10 @@ int ppx_listing_expand(ppx_listing *l, const ppx_sub_opts *o, const ppx_limits *
     ppx_dircache_init(&dirs);
     if (l->mem && !(t.mem = calloc(1, sizeof *t.mem)))
         return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_INPUT, "out of memory");
-    if (!l->is_list && !l->n_splits) {
-        /* The folder walked, reopened by its name: it must still be that folder, or its
-         * files would be cut from another tree's headers (and read from another's bytes). */
-        root_fd = ppx_list_open_at(AT_FDCWD, l->root, 1, 1);
-        struct stat st;
-        if (root_fd < 0) {
-            int e = -root_fd;
-            ppx_dircache_destroy(&dirs);
-            free(t.mem);
-            return ppx_err_set(err, PPX_EIO, PPX_STAGE_INPUT, "cannot open INPUT %s: %s", l->root,
-                               strerror(e));
-        }
-        if (l->root_id.ino && (fstat(root_fd, &st) != 0 || (uint64_t)st.st_dev != l->root_id.dev ||
-                               (uint64_t)st.st_ino != l->root_id.ino)) {
-            close(root_fd);
-            ppx_dircache_destroy(&dirs);
-            free(t.mem);
-            return ppx_err_set(err, PPX_ECHANGED, PPX_STAGE_INPUT,
-                               "INPUT %s is not the folder that was listed (replaced meanwhile)",
-                               l->root);
-        }
+    if (!l->is_list && !l->n_splits && (root_fd = open_root(l, err)) < 0) {
+        ppx_dircache_destroy(&dirs);
+        free(t.mem);
+        return root_fd;
     }
     size_t e = 0;
     for (size_t i = 0; i < l->n && !rc; i++) {

@@ -406,8 +406,16 @@ static double cpu_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* The whole process's, the committer thread included. */
+static double proc_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 typedef struct {
-    double wall, cpu;
+    double wall, cpu, proc_cpu;
 } mark;
 
 /* Adds the time since *m to phase ph and moves the mark (only when timing). */
@@ -415,7 +423,7 @@ static void lap(run_state *s, int ph, mark *m)
 {
     if (!s->timing)
         return;
-    mark t = {ppx_now_s(), cpu_s()};
+    mark t = {ppx_now_s(), cpu_s(), 0};
     s->t.wall[ph] += t.wall - m->wall;
     s->t.cpu[ph] += t.cpu - m->cpu;
     *m = t;
@@ -426,7 +434,7 @@ static void lap(run_state *s, int ph, mark *m)
 static void on_result_timed(void *arg, const ppx_result *r, const uint8_t *payload)
 {
     run_state *s = arg;
-    mark m = {ppx_now_s(), cpu_s()};
+    mark m = {ppx_now_s(), cpu_s(), 0};
     ppx__on_result(arg, r, payload);
     lap(s, T_RESULTS, &m);
 }
@@ -434,7 +442,7 @@ static void on_result_timed(void *arg, const ppx_result *r, const uint8_t *paylo
 /* PPX_SCHED_TIMING=1: one line per rank at the end of its loop, for the
  * sched benchmark (bench/run-all --only sched; docs/scheduling.md): each
  * phase's wall and CPU seconds. */
-static void print_timing(run_state *s, double wall, double cpu)
+static void print_timing(run_state *s, double wall, double cpu, double proc_cpu)
 {
     static const char *name[T_PHASES] = {"serve",   "wait",    "results", "feed",
                                          "collect", "journal", "other"};
@@ -447,10 +455,12 @@ static void print_timing(run_state *s, double wall, double cpu)
                               name[ph], s->t.wall[ph], s->t.cpu[ph]);
     ppx_log(PPX_LOG_INFO,
             "rank %d loop: wall %.3f s, cpu %.3f s, %llu turns (%llu without sleeping), %llu "
-            "requests served (%.0f/s), %llu journal commits; wall/cpu: %s",
+            "requests served (%.0f/s), %llu journal commits; wall/cpu: %s; process cpu %.3f s; "
+            "committer %llu batches in %.3f s",
             s->rank, wall, cpu, (unsigned long long)s->t.turns, (unsigned long long)s->t.spins,
             (unsigned long long)s->t.served, wall > 0 ? (double)s->t.served / wall : 0.0,
-            (unsigned long long)s->t.commits, phases);
+            (unsigned long long)s->t.commits, phases, proc_cpu,
+            (unsigned long long)s->committer.commits, s->committer.commit_s);
 }
 
 /* Rank 0, after its loop: the last assignment to each rank is complete (it
@@ -487,7 +497,10 @@ static int get_work(run_state *s)
         beat(s);
         return s->lost0 ? PPX_SCHED_STALLED : 0;
     }
-    while (!s->stopping && !s->no_more && ppx__unstarted(s) < PREFETCH) {
+    if (s->serve_only && s->size > 1 && s->next_chunk >= s->n_chunks)
+        s->no_more = 1; /* every chunk handed out */
+    while (!s->stopping && !s->no_more && !(s->serve_only && s->size > 1) &&
+           ppx__unstarted(s) < PREFETCH) {
         int64_t id = ppx__take_chunk_id(s);
         if (id < 0) {
             s->no_more = 1;
@@ -546,7 +559,7 @@ static void wait_results(run_state *s, int busy, mark *m)
     lap(s, T_SERVE, m);
     ppx_err e;
     ppx_err_clear(&e);
-    int rc = ppx_pool_wait(s->pool, timeout, ppx__sig_pipe[0],
+    int rc = ppx_work_wait(s->pool, timeout, ppx__sig_pipe[0],
                            s->timing ? on_result_timed : ppx__on_result, s, &e);
     if (spin && rc == 0)
         sched_yield(); /* let workers and other ranks on this core run */
@@ -571,10 +584,10 @@ static void wait_results(run_state *s, int busy, mark *m)
  * PPX_SCHED_STALLED. */
 static int end_loop(run_state *s, const mark *m0)
 {
-    ppx__commit_journal(s, 1);
+    ppx__commit_journal_all(s);
     ppx__test_stop(s, "end");
     if (s->timing)
-        print_timing(s, ppx_now_s() - m0->wall, cpu_s() - m0->cpu);
+        print_timing(s, ppx_now_s() - m0->wall, cpu_s() - m0->cpu, proc_cpu_s() - m0->proc_cpu);
     if (s->res_pending) {
         double limit = ppx__peer_limit(s), waited = ppx_wire_look(&s->watch) - s->res_sent;
         int rc = MPI_CHECK(
@@ -597,7 +610,7 @@ int ppx__run_loop(run_state *s)
 {
     const char *tm = getenv("PPX_SCHED_TIMING");
     s->timing = tm && tm[0] == '1';
-    mark m0 = {ppx_now_s(), s->timing ? cpu_s() : 0}, m = m0;
+    mark m0 = {ppx_now_s(), s->timing ? cpu_s() : 0, s->timing ? proc_cpu_s() : 0}, m = m0;
     double stop_deadline = 0;
     for (;;) {
         /* Rank 0 away for longer than --rank-timeout: no grace, no waiting

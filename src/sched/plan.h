@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pool/pool.h"
+#include "work/job.h" /* ppx_span, ppx_result */
 #include "prepix/buf.h"
 #include "prepix/error.h"
 #include "prepix/failures.h"

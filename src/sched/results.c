@@ -55,7 +55,7 @@ void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r, const 
             st->bytes_written += r->bytes_written;
             ppx_stats_add_image(st, (r->st.channels || r->st.raster.type) ? &r->st : NULL, r->in_w,
                                 r->in_h);
-            if (r->fp.valid && ppx_prints_add(&c->prints, c->first + i, &r->fp)) {
+            if (ppx_fingerprint_any(&r->fp) && ppx_prints_add(&c->prints, c->first + i, &r->fp)) {
                 ppx_err e;
                 ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory keeping fingerprints");
                 ppx__set_fatal(s, &e);
@@ -237,7 +237,7 @@ static int write_shard(run_state *s, const chunk *c, uint64_t id, ppx_out_rec *v
                 st->bytes_written += v[i].it.part_len[k];
             ppx_stats_add_image(st, (v[i].img.channels || v[i].img.raster.type) ? &v[i].img : NULL,
                                 v[i].in_w, v[i].in_h);
-            if (v[i].fp.valid && ppx_prints_add(pr, v[i].it.index, &v[i].fp))
+            if (ppx_fingerprint_any(&v[i].fp) && ppx_prints_add(pr, v[i].it.index, &v[i].fp))
                 rc = ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
         }
     free(items);
@@ -278,7 +278,7 @@ static int write_files(run_state *s, ppx_out_rec *v, size_t n, ppx_stats *st, pp
         st->bytes_written += o->it.len;
         ppx_stats_add_image(st, (o->img.channels || o->img.raster.type) ? &o->img : NULL, o->in_w,
                             o->in_h);
-        if (o->fp.valid && ppx_prints_add(pr, o->it.index, &o->fp))
+        if (ppx_fingerprint_any(&o->fp) && ppx_prints_add(pr, o->it.index, &o->fp))
             return ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
     }
     return 0;
@@ -306,28 +306,13 @@ int ppx__write_outputs(run_state *s, const chunk *c, uint64_t id, const ppx_buf 
     return rc;
 }
 
-/* Durable resume: the outputs of a chunk reach stable storage before its
- * journal record does (the record itself is fdatasync'ed), so --resume after
- * a node crash or power loss never skips a chunk whose files are empty. */
-static int make_durable(run_state *s, ppx_err *e)
-{
-    /* One syncfs covers every file and folder written for the chunks of
-     * this commit: measured +3% on 153 JPEG thumbnails (median of 12, -w 2,
-     * then one per chunk) where an fdatasync per file plus an fsync per
-     * folder cost +23% (docs/benchmarks.md). */
-    if (syncfs(s->outdir.fd) != 0)
-        return ppx_err_set(e, PPX_EOUTPUT, PPX_STAGE_JOB, "cannot sync OUTDIR %s: %s",
-                           s->outdir.path, strerror(errno));
-    return 0;
-}
-
 /* Records a finished chunk for the next commit. */
 static void journal_chunk(run_state *s, uint64_t id, uint64_t count, const ppx_stats *st,
                           const ppx_failures *fl, const ppx_prints *pr)
 {
     ppx_err e;
     ppx_err_clear(&e);
-    if (ppx_journal_add(&s->journal, id, count, st, fl, s->job.fingerprint ? pr : NULL, &e)) {
+    if (ppx_journal_add(&s->journal, id, count, st, fl, pr, &e)) {
         ppx__set_fatal(s, &e);
         return;
     }
@@ -335,15 +320,41 @@ static void journal_chunk(run_state *s, uint64_t id, uint64_t count, const ppx_s
         s->pending_since = ppx_now_s();
 }
 
+/* Durable resume: the outputs of a chunk reach stable storage before its
+ * journal record does (the record itself is fdatasync'ed), so --resume after
+ * a node crash or power loss never skips a chunk whose files are empty. The
+ * committer thread (commit.h) syncs OUTDIR then writes the records it was
+ * handed, all of whose outputs were renamed before the hand-off. */
 void ppx__commit_journal(run_state *s, int now)
 {
-    if (!s->journal_open || s->journal.rec.len == 0 ||
-        (!now && ppx_now_s() - s->pending_since < JOURNAL_GROUP_S))
+    if (!s->journal_open)
         return;
     ppx_err e;
     ppx_err_clear(&e);
-    s->pending_since = 0;
-    if (make_durable(s, &e) || ppx_journal_commit(&s->journal, &e))
+    int rc = ppx_committer_failed(&s->committer, &e);
+    if (!rc && s->journal.rec.len && (now || ppx_now_s() - s->pending_since >= JOURNAL_GROUP_S)) {
+        rc = ppx_committer_offer(&s->committer, &s->journal.rec, &e);
+        if (rc == 1)
+            s->pending_since = 0;
+        rc = rc < 0 ? rc : 0;
+    }
+    if (rc)
+        ppx__set_fatal(s, &e);
+}
+
+void ppx__commit_journal_all(run_state *s)
+{
+    if (!s->journal_open)
+        return;
+    ppx_err e;
+    ppx_err_clear(&e);
+    int rc = ppx_committer_wait(&s->committer, &e);
+    if (!rc && s->journal.rec.len) {
+        rc = ppx_committer_offer(&s->committer, &s->journal.rec, &e);
+        rc = rc < 0 ? rc : ppx_committer_wait(&s->committer, &e);
+        s->pending_since = 0;
+    }
+    if (rc)
         ppx__set_fatal(s, &e);
 }
 
@@ -485,7 +496,7 @@ void ppx__feed(run_state *s)
                 }
                 input = c->inputs.data + c->in_off[i];
                 len = c->in_len[i];
-                rc = ppx_pool_submit(s->pool, c->first + i, c->id, key, NULL, key, NULL,
+                rc = ppx_work_submit(s->pool, c->first + i, c->id, key, NULL, key, NULL,
                                      input ? input : (const uint8_t *)"", len, &e);
             } else {
                 int per_image = s->cfg->outdir && !s->cfg->shard;
@@ -500,7 +511,7 @@ void ppx__feed(run_state *s)
                     ppx__record(s, c, i, &r, NULL);
                     continue;
                 }
-                rc = ppx_pool_submit(s->pool, c->first + i, c->id, in,
+                rc = ppx_work_submit(s->pool, c->first + i, c->id, in,
                                      c->span[i].arc_len ? &c->span[i] : NULL, key,
                                      per_image ? out : NULL, NULL, 0, &e);
             }

@@ -140,8 +140,7 @@ void ppx__set_fatal(run_state *s, const ppx_err *e)
     if (!s->fatal) {
         s->fatal = 1;
         s->fatal_err = *e;
-        ppx_log_rank(PPX_LOG_ERR, s->rank, "fatal: %s%s%s", e->msg, e->path[0] ? ": " : "",
-                     e->path);
+        ppx_log_rank(PPX_LOG_ERR, s->rank, "fatal: %s", e->msg);
     }
     s->stopping = 1;
     if (!s->stop_reason)
@@ -345,6 +344,8 @@ static int open_outputs(run_state *s, ppx_err *e)
     if (!rc)
         rc = ppx_journal_open(&s->journal, s->jdir, s->attempt, s->rank, e);
     s->journal_open = rc == 0;
+    if (s->journal_open)
+        ppx_committer_init(&s->committer, s->outdir.fd, s->outdir.path, s->journal.fd);
     return rc;
 }
 
@@ -451,7 +452,18 @@ static int run_and_finish(run_state *s)
     /* Once away longer than --rank-timeout, rank 0 trusts no wait (wire.h). */
     if (s->rank == 0)
         s->watch.give_up_gap = run_limit(s);
+#ifdef PPX_TEST_HOOKS
+    /* Test-only: PPX_TEST_SERVE_ONLY=1: rank 0 of several runs no chunk
+     * itself and only serves (bench/run-all --only sched measures it so). */
+    const char *so = getenv("PPX_TEST_SERVE_ONLY");
+    s->serve_only = s->rank == 0 && so && so[0] == '1';
+#endif
     int loop_rc = ppx__run_loop(s);
+    if (s->journal_open) { /* a stalled end: the report reads the journal */
+        ppx_err e;
+        if (ppx_committer_wait(&s->committer, &e))
+            ppx__set_fatal(s, &e);
+    }
     /* Idle workers exit at once; after a stop, the grace for images in
      * progress is spent already, so what still runs is killed promptly. */
     ppx_pool_free(&s->pool, s->stopping ? 0.5 : 5.0);
@@ -463,8 +475,10 @@ static int run_and_finish(run_state *s)
 static void close_rank(run_state *s)
 {
     ppx_pool_free(&s->pool, 0);
-    if (s->journal_open)
+    if (s->journal_open) {
+        ppx_committer_destroy(&s->committer); /* waits for the commit in progress */
         ppx_journal_close(&s->journal);
+    }
     for (chunk *c = s->queue_head, *n; c; c = n) {
         n = c->next_in_queue;
         ppx__chunk_free(c);
@@ -502,6 +516,7 @@ static void close_rank(run_state *s)
     ppx_outdir_close(&s->outdir);
     ppx_buf_destroy(&s->shard_buf);
     ppx_classes_destroy(&s->classes);
+    ppx_coco_free(&s->coco);
     ppx_failures_destroy(&s->fails);
     ppx_prints_destroy(&s->prints);
     ppx_resume_state_destroy(&s->resume);

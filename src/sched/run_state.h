@@ -21,9 +21,11 @@
 
 #include "work/job.h"
 #include "pool/pool.h"
+#include "prepix/coco.h"
 #include "prepix/clock.h"
 #include "prepix/fsafe.h"
 #include "prepix/sched.h"
+#include "sched/commit.h"
 #include "sched/journal.h"
 #include "sched/listing.h"
 #include "sched/plan.h"
@@ -87,6 +89,7 @@ typedef struct {
     ppx_resume_state resume;
     uint32_t *prefail;   /* per listed image: PREFAIL_* | errno << 8, 0 for most */
     ppx_classes classes; /* shards: labels */
+    ppx_coco *coco;      /* --coco: the checked annotation file (rank 0) */
     int attempt;
     char root[PPX_PATH_MAX]; /* INPUT folder, or the @LIST's folder */
 
@@ -104,6 +107,7 @@ typedef struct {
     char fatal_reason[PPX_ERR_MSG_MAX + 32];
 
     /* rank 0: serving the others */
+    int serve_only;    /* rank 0 runs no chunk itself (test hook PPX_TEST_SERVE_ONLY) */
     int ranks_done;    /* other ranks that said they left their loop */
     double *last_seen; /* when each rank was last heard from */
     uint8_t *left;     /* the rank said it left its loop (TAG_DONE), or was declared silent */
@@ -156,8 +160,9 @@ typedef struct {
     ppx_buf shard_buf; /* a shard being assembled */
     ppx_journal journal;
     int journal_open;
-    double pending_since; /* when the oldest chunk not yet committed finished, or 0 */
-    ppx_stats acc;        /* completed chunks journaled here */
+    ppx_committer committer; /* commits the journal off the serving path (commit.h) */
+    double pending_since;    /* when the oldest chunk not yet committed finished, or 0 */
+    ppx_stats acc;           /* completed chunks journaled here */
     ppx_failures fails;
     ppx_prints prints;                 /* fingerprints of those chunks' images */
     uint64_t done, failed, bytes_read; /* this attempt, this rank */
@@ -240,6 +245,9 @@ PPX_MUST_USE int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id,
  * commit, after one sync of their outputs, once the oldest has waited
  * JOURNAL_GROUP_S or at once when now (the loop is idle, or ending). */
 void ppx__commit_journal(run_state *s, int now);
+/* results.c: every record waiting committed, and the commit in progress
+ * waited for (the end of the loop). */
+void ppx__commit_journal_all(run_state *s);
 /* results.c */
 void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r, const uint8_t *payload);
 void ppx__on_result(void *arg, const ppx_result *r, const uint8_t *payload);
@@ -326,5 +334,15 @@ PPX_MUST_USE int ppx__apply_exclude(run_state *s, ppx_err *e);
 /* end.c */
 PPX_MUST_USE int ppx__finish_alone(run_state *s);
 PPX_MUST_USE int ppx__finish(run_state *s);
+
+/* --coco on rank 0: reads and checks cfg->coco into s->coco before any
+ * work (0, or the exit code: 2 for a file that is not a COCO file prepix
+ * can map, 1 when it cannot be read). */
+PPX_MUST_USE int ppx__coco_load(run_state *s);
+/* --coco at the end of a complete run: matches the file's images to the
+ * outputs (prints: their geometry records sorted by index; fails sorted),
+ * writes OUTDIR/coco.json and fills *ct for the report. 0 or a code with e. */
+PPX_MUST_USE int ppx__coco_end(run_state *s, const ppx_prints *prints, const ppx_failures *fails,
+                               ppx_coco_counts *ct, ppx_err *e);
 
 #endif

@@ -289,7 +289,7 @@ static int list_into_outdir(const run_state *s)
             snprintf(real, sizeof real, "%s/%s", real_last, slash ? slash + 1 : path);
         }
         if (real_last[0] && strncmp(real, out, lo) == 0 && (real[lo] == '/' || real[lo] == '\0')) {
-            char shown[PPX_ERR_PATH_MAX * 4];
+            char shown[PPX_PATH_MAX];
             ppx_escape_name(shown, sizeof shown, path);
             ppx_log(PPX_LOG_ERR,
                     "the list names %s, inside OUTDIR %s: its output could replace it; choose "
@@ -454,6 +454,8 @@ static int list_input(run_state *s)
     }
     if (cfg->outdir && s->listing.is_list && list_into_outdir(s))
         return PPX_EUSAGE;
+    if (cfg->coco && (rc = ppx__coco_load(s)) != 0)
+        return rc;
     rc = ppx__stop_signal ? PPX_ECANCELED : check_outputs(s);
     if (rc == PPX_ECANCELED || ppx__stop_signal)
         return stopped_before_work(s);

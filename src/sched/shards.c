@@ -345,7 +345,7 @@ int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape,
 /* ---- index.csv, classes.txt -------------------------------------------- */
 
 /* RFC 4180: quoted when it holds a comma, a quote or a line break. */
-static int csv_field(ppx_buf *b, const char *s)
+int ppx__csv_field(ppx_buf *b, const char *s)
 {
     if (!strpbrk(s, ",\"\r\n"))
         return ppx_buf_append(b, s, strlen(s));
@@ -355,13 +355,24 @@ static int csv_field(ppx_buf *b, const char *s)
     return rc ? rc : ppx_buf_append(b, "\"", 1);
 }
 
+/* ",width,height,xx,xy,x0,yx,yy,y0" of g (empty fields without one):
+ * doubles with 17 significant digits, which read back exactly. */
+int ppx__geom_fields(ppx_buf *b, const ppx_print *p)
+{
+    if (!p || !p->geom.w)
+        return ppx_buf_append(b, ",,,,,,,,", 8);
+    const double *m = p->geom.m;
+    return ppx_buf_printf(b, ",%u,%u,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g", p->geom.w, p->geom.h,
+                          m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
 int ppx_shard_write_index(int outdir, ppx_shard_kind kind, uint64_t shard_size,
                           const ppx_listing *l, const ppx_classes *cl, const ppx_failures *fails,
-                          ppx_err *err)
+                          const ppx_prints *geoms, ppx_err *err)
 {
     ppx_buf b;
     ppx_buf_init(&b);
-    int rc = ppx_buf_printf(&b, "key,shard,label,path\n");
+    int rc = ppx_buf_printf(&b, "key,shard,label,path," PPX_GEOM_CSV_HEADER "\n");
     size_t f = 0;
     for (size_t i = 0; i < l->n && !rc; i++) {
         while (f < fails->n && fails->v[f].index < i)
@@ -372,7 +383,8 @@ int ppx_shard_write_index(int outdir, ppx_shard_kind kind, uint64_t shard_size,
         rc = ppx_buf_printf(
             &b, "%09zu,shard-%06llu.%s,%lld,", i, (unsigned long long)(i / shard_size),
             kind == PPX_SHARD_TAR ? "tar" : "npy", (long long)ppx_classes_label(cl, l, i));
-        rc = rc ? rc : csv_field(&b, key);
+        rc = rc ? rc : ppx__csv_field(&b, key);
+        rc = rc ? rc : ppx__geom_fields(&b, geoms ? ppx_prints_find(geoms, i) : NULL);
         rc = rc ? rc : ppx_buf_append(&b, "\n", 1);
     }
     if (rc)

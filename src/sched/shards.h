@@ -75,7 +75,10 @@ PPX_MUST_USE int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_
                                  const ppx_buf *sides, const ppx_companion_spec *roles, int n_roles,
                                  ppx_buf *scratch, ppx_err *err);
 
-/* index.csv (key,shard,label,path per image not in fails, listing order)
+/* index.csv (key,shard,label,path and the geometry record's columns
+ * width,height,xx,xy,x0,yx,yy,y0 per image not in fails, listing order;
+ * geoms: the images' records sorted by index, or NULL; an image without
+ * one has those columns empty)
  * and classes.txt, atomically. fails must be sorted by index. classes.txt
  * holds the class names, one a line; with no names but .cls labels, the ids
  * 0 to cl->cls_max in decimal, line k holding "k" (so that a reader taking
@@ -83,7 +86,18 @@ PPX_MUST_USE int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_
  * a line number (cl->cls_unnamed). */
 PPX_MUST_USE int ppx_shard_write_index(int outdir, ppx_shard_kind kind, uint64_t shard_size,
                                        const ppx_listing *l, const ppx_classes *cl,
-                                       const ppx_failures *fails, ppx_err *err);
+                                       const ppx_failures *fails, const ppx_prints *geoms,
+                                       ppx_err *err);
+
+/* The geometry record's columns of index.csv and geometry.csv. */
+#define PPX_GEOM_CSV_HEADER "width,height,xx,xy,x0,yx,yy,y0"
+/* Appends ",width,height,xx,xy,x0,yx,yy,y0" of p's record (empty fields
+ * without one), doubles with 17 significant digits, which read back
+ * exactly. 0 or PPX_ENOMEM. */
+PPX_MUST_USE int ppx__geom_fields(ppx_buf *b, const ppx_print *p);
+/* Appends s as one CSV field (RFC 4180: quoted when it holds a comma, a
+ * quote or a line break). 0 or PPX_ENOMEM. */
+PPX_MUST_USE int ppx__csv_field(ppx_buf *b, const char *s);
 
 /* What the report lists of a completed shard run, index.csv's rows counted:
  * one entry per shard with its images not in fails (an empty shard too), and

@@ -288,8 +288,31 @@ int ppx_prints_add(ppx_prints *p, uint64_t index, const ppx_fingerprint *fp)
     e->index = index;
     e->phash = fp->phash;
     memcpy(e->exact, fp->exact, PPX_EXACT_BYTES);
-    e->scale = fp->scale;
+    e->scale = fp->valid ? fp->scale : 0;
+    e->geom = fp->geom;
     return 0;
+}
+
+void ppx_prints_keep_hashed(ppx_prints *p)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < p->n; i++)
+        if (p->v[i].scale)
+            p->v[m++] = p->v[i];
+    p->n = m;
+}
+
+const ppx_print *ppx_prints_find(const ppx_prints *p, uint64_t index)
+{
+    size_t lo = 0, hi = p->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->v[mid].index < index)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < p->n && p->v[lo].index == index ? &p->v[lo] : NULL;
 }
 
 int ppx_prints_extend(ppx_prints *dst, const ppx_prints *src)
@@ -326,12 +349,46 @@ void ppx_prints_destroy(ppx_prints *p)
     memset(p, 0, sizeof *p);
 }
 
+/* "PXPRINT2": what the geometry record's layout starts with. A count of
+ * the older layout is never this large (it is checked against the bytes). */
+#define PRINTS_TAG2 0x32544e4952505850ULL
+
+static int put_geom(ppx_buf *out, const ppx_geom *g)
+{
+    int rc = 0;
+    for (int k = 0; k < 6 && !rc; k++) {
+        uint64_t bits;
+        memcpy(&bits, &g->m[k], 8);
+        rc = ppx_put_u64(out, bits);
+    }
+    return rc || ppx_put_u64(out, g->w) || ppx_put_u64(out, g->h);
+}
+
+/* A record from another rank or the journal: finite numbers, sizes that fit
+ * 32 bits, and both sizes zero (none) or neither. */
+static int get_geom(ppx_rd *r, ppx_geom *g)
+{
+    for (int k = 0; k < 6; k++) {
+        uint64_t bits = ppx_get_u64(r);
+        memcpy(&g->m[k], &bits, 8);
+        if (!isfinite(g->m[k]))
+            r->bad = 1;
+    }
+    uint64_t w = ppx_get_u64(r), h = ppx_get_u64(r);
+    if (w > UINT32_MAX || h > UINT32_MAX || (w == 0) != (h == 0))
+        r->bad = 1;
+    g->w = (uint32_t)w;
+    g->h = (uint32_t)h;
+    return r->bad ? PPX_ECORRUPT : 0;
+}
+
 int ppx_prints_pack(const ppx_prints *p, ppx_buf *out)
 {
-    int rc = ppx_put_u64(out, p->n);
+    int rc = ppx_put_u64(out, PRINTS_TAG2) || ppx_put_u64(out, p->n);
     for (size_t i = 0; i < p->n && !rc; i++)
         rc = ppx_put_u64(out, p->v[i].index) || ppx_put_u64(out, p->v[i].phash) ||
-             ppx_put_u64(out, p->v[i].scale) || ppx_buf_append(out, p->v[i].exact, PPX_EXACT_BYTES);
+             ppx_put_u64(out, p->v[i].scale) ||
+             ppx_buf_append(out, p->v[i].exact, PPX_EXACT_BYTES) || put_geom(out, &p->v[i].geom);
     return rc ? PPX_ENOMEM : 0;
 }
 
@@ -341,25 +398,34 @@ static int good_scale(uint64_t s)
 }
 
 #define PRINT_BYTES (3 * 8 + PPX_EXACT_BYTES)
+#define GEOM_BYTES (8 * 8)
 
 int ppx_prints_unpack(const uint8_t *p, size_t n, ppx_prints *out, size_t *used)
 {
     ppx_rd r = {p, p + n, 0};
     uint64_t count = ppx_get_u64(&r);
+    int tagged = count == PRINTS_TAG2;
+    if (tagged)
+        count = ppx_get_u64(&r);
+    size_t each = PRINT_BYTES + (tagged ? GEOM_BYTES : 0);
     /* The count is checked against the bytes before anything is allocated. */
-    if (r.bad || count > (uint64_t)(r.end - r.p) / PRINT_BYTES)
+    if (r.bad || count > (uint64_t)(r.end - r.p) / each)
         return PPX_ECORRUPT;
     size_t start = out->n;
     for (uint64_t i = 0; i < count; i++) {
-        ppx_fingerprint fp = {.valid = 1};
+        ppx_fingerprint fp;
+        memset(&fp, 0, sizeof fp);
         uint64_t index = ppx_get_u64(&r);
         fp.phash = ppx_get_u64(&r);
         uint64_t scale = ppx_get_u64(&r);
         const uint8_t *ex = ppx_get_bytes(&r, PPX_EXACT_BYTES);
-        if (r.bad || !good_scale(scale)) {
+        /* Only the tagged layout holds entries without fingerprints. */
+        if (r.bad || (tagged ? scale && !good_scale(scale) : !good_scale(scale)) ||
+            (tagged && get_geom(&r, &fp.geom)) || (!scale && !fp.geom.w)) {
             out->n = start;
             return PPX_ECORRUPT;
         }
+        fp.valid = scale != 0;
         fp.scale = (uint8_t)scale;
         memcpy(fp.exact, ex, PPX_EXACT_BYTES);
         if (ppx_prints_add(out, index, &fp)) {
@@ -375,7 +441,7 @@ int ppx_prints_unpack(const uint8_t *p, size_t n, ppx_prints *out, size_t *used)
 int ppx_fingerprint_pack(const ppx_fingerprint *fp, ppx_buf *out)
 {
     return ppx_put_u64(out, fp->valid ? fp->scale : 0) || ppx_put_u64(out, fp->phash) ||
-                   ppx_buf_append(out, fp->exact, PPX_EXACT_BYTES)
+                   ppx_buf_append(out, fp->exact, PPX_EXACT_BYTES) || put_geom(out, &fp->geom)
                ? PPX_ENOMEM
                : 0;
 }
@@ -387,7 +453,7 @@ int ppx_fingerprint_unpack(ppx_rd *r, ppx_fingerprint *fp)
     uint64_t scale = ppx_get_u64(r);
     f.phash = ppx_get_u64(r);
     const uint8_t *ex = ppx_get_bytes(r, PPX_EXACT_BYTES);
-    if (r->bad || (scale && !good_scale(scale)))
+    if (r->bad || (scale && !good_scale(scale)) || get_geom(r, &f.geom))
         return PPX_ECORRUPT;
     memcpy(f.exact, ex, PPX_EXACT_BYTES);
     f.scale = (uint8_t)scale;

@@ -74,6 +74,45 @@ static void shards_json(ppx_json *j, const ppx_report *r)
     ppx_json_arr_end(j);
 }
 
+/* "coco": what --coco wrote (docs/formats.md). */
+static void coco_json(ppx_json *j, const ppx_coco_counts *c)
+{
+    ppx_json_key(j, "coco");
+    ppx_json_obj(j);
+    ppx_json_key(j, "images");
+    ppx_json_obj(j);
+    ppx_json_key(j, "total");
+    ppx_json_u64(j, c->images);
+    ppx_json_key(j, "written");
+    ppx_json_u64(j, c->images_written);
+    ppx_json_key(j, "failed");
+    ppx_json_u64(j, c->images_failed);
+    ppx_json_key(j, "not_in_run");
+    ppx_json_u64(j, c->images_absent);
+    ppx_json_obj_end(j);
+    ppx_json_key(j, "annotations");
+    ppx_json_obj(j);
+    ppx_json_key(j, "total");
+    ppx_json_u64(j, c->annotations);
+    ppx_json_key(j, "written");
+    ppx_json_u64(j, c->annotations_written);
+    ppx_json_key(j, "outside");
+    ppx_json_u64(j, c->annotations_outside);
+    ppx_json_key(j, "of_removed_images");
+    ppx_json_u64(j, c->annotations_removed);
+    ppx_json_key(j, "outside_by_category");
+    ppx_json_obj(j);
+    for (size_t i = 0; i < c->n_categories; i++) {
+        char id[24];
+        snprintf(id, sizeof id, "%lld", (long long)c->by_category[i].category);
+        ppx_json_key(j, id);
+        ppx_json_u64(j, c->by_category[i].dropped);
+    }
+    ppx_json_obj_end(j);
+    ppx_json_obj_end(j);
+    ppx_json_obj_end(j);
+}
+
 /* What ran: version, outcome, command, paths, pipeline, ranks and workers. */
 static void run_json(ppx_json *j, const ppx_report *r)
 {
@@ -358,6 +397,8 @@ int ppx_report_json(const ppx_report *r, ppx_buf *out)
         ppx_json_key(&j, "duplicates");
         ppx__report_dups_json(&j, r->dups);
     }
+    if (r->coco)
+        coco_json(&j, r->coco);
     ppx_json_key(&j, "warnings");
     ppx_json_arr(&j);
     for (size_t i = 0; i < r->n_warnings; i++)
@@ -403,7 +444,7 @@ void ppx_report_summary(const ppx_report *r, const char *report_path, FILE *f)
         for (size_t i = 0; i < show; i++) {
             /* Names reach a terminal escaped as in the JSON: never obeyed;
              * so do messages (a resumed one comes from the journal). */
-            char shown[4096], msg[PPX_ERR_MSG_MAX * 6];
+            char shown[PPX_PATH_MAX], msg[PPX_ERR_MSG_MAX * 6];
             ppx_escape_name(shown, sizeof shown, r->fail_paths[i]);
             ppx_escape_name(msg, sizeof msg, r->failures->v[i].msg);
             fprintf(f, "prepix: failed: %s: %s: %s\n", shown,
@@ -414,6 +455,18 @@ void ppx_report_summary(const ppx_report *r, const char *report_path, FILE *f)
     }
     if (r->dups)
         ppx__report_dups_summary(r->dups, f);
+    if (r->coco)
+        fprintf(f,
+                "prepix: coco.json: %llu of %llu images (%llu failed, %llu not in the run), "
+                "%llu of %llu annotations (%llu wholly outside their output, %llu of removed "
+                "images)\n",
+                (unsigned long long)r->coco->images_written, (unsigned long long)r->coco->images,
+                (unsigned long long)r->coco->images_failed,
+                (unsigned long long)r->coco->images_absent,
+                (unsigned long long)r->coco->annotations_written,
+                (unsigned long long)r->coco->annotations,
+                (unsigned long long)r->coco->annotations_outside,
+                (unsigned long long)r->coco->annotations_removed);
     for (size_t i = 0; i < r->n_warnings; i++) {
         char shown[1024];
         ppx_escape_name(shown, sizeof shown, r->warnings[i]);

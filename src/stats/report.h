@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "prepix/buf.h"
+#include "prepix/coco.h"
 #include "prepix/error.h"
 #include "prepix/stats.h"
 #include "prepix/dedup.h"
@@ -133,6 +134,8 @@ typedef struct {
     size_t n_classes;
     /* Duplicates found, or NULL when the run took no fingerprints. */
     const ppx_dup_report *dups;
+    /* --coco: what became of the file's images and annotations, or NULL. */
+    const ppx_coco_counts *coco;
 } ppx_report;
 
 /* Appends the JSON report (docs/formats.md) to out. Returns 0 or PPX_ENOMEM. Rank 0 only;

@@ -126,7 +126,7 @@ void ppx__report_dups_summary(const ppx_dup_report *d, FILE *f)
             x->n_exact, (unsigned long long)images_in(x->exact, x->n_exact), x->n_near,
             (unsigned long long)images_in(x->near, x->n_near), d->distance, x->n_drop);
     if (d->drop_list) {
-        char shown[4096];
+        char shown[PPX_PATH_MAX];
         ppx_escape_name(shown, sizeof shown, d->drop_list);
         fprintf(f, " (listed in %s)", shown);
     }

@@ -3,7 +3,6 @@
 #include "prepix/clock.h"
 
 #include <fcntl.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "prepix/io.h"
 #include "prepix/ops.h"
 
 _Static_assert(PPX_SPAN_PARTS == PPX_ROLES_MAX, "a task carries a companion member per role");
@@ -93,7 +91,7 @@ int ppx_output_name(char *out, size_t cap, const char *key, ppx_format fmt, ppx_
      * "a/../b.jpg" names b.jpg), so that every mapping below works on plain
      * parts and the result is checked as it will be used: a mapping can
      * never make a part that the check did not see. */
-    char res[4096];
+    char res[PPX_PATH_MAX];
     if (snprintf(res, sizeof res, "%s", key) >= (int)sizeof res)
         return ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "output name too long");
     int rc = ppx_key_resolve(res, err);
@@ -101,7 +99,7 @@ int ppx_output_name(char *out, size_t cap, const char *key, ppx_format fmt, ppx_
         return rc;
     /* An archive's members go to a folder named by its stem: a folder part
      * "x.tar" (ARCHIVE/MEMBER keys) is "x". */
-    char unarc[4096];
+    char unarc[PPX_PATH_MAX];
     size_t n_un = 0;
     for (const char *p = res; *p && n_un < sizeof unarc - 1;) {
         const char *end = strchr(p, '/');
@@ -178,7 +176,7 @@ int ppx_input_read(int in_root, const ppx_split_roots *sr, ppx_dircache *dirs, p
         }
     }
     if (span && span->arc_len) {
-        char name[4096];
+        char name[PPX_PATH_MAX];
         if (in_root >= 0)
             snprintf(name, sizeof name, "%.*s", (int)span->arc_len, key);
         /* A member has no identity of its own; --copy-mode gives it its
@@ -188,13 +186,21 @@ int ppx_input_read(int in_root, const ppx_split_roots *sr, ppx_dircache *dirs, p
         return ppx_arc_read(arc, in_root, dirs, in_root >= 0 ? name : in_path, &span->arc,
                             span->off, span->size, max_bytes, b, err);
     }
-    if (in_root >= 0)
-        return ppx_read_beneath(in_root, dirs, key, follow, max_bytes, b, id, err);
-    /* A list's line: a link is followed only as --follow-symlinks says, as
-     * for a file met in a walk (and an archive named in a list). */
-    b->len = 0;
-    int fd = ppx_open_input_at(AT_FDCWD, in_path, follow, err);
-    return fd < 0 ? fd : ppx_fd_read_all(fd, max_bytes, b, id, err);
+    int rc;
+    if (in_root >= 0) {
+        rc = ppx_read_beneath(in_root, dirs, key, follow, max_bytes, b, id, err);
+    } else {
+        /* A list's line: a link is followed only as --follow-symlinks says,
+         * as for a file met in a walk (and an archive named in a list). */
+        b->len = 0;
+        int fd = ppx_open_input_at(AT_FDCWD, in_path, follow, err);
+        rc = fd < 0 ? fd : ppx_fd_read_all(fd, max_bytes, b, id, err);
+    }
+    /* core says what happened; the job, which follows links as the user
+     * asked, names the option that would have followed this one. */
+    if (rc == PPX_ELOOP && strcmp(err->msg, PPX_MSG_LINK_NOT_FOLLOWED) == 0)
+        ppx_err_set(err, rc, err->stage, "%s (--follow-symlinks)", PPX_MSG_LINK_NOT_FOLLOWED);
+    return rc;
 }
 
 #ifdef PPX_TEST_HOOKS
@@ -232,6 +238,40 @@ static int fault(const char *what, const char *key)
 #else
 #define FAULT(what, key) 0
 #endif
+
+/* The test faults that act before an image is read ("hang", "noop",
+ * "crash", "stop"); 1: skip the image's work (noop). */
+static int test_faults(const char *key)
+{
+    /* hang before noop, so that a test of scheduling alone ("noop:*") can
+     * still hold one image ("hang:KEY") as its event. */
+    if (FAULT("hang", key)) {
+        /* Announce it, so tests can act once a worker is stuck instead of guessing. */
+        dprintf(STDERR_FILENO, "prepix: test fault: hanging on %s\n", key);
+        for (;;)
+            pause();
+    }
+    if (FAULT("noop", key))
+        return 1;
+    if (FAULT("crash", key)) {
+        signal(SIGSEGV, SIG_DFL); /* die by the signal even where a sanitizer catches it */
+        raise(SIGSEGV);
+    }
+
+    if (FAULT("stop", key)) {
+        /* Blocks until the test, having changed the input, opens the FIFO
+         * PPX_TEST_FIFO for writing and writes a byte. */
+        dprintf(STDERR_FILENO, "prepix: test fault: stopped on %s\n", key);
+        const char *fifo = getenv("PPX_TEST_FIFO");
+        int fd = fifo ? open(fifo, O_RDONLY | O_CLOEXEC) : -1; /* ppx-lint: not a path of the run */
+        char byte;
+        if (fd >= 0 && read(fd, &byte, 1) < 0)
+            byte = 0;
+        if (fd >= 0)
+            close(fd);
+    }
+    return 0;
+}
 
 /* npy shards: brings the pipeline's result to 8 bits and the shard's
  * channels, as if the pipeline ended in `to-8bit | rgb` (`| grayscale` for
@@ -474,10 +514,133 @@ static int is_part(const ppx_job_config *cfg, const ppx_buf *input, const ppx_sp
            (dot && (strcasecmp(dot, ".tif") == 0 || strcasecmp(dot, ".tiff") == 0));
 }
 
+/* The exact and perceptual hashes of the decoded input into r->fp. */
+static int fingerprint(ppx_job_ctx *c, const ppx_info *info, ppx_result *r, ppx_err *err)
+{
+    if (!c->fp && ppx_fp_ctx_new(&c->fp))
+        return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_DECODE, "out of memory");
+    return ppx_fingerprint_compute(c->fp, &c->img, info->scale_denom, &r->fp, err);
+}
+
+/* Encodes the pipeline's result into c->out in the output format (the
+ * input's for -f same), georeferencing moved with the pixels for a TIFF. */
+static int encode_output(const ppx_job_config *cfg, ppx_job_ctx *c, ppx_image *res,
+                         const ppx_info *info, ppx_geom *geom, ppx_result *r, ppx_err *err)
+{
+    ppx_encode_opts eo = cfg->enc;
+    eo.format = cfg->out_format != PPX_FMT_UNKNOWN ? cfg->out_format : info->format;
+    /* -f same (and tar members) keeps a lossless WebP lossless. */
+    if (cfg->out_format == PPX_FMT_UNKNOWN && info->format == PPX_FMT_WEBP)
+        eo.webp_lossless = info->lossless;
+    if (eo.format == PPX_FMT_TIFF && c->geo->present) {
+        /* The georeferencing moves with the pixels: chip, then ops. */
+        ppx_geom pg;
+        double inv[6];
+        ppx_pipeline_last_geom(c->pctx, &pg);
+        ppx_geom_then(geom, &pg);
+        if (ppx_geom_inverse(geom, inv) == 0) {
+            ppx_geotiff_remap(c->geo, geom->m, inv);
+            eo.geo = c->geo;
+        }
+    }
+    int rc = ppx_codec_encode(res, &eo, &c->out, err);
+    if (rc == 0)
+        r->out_format = (int32_t)eo.format;
+    return rc;
+}
+
 /* Shrink-on-load: the pipeline says how much of the decoded size it needs. */
 static void decode_hint(void *arg, const ppx_info *info, uint32_t *min_w, uint32_t *min_h)
 {
     ppx_pipeline_decode_hint(arg, info->width, info->height, info->orientation, min_w, min_h);
+}
+
+/* Reads (unless input holds its bytes) and decodes a whole file or
+ * archive member into c->img. */
+static int decode_file(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
+                       const ppx_span *span, const char *key, const ppx_buf *input, ppx_info *info,
+                       ppx_file_id *in_id, ppx_result *r, ppx_geom *geom, ppx_err *err)
+{
+    const ppx_buf *in = input;
+    if (!in) {
+        int rc =
+            ppx_input_read(cfg->in_root, &cfg->splits, &c->in_dirs, &c->arc, in_path, span, key,
+                           cfg->follow_symlinks, cfg->limits.max_file_bytes, &c->in, in_id, err);
+        if (rc)
+            return rc;
+        in = &c->in;
+        r->in_mode = in_id->mode;
+    }
+    r->bytes_read = in->len;
+    ppx_decode_opts dopt = {.limits = &cfg->limits,
+                            .size_hint = decode_hint,
+                            .size_hint_arg = (void *)cfg->pipeline,
+                            .geo = c->geo};
+    int rc = ppx_codec_decode(in->data, in->len, &dopt, &c->img, info, err);
+    if (rc)
+        return rc;
+    /* Stored -> decoded. libjpeg's DCT-scaled decode maps each 8x8 block onto
+     * 8/d pixels (a scale of 1/d, the last partial block included), libwebp's
+     * scaler the whole frame onto the decoded size. */
+    double sx = 1, sy = 1;
+    if (info->scale_denom > 1 && info->format == PPX_FMT_JPEG)
+        sx = sy = 1.0 / info->scale_denom;
+    else if (info->scale_denom > 1 && info->width && info->height)
+        sx = (double)c->img.width / info->width, sy = (double)c->img.height / info->height;
+    ppx_geom_identity(geom, info->width, info->height);
+    ppx_geom_then_scale(geom, sx, sy, 0, 0, c->img.width, c->img.height);
+    return 0;
+}
+
+/* The image's companions (--with), made with its geometry into c->comp. */
+static int make_companions(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
+                           const ppx_span *span, const char *key, const ppx_info *info,
+                           ppx_err *err)
+{
+    ppx_comp_image im = {.key = key,
+                         .width = info->width,
+                         .height = info->height,
+                         .orientation = info->orientation,
+                         .seed = cfg->seed,
+                         .out_format = cfg->out_format,
+                         .follow_symlinks = cfg->follow_symlinks,
+                         .max_file_bytes = cfg->limits.max_file_bytes,
+                         .part_mask = span ? span->part_mask : 0,
+                         .read_part = read_part,
+                         .npy_w = cfg->npy.c ? cfg->npy.w : 0,
+                         .npy_h = cfg->npy.c ? cfg->npy.h : 0};
+    part_reader pr = {cfg, c, in_path, span, key};
+    im.read_arg = &pr;
+    return ppx_companions_make(&cfg->comp, &c->comp, cfg->pipeline, c->pctx, &cfg->limits, &im,
+                               err);
+}
+
+/* The encoded image (and its companions) written as the file out_name, or,
+ * for shards (out_name NULL), left in c->out for the rank: the companions
+ * after the image's bytes, in role order. */
+static int store_output(const ppx_job_config *cfg, ppx_job_ctx *c, const char *key,
+                        const char *out_name, const ppx_file_id *in_id, ppx_result *r, ppx_err *err)
+{
+    if (out_name) {
+        if (FAULT("writefail", key))
+            return ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_WRITE,
+                               "cannot write %s: No space left on device (test fault)", out_name);
+        ppx_write_opts wo = {.mode = cfg->copy_mode && in_id->mode ? in_id->mode & 0777 : 0644,
+                             .keep = in_id->ino ? in_id : NULL};
+        int rc = ppx_write_beneath(cfg->out_root, &c->out_dirs, out_name, c->out.data, c->out.len,
+                                   &wo, err);
+        return rc ? rc : write_companions(cfg, c, out_name, &wo, r, err);
+    }
+    /* Shards: the companions follow the image's bytes, in role order. */
+    for (int k = 0; k < cfg->comp.n; k++) {
+        if (!c->comp.present[k])
+            continue;
+        if (ppx_buf_append(&c->out, c->comp.out[k].data, c->comp.out[k].len))
+            return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_ENCODE, "out of memory");
+        r->part_len[k] = c->comp.out[k].len;
+    }
+    r->out_len = c->out.len;
+    return 0;
 }
 
 void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
@@ -493,35 +656,9 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
     ppx_err_clear(err);
     int rc = 0;
 
-    /* hang before noop, so that a test of scheduling alone ("noop:*") can
-     * still hold one image ("hang:KEY") as its event. */
-    if (FAULT("hang", key)) {
-        /* Announce it, so tests can act once a worker is stuck instead of guessing. */
-        dprintf(STDERR_FILENO, "prepix: test fault: hanging on %s\n", key);
-        for (;;)
-            pause();
-    }
-    if (FAULT("noop", key))
+    if (test_faults(key))
         goto out;
-    if (FAULT("crash", key)) {
-        signal(SIGSEGV, SIG_DFL); /* die by the signal even where a sanitizer catches it */
-        raise(SIGSEGV);
-    }
 
-    if (FAULT("stop", key)) {
-        /* Blocks until the test, having changed the input, opens the FIFO
-         * PPX_TEST_FIFO for writing and writes a byte. */
-        dprintf(STDERR_FILENO, "prepix: test fault: stopped on %s\n", key);
-        const char *fifo = getenv("PPX_TEST_FIFO");
-        int fd = fifo ? open(fifo, O_RDONLY | O_CLOEXEC) : -1; /* ppx-lint: not a path of the run */
-        char byte;
-        if (fd >= 0 && read(fd, &byte, 1) < 0)
-            byte = 0;
-        if (fd >= 0)
-            close(fd);
-    }
-
-    const ppx_buf *in = input;
     ppx_file_id in_id = {0, 0, 0};
     ppx_info info;
     ppx_geom geom; /* stored page -> decoded image: a chip's crop, else the identity */
@@ -535,44 +672,27 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
         r->in_mode = in_id.mode;
         if (r->nodata)
             goto out; /* all nodata: skipped, counted, nothing written */
-    } else {
-        if (!in) {
-            rc = ppx_input_read(cfg->in_root, &cfg->splits, &c->in_dirs, &c->arc, in_path, span,
-                                key, cfg->follow_symlinks, cfg->limits.max_file_bytes, &c->in,
-                                &in_id, err);
-            if (rc)
-                goto out;
-            in = &c->in;
-            r->in_mode = in_id.mode;
-        }
-        r->bytes_read = in->len;
-        ppx_decode_opts dopt = {.limits = &cfg->limits,
-                                .size_hint = decode_hint,
-                                .size_hint_arg = (void *)cfg->pipeline,
-                                .geo = c->geo};
-        rc = ppx_codec_decode(in->data, in->len, &dopt, &c->img, &info, err);
-        if (rc)
-            goto out;
-        ppx_geom_identity(&geom, c->img.width, c->img.height);
+    } else if ((rc = decode_file(cfg, c, in_path, span, key, input, &info, &in_id, r, &geom,
+                                 err)) != 0) {
+        goto out;
     }
     r->in_w = info.width;
     r->in_h = info.height;
     /* Fingerprints of the image as stored (before the pipeline), from the
      * pixels just decoded: shrunk on load when the pipeline allowed it. */
-    if (cfg->fingerprint) {
-        if (!c->fp && ppx_fp_ctx_new(&c->fp)) {
-            rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_DECODE, "out of memory");
-            goto out;
-        }
-        rc = ppx_fingerprint_compute(c->fp, &c->img, info.scale_denom, &r->fp, err);
-        if (rc)
-            goto out;
-    }
+    if (cfg->fingerprint && (rc = fingerprint(c, &info, r, err)) != 0)
+        goto out;
 
     ppx_image *res;
     rc = ppx_pipeline_run(cfg->pipeline, c->pctx, &c->img, cfg->seed, key, &res, err);
     if (rc)
         goto out;
+    /* The geometry record: stored (page) -> decoded (a chip, a DCT scale),
+     * then the ops. */
+    ppx_geom ops_geom;
+    r->fp.geom = geom;
+    ppx_pipeline_last_geom(c->pctx, &ops_geom);
+    ppx_geom_then(&r->fp.geom, &ops_geom);
     if (cfg->npy.c && cfg->write_outputs) {
         rc = npy_payload(cfg, c, res, &r->st, err);
         if (rc)
@@ -588,122 +708,19 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
         r->st.narrowed = info.narrowed;
         if (!cfg->write_outputs)
             goto out;
-        ppx_encode_opts eo = cfg->enc;
-        eo.format = cfg->out_format != PPX_FMT_UNKNOWN ? cfg->out_format : info.format;
-        /* -f same (and tar members) keeps a lossless WebP lossless. */
-        if (cfg->out_format == PPX_FMT_UNKNOWN && info.format == PPX_FMT_WEBP)
-            eo.webp_lossless = info.lossless;
-        if (eo.format == PPX_FMT_TIFF && c->geo->present) {
-            /* The georeferencing moves with the pixels: chip, then ops. */
-            ppx_geom pg;
-            double inv[6];
-            ppx_pipeline_last_geom(c->pctx, &pg);
-            ppx_geom_then(&geom, &pg);
-            if (ppx_geom_inverse(&geom, inv) == 0) {
-                ppx_geotiff_remap(c->geo, geom.m, inv);
-                eo.geo = c->geo;
-            }
-        }
-        rc = ppx_codec_encode(res, &eo, &c->out, err);
-        if (rc)
-            goto out;
-        r->out_format = (int32_t)eo.format;
-    }
-    if (cfg->comp.n) {
-        /* Before anything is written: a companion that fails fails its image. */
-        ppx_comp_image im = {.key = key,
-                             .width = info.width,
-                             .height = info.height,
-                             .orientation = info.orientation,
-                             .seed = cfg->seed,
-                             .out_format = cfg->out_format,
-                             .follow_symlinks = cfg->follow_symlinks,
-                             .max_file_bytes = cfg->limits.max_file_bytes,
-                             .part_mask = span ? span->part_mask : 0,
-                             .read_part = read_part,
-                             .npy_w = cfg->npy.c ? cfg->npy.w : 0,
-                             .npy_h = cfg->npy.c ? cfg->npy.h : 0};
-        part_reader pr = {cfg, c, in_path, span, key};
-        im.read_arg = &pr;
-        rc = ppx_companions_make(&cfg->comp, &c->comp, cfg->pipeline, c->pctx, &cfg->limits, &im,
-                                 err);
+        rc = encode_output(cfg, c, res, &info, &geom, r, err);
         if (rc)
             goto out;
     }
-    if (out_name) {
-        if (FAULT("writefail", key)) {
-            rc = ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_WRITE,
-                             "cannot write %s: No space left on device (test fault)", out_name);
-            goto out;
-        }
-        ppx_write_opts wo = {.mode = cfg->copy_mode && in_id.mode ? in_id.mode & 0777 : 0644,
-                             .keep = in_id.ino ? &in_id : NULL};
-        rc = ppx_write_beneath(cfg->out_root, &c->out_dirs, out_name, c->out.data, c->out.len, &wo,
-                               err);
-        if (rc)
-            goto out;
-        rc = write_companions(cfg, c, out_name, &wo, r, err);
-        if (rc)
-            goto out;
-    } else {
-        /* Shards: the companions follow the image's bytes, in role order. */
-        for (int k = 0; k < cfg->comp.n; k++) {
-            if (!c->comp.present[k])
-                continue;
-            if (ppx_buf_append(&c->out, c->comp.out[k].data, c->comp.out[k].len)) {
-                rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_ENCODE, "out of memory");
-                goto out;
-            }
-            r->part_len[k] = c->comp.out[k].len;
-        }
-        r->out_len = c->out.len;
-    }
+    /* Before anything is written: a companion that fails fails its image. */
+    if (cfg->comp.n && (rc = make_companions(cfg, c, in_path, span, key, &info, err)) != 0)
+        goto out;
+    if ((rc = store_output(cfg, c, key, out_name, &in_id, r, err)) != 0)
+        goto out;
     r->bytes_written += c->out.len;
 out:
     r->status = rc;
     if (rc && err->code == 0) /* a callee forgot its message: still say something */
         ppx_err_set(err, rc, PPX_STAGE_DECODE, "%s", ppx_strerror(rc));
     r->busy_s = ppx_now_s() - t0;
-}
-
-/* ---- the pool's worker function ------------------------------------------ */
-
-/* A worker keeps buffers up to this size between images (ppx_job_ctx_trim). */
-#define KEEP_MAX ((size_t)16 << 20)
-
-static void *worker_start(const void *arg)
-{
-    (void)arg;
-    /* Keep large blocks (libjpeg's coefficient buffers, pixel buffers) in
-     * the heap between images instead of mmap/munmap for each: the kernel
-     * would fault in and zero them anew every time (7% of a thumbnail run). */
-    mallopt(M_MMAP_THRESHOLD, 64 << 20);
-    mallopt(M_TRIM_THRESHOLD, 128 << 20);
-    ppx_job_ctx *c = malloc(sizeof *c);
-    if (c && ppx_job_ctx_init(c)) {
-        ppx_job_ctx_destroy(c);
-        free(c);
-        c = NULL;
-    }
-    return c;
-}
-
-static void worker_run(void *state, const void *arg, const ppx_task *t, ppx_result *r,
-                       const uint8_t **out)
-{
-    ppx_job_ctx *c = state;
-    ppx_job_run(arg, c, t->in_path, t->span, t->key, t->out_path, t->input, r);
-    *out = c->out.data;
-}
-
-/* Big buffers go back to the heap, where the next image's decoder can
- * reuse them, instead of each staying at its own maximum. */
-static void worker_idle(void *state)
-{
-    ppx_job_ctx_trim(state, KEEP_MAX);
-}
-
-ppx_worker_fn ppx_job_worker(const ppx_job_config *cfg)
-{
-    return (ppx_worker_fn){worker_start, worker_run, worker_idle, cfg};
 }

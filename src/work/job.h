@@ -1,11 +1,14 @@
 /* The work of one image, as a worker does it: read, decode, transform,
- * measure, encode, write. No MPI; safe in a forked child. */
+ * measure, encode, write. No MPI; safe in a forked child. This layer owns
+ * the task and result of one image and their bytes on the pool's pipes
+ * (the pool, src/pool, moves them without knowing what they hold). */
 #ifndef PPX_WORK_JOB_H
 #define PPX_WORK_JOB_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-#include "work/companion.h"
+#include "pool/pool.h"
 #include "prepix/archive.h"
 #include "prepix/buf.h"
 #include "prepix/codec.h"
@@ -13,10 +16,60 @@
 #include "prepix/fingerprint.h"
 #include "prepix/fsafe.h"
 #include "prepix/pipeline.h"
-#include "prepix/tar_npy.h"
 #include "prepix/stats.h"
 #include "prepix/subimage.h"
-#include "pool/pool.h"
+#include "prepix/tar_npy.h"
+#include "work/companion.h"
+
+/* A worker keeps buffers up to this size between images (ppx_job_ctx_trim
+ * and the pool's task buffers). */
+#define PPX_JOB_KEEP_MAX ((size_t)16 << 20)
+
+/* An input that is a member of an archive: the bytes [off, off + size) of
+ * the archive named by the key's first arc_len bytes (a key below the
+ * input folder), or by in_path when there is no input folder. */
+/* Companions of a member in its archive (WebDataset's KEY.ROLE.png), one
+ * slot per role of the run (PPX_ROLES_MAX of prepix/companion.h). */
+#define PPX_SPAN_PARTS 4
+
+typedef struct {
+    uint64_t off, size;
+    uint32_t arc_len;
+    ppx_arc_ident arc;  /* the archive file as listed: the reader must find it again */
+    uint32_t part_mask; /* bit k: role k's companion is the member part_off/size[k] */
+    uint64_t part_off[PPX_SPAN_PARTS], part_size[PPX_SPAN_PARTS];
+} ppx_span;
+
+/* One image as a worker gets it. */
+typedef struct {
+    uint64_t id, tag;
+    const char *in_path, *key;
+    const char *out_path; /* NULL: the output comes back as payload */
+    const ppx_span *span; /* an archive member, or NULL */
+    const ppx_buf *input; /* the input's bytes (bytes transport), or NULL */
+} ppx_task;
+
+/* What comes back for one image: from its worker, or made by the pool when
+ * the worker was lost on it (stage worker or timeout). Plain data. */
+typedef struct {
+    uint64_t id;         /* the task's id */
+    uint64_t tag;        /* the task's tag (chunk), passed through */
+    int32_t status;      /* 0 or a negative code; err says more */
+    uint32_t in_w, in_h; /* input size, 0 if unknown */
+    uint64_t bytes_read, bytes_written;
+    uint64_t out_len; /* bytes of output that follow (bytes transport, shards) */
+    /* Of those, the last ones are companions: part_len[k] bytes of role k's
+     * (0: none), in role order after the image's own. */
+    uint64_t part_len[PPX_SPAN_PARTS];
+    int32_t out_format; /* ppx_format of that output (names a tar member) */
+    double busy_s;      /* seconds spent on the task */
+    int32_t worker_pid; /* a worker lost on it (stage worker/timeout): its pid, else 0 */
+    uint32_t in_mode;   /* st_mode of the input file (an archive's for a member), 0: unknown */
+    int32_t nodata;     /* status 0: a chip all of --nodata, skipped (no output, no stats) */
+    ppx_err err;
+    ppx_img_stats st;
+    ppx_fingerprint fp; /* of the decoded input (valid 0: none) */
+} ppx_result;
 
 /* At most this many named splits (PPX_SPLITS_MAX of prepix/sched.h). */
 #define PPX_JOB_SPLITS_MAX 16
@@ -84,10 +137,6 @@ void ppx_job_ctx_destroy(ppx_job_ctx *c);
  * to well above what any one image needs. */
 void ppx_job_ctx_trim(ppx_job_ctx *c, size_t keep);
 
-/* The pool's worker function doing ppx_job_run with cfg (which must
- * outlive the pool). */
-ppx_worker_fn ppx_job_worker(const ppx_job_config *cfg);
-
 /* Processes one image. The input is read (key below cfg->in_root, or
  * in_path; the member `span` of an archive when span is not NULL) unless
  * `input` is non-NULL (bytes transport: the file's bytes).
@@ -122,5 +171,42 @@ PPX_MUST_USE int ppx_input_read(int in_root, const ppx_split_roots *sr, ppx_dirc
  * stage INPUT). */
 PPX_MUST_USE int ppx_output_name(char *out, size_t cap, const char *key, ppx_format fmt,
                                  ppx_err *err);
+
+/* ---- the job in the pool (worker.c) ----------------------------------- */
+
+/* The pool's worker function doing ppx_job_run with cfg (which must
+ * outlive the pool). */
+ppx_worker_fn ppx_job_worker(const ppx_job_config *cfg);
+
+/* Hands one image to a pool running ppx_job_worker (see ppx_pool_submit for
+ * when there is a slot). out_path NULL: the output comes back as payload.
+ * input/len: the file's bytes, or NULL to let the worker read in_path (the
+ * archive member span, when not NULL). */
+PPX_MUST_USE int ppx_work_submit(ppx_pool *p, uint64_t id, uint64_t tag, const char *in_path,
+                                 const ppx_span *span, const char *key, const char *out_path,
+                                 const uint8_t *input, size_t len, ppx_err *err);
+
+/* Called once per finished image with its result and, for the bytes
+ * transport, the encoded output (r->out_len bytes; NULL otherwise). */
+typedef void (*ppx_work_cb)(void *arg, const ppx_result *r, const uint8_t *payload);
+
+/* ppx_pool_wait for a pool running ppx_job_worker: cb gets each image's
+ * result, a lost worker's included. */
+PPX_MUST_USE int ppx_work_wait(ppx_pool *p, int timeout_ms, int wake_fd, ppx_work_cb cb, void *arg,
+                               ppx_err *err);
+
+/* The bytes of a task on the pool's pipe, and back (tests; the worker).
+ * Pack: 0 or PPX_ENAMETOOLONG when the strings do not fit cap. Unpack:
+ * points t's strings into data; 0 or PPX_EINTERNAL (malformed). */
+PPX_MUST_USE int ppx__task_pack(uint8_t *out, size_t cap, size_t *len, const char *in_path,
+                                const ppx_span *span, const char *key, const char *out_path,
+                                ppx_err *err);
+PPX_MUST_USE int ppx__task_unpack(const uint8_t *data, size_t len, ppx_span *span, ppx_task *t,
+                                  ppx_err *err);
+/* The result of a pool's reply (r->status 0) or of its loss (negative):
+ * strings cut to their arrays, a reply of the wrong size an internal
+ * failure. *payload: the output that follows the record, or NULL. */
+void ppx__result_unpack(const ppx_pool_result *pr, const uint8_t *reply, ppx_result *r,
+                        const uint8_t **payload);
 
 #endif

@@ -200,13 +200,15 @@ def comparable(rep):
 
 
 def tree(outdir):
-    """sha256 of every output file (the .prepix journal, the reports and the duplicates'
-    drop list excluded: test_dedup.py compares that one)."""
+    """sha256 of every output file (the .prepix journal, the reports, the duplicates' drop
+    list and the geometry record of file outputs excluded: test_dedup.py compares the drop
+    list, test_geometry.py the record across -np, -w and --resume)."""
     out = {}
     for root, dirs, files in os.walk(outdir):
         dirs[:] = [d for d in dirs if d != ".prepix"]
         for f in files:
-            if f.startswith("prepix-report.") or (root == outdir and f == "duplicates.txt"):
+            if f.startswith("prepix-report.") or (root == outdir and f in ("duplicates.txt",
+                                                                          "geometry.csv")):
                 continue
             p = os.path.join(root, f)
             with open(p, "rb") as fh:

@@ -28,3 +28,8 @@ endforeach()
 ppx_sh_test(NAME run.durability_order SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
             ARGS ${CMAKE_CURRENT_LIST_DIR}/test_durability.py durability_order LABELS scenario
             TIMEOUT 300)
+# The same order on rank 0 of two ranks with --transport bytes (it writes and journals the
+# other rank's chunks), committed by its committer thread.
+ppx_sh_test(NAME mpi.durability_order_bytes SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
+            ARGS ${CMAKE_CURRENT_LIST_DIR}/test_durability.py durability_order_bytes LABELS mpi
+            TIMEOUT 300)

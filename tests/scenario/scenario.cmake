@@ -39,3 +39,17 @@ foreach(c shards_np_matrix shards_kill9_resume)
 endforeach()
 ppx_sh_test(NAME corpus.run.shards SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
             ARGS ${CMAKE_CURRENT_LIST_DIR}/test_shards.py corpus_shards LABELS corpus TIMEOUT 600)
+# The geometry record of every output (issue 23 item 2): checked by pixels over random
+# pipelines, the DCT-scaled decode included; identical for any -np, -w and on --resume.
+foreach(c pixels dct_scaled)
+  ppx_sh_test(NAME run.geometry_${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
+              ARGS ${CMAKE_CURRENT_LIST_DIR}/test_geometry.py ${c} LABELS unit TIMEOUT 300)
+endforeach()
+ppx_sh_test(NAME mpi.geometry_identical SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
+            ARGS ${CMAKE_CURRENT_LIST_DIR}/test_geometry.py identical LABELS mpi TIMEOUT 600)
+# --coco (issue 23 item 3): mapped coordinates against a numpy reference, clipping and
+# dropping, an overlay checked by pixels, shards, failed images, hostile files.
+foreach(c mapping shards failed_images hostile)
+  ppx_sh_test(NAME run.coco_${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
+              ARGS ${CMAKE_CURRENT_LIST_DIR}/test_coco.py ${c} LABELS unit TIMEOUT 600)
+endforeach()

@@ -151,7 +151,8 @@ def outputs(out):
     for d, dirs, files in os.walk(out):
         dirs[:] = [x for x in dirs if x != ".prepix"]
         got += [os.path.relpath(os.path.join(d, f), out) for f in files
-                if not f.startswith("prepix-report.") and f != "duplicates.txt"]
+                if not f.startswith("prepix-report.") and f not in ("duplicates.txt",
+                                                                     "geometry.csv")]
     return sorted(got)
 
 

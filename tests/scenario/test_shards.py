@@ -102,11 +102,18 @@ def out_files(out):
 def read_index(out):
     with open(os.path.join(out, "index.csv"), encoding="utf-8", newline="") as f:
         rows = list(csv.reader(f))
-    check(rows and rows[0] == ["key", "shard", "label", "path"], f"index.csv header {rows[:1]}")
+    check(rows and rows[0] == ["key", "shard", "label", "path"] + GEOM_COLUMNS,
+          f"index.csv header {rows[:1]}")
     for r in rows[1:]:
-        check(len(r) == 4 and len(r[0]) == 9 and r[0].isdigit(), f"index.csv row {r}")
+        check(len(r) == 12 and len(r[0]) == 9 and r[0].isdigit(), f"index.csv row {r}")
         r[2] = int(r[2])
+        # The geometry record (test_geometry.py checks its values).
+        check(int(r[4]) > 0 and int(r[5]) > 0, f"index.csv geometry {r}")
+        del r[4:]
     return rows[1:]
+
+
+GEOM_COLUMNS = ["width", "height", "xx", "xy", "x0", "yx", "yy", "y0"]
 
 
 def check_index_classes(out, lst, rows):

@@ -1,8 +1,7 @@
 ppx_c_test(NAME pool SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_pool.c
-           CASES results_and_crash hang_times_out idle_worker_killed queued_survives_crash
-                 queued_survives_kill submit_to_dead_busy_worker
+           CASES results_and_crash reply_bytes hang_times_out idle_worker_killed
+                 queued_survives_crash queued_survives_kill submit_to_dead_busy_worker
                  queued_survives_timeout
-                 fifo_order slots_and_pending payload_needs_idle_worker worker_fds
-                 result_strings_terminated as_limit_set lower_hard_limit_kept rlimit_fails
-                 pdeathsig_fails
+                 fifo_order slots_and_pending bulk_needs_idle_worker worker_fds
+                 as_limit_set lower_hard_limit_kept rlimit_fails pdeathsig_fails
            LABELS unit TIMEOUT 60)

@@ -127,30 +127,56 @@ static int prints_pack(void)
                               .scale = (uint8_t)(1 << (i % 4)),
                               .valid = 1};
         memset(fp.exact, i, PPX_EXACT_BYTES);
+        ppx_geom_identity(&fp.geom, 100, 50);
+        ppx_geom_then_resize(&fp.geom, 30 + (uint32_t)i, 7);
         MUST(ppx_prints_add(&p, (uint64_t)(10 - i), &fp));
     }
+    /* An image of a run without fingerprints: its geometry record alone. */
+    ppx_fingerprint g = {.valid = 0, .scale = 2};
+    ppx_geom_identity(&g.geom, 3, 4);
+    ppx_geom_then_orient(&g.geom, 6);
+    MUST(ppx_prints_add(&p, 11, &g));
     ppx_buf b;
     ppx_buf_init(&b);
     MUST(ppx_prints_pack(&p, &b));
     size_t used = 0;
     CHECK_EQ_INT(ppx_prints_unpack(b.data, b.len, &q, &used), 0);
     CHECK_EQ_INT(used, b.len);
-    CHECK_EQ_INT(q.n, 5);
-    CHECK(memcmp(p.v, q.v, 5 * sizeof *p.v) == 0);
+    CHECK_EQ_INT(q.n, 6);
+    for (int i = 0; i < 6; i++) {
+        CHECK_EQ_INT(q.v[i].index, p.v[i].index);
+        CHECK_EQ_INT(q.v[i].phash, p.v[i].phash);
+        CHECK_EQ_INT(q.v[i].scale, p.v[i].scale);
+        CHECK(memcmp(q.v[i].exact, p.v[i].exact, PPX_EXACT_BYTES) == 0);
+        CHECK(memcmp(&q.v[i].geom, &p.v[i].geom, sizeof q.v[i].geom) == 0);
+    }
+    CHECK_EQ_INT(q.v[5].scale, 0); /* no fingerprints: none invented */
+    CHECK_EQ_INT(q.v[5].geom.w, 4);
+    CHECK(q.v[5].geom.m[1] == -1 && q.v[5].geom.m[2] == 4 && q.v[5].geom.m[3] == 1);
     ppx_prints_sort(&q);
     CHECK_EQ_INT(q.v[0].index, 6);
+    CHECK(ppx_prints_find(&q, 11) == &q.v[5] && ppx_prints_find(&q, 5) == NULL);
+    ppx_prints_keep_hashed(&q);
+    CHECK_EQ_INT(q.n, 5);
+    q.n = 6;
     /* Every truncation is refused and leaves q as it was. */
     for (size_t n = 0; n < b.len; n++)
         CHECK_EQ_INT(ppx_prints_unpack(b.data, n, &q, NULL), PPX_ECORRUPT);
-    CHECK_EQ_INT(q.n, 5);
+    CHECK_EQ_INT(q.n, 6);
+    /* A geometry record that is not a number. */
+    uint8_t keep[8];
+    memcpy(keep, b.data + 16 + 40, 8);
+    memset(b.data + 16 + 40, 0xff, 8);
+    CHECK_EQ_INT(ppx_prints_unpack(b.data, b.len, &q, NULL), PPX_ECORRUPT);
+    memcpy(b.data + 16 + 40, keep, 8);
     /* A scale no decoder uses. */
-    b.data[8 + 16] = 3;
+    b.data[16 + 16] = 3;
     CHECK_EQ_INT(ppx_prints_unpack(b.data, b.len, &q, NULL), PPX_ECORRUPT);
     /* A count far past the bytes allocates nothing. */
-    memset(b.data, 0xff, 8);
+    memset(b.data + 8, 0xff, 8);
     CHECK_EQ_INT(ppx_prints_unpack(b.data, b.len, &q, NULL), PPX_ECORRUPT);
     MUST(ppx_prints_extend(&q, &p));
-    CHECK_EQ_INT(q.n, 10);
+    CHECK_EQ_INT(q.n, 12);
     ppx_buf_destroy(&b);
     ppx_prints_destroy(&p);
     ppx_prints_destroy(&q);

@@ -1,7 +1,7 @@
-/* The forked worker pool: results, crashes, hangs, workers lost while idle,
- * and the second task a busy worker holds in its pipe (it must survive the
- * loss of the first). Workers run the real job with the test fault hook
- * (PPX_TEST_FAULT). */
+/* The forked worker pool with a trivial worker function (no images): replies,
+ * crashes, hangs, workers lost while idle, the second task a busy worker holds
+ * in its pipe (it must survive the loss of the first), bulk bytes, and what
+ * bounds a worker. The per-image job in the pool is tests/unit/test_work.c. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,24 +15,96 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "work/job.h"
 #include "pool/pool.h"
 #include "syscall_fault.h"
 
 typedef struct {
     int n;
-    ppx_result last;
-    ppx_result all[64]; /* in order of arrival */
+    ppx_pool_result last;
+    ppx_pool_result all[64]; /* in order of arrival */
+    char reply[64][32];      /* the first bytes of each reply, as a string */
+    uint64_t sum;            /* of the last reply's bytes */
 } seen;
 
-static void on_result(void *arg, const ppx_result *r, const uint8_t *payload)
+static void on_result(void *arg, const ppx_pool_result *r, const uint8_t *reply)
 {
-    (void)payload;
     seen *s = arg;
-    if (s->n < 64)
+    if (s->n < 64) {
         s->all[s->n] = *r;
+        size_t n = r->len < 31 ? (size_t)r->len : 31;
+        if (reply)
+            memcpy(s->reply[s->n], reply, n);
+        s->reply[s->n][reply ? n : 0] = '\0';
+    }
+    s->sum = 0;
+    for (uint64_t i = 0; reply && i < r->len; i++)
+        s->sum += reply[i];
     s->n++;
     s->last = *r;
+}
+
+/* The worker function of these tests. The task's bytes say what to do:
+ * "crash" (SIGSEGV), "hang" (forever), "exit" (status 5), "rlimit" (reply
+ * the address-space limit, soft and hard, as two uint64), anything else:
+ * reply the task's bytes and then its bulk bytes. */
+static void *echo_start(const void *arg)
+{
+    static int state;
+    (void)arg;
+    return &state;
+}
+
+static int is(const ppx_pool_task *t, const char *what)
+{
+    return t->len == strlen(what) && memcmp(t->data, what, t->len) == 0;
+}
+
+static void echo_run(void *state, const void *arg, const ppx_pool_task *t, ppx_pool_reply *reply)
+{
+    static uint64_t lim[2];
+    (void)state;
+    (void)arg;
+    if (is(t, "crash")) {
+        signal(SIGSEGV, SIG_DFL); /* die by the signal even where a sanitizer catches it */
+        raise(SIGSEGV);
+    }
+    if (is(t, "hang"))
+        for (;;)
+            pause();
+    if (is(t, "exit"))
+        _exit(5);
+    if (is(t, "rlimit")) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_AS, &rl) == 0) {
+            lim[0] = (uint64_t)rl.rlim_cur;
+            lim[1] = (uint64_t)rl.rlim_max;
+        }
+        *reply = (ppx_pool_reply){lim, sizeof lim, NULL, 0};
+        return;
+    }
+    *reply = (ppx_pool_reply){t->data, t->len, t->bulk, t->bulk_len};
+}
+
+static ppx_pool_config echo_config(double timeout, int workers)
+{
+    ppx_pool_config pc;
+    memset(&pc, 0, sizeof pc);
+    pc.workers = workers;
+    pc.timeout_s = timeout;
+    pc.work = (ppx_worker_fn){echo_start, echo_run, NULL, NULL, 1 << 20, NULL};
+    return pc;
+}
+
+static int with_pool_n(double timeout, int workers, ppx_pool **p)
+{
+    ppx_pool_config pc = echo_config(timeout, workers);
+    ppx_err e;
+    return ppx_pool_new(&pc, p, &e);
+}
+
+static int with_pool(double timeout, ppx_pool **p)
+{
+    return with_pool_n(timeout, 1, p);
 }
 
 /* Waits (bounded: 10 s) until s->n reaches n. */
@@ -45,41 +117,25 @@ static int until(ppx_pool *p, seen *s, int n)
     return s->n == n ? 0 : -1;
 }
 
-static int submit(ppx_pool *p, uint64_t id, const char *key)
+static int submit_bulk(ppx_pool *p, uint64_t id, const char *what, const uint8_t *bulk, size_t len)
 {
     ppx_err e;
-    return ppx_pool_submit(p, id, 3, key, NULL, key, NULL, NULL, 0, &e);
+    ppx_pool_task t = {id, 3, (const uint8_t *)what, strlen(what), bulk, len};
+    return ppx_pool_submit(p, &t, &e);
 }
 
-/* Submits one image and waits (bounded) for its result. */
-static int one(ppx_pool *p, const char *key, seen *s)
+static int submit(ppx_pool *p, uint64_t id, const char *what)
 {
-    ppx_err e;
+    return submit_bulk(p, id, what, NULL, 0);
+}
+
+/* Submits one task and waits (bounded) for its result. */
+static int one(ppx_pool *p, const char *what, seen *s)
+{
     s->n = 0;
-    if (ppx_pool_submit(p, 7, 3, key, NULL, key, NULL, NULL, 0, &e))
+    if (submit(p, 7, what))
         return -1;
-    for (int i = 0; i < 200 && s->n == 0; i++)
-        if (ppx_pool_wait(p, 50, -1, on_result, s, &e) < 0)
-            return -1;
-    return s->n == 1 ? 0 : -1;
-}
-
-static int with_pool_n(double timeout, int workers, ppx_pool **p, ppx_job_config *job,
-                       ppx_pool_config *pc)
-{
-    memset(job, 0, sizeof *job);
-    ppx_limits_default(&job->limits);
-    memset(pc, 0, sizeof *pc);
-    pc->workers = workers;
-    pc->timeout_s = timeout;
-    pc->work = ppx_job_worker(job);
-    ppx_err e;
-    return ppx_pool_new(pc, p, &e);
-}
-
-static int with_pool(double timeout, ppx_pool **p, ppx_job_config *job, ppx_pool_config *pc)
-{
-    return with_pool_n(timeout, 1, p, job, pc);
+    return until(p, s, 1);
 }
 
 static double now_s(void)
@@ -91,41 +147,70 @@ static double now_s(void)
 
 static int results_and_crash(void)
 {
-    setenv("PPX_TEST_FAULT", "noop:ok.jpg,crash:bad.jpg", 1);
-    ppx_job_config job;
-    ppx_pool_config pc;
     ppx_pool *p;
-    CHECK_EQ_INT(with_pool(10, &p, &job, &pc), 0);
+    CHECK_EQ_INT(with_pool(10, &p), 0);
     seen s;
-    CHECK_EQ_INT(one(p, "ok.jpg", &s), 0);
+    CHECK_EQ_INT(one(p, "ok", &s), 0);
     CHECK_EQ_INT(s.last.status, 0);
     CHECK_EQ_INT(s.last.id, 7);
     CHECK_EQ_INT(s.last.tag, 3);
+    CHECK_EQ_INT(s.last.worker_pid, 0);
+    CHECK(strcmp(s.reply[0], "ok") == 0);
     int pid = ppx_pool_worker_pid(p, 0);
-    CHECK_EQ_INT(one(p, "bad.jpg", &s), 0);
+    CHECK_EQ_INT(one(p, "crash", &s), 0);
     CHECK_EQ_INT(s.last.status, PPX_ECRASH);
     CHECK_EQ_INT(s.last.err.stage, PPX_STAGE_WORKER);
+    CHECK_EQ_INT(s.last.len, 0);
+    CHECK_EQ_INT(s.last.worker_pid, pid);
     CHECK(strstr(s.last.err.msg, "SIGSEGV") != NULL);
     CHECK(ppx_pool_worker_pid(p, 0) != pid); /* replaced */
-    CHECK_EQ_INT(one(p, "ok.jpg", &s), 0);
+    CHECK_EQ_INT(one(p, "exit", &s), 0);
+    CHECK_EQ_INT(s.last.status, PPX_ECRASH);
+    CHECK(strcmp(s.last.err.msg, "worker exited with status 5") == 0);
+    CHECK_EQ_INT(one(p, "ok", &s), 0);
     CHECK_EQ_INT(s.last.status, 0);
     ppx_pool_free(&p, 1);
     CHECK(p == NULL);
     return 0;
 }
 
+/* A reply of two spans comes back whole, a large one included; an empty one
+ * is no bytes at all. */
+static int reply_bytes(void)
+{
+    ppx_pool *p;
+    CHECK_EQ_INT(with_pool(10, &p), 0);
+    static uint8_t big[3 << 20];
+    uint64_t want = 'b' + 'i' + 'g';
+    for (size_t i = 0; i < sizeof big; i++) {
+        big[i] = (uint8_t)(i * 7);
+        want += big[i];
+    }
+    seen s = {0};
+    CHECK_EQ_INT(submit_bulk(p, 1, "big", big, sizeof big), 0);
+    CHECK_EQ_INT(until(p, &s, 1), 0);
+    CHECK_EQ_INT(s.last.len, 3 + sizeof big);
+    CHECK(s.sum == want);
+    CHECK(strncmp(s.reply[0], "big", 3) == 0);
+    CHECK_EQ_INT(submit(p, 2, ""), 0);
+    CHECK_EQ_INT(until(p, &s, 2), 0);
+    CHECK_EQ_INT(s.last.status, 0);
+    CHECK_EQ_INT(s.last.len, 0);
+    ppx_pool_free(&p, 1);
+    return 0;
+}
+
 static int hang_times_out(void)
 {
-    setenv("PPX_TEST_FAULT", "noop:ok.jpg,hang:stuck.jpg", 1);
-    ppx_job_config job;
-    ppx_pool_config pc;
     ppx_pool *p;
-    CHECK_EQ_INT(with_pool(0.3, &p, &job, &pc), 0);
+    CHECK_EQ_INT(with_pool(0.3, &p), 0);
     seen s;
-    CHECK_EQ_INT(one(p, "stuck.jpg", &s), 0);
+    CHECK_EQ_INT(one(p, "hang", &s), 0);
     CHECK_EQ_INT(s.last.status, PPX_ETIMEOUT);
     CHECK_EQ_INT(s.last.err.stage, PPX_STAGE_TIMEOUT);
-    CHECK_EQ_INT(one(p, "ok.jpg", &s), 0);
+    /* The pool names no image: a task is what its work function calls it. */
+    CHECK(strcmp(s.last.err.msg, "worker stuck for more than 0.3 s on this task; killed") == 0);
+    CHECK_EQ_INT(one(p, "ok", &s), 0);
     CHECK_EQ_INT(s.last.status, 0);
     ppx_pool_free(&p, 1);
     return 0;
@@ -134,19 +219,16 @@ static int hang_times_out(void)
 static int idle_worker_killed(void)
 {
     /* A worker killed while it waits for work (OOM killer, an operator) must
-     * not cost the next image: it is replaced and the image goes through. */
-    setenv("PPX_TEST_FAULT", "noop:ok.jpg", 1);
-    ppx_job_config job;
-    ppx_pool_config pc;
+     * not cost the next task: it is replaced and the task goes through. */
     ppx_pool *p;
-    CHECK_EQ_INT(with_pool(10, &p, &job, &pc), 0);
+    CHECK_EQ_INT(with_pool(10, &p), 0);
     int pid = ppx_pool_worker_pid(p, 0);
     CHECK(kill(pid, SIGKILL) == 0);
     /* Reaping here would steal the pool's child; wait until it is a zombie. */
     siginfo_t si;
     CHECK(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) == 0);
     seen s;
-    CHECK_EQ_INT(one(p, "ok.jpg", &s), 0);
+    CHECK_EQ_INT(one(p, "ok", &s), 0);
     CHECK_EQ_INT(s.last.status, 0);
     CHECK(ppx_pool_worker_pid(p, 0) != pid);
     ppx_pool_free(&p, 1);
@@ -160,6 +242,7 @@ static int first_lost_second_ok(const seen *s, int status)
     CHECK_EQ_INT(s->all[0].status, status);
     CHECK_EQ_INT(s->all[1].id, 2);
     CHECK_EQ_INT(s->all[1].status, 0);
+    CHECK(strcmp(s->reply[1], "ok") == 0);
     return 0;
 }
 
@@ -168,15 +251,12 @@ static int first_lost_second_ok(const seen *s, int status)
  * outcome must be the same. */
 static int queued_survives_crash(void)
 {
-    setenv("PPX_TEST_FAULT", "noop:ok.jpg,crash:bad.jpg", 1);
-    ppx_job_config job;
-    ppx_pool_config pc;
     ppx_pool *p;
-    CHECK_EQ_INT(with_pool(10, &p, &job, &pc), 0);
+    CHECK_EQ_INT(with_pool(10, &p), 0);
     int pid = ppx_pool_worker_pid(p, 0);
     seen s = {0};
-    CHECK_EQ_INT(submit(p, 1, "bad.jpg"), 0);
-    CHECK_EQ_INT(submit(p, 2, "ok.jpg"), 0);
+    CHECK_EQ_INT(submit(p, 1, "crash"), 0);
+    CHECK_EQ_INT(submit(p, 2, "ok"), 0);
     CHECK_EQ_INT(ppx_pool_pending(p), 2);
     CHECK_EQ_INT(until(p, &s, 2), 0);
     CHECK_EQ_INT(first_lost_second_ok(&s, PPX_ECRASH), 0);
@@ -193,15 +273,12 @@ static int queued_survives_crash(void)
  * killed from outside only after B was written. */
 static int queued_survives_kill(void)
 {
-    setenv("PPX_TEST_FAULT", "noop:ok.jpg,hang:stuck.jpg", 1);
-    ppx_job_config job;
-    ppx_pool_config pc;
     ppx_pool *p;
-    CHECK_EQ_INT(with_pool(10, &p, &job, &pc), 0);
+    CHECK_EQ_INT(with_pool(10, &p), 0);
     int pid = ppx_pool_worker_pid(p, 0);
     seen s = {0};
-    CHECK_EQ_INT(submit(p, 1, "stuck.jpg"), 0);
-    CHECK_EQ_INT(submit(p, 2, "ok.jpg"), 0);
+    CHECK_EQ_INT(submit(p, 1, "hang"), 0);
+    CHECK_EQ_INT(submit(p, 2, "ok"), 0);
     CHECK(kill(pid, SIGKILL) == 0);
     CHECK_EQ_INT(until(p, &s, 2), 0);
     CHECK_EQ_INT(first_lost_second_ok(&s, PPX_ECRASH), 0);
@@ -214,18 +291,15 @@ static int queued_survives_kill(void)
  * reported lost, B is not: it goes to the new worker. */
 static int submit_to_dead_busy_worker(void)
 {
-    setenv("PPX_TEST_FAULT", "noop:ok.jpg,hang:stuck.jpg", 1);
-    ppx_job_config job;
-    ppx_pool_config pc;
     ppx_pool *p;
-    CHECK_EQ_INT(with_pool(10, &p, &job, &pc), 0);
+    CHECK_EQ_INT(with_pool(10, &p), 0);
     int pid = ppx_pool_worker_pid(p, 0);
     seen s = {0};
-    CHECK_EQ_INT(submit(p, 1, "stuck.jpg"), 0);
+    CHECK_EQ_INT(submit(p, 1, "hang"), 0);
     CHECK(kill(pid, SIGKILL) == 0);
     siginfo_t si;
     CHECK(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) == 0);
-    CHECK_EQ_INT(submit(p, 2, "ok.jpg"), 0);
+    CHECK_EQ_INT(submit(p, 2, "ok"), 0);
     CHECK_EQ_INT(until(p, &s, 2), 0);
     CHECK_EQ_INT(first_lost_second_ok(&s, PPX_ECRASH), 0);
     CHECK(ppx_pool_worker_pid(p, 0) != pid);
@@ -237,20 +311,17 @@ static int submit_to_dead_busy_worker(void)
  * Then both of a stuck pair time out, one after the other. */
 static int queued_survives_timeout(void)
 {
-    setenv("PPX_TEST_FAULT", "noop:ok.jpg,hang:stuck.jpg", 1);
-    ppx_job_config job;
-    ppx_pool_config pc;
     ppx_pool *p;
-    CHECK_EQ_INT(with_pool(0.3, &p, &job, &pc), 0);
+    CHECK_EQ_INT(with_pool(0.3, &p), 0);
     seen s = {0};
-    CHECK_EQ_INT(submit(p, 1, "stuck.jpg"), 0);
-    CHECK_EQ_INT(submit(p, 2, "ok.jpg"), 0);
+    CHECK_EQ_INT(submit(p, 1, "hang"), 0);
+    CHECK_EQ_INT(submit(p, 2, "ok"), 0);
     CHECK_EQ_INT(until(p, &s, 2), 0);
     CHECK_EQ_INT(first_lost_second_ok(&s, PPX_ETIMEOUT), 0);
     CHECK_EQ_INT(s.all[0].err.stage, PPX_STAGE_TIMEOUT);
     double t0 = now_s();
-    CHECK_EQ_INT(submit(p, 3, "stuck.jpg"), 0);
-    CHECK_EQ_INT(submit(p, 4, "stuck.jpg"), 0);
+    CHECK_EQ_INT(submit(p, 3, "hang"), 0);
+    CHECK_EQ_INT(submit(p, 4, "hang"), 0);
     CHECK_EQ_INT(until(p, &s, 4), 0);
     /* The second's clock started when the first was given up, not when it
      * was submitted: two full timeouts. */
@@ -267,52 +338,52 @@ static int queued_survives_timeout(void)
 /* One worker kept full: results come back in the order of submission. */
 static int fifo_order(void)
 {
-    setenv("PPX_TEST_FAULT", "noop:*", 1);
-    ppx_job_config job;
-    ppx_pool_config pc;
     ppx_pool *p;
-    CHECK_EQ_INT(with_pool(10, &p, &job, &pc), 0);
+    CHECK_EQ_INT(with_pool(10, &p), 0);
     seen s = {0};
     uint64_t next = 0;
     ppx_err e;
     while (s.n < 60) {
-        while (next < 60 && ppx_pool_slots(p, 0) > 0)
-            CHECK_EQ_INT(submit(p, next++, "a.jpg"), 0);
+        while (next < 60 && ppx_pool_slots(p, 0) > 0) {
+            char what[16];
+            snprintf(what, sizeof what, "t%d", (int)next);
+            CHECK_EQ_INT(submit(p, next++, what), 0);
+        }
         CHECK(ppx_pool_wait(p, 1000, -1, on_result, &s, &e) > 0);
     }
     for (int i = 0; i < 60; i++) {
+        char what[16];
+        snprintf(what, sizeof what, "t%d", i);
         CHECK_EQ_INT(s.all[i].id, i);
         CHECK_EQ_INT(s.all[i].status, 0);
+        CHECK(strcmp(s.reply[i], what) == 0);
     }
     ppx_pool_free(&p, 1);
     return 0;
 }
 
-/* Two workers: four slots for paths, two for payloads; idle workers are
- * filled before any worker gets a second task. */
+/* Two workers: four slots for small tasks, two for bulk ones; idle workers
+ * are filled before any worker gets a second task. */
 static int slots_and_pending(void)
 {
-    setenv("PPX_TEST_FAULT", "noop:*", 1);
-    ppx_job_config job;
-    ppx_pool_config pc;
     ppx_pool *p;
-    CHECK_EQ_INT(with_pool_n(10, 2, &p, &job, &pc), 0);
+    CHECK_EQ_INT(with_pool_n(10, 2, &p), 0);
     CHECK_EQ_INT(ppx_pool_slots(p, 0), 4);
     CHECK_EQ_INT(ppx_pool_slots(p, 1), 2);
     CHECK_EQ_INT(ppx_pool_pending(p), 0);
-    CHECK_EQ_INT(submit(p, 1, "a.jpg"), 0);
+    CHECK_EQ_INT(submit(p, 1, "a"), 0);
     CHECK_EQ_INT(ppx_pool_slots(p, 0), 3);
     CHECK_EQ_INT(ppx_pool_slots(p, 1), 1);
-    CHECK_EQ_INT(submit(p, 2, "a.jpg"), 0);
+    CHECK_EQ_INT(submit(p, 2, "a"), 0);
     /* The second went to the idle worker, not behind the first. */
     CHECK_EQ_INT(ppx_pool_slots(p, 0), 2);
     CHECK_EQ_INT(ppx_pool_slots(p, 1), 0);
     CHECK_EQ_INT(ppx_pool_pending(p), 2);
-    CHECK_EQ_INT(submit(p, 3, "a.jpg"), 0);
-    CHECK_EQ_INT(submit(p, 4, "a.jpg"), 0);
+    CHECK_EQ_INT(submit(p, 3, "a"), 0);
+    CHECK_EQ_INT(submit(p, 4, "a"), 0);
     CHECK_EQ_INT(ppx_pool_slots(p, 0), 0);
     CHECK_EQ_INT(ppx_pool_pending(p), 4);
-    CHECK(submit(p, 5, "a.jpg") < 0);
+    CHECK(submit(p, 5, "a") < 0);
     CHECK_EQ_INT(ppx_pool_pending(p), 4);
     seen s = {0};
     CHECK_EQ_INT(until(p, &s, 4), 0);
@@ -322,72 +393,68 @@ static int slots_and_pending(void)
     return 0;
 }
 
-/* A task carrying its input bytes never waits behind a busy worker: a
- * blocked write of megabytes to it could deadlock against its blocked write
- * of a large result. */
-static int payload_needs_idle_worker(void)
+/* A task carrying bulk bytes never waits behind a busy worker: a blocked
+ * write of megabytes to it could deadlock against its blocked write of a
+ * large reply. Nor does a description too long to wait in a pipe. */
+static int bulk_needs_idle_worker(void)
 {
-    setenv("PPX_TEST_FAULT", "noop:*", 1);
-    ppx_job_config job;
-    ppx_pool_config pc;
     ppx_pool *p;
-    CHECK_EQ_INT(with_pool(10, &p, &job, &pc), 0);
+    CHECK_EQ_INT(with_pool(10, &p), 0);
     static uint8_t big[1 << 20];
-    ppx_err e;
     CHECK_EQ_INT(ppx_pool_slots(p, 1), 1);
-    CHECK_EQ_INT(ppx_pool_submit(p, 1, 3, "a.jpg", NULL, "a.jpg", NULL, big, sizeof big, &e), 0);
+    CHECK_EQ_INT(submit_bulk(p, 1, "a", big, sizeof big), 0);
     CHECK_EQ_INT(ppx_pool_slots(p, 1), 0);
-    CHECK(ppx_pool_submit(p, 2, 3, "b.jpg", NULL, "b.jpg", NULL, big, sizeof big, &e) < 0);
+    CHECK(submit_bulk(p, 2, "b", big, sizeof big) < 0);
     CHECK_EQ_INT(ppx_pool_pending(p), 1);
     seen s = {0};
     CHECK_EQ_INT(until(p, &s, 1), 0);
-    /* Behind a paths task, too. */
-    CHECK_EQ_INT(submit(p, 3, "c.jpg"), 0);
+    /* Behind a small task, too. */
+    CHECK_EQ_INT(submit(p, 3, "c"), 0);
     CHECK_EQ_INT(ppx_pool_slots(p, 1), 0);
     CHECK_EQ_INT(ppx_pool_slots(p, 0), 1);
-    CHECK(ppx_pool_submit(p, 4, 3, "d.jpg", NULL, "d.jpg", NULL, big, sizeof big, &e) < 0);
+    CHECK(submit_bulk(p, 4, "d", big, sizeof big) < 0);
+    static char long_task[PPX_POOL_QUEUE_MAX + 2];
+    memset(long_task, 'x', sizeof long_task - 1);
+    CHECK(submit(p, 4, long_task) < 0);
     CHECK_EQ_INT(ppx_pool_pending(p), 1);
     CHECK_EQ_INT(until(p, &s, 2), 0);
     CHECK_EQ_INT(s.all[1].id, 3);
-    CHECK_EQ_INT(ppx_pool_submit(p, 5, 3, "e.jpg", NULL, "e.jpg", NULL, big, sizeof big, &e), 0);
+    CHECK_EQ_INT(submit_bulk(p, 5, "e", big, sizeof big), 0);
     CHECK_EQ_INT(until(p, &s, 3), 0);
     CHECK_EQ_INT(s.all[2].id, 5);
     CHECK_EQ_INT(s.all[2].status, 0);
+    CHECK_EQ_INT(s.all[2].len, 1 + sizeof big);
+    /* An empty bulk is still a bulk task: it reaches the worker as such. */
+    CHECK_EQ_INT(submit_bulk(p, 6, "f", (const uint8_t *)"", 0), 0);
+    CHECK_EQ_INT(until(p, &s, 4), 0);
+    CHECK_EQ_INT(s.all[3].len, 1);
     ppx_pool_free(&p, 1);
     return 0;
 }
 
 /* A worker holds the descriptors it needs and no others: stdin, stdout,
- * stderr, its two pipe ends, INPUT's and OUTDIR's folders. Anything else the
+ * stderr, its two pipe ends and those it was told to keep. Anything else the
  * rank had open when it forked (MPI's sockets and shared memory, the
  * journal, the lock, other workers' pipes) would keep files, locks and
  * connections alive as long as the worker, and let a bug write to them. */
 static int worker_fds(void)
 {
-    setenv("PPX_TEST_FAULT", "noop:*", 1);
     int stray = open("/dev/null", O_RDONLY);                /* inherited by fork, like MPI's */
     int stray_cx = open("/dev/null", O_RDONLY | O_CLOEXEC); /* fork ignores CLOEXEC */
     CHECK(stray >= 0 && stray_cx >= 0);
-    ppx_job_config job;
-    memset(&job, 0, sizeof job);
-    ppx_limits_default(&job.limits);
-    job.in_root = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    job.out_root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    CHECK(job.in_root >= 0 && job.out_root >= 0);
-    ppx_pool_config pc;
-    memset(&pc, 0, sizeof pc);
-    pc.workers = 2;
-    pc.timeout_s = 10;
-    pc.work = ppx_job_worker(&job);
-    int keep[] = {job.in_root, job.out_root};
+    int in_root = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int out_root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHECK(in_root >= 0 && out_root >= 0);
+    ppx_pool_config pc = echo_config(10, 2);
+    int keep[] = {in_root, out_root};
     pc.keep_fds = keep;
     pc.n_keep_fds = 2;
     ppx_pool *p;
     ppx_err e;
     CHECK_EQ_INT(ppx_pool_new(&pc, &p, &e), 0);
     /* Both workers have answered once: they are past their start. */
-    CHECK_EQ_INT(submit(p, 1, "a.jpg"), 0);
-    CHECK_EQ_INT(submit(p, 2, "b.jpg"), 0);
+    CHECK_EQ_INT(submit(p, 1, "a"), 0);
+    CHECK_EQ_INT(submit(p, 2, "b"), 0);
     seen s = {0};
     CHECK_EQ_INT(until(p, &s, 2), 0);
     for (int w = 0; w < 2; w++) {
@@ -406,7 +473,7 @@ static int worker_fds(void)
             ssize_t n = readlink(path, link, sizeof link - 1);
             if (n > 0)
                 link[n] = '\0';
-            if (fd <= 2 || fd == job.in_root || fd == job.out_root)
+            if (fd <= 2 || fd == in_root || fd == out_root)
                 continue;
             if (strncmp(link, "pipe:", 5) == 0) {
                 pipes++;
@@ -422,70 +489,26 @@ static int worker_fds(void)
     ppx_pool_free(&p, 1);
     close(stray);
     close(stray_cx);
-    close(job.in_root);
-    close(job.out_root);
+    close(in_root);
+    close(out_root);
     return 0;
 }
 
-/* A worker of the tests below, not the real job: it reports its own
- * address-space limit (bytes_read: soft, bytes_written: hard), or, with arg
- * "unterminated", an error whose strings fill their arrays without a NUL (a
- * worker whose memory a bad input corrupted). */
-static void *probe_start(const void *arg)
+static int probe_pool(uint64_t as_limit, ppx_pool **p)
 {
-    static int state;
-    (void)arg;
-    return &state;
-}
-
-static void probe_run(void *state, const void *arg, const ppx_task *t, ppx_result *r,
-                      const uint8_t **out)
-{
-    (void)state;
-    (void)t;
-    (void)out;
-    if (arg && strcmp(arg, "unterminated") == 0) {
-        r->status = PPX_EIO;
-        memset(&r->err, 'A', sizeof r->err);
-        r->err.code = PPX_EIO;
-        r->err.stage = PPX_STAGE_DECODE;
-        return;
-    }
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_AS, &rl) == 0) {
-        r->bytes_read = (uint64_t)rl.rlim_cur;
-        r->bytes_written = (uint64_t)rl.rlim_max;
-    }
-}
-
-static int probe_pool(const char *arg, uint64_t as_limit, ppx_pool **p)
-{
-    ppx_pool_config pc;
-    memset(&pc, 0, sizeof pc);
-    pc.workers = 1;
-    pc.timeout_s = 10;
+    ppx_pool_config pc = echo_config(10, 1);
     pc.as_limit = as_limit;
-    pc.work = (ppx_worker_fn){probe_start, probe_run, NULL, arg};
     ppx_err e;
     return ppx_pool_new(&pc, p, &e);
 }
 
-/* The strings of a worker's error are cut to their arrays at the pool, so
- * whoever prints or copies them stops inside the result. */
-static int result_strings_terminated(void)
+/* The limit a worker reported (the "rlimit" task): which 0 soft, 1 hard. */
+static uint64_t reported_limit(const seen *s, int i, int which)
 {
-    ppx_pool *p;
-    CHECK_EQ_INT(probe_pool("unterminated", 0, &p), 0);
-    seen s = {0};
-    CHECK_EQ_INT(submit(p, 1, "a.jpg"), 0);
-    CHECK_EQ_INT(until(p, &s, 1), 0);
-    const ppx_err *e = &s.all[0].err;
-    CHECK_EQ_INT(s.all[0].status, PPX_EIO);
-    CHECK(memchr(e->msg, '\0', sizeof e->msg) != NULL);
-    CHECK(memchr(e->path, '\0', sizeof e->path) != NULL);
-    CHECK_EQ_INT(strlen(e->msg), sizeof e->msg - 1); /* cut, not emptied */
-    ppx_pool_free(&p, 1);
-    return 0;
+    uint64_t lim[2] = {0, 0};
+    if (s->all[i].len == sizeof lim)
+        memcpy(lim, s->reply[i], sizeof lim);
+    return lim[which];
 }
 
 /* Under AddressSanitizer, whose shadow memory is reserved address space, the
@@ -508,12 +531,12 @@ static int as_limit_set(void)
     SKIP_UNDER_ASAN();
     ppx_pool *p;
     uint64_t lim = (uint64_t)48 << 30;
-    CHECK_EQ_INT(probe_pool(NULL, lim, &p), 0);
+    CHECK_EQ_INT(probe_pool(lim, &p), 0);
     seen s = {0};
-    CHECK_EQ_INT(submit(p, 1, "a.jpg"), 0);
+    CHECK_EQ_INT(submit(p, 1, "rlimit"), 0);
     CHECK_EQ_INT(until(p, &s, 1), 0);
     CHECK_EQ_INT(s.all[0].status, 0);
-    CHECK_EQ_INT(s.all[0].bytes_read, lim);
+    CHECK_EQ_INT(reported_limit(&s, 0, 0), lim);
     ppx_pool_free(&p, 1);
     return 0;
 }
@@ -528,13 +551,13 @@ static int lower_hard_limit_kept_child(void)
     if (geteuid() == 0)
         CHECK(setgid(54321) == 0 && setuid(54321) == 0); /* no CAP_SYS_RESOURCE */
     ppx_pool *p;
-    CHECK_EQ_INT(probe_pool(NULL, hard * 2, &p), 0);
+    CHECK_EQ_INT(probe_pool(hard * 2, &p), 0);
     seen s = {0};
-    CHECK_EQ_INT(submit(p, 1, "a.jpg"), 0);
+    CHECK_EQ_INT(submit(p, 1, "rlimit"), 0);
     CHECK_EQ_INT(until(p, &s, 1), 0);
     CHECK_EQ_INT(s.all[0].status, 0);
-    CHECK_EQ_INT(s.all[0].bytes_read, hard);
-    CHECK_EQ_INT(s.all[0].bytes_written, hard);
+    CHECK_EQ_INT(reported_limit(&s, 0, 0), hard);
+    CHECK_EQ_INT(reported_limit(&s, 0, 1), hard);
     ppx_pool_free(&p, 1);
     return 0;
 }
@@ -554,17 +577,17 @@ static int setup_fails(const ppx_test_fault *f, int n, const char *why)
     if (ppx_test_fail_syscalls(f, n) != 0)
         return PPX_SKIP;
     ppx_pool *p;
-    CHECK_EQ_INT(probe_pool(NULL, (uint64_t)48 << 30, &p), 0);
+    CHECK_EQ_INT(probe_pool((uint64_t)48 << 30, &p), 0);
     int pid = ppx_pool_worker_pid(p, 0);
     seen s = {0};
-    CHECK_EQ_INT(submit(p, 1, "a.jpg"), 0);
-    CHECK_EQ_INT(submit(p, 2, "b.jpg"), 0);
+    CHECK_EQ_INT(submit(p, 1, "a"), 0);
+    CHECK_EQ_INT(submit(p, 2, "b"), 0);
     CHECK_EQ_INT(until(p, &s, 2), 0);
     for (int i = 0; i < 2; i++) {
         CHECK_EQ_INT(s.all[i].id, i + 1);
         CHECK_EQ_INT(s.all[i].status, PPX_EINTERNAL);
         CHECK_EQ_INT(s.all[i].err.stage, PPX_STAGE_WORKER);
-        if (!strstr(s.all[i].err.msg, why)) {
+        if (!strstr(s.all[i].err.msg, why) || !strstr(s.all[i].err.msg, "; the task was not")) {
             fprintf(stderr, "message: %s\n", s.all[i].err.msg);
             return 1;
         }
@@ -602,9 +625,9 @@ static int pdeathsig_fails(void)
     return ppx_test_forked(pdeathsig_fails_child);
 }
 
-PPX_TEST_MAIN(TEST(results_and_crash), TEST(hang_times_out), TEST(idle_worker_killed),
-              TEST(queued_survives_crash), TEST(queued_survives_kill),
+PPX_TEST_MAIN(TEST(results_and_crash), TEST(reply_bytes), TEST(hang_times_out),
+              TEST(idle_worker_killed), TEST(queued_survives_crash), TEST(queued_survives_kill),
               TEST(submit_to_dead_busy_worker), TEST(queued_survives_timeout), TEST(fifo_order),
-              TEST(slots_and_pending), TEST(payload_needs_idle_worker), TEST(worker_fds),
-              TEST(result_strings_terminated), TEST(as_limit_set), TEST(lower_hard_limit_kept),
-              TEST(rlimit_fails), TEST(pdeathsig_fails))
+              TEST(slots_and_pending), TEST(bulk_needs_idle_worker), TEST(worker_fds),
+              TEST(as_limit_set), TEST(lower_hard_limit_kept), TEST(rlimit_fails),
+              TEST(pdeathsig_fails))

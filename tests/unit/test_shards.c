@@ -218,17 +218,28 @@ static int index_csv(void)
     CHECK_EQ_INT(ppx_failures_add(&fails, 1, PPX_STAGE_DECODE, PPX_ECORRUPT, "bad"), 0);
     ppx_err e;
     ppx_err_clear(&e);
-    CHECK_EQ_INT(ppx_shard_write_index(dfd, PPX_SHARD_NPY, 2, &l, &cl, &fails, &e), 0);
+    /* Image 2's geometry record: a rotation, a resize and a crop; image 0 has none (a chunk
+     * resumed from an older journal), its columns empty. */
+    ppx_prints geoms = {0};
+    ppx_fingerprint fp = {.valid = 0};
+    ppx_geom_identity(&fp.geom, 4, 10);
+    ppx_geom_then_orient(&fp.geom, 6);
+    ppx_geom_then_resize(&fp.geom, 5, 1);
+    ppx_geom_then_crop(&fp.geom, -0, 1, 3, 5);
+    MUST(ppx_prints_add(&geoms, 2, &fp));
+    CHECK_EQ_INT(ppx_shard_write_index(dfd, PPX_SHARD_NPY, 2, &l, &cl, &fails, &geoms, &e), 0);
+    ppx_prints_destroy(&geoms);
     char path[4096];
     ppx_buf f;
     ppx_buf_init(&f);
     snprintf(path, sizeof path, "%s/index.csv", dir);
     CHECK_EQ_INT(read_file(path, &f), 0);
     CHECK_EQ_INT(ppx_buf_append(&f, "", 1), 0);
-    CHECK_STR((const char *)f.data, "key,shard,label,path\n"
-                                    "000000000,shard-000000.npy,0,\"a,b/1.jpg\"\n"
-                                    "000000002,shard-000001.npy,1,\"cat/\"\"q\"\".png\"\n"
-                                    "000000003,shard-000001.npy,-1,top.jpg\n");
+    CHECK_STR((const char *)f.data,
+              "key,shard,label,path,width,height,xx,xy,x0,yx,yy,y0\n"
+              "000000000,shard-000000.npy,0,\"a,b/1.jpg\",,,,,,,,\n"
+              "000000002,shard-000001.npy,1,\"cat/\"\"q\"\".png\",3,5,0,-0.5,5,0.25,0,-1\n"
+              "000000003,shard-000001.npy,-1,top.jpg,,,,,,,,\n");
     snprintf(path, sizeof path, "%s/classes.txt", dir);
     CHECK_EQ_INT(read_file(path, &f), 0);
     CHECK_EQ_INT(ppx_buf_append(&f, "", 1), 0);

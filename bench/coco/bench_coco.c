@@ -1,0 +1,129 @@
+/* COCO mapping benchmark (issue 23): what --coco costs rank 0 for N
+ * annotations, COCO-shaped (a box, a polygon of 8 to 24 vertices, keypoints
+ * on a third, an RLE crowd mask on one in a hundred), over N / 7 images of
+ * 640 x 480, mapped through a resize to 256 and a centre crop of 224.
+ *
+ *   bench_coco N
+ *
+ * Prints the CPU seconds to parse and check the file, to map and write it
+ * (and the wall time), and the peak RSS (the file's text included). Run by bench/coco/run.sh. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "prepix/coco.h"
+
+/* CPU seconds of this process: on a shared machine the wall clock also
+ * counts other processes' turns (both are printed). */
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static double wall(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static uint64_t state = 0x9e3779b97f4a7c15ULL;
+static double unif(void)
+{
+    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_coco N\n");
+        return 2;
+    }
+    size_t n = strtoull(argv[1], NULL, 10), n_im = n / 7 + 1;
+    ppx_buf t;
+    ppx_buf_init(&t);
+    int rc = ppx_buf_printf(&t, "{\"info\": {\"description\": \"bench\"}, \"images\": [");
+    for (size_t i = 0; i < n_im && !rc; i++)
+        rc = ppx_buf_printf(&t,
+                            "%s{\"license\": 1, \"file_name\": \"%012zu.jpg\", \"height\": 480, "
+                            "\"width\": 640, \"id\": %zu}",
+                            i ? ", " : "", i, i);
+    rc = rc || ppx_buf_printf(&t, "], \"annotations\": [");
+    for (size_t a = 0; a < n && !rc; a++) {
+        double x = unif() * 600, y = unif() * 440, w = 5 + unif() * 200, h = 5 + unif() * 200;
+        rc = ppx_buf_printf(&t, "%s{\"id\": %zu, \"image_id\": %zu, \"category_id\": %d, ",
+                            a ? ", " : "", a, a % n_im, (int)(a % 80) + 1);
+        if (a % 100 == 99) {
+            rc = rc || ppx_buf_printf(&t, "\"iscrowd\": 1, \"segmentation\": {\"size\": [480, "
+                                          "640], \"counts\": [1000, 2000, 3000, 301200]}, ");
+        } else {
+            rc = rc || ppx_buf_printf(&t, "\"iscrowd\": 0, \"segmentation\": [[");
+            int v = 8 + (int)(unif() * 16);
+            for (int k = 0; k < v && !rc; k++)
+                rc = ppx_buf_printf(&t, "%s%.2f, %.2f", k ? ", " : "", x + unif() * w,
+                                    y + unif() * h);
+            rc = rc || ppx_buf_printf(&t, "]], ");
+        }
+        if (a % 3 == 0) {
+            rc = rc || ppx_buf_printf(&t, "\"num_keypoints\": 17, \"keypoints\": [");
+            for (int k = 0; k < 17 && !rc; k++)
+                rc = ppx_buf_printf(&t, "%s%.1f, %.1f, 2", k ? ", " : "", x + unif() * w,
+                                    y + unif() * h);
+            rc = rc || ppx_buf_printf(&t, "], ");
+        }
+        rc = rc || ppx_buf_printf(&t, "\"area\": %.3f, \"bbox\": [%.2f, %.2f, %.2f, %.2f]}",
+                                  w * h / 2, x, y, w, h);
+    }
+    rc = rc || ppx_buf_printf(&t, "], \"categories\": [{\"id\": 1, \"name\": \"person\"}]}");
+    if (rc)
+        return 1;
+    size_t bytes = t.len;
+    ppx_coco_limits lim;
+    ppx_coco_default_limits(&lim);
+    ppx_err e;
+    ppx_err_clear(&e);
+    ppx_coco *c;
+    double w0 = wall(), t0 = now();
+    if (ppx_coco_parse(&t, &lim, &c, &e)) {
+        fprintf(stderr, "bench_coco: %s\n", e.msg);
+        return 1;
+    }
+    double t1 = now();
+    ppx_coco_out *outs = calloc(n_im, sizeof *outs);
+    char name[32];
+    snprintf(name, sizeof name, "out.jpg");
+    for (size_t i = 0; i < n_im; i++) {
+        outs[i].state = PPX_COCO_OK;
+        outs[i].name = name;
+        ppx_geom_identity(&outs[i].geom, 640, 480);
+        ppx_geom_then_resize(&outs[i].geom, 341, 256);
+        ppx_geom_then_crop(&outs[i].geom, 58, 16, 224, 224);
+    }
+    ppx_buf out;
+    ppx_buf_init(&out);
+    ppx_coco_counts ct;
+    if (ppx_coco_write(c, outs, &out, &ct, &e)) {
+        fprintf(stderr, "bench_coco: %s\n", e.msg);
+        return 1;
+    }
+    double t2 = now(), w2 = wall();
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("annotations %zu  images %zu  file %.1f MB  CPU: parse+check %.3f s  map+write %.3f s  "
+           "total %.3f s  (wall %.3f s)  written %llu  outside %llu  peak RSS %.0f MB\n",
+           n, n_im, bytes / 1e6, t1 - t0, t2 - t1, t2 - t0, w2 - w0,
+           (unsigned long long)ct.annotations_written, (unsigned long long)ct.annotations_outside,
+           ru.ru_maxrss / 1024.0);
+    free(ct.by_category);
+    free(outs);
+    ppx_buf_destroy(&out);
+    ppx_coco_free(&c);
+    return 0;
+}

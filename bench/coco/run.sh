@@ -1,0 +1,18 @@
+#!/bin/bash
+# COCO mapping benchmark (issue 23): ppx_coco_parse + ppx_coco_write on 10^5 and 10^6
+# synthetic COCO annotations, RUNS times each (default 3): the cost of --coco at rank 0.
+#
+#   bench/coco/run.sh [RUNS]     (from the repository root)
+set -euo pipefail
+runs=${1:-3}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+cmake --preset release >/dev/null
+cmake --build build/release -j2 --target ppx >/dev/null
+${CC:-gcc} -O2 -std=gnu11 -Wall -Wextra -Iinclude bench/coco/bench_coco.c build/release/libppx.a \
+    -lcrypto -lm -o build/release/bench_coco
+for n in 100000 1000000; do
+    for _ in $(seq "$runs"); do
+        build/release/bench_coco "$n"
+    done
+done

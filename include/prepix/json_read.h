@@ -1,0 +1,85 @@
+/* A JSON reader for untrusted files with limits (size, nesting depth,
+ * values), keeping every value's place in the text so that a writer can copy
+ * what it does not change byte for byte, in its order.
+ *
+ * The text is parsed whole into a flat array of nodes in document order: a
+ * container is followed by its children (an object's as key, value, key,
+ * value ...), and each node knows where its subtree ends. An array whose
+ * elements are all numbers is one node (PPX_JV_NUMS) holding their count:
+ * the polygons and RLE counts of an annotation file are most of its values,
+ * and a node each would cost 20 bytes per number. Strict RFC 8259: NaN,
+ * Infinity, comments, trailing commas, leading zeros and bad escapes are
+ * refused, and a number that overflows a double (1e999) too. Errors name the
+ * line and column. Pure computation; safe anywhere. */
+#ifndef PREPIX_JSON_READ_H
+#define PREPIX_JSON_READ_H
+
+#include "prepix/error.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "prepix/buf.h"
+
+typedef enum {
+    PPX_JV_NULL = 0,
+    PPX_JV_FALSE,
+    PPX_JV_TRUE,
+    PPX_JV_NUM,
+    PPX_JV_STR,
+    PPX_JV_ARR,
+    PPX_JV_OBJ,
+    PPX_JV_NUMS, /* an array of numbers only (not empty) */
+} ppx_jv_type;
+
+typedef struct {
+    uint32_t start, len; /* the value's bytes in the text (a string's with its quotes) */
+    uint32_t end;        /* index of the first node after this one's subtree */
+    uint32_t n;          /* ARR: elements; OBJ: members; NUMS: numbers */
+    uint8_t type;        /* ppx_jv_type */
+} ppx_jnode;
+
+typedef struct {
+    uint64_t max_bytes;  /* the text's size (at most 2^32 - 2) */
+    uint32_t max_depth;  /* containers inside containers */
+    uint64_t max_nodes;  /* values (a number array counts as one) */
+    uint64_t max_number; /* numbers in one array of numbers */
+} ppx_json_limits;
+
+typedef struct {
+    const char *text; /* the caller's, NUL-terminated at text[len] */
+    size_t len;
+    ppx_jnode *v;
+    size_t n, cap;
+} ppx_jdoc;
+
+/* Parses text[0..len) (text[len] must be '\0') into *d, whose nodes refer
+ * to text (which must outlive d). 0, or PPX_ECORRUPT (malformed: err says
+ * where and why), PPX_ELIMIT (a limit: which one, and where), PPX_ENOMEM;
+ * err's stage is INPUT. d is empty after a failure. */
+PPX_MUST_USE int ppx_jdoc_parse(ppx_jdoc *d, const char *text, size_t len,
+                                const ppx_json_limits *lim, ppx_err *err);
+void ppx_jdoc_destroy(ppx_jdoc *d);
+
+/* The value of member key of object node obj (the last, as Python's json
+ * keeps it, when the key repeats), or -1. */
+long ppx_jdoc_get(const ppx_jdoc *d, size_t obj, const char *key);
+/* The children of a container: the first at obj + 1, the next at
+ * d->v[i].end (an object's key is followed by its value at key + 1). */
+
+/* A number node's value (finite: the parser refused others). */
+double ppx_jdoc_num(const ppx_jdoc *d, size_t i);
+/* The numbers of a NUMS node (or an empty ARR) into out[0..n), n = the
+ * node's count (out must hold it). */
+void ppx_jdoc_nums(const ppx_jdoc *d, size_t i, double *out);
+/* A string node's bytes, unescaped, appended to out with a NUL (a \u escape
+ * of a lone surrogate \udc80..\udcff becomes that byte, undoing the
+ * surrogateescape of prepix's JSON writer). 0 or PPX_ENOMEM. */
+PPX_MUST_USE int ppx_jdoc_str(const ppx_jdoc *d, size_t i, ppx_buf *out);
+/* 1 when node i is the string key (no escapes compared: keys of COCO are
+ * plain). */
+int ppx_jdoc_is_key(const ppx_jdoc *d, size_t i, const char *key);
+/* Line and column (1-based) of byte offset off in the text. */
+void ppx_jdoc_where(const ppx_jdoc *d, size_t off, unsigned long *line, unsigned long *col);
+
+#endif
