@@ -345,9 +345,9 @@ static int apply(const ppx_op *op, ppx_pipeline_ctx *ctx, const ppx_image *src, 
         return ppx_op_bands(src, dst, op->bands, op->nbands, l, err);
     case PPX_OP_SCALE: {
         uint64_t clip = 0;
-        int rc = ppx_op_scale(src, dst, op->lo, op->hi, op->to, &clip, l, err);
+        int src_rc = ppx_op_scale(src, dst, op->lo, op->hi, op->to, &clip, l, err);
         ctx->clipped += clip;
-        return rc;
+        return src_rc;
     }
     default:
         return ppx_err_set(err, PPX_EINTERNAL, PPX_STAGE_TRANSFORM, "unknown op kind %d",
