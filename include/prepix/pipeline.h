@@ -84,6 +84,10 @@ typedef struct {
     int orientation; /* the image's EXIF orientation, which autorotate applies */
 } ppx_geometry_opts;
 
+/* Samples the `scale` ops of the last ppx_pipeline_run with ctx clipped to
+ * their range. */
+uint64_t ppx_pipeline_clipped(const ppx_pipeline_ctx *ctx);
+
 /* ppx_pipeline_run for a companion of the image keyed key: the same
  * geometry (orientation g->orientation, resizes, crops, flips, rotations,
  * pads) with the same random draws, provided *img has the size the image

@@ -15,6 +15,7 @@ struct ppx_pipeline_ctx {
     /* The geometry record of the last run: each op that changes the image's
      * geometry composes its own map into it where it is applied (apply). */
     ppx_geom geom;
+    uint64_t clipped; /* samples `scale` clipped in the last run */
 };
 
 int ppx_pipeline_length(const ppx_pipeline *pl)
@@ -342,8 +343,12 @@ static int apply(const ppx_op *op, ppx_pipeline_ctx *ctx, const ppx_image *src, 
         return ppx_op_normalize(src, dst, op->mean, op->std, op->nvals, l, err);
     case PPX_OP_BANDS:
         return ppx_op_bands(src, dst, op->bands, op->nbands, l, err);
-    case PPX_OP_SCALE:
-        return ppx_op_scale(src, dst, op->lo, op->hi, op->to, NULL, l, err);
+    case PPX_OP_SCALE: {
+        uint64_t clip = 0;
+        int src_rc = ppx_op_scale(src, dst, op->lo, op->hi, op->to, &clip, l, err);
+        ctx->clipped += clip;
+        return src_rc;
+    }
     default:
         return ppx_err_set(err, PPX_EINTERNAL, PPX_STAGE_TRANSFORM, "unknown op kind %d",
                            (int)op->kind);
@@ -419,7 +424,13 @@ static int run_ops(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx_image *img
 int ppx_pipeline_run(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx_image *img, uint64_t seed,
                      const char *key, ppx_image **out, ppx_err *err)
 {
+    ctx->clipped = 0;
     return run_ops(pl, ctx, img, seed, key, NULL, out, err);
+}
+
+uint64_t ppx_pipeline_clipped(const ppx_pipeline_ctx *ctx)
+{
+    return ctx->clipped;
 }
 
 int ppx_pipeline_run_geometry(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx_image *img,
@@ -428,9 +439,11 @@ int ppx_pipeline_run_geometry(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx
 {
     /* The geometry record stays the image's (ppx_pipeline_last_geom). */
     ppx_geom keep = ctx->geom;
+    uint64_t clipped = ctx->clipped;
     img->orientation = g->orientation;
     int rc = run_ops(pl, ctx, img, seed, key, g, out, err);
     ctx->geom = keep;
+    ctx->clipped = clipped; /* a companion's clipping is not the image's */
     return rc;
 }
 

@@ -53,6 +53,18 @@ __attribute__((format(printf, 2, 3))) static void warn(warnings *w, const char *
     w->n++;
 }
 
+/* Values the run changed unasked: float64 samples float32 cannot hold
+ * (only when some value changed). Clipping by `scale`, asked for, is only
+ * counted (values_changed). */
+static void value_warnings(const ppx_stats *t, warnings *w)
+{
+    if (t->narrowed)
+        warn(w,
+             "%llu float64 samples changed value when narrowed to float32 (values_changed in "
+             "the report)",
+             (unsigned long long)t->narrowed);
+}
+
 static void run_warnings(const run_state *s, warnings *w)
 {
     const ppx_run_config *cfg = s->cfg;
@@ -393,8 +405,10 @@ static int end_report(run_state *s, const ppx_stats *total, ppx_failures *fails,
         return PPX_RUN_FATAL;
     }
     x.w = calloc(1, sizeof *x.w);
-    if (x.w)
+    if (x.w) {
         run_warnings(s, x.w);
+        value_warnings(&x.total, x.w);
+    }
     ppx_report rep;
     fill_report(s, &x, &rep);
     write_reports(s, &x, &rep);

@@ -53,7 +53,8 @@ void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r, const 
         if (!payload) {
             st->ok++;
             st->bytes_written += r->bytes_written;
-            ppx_stats_add_image(st, r->st.channels ? &r->st : NULL, r->in_w, r->in_h);
+            ppx_stats_add_image(st, (r->st.channels || r->st.raster.type) ? &r->st : NULL, r->in_w,
+                                r->in_h);
             if (ppx_fingerprint_any(&r->fp) && ppx_prints_add(&c->prints, c->first + i, &r->fp)) {
                 ppx_err e;
                 ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory keeping fingerprints");
@@ -234,7 +235,8 @@ static int write_shard(run_state *s, const chunk *c, uint64_t id, ppx_out_rec *v
             st->bytes_written += v[i].it.len;
             for (int k = 0; k < PPX_ROLES_MAX; k++)
                 st->bytes_written += v[i].it.part_len[k];
-            ppx_stats_add_image(st, v[i].img.channels ? &v[i].img : NULL, v[i].in_w, v[i].in_h);
+            ppx_stats_add_image(st, (v[i].img.channels || v[i].img.raster.type) ? &v[i].img : NULL,
+                                v[i].in_w, v[i].in_h);
             if (ppx_fingerprint_any(&v[i].fp) && ppx_prints_add(pr, v[i].it.index, &v[i].fp))
                 rc = ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
         }
@@ -274,7 +276,8 @@ static int write_files(run_state *s, ppx_out_rec *v, size_t n, ppx_stats *st, pp
         }
         st->ok++;
         st->bytes_written += o->it.len;
-        ppx_stats_add_image(st, o->img.channels ? &o->img : NULL, o->in_w, o->in_h);
+        ppx_stats_add_image(st, (o->img.channels || o->img.raster.type) ? &o->img : NULL, o->in_w,
+                            o->in_h);
         if (ppx_fingerprint_any(&o->fp) && ppx_prints_add(pr, o->it.index, &o->fp))
             return ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
     }

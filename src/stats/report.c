@@ -171,6 +171,15 @@ static void counts_json(ppx_json *j, const ppx_report *r)
         ppx_json_u64(j, s->nodata);
     }
     ppx_json_obj_end(j);
+    if (s->clipped || s->narrowed) { /* only when some value changed: other reports stay */
+        ppx_json_key(j, "values_changed");
+        ppx_json_obj(j);
+        ppx_json_key(j, "scale_clipped");
+        ppx_json_u64(j, s->clipped);
+        ppx_json_key(j, "float64_narrowed");
+        ppx_json_u64(j, s->narrowed);
+        ppx_json_obj_end(j);
+    }
     /* Inputs --exclude left out: not in images.total, which counts what the run took. */
     ppx_json_key(j, "excluded");
     ppx_json_u64(j, r->excluded);
@@ -245,6 +254,79 @@ static void channel_stats_json(ppx_json *j, const ppx_stats *s)
     ppx_json_arr_end(j);
 }
 
+static void band_json(ppx_json *j, const ppx_band_stats *b, unsigned index)
+{
+    double mean, std;
+    ppx_xacc_mean_std(&b->sum, &b->sumsq, b->count, &mean, &std);
+    ppx_json_obj(j);
+    ppx_json_key(j, "band");
+    ppx_json_u64(j, index + 1);
+    ppx_json_key(j, "count");
+    ppx_json_u64(j, b->count);
+    ppx_json_key(j, "nan");
+    ppx_json_u64(j, b->nan);
+    ppx_json_key(j, "posinf");
+    ppx_json_u64(j, b->posinf);
+    ppx_json_key(j, "neginf");
+    ppx_json_u64(j, b->neginf);
+    ppx_json_key(j, "min");
+    if (b->count)
+        ppx_json_dbl(j, b->min);
+    else
+        ppx_json_null(j);
+    ppx_json_key(j, "max");
+    if (b->count)
+        ppx_json_dbl(j, b->max);
+    else
+        ppx_json_null(j);
+    ppx_json_key(j, "mean");
+    ppx_json_dbl(j, mean);
+    ppx_json_key(j, "std");
+    ppx_json_dbl(j, std);
+    ppx_json_key(j, "histogram");
+    ppx_json_arr(j);
+    for (int k = 0; k < PPX_RSTATS_BINS; k++)
+        ppx_json_u64(j, b->hist[k]);
+    ppx_json_arr_end(j);
+    ppx_json_obj_end(j);
+}
+
+/* Written only when rasters were measured: photo-only reports keep their
+ * keys. */
+static void raster_stats_json(ppx_json *j, const ppx_stats *s)
+{
+    int any = 0;
+    for (int t = 0; t < PPX_RSTATS_TYPES; t++)
+        any |= s->raster[t].images != 0;
+    if (!any)
+        return;
+    ppx_json_key(j, "raster_stats");
+    ppx_json_arr(j);
+    for (int t = 0; t < PPX_RSTATS_TYPES; t++) {
+        const ppx_raster_group *g = &s->raster[t];
+        if (!g->images)
+            continue;
+        ppx_json_obj(j);
+        ppx_json_key(j, "type");
+        ppx_json_str(j, ppx_sample_name(ppx_rstats_type(t)));
+        ppx_json_key(j, "images");
+        ppx_json_u64(j, g->images);
+        ppx_json_key(j, "pixels");
+        ppx_json_u64(j, g->pixels);
+        ppx_json_key(j, "bands_min");
+        ppx_json_u64(j, g->bands_min);
+        ppx_json_key(j, "bands_max");
+        ppx_json_u64(j, g->bands_max);
+        ppx_json_key(j, "bands");
+        ppx_json_arr(j);
+        for (unsigned b = 0; b < g->bands_max && b < PPX_RSTATS_BANDS; b++)
+            band_json(j, &g->band[b], b);
+        ppx_json_arr_end(j);
+        ppx_json_obj_end(j);
+    }
+    ppx_json_arr_end(j);
+}
+
 static void sizes_ranks_json(ppx_json *j, const ppx_report *r)
 {
     const ppx_stats *s = r->stats;
@@ -306,6 +388,7 @@ int ppx_report_json(const ppx_report *r, ppx_buf *out)
     run_json(&j, r);
     counts_json(&j, r);
     channel_stats_json(&j, r->stats);
+    raster_stats_json(&j, r->stats);
     sizes_ranks_json(&j, r);
     if (r->shards_state == PPX_REPORT_SHARDS_LISTED)
         shards_json(&j, r);

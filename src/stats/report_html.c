@@ -717,6 +717,46 @@ static void channels_section(html *h, const ppx_stats *s)
     raw(h, "</section>\n");
 }
 
+/* Rasters: a table per sample type (JSON `raster_stats` holds the
+ * histograms); written only when rasters were measured. */
+static void rasters_section(html *h, const ppx_stats *s)
+{
+    int any = 0;
+    for (int t = 0; t < PPX_RSTATS_TYPES; t++)
+        any |= s->raster[t].images != 0;
+    if (!any)
+        return;
+    raw(h, "<section id=\"rasters\"><h2>Raster statistics</h2>\n");
+    for (int t = 0; t < PPX_RSTATS_TYPES; t++) {
+        const ppx_raster_group *g = &s->raster[t];
+        if (!g->images)
+            continue;
+        put(h,
+            "<section class=\"group\"><h3>%s <span class=\"muted\">&#183; %llu image%s "
+            "&#183; %llu pixels &#183; %u to %u bands</span></h3>\n",
+            ppx_sample_name(ppx_rstats_type(t)), (unsigned long long)g->images,
+            g->images == 1 ? "" : "s", (unsigned long long)g->pixels, g->bands_min, g->bands_max);
+        put(h, "<table class=\"bands\"><thead><tr><th>band</th><th class=\"n\">count</th>"
+               "<th class=\"n\">NaN</th><th class=\"n\">&#177;inf</th><th class=\"n\">mean</th>"
+               "<th class=\"n\">std</th><th class=\"n\">min</th><th class=\"n\">max</th>"
+               "</tr></thead><tbody>");
+        for (unsigned b = 0; b < g->bands_max && b < PPX_RSTATS_BANDS; b++) {
+            const ppx_band_stats *bs = &g->band[b];
+            double m, sd;
+            ppx_xacc_mean_std(&bs->sum, &bs->sumsq, bs->count, &m, &sd);
+            put(h,
+                "<tr><td>%u</td><td class=\"n\">%llu</td><td class=\"n\">%llu</td>"
+                "<td class=\"n\">%llu</td><td class=\"n\">%.6g</td><td class=\"n\">%.6g</td>"
+                "<td class=\"n\">%.6g</td><td class=\"n\">%.6g</td></tr>",
+                b + 1, (unsigned long long)bs->count, (unsigned long long)bs->nan,
+                (unsigned long long)(bs->posinf + bs->neginf), m, sd, bs->count ? bs->min : 0,
+                bs->count ? bs->max : 0);
+        }
+        raw(h, "</tbody></table></section>\n");
+    }
+    raw(h, "</section>\n");
+}
+
 static void sizes_section(html *h, const ppx_stats *s)
 {
     raw(h, "<section id=\"sizes\"><h2>Input sizes</h2>\n");
@@ -842,6 +882,7 @@ int ppx_report_html(const ppx_report *r, ppx_buf *out)
         duplicates_section(&h, r->dups);
 
     channels_section(&h, r->stats);
+    rasters_section(&h, r->stats);
     sizes_section(&h, r->stats);
     ranks_section(&h, r);
     failures_section(&h, r);

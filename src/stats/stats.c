@@ -12,6 +12,11 @@ void ppx_stats_init(ppx_stats *s)
     for (int g = 0; g < PPX_STATS_GROUPS; g++)
         for (int b = 0; b < 4; b++)
             s->group[g].min[b] = UINT32_MAX;
+    for (int t = 0; t < PPX_RSTATS_TYPES; t++) {
+        s->raster[t].bands_min = UINT32_MAX;
+        for (int b = 0; b < PPX_RSTATS_BANDS; b++)
+            ppx_band_stats_init(&s->raster[t].band[b]);
+    }
 }
 
 int ppx_stats_group(unsigned channels, unsigned bits)
@@ -107,6 +112,33 @@ void ppx_img_stats_compute(const ppx_image *img, ppx_img_stats *st)
     }
 }
 
+static void add_raster(ppx_stats *s, const ppx_raster_img_stats *r)
+{
+    ppx_raster_group *g = &s->raster[r->type - 1];
+    g->images++;
+    g->pixels += r->pixels;
+    if (r->bands < g->bands_min)
+        g->bands_min = r->bands;
+    if (r->bands > g->bands_max)
+        g->bands_max = r->bands;
+    for (unsigned b = 0; b < r->bands && b < PPX_RSTATS_BANDS; b++)
+        ppx_band_stats_merge(&g->band[b], &r->band[b]);
+}
+
+static void merge_raster(ppx_raster_group *d, const ppx_raster_group *s)
+{
+    if (!s->images)
+        return;
+    d->images += s->images;
+    d->pixels += s->pixels;
+    if (s->bands_min < d->bands_min)
+        d->bands_min = s->bands_min;
+    if (s->bands_max > d->bands_max)
+        d->bands_max = s->bands_max;
+    for (unsigned b = 0; b < s->bands_max && b < PPX_RSTATS_BANDS; b++)
+        ppx_band_stats_merge(&d->band[b], &s->band[b]);
+}
+
 void ppx_stats_add_image(ppx_stats *s, const ppx_img_stats *st, uint32_t in_w, uint32_t in_h)
 {
     if (in_w && in_h) {
@@ -121,6 +153,12 @@ void ppx_stats_add_image(ppx_stats *s, const ppx_img_stats *st, uint32_t in_w, u
             s->h_min = in_h;
         if (in_h > s->h_max)
             s->h_max = in_h;
+    }
+    if (st && st->raster.type)
+        add_raster(s, &st->raster);
+    if (st) {
+        s->clipped += st->clipped;
+        s->narrowed += st->narrowed;
     }
     int gi = st ? ppx_stats_group(st->channels, st->bits) : -1;
     if (gi < 0)
@@ -146,6 +184,8 @@ void ppx_stats_merge(ppx_stats *d, const ppx_stats *s)
     d->ok += s->ok;
     d->failed += s->failed;
     d->nodata += s->nodata;
+    d->clipped += s->clipped;
+    d->narrowed += s->narrowed;
     d->bytes_read += s->bytes_read;
     d->bytes_written += s->bytes_written;
     d->sized += s->sized;
@@ -159,6 +199,8 @@ void ppx_stats_merge(ppx_stats *d, const ppx_stats *s)
         d->w_max = s->w_max;
     if (s->h_max > d->h_max)
         d->h_max = s->h_max;
+    for (int t = 0; t < PPX_RSTATS_TYPES; t++)
+        merge_raster(&d->raster[t], &s->raster[t]);
     for (int gi = 0; gi < PPX_STATS_GROUPS; gi++) {
         const ppx_group_stats *sg = &s->group[gi];
         ppx_group_stats *dg = &d->group[gi];
@@ -214,7 +256,7 @@ void ppx_group_mean_std(const ppx_group_stats *g, unsigned bits, int b, double *
  * a byte, low first).
  *
  *   "PXS2"
- *   varint  mask of the 12 scalars (ppx_stats order) that differ from
+ *   varint  mask of the 15 scalars (ppx_stats order) that differ from
  *           ppx_stats_init's value, then each of those as a varint
  *   u8      mask of the groups that differ from an empty group, then each:
  *     varint images, varint pixels
@@ -239,8 +281,13 @@ void ppx_group_mean_std(const ppx_group_stats *g, unsigned bits, int b, double *
  * Format 1 ("PPXS1" as a u64, then fixed u64 words) is still read, so that
  * journals written before format 2 resume. */
 static const uint8_t stats_tag2[4] = {'P', 'X', 'S', '2'};
+/* Format 3 ("PXS3"): format 2's fields, then a u8 mask of the raster groups
+ * present (ppx_rstats_type_index) and each (put_raster), all varints, the
+ * doubles as their IEEE bits. Written only when rasters were measured, so
+ * photo-only journals stay format 2. */
+static const uint8_t stats_tag3[4] = {'P', 'X', 'S', '3'};
 #define STATS_MAGIC1 0x3153585050ULL
-#define STATS_NSCAL 13
+#define STATS_NSCAL 15
 #define STATS_NSCAL_V1 12 /* format 1 had no nodata count */
 
 enum { F_SUM_LO = 1, F_SUM_HI = 2, F_SQ_LO = 4, F_SQ_HI = 8, F_MIN = 16, F_MAX = 32, F_HIST = 64 };
@@ -252,13 +299,13 @@ enum { F_SUM_LO = 1, F_SUM_HI = 2, F_SQ_LO = 4, F_SQ_HI = 8, F_MIN = 16, F_MAX =
 
 _Static_assert(PPX_STATS_GROUPS <= 8, "the group mask is one byte");
 
-/* The 13 scalars in serialisation order (the same for writing and reading;
+/* The 15 scalars in serialisation order (the same for writing and reading;
  * format 1 has the first 12). */
 #define STATS_SCALARS(s)                                                                           \
     {                                                                                              \
         &(s)->total, &(s)->ok, &(s)->failed, &(s)->bytes_read, &(s)->bytes_written, &(s)->sized,   \
             &(s)->w_min, &(s)->w_max, &(s)->w_sum, &(s)->h_min, &(s)->h_max, &(s)->h_sum,          \
-            &(s)->nodata                                                                           \
+            &(s)->nodata, &(s)->clipped, &(s)->narrowed                                            \
     }
 
 static int put_u8(ppx_buf *o, unsigned v)
@@ -423,6 +470,42 @@ static int put_group(ppx_buf *o, const ppx_group_stats *g)
     return rc;
 }
 
+static uint64_t dbits(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    return u;
+}
+
+static int put_band(ppx_buf *o, const ppx_band_stats *b)
+{
+    int rc = put_varint(o, b->count) || put_varint(o, b->nan) || put_varint(o, b->posinf) ||
+             put_varint(o, b->neginf) || put_varint(o, dbits(b->min)) ||
+             put_varint(o, dbits(b->max));
+    for (int j = 0; j < PPX_XACC_LIMBS && !rc; j++)
+        rc = put_varint(o, b->sum.w[j]) || put_varint(o, b->sumsq.w[j]);
+    for (int k = 0; k < PPX_RSTATS_BINS && !rc; k++)
+        rc = put_varint(o, b->hist[k]);
+    return rc;
+}
+
+/* Format 3's raster group: images, pixels, bands_min, bands_max, the
+ * number of bands written (those up to the last that differs from an
+ * empty band, at most PPX_RSTATS_BANDS), then each. */
+static int put_raster(ppx_buf *o, const ppx_raster_group *g)
+{
+    ppx_band_stats empty;
+    ppx_band_stats_init(&empty);
+    unsigned nb = PPX_RSTATS_BANDS;
+    while (nb && memcmp(&g->band[nb - 1], &empty, sizeof empty) == 0)
+        nb--;
+    int rc = put_varint(o, g->images) || put_varint(o, g->pixels) || put_varint(o, g->bands_min) ||
+             put_varint(o, g->bands_max) || put_varint(o, nb);
+    for (unsigned b = 0; b < nb && !rc; b++)
+        rc = put_band(o, &g->band[b]);
+    return rc;
+}
+
 int ppx_stats_serialize(const ppx_stats *s, ppx_buf *o)
 {
     ppx_stats init;
@@ -436,7 +519,12 @@ int ppx_stats_serialize(const ppx_stats *s, ppx_buf *o)
     for (int g = 0; g < PPX_STATS_GROUPS; g++)
         if (!group_is_empty(&s->group[g]))
             gmask |= 1u << g;
-    int rc = ppx_buf_append(o, stats_tag2, sizeof stats_tag2) || put_varint(o, smask);
+    unsigned rmask = 0;
+    for (int t = 0; t < PPX_RSTATS_TYPES; t++)
+        if (memcmp(&s->raster[t], &init.raster[t], sizeof init.raster[t]) != 0)
+            rmask |= 1u << t;
+    int rc = ppx_buf_append(o, rmask ? stats_tag3 : stats_tag2, sizeof stats_tag2) ||
+             put_varint(o, smask);
     for (int i = 0; i < STATS_NSCAL && !rc; i++)
         if (smask & (1ULL << i))
             rc = put_varint(o, *scal[i]);
@@ -444,6 +532,12 @@ int ppx_stats_serialize(const ppx_stats *s, ppx_buf *o)
     for (int g = 0; g < PPX_STATS_GROUPS && !rc; g++)
         if (gmask & (1u << g))
             rc = put_group(o, &s->group[g]);
+    if (rmask) {
+        rc = rc || put_u8(o, rmask);
+        for (int t = 0; t < PPX_RSTATS_TYPES && !rc; t++)
+            if (rmask & (1u << t))
+                rc = put_raster(o, &s->raster[t]);
+    }
     return rc ? PPX_ENOMEM : 0;
 }
 
@@ -592,7 +686,42 @@ static int get_group(rd *r, ppx_group_stats *g)
     return r->bad ? PPX_ECORRUPT : 0;
 }
 
-static int deserialize_v2(const uint8_t *p, size_t n, ppx_stats *t, size_t *used)
+static double get_dbl(rd *r)
+{
+    uint64_t u = get_varint(r);
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
+
+static int get_raster(rd *r, ppx_raster_group *g)
+{
+    g->images = get_varint(r);
+    g->pixels = get_varint(r);
+    uint64_t bmin = get_varint(r), bmax = get_varint(r), nb = get_varint(r);
+    if (r->bad || bmin > UINT32_MAX || bmax > UINT32_MAX || nb > PPX_RSTATS_BANDS)
+        return PPX_ECORRUPT;
+    g->bands_min = (uint32_t)bmin;
+    g->bands_max = (uint32_t)bmax;
+    for (unsigned b = 0; b < nb && !r->bad; b++) {
+        ppx_band_stats *s = &g->band[b];
+        s->count = get_varint(r);
+        s->nan = get_varint(r);
+        s->posinf = get_varint(r);
+        s->neginf = get_varint(r);
+        s->min = get_dbl(r);
+        s->max = get_dbl(r);
+        for (int j = 0; j < PPX_XACC_LIMBS; j++) {
+            s->sum.w[j] = get_varint(r);
+            s->sumsq.w[j] = get_varint(r);
+        }
+        for (int k = 0; k < PPX_RSTATS_BINS; k++)
+            s->hist[k] = get_varint(r);
+    }
+    return r->bad ? PPX_ECORRUPT : 0;
+}
+
+static int deserialize_v2(const uint8_t *p, size_t n, ppx_stats *t, size_t *used, int v3)
 {
     rd r = {p + sizeof stats_tag2, p + n, 0};
     uint64_t *scal[] = STATS_SCALARS(t);
@@ -608,6 +737,14 @@ static int deserialize_v2(const uint8_t *p, size_t n, ppx_stats *t, size_t *used
     for (int g = 0; g < PPX_STATS_GROUPS; g++)
         if ((gmask & (1u << g)) && get_group(&r, &t->group[g]))
             return PPX_ECORRUPT;
+    if (v3) {
+        unsigned rmask = get_u8(&r);
+        if (r.bad || !rmask || rmask >> PPX_RSTATS_TYPES)
+            return PPX_ECORRUPT;
+        for (int i = 0; i < PPX_RSTATS_TYPES; i++)
+            if ((rmask & (1u << i)) && get_raster(&r, &t->raster[i]))
+                return PPX_ECORRUPT;
+    }
     *used = (size_t)(r.p - p);
     return 0;
 }
@@ -664,7 +801,9 @@ int ppx_stats_deserialize(const uint8_t *p, size_t n, ppx_stats *s, size_t *used
     size_t u = 0;
     int rc = PPX_ECORRUPT;
     if (n >= sizeof stats_tag2 && memcmp(p, stats_tag2, sizeof stats_tag2) == 0)
-        rc = deserialize_v2(p, n, &t, &u);
+        rc = deserialize_v2(p, n, &t, &u, 0);
+    else if (n >= sizeof stats_tag3 && memcmp(p, stats_tag3, sizeof stats_tag3) == 0)
+        rc = deserialize_v2(p, n, &t, &u, 1);
     else if (n >= 8 && ppx_get_le64(p) == STATS_MAGIC1)
         rc = deserialize_v1(p, n, &t, &u);
     if (rc)
@@ -684,7 +823,47 @@ int ppx_img_stats_pack(const ppx_img_stats *st, ppx_buf *o)
         for (int v = 0; v < 256 && !rc; v++)
             rc = ppx_put_u32(o, st->hist[c][v]);
     }
+    const ppx_raster_img_stats *ra = &st->raster;
+    rc = rc || ppx_put_u64(o, st->clipped) || ppx_put_u64(o, st->narrowed) ||
+         ppx_put_u32(o, ra->type) || ppx_put_u32(o, ra->bands) || ppx_put_u64(o, ra->pixels);
+    for (unsigned b = 0; ra->type && b < ra->bands && b < PPX_RSTATS_BANDS && !rc; b++) {
+        const ppx_band_stats *bs = &ra->band[b];
+        rc = ppx_put_u64(o, bs->count) || ppx_put_u64(o, bs->nan) || ppx_put_u64(o, bs->posinf) ||
+             ppx_put_u64(o, bs->neginf) || ppx_put_u64(o, dbits(bs->min)) ||
+             ppx_put_u64(o, dbits(bs->max));
+        for (int j = 0; j < PPX_XACC_LIMBS && !rc; j++)
+            rc = ppx_put_u64(o, bs->sum.w[j]) || ppx_put_u64(o, bs->sumsq.w[j]);
+        for (int k = 0; k < PPX_RSTATS_BINS && !rc; k++)
+            rc = ppx_put_u64(o, bs->hist[k]);
+    }
     return rc ? PPX_ENOMEM : 0;
+}
+
+static int unpack_raster(ppx_rd *r, ppx_raster_img_stats *ra)
+{
+    uint32_t type = ppx_get_u32(r), bands = ppx_get_u32(r);
+    ra->pixels = ppx_get_u64(r);
+    if (r->bad || type > PPX_RSTATS_TYPES || bands > PPX_MAX_BANDS || (type && !bands))
+        return PPX_ECORRUPT;
+    ra->type = (uint8_t)type;
+    ra->bands = (uint16_t)bands;
+    for (unsigned b = 0; type && b < bands && b < PPX_RSTATS_BANDS; b++) {
+        ppx_band_stats *bs = &ra->band[b];
+        bs->count = ppx_get_u64(r);
+        bs->nan = ppx_get_u64(r);
+        bs->posinf = ppx_get_u64(r);
+        bs->neginf = ppx_get_u64(r);
+        uint64_t mn = ppx_get_u64(r), mx = ppx_get_u64(r);
+        memcpy(&bs->min, &mn, 8);
+        memcpy(&bs->max, &mx, 8);
+        for (int j = 0; j < PPX_XACC_LIMBS; j++) {
+            bs->sum.w[j] = ppx_get_u64(r);
+            bs->sumsq.w[j] = ppx_get_u64(r);
+        }
+        for (int k = 0; k < PPX_RSTATS_BINS; k++)
+            bs->hist[k] = ppx_get_u64(r);
+    }
+    return r->bad ? PPX_ECORRUPT : 0;
 }
 
 int ppx_img_stats_unpack(ppx_rd *r, ppx_img_stats *st)
@@ -708,7 +887,9 @@ int ppx_img_stats_unpack(ppx_rd *r, ppx_img_stats *st)
         for (int v = 0; v < 256; v++)
             t.hist[c][v] = ppx_get_u32(r);
     }
-    if (r->bad)
+    t.clipped = ppx_get_u64(r);
+    t.narrowed = ppx_get_u64(r);
+    if (unpack_raster(r, &t.raster) || r->bad)
         return PPX_ECORRUPT;
     *st = t;
     return 0;

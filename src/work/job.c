@@ -697,9 +697,15 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
         rc = npy_payload(cfg, c, res, &r->st, err);
         if (rc)
             goto out;
+        r->st.clipped = ppx_pipeline_clipped(c->pctx);
+        r->st.narrowed = info.narrowed;
     } else {
         if ((res->type == PPX_U8 || res->type == PPX_U16) && ppx_image_is_color(res))
             ppx_img_stats_compute(res, &r->st);
+        else
+            ppx_raster_img_stats_compute(res, &r->st.raster);
+        r->st.clipped = ppx_pipeline_clipped(c->pctx);
+        r->st.narrowed = info.narrowed;
         if (!cfg->write_outputs)
             goto out;
         rc = encode_output(cfg, c, res, &info, &geom, r, err);

@@ -194,6 +194,8 @@ def comparable(rep):
                                 "failures", "exit_code", "complete")}
     # A shard run's list of shards and classes (absent elsewhere, and in a stopped run).
     keep.update({k: rep[k] for k in ("shards", "classes") if k in rep})
+    # Rasters' statistics (absent from photo-only reports).
+    keep.update({k: rep[k] for k in ("raster_stats",) if k in rep})
     return keep
 
 

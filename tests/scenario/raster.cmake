@@ -7,3 +7,13 @@ foreach(c decode_matrix crop_exact resize_reference photo_refused hostile)
 endforeach()
 ppx_sh_test(NAME mpi.raster.resize_np SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
             ARGS ${CMAKE_CURRENT_LIST_DIR}/test_raster.py resize_np LABELS mpi TIMEOUT 300)
+# Exact raster statistics (tests/scenario/test_raster_stats.py): against fractions.Fraction
+# sums, the same at -np 1/3 and -w 3 and after kill -9 and --resume.
+foreach(c exact values_changed)
+  ppx_sh_test(NAME unit.raster.stats_${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
+              ARGS ${CMAKE_CURRENT_LIST_DIR}/test_raster_stats.py ${c} LABELS unit TIMEOUT 300)
+endforeach()
+foreach(c np resume)
+  ppx_sh_test(NAME mpi.raster.stats_${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
+              ARGS ${CMAKE_CURRENT_LIST_DIR}/test_raster_stats.py ${c} LABELS mpi TIMEOUT 300)
+endforeach()

@@ -1,6 +1,7 @@
 /* Unit tests of the run machinery that needs no process or MPI: JSON writer,
  * exact statistics, the journal, the listing, output naming. */
 #include <fcntl.h>
+#include <math.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -455,8 +456,10 @@ static int img_stats_pack(void)
     ppx_buf b;
     ppx_buf_init(&b);
     CHECK_EQ_INT(ppx_img_stats_pack(&st, &b), 0);
-    /* channels, bits, pixels; then per channel sum, sumsq, min, max, 256 bins */
-    CHECK_EQ_INT((int)b.len, 16 + 3 * (24 + 256 * 4));
+    /* channels, bits, pixels; then per channel sum, sumsq, min, max, 256 bins;
+     * then clipped, narrowed, the raster part: type, bands, pixels (no
+     * bands when type is 0) */
+    CHECK_EQ_INT((int)b.len, 16 + 3 * (24 + 256 * 4) + 16 + 16);
     static const uint8_t head[16] = {3, 0, 0, 0, 16, 0, 0, 0, 0xe8, 3, 0, 0, 0, 0, 0, 0};
     CHECK(memcmp(b.data, head, 16) == 0);
     ppx_img_stats back;
@@ -469,7 +472,145 @@ static int img_stats_pack(void)
     b.data[0] = 5; /* five channels */
     r = (ppx_rd){b.data, b.data + b.len, 0};
     CHECK_EQ_INT(ppx_img_stats_unpack(&r, &back), PPX_ECORRUPT);
+    /* A raster's: every measured band travels, bit for bit. */
+    memset(&st, 0, sizeof st);
+    ppx_image img;
+    ppx_image_init(&img);
+    CHECK_EQ_INT(ppx_image_alloc(&img, 5, 3, 20, PPX_F32, NULL, NULL), 0);
+    for (uint32_t y = 0; y < 3; y++)
+        for (uint32_t x = 0; x < 5 * 20; x++)
+            ((float *)ppx_image_row(&img, y))[x] = (float)(x * 1.25 - y * 7.5e10);
+    ppx_raster_img_stats_compute(&img, &st.raster);
+    b.len = 0;
+    CHECK_EQ_INT(ppx_img_stats_pack(&st, &b), 0);
+    r = (ppx_rd){b.data, b.data + b.len, 0};
+    CHECK_EQ_INT(ppx_img_stats_unpack(&r, &back), 0);
+    CHECK(memcmp(&back, &st, sizeof st) == 0);
+    CHECK(r.p == r.end);
+    r = (ppx_rd){b.data, b.data + b.len - 1, 0};
+    CHECK_EQ_INT(ppx_img_stats_unpack(&r, &back), PPX_ECORRUPT);
+    ppx_image_destroy(&img);
     ppx_buf_destroy(&b);
+    return 0;
+}
+
+/* The superaccumulator: any order of the same values gives the same bits;
+ * extremes of float32 (the smallest subnormal, near the largest, -0.0) and
+ * the sums of their squares are exact. */
+static int xacc_order(void)
+{
+    float v[64];
+    uint64_t seed = 12345;
+    for (int i = 0; i < 64; i++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint32_t bits = (uint32_t)(seed >> 32);
+        memcpy(&v[i], &bits, 4);
+        if (isnan(v[i]) || isinf(v[i]))
+            v[i] = (float)(i - 32) * 1e-3f;
+    }
+    v[0] = 1e-45f, v[1] = 3e38f, v[2] = -0.0f, v[3] = -3e38f, v[4] = -1e-45f;
+    ppx_xacc fw, bw, sq_fw, sq_bw, half, rest;
+    memset(&fw, 0, sizeof fw);
+    bw = sq_fw = sq_bw = half = rest = fw;
+    for (int i = 0; i < 64; i++) {
+        ppx_xacc_add_f32(&fw, v[i]);
+        ppx_xacc_add_sq_f32(&sq_fw, v[i]);
+        ppx_xacc_add_f32(&bw, v[63 - i]);
+        ppx_xacc_add_sq_f32(&sq_bw, v[63 - i]);
+        ppx_xacc_add_f32(i % 2 ? &half : &rest, v[i]);
+    }
+    ppx_xacc_merge(&half, &rest);
+    CHECK(memcmp(&fw, &bw, sizeof fw) == 0);
+    CHECK(memcmp(&fw, &half, sizeof fw) == 0);
+    CHECK(memcmp(&sq_fw, &sq_bw, sizeof fw) == 0);
+    /* Adding then taking away every value leaves exactly zero. */
+    for (int i = 0; i < 64; i++)
+        ppx_xacc_add_f32(&fw, -v[i]);
+    ppx_xacc zero;
+    memset(&zero, 0, sizeof zero);
+    CHECK(memcmp(&fw, &zero, sizeof fw) == 0);
+    /* 1e-45 is 2^-149: bit 149 of the fixed point; its square bit 0. */
+    ppx_xacc a = zero, q = zero;
+    ppx_xacc_add_f32(&a, 1e-45f);
+    ppx_xacc_add_sq_f32(&q, 1e-45f);
+    CHECK(a.w[2] == 1ULL << (149 - 128) && q.w[0] == 1);
+    /* -0.0 adds nothing. */
+    a = zero;
+    ppx_xacc_add_f32(&a, -0.0f);
+    CHECK(memcmp(&a, &zero, sizeof a) == 0);
+    /* 3e38 + 3e38 - 1e-45: far past float range and below float precision. */
+    a = zero;
+    ppx_xacc_add_f32(&a, 3e38f);
+    ppx_xacc_add_f32(&a, 3e38f);
+    ppx_xacc_add_f32(&a, -1e-45f);
+    CHECK(ppx_xacc_value(&a) == 2.0L * 3e38f);
+    CHECK(a.w[2] == ~0ULL << (149 - 128) && a.w[0] == 0 && a.w[1] == 0);
+    /* mean and std of {3e38, -3e38}: 0 and 3e38, no overflow. */
+    a = q = zero;
+    ppx_xacc_add_f32(&a, 3e38f);
+    ppx_xacc_add_f32(&a, -3e38f);
+    ppx_xacc_add_sq_f32(&q, 3e38f);
+    ppx_xacc_add_sq_f32(&q, -3e38f);
+    double mean, std;
+    ppx_xacc_mean_std(&a, &q, 2, &mean, &std);
+    CHECK(mean == 0 && std == (double)3e38f);
+    /* Integers: 2^31 - 1 and -2^31, squares in 128 bits. */
+    a = q = zero;
+    ppx_xacc_add_i64(&a, INT32_MAX);
+    ppx_xacc_add_i64(&a, INT32_MIN);
+    CHECK(ppx_xacc_value(&a) == -1.0L);
+    return 0;
+}
+
+/* Raster statistics: per-image then merged in any grouping equal the
+ * whole; NaN and infinities counted apart; -0.0 the minimum over 0.0 in any
+ * order. */
+static int raster_stats_merge(void)
+{
+    ppx_image img;
+    ppx_image_init(&img);
+    CHECK_EQ_INT(ppx_image_alloc(&img, 4, 2, 2, PPX_F32, NULL, NULL), 0);
+    static const float px[2][8] = {{0.0f, 1.0f, -0.0f, NAN, INFINITY, 2.0f, 5.0f, -INFINITY},
+                                   {1e-45f, 3e38f, -0.0f, -3e38f, NAN, NAN, 0.5f, 0.25f}};
+    for (uint32_t y = 0; y < 2; y++)
+        memcpy(ppx_image_row(&img, y), px[y], sizeof px[y]);
+    ppx_img_stats st;
+    memset(&st, 0, sizeof st);
+    ppx_raster_img_stats_compute(&img, &st.raster);
+    const ppx_band_stats *b0 = &st.raster.band[0], *b1 = &st.raster.band[1];
+    /* band 0: 0, -0, inf, 5, 1e-45, -0, nan, 0.5; band 1: 1, nan, 2, -inf,
+     * 3e38, -3e38, nan, 0.25 */
+    CHECK_EQ_INT((int)b0->count, 6);
+    CHECK_EQ_INT((int)b0->posinf, 1);
+    CHECK_EQ_INT((int)b0->nan, 1);
+    CHECK_EQ_INT((int)b1->count, 5);
+    CHECK_EQ_INT((int)b1->nan, 2);
+    CHECK_EQ_INT((int)b1->neginf, 1);
+    CHECK(b0->min == 0 && signbit(b0->min) && b0->max == 5.0f);
+    CHECK(b1->min == -3e38f && b1->max == 3e38f);
+    ppx_stats one, two, three;
+    ppx_stats_init(&one);
+    ppx_stats_init(&two);
+    ppx_stats_init(&three);
+    ppx_stats_add_image(&one, &st, 4, 2);
+    ppx_stats_add_image(&one, &st, 4, 2);
+    ppx_stats_add_image(&two, &st, 4, 2);
+    ppx_stats_merge(&three, &two);
+    ppx_stats_merge(&three, &two);
+    CHECK(ppx_stats_equal(&one, &three));
+    int t = ppx_rstats_type_index(PPX_F32);
+    CHECK_EQ_INT((int)one.raster[t].images, 2);
+    CHECK_EQ_INT((int)one.raster[t].band[0].count, 12);
+    ppx_buf b;
+    ppx_buf_init(&b);
+    CHECK_EQ_INT(ppx_stats_serialize(&one, &b), 0);
+    CHECK(memcmp(b.data, "PXS3", 4) == 0);
+    ppx_stats back;
+    size_t used;
+    CHECK_EQ_INT(ppx_stats_deserialize(b.data, b.len, &back, &used), 0);
+    CHECK(used == b.len && ppx_stats_equal(&back, &one));
+    ppx_buf_destroy(&b);
+    ppx_image_destroy(&img);
     return 0;
 }
 
@@ -509,4 +650,5 @@ static int rank_info_pack(void)
 PPX_TEST_MAIN(TEST(json_escaping), TEST(stats_exact_merge), TEST(stats_histogram_exact),
               TEST(stats_serialize), TEST(stats_16bit_carry), TEST(journal_roundtrip),
               TEST(identity_diff), TEST(listing_order), TEST(output_names), TEST(atomic_write),
-              TEST(job_trim), TEST(wire_little_endian), TEST(img_stats_pack), TEST(rank_info_pack))
+              TEST(job_trim), TEST(wire_little_endian), TEST(img_stats_pack), TEST(xacc_order),
+              TEST(raster_stats_merge), TEST(rank_info_pack))
