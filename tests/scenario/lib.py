@@ -1,4 +1,5 @@
 """Helpers for prepix scenario tests (run by CTest through /usr/bin/python3)."""
+import glob
 import hashlib
 import json
 import os
@@ -88,6 +89,24 @@ def spawn(cmd, env=None):
                             start_new_session=True)
     _spawned.append(proc)
     return proc
+
+
+def wait_records(outdir, n=1, timeout=120):
+    """Waits until OUTDIR's journal files hold n records (each starts with the magic "PPXJ" as
+    a little-endian u64). Records are committed by a thread of their own shortly after their
+    chunk, so a test that kills a run and wants --resume to keep work waits for them: a state
+    polled for, not a delay."""
+    magic = b"PPXJ" + bytes(4)
+    deadline = time.monotonic() + timeout
+    while True:
+        count = 0
+        for f in glob.glob(os.path.join(outdir, ".prepix", "journal-*.bin")):
+            with open(f, "rb") as fh:
+                count += fh.read().count(magic)
+        if count >= n:
+            return
+        check(time.monotonic() < deadline, f"{count} journal records in {outdir}, not {n}")
+        time.sleep(0.01)
 
 
 def wait_stderr(proc, text, timeout=120):

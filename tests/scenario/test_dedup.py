@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 from lib import (CORPUS, MPIEXEC, PREPIX, SAMPLES, Skip, check, corpus, kill_tree,  # noqa: E402
-                 large_absent, main, report, run, spawn, tmpdir, wait_stderr)
+                 large_absent, main, report, run, spawn, tmpdir, wait_records, wait_stderr)
 
 VARIANTS = ("png", "tif", "q60", "half", "crop5", "bright", "mirror")
 LOSSLESS = ("png", "tif")
@@ -258,6 +258,7 @@ def groups_np_matrix():
                   "--timeout", "600"] + args + cs,
                  env={"PPX_TEST_FAULT": "hang:" + files[len(files) // 2]})
     wait_stderr(proc, "hanging on")
+    wait_records(out)  # committed shortly after their chunk, by a thread
     kill_tree(proc)
     check(journal_has_prints(out), "nothing journaled before the kill")
     p = run(["run", "-o", out, "--resume", "-w", "1"] + args + cs, mpi_np=2, check=0)

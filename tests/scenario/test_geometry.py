@@ -4,18 +4,16 @@ nearest-neighbour resampling every output pixel is the input pixel that the inve
 under its centre (or the fill where it falls outside), for random pipelines of every geometric
 op over PNGs and over JPEG photos with EXIF orientations 6 and 8 made here."""
 import csv
-import glob
 import os
 import random
 import sys
-import time
 
 import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import (MPIEXEC, PREPIX, check, kill_tree, main, run, spawn, tmpdir,  # noqa: E402
-                 wait_stderr)
+                 wait_records, wait_stderr)
 
 COLS = ["width", "height", "xx", "xy", "x0", "yx", "yy", "y0"]
 
@@ -202,17 +200,6 @@ def dct_scaled():
         check(o.shape[:2] == (h, w), f"{spec}: output {o.shape}")
 
 
-def wait_journaled(out, timeout=120):
-    """Until a journal file of out holds a record (they start empty): a condition, polled."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(os.path.getsize(p) > 0
-               for p in glob.glob(os.path.join(out, ".prepix", "journal-*.bin"))):
-            return
-        time.sleep(0.01)
-    check(False, f"no journal record reached {out} in {timeout} s")
-
-
 def identical():
     """The same records for -np 1 and 3, -w 1 and 2, and after a kill -9 and --resume."""
     t = tmpdir()
@@ -244,7 +231,7 @@ def identical():
         wait_stderr(proc, "hanging on")
         # Journal records are committed by a thread of their own, shortly after their chunk:
         # the kill comes once one has reached the journal, so that --resume has work to keep.
-        wait_journaled(out)
+        wait_records(out)
         kill_tree(proc)
         p = run(["run", "-o", out, "-f", fmt, "-w", "1", "--resume"] + base + size, mpi_np=2)
         check(p.returncode == 0, f"resume: exit {p.returncode} {p.stderr[-1000:]}")

@@ -9,7 +9,7 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 import data  # noqa: E402
 from lib import (MPIEXEC, PREPIX, check, comparable, finish, kill_tree, main, report,  # noqa: E402
-                 run, spawn, tmpdir, tree, wait_stderr)
+                 run, spawn, tmpdir, tree, wait_records, wait_stderr)
 
 PIPE = "autorotate | random-crop 72 scale=0.2,1 | flip h p=0.5"
 
@@ -91,6 +91,8 @@ def kill9_resume():
         proc = launch(["run", "-o", out, "--timeout", "600"] + args, 2,
                       env={"PPX_TEST_FAULT": f"hang:{stuck}"})
         wait_stderr(proc, "hanging on")
+        if frac >= 0.5:
+            wait_records(out)  # committed shortly after their chunk, by a thread
         kill_tree(proc)
         p = run(["run", "-o", out, "--resume"] + args, mpi_np=2)
         check(p.returncode == 0, f"resume after kill at {frac}: exit {p.returncode} {p.stderr}")

@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 from lib import (PREPIX, SAMPLES, Skip, check, comparable, finish, kill_tree, main, report, run,  # noqa
-                 spawn, tmpdir, tree, wait_stderr)
+                 spawn, tmpdir, tree, wait_records, wait_stderr)
 
 
 def need():
@@ -342,6 +342,7 @@ def case_chips_resume():
     proc = spawn([PREPIX] + base + ["-o", out],
                  env={"PPX_TEST_FAULT": "stop:80", "PPX_TEST_FIFO": fifo})
     wait_stderr(proc, "stopped on scene.tif@0,80")
+    wait_records(out)  # committed shortly after their chunk, by a thread
     kill_tree(proc)
     run(base + ["-o", out, "--resume"], check=0)
     check(tree(out) == tree(whole), "outputs after kill -9 and --resume differ")

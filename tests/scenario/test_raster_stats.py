@@ -11,7 +11,7 @@ from fractions import Fraction
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import (PREPIX, Skip, check, comparable, kill_tree, main, report, run, spawn,  # noqa
-                 tmpdir, wait_stderr)
+                 tmpdir, wait_records, wait_stderr)
 
 import numpy as np  # noqa: E402
 
@@ -136,24 +136,6 @@ def case_np():
     check(one == stats_of(d, src, "np3", mpi_np=3), "-np 1 and -np 3 differ")
 
 
-def wait_records(jdir, n, timeout=120):
-    """Waits until the journal files under jdir hold n records (their magic "PPXJ" as a
-    little-endian u64): a state polled for, not a delay."""
-    import glob
-    import time
-    magic = b"PPXJ" + bytes(4)
-    deadline = time.monotonic() + timeout
-    while True:
-        count = 0
-        for f in glob.glob(os.path.join(jdir, "journal-*.bin")):
-            with open(f, "rb") as fh:
-                count += fh.read().count(magic)
-        if count >= n:
-            return
-        check(time.monotonic() < deadline, f"{count} journal records, not {n}")
-        time.sleep(0.01)
-
-
 def case_resume():
     import tempfile
     d, src, _ = make_inputs()
@@ -169,7 +151,7 @@ def case_resume():
     wait_stderr(proc, "stopped on s06.tif")
     # Rank 0 commits the journal once idle (its worker held): wait for the records of the
     # six chunks before the held one, then kill -9.
-    wait_records(os.path.join(out, ".prepix"), 6)
+    wait_records(out, 6)
     kill_tree(proc)
     run(base + ["-o", out, "--resume"], check=0)
     a, b = comparable(report(out)), comparable(report(whole))

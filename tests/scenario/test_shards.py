@@ -14,7 +14,8 @@ from PIL import Image
 sys.path.insert(0, os.path.dirname(__file__))
 import data  # noqa: E402
 from lib import (MPIEXEC, PREPIX, SAMPLES, check, comparable, corpus, kill_tree,  # noqa: E402
-                 main, report, run, spawn, tmpdir, tree, wait_stderr)
+                 main, report, run, spawn, tmpdir, tree, wait_records,
+                 wait_stderr)
 
 PIPE = "autorotate | random-crop 40 scale=0.3,1 | flip h p=0.5"  # fixed size 40x40, random
 IMAGE_EXTS = (b".jpg", b".jpeg", b".tif", b".tiff", b".png", b".webp")
@@ -491,6 +492,8 @@ def shards_kill9_resume():
             proc = spawn([MPIEXEC, "--oversubscribe", "-np", "2", PREPIX, "run", "-o", out,
                           "--timeout", "600"] + args, env={"PPX_TEST_FAULT": f"hang:{stuck}"})
             wait_stderr(proc, "hanging on")
+            if frac >= 0.5:
+                wait_records(out)  # committed shortly after their chunk, by a thread
             kill_tree(proc)
             left = tree(out)
             for name in ("index.csv", "classes.txt"):
