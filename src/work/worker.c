@@ -83,7 +83,7 @@ int ppx_work_submit(ppx_pool *p, uint64_t id, uint64_t tag, const char *in_path,
      * worker's pipe (PPX_POOL_QUEUE_MAX). */
     uint8_t buf[sizeof(task_head) + 3 * PPX_PATH_MAX];
     _Static_assert(sizeof buf <= PPX_POOL_QUEUE_MAX, "a task of paths must be queueable");
-    size_t n;
+    size_t n = 0;
     int rc = ppx__task_pack(buf, sizeof buf, &n, in_path, span, key, out_path, err);
     if (rc)
         return rc;
