@@ -35,31 +35,34 @@ static void add_shifted(ppx_xacc *a, uint64_t mag, unsigned k, int neg)
     }
 }
 
-void ppx_xacc_add_f32(ppx_xacc *a, float v)
+/* A finite float32 as m * 2^e (m < 2^24, e from -149); its sign bit. */
+static int f32_parts(float v, uint64_t *m, int *e)
 {
     uint32_t bits;
     memcpy(&bits, &v, 4);
     unsigned ex = (bits >> 23) & 0xff;
-    uint64_t m = bits & 0x7fffff;
-    int e = -149;
+    *m = bits & 0x7fffff;
+    *e = -149;
     if (ex) {
-        m |= 1u << 23;
-        e = (int)ex - 150;
+        *m |= 1u << 23;
+        *e = (int)ex - 150;
     }
-    add_shifted(a, m, (unsigned)(e + SCALE), (int)(bits >> 31));
+    return (int)(bits >> 31);
+}
+
+void ppx_xacc_add_f32(ppx_xacc *a, float v)
+{
+    uint64_t m;
+    int e;
+    int neg = f32_parts(v, &m, &e);
+    add_shifted(a, m, (unsigned)(e + SCALE), neg);
 }
 
 void ppx_xacc_add_sq_f32(ppx_xacc *a, float v)
 {
-    uint32_t bits;
-    memcpy(&bits, &v, 4);
-    unsigned ex = (bits >> 23) & 0xff;
-    uint64_t m = bits & 0x7fffff;
-    int e = -149;
-    if (ex) {
-        m |= 1u << 23;
-        e = (int)ex - 150;
-    }
+    uint64_t m;
+    int e;
+    f32_parts(v, &m, &e);
     add_shifted(a, m * m, (unsigned)(2 * e + SCALE), 0);
 }
 
