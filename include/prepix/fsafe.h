@@ -77,6 +77,10 @@ typedef struct {
     uint32_t mode; /* st_mode of the input, for --copy-mode */
 } ppx_file_id;
 
+/* Whether the open fd is the file id names (device and inode): a path
+ * reopened by its name after listing must still be what was listed. */
+int ppx_fd_is(int fd, const ppx_file_id *id);
+
 /* How ppx_write_beneath writes. */
 typedef struct {
     uint32_t mode;           /* permission bits of the new file (0: 0644); the umask applies */

@@ -424,6 +424,12 @@ int ppx_open_beneath(int root, ppx_dircache *cache, const char *rel, int follow_
     return fd;
 }
 
+int ppx_fd_is(int fd, const ppx_file_id *id)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && (uint64_t)st.st_dev == id->dev && (uint64_t)st.st_ino == id->ino;
+}
+
 int ppx_list_open_at(int dfd, const char *name, int dir, int follow_last)
 {
     int fd = openat(dfd, name,

@@ -109,9 +109,7 @@ static int open_root(const ppx_listing *l, ppx_err *err)
     if (fd < 0)
         return ppx_err_set(err, PPX_EIO, PPX_STAGE_INPUT, "cannot open INPUT %s: %s", l->root,
                            strerror(-fd));
-    struct stat st;
-    if (l->root_id.ino && (fstat(fd, &st) != 0 || (uint64_t)st.st_dev != l->root_id.dev ||
-                           (uint64_t)st.st_ino != l->root_id.ino)) {
+    if (l->root_id.ino && !ppx_fd_is(fd, &l->root_id)) {
         close(fd);
         return ppx_err_set(err, PPX_ECHANGED, PPX_STAGE_INPUT,
                            "INPUT %s is not the folder that was listed (replaced meanwhile)",

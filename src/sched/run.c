@@ -262,14 +262,6 @@ static int alloc_rank0(run_state *s)
     return nomem ? PPX_ENOMEM : 0;
 }
 
-/* Whether fd is the folder the walk listed (id): other ranks may see other
- * device numbers of a shared file system, so only rank 0 compares. */
-static int same_folder(int fd, const ppx_file_id *id)
-{
-    struct stat st;
-    return fstat(fd, &st) == 0 && (uint64_t)st.st_dev == id->dev && (uint64_t)st.st_ino == id->ino;
-}
-
 /* A walked INPUT is read from its descriptor, never through a folder
  * swapped for a link after the walk (by whoever reads: every rank with the
  * paths transport, rank 0 with bytes); so is each split's folder. 0, or a
@@ -287,7 +279,7 @@ static int open_inputs(run_state *s, ppx_err *e)
                 return ppx_err_set(e, PPX_EIO, PPX_STAGE_INPUT, "cannot open split %s: %s",
                                    cfg->split_paths[k], strerror(-fd));
             s->job.splits.fd[s->job.splits.n++] = fd;
-            if (s->rank == 0 && !same_folder(fd, &s->listing.split_ids[k]))
+            if (s->rank == 0 && !ppx_fd_is(fd, &s->listing.split_ids[k]))
                 return ppx_err_set(e, PPX_ECHANGED, PPX_STAGE_INPUT,
                                    "split %s is not the folder that was listed (replaced "
                                    "meanwhile)",
@@ -304,8 +296,9 @@ static int open_inputs(run_state *s, ppx_err *e)
         s->in_root = -1;
         return rc;
     }
-    /* Reopened by its name: it must be the folder that was walked. */
-    if (s->rank == 0 && s->listing.root_id.ino && !same_folder(s->in_root, &s->listing.root_id))
+    /* Reopened by its name: it must be the folder that was walked (rank 0 alone
+     * compares: other ranks may see other device numbers of a shared file system). */
+    if (s->rank == 0 && s->listing.root_id.ino && !ppx_fd_is(s->in_root, &s->listing.root_id))
         return ppx_err_set(e, PPX_ECHANGED, PPX_STAGE_INPUT,
                            "INPUT %s is not the folder that was listed (replaced meanwhile)",
                            s->root);
