@@ -8,7 +8,7 @@ import tarfile
 
 import data
 from lib import (MPIEXEC, PREPIX, check, comparable, kill_tree, main, report, run, spawn,
-                 tmpdir, tree, wait_stderr, CORPUS)
+                 tmpdir, tree, wait_records, wait_stderr, CORPUS)
 
 CLASSES = ("n01440764", "n01443537", "n01484850")
 
@@ -208,6 +208,7 @@ def webdataset_sidecars():
     proc = spawn([MPIEXEC, "--oversubscribe", "-np", "2", PREPIX, "run", "-o", out,
                   "--timeout", "600"] + args, env={"PPX_TEST_FAULT": f"hang:{stuck}"})
     wait_stderr(proc, "hanging on")
+    wait_records(out)  # committed shortly after their chunk, by a thread
     kill_tree(proc)
     p = run(["run", "-o", out, "--resume"] + args, mpi_np=2)
     check(p.returncode == 0, f"resume: exit {p.returncode} {p.stderr[-2000:]}")
