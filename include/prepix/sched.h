@@ -78,6 +78,9 @@ typedef struct {
     const ppx_companion_spec *with;
     int n_with;
     ppx_sub_opts sub; /* --pages, --chips: TIFF inputs cut into pages and chips */
+    /* The process that forks this rank's workers (ppx_sched_zygote_start);
+     * NULL: the rank forks them itself (a plain run, without MPI). */
+    struct ppx_zygote *zygote;
 } ppx_run_config;
 
 /* What a run came to, the same on every rank. The values are the exit codes
@@ -100,6 +103,15 @@ typedef enum {
  * the caller ends the job with MPI_Abort and exit 4, so --resume finishes it. */
 #define PPX_SCHED_STALLED 101
 PPX_MUST_USE int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm);
+
+/* Forks the zygote that will fork this rank's workers (docs/scheduling.md)
+ * and sets cfg->zygote. Call it before MPI_Init, while the process has one
+ * thread, with cfg complete: the zygote makes the workers' job from its copy
+ * of *cfg, which must stay in place until ppx_sched_zygote_stop. */
+PPX_MUST_USE int ppx_sched_zygote_start(ppx_run_config *cfg, ppx_err *err);
+/* Ends the zygote (bounded wait) and clears cfg->zygote. Accepts a cfg
+ * without one. */
+void ppx_sched_zygote_stop(ppx_run_config *cfg);
 
 /* The shape of the images an npy shard holds for pipeline pl, from its
  * output geometry: its fixed size, the channels its last colour op sets (1

@@ -368,11 +368,22 @@ static int launch_run(ppx_run_config *cfg)
     if (!use_mpi)
         return exit_code_of(ppx_sched_run(cfg, MPI_COMM_NULL));
 
+    /* Workers are forked by a zygote forked now, before MPI_Init: no worker
+     * is a copy of a process holding MPI's registered memory, shared-memory
+     * segments or sockets (fork after MPI_Init is what MPI libraries warn
+     * about on InfiniBand and RoCE; docs/scheduling.md). */
+    ppx_err zerr;
+    ppx_err_clear(&zerr);
+    if (ppx_sched_zygote_start(cfg, &zerr)) {
+        fprintf(stderr, "prepix: cannot start the process that forks the workers: %s\n", zerr.msg);
+        return EXIT_FATAL;
+    }
     char text[MPI_MAX_ERROR_STRING];
     int provided = MPI_THREAD_SINGLE, rank = -1, exit_code = EXIT_FATAL;
     int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
     if (rc != MPI_SUCCESS) {
         fprintf(stderr, "prepix: MPI_Init_thread failed: %s\n", mpi_text(rc, text, sizeof text));
+        ppx_sched_zygote_stop(cfg);
         return EXIT_FATAL;
     }
     /* Errors return to us (and end the job with exit 1) instead of aborting
@@ -399,6 +410,7 @@ static int launch_run(ppx_run_config *cfg)
     if (rank != 0)
         cfg->progress = PPX_PROGRESS_NONE;
     int code = ppx_sched_run(cfg, MPI_COMM_WORLD);
+    ppx_sched_zygote_stop(cfg); /* the pools are gone */
     if (code == PPX_SCHED_ABORT || code == PPX_SCHED_STALLED) {
         /* The ranks cannot agree (MPI failed, or a rank fell silent: then
          * exit 4, --resume finishes the job). */
@@ -411,6 +423,7 @@ static int launch_run(ppx_run_config *cfg)
     return rank != 0 ? 0 : exit_code_of(code);
 
 abort:
+    ppx_sched_zygote_stop(cfg);
     /* The one place prepix aborts. */
     fprintf(stderr, "prepix: rank %d: ending the job with MPI_Abort (exit %d)\n", rank, exit_code);
     MPI_Abort(MPI_COMM_WORLD, exit_code);

@@ -1,4 +1,5 @@
 #include "pool/pool.h"
+#include "pool/zygote.h"
 
 #include "prepix/buf.h"
 #include "prepix/clock.h"
@@ -50,8 +51,9 @@ struct ppx_pool {
     int keep_fds[PPX_POOL_MAX_KEEP_FDS]; /* a copy: workers are respawned later */
     worker *w;
     int n;
-    struct pollfd *pf; /* n + 1 entries for ppx_pool_wait: the workers and the wake fd */
-    ppx_buf payload;   /* coordinator's buffer for returned replies */
+    struct pollfd *pf;    /* n + 1 entries for ppx_pool_wait: the workers and the wake fd */
+    ppx_buf payload;      /* coordinator's buffer for returned replies */
+    uint32_t zygote_pool; /* with cfg.zygote: this pool's id there (ppx__zygote_define) */
 };
 
 int ppx_pool_default_workers(void)
@@ -221,6 +223,45 @@ static int limit_address_space(uint64_t bytes)
     return e;
 }
 
+_Noreturn void ppx__pool_worker_child(const ppx_pool_config *cfg, int in_fd, int out_fd,
+                                      pid_t parent)
+{
+    /* Hold only what the worker needs (close_inherited), so a dead sibling
+     * shows EOF to the coordinator, and nothing of the rank's (MPI's sockets
+     * and shared memory, the journal, the OUTDIR lock) or of a zygote's (its
+     * socket, other pools' folders) outlives it in a worker. */
+    int keep[5 + PPX_POOL_MAX_KEEP_FDS] = {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, in_fd,
+                                           out_fd};
+    int nk = 5;
+    for (int k = 0; k < cfg->n_keep_fds && k < PPX_POOL_MAX_KEEP_FDS; k++)
+        keep[nk++] = cfg->keep_fds[k];
+    close_inherited(keep, nk);
+    /* A worker that cannot be bounded (never outlive the rank, the
+     * address-space limit) must not run tasks unbounded. Nor may it
+     * just exit: its replacement would fail alike, one fork per task.
+     * So it stays and answers each task with a failure naming the
+     * cause: one failure per task, at stage worker, and the job goes
+     * on (--max-failures stops it if the user wants). */
+    char refuse[256] = "";
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+        snprintf(refuse, sizeof refuse,
+                 "the worker cannot be tied to its rank (prctl PR_SET_PDEATHSIG): %s",
+                 strerror(errno));
+    if (getppid() != parent) /* the rank died before the line above took effect */
+        _exit(0);
+    signal(SIGINT, SIG_IGN); /* the coordinator decides when to stop */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
+    signal(SIGPIPE, SIG_DFL);
+    int e = !refuse[0] && cfg->as_limit ? limit_address_space(cfg->as_limit) : 0;
+    if (e)
+        snprintf(refuse, sizeof refuse,
+                 "the worker cannot set its address-space limit of %llu bytes: %s",
+                 (unsigned long long)cfg->as_limit, strerror(e));
+    worker_main(cfg, in_fd, out_fd, refuse[0] ? refuse : NULL);
+    _exit(0);
+}
+
 static int spawn(ppx_pool *p, int i, ppx_err *err)
 {
     int to[2], from[2];
@@ -231,51 +272,31 @@ static int spawn(ppx_pool *p, int i, ppx_err *err)
         close(to[1]);
         return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "pipe: %s", strerror(errno));
     }
-    fflush(NULL); /* no buffered output duplicated into the child */
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(to[0]);
-        close(to[1]);
-        close(from[0]);
-        close(from[1]);
-        return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "fork: %s", strerror(errno));
-    }
-    if (pid == 0) {
-        /* Child: hold only what the worker needs (close_inherited), so a
-         * dead sibling shows EOF to the coordinator, and nothing of the
-         * rank's (MPI's sockets and shared memory, the journal, the OUTDIR
-         * lock) outlives it in a worker. */
-        int keep[5 + PPX_POOL_MAX_KEEP_FDS] = {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, to[0],
-                                               from[1]};
-        int nk = 5;
-        for (int k = 0; k < p->cfg.n_keep_fds; k++)
-            keep[nk++] = p->keep_fds[k];
-        close_inherited(keep, nk);
-        /* A worker that cannot be bounded (never outlive the rank, the
-         * address-space limit) must not run tasks unbounded. Nor may it
-         * just exit: its replacement would fail alike, one fork per task.
-         * So it stays and answers each task with a failure naming the
-         * cause: one failure per task, at stage worker, and the job goes
-         * on (--max-failures stops it if the user wants). */
-        char refuse[256] = "";
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
-            snprintf(refuse, sizeof refuse,
-                     "the worker cannot be tied to its rank (prctl PR_SET_PDEATHSIG): %s",
-                     strerror(errno));
-        if (getppid() != parent) /* the rank died before the line above took effect */
-            _exit(0);
-        signal(SIGINT, SIG_IGN); /* the coordinator decides when to stop */
-        signal(SIGTERM, SIG_IGN);
-        signal(SIGUSR1, SIG_IGN);
-        signal(SIGPIPE, SIG_DFL);
-        int e = !refuse[0] && p->cfg.as_limit ? limit_address_space(p->cfg.as_limit) : 0;
-        if (e)
-            snprintf(refuse, sizeof refuse,
-                     "the worker cannot set its address-space limit of %llu bytes: %s",
-                     (unsigned long long)p->cfg.as_limit, strerror(e));
-        worker_main(&p->cfg, to[0], from[1], refuse[0] ? refuse : NULL);
-        _exit(0);
+    pid_t pid = -1;
+    if (p->cfg.zygote) {
+        /* The zygote forks the worker (pool/zygote.h): this process, which
+         * may hold an initialised MPI, never does. */
+        int rc = ppx__zygote_spawn(p->cfg.zygote, p->zygote_pool, to[0], from[1], &pid, err);
+        if (rc) {
+            close(to[0]);
+            close(to[1]);
+            close(from[0]);
+            close(from[1]);
+            return rc;
+        }
+    } else {
+        fflush(NULL); /* no buffered output duplicated into the child */
+        pid_t parent = getpid();
+        pid = fork();
+        if (pid < 0) {
+            close(to[0]);
+            close(to[1]);
+            close(from[0]);
+            close(from[1]);
+            return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "fork: %s", strerror(errno));
+        }
+        if (pid == 0)
+            ppx__pool_worker_child(&p->cfg, to[0], from[1], parent);
     }
     close(to[0]);
     close(from[1]);
@@ -317,6 +338,15 @@ int ppx_pool_new(const ppx_pool_config *cfg, ppx_pool **out, ppx_err *err)
     for (int i = 0; i < p->n; i++)
         ppx_buf_init(&p->w[i].next);
     signal(SIGPIPE, SIG_IGN); /* a dead worker is seen through EOF, not SIGPIPE */
+    if (cfg->zygote) {
+        int rc = ppx__zygote_define(cfg->zygote, cfg->zygote_kind, cfg->keep_fds, cfg->n_keep_fds,
+                                    cfg->as_limit, &p->zygote_pool, err);
+        if (rc) {
+            p->cfg.zygote = NULL; /* nothing to undefine */
+            ppx_pool_free(&p, 0);
+            return rc;
+        }
+    }
     for (int i = 0; i < p->n; i++) {
         int rc = spawn(p, i, err);
         if (rc) {
@@ -689,6 +719,8 @@ void ppx_pool_free(ppx_pool **pp, double grace_s)
             close(w->from_fd);
         w->pid = -1;
     }
+    if (p->cfg.zygote && p->zygote_pool)
+        ppx__zygote_undefine(p->cfg.zygote, p->zygote_pool);
     for (int i = 0; i < p->n; i++)
         ppx_buf_destroy(&p->w[i].next);
     ppx_buf_destroy(&p->payload);

@@ -67,6 +67,7 @@ typedef struct {
 } ppx_worker_fn;
 
 typedef struct ppx_pool ppx_pool;
+typedef struct ppx_zygote ppx_zygote; /* pool/zygote.h */
 
 #define PPX_POOL_MAX_KEEP_FDS 24 /* INPUT or each split's folder, OUTDIR */
 
@@ -81,6 +82,12 @@ typedef struct {
      * workers' pipes) is closed in the new worker. */
     const int *keep_fds;
     int n_keep_fds; /* at most PPX_POOL_MAX_KEEP_FDS; entries < 0 are ignored */
+    /* NULL: this process forks the workers. Else the zygote (pool/zygote.h)
+     * forks them, as children of this process all the same: it makes their
+     * work (work is then unused here) for zygote_kind from keep_fds, which
+     * are sent to it (entries < 0 as absent), and gives them as_limit. */
+    ppx_zygote *zygote;
+    uint32_t zygote_kind;
 } ppx_pool_config;
 
 /* Called once per finished or lost task with its header and, when

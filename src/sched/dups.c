@@ -3,6 +3,7 @@
  * members named as the report names inputs, and the list of the paths a
  * deduplicated dataset drops. */
 #include "sched/run_state.h"
+#include "sched/zygote.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -303,18 +304,9 @@ static int thumb_pool(run_state *s, ppx_job_config *tj, ppx_pipeline **pl, ppx_p
     ppx_err e;
     ppx_err_clear(&e);
     *tj = s->job;
-    if (ppx_pipeline_parse("resize 64 fit=longer | rgb | to-8bit", pl, &e))
+    if (ppx_pipeline_parse(PPX_THUMB_PIPELINE, pl, &e))
         return e.code == PPX_ENOMEM ? PPX_ENOMEM : 1;
-    tj->pipeline = *pl;
-    tj->out_format = PPX_FMT_JPEG;
-    ppx_encode_opts_default(&tj->enc, PPX_FMT_JPEG);
-    tj->enc.quality = 80;
-    tj->write_outputs = 1;
-    tj->out_root = -1;
-    tj->copy_mode = 0;
-    tj->fingerprint = 0;
-    tj->comp.n = 0; /* a thumbnail has no companions */
-    memset(&tj->npy, 0, sizeof tj->npy);
+    ppx__thumb_job(tj, *pl);
     uint64_t as = 0;
 #if !defined(__SANITIZE_ADDRESS__)
     as = s->cfg->limits.max_pixels * 4 * 2 * 3 + (1ULL << 30);
@@ -327,7 +319,9 @@ static int thumb_pool(run_state *s, ppx_job_config *tj, ppx_pipeline **pl, ppx_p
                           .as_limit = as,
                           .work = ppx_job_worker(tj),
                           .keep_fds = keep,
-                          .n_keep_fds = 1 + tj->splits.n};
+                          .n_keep_fds = 1 + tj->splits.n,
+                          .zygote = s->cfg->zygote,
+                          .zygote_kind = PPX_ZYGOTE_THUMB};
     if (ppx_pool_new(&pc, pool, &e)) {
         ppx_pipeline_free(pl);
         return 1;

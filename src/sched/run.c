@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "prepix/log.h"
+#include "sched/zygote.h"
 
 _Static_assert(PPX_JOB_SPLITS_MAX == PPX_SPLITS_MAX, "the workers hold every split's folder");
 
@@ -345,26 +346,9 @@ static int open_outputs(run_state *s, ppx_err *e)
 /* The workers' job, from the run's configuration. 0, or PPX_EINVAL. */
 static int job_config(run_state *s, ppx_err *e)
 {
-    const ppx_run_config *cfg = s->cfg;
-    s->job.pipeline = cfg->pipeline;
-    s->job.out_format = cfg->out_format;
-    ppx_encode_opts_default(&s->job.enc, cfg->out_format);
-    s->job.enc.quality = cfg->quality;
-    s->job.enc.webp_lossless = cfg->webp_lossless;
-    s->job.limits = cfg->limits;
-    s->job.seed = cfg->seed;
-    s->job.write_outputs = cfg->outdir != NULL;
     s->job.in_root = s->in_root;
-    s->job.follow_symlinks = cfg->follow_symlinks;
     s->job.out_root = s->outdir.fd;
-    s->job.copy_mode = cfg->copy_mode;
-    s->job.fingerprint = cfg->duplicates;
-    s->job.sub = cfg->sub;
-    if (cfg->shard == PPX_SHARD_NPY && ppx_sched_npy_shape(cfg->pipeline, &s->job.npy))
-        /* The CLI refuses such pipelines first: a caller of the library that did not. */
-        return ppx_err_set(e, PPX_EINVAL, PPX_STAGE_JOB,
-                           "-f npy needs a pipeline that gives every image the same size");
-    return 0;
+    return ppx__job_config_fill(s->cfg, &s->job, e);
 }
 
 /* The pool of workers. Address-space limit: room for the decoded image and
@@ -389,7 +373,9 @@ static int start_pool(run_state *s, ppx_err *e)
                           .as_limit = as,
                           .work = ppx_job_worker(&s->job),
                           .keep_fds = keep,
-                          .n_keep_fds = 2 + s->job.splits.n + s->job.comp.n};
+                          .n_keep_fds = 2 + s->job.splits.n + s->job.comp.n,
+                          .zygote = s->cfg->zygote,
+                          .zygote_kind = PPX_ZYGOTE_JOB};
     return ppx_pool_new(&pc, &s->pool, e);
 }
 
