@@ -1,0 +1,148 @@
+"""Workers forked before MPI_Init (issue 21 item 4): under mpirun each rank's workers come
+from a zygote forked before MPI_Init, so no worker maps Open MPI's shared memory or holds
+its sockets; the zygote says at every fork that MPI was not initialised where it forks, and
+it ends with its rank."""
+import os
+import re
+import select
+import signal
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+import data  # noqa: E402
+from lib import (MPIEXEC, PREPIX, _descendants, check, finish, kill_tree, main, spawn,  # noqa: E402
+                 tmpdir, wait_stderr)
+
+# What Open MPI maps to talk between ranks here: vader's segments in /dev/shm, PMIx's
+# shared store under /tmp/ompi.HOST.UID (docs/scheduling.md); libraries (.so) are code.
+MPI_SHARED = re.compile(r"^(/dev/shm/|/tmp/ompi\.)|vader_segment|shared-segment")
+
+
+def _stat(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        st = f.read()
+    return st[st.index("(") + 1:st.rindex(")")], int(st[st.rindex(")") + 2:].split()[1])
+
+
+def _tree(root):
+    """{rank pid: (zygote pids, worker pids)} below mpiexec `root`."""
+    procs = {}
+    for pid in _descendants(root):
+        try:
+            procs[pid] = _stat(pid)
+        except OSError:
+            pass
+    ranks = {pid: ([], []) for pid, (comm, ppid) in procs.items()
+             if ppid == root and comm == "prepix"}
+    for pid, (comm, ppid) in procs.items():
+        if ppid in ranks:
+            ranks[ppid][0 if comm == "prepix-zygote" else 1].append(pid)
+    return ranks
+
+
+def _shared_maps(pid):
+    """Open MPI's shared memory that pid maps ([] once it has ended: a worker replaced
+    meanwhile)."""
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            paths = {ln.split(None, 5)[5].strip() for ln in f if len(ln.split(None, 5)) == 6}
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+    return sorted(p for p in paths if MPI_SHARED.search(p))
+
+
+def _fds(pid):
+    out = {}
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except (FileNotFoundError, ProcessLookupError):
+        return out
+    for fd in fds:
+        try:
+            out[int(fd)] = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            pass
+    return out
+
+
+def _dataset(n=12):
+    t = tmpdir()
+    inp = os.path.join(t, "in")
+    data.make(inp, n=n)
+    keys = sorted(os.path.relpath(os.path.join(r, f), inp)
+                  for r, _, fs in os.walk(inp) for f in fs if f.startswith("img"))
+    return t, inp, keys
+
+
+def _launch(t, inp, env):
+    args = ["run", "-i", inp, "-o", os.path.join(t, "out"), "-p", "resize 48", "-w", "1",
+            "--chunk-size", "1", "--timeout", "120", "--progress", "none"]
+    return spawn([MPIEXEC, "--oversubscribe", "-np", "2", PREPIX] + args,
+                 dict(env, PPX_TEST_ZYGOTE="1"))
+
+
+def no_mpi_in_workers():
+    """At each fork (first start, after a crash, after a worker killed from outside) the
+    forking process reports MPI_Initialized 0; while a worker hangs, no worker maps Open
+    MPI's shared memory (the ranks do) or holds a socket, and the zygote holds one socket."""
+    t, inp, keys = _dataset()
+    proc = _launch(t, inp, {"PPX_TEST_FAULT": f"crash:{keys[0]},hang:{keys[5]}"})
+    err = wait_stderr(proc, "hanging on")
+    ranks = _tree(proc.pid)
+    check(len(ranks) == 2, f"ranks found: {ranks}")
+    rank_maps = [m for r in ranks for m in _shared_maps(r)]
+    check(rank_maps, "the ranks map no Open MPI shared memory: the check below proves nothing")
+    hung = None
+    for rank, (zygotes, workers) in ranks.items():
+        check(workers, f"rank {rank}: no worker")
+        for w in workers:
+            check(not _shared_maps(w), f"worker {w} maps {_shared_maps(w)}")
+            bad = {fd: what for fd, what in _fds(w).items()
+                   if what.startswith("socket:") or MPI_SHARED.search(what)}
+            check(not bad, f"worker {w} holds {bad}")
+            try:
+                with open(f"/proc/{w}/wchan") as f:
+                    if "pause" in f.read():  # the hang fault waits in pause()
+                        hung = w
+            except FileNotFoundError:
+                pass
+    for rank, (zygotes, _) in ranks.items():
+        check(len(zygotes) == 1, f"rank {rank}: zygotes {zygotes}")
+        z = zygotes[0]
+        check(not _shared_maps(z), f"zygote {z} maps {_shared_maps(z)}")
+        socks = [fd for fd, what in _fds(z).items() if what.startswith("socket:")]
+        check(len(socks) == 1, f"zygote {z}: sockets {socks} (its own socket alone)")
+    # A worker killed from outside is replaced by a new fork of the zygote.
+    check(hung, "no worker waits in pause() (the hang fault)")
+    victim = hung
+    os.kill(victim, signal.SIGKILL)
+    code, rest = finish(proc, 120)
+    err += rest
+    check(code == 3, f"exit {code} (images failed: 3): {err[-3000:]}")
+    forks = re.findall(r"zygote (\d+) forks a worker; MPI_Initialized (-?\d+)", err)
+    check(len(forks) >= 4, f"{len(forks)} forks reported (2 at the start, a crash, a kill): "
+          f"{err[-3000:]}")
+    check(all(flag == "0" for _, flag in forks), f"a fork after MPI_Init: {forks}")
+    check(not {int(z) for z, _ in forks} & set(ranks), "a rank forked its own workers")
+
+
+def zygote_ends_with_rank():
+    """kill -9 of a rank: its zygote and its workers end too (nothing orphaned)."""
+    t, inp, keys = _dataset()
+    proc = _launch(t, inp, {"PPX_TEST_FAULT": "hang:*"})
+    try:
+        wait_stderr(proc, "hanging on")
+        ranks = _tree(proc.pid)
+        rank, (zygotes, workers) = sorted(ranks.items())[-1]
+        check(zygotes and workers, f"rank {rank}: zygotes {zygotes}, workers {workers}")
+        fds = [os.pidfd_open(p) for p in zygotes + workers]
+        os.kill(rank, signal.SIGKILL)
+        for pid, fd in zip(zygotes + workers, fds):
+            check(select.select([fd], [], [], 30)[0], f"process {pid} outlived its rank")
+            os.close(fd)
+    finally:
+        kill_tree(proc)
+
+
+if __name__ == "__main__":
+    sys.exit(main({f.__name__: f for f in (no_mpi_in_workers, zygote_ends_with_rank)}))
