@@ -16,6 +16,7 @@
 
 #include "check.h"
 #include "pool/pool.h"
+#include "pool/zygote.h"
 #include "syscall_fault.h"
 
 typedef struct {
@@ -85,6 +86,37 @@ static void echo_run(void *state, const void *arg, const ppx_pool_task *t, ppx_p
     *reply = (ppx_pool_reply){t->data, t->len, t->bulk, t->bulk_len};
 }
 
+#ifdef POOL_VIA_ZYGOTE
+/* The same tests with the workers forked by a zygote (pool/zygote.h), as a
+ * rank under MPI has them: one zygote per test process, started at the
+ * first pool. */
+static int echo_define(void *ctx, uint32_t kind, const int *fds, int nfds, ppx_pool_config *pc,
+                       void **made)
+{
+    (void)ctx;
+    (void)fds;
+    (void)nfds;
+    if (kind != 1)
+        return PPX_EINTERNAL;
+    pc->work = (ppx_worker_fn){echo_start, echo_run, NULL, NULL, 1 << 20, NULL};
+    *made = NULL;
+    return 0;
+}
+
+static ppx_zygote *the_zygote;
+
+static ppx_zygote *zygote(void)
+{
+    static const ppx_zygote_kinds kinds = {echo_define, NULL, NULL, NULL};
+    ppx_err e;
+    if (!the_zygote && ppx_zygote_start(&kinds, &the_zygote, &e)) {
+        fprintf(stderr, "zygote: %s\n", e.msg);
+        exit(1);
+    }
+    return the_zygote;
+}
+#endif
+
 static ppx_pool_config echo_config(double timeout, int workers)
 {
     ppx_pool_config pc;
@@ -92,6 +124,10 @@ static ppx_pool_config echo_config(double timeout, int workers)
     pc.workers = workers;
     pc.timeout_s = timeout;
     pc.work = (ppx_worker_fn){echo_start, echo_run, NULL, NULL, 1 << 20, NULL};
+#ifdef POOL_VIA_ZYGOTE
+    pc.zygote = zygote();
+    pc.zygote_kind = 1;
+#endif
     return pc;
 }
 
@@ -437,6 +473,18 @@ static int bulk_needs_idle_worker(void)
  * rank had open when it forked (MPI's sockets and shared memory, the
  * journal, the lock, other workers' pipes) would keep files, locks and
  * connections alive as long as the worker, and let a bug write to them. */
+/* What descriptor fd of process pid names, in link. */
+static int fd_link(int pid, int fd, char *link, size_t cap)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd/%d", pid, fd);
+    ssize_t n = readlink(path, link, cap - 1);
+    if (n <= 0)
+        return -1;
+    link[n] = '\0';
+    return 0;
+}
+
 static int worker_fds(void)
 {
     int stray = open("/dev/null", O_RDONLY);                /* inherited by fork, like MPI's */
@@ -445,6 +493,11 @@ static int worker_fds(void)
     int in_root = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int out_root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     CHECK(in_root >= 0 && out_root >= 0);
+    /* The folders kept, known by what they name: a worker forked by a
+     * zygote holds them under the zygote's numbers. */
+    char in_link[256], out_link[256];
+    CHECK(fd_link(getpid(), in_root, in_link, sizeof in_link) == 0);
+    CHECK(fd_link(getpid(), out_root, out_link, sizeof out_link) == 0);
     ppx_pool_config pc = echo_config(10, 2);
     int keep[] = {in_root, out_root};
     pc.keep_fds = keep;
@@ -473,7 +526,7 @@ static int worker_fds(void)
             ssize_t n = readlink(path, link, sizeof link - 1);
             if (n > 0)
                 link[n] = '\0';
-            if (fd <= 2 || fd == in_root || fd == out_root)
+            if (fd <= 2 || strcmp(link, in_link) == 0 || strcmp(link, out_link) == 0)
                 continue;
             if (strncmp(link, "pipe:", 5) == 0) {
                 pipes++;
@@ -486,6 +539,23 @@ static int worker_fds(void)
         CHECK_EQ_INT(others, 0);
         CHECK_EQ_INT(pipes, 2); /* its own task and result pipes, not its sibling's */
     }
+#ifdef POOL_VIA_ZYGOTE
+    /* The zygote holds its socket and the pool's folders, nothing of ours. */
+    int z = (int)ppx_zygote_pid(the_zygote), socks = 0, dirs = 0;
+    for (int fd = 3; fd < 1024; fd++) {
+        char link[256];
+        if (fd_link(z, fd, link, sizeof link))
+            continue;
+        if (strncmp(link, "socket:", 7) == 0)
+            socks++;
+        else if (strcmp(link, in_link) == 0 || strcmp(link, out_link) == 0)
+            dirs++;
+        else
+            CHECK(!"the zygote holds a descriptor of the test's");
+    }
+    CHECK_EQ_INT(socks, 1);
+    CHECK_EQ_INT(dirs, 2);
+#endif
     ppx_pool_free(&p, 1);
     close(stray);
     close(stray_cx);
