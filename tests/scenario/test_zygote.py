@@ -7,6 +7,7 @@ import re
 import select
 import signal
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import data  # noqa: E402
@@ -88,13 +89,19 @@ def no_mpi_in_workers():
     t, inp, keys = _dataset()
     proc = _launch(t, inp, {"PPX_TEST_FAULT": f"crash:{keys[0]},hang:{keys[5]}"})
     err = wait_stderr(proc, "hanging on")
-    ranks = _tree(proc.pid)
-    check(len(ranks) == 2, f"ranks found: {ranks}")
+    # The worker that crashed may be in the middle of its replacement: wait (bounded) until
+    # each rank has a zygote and a worker.
+    deadline = time.monotonic() + 60
+    while True:
+        ranks = _tree(proc.pid)
+        if len(ranks) == 2 and all(z and w for z, w in ranks.values()):
+            break
+        check(time.monotonic() < deadline, f"ranks, (zygotes, workers): {ranks}")
+        time.sleep(0.05)
     rank_maps = [m for r in ranks for m in _shared_maps(r)]
     check(rank_maps, "the ranks map no Open MPI shared memory: the check below proves nothing")
     hung = None
     for rank, (zygotes, workers) in ranks.items():
-        check(workers, f"rank {rank}: no worker")
         for w in workers:
             check(not _shared_maps(w), f"worker {w} maps {_shared_maps(w)}")
             bad = {fd: what for fd, what in _fds(w).items()
