@@ -55,7 +55,7 @@ foreach(c mapping shards failed_images hostile)
 endforeach()
 # Workers forked by a zygote forked before MPI_Init (issue 21 item 4): no worker maps Open
 # MPI's shared memory or holds its sockets; the zygote ends with its rank.
-foreach(c no_mpi_in_workers zygote_ends_with_rank)
+foreach(c no_mpi_in_workers zygote_ends_with_rank thumbnails)
   ppx_sh_test(NAME mpi.zygote.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
               ARGS ${CMAKE_CURRENT_LIST_DIR}/test_zygote.py ${c} LABELS mpi TIMEOUT 180)
 endforeach()

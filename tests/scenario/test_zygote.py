@@ -11,8 +11,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import data  # noqa: E402
-from lib import (MPIEXEC, PREPIX, _descendants, check, finish, kill_tree, main, spawn,  # noqa: E402
-                 tmpdir, wait_stderr)
+from lib import (MPIEXEC, PREPIX, _descendants, check, finish, kill_tree, main, run,  # noqa: E402
+                 spawn, tmpdir, wait_stderr)
 
 # What Open MPI maps to talk between ranks here: vader's segments in /dev/shm, PMIx's
 # shared store under /tmp/ompi.HOST.UID (docs/scheduling.md); libraries (.so) are code.
@@ -151,5 +151,30 @@ def zygote_ends_with_rank():
         kill_tree(proc)
 
 
+def thumbnails():
+    """The duplicates' thumbnail worker (a second pool, at the end of the run) comes from the
+    zygote too: the HTML report's thumbnails equal a plain run's, whose rank forks it."""
+    import shutil
+    t, inp, keys = _dataset()
+    shutil.copy(os.path.join(inp, keys[0]), os.path.join(inp, "dog", "copy-" +
+                                                         os.path.basename(keys[0])))
+    args = ["run", "-i", inp, "-p", "resize 48", "-w", "1", "--duplicates", "on",
+            "--progress", "none"]
+    plain = run(args + ["-o", os.path.join(t, "plain")])
+    check(plain.returncode == 0, f"plain run: exit {plain.returncode}: {plain.stderr[-2000:]}")
+    p = run(args + ["-o", os.path.join(t, "mpi")], mpi_np=2, env={"PPX_TEST_ZYGOTE": "1"})
+    check(p.returncode == 0, f"mpi run: exit {p.returncode}: {p.stderr[-2000:]}")
+    forks = re.findall(r"forks a worker; MPI_Initialized (-?\d+)", p.stderr)
+    check(len(forks) == 3 and set(forks) == {"0"},
+          f"forks {forks}: two workers and the thumbnails' one, all before MPI")
+
+    def thumbs(out):
+        with open(os.path.join(t, out, "prepix-report.html"), encoding="utf-8") as f:
+            return re.findall(r"data:image/jpeg;base64,[A-Za-z0-9+/=]+", f.read())
+    check(thumbs("plain"), "the plain run's report has no thumbnail")
+    check(thumbs("mpi") == thumbs("plain"), "thumbnails differ from a plain run's")
+
+
 if __name__ == "__main__":
-    sys.exit(main({f.__name__: f for f in (no_mpi_in_workers, zygote_ends_with_rank)}))
+    sys.exit(main({f.__name__: f for f in (no_mpi_in_workers, zygote_ends_with_rank,
+                                           thumbnails)}))
