@@ -35,6 +35,7 @@ typedef struct {
     int fixed;         /* 1: every output is w x h (ppx_pipeline_fixed_size); 0: it varies */
     uint32_t w, h;     /* when fixed */
     unsigned channels; /* 1 or 3 when the last colour op (grayscale, rgb) sets it; 0: the input's */
+    unsigned bands;    /* the count the last grayscale, rgb or bands op sets; 0: the input's */
     int f32;           /* 1: float32 samples (it ends in normalize); 0: the input's integers */
 } ppx_pipeline_geometry;
 

@@ -35,10 +35,12 @@ void ppx_pipeline_output_geometry(const ppx_pipeline *pl, ppx_pipeline_geometry 
     if (!r.fixed)
         r.w = r.h = 0;
     for (int i = 0; pl && i < pl->n; i++)
-        if (pl->ops[i].kind == PPX_OP_GRAYSCALE || pl->ops[i].kind == PPX_OP_RGB)
-            r.channels = pl->ops[i].kind == PPX_OP_GRAYSCALE ? 1 : 3;
-        else if (pl->ops[i].kind == PPX_OP_BANDS)
+        if (pl->ops[i].kind == PPX_OP_GRAYSCALE || pl->ops[i].kind == PPX_OP_RGB) {
+            r.channels = r.bands = pl->ops[i].kind == PPX_OP_GRAYSCALE ? 1 : 3;
+        } else if (pl->ops[i].kind == PPX_OP_BANDS) {
             r.channels = pl->ops[i].nbands == 1 || pl->ops[i].nbands == 3 ? pl->ops[i].nbands : 0;
+            r.bands = pl->ops[i].nbands;
+        }
     *g = r;
 }
 

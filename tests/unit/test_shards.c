@@ -179,9 +179,10 @@ static int shard_order(void)
     CHECK(memcmp(f.data + 3584, "2", 1) == 0);
 
     /* npy: 1x2 pixels, 3 channels; the image of index 5 comes first. */
-    ppx_shard_item npy[] = {{6, 1, 0, (const uint8_t *)"abcdef", 6, {0}},
-                            {5, 0, 0, (const uint8_t *)"ABCDEF", 6, {0}},
-                            {7, 0, 0, (const uint8_t *)"xyz", 3, {0}}};
+    const int u8x3 = ppx_npy_layout(PPX_U8, 3);
+    ppx_shard_item npy[] = {{6, 1, u8x3, (const uint8_t *)"abcdef", 6, {0}},
+                            {5, 0, u8x3, (const uint8_t *)"ABCDEF", 6, {0}},
+                            {7, 0, u8x3, (const uint8_t *)"xyz", 3, {0}}};
     ppx_npy_shape sh = {.w = 2, .h = 1, .c = 3};
     CHECK_EQ_INT(
         ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 0, npy, 2, 0, NULL, NULL, 0, &scratch, &e), 0);
@@ -193,6 +194,22 @@ static int shard_order(void)
     MUST(ppx_shard_path(path, sizeof path, dir, PPX_SHARD_NPY, 0, 1));
     CHECK_EQ_INT(read_file(path, &f), 0);
     CHECK(memcmp(f.data + f.len - 16, "\0\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0", 16) == 0);
+    /* Rasters: the items' layout is the array's dtype and C (int16, one
+     * band); an item of another layout is refused. */
+    const int i16x1 = ppx_npy_layout(PPX_I16, 1);
+    ppx_shard_item ras[] = {{9, 0, i16x1, (const uint8_t *)"\1\0\2\0", 4, {0}},
+                            {8, 0, i16x1, (const uint8_t *)"\3\0\4\0", 4, {0}}};
+    CHECK_EQ_INT(
+        ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 1, ras, 2, 0, NULL, NULL, 0, &scratch, &e), 0);
+    MUST(ppx_shard_path(path, sizeof path, dir, PPX_SHARD_NPY, 1, 0));
+    CHECK_EQ_INT(read_file(path, &f), 0);
+    CHECK(strstr((const char *)f.data + 10, "'descr': '<i2'") != NULL);
+    CHECK(strstr((const char *)f.data + 10, "'shape': (2, 1, 2, 1)") != NULL);
+    CHECK(memcmp(f.data + f.len - 8, "\3\0\4\0\1\0\2\0", 8) == 0);
+    ras[1].format = u8x3;
+    CHECK_EQ_INT(
+        ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 2, ras, 2, 0, NULL, NULL, 0, &scratch, &e),
+        PPX_EINTERNAL);
     /* A payload of the wrong size is a bug, never a silently skewed array. */
     CHECK_EQ_INT(
         ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 1, npy, 3, 0, NULL, NULL, 0, &scratch, &e),
