@@ -102,11 +102,12 @@ static int check_format(ppx_run_config *cfg, const ppx_pipeline *pl)
         return -1;
     }
     ppx_npy_shape sh;
-    if (cfg->shard == PPX_SHARD_NPY && ppx_sched_npy_shape(pl, &sh)) {
+    if (cfg->shard == PPX_SHARD_NPY &&
+        ppx_sched_npy_shape(pl, cfg->sub.chip_w, cfg->sub.chip_h, &sh)) {
         ppx_cli_usage_error(
             "-f npy stacks images into one array: the pipeline must give every image "
             "the same size (end it with center-crop, random-crop, crop, pad or "
-            "resize WxH fit=fill)");
+            "resize WxH fit=fill, or cut chips with --chips WxH)");
         return -1;
     }
     /* Photos come to the shard as 1 or 3 channels, rasters with their own

@@ -61,8 +61,14 @@ int ppx_pipeline_is_random(const ppx_pipeline *pl)
 
 int ppx_pipeline_fixed_size(const ppx_pipeline *pl, uint32_t *w, uint32_t *h)
 {
-    int known = 0;
-    uint32_t cw = 0, ch = 0;
+    return ppx_pipeline_fixed_size_from(pl, 0, 0, w, h);
+}
+
+int ppx_pipeline_fixed_size_from(const ppx_pipeline *pl, uint32_t in_w, uint32_t in_h, uint32_t *w,
+                                 uint32_t *h)
+{
+    int known = in_w > 0 && in_h > 0;
+    uint32_t cw = known ? in_w : 0, ch = known ? in_h : 0;
     for (int i = 0; pl && i < pl->n; i++) {
         const ppx_op *op = &pl->ops[i];
         switch (op->kind) {

@@ -503,10 +503,12 @@ void ppx_shard_tally_destroy(ppx_shard_tally *t)
     memset(t, 0, sizeof *t);
 }
 
-int ppx_sched_npy_shape(const ppx_pipeline *pl, ppx_npy_shape *out)
+int ppx_sched_npy_shape(const ppx_pipeline *pl, uint32_t chip_w, uint32_t chip_h,
+                        ppx_npy_shape *out)
 {
     ppx_pipeline_geometry g;
     ppx_pipeline_output_geometry(pl, &g);
+    g.fixed = ppx_pipeline_fixed_size_from(pl, chip_w, chip_h, &g.w, &g.h);
     if (!g.fixed)
         return PPX_EINVAL;
     *out = (ppx_npy_shape){.w = g.w, .h = g.h, .c = g.channels ? g.channels : 3, .f32 = g.f32};

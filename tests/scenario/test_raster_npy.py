@@ -202,5 +202,35 @@ def npy_normalize():
           not os.path.exists(os.path.join(d, "o2")), (p.returncode, p.stderr))
 
 
+def npy_chips():
+    """--chips WxH -f npy needs no sized op (every chip has one size): each row is the
+    scene's window at the chip's offset, uint16 x 13, in index.csv order; a sized op maps
+    the chip size (rotate 90 turns 16x8 chips into 8x16 rows)."""
+    np, tifffile = mods()
+    files = {"b_u16x13.tif": FILES["b_u16x13.tif"]}
+    d, ins, arrays = inputs(np, tifffile, files)
+    a = arrays["b_u16x13.tif"]  # 21 x 23: chips 16 wide, 8 high, dropped at the edges
+    out = os.path.join(d, "o")
+    p = run(["run", "-i", ins, "-o", out, "-f", "npy", "--chips", "16x8", "--progress",
+             "none"])
+    check(p.returncode == 0, p.stderr)
+    arr = np.load(os.path.join(out, "shard-000000.npy"))
+    with open(os.path.join(out, "index.csv"), newline="") as f:
+        keys = [r[3] for r in list(csv.reader(f))[1:]]
+    check(keys == ["b_u16x13.tif@0,0", "b_u16x13.tif@0,8"], keys)
+    check(arr.dtype == np.uint16 and arr.shape == (2, 8, 16, 13), (arr.dtype, arr.shape))
+    for row, key in zip(arr, keys):
+        x, y = map(int, key.split("@")[1].split(","))
+        same(np, row, a[y:y + 8, x:x + 16], key)
+    out = os.path.join(d, "o1")
+    p = run(["run", "-i", ins, "-o", out, "-f", "npy", "--chips", "16x8", "-p", "rotate 90",
+             "--progress", "none"])
+    check(p.returncode == 0, p.stderr)
+    arr = np.load(os.path.join(out, "shard-000000.npy"))
+    check(arr.shape == (2, 16, 8, 13), arr.shape)
+    same(np, arr[1], np.rot90(a[8:16, 0:16], -1), "rotated chip")
+
+
 if __name__ == "__main__":
-    sys.exit(main({f.__name__: f for f in (npy_types, npy_np, npy_mixed, npy_normalize)}))
+    sys.exit(main({f.__name__: f for f in (npy_types, npy_np, npy_mixed, npy_normalize,
+                                           npy_chips)}))

@@ -333,7 +333,7 @@ static int npy_shape(void)
         if (cases[i].spec[0])
             CHECK_EQ_INT(ppx_pipeline_parse(cases[i].spec, &pl, &e), 0);
         ppx_npy_shape sh = {7, 7, 7, 7};
-        CHECK_EQ_INT(ppx_sched_npy_shape(pl, &sh), cases[i].rc);
+        CHECK_EQ_INT(ppx_sched_npy_shape(pl, 0, 0, &sh), cases[i].rc);
         if (cases[i].rc == 0)
             CHECK(sh.w == cases[i].w && sh.h == cases[i].h && sh.c == cases[i].c &&
                   sh.f32 == cases[i].f32);
@@ -341,6 +341,17 @@ static int npy_shape(void)
             CHECK(sh.w == 7 && sh.c == 7); /* written only on success */
         ppx_pipeline_free(&pl);
     }
+    /* Chips (--chips 32x16) all have one size: no ops keep it, the sized
+     * ones map it. */
+    ppx_npy_shape sh;
+    CHECK_EQ_INT(ppx_sched_npy_shape(NULL, 32, 16, &sh), 0);
+    CHECK(sh.w == 32 && sh.h == 16 && sh.c == 3);
+    ppx_pipeline *pl = NULL;
+    ppx_err e;
+    CHECK_EQ_INT(ppx_pipeline_parse("rotate 90 | resize 8 | flip h", &pl, &e), 0);
+    CHECK_EQ_INT(ppx_sched_npy_shape(pl, 32, 16, &sh), 0);
+    CHECK(sh.w == 8 && sh.h == 16);
+    ppx_pipeline_free(&pl);
     return 0;
 }
 
