@@ -125,14 +125,15 @@ def npy_types():
 
 
 def npy_np():
-    """The same shards, index and statistics at -np 1 -w 1, -np 1 -w 2 and -np 3 (label
-    mpi), shards of 2 so that a rank's chunk spans layouts that fail (exit 3)."""
+    """The same shards, index and statistics at -np 1 -w 1, -np 1 -w 2, -np 3 and -np 3
+    --transport bytes (label mpi), shards of 2 so that a shard spans layouts (exit 3)."""
     np, tifffile = mods()
     d, ins, arrays = inputs(np, tifffile)
     outs = []
-    for i, (np_, w) in enumerate(((None, 1), (None, 2), (3, 1))):
+    for i, (np_, w, more) in enumerate(((None, 1, []), (None, 2, []), (3, 1, []),
+                                        (3, 2, ["--transport", "bytes"]))):
         out = os.path.join(d, f"o{i}")
-        npy_run(ins, out, CROP, ["--shard-size", "2", "-w", str(w)], np_=np_, code=3)
+        npy_run(ins, out, CROP, ["--shard-size", "2", "-w", str(w)] + more, np_=np_, code=3)
         outs.append(out)
     base = tree(outs[0])
     check(len([f for f in base if f.endswith(".npy")]) == 10, sorted(base))
