@@ -23,5 +23,7 @@ foreach(c types mixed normalize chips)
   ppx_sh_test(NAME unit.raster.npy_${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
               ARGS ${CMAKE_CURRENT_LIST_DIR}/test_raster_npy.py npy_${c} LABELS unit TIMEOUT 300)
 endforeach()
+ppx_sh_test(NAME run.raster.npy_resume SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
+            ARGS ${CMAKE_CURRENT_LIST_DIR}/test_raster_npy.py npy_resume LABELS unit TIMEOUT 300)
 ppx_sh_test(NAME mpi.raster.npy_np SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
             ARGS ${CMAKE_CURRENT_LIST_DIR}/test_raster_npy.py npy_np LABELS mpi TIMEOUT 300)

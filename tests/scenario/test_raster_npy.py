@@ -11,7 +11,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import Skip, check, comparable, main, report, run, tmpdir, tree  # noqa: E402
+from lib import (PREPIX, Skip, check, comparable, kill_tree, main, report, run, spawn,  # noqa: E402
+                 tmpdir, tree, wait_records, wait_stderr)
 
 # name: (dtype written, bands, planar config); listing order is the names' order.
 FILES = {
@@ -203,6 +204,32 @@ def npy_normalize():
           not os.path.exists(os.path.join(d, "o2")), (p.returncode, p.stderr))
 
 
+def npy_resume():
+    """kill -9 while a worker holds the 8th image, after three shards (with an image failed
+    for its layout in each) are journaled; --resume gives the shards, index and report of
+    an uninterrupted run: the failures at shard writing are neither lost nor repeated."""
+    np, tifffile = mods()
+    d, ins, arrays = inputs(np, tifffile)
+    base = ["run", "-i", ins, "-f", "npy", "-p", CROP, "--shard-size", "2", "-w", "1",
+            "--progress", "none"]
+    whole = os.path.join(d, "whole")
+    run(base + ["-o", whole], check=3)
+    out = os.path.join(d, "out")
+    fifo = os.path.join(tmpdir(), "go")
+    os.mkfifo(fifo)
+    proc = spawn([PREPIX] + base + ["-o", out],
+                 env={"PPX_TEST_FAULT": "stop:h_f32x4.tif", "PPX_TEST_FIFO": fifo})
+    wait_stderr(proc, "stopped on h_f32x4.tif")
+    wait_records(out, 3)
+    kill_tree(proc)
+    run(base + ["-o", out, "--resume"], check=3)
+    check(tree(out) == tree(whole), "outputs after kill -9 and --resume differ")
+    a, b = comparable(report(out)), comparable(report(whole))
+    check(a == b, f"reports differ: {a} vs {b}")
+    check(len(b["failures"]) == 4, b["failures"])
+    check(report(out)["resumed"]["chunks"] >= 3, report(out)["resumed"])
+
+
 def npy_chips():
     """--chips WxH -f npy needs no sized op (every chip has one size): each row is the
     scene's window at the chip's offset, uint16 x 13, in index.csv order; a sized op maps
@@ -234,4 +261,4 @@ def npy_chips():
 
 if __name__ == "__main__":
     sys.exit(main({f.__name__: f for f in (npy_types, npy_np, npy_mixed, npy_normalize,
-                                           npy_chips)}))
+                                           npy_chips, npy_resume)}))
