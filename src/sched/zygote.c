@@ -25,7 +25,8 @@ int ppx__job_config_fill(const ppx_run_config *cfg, ppx_job_config *job, ppx_err
     job->copy_mode = cfg->copy_mode;
     job->fingerprint = cfg->duplicates;
     job->sub = cfg->sub;
-    if (cfg->shard == PPX_SHARD_NPY && ppx_sched_npy_shape(cfg->pipeline, &job->npy))
+    if (cfg->shard == PPX_SHARD_NPY &&
+        ppx_sched_npy_shape(cfg->pipeline, cfg->sub.chip_w, cfg->sub.chip_h, &job->npy))
         /* The CLI refuses such pipelines first: a caller of the library that did not. */
         return ppx_err_set(e, PPX_EINVAL, PPX_STAGE_JOB,
                            "-f npy needs a pipeline that gives every image the same size");
