@@ -78,28 +78,28 @@ void ppx__prefail_result(uint32_t why, ppx_result *r)
 
 void ppx__enqueue(run_state *s, chunk *c)
 {
-    if (s->queue_tail)
-        s->queue_tail->next_in_queue = c;
+    if (s->queue.queue_tail)
+        s->queue.queue_tail->next_in_queue = c;
     else
-        s->queue_head = c;
-    s->queue_tail = c;
+        s->queue.queue_head = c;
+    s->queue.queue_tail = c;
 }
 
 void ppx__drop_unstarted(run_state *s)
 {
     /* Abandon chunks not started; chunks with images in workers stay until
      * those come back (they are not journaled: --resume redoes them). */
-    chunk **pp = &s->queue_head;
-    s->queue_tail = NULL;
+    chunk **pp = &s->queue.queue_head;
+    s->queue.queue_tail = NULL;
     while (*pp) {
         chunk *c = *pp;
         if (c->next == 0) {
             *pp = c->next_in_queue;
             ppx__chunk_free(c);
         } else {
-            if (!s->draining)
+            if (!s->stop.draining)
                 c->next = c->count; /* submit nothing more from it */
-            s->queue_tail = c;
+            s->queue.queue_tail = c;
             pp = &c->next_in_queue;
         }
     }
@@ -109,14 +109,14 @@ void ppx__drop_unstarted(run_state *s)
 int ppx__unstarted(const run_state *s)
 {
     int n = 0;
-    for (const chunk *c = s->queue_head; c; c = c->next_in_queue)
+    for (const chunk *c = s->queue.queue_head; c; c = c->next_in_queue)
         n += c->next < c->count;
     return n;
 }
 
 chunk *ppx__find_chunk(run_state *s, uint64_t id)
 {
-    for (chunk *c = s->queue_head; c; c = c->next_in_queue)
+    for (chunk *c = s->queue.queue_head; c; c = c->next_in_queue)
         if (c->id == id)
             return c;
     return NULL;
@@ -136,15 +136,15 @@ int ppx__has_transient(const ppx_failures *f)
 /* Removes chunks whose every image came back. */
 void ppx__collect_finished(run_state *s)
 {
-    chunk **pp = &s->queue_head;
-    s->queue_tail = NULL;
+    chunk **pp = &s->queue.queue_head;
+    s->queue.queue_tail = NULL;
     while (*pp) {
         chunk *c = *pp;
         if (c->remaining == 0) {
             *pp = c->next_in_queue;
             ppx__chunk_free(c);
         } else {
-            s->queue_tail = c;
+            s->queue.queue_tail = c;
             pp = &c->next_in_queue;
         }
     }

@@ -77,13 +77,13 @@ enum { REQ_STOPPING = 1, REQ_FATAL = 2 };
  * workers, finishing chunks, committing the journal, the rest. */
 enum { T_SERVE, T_WAIT, T_RESULTS, T_FEED, T_COLLECT, T_JOURNAL, T_OTHER, T_PHASES };
 
-typedef struct {
-    const ppx_run_config *cfg;
-    MPI_Comm comm;
-    int mpi, rank, size;
-    double t0;
+/* One rank's state, by concern. Each sched file says in its header comment
+ * which of these it may change; a function takes the narrowest of them it
+ * needs where that is practical. */
 
-    /* rank 0: the job */
+/* Rank 0: the job to do, fixed by set-up (setup.c, exclude.c, coco.c),
+ * then only next_chunk moves (source.c). */
+typedef struct {
     ppx_listing listing;
     uint64_t chunk_size, n_chunks, next_chunk;
     ppx_resume_state resume;
@@ -92,11 +92,20 @@ typedef struct {
     ppx_coco *coco;      /* --coco: the checked annotation file (rank 0) */
     int attempt;
     char root[PPX_PATH_MAX]; /* INPUT folder, or the @LIST's folder */
+} sched_plan;
 
-    /* chunks this rank holds, in order */
+/* The chunks this rank holds, in order (chunk.c), and where its request for
+ * more stands (loop.c). */
+typedef struct {
     chunk *queue_head, *queue_tail;
-    int no_more;    /* rank 0 said there is no more work for us */
-    int req_out;    /* a request to rank 0 is outstanding */
+    int no_more; /* rank 0 said there is no more work for us */
+    int req_out; /* a request to rank 0 is outstanding */
+} sched_queue;
+
+/* Stopping and the fatal error: set through stop.c (ppx__set_fatal,
+ * ppx__mpi_result), read everywhere; stop.c calls back into nothing. */
+typedef struct {
+    int rank;       /* for the messages */
     int stopping;   /* stop taking work */
     int draining;   /* stopping, but chunks already started are finished and journaled
                        (--max-failures: so that --resume always gets past them) */
@@ -105,8 +114,13 @@ typedef struct {
     ppx_err fatal_err;
     const char *stop_reason;
     char fatal_reason[PPX_ERR_MSG_MAX + 32];
+    int global_stop;
+    int global_fatal;
+} sched_stop;
 
-    /* rank 0: serving the others */
+/* Rank 0: serving the others (loop.c), and the end it agrees with them
+ * (end.c). */
+typedef struct {
     int serve_only;    /* rank 0 runs no chunk itself (test hook PPX_TEST_SERVE_ONLY) */
     int ranks_done;    /* other ranks that said they left their loop */
     double *last_seen; /* when each rank was last heard from */
@@ -122,42 +136,33 @@ typedef struct {
      * have ended the job, so it cannot tell who else fell silent */
     double self_gap;
     char gave_up[128]; /* "rank(s) 1, 2": those that said they gave up on rank 0 */
+    uint64_t *rank_done, *rank_failed, *rank_bytes; /* progress piggybacked on requests */
+    ppx_wire_send *send_ws;                         /* one assignment in flight per rank */
+    ppx_buf *send_buf;
+    ppx_buf stop_msg; /* rank 0: "stop, no more work", packed before it is needed */
+} sched_serve;
 
-    /* Waiting on other ranks: this rank's own running clock (wire.h), and
-     * how often it beats (BEAT_S, or a quarter of --rank-timeout). */
+/* Waiting on other ranks (watch.c, loop.c): this rank's own running clock
+ * (wire.h), how often it beats (BEAT_S, or a quarter of --rank-timeout),
+ * and on rank > 0 its sends to rank 0 and what it last heard from it. */
+typedef struct {
     ppx_wire_watch watch;
     double beat_s;
     int abandoned; /* a send or receive was given up: its buffers stay MPI's until the abort */
-
     /* rank > 0: its clock times (watch clock) of the last beat, of the
      * request waiting for an answer, of the chunk results in flight, and of
      * the last word from rank 0 */
     double last_beat, req_sent, res_sent, heard0;
     int lost0; /* rank 0 fell silent: the job ends by MPI_Abort (exit 4) */
     ppx_wire_send req_ws, beat_ws, bye_ws;
-    uint64_t *rank_done, *rank_failed, *rank_bytes; /* progress piggybacked on requests */
-    int global_stop;
-    int global_fatal;
-    ppx_wire_send *send_ws; /* one assignment in flight per rank */
-    ppx_buf *send_buf;
-    ppx_buf stop_msg;     /* rank 0: "stop, no more work", packed before it is needed */
     ppx_wire_send res_ws; /* rank > 0: chunk results in flight (bytes transport) */
     ppx_buf res_buf;
     int res_pending;
-    ppx_buf scratch;
+} sched_peer;
 
-    /* where this rank reads and writes */
-    int in_root;                    /* INPUT's descriptor (a walked folder), or -1 (@LIST) */
-    ppx_outdir outdir;              /* fd -1 when this rank writes nothing */
-    int jdir;                       /* OUTDIR/.prepix, or -1 */
-    int lock_fd;                    /* rank 0: .prepix/lock, flock'ed for the whole run */
-    ppx_dircache in_dirs, out_dirs; /* rank 0 reading and writing for the bytes transport */
-    ppx_arc_cache in_arc;           /* the archive last read here (bytes transport, sidecars) */
-
-    /* this rank's results */
-    ppx_pool *pool;
-    ppx_job_config job;
-    ppx_buf shard_buf; /* a shard being assembled */
+/* This rank's results: the outcomes taken in and journaled (results.c),
+ * reduced at the end (end.c). */
+typedef struct {
     ppx_journal journal;
     int journal_open;
     ppx_committer committer; /* commits the journal off the serving path (commit.h) */
@@ -167,7 +172,38 @@ typedef struct {
     ppx_prints prints;                 /* fingerprints of those chunks' images */
     uint64_t done, failed, bytes_read; /* this attempt, this rank */
     double busy_s;
+} sched_intake;
+
+/* Where this rank reads and writes (opened by setup.c and run.c; the shard
+ * and outputs written by results.c). */
+typedef struct {
+    int in_root;                    /* INPUT's descriptor (a walked folder), or -1 (@LIST) */
+    ppx_outdir outdir;              /* fd -1 when this rank writes nothing */
+    int jdir;                       /* OUTDIR/.prepix, or -1 */
+    int lock_fd;                    /* rank 0: .prepix/lock, flock'ed for the whole run */
+    ppx_dircache in_dirs, out_dirs; /* rank 0 reading and writing for the bytes transport */
+    ppx_arc_cache in_arc;           /* the archive last read here (bytes transport, sidecars) */
+    ppx_buf shard_buf;              /* a shard being assembled */
+} sched_io;
+
+typedef struct {
+    const ppx_run_config *cfg;
+    MPI_Comm comm;
+    int mpi, rank, size;
+    double t0;
+
+    sched_plan plan;   /* rank 0: the job */
+    sched_queue queue; /* chunks this rank holds */
+    sched_stop stop;   /* stopping, the fatal error */
+    sched_serve serve; /* rank 0: serving the others */
+    sched_peer peer;   /* waiting on other ranks */
+    sched_intake in;   /* this rank's results */
+    sched_io io;       /* where this rank reads and writes */
+
+    ppx_pool *pool;
+    ppx_job_config job;
     int workers;
+    ppx_buf scratch;
 
     ppx_progress progress;
 
