@@ -521,7 +521,7 @@ static int end_rank(run_state *s)
             if (MPI_CHECK(s, ppx_wire_recv_u64s(&code, n, 0, st.MPI_TAG, s->comm)))
                 return PPX_SCHED_ABORT;
             if (n) {
-                ppx__test_stop(s, "code");
+                ppx__test_stop(s->rank, "code");
                 return (int)(int64_t)code;
             }
             s->peer.heard0 = t;
@@ -570,7 +570,7 @@ static void merge_unfinished(run_state *s)
                 ppx_prints_extend(&s->in.prints, &c->prints)) {
                 ppx_err e;
                 ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
-                ppx__set_fatal(s, &e);
+                ppx__set_fatal(&s->stop, &e);
             }
         }
 }
@@ -588,7 +588,7 @@ static void pack_mine(run_state *s, ppx_rank_info *me)
                                 &s->in.prints, packed)) {
         ppx_err e;
         ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory packing failures");
-        ppx__set_fatal(s, &e);
+        ppx__set_fatal(&s->stop, &e);
         ppx_failures none = {0};
         ppx_prints no_prints = {0};
         packed->len = 0;

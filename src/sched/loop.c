@@ -61,7 +61,7 @@ static void send_request(run_state *s)
         s->queue.req_out = 1;
         s->peer.req_sent = ppx_wire_look(&s->peer.watch);
         s->last_msg = ppx_now_s();
-        ppx__test_stop(s, "request");
+        ppx__test_stop(s->rank, "request");
     }
 }
 
@@ -97,7 +97,7 @@ static void poll_assignment(run_state *s)
     } else if (!c) {
         ppx_err e;
         ppx_err_set(&e, PPX_EMPI, PPX_STAGE_JOB, "malformed assignment from rank 0");
-        ppx__set_fatal(s, &e);
+        ppx__set_fatal(&s->stop, &e);
     } else if (s->stop.stopping) {
         ppx__chunk_free(c);
     } else {
@@ -219,14 +219,14 @@ static void answer(run_state *s, int src)
         ppx_err e;
         ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory packing chunk %lld",
                     (long long)id);
-        ppx__set_fatal(s, &e);
+        ppx__set_fatal(&s->stop, &e);
         s->stop.global_stop = 1;
         out = &s->serve.stop_msg;
     }
     MPI_RECORD(
         s, ppx_wire_isend(&s->serve.send_ws[src], out->data, out->len, src, TAG_ASSIGN, s->comm));
     s->t.served++;
-    ppx__test_stop(s, "serve");
+    ppx__test_stop(s->rank, "serve");
 }
 
 /* Rank 0: answers requests, stores chunk results and end messages. Every
@@ -517,7 +517,7 @@ static int get_work(run_state *s)
         if (!c) {
             ppx_err e;
             ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
-            ppx__set_fatal(s, &e);
+            ppx__set_fatal(&s->stop, &e);
             break;
         }
         ppx__enqueue(s, c);
@@ -578,7 +578,7 @@ static void wait_results(run_state *s, int busy, mark *m)
         s->t.commits++;
     lap(s, T_JOURNAL, m);
     if (rc < 0)
-        ppx__set_fatal(s, &e);
+        ppx__set_fatal(&s->stop, &e);
     if (ppx__sig_pipe[0] >= 0) {
         char sink[16];
         while (read(ppx__sig_pipe[0], sink, sizeof sink) > 0)
@@ -593,7 +593,7 @@ static void wait_results(run_state *s, int busy, mark *m)
 static int end_loop(run_state *s, const mark *m0)
 {
     ppx__commit_journal_all(s);
-    ppx__test_stop(s, "end");
+    ppx__test_stop(s->rank, "end");
     if (s->timing)
         print_timing(s, ppx_now_s() - m0->wall, cpu_s() - m0->cpu, proc_cpu_s() - m0->proc_cpu);
     if (s->peer.res_pending) {

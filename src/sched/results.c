@@ -58,27 +58,27 @@ void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r, const 
             if (ppx_fingerprint_any(&r->fp) && ppx_prints_add(&c->prints, c->first + i, &r->fp)) {
                 ppx_err e;
                 ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory keeping fingerprints");
-                ppx__set_fatal(s, &e);
+                ppx__set_fatal(&s->stop, &e);
             }
         } else if (ppx__pack_out_rec(&c->outputs, c->first + i, c->label[i], r->out_format, payload,
                                      r->out_len, r->part_len, r->in_w, r->in_h, mode, &r->st,
                                      &r->fp)) {
             ppx_err e;
             ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory holding outputs");
-            ppx__set_fatal(s, &e);
+            ppx__set_fatal(&s->stop, &e);
         }
     } else if (r->status == PPX_EOUTPUT) {
         /* The output location is unusable (full, read-only): every further
          * image would fail the same way. Stop the job (exit 1). */
         ppx_err e = r->err;
-        ppx__set_fatal(s, &e);
+        ppx__set_fatal(&s->stop, &e);
     } else {
         st->failed++;
         s->in.failed++;
         if (ppx_failures_add(&c->fails, c->first + i, r->err.stage, r->status, r->err.msg)) {
             ppx_err e;
             ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory recording a failure");
-            ppx__set_fatal(s, &e); /* never counted yet missing from the report */
+            ppx__set_fatal(&s->stop, &e); /* never counted yet missing from the report */
         }
         if (r->err.stage == PPX_STAGE_WORKER || r->err.stage == PPX_STAGE_TIMEOUT)
             remove_lost_temps(s, c, i, r);
@@ -313,7 +313,7 @@ static void journal_chunk(run_state *s, uint64_t id, uint64_t count, const ppx_s
     ppx_err e;
     ppx_err_clear(&e);
     if (ppx_journal_add(&s->in.journal, id, count, st, fl, pr, &e)) {
-        ppx__set_fatal(s, &e);
+        ppx__set_fatal(&s->stop, &e);
         return;
     }
     if (s->in.pending_since == 0)
@@ -340,7 +340,7 @@ void ppx__commit_journal(run_state *s, int now)
         rc = rc < 0 ? rc : 0;
     }
     if (rc)
-        ppx__set_fatal(s, &e);
+        ppx__set_fatal(&s->stop, &e);
 }
 
 void ppx__commit_journal_all(run_state *s)
@@ -356,7 +356,7 @@ void ppx__commit_journal_all(run_state *s)
         s->in.pending_since = 0;
     }
     if (rc)
-        ppx__set_fatal(s, &e);
+        ppx__set_fatal(&s->stop, &e);
 }
 
 /* Writes the outputs that came back from another rank (bytes transport) and
@@ -369,12 +369,12 @@ int ppx__store_remote_chunk(run_state *s, const uint8_t *p, size_t n)
     ppx_err_clear(&e);
     if (ppx__unpack_chunk_result(p, n, &cr)) {
         ppx_err_set(&e, PPX_EMPI, PPX_STAGE_JOB, "malformed chunk result from a rank");
-        ppx__set_fatal(s, &e);
+        ppx__set_fatal(&s->stop, &e);
         return -1;
     }
     if (ppx__write_outputs(s, NULL, cr.id, &cr.outputs, &cr.stats, &cr.fails, &pr, &e) ||
         ppx_outdir_check(&s->io.outdir, &e)) {
-        ppx__set_fatal(s, &e);
+        ppx__set_fatal(&s->stop, &e);
         ppx_failures_destroy(&cr.fails);
         ppx_prints_destroy(&pr);
         return -1;
@@ -385,7 +385,7 @@ int ppx__store_remote_chunk(run_state *s, const uint8_t *p, size_t n)
     if (ppx_failures_extend(&s->in.fails, &cr.fails) || ppx_prints_extend(&s->in.prints, &pr)) {
         /* Counted but not listed would be a report that lies: stop. */
         ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory keeping failures");
-        ppx__set_fatal(s, &e);
+        ppx__set_fatal(&s->stop, &e);
     }
     ppx_failures_destroy(&cr.fails);
     ppx_prints_destroy(&pr);
@@ -427,14 +427,14 @@ static void finish_chunk(run_state *s, chunk *c)
         if (rc) {
             ppx_err e;
             ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
-            ppx__set_fatal(s, &e);
+            ppx__set_fatal(&s->stop, &e);
             return;
         }
         if (MPI_CHECK(s, ppx_wire_isend(&s->peer.res_ws, b->data, b->len, 0, TAG_CHUNKRES,
                                         s->comm)) == 0) {
             s->peer.res_pending = 1;
             s->peer.res_sent = ppx_wire_look(&s->peer.watch);
-            ppx__test_stop(s, "result");
+            ppx__test_stop(s->rank, "result");
         }
         return;
     }
@@ -442,14 +442,14 @@ static void finish_chunk(run_state *s, chunk *c)
     ppx_err_clear(&e);
     if (s->cfg->shard && s->cfg->outdir &&
         ppx__write_outputs(s, c, c->id, &c->outputs, &c->stats, &c->fails, &c->prints, &e)) {
-        ppx__set_fatal(s, &e);
+        ppx__set_fatal(&s->stop, &e);
         return;
     }
     /* A chunk is journaled as done only while OUTDIR is still the folder
      * its outputs went to (a deleted or replaced OUTDIR ends the run), and
      * only once its outputs are on stable storage (ppx__commit_journal). */
     if (s->io.outdir.fd >= 0 && ppx_outdir_check(&s->io.outdir, &e)) {
-        ppx__set_fatal(s, &e);
+        ppx__set_fatal(&s->stop, &e);
         return;
     }
     if (s->in.journal_open && !ppx__has_transient(&c->fails))
@@ -460,7 +460,7 @@ static void finish_chunk(run_state *s, chunk *c)
     if (ppx_failures_extend(&s->in.fails, &c->fails) ||
         ppx_prints_extend(&s->in.prints, &c->prints)) {
         ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory recording failures");
-        ppx__set_fatal(s, &e);
+        ppx__set_fatal(&s->stop, &e);
     }
 }
 
@@ -519,7 +519,7 @@ void ppx__feed(run_state *s)
                                      per_image ? out : NULL, NULL, 0, &e);
             }
             if (rc)
-                ppx__set_fatal(s, &e);
+                ppx__set_fatal(&s->stop, &e);
         }
     }
 }

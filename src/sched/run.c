@@ -25,84 +25,6 @@
 
 _Static_assert(PPX_JOB_SPLITS_MAX == PPX_SPLITS_MAX, "the workers hold every split's folder");
 
-volatile sig_atomic_t ppx__stop_signal;
-int ppx__sig_pipe[2] = {-1, -1};
-
-void ppx_sched_request_stop(int sig)
-{
-    ppx__stop_signal = sig;
-    if (ppx__sig_pipe[1] >= 0) {
-        int e = errno;
-        ssize_t w = write(ppx__sig_pipe[1], "s", 1);
-        (void)w;
-        errno = e;
-    }
-}
-
-const char *ppx__signal_name(int sig)
-{
-    return sig == SIGINT    ? "SIGINT"
-           : sig == SIGTERM ? "SIGTERM"
-           : sig == SIGUSR1 ? "SIGUSR1"
-                            : "signal";
-}
-
-#ifdef PPX_TEST_HOOKS
-/* Test-only: PPX_TEST_MPI_FAIL="RANK:NAME:N" makes the Nth call named NAME
- * (e.g. MPI_Send) on rank RANK report an error after it ran, as a transient
- * fault that leaves the communicator working would. */
-static int test_mpi_fault(const run_state *s, int rc, const char *text)
-{
-    static int calls;
-    const char *spec = getenv("PPX_TEST_MPI_FAIL");
-    int rank, n;
-    char name[64];
-    if (!spec || sscanf(spec, "%d:%63[^:]:%d", &rank, name, &n) != 3 || rank != s->rank)
-        return rc;
-    size_t nl = strlen(name);
-    if (strncmp(text, name, nl) == 0 && text[nl] == '(' && ++calls == n)
-        return MPI_ERR_OTHER;
-    return rc;
-}
-#endif
-
-#ifdef PPX_TEST_HOOKS
-void ppx__test_stop(const run_state *s, const char *moment)
-{
-    static int passed;
-    const char *spec = getenv("PPX_TEST_STOP");
-    int rank, n;
-    char name[32];
-    if (!spec || sscanf(spec, "%d:%31[^:]:%d", &rank, name, &n) != 3 || rank != s->rank ||
-        strcmp(name, moment) != 0 || ++passed != n)
-        return;
-    dprintf(STDERR_FILENO, "prepix: test fault: rank %d stops at %s %d\n", rank, moment, n);
-    raise(SIGSTOP);
-}
-#endif
-
-int ppx__mpi_result(run_state *s, int rc, const char *text)
-{
-#ifdef PPX_TEST_HOOKS
-    rc = test_mpi_fault(s, rc, text);
-#endif
-    if (rc == MPI_SUCCESS)
-        return 0;
-    if (rc == PPX_WIRE_TIMEOUT)
-        return 1;
-    char msg[MPI_MAX_ERROR_STRING];
-    int len = 0;
-    if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS)
-        len = snprintf(msg, sizeof msg, "error code %d", rc);
-    const char *paren = strchr(text, '(');
-    ppx_err e;
-    ppx_err_set(&e, PPX_EMPI, PPX_STAGE_JOB, "%.*s failed on rank %d: %.*s",
-                paren ? (int)(paren - text) : (int)strlen(text), text, s->rank, len, msg);
-    ppx__set_fatal(s, &e);
-    s->stop.mpi_failed = 1;
-    return -1;
-}
-
 double ppx__peer_limit(const run_state *s)
 {
     double limit = s->cfg->rank_timeout_s > 0 ? s->cfg->rank_timeout_s : 0;
@@ -133,18 +55,6 @@ static int setup_wait(run_state *s, int rc, MPI_Request *req, double limit, cons
 int ppx__is_bytes_remote(const run_state *s)
 {
     return s->cfg->transport_bytes && s->rank != 0;
-}
-
-void ppx__set_fatal(run_state *s, const ppx_err *e)
-{
-    if (!s->stop.fatal) {
-        s->stop.fatal = 1;
-        s->stop.fatal_err = *e;
-        ppx_log_rank(PPX_LOG_ERR, s->rank, "fatal: %s", e->msg);
-    }
-    s->stop.stopping = 1;
-    if (!s->stop.stop_reason)
-        s->stop.stop_reason = "fatal error";
 }
 
 /* --rank-timeout, 0 for none: the limit of a step every rank takes together. */
@@ -458,7 +368,7 @@ static int run_and_finish(run_state *s)
     if (s->in.journal_open) { /* a stalled end: the report reads the journal */
         ppx_err e;
         if (ppx_committer_wait(&s->in.committer, &e))
-            ppx__set_fatal(s, &e);
+            ppx__set_fatal(&s->stop, &e);
     }
     /* Idle workers exit at once; after a stop, the grace for images in
      * progress is spent already, so what still runs is killed promptly. */
@@ -560,8 +470,12 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
         ppx_log(PPX_LOG_ERR, "out of memory");
         return PPX_RUN_FATAL;
     }
-    if (s->mpi && (MPI_CHECK(s, MPI_Comm_rank(comm, &s->rank)) ||
-                   MPI_CHECK(s, MPI_Comm_size(comm, &s->size)))) {
+    if (s->mpi && MPI_CHECK(s, MPI_Comm_rank(comm, &s->rank))) {
+        free(s);
+        return PPX_SCHED_ABORT;
+    }
+    s->stop.rank = s->rank;
+    if (s->mpi && MPI_CHECK(s, MPI_Comm_size(comm, &s->size))) {
         free(s);
         return PPX_SCHED_ABORT;
     }

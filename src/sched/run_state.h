@@ -31,6 +31,7 @@
 #include "sched/plan.h"
 #include "sched/progress.h"
 #include "sched/shards.h"
+#include "sched/stop.h"
 #include "sched/wire.h"
 #include "stats/report.h"
 
@@ -101,22 +102,6 @@ typedef struct {
     int no_more; /* rank 0 said there is no more work for us */
     int req_out; /* a request to rank 0 is outstanding */
 } sched_queue;
-
-/* Stopping and the fatal error: set through stop.c (ppx__set_fatal,
- * ppx__mpi_result), read everywhere; stop.c calls back into nothing. */
-typedef struct {
-    int rank;       /* for the messages */
-    int stopping;   /* stop taking work */
-    int draining;   /* stopping, but chunks already started are finished and journaled
-                       (--max-failures: so that --resume always gets past them) */
-    int fatal;      /* a fatal error happened here */
-    int mpi_failed; /* an MPI call failed here */
-    ppx_err fatal_err;
-    const char *stop_reason;
-    char fatal_reason[PPX_ERR_MSG_MAX + 32];
-    int global_stop;
-    int global_fatal;
-} sched_stop;
 
 /* Rank 0: serving the others (loop.c), and the end it agrees with them
  * (end.c). */
@@ -194,7 +179,7 @@ typedef struct {
 
     sched_plan plan;   /* rank 0: the job */
     sched_queue queue; /* chunks this rank holds */
-    sched_stop stop;   /* stopping, the fatal error */
+    sched_stop stop;   /* stopping, the fatal error (stop.h) */
     sched_serve serve; /* rank 0: serving the others */
     sched_peer peer;   /* waiting on other ranks */
     sched_intake in;   /* this rank's results */
@@ -225,42 +210,18 @@ typedef struct {
  * agreement fails, ppx_sched_run returns PPX_SCHED_ABORT and the CLI ends the
  * job with MPI_Abort. 0; -1 when it failed; 1 when a wait of wire.h gave up
  * on its peer (PPX_WIRE_TIMEOUT: no failure of MPI, the caller decides). */
-#define MPI_CHECK(s, call) ppx__mpi_result((s), (call), #call)
+#define MPI_CHECK(s, call) ppx__mpi_result(&(s)->stop, (call), #call)
 /* The statement form, where recording the failure is all there is to do
  * (the fatal flag then ends the run through the agreement). */
 #define MPI_RECORD(s, call) ppx_ignore(MPI_CHECK(s, call))
 
-/* The signal that asked to stop (0: none), and the pipe its handler writes
- * to wake the loop (run.c). */
-extern volatile sig_atomic_t ppx__stop_signal;
-extern int ppx__sig_pipe[2];
-
 /* run.c */
-#ifdef PPX_TEST_HOOKS
-/* Test-only: PPX_TEST_STOP="RANK:MOMENT:N" makes rank RANK stop itself
- * (SIGSTOP, after printing "prepix: test fault: rank RANK stops at MOMENT
- * N") the Nth time it passes MOMENT: "request" (a request sent to rank 0),
- * "serve" (rank 0: a request answered), "result" (a chunk's results posted
- * to rank 0, bytes transport), "end" (its loop left), "code" (rank > 0: the
- * exit code received, before MPI_Finalize). A stop at an exact
- * point of the protocol, as a SIGSTOP from outside (a debugger, the
- * kernel, a frozen node) may land there. */
-void ppx__test_stop(const run_state *s, const char *moment);
-#else
-#define ppx__test_stop(s, moment) ((void)0)
-#endif
-/* MPI's return code rc of the call whose text is given: 0, -1 once the
- * failure is the rank's fatal error (PPX_EMPI), or 1 for PPX_WIRE_TIMEOUT. */
-PPX_MUST_USE int ppx__mpi_result(run_state *s, int rc, const char *text);
 PPX_MUST_USE int ppx__is_bytes_remote(const run_state *s);
 /* How long a wait on one peer may last, in seconds of this rank's own
  * clock: --rank-timeout for a rank waiting on rank 0; half of it for rank 0
  * waiting on one rank's message, so that the other ranks, waiting on rank 0
  * meanwhile, never reach theirs; 0 (no limit) with --rank-timeout 0. */
 double ppx__peer_limit(const run_state *s);
-/* "SIGTERM" for SIGTERM (and SIGINT, SIGUSR1), "signal" for any other. */
-const char *ppx__signal_name(int sig);
-void ppx__set_fatal(run_state *s, const ppx_err *e);
 /* chunk.c */
 void ppx__prefail_result(uint32_t why, ppx_result *r);
 void ppx__enqueue(run_state *s, chunk *c);
