@@ -25,12 +25,6 @@
 
 _Static_assert(PPX_JOB_SPLITS_MAX == PPX_SPLITS_MAX, "the workers hold every split's folder");
 
-double ppx__peer_limit(const run_state *s)
-{
-    double limit = s->cfg->rank_timeout_s > 0 ? s->cfg->rank_timeout_s : 0;
-    return s->rank == 0 ? limit / 2 : limit;
-}
-
 /* A set-up step's non-blocking collective, waited for with a limit (0: none).
  * 0, or an exit code of ppx_sched_run (the message printed). */
 static int setup_wait(run_state *s, int rc, MPI_Request *req, double limit, const char *what)
@@ -50,11 +44,6 @@ static int setup_wait(run_state *s, int rc, MPI_Request *req, double limit, cons
         return PPX_SCHED_STALLED;
     }
     return 0;
-}
-
-int ppx__is_bytes_remote(const run_state *s)
-{
-    return s->cfg->transport_bytes && s->rank != 0;
 }
 
 /* --rank-timeout, 0 for none: the limit of a step every rank takes together. */

@@ -215,13 +215,12 @@ typedef struct {
  * (the fatal flag then ends the run through the agreement). */
 #define MPI_RECORD(s, call) ppx_ignore(MPI_CHECK(s, call))
 
-/* run.c */
-PPX_MUST_USE int ppx__is_bytes_remote(const run_state *s);
-/* How long a wait on one peer may last, in seconds of this rank's own
- * clock: --rank-timeout for a rank waiting on rank 0; half of it for rank 0
- * waiting on one rank's message, so that the other ranks, waiting on rank 0
- * meanwhile, never reach theirs; 0 (no limit) with --rank-timeout 0. */
-double ppx__peer_limit(const run_state *s);
+/* With --transport bytes, a rank other than 0 (it reads and writes
+ * nothing itself). */
+static inline int ppx__is_bytes_remote(const run_state *s)
+{
+    return s->cfg->transport_bytes && s->rank != 0;
+}
 /* chunk.c */
 void ppx__prefail_result(uint32_t why, ppx_result *r);
 void ppx__enqueue(run_state *s, chunk *c);
@@ -255,11 +254,19 @@ PPX_MUST_USE int ppx__write_outputs(run_state *s, const chunk *c, uint64_t id,
                                     ppx_prints *pr, ppx_err *e);
 PPX_MUST_USE int ppx__store_remote_chunk(run_state *s, const uint8_t *p, size_t n);
 void ppx__feed(run_state *s);
-/* loop.c */
-void ppx__show_progress(run_state *s, int final);
+/* watch.c: the other ranks' liveness and progress. */
+/* How long a wait on one peer may last, in seconds of this rank's own
+ * clock: --rank-timeout for a rank waiting on rank 0; half of it for rank 0
+ * waiting on one rank's message, so that the other ranks, waiting on rank 0
+ * meanwhile, never reach theirs; 0 (no limit) with --rank-timeout 0. */
+double ppx__peer_limit(const run_state *s);
 /* Rank > 0: rank 0 has not answered for silent_s (when: what waited, may be
  * ""): said once; the run loop then ends the job (exit 4). */
 void ppx__lose_rank0(run_state *s, double silent_s, const char *when);
+/* Rank > 0: a small message to rank 0 (a request, a beat), posted and
+ * waited for. 0, or -1 (rank 0 lost, or MPI failed: recorded). */
+PPX_MUST_USE int ppx__send_small(run_state *s, ppx_wire_send *w, const uint64_t *msg, int n,
+                                 int tag);
 /* Rank 0: 1 when it was itself away (stopped, starved, blocked) for longer
  * than --rank-timeout, so that it cannot tell which rank, if any, fell silent
  * (self_gap set, the job stopping); said once on stderr. */
@@ -267,10 +274,24 @@ int ppx__self_stalled(run_state *s);
 /* Rank 0: receives rank src's TAG_GAVEUP (probed): src gave up waiting on
  * rank 0, which was therefore the silent one (self_gap set). */
 void ppx__gave_up(run_state *s, int src);
+/* Rank 0: rank r is stopped, hung or gone (silent for silent_s, or a
+ * message of it stalled half-way): the job stops and ends without it. */
+void ppx__declare_silent(run_state *s, int r, double silent_s, const char *what);
+/* Rank 0: a wait on rank src gave up. */
+void ppx__stalled_midway(run_state *s, int src);
+/* Rank 0: declares silent every rank not heard from for --rank-timeout. */
+void ppx__check_silent(run_state *s);
 /* Rank 0: a beat to every rank that sent its end message and waits for the
  * exit code, every beat_s (now: at once), so that they can tell a rank 0 at
  * work from a stopped one. */
 void ppx__beat_done(run_state *s, int now);
+/* Rank > 0: its beat to rank 0, and the check that rank 0 still answers. */
+void ppx__beat(run_state *s);
+/* Images failed in this attempt, on every rank (as far as rank 0 knows). */
+PPX_MUST_USE uint64_t ppx__total_failed(const run_state *s);
+/* Rank 0: the progress line, from every rank's reported counts. */
+void ppx__show_progress(run_state *s, int final);
+/* loop.c */
 PPX_MUST_USE int ppx__run_loop(run_state *s);
 /* setup.c */
 /* What ppx__mark_collisions did, for the tests of its complexity: output
