@@ -64,10 +64,10 @@ static void poll_assignment(run_state *s)
     } else if (s->stop.stopping) {
         ppx__chunk_free(c);
     } else {
-        ppx__enqueue(s, c);
+        ppx__enqueue(&s->queue, c);
     }
     if (s->stop.stopping)
-        ppx__drop_unstarted(s);
+        ppx__drop_unstarted(&s->queue, s->stop.draining);
 }
 
 /* Rank 0: answers one request from src (its message probed). */
@@ -183,13 +183,7 @@ static void serve(run_state *s)
 
 static void check_stop(run_state *s)
 {
-    if (ppx__stop_signal && (!s->stop.stopping || s->stop.draining)) {
-        s->stop.stopping = 1;
-        s->stop.draining = 0;
-        s->stop.stop_reason = ppx__signal_name(ppx__stop_signal);
-        ppx_log_rank(PPX_LOG_INFO, s->rank, "%s received: finishing the images in progress",
-                     s->stop.stop_reason);
-    }
+    ppx__stop_on_signal(&s->stop);
     if (s->rank == 0) {
         int64_t maxf = s->cfg->max_failures;
         /* The limit counts this attempt's failures: those in the journal
@@ -210,7 +204,7 @@ static void check_stop(run_state *s)
             s->stop.stopping = 1;
     }
     if (s->stop.stopping)
-        ppx__drop_unstarted(s);
+        ppx__drop_unstarted(&s->queue, s->stop.draining);
 }
 
 /* This thread's CPU time: beside the wall time of each phase, so that time
@@ -309,7 +303,7 @@ static int get_work(run_state *s)
 {
     if (s->rank != 0) {
         if (!s->queue.req_out && !s->queue.no_more &&
-            (s->stop.stopping || ppx__unstarted(s) < PREFETCH))
+            (s->stop.stopping || ppx__unstarted(&s->queue) < PREFETCH))
             send_request(s);
         if (s->queue.req_out)
             poll_assignment(s);
@@ -319,7 +313,7 @@ static int get_work(run_state *s)
     if (s->serve.serve_only && s->size > 1 && s->plan.next_chunk >= s->plan.n_chunks)
         s->queue.no_more = 1; /* every chunk handed out */
     while (!s->stop.stopping && !s->queue.no_more && !(s->serve.serve_only && s->size > 1) &&
-           ppx__unstarted(s) < PREFETCH) {
+           ppx__unstarted(&s->queue) < PREFETCH) {
         int64_t id = ppx__take_chunk_id(s);
         if (id < 0) {
             s->queue.no_more = 1;
@@ -332,7 +326,7 @@ static int get_work(run_state *s)
             ppx__set_fatal(&s->stop, &e);
             break;
         }
-        ppx__enqueue(s, c);
+        ppx__enqueue(&s->queue, c);
     }
     if (s->stop.stopping)
         s->queue.no_more = 1;
@@ -451,7 +445,7 @@ int ppx__run_loop(run_state *s)
         lap(s, T_SERVE, &m);
         ppx__feed(s);
         lap(s, T_FEED, &m);
-        ppx__collect_finished(s);
+        ppx__collect_finished(&s->queue);
         lap(s, T_COLLECT, &m);
         int busy = ppx_pool_pending(s->pool); /* queued images included */
         if (loop_over(s, busy, stop_deadline))

@@ -90,7 +90,7 @@ void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r, const 
 void ppx__on_result(void *arg, const ppx_result *r, const uint8_t *payload)
 {
     run_state *s = arg;
-    chunk *c = ppx__find_chunk(s, r->tag);
+    chunk *c = ppx__find_chunk(&s->queue, r->tag);
     if (!c || r->id < c->first || r->id >= c->first + c->count)
         return; /* cannot happen: tags are chunk ids we hold */
     ppx__record(s, c, r->id - c->first, r, payload);

@@ -223,12 +223,13 @@ static inline int ppx__is_bytes_remote(const run_state *s)
 }
 /* chunk.c */
 void ppx__prefail_result(uint32_t why, ppx_result *r);
-void ppx__enqueue(run_state *s, chunk *c);
-void ppx__drop_unstarted(run_state *s);
-PPX_MUST_USE int ppx__unstarted(const run_state *s);
-chunk *ppx__find_chunk(run_state *s, uint64_t id);
+void ppx__enqueue(sched_queue *q, chunk *c);
+/* Frees the chunks not started; with draining, those started are finished. */
+void ppx__drop_unstarted(sched_queue *q, int draining);
+PPX_MUST_USE int ppx__unstarted(const sched_queue *q);
+chunk *ppx__find_chunk(sched_queue *q, uint64_t id);
 PPX_MUST_USE int ppx__has_transient(const ppx_failures *f);
-void ppx__collect_finished(run_state *s);
+void ppx__collect_finished(sched_queue *q);
 /* source.c */
 PPX_MUST_USE int ppx__input_path(const run_state *s, const char *key, char *out, size_t cap);
 /* The path opened for the image key: the file, or (arc_len > 0) its archive. */

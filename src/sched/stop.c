@@ -103,3 +103,20 @@ void ppx__set_fatal(sched_stop *st, const ppx_err *e)
     if (!st->stop_reason)
         st->stop_reason = "fatal error";
 }
+
+void ppx__stop_job(sched_stop *st)
+{
+    st->global_stop = st->stopping = 1;
+    st->draining = 0;
+}
+
+void ppx__stop_on_signal(sched_stop *st)
+{
+    if (ppx__stop_signal && (!st->stopping || st->draining)) {
+        st->stopping = 1;
+        st->draining = 0;
+        st->stop_reason = ppx__signal_name(ppx__stop_signal);
+        ppx_log_rank(PPX_LOG_INFO, st->rank, "%s received: finishing the images in progress",
+                     st->stop_reason);
+    }
+}

@@ -36,6 +36,13 @@ void ppx__set_fatal(sched_stop *st, const ppx_err *e);
 /* MPI's return code rc of the call whose text is given: 0, -1 once the
  * failure is the rank's fatal error (PPX_EMPI), or 1 for PPX_WIRE_TIMEOUT. */
 PPX_MUST_USE int ppx__mpi_result(sched_stop *st, int rc, const char *text);
+/* The whole job stops now (rank 0's decision, or a lost rank): no
+ * draining of the chunks started. */
+void ppx__stop_job(sched_stop *st);
+/* When a stop signal came (SIGTERM, SIGINT, SIGUSR1) and the rank is not
+ * stopping at once yet: it stops, finishing only the images in progress,
+ * and says so. */
+void ppx__stop_on_signal(sched_stop *st);
 
 #ifdef PPX_TEST_HOOKS
 /* Test-only: PPX_TEST_STOP="RANK:MOMENT:N" makes rank RANK stop itself

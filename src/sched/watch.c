@@ -76,8 +76,7 @@ int ppx__self_stalled(run_state *s)
             "rank 0 itself could not run for %.0f s, close to or over --rank-timeout (%g s): the "
             "other ranks may have ended the job meanwhile; ending it; --resume finishes it",
             s->serve.self_gap, limit);
-    s->stop.global_stop = s->stop.stopping = 1;
-    s->stop.draining = 0;
+    ppx__stop_job(&s->stop);
     return 1;
 }
 
@@ -95,8 +94,7 @@ void ppx__gave_up(run_state *s, int src)
              src);
     if (s->serve.self_gap == 0)
         s->serve.self_gap = s->peer.watch.gap > 0.001 ? s->peer.watch.gap : 0.001;
-    s->stop.global_stop = s->stop.stopping = 1;
-    s->stop.draining = 0;
+    ppx__stop_job(&s->stop);
 }
 
 /* Rank 0: rank r is stopped, hung or gone (silent for silent_s, or a
@@ -119,10 +117,8 @@ void ppx__declare_silent(run_state *s, int r, double silent_s, const char *what)
     snprintf(s->serve.silent_reason + l, sizeof s->serve.silent_reason - l, "%s%d",
              l == 0 ? "silent rank(s): " : ", ", r);
     s->stop.stop_reason = s->serve.silent_reason;
-    if (!s->stop.global_stop || s->stop.draining) {
-        s->stop.global_stop = s->stop.stopping = 1;
-        s->stop.draining = 0;
-    }
+    if (!s->stop.global_stop || s->stop.draining)
+        ppx__stop_job(&s->stop);
 }
 
 /* Rank 0: a wait on rank src gave up (rc > 0). */
