@@ -1,6 +1,7 @@
 /* --coco: the annotation file read and checked by rank 0 before any work,
  * and its mapped copy written at the end from the outputs' geometry records
- * (prepix/coco.h; the rules are in docs/pipeline.md). */
+ * (prepix/coco.h; the rules are in docs/pipeline.md).
+ * May change: sched_plan's coco; reads its listing. */
 #include "sched/run_state.h"
 
 #include <fcntl.h>

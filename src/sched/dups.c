@@ -1,7 +1,9 @@
 /* The duplicates of a run, at its end on rank 0: every fingerprint (this
  * attempt's, gathered from the ranks, and the journal's) grouped, the
  * members named as the report names inputs, and the list of the paths a
- * deduplicated dataset drops. */
+ * deduplicated dataset drops.
+ * May change: no run state (its own dups_end); reads sched_plan and
+ * sched_io. */
 #include "sched/run_state.h"
 
 #include <stdio.h>

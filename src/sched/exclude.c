@@ -1,5 +1,6 @@
 /* --exclude: inputs left out of a run by name, for instance the drop list
- * of an earlier run (OUTDIR/duplicates.txt): find, then drop. */
+ * of an earlier run (OUTDIR/duplicates.txt): find, then drop.
+ * May change: sched_plan's listing (entries left out). */
 #include "sched/run_state.h"
 
 #include <stdlib.h>

@@ -1,5 +1,9 @@
 /* The loop every rank runs: asking rank 0 for chunks (or, on rank 0, serving
- * the others), feeding workers, stopping, and noticing ranks that fall silent. */
+ * the others), feeding workers and stopping (ranks that fall silent: watch.c).
+ * May change: sched_queue (requests and chunks taken), sched_serve (rank 0
+ * answering requests), sched_peer (rank > 0's request in flight), sched_stop
+ * (through stop.c, and rank 0's global stop), the loop's timing. Reads
+ * sched_in's counters. */
 #include "sched/run_state.h"
 
 #include <math.h>

@@ -10,7 +10,11 @@
  * accumulators are reduced to rank 0, which writes the report.
  *
  * Without a launcher (use_mpi == 0) the same loop runs with one rank and no
- * MPI call at all. */
+ * MPI call at all.
+ *
+ * May change: every state, as their owner: run.c makes and frees them
+ * (state_new, state_free) and opens the rank's inputs and outputs (sched_io);
+ * the work itself is done by setup.c, loop.c and end.c. */
 #include "sched/run_state.h"
 
 #include <errno.h>

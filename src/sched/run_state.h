@@ -1,15 +1,22 @@
 /* The scheduler's own state and the functions its files share (internal:
  * not installed, not for other layers). One rank's whole state is a
- * run_state; the files split its work:
- *   run.c      entry, signals, the MPI error path
- *   chunk.c    chunks and the rank's queue of them
+ * run_state, the composition of one struct per concern (sched_plan,
+ * sched_queue, sched_stop, sched_serve, sched_peer, sched_intake, sched_io,
+ * below); each file says which of them it may change:
+ *   run.c      entry, set-up collectives; makes and frees every state
+ *   stop.c     stopping and the fatal error, MPI failures (sched_stop)
+ *   chunk.c    chunks and the rank's queue of them (sched_queue)
  *   source.c   rank 0 as the chunk source; the assignment wire format
  *   results.c  one image's outcome into its chunk; writing and journaling chunks
- *   loop.c     the loop: requests, serving, stopping, silent ranks
+ *   loop.c     the loop: requests, serving, stopping
+ *   watch.c    the other ranks' liveness (beats, silence) and progress
  *   setup.c    rank 0's set-up: listing, OUTDIR, lock, journal, output names
  *   end.c      the collective end: reduction, exit code, reports
  *   dups.c     the duplicates found at the end, their paths and drop list
- *   exclude.c  --exclude: inputs left out by name */
+ *   exclude.c  --exclude: inputs left out by name
+ * Calls go one way: run -> setup, loop, end; loop -> results, watch, chunk,
+ * source; end -> watch, dups, coco; results -> watch, chunk; watch -> stop;
+ * stop calls no other sched file. */
 #ifndef PPX_SCHED_RUN_STATE_H
 #define PPX_SCHED_RUN_STATE_H
 

@@ -1,5 +1,7 @@
 /* Rank 0's set-up: the listing, the checks on OUTDIR and output names, the
- * lock, the journal, the chunk size. */
+ * lock, the journal, the chunk size.
+ * May change: sched_plan (it fills it) and sched_io (OUTDIR, .prepix, the
+ * lock), on rank 0 before any work. */
 #include "sched/run_state.h"
 
 #include <errno.h>

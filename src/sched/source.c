@@ -1,5 +1,7 @@
 /* Rank 0 as the chunk source: which chunk next, and the assignment message
- * (keys, labels, pre-known failures and, for --transport bytes, the files' bytes). */
+ * (keys, labels, pre-known failures and, for --transport bytes, the files' bytes).
+ * May change: sched_plan's next_chunk, sched_io's read caches (in_dirs,
+ * in_arc). */
 #include "sched/run_state.h"
 
 #include <stdio.h>
