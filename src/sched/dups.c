@@ -171,7 +171,7 @@ int ppx__dups_prepare(run_state *s, ppx_prints *prints, uint64_t ok, int write, 
                 char p[PPX_PATH_MAX];
                 const char *key =
                     idx < s->plan.listing.n ? ppx_listing_key(&s->plan.listing, idx) : "?";
-                if (ppx__input_path(s, key, p, sizeof p))
+                if (ppx__input_path(s->cfg, &s->plan, key, p, sizeof p))
                     snprintf(p, sizeof p, "%s", key);
                 if (!(de->paths[pos] = strdup(p)))
                     return ppx_err_set(&de->err, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
@@ -360,7 +360,7 @@ static void submit_member(run_state *s, const ppx_job_config *tj, ppx_pool *pool
                         .arc = *ppx_listing_arc(&s->plan.listing, m)};
     char path[PPX_PATH_MAX];
     if (s->io.in_root < 0 && !tj->splits.n &&
-        ppx__image_path(s, key, sp.arc_len, path, sizeof path)) {
+        ppx__image_path(s->cfg, &s->plan, key, sp.arc_len, path, sizeof path)) {
         w->got++;
         return;
     }

@@ -276,7 +276,7 @@ static int fail_paths(const run_state *s, end_ctx *x)
         char p[PPX_PATH_MAX];
         uint64_t idx = x->fails->v[i].index;
         const char *key = idx < s->plan.listing.n ? ppx_listing_key(&s->plan.listing, idx) : "?";
-        if (ppx__input_path(s, key, p, sizeof p))
+        if (ppx__input_path(s->cfg, &s->plan, key, p, sizeof p))
             snprintf(p, sizeof p, "%s", key);
         x->owned[i] = strdup(p);
         x->paths[i] = x->owned[i] ? x->owned[i] : "?";

@@ -78,7 +78,7 @@ int ppx__apply_exclude(run_state *s, ppx_err *e)
     for (size_t i = 0; i < s->plan.listing.n && n; i++) {
         char path[PPX_PATH_MAX];
         const char *key = ppx_listing_key(&s->plan.listing, i), *k = key, *p = path;
-        if (ppx__input_path(s, key, path, sizeof path))
+        if (ppx__input_path(s->cfg, &s->plan, key, path, sizeof path))
             p = key;
         drop[i] = bsearch(&p, lines, n, sizeof *lines, cmp_str) ||
                   bsearch(&k, lines, n, sizeof *lines, cmp_str);

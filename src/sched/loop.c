@@ -99,7 +99,8 @@ static void answer(run_state *s, int src)
         ppx__stalled_midway(s, src);
     if (wrc)
         return;
-    int64_t id = (s->stop.global_stop || (msg[0] & REQ_STOPPING)) ? -1 : ppx__take_chunk_id(s);
+    int64_t id =
+        (s->stop.global_stop || (msg[0] & REQ_STOPPING)) ? -1 : ppx__take_chunk_id(&s->plan);
     int kind = id >= 0 ? ASSIGN_CHUNK : ASSIGN_NOMORE;
     int stop = !s->stop.global_stop ? STOP_NONE : s->stop.draining ? STOP_DRAIN : STOP_NOW;
     const ppx_buf *out = &s->serve.send_buf[src];
@@ -318,7 +319,7 @@ static int get_work(run_state *s)
         s->queue.no_more = 1; /* every chunk handed out */
     while (!s->stop.stopping && !s->queue.no_more && !(s->serve.serve_only && s->size > 1) &&
            ppx__unstarted(&s->queue) < PREFETCH) {
-        int64_t id = ppx__take_chunk_id(s);
+        int64_t id = ppx__take_chunk_id(&s->plan);
         if (id < 0) {
             s->queue.no_more = 1;
             break;

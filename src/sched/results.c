@@ -107,7 +107,8 @@ static int input_identity(const run_state *s, uint64_t index, ppx_file_id *id)
     char in[PPX_PATH_MAX];
     struct stat st;
     if (ppx_listing_member(&s->plan.listing, index) ||
-        ppx__input_path(s, ppx_listing_key(&s->plan.listing, index), in, sizeof in) ||
+        ppx__input_path(s->cfg, &s->plan, ppx_listing_key(&s->plan.listing, index), in,
+                        sizeof in) ||
         stat(in, &st) != 0)
         return -1;
     *id = (ppx_file_id){(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint32_t)st.st_mode};
@@ -186,7 +187,8 @@ static int load_sides(run_state *s, const chunk *c, uint64_t id, ppx_out_rec *v,
         snprintf(arc, sizeof arc, "%.*s", (int)(c->span[k].arc_len - skip), key + skip);
         ppx_err why;
         ppx_err_clear(&why);
-        int got = root < 0 && ppx__image_path(s, key, c->span[k].arc_len, path, sizeof path)
+        int got = root < 0 && ppx__image_path(s->cfg, &s->plan, key, c->span[k].arc_len, path,
+                                              sizeof path)
                       ? ppx_err_set(&why, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "path too long")
                       : ppx_arc_read(&s->io.in_arc, root, &s->io.in_dirs, root >= 0 ? arc : path,
                                      &c->span[k].arc, off, size, s->cfg->limits.max_file_bytes,
@@ -509,7 +511,7 @@ void ppx__feed(run_state *s)
                 int per_image = s->cfg->outdir && !s->cfg->shard;
                 ppx_result r;
                 memset(&r, 0, sizeof r);
-                if (ppx__image_path(s, key, c->span[i].arc_len, in, sizeof in))
+                if (ppx__image_path(s->cfg, &s->plan, key, c->span[i].arc_len, in, sizeof in))
                     r.status =
                         ppx_err_set(&r.err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "path too long");
                 else if (per_image)

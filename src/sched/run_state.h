@@ -238,11 +238,15 @@ chunk *ppx__find_chunk(sched_queue *q, uint64_t id);
 PPX_MUST_USE int ppx__has_transient(const ppx_failures *f);
 void ppx__collect_finished(sched_queue *q);
 /* source.c */
-PPX_MUST_USE int ppx__input_path(const run_state *s, const char *key, char *out, size_t cap);
+/* The path of the input key: INPUT's folder (or its split's) joined with
+ * it. */
+PPX_MUST_USE int ppx__input_path(const ppx_run_config *cfg, const sched_plan *p, const char *key,
+                                 char *out, size_t cap);
 /* The path opened for the image key: the file, or (arc_len > 0) its archive. */
-PPX_MUST_USE int ppx__image_path(const run_state *s, const char *key, uint32_t arc_len, char *out,
-                                 size_t cap);
-int64_t ppx__take_chunk_id(run_state *s);
+PPX_MUST_USE int ppx__image_path(const ppx_run_config *cfg, const sched_plan *p, const char *key,
+                                 uint32_t arc_len, char *out, size_t cap);
+/* Next chunk id not finished by an earlier attempt, or -1. */
+int64_t ppx__take_chunk_id(sched_plan *p);
 chunk *ppx__make_local_chunk(run_state *s, uint64_t id);
 PPX_MUST_USE int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b);
 /* results.c: commits the records of the chunks finished since the last

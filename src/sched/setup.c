@@ -270,7 +270,7 @@ static int list_into_outdir(const run_state *s)
         char arc[PPX_KEY_MAX];
         snprintf(arc, sizeof arc, "%.*s", m ? (int)m->arc_len : (int)sizeof arc,
                  ppx_listing_key(&s->plan.listing, i));
-        if (ppx__input_path(s, arc, path, sizeof path))
+        if (ppx__input_path(s->cfg, &s->plan, arc, path, sizeof path))
             continue;
         const char *slash = strrchr(path, '/');
         snprintf(parent, sizeof parent, "%.*s", slash ? (int)(slash - path) : 1,

@@ -10,25 +10,26 @@
 #include "prepix/buf.h"
 #include "prepix/io.h"
 
-int ppx__input_path(const run_state *s, const char *key, char *out, size_t cap)
+int ppx__input_path(const ppx_run_config *cfg, const sched_plan *p, const char *key, char *out,
+                    size_t cap)
 {
     /* SPLIT/REL: the split's folder joined with REL. */
-    const ppx_run_config *cfg = s->cfg;
     const char *slash = cfg->n_splits ? strchr(key, '/') : NULL;
     for (int k = 0; slash && k < cfg->n_splits; k++)
         if (strncmp(cfg->split_names[k], key, (size_t)(slash - key)) == 0 &&
             cfg->split_names[k][slash - key] == '\0')
             return ppx_path_join(out, cap, cfg->split_paths[k], slash + 1);
-    return ppx_path_join(out, cap, s->plan.root, key);
+    return ppx_path_join(out, cap, p->root, key);
 }
 
-int ppx__image_path(const run_state *s, const char *key, uint32_t arc_len, char *out, size_t cap)
+int ppx__image_path(const ppx_run_config *cfg, const sched_plan *p, const char *key,
+                    uint32_t arc_len, char *out, size_t cap)
 {
     if (!arc_len)
-        return ppx__input_path(s, key, out, cap);
+        return ppx__input_path(cfg, p, key, out, cap);
     char arc[PPX_KEY_MAX];
     snprintf(arc, sizeof arc, "%.*s", (int)arc_len, key);
-    return ppx__input_path(s, arc, out, cap);
+    return ppx__input_path(cfg, p, arc, out, cap);
 }
 
 /* The image's span in its archive (arc_len 0 for a plain file). */
@@ -73,11 +74,11 @@ static int put_sides(const run_state *s, uint64_t i, uint64_t k, ppx_buf *b)
 }
 
 /* Next chunk id not finished by an earlier attempt, or -1. */
-int64_t ppx__take_chunk_id(run_state *s)
+int64_t ppx__take_chunk_id(sched_plan *p)
 {
-    while (s->plan.next_chunk < s->plan.n_chunks) {
-        uint64_t id = s->plan.next_chunk++;
-        if (!s->plan.resume.done || !s->plan.resume.done[id])
+    while (p->next_chunk < p->n_chunks) {
+        uint64_t id = p->next_chunk++;
+        if (!p->resume.done || !p->resume.done[id])
             return (int64_t)id;
     }
     return -1;
@@ -133,7 +134,8 @@ int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b)
         ppx_err_clear(&e);
         uint64_t max = s->cfg->limits.max_file_bytes;
         int r = 0;
-        if (s->io.in_root < 0 && ppx__image_path(s, k, sp.arc_len, path, sizeof path))
+        if (s->io.in_root < 0 &&
+            ppx__image_path(s->cfg, &s->plan, k, sp.arc_len, path, sizeof path))
             r = ppx_err_set(&e, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "path too long");
         ppx_file_id fid = {0, 0, 0};
         r = r ? r
