@@ -1,6 +1,6 @@
 /* Chunks (fixed ranges of the sorted listing) and a rank's queue of them.
  * May change: sched_queue only (the chunks in it). Calls plan.c. */
-#include "sched/run_state.h"
+#include "sched/queue.h"
 
 #include <errno.h>
 

@@ -5,7 +5,7 @@
  * below); each file says which of them it may change:
  *   run.c      entry, set-up collectives; makes and frees every state
  *   stop.c     stopping and the fatal error, MPI failures (sched_stop)
- *   chunk.c    chunks and the rank's queue of them (sched_queue)
+ *   chunk.c    chunks and the rank's queue of them (sched_queue, queue.h)
  *   source.c   rank 0 as the chunk source; the assignment wire format
  *   results.c  one image's outcome into its chunk; writing and journaling chunks
  *   loop.c     the loop: requests, serving, stopping
@@ -37,6 +37,7 @@
 #include "sched/listing.h"
 #include "sched/plan.h"
 #include "sched/progress.h"
+#include "sched/queue.h"
 #include "sched/shards.h"
 #include "sched/stop.h"
 #include "sched/wire.h"
@@ -101,14 +102,6 @@ typedef struct {
     int attempt;
     char root[PPX_PATH_MAX]; /* INPUT folder, or the @LIST's folder */
 } sched_plan;
-
-/* The chunks this rank holds, in order (chunk.c), and where its request for
- * more stands (loop.c). */
-typedef struct {
-    chunk *queue_head, *queue_tail;
-    int no_more; /* rank 0 said there is no more work for us */
-    int req_out; /* a request to rank 0 is outstanding */
-} sched_queue;
 
 /* Rank 0: serving the others (loop.c), and the end it agrees with them
  * (end.c). */
@@ -228,15 +221,6 @@ static inline int ppx__is_bytes_remote(const run_state *s)
 {
     return s->cfg->transport_bytes && s->rank != 0;
 }
-/* chunk.c */
-void ppx__prefail_result(uint32_t why, ppx_result *r);
-void ppx__enqueue(sched_queue *q, chunk *c);
-/* Frees the chunks not started; with draining, those started are finished. */
-void ppx__drop_unstarted(sched_queue *q, int draining);
-PPX_MUST_USE int ppx__unstarted(const sched_queue *q);
-chunk *ppx__find_chunk(sched_queue *q, uint64_t id);
-PPX_MUST_USE int ppx__has_transient(const ppx_failures *f);
-void ppx__collect_finished(sched_queue *q);
 /* source.c */
 /* The path of the input key: INPUT's folder (or its split's) joined with
  * it. */
