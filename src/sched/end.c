@@ -1,6 +1,6 @@
 /* The collective end: flags agreed, statistics reduced, failures gathered;
  * rank 0 decides the exit code and writes index.csv and the reports.
- * May change: sched_in (reduced), sched_serve (end messages, exit codes
+ * May change: sched_intake (reduced), sched_serve (end messages, exit codes
  * sent), sched_stop (the agreed flags, the stop reason), sched_peer (sends
  * given up). Reads sched_plan and sched_io. */
 #include "sched/run_state.h"

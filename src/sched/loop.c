@@ -3,7 +3,7 @@
  * May change: sched_queue (requests and chunks taken), sched_serve (rank 0
  * answering requests), sched_peer (rank > 0's request in flight), sched_stop
  * (through stop.c, and rank 0's global stop), the loop's timing. Reads
- * sched_in's counters. */
+ * sched_intake's counters. */
 #include "sched/run_state.h"
 
 #include <math.h>

@@ -1,6 +1,6 @@
 /* One image's outcome into its chunk; a finished chunk's outputs written
  * (shards, bytes transport), made durable and journaled; images to workers.
- * May change: sched_in (counters, statistics, failures, fingerprints, the
+ * May change: sched_intake (counters, statistics, failures, fingerprints, the
  * journal), sched_io (outputs, shards, the read caches), sched_queue (the
  * chunks' progress), sched_peer (rank > 0's results in flight), sched_stop
  * (through stop.c). Reads sched_plan. */
