@@ -1,7 +1,8 @@
 /* The run's zygote: forked by the CLI before MPI_Init, it makes the
  * workers' job from its copy of the run's configuration and the descriptors
  * the rank sends once it has opened INPUT, OUTDIR and the rest. No MPI call
- * here but MPI_Initialized in a test hook (allowed before MPI_Init). */
+ * here but MPI_Initialized in a test hook (allowed before MPI_Init).
+ * May change: no run state (it takes the run's configuration and a job). */
 #include "sched/zygote.h"
 
 #include <stdio.h>
