@@ -182,6 +182,8 @@ static void stalled_midway(run_state *s, int src)
     declare_silent(s, src, ppx__peer_limit(s), "has left a message half-delivered");
 }
 
+static void reply(run_state *s, int src, int stopping);
+
 /* Rank 0: answers one request from src (its message probed). */
 static void answer(run_state *s, int src)
 {
@@ -206,7 +208,27 @@ static void answer(run_state *s, int src)
         stalled_midway(s, src);
     if (wrc)
         return;
-    int64_t id = (s->global_stop || (msg[0] & REQ_STOPPING)) ? -1 : ppx__take_chunk_id(s);
+    int stopping = s->global_stop || (msg[0] & REQ_STOPPING);
+    if (!stopping && ppx__stream_open(s) && s->next_chunk >= s->n_chunks) {
+        ppx__stream_defer(s, src); /* answered once the walk has listed its chunk */
+        return;
+    }
+    reply(s, src, stopping);
+}
+
+/* Rank 0: the requests that waited for the walk, answered once they can be. */
+static void answer_deferred(run_state *s)
+{
+    for (int r = 1; s->stream && r < s->size; r++)
+        if (!s->gone[r] && ppx__stream_deferred(s, r))
+            reply(s, r, s->global_stop);
+}
+
+/* Rank 0: the answer to rank src's request (its previous answer complete):
+ * the next chunk, or no more (stopping: the request or the run stops). */
+static void reply(run_state *s, int src, int stopping)
+{
+    int64_t id = stopping ? -1 : ppx__take_chunk_id(s);
     int kind = id >= 0 ? ASSIGN_CHUNK : ASSIGN_NOMORE;
     int stop = !s->global_stop ? STOP_NONE : s->draining ? STOP_DRAIN : STOP_NOW;
     const ppx_buf *out = &s->send_buf[src];
@@ -439,6 +461,18 @@ static void on_result_timed(void *arg, const ppx_result *r, const uint8_t *paylo
     lap(s, T_RESULTS, &m);
 }
 
+/* A streamed run: results are taken with the lock on the listing. */
+static void on_result_locked(void *arg, const ppx_result *r, const uint8_t *payload)
+{
+    run_state *s = arg;
+    ppx__stream_lock(s);
+    if (s->timing)
+        on_result_timed(arg, r, payload);
+    else
+        ppx__on_result(arg, r, payload);
+    ppx__stream_unlock(s);
+}
+
 /* PPX_SCHED_TIMING=1: one line per rank at the end of its loop, for the
  * sched benchmark (bench/run-all --only sched; docs/scheduling.md): each
  * phase's wall and CPU seconds. */
@@ -497,13 +531,14 @@ static int get_work(run_state *s)
         beat(s);
         return s->lost0 ? PPX_SCHED_STALLED : 0;
     }
-    if (s->serve_only && s->size > 1 && s->next_chunk >= s->n_chunks)
+    ppx__stream_refresh(s);
+    if (s->serve_only && s->size > 1 && s->next_chunk >= s->n_chunks && !ppx__stream_open(s))
         s->no_more = 1; /* every chunk handed out */
     while (!s->stopping && !s->no_more && !(s->serve_only && s->size > 1) &&
            ppx__unstarted(s) < PREFETCH) {
         int64_t id = ppx__take_chunk_id(s);
         if (id < 0) {
-            s->no_more = 1;
+            s->no_more = !ppx__stream_open(s) || s->fatal; /* else: the walk has more */
             break;
         }
         chunk *c = ppx__make_local_chunk(s, (uint64_t)id);
@@ -519,6 +554,7 @@ static int get_work(run_state *s)
         s->no_more = 1;
     if (s->size > 1) {
         serve(s);
+        answer_deferred(s);
         check_silent(s);
         ppx__beat_done(s, 0);
     }
@@ -553,14 +589,19 @@ static void wait_results(run_state *s, int busy, mark *m)
     if (s->size > 1) {
         spin = ppx_now_s() - s->last_msg < SPIN_S;
         timeout = spin ? 0 : IDLE_WAIT_MS;
-    } else if (busy == 0 && s->queue_head == NULL) {
-        timeout = 0;
+    } else if (busy == 0 && s->queue_head == NULL && !ppx__stream_open(s)) {
+        timeout = 0; /* (while the walk goes on, it wakes the loop when a chunk is whole) */
     }
     lap(s, T_SERVE, m);
     ppx_err e;
     ppx_err_clear(&e);
+    ppx__stream_unlock(s); /* the walk goes on meanwhile */
     int rc = ppx_work_wait(s->pool, timeout, ppx__sig_pipe[0],
-                           s->timing ? on_result_timed : ppx__on_result, s, &e);
+                           s->stream   ? on_result_locked
+                           : s->timing ? on_result_timed
+                                       : ppx__on_result,
+                           s, &e);
+    ppx__stream_lock(s);
     if (spin && rc == 0)
         sched_yield(); /* let workers and other ranks on this core run */
     lap(s, T_WAIT, m);
@@ -584,6 +625,7 @@ static void wait_results(run_state *s, int busy, mark *m)
  * PPX_SCHED_STALLED. */
 static int end_loop(run_state *s, const mark *m0)
 {
+    ppx__stream_end(s); /* the walk stopped if it still went on, the lock let go */
     ppx__commit_journal_all(s);
     ppx__test_stop(s, "end");
     if (s->timing)

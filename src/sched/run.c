@@ -513,6 +513,7 @@ static void close_rank(run_state *s)
     ppx_failures_destroy(&s->fails);
     ppx_prints_destroy(&s->prints);
     ppx_resume_state_destroy(&s->resume);
+    ppx__stream_free(s);
     ppx_listing_destroy(&s->listing);
     free(s->prefail);
 }

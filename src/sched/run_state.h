@@ -77,6 +77,9 @@ enum { REQ_STOPPING = 1, REQ_FATAL = 2 };
  * workers, finishing chunks, committing the journal, the rest. */
 enum { T_SERVE, T_WAIT, T_RESULTS, T_FEED, T_COLLECT, T_JOURNAL, T_OTHER, T_PHASES };
 
+/* A streamed run's walk (stream.c). */
+typedef struct ppx_stream ppx_stream;
+
 typedef struct {
     const ppx_run_config *cfg;
     MPI_Comm comm;
@@ -92,6 +95,7 @@ typedef struct {
     ppx_coco *coco;      /* --coco: the checked annotation file (rank 0) */
     int attempt;
     char root[PPX_PATH_MAX]; /* INPUT folder, or the @LIST's folder */
+    ppx_stream *stream;      /* the walk goes on while chunks are handed out, or NULL */
 
     /* chunks this rank holds, in order */
     chunk *queue_head, *queue_tail;
@@ -296,6 +300,35 @@ PPX_MUST_USE int ppx__mark_collisions(const ppx_listing *l, ppx_format fmt,
 const char *ppx__format_name(const ppx_run_config *cfg);
 PPX_MUST_USE int ppx__setup_rank0(run_state *s, uint64_t total_workers);
 void ppx__dry_run_list(run_state *s);
+/* Companion members no --with role claims: counted in l->skipped. */
+void ppx__count_stray_companions(ppx_listing *l, const ppx_run_config *cfg);
+/* stream.c: a streamed run (docs/scheduling.md, "Work while the walk goes
+ * on"). Rank 0 walks INPUT in a thread and hands out each chunk once the
+ * walk has listed it whole. The loop holds the lock on the listing but
+ * while it waits for results (ppx__stream_unlock/lock there). */
+PPX_MUST_USE int ppx__stream_wanted(const ppx_run_config *cfg);
+/* INPUT opened, the listing and s->chunk_size prepared (s->stream made):
+ * 0 for the automatic size, decided as the walk goes (total_workers: the
+ * job's). */
+PPX_MUST_USE int ppx__stream_prepare(run_state *s, uint64_t total_workers, ppx_err *e);
+/* The walk's thread started, the lock taken for the loop. 0 or PPX_ENOMEM. */
+PPX_MUST_USE int ppx__stream_start(run_state *s);
+void ppx__stream_lock(run_state *s);
+void ppx__stream_unlock(run_state *s);
+/* 1 while the walk may still list entries (the chunk count is not final). */
+PPX_MUST_USE int ppx__stream_open(const run_state *s);
+/* The listing's new entries marked, s->n_chunks its whole chunks. */
+void ppx__stream_refresh(run_state *s);
+/* The durable identity made to cover chunk id before it is handed out:
+ * 0, or PPX_EIO (the run's fatal error set). */
+PPX_MUST_USE int ppx__stream_cover(run_state *s, uint64_t id);
+/* Rank src's request waits for a chunk; ppx__stream_deferred: 1 once it
+ * can be answered (a chunk, no more, or stop), and no longer deferred. */
+void ppx__stream_defer(run_state *s, int src);
+PPX_MUST_USE int ppx__stream_deferred(run_state *s, int src);
+/* The walk stopped and joined, the lock let go (the loop's end). */
+void ppx__stream_end(run_state *s);
+void ppx__stream_free(run_state *s);
 /* dups.c: the duplicates of a run, at its end on rank 0. */
 typedef struct {
     int ok; /* rep is filled */

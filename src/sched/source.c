@@ -75,6 +75,8 @@ int64_t ppx__take_chunk_id(run_state *s)
 {
     while (s->next_chunk < s->n_chunks) {
         uint64_t id = s->next_chunk++;
+        if (ppx__stream_cover(s, id))
+            return -1; /* the run's fatal error */
         if (!s->resume.done || !s->resume.done[id])
             return (int64_t)id;
     }
