@@ -64,10 +64,26 @@ static void send_request(run_state *s)
     }
 }
 
+/* Rank > 0: rank 0's beats while it holds our request for a chunk its walk
+ * has yet to list: it is alive, so the request's wait starts again. */
+static void take_beats(run_state *s)
+{
+    int flag;
+    MPI_Status st;
+    uint64_t none;
+    while (MPI_CHECK(s, MPI_Iprobe(0, TAG_BEAT, s->comm, &flag, &st)) == 0 && flag) {
+        if (MPI_CHECK(s, ppx_wire_recv_u64s(&none, 0, 0, TAG_BEAT, s->comm)))
+            return;
+        s->heard0 = s->req_sent = ppx_wire_look(&s->watch);
+        s->last_msg = ppx_now_s();
+    }
+}
+
 static void poll_assignment(run_state *s)
 {
     int flag;
     MPI_Status st;
+    take_beats(s);
     if (MPI_CHECK(s, MPI_Iprobe(0, TAG_ASSIGN, s->comm, &flag, &st)) || !flag)
         return;
     int rrc = MPI_CHECK(
@@ -336,7 +352,7 @@ void ppx__beat_done(run_state *s, int now)
     s->beats_sent = t;
     for (int r = 1; r < s->size; r++) {
         int done;
-        if (!s->left[r] || s->gone[r] || s->out_ws[r].abandoned ||
+        if ((!s->left[r] && !ppx__stream_holds(s, r)) || s->gone[r] || s->out_ws[r].abandoned ||
             MPI_CHECK(s, ppx_wire_test(&s->out_ws[r], &done)) || !done)
             continue; /* an earlier beat still under way (it waits eagerly): skip this one */
         MPI_RECORD(s, ppx_wire_send_u64s(&s->out_ws[r], NULL, 0, r, TAG_BEAT, s->comm));

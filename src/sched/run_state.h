@@ -275,8 +275,9 @@ int ppx__self_stalled(run_state *s);
  * rank 0, which was therefore the silent one (self_gap set). */
 void ppx__gave_up(run_state *s, int src);
 /* Rank 0: a beat to every rank that sent its end message and waits for the
- * exit code, every beat_s (now: at once), so that they can tell a rank 0 at
- * work from a stopped one. */
+ * exit code, and to every rank whose request waits for the walk
+ * (ppx__stream_holds), every beat_s (now: at once), so that they can tell a
+ * rank 0 at work from a stopped one. */
 void ppx__beat_done(run_state *s, int now);
 PPX_MUST_USE int ppx__run_loop(run_state *s);
 /* setup.c */
@@ -325,6 +326,9 @@ PPX_MUST_USE int ppx__stream_cover(run_state *s, uint64_t id);
 /* Rank src's request waits for a chunk; ppx__stream_deferred: 1 once it
  * can be answered (a chunk, no more, or stop), and no longer deferred. */
 void ppx__stream_defer(run_state *s, int src);
+/* 1 while rank r's request waits for the walk: rank 0 beats to it
+ * (ppx__beat_done), so that it does not take the wait for a silent rank 0. */
+PPX_MUST_USE int ppx__stream_holds(const run_state *s, int r);
 PPX_MUST_USE int ppx__stream_deferred(run_state *s, int src);
 /* The walk stopped and joined, the lock let go (the loop's end). */
 void ppx__stream_end(run_state *s);

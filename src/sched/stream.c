@@ -452,6 +452,11 @@ void ppx__stream_defer(run_state *s, int src)
     s->stream->deferred[src] = 1;
 }
 
+int ppx__stream_holds(const run_state *s, int r)
+{
+    return s->stream && s->stream->deferred && s->stream->deferred[r];
+}
+
 int ppx__stream_deferred(run_state *s, int src)
 {
     ppx_stream *st = s->stream;

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import data  # noqa: E402
@@ -159,6 +160,25 @@ def kill9(np_):
     check(r["resumed"]["images"] > 0, f"the journaled chunk was redone: {r['resumed']}")
 
 
+def long_walk():
+    """A walk that lists no chunk for three times --rank-timeout: the ranks whose requests
+    wait for it hear rank 0's beats and do not end the job as if it were silent."""
+    inp = tricky_tree()
+    args = ["-f", "jpeg", "-p", PIPE, "-w", "1", "--chunk-size", "2", "--progress", "none",
+            "--rank-timeout", "2"]
+    t = tmpdir()
+    out = os.path.join(t, "out")
+    gate = os.path.join(t, "gate")
+    proc = launch(["run", "-i", inp, "-o", out] + args, 3, {"PPX_TEST_WALK_GATE": f"6:{gate}"})
+    held(out, proc, gate)
+    time.sleep(6)  # the scenario: a walk stuck on a slow folder for 3 x --rank-timeout
+    check(proc.poll() is None, f"the job ended while the walk was held (exit {proc.poll()})")
+    open(gate, "w").close()
+    rc, err = finish(proc, 300)
+    check(rc == 3 and "has not answered" not in err, f"exit {rc}: {err}")
+    same(out, expected(inp, args, 3, t, "listed"))
+
+
 def changed_resume():
     """A tree changed (a file added before what the killed walk had listed) is refused by
     --resume, not mixed with the journal's chunks."""
@@ -187,4 +207,5 @@ if __name__ == "__main__":
     "kill9_np1": lambda: kill9(1),
     "kill9_np3": lambda: kill9(3),
     "changed_resume": changed_resume,
+    "long_walk": long_walk,
     }))
