@@ -462,7 +462,7 @@ int ppx__stream_deferred(run_state *s, int src)
     ppx_stream *st = s->stream;
     if (!st || !st->deferred[src])
         return 0;
-    if (!s->global_stop && st->deferred && ppx__stream_open(s) && s->next_chunk >= s->n_chunks)
+    if (!s->global_stop && ppx__stream_open(s) && s->next_chunk >= s->n_chunks)
         return 0; /* still nothing to give it */
     st->deferred[src] = 0;
     return 1;
