@@ -6,6 +6,7 @@ binary (PPX_REF_PREPIX, default /work/ref/prepix, where it exists)."""
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -179,6 +180,28 @@ def long_walk():
     same(out, expected(inp, args, 3, t, "listed"))
 
 
+def sigterm_walk():
+    """SIGTERM while the walk is held: the walk ends, the run stops as any run does (exit 4,
+    report incomplete, its chunks journaled, the identity still pending); --resume finishes
+    it with the clean run's outputs and report."""
+    inp = os.path.join(corpus())
+    args = ["-f", "jpeg", "-p", PIPE, "-w", "1", "--chunk-size", "3", "--progress", "none"]
+    t = tmpdir()
+    out = os.path.join(t, "out")
+    gate = os.path.join(t, "gate")
+    proc = launch(["run", "-i", inp, "-o", out] + args, 1, {"PPX_TEST_WALK_GATE": f"12:{gate}"})
+    held(out, proc, gate)
+    proc.send_signal(signal.SIGTERM)
+    rc, err = finish(proc, 120)
+    check(rc == 4, f"exit {rc} after SIGTERM during the walk: {err}")
+    check(report(out)["complete"] is False, "the stopped run's report says complete")
+    check("listing=pending" in identity(out), identity(out))
+    p = run(["run", "-i", inp, "-o", out, "--resume"] + args)
+    check(p.returncode in (0, 3), f"--resume: exit {p.returncode}: {p.stderr}")
+    r = same(out, expected(inp, args, 1, t, "clean"))
+    check(r["resumed"]["images"] > 0, f"the journaled chunks were redone: {r['resumed']}")
+
+
 def changed_resume():
     """A tree changed (a file added before what the killed walk had listed) is refused by
     --resume, not mixed with the journal's chunks."""
@@ -208,4 +231,5 @@ if __name__ == "__main__":
     "kill9_np3": lambda: kill9(3),
     "changed_resume": changed_resume,
     "long_walk": long_walk,
+    "sigterm_walk": sigterm_walk,
     }))
