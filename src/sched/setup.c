@@ -680,10 +680,30 @@ static int setup_streamed(run_state *s, uint64_t total_workers)
     return rc;
 }
 
+/* 1 when OUTDIR holds an earlier run's identity (or cannot be looked at):
+ * the run is then refused, and whether --resume would finish that run
+ * depends on the listing, so it lists first to say which (or to say why
+ * OUTDIR cannot be used). */
+static int earlier_run(run_state *s)
+{
+    if (!s->cfg->outdir)
+        return 0;
+    ppx_err e;
+    ppx_err_clear(&e);
+    ppx_run_identity id;
+    int have = open_outdir(s, 0, &e) != 0 ||
+               (s->jdir >= 0 && ppx_journal_read_identity(s->jdir, &id, &e) != 0);
+    if (s->jdir >= 0)
+        close(s->jdir);
+    s->jdir = -1;
+    ppx_outdir_close(&s->outdir);
+    return have;
+}
+
 int ppx__setup_rank0(run_state *s, uint64_t total_workers)
 {
     const ppx_run_config *cfg = s->cfg;
-    if (ppx__stream_wanted(cfg))
+    if (ppx__stream_wanted(cfg) && !earlier_run(s))
         return setup_streamed(s, total_workers);
     int rc = check_in_out(cfg);
     if (!rc)

@@ -412,7 +412,7 @@ static void finish_walk(run_state *s)
     ppx_err_clear(&e);
     if (s->jdir >= 0 && ppx_journal_write_identity(s->jdir, &now, &e))
         ppx__set_fatal(s, &e);
-    ppx_log(PPX_LOG_DBG, "walk over: %zu images in %llu chunks of %llu", s->listing.n,
+    ppx_log(PPX_LOG_DBG, "%zu images in %llu chunks of %llu", s->listing.n,
             (unsigned long long)s->n_chunks, (unsigned long long)s->chunk_size);
 }
 
