@@ -2,7 +2,11 @@
  * the chunks the walk has produced so far (docs/scheduling.md, "Work while
  * the walk goes on"). The walk is the same depth-first walk as
  * ppx_listing_build's, so the listing, its chunks and its hash are the same
- * as a run that lists first. The thread makes no MPI call. */
+ * as a run that lists first. The thread makes no MPI call. May change:
+ * sched_plan (the listing, its marks, chunk size and count), sched_stop
+ * (the fatal error), the progress total, and its own ppx_stream. Calls
+ * stop.c and plan.c only (setup.c and loop.c call it; watch.c is handed
+ * the ranks it holds). */
 #include "sched/run_state.h"
 
 #include <errno.h>
@@ -49,8 +53,9 @@ struct ppx_stream {
     uint64_t workers;  /* of the whole job: the automatic chunk size's */
     uint64_t sure;     /* entries past which the automatic chunk size is the largest */
     str_set names, members;
-    uint8_t *deferred; /* per rank: its request waits for a chunk the walk has yet to produce */
-    uint64_t gate_n;   /* test hook PPX_TEST_WALK_GATE=N:FILE */
+    uint8_t *deferred;  /* per rank: its request waits for a chunk the walk has yet to produce */
+    const char *format; /* the run's, as its identity names it (ppx__format_name) */
+    uint64_t gate_n;    /* test hook PPX_TEST_WALK_GATE=N:FILE */
     char gate_file[PPX_PATH_MAX];
 };
 
@@ -101,7 +106,7 @@ static void wake_loop(void)
  * (or the run stops), without the lock, so that the loop goes on. */
 static void gate(run_state *s, ppx_stream *st)
 {
-    if (!st->gate_n || s->listing.n < st->gate_n)
+    if (!st->gate_n || s->plan.listing.n < st->gate_n)
         return;
     st->gate_n = 0;
     fair_unlock(st);
@@ -120,8 +125,8 @@ static void on_step(void *arg)
     run_state *s = arg;
     ppx_stream *st = s->stream;
     gate(s, st);
-    if (s->listing.n >= st->wake_at) {
-        st->wake_at = s->listing.n + (s->chunk_size ? s->chunk_size : 64);
+    if (s->plan.listing.n >= st->wake_at) {
+        st->wake_at = s->plan.listing.n + (s->plan.chunk_size ? s->plan.chunk_size : 64);
         wake_loop();
     }
     if (atomic_load(&st->waiting)) {
@@ -146,7 +151,7 @@ static void *walker(void *arg)
     ppx_stream *st = s->stream;
     fair_lock(st);
     ppx_err_clear(&st->err);
-    st->rc = ppx_listing_walk_root(&s->listing, st->fd, &st->err);
+    st->rc = ppx_listing_walk_root(&s->plan.listing, st->fd, &st->err);
     st->done = 1;
     fair_unlock(st);
     wake_loop();
@@ -188,10 +193,10 @@ static void read_gate(ppx_stream *st)
 }
 
 /* INPUT opened as ppx_listing_build opens a folder, the listing prepared. */
-int ppx__stream_prepare(run_state *s, uint64_t total_workers, ppx_err *e)
+int ppx__stream_prepare(run_state *s, uint64_t total_workers, const char *format, ppx_err *e)
 {
     const ppx_run_config *cfg = s->cfg;
-    ppx_listing *l = &s->listing;
+    ppx_listing *l = &s->plan.listing;
     memset(l, 0, sizeof *l);
     l->hash = PPX_FNV1A_INIT;
     l->follow_symlinks = cfg->follow_symlinks;
@@ -199,6 +204,7 @@ int ppx__stream_prepare(run_state *s, uint64_t total_workers, ppx_err *e)
     if (!st)
         return ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_INPUT, "out of memory");
     s->stream = st;
+    st->format = format;
     st->fd = ppx_list_open_at(AT_FDCWD, cfg->input, 1, 1);
     if (st->fd < 0)
         return ppx_err_set(e, st->fd == -ENOENT ? PPX_ENOENT : PPX_EIO, PPX_STAGE_INPUT,
@@ -207,15 +213,15 @@ int ppx__stream_prepare(run_state *s, uint64_t total_workers, ppx_err *e)
     struct stat sb;
     if (fstat(st->fd, &sb) == 0)
         l->root_id = (ppx_file_id){(uint64_t)sb.st_dev, (uint64_t)sb.st_ino, (uint32_t)sb.st_mode};
-    snprintf(s->root, sizeof s->root, "%s", l->root);
+    snprintf(s->plan.root, sizeof s->plan.root, "%s", l->root);
     pthread_mutex_init(&st->m, NULL);
     pthread_cond_init(&st->c, NULL);
     read_gate(st);
     /* The automatic size (ppx__plan_auto_chunk_size) is known once the walk
      * has listed more than 32 chunks of the largest size less one per
      * worker, or when it ends: 0 until then. */
-    s->chunk_size = cfg->chunk_size;
-    s->n_chunks = 0;
+    s->plan.chunk_size = cfg->chunk_size;
+    s->plan.n_chunks = 0;
     st->workers = total_workers ? total_workers : 1;
     st->sure = 32 * st->workers * (PPX_PLAN_CHUNK_MAX - 1);
     return 0;
@@ -224,7 +230,7 @@ int ppx__stream_prepare(run_state *s, uint64_t total_workers, ppx_err *e)
 int ppx__stream_start(run_state *s)
 {
     ppx_stream *st = s->stream;
-    ppx_listing *l = &s->listing;
+    ppx_listing *l = &s->plan.listing;
     st->deferred = calloc((size_t)(s->size > 0 ? s->size : 1), 1);
     if (!st->deferred)
         return PPX_ENOMEM;
@@ -233,7 +239,7 @@ int ppx__stream_start(run_state *s)
     l->release = release;
     l->acquire = acquire;
     l->hook_arg = s;
-    st->wake_at = s->chunk_size ? s->chunk_size : st->sure + 1;
+    st->wake_at = s->plan.chunk_size ? s->plan.chunk_size : st->sure + 1;
     /* The loop gets the signals (the walk looks at st->stop only). */
     fair_lock(st); /* held by the loop but while it waits for results */
     sigset_t all, old;
@@ -247,6 +253,20 @@ int ppx__stream_start(run_state *s)
     }
     st->started = 1;
     return 0;
+}
+
+/* Companion members of archives that no --with role claims are left out:
+ * counted in skipped, and the report says so. */
+void ppx__count_stray_companions(ppx_listing *l, const ppx_run_config *cfg)
+{
+    for (size_t i = 0; i < l->n_sides; i++) {
+        const char *ext = (const char *)l->side_names.data + l->sides[i].ext;
+        if (!l->sides[i].companion || ppx_listing_companion_role(cfg, ext) >= 0)
+            continue;
+        l->skipped++;
+        if (l->stray_companions++ == 0)
+            snprintf(l->stray_companion_first, sizeof l->stray_companion_first, "%s", ext);
+    }
 }
 
 /* ---- output names, as ppx__mark_collisions decides them ---------------- */
@@ -304,13 +324,13 @@ static int mark_name(run_state *s, uint64_t i)
 {
     ppx_stream *st = s->stream;
     char name[PPX_KEY_MAX];
-    const char *key = ppx_listing_key(&s->listing, i);
+    const char *key = ppx_listing_key(&s->plan.listing, i);
     int bad = ppx_output_name(name, sizeof name, key, s->cfg->out_format, NULL);
     if (bad) {
-        s->prefail[i] = bad == PPX_ENAMETOOLONG ? PREFAIL_TOOLONG : PREFAIL_UNSAFE;
+        s->plan.prefail[i] = bad == PPX_ENAMETOOLONG ? PREFAIL_TOOLONG : PREFAIL_UNSAFE;
         return 0;
     }
-    int member = ppx_listing_member(&s->listing, i) != NULL;
+    int member = ppx_listing_member(&s->plan.listing, i) != NULL;
     int had = set_add(&st->names, name);
     if (had < 0)
         return had;
@@ -318,7 +338,7 @@ static int mark_name(run_state *s, uint64_t i)
     if (again < 0)
         return again;
     if (had)
-        s->prefail[i] = again ? PREFAIL_SAME_MEMBER : PREFAIL_COLLIDE;
+        s->plan.prefail[i] = again ? PREFAIL_SAME_MEMBER : PREFAIL_COLLIDE;
     return 0;
 }
 
@@ -326,19 +346,19 @@ static int mark_name(run_state *s, uint64_t i)
 static int mark_new(run_state *s)
 {
     ppx_stream *st = s->stream;
-    const ppx_listing *l = &s->listing;
+    const ppx_listing *l = &s->plan.listing;
     if (l->n > st->marked) {
-        uint32_t *p = realloc(s->prefail, (l->n ? l->n : 1) * sizeof *p);
+        uint32_t *p = realloc(s->plan.prefail, (l->n ? l->n : 1) * sizeof *p);
         if (!p)
             return PPX_ENOMEM;
         memset(p + st->marked, 0, (l->n - st->marked) * sizeof *p);
-        s->prefail = p;
+        s->plan.prefail = p;
     }
     for (; st->err_cursor < l->n_walk_errors; st->err_cursor++)
-        s->prefail[l->walk_errors[st->err_cursor].index] =
+        s->plan.prefail[l->walk_errors[st->err_cursor].index] =
             ppx__plan_walk_prefail(&l->walk_errors[st->err_cursor]);
     for (; st->marked < l->n; st->marked++) {
-        if (s->prefail[st->marked] || !s->cfg->outdir)
+        if (s->plan.prefail[st->marked] || !s->cfg->outdir)
             continue;
         int rc = mark_name(s, st->marked);
         if (rc)
@@ -357,23 +377,23 @@ static int write_pending(run_state *s)
 {
     const ppx_run_config *cfg = s->cfg;
     ppx_run_identity id;
-    ppx_identity_make_pending(&id, ppx_pipeline_canonical(cfg->pipeline), ppx__format_name(cfg),
-                              cfg->quality, cfg->seed, cfg->limits.max_pixels, s->listing.n,
-                              s->listing.hash, s->chunk_size);
+    ppx_identity_make_pending(&id, ppx_pipeline_canonical(cfg->pipeline), s->stream->format,
+                              cfg->quality, cfg->seed, cfg->limits.max_pixels, s->plan.listing.n,
+                              s->plan.listing.hash, s->plan.chunk_size);
     ppx_err e;
     ppx_err_clear(&e);
-    if (s->jdir >= 0 && ppx_journal_write_identity(s->jdir, &id, &e)) {
-        ppx__set_fatal(s, &e);
+    if (s->io.jdir >= 0 && ppx_journal_write_identity(s->io.jdir, &id, &e)) {
+        ppx__set_fatal(&s->stop, &e);
         return PPX_EIO;
     }
-    s->stream->covered = s->listing.n;
+    s->stream->covered = s->plan.listing.n;
     return 0;
 }
 
 int ppx__stream_cover(run_state *s, uint64_t id)
 {
     ppx_stream *st = s->stream;
-    if (!st || st->final || (id + 1) * s->chunk_size <= st->covered)
+    if (!st || st->final || (id + 1) * s->plan.chunk_size <= st->covered)
         return 0;
     return write_pending(s);
 }
@@ -390,30 +410,30 @@ static void finish_walk(run_state *s)
     if (st->rc == PPX_ECANCELED)
         return; /* the run is stopping: the identity stays pending */
     if (st->rc) {
-        ppx__set_fatal(s, &st->err);
+        ppx__set_fatal(&s->stop, &st->err);
         return;
     }
     if (mark_new(s)) {
         ppx_err e;
         ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
-        ppx__set_fatal(s, &e);
+        ppx__set_fatal(&s->stop, &e);
         return;
     }
-    ppx__count_stray_companions(&s->listing, s->cfg);
-    s->n_chunks = ppx__plan_n_chunks(s->listing.n, s->chunk_size);
-    s->progress.total = s->listing.n;
+    ppx__count_stray_companions(&s->plan.listing, s->cfg);
+    s->plan.n_chunks = ppx__plan_n_chunks(s->plan.listing.n, s->plan.chunk_size);
+    s->progress.total = s->plan.listing.n;
     s->progress.listing = 0;
     ppx_run_identity now;
     const ppx_run_config *cfg = s->cfg;
-    ppx_identity_make(&now, ppx_pipeline_canonical(cfg->pipeline), ppx__format_name(cfg),
-                      cfg->quality, cfg->seed, cfg->limits.max_pixels, s->listing.hash,
-                      s->listing.n, s->chunk_size);
+    ppx_identity_make(&now, ppx_pipeline_canonical(cfg->pipeline), s->stream->format, cfg->quality,
+                      cfg->seed, cfg->limits.max_pixels, s->plan.listing.hash, s->plan.listing.n,
+                      s->plan.chunk_size);
     ppx_err e;
     ppx_err_clear(&e);
-    if (s->jdir >= 0 && ppx_journal_write_identity(s->jdir, &now, &e))
-        ppx__set_fatal(s, &e);
-    ppx_log(PPX_LOG_DBG, "%zu images in %llu chunks of %llu", s->listing.n,
-            (unsigned long long)s->n_chunks, (unsigned long long)s->chunk_size);
+    if (s->io.jdir >= 0 && ppx_journal_write_identity(s->io.jdir, &now, &e))
+        ppx__set_fatal(&s->stop, &e);
+    ppx_log(PPX_LOG_DBG, "%zu images in %llu chunks of %llu", s->plan.listing.n,
+            (unsigned long long)s->plan.n_chunks, (unsigned long long)s->plan.chunk_size);
 }
 
 int ppx__stream_open(const run_state *s)
@@ -429,19 +449,20 @@ void ppx__stream_refresh(run_state *s)
     ppx_stream *st = s->stream;
     if (!st || st->final)
         return;
-    if (s->stopping)
+    if (s->stop.stopping)
         st->stop = 1;
     int done = st->done;
     if (mark_new(s)) {
         ppx_err e;
         ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
-        ppx__set_fatal(s, &e);
+        ppx__set_fatal(&s->stop, &e);
         st->stop = 1;
     }
-    if (!s->chunk_size && (done || s->listing.n > st->sure))
-        s->chunk_size = ppx__plan_auto_chunk_size(done ? s->listing.n : st->sure + 1, st->workers);
-    s->n_chunks = s->chunk_size ? s->listing.n / s->chunk_size : 0;
-    s->progress.total = s->listing.n;
+    if (!s->plan.chunk_size && (done || s->plan.listing.n > st->sure))
+        s->plan.chunk_size =
+            ppx__plan_auto_chunk_size(done ? s->plan.listing.n : st->sure + 1, st->workers);
+    s->plan.n_chunks = s->plan.chunk_size ? s->plan.listing.n / s->plan.chunk_size : 0;
+    s->progress.total = s->plan.listing.n;
     s->progress.listing = 1;
     if (done)
         finish_walk(s);
@@ -452,9 +473,9 @@ void ppx__stream_defer(run_state *s, int src)
     s->stream->deferred[src] = 1;
 }
 
-int ppx__stream_holds(const run_state *s, int r)
+const uint8_t *ppx__stream_held(const run_state *s)
 {
-    return s->stream && s->stream->deferred && s->stream->deferred[r];
+    return s->stream ? s->stream->deferred : NULL;
 }
 
 int ppx__stream_deferred(run_state *s, int src)
@@ -462,7 +483,7 @@ int ppx__stream_deferred(run_state *s, int src)
     ppx_stream *st = s->stream;
     if (!st || !st->deferred[src])
         return 0;
-    if (!s->global_stop && ppx__stream_open(s) && s->next_chunk >= s->n_chunks)
+    if (!s->stop.global_stop && ppx__stream_open(s) && s->plan.next_chunk >= s->plan.n_chunks)
         return 0; /* still nothing to give it */
     st->deferred[src] = 0;
     return 1;
