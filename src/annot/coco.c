@@ -55,6 +55,8 @@ struct ppx_coco {
     size_t n_im;
     coco_ann *an;
     size_t n_an;
+    /* The annotations of image i, in file order: by_image[at[i] .. at[i + 1]). */
+    size_t *at, *by_image;
     ppx_buf names;
 };
 
@@ -79,6 +81,8 @@ void ppx_coco_free(ppx_coco **pc)
     ppx_buf_destroy(&c->names);
     free(c->im);
     free(c->an);
+    free(c->at);
+    free(c->by_image);
     free(c);
     *pc = NULL;
 }
@@ -359,6 +363,25 @@ static int check_annotations(ppx_coco *c, long arr, const int64_t *pairs, ppx_er
     return 0;
 }
 
+/* c->at and c->by_image: each image's annotations, by a counting sort. */
+static int index_by_image(ppx_coco *c, ppx_err *err)
+{
+    c->at = calloc(c->n_im + 1, sizeof *c->at);
+    c->by_image = malloc((c->n_an ? c->n_an : 1) * sizeof *c->by_image);
+    if (!c->at || !c->by_image)
+        return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_INPUT, "out of memory");
+    for (size_t i = 0; i < c->n_an; i++)
+        c->at[c->an[i].image + 1]++;
+    for (size_t i = 0; i < c->n_im; i++)
+        c->at[i + 1] += c->at[i];
+    for (size_t i = 0; i < c->n_an; i++)
+        c->by_image[c->at[c->an[i].image]++] = i;
+    for (size_t i = c->n_im; i > 0; i--) /* each at[i] now ends image i: shift back */
+        c->at[i] = c->at[i - 1];
+    c->at[0] = 0;
+    return 0;
+}
+
 int ppx_coco_parse(ppx_buf *text, const ppx_coco_limits *l, ppx_coco **out, ppx_err *err)
 {
     ppx_coco *c = calloc(1, sizeof *c);
@@ -391,6 +414,8 @@ int ppx_coco_parse(ppx_buf *text, const ppx_coco_limits *l, ppx_coco **out, ppx_
     rc = check_images(c, ppx_jdoc_get(&c->doc, 0, "images"), &pairs, err);
     if (!rc)
         rc = check_annotations(c, ppx_jdoc_get(&c->doc, 0, "annotations"), pairs, err);
+    if (!rc)
+        rc = index_by_image(c, err);
     long cats = ppx_jdoc_get(&c->doc, 0, "categories");
     if (!rc && cats >= 0 && c->doc.v[cats].type != PPX_JV_ARR)
         rc = ppx_err_set(err, PPX_EINVAL, PPX_STAGE_INPUT, "categories: not an array");
@@ -626,6 +651,34 @@ static void raw(writer *w, size_t node)
     put(w, w->c->doc.text + nd->start, nd->len);
 }
 
+/* The members of an object, written one at a time: each next_member
+ * writes the comma before it, its key and the colon, and leaves its value
+ * to the caller (the copy, or a mapped value). */
+typedef struct {
+    size_t k, end;
+    int n;
+} members;
+
+static members members_of(const writer *w, size_t obj)
+{
+    return (members){obj + 1, w->c->doc.v[obj].end, 0};
+}
+
+/* 1 with *key the next member's key node (its value at *key + 1); 0 at
+ * the end, or once the writer failed. */
+static int next_member(writer *w, members *it, size_t *key)
+{
+    if (it->k >= it->end || w->rc)
+        return 0;
+    *key = it->k;
+    if (it->n++)
+        puts_(w, ",");
+    raw(w, it->k);
+    puts_(w, ":");
+    it->k = w->c->doc.v[it->k + 1].end;
+    return 1;
+}
+
 static double *nums(writer *w, size_t node, size_t *n)
 {
     const ppx_jnode *nd = &w->c->doc.v[node];
@@ -792,13 +845,9 @@ static int write_rle(writer *w, size_t seg, const coco_image *im, const ppx_geom
     }
     /* The members of the RLE object in their order, size and counts replaced. */
     puts_(w, "{");
-    int first = 1;
-    for (size_t k = seg + 1; k < d->v[seg].end; k = d->v[k + 1].end) {
-        if (!first)
-            puts_(w, ",");
-        first = 0;
-        raw(w, k);
-        puts_(w, ":");
+    members it = members_of(w, seg);
+    size_t k;
+    while (next_member(w, &it, &k)) {
         if (ppx_jdoc_is_key(d, k, "size")) {
             puts_(w, "[");
             put_u(w, oh);
@@ -899,14 +948,10 @@ static int write_annotation(writer *w, const coco_ann *a, const ppx_coco_out *ou
         w->o->len = start;
         return 0;
     }
-    int first = 1;
     puts_(w, "{");
-    for (size_t k = node + 1; k < d->v[node].end; k = d->v[k + 1].end) {
-        if (!first)
-            puts_(w, ",");
-        first = 0;
-        raw(w, k);
-        puts_(w, ":");
+    members it = members_of(w, node);
+    size_t k;
+    while (next_member(w, &it, &k)) {
         if (k + 1 == (size_t)bb) {
             puts_(w, "[");
             for (int j = 0; j < 4; j++) {
@@ -947,14 +992,10 @@ static int write_annotation(writer *w, const coco_ann *a, const ppx_coco_out *ou
 static void write_image(writer *w, const coco_image *im, const ppx_coco_out *out)
 {
     const ppx_jdoc *d = &w->c->doc;
-    int first = 1;
     puts_(w, "{");
-    for (size_t k = im->node + 1; k < d->v[im->node].end; k = d->v[k + 1].end) {
-        if (!first)
-            puts_(w, ",");
-        first = 0;
-        raw(w, k);
-        puts_(w, ":");
+    members it = members_of(w, im->node);
+    size_t k;
+    while (next_member(w, &it, &k)) {
         if (ppx_jdoc_is_key(d, k, "file_name")) {
             puts_(w, "\"");
             if (!w->rc && ppx_json_escape(w->o, out->name, strlen(out->name)))
@@ -997,6 +1038,47 @@ static int count_drop(ppx_coco_counts *ct, size_t *cap, int64_t cat)
     return 0;
 }
 
+/* Annotation a of the file, mapped through o (its image's fate) into w->o
+ * after a comma when *n were written before it; counted into ct. */
+static void write_one(writer *w, const coco_ann *a, const ppx_coco_out *o, size_t *n,
+                      ppx_coco_counts *ct, size_t *drop_cap, ppx_err *err)
+{
+    if (o->state != PPX_COCO_OK) {
+        ct->annotations_removed++;
+        return;
+    }
+    size_t before = w->o->len;
+    if (*n)
+        puts_(w, ",");
+    if (write_annotation(w, a, o, err)) {
+        (*n)++;
+        ct->annotations_written++;
+    } else if (!w->rc) {
+        w->o->len = before; /* the comma too */
+        ct->annotations_outside++;
+        if (count_drop(ct, drop_cap, a->category))
+            w->rc = PPX_ENOMEM;
+    }
+}
+
+/* The end of a write: the scratch freed, and on failure the counts'
+ * allocation and an error for err. */
+static int write_end(writer *w, ppx_coco_counts *ct, ppx_err *err)
+{
+    free(w->num);
+    free(w->poly);
+    free(w->mask);
+    free(w->cnt);
+    if (!w->rc)
+        return 0;
+    free(ct->by_category);
+    ct->by_category = NULL;
+    ct->n_categories = 0;
+    if (!err->code)
+        ppx_err_set(err, w->rc, PPX_STAGE_WRITE, "out of memory writing COCO annotations");
+    return w->rc;
+}
+
 int ppx_coco_write(const ppx_coco *c, const ppx_coco_out *outs, ppx_buf *json, ppx_coco_counts *ct,
                    ppx_err *err)
 {
@@ -1015,16 +1097,13 @@ int ppx_coco_write(const ppx_coco *c, const ppx_coco_out *outs, ppx_buf *json, p
      * at each doubling (8% of the time for 10^5 annotations). */
     if (ppx_buf_reserve(json, json->len + c->text.len + c->text.len / 4 + 64))
         w.rc = PPX_ENOMEM;
-    int first = 1;
+    long images = ppx_jdoc_get(d, 0, "images"), anns = ppx_jdoc_get(d, 0, "annotations");
     puts_(&w, "{");
-    for (size_t k = 1; k < d->v[0].end && !w.rc; k = d->v[k + 1].end) {
-        if (!first)
-            puts_(&w, ",");
-        first = 0;
-        raw(&w, k);
-        puts_(&w, ":");
-        if (ppx_jdoc_is_key(d, k, "images") && k + 1 == (size_t)ppx_jdoc_get(d, 0, "images")) {
-            int n = 0;
+    members it = members_of(&w, 0);
+    size_t k;
+    while (next_member(&w, &it, &k)) {
+        size_t n = 0;
+        if (k + 1 == (size_t)images) {
             puts_(&w, "[");
             for (size_t i = 0; i < c->n_im && !w.rc; i++)
                 if (outs[i].state == PPX_COCO_OK) {
@@ -1033,46 +1112,49 @@ int ppx_coco_write(const ppx_coco *c, const ppx_coco_out *outs, ppx_buf *json, p
                     write_image(&w, &c->im[i], &outs[i]);
                 }
             puts_(&w, "]");
-        } else if (ppx_jdoc_is_key(d, k, "annotations") &&
-                   k + 1 == (size_t)ppx_jdoc_get(d, 0, "annotations")) {
-            int n = 0;
+        } else if (k + 1 == (size_t)anns) {
             puts_(&w, "[");
-            for (size_t i = 0; i < c->n_an && !w.rc; i++) {
-                const ppx_coco_out *o = &outs[c->an[i].image];
-                if (o->state != PPX_COCO_OK) {
-                    ct->annotations_removed++;
-                    continue;
-                }
-                if (n)
-                    puts_(&w, ",");
-                size_t before = json->len;
-                if (write_annotation(&w, &c->an[i], o, err)) {
-                    n++;
-                    ct->annotations_written++;
-                } else if (!w.rc) {
-                    json->len = before - (n ? 1 : 0); /* the comma too */
-                    ct->annotations_outside++;
-                    if (count_drop(ct, &drop_cap, c->an[i].category))
-                        w.rc = PPX_ENOMEM;
-                }
-            }
+            for (size_t i = 0; i < c->n_an && !w.rc; i++)
+                write_one(&w, &c->an[i], &outs[c->an[i].image], &n, ct, &drop_cap, err);
             puts_(&w, "]");
         } else {
             raw(&w, k + 1);
         }
     }
     puts_(&w, "}\n");
-    free(w.num);
-    free(w.poly);
-    free(w.mask);
-    free(w.cnt);
-    if (w.rc) {
-        free(ct->by_category);
-        ct->by_category = NULL;
-        ct->n_categories = 0;
-        if (!err->code)
-            ppx_err_set(err, w.rc, PPX_STAGE_WRITE, "out of memory writing COCO annotations");
-        return w.rc;
+    return write_end(&w, ct, err);
+}
+
+int ppx_coco_slice(const ppx_coco *c, size_t i, ppx_buf *out)
+{
+    const ppx_jnode *im = &c->doc.v[c->im[i].node];
+    int rc = ppx_buf_append(out, "{\"images\":[", 11) ||
+             ppx_buf_append(out, c->doc.text + im->start, im->len) ||
+             ppx_buf_append(out, "],\"annotations\":[", 17);
+    for (size_t j = c->at[i]; j < c->at[i + 1] && !rc; j++) {
+        const ppx_jnode *a = &c->doc.v[c->an[c->by_image[j]].node];
+        rc = (j > c->at[i] && ppx_buf_append(out, ",", 1)) ||
+             ppx_buf_append(out, c->doc.text + a->start, a->len);
     }
-    return 0;
+    return rc || ppx_buf_append(out, "]}", 2) ? PPX_ENOMEM : 0;
+}
+
+int ppx_coco_write_sample(const ppx_coco *c, size_t i, const ppx_coco_out *out, ppx_buf *json,
+                          ppx_err *err)
+{
+    ppx_coco_counts ct;
+    memset(&ct, 0, sizeof ct);
+    size_t drop_cap = 0, n = 0;
+    writer w = {.c = c, .o = json};
+    if (out->state == PPX_COCO_OK) {
+        puts_(&w, "{\"image\":");
+        write_image(&w, &c->im[i], out);
+        puts_(&w, ",\"annotations\":[");
+        for (size_t j = c->at[i]; j < c->at[i + 1] && !w.rc; j++)
+            write_one(&w, &c->an[c->by_image[j]], out, &n, &ct, &drop_cap, err);
+        puts_(&w, "]}");
+    }
+    int rc = write_end(&w, &ct, err);
+    free(ct.by_category);
+    return rc;
 }

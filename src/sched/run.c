@@ -510,6 +510,7 @@ static void close_rank(run_state *s)
     ppx_buf_destroy(&s->shard_buf);
     ppx_classes_destroy(&s->classes);
     ppx_coco_free(&s->coco);
+    free(s->coco_image);
     ppx_failures_destroy(&s->fails);
     ppx_prints_destroy(&s->prints);
     ppx_resume_state_destroy(&s->resume);
