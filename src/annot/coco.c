@@ -119,6 +119,31 @@ static int get_int(const ppx_jdoc *d, long node, int64_t *v)
     return 0;
 }
 
+/* The values of members keys[0..n) of object node obj into vals (-1 for
+ * one that is absent; the last, as ppx_jdoc_get, when one repeats), in one
+ * pass over the members: an annotation's five look-ups one at a time were
+ * five passes. */
+static void get_members(const ppx_jdoc *d, size_t obj, const char *const *keys, long *vals, int n)
+{
+    for (int j = 0; j < n; j++)
+        vals[j] = -1;
+    for (size_t k = obj + 1; k < d->v[obj].end; k = d->v[k + 1].end) {
+        const ppx_jnode *kn = &d->v[k];
+        const char *name = d->text + kn->start + 1;
+        for (int j = 0; j < n; j++)
+            if (kn->len >= 2 && strncmp(name, keys[j], kn->len - 2) == 0 &&
+                keys[j][kn->len - 2] == '\0') {
+                vals[j] = (long)(k + 1);
+                break;
+            }
+    }
+}
+
+/* The members of an annotation that checking and mapping look at. */
+enum { M_BBOX, M_SEG, M_KP, M_AREA, M_IMAGE, M_CAT, M_COUNT };
+static const char *const ann_members[M_COUNT] = {"bbox", "segmentation", "keypoints",
+                                                 "area", "image_id",     "category_id"};
+
 static int cmp_ids(const void *a, const void *b)
 {
     int64_t x = ((const int64_t *)a)[0], y = ((const int64_t *)b)[0];
@@ -267,11 +292,12 @@ static int check_rle(const ppx_coco *c, long seg, const coco_image *im, size_t i
     return 0;
 }
 
-static int check_annotation(const ppx_coco *c, size_t k, size_t i, const coco_image *im,
+/* Annotation i, whose members m holds (get_members with ann_members). */
+static int check_annotation(const ppx_coco *c, const long *m, size_t i, const coco_image *im,
                             ppx_err *err)
 {
     const ppx_jdoc *d = &c->doc;
-    long b = ppx_jdoc_get(d, k, "bbox");
+    long b = m[M_BBOX];
     if (b >= 0) {
         double v[4];
         if (d->v[b].type != PPX_JV_NUMS || d->v[b].n != 4)
@@ -280,7 +306,7 @@ static int check_annotation(const ppx_coco *c, size_t k, size_t i, const coco_im
         if (v[2] < 0 || v[3] < 0)
             return bad(err, PPX_EINVAL, "annotations", i, "bbox", "a negative width or height");
     }
-    long seg = ppx_jdoc_get(d, k, "segmentation");
+    long seg = m[M_SEG];
     if (seg >= 0 && d->v[seg].type == PPX_JV_OBJ) {
         int rc = check_rle(c, seg, im, i, err);
         if (rc)
@@ -297,7 +323,7 @@ static int check_annotation(const ppx_coco *c, size_t k, size_t i, const coco_im
                 return bad(err, PPX_EINVAL, "annotations", i, "segmentation",
                            "a polygon that is not 3 or more x, y pairs");
     }
-    long kp = ppx_jdoc_get(d, k, "keypoints");
+    long kp = m[M_KP];
     if (kp >= 0) {
         const ppx_jnode *nd = &d->v[kp];
         if ((nd->type != PPX_JV_NUMS && !(nd->type == PPX_JV_ARR && nd->n == 0)) || nd->n % 3)
@@ -315,7 +341,7 @@ static int check_annotation(const ppx_coco *c, size_t k, size_t i, const coco_im
             return bad(err, PPX_EINVAL, "annotations", i, "keypoints",
                        "a visibility other than 0, 1 or 2");
     }
-    long area = ppx_jdoc_get(d, k, "area");
+    long area = m[M_AREA];
     if (area >= 0 && (d->v[area].type != PPX_JV_NUM || ppx_jdoc_num(d, (size_t)area) < 0))
         return bad(err, PPX_EINVAL, "annotations", i, "area", "not a number >= 0");
     return 0;
@@ -342,7 +368,9 @@ static int check_annotations(ppx_coco *c, long arr, const int64_t *pairs, ppx_er
         if (d->v[k].type != PPX_JV_OBJ)
             return bad(err, PPX_EINVAL, "annotations", i, NULL, "not an object");
         int64_t image_id;
-        if (get_int(d, ppx_jdoc_get(d, k, "image_id"), &image_id))
+        long m[M_COUNT];
+        get_members(d, k, ann_members, m, M_COUNT);
+        if (get_int(d, m[M_IMAGE], &image_id))
             return bad(err, PPX_EINVAL, "annotations", i, "image_id", "missing or not an integer");
         long im = find_image(pairs, c->n_im, image_id);
         if (im < 0) {
@@ -350,12 +378,12 @@ static int check_annotations(ppx_coco *c, long arr, const int64_t *pairs, ppx_er
             snprintf(what, sizeof what, "%lld names no image of the file", (long long)image_id);
             return bad(err, PPX_EINVAL, "annotations", i, "image_id", what);
         }
-        if (get_int(d, ppx_jdoc_get(d, k, "category_id"), &c->an[i].category))
+        if (get_int(d, m[M_CAT], &c->an[i].category))
             return bad(err, PPX_EINVAL, "annotations", i, "category_id",
                        "missing or not an integer");
         c->an[i].node = k;
         c->an[i].image = (size_t)im;
-        int rc = check_annotation(c, k, i, &c->im[im], err);
+        int rc = check_annotation(c, m, i, &c->im[im], err);
         if (rc)
             return rc;
     }
@@ -594,6 +622,7 @@ typedef struct {
     size_t mask_cap;
     uint32_t *cnt;
     size_t cnt_cap;
+    ppx_buf seg; /* an annotation's mapped segmentation, written aside */
 } writer;
 
 static void put(writer *w, const void *p, size_t n)
@@ -756,6 +785,60 @@ static int write_polygons(writer *w, size_t seg, const ppx_geom *g, double *area
     return kept;
 }
 
+/* The source pixel (as a floor) under the output centre (cx, cy) of
+ * inverse map row r: a centre that lands on a pixel edge (a scale of 2,
+ * say) takes the pixel to its right or below, whatever the rounding of the
+ * inverse: the 1e-7 decides ties the same way in any exact-enough
+ * implementation. */
+static double src_at(const double *r, double cx, double cy)
+{
+    return floor(r[0] * cx + r[1] * cy + r[2] + 1e-7);
+}
+
+/* Axis-aligned maps (no rotation but by 90 degrees, the maps of every
+ * pipeline): each source coordinate depends on one output coordinate, so
+ * the source offset of output pixel (x, y) is xpart[x] + ypart[y] (-1:
+ * outside), each computed once. The values are those of src_at: a term
+ * that is 0 adds a zero, which changes no sum. 0, or 1 when g is not so
+ * (or there is no memory for the tables). */
+static int resample_aligned(const uint8_t *src, uint64_t W, uint64_t H, const double inv[6],
+                            uint64_t ow, uint64_t oh, uint8_t *dst, uint64_t *ones)
+{
+    int swap = inv[0] == 0 && inv[4] == 0;
+    if (!swap && !(inv[1] == 0 && inv[3] == 0))
+        return 1;
+    int64_t *xpart = malloc((ow + oh) * sizeof *xpart), *ypart = xpart + ow;
+    if (!xpart)
+        return 1;
+    for (uint64_t x = 0; x < ow; x++) { /* the source column (or row, with swap) */
+        double v = src_at(swap ? inv + 3 : inv, x + 0.5, 0.5);
+        uint64_t lim = swap ? H : W;
+        xpart[x] = v >= 0 && v < (double)lim ? (int64_t)v * (swap ? 1 : (int64_t)H) : -1;
+    }
+    for (uint64_t y = 0; y < oh; y++) {
+        double v = src_at(swap ? inv : inv + 3, 0.5, y + 0.5);
+        uint64_t lim = swap ? W : H;
+        ypart[y] = v >= 0 && v < (double)lim ? (int64_t)v * (swap ? (int64_t)H : 1) : -1;
+    }
+    uint64_t n = 0;
+    for (uint64_t x = 0; x < ow; x++) {
+        uint8_t *col = dst + x * oh;
+        if (xpart[x] < 0) {
+            memset(col, 0, (size_t)oh);
+            continue;
+        }
+        const uint8_t *base = src + xpart[x];
+        for (uint64_t y = 0; y < oh; y++) {
+            uint8_t v = ypart[y] >= 0 ? base[ypart[y]] : 0;
+            col[y] = v;
+            n += v;
+        }
+    }
+    free(xpart);
+    *ones = n;
+    return 0;
+}
+
 /* The column-major W x H mask src resampled nearest through g's inverse into
  * dst (g->w x g->h, column-major, as COCO's RLE); its count of ones. */
 static uint64_t resample_mask(const uint8_t *src, uint64_t W, uint64_t H, const ppx_geom *g,
@@ -764,24 +847,21 @@ static uint64_t resample_mask(const uint8_t *src, uint64_t W, uint64_t H, const 
     uint64_t ow = g->w, oh = g->h;
     double inv[6];
     uint64_t ones = 0;
-    if (ppx_geom_inverse(g, inv))
+    if (ppx_geom_inverse(g, inv)) {
         memset(dst, 0, (size_t)(ow * oh));
-    else
-        for (uint64_t x = 0; x < ow; x++)
-            for (uint64_t y = 0; y < oh; y++) {
-                double cx = x + 0.5, cy = y + 0.5;
-                /* A centre that lands on a pixel edge (a scale of 2, say)
-                 * takes the pixel to its right or below, whatever the
-                 * rounding of the inverse: the 1e-7 decides ties the same
-                 * way in any exact-enough implementation. */
-                double sx = floor(inv[0] * cx + inv[1] * cy + inv[2] + 1e-7);
-                double sy = floor(inv[3] * cx + inv[4] * cy + inv[5] + 1e-7);
-                uint8_t v = sx >= 0 && sy >= 0 && sx < (double)W && sy < (double)H
-                                ? src[(size_t)sx * H + (size_t)sy]
-                                : 0;
-                dst[x * oh + y] = v; /* column-major, as COCO's RLE */
-                ones += v;
-            }
+        return 0;
+    }
+    if (!resample_aligned(src, W, H, inv, ow, oh, dst, &ones))
+        return ones;
+    for (uint64_t x = 0; x < ow; x++)
+        for (uint64_t y = 0; y < oh; y++) {
+            double sx = src_at(inv, x + 0.5, y + 0.5), sy = src_at(inv + 3, x + 0.5, y + 0.5);
+            uint8_t v = sx >= 0 && sy >= 0 && sx < (double)W && sy < (double)H
+                            ? src[(size_t)sx * H + (size_t)sy]
+                            : 0;
+            dst[x * oh + y] = v; /* column-major, as COCO's RLE */
+            ones += v;
+        }
     return ones;
 }
 
@@ -920,8 +1000,9 @@ static int write_annotation(writer *w, const coco_ann *a, const ppx_coco_out *ou
     const coco_image *im = &w->c->im[a->image];
     const ppx_geom *g = &out->geom;
     size_t start = w->o->len, node = a->node;
-    long bb = ppx_jdoc_get(d, node, "bbox"), seg = ppx_jdoc_get(d, node, "segmentation");
-    long kp = ppx_jdoc_get(d, node, "keypoints");
+    long m[M_COUNT];
+    get_members(d, node, ann_members, m, M_COUNT);
+    long bb = m[M_BBOX], seg = m[M_SEG], kp = m[M_KP];
     double box[4] = {0}, frac = 1, seg_area = -1, b[4];
     int keep = 1;
     if (bb >= 0) {
@@ -931,10 +1012,10 @@ static int write_annotation(writer *w, const coco_ann *a, const ppx_coco_out *ou
     }
     /* The segmentation is written aside first: it decides whether the
      * annotation is kept, and its area. */
-    ppx_buf segbuf, *main_out = w->o;
-    ppx_buf_init(&segbuf);
+    ppx_buf *segbuf = &w->seg, *main_out = w->o;
+    segbuf->len = 0;
     if (keep && seg >= 0) {
-        w->o = &segbuf;
+        w->o = segbuf;
         if (d->v[seg].type == PPX_JV_OBJ)
             keep = write_rle(w, (size_t)seg, im, g, &seg_area, err);
         else if (d->v[seg].n > 0)
@@ -944,7 +1025,6 @@ static int write_annotation(writer *w, const coco_ann *a, const ppx_coco_out *ou
         w->o = main_out;
     }
     if (!keep || w->rc) {
-        ppx_buf_destroy(&segbuf);
         w->o->len = start;
         return 0;
     }
@@ -961,11 +1041,10 @@ static int write_annotation(writer *w, const coco_ann *a, const ppx_coco_out *ou
             }
             puts_(w, "]");
         } else if (k + 1 == (size_t)seg) {
-            put(w, segbuf.data, segbuf.len);
+            put(w, segbuf->data, segbuf->len);
         } else if (k + 1 == (size_t)kp) {
             write_keypoints(w, (size_t)kp, g);
-        } else if (ppx_jdoc_is_key(d, k, "area") &&
-                   k + 1 == (size_t)ppx_jdoc_get(d, node, "area")) {
+        } else if (k + 1 == (size_t)m[M_AREA]) {
             double old = ppx_jdoc_num(d, k + 1);
             put_dbl(w, seg_area >= 0 ? seg_area : old * ppx_geom_area_scale(g) * frac);
         } else if (ppx_jdoc_is_key(d, k, "num_keypoints") && kp >= 0) {
@@ -985,7 +1064,6 @@ static int write_annotation(writer *w, const coco_ann *a, const ppx_coco_out *ou
         }
     }
     puts_(w, "}");
-    ppx_buf_destroy(&segbuf);
     return w->rc ? 0 : 1;
 }
 
@@ -1069,6 +1147,7 @@ static int write_end(writer *w, ppx_coco_counts *ct, ppx_err *err)
     free(w->poly);
     free(w->mask);
     free(w->cnt);
+    ppx_buf_destroy(&w->seg);
     if (!w->rc)
         return 0;
     free(ct->by_category);
