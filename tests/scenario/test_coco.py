@@ -16,7 +16,8 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import PREPIX, SAMPLES, check, main, run, tmpdir  # noqa: E402
+from lib import (MPIEXEC, PREPIX, SAMPLES, check, kill_tree, main, run, spawn,  # noqa: E402
+                 tmpdir, wait_records, wait_stderr)
 
 TOL = 1e-6
 
@@ -421,7 +422,8 @@ def samples_of(out):
 def tar_samples():
     """-f tar: each annotated sample carries KEY.json, {"image": ..., "annotations": [...]},
     equal to the slice of the written coco.json for its image; a sample the file does not
-    name has none; the shards are identical for -np 1 and 3 and with --transport bytes."""
+    name has none; the shards and coco.json are identical for -np 1 and 3, with --transport
+    bytes, and after a kill -9 and --resume."""
     t = tmpdir()
     root = os.path.join(t, "in")
     sizes = photos(root)
@@ -466,7 +468,21 @@ def tar_samples():
         check(list(got) == ["image", "annotations"], f"{key}: members {list(got)}")
         with_json += 1
     check(with_json == len(sizes) - 1, f"{with_json} samples with KEY.json")
-    for name in ("np3", "bytes"):
+    # Killed (-9) with one chunk journaled, then --resume: the same shards and coco.json.
+    out = os.path.join(t, "killed")
+    args = ["run", "-i", root, "-o", out, "-p", PIPES[1], "-f", "tar", "--coco", cf,
+            "--shard-size", "2", "-w", "1", "--seed", "3", "--progress", "none"]
+    proc = spawn([MPIEXEC, "--oversubscribe", "-np", "2", PREPIX] + args + ["--timeout", "600"],
+                 env={"PPX_TEST_FAULT": "hang:photo_o8.jpg"})
+    wait_stderr(proc, "hanging on")
+    wait_records(out)
+    kill_tree(proc)
+    p = run(args + ["--resume"], mpi_np=2)
+    check(p.returncode == 0, f"resume: exit {p.returncode} {p.stderr[-1000:]}")
+    with open(os.path.join(out, "prepix-report.json"), encoding="utf-8") as f:
+        check(json.load(f)["resumed"]["images"] > 0, "nothing was resumed")
+    outs["resumed"] = out
+    for name in ("np3", "bytes", "resumed"):
         for n in sorted(os.listdir(ref)):
             if n.startswith("shard-") or n in ("coco.json", "index.csv"):
                 with open(os.path.join(ref, n), "rb") as a, \
