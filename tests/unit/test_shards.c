@@ -202,7 +202,8 @@ static int shard_order(void)
     ppx_shard_item ras[] = {{9, 0, i16x1, (const uint8_t *)"\1\0\2\0", 4, {0}},
                             {8, 0, i16x1, (const uint8_t *)"\3\0\4\0", 4, {0}}};
     CHECK_EQ_INT(
-        ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 1, ras, 2, 0, NULL, NULL, 0, &scratch, &e), 0);
+        ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 1, ras, 2, 0, NULL, NULL, NULL, 0, &scratch, &e),
+        0);
     MUST(ppx_shard_path(path, sizeof path, dir, PPX_SHARD_NPY, 1, 0));
     CHECK_EQ_INT(read_file(path, &f), 0);
     CHECK(strstr((const char *)f.data + 10, "'descr': '<i2'") != NULL);
@@ -210,7 +211,7 @@ static int shard_order(void)
     CHECK(memcmp(f.data + f.len - 8, "\3\0\4\0\1\0\2\0", 8) == 0);
     ras[1].format = u8x3;
     CHECK_EQ_INT(
-        ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 2, ras, 2, 0, NULL, NULL, 0, &scratch, &e),
+        ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 2, ras, 2, 0, NULL, NULL, NULL, 0, &scratch, &e),
         PPX_EINTERNAL);
     /* A payload of the wrong size is a bug, never a silently skewed array. */
     CHECK_EQ_INT(
