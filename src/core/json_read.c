@@ -200,49 +200,6 @@ static int string(parser *ps)
 
 static int value(parser *ps, uint32_t depth);
 
-/* An array of numbers only, the bulk of an annotation file (polygons, RLE
- * counts, keypoints): read in one loop without a node per number (that
- * node and the dispatch were a quarter of the parse). ps->p is at its first
- * element, a number's first character. 1 when the array turns out to hold
- * something else (or to be malformed): ps->p goes back, and the general
- * path reads it (and words any error) as it would have. Else 0 with node
- * idx made PPX_JV_NUMS, or a code (a number's own error, a limit). */
-static int number_array(parser *ps, size_t idx, const char *start)
-{
-    const char *first = ps->p;
-    uint32_t count = 0;
-    for (;;) {
-        if (ps->p >= ps->end || !(*ps->p == '-' || is_digit(*ps->p))) {
-            ps->p = first;
-            return 1;
-        }
-        int rc = number(ps);
-        if (rc)
-            return rc;
-        if (++count > ps->lim->max_number)
-            return fail(ps, PPX_ELIMIT, start, "an array of more numbers than the limit");
-        if (count == UINT32_MAX)
-            return fail(ps, PPX_ELIMIT, start, "more elements than the limit");
-        skip_ws(ps);
-        if (ps->p < ps->end && *ps->p == ',') {
-            ps->p++;
-            skip_ws(ps);
-            continue;
-        }
-        if (ps->p < ps->end && *ps->p == ']')
-            break;
-        ps->p = first;
-        return 1;
-    }
-    ps->p++;
-    ppx_jnode *nd = &ps->d->v[idx];
-    nd->len = (uint32_t)(ps->p - start);
-    nd->n = count;
-    nd->type = PPX_JV_NUMS;
-    nd->end = (uint32_t)(idx + 1);
-    return 0;
-}
-
 static int container(parser *ps, uint32_t depth, int obj)
 {
     size_t idx;
@@ -256,9 +213,6 @@ static int container(parser *ps, uint32_t depth, int obj)
     uint32_t count = 0;
     int all_nums = 1;
     skip_ws(ps);
-    if (!obj && ps->p < ps->end && (*ps->p == '-' || is_digit(*ps->p)) &&
-        (rc = number_array(ps, idx, start)) != 1)
-        return rc;
     if (ps->p < ps->end && *ps->p == (obj ? '}' : ']')) {
         ps->p++;
     } else {
