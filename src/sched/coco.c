@@ -1,6 +1,7 @@
 /* --coco: the annotation file read and checked by rank 0 before any work,
  * and its mapped copy written at the end from the outputs' geometry records
- * (prepix/coco.h; the rules are in docs/pipeline.md). */
+ * (prepix/coco.h; the rules are in docs/pipeline.md).
+ * May change: sched_plan's coco; reads its listing. */
 #include "sched/run_state.h"
 
 #include <fcntl.h>
@@ -32,7 +33,7 @@ int ppx__coco_load(run_state *s)
         ppx_log(PPX_LOG_ERR, "--coco %s: %s", shown, rc == 1 ? "No such file or directory" : e.msg);
         return PPX_EUSAGE;
     }
-    rc = ppx_coco_parse(&b, &lim, &s->coco, &e);
+    rc = ppx_coco_parse(&b, &lim, &s->plan.coco, &e);
     if (rc) {
         ppx_log(PPX_LOG_ERR, "--coco %s: %s", shown, e.msg);
         return rc == PPX_ENOMEM ? PPX_ENOMEM : PPX_EUSAGE;
@@ -87,7 +88,7 @@ static int failed(const ppx_failures *f, uint64_t index)
  * more than one base name matches. -1 for none. */
 static int match_images(run_state *s, long *which)
 {
-    const ppx_listing *l = &s->listing;
+    const ppx_listing *l = &s->plan.listing;
     named *keys = malloc((l->n ? l->n : 1) * sizeof *keys);
     named *bases = malloc((l->n ? l->n : 1) * sizeof *bases);
     if (!keys || !bases) {
@@ -102,8 +103,8 @@ static int match_images(run_state *s, long *which)
     }
     qsort(keys, l->n, sizeof *keys, cmp_named);
     qsort(bases, l->n, sizeof *bases, cmp_named);
-    for (size_t i = 0; i < ppx_coco_n_images(s->coco); i++) {
-        const char *fn = ppx_coco_file_name(s->coco, i);
+    for (size_t i = 0; i < ppx_coco_n_images(s->plan.coco); i++) {
+        const char *fn = ppx_coco_file_name(s->plan.coco, i);
         size_t count, at = find_named(keys, l->n, fn, &count);
         which[i] = -1;
         if (count == 1) {
@@ -122,33 +123,34 @@ static int match_images(run_state *s, long *which)
 /* A sample's own .json member would share KEY.json's name: refused. */
 static int own_json(const run_state *s, size_t i)
 {
-    const ppx_member *m = ppx_listing_member(&s->listing, i);
+    const ppx_member *m = ppx_listing_member(&s->plan.listing, i);
     for (uint32_t j = 0; m && j < m->side_n; j++) {
-        const ppx_sidecar *sc = &s->listing.sides[m->side_first + j];
+        const ppx_sidecar *sc = &s->plan.listing.sides[m->side_first + j];
         if (!sc->companion &&
-            strcmp((const char *)s->listing.side_names.data + sc->ext, "json") == 0)
+            strcmp((const char *)s->plan.listing.side_names.data + sc->ext, "json") == 0)
             return 1;
     }
     return 0;
 }
 
-/* -f tar: s->coco_image, which image of the file each listed input is.
+/* -f tar: s->plan.coco_image, which image of the file each listed input is.
  * 0, PPX_EUSAGE (a sample that has its own .json, logged) or PPX_ENOMEM. */
 static int index_samples(run_state *s)
 {
-    size_t n = ppx_coco_n_images(s->coco), nl = s->listing.n;
+    size_t n = ppx_coco_n_images(s->plan.coco), nl = s->plan.listing.n;
     long *which = malloc((n ? n : 1) * sizeof *which);
-    s->coco_image = malloc((nl ? nl : 1) * sizeof *s->coco_image);
-    int rc = !which || !s->coco_image ? PPX_ENOMEM : match_images(s, which);
+    s->plan.coco_image = malloc((nl ? nl : 1) * sizeof *s->plan.coco_image);
+    int rc = !which || !s->plan.coco_image ? PPX_ENOMEM : match_images(s, which);
     for (size_t i = 0; i < nl && !rc; i++)
-        s->coco_image[i] = -1;
+        s->plan.coco_image[i] = -1;
     for (size_t i = 0; i < n && !rc; i++) {
         if (which[i] < 0)
             continue;
-        s->coco_image[which[i]] = (long)i;
+        s->plan.coco_image[which[i]] = (long)i;
         if (own_json(s, (size_t)which[i])) {
             char shown[1024];
-            ppx_escape_name(shown, sizeof shown, ppx_listing_key(&s->listing, (size_t)which[i]));
+            ppx_escape_name(shown, sizeof shown,
+                            ppx_listing_key(&s->plan.listing, (size_t)which[i]));
             ppx_log(PPX_LOG_ERR,
                     "--coco with -f tar: %s has a .json member of its own, and its sample's "
                     "KEY.json would hold its COCO annotations: leave one of them out",
@@ -164,11 +166,11 @@ static int index_samples(run_state *s)
 
 int ppx__coco_put_slice(const run_state *s, uint64_t i, uint64_t k, ppx_buf *b)
 {
-    if (!s->coco_image || s->coco_image[i] < 0)
+    if (!s->plan.coco_image || s->plan.coco_image[i] < 0)
         return 0;
     size_t at = b->len;
     int rc = ppx_put_u64(b, k) || ppx_put_u64(b, 0) ||
-             ppx_coco_slice(s->coco, (size_t)s->coco_image[i], b);
+             ppx_coco_slice(s->plan.coco, (size_t)s->plan.coco_image[i], b);
     if (!rc) { /* the length, now known */
         ppx_set_le64(b->data + at + 8, b->len - at - 16);
     }
@@ -200,7 +202,7 @@ static int one_sample(const run_state *s, const chunk *c, const ppx_out_rec *v, 
     ppx_buf_init(&text);
     ppx_buf_init(&json);
     ppx_coco *one = NULL;
-    const ppx_coco *from = s->coco;
+    const ppx_coco *from = s->plan.coco;
     size_t image = 0;
     int rc = 0;
     if (c && c->annots.len) {
@@ -212,8 +214,8 @@ static int one_sample(const run_state *s, const chunk *c, const ppx_out_rec *v, 
         lim.max_pixels = s->cfg->limits.max_pixels ? s->cfg->limits.max_pixels : lim.max_pixels;
         rc = rc ? rc : ppx_coco_parse(&text, &lim, &one, e);
         from = one;
-    } else if (s->coco_image && index < s->listing.n && s->coco_image[index] >= 0) {
-        image = (size_t)s->coco_image[index];
+    } else if (s->plan.coco_image && index < s->plan.listing.n && s->plan.coco_image[index] >= 0) {
+        image = (size_t)s->plan.coco_image[index];
     } else {
         goto out; /* no annotations: no member */
     }
@@ -254,7 +256,7 @@ int ppx__coco_samples(const run_state *s, const chunk *c, const ppx_out_rec *v, 
 int ppx__coco_end(run_state *s, const ppx_prints *prints, const ppx_failures *fails,
                   ppx_coco_counts *ct, ppx_err *e)
 {
-    size_t n = ppx_coco_n_images(s->coco);
+    size_t n = ppx_coco_n_images(s->plan.coco);
     long *which = malloc((n ? n : 1) * sizeof *which);
     ppx_coco_out *outs = calloc(n ? n : 1, sizeof *outs);
     size_t *name_at = malloc((n ? n : 1) * sizeof *name_at);
@@ -274,7 +276,8 @@ int ppx__coco_end(run_state *s, const ppx_prints *prints, const ppx_failures *fa
         }
         if (s->cfg->shard)
             snprintf(name, sizeof name, "%09ld", which[i]);
-        else if (ppx_output_name(name, sizeof name, ppx_listing_key(&s->listing, (size_t)which[i]),
+        else if (ppx_output_name(name, sizeof name,
+                                 ppx_listing_key(&s->plan.listing, (size_t)which[i]),
                                  s->cfg->out_format, NULL)) {
             outs[i].state = PPX_COCO_FAILED;
             continue;
@@ -289,9 +292,9 @@ int ppx__coco_end(run_state *s, const ppx_prints *prints, const ppx_failures *fa
     if (rc)
         rc = ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_WRITE, "out of memory matching COCO images");
     if (!rc)
-        rc = ppx_coco_write(s->coco, outs, &json, ct, e);
+        rc = ppx_coco_write(s->plan.coco, outs, &json, ct, e);
     if (!rc)
-        rc = ppx_write_beneath(s->outdir.fd, NULL, "coco.json", json.data, json.len, NULL, e);
+        rc = ppx_write_beneath(s->io.outdir.fd, NULL, "coco.json", json.data, json.len, NULL, e);
     ppx_buf_destroy(&json);
     ppx_buf_destroy(&names);
     free(name_at);
