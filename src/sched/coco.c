@@ -1,7 +1,9 @@
 /* --coco: the annotation file read and checked by rank 0 before any work,
  * and its mapped copy written at the end from the outputs' geometry records
  * (prepix/coco.h; the rules are in docs/pipeline.md).
- * May change: sched_plan's coco; reads its listing. */
+ * With -f tar, the per-sample KEY.json: rank 0 puts each annotated image's
+ * slice into its chunk, the rank that writes the shard maps it.
+ * May change: sched_plan's coco and coco_image; reads its listing. */
 #include "sched/run_state.h"
 
 #include <fcntl.h>

@@ -15,7 +15,8 @@
  *   dups.c     the duplicates found at the end, their paths and drop list
  *   exclude.c  --exclude: inputs left out by name
  * Calls go one way: run -> setup, loop, end; loop -> results, watch, chunk,
- * source; end -> watch, dups, coco; results -> watch, chunk; watch -> stop;
+ * source; end -> watch, dups, coco; results -> watch, chunk, coco; source ->
+ * coco (calls no sched file); watch -> stop;
  * stop calls no other sched file. */
 #ifndef PPX_SCHED_RUN_STATE_H
 #define PPX_SCHED_RUN_STATE_H
