@@ -404,9 +404,11 @@ static void close_rank(run_state *s)
     ppx_buf_destroy(&s->io.shard_buf);
     ppx_classes_destroy(&s->plan.classes);
     ppx_coco_free(&s->plan.coco);
+    free(s->plan.coco_image);
     ppx_failures_destroy(&s->in.fails);
     ppx_prints_destroy(&s->in.prints);
     ppx_resume_state_destroy(&s->plan.resume);
+    ppx__stream_free(s);
     ppx_listing_destroy(&s->plan.listing);
     free(s->plan.prefail);
 }
