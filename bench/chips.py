@@ -3,7 +3,7 @@
 reads and gdal_retile.py on the same scene, in the same run (docs/benchmarks.md, "chips").
 
     bench/chips.py [--prepix PATH] [--work DIR] [--size N] [--full] [--bands 13] [--chip 512]
-                   [--workers 2] [--doc docs/benchmarks.md]
+                   [--workers 1,2] [--doc docs/benchmarks.md]
 
 The scene is a tiled (512 x 512), deflated, north-up uint16 GeoTIFF of N x N pixels (default
 2745, a quarter of a Sentinel-2 side; --full: 10980) and 13 bands, written by gdal_translate
@@ -82,8 +82,9 @@ def main():
     ap.add_argument("--full", action="store_true")
     ap.add_argument("--bands", type=int, default=13)
     ap.add_argument("--chip", type=int, default=512)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--doc")
+    ap.add_argument("--workers", default="2",
+                    help="worker counts of prepix, comma-separated (1,2: one row each)")
+    ap.add_argument("--doc", help="rewrite the chips block of this file (--full: chips-full)")
     a = ap.parse_args()
     n = 10980 if a.full else a.size
     work = os.path.abspath(os.path.join(a.work, str(n)))
@@ -96,17 +97,19 @@ def main():
     env = dict(os.environ)
     rows = []
     # prepix: peak RSS per worker, sampled; time from a second, unwatched run.
-    out = fresh(os.path.join(work, "out-prepix"))
-    cmd = "%s run -i %s -o %s --chips %dx%d -f tiff -w %d --progress none" % (
-        a.prepix, os.path.dirname(scene), out, a.chip, a.chip, a.workers)
-    rank, workers = watch_rss(cmd, work, env)
-    fresh(out)
-    r = run_timed(cmd, work, env, 3600)
-    if r["rc"] != 0:
-        sys.exit("prepix failed: " + r["stderr"])
-    chips = len([f for f in os.listdir(out) if f.endswith(".tif")])
-    rows.append(("prepix -w %d" % a.workers, r["wall"], r["cpu"],
-                 max(workers) if workers else 0, rank, chips))
+    for w in [int(x) for x in a.workers.split(",")]:
+        out = fresh(os.path.join(work, "out-prepix"))
+        cmd = "%s run -i %s -o %s --chips %dx%d -f tiff -w %d --progress none" % (
+            a.prepix, os.path.dirname(scene), out, a.chip, a.chip, w)
+        rank, workers = watch_rss(cmd, work, env)
+        fresh(out)
+        r = run_timed(cmd, work, env, 3600)
+        if r["rc"] != 0:
+            sys.exit("prepix failed: " + r["stderr"])
+        chips = len([f for f in os.listdir(out) if f.endswith(".tif")])
+        rows.append(("prepix -w %d" % w, r["wall"], r["cpu"],
+                     max(workers) if workers else 0, rank, chips))
+        shutil.rmtree(out, ignore_errors=True)  # a full scene's chips are gigabytes
     out = fresh(os.path.join(work, "out-rasterio"))
     r = run_timed("/usr/bin/python3 -c '%s' %s %s %d" % (RASTERIO_CHIPS, scene, out, a.chip),
                   work, env, 3600)
@@ -114,6 +117,7 @@ def main():
         sys.exit("rasterio failed: " + r["stderr"])
     rows.append(("rasterio windows", r["wall"], r["cpu"], r["rss_kib"] / 1024.0, 0,
                  len(os.listdir(out))))
+    shutil.rmtree(out, ignore_errors=True)
     retile = shutil.which("gdal_retile.py") or shutil.which("gdal_retile")
     if retile:
         out = fresh(os.path.join(work, "out-retile"))
@@ -122,6 +126,7 @@ def main():
         if r["rc"] == 0:
             rows.append(("gdal_retile.py", r["wall"], r["cpu"], r["rss_kib"] / 1024.0, 0,
                          len(os.listdir(out))))
+        shutil.rmtree(out, ignore_errors=True)
     lines = ["Chipping a %dx%d, %d-band uint16 scene (tiles 512, deflate) into %dx%d LZW "
              "GeoTIFFs, %s, %s:" % (n, n, a.bands, a.chip, a.chip,
                                     time.strftime("%Y-%m-%d"), os.uname().machine),
@@ -140,7 +145,7 @@ def main():
         with open(a.doc) as f:
             doc = f.read()
         with open(a.doc, "w") as f:
-            f.write(replace_block(doc, "chips", text))
+            f.write(replace_block(doc, "chips-full" if a.full else "chips", text))
 
 
 if __name__ == "__main__":

@@ -186,6 +186,11 @@ PPX_MUST_USE int ppx_op_bands(const ppx_image *src, ppx_image *dst, const uint16
 PPX_MUST_USE int ppx_op_scale(const ppx_image *src, ppx_image *dst, double lo, double hi, int bits,
                               uint64_t *clipped, const ppx_limits *l, ppx_err *err);
 
+/* To float32 per band, n values of mean and std (1: every band alike, else
+ * one a band). Photos (8/16-bit gray, RGB, alpha): (x / 255 - mean) / std
+ * (x / 65535 for 16-bit), torchvision's floats. Rasters (other types, plain
+ * bands; up to PPX_MAX_BANDS): (x - mean) / std on the sample values, x
+ * rounded to float32 first. */
 PPX_MUST_USE int ppx_op_normalize(const ppx_image *src, ppx_image *dst, const float *mean,
                                   const float *std, unsigned n, const ppx_limits *l, ppx_err *err);
 

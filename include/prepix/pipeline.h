@@ -35,6 +35,7 @@ typedef struct {
     int fixed;         /* 1: every output is w x h (ppx_pipeline_fixed_size); 0: it varies */
     uint32_t w, h;     /* when fixed */
     unsigned channels; /* 1 or 3 when the last colour op (grayscale, rgb) sets it; 0: the input's */
+    unsigned bands;    /* the count the last grayscale, rgb or bands op sets; 0: the input's */
     int f32;           /* 1: float32 samples (it ends in normalize); 0: the input's integers */
 } ppx_pipeline_geometry;
 
@@ -59,6 +60,10 @@ void ppx_pipeline_decode_hint(const ppx_pipeline *pl, uint32_t src_w, uint32_t s
  * *h), whatever its input size: e.g. it ends in center-crop, random-crop, pad
  * or resize WxH fit=fill (what npy shards need); 0 otherwise. */
 PPX_MUST_USE int ppx_pipeline_fixed_size(const ppx_pipeline *pl, uint32_t *w, uint32_t *h);
+/* The same for inputs that are all in_w x in_h (chips; 0 x 0: any size):
+ * then a pipeline without a sized op keeps that size. */
+PPX_MUST_USE int ppx_pipeline_fixed_size_from(const ppx_pipeline *pl, uint32_t in_w, uint32_t in_h,
+                                              uint32_t *w, uint32_t *h);
 
 PPX_MUST_USE int ppx_pipeline_ctx_new(ppx_pipeline_ctx **out);
 void ppx_pipeline_ctx_free(ppx_pipeline_ctx **ctx);

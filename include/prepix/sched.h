@@ -104,9 +104,11 @@ PPX_MUST_USE int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm);
 /* The shape of the images an npy shard holds for pipeline pl, from its
  * output geometry: its fixed size, the channels its last colour op sets (1
  * for grayscale; 3 otherwise: the shard writer makes every image RGB), and
- * float32 when it ends in normalize, else uint8. 0, or PPX_EINVAL when the
- * size varies with the input (no npy possible). */
-PPX_MUST_USE int ppx_sched_npy_shape(const ppx_pipeline *pl, ppx_npy_shape *out);
+ * float32 when it ends in normalize, else uint8. Inputs that are chips of
+ * chip_w x chip_h (0 x 0: no chips) all have that size. 0, or PPX_EINVAL
+ * when the size varies with the input (no npy possible). */
+PPX_MUST_USE int ppx_sched_npy_shape(const ppx_pipeline *pl, uint32_t chip_w, uint32_t chip_h,
+                                     ppx_npy_shape *out);
 
 /* Signal handling: the CLI installs handlers that call this; the run loop
  * sees it and stops cleanly (exit 4). Async-signal-safe. */

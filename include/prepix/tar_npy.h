@@ -12,12 +12,34 @@
 #include <stdint.h>
 
 #include "prepix/buf.h"
+#include "prepix/image.h"
 
-/* The shape of the images of an npy shard (H, W, C) and its sample type. */
+/* The shape of the photos of an npy shard (H, W, C) and their sample type,
+ * as the pipeline decides it; rasters keep their own type and bands
+ * (ppx_npy_layout). */
 typedef struct {
     uint32_t w, h, c;
     int f32; /* float32 after normalize, else uint8 */
 } ppx_npy_shape;
+
+/* The layout of one image's rows in an npy shard: its sample type and band
+ * count in one int (what a shard item's format holds for npy). A shard
+ * holds images of one layout. */
+static inline int ppx_npy_layout(ppx_sample t, unsigned bands)
+{
+    return (int)((unsigned)t | bands << 8);
+}
+static inline ppx_sample ppx_npy_layout_type(int layout)
+{
+    return (ppx_sample)((unsigned)layout & 0xff);
+}
+static inline unsigned ppx_npy_layout_bands(int layout)
+{
+    return (unsigned)layout >> 8;
+}
+/* numpy's descr of samples of type t in this host's byte order ("|u1",
+ * "<u2", "<i4", "<f4", ...), or NULL for a value that is no ppx_sample. */
+const char *ppx_npy_descr(ppx_sample t);
 
 /* Appends one regular-file member to a tar archive held in *tar: a ustar
  * header (mode 0644, uid/gid 0, mtime 0, so archives are reproducible) and

@@ -102,18 +102,24 @@ static int check_format(ppx_run_config *cfg, const ppx_pipeline *pl)
         return -1;
     }
     ppx_npy_shape sh;
-    if (cfg->shard == PPX_SHARD_NPY && ppx_sched_npy_shape(pl, &sh)) {
+    if (cfg->shard == PPX_SHARD_NPY &&
+        ppx_sched_npy_shape(pl, cfg->sub.chip_w, cfg->sub.chip_h, &sh)) {
         ppx_cli_usage_error(
             "-f npy stacks images into one array: the pipeline must give every image "
             "the same size (end it with center-crop, random-crop, crop, pad or "
-            "resize WxH fit=fill)");
+            "resize WxH fit=fill, or cut chips with --chips WxH)");
         return -1;
     }
+    /* Photos come to the shard as 1 or 3 channels, rasters with their own
+     * bands: normalize's count is known to be wrong only when an op of the
+     * pipeline sets the bands. */
     int nv = ppx_pipeline_normalize_values(pl);
-    if (cfg->shard == PPX_SHARD_NPY && nv > 1 && nv != (int)sh.c) {
-        ppx_cli_usage_error(
-            "normalize has %d values but the npy shard holds %u-channel images (%s)", nv, sh.c,
-            sh.c == 1 ? "the pipeline's last colour op is grayscale" : "RGB");
+    ppx_pipeline_geometry g;
+    ppx_pipeline_output_geometry(pl, &g);
+    if (cfg->shard == PPX_SHARD_NPY && nv > 1 && g.bands && nv != (int)g.bands) {
+        ppx_cli_usage_error("normalize has %d values but the pipeline's images have %u bands "
+                            "(its last grayscale, rgb or bands op)",
+                            nv, g.bands);
         return -1;
     }
     if (cfg->chunk_size && cfg->shards) {

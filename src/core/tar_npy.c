@@ -93,3 +93,30 @@ int ppx_npy_header(ppx_buf *b, const char *descr, const uint64_t *shape, int ndi
     b->len = at + padded;
     return 0;
 }
+
+const char *ppx_npy_descr(ppx_sample t)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define NPY_ORDER ">"
+#else
+#define NPY_ORDER "<"
+#endif
+    switch (t) {
+    case PPX_U8:
+        return "|u1";
+    case PPX_I8:
+        return "|i1";
+    case PPX_U16:
+        return NPY_ORDER "u2";
+    case PPX_I16:
+        return NPY_ORDER "i2";
+    case PPX_U32:
+        return NPY_ORDER "u4";
+    case PPX_I32:
+        return NPY_ORDER "i4";
+    case PPX_F32:
+        return NPY_ORDER "f4";
+    }
+    return NULL;
+#undef NPY_ORDER
+}

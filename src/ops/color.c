@@ -207,29 +207,12 @@ out:
     return rc;
 }
 
-int ppx_op_normalize(const ppx_image *src, ppx_image *dst, const float *mean, const float *std,
-                     unsigned n, const ppx_limits *l, ppx_err *err)
+/* Photos: (x / max - mean) / std, max 255 or 65535. torchvision's ToTensor
+ * divides by 255 in float32 and Normalize then subtracts and divides in
+ * float32; the same operations in the same order give the same floats. */
+static void normalize_photo(const ppx_image *src, ppx_image *dst, const float *m, const float *s)
 {
-    int rc = ppx__ops_check_int(src, "normalize", err);
-    if (rc)
-        return rc;
-    unsigned C = src->channels;
-    if (n != 1 && n != C)
-        return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_TRANSFORM,
-                           "normalize: %u mean/std values for an image of %u channels", n, C);
-    float m[4], s[4];
-    for (unsigned c = 0; c < C; c++) {
-        m[c] = mean[n == 1 ? 0 : c];
-        s[c] = std[n == 1 ? 0 : c];
-        if (s[c] == 0.0f)
-            return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_TRANSFORM, "normalize: std is 0");
-    }
-    rc = alloc_like(src, dst, C, PPX_F32, l, err);
-    if (rc)
-        return rc;
-    /* torchvision: ToTensor divides by 255 in float32, Normalize then
-     * subtracts and divides in float32; the same operations in the same
-     * order give the same floats. */
+    const unsigned C = src->channels;
     if (src->type == PPX_U8) {
         float lut[4][256];
         for (unsigned c = 0; c < C; c++)
@@ -242,14 +225,61 @@ int ppx_op_normalize(const ppx_image *src, ppx_image *dst, const float *mean, co
                 for (unsigned c = 0; c < C; c++, p++, d++)
                     *d = lut[c][*p];
         }
-    } else {
-        for (uint32_t y = 0; y < src->height; y++) {
-            const uint16_t *p = (const uint16_t *)ppx_image_row(src, y);
-            float *d = (float *)ppx_image_row(dst, y);
-            for (uint32_t x = 0; x < src->width; x++)
-                for (unsigned c = 0; c < C; c++, p++, d++)
-                    *d = ((float)*p / 65535.0f - m[c]) / s[c];
-        }
+        return;
     }
+    for (uint32_t y = 0; y < src->height; y++) {
+        const uint16_t *p = (const uint16_t *)ppx_image_row(src, y);
+        float *d = (float *)ppx_image_row(dst, y);
+        for (uint32_t x = 0; x < src->width; x++)
+            for (unsigned c = 0; c < C; c++, p++, d++)
+                *d = ((float)*p / 65535.0f - m[c]) / s[c];
+    }
+}
+
+/* Rasters: (x - mean) / std on the sample values, in float32 (x rounded to
+ * float32 first, as numpy's astype(float32)), so that the mean and std of
+ * the report's raster_stats paste in as they are. */
+static void normalize_raster(const ppx_image *src, ppx_image *dst, const float *m, const float *s)
+{
+    const unsigned C = src->channels;
+    const size_t bs = ppx_sample_size(src->type);
+    for (uint32_t y = 0; y < src->height; y++) {
+        const uint8_t *p = ppx_image_row(src, y);
+        float *d = (float *)ppx_image_row(dst, y);
+        for (uint32_t x = 0; x < src->width; x++)
+            for (unsigned c = 0; c < C; c++, p += bs, d++)
+                *d = ((float)ppx__sample_get(p, src->type) - m[c]) / s[c];
+    }
+}
+
+int ppx_op_normalize(const ppx_image *src, ppx_image *dst, const float *mean, const float *std,
+                     unsigned n, const ppx_limits *l, ppx_err *err)
+{
+    const int photo = (src->type == PPX_U8 || src->type == PPX_U16) && ppx_image_is_color(src);
+    int rc = photo ? ppx__ops_check_int(src, "normalize", err) : 0;
+    if (rc)
+        return rc;
+    unsigned C = src->channels;
+    if (C < 1 || C > PPX_MAX_BANDS || src->width == 0 || src->height == 0)
+        return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_TRANSFORM,
+                           "normalize: bad image (%ux%u, %u bands)", src->width, src->height, C);
+    if (n != 1 && n != C)
+        return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_TRANSFORM,
+                           "normalize: %u mean/std values for an image of %u %s", n, C,
+                           photo ? "channels" : "bands");
+    float m[PPX_MAX_BANDS], s[PPX_MAX_BANDS];
+    for (unsigned c = 0; c < C; c++) {
+        m[c] = mean[n == 1 ? 0 : c];
+        s[c] = std[n == 1 ? 0 : c];
+        if (s[c] == 0.0f)
+            return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_TRANSFORM, "normalize: std is 0");
+    }
+    rc = alloc_like(src, dst, C, PPX_F32, l, err);
+    if (rc)
+        return rc;
+    if (photo)
+        normalize_photo(src, dst, m, s);
+    else
+        normalize_raster(src, dst, m, s);
     return 0;
 }

@@ -99,12 +99,12 @@ static const keydef key_p = {.name = "p",
                              .hi = 1};
 static const keydef key_mean = {.name = "mean",
                                 .def = "0",
-                                .expect = "expected 1 to 4 comma-separated numbers",
+                                .expect = "expected 1 to 256 (one a band) comma-separated numbers",
                                 .set = set_values,
                                 .at = offsetof(ppx_op, mean)};
 static const keydef key_std = {.name = "std",
                                .def = "1",
-                               .expect = "expected 1 to 4 comma-separated numbers",
+                               .expect = "expected 1 to 256 (one a band) comma-separated numbers",
                                .set = set_values,
                                .at = offsetof(ppx_op, std)};
 static int scale_to_from_name(const char *w)
@@ -185,7 +185,8 @@ static const opdef opdefs[] = {
      PPX_OP_NORMALIZE,
      "",
      {&key_mean, &key_std},
-     "(x / 255 - mean) / std as float32, per channel; the last op; -f npy only."},
+     "(x / 255 - mean) / std as float32 per channel (rasters: (x - mean) / std per band); the "
+     "last op; -f npy only."},
     {"bands",
      PPX_OP_BANDS,
      "B1,B2,B3",
@@ -392,15 +393,15 @@ static int set_color(const keydef *k, const char *v, ppx_op *op, const char **wh
     return 0;
 }
 
-/* mean= or std=: 1 to 4 numbers that fit a float (std not 0). Their count
- * goes into nvals until the op is complete: mean in bits 0-3, std in 4-7. */
+/* mean= or std=: 1 to 256 numbers that fit a float (std not 0). Their count
+ * goes into nvals until the op is complete: mean in bits 0-15, std in 16-31. */
 static int set_values(const keydef *k, const char *v, ppx_op *op, const char **why)
 {
     int is_std = k->at == offsetof(ppx_op, std);
     float *out = is_std ? op->std : op->mean;
-    double vals[4];
+    double vals[PPX_MAX_BANDS];
     int n;
-    if (parse_list(v, vals, 4, &n))
+    if (parse_list(v, vals, PPX_MAX_BANDS, &n))
         return -1;
     for (int i = 0; i < n; i++) {
         float fv = (float)vals[i];
@@ -410,8 +411,8 @@ static int set_values(const keydef *k, const char *v, ppx_op *op, const char **w
         }
         out[i] = fv;
     }
-    unsigned shift = is_std ? 4 : 0;
-    op->nvals = (op->nvals & ~(15u << shift)) | (unsigned)n << shift;
+    unsigned shift = is_std ? 16 : 0;
+    op->nvals = (op->nvals & ~(0xffffu << shift)) | (unsigned)n << shift;
     return 0;
 }
 
@@ -640,7 +641,7 @@ static int finish_turn(const opdef *d, int pos, const char *positional, ppx_op *
 /* normalize: one mean or std for all channels, or as many of each. */
 static int finish_normalize(const opdef *d, int pos, ppx_op *op, ppx_err *err)
 {
-    unsigned nm = op->nvals & 15, ns = op->nvals >> 4;
+    unsigned nm = op->nvals & 0xffff, ns = op->nvals >> 16;
     if (nm != ns && nm != 1 && ns != 1)
         return bad(err, pos, d->name, "mean has %u values but std has %u", nm, ns);
     op->nvals = nm > ns ? nm : ns;

@@ -35,10 +35,12 @@ void ppx_pipeline_output_geometry(const ppx_pipeline *pl, ppx_pipeline_geometry 
     if (!r.fixed)
         r.w = r.h = 0;
     for (int i = 0; pl && i < pl->n; i++)
-        if (pl->ops[i].kind == PPX_OP_GRAYSCALE || pl->ops[i].kind == PPX_OP_RGB)
-            r.channels = pl->ops[i].kind == PPX_OP_GRAYSCALE ? 1 : 3;
-        else if (pl->ops[i].kind == PPX_OP_BANDS)
+        if (pl->ops[i].kind == PPX_OP_GRAYSCALE || pl->ops[i].kind == PPX_OP_RGB) {
+            r.channels = r.bands = pl->ops[i].kind == PPX_OP_GRAYSCALE ? 1 : 3;
+        } else if (pl->ops[i].kind == PPX_OP_BANDS) {
             r.channels = pl->ops[i].nbands == 1 || pl->ops[i].nbands == 3 ? pl->ops[i].nbands : 0;
+            r.bands = pl->ops[i].nbands;
+        }
     *g = r;
 }
 
@@ -59,8 +61,14 @@ int ppx_pipeline_is_random(const ppx_pipeline *pl)
 
 int ppx_pipeline_fixed_size(const ppx_pipeline *pl, uint32_t *w, uint32_t *h)
 {
-    int known = 0;
-    uint32_t cw = 0, ch = 0;
+    return ppx_pipeline_fixed_size_from(pl, 0, 0, w, h);
+}
+
+int ppx_pipeline_fixed_size_from(const ppx_pipeline *pl, uint32_t in_w, uint32_t in_h, uint32_t *w,
+                                 uint32_t *h)
+{
+    int known = in_w > 0 && in_h > 0;
+    uint32_t cw = known ? in_w : 0, ch = known ? in_h : 0;
     for (int i = 0; pl && i < pl->n; i++) {
         const ppx_op *op = &pl->ops[i];
         switch (op->kind) {

@@ -47,8 +47,8 @@ typedef struct {
     int vertical;      /* flip */
     double p;          /* flip probability */
     int degrees;       /* rotate */
-    float mean[4], std[4];
-    unsigned nvals;                   /* normalize: 1 (all channels) or one per channel */
+    float mean[PPX_MAX_BANDS], std[PPX_MAX_BANDS];
+    unsigned nvals;                   /* normalize: 1 (all channels) or one per channel (band) */
     uint16_t bands[PPX_OP_MAX_BANDS]; /* bands: 0-based band of each output band */
     unsigned nbands;
     double lo, hi; /* scale: the value range mapped to 0..max */

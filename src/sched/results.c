@@ -206,6 +206,34 @@ static int load_sides(run_state *s, const chunk *c, uint64_t id, ppx_out_rec *v,
     return rc;
 }
 
+/* npy shards hold one sample type and band count: the layout of the
+ * shard's first image written (listing order, so the same for any -np and
+ * -w). An image of another layout fails, naming both and the ops that
+ * convert. */
+static int npy_one_layout(run_state *s, uint64_t id, ppx_out_rec *v, size_t n, ppx_stats *st,
+                          ppx_failures *fl, ppx_err *e)
+{
+    size_t first = 0;
+    while (first < n && v[first].failed)
+        first++;
+    int rc = 0;
+    for (size_t i = first + 1; i < n && !rc; i++) {
+        int a = v[first].it.format, b = v[i].it.format;
+        if (v[i].failed || b == a)
+            continue;
+        ppx_err why;
+        ppx_err_set(&why, PPX_EUNSUPPORTED, PPX_STAGE_ENCODE,
+                    "its npy rows are %s with %u band%s, but shard %llu holds %s with %u "
+                    "(its first image): an npy shard holds one sample type and band count "
+                    "(select bands with `bands`, convert with `scale` or `to-8bit`)",
+                    ppx_sample_name(ppx_npy_layout_type(b)), ppx_npy_layout_bands(b),
+                    ppx_npy_layout_bands(b) == 1 ? "" : "s", (unsigned long long)id,
+                    ppx_sample_name(ppx_npy_layout_type(a)), ppx_npy_layout_bands(a));
+        rc = fail_rec(s, &v[i], st, fl, &why, e);
+    }
+    return rc;
+}
+
 /* A shard: its images' sidecars read, then the shard of the images that
  * are still whole, then each of those counted as ok. With --copy-mode a
  * shard gets the permission bits all its inputs share (the most
@@ -218,6 +246,8 @@ static int write_shard(run_state *s, const chunk *c, uint64_t id, ppx_out_rec *v
     ppx_shard_item *items = malloc((n ? n : 1) * sizeof *items);
     int rc = items ? load_sides(s, c, id, v, n, &sides, st, fl, e)
                    : ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_WRITE, "out of memory");
+    if (!rc && s->cfg->shard == PPX_SHARD_NPY)
+        rc = npy_one_layout(s, id, v, n, st, fl, e);
     size_t m = 0;
     uint32_t mode = 0777;
     for (size_t i = 0; i < n && !rc; i++)

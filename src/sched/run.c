@@ -360,7 +360,8 @@ static int job_config(run_state *s, ppx_err *e)
     s->job.copy_mode = cfg->copy_mode;
     s->job.fingerprint = cfg->duplicates;
     s->job.sub = cfg->sub;
-    if (cfg->shard == PPX_SHARD_NPY && ppx_sched_npy_shape(cfg->pipeline, &s->job.npy))
+    if (cfg->shard == PPX_SHARD_NPY &&
+        ppx_sched_npy_shape(cfg->pipeline, cfg->sub.chip_w, cfg->sub.chip_h, &s->job.npy))
         /* The CLI refuses such pipelines first: a caller of the library that did not. */
         return ppx_err_set(e, PPX_EINVAL, PPX_STAGE_JOB,
                            "-f npy needs a pipeline that gives every image the same size");

@@ -310,11 +310,21 @@ int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape,
                         (unsigned long long)id);
         rc = rc ? rc : write_buf(outdir, kind, id, 0, scratch, mode, err);
     } else {
-        size_t each = (size_t)shape->w * shape->h * shape->c * (shape->f32 ? 4 : 1);
-        uint64_t dims[4] = {n, shape->h, shape->w, shape->c};
-        rc = ppx_npy_header(scratch, shape->f32 ? "<f4" : "|u1", dims, 4);
+        /* The shard's layout is its images' (one: the rank failed the images
+         * of another, sched/results.c); an empty shard has the pipeline's. */
+        int lay = n ? v[0].format : ppx_npy_layout(shape->f32 ? PPX_F32 : PPX_U8, shape->c);
+        const char *descr = ppx_npy_descr(ppx_npy_layout_type(lay));
+        unsigned bands = ppx_npy_layout_bands(lay);
+        if (!descr || bands < 1 || bands > PPX_MAX_BANDS)
+            return ppx_err_set(err, PPX_EINTERNAL, PPX_STAGE_WRITE,
+                               "shard %llu: bad npy layout %#x", (unsigned long long)id,
+                               (unsigned)lay);
+        size_t each =
+            (size_t)shape->w * shape->h * bands * ppx_sample_size(ppx_npy_layout_type(lay));
+        uint64_t dims[4] = {n, shape->h, shape->w, bands};
+        rc = ppx_npy_header(scratch, descr, dims, 4);
         for (size_t i = 0; i < n && !rc; i++) {
-            if (v[i].len != each)
+            if (v[i].format != lay || v[i].len != each)
                 rc =
                     ppx_err_set(err, PPX_EINTERNAL, PPX_STAGE_WRITE,
                                 "image %llu has %llu bytes, not the %zu of the shard's shape",
@@ -493,10 +503,12 @@ void ppx_shard_tally_destroy(ppx_shard_tally *t)
     memset(t, 0, sizeof *t);
 }
 
-int ppx_sched_npy_shape(const ppx_pipeline *pl, ppx_npy_shape *out)
+int ppx_sched_npy_shape(const ppx_pipeline *pl, uint32_t chip_w, uint32_t chip_h,
+                        ppx_npy_shape *out)
 {
     ppx_pipeline_geometry g;
     ppx_pipeline_output_geometry(pl, &g);
+    g.fixed = ppx_pipeline_fixed_size_from(pl, chip_w, chip_h, &g.w, &g.h);
     if (!g.fixed)
         return PPX_EINVAL;
     *out = (ppx_npy_shape){.w = g.w, .h = g.h, .c = g.channels ? g.channels : 3, .f32 = g.f32};

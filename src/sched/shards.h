@@ -69,7 +69,10 @@ typedef struct {
  * may be 0): the companions' roles; tar gets KEY.ROLE.png (.tiff with TIFF
  * images) after each image, npy a shard-N.ROLE.npy per role (N x H x W,
  * uint8, or uint16 when one of the shard's maps is 16-bit), rows aligned
- * with the images'. scratch is reused between calls. */
+ * with the images'. npy items' format is their ppx_npy_layout, one for the
+ * whole shard (else PPX_EINTERNAL): the array's dtype and C (shape gives H
+ * and W, and the layout of an empty shard). scratch is reused between
+ * calls. */
 PPX_MUST_USE int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape,
                                  uint64_t id, ppx_shard_item *items, size_t n, uint32_t mode,
                                  const ppx_buf *sides, const ppx_companion_spec *roles, int n_roles,

@@ -273,13 +273,12 @@ static int test_faults(const char *key)
     return 0;
 }
 
-/* npy shards: brings the pipeline's result to 8 bits and the shard's
- * channels, as if the pipeline ended in `to-8bit | rgb` (`| grayscale` for
- * one channel), measures it, applies a trailing normalize and leaves the
- * rows back to back in c->out. */
-static int npy_payload(const ppx_job_config *cfg, ppx_job_ctx *c, ppx_image *img, ppx_img_stats *st,
-                       ppx_err *err)
+/* npy shards, photos (8/16-bit gray, RGB, alpha): brings the image to 8
+ * bits and the shard's channels, as if the pipeline ended in
+ * `to-8bit | rgb` (`| grayscale` for one channel), in c->conv. */
+static int npy_photo(const ppx_job_config *cfg, ppx_job_ctx *c, ppx_image **imgp, ppx_err *err)
 {
+    ppx_image *img = *imgp;
     int rc = 0, k = 0; /* conversions alternate between conv[0] and conv[1] */
     if (img->type == PPX_U16) {
         rc = ppx_op_to_8bit(img, &c->conv[k], &cfg->limits, err);
@@ -295,13 +294,30 @@ static int npy_payload(const ppx_job_config *cfg, ppx_job_ctx *c, ppx_image *img
         rc = ppx_op_grayscale(img, &c->conv[k], &cfg->limits, err);
         img = &c->conv[k];
     }
+    if (!rc)
+        *imgp = img;
+    return rc;
+}
+
+/* npy shards: photos converted by npy_photo; rasters (other sample types,
+ * plain bands) keep their type and bands. Measures the image, applies a
+ * trailing normalize and leaves the rows back to back in c->out, their
+ * layout (ppx_npy_layout) in r->out_format. */
+static int npy_payload(const ppx_job_config *cfg, ppx_job_ctx *c, ppx_image *img, ppx_result *r,
+                       ppx_err *err)
+{
+    const int photo = (img->type == PPX_U8 || img->type == PPX_U16) && ppx_image_is_color(img);
+    int rc = photo ? npy_photo(cfg, c, &img, err) : 0;
     if (rc)
         return rc;
     if (img->width != cfg->npy.w || img->height != cfg->npy.h)
         return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_ENCODE,
                            "the pipeline made it %ux%u; this npy shard holds %ux%u images",
                            img->width, img->height, cfg->npy.w, cfg->npy.h);
-    ppx_img_stats_compute(img, st);
+    if (photo)
+        ppx_img_stats_compute(img, &r->st);
+    else
+        ppx_raster_img_stats_compute(img, &r->st.raster);
     if (ppx_pipeline_has_normalize(cfg->pipeline)) {
         ppx_image *f;
         rc = ppx_pipeline_normalize(cfg->pipeline, c->pctx, img, &f, err);
@@ -316,6 +332,7 @@ static int npy_payload(const ppx_job_config *cfg, ppx_job_ctx *c, ppx_image *img
     for (uint32_t y = 0; y < img->height; y++)
         memcpy(c->out.data + (size_t)y * row, ppx_image_row(img, y), row);
     c->out.len = row * img->height;
+    r->out_format = ppx_npy_layout(img->type, img->channels);
     return 0;
 }
 
@@ -694,7 +711,7 @@ void ppx_job_run(const ppx_job_config *cfg, ppx_job_ctx *c, const char *in_path,
     ppx_pipeline_last_geom(c->pctx, &ops_geom);
     ppx_geom_then(&r->fp.geom, &ops_geom);
     if (cfg->npy.c && cfg->write_outputs) {
-        rc = npy_payload(cfg, c, res, &r->st, err);
+        rc = npy_payload(cfg, c, res, r, err);
         if (rc)
             goto out;
         r->st.clipped = ppx_pipeline_clipped(c->pctx);

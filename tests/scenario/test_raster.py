@@ -311,15 +311,19 @@ def ifd_file(entries, data=b"", big_endian=False):
 
 
 def hostile_file(spp, bps, sf, w=4, h=4):
+    """bps and sf: one value for every sample, or a tuple of one a sample (a file whose
+    samples disagree)."""
+    bpss = bps if isinstance(bps, tuple) else (bps,) * spp
+    sfs = sf if isinstance(sf, tuple) else (sf,) * spp
     entries = [(256, 4, 1, w), (257, 4, 1, h), (259, 3, 1, 1), (262, 3, 1, 1),
                (277, 3, 1, spp), (278, 4, 1, h)]
-    per = struct.pack("<" + "H" * spp, *([bps] * spp)) if spp > 2 else \
-        struct.pack("<HH", bps, bps)[:2 * spp]
+    per = struct.pack("<" + "H" * spp, *bpss) if spp > 2 else \
+        struct.pack("<HH", bpss[0], bpss[-1])[:2 * spp]
     entries.append((258, 3, spp, per))
-    sfs = struct.pack("<" + "H" * spp, *([sf] * spp)) if spp > 2 else \
-        struct.pack("<HH", sf, sf)[:2 * spp]
-    entries.append((339, 3, spp, sfs))
-    nbytes = max(1, (w * spp * bps + 7) // 8 * h)
+    fmt = struct.pack("<" + "H" * spp, *sfs) if spp > 2 else \
+        struct.pack("<HH", sfs[0], sfs[-1])[:2 * spp]
+    entries.append((339, 3, spp, fmt))
+    nbytes = max(1, (w * sum(bpss) + 7) // 8 * h)
     f, off = ifd_file(entries + [(273, 4, 1, 0), (279, 4, 1, nbytes)])
     f, off = ifd_file(entries + [(273, 4, 1, off), (279, 4, 1, nbytes)], bytes(nbytes))
     return f
@@ -335,6 +339,11 @@ HOSTILE = {
     "sampleformat_9": (1, 16, 9, "ECORRUPT", "Bad value 9 for \"SampleFormat\""),
     "int_zero_bits": (1, 0, 2, "E", ""),
     "int_5bit": (2, 5, 2, "OK", ""),
+    # Sample format lies: samples of one pixel that disagree on depth or format (a float
+    # band beside an integer one) are refused whole, never read with one band's layout.
+    "bps_mixed": (2, (16, 8), 1, "ECORRUPT", 'different values per sample for "BitsPerSample"'),
+    "sampleformat_mixed": (3, 32, (1, 3, 1), "ECORRUPT",
+                           'different values per sample for "SampleFormat"'),
 }
 
 

@@ -9,7 +9,8 @@ ppx_c_test(NAME ops_pixels SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_ops_pixels.c
            CASES flip_3x2 rotate_3x2 autorotate_all_8 autorotate_blocks_16bit crop_inside
                  crop_outside_zeros center_crop_pad_and_round pad_colors grayscale_bt601
                  rgb_channels to8bit_rounding equalize_known equalize_channels_16bit
-                 normalize_values degenerate_sizes float_refused limits_checked
+                 normalize_values normalize_raster degenerate_sizes float_refused
+                 limits_checked
            LABELS unit LIBS m)
 ppx_c_test(NAME ops_resize SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_ops_resize.c
            CASES pillow_known_values constant_stays_constant identity_and_single_pass

@@ -388,6 +388,44 @@ static int equalize_channels_16bit(void)
     return 0;
 }
 
+/* Rasters: (x - mean) / std on sample values, one value a band for any
+ * band count, x rounded to float32 first; NaN passes through. */
+static int normalize_raster(void)
+{
+    ppx_image s, d;
+    ppx_image_init(&s);
+    ppx_image_init(&d);
+    enum { B = 7 };
+    CHECK(ppx_image_alloc(&s, 1, 1, B, PPX_I32, NULL, NULL) == 0);
+    s.plain_bands = 1;
+    const int32_t v[B] = {16777217, -16777219, 0, 1, -1, 2147483647, -2147483647 - 1};
+    memcpy(s.data, v, sizeof v);
+    float mean[B], std[B];
+    for (int i = 0; i < B; i++) {
+        mean[i] = 0.25f * (float)i - 1.0f;
+        std[i] = 1.5f + (float)i;
+    }
+    CHECK(ppx_op_normalize(&s, &d, mean, std, B, NULL, NULL) == 0);
+    CHECK(d.type == PPX_F32 && d.channels == B && d.plain_bands);
+    for (int i = 0; i < B; i++)
+        CHECK(((const float *)(void *)d.data)[i] == ((float)v[i] - mean[i]) / std[i]);
+    /* A count that is neither 1 nor the bands fails the image. */
+    ppx_err e;
+    CHECK_EQ_INT(ppx_op_normalize(&s, &d, mean, std, 3, NULL, &e), PPX_EINVAL);
+    CHECK(strstr(e.msg, "3 mean/std values for an image of 7 bands") != NULL);
+    /* float32, one value for all: NaN stays NaN, infinities stay infinite. */
+    CHECK(ppx_image_alloc(&s, 3, 1, 1, PPX_F32, NULL, NULL) == 0);
+    const float f[3] = {NAN, INFINITY, -2.5f};
+    memcpy(s.data, f, sizeof f);
+    const float m = 0.5f, sd = 2.0f;
+    CHECK(ppx_op_normalize(&s, &d, &m, &sd, 1, NULL, NULL) == 0);
+    const float *o = (const float *)(void *)d.data;
+    CHECK(isnan(o[0]) && isinf(o[1]) && o[1] > 0 && o[2] == -1.5f);
+    ppx_image_destroy(&s);
+    ppx_image_destroy(&d);
+    return 0;
+}
+
 static int normalize_values(void)
 {
     ppx_image s, d;
@@ -513,5 +551,5 @@ PPX_TEST_MAIN(TEST(flip_3x2), TEST(rotate_3x2), TEST(autorotate_all_8),
               TEST(autorotate_blocks_16bit), TEST(crop_inside), TEST(crop_outside_zeros),
               TEST(center_crop_pad_and_round), TEST(pad_colors), TEST(grayscale_bt601),
               TEST(rgb_channels), TEST(to8bit_rounding), TEST(equalize_known),
-              TEST(equalize_channels_16bit), TEST(normalize_values), TEST(degenerate_sizes),
-              TEST(float_refused), TEST(limits_checked))
+              TEST(equalize_channels_16bit), TEST(normalize_values), TEST(normalize_raster),
+              TEST(degenerate_sizes), TEST(float_refused), TEST(limits_checked))

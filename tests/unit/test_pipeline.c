@@ -100,7 +100,20 @@ static int parse_bad_arguments(void)
     CHECK(parse_fails("rgb mode=x", "unexpected argument \"mode=x\": rgb takes no arguments") == 0);
     CHECK(parse_fails("normalize mean=1,2,3 std=1,2", "mean has 3 values but std has 2") == 0);
     CHECK(parse_fails("normalize std=0", "std must not be 0") == 0);
-    CHECK(parse_fails("normalize mean=1,2,3,4,5", "bad mean") == 0);
+    /* One value a band, up to 256 (PPX_MAX_BANDS): 13 parse and come back
+     * in the canonical text, 257 do not. */
+    char many[2048] = "normalize mean=1";
+    for (int i = 2; i <= 13; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), ",%d", i);
+    ppx_pipeline *pl = NULL;
+    ppx_err e;
+    CHECK(ppx_pipeline_parse(many, &pl, &e) == 0);
+    CHECK(ppx_pipeline_normalize_values(pl) == 13);
+    CHECK(strstr(ppx_pipeline_canonical(pl), ",12,13 std=1,1,") != NULL);
+    ppx_pipeline_free(&pl);
+    for (int i = 14; i <= 257; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), ",%d", i);
+    CHECK(parse_fails(many, "bad mean") == 0);
     return 0;
 }
 

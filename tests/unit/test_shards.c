@@ -179,9 +179,10 @@ static int shard_order(void)
     CHECK(memcmp(f.data + 3584, "2", 1) == 0);
 
     /* npy: 1x2 pixels, 3 channels; the image of index 5 comes first. */
-    ppx_shard_item npy[] = {{6, 1, 0, (const uint8_t *)"abcdef", 6, {0}},
-                            {5, 0, 0, (const uint8_t *)"ABCDEF", 6, {0}},
-                            {7, 0, 0, (const uint8_t *)"xyz", 3, {0}}};
+    const int u8x3 = ppx_npy_layout(PPX_U8, 3);
+    ppx_shard_item npy[] = {{6, 1, u8x3, (const uint8_t *)"abcdef", 6, {0}},
+                            {5, 0, u8x3, (const uint8_t *)"ABCDEF", 6, {0}},
+                            {7, 0, u8x3, (const uint8_t *)"xyz", 3, {0}}};
     ppx_npy_shape sh = {.w = 2, .h = 1, .c = 3};
     CHECK_EQ_INT(
         ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 0, npy, 2, 0, NULL, NULL, 0, &scratch, &e), 0);
@@ -193,6 +194,22 @@ static int shard_order(void)
     MUST(ppx_shard_path(path, sizeof path, dir, PPX_SHARD_NPY, 0, 1));
     CHECK_EQ_INT(read_file(path, &f), 0);
     CHECK(memcmp(f.data + f.len - 16, "\0\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0", 16) == 0);
+    /* Rasters: the items' layout is the array's dtype and C (int16, one
+     * band); an item of another layout is refused. */
+    const int i16x1 = ppx_npy_layout(PPX_I16, 1);
+    ppx_shard_item ras[] = {{9, 0, i16x1, (const uint8_t *)"\1\0\2\0", 4, {0}},
+                            {8, 0, i16x1, (const uint8_t *)"\3\0\4\0", 4, {0}}};
+    CHECK_EQ_INT(
+        ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 1, ras, 2, 0, NULL, NULL, 0, &scratch, &e), 0);
+    MUST(ppx_shard_path(path, sizeof path, dir, PPX_SHARD_NPY, 1, 0));
+    CHECK_EQ_INT(read_file(path, &f), 0);
+    CHECK(strstr((const char *)f.data + 10, "'descr': '<i2'") != NULL);
+    CHECK(strstr((const char *)f.data + 10, "'shape': (2, 1, 2, 1)") != NULL);
+    CHECK(memcmp(f.data + f.len - 8, "\3\0\4\0\1\0\2\0", 8) == 0);
+    ras[1].format = u8x3;
+    CHECK_EQ_INT(
+        ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 2, ras, 2, 0, NULL, NULL, 0, &scratch, &e),
+        PPX_EINTERNAL);
     /* A payload of the wrong size is a bug, never a silently skewed array. */
     CHECK_EQ_INT(
         ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 1, npy, 3, 0, NULL, NULL, 0, &scratch, &e),
@@ -316,7 +333,7 @@ static int npy_shape(void)
         if (cases[i].spec[0])
             CHECK_EQ_INT(ppx_pipeline_parse(cases[i].spec, &pl, &e), 0);
         ppx_npy_shape sh = {7, 7, 7, 7};
-        CHECK_EQ_INT(ppx_sched_npy_shape(pl, &sh), cases[i].rc);
+        CHECK_EQ_INT(ppx_sched_npy_shape(pl, 0, 0, &sh), cases[i].rc);
         if (cases[i].rc == 0)
             CHECK(sh.w == cases[i].w && sh.h == cases[i].h && sh.c == cases[i].c &&
                   sh.f32 == cases[i].f32);
@@ -324,6 +341,17 @@ static int npy_shape(void)
             CHECK(sh.w == 7 && sh.c == 7); /* written only on success */
         ppx_pipeline_free(&pl);
     }
+    /* Chips (--chips 32x16) all have one size: no ops keep it, the sized
+     * ones map it. */
+    ppx_npy_shape sh;
+    CHECK_EQ_INT(ppx_sched_npy_shape(NULL, 32, 16, &sh), 0);
+    CHECK(sh.w == 32 && sh.h == 16 && sh.c == 3);
+    ppx_pipeline *pl = NULL;
+    ppx_err e;
+    CHECK_EQ_INT(ppx_pipeline_parse("rotate 90 | resize 8 | flip h", &pl, &e), 0);
+    CHECK_EQ_INT(ppx_sched_npy_shape(pl, 32, 16, &sh), 0);
+    CHECK(sh.w == 8 && sh.h == 16);
+    ppx_pipeline_free(&pl);
     return 0;
 }
 
