@@ -1,5 +1,6 @@
-/* Chunks (fixed ranges of the sorted listing) and a rank's queue of them. */
-#include "sched/run_state.h"
+/* Chunks (fixed ranges of the sorted listing) and a rank's queue of them.
+ * May change: sched_queue only (the chunks in it). Calls plan.c. */
+#include "sched/queue.h"
 
 #include <errno.h>
 
@@ -76,47 +77,47 @@ void ppx__prefail_result(uint32_t why, ppx_result *r)
     }
 }
 
-void ppx__enqueue(run_state *s, chunk *c)
+void ppx__enqueue(sched_queue *q, chunk *c)
 {
-    if (s->queue_tail)
-        s->queue_tail->next_in_queue = c;
+    if (q->queue_tail)
+        q->queue_tail->next_in_queue = c;
     else
-        s->queue_head = c;
-    s->queue_tail = c;
+        q->queue_head = c;
+    q->queue_tail = c;
 }
 
-void ppx__drop_unstarted(run_state *s)
+void ppx__drop_unstarted(sched_queue *q, int draining)
 {
     /* Abandon chunks not started; chunks with images in workers stay until
      * those come back (they are not journaled: --resume redoes them). */
-    chunk **pp = &s->queue_head;
-    s->queue_tail = NULL;
+    chunk **pp = &q->queue_head;
+    q->queue_tail = NULL;
     while (*pp) {
         chunk *c = *pp;
         if (c->next == 0) {
             *pp = c->next_in_queue;
             ppx__chunk_free(c);
         } else {
-            if (!s->draining)
+            if (!draining)
                 c->next = c->count; /* submit nothing more from it */
-            s->queue_tail = c;
+            q->queue_tail = c;
             pp = &c->next_in_queue;
         }
     }
 }
 
 /* Chunks not yet started. */
-int ppx__unstarted(const run_state *s)
+int ppx__unstarted(const sched_queue *q)
 {
     int n = 0;
-    for (const chunk *c = s->queue_head; c; c = c->next_in_queue)
+    for (const chunk *c = q->queue_head; c; c = c->next_in_queue)
         n += c->next < c->count;
     return n;
 }
 
-chunk *ppx__find_chunk(run_state *s, uint64_t id)
+chunk *ppx__find_chunk(sched_queue *q, uint64_t id)
 {
-    for (chunk *c = s->queue_head; c; c = c->next_in_queue)
+    for (chunk *c = q->queue_head; c; c = c->next_in_queue)
         if (c->id == id)
             return c;
     return NULL;
@@ -134,17 +135,17 @@ int ppx__has_transient(const ppx_failures *f)
 }
 
 /* Removes chunks whose every image came back. */
-void ppx__collect_finished(run_state *s)
+void ppx__collect_finished(sched_queue *q)
 {
-    chunk **pp = &s->queue_head;
-    s->queue_tail = NULL;
+    chunk **pp = &q->queue_head;
+    q->queue_tail = NULL;
     while (*pp) {
         chunk *c = *pp;
         if (c->remaining == 0) {
             *pp = c->next_in_queue;
             ppx__chunk_free(c);
         } else {
-            s->queue_tail = c;
+            q->queue_tail = c;
             pp = &c->next_in_queue;
         }
     }

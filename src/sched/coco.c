@@ -1,6 +1,7 @@
 /* --coco: the annotation file read and checked by rank 0 before any work,
  * and its mapped copy written at the end from the outputs' geometry records
- * (prepix/coco.h; the rules are in docs/pipeline.md). */
+ * (prepix/coco.h; the rules are in docs/pipeline.md).
+ * May change: sched_plan's coco; reads its listing. */
 #include "sched/run_state.h"
 
 #include <fcntl.h>
@@ -30,7 +31,7 @@ int ppx__coco_load(run_state *s)
         ppx_log(PPX_LOG_ERR, "--coco %s: %s", shown, rc == 1 ? "No such file or directory" : e.msg);
         return PPX_EUSAGE;
     }
-    rc = ppx_coco_parse(&b, &lim, &s->coco, &e);
+    rc = ppx_coco_parse(&b, &lim, &s->plan.coco, &e);
     if (rc) {
         ppx_log(PPX_LOG_ERR, "--coco %s: %s", shown, e.msg);
         return rc == PPX_ENOMEM ? PPX_ENOMEM : PPX_EUSAGE;
@@ -85,7 +86,7 @@ static int failed(const ppx_failures *f, uint64_t index)
  * more than one base name matches. -1 for none. */
 static int match_images(run_state *s, long *which)
 {
-    const ppx_listing *l = &s->listing;
+    const ppx_listing *l = &s->plan.listing;
     named *keys = malloc((l->n ? l->n : 1) * sizeof *keys);
     named *bases = malloc((l->n ? l->n : 1) * sizeof *bases);
     if (!keys || !bases) {
@@ -100,8 +101,8 @@ static int match_images(run_state *s, long *which)
     }
     qsort(keys, l->n, sizeof *keys, cmp_named);
     qsort(bases, l->n, sizeof *bases, cmp_named);
-    for (size_t i = 0; i < ppx_coco_n_images(s->coco); i++) {
-        const char *fn = ppx_coco_file_name(s->coco, i);
+    for (size_t i = 0; i < ppx_coco_n_images(s->plan.coco); i++) {
+        const char *fn = ppx_coco_file_name(s->plan.coco, i);
         size_t count, at = find_named(keys, l->n, fn, &count);
         which[i] = -1;
         if (count == 1) {
@@ -120,7 +121,7 @@ static int match_images(run_state *s, long *which)
 int ppx__coco_end(run_state *s, const ppx_prints *prints, const ppx_failures *fails,
                   ppx_coco_counts *ct, ppx_err *e)
 {
-    size_t n = ppx_coco_n_images(s->coco);
+    size_t n = ppx_coco_n_images(s->plan.coco);
     long *which = malloc((n ? n : 1) * sizeof *which);
     ppx_coco_out *outs = calloc(n ? n : 1, sizeof *outs);
     size_t *name_at = malloc((n ? n : 1) * sizeof *name_at);
@@ -140,7 +141,8 @@ int ppx__coco_end(run_state *s, const ppx_prints *prints, const ppx_failures *fa
         }
         if (s->cfg->shard)
             snprintf(name, sizeof name, "%09ld", which[i]);
-        else if (ppx_output_name(name, sizeof name, ppx_listing_key(&s->listing, (size_t)which[i]),
+        else if (ppx_output_name(name, sizeof name,
+                                 ppx_listing_key(&s->plan.listing, (size_t)which[i]),
                                  s->cfg->out_format, NULL)) {
             outs[i].state = PPX_COCO_FAILED;
             continue;
@@ -155,9 +157,9 @@ int ppx__coco_end(run_state *s, const ppx_prints *prints, const ppx_failures *fa
     if (rc)
         rc = ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_WRITE, "out of memory matching COCO images");
     if (!rc)
-        rc = ppx_coco_write(s->coco, outs, &json, ct, e);
+        rc = ppx_coco_write(s->plan.coco, outs, &json, ct, e);
     if (!rc)
-        rc = ppx_write_beneath(s->outdir.fd, NULL, "coco.json", json.data, json.len, NULL, e);
+        rc = ppx_write_beneath(s->io.outdir.fd, NULL, "coco.json", json.data, json.len, NULL, e);
     ppx_buf_destroy(&json);
     ppx_buf_destroy(&names);
     free(name_at);

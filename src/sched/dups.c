@@ -1,7 +1,9 @@
 /* The duplicates of a run, at its end on rank 0: every fingerprint (this
  * attempt's, gathered from the ranks, and the journal's) grouped, the
  * members named as the report names inputs, and the list of the paths a
- * deduplicated dataset drops. */
+ * deduplicated dataset drops.
+ * May change: no run state (its own dups_end); reads sched_plan and
+ * sched_io. */
 #include "sched/run_state.h"
 
 #include <stdio.h>
@@ -40,7 +42,7 @@ static int write_list(run_state *s, dups_end *de)
 {
     const ppx_run_config *cfg = s->cfg;
     const char *user = cfg->drop_list;
-    if (!user && (!cfg->outdir || s->outdir.fd < 0))
+    if (!user && (!cfg->outdir || s->io.outdir.fd < 0))
         return 0; /* prepix stats without --drop-list */
     ppx_buf b;
     ppx_buf_init(&b);
@@ -53,7 +55,8 @@ static int write_list(run_state *s, dups_end *de)
     else if (user)
         rc = ppx_report_file_write(user, b.data, b.len, &de->err);
     else
-        rc = ppx_write_beneath(s->outdir.fd, NULL, "duplicates.txt", b.data, b.len, NULL, &de->err);
+        rc = ppx_write_beneath(s->io.outdir.fd, NULL, "duplicates.txt", b.data, b.len, NULL,
+                               &de->err);
     if (!rc) {
         if (user)
             snprintf(de->list_path, sizeof de->list_path, "%s", user);
@@ -68,7 +71,7 @@ static int write_list(run_state *s, dups_end *de)
 /* The split of entry idx: the index of the split its key's first part names. */
 static int split_of(const run_state *s, uint64_t idx)
 {
-    const char *key = idx < s->listing.n ? ppx_listing_key(&s->listing, idx) : "";
+    const char *key = idx < s->plan.listing.n ? ppx_listing_key(&s->plan.listing, idx) : "";
     const char *slash = strchr(key, '/');
     for (int k = 0; slash && k < s->cfg->n_splits; k++)
         if (strncmp(s->cfg->split_names[k], key, (size_t)(slash - key)) == 0 &&
@@ -166,8 +169,9 @@ int ppx__dups_prepare(run_state *s, ppx_prints *prints, uint64_t ok, int write, 
                 if (de->paths[pos])
                     continue;
                 char p[PPX_PATH_MAX];
-                const char *key = idx < s->listing.n ? ppx_listing_key(&s->listing, idx) : "?";
-                if (ppx__input_path(s, key, p, sizeof p))
+                const char *key =
+                    idx < s->plan.listing.n ? ppx_listing_key(&s->plan.listing, idx) : "?";
+                if (ppx__input_path(s->cfg, &s->plan, key, p, sizeof p))
                     snprintf(p, sizeof p, "%s", key);
                 if (!(de->paths[pos] = strdup(p)))
                     return ppx_err_set(&de->err, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
@@ -319,7 +323,7 @@ static int thumb_pool(run_state *s, ppx_job_config *tj, ppx_pipeline **pl, ppx_p
 #if !defined(__SANITIZE_ADDRESS__)
     as = s->cfg->limits.max_pixels * 4 * 2 * 3 + (1ULL << 30);
 #endif
-    int keep[1 + PPX_JOB_SPLITS_MAX] = {s->in_root};
+    int keep[1 + PPX_JOB_SPLITS_MAX] = {s->io.in_root};
     for (int k = 0; k < tj->splits.n; k++)
         keep[1 + k] = tj->splits.fd[k];
     ppx_pool_config pc = {.workers = 1,
@@ -342,24 +346,25 @@ static void submit_member(run_state *s, const ppx_job_config *tj, ppx_pool *pool
                           size_t pos, thumb_wait *w)
 {
     uint64_t idx = w->de->rep.prints->v[pos].index;
-    if (idx >= s->listing.n || asked[pos]) {
+    if (idx >= s->plan.listing.n || asked[pos]) {
         w->got++;
         return;
     }
-    const char *key = ppx_listing_key(&s->listing, idx);
-    const ppx_member *m = ppx_listing_member(&s->listing, idx);
+    const char *key = ppx_listing_key(&s->plan.listing, idx);
+    const ppx_member *m = ppx_listing_member(&s->plan.listing, idx);
     ppx_span sp = {0};
     if (m)
         sp = (ppx_span){.off = m->off,
                         .size = m->size,
                         .arc_len = m->arc_len,
-                        .arc = *ppx_listing_arc(&s->listing, m)};
+                        .arc = *ppx_listing_arc(&s->plan.listing, m)};
     char path[PPX_PATH_MAX];
-    if (s->in_root < 0 && !tj->splits.n && ppx__image_path(s, key, sp.arc_len, path, sizeof path)) {
+    if (s->io.in_root < 0 && !tj->splits.n &&
+        ppx__image_path(s->cfg, &s->plan, key, sp.arc_len, path, sizeof path)) {
         w->got++;
         return;
     }
-    if (s->in_root >= 0 || tj->splits.n)
+    if (s->io.in_root >= 0 || tj->splits.n)
         snprintf(path, sizeof path, "%s", key);
     asked[pos] = 1;
     ppx_err se;

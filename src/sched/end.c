@@ -1,5 +1,8 @@
 /* The collective end: flags agreed, statistics reduced, failures gathered;
- * rank 0 decides the exit code and writes index.csv and the reports. */
+ * rank 0 decides the exit code and writes index.csv and the reports.
+ * May change: sched_intake (reduced), sched_serve (end messages, exit codes
+ * sent), sched_stop (the agreed flags, the stop reason), sched_peer (sends
+ * given up). Reads sched_plan and sched_io. */
 #include "sched/run_state.h"
 
 #include <poll.h>
@@ -24,7 +27,7 @@ static int write_report(run_state *s, const char *user_path, const char *name, c
     ppx_err e;
     ppx_err_clear(&e);
     int rc = user_path ? ppx_report_file_write(user_path, b->data, b->len, &e)
-                       : ppx_write_beneath(s->outdir.fd, NULL, name, b->data, b->len, NULL, &e);
+                       : ppx_write_beneath(s->io.outdir.fd, NULL, name, b->data, b->len, NULL, &e);
     if (rc) {
         char shown[PPX_PATH_MAX];
         ppx_escape_name(shown, sizeof shown, user_path ? user_path : name);
@@ -68,7 +71,7 @@ static void value_warnings(const ppx_stats *t, warnings *w)
 static void run_warnings(const run_state *s, warnings *w)
 {
     const ppx_run_config *cfg = s->cfg;
-    const ppx_listing *l = &s->listing;
+    const ppx_listing *l = &s->plan.listing;
     if (l->n == 0)
         warn(w, "no images found under %s (%llu other files skipped): nothing was done", cfg->input,
              (unsigned long long)l->skipped);
@@ -97,18 +100,18 @@ static void run_warnings(const run_state *s, warnings *w)
              "left out: companions of no --with role (counted in skipped; the first: .%s; "
              "--with ROLE carries them with their images)",
              (unsigned long long)l->stray_companions, l->stray_companion_first);
-    if (cfg->shard && cfg->outdir && l->n && s->n_chunks < MIN_SHARDS)
+    if (cfg->shard && cfg->outdir && l->n && s->plan.n_chunks < MIN_SHARDS)
         warn(w,
              "only %llu %s written: a PyTorch DataLoader usually has %d workers, and with more "
              "workers than shards some get none (webdataset: 'fewer shards than workers')%s",
-             (unsigned long long)s->n_chunks, s->n_chunks == 1 ? "shard was" : "shards were",
-             MIN_SHARDS,
+             (unsigned long long)s->plan.n_chunks,
+             s->plan.n_chunks == 1 ? "shard was" : "shards were", MIN_SHARDS,
              l->n >= MIN_SHARDS ? "; ask for more with --shards 8 or a smaller --shard-size" : "");
-    if (cfg->shard && s->classes.n == 0 && s->classes.cls_unnamed != PPX_NO_CLS)
+    if (cfg->shard && s->plan.classes.n == 0 && s->plan.classes.cls_unnamed != PPX_NO_CLS)
         warn(w,
              "classes.txt is empty: the .cls label %lld cannot be a line number (line k names "
              "label k, for labels 0 to %lld); index.csv and the shards keep the labels",
-             (long long)s->classes.cls_unnamed, (long long)(PPX_CLS_LINES_MAX - 1));
+             (long long)s->plan.classes.cls_unnamed, (long long)(PPX_CLS_LINES_MAX - 1));
 }
 
 /* Sorts by index, keeping one entry per index (a chunk redone after a lost
@@ -135,9 +138,9 @@ static int write_geometry_csv(run_state *s, const ppx_prints *prints, ppx_err *e
     for (size_t i = 0; i < prints->n && !rc; i++) {
         const ppx_print *p = &prints->v[i];
         char out[PPX_KEY_MAX];
-        if (!p->geom.w || p->index >= s->listing.n)
+        if (!p->geom.w || p->index >= s->plan.listing.n)
             continue;
-        const char *key = ppx_listing_key(&s->listing, p->index);
+        const char *key = ppx_listing_key(&s->plan.listing, p->index);
         if (ppx_output_name(out, sizeof out, key, s->cfg->out_format, NULL))
             continue; /* never written: the image failed by that name */
         rc = ppx__csv_field(&b, out) || ppx_buf_append(&b, ",", 1) || ppx__csv_field(&b, key) ||
@@ -146,7 +149,7 @@ static int write_geometry_csv(run_state *s, const ppx_prints *prints, ppx_err *e
     if (rc)
         rc = ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_WRITE, "out of memory writing geometry.csv");
     else
-        rc = ppx_write_beneath(s->outdir.fd, NULL, "geometry.csv", b.data, b.len, NULL, e);
+        rc = ppx_write_beneath(s->io.outdir.fd, NULL, "geometry.csv", b.data, b.len, NULL, e);
     ppx_buf_destroy(&b);
     return rc;
 }
@@ -176,30 +179,31 @@ typedef struct {
  * end: the first rank's error. */
 static void decide_outcome(run_state *s, end_ctx *x, const int all[2])
 {
-    x->stopped = all[1] || s->global_stop;
-    x->fatal = all[0] || s->global_fatal;
+    x->stopped = all[1] || s->stop.global_stop;
+    x->fatal = all[0] || s->stop.global_fatal;
     for (int r = 0; r < s->size && x->fatal; r++)
         if (x->ranks[r].error[0]) {
-            snprintf(s->fatal_reason, sizeof s->fatal_reason, "rank %d: %s", r, x->ranks[r].error);
-            s->stop_reason = s->fatal_reason;
+            snprintf(s->stop.fatal_reason, sizeof s->stop.fatal_reason, "rank %d: %s", r,
+                     x->ranks[r].error);
+            s->stop.stop_reason = s->stop.fatal_reason;
             break;
         }
     uint64_t accounted = x->total.ok + x->total.failed + x->total.nodata;
-    if (!x->stopped && !x->fatal && accounted != s->listing.n) {
+    if (!x->stopped && !x->fatal && accounted != s->plan.listing.n) {
         /* A complete run accounts for every listed image; anything else
          * is a bug, and must never pass as success. */
         ppx_log(PPX_LOG_ERR, "internal error: %llu of %llu images accounted for",
-                (unsigned long long)accounted, (unsigned long long)s->listing.n);
+                (unsigned long long)accounted, (unsigned long long)s->plan.listing.n);
         x->fatal = 1;
-        if (!s->stop_reason)
-            s->stop_reason = "internal error: images unaccounted for";
+        if (!s->stop.stop_reason)
+            s->stop.stop_reason = "internal error: images unaccounted for";
     }
-    if (s->outdir.fd >= 0) {
+    if (s->io.outdir.fd >= 0) {
         ppx_err e;
-        if (ppx_outdir_check(&s->outdir, &e)) {
+        if (ppx_outdir_check(&s->io.outdir, &e)) {
             ppx_log(PPX_LOG_ERR, "fatal: %s", e.msg);
             x->fatal = x->outdir_gone = 1;
-            s->stop_reason = "OUTDIR vanished or was replaced";
+            s->stop.stop_reason = "OUTDIR vanished or was replaced";
         }
     }
     x->code = ppx__plan_outcome(x->fatal, x->stopped, x->total.failed, x->fails->n);
@@ -210,7 +214,7 @@ static void end_fatal(run_state *s, end_ctx *x, const char *reason)
 {
     x->code = PPX_RUN_FATAL;
     x->fatal = 1;
-    s->stop_reason = reason;
+    s->stop.stop_reason = reason;
 }
 
 /* index.csv and the report's list of shards and classes: only a complete
@@ -223,12 +227,12 @@ static void shard_index(run_state *s, end_ctx *x)
         return;
     ppx_err e;
     ppx_err_clear(&e);
-    if (ppx_shard_write_index(s->outdir.fd, cfg->shard, s->chunk_size, &s->listing, &s->classes,
-                              x->fails, x->prints, &e)) {
+    if (ppx_shard_write_index(s->io.outdir.fd, cfg->shard, s->plan.chunk_size, &s->plan.listing,
+                              &s->plan.classes, x->fails, x->prints, &e)) {
         ppx_log(PPX_LOG_ERR, "%s", e.msg);
         end_fatal(s, x, "cannot write index.csv");
-    } else if (ppx_shard_tally_build(&x->tally, cfg->shard, s->chunk_size, &s->listing, &s->classes,
-                                     x->fails)) {
+    } else if (ppx_shard_tally_build(&x->tally, cfg->shard, s->plan.chunk_size, &s->plan.listing,
+                                     &s->plan.classes, x->fails)) {
         ppx_log(PPX_LOG_ERR, "out of memory listing the shards for the report");
     } else {
         x->shards_state = PPX_REPORT_SHARDS_LISTED;
@@ -249,7 +253,7 @@ static void annotations_end(run_state *s, end_ctx *x)
         end_fatal(s, x, "cannot write geometry.csv");
         return;
     }
-    if (!s->coco)
+    if (!s->plan.coco)
         return;
     if (ppx__coco_end(s, x->prints, x->fails, &x->coco, &e)) {
         ppx_log(PPX_LOG_ERR, "--coco: %s", e.msg);
@@ -271,8 +275,8 @@ static int fail_paths(const run_state *s, end_ctx *x)
     for (size_t i = 0; i < n; i++) {
         char p[PPX_PATH_MAX];
         uint64_t idx = x->fails->v[i].index;
-        const char *key = idx < s->listing.n ? ppx_listing_key(&s->listing, idx) : "?";
-        if (ppx__input_path(s, key, p, sizeof p))
+        const char *key = idx < s->plan.listing.n ? ppx_listing_key(&s->plan.listing, idx) : "?";
+        if (ppx__input_path(s->cfg, &s->plan, key, p, sizeof p))
             snprintf(p, sizeof p, "%s", key);
         x->owned[i] = strdup(p);
         x->paths[i] = x->owned[i] ? x->owned[i] : "?";
@@ -298,25 +302,25 @@ static void fill_report(run_state *s, end_ctx *x, ppx_report *rep)
 {
     const ppx_run_config *cfg = s->cfg;
     int complete = !x->stopped && !x->fatal;
-    x->total.total = s->listing.n;
+    x->total.total = s->plan.listing.n;
     *rep = (ppx_report){.warnings = x->w ? x->w->v : NULL,
                         .n_warnings = x->w ? x->w->n : 0,
                         .command_line = cfg->command_line,
                         .stats = &x->total,
                         .failures = x->fails,
                         .fail_paths = x->paths,
-                        .skipped = s->listing.skipped,
-                        .excluded = s->listing.excluded,
-                        .resumed_chunks = s->resume.chunks,
-                        .resumed_images = s->resume.images,
+                        .skipped = s->plan.listing.skipped,
+                        .excluded = s->plan.listing.excluded,
+                        .resumed_chunks = s->plan.resume.chunks,
+                        .resumed_images = s->plan.resume.images,
                         .ranks = s->size,
                         .per_rank = x->ranks,
                         .elapsed_s = ppx_now_s() - s->t0,
                         .complete = complete,
-                        .stop_reason = complete         ? ""
-                                       : s->stop_reason ? s->stop_reason
-                                       : x->fatal       ? "fatal error"
-                                                        : "stopped",
+                        .stop_reason = complete              ? ""
+                                       : s->stop.stop_reason ? s->stop.stop_reason
+                                       : x->fatal            ? "fatal error"
+                                                             : "stopped",
                         .exit_code = x->code,
                         .pipeline = cfg->spec ? cfg->spec : "",
                         .format = ppx__format_name(cfg),
@@ -338,7 +342,7 @@ static void write_reports(run_state *s, end_ctx *x, ppx_report *rep)
     const ppx_run_config *cfg = s->cfg;
     const char *report_path = cfg->report_path ? cfg->report_path : cfg->outdir ? NULL : "-";
     const char *html_path = cfg->html_path;
-    int in_outdir = s->outdir.fd >= 0 && !x->outdir_gone;
+    int in_outdir = s->io.outdir.fd >= 0 && !x->outdir_gone;
     int html = html_path ? html_path[0] != '\0' : in_outdir;
     ppx_buf b;
     ppx_buf_init(&b);
@@ -376,10 +380,10 @@ static int end_report(run_state *s, const ppx_stats *total, ppx_failures *fails,
 {
     end_ctx x = {.total = *total, .fails = fails, .prints = prints, .ranks = ranks};
     if (with_resumed) {
-        ppx_stats_merge(&x.total, &s->resume.stats);
-        if (ppx_failures_extend(fails, &s->resume.failures) ||
-            ppx_prints_extend(prints, &s->resume.prints))
-            s->global_fatal = 1;
+        ppx_stats_merge(&x.total, &s->plan.resume.stats);
+        if (ppx_failures_extend(fails, &s->plan.resume.failures) ||
+            ppx_prints_extend(prints, &s->plan.resume.prints))
+            s->stop.global_fatal = 1;
     }
     ppx_failures_sort(fails);
     sort_unique(prints);
@@ -436,47 +440,48 @@ int ppx__finish_alone(run_state *s)
     ppx_rank_info *ranks = calloc((size_t)s->size, sizeof *ranks);
     /* The ranks that gave up waiting on rank 0 said so (TAG_GAVEUP) into its
      * queue, even while it was stopped: the report names them. */
-    for (int flag = s->mpi && s->self_gap > 0; flag;) {
+    for (int flag = s->mpi && s->serve.self_gap > 0; flag;) {
         MPI_Status st;
         if (MPI_CHECK(s, MPI_Iprobe(MPI_ANY_SOURCE, TAG_GAVEUP, s->comm, &flag, &st)))
             break;
         if (flag)
             ppx__gave_up(s, st.MPI_SOURCE);
     }
-    if (s->jdir >= 0 && ppx_journal_load(s->jdir, s->n_chunks, &rs, &e) == 0) {
+    if (s->io.jdir >= 0 && ppx_journal_load(s->io.jdir, s->plan.n_chunks, &rs, &e) == 0) {
         total = rs.stats;
         if (ppx_failures_extend(&fails, &rs.failures) || ppx_prints_extend(&prints, &rs.prints))
-            s->global_fatal = 1;
+            s->stop.global_fatal = 1;
     } else {
-        total = s->acc;
-        if (ppx_failures_extend(&fails, &s->fails) || ppx_prints_extend(&prints, &s->prints))
-            s->global_fatal = 1;
+        total = s->in.acc;
+        if (ppx_failures_extend(&fails, &s->in.fails) || ppx_prints_extend(&prints, &s->in.prints))
+            s->stop.global_fatal = 1;
     }
-    char reason[sizeof s->silent_reason + sizeof s->gave_up + 512];
-    if (s->self_gap > 0)
+    char reason[sizeof s->serve.silent_reason + sizeof s->serve.gave_up + 512];
+    if (s->serve.self_gap > 0)
         snprintf(reason, sizeof reason,
                  "rank 0 (which writes this report) was itself silent: it could not run for "
                  "%.0f s (stopped, starved or blocked; --rank-timeout %g s)%s%s%s; the other "
                  "ranks %s ended the job meanwhile, so which other rank, if any, fell silent "
                  "cannot be known%s%s%s; --resume finishes the job",
-                 s->self_gap, s->cfg->rank_timeout_s, s->gave_up[0] ? ", and " : "", s->gave_up,
-                 s->gave_up[0] ? " gave up waiting on it" : "", s->gave_up[0] ? "have" : "may have",
-                 s->silent_reason[0] ? " (before that: " : "", s->silent_reason,
-                 s->silent_reason[0] ? ")" : "");
+                 s->serve.self_gap, s->cfg->rank_timeout_s, s->serve.gave_up[0] ? ", and " : "",
+                 s->serve.gave_up, s->serve.gave_up[0] ? " gave up waiting on it" : "",
+                 s->serve.gave_up[0] ? "have" : "may have",
+                 s->serve.silent_reason[0] ? " (before that: " : "", s->serve.silent_reason,
+                 s->serve.silent_reason[0] ? ")" : "");
     else
         snprintf(reason, sizeof reason, "%s, not heard from for %g s: --resume finishes the job",
-                 s->silent_reason, s->cfg->rank_timeout_s);
-    s->stop_reason = reason;
+                 s->serve.silent_reason, s->cfg->rank_timeout_s);
+    s->stop.stop_reason = reason;
     if (ranks) {
         for (int r = 0; r < s->size; r++) {
             ranks[r].rank = r;
-            ranks[r].images = r ? s->rank_done[r] : s->done;
-            ranks[r].failed = r ? s->rank_failed[r] : s->failed;
+            ranks[r].images = r ? s->serve.rank_done[r] : s->in.done;
+            ranks[r].failed = r ? s->serve.rank_failed[r] : s->in.failed;
             snprintf(ranks[r].host, sizeof ranks[r].host, "%s", r ? "?" : "");
         }
         gethostname(ranks[0].host, sizeof ranks[0].host - 1);
         ranks[0].workers = s->workers;
-        ranks[0].busy_s = s->busy_s;
+        ranks[0].busy_s = s->in.busy_s;
         int all[2] = {0, 1};
         end_report(s, &total, &fails, &prints, ranks, all, 0);
     }
@@ -495,34 +500,34 @@ int ppx__finish_alone(run_state *s)
 static int end_rank(run_state *s)
 {
     double limit = ppx__peer_limit(s);
-    if (MPI_CHECK(
-            s, ppx_wire_isend(&s->res_ws, s->res_buf.data, s->res_buf.len, 0, TAG_DONE, s->comm)))
+    if (MPI_CHECK(s, ppx_wire_isend(&s->peer.res_ws, s->peer.res_buf.data, s->peer.res_buf.len, 0,
+                                    TAG_DONE, s->comm)))
         return PPX_SCHED_ABORT;
-    int rc = MPI_CHECK(s, ppx_wire_wait(&s->res_ws, limit, &s->watch));
+    int rc = MPI_CHECK(s, ppx_wire_wait(&s->peer.res_ws, limit, &s->peer.watch));
     if (rc > 0) {
-        s->abandoned = 1;
+        s->peer.abandoned = 1;
         ppx__lose_rank0(s, limit, " (at the end of the run)");
         return PPX_SCHED_STALLED;
     }
     if (rc)
         return PPX_SCHED_ABORT;
-    s->heard0 = ppx_wire_look(&s->watch);
+    s->peer.heard0 = ppx_wire_look(&s->peer.watch);
     for (;;) {
         int flag;
         MPI_Status st;
         if (MPI_CHECK(s, MPI_Iprobe(0, MPI_ANY_TAG, s->comm, &flag, &st)))
             return PPX_SCHED_ABORT;
-        double t = ppx_wire_look(&s->watch);
+        double t = ppx_wire_look(&s->peer.watch);
         if (flag && (st.MPI_TAG == TAG_BEAT || st.MPI_TAG == TAG_CODE)) {
             uint64_t code;
             int n = st.MPI_TAG == TAG_CODE;
             if (MPI_CHECK(s, ppx_wire_recv_u64s(&code, n, 0, st.MPI_TAG, s->comm)))
                 return PPX_SCHED_ABORT;
             if (n) {
-                ppx__test_stop(s, "code");
+                ppx__test_stop(s->rank, "code");
                 return (int)(int64_t)code;
             }
-            s->heard0 = t;
+            s->peer.heard0 = t;
             continue;
         }
         if (flag) {
@@ -530,8 +535,8 @@ static int end_rank(run_state *s)
                          st.MPI_TAG);
             return PPX_SCHED_ABORT;
         }
-        if (limit > 0 && t - s->heard0 > limit) {
-            ppx__lose_rank0(s, t - s->heard0, " (at the end of the run)");
+        if (limit > 0 && t - s->peer.heard0 > limit) {
+            ppx__lose_rank0(s, t - s->peer.heard0, " (at the end of the run)");
             return PPX_SCHED_STALLED;
         }
         /* Beats come every few seconds: no need to look more often. */
@@ -545,15 +550,15 @@ static int end_rank(run_state *s)
 static void send_codes(run_state *s, int code)
 {
     for (int r = 1; r < s->size; r++) {
-        ppx_wire_send *w = &s->out_ws[r];
-        if (MPI_CHECK(s, ppx_wire_wait(w, ppx__peer_limit(s), &s->watch)) > 0)
-            s->abandoned = 1;
+        ppx_wire_send *w = &s->serve.out_ws[r];
+        if (MPI_CHECK(s, ppx_wire_wait(w, ppx__peer_limit(s), &s->peer.watch)) > 0)
+            s->peer.abandoned = 1;
         if (w->abandoned)
             continue;
         uint64_t v = (uint64_t)(int64_t)code;
         if (MPI_CHECK(s, ppx_wire_send_u64s(w, &v, 1, r, TAG_CODE, s->comm)) == 0 &&
-            MPI_CHECK(s, ppx_wire_wait(w, ppx__peer_limit(s), &s->watch)) > 0)
-            s->abandoned = 1;
+            MPI_CHECK(s, ppx_wire_wait(w, ppx__peer_limit(s), &s->peer.watch)) > 0)
+            s->peer.abandoned = 1;
     }
 }
 
@@ -561,14 +566,14 @@ static void send_codes(run_state *s, int code)
  * chunks left unfinished too (not journaled: --resume redoes them). */
 static void merge_unfinished(run_state *s)
 {
-    for (chunk *c = s->queue_head; c; c = c->next_in_queue)
+    for (chunk *c = s->queue.queue_head; c; c = c->next_in_queue)
         if (c->remaining) {
-            ppx_stats_merge(&s->acc, &c->stats);
-            if (ppx_failures_extend(&s->fails, &c->fails) ||
-                ppx_prints_extend(&s->prints, &c->prints)) {
+            ppx_stats_merge(&s->in.acc, &c->stats);
+            if (ppx_failures_extend(&s->in.fails, &c->fails) ||
+                ppx_prints_extend(&s->in.prints, &c->prints)) {
                 ppx_err e;
                 ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
-                ppx__set_fatal(s, &e);
+                ppx__set_fatal(&s->stop, &e);
             }
         }
 }
@@ -579,22 +584,23 @@ static void merge_unfinished(run_state *s)
  * without them, the rank's error saying so. */
 static void pack_mine(run_state *s, ppx_rank_info *me)
 {
-    ppx_buf *packed = &s->res_buf;
+    ppx_buf *packed = &s->peer.res_buf;
     packed->len = 0;
-    snprintf(me->error, sizeof me->error, "%s", s->fatal ? s->fatal_err.msg : "");
-    if (s->mpi &&
-        ppx__pack_end(s->fatal, s->stopping, &s->acc, me, &s->fails, &s->prints, packed)) {
+    snprintf(me->error, sizeof me->error, "%s", s->stop.fatal ? s->stop.fatal_err.msg : "");
+    if (s->mpi && ppx__pack_end(s->stop.fatal, s->stop.stopping, &s->in.acc, me, &s->in.fails,
+                                &s->in.prints, packed)) {
         ppx_err e;
         ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory packing failures");
-        ppx__set_fatal(s, &e);
+        ppx__set_fatal(&s->stop, &e);
         ppx_failures none = {0};
         ppx_prints no_prints = {0};
         packed->len = 0;
-        snprintf(me->error, sizeof me->error, "%s", s->fatal ? s->fatal_err.msg : "");
-        if (ppx__pack_end(s->fatal, s->stopping, &s->acc, me, &none, &no_prints, packed))
+        snprintf(me->error, sizeof me->error, "%s", s->stop.fatal ? s->stop.fatal_err.msg : "");
+        if (ppx__pack_end(s->stop.fatal, s->stop.stopping, &s->in.acc, me, &none, &no_prints,
+                          packed))
             packed->len = 0; /* rank 0 finds it malformed: the end aborts */
     }
-    snprintf(me->error, sizeof me->error, "%s", s->fatal ? s->fatal_err.msg : "");
+    snprintf(me->error, sizeof me->error, "%s", s->stop.fatal ? s->stop.fatal_err.msg : "");
 }
 
 /* The totals of the end, merged on rank 0 (ranks, fails and prints are the
@@ -626,7 +632,7 @@ static int gather_ends(run_state *s, end_totals *t)
     if (ppx__self_stalled(s))
         return 1;
     for (int r = 0; r < s->size; r++) {
-        const ppx_buf *m = r ? &s->end_msg[r] : &s->res_buf;
+        const ppx_buf *m = r ? &s->serve.end_msg[r] : &s->peer.res_buf;
         if (ppx__unpack_end(m->data, m->len, t->all, &t->total, &t->ranks[r], &t->fails,
                             &t->prints)) {
             ppx_log_rank(PPX_LOG_ERR, 0,
@@ -645,9 +651,9 @@ int ppx__finish(run_state *s)
     ppx_stats_init(&t.total);
     ppx_rank_info me = {.rank = s->rank,
                         .workers = s->workers,
-                        .images = s->done,
-                        .failed = s->failed,
-                        .busy_s = s->busy_s,
+                        .images = s->in.done,
+                        .failed = s->in.failed,
+                        .busy_s = s->in.busy_s,
                         .elapsed_s = ppx_now_s() - s->t0};
     gethostname(me.host, sizeof me.host - 1);
     t.ranks = calloc((size_t)s->size, sizeof *t.ranks);
@@ -665,12 +671,13 @@ int ppx__finish(run_state *s)
         if (code == 1)
             code = ppx__finish_alone(s);
     } else {
-        t.all[0] = s->fatal;
-        t.all[1] = s->stopping;
-        t.total = s->acc;
+        t.all[0] = s->stop.fatal;
+        t.all[1] = s->stop.stopping;
+        t.total = s->in.acc;
         t.ranks[0] = me;
-        if (ppx_failures_extend(&t.fails, &s->fails) || ppx_prints_extend(&t.prints, &s->prints))
-            s->fatal = t.all[0] = 1;
+        if (ppx_failures_extend(&t.fails, &s->in.fails) ||
+            ppx_prints_extend(&t.prints, &s->in.prints))
+            s->stop.fatal = t.all[0] = 1;
     }
     if (!code && (!s->mpi || s->rank == 0)) {
         code = end_report(s, &t.total, &t.fails, &t.prints, t.ranks, t.all, 1);

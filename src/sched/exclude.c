@@ -1,5 +1,6 @@
 /* --exclude: inputs left out of a run by name, for instance the drop list
- * of an earlier run (OUTDIR/duplicates.txt): find, then drop. */
+ * of an earlier run (OUTDIR/duplicates.txt): find, then drop.
+ * May change: sched_plan's listing (entries left out). */
 #include "sched/run_state.h"
 
 #include <stdlib.h>
@@ -66,7 +67,7 @@ int ppx__apply_exclude(run_state *s, ppx_err *e)
     }
     /* The text becomes C strings in place: one byte more for the last. */
     if (ppx_buf_append(&b, "\n", 1) || (n = split_lines(&b, &lines)) == SIZE_MAX ||
-        !(drop = calloc(s->listing.n ? s->listing.n : 1, 1))) {
+        !(drop = calloc(s->plan.listing.n ? s->plan.listing.n : 1, 1))) {
         rc = ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_INPUT, "out of memory");
         goto out;
     }
@@ -74,15 +75,15 @@ int ppx__apply_exclude(run_state *s, ppx_err *e)
         qsort(lines, n, sizeof *lines, cmp_str);
     /* An entry is left out when a line names it as the report does (INPUT
      * joined with its key) or by its key alone. */
-    for (size_t i = 0; i < s->listing.n && n; i++) {
+    for (size_t i = 0; i < s->plan.listing.n && n; i++) {
         char path[PPX_PATH_MAX];
-        const char *key = ppx_listing_key(&s->listing, i), *k = key, *p = path;
-        if (ppx__input_path(s, key, path, sizeof path))
+        const char *key = ppx_listing_key(&s->plan.listing, i), *k = key, *p = path;
+        if (ppx__input_path(s->cfg, &s->plan, key, path, sizeof path))
             p = key;
         drop[i] = bsearch(&p, lines, n, sizeof *lines, cmp_str) ||
                   bsearch(&k, lines, n, sizeof *lines, cmp_str);
     }
-    ppx_listing_filter(&s->listing, drop);
+    ppx_listing_filter(&s->plan.listing, drop);
 out:
     free(lines);
     free(drop);

@@ -1,5 +1,9 @@
 /* The loop every rank runs: asking rank 0 for chunks (or, on rank 0, serving
- * the others), feeding workers, stopping, and noticing ranks that fall silent. */
+ * the others), feeding workers and stopping (ranks that fall silent: watch.c).
+ * May change: sched_queue (requests and chunks taken), sched_serve (rank 0
+ * answering requests), sched_peer (rank > 0's request in flight), sched_stop
+ * (through stop.c, and rank 0's global stop), the loop's timing. Reads
+ * sched_intake's counters. */
 #include "sched/run_state.h"
 
 #include <math.h>
@@ -15,52 +19,16 @@
 #include "prepix/buf.h"
 #include "prepix/log.h"
 
-void ppx__lose_rank0(run_state *s, double silent_s, const char *when)
-{
-    if (s->lost0)
-        return;
-    ppx_log_rank(PPX_LOG_ERR, s->rank,
-                 "rank 0 has not answered for %.0f s%s (stopped, hung, or its node is gone): "
-                 "ending the job; --resume finishes it",
-                 silent_s, when);
-    s->lost0 = 1;
-    s->stopping = 1;
-    /* Rank 0 may only have been stopped for a while, and Open MPI's teardown
-     * continues it: this word (small, so delivered into its queue even while
-     * it is stopped) tells it that it was the silent one. Best effort: the
-     * job ends either way. */
-    uint64_t ms = (uint64_t)(silent_s * 1000);
-    if (MPI_CHECK(s, ppx_wire_send_u64s(&s->bye_ws, &ms, 1, 0, TAG_GAVEUP, s->comm)) == 0 &&
-        MPI_CHECK(s, ppx_wire_wait(&s->bye_ws, 0.1, &s->watch)) > 0)
-        s->abandoned = 1;
-}
-
-/* Rank > 0: a small message to rank 0 (a request, a beat), posted and
- * waited for. Small messages travel eagerly, so the wait normally ends at
- * once, whatever rank 0 is doing; it can only last while MPI has no buffer
- * for it, which a stopped rank 0 would make last for ever. 0, or -1 (rank 0
- * lost, or MPI failed: recorded). */
-static int send_small(run_state *s, ppx_wire_send *w, const uint64_t *msg, int n, int tag)
-{
-    if (MPI_CHECK(s, ppx_wire_send_u64s(w, msg, n, 0, tag, s->comm)))
-        return -1;
-    int rc = MPI_CHECK(s, ppx_wire_wait(w, ppx__peer_limit(s), &s->watch));
-    if (rc > 0) {
-        s->abandoned = 1;
-        ppx__lose_rank0(s, ppx__peer_limit(s), " (a message to it stays unsent)");
-    }
-    return rc ? -1 : 0;
-}
-
 static void send_request(run_state *s)
 {
-    uint64_t msg[5] = {(uint64_t)((s->stopping ? REQ_STOPPING : 0) | (s->fatal ? REQ_FATAL : 0)),
-                       s->done, s->failed, s->bytes_read, 0};
-    if (send_small(s, &s->req_ws, msg, 5, TAG_REQ) == 0) {
-        s->req_out = 1;
-        s->req_sent = ppx_wire_look(&s->watch);
+    uint64_t msg[5] = {
+        (uint64_t)((s->stop.stopping ? REQ_STOPPING : 0) | (s->stop.fatal ? REQ_FATAL : 0)),
+        s->in.done, s->in.failed, s->in.bytes_read, 0};
+    if (ppx__send_small(s, &s->peer.req_ws, msg, 5, TAG_REQ) == 0) {
+        s->queue.req_out = 1;
+        s->peer.req_sent = ppx_wire_look(&s->peer.watch);
         s->last_msg = ppx_now_s();
-        ppx__test_stop(s, "request");
+        ppx__test_stop(s->rank, "request");
     }
 }
 
@@ -71,115 +39,39 @@ static void poll_assignment(run_state *s)
     if (MPI_CHECK(s, MPI_Iprobe(0, TAG_ASSIGN, s->comm, &flag, &st)) || !flag)
         return;
     int rrc = MPI_CHECK(
-        s, ppx_wire_recv(&s->scratch, 0, TAG_ASSIGN, s->comm, ppx__peer_limit(s), &s->watch));
-    s->req_out = 0;
+        s, ppx_wire_recv(&s->scratch, 0, TAG_ASSIGN, s->comm, ppx__peer_limit(s), &s->peer.watch));
+    s->queue.req_out = 0;
     s->last_msg = ppx_now_s();
-    s->heard0 = ppx_wire_look(&s->watch);
+    s->peer.heard0 = ppx_wire_look(&s->peer.watch);
     if (rrc > 0) {
-        s->abandoned = 1;
+        s->peer.abandoned = 1;
         ppx__lose_rank0(s, ppx__peer_limit(s), " (its answer stopped half-way)");
     }
     if (rrc)
         return;
     int kind, stop;
     chunk *c = ppx__unpack_assign(&s->scratch, s->cfg->transport_bytes, &kind, &stop);
-    if (stop && !s->stopping) {
-        s->stopping = 1;
-        s->draining = stop == STOP_DRAIN;
-        if (!s->stop_reason)
-            s->stop_reason = "stopped by rank 0";
+    if (stop && !s->stop.stopping) {
+        s->stop.stopping = 1;
+        s->stop.draining = stop == STOP_DRAIN;
+        if (!s->stop.stop_reason)
+            s->stop.stop_reason = "stopped by rank 0";
     }
     if (stop == STOP_NOW)
-        s->draining = 0;
+        s->stop.draining = 0;
     if (kind == ASSIGN_NOMORE) {
-        s->no_more = 1;
+        s->queue.no_more = 1;
     } else if (!c) {
         ppx_err e;
         ppx_err_set(&e, PPX_EMPI, PPX_STAGE_JOB, "malformed assignment from rank 0");
-        ppx__set_fatal(s, &e);
-    } else if (s->stopping) {
+        ppx__set_fatal(&s->stop, &e);
+    } else if (s->stop.stopping) {
         ppx__chunk_free(c);
     } else {
-        ppx__enqueue(s, c);
+        ppx__enqueue(&s->queue, c);
     }
-    if (s->stopping)
-        ppx__drop_unstarted(s);
-}
-
-/* Rank 0: was it itself away (stopped, starved, blocked) for longer than
- * --rank-timeout? Then the other ranks may have given up on it and ended
- * the job, and a rank it has not heard from may be silent or may be gone
- * for that reason: it cannot know which. It ends the job at once, writing
- * the report from the journal. 1 when so. */
-int ppx__self_stalled(run_state *s)
-{
-    double limit = s->cfg->rank_timeout_s;
-    if (s->rank != 0 || limit <= 0)
-        return 0;
-    (void)ppx_wire_look(&s->watch);
-    /* A rank waiting for the end counts from rank 0's last beat, up to
-     * beat_s before rank 0 stopped: from limit - beat_s on, it may have given
-     * up. (TAG_GAVEUP says so for sure, when it arrives.) */
-    if (s->self_gap > 0 || s->watch.gap <= limit - s->beat_s)
-        return s->self_gap > 0;
-    s->self_gap = s->watch.gap;
-    ppx_log(PPX_LOG_ERR,
-            "rank 0 itself could not run for %.0f s, close to or over --rank-timeout (%g s): the "
-            "other ranks may have ended the job meanwhile; ending it; --resume finishes it",
-            s->self_gap, limit);
-    s->global_stop = s->stopping = 1;
-    s->draining = 0;
-    return 1;
-}
-
-void ppx__gave_up(run_state *s, int src)
-{
-    uint64_t ms;
-    if (MPI_CHECK(s, ppx_wire_recv_u64s(&ms, 1, src, TAG_GAVEUP, s->comm)))
-        return;
-    ppx_log(PPX_LOG_ERR,
-            "rank %d gave up waiting on rank 0 after %.0f s: rank 0 itself was away (stopped, "
-            "starved or blocked); ending the job; --resume finishes it",
-            src, (double)ms / 1000);
-    size_t l = strlen(s->gave_up);
-    snprintf(s->gave_up + l, sizeof s->gave_up - l, "%s%d", l == 0 ? "rank(s) " : ", ", src);
-    if (s->self_gap == 0)
-        s->self_gap = s->watch.gap > 0.001 ? s->watch.gap : 0.001;
-    s->global_stop = s->stopping = 1;
-    s->draining = 0;
-}
-
-/* Rank 0: rank r is stopped, hung or gone (silent for silent_s, or a
- * message of it stalled half-way): the job stops and ends without it
- * (finish_alone). */
-static void declare_silent(run_state *s, int r, double silent_s, const char *what)
-{
-    if (s->gone[r] || ppx__self_stalled(s))
-        return; /* rank 0's own absence is no rank's silence */
-    s->gone[r] = 1;
-    if (!s->left[r]) {
-        s->left[r] = 1;
-        s->silent++;
-    }
-    ppx_log(PPX_LOG_ERR,
-            "rank %d %s for %.0f s (stopped, hung, or its node is gone): stopping the job; "
-            "--resume finishes it",
-            r, what, silent_s);
-    size_t l = strlen(s->silent_reason);
-    snprintf(s->silent_reason + l, sizeof s->silent_reason - l, "%s%d",
-             l == 0 ? "silent rank(s): " : ", ", r);
-    s->stop_reason = s->silent_reason;
-    if (!s->global_stop || s->draining) {
-        s->global_stop = s->stopping = 1;
-        s->draining = 0;
-    }
-}
-
-/* Rank 0: a wait on rank src gave up (rc > 0). */
-static void stalled_midway(run_state *s, int src)
-{
-    s->abandoned = 1;
-    declare_silent(s, src, ppx__peer_limit(s), "has left a message half-delivered");
+    if (s->stop.stopping)
+        ppx__drop_unstarted(&s->queue, s->stop.draining);
 }
 
 /* Rank 0: answers one request from src (its message probed). */
@@ -188,41 +80,44 @@ static void answer(run_state *s, int src)
     uint64_t msg[5];
     if (MPI_CHECK(s, ppx_wire_recv_u64s(msg, 5, src, TAG_REQ, s->comm)))
         return;
-    s->rank_done[src] = msg[1];
-    s->rank_failed[src] = msg[2];
-    s->rank_bytes[src] = msg[3];
+    s->serve.rank_done[src] = msg[1];
+    s->serve.rank_failed[src] = msg[2];
+    s->serve.rank_bytes[src] = msg[3];
     if (msg[0] & REQ_FATAL)
-        s->global_fatal = 1;
+        s->stop.global_fatal = 1;
     if (msg[0] & (REQ_STOPPING | REQ_FATAL)) {
-        s->global_stop = 1;
-        if (!s->stop_reason)
-            s->stop_reason = (msg[0] & REQ_FATAL) ? "fatal error on a rank" : "signal";
+        s->stop.global_stop = 1;
+        if (!s->stop.stop_reason)
+            s->stop.stop_reason = (msg[0] & REQ_FATAL) ? "fatal error on a rank" : "signal";
     }
     /* The previous assignment to this rank is complete: it asked again, which
      * it does only once it has received it whole. The wait is bounded all
      * the same. */
-    int wrc = MPI_CHECK(s, ppx_wire_wait(&s->send_ws[src], ppx__peer_limit(s), &s->watch));
+    int wrc =
+        MPI_CHECK(s, ppx_wire_wait(&s->serve.send_ws[src], ppx__peer_limit(s), &s->peer.watch));
     if (wrc > 0)
-        stalled_midway(s, src);
+        ppx__stalled_midway(s, src);
     if (wrc)
         return;
-    int64_t id = (s->global_stop || (msg[0] & REQ_STOPPING)) ? -1 : ppx__take_chunk_id(s);
+    int64_t id =
+        (s->stop.global_stop || (msg[0] & REQ_STOPPING)) ? -1 : ppx__take_chunk_id(&s->plan);
     int kind = id >= 0 ? ASSIGN_CHUNK : ASSIGN_NOMORE;
-    int stop = !s->global_stop ? STOP_NONE : s->draining ? STOP_DRAIN : STOP_NOW;
-    const ppx_buf *out = &s->send_buf[src];
-    if (ppx__pack_assign(s, kind, stop, id >= 0 ? (uint64_t)id : 0, &s->send_buf[src])) {
+    int stop = !s->stop.global_stop ? STOP_NONE : s->stop.draining ? STOP_DRAIN : STOP_NOW;
+    const ppx_buf *out = &s->serve.send_buf[src];
+    if (ppx__pack_assign(s, kind, stop, id >= 0 ? (uint64_t)id : 0, &s->serve.send_buf[src])) {
         /* No memory for the assignment: the rank still gets an answer
          * (stop, no more work; packed at start), so it never waits for ever. */
         ppx_err e;
         ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory packing chunk %lld",
                     (long long)id);
-        ppx__set_fatal(s, &e);
-        s->global_stop = 1;
-        out = &s->stop_msg;
+        ppx__set_fatal(&s->stop, &e);
+        s->stop.global_stop = 1;
+        out = &s->serve.stop_msg;
     }
-    MPI_RECORD(s, ppx_wire_isend(&s->send_ws[src], out->data, out->len, src, TAG_ASSIGN, s->comm));
+    MPI_RECORD(
+        s, ppx_wire_isend(&s->serve.send_ws[src], out->data, out->len, src, TAG_ASSIGN, s->comm));
     s->t.served++;
-    ppx__test_stop(s, "serve");
+    ppx__test_stop(s->rank, "serve");
 }
 
 /* Rank 0: answers requests, stores chunk results and end messages. Every
@@ -239,37 +134,37 @@ static void serve(run_state *s)
             break;
         int src = st.MPI_SOURCE, rc = 0;
         s->last_msg = ppx_now_s();
-        if (st.MPI_TAG == TAG_GAVEUP && !s->gone[src]) {
+        if (st.MPI_TAG == TAG_GAVEUP && !s->serve.gone[src]) {
             ppx__gave_up(s, src);
             continue;
         }
-        if (s->gone[src] || st.MPI_TAG == PPX_WIRE_TAG_FRAG ||
+        if (s->serve.gone[src] || st.MPI_TAG == PPX_WIRE_TAG_FRAG ||
             (st.MPI_TAG != TAG_BEAT && st.MPI_TAG != TAG_CHUNKRES && st.MPI_TAG != TAG_DONE &&
              st.MPI_TAG != TAG_REQ)) {
             /* A rank declared silent that runs again (or the rest of a
              * message it left half-way): the job ends without it, and its
              * messages are thrown away, so that none stands for ever before
              * the others' in the probe. */
-            rc = MPI_CHECK(s, ppx_wire_drop(&st, s->comm, part, &s->watch));
+            rc = MPI_CHECK(s, ppx_wire_drop(&st, s->comm, part, &s->peer.watch));
             if (rc > 0)
-                s->abandoned = 1;
+                s->peer.abandoned = 1;
             if (rc)
                 break;
             continue;
         }
-        s->last_seen[src] = ppx_wire_look(&s->watch);
+        s->serve.last_seen[src] = ppx_wire_look(&s->peer.watch);
         if (st.MPI_TAG == TAG_BEAT) {
             uint64_t msg[3];
             if (MPI_CHECK(s, ppx_wire_recv_u64s(msg, 3, src, TAG_BEAT, s->comm)) == 0) {
-                s->rank_done[src] = msg[0];
-                s->rank_failed[src] = msg[1];
-                s->rank_bytes[src] = msg[2];
+                s->serve.rank_done[src] = msg[0];
+                s->serve.rank_failed[src] = msg[1];
+                s->serve.rank_bytes[src] = msg[2];
             }
         } else if (st.MPI_TAG == TAG_CHUNKRES) {
             /* Out of memory here leaves fragments unreceived: MPI_ERR_NO_MEM
              * is fatal and the end is an abort, never a wrong agreement. */
-            rc = MPI_CHECK(s,
-                           ppx_wire_recv(&s->scratch, src, TAG_CHUNKRES, s->comm, part, &s->watch));
+            rc = MPI_CHECK(
+                s, ppx_wire_recv(&s->scratch, src, TAG_CHUNKRES, s->comm, part, &s->peer.watch));
             if (rc == 0)
                 /* A failure there is already the rank's fatal error. */
                 ppx_ignore(ppx__store_remote_chunk(s, s->scratch.data, s->scratch.len));
@@ -277,123 +172,44 @@ static void serve(run_state *s)
             /* Its end message, sent after its last chunk results: nothing
              * more comes from it but beats' answers; it now waits for the
              * exit code. (A failed receive leaves it empty: the end aborts.) */
-            rc = MPI_CHECK(
-                s, ppx_wire_recv(&s->end_msg[src], src, TAG_DONE, s->comm, part, &s->watch));
-            if (rc <= 0 && !s->left[src]) {
-                s->left[src] = 1;
-                s->ranks_done++;
+            rc = MPI_CHECK(s, ppx_wire_recv(&s->serve.end_msg[src], src, TAG_DONE, s->comm, part,
+                                            &s->peer.watch));
+            if (rc <= 0 && !s->serve.left[src]) {
+                s->serve.left[src] = 1;
+                s->serve.ranks_done++;
             }
         } else {
             answer(s, src);
         }
         if (rc > 0)
-            stalled_midway(s, src);
+            ppx__stalled_midway(s, src);
     }
-}
-
-/* Rank 0: a rank not heard from for --rank-timeout (no beat, request or
- * result: it beats even when busy) is stopped, hung or gone. The job stops,
- * and ends without it (finish_alone). Measured on rank 0's own clock, after
- * serve() has taken every message that waited: a rank is never blamed for
- * the time rank 0 itself was away. */
-static void check_silent(run_state *s)
-{
-    double limit = s->cfg->rank_timeout_s, t = ppx_wire_look(&s->watch);
-    if (limit <= 0 || ppx__self_stalled(s))
-        return;
-    for (int r = 1; r < s->size; r++)
-        if (!s->left[r] && t - s->last_seen[r] > limit)
-            declare_silent(s, r, t - s->last_seen[r], "has been silent");
-}
-
-void ppx__beat_done(run_state *s, int now)
-{
-    double t = ppx_wire_look(&s->watch);
-    if (s->rank != 0 || s->size < 2 || (!now && t - s->beats_sent < s->beat_s))
-        return;
-    s->beats_sent = t;
-    for (int r = 1; r < s->size; r++) {
-        int done;
-        if (!s->left[r] || s->gone[r] || s->out_ws[r].abandoned ||
-            MPI_CHECK(s, ppx_wire_test(&s->out_ws[r], &done)) || !done)
-            continue; /* an earlier beat still under way (it waits eagerly): skip this one */
-        MPI_RECORD(s, ppx_wire_send_u64s(&s->out_ws[r], NULL, 0, r, TAG_BEAT, s->comm));
-    }
-}
-
-/* Rank > 0: tells rank 0 it is alive; notices when rank 0 has not answered a
- * request, or taken chunk results, for --rank-timeout of this rank's clock. */
-static void beat(run_state *s)
-{
-    double t = ppx_wire_look(&s->watch);
-    if (t - s->last_beat >= s->beat_s) {
-        uint64_t msg[3] = {s->done, s->failed, s->bytes_read};
-        s->last_beat = t;
-        if (send_small(s, &s->beat_ws, msg, 3, TAG_BEAT))
-            return;
-    }
-    double limit = ppx__peer_limit(s);
-    if (limit <= 0)
-        return;
-    if (s->req_out && t - s->req_sent > limit)
-        ppx__lose_rank0(s, t - s->req_sent, "");
-    int done = 1;
-    if (s->res_pending && MPI_CHECK(s, ppx_wire_test(&s->res_ws, &done)) == 0 && done)
-        s->res_pending = 0;
-    if (s->res_pending && !done && t - s->res_sent > limit)
-        ppx__lose_rank0(s, t - s->res_sent, " (chunk results wait to be taken)");
-}
-
-/* Images failed in this attempt, on every rank (as far as rank 0 knows). */
-static uint64_t total_failed(const run_state *s)
-{
-    uint64_t f = s->failed;
-    for (int r = 1; r < s->size; r++)
-        f += s->rank_failed[r];
-    return f;
 }
 
 static void check_stop(run_state *s)
 {
-    if (ppx__stop_signal && (!s->stopping || s->draining)) {
-        s->stopping = 1;
-        s->draining = 0;
-        s->stop_reason = ppx__signal_name(ppx__stop_signal);
-        ppx_log_rank(PPX_LOG_INFO, s->rank, "%s received: finishing the images in progress",
-                     s->stop_reason);
-    }
+    ppx__stop_on_signal(&s->stop);
     if (s->rank == 0) {
         int64_t maxf = s->cfg->max_failures;
         /* The limit counts this attempt's failures: those in the journal
          * are known, and --resume must always be able to go on. */
-        if (maxf >= 0 && !s->global_stop && total_failed(s) >= (uint64_t)(maxf > 0 ? maxf : 1)) {
-            s->global_stop = 1;
-            s->stopping = s->draining = 1;
-            s->stop_reason = "--max-failures reached";
+        if (maxf >= 0 && !s->stop.global_stop &&
+            ppx__total_failed(s) >= (uint64_t)(maxf > 0 ? maxf : 1)) {
+            s->stop.global_stop = 1;
+            s->stop.stopping = s->stop.draining = 1;
+            s->stop.stop_reason = "--max-failures reached";
             ppx_log(PPX_LOG_INFO,
                     "%llu images failed in this attempt: --max-failures %lld reached; finishing "
                     "the chunks already started, then stopping",
-                    (unsigned long long)total_failed(s), (long long)maxf);
+                    (unsigned long long)ppx__total_failed(s), (long long)maxf);
         }
-        if (s->stopping)
-            s->global_stop = 1;
-        if (s->global_stop && !s->stopping)
-            s->stopping = 1;
+        if (s->stop.stopping)
+            s->stop.global_stop = 1;
+        if (s->stop.global_stop && !s->stop.stopping)
+            s->stop.stopping = 1;
     }
-    if (s->stopping)
-        ppx__drop_unstarted(s);
-}
-
-void ppx__show_progress(run_state *s, int final)
-{
-    if (s->rank != 0)
-        return;
-    uint64_t done = s->done, failed = total_failed(s), bytes = s->bytes_read;
-    for (int r = 1; r < s->size; r++) {
-        done += s->rank_done[r];
-        bytes += s->rank_bytes[r];
-    }
-    ppx_progress_update(&s->progress, done, failed, bytes, final);
+    if (s->stop.stopping)
+        ppx__drop_unstarted(&s->queue, s->stop.draining);
 }
 
 /* This thread's CPU time: beside the wall time of each phase, so that time
@@ -460,7 +276,7 @@ static void print_timing(run_state *s, double wall, double cpu, double proc_cpu)
             s->rank, wall, cpu, (unsigned long long)s->t.turns, (unsigned long long)s->t.spins,
             (unsigned long long)s->t.served, wall > 0 ? (double)s->t.served / wall : 0.0,
             (unsigned long long)s->t.commits, phases, proc_cpu,
-            (unsigned long long)s->committer.commits, s->committer.commit_s);
+            (unsigned long long)s->in.committer.commits, s->in.committer.commit_s);
 }
 
 /* Rank 0, after its loop: the last assignment to each rank is complete (it
@@ -471,15 +287,16 @@ static void print_timing(run_state *s, double wall, double cpu, double proc_cpu)
 static void end_sends(run_state *s)
 {
     for (int r = 1; r < s->size; r++) {
-        ppx_wire_send *w = &s->send_ws[r];
+        ppx_wire_send *w = &s->serve.send_ws[r];
         int rc = MPI_CHECK(s, ppx_wire_wait(w,
-                                            s->gone[r] || s->self_gap > 0 ? 1e-9 /* one look */
-                                                                          : ppx__peer_limit(s),
-                                            &s->watch));
+                                            s->serve.gone[r] || s->serve.self_gap > 0
+                                                ? 1e-9 /* one look */
+                                                : ppx__peer_limit(s),
+                                            &s->peer.watch));
         if (rc > 0) {
-            s->abandoned = 1;
-            if (!s->gone[r] && s->self_gap == 0)
-                declare_silent(s, r, ppx__peer_limit(s), "has not taken its last answer");
+            s->peer.abandoned = 1;
+            if (!s->serve.gone[r] && s->serve.self_gap == 0)
+                ppx__declare_silent(s, r, ppx__peer_limit(s), "has not taken its last answer");
         }
     }
 }
@@ -490,36 +307,37 @@ static void end_sends(run_state *s)
 static int get_work(run_state *s)
 {
     if (s->rank != 0) {
-        if (!s->req_out && !s->no_more && (s->stopping || ppx__unstarted(s) < PREFETCH))
+        if (!s->queue.req_out && !s->queue.no_more &&
+            (s->stop.stopping || ppx__unstarted(&s->queue) < PREFETCH))
             send_request(s);
-        if (s->req_out)
+        if (s->queue.req_out)
             poll_assignment(s);
-        beat(s);
-        return s->lost0 ? PPX_SCHED_STALLED : 0;
+        ppx__beat(s);
+        return s->peer.lost0 ? PPX_SCHED_STALLED : 0;
     }
-    if (s->serve_only && s->size > 1 && s->next_chunk >= s->n_chunks)
-        s->no_more = 1; /* every chunk handed out */
-    while (!s->stopping && !s->no_more && !(s->serve_only && s->size > 1) &&
-           ppx__unstarted(s) < PREFETCH) {
-        int64_t id = ppx__take_chunk_id(s);
+    if (s->serve.serve_only && s->size > 1 && s->plan.next_chunk >= s->plan.n_chunks)
+        s->queue.no_more = 1; /* every chunk handed out */
+    while (!s->stop.stopping && !s->queue.no_more && !(s->serve.serve_only && s->size > 1) &&
+           ppx__unstarted(&s->queue) < PREFETCH) {
+        int64_t id = ppx__take_chunk_id(&s->plan);
         if (id < 0) {
-            s->no_more = 1;
+            s->queue.no_more = 1;
             break;
         }
         chunk *c = ppx__make_local_chunk(s, (uint64_t)id);
         if (!c) {
             ppx_err e;
             ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
-            ppx__set_fatal(s, &e);
+            ppx__set_fatal(&s->stop, &e);
             break;
         }
-        ppx__enqueue(s, c);
+        ppx__enqueue(&s->queue, c);
     }
-    if (s->stopping)
-        s->no_more = 1;
+    if (s->stop.stopping)
+        s->queue.no_more = 1;
     if (s->size > 1) {
         serve(s);
-        check_silent(s);
+        ppx__check_silent(s);
         ppx__beat_done(s, 0);
     }
     return 0;
@@ -531,12 +349,13 @@ static int get_work(run_state *s)
  * or the rank silent: nothing is left in flight that the end needs. */
 static int loop_over(const run_state *s, int busy, double stop_deadline)
 {
-    int local_done = busy == 0 && (s->queue_head == NULL || (s->stopping && !s->draining));
-    if (s->stopping && !s->draining && busy > 0 && ppx_now_s() > stop_deadline)
+    int local_done =
+        busy == 0 && (s->queue.queue_head == NULL || (s->stop.stopping && !s->stop.draining));
+    if (s->stop.stopping && !s->stop.draining && busy > 0 && ppx_now_s() > stop_deadline)
         local_done = 1;
-    if (!local_done || !s->no_more)
+    if (!local_done || !s->queue.no_more)
         return 0;
-    return s->rank != 0 || s->ranks_done + s->silent == s->size - 1;
+    return s->rank != 0 || s->serve.ranks_done + s->serve.silent == s->size - 1;
 }
 
 /* Waits for results. With other ranks, MPI has no descriptor to wait on:
@@ -553,7 +372,7 @@ static void wait_results(run_state *s, int busy, mark *m)
     if (s->size > 1) {
         spin = ppx_now_s() - s->last_msg < SPIN_S;
         timeout = spin ? 0 : IDLE_WAIT_MS;
-    } else if (busy == 0 && s->queue_head == NULL) {
+    } else if (busy == 0 && s->queue.queue_head == NULL) {
         timeout = 0;
     }
     lap(s, T_SERVE, m);
@@ -564,13 +383,13 @@ static void wait_results(run_state *s, int busy, mark *m)
     if (spin && rc == 0)
         sched_yield(); /* let workers and other ranks on this core run */
     lap(s, T_WAIT, m);
-    size_t pending = s->journal.rec.len;
+    size_t pending = s->in.journal.rec.len;
     ppx__commit_journal(s, rc == 0 && !spin);
-    if (pending && s->journal.rec.len == 0)
+    if (pending && s->in.journal.rec.len == 0)
         s->t.commits++;
     lap(s, T_JOURNAL, m);
     if (rc < 0)
-        ppx__set_fatal(s, &e);
+        ppx__set_fatal(&s->stop, &e);
     if (ppx__sig_pipe[0] >= 0) {
         char sink[16];
         while (read(ppx__sig_pipe[0], sink, sizeof sink) > 0)
@@ -585,16 +404,18 @@ static void wait_results(run_state *s, int busy, mark *m)
 static int end_loop(run_state *s, const mark *m0)
 {
     ppx__commit_journal_all(s);
-    ppx__test_stop(s, "end");
+    ppx__test_stop(s->rank, "end");
     if (s->timing)
         print_timing(s, ppx_now_s() - m0->wall, cpu_s() - m0->cpu, proc_cpu_s() - m0->proc_cpu);
-    if (s->res_pending) {
-        double limit = ppx__peer_limit(s), waited = ppx_wire_look(&s->watch) - s->res_sent;
-        int rc = MPI_CHECK(
-            s, ppx_wire_wait(&s->res_ws, limit > 0 ? fmax(limit - waited, 1e-9) : 0, &s->watch));
-        s->res_pending = 0;
+    if (s->peer.res_pending) {
+        double limit = ppx__peer_limit(s),
+               waited = ppx_wire_look(&s->peer.watch) - s->peer.res_sent;
+        int rc =
+            MPI_CHECK(s, ppx_wire_wait(&s->peer.res_ws, limit > 0 ? fmax(limit - waited, 1e-9) : 0,
+                                       &s->peer.watch));
+        s->peer.res_pending = 0;
         if (rc > 0) {
-            s->abandoned = 1;
+            s->peer.abandoned = 1;
             ppx__lose_rank0(s, limit, " (chunk results wait to be taken)");
             return PPX_SCHED_STALLED;
         }
@@ -619,7 +440,7 @@ int ppx__run_loop(run_state *s)
         if (ppx__self_stalled(s))
             break;
         check_stop(s);
-        if (s->stopping && !s->draining && stop_deadline == 0)
+        if (s->stop.stopping && !s->stop.draining && stop_deadline == 0)
             /* Images in workers get a bounded time to finish (their chunks
              * are not journaled either way, so --resume redoes them). */
             stop_deadline =
@@ -629,13 +450,13 @@ int ppx__run_loop(run_state *s)
         lap(s, T_SERVE, &m);
         ppx__feed(s);
         lap(s, T_FEED, &m);
-        ppx__collect_finished(s);
+        ppx__collect_finished(&s->queue);
         lap(s, T_COLLECT, &m);
         int busy = ppx_pool_pending(s->pool); /* queued images included */
         if (loop_over(s, busy, stop_deadline))
             break;
         wait_results(s, busy, &m);
-        if (s->lost0) /* found waiting for a chunk's results to be taken */
+        if (s->peer.lost0) /* found waiting for a chunk's results to be taken */
             return PPX_SCHED_STALLED;
         ppx__show_progress(s, 0);
         s->t.turns++;

@@ -1,5 +1,9 @@
 /* One image's outcome into its chunk; a finished chunk's outputs written
- * (shards, bytes transport), made durable and journaled; images to workers. */
+ * (shards, bytes transport), made durable and journaled; images to workers.
+ * May change: sched_intake (counters, statistics, failures, fingerprints, the
+ * journal), sched_io (outputs, shards, the read caches), sched_queue (the
+ * chunks' progress), sched_peer (rank > 0's results in flight), sched_stop
+ * (through stop.c). Reads sched_plan. */
 #include "sched/run_state.h"
 
 #include <errno.h>
@@ -19,13 +23,13 @@ static void finish_chunk(run_state *s, chunk *c);
 static void remove_lost_temps(run_state *s, const chunk *c, uint64_t i, const ppx_result *r)
 {
     char name[PPX_KEY_MAX];
-    if (r->worker_pid <= 0 || s->outdir.fd < 0 || s->cfg->shard ||
+    if (r->worker_pid <= 0 || s->io.outdir.fd < 0 || s->cfg->shard ||
         ppx_output_name(name, sizeof name, ppx__chunk_key(c, i), s->cfg->out_format, NULL))
         return;
     char *slash = strrchr(name, '/');
     if (slash)
         *slash = '\0';
-    int dfd = ppx_dir_open_beneath(s->outdir.fd, slash ? name : "", 0, NULL);
+    int dfd = ppx_dir_open_beneath(s->io.outdir.fd, slash ? name : "", 0, NULL);
     if (dfd >= 0) {
         /* Best effort: what is left, --resume sweeps (ppx_sweep_temps). */
         ppx_ignore(ppx_remove_temps_of(dfd, (uint32_t)r->worker_pid));
@@ -39,9 +43,9 @@ void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r, const 
     ppx_stats *st = &c->stats;
     st->total++;
     st->bytes_read += r->bytes_read;
-    s->bytes_read += r->bytes_read;
-    s->busy_s += r->busy_s;
-    s->done++;
+    s->in.bytes_read += r->bytes_read;
+    s->in.busy_s += r->busy_s;
+    s->in.done++;
     /* Outputs that come back as bytes (shards, per-image outputs of the
      * bytes transport) are counted where they are written, once written:
      * the image's statistics travel with its bytes, and an image whose
@@ -58,27 +62,27 @@ void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r, const 
             if (ppx_fingerprint_any(&r->fp) && ppx_prints_add(&c->prints, c->first + i, &r->fp)) {
                 ppx_err e;
                 ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory keeping fingerprints");
-                ppx__set_fatal(s, &e);
+                ppx__set_fatal(&s->stop, &e);
             }
         } else if (ppx__pack_out_rec(&c->outputs, c->first + i, c->label[i], r->out_format, payload,
                                      r->out_len, r->part_len, r->in_w, r->in_h, mode, &r->st,
                                      &r->fp)) {
             ppx_err e;
             ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory holding outputs");
-            ppx__set_fatal(s, &e);
+            ppx__set_fatal(&s->stop, &e);
         }
     } else if (r->status == PPX_EOUTPUT) {
         /* The output location is unusable (full, read-only): every further
          * image would fail the same way. Stop the job (exit 1). */
         ppx_err e = r->err;
-        ppx__set_fatal(s, &e);
+        ppx__set_fatal(&s->stop, &e);
     } else {
         st->failed++;
-        s->failed++;
+        s->in.failed++;
         if (ppx_failures_add(&c->fails, c->first + i, r->err.stage, r->status, r->err.msg)) {
             ppx_err e;
             ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory recording a failure");
-            ppx__set_fatal(s, &e); /* never counted yet missing from the report */
+            ppx__set_fatal(&s->stop, &e); /* never counted yet missing from the report */
         }
         if (r->err.stage == PPX_STAGE_WORKER || r->err.stage == PPX_STAGE_TIMEOUT)
             remove_lost_temps(s, c, i, r);
@@ -90,7 +94,7 @@ void ppx__record(run_state *s, chunk *c, uint64_t i, const ppx_result *r, const 
 void ppx__on_result(void *arg, const ppx_result *r, const uint8_t *payload)
 {
     run_state *s = arg;
-    chunk *c = ppx__find_chunk(s, r->tag);
+    chunk *c = ppx__find_chunk(&s->queue, r->tag);
     if (!c || r->id < c->first || r->id >= c->first + c->count)
         return; /* cannot happen: tags are chunk ids we hold */
     ppx__record(s, c, r->id - c->first, r, payload);
@@ -102,8 +106,9 @@ static int input_identity(const run_state *s, uint64_t index, ppx_file_id *id)
 {
     char in[PPX_PATH_MAX];
     struct stat st;
-    if (ppx_listing_member(&s->listing, index) ||
-        ppx__input_path(s, ppx_listing_key(&s->listing, index), in, sizeof in) ||
+    if (ppx_listing_member(&s->plan.listing, index) ||
+        ppx__input_path(s->cfg, &s->plan, ppx_listing_key(&s->plan.listing, index), in,
+                        sizeof in) ||
         stat(in, &st) != 0)
         return -1;
     *id = (ppx_file_id){(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint32_t)st.st_mode};
@@ -132,7 +137,7 @@ static int fail_rec(run_state *s, ppx_out_rec *o, ppx_stats *st, ppx_failures *f
 {
     o->failed = 1;
     st->failed++;
-    s->failed++;
+    s->in.failed++;
     if (ppx_failures_add(fl, o->it.index, why->stage, why->code, why->msg))
         return ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
     return 0;
@@ -148,7 +153,7 @@ static int load_sides(run_state *s, const chunk *c, uint64_t id, ppx_out_rec *v,
                       ppx_buf *out, ppx_stats *st, ppx_failures *fl, ppx_err *e)
 {
     chunk *own = NULL;
-    if (!c && s->rank == 0 && s->listing.mem)
+    if (!c && s->rank == 0 && s->plan.listing.mem)
         c = own = ppx__make_local_chunk(s, id);
     if (!c || !c->sides.len) {
         ppx__chunk_free(own);
@@ -175,16 +180,17 @@ static int load_sides(run_state *s, const chunk *c, uint64_t id, ppx_out_rec *v,
         }
         char path[PPX_PATH_MAX], arc[PPX_KEY_MAX];
         const char *key = ppx__chunk_key(c, k);
-        int root = s->in_root;
+        int root = s->io.in_root;
         size_t skip = 0;
         if (s->job.splits.n && (root = ppx_split_root(&s->job.splits, key, &skip)) < 0)
             skip = 0; /* in no split: read below no folder, it fails as such */
         snprintf(arc, sizeof arc, "%.*s", (int)(c->span[k].arc_len - skip), key + skip);
         ppx_err why;
         ppx_err_clear(&why);
-        int got = root < 0 && ppx__image_path(s, key, c->span[k].arc_len, path, sizeof path)
+        int got = root < 0 && ppx__image_path(s->cfg, &s->plan, key, c->span[k].arc_len, path,
+                                              sizeof path)
                       ? ppx_err_set(&why, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "path too long")
-                      : ppx_arc_read(&s->in_arc, root, &s->in_dirs, root >= 0 ? arc : path,
+                      : ppx_arc_read(&s->io.in_arc, root, &s->io.in_dirs, root >= 0 ? arc : path,
                                      &c->span[k].arc, off, size, s->cfg->limits.max_file_bytes,
                                      &s->scratch, &why);
         if (got) {
@@ -256,9 +262,9 @@ static int write_shard(run_state *s, const chunk *c, uint64_t id, ppx_out_rec *v
             mode &= v[i].mode ? v[i].mode : 0644;
         }
     rc = rc ? rc
-            : ppx_shard_write(s->outdir.fd, s->cfg->shard, &s->job.npy, id, items, m,
+            : ppx_shard_write(s->io.outdir.fd, s->cfg->shard, &s->job.npy, id, items, m,
                               s->cfg->copy_mode && m ? mode & 0777 : 0644, &sides, s->cfg->with,
-                              s->cfg->n_with, &s->shard_buf, e);
+                              s->cfg->n_with, &s->io.shard_buf, e);
     for (size_t i = 0; i < n && !rc; i++)
         if (!v[i].failed) {
             st->ok++;
@@ -289,11 +295,11 @@ static int write_files(run_state *s, ppx_out_rec *v, size_t n, ppx_stats *st, pp
                              .keep = have_id ? &in_id : NULL};
         ppx_err ie;
         ppx_err_clear(&ie);
-        int rc = ppx_output_name(out, sizeof out, ppx_listing_key(&s->listing, o->it.index),
+        int rc = ppx_output_name(out, sizeof out, ppx_listing_key(&s->plan.listing, o->it.index),
                                  s->cfg->out_format, &ie);
         if (!rc)
-            rc =
-                ppx_write_beneath(s->outdir.fd, &s->out_dirs, out, o->it.data, o->it.len, &wo, &ie);
+            rc = ppx_write_beneath(s->io.outdir.fd, &s->io.out_dirs, out, o->it.data, o->it.len,
+                                   &wo, &ie);
         if (rc == PPX_EOUTPUT) {
             *e = ie;
             return rc;
@@ -326,7 +332,7 @@ int ppx__write_outputs(run_state *s, const chunk *c, uint64_t id, const ppx_buf 
     size_t n = 0;
     /* A chunk's own images, or (another rank's chunk, on rank 0) any listed. */
     int rc = c ? ppx__parse_outputs(outputs, c->first, c->first + c->count, &v, &n)
-               : ppx__parse_outputs(outputs, 0, s->listing.n, &v, &n);
+               : ppx__parse_outputs(outputs, 0, s->plan.listing.n, &v, &n);
     if (rc)
         return ppx_err_set(e, rc, PPX_STAGE_JOB,
                            rc == PPX_ENOMEM ? "out of memory" : "malformed chunk outputs");
@@ -342,12 +348,12 @@ static void journal_chunk(run_state *s, uint64_t id, uint64_t count, const ppx_s
 {
     ppx_err e;
     ppx_err_clear(&e);
-    if (ppx_journal_add(&s->journal, id, count, st, fl, pr, &e)) {
-        ppx__set_fatal(s, &e);
+    if (ppx_journal_add(&s->in.journal, id, count, st, fl, pr, &e)) {
+        ppx__set_fatal(&s->stop, &e);
         return;
     }
-    if (s->pending_since == 0)
-        s->pending_since = ppx_now_s();
+    if (s->in.pending_since == 0)
+        s->in.pending_since = ppx_now_s();
 }
 
 /* Durable resume: the outputs of a chunk reach stable storage before its
@@ -357,35 +363,36 @@ static void journal_chunk(run_state *s, uint64_t id, uint64_t count, const ppx_s
  * handed, all of whose outputs were renamed before the hand-off. */
 void ppx__commit_journal(run_state *s, int now)
 {
-    if (!s->journal_open)
+    if (!s->in.journal_open)
         return;
     ppx_err e;
     ppx_err_clear(&e);
-    int rc = ppx_committer_failed(&s->committer, &e);
-    if (!rc && s->journal.rec.len && (now || ppx_now_s() - s->pending_since >= JOURNAL_GROUP_S)) {
-        rc = ppx_committer_offer(&s->committer, &s->journal.rec, &e);
+    int rc = ppx_committer_failed(&s->in.committer, &e);
+    if (!rc && s->in.journal.rec.len &&
+        (now || ppx_now_s() - s->in.pending_since >= JOURNAL_GROUP_S)) {
+        rc = ppx_committer_offer(&s->in.committer, &s->in.journal.rec, &e);
         if (rc == 1)
-            s->pending_since = 0;
+            s->in.pending_since = 0;
         rc = rc < 0 ? rc : 0;
     }
     if (rc)
-        ppx__set_fatal(s, &e);
+        ppx__set_fatal(&s->stop, &e);
 }
 
 void ppx__commit_journal_all(run_state *s)
 {
-    if (!s->journal_open)
+    if (!s->in.journal_open)
         return;
     ppx_err e;
     ppx_err_clear(&e);
-    int rc = ppx_committer_wait(&s->committer, &e);
-    if (!rc && s->journal.rec.len) {
-        rc = ppx_committer_offer(&s->committer, &s->journal.rec, &e);
-        rc = rc < 0 ? rc : ppx_committer_wait(&s->committer, &e);
-        s->pending_since = 0;
+    int rc = ppx_committer_wait(&s->in.committer, &e);
+    if (!rc && s->in.journal.rec.len) {
+        rc = ppx_committer_offer(&s->in.committer, &s->in.journal.rec, &e);
+        rc = rc < 0 ? rc : ppx_committer_wait(&s->in.committer, &e);
+        s->in.pending_since = 0;
     }
     if (rc)
-        ppx__set_fatal(s, &e);
+        ppx__set_fatal(&s->stop, &e);
 }
 
 /* Writes the outputs that came back from another rank (bytes transport) and
@@ -398,23 +405,23 @@ int ppx__store_remote_chunk(run_state *s, const uint8_t *p, size_t n)
     ppx_err_clear(&e);
     if (ppx__unpack_chunk_result(p, n, &cr)) {
         ppx_err_set(&e, PPX_EMPI, PPX_STAGE_JOB, "malformed chunk result from a rank");
-        ppx__set_fatal(s, &e);
+        ppx__set_fatal(&s->stop, &e);
         return -1;
     }
     if (ppx__write_outputs(s, NULL, cr.id, &cr.outputs, &cr.stats, &cr.fails, &pr, &e) ||
-        ppx_outdir_check(&s->outdir, &e)) {
-        ppx__set_fatal(s, &e);
+        ppx_outdir_check(&s->io.outdir, &e)) {
+        ppx__set_fatal(&s->stop, &e);
         ppx_failures_destroy(&cr.fails);
         ppx_prints_destroy(&pr);
         return -1;
     }
-    if (s->journal_open && !ppx__has_transient(&cr.fails))
+    if (s->in.journal_open && !ppx__has_transient(&cr.fails))
         journal_chunk(s, cr.id, cr.count, &cr.stats, &cr.fails, &pr);
-    ppx_stats_merge(&s->acc, &cr.stats);
-    if (ppx_failures_extend(&s->fails, &cr.fails) || ppx_prints_extend(&s->prints, &pr)) {
+    ppx_stats_merge(&s->in.acc, &cr.stats);
+    if (ppx_failures_extend(&s->in.fails, &cr.fails) || ppx_prints_extend(&s->in.prints, &pr)) {
         /* Counted but not listed would be a report that lies: stop. */
         ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory keeping failures");
-        ppx__set_fatal(s, &e);
+        ppx__set_fatal(&s->stop, &e);
     }
     ppx_failures_destroy(&cr.fails);
     ppx_prints_destroy(&pr);
@@ -423,29 +430,30 @@ int ppx__store_remote_chunk(run_state *s, const uint8_t *p, size_t n)
 
 static void finish_chunk(run_state *s, chunk *c)
 {
-    if (s->fatal)
+    if (s->stop.fatal)
         return; /* not journaled: the run ends with exit 1 */
-    if (s->lost0)
+    if (s->peer.lost0)
         return; /* rank 0 is silent: the run ends with exit 4 (res_buf may be MPI's) */
     if (ppx__is_bytes_remote(s)) {
         /* Send stats, failures and outputs to rank 0, which writes and
          * journals them. One send in flight: wait for the previous, for what
          * is left of --rank-timeout since it was posted (rank 0 takes it
          * between two turns of its loop; a stopped rank 0 never does). */
-        if (s->res_pending) {
-            double limit = ppx__peer_limit(s), waited = ppx_wire_look(&s->watch) - s->res_sent;
-            int rc =
-                MPI_CHECK(s, ppx_wire_wait(&s->res_ws, limit > 0 ? fmax(limit - waited, 1e-9) : 0,
-                                           &s->watch));
-            s->res_pending = 0;
+        if (s->peer.res_pending) {
+            double limit = ppx__peer_limit(s),
+                   waited = ppx_wire_look(&s->peer.watch) - s->peer.res_sent;
+            int rc = MPI_CHECK(s, ppx_wire_wait(&s->peer.res_ws,
+                                                limit > 0 ? fmax(limit - waited, 1e-9) : 0,
+                                                &s->peer.watch));
+            s->peer.res_pending = 0;
             if (rc > 0) {
-                s->abandoned = 1;
+                s->peer.abandoned = 1;
                 ppx__lose_rank0(s, limit, " (chunk results wait to be taken)");
             }
             if (rc)
                 return;
         }
-        ppx_buf *b = &s->res_buf;
+        ppx_buf *b = &s->peer.res_buf;
         b->len = 0;
         ppx_buf tmp;
         ppx_buf_init(&tmp);
@@ -455,14 +463,14 @@ static void finish_chunk(run_state *s, chunk *c)
         if (rc) {
             ppx_err e;
             ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
-            ppx__set_fatal(s, &e);
+            ppx__set_fatal(&s->stop, &e);
             return;
         }
-        if (MPI_CHECK(s, ppx_wire_isend(&s->res_ws, b->data, b->len, 0, TAG_CHUNKRES, s->comm)) ==
-            0) {
-            s->res_pending = 1;
-            s->res_sent = ppx_wire_look(&s->watch);
-            ppx__test_stop(s, "result");
+        if (MPI_CHECK(s, ppx_wire_isend(&s->peer.res_ws, b->data, b->len, 0, TAG_CHUNKRES,
+                                        s->comm)) == 0) {
+            s->peer.res_pending = 1;
+            s->peer.res_sent = ppx_wire_look(&s->peer.watch);
+            ppx__test_stop(s->rank, "result");
         }
         return;
     }
@@ -470,24 +478,25 @@ static void finish_chunk(run_state *s, chunk *c)
     ppx_err_clear(&e);
     if (s->cfg->shard && s->cfg->outdir &&
         ppx__write_outputs(s, c, c->id, &c->outputs, &c->stats, &c->fails, &c->prints, &e)) {
-        ppx__set_fatal(s, &e);
+        ppx__set_fatal(&s->stop, &e);
         return;
     }
     /* A chunk is journaled as done only while OUTDIR is still the folder
      * its outputs went to (a deleted or replaced OUTDIR ends the run), and
      * only once its outputs are on stable storage (ppx__commit_journal). */
-    if (s->outdir.fd >= 0 && ppx_outdir_check(&s->outdir, &e)) {
-        ppx__set_fatal(s, &e);
+    if (s->io.outdir.fd >= 0 && ppx_outdir_check(&s->io.outdir, &e)) {
+        ppx__set_fatal(&s->stop, &e);
         return;
     }
-    if (s->journal_open && !ppx__has_transient(&c->fails))
+    if (s->in.journal_open && !ppx__has_transient(&c->fails))
         journal_chunk(s, c->id, c->count, &c->stats, &c->fails, &c->prints);
-    if (s->fatal)
+    if (s->stop.fatal)
         return;
-    ppx_stats_merge(&s->acc, &c->stats);
-    if (ppx_failures_extend(&s->fails, &c->fails) || ppx_prints_extend(&s->prints, &c->prints)) {
+    ppx_stats_merge(&s->in.acc, &c->stats);
+    if (ppx_failures_extend(&s->in.fails, &c->fails) ||
+        ppx_prints_extend(&s->in.prints, &c->prints)) {
         ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory recording failures");
-        ppx__set_fatal(s, &e);
+        ppx__set_fatal(&s->stop, &e);
     }
 }
 
@@ -497,8 +506,8 @@ void ppx__feed(run_state *s)
 {
     char in[PPX_PATH_MAX], out[PPX_PATH_MAX];
     int with_payload = ppx__is_bytes_remote(s);
-    int may = !s->stopping || s->draining;
-    for (chunk *c = s->queue_head; c && may; c = c->next_in_queue) {
+    int may = !s->stop.stopping || s->stop.draining;
+    for (chunk *c = s->queue.queue_head; c && may; c = c->next_in_queue) {
         while (c->next < c->count && ppx_pool_slots(s->pool, with_payload) > 0 && may) {
             uint64_t i = c->next++;
             const char *key = ppx__chunk_key(c, i);
@@ -532,7 +541,7 @@ void ppx__feed(run_state *s)
                 int per_image = s->cfg->outdir && !s->cfg->shard;
                 ppx_result r;
                 memset(&r, 0, sizeof r);
-                if (ppx__image_path(s, key, c->span[i].arc_len, in, sizeof in))
+                if (ppx__image_path(s->cfg, &s->plan, key, c->span[i].arc_len, in, sizeof in))
                     r.status =
                         ppx_err_set(&r.err, PPX_ENAMETOOLONG, PPX_STAGE_INPUT, "path too long");
                 else if (per_image)
@@ -546,7 +555,7 @@ void ppx__feed(run_state *s)
                                      per_image ? out : NULL, NULL, 0, &e);
             }
             if (rc)
-                ppx__set_fatal(s, &e);
+                ppx__set_fatal(&s->stop, &e);
         }
     }
 }

@@ -10,7 +10,11 @@
  * accumulators are reduced to rank 0, which writes the report.
  *
  * Without a launcher (use_mpi == 0) the same loop runs with one rank and no
- * MPI call at all. */
+ * MPI call at all.
+ *
+ * May change: every state, as their owner: run.c makes and frees them
+ * (state_new, state_free) and opens the rank's inputs and outputs (sched_io);
+ * the work itself is done by setup.c, loop.c and end.c. */
 #include "sched/run_state.h"
 
 #include <errno.h>
@@ -25,97 +29,13 @@
 
 _Static_assert(PPX_JOB_SPLITS_MAX == PPX_SPLITS_MAX, "the workers hold every split's folder");
 
-volatile sig_atomic_t ppx__stop_signal;
-int ppx__sig_pipe[2] = {-1, -1};
-
-void ppx_sched_request_stop(int sig)
-{
-    ppx__stop_signal = sig;
-    if (ppx__sig_pipe[1] >= 0) {
-        int e = errno;
-        ssize_t w = write(ppx__sig_pipe[1], "s", 1);
-        (void)w;
-        errno = e;
-    }
-}
-
-const char *ppx__signal_name(int sig)
-{
-    return sig == SIGINT    ? "SIGINT"
-           : sig == SIGTERM ? "SIGTERM"
-           : sig == SIGUSR1 ? "SIGUSR1"
-                            : "signal";
-}
-
-#ifdef PPX_TEST_HOOKS
-/* Test-only: PPX_TEST_MPI_FAIL="RANK:NAME:N" makes the Nth call named NAME
- * (e.g. MPI_Send) on rank RANK report an error after it ran, as a transient
- * fault that leaves the communicator working would. */
-static int test_mpi_fault(const run_state *s, int rc, const char *text)
-{
-    static int calls;
-    const char *spec = getenv("PPX_TEST_MPI_FAIL");
-    int rank, n;
-    char name[64];
-    if (!spec || sscanf(spec, "%d:%63[^:]:%d", &rank, name, &n) != 3 || rank != s->rank)
-        return rc;
-    size_t nl = strlen(name);
-    if (strncmp(text, name, nl) == 0 && text[nl] == '(' && ++calls == n)
-        return MPI_ERR_OTHER;
-    return rc;
-}
-#endif
-
-#ifdef PPX_TEST_HOOKS
-void ppx__test_stop(const run_state *s, const char *moment)
-{
-    static int passed;
-    const char *spec = getenv("PPX_TEST_STOP");
-    int rank, n;
-    char name[32];
-    if (!spec || sscanf(spec, "%d:%31[^:]:%d", &rank, name, &n) != 3 || rank != s->rank ||
-        strcmp(name, moment) != 0 || ++passed != n)
-        return;
-    dprintf(STDERR_FILENO, "prepix: test fault: rank %d stops at %s %d\n", rank, moment, n);
-    raise(SIGSTOP);
-}
-#endif
-
-int ppx__mpi_result(run_state *s, int rc, const char *text)
-{
-#ifdef PPX_TEST_HOOKS
-    rc = test_mpi_fault(s, rc, text);
-#endif
-    if (rc == MPI_SUCCESS)
-        return 0;
-    if (rc == PPX_WIRE_TIMEOUT)
-        return 1;
-    char msg[MPI_MAX_ERROR_STRING];
-    int len = 0;
-    if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS)
-        len = snprintf(msg, sizeof msg, "error code %d", rc);
-    const char *paren = strchr(text, '(');
-    ppx_err e;
-    ppx_err_set(&e, PPX_EMPI, PPX_STAGE_JOB, "%.*s failed on rank %d: %.*s",
-                paren ? (int)(paren - text) : (int)strlen(text), text, s->rank, len, msg);
-    ppx__set_fatal(s, &e);
-    s->mpi_failed = 1;
-    return -1;
-}
-
-double ppx__peer_limit(const run_state *s)
-{
-    double limit = s->cfg->rank_timeout_s > 0 ? s->cfg->rank_timeout_s : 0;
-    return s->rank == 0 ? limit / 2 : limit;
-}
-
 /* A set-up step's non-blocking collective, waited for with a limit (0: none).
  * 0, or an exit code of ppx_sched_run (the message printed). */
 static int setup_wait(run_state *s, int rc, MPI_Request *req, double limit, const char *what)
 {
     if (MPI_CHECK(s, rc))
         return PPX_SCHED_ABORT;
-    rc = MPI_CHECK(s, ppx_wire_wait_request(req, limit, &s->watch));
+    rc = MPI_CHECK(s, ppx_wire_wait_request(req, limit, &s->peer.watch));
     if (rc < 0)
         return PPX_SCHED_ABORT;
     if (rc > 0) {
@@ -128,23 +48,6 @@ static int setup_wait(run_state *s, int rc, MPI_Request *req, double limit, cons
         return PPX_SCHED_STALLED;
     }
     return 0;
-}
-
-int ppx__is_bytes_remote(const run_state *s)
-{
-    return s->cfg->transport_bytes && s->rank != 0;
-}
-
-void ppx__set_fatal(run_state *s, const ppx_err *e)
-{
-    if (!s->fatal) {
-        s->fatal = 1;
-        s->fatal_err = *e;
-        ppx_log_rank(PPX_LOG_ERR, s->rank, "fatal: %s", e->msg);
-    }
-    s->stopping = 1;
-    if (!s->stop_reason)
-        s->stop_reason = "fatal error";
 }
 
 /* --rank-timeout, 0 for none: the limit of a step every rank takes together. */
@@ -164,20 +67,20 @@ static run_state *state_new(const ppx_run_config *cfg, MPI_Comm comm)
     s->mpi = cfg->use_mpi;
     s->t0 = ppx_now_s();
     s->size = 1;
-    ppx_stats_init(&s->acc);
+    ppx_stats_init(&s->in.acc);
     s->workers = cfg->workers > 0 ? cfg->workers : ppx_pool_default_workers();
-    ppx_wire_send_init(&s->res_ws);
-    ppx_wire_send_init(&s->req_ws);
-    ppx_wire_send_init(&s->beat_ws);
-    ppx_wire_send_init(&s->bye_ws);
-    s->in_root = s->jdir = s->lock_fd = s->outdir.fd = -1;
-    ppx_dircache_init(&s->in_dirs);
-    ppx_arc_cache_init(&s->in_arc);
-    ppx_dircache_init(&s->out_dirs);
+    ppx_wire_send_init(&s->peer.res_ws);
+    ppx_wire_send_init(&s->peer.req_ws);
+    ppx_wire_send_init(&s->peer.beat_ws);
+    ppx_wire_send_init(&s->peer.bye_ws);
+    s->io.in_root = s->io.jdir = s->io.lock_fd = s->io.outdir.fd = -1;
+    ppx_dircache_init(&s->io.in_dirs);
+    ppx_arc_cache_init(&s->io.in_arc);
+    ppx_dircache_init(&s->io.out_dirs);
     ppx_buf_init(&s->scratch);
-    ppx_buf_init(&s->stop_msg);
-    ppx_buf_init(&s->res_buf);
-    ppx_buf_init(&s->shard_buf);
+    ppx_buf_init(&s->serve.stop_msg);
+    ppx_buf_init(&s->peer.res_buf);
+    ppx_buf_init(&s->io.shard_buf);
     s->job.splits.n = 0;
     for (int k = 0; k < PPX_JOB_SPLITS_MAX; k++)
         s->job.splits.fd[k] = -1;
@@ -206,9 +109,9 @@ static int setup_collective(run_state *s, int *outcome)
     uint64_t hdr[4] = {0, 0, 0, 0};
     if (s->rank == 0) {
         hdr[0] = (uint64_t)ppx__plan_setup_outcome(ppx__setup_rank0(s, total_workers));
-        hdr[1] = s->chunk_size;
-        hdr[2] = (uint64_t)s->attempt;
-        hdr[3] = (uint64_t)s->listing.is_list;
+        hdr[1] = s->plan.chunk_size;
+        hdr[2] = (uint64_t)s->plan.attempt;
+        hdr[3] = (uint64_t)s->plan.listing.is_list;
     }
     if (s->mpi) {
         /* One message: the four values little-endian, then the root folder.
@@ -217,20 +120,20 @@ static int setup_collective(run_state *s, int *outcome)
          * has no limit: rank 0 says nothing while it lists, and a rank 0
          * stopped now holds the job until its time limit, with nothing done
          * yet to lose (docs/scheduling.md). It sleeps between looks. */
-        static uint8_t msg[4 * 8 + sizeof s->root];
+        static uint8_t msg[4 * 8 + sizeof s->plan.root];
         for (int i = 0; i < 4; i++)
             ppx_set_le64(msg + 8 * i, hdr[i]);
-        memcpy(msg + 4 * 8, s->root, sizeof s->root);
+        memcpy(msg + 4 * 8, s->plan.root, sizeof s->plan.root);
         if ((code = setup_wait(s, MPI_Ibcast(msg, (int)sizeof msg, MPI_BYTE, 0, s->comm, &req),
                                &req, 0, "the end of the listing")))
             return code;
         for (int i = 0; i < 4; i++)
             hdr[i] = ppx_get_le64(msg + 8 * i);
-        memcpy(s->root, msg + 4 * 8, sizeof s->root);
-        s->root[sizeof s->root - 1] = '\0';
-        s->chunk_size = hdr[1];
-        s->attempt = (int)hdr[2];
-        s->listing.is_list = (int)hdr[3];
+        memcpy(s->plan.root, msg + 4 * 8, sizeof s->plan.root);
+        s->plan.root[sizeof s->plan.root - 1] = '\0';
+        s->plan.chunk_size = hdr[1];
+        s->plan.attempt = (int)hdr[2];
+        s->plan.listing.is_list = (int)hdr[3];
     }
     *outcome = (int)hdr[0];
     return 0;
@@ -240,25 +143,26 @@ static int setup_collective(run_state *s, int *outcome)
 static int alloc_rank0(run_state *s)
 {
     size_t n = (size_t)s->size;
-    s->rank_done = calloc(n, sizeof *s->rank_done);
-    s->rank_failed = calloc(n, sizeof *s->rank_failed);
-    s->rank_bytes = calloc(n, sizeof *s->rank_bytes);
-    s->send_ws = calloc(n, sizeof *s->send_ws);
-    s->send_buf = calloc(n, sizeof *s->send_buf);
-    s->last_seen = calloc(n, sizeof *s->last_seen);
-    s->left = calloc(n, 1);
-    s->gone = calloc(n, 1);
-    s->end_msg = calloc(n, sizeof *s->end_msg);
-    s->out_ws = calloc(n, sizeof *s->out_ws);
-    int nomem = !s->rank_done || !s->rank_failed || !s->rank_bytes || !s->send_ws ||
-                !s->last_seen || !s->left || !s->send_buf || !s->gone || !s->end_msg ||
-                !s->out_ws || ppx__pack_assign(s, ASSIGN_NOMORE, STOP_NOW, 0, &s->stop_msg);
-    for (int r = 0; r < s->size && s->send_ws && s->out_ws; r++) {
-        ppx_wire_send_init(&s->send_ws[r]);
-        ppx_wire_send_init(&s->out_ws[r]);
+    s->serve.rank_done = calloc(n, sizeof *s->serve.rank_done);
+    s->serve.rank_failed = calloc(n, sizeof *s->serve.rank_failed);
+    s->serve.rank_bytes = calloc(n, sizeof *s->serve.rank_bytes);
+    s->serve.send_ws = calloc(n, sizeof *s->serve.send_ws);
+    s->serve.send_buf = calloc(n, sizeof *s->serve.send_buf);
+    s->serve.last_seen = calloc(n, sizeof *s->serve.last_seen);
+    s->serve.left = calloc(n, 1);
+    s->serve.gone = calloc(n, 1);
+    s->serve.end_msg = calloc(n, sizeof *s->serve.end_msg);
+    s->serve.out_ws = calloc(n, sizeof *s->serve.out_ws);
+    int nomem = !s->serve.rank_done || !s->serve.rank_failed || !s->serve.rank_bytes ||
+                !s->serve.send_ws || !s->serve.last_seen || !s->serve.left || !s->serve.send_buf ||
+                !s->serve.gone || !s->serve.end_msg || !s->serve.out_ws ||
+                ppx__pack_assign(s, ASSIGN_NOMORE, STOP_NOW, 0, &s->serve.stop_msg);
+    for (int r = 0; r < s->size && s->serve.send_ws && s->serve.out_ws; r++) {
+        ppx_wire_send_init(&s->serve.send_ws[r]);
+        ppx_wire_send_init(&s->serve.out_ws[r]);
     }
     ppx_progress_init(&s->progress, s->cfg->progress,
-                      s->listing.n - (s->resume.done ? s->resume.images : 0));
+                      s->plan.listing.n - (s->plan.resume.done ? s->plan.resume.images : 0));
     return nomem ? PPX_ENOMEM : 0;
 }
 
@@ -279,7 +183,7 @@ static int open_inputs(run_state *s, ppx_err *e)
                 return ppx_err_set(e, PPX_EIO, PPX_STAGE_INPUT, "cannot open split %s: %s",
                                    cfg->split_paths[k], strerror(-fd));
             s->job.splits.fd[s->job.splits.n++] = fd;
-            if (s->rank == 0 && !ppx_fd_is(fd, &s->listing.split_ids[k]))
+            if (s->rank == 0 && !ppx_fd_is(fd, &s->plan.listing.split_ids[k]))
                 return ppx_err_set(e, PPX_ECHANGED, PPX_STAGE_INPUT,
                                    "split %s is not the folder that was listed (replaced "
                                    "meanwhile)",
@@ -287,21 +191,22 @@ static int open_inputs(run_state *s, ppx_err *e)
         }
         return 0;
     }
-    if (s->listing.is_list)
+    if (s->plan.listing.is_list)
         return 0;
-    s->in_root = ppx_list_open_at(AT_FDCWD, s->root, 1, 1);
-    if (s->in_root < 0) {
-        int rc = ppx_err_set(e, PPX_EIO, PPX_STAGE_INPUT, "cannot open INPUT %s: %s", s->root,
-                             strerror(-s->in_root));
-        s->in_root = -1;
+    s->io.in_root = ppx_list_open_at(AT_FDCWD, s->plan.root, 1, 1);
+    if (s->io.in_root < 0) {
+        int rc = ppx_err_set(e, PPX_EIO, PPX_STAGE_INPUT, "cannot open INPUT %s: %s", s->plan.root,
+                             strerror(-s->io.in_root));
+        s->io.in_root = -1;
         return rc;
     }
     /* Reopened by its name: it must be the folder that was walked (rank 0 alone
      * compares: other ranks may see other device numbers of a shared file system). */
-    if (s->rank == 0 && s->listing.root_id.ino && !ppx_fd_is(s->in_root, &s->listing.root_id))
+    if (s->rank == 0 && s->plan.listing.root_id.ino &&
+        !ppx_fd_is(s->io.in_root, &s->plan.listing.root_id))
         return ppx_err_set(e, PPX_ECHANGED, PPX_STAGE_INPUT,
                            "INPUT %s is not the folder that was listed (replaced meanwhile)",
-                           s->root);
+                           s->plan.root);
     return 0;
 }
 
@@ -330,15 +235,15 @@ static int open_outputs(run_state *s, ppx_err *e)
         return 0;
     int rc = 0;
     if (s->rank != 0) {
-        rc = ppx_outdir_open(&s->outdir, cfg->outdir, 0, e);
-        if (!rc && (s->jdir = ppx_private_dir_open(s->outdir.fd, ".prepix", e)) < 0)
-            rc = s->jdir;
+        rc = ppx_outdir_open(&s->io.outdir, cfg->outdir, 0, e);
+        if (!rc && (s->io.jdir = ppx_private_dir_open(s->io.outdir.fd, ".prepix", e)) < 0)
+            rc = s->io.jdir;
     }
     if (!rc)
-        rc = ppx_journal_open(&s->journal, s->jdir, s->attempt, s->rank, e);
-    s->journal_open = rc == 0;
-    if (s->journal_open)
-        ppx_committer_init(&s->committer, s->outdir.fd, s->outdir.path, s->journal.fd);
+        rc = ppx_journal_open(&s->in.journal, s->io.jdir, s->plan.attempt, s->rank, e);
+    s->in.journal_open = rc == 0;
+    if (s->in.journal_open)
+        ppx_committer_init(&s->in.committer, s->io.outdir.fd, s->io.outdir.path, s->in.journal.fd);
     return rc;
 }
 
@@ -354,9 +259,9 @@ static int job_config(run_state *s, ppx_err *e)
     s->job.limits = cfg->limits;
     s->job.seed = cfg->seed;
     s->job.write_outputs = cfg->outdir != NULL;
-    s->job.in_root = s->in_root;
+    s->job.in_root = s->io.in_root;
     s->job.follow_symlinks = cfg->follow_symlinks;
-    s->job.out_root = s->outdir.fd;
+    s->job.out_root = s->io.outdir.fd;
     s->job.copy_mode = cfg->copy_mode;
     s->job.fingerprint = cfg->duplicates;
     s->job.sub = cfg->sub;
@@ -380,7 +285,7 @@ static int start_pool(run_state *s, ppx_err *e)
     /* Workers keep INPUT and OUTDIR and close the rest: the signal pipe, the
      * journal, the lock and MPI's descriptors are the rank's alone (a worker
      * outliving its rank must not hold the OUTDIR lock). */
-    int keep[2 + PPX_JOB_SPLITS_MAX + PPX_ROLES_MAX] = {s->in_root, s->outdir.fd};
+    int keep[2 + PPX_JOB_SPLITS_MAX + PPX_ROLES_MAX] = {s->io.in_root, s->io.outdir.fd};
     for (int k = 0; k < s->job.splits.n; k++)
         keep[2 + k] = s->job.splits.fd[k];
     for (int k = 0; k < s->job.comp.n; k++)
@@ -439,29 +344,32 @@ static int agree_start(run_state *s, int local_rc, const ppx_err *e)
 /* The loop and the end, once every rank has started. */
 static int run_and_finish(run_state *s)
 {
-    double t = ppx_wire_look(&s->watch);
-    for (int r = 0; r < s->size && s->last_seen; r++)
-        s->last_seen[r] = t;
-    s->last_beat = s->req_sent = s->res_sent = s->heard0 = s->beats_sent = t;
+    double t = ppx_wire_look(&s->peer.watch);
+    for (int r = 0; r < s->size && s->serve.last_seen; r++)
+        s->serve.last_seen[r] = t;
+    s->peer.last_beat = s->peer.req_sent = s->peer.res_sent = s->peer.heard0 = s->serve.beats_sent =
+        t;
     /* Once away longer than --rank-timeout, rank 0 trusts no wait (wire.h). */
     if (s->rank == 0)
-        s->watch.give_up_gap = run_limit(s);
+        s->peer.watch.give_up_gap = run_limit(s);
 #ifdef PPX_TEST_HOOKS
     /* Test-only: PPX_TEST_SERVE_ONLY=1: rank 0 of several runs no chunk
      * itself and only serves (bench/run-all --only sched measures it so). */
     const char *so = getenv("PPX_TEST_SERVE_ONLY");
-    s->serve_only = s->rank == 0 && so && so[0] == '1';
+    s->serve.serve_only = s->rank == 0 && so && so[0] == '1';
 #endif
     int loop_rc = ppx__run_loop(s);
-    if (s->journal_open) { /* a stalled end: the report reads the journal */
+    if (s->in.journal_open) { /* a stalled end: the report reads the journal */
         ppx_err e;
-        if (ppx_committer_wait(&s->committer, &e))
-            ppx__set_fatal(s, &e);
+        if (ppx_committer_wait(&s->in.committer, &e))
+            ppx__set_fatal(&s->stop, &e);
     }
     /* Idle workers exit at once; after a stop, the grace for images in
      * progress is spent already, so what still runs is killed promptly. */
-    ppx_pool_free(&s->pool, s->stopping ? 0.5 : 5.0);
-    return loop_rc ? loop_rc : s->silent || s->self_gap > 0 ? ppx__finish_alone(s) : ppx__finish(s);
+    ppx_pool_free(&s->pool, s->stop.stopping ? 0.5 : 5.0);
+    return loop_rc                                    ? loop_rc
+           : s->serve.silent || s->serve.self_gap > 0 ? ppx__finish_alone(s)
+                                                      : ppx__finish(s);
 }
 
 /* What every rank holds: descriptors, the lock (released last), the listing
@@ -469,11 +377,11 @@ static int run_and_finish(run_state *s)
 static void close_rank(run_state *s)
 {
     ppx_pool_free(&s->pool, 0);
-    if (s->journal_open) {
-        ppx_committer_destroy(&s->committer); /* waits for the commit in progress */
-        ppx_journal_close(&s->journal);
+    if (s->in.journal_open) {
+        ppx_committer_destroy(&s->in.committer); /* waits for the commit in progress */
+        ppx_journal_close(&s->in.journal);
     }
-    for (chunk *c = s->queue_head, *n; c; c = n) {
+    for (chunk *c = s->queue.queue_head, *n; c; c = n) {
         n = c->next_in_queue;
         ppx__chunk_free(c);
     }
@@ -482,40 +390,40 @@ static void close_rank(run_state *s)
         close(ppx__sig_pipe[1]);
         ppx__sig_pipe[0] = ppx__sig_pipe[1] = -1;
     }
-    if (s->end_msg)
+    if (s->serve.end_msg)
         for (int r = 0; r < s->size; r++)
-            ppx_buf_destroy(&s->end_msg[r]);
-    free(s->end_msg);
-    free(s->gone);
-    free(s->rank_done);
-    free(s->last_seen);
-    free(s->left);
-    free(s->rank_failed);
-    free(s->rank_bytes);
-    ppx_dircache_destroy(&s->in_dirs);
-    ppx_arc_cache_close(&s->in_arc);
-    ppx_dircache_destroy(&s->out_dirs);
-    if (s->in_root >= 0)
-        close(s->in_root);
+            ppx_buf_destroy(&s->serve.end_msg[r]);
+    free(s->serve.end_msg);
+    free(s->serve.gone);
+    free(s->serve.rank_done);
+    free(s->serve.last_seen);
+    free(s->serve.left);
+    free(s->serve.rank_failed);
+    free(s->serve.rank_bytes);
+    ppx_dircache_destroy(&s->io.in_dirs);
+    ppx_arc_cache_close(&s->io.in_arc);
+    ppx_dircache_destroy(&s->io.out_dirs);
+    if (s->io.in_root >= 0)
+        close(s->io.in_root);
     for (int k = 0; k < s->job.comp.n; k++)
         if (s->job.comp.root[k] >= 0)
             close(s->job.comp.root[k]);
     s->job.comp.n = 0;
     for (int k = 0; k < s->job.splits.n; k++)
         close(s->job.splits.fd[k]);
-    if (s->jdir >= 0)
-        close(s->jdir);
-    if (s->lock_fd >= 0)
-        close(s->lock_fd); /* releases the lock, last */
-    ppx_outdir_close(&s->outdir);
-    ppx_buf_destroy(&s->shard_buf);
-    ppx_classes_destroy(&s->classes);
-    ppx_coco_free(&s->coco);
-    ppx_failures_destroy(&s->fails);
-    ppx_prints_destroy(&s->prints);
-    ppx_resume_state_destroy(&s->resume);
-    ppx_listing_destroy(&s->listing);
-    free(s->prefail);
+    if (s->io.jdir >= 0)
+        close(s->io.jdir);
+    if (s->io.lock_fd >= 0)
+        close(s->io.lock_fd); /* releases the lock, last */
+    ppx_outdir_close(&s->io.outdir);
+    ppx_buf_destroy(&s->io.shard_buf);
+    ppx_classes_destroy(&s->plan.classes);
+    ppx_coco_free(&s->plan.coco);
+    ppx_failures_destroy(&s->in.fails);
+    ppx_prints_destroy(&s->in.prints);
+    ppx_resume_state_destroy(&s->plan.resume);
+    ppx_listing_destroy(&s->plan.listing);
+    free(s->plan.prefail);
 }
 
 /* The buffers and requests of messages, and s itself; unless a send or
@@ -525,27 +433,27 @@ static void close_rank(run_state *s)
  * allocated. */
 static void free_wire(run_state *s)
 {
-    if (s->abandoned)
+    if (s->peer.abandoned)
         return;
-    if (s->send_buf)
+    if (s->serve.send_buf)
         for (int r = 0; r < s->size; r++)
-            ppx_buf_destroy(&s->send_buf[r]);
-    free(s->send_buf);
-    if (s->send_ws)
+            ppx_buf_destroy(&s->serve.send_buf[r]);
+    free(s->serve.send_buf);
+    if (s->serve.send_ws)
         for (int r = 0; r < s->size; r++)
-            ppx_wire_send_destroy(&s->send_ws[r]);
-    free(s->send_ws);
-    if (s->out_ws)
+            ppx_wire_send_destroy(&s->serve.send_ws[r]);
+    free(s->serve.send_ws);
+    if (s->serve.out_ws)
         for (int r = 0; r < s->size; r++)
-            ppx_wire_send_destroy(&s->out_ws[r]);
-    free(s->out_ws);
-    ppx_wire_send_destroy(&s->res_ws);
-    ppx_wire_send_destroy(&s->req_ws);
-    ppx_wire_send_destroy(&s->beat_ws);
-    ppx_wire_send_destroy(&s->bye_ws);
-    ppx_buf_destroy(&s->stop_msg);
+            ppx_wire_send_destroy(&s->serve.out_ws[r]);
+    free(s->serve.out_ws);
+    ppx_wire_send_destroy(&s->peer.res_ws);
+    ppx_wire_send_destroy(&s->peer.req_ws);
+    ppx_wire_send_destroy(&s->peer.beat_ws);
+    ppx_wire_send_destroy(&s->peer.bye_ws);
+    ppx_buf_destroy(&s->serve.stop_msg);
     ppx_buf_destroy(&s->scratch);
-    ppx_buf_destroy(&s->res_buf);
+    ppx_buf_destroy(&s->peer.res_buf);
     free(s);
 }
 
@@ -556,13 +464,17 @@ int ppx_sched_run(const ppx_run_config *cfg, MPI_Comm comm)
         ppx_log(PPX_LOG_ERR, "out of memory");
         return PPX_RUN_FATAL;
     }
-    if (s->mpi && (MPI_CHECK(s, MPI_Comm_rank(comm, &s->rank)) ||
-                   MPI_CHECK(s, MPI_Comm_size(comm, &s->size)))) {
+    if (s->mpi && MPI_CHECK(s, MPI_Comm_rank(comm, &s->rank))) {
+        free(s);
+        return PPX_SCHED_ABORT;
+    }
+    s->stop.rank = s->rank;
+    if (s->mpi && MPI_CHECK(s, MPI_Comm_size(comm, &s->size))) {
         free(s);
         return PPX_SCHED_ABORT;
     }
     double limit = run_limit(s);
-    s->beat_s = limit > 0 && limit / 4 < BEAT_S ? limit / 4 : BEAT_S;
+    s->peer.beat_s = limit > 0 && limit / 4 < BEAT_S ? limit / 4 : BEAT_S;
     int outcome = 0;
     int code = setup_collective(s, &outcome);
     if (!code && !outcome && cfg->dry_run && s->rank == 0)

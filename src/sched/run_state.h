@@ -1,15 +1,22 @@
 /* The scheduler's own state and the functions its files share (internal:
  * not installed, not for other layers). One rank's whole state is a
- * run_state; the files split its work:
- *   run.c      entry, signals, the MPI error path
- *   chunk.c    chunks and the rank's queue of them
+ * run_state, the composition of one struct per concern (sched_plan,
+ * sched_queue, sched_stop, sched_serve, sched_peer, sched_intake, sched_io,
+ * below); each file says which of them it may change:
+ *   run.c      entry, set-up collectives; makes and frees every state
+ *   stop.c     stopping and the fatal error, MPI failures (sched_stop)
+ *   chunk.c    chunks and the rank's queue of them (sched_queue, queue.h)
  *   source.c   rank 0 as the chunk source; the assignment wire format
  *   results.c  one image's outcome into its chunk; writing and journaling chunks
- *   loop.c     the loop: requests, serving, stopping, silent ranks
+ *   loop.c     the loop: requests, serving, stopping
+ *   watch.c    the other ranks' liveness (beats, silence) and progress
  *   setup.c    rank 0's set-up: listing, OUTDIR, lock, journal, output names
  *   end.c      the collective end: reduction, exit code, reports
  *   dups.c     the duplicates found at the end, their paths and drop list
- *   exclude.c  --exclude: inputs left out by name */
+ *   exclude.c  --exclude: inputs left out by name
+ * Calls go one way: run -> setup, loop, end; loop -> results, watch, chunk,
+ * source; end -> watch, dups, coco; results -> watch, chunk; watch -> stop;
+ * stop calls no other sched file. */
 #ifndef PPX_SCHED_RUN_STATE_H
 #define PPX_SCHED_RUN_STATE_H
 
@@ -30,7 +37,9 @@
 #include "sched/listing.h"
 #include "sched/plan.h"
 #include "sched/progress.h"
+#include "sched/queue.h"
 #include "sched/shards.h"
+#include "sched/stop.h"
 #include "sched/wire.h"
 #include "stats/report.h"
 
@@ -77,13 +86,13 @@ enum { REQ_STOPPING = 1, REQ_FATAL = 2 };
  * workers, finishing chunks, committing the journal, the rest. */
 enum { T_SERVE, T_WAIT, T_RESULTS, T_FEED, T_COLLECT, T_JOURNAL, T_OTHER, T_PHASES };
 
-typedef struct {
-    const ppx_run_config *cfg;
-    MPI_Comm comm;
-    int mpi, rank, size;
-    double t0;
+/* One rank's state, by concern. Each sched file says in its header comment
+ * which of these it may change; a function takes the narrowest of them it
+ * needs where that is practical. */
 
-    /* rank 0: the job */
+/* Rank 0: the job to do, fixed by set-up (setup.c, exclude.c, coco.c),
+ * then only next_chunk moves (source.c). */
+typedef struct {
     ppx_listing listing;
     uint64_t chunk_size, n_chunks, next_chunk;
     ppx_resume_state resume;
@@ -92,21 +101,11 @@ typedef struct {
     ppx_coco *coco;      /* --coco: the checked annotation file (rank 0) */
     int attempt;
     char root[PPX_PATH_MAX]; /* INPUT folder, or the @LIST's folder */
+} sched_plan;
 
-    /* chunks this rank holds, in order */
-    chunk *queue_head, *queue_tail;
-    int no_more;    /* rank 0 said there is no more work for us */
-    int req_out;    /* a request to rank 0 is outstanding */
-    int stopping;   /* stop taking work */
-    int draining;   /* stopping, but chunks already started are finished and journaled
-                       (--max-failures: so that --resume always gets past them) */
-    int fatal;      /* a fatal error happened here */
-    int mpi_failed; /* an MPI call failed here */
-    ppx_err fatal_err;
-    const char *stop_reason;
-    char fatal_reason[PPX_ERR_MSG_MAX + 32];
-
-    /* rank 0: serving the others */
+/* Rank 0: serving the others (loop.c), and the end it agrees with them
+ * (end.c). */
+typedef struct {
     int serve_only;    /* rank 0 runs no chunk itself (test hook PPX_TEST_SERVE_ONLY) */
     int ranks_done;    /* other ranks that said they left their loop */
     double *last_seen; /* when each rank was last heard from */
@@ -122,42 +121,33 @@ typedef struct {
      * have ended the job, so it cannot tell who else fell silent */
     double self_gap;
     char gave_up[128]; /* "rank(s) 1, 2": those that said they gave up on rank 0 */
+    uint64_t *rank_done, *rank_failed, *rank_bytes; /* progress piggybacked on requests */
+    ppx_wire_send *send_ws;                         /* one assignment in flight per rank */
+    ppx_buf *send_buf;
+    ppx_buf stop_msg; /* rank 0: "stop, no more work", packed before it is needed */
+} sched_serve;
 
-    /* Waiting on other ranks: this rank's own running clock (wire.h), and
-     * how often it beats (BEAT_S, or a quarter of --rank-timeout). */
+/* Waiting on other ranks (watch.c, loop.c): this rank's own running clock
+ * (wire.h), how often it beats (BEAT_S, or a quarter of --rank-timeout),
+ * and on rank > 0 its sends to rank 0 and what it last heard from it. */
+typedef struct {
     ppx_wire_watch watch;
     double beat_s;
     int abandoned; /* a send or receive was given up: its buffers stay MPI's until the abort */
-
     /* rank > 0: its clock times (watch clock) of the last beat, of the
      * request waiting for an answer, of the chunk results in flight, and of
      * the last word from rank 0 */
     double last_beat, req_sent, res_sent, heard0;
     int lost0; /* rank 0 fell silent: the job ends by MPI_Abort (exit 4) */
     ppx_wire_send req_ws, beat_ws, bye_ws;
-    uint64_t *rank_done, *rank_failed, *rank_bytes; /* progress piggybacked on requests */
-    int global_stop;
-    int global_fatal;
-    ppx_wire_send *send_ws; /* one assignment in flight per rank */
-    ppx_buf *send_buf;
-    ppx_buf stop_msg;     /* rank 0: "stop, no more work", packed before it is needed */
     ppx_wire_send res_ws; /* rank > 0: chunk results in flight (bytes transport) */
     ppx_buf res_buf;
     int res_pending;
-    ppx_buf scratch;
+} sched_peer;
 
-    /* where this rank reads and writes */
-    int in_root;                    /* INPUT's descriptor (a walked folder), or -1 (@LIST) */
-    ppx_outdir outdir;              /* fd -1 when this rank writes nothing */
-    int jdir;                       /* OUTDIR/.prepix, or -1 */
-    int lock_fd;                    /* rank 0: .prepix/lock, flock'ed for the whole run */
-    ppx_dircache in_dirs, out_dirs; /* rank 0 reading and writing for the bytes transport */
-    ppx_arc_cache in_arc;           /* the archive last read here (bytes transport, sidecars) */
-
-    /* this rank's results */
-    ppx_pool *pool;
-    ppx_job_config job;
-    ppx_buf shard_buf; /* a shard being assembled */
+/* This rank's results: the outcomes taken in and journaled (results.c),
+ * reduced at the end (end.c). */
+typedef struct {
     ppx_journal journal;
     int journal_open;
     ppx_committer committer; /* commits the journal off the serving path (commit.h) */
@@ -167,7 +157,38 @@ typedef struct {
     ppx_prints prints;                 /* fingerprints of those chunks' images */
     uint64_t done, failed, bytes_read; /* this attempt, this rank */
     double busy_s;
+} sched_intake;
+
+/* Where this rank reads and writes (opened by setup.c and run.c; the shard
+ * and outputs written by results.c). */
+typedef struct {
+    int in_root;                    /* INPUT's descriptor (a walked folder), or -1 (@LIST) */
+    ppx_outdir outdir;              /* fd -1 when this rank writes nothing */
+    int jdir;                       /* OUTDIR/.prepix, or -1 */
+    int lock_fd;                    /* rank 0: .prepix/lock, flock'ed for the whole run */
+    ppx_dircache in_dirs, out_dirs; /* rank 0 reading and writing for the bytes transport */
+    ppx_arc_cache in_arc;           /* the archive last read here (bytes transport, sidecars) */
+    ppx_buf shard_buf;              /* a shard being assembled */
+} sched_io;
+
+typedef struct {
+    const ppx_run_config *cfg;
+    MPI_Comm comm;
+    int mpi, rank, size;
+    double t0;
+
+    sched_plan plan;   /* rank 0: the job */
+    sched_queue queue; /* chunks this rank holds */
+    sched_stop stop;   /* stopping, the fatal error (stop.h) */
+    sched_serve serve; /* rank 0: serving the others */
+    sched_peer peer;   /* waiting on other ranks */
+    sched_intake in;   /* this rank's results */
+    sched_io io;       /* where this rank reads and writes */
+
+    ppx_pool *pool;
+    ppx_job_config job;
     int workers;
+    ppx_buf scratch;
 
     ppx_progress progress;
 
@@ -189,56 +210,27 @@ typedef struct {
  * agreement fails, ppx_sched_run returns PPX_SCHED_ABORT and the CLI ends the
  * job with MPI_Abort. 0; -1 when it failed; 1 when a wait of wire.h gave up
  * on its peer (PPX_WIRE_TIMEOUT: no failure of MPI, the caller decides). */
-#define MPI_CHECK(s, call) ppx__mpi_result((s), (call), #call)
+#define MPI_CHECK(s, call) ppx__mpi_result(&(s)->stop, (call), #call)
 /* The statement form, where recording the failure is all there is to do
  * (the fatal flag then ends the run through the agreement). */
 #define MPI_RECORD(s, call) ppx_ignore(MPI_CHECK(s, call))
 
-/* The signal that asked to stop (0: none), and the pipe its handler writes
- * to wake the loop (run.c). */
-extern volatile sig_atomic_t ppx__stop_signal;
-extern int ppx__sig_pipe[2];
-
-/* run.c */
-#ifdef PPX_TEST_HOOKS
-/* Test-only: PPX_TEST_STOP="RANK:MOMENT:N" makes rank RANK stop itself
- * (SIGSTOP, after printing "prepix: test fault: rank RANK stops at MOMENT
- * N") the Nth time it passes MOMENT: "request" (a request sent to rank 0),
- * "serve" (rank 0: a request answered), "result" (a chunk's results posted
- * to rank 0, bytes transport), "end" (its loop left), "code" (rank > 0: the
- * exit code received, before MPI_Finalize). A stop at an exact
- * point of the protocol, as a SIGSTOP from outside (a debugger, the
- * kernel, a frozen node) may land there. */
-void ppx__test_stop(const run_state *s, const char *moment);
-#else
-#define ppx__test_stop(s, moment) ((void)0)
-#endif
-/* MPI's return code rc of the call whose text is given: 0, -1 once the
- * failure is the rank's fatal error (PPX_EMPI), or 1 for PPX_WIRE_TIMEOUT. */
-PPX_MUST_USE int ppx__mpi_result(run_state *s, int rc, const char *text);
-PPX_MUST_USE int ppx__is_bytes_remote(const run_state *s);
-/* How long a wait on one peer may last, in seconds of this rank's own
- * clock: --rank-timeout for a rank waiting on rank 0; half of it for rank 0
- * waiting on one rank's message, so that the other ranks, waiting on rank 0
- * meanwhile, never reach theirs; 0 (no limit) with --rank-timeout 0. */
-double ppx__peer_limit(const run_state *s);
-/* "SIGTERM" for SIGTERM (and SIGINT, SIGUSR1), "signal" for any other. */
-const char *ppx__signal_name(int sig);
-void ppx__set_fatal(run_state *s, const ppx_err *e);
-/* chunk.c */
-void ppx__prefail_result(uint32_t why, ppx_result *r);
-void ppx__enqueue(run_state *s, chunk *c);
-void ppx__drop_unstarted(run_state *s);
-PPX_MUST_USE int ppx__unstarted(const run_state *s);
-chunk *ppx__find_chunk(run_state *s, uint64_t id);
-PPX_MUST_USE int ppx__has_transient(const ppx_failures *f);
-void ppx__collect_finished(run_state *s);
+/* With --transport bytes, a rank other than 0 (it reads and writes
+ * nothing itself). */
+static inline int ppx__is_bytes_remote(const run_state *s)
+{
+    return s->cfg->transport_bytes && s->rank != 0;
+}
 /* source.c */
-PPX_MUST_USE int ppx__input_path(const run_state *s, const char *key, char *out, size_t cap);
+/* The path of the input key: INPUT's folder (or its split's) joined with
+ * it. */
+PPX_MUST_USE int ppx__input_path(const ppx_run_config *cfg, const sched_plan *p, const char *key,
+                                 char *out, size_t cap);
 /* The path opened for the image key: the file, or (arc_len > 0) its archive. */
-PPX_MUST_USE int ppx__image_path(const run_state *s, const char *key, uint32_t arc_len, char *out,
-                                 size_t cap);
-int64_t ppx__take_chunk_id(run_state *s);
+PPX_MUST_USE int ppx__image_path(const ppx_run_config *cfg, const sched_plan *p, const char *key,
+                                 uint32_t arc_len, char *out, size_t cap);
+/* Next chunk id not finished by an earlier attempt, or -1. */
+int64_t ppx__take_chunk_id(sched_plan *p);
 chunk *ppx__make_local_chunk(run_state *s, uint64_t id);
 PPX_MUST_USE int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b);
 /* results.c: commits the records of the chunks finished since the last
@@ -258,11 +250,19 @@ PPX_MUST_USE int ppx__write_outputs(run_state *s, const chunk *c, uint64_t id,
                                     ppx_prints *pr, ppx_err *e);
 PPX_MUST_USE int ppx__store_remote_chunk(run_state *s, const uint8_t *p, size_t n);
 void ppx__feed(run_state *s);
-/* loop.c */
-void ppx__show_progress(run_state *s, int final);
+/* watch.c: the other ranks' liveness and progress. */
+/* How long a wait on one peer may last, in seconds of this rank's own
+ * clock: --rank-timeout for a rank waiting on rank 0; half of it for rank 0
+ * waiting on one rank's message, so that the other ranks, waiting on rank 0
+ * meanwhile, never reach theirs; 0 (no limit) with --rank-timeout 0. */
+double ppx__peer_limit(const run_state *s);
 /* Rank > 0: rank 0 has not answered for silent_s (when: what waited, may be
  * ""): said once; the run loop then ends the job (exit 4). */
 void ppx__lose_rank0(run_state *s, double silent_s, const char *when);
+/* Rank > 0: a small message to rank 0 (a request, a beat), posted and
+ * waited for. 0, or -1 (rank 0 lost, or MPI failed: recorded). */
+PPX_MUST_USE int ppx__send_small(run_state *s, ppx_wire_send *w, const uint64_t *msg, int n,
+                                 int tag);
 /* Rank 0: 1 when it was itself away (stopped, starved, blocked) for longer
  * than --rank-timeout, so that it cannot tell which rank, if any, fell silent
  * (self_gap set, the job stopping); said once on stderr. */
@@ -270,10 +270,24 @@ int ppx__self_stalled(run_state *s);
 /* Rank 0: receives rank src's TAG_GAVEUP (probed): src gave up waiting on
  * rank 0, which was therefore the silent one (self_gap set). */
 void ppx__gave_up(run_state *s, int src);
+/* Rank 0: rank r is stopped, hung or gone (silent for silent_s, or a
+ * message of it stalled half-way): the job stops and ends without it. */
+void ppx__declare_silent(run_state *s, int r, double silent_s, const char *what);
+/* Rank 0: a wait on rank src gave up. */
+void ppx__stalled_midway(run_state *s, int src);
+/* Rank 0: declares silent every rank not heard from for --rank-timeout. */
+void ppx__check_silent(run_state *s);
 /* Rank 0: a beat to every rank that sent its end message and waits for the
  * exit code, every beat_s (now: at once), so that they can tell a rank 0 at
  * work from a stopped one. */
 void ppx__beat_done(run_state *s, int now);
+/* Rank > 0: its beat to rank 0, and the check that rank 0 still answers. */
+void ppx__beat(run_state *s);
+/* Images failed in this attempt, on every rank (as far as rank 0 knows). */
+PPX_MUST_USE uint64_t ppx__total_failed(const run_state *s);
+/* Rank 0: the progress line, from every rank's reported counts. */
+void ppx__show_progress(run_state *s, int final);
+/* loop.c */
 PPX_MUST_USE int ppx__run_loop(run_state *s);
 /* setup.c */
 /* What ppx__mark_collisions did, for the tests of its complexity: output

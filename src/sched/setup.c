@@ -1,5 +1,7 @@
 /* Rank 0's set-up: the listing, the checks on OUTDIR and output names, the
- * lock, the journal, the chunk size. */
+ * lock, the journal, the chunk size.
+ * May change: sched_plan (it fills it) and sched_io (OUTDIR, .prepix, the
+ * lock), on rank 0 before any work. */
 #include "sched/run_state.h"
 
 #include <errno.h>
@@ -230,20 +232,20 @@ out:
     return rc;
 }
 
-/* Marks the images that fail before any work (s->prefail): entries the walk
+/* Marks the images that fail before any work (s->plan.prefail): entries the walk
  * could not read, and with per-image outputs, the names
  * ppx__mark_collisions refuses. 0, PPX_ENOMEM or PPX_ECANCELED. */
 static int check_outputs(run_state *s)
 {
-    size_t n = s->listing.n;
-    s->prefail = calloc(n ? n : 1, sizeof *s->prefail);
-    if (!s->prefail)
+    size_t n = s->plan.listing.n;
+    s->plan.prefail = calloc(n ? n : 1, sizeof *s->plan.prefail);
+    if (!s->plan.prefail)
         return PPX_ENOMEM;
-    ppx__plan_mark_walk_errors(&s->listing, s->prefail);
+    ppx__plan_mark_walk_errors(&s->plan.listing, s->plan.prefail);
     if (!s->cfg->outdir || s->cfg->shard)
         return 0;
-    return ppx__mark_collisions(&s->listing, s->cfg->out_format, &ppx__stop_signal, s->prefail,
-                                NULL);
+    return ppx__mark_collisions(&s->plan.listing, s->cfg->out_format, &ppx__stop_signal,
+                                s->plan.prefail, NULL);
 }
 
 /* For an @LIST, the "OUTDIR is not INPUT" rule applied to what the list names:
@@ -256,19 +258,19 @@ static int list_into_outdir(const run_state *s)
     if (!realpath(s->cfg->outdir, out))
         return 0;
     size_t lo = strlen(out);
-    if (realpath(s->root, dir) && strcmp(dir, out) == 0) {
+    if (realpath(s->plan.root, dir) && strcmp(dir, out) == 0) {
         ppx_log(PPX_LOG_ERR, "OUTDIR %s is the folder of the list; choose another folder",
                 s->cfg->outdir);
         return 1;
     }
-    for (size_t i = 0; i < s->listing.n && !ppx__stop_signal; i++) {
+    for (size_t i = 0; i < s->plan.listing.n && !ppx__stop_signal; i++) {
         char path[PATH_MAX], parent[PATH_MAX];
         /* An archive member: the archive is what lies somewhere. */
-        const ppx_member *m = ppx_listing_member(&s->listing, i);
+        const ppx_member *m = ppx_listing_member(&s->plan.listing, i);
         char arc[PPX_KEY_MAX];
         snprintf(arc, sizeof arc, "%.*s", m ? (int)m->arc_len : (int)sizeof arc,
-                 ppx_listing_key(&s->listing, i));
-        if (ppx__input_path(s, arc, path, sizeof path))
+                 ppx_listing_key(&s->plan.listing, i));
+        if (ppx__input_path(s->cfg, &s->plan, arc, path, sizeof path))
             continue;
         const char *slash = strrchr(path, '/');
         snprintf(parent, sizeof parent, "%.*s", slash ? (int)(slash - path) : 1,
@@ -317,14 +319,14 @@ const char *ppx__format_name(const ppx_run_config *cfg)
  * the message logged. */
 static int take_lock(run_state *s)
 {
-    s->lock_fd = ppx_private_file_open(s->jdir, "lock", PPX_PRIVATE_LOCK);
+    s->io.lock_fd = ppx_private_file_open(s->io.jdir, "lock", PPX_PRIVATE_LOCK);
     struct stat st;
-    if (s->lock_fd < 0 || fstat(s->lock_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (s->io.lock_fd < 0 || fstat(s->io.lock_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         ppx_log(PPX_LOG_ERR, "cannot open %s/.prepix/lock: %s", s->cfg->outdir,
-                s->lock_fd < 0 ? strerror(-s->lock_fd) : "not a regular file");
+                s->io.lock_fd < 0 ? strerror(-s->io.lock_fd) : "not a regular file");
         return PPX_EIO;
     }
-    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    if (flock(s->io.lock_fd, LOCK_EX | LOCK_NB) != 0) {
         if (errno != EWOULDBLOCK) {
             /* A file system without flock: say so, and go on unprotected. */
             ppx_log(PPX_LOG_WARN, "cannot lock %s (%s): make sure no other run uses it",
@@ -332,7 +334,7 @@ static int take_lock(run_state *s)
             return 0;
         }
         char holder[128] = "";
-        ssize_t n = pread(s->lock_fd, holder, sizeof holder - 1, 0);
+        ssize_t n = pread(s->io.lock_fd, holder, sizeof holder - 1, 0);
         holder[n > 0 ? n : 0] = '\0';
         holder[strcspn(holder, "\n")] = '\0';
         long pid = 0;
@@ -349,7 +351,7 @@ static int take_lock(run_state *s)
     char me[128], host[64] = "?";
     gethostname(host, sizeof host - 1);
     int n = snprintf(me, sizeof me, "%ld %s\n", (long)getpid(), host);
-    if (ftruncate(s->lock_fd, 0) != 0 || pwrite(s->lock_fd, me, (size_t)n, 0) != n)
+    if (ftruncate(s->io.lock_fd, 0) != 0 || pwrite(s->io.lock_fd, me, (size_t)n, 0) != n)
         ppx_log(PPX_LOG_WARN, "cannot write the lock's holder: %s", strerror(errno));
     return 0;
 }
@@ -358,16 +360,16 @@ static int take_lock(run_state *s)
  * opens only what exists and creates nothing. */
 static int open_outdir(run_state *s, int create, ppx_err *e)
 {
-    int rc = ppx_outdir_open(&s->outdir, s->cfg->outdir, create, e);
+    int rc = ppx_outdir_open(&s->io.outdir, s->cfg->outdir, create, e);
     if (rc == PPX_ENOENT)
         return 0;
     if (rc)
         return rc;
     /* Whose .prepix it is is checked before anything in it is read: in a
      * shared OUTDIR, another user's .prepix/run is not ours to trust. */
-    rc = create ? ppx_private_dir_open(s->outdir.fd, ".prepix", e)
-                : ppx_private_dir_find(s->outdir.fd, ".prepix", e);
-    s->jdir = rc < 0 ? -1 : rc;
+    rc = create ? ppx_private_dir_open(s->io.outdir.fd, ".prepix", e)
+                : ppx_private_dir_find(s->io.outdir.fd, ".prepix", e);
+    s->io.jdir = rc < 0 ? -1 : rc;
     return rc == PPX_ENOENT && !create ? 0 : rc < 0 ? rc : 0;
 }
 
@@ -381,7 +383,7 @@ static int stopped_before_work(const run_state *s)
     ppx_log(PPX_LOG_ERR,
             "%s received while listing the input (%zu entries listed): stopped before any work; "
             "nothing written",
-            ppx__signal_name(ppx__stop_signal), s->listing.n);
+            ppx__signal_name(ppx__stop_signal), s->plan.listing.n);
     return PPX_ECANCELED;
 }
 
@@ -425,25 +427,25 @@ static int list_input(run_state *s)
     ppx_err_clear(&e);
     int rc = cfg->n_splits ? ppx_listing_build_splits(cfg->split_names, cfg->split_paths,
                                                       cfg->n_splits, cfg->follow_symlinks,
-                                                      &ppx__stop_signal, &s->listing, &e)
+                                                      &ppx__stop_signal, &s->plan.listing, &e)
                            : ppx_listing_build(cfg->input, cfg->follow_symlinks, &ppx__stop_signal,
-                                               &s->listing, &e);
+                                               &s->plan.listing, &e);
     if (rc == PPX_ECANCELED)
         return stopped_before_work(s);
     if (rc) {
         ppx_log(PPX_LOG_ERR, "%s", e.msg);
         return rc == PPX_ENOENT || rc == PPX_EUSAGE ? PPX_EUSAGE : fatal_code(rc);
     }
-    count_stray_companions(&s->listing, cfg);
-    if ((rc = role_folder_clash(&s->listing, cfg)) != 0)
+    count_stray_companions(&s->plan.listing, cfg);
+    if ((rc = role_folder_clash(&s->plan.listing, cfg)) != 0)
         return rc;
-    snprintf(s->root, sizeof s->root, "%s", s->listing.root);
+    snprintf(s->plan.root, sizeof s->plan.root, "%s", s->plan.listing.root);
     if (cfg->exclude && (rc = ppx__apply_exclude(s, &e)) != 0) {
         ppx_log(PPX_LOG_ERR, "%s", e.msg);
         return rc == PPX_EUSAGE ? PPX_EUSAGE : fatal_code(rc);
     }
     if (ppx_sub_active(&cfg->sub)) {
-        rc = ppx_listing_expand(&s->listing, &cfg->sub, &cfg->limits, cfg->split_names,
+        rc = ppx_listing_expand(&s->plan.listing, &cfg->sub, &cfg->limits, cfg->split_names,
                                 cfg->split_paths, &e);
         if (rc == PPX_ECANCELED)
             return stopped_before_work(s);
@@ -452,14 +454,14 @@ static int list_input(run_state *s)
             return fatal_code(rc);
         }
     }
-    if (cfg->outdir && s->listing.is_list && list_into_outdir(s))
+    if (cfg->outdir && s->plan.listing.is_list && list_into_outdir(s))
         return PPX_EUSAGE;
     if (cfg->coco && (rc = ppx__coco_load(s)) != 0)
         return rc;
     rc = ppx__stop_signal ? PPX_ECANCELED : check_outputs(s);
     if (rc == PPX_ECANCELED || ppx__stop_signal)
         return stopped_before_work(s);
-    if (rc || (cfg->shard && ppx_classes_build(&s->classes, &s->listing))) {
+    if (rc || (cfg->shard && ppx_classes_build(&s->plan.classes, &s->plan.listing))) {
         ppx_log(PPX_LOG_ERR, "out of memory");
         return PPX_ENOMEM;
     }
@@ -471,8 +473,8 @@ static void identity_now(const run_state *s, uint64_t chunk_size, ppx_run_identi
 {
     const ppx_run_config *cfg = s->cfg;
     ppx_identity_make(now, ppx_pipeline_canonical(cfg->pipeline), ppx__format_name(cfg),
-                      cfg->quality, cfg->seed, cfg->limits.max_pixels, s->listing.hash,
-                      s->listing.n, chunk_size);
+                      cfg->quality, cfg->seed, cfg->limits.max_pixels, s->plan.listing.hash,
+                      s->plan.listing.n, chunk_size);
 }
 
 /* The first look at OUTDIR, before anything is created there: an earlier
@@ -487,8 +489,8 @@ static int first_look(run_state *s, uint64_t asked, ppx_run_identity *prev, int 
     if (!cfg->outdir)
         return 0;
     int rc = open_outdir(s, 0, &e);
-    if (!rc && s->jdir >= 0)
-        *have_prev = ppx_journal_read_identity(s->jdir, prev, &e);
+    if (!rc && s->io.jdir >= 0)
+        *have_prev = ppx_journal_read_identity(s->io.jdir, prev, &e);
     if (rc || *have_prev < 0) {
         ppx_log(PPX_LOG_ERR, "%s/.prepix: %s", cfg->outdir, e.msg);
         /* not ours: refused before any work */
@@ -514,7 +516,7 @@ static int first_look(run_state *s, uint64_t asked, ppx_run_identity *prev, int 
     return PPX_EUSAGE;
 }
 
-/* s->chunk_size and s->n_chunks: the journal's with --resume (which must be
+/* s->plan.chunk_size and s->plan.n_chunks: the journal's with --resume (which must be
  * the one asked for, if any), else the one asked for, else one that gives
  * every worker of the job about 32 chunks. 0, or PPX_EUSAGE logged. */
 static int choose_chunks(run_state *s, uint64_t asked, const ppx_run_identity *prev,
@@ -522,29 +524,29 @@ static int choose_chunks(run_state *s, uint64_t asked, const ppx_run_identity *p
 {
     const ppx_run_config *cfg = s->cfg;
     if (prev) {
-        s->chunk_size = ppx_identity_chunk_size(prev);
-        if (s->chunk_size == 0 || s->chunk_size > 1000000) {
+        s->plan.chunk_size = ppx_identity_chunk_size(prev);
+        if (s->plan.chunk_size == 0 || s->plan.chunk_size > 1000000) {
             ppx_log(PPX_LOG_ERR,
                     "%s/.prepix/run holds a chunk size of %llu, out of range: it was not written "
                     "by prepix; to start over, remove %s",
-                    cfg->outdir, (unsigned long long)s->chunk_size, cfg->outdir);
+                    cfg->outdir, (unsigned long long)s->plan.chunk_size, cfg->outdir);
             return PPX_EUSAGE;
         }
-        if (asked && asked != s->chunk_size) {
+        if (asked && asked != s->plan.chunk_size) {
             ppx_log(PPX_LOG_ERR, "--resume: chunk size %llu differs from the journal's %llu",
-                    (unsigned long long)asked, (unsigned long long)s->chunk_size);
+                    (unsigned long long)asked, (unsigned long long)s->plan.chunk_size);
             return PPX_EUSAGE;
         }
     } else if (asked) {
-        s->chunk_size = asked;
+        s->plan.chunk_size = asked;
     } else {
-        s->chunk_size = ppx__plan_auto_chunk_size(s->listing.n, total_workers);
+        s->plan.chunk_size = ppx__plan_auto_chunk_size(s->plan.listing.n, total_workers);
     }
-    if (s->chunk_size == 0)
-        s->chunk_size = 1;
-    s->n_chunks = ppx__plan_n_chunks(s->listing.n, s->chunk_size);
-    ppx_log(PPX_LOG_DBG, "%zu images in %llu chunks of %llu", s->listing.n,
-            (unsigned long long)s->n_chunks, (unsigned long long)s->chunk_size);
+    if (s->plan.chunk_size == 0)
+        s->plan.chunk_size = 1;
+    s->plan.n_chunks = ppx__plan_n_chunks(s->plan.listing.n, s->plan.chunk_size);
+    ppx_log(PPX_LOG_DBG, "%zu images in %llu chunks of %llu", s->plan.listing.n,
+            (unsigned long long)s->plan.n_chunks, (unsigned long long)s->plan.chunk_size);
     return 0;
 }
 
@@ -554,16 +556,16 @@ static void say_resumed(const run_state *s, uint64_t swept)
     if (swept)
         ppx_log(PPX_LOG_INFO, "removed %llu temporary files an earlier attempt left",
                 (unsigned long long)swept);
-    if (s->resume.ignored)
+    if (s->plan.resume.ignored)
         ppx_log(PPX_LOG_WARN, "%llu damaged journal records ignored: their chunks are redone",
-                (unsigned long long)s->resume.ignored);
-    if (s->resume.duplicates)
+                (unsigned long long)s->plan.resume.ignored);
+    if (s->plan.resume.duplicates)
         ppx_log(PPX_LOG_WARN, "the journal holds %llu chunks twice",
-                (unsigned long long)s->resume.duplicates);
-    if (s->resume.chunks)
+                (unsigned long long)s->plan.resume.duplicates);
+    if (s->plan.resume.chunks)
         ppx_log(PPX_LOG_INFO, "resuming: %llu of %llu chunks (%llu images) already done",
-                (unsigned long long)s->resume.chunks, (unsigned long long)s->n_chunks,
-                (unsigned long long)s->resume.images);
+                (unsigned long long)s->plan.resume.chunks, (unsigned long long)s->plan.n_chunks,
+                (unsigned long long)s->plan.resume.images);
 }
 
 /* OUTDIR made and locked, the run's identity written (or the earlier one
@@ -574,10 +576,10 @@ static int open_journal(run_state *s, const ppx_run_identity *now)
     const ppx_run_config *cfg = s->cfg;
     ppx_err e;
     ppx_err_clear(&e);
-    if (s->jdir >= 0)
-        close(s->jdir);
-    s->jdir = -1;
-    ppx_outdir_close(&s->outdir);
+    if (s->io.jdir >= 0)
+        close(s->io.jdir);
+    s->io.jdir = -1;
+    ppx_outdir_close(&s->io.outdir);
     int rc = open_outdir(s, 1, &e);
     if (rc) {
         ppx_log(PPX_LOG_ERR, "%s", e.msg);
@@ -588,22 +590,22 @@ static int open_journal(run_state *s, const ppx_run_identity *now)
     /* Under the lock, read the identity again: another run may have
      * started and stopped between the first look and the lock. */
     ppx_run_identity prev;
-    int have_prev = ppx_journal_read_identity(s->jdir, &prev, &e);
+    int have_prev = ppx_journal_read_identity(s->io.jdir, &prev, &e);
     if (have_prev < 0 || (have_prev && !cfg->resume)) {
         ppx_log(PPX_LOG_ERR, "%s",
                 have_prev < 0 ? e.msg : "another run wrote OUTDIR meanwhile: pass --resume");
         return have_prev < 0 ? fatal_code(have_prev) : PPX_EUSAGE;
     }
-    rc = have_prev ? 0 : ppx_journal_write_identity(s->jdir, now, &e);
+    rc = have_prev ? 0 : ppx_journal_write_identity(s->io.jdir, now, &e);
     if (!rc)
-        rc = ppx_journal_load(s->jdir, s->n_chunks, &s->resume, &e);
+        rc = ppx_journal_load(s->io.jdir, s->plan.n_chunks, &s->plan.resume, &e);
     if (rc) {
         ppx_log(PPX_LOG_ERR, "%s", e.msg);
         return rc == PPX_EUSAGE ? PPX_EUSAGE : fatal_code(rc);
     }
-    s->attempt = s->resume.next_attempt;
+    s->plan.attempt = s->plan.resume.next_attempt;
     /* Temporary files of workers killed mid-write in an earlier attempt. */
-    say_resumed(s, have_prev ? ppx_sweep_temps(s->outdir.fd) : 0);
+    say_resumed(s, have_prev ? ppx_sweep_temps(s->io.outdir.fd) : 0);
     return 0;
 }
 
@@ -619,13 +621,13 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
     if (rc)
         return rc;
     uint64_t asked =
-        cfg->shards ? ppx__plan_shards_size(s->listing.n, cfg->shards) : cfg->chunk_size;
+        cfg->shards ? ppx__plan_shards_size(s->plan.listing.n, cfg->shards) : cfg->chunk_size;
     ppx_run_identity prev, now;
     int have_prev;
     if ((rc = first_look(s, asked, &prev, &have_prev)) != 0 ||
         (rc = choose_chunks(s, asked, have_prev && cfg->resume ? &prev : NULL, total_workers)) != 0)
         return rc;
-    identity_now(s, s->chunk_size, &now);
+    identity_now(s, s->plan.chunk_size, &now);
     if (have_prev && cfg->resume) {
         char diff[8192];
         if (ppx_identity_diff(&prev, &now, diff, sizeof diff)) {
@@ -640,25 +642,25 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
         return 0;
     if (cfg->outdir)
         return open_journal(s, &now);
-    ppx_stats_init(&s->resume.stats);
+    ppx_stats_init(&s->plan.resume.stats);
     return 0;
 }
 
 void ppx__dry_run_list(run_state *s)
 {
     char out[PPX_KEY_MAX], key[PPX_KEY_MAX * 4], name[PPX_KEY_MAX * 4];
-    for (size_t i = 0; i < s->listing.n; i++) {
-        const char *k = ppx_listing_key(&s->listing, i);
+    for (size_t i = 0; i < s->plan.listing.n; i++) {
+        const char *k = ppx_listing_key(&s->plan.listing, i);
         ppx_escape_name(key, sizeof key, k);
         int named = 0;
         if (s->cfg->outdir && s->cfg->shard)
             named = ppx_shard_path(out, sizeof out, s->cfg->outdir, s->cfg->shard,
-                                   i / s->chunk_size, 0) == 0;
-        else if (s->cfg->outdir && !(s->prefail && s->prefail[i]))
+                                   i / s->plan.chunk_size, 0) == 0;
+        else if (s->cfg->outdir && !(s->plan.prefail && s->plan.prefail[i]))
             named = ppx_output_name(out, sizeof out, k, s->cfg->out_format, NULL) == 0;
-        if (s->prefail && s->prefail[i]) {
+        if (s->plan.prefail && s->plan.prefail[i]) {
             ppx_result r;
-            ppx__prefail_result(s->prefail[i], &r);
+            ppx__prefail_result(s->plan.prefail[i], &r);
             printf("%s -> fails: %s\n", key, r.err.msg);
         } else if (named) {
             ppx_escape_name(name, sizeof name, out);
@@ -671,6 +673,6 @@ void ppx__dry_run_list(run_state *s)
         }
     }
     ppx_log(PPX_LOG_INFO, "dry run: %zu images in %llu chunks of %llu, %llu files skipped",
-            s->listing.n, (unsigned long long)s->n_chunks, (unsigned long long)s->chunk_size,
-            (unsigned long long)s->listing.skipped);
+            s->plan.listing.n, (unsigned long long)s->plan.n_chunks,
+            (unsigned long long)s->plan.chunk_size, (unsigned long long)s->plan.listing.skipped);
 }
