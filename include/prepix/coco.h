@@ -77,6 +77,20 @@ typedef struct {
 PPX_MUST_USE int ppx_coco_write(const ppx_coco *c, const ppx_coco_out *outs, ppx_buf *json,
                                 ppx_coco_counts *counts, ppx_err *err);
 
+/* Image i of the file with its annotations, as they were written, as a
+ * COCO file of its own: {"images":[IMAGE],"annotations":[ITS ANNOTATIONS]}
+ * (file order), appended to out. ppx_coco_parse reads it back; it is how
+ * rank 0 hands a shard writer the annotations of a sample. 0 or PPX_ENOMEM. */
+PPX_MUST_USE int ppx_coco_slice(const ppx_coco *c, size_t i, ppx_buf *out);
+
+/* The KEY.json member of a -f tar sample for image i of c:
+ * {"image": IMAGE, "annotations": [...]}, the image and its kept
+ * annotations mapped through out exactly as ppx_coco_write maps them in
+ * coco.json (the same bytes), appended to json; nothing when out->state is
+ * not PPX_COCO_OK. 0, PPX_ENOMEM or PPX_ELIMIT, as ppx_coco_write. */
+PPX_MUST_USE int ppx_coco_write_sample(const ppx_coco *c, size_t i, const ppx_coco_out *out,
+                                       ppx_buf *json, ppx_err *err);
+
 /* ---- pieces, shared with the tests -------------------------------------- */
 
 /* Sutherland-Hodgman: the polygon xy[0..2n) clipped to [0, w] x [0, h]

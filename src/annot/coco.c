@@ -55,6 +55,8 @@ struct ppx_coco {
     size_t n_im;
     coco_ann *an;
     size_t n_an;
+    /* The annotations of image i, in file order: by_image[at[i] .. at[i + 1]). */
+    size_t *at, *by_image;
     ppx_buf names;
 };
 
@@ -79,6 +81,8 @@ void ppx_coco_free(ppx_coco **pc)
     ppx_buf_destroy(&c->names);
     free(c->im);
     free(c->an);
+    free(c->at);
+    free(c->by_image);
     free(c);
     *pc = NULL;
 }
@@ -114,6 +118,31 @@ static int get_int(const ppx_jdoc *d, long node, int64_t *v)
     *v = (int64_t)x;
     return 0;
 }
+
+/* The values of members keys[0..n) of object node obj into vals (-1 for
+ * one that is absent; the last, as ppx_jdoc_get, when one repeats), in one
+ * pass over the members: an annotation's five look-ups one at a time were
+ * five passes. */
+static void get_members(const ppx_jdoc *d, size_t obj, const char *const *keys, long *vals, int n)
+{
+    for (int j = 0; j < n; j++)
+        vals[j] = -1;
+    for (size_t k = obj + 1; k < d->v[obj].end; k = d->v[k + 1].end) {
+        const ppx_jnode *kn = &d->v[k];
+        const char *name = d->text + kn->start + 1;
+        for (int j = 0; j < n; j++)
+            if (kn->len >= 2 && strncmp(name, keys[j], kn->len - 2) == 0 &&
+                keys[j][kn->len - 2] == '\0') {
+                vals[j] = (long)(k + 1);
+                break;
+            }
+    }
+}
+
+/* The members of an annotation that checking and mapping look at. */
+enum { M_BBOX, M_SEG, M_KP, M_AREA, M_IMAGE, M_CAT, M_COUNT };
+static const char *const ann_members[M_COUNT] = {"bbox", "segmentation", "keypoints",
+                                                 "area", "image_id",     "category_id"};
 
 static int cmp_ids(const void *a, const void *b)
 {
@@ -263,11 +292,12 @@ static int check_rle(const ppx_coco *c, long seg, const coco_image *im, size_t i
     return 0;
 }
 
-static int check_annotation(const ppx_coco *c, size_t k, size_t i, const coco_image *im,
+/* Annotation i, whose members m holds (get_members with ann_members). */
+static int check_annotation(const ppx_coco *c, const long *m, size_t i, const coco_image *im,
                             ppx_err *err)
 {
     const ppx_jdoc *d = &c->doc;
-    long b = ppx_jdoc_get(d, k, "bbox");
+    long b = m[M_BBOX];
     if (b >= 0) {
         double v[4];
         if (d->v[b].type != PPX_JV_NUMS || d->v[b].n != 4)
@@ -276,7 +306,7 @@ static int check_annotation(const ppx_coco *c, size_t k, size_t i, const coco_im
         if (v[2] < 0 || v[3] < 0)
             return bad(err, PPX_EINVAL, "annotations", i, "bbox", "a negative width or height");
     }
-    long seg = ppx_jdoc_get(d, k, "segmentation");
+    long seg = m[M_SEG];
     if (seg >= 0 && d->v[seg].type == PPX_JV_OBJ) {
         int rc = check_rle(c, seg, im, i, err);
         if (rc)
@@ -293,7 +323,7 @@ static int check_annotation(const ppx_coco *c, size_t k, size_t i, const coco_im
                 return bad(err, PPX_EINVAL, "annotations", i, "segmentation",
                            "a polygon that is not 3 or more x, y pairs");
     }
-    long kp = ppx_jdoc_get(d, k, "keypoints");
+    long kp = m[M_KP];
     if (kp >= 0) {
         const ppx_jnode *nd = &d->v[kp];
         if ((nd->type != PPX_JV_NUMS && !(nd->type == PPX_JV_ARR && nd->n == 0)) || nd->n % 3)
@@ -311,7 +341,7 @@ static int check_annotation(const ppx_coco *c, size_t k, size_t i, const coco_im
             return bad(err, PPX_EINVAL, "annotations", i, "keypoints",
                        "a visibility other than 0, 1 or 2");
     }
-    long area = ppx_jdoc_get(d, k, "area");
+    long area = m[M_AREA];
     if (area >= 0 && (d->v[area].type != PPX_JV_NUM || ppx_jdoc_num(d, (size_t)area) < 0))
         return bad(err, PPX_EINVAL, "annotations", i, "area", "not a number >= 0");
     return 0;
@@ -338,7 +368,9 @@ static int check_annotations(ppx_coco *c, long arr, const int64_t *pairs, ppx_er
         if (d->v[k].type != PPX_JV_OBJ)
             return bad(err, PPX_EINVAL, "annotations", i, NULL, "not an object");
         int64_t image_id;
-        if (get_int(d, ppx_jdoc_get(d, k, "image_id"), &image_id))
+        long m[M_COUNT];
+        get_members(d, k, ann_members, m, M_COUNT);
+        if (get_int(d, m[M_IMAGE], &image_id))
             return bad(err, PPX_EINVAL, "annotations", i, "image_id", "missing or not an integer");
         long im = find_image(pairs, c->n_im, image_id);
         if (im < 0) {
@@ -346,16 +378,35 @@ static int check_annotations(ppx_coco *c, long arr, const int64_t *pairs, ppx_er
             snprintf(what, sizeof what, "%lld names no image of the file", (long long)image_id);
             return bad(err, PPX_EINVAL, "annotations", i, "image_id", what);
         }
-        if (get_int(d, ppx_jdoc_get(d, k, "category_id"), &c->an[i].category))
+        if (get_int(d, m[M_CAT], &c->an[i].category))
             return bad(err, PPX_EINVAL, "annotations", i, "category_id",
                        "missing or not an integer");
         c->an[i].node = k;
         c->an[i].image = (size_t)im;
-        int rc = check_annotation(c, k, i, &c->im[im], err);
+        int rc = check_annotation(c, m, i, &c->im[im], err);
         if (rc)
             return rc;
     }
     c->n_an = n;
+    return 0;
+}
+
+/* c->at and c->by_image: each image's annotations, by a counting sort. */
+static int index_by_image(ppx_coco *c, ppx_err *err)
+{
+    c->at = calloc(c->n_im + 1, sizeof *c->at);
+    c->by_image = malloc((c->n_an ? c->n_an : 1) * sizeof *c->by_image);
+    if (!c->at || !c->by_image)
+        return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_INPUT, "out of memory");
+    for (size_t i = 0; i < c->n_an; i++)
+        c->at[c->an[i].image + 1]++;
+    for (size_t i = 0; i < c->n_im; i++)
+        c->at[i + 1] += c->at[i];
+    for (size_t i = 0; i < c->n_an; i++)
+        c->by_image[c->at[c->an[i].image]++] = i;
+    for (size_t i = c->n_im; i > 0; i--) /* each at[i] now ends image i: shift back */
+        c->at[i] = c->at[i - 1];
+    c->at[0] = 0;
     return 0;
 }
 
@@ -391,6 +442,8 @@ int ppx_coco_parse(ppx_buf *text, const ppx_coco_limits *l, ppx_coco **out, ppx_
     rc = check_images(c, ppx_jdoc_get(&c->doc, 0, "images"), &pairs, err);
     if (!rc)
         rc = check_annotations(c, ppx_jdoc_get(&c->doc, 0, "annotations"), pairs, err);
+    if (!rc)
+        rc = index_by_image(c, err);
     long cats = ppx_jdoc_get(&c->doc, 0, "categories");
     if (!rc && cats >= 0 && c->doc.v[cats].type != PPX_JV_ARR)
         rc = ppx_err_set(err, PPX_EINVAL, PPX_STAGE_INPUT, "categories: not an array");
@@ -569,6 +622,7 @@ typedef struct {
     size_t mask_cap;
     uint32_t *cnt;
     size_t cnt_cap;
+    ppx_buf seg; /* an annotation's mapped segmentation, written aside */
 } writer;
 
 static void put(writer *w, const void *p, size_t n)
@@ -624,6 +678,34 @@ static void raw(writer *w, size_t node)
 {
     const ppx_jnode *nd = &w->c->doc.v[node];
     put(w, w->c->doc.text + nd->start, nd->len);
+}
+
+/* The members of an object, written one at a time: each next_member
+ * writes the comma before it, its key and the colon, and leaves its value
+ * to the caller (the copy, or a mapped value). */
+typedef struct {
+    size_t k, end;
+    int n;
+} members;
+
+static members members_of(const writer *w, size_t obj)
+{
+    return (members){obj + 1, w->c->doc.v[obj].end, 0};
+}
+
+/* 1 with *key the next member's key node (its value at *key + 1); 0 at
+ * the end, or once the writer failed. */
+static int next_member(writer *w, members *it, size_t *key)
+{
+    if (it->k >= it->end || w->rc)
+        return 0;
+    *key = it->k;
+    if (it->n++)
+        puts_(w, ",");
+    raw(w, it->k);
+    puts_(w, ":");
+    it->k = w->c->doc.v[it->k + 1].end;
+    return 1;
 }
 
 static double *nums(writer *w, size_t node, size_t *n)
@@ -703,6 +785,60 @@ static int write_polygons(writer *w, size_t seg, const ppx_geom *g, double *area
     return kept;
 }
 
+/* The source pixel (as a floor) under the output centre (cx, cy) of
+ * inverse map row r: a centre that lands on a pixel edge (a scale of 2,
+ * say) takes the pixel to its right or below, whatever the rounding of the
+ * inverse: the 1e-7 decides ties the same way in any exact-enough
+ * implementation. */
+static double src_at(const double *r, double cx, double cy)
+{
+    return floor(r[0] * cx + r[1] * cy + r[2] + 1e-7);
+}
+
+/* Axis-aligned maps (no rotation but by 90 degrees, the maps of every
+ * pipeline): each source coordinate depends on one output coordinate, so
+ * the source offset of output pixel (x, y) is xpart[x] + ypart[y] (-1:
+ * outside), each computed once. The values are those of src_at: a term
+ * that is 0 adds a zero, which changes no sum. 0, or 1 when g is not so
+ * (or there is no memory for the tables). */
+static int resample_aligned(const uint8_t *src, uint64_t W, uint64_t H, const double inv[6],
+                            uint64_t ow, uint64_t oh, uint8_t *dst, uint64_t *ones)
+{
+    int swap = inv[0] == 0 && inv[4] == 0;
+    if (!swap && !(inv[1] == 0 && inv[3] == 0))
+        return 1;
+    int64_t *xpart = malloc((ow + oh) * sizeof *xpart), *ypart = xpart + ow;
+    if (!xpart)
+        return 1;
+    for (uint64_t x = 0; x < ow; x++) { /* the source column (or row, with swap) */
+        double v = src_at(swap ? inv + 3 : inv, x + 0.5, 0.5);
+        uint64_t lim = swap ? H : W;
+        xpart[x] = v >= 0 && v < (double)lim ? (int64_t)v * (swap ? 1 : (int64_t)H) : -1;
+    }
+    for (uint64_t y = 0; y < oh; y++) {
+        double v = src_at(swap ? inv : inv + 3, 0.5, y + 0.5);
+        uint64_t lim = swap ? W : H;
+        ypart[y] = v >= 0 && v < (double)lim ? (int64_t)v * (swap ? (int64_t)H : 1) : -1;
+    }
+    uint64_t n = 0;
+    for (uint64_t x = 0; x < ow; x++) {
+        uint8_t *col = dst + x * oh;
+        if (xpart[x] < 0) {
+            memset(col, 0, (size_t)oh);
+            continue;
+        }
+        const uint8_t *base = src + xpart[x];
+        for (uint64_t y = 0; y < oh; y++) {
+            uint8_t v = ypart[y] >= 0 ? base[ypart[y]] : 0;
+            col[y] = v;
+            n += v;
+        }
+    }
+    free(xpart);
+    *ones = n;
+    return 0;
+}
+
 /* The column-major W x H mask src resampled nearest through g's inverse into
  * dst (g->w x g->h, column-major, as COCO's RLE); its count of ones. */
 static uint64_t resample_mask(const uint8_t *src, uint64_t W, uint64_t H, const ppx_geom *g,
@@ -711,24 +847,21 @@ static uint64_t resample_mask(const uint8_t *src, uint64_t W, uint64_t H, const 
     uint64_t ow = g->w, oh = g->h;
     double inv[6];
     uint64_t ones = 0;
-    if (ppx_geom_inverse(g, inv))
+    if (ppx_geom_inverse(g, inv)) {
         memset(dst, 0, (size_t)(ow * oh));
-    else
-        for (uint64_t x = 0; x < ow; x++)
-            for (uint64_t y = 0; y < oh; y++) {
-                double cx = x + 0.5, cy = y + 0.5;
-                /* A centre that lands on a pixel edge (a scale of 2, say)
-                 * takes the pixel to its right or below, whatever the
-                 * rounding of the inverse: the 1e-7 decides ties the same
-                 * way in any exact-enough implementation. */
-                double sx = floor(inv[0] * cx + inv[1] * cy + inv[2] + 1e-7);
-                double sy = floor(inv[3] * cx + inv[4] * cy + inv[5] + 1e-7);
-                uint8_t v = sx >= 0 && sy >= 0 && sx < (double)W && sy < (double)H
-                                ? src[(size_t)sx * H + (size_t)sy]
-                                : 0;
-                dst[x * oh + y] = v; /* column-major, as COCO's RLE */
-                ones += v;
-            }
+        return 0;
+    }
+    if (!resample_aligned(src, W, H, inv, ow, oh, dst, &ones))
+        return ones;
+    for (uint64_t x = 0; x < ow; x++)
+        for (uint64_t y = 0; y < oh; y++) {
+            double sx = src_at(inv, x + 0.5, y + 0.5), sy = src_at(inv + 3, x + 0.5, y + 0.5);
+            uint8_t v = sx >= 0 && sy >= 0 && sx < (double)W && sy < (double)H
+                            ? src[(size_t)sx * H + (size_t)sy]
+                            : 0;
+            dst[x * oh + y] = v; /* column-major, as COCO's RLE */
+            ones += v;
+        }
     return ones;
 }
 
@@ -792,13 +925,9 @@ static int write_rle(writer *w, size_t seg, const coco_image *im, const ppx_geom
     }
     /* The members of the RLE object in their order, size and counts replaced. */
     puts_(w, "{");
-    int first = 1;
-    for (size_t k = seg + 1; k < d->v[seg].end; k = d->v[k + 1].end) {
-        if (!first)
-            puts_(w, ",");
-        first = 0;
-        raw(w, k);
-        puts_(w, ":");
+    members it = members_of(w, seg);
+    size_t k;
+    while (next_member(w, &it, &k)) {
         if (ppx_jdoc_is_key(d, k, "size")) {
             puts_(w, "[");
             put_u(w, oh);
@@ -871,8 +1000,9 @@ static int write_annotation(writer *w, const coco_ann *a, const ppx_coco_out *ou
     const coco_image *im = &w->c->im[a->image];
     const ppx_geom *g = &out->geom;
     size_t start = w->o->len, node = a->node;
-    long bb = ppx_jdoc_get(d, node, "bbox"), seg = ppx_jdoc_get(d, node, "segmentation");
-    long kp = ppx_jdoc_get(d, node, "keypoints");
+    long m[M_COUNT];
+    get_members(d, node, ann_members, m, M_COUNT);
+    long bb = m[M_BBOX], seg = m[M_SEG], kp = m[M_KP];
     double box[4] = {0}, frac = 1, seg_area = -1, b[4];
     int keep = 1;
     if (bb >= 0) {
@@ -882,10 +1012,10 @@ static int write_annotation(writer *w, const coco_ann *a, const ppx_coco_out *ou
     }
     /* The segmentation is written aside first: it decides whether the
      * annotation is kept, and its area. */
-    ppx_buf segbuf, *main_out = w->o;
-    ppx_buf_init(&segbuf);
+    ppx_buf *segbuf = &w->seg, *main_out = w->o;
+    segbuf->len = 0;
     if (keep && seg >= 0) {
-        w->o = &segbuf;
+        w->o = segbuf;
         if (d->v[seg].type == PPX_JV_OBJ)
             keep = write_rle(w, (size_t)seg, im, g, &seg_area, err);
         else if (d->v[seg].n > 0)
@@ -895,18 +1025,13 @@ static int write_annotation(writer *w, const coco_ann *a, const ppx_coco_out *ou
         w->o = main_out;
     }
     if (!keep || w->rc) {
-        ppx_buf_destroy(&segbuf);
         w->o->len = start;
         return 0;
     }
-    int first = 1;
     puts_(w, "{");
-    for (size_t k = node + 1; k < d->v[node].end; k = d->v[k + 1].end) {
-        if (!first)
-            puts_(w, ",");
-        first = 0;
-        raw(w, k);
-        puts_(w, ":");
+    members it = members_of(w, node);
+    size_t k;
+    while (next_member(w, &it, &k)) {
         if (k + 1 == (size_t)bb) {
             puts_(w, "[");
             for (int j = 0; j < 4; j++) {
@@ -916,11 +1041,10 @@ static int write_annotation(writer *w, const coco_ann *a, const ppx_coco_out *ou
             }
             puts_(w, "]");
         } else if (k + 1 == (size_t)seg) {
-            put(w, segbuf.data, segbuf.len);
+            put(w, segbuf->data, segbuf->len);
         } else if (k + 1 == (size_t)kp) {
             write_keypoints(w, (size_t)kp, g);
-        } else if (ppx_jdoc_is_key(d, k, "area") &&
-                   k + 1 == (size_t)ppx_jdoc_get(d, node, "area")) {
+        } else if (k + 1 == (size_t)m[M_AREA]) {
             double old = ppx_jdoc_num(d, k + 1);
             put_dbl(w, seg_area >= 0 ? seg_area : old * ppx_geom_area_scale(g) * frac);
         } else if (ppx_jdoc_is_key(d, k, "num_keypoints") && kp >= 0) {
@@ -940,21 +1064,16 @@ static int write_annotation(writer *w, const coco_ann *a, const ppx_coco_out *ou
         }
     }
     puts_(w, "}");
-    ppx_buf_destroy(&segbuf);
     return w->rc ? 0 : 1;
 }
 
 static void write_image(writer *w, const coco_image *im, const ppx_coco_out *out)
 {
     const ppx_jdoc *d = &w->c->doc;
-    int first = 1;
     puts_(w, "{");
-    for (size_t k = im->node + 1; k < d->v[im->node].end; k = d->v[k + 1].end) {
-        if (!first)
-            puts_(w, ",");
-        first = 0;
-        raw(w, k);
-        puts_(w, ":");
+    members it = members_of(w, im->node);
+    size_t k;
+    while (next_member(w, &it, &k)) {
         if (ppx_jdoc_is_key(d, k, "file_name")) {
             puts_(w, "\"");
             if (!w->rc && ppx_json_escape(w->o, out->name, strlen(out->name)))
@@ -997,6 +1116,48 @@ static int count_drop(ppx_coco_counts *ct, size_t *cap, int64_t cat)
     return 0;
 }
 
+/* Annotation a of the file, mapped through o (its image's fate) into w->o
+ * after a comma when *n were written before it; counted into ct. */
+static void write_one(writer *w, const coco_ann *a, const ppx_coco_out *o, size_t *n,
+                      ppx_coco_counts *ct, size_t *drop_cap, ppx_err *err)
+{
+    if (o->state != PPX_COCO_OK) {
+        ct->annotations_removed++;
+        return;
+    }
+    size_t before = w->o->len;
+    if (*n)
+        puts_(w, ",");
+    if (write_annotation(w, a, o, err)) {
+        (*n)++;
+        ct->annotations_written++;
+    } else if (!w->rc) {
+        w->o->len = before; /* the comma too */
+        ct->annotations_outside++;
+        if (count_drop(ct, drop_cap, a->category))
+            w->rc = PPX_ENOMEM;
+    }
+}
+
+/* The end of a write: the scratch freed, and on failure the counts'
+ * allocation and an error for err. */
+static int write_end(writer *w, ppx_coco_counts *ct, ppx_err *err)
+{
+    free(w->num);
+    free(w->poly);
+    free(w->mask);
+    free(w->cnt);
+    ppx_buf_destroy(&w->seg);
+    if (!w->rc)
+        return 0;
+    free(ct->by_category);
+    ct->by_category = NULL;
+    ct->n_categories = 0;
+    if (!err->code)
+        ppx_err_set(err, w->rc, PPX_STAGE_WRITE, "out of memory writing COCO annotations");
+    return w->rc;
+}
+
 int ppx_coco_write(const ppx_coco *c, const ppx_coco_out *outs, ppx_buf *json, ppx_coco_counts *ct,
                    ppx_err *err)
 {
@@ -1015,16 +1176,13 @@ int ppx_coco_write(const ppx_coco *c, const ppx_coco_out *outs, ppx_buf *json, p
      * at each doubling (8% of the time for 10^5 annotations). */
     if (ppx_buf_reserve(json, json->len + c->text.len + c->text.len / 4 + 64))
         w.rc = PPX_ENOMEM;
-    int first = 1;
+    long images = ppx_jdoc_get(d, 0, "images"), anns = ppx_jdoc_get(d, 0, "annotations");
     puts_(&w, "{");
-    for (size_t k = 1; k < d->v[0].end && !w.rc; k = d->v[k + 1].end) {
-        if (!first)
-            puts_(&w, ",");
-        first = 0;
-        raw(&w, k);
-        puts_(&w, ":");
-        if (ppx_jdoc_is_key(d, k, "images") && k + 1 == (size_t)ppx_jdoc_get(d, 0, "images")) {
-            int n = 0;
+    members it = members_of(&w, 0);
+    size_t k;
+    while (next_member(&w, &it, &k)) {
+        size_t n = 0;
+        if (k + 1 == (size_t)images) {
             puts_(&w, "[");
             for (size_t i = 0; i < c->n_im && !w.rc; i++)
                 if (outs[i].state == PPX_COCO_OK) {
@@ -1033,46 +1191,49 @@ int ppx_coco_write(const ppx_coco *c, const ppx_coco_out *outs, ppx_buf *json, p
                     write_image(&w, &c->im[i], &outs[i]);
                 }
             puts_(&w, "]");
-        } else if (ppx_jdoc_is_key(d, k, "annotations") &&
-                   k + 1 == (size_t)ppx_jdoc_get(d, 0, "annotations")) {
-            int n = 0;
+        } else if (k + 1 == (size_t)anns) {
             puts_(&w, "[");
-            for (size_t i = 0; i < c->n_an && !w.rc; i++) {
-                const ppx_coco_out *o = &outs[c->an[i].image];
-                if (o->state != PPX_COCO_OK) {
-                    ct->annotations_removed++;
-                    continue;
-                }
-                if (n)
-                    puts_(&w, ",");
-                size_t before = json->len;
-                if (write_annotation(&w, &c->an[i], o, err)) {
-                    n++;
-                    ct->annotations_written++;
-                } else if (!w.rc) {
-                    json->len = before - (n ? 1 : 0); /* the comma too */
-                    ct->annotations_outside++;
-                    if (count_drop(ct, &drop_cap, c->an[i].category))
-                        w.rc = PPX_ENOMEM;
-                }
-            }
+            for (size_t i = 0; i < c->n_an && !w.rc; i++)
+                write_one(&w, &c->an[i], &outs[c->an[i].image], &n, ct, &drop_cap, err);
             puts_(&w, "]");
         } else {
             raw(&w, k + 1);
         }
     }
     puts_(&w, "}\n");
-    free(w.num);
-    free(w.poly);
-    free(w.mask);
-    free(w.cnt);
-    if (w.rc) {
-        free(ct->by_category);
-        ct->by_category = NULL;
-        ct->n_categories = 0;
-        if (!err->code)
-            ppx_err_set(err, w.rc, PPX_STAGE_WRITE, "out of memory writing COCO annotations");
-        return w.rc;
+    return write_end(&w, ct, err);
+}
+
+int ppx_coco_slice(const ppx_coco *c, size_t i, ppx_buf *out)
+{
+    const ppx_jnode *im = &c->doc.v[c->im[i].node];
+    int rc = ppx_buf_append(out, "{\"images\":[", 11) ||
+             ppx_buf_append(out, c->doc.text + im->start, im->len) ||
+             ppx_buf_append(out, "],\"annotations\":[", 17);
+    for (size_t j = c->at[i]; j < c->at[i + 1] && !rc; j++) {
+        const ppx_jnode *a = &c->doc.v[c->an[c->by_image[j]].node];
+        rc = (j > c->at[i] && ppx_buf_append(out, ",", 1)) ||
+             ppx_buf_append(out, c->doc.text + a->start, a->len);
     }
-    return 0;
+    return rc || ppx_buf_append(out, "]}", 2) ? PPX_ENOMEM : 0;
+}
+
+int ppx_coco_write_sample(const ppx_coco *c, size_t i, const ppx_coco_out *out, ppx_buf *json,
+                          ppx_err *err)
+{
+    ppx_coco_counts ct;
+    memset(&ct, 0, sizeof ct);
+    size_t drop_cap = 0, n = 0;
+    writer w = {.c = c, .o = json};
+    if (out->state == PPX_COCO_OK) {
+        puts_(&w, "{\"image\":");
+        write_image(&w, &c->im[i], out);
+        puts_(&w, ",\"annotations\":[");
+        for (size_t j = c->at[i]; j < c->at[i + 1] && !w.rc; j++)
+            write_one(&w, &c->an[c->by_image[j]], out, &n, &ct, &drop_cap, err);
+        puts_(&w, "]}");
+    }
+    int rc = write_end(&w, &ct, err);
+    free(ct.by_category);
+    return rc;
 }

@@ -240,6 +240,14 @@ static int parse_run(int argc, char **argv, int stats_only, ppx_run_config *cfg,
                             "--transport bytes or --duplicates on");
         return EXIT_USAGE;
     }
+    /* A chip or a page is an output of its own cut from a file: a companion
+     * tree matched by path, or a COCO image entry, names the whole file. */
+    if (ppx_sub_active(&cfg->sub) && (cfg->n_with || cfg->coco)) {
+        ppx_cli_usage_error("%s names whole images; --pages and --chips cut them into parts: "
+                            "not together (docs/pipeline.md)",
+                            cfg->n_with ? "--with" : "--coco");
+        return EXIT_USAGE;
+    }
     if (stats_only) {
         if (cfg->outdir) {
             ppx_cli_usage_error("`prepix stats` writes no images: drop -o (use `prepix run`)");

@@ -1,7 +1,9 @@
 /* --coco: the annotation file read and checked by rank 0 before any work,
  * and its mapped copy written at the end from the outputs' geometry records
  * (prepix/coco.h; the rules are in docs/pipeline.md).
- * May change: sched_plan's coco; reads its listing. */
+ * With -f tar, the per-sample KEY.json: rank 0 puts each annotated image's
+ * slice into its chunk, the rank that writes the shard maps it.
+ * May change: sched_plan's coco and coco_image; reads its listing. */
 #include "sched/run_state.h"
 
 #include <fcntl.h>
@@ -11,6 +13,8 @@
 
 #include "prepix/fsafe.h"
 #include "prepix/log.h"
+
+static int index_samples(run_state *s);
 
 int ppx__coco_load(run_state *s)
 {
@@ -36,7 +40,7 @@ int ppx__coco_load(run_state *s)
         ppx_log(PPX_LOG_ERR, "--coco %s: %s", shown, e.msg);
         return rc == PPX_ENOMEM ? PPX_ENOMEM : PPX_EUSAGE;
     }
-    return 0;
+    return s->cfg->shard == PPX_SHARD_TAR ? index_samples(s) : 0;
 }
 
 typedef struct {
@@ -116,6 +120,139 @@ static int match_images(run_state *s, long *which)
     free(keys);
     free(bases);
     return 0;
+}
+
+/* A sample's own .json member would share KEY.json's name: refused. */
+static int own_json(const run_state *s, size_t i)
+{
+    const ppx_member *m = ppx_listing_member(&s->plan.listing, i);
+    for (uint32_t j = 0; m && j < m->side_n; j++) {
+        const ppx_sidecar *sc = &s->plan.listing.sides[m->side_first + j];
+        if (!sc->companion &&
+            strcmp((const char *)s->plan.listing.side_names.data + sc->ext, "json") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* -f tar: s->plan.coco_image, which image of the file each listed input is.
+ * 0, PPX_EUSAGE (a sample that has its own .json, logged) or PPX_ENOMEM. */
+static int index_samples(run_state *s)
+{
+    size_t n = ppx_coco_n_images(s->plan.coco), nl = s->plan.listing.n;
+    long *which = malloc((n ? n : 1) * sizeof *which);
+    s->plan.coco_image = malloc((nl ? nl : 1) * sizeof *s->plan.coco_image);
+    int rc = !which || !s->plan.coco_image ? PPX_ENOMEM : match_images(s, which);
+    for (size_t i = 0; i < nl && !rc; i++)
+        s->plan.coco_image[i] = -1;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (which[i] < 0)
+            continue;
+        s->plan.coco_image[which[i]] = (long)i;
+        if (own_json(s, (size_t)which[i])) {
+            char shown[1024];
+            ppx_escape_name(shown, sizeof shown,
+                            ppx_listing_key(&s->plan.listing, (size_t)which[i]));
+            ppx_log(PPX_LOG_ERR,
+                    "--coco with -f tar: %s has a .json member of its own, and its sample's "
+                    "KEY.json would hold its COCO annotations: leave one of them out",
+                    shown);
+            rc = PPX_EUSAGE;
+        }
+    }
+    free(which);
+    if (rc == PPX_ENOMEM)
+        ppx_log(PPX_LOG_ERR, "out of memory");
+    return rc;
+}
+
+int ppx__coco_put_slice(const run_state *s, uint64_t i, uint64_t k, ppx_buf *b)
+{
+    if (!s->plan.coco_image || s->plan.coco_image[i] < 0)
+        return 0;
+    size_t at = b->len;
+    int rc = ppx_put_u64(b, k) || ppx_put_u64(b, 0) ||
+             ppx_coco_slice(s->plan.coco, (size_t)s->plan.coco_image[i], b);
+    if (!rc) { /* the length, now known */
+        ppx_set_le64(b->data + at + 8, b->len - at - 16);
+    }
+    return rc ? PPX_ENOMEM : 0;
+}
+
+/* The slice of chunk image k from c's records into *text (copied), or 1
+ * when it has none. */
+static int slice_of(const chunk *c, uint64_t k, ppx_buf *text)
+{
+    ppx_rd r = {c->annots.data, c->annots.data + c->annots.len, 0};
+    while (r.p < r.end) {
+        uint64_t at = ppx_get_u64(&r), len = ppx_get_u64(&r);
+        const uint8_t *d = ppx_get_bytes(&r, len);
+        if (r.bad)
+            return PPX_EMPI;
+        if (at == k)
+            return ppx_buf_append(text, d, len);
+    }
+    return 1;
+}
+
+/* The KEY.json of image v (index index) appended to out as a record. */
+static int one_sample(const run_state *s, const chunk *c, const ppx_out_rec *v, ppx_buf *out,
+                      ppx_err *e)
+{
+    uint64_t index = v->it.index;
+    ppx_buf text, json;
+    ppx_buf_init(&text);
+    ppx_buf_init(&json);
+    ppx_coco *one = NULL;
+    const ppx_coco *from = s->plan.coco;
+    size_t image = 0;
+    int rc = 0;
+    if (c && c->annots.len) {
+        rc = index >= c->first ? slice_of(c, index - c->first, &text) : 1;
+        if (rc == 1)
+            goto out;
+        ppx_coco_limits lim;
+        ppx_coco_default_limits(&lim);
+        lim.max_pixels = s->cfg->limits.max_pixels ? s->cfg->limits.max_pixels : lim.max_pixels;
+        rc = rc ? rc : ppx_coco_parse(&text, &lim, &one, e);
+        from = one;
+    } else if (s->plan.coco_image && index < s->plan.listing.n && s->plan.coco_image[index] >= 0) {
+        image = (size_t)s->plan.coco_image[index];
+    } else {
+        goto out; /* no annotations: no member */
+    }
+    if (rc) {
+        rc = ppx_err_set(e, rc == PPX_ENOMEM ? rc : PPX_EMPI, PPX_STAGE_WRITE,
+                         "the COCO annotations of image %llu came malformed",
+                         (unsigned long long)index);
+        goto out;
+    }
+    char name[32];
+    snprintf(name, sizeof name, "%09llu", (unsigned long long)index);
+    ppx_coco_out o = {v->fp.geom.w ? PPX_COCO_OK : PPX_COCO_FAILED, name, v->fp.geom};
+    rc = ppx_coco_write_sample(from, image, &o, &json, e);
+    if (!rc && json.len)
+        rc = ppx_put_u64(out, index) || ppx_put_u64(out, 4) || ppx_buf_append(out, "json", 4) ||
+                     ppx_put_u64(out, json.len) || ppx_buf_append(out, json.data, json.len)
+                 ? ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_WRITE, "out of memory")
+                 : 0;
+out:
+    ppx_coco_free(&one);
+    ppx_buf_destroy(&text);
+    ppx_buf_destroy(&json);
+    return rc == 1 ? 0 : rc;
+}
+
+int ppx__coco_samples(const run_state *s, const chunk *c, const ppx_out_rec *v, size_t n,
+                      ppx_buf *out, ppx_err *e)
+{
+    int rc = 0;
+    if (!s->cfg->coco || s->cfg->shard != PPX_SHARD_TAR)
+        return 0;
+    for (size_t i = 0; i < n && !rc; i++)
+        if (!v[i].failed)
+            rc = one_sample(s, c, &v[i], out, e);
+    return rc;
 }
 
 int ppx__coco_end(run_state *s, const ppx_prints *prints, const ppx_failures *fails,

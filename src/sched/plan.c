@@ -14,6 +14,7 @@ void ppx__chunk_free(chunk *c)
     ppx_buf_destroy(&c->in_errs);
     ppx_buf_destroy(&c->outputs);
     ppx_buf_destroy(&c->sides);
+    ppx_buf_destroy(&c->annots);
     free(c->span);
     free(c->key_off);
     free(c->prefail);
@@ -156,6 +157,14 @@ int ppx__pack_assign_entry(ppx_buf *b, const char *key, uint32_t prefail, int64_
  * the chunk's arrays are allocated for it. */
 #define ASSIGN_ENTRY_MIN (12 * 8)
 
+/* A block of a message (its length, then its bytes) appended to to. */
+static int read_block(ppx_rd *r, ppx_buf *to)
+{
+    uint64_t len = ppx_get_u64(r);
+    const uint8_t *d = ppx_get_bytes(r, len);
+    return r->bad || ppx_buf_append(to, d, len) ? -1 : 0;
+}
+
 chunk *ppx__unpack_assign(ppx_buf *msg, int bytes, int *kind, int *stop)
 {
     const uint8_t *p = msg->data;
@@ -236,9 +245,8 @@ chunk *ppx__unpack_assign(ppx_buf *msg, int bytes, int *kind, int *stop)
             c->in_len[i] = len;
         }
     }
-    uint64_t sl = ppx_get_u64(&r);
-    const uint8_t *sd = ppx_get_bytes(&r, sl);
-    if (r.bad || ppx_buf_append(&c->sides, sd, sl))
+    /* The sidecars, then the COCO slices (a message without them has none). */
+    if (read_block(&r, &c->sides) || (r.p < r.end && read_block(&r, &c->annots)))
         goto bad;
     if (bytes) {
         /* The images' bytes stay where they arrived: the chunk takes the

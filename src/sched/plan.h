@@ -37,6 +37,9 @@ typedef struct chunk {
     /* tar shards from archive input: the samples' other members, records of
      * (image index in the chunk, offset, size, extension length, extension) */
     ppx_buf sides;
+    /* -f tar with --coco: each annotated image's COCO slice, records of
+     * (image index in the chunk, length, text) (ppx__coco_put_slice) */
+    ppx_buf annots;
     /* bytes transport, on a rank other than 0: the assignment as received
      * (ppx__unpack_assign keeps it rather than copying), where each image's
      * bytes are; or the error rank 0 met reading it, in in_errs */
@@ -117,7 +120,8 @@ int ppx__plan_setup_outcome(int rc);
 
 /* An assignment: its head (kind, stop word, chunk id, first image, count),
  * then per image ppx__pack_assign_entry (and with the bytes transport, its
- * bytes or the error met reading them), then the sidecars as one block. */
+ * bytes or the error met reading them), then the sidecars as one block,
+ * then (optional: absent reads as empty) the COCO slices as one block. */
 PPX_MUST_USE int ppx__pack_assign_head(ppx_buf *b, int kind, int stop, uint64_t id, uint64_t first,
                                        uint64_t count);
 PPX_MUST_USE int ppx__pack_assign_entry(ppx_buf *b, const char *key, uint32_t prefail,

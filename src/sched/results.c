@@ -250,10 +250,13 @@ static int write_shard(run_state *s, const chunk *c, uint64_t id, ppx_out_rec *v
     ppx_buf sides;
     ppx_buf_init(&sides);
     ppx_shard_item *items = malloc((n ? n : 1) * sizeof *items);
+    ppx_buf annots;
+    ppx_buf_init(&annots);
     int rc = items ? load_sides(s, c, id, v, n, &sides, st, fl, e)
                    : ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_WRITE, "out of memory");
     if (!rc && s->cfg->shard == PPX_SHARD_NPY)
         rc = npy_one_layout(s, id, v, n, st, fl, e);
+    rc = rc ? rc : ppx__coco_samples(s, c, v, n, &annots, e);
     size_t m = 0;
     uint32_t mode = 0777;
     for (size_t i = 0; i < n && !rc; i++)
@@ -263,8 +266,8 @@ static int write_shard(run_state *s, const chunk *c, uint64_t id, ppx_out_rec *v
         }
     rc = rc ? rc
             : ppx_shard_write(s->io.outdir.fd, s->cfg->shard, &s->job.npy, id, items, m,
-                              s->cfg->copy_mode && m ? mode & 0777 : 0644, &sides, s->cfg->with,
-                              s->cfg->n_with, &s->io.shard_buf, e);
+                              s->cfg->copy_mode && m ? mode & 0777 : 0644, &sides, &annots,
+                              s->cfg->with, s->cfg->n_with, &s->io.shard_buf, e);
     for (size_t i = 0; i < n && !rc; i++)
         if (!v[i].failed) {
             st->ok++;
@@ -278,6 +281,7 @@ static int write_shard(run_state *s, const chunk *c, uint64_t id, ppx_out_rec *v
         }
     free(items);
     ppx_buf_destroy(&sides);
+    ppx_buf_destroy(&annots);
     return rc;
 }
 

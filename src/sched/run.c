@@ -419,6 +419,7 @@ static void close_rank(run_state *s)
     ppx_buf_destroy(&s->io.shard_buf);
     ppx_classes_destroy(&s->plan.classes);
     ppx_coco_free(&s->plan.coco);
+    free(s->plan.coco_image);
     ppx_failures_destroy(&s->in.fails);
     ppx_prints_destroy(&s->in.prints);
     ppx_resume_state_destroy(&s->plan.resume);

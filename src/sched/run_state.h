@@ -15,7 +15,8 @@
  *   dups.c     the duplicates found at the end, their paths and drop list
  *   exclude.c  --exclude: inputs left out by name
  * Calls go one way: run -> setup, loop, end; loop -> results, watch, chunk,
- * source; end -> watch, dups, coco; results -> watch, chunk; watch -> stop;
+ * source; end -> watch, dups, coco; results -> watch, chunk, coco; source ->
+ * coco (calls no sched file); watch -> stop;
  * stop calls no other sched file. */
 #ifndef PPX_SCHED_RUN_STATE_H
 #define PPX_SCHED_RUN_STATE_H
@@ -99,6 +100,7 @@ typedef struct {
     uint32_t *prefail;   /* per listed image: PREFAIL_* | errno << 8, 0 for most */
     ppx_classes classes; /* shards: labels */
     ppx_coco *coco;      /* --coco: the checked annotation file (rank 0) */
+    long *coco_image;    /* --coco with -f tar: per listed image, its image of coco or -1 */
     int attempt;
     char root[PPX_PATH_MAX]; /* INPUT folder, or the @LIST's folder */
 } sched_plan;
@@ -358,5 +360,17 @@ PPX_MUST_USE int ppx__coco_load(run_state *s);
  * writes OUTDIR/coco.json and fills *ct for the report. 0 or a code with e. */
 PPX_MUST_USE int ppx__coco_end(run_state *s, const ppx_prints *prints, const ppx_failures *fails,
                                ppx_coco_counts *ct, ppx_err *e);
+/* --coco with -f tar on rank 0: the annotation records of listed image i
+ * (index k in its chunk) appended to b: (k, length, ppx_coco_slice's
+ * text); nothing for an image the file does not name. 0 or PPX_ENOMEM. */
+PPX_MUST_USE int ppx__coco_put_slice(const run_state *s, uint64_t i, uint64_t k, ppx_buf *b);
+/* --coco with -f tar, where a shard is written: the KEY.json member of
+ * each of the n finished images of v (not failed) that has annotations,
+ * appended to out as sidecar records (index, 4, "json", length, bytes) in
+ * index order, mapped through the image's geometry record. The
+ * annotations come from c's records (ppx__coco_put_slice), or on rank 0
+ * from s->coco. 0, or a code with e (the run cannot go on). */
+PPX_MUST_USE int ppx__coco_samples(const run_state *s, const chunk *c, const ppx_out_rec *v,
+                                   size_t n, ppx_buf *out, ppx_err *e);
 
 #endif

@@ -269,7 +269,8 @@ static int write_npy_role(int outdir, const ppx_npy_shape *shape, uint64_t id,
 
 int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape, uint64_t id,
                     ppx_shard_item *v, size_t n, uint32_t mode, const ppx_buf *sides,
-                    const ppx_companion_spec *roles, int n_roles, ppx_buf *scratch, ppx_err *err)
+                    const ppx_buf *annots, const ppx_companion_spec *roles, int n_roles,
+                    ppx_buf *scratch, ppx_err *err)
 {
     int rc = 0;
     if (n)
@@ -280,6 +281,7 @@ int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape,
         /* WebDataset groups members by the name before the first dot: the
          * 9-digit listing index is a key no file name can break. */
         ppx_rd sr = {sides ? sides->data : NULL, sides ? sides->data + sides->len : NULL, 0};
+        ppx_rd ar = {annots ? annots->data : NULL, annots ? annots->data + annots->len : NULL, 0};
         for (size_t i = 0; i < n && !rc; i++) {
             char name[64], label[32];
             int own_cls = 0;
@@ -296,6 +298,8 @@ int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape,
                 part += v[i].part_len[k];
             }
             rc = rc ? rc : add_sides(scratch, &sr, v[i].index, &own_cls);
+            int no_cls = 0; /* a KEY.json record is never a .cls */
+            rc = rc ? rc : add_sides(scratch, &ar, v[i].index, &no_cls);
             int ll = snprintf(label, sizeof label, "%lld", (long long)v[i].label);
             snprintf(name, sizeof name, "%09llu.cls", (unsigned long long)v[i].index);
             if (!own_cls)

@@ -65,7 +65,9 @@ typedef struct {
  * other members, records of (index, extension length, extension, length,
  * bytes), in index order, written after their image as KEY.EXTENSION
  * (records of an index that is not among the items are skipped); a sample
- * with its own .cls keeps it instead of the generated one. roles (n_roles,
+ * with its own .cls keeps it instead of the generated one. annots (tar;
+ * may be NULL): more records of the same form, written after the
+ * sidecars (--coco's KEY.json). roles (n_roles,
  * may be 0): the companions' roles; tar gets KEY.ROLE.png (.tiff with TIFF
  * images) after each image, npy a shard-N.ROLE.npy per role (N x H x W,
  * uint8, or uint16 when one of the shard's maps is 16-bit), rows aligned
@@ -75,8 +77,9 @@ typedef struct {
  * calls. */
 PPX_MUST_USE int ppx_shard_write(int outdir, ppx_shard_kind kind, const ppx_npy_shape *shape,
                                  uint64_t id, ppx_shard_item *items, size_t n, uint32_t mode,
-                                 const ppx_buf *sides, const ppx_companion_spec *roles, int n_roles,
-                                 ppx_buf *scratch, ppx_err *err);
+                                 const ppx_buf *sides, const ppx_buf *annots,
+                                 const ppx_companion_spec *roles, int n_roles, ppx_buf *scratch,
+                                 ppx_err *err);
 
 /* index.csv (key,shard,label,path and the geometry record's columns
  * width,height,xx,xy,x0,yx,yy,y0 per image not in fails, listing order;

@@ -103,7 +103,8 @@ chunk *ppx__make_local_chunk(run_state *s, uint64_t id)
         c->prefail[i] = s->plan.prefail ? s->plan.prefail[first + i] : 0;
         c->label[i] = ppx_classes_label(&s->plan.classes, &s->plan.listing, first + i);
         c->span[i] = span_of(s, first + i);
-        if (ppx_buf_append(&c->keys, k, strlen(k) + 1) || put_sides(s, first + i, i, &c->sides)) {
+        if (ppx_buf_append(&c->keys, k, strlen(k) + 1) || put_sides(s, first + i, i, &c->sides) ||
+            ppx__coco_put_slice(s, first + i, i, &c->annots)) {
             ppx__chunk_free(c);
             return NULL;
         }
@@ -155,6 +156,11 @@ int ppx__pack_assign(run_state *s, int kind, int stop, uint64_t id, ppx_buf *b)
     s->scratch.len = 0;
     for (uint64_t i = 0; i < count && !rc; i++)
         rc = put_sides(s, first + i, i, &s->scratch);
+    rc = rc || ppx_put_u64(b, s->scratch.len) || ppx_buf_append(b, s->scratch.data, s->scratch.len);
+    /* Then the COCO slices of the chunk's images, as one block. */
+    s->scratch.len = 0;
+    for (uint64_t i = 0; i < count && !rc && s->plan.coco_image; i++)
+        rc = ppx__coco_put_slice(s, first + i, i, &s->scratch);
     rc = rc || ppx_put_u64(b, s->scratch.len) || ppx_buf_append(b, s->scratch.data, s->scratch.len);
     return rc ? PPX_ENOMEM : 0;
 }

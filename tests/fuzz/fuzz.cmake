@@ -1,3 +1,5 @@
+# Included by the first area file that needs ppx_fuzz_target (coco.cmake sorts before it).
+include_guard(GLOBAL)
 # Decode fuzz target. With PPX_FUZZ (preset fuzz, clang) it is a libFuzzer
 # binary; otherwise it gets a plain main() (standalone_main.c). Either way
 # CTest replays every file of the corpus's bad/ folder, of regressions/ and

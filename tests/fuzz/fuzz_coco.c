@@ -9,7 +9,7 @@
  *    every annotation.
  *
  * Built with clang -fsanitize=fuzzer under the fuzz preset (target
- * fuzz_coco); in other builds PPX_FUZZ_REPLAY adds a main() that replays
+ * fuzz_coco); in other builds standalone_main.c adds a main() that replays
  * files given on the command line, so that tests/fuzz/coco_corpus runs as
  * ordinary tests. */
 #include <stdint.h>
@@ -29,6 +29,58 @@ static void fail(const char *what, const char *detail)
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The text of json[0..len) parses as JSON (or memory ran out), else abort. */
+static void is_json(ppx_buf *json, const char *what)
+{
+    ppx_json_limits jl = {.max_bytes = UINT32_MAX - 2,
+                          .max_depth = 64,
+                          .max_nodes = UINT64_MAX,
+                          .max_number = UINT64_MAX};
+    ppx_jdoc d;
+    if (ppx_buf_append(json, "", 1))
+        return;
+    ppx_err e;
+    ppx_err_clear(&e);
+    if (ppx_jdoc_parse(&d, (const char *)json->data, json->len - 1, &jl, &e) != 0 &&
+        e.code != PPX_ENOMEM)
+        fail(what, e.msg);
+    ppx_jdoc_destroy(&d);
+    json->len--;
+}
+
+/* -f tar's path for the first n images: each image's slice is a COCO file
+ * that parses (it is part of one that did), and its KEY.json is JSON. */
+static void samples(const ppx_coco *c, const ppx_coco_out *outs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        ppx_buf text, json;
+        ppx_buf_init(&text);
+        ppx_buf_init(&json);
+        ppx_coco_limits lim;
+        ppx_coco_default_limits(&lim);
+        lim.max_depth = 16;
+        lim.max_pixels = 1 << 16;
+        ppx_coco *one = NULL;
+        ppx_err err;
+        ppx_err_clear(&err);
+        if (ppx_coco_slice(c, i, &text))
+            goto next;
+        if (ppx_coco_parse(&text, &lim, &one, &err)) {
+            if (err.code != PPX_ENOMEM)
+                fail("an image's slice is not a COCO file", err.msg);
+            goto next;
+        }
+        if (ppx_coco_n_images(one) != 1)
+            fail("a slice of more or fewer than one image", "");
+        if (ppx_coco_write_sample(one, 0, &outs[i], &json, &err) == 0 && json.len)
+            is_json(&json, "a KEY.json that is not JSON");
+    next:
+        ppx_coco_free(&one);
+        ppx_buf_destroy(&text);
+        ppx_buf_destroy(&json);
+    }
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -78,21 +130,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (ct.annotations_written + ct.annotations_outside + ct.annotations_removed !=
             ct.annotations)
             fail("counts do not add up", "");
-        /* What was written is JSON. */
-        ppx_json_limits jl = {.max_bytes = UINT32_MAX - 2,
-                              .max_depth = 64,
-                              .max_nodes = UINT64_MAX,
-                              .max_number = UINT64_MAX};
-        ppx_jdoc d;
-        if (ppx_buf_append(&json, "", 1) == 0) {
-            ppx_err e2;
-            ppx_err_clear(&e2);
-            if (ppx_jdoc_parse(&d, (const char *)json.data, json.len - 1, &jl, &e2) != 0 &&
-                e2.code != PPX_ENOMEM)
-                fail("the written file is not JSON", e2.msg);
-            ppx_jdoc_destroy(&d);
-        }
+        is_json(&json, "the written file is not JSON");
         free(ct.by_category);
+        samples(c, outs, n < 64 ? n : 64);
     }
     ppx_buf_destroy(&json);
 out:
@@ -100,22 +140,3 @@ out:
     ppx_coco_free(&c);
     return 0;
 }
-
-#ifdef PPX_FUZZ_REPLAY
-int main(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++) {
-        FILE *f = fopen(argv[i], "rb");
-        if (!f) {
-            perror(argv[i]);
-            return 1;
-        }
-        static uint8_t buf[MAX_INPUT + 1];
-        size_t n = fread(buf, 1, sizeof buf, f);
-        fclose(f);
-        LLVMFuzzerTestOneInput(buf, n);
-        printf("%s: ok\n", argv[i]);
-    }
-    return 0;
-}
-#endif

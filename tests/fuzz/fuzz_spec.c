@@ -6,7 +6,7 @@
  *    every output sample read) work for every spec that parses.
  *
  * Built with clang -fsanitize=fuzzer under the fuzz preset (target
- * fuzz_spec); in other builds PPX_FUZZ_REPLAY adds a main() that replays
+ * fuzz_spec); in other builds standalone_main.c adds a main() that replays
  * files given on the command line, so that tests/fuzz/spec_corpus runs as
  * ordinary tests. */
 #include <stdint.h>
@@ -118,22 +118,3 @@ out:
     free(spec);
     return 0;
 }
-
-#ifdef PPX_FUZZ_REPLAY
-int main(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++) {
-        FILE *f = fopen(argv[i], "rb");
-        if (!f) {
-            perror(argv[i]);
-            return 1;
-        }
-        static uint8_t buf[MAX_SPEC + 1];
-        size_t n = fread(buf, 1, sizeof buf, f);
-        fclose(f);
-        LLVMFuzzerTestOneInput(buf, n);
-        printf("%s: ok\n", argv[i]);
-    }
-    return 0;
-}
-#endif

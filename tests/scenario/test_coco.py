@@ -16,7 +16,8 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import PREPIX, SAMPLES, check, main, run, tmpdir  # noqa: E402
+from lib import (MPIEXEC, PREPIX, SAMPLES, check, kill_tree, main, run, spawn,  # noqa: E402
+                 tmpdir, wait_records, wait_stderr)
 
 TOL = 1e-6
 
@@ -396,6 +397,178 @@ def shards():
               f"shard image {im} vs {r}")
 
 
+def wds_groups(path):
+    """The samples of a tar shard as webdataset groups them: the key is the member's name up
+    to the first dot of its base name, the rest its extension."""
+    import tarfile
+    out = {}
+    with tarfile.open(path) as t:
+        for m in t.getmembers():
+            base = os.path.basename(m.name)
+            key, _, ext = base.partition(".")
+            out.setdefault(os.path.join(os.path.dirname(m.name), key), {})[ext] = \
+                t.extractfile(m).read()
+    return out
+
+
+def samples_of(out):
+    got = {}
+    for n in sorted(os.listdir(out)):
+        if n.startswith("shard-") and n.endswith(".tar"):
+            got.update(wds_groups(os.path.join(out, n)))
+    return got
+
+
+def tar_samples():
+    """-f tar: each annotated sample carries KEY.json, {"image": ..., "annotations": [...]},
+    equal to the slice of the written coco.json for its image; a sample the file does not
+    name has none; the shards and coco.json are identical for -np 1 and 3, with --transport
+    bytes, and after a kill -9 and --resume."""
+    t = tmpdir()
+    root = os.path.join(t, "in")
+    sizes = photos(root)
+    coco = make_coco(sizes, random.Random(11))
+    # horse.png is in the run but not in the file: its sample gets no KEY.json.
+    horse = next(im["id"] for im in coco["images"] if im["file_name"] == "horse.png")
+    coco["images"] = [im for im in coco["images"] if im["id"] != horse]
+    coco["annotations"] = [a for a in coco["annotations"] if a["image_id"] != horse]
+    cf = os.path.join(t, "c.json")
+    with open(cf, "w") as f:
+        json.dump(coco, f)
+    outs = {}
+    for name, extra in (("np1", {}), ("np3", {"mpi_np": 3}),
+                        ("bytes", {"mpi_np": 3, "transport": True})):
+        out = os.path.join(t, name)
+        args = ["run", "-i", root, "-o", out, "-p", PIPES[1], "-f", "tar", "--coco", cf,
+                "--shard-size", "2", "-w", "1", "--seed", "3", "--progress", "none"]
+        if extra.get("transport"):
+            args += ["--transport", "bytes"]
+        run(args, mpi_np=extra.get("mpi_np"), check=0)
+        outs[name] = out
+    ref = outs["np1"]
+    with open(os.path.join(ref, "coco.json"), encoding="utf-8") as f:
+        written = json.load(f)
+    with open(os.path.join(ref, "index.csv"), encoding="utf-8", newline="") as f:
+        keys = {r["key"]: r["path"] for r in csv.DictReader(f)}
+    samples = samples_of(ref)
+    check(len(samples) == len(sizes), f"samples {sorted(samples)}")
+    by_name = {im["file_name"]: im for im in written["images"]}
+    with_json = 0
+    for key, members in samples.items():
+        path = keys[os.path.basename(key)]
+        if path == "horse.png":
+            check("json" not in members, f"{key}: a KEY.json for an image the file lacks")
+            continue
+        im = by_name[os.path.basename(key)]
+        want = {"image": im,
+                "annotations": [a for a in written["annotations"] if a["image_id"] == im["id"]]}
+        check("json" in members, f"{key} ({path}): no KEY.json, members {sorted(members)}")
+        got = json.loads(members["json"])
+        check(got == want, f"{key}: KEY.json {got} is not coco.json's slice {want}")
+        check(list(got) == ["image", "annotations"], f"{key}: members {list(got)}")
+        with_json += 1
+    check(with_json == len(sizes) - 1, f"{with_json} samples with KEY.json")
+    # Killed (-9) with one chunk journaled, then --resume: the same shards and coco.json.
+    out = os.path.join(t, "killed")
+    args = ["run", "-i", root, "-o", out, "-p", PIPES[1], "-f", "tar", "--coco", cf,
+            "--shard-size", "2", "-w", "1", "--seed", "3", "--progress", "none"]
+    proc = spawn([MPIEXEC, "--oversubscribe", "-np", "2", PREPIX] + args + ["--timeout", "600"],
+                 env={"PPX_TEST_FAULT": "hang:photo_o8.jpg"})
+    wait_stderr(proc, "hanging on")
+    wait_records(out)
+    kill_tree(proc)
+    p = run(args + ["--resume"], mpi_np=2)
+    check(p.returncode == 0, f"resume: exit {p.returncode} {p.stderr[-1000:]}")
+    with open(os.path.join(out, "prepix-report.json"), encoding="utf-8") as f:
+        check(json.load(f)["resumed"]["images"] > 0, "nothing was resumed")
+    outs["resumed"] = out
+    for name in ("np3", "bytes", "resumed"):
+        for n in sorted(os.listdir(ref)):
+            if n.startswith("shard-") or n in ("coco.json", "index.csv"):
+                with open(os.path.join(ref, n), "rb") as a, \
+                        open(os.path.join(outs[name], n), "rb") as b:
+                    check(a.read() == b.read(), f"{n} differs between -np 1 and {name}")
+
+
+def tar_companions():
+    """--with and --coco together in -f tar: each sample holds its image, KEY.seg.png (the
+    mask through the same geometry: its size is the image's) and KEY.json, whose image entry
+    has that size."""
+    t = tmpdir()
+    src = os.path.join(t, "all")
+    sizes = photos(src)
+    root, masks = os.path.join(t, "in"), os.path.join(t, "masks")
+    os.makedirs(root)
+    os.makedirs(masks)
+    keep = {n: sizes[n] for n in ("horse.png", "photo_o1.jpg")}
+    for n, (w, h) in keep.items():
+        os.rename(os.path.join(src, n), os.path.join(root, n))
+        m = np.zeros((h, w), np.uint8)
+        m[h // 4:h // 2, w // 4:w // 2] = 3
+        Image.fromarray(m).save(os.path.join(masks, os.path.splitext(n)[0] + ".png"))
+    cf = os.path.join(t, "c.json")
+    with open(cf, "w") as f:
+        json.dump(make_coco(keep, random.Random(4)), f)
+    out = os.path.join(t, "o")
+    run(["run", "-i", root, "-o", out, "-p", PIPES[0], "-f", "tar", "--with", f"seg={masks}",
+         "--coco", cf, "--progress", "none"], check=0)
+    samples = samples_of(out)
+    check(len(samples) == 2, f"samples {sorted(samples)}")
+    for key, members in samples.items():
+        check({"seg.png", "json", "cls"} <= set(members), f"{key}: members {sorted(members)}")
+        im = json.loads(members["json"])["image"]
+        import io
+        with Image.open(io.BytesIO(members["seg.png"])) as m:
+            check(m.size == (im["width"], im["height"]), f"{key}: mask {m.size}, json {im}")
+
+
+def refused():
+    """Combinations that cannot be honoured are refused before any work (exit 2, one line):
+    --with or --coco with --pages or --chips; --coco with -f tar over samples that already
+    have a .json member."""
+    import tarfile
+    import io
+    t = tmpdir()
+    root = os.path.join(t, "in")
+    sizes = photos(root)
+    cf = os.path.join(t, "c.json")
+    with open(cf, "w") as f:
+        json.dump(make_coco(sizes, random.Random(1)), f)
+    masks = os.path.join(t, "masks")
+    os.makedirs(masks)
+    for opt in (["--with", f"seg={masks}"], ["--coco", cf]):
+        for sub in (["--chips", "64"], ["--pages", "all"]):
+            out = os.path.join(t, "o")
+            p = run(["run", "-i", root, "-o", out, "--progress", "none"] + opt + sub)
+            msg = p.stderr.strip().splitlines()
+            check(p.returncode == 2 and msg and opt[0] in msg[0] and
+                  "--pages and --chips" in msg[0], f"{opt[0]} {sub}: exit {p.returncode} "
+                  f"{p.stderr[-600:]!r}")
+            check(not os.path.exists(out), f"{opt[0]} {sub}: OUTDIR was made")
+    # A WebDataset sample with its own .json, named by the COCO file.
+    arc = os.path.join(t, "wds.tar")
+    with tarfile.open(arc, "w") as tf:
+        for name, data in (("s1.png", open(os.path.join(root, "horse.png"), "rb").read()),
+                           ("s1.json", b'{"caption": "a horse"}')):
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    w, h = Image.open(os.path.join(root, "horse.png")).size
+    cw = os.path.join(t, "wds.json")
+    with open(cw, "w") as f:
+        json.dump({"images": [{"id": 1, "file_name": "s1.png", "width": w, "height": h}],
+                   "annotations": [], "categories": []}, f)
+    out = os.path.join(t, "o-wds")
+    p = run(["run", "-i", arc, "-o", out, "-f", "tar", "--coco", cw, "--progress", "none"])
+    msg = p.stderr.strip().splitlines()
+    check(p.returncode == 2 and len(msg) == 1 and "has a .json member of its own" in msg[0],
+          f"own .json: exit {p.returncode} {p.stderr[-600:]!r}")
+    # Without -f tar the same file is fine: coco.json names the output.
+    p = run(["run", "-i", arc, "-o", out + "-png", "-f", "png", "--coco", cw,
+             "--progress", "none"])
+    check(p.returncode == 0, f"own .json, -f png: exit {p.returncode} {p.stderr[-600:]}")
+
+
 def failed_images():
     """An image that fails is removed with its annotations, counted; one with no input is
     counted as not in the run."""
@@ -521,4 +694,4 @@ def bounded(cmd):
 
 
 if __name__ == "__main__":
-    sys.exit(main({f.__name__: f for f in (mapping, shards, failed_images, hostile)}))
+    sys.exit(main({f.__name__: f for f in (mapping, shards, tar_samples, tar_companions, refused, failed_images, hostile)}))

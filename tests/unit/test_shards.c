@@ -162,8 +162,9 @@ static int shard_order(void)
                             {10, -1, PPX_FMT_TIFF, (const uint8_t *)"AAA", 3, {0}}};
     ppx_err e;
     ppx_err_clear(&e);
-    CHECK_EQ_INT(
-        ppx_shard_write(dfd, PPX_SHARD_TAR, NULL, 3, tar, 2, 0600, NULL, NULL, 0, &scratch, &e), 0);
+    CHECK_EQ_INT(ppx_shard_write(dfd, PPX_SHARD_TAR, NULL, 3, tar, 2, 0600, NULL, NULL, NULL, 0,
+                                 &scratch, &e),
+                 0);
     char path[4096];
     MUST(ppx_shard_path(path, sizeof path, dir, PPX_SHARD_TAR, 3, 0));
     CHECK(strstr(path, "/shard-000003.tar") != NULL);
@@ -185,7 +186,8 @@ static int shard_order(void)
                             {7, 0, u8x3, (const uint8_t *)"xyz", 3, {0}}};
     ppx_npy_shape sh = {.w = 2, .h = 1, .c = 3};
     CHECK_EQ_INT(
-        ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 0, npy, 2, 0, NULL, NULL, 0, &scratch, &e), 0);
+        ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 0, npy, 2, 0, NULL, NULL, NULL, 0, &scratch, &e),
+        0);
     MUST(ppx_shard_path(path, sizeof path, dir, PPX_SHARD_NPY, 0, 0));
     CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == (0644 & ~current_umask()));
     CHECK_EQ_INT(read_file(path, &f), 0);
@@ -200,7 +202,8 @@ static int shard_order(void)
     ppx_shard_item ras[] = {{9, 0, i16x1, (const uint8_t *)"\1\0\2\0", 4, {0}},
                             {8, 0, i16x1, (const uint8_t *)"\3\0\4\0", 4, {0}}};
     CHECK_EQ_INT(
-        ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 1, ras, 2, 0, NULL, NULL, 0, &scratch, &e), 0);
+        ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 1, ras, 2, 0, NULL, NULL, NULL, 0, &scratch, &e),
+        0);
     MUST(ppx_shard_path(path, sizeof path, dir, PPX_SHARD_NPY, 1, 0));
     CHECK_EQ_INT(read_file(path, &f), 0);
     CHECK(strstr((const char *)f.data + 10, "'descr': '<i2'") != NULL);
@@ -208,11 +211,11 @@ static int shard_order(void)
     CHECK(memcmp(f.data + f.len - 8, "\3\0\4\0\1\0\2\0", 8) == 0);
     ras[1].format = u8x3;
     CHECK_EQ_INT(
-        ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 2, ras, 2, 0, NULL, NULL, 0, &scratch, &e),
+        ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 2, ras, 2, 0, NULL, NULL, NULL, 0, &scratch, &e),
         PPX_EINTERNAL);
     /* A payload of the wrong size is a bug, never a silently skewed array. */
     CHECK_EQ_INT(
-        ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 1, npy, 3, 0, NULL, NULL, 0, &scratch, &e),
+        ppx_shard_write(dfd, PPX_SHARD_NPY, &sh, 1, npy, 3, 0, NULL, NULL, NULL, 0, &scratch, &e),
         PPX_EINTERNAL);
     ppx_buf_destroy(&scratch);
     ppx_buf_destroy(&f);
