@@ -1099,49 +1099,69 @@ def first_record_s(cmd, env, out, timeout):
 def bench_sched_walk(a, env):
     """Time to the first finished image (its journal record on disk) on trees of 10^4, 10^5
     and 10^6 empty .jpg, noop workers, -np 1 -w 1: how long the whole job idles while rank 0
-    lists the input (issue 21 item 5). Medians of a.runs runs."""
+    lists the input (issue 21 item 5). Each round runs, one after the other: this prepix with
+    the automatic chunk size (streamed once the size is sure: 8,160 entries for one worker),
+    the same with --chunk-size 16, and, with --prepix-ref (a build with the test hook, e.g.
+    main's, which lists first), that binary. Medians of a.runs rounds."""
     hooks = os.path.abspath(a.prepix_hooks)
     e = dict(env, PPX_TEST_FAULT="noop:*")
     res = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
-           "load": [os.getloadavg()[0]], "rows": []}
+           "load": [os.getloadavg()[0]], "rows": [], "ref": bool(a.prepix_ref)}
+    kinds = [("auto", hooks, []), ("cs16", hooks, ["--chunk-size", "16"])]
+    if a.prepix_ref:
+        kinds.append(("ref", os.path.abspath(a.prepix_ref), []))
     for n in (10 ** 4, 10 ** 5, 10 ** 6):
         root = os.path.join(a.work, "data", "sched-walk-%d" % n)
         t = time.monotonic()
         walk_tree(root, n)
         log("  sched-walk: tree of %d ready (%.0f s)" % (n, time.monotonic() - t))
         out = os.path.join(a.work, "out", "sched-walk")
-        cmd = [hooks, "run", "-i", root, "-o", out, "-w", "1", "--progress", "none"]
-        got = []
+        got = {k: [] for k, _, _ in kinds}
+        cmds = {}
         for r in range(a.runs):
-            shutil.rmtree(out, ignore_errors=True)
-            s_ = first_record_s(cmd, e, out, a.timeout)
-            log("  sched-walk %d round %d/%d: first image after %s s" %
-                (n, r + 1, a.runs, "%.3f" % s_ if s_ is not None else "never"))
-            if s_ is not None:
-                got.append(s_)
+            for k, binary, extra in kinds:
+                cmd = [binary, "run", "-i", root, "-o", out, "-w", "1", "--progress", "none"] + extra
+                cmds[k] = cmd
+                shutil.rmtree(out, ignore_errors=True)
+                s_ = first_record_s(cmd, e, out, a.timeout)
+                log("  sched-walk %d round %d/%d %s: first image after %s s" %
+                    (n, r + 1, a.runs, k, "%.3f" % s_ if s_ is not None else "never"))
+                if s_ is not None:
+                    got[k].append(s_)
         shutil.rmtree(out, ignore_errors=True)
-        if got:
-            res["rows"].append({"entries": n, "first_s": statistics.median(got), "all": got,
-                                "command": "PPX_TEST_FAULT='noop:*' " + " ".join(cmd)
-                                .replace(hooks, "prepix").replace(root, "TREE")
-                                .replace(out, "OUT")})
-            print("sched-walk %d entries: first finished image after %.3f s" %
-                  (n, res["rows"][-1]["first_s"]))
+        row = {"entries": n}
+        for k, binary, _ in kinds:
+            if got[k]:
+                row[k] = {"first_s": statistics.median(got[k]), "all": got[k],
+                          "command": "PPX_TEST_FAULT='noop:*' " + " ".join(cmds[k])
+                          .replace(binary, "prepix").replace(root, "TREE").replace(out, "OUT")}
+                print("sched-walk %d entries, %s: first finished image after %.3f s" %
+                      (n, k, row[k]["first_s"]))
+        res["rows"].append(row)
     res["load"].append(os.getloadavg()[0])
     return res
 
 
 def render_sched_walk(s):
+    names = [("auto", "streamed, automatic chunk size"), ("cs16", "streamed, `--chunk-size 16`")]
+    if s.get("ref"):
+        names.append(("ref", "main (lists first)"))
     txt = ("Time to the first finished image (its journal record on disk, watched every ms) on "
            "trees of empty `.jpg` in folders of 1000, noop workers, `-np 1 -w 1`, measured %s; "
-           "load average (1 min) at start and end: %.1f, %.1f. Medians.\n\n"
+           "load average (1 min) at start and end: %.1f, %.1f. Medians of the rounds (each "
+           "round runs every binary once, in turn); wall seconds.\n\n"
            % (s["date"], s["load"][0], s["load"][-1]))
-    txt += "| entries | first image, s | runs, s |\n|---:|---:|---|\n"
+    txt += "| entries | " + " | ".join(t for _, t in names) + " | runs, s |\n"
+    txt += "|---:|" + "---:|" * len(names) + "---|\n"
     for r in s["rows"]:
-        txt += "| %d | %.3f | %s |\n" % (r["entries"], r["first_s"],
-                                         ", ".join("%.3f" % x for x in r["all"]))
+        cells = ["%.3f" % r[k]["first_s"] if k in r else "-" for k, _ in names]
+        runs = "; ".join("%s: %s" % (k, ", ".join("%.3f" % x for x in r[k]["all"]))
+                         for k, _ in names if k in r)
+        txt += "| %d | %s | %s |\n" % (r["entries"], " | ".join(cells), runs)
     if s["rows"]:
-        txt += "\n    " + s["rows"][0]["command"] + "\n"
+        for k, _ in names:
+            if k in s["rows"][0]:
+                txt += "\n    " + s["rows"][0][k]["command"] + "\n"
     return txt + "\n"
 
 

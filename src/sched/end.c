@@ -619,7 +619,7 @@ typedef struct {
  * when rank 0 must end alone (ppx__finish_alone), or PPX_SCHED_ABORT. */
 static int gather_ends(run_state *s, end_totals *t)
 {
-    ppx__beat_done(s, 1);
+    ppx__beat_done(s, 1, NULL);
     /* A rank that gave up waiting on rank 0 (it was stopped after its loop)
      * has ended the job: no complete report can be agreed on. */
     for (int flag = 1; flag;) {

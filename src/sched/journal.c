@@ -31,6 +31,19 @@ void ppx_identity_make(ppx_run_identity *id, const char *pipeline, const char *f
              (unsigned long long)chunk_size);
 }
 
+void ppx_identity_make_pending(ppx_run_identity *id, const char *pipeline, const char *format,
+                               int quality, uint64_t seed, uint64_t max_pixels, uint64_t listed,
+                               uint64_t listed_hash, uint64_t chunk_size)
+{
+    snprintf(id->text, sizeof id->text,
+             "version=" IDENTITY_VERSION "\npipeline=%s\nformat=%s\nquality=%d\nseed=%llu\n"
+             "max_pixels=%llu\nlisting=pending\nimages=pending\nchunk_size=%llu\n"
+             "listed=%llu\nlisted_hash=%016llx\n",
+             pipeline, format, quality, (unsigned long long)seed, (unsigned long long)max_pixels,
+             (unsigned long long)chunk_size, (unsigned long long)listed,
+             (unsigned long long)listed_hash);
+}
+
 /* Value of key in an identity text, into out. */
 static int ident_get(const char *text, const char *key, char *out, size_t cap)
 {
@@ -70,6 +83,22 @@ static uint64_t ident_u64(const ppx_run_identity *id, const char *key)
     char v[64];
     uint64_t x;
     return ident_get(id->text, key, v, sizeof v) && parse_dec(v, &x) == 0 ? x : 0;
+}
+
+int ppx_identity_pending(const ppx_run_identity *id, uint64_t *listed, uint64_t *hash)
+{
+    char v[64];
+    *listed = *hash = 0;
+    if (!ident_get(id->text, "listing", v, sizeof v) || strcmp(v, "pending") != 0)
+        return 0;
+    *listed = ident_u64(id, "listed");
+    char *end = NULL;
+    if (ident_get(id->text, "listed_hash", v, sizeof v) && strlen(v) == 16) {
+        unsigned long long h = strtoull(v, &end, 16);
+        if (end && *end == '\0')
+            *hash = h;
+    }
+    return 1;
 }
 
 uint64_t ppx_identity_chunk_size(const ppx_run_identity *id)

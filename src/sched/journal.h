@@ -22,6 +22,16 @@ typedef struct {
 void ppx_identity_make(ppx_run_identity *id, const char *pipeline, const char *format, int quality,
                        uint64_t seed, uint64_t max_pixels, uint64_t listing_hash, uint64_t images,
                        uint64_t chunk_size);
+/* The identity of a streamed run whose walk is under way (sched/stream.c):
+ * listing=pending and images=pending, and the first `listed` keys of the
+ * listing, whose FNV-1a (as the listing's hash) is listed_hash: every chunk
+ * journaled lies within them. */
+void ppx_identity_make_pending(ppx_run_identity *id, const char *pipeline, const char *format,
+                               int quality, uint64_t seed, uint64_t max_pixels, uint64_t listed,
+                               uint64_t listed_hash, uint64_t chunk_size);
+/* 1 when id is a pending identity (its listed and listed_hash into *listed,
+ * *hash; 0 and 0 when unreadable), else 0. */
+PPX_MUST_USE int ppx_identity_pending(const ppx_run_identity *id, uint64_t *listed, uint64_t *hash);
 /* Reads chunk_size=... from an identity text (arbitrary text: 0 if absent or
  * not a plain decimal number). */
 uint64_t ppx_identity_chunk_size(const ppx_run_identity *id);

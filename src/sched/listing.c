@@ -85,6 +85,8 @@ static int canceled(const ppx_listing *l, ppx_err *err)
 int ppx_listing_step(ppx_listing *l, ppx_err *err)
 {
     l->steps++;
+    if (l->on_step)
+        l->on_step(l->hook_arg);
 #ifdef PPX_TEST_HOOKS
     test_stall(l);
 #endif
@@ -143,6 +145,46 @@ static int join_key(char *key, const char *rel, const char *name)
     return n >= 0 && n < PPX_KEY_MAX;
 }
 
+/* Reads the entries of folder d into *ents (sorted by name), without the
+ * listing's lock for a streamed walk (this touches nothing of l). 0 or
+ * PPX_ENOMEM; *read_errno: readdir's error, 0 when the whole folder was read. */
+static int read_folder(ppx_listing *l, DIR *d, entry **ents, size_t *n, int *read_errno)
+{
+    size_t cap = 0;
+    int rc = 0;
+    struct dirent *de;
+    if (l->release)
+        l->release(l->hook_arg);
+    for (;;) {
+        errno = 0;
+        if ((de = readdir(d)) == NULL)
+            break;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            entry *ne = realloc(*ents, cap * sizeof *ne);
+            if (!ne) {
+                rc = PPX_ENOMEM;
+                break;
+            }
+            *ents = ne;
+        }
+        if (!((*ents)[*n].name = strdup(de->d_name))) {
+            rc = PPX_ENOMEM;
+            break;
+        }
+        (*ents)[*n].type = de->d_type;
+        (*n)++;
+    }
+    *read_errno = rc ? 0 : errno;
+    if (*n && !rc)
+        qsort(*ents, *n, sizeof **ents, cmp_entry);
+    if (l->acquire)
+        l->acquire(l->hook_arg);
+    return rc;
+}
+
 /* Lists the folder open as dfd (taken: closed here), whose key is rel ("" for INPUT). */
 static int walk(ppx_listing *l, int dfd, const char *rel, int depth, ppx_err *err)
 {
@@ -153,40 +195,18 @@ static int walk(ppx_listing *l, int dfd, const char *rel, int depth, ppx_err *er
         return add_failed(l, rel, e);
     }
     entry *ents = NULL;
-    size_t n = 0, cap = 0;
-    int rc = 0;
-    struct dirent *de;
-    for (;;) {
-        errno = 0;
-        if ((de = readdir(d)) == NULL)
-            break;
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            entry *ne = realloc(ents, cap * sizeof *ne);
-            if (!ne) {
-                rc = PPX_ENOMEM;
-                goto out;
-            }
-            ents = ne;
-        }
-        if (!(ents[n].name = strdup(de->d_name))) {
-            rc = PPX_ENOMEM;
-            goto out;
-        }
-        ents[n].type = de->d_type;
-        n++;
-    }
-    if (errno) {
+    size_t n = 0;
+    int read_errno;
+    int rc = read_folder(l, d, &ents, &n, &read_errno);
+    if (rc)
+        goto out;
+    if (read_errno) {
         /* Part of the folder could not be read: what was read is listed, and
          * the folder itself is a failure so the loss is never silent. */
         char key[PPX_KEY_MAX];
         snprintf(key, sizeof key, "%s/", rel);
-        rc = add_failed(l, key, errno);
+        rc = add_failed(l, key, read_errno);
     }
-    if (n)
-        qsort(ents, n, sizeof *ents, cmp_entry);
     for (size_t i = 0; i < n && !rc; i++) {
         if ((rc = ppx_listing_step(l, err)) != 0)
             break;
@@ -346,6 +366,11 @@ static const char *root_of_file(ppx_listing *l, const char *input)
     if (l->root[0] == '\0')
         snprintf(l->root, sizeof l->root, "/");
     return slash ? slash + 1 : input;
+}
+
+int ppx_listing_walk_root(ppx_listing *l, int fd, ppx_err *err)
+{
+    return walk(l, fd, "", 0, err);
 }
 
 int ppx_listing_build(const char *input, int follow_symlinks, const volatile sig_atomic_t *stop,

@@ -88,6 +88,13 @@ typedef struct {
     char stray_companion_first[PPX_KEY_MAX];
     const volatile sig_atomic_t *stop; /* set: the listing ends (PPX_ECANCELED); may be NULL */
     uint64_t steps;                    /* folder entries, list lines and members met */
+    /* Set while a thread walks for a streamed run (sched/stream.c): called on
+     * every step, and around the reading of a folder, which touches nothing
+     * of the listing (NULL: none). */
+    void (*on_step)(void *arg);
+    void (*release)(void *arg);
+    void (*acquire)(void *arg);
+    void *hook_arg;
 } ppx_listing;
 
 /* Lists INPUT: a folder walked depth-first with each folder's entries in
@@ -121,6 +128,11 @@ static inline const char *ppx_listing_key(const ppx_listing *l, size_t i)
  * counted in l->steps: 0, or PPX_ECANCELED (message in err) once *l->stop is
  * set. */
 PPX_MUST_USE int ppx_listing_step(ppx_listing *l, ppx_err *err);
+
+/* Walks the folder open as fd (taken) into l, as ppx_listing_build walks
+ * INPUT; l is prepared by the caller (root, root_id, stop, hash). 0 or a
+ * code with err set, as ppx_listing_build. */
+PPX_MUST_USE int ppx_listing_walk_root(ppx_listing *l, int fd, ppx_err *err);
 
 /* The --with role of a companion sidecar's extension ("seg" of
  * "seg.png"): its index in cfg->with, or -1 when no role has that name. */

@@ -32,10 +32,26 @@ static void send_request(run_state *s)
     }
 }
 
+/* Rank > 0: rank 0's beats while it holds our request for a chunk its walk
+ * has yet to list: it is alive, so the request's wait starts again. */
+static void take_beats(run_state *s)
+{
+    int flag;
+    MPI_Status st;
+    uint64_t none;
+    while (MPI_CHECK(s, MPI_Iprobe(0, TAG_BEAT, s->comm, &flag, &st)) == 0 && flag) {
+        if (MPI_CHECK(s, ppx_wire_recv_u64s(&none, 0, 0, TAG_BEAT, s->comm)))
+            return;
+        s->peer.heard0 = s->peer.req_sent = ppx_wire_look(&s->peer.watch);
+        s->last_msg = ppx_now_s();
+    }
+}
+
 static void poll_assignment(run_state *s)
 {
     int flag;
     MPI_Status st;
+    take_beats(s);
     if (MPI_CHECK(s, MPI_Iprobe(0, TAG_ASSIGN, s->comm, &flag, &st)) || !flag)
         return;
     int rrc = MPI_CHECK(
@@ -74,6 +90,8 @@ static void poll_assignment(run_state *s)
         ppx__drop_unstarted(&s->queue, s->stop.draining);
 }
 
+static void reply(run_state *s, int src, int stopping);
+
 /* Rank 0: answers one request from src (its message probed). */
 static void answer(run_state *s, int src)
 {
@@ -99,8 +117,35 @@ static void answer(run_state *s, int src)
         ppx__stalled_midway(s, src);
     if (wrc)
         return;
-    int64_t id =
-        (s->stop.global_stop || (msg[0] & REQ_STOPPING)) ? -1 : ppx__take_chunk_id(&s->plan);
+    int stopping = s->stop.global_stop || (msg[0] & REQ_STOPPING);
+    if (!stopping && ppx__stream_open(s) && s->plan.next_chunk >= s->plan.n_chunks) {
+        ppx__stream_defer(s, src); /* answered once the walk has listed its chunk */
+        return;
+    }
+    reply(s, src, stopping);
+}
+
+/* Rank 0: the requests that waited for the walk, answered once they can be. */
+static void answer_deferred(run_state *s)
+{
+    for (int r = 1; s->stream && r < s->size; r++)
+        if (!s->serve.gone[r] && ppx__stream_deferred(s, r))
+            reply(s, r, s->stop.global_stop);
+}
+
+/* Rank 0: the next chunk id, its journal identity made to cover it first
+ * (a streamed run), or -1. */
+static int64_t take_chunk(run_state *s)
+{
+    int64_t id = ppx__take_chunk_id(&s->plan);
+    return id >= 0 && ppx__stream_cover(s, (uint64_t)id) ? -1 : id;
+}
+
+/* Rank 0: the answer to rank src's request (its previous answer complete):
+ * the next chunk, or no more (stopping: the request or the run stops). */
+static void reply(run_state *s, int src, int stopping)
+{
+    int64_t id = stopping ? -1 : take_chunk(s);
     int kind = id >= 0 ? ASSIGN_CHUNK : ASSIGN_NOMORE;
     int stop = !s->stop.global_stop ? STOP_NONE : s->stop.draining ? STOP_DRAIN : STOP_NOW;
     const ppx_buf *out = &s->serve.send_buf[src];
@@ -255,6 +300,18 @@ static void on_result_timed(void *arg, const ppx_result *r, const uint8_t *paylo
     lap(s, T_RESULTS, &m);
 }
 
+/* A streamed run: results are taken with the lock on the listing. */
+static void on_result_locked(void *arg, const ppx_result *r, const uint8_t *payload)
+{
+    run_state *s = arg;
+    ppx__stream_lock(s);
+    if (s->timing)
+        on_result_timed(arg, r, payload);
+    else
+        ppx__on_result(arg, r, payload);
+    ppx__stream_unlock(s);
+}
+
 /* PPX_SCHED_TIMING=1: one line per rank at the end of its loop, for the
  * sched benchmark (bench/run-all --only sched; docs/scheduling.md): each
  * phase's wall and CPU seconds. */
@@ -315,13 +372,16 @@ static int get_work(run_state *s)
         ppx__beat(s);
         return s->peer.lost0 ? PPX_SCHED_STALLED : 0;
     }
-    if (s->serve.serve_only && s->size > 1 && s->plan.next_chunk >= s->plan.n_chunks)
+    ppx__stream_refresh(s);
+    if (s->serve.serve_only && s->size > 1 && s->plan.next_chunk >= s->plan.n_chunks &&
+        !ppx__stream_open(s))
         s->queue.no_more = 1; /* every chunk handed out */
     while (!s->stop.stopping && !s->queue.no_more && !(s->serve.serve_only && s->size > 1) &&
            ppx__unstarted(&s->queue) < PREFETCH) {
-        int64_t id = ppx__take_chunk_id(&s->plan);
+        int64_t id = take_chunk(s);
         if (id < 0) {
-            s->queue.no_more = 1;
+            /* else: the walk has more */
+            s->queue.no_more = !ppx__stream_open(s) || s->stop.fatal;
             break;
         }
         chunk *c = ppx__make_local_chunk(s, (uint64_t)id);
@@ -337,8 +397,9 @@ static int get_work(run_state *s)
         s->queue.no_more = 1;
     if (s->size > 1) {
         serve(s);
+        answer_deferred(s);
         ppx__check_silent(s);
-        ppx__beat_done(s, 0);
+        ppx__beat_done(s, 0, ppx__stream_held(s));
     }
     return 0;
 }
@@ -372,14 +433,19 @@ static void wait_results(run_state *s, int busy, mark *m)
     if (s->size > 1) {
         spin = ppx_now_s() - s->last_msg < SPIN_S;
         timeout = spin ? 0 : IDLE_WAIT_MS;
-    } else if (busy == 0 && s->queue.queue_head == NULL) {
-        timeout = 0;
+    } else if (busy == 0 && s->queue.queue_head == NULL && !ppx__stream_open(s)) {
+        timeout = 0; /* (while the walk goes on, it wakes the loop when a chunk is whole) */
     }
     lap(s, T_SERVE, m);
     ppx_err e;
     ppx_err_clear(&e);
+    ppx__stream_unlock(s); /* the walk goes on meanwhile */
     int rc = ppx_work_wait(s->pool, timeout, ppx__sig_pipe[0],
-                           s->timing ? on_result_timed : ppx__on_result, s, &e);
+                           s->stream   ? on_result_locked
+                           : s->timing ? on_result_timed
+                                       : ppx__on_result,
+                           s, &e);
+    ppx__stream_lock(s);
     if (spin && rc == 0)
         sched_yield(); /* let workers and other ranks on this core run */
     lap(s, T_WAIT, m);
@@ -403,6 +469,7 @@ static void wait_results(run_state *s, int busy, mark *m)
  * PPX_SCHED_STALLED. */
 static int end_loop(run_state *s, const mark *m0)
 {
+    ppx__stream_end(s); /* the walk stopped if it still went on, the lock let go */
     ppx__commit_journal_all(s);
     ppx__test_stop(s->rank, "end");
     if (s->timing)

@@ -13,6 +13,7 @@ void ppx_progress_init(ppx_progress *p, ppx_progress_mode mode, uint64_t total)
     p->total = total;
     p->t0 = p->last = ppx_now_s();
     p->drawn = 0;
+    p->listing = 0;
 }
 
 void ppx_progress_update(ppx_progress *p, uint64_t done, uint64_t failed, uint64_t bytes, int final)
@@ -30,23 +31,26 @@ void ppx_progress_update(ppx_progress *p, uint64_t done, uint64_t failed, uint64
     double rate = el > 0 ? (double)done / el : 0;
     double mbs = el > 0 ? (double)bytes / 1e6 / el : 0;
     char eta[32] = "--";
-    if (rate > 0 && done < p->total) {
+    if (p->listing)
+        snprintf(eta, sizeof eta, "-- (listing)");
+    else if (rate > 0 && done < p->total) {
         double left = (double)(p->total - done) / rate;
         snprintf(eta, sizeof eta, "%dm%02ds", (int)(left / 60), (int)left % 60);
     }
     double pct = p->total ? 100.0 * (double)done / (double)p->total : 100.0;
     if (p->mode == PPX_PROGRESS_BAR) {
-        fprintf(stderr,
-                "\r\033[Kprepix: %llu/%llu (%.0f%%) %.1f img/s %.1f MB/s %llu failed ETA %s",
-                (unsigned long long)done, (unsigned long long)p->total, pct, rate, mbs,
-                (unsigned long long)failed, eta);
+        fprintf(
+            stderr, "\r\033[Kprepix: %llu/%llu%s (%.0f%%) %.1f img/s %.1f MB/s %llu failed ETA %s",
+            (unsigned long long)done, (unsigned long long)p->total,
+            p->listing ? " listed so far" : "", pct, rate, mbs, (unsigned long long)failed, eta);
         if (final)
             fputc('\n', stderr);
     } else {
         fprintf(stderr,
-                "prepix: progress %llu/%llu (%.0f%%) %.1f img/s %.1f MB/s %llu failed ETA %s\n",
-                (unsigned long long)done, (unsigned long long)p->total, pct, rate, mbs,
-                (unsigned long long)failed, eta);
+                "prepix: progress %llu/%llu%s (%.0f%%) %.1f img/s %.1f MB/s %llu failed ETA %s\n",
+                (unsigned long long)done, (unsigned long long)p->total,
+                p->listing ? " listed so far" : "", pct, rate, mbs, (unsigned long long)failed,
+                eta);
     }
     p->drawn = 1;
     fflush(stderr);

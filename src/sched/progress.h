@@ -11,7 +11,8 @@ typedef struct {
     int mode; /* PPX_PROGRESS_BAR, _LOG or _NONE after resolving AUTO */
     uint64_t total;
     double t0, last;
-    int drawn; /* a bar line is on screen */
+    int drawn;   /* a bar line is on screen */
+    int listing; /* the walk goes on: total is what it listed so far */
 } ppx_progress;
 
 void ppx_progress_init(ppx_progress *p, ppx_progress_mode mode, uint64_t total);

@@ -423,6 +423,7 @@ static void close_rank(run_state *s)
     ppx_failures_destroy(&s->in.fails);
     ppx_prints_destroy(&s->in.prints);
     ppx_resume_state_destroy(&s->plan.resume);
+    ppx__stream_free(s);
     ppx_listing_destroy(&s->plan.listing);
     free(s->plan.prefail);
 }

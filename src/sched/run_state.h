@@ -14,10 +14,11 @@
  *   end.c      the collective end: reduction, exit code, reports
  *   dups.c     the duplicates found at the end, their paths and drop list
  *   exclude.c  --exclude: inputs left out by name
- * Calls go one way: run -> setup, loop, end; loop -> results, watch, chunk,
- * source; end -> watch, dups, coco; results -> watch, chunk, coco; source ->
- * coco (calls no sched file); watch -> stop;
- * stop calls no other sched file. */
+ *   stream.c   rank 0's walk in a thread while chunks are handed out (ppx_stream)
+ * Calls go one way: run -> setup, loop, end, stream; loop -> results, watch,
+ * chunk, source, stream; setup -> stream; end -> watch, dups, coco; results
+ * -> watch, chunk, coco; source -> coco (calls no sched file); watch -> stop;
+ * stream -> plan, stop; stop calls no other sched file. */
 #ifndef PPX_SCHED_RUN_STATE_H
 #define PPX_SCHED_RUN_STATE_H
 
@@ -86,6 +87,9 @@ enum { REQ_STOPPING = 1, REQ_FATAL = 2 };
  * waiting in poll (results excluded), handling workers' results, feeding
  * workers, finishing chunks, committing the journal, the rest. */
 enum { T_SERVE, T_WAIT, T_RESULTS, T_FEED, T_COLLECT, T_JOURNAL, T_OTHER, T_PHASES };
+
+/* A streamed run's walk (stream.c). */
+typedef struct ppx_stream ppx_stream;
 
 /* One rank's state, by concern. Each sched file says in its header comment
  * which of these it may change; a function takes the narrowest of them it
@@ -179,13 +183,14 @@ typedef struct {
     int mpi, rank, size;
     double t0;
 
-    sched_plan plan;   /* rank 0: the job */
-    sched_queue queue; /* chunks this rank holds */
-    sched_stop stop;   /* stopping, the fatal error (stop.h) */
-    sched_serve serve; /* rank 0: serving the others */
-    sched_peer peer;   /* waiting on other ranks */
-    sched_intake in;   /* this rank's results */
-    sched_io io;       /* where this rank reads and writes */
+    sched_plan plan;    /* rank 0: the job */
+    sched_queue queue;  /* chunks this rank holds */
+    sched_stop stop;    /* stopping, the fatal error (stop.h) */
+    sched_serve serve;  /* rank 0: serving the others */
+    sched_peer peer;    /* waiting on other ranks */
+    sched_intake in;    /* this rank's results */
+    sched_io io;        /* where this rank reads and writes */
+    ppx_stream *stream; /* rank 0: the walk goes on while chunks are handed out, or NULL */
 
     ppx_pool *pool;
     ppx_job_config job;
@@ -280,9 +285,10 @@ void ppx__stalled_midway(run_state *s, int src);
 /* Rank 0: declares silent every rank not heard from for --rank-timeout. */
 void ppx__check_silent(run_state *s);
 /* Rank 0: a beat to every rank that sent its end message and waits for the
- * exit code, every beat_s (now: at once), so that they can tell a rank 0 at
- * work from a stopped one. */
-void ppx__beat_done(run_state *s, int now);
+ * exit code, and to every rank whose request waits for the walk
+ * (held[r] set; held may be NULL), every beat_s (now: at once), so that they
+ * can tell a rank 0 at work from a stopped one. */
+void ppx__beat_done(run_state *s, int now, const uint8_t *held);
 /* Rank > 0: its beat to rank 0, and the check that rank 0 still answers. */
 void ppx__beat(run_state *s);
 /* Images failed in this attempt, on every rank (as far as rank 0 knows). */
@@ -312,6 +318,40 @@ PPX_MUST_USE int ppx__mark_collisions(const ppx_listing *l, ppx_format fmt,
 const char *ppx__format_name(const ppx_run_config *cfg);
 PPX_MUST_USE int ppx__setup_rank0(run_state *s, uint64_t total_workers);
 void ppx__dry_run_list(run_state *s);
+/* stream.c: a streamed run (docs/scheduling.md, "Work while the walk goes
+ * on"). Rank 0 walks INPUT in a thread and hands out each chunk once the
+ * walk has listed it whole. The loop holds the lock on the listing but
+ * while it waits for results (ppx__stream_unlock/lock there). */
+PPX_MUST_USE int ppx__stream_wanted(const ppx_run_config *cfg);
+/* INPUT opened, the listing and s->plan.chunk_size prepared (s->stream
+ * made): 0 for the automatic size, decided as the walk goes (total_workers:
+ * the job's); format: the run's as its identity names it (ppx__format_name). */
+PPX_MUST_USE int ppx__stream_prepare(run_state *s, uint64_t total_workers, const char *format,
+                                     ppx_err *e);
+/* The walk's thread started, the lock taken for the loop. 0 or PPX_ENOMEM. */
+PPX_MUST_USE int ppx__stream_start(run_state *s);
+void ppx__stream_lock(run_state *s);
+void ppx__stream_unlock(run_state *s);
+/* 1 while the walk may still list entries (the chunk count is not final). */
+PPX_MUST_USE int ppx__stream_open(const run_state *s);
+/* The listing's new entries marked, s->n_chunks its whole chunks. */
+void ppx__stream_refresh(run_state *s);
+/* The durable identity made to cover chunk id before it is handed out:
+ * 0, or PPX_EIO (the run's fatal error set). */
+PPX_MUST_USE int ppx__stream_cover(run_state *s, uint64_t id);
+/* Rank src's request waits for a chunk; ppx__stream_deferred: 1 once it
+ * can be answered (a chunk, no more, or stop), and no longer deferred. */
+void ppx__stream_defer(run_state *s, int src);
+/* Per rank, 1 while its request waits for the walk (NULL: none): rank 0
+ * beats to it (ppx__beat_done), so that it does not take the wait for a
+ * silent rank 0. */
+const uint8_t *ppx__stream_held(const run_state *s);
+PPX_MUST_USE int ppx__stream_deferred(run_state *s, int src);
+/* The walk stopped and joined, the lock let go (the loop's end). */
+void ppx__stream_end(run_state *s);
+void ppx__stream_free(run_state *s);
+/* stream.c (for setup.c too): companion members no --with role claims: counted in l->skipped. */
+void ppx__count_stray_companions(ppx_listing *l, const ppx_run_config *cfg);
 /* dups.c: the duplicates of a run, at its end on rank 0. */
 typedef struct {
     int ok; /* rep is filled */

@@ -125,20 +125,6 @@ static int role_folder_clash(const ppx_listing *l, const ppx_run_config *cfg)
     return 0;
 }
 
-/* Companion members of archives that no --with role claims are left out:
- * counted in skipped, and the report says so. */
-static void count_stray_companions(ppx_listing *l, const ppx_run_config *cfg)
-{
-    for (size_t i = 0; i < l->n_sides; i++) {
-        const char *ext = (const char *)l->side_names.data + l->sides[i].ext;
-        if (!l->sides[i].companion || ppx_listing_companion_role(cfg, ext) >= 0)
-            continue;
-        l->skipped++;
-        if (l->stray_companions++ == 0)
-            snprintf(l->stray_companion_first, sizeof l->stray_companion_first, "%s", ext);
-    }
-}
-
 /* An entry that has an output name, in the sort of ppx__mark_collisions. */
 typedef struct {
     uint64_t name;  /* offset of its output name in the arena of names */
@@ -436,7 +422,7 @@ static int list_input(run_state *s)
         ppx_log(PPX_LOG_ERR, "%s", e.msg);
         return rc == PPX_ENOENT || rc == PPX_EUSAGE ? PPX_EUSAGE : fatal_code(rc);
     }
-    count_stray_companions(&s->plan.listing, cfg);
+    ppx__count_stray_companions(&s->plan.listing, cfg);
     if ((rc = role_folder_clash(&s->plan.listing, cfg)) != 0)
         return rc;
     snprintf(s->plan.root, sizeof s->plan.root, "%s", s->plan.listing.root);
@@ -498,12 +484,15 @@ static int first_look(run_state *s, uint64_t asked, ppx_run_identity *prev, int 
     }
     if (!*have_prev || cfg->resume || cfg->dry_run)
         return 0;
-    /* Say whether --resume would be taken, so the advice is true. */
+    /* Say whether --resume would be taken, so the advice is true (a run
+     * stopped while it walked is told by the listing of --resume). */
     uint64_t cs = asked ? asked : ppx_identity_chunk_size(prev);
     char diff[8192];
     ppx_run_identity now;
     identity_now(s, cs ? cs : 1, &now);
-    if (ppx_identity_diff(prev, &now, diff, sizeof diff))
+    uint64_t listed, listed_hash;
+    if (!ppx_identity_pending(prev, &listed, &listed_hash) &&
+        ppx_identity_diff(prev, &now, diff, sizeof diff))
         ppx_log(PPX_LOG_ERR,
                 "%s holds an earlier prepix run of another job (%s), which --resume cannot "
                 "finish: to start over, remove %s (or choose an empty OUTDIR)",
@@ -596,7 +585,9 @@ static int open_journal(run_state *s, const ppx_run_identity *now)
                 have_prev < 0 ? e.msg : "another run wrote OUTDIR meanwhile: pass --resume");
         return have_prev < 0 ? fatal_code(have_prev) : PPX_EUSAGE;
     }
-    rc = have_prev ? 0 : ppx_journal_write_identity(s->io.jdir, now, &e);
+    uint64_t listed, listed_hash;
+    int pending = have_prev && ppx_identity_pending(&prev, &listed, &listed_hash);
+    rc = have_prev && !pending ? 0 : ppx_journal_write_identity(s->io.jdir, now, &e);
     if (!rc)
         rc = ppx_journal_load(s->io.jdir, s->plan.n_chunks, &s->plan.resume, &e);
     if (rc) {
@@ -612,9 +603,96 @@ static int open_journal(run_state *s, const ppx_run_identity *now)
 /* Lists the input, checks OUTDIR and the journal. 0; PPX_EUSAGE when the run
  * is refused before any work, PPX_ECANCELED when a stop was asked for while
  * listing, another code when it cannot go on; the message logged. */
+/* The identity the journal's is compared with: this run's, or, when the
+ * journal's walk was cut short (a streamed run stopped while it walked),
+ * this run's listing checked to begin with the keys the journal's covered,
+ * and the rest compared. 1 when they differ (diff says how), else 0. */
+static int identity_differs(const run_state *s, const ppx_run_identity *prev,
+                            const ppx_run_identity *now, char *diff, size_t cap)
+{
+    uint64_t listed, listed_hash;
+    if (!ppx_identity_pending(prev, &listed, &listed_hash))
+        return ppx_identity_diff(prev, now, diff, cap);
+    const ppx_run_config *cfg = s->cfg;
+    uint64_t h = PPX_FNV1A_INIT;
+    for (uint64_t i = 0; i < listed && i < s->plan.listing.n; i++) {
+        const char *k = ppx_listing_key(&s->plan.listing, i);
+        h = ppx_fnv1a(h, k, strlen(k) + 1);
+    }
+    if (listed > s->plan.listing.n || h != listed_hash) {
+        snprintf(diff, cap,
+                 "input listing (the first %llu entries the journal's walk had listed are not "
+                 "those listed now)",
+                 (unsigned long long)listed);
+        return 1;
+    }
+    ppx_run_identity cut;
+    ppx_identity_make_pending(&cut, ppx_pipeline_canonical(cfg->pipeline), ppx__format_name(cfg),
+                              cfg->quality, cfg->seed, cfg->limits.max_pixels, listed, listed_hash,
+                              s->plan.chunk_size);
+    return ppx_identity_diff(prev, &cut, diff, cap);
+}
+
+/* A streamed run's set-up: INPUT opened, OUTDIR checked and locked, the
+ * identity written as pending, the walk started. */
+static int setup_streamed(run_state *s, uint64_t total_workers)
+{
+    const ppx_run_config *cfg = s->cfg;
+    ppx_err e;
+    ppx_err_clear(&e);
+    int rc = check_in_out(cfg);
+    if (rc)
+        return rc;
+    if ((rc = ppx__stream_prepare(s, total_workers, ppx__format_name(cfg), &e)) != 0) {
+        ppx_log(PPX_LOG_ERR, "%s", e.msg);
+        return rc == PPX_ENOENT ? PPX_EUSAGE : fatal_code(rc);
+    }
+    ppx_run_identity prev, now;
+    int have_prev;
+    if ((rc = first_look(s, cfg->chunk_size, &prev, &have_prev)) != 0)
+        return rc;
+    ppx_identity_make_pending(&now, ppx_pipeline_canonical(cfg->pipeline), ppx__format_name(cfg),
+                              cfg->quality, cfg->seed, cfg->limits.max_pixels, 0, PPX_FNV1A_INIT,
+                              s->plan.chunk_size);
+    if (cfg->outdir)
+        rc = open_journal(s, &now);
+    else
+        ppx_stats_init(&s->plan.resume.stats);
+    /* A new run (never --resume): no chunk is done, and their count is not known. */
+    free(s->plan.resume.done);
+    s->plan.resume.done = NULL;
+    if (!rc && ppx__stream_start(s)) {
+        ppx_log(PPX_LOG_ERR, "cannot start the walk's thread");
+        rc = PPX_ENOMEM;
+    }
+    return rc;
+}
+
+/* 1 when OUTDIR holds an earlier run's identity (or cannot be looked at):
+ * the run is then refused, and whether --resume would finish that run
+ * depends on the listing, so it lists first to say which (or to say why
+ * OUTDIR cannot be used). */
+static int earlier_run(run_state *s)
+{
+    if (!s->cfg->outdir)
+        return 0;
+    ppx_err e;
+    ppx_err_clear(&e);
+    ppx_run_identity id;
+    int have = open_outdir(s, 0, &e) != 0 ||
+               (s->io.jdir >= 0 && ppx_journal_read_identity(s->io.jdir, &id, &e) != 0);
+    if (s->io.jdir >= 0)
+        close(s->io.jdir);
+    s->io.jdir = -1;
+    ppx_outdir_close(&s->io.outdir);
+    return have;
+}
+
 int ppx__setup_rank0(run_state *s, uint64_t total_workers)
 {
     const ppx_run_config *cfg = s->cfg;
+    if (ppx__stream_wanted(cfg) && !earlier_run(s))
+        return setup_streamed(s, total_workers);
     int rc = check_in_out(cfg);
     if (!rc)
         rc = list_input(s);
@@ -624,13 +702,17 @@ int ppx__setup_rank0(run_state *s, uint64_t total_workers)
         cfg->shards ? ppx__plan_shards_size(s->plan.listing.n, cfg->shards) : cfg->chunk_size;
     ppx_run_identity prev, now;
     int have_prev;
-    if ((rc = first_look(s, asked, &prev, &have_prev)) != 0 ||
+    uint64_t listed, listed_hash;
+    if ((rc = first_look(s, asked, &prev, &have_prev)) == 0 && have_prev &&
+        ppx_identity_pending(&prev, &listed, &listed_hash) && listed == 0)
+        have_prev = 0; /* a streamed run stopped before its first chunk: nothing to resume */
+    if (rc != 0 ||
         (rc = choose_chunks(s, asked, have_prev && cfg->resume ? &prev : NULL, total_workers)) != 0)
         return rc;
     identity_now(s, s->plan.chunk_size, &now);
     if (have_prev && cfg->resume) {
         char diff[8192];
-        if (ppx_identity_diff(&prev, &now, diff, sizeof diff)) {
+        if (identity_differs(s, &prev, &now, diff, sizeof diff)) {
             ppx_log(PPX_LOG_ERR,
                     "--resume refused: this run differs from the one in %s: %s. To start over, "
                     "remove %s (or choose an empty OUTDIR)",

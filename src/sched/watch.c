@@ -143,7 +143,7 @@ void ppx__check_silent(run_state *s)
             ppx__declare_silent(s, r, t - s->serve.last_seen[r], "has been silent");
 }
 
-void ppx__beat_done(run_state *s, int now)
+void ppx__beat_done(run_state *s, int now, const uint8_t *held)
 {
     double t = ppx_wire_look(&s->peer.watch);
     if (s->rank != 0 || s->size < 2 || (!now && t - s->serve.beats_sent < s->peer.beat_s))
@@ -151,7 +151,8 @@ void ppx__beat_done(run_state *s, int now)
     s->serve.beats_sent = t;
     for (int r = 1; r < s->size; r++) {
         int done;
-        if (!s->serve.left[r] || s->serve.gone[r] || s->serve.out_ws[r].abandoned ||
+        if ((!s->serve.left[r] && !(held && held[r])) || s->serve.gone[r] ||
+            s->serve.out_ws[r].abandoned ||
             MPI_CHECK(s, ppx_wire_test(&s->serve.out_ws[r], &done)) || !done)
             continue; /* an earlier beat still under way (it waits eagerly): skip this one */
         MPI_RECORD(s, ppx_wire_send_u64s(&s->serve.out_ws[r], NULL, 0, r, TAG_BEAT, s->comm));
