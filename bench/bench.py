@@ -468,24 +468,31 @@ def make_voc_dataset(work, sources, reps):
     return img_d, seg_d, n
 
 
-def voc_workload(a, P, env, runs):
+def voc_workload(a, P, env, runs, R=None):
     """thumb224 on a VOC-shaped set, with and without its masks (--with), into
     tar shards and into files, the four alternating round-robin: each ratio is
     the median of the per-round ratios of a run with masks to the same run
-    without."""
+    without. With R (PPX_PREPIX_REF), the same four runs of that binary too,
+    as "ref ..." rows in the same rounds."""
     img_d, seg_d, n = make_voc_dataset(a.work, jpeg_sources(a.corpus), a.reps)
     spec = "'autorotate | resize 256 | center-crop 224'"
-    base = P + " run -i {IN} -o {OUT} --progress none -p " + spec + " -q 90 -w 2"
     masks = " --with " + shlex.quote("SegmentationClass=%s,fill=255" % seg_d)
-    tools = [("tar", base + " -f tar"), ("tar + masks", base + " -f tar" + masks),
-             ("files", base + " -f jpeg"), ("files + masks", base + " -f jpeg" + masks)]
+    tools = []
+    for prefix, binary in (("", P), ("ref ", R)):
+        if not binary:
+            continue
+        base = binary + " run -i {IN} -o {OUT} --progress none -p " + spec + " -q 90 -w 2"
+        tools += [(prefix + "tar", base + " -f tar"), (prefix + "tar + masks", base + " -f tar" + masks),
+                  (prefix + "files", base + " -f jpeg"),
+                  (prefix + "files + masks", base + " -f jpeg" + masks)]
     log("voc: with and without masks, %d images, %d+1 rounds" % (n, runs))
     load0 = os.getloadavg()[0]
     rows = bench_tools(a.work, "voc", tools, img_d, runs, env, "tar", a.timeout, n)
     print("\n## voc (%d images)\n" % n)
     print(fmt_table(rows, True, "tar"))
+    kinds = ("tar", "files") + (("ref tar", "ref files") if R else ())
     ratios = {k: {key: pair_ratio(rows, k + " + masks", k, key) for key in ("wall", "cpu")}
-              for k in ("tar", "files")}
+              for k in kinds}
     print("with masks / without: %s" % ratios)
     return {"rows": rows, "ref": "tar", "input": img_d, "images": n, "ratios": ratios,
             "load": [load0, os.getloadavg()[0]],
@@ -503,7 +510,11 @@ def render_voc(w, res):
     txt += fmt_table(w["rows"], True, w["ref"]) + "\n"
     txt += "| target: a run with masks / the same run without <= 1.30 | wall | CPU | met |\n"
     txt += "|---|---:|---:|---|\n"
-    for k, label in (("tar", "-f tar (WebDataset shards)"), ("files", "-f jpeg (files)")):
+    labels = [("tar", "-f tar (WebDataset shards)"), ("files", "-f jpeg (files)"),
+              ("ref tar", "ref: -f tar"), ("ref files", "ref: -f jpeg")]
+    for k, label in labels:
+        if k not in w["ratios"]:
+            continue
         r = w["ratios"][k]
         txt += "| %s | %.3f | %.3f | %s |\n" % (label, r["wall"], r["cpu"],
                                                 "yes" if r["wall"] <= 1.3 else "no")
@@ -912,7 +923,7 @@ def main():
         results["archive"]["commit"] = commit
 
     if "voc" in only:
-        results["voc"] = voc_workload(a, P, env, a.runs)
+        results["voc"] = voc_workload(a, P, env, a.runs, R)
         results["voc"]["commit"] = commit
 
     # Workloads not run this time keep their last figures (each says when it ran).

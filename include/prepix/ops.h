@@ -145,7 +145,8 @@ PPX_MUST_USE int ppx_op_resize(ppx_resizer *rs, const ppx_image *src, ppx_image 
                                uint32_t h, ppx_filter filter, const ppx_limits *l, ppx_err *err);
 /* The window `box` of ppx_op_resize(src, w, h), computing only its samples:
  * the same bytes as resizing then cropping, for less work (resize followed
- * by center-crop). Needs a resizer, a smoothing filter and a change of both
+ * by center-crop). Needs a resizer, any filter (nearest included: a label
+ * map's companion of a thumbnail) and a change of both
  * dimensions (w != src->width, h != src->height); box inside w x h. */
 PPX_MUST_USE int ppx_op_resize_window(ppx_resizer *rs, const ppx_image *src, ppx_image *dst,
                                       uint32_t w, uint32_t h, const ppx_box *box, ppx_filter filter,

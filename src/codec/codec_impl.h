@@ -21,6 +21,16 @@ PPX_MUST_USE int ppx__png_decode(const uint8_t *buf, size_t len, const ppx_decod
                                  ppx_image *img, ppx_info *info, ppx_err *err);
 PPX_MUST_USE int ppx__png_encode(const ppx_image *img, const ppx_encode_opts *o, ppx_buf *out,
                                  ppx_err *err);
+/* PNG label maps (8-bit palette or gray, not interlaced; png_label.c): decodes
+ * buf into img, its facts into info and its palette into pal (n 0 for gray)
+ * with libdeflate, and returns 1; returns 0, having written nothing the
+ * caller may use, for any file it does not take, valid or not, which the
+ * caller then decodes with libpng. Never fails on its own. */
+/* ppx__png_decode without the fast path: libpng alone (tests compare the two). */
+PPX_MUST_USE int ppx__png_decode_libpng(const uint8_t *buf, size_t len, const ppx_decode_opts *o,
+                                        ppx_image *img, ppx_info *info, ppx_err *err);
+int ppx__png_label_fast(const uint8_t *buf, size_t len, const ppx_limits *l, ppx_image *img,
+                        ppx_info *info, ppx_palette *pal);
 
 PPX_MUST_USE int ppx__tiff_inspect(const uint8_t *buf, size_t len, const ppx_limits *l,
                                    ppx_info *info, ppx_err *err);

@@ -290,6 +290,16 @@ int ppx__png_inspect(const uint8_t *buf, size_t len, const ppx_limits *l, ppx_in
 int ppx__png_decode(const uint8_t *buf, size_t len, const ppx_decode_opts *o, ppx_image *img,
                     ppx_info *info, ppx_err *err)
 {
+    /* Label maps take the fast path when they can (png_label.c); libpng
+     * decodes everything else and everything the fast path declines. */
+    if (o->palette && ppx__png_label_fast(buf, len, o->limits, img, info, o->palette))
+        return 0;
+    return ppx__png_decode_libpng(buf, len, o, img, info, err);
+}
+
+int ppx__png_decode_libpng(const uint8_t *buf, size_t len, const ppx_decode_opts *o, ppx_image *img,
+                           ppx_info *info, ppx_err *err)
+{
     const ppx_limits *l = o->limits;
     png_ctx c;
     ctx_init(&c, PPX_STAGE_DECODE, err, l);

@@ -900,44 +900,60 @@ static void nearest_map(int32_t *map, uint32_t in, uint32_t out)
     }
 }
 
-static int resize_nearest(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, ppx_err *err)
+/* One output row: the samples of s that xmap picks. Typed copies for the
+ * usual sample sizes (a label map's 1 and 2 bytes above all): a memcpy of a
+ * size known only at run time is a call per sample, and it was most of a
+ * mask's resize. */
+static void nearest_row(uint8_t *d, const uint8_t *s, const int32_t *xmap, uint32_t w, size_t ps)
 {
-    uint32_t w = dst->width, h = dst->height;
+    switch (ps) {
+    case 1:
+        for (uint32_t x = 0; x < w; x++)
+            d[x] = s[xmap[x]];
+        break;
+    case 2:
+        for (uint32_t x = 0; x < w; x++)
+            memcpy(d + 2 * (size_t)x, s + 2 * (size_t)xmap[x], 2);
+        break;
+    case 3:
+        for (uint32_t x = 0; x < w; x++)
+            memcpy(d + 3 * (size_t)x, s + 3 * (size_t)xmap[x], 3);
+        break;
+    case 4:
+        for (uint32_t x = 0; x < w; x++)
+            memcpy(d + 4 * (size_t)x, s + 4 * (size_t)xmap[x], 4);
+        break;
+    default:
+        for (uint32_t x = 0; x < w; x++)
+            memcpy(d + (size_t)x * ps, s + (size_t)xmap[x] * ps, ps);
+    }
+}
+
+/* Nearest neighbour from src to a full_w x full_h image, of which only the
+ * window box (NULL: all of it) is written into dst, already allocated to
+ * the window's size: the same samples as resizing and then cropping. */
+static int resize_nearest(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, uint32_t full_w,
+                          uint32_t full_h, const ppx_box *box, ppx_err *err)
+{
     size_t need;
-    if (ppx_mul_size((size_t)w + h, sizeof(int32_t), &need) || grow(&rs->map, &rs->map_cap, need))
+    if (ppx_mul_size((size_t)full_w + full_h, sizeof(int32_t), &need) ||
+        grow(&rs->map, &rs->map_cap, need))
         return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_TRANSFORM, "resize: out of memory");
-    int32_t *xmap = rs->map, *ymap = rs->map + w;
-    nearest_map(xmap, src->width, w);
-    nearest_map(ymap, src->height, h);
+    int32_t *xmap = rs->map, *ymap = rs->map + full_w;
+    nearest_map(xmap, src->width, full_w);
+    nearest_map(ymap, src->height, full_h);
+    if (box) {
+        xmap += box->x;
+        ymap += box->y;
+    }
+    uint32_t w = dst->width, h = dst->height;
     size_t ps = (size_t)src->channels * ppx_sample_size(src->type);
     for (uint32_t y = 0; y < h; y++) {
-        const uint8_t *s = ppx_image_row(src, (uint32_t)ymap[y]);
         uint8_t *d = ppx_image_row(dst, y);
-        if (y > 0 && ymap[y] == ymap[y - 1]) {
+        if (y > 0 && ymap[y] == ymap[y - 1])
             memcpy(d, ppx_image_row(dst, y - 1), (size_t)w * ps);
-            continue;
-        }
-#define NEAREST_ROW(PS)                                                                            \
-    for (uint32_t x = 0; x < w; x++)                                                               \
-        memcpy(d + (size_t)x * (PS), s + (size_t)xmap[x] * (PS), (PS));                            \
-    break;
-        switch (ps) {
-        case 1:
-            NEAREST_ROW(1)
-        case 2:
-            NEAREST_ROW(2)
-        case 3:
-            NEAREST_ROW(3)
-        case 4:
-            NEAREST_ROW(4)
-        case 6:
-            NEAREST_ROW(6)
-        case 8:
-            NEAREST_ROW(8)
-        default:
-            NEAREST_ROW(ps)
-        }
-#undef NEAREST_ROW
+        else
+            nearest_row(d, ppx_image_row(src, (uint32_t)ymap[y]), xmap, w, ps);
     }
     return 0;
 }
@@ -1286,7 +1302,7 @@ int ppx_op_resize(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, uint32_
         goto out;
     ppx_image_copy_meta(dst, src);
     if (filter == PPX_FILTER_NEAREST) {
-        rc = resize_nearest(rs, src, dst, err);
+        rc = resize_nearest(rs, src, dst, w, h, NULL, err);
         goto out;
     }
     if (is_raster(src))
@@ -1305,10 +1321,9 @@ int ppx_op_resize_window(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, 
     int rc = ppx__ops_check_int(src, "resize", err);
     if (rc)
         return rc;
-    if (filter == PPX_FILTER_NEAREST || (unsigned)filter > PPX_FILTER_LANCZOS3 || !rs ||
-        w == src->width || h == src->height || box->w == 0 || box->h == 0 || box->x > w ||
-        box->y > h || box->w > w - box->x || box->h > h - box->y ||
-        src->stride % ppx_sample_size(src->type))
+    if ((unsigned)filter > PPX_FILTER_LANCZOS3 || !rs || w == src->width || h == src->height ||
+        box->w == 0 || box->h == 0 || box->x > w || box->y > h || box->w > w - box->x ||
+        box->h > h - box->y || src->stride % ppx_sample_size(src->type))
         return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_TRANSFORM,
                            "resize: bad window %u,%u,%u,%u of %ux%u", box->x, box->y, box->w,
                            box->h, w, h);
@@ -1316,6 +1331,8 @@ int ppx_op_resize_window(ppx_resizer *rs, const ppx_image *src, ppx_image *dst, 
     if (rc)
         return rc;
     ppx_image_copy_meta(dst, src);
+    if (filter == PPX_FILTER_NEAREST)
+        return resize_nearest(rs, src, dst, w, h, box, err);
     return resample_alpha(rs, src, dst, w, h, box, filter, l, err);
 }
 

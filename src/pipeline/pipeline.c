@@ -369,13 +369,13 @@ static int apply(const ppx_op *op, ppx_pipeline_ctx *ctx, const ppx_image *src, 
  * thumbnail pattern): only the kept window is computed, with the same bytes
  * as the two ops (ppx_op_resize_window). *applied = 0 when the pair does not
  * qualify and nothing was done. */
-static int resize_then_crop(const ppx_op *rs, const ppx_op *cc, ppx_pipeline_ctx *ctx,
-                            const ppx_image *src, ppx_image *dst, int *applied, ppx_err *err)
+static int resize_then_crop(const ppx_op *rs, const ppx_op *cc, ppx_filter filter,
+                            ppx_pipeline_ctx *ctx, const ppx_image *src, ppx_image *dst,
+                            int *applied, ppx_err *err)
 {
     *applied = 0;
     if (rs->kind != PPX_OP_RESIZE || cc->kind != PPX_OP_CENTER_CROP ||
-        rs->filter == PPX_FILTER_NEAREST || (src->type != PPX_U8 && src->type != PPX_U16) ||
-        !ppx_image_is_color(src))
+        (src->type != PPX_U8 && src->type != PPX_U16) || !ppx_image_is_color(src))
         return 0;
     uint32_t ow, oh;
     ppx_resize_dims(src->width, src->height, rs->w, rs->h, rs->fit, &ow, &oh);
@@ -389,7 +389,7 @@ static int resize_then_crop(const ppx_op *rs, const ppx_op *cc, ppx_pipeline_ctx
     *applied = 1;
     ppx_geom_then_resize(&ctx->geom, ow, oh);
     ppx_geom_then_crop(&ctx->geom, box.x, box.y, box.w, box.h);
-    return ppx_op_resize_window(ctx->rs, src, dst, ow, oh, &box, rs->filter, l, err);
+    return ppx_op_resize_window(ctx->rs, src, dst, ow, oh, &box, filter, l, err);
 }
 
 static int run_ops(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx_image *img, uint64_t seed,
@@ -405,10 +405,12 @@ static int run_ops(const ppx_pipeline *pl, ppx_pipeline_ctx *ctx, ppx_image *img
         int applied = 0;
         ppx_image *dst = &ctx->scratch[next];
         /* The fused pair gives the same bytes as the two ops, so a
-         * companion resampled with the image's filters may take it too. */
-        int rc = i + 1 < n && !(g && g->nearest)
-                     ? resize_then_crop(&pl->ops[i], &pl->ops[i + 1], ctx, cur, dst, &applied, err)
-                     : 0;
+         * companion takes it too: a label map with nearest neighbour (its
+         * crop lies inside the resized map, so no fill is involved). */
+        ppx_filter f = g && g->nearest ? PPX_FILTER_NEAREST : pl->ops[i].filter;
+        int rc = i + 1 < n ? resize_then_crop(&pl->ops[i], &pl->ops[i + 1], f, ctx, cur, dst,
+                                              &applied, err)
+                           : 0;
         if (rc)
             return rc;
         if (applied) { /* the two ops were done as one */

@@ -317,7 +317,12 @@ int ppx__pack_chunk_result(ppx_buf *b, uint64_t id, uint64_t count, const ppx_st
 
 int ppx__unpack_chunk_result(const uint8_t *p, size_t n, ppx_chunk_result *cr)
 {
-    memset(cr, 0, sizeof *cr);
+    /* Everything but the statistics, which the parse writes whole on
+     * success: zeroing their 148 KB too, for every chunk rank 0 serves
+     * with the bytes transport, was a pass over memory for nothing. */
+    cr->id = cr->count = 0;
+    memset(&cr->fails, 0, sizeof cr->fails);
+    memset(&cr->outputs, 0, sizeof cr->outputs);
     ppx_rd r = {p, p + n, 0};
     cr->id = ppx_get_u64(&r);
     cr->count = ppx_get_u64(&r);

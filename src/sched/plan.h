@@ -156,7 +156,7 @@ PPX_MUST_USE int ppx__pack_chunk_result(ppx_buf *b, uint64_t id, uint64_t count,
                                         const ppx_stats *st, const ppx_failures *fl,
                                         const ppx_buf *outputs, ppx_buf *scratch);
 /* Reads a chunk's results p[0..n) into *cr. 0, or PPX_ECORRUPT / PPX_ENOMEM
- * (cr->fails then empty). */
+ * (cr->fails then empty, cr->stats undefined). */
 PPX_MUST_USE int ppx__unpack_chunk_result(const uint8_t *p, size_t n, ppx_chunk_result *cr);
 
 /* One finished image of a chunk's outputs. */

@@ -12,10 +12,16 @@ void ppx_stats_init(ppx_stats *s)
     for (int g = 0; g < PPX_STATS_GROUPS; g++)
         for (int b = 0; b < 4; b++)
             s->group[g].min[b] = UINT32_MAX;
+    /* The memset above zeroed the bands; only their extremes start elsewhere
+     * (what ppx_band_stats_init does, without zeroing 112 bands twice: rank
+     * 0 decodes a result's statistics for every chunk it serves with the
+     * bytes transport, and this loop was 6 % of its CPU there). */
     for (int t = 0; t < PPX_RSTATS_TYPES; t++) {
         s->raster[t].bands_min = UINT32_MAX;
-        for (int b = 0; b < PPX_RSTATS_BANDS; b++)
-            ppx_band_stats_init(&s->raster[t].band[b]);
+        for (int b = 0; b < PPX_RSTATS_BANDS; b++) {
+            s->raster[t].band[b].min = INFINITY;
+            s->raster[t].band[b].max = -INFINITY;
+        }
     }
 }
 

@@ -9,6 +9,7 @@
  * failure carries its code and a one-line message, a success a sane image,
  * our own JPEG encoding of a decoded image decodes again, and our lossless
  * WebP encoding of a small decoded WebP gives back exactly its pixels. For
+ * PNG label maps it compares the libdeflate fast path with libpng. For
  * JPEG it also decodes at 1/8 with and without DC-only decoding of
  * progressive files (src/codec/jpeg_acskip.c): where the whole decode
  * succeeds the default must give exactly its pixels, and where both fail
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/codec_impl.h"
 #include "codec/jpeg_acskip.h"
 #include "prepix/codec.h"
 
@@ -127,6 +129,40 @@ static void webp_roundtrip(const ppx_image *img, const ppx_decode_opts *o, uint6
     contract(same, "lossless WebP changed the pixels", &err);
     ppx_image_destroy(&back);
     ppx_buf_destroy(&b);
+}
+
+/* PNG label maps: the fast path (src/codec/png_label.c) against libpng on
+ * the same file. Where the fast path takes a file, libpng must decode it to
+ * the same values, palette and facts; where it declines, nothing is
+ * compared (libpng decodes it as before). */
+static void png_label(const uint8_t *data, size_t size, const ppx_limits *l)
+{
+    static ppx_palette fpal, lpal;
+    ppx_image fast, slow;
+    ppx_image_init(&fast);
+    ppx_image_init(&slow);
+    ppx_info fi, li;
+    memset(&fi, 0, sizeof fi);
+    memset(&li, 0, sizeof li);
+    if (ppx__png_label_fast(data, size, l, &fast, &fi, &fpal)) {
+        touch(&fast, NULL);
+        ppx_decode_opts o = {.limits = l, .palette = &lpal};
+        ppx_err err;
+        ppx_err_clear(&err);
+        int rc = ppx__png_decode_libpng(data, size, &o, &slow, &li, &err);
+        contract(rc == 0, "the PNG label fast path took a file that libpng refuses", &err);
+        int same = fast.width == slow.width && fast.height == slow.height &&
+                   fast.channels == slow.channels && fast.type == slow.type && fpal.n == lpal.n &&
+                   fpal.n_alpha == lpal.n_alpha &&
+                   memcmp(fpal.rgb, lpal.rgb, 3 * (size_t)fpal.n) == 0 &&
+                   memcmp(fpal.alpha, lpal.alpha, fpal.n_alpha) == 0 && fi.cs == li.cs &&
+                   fi.has_alpha == li.has_alpha && fi.has_icc == li.has_icc;
+        for (uint32_t y = 0; same && y < fast.height; y++)
+            same = memcmp(ppx_image_row(&fast, y), ppx_image_row(&slow, y), fast.width) == 0;
+        contract(same, "the PNG label fast path and libpng differ", &err);
+    }
+    ppx_image_destroy(&fast);
+    ppx_image_destroy(&slow);
 }
 
 /* DC-only decoding at 1/8 against the whole decode it replaces. */
@@ -278,5 +314,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         tiff_parts(data, size, &l, rc == 0 && info.format == PPX_FMT_TIFF ? &img : NULL);
     ppx_image_destroy(&img);
     dc_only(data, size, &l);
+    png_label(data, size, &l);
     return 0;
 }

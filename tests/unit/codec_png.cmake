@@ -6,4 +6,5 @@ ppx_c_test(NAME codec_png SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_codec_png.c
                  encode_levels_and_chunks gray_low_depths_scaled palette_with_trns
                  colour_key_trns adam7_rgb16_native inspect_facts ihdr_limits truncated_files
                  corrupt_data warnings_flood_refused
+                 label_fast_equals_libpng label_fast_declines
            LABELS unit)

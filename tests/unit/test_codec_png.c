@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "test_images.h"
+#include "codec/codec_impl.h"
 #include "prepix/codec.h"
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -489,9 +490,265 @@ static int warnings_flood_refused(void)
     return 0;
 }
 
+/* ---- label maps: the libdeflate fast path (src/codec/png_label.c) ------- */
+
+typedef struct {
+    uint32_t w, h;
+    int ctype, depth, interlace;
+    int filters;      /* PNG_FILTER_* for png_set_filter; 0: libpng's default */
+    size_t idat_size; /* libpng's IDAT buffer size; 0: its default (one IDAT here) */
+    int npal, ntrns;
+} lspec;
+
+/* A label map of s written by libpng: index (x * 7 + y * 3) % npal (runs,
+ * ramps and a 255 border, as VOC's), in b. */
+static int write_label(const lspec *s, ppx_buf *b)
+{
+    png_color pal[256];
+    png_byte trns[256];
+    for (int i = 0; i < 256; i++) {
+        pal[i] = (png_color){(png_byte)(i * 37), (png_byte)(i * 91), (png_byte)(i * 13)};
+        trns[i] = (png_byte)(255 - i);
+    }
+    size_t rb = (size_t)s->w * (s->depth == 16 ? 2 : 1);
+    uint8_t *rows = calloc(s->h, rb);
+    if (!rows)
+        return 1;
+    unsigned top = s->ctype == PNG_COLOR_TYPE_PALETTE ? (unsigned)s->npal : 256u;
+    unsigned vmax = s->depth < 8 ? (1u << s->depth) : top;
+    if (vmax > top)
+        vmax = top;
+    for (uint32_t y = 0; y < s->h; y++)
+        for (uint32_t x = 0; x < s->w; x++) {
+            unsigned v = (x / 5 + y / 3) % 3 ? (x * 7 + y * 3) % vmax : vmax - 1;
+            if (x == 0 || y == 0 || x + 1 == s->w || y + 1 == s->h)
+                v = vmax - 1;
+            if (s->depth == 8)
+                rows[y * rb + x] = (uint8_t)v;
+            else if (s->depth == 16)
+                rows[y * rb + 2 * x + 1] = (uint8_t)v;
+            else /* packed: depth bits a sample, first sample in the high bits */
+                rows[y * ((s->w * (size_t)s->depth + 7) / 8) + x * s->depth / 8] |=
+                    (uint8_t)(v << (8 - s->depth - (x * s->depth) % 8));
+        }
+    b->len = 0;
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    png_bytep *rp = malloc(s->h * sizeof *rp);
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        free(rp);
+        free(rows);
+        return 1;
+    }
+    png_set_write_fn(png, b, mem_write, mem_flush);
+    png_set_IHDR(png, info, s->w, s->h, s->depth, s->ctype, s->interlace, 0, 0);
+    if (s->ctype == PNG_COLOR_TYPE_PALETTE)
+        png_set_PLTE(png, info, pal, s->npal);
+    if (s->ntrns)
+        png_set_tRNS(png, info, trns, s->ntrns, NULL);
+    if (s->filters)
+        png_set_filter(png, 0, s->filters);
+    if (s->idat_size)
+        png_set_compression_buffer_size(png, s->idat_size);
+    png_write_info(png, info);
+    size_t stride = s->depth < 8 ? (s->w * (size_t)s->depth + 7) / 8 : rb;
+    for (uint32_t y = 0; y < s->h; y++)
+        rp[y] = rows + y * stride;
+    png_write_image(png, rp);
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    free(rp);
+    free(rows);
+    return 0;
+}
+
+static void PNGCBAPI mem_read(png_structp png, png_bytep d, size_t n)
+{
+    ppx_buf *b = png_get_io_ptr(png);
+    if (n > b->len)
+        png_error(png, "short");
+    memcpy(d, b->data, n);
+    b->data += n;
+    b->len -= n;
+}
+
+/* The reference: libpng's own reading of an 8-bit label map, untransformed
+ * (indices or gray values), with its palette and tRNS. */
+static int libpng_label(const ppx_buf *file, uint8_t *px, ppx_palette *pal)
+{
+    ppx_buf cur = *file;
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_read_struct(&png, &info, NULL);
+        return 1;
+    }
+    png_set_read_fn(png, &cur, mem_read);
+    png_read_info(png, info);
+    uint32_t w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    for (int pass = png_set_interlace_handling(png); pass > 0; pass--)
+        for (uint32_t y = 0; y < h; y++)
+            png_read_row(png, px + (size_t)y * w, NULL);
+    memset(pal, 0, sizeof *pal);
+    png_colorp plte;
+    int n = 0;
+    if (png_get_PLTE(png, info, &plte, &n)) {
+        pal->n = (unsigned)n;
+        for (int i = 0; i < n; i++)
+            pal->rgb[i][0] = plte[i].red, pal->rgb[i][1] = plte[i].green,
+            pal->rgb[i][2] = plte[i].blue;
+    }
+    png_bytep t;
+    int nt = 0;
+    if (png_get_tRNS(png, info, &t, &nt, NULL) && t) {
+        pal->n_alpha = (unsigned)nt;
+        memcpy(pal->alpha, t, (size_t)nt);
+    }
+    png_destroy_read_struct(&png, &info, NULL);
+    return 0;
+}
+
+/* Decodes file as a label map through the codec; 0 when its pixels, palette
+ * and facts equal libpng's own reading. *fast: whether the fast path took it. */
+static int label_equals_libpng(const ppx_buf *file, const lspec *s, int *fast)
+{
+    ppx_limits l;
+    ppx_limits_default(&l);
+    ppx_image img, probe;
+    ppx_image_init(&img);
+    ppx_image_init(&probe);
+    ppx_info info, pinfo;
+    ppx_palette pal, ppal, want;
+    *fast = ppx__png_label_fast(file->data, file->len, &l, &probe, &pinfo, &ppal);
+    ppx_decode_opts o = {.limits = &l, .palette = &pal};
+    ppx_err err;
+    ppx_err_clear(&err);
+    CHECK_EQ_INT(ppx_codec_decode(file->data, file->len, &o, &img, &info, &err), 0);
+    uint8_t *px = malloc((size_t)s->w * s->h);
+    CHECK(px != NULL);
+    CHECK(libpng_label(file, px, &want) == 0);
+    CHECK_EQ_INT(img.width, s->w);
+    CHECK_EQ_INT(img.height, s->h);
+    CHECK_EQ_INT(img.channels, 1);
+    CHECK_EQ_INT(img.type, PPX_U8);
+    CHECK_EQ_INT(info.width, s->w);
+    CHECK_EQ_INT(info.cs, s->ctype == PNG_COLOR_TYPE_PALETTE ? PPX_CS_PALETTE : PPX_CS_GRAY);
+    CHECK_EQ_INT(info.has_alpha, s->ntrns > 0);
+    CHECK_EQ_INT(info.progressive, s->interlace != 0);
+    for (uint32_t y = 0; y < s->h; y++)
+        CHECK(memcmp(ppx_image_row(&img, y), px + (size_t)y * s->w, s->w) == 0);
+    CHECK_EQ_INT(pal.n, want.n);
+    CHECK_EQ_INT(pal.n_alpha, want.n_alpha);
+    CHECK(memcmp(pal.rgb, want.rgb, 3 * (size_t)want.n) == 0);
+    CHECK(memcmp(pal.alpha, want.alpha, want.n_alpha) == 0);
+    free(px);
+    ppx_image_destroy(&img);
+    ppx_image_destroy(&probe);
+    return 0;
+}
+
+/* Every row filter, one IDAT or many, palettes short and full, with and
+ * without tRNS, gray: the fast path takes them and gives libpng's values. */
+static int label_fast_equals_libpng(void)
+{
+    static const int filters[] = {0,
+                                  PNG_FILTER_NONE,
+                                  PNG_FILTER_SUB,
+                                  PNG_FILTER_UP,
+                                  PNG_FILTER_AVG,
+                                  PNG_FILTER_PAETH,
+                                  PNG_ALL_FILTERS};
+    ppx_buf b;
+    ppx_buf_init(&b);
+    for (size_t f = 0; f < sizeof filters / sizeof filters[0]; f++)
+        for (int k = 0; k < 4; k++) {
+            lspec s = {.w = 61 + 40 * (uint32_t)k,
+                       .h = 37 + 11 * (uint32_t)k,
+                       .depth = 8,
+                       .ctype = k == 3 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_PALETTE,
+                       .filters = filters[f],
+                       .idat_size = k == 1 ? 97 : 0,
+                       .npal = k == 0 ? 22 : 256,
+                       .ntrns = k == 2 ? 200 : 0};
+            CHECK(write_label(&s, &b) == 0);
+            int fast = 0;
+            if (label_equals_libpng(&b, &s, &fast))
+                return 1;
+            CHECK(fast);
+        }
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
+/* What the fast path leaves to libpng: interlace, depths other than 8,
+ * damaged files. Each still decodes (or fails) exactly as libpng says. */
+static int label_fast_declines(void)
+{
+    ppx_buf b;
+    ppx_buf_init(&b);
+    int fast = 1;
+    lspec adam7 = {.w = 45,
+                   .h = 33,
+                   .depth = 8,
+                   .ctype = PNG_COLOR_TYPE_PALETTE,
+                   .npal = 256,
+                   .interlace = PNG_INTERLACE_ADAM7};
+    CHECK(write_label(&adam7, &b) == 0);
+    CHECK(label_equals_libpng(&b, &adam7, &fast) == 0);
+    CHECK(!fast);
+    ppx_limits l;
+    ppx_limits_default(&l);
+    ppx_image img;
+    ppx_image_init(&img);
+    ppx_info info;
+    ppx_palette pal;
+    ppx_decode_opts o = {.limits = &l, .palette = &pal};
+    ppx_err err;
+    const lspec others[] = {
+        {.w = 9, .h = 5, .depth = 4, .ctype = PNG_COLOR_TYPE_PALETTE, .npal = 16},
+        {.w = 9, .h = 5, .depth = 16, .ctype = PNG_COLOR_TYPE_GRAY},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        CHECK(write_label(&others[i], &b) == 0);
+        CHECK(!ppx__png_label_fast(b.data, b.len, &l, &img, &info, &pal));
+        CHECK_EQ_INT(ppx_codec_decode(b.data, b.len, &o, &img, &info, &err), 0);
+        CHECK_EQ_INT(img.type, others[i].depth == 16 ? PPX_U16 : PPX_U8);
+    }
+    lspec s = {.w = 64, .h = 16, .depth = 8, .ctype = PNG_COLOR_TYPE_PALETTE, .npal = 256};
+    CHECK(write_label(&s, &b) == 0);
+    size_t idat = find_chunk(&b, "IDAT");
+    CHECK(idat > 0);
+    uint32_t n = be32(b.data + idat);
+    /* A flipped bit in IDAT: the CRC says so. */
+    b.data[idat + 8 + n / 2] ^= 0x10;
+    CHECK(!ppx__png_label_fast(b.data, b.len, &l, &img, &info, &pal));
+    CHECK_EQ_INT(ppx_codec_decode(b.data, b.len, &o, &img, &info, &err), PPX_ECORRUPT);
+    /* The same with its CRC made right: zlib's Adler-32 (or the stream) says so. */
+    fix_crc(b.data, idat);
+    CHECK(!ppx__png_label_fast(b.data, b.len, &l, &img, &info, &pal));
+    CHECK_EQ_INT(ppx_codec_decode(b.data, b.len, &o, &img, &info, &err), PPX_ECORRUPT);
+    /* Cut in IDAT, and cut before IEND. */
+    CHECK(write_label(&s, &b) == 0);
+    CHECK(!ppx__png_label_fast(b.data, idat + 8 + n / 2, &l, &img, &info, &pal));
+    CHECK_EQ_INT(ppx_codec_decode(b.data, idat + 8 + n / 2, &o, &img, &info, &err), PPX_ETRUNC);
+    CHECK(!ppx__png_label_fast(b.data, b.len - 12, &l, &img, &info, &pal));
+    CHECK_EQ_INT(ppx_codec_decode(b.data, b.len - 12, &o, &img, &info, &err), PPX_ETRUNC);
+    /* Over the limits: libpng's message, not the fast path's silence. */
+    l.max_width = 63;
+    CHECK(!ppx__png_label_fast(b.data, b.len, &l, &img, &info, &pal));
+    CHECK_EQ_INT(ppx_codec_decode(b.data, b.len, &o, &img, &info, &err), PPX_ELIMIT);
+    ppx_image_destroy(&img);
+    ppx_buf_destroy(&b);
+    return 0;
+}
+
 PPX_TEST_MAIN(TEST(roundtrip_1ch_8bit), TEST(roundtrip_2ch_8bit), TEST(roundtrip_3ch_8bit),
               TEST(roundtrip_4ch_8bit), TEST(roundtrip_1ch_16bit), TEST(roundtrip_2ch_16bit),
               TEST(roundtrip_3ch_16bit), TEST(roundtrip_4ch_16bit), TEST(encode_levels_and_chunks),
               TEST(gray_low_depths_scaled), TEST(palette_with_trns), TEST(colour_key_trns),
               TEST(adam7_rgb16_native), TEST(inspect_facts), TEST(ihdr_limits),
-              TEST(truncated_files), TEST(corrupt_data), TEST(warnings_flood_refused))
+              TEST(truncated_files), TEST(corrupt_data), TEST(warnings_flood_refused),
+              TEST(label_fast_equals_libpng), TEST(label_fast_declines))
