@@ -31,6 +31,12 @@ void ppx_identity_make(ppx_run_identity *id, const char *pipeline, const char *f
              (unsigned long long)chunk_size);
 }
 
+void ppx_identity_add_coco(ppx_run_identity *id, uint64_t digest)
+{
+    size_t l = strlen(id->text);
+    snprintf(id->text + l, sizeof id->text - l, "coco=%016llx\n", (unsigned long long)digest);
+}
+
 void ppx_identity_make_pending(ppx_run_identity *id, const char *pipeline, const char *format,
                                int quality, uint64_t seed, uint64_t max_pixels, uint64_t listed,
                                uint64_t listed_hash, uint64_t chunk_size)
@@ -111,11 +117,18 @@ int ppx_identity_diff(const ppx_run_identity *a, const ppx_run_identity *b, char
     /* chunk_size too: the caller takes it from the journal, so it differs
      * only when the journal's value is damaged (unreadable as a number),
      * and chunk ids under another chunk size would name other images. */
-    static const char *const keys[] = {"version",    "pipeline", "format", "quality",   "seed",
-                                       "max_pixels", "listing",  "images", "chunk_size"};
-    static const char *const names[] = {
-        "journal version", "pipeline",      "output format",      "quality",   "seed",
-        "--max-pixels",    "input listing", "input listing size", "chunk size"};
+    static const char *const keys[] = {"version",    "pipeline", "format", "quality",    "seed",
+                                       "max_pixels", "listing",  "images", "chunk_size", "coco"};
+    static const char *const names[] = {"journal version",
+                                        "pipeline",
+                                        "output format",
+                                        "quality",
+                                        "seed",
+                                        "--max-pixels",
+                                        "input listing",
+                                        "input listing size",
+                                        "chunk size",
+                                        "--coco annotation file (its contents)"};
     if (cap)
         out[0] = '\0';
     int diff = 0;

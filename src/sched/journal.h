@@ -22,6 +22,9 @@ typedef struct {
 void ppx_identity_make(ppx_run_identity *id, const char *pipeline, const char *format, int quality,
                        uint64_t seed, uint64_t max_pixels, uint64_t listing_hash, uint64_t images,
                        uint64_t chunk_size);
+/* Appends the --coco file's digest (a run without --coco records none, so
+ * its journals and older ones compare equal). */
+void ppx_identity_add_coco(ppx_run_identity *id, uint64_t digest);
 /* The identity of a streamed run whose walk is under way (sched/stream.c):
  * listing=pending and images=pending, and the first `listed` keys of the
  * listing, whose FNV-1a (as the listing's hash) is listed_hash: every chunk

@@ -103,10 +103,11 @@ typedef struct {
     ppx_listing listing;
     uint64_t chunk_size, n_chunks, next_chunk;
     ppx_resume_state resume;
-    uint32_t *prefail;   /* per listed image: PREFAIL_* | errno << 8, 0 for most */
-    ppx_classes classes; /* shards: labels */
-    ppx_coco *coco;      /* --coco: the checked annotation file (rank 0) */
-    long *coco_image;    /* --coco with -f tar: per listed image, its image of coco or -1 */
+    uint32_t *prefail;    /* per listed image: PREFAIL_* | errno << 8, 0 for most */
+    ppx_classes classes;  /* shards: labels */
+    ppx_coco *coco;       /* --coco: the checked annotation file (rank 0) */
+    uint64_t coco_digest; /* --coco: the file's contents hashed (the run's identity) */
+    long *coco_image;     /* --coco with -f tar: per listed image, its image of coco or -1 */
     int attempt;
     char root[PPX_PATH_MAX]; /* INPUT folder, or the @LIST's folder */
 } sched_plan;

@@ -461,6 +461,8 @@ static void identity_now(const run_state *s, uint64_t chunk_size, ppx_run_identi
     ppx_identity_make(now, ppx_pipeline_canonical(cfg->pipeline), ppx__format_name(cfg),
                       cfg->quality, cfg->seed, cfg->limits.max_pixels, s->plan.listing.hash,
                       s->plan.listing.n, chunk_size);
+    if (cfg->coco)
+        ppx_identity_add_coco(now, s->plan.coco_digest);
 }
 
 /* The first look at OUTDIR, before anything is created there: an earlier

@@ -676,6 +676,45 @@ def hostile():
           f"{peak_mb():.0f} MB")
 
 
+def resume_other_file():
+    """The run's identity covers the --coco file's contents: --resume of a -f tar run (whose
+    shards hold KEY.json members from the file) with another annotation file is refused
+    before any work (exit 2, naming the annotation file); with the same file it resumes."""
+    t = tmpdir()
+    root = os.path.join(t, "in")
+    sizes = photos(root)
+    ca, cb = os.path.join(t, "a.json"), os.path.join(t, "b.json")
+    coco = make_coco(sizes, random.Random(5))
+    with open(ca, "w") as f:
+        json.dump(coco, f)
+    coco["annotations"] = coco["annotations"][1:]
+    with open(cb, "w") as f:
+        json.dump(coco, f)
+    out = os.path.join(t, "o")
+    args = ["run", "-i", root, "-o", out, "-p", PIPES[0], "-f", "tar", "--shard-size", "2",
+            "-w", "1", "--progress", "none"]
+    run(args + ["--coco", ca], check=0)
+    with open(os.path.join(out, "coco.json"), "rb") as f:
+        before = f.read()
+    p = run(args + ["--coco", cb, "--resume"])
+    msg = p.stderr.strip().splitlines()
+    check(p.returncode == 2 and msg and "--coco" in msg[-1] and "annotation file" in msg[-1],
+          f"--resume with another file: exit {p.returncode} {p.stderr[-600:]!r}")
+    with open(os.path.join(out, "coco.json"), "rb") as f:
+        check(f.read() == before, "coco.json changed by a refused --resume")
+    p = run(args + ["--coco", ca, "--resume"])
+    check(p.returncode == 0, f"--resume with the same file: exit {p.returncode} "
+          f"{p.stderr[-600:]}")
+    # A run without --coco resumes without it (its identity has no coco line).
+    out2 = os.path.join(t, "plain")
+    args2 = ["run", "-i", root, "-o", out2, "-f", "tar", "--shard-size", "2", "-w", "1",
+             "--progress", "none"]
+    run(args2, check=0)
+    with open(os.path.join(out2, ".prepix", "run"), encoding="utf-8") as f:
+        check("coco" not in f.read(), "an identity without --coco names coco")
+    run(args2 + ["--resume"], check=0)
+
+
 def sanitized():
     with open(PREPIX, "rb") as f:
         return b"__asan_init" in f.read()
@@ -694,4 +733,5 @@ def bounded(cmd):
 
 
 if __name__ == "__main__":
-    sys.exit(main({f.__name__: f for f in (mapping, shards, tar_samples, tar_companions, refused, failed_images, hostile)}))
+    sys.exit(main({f.__name__: f for f in (mapping, shards, tar_samples, tar_companions, refused, failed_images, hostile,
+                                                 resume_other_file)}))
