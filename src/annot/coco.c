@@ -330,14 +330,17 @@ static int check_annotation(const ppx_coco *c, const long *m, size_t i, const co
         if ((nd->type != PPX_JV_NUMS && !(nd->type == PPX_JV_ARR && nd->n == 0)) || nd->n % 3)
             return bad(err, PPX_EINVAL, "annotations", i, "keypoints",
                        "not a list of x, y, v triples");
-        double *v = malloc((nd->n ? nd->n : 1) * sizeof *v);
+        /* COCO's 17 keypoints fit on the stack: no allocation an annotation. */
+        double small[64];
+        double *v = nd->n <= 64 ? small : malloc(nd->n * sizeof *v);
         if (!v)
             return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_INPUT, "out of memory");
         ppx_jdoc_nums(d, (size_t)kp, v);
         int ok = 1;
         for (uint32_t j = 2; j < nd->n; j += 3)
             ok &= v[j] == 0 || v[j] == 1 || v[j] == 2;
-        free(v);
+        if (v != small)
+            free(v);
         if (!ok)
             return bad(err, PPX_EINVAL, "annotations", i, "keypoints",
                        "a visibility other than 0, 1 or 2");
