@@ -21,8 +21,12 @@
  * An entry's class is, for a file, its first folder under INPUT; for an
  * archive member, the value of its sample's .cls member when there is one
  * (the label itself, not a name), else the stem of the inner archive it is
- * in (ImageNet's n01440764.tar), else its first folder inside the archive.
- * Failure entries of archives make no class. */
+ * in (ImageNet's n01440764.tar), else its first folder inside the archive,
+ * else the stem of the archive itself (-1 when INPUT is the archive).
+ * Failure entries of archives make no class, nor does a folder without an
+ * entry. An archive at any depth adds classes that may sort before folders
+ * walked earlier, so the classes are known only when the walk ends (why
+ * shards list first: docs/scheduling.md, "Which runs stream"). */
 typedef struct {
     char **names;
     size_t n;

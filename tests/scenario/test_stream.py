@@ -3,6 +3,7 @@ them. The walk is held by a test hook (PPX_TEST_WALK_GATE=N:FILE: it stops after
 until FILE exists), so the tests see a chunk finished while the walk is not over, then
 compare everything with a run that lists first (PPX_TEST_NO_STREAM=1) and with main's
 binary (PPX_REF_PREPIX, default /work/ref/prepix, where it exists)."""
+import glob
 import io
 import os
 import shutil
@@ -219,6 +220,69 @@ def changed_resume():
     check("the first" in p.stderr and "listed" in p.stderr, p.stderr)
 
 
+def records(out):
+    """The journal records of OUTDIR so far (lib.wait_records counts them the same way)."""
+    n = 0
+    for f in glob.glob(os.path.join(out, ".prepix", "journal-*.bin")):
+        with open(f, "rb") as fh:
+            n += fh.read().count(b"PPXJ" + bytes(4))
+    return n
+
+
+def labels_tree():
+    """A tree whose classes the walk cannot know before it ends: a top-level folder without
+    an image (`a-empty`: no class, so no label shifts by it), and an archive below the top
+    level (`n02/extra.tar`) whose members add the classes `extra` (its stem) and `inner` (a
+    folder inside it), both sorting before `m` and `n01`, which the walk lists before it."""
+    t = tmpdir()
+    inp = os.path.join(t, "in")
+    src = os.path.join(t, "src")
+    data.make(src, n=8)
+    imgs = sorted(os.path.join(r, f) for r, _, fs in os.walk(src) for f in fs
+                  if f.endswith(".jpg"))
+    os.makedirs(os.path.join(inp, "a-empty"))
+    with open(os.path.join(inp, "a-empty", "readme.txt"), "w") as f:
+        f.write("no image here\n")
+    for d, n in (("m", 3), ("n01", 3), ("n02", 2)):
+        os.makedirs(os.path.join(inp, d))
+        for k in range(n):
+            shutil.copy(imgs[k % len(imgs)], os.path.join(inp, d, f"{d}-{k}.jpg"))
+    with open(imgs[0], "rb") as f:
+        body = f.read()
+    with tarfile.open(os.path.join(inp, "n02", "extra.tar"), "w") as tf:
+        for name in ("w.jpg", "inner/v.jpg"):
+            ti = tarfile.TarInfo(name)
+            ti.size = len(body)
+            tf.addfile(ti, io.BytesIO(body))
+    shutil.copy(imgs[1], os.path.join(inp, "top.jpg"))
+    return inp
+
+
+def shards_labels(fmt, np_):
+    """Shards with the walk held after 4 entries (past `m`, before the archive): whether the
+    run streams or lists first, its labels are those of the whole listing (`extra` and
+    `inner` before `m`, no class for `a-empty`), and outputs and report are those of a run
+    that lists first and of main's binary. A shard run that streamed with the classes met so
+    far would label `m` 0 instead of 2 and fail here."""
+    inp = labels_tree()
+    args = ["-f", fmt, "--shard-size", "2", "-p", PIPE + " | center-crop 32", "-w", "1",
+            "--progress", "none"]
+    t = tmpdir()
+    out = os.path.join(t, "out")
+    gate = os.path.join(t, "gate")
+    proc = launch(["run", "-i", inp, "-o", out] + args, np_, {"PPX_TEST_WALK_GATE": f"4:{gate}"})
+    # Listed first, the run ends on its own; streamed, it holds with a chunk journaled.
+    while proc.poll() is None and records(out) == 0:
+        time.sleep(0.01)
+    open(gate, "w").close()
+    rc, err = finish(proc, 300)
+    check(rc == 0, f"exit {rc}: {err}")
+    with open(os.path.join(out, "classes.txt")) as f:
+        classes = f.read().split()
+    check(classes == ["extra", "inner", "m", "n01", "n02"], f"classes.txt: {classes}")
+    same(out, expected(inp, args, np_, t, "listed"))
+
+
 if __name__ == "__main__":
     sys.exit(main({
     "corpus_jpeg_np1": lambda: corpus_jpeg(1),
@@ -232,4 +296,8 @@ if __name__ == "__main__":
     "changed_resume": changed_resume,
     "long_walk": long_walk,
     "sigterm_walk": sigterm_walk,
+    "shards_labels_tar_np1": lambda: shards_labels("tar", 1),
+    "shards_labels_tar_np3": lambda: shards_labels("tar", 3),
+    "shards_labels_npy_np1": lambda: shards_labels("npy", 1),
+    "shards_labels_npy_np3": lambda: shards_labels("npy", 3),
     }))
