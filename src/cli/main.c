@@ -379,18 +379,23 @@ static int launch_run(ppx_run_config *cfg)
 {
     int use_mpi = launched_by_mpi();
     install_signals();
-    if (!use_mpi)
-        return exit_code_of(ppx_sched_run(cfg, MPI_COMM_NULL));
-
-    /* Workers are forked by a zygote forked now, before MPI_Init: no worker
-     * is a copy of a process holding MPI's registered memory, shared-memory
-     * segments or sockets (fork after MPI_Init is what MPI libraries warn
-     * about on InfiniBand and RoCE; docs/scheduling.md). */
+    /* Workers are forked by a zygote forked now, while this process has one
+     * thread and, under a launcher, before MPI_Init: no worker is a copy of
+     * a process holding MPI's registered memory, shared-memory segments or
+     * sockets (fork after MPI_Init is what MPI libraries warn about on
+     * InfiniBand and RoCE), nor of one whose other threads (the walk, the
+     * journal's committer) may hold a lock the child would wait on forever
+     * (docs/scheduling.md). */
     ppx_err zerr;
     ppx_err_clear(&zerr);
     if (ppx_sched_zygote_start(cfg, &zerr)) {
         fprintf(stderr, "prepix: cannot start the process that forks the workers: %s\n", zerr.msg);
         return EXIT_FATAL;
+    }
+    if (!use_mpi) {
+        int code = ppx_sched_run(cfg, MPI_COMM_NULL);
+        ppx_sched_zygote_stop(cfg);
+        return exit_code_of(code);
     }
     char text[MPI_MAX_ERROR_STRING];
     int provided = MPI_THREAD_SINGLE, rank = -1, exit_code = EXIT_FATAL;

@@ -109,14 +109,23 @@ static void before_fork(void *ctx)
     (void)ctx;
 #ifdef PPX_TEST_HOOKS
     /* Test-only: PPX_TEST_ZYGOTE=1: the zygote says, at each fork, whether
-     * MPI was initialised in the process that forks. */
+     * MPI was initialised in the process that forks, and how many threads
+     * it has (one: no other thread can hold a lock the child inherits). */
     const char *t = getenv("PPX_TEST_ZYGOTE");
     if (t && t[0] == '1') {
-        int init = -1;
+        int init = -1, threads = -1;
         if (MPI_Initialized(&init) != MPI_SUCCESS)
             init = -1;
-        dprintf(STDERR_FILENO, "prepix: test: zygote %d forks a worker; MPI_Initialized %d\n",
-                (int)getpid(), init);
+        FILE *f = fopen("/proc/self/status", "r");
+        char line[256];
+        while (f && fgets(line, sizeof line, f))
+            if (sscanf(line, "Threads: %d", &threads) == 1)
+                break;
+        if (f)
+            fclose(f);
+        dprintf(STDERR_FILENO,
+                "prepix: test: zygote %d forks a worker; MPI_Initialized %d; threads %d\n",
+                (int)getpid(), init, threads);
     }
 #endif
 }

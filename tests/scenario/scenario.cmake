@@ -71,3 +71,7 @@ foreach(c no_mpi_in_workers zygote_ends_with_rank thumbnails)
   ppx_sh_test(NAME mpi.zygote.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
               ARGS ${CMAKE_CURRENT_LIST_DIR}/test_zygote.py ${c} LABELS mpi TIMEOUT 180)
 endforeach()
+# A plain run forks its workers from the zygote too, a process of one thread.
+ppx_sh_test(NAME run.zygote.plain_run_forks_single_threaded SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
+            ARGS ${CMAKE_CURRENT_LIST_DIR}/test_zygote.py plain_run_forks_single_threaded
+            LABELS scenario TIMEOUT 180)

@@ -175,6 +175,24 @@ def thumbnails():
     check(thumbs("mpi") == thumbs("plain"), "thumbnails differ from a plain run's")
 
 
+def plain_run_forks_single_threaded():
+    """A plain `prepix run` (no launcher, no MPI) forks its workers from the zygote too, a
+    process of one thread: the rank runs a walk thread and the journal's committer, and a
+    fork from it could copy a lock one of them holds (the child then waits forever: seen
+    under AddressSanitizer as workers stuck until --timeout)."""
+    t, inp, keys = _dataset()
+    p = run(["run", "-i", inp, "-o", os.path.join(t, "out"), "-p", "resize 48", "-w", "2",
+             "--chunk-size", "1", "--timeout", "120", "--progress", "none"], check=3,
+            env={"PPX_TEST_ZYGOTE": "1", "PPX_TEST_FAULT": f"crash:{keys[0]}"})
+    forks = re.findall(r"zygote (\d+) forks a worker; MPI_Initialized (-?\d+); threads (-?\d+)",
+                       p.stderr)
+    check(len(forks) >= 3, f"{len(forks)} forks reported (2 at the start, a crash): "
+          f"{p.stderr[-3000:]}")
+    check(all(th == "1" for _, _, th in forks), f"a fork from a process of several threads: "
+          f"{forks}")
+    check(len({z for z, _, _ in forks}) == 1, f"forks from several processes: {forks}")
+
+
 if __name__ == "__main__":
     sys.exit(main({f.__name__: f for f in (no_mpi_in_workers, zygote_ends_with_rank,
-                                           thumbnails)}))
+                                           thumbnails, plain_run_forks_single_threaded)}))
