@@ -9,6 +9,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import data  # noqa: E402
@@ -418,6 +419,20 @@ def folder_swap():
                   "--timeout", "1", "--progress", "none"],
                  env={"PPX_TEST_FAULT": "hang:first.jpg"})
     wait_stderr(proc, "hanging on")
+    # Chunks go out while the walk goes on: swap only once it has listed z (the run's
+    # identity stops saying "listing=pending" at the walk's end), as the docstring says.
+    ident = os.path.join(out, ".prepix", "run")
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with open(ident) as f:
+                text = f.read()
+        except FileNotFoundError:
+            text = ""
+        if "listing=" in text and "listing=pending" not in text:
+            break
+        check(time.monotonic() < deadline, f"the walk did not end: {text!r}")
+        time.sleep(0.01)
     shutil.rmtree(os.path.join(inp, "z"))
     os.symlink(secret_dir, os.path.join(inp, "z"))
     code, err = finish(proc, 120)
