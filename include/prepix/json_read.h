@@ -81,5 +81,49 @@ PPX_MUST_USE int ppx_jdoc_str(const ppx_jdoc *d, size_t i, ppx_buf *out);
 int ppx_jdoc_is_key(const ppx_jdoc *d, size_t i, const char *key);
 /* Line and column (1-based) of byte offset off in the text. */
 void ppx_jdoc_where(const ppx_jdoc *d, size_t off, unsigned long *line, unsigned long *col);
+/* The number at p (a number of a checked text) converted as ppx_jdoc_num
+ * converts it (correctly rounded); its end in *end. */
+double ppx_json_num(const char *p, const char **end);
+/* The string s[0..len) (a string value's bytes with its quotes, checked by
+ * the grammar) unescaped as ppx_jdoc_str does, appended to out with a NUL.
+ * 0 or PPX_ENOMEM. */
+PPX_MUST_USE int ppx_json_unescape(const char *s, size_t len, ppx_buf *out);
+
+/* ---- a cursor, for readers that keep no node per value --------------------
+ *
+ * The same grammar, limits and messages as ppx_jdoc_parse, one token at a
+ * time: a reader that knows the shape it expects (the COCO reader) takes
+ * what it needs as it goes and keeps no node per value. Every value it
+ * takes is counted against max_nodes as the parser counts it (an array of
+ * numbers only as one). */
+typedef struct {
+    const char *text, *p, *end; /* text[end - text] must be '\0' */
+    const ppx_json_limits *lim;
+    uint64_t values;
+    ppx_err *err;
+} ppx_jcur;
+
+void ppx_jcur_init(ppx_jcur *c, const char *text, size_t len, const ppx_json_limits *lim,
+                   ppx_err *err);
+/* err set to code, "line L column C: what" for the byte at at; returns code. */
+int ppx_jcur_fail(const ppx_jcur *c, int code, const char *at, const char *what);
+/* One more value at at: PPX_ELIMIT past max_nodes. */
+PPX_MUST_USE int ppx_jcur_count(ppx_jcur *c, const char *at);
+/* The string at c->p (its '"'), checked; c->p after it. Not counted. */
+PPX_MUST_USE int ppx_jcur_string(ppx_jcur *c);
+/* The number at c->p, checked and converted into *v (correctly rounded;
+ * one that overflows a double is refused); c->p after it. Not counted.
+ * With v NULL, only checked (faster). */
+PPX_MUST_USE int ppx_jcur_number(ppx_jcur *c, double *v);
+/* Any value at c->p checked and counted, nested depth deep (the parser's
+ * depth: the top level is 0); c->p after it. *nums (may be NULL): 1 when
+ * it was a number. */
+PPX_MUST_USE int ppx_jcur_skip(ppx_jcur *c, uint32_t depth, int *num);
+
+static inline void ppx_jcur_ws(ppx_jcur *c)
+{
+    while (*c->p == ' ' || *c->p == '\n' || *c->p == '\r' || *c->p == '\t')
+        c->p++;
+}
 
 #endif

@@ -30,35 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "annot/coco_impl.h"
 #include "prepix/json.h"
-#include "prepix/json_read.h"
-
-typedef struct {
-    int64_t id;
-    size_t node;
-    uint32_t width, height;
-    size_t name_off; /* into names */
-} coco_image;
-
-typedef struct {
-    size_t node;
-    size_t image; /* index into images */
-    int64_t category;
-} coco_ann;
-
-struct ppx_coco {
-    ppx_buf text;
-    ppx_jdoc doc;
-    ppx_coco_limits lim;
-    size_t root;
-    coco_image *im;
-    size_t n_im;
-    coco_ann *an;
-    size_t n_an;
-    /* The annotations of image i, in file order: by_image[at[i] .. at[i + 1]). */
-    size_t *at, *by_image;
-    ppx_buf names;
-};
 
 void ppx_coco_default_limits(ppx_coco_limits *l)
 {
@@ -68,7 +41,8 @@ void ppx_coco_default_limits(ppx_coco_limits *l)
                            .max_numbers = 1ULL << 24,
                            .max_images = 1ULL << 26,
                            .max_annotations = 1ULL << 28,
-                           .max_pixels = 1ULL << 28};
+                           .max_pixels = 1ULL << 28,
+                           .max_mapped = 1ULL << 28};
 }
 
 void ppx_coco_free(ppx_coco **pc)
@@ -76,8 +50,8 @@ void ppx_coco_free(ppx_coco **pc)
     if (!pc || !*pc)
         return;
     ppx_coco *c = *pc;
-    ppx_jdoc_destroy(&c->doc);
     ppx_buf_destroy(&c->text);
+    free(c->root);
     ppx_buf_destroy(&c->names);
     free(c->im);
     free(c->an);
@@ -97,125 +71,8 @@ const char *ppx_coco_file_name(const ppx_coco *c, size_t i)
     return (const char *)c->names.data + c->im[i].name_off;
 }
 
-/* ---- checking the file ---------------------------------------------------- */
-
-/* A place in the file for messages: "annotations[12].bbox". */
-static int bad(ppx_err *err, int code, const char *arr, size_t i, const char *member,
-               const char *what)
-{
-    return ppx_err_set(err, code, PPX_STAGE_INPUT, "%s[%zu]%s%s: %s", arr, i, member ? "." : "",
-                       member ? member : "", what);
-}
-
-/* An integer held exactly by a double (|v| < 2^53). */
-static int get_int(const ppx_jdoc *d, long node, int64_t *v)
-{
-    if (node < 0 || d->v[node].type != PPX_JV_NUM)
-        return -1;
-    double x = ppx_jdoc_num(d, (size_t)node);
-    if (x != floor(x) || fabs(x) >= 9007199254740992.0)
-        return -1;
-    *v = (int64_t)x;
-    return 0;
-}
-
-/* The values of members keys[0..n) of object node obj into vals (-1 for
- * one that is absent; the last, as ppx_jdoc_get, when one repeats), in one
- * pass over the members: an annotation's five look-ups one at a time were
- * five passes. n is at most 8. */
-static void get_members(const ppx_jdoc *d, size_t obj, const char *const *keys, long *vals, int n)
-{
-    size_t len[8];
-    n = n < 8 ? n : 8;
-    for (int j = 0; j < n; j++)
-        vals[j] = -1, len[j] = strlen(keys[j]);
-    for (size_t k = obj + 1; k < d->v[obj].end; k = d->v[k + 1].end) {
-        const ppx_jnode *kn = &d->v[k];
-        const char *name = d->text + kn->start + 1;
-        for (int j = 0; j < n; j++)
-            if (kn->len == len[j] + 2 && memcmp(name, keys[j], len[j]) == 0) {
-                vals[j] = (long)(k + 1);
-                break;
-            }
-    }
-}
-
-/* The members of an annotation that checking and mapping look at. */
-enum { M_BBOX, M_SEG, M_KP, M_AREA, M_IMAGE, M_CAT, M_COUNT };
-static const char *const ann_members[M_COUNT] = {"bbox", "segmentation", "keypoints",
-                                                 "area", "image_id",     "category_id"};
-
-static int cmp_ids(const void *a, const void *b)
-{
-    int64_t x = ((const int64_t *)a)[0], y = ((const int64_t *)b)[0];
-    return (x > y) - (x < y);
-}
-
-/* The image whose id is id, by binary search over (id, index) pairs. */
-static long find_image(const int64_t *pairs, size_t n, int64_t id)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (pairs[2 * mid] < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < n && pairs[2 * lo] == id ? (long)pairs[2 * lo + 1] : -1;
-}
-
-static int check_images(ppx_coco *c, long arr, int64_t **pairs, ppx_err *err)
-{
-    const ppx_jdoc *d = &c->doc;
-    if (arr < 0 || (d->v[arr].type != PPX_JV_ARR))
-        return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_INPUT, "images: %s",
-                           arr < 0 ? "missing" : "not an array of objects");
-    size_t n = d->v[arr].n;
-    if (n > c->lim.max_images)
-        return ppx_err_set(err, PPX_ELIMIT, PPX_STAGE_INPUT,
-                           "images: %zu images, over the limit of %llu", n,
-                           (unsigned long long)c->lim.max_images);
-    c->im = calloc(n ? n : 1, sizeof *c->im);
-    *pairs = malloc((n ? n : 1) * 2 * sizeof **pairs);
-    if (!c->im || !*pairs)
-        return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_INPUT, "out of memory");
-    size_t i = 0;
-    for (size_t k = (size_t)arr + 1; k < d->v[arr].end; k = d->v[k].end, i++) {
-        if (d->v[k].type != PPX_JV_OBJ)
-            return bad(err, PPX_EINVAL, "images", i, NULL, "not an object");
-        coco_image *im = &c->im[i];
-        im->node = k;
-        long fn = ppx_jdoc_get(d, k, "file_name");
-        int64_t w, h;
-        if (get_int(d, ppx_jdoc_get(d, k, "id"), &im->id))
-            return bad(err, PPX_EINVAL, "images", i, "id", "missing or not an integer");
-        if (fn < 0 || d->v[fn].type != PPX_JV_STR)
-            return bad(err, PPX_EINVAL, "images", i, "file_name", "missing or not a string");
-        if (get_int(d, ppx_jdoc_get(d, k, "width"), &w) ||
-            get_int(d, ppx_jdoc_get(d, k, "height"), &h) || w < 1 || h < 1 || w > UINT32_MAX ||
-            h > UINT32_MAX)
-            return bad(err, PPX_EINVAL, "images", i, "width",
-                       "width and height must be positive integers");
-        im->width = (uint32_t)w;
-        im->height = (uint32_t)h;
-        im->name_off = c->names.len;
-        if (ppx_jdoc_str(d, (size_t)fn, &c->names))
-            return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_INPUT, "out of memory");
-        (*pairs)[2 * i] = im->id;
-        (*pairs)[2 * i + 1] = (int64_t)i;
-    }
-    c->n_im = n;
-    qsort(*pairs, n, 2 * sizeof **pairs, cmp_ids);
-    for (size_t j = 1; j < n; j++)
-        if ((*pairs)[2 * j] == (*pairs)[2 * j - 2])
-            return bad(err, PPX_EINVAL, "images", (size_t)(*pairs)[2 * j + 1], "id",
-                       "the same id as an earlier image");
-    return 0;
-}
-
-/* Compressed or listed RLE counts of node into *counts. */
-static int rle_counts(const ppx_jdoc *d, long node, uint32_t **counts, size_t *n, int *compressed)
+int ppx__coco_rle_counts(const ppx_jdoc *d, long node, uint32_t **counts, size_t *n,
+                         int *compressed)
 {
     *counts = NULL;
     *n = 0;
@@ -260,164 +117,9 @@ static int rle_counts(const ppx_jdoc *d, long node, uint32_t **counts, size_t *n
     return 0;
 }
 
-static int check_rle(const ppx_coco *c, long seg, const coco_image *im, size_t i, ppx_err *err)
-{
-    const ppx_jdoc *d = &c->doc;
-    long size = ppx_jdoc_get(d, (size_t)seg, "size");
-    double hw[2];
-    if (size < 0 || d->v[size].type != PPX_JV_NUMS || d->v[size].n != 2)
-        return bad(err, PPX_EINVAL, "annotations", i, "segmentation.size", "not [height, width]");
-    ppx_jdoc_nums(d, (size_t)size, hw);
-    if (hw[0] != im->height || hw[1] != im->width)
-        return bad(err, PPX_EINVAL, "annotations", i, "segmentation.size",
-                   "not the image's [height, width]");
-    if ((uint64_t)im->width * im->height > c->lim.max_pixels)
-        return bad(err, PPX_ELIMIT, "annotations", i, "segmentation",
-                   "a mask larger than the pixel limit");
-    uint32_t *counts;
-    size_t n;
-    int compressed;
-    int rc = rle_counts(d, ppx_jdoc_get(d, (size_t)seg, "counts"), &counts, &n, &compressed);
-    if (rc == PPX_ENOMEM)
-        return ppx_err_set(err, rc, PPX_STAGE_INPUT, "out of memory");
-    uint64_t sum = 0;
-    for (size_t k = 0; k < n && !rc; k++)
-        sum += counts[k];
-    free(counts);
-    if (rc)
-        return bad(err, PPX_EINVAL, "annotations", i, "segmentation.counts",
-                   "not a list of run lengths or a compressed RLE string");
-    if (sum != (uint64_t)im->width * im->height)
-        return bad(err, PPX_EINVAL, "annotations", i, "segmentation.counts",
-                   "the runs do not cover height x width pixels");
-    return 0;
-}
-
-/* Annotation i, whose members m holds (get_members with ann_members). */
-static int check_annotation(const ppx_coco *c, const long *m, size_t i, const coco_image *im,
-                            ppx_err *err)
-{
-    const ppx_jdoc *d = &c->doc;
-    long b = m[M_BBOX];
-    if (b >= 0) {
-        double v[4];
-        if (d->v[b].type != PPX_JV_NUMS || d->v[b].n != 4)
-            return bad(err, PPX_EINVAL, "annotations", i, "bbox", "not [x, y, width, height]");
-        ppx_jdoc_nums(d, (size_t)b, v);
-        if (v[2] < 0 || v[3] < 0)
-            return bad(err, PPX_EINVAL, "annotations", i, "bbox", "a negative width or height");
-    }
-    long seg = m[M_SEG];
-    if (seg >= 0 && d->v[seg].type == PPX_JV_OBJ) {
-        int rc = check_rle(c, seg, im, i, err);
-        if (rc)
-            return rc;
-    } else if (seg >= 0) {
-        if (d->v[seg].type != PPX_JV_ARR && d->v[seg].type != PPX_JV_NUMS)
-            return bad(err, PPX_EINVAL, "annotations", i, "segmentation",
-                       "neither a list of polygons nor an RLE object");
-        if (d->v[seg].type == PPX_JV_NUMS)
-            return bad(err, PPX_EINVAL, "annotations", i, "segmentation",
-                       "a polygon must be inside a list: [[x1, y1, ...]]");
-        for (size_t p = (size_t)seg + 1; p < d->v[seg].end; p = d->v[p].end)
-            if (d->v[p].type != PPX_JV_NUMS || d->v[p].n % 2 || d->v[p].n < 6)
-                return bad(err, PPX_EINVAL, "annotations", i, "segmentation",
-                           "a polygon that is not 3 or more x, y pairs");
-    }
-    long kp = m[M_KP];
-    if (kp >= 0) {
-        const ppx_jnode *nd = &d->v[kp];
-        if ((nd->type != PPX_JV_NUMS && !(nd->type == PPX_JV_ARR && nd->n == 0)) || nd->n % 3)
-            return bad(err, PPX_EINVAL, "annotations", i, "keypoints",
-                       "not a list of x, y, v triples");
-        /* COCO's 17 keypoints fit on the stack: no allocation an annotation. */
-        double small[64];
-        double *v = nd->n <= 64 ? small : malloc(nd->n * sizeof *v);
-        if (!v)
-            return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_INPUT, "out of memory");
-        ppx_jdoc_nums(d, (size_t)kp, v);
-        int ok = 1;
-        for (uint32_t j = 2; j < nd->n; j += 3)
-            ok &= v[j] == 0 || v[j] == 1 || v[j] == 2;
-        if (v != small)
-            free(v);
-        if (!ok)
-            return bad(err, PPX_EINVAL, "annotations", i, "keypoints",
-                       "a visibility other than 0, 1 or 2");
-    }
-    long area = m[M_AREA];
-    if (area >= 0 && (d->v[area].type != PPX_JV_NUM || ppx_jdoc_num(d, (size_t)area) < 0))
-        return bad(err, PPX_EINVAL, "annotations", i, "area", "not a number >= 0");
-    return 0;
-}
-
-static int check_annotations(ppx_coco *c, long arr, const int64_t *pairs, ppx_err *err)
-{
-    const ppx_jdoc *d = &c->doc;
-    if (arr < 0)
-        return 0;
-    if (d->v[arr].type != PPX_JV_ARR)
-        return ppx_err_set(err, PPX_EINVAL, PPX_STAGE_INPUT,
-                           "annotations: not an array of objects");
-    size_t n = d->v[arr].n;
-    if (n > c->lim.max_annotations)
-        return ppx_err_set(err, PPX_ELIMIT, PPX_STAGE_INPUT,
-                           "annotations: %zu annotations, over the limit of %llu", n,
-                           (unsigned long long)c->lim.max_annotations);
-    c->an = calloc(n ? n : 1, sizeof *c->an);
-    if (!c->an)
-        return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_INPUT, "out of memory");
-    size_t i = 0;
-    for (size_t k = (size_t)arr + 1; k < d->v[arr].end; k = d->v[k].end, i++) {
-        if (d->v[k].type != PPX_JV_OBJ)
-            return bad(err, PPX_EINVAL, "annotations", i, NULL, "not an object");
-        int64_t image_id;
-        long m[M_COUNT];
-        get_members(d, k, ann_members, m, M_COUNT);
-        if (get_int(d, m[M_IMAGE], &image_id))
-            return bad(err, PPX_EINVAL, "annotations", i, "image_id", "missing or not an integer");
-        long im = find_image(pairs, c->n_im, image_id);
-        if (im < 0) {
-            char what[96];
-            snprintf(what, sizeof what, "%lld names no image of the file", (long long)image_id);
-            return bad(err, PPX_EINVAL, "annotations", i, "image_id", what);
-        }
-        if (get_int(d, m[M_CAT], &c->an[i].category))
-            return bad(err, PPX_EINVAL, "annotations", i, "category_id",
-                       "missing or not an integer");
-        c->an[i].node = k;
-        c->an[i].image = (size_t)im;
-        int rc = check_annotation(c, m, i, &c->im[im], err);
-        if (rc)
-            return rc;
-    }
-    c->n_an = n;
-    return 0;
-}
-
-/* c->at and c->by_image: each image's annotations, by a counting sort. */
-static int index_by_image(ppx_coco *c, ppx_err *err)
-{
-    c->at = calloc(c->n_im + 1, sizeof *c->at);
-    c->by_image = malloc((c->n_an ? c->n_an : 1) * sizeof *c->by_image);
-    if (!c->at || !c->by_image)
-        return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_INPUT, "out of memory");
-    for (size_t i = 0; i < c->n_an; i++)
-        c->at[c->an[i].image + 1]++;
-    for (size_t i = 0; i < c->n_im; i++)
-        c->at[i + 1] += c->at[i];
-    for (size_t i = 0; i < c->n_an; i++)
-        c->by_image[c->at[c->an[i].image]++] = i;
-    for (size_t i = c->n_im; i > 0; i--) /* each at[i] now ends image i: shift back */
-        c->at[i] = c->at[i - 1];
-    c->at[0] = 0;
-    return 0;
-}
-
 int ppx_coco_parse(ppx_buf *text, const ppx_coco_limits *l, ppx_coco **out, ppx_err *err)
 {
     ppx_coco *c = calloc(1, sizeof *c);
-    int64_t *pairs = NULL;
     int rc;
     if (!c) {
         ppx_buf_destroy(text);
@@ -426,33 +128,13 @@ int ppx_coco_parse(ppx_buf *text, const ppx_coco_limits *l, ppx_coco **out, ppx_
     c->text = *text;
     ppx_buf_init(text);
     c->lim = *l;
-    if ((rc = ppx_buf_reserve(&c->text, c->text.len + 1))) {
+    if (ppx_buf_reserve(&c->text, c->text.len + 1)) {
         rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_INPUT, "out of memory");
         goto out;
     }
     c->text.data[c->text.len] = '\0';
-    ppx_json_limits jl = {.max_bytes = l->max_bytes,
-                          .max_depth = l->max_depth,
-                          .max_nodes = l->max_nodes,
-                          .max_number = l->max_numbers};
-    rc = ppx_jdoc_parse(&c->doc, (const char *)c->text.data, c->text.len, &jl, err);
-    if (rc)
-        goto out;
-    if (c->doc.v[0].type != PPX_JV_OBJ) {
-        rc = ppx_err_set(err, PPX_EINVAL, PPX_STAGE_INPUT,
-                         "not a COCO file: the top level is not an object");
-        goto out;
-    }
-    rc = check_images(c, ppx_jdoc_get(&c->doc, 0, "images"), &pairs, err);
-    if (!rc)
-        rc = check_annotations(c, ppx_jdoc_get(&c->doc, 0, "annotations"), pairs, err);
-    if (!rc)
-        rc = index_by_image(c, err);
-    long cats = ppx_jdoc_get(&c->doc, 0, "categories");
-    if (!rc && cats >= 0 && c->doc.v[cats].type != PPX_JV_ARR)
-        rc = ppx_err_set(err, PPX_EINVAL, PPX_STAGE_INPUT, "categories: not an array");
+    rc = ppx__coco_read(c, err);
 out:
-    free(pairs);
     if (rc) {
         ppx_coco_free(&c);
         return rc;
@@ -620,6 +302,8 @@ typedef struct {
     int rc;
     double *num; /* scratch for numbers */
     size_t num_cap;
+    double *kp; /* scratch for an annotation's keypoints */
+    size_t kp_cap;
     double *poly; /* scratch for a clipped polygon */
     size_t poly_cap;
     uint8_t *mask; /* scratch for RLE masks */
@@ -692,7 +376,11 @@ static void put_dbl(writer *w, double v)
         put(w, p, (size_t)(s + sizeof s - p));
         return;
     }
-    int64_t q = llround(fabs(v) * 1e9);
+    /* llround's value, inline (a libm call a number): x - trunc(x) is
+     * exact below 2^52, and above it x is an integer. */
+    double x = fabs(v) * 1e9;
+    int64_t q = (int64_t)x;
+    q += x - (double)q >= 0.5;
     int64_t ip = q / 1000000000, fp = q % 1000000000;
     int digits = 9;
     while (fp && fp % 10 == 0)
@@ -717,56 +405,66 @@ static void put_u(writer *w, uint64_t v)
     put(w, p, (size_t)(s + sizeof s - p));
 }
 
-static void raw(writer *w, size_t node)
-{
-    const ppx_jnode *nd = &w->c->doc.v[node];
-    put(w, w->c->doc.text + nd->start, nd->len);
-}
-
-/* The members of an object, written one at a time: each next_member
- * writes the comma before it, its key and the colon, and leaves its value
- * to the caller (the copy, or a mapped value). */
+/* The members of an object of the checked text, written one at a time:
+ * each next_member writes the comma before it, its key and the colon, and
+ * gives where its value starts; the caller writes the value (the copy, or
+ * a mapped value) and sets it->p to its end. */
 typedef struct {
-    size_t k, end;
+    const char *p;
     int n;
 } members;
 
-static members members_of(const writer *w, size_t obj)
+static members members_of(const char *obj)
 {
-    return (members){obj + 1, w->c->doc.v[obj].end, 0};
+    return (members){obj + 1, 0};
 }
 
-/* 1 with *key the next member's key node (its value at *key + 1); 0 at
- * the end, or once the writer failed. */
-static int next_member(writer *w, members *it, size_t *key)
+/* 1 with the next member's key (*key, *n: its bytes inside the quotes) and
+ * value (*val); 0 at the end, or once the writer failed. */
+static int next_member(writer *w, members *it, const char **key, size_t *n, const char **val)
 {
-    if (it->k >= it->end || w->rc)
+    const char *p = coco_ws(it->p);
+    if (*p == ',')
+        p = coco_ws(p + 1);
+    if (*p != '"' || w->rc)
         return 0;
-    *key = it->k;
+    const char *e = coco_skip(p);
     if (it->n++)
         puts_(w, ",");
-    raw(w, it->k);
+    put(w, p, (size_t)(e - p));
     puts_(w, ":");
-    it->k = w->c->doc.v[it->k + 1].end;
+    *key = p + 1;
+    *n = (size_t)(e - p) - 2;
+    *val = coco_ws(coco_ws(e) + 1);
     return 1;
 }
 
-static double *nums(writer *w, size_t node, size_t *n)
+/* The value at v copied as it was written; its end. */
+static const char *raw(writer *w, const char *v)
 {
-    const ppx_jnode *nd = &w->c->doc.v[node];
-    *n = nd->type == PPX_JV_NUMS ? nd->n : 0;
-    if (*n > w->num_cap) {
-        double *v = realloc(w->num, *n * sizeof *v);
-        if (!v) {
+    const char *e = coco_skip(v);
+    put(w, v, (size_t)(e - v));
+    return e;
+}
+
+/* The numbers of the checked array at p ('[') converted into *v (grown
+ * as needed), their count in *n; the array's end. */
+static const char *nums(writer *w, const char *p, double **v, size_t *cap, size_t *n)
+{
+    *n = 0;
+    p = coco_ws(p + 1);
+    while (*p != ']') {
+        if (*n >= *cap && ppx_array_grow((void **)v, cap, *n, sizeof **v, 64)) {
             w->rc = PPX_ENOMEM;
             *n = 0;
-            return w->num;
+            return coco_skip(p);
         }
-        w->num = v;
-        w->num_cap = *n;
+        (*v)[(*n)++] = ppx_json_num(p, &p);
+        p = coco_ws(p);
+        if (*p == ',')
+            p = coco_ws(p + 1);
     }
-    ppx_jdoc_nums(&w->c->doc, node, w->num);
-    return w->num;
+    return p + 1;
 }
 
 /* The mapped and clipped bbox; 0 when nothing of it is left. *frac: the
@@ -790,17 +488,19 @@ static int map_box(const ppx_geom *g, const double b[4], double out[4], double *
     return 1;
 }
 
-/* Polygons mapped and clipped, written as a list; their area in *area. 0
- * when none is left. */
-static int write_polygons(writer *w, size_t seg, const ppx_geom *g, double *area)
+/* The polygons at p ('[') mapped and clipped, written as a list; their area
+ * in *area. 0 when none is left. */
+static int write_polygons(writer *w, const char *p, const ppx_geom *g, double *area)
 {
-    const ppx_jdoc *d = &w->c->doc;
     int kept = 0;
     *area = 0;
     puts_(w, "[");
-    for (size_t p = seg + 1; p < d->v[seg].end && !w->rc; p = d->v[p].end) {
+    for (p = coco_ws(p + 1); *p == '[' && !w->rc;) {
         size_t n;
-        double *v = nums(w, p, &n);
+        p = coco_ws(nums(w, p, &w->num, &w->num_cap, &n));
+        if (*p == ',')
+            p = coco_ws(p + 1);
+        double *v = w->num;
         size_t pts = n / 2;
         for (size_t k = 0; k < pts; k++) {
             double x, y;
@@ -908,69 +608,17 @@ static uint64_t resample_mask(const uint8_t *src, uint64_t W, uint64_t H, const 
     return ones;
 }
 
-/* An RLE mask resampled as a label map and written; its pixel count in
- * *area. 0 when the mask is empty (or, with w->rc, on failure). */
-static int write_rle(writer *w, size_t seg, const coco_image *im, const ppx_geom *g, double *area,
-                     ppx_err *err)
+/* The members of the RLE object d (node 0) in their order, size and counts
+ * replaced by the output's: m runs in w->cnt. */
+static void rle_members(writer *w, const ppx_jdoc *d, int compressed, size_t m, uint64_t oh,
+                        uint64_t ow)
 {
-    const ppx_jdoc *d = &w->c->doc;
-    uint32_t *counts;
-    size_t n;
-    int compressed;
-    if (rle_counts(d, ppx_jdoc_get(d, seg, "counts"), &counts, &n, &compressed)) {
-        w->rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_WRITE, "out of memory");
-        return 0;
-    }
-    uint64_t H = im->height, W = im->width, oh = g->h, ow = g->w;
-    if (ow * oh > w->c->lim.max_pixels) {
-        free(counts);
-        w->rc = ppx_err_set(err, PPX_ELIMIT, PPX_STAGE_WRITE,
-                            "an RLE mask of %llux%llu pixels, over the pixel limit",
-                            (unsigned long long)ow, (unsigned long long)oh);
-        return 0;
-    }
-    size_t need = (size_t)(W * H > ow * oh ? W * H : ow * oh);
-    if (2 * need > w->mask_cap) {
-        uint8_t *m = realloc(w->mask, need ? 2 * need : 1);
-        if (!m) {
-            free(counts);
-            w->rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_WRITE, "out of memory");
-            return 0;
-        }
-        w->mask = m;
-        w->mask_cap = 2 * need;
-    }
-    uint8_t *src = w->mask, *dst = w->mask + need;
-    size_t pos = 0;
-    for (size_t k = 0; k < n; k++) { /* checked at load: the runs cover W x H */
-        memset(src + pos, (int)(k & 1), counts[k]);
-        pos += counts[k];
-    }
-    free(counts);
-    uint64_t ones = resample_mask(src, W, H, g, dst);
-    *area = (double)ones;
-    /* Runs of the output, starting with zeros. */
-    size_t m = 0;
-    uint8_t cur = 0;
-    uint32_t run = 0;
-    for (size_t k = 0; k <= (size_t)(ow * oh) && !w->rc; k++) {
-        if (k < ow * oh && dst[k] == cur) {
-            run++;
-            continue;
-        }
-        if (ppx_array_grow((void **)&w->cnt, &w->cnt_cap, m, sizeof *w->cnt, 64)) {
-            w->rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_WRITE, "out of memory");
-            return 0;
-        }
-        w->cnt[m++] = run;
-        run = 1;
-        cur ^= 1;
-    }
-    /* The members of the RLE object in their order, size and counts replaced. */
     puts_(w, "{");
-    members it = members_of(w, seg);
-    size_t k;
-    while (next_member(w, &it, &k)) {
+    for (size_t k = 1, i = 0; k < d->v[0].end && !w->rc; k = d->v[k + 1].end, i++) {
+        if (i)
+            puts_(w, ",");
+        put(w, d->text + d->v[k].start, d->v[k].len);
+        puts_(w, ":");
         if (ppx_jdoc_is_key(d, k, "size")) {
             puts_(w, "[");
             put_u(w, oh);
@@ -996,18 +644,209 @@ static int write_rle(writer *w, size_t seg, const coco_image *im, const ppx_geom
                 puts_(w, "]");
             }
         } else {
-            raw(w, k + 1);
+            put(w, d->text + d->v[k + 1].start, d->v[k + 1].len);
         }
     }
     puts_(w, "}");
-    return ones > 0;
 }
 
-/* Keypoints mapped; those outside become (0, 0, 0). */
-static void write_keypoints(writer *w, size_t kp, const ppx_geom *g)
+/* The output mask's runs, made a segment at a time (rle_emit): values
+ * alternating from zeros (a first run of none when the mask starts with a
+ * one), as a scan of its pixels in column-major order makes them. */
+typedef struct {
+    size_t m; /* runs pushed into w->cnt */
+    uint8_t cur;
+    uint64_t run, ones;
+} runs;
+
+static void rle_push(writer *w, runs *r)
 {
+    if (w->rc)
+        return;
+    if (ppx_array_grow((void **)&w->cnt, &w->cnt_cap, r->m, sizeof *w->cnt, 64))
+        w->rc = PPX_ENOMEM;
+    else
+        w->cnt[r->m++] = (uint32_t)r->run;
+}
+
+static void rle_emit(writer *w, runs *r, uint8_t v, uint64_t len)
+{
+    if (!len)
+        return;
+    r->ones += v ? len : 0;
+    if (v == r->cur) {
+        r->run += len;
+        return;
+    }
+    rle_push(w, r);
+    r->cur = v;
+    r->run = len;
+}
+
+/* The run of the input mask (bounds b[0..n]) holding pixel offset off:
+ * the last k with b[k] <= off. */
+static size_t run_at(const uint64_t *b, size_t n, uint64_t off)
+{
+    size_t lo = 0, hi = n;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b[mid] <= off)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Output column x, whose pixels are input offsets col + row[y] for y in
+ * [y0, y1) and 0 outside: one segment for each input run it crosses (row
+ * is monotone, so the rows in one run are consecutive), each found by
+ * binary search. */
+static void rle_column(writer *w, runs *r, const uint64_t *b, size_t n, int64_t col,
+                       const int64_t *row, uint64_t y0, uint64_t y1, uint64_t oh)
+{
+    if (col < 0) {
+        rle_emit(w, r, 0, oh);
+        return;
+    }
+    rle_emit(w, r, 0, y0);
+    for (uint64_t y = y0; y < y1;) {
+        size_t k = run_at(b, n, (uint64_t)(col + row[y]));
+        uint64_t lo = b[k], hi = b[k + 1], a = y + 1, z = y1;
+        while (a < z) {
+            uint64_t mid = a + (z - a) / 2, o = (uint64_t)(col + row[mid]);
+            if (o >= lo && o < hi)
+                a = mid + 1;
+            else
+                z = mid;
+        }
+        rle_emit(w, r, (uint8_t)(k & 1), a - y);
+        y = a;
+    }
+    rle_emit(w, r, 0, oh - y1);
+}
+
+/* The output's runs straight from the input's counts, for the maps of
+ * pipelines without a 90-degree turn (each output column samples one
+ * input column at a monotone sequence of rows), with neither mask made:
+ * the runs and the sampling (src_at) of resample_mask, at a cost per run
+ * instead of per pixel. A mask's pixels were a third of writing 10^6
+ * annotations with one mask in a hundred. 1 when g is not such a map. */
+static int rle_runs_aligned(writer *w, const uint32_t *counts, size_t n, uint64_t W, uint64_t H,
+                            const ppx_geom *g, runs *r)
+{
+    double inv[6];
+    uint64_t ow = g->w, oh = g->h, y0 = 0, y1;
+    if (ppx_geom_inverse(g, inv) || inv[1] != 0 || inv[3] != 0)
+        return 1;
+    int64_t *col = malloc((ow + oh + 1) * sizeof *col), *row = col + ow;
+    uint64_t *b = malloc((n + 1) * sizeof *b);
+    if (!col || !b) {
+        free(col);
+        free(b);
+        w->rc = PPX_ENOMEM;
+        return 0;
+    }
+    for (uint64_t x = 0; x < ow; x++) {
+        double v = src_at(inv, x + 0.5, 0.5);
+        col[x] = v >= 0 && v < (double)W ? (int64_t)v * (int64_t)H : -1;
+    }
+    for (uint64_t y = 0; y < oh; y++) {
+        double v = src_at(inv + 3, 0.5, y + 0.5);
+        row[y] = v >= 0 && v < (double)H ? (int64_t)v : -1;
+    }
+    b[0] = 0;
+    for (size_t k = 0; k < n; k++)
+        b[k + 1] = b[k] + counts[k];
+    /* The rows inside the input: one interval, row being monotone. */
+    while (y0 < oh && row[y0] < 0)
+        y0++;
+    for (y1 = y0; y1 < oh && row[y1] >= 0;)
+        y1++;
+    for (uint64_t x = 0; x < ow && !w->rc; x++)
+        rle_column(w, r, b, n, col[x], row, y0, y1, oh);
+    free(col);
+    free(b);
+    return 0;
+}
+
+/* The same runs from the masks' pixels: the input decoded, resampled
+ * (resample_mask), scanned. For maps with a 90-degree turn. */
+static void rle_runs_pixels(writer *w, const uint32_t *counts, size_t n, uint64_t W, uint64_t H,
+                            const ppx_geom *g, runs *r)
+{
+    uint64_t oh = g->h, ow = g->w;
+    size_t need = (size_t)(W * H > ow * oh ? W * H : ow * oh);
+    if (2 * need > w->mask_cap) {
+        uint8_t *m = realloc(w->mask, need ? 2 * need : 1);
+        if (!m) {
+            w->rc = PPX_ENOMEM;
+            return;
+        }
+        w->mask = m;
+        w->mask_cap = 2 * need;
+    }
+    uint8_t *src = w->mask, *dst = w->mask + need;
+    size_t pos = 0;
+    for (size_t k = 0; k < n; k++) { /* checked at load: the runs cover W x H */
+        memset(src + pos, (int)(k & 1), counts[k]);
+        pos += counts[k];
+    }
+    resample_mask(src, W, H, g, dst);
+    for (size_t k = 0; k < (size_t)(ow * oh); k++)
+        rle_emit(w, r, dst[k], 1);
+}
+
+/* The RLE object d (node 0) resampled as a label map and written; its
+ * pixel count in *area. 0 when the mask is empty (or, with w->rc, on
+ * failure). */
+static int rle_mapped(writer *w, const ppx_jdoc *d, const coco_image *im, const ppx_geom *g,
+                      double *area, ppx_err *err)
+{
+    uint32_t *counts;
     size_t n;
-    double *v = nums(w, kp, &n);
+    int compressed;
+    if (ppx__coco_rle_counts(d, ppx_jdoc_get(d, 0, "counts"), &counts, &n, &compressed)) {
+        w->rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_WRITE, "out of memory");
+        return 0;
+    }
+    uint64_t H = im->height, W = im->width, oh = g->h, ow = g->w;
+    if (ow * oh > w->c->lim.max_pixels) {
+        free(counts);
+        w->rc = ppx_err_set(err, PPX_ELIMIT, PPX_STAGE_WRITE,
+                            "an RLE mask of %llux%llu pixels, over the pixel limit",
+                            (unsigned long long)ow, (unsigned long long)oh);
+        return 0;
+    }
+    runs r = {0};
+    if (rle_runs_aligned(w, counts, n, W, H, g, &r))
+        rle_runs_pixels(w, counts, n, W, H, g, &r);
+    free(counts);
+    rle_push(w, &r);
+    if (w->rc)
+        return 0;
+    *area = (double)r.ones;
+    rle_members(w, d, compressed, r.m, oh, ow);
+    return r.ones > 0;
+}
+
+/* Annotation a's RLE mask mapped (rle_mapped). */
+static int write_rle(writer *w, const coco_ann *a, const coco_image *im, const ppx_geom *g,
+                     double *area, ppx_err *err)
+{
+    ppx_jdoc d;
+    if (ppx__coco_rle_doc(w->c, a, &d, err)) {
+        w->rc = PPX_ENOMEM;
+        return 0;
+    }
+    int keep = rle_mapped(w, &d, im, g, area, err);
+    ppx_jdoc_destroy(&d);
+    return keep;
+}
+
+/* Keypoints v[0..n) mapped; those outside become (0, 0, 0). */
+static void write_keypoints(writer *w, const double *v, size_t n, const ppx_geom *g)
+{
     puts_(w, "[");
     for (size_t k = 0; k + 2 < n; k += 3) {
         double x = v[k], y = v[k + 1], vis = v[k + 2];
@@ -1036,46 +875,51 @@ static void write_keypoints(writer *w, size_t kp, const ppx_geom *g)
     puts_(w, "]");
 }
 
-/* One annotation mapped into w->o; 0 when it was dropped (nothing written). */
-static int write_annotation(writer *w, const coco_ann *a, const ppx_coco_out *out, ppx_err *err)
+/* The keypoints v[0..n) left inside the output. */
+static uint64_t keypoints_left(const double *v, size_t n, const ppx_geom *g)
 {
-    const ppx_jdoc *d = &w->c->doc;
-    const coco_image *im = &w->c->im[a->image];
-    const ppx_geom *g = &out->geom;
-    size_t start = w->o->len, node = a->node;
-    long m[M_COUNT];
-    get_members(d, node, ann_members, m, M_COUNT);
-    long bb = m[M_BBOX], seg = m[M_SEG], kp = m[M_KP];
-    double box[4] = {0}, frac = 1, seg_area = -1, b[4];
+    uint64_t c = 0;
+    for (size_t j = 0; j + 2 < n; j += 3) {
+        double x, y;
+        ppx_geom_apply(g, v[j], v[j + 1], &x, &y);
+        c += v[j + 2] > 0 && x >= 0 && x <= g->w && y >= 0 && y <= g->h;
+    }
+    return c;
+}
+
+/* The segmentation of a, mapped into w->seg (aside: it decides whether
+ * the annotation is kept, and its area, -1 when it has none). 0 when
+ * nothing of it is left. */
+static int write_seg(writer *w, const coco_ann *a, const ppx_geom *g, double *seg_area,
+                     ppx_err *err)
+{
+    ppx_buf *main_out = w->o;
+    const char *v = (const char *)w->c->text.data + a->at[M_SEG];
     int keep = 1;
-    if (bb >= 0) {
-        size_t n;
-        memcpy(b, nums(w, (size_t)bb, &n), sizeof b);
-        keep = map_box(g, b, box, &frac);
-    }
-    /* The segmentation is written aside first: it decides whether the
-     * annotation is kept, and its area. */
-    ppx_buf *segbuf = &w->seg, *main_out = w->o;
-    segbuf->len = 0;
-    if (keep && seg >= 0) {
-        w->o = segbuf;
-        if (d->v[seg].type == PPX_JV_OBJ)
-            keep = write_rle(w, (size_t)seg, im, g, &seg_area, err);
-        else if (d->v[seg].n > 0)
-            keep = write_polygons(w, (size_t)seg, g, &seg_area);
-        else
-            raw(w, (size_t)seg), seg_area = -1;
-        w->o = main_out;
-    }
-    if (!keep || w->rc) {
-        w->o->len = start;
-        return 0;
-    }
-    puts_(w, "{");
-    members it = members_of(w, node);
-    size_t k;
-    while (next_member(w, &it, &k)) {
-        if (k + 1 == (size_t)bb) {
+    w->seg.len = 0;
+    w->o = &w->seg;
+    if (a->seg_kind == SEG_RLE)
+        keep = write_rle(w, a, &w->c->im[a->image], g, seg_area, err);
+    else if (a->seg_kind == SEG_POLY)
+        keep = write_polygons(w, v, g, seg_area);
+    else
+        raw(w, v);
+    w->o = main_out;
+    return keep;
+}
+
+/* Annotation a's members, its mapped values in place of theirs: box, the
+ * segmentation in w->seg, keypoints kp[0..nkp), the area seg_area (-1:
+ * none, the old area scaled and times frac, the part of the box left). */
+static void ann_members(writer *w, const coco_ann *a, const ppx_geom *g, const double box[4],
+                        const double *kp, size_t nkp, double seg_area, double frac)
+{
+    const char *t = (const char *)w->c->text.data, *k, *v;
+    size_t kn;
+    members it = members_of(t + a->start);
+    while (next_member(w, &it, &k, &kn, &v)) {
+        uint32_t off = (uint32_t)(v - t);
+        if (off == a->at[M_BBOX]) {
             puts_(w, "[");
             for (int j = 0; j < 4; j++) {
                 if (j)
@@ -1083,51 +927,73 @@ static int write_annotation(writer *w, const coco_ann *a, const ppx_coco_out *ou
                 put_dbl(w, box[j]);
             }
             puts_(w, "]");
-        } else if (k + 1 == (size_t)seg) {
-            put(w, segbuf->data, segbuf->len);
-        } else if (k + 1 == (size_t)kp) {
-            write_keypoints(w, (size_t)kp, g);
-        } else if (k + 1 == (size_t)m[M_AREA]) {
-            double old = ppx_jdoc_num(d, k + 1);
+            it.p = coco_skip(v);
+        } else if (off == a->at[M_SEG]) {
+            put(w, w->seg.data, w->seg.len);
+            it.p = coco_skip(v);
+        } else if (off == a->at[M_KP]) {
+            write_keypoints(w, kp, nkp, g);
+            it.p = coco_skip(v);
+        } else if (off == a->at[M_AREA]) {
+            double old = ppx_json_num(v, &it.p);
             put_dbl(w, seg_area >= 0 ? seg_area : old * ppx_geom_area_scale(g) * frac);
-        } else if (ppx_jdoc_is_key(d, k, "num_keypoints") && kp >= 0) {
+        } else if (a->at[M_KP] && kn == 13 && memcmp(k, "num_keypoints", 13) == 0) {
             /* Written after the keypoints when it comes first: a second pass
              * would cost more than counting here. */
-            size_t n;
-            double *v = nums(w, (size_t)kp, &n);
-            uint64_t c = 0;
-            for (size_t j = 0; j + 2 < n; j += 3) {
-                double x, y;
-                ppx_geom_apply(g, v[j], v[j + 1], &x, &y);
-                c += v[j + 2] > 0 && x >= 0 && x <= g->w && y >= 0 && y <= g->h;
-            }
-            put_u(w, c);
+            put_u(w, keypoints_left(kp, nkp, g));
+            it.p = coco_skip(v);
         } else {
-            raw(w, k + 1);
+            it.p = raw(w, v);
         }
     }
+}
+
+/* One annotation mapped into w->o; 0 when it was dropped (nothing written). */
+static int write_annotation(writer *w, const coco_ann *a, const ppx_coco_out *out, ppx_err *err)
+{
+    const char *t = (const char *)w->c->text.data;
+    const ppx_geom *g = &out->geom;
+    size_t start = w->o->len, nkp = 0;
+    double box[4] = {0}, frac = 1, seg_area = -1;
+    int keep = 1;
+    if (a->at[M_BBOX]) {
+        size_t n;
+        nums(w, t + a->at[M_BBOX], &w->num, &w->num_cap, &n);
+        keep = !w->rc && map_box(g, w->num, box, &frac);
+    }
+    if (keep && a->at[M_SEG])
+        keep = write_seg(w, a, g, &seg_area, err);
+    if (keep && a->at[M_KP])
+        nums(w, t + a->at[M_KP], &w->kp, &w->kp_cap, &nkp);
+    if (!keep || w->rc) {
+        w->o->len = start;
+        return 0;
+    }
+    puts_(w, "{");
+    ann_members(w, a, g, box, w->kp, nkp, seg_area, frac);
     puts_(w, "}");
     return w->rc ? 0 : 1;
 }
 
 static void write_image(writer *w, const coco_image *im, const ppx_coco_out *out)
 {
-    const ppx_jdoc *d = &w->c->doc;
+    const char *t = (const char *)w->c->text.data, *k, *v;
+    size_t n;
     puts_(w, "{");
-    members it = members_of(w, im->node);
-    size_t k;
-    while (next_member(w, &it, &k)) {
-        if (ppx_jdoc_is_key(d, k, "file_name")) {
+    members it = members_of(t + im->start);
+    while (next_member(w, &it, &k, &n, &v)) {
+        it.p = coco_skip(v);
+        if (n == 9 && memcmp(k, "file_name", 9) == 0) {
             puts_(w, "\"");
             if (!w->rc && ppx_json_escape(w->o, out->name, strlen(out->name)))
                 w->rc = PPX_ENOMEM;
             puts_(w, "\"");
-        } else if (ppx_jdoc_is_key(d, k, "width")) {
+        } else if (n == 5 && memcmp(k, "width", 5) == 0) {
             put_u(w, out->geom.w);
-        } else if (ppx_jdoc_is_key(d, k, "height")) {
+        } else if (n == 6 && memcmp(k, "height", 6) == 0) {
             put_u(w, out->geom.h);
         } else {
-            raw(w, k + 1);
+            put(w, v, (size_t)(it.p - v));
         }
     }
     puts_(w, "}");
@@ -1187,6 +1053,7 @@ static void write_one(writer *w, const coco_ann *a, const ppx_coco_out *o, size_
 static int write_end(writer *w, ppx_coco_counts *ct, ppx_err *err)
 {
     free(w->num);
+    free(w->kp);
     free(w->poly);
     free(w->mask);
     free(w->cnt);
@@ -1207,7 +1074,6 @@ int ppx_coco_write(const ppx_coco *c, const ppx_coco_out *outs, ppx_buf *json, p
     memset(ct, 0, sizeof *ct);
     size_t drop_cap = 0;
     writer w = {.c = c, .o = json};
-    const ppx_jdoc *d = &c->doc;
     ct->images = c->n_im;
     ct->annotations = c->n_an;
     for (size_t i = 0; i < c->n_im; i++) {
@@ -1221,13 +1087,15 @@ int ppx_coco_write(const ppx_coco *c, const ppx_coco_out *outs, ppx_buf *json, p
         w.rc = PPX_ENOMEM;
     else
         ppx_advise_huge(json->data + json->len, json->cap - json->len);
-    long images = ppx_jdoc_get(d, 0, "images"), anns = ppx_jdoc_get(d, 0, "annotations");
     puts_(&w, "{");
-    members it = members_of(&w, 0);
-    size_t k;
-    while (next_member(&w, &it, &k)) {
+    for (size_t r = 0; r < c->n_root && !w.rc; r++) {
+        const coco_member *k = &c->root[r];
         size_t n = 0;
-        if (k + 1 == (size_t)images) {
+        if (r)
+            puts_(&w, ",");
+        put(&w, c->text.data + k->key, k->key_len);
+        puts_(&w, ":");
+        if ((long)r == c->root_images) {
             puts_(&w, "[");
             for (size_t i = 0; i < c->n_im && !w.rc; i++)
                 if (outs[i].state == PPX_COCO_OK) {
@@ -1236,13 +1104,13 @@ int ppx_coco_write(const ppx_coco *c, const ppx_coco_out *outs, ppx_buf *json, p
                     write_image(&w, &c->im[i], &outs[i]);
                 }
             puts_(&w, "]");
-        } else if (k + 1 == (size_t)anns) {
+        } else if ((long)r == c->root_anns) {
             puts_(&w, "[");
             for (size_t i = 0; i < c->n_an && !w.rc; i++)
                 write_one(&w, &c->an[i], &outs[c->an[i].image], &n, ct, &drop_cap, err);
             puts_(&w, "]");
         } else {
-            raw(&w, k + 1);
+            put(&w, c->text.data + k->val, k->len);
         }
     }
     puts_(&w, "}\n");
@@ -1251,14 +1119,14 @@ int ppx_coco_write(const ppx_coco *c, const ppx_coco_out *outs, ppx_buf *json, p
 
 int ppx_coco_slice(const ppx_coco *c, size_t i, ppx_buf *out)
 {
-    const ppx_jnode *im = &c->doc.v[c->im[i].node];
+    const coco_image *im = &c->im[i];
     int rc = ppx_buf_append(out, "{\"images\":[", 11) ||
-             ppx_buf_append(out, c->doc.text + im->start, im->len) ||
+             ppx_buf_append(out, c->text.data + im->start, im->len) ||
              ppx_buf_append(out, "],\"annotations\":[", 17);
     for (size_t j = c->at[i]; j < c->at[i + 1] && !rc; j++) {
-        const ppx_jnode *a = &c->doc.v[c->an[c->by_image[j]].node];
+        const coco_ann *a = &c->an[c->by_image[j]];
         rc = (j > c->at[i] && ppx_buf_append(out, ",", 1)) ||
-             ppx_buf_append(out, c->doc.text + a->start, a->len);
+             ppx_buf_append(out, c->text.data + a->start, a->len);
     }
     return rc || ppx_buf_append(out, "]}", 2) ? PPX_ENOMEM : 0;
 }

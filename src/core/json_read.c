@@ -367,6 +367,11 @@ long ppx_jdoc_get(const ppx_jdoc *d, size_t obj, const char *key)
     return found;
 }
 
+double ppx_json_num(const char *p, const char **end)
+{
+    return to_double(p, end);
+}
+
 double ppx_jdoc_num(const ppx_jdoc *d, size_t i)
 {
     const char *e;
@@ -408,7 +413,12 @@ static void put_utf8(ppx_buf *b, unsigned cp, int *rc)
 int ppx_jdoc_str(const ppx_jdoc *d, size_t i, ppx_buf *out)
 {
     const ppx_jnode *nd = &d->v[i];
-    const char *p = d->text + nd->start + 1, *end = d->text + nd->start + nd->len - 1;
+    return ppx_json_unescape(d->text + nd->start, nd->len, out);
+}
+
+int ppx_json_unescape(const char *s, size_t len, ppx_buf *out)
+{
+    const char *p = s + 1, *end = s + len - 1;
     int rc = 0;
     while (p < end && !rc) {
         if (*p != '\\') {
@@ -443,4 +453,232 @@ int ppx_jdoc_str(const ppx_jdoc *d, size_t i, ppx_buf *out)
         }
     }
     return rc || ppx_buf_append(out, "", 1) ? PPX_ENOMEM : 0;
+}
+
+/* ---- the cursor ------------------------------------------------------------ */
+
+void ppx_jcur_init(ppx_jcur *c, const char *text, size_t len, const ppx_json_limits *lim,
+                   ppx_err *err)
+{
+    *c = (ppx_jcur){.text = text, .p = text, .end = text + len, .lim = lim, .err = err};
+}
+
+int ppx_jcur_fail(const ppx_jcur *c, int code, const char *at, const char *what)
+{
+    ppx_jdoc d = {.text = c->text, .len = (size_t)(c->end - c->text)};
+    parser ps = {&d, c->lim, c->p, c->end, c->err};
+    return fail(&ps, code, at, what);
+}
+
+int ppx_jcur_count(ppx_jcur *c, const char *at)
+{
+    if (c->values >= c->lim->max_nodes)
+        return ppx_jcur_fail(c, PPX_ELIMIT, at, "more values than the limit");
+    c->values++;
+    return 0;
+}
+
+int ppx_jcur_string(ppx_jcur *c)
+{
+    /* Plain bytes the quick way: a string of COCO is a name or a key. */
+    const char *q = c->p + 1;
+    while (q < c->end && (unsigned char)*q >= 0x20 && *q != '"' && *q != '\\')
+        q++;
+    if (q < c->end && *q == '"') {
+        c->p = q + 1;
+        return 0;
+    }
+    ppx_jdoc d = {.text = c->text, .len = (size_t)(c->end - c->text)};
+    parser ps = {&d, c->lim, c->p, c->end, c->err};
+    int rc = string(&ps);
+    c->p = ps.p;
+    return rc;
+}
+
+/* The digits at q: m accumulates the first 15 significant ones, *sig
+ * counts them all (past 15 the number goes to strtod), *frac counts those
+ * of m after the point. Their end. */
+static const char *digits(const char *q, uint64_t *m, int *sig, int *frac, int in_frac)
+{
+    for (; *q >= '0' && *q <= '9'; q++) {
+        if (*m || *q != '0')
+            ++*sig;
+        if (*sig <= 15) {
+            *m = *m * 10 + (uint64_t)(*q - '0');
+            *frac += in_frac;
+        }
+    }
+    return q;
+}
+
+/* The grammar alone, as number(): without an exponent, fewer than 309
+ * digits are finite, so only others are converted. */
+static int number_check(ppx_jcur *c)
+{
+    const char *s = c->p, *q = s + (*s == '-');
+    if (*q == '0')
+        q++;
+    else if (*q >= '0' && *q <= '9')
+        while (*q >= '0' && *q <= '9')
+            q++;
+    else
+        return ppx_jcur_fail(c, PPX_ECORRUPT, s,
+                             "expected a value (NaN and Infinity are not JSON)");
+    if (*q == '.') {
+        q++;
+        if (!(*q >= '0' && *q <= '9'))
+            return ppx_jcur_fail(c, PPX_ECORRUPT, q, "expected a digit after '.'");
+        while (*q >= '0' && *q <= '9')
+            q++;
+    }
+    int exp = *q == 'e' || *q == 'E';
+    if (exp) {
+        q++;
+        q += *q == '+' || *q == '-';
+        if (!(*q >= '0' && *q <= '9'))
+            return ppx_jcur_fail(c, PPX_ECORRUPT, q, "expected a digit in the exponent");
+        while (*q >= '0' && *q <= '9')
+            q++;
+    }
+    if ((exp || q - s > 300) && !isfinite(strtod(s, NULL)))
+        return ppx_jcur_fail(c, PPX_ECORRUPT, s, "a number too large for a double");
+    c->p = q;
+    return 0;
+}
+
+int ppx_jcur_number(ppx_jcur *c, double *v)
+{
+    if (!v)
+        return number_check(c);
+    static const double p10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    const char *s = c->p, *q = s + (*s == '-');
+    uint64_t m = 0;
+    int sig = 0, frac = 0, e = 0;
+    if (*q == '0')
+        q++;
+    else if (*q >= '0' && *q <= '9')
+        q = digits(q, &m, &sig, &frac, 0);
+    else
+        return ppx_jcur_fail(c, PPX_ECORRUPT, s,
+                             "expected a value (NaN and Infinity are not JSON)");
+    if (*q == '.') {
+        q++;
+        if (!(*q >= '0' && *q <= '9'))
+            return ppx_jcur_fail(c, PPX_ECORRUPT, q, "expected a digit after '.'");
+        q = digits(q, &m, &sig, &frac, 1);
+    }
+    if (*q == 'e' || *q == 'E') {
+        q++;
+        int es = *q == '-' ? -1 : 1, x = 0;
+        q += *q == '+' || *q == '-';
+        if (!(*q >= '0' && *q <= '9'))
+            return ppx_jcur_fail(c, PPX_ECORRUPT, q, "expected a digit in the exponent");
+        for (; *q >= '0' && *q <= '9'; q++)
+            x = x < 100000 ? x * 10 + (*q - '0') : x;
+        e = es * x;
+    }
+    c->p = q;
+    e -= frac;
+    double r;
+    /* Clinger's fast path (to_double's): m and 10^|e| exact, one rounding. */
+    if (sig <= 15 && e >= -22 && e <= 22) {
+        r = e < 0 ? (double)m / p10[-e] : (double)m * p10[e];
+        *v = *s == '-' ? -r : r;
+        return 0;
+    }
+    r = strtod(s, NULL);
+    if (!isfinite(r))
+        return ppx_jcur_fail(c, PPX_ECORRUPT, s, "a number too large for a double");
+    *v = r;
+    return 0;
+}
+
+static int skip_container(ppx_jcur *c, uint32_t depth, int obj)
+{
+    const char *start = c->p;
+    if (depth >= c->lim->max_depth)
+        return ppx_jcur_fail(c, PPX_ELIMIT, start, "nested deeper than the limit");
+    int rc = ppx_jcur_count(c, start);
+    if (rc)
+        return rc;
+    uint64_t before = c->values;
+    uint32_t count = 0;
+    int all_nums = 1;
+    c->p++;
+    ppx_jcur_ws(c);
+    if (*c->p == (obj ? '}' : ']')) {
+        c->p++;
+        return 0;
+    }
+    for (;;) {
+        ppx_jcur_ws(c);
+        if (obj) {
+            if (*c->p != '"')
+                return ppx_jcur_fail(c, PPX_ECORRUPT, c->p, "expected a member name in quotes");
+            if ((rc = ppx_jcur_count(c, c->p)) || (rc = ppx_jcur_string(c)))
+                return rc;
+            ppx_jcur_ws(c);
+            if (*c->p != ':')
+                return ppx_jcur_fail(c, PPX_ECORRUPT, c->p, "expected ':' after a member name");
+            c->p++;
+            ppx_jcur_ws(c);
+        }
+        int num;
+        if ((rc = ppx_jcur_skip(c, depth + 1, &num)))
+            return rc;
+        all_nums &= num;
+        if (count == UINT32_MAX)
+            return ppx_jcur_fail(c, PPX_ELIMIT, start, "more elements than the limit");
+        count++;
+        ppx_jcur_ws(c);
+        if (*c->p == ',') {
+            c->p++;
+            continue;
+        }
+        if (*c->p == (obj ? '}' : ']'))
+            break;
+        return ppx_jcur_fail(c, PPX_ECORRUPT, c->p,
+                             obj ? "expected ',' or '}' in an object"
+                                 : "expected ',' or ']' in an array");
+    }
+    c->p++;
+    if (!obj && all_nums) {
+        if (count > c->lim->max_number)
+            return ppx_jcur_fail(c, PPX_ELIMIT, start, "an array of more numbers than the limit");
+        c->values = before;
+    }
+    return 0;
+}
+
+int ppx_jcur_skip(ppx_jcur *c, uint32_t depth, int *num)
+{
+    const char *s = c->p;
+    int dummy, rc;
+    num = num ? num : &dummy;
+    *num = 0;
+    if (s >= c->end)
+        return ppx_jcur_fail(c, PPX_ECORRUPT, s, "the text ends where a value should be");
+    if (*s == '{' || *s == '[')
+        return skip_container(c, depth, *s == '{');
+    if ((rc = ppx_jcur_count(c, s)))
+        return rc;
+    if (*s == '"')
+        return ppx_jcur_string(c);
+    static const char *const words[3] = {"true", "false", "null"};
+    for (int i = 0; i < 3; i++)
+        if (*s == words[i][0]) {
+            size_t n = strlen(words[i]);
+            if ((size_t)(c->end - s) < n || memcmp(s, words[i], n) != 0)
+                break;
+            c->p += n;
+            return 0;
+        }
+    if (*s == 't' || *s == 'f' || *s == 'n')
+        return ppx_jcur_fail(c, PPX_ECORRUPT, s,
+                             "expected a value (NaN and Infinity are not JSON)");
+    double v;
+    *num = 1;
+    return ppx_jcur_number(c, &v);
 }
