@@ -84,6 +84,51 @@ void ppx_jdoc_where(const ppx_jdoc *d, size_t off, unsigned long *line, unsigned
 /* The number at p (a number of a checked text) converted as ppx_jdoc_num
  * converts it (correctly rounded); its end in *end. */
 double ppx_json_num(const char *p, const char **end);
+/* The end of a plain number at p (an optional '-', digits without a
+ * leading zero, an optional fraction; no exponent, under 300 bytes: finite
+ * by its grammar), or NULL for anything else (ppx_jcur_number then checks
+ * it, or says why it is not a number). Inline: most of an annotation file
+ * is such numbers. */
+static inline const char *ppx_json_plain(const char *p)
+{
+    const char *q = p + (*p == '-');
+    if (*q == '0')
+        q++;
+    else if ((unsigned)(*q - '1') < 9)
+        while ((unsigned)(*++q - '0') < 10)
+            ;
+    else
+        return NULL;
+    if (*q == '.') {
+        if ((unsigned)(*++q - '0') >= 10)
+            return NULL;
+        while ((unsigned)(*++q - '0') < 10)
+            ;
+    }
+    return *q == 'e' || *q == 'E' || q - p > 300 ? NULL : q;
+}
+
+/* ppx_json_num, inline for a number of at most 15 digits and no exponent:
+ * m / 10^f with both exact, one rounding (the value ppx_json_num gives). */
+static inline double ppx_json_num_fast(const char *p, const char **end)
+{
+    static const double p10[16] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    const char *q = p + (*p == '-'), *s = q, *fs = NULL;
+    uint64_t m = 0;
+    while ((unsigned)(*q - '0') < 10)
+        m = m * 10 + (unsigned)(*q++ - '0');
+    if (*q == '.')
+        for (fs = ++q; (unsigned)(*q - '0') < 10;)
+            m = m * 10 + (unsigned)(*q++ - '0');
+    long f = fs ? (long)(q - fs) : 0, digits = (long)(q - s) - (fs != NULL);
+    if (*q == 'e' || *q == 'E' || digits > 15)
+        return ppx_json_num(p, end);
+    *end = q;
+    double v = (double)m / p10[f];
+    return *p == '-' ? -v : v;
+}
+
 /* The string s[0..len) (a string value's bytes with its quotes, checked by
  * the grammar) unescaped as ppx_jdoc_str does, appended to out with a NUL.
  * 0 or PPX_ENOMEM. */

@@ -333,12 +333,12 @@ static inline void puts_(writer *w, const char *s)
 }
 
 /* The decimal digits of v ending at p (written backwards); their start. */
+static const char d2[201] = "00010203040506070809101112131415161718192021222324252627282930313233"
+                            "34353637383940414243444546474849505152535455565758596061626364656667"
+                            "6869707172737475767778798081828384858687888990919293949596979899";
+
 static char *digits_back(char *p, uint64_t v)
 {
-    static const char d2[201] =
-        "00010203040506070809101112131415161718192021222324252627282930313233"
-        "34353637383940414243444546474849505152535455565758596061626364656667"
-        "6869707172737475767778798081828384858687888990919293949596979899";
     while (v >= 100) {
         p -= 2;
         memcpy(p, d2 + 2 * (v % 100), 2);
@@ -353,27 +353,79 @@ static char *digits_back(char *p, uint64_t v)
     return p;
 }
 
+/* Room for n more bytes of output: where they go, or NULL (w->rc set)
+ * when memory ran out. */
+static char *out_room(writer *w, size_t n)
+{
+    ppx_buf *o = w->o;
+    if (w->rc)
+        return NULL;
+    if ((n > o->cap - o->len || !o->data) && ppx_buf_reserve(o, o->len + n)) {
+        w->rc = PPX_ENOMEM;
+        return NULL;
+    }
+    return (char *)o->data + o->len;
+}
+
+/* The digits of v at p, forwards (into the output: digits made on the
+ * stack and copied after were stalled by the copy's wide loads); their
+ * end. Most are under 1000 (coordinates): those without a loop. */
+static char *digits_fwd(char *p, uint64_t v)
+{
+    if (v < 10) {
+        *p = (char)('0' + v);
+        return p + 1;
+    }
+    if (v < 100) {
+        memcpy(p, d2 + 2 * v, 2);
+        return p + 2;
+    }
+    if (v < 1000) {
+        *p = (char)('0' + v / 100);
+        memcpy(p + 1, d2 + 2 * (v % 100), 2);
+        return p + 3;
+    }
+    int n = 1;
+    for (uint64_t t = v; t >= 10; t /= 10)
+        n++;
+    digits_back(p + n, v);
+    return p + n;
+}
+
+/* The 9 digits of f (< 10^9, leading zeros kept) at p, each pair from its
+ * own division: one chain of divisions by 100 was a chain of dependent
+ * multiplications. */
+static void nine_digits(char *p, uint32_t f)
+{
+    uint32_t a = f / 10000000, b = f / 100000 % 100, c = f / 1000 % 100, e = f / 10 % 100;
+    memcpy(p, d2 + 2 * a, 2);
+    memcpy(p + 2, d2 + 2 * b, 2);
+    memcpy(p + 4, d2 + 2 * c, 2);
+    memcpy(p + 6, d2 + 2 * e, 2);
+    p[8] = (char)('0' + f % 10);
+}
+
 /* A mapped number: 9 decimals, trailing zeros dropped (a billionth of a
  * pixel, well below any use of a coordinate), in integer arithmetic:
  * printf's exact decimal conversion was 60% of a run's time. Values of a
  * billion or more (an area) take %.17g. An integer (a keypoint's 0, a
  * clipped edge) is its digits: the same text as the general path, whose
- * v * 1e9 is exact for |v| < 1e9 (v * 5^9 < 2^53). */
+ * v * 1e9 is exact for |v| < 1e9 (v * 5^9 < 2^53). Written in place. */
 static void put_dbl(writer *w, double v)
 {
-    char s[40];
+    char *d = out_room(w, 40), *start = d;
+    if (!d)
+        return;
     if (!(fabs(v) < 1e9)) {
-        int n = snprintf(s, sizeof s, "%.17g", v + 0.0);
-        put(w, s, (size_t)n);
+        w->o->len += (size_t)snprintf(d, 40, "%.17g", v + 0.0);
         return;
     }
-    char *p = s + sizeof s;
     int64_t iv = (int64_t)v;
     if ((double)iv == v) {
-        p = digits_back(p, (uint64_t)(iv < 0 ? -iv : iv));
         if (iv < 0)
-            *--p = '-';
-        put(w, p, (size_t)(s + sizeof s - p));
+            *d++ = '-';
+        d = digits_fwd(d, (uint64_t)(iv < 0 ? -iv : iv));
+        w->o->len += (size_t)(d - start);
         return;
     }
     /* llround's value, inline (a libm call a number): x - trunc(x) is
@@ -381,28 +433,25 @@ static void put_dbl(writer *w, double v)
     double x = fabs(v) * 1e9;
     int64_t q = (int64_t)x;
     q += x - (double)q >= 0.5;
-    int64_t ip = q / 1000000000, fp = q % 1000000000;
-    int digits = 9;
-    while (fp && fp % 10 == 0)
-        fp /= 10, digits--;
-    if (fp) {
-        char *e = p;
-        p = digits_back(p, (uint64_t)fp);
-        while (p > e - digits)
-            *--p = '0';
-        *--p = '.';
-    }
-    p = digits_back(p, (uint64_t)ip);
+    uint64_t ip = (uint64_t)q / 1000000000, fp = (uint64_t)q % 1000000000;
     if (v < 0 && q)
-        *--p = '-';
-    put(w, p, (size_t)(s + sizeof s - p));
+        *d++ = '-';
+    d = digits_fwd(d, ip);
+    if (fp) {
+        *d++ = '.';
+        nine_digits(d, (uint32_t)fp);
+        d += 9;
+        while (d[-1] == '0')
+            d--;
+    }
+    w->o->len += (size_t)(d - start);
 }
 
 static void put_u(writer *w, uint64_t v)
 {
-    char s[24];
-    char *p = digits_back(s + sizeof s, v);
-    put(w, p, (size_t)(s + sizeof s - p));
+    char *d = out_room(w, 24);
+    if (d)
+        w->o->len += (size_t)(digits_fwd(d, v) - d);
 }
 
 /* The members of an object of the checked text, written one at a time:
@@ -459,7 +508,7 @@ static const char *nums(writer *w, const char *p, double **v, size_t *cap, size_
             *n = 0;
             return coco_skip(p);
         }
-        (*v)[(*n)++] = ppx_json_num(p, &p);
+        (*v)[(*n)++] = ppx_json_num_fast(p, &p);
         p = coco_ws(p);
         if (*p == ',')
             p = coco_ws(p + 1);
@@ -500,19 +549,26 @@ static int write_polygons(writer *w, const char *p, const ppx_geom *g, double *a
         p = coco_ws(nums(w, p, &w->num, &w->num_cap, &n));
         if (*p == ',')
             p = coco_ws(p + 1);
-        double *v = w->num;
-        size_t pts = n / 2;
+        double *v = w->num, gw = g->w, gh = g->h;
+        size_t pts = n / 2, m = pts;
+        int inside = 1;
         for (size_t k = 0; k < pts; k++) {
             double x, y;
             ppx_geom_apply(g, v[2 * k], v[2 * k + 1], &x, &y);
             v[2 * k] = x, v[2 * k + 1] = y;
+            inside &= x >= 0 && x <= gw && y >= 0 && y <= gh;
         }
-        size_t m = ppx_coco_clip_polygon(v, pts, g->w, g->h, &w->poly, &w->poly_cap);
-        if (m == (size_t)-1) {
-            w->rc = PPX_ENOMEM;
-            break;
+        /* A polygon inside the output is its own clip (each edge keeps
+         * every vertex and cuts none): most of those kept. */
+        if (!inside) {
+            m = ppx_coco_clip_polygon(v, pts, gw, gh, &w->poly, &w->poly_cap);
+            if (m == (size_t)-1) {
+                w->rc = PPX_ENOMEM;
+                break;
+            }
+            v = w->poly;
         }
-        double a = m >= 3 ? shoelace(w->poly, m) : 0;
+        double a = m >= 3 ? shoelace(v, m) : 0;
         if (!(a > 0))
             continue;
         *area += a;
@@ -520,7 +576,7 @@ static int write_polygons(writer *w, const char *p, const ppx_geom *g, double *a
         for (size_t k = 0; k < 2 * m; k++) {
             if (k)
                 puts_(w, ",");
-            put_dbl(w, w->poly[k]);
+            put_dbl(w, v[k]);
         }
         puts_(w, "]");
     }

@@ -50,7 +50,7 @@ static int is_num_start(char ch)
 
 /* The end of an element of an array (or of a member of an object): 1 after
  * a ',' (another follows), 0 after the closing bracket, or an error. */
-static int next_elem(reader *r, char close, int *rc)
+static inline int next_elem(reader *r, char close, int *rc)
 {
     ppx_jcur *j = &r->j;
     ppx_jcur_ws(j);
@@ -111,9 +111,15 @@ static int scan_nums(reader *r, uint32_t depth, double *keep, size_t cap, nums_s
     if (open_container(r, depth, &rc) || rc)
         return rc;
     do {
-        if (is_num_start(*j->p)) {
-            double v;
-            if ((rc = ppx_jcur_number(j, keep ? &v : NULL)))
+        const char *e = ppx_json_plain(j->p);
+        if (e && !keep) {
+            j->p = e; /* a polygon's coordinate: its grammar is all it needs */
+            nums++;
+        } else if (is_num_start(*j->p)) {
+            double v = 0;
+            if (e)
+                v = ppx_json_num_fast(j->p, &j->p);
+            else if ((rc = ppx_jcur_number(j, keep ? &v : NULL)))
                 return rc;
             if (keep && n < cap)
                 keep[n] = v;
