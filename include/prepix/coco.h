@@ -31,8 +31,6 @@ typedef struct {
     uint64_t max_images;      /* default 2^26 */
     uint64_t max_annotations; /* default 2^28 */
     uint64_t max_pixels;      /* an RLE mask's h x w: default --max-pixels' 2^28 */
-    uint64_t max_mapped;      /* numbers of bbox, polygons and keypoints, all annotations
-                                 together (kept as doubles, 8 bytes each): default 2^28 */
 } ppx_coco_limits;
 
 void ppx_coco_default_limits(ppx_coco_limits *l);

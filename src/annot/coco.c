@@ -41,8 +41,7 @@ void ppx_coco_default_limits(ppx_coco_limits *l)
                            .max_numbers = 1ULL << 24,
                            .max_images = 1ULL << 26,
                            .max_annotations = 1ULL << 28,
-                           .max_pixels = 1ULL << 28,
-                           .max_mapped = 1ULL << 28};
+                           .max_pixels = 1ULL << 28};
 }
 
 void ppx_coco_free(ppx_coco **pc)
