@@ -6,7 +6,10 @@
  *    rotation, a scale and a crop (so clipping, RLE resampling and
  *    keypoints all run), and what is written is parsed again as JSON;
  *  - the written counts add up: written + outside + of removed images is
- *    every annotation.
+ *    every annotation;
+ *  - the COCO reader (its own pass, src/annot/coco_read.c) and the generic
+ *    JSON reader agree on the grammar: a file it accepts is JSON, and a
+ *    syntax error it reports is the generic reader's, word for word.
  *
  * Built with clang -fsanitize=fuzzer under the fuzz preset (target
  * fuzz_coco); in other builds standalone_main.c adds a main() that replays
@@ -82,6 +85,35 @@ static void samples(const ppx_coco *c, const ppx_coco_out *outs, size_t n)
     }
 }
 
+/* The generic reader on the same bytes, as the COCO reader's rc says. */
+static void same_grammar(const uint8_t *data, size_t size, int rc, const ppx_err *err)
+{
+    if (rc != 0 && rc != PPX_ECORRUPT)
+        return;
+    ppx_buf b;
+    ppx_buf_init(&b);
+    if (ppx_buf_append(&b, data, size) || ppx_buf_append(&b, "", 1)) {
+        ppx_buf_destroy(&b);
+        return;
+    }
+    ppx_json_limits jl = {.max_bytes = UINT32_MAX - 2,
+                          .max_depth = 16,
+                          .max_nodes = UINT64_MAX,
+                          .max_number = UINT64_MAX};
+    ppx_jdoc d;
+    ppx_err e;
+    ppx_err_clear(&e);
+    int jrc = ppx_jdoc_parse(&d, (const char *)b.data, size, &jl, &e);
+    ppx_jdoc_destroy(&d);
+    ppx_buf_destroy(&b);
+    if (jrc == PPX_ENOMEM)
+        return;
+    if (rc == 0 && jrc != 0)
+        fail("accepted, but not JSON", e.msg);
+    if (rc == PPX_ECORRUPT && (jrc != PPX_ECORRUPT || strcmp(e.msg, err->msg) != 0))
+        fail("a syntax error the generic reader does not see", err->msg);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > MAX_INPUT)
@@ -100,6 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ppx_err_clear(&err);
     ppx_coco *c = NULL;
     int rc = ppx_coco_parse(&text, &lim, &c, &err);
+    same_grammar(data, size, rc, &err);
     if (rc) {
         if (!err.msg[0] || strchr(err.msg, '\n'))
             fail("a failure without a one-line message", err.msg);
