@@ -117,9 +117,12 @@ static int scan_nums(reader *r, uint32_t depth, double *keep, size_t cap, nums_s
             nums++;
         } else if (is_num_start(*j->p)) {
             double v = 0;
-            if (e)
-                v = ppx_json_num_fast(j->p, &j->p);
-            else if ((rc = ppx_jcur_number(j, keep ? &v : NULL)))
+            if (e) {
+                /* The grammar's end, not the digits': "09" is 0, then a 9. */
+                const char *end;
+                v = ppx_json_num_fast(j->p, &end);
+                j->p = e;
+            } else if ((rc = ppx_jcur_number(j, keep ? &v : NULL)))
                 return rc;
             if (keep && n < cap)
                 keep[n] = v;
