@@ -153,9 +153,27 @@ void ppx_jcur_init(ppx_jcur *c, const char *text, size_t len, const ppx_json_lim
 /* err set to code, "line L column C: what" for the byte at at; returns code. */
 int ppx_jcur_fail(const ppx_jcur *c, int code, const char *at, const char *what);
 /* One more value at at: PPX_ELIMIT past max_nodes. */
-PPX_MUST_USE int ppx_jcur_count(ppx_jcur *c, const char *at);
+PPX_MUST_USE static inline int ppx_jcur_count(ppx_jcur *c, const char *at)
+{
+    if (c->values >= c->lim->max_nodes)
+        return ppx_jcur_fail(c, PPX_ELIMIT, at, "more values than the limit");
+    c->values++;
+    return 0;
+}
 /* The string at c->p (its '"'), checked; c->p after it. Not counted. */
-PPX_MUST_USE int ppx_jcur_string(ppx_jcur *c);
+PPX_MUST_USE int ppx_jcur_string_slow(ppx_jcur *c);
+PPX_MUST_USE static inline int ppx_jcur_string(ppx_jcur *c)
+{
+    /* Plain bytes the quick way: a string of COCO is a name or a key. */
+    const char *q = c->p + 1;
+    while ((unsigned char)*q >= 0x20 && *q != '"' && *q != '\\')
+        q++;
+    if (*q == '"' && q < c->end) {
+        c->p = q + 1;
+        return 0;
+    }
+    return ppx_jcur_string_slow(c);
+}
 /* The number at c->p, checked and converted into *v (correctly rounded;
  * one that overflows a double is refused); c->p after it. Not counted.
  * With v NULL, only checked (faster). */

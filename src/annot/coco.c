@@ -303,7 +303,8 @@ typedef struct {
     size_t num_cap;
     double *kp; /* scratch for an annotation's keypoints */
     size_t kp_cap;
-    double *poly; /* scratch for a clipped polygon */
+    const char *end[M_AREA]; /* where an annotation's bbox, segmentation, keypoints end */
+    double *poly;            /* scratch for a clipped polygon */
     size_t poly_cap;
     uint8_t *mask; /* scratch for RLE masks */
     size_t mask_cap;
@@ -537,8 +538,9 @@ static int map_box(const ppx_geom *g, const double b[4], double out[4], double *
 }
 
 /* The polygons at p ('[') mapped and clipped, written as a list; their area
- * in *area. 0 when none is left. */
-static int write_polygons(writer *w, const char *p, const ppx_geom *g, double *area)
+ * in *area, the list's end in *end. 0 when none is left. */
+static int write_polygons(writer *w, const char *p, const ppx_geom *g, double *area,
+                          const char **end)
 {
     int kept = 0;
     *area = 0;
@@ -580,6 +582,7 @@ static int write_polygons(writer *w, const char *p, const ppx_geom *g, double *a
         puts_(w, "]");
     }
     puts_(w, "]");
+    *end = *p == ']' ? p + 1 : coco_skip(p);
     return kept;
 }
 
@@ -953,12 +956,14 @@ static int write_seg(writer *w, const coco_ann *a, const ppx_geom *g, double *se
     int keep = 1;
     w->seg.len = 0;
     w->o = &w->seg;
-    if (a->seg_kind == SEG_RLE)
+    if (a->seg_kind == SEG_RLE) {
         keep = write_rle(w, a, &w->c->im[a->image], g, seg_area, err);
-    else if (a->seg_kind == SEG_POLY)
-        keep = write_polygons(w, v, g, seg_area);
-    else
-        raw(w, v);
+        w->end[M_SEG] = coco_skip(v);
+    } else if (a->seg_kind == SEG_POLY) {
+        keep = write_polygons(w, v, g, seg_area, &w->end[M_SEG]);
+    } else {
+        w->end[M_SEG] = raw(w, v);
+    }
     w->o = main_out;
     return keep;
 }
@@ -982,13 +987,13 @@ static void ann_members(writer *w, const coco_ann *a, const ppx_geom *g, const d
                 put_dbl(w, box[j]);
             }
             puts_(w, "]");
-            it.p = coco_skip(v);
+            it.p = w->end[M_BBOX];
         } else if (off == a->at[M_SEG]) {
             put(w, w->seg.data, w->seg.len);
-            it.p = coco_skip(v);
+            it.p = w->end[M_SEG];
         } else if (off == a->at[M_KP]) {
             write_keypoints(w, kp, nkp, g);
-            it.p = coco_skip(v);
+            it.p = w->end[M_KP];
         } else if (off == a->at[M_AREA]) {
             double old = ppx_json_num(v, &it.p);
             put_dbl(w, seg_area >= 0 ? seg_area : old * ppx_geom_area_scale(g) * frac);
@@ -1013,13 +1018,13 @@ static int write_annotation(writer *w, const coco_ann *a, const ppx_coco_out *ou
     int keep = 1;
     if (a->at[M_BBOX]) {
         size_t n;
-        nums(w, t + a->at[M_BBOX], &w->num, &w->num_cap, &n);
+        w->end[M_BBOX] = nums(w, t + a->at[M_BBOX], &w->num, &w->num_cap, &n);
         keep = !w->rc && map_box(g, w->num, box, &frac);
     }
     if (keep && a->at[M_SEG])
         keep = write_seg(w, a, g, &seg_area, err);
     if (keep && a->at[M_KP])
-        nums(w, t + a->at[M_KP], &w->kp, &w->kp_cap, &nkp);
+        w->end[M_KP] = nums(w, t + a->at[M_KP], &w->kp, &w->kp_cap, &nkp);
     if (!keep || w->rc) {
         w->o->len = start;
         return 0;

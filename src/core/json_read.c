@@ -470,24 +470,8 @@ int ppx_jcur_fail(const ppx_jcur *c, int code, const char *at, const char *what)
     return fail(&ps, code, at, what);
 }
 
-int ppx_jcur_count(ppx_jcur *c, const char *at)
+int ppx_jcur_string_slow(ppx_jcur *c)
 {
-    if (c->values >= c->lim->max_nodes)
-        return ppx_jcur_fail(c, PPX_ELIMIT, at, "more values than the limit");
-    c->values++;
-    return 0;
-}
-
-int ppx_jcur_string(ppx_jcur *c)
-{
-    /* Plain bytes the quick way: a string of COCO is a name or a key. */
-    const char *q = c->p + 1;
-    while (q < c->end && (unsigned char)*q >= 0x20 && *q != '"' && *q != '\\')
-        q++;
-    if (q < c->end && *q == '"') {
-        c->p = q + 1;
-        return 0;
-    }
     ppx_jdoc d = {.text = c->text, .len = (size_t)(c->end - c->text)};
     parser ps = {&d, c->lim, c->p, c->end, c->err};
     int rc = string(&ps);
