@@ -226,7 +226,7 @@ int ppx__stream_prepare(run_state *s, uint64_t total_workers, const char *format
     s->plan.n_chunks = 0;
     ppx_classes_init(&s->plan.classes);
     st->workers = total_workers ? total_workers : 1;
-    st->sure = 32 * st->workers * (PPX_PLAN_CHUNK_MAX - 1);
+    st->sure = ppx__plan_auto_chunk_sure(st->workers);
     return 0;
 }
 

@@ -1,7 +1,7 @@
 # Scenario tests: the prepix binary on real files, checked by Python (Debian's python3 with
 # Pillow and numpy). Each case is its own CTest test.
 set(PPX_PY /usr/bin/python3)
-foreach(c usage_errors report_keys stats_cmd odd_names dry_run name_collision crash_hang transient_retry
+foreach(c usage_errors report_keys stats_cmd odd_names dry_run chunk_floor name_collision crash_hang transient_retry
           workers_identical
           sigterm)
   ppx_sh_test(NAME run.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
