@@ -1110,13 +1110,15 @@ def bench_sched_walk(a, env):
     and 10^6 empty .jpg, noop workers, -np 1 -w 1: how long the whole job idles while rank 0
     lists the input (issue 21 item 5). Each round runs, one after the other: this prepix with
     the automatic chunk size (streamed once the size is sure: 8,160 entries for one worker),
-    the same with --chunk-size 16, and, with --prepix-ref (a build with the test hook, e.g.
-    main's, which lists first), that binary. Medians of a.runs rounds."""
+    the same with --chunk-size 16, the same into tar shards of 16 (streamed too since shard
+    labels are known as the walk goes), and, with --prepix-ref (a build with the test hook,
+    e.g. main's, which lists first), that binary. Medians of a.runs rounds."""
     hooks = os.path.abspath(a.prepix_hooks)
     e = dict(env, PPX_TEST_FAULT="noop:*")
     res = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
            "load": [os.getloadavg()[0]], "rows": [], "ref": bool(a.prepix_ref)}
-    kinds = [("auto", hooks, []), ("cs16", hooks, ["--chunk-size", "16"])]
+    kinds = [("auto", hooks, []), ("cs16", hooks, ["--chunk-size", "16"]),
+             ("tar16", hooks, ["-f", "tar", "--shard-size", "16"])]
     if a.prepix_ref:
         kinds.append(("ref", os.path.abspath(a.prepix_ref), []))
     for n in (10 ** 4, 10 ** 5, 10 ** 6):
@@ -1152,7 +1154,8 @@ def bench_sched_walk(a, env):
 
 
 def render_sched_walk(s):
-    names = [("auto", "streamed, automatic chunk size"), ("cs16", "streamed, `--chunk-size 16`")]
+    names = [("auto", "streamed, automatic chunk size"), ("cs16", "streamed, `--chunk-size 16`"),
+             ("tar16", "streamed, `-f tar --shard-size 16`")]
     if s.get("ref"):
         names.append(("ref", "main (lists first)"))
     txt = ("Time to the first finished image (its journal record on disk, watched every ms) on "
