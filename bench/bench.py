@@ -970,7 +970,10 @@ def parse_sched(line_match):
         v[name + "_wall"] = float(w)
         v[name + "_cpu"] = float(c)
     v["proc_cpu"] = float(line_match.group(8))
-    c = re.search(r"committer (\d+) batches in ([0-9.]+) s", line_match.string)
+    line = line_match.string[line_match.start():].split("\n", 1)[0]
+    an = re.search(r"answering ([0-9.]+) s cpu", line)
+    v["answer_cpu"] = float(an.group(1)) if an else 0.0
+    c = re.search(r"committer (\d+) batches in ([0-9.]+) s", line)
     v["batches"], v["commit_s"] = (int(c.group(1)), float(c.group(2))) if c else (0, 0.0)
     v["commit_ms"] = 1e3 * v["commit_s"] / v["batches"] if v["batches"] else 0.0
     return v
@@ -988,8 +991,11 @@ def sched_tree(indir, n):
 # so all it does is answer the other ranks' requests (and with --transport bytes, write their
 # outputs and commit their journal records). Each configuration: (ranks, transport, where
 # OUTDIR lies).
-SCHED_CONFIGS = [(np_, tr, fs) for np_ in (8, 16) for tr in ("paths", "bytes")
+SCHED_CONFIGS = [(np_, tr, fs, 1, 4000) for np_ in (8, 16) for tr in ("paths", "bytes")
                  for fs in ("tmpfs", "disk")]
+# The cost of a request as chunks grow (answering packs one key an image): -np 8, paths, tmpfs,
+# 65,536 images in chunks of 16, 64 and 256.
+SCHED_CONFIGS += [(8, "paths", "tmpfs", c, 65536) for c in (16, 64, 256)]
 
 
 def bench_sched(a, env):
@@ -1001,21 +1007,21 @@ def bench_sched(a, env):
     wall time (demand-limited here: the requesters share 2 cores), and where its loop's CPU
     went. Input and OUTDIR on tmpfs (/dev/shm) or on disk (a.work). Medians over a.runs runs
     after one warm-up."""
-    n = 4000
-    res = {"images": n, "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+    res = {"images": 4000, "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
            "load": [os.getloadavg()[0]], "rows": []}
     hooks = os.path.abspath(a.prepix_hooks)
     e = dict(env, PPX_TEST_FAULT="noop:*", PPX_SCHED_TIMING="1", OMPI_MCA_pml="ob1",
              PPX_TEST_SERVE_ONLY="1")
     shm = tempfile.mkdtemp(prefix="ppx-sched-", dir="/dev/shm")
     try:
-        for np_, tr, fs in SCHED_CONFIGS:
+        for np_, tr, fs, cs, n in SCHED_CONFIGS:
             base = shm if fs == "tmpfs" else a.work
-            indir = os.path.join(base, "data", "sched-empty")
+            indir = os.path.join(base, "data", "sched-empty-%d" % n)
             sched_tree(indir, n)
             out = os.path.join(base, "out", "sched")
             cmd = ["mpirun", "--oversubscribe", "-np", str(np_), hooks, "run", "-i", indir, "-o",
-                   out, "--chunk-size", "1", "-w", "1", "--progress", "none", "--transport", tr]
+                   out, "--chunk-size", str(cs), "-w", "1", "--progress", "none", "--transport",
+                   tr]
             runs = []
             for r in range(a.runs + 1):
                 shutil.rmtree(out, ignore_errors=True)
@@ -1031,6 +1037,7 @@ def bench_sched(a, env):
                 v["per_proc_cpu"] = v["served"] / v["proc_cpu"] if v["proc_cpu"] > 0 else 0.0
                 v["per_wall"] = v["served"] / v["wall"] if v["wall"] > 0 else 0.0
                 v["serve_us"] = 1e6 * v.get("serve_cpu", 0) / v["served"] if v["served"] else 0
+                v["answer_us"] = 1e6 * v["answer_cpu"] / v["served"] if v["served"] else 0
                 log("  sched -np %d %s %s round %d/%d  served %d: %6.0f/s of rank 0's CPU, "
                     "%6.0f/s of its wall" % (np_, tr, fs, r, a.runs, v["served"], v["per_cpu"],
                                             v["per_wall"]))
@@ -1039,21 +1046,23 @@ def bench_sched(a, env):
             shutil.rmtree(out, ignore_errors=True)
             if not runs:
                 continue
-            row = {"np": np_, "transport": tr, "fs": fs, "runs": len(runs),
+            row = {"np": np_, "transport": tr, "fs": fs, "chunk": cs, "images": n,
+                   "runs": len(runs),
                    "command": "PPX_TEST_FAULT='noop:*' PPX_SCHED_TIMING=1 PPX_TEST_SERVE_ONLY=1 "
                    "OMPI_MCA_pml=ob1 " + " ".join(shlex.quote(c) for c in cmd)
                    .replace(hooks, "prepix").replace(indir, "IN").replace(out, "OUT"),
                    "per_cpu_all": [x["per_cpu"] for x in runs]}
             keys = SCHED_KEYS + ("proc_cpu", "per_cpu", "per_proc_cpu", "per_wall",
-                                 "serve_us", "batches", "commit_s", "commit_ms") + tuple("%s_%s" % (p, k) for p in SCHED_PHASES
+                                 "serve_us", "answer_us", "batches", "commit_s", "commit_ms") + tuple("%s_%s" % (p, k) for p in SCHED_PHASES
                                                      for k in ("wall", "cpu"))
             for k in keys:
                 row[k] = statistics.median(x.get(k, 0.0) for x in runs)
             res["rows"].append(row)
-            print("sched -np %d %s %s: rank 0 served %.0f requests/s of its CPU time (%.0f of "
-                  "its process's), %.0f/s of its wall time; %.1f us CPU a request in serving" %
-                  (np_, tr, fs, row["per_cpu"], row["per_proc_cpu"], row["per_wall"],
-                   row["serve_us"]))
+            print("sched -np %d %s %s chunks of %d: rank 0 served %.0f requests/s of its CPU "
+                  "time (%.0f of its process's), %.0f/s of its wall time; %.1f us CPU a request "
+                  "in serving, %.2f answering" %
+                  (np_, tr, fs, cs, row["per_cpu"], row["per_proc_cpu"], row["per_wall"],
+                   row["serve_us"], row["answer_us"]))
     finally:
         shutil.rmtree(shm, ignore_errors=True)
     res["load"].append(os.getloadavg()[0])
@@ -1101,13 +1110,15 @@ def bench_sched_walk(a, env):
     and 10^6 empty .jpg, noop workers, -np 1 -w 1: how long the whole job idles while rank 0
     lists the input (issue 21 item 5). Each round runs, one after the other: this prepix with
     the automatic chunk size (streamed once the size is sure: 8,160 entries for one worker),
-    the same with --chunk-size 16, and, with --prepix-ref (a build with the test hook, e.g.
-    main's, which lists first), that binary. Medians of a.runs rounds."""
+    the same with --chunk-size 16, the same into tar shards of 16 (streamed too since shard
+    labels are known as the walk goes), and, with --prepix-ref (a build with the test hook,
+    e.g. main's, which lists first), that binary. Medians of a.runs rounds."""
     hooks = os.path.abspath(a.prepix_hooks)
     e = dict(env, PPX_TEST_FAULT="noop:*")
     res = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
            "load": [os.getloadavg()[0]], "rows": [], "ref": bool(a.prepix_ref)}
-    kinds = [("auto", hooks, []), ("cs16", hooks, ["--chunk-size", "16"])]
+    kinds = [("auto", hooks, []), ("cs16", hooks, ["--chunk-size", "16"]),
+             ("tar16", hooks, ["-f", "tar", "--shard-size", "16"])]
     if a.prepix_ref:
         kinds.append(("ref", os.path.abspath(a.prepix_ref), []))
     for n in (10 ** 4, 10 ** 5, 10 ** 6):
@@ -1143,7 +1154,8 @@ def bench_sched_walk(a, env):
 
 
 def render_sched_walk(s):
-    names = [("auto", "streamed, automatic chunk size"), ("cs16", "streamed, `--chunk-size 16`")]
+    names = [("auto", "streamed, automatic chunk size"), ("cs16", "streamed, `--chunk-size 16`"),
+             ("tar16", "streamed, `-f tar --shard-size 16`")]
     if s.get("ref"):
         names.append(("ref", "main (lists first)"))
     txt = ("Time to the first finished image (its journal record on disk, watched every ms) on "
@@ -1166,7 +1178,8 @@ def render_sched_walk(s):
 
 
 def render_sched(s):
-    txt = ("Rank 0 as a server (%d empty `.jpg`, noop workers, `--chunk-size 1`, `-w 1`, "
+    txt = ("Rank 0 as a server (%d empty `.jpg`, noop workers, `--chunk-size 1` unless the row "
+           "says otherwise, `-w 1`, "
            "`mpirun --oversubscribe`, `OMPI_MCA_pml=ob1`, rank 0 running no chunk itself: "
            "`PPX_TEST_SERVE_ONLY=1`), measured %s; load average (1 min) at start and end: "
            "%.1f, %.1f. Medians of the counted runs. *served/CPU s*: requests rank 0 answered "
@@ -1174,20 +1187,24 @@ def render_sched(s):
            "journal's committer thread included); *served/wall s*: per second of its loop's "
            "wall time, which here is limited by demand (the requesters share 2 cores); "
            "*serve us*: CPU microseconds a request in the serve phase (taking a request, "
-           "packing and sending the answer; with bytes, storing results); then rank 0's loop "
+           "packing and sending the answer; with bytes, storing results; and the looks at an "
+           "empty queue between requests); *answer us*: of answering alone (receiving the "
+           "request, packing the chunk's keys, posting the send); then rank 0's loop "
            "from `PPX_SCHED_TIMING=1`, wall and CPU seconds in each phase (*wait*: in "
            "`poll()`/`sched_yield()`; *journal*: handing records to the committer thread); "
            "*batches*: the committer thread's grouped commits (`syncfs` of OUTDIR, then one "
            "write and `fdatasync` of the records) and the wall ms each took, off the "
            "serving path.\n\n"
            % (s["images"], s["date"], s["load"][0], s["load"][-1]))
-    txt += ("| -np | transport | OUTDIR | served/CPU s (process) | served/wall s | serve us | "
-            "loop wall / CPU s | " + " | ".join(SCHED_PHASES) + " | batches (ms each) |\n")
-    txt += "|---:|---|---|---:|---:|---:|---:|" + "---:|" * len(SCHED_PHASES) + "---:|\n"
+    txt += ("| -np | transport | OUTDIR | chunk (images) | served/CPU s (process) | "
+            "served/wall s | serve us | answer us | loop wall / CPU s | " +
+            " | ".join(SCHED_PHASES) + " | batches (ms each) |\n")
+    txt += "|---:|---|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(SCHED_PHASES) + "---:|\n"
     for r in s["rows"]:
-        txt += "| %d | %s | %s | %.0f (%.0f) | %.0f | %.1f | %.3f / %.3f | " % (
-            r["np"], r["transport"], r["fs"], r["per_cpu"], r["per_proc_cpu"], r["per_wall"],
-            r["serve_us"], r["wall"], r["cpu"])
+        txt += "| %d | %s | %s | %d (%d) | %.0f (%.0f) | %.0f | %.1f | %.2f | %.3f / %.3f | " % (
+            r["np"], r["transport"], r["fs"], r.get("chunk", 1), r.get("images", s["images"]),
+            r["per_cpu"], r["per_proc_cpu"], r["per_wall"], r["serve_us"],
+            r.get("answer_us", 0), r["wall"], r["cpu"])
         txt += " | ".join("%.3f / %.3f" % (r.get(p + "_wall", 0), r.get(p + "_cpu", 0))
                           for p in SCHED_PHASES)
         txt += (" | %.0f (%.1f) |\n" % (r["batches"], r["commit_ms"]) if "batches" in r

@@ -185,6 +185,47 @@ static int read_folder(ppx_listing *l, DIR *d, entry **ents, size_t *n, int *rea
     return rc;
 }
 
+/* Whether the walk descends into entry name of folder dfd (d_type type). */
+static int entry_is_dir(int dfd, const char *name, unsigned char type)
+{
+    if (type != DT_UNKNOWN)
+        return type == DT_DIR;
+    struct stat sb;
+    return fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* A name the walk lists as an archive (a compressed one as its failure). */
+static int is_archive_name(const char *name)
+{
+    return !ppx_is_image_name(name) && (ppx_is_tar_name(name) || ppx_is_compressed_tar_name(name));
+}
+
+int ppx_listing_top_has_archive(const char *input)
+{
+    int fd = ppx_list_open_at(AT_FDCWD, input, 1, 1);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return 1;
+    }
+    int found = 0;
+    struct dirent *de;
+    for (;;) {
+        errno = 0;
+        if ((de = readdir(d)) == NULL) {
+            found = errno != 0; /* not read whole: whatever was not read may be one */
+            break;
+        }
+        if (is_archive_name(de->d_name) && !entry_is_dir(dirfd(d), de->d_name, de->d_type)) {
+            found = 1;
+            break;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
 /* Lists the folder open as dfd (taken: closed here), whose key is rel ("" for INPUT). */
 static int walk(ppx_listing *l, int dfd, const char *rel, int depth, ppx_err *err)
 {
@@ -212,20 +253,14 @@ static int walk(ppx_listing *l, int dfd, const char *rel, int depth, ppx_err *er
             break;
         char key[PPX_KEY_MAX];
         int fits = join_key(key, rel, ents[i].name);
-        int is_dir = ents[i].type == DT_DIR;
-        if (ents[i].type == DT_UNKNOWN) {
-            struct stat sb;
-            is_dir = fstatat(dirfd(d), ents[i].name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-                     S_ISDIR(sb.st_mode);
-        }
+        int is_dir = entry_is_dir(dirfd(d), ents[i].name, ents[i].type);
         if (!fits) {
             rc = add_failed(l, key, ENAMETOOLONG);
             continue;
         }
         if (ppx_is_image_name(ents[i].name))
             rc = ppx_listing_add(l, key, strlen(key));
-        else if (!is_dir &&
-                 (ppx_is_tar_name(ents[i].name) || ppx_is_compressed_tar_name(ents[i].name)))
+        else if (!is_dir && is_archive_name(ents[i].name))
             rc = add_archive_at(l, dirfd(d), ents[i].name, key, err);
         else if (!is_dir)
             l->skipped++;

@@ -134,6 +134,11 @@ PPX_MUST_USE int ppx_listing_step(ppx_listing *l, ppx_err *err);
  * code with err set, as ppx_listing_build. */
 PPX_MUST_USE int ppx_listing_walk_root(ppx_listing *l, int fd, ppx_err *err);
 
+/* 1 when the folder INPUT (opened as ppx_listing_build opens it) holds at
+ * its top level an entry that its walk would list as an archive, or cannot
+ * be opened or read whole; else 0. */
+PPX_MUST_USE int ppx_listing_top_has_archive(const char *input);
+
 /* The --with role of a companion sidecar's extension ("seg" of
  * "seg.png"): its index in cfg->with, or -1 when no role has that name. */
 PPX_MUST_USE int ppx_listing_companion_role(const ppx_run_config *cfg, const char *ext);

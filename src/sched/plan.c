@@ -64,16 +64,29 @@ uint64_t ppx__plan_shards_size(uint64_t n, uint64_t k)
 
 /* The last chunks end the job unevenly (one rank still busy while the others
  * have nothing), and that tail is about one chunk long; a chunk costs only a
- * request and a journal record. */
+ * request and a journal record. Large jobs get larger chunks so that rank 0
+ * keeps up with their requests. */
+static void auto_bounds(uint64_t total_workers, uint64_t *lo, uint64_t *hi)
+{
+    uint64_t w = total_workers ? total_workers : 1;
+    *lo = (w + PPX_PLAN_WORKERS_PER_IMAGE - 1) / PPX_PLAN_WORKERS_PER_IMAGE;
+    *hi = *lo > PPX_PLAN_CHUNK_MAX ? *lo : PPX_PLAN_CHUNK_MAX;
+}
+
 uint64_t ppx__plan_auto_chunk_size(uint64_t n, uint64_t total_workers)
 {
-    uint64_t per = 32 * (total_workers ? total_workers : 1);
-    uint64_t cs = (n + per - 1) / per;
-    if (cs < 1)
-        cs = 1;
-    if (cs > PPX_PLAN_CHUNK_MAX)
-        cs = PPX_PLAN_CHUNK_MAX;
-    return cs;
+    uint64_t per = 32 * (total_workers ? total_workers : 1), lo, hi;
+    auto_bounds(total_workers, &lo, &hi);
+    uint64_t cs = n / per + (n % per != 0);
+    return cs < lo ? lo : cs > hi ? hi : cs;
+}
+
+uint64_t ppx__plan_auto_chunk_sure(uint64_t total_workers)
+{
+    uint64_t lo, hi;
+    auto_bounds(total_workers, &lo, &hi);
+    /* ceil(n / per) >= hi for every n > per x (hi - 1) */
+    return lo == hi ? 0 : 32 * (total_workers ? total_workers : 1) * (hi - 1);
 }
 
 uint64_t ppx__plan_n_chunks(uint64_t n, uint64_t chunk_size)

@@ -91,9 +91,19 @@ const char *ppx__chunk_key(const chunk *c, uint64_t i);
  * floor(n / k), so that a DataLoader's k workers all get one. A function of
  * the listing alone, so a resume finds the same size. k > 0. */
 uint64_t ppx__plan_shards_size(uint64_t n, uint64_t k);
+/* Workers of the job per image of the smallest automatic chunk: rank 0
+ * answers every request, so the job's request rate, W x r / c for W workers
+ * of r images/s each, must stay within what it serves. With r = 100 and
+ * chunks of at least W / 200 images, it asks at most 20,000 requests a
+ * second (docs/scheduling.md, "A model for 1,000 nodes"). */
+#define PPX_PLAN_WORKERS_PER_IMAGE 200
 /* The chunk size when none was asked for: about 32 chunks per worker of the
- * job (total_workers; 0 counts as 1), from 1 to PPX_PLAN_CHUNK_MAX. */
+ * job (total_workers; 0 counts as 1), from ceil(W / 200) (1 below 200
+ * workers) to the larger of that and PPX_PLAN_CHUNK_MAX. */
 uint64_t ppx__plan_auto_chunk_size(uint64_t n, uint64_t total_workers);
+/* The count of images from which on ppx__plan_auto_chunk_size no longer
+ * depends on n (a streamed run waits for it, or the walk's end, to cut). */
+uint64_t ppx__plan_auto_chunk_sure(uint64_t total_workers);
 /* Chunks of chunk_size (> 0) images that n images make. */
 uint64_t ppx__plan_n_chunks(uint64_t n, uint64_t chunk_size);
 /* The images of chunk id: from *first, *count of them (the last chunk may

@@ -208,6 +208,7 @@ typedef struct {
     struct {
         double wall[T_PHASES], cpu[T_PHASES]; /* seconds in each phase (T_*) */
         uint64_t served, turns, commits, spins;
+        double answer_cpu; /* of answering requests alone (answer()), inside T_SERVE */
     } t;
 } run_state;
 

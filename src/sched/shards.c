@@ -58,6 +58,11 @@ static size_t class_span(const ppx_listing *l, size_t i, const char **start, int
         *cls = m->cls;
         return 0;
     }
+    /* An archive below the top level of a folder INPUT is part of its first
+     * folder's class, as a file there is: so the walk meets the classes in
+     * their order (docs/scheduling.md, "Which runs stream"). */
+    if (!l->is_list && !l->is_archive && !l->n_splits && memchr(key, '/', m->arc_len))
+        return first_folder(key, start);
     if (m->inner_len)
         return archive_stem(key, m->inner_len, start);
     const char *in = key + m->arc_len + 1; /* the first folder inside the archive */
@@ -82,15 +87,19 @@ static int is_archive_problem(const ppx_listing *l, size_t i, size_t *cursor)
            l->walk_errors[*cursor].problem;
 }
 
-int ppx_classes_build(ppx_classes *cl, const ppx_listing *l)
+void ppx_classes_init(ppx_classes *cl)
 {
     memset(cl, 0, sizeof *cl);
     cl->cls_max = -1;
     cl->cls_unnamed = PPX_NO_CLS;
-    size_t cap = 0, cursor = 0;
-    const char *prev = NULL;
-    size_t prev_len = 0;
-    for (size_t i = 0; i < l->n; i++) {
+}
+
+/* Takes entries cl->seen .. l->n - 1: their .cls values, and each class
+ * name not the last one taken appended. sorted: a name that sorts before
+ * the last one is refused (PPX_EINVAL). */
+static int classes_take(ppx_classes *cl, const ppx_listing *l, int sorted)
+{
+    for (size_t i = cl->seen; i < l->n; i++, cl->seen = i) {
         const char *f;
         int64_t cls;
         size_t len = class_span(l, i, &f, &cls);
@@ -100,23 +109,45 @@ int ppx_classes_build(ppx_classes *cl, const ppx_listing *l)
         } else if (cls != PPX_NO_CLS && cls > cl->cls_max) {
             cl->cls_max = cls;
         }
-        /* Entries of a class mostly come together: compare with the last one only. */
-        if (len == 0 || (prev && len == prev_len && memcmp(prev, f, len) == 0) ||
-            is_archive_problem(l, i, &cursor))
+        if (len == 0 || is_archive_problem(l, i, &cl->cursor))
             continue;
-        if (cl->n == cap) {
-            cap = cap ? 2 * cap : 64;
+        /* Entries of a class mostly come together: compare with the last one only. */
+        int c = 1;
+        if (cl->n) {
+            const char *last = cl->names[cl->n - 1];
+            c = strncmp(f, last, len);
+            if (c == 0)
+                c = last[len] == '\0' ? 0 : -1;
+        }
+        if (c == 0)
+            continue;
+        if (c < 0 && sorted)
+            return PPX_EINVAL;
+        if (cl->n == cl->cap) {
+            size_t cap = cl->cap ? 2 * cl->cap : 64;
             char **v = realloc(cl->names, cap * sizeof *v);
             if (!v)
-                goto nomem;
+                return PPX_ENOMEM;
             cl->names = v;
+            cl->cap = cap;
         }
         if (!(cl->names[cl->n] = strndup(f, len)))
-            goto nomem;
+            return PPX_ENOMEM;
         cl->n++;
-        prev = f;
-        prev_len = len;
     }
+    return 0;
+}
+
+int ppx_classes_grow(ppx_classes *cl, const ppx_listing *l)
+{
+    return classes_take(cl, l, 1);
+}
+
+int ppx_classes_build(ppx_classes *cl, const ppx_listing *l)
+{
+    ppx_classes_init(cl);
+    if (classes_take(cl, l, 0))
+        goto nomem;
     /* "a.b/x" sorts before "a/x" as a path, after "a" as a name. */
     if (cl->n)
         qsort(cl->names, cl->n, sizeof *cl->names, cmp_names);

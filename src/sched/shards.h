@@ -20,30 +20,42 @@
  * byte order; a label is an index into them, -1 for an entry without one.
  * An entry's class is, for a file, its first folder under INPUT; for an
  * archive member, the value of its sample's .cls member when there is one
- * (the label itself, not a name), else the stem of the inner archive it is
- * in (ImageNet's n01440764.tar), else its first folder inside the archive,
- * else the stem of the archive itself (-1 when INPUT is the archive).
- * Failure entries of archives make no class, nor does a folder without an
- * entry. An archive at any depth adds classes that may sort before folders
- * walked earlier, so the classes are known only when the walk ends (why
- * shards list first: docs/scheduling.md, "Which runs stream"). */
+ * (the label itself, not a name); else, for an archive below the top level
+ * of a folder INPUT (not a split), its first folder under INPUT, as for a
+ * file; else the stem of the inner archive it is in (ImageNet's
+ * n01440764.tar), else its first folder inside the archive, else the stem
+ * of the archive itself (-1 when INPUT is the archive). Failure entries of
+ * archives make no class, nor does a folder without an entry. Only the
+ * archives at the top level, of a list or of splits add classes that may
+ * sort before folders walked earlier: without them, the walk meets the
+ * classes in their order (why a shard run streams when INPUT's top level
+ * holds no archive: docs/scheduling.md, "Which runs stream"). */
 typedef struct {
     char **names;
-    size_t n;
+    size_t n, cap;
     /* .cls values, which are labels, not names: the largest one at or above
      * 0 (-1 when none), and the first one that no line of classes.txt can
      * name (below -1, or PPX_CLS_LINES_MAX or more; PPX_NO_CLS when none).
      * -1 is "no label", as in index.csv. */
     int64_t cls_max, cls_unnamed;
+    size_t seen, cursor; /* entries taken, and the walk errors passed (ppx_classes_grow) */
 } ppx_classes;
-
 /* classes.txt of .cls labels holds a line per id from 0 to the largest:
  * at most this many (4,194,304 lines, 31 MB; WebFace260M, among the largest
  * labelled sets, has 4 million identities), so that a .cls of 10^18 costs
  * no disk. */
 #define PPX_CLS_LINES_MAX ((int64_t)1 << 22)
 
+/* The classes of the whole listing l into *cl (caller-owned). 0 or PPX_ENOMEM. */
 PPX_MUST_USE int ppx_classes_build(ppx_classes *cl, const ppx_listing *l);
+/* Empty classes, for ppx_classes_grow. */
+void ppx_classes_init(ppx_classes *cl);
+/* Takes the entries listed since the last call (a listing that grows: a
+ * streamed walk), appending their new class names, which must come in
+ * order: the labels of the entries taken are then final. 0, PPX_ENOMEM, or
+ * PPX_EINVAL when a name sorts before one already taken (the listing is not
+ * one whose classes the walk meets in order; *cl keeps the names before). */
+PPX_MUST_USE int ppx_classes_grow(ppx_classes *cl, const ppx_listing *l);
 int64_t ppx_classes_label(const ppx_classes *cl, const ppx_listing *l, size_t i);
 void ppx_classes_destroy(ppx_classes *cl);
 

@@ -168,13 +168,15 @@ int ppx__stream_wanted(const ppx_run_config *cfg)
         return 0;
 #endif
     struct stat sb;
-    /* The chunks must not depend on the listing's size (an automatic chunk
-     * size, --shards do), labels not on the whole listing (shards: classes
-     * from archives), and the other modes need the whole listing before
-     * any work (docs/scheduling.md). */
-    return !cfg->shard && !cfg->shards && !cfg->resume && !cfg->dry_run && !cfg->n_splits &&
-           !cfg->exclude && !ppx_sub_active(&cfg->sub) && !cfg->coco && cfg->n_with == 0 &&
-           cfg->input[0] != '@' && stat(cfg->input, &sb) == 0 && S_ISDIR(sb.st_mode);
+    /* The chunks must not depend on the listing's size (--shards does), a
+     * shard's labels not on entries the walk has yet to list (the classes of
+     * an archive at the top level may sort before folders walked earlier),
+     * and the other modes need the whole listing before any work
+     * (docs/scheduling.md). */
+    return !cfg->shards && !cfg->resume && !cfg->dry_run && !cfg->n_splits && !cfg->exclude &&
+           !ppx_sub_active(&cfg->sub) && !cfg->coco && cfg->n_with == 0 && cfg->input[0] != '@' &&
+           stat(cfg->input, &sb) == 0 && S_ISDIR(sb.st_mode) &&
+           (!cfg->shard || !ppx_listing_top_has_archive(cfg->input));
 }
 
 static void read_gate(ppx_stream *st)
@@ -222,8 +224,9 @@ int ppx__stream_prepare(run_state *s, uint64_t total_workers, const char *format
      * worker, or when it ends: 0 until then. */
     s->plan.chunk_size = cfg->chunk_size;
     s->plan.n_chunks = 0;
+    ppx_classes_init(&s->plan.classes);
     st->workers = total_workers ? total_workers : 1;
-    st->sure = 32 * st->workers * (PPX_PLAN_CHUNK_MAX - 1);
+    st->sure = ppx__plan_auto_chunk_sure(st->workers);
     return 0;
 }
 
@@ -358,13 +361,30 @@ static int mark_new(run_state *s)
         s->plan.prefail[l->walk_errors[st->err_cursor].index] =
             ppx__plan_walk_prefail(&l->walk_errors[st->err_cursor]);
     for (; st->marked < l->n; st->marked++) {
-        if (s->plan.prefail[st->marked] || !s->cfg->outdir)
+        /* Shards have no output name of their own. */
+        if (s->plan.prefail[st->marked] || !s->cfg->outdir || s->cfg->shard)
             continue;
         int rc = mark_name(s, st->marked);
         if (rc)
             return rc;
     }
-    return 0;
+    /* A shard's labels are final once its entries are taken: the walk meets
+     * the classes in order (ppx_classes_grow refuses one that is not). */
+    return s->cfg->shard ? ppx_classes_grow(&s->plan.classes, l) : 0;
+}
+
+/* The walk's entries could not be marked: the run cannot go on. */
+static void mark_failed(run_state *s, int rc)
+{
+    ppx_err e;
+    if (rc == PPX_EINVAL)
+        ppx_err_set(&e, PPX_EINVAL, PPX_STAGE_INPUT,
+                    "%s changed while it was walked: the class of %s sorts before classes "
+                    "already handed out (an archive appeared at its top level?); run again",
+                    s->plan.root, ppx_listing_key(&s->plan.listing, s->plan.classes.seen));
+    else
+        ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
+    ppx__set_fatal(&s->stop, &e);
 }
 
 /* ---- identity ---------------------------------------------------------- */
@@ -413,10 +433,9 @@ static void finish_walk(run_state *s)
         ppx__set_fatal(&s->stop, &st->err);
         return;
     }
-    if (mark_new(s)) {
-        ppx_err e;
-        ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
-        ppx__set_fatal(&s->stop, &e);
+    int rc = mark_new(s);
+    if (rc) {
+        mark_failed(s, rc);
         return;
     }
     ppx__count_stray_companions(&s->plan.listing, s->cfg);
@@ -452,10 +471,9 @@ void ppx__stream_refresh(run_state *s)
     if (s->stop.stopping)
         st->stop = 1;
     int done = st->done;
-    if (mark_new(s)) {
-        ppx_err e;
-        ppx_err_set(&e, PPX_ENOMEM, PPX_STAGE_JOB, "out of memory");
-        ppx__set_fatal(&s->stop, &e);
+    int rc = mark_new(s);
+    if (rc) {
+        mark_failed(s, rc);
         st->stop = 1;
     }
     if (!s->plan.chunk_size && (done || s->plan.listing.n > st->sure))

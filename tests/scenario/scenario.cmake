@@ -1,7 +1,7 @@
 # Scenario tests: the prepix binary on real files, checked by Python (Debian's python3 with
 # Pillow and numpy). Each case is its own CTest test.
 set(PPX_PY /usr/bin/python3)
-foreach(c usage_errors report_keys stats_cmd odd_names dry_run name_collision crash_hang transient_retry
+foreach(c usage_errors report_keys stats_cmd odd_names dry_run chunk_floor name_collision crash_hang transient_retry
           workers_identical
           sigterm)
   ppx_sh_test(NAME run.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
@@ -31,9 +31,11 @@ foreach(c last_request_bytes r0_serve_bytes r1_result_bytes r0_end_paths last_ha
 endforeach()
 # Work while the walk goes on (issue 21 item 5): a chunk done while a test hook holds the walk;
 # outputs and report those of a run that lists first (and of main's binary), kill -9 + --resume.
-foreach(c corpus_jpeg_np1 corpus_jpeg_np3 corpus_tar_np1 corpus_tar_np3 tricky_np1 tricky_np3
-          kill9_np1 kill9_np3 changed_resume long_walk sigterm_walk shards_labels_tar_np1
-          shards_labels_tar_np3 shards_labels_npy_np1 shards_labels_npy_np3)
+# Shards too (nested_*: the label rule of archives below the top level; top_archive lists first).
+foreach(c corpus_jpeg_np1 corpus_jpeg_np3 corpus_tar_np1 corpus_tar_np3 corpus_npy_np1
+          corpus_npy_np3 tricky_np1 tricky_np3 kill9_np1 kill9_np3 changed_resume long_walk
+          sigterm_walk nested_tar_np1 nested_tar_np3 nested_npy_np1 nested_npy_np3 top_archive
+          kill9_shards_tar_np1 kill9_shards_npy_np3)
   ppx_sh_test(NAME mpi.stream.${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
               ARGS ${CMAKE_CURRENT_LIST_DIR}/test_stream.py ${c} LABELS mpi TIMEOUT 300)
 endforeach()

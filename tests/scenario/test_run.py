@@ -366,6 +366,20 @@ def dry_run():
     check(not os.path.exists(out), "dry run wrote OUTDIR")
 
 
+def chunk_floor():
+    """The automatic chunk size of a wide job: at least one image per 200 workers of the job
+    (rank 0 answers every request), read from the dry run's summary; no worker is started."""
+    t = tmpdir()
+    inp = os.path.join(t, "in")
+    data.make(inp, n=5)
+    for w, size in ((200, 1), (201, 2), (1000, 5)):
+        p = run(["run", "-i", inp, "-o", os.path.join(t, "out"), "--dry-run", "-w", str(w)],
+                check=0)
+        m = re.search(r"(\d+) images in (\d+) chunks of (\d+)", p.stderr)
+        check(p.returncode == 0 and m and m.group(3) == str(size),
+              f"-w {w}: expected chunks of {size}: {p.stderr}")
+
+
 def transient_retry():
     """A worker killed from outside (here between writing its temporary file and the rename)
     costs its image in this run, leaves no temporary file, and --resume retries it: the final
@@ -392,6 +406,6 @@ def transient_retry():
 if __name__ == "__main__":
     sys.exit(main({f.__name__: f for f in (e2e_corpus, bad_files, crash_hang, workers_identical,
                                            sigterm, usage_errors, report_keys, stats_cmd,
-                                           odd_names, dry_run, name_collision,
+                                           odd_names, dry_run, chunk_floor, name_collision,
                                            transient_retry, sigterm_listing,
                                            sigterm_list_pipe)}))

@@ -28,3 +28,8 @@ foreach(mode paths bytes)
   ppx_sh_test(NAME slurm.netns.${mode} SCRIPT ${_d}/netns_transport.sh ARGS ${mode} LABELS slurm
               TIMEOUT 300 FIXTURES_REQUIRED ppx_netns)
 endforeach()
+# A rank stopped on another host: the job still ends by itself, exit 4, and resumes (issue 21).
+foreach(case last_request_bytes r0_serve_paths)
+  ppx_sh_test(NAME slurm.netns.stop_${case} SCRIPT ${_d}/netns_stop.sh ARGS ${case} LABELS slurm
+              TIMEOUT 300 FIXTURES_REQUIRED ppx_netns)
+endforeach()

@@ -14,6 +14,25 @@ static int chunk_geometry(void)
     CHECK_EQ_INT(ppx__plan_auto_chunk_size(1000, 4), 8);      /* 128 chunks: 32 per worker */
     CHECK_EQ_INT(ppx__plan_auto_chunk_size(1000, 0), 32);     /* 0 workers counts as 1 */
     CHECK_EQ_INT(ppx__plan_auto_chunk_size(1000000, 1), 256); /* capped */
+    /* Large jobs: at least one image per 200 workers, so that rank 0 keeps up
+     * (64,000 workers: 320; the cap rises with it). */
+    CHECK_EQ_INT(ppx__plan_auto_chunk_size(1000, 200), 1);
+    CHECK_EQ_INT(ppx__plan_auto_chunk_size(1000, 201), 2);
+    CHECK_EQ_INT(ppx__plan_auto_chunk_size(100000000, 64000), 320); /* 49 by the count */
+    CHECK_EQ_INT(ppx__plan_auto_chunk_size(1000, 64000), 320);
+    CHECK_EQ_INT(ppx__plan_auto_chunk_size(1000000000, 25600), 256); /* 1221: capped */
+    CHECK_EQ_INT(ppx__plan_auto_chunk_size(1000000000, 6400), 256);
+    CHECK_EQ_INT(ppx__plan_auto_chunk_size(10000000, 6400), 49); /* floor 32 */
+    CHECK_EQ_INT(ppx__plan_auto_chunk_size(100000, 6400), 32);
+    /* The size no longer moves past the point a streamed run waits for. */
+    CHECK_EQ_INT(ppx__plan_auto_chunk_sure(4), 32 * 4 * 255);
+    CHECK_EQ_INT(ppx__plan_auto_chunk_sure(0), 32 * 255);
+    CHECK_EQ_INT(ppx__plan_auto_chunk_sure(64000), 0); /* known before the walk */
+    for (uint64_t w = 1; w < 70000; w = w * 3 + 1) {
+        uint64_t sure = ppx__plan_auto_chunk_sure(w);
+        CHECK_EQ_INT(ppx__plan_auto_chunk_size(sure + 1, w),
+                     ppx__plan_auto_chunk_size(sure * 5 + 1000000000ULL, w));
+    }
     CHECK_EQ_INT(ppx__plan_n_chunks(0, 5), 0);
     CHECK_EQ_INT(ppx__plan_n_chunks(10, 5), 2);
     CHECK_EQ_INT(ppx__plan_n_chunks(11, 5), 3);

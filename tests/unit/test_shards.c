@@ -125,6 +125,40 @@ static int classes_labels(void)
     return 0;
 }
 
+/* Classes taken as a walk lists the entries (a streamed shard run): the
+ * names of ppx_classes_build, each label final once taken, and a class that
+ * sorts before one already taken refused. */
+static int classes_grow(void)
+{
+    const char *keys[] = {"a/deep/3.jpg", "a/4.jpg",  "a.b/1.jpg", "a0/5.png",
+                          "top.jpg",      "zz/6.tif", "b/7.jpg"};
+    ppx_listing l;
+    CHECK_EQ_INT(add_keys(&l, keys, 1), 0);
+    ppx_classes cl;
+    ppx_classes_init(&cl);
+    CHECK_EQ_INT(ppx_classes_grow(&cl, &l), 0);
+    CHECK_EQ_INT((int)cl.n, 1);
+    for (size_t i = 1; i < 6; i++)
+        CHECK_EQ_INT(ppx_listing_add(&l, keys[i], strlen(keys[i])), 0);
+    CHECK_EQ_INT(ppx_classes_grow(&cl, &l), 0);
+    ppx_classes all;
+    CHECK_EQ_INT(ppx_classes_build(&all, &l), 0);
+    CHECK_EQ_INT((int)cl.n, (int)all.n);
+    for (size_t i = 0; i < cl.n; i++)
+        CHECK_STR(cl.names[i], all.names[i]);
+    for (size_t i = 0; i < l.n; i++)
+        CHECK_EQ_INT((int)ppx_classes_label(&cl, &l, i), (int)ppx_classes_label(&all, &l, i));
+    /* "b" sorts before "zz", already taken: labels handed out would move. */
+    CHECK_EQ_INT(ppx_listing_add(&l, keys[6], strlen(keys[6])), 0);
+    CHECK_EQ_INT(ppx_classes_grow(&cl, &l), PPX_EINVAL);
+    CHECK_EQ_INT((int)cl.n, 4);
+    CHECK_EQ_INT((int)cl.seen, 6);
+    ppx_classes_destroy(&all);
+    ppx_classes_destroy(&cl);
+    ppx_listing_destroy(&l);
+    return 0;
+}
+
 /* The process's umask, which applies to every file written. */
 static mode_t current_umask(void)
 {
@@ -359,4 +393,5 @@ static int npy_shape(void)
 }
 
 PPX_TEST_MAIN(TEST(tar_member), TEST(tar_name_limit), TEST(npy_header), TEST(classes_labels),
-              TEST(shard_order), TEST(index_csv), TEST(shard_tally), TEST(npy_shape))
+              TEST(classes_grow), TEST(shard_order), TEST(index_csv), TEST(shard_tally),
+              TEST(npy_shape))
