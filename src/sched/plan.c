@@ -66,27 +66,28 @@ uint64_t ppx__plan_shards_size(uint64_t n, uint64_t k)
  * have nothing), and that tail is about one chunk long; a chunk costs only a
  * request and a journal record. Large jobs get larger chunks so that rank 0
  * keeps up with their requests. */
-static void auto_bounds(uint64_t total_workers, uint64_t *lo, uint64_t *hi)
+static void auto_bounds(uint64_t total_workers, uint64_t *per, uint64_t *lo, uint64_t *hi)
 {
     uint64_t w = total_workers ? total_workers : 1;
+    *per = 32 * w; /* 32 chunks per worker: the size is n / per */
     *lo = (w + PPX_PLAN_WORKERS_PER_IMAGE - 1) / PPX_PLAN_WORKERS_PER_IMAGE;
     *hi = *lo > PPX_PLAN_CHUNK_MAX ? *lo : PPX_PLAN_CHUNK_MAX;
 }
 
 uint64_t ppx__plan_auto_chunk_size(uint64_t n, uint64_t total_workers)
 {
-    uint64_t per = 32 * (total_workers ? total_workers : 1), lo, hi;
-    auto_bounds(total_workers, &lo, &hi);
+    uint64_t per, lo, hi;
+    auto_bounds(total_workers, &per, &lo, &hi);
     uint64_t cs = n / per + (n % per != 0);
     return cs < lo ? lo : cs > hi ? hi : cs;
 }
 
 uint64_t ppx__plan_auto_chunk_sure(uint64_t total_workers)
 {
-    uint64_t lo, hi;
-    auto_bounds(total_workers, &lo, &hi);
+    uint64_t per, lo, hi;
+    auto_bounds(total_workers, &per, &lo, &hi);
     /* ceil(n / per) >= hi for every n > per x (hi - 1) */
-    return lo == hi ? 0 : 32 * (total_workers ? total_workers : 1) * (hi - 1);
+    return lo == hi ? 0 : per * (hi - 1);
 }
 
 uint64_t ppx__plan_n_chunks(uint64_t n, uint64_t chunk_size)
