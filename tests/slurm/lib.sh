@@ -86,19 +86,27 @@ ppxt_tmpdir() {
 }
 
 # ppxt_dataset DIR N [COPIES]: the first N JPEGs of the corpus (all "decode OK" in its
-# MANIFEST), COPIES times in sub-folders c1, c2... (more images without more corpus).
+# MANIFEST), COPIES times in sub-folders c1, c2... (more images without more corpus). A corpus of
+# fewer than N JPEGs (the repository's own, without ../shared/corpus) is used round and round,
+# the k-th round's files named rK-NAME, so the tests run on any checkout.
 ppxt_dataset() {
-    local dir=$1 n=$2 copies=${3:-1} corpus=${PPX_CORPUS_DIR:-} c files
+    local dir=$1 n=$2 copies=${3:-1} corpus=${PPX_CORPUS_DIR:-} c i have files
     if [ -z "$corpus" ] || [ ! -d "$corpus/jpeg" ]; then
         echo "SKIP: corpus not found (PPX_CORPUS_DIR='$corpus')"
         exit 77
     fi
     mapfile -t files < <(find "$corpus/jpeg" -maxdepth 1 -type f -name '*.jp*g' | LC_ALL=C sort | head -n "$n")
-    [ "${#files[@]}" -eq "$n" ] || ppxt_fail "corpus has ${#files[@]} JPEGs, test wants $n"
+    have=${#files[@]}
+    [ "$have" -gt 0 ] || ppxt_fail "corpus has no JPEG in $corpus/jpeg"
+    [ "$have" -eq "$n" ] || echo "corpus has $have JPEGs: using them round and round for $n"
     for c in $(seq 1 "$copies"); do
         mkdir -p "$dir/c$c"
         cp "${files[@]}" "$dir/c$c/"
+        for ((i = have; i < n; i++)); do
+            cp "${files[i % have]}" "$dir/c$c/r$((i / have))-$(basename "${files[i % have]}")"
+        done
     done
+    [ "$(find "$dir" -type f | wc -l)" -eq $((n * copies)) ] || ppxt_fail "dataset of $dir incomplete"
 }
 
 # ppxt_submit SBATCH-ARGS...: sbatch, set job to the job id and remember it for cleanup.
