@@ -26,11 +26,16 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 ppxt_jobs=()
 ppxt_dirs=()
+# Commands a test adds to run first at exit (e.g. killing processes it left stopped).
+ppxt_exit_hooks=()
 # Prefix for Slurm's client commands: empty for the local Slurm; the netns cluster's slurmctld is
 # reachable only from its hosts, so tests of it set ppxt_via=(cluster/netns/exec h1).
 ppxt_via=()
 ppxt_cleanup() {
-    local rc=$? j d
+    local rc=$? j d h
+    for h in "${ppxt_exit_hooks[@]}"; do
+        "$h" || true
+    done
     for j in "${ppxt_jobs[@]}"; do
         "${ppxt_via[@]}" scancel "$j" 2>/dev/null || true
     done
@@ -77,6 +82,26 @@ ppxt_need_netns() {
         ppxt_fail "netns cluster in $PPX_NETNS_DIR is not up (fixture test slurm.netns.up)"
     # shellcheck source=/dev/null
     . "$PPX_NETNS_DIR/env"
+}
+
+# ppxt_netns_prepix N COPIES: what every test of prepix across the netns cluster starts with: the
+# checks (root, prepix run, the cluster up), t a fresh folder the hosts share holding a dataset
+# of N JPEGs x COPIES in $t/in (ppxt_dataset), prepix a copy of the binary there (the build may
+# lie under /tmp, which the hosts do not see), x the host runner, and mpirun_3 a bounded mpirun
+# over the three hosts, one rank each (a run that hangs fails its test in 2 minutes instead of
+# holding CI until the test's timeout).
+# shellcheck disable=SC2034 # x and mpirun_3 are for the sourcing test.
+ppxt_netns_prepix() {
+    ppx_need_root
+    ppxt_need_prepix_run
+    ppxt_need_netns
+    x=$src/cluster/netns/exec
+    mkdir -p "$PPX_NETNS_DIR/shared"
+    ppxt_tmpdir "$PPX_NETNS_DIR/shared"
+    ppxt_dataset "$t/in" "$1" "$2"
+    install -D -m 0755 "$prepix" "$t/bin/prepix"
+    prepix=$t/bin/prepix
+    mpirun_3=(timeout -k 5 120 mpirun --hostfile "$PPX_NETNS_DIR/hostfile" --map-by node -np 3)
 }
 
 # ppxt_tmpdir PARENT: set t to a fresh folder in PARENT, removed at exit.

@@ -11,22 +11,14 @@
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 case=${1:?a case}
-ppx_need_root
-ppxt_need_prepix_run
-ppxt_need_netns
-x=$src/cluster/netns/exec
-mkdir -p "$PPX_NETNS_DIR/shared"
-ppxt_tmpdir "$PPX_NETNS_DIR/shared"
-ppxt_dataset "$t/in" 20 2
-install -D -m 0755 "$prepix" "$t/bin/prepix"
-prepix=$t/bin/prepix
+ppxt_netns_prepix 20 2
 rank_timeout=3
 grace=2
 # Open MPI's teardown over TCP and a loaded machine, on top of the promise.
 slack=12
 case "$case" in
-    last_request_bytes) rank=2 stop=2:request:2 args=(--transport bytes) env=(-x PPX_TEST_FAULT='noop:*') ;;
-    r0_serve_paths) rank=0 stop=0:serve:4 args=(--transport paths) env=() ;;
+    last_request_bytes) rank=2 stop=2:request:2 args=(--transport bytes) faults=(PPX_TEST_FAULT='noop:*') ;;
+    r0_serve_paths) rank=0 stop=0:serve:4 args=(--transport paths) faults=() ;;
     *) ppxt_fail "unknown case $case" ;;
 esac
 args+=(-i "$t/in" -p 'resize 64' -w 1 --chunk-size 1 --progress none)
@@ -39,19 +31,17 @@ kill_leftovers() {
     ppx_wait_for 60 "the test's prepix processes to end" none_left
 }
 reported() { none_left && [ -s "$t/out/prepix-report.json" ]; }
-trap 'kill_leftovers; ppxt_cleanup' EXIT
+ppxt_exit_hooks+=(kill_leftovers)
 
-# The clean run: one host, no stop (noop workers when the case has them, as the resume will).
-if [ "${#env[@]}" -gt 0 ]; then
-    "$x" h1 env PPX_TEST_FAULT='noop:*' "$prepix" run -o "$t/clean" "${args[@]}" ||
-        ppxt_fail "clean run failed"
-else
-    "$x" h1 "$prepix" run -o "$t/clean" "${args[@]}" || ppxt_fail "clean run failed"
-fi
+# The workers' faults (noop workers when the case has them) in every run: passed to the ranks on
+# the other hosts by mpirun's -x.
+env=()
+for f in "${faults[@]}"; do env+=(-x "$f"); done
+# The clean run: one host, no stop.
+"$x" h1 env "${faults[@]}" "$prepix" run -o "$t/clean" "${args[@]}" || ppxt_fail "clean run failed"
 
 err=$t/stalled.err
-"$x" h1 timeout -k 5 120 mpirun --hostfile "$PPX_NETNS_DIR/hostfile" --map-by node -np 3 \
-    --mca odls_base_sigkill_timeout 2 -x PPX_TEST_STOP="$stop" "${env[@]}" \
+"$x" h1 "${mpirun_3[@]}" --mca odls_base_sigkill_timeout 2 -x PPX_TEST_STOP="$stop" "${env[@]}" \
     "$prepix" run -o "$t/out" --rank-timeout "$rank_timeout" --timeout "$grace" "${args[@]}" \
     2>"$err" &
 job=$!
@@ -77,8 +67,7 @@ else
     grep -qF "silent rank(s): $rank," <<<"$reason" || ppxt_fail "rank $rank was stopped: '$reason'"
 fi
 
-"$x" h1 timeout -k 5 120 mpirun --hostfile "$PPX_NETNS_DIR/hostfile" --map-by node -np 3 \
-    "${env[@]}" "$prepix" run -o "$t/out" --resume "${args[@]}" ||
+"$x" h1 "${mpirun_3[@]}" "${env[@]}" "$prepix" run -o "$t/out" --resume "${args[@]}" ||
     ppxt_fail "resume across the hosts exited $?"
 ppxt_same_outputs "$t/out" "$t/clean"
 echo "netns $case: rank $rank stopped on host h$((rank + 1)), exit 4 after $took_ms ms, resumed identical"

@@ -6,19 +6,8 @@
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 mode=${1:?paths or bytes}
-ppx_need_root
-ppxt_need_prepix_run
-ppxt_need_netns
-x=$src/cluster/netns/exec
-mkdir -p "$PPX_NETNS_DIR/shared"
-ppxt_tmpdir "$PPX_NETNS_DIR/shared"
-ppxt_dataset "$t/in" 20 2
-# The build may lie under /tmp, which the hosts do not see: run a copy from the shared folder.
-install -D -m 0755 "$prepix" "$t/bin/prepix"
-prepix=$t/bin/prepix
+ppxt_netns_prepix 20 2
 spec='autorotate | resize 96 | center-crop 80'
-# Bounded: a run that hangs fails this test in 2 minutes instead of holding CI until its timeout.
-mpirun_3=(timeout -k 5 120 mpirun --hostfile "$PPX_NETNS_DIR/hostfile" --map-by node -np 3)
 
 "$x" h1 "$prepix" run -i "$t/in" -o "$t/ref" -p "$spec" -w 1 --progress none ||
     ppxt_fail "one-host reference run failed"
