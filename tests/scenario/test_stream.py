@@ -30,6 +30,17 @@ def launch(args, np_, env):
     return spawn(cmd, env)
 
 
+def start_gated(inp, args, np_, at):
+    """A run whose walk holds after `at` entries until the test creates the gate file:
+    (its folder, OUTDIR, the gate, the process)."""
+    t = tmpdir()
+    out = os.path.join(t, "out")
+    gate = os.path.join(t, "gate")
+    proc = launch(["run", "-i", inp, "-o", out] + args, np_,
+                  {"PPX_TEST_WALK_GATE": f"{at}:{gate}"})
+    return t, out, gate, proc
+
+
 def identity(out):
     with open(os.path.join(out, ".prepix", "run")) as f:
         return f.read()
@@ -76,11 +87,7 @@ def same(out, refs):
 
 def gated(inp, args, np_, at=10):
     """A run whose walk holds after `at` entries until the test has seen a chunk done."""
-    t = tmpdir()
-    out = os.path.join(t, "out")
-    gate = os.path.join(t, "gate")
-    proc = launch(["run", "-i", inp, "-o", out] + args, np_,
-                  {"PPX_TEST_WALK_GATE": f"{at}:{gate}"})
+    t, out, gate, proc = start_gated(inp, args, np_, at)
     held(out, proc, gate)
     open(gate, "w").close()
     rc, err = finish(proc, 300)
@@ -154,11 +161,7 @@ def kill9(np_):
     the clean run's outputs and report, and keeps the journaled chunk."""
     inp = os.path.join(corpus())
     args = ["-f", "jpeg", "-p", PIPE, "-w", "1", "--chunk-size", "3", "--progress", "none"]
-    t = tmpdir()
-    out = os.path.join(t, "out")
-    gate = os.path.join(t, "gate")
-    proc = launch(["run", "-i", inp, "-o", out] + args, np_,
-                  {"PPX_TEST_WALK_GATE": f"12:{gate}"})
+    t, out, gate, proc = start_gated(inp, args, np_, 12)
     held(out, proc, gate)
     kill_tree(proc)
     p = run(["run", "-i", inp, "-o", out, "--resume"] + args, mpi_np=np_ if np_ > 1 else None)
@@ -173,10 +176,7 @@ def long_walk():
     inp = tricky_tree()
     args = ["-f", "jpeg", "-p", PIPE, "-w", "1", "--chunk-size", "2", "--progress", "none",
             "--rank-timeout", "2"]
-    t = tmpdir()
-    out = os.path.join(t, "out")
-    gate = os.path.join(t, "gate")
-    proc = launch(["run", "-i", inp, "-o", out] + args, 3, {"PPX_TEST_WALK_GATE": f"6:{gate}"})
+    t, out, gate, proc = start_gated(inp, args, 3, 6)
     held(out, proc, gate)
     time.sleep(6)  # the scenario: a walk stuck on a slow folder for 3 x --rank-timeout
     check(proc.poll() is None, f"the job ended while the walk was held (exit {proc.poll()})")
@@ -192,10 +192,7 @@ def sigterm_walk():
     it with the clean run's outputs and report."""
     inp = os.path.join(corpus())
     args = ["-f", "jpeg", "-p", PIPE, "-w", "1", "--chunk-size", "3", "--progress", "none"]
-    t = tmpdir()
-    out = os.path.join(t, "out")
-    gate = os.path.join(t, "gate")
-    proc = launch(["run", "-i", inp, "-o", out] + args, 1, {"PPX_TEST_WALK_GATE": f"12:{gate}"})
+    t, out, gate, proc = start_gated(inp, args, 1, 12)
     held(out, proc, gate)
     proc.send_signal(signal.SIGTERM)
     rc, err = finish(proc, 120)
@@ -213,10 +210,7 @@ def changed_resume():
     --resume, not mixed with the journal's chunks."""
     inp = tricky_tree()
     args = ["-f", "jpeg", "-p", PIPE, "-w", "1", "--chunk-size", "2", "--progress", "none"]
-    t = tmpdir()
-    out = os.path.join(t, "out")
-    gate = os.path.join(t, "gate")
-    proc = launch(["run", "-i", inp, "-o", out] + args, 1, {"PPX_TEST_WALK_GATE": f"8:{gate}"})
+    t, out, gate, proc = start_gated(inp, args, 1, 8)
     held(out, proc, gate)
     kill_tree(proc)
     shutil.copy(os.path.join(inp, "top.jpg"), os.path.join(inp, "a", "0.jpg"))
@@ -327,10 +321,7 @@ def top_archive():
     right."""
     inp = nested_tree(top_archive=True)
     args = ["-f", "tar"] + SHARD_ARGS
-    t = tmpdir()
-    out = os.path.join(t, "out")
-    gate = os.path.join(t, "gate")
-    proc = launch(["run", "-i", inp, "-o", out] + args, 1, {"PPX_TEST_WALK_GATE": f"4:{gate}"})
+    t, out, gate, proc = start_gated(inp, args, 1, 4)
     run_file = os.path.join(out, ".prepix", "run")
     pending = False
     while proc.poll() is None and not pending:  # until it ends, or is seen to stream
@@ -353,10 +344,7 @@ def kill9_shards(fmt, np_):
     journaled shard."""
     inp = nested_tree()
     args = ["-f", fmt] + SHARD_ARGS
-    t = tmpdir()
-    out = os.path.join(t, "out")
-    gate = os.path.join(t, "gate")
-    proc = launch(["run", "-i", inp, "-o", out] + args, np_, {"PPX_TEST_WALK_GATE": f"6:{gate}"})
+    t, out, gate, proc = start_gated(inp, args, np_, 6)
     held(out, proc, gate)
     kill_tree(proc)
     p = run(["run", "-i", inp, "-o", out, "--resume"] + args, mpi_np=np_ if np_ > 1 else None)
