@@ -463,119 +463,43 @@ void ppx_jcur_init(ppx_jcur *c, const char *text, size_t len, const ppx_json_lim
     *c = (ppx_jcur){.text = text, .p = text, .end = text + len, .lim = lim, .err = err};
 }
 
+/* The cursor's string and number are the parser's own (string(), number()),
+ * its numbers converted as the writer converts them (ppx_json_num_fast, then
+ * to_double): one grammar, one conversion, whichever reader reads. */
+static parser cursor_parser(const ppx_jcur *c, ppx_jdoc *d)
+{
+    *d = (ppx_jdoc){.text = c->text, .len = (size_t)(c->end - c->text)};
+    return (parser){d, c->lim, c->p, c->end, c->err};
+}
+
 int ppx_jcur_fail(const ppx_jcur *c, int code, const char *at, const char *what)
 {
-    ppx_jdoc d = {.text = c->text, .len = (size_t)(c->end - c->text)};
-    parser ps = {&d, c->lim, c->p, c->end, c->err};
+    ppx_jdoc d;
+    parser ps = cursor_parser(c, &d);
     return fail(&ps, code, at, what);
 }
 
 int ppx_jcur_string_slow(ppx_jcur *c)
 {
-    ppx_jdoc d = {.text = c->text, .len = (size_t)(c->end - c->text)};
-    parser ps = {&d, c->lim, c->p, c->end, c->err};
+    ppx_jdoc d;
+    parser ps = cursor_parser(c, &d);
     int rc = string(&ps);
     c->p = ps.p;
     return rc;
 }
 
-/* The digits at q: m accumulates the first 15 significant ones, *sig
- * counts them all (past 15 the number goes to strtod), *frac counts those
- * of m after the point. Their end. */
-static const char *digits(const char *q, uint64_t *m, int *sig, int *frac, int in_frac)
-{
-    for (; *q >= '0' && *q <= '9'; q++) {
-        if (*m || *q != '0')
-            ++*sig;
-        if (*sig <= 15) {
-            *m = *m * 10 + (uint64_t)(*q - '0');
-            *frac += in_frac;
-        }
-    }
-    return q;
-}
-
-/* The grammar alone, as number(): without an exponent, fewer than 309
- * digits are finite, so only others are converted. */
-static int number_check(ppx_jcur *c)
-{
-    const char *s = c->p, *q = s + (*s == '-');
-    if (*q == '0')
-        q++;
-    else if (*q >= '0' && *q <= '9')
-        while (*q >= '0' && *q <= '9')
-            q++;
-    else
-        return ppx_jcur_fail(c, PPX_ECORRUPT, s,
-                             "expected a value (NaN and Infinity are not JSON)");
-    if (*q == '.') {
-        q++;
-        if (!(*q >= '0' && *q <= '9'))
-            return ppx_jcur_fail(c, PPX_ECORRUPT, q, "expected a digit after '.'");
-        while (*q >= '0' && *q <= '9')
-            q++;
-    }
-    int exp = *q == 'e' || *q == 'E';
-    if (exp) {
-        q++;
-        q += *q == '+' || *q == '-';
-        if (!(*q >= '0' && *q <= '9'))
-            return ppx_jcur_fail(c, PPX_ECORRUPT, q, "expected a digit in the exponent");
-        while (*q >= '0' && *q <= '9')
-            q++;
-    }
-    if ((exp || q - s > 300) && !isfinite(strtod(s, NULL)))
-        return ppx_jcur_fail(c, PPX_ECORRUPT, s, "a number too large for a double");
-    c->p = q;
-    return 0;
-}
-
 int ppx_jcur_number(ppx_jcur *c, double *v)
 {
-    if (!v)
-        return number_check(c);
-    static const double p10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-    const char *s = c->p, *q = s + (*s == '-');
-    uint64_t m = 0;
-    int sig = 0, frac = 0, e = 0;
-    if (*q == '0')
-        q++;
-    else if (*q >= '0' && *q <= '9')
-        q = digits(q, &m, &sig, &frac, 0);
-    else
-        return ppx_jcur_fail(c, PPX_ECORRUPT, s,
-                             "expected a value (NaN and Infinity are not JSON)");
-    if (*q == '.') {
-        q++;
-        if (!(*q >= '0' && *q <= '9'))
-            return ppx_jcur_fail(c, PPX_ECORRUPT, q, "expected a digit after '.'");
-        q = digits(q, &m, &sig, &frac, 1);
+    ppx_jdoc d;
+    parser ps = cursor_parser(c, &d);
+    int rc = number(&ps);
+    if (rc)
+        return rc;
+    if (v) {
+        const char *e;
+        *v = ppx_json_num_fast(c->p, &e);
     }
-    if (*q == 'e' || *q == 'E') {
-        q++;
-        int es = *q == '-' ? -1 : 1, x = 0;
-        q += *q == '+' || *q == '-';
-        if (!(*q >= '0' && *q <= '9'))
-            return ppx_jcur_fail(c, PPX_ECORRUPT, q, "expected a digit in the exponent");
-        for (; *q >= '0' && *q <= '9'; q++)
-            x = x < 100000 ? x * 10 + (*q - '0') : x;
-        e = es * x;
-    }
-    c->p = q;
-    e -= frac;
-    double r;
-    /* Clinger's fast path (to_double's): m and 10^|e| exact, one rounding. */
-    if (sig <= 15 && e >= -22 && e <= 22) {
-        r = e < 0 ? (double)m / p10[-e] : (double)m * p10[e];
-        *v = *s == '-' ? -r : r;
-        return 0;
-    }
-    r = strtod(s, NULL);
-    if (!isfinite(r))
-        return ppx_jcur_fail(c, PPX_ECORRUPT, s, "a number too large for a double");
-    *v = r;
+    c->p = ps.p;
     return 0;
 }
 
