@@ -66,6 +66,18 @@ def _fds(pid):
     return out
 
 
+def _paused(pids):
+    """The first of PIDS that waits in pause() (the hang fault), or None."""
+    for w in pids:
+        try:
+            with open(f"/proc/{w}/wchan") as f:
+                if "pause" in f.read():
+                    return w
+        except FileNotFoundError:
+            pass
+    return None
+
+
 def _dataset(n=12):
     t = tmpdir()
     inp = os.path.join(t, "in")
@@ -89,30 +101,26 @@ def no_mpi_in_workers():
     t, inp, keys = _dataset()
     proc = _launch(t, inp, {"PPX_TEST_FAULT": f"crash:{keys[0]},hang:{keys[5]}"})
     err = wait_stderr(proc, "hanging on")
-    # The worker that crashed may be in the middle of its replacement: wait (bounded) until
-    # each rank has a zygote and a worker.
+    # The hanging worker prints its line before it calls pause(), and the other rank may be
+    # between a crashed worker and its replacement or, its work done, without workers: wait
+    # (bounded) until each rank has its zygote and one worker waits in pause().
     deadline = time.monotonic() + 60
     while True:
         ranks = _tree(proc.pid)
-        if len(ranks) == 2 and all(z and w for z, w in ranks.values()):
+        if (len(ranks) == 2 and all(z for z, _ in ranks.values())
+                and _paused([w for _, ws in ranks.values() for w in ws])):
             break
-        check(time.monotonic() < deadline, f"ranks, (zygotes, workers): {ranks}")
+        check(time.monotonic() < deadline, f"ranks, (zygotes, workers): {ranks}; "
+              "or no worker waits in pause() (the hang fault)")
         time.sleep(0.05)
     rank_maps = [m for r in ranks for m in _shared_maps(r)]
     check(rank_maps, "the ranks map no Open MPI shared memory: the check below proves nothing")
-    hung = None
     for rank, (zygotes, workers) in ranks.items():
         for w in workers:
             check(not _shared_maps(w), f"worker {w} maps {_shared_maps(w)}")
             bad = {fd: what for fd, what in _fds(w).items()
                    if what.startswith("socket:") or MPI_SHARED.search(what)}
             check(not bad, f"worker {w} holds {bad}")
-            try:
-                with open(f"/proc/{w}/wchan") as f:
-                    if "pause" in f.read():  # the hang fault waits in pause()
-                        hung = w
-            except FileNotFoundError:
-                pass
     for rank, (zygotes, _) in ranks.items():
         check(len(zygotes) == 1, f"rank {rank}: zygotes {zygotes}")
         z = zygotes[0]
@@ -120,8 +128,7 @@ def no_mpi_in_workers():
         socks = [fd for fd, what in _fds(z).items() if what.startswith("socket:")]
         check(len(socks) == 1, f"zygote {z}: sockets {socks} (its own socket alone)")
     # A worker killed from outside is replaced by a new fork of the zygote.
-    check(hung, "no worker waits in pause() (the hang fault)")
-    victim = hung
+    victim = _paused([w for _, ws in ranks.values() for w in ws])
     os.kill(victim, signal.SIGKILL)
     code, rest = finish(proc, 120)
     err += rest
