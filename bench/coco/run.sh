@@ -1,6 +1,7 @@
 #!/bin/bash
-# COCO mapping benchmark (issue 23): ppx_coco_parse + ppx_coco_write on 10^5 and 10^6
-# synthetic COCO annotations, RUNS times each (default 3): the cost of --coco at rank 0.
+# COCO mapping benchmark (issue 23): ppx_coco_parse + ppx_coco_write_to (into a file) on 10^5
+# and 10^6 synthetic COCO annotations, RUNS times each (default 3), with one thread and with as
+# many as this machine's CPUs (what a run uses, up to 16): the cost of --coco at rank 0.
 #
 #   bench/coco/run.sh [RUNS]     (from the repository root)
 set -euo pipefail
@@ -10,9 +11,12 @@ cd "$root"
 cmake --preset release >/dev/null
 cmake --build build/release -j2 --target ppx >/dev/null
 ${CC:-gcc} -O2 -std=gnu11 -Wall -Wextra -Iinclude bench/coco/bench_coco.c build/release/libppx.a \
-    -lcrypto -lm -o build/release/bench_coco
+    -lcrypto -lm -lpthread -o build/release/bench_coco
+cpus=$(nproc)
 for n in 100000 1000000; do
-    for _ in $(seq "$runs"); do
-        build/release/bench_coco "$n"
+    for threads in 1 $((cpus < 16 ? cpus : 16)); do
+        for _ in $(seq "$runs"); do
+            build/release/bench_coco "$n" "$threads"
+        done
     done
 done

@@ -9,7 +9,8 @@
  * file_name, width and height replaced; every annotation of it mapped,
  * clipped, or dropped when nothing of it is left in the output. Every
  * other value is copied byte for byte, members in their order. Pure
- * computation on memory; safe anywhere. */
+ * computation on memory; safe anywhere (with threads > 1, reading and
+ * writing start threads and join them before they return). */
 #ifndef PREPIX_COCO_H
 #define PREPIX_COCO_H
 
@@ -31,6 +32,7 @@ typedef struct {
     uint64_t max_images;      /* default 2^26 */
     uint64_t max_annotations; /* default 2^28 */
     uint64_t max_pixels;      /* an RLE mask's h x w: default --max-pixels' 2^28 */
+    unsigned threads;         /* threads that read and write the annotations: default 1 */
 } ppx_coco_limits;
 
 void ppx_coco_default_limits(ppx_coco_limits *l);
@@ -70,10 +72,25 @@ typedef struct {
     size_t n_categories;
 } ppx_coco_counts;
 
-/* Writes the mapped JSON of c into json (appended), for the images' fates
- * outs[0..ppx_coco_n_images) (ppx_coco_out), counting into *counts (zeroed
- * here; by_category allocated). 0, PPX_ENOMEM, or PPX_ELIMIT (an RLE mask of
- * an output over the pixel limit). */
+/* Where ppx_coco_write_to puts the mapped text, a piece at a time in
+ * order: put returns 0, or a PPX_E* code with err set (writing stops). */
+typedef struct {
+    int (*put)(void *ctx, const void *data, size_t len, ppx_err *err);
+    void *ctx;
+} ppx_coco_sink;
+
+/* Writes the mapped JSON of c to sink, for the images' fates
+ * outs[0..ppx_coco_n_images) (ppx_coco_out), counting into *counts
+ * (zeroed here; by_category allocated). The annotations are mapped by the
+ * limits' threads (started and joined here; sink is called from the
+ * calling thread alone); the text is the same for any number of threads,
+ * and never held whole in memory. 0, PPX_ENOMEM, PPX_ELIMIT (an RLE mask
+ * of an output over the pixel limit), or what sink returned. */
+PPX_MUST_USE int ppx_coco_write_to(const ppx_coco *c, const ppx_coco_out *outs,
+                                   const ppx_coco_sink *sink, ppx_coco_counts *counts,
+                                   ppx_err *err);
+
+/* ppx_coco_write_to into json (appended). */
 PPX_MUST_USE int ppx_coco_write(const ppx_coco *c, const ppx_coco_out *outs, ppx_buf *json,
                                 ppx_coco_counts *counts, ppx_err *err);
 

@@ -100,6 +100,26 @@ typedef struct {
 PPX_MUST_USE int ppx_write_beneath(int root, ppx_dircache *cache, const char *rel, const void *data,
                                    size_t len, const ppx_write_opts *opt, ppx_err *err);
 
+/* A file being written as ppx_write_beneath writes one, in steps, for an
+ * output made a piece at a time: ppx_atomic_open creates the temporary
+ * file, ppx_atomic_write appends, ppx_atomic_commit renames it over the
+ * final name (and ends f), ppx_atomic_abort removes it. Errors as
+ * ppx_write_beneath's; after a failed open or commit there is nothing to
+ * abort (aborting again is harmless). rel must outlive f. */
+typedef struct {
+    int dirfd, owned, fd;
+    char tmp[27];             /* the temporary name (".ppx-PPPPPPPP-RRRRRRRR.tmp") */
+    const char *base, *shown; /* the final name in dirfd; the name in messages */
+    ppx_write_opts opt;
+    uint64_t written; /* bytes so far */
+} ppx_atomic;
+
+PPX_MUST_USE int ppx_atomic_open(int root, ppx_dircache *cache, const char *rel,
+                                 const ppx_write_opts *opt, ppx_atomic *f, ppx_err *err);
+PPX_MUST_USE int ppx_atomic_write(ppx_atomic *f, const void *data, size_t len, ppx_err *err);
+PPX_MUST_USE int ppx_atomic_commit(ppx_atomic *f, ppx_err *err);
+void ppx_atomic_abort(ppx_atomic *f);
+
 /* Opens file rel below root for reading: folders on the way are never links;
  * the file itself is opened O_NOFOLLOW unless follow_last. Non-blocking open
  * (a FIFO never hangs). Returns a descriptor or a negative code at stage

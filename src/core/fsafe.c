@@ -303,6 +303,9 @@ uint64_t ppx_sweep_temps(int root)
 
 /* Creates a fresh temporary file in dirfd: fixed-length random name, never
  * an existing file or link. Returns the descriptor; name gets its name. */
+_Static_assert(sizeof(((ppx_atomic *)0)->tmp) == TEMP_LEN + 1,
+               "ppx_atomic's tmp holds a temporary name");
+
 static int create_temp(int dirfd, char name[TEMP_LEN + 1], uint32_t mode)
 {
     for (int tries = 0; tries < 16; tries++) {
@@ -320,74 +323,48 @@ static int create_temp(int dirfd, char name[TEMP_LEN + 1], uint32_t mode)
 }
 
 #ifdef PPX_TEST_HOOKS
-/* Test-only: PPX_TEST_FAULT="killrename:NAME" kills the writer with SIGKILL
- * after the temporary file of an output whose name ends in NAME is written,
- * before its rename (a worker killed by the OOM killer at the worst time). */
-static void test_kill_before_rename(const char *shown)
+/* Test-only: whether PPX_TEST_FAULT holds "FAULT:NAME" with shown ending
+ * in NAME. */
+static int test_fault(const char *fault, const char *shown)
 {
     const char *f = getenv("PPX_TEST_FAULT");
-    const char *k = f ? strstr(f, "killrename:") : NULL;
-    if (!k)
-        return;
-    k += strlen("killrename:");
+    const char *k = f ? strstr(f, fault) : NULL;
+    if (!k || k[strlen(fault)] != ':')
+        return 0;
+    k += strlen(fault) + 1;
     size_t n = strcspn(k, ","), l = strlen(shown);
-    if (n <= l && strncmp(shown + l - n, k, n) == 0)
-        raise(SIGKILL);
+    return n <= l && strncmp(shown + l - n, k, n) == 0;
 }
 #endif
 
-/* Writes data into a new temporary file in dirfd and renames it to base. */
-static int write_in_dir(int dirfd, const char *base, const char *shown, const void *data,
-                        size_t len, const ppx_write_opts *opt, ppx_err *err)
+/* The temporary file of f in folder dirfd (closed by abort when owned), for
+ * final name base, shown as shown in messages. */
+static int atomic_in(int dirfd, int owned, const char *base, const char *shown,
+                     const ppx_write_opts *opt, ppx_atomic *f, ppx_err *err)
 {
-    char tmp[TEMP_LEN + 1];
-    uint32_t mode = opt && opt->mode ? opt->mode & 0777 : 0644;
-    int fd = create_temp(dirfd, tmp, mode);
-    if (fd < 0)
-        return ppx_err_set(err, output_code(errno), PPX_STAGE_WRITE,
-                           "cannot create a temporary file for %s: %s", shown, strerror(errno));
-    int rc = 0;
-    if (write_all(fd, data, len) != 0 || (opt && opt->sync && fdatasync(fd) != 0)) {
-        rc = ppx_err_set(err, output_code(errno), PPX_STAGE_WRITE, "cannot write %s: %s", shown,
-                         strerror(errno));
-        close(fd);
-        goto fail;
+    memset(f, 0, sizeof *f);
+    f->dirfd = dirfd;
+    f->owned = owned;
+    f->base = base;
+    f->shown = shown;
+    if (opt)
+        f->opt = *opt;
+    f->fd = create_temp(dirfd, f->tmp, f->opt.mode ? f->opt.mode & 0777 : 0644);
+    if (f->fd < 0) {
+        int rc = ppx_err_set(err, output_code(errno), PPX_STAGE_WRITE,
+                             "cannot create a temporary file for %s: %s", shown, strerror(errno));
+        f->tmp[0] = '\0';
+        ppx_atomic_abort(f);
+        return rc;
     }
-    if (close(fd) != 0) {
-        rc = ppx_err_set(err, output_code(errno), PPX_STAGE_WRITE, "cannot write %s: %s", shown,
-                         strerror(errno));
-        goto fail;
-    }
-    if (opt && opt->keep) {
-        struct stat st;
-        if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-            (uint64_t)st.st_dev == opt->keep->dev && (uint64_t)st.st_ino == opt->keep->ino) {
-            rc = ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_WRITE,
-                             "the output %s is the input itself; inputs are never replaced", shown);
-            goto fail;
-        }
-    }
-#ifdef PPX_TEST_HOOKS
-    test_kill_before_rename(shown);
-#endif
-    if (renameat(dirfd, tmp, dirfd, base) != 0) {
-        rc = ppx_err_set(err, output_code(errno), PPX_STAGE_WRITE, "cannot rename to %s: %s", shown,
-                         strerror(errno));
-        goto fail;
-    }
-    if (opt && opt->sync && fsync(dirfd) != 0)
-        return ppx_err_set(err, output_code(errno), PPX_STAGE_WRITE,
-                           "cannot sync the folder of %s: %s", shown, strerror(errno));
     return 0;
-fail:
-    unlinkat(dirfd, tmp, 0);
-    return rc;
 }
 
-int ppx_write_beneath(int root, ppx_dircache *cache, const char *rel, const void *data, size_t len,
-                      const ppx_write_opts *opt, ppx_err *err)
+int ppx_atomic_open(int root, ppx_dircache *cache, const char *rel, const ppx_write_opts *opt,
+                    ppx_atomic *f, ppx_err *err)
 {
     char dir[PPX_PATH_MAX];
+    f->fd = f->dirfd = -1;
     if (strlen(rel) >= sizeof dir)
         return ppx_err_set(err, PPX_ENAMETOOLONG, PPX_STAGE_WRITE, "output path too long");
     int rc = ppx_key_check(rel, err);
@@ -400,10 +377,102 @@ int ppx_write_beneath(int root, ppx_dircache *cache, const char *rel, const void
     int dfd = cached_dir(root, cache, dir, 1, &owned, err);
     if (dfd < 0)
         return dfd;
-    rc = write_in_dir(dfd, base, rel, data, len, opt, err);
-    if (owned)
-        close(dfd);
+    return atomic_in(dfd, owned, base, rel, opt, f, err);
+}
+
+int ppx_atomic_write(ppx_atomic *f, const void *data, size_t len, ppx_err *err)
+{
+#ifdef PPX_TEST_HOOKS
+    /* PPX_TEST_FAULT="outfull:NAME": the disk is full once an output whose
+     * name ends in NAME passes 1 MiB (an output written in pieces fails in
+     * the middle). */
+    if (f->written + len > (1u << 20) && test_fault("outfull", f->shown)) {
+        errno = ENOSPC;
+        return ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_WRITE, "cannot write %s: %s", f->shown,
+                           strerror(errno));
+    }
+#endif
+    f->written += len;
+    if (write_all(f->fd, data, len) != 0)
+        return ppx_err_set(err, output_code(errno), PPX_STAGE_WRITE, "cannot write %s: %s",
+                           f->shown, strerror(errno));
+    return 0;
+}
+
+void ppx_atomic_abort(ppx_atomic *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    if (f->dirfd >= 0 && f->tmp[0])
+        unlinkat(f->dirfd, f->tmp, 0);
+    if (f->dirfd >= 0 && f->owned)
+        close(f->dirfd);
+    f->fd = f->dirfd = -1;
+}
+
+int ppx_atomic_commit(ppx_atomic *f, ppx_err *err)
+{
+    int rc = 0, fd = f->fd;
+    const char *shown = f->shown;
+    f->fd = -1;
+    if (f->opt.sync && fdatasync(fd) != 0) {
+        rc = ppx_err_set(err, output_code(errno), PPX_STAGE_WRITE, "cannot write %s: %s", shown,
+                         strerror(errno));
+        close(fd);
+        goto fail;
+    }
+    if (close(fd) != 0) {
+        rc = ppx_err_set(err, output_code(errno), PPX_STAGE_WRITE, "cannot write %s: %s", shown,
+                         strerror(errno));
+        goto fail;
+    }
+    if (f->opt.keep) {
+        struct stat st;
+        if (fstatat(f->dirfd, f->base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            (uint64_t)st.st_dev == f->opt.keep->dev && (uint64_t)st.st_ino == f->opt.keep->ino) {
+            rc = ppx_err_set(err, PPX_EUNSAFE, PPX_STAGE_WRITE,
+                             "the output %s is the input itself; inputs are never replaced", shown);
+            goto fail;
+        }
+    }
+#ifdef PPX_TEST_HOOKS
+    /* PPX_TEST_FAULT="killrename:NAME" kills the writer with SIGKILL after
+     * the temporary file of an output whose name ends in NAME is written,
+     * before its rename (a worker killed by the OOM killer at the worst time). */
+    if (test_fault("killrename", shown))
+        raise(SIGKILL);
+#endif
+    if (renameat(f->dirfd, f->tmp, f->dirfd, f->base) != 0) {
+        rc = ppx_err_set(err, output_code(errno), PPX_STAGE_WRITE, "cannot rename to %s: %s", shown,
+                         strerror(errno));
+        goto fail;
+    }
+    f->tmp[0] = '\0'; /* renamed: nothing for abort to remove */
+    if (f->opt.sync && fsync(f->dirfd) != 0)
+        rc = ppx_err_set(err, output_code(errno), PPX_STAGE_WRITE,
+                         "cannot sync the folder of %s: %s", shown, strerror(errno));
+fail:
+    ppx_atomic_abort(f);
     return rc;
+}
+
+/* data into f, then f committed (or aborted on failure). */
+static int write_commit(ppx_atomic *f, const void *data, size_t len, ppx_err *err)
+{
+    int rc = ppx_atomic_write(f, data, len, err);
+    if (rc) {
+        ppx_atomic_abort(f);
+        return rc;
+    }
+    return ppx_atomic_commit(f, err);
+}
+
+int ppx_write_beneath(int root, ppx_dircache *cache, const char *rel, const void *data, size_t len,
+                      const ppx_write_opts *opt, ppx_err *err)
+{
+    ppx_atomic f;
+    int rc = ppx_atomic_open(root, cache, rel, opt, &f, err);
+    return rc ? rc : write_commit(&f, data, len, err);
 }
 
 int ppx_open_beneath(int root, ppx_dircache *cache, const char *rel, int follow_last, ppx_err *err)
@@ -779,9 +848,10 @@ int ppx_report_file_write(const char *path, const void *data, size_t len, ppx_er
     if (dfd < 0)
         return ppx_err_set(err, PPX_EIO, PPX_STAGE_JOB, "cannot open the folder of %s: %s", path,
                            strerror(errno));
+    ppx_atomic f;
     int rc = check_report_target(dfd, base, path, err);
-    if (!rc)
-        rc = write_in_dir(dfd, base, path, data, len, NULL, err);
+    if (!rc && (rc = atomic_in(dfd, 0, base, path, NULL, &f, err)) == 0)
+        rc = write_commit(&f, data, len, err);
     close(dfd);
     return rc;
 }

@@ -16,6 +16,10 @@
 
 static int index_samples(run_state *s);
 
+/* Threads that read and map the file at most (ppx_coco_limits' threads):
+ * beyond this, memory's speed bounds them. */
+#define COCO_THREADS_MAX 16
+
 /* FNV-1a over the text's 8-byte words in four lanes, then its tail and
  * length: a byte at a time would cost rank 0 about 0.5 s a 500 MB file. */
 static uint64_t digest(const unsigned char *p, size_t n)
@@ -37,6 +41,10 @@ int ppx__coco_load(run_state *s)
 {
     ppx_coco_limits lim;
     ppx_coco_default_limits(&lim);
+    /* Reading and mapping run while the workers wait (before the first
+     * image and after the last): the rank's CPUs are free for them. */
+    int cpus = ppx_pool_default_workers();
+    lim.threads = cpus < COCO_THREADS_MAX ? (unsigned)cpus : COCO_THREADS_MAX;
     if (s->cfg->limits.max_pixels)
         lim.max_pixels = s->cfg->limits.max_pixels;
     ppx_buf b;
@@ -273,6 +281,11 @@ int ppx__coco_samples(const run_state *s, const chunk *c, const ppx_out_rec *v, 
     return rc;
 }
 
+static int put_atomic(void *ctx, const void *data, size_t len, ppx_err *err)
+{
+    return ppx_atomic_write(ctx, data, len, err);
+}
+
 int ppx__coco_end(run_state *s, const ppx_prints *prints, const ppx_failures *fails,
                   ppx_coco_counts *ct, ppx_err *e)
 {
@@ -280,9 +293,8 @@ int ppx__coco_end(run_state *s, const ppx_prints *prints, const ppx_failures *fa
     long *which = malloc((n ? n : 1) * sizeof *which);
     ppx_coco_out *outs = calloc(n ? n : 1, sizeof *outs);
     size_t *name_at = malloc((n ? n : 1) * sizeof *name_at);
-    ppx_buf names, json;
+    ppx_buf names;
     ppx_buf_init(&names);
-    ppx_buf_init(&json);
     int rc = !which || !outs || !name_at ? PPX_ENOMEM : match_images(s, which);
     /* Output names: the file's name below OUTDIR, or a shard sample's key. */
     for (size_t i = 0; i < n && !rc; i++) {
@@ -311,11 +323,16 @@ int ppx__coco_end(run_state *s, const ppx_prints *prints, const ppx_failures *fa
             outs[i].name = (const char *)names.data + name_at[i];
     if (rc)
         rc = ppx_err_set(e, PPX_ENOMEM, PPX_STAGE_WRITE, "out of memory matching COCO images");
-    if (!rc)
-        rc = ppx_coco_write(s->plan.coco, outs, &json, ct, e);
-    if (!rc)
-        rc = ppx_write_beneath(s->io.outdir.fd, NULL, "coco.json", json.data, json.len, NULL, e);
-    ppx_buf_destroy(&json);
+    ppx_atomic f;
+    if (!rc && (rc = ppx_atomic_open(s->io.outdir.fd, NULL, "coco.json", NULL, &f, e)) == 0) {
+        /* Written as it is mapped: the file never lies whole in memory. */
+        ppx_coco_sink sink = {put_atomic, &f};
+        rc = ppx_coco_write_to(s->plan.coco, outs, &sink, ct, e);
+        if (rc)
+            ppx_atomic_abort(&f);
+        else
+            rc = ppx_atomic_commit(&f, e);
+    }
     ppx_buf_destroy(&names);
     free(name_at);
     free(outs);

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import (MPIEXEC, PREPIX, SAMPLES, check, kill_tree, main, run, spawn,  # noqa: E402
+from lib import (MPIEXEC, PREPIX, SAMPLES, check, kill_tree, main, report, run, spawn,  # noqa: E402
                  tmpdir, wait_records, wait_stderr)
 
 TOL = 1e-6
@@ -715,6 +715,40 @@ def resume_other_file():
     run(args2 + ["--resume"], check=0)
 
 
+def disk_full():
+    """The disk fills while coco.json is written (past its first MiB, the mapping's threads at
+    work): exit 1, the reason named, no coco.json and no temporary file left; --resume then
+    writes the same coco.json as a run that never failed."""
+    t = tmpdir()
+    root = os.path.join(t, "in")
+    photos(root)
+    w, h = Image.open(os.path.join(root, "horse.png")).size
+    cf = os.path.join(t, "c.json")
+    rng = random.Random(3)
+    with open(cf, "w") as f:
+        f.write('{"images": [{"id": 1, "file_name": "horse.png", "width": %d, "height": %d}], '
+                '"annotations": [' % (w, h))
+        for i in range(40_000):
+            pts = ",".join(f"{rng.uniform(0, w):.2f},{rng.uniform(0, h):.2f}" for _ in range(8))
+            f.write(f'{"," if i else ""}{{"id":{i},"image_id":1,"category_id":{i % 80},'
+                    f'"bbox":[1,2,{i % 30 + 1},4],"segmentation":[[{pts}]],"iscrowd":0}}')
+        f.write("]}")
+    args = ["-i", root, "--coco", cf, "-p", "resize 50", "--progress", "none"]
+    clean = os.path.join(t, "clean")
+    run(["run", "-o", clean] + args, check=0)
+    out = os.path.join(t, "o")
+    p = run(["run", "-o", out] + args, env={"PPX_TEST_FAULT": "outfull:coco.json"})
+    check(p.returncode == 1 and "cannot write coco.json: No space left on device" in p.stderr,
+          f"exit {p.returncode}: {p.stderr[-2000:]}")
+    left = [n for n in os.listdir(out) if n == "coco.json" or n.startswith(".ppx-")]
+    check(not left, f"left in OUTDIR: {left}")
+    check(report(out)["stop_reason"] == "cannot write coco.json", report(out).get("stop_reason"))
+    run(["run", "-o", out, "--resume"] + args, check=0)
+    with open(os.path.join(clean, "coco.json"), "rb") as a, \
+            open(os.path.join(out, "coco.json"), "rb") as b:
+        check(a.read() == b.read(), "coco.json after --resume differs from a clean run's")
+
+
 def sanitized():
     with open(PREPIX, "rb") as f:
         return b"__asan_init" in f.read()
@@ -734,4 +768,4 @@ def bounded(cmd):
 
 if __name__ == "__main__":
     sys.exit(main({f.__name__: f for f in (mapping, shards, tar_samples, tar_companions, refused, failed_images, hostile,
-                                                 resume_other_file)}))
+                                                 resume_other_file, disk_full)}))

@@ -240,4 +240,203 @@ static int errors_name_the_place(void)
     return 0;
 }
 
-PPX_TEST_MAIN(TEST(rle_runs_match_pixels), TEST(last_member_wins), TEST(errors_name_the_place))
+/* ---- threads: the same text, the same first error ------------------------ */
+
+/* A COCO file of n_im images (640 x 480) and 12 annotations each, an
+ * image's together (a box, a polygon of 30 vertices, keypoints on some, an
+ * RLE crowd mask on one in 50), several MB: more than one of the writer's
+ * 1 MB blocks and of the reader's parts. at (n_im entries, or NULL): where
+ * each image's first annotation starts, from the list's start. */
+static void big_file(ppx_buf *t, size_t n_im, size_t *at)
+{
+    MUST(ppx_buf_printf(t, "{\"info\": {\"v\": 1}, \"images\": ["));
+    for (size_t i = 0; i < n_im; i++)
+        MUST(ppx_buf_printf(t,
+                            "%s{\"id\": %zu, \"file_name\": \"%06zu.jpg\", \"width\": 640, "
+                            "\"height\": 480}",
+                            i ? ", " : "", i + 1, i));
+    MUST(ppx_buf_printf(t, "], \"annotations\": ["));
+    size_t list = t->len;
+    for (size_t a = 0; a < n_im * 12; a++) {
+        double x = rnd(600), y = rnd(440), w = 5 + rnd(300), h = 5 + rnd(300);
+        if (at && a % 12 == 0)
+            at[a / 12] = t->len - list;
+        MUST(ppx_buf_printf(t, "%s{\"id\": %zu, \"image_id\": %zu, \"category_id\": %u, ",
+                            a ? ", " : "", a, 1 + a / 12, 1 + rnd(90)));
+        if (a % 50 == 7) {
+            MUST(ppx_buf_printf(t, "\"iscrowd\": 1, \"segmentation\": {\"size\": [480, 640], "
+                                   "\"counts\": [1000, 2000, 3000, 301200]}, "));
+        } else {
+            MUST(ppx_buf_printf(t, "\"segmentation\": [["));
+            for (int k = 0; k < 30; k++)
+                MUST(ppx_buf_printf(t, "%s%.2f, %.2f", k ? ", " : "", x + rnd(1000) * w / 1000,
+                                    y + rnd(1000) * h / 1000));
+            MUST(ppx_buf_printf(t, "]], "));
+        }
+        if (a % 3 == 0)
+            MUST(ppx_buf_printf(t,
+                                "\"num_keypoints\": 2, \"keypoints\": [%.1f, %.1f, 2, 0, 0, 0, "
+                                "%.1f, %.1f, 1], ",
+                                x + 1, y + 1, x + w, y + h));
+        MUST(ppx_buf_printf(t, "\"area\": %.3f, \"bbox\": [%.2f, %.2f, %.2f, %.2f]}", w * h, x, y,
+                            w, h));
+    }
+    MUST(ppx_buf_printf(t, "], \"categories\": [{\"id\": 1, \"name\": \"a\"}]}"));
+}
+
+/* Image i's fate: most written through a resize and a crop (a few also
+ * flipped, so that some annotations fall outside), some failed, some
+ * absent; those at or after huge_from get an output too large for their
+ * RLE masks. */
+static void fates(ppx_coco_out *outs, size_t n_im, size_t huge_from)
+{
+    for (size_t i = 0; i < n_im; i++) {
+        ppx_coco_out *o = &outs[i];
+        o->state = i % 17 == 3 ? PPX_COCO_FAILED : i % 13 == 5 ? PPX_COCO_ABSENT : PPX_COCO_OK;
+        o->name = "out.jpg";
+        ppx_geom_identity(&o->geom, 640, 480);
+        if (i >= huge_from) {
+            ppx_geom_then_resize(&o->geom, 60000 + (uint32_t)i, 60000);
+            continue;
+        }
+        ppx_geom_then_resize(&o->geom, 341 + (uint32_t)(i % 7), 256);
+        if (i % 4 == 1)
+            ppx_geom_then_orient(&o->geom, 2 + (int)(i % 7));
+        ppx_geom_then_crop(&o->geom, (int64_t)(i % 90), 16, 224, 224);
+    }
+}
+
+/* Parses t (a copy) with threads threads and writes it for outs; 0 and the
+ * text in json and counts in ct, or the error. */
+static int run_threads(const ppx_buf *t, unsigned threads, const ppx_coco_out *outs, ppx_buf *json,
+                       ppx_coco_counts *ct, ppx_err *e)
+{
+    ppx_buf copy;
+    ppx_buf_init(&copy);
+    MUST(ppx_buf_append(&copy, t->data, t->len));
+    ppx_coco_limits l;
+    ppx_coco_default_limits(&l);
+    l.threads = threads;
+    ppx_coco *c;
+    ppx_err_clear(e);
+    int rc = ppx_coco_parse(&copy, &l, &c, e);
+    if (rc)
+        return rc;
+    rc = ppx_coco_write(c, outs, json, ct, e);
+    ppx_coco_free(&c);
+    return rc;
+}
+
+/* Written with 1, 2, 3 or 8 threads: the same bytes and the same counts. */
+static int threads_same_text(void)
+{
+    size_t n_im = 1500;
+    ppx_buf t, one, many;
+    ppx_buf_init(&t);
+    big_file(&t, n_im, NULL);
+    CHECK(t.len > 4 * (1u << 20));
+    ppx_coco_out *outs = calloc(n_im, sizeof *outs);
+    fates(outs, n_im, n_im);
+    ppx_err e;
+    ppx_coco_counts c1, cn;
+    ppx_buf_init(&one);
+    CHECK(run_threads(&t, 1, outs, &one, &c1, &e) == 0);
+    CHECK(c1.annotations_outside > 0 && c1.annotations_removed > 0 && c1.n_categories > 10);
+    for (unsigned threads = 2; threads <= 8; threads += threads == 3 ? 5 : 1) {
+        ppx_buf_init(&many);
+        CHECK(run_threads(&t, threads, outs, &many, &cn, &e) == 0);
+        CHECK(many.len == one.len && memcmp(many.data, one.data, one.len) == 0);
+        CHECK(cn.annotations_written == c1.annotations_written &&
+              cn.annotations_outside == c1.annotations_outside &&
+              cn.annotations_removed == c1.annotations_removed &&
+              cn.n_categories == c1.n_categories &&
+              memcmp(cn.by_category, c1.by_category, c1.n_categories * sizeof *c1.by_category) ==
+                  0);
+        free(cn.by_category);
+        ppx_buf_destroy(&many);
+    }
+    free(c1.by_category);
+    ppx_buf_destroy(&one);
+    ppx_buf_destroy(&t);
+    free(outs);
+    return 0;
+}
+
+/* RLE masks whose outputs are over the pixel limit (each message names
+ * its own size) from near the end of the writer's second 1 MB block on:
+ * the third block fails sooner than the second, and every thread count
+ * reports the first in the file's order, as one thread does. */
+static int threads_first_error(void)
+{
+    size_t n_im = 1500, *at = calloc(n_im, sizeof *at), huge = 0;
+    ppx_buf t, json;
+    ppx_buf_init(&t);
+    big_file(&t, n_im, at);
+    while (huge < n_im && at[huge] < (2u << 20) - 30000)
+        huge++;
+    ppx_coco_out *outs = calloc(n_im, sizeof *outs);
+    fates(outs, n_im, huge);
+    ppx_err e;
+    ppx_coco_counts ct;
+    char first[sizeof e.msg];
+    ppx_buf_init(&json);
+    CHECK(run_threads(&t, 1, outs, &json, &ct, &e) == PPX_ELIMIT);
+    snprintf(first, sizeof first, "%s", e.msg);
+    CHECK(strstr(first, "over the pixel limit") != NULL);
+    for (int round = 0; round < 20; round++) {
+        ppx_buf_destroy(&json);
+        CHECK(run_threads(&t, 2 + (unsigned)round % 7, outs, &json, &ct, &e) == PPX_ELIMIT);
+        CHECK_STR(e.msg, first);
+    }
+    ppx_buf_destroy(&json);
+    ppx_buf_destroy(&t);
+    free(outs);
+    free(at);
+    return 0;
+}
+
+/* A sink that fails at its third piece. */
+static int failing_put(void *ctx, const void *data, size_t len, ppx_err *err)
+{
+    (void)data;
+    (void)len;
+    if (++*(int *)ctx == 3)
+        return ppx_err_set(err, PPX_EOUTPUT, PPX_STAGE_WRITE, "disk full (test)");
+    return 0;
+}
+
+/* The sink's failure ends the write with its error, threads or not. */
+static int sink_failure_ends(void)
+{
+    size_t n_im = 1500;
+    ppx_buf t;
+    ppx_buf_init(&t);
+    big_file(&t, n_im, NULL);
+    ppx_coco_out *outs = calloc(n_im, sizeof *outs);
+    fates(outs, n_im, n_im);
+    for (unsigned threads = 1; threads <= 4; threads += 3) {
+        ppx_buf copy;
+        ppx_buf_init(&copy);
+        MUST(ppx_buf_append(&copy, t.data, t.len));
+        ppx_coco_limits l;
+        ppx_coco_default_limits(&l);
+        l.threads = threads;
+        ppx_coco *c;
+        ppx_err e;
+        ppx_err_clear(&e);
+        MUST(ppx_coco_parse(&copy, &l, &c, &e));
+        int calls = 0;
+        ppx_coco_sink sink = {failing_put, &calls};
+        ppx_coco_counts ct;
+        CHECK(ppx_coco_write_to(c, outs, &sink, &ct, &e) == PPX_EOUTPUT);
+        CHECK_STR(e.msg, "disk full (test)");
+        CHECK(calls == 3 && ct.by_category == NULL);
+        ppx_coco_free(&c);
+    }
+    ppx_buf_destroy(&t);
+    free(outs);
+    return 0;
+}
+
+PPX_TEST_MAIN(TEST(rle_runs_match_pixels), TEST(last_member_wins), TEST(errors_name_the_place),
+              TEST(threads_same_text), TEST(threads_first_error), TEST(sink_failure_ends))
