@@ -1138,12 +1138,12 @@ static int write_end(writer *w, ppx_coco_counts *ct, ppx_err *err)
 
 /* ---- the whole file, its annotations mapped by several threads ------------ */
 
-/* The annotations are mapped a block at a time (about this much of their
- * text), each block into a buffer of its own that goes to the sink once
- * the blocks before it went: the output never lies whole in memory, its
- * buffers are used again (fresh memory costs as much as the mapping:
- * coco_impl.h), and the sink writes while the threads map. */
-#define BLOCK_BYTES (1u << 20)
+/* The annotations are mapped a block at a time (about
+ * ppx__coco_block_bytes of their text), each block into a buffer of its own that goes to the sink
+ * once the blocks before it went: the output never lies whole in memory, its buffers are used again
+ * (fresh memory costs as much as the mapping: coco_impl.h), and the sink writes while the threads
+ * map. */
+size_t ppx__coco_block_bytes = 1u << 20;
 
 typedef struct pipeline pipeline;
 
@@ -1221,10 +1221,10 @@ static void *mapper_main(void *arg)
 /* Block b starts a new block at annotation i. */
 static int starts_block(const ppx_coco *c, size_t block_first, size_t i)
 {
-    return c->an[i].start - c->an[block_first].start >= BLOCK_BYTES;
+    return c->an[i].start - c->an[block_first].start >= ppx__coco_block_bytes;
 }
 
-/* The blocks: about BLOCK_BYTES of text each (one annotation at least).
+/* The blocks: about ppx__coco_block_bytes of text each (one annotation at least).
  * 0 or PPX_ENOMEM. */
 static int make_blocks(pipeline *p)
 {

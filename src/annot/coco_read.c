@@ -17,6 +17,7 @@
 #include "annot/coco_impl.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,13 +307,32 @@ static int member_key(reader *r, const char **k, size_t *n)
     return 0;
 }
 
+/* Room for n annotations in c->an (doubling), backed by huge pages where
+ * the kernel gives them: a million annotations are 48 MB, and a fault per
+ * 4 KB page cost as much as reading them. 0 or PPX_ENOMEM. */
+static int anns_room(ppx_coco *c, size_t n)
+{
+    if (n <= c->an_cap)
+        return 0;
+    size_t cap = c->an_cap ? 2 * c->an_cap : 1 << 10;
+    if (cap < n)
+        cap = n;
+    coco_ann *an = cap <= SIZE_MAX / sizeof *an ? realloc(c->an, cap * sizeof *an) : NULL;
+    if (!an)
+        return PPX_ENOMEM;
+    ppx_advise_huge(an, cap * sizeof *an);
+    c->an = an;
+    c->an_cap = cap;
+    return 0;
+}
+
 /* Annotation i, an object at j->p. */
 static int scan_annotation(reader *r, size_t i, uint32_t depth)
 {
     ppx_jcur *j = &r->j;
     ppx_coco *c = r->c;
     const char *start = j->p;
-    if (ppx_array_grow((void **)&c->an, &c->an_cap, i, sizeof *c->an, 1 << 10))
+    if (anns_room(c, i + 1))
         return nomem(r);
     coco_ann *a = &c->an[i];
     *a = (coco_ann){.start = (uint32_t)(start - j->text)};
@@ -425,6 +445,151 @@ static int not_objects(reader *r, const char *what, size_t i, uint32_t depth)
     return bad(r->err, PPX_EINVAL, what, i, NULL, "not an object");
 }
 
+/* ---- the annotations read by several threads --------------------------------
+ *
+ * The list is cut into parts of about the same bytes; each part but the
+ * first starts at a guess, the first '{' after "}," past its cut, and a
+ * thread reads annotations from there (into tables of its own, its values
+ * counted from 0) until the next annotation starts at or past the next
+ * part's guess, or the list ends. Guesses cannot be trusted (the bytes may
+ * lie inside a string or a nested value), so the parts are taken in order
+ * only while each ended exactly where the next began; at the first part
+ * that did not, that failed (its message would carry the wrong index), or
+ * that would pass a limit, one thread reads the rest of the list as it
+ * always did. The tables, errors and messages are those of one thread. */
+
+/* Each part holds at least this much of the list's text: below it, a
+ * thread's start and the guess cost more than they save. */
+size_t ppx__coco_part_min = 4u << 20;
+
+typedef struct {
+    ppx_coco shell; /* its annotations (an, an_cap; the rest unused), but the first part's */
+    reader r;       /* r.c: the first part reads into the file's own tables */
+    size_t n;       /* annotations read */
+    ppx_err err;
+    const char *start, *stop; /* where it starts; NULL: it stops at the list's end alone */
+    const char *end;          /* where it ended: the next annotation, or after ']' */
+    int closed;               /* it ended at the list's ']' */
+    int rc;                   /* it failed (or met a non-object) */
+    uint32_t depth;
+    pthread_t thread;
+    int started;
+} part;
+
+/* The first annotation's start after p: '{' after '}' ',' (blanks
+ * between), then a member's '"'; NULL when there is none before end. */
+static const char *guess_start(const char *p, const char *end)
+{
+    for (; p < end; p++) {
+        if (*p != '}')
+            continue;
+        const char *q = coco_ws(p + 1);
+        if (*q != ',')
+            continue;
+        q = coco_ws(q + 1);
+        if (*q == '{' && *coco_ws(q + 1) == '"')
+            return q;
+    }
+    return NULL;
+}
+
+static void *read_part(void *arg)
+{
+    part *pt = arg;
+    reader *r = &pt->r;
+    ppx_jcur *j = &r->j;
+    size_t i = 0;
+    int rc = 0;
+    j->p = pt->start;
+    do {
+        if (*j->p != '{' || i >= r->c->lim.max_annotations) {
+            rc = PPX_EINVAL;
+            break;
+        }
+        if ((rc = scan_annotation(r, i, pt->depth)))
+            break;
+        i++;
+        if (!next_elem(r, ']', &rc)) {
+            pt->closed = !rc;
+            break;
+        }
+    } while (!pt->stop || j->p < pt->stop);
+    pt->n = i;
+    pt->end = j->p;
+    pt->rc = rc;
+    return NULL;
+}
+
+/* The parts' annotations appended to r's in order, as far as they chain;
+ * *done when the list ended; j->p where one thread reads on (the start of
+ * an annotation) otherwise. i: annotations so far. */
+static int take_parts(reader *r, part *parts, size_t n, size_t *i, int *done)
+{
+    ppx_jcur *j = &r->j;
+    ppx_coco *c = r->c;
+    for (size_t k = 0; k < n && !*done; k++) {
+        part *pt = &parts[k];
+        if (pt->start != j->p || pt->rc || *i + pt->n > c->lim.max_annotations ||
+            j->values + pt->r.j.values > j->lim->max_nodes)
+            break;
+        if (pt->r.c != c) { /* the first part read into c itself */
+            if (anns_room(c, *i + pt->n))
+                return nomem(r);
+            memcpy(c->an + *i, pt->shell.an, pt->n * sizeof *c->an);
+        }
+        *i += pt->n;
+        j->values += pt->r.j.values;
+        j->p = pt->end;
+        *done = pt->closed;
+    }
+    return 0;
+}
+
+/* The annotations list from j->p (its first element, depth deep), read
+ * by up to c->lim.threads threads: what read_list's loop would read. *i:
+ * the annotations read; *done: the list ended (else one thread reads on
+ * from j->p). */
+static int read_parallel(reader *r, uint32_t depth, size_t *i, int *done)
+{
+    ppx_jcur *j = &r->j;
+    const char *from = j->p;
+    size_t bytes = (size_t)(j->end - from), n = r->c->lim.threads;
+    if (n > bytes / ppx__coco_part_min)
+        n = bytes / ppx__coco_part_min;
+    if (n < 2)
+        return 0;
+    part *parts = calloc(n, sizeof *parts);
+    if (!parts)
+        return nomem(r);
+    size_t used = 0;
+    for (size_t k = 0; k < n; k++) {
+        const char *start = k ? guess_start(from + bytes / n * k, j->end) : from;
+        if (!start || (used && start <= parts[used - 1].start))
+            continue;
+        part *pt = &parts[used++];
+        pt->start = start;
+        pt->depth = depth;
+        pt->shell.lim = r->c->lim;
+        ppx_err_clear(&pt->err);
+        pt->r = (reader){.c = k ? &pt->shell : r->c, .jl = r->jl, .err = &pt->err};
+        ppx_jcur_init(&pt->r.j, j->text, (size_t)(j->end - j->text), &pt->r.jl, &pt->err);
+    }
+    for (size_t k = 0; k + 1 < used; k++)
+        parts[k].stop = parts[k + 1].start;
+    for (size_t k = 1; k < used; k++)
+        parts[k].started = pthread_create(&parts[k].thread, NULL, read_part, &parts[k]) == 0;
+    for (size_t k = 0; k < used; k++)
+        if (k == 0 || !parts[k].started)
+            read_part(&parts[k]);
+        else
+            pthread_join(parts[k].thread, NULL);
+    int rc = take_parts(r, parts, used, i, done);
+    for (size_t k = 0; k < used; k++)
+        free(parts[k].shell.an);
+    free(parts);
+    return rc;
+}
+
 /* The images (or annotations) list at j->p ('['), nested depth deep. */
 static int scan_list(reader *r, int images, uint32_t depth)
 {
@@ -433,10 +598,14 @@ static int scan_list(reader *r, int images, uint32_t depth)
     const char *what = images ? "images" : "annotations";
     uint64_t max = images ? c->lim.max_images : c->lim.max_annotations;
     size_t i = 0;
-    int rc;
+    int rc, done = 0;
     if (images)
         c->names.len = 0;
-    if (!open_container(r, depth, &rc) && !rc)
+    if (open_container(r, depth, &rc) || rc)
+        goto out;
+    if (!images && c->lim.threads > 1 && (rc = read_parallel(r, depth + 1, &i, &done)))
+        return rc;
+    if (!done)
         do {
             if (*j->p != '{')
                 return not_objects(r, what, i, depth + 1);
@@ -448,6 +617,7 @@ static int scan_list(reader *r, int images, uint32_t depth)
                 return rc;
             i++;
         } while (next_elem(r, ']', &rc));
+out:
     *(images ? &c->n_im : &c->n_an) = i;
     return rc;
 }

@@ -242,12 +242,21 @@ static int errors_name_the_place(void)
 
 /* ---- threads: the same text, the same first error ------------------------ */
 
+/* The reader's parts and the writer's blocks of 16 KiB: a file of a few
+ * hundred KB is many of each. */
+#define SMALL (16u << 10)
+
+static void small_parts(void)
+{
+    ppx__coco_part_min = ppx__coco_block_bytes = SMALL;
+}
+
 /* A COCO file of n_im images (640 x 480) and 12 annotations each, an
  * image's together (a box, a polygon of 30 vertices, keypoints on some, an
- * RLE crowd mask on one in 50), several MB: more than one of the writer's
- * 1 MB blocks and of the reader's parts. at (n_im entries, or NULL): where
- * each image's first annotation starts, from the list's start. */
-static void big_file(ppx_buf *t, size_t n_im, size_t *at)
+ * RLE crowd mask on one in 50, and the members extra, when not NULL, last),
+ * about 6 KB an image. at (n_im entries, or NULL): where each image's first
+ * annotation starts, from the list's start. */
+static void big_file(ppx_buf *t, size_t n_im, size_t *at, const char *extra)
 {
     MUST(ppx_buf_printf(t, "{\"info\": {\"v\": 1}, \"images\": ["));
     for (size_t i = 0; i < n_im; i++)
@@ -278,8 +287,8 @@ static void big_file(ppx_buf *t, size_t n_im, size_t *at)
                                 "\"num_keypoints\": 2, \"keypoints\": [%.1f, %.1f, 2, 0, 0, 0, "
                                 "%.1f, %.1f, 1], ",
                                 x + 1, y + 1, x + w, y + h));
-        MUST(ppx_buf_printf(t, "\"area\": %.3f, \"bbox\": [%.2f, %.2f, %.2f, %.2f]}", w * h, x, y,
-                            w, h));
+        MUST(ppx_buf_printf(t, "\"area\": %.3f, \"bbox\": [%.2f, %.2f, %.2f, %.2f]%s%s}", w * h, x,
+                            y, w, h, extra ? ", " : "", extra ? extra : ""));
     }
     MUST(ppx_buf_printf(t, "], \"categories\": [{\"id\": 1, \"name\": \"a\"}]}"));
 }
@@ -330,11 +339,12 @@ static int run_threads(const ppx_buf *t, unsigned threads, const ppx_coco_out *o
 /* Written with 1, 2, 3 or 8 threads: the same bytes and the same counts. */
 static int threads_same_text(void)
 {
-    size_t n_im = 1500;
+    size_t n_im = 150;
     ppx_buf t, one, many;
+    small_parts();
     ppx_buf_init(&t);
-    big_file(&t, n_im, NULL);
-    CHECK(t.len > 4 * (1u << 20));
+    big_file(&t, n_im, NULL, NULL);
+    CHECK(t.len > 32 * SMALL);
     ppx_coco_out *outs = calloc(n_im, sizeof *outs);
     fates(outs, n_im, n_im);
     ppx_err e;
@@ -363,16 +373,17 @@ static int threads_same_text(void)
 }
 
 /* RLE masks whose outputs are over the pixel limit (each message names
- * its own size) from near the end of the writer's second 1 MB block on:
- * the third block fails sooner than the second, and every thread count
+ * its own size) from near the end of the writer's second block on: the
+ * third block fails sooner than the second, and every thread count
  * reports the first in the file's order, as one thread does. */
 static int threads_first_error(void)
 {
-    size_t n_im = 1500, *at = calloc(n_im, sizeof *at), huge = 0;
+    size_t n_im = 150, *at = calloc(n_im, sizeof *at), huge = 0;
     ppx_buf t, json;
+    small_parts();
     ppx_buf_init(&t);
-    big_file(&t, n_im, at);
-    while (huge < n_im && at[huge] < (2u << 20) - 30000)
+    big_file(&t, n_im, at, NULL);
+    while (huge < n_im && at[huge] < 2 * SMALL - SMALL / 8)
         huge++;
     ppx_coco_out *outs = calloc(n_im, sizeof *outs);
     fates(outs, n_im, huge);
@@ -395,6 +406,110 @@ static int threads_first_error(void)
     return 0;
 }
 
+/* The text of t with annotation k's first bytes from its '{' (skip of
+ * them) replaced by with; k's place found by its "id". */
+static void mutate(const ppx_buf *t, ppx_buf *out, size_t k, size_t skip, const char *with)
+{
+    char key[48];
+    snprintf(key, sizeof key, "{\"id\": %zu, \"image_id\"", k);
+    const char *text = (const char *)t->data, *at = strstr(strstr(text, "\"annotations\""), key);
+    MUST(at == NULL);
+    size_t off = (size_t)(at - text);
+    ppx_buf_init(out);
+    MUST(ppx_buf_append(out, text, off) || ppx_buf_append(out, with, strlen(with)) ||
+         ppx_buf_append(out, text + off + skip, t->len - off - skip));
+}
+
+/* What parsing text with threads threads and limits l gives: "" and the
+ * written text's hash, or the error. */
+static void outcome(const ppx_buf *text, unsigned threads, const ppx_coco_limits *l, char *what,
+                    size_t cap)
+{
+    ppx_buf copy;
+    ppx_buf_init(&copy);
+    MUST(ppx_buf_append(&copy, text->data, text->len));
+    ppx_coco_limits lim = *l;
+    lim.threads = threads;
+    ppx_coco *c;
+    ppx_err e;
+    ppx_err_clear(&e);
+    int rc = ppx_coco_parse(&copy, &lim, &c, &e);
+    if (rc) {
+        snprintf(what, cap, "error %d: %s", rc, e.msg);
+        return;
+    }
+    size_t n = ppx_coco_n_images(c);
+    ppx_coco_out *outs = calloc(n ? n : 1, sizeof *outs);
+    fates(outs, n, n);
+    ppx_buf json;
+    ppx_buf_init(&json);
+    ppx_coco_counts ct;
+    MUST(ppx_coco_write(c, outs, &json, &ct, &e));
+    snprintf(what, cap, "ok %zu bytes, hash %016llx, %zu images", json.len,
+             (unsigned long long)ppx_fnv1a(PPX_FNV1A_INIT, json.data, json.len), n);
+    free(ct.by_category);
+    ppx_buf_destroy(&json);
+    free(outs);
+    ppx_coco_free(&c);
+}
+
+/* Read by 2 to 8 threads, a file gives what one thread gives: the same
+ * tables (the same written text), and for errors deep in the list (past
+ * the reader's first parts) the same code and message, index and line and
+ * column included. In the second file every annotation ends
+ * with bytes a part's start is guessed from (a string that ends in "}, {",
+ * then nested objects that read as annotations): the parts that start
+ * there are not taken. */
+static int threads_same_errors(void)
+{
+    size_t n_im = 150, k = n_im * 12 * 7 / 10; /* an annotation at 70 % of the list */
+    static const char *const extras[2] = {
+        NULL, "\"parts\": [{\"image_id\": 1, \"category_id\": 1}, {\"image_id\": 2, "
+              "\"category_id\": 2}], \"note\": \"}, {\""};
+    static const struct {
+        size_t skip;
+        const char *with;
+    } cases[] = {
+        {0, ""}, /* the file as made */
+        {0, "{\"image_id\": \"x\", "},
+        {1, "{\"bad\": 1.e5, "},
+        {0, "[1, 2], "},
+        {0, "{\"t\": 1}]}"}, /* the list and the file end early */
+    };
+    ppx_coco_limits def, few_values, few_anns;
+    ppx_coco_default_limits(&def);
+    few_values = few_anns = def;
+    few_values.max_nodes = n_im * 12 * 8; /* passed in the list's last third */
+    few_anns.max_annotations = n_im * 12 * 2 / 3;
+    char one[256], many[256];
+    small_parts();
+    for (int x = 0; x < 2; x++) {
+        ppx_buf t, m;
+        ppx_buf_init(&t);
+        big_file(&t, n_im, NULL, extras[x]);
+        CHECK(t.len > 32 * SMALL);
+        for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+            mutate(&t, &m, k, cases[c].skip, cases[c].with);
+            /* The limits only with the file as made. */
+            for (int l = 0; l < (c == 0 ? 3 : 1); l++) {
+                const ppx_coco_limits *lim = l == 0 ? &def : l == 1 ? &few_values : &few_anns;
+                outcome(&m, 1, lim, one, sizeof one);
+                CHECK((c == 0 && l == 0) == (strncmp(one, "ok", 2) == 0));
+                for (unsigned threads = 2; threads <= 8; threads++) {
+                    outcome(&m, threads, lim, many, sizeof many);
+                    if (strcmp(one, many) != 0)
+                        fprintf(stderr, "file %d case %zu limits %d threads %u\n", x, c, l,
+                                threads);
+                    CHECK_STR(many, one);
+                }
+            }
+            ppx_buf_destroy(&m);
+        }
+        ppx_buf_destroy(&t);
+    }
+    return 0;
+}
+
 /* A sink that fails at its third piece. */
 static int failing_put(void *ctx, const void *data, size_t len, ppx_err *err)
 {
@@ -408,10 +523,11 @@ static int failing_put(void *ctx, const void *data, size_t len, ppx_err *err)
 /* The sink's failure ends the write with its error, threads or not. */
 static int sink_failure_ends(void)
 {
-    size_t n_im = 1500;
+    size_t n_im = 150;
     ppx_buf t;
+    small_parts();
     ppx_buf_init(&t);
-    big_file(&t, n_im, NULL);
+    big_file(&t, n_im, NULL, NULL);
     ppx_coco_out *outs = calloc(n_im, sizeof *outs);
     fates(outs, n_im, n_im);
     for (unsigned threads = 1; threads <= 4; threads += 3) {
@@ -439,4 +555,5 @@ static int sink_failure_ends(void)
 }
 
 PPX_TEST_MAIN(TEST(rle_runs_match_pixels), TEST(last_member_wins), TEST(errors_name_the_place),
-              TEST(threads_same_text), TEST(threads_first_error), TEST(sink_failure_ends))
+              TEST(threads_same_text), TEST(threads_first_error), TEST(threads_same_errors),
+              TEST(sink_failure_ends))
