@@ -25,6 +25,7 @@
  * annotations, is copied as it was written. */
 #include "prepix/coco.h"
 
+#include <endian.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -371,21 +372,18 @@ static char *out_room(writer *w, size_t n)
 
 /* The digits of v at p, forwards (into the output: digits made on the
  * stack and copied after were stalled by the copy's wide loads); their
- * end. Most are under 1000 (coordinates): those without a loop. */
+ * end. Up to 4 bytes are written (at least one past the digits end). Most
+ * are under 1000 (coordinates): those in one word and with no branch on
+ * their length (such branches were mispredicted a third of the time). */
 static char *digits_fwd(char *p, uint64_t v)
 {
-    if (v < 10) {
-        *p = (char)('0' + v);
-        return p + 1;
-    }
-    if (v < 100) {
-        memcpy(p, d2 + 2 * v, 2);
-        return p + 2;
-    }
     if (v < 1000) {
-        *p = (char)('0' + v / 100);
-        memcpy(p + 1, d2 + 2 * (v % 100), 2);
-        return p + 3;
+        uint32_t n = 1 + (v >= 10) + (v >= 100), a = (uint32_t)v / 100, b = (uint32_t)v / 10 % 10,
+                 c = (uint32_t)v % 10;
+        uint32_t word = (0x303030u | a | b << 8 | c << 16) >> (8 * (3 - n));
+        word = htole32(word);
+        memcpy(p, &word, 4);
+        return p + n;
     }
     int n = 1;
     for (uint64_t t = v; t >= 10; t /= 10)
@@ -440,11 +438,14 @@ static void put_dbl(writer *w, double v)
         *d++ = '-';
     d = digits_fwd(d, ip);
     if (fp) {
+        /* The zeros that end the 9 digits dropped: the last 8 read as one
+         * word, whose high bytes are the last digits (little-endian). */
         *d++ = '.';
         nine_digits(d, (uint32_t)fp);
-        d += 9;
-        while (d[-1] == '0')
-            d--;
+        uint64_t last8;
+        memcpy(&last8, d + 1, 8);
+        last8 = le64toh(last8) ^ 0x3030303030303030ULL;
+        d += 9 - (last8 ? (unsigned)__builtin_clzll(last8) / 8 : 8);
     }
     w->o->len += (size_t)(d - start);
 }
