@@ -111,8 +111,9 @@ PPX_MUST_USE int ppx_coco_write_sample(const ppx_coco *c, size_t i, const ppx_co
 /* ---- pieces, shared with the tests -------------------------------------- */
 
 /* How threads share the work: the reader's smallest part of the
- * annotations list (default 4 MiB) and the writer's block (1 MiB) of text.
- * Tests make them small, to cut small files into many. */
+ * annotations list (default 4 MiB; a 64th of it is the fewest annotations
+ * a thread looks up the images of) and the writer's block (1 MiB) of
+ * text. Tests make them small, to cut small files into many. */
 extern size_t ppx__coco_part_min, ppx__coco_block_bytes;
 
 /* Sutherland-Hodgman: the polygon xy[0..2n) clipped to [0, w] x [0, h]

@@ -455,6 +455,24 @@ static int not_objects(reader *r, const char *what, size_t i, uint32_t depth)
     return bad(r->err, PPX_EINVAL, what, i, NULL, "not an object");
 }
 
+/* Runs fn on each of the n items (size bytes each, at items): the first in
+ * this thread, the others each in a thread of its own (or here, when one
+ * cannot start), all ended when this returns. */
+static void run_each(void *(*fn)(void *), void *items, size_t n, size_t size)
+{
+    pthread_t *t = n > 1 ? calloc(n, sizeof *t) : NULL;
+    char *started = n > 1 ? calloc(n, 1) : NULL;
+    for (size_t k = 1; k < n && t && started; k++)
+        started[k] = pthread_create(&t[k], NULL, fn, (char *)items + k * size) == 0;
+    for (size_t k = 0; k < n; k++)
+        if (started && started[k])
+            pthread_join(t[k], NULL);
+        else
+            fn((char *)items + k * size);
+    free(t);
+    free(started);
+}
+
 /* ---- the annotations read by several threads --------------------------------
  *
  * The list is cut into parts of about the same bytes; each part but the
@@ -482,8 +500,6 @@ typedef struct {
     int closed;               /* it ended at the list's ']' */
     int rc;                   /* it failed (or met a non-object) */
     uint32_t depth;
-    pthread_t thread;
-    int started;
 } part;
 
 /* The first annotation's start after p: '{' after '}' ',' (blanks
@@ -589,13 +605,7 @@ static int read_parallel(reader *r, uint32_t depth, size_t *i, int *done)
     }
     for (size_t k = 0; k + 1 < used; k++)
         parts[k].stop = parts[k + 1].start;
-    for (size_t k = 1; k < used; k++)
-        parts[k].started = pthread_create(&parts[k].thread, NULL, read_part, &parts[k]) == 0;
-    for (size_t k = 0; k < used; k++)
-        if (k == 0 || !parts[k].started)
-            read_part(&parts[k]);
-        else
-            pthread_join(parts[k].thread, NULL);
+    run_each(read_part, parts, used, sizeof *parts);
     int rc = take_parts(r, parts, used, i, done);
     for (size_t k = 0; k < used; k++)
         free(parts[k].shell.an);
@@ -758,15 +768,57 @@ out:
     return rc;
 }
 
+/* A range of the annotations whose images one thread finds. */
+typedef struct {
+    ppx_coco *c;
+    const int64_t *pairs; /* (id, index) of the images, by id */
+    size_t from, to;
+    int rc; /* the first failure of the range, and its message */
+    ppx_err err;
+} finding;
+
+/* Each annotation's image found (and its RLE checked against it), until
+ * the range's first failure. */
+static void *find_images(void *arg)
+{
+    finding *f = arg;
+    ppx_coco *c = f->c;
+    for (size_t i = f->from; i < f->to && !f->rc; i++) {
+        coco_ann *a = &c->an[i];
+        long im = find_image(f->pairs, c->n_im, a->image);
+        if (im < 0) {
+            char what[96];
+            snprintf(what, sizeof what, "%lld names no image of the file", (long long)a->image);
+            f->rc = bad(&f->err, PPX_EINVAL, "annotations", i, "image_id", what);
+            break;
+        }
+        a->image = im;
+        if (a->seg_kind == SEG_RLE)
+            f->rc = check_rle(c, a, i, &f->err);
+    }
+    return NULL;
+}
+
 /* Image ids unique; each annotation's image found (and its RLE checked
- * against it). */
+ * against it), by up to c->lim.threads threads over ranges of the
+ * annotations: the failure reported is the first range's that failed,
+ * which is the first in the file's order. */
 static int resolve(ppx_coco *c, ppx_err *err)
 {
-    size_t n = c->n_im;
+    size_t n = c->n_im, n_f = c->lim.threads > 1 ? c->lim.threads : 1;
+    /* A thread's start costs about 10^4 searches: each thread finds the
+     * images of ppx__coco_part_min / 64 annotations at least (65536). */
+    size_t least = ppx__coco_part_min / 64 + 1;
+    if (n_f > c->n_an / least + 1)
+        n_f = c->n_an / least + 1;
     int64_t *pairs = malloc((n ? n : 1) * 2 * sizeof *pairs);
+    finding *f = calloc(n_f, sizeof *f);
     int rc = 0;
-    if (!pairs)
+    if (!pairs || !f) {
+        free(pairs);
+        free(f);
         return ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_INPUT, "out of memory");
+    }
     for (size_t i = 0; i < n; i++)
         pairs[2 * i] = c->im[i].id, pairs[2 * i + 1] = (int64_t)i;
     qsort(pairs, n, 2 * sizeof *pairs, cmp_ids);
@@ -774,20 +826,20 @@ static int resolve(ppx_coco *c, ppx_err *err)
         if (pairs[2 * j] == pairs[2 * j - 2])
             rc = bad(err, PPX_EINVAL, "images", (size_t)pairs[2 * j + 1], "id",
                      "the same id as an earlier image");
-    for (size_t i = 0; i < c->n_an && !rc; i++) {
-        coco_ann *a = &c->an[i];
-        long im = find_image(pairs, n, a->image);
-        if (im < 0) {
-            char what[96];
-            snprintf(what, sizeof what, "%lld names no image of the file", (long long)a->image);
-            rc = bad(err, PPX_EINVAL, "annotations", i, "image_id", what);
-            break;
-        }
-        a->image = im;
-        if (a->seg_kind == SEG_RLE)
-            rc = check_rle(c, a, i, err);
+    for (size_t k = 0; k < n_f; k++) {
+        f[k] = (finding){.c = c,
+                         .pairs = pairs,
+                         .from = c->n_an / n_f * k,
+                         .to = k + 1 < n_f ? c->n_an / n_f * (k + 1) : c->n_an};
+        ppx_err_clear(&f[k].err);
     }
+    if (!rc)
+        run_each(find_images, f, n_f, sizeof *f);
+    for (size_t k = 0; k < n_f && !rc; k++)
+        if ((rc = f[k].rc))
+            *err = f[k].err;
     free(pairs);
+    free(f);
     return rc;
 }
 

@@ -406,18 +406,19 @@ static int threads_first_error(void)
     return 0;
 }
 
-/* The text of t with annotation k's first bytes from its '{' (skip of
- * them) replaced by with; k's place found by its "id". */
-static void mutate(const ppx_buf *t, ppx_buf *out, size_t k, size_t skip, const char *with)
+/* The text of t with the first old at or after annotation k's '{' (found
+ * by its "id") replaced by with ("" : with inserted before k). */
+static void mutate(const ppx_buf *t, ppx_buf *out, size_t k, const char *old, const char *with)
 {
     char key[48];
     snprintf(key, sizeof key, "{\"id\": %zu, \"image_id\"", k);
     const char *text = (const char *)t->data, *at = strstr(strstr(text, "\"annotations\""), key);
-    MUST(at == NULL);
-    size_t off = (size_t)(at - text);
+    MUST(at == NULL || (at = strstr(at, old)) == NULL);
+    size_t off = (size_t)(at - text), skip = strlen(old);
     ppx_buf_init(out);
     MUST(ppx_buf_append(out, text, off) || ppx_buf_append(out, with, strlen(with)) ||
-         ppx_buf_append(out, text + off + skip, t->len - off - skip));
+         ppx_buf_append(out, text + off + skip, t->len - off - skip) || ppx_buf_append(out, "", 1));
+    out->len--;
 }
 
 /* What parsing text with threads threads and limits l gives: "" and the
@@ -466,15 +467,18 @@ static int threads_same_errors(void)
     static const char *const extras[2] = {
         NULL, "\"parts\": [{\"image_id\": 1, \"category_id\": 1}, {\"image_id\": 2, "
               "\"category_id\": 2}], \"note\": \"}, {\""};
+    /* Each at 70 % of the list, those found after reading (by image) at 90 % too. */
     static const struct {
-        size_t skip;
-        const char *with;
+        const char *old, *with;
+        int twice;
     } cases[] = {
-        {0, ""}, /* the file as made */
-        {0, "{\"image_id\": \"x\", "},
-        {1, "{\"bad\": 1.e5, "},
-        {0, "[1, 2], "},
-        {0, "{\"t\": 1}]}"}, /* the list and the file end early */
+        {"", "", 0}, /* the file as made */
+        {"", "{\"image_id\": \"x\", ", 0},
+        {"{", "{\"bad\": 1.e5, ", 0},
+        {"", "[1, 2], ", 0},
+        {"", "{\"t\": 1}]}", 0}, /* the list and the file end early */
+        {"\"image_id\": ", "\"image_id\": 99999999, \"was\": ", 1},
+        {"\"size\": [480, 640]", "\"size\": [480, 641]", 1},
     };
     ppx_coco_limits def, few_values, few_anns;
     ppx_coco_default_limits(&def);
@@ -489,7 +493,13 @@ static int threads_same_errors(void)
         big_file(&t, n_im, NULL, extras[x]);
         CHECK(t.len > 32 * SMALL);
         for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
-            mutate(&t, &m, k, cases[c].skip, cases[c].with);
+            mutate(&t, &m, k, cases[c].old, cases[c].with);
+            if (cases[c].twice) {
+                ppx_buf m2;
+                mutate(&m, &m2, n_im * 12 * 9 / 10, cases[c].old, cases[c].with);
+                ppx_buf_destroy(&m);
+                m = m2;
+            }
             /* The limits only with the file as made. */
             for (int l = 0; l < (c == 0 ? 3 : 1); l++) {
                 const ppx_coco_limits *lim = l == 0 ? &def : l == 1 ? &few_values : &few_anns;
