@@ -1111,8 +1111,6 @@ static void write_one(writer *w, const coco_ann *a, const ppx_coco_out *o, size_
     }
 }
 
-/* The end of a write: the scratch freed, and on failure the counts'
- * allocation and an error for err. */
 /* The writer's scratch freed. */
 static void writer_free(writer *w)
 {
@@ -1124,6 +1122,8 @@ static void writer_free(writer *w)
     ppx_buf_destroy(&w->seg);
 }
 
+/* The end of a write: the scratch freed, and on failure the counts'
+ * allocation and an error for err. */
 static int write_end(writer *w, ppx_coco_counts *ct, ppx_err *err)
 {
     writer_free(w);
@@ -1140,10 +1140,11 @@ static int write_end(writer *w, ppx_coco_counts *ct, ppx_err *err)
 /* ---- the whole file, its annotations mapped by several threads ------------ */
 
 /* The annotations are mapped a block at a time (about
- * ppx__coco_block_bytes of their text), each block into a buffer of its own that goes to the sink
- * once the blocks before it went: the output never lies whole in memory, its buffers are used again
- * (fresh memory costs as much as the mapping: coco_impl.h), and the sink writes while the threads
- * map. */
+ * ppx__coco_block_bytes of their text), each block into a buffer of its
+ * own that goes to the sink once the blocks before it went: the output
+ * never lies whole in memory, its buffers are used again (fresh memory
+ * costs as much as the mapping: coco_impl.h), and the sink writes while
+ * the threads map. */
 size_t ppx__coco_block_bytes = 1u << 20;
 
 typedef struct pipeline pipeline;
@@ -1219,14 +1220,15 @@ static void *mapper_main(void *arg)
     return NULL;
 }
 
-/* Block b starts a new block at annotation i. */
+/* Whether annotation i starts the block after the one that annotation
+ * block_first starts. */
 static int starts_block(const ppx_coco *c, size_t block_first, size_t i)
 {
     return c->an[i].start - c->an[block_first].start >= ppx__coco_block_bytes;
 }
 
-/* The blocks: about ppx__coco_block_bytes of text each (one annotation at least).
- * 0 or PPX_ENOMEM. */
+/* The blocks: about ppx__coco_block_bytes of text each (one annotation
+ * at least). 0 or PPX_ENOMEM. */
 static int make_blocks(pipeline *p)
 {
     const ppx_coco *c = p->c;
@@ -1291,9 +1293,11 @@ static int write_annotations(const ppx_coco *c, const ppx_coco_out *outs, const 
                 p.failed = b, p.fail_rc = mp[0].w.rc, p.fail_err = mp[0].err;
             p.ready[b % p.n_slots] = b + 1;
         }
-        while (p.ready[b % p.n_slots] != b + 1 && p.failed == p.n_blocks)
+        /* As one thread would: the blocks before the first that failed are
+         * written, then that one's failure is the write's. */
+        while (p.ready[b % p.n_slots] != b + 1 && p.failed > b)
             pthread_cond_wait(&p.cv, &p.m);
-        if (p.failed < p.n_blocks)
+        if (p.failed <= b)
             break;
         pthread_mutex_unlock(&p.m);
         if (o->len > (size_t)first) {

@@ -491,8 +491,8 @@ static void run_each(void *(*fn)(void *), void *items, size_t n, size_t size)
 size_t ppx__coco_part_min = 4u << 20;
 
 typedef struct {
-    ppx_coco shell; /* its annotations (an, an_cap; the rest unused), but the first part's */
-    reader r;       /* r.c: the first part reads into the file's own tables */
+    ppx_coco shell; /* its own tables (an, an_cap; the rest unused) */
+    reader r;       /* r.c: shell, or for the first part the file's own tables */
     size_t n;       /* annotations read */
     ppx_err err;
     const char *start, *stop; /* where it starts; NULL: it stops at the list's end alone */

@@ -301,11 +301,11 @@ uint64_t ppx_sweep_temps(int root)
     return fd < 0 ? 0 : sweep(fd, 0);
 }
 
-/* Creates a fresh temporary file in dirfd: fixed-length random name, never
- * an existing file or link. Returns the descriptor; name gets its name. */
 _Static_assert(sizeof(((ppx_atomic *)0)->tmp) == TEMP_LEN + 1,
                "ppx_atomic's tmp holds a temporary name");
 
+/* Creates a fresh temporary file in dirfd: fixed-length random name, never
+ * an existing file or link. Returns the descriptor; name gets its name. */
 static int create_temp(int dirfd, char name[TEMP_LEN + 1], uint32_t mode)
 {
     for (int tries = 0; tries < 16; tries++) {

@@ -530,7 +530,9 @@ static int failing_put(void *ctx, const void *data, size_t len, ppx_err *err)
     return 0;
 }
 
-/* The sink's failure ends the write with its error, threads or not. */
+/* The sink's failure (at the second block) ends the write with its error,
+ * threads or not, also when a later block would fail to map (threads map
+ * it before the sink is called). */
 static int sink_failure_ends(void)
 {
     size_t n_im = 150;
@@ -539,8 +541,9 @@ static int sink_failure_ends(void)
     ppx_buf_init(&t);
     big_file(&t, n_im, NULL, NULL);
     ppx_coco_out *outs = calloc(n_im, sizeof *outs);
-    fates(outs, n_im, n_im);
-    for (unsigned threads = 1; threads <= 4; threads += 3) {
+    for (unsigned round = 0; round < 16; round++) {
+        unsigned threads = round % 2 ? 4 : 1;
+        fates(outs, n_im, round < 2 ? n_im : 7); /* 7: a mask in the fifth block */
         ppx_buf copy;
         ppx_buf_init(&copy);
         MUST(ppx_buf_append(&copy, t.data, t.len));
