@@ -3,14 +3,18 @@
  * on a third, an RLE crowd mask on one in a hundred), over N / 7 images of
  * 640 x 480, mapped through a resize to 256 and a centre crop of 224.
  *
- *   bench_coco N [THREADS]
+ *   bench_coco make N FILE        writes such a file
+ *   bench_coco run FILE [THREADS] times what rank 0 does with it
  *
- * Prints, for THREADS threads (default 1; ppx_coco_limits' threads), the
- * seconds to parse and check the file and to map it into a new file (as
- * the run writes coco.json; in $TMPDIR, default /tmp, removed after), each
- * as wall time and as this process's CPU time (all threads), and the peak
- * RSS (the file's text included). Run by bench/coco/run.sh. With
- * PPX_BENCH_OUT=FILE the mapped file is kept there. */
+ * run prints, for THREADS threads (default 1; ppx_coco_limits' threads),
+ * the seconds to read FILE (as the run reads --coco: from the page cache
+ * when it is there), to parse and check it, and to map it into a new file
+ * (as the run writes coco.json; in $TMPDIR, default /tmp, removed after),
+ * each as wall time and as this process's CPU time (all threads), and the
+ * peak RSS (the file's text included). A process of its own for each run:
+ * memory freed before (a generated file's) changes what fresh memory
+ * costs. Run by bench/coco/run.sh. With PPX_BENCH_OUT=OUT the mapped file
+ * is kept at OUT. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,6 +25,7 @@
 #include <unistd.h>
 
 #include "prepix/coco.h"
+#include "prepix/fsafe.h"
 
 /* CPU seconds of this process, all its threads: on a shared machine the
  * wall clock also counts other processes' turns (both are printed). */
@@ -60,13 +65,10 @@ static double unif(void)
     return (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
 }
 
-int main(int argc, char **argv)
+/* Writes the synthetic file of n annotations to path. */
+static int make(size_t n, const char *path)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: bench_coco N [THREADS]\n");
-        return 2;
-    }
-    size_t n = strtoull(argv[1], NULL, 10), n_im = n / 7 + 1;
+    size_t n_im = n / 7 + 1;
     ppx_buf t;
     ppx_buf_init(&t);
     int rc = ppx_buf_printf(&t, "{\"info\": {\"description\": \"bench\"}, \"images\": [");
@@ -104,20 +106,47 @@ int main(int argc, char **argv)
     rc = rc || ppx_buf_printf(&t, "], \"categories\": [{\"id\": 1, \"name\": \"person\"}]}");
     if (rc)
         return 1;
-    size_t bytes = t.len;
+    FILE *f = fopen(path, "wb");
+    int bad = !f || fwrite(t.data, 1, t.len, f) != t.len;
+    if ((f && fclose(f)) || bad) {
+        perror(path);
+        return 1;
+    }
+    ppx_buf_destroy(&t);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 4 && strcmp(argv[1], "make") == 0)
+        return make(strtoull(argv[2], NULL, 10), argv[3]);
+    if (argc < 3 || strcmp(argv[1], "run") != 0) {
+        fprintf(stderr, "usage: bench_coco make N FILE | bench_coco run FILE [THREADS]\n");
+        return 2;
+    }
+    const char *in = argv[2];
     ppx_coco_limits lim;
     ppx_coco_default_limits(&lim);
-    lim.threads = argc > 2 ? (unsigned)atoi(argv[2]) : 1;
+    lim.threads = argc > 3 ? (unsigned)atoi(argv[3]) : 1;
     ppx_err e;
     ppx_err_clear(&e);
     ppx_coco *c;
+    ppx_buf t;
+    ppx_buf_init(&t);
+    double wr = wall(), tr = now();
+    if (ppx_read_at(AT_FDCWD, in, lim.max_bytes + 1, &t, &e)) {
+        fprintf(stderr, "bench_coco: %s: %s\n", in, e.msg);
+        return 1;
+    }
+    size_t bytes = t.len;
     double w0 = wall(), t0 = now();
     if (ppx_coco_parse(&t, &lim, &c, &e)) {
         fprintf(stderr, "bench_coco: %s\n", e.msg);
         return 1;
     }
     double t1 = now(), w1 = wall();
-    ppx_coco_out *outs = calloc(n_im, sizeof *outs);
+    size_t n = ppx_coco_n_annotations(c), n_im = ppx_coco_n_images(c);
+    ppx_coco_out *outs = calloc(n_im ? n_im : 1, sizeof *outs);
     char name[32];
     snprintf(name, sizeof name, "out.jpg");
     for (size_t i = 0; i < n_im; i++) {
@@ -152,12 +181,12 @@ int main(int argc, char **argv)
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("annotations %zu  images %zu  file %.1f MB  threads %u  wall (CPU): parse+check %.3f "
-           "(%.3f) s  map+write %.3f (%.3f) s  total %.3f (%.3f) s  written %llu  outside %llu  "
-           "peak RSS %.0f MB\n",
-           n, n_im, bytes / 1e6, lim.threads, w1 - w0, t1 - t0, w2 - w1, t2 - t1, w2 - w0, t2 - t0,
-           (unsigned long long)ct.annotations_written, (unsigned long long)ct.annotations_outside,
-           ru.ru_maxrss / 1024.0);
+    printf("annotations %zu  images %zu  file %.1f MB  threads %u  wall (CPU): read %.3f (%.3f) s  "
+           "parse+check %.3f (%.3f) s  map+write %.3f (%.3f) s  total %.3f (%.3f) s  written %llu  "
+           "outside %llu  peak RSS %.0f MB\n",
+           n, n_im, bytes / 1e6, lim.threads, w0 - wr, t0 - tr, w1 - w0, t1 - t0, w2 - w1, t2 - t1,
+           w2 - wr, t2 - tr, (unsigned long long)ct.annotations_written,
+           (unsigned long long)ct.annotations_outside, ru.ru_maxrss / 1024.0);
     free(ct.by_category);
     free(outs);
     ppx_coco_free(&c);

@@ -46,8 +46,10 @@ PPX_MUST_USE int ppx_coco_parse(ppx_buf *text, const ppx_coco_limits *l, ppx_coc
 void ppx_coco_free(ppx_coco **c);
 
 /* The images of the file, in its order: their count and each file_name
- * (unescaped bytes, NUL-terminated; valid while c lives). */
+ * (unescaped bytes, NUL-terminated; valid while c lives); the count of its
+ * annotations. */
 size_t ppx_coco_n_images(const ppx_coco *c);
+size_t ppx_coco_n_annotations(const ppx_coco *c);
 const char *ppx_coco_file_name(const ppx_coco *c, size_t i);
 
 /* What became of image i of the file in the run. */

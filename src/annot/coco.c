@@ -68,6 +68,11 @@ size_t ppx_coco_n_images(const ppx_coco *c)
     return c->n_im;
 }
 
+size_t ppx_coco_n_annotations(const ppx_coco *c)
+{
+    return c->n_an;
+}
+
 const char *ppx_coco_file_name(const ppx_coco *c, size_t i)
 {
     return (const char *)c->names.data + c->im[i].name_off;

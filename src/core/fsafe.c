@@ -590,6 +590,12 @@ int ppx_fd_read_all(int fd, uint64_t max_bytes, ppx_buf *b, ppx_file_id *id, ppx
         rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_READ, "cannot allocate %zu bytes", want);
         goto out;
     }
+    /* A large file (an annotation file, a list) on huge pages: on the
+     * machines we measure, reading 510 MB into 4 KB pages cost 1.4 s, and
+     * the first pass over them 0.7 s more (0.97 s and 0.03 s on huge
+     * pages). */
+    if (want >= (16u << 20))
+        ppx_advise_huge(b->data, b->cap);
     for (;;) {
         if (b->len == b->cap && ppx_buf_reserve(b, b->cap * 2)) {
             rc = ppx_err_set(err, PPX_ENOMEM, PPX_STAGE_READ, "out of memory");

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prepix/clock.h"
 #include "prepix/fsafe.h"
 #include "prepix/log.h"
 
@@ -53,6 +54,7 @@ int ppx__coco_load(run_state *s)
     ppx_err_clear(&e);
     char shown[1024];
     ppx_escape_name(shown, sizeof shown, s->cfg->coco);
+    double t0 = ppx_now_s();
     /* One byte over the limit is enough to tell a file that is too large. */
     int rc = ppx_read_at(AT_FDCWD, s->cfg->coco, lim.max_bytes + 1, &b, &e);
     if (rc) {
@@ -66,6 +68,9 @@ int ppx__coco_load(run_state *s)
         ppx_log(PPX_LOG_ERR, "--coco %s: %s", shown, e.msg);
         return rc == PPX_ENOMEM ? PPX_ENOMEM : PPX_EUSAGE;
     }
+    ppx_log(PPX_LOG_DBG, "--coco %s: %zu images, %zu annotations, read and checked in %.2f s",
+            shown, ppx_coco_n_images(s->plan.coco), ppx_coco_n_annotations(s->plan.coco),
+            ppx_now_s() - t0);
     return s->cfg->shard == PPX_SHARD_TAR ? index_samples(s) : 0;
 }
 
@@ -289,6 +294,7 @@ static int put_atomic(void *ctx, const void *data, size_t len, ppx_err *err)
 int ppx__coco_end(run_state *s, const ppx_prints *prints, const ppx_failures *fails,
                   ppx_coco_counts *ct, ppx_err *e)
 {
+    double t0 = ppx_now_s();
     size_t n = ppx_coco_n_images(s->plan.coco);
     long *which = malloc((n ? n : 1) * sizeof *which);
     ppx_coco_out *outs = calloc(n ? n : 1, sizeof *outs);
@@ -333,6 +339,10 @@ int ppx__coco_end(run_state *s, const ppx_prints *prints, const ppx_failures *fa
         else
             rc = ppx_atomic_commit(&f, e);
     }
+    if (!rc)
+        ppx_log(PPX_LOG_DBG, "coco.json: %llu annotations mapped, %llu dropped outside, in %.2f s",
+                (unsigned long long)ct->annotations_written,
+                (unsigned long long)ct->annotations_outside, ppx_now_s() - t0);
     ppx_buf_destroy(&names);
     free(name_at);
     free(outs);

@@ -485,7 +485,7 @@ static int threads_same_errors(void)
     few_values = few_anns = def;
     few_values.max_nodes = n_im * 12 * 8; /* passed in the list's last third */
     few_anns.max_annotations = n_im * 12 * 2 / 3;
-    char one[256], many[256];
+    char one[PPX_ERR_MSG_MAX + 32], many[sizeof one];
     small_parts();
     for (int x = 0; x < 2; x++) {
         ppx_buf t, m;
