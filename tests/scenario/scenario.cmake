@@ -59,8 +59,10 @@ ppx_sh_test(NAME mpi.geometry_identical SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
             ARGS ${CMAKE_CURRENT_LIST_DIR}/test_geometry.py identical LABELS mpi TIMEOUT 600)
 # --coco (issue 23 item 3): mapped coordinates against a numpy reference, clipping and
 # dropping, an overlay checked by pixels, shards, failed images, hostile files, --resume
-# with another annotation file refused, the disk filling while coco.json is written.
-foreach(c mapping shards tar_companions refused failed_images hostile resume_other_file disk_full)
+# with another annotation file refused, the disk filling while coco.json is written, the same
+# coco.json for one thread and for two.
+foreach(c mapping shards tar_companions refused failed_images hostile resume_other_file disk_full
+          threads_same)
   ppx_sh_test(NAME run.coco_${c} SCRIPT ${CMAKE_CURRENT_LIST_DIR}/py.sh
               ARGS ${CMAKE_CURRENT_LIST_DIR}/test_coco.py ${c} LABELS unit TIMEOUT 600)
 endforeach()

@@ -16,8 +16,8 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import (MPIEXEC, PREPIX, SAMPLES, check, kill_tree, main, report, run, spawn,  # noqa: E402
-                 tmpdir, wait_records, wait_stderr)
+from lib import (MPIEXEC, PREPIX, SAMPLES, Skip, check, kill_tree, main, report, run,  # noqa: E402
+                 spawn, tmpdir, wait_records, wait_stderr)
 
 TOL = 1e-6
 
@@ -749,6 +749,38 @@ def disk_full():
         check(a.read() == b.read(), "coco.json after --resume differs from a clean run's")
 
 
+def threads_same():
+    """coco.json does not depend on rank 0's CPUs, which set how many threads read and map the
+    file: a file of 10 MB (two of the reader's parts, ten of the writer's blocks) run with one
+    CPU (taskset) and with two gives the same bytes and the same report."""
+    if len(os.sched_getaffinity(0)) < 2:
+        raise Skip("one CPU: nothing to compare a run of one thread with")
+    t = tmpdir()
+    root = os.path.join(t, "in")
+    sizes = photos(root)
+    coco = make_coco(sizes, random.Random(9))
+    base, anns = list(coco["annotations"]), []
+    while len(json.dumps(anns[:1])) * len(anns) < 10_000_000:
+        anns += [dict(a, id=len(anns) + j) for j, a in enumerate(base)]
+    coco["annotations"] = anns
+    cf = os.path.join(t, "c.json")
+    with open(cf, "w") as f:
+        json.dump(coco, f)
+    check(os.path.getsize(cf) > 9_000_000, f"the file is {os.path.getsize(cf)} bytes")
+    got = []
+    for name, pre in (("one", ["taskset", "-c", str(min(os.sched_getaffinity(0)))]), ("all", [])):
+        out = os.path.join(t, name)
+        p = subprocess.run(pre + [PREPIX, "run", "-i", root, "-o", out, "--coco", cf, "-p",
+                                  PIPES[1], "--seed", "7", "-w", "1", "--progress", "none", "-v"],
+                           capture_output=True, text=True, timeout=300, errors="replace")
+        check(p.returncode == 0 and "read and checked" in p.stderr,
+              f"{name}: exit {p.returncode} {p.stderr[-600:]}")
+        with open(os.path.join(out, "coco.json"), "rb") as f:
+            got.append((f.read(), report(out)["coco"]))
+    check(got[0][0] == got[1][0], "coco.json differs between one CPU and all")
+    check(got[0][1] == got[1][1], f"report: {got[0][1]} vs {got[1][1]}")
+
+
 def sanitized():
     with open(PREPIX, "rb") as f:
         return b"__asan_init" in f.read()
@@ -768,4 +800,4 @@ def bounded(cmd):
 
 if __name__ == "__main__":
     sys.exit(main({f.__name__: f for f in (mapping, shards, tar_samples, tar_companions, refused, failed_images, hostile,
-                                                 resume_other_file, disk_full)}))
+                                                 resume_other_file, disk_full, threads_same)}))
