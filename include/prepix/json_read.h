@@ -189,4 +189,27 @@ static inline void ppx_jcur_ws(ppx_jcur *c)
         c->p++;
 }
 
+/* A member's key at c->p, checked and counted, then its ':'; c->p at the
+ * member's value (blanks skipped). *k, *n: the key's bytes inside the
+ * quotes. */
+PPX_MUST_USE static inline int ppx_jcur_key(ppx_jcur *c, const char **k, size_t *n)
+{
+    const char *ks = c->p;
+    int rc;
+    *k = ks + 1; /* set on every path: callers read them only on success */
+    *n = 0;
+    if (*ks != '"')
+        return ppx_jcur_fail(c, PPX_ECORRUPT, ks, "expected a member name in quotes");
+    if ((rc = ppx_jcur_count(c, ks)) || (rc = ppx_jcur_string(c)))
+        return rc;
+    *k = ks + 1;
+    *n = (size_t)(c->p - ks) - 2;
+    ppx_jcur_ws(c);
+    if (*c->p != ':')
+        return ppx_jcur_fail(c, PPX_ECORRUPT, c->p, "expected ':' after a member name");
+    c->p++;
+    ppx_jcur_ws(c);
+    return 0;
+}
+
 #endif

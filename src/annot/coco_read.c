@@ -286,27 +286,6 @@ static int check_ann(reader *r, size_t i, coco_ann *a, const ann_seen *s)
     return 0;
 }
 
-/* A member's key at j->p, then its ':'; the member's value starts at j->p
- * after it. Its key's bytes (without quotes) in *k, *n. */
-static int member_key(reader *r, const char **k, size_t *n)
-{
-    ppx_jcur *j = &r->j;
-    int rc;
-    if (*j->p != '"')
-        return ppx_jcur_fail(j, PPX_ECORRUPT, j->p, "expected a member name in quotes");
-    const char *ks = j->p;
-    if ((rc = ppx_jcur_count(j, ks)) || (rc = ppx_jcur_string(j)))
-        return rc;
-    *k = ks + 1;
-    *n = (size_t)(j->p - ks) - 2;
-    ppx_jcur_ws(j);
-    if (*j->p != ':')
-        return ppx_jcur_fail(j, PPX_ECORRUPT, j->p, "expected ':' after a member name");
-    j->p++;
-    ppx_jcur_ws(j);
-    return 0;
-}
-
 /* Room for n annotations in c->an (doubling), backed by huge pages where
  * the kernel gives them: a million annotations are 48 MB, and a fault per
  * 4 KB page cost as much as reading them. 0 or PPX_ENOMEM. */
@@ -353,7 +332,7 @@ static int scan_annotation(reader *r, size_t i, uint32_t depth)
         do {
             const char *k;
             size_t n;
-            if ((rc = member_key(r, &k, &n)) ||
+            if ((rc = ppx_jcur_key(&r->j, &k, &n)) ||
                 (rc = scan_ann_value(r, depth + 1, ann_kind(k, n), a, &s)))
                 return rc;
         } while (next_elem(r, '}', &rc));
@@ -412,7 +391,7 @@ static int scan_image(reader *r, size_t i, uint32_t depth)
         do {
             const char *k;
             size_t n;
-            if ((rc = member_key(r, &k, &n)))
+            if ((rc = ppx_jcur_key(&r->j, &k, &n)))
                 return rc;
             int kind = image_kind(k, n);
             char first = *j->p;
@@ -660,7 +639,7 @@ static int scan_root(reader *r, int *bad_type)
     do {
         const char *k;
         size_t n;
-        if ((rc = member_key(r, &k, &n)))
+        if ((rc = ppx_jcur_key(&r->j, &k, &n)))
             return rc;
         if (ppx_array_grow((void **)&c->root, &c->root_cap, c->n_root, sizeof *c->root, 16))
             return nomem(r);

@@ -522,17 +522,10 @@ static int skip_container(ppx_jcur *c, uint32_t depth, int obj)
     }
     for (;;) {
         ppx_jcur_ws(c);
-        if (obj) {
-            if (*c->p != '"')
-                return ppx_jcur_fail(c, PPX_ECORRUPT, c->p, "expected a member name in quotes");
-            if ((rc = ppx_jcur_count(c, c->p)) || (rc = ppx_jcur_string(c)))
-                return rc;
-            ppx_jcur_ws(c);
-            if (*c->p != ':')
-                return ppx_jcur_fail(c, PPX_ECORRUPT, c->p, "expected ':' after a member name");
-            c->p++;
-            ppx_jcur_ws(c);
-        }
+        const char *k;
+        size_t kn;
+        if (obj && (rc = ppx_jcur_key(c, &k, &kn)))
+            return rc;
         int num;
         if ((rc = ppx_jcur_skip(c, depth + 1, &num)))
             return rc;
