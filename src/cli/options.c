@@ -665,7 +665,7 @@ static int set_help(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r)
 /* Reads one option's argument into r: 0, EXIT_USAGE (message printed) or -1. */
 static int apply(const ppx_cli_opt *o, const char *arg, ppx_cli_run *r)
 {
-    opt_value v;
+    opt_value v = {0}; /* set by read_value when it returns 0 (-O1 builds cannot tell) */
     int rc = o->kind == PPX_OPT_CUSTOM ? o->set(o, arg, r) : read_value(o, arg, &v);
     if (rc == BAD_VALUE) {
         value_error(o, arg);
